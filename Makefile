@@ -1,0 +1,38 @@
+# chainrisk: the two commands of the README. Everything they need is installed here, from the registries.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8545
+DASHBOARD_PORT ?= 8501
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/chainrisk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(BIN)/chainrisk node_modules/.package-lock.json
+
+# Start the devnet (real Aave V3 + Morpho Blue on anvil), then open the dashboard.
+demo: setup
+	$(BIN)/chainrisk devnet up --replace --port $(PORT)
+	@echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C stops it; \`$(BIN)/chainrisk devnet down\` stops the chain)"
+	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/devnet.py
+
+clean:
+	rm -rf $(VENV) node_modules .chainrisk

@@ -1,0 +1,78 @@
+"""Loads interface ABIs from abis/<protocol>/<Name>.json and encodes calls and decodes results with them."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
+
+ABI_DIR = Path(__file__).resolve().parent.parent / "abis"
+
+
+def _type_str(param: dict[str, Any]) -> str:
+    kind: str = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_type_str(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
+class Abi:
+    """One contract ABI: `encode(fn, *args)` builds calldata, `decode(fn, data)` reads a result."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self.entries = abi
+        self._functions: dict[str, list[dict[str, Any]]] = {}
+        for entry in abi:
+            if entry.get("type") == "function":
+                self._functions.setdefault(entry["name"], []).append(entry)
+
+    def _function(self, name: str, arity: int | None = None) -> dict[str, Any]:
+        candidates = self._functions[name]
+        if arity is not None:
+            candidates = [c for c in candidates if len(c["inputs"]) == arity]
+        if len(candidates) != 1:
+            raise ValueError(f"function {name} is ambiguous or missing for arity {arity}")
+        return candidates[0]
+
+    def selector(self, name: str, arity: int | None = None) -> bytes:
+        entry = self._function(name, arity)
+        return function_signature_to_4byte_selector(
+            f"{name}({','.join(_type_str(p) for p in entry['inputs'])})"
+        )
+
+    def encode(self, name: str, *args: Any) -> str:
+        entry = self._function(name, len(args))
+        types = [_type_str(p) for p in entry["inputs"]]
+        values = [
+            bytes.fromhex(v[2:]) if t.startswith("bytes") and isinstance(v, str) else v
+            for t, v in zip(types, args, strict=True)
+        ]
+        encoded = abi_encode(types, values)
+        return "0x" + (self.selector(name, len(args)) + encoded).hex()
+
+    def deploy_data(self, bytecode: str, *args: Any) -> str:
+        constructors = [e for e in self.entries if e.get("type") == "constructor"]
+        types = [_type_str(p) for p in constructors[0]["inputs"]] if constructors else []
+        return bytecode + abi_encode(types, list(args)).hex()
+
+    def decode(self, name: str, data: str | bytes, arity: int | None = None) -> tuple[Any, ...]:
+        entry = self._function(name, arity)
+        raw = bytes.fromhex(data[2:]) if isinstance(data, str) else data
+        return tuple(abi_decode([_type_str(p) for p in entry["outputs"]], raw))
+
+
+@functools.cache
+def load_abi(protocol: str, name: str) -> Abi:
+    """The committed interface ABI `abis/<protocol>/<name>.json`."""
+    return Abi(json.loads((ABI_DIR / protocol / f"{name}.json").read_text()))
+
+
+def eth_call(to: str, abi: Abi, fn: str, *args: Any, block: str = "latest") -> tuple[str, list[Any]]:
+    """A JSON-RPC eth_call request for `fn(*args)` on `to`, ready for RpcClient.call/batch."""
+    return ("eth_call", [{"to": to, "data": abi.encode(fn, *args)}, block])

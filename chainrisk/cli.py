@@ -1,0 +1,124 @@
+"""The `chainrisk` command line: parses arguments and turns user errors into one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from chainrisk.errors import UserError
+
+
+def _devnet_up(args: argparse.Namespace) -> None:
+    from chainrisk.devnet.build import DevnetOptions, build_devnet, manifest_path, read_manifest
+    from chainrisk.devnet.node import stop_process
+    from chainrisk.devnet.prices import parse_start
+
+    folder = Path(args.state_dir) if args.state_dir else None
+    path = manifest_path(folder)
+    if path.is_file():
+        previous = read_manifest(path)
+        if _pid_alive(int(previous["pid"])):
+            if not args.replace:
+                raise UserError(
+                    f"a devnet is already running on port {previous['port']}; "
+                    "stop it with `chainrisk devnet down` or pass --replace"
+                )
+            stop_process(int(previous["pid"]))
+    options = DevnetOptions(
+        wallets=args.wallets,
+        days=args.days,
+        seed=args.seed,
+        port=args.port,
+        start=parse_start(args.start),
+        step_hours=args.step_hours,
+    )
+    print(
+        f"building devnet: {options.wallets} wallets, {options.days:g} days of prices from {args.start}, "
+        f"seed {options.seed}, port {options.port} ...",
+        flush=True,
+    )
+    manifest = build_devnet(options, folder)
+    history = manifest["history"]
+    print(
+        f"devnet up at {manifest['rpc_url']} (chain {manifest['chain_id']}, head block {manifest['head_block']}); "
+        f"Aave PoolAddressesProvider {manifest['aave_v3']['pool_addresses_provider']}, "
+        f"Morpho {manifest['morpho_blue']['morpho']}; {history['aave_liquidations']} Aave and "
+        f"{history['morpho_liquidations']} Morpho liquidations; manifest {manifest_path(folder)}"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _devnet_down(args: argparse.Namespace) -> None:
+    from chainrisk.devnet.build import stop_devnet
+
+    print(stop_devnet(Path(args.state_dir) if args.state_dir else None))
+
+
+def _devnet_status(args: argparse.Namespace) -> None:
+    from chainrisk.devnet.build import read_manifest
+
+    manifest = read_manifest(Path(args.state_dir) / "manifest.json" if args.state_dir else None)
+    running = _pid_alive(int(manifest["pid"]))
+    summary = {
+        "running": running,
+        "rpc_url": manifest["rpc_url"],
+        "head_block": manifest["head_block"],
+        "aave_pool_addresses_provider": manifest["aave_v3"]["pool_addresses_provider"],
+        "morpho": manifest["morpho_blue"]["morpho"],
+        "wallets": len(manifest["wallets"]),
+        "history": manifest["history"],
+    }
+    print(json.dumps(summary, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chainrisk", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    devnet = commands.add_parser("devnet", help="local chain running real Aave V3 and Morpho Blue")
+    devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
+    up = devnet_commands.add_parser("up", help="start anvil, deploy, populate and replay prices")
+    up.add_argument("--wallets", type=int, default=300, help="wallets in the population (default 300)")
+    up.add_argument("--days", type=float, default=30, help="days of real price history to replay (default 30)")
+    up.add_argument("--seed", type=int, default=1, help="RNG seed; the same seed builds the same chain")
+    up.add_argument("--port", type=int, default=8545, help="loopback port for anvil (default 8545)")
+    up.add_argument("--start", default="2022-05-01", help="first day of the price window (default 2022-05-01)")
+    up.add_argument("--step-hours", type=int, default=4, help="hours between price updates (default 4)")
+    up.add_argument("--replace", action="store_true", help="stop a running devnet first")
+    up.set_defaults(handler=_devnet_up)
+    down = devnet_commands.add_parser("down", help="stop the devnet")
+    down.set_defaults(handler=_devnet_down)
+    status = devnet_commands.add_parser("status", help="print the devnet manifest summary")
+    status.set_defaults(handler=_devnet_status)
+    for sub in (up, down, status):
+        sub.add_argument("--state-dir", help="folder for the manifest and logs (default .chainrisk/devnet)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except UserError as exc:
+        print(f"chainrisk: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chainrisk: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""`chainrisk devnet up/down`: starts anvil, deploys Aave V3 and Morpho Blue, runs the population, writes the manifest."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak
+
+from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.morpho import deploy_morpho
+from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
+from chainrisk.devnet.population import KEEPER, Population, plan_wallets
+from chainrisk.devnet.prices import load_price_path
+from chainrisk.devnet.toolchain import compiled_contracts, state_dir
+from chainrisk.errors import UserError
+from chainrisk.rpc import RpcClient
+
+DEVNET_CHAIN_ID = 31337
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class DevnetOptions:
+    wallets: int  #: wallets in the population
+    days: float  #: length of the price replay
+    seed: int  #: RNG seed: same seed, same chain
+    port: int  #: anvil's loopback port
+    start: datetime  #: first day of the replayed price window (UTC)
+    step_hours: int  #: hours between price updates (and keeper rounds)
+
+
+def manifest_path(folder: Path | None = None) -> Path:
+    return (folder or state_dir() / "devnet") / MANIFEST_NAME
+
+
+def read_manifest(path: Path | None = None) -> dict[str, Any]:
+    path = path or manifest_path()
+    if not path.is_file():
+        raise UserError(f"no devnet manifest at {path}; start one with `chainrisk devnet up`")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _count_logs(rpc: RpcClient, address: str, event_signature: str, from_block: int) -> list[dict[str, Any]]:
+    topic = "0x" + keccak(event_signature.encode()).hex()
+    logs: list[dict[str, Any]] = rpc.call(
+        "eth_getLogs", [{"address": address, "topics": [topic], "fromBlock": hex(from_block), "toBlock": "latest"}]
+    )
+    return logs
+
+
+def build_devnet(options: DevnetOptions, folder: Path | None = None, *, detach: bool = True) -> dict[str, Any]:
+    """Starts anvil and builds the whole devnet; returns the manifest (also written to `folder`)."""
+    if options.wallets < 1 or options.days <= 0 or options.step_hours < 1:
+        raise UserError("--wallets must be >= 1, --days > 0 and --step-hours >= 1")
+    folder = folder or state_dir() / "devnet"
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = {r.symbol: (r.history_symbol, r.price_multiplier) for r in RESERVES}
+    path = load_price_path(sources, options.start, options.days, options.step_hours)
+    compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
+    started = time.perf_counter()
+    process = start_anvil(options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach)
+    rpc_url = f"http://127.0.0.1:{options.port}"
+    try:
+        rpc = RpcClient(rpc_url)
+        builder = BlockBuilder(rpc, timestamp=int(options.start.timestamp()) - 86_400)
+        initial = {symbol: int(path[symbol][0]) for symbol in sources}
+        decimals = {r.symbol: r.decimals for r in RESERVES}
+        tokens, feeds = deploy_tokens_and_feeds(builder, decimals, initial)
+        aave = deploy_aave(builder, tokens, feeds)
+        morpho = deploy_morpho(builder, tokens, feeds, decimals)
+        deployed_block = int(rpc.call("eth_blockNumber"), 16)
+        deploy_seconds = time.perf_counter() - started
+
+        population_started = time.perf_counter()
+        wallets = plan_wallets(options.wallets, options.seed, morpho.markets)
+        population = Population(builder, aave, morpho, wallets, options.seed)
+        population.prices = dict(initial)
+        population.open_positions()
+        population.replay(path, options.step_hours * 3600)
+        population_seconds = time.perf_counter() - population_started
+
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+        liquidations = _count_logs(
+            rpc, aave.pool, "LiquidationCall(address,address,address,uint256,uint256,address,bool)", deployed_block
+        )
+        morpho_liquidations = _count_logs(
+            rpc,
+            morpho.morpho,
+            "Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)",
+            deployed_block,
+        )
+        bad_debt = sum(1 for log in morpho_liquidations if int(log["data"][2 + 64 * 4 : 2 + 64 * 5], 16) > 0)
+        manifest: dict[str, Any] = {
+            "rpc_url": rpc_url,
+            "chain_id": DEVNET_CHAIN_ID,
+            "port": options.port,
+            "pid": process.pid,
+            "options": {**asdict(options), "start": options.start.strftime("%Y-%m-%d")},
+            "deployment_block": 1,
+            "deployed_block": deployed_block,
+            "head_block": int(head["number"], 16),
+            "head_block_hash": head["hash"],
+            "head_timestamp": int(head["timestamp"], 16),
+            "tokens": tokens,
+            "feeds": feeds,
+            "aave_v3": asdict(aave),
+            "morpho_blue": asdict(morpho),
+            "keeper": KEEPER,
+            "wallets": [w.address for w in wallets],
+            "history": {
+                "actions": dict(sorted(population.history.actions.items())),
+                "reverted": dict(sorted(population.history.reverted.items())),
+                "aave_liquidations": len(liquidations),
+                "morpho_liquidations": len(morpho_liquidations),
+                "morpho_bad_debt_liquidations": bad_debt,
+                "price_steps": path.height - 1,
+                "window": [str(path["time"][0]), str(path["time"][-1])],
+            },
+            "timings": {"deploy_s": round(deploy_seconds, 3), "population_s": round(population_seconds, 3)},
+        }
+    except BaseException:
+        process.kill()
+        raise
+    manifest_path(folder).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def stop_devnet(folder: Path | None = None) -> str:
+    path = manifest_path(folder)
+    manifest = read_manifest(path)
+    stopped = stop_process(int(manifest["pid"]))
+    return f"devnet on port {manifest['port']} {'stopped' if stopped else 'was not running'}"

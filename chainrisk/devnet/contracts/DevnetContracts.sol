@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+/// @notice Chainlink-style USD price feed whose answer the devnet price replay moves.
+/// @dev AaveOracle reads `latestAnswer()`; Chainlink consumers read `latestRoundData()`.
+contract SettableFeed {
+    uint8 public immutable decimals;
+    address public immutable owner;
+    string public description;
+    int256 public latestAnswer;
+    uint256 public latestTimestamp;
+    uint80 public latestRound;
+
+    event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
+
+    constructor(uint8 decimals_, int256 initialAnswer, string memory description_) {
+        decimals = decimals_;
+        owner = msg.sender;
+        description = description_;
+        _set(initialAnswer);
+    }
+
+    function setAnswer(int256 answer) external {
+        require(msg.sender == owner, "SettableFeed: not owner");
+        _set(answer);
+    }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        return (latestRound, latestAnswer, latestTimestamp, latestTimestamp, latestRound);
+    }
+
+    function _set(int256 answer) private {
+        require(answer > 0, "SettableFeed: non-positive answer");
+        latestAnswer = answer;
+        latestTimestamp = block.timestamp;
+        latestRound += 1;
+        emit AnswerUpdated(answer, latestRound, block.timestamp);
+    }
+}
+
+interface IPriceFeed {
+    function latestAnswer() external view returns (int256);
+}
+
+/// @notice Morpho Blue oracle: the price of one collateral token unit in loan token units, scaled by 1e36,
+/// derived from two USD feeds of equal decimals, so Morpho and Aave see the same market.
+/// @dev Morpho's IOracle contract: price() = collateral_usd / loan_usd * 10^(36 + loanDecimals - collateralDecimals).
+contract FeedRatioOracle {
+    IPriceFeed public immutable collateralFeed;
+    IPriceFeed public immutable loanFeed;
+    uint256 public immutable scaleFactor;
+
+    constructor(address collateralFeed_, address loanFeed_, uint8 collateralDecimals, uint8 loanDecimals) {
+        collateralFeed = IPriceFeed(collateralFeed_);
+        loanFeed = IPriceFeed(loanFeed_);
+        scaleFactor = 10 ** (36 + uint256(loanDecimals) - uint256(collateralDecimals));
+    }
+
+    function price() external view returns (uint256) {
+        int256 collateralUsd = collateralFeed.latestAnswer();
+        int256 loanUsd = loanFeed.latestAnswer();
+        require(collateralUsd > 0 && loanUsd > 0, "FeedRatioOracle: bad answer");
+        return uint256(collateralUsd) * scaleFactor / uint256(loanUsd);
+    }
+}
+
+/// @dev Mirrors Morpho Blue's MarketParams and Market structs (IMorpho.sol) so the IRM ABI matches.
+struct MarketParams {
+    address loanToken;
+    address collateralToken;
+    address oracle;
+    address irm;
+    uint256 lltv;
+}
+
+struct Market {
+    uint128 totalSupplyAssets;
+    uint128 totalSupplyShares;
+    uint128 totalBorrowAssets;
+    uint128 totalBorrowShares;
+    uint128 lastUpdate;
+    uint128 fee;
+}
+
+/// @notice Morpho Blue IRM with a kinked utilisation curve (rates per second, WAD-scaled), stateless.
+contract KinkedIrm {
+    uint256 private constant WAD = 1e18;
+    uint256 public immutable baseRatePerSecond;
+    uint256 public immutable slope1PerSecond;
+    uint256 public immutable slope2PerSecond;
+    uint256 public immutable optimalUtilization;
+
+    constructor(uint256 baseRate_, uint256 slope1_, uint256 slope2_, uint256 optimalUtilization_) {
+        require(optimalUtilization_ > 0 && optimalUtilization_ < WAD, "KinkedIrm: bad kink");
+        baseRatePerSecond = baseRate_;
+        slope1PerSecond = slope1_;
+        slope2PerSecond = slope2_;
+        optimalUtilization = optimalUtilization_;
+    }
+
+    function borrowRate(MarketParams memory marketParams, Market memory market) external view returns (uint256) {
+        return borrowRateView(marketParams, market);
+    }
+
+    function borrowRateView(MarketParams memory, Market memory market) public view returns (uint256) {
+        if (market.totalSupplyAssets == 0) return baseRatePerSecond;
+        uint256 utilization = uint256(market.totalBorrowAssets) * WAD / uint256(market.totalSupplyAssets);
+        if (utilization <= optimalUtilization) {
+            return baseRatePerSecond + slope1PerSecond * utilization / optimalUtilization;
+        }
+        uint256 excess = (utilization - optimalUtilization) * WAD / (WAD - optimalUtilization);
+        return baseRatePerSecond + slope1PerSecond + slope2PerSecond * excess / WAD;
+    }
+}

@@ -1,0 +1,162 @@
+"""Starts and stops the local anvil node, and sends devnet transactions in mined batches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chainrisk.abi import Abi
+from chainrisk.devnet.toolchain import CompiledContract, anvil_binary
+from chainrisk.errors import UserError
+from chainrisk.rpc import RpcClient
+
+#: Anvil's first default account (mnemonic "test test ... junk"); deploys and administers everything.
+DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+#: Gas given to every devnet transaction: no estimation, since several depend on each other within one block.
+TX_GAS = 8_000_000
+#: Genesis timestamp; the price replay then moves block time forward.
+GENESIS_TIMESTAMP = 1_600_000_000
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_anvil(port: int, chain_id: int, log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    """anvil on loopback with mining under our control, any sender impersonated, fees at zero."""
+    if not port_is_free(port):
+        raise UserError(f"port {port} is in use; stop what holds it (`chainrisk devnet down`) or pass --port")
+    args = [
+        str(anvil_binary()),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--chain-id", str(chain_id),
+        "--no-mining",
+        "--auto-impersonate",
+        "--disable-block-gas-limit",
+        "--block-base-fee-per-gas", "0",
+        "--gas-price", "0",
+        "--timestamp", str(GENESIS_TIMESTAMP),
+        "--no-request-size-limit",
+        "--order", "fifo",
+    ]  # fmt: skip
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+    )
+    deadline = time.monotonic() + 30
+    with RpcClient(f"http://127.0.0.1:{port}", timeout_s=2, max_retries=0) as rpc:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise UserError(f"anvil exited at start (code {process.returncode}); see {log_path}")
+            try:
+                if int(rpc.call("eth_chainId"), 16) == chain_id:
+                    return process
+            except UserError:
+                time.sleep(0.1)
+    process.kill()
+    raise UserError(f"anvil did not answer on port {port} within 30 s; see {log_path}")
+
+
+def stop_process(pid: int) -> bool:
+    """Stops a detached anvil by pid; False when it was not running."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+class TransactionFailed(Exception):
+    """A devnet set-up transaction reverted where it must not."""
+
+
+@dataclass
+class Tx:
+    sender: str  #: from address (impersonated)
+    to: str | None  #: None deploys
+    data: str  #: calldata or creation code
+    label: str  #: what the transaction does, for reports
+    required: bool  #: a revert aborts the build (set-up) or is merely counted (simulated behaviour)
+
+
+@dataclass
+class Receipt:
+    tx: Tx
+    ok: bool  #: status 1
+    contract_address: str | None
+    logs: list[dict[str, Any]]
+
+
+@dataclass
+class BlockBuilder:
+    """Queues transactions, then mines them in one block at a chosen timestamp and checks every receipt."""
+
+    rpc: RpcClient
+    timestamp: int = GENESIS_TIMESTAMP
+    queue: list[Tx] = field(default_factory=list)
+    nonces: dict[str, int] = field(default_factory=dict)
+    reverted: dict[str, int] = field(default_factory=dict)
+
+    def send(self, sender: str, to: str | None, data: str, label: str, *, required: bool = True) -> None:
+        self.queue.append(Tx(sender, to, data, label, required))
+
+    def call(self, sender: str, abi: Abi, to: str, fn: str, *args: Any, required: bool = True) -> None:
+        self.send(sender, to, abi.encode(fn, *args), fn, required=required)
+
+    def deploy(self, contract: CompiledContract, *args: Any, label: str) -> str:
+        """Deploys immediately (own block) and returns the new address."""
+        self.send(DEPLOYER, None, Abi(contract.abi).deploy_data(contract.bytecode, *args), label)
+        receipt = self.mine()[-1]
+        assert receipt.contract_address is not None
+        return receipt.contract_address
+
+    def mine(self, advance_s: int = 0) -> list[Receipt]:
+        """Mines the queue into one block `advance_s` seconds after the previous one."""
+        self.timestamp += advance_s
+        txs, self.queue = self.queue, []
+        requests = []
+        for tx in txs:
+            key = tx.sender.lower()
+            nonce = self.nonces.get(key)
+            if nonce is None:
+                nonce = int(self.rpc.call("eth_getTransactionCount", [tx.sender, "pending"]), 16)
+            self.nonces[key] = nonce + 1
+            payload: dict[str, Any] = {
+                "from": tx.sender,
+                "data": tx.data,
+                "gas": hex(TX_GAS),
+                "gasPrice": "0x0",
+                "nonce": hex(nonce),
+            }
+            if tx.to is not None:
+                payload["to"] = tx.to
+            requests.append(("eth_sendTransaction", [payload]))
+        hashes = [self.rpc.call(method, params) for method, params in requests]
+        self.rpc.call("evm_mine", [self.timestamp])
+        raw = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        receipts = []
+        for tx, item in zip(txs, raw, strict=True):
+            if item is None:
+                raise TransactionFailed(f"{tx.label}: no receipt after mining")
+            ok = int(item["status"], 16) == 1
+            if not ok:
+                if tx.required:
+                    raise TransactionFailed(f"{tx.label} reverted (tx {item['transactionHash']})")
+                self.reverted[tx.label] = self.reverted.get(tx.label, 0) + 1
+            receipts.append(Receipt(tx, ok, item.get("contractAddress"), item["logs"]))
+        return receipts

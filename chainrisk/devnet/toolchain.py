@@ -1,0 +1,162 @@
+"""Locates the registry-installed devnet pieces (anvil, Aave artifacts, Morpho source, solcjs) and compiles."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chainrisk.errors import UserError
+
+#: Name in our package.json; marks the folder whose node_modules holds the devnet pieces.
+NPM_PROJECT_NAME = "chainrisk-devnet-deps"
+CONTRACTS_DIR = Path(__file__).parent / "contracts"
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    abi: list[dict[str, Any]]  #: contract ABI
+    bytecode: str  #: creation code, 0x-prefixed, libraries linked where needed
+
+
+def project_root() -> Path:
+    """The folder holding our package.json: CHAINRISK_HOME, else the nearest parent of cwd or of this package."""
+    env = os.environ.get("CHAINRISK_HOME")
+    if env:
+        return Path(env).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in (start, *start.parents):
+            manifest = folder / "package.json"
+            if manifest.is_file() and json.loads(manifest.read_text()).get("name") == NPM_PROJECT_NAME:
+                return folder
+    raise UserError("cannot find chainrisk's package.json; run from the chainrisk checkout or set CHAINRISK_HOME")
+
+
+def node_modules() -> Path:
+    """node_modules of the project, installed from the lock file on first use."""
+    root = project_root()
+    modules = root / "node_modules"
+    if not (modules / "@foundry-rs" / "anvil-linux-amd64").is_dir():
+        if shutil.which("npm") is None:
+            raise UserError("npm is not installed; install Node.js 18+ (with npm) and retry")
+        print("installing devnet packages from package-lock.json (npm ci) ...", flush=True)
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=root, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise UserError(f"npm ci failed in {root}: {done.stderr.strip().splitlines()[-1:]}")
+    return modules
+
+
+def anvil_binary() -> Path:
+    path = node_modules() / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+    if not path.is_file():
+        raise UserError(f"anvil binary missing at {path}; run `npm ci` in {project_root()}")
+    return path
+
+
+def state_dir() -> Path:
+    """Where devnet manifests, logs and compiler caches live (CHAINRISK_STATE_DIR or <root>/.chainrisk)."""
+    env = os.environ.get("CHAINRISK_STATE_DIR")
+    folder = Path(env) if env else project_root() / ".chainrisk"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shared_prices_dir() -> Path:
+    """Hourly USD price history (CHAINRISK_PRICES_DIR, else ../shared/data/prices/hourly_usd beside the root)."""
+    env = os.environ.get("CHAINRISK_PRICES_DIR")
+    folder = Path(env) if env else project_root().parent / "shared" / "data" / "prices" / "hourly_usd"
+    if not folder.is_dir():
+        raise UserError(f"price history not found at {folder}; set CHAINRISK_PRICES_DIR to the hourly_usd folder")
+    return folder
+
+
+@functools.cache
+def _aave_artifact_index() -> dict[str, Path]:
+    root = node_modules() / "@aave" / "core-v3" / "artifacts" / "contracts"
+    index: dict[str, Path] = {}
+    for path in root.rglob("*.json"):
+        if not path.name.endswith(".dbg.json"):
+            index.setdefault(path.stem, path)
+    if not index:
+        raise UserError(f"no Aave artifacts under {root}; run `npm ci` in {project_root()}")
+    return index
+
+
+def aave_artifact(name: str, libraries: dict[str, str] | None = None) -> CompiledContract:
+    """A hardhat artifact from @aave/core-v3 with its linkReferences filled from `libraries` (name -> address)."""
+    artifact = json.loads(_aave_artifact_index()[name].read_text())
+    code = artifact["bytecode"][2:]
+    for per_file in artifact.get("linkReferences", {}).values():
+        for lib_name, places in per_file.items():
+            if libraries is None or lib_name not in libraries:
+                raise ValueError(f"{name} needs library {lib_name} linked")
+            address = libraries[lib_name].lower().removeprefix("0x")
+            for place in places:
+                start = place["start"] * 2
+                code = code[:start] + address + code[start + place["length"] * 2 :]
+    return CompiledContract(abi=artifact["abi"], bytecode="0x" + code)
+
+
+def _solc_input() -> dict[str, Any]:
+    morpho_src = node_modules() / "@morpho-org" / "morpho-blue" / "src"
+    sources: dict[str, dict[str, str]] = {}
+    for path in sorted(morpho_src.rglob("*.sol")):
+        relative = path.relative_to(morpho_src)
+        if relative.parts[0] in ("mocks", "periphery") or "periphery" in relative.parts:
+            continue
+        sources[f"@morpho-org/morpho-blue/src/{relative.as_posix()}"] = {"content": path.read_text()}
+    for path in sorted(CONTRACTS_DIR.glob("*.sol")):
+        sources[f"chainrisk/{path.name}"] = {"content": path.read_text()}
+    return {
+        "language": "Solidity",
+        "sources": sources,
+        # Morpho Blue's own production profile (foundry.toml in morpho-org/morpho-blue: via_ir, 999999 runs).
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 999999},
+            "viaIR": True,
+            "evmVersion": "paris",
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+
+
+@functools.cache
+def compiled_contracts() -> dict[str, CompiledContract]:
+    """Morpho Blue and our devnet contracts compiled with solcjs 0.8.19, cached by input hash."""
+    solc_input = _solc_input()
+    encoded = json.dumps(solc_input, sort_keys=True).encode()
+    cache = state_dir() / "solc" / f"{hashlib.sha256(encoded).hexdigest()[:16]}.json"
+    if cache.is_file():
+        output = json.loads(cache.read_text())
+    else:
+        solcjs = node_modules() / "solc" / "solc.js"
+        raw_path = cache.with_suffix(".raw")
+        raw_path.parent.mkdir(parents=True, exist_ok=True)
+        # A file, not a pipe: solcjs exits before a piped stdout drains and truncates it at 64 KiB.
+        with raw_path.open("wb") as raw:
+            done = subprocess.run(
+                ["node", str(solcjs), "--standard-json"], input=encoded, stdout=raw, stderr=subprocess.PIPE,
+                check=False,
+            )  # fmt: skip
+        text = raw_path.read_text()
+        raw_path.unlink()
+        if done.returncode != 0 or "{" not in text:
+            raise UserError(f"solcjs failed: {done.stderr.decode().strip()[:300]}")
+        output = json.loads(text[text.index("{") :])
+        errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+        if errors:
+            raise UserError(f"solcjs compile error: {errors[0].splitlines()[0]}")
+        cache.write_text(json.dumps(output))
+    contracts: dict[str, CompiledContract] = {}
+    for per_file in output["contracts"].values():
+        for name, body in per_file.items():
+            contracts[name] = CompiledContract(abi=body["abi"], bytecode="0x" + body["evm"]["bytecode"]["object"])
+    return contracts

@@ -1,0 +1,48 @@
+"""Shared fixtures: one devnet (real Aave V3 and Morpho Blue bytecode on anvil) for the whole test session."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.prices import parse_start
+from chainrisk.rpc import RpcClient
+
+#: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May).
+TEST_DEVNET = {"wallets": 160, "days": 14, "seed": 11, "start": "2022-05-01", "step_hours": 4}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder: Path = tmp_path_factory.mktemp("devnet")
+    options = DevnetOptions(
+        wallets=int(TEST_DEVNET["wallets"]),
+        days=float(TEST_DEVNET["days"]),
+        seed=int(TEST_DEVNET["seed"]),
+        port=free_port(),
+        start=parse_start(str(TEST_DEVNET["start"])),
+        step_hours=int(TEST_DEVNET["step_hours"]),
+    )
+    manifest = build_devnet(options, folder, detach=False)
+    manifest["state_dir"] = str(folder)
+    yield manifest
+    stop_process(int(manifest["pid"]))
+
+
+@pytest.fixture(scope="session")
+def rpc(devnet: dict[str, Any]) -> Iterator[RpcClient]:
+    with RpcClient(devnet["rpc_url"]) as client:
+        yield client

@@ -1,0 +1,79 @@
+"""User errors end in one clear line and exit code 2; the same seed builds the same chain."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.population import plan_wallets
+from chainrisk.devnet.prices import parse_start
+from tests.conftest import free_port
+
+
+def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chainrisk.cli", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2031-01-01"], "history does not cover"),
+        (["--start", "yesterday"], "is not a date"),
+        (["--wallets", "0"], "--wallets must be >= 1"),
+        (["--days", "-3"], "--days > 0"),
+    ],
+)
+def test_devnet_up_rejects_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
+    done = _chainrisk("devnet", "up", "--state-dir", str(tmp_path), "--port", str(free_port()), *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chainrisk: error:") and message in lines[0]
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_devnet_up_refuses_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _chainrisk("devnet", "up", "--state-dir", str(tmp_path), "--port", str(port), "--wallets", "5")
+    assert done.returncode == 2
+    assert f"port {port} is in use" in done.stderr
+
+
+def test_devnet_down_without_devnet(tmp_path: Path) -> None:
+    done = _chainrisk("devnet", "down", "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "no devnet manifest" in done.stderr
+
+
+def test_same_seed_same_chain(tmp_path: Path) -> None:
+    def build(seed: int, name: str) -> str:
+        options = DevnetOptions(
+            wallets=25, days=3, seed=seed, port=free_port(), start=parse_start("2022-05-08"), step_hours=6
+        )
+        manifest = build_devnet(options, tmp_path / name, detach=False)
+        stop_process(int(manifest["pid"]))
+        return str(manifest["head_block_hash"])
+
+    first = build(5, "a")
+    assert build(5, "b") == first
+    assert build(6, "c") != first
+
+
+def test_plan_is_heavy_tailed_and_mixed() -> None:
+    wallets = plan_wallets(2_000, seed=3, morpho_markets=[])
+    sizes = sorted((w.size_usd for w in wallets), reverse=True)
+    assert sum(sizes[:200]) > 0.4 * sum(sizes), "top 10 % should hold a large share"
+    assert sizes[0] > 100 * sizes[len(sizes) // 2]
+    kinds = {w.behaviour for w in wallets}
+    assert {"aave_supplier", "aave_borrower", "aave_emode_looper", "aave_isolated"} <= kinds
+    assert [w.address for w in plan_wallets(50, 3, [])] == [w.address for w in wallets[:50]]
