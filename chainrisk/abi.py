@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
 
 ABI_DIR = Path(__file__).resolve().parent.parent / "abis"
 
@@ -18,7 +18,7 @@ def _type_str(param: dict[str, Any]) -> str:
     kind: str = param["type"]
     if kind.startswith("tuple"):
         inner = ",".join(_type_str(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
@@ -42,9 +42,7 @@ class Abi:
 
     def selector(self, name: str, arity: int | None = None) -> bytes:
         entry = self._function(name, arity)
-        return function_signature_to_4byte_selector(
-            f"{name}({','.join(_type_str(p) for p in entry['inputs'])})"
-        )
+        return function_signature_to_4byte_selector(f"{name}({','.join(_type_str(p) for p in entry['inputs'])})")
 
     def encode(self, name: str, *args: Any) -> str:
         entry = self._function(name, len(args))

@@ -15,7 +15,7 @@ from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 
 #: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May).
-TEST_DEVNET = {"wallets": 160, "days": 14, "seed": 11, "start": "2022-05-01", "step_hours": 4}
+TEST_WALLETS, TEST_DAYS, TEST_SEED, TEST_START, TEST_STEP_HOURS = 160, 14.0, 11, "2022-05-01", 4
 
 
 def free_port() -> int:
@@ -29,12 +29,12 @@ def free_port() -> int:
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder: Path = tmp_path_factory.mktemp("devnet")
     options = DevnetOptions(
-        wallets=int(TEST_DEVNET["wallets"]),
-        days=float(TEST_DEVNET["days"]),
-        seed=int(TEST_DEVNET["seed"]),
+        wallets=TEST_WALLETS,
+        days=TEST_DAYS,
+        seed=TEST_SEED,
         port=free_port(),
-        start=parse_start(str(TEST_DEVNET["start"])),
-        step_hours=int(TEST_DEVNET["step_hours"]),
+        start=parse_start(TEST_START),
+        step_hours=TEST_STEP_HOURS,
     )
     manifest = build_devnet(options, folder, detach=False)
     manifest["state_dir"] = str(folder)

@@ -56,21 +56,71 @@ class ReserveSpec:
 #: risk-parameter updates (2023); LINK is made an isolation asset here to exercise isolation mode, and its
 #: ceiling is sized for a devnet population.
 RESERVES: tuple[ReserveSpec, ...] = (
-    ReserveSpec("WETH", 18, "WETH", 1.0, 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, True, False, 0, 1,
-                ETH_RATES, False),
-    ReserveSpec("wstETH", 18, "stETH", 1.09, 7850, 8100, 10600, 1500, 750_000, 6_000, True, False, 0, 1,
-                LST_RATES, False),
-    ReserveSpec("WBTC", 8, "WBTC", 1.0, 7300, 7800, 10500, 2000, 43_000, 28_000, True, False, 0, 0,
-                BTC_RATES, False),
-    ReserveSpec("USDC", 6, "USDC", 1.0, 7700, 8000, 10450, 1000, 1_760_000_000, 1_580_000_000, True, True,
-                0, 0, STABLE_RATES, True),
-    ReserveSpec("DAI", 18, "DAI", 1.0, 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, True, True, 0, 0,
-                STABLE_RATES, True),
-    ReserveSpec("USDT", 6, "USDT", 1.0, 7400, 7600, 10450, 1000, 1_000_000_000, 900_000_000, True, True,
-                0, 0, STABLE_RATES, True),
-    ReserveSpec("LINK", 18, "LINK", 1.0, 5300, 6800, 10700, 2000, 15_000_000, 13_000_000, True, False,
-                500_000_00, 0, ALT_RATES, False),
-)  # fmt: skip
+    ReserveSpec(
+        "WETH", 18, "WETH", 1.0, 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, True, False, 0, 1, ETH_RATES, False
+    ),
+    ReserveSpec(
+        "wstETH", 18, "stETH", 1.09, 7850, 8100, 10600, 1500, 750_000, 6_000, True, False, 0, 1, LST_RATES, False
+    ),
+    ReserveSpec("WBTC", 8, "WBTC", 1.0, 7300, 7800, 10500, 2000, 43_000, 28_000, True, False, 0, 0, BTC_RATES, False),
+    ReserveSpec(
+        "USDC",
+        6,
+        "USDC",
+        1.0,
+        7700,
+        8000,
+        10450,
+        1000,
+        1_760_000_000,
+        1_580_000_000,
+        True,
+        True,
+        0,
+        0,
+        STABLE_RATES,
+        True,
+    ),
+    ReserveSpec(
+        "DAI", 18, "DAI", 1.0, 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, True, True, 0, 0, STABLE_RATES, True
+    ),
+    ReserveSpec(
+        "USDT",
+        6,
+        "USDT",
+        1.0,
+        7400,
+        7600,
+        10450,
+        1000,
+        1_000_000_000,
+        900_000_000,
+        True,
+        True,
+        0,
+        0,
+        STABLE_RATES,
+        True,
+    ),
+    ReserveSpec(
+        "LINK",
+        18,
+        "LINK",
+        1.0,
+        5300,
+        6800,
+        10700,
+        2000,
+        15_000_000,
+        13_000_000,
+        True,
+        False,
+        500_000_00,
+        0,
+        ALT_RATES,
+        False,
+    ),
+)
 
 #: E-mode category 1: ETH-correlated assets (Aave V3 Ethereum's own category 1: 90 % / 93 % / 1 %).
 EMODE_CATEGORY = (1, 9000, 9300, 10100, "ETH correlated")
@@ -121,8 +171,16 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
 
     libraries: dict[str, str] = {}
     # FlashLoanLogic links BorrowLogic, so BorrowLogic goes first.
-    for name in ("SupplyLogic", "BorrowLogic", "LiquidationLogic", "EModeLogic", "BridgeLogic", "PoolLogic",
-                 "FlashLoanLogic", "ConfiguratorLogic"):  # fmt: skip
+    for name in (
+        "SupplyLogic",
+        "BorrowLogic",
+        "LiquidationLogic",
+        "EModeLogic",
+        "BridgeLogic",
+        "PoolLogic",
+        "FlashLoanLogic",
+        "ConfiguratorLogic",
+    ):
         libraries[name] = builder.deploy(aave_artifact(name, libraries), label=name)
 
     pool_impl_art = aave_artifact("Pool", libraries)
@@ -170,9 +228,19 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
         if spec.rates not in strategies:
             r = spec.rates
             strategies[r] = builder.deploy(
-                strategy_art, provider, _ray(r.optimal_usage), _ray(r.base), _ray(r.slope1), _ray(r.slope2),
-                0, 0, 0, 0, _ray(20), label="InterestRateStrategy",
-            )  # fmt: skip
+                strategy_art,
+                provider,
+                _ray(r.optimal_usage),
+                _ray(r.base),
+                _ray(r.slope1),
+                _ray(r.slope2),
+                0,
+                0,
+                0,
+                0,
+                _ray(20),
+                label="InterestRateStrategy",
+            )
 
     treasury = "0x00000000000000000000000000000000000a11ce"
     configurator_abi = load_abi("aave-v3", "IPoolConfigurator")
@@ -194,7 +262,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
             f"Aave Devnet Stable Debt {spec.symbol}",
             f"stableDebtDev{spec.symbol}",
             b"",
-        )  # fmt: skip
+        )
         for spec in RESERVES
     ]
     for reserve_input in inputs:  # one per transaction: each deploys three token proxies
@@ -203,8 +271,9 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
     # Collateral, caps, isolation and e-mode are configured before anyone supplies (the debt ceiling
     # setter refuses a reserve that already has suppliers).
     category, e_ltv, e_lt, e_bonus, e_label = EMODE_CATEGORY
-    builder.call(DEPLOYER, configurator_abi, configurator, "setEModeCategory", category, e_ltv, e_lt, e_bonus,
-                 zero, e_label)  # fmt: skip
+    builder.call(
+        DEPLOYER, configurator_abi, configurator, "setEModeCategory", category, e_ltv, e_lt, e_bonus, zero, e_label
+    )
     for spec in RESERVES:
         asset = tokens[spec.symbol]
         calls: list[tuple[str, tuple[object, ...]]] = [
@@ -235,7 +304,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
                     {"to": data_provider, "data": data_abi.encode("getReserveTokensAddresses", tokens[s])},
                     "latest",
                 ],
-            )  # fmt: skip
+            )
             for s in symbols
         ]
     )
@@ -262,9 +331,7 @@ def deploy_tokens_and_feeds(
     feed = compiled_contracts()["SettableFeed"]
     tokens, feeds = {}, {}
     for symbol, decimals in symbols_decimals.items():
-        tokens[symbol] = builder.deploy(
-            token_art, f"Devnet {symbol}", symbol, decimals, label=f"token {symbol}"
-        )
+        tokens[symbol] = builder.deploy(token_art, f"Devnet {symbol}", symbol, decimals, label=f"token {symbol}")
         feeds[symbol] = builder.deploy(
             feed, FEED_DECIMALS, initial_prices[symbol], f"{symbol} / USD", label=f"feed {symbol}"
         )

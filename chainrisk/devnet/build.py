@@ -1,4 +1,4 @@
-"""`chainrisk devnet up/down`: starts anvil, deploys Aave V3 and Morpho Blue, runs the population, writes the manifest."""
+"""`chainrisk devnet up/down`: start anvil, deploy Aave V3 and Morpho Blue, run the population, write the manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import deploy_morpho
@@ -54,7 +54,13 @@ def _count_logs(rpc: RpcClient, address: str, event_signature: str, from_block: 
     return logs
 
 
-def build_devnet(options: DevnetOptions, folder: Path | None = None, *, detach: bool = True) -> dict[str, Any]:
+def build_devnet(
+    options: DevnetOptions,
+    folder: Path | None = None,
+    *,
+    detach: bool = True,
+    builder_type: type[BlockBuilder] = BlockBuilder,
+) -> dict[str, Any]:
     """Starts anvil and builds the whole devnet; returns the manifest (also written to `folder`)."""
     if options.wallets < 1 or options.days <= 0 or options.step_hours < 1:
         raise UserError("--wallets must be >= 1, --days > 0 and --step-hours >= 1")
@@ -68,7 +74,7 @@ def build_devnet(options: DevnetOptions, folder: Path | None = None, *, detach: 
     rpc_url = f"http://127.0.0.1:{options.port}"
     try:
         rpc = RpcClient(rpc_url)
-        builder = BlockBuilder(rpc, timestamp=int(options.start.timestamp()) - 86_400)
+        builder = builder_type(rpc, timestamp=int(options.start.timestamp()) - 86_400)
         initial = {symbol: int(path[symbol][0]) for symbol in sources}
         decimals = {r.symbol: r.decimals for r in RESERVES}
         tokens, feeds = deploy_tokens_and_feeds(builder, decimals, initial)

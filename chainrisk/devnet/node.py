@@ -35,18 +35,25 @@ def start_anvil(port: int, chain_id: int, log_path: Path, *, detach: bool) -> su
         raise UserError(f"port {port} is in use; stop what holds it (`chainrisk devnet down`) or pass --port")
     args = [
         str(anvil_binary()),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--chain-id", str(chain_id),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
         "--no-mining",
         "--auto-impersonate",
         "--disable-block-gas-limit",
-        "--block-base-fee-per-gas", "0",
-        "--gas-price", "0",
-        "--timestamp", str(GENESIS_TIMESTAMP),
+        "--block-base-fee-per-gas",
+        "0",
+        "--gas-price",
+        "0",
+        "--timestamp",
+        str(GENESIS_TIMESTAMP),
         "--no-request-size-limit",
-        "--order", "fifo",
-    ]  # fmt: skip
+        "--order",
+        "fifo",
+    ]
     log = log_path.open("wb")
     process = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach

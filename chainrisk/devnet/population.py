@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, load_abi
 from chainrisk.devnet.aave import RESERVES, AaveDeployment, ReserveSpec
@@ -155,14 +155,28 @@ class Population:
         self.data_abi = load_abi("aave-v3", "AaveProtocolDataProvider")
         self.erc20 = load_abi("aave-v3", "IERC20Detailed")
         self.morpho_abi = load_abi("morpho-blue", "IMorpho")
-        self.feed_abi = Abi([
-            {"type": "function", "name": "setAnswer", "stateMutability": "nonpayable",
-             "inputs": [{"name": "answer", "type": "int256"}], "outputs": []},
-        ])  # fmt: skip
-        self.mint_abi = Abi([
-            {"type": "function", "name": "mint", "stateMutability": "nonpayable",
-             "inputs": [{"name": "value", "type": "uint256"}], "outputs": [{"name": "", "type": "bool"}]},
-        ])  # fmt: skip
+        self.feed_abi = Abi(
+            [
+                {
+                    "type": "function",
+                    "name": "setAnswer",
+                    "stateMutability": "nonpayable",
+                    "inputs": [{"name": "answer", "type": "int256"}],
+                    "outputs": [],
+                },
+            ]
+        )
+        self.mint_abi = Abi(
+            [
+                {
+                    "type": "function",
+                    "name": "mint",
+                    "stateMutability": "nonpayable",
+                    "inputs": [{"name": "value", "type": "uint256"}],
+                    "outputs": [{"name": "", "type": "bool"}],
+                },
+            ]
+        )
         self.specs = {s.symbol: s for s in RESERVES}
         self.prices: dict[str, int] = {}  # feed answers now in force; set_prices keeps them current
         self.history = History()
@@ -211,8 +225,8 @@ class Population:
         for symbol in self.specs:
             approve(KEEPER, symbol, pool)
             approve(KEEPER, symbol, morpho)
-        aave_borrow_usd: Counter[str] = Counter()
-        morpho_borrow_usd: Counter[int] = Counter()
+        aave_borrow_usd: defaultdict[str, float] = defaultdict(float)
+        morpho_borrow_usd: defaultdict[int, float] = defaultdict(float)
         for w in self.wallets:
             for symbol, usd in w.collateral.items():
                 self._mint(w.address, symbol, self._units(symbol, usd))
@@ -246,7 +260,16 @@ class Population:
         self.builder.mine(ACTION_DELAY_S)
 
         for symbol, lp in providers.items():
-            self.builder.call(lp, self.pool_abi, pool, "supply", self._token(symbol), self._units(symbol, aave_borrow_usd[symbol] / 0.75), lp, 0)  # fmt: skip
+            self.builder.call(
+                lp,
+                self.pool_abi,
+                pool,
+                "supply",
+                self._token(symbol),
+                self._units(symbol, aave_borrow_usd[symbol] / 0.75),
+                lp,
+                0,
+            )
         for index, lp in morpho_providers.items():
             market = self.morpho.markets[index]
             amount = self._units(market.loan_symbol, morpho_borrow_usd[index] / 0.8)
@@ -256,30 +279,83 @@ class Population:
                 self._act(w.address, self.pool_abi, pool, "setUserEMode", 1, kind="setUserEMode")
             for symbol, usd in w.collateral.items():
                 units = self._units(symbol, usd)
-                self._act(w.address, self.pool_abi, pool, "supply", self._token(symbol), units, w.address, 0, kind="supply")  # fmt: skip
+                self._act(
+                    w.address, self.pool_abi, pool, "supply", self._token(symbol), units, w.address, 0, kind="supply"
+                )
             if w.behaviour == "aave_isolated":
                 # Aave 3.0.2 never enables an isolated asset as collateral on supply
                 # (ValidationLogic.validateAutomaticUseAsCollateral); the wallet opts in.
-                self._act(w.address, self.pool_abi, pool, "setUserUseReserveAsCollateral", self._token("LINK"), True, kind="enter_isolation")  # fmt: skip
+                self._act(
+                    w.address,
+                    self.pool_abi,
+                    pool,
+                    "setUserUseReserveAsCollateral",
+                    self._token("LINK"),
+                    True,
+                    kind="enter_isolation",
+                )
             if w.morpho_market is not None:
                 market = self.morpho.markets[w.morpho_market]
                 if w.behaviour == "morpho_supplier":
                     units = self._units(market.loan_symbol, w.size_usd)
-                    self._act(w.address, self.morpho_abi, morpho, "supply", market.params, units, 0, w.address, b"", kind="morpho_supply")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.morpho_abi,
+                        morpho,
+                        "supply",
+                        market.params,
+                        units,
+                        0,
+                        w.address,
+                        b"",
+                        kind="morpho_supply",
+                    )
                 else:
                     units = self._units(market.collateral_symbol, self._morpho_collateral_usd(w))
-                    self._act(w.address, self.morpho_abi, morpho, "supplyCollateral", market.params, units, w.address, b"", kind="morpho_supplyCollateral")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.morpho_abi,
+                        morpho,
+                        "supplyCollateral",
+                        market.params,
+                        units,
+                        w.address,
+                        b"",
+                        kind="morpho_supplyCollateral",
+                    )
         self._mine_actions()
 
         for w in self.wallets:
             if w.debt_symbol:
                 units = self._units(w.debt_symbol, self._planned_aave_debt(w))
-                self._act(w.address, self.pool_abi, pool, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow")  # fmt: skip
+                self._act(
+                    w.address,
+                    self.pool_abi,
+                    pool,
+                    "borrow",
+                    self._token(w.debt_symbol),
+                    units,
+                    2,
+                    0,
+                    w.address,
+                    kind="borrow",
+                )
             if w.morpho_market is not None and w.behaviour != "morpho_supplier":
                 market = self.morpho.markets[w.morpho_market]
                 usd = self._morpho_collateral_usd(w) * market.lltv / WAD / w.target_hf
                 units = self._units(market.loan_symbol, usd)
-                self._act(w.address, self.morpho_abi, morpho, "borrow", market.params, units, 0, w.address, w.address, kind="morpho_borrow")  # fmt: skip
+                self._act(
+                    w.address,
+                    self.morpho_abi,
+                    morpho,
+                    "borrow",
+                    market.params,
+                    units,
+                    0,
+                    w.address,
+                    w.address,
+                    kind="morpho_borrow",
+                )
         self._mine_actions()
 
     def _planned_aave_debt(self, w: Wallet) -> float:
@@ -297,8 +373,10 @@ class Population:
         """getUserAccountData.healthFactor of every wallet with a debt plan, at the latest block."""
         borrowers = [w.address for w in self.wallets if w.debt_symbol]
         raw = self.rpc.batch(
-            [("eth_call", [{"to": self.aave.pool, "data": self.pool_abi.encode("getUserAccountData", a)}, "latest"])
-             for a in borrowers]  # fmt: skip
+            [
+                ("eth_call", [{"to": self.aave.pool, "data": self.pool_abi.encode("getUserAccountData", a)}, "latest"])
+                for a in borrowers
+            ]
         )
         return {a: self.pool_abi.decode("getUserAccountData", r)[5] for a, r in zip(borrowers, raw, strict=True)}
 
@@ -316,13 +394,23 @@ class Population:
             return
         symbols = list(self.aave.reserves)
         calls = [
-            ("eth_call", [{"to": self.aave.data_provider,
-                           "data": self.data_abi.encode("getUserReserveData", self._token(s), a)}, "latest"])
-            for a in unhealthy for s in symbols
-        ]  # fmt: skip
+            (
+                "eth_call",
+                [
+                    {
+                        "to": self.aave.data_provider,
+                        "data": self.data_abi.encode("getUserReserveData", self._token(s), a),
+                    },
+                    "latest",
+                ],
+            )
+            for a in unhealthy
+            for s in symbols
+        ]
         raw = self.rpc.batch(calls)
         for i, user in enumerate(unhealthy):
-            best_collateral, best_debt = (None, 0.0), (None, 0.0)
+            best_collateral: tuple[str | None, float] = (None, 0.0)
+            best_debt: tuple[str | None, float] = (None, 0.0)
             for j, symbol in enumerate(symbols):
                 data = self.data_abi.decode("getUserReserveData", raw[i * len(symbols) + j])
                 usd_per_unit = self.prices[symbol] / 10 ** self.specs[symbol].decimals
@@ -335,8 +423,18 @@ class Population:
                 continue
             debt_units = int(best_debt[1] / (self.prices[debt] / 10 ** self.specs[debt].decimals))
             self._mint(KEEPER, debt, debt_units + 10)
-            self._act(KEEPER, self.pool_abi, self.aave.pool, "liquidationCall", self._token(collateral),
-                      self._token(debt), user, MAX_UINT, False, kind="liquidationCall")  # fmt: skip
+            self._act(
+                KEEPER,
+                self.pool_abi,
+                self.aave.pool,
+                "liquidationCall",
+                self._token(collateral),
+                self._token(debt),
+                user,
+                MAX_UINT,
+                False,
+                kind="liquidationCall",
+            )
 
     def _liquidate_morpho(self) -> None:
         borrowers = [
@@ -350,10 +448,26 @@ class Population:
         oracle_abi = load_abi("morpho-blue", "IOracle")
         calls: list[tuple[str, list[Any]]] = []
         for market in markets:
-            calls.append(("eth_call", [{"to": self.morpho.morpho, "data": self.morpho_abi.encode("market", market.market_id)}, "latest"]))  # fmt: skip
+            calls.append(
+                (
+                    "eth_call",
+                    [{"to": self.morpho.morpho, "data": self.morpho_abi.encode("market", market.market_id)}, "latest"],
+                )
+            )
             calls.append(("eth_call", [{"to": market.oracle, "data": oracle_abi.encode("price")}, "latest"]))
         for address, index in borrowers:
-            calls.append(("eth_call", [{"to": self.morpho.morpho, "data": self.morpho_abi.encode("position", markets[index].market_id, address)}, "latest"]))  # fmt: skip
+            calls.append(
+                (
+                    "eth_call",
+                    [
+                        {
+                            "to": self.morpho.morpho,
+                            "data": self.morpho_abi.encode("position", markets[index].market_id, address),
+                        },
+                        "latest",
+                    ],
+                )
+            )
         raw = self.rpc.batch(calls)
         state = [
             (self.morpho_abi.decode("market", raw[2 * k])[0], oracle_abi.decode("price", raw[2 * k + 1])[0])
@@ -394,7 +508,16 @@ class Population:
                 symbol = next(iter(w.collateral))
                 if roll < 0.3:
                     units = self._units(symbol, w.collateral[symbol] * 0.2)
-                    self._act(w.address, self.pool_abi, pool, "withdraw", self._token(symbol), units, w.address, kind="withdraw")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.pool_abi,
+                        pool,
+                        "withdraw",
+                        self._token(symbol),
+                        units,
+                        w.address,
+                        kind="withdraw",
+                    )
                 elif roll < 0.6:
                     receiver = self.wallets[int(self.rng.integers(0, len(self.wallets)))].address
                     units = self._units(symbol, w.collateral[symbol] * 0.1)
@@ -403,27 +526,75 @@ class Population:
                 elif roll < 0.8:
                     enable = w.collateral_off == symbol
                     w.collateral_off = None if enable else symbol
-                    self._act(w.address, self.pool_abi, pool, "setUserUseReserveAsCollateral", self._token(symbol), enable, kind="collateral_toggle")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.pool_abi,
+                        pool,
+                        "setUserUseReserveAsCollateral",
+                        self._token(symbol),
+                        enable,
+                        kind="collateral_toggle",
+                    )
                 else:
                     units = self._units(symbol, w.collateral[symbol] * 0.2)
                     self._mint(w.address, symbol, units)
-                    self._act(w.address, self.pool_abi, pool, "supply", self._token(symbol), units, w.address, 0, kind="supply")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.pool_abi,
+                        pool,
+                        "supply",
+                        self._token(symbol),
+                        units,
+                        w.address,
+                        0,
+                        kind="supply",
+                    )
             elif w.debt_symbol and hf != MAX_UINT:  # MAX_UINT: no debt left (repaid or liquidated)
                 if roll < 0.5:
                     self._repay_share(w, 0.25, "repay")
                 elif roll < 0.75 and hf is not None and hf > 2 * HF_ONE:
                     symbol = next(iter(w.collateral))
                     units = self._units(symbol, w.collateral[symbol] * 0.1)
-                    self._act(w.address, self.pool_abi, pool, "withdraw", self._token(symbol), units, w.address, kind="withdraw")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.pool_abi,
+                        pool,
+                        "withdraw",
+                        self._token(symbol),
+                        units,
+                        w.address,
+                        kind="withdraw",
+                    )
                 elif hf is not None and hf > int(w.target_hf * 1.3 * HF_ONE):
                     units = self._units(w.debt_symbol, self._planned_aave_debt(w) * 0.1)
-                    self._act(w.address, self.pool_abi, pool, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow")  # fmt: skip
+                    self._act(
+                        w.address,
+                        self.pool_abi,
+                        pool,
+                        "borrow",
+                        self._token(w.debt_symbol),
+                        units,
+                        2,
+                        0,
+                        w.address,
+                        kind="borrow",
+                    )
 
     def _repay_share(self, w: Wallet, share: float, kind: str) -> None:
         assert w.debt_symbol is not None
         units = self._units(w.debt_symbol, self._planned_aave_debt(w) * share)
         self._mint(w.address, w.debt_symbol, units)
-        self._act(w.address, self.pool_abi, self.aave.pool, "repay", self._token(w.debt_symbol), units, 2, w.address, kind=kind)  # fmt: skip
+        self._act(
+            w.address,
+            self.pool_abi,
+            self.aave.pool,
+            "repay",
+            self._token(w.debt_symbol),
+            units,
+            2,
+            w.address,
+            kind=kind,
+        )
 
     def replay(self, path: pl.DataFrame, step_seconds: int) -> None:
         for row in path.iter_rows(named=True):

@@ -23,9 +23,9 @@ def load_price_path(
     Source: CoinGecko USD prices gathered by bhemen/aave-data (see shared/data/README.md).
     """
     steps = int(days * 24 // step_hours)
-    clock = pl.DataFrame(
-        {"time": [start + timedelta(hours=step_hours * i) for i in range(steps + 1)]}
-    ).with_columns(pl.col("time").dt.cast_time_unit("ms").dt.replace_time_zone("UTC"))
+    clock = pl.DataFrame({"time": [start + timedelta(hours=step_hours * i) for i in range(steps + 1)]}).with_columns(
+        pl.col("time").dt.cast_time_unit("ms").dt.replace_time_zone("UTC")
+    )
     clock = clock.with_row_index("step")
     folder = shared_prices_dir()
     for feed_symbol, (history_symbol, multiplier) in sources.items():
@@ -35,7 +35,10 @@ def load_price_path(
         history = (
             pl.read_csv(path, schema_overrides={"timestamp": pl.Int64, "USD_price": pl.Float64})
             .select(
-                pl.from_epoch("timestamp", time_unit="ms").dt.cast_time_unit("ms").dt.replace_time_zone("UTC").alias("time"),
+                pl.from_epoch("timestamp", time_unit="ms")
+                .dt.cast_time_unit("ms")
+                .dt.replace_time_zone("UTC")
+                .alias("time"),
                 pl.col("USD_price").alias("usd"),
             )
             .drop_nulls()
@@ -44,9 +47,11 @@ def load_price_path(
         )
         if history.is_empty() or history["time"][0] > clock["time"][0] or history["time"][-1] < clock["time"][-1]:
             raise UserError(f"{history_symbol} history does not cover {start:%Y-%m-%d} + {days} days")
-        clock = clock.join_asof(history, on="time", strategy="backward").with_columns(
-            (pl.col("usd") * multiplier * 10**FEED_DECIMALS).round().cast(pl.Int64).alias(feed_symbol)
-        ).drop("usd")
+        clock = (
+            clock.join_asof(history, on="time", strategy="backward")
+            .with_columns((pl.col("usd") * multiplier * 10**FEED_DECIMALS).round().cast(pl.Int64).alias(feed_symbol))
+            .drop("usd")
+        )
     return clock
 
 

@@ -143,9 +143,12 @@ def compiled_contracts() -> dict[str, CompiledContract]:
         # A file, not a pipe: solcjs exits before a piped stdout drains and truncates it at 64 KiB.
         with raw_path.open("wb") as raw:
             done = subprocess.run(
-                ["node", str(solcjs), "--standard-json"], input=encoded, stdout=raw, stderr=subprocess.PIPE,
+                ["node", str(solcjs), "--standard-json"],
+                input=encoded,
+                stdout=raw,
+                stderr=subprocess.PIPE,
                 check=False,
-            )  # fmt: skip
+            )
         text = raw_path.read_text()
         raw_path.unlink()
         if done.returncode != 0 or "{" not in text:
