@@ -37,88 +37,71 @@ class ReserveSpec:
     symbol: str  #: token symbol on the devnet
     decimals: int  #: token decimals, as on mainnet
     history_symbol: str  #: price history file in shared/data/prices/hourly_usd
-    price_multiplier: float  #: wrapped-to-base exchange rate applied to the history price
     ltv: int  #: loan to value, bps
     liquidation_threshold: int  #: bps
     liquidation_bonus: int  #: bps including the 100 % principal (10500 = 5 % bonus)
     reserve_factor: int  #: bps
     supply_cap: int  #: whole tokens, 0 = none
     borrow_cap: int  #: whole tokens, 0 = none
-    borrowable: bool  #: variable borrowing enabled
-    borrowable_in_isolation: bool  #: may be borrowed by isolation-mode wallets
-    debt_ceiling: int  #: isolation-mode debt ceiling in USD cents (2 decimals), 0 = not isolated
-    emode_category: int  #: 0 = none
     rates: RateSpec  #: interest-rate strategy
-    stable: bool  #: a USD stablecoin (for correlated-group defaults downstream)
+    price_multiplier: float = 1.0  #: wrapped-to-base exchange rate applied to the history price
+    borrowable: bool = True  #: variable borrowing enabled
+    borrowable_in_isolation: bool = False  #: may be borrowed by isolation-mode wallets
+    debt_ceiling: int = 0  #: isolation-mode debt ceiling in USD cents (2 decimals), 0 = not isolated
+    emode_category: int = 0  #: 0 = none
 
 
 #: Risk parameters close to Aave V3 Ethereum's as published on app.aave.com and in the Aave governance
 #: risk-parameter updates (2023); LINK is made an isolation asset here to exercise isolation mode, and its
 #: ceiling is sized for a devnet population.
 RESERVES: tuple[ReserveSpec, ...] = (
+    ReserveSpec("WETH", 18, "WETH", 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, ETH_RATES, emode_category=1),
     ReserveSpec(
-        "WETH", 18, "WETH", 1.0, 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, True, False, 0, 1, ETH_RATES, False
+        "wstETH",
+        18,
+        "stETH",
+        7850,
+        8100,
+        10600,
+        1500,
+        750_000,
+        6_000,
+        LST_RATES,
+        price_multiplier=1.09,
+        emode_category=1,
     ),
-    ReserveSpec(
-        "wstETH", 18, "stETH", 1.09, 7850, 8100, 10600, 1500, 750_000, 6_000, True, False, 0, 1, LST_RATES, False
-    ),
-    ReserveSpec("WBTC", 8, "WBTC", 1.0, 7300, 7800, 10500, 2000, 43_000, 28_000, True, False, 0, 0, BTC_RATES, False),
+    ReserveSpec("WBTC", 8, "WBTC", 7300, 7800, 10500, 2000, 43_000, 28_000, BTC_RATES),
     ReserveSpec(
         "USDC",
         6,
         "USDC",
-        1.0,
         7700,
         8000,
         10450,
         1000,
         1_760_000_000,
         1_580_000_000,
-        True,
-        True,
-        0,
-        0,
         STABLE_RATES,
-        True,
+        borrowable_in_isolation=True,
     ),
     ReserveSpec(
-        "DAI", 18, "DAI", 1.0, 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, True, True, 0, 0, STABLE_RATES, True
+        "DAI", 18, "DAI", 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, STABLE_RATES, borrowable_in_isolation=True
     ),
     ReserveSpec(
         "USDT",
         6,
         "USDT",
-        1.0,
         7400,
         7600,
         10450,
         1000,
         1_000_000_000,
         900_000_000,
-        True,
-        True,
-        0,
-        0,
         STABLE_RATES,
-        True,
+        borrowable_in_isolation=True,
     ),
     ReserveSpec(
-        "LINK",
-        18,
-        "LINK",
-        1.0,
-        5300,
-        6800,
-        10700,
-        2000,
-        15_000_000,
-        13_000_000,
-        True,
-        False,
-        500_000_00,
-        0,
-        ALT_RATES,
-        False,
+        "LINK", 18, "LINK", 5300, 6800, 10700, 2000, 15_000_000, 13_000_000, ALT_RATES, debt_ceiling=500_000_00
     ),
 )
 
@@ -277,10 +260,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
     for spec in RESERVES:
         asset = tokens[spec.symbol]
         calls: list[tuple[str, tuple[object, ...]]] = [
-            (
-                "configureReserveAsCollateral",
-                (asset, spec.ltv, spec.liquidation_threshold, spec.liquidation_bonus),
-            ),
+            ("configureReserveAsCollateral", (asset, spec.ltv, spec.liquidation_threshold, spec.liquidation_bonus)),
             ("setReserveBorrowing", (asset, spec.borrowable)),
             ("setReserveFactor", (asset, spec.reserve_factor)),
             ("setSupplyCap", (asset, spec.supply_cap)),
@@ -300,10 +280,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
         [
             (
                 "eth_call",
-                [
-                    {"to": data_provider, "data": data_abi.encode("getReserveTokensAddresses", tokens[s])},
-                    "latest",
-                ],
+                [{"to": data_provider, "data": data_abi.encode("getReserveTokensAddresses", tokens[s])}, "latest"],
             )
             for s in symbols
         ]
@@ -312,13 +289,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
     for spec, raw in zip(RESERVES, token_reads, strict=True):
         a_token, stable_debt, variable_debt = data_abi.decode("getReserveTokensAddresses", raw)
         reserves[spec.symbol] = AaveReserve(
-            spec.symbol,
-            tokens[spec.symbol],
-            spec.decimals,
-            a_token,
-            variable_debt,
-            stable_debt,
-            feeds[spec.symbol],
+            spec.symbol, tokens[spec.symbol], spec.decimals, a_token, variable_debt, stable_debt, feeds[spec.symbol]
         )
     return AaveDeployment(provider, pool, configurator, acl, oracle, data_provider, treasury, reserves)
 

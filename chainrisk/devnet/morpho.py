@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from chainrisk.abi import Abi, load_abi
+from chainrisk.abi import load_abi
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
 
@@ -117,7 +117,3 @@ def deploy_morpho(
             builder.call(DEPLOYER, morpho_abi, morpho, "setFee", market.params, spec.fee_bps * WAD // 10_000)
     builder.mine()
     return MorphoDeployment(morpho, irm, fee_recipient, markets)
-
-
-def morpho_abi() -> Abi:
-    return load_abi("morpho-blue", "IMorpho")

@@ -59,9 +59,6 @@ class History:
 
     actions: Counter[str] = field(default_factory=Counter)  #: successful actions by kind
     reverted: Counter[str] = field(default_factory=Counter)  #: refused actions by kind
-    aave_liquidations: int = 0  #: LiquidationCall events
-    morpho_liquidations: int = 0  #: Liquidate events
-    morpho_bad_debt_events: int = 0  #: Liquidate events that realised bad debt
 
 
 def wallet_address(seed: int, index: int) -> str:
@@ -138,12 +135,7 @@ class Population:
     """Drives the wallets and the keeper against the deployed contracts."""
 
     def __init__(
-        self,
-        builder: BlockBuilder,
-        aave: AaveDeployment,
-        morpho: MorphoDeployment,
-        wallets: list[Wallet],
-        seed: int,
+        self, builder: BlockBuilder, aave: AaveDeployment, morpho: MorphoDeployment, wallets: list[Wallet], seed: int
     ) -> None:
         self.builder = builder
         self.rpc: RpcClient = builder.rpc
@@ -163,7 +155,7 @@ class Population:
                     "stateMutability": "nonpayable",
                     "inputs": [{"name": "answer", "type": "int256"}],
                     "outputs": [],
-                },
+                }
             ]
         )
         self.mint_abi = Abi(
@@ -174,7 +166,7 @@ class Population:
                     "stateMutability": "nonpayable",
                     "inputs": [{"name": "value", "type": "uint256"}],
                     "outputs": [{"name": "", "type": "bool"}],
-                },
+                }
             ]
         )
         self.specs = {s.symbol: s for s in RESERVES}
@@ -194,6 +186,12 @@ class Population:
 
     def _act(self, who: str, abi: Abi, to: str, fn: str, *args: Any, kind: str) -> None:
         self.builder.send(who, to, abi.encode(fn, *args), kind, required=False)
+
+    def _aave(self, who: str, fn: str, *args: Any, kind: str) -> None:
+        self._act(who, self.pool_abi, self.aave.pool, fn, *args, kind=kind)
+
+    def _morpho(self, who: str, fn: str, *args: Any, kind: str) -> None:
+        self._act(who, self.morpho_abi, self.morpho.morpho, fn, *args, kind=kind)
 
     def _mine_actions(self) -> None:
         for receipt in self.builder.mine(ACTION_DELAY_S):
@@ -245,77 +243,53 @@ class Population:
                     approve(w.address, market.collateral_symbol, morpho)
                     approve(w.address, market.loan_symbol, morpho)
                     morpho_borrow_usd[w.morpho_market] += usd * market.lltv / WAD / w.target_hf
-        # Liquidity providers so that borrowing never outruns supply: utilisation near 75 %.
-        providers = {}
-        for symbol, usd in aave_borrow_usd.items():
-            providers[symbol] = "0x" + keccak(f"lp:aave:{symbol}".encode())[-20:].hex()
-            self._mint(providers[symbol], symbol, self._units(symbol, usd / 0.75))
-            approve(providers[symbol], symbol, pool)
-        morpho_providers = {}
-        for index, usd in morpho_borrow_usd.items():
-            market = self.morpho.markets[index]
-            morpho_providers[index] = "0x" + keccak(f"lp:morpho:{index}".encode())[-20:].hex()
-            self._mint(morpho_providers[index], market.loan_symbol, self._units(market.loan_symbol, usd / 0.8))
-            approve(morpho_providers[index], market.loan_symbol, morpho)
+        # Liquidity providers so that borrowing never outruns supply: utilisation near 75-80 %.
+        aave_lps = {
+            symbol: ("0x" + keccak(f"lp:aave:{symbol}".encode())[-20:].hex(), self._units(symbol, usd / 0.75))
+            for symbol, usd in aave_borrow_usd.items()
+        }
+        morpho_lps = {
+            index: (
+                "0x" + keccak(f"lp:morpho:{index}".encode())[-20:].hex(),
+                self._units(self.morpho.markets[index].loan_symbol, usd / 0.8),
+            )
+            for index, usd in morpho_borrow_usd.items()
+        }
+        for symbol, (lp, units) in aave_lps.items():
+            self._mint(lp, symbol, units)
+            approve(lp, symbol, pool)
+        for index, (lp, units) in morpho_lps.items():
+            self._mint(lp, self.morpho.markets[index].loan_symbol, units)
+            approve(lp, self.morpho.markets[index].loan_symbol, morpho)
         self.builder.mine(ACTION_DELAY_S)
 
-        for symbol, lp in providers.items():
+        for symbol, (lp, units) in aave_lps.items():
+            self.builder.call(lp, self.pool_abi, pool, "supply", self._token(symbol), units, lp, 0)
+        for index, (lp, units) in morpho_lps.items():
             self.builder.call(
-                lp,
-                self.pool_abi,
-                pool,
-                "supply",
-                self._token(symbol),
-                self._units(symbol, aave_borrow_usd[symbol] / 0.75),
-                lp,
-                0,
+                lp, self.morpho_abi, morpho, "supply", self.morpho.markets[index].params, units, 0, lp, b""
             )
-        for index, lp in morpho_providers.items():
-            market = self.morpho.markets[index]
-            amount = self._units(market.loan_symbol, morpho_borrow_usd[index] / 0.8)
-            self.builder.call(lp, self.morpho_abi, morpho, "supply", market.params, amount, 0, lp, b"")
         for w in self.wallets:
             if w.behaviour == "aave_emode_looper":
-                self._act(w.address, self.pool_abi, pool, "setUserEMode", 1, kind="setUserEMode")
+                self._aave(w.address, "setUserEMode", 1, kind="setUserEMode")
             for symbol, usd in w.collateral.items():
                 units = self._units(symbol, usd)
-                self._act(
-                    w.address, self.pool_abi, pool, "supply", self._token(symbol), units, w.address, 0, kind="supply"
-                )
+                self._aave(w.address, "supply", self._token(symbol), units, w.address, 0, kind="supply")
             if w.behaviour == "aave_isolated":
                 # Aave 3.0.2 never enables an isolated asset as collateral on supply
                 # (ValidationLogic.validateAutomaticUseAsCollateral); the wallet opts in.
-                self._act(
-                    w.address,
-                    self.pool_abi,
-                    pool,
-                    "setUserUseReserveAsCollateral",
-                    self._token("LINK"),
-                    True,
-                    kind="enter_isolation",
+                self._aave(
+                    w.address, "setUserUseReserveAsCollateral", self._token("LINK"), True, kind="enter_isolation"
                 )
             if w.morpho_market is not None:
                 market = self.morpho.markets[w.morpho_market]
                 if w.behaviour == "morpho_supplier":
                     units = self._units(market.loan_symbol, w.size_usd)
-                    self._act(
-                        w.address,
-                        self.morpho_abi,
-                        morpho,
-                        "supply",
-                        market.params,
-                        units,
-                        0,
-                        w.address,
-                        b"",
-                        kind="morpho_supply",
-                    )
+                    self._morpho(w.address, "supply", market.params, units, 0, w.address, b"", kind="morpho_supply")
                 else:
                     units = self._units(market.collateral_symbol, self._morpho_collateral_usd(w))
-                    self._act(
+                    self._morpho(
                         w.address,
-                        self.morpho_abi,
-                        morpho,
                         "supplyCollateral",
                         market.params,
                         units,
@@ -328,34 +302,12 @@ class Population:
         for w in self.wallets:
             if w.debt_symbol:
                 units = self._units(w.debt_symbol, self._planned_aave_debt(w))
-                self._act(
-                    w.address,
-                    self.pool_abi,
-                    pool,
-                    "borrow",
-                    self._token(w.debt_symbol),
-                    units,
-                    2,
-                    0,
-                    w.address,
-                    kind="borrow",
-                )
+                self._aave(w.address, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow")
             if w.morpho_market is not None and w.behaviour != "morpho_supplier":
                 market = self.morpho.markets[w.morpho_market]
                 usd = self._morpho_collateral_usd(w) * market.lltv / WAD / w.target_hf
                 units = self._units(market.loan_symbol, usd)
-                self._act(
-                    w.address,
-                    self.morpho_abi,
-                    morpho,
-                    "borrow",
-                    market.params,
-                    units,
-                    0,
-                    w.address,
-                    w.address,
-                    kind="morpho_borrow",
-                )
+                self._morpho(w.address, "borrow", market.params, units, 0, w.address, w.address, kind="morpho_borrow")
         self._mine_actions()
 
     def _planned_aave_debt(self, w: Wallet) -> float:
@@ -423,10 +375,8 @@ class Population:
                 continue
             debt_units = int(best_debt[1] / (self.prices[debt] / 10 ** self.specs[debt].decimals))
             self._mint(KEEPER, debt, debt_units + 10)
-            self._act(
+            self._aave(
                 KEEPER,
-                self.pool_abi,
-                self.aave.pool,
                 "liquidationCall",
                 self._token(collateral),
                 self._token(debt),
@@ -492,10 +442,9 @@ class Population:
                 args: tuple[Any, ...] = (market.params, address, 0, borrow_shares, b"")
             else:
                 args = (market.params, address, collateral, 0, b"")
-            self._act(KEEPER, self.morpho_abi, self.morpho.morpho, "liquidate", *args, kind="morpho_liquidate")
+            self._morpho(KEEPER, "liquidate", *args, kind="morpho_liquidate")
 
     def _behave(self) -> None:
-        pool = self.aave.pool
         for w in self.wallets:
             hf = self.health.get(w.address)
             if hf is not None and w.attentive and HF_ONE <= hf < ATTENTIVE_TRIGGER_HF * HF_ONE and w.debt_symbol:
@@ -508,16 +457,7 @@ class Population:
                 symbol = next(iter(w.collateral))
                 if roll < 0.3:
                     units = self._units(symbol, w.collateral[symbol] * 0.2)
-                    self._act(
-                        w.address,
-                        self.pool_abi,
-                        pool,
-                        "withdraw",
-                        self._token(symbol),
-                        units,
-                        w.address,
-                        kind="withdraw",
-                    )
+                    self._aave(w.address, "withdraw", self._token(symbol), units, w.address, kind="withdraw")
                 elif roll < 0.6:
                     receiver = self.wallets[int(self.rng.integers(0, len(self.wallets)))].address
                     units = self._units(symbol, w.collateral[symbol] * 0.1)
@@ -526,10 +466,8 @@ class Population:
                 elif roll < 0.8:
                     enable = w.collateral_off == symbol
                     w.collateral_off = None if enable else symbol
-                    self._act(
+                    self._aave(
                         w.address,
-                        self.pool_abi,
-                        pool,
                         "setUserUseReserveAsCollateral",
                         self._token(symbol),
                         enable,
@@ -538,68 +476,26 @@ class Population:
                 else:
                     units = self._units(symbol, w.collateral[symbol] * 0.2)
                     self._mint(w.address, symbol, units)
-                    self._act(
-                        w.address,
-                        self.pool_abi,
-                        pool,
-                        "supply",
-                        self._token(symbol),
-                        units,
-                        w.address,
-                        0,
-                        kind="supply",
-                    )
+                    self._aave(w.address, "supply", self._token(symbol), units, w.address, 0, kind="supply")
             elif w.debt_symbol and hf != MAX_UINT:  # MAX_UINT: no debt left (repaid or liquidated)
                 if roll < 0.5:
                     self._repay_share(w, 0.25, "repay")
                 elif roll < 0.75 and hf is not None and hf > 2 * HF_ONE:
                     symbol = next(iter(w.collateral))
                     units = self._units(symbol, w.collateral[symbol] * 0.1)
-                    self._act(
-                        w.address,
-                        self.pool_abi,
-                        pool,
-                        "withdraw",
-                        self._token(symbol),
-                        units,
-                        w.address,
-                        kind="withdraw",
-                    )
+                    self._aave(w.address, "withdraw", self._token(symbol), units, w.address, kind="withdraw")
                 elif hf is not None and hf > int(w.target_hf * 1.3 * HF_ONE):
                     units = self._units(w.debt_symbol, self._planned_aave_debt(w) * 0.1)
-                    self._act(
-                        w.address,
-                        self.pool_abi,
-                        pool,
-                        "borrow",
-                        self._token(w.debt_symbol),
-                        units,
-                        2,
-                        0,
-                        w.address,
-                        kind="borrow",
-                    )
+                    self._aave(w.address, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow")
 
     def _repay_share(self, w: Wallet, share: float, kind: str) -> None:
         assert w.debt_symbol is not None
         units = self._units(w.debt_symbol, self._planned_aave_debt(w) * share)
         self._mint(w.address, w.debt_symbol, units)
-        self._act(
-            w.address,
-            self.pool_abi,
-            self.aave.pool,
-            "repay",
-            self._token(w.debt_symbol),
-            units,
-            2,
-            w.address,
-            kind=kind,
-        )
+        self._aave(w.address, "repay", self._token(w.debt_symbol), units, 2, w.address, kind=kind)
 
     def replay(self, path: pl.DataFrame, step_seconds: int) -> None:
         for row in path.iter_rows(named=True):
             if row["step"] == 0:
                 continue
             self.step(row, step_seconds)
-        self.history.aave_liquidations = self.history.actions["liquidationCall"]
-        self.history.morpho_liquidations = self.history.actions["morpho_liquidate"]

@@ -143,11 +143,7 @@ def compiled_contracts() -> dict[str, CompiledContract]:
         # A file, not a pipe: solcjs exits before a piped stdout drains and truncates it at 64 KiB.
         with raw_path.open("wb") as raw:
             done = subprocess.run(
-                ["node", str(solcjs), "--standard-json"],
-                input=encoded,
-                stdout=raw,
-                stderr=subprocess.PIPE,
-                check=False,
+                ["node", str(solcjs), "--standard-json"], input=encoded, stdout=raw, stderr=subprocess.PIPE, check=False
             )
         text = raw_path.read_text()
         raw_path.unlink()

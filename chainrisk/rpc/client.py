@@ -11,12 +11,7 @@ from typing import Any
 import httpx
 
 from chainrisk.errors import UserError
-from chainrisk.rpc.retryable import (
-    READ_METHODS,
-    RETRYABLE_HTTP_STATUS,
-    RETRYABLE_RPC_CODES,
-    RETRYABLE_TRANSPORT_ERRORS,
-)
+from chainrisk.rpc.retryable import READ_METHODS, RETRYABLE_HTTP_STATUS, RETRYABLE_RPC_CODES, RETRYABLE_TRANSPORT_ERRORS
 
 RpcCall = tuple[str, Sequence[Any]]
 
@@ -48,14 +43,7 @@ def mask_url(url: str) -> str:
 class RpcClient:
     """JSON-RPC over HTTP; `batch` sends many calls in one request and returns results in call order."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 60.0,
-        max_retries: int = 5,
-        batch_size: int = 500,
-    ) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 60.0, max_retries: int = 5, batch_size: int = 500) -> None:
         self.url = url
         self.max_retries = max_retries
         self.batch_size = batch_size
