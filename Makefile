@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8545
 DASHBOARD_PORT ?= 8501
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup chromium demo test bench clean
 
 $(BIN)/chainrisk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ demo: setup
 	@echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C stops it; \`$(BIN)/chainrisk devnet down\` stops the chain)"
 	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 
-test: setup
+# Headless Chromium for the one real-browser test of the dashboard (Debian's package; needs root or sudo).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -51,7 +51,7 @@ def render() -> None:
         f"(CoinGecko hourly USD, via shared/data)"
     )
 
-    st.subheader("Replayed oracle prices")
+    st.subheader("Replayed oracle prices: change since the window opened")
     with st.spinner("loading the price history ..."):
         prices = _prices(manifest)
     assets = st.multiselect("Assets", sorted(prices["asset"].unique()), default=["WETH", "wstETH", "WBTC", "LINK"])
@@ -60,14 +60,19 @@ def render() -> None:
         .mark_line()
         .encode(
             x=alt.X("time:T", title="time (UTC)"),
-            y=alt.Y("price USD:Q", title="price (USD)", scale=alt.Scale(type="log")),
+            y=alt.Y("change %:Q", title="change since window start (%)"),
             color="asset:N",
-            tooltip=["asset", "time:T", alt.Tooltip("price USD:Q", format="$,.2f")],
+            tooltip=[
+                "asset",
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("price USD:Q", format="$,.2f"),
+                alt.Tooltip("change %:Q", format="+.1f"),
+            ],
         )
     )
     st.altair_chart(chart, width="stretch")
 
-    st.subheader("What the wallet population did")
+    st.subheader("What the wallet population did (transactions by kind)")
     actions = devnet_data.actions_frame(manifest)
     long = actions.unpivot(index="action", variable_name="outcome", value_name="transactions")
     st.altair_chart(

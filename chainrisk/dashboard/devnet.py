@@ -10,7 +10,7 @@ import polars as pl
 
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.build import manifest_path, read_manifest
-from chainrisk.devnet.prices import load_price_path, parse_start
+from chainrisk.devnet.prices import FEED_DECIMALS, load_price_path, parse_start
 
 
 def manifest_location() -> Path:
@@ -50,7 +50,7 @@ def reserves_frame(manifest: dict[str, Any]) -> pl.DataFrame:
                 "liq. threshold %": spec.liquidation_threshold / 100,
                 "liq. bonus %": (spec.liquidation_bonus - 10_000) / 100,
                 "e-mode": "ETH correlated" if spec.emode_category else "",
-                "isolation ceiling USD": spec.debt_ceiling / 100 if spec.debt_ceiling else None,
+                "isolation debt ceiling": f"${spec.debt_ceiling / 100:,.0f}" if spec.debt_ceiling else "",
                 "token": reserve["asset"],
             }
         )
@@ -70,9 +70,13 @@ def morpho_markets_frame(manifest: dict[str, Any]) -> pl.DataFrame:
     )
 
 
+#: Devnet plumbing (token faucet) rather than wallet behaviour; left out of the behaviour chart.
+FUNDING_ACTIONS = frozenset({"mint", "approve"})
+
+
 def actions_frame(manifest: dict[str, Any]) -> pl.DataFrame:
     history = manifest["history"]
-    kinds = sorted(set(history["actions"]) | set(history["reverted"]))
+    kinds = sorted((set(history["actions"]) | set(history["reverted"])) - FUNDING_ACTIONS)
     return pl.DataFrame(
         {
             "action": kinds,
@@ -83,10 +87,15 @@ def actions_frame(manifest: dict[str, Any]) -> pl.DataFrame:
 
 
 def replayed_prices(manifest: dict[str, Any]) -> pl.DataFrame:
-    """Long frame (time, asset, price USD) of the feed answers the replay set, from the same history."""
+    """Long frame (time, asset, price USD, change %) of the feed answers the replay set, from the same history."""
     options = manifest["options"]
     sources = {r.symbol: (r.history_symbol, r.price_multiplier) for r in RESERVES}
     path = load_price_path(sources, parse_start(options["start"]), options["days"], options["step_hours"])
-    return path.unpivot(index=["step", "time"], variable_name="asset", value_name="answer").with_columns(
-        (pl.col("answer") / 1e8).alias("price USD")
+    return (
+        path.unpivot(index=["step", "time"], variable_name="asset", value_name="answer")
+        .sort("asset", "step")
+        .with_columns(
+            (pl.col("answer") / 10**FEED_DECIMALS).alias("price USD"),
+            ((pl.col("answer") / pl.col("answer").first().over("asset") - 1) * 100).alias("change %"),
+        )
     )
