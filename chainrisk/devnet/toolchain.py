@@ -139,12 +139,16 @@ def compiled_contracts() -> dict[str, CompiledContract]:
     else:
         solcjs = node_modules() / "solc" / "solc.js"
         raw_path = cache.with_suffix(".raw")
+        input_path = cache.with_suffix(".input")
         raw_path.parent.mkdir(parents=True, exist_ok=True)
-        # A file, not a pipe: solcjs exits before a piped stdout drains and truncates it at 64 KiB.
-        with raw_path.open("wb") as raw:
+        input_path.write_bytes(encoded)
+        # Files, not pipes, on both ends: solcjs reads stdin with readFileSync, which fails with EAGAIN on a
+        # pipe that is not ready yet, and it exits before a piped stdout drains, truncating it at 64 KiB.
+        with input_path.open("rb") as source, raw_path.open("wb") as raw:
             done = subprocess.run(
-                ["node", str(solcjs), "--standard-json"], input=encoded, stdout=raw, stderr=subprocess.PIPE, check=False
+                ["node", str(solcjs), "--standard-json"], stdin=source, stdout=raw, stderr=subprocess.PIPE, check=False
             )
+        input_path.unlink()
         text = raw_path.read_text()
         raw_path.unlink()
         if done.returncode != 0 or "{" not in text:
@@ -153,7 +157,9 @@ def compiled_contracts() -> dict[str, CompiledContract]:
         errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
         if errors:
             raise UserError(f"solcjs compile error: {errors[0].splitlines()[0]}")
-        cache.write_text(json.dumps(output))
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(output))
+        partial.replace(cache)  # atomic: a concurrent reader sees the whole file or none
     contracts: dict[str, CompiledContract] = {}
     for per_file in output["contracts"].values():
         for name, body in per_file.items():
