@@ -76,6 +76,7 @@ def build_devnet(
         rpc = RpcClient(rpc_url)
         builder = builder_type(rpc, timestamp=int(options.start.timestamp()) - 86_400)
         initial = {symbol: int(path[symbol][0]) for symbol in sources}
+        deployment_block = int(rpc.call("eth_blockNumber"), 16) + 1
         decimals = {r.symbol: r.decimals for r in RESERVES}
         tokens, feeds = deploy_tokens_and_feeds(builder, decimals, initial)
         aave = deploy_aave(builder, tokens, feeds)
@@ -108,7 +109,7 @@ def build_devnet(
             "port": options.port,
             "pid": process.pid,
             "options": {**asdict(options), "start": options.start.strftime("%Y-%m-%d")},
-            "deployment_block": 1,
+            "deployment_block": deployment_block,
             "deployed_block": deployed_block,
             "head_block": int(head["number"], 16),
             "head_block_hash": head["hash"],
