@@ -84,6 +84,44 @@ def _devnet_status(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _index(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.index import index_aave_v3
+    from chainrisk.protocols.aave_v3.constants import PRESETS
+
+    expected_chain = None
+    address, from_block = args.address, args.from_block
+    if args.market:
+        preset = PRESETS.get(args.market)
+        if preset is None:
+            raise UserError(f"unknown market {args.market!r}; known: {', '.join(sorted(PRESETS))}")
+        address = address or preset.pool_addresses_provider
+        from_block = preset.from_block if from_block is None else from_block
+        expected_chain = preset.chain_id
+    if not address:
+        raise UserError("give --address <PoolAddressesProvider> or --market NAME")
+    rpc_url = args.rpc_url or os.environ.get("ETH_RPC_URL")
+    if not rpc_url:
+        raise UserError("no RPC: pass --rpc-url or set ETH_RPC_URL")
+    report = index_aave_v3(
+        rpc_url,
+        address,
+        Path(args.db),
+        from_block=from_block,
+        to_block=args.to_block,
+        confirmations=args.confirmations,
+        expected_chain_id=expected_chain,
+    )
+    reorg = (
+        f"; reorg repaired, rewound to block {report.reorg_rewound_to}" if report.reorg_rewound_to is not None else ""
+    )
+    print(
+        f"indexed {args.protocol} market {report.market} on chain {report.chain_id}: blocks "
+        f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} wallets "
+        f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
+        f"database {args.db}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chainrisk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_devnet_status)
     for sub in (up, down, status):
         sub.add_argument("--state-dir", help="folder for the manifest and logs (default .chainrisk/devnet)")
+
+    index = commands.add_parser("index", help="index a lending market into DuckDB")
+    index.add_argument("--rpc-url", help="JSON-RPC endpoint (default: ETH_RPC_URL)")
+    index.add_argument("--protocol", default="aave-v3", choices=["aave-v3"], help="protocol of the market")
+    index.add_argument("--address", help="the market's PoolAddressesProvider")
+    index.add_argument("--market", help="a preset market: aave-v3-ethereum, spark-ethereum")
+    index.add_argument("--from-block", type=int, help="first block to read logs from")
+    index.add_argument("--to-block", type=int, help="snapshot block (default: head minus confirmations)")
+    index.add_argument("--confirmations", type=int, help="blocks behind the head to stay (default 12; 0 on devnets)")
+    index.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+    index.set_defaults(handler=_index)
     return parser
 
 

@@ -16,13 +16,18 @@ from chainrisk.errors import UserError
 
 #: Name in our package.json; marks the folder whose node_modules holds the devnet pieces.
 NPM_PROJECT_NAME = "chainrisk-devnet-deps"
-CONTRACTS_DIR = Path(__file__).parent / "contracts"
+#: Our own Solidity: devnet contracts, and the read-only lenses the protocol packages call via state override.
+OWN_CONTRACT_DIRS = (
+    Path(__file__).parent / "contracts",
+    Path(__file__).parent.parent / "protocols" / "aave_v3" / "contracts",
+)
 
 
 @dataclass(frozen=True)
 class CompiledContract:
     abi: list[dict[str, Any]]  #: contract ABI
     bytecode: str  #: creation code, 0x-prefixed, libraries linked where needed
+    runtime: str = ""  #: deployed (runtime) code, 0x-prefixed, where the compiler reported it
 
 
 def project_root() -> Path:
@@ -113,8 +118,9 @@ def _solc_input() -> dict[str, Any]:
         if relative.parts[0] in ("mocks", "periphery") or "periphery" in relative.parts:
             continue
         sources[f"@morpho-org/morpho-blue/src/{relative.as_posix()}"] = {"content": path.read_text()}
-    for path in sorted(CONTRACTS_DIR.glob("*.sol")):
-        sources[f"chainrisk/{path.name}"] = {"content": path.read_text()}
+    for folder in OWN_CONTRACT_DIRS:
+        for path in sorted(folder.glob("*.sol")):
+            sources[f"chainrisk/{path.name}"] = {"content": path.read_text()}
     return {
         "language": "Solidity",
         "sources": sources,
@@ -123,14 +129,14 @@ def _solc_input() -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": 999999},
             "viaIR": True,
             "evmVersion": "paris",
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
         },
     }
 
 
 @functools.cache
 def compiled_contracts() -> dict[str, CompiledContract]:
-    """Morpho Blue and our devnet contracts compiled with solcjs 0.8.19, cached by input hash."""
+    """Morpho Blue and our own contracts compiled with solcjs 0.8.19, cached by input hash."""
     solc_input = _solc_input()
     encoded = json.dumps(solc_input, sort_keys=True).encode()
     cache = state_dir() / "solc" / f"{hashlib.sha256(encoded).hexdigest()[:16]}.json"
@@ -163,5 +169,10 @@ def compiled_contracts() -> dict[str, CompiledContract]:
     contracts: dict[str, CompiledContract] = {}
     for per_file in output["contracts"].values():
         for name, body in per_file.items():
-            contracts[name] = CompiledContract(abi=body["abi"], bytecode="0x" + body["evm"]["bytecode"]["object"])
+            evm = body["evm"]
+            contracts[name] = CompiledContract(
+                abi=body["abi"],
+                bytecode="0x" + evm["bytecode"]["object"],
+                runtime="0x" + evm["deployedBytecode"]["object"],
+            )
     return contracts

@@ -46,3 +46,17 @@ READ_METHODS: frozenset[str] = frozenset(
         "web3_clientVersion",
     }
 )
+
+#: How providers refuse an eth_getLogs range or result size (lower-cased fragments of their messages);
+#: the log fetcher halves its block span and tries again. Not retryable as such: the request must change.
+LOG_RANGE_REFUSALS: tuple[str, ...] = (
+    "query returned more than",  # Infura, Alchemy: result count over 10,000
+    "block range",  # "block range is too wide", "exceed maximum block range" (QuickNode, Ankr, Cloudflare)
+    "range is too large",
+    "too many blocks",
+    "response size",  # "Log response size exceeded" (Alchemy)
+    "limit exceeded",
+    "query timeout",
+    "too many results",
+    "max results",
+)

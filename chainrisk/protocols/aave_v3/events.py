@@ -1,0 +1,108 @@
+"""Aave V3 events that reveal accounts: topics, and a decoder that slices the log's hex without eth-abi."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
+def topic(signature: str) -> str:
+    return "0x" + keccak(signature.encode()).hex()
+
+
+#: Pool events, by name: (signature, which indexed topic / data word holds what).
+POOL_EVENTS: dict[str, str] = {
+    "Supply": "Supply(address,address,address,uint256,uint16)",
+    "Withdraw": "Withdraw(address,address,address,uint256)",
+    "Borrow": "Borrow(address,address,address,uint256,uint8,uint256,uint16)",
+    "Repay": "Repay(address,address,address,uint256,bool)",
+    "LiquidationCall": "LiquidationCall(address,address,address,uint256,uint256,address,bool)",
+    "ReserveUsedAsCollateralEnabled": "ReserveUsedAsCollateralEnabled(address,address)",
+    "ReserveUsedAsCollateralDisabled": "ReserveUsedAsCollateralDisabled(address,address)",
+    "UserEModeSet": "UserEModeSet(address,uint8)",
+}
+#: ERC-20 Transfer, emitted by aTokens (supply, withdraw, transfer) and debt tokens (mint, burn).
+TRANSFER = "Transfer(address,address,uint256)"
+
+POOL_TOPICS: dict[str, str] = {topic(sig): name for name, sig in POOL_EVENTS.items()}
+TRANSFER_TOPIC = topic(TRANSFER)
+
+
+@dataclass(frozen=True)
+class AaveEvent:
+    """One decoded log, normalised: `wallet` is the account whose position the event changes."""
+
+    block_number: int  #: block
+    block_hash: str  #: block hash, for reorg checks
+    tx_hash: str  #: transaction hash
+    log_index: int  #: position of the log in the block
+    contract: str  #: emitting contract
+    event: str  #: event name; token transfers are ATokenTransfer / VariableDebtTransfer / StableDebtTransfer
+    reserve: str | None  #: underlying asset (the collateral asset for LiquidationCall)
+    wallet: str  #: account affected
+    counterparty: str | None  #: caller, receiver, repayer, liquidator or transfer sender
+    amount: int | None  #: token amount (debtToCover for LiquidationCall)
+    amount2: int | None  #: liquidatedCollateralAmount for LiquidationCall
+    debt_asset: str | None  #: LiquidationCall's debt asset
+    code: int | None  #: interest-rate mode (Borrow), e-mode category (UserEModeSet), referral (Supply)
+    flag: bool | None  #: useATokens (Repay) or receiveAToken (LiquidationCall)
+
+
+def _address(word: str) -> str:
+    """An address from a 32-byte hex word (with or without 0x)."""
+    return "0x" + word[-40:]
+
+
+def _word(data: str, index: int) -> str:
+    start = 2 + 64 * index
+    return data[start : start + 64]
+
+
+def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> AaveEvent | None:
+    """Decodes a pool event or a token Transfer; `token_kinds` maps token address -> (kind, underlying).
+
+    Slices the hex directly (static ABI layout: indexed values in topics, the rest one word each in data).
+    Returns None for logs that are not account events (e.g. transfers to the zero address on burn).
+    """
+    topics = log["topics"]
+    data: str = log["data"]
+    head = (
+        int(log["blockNumber"], 16), log["blockHash"], log["transactionHash"], int(log["logIndex"], 16),
+        log["address"].lower(),
+    )  # fmt: skip
+    t0 = topics[0]
+    if t0 == TRANSFER_TOPIC:
+        kind, underlying = token_kinds.get(head[4], ("", ""))
+        if not kind:
+            return None
+        sender, receiver = _address(topics[1]), _address(topics[2])
+        if receiver == ZERO_ADDRESS:
+            return None  # a burn: the sender's position shrinks; Withdraw/Repay name the account anyway
+        return AaveEvent(*head, kind, underlying, receiver, sender, int(_word(data, 0), 16), None, None, None, None)
+    name = POOL_TOPICS.get(t0)
+    if name is None:
+        return None
+    if name == "Supply":
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(_word(data, 0)),
+                         int(_word(data, 1), 16), None, None, int(topics[3], 16), None)  # fmt: skip
+    if name == "Withdraw":
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(topics[3]),
+                         int(_word(data, 0), 16), None, None, None, None)  # fmt: skip
+    if name == "Borrow":
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(_word(data, 0)),
+                         int(_word(data, 1), 16), None, None, int(_word(data, 2), 16), None)  # fmt: skip
+    if name == "Repay":
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(topics[3]),
+                         int(_word(data, 0), 16), None, None, None, int(_word(data, 1), 16) == 1)  # fmt: skip
+    if name == "LiquidationCall":
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[3]), _address(_word(data, 2)),
+                         int(_word(data, 0), 16), int(_word(data, 1), 16), _address(topics[2]), None,
+                         int(_word(data, 3), 16) == 1)  # fmt: skip
+    if name in ("ReserveUsedAsCollateralEnabled", "ReserveUsedAsCollateralDisabled"):
+        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), None, None, None, None, None, None)
+    # UserEModeSet(address indexed user, uint8 categoryId)
+    return AaveEvent(*head, name, None, _address(topics[1]), None, None, None, None, int(_word(data, 0), 16), None)

@@ -1,0 +1,194 @@
+"""Turns Aave V3 records into frames of the shared SQL contract (positions, wallet_health) and raw tables."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import polars as pl
+
+from chainrisk.protocols.aave_v3.account import AccountData, account_data
+from chainrisk.protocols.aave_v3.constants import MAX_UINT256, WAD
+from chainrisk.protocols.aave_v3.events import AaveEvent
+from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
+from chainrisk.protocols.aave_v3.snapshot import Account
+
+PROTOCOL = "aave-v3"
+#: Exact integers are built as Int128 (polars takes mixed Python ints there) and cast to DECIMAL(38,0),
+#: the type that carries them into DuckDB's HUGEINT.
+EXACT = pl.Int128
+#: health_factor_wad saturates here (HF above 1e20: debt is dust next to the collateral); HUGEINT's reach.
+HEALTH_WAD_CAP = 10**38 - 1
+#: Pool events whose caller (counterparty) also touched the pool.
+CALLER_EVENTS = ("Supply", "Borrow", "Repay", "LiquidationCall")
+
+
+def events_frame(events: list[AaveEvent], chain_id: int, market: str) -> pl.DataFrame:
+    columns = {name: [getattr(e, name) for e in events] for name in AaveEvent.__dataclass_fields__}
+    return (
+        pl.DataFrame(
+            columns,
+            schema={
+                "block_number": pl.Int64,
+                "block_hash": pl.Utf8,
+                "tx_hash": pl.Utf8,
+                "log_index": pl.Int32,
+                "contract": pl.Utf8,
+                "event": pl.Utf8,
+                "reserve": pl.Utf8,
+                "wallet": pl.Utf8,
+                "counterparty": pl.Utf8,
+                "amount": EXACT,
+                "amount2": EXACT,
+                "debt_asset": pl.Utf8,
+                "code": pl.Int32,
+                "flag": pl.Boolean,
+            },
+        )
+        .pipe(_exact)
+        .with_columns(pl.lit(chain_id, pl.Int64).alias("chain_id"), pl.lit(market).alias("market"))
+    )
+
+
+def _exact(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
+
+
+def _with_key(frame: pl.DataFrame, chain_id: int, market: str, block: int) -> pl.DataFrame:
+    return _exact(frame).with_columns(
+        pl.lit(chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(market).alias("market"),
+        pl.lit(block, pl.Int64).alias("block_number"),
+    )
+
+
+def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: int, base_unit: int) -> pl.DataFrame:
+    rows = []
+    for r in reserves:
+        cfg = asdict(r.config)
+        rows.append(
+            {
+                "asset": r.asset, "symbol": r.symbol, "reserve_id": r.reserve_id,
+                "configuration": hex(r.configuration_word), **cfg,
+                "a_token": r.a_token, "variable_debt_token": r.variable_debt_token,
+                "stable_debt_token": r.stable_debt_token, "liquidity_index": r.liquidity_index,
+                "variable_borrow_index": r.variable_borrow_index, "liquidity_rate": r.liquidity_rate,
+                "variable_borrow_rate": r.variable_borrow_rate, "last_update_timestamp": r.last_update_timestamp,
+                "normalized_income": r.normalized_income, "normalized_variable_debt": r.normalized_variable_debt,
+                "price": r.price, "price_usd": r.price / base_unit,
+                "isolation_mode_total_debt": r.isolation_mode_total_debt,
+            }
+        )  # fmt: skip
+    exact = (
+        "liquidity_index", "variable_borrow_index", "liquidity_rate", "variable_borrow_rate", "normalized_income",
+        "normalized_variable_debt", "price", "isolation_mode_total_debt",
+    )  # fmt: skip
+    frame = pl.DataFrame(rows, schema_overrides={c: EXACT for c in exact}, infer_schema_length=None)
+    return _with_key(frame, chain_id, market, block)
+
+
+def emode_frame(categories: list[EModeCategory], chain_id: int, market: str, block: int) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        [asdict(c) for c in categories],
+        schema={
+            "category_id": pl.Int32, "ltv": pl.Int32, "liquidation_threshold": pl.Int32,
+            "liquidation_bonus": pl.Int32, "price_source": pl.Utf8, "label": pl.Utf8, "price_source_price": EXACT,
+        },
+        orient="row",
+    )  # fmt: skip
+    return _with_key(frame, chain_id, market, block)
+
+
+def accounts_frame(accounts: list[Account], chain_id: int, market: str, block: int) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "wallet": [a.wallet for a in accounts],
+            "user_configuration": [hex(a.configuration) for a in accounts],
+            "emode_category": [a.emode for a in accounts],
+        },
+        schema={"wallet": pl.Utf8, "user_configuration": pl.Utf8, "emode_category": pl.Int32},
+    )
+    return _with_key(frame, chain_id, market, block)
+
+
+def compute_accounts(
+    accounts: list[Account], reserves: list[Reserve], categories: list[EModeCategory]
+) -> list[AccountData]:
+    by_id = {r.reserve_id: r for r in reserves}
+    by_category = {c.category_id: c for c in categories}
+    return [account_data(a.configuration, a.emode, a.balances, by_id, by_category) for a in accounts]
+
+
+def contract_frames(
+    accounts: list[Account],
+    computed: list[AccountData],
+    chain_id: int,
+    market: str,
+    block: int,
+    timestamp: int,
+    base_unit: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(positions, wallet_health) rows for the public SQL contract."""
+    positions: dict[str, list[object]] = {k: [] for k in (
+        "wallet", "asset", "symbol", "decimals", "supplied_amount", "collateral_amount", "debt_amount",
+        "used_as_collateral", "is_borrowing", "price", "price_usd", "supplied_usd", "collateral_usd", "debt_usd",
+        "ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps", "emode_category",
+    )}  # fmt: skip
+    health: dict[str, list[object]] = {k: [] for k in (
+        "wallet", "collateral_usd", "debt_usd", "health_factor", "health_factor_wad", "total_collateral_base",
+        "total_debt_base", "available_borrows_base", "liquidation_threshold_bps", "ltv_bps", "emode_category",
+    )}  # fmt: skip
+    for account, data in zip(accounts, computed, strict=True):
+        for p in data.positions:
+            if not (p.supplied or p.debt):
+                continue
+            unit = 10**p.reserve.config.decimals
+            price_usd = p.price / base_unit
+            # GenericLogic counts a supply as collateral when its bit is set and the reserve's threshold is not 0.
+            collateral = p.supplied if p.used_as_collateral and p.reserve.config.liquidation_threshold else 0
+            for key, value in (
+                ("wallet", account.wallet), ("asset", p.reserve.asset), ("symbol", p.reserve.symbol),
+                ("decimals", p.reserve.config.decimals), ("supplied_amount", p.supplied),
+                ("collateral_amount", collateral), ("debt_amount", p.debt),
+                ("used_as_collateral", p.used_as_collateral), ("is_borrowing", p.borrowing), ("price", p.price),
+                ("price_usd", price_usd), ("supplied_usd", p.supplied / unit * price_usd),
+                ("collateral_usd", collateral / unit * price_usd), ("debt_usd", p.debt / unit * price_usd),
+                ("ltv_bps", p.ltv), ("liquidation_threshold_bps", p.liquidation_threshold),
+                ("liquidation_bonus_bps", p.liquidation_bonus), ("emode_category", account.emode),
+            ):  # fmt: skip
+                positions[key].append(value)
+        has_debt = data.health_factor != MAX_UINT256
+        for key, value in (
+            ("wallet", account.wallet), ("collateral_usd", data.total_collateral_base / base_unit),
+            ("debt_usd", data.total_debt_base / base_unit),
+            ("health_factor", data.health_factor / WAD if has_debt else None),
+            ("health_factor_wad", min(data.health_factor, HEALTH_WAD_CAP) if has_debt else None),
+            ("total_collateral_base", data.total_collateral_base), ("total_debt_base", data.total_debt_base),
+            ("available_borrows_base", data.available_borrows_base),
+            ("liquidation_threshold_bps", data.current_liquidation_threshold), ("ltv_bps", data.ltv),
+            ("emode_category", account.emode),
+        ):  # fmt: skip
+            health[key].append(value)
+    position_frame = pl.DataFrame(
+        positions,
+        schema={
+            "wallet": pl.Utf8, "asset": pl.Utf8, "symbol": pl.Utf8, "decimals": pl.Int32, "supplied_amount": EXACT,
+            "collateral_amount": EXACT, "debt_amount": EXACT, "used_as_collateral": pl.Boolean,
+            "is_borrowing": pl.Boolean, "price": EXACT, "price_usd": pl.Float64, "supplied_usd": pl.Float64,
+            "collateral_usd": pl.Float64, "debt_usd": pl.Float64, "ltv_bps": pl.Int32,
+            "liquidation_threshold_bps": pl.Int32, "liquidation_bonus_bps": pl.Int32, "emode_category": pl.Int32,
+        },
+    )  # fmt: skip
+    health_frame = pl.DataFrame(
+        health,
+        schema={
+            "wallet": pl.Utf8, "collateral_usd": pl.Float64, "debt_usd": pl.Float64, "health_factor": pl.Float64,
+            "health_factor_wad": EXACT, "total_collateral_base": EXACT, "total_debt_base": EXACT,
+            "available_borrows_base": EXACT, "liquidation_threshold_bps": pl.Int32, "ltv_bps": pl.Int32,
+            "emode_category": pl.Int32,
+        },
+    )  # fmt: skip
+    labels = [pl.lit(PROTOCOL).alias("protocol"), pl.lit(timestamp, pl.Int64).alias("block_timestamp")]
+    return (
+        _with_key(position_frame, chain_id, market, block).with_columns(labels),
+        _with_key(health_frame, chain_id, market, block).with_columns(labels),
+    )

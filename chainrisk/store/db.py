@@ -1,0 +1,198 @@
+"""DuckDB access for indexers: reads/writes sync_state, raw_aave_v3_* tables, positions and wallet_health.
+
+Every write of a block range or a snapshot is one transaction: delete what the range covers, insert, move
+the watermark. A run killed at any point leaves the file as it was before that transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from chainrisk.errors import UserError
+from chainrisk.store.schema import DDL, SCHEMA_VERSION
+
+#: Tables a snapshot writes, each keyed by (chain_id, market, block_number) and filtered on protocol if present.
+SNAPSHOT_TABLES = ("raw_aave_v3_reserves", "raw_aave_v3_emode_categories", "raw_aave_v3_accounts")
+CONTRACT_TABLES = ("positions", "wallet_health")
+
+
+@dataclass(frozen=True)
+class SyncState:
+    from_block: int  #: first block the market is indexed from
+    events_to_block: int | None  #: logs stored through this block
+    events_to_block_hash: str | None  #: its hash, to notice a reorg
+    snapshot_block: int | None  #: block of the latest snapshot
+    snapshot_block_hash: str | None  #: its hash
+
+
+class Store:
+    """One DuckDB file. Use as a context manager; writers hold DuckDB's single-writer lock while open."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise UserError(f"no database at {self.path}; run `chainrisk index` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise UserError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
+        if not read_only:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        existing = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()
+        if existing and existing[0]:
+            row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+            version = row[0] if row else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise UserError(
+                    f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
+                )
+        self.con.execute("BEGIN")
+        self.con.execute(DDL)
+        if not self.con.execute("SELECT count(*) FROM schema_version").fetchone()[0]:  # type: ignore[index]
+            self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        self.con.execute("COMMIT")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- sync state ------------------------------------------------------------------------------------------
+    def sync_state(self, protocol: str, chain_id: int, market: str) -> SyncState | None:
+        row = self.con.execute(
+            "SELECT from_block, events_to_block, events_to_block_hash, snapshot_block, snapshot_block_hash "
+            "FROM sync_state WHERE protocol = ? AND chain_id = ? AND market = ?",
+            [protocol, chain_id, market],
+        ).fetchone()
+        return SyncState(*row) if row else None
+
+    def chains_of_market(self, protocol: str, market: str) -> list[int]:
+        rows = self.con.execute(
+            "SELECT DISTINCT chain_id FROM sync_state WHERE protocol = ? AND market = ?", [protocol, market]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _ensure_state(self, protocol: str, chain_id: int, market: str, from_block: int) -> None:
+        self.con.execute(
+            "INSERT INTO sync_state (protocol, chain_id, market, from_block) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [protocol, chain_id, market, from_block],
+        )
+
+    # -- events ----------------------------------------------------------------------------------------------
+    def write_events(
+        self,
+        protocol: str,
+        chain_id: int,
+        market: str,
+        from_block: int,
+        to_block: int,
+        to_block_hash: str,
+        events: pl.DataFrame,
+        *,
+        table: str,
+        start_block: int,
+    ) -> None:
+        """Replaces the events of [from_block, to_block] and moves the watermark to to_block, atomically."""
+        self.con.execute("BEGIN")
+        try:
+            self._ensure_state(protocol, chain_id, market, start_block)
+            self.con.execute(
+                f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number BETWEEN ? AND ?",
+                [chain_id, market, from_block, to_block],
+            )
+            if events.height:
+                self.con.register("incoming_events", events)
+                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_events")
+                self.con.unregister("incoming_events")
+            self.con.execute(
+                "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
+                "WHERE protocol = ? AND chain_id = ? AND market = ?",
+                [to_block, to_block_hash, protocol, chain_id, market],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def rewind_events(self, protocol: str, chain_id: int, market: str, *, table: str, keep_through: int) -> None:
+        """Drops events after `keep_through` (a reorg replaced them) and moves the watermark back."""
+        hash_row = self.con.execute(
+            f"SELECT any_value(block_hash) FROM {table} WHERE chain_id = ? AND market = ? AND block_number = ?",
+            [chain_id, market, keep_through],
+        ).fetchone()
+        self.con.execute("BEGIN")
+        self.con.execute(
+            f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number > ?",
+            [chain_id, market, keep_through],
+        )
+        self.con.execute(
+            "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
+            "WHERE protocol = ? AND chain_id = ? AND market = ?",
+            [keep_through, hash_row[0] if hash_row else None, protocol, chain_id, market],
+        )
+        self.con.execute("COMMIT")
+
+    def block_hashes_after(self, chain_id: int, market: str, *, table: str, after: int) -> dict[int, str]:
+        rows = self.con.execute(
+            f"SELECT DISTINCT block_number, block_hash FROM {table} "
+            "WHERE chain_id = ? AND market = ? AND block_number > ? ORDER BY block_number",
+            [chain_id, market, after],
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    # -- snapshots -------------------------------------------------------------------------------------------
+    def write_snapshot(
+        self,
+        protocol: str,
+        chain_id: int,
+        market: str,
+        block: int,
+        block_hash: str,
+        timestamp: int,
+        frames: dict[str, pl.DataFrame],
+    ) -> None:
+        """Replaces everything the snapshot at `block` covers and records it in sync_state, atomically."""
+        self.con.execute("BEGIN")
+        try:
+            for table, frame in frames.items():
+                where = "chain_id = ? AND market = ? AND block_number = ?"
+                params: list[Any] = [chain_id, market, block]
+                if table in CONTRACT_TABLES:
+                    where += " AND protocol = ?"
+                    params.append(protocol)
+                self.con.execute(f"DELETE FROM {table} WHERE {where}", params)
+                if frame.height:
+                    self.con.register("incoming", frame)
+                    self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                    self.con.unregister("incoming")
+            self.con.execute(
+                "UPDATE sync_state SET snapshot_block = ?, snapshot_block_hash = ?, snapshot_timestamp = ? "
+                "WHERE protocol = ? AND chain_id = ? AND market = ?",
+                [block, block_hash, timestamp, protocol, chain_id, market],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
