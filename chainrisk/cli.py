@@ -110,6 +110,7 @@ def _index(args: argparse.Namespace) -> None:
         to_block=args.to_block,
         confirmations=args.confirmations,
         expected_chain_id=expected_chain,
+        log_span=args.log_span,
     )
     reorg = (
         f"; reorg repaired, rewound to block {report.reorg_rewound_to}" if report.reorg_rewound_to is not None else ""
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--to-block", type=int, help="snapshot block (default: head minus confirmations)")
     index.add_argument("--confirmations", type=int, help="blocks behind the head to stay (default 12; 0 on devnets)")
     index.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+    index.add_argument(
+        "--log-span", type=int, default=10_000, help="first eth_getLogs block span; adapts to the provider's limits"
+    )
     index.set_defaults(handler=_index)
     return parser
 

@@ -82,6 +82,7 @@ def index_aave_v3(
     to_block: int | None = None,
     confirmations: int | None = None,
     expected_chain_id: int | None = None,
+    log_span: int = 10_000,
 ) -> IndexReport:
     """Indexes one Aave V3 market: new logs since the watermark, then every account at one pinned block."""
     started = time.perf_counter()
@@ -90,6 +91,8 @@ def index_aave_v3(
         raise UserError(f"--address {provider!r} is not a 20-byte hex address")
     if (from_block is not None and from_block < 0) or (to_block is not None and to_block < 0):
         raise UserError("block numbers must be >= 0")
+    if log_span < 1:
+        raise UserError("--log-span must be >= 1")
     if from_block is not None and to_block is not None and from_block > to_block:
         raise UserError(f"--from-block {from_block} is after --to-block {to_block}")
     with RpcClient(rpc_url) as rpc:
@@ -140,7 +143,7 @@ def index_aave_v3(
             stored_events = 0
             with _progress() as bar:
                 task = bar.add_task(f"logs {start:,}..{target:,}", total=max(1, target - start + 1))
-                for lo, hi, logs in iter_log_ranges(rpc, addresses, topics, start, target):
+                for lo, hi, logs in iter_log_ranges(rpc, addresses, topics, start, target, initial_span=log_span):
                     events: list[AaveEvent] = [e for e in (decode_log(log, token_kinds) for log in logs) if e]
                     frame = normalise.events_frame(events, chain_id, provider)
                     store.write_events(

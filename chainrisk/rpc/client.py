@@ -14,6 +14,8 @@ from chainrisk.errors import UserError
 from chainrisk.rpc.retryable import READ_METHODS, RETRYABLE_HTTP_STATUS, RETRYABLE_RPC_CODES, RETRYABLE_TRANSPORT_ERRORS
 
 RpcCall = tuple[str, Sequence[Any]]
+#: Attempts after a refused connection before the error reaches the user.
+CONNECT_RETRIES = 2
 
 
 class RpcError(Exception):
@@ -81,9 +83,12 @@ class RpcClient:
                 time.sleep(min(0.25 * 2**attempt, 8.0))
             except _Retryable as exc:
                 attempt += 1
-                if not retry_allowed or attempt > self.max_retries:
+                # A refused connection rarely heals within seconds: give up sooner than on load errors.
+                limit = min(self.max_retries, CONNECT_RETRIES) if str(exc) == "ConnectError" else self.max_retries
+                if not retry_allowed or attempt > limit:
+                    verb = "cannot reach RPC" if str(exc) == "ConnectError" else "kept failing: RPC"
                     raise UserError(
-                        f"RPC {mask_url(self.url)} kept failing ({exc}); check the endpoint or try later"
+                        f"{verb} {mask_url(self.url)} after {attempt} attempts ({exc}); check the URL or try later"
                     ) from None
                 time.sleep(exc.wait_s if exc.wait_s is not None else min(0.25 * 2**attempt, 8.0))
 

@@ -47,12 +47,15 @@ class Store:
         if not read_only:
             self._migrate()
 
+    def _first(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        """First row of a query, reading the whole result (DuckDB 2 refuses new work while a result is open)."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
     def _migrate(self) -> None:
-        existing = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()
+        existing = self._first("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")
         if existing and existing[0]:
-            row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+            row = self._first("SELECT max(version) FROM schema_version")
             version = row[0] if row else None
             if version is not None and version > SCHEMA_VERSION:
                 raise UserError(
@@ -60,7 +63,7 @@ class Store:
                 )
         self.con.execute("BEGIN")
         self.con.execute(DDL)
-        if not self.con.execute("SELECT count(*) FROM schema_version").fetchone()[0]:  # type: ignore[index]
+        if self._first("SELECT count(*) FROM schema_version") == (0,):
             self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
         self.con.execute("COMMIT")
 
@@ -75,11 +78,11 @@ class Store:
 
     # -- sync state ------------------------------------------------------------------------------------------
     def sync_state(self, protocol: str, chain_id: int, market: str) -> SyncState | None:
-        row = self.con.execute(
+        row = self._first(
             "SELECT from_block, events_to_block, events_to_block_hash, snapshot_block, snapshot_block_hash "
             "FROM sync_state WHERE protocol = ? AND chain_id = ? AND market = ?",
             [protocol, chain_id, market],
-        ).fetchone()
+        )
         return SyncState(*row) if row else None
 
     def chains_of_market(self, protocol: str, market: str) -> list[int]:
@@ -133,10 +136,10 @@ class Store:
 
     def rewind_events(self, protocol: str, chain_id: int, market: str, *, table: str, keep_through: int) -> None:
         """Drops events after `keep_through` (a reorg replaced them) and moves the watermark back."""
-        hash_row = self.con.execute(
+        hash_row = self._first(
             f"SELECT any_value(block_hash) FROM {table} WHERE chain_id = ? AND market = ? AND block_number = ?",
             [chain_id, market, keep_through],
-        ).fetchone()
+        )
         self.con.execute("BEGIN")
         self.con.execute(
             f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number > ?",
