@@ -20,6 +20,8 @@ from chainrisk.rpc import RpcClient
 DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 #: Gas given to every devnet transaction: no estimation, since several depend on each other within one block.
 TX_GAS = 8_000_000
+#: Transactions per mined block, about a busy mainnet block's count.
+MAX_TXS_PER_BLOCK = 400
 #: Genesis timestamp; the price replay then moves block time forward.
 GENESIS_TIMESTAMP = 1_600_000_000
 
@@ -133,10 +135,16 @@ class BlockBuilder:
         return receipt.contract_address
 
     def mine(self, advance_s: int = 0) -> list[Receipt]:
-        """Mines the queue into one block `advance_s` seconds after the previous one."""
+        """Mines the queue `advance_s` seconds after the previous block, in blocks of MAX_TXS_PER_BLOCK."""
         self.timestamp += advance_s
         txs, self.queue = self.queue, []
-        requests = []
+        receipts: list[Receipt] = []
+        for start in range(0, max(len(txs), 1), MAX_TXS_PER_BLOCK):
+            receipts.extend(self._mine_block(txs[start : start + MAX_TXS_PER_BLOCK]))
+        return receipts
+
+    def _mine_block(self, txs: list[Tx]) -> list[Receipt]:
+        hashes = []
         for tx in txs:
             key = tx.sender.lower()
             nonce = self.nonces.get(key)
@@ -152,18 +160,20 @@ class BlockBuilder:
             }
             if tx.to is not None:
                 payload["to"] = tx.to
-            requests.append(("eth_sendTransaction", [payload]))
-        hashes = [self.rpc.call(method, params) for method, params in requests]
+            hashes.append(self.rpc.call("eth_sendTransaction", [payload]))
         self.rpc.call("evm_mine", [self.timestamp])
-        raw = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        # One call per block: anvil answers each eth_getTransactionReceipt by walking the block, which
+        # made per-transaction lookups quadratic in the block's size.
+        by_hash = {r["transactionHash"]: r for r in self.rpc.call("eth_getBlockReceipts", ["latest"]) or []}
         receipts = []
-        for tx, item in zip(txs, raw, strict=True):
+        for tx, tx_hash in zip(txs, hashes, strict=True):
+            item = by_hash.get(tx_hash)
             if item is None:
-                raise TransactionFailed(f"{tx.label}: no receipt after mining")
+                raise TransactionFailed(f"{tx.label}: not in the mined block (tx {tx_hash})")
             ok = int(item["status"], 16) == 1
             if not ok:
                 if tx.required:
-                    raise TransactionFailed(f"{tx.label} reverted (tx {item['transactionHash']})")
+                    raise TransactionFailed(f"{tx.label} reverted (tx {tx_hash})")
                 self.reverted[tx.label] = self.reverted.get(tx.label, 0) + 1
             receipts.append(Receipt(tx, ok, item.get("contractAddress"), item["logs"]))
         return receipts

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.constants import DEFAULT_MAINNET_CONFIRMATIONS
-from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log
+from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
 from chainrisk.rpc import RpcClient, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
@@ -133,18 +133,14 @@ def index_aave_v3(
                 raise UserError(f"the database is already indexed to block {start - 1}, after --to-block {target}")
 
             reserves = read_reserves(rpc, deployment, target)
-            token_kinds: dict[str, tuple[str, str]] = {}
-            for r in reserves:
-                token_kinds[r.a_token] = ("ATokenTransfer", r.asset)
-                token_kinds[r.variable_debt_token] = ("VariableDebtTransfer", r.asset)
-                token_kinds[r.stable_debt_token] = ("StableDebtTransfer", r.asset)
-            addresses = [deployment.pool, *token_kinds]
+            kinds = token_kinds(reserves)
+            addresses = [deployment.pool, *kinds]
             topics = [[*POOL_TOPICS, TRANSFER_TOPIC]]
             stored_events = 0
             with _progress() as bar:
                 task = bar.add_task(f"logs {start:,}..{target:,}", total=max(1, target - start + 1))
                 for lo, hi, logs in iter_log_ranges(rpc, addresses, topics, start, target, initial_span=log_span):
-                    events: list[AaveEvent] = [e for e in (decode_log(log, token_kinds) for log in logs) if e]
+                    events: list[AaveEvent] = [e for e in (decode_log(log, kinds) for log in logs) if e]
                     frame = normalise.events_frame(events, chain_id, provider)
                     store.write_events(
                         PROTOCOL, chain_id, provider, lo, hi, _block(rpc, hi)["hash"], frame,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
+
+from chainrisk.protocols.aave_v3.reserve import Reserve
 
 ZERO_ADDRESS = "0x" + "0" * 40
 
@@ -50,6 +53,16 @@ class AaveEvent:
     debt_asset: str | None  #: LiquidationCall's debt asset
     code: int | None  #: interest-rate mode (Borrow), e-mode category (UserEModeSet), referral (Supply)
     flag: bool | None  #: useATokens (Repay) or receiveAToken (LiquidationCall)
+
+
+def token_kinds(reserves: Iterable[Reserve]) -> dict[str, tuple[str, str]]:
+    """Token address -> (event name for its transfers, underlying asset), for decode_log."""
+    kinds: dict[str, tuple[str, str]] = {}
+    for r in reserves:
+        kinds[r.a_token] = ("ATokenTransfer", r.asset)
+        kinds[r.variable_debt_token] = ("VariableDebtTransfer", r.asset)
+        kinds[r.stable_debt_token] = ("StableDebtTransfer", r.asset)
+    return kinds
 
 
 def _address(word: str) -> str:
