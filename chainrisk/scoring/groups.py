@@ -5,11 +5,12 @@ from __future__ import annotations
 import polars as pl
 
 #: Symbol -> group. Wrapped and staked ETH follow ETH; wrapped BTC follows BTC; USD stablecoins together.
-DEFAULT_GROUPS: dict[str, str] = {
-    **{s: "ETH" for s in ("WETH", "ETH", "wstETH", "stETH", "rETH", "cbETH", "weETH", "osETH", "ETHx", "sfrxETH")},
-    **{s: "BTC" for s in ("WBTC", "cbBTC", "tBTC", "LBTC")},
-    **{s: "USD" for s in ("USDC", "USDT", "DAI", "USDS", "sDAI", "LUSD", "GHO", "FRAX", "PYUSD", "USDe", "sUSDe", "crvUSD")},
-}  # fmt: skip
+ETH_LIKE = ("WETH", "ETH", "wstETH", "stETH", "rETH", "cbETH", "weETH", "osETH", "ETHx", "sfrxETH")
+BTC_LIKE = ("WBTC", "cbBTC", "tBTC", "LBTC")
+USD_STABLES = ("USDC", "USDT", "DAI", "USDS", "sDAI", "LUSD", "GHO", "FRAX", "PYUSD", "USDe", "sUSDe", "crvUSD")
+DEFAULT_GROUPS: dict[str, str] = (
+    {s: "ETH" for s in ETH_LIKE} | {s: "BTC" for s in BTC_LIKE} | {s: "USD" for s in USD_STABLES}
+)
 STABLE_GROUP = "USD"
 
 
