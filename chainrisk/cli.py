@@ -123,6 +123,16 @@ def _index(args: argparse.Namespace) -> None:
     )
 
 
+def _score(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.score import score
+
+    report = score(Path(args.db))
+    print(
+        f"scored {report.wallets} wallets in {report.markets} market(s): {report.liquidatable} liquidatable now; "
+        f"wrote wallet_risk, position_risk, liquidation_curve to {args.db} in {report.seconds:.1f} s"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chainrisk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-span", type=int, default=10_000, help="first eth_getLogs block span; adapts to the provider's limits"
     )
     index.set_defaults(handler=_index)
+
+    score = commands.add_parser("score", help="health, liquidation prices and curves for the latest snapshots")
+    score.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+    score.set_defaults(handler=_score)
     return parser
 
 

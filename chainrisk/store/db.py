@@ -165,6 +165,26 @@ class Store:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def replace_scores(self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame) -> None:
+        """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, atomically."""
+        self.con.execute("BEGIN")
+        try:
+            self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
+            for table, frame in frames.items():
+                self.con.execute(
+                    f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
+                    "AND t.block_number = s.block_number AND (t.market = s.market OR t.market = 'all')"
+                )
+                if frame.height:
+                    self.con.register("incoming", frame)
+                    self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                    self.con.unregister("incoming")
+            self.con.unregister("scored_blocks")
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
     # -- snapshots -------------------------------------------------------------------------------------------
     def write_snapshot(
         self,

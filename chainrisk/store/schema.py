@@ -108,6 +108,64 @@ CREATE TABLE IF NOT EXISTS positions (
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
+CREATE TABLE IF NOT EXISTS wallet_risk (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    collateral_usd DOUBLE NOT NULL,
+    debt_usd DOUBLE NOT NULL,
+    health_factor DOUBLE,
+    ltv_used DOUBLE,
+    borrowing_power_usd DOUBLE NOT NULL,
+    distance_to_liquidation DOUBLE,
+    liquidatable BOOLEAN NOT NULL,
+    close_factor DOUBLE NOT NULL,
+    liquidatable_debt_usd DOUBLE NOT NULL,
+    seizable_collateral_usd DOUBLE NOT NULL,
+    bad_debt_usd DOUBLE NOT NULL,
+    liquidation_threshold_bps INTEGER NOT NULL,
+    ltv_bps INTEGER NOT NULL,
+    PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS position_risk (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    price_group VARCHAR,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    collateral_usd DOUBLE NOT NULL,
+    debt_usd DOUBLE NOT NULL,
+    price_usd DOUBLE NOT NULL,
+    liquidated_when_price VARCHAR,
+    liquidation_price DOUBLE,
+    liquidation_price_usd DOUBLE,
+    liquidation_price_change DOUBLE,
+    PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
+);
+
+CREATE TABLE IF NOT EXISTS liquidation_curve (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    axis_kind VARCHAR NOT NULL,
+    axis VARCHAR NOT NULL,
+    "drop" DOUBLE NOT NULL,
+    liquidatable_collateral_usd DOUBLE NOT NULL,
+    liquidatable_debt_usd DOUBLE NOT NULL,
+    bad_debt_usd DOUBLE NOT NULL,
+    liquidatable_wallets BIGINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, axis_kind, axis, "drop")
+);
+
 CREATE TABLE IF NOT EXISTS wallet_health (
     protocol VARCHAR NOT NULL,
     chain_id BIGINT NOT NULL,

@@ -1,0 +1,99 @@
+"""`chainrisk score`: runs the health engine over the latest snapshot of every market and stores the results.
+
+Reads positions (the latest block per market); writes position_risk, wallet_risk and liquidation_curve.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from chainrisk.errors import UserError
+from chainrisk.scoring.health import (
+    apply_multipliers,
+    liquidation_curve,
+    liquidation_prices,
+    position_values,
+    prepare,
+    wallet_health,
+)
+from chainrisk.store.db import Store
+
+LATEST_POSITIONS = """
+WITH latest AS (
+    SELECT protocol, chain_id, market, max(block_number) AS block_number FROM wallet_health
+    GROUP BY ALL
+)
+SELECT p.* FROM positions p JOIN latest USING (protocol, chain_id, market, block_number)
+"""
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    markets: int  #: markets scored
+    wallets: int  #: wallets scored
+    liquidatable: int  #: wallets with HF < 1
+    seconds: float  #: wall time
+
+
+def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The three result frames for a positions frame (pure: no I/O)."""
+    valued = position_values(apply_multipliers(prepare(positions), None)).collect().lazy()
+    health = wallet_health(valued)
+    wallet_risk = health.select(
+        "protocol",
+        "chain_id",
+        "market",
+        "wallet",
+        "block_number",
+        "block_timestamp",
+        "collateral_usd",
+        "debt_usd",
+        "health_factor",
+        "ltv_used",
+        "borrowing_power_usd",
+        "distance_to_liquidation",
+        "liquidatable",
+        "close_factor",
+        "liquidatable_debt_usd",
+        "seizable_collateral_usd",
+        "bad_debt_usd",
+        pl.col("liquidation_threshold_bps").cast(pl.Int32),
+        pl.col("ltv_bps").cast(pl.Int32),
+    ).collect()
+    position_risk = (
+        liquidation_prices(valued)
+        .rename(
+            {
+                "group": "price_group",
+                "collateral_usd_now": "collateral_usd",
+                "debt_usd_now": "debt_usd",
+                "price_usd_now": "price_usd",
+            }
+        )
+        .collect()
+    )
+    return {"wallet_risk": wallet_risk, "position_risk": position_risk, "liquidation_curve": liquidation_curve(valued)}
+
+
+def score(db_path: Path) -> ScoreReport:
+    started = time.perf_counter()
+    if not db_path.is_file():
+        raise UserError(f"no database at {db_path}; run `chainrisk index` first")
+    with Store(db_path) as store:
+        positions = store.query(LATEST_POSITIONS)
+        if positions.is_empty():
+            raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
+        frames = score_positions(positions)
+        blocks = positions.select("chain_id", "market", "block_number").unique()
+        store.replace_scores(frames, blocks)
+    wallet_risk = frames["wallet_risk"]
+    return ScoreReport(
+        markets=blocks.height,
+        wallets=wallet_risk.height,
+        liquidatable=int(wallet_risk["liquidatable"].sum()),
+        seconds=round(time.perf_counter() - started, 3),
+    )

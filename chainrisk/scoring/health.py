@@ -1,0 +1,345 @@
+"""Health engine: per-wallet health, liquidation prices, liquidation mechanics and shocks, vectorised in polars.
+
+Input is the `positions` contract (one row per wallet, market, asset). Values are taken to the market's base
+currency the way Aave's GenericLogic does (floor(amount * price / 10^decimals)) in exact 128-bit integers,
+so the unshocked health factor equals the chain's and a shocked one equals what the chain would report
+with those oracle prices. Rows whose product would leave 128 bits fall back to float arithmetic.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from chainrisk.scoring.groups import STABLE_GROUP, group_expr
+
+WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
+BPS = 10_000
+#: Aave V3 LiquidationLogic: below this health factor the whole debt may be repaid in one call.
+CLOSE_FACTOR_HF_THRESHOLD = 0.95
+DEFAULT_CLOSE_FACTOR = 0.5
+#: Largest product kept in Int128 (its maximum is 1.7e38).
+_INT128_SAFE = 1e37
+
+
+_POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
+
+
+def _pow10(decimals: pl.Expr) -> pl.Expr:
+    """10^decimals as Int128 (token units per whole token)."""
+    return pl.lit(_POWERS_OF_TEN).gather(decimals.cast(pl.UInt32))
+
+
+def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | None = None) -> pl.LazyFrame:
+    """Adds exact integer columns, the base-currency unit and each asset's correlated group."""
+    return positions.lazy().with_columns(
+        pl.col("collateral_amount").cast(pl.Int128),
+        pl.col("debt_amount").cast(pl.Int128),
+        pl.col("price").cast(pl.Int128),
+        _pow10(pl.col("decimals")).alias("_unit"),
+        (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0).alias("_base_unit"),
+        group_expr(pl.col("symbol"), groups).alias("group"),
+    )
+
+
+def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) -> pl.LazyFrame:
+    """Oracle prices after a shock: floor(price * multiplier) by asset symbol (missing symbols: 1)."""
+    if multipliers is None or multipliers.is_empty():
+        return prepared.with_columns(pl.col("price").alias("_price"))
+    table = multipliers.lazy().select(pl.col("symbol"), pl.col("multiplier").cast(pl.Float64))
+    return (
+        prepared.join(table, on="symbol", how="left")
+        .with_columns(
+            (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0))
+            .floor()
+            .cast(pl.Int128)
+            .alias("_price")
+        )
+        .drop("multiplier")
+    )
+
+
+def _base_value(amount: str) -> pl.Expr:
+    """floor(amount * price / unit) exactly in Int128, as a Float64; float product where 128 bits won't do."""
+    product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
+    exact = (pl.col(amount) * pl.col("_price")) // pl.col("_unit")
+    return (
+        pl.when(product_estimate < _INT128_SAFE)
+        .then(exact)
+        .otherwise((product_estimate / pl.col("_unit").cast(pl.Float64)).floor().cast(pl.Int128))
+    )
+
+
+def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
+    """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
+    return prepared.with_columns(
+        _base_value("collateral_amount").alias("collateral_base"), _base_value("debt_amount").alias("debt_base")
+    ).with_columns(
+        (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
+        (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
+        (pl.col("_price").cast(pl.Float64) / pl.col("_base_unit")).alias("price_usd_now"),
+    )
+
+
+def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
+    """Per wallet and market: the figures of getUserAccountData and what a risk team reads from them.
+
+    avg threshold = floor(sum(collateral_base * threshold) / sum(collateral_base)) and HF =
+    percentMul(collateral, threshold) / debt, as GenericLogic computes them (HF in floating point).
+    """
+    weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
+    weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
+    stable = pl.col("group") == STABLE_GROUP
+    agg = valued.group_by(WALLET_KEY).agg(
+        pl.col("collateral_base").sum().alias("_collateral"),
+        pl.col("debt_base").sum().alias("_debt"),
+        weighted.alias("_weighted_lt"),
+        weighted_ltv.alias("_weighted_ltv"),
+        pl.col("_base_unit").first().alias("_base_unit"),
+        pl.col("collateral_usd_now").sum().alias("collateral_usd"),
+        pl.col("debt_usd_now").sum().alias("debt_usd"),
+        (pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS)
+        .filter(stable)
+        .sum()
+        .alias("_stable_weighted_usd"),
+        (pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS)
+        .filter(~stable)
+        .sum()
+        .alias("_volatile_weighted_usd"),
+        (pl.col("collateral_usd_now") / (pl.col("liquidation_bonus_bps") / BPS)).sum().alias("_recoverable_usd"),
+        pl.col("debt_usd_now").max().alias("_largest_debt_usd"),
+    )
+    lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
+    ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
+    return (
+        agg.with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
+        .with_columns(
+            # PercentageMath.percentMul (half-up), exact in Int128.
+            ((pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS).alias("_adjusted"),
+            ((pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS).alias("_borrow_capacity"),
+        )
+        .with_columns(
+            pl.when(pl.col("_debt") > 0)
+            .then(pl.col("_adjusted").cast(pl.Float64) / pl.col("_debt").cast(pl.Float64))
+            .alias("health_factor"),
+            pl.when(pl.col("collateral_usd") > 0).then(pl.col("debt_usd") / pl.col("collateral_usd")).alias("ltv_used"),
+            ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
+            .clip(lower_bound=0)
+            .alias("borrowing_power_usd"),
+            # Uniform drop x of non-stable collateral with (S + V (1 - x)) = debt: x = 1 - (debt - S) / V.
+            pl.when((pl.col("_volatile_weighted_usd") > 0) & (pl.col("_debt") > 0))
+            .then(
+                (1 - (pl.col("debt_usd") - pl.col("_stable_weighted_usd")) / pl.col("_volatile_weighted_usd")).clip(
+                    0, 1
+                )
+            )
+            .alias("distance_to_liquidation"),
+        )
+        .with_columns(
+            (pl.col("health_factor") < 1).fill_null(False).alias("liquidatable"),
+            pl.when(pl.col("health_factor") < CLOSE_FACTOR_HF_THRESHOLD)
+            .then(1.0)
+            .otherwise(DEFAULT_CLOSE_FACTOR)
+            .alias("close_factor"),
+        )
+        .with_columns(
+            pl.when(pl.col("liquidatable"))
+            .then(pl.min_horizontal(pl.col("debt_usd") * pl.col("close_factor"), pl.col("_recoverable_usd")))
+            .otherwise(0.0)
+            .alias("liquidatable_debt_usd"),
+            (pl.col("debt_usd") - pl.col("_recoverable_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
+        )
+        .with_columns(
+            # Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus.
+            pl.when(pl.col("_recoverable_usd") > 0)
+            .then(pl.col("liquidatable_debt_usd") * pl.col("collateral_usd") / pl.col("_recoverable_usd"))
+            .otherwise(0.0)
+            .alias("seizable_collateral_usd")
+        )
+        .drop(
+            "_collateral",
+            "_debt",
+            "_weighted_lt",
+            "_weighted_ltv",
+            "_adjusted",
+            "_borrow_capacity",
+            "_base_unit",
+            "_stable_weighted_usd",
+            "_volatile_weighted_usd",
+            "_recoverable_usd",
+            "_largest_debt_usd",
+        )
+    )
+
+
+def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
+    """Per position: the oracle price of this asset at which the wallet's HF reaches 1, other prices held.
+
+    With C, D, W the wallet's collateral, debt and threshold-weighted collateral (base units) without this
+    asset, alpha and beta its collateral and debt per unit of price, and L the average threshold (bps),
+    HF = 1 when (C + alpha p) L = 10^4 (D + beta p), so p = (10^4 D - L C) / (L alpha - 10^4 beta). Aave
+    floors L = W / C, which moves with p; a few fixed-point rounds settle it, so the price applied on
+    the chain gives HF = 1 to well within 1e-6. For a collateral asset the wallet is liquidated when the
+    price falls below p; for a debt asset (beta dominant) when it rises above it.
+    """
+    f64 = pl.Float64
+    wallet = valued.group_by(WALLET_KEY).agg(
+        pl.col("collateral_base").sum().cast(f64).alias("_c"),
+        pl.col("debt_base").sum().cast(f64).alias("_d"),
+        (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum().cast(f64).alias("_w"),
+    )
+    rows = valued.join(wallet, on=WALLET_KEY).with_columns(
+        (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
+        (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
+        (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("liquidation_threshold_bps")).alias("_w_other"),
+        (pl.col("collateral_amount").cast(f64) / pl.col("_unit").cast(f64)).alias("_alpha"),
+        (pl.col("debt_amount").cast(f64) / pl.col("_unit").cast(f64)).alias("_beta"),
+        pl.when(pl.col("_c") > 0).then((pl.col("_w") / pl.col("_c")).floor()).otherwise(0.0).alias("_l"),
+    )
+    price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
+        pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
+    )
+    for _ in range(iterations):
+        collateral_at_price = pl.col("_alpha") * pl.col("_p")
+        rows = rows.with_columns(price.alias("_p")).with_columns(
+            pl.when((pl.col("_c_other") + collateral_at_price) > 0)
+            .then(
+                (
+                    (pl.col("_w_other") + collateral_at_price * pl.col("liquidation_threshold_bps"))
+                    / (pl.col("_c_other") + collateral_at_price)
+                ).floor()
+            )
+            .otherwise(pl.col("_l"))
+            .alias("_l")
+        )
+    valid = (pl.col("_d") > 0) & (pl.col("_p") > 0) & pl.col("_p").is_finite()
+    slope = pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
+    return rows.with_columns(price.alias("_p")).select(
+        *WALLET_KEY,
+        "asset",
+        "symbol",
+        "group",
+        "collateral_usd_now",
+        "debt_usd_now",
+        "price_usd_now",
+        pl.when(valid & (slope > 0))
+        .then(pl.lit("falls below"))
+        .when(valid & (slope < 0))
+        .then(pl.lit("rises above"))
+        .alias("liquidated_when_price"),
+        pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
+        pl.when(valid).then(pl.col("_p") / pl.col("_base_unit")).alias("liquidation_price_usd"),
+        pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(f64) - 1).alias("liquidation_price_change"),
+    )
+
+
+#: Drops of the price-drop curve: 0 % to 90 % in 41 points (2.25 % steps).
+DROPS = [round(0.9 * k / 40, 6) for k in range(41)]
+#: Stablecoin depeg axis: 0 % to 20 % in 41 points.
+DEPEGS = [round(0.2 * k / 40, 6) for k in range(41)]
+CURVE_KEY = ["chain_id", "market", "block_number", "block_timestamp"]
+
+
+def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
+    """(kind, name, membership expression, drops) for every shock axis present in the positions."""
+    present = valued.select("symbol", "group").unique().collect()
+    symbols = sorted(present["symbol"].to_list())
+    groups = sorted(set(present["group"].to_list()) - {STABLE_GROUP})
+    stable_symbols = sorted(present.filter(pl.col("group") == STABLE_GROUP)["symbol"].to_list())
+    axes: list[tuple[str, str, pl.Expr, list[float]]] = []
+    for symbol in symbols:
+        if symbol in stable_symbols:
+            axes.append(("depeg", symbol, pl.col("symbol") == symbol, DEPEGS))
+        else:
+            axes.append(("asset", symbol, pl.col("symbol") == symbol, DROPS))
+    for group in groups:
+        axes.append(("group", group, pl.col("group") == group, DROPS))
+    axes.append(("all_crypto", "all non-stable", pl.col("group") != STABLE_GROUP, DROPS))
+    if stable_symbols:
+        axes.append(("depeg", "all stablecoins", pl.col("group") == STABLE_GROUP, DEPEGS))
+    return axes
+
+
+def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
+    """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
+    weighted = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
+    recoverable = pl.col("collateral_usd_now") / (pl.col("liquidation_bonus_bps") / BPS)
+    terms = {
+        "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
+    }  # fmt: skip
+    aggs = []
+    for name, expr in terms.items():
+        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
+        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
+    return valued.group_by([*CURVE_KEY, "wallet"]).agg(aggs).filter((pl.col("b_in") + pl.col("b_out")) > 0)
+
+
+def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
+    """For each drop: collateral, debt and bad debt of the wallets liquidatable at multiplier 1 - drop."""
+    exprs = []
+    for k, drop in enumerate(drops):
+        m = 1.0 - drop
+        liquidatable = (pl.col("a_out") + m * pl.col("a_in")) < (pl.col("b_out") + m * pl.col("b_in"))
+        debt = pl.col("b_out") + m * pl.col("b_in")
+        bad = (debt - (pl.col("r_out") + m * pl.col("r_in"))).clip(lower_bound=0)
+        exprs += [
+            pl.when(liquidatable).then(pl.col("c_out") + m * pl.col("c_in")).otherwise(0.0).sum().alias(f"c{k}"),
+            pl.when(liquidatable).then(debt).otherwise(0.0).sum().alias(f"d{k}"),
+            bad.sum().alias(f"x{k}"),
+            liquidatable.sum().cast(pl.Float64).alias(f"n{k}"),
+        ]
+    wide = coefficients.group_by(by).agg(exprs)
+    drop_table = pl.LazyFrame(
+        {"_k": list(range(len(drops))), "drop": drops}, schema={"_k": pl.Int64, "drop": pl.Float64}
+    )
+    return (
+        wide.unpivot(index=by, variable_name="_name", value_name="_value")
+        .with_columns(
+            pl.col("_name").str.head(1).alias("_metric"), pl.col("_name").str.slice(1).cast(pl.Int64).alias("_k")
+        )
+        .collect()
+        .pivot(on="_metric", index=[*by, "_k"], values="_value")
+        .lazy()
+        .join(drop_table, on="_k")
+        .select(
+            *by,
+            "drop",
+            pl.col("c").alias("liquidatable_collateral_usd"),
+            pl.col("d").alias("liquidatable_debt_usd"),
+            pl.col("x").alias("bad_debt_usd"),
+            pl.col("n").cast(pl.Int64).alias("liquidatable_wallets"),
+        )
+    )
+
+
+def liquidation_curve(valued: pl.LazyFrame) -> pl.DataFrame:
+    """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis."""
+    frames = []
+    for kind, name, member, drops in _axes(valued):
+        coefficients = axis_coefficients(valued, member).collect().lazy()
+        per_market = curve_points(coefficients, drops, CURVE_KEY)
+        total = curve_points(
+            coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"]
+        ).join(
+            coefficients.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max()),
+            on="chain_id",
+        )
+        for part in (per_market, total):
+            frames.append(
+                part.with_columns(pl.lit(kind).alias("axis_kind"), pl.lit(name).alias("axis")).select(
+                    *CURVE_KEY,
+                    "axis_kind",
+                    "axis",
+                    "drop",
+                    "liquidatable_collateral_usd",
+                    "liquidatable_debt_usd",
+                    "bad_debt_usd",
+                    "liquidatable_wallets",
+                )
+            )
+    return pl.concat([f.collect() for f in frames]).sort([*CURVE_KEY, "axis_kind", "axis", "drop"])
+
+
+def stress(positions: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame) -> pl.DataFrame:
+    """Post-shock health of every wallet in one vectorised pass; `multipliers` has (symbol, multiplier)."""
+    valued = position_values(apply_multipliers(prepare(positions), multipliers))
+    return wallet_health(valued).collect()

@@ -1,0 +1,267 @@
+"""The health engine: tiny frames by hand, then its predictions checked on the devnet's own contracts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.devnet.node import DEPLOYER
+from chainrisk.jobs.index import index_aave_v3
+from chainrisk.jobs.score import score, score_positions
+from chainrisk.rpc import RpcClient
+from chainrisk.scoring.health import (
+    apply_multipliers,
+    liquidation_prices,
+    position_values,
+    prepare,
+    stress,
+    wallet_health,
+)
+from chainrisk.store.db import Store
+
+POOL = load_abi("aave-v3", "IPool")
+FEED = Abi(
+    [
+        {
+            "type": "function",
+            "name": "setAnswer",
+            "stateMutability": "nonpayable",
+            "inputs": [{"name": "answer", "type": "int256"}],
+            "outputs": [],
+        }
+    ]
+)
+WAD = 10**18
+
+
+def _position(
+    wallet: str,
+    symbol: str,
+    decimals: int,
+    price_usd: float,
+    collateral: float,
+    debt: float,
+    lt: int = 8250,
+    ltv: int = 8000,
+    bonus: int = 10500,
+) -> dict[str, Any]:
+    unit = 10**decimals
+    return {
+        "protocol": "aave-v3",
+        "chain_id": 1,
+        "market": "0xm",
+        "wallet": wallet,
+        "asset": "0x" + symbol.lower(),
+        "symbol": symbol,
+        "block_number": 10,
+        "block_timestamp": 1000,
+        "decimals": decimals,
+        "collateral_amount": int(collateral * unit),
+        "debt_amount": int(debt * unit),
+        "price": int(price_usd * 10**8),
+        "price_usd": price_usd,
+        "liquidation_threshold_bps": lt,
+        "ltv_bps": ltv,
+        "liquidation_bonus_bps": bonus,
+        "used_as_collateral": collateral > 0,
+    }
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema_overrides={"collateral_amount": pl.Int128, "debt_amount": pl.Int128, "price": pl.Int128}
+    )
+
+
+def test_single_collateral_wallet_by_hand() -> None:
+    positions = _frame([_position("0xa", "WETH", 18, 2000, 1, 0), _position("0xa", "USDC", 6, 1, 0, 1000)])
+    valued = position_values(apply_multipliers(prepare(positions), None))
+    health = wallet_health(valued).collect()
+    expected = pl.DataFrame(
+        {
+            "collateral_usd": [2000.0],
+            "debt_usd": [1000.0],
+            "health_factor": [1.65],
+            "ltv_used": [0.5],
+            "borrowing_power_usd": [600.0],
+            "liquidatable": [False],
+            "bad_debt_usd": [0.0],
+        }
+    )
+    assert_frame_equal(health.select(expected.columns), expected)
+    # 1 WETH at $2000 with an 82.5 % threshold against $1000: the drop that liquidates is 1 - 1000/1650.
+    assert health["distance_to_liquidation"][0] == pytest.approx(1 - 1000 / 1650)
+    prices = liquidation_prices(valued).collect().sort("symbol")
+    assert prices["liquidated_when_price"].to_list() == ["rises above", "falls below"]  # USDC, WETH
+    assert prices["liquidation_price_usd"][1] == pytest.approx(1000 / 0.825, rel=1e-12)
+    assert prices["liquidation_price_usd"][0] == pytest.approx(1.65, rel=1e-12)
+
+
+def test_liquidation_mechanics_close_factor_and_bad_debt() -> None:
+    rows = [
+        # HF 0.96: close factor 50 %.
+        _position("0xb", "WETH", 18, 1000, 1, 0, lt=8000),
+        _position("0xb", "USDC", 6, 1, 0, 800 / 0.96),
+        # HF 0.5 and collateral worth less than the debt: close factor 100 %, bad debt left over.
+        _position("0xc", "WETH", 18, 1000, 1, 0, lt=8000, bonus=10500),
+        _position("0xc", "USDC", 6, 1, 0, 1600),
+    ]
+    health = stress(_frame(rows), pl.DataFrame({"symbol": ["WETH"], "multiplier": [1.0]})).sort("wallet")
+    assert health["close_factor"].to_list() == [0.5, 1.0]
+    assert health["liquidatable"].to_list() == [True, True]
+    assert health["liquidatable_debt_usd"][0] == pytest.approx(0.5 * 800 / 0.96)
+    # Wallet c: at most 1000/1.05 of debt can be repaid against the collateral; the rest is bad debt.
+    assert health["liquidatable_debt_usd"][1] == pytest.approx(1000 / 1.05)
+    assert health["bad_debt_usd"][1] == pytest.approx(1600 - 1000 / 1.05)
+    assert health["seizable_collateral_usd"][1] == pytest.approx(1000.0)
+
+
+# -- against the chain --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scored(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    db = tmp_path_factory.mktemp("score") / "chainrisk.duckdb"
+    index_aave_v3(devnet["rpc_url"], devnet["aave_v3"]["pool_addresses_provider"], db)
+    score(db)
+    with Store(db) as store:
+        positions = store.query("SELECT * FROM positions")
+        health = store.query("SELECT * FROM wallet_health")
+    return {"db": db, "positions": positions, "health": health, "block": int(positions["block_number"][0])}
+
+
+@pytest.fixture()
+def chain_sandbox(rpc: RpcClient) -> Iterator[RpcClient]:
+    """Changes made inside are rolled back (anvil snapshot), so the shared devnet stays as it was."""
+    snapshot = rpc.call("evm_snapshot")
+    yield rpc
+    assert rpc.call("evm_revert", [snapshot]) is True
+
+
+def _set_prices(rpc: RpcClient, devnet: dict[str, Any], prices: dict[str, int], timestamp: int) -> None:
+    """Moves feeds in one block at the snapshot's own timestamp, so no interest accrues in between."""
+    nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
+    for i, (symbol, answer) in enumerate(sorted(prices.items())):
+        feed = devnet["aave_v3"]["reserves"][symbol]["feed"]
+        tx = {
+            "from": DEPLOYER,
+            "to": feed,
+            "data": FEED.encode("setAnswer", answer),
+            "gas": hex(200_000),
+            "gasPrice": "0x0",
+            "nonce": hex(nonce + i),
+        }
+        rpc.call("eth_sendTransaction", [tx])
+    rpc.call("evm_mine", [timestamp])
+
+
+def _chain_health(rpc: RpcClient, pool: str, wallets: list[str]) -> dict[str, tuple[int, ...]]:
+    raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w) for w in wallets])
+    return {w: POOL.decode("getUserAccountData", r) for w, r in zip(wallets, raw, strict=True)}
+
+
+def test_engine_health_equals_the_chain(scored: dict[str, Any]) -> None:
+    frames = score_positions(scored["positions"])
+    ours = frames["wallet_risk"].join(scored["health"].select("wallet", "health_factor_wad"), on="wallet")
+    with_debt = ours.filter(pl.col("health_factor_wad").is_not_null())
+    chain_hf = with_debt["health_factor_wad"].cast(pl.Float64) / 1e18
+    assert ((with_debt["health_factor"] / chain_hf - 1).abs() < 1e-9).all()
+    assert set(with_debt.filter(pl.col("liquidatable"))["wallet"]) == set(
+        with_debt.filter(pl.col("health_factor_wad").cast(pl.Float64) < 1e18)["wallet"]
+    )
+
+
+SHOCKS: dict[str, dict[str, float | None]] = {
+    "WETH -10 %": {"WETH": 0.9},
+    "WETH -30 %": {"WETH": 0.7},
+    "WBTC -50 %": {"WBTC": 0.5},
+    "all crypto -25 %": {"WETH": 0.75, "wstETH": 0.75, "WBTC": 0.75, "LINK": 0.75},
+    "USDC to 0.95": {"USDC": None},  # multiplier computed from the current price
+    "wstETH -50 %": {"wstETH": 0.5},
+}
+
+
+@pytest.mark.parametrize("shock", list(SHOCKS))
+def test_shock_predictions_match_the_chain(
+    shock: str, scored: dict[str, Any], devnet: dict[str, Any], chain_sandbox: RpcClient
+) -> None:
+    positions: pl.DataFrame = scored["positions"]
+    current = dict(positions.select("symbol", pl.col("price").cast(pl.Int64)).unique().iter_rows())
+    multipliers = {s: (m if m is not None else 0.95e8 / current[s]) for s, m in SHOCKS[shock].items()}
+    predicted = stress(positions, pl.DataFrame({"symbol": list(multipliers), "multiplier": list(multipliers.values())}))
+    shocked = (
+        apply_multipliers(
+            prepare(positions), pl.DataFrame({"symbol": list(multipliers), "multiplier": list(multipliers.values())})
+        )
+        .select("symbol", pl.col("_price").cast(pl.Int64))
+        .unique()
+        .collect()
+    )
+    new_prices = {s: p for s, p in shocked.iter_rows() if s in multipliers}
+    block = chain_sandbox.call("eth_getBlockByNumber", [hex(scored["block"]), False])
+    _set_prices(chain_sandbox, devnet, new_prices, int(block["timestamp"], 16))
+    wallets = predicted["wallet"].to_list()
+    chain = _chain_health(chain_sandbox, devnet["aave_v3"]["pool"], wallets)
+    with_debt = predicted.filter(pl.col("health_factor").is_not_null())
+    assert with_debt.height > 40
+    for wallet, hf in with_debt.select("wallet", "health_factor").iter_rows():
+        assert hf == pytest.approx(chain[wallet][5] / WAD, rel=1e-9), wallet
+    assert set(with_debt.filter(pl.col("liquidatable"))["wallet"]) == {w for w in wallets if chain[w][5] < WAD}
+
+
+def test_liquidation_prices_applied_on_chain_give_health_one(
+    scored: dict[str, Any], devnet: dict[str, Any], rpc: RpcClient
+) -> None:
+    with duckdb.connect(str(scored["db"]), read_only=True) as con:
+        rows = con.execute(
+            "SELECT r.wallet, r.symbol, r.liquidation_price, r.liquidated_when_price, "
+            "count(*) OVER (PARTITION BY r.wallet) AS n FROM position_risk r "
+            "WHERE r.liquidation_price IS NOT NULL AND r.liquidation_price < 1e15 "
+            "ORDER BY n DESC, r.wallet, r.symbol LIMIT 30"
+        ).fetchall()
+    assert len(rows) >= 20 and rows[0][4] >= 3  # multi-collateral wallets come first
+    block = rpc.call("eth_getBlockByNumber", [hex(scored["block"]), False])
+    for wallet, symbol, price, _, _ in rows:
+        snapshot = rpc.call("evm_snapshot")
+        _set_prices(rpc, devnet, {symbol: round(price)}, int(block["timestamp"], 16))
+        hf = _chain_health(rpc, devnet["aave_v3"]["pool"], [wallet])[wallet][5] / WAD
+        assert rpc.call("evm_revert", [snapshot]) is True
+        assert abs(hf - 1) < 1e-6, (wallet, symbol, price, hf)
+
+
+def test_score_tables_are_written(scored: dict[str, Any]) -> None:
+    with duckdb.connect(str(scored["db"]), read_only=True) as con:
+        counts = {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+            for t in ("wallet_risk", "position_risk", "liquidation_curve")
+        }
+        totals = con.execute(
+            "SELECT drop, liquidatable_collateral_usd, liquidatable_wallets FROM liquidation_curve "
+            "WHERE market = 'all' AND axis = 'all non-stable' ORDER BY drop"
+        ).fetchall()
+    # Every wallet holding a position is scored (wallets that only called the pool hold none).
+    assert counts["wallet_risk"] == scored["positions"]["wallet"].n_unique()
+    assert counts["position_risk"] == scored["positions"].height
+    assert len(totals) == 41 and totals[0][0] == 0 and totals[-1][0] == pytest.approx(0.9)
+    wallets_at_risk = [t[2] for t in totals]
+    assert wallets_at_risk == sorted(wallets_at_risk) and wallets_at_risk[-1] > wallets_at_risk[0]
+
+
+def test_score_without_database_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrisk.cli", "score", "--db", str(tmp_path / "none.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stderr.strip().startswith("chainrisk: error: no database")
