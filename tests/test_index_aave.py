@@ -30,7 +30,8 @@ ERC20 = load_abi("aave-v3", "IERC20Detailed")
 MAX_UINT = 2**256 - 1
 TABLES = (
     "sync_state", "raw_aave_v3_events", "raw_aave_v3_reserves", "raw_aave_v3_emode_categories",
-    "raw_aave_v3_accounts", "positions", "wallet_health",
+    "raw_aave_v3_accounts",
+    "raw_aave_v3_balances", "positions", "wallet_health",
 )  # fmt: skip
 
 

@@ -186,6 +186,7 @@ def index_aave_v3(
                 ),
                 "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, provider, target),
                 "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, provider, target),
+                "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, provider, target),
                 "positions": positions,
                 "wallet_health": health,
             }

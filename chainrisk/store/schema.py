@@ -81,6 +81,18 @@ CREATE TABLE IF NOT EXISTS raw_aave_v3_accounts (
     PRIMARY KEY (chain_id, market, block_number, wallet)
 );
 
+CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    scaled_a_token HUGEINT NOT NULL,
+    scaled_variable_debt HUGEINT NOT NULL,
+    stable_debt HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet, asset)
+);
+
 CREATE TABLE IF NOT EXISTS positions (
     protocol VARCHAR NOT NULL,
     chain_id BIGINT NOT NULL,

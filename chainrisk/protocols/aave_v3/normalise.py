@@ -110,6 +110,39 @@ def accounts_frame(accounts: list[Account], chain_id: int, market: str, block: i
     return _with_key(frame, chain_id, market, block)
 
 
+def balances_frame(
+    accounts: list[Account], reserves: list[Reserve], chain_id: int, market: str, block: int
+) -> pl.DataFrame:
+    """The raw balances the lens read: scaled aToken and variable debt, stable debt, per wallet and reserve."""
+    asset_by_id = {r.reserve_id: r.asset for r in reserves}
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("wallet", "asset", "scaled_a_token", "scaled_variable_debt", "stable_debt")
+    }
+    for account in accounts:
+        for reserve_id, held in account.balances.items():
+            if reserve_id not in asset_by_id:
+                continue
+            for key, value in (
+                ("wallet", account.wallet),
+                ("asset", asset_by_id[reserve_id]),
+                ("scaled_a_token", held.scaled_a_token),
+                ("scaled_variable_debt", held.scaled_variable_debt),
+                ("stable_debt", held.stable_debt),
+            ):
+                rows[key].append(value)
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "wallet": pl.Utf8,
+            "asset": pl.Utf8,
+            "scaled_a_token": EXACT,
+            "scaled_variable_debt": EXACT,
+            "stable_debt": EXACT,
+        },
+    )
+    return _with_key(frame, chain_id, market, block)
+
+
 def compute_accounts(
     accounts: list[Account], reserves: list[Reserve], categories: list[EModeCategory]
 ) -> list[AccountData]:
