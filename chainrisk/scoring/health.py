@@ -38,6 +38,9 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         _pow10(pl.col("decimals")).alias("_unit"),
         (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0).alias("_base_unit"),
         group_expr(pl.col("symbol"), groups).alias("group"),
+        # One integer per (protocol, chain, market, wallet, block): group-bys on it are several times faster
+        # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
+        pl.struct(WALLET_KEY).hash(seed=7).alias("_wid"),
     )
 
 
@@ -89,7 +92,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    agg = valued.group_by(WALLET_KEY).agg(
+    agg = valued.group_by("_wid").agg(
+        *(pl.col(k).first() for k in WALLET_KEY),
         pl.col("collateral_base").sum().alias("_collateral"),
         pl.col("debt_base").sum().alias("_debt"),
         weighted.alias("_weighted_lt"),
@@ -156,6 +160,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             .alias("seizable_collateral_usd")
         )
         .drop(
+            "_wid",
             "_collateral",
             "_debt",
             "_weighted_lt",
@@ -182,12 +187,12 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     price falls below p; for a debt asset (beta dominant) when it rises above it.
     """
     f64 = pl.Float64
-    wallet = valued.group_by(WALLET_KEY).agg(
+    wallet = valued.group_by("_wid").agg(
         pl.col("collateral_base").sum().cast(f64).alias("_c"),
         pl.col("debt_base").sum().cast(f64).alias("_d"),
         (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum().cast(f64).alias("_w"),
     )
-    rows = valued.join(wallet, on=WALLET_KEY).with_columns(
+    rows = valued.join(wallet, on="_wid").with_columns(
         (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
         (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
         (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("liquidation_threshold_bps")).alias("_w_other"),
@@ -270,7 +275,11 @@ def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     for name, expr in terms.items():
         aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
         aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
-    return valued.group_by([*CURVE_KEY, "wallet"]).agg(aggs).filter((pl.col("b_in") + pl.col("b_out")) > 0)
+    return (
+        valued.group_by("_wid")
+        .agg(*(pl.col(k).first() for k in CURVE_KEY), *aggs)
+        .filter((pl.col("b_in") + pl.col("b_out")) > 0)
+    )
 
 
 def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
