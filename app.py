@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard import devnet as devnet_data
+from chainrisk.dashboard import risk as risk_data
 from chainrisk.errors import UserError
 
 st.set_page_config(page_title="chainrisk", layout="wide")
@@ -27,9 +28,88 @@ def _prices(manifest: dict[str, Any]) -> pl.DataFrame:
     return devnet_data.replayed_prices(manifest)
 
 
+@st.cache_data(ttl=30)
+def _risk(path: str, modified_ns: int) -> dict[str, pl.DataFrame]:
+    location = Path(path)
+    wallets = risk_data.latest_wallet_risk(location)
+    return {
+        "wallets": wallets,
+        "buckets": risk_data.health_buckets(wallets),
+        "positions": risk_data.at_risk_positions(location, 200),
+    }
+
+
+def render_risk() -> None:
+    location = risk_data.database_location()
+    if not risk_data.has_scores(location):
+        st.info(f"No scores in {location} yet: run `chainrisk index` and `chainrisk score`, or `make demo`.")
+        return
+    data = _risk(str(location), location.stat().st_mtime_ns)
+    wallets = data["wallets"]
+    cols = st.columns(4)
+    cols[0].metric("Wallets with debt", f"{wallets.filter(pl.col('debt_usd') > 0).height:,}")
+    cols[1].metric("Debt (USD)", f"${wallets['debt_usd'].sum():,.0f}")
+    cols[2].metric("Liquidatable now", f"{int(wallets['liquidatable'].sum()):,}")
+    cols[3].metric("Bad debt (USD)", f"${wallets['bad_debt_usd'].sum():,.0f}")
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Wallets by health factor")
+        st.altair_chart(
+            alt.Chart(data["buckets"].to_pandas())
+            .mark_bar()
+            .encode(
+                x=alt.X("health factor:N", sort=None, title="health factor"),
+                y=alt.Y("debt (USD):Q", title="debt (USD)", axis=alt.Axis(format="$,.0f")),
+                tooltip=["health factor", "wallets", alt.Tooltip("debt (USD):Q", format="$,.0f")],
+            ),
+            width="stretch",
+        )
+    with right:
+        st.subheader("Collateral at risk vs price drop")
+        axes = risk_data.curve_axes(location)
+        axis = st.selectbox("Shock", axes, index=axes.index("all non-stable") if "all non-stable" in axes else 0)
+        curve = risk_data.total_curve(location, axis).unpivot(
+            index="price drop (%)", variable_name="measure", value_name="USD"
+        )
+        st.altair_chart(
+            alt.Chart(curve.to_pandas())
+            .mark_line()
+            .encode(
+                x=alt.X("price drop (%):Q", title="price drop (%)"),
+                y=alt.Y("USD:Q", title="USD", axis=alt.Axis(format="$,.0f")),
+                color="measure:N",
+                tooltip=["measure", "price drop (%)", alt.Tooltip("USD:Q", format="$,.0f")],
+            ),
+            width="stretch",
+        )
+    st.subheader("Positions closest to liquidation")
+    st.caption("Liquidation price: the asset's price, all other prices held, at which the wallet's health factor is 1.")
+    st.dataframe(
+        data["positions"],
+        hide_index=True,
+        column_config={
+            "health factor": st.column_config.NumberColumn(format="%.4f"),
+            "collateral (USD)": st.column_config.NumberColumn(format="dollar"),
+            "debt (USD)": st.column_config.NumberColumn(format="dollar"),
+            "price (USD)": st.column_config.NumberColumn(format="dollar"),
+            "liquidation price (USD)": st.column_config.NumberColumn(format="dollar"),
+            "move to liquidation (%)": st.column_config.NumberColumn(format="%.1f%%"),
+        },
+    )
+    st.download_button("Download as CSV", data["positions"].write_csv(), "at_risk_positions.csv", "text/csv")
+
+
 def render() -> None:
     st.title("chainrisk")
     st.caption("Exact, cross-protocol risk for on-chain lending. Devnet: real Aave V3 and Morpho Blue bytecode.")
+    risk_tab, devnet_tab = st.tabs(["Risk", "Devnet"])
+    with risk_tab:
+        render_risk()
+    with devnet_tab:
+        render_devnet()
+
+
+def render_devnet() -> None:
     try:
         location = devnet_data.manifest_location()
         modified = location.stat().st_mtime_ns if location.is_file() else 0

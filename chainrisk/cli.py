@@ -89,7 +89,12 @@ def _index(args: argparse.Namespace) -> None:
     from chainrisk.protocols.aave_v3.constants import PRESETS
 
     expected_chain = None
-    address, from_block = args.address, args.from_block
+    address, from_block, rpc_url = args.address, args.from_block, args.rpc_url
+    if args.devnet:
+        from chainrisk.devnet.build import read_manifest
+
+        manifest = read_manifest()
+        address, rpc_url = manifest["aave_v3"]["pool_addresses_provider"], manifest["rpc_url"]
     if args.market:
         preset = PRESETS.get(args.market)
         if preset is None:
@@ -99,7 +104,7 @@ def _index(args: argparse.Namespace) -> None:
         expected_chain = preset.chain_id
     if not address:
         raise UserError("give --address <PoolAddressesProvider> or --market NAME")
-    rpc_url = args.rpc_url or os.environ.get("ETH_RPC_URL")
+    rpc_url = rpc_url or os.environ.get("ETH_RPC_URL")
     if not rpc_url:
         raise UserError("no RPC: pass --rpc-url or set ETH_RPC_URL")
     report = index_aave_v3(
@@ -159,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--protocol", default="aave-v3", choices=["aave-v3"], help="protocol of the market")
     index.add_argument("--address", help="the market's PoolAddressesProvider")
     index.add_argument("--market", help="a preset market: aave-v3-ethereum, spark-ethereum")
+    index.add_argument("--devnet", action="store_true", help="the local devnet's Aave market (from its manifest)")
     index.add_argument("--from-block", type=int, help="first block to read logs from")
     index.add_argument("--to-block", type=int, help="snapshot block (default: head minus confirmations)")
     index.add_argument("--confirmations", type=int, help="blocks behind the head to stay (default 12; 0 on devnets)")

@@ -46,3 +46,15 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 def rpc(devnet: dict[str, Any]) -> Iterator[RpcClient]:
     with RpcClient(devnet["rpc_url"]) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session devnet indexed and scored into a DuckDB file."""
+    from chainrisk.jobs.index import index_aave_v3
+    from chainrisk.jobs.score import score
+
+    db: Path = tmp_path_factory.mktemp("scored") / "chainrisk.duckdb"
+    index_aave_v3(devnet["rpc_url"], devnet["aave_v3"]["pool_addresses_provider"], db)
+    score(db)
+    return db

@@ -20,9 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def dashboard(devnet: dict[str, Any], tmp_path: Path) -> Any:
+def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Any:
     port = free_port()
-    env = {**os.environ, "CHAINRISK_MANIFEST": str(Path(devnet["state_dir"]) / "manifest.json")}
+    env = {
+        **os.environ,
+        "CHAINRISK_MANIFEST": str(Path(devnet["state_dir"]) / "manifest.json"),
+        "CHAINRISK_DB": str(scored_db),
+    }
     args = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
     args += ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
     log = (tmp_path / "streamlit.log").open("wb")
@@ -53,13 +57,19 @@ def test_dashboard_in_headless_chromium(dashboard: str, devnet: dict[str, Any], 
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(dashboard)
-        page.get_by_text("Contracts", exact=True).wait_for(timeout=60_000)
+        page.get_by_text("Collateral at risk vs price drop", exact=True).wait_for(timeout=60_000)
         page.wait_for_timeout(2_000)
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / "risk.png"), full_page=True)
+        risk_body = page.inner_text("body")
+        page.get_by_role("tab", name="Devnet").click()
+        page.get_by_text("Contracts", exact=True).wait_for(timeout=30_000)
+        page.wait_for_timeout(1_000)
+        page.screenshot(path=str(tmp_path / "devnet.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0
         body = page.inner_text("body")
         browser.close()
-    assert "Traceback" not in body
+    assert "Traceback" not in risk_body + body
+    assert "Liquidatable now" in risk_body and "Positions closest to liquidation" in risk_body
     # Tables draw on a canvas; the metrics and the caption are text.
     assert devnet["rpc_url"] in body
     metric = page_text_after(body, "Aave liquidations")

@@ -15,8 +15,7 @@ from polars.testing import assert_frame_equal
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
-from chainrisk.jobs.index import index_aave_v3
-from chainrisk.jobs.score import score, score_positions
+from chainrisk.jobs.score import score_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import (
     apply_multipliers,
@@ -129,14 +128,11 @@ def test_liquidation_mechanics_close_factor_and_bad_debt() -> None:
 
 
 @pytest.fixture(scope="module")
-def scored(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    db = tmp_path_factory.mktemp("score") / "chainrisk.duckdb"
-    index_aave_v3(devnet["rpc_url"], devnet["aave_v3"]["pool_addresses_provider"], db)
-    score(db)
-    with Store(db) as store:
+def scored(scored_db: Path) -> dict[str, Any]:
+    with Store(scored_db) as store:
         positions = store.query("SELECT * FROM positions")
         health = store.query("SELECT * FROM wallet_health")
-    return {"db": db, "positions": positions, "health": health, "block": int(positions["block_number"][0])}
+    return {"db": scored_db, "positions": positions, "health": health, "block": int(positions["block_number"][0])}
 
 
 @pytest.fixture()
