@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from web3 import Web3
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import TX_GAS, BlockBuilder, Receipt, Tx, stop_process
+from chainrisk.devnet.node import TX_GAS, BlockBuilder, Receipt, Tx, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 
 RESULTS = Path(__file__).parent / "results" / "devnet.json"
@@ -50,15 +49,8 @@ class NaiveBuilder(BlockBuilder):
         return Receipt(tx, ok, str(address).lower() if address else None, [dict(log) for log in receipt["logs"]])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _run(builder: type[BlockBuilder], wallets: int, days: float, seed: int) -> dict[str, Any]:
-    options = DevnetOptions(wallets, days, seed, _free_port(), parse_start("2022-05-01"), 4)
+    options = DevnetOptions(wallets, days, seed, free_port(), parse_start("2022-05-01"), 4)
     with tempfile.TemporaryDirectory() as folder:
         manifest = build_devnet(options, Path(folder), detach=False, builder_type=builder)
     stop_process(int(manifest["pid"]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 import time
@@ -23,7 +22,7 @@ from web3 import Web3
 
 from chainrisk.abi import _type_str, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.protocols.aave_v3 import normalise
@@ -34,13 +33,6 @@ from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 
 RESULTS = Path(__file__).parent / "results" / "index_aave.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _chainrisk_refresh(rpc: RpcClient, provider: str, wallets: list[str], masks: dict[str, int], block: int) -> float:
@@ -119,7 +111,7 @@ def main() -> None:
         "--naive-sample", type=int, default=300, help="wallets the naive ways refresh (rate is per wallet)"
     )
     args = parser.parse_args()
-    options = DevnetOptions(args.wallets, args.days, args.seed, _free_port(), parse_start("2022-05-06"), 4)
+    options = DevnetOptions(args.wallets, args.days, args.seed, free_port(), parse_start("2022-05-06"), 4)
     with tempfile.TemporaryDirectory() as folder:
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,19 +9,12 @@ from typing import Any
 import pytest
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 
 #: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May).
 TEST_WALLETS, TEST_DAYS, TEST_SEED, TEST_START, TEST_STEP_HOURS = 160, 14.0, 11, "2022-05-01", 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

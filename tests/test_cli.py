@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.population import plan_wallets
 from chainrisk.devnet.prices import parse_start
-from tests.conftest import free_port
 
 
 def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:

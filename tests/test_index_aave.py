@@ -17,13 +17,12 @@ import pytest
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import stop_process
+from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs import index as index_job
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
-from tests.conftest import free_port
 
 POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("aave-v3", "IERC20Detailed")

@@ -31,6 +31,14 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def start_anvil(port: int, chain_id: int, log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
     """anvil on loopback with mining under our control, any sender impersonated, fees at zero."""
     if not port_is_free(port):

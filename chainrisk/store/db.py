@@ -6,6 +6,8 @@ the watermark. A run killed at any point leaves the file as it was before that t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,23 @@ class Store:
         if not read_only:
             self._migrate()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back on any exception (including KeyboardInterrupt)."""
+        self.con.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _insert(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self.con.register("incoming", frame)
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+            self.con.unregister("incoming")
+
     def _first(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """First row of a query, reading the whole result (DuckDB 2 refuses new work while a result is open)."""
         rows = self.con.execute(sql, params or []).fetchall()
@@ -66,11 +85,10 @@ class Store:
                 raise UserError(
                     f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
                 )
-        self.con.execute("BEGIN")
-        self.con.execute(DDL)
-        if self._first("SELECT count(*) FROM schema_version") == (0,):
-            self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-        self.con.execute("COMMIT")
+        with self._transaction():
+            self.con.execute(DDL)
+            if self._first("SELECT count(*) FROM schema_version") == (0,):
+                self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def close(self) -> None:
         self.con.close()
@@ -118,26 +136,18 @@ class Store:
         start_block: int,
     ) -> None:
         """Replaces the events of [from_block, to_block] and moves the watermark to to_block, atomically."""
-        self.con.execute("BEGIN")
-        try:
+        with self._transaction():
             self._ensure_state(protocol, chain_id, market, start_block)
             self.con.execute(
                 f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number BETWEEN ? AND ?",
                 [chain_id, market, from_block, to_block],
             )
-            if events.height:
-                self.con.register("incoming_events", events)
-                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming_events")
-                self.con.unregister("incoming_events")
+            self._insert(table, events)
             self.con.execute(
                 "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
                 "WHERE protocol = ? AND chain_id = ? AND market = ?",
                 [to_block, to_block_hash, protocol, chain_id, market],
             )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
 
     def rewind_events(self, protocol: str, chain_id: int, market: str, *, table: str, keep_through: int) -> None:
         """Drops events after `keep_through` (a reorg replaced them) and moves the watermark back."""
@@ -145,17 +155,16 @@ class Store:
             f"SELECT any_value(block_hash) FROM {table} WHERE chain_id = ? AND market = ? AND block_number = ?",
             [chain_id, market, keep_through],
         )
-        self.con.execute("BEGIN")
-        self.con.execute(
-            f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number > ?",
-            [chain_id, market, keep_through],
-        )
-        self.con.execute(
-            "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
-            "WHERE protocol = ? AND chain_id = ? AND market = ?",
-            [keep_through, hash_row[0] if hash_row else None, protocol, chain_id, market],
-        )
-        self.con.execute("COMMIT")
+        with self._transaction():
+            self.con.execute(
+                f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number > ?",
+                [chain_id, market, keep_through],
+            )
+            self.con.execute(
+                "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
+                "WHERE protocol = ? AND chain_id = ? AND market = ?",
+                [keep_through, hash_row[0] if hash_row else None, protocol, chain_id, market],
+            )
 
     def block_hashes_after(self, chain_id: int, market: str, *, table: str, after: int) -> dict[int, str]:
         rows = self.con.execute(
@@ -172,23 +181,15 @@ class Store:
 
     def replace_scores(self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame) -> None:
         """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, atomically."""
-        self.con.execute("BEGIN")
-        try:
-            self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
+        self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
+        with self._transaction():
             for table, frame in frames.items():
                 self.con.execute(
                     f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
                     "AND t.block_number = s.block_number AND (t.market = s.market OR t.market = 'all')"
                 )
-                if frame.height:
-                    self.con.register("incoming", frame)
-                    self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                    self.con.unregister("incoming")
-            self.con.unregister("scored_blocks")
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
+                self._insert(table, frame)
+        self.con.unregister("scored_blocks")
 
     # -- snapshots -------------------------------------------------------------------------------------------
     def write_snapshot(
@@ -202,8 +203,7 @@ class Store:
         frames: dict[str, pl.DataFrame],
     ) -> None:
         """Replaces everything the snapshot at `block` covers and records it in sync_state, atomically."""
-        self.con.execute("BEGIN")
-        try:
+        with self._transaction():
             for table, frame in frames.items():
                 where = "chain_id = ? AND market = ? AND block_number = ?"
                 params: list[Any] = [chain_id, market, block]
@@ -211,16 +211,9 @@ class Store:
                     where += " AND protocol = ?"
                     params.append(protocol)
                 self.con.execute(f"DELETE FROM {table} WHERE {where}", params)
-                if frame.height:
-                    self.con.register("incoming", frame)
-                    self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-                    self.con.unregister("incoming")
+                self._insert(table, frame)
             self.con.execute(
                 "UPDATE sync_state SET snapshot_block = ?, snapshot_block_hash = ?, snapshot_timestamp = ? "
                 "WHERE protocol = ? AND chain_id = ? AND market = ?",
                 [block, block_hash, timestamp, protocol, chain_id, market],
             )
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
