@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
+from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.jobs.score import score_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import (
@@ -28,17 +29,7 @@ from chainrisk.scoring.health import (
 from chainrisk.store.db import Store
 
 POOL = load_abi("aave-v3", "IPool")
-FEED = Abi(
-    [
-        {
-            "type": "function",
-            "name": "setAnswer",
-            "stateMutability": "nonpayable",
-            "inputs": [{"name": "answer", "type": "int256"}],
-            "outputs": [],
-        }
-    ]
-)
+FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 WAD = 10**18
 
 

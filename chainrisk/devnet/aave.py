@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chainrisk.abi import Abi, load_abi
+from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
@@ -175,12 +175,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
     builder.call(DEPLOYER, Abi(configurator_art.abi), configurator_impl, "initialize", provider)
     builder.call(DEPLOYER, provider_abi, provider, "setPoolConfiguratorImpl", configurator_impl)
     builder.mine()
-    reads = builder.rpc.batch(
-        [
-            ("eth_call", [{"to": provider, "data": provider_abi.encode(fn)}, "latest"])
-            for fn in ("getPool", "getPoolConfigurator")
-        ]
-    )
+    reads = builder.rpc.batch([eth_call(provider, provider_abi, fn) for fn in ("getPool", "getPoolConfigurator")])
     pool, configurator = (
         provider_abi.decode(fn, r)[0] for fn, r in zip(("getPool", "getPoolConfigurator"), reads, strict=True)
     )
@@ -277,13 +272,7 @@ def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, 
 
     data_abi = load_abi("aave-v3", "AaveProtocolDataProvider")
     token_reads = builder.rpc.batch(
-        [
-            (
-                "eth_call",
-                [{"to": data_provider, "data": data_abi.encode("getReserveTokensAddresses", tokens[s])}, "latest"],
-            )
-            for s in symbols
-        ]
+        [eth_call(data_provider, data_abi, "getReserveTokensAddresses", tokens[s]) for s in symbols]
     )
     reserves = {}
     for spec, raw in zip(RESERVES, token_reads, strict=True):

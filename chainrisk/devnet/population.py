@@ -10,11 +10,12 @@ import numpy as np
 import polars as pl
 from eth_utils.crypto import keccak
 
-from chainrisk.abi import Abi, load_abi
+from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import RESERVES, AaveDeployment, ReserveSpec
 from chainrisk.devnet.morpho import WAD, MorphoDeployment, MorphoMarket
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.rpc import RpcClient
 
 MAX_UINT = 2**256 - 1
@@ -147,28 +148,9 @@ class Population:
         self.data_abi = load_abi("aave-v3", "AaveProtocolDataProvider")
         self.erc20 = load_abi("aave-v3", "IERC20Detailed")
         self.morpho_abi = load_abi("morpho-blue", "IMorpho")
-        self.feed_abi = Abi(
-            [
-                {
-                    "type": "function",
-                    "name": "setAnswer",
-                    "stateMutability": "nonpayable",
-                    "inputs": [{"name": "answer", "type": "int256"}],
-                    "outputs": [],
-                }
-            ]
-        )
-        self.mint_abi = Abi(
-            [
-                {
-                    "type": "function",
-                    "name": "mint",
-                    "stateMutability": "nonpayable",
-                    "inputs": [{"name": "value", "type": "uint256"}],
-                    "outputs": [{"name": "", "type": "bool"}],
-                }
-            ]
-        )
+        # Our SettableFeed and Aave's MintableERC20 (open mint), from the same builds that deployed them.
+        self.feed_abi = Abi(compiled_contracts()["SettableFeed"].abi)
+        self.mint_abi = Abi(aave_artifact("MintableERC20").abi)
         self.specs = {s.symbol: s for s in RESERVES}
         self.prices: dict[str, int] = {}  # feed answers now in force; set_prices keeps them current
         self.history = History()
@@ -324,12 +306,7 @@ class Population:
     def aave_health(self) -> dict[str, int]:
         """getUserAccountData.healthFactor of every wallet with a debt plan, at the latest block."""
         borrowers = [w.address for w in self.wallets if w.debt_symbol]
-        raw = self.rpc.batch(
-            [
-                ("eth_call", [{"to": self.aave.pool, "data": self.pool_abi.encode("getUserAccountData", a)}, "latest"])
-                for a in borrowers
-            ]
-        )
+        raw = self.rpc.batch([eth_call(self.aave.pool, self.pool_abi, "getUserAccountData", a) for a in borrowers])
         return {a: self.pool_abi.decode("getUserAccountData", r)[5] for a, r in zip(borrowers, raw, strict=True)}
 
     def step(self, row: dict[str, int], advance_s: int) -> None:
@@ -346,16 +323,7 @@ class Population:
             return
         symbols = list(self.aave.reserves)
         calls = [
-            (
-                "eth_call",
-                [
-                    {
-                        "to": self.aave.data_provider,
-                        "data": self.data_abi.encode("getUserReserveData", self._token(s), a),
-                    },
-                    "latest",
-                ],
-            )
+            eth_call(self.aave.data_provider, self.data_abi, "getUserReserveData", self._token(s), a)
             for a in unhealthy
             for s in symbols
         ]
@@ -398,26 +366,10 @@ class Population:
         oracle_abi = load_abi("morpho-blue", "IOracle")
         calls: list[tuple[str, list[Any]]] = []
         for market in markets:
-            calls.append(
-                (
-                    "eth_call",
-                    [{"to": self.morpho.morpho, "data": self.morpho_abi.encode("market", market.market_id)}, "latest"],
-                )
-            )
-            calls.append(("eth_call", [{"to": market.oracle, "data": oracle_abi.encode("price")}, "latest"]))
+            calls.append(eth_call(self.morpho.morpho, self.morpho_abi, "market", market.market_id))
+            calls.append(eth_call(market.oracle, oracle_abi, "price"))
         for address, index in borrowers:
-            calls.append(
-                (
-                    "eth_call",
-                    [
-                        {
-                            "to": self.morpho.morpho,
-                            "data": self.morpho_abi.encode("position", markets[index].market_id, address),
-                        },
-                        "latest",
-                    ],
-                )
-            )
+            calls.append(eth_call(self.morpho.morpho, self.morpho_abi, "position", markets[index].market_id, address))
         raw = self.rpc.batch(calls)
         state = [
             (self.morpho_abi.decode("market", raw[2 * k])[0], oracle_abi.decode("price", raw[2 * k + 1])[0])

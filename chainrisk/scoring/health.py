@@ -110,7 +110,6 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         .sum()
         .alias("_volatile_weighted_usd"),
         (pl.col("collateral_usd_now") / (pl.col("liquidation_bonus_bps") / BPS)).sum().alias("_recoverable_usd"),
-        pl.col("debt_usd_now").max().alias("_largest_debt_usd"),
     )
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
@@ -171,7 +170,6 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             "_stable_weighted_usd",
             "_volatile_weighted_usd",
             "_recoverable_usd",
-            "_largest_debt_usd",
         )
     )
 

@@ -18,13 +18,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.store.schema import DDL, SCHEMA_VERSION
 
-#: Tables a snapshot writes, each keyed by (chain_id, market, block_number) and filtered on protocol if present.
-SNAPSHOT_TABLES = (
-    "raw_aave_v3_reserves",
-    "raw_aave_v3_emode_categories",
-    "raw_aave_v3_accounts",
-    "raw_aave_v3_balances",
-)
+#: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
 CONTRACT_TABLES = ("positions", "wallet_health")
 
 
