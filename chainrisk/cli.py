@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from chainrisk.errors import UserError
 
@@ -84,48 +85,82 @@ def _devnet_status(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
-def _index(args: argparse.Namespace) -> None:
-    from chainrisk.jobs.index import index_aave_v3
-    from chainrisk.protocols.aave_v3.constants import PRESETS
+def _index_config(args: argparse.Namespace) -> Any:
+    """The markets to index: from --config, the devnet, or one market named on the command line."""
+    from chainrisk.config import Config, MarketConfig, devnet_config, load_config, market_config
 
-    expected_chain = None
-    address, from_block, rpc_url = args.address, args.from_block, args.rpc_url
+    if args.config:
+        if args.devnet or args.market or args.address:
+            raise UserError("--config names the markets; drop --devnet, --market and --address")
+        config = load_config(Path(args.config))
+        return Config(Path(args.db) if args.db else config.db, args.rpc_url or config.rpc_url,
+                      config.confirmations, config.markets)  # fmt: skip
+    db = Path(args.db or "chainrisk.duckdb")
     if args.devnet:
         from chainrisk.devnet.build import read_manifest
 
-        manifest = read_manifest()
-        address, rpc_url = manifest["aave_v3"]["pool_addresses_provider"], manifest["rpc_url"]
+        config = devnet_config(read_manifest(), db)
+        if args.protocol:
+            config = Config(db, config.rpc_url, None, [m for m in config.markets if m.protocol == args.protocol])
+        return config
+    entry: dict[str, Any] = {}
     if args.market:
-        preset = PRESETS.get(args.market)
-        if preset is None:
-            raise UserError(f"unknown market {args.market!r}; known: {', '.join(sorted(PRESETS))}")
-        address = address or preset.pool_addresses_provider
-        from_block = preset.from_block if from_block is None else from_block
-        expected_chain = preset.chain_id
-    if not address:
-        raise UserError("give --address <PoolAddressesProvider> or --market NAME")
-    rpc_url = rpc_url or os.environ.get("ETH_RPC_URL")
-    if not rpc_url:
-        raise UserError("no RPC: pass --rpc-url or set ETH_RPC_URL")
-    report = index_aave_v3(
-        rpc_url,
-        address,
-        Path(args.db),
-        from_block=from_block,
-        to_block=args.to_block,
-        confirmations=args.confirmations,
-        expected_chain_id=expected_chain,
-        log_span=args.log_span,
-    )
-    reorg = (
-        f"; reorg repaired, rewound to block {report.reorg_rewound_to}" if report.reorg_rewound_to is not None else ""
-    )
-    print(
-        f"indexed {args.protocol} market {report.market} on chain {report.chain_id}: blocks "
-        f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} wallets "
-        f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
-        f"database {args.db}"
-    )
+        entry["preset"] = args.market
+    if args.protocol:
+        entry["protocol"] = args.protocol
+    if args.address:
+        entry["address"] = args.address
+    if args.usd_oracle:
+        entry["usd_oracle"] = args.usd_oracle
+    if "preset" not in entry and "address" not in entry:
+        raise UserError("give --address (with --protocol), --market NAME, --devnet or --config FILE")
+    if "preset" not in entry:
+        entry.setdefault("protocol", "aave-v3")
+    market: MarketConfig = market_config(entry, "command line")
+    return Config(db, args.rpc_url, None, [market])
+
+
+def _index(args: argparse.Namespace) -> None:
+    from chainrisk.config import resolve_rpc_url
+    from chainrisk.jobs.index import index_market
+
+    config = _index_config(args)
+    rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
+    confirmations = args.confirmations if args.confirmations is not None else config.confirmations
+    failures = 0
+    for market in config.markets:
+        try:
+            report = index_market(
+                market.protocol,
+                rpc_url,
+                market.address,
+                config.db,
+                options=market.options,
+                from_block=args.from_block if args.from_block is not None else market.from_block,
+                to_block=args.to_block,
+                confirmations=confirmations,
+                expected_chain_id=market.chain_id,
+                log_span=args.log_span,
+            )
+        except UserError as exc:
+            if len(config.markets) == 1:
+                raise
+            failures += 1
+            print(f"chainrisk: error: {market.name}: {exc}", file=sys.stderr)
+            continue
+        reorg = (
+            f"; reorg repaired, rewound to block {report.reorg_rewound_to}"
+            if report.reorg_rewound_to is not None
+            else ""
+        )
+        print(
+            f"indexed {report.protocol} {report.market} on chain {report.chain_id}: blocks "
+            f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} accounts "
+            f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
+            f"database {config.db}"
+        )
+    if failures:
+        raise UserError(f"{failures} of {len(config.markets)} markets failed (see above); the others are stored")
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -159,16 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (up, down, status):
         sub.add_argument("--state-dir", help="folder for the manifest and logs (default .chainrisk/devnet)")
 
-    index = commands.add_parser("index", help="index a lending market into DuckDB")
-    index.add_argument("--rpc-url", help="JSON-RPC endpoint (default: ETH_RPC_URL)")
-    index.add_argument("--protocol", default="aave-v3", choices=["aave-v3"], help="protocol of the market")
-    index.add_argument("--address", help="the market's PoolAddressesProvider")
-    index.add_argument("--market", help="a preset market: aave-v3-ethereum, spark-ethereum")
-    index.add_argument("--devnet", action="store_true", help="the local devnet's Aave market (from its manifest)")
+    index = commands.add_parser("index", help="index lending markets into DuckDB")
+    index.add_argument("--rpc-url", help="JSON-RPC endpoint (default: the config's rpc_url, else ETH_RPC_URL)")
+    index.add_argument("--config", help="a chainrisk.toml naming every market to index")
+    index.add_argument("--protocol", help="aave-v3 (default) or morpho-blue")
+    index.add_argument("--address", help="the contract to index: Aave PoolAddressesProvider, Morpho Blue singleton")
+    index.add_argument("--usd-oracle", help="Morpho Blue: an AaveOracle-compatible contract for USD prices")
+    index.add_argument("--market", help="a preset: aave-v3-ethereum, spark-ethereum, morpho-blue-ethereum")
+    index.add_argument("--devnet", action="store_true", help="every market of the local devnet (from its manifest)")
     index.add_argument("--from-block", type=int, help="first block to read logs from")
     index.add_argument("--to-block", type=int, help="snapshot block (default: head minus confirmations)")
     index.add_argument("--confirmations", type=int, help="blocks behind the head to stay (default 12; 0 on devnets)")
-    index.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+    index.add_argument("--db", help="DuckDB file (default: the config's db, else chainrisk.duckdb)")
     index.add_argument(
         "--log-span", type=int, default=10_000, help="first eth_getLogs block span; adapts to the provider's limits"
     )

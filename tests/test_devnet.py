@@ -15,7 +15,7 @@ from chainrisk.rpc import RpcClient
 POOL = load_abi("aave-v3", "IPool")
 DATA = load_abi("aave-v3", "AaveProtocolDataProvider")
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
-ERC20 = load_abi("aave-v3", "IERC20Detailed")
+ERC20 = load_abi("erc20", "IERC20Detailed")
 ORACLE = load_abi("aave-v3", "IAaveOracle")
 MORPHO = load_abi("morpho-blue", "IMorpho")
 RAY = 10**27

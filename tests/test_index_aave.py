@@ -25,7 +25,7 @@ from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
 
 POOL = load_abi("aave-v3", "IPool")
-ERC20 = load_abi("aave-v3", "IERC20Detailed")
+ERC20 = load_abi("erc20", "IERC20Detailed")
 MAX_UINT = 2**256 - 1
 TABLES = (
     "sync_state", "raw_aave_v3_events", "raw_aave_v3_reserves", "raw_aave_v3_emode_categories",

@@ -146,7 +146,7 @@ class Population:
         self.rng = np.random.default_rng(seed + 1)
         self.pool_abi = load_abi("aave-v3", "IPool")
         self.data_abi = load_abi("aave-v3", "AaveProtocolDataProvider")
-        self.erc20 = load_abi("aave-v3", "IERC20Detailed")
+        self.erc20 = load_abi("erc20", "IERC20Detailed")
         self.morpho_abi = load_abi("morpho-blue", "IMorpho")
         # Our SettableFeed and Aave's MintableERC20 (open mint), from the same builds that deployed them.
         self.feed_abi = Abi(compiled_contracts()["SettableFeed"].abi)

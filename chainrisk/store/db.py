@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.store.schema import DDL, SCHEMA_VERSION
+from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
 #: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
 CONTRACT_TABLES = ("positions", "wallet_health")
@@ -71,7 +71,9 @@ class Store:
         return rows[0] if rows else None
 
     def _migrate(self) -> None:
+        """Creates a new file's tables, or upgrades an older file in one transaction (nothing is dropped)."""
         existing = self._first("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'")
+        version = None
         if existing and existing[0]:
             row = self._first("SELECT max(version) FROM schema_version")
             version = row[0] if row else None
@@ -79,10 +81,21 @@ class Store:
                 raise UserError(
                     f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
                 )
+        if version == SCHEMA_VERSION:
+            return
         with self._transaction():
             self.con.execute(DDL)
-            if self._first("SELECT count(*) FROM schema_version") == (0,):
-                self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            if version is not None:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS.get(step, []):
+                        self.con.execute(statement)
+            self.con.execute("DELETE FROM schema_version")
+            self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+
+    def ensure_tables(self, ddl: str) -> None:
+        """Creates a protocol adapter's raw tables if missing."""
+        with self._transaction():
+            self.con.execute(ddl)
 
     def close(self) -> None:
         self.con.close()
@@ -199,11 +212,15 @@ class Store:
         """Replaces everything the snapshot at `block` covers and records it in sync_state, atomically."""
         with self._transaction():
             for table, frame in frames.items():
-                where = "chain_id = ? AND market = ? AND block_number = ?"
-                params: list[Any] = [chain_id, market, block]
+                # Raw tables are keyed by the indexed contract (`market`); the shared contract tables hold one
+                # row set per risk-isolated market, all from the same indexed `source`.
+                params: list[Any] = [chain_id, block, market]
+                where = "chain_id = ? AND block_number = ? AND "
                 if table in CONTRACT_TABLES:
-                    where += " AND protocol = ?"
+                    where += "source = ? AND protocol = ?"
                     params.append(protocol)
+                else:
+                    where += "market = ?"
                 self.con.execute(f"DELETE FROM {table} WHERE {where}", params)
                 self._insert(table, frame)
             self.con.execute(

@@ -1,6 +1,6 @@
 """DDL for the DuckDB file; exact integers as HUGEINT (DECIMAL(38,0) on the way in), floats only for USD/ratios."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Largest integer carried exactly into HUGEINT (through DECIMAL(38,0) from polars).
 EXACT_INT_MAX = 10**38 - 1
@@ -21,78 +21,6 @@ CREATE TABLE IF NOT EXISTS sync_state (
     PRIMARY KEY (protocol, chain_id, market)
 );
 
-CREATE TABLE IF NOT EXISTS raw_aave_v3_events (
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    block_hash VARCHAR NOT NULL,
-    tx_hash VARCHAR NOT NULL,
-    log_index INTEGER NOT NULL,
-    contract VARCHAR NOT NULL,
-    event VARCHAR NOT NULL,
-    reserve VARCHAR,
-    wallet VARCHAR NOT NULL,
-    counterparty VARCHAR,
-    amount HUGEINT,
-    amount2 HUGEINT,
-    debt_asset VARCHAR,
-    code INTEGER,
-    flag BOOLEAN,
-    PRIMARY KEY (chain_id, market, block_number, log_index)
-);
-
-CREATE TABLE IF NOT EXISTS raw_aave_v3_reserves (
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    asset VARCHAR NOT NULL,
-    symbol VARCHAR,
-    reserve_id INTEGER NOT NULL,
-    configuration VARCHAR NOT NULL,
-    ltv INTEGER, liquidation_threshold INTEGER, liquidation_bonus INTEGER, decimals INTEGER,
-    active BOOLEAN, frozen BOOLEAN, paused BOOLEAN, borrowing_enabled BOOLEAN, stable_borrowing_enabled BOOLEAN,
-    borrowable_in_isolation BOOLEAN, siloed_borrowing BOOLEAN, flashloan_enabled BOOLEAN,
-    reserve_factor INTEGER, borrow_cap BIGINT, supply_cap BIGINT, liquidation_protocol_fee INTEGER,
-    emode_category INTEGER, unbacked_mint_cap BIGINT, debt_ceiling BIGINT,
-    a_token VARCHAR, variable_debt_token VARCHAR, stable_debt_token VARCHAR,
-    liquidity_index HUGEINT, variable_borrow_index HUGEINT, liquidity_rate HUGEINT, variable_borrow_rate HUGEINT,
-    last_update_timestamp BIGINT, normalized_income HUGEINT, normalized_variable_debt HUGEINT,
-    price HUGEINT, price_usd DOUBLE, isolation_mode_total_debt HUGEINT,
-    PRIMARY KEY (chain_id, market, block_number, asset)
-);
-
-CREATE TABLE IF NOT EXISTS raw_aave_v3_emode_categories (
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    category_id INTEGER NOT NULL,
-    ltv INTEGER, liquidation_threshold INTEGER, liquidation_bonus INTEGER,
-    price_source VARCHAR, label VARCHAR, price_source_price HUGEINT,
-    PRIMARY KEY (chain_id, market, block_number, category_id)
-);
-
-CREATE TABLE IF NOT EXISTS raw_aave_v3_accounts (
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    wallet VARCHAR NOT NULL,
-    user_configuration VARCHAR NOT NULL,
-    emode_category INTEGER NOT NULL,
-    PRIMARY KEY (chain_id, market, block_number, wallet)
-);
-
-CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    wallet VARCHAR NOT NULL,
-    asset VARCHAR NOT NULL,
-    scaled_a_token HUGEINT NOT NULL,
-    scaled_variable_debt HUGEINT NOT NULL,
-    stable_debt HUGEINT NOT NULL,
-    PRIMARY KEY (chain_id, market, block_number, wallet, asset)
-);
-
 CREATE TABLE IF NOT EXISTS positions (
     protocol VARCHAR NOT NULL,
     chain_id BIGINT NOT NULL,
@@ -109,14 +37,23 @@ CREATE TABLE IF NOT EXISTS positions (
     used_as_collateral BOOLEAN NOT NULL,
     is_borrowing BOOLEAN NOT NULL,
     price HUGEINT NOT NULL,
-    price_usd DOUBLE NOT NULL,
-    supplied_usd DOUBLE NOT NULL,
-    collateral_usd DOUBLE NOT NULL,
-    debt_usd DOUBLE NOT NULL,
+    price_usd DOUBLE,
+    supplied_usd DOUBLE,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
     ltv_bps INTEGER NOT NULL,
     liquidation_threshold_bps INTEGER NOT NULL,
     liquidation_bonus_bps INTEGER NOT NULL,
     emode_category INTEGER NOT NULL,
+    source VARCHAR,
+    price_scale HUGEINT,
+    base_currency_usd DOUBLE,
+    collateral_base HUGEINT,
+    debt_base HUGEINT,
+    liquidation_threshold_wad HUGEINT,
+    health_rule VARCHAR,
+    close_factor DOUBLE,
+    full_close_below_health DOUBLE,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -185,8 +122,8 @@ CREATE TABLE IF NOT EXISTS wallet_health (
     wallet VARCHAR NOT NULL,
     block_number BIGINT NOT NULL,
     block_timestamp BIGINT NOT NULL,
-    collateral_usd DOUBLE NOT NULL,
-    debt_usd DOUBLE NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
     health_factor DOUBLE,
     health_factor_wad HUGEINT,
     total_collateral_base HUGEINT NOT NULL,
@@ -195,6 +132,43 @@ CREATE TABLE IF NOT EXISTS wallet_health (
     liquidation_threshold_bps INTEGER NOT NULL,
     ltv_bps INTEGER NOT NULL,
     emode_category INTEGER NOT NULL,
+    source VARCHAR,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
 """
+
+#: Upgrades from each older version, in order. Version 1 files (Aave only) gain the columns every adapter
+#: now fills: the indexed contract (`source`), the exact base values and the health rule; USD becomes
+#: nullable (a Morpho market whose tokens have no USD price still has exact health).
+MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        *(
+            f"ALTER TABLE positions ADD COLUMN IF NOT EXISTS {column}"
+            for column in (
+                "source VARCHAR",
+                "price_scale HUGEINT",
+                "base_currency_usd DOUBLE",
+                "collateral_base HUGEINT",
+                "debt_base HUGEINT",
+                "liquidation_threshold_wad HUGEINT",
+                "health_rule VARCHAR",
+                "close_factor DOUBLE",
+                "full_close_below_health DOUBLE",
+            )
+        ),
+        "ALTER TABLE wallet_health ADD COLUMN IF NOT EXISTS source VARCHAR",
+        *(
+            f"ALTER TABLE positions ALTER COLUMN {c} DROP NOT NULL"
+            for c in ("price_usd", "supplied_usd", "collateral_usd", "debt_usd")
+        ),
+        *(f"ALTER TABLE wallet_health ALTER COLUMN {c} DROP NOT NULL" for c in ("collateral_usd", "debt_usd")),
+        """UPDATE positions SET source = market, price_scale = pow(10, decimals)::HUGEINT,
+            base_currency_usd = price_usd / price,
+            collateral_base = collateral_amount * price // pow(10, decimals)::HUGEINT,
+            debt_base = debt_amount * price // pow(10, decimals)::HUGEINT,
+            liquidation_threshold_wad = liquidation_threshold_bps::HUGEINT * 100000000000000,
+            health_rule = 'average-threshold', close_factor = 0.5, full_close_below_health = 0.95
+           WHERE source IS NULL AND protocol = 'aave-v3'""",
+        "UPDATE wallet_health SET source = market WHERE source IS NULL",
+    ]
+}

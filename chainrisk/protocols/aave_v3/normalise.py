@@ -7,7 +7,7 @@ from dataclasses import asdict
 import polars as pl
 
 from chainrisk.protocols.aave_v3.account import AccountData, account_data
-from chainrisk.protocols.aave_v3.constants import MAX_UINT256, WAD
+from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
@@ -22,31 +22,27 @@ HEALTH_WAD_CAP = 10**38 - 1
 CALLER_EVENTS = ("Supply", "Borrow", "Repay", "LiquidationCall")
 
 
-def events_frame(events: list[AaveEvent], chain_id: int, market: str) -> pl.DataFrame:
+def events_frame(events: list[AaveEvent]) -> pl.DataFrame:
     columns = {name: [getattr(e, name) for e in events] for name in AaveEvent.__dataclass_fields__}
-    return (
-        pl.DataFrame(
-            columns,
-            schema={
-                "block_number": pl.Int64,
-                "block_hash": pl.Utf8,
-                "tx_hash": pl.Utf8,
-                "log_index": pl.Int32,
-                "contract": pl.Utf8,
-                "event": pl.Utf8,
-                "reserve": pl.Utf8,
-                "wallet": pl.Utf8,
-                "counterparty": pl.Utf8,
-                "amount": EXACT,
-                "amount2": EXACT,
-                "debt_asset": pl.Utf8,
-                "code": pl.Int32,
-                "flag": pl.Boolean,
-            },
-        )
-        .pipe(_exact)
-        .with_columns(pl.lit(chain_id, pl.Int64).alias("chain_id"), pl.lit(market).alias("market"))
-    )
+    return pl.DataFrame(
+        columns,
+        schema={
+            "block_number": pl.Int64,
+            "block_hash": pl.Utf8,
+            "tx_hash": pl.Utf8,
+            "log_index": pl.Int32,
+            "contract": pl.Utf8,
+            "event": pl.Utf8,
+            "reserve": pl.Utf8,
+            "wallet": pl.Utf8,
+            "counterparty": pl.Utf8,
+            "amount": EXACT,
+            "amount2": EXACT,
+            "debt_asset": pl.Utf8,
+            "code": pl.Int32,
+            "flag": pl.Boolean,
+        },
+    ).pipe(_exact)
 
 
 def _exact(frame: pl.DataFrame) -> pl.DataFrame:
@@ -164,7 +160,8 @@ def contract_frames(
     positions: dict[str, list[object]] = {k: [] for k in (
         "wallet", "asset", "symbol", "decimals", "supplied_amount", "collateral_amount", "debt_amount",
         "used_as_collateral", "is_borrowing", "price", "price_usd", "supplied_usd", "collateral_usd", "debt_usd",
-        "ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps", "emode_category",
+        "ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps", "emode_category", "price_scale",
+        "collateral_base", "debt_base",
     )}  # fmt: skip
     health: dict[str, list[object]] = {k: [] for k in (
         "wallet", "collateral_usd", "debt_usd", "health_factor", "health_factor_wad", "total_collateral_base",
@@ -187,6 +184,8 @@ def contract_frames(
                 ("collateral_usd", collateral / unit * price_usd), ("debt_usd", p.debt / unit * price_usd),
                 ("ltv_bps", p.ltv), ("liquidation_threshold_bps", p.liquidation_threshold),
                 ("liquidation_bonus_bps", p.liquidation_bonus), ("emode_category", account.emode),
+                ("price_scale", unit), ("collateral_base", collateral * p.price // unit),
+                ("debt_base", p.debt * p.price // unit),
             ):  # fmt: skip
                 positions[key].append(value)
         has_debt = data.health_factor != MAX_UINT256
@@ -209,6 +208,7 @@ def contract_frames(
             "is_borrowing": pl.Boolean, "price": EXACT, "price_usd": pl.Float64, "supplied_usd": pl.Float64,
             "collateral_usd": pl.Float64, "debt_usd": pl.Float64, "ltv_bps": pl.Int32,
             "liquidation_threshold_bps": pl.Int32, "liquidation_bonus_bps": pl.Int32, "emode_category": pl.Int32,
+            "price_scale": EXACT, "collateral_base": EXACT, "debt_base": EXACT,
         },
     )  # fmt: skip
     health_frame = pl.DataFrame(
@@ -220,8 +220,22 @@ def contract_frames(
             "emode_category": pl.Int32,
         },
     )  # fmt: skip
-    labels = [pl.lit(PROTOCOL).alias("protocol"), pl.lit(timestamp, pl.Int64).alias("block_timestamp")]
+    labels = [
+        pl.lit(PROTOCOL).alias("protocol"),
+        pl.lit(timestamp, pl.Int64).alias("block_timestamp"),
+        pl.lit(market).alias("source"),
+    ]
+    rules = [
+        (pl.col("liquidation_threshold_bps").cast(EXACT) * WAD // PERCENTAGE_FACTOR)
+        .cast(pl.Decimal(38, 0))
+        .alias("liquidation_threshold_wad"),
+        pl.lit(1 / base_unit).alias("base_currency_usd"),
+        pl.lit("average-threshold").alias("health_rule"),
+        # LiquidationLogic: DEFAULT_LIQUIDATION_CLOSE_FACTOR 50 %, all of it below CLOSE_FACTOR_HF_THRESHOLD 0.95.
+        pl.lit(0.5).alias("close_factor"),
+        pl.lit(0.95).alias("full_close_below_health"),
+    ]
     return (
-        _with_key(position_frame, chain_id, market, block).with_columns(labels),
+        _with_key(position_frame, chain_id, market, block).with_columns(*labels, *rules),
         _with_key(health_frame, chain_id, market, block).with_columns(labels),
     )

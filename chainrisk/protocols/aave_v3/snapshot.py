@@ -16,7 +16,7 @@ PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 POOL = load_abi("aave-v3", "IPool")
 ORACLE = load_abi("aave-v3", "IAaveOracle")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
-ERC20 = load_abi("aave-v3", "IERC20Detailed")
+ERC20 = load_abi("erc20", "IERC20Detailed")
 LENS = load_abi("aave-v3", "AaveV3AccountsLens")
 ZERO = "0x" + "0" * 40
 #: Where the lens's code is placed by state override; an address nobody controls.

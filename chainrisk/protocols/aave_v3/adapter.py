@@ -1,0 +1,167 @@
+"""Aave V3 (and forks: Spark) as a protocol adapter: the PoolAddressesProvider names the pool, its events and
+token transfers reveal accounts, the accounts lens reads them at the pinned block. Raw tables:
+raw_aave_v3_events, raw_aave_v3_reserves, raw_aave_v3_emode_categories, raw_aave_v3_accounts,
+raw_aave_v3_balances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import polars as pl
+
+from chainrisk.protocols.aave_v3 import normalise
+from chainrisk.protocols.aave_v3.constants import PRESETS
+from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
+from chainrisk.protocols.aave_v3.reserve import Reserve
+from chainrisk.protocols.aave_v3.snapshot import (
+    Deployment,
+    discover,
+    read_accounts,
+    read_emode_categories,
+    read_reserves,
+)
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.rpc import RpcClient
+
+ZERO = "0x" + "0" * 40
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_aave_v3_events (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    tx_hash VARCHAR NOT NULL,
+    log_index INTEGER NOT NULL,
+    contract VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    reserve VARCHAR,
+    wallet VARCHAR NOT NULL,
+    counterparty VARCHAR,
+    amount HUGEINT,
+    amount2 HUGEINT,
+    debt_asset VARCHAR,
+    code INTEGER,
+    flag BOOLEAN,
+    PRIMARY KEY (chain_id, market, block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS raw_aave_v3_reserves (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    reserve_id INTEGER NOT NULL,
+    configuration VARCHAR NOT NULL,
+    ltv INTEGER, liquidation_threshold INTEGER, liquidation_bonus INTEGER, decimals INTEGER,
+    active BOOLEAN, frozen BOOLEAN, paused BOOLEAN, borrowing_enabled BOOLEAN, stable_borrowing_enabled BOOLEAN,
+    borrowable_in_isolation BOOLEAN, siloed_borrowing BOOLEAN, flashloan_enabled BOOLEAN,
+    reserve_factor INTEGER, borrow_cap BIGINT, supply_cap BIGINT, liquidation_protocol_fee INTEGER,
+    emode_category INTEGER, unbacked_mint_cap BIGINT, debt_ceiling BIGINT,
+    a_token VARCHAR, variable_debt_token VARCHAR, stable_debt_token VARCHAR,
+    liquidity_index HUGEINT, variable_borrow_index HUGEINT, liquidity_rate HUGEINT, variable_borrow_rate HUGEINT,
+    last_update_timestamp BIGINT, normalized_income HUGEINT, normalized_variable_debt HUGEINT,
+    price HUGEINT, price_usd DOUBLE, isolation_mode_total_debt HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, asset)
+);
+
+CREATE TABLE IF NOT EXISTS raw_aave_v3_emode_categories (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    category_id INTEGER NOT NULL,
+    ltv INTEGER, liquidation_threshold INTEGER, liquidation_bonus INTEGER,
+    price_source VARCHAR, label VARCHAR, price_source_price HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, category_id)
+);
+
+CREATE TABLE IF NOT EXISTS raw_aave_v3_accounts (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    user_configuration VARCHAR NOT NULL,
+    emode_category INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    scaled_a_token HUGEINT NOT NULL,
+    scaled_variable_debt HUGEINT NOT NULL,
+    stable_debt HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet, asset)
+);
+"""
+
+
+@dataclass(frozen=True)
+class AaveMarket:
+    deployment: Deployment  #: what the provider names
+    reserves: list[Reserve]  #: reserves listed at the pinned block
+    kinds: dict[str, tuple[str, str]]  #: token address -> (transfer event name, underlying)
+
+
+class AaveV3Adapter(Adapter[AaveMarket]):
+    name = "aave-v3"
+    address_role = "PoolAddressesProvider"
+    events_table = "raw_aave_v3_events"
+    ddl = DDL
+    presets: ClassVar[dict[str, Preset]] = {
+        p.name: Preset(p.name, "aave-v3", p.chain_id, p.pool_addresses_provider, p.from_block) for p in PRESETS.values()
+    }
+    account_columns = ("event", "reserve", "wallet", "counterparty")
+
+    def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> AaveMarket:
+        deployment = discover(rpc, address, block)
+        reserves = read_reserves(rpc, deployment, block)
+        return AaveMarket(deployment, reserves, token_kinds(reserves))
+
+    def log_query(self, deployment: AaveMarket) -> LogQuery:
+        return LogQuery([deployment.deployment.pool, *deployment.kinds], [[*POOL_TOPICS, TRANSFER_TOPIC]])
+
+    def events_frame(self, deployment: AaveMarket, logs: list[dict[str, Any]]) -> pl.DataFrame:
+        events: list[AaveEvent] = [e for e in (decode_log(log, deployment.kinds) for log in logs) if e]
+        return normalise.events_frame(events)
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: AaveMarket, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        callers = events.filter(pl.col("event").is_in(normalise.CALLER_EVENTS) & pl.col("counterparty").is_not_null())
+        found = set(events["wallet"].to_list()) | set(callers["counterparty"].to_list())
+        wallets = sorted(w for w in found if w and w != ZERO)
+        # Reserves whose aTokens a wallet received: read even when not enabled as collateral.
+        reserve_ids = {r.asset: r.reserve_id for r in deployment.reserves}
+        masks: dict[str, int] = {}
+        held = events.filter((pl.col("event") == "ATokenTransfer") & pl.col("reserve").is_in(list(reserve_ids)))
+        for wallet, reserve in held.select("wallet", "reserve").unique().iter_rows():
+            masks[wallet] = masks.get(wallet, 0) | (1 << reserve_ids[reserve])
+        market = deployment.deployment
+        reserves = deployment.reserves
+        categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
+        accounts = read_accounts(rpc, market, reserves, wallets, masks, block)
+        computed = normalise.compute_accounts(accounts, reserves, categories)
+        source = market.provider
+        positions, health = normalise.contract_frames(
+            accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit
+        )
+        frames = {
+            "raw_aave_v3_reserves": normalise.reserves_frame(
+                reserves, chain_id, source, block, market.base_currency_unit
+            ),
+            "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block),
+            "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, source, block),
+            "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, source, block),
+            "positions": positions,
+            "wallet_health": health,
+        }
+        return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
+
+
+ADAPTER = AaveV3Adapter()

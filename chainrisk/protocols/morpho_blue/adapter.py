@@ -1,0 +1,138 @@
+"""Morpho Blue as a protocol adapter: markets from CreateMarket, accounts from position events, state by
+storage reads at the pinned block. Raw tables: raw_morpho_blue_events, raw_morpho_blue_markets,
+raw_morpho_blue_positions."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.morpho_blue import normalise
+from chainrisk.protocols.morpho_blue.constants import PRESETS
+from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
+from chainrisk.protocols.morpho_blue.snapshot import Deployment, MarketParams, discover, read_markets, read_positions
+from chainrisk.rpc import RpcClient
+
+#: Aave V3 Ethereum's AaveOracle (bgd-labs/aave-address-book, AaveV3Ethereum.ORACLE): USD prices, 8 decimals.
+AAVE_V3_ETHEREUM_ORACLE = "0x54586be62e3c3580375ae3723c145253060ca0c2"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_morpho_blue_events (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    tx_hash VARCHAR NOT NULL,
+    log_index INTEGER NOT NULL,
+    event VARCHAR NOT NULL,
+    market_id VARCHAR,
+    wallet VARCHAR,
+    caller VARCHAR,
+    receiver VARCHAR,
+    assets HUGEINT, shares HUGEINT, seized_assets HUGEINT, bad_debt_assets HUGEINT, bad_debt_shares HUGEINT,
+    rate HUGEINT,
+    loan_token VARCHAR, collateral_token VARCHAR, oracle VARCHAR, irm VARCHAR, lltv HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS raw_morpho_blue_markets (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    market_id VARCHAR NOT NULL,
+    loan_token VARCHAR NOT NULL, collateral_token VARCHAR NOT NULL, oracle VARCHAR NOT NULL, irm VARCHAR NOT NULL,
+    lltv HUGEINT NOT NULL,
+    loan_symbol VARCHAR, loan_decimals INTEGER, collateral_symbol VARCHAR, collateral_decimals INTEGER,
+    total_supply_assets HUGEINT, total_supply_shares HUGEINT, total_borrow_assets HUGEINT,
+    total_borrow_shares HUGEINT, last_update BIGINT, fee HUGEINT, borrow_rate HUGEINT,
+    accrued_total_supply_assets HUGEINT, accrued_total_supply_shares HUGEINT,
+    accrued_total_borrow_assets HUGEINT, accrued_total_borrow_shares HUGEINT,
+    -- the oracle price (1e36-scaled) can exceed HUGEINT: exact as a decimal string, and as a double
+    price VARCHAR, price_float DOUBLE, liquidation_incentive_factor HUGEINT,
+    loan_price_usd DOUBLE, collateral_price_usd DOUBLE, base_currency_usd DOUBLE,
+    PRIMARY KEY (chain_id, market, block_number, market_id)
+);
+
+CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    market_id VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    supply_shares HUGEINT NOT NULL,
+    borrow_shares HUGEINT NOT NULL,
+    collateral HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, market_id, wallet)
+);
+"""
+
+
+class MorphoBlueAdapter(Adapter[Deployment]):
+    name = "morpho-blue"
+    address_role = "Morpho Blue singleton"
+    events_table = "raw_morpho_blue_events"
+    ddl = DDL
+    presets: ClassVar[dict[str, Preset]] = {
+        p.name: Preset(p.name, "morpho-blue", p.chain_id, p.address, p.from_block,
+                       (("usd_oracle", AAVE_V3_ETHEREUM_ORACLE),))
+        for p in PRESETS.values()
+    }  # fmt: skip
+    option_names = ("usd_oracle",)
+    account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
+
+    def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
+        return discover(rpc, address, block, options.get("usd_oracle"))
+
+    def log_query(self, deployment: Deployment) -> LogQuery:
+        return LogQuery([deployment.morpho], [list(TOPICS)])
+
+    def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
+        return normalise.events_frame([e for e in (decode_log(log) for log in logs) if e])
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        created = [
+            MarketParams(r["market_id"], r["loan_token"], r["collateral_token"], r["oracle"], r["irm"], int(r["lltv"]))
+            for r in events.filter(pl.col("event") == "CreateMarket").sort("market_id").iter_rows(named=True)
+        ]
+        known = {p.market_id for p in created}
+        holders = (
+            events.filter(pl.col("event").is_in(POSITION_EVENTS) & pl.col("market_id").is_in(known))
+            .select("market_id", "wallet")
+            .unique()
+        )
+        # Fee recipients (past and present) hold supply shares minted at accrual, with no Supply event.
+        recipients = set(events.filter(pl.col("event") == "SetFeeRecipient")["wallet"].to_list())
+        recipients.add(deployment.fee_recipient)
+        recipients.discard("0x" + "0" * 40)
+        fee_holders = pl.DataFrame(
+            [(m, r) for m in sorted(known) for r in sorted(recipients)],
+            schema={"market_id": pl.Utf8, "wallet": pl.Utf8},
+            orient="row",
+        )
+        pairs = pl.concat([holders, fee_holders]).unique().sort("market_id", "wallet")
+        markets = read_markets(rpc, deployment, created, block, timestamp)
+        positions = read_positions(rpc, deployment, list(pairs.iter_rows()), block)
+        contract_positions, health = normalise.contract_frames(
+            markets, positions, deployment, chain_id, block, timestamp
+        )
+        source = deployment.morpho
+        frames = {
+            "raw_morpho_blue_markets": normalise.markets_frame(markets, chain_id, source, block),
+            "raw_morpho_blue_positions": normalise.positions_frame(
+                [p for p in positions if p.supply_shares or p.borrow_shares or p.collateral], chain_id, source, block
+            ),
+            "positions": contract_positions,
+            "wallet_health": health,
+        }
+        return Snapshot(
+            frames,
+            accounts=health.height,
+            accounts_with_debt=int((health["total_debt_base"].cast(pl.Float64) > 0).sum()),
+        )
+
+
+ADAPTER = MorphoBlueAdapter()

@@ -1,0 +1,235 @@
+"""Turns Morpho Blue records into its raw frames and the shared `positions` / `wallet_health` contract.
+
+Each Morpho market is its own risk unit (`market` = the market id); its base currency is the loan token's
+smallest unit, the oracle's price converts collateral into it (`price_scale` = 1e36), and USD figures come
+from the loan token's USD price (or, failing that, the collateral's through the market's own oracle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import polars as pl
+
+from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
+from chainrisk.protocols.morpho_blue.events import MorphoEvent
+from chainrisk.protocols.morpho_blue.maths import (
+    collateral_value,
+    health_factor_wad,
+    liquidation_incentive_factor,
+    max_borrow,
+    to_assets_down,
+    to_assets_up,
+)
+from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, Position
+
+PROTOCOL = "morpho-blue"
+EXACT = pl.Int128
+#: WAD per basis point, for the bps columns of the shared contract.
+WAD_PER_BPS = WAD // 10_000
+#: health_factor_wad saturates at HUGEINT's reach (dust debt next to large collateral).
+HEALTH_WAD_CAP = 10**38 - 1
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
+    "event": pl.Utf8(), "market_id": pl.Utf8(), "wallet": pl.Utf8(), "caller": pl.Utf8(), "receiver": pl.Utf8(),
+    "assets": EXACT(), "shares": EXACT(), "seized_assets": EXACT(), "bad_debt_assets": EXACT(),
+    "bad_debt_shares": EXACT(), "rate": EXACT(), "loan_token": pl.Utf8(), "collateral_token": pl.Utf8(),
+    "oracle": pl.Utf8(), "irm": pl.Utf8(), "lltv": EXACT(),
+}  # fmt: skip
+
+
+def _exact(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
+
+
+def events_frame(events: list[MorphoEvent]) -> pl.DataFrame:
+    columns = {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA}
+    return _exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
+
+
+def _keyed(frame: pl.DataFrame, chain_id: int, source: str, block: int) -> pl.DataFrame:
+    return _exact(frame).with_columns(
+        pl.lit(chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(source).alias("market"),
+        pl.lit(block, pl.Int64).alias("block_number"),
+    )
+
+
+def base_currency_usd(market: Market) -> float | None:
+    """USD per loan-token unit: the loan token's USD price, else the collateral's through the market oracle."""
+    if market.loan.price_usd is not None:
+        return float(market.loan.price_usd / 10**market.loan.decimals)
+    collateral = market.collateral
+    if collateral is not None and collateral.price_usd is not None and market.price:
+        loan_units_per_collateral_token = market.price * 10**collateral.decimals / ORACLE_PRICE_SCALE
+        return float(collateral.price_usd / loan_units_per_collateral_token)
+    return None
+
+
+def markets_frame(markets: list[Market], chain_id: int, source: str, block: int) -> pl.DataFrame:
+    rows = []
+    for m in markets:
+        rows.append(
+            {
+                "market_id": m.params.market_id, "loan_token": m.params.loan_token,
+                "collateral_token": m.params.collateral_token, "oracle": m.params.oracle, "irm": m.params.irm,
+                "lltv": m.params.lltv, "loan_symbol": m.loan.symbol, "loan_decimals": m.loan.decimals,
+                "collateral_symbol": m.collateral.symbol if m.collateral else None,
+                "collateral_decimals": m.collateral.decimals if m.collateral else None,
+                **asdict(m.state), "borrow_rate": m.borrow_rate,
+                **{f"accrued_{k}": v for k, v in asdict(m.accrued).items() if k.startswith("total")},
+                "price": str(m.price) if m.price is not None else None,
+                "price_float": float(m.price) if m.price is not None else None,
+                "liquidation_incentive_factor": liquidation_incentive_factor(m.params.lltv),
+                "loan_price_usd": m.loan.price_usd,
+                "collateral_price_usd": m.collateral.price_usd if m.collateral else None,
+                "base_currency_usd": base_currency_usd(m),
+            }
+        )  # fmt: skip
+    exact = (
+        "lltv", "total_supply_assets", "total_supply_shares", "total_borrow_assets", "total_borrow_shares", "fee",
+        "borrow_rate", "accrued_total_supply_assets", "accrued_total_supply_shares", "accrued_total_borrow_assets",
+        "accrued_total_borrow_shares", "liquidation_incentive_factor",
+    )  # fmt: skip
+    frame = pl.DataFrame(
+        rows,
+        schema_overrides={
+            **{c: EXACT for c in exact}, "last_update": pl.Int64, "loan_decimals": pl.Int32,
+            "collateral_decimals": pl.Int32, "collateral_symbol": pl.Utf8, "loan_price_usd": pl.Float64,
+            "collateral_price_usd": pl.Float64, "base_currency_usd": pl.Float64, "price": pl.Utf8,
+            "price_float": pl.Float64,
+        },
+        infer_schema_length=None,
+    )  # fmt: skip
+    return _keyed(frame, chain_id, source, block)
+
+
+def positions_frame(positions: list[Position], chain_id: int, source: str, block: int) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "market_id": [p.market_id for p in positions],
+            "wallet": [p.wallet for p in positions],
+            "supply_shares": [p.supply_shares for p in positions],
+            "borrow_shares": [p.borrow_shares for p in positions],
+            "collateral": [p.collateral for p in positions],
+        },
+        schema={
+            "market_id": pl.Utf8, "wallet": pl.Utf8, "supply_shares": EXACT, "borrow_shares": EXACT,
+            "collateral": EXACT,
+        },
+    )  # fmt: skip
+    return _keyed(frame, chain_id, source, block)
+
+
+POSITION_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(), "wallet": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "decimals": pl.Int32(),
+    "supplied_amount": EXACT(), "collateral_amount": EXACT(), "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(), "is_borrowing": pl.Boolean(), "price": EXACT(), "price_scale": EXACT(),
+    "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
+    "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
+    "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+}  # fmt: skip
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(), "health_factor_wad": EXACT(), "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(), "available_borrows_base": EXACT(), "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}  # fmt: skip
+
+
+def fit_price(price: int) -> tuple[int, int]:
+    """(price, scale) with price / scale = price / ORACLE_PRICE_SCALE, both divided by the same power of ten
+    when the oracle's price has more than 38 digits (HUGEINT's reach; e.g. BTC quoted in an 18-decimal loan
+    token is ~1e50). The truncation is below 1e-37 relative; `collateral_base` keeps the exact value."""
+    shift = max(0, len(str(price)) - 38)
+    return price // 10**shift, ORACLE_PRICE_SCALE // 10**shift
+
+
+def _usd(amount: int, usd_per_unit: float | None) -> float | None:
+    return amount * usd_per_unit if usd_per_unit is not None else None
+
+
+def contract_frames(
+    markets: list[Market], positions: list[Position], deployment: Deployment, chain_id: int, block: int, timestamp: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(positions, wallet_health) at the accrued market state, with Morpho's own rounding directions:
+    supply assets rounded down, borrow assets up (MorphoBalancesLib), collateral valued down (_isHealthy)."""
+    by_id = {m.params.market_id: m for m in markets}
+    rows: list[dict[str, object]] = []
+    health: list[dict[str, object]] = []
+    for p in positions:
+        m = by_id[p.market_id]
+        s = m.accrued
+        supplied = to_assets_down(p.supply_shares, s.total_supply_assets, s.total_supply_shares)
+        borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
+        if not (supplied or borrowed or p.collateral):
+            continue
+        usd_per_unit = base_currency_usd(m)
+        lltv_bps = m.params.lltv // WAD_PER_BPS
+        bonus_bps = liquidation_incentive_factor(m.params.lltv) // WAD_PER_BPS
+        common = {"market": p.market_id, "wallet": p.wallet, "base_currency_usd": usd_per_unit,
+                  "liquidation_bonus_bps": bonus_bps}  # fmt: skip
+        if supplied or borrowed:
+            loan_usd = m.loan.price_usd if m.loan.price_usd is not None else _usd(10**m.loan.decimals, usd_per_unit)
+            rows.append(
+                {
+                    **common, "asset": m.loan.address, "symbol": m.loan.symbol, "decimals": m.loan.decimals,
+                    "supplied_amount": supplied, "collateral_amount": 0, "debt_amount": borrowed,
+                    "used_as_collateral": False, "is_borrowing": borrowed > 0, "price": ORACLE_PRICE_SCALE,
+                    "price_scale": ORACLE_PRICE_SCALE, "price_usd": loan_usd, "collateral_base": 0,
+                    "debt_base": borrowed, "supplied_usd": _usd(supplied, usd_per_unit), "collateral_usd": 0.0,
+                    "debt_usd": _usd(borrowed, usd_per_unit), "ltv_bps": 0, "liquidation_threshold_bps": 0,
+                    "liquidation_threshold_wad": 0,
+                }
+            )  # fmt: skip
+        value = collateral_value(p.collateral, m.price) if m.price is not None else None
+        if p.collateral and m.collateral is not None:
+            price, scale = fit_price(m.price or 0)
+            price_usd = None
+            if m.price is not None and usd_per_unit is not None:
+                price_usd = m.price * 10**m.collateral.decimals / ORACLE_PRICE_SCALE * usd_per_unit
+            rows.append(
+                {
+                    **common, "asset": m.collateral.address, "symbol": m.collateral.symbol,
+                    "decimals": m.collateral.decimals, "supplied_amount": p.collateral,
+                    "collateral_amount": p.collateral, "debt_amount": 0, "used_as_collateral": True,
+                    "is_borrowing": False, "price": price, "price_scale": scale,
+                    "price_usd": price_usd, "collateral_base": value or 0, "debt_base": 0,
+                    "supplied_usd": _usd(value or 0, usd_per_unit), "collateral_usd": _usd(value or 0, usd_per_unit),
+                    "debt_usd": 0.0, "ltv_bps": lltv_bps, "liquidation_threshold_bps": lltv_bps,
+                    "liquidation_threshold_wad": m.params.lltv,
+                }
+            )  # fmt: skip
+        if m.price is None and borrowed:
+            continue  # no oracle price: Morpho itself cannot tell this borrower's health
+        capacity = max_borrow(p.collateral, m.price or 0, m.params.lltv)
+        hf = health_factor_wad(borrowed, p.collateral, m.price or 0, m.params.lltv)
+        health.append(
+            {
+                "market": p.market_id, "wallet": p.wallet, "collateral_usd": _usd(value or 0, usd_per_unit),
+                "debt_usd": _usd(borrowed, usd_per_unit),
+                "health_factor": capacity / borrowed if borrowed else None,
+                "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,
+                "total_collateral_base": value or 0, "total_debt_base": borrowed,
+                "available_borrows_base": max(0, capacity - borrowed), "liquidation_threshold_bps": lltv_bps,
+                "ltv_bps": lltv_bps,
+            }
+        )  # fmt: skip
+    labels = [
+        pl.lit(PROTOCOL).alias("protocol"),
+        pl.lit(chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(deployment.morpho).alias("source"),
+        pl.lit(block, pl.Int64).alias("block_number"),
+        pl.lit(timestamp, pl.Int64).alias("block_timestamp"),
+        pl.lit(0, pl.Int32).alias("emode_category"),
+    ]
+    position_frame = _exact(pl.DataFrame(rows, schema=POSITION_SCHEMA)).with_columns(
+        *labels,
+        pl.lit("per-position").alias("health_rule"),
+        pl.lit(1.0).alias("close_factor"),
+        pl.lit(None, pl.Float64).alias("full_close_below_health"),
+    )
+    health_frame = _exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
+    return position_frame, health_frame
