@@ -1,8 +1,16 @@
-"""Health engine at scale: 1M synthetic wallets x 4 positions, health + liquidation prices + a 41-point curve.
+"""Health engine speed: at scale, and against Aave's own JS library (@aave/math-utils) in the same run.
 
-Reports the engine's wall time and the process's peak resident memory, and writes them to
-benchmarks/results/health.json. Synthetic wallets: two collateral and two debt positions each, drawn
-from the devnet's seven assets with Aave V3-like parameters and heavy-tailed sizes.
+At scale: 1M synthetic wallets x 4 positions, health + liquidation prices + a 41-point curve; the engine's wall
+time, the process's peak resident memory and the engine's own peak (the high-water mark reset just before it).
+
+Baseline: `tests/aave_math_utils.mjs` runs formatReserves + formatUserSummary on the same synthetic wallets as raw
+rows (reserves at index 1e27 with zero rates, so scaled balances are the amounts; a user-configuration bitmap per
+wallet) and times itself without I/O: the mean of `--repeat` runs. Our engine's health (positions to wallet_health)
+and its full run (health, liquidation prices, a 41-point curve) on the same wallets: the best of ten runs. Every
+health factor and the set of wallets under 1 are checked against the library's before the ratios are reported.
+
+Synthetic wallets: two collateral and two debt positions each, drawn from the devnet's seven assets with Aave
+V3-like parameters and heavy-tailed sizes. Figures go to benchmarks/results/health.json.
 """
 
 from __future__ import annotations
@@ -10,8 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
 import time
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -28,7 +43,16 @@ from chainrisk.scoring.health import (
     wallet_health,
 )
 
-RESULTS = Path(__file__).parent / "results" / "health.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "health.json"
+MATH_UTILS_SCRIPT = ROOT / "tests" / "aave_math_utils.mjs"
+MATH_UTILS = ROOT / "node_modules" / "@aave" / "math-utils"
+RAY = 10**27
+BPS = 10_000
+#: Relative agreement of health factors defined the same way (floored average threshold, as the contract).
+HF_TOLERANCE = Fraction(1, 10**9)
+#: Runs of our engine against the library: a few tens of milliseconds each, so a best of ten costs nothing.
+ENGINE_RUNS = 10
 #: symbol, decimals, price (USD), liquidation threshold, LTV, bonus (bps)
 ASSETS = [
     ("WETH", 18, 2000.0, 8300, 8050, 10500),
@@ -100,29 +124,236 @@ def run_engine(positions: pl.DataFrame) -> dict[str, int]:
     return {"wallets": health.height, "liquidation_prices": prices.height, "curve_points": curve.height}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--wallets", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    positions = synthetic_positions(args.wallets, args.seed)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def run_health(positions: pl.DataFrame) -> pl.DataFrame:
+    """What @aave/math-utils computes: from position rows to every wallet's account figures."""
+    return wallet_health(position_values(apply_multipliers(prepare(positions), None))).collect()
+
+
+def _timed(work: Callable[[], object], repeat: int) -> list[float]:
+    """Wall time of each of `repeat` runs of `work`."""
     times = []
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         started = time.perf_counter()
-        counts = run_engine(positions)
+        work()
         times.append(time.perf_counter() - started)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "command": f"python benchmarks/health.py --wallets {args.wallets} --seed {args.seed} --repeat {args.repeat}",
+    return times
+
+
+def _rss_mib(field: str) -> float:
+    """A figure of /proc/self/status (VmRSS: now, VmHWM: high-water mark), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def scale_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
+    positions = synthetic_positions(wallets, seed)
+    generation_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    resident = _rss_mib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: from here it is the peak while the engine runs
+    counts: dict[str, int] = {}
+    times = _timed(lambda: counts.update(run_engine(positions)), repeat)
+    return {
         "positions": positions.height,
         **counts,
         "engine_seconds_best": round(min(times), 3),
         "engine_seconds_all": [round(t, 3) for t in times],
-        "peak_rss_mib": round(peak_mib),
-        "rss_before_engine_mib": round(before / 1024),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_during_engine_mib": round(_rss_mib("VmHWM")),
+        "rss_before_engine_mib": round(resident),
+        "peak_rss_generating_positions_mib": round(generation_peak),
     }
+
+
+def one_row_per_asset(positions: pl.DataFrame) -> pl.DataFrame:
+    """Merges a wallet's two positions in one asset (the contract holds one row per wallet and asset)."""
+    amounts = ["collateral_amount", "debt_amount"]
+    return (
+        positions.group_by("wallet", "asset", maintain_order=True)
+        .agg(pl.col(amounts).sum(), pl.all().exclude(amounts).first())
+        .select(positions.columns)
+    )
+
+
+def math_utils_payload(positions: pl.DataFrame, repeat: int) -> dict[str, Any]:
+    """The script's input for `positions`: raw reserve, balance and configuration rows as the indexer stores them.
+
+    Reserves sit at index 1e27 with zero rates, updated at the snapshot's own timestamp, so a scaled balance is the
+    amount itself. Integers go as decimal strings, as the script expects.
+    """
+    timestamp = int(positions["block_timestamp"][0])
+    reserve_ids = {symbol: i for i, (symbol, *_) in enumerate(ASSETS)}
+    reserves = [
+        {
+            "reserve_id": str(i),
+            "chain_id": str(positions["chain_id"][0]),
+            "market": positions["market"][0],
+            "asset": symbol,
+            "symbol": symbol,
+            "decimals": str(decimals),
+            "ltv": str(ltv),
+            "liquidation_threshold": str(threshold),
+            "liquidation_bonus": str(bonus),
+            "reserve_factor": "0",
+            "liquidity_index": str(RAY),
+            "variable_borrow_index": str(RAY),
+            "liquidity_rate": "0",
+            "variable_borrow_rate": "0",
+            "last_update_timestamp": str(timestamp),
+            "borrow_cap": "0",
+            "supply_cap": "0",
+            "debt_ceiling": "0",
+            "isolation_mode_total_debt": "0",
+            "price": str(round(price * 10**8)),
+            "emode_category": "0",
+        }
+        for i, (symbol, decimals, price, threshold, ltv, bonus) in enumerate(ASSETS)
+    ]
+    users: dict[str, dict[str, Any]] = {}
+    rows = positions.select("wallet", "asset", "collateral_amount", "debt_amount").iter_rows()
+    for wallet, asset, collateral, debt in rows:
+        user = users.setdefault(wallet, {"wallet": wallet, "emode": "0", "configuration": 0, "userReserves": []})
+        reserve = reserve_ids[asset]
+        # UserConfiguration bitmap: bit 2 id borrowing, bit 2 id + 1 used as collateral.
+        if debt > 0:
+            user["configuration"] |= 1 << (2 * reserve)
+        if collateral > 0:
+            user["configuration"] |= 1 << (2 * reserve + 1)
+        user["userReserves"].append(
+            {"asset": asset, "scaled_a_token": str(collateral), "scaled_variable_debt": str(debt), "stable_debt": "0"}
+        )
+    return {
+        "currentTimestamp": timestamp,
+        "reserves": reserves,
+        "emodeCategories": [],
+        "users": [
+            {
+                "wallet": u["wallet"],
+                "emode": u["emode"],
+                "user_configuration": str(u["configuration"]),
+                "userReserves": u["userReserves"],
+            }
+            for u in users.values()
+        ],
+        "repeat": repeat,
+    }
+
+
+def run_math_utils(payload: dict[str, Any]) -> dict[str, Any]:
+    """Runs the script on `payload`, written to a file (node reading a pipe can fail with EAGAIN)."""
+    node = shutil.which("node")
+    if node is None or not MATH_UTILS.is_dir():
+        raise SystemExit("health.py: node or node_modules/@aave/math-utils is missing; run `make setup`")
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "aave_math_utils_input.json"
+        source.write_text(json.dumps(payload))
+        done = subprocess.run(
+            [node, str(MATH_UTILS_SCRIPT), str(source)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"health.py: {MATH_UTILS_SCRIPT.name} failed: {done.stderr.strip()}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def check_against_math_utils(ours: pl.DataFrame, library: dict[str, Any]) -> dict[str, Any]:
+    """Asserts that every wallet's health factor and the set of wallets under 1 agree with the library's.
+
+    The contract (and we) floor each asset's value to base units and the collateral-weighted average threshold to
+    whole bps; the library floors neither (see tests/test_aave_math_utils.py). So our threshold is the floor of the
+    library's, give or take a hair where the library's average sits just under a whole bps; the library's totals
+    with our threshold give our HF to 1e-9; and the library's own HF exceeds ours by less than 1 / threshold.
+    """
+    theirs = {u["wallet"]: u for u in library["users"]}
+    assert set(theirs) == set(ours["wallet"]), "wallets differ"
+    hair = Fraction(1, 10**6)  # bps
+    worst_same = worst_raw = Fraction(0)
+    under_ours: set[str] = set()
+    under_theirs: set[str] = set()
+    near_one: set[str] = set()
+    rows = ours.select("wallet", "health_factor", "liquidation_threshold_bps", "liquidatable").iter_rows()
+    for wallet, health_factor, threshold_bps, liquidatable in rows:
+        lib = theirs[wallet]
+        assert health_factor is not None and lib["healthFactor"] != "-1", wallet  # every synthetic wallet borrows
+        hf = Fraction(health_factor)
+        threshold = Fraction(lib["currentLiquidationThreshold"]) * BPS
+        assert threshold_bps - hair < threshold < threshold_bps + 1, (wallet, float(threshold), threshold_bps)
+        collateral = Fraction(lib["totalCollateralMarketReferenceCurrency"])
+        debt = Fraction(lib["totalBorrowsMarketReferenceCurrency"])
+        same = collateral * threshold_bps / BPS / debt
+        raw = Fraction(lib["healthFactor"]) / hf - 1
+        assert abs(same / hf - 1) < HF_TOLERANCE, (wallet, float(same / hf - 1))
+        assert -HF_TOLERANCE < raw < Fraction(1, threshold_bps) + HF_TOLERANCE, (wallet, float(raw))
+        worst_same, worst_raw = max(worst_same, abs(same / hf - 1)), max(worst_raw, abs(raw))
+        if liquidatable:
+            under_ours.add(wallet)
+        if same < 1:
+            under_theirs.add(wallet)
+        if abs(hf - 1) < HF_TOLERANCE:
+            near_one.add(wallet)
+    differing = under_ours ^ under_theirs
+    assert differing <= near_one, f"wallets under HF 1 differ away from HF 1: {sorted(differing)[:5]}"
+    return {
+        "wallets_compared": ours.height,
+        "wallets_under_hf_1": len(under_ours),
+        "wallets_under_hf_1_differing": len(differing),
+        "wallets_within_1e-9_of_hf_1": len(near_one),
+        "max_relative_hf_difference_same_threshold": float(worst_same),
+        "max_relative_hf_difference_library_unfloored_threshold": float(worst_raw),
+    }
+
+
+def math_utils_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
+    positions = one_row_per_asset(synthetic_positions(wallets, seed))
+    library = run_math_utils(math_utils_payload(positions, repeat))
+    ours = run_health(positions)
+    checks = check_against_math_utils(ours, library)
+    health_times = _timed(lambda: run_health(positions), ENGINE_RUNS)
+    engine_times = _timed(lambda: run_engine(positions), ENGINE_RUNS)
+    # The script reports the sum over its runs, so the library's figure is a mean (its first run, JIT warm-up
+    # included, is within a few % of the others).
+    library_seconds = library["seconds_per_repeat"]
+    return {
+        "wallets": wallets,
+        "positions": positions.height,
+        "math_utils_seconds_mean": round(library_seconds, 4),
+        "math_utils_runs": library["repeat"],
+        "math_utils_us_per_wallet": round(library_seconds / wallets * 1e6, 3),
+        "health_seconds_best": round(min(health_times), 4),
+        "health_seconds_all": [round(t, 4) for t in health_times],
+        "health_us_per_wallet": round(min(health_times) / wallets * 1e6, 3),
+        "engine_seconds_best": round(min(engine_times), 4),
+        "engine_seconds_all": [round(t, 4) for t in engine_times],
+        "engine_us_per_wallet": round(min(engine_times) / wallets * 1e6, 3),
+        "ratio_health": round(library_seconds / min(health_times), 1),
+        "ratio_health_mean": round(library_seconds / statistics.mean(health_times), 1),
+        "ratio_full_engine_vs_library_health": round(library_seconds / min(engine_times), 1),
+        "checks": checks,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wallets", type=int, default=1_000_000, help="wallets of the scale run (0: skip it)")
+    parser.add_argument("--math-utils-wallets", type=int, default=20_000, help="wallets against @aave/math-utils")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the scale run and of the library")
+    args = parser.parse_args()
+    command = (
+        f"python benchmarks/health.py --wallets {args.wallets} --math-utils-wallets {args.math_utils_wallets}"
+        f" --seed {args.seed} --repeat {args.repeat}"
+    )
+    result: dict[str, Any] = {"command": command}
+    if args.wallets > 0:
+        result["scale"] = scale_run(args.wallets, args.seed, args.repeat)
+    if args.math_utils_wallets > 0:
+        result["vs_aave_math_utils"] = math_utils_run(args.math_utils_wallets, args.seed, args.repeat)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
