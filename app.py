@@ -36,6 +36,7 @@ def _risk(path: str, modified_ns: int) -> dict[str, pl.DataFrame]:
         "wallets": wallets,
         "buckets": risk_data.health_buckets(wallets),
         "positions": risk_data.at_risk_positions(location, 200),
+        "portfolios": risk_data.cross_protocol_wallets(location, 200),
     }
 
 
@@ -46,8 +47,9 @@ def render_risk() -> None:
         return
     data = _risk(str(location), location.stat().st_mtime_ns)
     wallets = data["wallets"]
-    cols = st.columns(4)
-    cols[0].metric("Wallets with debt", f"{wallets.filter(pl.col('debt_usd') > 0).height:,}")
+    cols = st.columns(5)
+    cols[4].metric("Protocols", ", ".join(sorted(set(wallets["protocol"].to_list()))))
+    cols[0].metric("Borrowing positions", f"{wallets.filter(pl.col('debt_usd') > 0).height:,}")
     cols[1].metric("Debt (USD)", f"${wallets['debt_usd'].sum():,.0f}")
     cols[2].metric("Liquidatable now", f"{int(wallets['liquidatable'].sum()):,}")
     cols[3].metric("Bad debt (USD)", f"${wallets['bad_debt_usd'].sum():,.0f}")
@@ -97,6 +99,23 @@ def render_risk() -> None:
         },
     )
     st.download_button("Download as CSV", data["positions"].write_csv(), "at_risk_positions.csv", "text/csv")
+    portfolios = data["portfolios"]
+    if not portfolios.is_empty():
+        st.subheader("Borrowers across protocols")
+        st.caption(
+            "One row per wallet over every market it uses (Aave V3 pools, Morpho Blue markets); markets liquidate "
+            "separately, so the weakest health factor is shown rather than a blend."
+        )
+        st.dataframe(
+            portfolios,
+            hide_index=True,
+            column_config={
+                "worst health factor": st.column_config.NumberColumn(format="%.4f"),
+                "collateral (USD)": st.column_config.NumberColumn(format="dollar"),
+                "debt (USD)": st.column_config.NumberColumn(format="dollar"),
+                "bad debt (USD)": st.column_config.NumberColumn(format="dollar"),
+            },
+        )
 
 
 def render() -> None:

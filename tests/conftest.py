@@ -13,8 +13,9 @@ from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 
-#: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May).
-TEST_WALLETS, TEST_DAYS, TEST_SEED, TEST_START, TEST_STEP_HOURS = 160, 14.0, 11, "2022-05-01", 4
+#: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May), and enough
+#: wallets for a couple of hundred Morpho positions.
+TEST_WALLETS, TEST_DAYS, TEST_SEED, TEST_START, TEST_STEP_HOURS = 700, 14.0, 11, "2022-05-01", 4
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +43,13 @@ def rpc(devnet: dict[str, Any]) -> Iterator[RpcClient]:
 
 @pytest.fixture(scope="session")
 def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session devnet indexed and scored into a DuckDB file."""
-    from chainrisk.jobs.index import index_aave_v3
+    """The session devnet (Aave V3 and Morpho Blue) indexed and scored into a DuckDB file."""
+    from chainrisk.config import devnet_config
+    from chainrisk.jobs.index import index_market
     from chainrisk.jobs.score import score
 
     db: Path = tmp_path_factory.mktemp("scored") / "chainrisk.duckdb"
-    index_aave_v3(devnet["rpc_url"], devnet["aave_v3"]["pool_addresses_provider"], db)
+    for market in devnet_config(devnet, db).markets:
+        index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options)
     score(db)
     return db

@@ -18,8 +18,9 @@ threshold floored to whole bps: that is compared at 1e-9, the floored threshold 
 library's raw HF must exceed ours by exactly the unrounded/floored threshold ratio (to 1e-9).
 
 The USD totals are compared as the library returns them: the contract floors each asset's value to base units
-(1e-8 USD) where the library does not, a relative difference of at most (assets held) / (total in 1e-8 USD),
-under 4e-10 per asset for the smallest debt on the test devnet (28.5 USD).
+(1e-8 USD) where the library does not, a relative difference of at most (assets held) / (total in 1e-8 USD).
+That bound is under 1e-9 for every position above about 10 USD; the few dust positions below it (a 3.65 USD
+debt on the test devnet) are held to the bound itself, and the test requires them to stay rare.
 """
 
 from __future__ import annotations
@@ -125,15 +126,19 @@ def test_account_figures_match_aave_math_utils(
 
     with duckdb.connect(str(db), read_only=True) as con:
         ours = con.execute(
-            "SELECT wallet, health_factor_wad, collateral_usd, debt_usd, liquidation_threshold_bps, emode_category "
-            "FROM wallet_health WHERE block_number = (SELECT max(block_number) FROM wallet_health) ORDER BY wallet"
+            "SELECT h.wallet, h.health_factor_wad, h.collateral_usd, h.debt_usd, h.liquidation_threshold_bps, "
+            "h.emode_category, h.total_collateral_base, h.total_debt_base, "
+            "(SELECT count(*) FROM positions p WHERE p.wallet = h.wallet AND p.block_number = h.block_number "
+            " AND p.protocol = h.protocol) AS assets "
+            "FROM wallet_health h WHERE h.protocol = 'aave-v3' "
+            "AND h.block_number = (SELECT max(block_number) FROM wallet_health) ORDER BY h.wallet"
         ).fetchall()
     assert {row[0] for row in ours} == set(library)
 
     worst = {"hf": Fraction(0), "hf_library_rescaled": Fraction(0), "collateral": Fraction(0), "debt": Fraction(0)}
     raw_gap = Fraction(0)  # the library's own HF against ours: the floor of the average threshold, not asserted
-    compared = emode = 0
-    for wallet, hf_wad, collateral_usd, debt_usd, threshold_bps, category in ours:
+    compared = emode = dust = 0
+    for wallet, hf_wad, collateral_usd, debt_usd, threshold_bps, category, collateral_base, debt_base, assets in ours:
         lib = library[wallet]
         if hf_wad is None:  # no debt: the library says so with HF -1
             assert lib["healthFactor"] == "-1" and Fraction(lib["totalBorrowsUSD"]) == 0, wallet
@@ -152,9 +157,18 @@ def test_account_figures_match_aave_math_utils(
             "collateral": _relative(Fraction(lib["totalCollateralUSD"]), Fraction(collateral_usd)),
             "debt": _relative(Fraction(lib["totalBorrowsUSD"]), Fraction(debt_usd)),
         }
+        # The contract floors each asset's value to base units (1e-8 USD), the library does not: at most one unit
+        # per asset held, which for dust positions (a few USD) exceeds 1e-9 relative on its own.
+        floor_gap = {
+            "collateral": Fraction(int(assets), max(1, int(collateral_base))),
+            "debt": Fraction(int(assets), max(1, int(debt_base))),
+        }
+        floor_gap["hf"] = floor_gap["hf_library_rescaled"] = floor_gap["collateral"] + floor_gap["debt"]
         for key, difference in differences.items():
-            assert difference < TOLERANCE, (wallet, key, float(difference), lib)
+            allowed = max(TOLERANCE, floor_gap[key])
+            assert difference < allowed, (wallet, key, float(difference), float(allowed), lib)
             worst[key] = max(worst[key], difference)
+        dust += any(v >= TOLERANCE for v in floor_gap.values())
         raw_gap = max(raw_gap, _relative(Fraction(lib["healthFactor"]), hf))
 
     assert compared >= 40 and emode >= 1, (compared, emode)
@@ -162,5 +176,7 @@ def test_account_figures_match_aave_math_utils(
         f"@aave/math-utils agrees on {compared} wallets with debt ({emode} in e-mode); max relative differences "
         + ", ".join(f"{key} {float(value):.3g}" for key, value in worst.items())
         + f"; library HF unrounded-threshold gap up to {float(raw_gap):.3g}"
-        + f"; {result['seconds']:.4f} s for {result['wallets']} wallets"
+        + f"; {result['seconds']:.4f} s for {result['wallets']} wallets; {dust} dust wallets held to the "
+        "per-asset flooring bound instead of 1e-9"
     )
+    assert dust <= compared // 20, dust

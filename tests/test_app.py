@@ -27,9 +27,10 @@ def test_dashboard_shows_risk_and_devnet(
         debtors, liquidatable = con.execute(
             "SELECT count(*) FILTER (WHERE debt_usd > 0), count(*) FILTER (WHERE liquidatable) FROM wallet_risk"
         ).fetchall()[0]
-    assert metrics["Wallets with debt"] == f"{debtors:,}"
+    assert metrics["Borrowing positions"] == f"{debtors:,}"
+    assert metrics["Protocols"] == "aave-v3, morpho-blue"
     assert metrics["Liquidatable now"] == f"{liquidatable:,}"
-    assert len(app.dataframe) == 4
+    assert len(app.dataframe) == 5  # at-risk positions, borrowers across protocols, and the devnet's three
     assert app.selectbox[0].value == "all non-stable"
 
 

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.score import score_positions
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
 from chainrisk.protocols.morpho_blue.snapshot import IRM
 from chainrisk.rpc import RpcClient, RpcError
@@ -259,3 +261,48 @@ def test_borrow_assets_round_up_like_morpho(morpho_db: Path) -> None:
             int(r["borrow_shares"]), int(m["accrued_total_borrow_assets"]), int(m["accrued_total_borrow_shares"])
         )
         assert debts.get((r["market_id"], r["wallet"]), 0) == expected
+
+
+def test_liquidation_prices_flip_morpho_verdict(devnet: dict[str, Any], rpc: RpcClient, morpho_db: Path) -> None:
+    """The engine's collateral liquidation price, set on the chain's feed 1e-6 either side, flips Morpho's own
+    verdict (liquidate refused as healthy just above it, accepted just below)."""
+    block = _snapshot_block(morpho_db)
+    with duckdb.connect(str(morpho_db), read_only=True) as con:
+        positions = pl.from_arrow(con.sql("SELECT * FROM positions").to_arrow_table())
+        markets = {m["market_id"]: m for m in _rows(morpho_db, "SELECT * FROM raw_morpho_blue_markets")}
+    assert isinstance(positions, pl.DataFrame)
+    prices = (
+        score_positions(positions)["position_risk"]
+        .filter(pl.col("liquidated_when_price") == "falls below")
+        .sort("market", "wallet")
+        .unique("market", keep="first", maintain_order=True)
+    )
+    assert prices.height >= 2
+    morpho = devnet["morpho_blue"]["morpho"]
+    specs = {m["market_id"]: m for m in devnet["morpho_blue"]["markets"]}
+    stamp = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+    for row in prices.iter_rows(named=True):
+        spec, market = specs[row["market"]], markets[row["market"]]
+        feed = devnet["aave_v3"]["reserves"][spec["collateral_symbol"]]["feed"]
+        answer = int(FEED.decode("latestAnswer", rpc.call(*eth_call(feed, FEED, "latestAnswer")))[0])
+        # In the position's own price units (price / price_scale), so as a ratio to today's oracle price.
+        target = 1 + Fraction(row["liquidation_price_change"])
+        verdicts = []
+        for side in (Fraction(1) + Fraction(1, 10**6), Fraction(1) - Fraction(1, 10**6)):
+            snapshot = rpc.call("evm_snapshot")
+            try:
+                nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
+                tx = {"from": DEPLOYER, "to": feed, "data": FEED.encode("setAnswer", int(answer * target * side)),
+                      "gas": hex(200_000), "gasPrice": "0x0", "nonce": hex(nonce)}  # fmt: skip
+                rpc.call("eth_sendTransaction", [tx])
+                rpc.call("evm_mine", [stamp + 1])
+                data = MORPHO.encode("liquidate", _params(market), row["wallet"], 1, 0, b"")
+                try:
+                    rpc.call("eth_call", [{"from": devnet["keeper"], "to": morpho, "data": data}, "latest"])
+                    verdicts.append("liquidatable")
+                except RpcError as exc:
+                    verdicts.append("healthy" if "position is healthy" in exc.message else "liquidatable")
+            finally:
+                assert rpc.call("evm_revert", [snapshot])
+        assert verdicts == ["healthy", "liquidatable"], (row["market"], row["wallet"], verdicts)
+    print(f"{prices.height} Morpho liquidation prices flip liquidate's verdict within 1e-6")

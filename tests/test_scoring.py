@@ -121,8 +121,8 @@ def test_liquidation_mechanics_close_factor_and_bad_debt() -> None:
 @pytest.fixture(scope="module")
 def scored(scored_db: Path) -> dict[str, Any]:
     with Store(scored_db) as store:
-        positions = store.query("SELECT * FROM positions")
-        health = store.query("SELECT * FROM wallet_health")
+        positions = store.query("SELECT * FROM positions WHERE protocol = 'aave-v3'")
+        health = store.query("SELECT * FROM wallet_health WHERE protocol = 'aave-v3'")
     return {"db": scored_db, "positions": positions, "health": health, "block": int(positions["block_number"][0])}
 
 
@@ -154,6 +154,23 @@ def _set_prices(rpc: RpcClient, devnet: dict[str, Any], prices: dict[str, int], 
 def _chain_health(rpc: RpcClient, pool: str, wallets: list[str]) -> dict[str, tuple[int, ...]]:
     raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w) for w in wallets])
     return {w: POOL.decode("getUserAccountData", r) for w, r in zip(wallets, raw, strict=True)}
+
+
+def test_engine_health_equals_each_protocols_own(scored: dict[str, Any]) -> None:
+    """Aave and Morpho positions scored together: every HF equals the adapter's exact one (Aave's equals
+    getUserAccountData, tests/test_index_aave.py; Morpho's equals blue-sdk and liquidate, test_index_morpho.py)."""
+    with Store(scored["db"]) as store:
+        positions = store.query("SELECT * FROM positions")
+        health = store.query("SELECT * FROM wallet_health WHERE health_factor_wad IS NOT NULL")
+    ours = score_positions(positions)["wallet_risk"].join(
+        health.select("protocol", "market", "wallet", "health_factor_wad"), on=["protocol", "market", "wallet"]
+    )
+    exact = ours["health_factor_wad"].cast(pl.Float64) / 1e18
+    assert ((ours["health_factor"] / exact - 1).abs() < 1e-9).all()
+    assert ours.filter(pl.col("liquidatable") != (pl.col("health_factor_wad").cast(pl.Float64) < 1e18)).is_empty()
+    assert set(ours["protocol"]) == {"aave-v3", "morpho-blue"}
+    morpho = ours.filter(pl.col("protocol") == "morpho-blue")
+    assert morpho.height >= 10 and (morpho["close_factor"] == 1.0).all()
 
 
 def test_engine_health_equals_the_chain(scored: dict[str, Any]) -> None:
@@ -212,17 +229,32 @@ def test_liquidation_prices_applied_on_chain_give_health_one(
         rows = con.execute(
             "SELECT r.wallet, r.symbol, r.liquidation_price, r.liquidated_when_price, "
             "count(*) OVER (PARTITION BY r.wallet) AS n FROM position_risk r "
-            "WHERE r.liquidation_price IS NOT NULL AND r.liquidation_price < 1e15 "
+            "WHERE r.protocol = 'aave-v3' AND r.liquidation_price IS NOT NULL AND r.liquidation_price < 1e15 "
             "ORDER BY n DESC, r.wallet, r.symbol LIMIT 30"
         ).fetchall()
     assert len(rows) >= 20 and rows[0][4] >= 3  # multi-collateral wallets come first
     block = rpc.call("eth_getBlockByNumber", [hex(scored["block"]), False])
-    for wallet, symbol, price, _, _ in rows:
+
+    def chain_hf(wallet: str, symbol: str, price: float) -> float:
         snapshot = rpc.call("evm_snapshot")
         _set_prices(rpc, devnet, {symbol: round(price)}, int(block["timestamp"], 16))
-        hf = _chain_health(rpc, devnet["aave_v3"]["pool"], [wallet])[wallet][5] / WAD
+        hf: float = _chain_health(rpc, devnet["aave_v3"]["pool"], [wallet])[wallet][5] / WAD
         assert rpc.call("evm_revert", [snapshot]) is True
-        assert abs(hf - 1) < 1e-6, (wallet, symbol, price, hf)
+        return hf
+
+    steps = 0
+    for wallet, symbol, price, when, _ in rows:
+        hf = chain_hf(wallet, symbol, price)
+        if abs(hf - 1) < 1e-6:
+            continue
+        # Aave floors the weighted average threshold to whole bps, so HF(price) is a staircase: where a step
+        # jumps over 1 no price gives HF = 1, and the liquidation price is the step itself. Then the verdict
+        # must flip within 1e-6 of it.
+        steps += 1
+        up, down = chain_hf(wallet, symbol, price * (1 + 1e-6)), chain_hf(wallet, symbol, price * (1 - 1e-6))
+        safe, unsafe = (up, down) if when == "falls below" else (down, up)
+        assert safe >= 1 > unsafe and abs(hf - 1) < 2e-4, (wallet, symbol, price, hf, up, down)
+    assert steps <= len(rows) // 5, steps
 
 
 def test_score_tables_are_written(scored: dict[str, Any]) -> None:
@@ -235,9 +267,10 @@ def test_score_tables_are_written(scored: dict[str, Any]) -> None:
             "SELECT drop, liquidatable_collateral_usd, liquidatable_wallets FROM liquidation_curve "
             "WHERE market = 'all' AND axis = 'all non-stable' ORDER BY drop"
         ).fetchall()
-    # Every wallet holding a position is scored (wallets that only called the pool hold none).
-    assert counts["wallet_risk"] == scored["positions"]["wallet"].n_unique()
-    assert counts["position_risk"] == scored["positions"].height
+        positions = con.execute("SELECT count(*), count(DISTINCT (protocol, market, wallet)) FROM positions").fetchall()
+    # Every wallet holding a position is scored per market (wallets that only called the pool hold none).
+    assert counts["wallet_risk"] == positions[0][1]
+    assert counts["position_risk"] == positions[0][0]
     assert len(totals) == 41 and totals[0][0] == 0 and totals[-1][0] == pytest.approx(0.9)
     wallets_at_risk = [t[2] for t in totals]
     assert wallets_at_risk == sorted(wallets_at_risk) and wallets_at_risk[-1] > wallets_at_risk[0]

@@ -82,7 +82,8 @@ def at_risk_positions(path: Path, limit: int) -> pl.DataFrame:
         path,
         """
         WITH latest AS (SELECT chain_id, market, max(block_number) AS block_number FROM position_risk GROUP BY ALL)
-        SELECT r.wallet, r.symbol AS asset, w.health_factor AS "health factor",
+        SELECT r.protocol, CASE WHEN length(r.market) > 42 THEN left(r.market, 10) || '…' ELSE r.market END AS market,
+               r.wallet, r.symbol AS asset, w.health_factor AS "health factor",
                r.collateral_usd AS "collateral (USD)", r.debt_usd AS "debt (USD)", r.price_usd AS "price (USD)",
                r.liquidation_price_usd AS "liquidation price (USD)",
                r.liquidation_price_change * 100 AS "move to liquidation (%)", r.liquidated_when_price AS "when price"
@@ -90,6 +91,26 @@ def at_risk_positions(path: Path, limit: int) -> pl.DataFrame:
         JOIN wallet_risk w USING (protocol, chain_id, market, wallet, block_number)
         WHERE w.health_factor IS NOT NULL AND r.liquidation_price_usd IS NOT NULL
         ORDER BY w.health_factor, r.wallet, r.symbol
+        LIMIT ?
+        """,
+        [limit],
+    )
+
+
+def cross_protocol_wallets(path: Path, limit: int) -> pl.DataFrame:
+    """Wallets with debt across every protocol and market they use, weakest health first (wallet_portfolio)."""
+    tables = _query(path, "SELECT table_name FROM information_schema.tables WHERE table_name = 'wallet_portfolio'")
+    if tables.is_empty():
+        return pl.DataFrame()
+    return _query(
+        path,
+        """
+        SELECT wallet, array_to_string(protocols, ', ') AS protocols, markets,
+               worst_health_factor AS "worst health factor", worst_protocol AS "weakest in",
+               collateral_usd AS "collateral (USD)", debt_usd AS "debt (USD)",
+               liquidatable_markets AS "liquidatable markets", bad_debt_usd AS "bad debt (USD)"
+        FROM wallet_portfolio WHERE debt_usd > 0
+        ORDER BY worst_health_factor NULLS LAST, wallet
         LIMIT ?
         """,
         [limit],

@@ -1,6 +1,7 @@
 """`chainrisk score`: runs the health engine over the latest snapshot of every market and stores the results.
 
-Reads positions (the latest block per market); writes position_risk, wallet_risk and liquidation_curve.
+Reads positions (each indexed source's latest snapshot); writes position_risk, wallet_risk, liquidation_curve
+and the cross-protocol wallet_portfolio.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from chainrisk.scoring.health import (
     prepare,
     wallet_health,
 )
+from chainrisk.scoring.portfolio import wallet_portfolio
 from chainrisk.store.db import Store
 
+#: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it).
 LATEST_POSITIONS = """
-WITH latest AS (
-    SELECT protocol, chain_id, market, max(block_number) AS block_number FROM wallet_health
-    GROUP BY ALL
-)
-SELECT p.* FROM positions p JOIN latest USING (protocol, chain_id, market, block_number)
+SELECT p.* FROM positions p JOIN sync_state s
+  ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
 """
 
 
@@ -76,7 +76,12 @@ def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
         )
         .collect()
     )
-    return {"wallet_risk": wallet_risk, "position_risk": position_risk, "liquidation_curve": liquidation_curve(valued)}
+    return {
+        "wallet_risk": wallet_risk,
+        "position_risk": position_risk,
+        "liquidation_curve": liquidation_curve(valued),
+        "wallet_portfolio": wallet_portfolio(wallet_risk),
+    }
 
 
 def score(db_path: Path) -> ScoreReport:

@@ -1,9 +1,15 @@
 """Health engine: per-wallet health, liquidation prices, liquidation mechanics and shocks, vectorised in polars.
 
 Input is the `positions` contract (one row per wallet, market, asset). Values are taken to the market's base
-currency the way Aave's GenericLogic does (floor(amount * price / 10^decimals)) in exact 128-bit integers,
-so the unshocked health factor equals the chain's and a shocked one equals what the chain would report
-with those oracle prices. Rows whose product would leave 128 bits fall back to float arithmetic.
+currency as the protocols do (floor(amount * price / price_scale)) in exact 128-bit integers, so the unshocked
+health factor equals the chain's and a shocked one equals what the chain would report with those oracle
+prices; at the snapshot's own prices the adapters' exact values (`collateral_base`, `debt_base`) are used, and
+shocked rows whose product would leave 128 bits fall back to float arithmetic. The `health_rule` column picks
+how collateral combines: Aave's floored average threshold, or a floored sum per position (Morpho, Compound).
+
+A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
+health_rule, liquidation_threshold_wad, close_factor, full_close_below_health) is read with Aave V3's
+meaning of them; the engine then skips the work they would need.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ CLOSE_FACTOR_HF_THRESHOLD = 0.95
 DEFAULT_CLOSE_FACTOR = 0.5
 #: Largest product kept in Int128 (its maximum is 1.7e38).
 _INT128_SAFE = 1e37
+WAD = 10**18
+PER_POSITION = "per-position"
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
@@ -29,13 +37,53 @@ def _pow10(decimals: pl.Expr) -> pl.Expr:
     return pl.lit(_POWERS_OF_TEN).gather(decimals.cast(pl.UInt32))
 
 
+def _names(frame: pl.LazyFrame) -> list[str]:
+    return frame.collect_schema().names()
+
+
+def _unit(names: list[str]) -> pl.Expr:
+    """What `price` is per: price_scale when given, else one whole token (10^decimals, Aave's oracle)."""
+    return pl.col("_unit") if "_unit" in names else _pow10(pl.col("decimals"))
+
+
+def _optional_inputs(names: list[str]) -> list[pl.Expr]:
+    """The optional contract columns, renamed out of the way of the engine's outputs."""
+    exprs = []
+    if "price_scale" in names:
+        exprs.append(pl.col("price_scale").cast(pl.Int128).alias("_unit"))
+    if "collateral_base" in names and "debt_base" in names:
+        exprs.append(pl.col("collateral_base").cast(pl.Int128).alias("_collateral_base_exact"))
+        exprs.append(pl.col("debt_base").cast(pl.Int128).alias("_debt_base_exact"))
+    if "health_rule" in names:
+        exprs.append(pl.col("health_rule").alias("_rule"))
+        threshold = (
+            pl.col("liquidation_threshold_wad").cast(pl.Int128)
+            if "liquidation_threshold_wad" in names
+            else pl.col("liquidation_threshold_bps").cast(pl.Int128) * (WAD // BPS)
+        )
+        exprs.append(threshold.alias("_threshold_wad"))
+    if "close_factor" in names:
+        exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
+        full = "full_close_below_health"
+        exprs.append((pl.col(full) if full in names else pl.lit(None)).cast(pl.Float64).alias("_full_close_below"))
+    return exprs
+
+
 def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | None = None) -> pl.LazyFrame:
     """Adds exact integer columns, the base-currency unit and each asset's correlated group."""
-    return positions.lazy().with_columns(
+    lazy = positions.lazy()
+    names = _names(lazy)
+    base_unit = (
+        1.0 / pl.col("base_currency_usd").cast(pl.Float64)
+        if "base_currency_usd" in names
+        else (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0)
+    )
+    return lazy.with_columns(
         pl.col("collateral_amount").cast(pl.Int128),
         pl.col("debt_amount").cast(pl.Int128),
         pl.col("price").cast(pl.Int128),
-        (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0).alias("_base_unit"),
+        *_optional_inputs(names),
+        base_unit.alias("_base_unit"),
         group_expr(pl.col("symbol"), groups).alias("group"),
         # One integer per (protocol, chain, market, wallet, block): group-bys on it are several times faster
         # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
@@ -60,26 +108,40 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     )
 
 
-def _base_value(amount: str) -> pl.Expr:
-    """floor(amount * price / unit) exactly in Int128, as a Float64; float product where 128 bits won't do."""
+def _base_value(amount: str, names: list[str], exact_at_snapshot: str) -> pl.Expr:
+    """floor(amount * price / unit) exactly in Int128; the adapter's exact value at the snapshot's own price;
+    a float product where 128 bits won't do."""
     product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
-    unit = _pow10(pl.col("decimals"))
+    unit = _unit(names)
     exact = (pl.col(amount) * pl.col("_price")) // unit
-    return (
+    value = (
         pl.when(product_estimate < _INT128_SAFE)
         .then(exact)
         .otherwise((product_estimate / unit.cast(pl.Float64)).floor().cast(pl.Int128))
     )
+    if exact_at_snapshot in names:
+        return pl.when(pl.col("_price") == pl.col("price")).then(pl.col(exact_at_snapshot)).otherwise(value)
+    return value
+
+
+def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
+    """USD per whole token at an oracle price."""
+    if "_unit" not in names:
+        return price / pl.col("_base_unit")
+    per_token = _pow10(pl.col("decimals")).cast(pl.Float64) / pl.col("_unit").cast(pl.Float64)
+    return price * per_token / pl.col("_base_unit")
 
 
 def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
+    names = _names(prepared)
     return prepared.with_columns(
-        _base_value("collateral_amount").alias("collateral_base"), _base_value("debt_amount").alias("debt_base")
+        _base_value("collateral_amount", names, "_collateral_base_exact").alias("collateral_base"),
+        _base_value("debt_amount", names, "_debt_base_exact").alias("debt_base"),
     ).with_columns(
         (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
         (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
-        (pl.col("_price").cast(pl.Float64) / pl.col("_base_unit")).alias("price_usd_now"),
+        _price_usd(pl.col("_price").cast(pl.Float64), names).alias("price_usd_now"),
     )
 
 
@@ -99,16 +161,31 @@ def _per_wallet(valued: pl.LazyFrame, keys: list[str], *sums: pl.Expr) -> pl.Laz
 def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     """Per wallet and market: the figures of getUserAccountData and what a risk team reads from them.
 
-    avg threshold = floor(sum(collateral_base * threshold) / sum(collateral_base)) and HF =
-    percentMul(collateral, threshold) / debt, as GenericLogic computes them (HF in floating point).
+    Aave (average-threshold): avg threshold = floor(sum(collateral_base * threshold) / sum(collateral_base)) and
+    HF = percentMul(collateral, threshold) / debt, as GenericLogic computes them. Per-position rule (Morpho's
+    _isHealthy, Comet's isLiquidatable): HF = sum(wMulDown(collateral_base, threshold_wad)) / debt, the
+    product split at 1e18 so it stays inside 128 bits. HF itself is a float of the exact integers.
     """
+    names = _names(valued)
+    rules = "_rule" in names
+    keys = [*WALLET_KEY, "_base_unit", *(["_rule"] if rules else [])]
+    keys += ["_close_factor", "_full_close_below"] if "_close_factor" in names else []
+    per_position: list[pl.Expr] = []
+    if rules:
+        value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
+        floored = (value // WAD) * threshold + ((value % WAD) * threshold) // WAD
+        per_position = [
+            floored.sum().alias("_adjusted_per_position"),
+            ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS).sum().alias("_capacity_per_position"),
+        ]
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
     weighted_usd = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
     agg = _per_wallet(
         valued,
-        [*WALLET_KEY, "_base_unit"],
+        keys,
+        *per_position,
         pl.col("collateral_base").sum().alias("_collateral"),
         pl.col("debt_base").sum().alias("_debt"),
         weighted.alias("_weighted_lt"),
@@ -125,8 +202,14 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         agg.with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
         .with_columns(
             # PercentageMath.percentMul (half-up), exact in Int128.
-            ((pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS).alias("_adjusted"),
-            ((pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS).alias("_borrow_capacity"),
+            _by_rule(
+                rules,
+                (pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS,
+                "_adjusted_per_position",
+            ).alias("_adjusted"),
+            _by_rule(
+                rules, (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS, "_capacity_per_position"
+            ).alias("_borrow_capacity"),
         )
         .with_columns(
             pl.when(pl.col("_debt") > 0)
@@ -147,10 +230,15 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             (pl.col("health_factor") < 1).fill_null(False).alias("liquidatable"),
-            pl.when(pl.col("health_factor") < CLOSE_FACTOR_HF_THRESHOLD)
-            .then(1.0)
-            .otherwise(DEFAULT_CLOSE_FACTOR)
-            .alias("close_factor"),
+            (
+                pl.when(pl.col("health_factor") < pl.col("_full_close_below"))
+                .then(1.0)
+                .otherwise(pl.col("_close_factor"))
+                if "_close_factor" in names
+                else pl.when(pl.col("health_factor") < CLOSE_FACTOR_HF_THRESHOLD)
+                .then(1.0)
+                .otherwise(DEFAULT_CLOSE_FACTOR)
+            ).alias("close_factor"),
         )
         .with_columns(
             pl.when(pl.col("liquidatable"))
@@ -166,20 +254,15 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             .otherwise(0.0)
             .alias("seizable_collateral_usd")
         )
-        .drop(
-            "_wid",
-            "_collateral",
-            "_debt",
-            "_weighted_lt",
-            "_weighted_ltv",
-            "_adjusted",
-            "_borrow_capacity",
-            "_base_unit",
-            "_stable_weighted_usd",
-            "_volatile_weighted_usd",
-            "_recoverable_usd",
-        )
+        .select(pl.exclude("^_.*$"))
     )
+
+
+def _by_rule(rules: bool, average_threshold: pl.Expr, per_position: str) -> pl.Expr:
+    """The average-threshold figure, or the per-position sum for wallets under that rule."""
+    if not rules:
+        return average_threshold
+    return pl.when(pl.col("_rule") == PER_POSITION).then(pl.col(per_position)).otherwise(average_threshold)
 
 
 def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
@@ -194,8 +277,14 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     rises above it.
     """
     f64 = pl.Float64
+    names = _names(valued)
     collateral = pl.col("collateral_base").cast(f64)
-    unit = _pow10(pl.col("decimals")).cast(f64)
+    unit = _unit(names).cast(f64)
+
+    def average(x: pl.Expr) -> pl.Expr:
+        """Aave floors the average threshold to whole bps; the per-position rule keeps it exact."""
+        return pl.when(pl.col("_rule") == PER_POSITION).then(x).otherwise(x.floor()) if "_rule" in names else x.floor()
+
     # Window sums rather than a group_by joined back: the join would gather every column of every position.
     rows = valued.with_columns(
         collateral.sum().over("_wid").alias("_c"),
@@ -207,27 +296,51 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("liquidation_threshold_bps")).alias("_w_other"),
         (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
         (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
-        pl.when(pl.col("_c") > 0).then((pl.col("_w") / pl.col("_c")).floor()).otherwise(0.0).alias("_l"),
+        pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
         pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
     )
+    # Start from the root with the threshold average left unfloored (exact for the per-position rule):
+    # W_other + alpha p LT = 10^4 (D_other + beta p). Flooring then moves L by under one bps, so a few
+    # rounds settle it even where L itself moves fast with p (two collaterals of different thresholds).
+    continuous = (BPS * pl.col("_d_other") - pl.col("_w_other")) / (
+        pl.col("_alpha") * pl.col("liquidation_threshold_bps") - BPS * pl.col("_beta")
+    )
+    rows = rows.with_columns(continuous.alias("_p"))
     for _ in range(iterations):
         collateral_at_price = pl.col("_alpha") * pl.col("_p")
-        rows = rows.with_columns(price.alias("_p")).with_columns(
-            pl.when((pl.col("_c_other") + collateral_at_price) > 0)
+        rows = rows.with_columns(
+            pl.when(((pl.col("_c_other") + collateral_at_price) > 0) & pl.col("_p").is_finite())
             .then(
-                (
+                average(
                     (pl.col("_w_other") + collateral_at_price * pl.col("liquidation_threshold_bps"))
                     / (pl.col("_c_other") + collateral_at_price)
-                ).floor()
+                )
             )
             .otherwise(pl.col("_l"))
             .alias("_l")
-        )
+        ).with_columns(price.alias("_p"))
+    # Aave's floored average makes HF(p) a staircase; where a step jumps over 1 the rounds alternate between
+    # two thresholds and no price gives HF = 1 exactly. The boundary of the liquidatable set is then the step:
+    # the price at which the average reaches the higher of the two, (W_other + alpha p LT) / (C_other + alpha p) = L.
+    average_at_p = average(
+        (pl.col("_w_other") + pl.col("_alpha") * pl.col("_p") * pl.col("liquidation_threshold_bps"))
+        / (pl.col("_c_other") + pl.col("_alpha") * pl.col("_p"))
+    )
+    higher = pl.max_horizontal(average_at_p, pl.col("_l"))
+    step = (higher * pl.col("_c_other") - pl.col("_w_other")) / (
+        pl.col("_alpha") * (pl.col("liquidation_threshold_bps") - higher)
+    )
+    rows = rows.with_columns(
+        pl.when((average_at_p != pl.col("_l")) & (pl.col("_alpha") > 0) & step.is_finite() & (step > 0))
+        .then(step)
+        .otherwise(pl.col("_p"))
+        .alias("_p")
+    )
     valid = (pl.col("_d") > 0) & (pl.col("_p") > 0) & pl.col("_p").is_finite()
     slope = pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
-    return rows.with_columns(price.alias("_p")).select(
+    return rows.select(
         *WALLET_KEY,
         "asset",
         "symbol",
@@ -241,7 +354,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         .then(pl.lit("rises above"))
         .alias("liquidated_when_price"),
         pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
-        pl.when(valid).then(pl.col("_p") / pl.col("_base_unit")).alias("liquidation_price_usd"),
+        pl.when(valid).then(_price_usd(pl.col("_p"), names)).alias("liquidation_price_usd"),
         pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(f64) - 1).alias("liquidation_price_change"),
     )
 

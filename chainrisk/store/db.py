@@ -20,6 +20,8 @@ from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 
 #: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
 CONTRACT_TABLES = ("positions", "wallet_health")
+#: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
+LATEST_ONLY_TABLES = ("wallet_portfolio",)
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,15 @@ class Store:
                 raise UserError(
                     f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
                 )
-        if version == SCHEMA_VERSION:
-            return
         with self._transaction():
+            # Tables new in this version are created on every open (IF NOT EXISTS); changed ones migrate once.
             self.con.execute(DDL)
-            if version is not None:
-                for step in range(version + 1, SCHEMA_VERSION + 1):
+            if version != SCHEMA_VERSION:
+                for step in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS.get(step, []):
                         self.con.execute(statement)
-            self.con.execute("DELETE FROM schema_version")
-            self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+                self.con.execute("DELETE FROM schema_version")
+                self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def ensure_tables(self, ddl: str) -> None:
         """Creates a protocol adapter's raw tables if missing."""
@@ -187,14 +188,18 @@ class Store:
         return frame
 
     def replace_scores(self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame) -> None:
-        """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, atomically."""
+        """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, and the
+        latest-only wallet_portfolio as a whole, atomically."""
         self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
         with self._transaction():
             for table, frame in frames.items():
-                self.con.execute(
-                    f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
-                    "AND t.block_number = s.block_number AND (t.market = s.market OR t.market = 'all')"
-                )
+                if table in LATEST_ONLY_TABLES:
+                    self.con.execute(f"DELETE FROM {table}")
+                else:
+                    self.con.execute(
+                        f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
+                        "AND t.block_number = s.block_number AND (t.market = s.market OR t.market = 'all')"
+                    )
                 self._insert(table, frame)
         self.con.unregister("scored_blocks")
 

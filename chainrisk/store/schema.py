@@ -115,6 +115,27 @@ CREATE TABLE IF NOT EXISTS liquidation_curve (
     PRIMARY KEY (chain_id, market, block_number, axis_kind, axis, "drop")
 );
 
+CREATE TABLE IF NOT EXISTS wallet_portfolio (
+    chain_id BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    protocols VARCHAR[] NOT NULL,
+    markets BIGINT NOT NULL,
+    markets_with_debt BIGINT NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
+    borrowing_power_usd DOUBLE,
+    worst_health_factor DOUBLE,
+    worst_protocol VARCHAR,
+    worst_market VARCHAR,
+    liquidatable_markets BIGINT NOT NULL,
+    liquidatable_debt_usd DOUBLE,
+    bad_debt_usd DOUBLE,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    cross_protocol BOOLEAN NOT NULL,
+    PRIMARY KEY (chain_id, wallet)
+);
+
 CREATE TABLE IF NOT EXISTS wallet_health (
     protocol VARCHAR NOT NULL,
     chain_id BIGINT NOT NULL,
