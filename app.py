@@ -48,7 +48,8 @@ def render_risk() -> None:
     data = _risk(str(location), location.stat().st_mtime_ns)
     wallets = data["wallets"]
     cols = st.columns(5)
-    cols[4].metric("Protocols", ", ".join(sorted(set(wallets["protocol"].to_list()))))
+    protocols = sorted(set(wallets["protocol"].to_list()))
+    cols[4].metric("Protocols", f"{len(protocols)}", help=", ".join(protocols))
     cols[0].metric("Borrowing positions", f"{wallets.filter(pl.col('debt_usd') > 0).height:,}")
     cols[1].metric("Debt (USD)", f"${wallets['debt_usd'].sum():,.0f}")
     cols[2].metric("Liquidatable now", f"{int(wallets['liquidatable'].sum()):,}")

@@ -28,7 +28,7 @@ def test_dashboard_shows_risk_and_devnet(
             "SELECT count(*) FILTER (WHERE debt_usd > 0), count(*) FILTER (WHERE liquidatable) FROM wallet_risk"
         ).fetchall()[0]
     assert metrics["Borrowing positions"] == f"{debtors:,}"
-    assert metrics["Protocols"] == "aave-v3, morpho-blue"
+    assert metrics["Protocols"] == "2"
     assert metrics["Liquidatable now"] == f"{liquidatable:,}"
     assert len(app.dataframe) == 5  # at-risk positions, borrowers across protocols, and the devnet's three
     assert app.selectbox[0].value == "all non-stable"
