@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
-from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -53,8 +52,6 @@ class ToyAdapter(Adapter[str]):
     account_columns = ("wallet",)
 
     def discover(self, rpc: Any, address: str, block: int, options: dict[str, str]) -> str:
-        if rpc.call("eth_getCode", [address, hex(block)]) in ("0x", None):
-            raise UserError(f"no contract at {address}")
         return address
 
     def log_query(self, deployment: str) -> LogQuery:

@@ -128,6 +128,9 @@ def index_market(
         target = safe_head if to_block is None else to_block
         if target > head:
             raise UserError(f"--to-block {target} is beyond the chain head {head}")
+        # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks.
+        if rpc.call("eth_getCode", [address, hex(target)]) in ("0x", "0x0", None):
+            raise UserError(f"no contract at {address} on this chain at block {target}; check --address and --rpc-url")
         deployment = adapter.discover(rpc, address, target, options)
 
         with Store(db_path) as store:

@@ -70,8 +70,8 @@ class Adapter(ABC, Generic[DeploymentT]):
 
     @abstractmethod
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> DeploymentT:
-        """Checks `address` is this protocol's contract at `block` (UserError otherwise) and reads what
-        decoding logs needs."""
+        """Checks the contract at `address` (the job has seen code there) is this protocol's at `block`
+        (UserError otherwise) and reads what decoding logs needs."""
 
     @abstractmethod
     def log_query(self, deployment: DeploymentT) -> LogQuery:

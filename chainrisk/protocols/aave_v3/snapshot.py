@@ -58,9 +58,6 @@ def _lower(address: str) -> str:
 def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
     """Pool, oracle and data provider from the provider; a clear error when the address is something else."""
     tag = _block_tag(block)
-    code = rpc.call("eth_getCode", [provider, tag])
-    if code in ("0x", "0x0", None):
-        raise UserError(f"no contract at {provider} on this chain at block {block}; check --address and --rpc-url")
     names = ("getPool", "getPriceOracle", "getPoolDataProvider")
     try:
         raw = rpc.batch([eth_call(provider, PROVIDER, fn, block=tag) for fn in names])

@@ -85,8 +85,6 @@ def _lower(address: str) -> str:
 def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -> Deployment:
     """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit."""
     tag = hex(block)
-    if rpc.call("eth_getCode", [address, tag]) in ("0x", "0x0", None):
-        raise UserError(f"no contract at {address} on this chain at block {block}; check --address and --rpc-url")
     try:
         raw = rpc.batch([eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")])
         MORPHO.decode("owner", raw[0])
