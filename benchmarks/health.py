@@ -20,8 +20,6 @@ import json
 import resource
 import shutil
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from chainrisk.devnet.toolchain import run_node_json
 from chainrisk.scoring.groups import STABLE_GROUP
 from chainrisk.scoring.health import (
     DROPS,
@@ -242,23 +241,12 @@ def math_utils_payload(positions: pl.DataFrame, repeat: int) -> dict[str, Any]:
 
 def run_math_utils(payload: dict[str, Any]) -> dict[str, Any]:
     """Runs the script on `payload`, written to a file (node reading a pipe can fail with EAGAIN)."""
-    node = shutil.which("node")
-    if node is None or not MATH_UTILS.is_dir():
+    if shutil.which("node") is None or not MATH_UTILS.is_dir():
         raise SystemExit("health.py: node or node_modules/@aave/math-utils is missing; run `make setup`")
-    with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "aave_math_utils_input.json"
-        source.write_text(json.dumps(payload))
-        done = subprocess.run(
-            [node, str(MATH_UTILS_SCRIPT), str(source)],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"health.py: {MATH_UTILS_SCRIPT.name} failed: {done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    try:
+        result: dict[str, Any] = run_node_json(MATH_UTILS_SCRIPT, payload, timeout_s=None)
+    except RuntimeError as exc:
+        raise SystemExit(f"health.py: {exc}") from None
     return result
 
 

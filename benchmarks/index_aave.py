@@ -20,14 +20,14 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from web3 import Web3
 
-from chainrisk.abi import _type_str, load_abi
+from chainrisk.abi import _type_str, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
-from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, decode_log, token_kinds, topic
+from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
@@ -87,7 +87,7 @@ def _eth_abi_decode_all(logs: list[dict[str, Any]]) -> float:
         e for e in load_abi("aave-v3", "IAToken").entries if e.get("type") == "event" and e["name"] == "Transfer"
     )
     by_topic = {t: events[name] for t, name in POOL_TOPICS.items()} | {
-        topic("Transfer(address,address,uint256)"): transfer
+        event_topic("Transfer(address,address,uint256)"): transfer
     }
     started = time.perf_counter()
     for log in logs:

@@ -10,6 +10,7 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.crypto import keccak
 
 ABI_DIR = Path(__file__).resolve().parent.parent / "abis"
 
@@ -69,6 +70,11 @@ class Abi:
 def load_abi(protocol: str, name: str) -> Abi:
     """The committed interface ABI `abis/<protocol>/<name>.json`."""
     return Abi(json.loads((ABI_DIR / protocol / f"{name}.json").read_text()))
+
+
+def event_topic(signature: str) -> str:
+    """topic0 of an event: keccak256 of its canonical signature, 0x-hex."""
+    return "0x" + keccak(signature.encode()).hex()
 
 
 def eth_call(to: str, abi: Abi, fn: str, *args: Any, block: str = "latest") -> tuple[str, list[Any]]:

@@ -25,9 +25,7 @@ debt on the test devnet) are held to the bound itself, and the test requires the
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from chainrisk.devnet.toolchain import run_node_json
 from chainrisk.jobs.index import index_aave_v3
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,24 +87,11 @@ def math_utils_input(db: Path, repeat: int = 1) -> JsonRow:
         }
 
 
-def run_math_utils(payload: JsonRow, workdir: Path) -> JsonRow:
-    """Runs the script on `payload` (written to a file: node reading a pipe can fail with EAGAIN)."""
-    node = shutil.which("node")
-    assert node is not None, "node is not installed"
+def run_math_utils(payload: JsonRow) -> JsonRow:
+    """Runs the script on `payload`; a failing script fails the test with node's stderr."""
+    assert shutil.which("node") is not None, "node is not installed"
     assert LIBRARY.is_dir(), f"{LIBRARY} is missing: run `npm ci` (make setup)"
-    source = workdir / "aave_math_utils_input.json"
-    source.write_text(json.dumps(payload))
-    done = subprocess.run(
-        [node, str(SCRIPT), str(source)],
-        cwd=ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    result: JsonRow = json.loads(done.stdout)
+    result: JsonRow = run_node_json(SCRIPT, payload)
     return result
 
 
@@ -120,7 +106,7 @@ def test_account_figures_match_aave_math_utils(
     db = folder / "chainrisk.duckdb"
     index_aave_v3(devnet["rpc_url"], devnet["aave_v3"]["pool_addresses_provider"], db)
     payload = math_utils_input(db)
-    result = run_math_utils(payload, folder)
+    result = run_math_utils(payload)
     library = {u["wallet"]: u for u in result["users"]}
     assert result["wallets"] == len(payload["users"]) and result["seconds"] > 0
 

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from dataclasses import astuple
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
-from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score_positions
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
@@ -182,9 +180,8 @@ def test_accrual_equals_the_chain(devnet: dict[str, Any], rpc: RpcClient, morpho
     print(f"accrual over {later - int(head['timestamp'], 16)} s equals the chain on {len(markets)} markets")
 
 
-def test_figures_match_blue_sdk(morpho_db: Path, tmp_path: Path) -> None:
-    node = shutil.which("node")
-    assert node is not None
+def test_figures_match_blue_sdk(morpho_db: Path) -> None:
+    assert shutil.which("node") is not None
     block = _snapshot_block(morpho_db)
     text = {"lltv", "fee", "price"}
 
@@ -207,11 +204,8 @@ def test_figures_match_blue_sdk(morpho_db: Path, tmp_path: Path) -> None:
             f"WHERE block_number = {block}",
         )
     )
-    source = tmp_path / "sdk_input.json"
-    source.write_text(json.dumps({"markets": markets, "positions": positions}))
-    done = subprocess.run([node, str(SDK_SCRIPT), str(source)], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    sdk = {(p["market_id"], p["wallet"]): p for p in json.loads(done.stdout)["positions"]}
+    output = run_node_json(SDK_SCRIPT, {"markets": markets, "positions": positions})
+    sdk = {(p["market_id"], p["wallet"]): p for p in output["positions"]}
 
     ours = _rows(
         morpho_db,

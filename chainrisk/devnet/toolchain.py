@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,30 @@ def node_modules() -> Path:
         if done.returncode != 0:
             raise UserError(f"npm ci failed in {root}: {done.stderr.strip().splitlines()[-1:]}")
     return modules
+
+
+def run_node_json(script: Path, payload: Any, timeout_s: float | None = 300) -> Any:
+    """Runs `node script FILE` on `payload` written as JSON to FILE, in the project root (so the script
+    resolves node_modules), and returns its stdout parsed as JSON. The payload goes through a file because
+    node reading a pipe can fail with EAGAIN. RuntimeError, with node's stderr, when the script fails."""
+    node = shutil.which("node")
+    if node is None:
+        raise UserError("node is not installed; install Node.js 18+ and retry")
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "input.json"
+        source.write_text(json.dumps(payload))
+        done = subprocess.run(
+            [node, str(script), str(source)],
+            cwd=project_root(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout_s,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script.name} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
 
 
 def anvil_binary() -> Path:

@@ -6,15 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.crypto import keccak
-
+from chainrisk.abi import event_topic
 from chainrisk.protocols.aave_v3.reserve import Reserve
 
 ZERO_ADDRESS = "0x" + "0" * 40
-
-
-def topic(signature: str) -> str:
-    return "0x" + keccak(signature.encode()).hex()
 
 
 #: Pool events, by name: (signature, which indexed topic / data word holds what).
@@ -31,8 +26,8 @@ POOL_EVENTS: dict[str, str] = {
 #: ERC-20 Transfer, emitted by aTokens (supply, withdraw, transfer) and debt tokens (mint, burn).
 TRANSFER = "Transfer(address,address,uint256)"
 
-POOL_TOPICS: dict[str, str] = {topic(sig): name for name, sig in POOL_EVENTS.items()}
-TRANSFER_TOPIC = topic(TRANSFER)
+POOL_TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in POOL_EVENTS.items()}
+TRANSFER_TOPIC = event_topic(TRANSFER)
 
 
 @dataclass(frozen=True)

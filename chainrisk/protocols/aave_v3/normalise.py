@@ -11,13 +11,9 @@ from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
+from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
 
 PROTOCOL = "aave-v3"
-#: Exact integers are built as Int128 (polars takes mixed Python ints there) and cast to DECIMAL(38,0),
-#: the type that carries them into DuckDB's HUGEINT.
-EXACT = pl.Int128
-#: health_factor_wad saturates here (HF above 1e20: debt is dust next to the collateral); HUGEINT's reach.
-HEALTH_WAD_CAP = 10**38 - 1
 #: Pool events whose caller (counterparty) also touched the pool.
 CALLER_EVENTS = ("Supply", "Borrow", "Repay", "LiquidationCall")
 
@@ -42,19 +38,7 @@ def events_frame(events: list[AaveEvent]) -> pl.DataFrame:
             "code": pl.Int32,
             "flag": pl.Boolean,
         },
-    ).pipe(_exact)
-
-
-def _exact(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
-
-
-def _with_key(frame: pl.DataFrame, chain_id: int, market: str, block: int) -> pl.DataFrame:
-    return _exact(frame).with_columns(
-        pl.lit(chain_id, pl.Int64).alias("chain_id"),
-        pl.lit(market).alias("market"),
-        pl.lit(block, pl.Int64).alias("block_number"),
-    )
+    ).pipe(exact)
 
 
 def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: int, base_unit: int) -> pl.DataFrame:
@@ -74,12 +58,12 @@ def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: i
                 "isolation_mode_total_debt": r.isolation_mode_total_debt,
             }
         )  # fmt: skip
-    exact = (
+    exact_columns = (
         "liquidity_index", "variable_borrow_index", "liquidity_rate", "variable_borrow_rate", "normalized_income",
         "normalized_variable_debt", "price", "isolation_mode_total_debt",
     )  # fmt: skip
-    frame = pl.DataFrame(rows, schema_overrides={c: EXACT for c in exact}, infer_schema_length=None)
-    return _with_key(frame, chain_id, market, block)
+    frame = pl.DataFrame(rows, schema_overrides={c: EXACT for c in exact_columns}, infer_schema_length=None)
+    return keyed(frame, chain_id, market, block)
 
 
 def emode_frame(categories: list[EModeCategory], chain_id: int, market: str, block: int) -> pl.DataFrame:
@@ -91,7 +75,7 @@ def emode_frame(categories: list[EModeCategory], chain_id: int, market: str, blo
         },
         orient="row",
     )  # fmt: skip
-    return _with_key(frame, chain_id, market, block)
+    return keyed(frame, chain_id, market, block)
 
 
 def accounts_frame(accounts: list[Account], chain_id: int, market: str, block: int) -> pl.DataFrame:
@@ -103,7 +87,7 @@ def accounts_frame(accounts: list[Account], chain_id: int, market: str, block: i
         },
         schema={"wallet": pl.Utf8, "user_configuration": pl.Utf8, "emode_category": pl.Int32},
     )
-    return _with_key(frame, chain_id, market, block)
+    return keyed(frame, chain_id, market, block)
 
 
 def balances_frame(
@@ -136,7 +120,7 @@ def balances_frame(
             "stable_debt": EXACT,
         },
     )
-    return _with_key(frame, chain_id, market, block)
+    return keyed(frame, chain_id, market, block)
 
 
 def compute_accounts(
@@ -236,6 +220,6 @@ def contract_frames(
         pl.lit(0.95).alias("full_close_below_health"),
     ]
     return (
-        _with_key(position_frame, chain_id, market, block).with_columns(*labels, *rules),
-        _with_key(health_frame, chain_id, market, block).with_columns(labels),
+        keyed(position_frame, chain_id, market, block).with_columns(*labels, *rules),
+        keyed(health_frame, chain_id, market, block).with_columns(labels),
     )

@@ -5,12 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.crypto import keccak
-
-
-def topic(signature: str) -> str:
-    return "0x" + keccak(signature.encode()).hex()
-
+from chainrisk.abi import event_topic
 
 #: EventsLib signatures (Id is bytes32, MarketParams a tuple of four addresses and a uint256).
 EVENTS: dict[str, str] = {
@@ -26,7 +21,7 @@ EVENTS: dict[str, str] = {
     "SetFee": "SetFee(bytes32,uint256)",
     "SetFeeRecipient": "SetFeeRecipient(address)",
 }
-TOPICS: dict[str, str] = {topic(sig): name for name, sig in EVENTS.items()}
+TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in EVENTS.items()}
 #: Events that change a position (the account is `wallet`).
 POSITION_EVENTS = ("Supply", "Withdraw", "Borrow", "Repay", "SupplyCollateral", "WithdrawCollateral", "Liquidate")
 

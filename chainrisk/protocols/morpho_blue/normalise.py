@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 import polars as pl
 
+from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
@@ -24,11 +25,8 @@ from chainrisk.protocols.morpho_blue.maths import (
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, Position
 
 PROTOCOL = "morpho-blue"
-EXACT = pl.Int128
 #: WAD per basis point, for the bps columns of the shared contract.
 WAD_PER_BPS = WAD // 10_000
-#: health_factor_wad saturates at HUGEINT's reach (dust debt next to large collateral).
-HEALTH_WAD_CAP = 10**38 - 1
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
@@ -39,21 +37,9 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }  # fmt: skip
 
 
-def _exact(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
-
-
 def events_frame(events: list[MorphoEvent]) -> pl.DataFrame:
     columns = {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA}
-    return _exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
-
-
-def _keyed(frame: pl.DataFrame, chain_id: int, source: str, block: int) -> pl.DataFrame:
-    return _exact(frame).with_columns(
-        pl.lit(chain_id, pl.Int64).alias("chain_id"),
-        pl.lit(source).alias("market"),
-        pl.lit(block, pl.Int64).alias("block_number"),
-    )
+    return exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
 
 
 def base_currency_usd(market: Market) -> float | None:
@@ -87,7 +73,7 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
                 "base_currency_usd": base_currency_usd(m),
             }
         )  # fmt: skip
-    exact = (
+    exact_columns = (
         "lltv", "total_supply_assets", "total_supply_shares", "total_borrow_assets", "total_borrow_shares", "fee",
         "borrow_rate", "accrued_total_supply_assets", "accrued_total_supply_shares", "accrued_total_borrow_assets",
         "accrued_total_borrow_shares", "liquidation_incentive_factor",
@@ -95,14 +81,14 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
     frame = pl.DataFrame(
         rows,
         schema_overrides={
-            **{c: EXACT for c in exact}, "last_update": pl.Int64, "loan_decimals": pl.Int32,
+            **{c: EXACT for c in exact_columns}, "last_update": pl.Int64, "loan_decimals": pl.Int32,
             "collateral_decimals": pl.Int32, "collateral_symbol": pl.Utf8, "loan_price_usd": pl.Float64,
             "collateral_price_usd": pl.Float64, "base_currency_usd": pl.Float64, "price": pl.Utf8,
             "price_float": pl.Float64,
         },
         infer_schema_length=None,
     )  # fmt: skip
-    return _keyed(frame, chain_id, source, block)
+    return keyed(frame, chain_id, source, block)
 
 
 def positions_frame(positions: list[Position], chain_id: int, source: str, block: int) -> pl.DataFrame:
@@ -119,7 +105,7 @@ def positions_frame(positions: list[Position], chain_id: int, source: str, block
             "collateral": EXACT,
         },
     )  # fmt: skip
-    return _keyed(frame, chain_id, source, block)
+    return keyed(frame, chain_id, source, block)
 
 
 POSITION_SCHEMA: dict[str, pl.DataType] = {
@@ -225,11 +211,11 @@ def contract_frames(
         pl.lit(timestamp, pl.Int64).alias("block_timestamp"),
         pl.lit(0, pl.Int32).alias("emode_category"),
     ]
-    position_frame = _exact(pl.DataFrame(rows, schema=POSITION_SCHEMA)).with_columns(
+    position_frame = exact(pl.DataFrame(rows, schema=POSITION_SCHEMA)).with_columns(
         *labels,
         pl.lit("per-position").alias("health_rule"),
         pl.lit(1.0).alias("close_factor"),
         pl.lit(None, pl.Float64).alias("full_close_below_health"),
     )
-    health_frame = _exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
+    health_frame = exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
     return position_frame, health_frame
