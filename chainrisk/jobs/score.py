@@ -1,13 +1,15 @@
 """`chainrisk score`: runs the health engine over the latest snapshot of every market and stores the results.
 
 Reads positions (each indexed source's latest snapshot); writes position_risk, wallet_risk, liquidation_curve
-and the cross-protocol wallet_portfolio.
+(kept per block, so history accumulates), the cross-protocol wallet_portfolio and scored_markets (which block of
+each market is the latest), then publishes a read-only copy for readers.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -81,10 +83,19 @@ def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
         "position_risk": position_risk,
         "liquidation_curve": liquidation_curve(valued),
         "wallet_portfolio": wallet_portfolio(wallet_risk),
+        "scored_markets": positions.group_by("protocol", "chain_id", "market")
+        .agg(
+            pl.col("source").first(),
+            pl.col("block_number").max(),
+            pl.col("block_timestamp").max(),
+            pl.col("wallet").n_unique().alias("wallets"),
+        )
+        .sort("protocol", "chain_id", "market"),
     }
 
 
-def score(db_path: Path) -> ScoreReport:
+def score(db_path: Path, *, publish: bool = True) -> ScoreReport:
+    """Scores the latest snapshots; `publish` copies the result for readers (see chainrisk.store.published)."""
     started = time.perf_counter()
     if not db_path.is_file():
         raise UserError(f"no database at {db_path}; run `chainrisk index` first")
@@ -93,8 +104,13 @@ def score(db_path: Path) -> ScoreReport:
         if positions.is_empty():
             raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
         frames = score_positions(positions)
+        frames["scored_markets"] = frames["scored_markets"].with_columns(
+            scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
+        )
         blocks = positions.select("chain_id", "market", "block_number").unique()
         store.replace_scores(frames, blocks)
+        if publish:
+            store.publish()
     wallet_risk = frames["wallet_risk"]
     return ScoreReport(
         markets=blocks.height,

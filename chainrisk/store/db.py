@@ -21,7 +21,7 @@ from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 #: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
 CONTRACT_TABLES = ("positions", "wallet_health")
 #: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
-LATEST_ONLY_TABLES = ("wallet_portfolio",)
+LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,13 @@ class Store:
                         self.con.execute(statement)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+
+    def publish(self) -> Path:
+        """Checkpoints and publishes a read-only copy for readers (chainrisk.store.published)."""
+        from chainrisk.store.published import publish_file
+
+        self.con.execute("CHECKPOINT")
+        return publish_file(self.path)
 
     def ensure_tables(self, ddl: str) -> None:
         """Creates a protocol adapter's raw tables if missing."""

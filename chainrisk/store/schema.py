@@ -1,6 +1,6 @@
 """DDL for the DuckDB file; exact integers as HUGEINT (DECIMAL(38,0) on the way in), floats only for USD/ratios."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Largest integer carried exactly into HUGEINT (through DECIMAL(38,0) from polars).
 EXACT_INT_MAX = 10**38 - 1
@@ -136,6 +136,57 @@ CREATE TABLE IF NOT EXISTS wallet_portfolio (
     PRIMARY KEY (chain_id, wallet)
 );
 
+CREATE TABLE IF NOT EXISTS scored_markets (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    source VARCHAR,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    wallets BIGINT NOT NULL,
+    scored_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (protocol, chain_id, market)
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id BIGINT NOT NULL PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    status VARCHAR NOT NULL,
+    markets BIGINT,
+    markets_failed BIGINT,
+    wallets BIGINT,
+    liquidatable BIGINT,
+    alerts_sent BIGINT,
+    summary VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS alert_state (
+    rule VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    active BOOLEAN NOT NULL,
+    value DOUBLE,
+    since_block BIGINT,
+    changed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (rule, subject, channel)
+);
+
+CREATE TABLE IF NOT EXISTS alert_events (
+    run_id BIGINT NOT NULL,
+    rule VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    channel VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    value DOUBLE,
+    threshold DOUBLE,
+    chain_id BIGINT,
+    block_number BIGINT,
+    delivered BOOLEAN NOT NULL,
+    error VARCHAR,
+    sent_at TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS wallet_health (
     protocol VARCHAR NOT NULL,
     chain_id BIGINT NOT NULL,
@@ -162,6 +213,8 @@ CREATE TABLE IF NOT EXISTS wallet_health (
 #: now fills: the indexed contract (`source`), the exact base values and the health rule; USD becomes
 #: nullable (a Morpho market whose tokens have no USD price still has exact health).
 MIGRATIONS: dict[int, list[str]] = {
+    # Version 3 only adds tables (scored_markets, runs, alert_state, alert_events), created by DDL on open.
+    3: [],
     2: [
         *(
             f"ALTER TABLE positions ADD COLUMN IF NOT EXISTS {column}"
@@ -191,5 +244,5 @@ MIGRATIONS: dict[int, list[str]] = {
             health_rule = 'average-threshold', close_factor = 0.5, full_close_below_health = 0.95
            WHERE source IS NULL AND protocol = 'aave-v3'""",
         "UPDATE wallet_health SET source = market WHERE source IS NULL",
-    ]
+    ],
 }
