@@ -122,10 +122,17 @@ def _index_config(args: argparse.Namespace) -> Any:
 
 def _index(args: argparse.Namespace) -> None:
     from chainrisk.config import resolve_rpc_url
-    from chainrisk.jobs.index import index_market
+    from chainrisk.jobs.lock import writer_lock
 
     config = _index_config(args)
     rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
+    with writer_lock(config.db, "index"):
+        _index_markets(args, config, rpc_url)
+
+
+def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
+    from chainrisk.jobs.index import index_market
+
     confirmations = args.confirmations if args.confirmations is not None else config.confirmations
     failures = 0
     for market in config.markets:
@@ -164,12 +171,112 @@ def _index(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.lock import writer_lock
     from chainrisk.jobs.score import score
 
-    report = score(Path(args.db))
+    with writer_lock(Path(args.db), "score"):
+        report = score(Path(args.db))
     print(
         f"scored {report.wallets} wallets in {report.markets} market(s): {report.liquidatable} liquidatable now; "
-        f"wrote wallet_risk, position_risk, liquidation_curve to {args.db} in {report.seconds:.1f} s"
+        f"wrote wallet_risk, position_risk, liquidation_curve to {args.db} and published it in {report.seconds:.1f} s"
+    )
+
+
+def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
+    """The config of `run`/`watch`: a chainrisk.toml, or the local devnet's markets."""
+    from dataclasses import replace
+
+    from chainrisk.config import devnet_config, load_config, resolve_rpc_url
+
+    if args.config and args.devnet:
+        raise UserError("give --config FILE or --devnet, not both")
+    if args.config:
+        config = load_config(Path(args.config))
+    elif args.devnet:
+        from chainrisk.devnet.build import read_manifest
+
+        config = devnet_config(read_manifest(), Path(args.db or "chainrisk.duckdb"))
+    else:
+        raise UserError("give --config FILE (see chainrisk.config for the format) or --devnet")
+    if args.db:
+        config = replace(config, db=Path(args.db))
+    return config, resolve_rpc_url(args.rpc_url or config.rpc_url)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.run import run_once
+
+    config, rpc_url = _job_config(args)
+    report = run_once(config, rpc_url)
+    print(report.summary())
+    if report.status == "failed":
+        raise UserError(f"run {report.run_id} failed: {'; '.join(report.failures.values())}")
+
+
+def _watch(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.run import Watch, parse_interval
+
+    config, rpc_url = _job_config(args)
+    Watch(config, rpc_url, parse_interval(args.every), args.max_runs).loop()
+
+
+def _emit(frame: Any, fmt: str, out: str | None) -> None:
+    """Writes a result frame as a table, CSV, JSON lines or Parquet (to --out, or stdout for text formats)."""
+    import polars as pl
+
+    if fmt == "parquet":
+        if not out:
+            raise UserError("--format parquet needs --out FILE")
+        frame.write_parquet(out)
+        print(f"wrote {frame.height} rows to {out}")
+        return
+    if fmt == "csv":
+        text = frame.write_csv()
+    elif fmt == "json":
+        text = frame.write_ndjson()
+    else:
+        with pl.Config(tbl_rows=min(frame.height, 200), tbl_cols=-1, fmt_str_lengths=66, tbl_width_chars=200):
+            text = str(frame) + "\n"
+    if out:
+        Path(out).write_text(text)
+        print(f"wrote {frame.height} rows to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+def _sql(args: argparse.Namespace) -> None:
+    from chainrisk.sqlconsole import ConsoleLimits, run_console_query
+
+    result = run_console_query(Path(args.db), args.query, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
+    _emit(result.frame, args.format, args.out)
+    if result.truncated:
+        print(f"chainrisk: note: result cut at {args.max_rows:,} rows (--max-rows)", file=sys.stderr)
+
+
+def _query(args: argparse.Namespace) -> None:
+    from chainrisk.queries import list_queries, query_sql
+    from chainrisk.sqlconsole import ConsoleLimits, run_console_query
+
+    if args.list or not args.name:
+        for query in list_queries():
+            print(f"{query.name:32} {query.description}")
+        return
+    query_sql(args.name)  # unknown names fail here, listing the known ones
+    limits = ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout)
+    result = run_console_query(Path(args.db), f"SELECT * FROM {args.name}", limits)
+    _emit(result.frame, args.format, args.out)
+    if result.truncated:
+        print(f"chainrisk: note: result cut at {args.max_rows:,} rows (--max-rows)", file=sys.stderr)
+
+
+def _export(args: argparse.Namespace) -> None:
+    from chainrisk.jobs.export import export_parquet
+
+    report = export_parquet(Path(args.db), Path(args.out), overwrite=args.overwrite)
+    written = sum(1 for n in report.tables.values() if n)
+    print(
+        f"exported {written} tables ({sum(report.tables.values()):,} rows, {report.files} Parquet files, "
+        f"partitioned by chain_id/protocol) to {report.out} in {report.seconds:.1f} s"
     )
 
 
@@ -214,13 +321,60 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="health, liquidation prices and curves for the latest snapshots")
     score.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
     score.set_defaults(handler=_score)
+
+    for name, help_text, handler in (
+        ("run", "index every configured market, score, alert and publish once (cron-safe)", _run),
+        ("watch", "`run` on a schedule until stopped", _watch),
+    ):
+        job = commands.add_parser(name, help=help_text)
+        job.add_argument("--config", help="a chainrisk.toml: markets, alert rules, watchlists")
+        job.add_argument("--devnet", action="store_true", help="the local devnet's markets (no alerts)")
+        job.add_argument("--rpc-url", help="JSON-RPC endpoint (default: the config's rpc_url, else ETH_RPC_URL)")
+        job.add_argument("--db", help="DuckDB file (default: the config's db)")
+        if name == "watch":
+            job.add_argument("--every", default="5m", help="interval: 30s, 5m, 1h (default 5m)")
+            job.add_argument("--max-runs", type=int, help="stop after this many runs (default: run until stopped)")
+        job.set_defaults(handler=handler)
+
+    def reader_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
+        sub.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+        sub.add_argument("--out", help="write to this file instead of stdout (required for parquet)")
+        sub.add_argument("--max-rows", type=int, default=1_000_000, help="cut results at this many rows")
+        sub.add_argument("--timeout", type=float, default=300.0, help="stop a query after this many seconds")
+
+    sql = commands.add_parser("sql", help="run one read-only SELECT over the published database")
+    sql.add_argument("query", help='e.g. "SELECT * FROM mart_market_summary"')
+    reader_options(sql)
+    sql.set_defaults(handler=_sql)
+    query = commands.add_parser("query", help="run a named view from queries/ (no name or --list: list them)")
+    query.add_argument("name", nargs="?", help="e.g. mart_at_risk_positions")
+    query.add_argument("--list", action="store_true", help="list the views with their descriptions")
+    reader_options(query)
+    query.set_defaults(handler=_query)
+    export = commands.add_parser("export", help="every table as partitioned Parquet (chain_id/protocol)")
+    export.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
+    export.add_argument("--format", choices=["parquet"], default="parquet")
+    export.add_argument("--out", required=True, help="folder to write (created; refused if not empty)")
+    export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    export.set_defaults(handler=_export)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import logging
+
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    for chatty in ("httpx", "httpcore"):  # one line per HTTP request drowns the run summaries
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    from chainrisk.jobs.lock import DatabaseBusy
+
     try:
         args.handler(args)
+    except DatabaseBusy as exc:
+        print(f"chainrisk: busy: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: a cron wrapper can tell "try later" from a real failure
     except UserError as exc:
         print(f"chainrisk: error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from_block = 18883124            # optional: first block with its events
 chain_id = 1                     # optional: refuse an RPC serving another chain
 usd_oracle = "0x54586bE62E3c3580375aE3723C145253060Ca0C2"   # adapter option (Morpho: USD prices)
 ```
+
+`[watchlists]` and `[alerts]` (rules, webhooks, e-mail) are described in chainrisk.alerts.rules.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapter_for, find_preset
 
-TOP_KEYS = {"db", "rpc_url", "confirmations", "markets"}
+TOP_KEYS = {"db", "rpc_url", "confirmations", "markets", "watchlists", "alerts"}
 MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id"}
 
 
@@ -48,6 +51,7 @@ class Config:
     rpc_url: str | None  #: JSON-RPC endpoint (None: ETH_RPC_URL)
     confirmations: int | None  #: blocks behind the head (None: the chain's default)
     markets: list[MarketConfig]  #: what to index, in order
+    alerts: AlertConfig | None = None  #: alert rules and channels (`chainrisk run` / `watch`)
 
 
 def _int(where: str, key: str, value: Any) -> int:
@@ -101,11 +105,13 @@ def load_config(path: Path) -> Config:
     rpc_url = raw.get("rpc_url")
     if rpc_url is not None and not isinstance(rpc_url, str):
         raise UserError(f"{path}: rpc_url must be a string")
+    watchlists = parse_watchlists(raw.get("watchlists"), str(path))
     return Config(
         db=db if db.is_absolute() else path.parent / db,
         rpc_url=rpc_url,
         confirmations=_int(str(path), "confirmations", raw["confirmations"]) if "confirmations" in raw else None,
         markets=markets,
+        alerts=parse_alerts(raw.get("alerts"), watchlists, str(path)),
     )
 
 

@@ -1,0 +1,268 @@
+"""Alert rules from the config (`[alerts]`, `[[alerts.rules]]`, `[watchlists]`) and their evaluation over scores.
+
+```toml
+[watchlists]
+treasury = ["0xabc...", "0xdef..."]
+
+[alerts]
+webhooks = ["https://hooks.example.com/..."]   # each gets a JSON POST per event (Slack-compatible `text`)
+
+[alerts.email]                                  # optional SMTP delivery, one message per run with its events
+host = "smtp.example.com"
+port = 587
+sender = "chainrisk@example.com"
+to = ["risk@example.com"]
+username = "chainrisk"                          # optional
+password_env = "CHAINRISK_SMTP_PASSWORD"        # the password is read from this variable, never from the file
+starttls = true                                 # default true (false: plain, or ssl = true for SMTPS)
+
+[[alerts.rules]]
+name = "treasury health"
+kind = "health_below"          # a wallet's weakest health factor over its markets
+threshold = 1.2
+watchlist = "treasury"         # or wallets = [...]; neither: every borrower
+protocol = "aave-v3"           # optional filters (also `market`, the market id)
+
+[[alerts.rules]]
+name = "liquidatable collateral"
+kind = "liquidatable_collateral_above"   # USD collateral of liquidatable wallets, per market
+usd = 1_000_000
+scope = "market"               # "market" (default: one alert per market) or "total" (all markets together)
+
+[[alerts.rules]]
+name = "bad debt"
+kind = "bad_debt_above"        # USD debt not covered by collateral
+usd = 1_000
+```
+
+A rule observes subjects (a wallet, a market, or "all markets") at the latest scored block; the delivery step
+(chainrisk.alerts.deliver) turns changes of breach state into events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from chainrisk.errors import UserError
+
+RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above")
+RULE_KEYS = {"name", "kind", "threshold", "usd", "watchlist", "wallets", "protocol", "market", "scope"}
+EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "starttls", "ssl"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str  #: unique name, part of every message and of the dedup key
+    kind: str  #: one of RULE_KINDS
+    threshold: float  #: health factor (health_below) or USD
+    wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
+    protocol: str | None = None  #: only this protocol's markets
+    market: str | None = None  #: only this market id
+    scope: str = "market"  #: market rules: one subject per market, or "total"
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    host: str
+    port: int
+    sender: str
+    to: tuple[str, ...]
+    username: str | None
+    password_env: str | None
+    starttls: bool
+    ssl: bool
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    rules: tuple[Rule, ...]
+    webhooks: tuple[str, ...]
+    email: EmailChannel | None
+
+
+@dataclass(frozen=True)
+class Observation:
+    rule: Rule
+    subject: str  #: wallet address, "protocol:market" or "all markets"
+    breached: bool
+    value: float | None  #: the measured health factor or USD (None: the subject has nothing to measure now)
+    chain_id: int | None
+    block_number: int | None
+    where: str  #: context for messages (the market of the weakest health factor, ...)
+
+
+def _address(value: Any, where: str) -> str:
+    text = str(value).lower()
+    if len(text) != 42 or not text.startswith("0x") or any(c not in "0123456789abcdef" for c in text[2:]):
+        raise UserError(f"{where}: {value!r} is not a 0x-prefixed 20-byte address")
+    return text
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise UserError(f"{where} must be a non-negative number, not {value!r}")
+    return float(value)
+
+
+def parse_watchlists(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [watchlists] must map names to lists of addresses")
+    lists: dict[str, tuple[str, ...]] = {}
+    for name, addresses in raw.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise UserError(f"{where}: watchlist {name!r} must be a non-empty list of addresses")
+        lists[name] = tuple(_address(a, f"{where}: watchlist {name!r}") for a in addresses)
+    return lists
+
+
+def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rule:
+    if not isinstance(entry, dict):
+        raise UserError(f"{where}: each [[alerts.rules]] must be a table")
+    unknown = sorted(set(entry) - RULE_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(RULE_KEYS))})")
+    kind = entry.get("kind")
+    if kind not in RULE_KINDS:
+        raise UserError(f"{where}: kind must be one of {', '.join(RULE_KINDS)}, not {kind!r}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"{where}: give the rule a name")
+    limit_key = "threshold" if kind == "health_below" else "usd"
+    if limit_key not in entry:
+        raise UserError(f"{where}: {kind} needs `{limit_key}`")
+    wallets: tuple[str, ...] = ()
+    if kind == "health_below":
+        if "watchlist" in entry and "wallets" in entry:
+            raise UserError(f"{where}: give `watchlist` or `wallets`, not both")
+        if "watchlist" in entry:
+            if entry["watchlist"] not in watchlists:
+                known = ", ".join(sorted(watchlists)) or "none defined"
+                raise UserError(f"{where}: unknown watchlist {entry['watchlist']!r} (known: {known})")
+            wallets = watchlists[entry["watchlist"]]
+        elif "wallets" in entry:
+            if not isinstance(entry["wallets"], list) or not entry["wallets"]:
+                raise UserError(f"{where}: wallets must be a non-empty list of addresses")
+            wallets = tuple(_address(a, f"{where}: wallets") for a in entry["wallets"])
+    elif "watchlist" in entry or "wallets" in entry:
+        raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
+    scope = entry.get("scope", "market")
+    if scope not in ("market", "total") or (scope == "total" and kind == "health_below"):
+        raise UserError(f"{where}: scope must be 'market' or 'total' (market rules only)")
+    return Rule(
+        name=name.strip(),
+        kind=kind,
+        threshold=_number(entry[limit_key], f"{where}: {limit_key}"),
+        wallets=wallets,
+        protocol=str(entry["protocol"]) if "protocol" in entry else None,
+        market=str(entry["market"]).lower() if "market" in entry else None,
+        scope=scope,
+    )
+
+
+def _email(raw: Any, where: str) -> EmailChannel:
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [alerts.email] must be a table")
+    unknown = sorted(set(raw) - EMAIL_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} in [alerts.email]")
+    for key in ("host", "sender", "to"):
+        if key not in raw:
+            raise UserError(f"{where}: [alerts.email] needs `{key}`")
+    to = raw["to"] if isinstance(raw["to"], list) else [raw["to"]]
+    if not to or not all(isinstance(t, str) and "@" in t for t in to):
+        raise UserError(f"{where}: [alerts.email] to must be e-mail addresses")
+    port = raw.get("port", 587)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise UserError(f"{where}: [alerts.email] port must be a TCP port, not {port!r}")
+    if "password" in raw:
+        raise UserError(f"{where}: keep the SMTP password out of the file; name its variable with password_env")
+    return EmailChannel(
+        host=str(raw["host"]),
+        port=port,
+        sender=str(raw["sender"]),
+        to=tuple(to),
+        username=str(raw["username"]) if "username" in raw else None,
+        password_env=str(raw["password_env"]) if "password_env" in raw else None,
+        starttls=bool(raw.get("starttls", not raw.get("ssl", False))),
+        ssl=bool(raw.get("ssl", False)),
+    )
+
+
+def parse_alerts(raw: Any, watchlists: dict[str, tuple[str, ...]], where: str) -> AlertConfig | None:
+    """The `[alerts]` table, checked; None when the config has none."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [alerts] must be a table")
+    unknown = sorted(set(raw) - {"rules", "webhooks", "email"})
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} in [alerts] (known: email, rules, webhooks)")
+    entries = raw.get("rules", [])
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{where}: [alerts] needs at least one [[alerts.rules]]")
+    rules = tuple(_rule(e, f"{where} [[alerts.rules]] #{i + 1}", watchlists) for i, e in enumerate(entries))
+    names = [r.name for r in rules]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise UserError(f"{where}: two alert rules are named {duplicate!r}; names must be unique")
+    webhooks = raw.get("webhooks", [])
+    if isinstance(webhooks, str):
+        webhooks = [webhooks]
+    if not isinstance(webhooks, list) or not all(
+        isinstance(u, str) and u.startswith(("http://", "https://")) for u in webhooks
+    ):
+        raise UserError(f"{where}: webhooks must be http(s) URLs")
+    email = _email(raw["email"], where) if "email" in raw else None
+    if not webhooks and email is None:
+        raise UserError(f"{where}: [alerts] has rules but nowhere to send them: add webhooks or [alerts.email]")
+    return AlertConfig(rules=rules, webhooks=tuple(webhooks), email=email)
+
+
+#: Latest scored rows of every market (scored_markets names each market's latest block).
+_LATEST = """
+SELECT w.protocol, w.chain_id, w.market, w.wallet, w.block_number, w.health_factor, w.collateral_usd,
+       w.liquidatable, w.bad_debt_usd
+FROM wallet_risk w JOIN scored_markets s USING (protocol, chain_id, market, block_number)
+WHERE (?::VARCHAR IS NULL OR w.protocol = ?) AND (?::VARCHAR IS NULL OR w.market = ?)
+"""
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return con.execute(sql, params).fetchall()
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Every subject the rule watches, breached or not, at the latest scored blocks."""
+    filters = [rule.protocol, rule.protocol, rule.market, rule.market]
+    if rule.kind == "health_below":
+        sql = f"""
+            WITH latest AS ({_LATEST}) SELECT wallet, arg_min(protocol || ' market ' || market, health_factor),
+                   min(health_factor), any_value(chain_id), max(block_number)
+            FROM latest WHERE health_factor IS NOT NULL GROUP BY wallet
+        """
+        found = {
+            row[0]: Observation(rule, row[0], row[2] < rule.threshold, row[2], row[3], row[4], row[1])
+            for row in _rows(con, sql, filters)
+            if not rule.wallets or row[0] in rule.wallets
+        }
+        # Watched wallets without debt now are healthy: a breach they had recovers.
+        for wallet in rule.wallets:
+            found.setdefault(wallet, Observation(rule, wallet, False, None, None, None, "no debt"))
+        return sorted(found.values(), key=lambda o: o.subject)
+    measure = "sum(collateral_usd) FILTER (WHERE liquidatable)" if rule.kind.startswith("liquidatable") else None
+    measure = measure or "sum(bad_debt_usd)"
+    group = "protocol || ':' || market" if rule.scope == "market" else "'all markets'"
+    sql = f"""
+        WITH latest AS ({_LATEST}) SELECT {group} AS subject, coalesce({measure}, 0), any_value(chain_id),
+               max(block_number), count(DISTINCT market)
+        FROM latest GROUP BY subject ORDER BY subject
+    """
+    return [
+        Observation(rule, row[0], row[1] > rule.threshold, row[1], row[2], row[3], f"{row[4]} market(s)")
+        for row in _rows(con, sql, filters)
+    ]

@@ -1,0 +1,191 @@
+"""`chainrisk run` and `chainrisk watch`: index every configured market, score, alert, publish; once or in a loop.
+
+Writes runs (one row per run: status, counts, summary) besides everything index, score and alerts write. A run
+holds the database's writer lock throughout, so overlapping cron runs never interleave: the later one exits at
+once. Every snapshot block stays in the score tables, so each run adds a point to the health history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from chainrisk.alerts.deliver import AlertReport, run_alerts
+from chainrisk.config import Config
+from chainrisk.errors import UserError
+from chainrisk.jobs.index import IndexReport, index_market
+from chainrisk.jobs.lock import DatabaseBusy, writer_lock
+from chainrisk.jobs.score import ScoreReport, score
+from chainrisk.rpc import mask_url
+from chainrisk.store.db import Store
+
+log = logging.getLogger("chainrisk.run")
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    status: str  #: ok, partial (some markets failed), failed
+    markets: int = 0  #: markets configured
+    seconds: float = 0.0
+    indexed: list[IndexReport] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  #: market name -> error line
+    score: ScoreReport | None = None
+    alerts: AlertReport | None = None
+    published: str | None = None  #: the published copy readers now open
+
+    def summary(self) -> str:
+        parts = [f"run {self.run_id} {self.status} in {self.seconds:.1f} s"]
+        parts.append(f"{len(self.indexed)}/{self.markets} markets indexed")
+        if self.indexed:
+            blocks = sorted({r.to_block for r in self.indexed})
+            parts.append(f"block {blocks[-1]}" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]}")
+        if self.score is not None:
+            parts.append(f"{self.score.wallets} wallets scored, {self.score.liquidatable} liquidatable")
+        if self.alerts is not None:
+            parts.append(
+                f"alerts: {self.alerts.breached} breaching, {self.alerts.sent} sent, {self.alerts.failed} undelivered"
+            )
+        return "; ".join(parts)
+
+
+def _begin(db: Path) -> int:
+    with Store(db) as store:
+        # A run that died (kill -9, power loss) left its row 'running'; the lock proves it is not running now.
+        store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        row = store.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()
+        run_id = int(row[0][0])
+        store.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')",
+                          [run_id, datetime.now(UTC)])  # fmt: skip
+    return run_id
+
+
+def _finish(store: Store, report: RunReport) -> None:
+    details: dict[str, Any] = {
+        "indexed": [asdict(r) for r in report.indexed],
+        "failures": report.failures,
+        "score": asdict(report.score) if report.score else None,
+        "alerts": asdict(report.alerts) if report.alerts else None,
+    }
+    store.con.execute(
+        "UPDATE runs SET finished_at = ?, status = ?, markets = ?, markets_failed = ?, wallets = ?, liquidatable = ?, "
+        "alerts_sent = ?, summary = ? WHERE run_id = ?",
+        [
+            datetime.now(UTC),
+            report.status,
+            report.markets,
+            report.markets - len(report.indexed),
+            report.score.wallets if report.score else None,
+            report.score.liquidatable if report.score else None,
+            report.alerts.sent if report.alerts else None,
+            json.dumps({"line": report.summary(), **details}, default=str),
+            report.run_id,
+        ],
+    )
+
+
+def run_once(config: Config, rpc_url: str) -> RunReport:
+    """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it."""
+    started = time.perf_counter()
+    with writer_lock(config.db, "run"):
+        report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
+        for market in config.markets:
+            try:
+                report.indexed.append(
+                    index_market(
+                        market.protocol,
+                        rpc_url,
+                        market.address,
+                        config.db,
+                        options=market.options,
+                        from_block=market.from_block,
+                        confirmations=config.confirmations,
+                        expected_chain_id=market.chain_id,
+                    )
+                )
+            except UserError as exc:
+                report.failures[market.name] = str(exc)
+                log.error("chainrisk: error: %s: %s", market.name, exc)
+        if report.indexed:
+            try:
+                report.score = score(config.db, publish=False)
+            except UserError as exc:
+                report.failures["score"] = str(exc)
+                log.error("chainrisk: error: score: %s", exc)
+        with Store(config.db) as store:
+            if report.score is not None and config.alerts is not None:
+                report.alerts = run_alerts(store.con, config.alerts, report.run_id)
+                for line in report.alerts.errors:
+                    log.error("chainrisk: alert not delivered: %s", line)
+            report.status = "failed" if report.score is None else ("partial" if report.failures else "ok")
+            report.seconds = round(time.perf_counter() - started, 3)
+            _finish(store, report)
+            report.published = store.publish().name
+    return report
+
+
+class Watch:
+    """`chainrisk watch`: a run every `every_s` seconds until stopped (SIGINT/SIGTERM end it between runs)."""
+
+    def __init__(self, config: Config, rpc_url: str, every_s: float, max_runs: int | None = None) -> None:
+        self.config, self.rpc_url, self.every_s, self.max_runs = config, rpc_url, every_s, max_runs
+        self.stop = threading.Event()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("chainrisk watch: %s received, stopping after the current run", signal.Signals(signum).name)
+        self.stop.set()
+
+    def loop(self) -> int:
+        """Runs until stopped; returns how many runs failed outright."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        log.info(
+            "chainrisk watch: every %g s, %d market(s), RPC %s, database %s",
+            self.every_s,
+            len(self.config.markets),
+            mask_url(self.rpc_url),
+            self.config.db,
+        )
+        runs = failed = 0
+        next_start = time.monotonic()
+        while not self.stop.is_set():
+            try:
+                report = run_once(self.config, self.rpc_url)
+                log.info("%s", report.summary())
+                failed += report.status == "failed"
+            except DatabaseBusy as exc:
+                log.warning("chainrisk watch: skipped: %s", exc)
+            except UserError as exc:
+                failed += 1
+                log.error("chainrisk watch: run failed: %s", exc)
+            runs += 1
+            if self.max_runs is not None and runs >= self.max_runs:
+                break
+            # Fixed-rate ticks; a run longer than the interval starts the next one at once, never two at a time.
+            next_start = max(next_start + self.every_s, time.monotonic())
+            self.stop.wait(max(0.0, next_start - time.monotonic()))
+        return failed
+
+
+def parse_interval(text: str) -> float:
+    """'90s', '5m', '1h', '300' (seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value = text.strip().lower()
+    scale = units.get(value[-1:])
+    number = value[:-1] if scale else value
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise UserError(f"--every {text!r}: give a duration like 30s, 5m or 1h") from None
+    if not seconds > 0:
+        raise UserError(f"--every {text!r}: the interval must be positive")
+    return seconds

@@ -1,0 +1,196 @@
+"""`chainrisk watch` against the devnet while prices move: one webhook per breach and per recovery, readers unharmed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from chainrisk.abi import Abi
+from chainrisk.config import devnet_config
+from chainrisk.devnet.node import DEPLOYER
+from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.rpc import RpcClient
+from chainrisk.store.published import connect_reader
+
+FEED = Abi(compiled_contracts()["SettableFeed"].abi)
+THRESHOLD = 1.2
+SHOCK = 0.55  #: WETH falls 45 %: a WETH-only wallet's health factor falls by the same factor
+
+
+class Hooks:
+    """A local webhook receiver: every POSTed JSON body, in arrival order."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with hooks.lock:
+                    hooks.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self, kind: str) -> list[str]:
+        with self.lock:
+            return sorted(h["subject"] for h in self.received if h["event"] == kind)
+
+
+@pytest.fixture()
+def hooks() -> Iterator[Hooks]:
+    receiver = Hooks()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def _watched_wallets(scored_db: Path) -> list[str]:
+    """Borrowers whose only collateral is WETH (Aave), no WETH debt, and every market's health 1.3-2: a 45 % WETH
+    drop takes them below 1.2, the restored price above it again."""
+    with duckdb.connect(str(scored_db), read_only=True) as con:
+        rows = con.execute(
+            """
+            WITH p AS (SELECT * FROM positions JOIN scored_markets USING (protocol, chain_id, market, block_number)),
+            weth_only AS (
+                SELECT wallet FROM p WHERE protocol = 'aave-v3' GROUP BY wallet
+                HAVING bool_and(collateral_amount = 0 OR symbol = 'WETH') AND bool_or(collateral_amount > 0)
+                   AND bool_and(debt_amount = 0 OR symbol <> 'WETH') AND bool_or(debt_amount > 0)
+            )
+            SELECT wallet FROM wallet_portfolio JOIN weth_only USING (wallet)
+            WHERE worst_health_factor BETWEEN 1.3 AND 2.0 AND markets_with_debt = 1
+            ORDER BY wallet LIMIT 3
+            """
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _set_weth(rpc: RpcClient, devnet: dict[str, Any], answer: int) -> None:
+    """One block moving the WETH feed, one second after the head (no interest worth speaking of accrues)."""
+    feed = devnet["aave_v3"]["reserves"]["WETH"]["feed"]
+    head = rpc.call("eth_getBlockByNumber", ["latest", False])
+    nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
+    tx = {"from": DEPLOYER, "to": feed, "data": FEED.encode("setAnswer", answer), "gas": hex(200_000)}
+    rpc.call("eth_sendTransaction", [{**tx, "gasPrice": "0x0", "nonce": hex(nonce)}])
+    rpc.call("evm_mine", [int(head["timestamp"], 16) + 1])
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _runs(db: Path) -> int:
+    try:
+        with connect_reader(db) as con:
+            return int(con.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchall()[0][0])
+    except Exception:
+        return 0
+
+
+def test_watch_alerts_once_per_breach_and_recovery(
+    devnet: dict[str, Any], rpc: RpcClient, scored_db: Path, hooks: Hooks, tmp_path: Path
+) -> None:
+    wallets = _watched_wallets(scored_db)
+    assert wallets, "the devnet population has no WETH-only borrower with health 1.3-2"
+    db = tmp_path / "watch.duckdb"
+    markets = devnet_config(devnet, db).markets
+    config = tmp_path / "chainrisk.toml"
+    config.write_text(
+        f'db = "{db}"\nrpc_url = "{devnet["rpc_url"]}"\n'
+        + "".join(
+            f'[[markets]]\nprotocol = "{m.protocol}"\naddress = "{m.address}"\n'
+            + "".join(f'{k} = "{v}"\n' for k, v in m.options.items())
+            for m in markets
+        )
+        + f"[watchlists]\nweth_borrowers = {json.dumps(wallets)}\n"
+        + f'[alerts]\nwebhooks = ["{hooks.url}"]\n'
+        + f'[[alerts.rules]]\nname = "watchlist health"\nkind = "health_below"\nthreshold = {THRESHOLD}\n'
+        + 'watchlist = "weth_borrowers"\n'
+    )
+    weth_feed = devnet["aave_v3"]["reserves"]["WETH"]["feed"]
+    before = int(rpc.call("eth_call", [{"to": weth_feed, "data": FEED.encode("latestAnswer")}, "latest"]), 16)
+    snapshot = rpc.call("evm_snapshot")
+    log = (tmp_path / "watch.log").open("wb")
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "chainrisk.cli", "watch", "--config", str(config), "--every", "1s"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    reader_errors: list[str] = []
+    reads = 0
+    stop = threading.Event()
+
+    def read_throughout() -> None:
+        nonlocal reads
+        while not stop.is_set():
+            if not db.with_name(db.name + ".published").exists():
+                time.sleep(0.05)
+                continue
+            try:
+                with connect_reader(db) as con:
+                    con.execute("SELECT count(*), min(health_factor) FROM wallet_risk").fetchall()
+                reads += 1
+            except Exception as exc:  # any reader error fails the test
+                reader_errors.append(f"{type(exc).__name__}: {exc}")
+
+    reader = threading.Thread(target=read_throughout, daemon=True)
+    reader.start()
+    try:
+        _wait(lambda: _runs(db) >= 2, "two quiet runs")
+        assert hooks.events("breach") == [] and hooks.events("recovery") == []
+
+        _set_weth(rpc, devnet, before * 55 // 100)
+        _wait(lambda: hooks.events("breach") == wallets, "one breach per watched wallet")
+        settled = _runs(db)
+        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the breach")
+        assert hooks.events("breach") == wallets  # exactly once each, not once per run
+        assert hooks.events("recovery") == []
+
+        _set_weth(rpc, devnet, before)
+        _wait(lambda: hooks.events("recovery") == wallets, "one recovery per watched wallet")
+        settled = _runs(db)
+        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the recovery")
+        assert hooks.events("breach") == wallets and hooks.events("recovery") == wallets
+    finally:
+        stop.set()
+        watch.send_signal(signal.SIGTERM)
+        code = watch.wait(timeout=120)
+        reader.join(timeout=10)
+        assert rpc.call("evm_revert", [snapshot]) is True
+    assert code == 0, (tmp_path / "watch.log").read_text()[-2000:]
+    assert reader_errors == []
+    assert reads > 20
+    with duckdb.connect(str(db), read_only=True) as con:
+        history = con.execute("SELECT count(DISTINCT block_number) FROM wallet_risk").fetchall()[0][0]
+        events = con.execute("SELECT event, count(*) FROM alert_events WHERE delivered GROUP BY event").fetchall()
+        statuses = con.execute("SELECT DISTINCT status FROM runs").fetchall()
+    assert history >= 3  # the quiet head, the shocked block and the restored block each kept
+    assert dict(events) == {"breach": len(wallets), "recovery": len(wallets)}
+    assert statuses == [("ok",)]
+    payload = next(h for h in hooks.received if h["event"] == "breach")
+    assert payload["value"] < THRESHOLD and payload["threshold"] == THRESHOLD and "ALERT" in payload["text"]
