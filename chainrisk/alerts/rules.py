@@ -167,6 +167,8 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
 def _email(raw: Any, where: str) -> EmailChannel:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: [alerts.email] must be a table")
+    if "password" in raw:
+        raise UserError(f"{where}: keep the SMTP password out of the file; name its variable with password_env")
     unknown = sorted(set(raw) - EMAIL_KEYS)
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r} in [alerts.email]")
@@ -179,8 +181,6 @@ def _email(raw: Any, where: str) -> EmailChannel:
     port = raw.get("port", 587)
     if not isinstance(port, int) or not 0 < port < 65536:
         raise UserError(f"{where}: [alerts.email] port must be a TCP port, not {port!r}")
-    if "password" in raw:
-        raise UserError(f"{where}: keep the SMTP password out of the file; name its variable with password_env")
     return EmailChannel(
         host=str(raw["host"]),
         port=port,
