@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.queries import install_views
 from chainrisk.scoring.health import (
     apply_multipliers,
     liquidation_curve,
@@ -108,6 +109,9 @@ def score(db_path: Path, *, publish: bool = True) -> ScoreReport:
             scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
         )
         blocks = positions.select("chain_id", "market", "block_number").unique()
+        # Analysts' views (queries/) live in the file, so the published copy and any DuckDB client see them;
+        # installed first, so a broken view fails the run before any score is replaced.
+        install_views(store.con)
         store.replace_scores(frames, blocks)
         if publish:
             store.publish()

@@ -1,0 +1,137 @@
+"""Analysts' SQL in `queries/`: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
+
+Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
+`Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
+read only stg_* views and other marts. The score job installs the views before it publishes, so readers of the
+published copy find them; `query_sql` gives a view's SQL with its dependencies inlined, runnable on any chainrisk
+file whether or not the views were installed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from chainrisk.errors import UserError
+
+#: The SQL files. They sit beside the package in a checkout; a wheel must ship them at this same place.
+QUERIES_DIR = Path(__file__).resolve().parents[1] / "queries"
+#: Layers in build order: staging views over the tables, then the marts people read.
+LAYERS = ("stg", "mart")
+
+_NAME = re.compile(r"^(stg|mart)_[a-z0-9_]+$")
+_COMMENT = re.compile(r"--[^\n]*")
+_READ = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
+_CTE = re.compile(r"\b([a-z_][a-z0-9_]*)\s+as\s*\(", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str  #: view name, the file's stem
+    path: Path  #: the .sql file
+    layer: str  #: 'stg' or 'mart'
+    description: str  #: the header's first line
+    sql: str  #: the body: one SELECT, without the header
+    reads: tuple[str, ...]  #: tables and views the body reads (its FROM / JOIN targets that are not its CTEs)
+
+
+def _parse(path: Path) -> Query:
+    name = path.stem
+    match = _NAME.match(name)
+    if match is None:
+        raise UserError(f"{path}: a query file is named stg_<name>.sql or mart_<name>.sql in lowercase; rename it")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header: list[str] = []
+    while lines and lines[0].lstrip().startswith("--"):
+        header.append(lines.pop(0).lstrip()[2:].strip())
+    if not header or not header[0]:
+        raise UserError(f"{path}: start the file with a `--` comment whose first line says what the view is")
+    body = "\n".join(lines).strip().rstrip(";").rstrip()
+    try:
+        statements = duckdb.extract_statements(body)
+    except duckdb.Error as exc:
+        raise UserError(f"{path}: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise UserError(f"{path}: the body must be a single SELECT (found {len(statements)} statement(s))")
+    code = _COMMENT.sub("", body)
+    ctes = {c.lower() for c in _CTE.findall(code)}
+    reads = sorted({r.lower() for r in _READ.findall(code)} - ctes)
+    return Query(name, path, match.group(1), header[0], body, tuple(reads))
+
+
+def _ordered(queries: dict[str, Query]) -> list[Query]:
+    """Dependencies first; among views that are ready, stg before mart, then by name (a stable order)."""
+    needs = {q.name: {r for r in q.reads if r in queries and r != q.name} for q in queries.values()}
+    for query in queries.values():
+        marts = sorted(n for n in needs[query.name] if queries[n].layer == "mart")
+        if query.layer == "stg" and marts:
+            raise UserError(f"{query.path}: a stg_ view may not read marts ({', '.join(marts)}); make it a mart")
+    done: list[Query] = []
+    placed: set[str] = set()
+    while len(done) < len(queries):
+        ready = [queries[n] for n in queries if n not in placed and needs[n] <= placed]
+        if not ready:
+            stuck = sorted(n for n in queries if n not in placed)
+            raise UserError(f"queries read each other in a cycle: {', '.join(stuck)}; break the cycle")
+        first = min(ready, key=lambda q: (LAYERS.index(q.layer), q.name))
+        done.append(first)
+        placed.add(first.name)
+    return done
+
+
+def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
+    """Every query file in `folder`, in an order that creates each view after the views it reads."""
+    if not folder.is_dir():
+        raise UserError(f"no queries folder at {folder}; reinstall chainrisk with its queries/ folder")
+    return _ordered({q.name: q for q in (_parse(p) for p in sorted(folder.glob("*.sql")))})
+
+
+def _find(name: str) -> Query:
+    queries = {q.name: q for q in list_queries()}
+    if name not in queries:
+        raise UserError(f"unknown query {name!r}; known: {', '.join(sorted(queries))}")
+    return queries[name]
+
+
+def query_sql(name: str) -> str:
+    """The view's SQL as one statement: the views it reads, directly or not, inlined as CTEs ahead of its body.
+
+    It returns the view's rows on any chainrisk file, including a read-only copy without the views installed.
+    """
+    target = _find(name)
+    queries = list_queries()
+    by_name = {q.name: q for q in queries}
+    needed = {target.name}
+    for query in reversed(queries):  # dependents come after their dependencies, so one backwards pass suffices
+        if query.name in needed:
+            needed.update(r for r in query.reads if r in by_name)
+    parts = [f"{q.name} AS (\n{q.sql}\n)" for q in queries if q.name in needed]
+    return "WITH " + ",\n".join(parts) + f"\nSELECT * FROM {target.name}"
+
+
+def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Creates (or replaces) every view on a writable connection, in one transaction; returns their names.
+
+    Every adapter's raw tables are created first when missing, so views over a protocol that was never indexed
+    install (and return no rows) too.
+    """
+    from chainrisk.protocols.adapter import adapters
+
+    queries = list_queries()
+    con.execute("BEGIN")
+    try:
+        for adapter in adapters().values():
+            con.execute(adapter.ddl)
+        for query in queries:
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")
+            except duckdb.Error as exc:
+                raise UserError(f"{query.path}: {str(exc).splitlines()[0]}") from None
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return [q.name for q in queries]

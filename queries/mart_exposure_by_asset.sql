@@ -1,0 +1,45 @@
+-- What each protocol holds of each asset: supplied, used as collateral and borrowed, at the latest blocks.
+--
+-- Grain: one row per (chain_id, protocol, asset, symbol), summed over the protocol's markets.
+-- Key columns:
+--   supplied_usd, collateral_usd, debt_usd         USD
+--   collateral_of_liquidatable_usd                 collateral held by wallets liquidatable now, USD
+--   suppliers, collateral_wallets, borrowers       wallets with a non-zero amount (a wallet counts once)
+--   supplied_tokens, collateral_tokens, debt_tokens   whole tokens (DOUBLE)
+--   supplied_amount, collateral_amount, debt_amount   exact, the token's smallest unit (HUGEINT)
+--   markets                                        markets of the protocol holding the asset
+-- Reads: stg_positions_latest, stg_wallet_risk_latest.
+WITH holdings AS (
+    SELECT * FROM stg_positions_latest
+),
+
+wallet_status AS (
+    SELECT protocol, chain_id, market, wallet, liquidatable FROM stg_wallet_risk_latest
+),
+
+final AS (
+    SELECT
+        p.chain_id,
+        p.protocol,
+        p.asset,
+        p.symbol,
+        count(DISTINCT p.market) AS markets,
+        coalesce(sum(p.supplied_usd), 0) AS supplied_usd,
+        coalesce(sum(p.collateral_usd), 0) AS collateral_usd,
+        coalesce(sum(p.debt_usd), 0) AS debt_usd,
+        coalesce(sum(p.collateral_usd) FILTER (WHERE w.liquidatable), 0) AS collateral_of_liquidatable_usd,
+        count(DISTINCT p.wallet) FILTER (WHERE p.supplied_amount > 0) AS suppliers,
+        count(DISTINCT p.wallet) FILTER (WHERE p.collateral_amount > 0) AS collateral_wallets,
+        count(DISTINCT p.wallet) FILTER (WHERE p.debt_amount > 0) AS borrowers,
+        sum(p.supplied_tokens) AS supplied_tokens,
+        sum(p.collateral_tokens) AS collateral_tokens,
+        sum(p.debt_tokens) AS debt_tokens,
+        sum(p.supplied_amount) AS supplied_amount,
+        sum(p.collateral_amount) AS collateral_amount,
+        sum(p.debt_amount) AS debt_amount
+    FROM holdings AS p
+    LEFT JOIN wallet_status AS w USING (protocol, chain_id, market, wallet)
+    GROUP BY p.chain_id, p.protocol, p.asset, p.symbol
+)
+
+SELECT * FROM final

@@ -1,0 +1,76 @@
+-- Aave V3 reserves as read at every snapshot: decoded configuration, indexes, rates and prices.
+--
+-- Grain: one row per (chain_id, market, block_number, asset); is_latest marks the market's latest snapshot.
+-- Key columns:
+--   market, source         the PoolAddressesProvider (Aave's risk-isolated unit and the indexed contract)
+--   ltv_bps, liquidation_threshold_bps, liquidation_bonus_bps (10500 = 5 % bonus), reserve_factor_bps,
+--   liquidation_protocol_fee_bps                                     basis points
+--   borrow_cap_tokens, supply_cap_tokens, unbacked_mint_cap_tokens   whole tokens (0: no cap)
+--   debt_ceiling, isolation_mode_total_debt   exact, in cents (2 decimals); _usd the same in USD
+--   liquidity_index, variable_borrow_index, normalized_income, normalized_variable_debt   ray (1e27), exact
+--   liquidity_rate, variable_borrow_rate      ray (1e27) per year, exact; supply_apr_pct, variable_borrow_apr_pct
+--   price                  the oracle's price in base currency units (exact); price_usd in USD
+-- Reads: raw_aave_v3_reserves, sync_state.
+WITH reserves AS (
+    SELECT * FROM raw_aave_v3_reserves
+),
+
+latest AS (
+    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
+    FROM sync_state
+    WHERE protocol = 'aave-v3'
+),
+
+final AS (
+    SELECT
+        'aave-v3' AS protocol,
+        r.chain_id,
+        r.market,
+        r.market AS source,
+        r.block_number,
+        coalesce(l.is_latest, false) AS is_latest,
+        r.asset,
+        r.symbol,
+        r.decimals,
+        r.reserve_id,
+        r.configuration,
+        r.active,
+        r.frozen,
+        r.paused,
+        r.borrowing_enabled,
+        r.stable_borrowing_enabled,
+        r.borrowable_in_isolation,
+        r.siloed_borrowing,
+        r.flashloan_enabled,
+        r.emode_category,
+        r.ltv AS ltv_bps,
+        r.liquidation_threshold AS liquidation_threshold_bps,
+        r.liquidation_bonus AS liquidation_bonus_bps,
+        r.reserve_factor AS reserve_factor_bps,
+        r.liquidation_protocol_fee AS liquidation_protocol_fee_bps,
+        r.borrow_cap AS borrow_cap_tokens,
+        r.supply_cap AS supply_cap_tokens,
+        r.unbacked_mint_cap AS unbacked_mint_cap_tokens,
+        r.debt_ceiling,
+        r.debt_ceiling::DOUBLE / 100 AS debt_ceiling_usd,
+        r.isolation_mode_total_debt,
+        r.isolation_mode_total_debt::DOUBLE / 100 AS isolation_mode_total_debt_usd,
+        r.a_token,
+        r.variable_debt_token,
+        r.stable_debt_token,
+        r.liquidity_index,
+        r.variable_borrow_index,
+        r.normalized_income,
+        r.normalized_variable_debt,
+        r.liquidity_rate,
+        r.variable_borrow_rate,
+        r.liquidity_rate::DOUBLE / 1e25 AS supply_apr_pct,
+        r.variable_borrow_rate::DOUBLE / 1e25 AS variable_borrow_apr_pct,
+        r.last_update_timestamp,
+        r.price,
+        r.price_usd
+    FROM reserves AS r
+    LEFT JOIN latest AS l USING (chain_id, market, block_number)
+)
+
+SELECT * FROM final

@@ -1,0 +1,74 @@
+-- Morpho Blue markets as read at every snapshot: parameters, totals accrued to the block, rate, oracle price.
+--
+-- Grain: one row per (chain_id, source, block_number, market); is_latest marks the source's latest snapshot.
+-- Key columns:
+--   source                 the Morpho Blue singleton (raw `market`); market: the market id (raw `market_id`),
+--                          as in positions and the score tables
+--   lltv, fee, liquidation_incentive_factor   WAD (1e18), exact; lltv_pct, fee_pct, liquidation_bonus_pct
+--   total_*                totals as stored at last_update; accrued_total_* accrued to the snapshot block
+--                          (exact, loan-token smallest unit / shares)
+--   supply_tokens, borrow_tokens   accrued totals in whole loan tokens (DOUBLE); supply_usd, borrow_usd in USD
+--   utilization_pct        borrowed / supplied × 100
+--   borrow_rate            per-second rate (WAD), exact; borrow_apr_pct = rate × seconds per year × 100
+--   price                  the oracle's 1e36-scaled price as an exact decimal string (can exceed HUGEINT);
+--                          price_float the same as DOUBLE
+--   loan_price_usd, collateral_price_usd   USD per whole token
+-- Reads: raw_morpho_blue_markets, sync_state.
+WITH markets AS (
+    SELECT * FROM raw_morpho_blue_markets
+),
+
+latest AS (
+    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
+    FROM sync_state
+    WHERE protocol = 'morpho-blue'
+),
+
+final AS (
+    SELECT
+        'morpho-blue' AS protocol,
+        m.chain_id,
+        m.market AS source,
+        m.market_id AS market,
+        m.block_number,
+        coalesce(l.is_latest, false) AS is_latest,
+        m.loan_token,
+        m.loan_symbol,
+        m.loan_decimals,
+        m.collateral_token,
+        m.collateral_symbol,
+        m.collateral_decimals,
+        m.oracle,
+        m.irm,
+        m.lltv,
+        m.lltv::DOUBLE / 1e16 AS lltv_pct,
+        m.fee,
+        m.fee::DOUBLE / 1e16 AS fee_pct,
+        m.liquidation_incentive_factor,
+        (m.liquidation_incentive_factor::DOUBLE / 1e18 - 1) * 100 AS liquidation_bonus_pct,
+        m.total_supply_assets,
+        m.total_supply_shares,
+        m.total_borrow_assets,
+        m.total_borrow_shares,
+        m.last_update,
+        m.accrued_total_supply_assets,
+        m.accrued_total_supply_shares,
+        m.accrued_total_borrow_assets,
+        m.accrued_total_borrow_shares,
+        m.accrued_total_supply_assets::DOUBLE / pow(10, m.loan_decimals) AS supply_tokens,
+        m.accrued_total_borrow_assets::DOUBLE / pow(10, m.loan_decimals) AS borrow_tokens,
+        m.accrued_total_supply_assets::DOUBLE / pow(10, m.loan_decimals) * m.loan_price_usd AS supply_usd,
+        m.accrued_total_borrow_assets::DOUBLE / pow(10, m.loan_decimals) * m.loan_price_usd AS borrow_usd,
+        100 * m.accrued_total_borrow_assets::DOUBLE / nullif(m.accrued_total_supply_assets, 0) AS utilization_pct,
+        m.borrow_rate,
+        m.borrow_rate::DOUBLE / 1e18 * 31536000 * 100 AS borrow_apr_pct,
+        m.price,
+        m.price_float,
+        m.loan_price_usd,
+        m.collateral_price_usd,
+        m.base_currency_usd
+    FROM markets AS m
+    LEFT JOIN latest AS l USING (chain_id, market, block_number)
+)
+
+SELECT * FROM final

@@ -1,0 +1,374 @@
+"""Every file in queries/ installed as a view and run on the scored devnet; marts checked against the score tables.
+
+The scored file gets an older, fake scored block (every score row copied one block earlier with doubled USD), so
+a view that forgets the "latest" filter double-counts and fails the totals below, and the history has two blocks.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from chainrisk.errors import UserError
+from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
+from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
+from chainrisk.queries import QUERIES_DIR, Query, install_views, list_queries, query_sql
+from chainrisk.store.db import Store
+
+#: Columns each view must have (the dashboard and analysts rely on them); views may have more.
+EXPECTED_COLUMNS: dict[str, set[str]] = {
+    "stg_scored_markets": {"protocol", "chain_id", "market", "market_label", "source", "block_number", "scored_at"},
+    "stg_sync_state": {"protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time"},
+    "stg_positions_latest": {
+        "protocol", "chain_id", "market", "wallet", "asset", "symbol", "block_number", "supplied_amount",
+        "collateral_amount", "debt_amount", "supplied_tokens", "collateral_tokens", "debt_tokens", "supplied_usd",
+        "collateral_usd", "debt_usd", "price_usd",
+    },
+    "stg_wallet_risk": {
+        "protocol", "chain_id", "market", "wallet", "block_number", "block_time", "health_factor", "is_borrower",
+        "collateral_usd", "debt_usd", "liquidatable",
+    },
+    "stg_wallet_risk_latest": {
+        "protocol", "chain_id", "market", "wallet", "block_number", "health_factor", "is_borrower", "collateral_usd",
+        "debt_usd", "liquidatable", "liquidatable_debt_usd", "bad_debt_usd",
+    },
+    "stg_position_risk_latest": {
+        "protocol", "chain_id", "market", "wallet", "asset", "symbol", "collateral_usd", "debt_usd", "price_usd",
+        "liquidation_price_usd", "liquidation_price_change_pct", "liquidated_when_price",
+    },
+    "stg_liquidation_curve_latest": {
+        "chain_id", "market", "block_number", "axis_kind", "axis", "drop_fraction", "drop_pct",
+        "liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets",
+    },
+    "stg_wallet_portfolio": {"chain_id", "wallet", "protocols", "protocols_text", "worst_health_factor"},
+    "stg_aave_v3_events": {
+        "chain_id", "market", "block_number", "log_index", "event", "wallet", "asset", "amount", "amount_tokens",
+        "liquidated_collateral_amount", "liquidated_collateral_tokens",
+    },
+    "stg_aave_v3_reserves": {
+        "chain_id", "market", "block_number", "is_latest", "asset", "symbol", "decimals", "ltv_bps",
+        "liquidation_threshold_bps", "price", "price_usd", "supply_apr_pct", "variable_borrow_apr_pct",
+    },
+    "stg_morpho_blue_events": {
+        "chain_id", "source", "market", "block_number", "log_index", "event", "wallet", "assets", "assets_tokens",
+    },
+    "stg_morpho_blue_markets": {
+        "chain_id", "source", "market", "block_number", "is_latest", "loan_symbol", "collateral_symbol", "lltv",
+        "lltv_pct", "supply_tokens", "borrow_tokens", "utilization_pct", "price",
+    },
+    "stg_morpho_blue_positions": {
+        "chain_id", "source", "market", "block_number", "is_latest", "wallet", "supply_shares", "borrow_shares",
+        "collateral", "collateral_tokens", "borrow_tokens",
+    },
+    "mart_at_risk_positions": {
+        "protocol", "chain_id", "market", "market_label", "wallet", "asset", "symbol", "health_factor",
+        "liquidatable", "wallet_collateral_usd", "wallet_debt_usd", "collateral_usd", "debt_usd", "price_usd",
+        "liquidation_price_usd", "liquidation_price_change_pct", "liquidated_when_price", "block_number",
+        "block_timestamp",
+    },
+    "mart_liquidation_curve": {
+        "chain_id", "market", "axis_kind", "axis", "drop_pct", "liquidatable_collateral_usd",
+        "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets", "block_number",
+    },
+    "mart_exposure_by_asset": {
+        "chain_id", "protocol", "asset", "symbol", "supplied_usd", "collateral_usd", "debt_usd", "suppliers",
+        "borrowers", "collateral_of_liquidatable_usd", "supplied_tokens", "collateral_tokens", "debt_tokens",
+        "supplied_amount", "collateral_amount", "debt_amount",
+    },
+    "mart_concentration": {
+        "protocol", "chain_id", "market", "borrowers", "debt_usd", "top1_share", "top10_share", "hhi",
+        "largest_borrower",
+    },
+    "mart_wallet_portfolio": {"chain_id", "wallet", "protocols", "protocols_text", "worst_health_factor", "debt_usd"},
+    "mart_wallet_health_history": {
+        "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp", "block_time", "health_factor",
+        "collateral_usd", "debt_usd", "liquidatable",
+    },
+    "mart_market_summary": {
+        "protocol", "chain_id", "market", "market_label", "wallets", "borrowers", "collateral_usd", "debt_usd",
+        "liquidatable_wallets", "liquidatable_debt_usd", "bad_debt_usd", "min_health_factor",
+    },
+    "mart_health_buckets": {"bucket", "bucket_order", "wallets", "debt_usd"},
+    "mart_market_freshness": {
+        "protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time", "scored_block",
+        "scored_at", "snapshot_age_seconds",
+    },
+}  # fmt: skip
+
+BUCKETS = ["< 1 (liquidatable)", "1 to 1.1", "1.1 to 1.25", "1.25 to 1.5", "1.5 to 2", "≥ 2"]
+
+#: Score tables kept per block, and the USD columns the fake older block doubles.
+HISTORY_TABLES = {
+    "positions": ["supplied_usd", "collateral_usd", "debt_usd"],
+    "wallet_risk": ["collateral_usd", "debt_usd", "liquidatable_debt_usd", "bad_debt_usd"],
+    "position_risk": ["collateral_usd", "debt_usd"],
+    "liquidation_curve": ["liquidatable_collateral_usd", "liquidatable_debt_usd"],
+}
+
+#: The score tables at each market's latest block, computed here without the views.
+LATEST_WALLET_RISK = """
+SELECT w.* FROM wallet_risk w JOIN scored_markets s USING (protocol, chain_id, market, block_number)
+"""
+LATEST_POSITION_RISK = """
+SELECT r.* FROM position_risk r JOIN scored_markets s USING (protocol, chain_id, market, block_number)
+"""
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _add_older_block(con: duckdb.DuckDBPyConnection) -> None:
+    """Copies every per-block score row one block earlier, USD doubled: history a latest filter must ignore."""
+    for table, doubled in HISTORY_TABLES.items():
+        changes = ", ".join([f"{c} * 2 AS {c}" for c in doubled] + ["block_number - 1 AS block_number"])
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE ({changes}) FROM {table}")
+
+
+@pytest.fixture(scope="module")
+def views(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A copy of the scored devnet with an older fake block and the views installed (the session file untouched)."""
+    db = tmp_path_factory.mktemp("queries") / "views.duckdb"
+    shutil.copyfile(scored_db, db)
+    con = duckdb.connect(str(db))
+    _add_older_block(con)
+    install_views(con)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def latest_wallets(views: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return _frame(views, LATEST_WALLET_RISK)
+
+
+def test_queries_are_layered_and_ordered() -> None:
+    queries = list_queries()
+    names = [q.name for q in queries]
+    assert {p.stem for p in QUERIES_DIR.glob("*.sql")} == set(names)
+    assert set(EXPECTED_COLUMNS) == set(names), "every view has its expected columns listed here"
+    layers = [q.layer for q in queries]
+    assert layers == sorted(layers, key=("stg", "mart").index), "stg views come before marts"
+    for position, query in enumerate(queries):
+        assert {r for r in query.reads if r in names} <= set(names[:position]), f"{query.name} before its inputs"
+        if query.layer == "mart":
+            outside = [r for r in query.reads if r not in names]
+            assert not outside, f"{query.name} reads tables {outside}; marts read only stg_ and mart_ views"
+
+
+@pytest.mark.parametrize("query", list_queries(), ids=lambda q: q.name)
+def test_header_names_its_grain_and_inputs(query: Query) -> None:
+    header = re.match(r"((?:--[^\n]*\n)+)", query.path.read_text(encoding="utf-8"))
+    assert header is not None
+    text = header.group(1)
+    assert query.description and not query.description.startswith("-")
+    assert re.search(r"Grain: one row per", text), f"{query.name}: header says its grain"
+    reads = re.search(r"^-- Reads: (.+)\.$", text, re.MULTILINE)
+    assert reads is not None, f"{query.name}: header ends with a `-- Reads: a, b.` line"
+    assert {r.strip() for r in reads.group(1).split(",")} == set(query.reads), f"{query.name}: Reads: line"
+
+
+@pytest.mark.parametrize("query", list_queries(), ids=lambda q: q.name)
+def test_every_view_runs_with_its_columns(views: duckdb.DuckDBPyConnection, query: Query) -> None:
+    frame = _frame(views, f"SELECT * FROM {query.name}")
+    missing = EXPECTED_COLUMNS[query.name] - set(frame.columns)
+    assert not missing, f"{query.name} lacks {sorted(missing)}"
+    assert len(frame.columns) == len(set(frame.columns))
+    assert frame.height > 0, f"{query.name} is empty on the scored devnet"
+
+
+def test_query_sql_runs_without_installed_views(scored_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "plain.duckdb"
+    shutil.copyfile(scored_db, db)
+    with duckdb.connect(str(db)) as con:  # a file scored before the views existed
+        for name in _frame(con, "SELECT view_name FROM duckdb_views() WHERE NOT internal")["view_name"]:
+            con.execute(f"DROP VIEW {name}")
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert not _frame(con, "SELECT view_name FROM duckdb_views() WHERE NOT internal").height
+        summary = _frame(con, query_sql("mart_market_summary"))
+        wallets = _frame(con, LATEST_WALLET_RISK)
+        for query in list_queries():
+            assert set(EXPECTED_COLUMNS[query.name]) <= set(_frame(con, query_sql(query.name)).columns)
+    assert summary["wallets"].sum() == wallets.height
+
+
+def test_unknown_query_names_the_known_ones() -> None:
+    with pytest.raises(UserError, match=r"unknown query 'mart_nope'; known: .*mart_market_summary"):
+        query_sql("mart_nope")
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"stg_a.sql": "SELECT 1 AS x"}, "start the file with a `--` comment"),
+        ({"stg_a.sql": "-- A.\nSELECT 1; SELECT 2"}, "single SELECT"),
+        ({"stg_a.sql": "-- A.\nSELECT * FROM mart_b", "mart_b.sql": "-- B.\nSELECT 1 AS x"}, "may not read marts"),
+        ({"mart_a.sql": "-- A.\nSELECT * FROM mart_b", "mart_b.sql": "-- B.\nSELECT * FROM mart_a"}, "cycle"),
+        ({"Report.sql": "-- R.\nSELECT 1 AS x"}, "stg_<name>.sql or mart_<name>.sql"),
+    ],
+)
+def test_bad_query_files_are_one_line_errors(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(UserError, match=re.escape(message)):
+        list_queries(tmp_path)
+
+
+def test_dependencies_order_within_a_layer(tmp_path: Path) -> None:
+    (tmp_path / "mart_a.sql").write_text("-- A.\nWITH b AS (SELECT * FROM mart_z) SELECT * FROM b")
+    (tmp_path / "mart_z.sql").write_text("-- Z.\nSELECT * FROM stg_y")
+    (tmp_path / "stg_y.sql").write_text("-- Y.\nSELECT 1 AS x FROM range(1)")
+    queries = list_queries(tmp_path)
+    assert [q.name for q in queries] == ["stg_y", "mart_z", "mart_a"]
+    assert queries[2].reads == ("mart_z",), "CTE names are not inputs"
+
+
+def test_market_summary_equals_wallet_risk_at_scored_blocks(
+    views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame
+) -> None:
+    expected = (
+        latest_wallets.group_by("protocol", "chain_id", "market")
+        .agg(
+            wallets=pl.len(),
+            borrowers=pl.col("health_factor").is_not_null().sum(),
+            collateral_usd=pl.col("collateral_usd").sum(),
+            debt_usd=pl.col("debt_usd").sum(),
+            liquidatable_wallets=pl.col("liquidatable").sum(),
+            liquidatable_debt_usd=pl.col("liquidatable_debt_usd").sum(),
+            bad_debt_usd=pl.col("bad_debt_usd").sum(),
+            min_health_factor=pl.col("health_factor").min(),
+        )
+        .sort("protocol", "chain_id", "market")
+    )
+    summary = _frame(views, "SELECT * FROM mart_market_summary ORDER BY protocol, chain_id, market")
+    assert summary["market"].to_list() == expected["market"].to_list()
+    for column in expected.columns[3:]:
+        assert summary[column].to_list() == pytest.approx(expected[column].to_list(), rel=1e-12), column
+    assert summary["protocol"].unique().sort().to_list() == ["aave-v3", "morpho-blue"]
+    long_ids = summary.filter(pl.col("market").str.len_chars() > 42)
+    assert long_ids.height and all(label.endswith("…") and len(label) == 11 for label in long_ids["market_label"])
+
+
+def test_health_buckets_cover_every_borrower(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
+    buckets = _frame(views, "SELECT * FROM mart_health_buckets ORDER BY bucket_order")
+    assert buckets["bucket"].to_list() == BUCKETS
+    assert buckets["bucket_order"].to_list() == [1, 2, 3, 4, 5, 6]
+    borrowers = latest_wallets.filter(pl.col("health_factor").is_not_null())
+    assert buckets["wallets"].sum() == borrowers.height > 0
+    assert buckets["debt_usd"].sum() == pytest.approx(borrowers["debt_usd"].sum(), rel=1e-12)
+    below_one = borrowers.filter(pl.col("health_factor") < 1)
+    assert buckets["wallets"][0] == below_one.height
+    assert buckets["wallets"][5] == borrowers.filter(pl.col("health_factor") >= 2).height
+
+
+def test_concentration_shares(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
+    shares = _frame(views, "SELECT * FROM mart_concentration")
+    with_debt = shares.filter(pl.col("debt_usd") > 0)
+    assert with_debt.height == shares.height == 5
+    for row in with_debt.iter_rows(named=True):
+        assert 0 < row["top1_share"] <= row["top10_share"] <= 1
+        # HHI lies between the largest share squared and the largest share.
+        assert row["top1_share"] ** 2 <= row["hhi"] <= row["top1_share"] + 1e-12
+        market = latest_wallets.filter(
+            (pl.col("market") == row["market"]) & pl.col("health_factor").is_not_null()
+        ).sort(["debt_usd", "wallet"], descending=[True, False])
+        assert row["borrowers"] == market.height
+        assert row["largest_borrower"] == market["wallet"][0]
+        debts = market["debt_usd"].to_list()
+        assert row["top1_share"] == pytest.approx(debts[0] / sum(debts), rel=1e-12)
+        assert row["top10_share"] == pytest.approx(sum(debts[:10]) / sum(debts))
+
+
+def test_exposure_equals_position_totals(views: duckdb.DuckDBPyConnection) -> None:
+    exposure = _frame(views, "SELECT * FROM mart_exposure_by_asset")
+    risk = _frame(views, LATEST_POSITION_RISK)
+    assert exposure["debt_usd"].sum() == pytest.approx(risk["debt_usd"].sum(), rel=1e-9)
+    assert exposure["collateral_usd"].sum() == pytest.approx(risk["collateral_usd"].sum(), rel=1e-9)
+    exact = _frame(
+        views,
+        "SELECT p.protocol, p.asset, sum(p.debt_amount) AS debt_amount, count(DISTINCT p.wallet) FILTER "
+        "(WHERE p.debt_amount > 0) AS borrowers FROM positions p JOIN scored_markets s "
+        "USING (protocol, chain_id, market, block_number) GROUP BY ALL",
+    )
+    joined = exposure.join(exact, on=["protocol", "asset"], suffix="_expected")
+    assert joined.height == exposure.height == exact.height
+    assert joined["debt_amount"].to_list() == joined["debt_amount_expected"].to_list()
+    assert joined["borrowers"].to_list() == joined["borrowers_expected"].to_list()
+    assert exposure["debt_amount"].dtype == pl.Decimal(38, 0)
+
+
+def test_at_risk_positions_are_borrowers_positions(
+    views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame
+) -> None:
+    at_risk = _frame(views, "SELECT * FROM mart_at_risk_positions")
+    assert min(at_risk["wallet_debt_usd"].to_list()) > 0
+    assert at_risk["health_factor"].null_count() == 0
+    borrowers = latest_wallets.filter(pl.col("health_factor").is_not_null()).select("protocol", "market", "wallet")
+    expected = _frame(views, LATEST_POSITION_RISK).join(borrowers, on=["protocol", "market", "wallet"])
+    assert at_risk.height == expected.height
+    key = ["protocol", "chain_id", "market", "wallet", "asset"]
+    assert at_risk.select(key).is_duplicated().sum() == 0
+    priced = at_risk.filter(pl.col("liquidation_price_usd").is_not_null())
+    assert priced.height > 0
+    change = (priced["liquidation_price_usd"] / priced["price_usd"] - 1) * 100
+    assert priced["liquidation_price_change_pct"].to_list() == pytest.approx(change.to_list(), rel=1e-6, abs=1e-9)
+
+
+def test_history_keeps_every_scored_block(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
+    history = _frame(views, "SELECT * FROM mart_wallet_health_history")
+    assert history.height >= latest_wallets.height
+    assert history.height == 2 * latest_wallets.height, "the fake older block is history too"
+    assert history.filter(pl.col("is_latest")).height == latest_wallets.height
+    assert isinstance(history["block_time"].dtype, pl.Datetime) and history["block_time"].dtype.time_zone
+    assert history["block_time"].dt.epoch("s").to_list() == history["block_timestamp"].to_list()
+
+
+def test_liquidation_curve_is_the_latest(views: duckdb.DuckDBPyConnection) -> None:
+    curve = _frame(views, "SELECT * FROM mart_liquidation_curve")
+    blocks = curve.group_by("chain_id", "market").agg(pl.col("block_number").n_unique().alias("blocks"))
+    assert blocks["blocks"].to_list() == [1] * blocks.height
+    assert "all" in curve["market"].to_list()
+    assert curve["drop_pct"].min() == 0 and curve["drop_pct"].max() == pytest.approx(90)
+    raw = _frame(views, "SELECT max(block_number) AS b FROM liquidation_curve")
+    assert curve["block_number"].unique().to_list() == [raw["b"][0]]
+
+
+def test_freshness_has_one_row_per_indexed_source(views: duckdb.DuckDBPyConnection) -> None:
+    freshness = _frame(views, "SELECT * FROM mart_market_freshness")
+    state = _frame(views, "SELECT * FROM sync_state")
+    assert freshness.height == state.height == 2
+    assert freshness["scored_block"].to_list() == freshness["snapshot_block"].to_list()
+    assert min(freshness["snapshot_age_seconds"].to_list()) > 0
+    assert sorted(freshness["scored_markets"].to_list()) == [1, 4]
+
+
+def test_wallet_portfolio_lists_protocols(views: duckdb.DuckDBPyConnection) -> None:
+    portfolio = _frame(views, "SELECT * FROM mart_wallet_portfolio")
+    assert portfolio.height == _frame(views, "SELECT count(*) AS n FROM wallet_portfolio")["n"][0]
+    both = portfolio.filter(pl.col("cross_protocol"))
+    assert both.height > 0 and set(both["protocols_text"]) == {"aave-v3, morpho-blue"}
+
+
+def test_views_install_where_only_aave_was_indexed(tmp_path: Path) -> None:
+    with Store(tmp_path / "aave-only.duckdb") as store:
+        store.ensure_tables(AAVE_DDL)
+        con = store.con
+        tables = set(_frame(con, "SELECT table_name FROM information_schema.tables")["table_name"])
+        morpho_tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", MORPHO_DDL))
+        assert not morpho_tables & tables
+        names = install_views(con)
+        assert names == [q.name for q in list_queries()]
+        for name in names:
+            assert _frame(con, f"SELECT * FROM {name}").height == (6 if name == "mart_health_buckets" else 0)
+        buckets = _frame(con, "SELECT * FROM mart_health_buckets ORDER BY bucket_order")
+        assert buckets["bucket"].to_list() == BUCKETS
+        assert buckets["wallets"].to_list() == [0] * 6 and buckets["debt_usd"].to_list() == [0.0] * 6
+        assert install_views(con) == names, "installing twice replaces the views"
