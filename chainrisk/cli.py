@@ -216,8 +216,9 @@ def _run(args: argparse.Namespace) -> None:
 def _watch(args: argparse.Namespace) -> None:
     from chainrisk.jobs.run import Watch, parse_interval
 
+    every = parse_interval(args.every)
     config, rpc_url = _job_config(args)
-    Watch(config, rpc_url, parse_interval(args.every), args.max_runs).loop()
+    Watch(config, rpc_url, every, args.max_runs).loop()
 
 
 def _emit(frame: Any, fmt: str, out: str | None) -> None:
@@ -261,9 +262,9 @@ def _query(args: argparse.Namespace) -> None:
         for query in list_queries():
             print(f"{query.name:32} {query.description}")
         return
-    query_sql(args.name)  # unknown names fail here, listing the known ones
-    limits = ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout)
-    result = run_console_query(Path(args.db), f"SELECT * FROM {args.name}", limits)
+    # The view's SQL with what it reads inlined: it runs on files scored before the view existed too.
+    sql = query_sql(args.name)
+    result = run_console_query(Path(args.db), sql, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
     _emit(result.frame, args.format, args.out)
     if result.truncated:
         print(f"chainrisk: note: result cut at {args.max_rows:,} rows (--max-rows)", file=sys.stderr)

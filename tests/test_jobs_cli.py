@@ -1,0 +1,121 @@
+"""`chainrisk run|sql|query|export` on the scored devnet database: the lock, exact exports, read-only SQL."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from chainrisk.cli import main
+from chainrisk.jobs.lock import writer_lock
+from chainrisk.jobs.run import parse_interval
+from chainrisk.queries import list_queries
+from chainrisk.store.published import current_copy
+
+POOL = "0x" + "11" * 20
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_overlapping_writers_are_refused_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scored_db: Path
+) -> None:
+    db = tmp_path / "busy.duckdb"
+    shutil.copyfile(scored_db, db)
+    config = tmp_path / "chainrisk.toml"
+    config.write_text(f'db = "{db}"\nrpc_url = "http://127.0.0.1:9"\n[[markets]]\nprotocol = "aave-v3"\n'
+                      f'address = "{POOL}"\n')  # fmt: skip
+    before = _digest(db)
+    with writer_lock(db, "run"):
+        for argv in (["run", "--config", str(config)], ["score", "--db", str(db)], ["index", "--config", str(config)]):
+            assert main(argv) == 75
+            err = capsys.readouterr().err.strip()
+            assert err.startswith("chainrisk: busy: ") and "being written by chainrisk run (pid " in err
+            assert "\n" not in err
+    assert _digest(db) == before
+    # Released: the next run gets the lock (and fails on the unreachable RPC, recording nothing half-done).
+    assert main(["run", "--config", str(config)]) == 2
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+        positions = con.execute("SELECT count(*) FROM positions").fetchall()
+    with duckdb.connect(str(scored_db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM positions").fetchall() == positions
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("90", 90), ("0.5s", 0.5)])
+def test_watch_intervals(text: str, seconds: float) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "-1m", "0", "m"])
+def test_bad_watch_intervals_are_refused(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", "--devnet", f"--every={text}", "--db", "/nonexistent/x.duckdb"]) == 2
+    assert "--every" in capsys.readouterr().err
+
+
+def test_export_is_exact_partitioned_and_refuses_to_overwrite(
+    tmp_path: Path, scored_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "export"
+    assert main(["export", "--db", str(scored_db), "--out", str(out)]) == 0
+    assert "exported" in capsys.readouterr().out
+    assert {p.name for p in (out / "positions").iterdir()} == {"chain_id=31337"}
+    assert {p.name for p in (out / "positions" / "chain_id=31337").iterdir()} == {
+        "protocol=aave-v3",
+        "protocol=morpho-blue",
+    }
+    with duckdb.connect() as con:
+        exported = con.execute(
+            "SELECT protocol, sum(collateral_amount), sum(debt_amount), count(*), typeof(any_value(debt_amount)) "
+            f"FROM read_parquet('{out}/positions/**/*.parquet', hive_partitioning = true) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    with duckdb.connect(str(scored_db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT protocol, sum(collateral_amount), sum(debt_amount), count(*) FROM positions GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    assert [row[:4] for row in exported] == [tuple(row) for row in stored]  # exact: DECIMAL(38,0), not DOUBLE
+    assert {row[4] for row in exported} == {"DECIMAL(38,0)"}
+    assert main(["export", "--db", str(scored_db), "--out", str(out)]) == 2
+    assert "not empty; pass --overwrite" in capsys.readouterr().err
+    assert main(["export", "--db", str(scored_db), "--out", str(out), "--overwrite"]) == 0
+
+
+def test_sql_and_query_read_the_published_copy(
+    tmp_path: Path, scored_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = current_copy(scored_db)
+    assert copy is not None
+    before = (_digest(scored_db), _digest(copy))
+    assert main(["sql", "SELECT count(*) AS n, sum(debt_amount) AS debt FROM positions", "--db", str(scored_db),
+                 "--format", "csv"]) == 0  # fmt: skip
+    row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    with duckdb.connect(str(scored_db), read_only=True) as con:
+        n, debt = con.execute("SELECT count(*), sum(debt_amount) FROM positions").fetchall()[0]
+        summary = pl.DataFrame(con.sql("SELECT * FROM mart_market_summary ORDER BY protocol, market").arrow())
+    assert (int(row["n"]), int(row["debt"])) == (n, int(debt))  # exact through CSV
+
+    for hostile in ("DROP TABLE positions", "INSERT INTO runs VALUES (9, now(), NULL, 'x', 0, 0, 0, 0, 0, '')",
+                    "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.duckdb'"):  # fmt: skip
+        assert main(["sql", hostile, "--db", str(scored_db)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("chainrisk: error: ") and "\n" not in err
+
+    assert main(["query", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(q.name in listed for q in list_queries())
+    parquet = tmp_path / "summary.parquet"
+    assert main(["query", "mart_market_summary", "--db", str(scored_db), "--format", "parquet",
+                 "--out", str(parquet)]) == 0  # fmt: skip
+    assert_frame_equal(pl.read_parquet(parquet).sort("protocol", "market"), summary)
+    assert main(["query", "mart_nope", "--db", str(scored_db)]) == 2
+    assert "unknown query 'mart_nope'; known: " in capsys.readouterr().err
+    assert (_digest(scored_db), _digest(copy)) == before
