@@ -19,12 +19,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(BIN)/chainrisk node_modules/.package-lock.json
 
-# Start the devnet (real Aave V3 + Morpho Blue on anvil), index and score it, then open the dashboard.
+# Start the devnet (real Aave V3 + Morpho Blue on anvil), index, score and publish it (one `chainrisk run`),
+# then open the dashboard.
 demo: setup
 	$(BIN)/chainrisk devnet up --replace --port $(PORT)
-	rm -f .chainrisk/demo.duckdb
-	$(BIN)/chainrisk index --devnet --db .chainrisk/demo.duckdb
-	$(BIN)/chainrisk score --db .chainrisk/demo.duckdb
+	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published
+	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
 	@echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C stops it; \`$(BIN)/chainrisk devnet down\` stops the chain)"
 	CHAINRISK_DB=.chainrisk/demo.duckdb $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 

@@ -1,43 +1,422 @@
-"""The dashboard renders risk and devnet pages without errors, and explains itself when there is no data."""
+"""The dashboard, page by page (AppTest): no error anywhere, figures equal to the database's, the wallet what-if equal
+to the health engine, the SQL console read-only, and a note saying what to run when data or views are missing."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from chainrisk.dashboard import overview, positions
+from chainrisk.dashboard.pages import PAGES
+from chainrisk.queries import list_queries
+from chainrisk.scoring.health import stress
+from chainrisk.store.published import reader_path
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+#: Pages that read the database (the devnet page reads the devnet's manifest).
+DATABASE_PAGES = [p.slug for p in PAGES if p.slug != "devnet"]
 
 
-def test_dashboard_shows_risk_and_devnet(
-    devnet: dict[str, Any], scored_db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture()
+def scored(devnet: dict[str, Any], scored_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The dashboard pointed at the session's scored devnet database and manifest."""
     monkeypatch.setenv("CHAINRISK_MANIFEST", str(Path(devnet["state_dir"]) / "manifest.json"))
     monkeypatch.setenv("CHAINRISK_DB", str(scored_db))
-    app = AppTest.from_file(APP, default_timeout=60).run()
+    return scored_db
+
+
+def open_page(slug: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.query_params["page"] = slug
+    return app.run()
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Straight from the file with DuckDB, bypassing the dashboard's code."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def table_with(app: AppTest, column: str) -> Any:
+    """The (pandas) frame of the page's st.dataframe that has `column`."""
+    tables = [d.value for d in app.dataframe if column in d.value.columns]
+    assert len(tables) == 1, f"{len(tables)} tables with a {column!r} column"
+    return tables[0]
+
+
+def chart_data(app: AppTest, column: str) -> pa.Table:
+    """The data of the page's Altair chart that has `column`."""
+    for chart in app.get("vega_lite_chart"):
+        for dataset in chart.proto.datasets:
+            table = pa.ipc.open_stream(dataset.data.data).read_all()
+            if column in table.column_names:
+                return table
+    raise AssertionError(f"no chart with a {column!r} column")
+
+
+LATEST_WALLETS = "SELECT w.* FROM wallet_risk w JOIN scored_markets USING (protocol, chain_id, market, block_number)"
+
+
+@pytest.mark.parametrize("slug", [p.slug for p in PAGES])
+def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
+    app = open_page(slug)
+    assert_clean(app)
+    assert app.radio(key="page").value == slug
+    title = next(p.title for p in PAGES if p.slug == slug)
+    assert title in [t.value for t in app.title]
+    if slug != "runs":  # an empty runs table is explained with notes
+        assert not app.info, [i.value for i in app.info]
+
+
+def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
+    app = open_page("overview")
+    for page in PAGES[1:]:
+        app.radio(key="page").set_value(page.slug).run()
+        assert_clean(app)
+        assert app.query_params["page"] == page.slug
+        assert page.title in [t.value for t in app.title]
+
+
+def test_an_unknown_page_opens_the_overview(scored: Path) -> None:
+    app = open_page("no-such-page")
+    assert_clean(app)
+    assert app.radio(key="page").value == "overview"
+
+
+def test_overview_figures_equal_the_database(scored: Path) -> None:
+    app = open_page("overview")
+    assert_clean(app)
+    collateral, debt, borrowers, liquidatable, bad_debt, protocols, positions_with_debt = rows(
+        scored,
+        f"""
+        WITH latest AS ({LATEST_WALLETS})
+        SELECT sum(collateral_usd), sum(debt_usd), count(DISTINCT (chain_id, wallet)) FILTER (WHERE debt_usd > 0),
+               count(*) FILTER (WHERE liquidatable), sum(bad_debt_usd), count(DISTINCT protocol),
+               count(*) FILTER (WHERE health_factor IS NOT NULL)
+        FROM latest
+        """,
+    )[0]
+    metrics = {m.label: m for m in app.metric}
+    assert metrics["Collateral (USD)"].help == f"${collateral:,.0f}"
+    assert metrics["Debt (USD)"].help == f"${debt:,.0f}"
+    assert metrics["Debt (USD)"].value.startswith("$")
+    assert metrics["Borrowing wallets"].value == f"{borrowers:,}"
+    assert metrics["Liquidatable now"].value == f"{liquidatable:,}"
+    assert metrics["Bad debt (USD)"].help.startswith(f"${bad_debt:,.0f}:")
+    assert metrics["Protocols"].value == str(protocols) == "2"
+    assert borrowers > 100 and positions_with_debt >= borrowers
+
+    # Every borrowing position is counted once in the histogram, whatever its health factor.
+    histogram = chart_data(app, "positions")
+    assert sum(histogram.column("positions").to_pylist()) == positions_with_debt
+    buckets = chart_data(app, "bucket_order")
+    assert sum(buckets.column("wallets").to_pylist()) == positions_with_debt
+
+    per_market = dict(
+        rows(scored, f"WITH latest AS ({LATEST_WALLETS}) SELECT market, sum(debt_usd) FROM latest GROUP BY market")
+    )
+    markets = table_with(app, "market_label")
+    assert sorted(markets["market"]) == sorted(per_market)
+    for market, shown in zip(markets["market"], markets["debt_usd"], strict=True):
+        assert shown == pytest.approx(per_market[market], rel=1e-12)
+    freshness = table_with(app, "snapshot age")
+    assert len(freshness) == rows(scored, "SELECT count(*) FROM sync_state")[0][0]
+
+    assert app.selectbox(key="overview_axis").value == ("all_crypto", "all non-stable")
+    curve = chart_data(app, "price drop (%)")
+    at_90 = rows(
+        scored,
+        """SELECT sum(liquidatable_collateral_usd) FROM liquidation_curve c
+           WHERE market = 'all' AND axis = 'all non-stable' AND "drop" = 0.9
+             AND block_number = (SELECT max(block_number) FROM liquidation_curve WHERE chain_id = c.chain_id)""",
+    )[0][0]
+    shown = [
+        point["USD"]
+        for point in curve.to_pylist()
+        if point["price drop (%)"] == 90 and point["measure"] == "collateral at risk (USD)"
+    ]
+    assert shown == [pytest.approx(at_90, rel=1e-12)]
+    app.selectbox(key="overview_axis").select(("asset", "WETH")).run()
+    assert_clean(app)
+    assert chart_data(app, "price drop (%)").num_rows == curve.num_rows
+
+
+def test_histogram_bins_hold_their_health_factors(scored: Path) -> None:
+    bins = list(overview.health_histogram(scored).select("from", "to", "positions").iter_rows())
+    counted = [0] * len(bins)
+    for (hf,) in rows(scored, f"SELECT health_factor FROM ({LATEST_WALLETS}) WHERE health_factor IS NOT NULL"):
+        drawn = min(max(hf, overview.HF_MIN), overview.HF_MAX)  # the end bins take what lies beyond the axis
+        (where,) = [
+            i for i, (low, high, _) in enumerate(bins) if low <= drawn < high or drawn == high == overview.HF_MAX
+        ]
+        counted[where] += 1
+    assert counted == [count for _, _, count in bins]
+
+
+AT_RISK = f"""
+SELECT count(*), min(w.health_factor) FROM position_risk r
+JOIN scored_markets USING (protocol, chain_id, market, block_number)
+JOIN ({LATEST_WALLETS}) w USING (protocol, chain_id, market, wallet, block_number)
+WHERE w.health_factor <= ? AND r.protocol = ANY(?)
+"""
+
+
+def test_at_risk_positions_filter_and_limit_in_sql(scored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("positions")
+    assert_clean(app)
+    count, weakest = rows(scored, AT_RISK, [1.5, ["aave-v3", "morpho-blue"]])[0]
+    table = table_with(app, "liquidation_price_change_pct")
+    assert 0 < len(table) == count
+    assert table["health_factor"].iloc[0] == weakest
+    assert list(table["health_factor"]) == sorted(table["health_factor"])
+    assert "raw" not in " ".join(table.columns) and "debt_amount" not in table.columns
+
+    app.multiselect(key="positions_protocols").select("morpho-blue")
+    app.slider(key="positions_max_hf").set_value(3.0).run()
+    assert_clean(app)
+    morpho = table_with(app, "liquidation_price_change_pct")
+    assert set(morpho["protocol"]) == {"Morpho Blue"}
+    assert len(morpho) == rows(scored, AT_RISK, [3.0, ["morpho-blue"]])[0][0]
+
+    monkeypatch.setattr(positions, "ROW_LIMIT", 7)
+    app.run()
+    assert len(table_with(app, "liquidation_price_change_pct")) == 7
+    assert any(c.value.startswith(f"Showing the weakest 7 of {len(morpho):,}") for c in app.caption)
+
+
+def latest_positions(db: Path, wallet: str) -> pl.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        table = con.sql(
+            "SELECT p.* FROM positions p JOIN scored_markets USING (protocol, chain_id, market, block_number) "
+            "WHERE wallet = ?",
+            params=[wallet],
+        ).to_arrow_table()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def stored_health(db: Path, wallet: str) -> dict[str, float]:
+    sql = f"SELECT market, health_factor FROM ({LATEST_WALLETS}) WHERE wallet = ? AND health_factor IS NOT NULL"
+    return dict(rows(db, sql, [wallet]))
+
+
+def what_if(app: AppTest) -> dict[str, float | None]:
+    """The what-if health factor per market (None: no debt left)."""
+    table = table_with(app, "health_factor_after")
+    after = zip(table["market"], table["health_factor_after"], strict=True)
+    return {m: None if hf is None or hf != hf else float(hf) for m, hf in after}
+
+
+def position_key(app: AppTest, key: str) -> str:
+    """The market of the position a what-if selectbox names."""
+    value = app.selectbox(key=key).value
+    assert isinstance(value, tuple)
+    return str(value[2])
+
+
+def test_wallet_page_and_live_what_if_agree_with_the_engine(scored: Path) -> None:
+    # A wallet borrowing in two markets, weakest first: the what-if must move both.
+    wallet = rows(
+        scored,
+        f"""SELECT wallet FROM ({LATEST_WALLETS}) WHERE health_factor IS NOT NULL
+            GROUP BY wallet HAVING count(*) >= 2 ORDER BY min(health_factor), wallet LIMIT 1""",
+    )[0][0]
+    app = open_page("wallet")
+    app.text_input(key="wallet_address").input("0x" + wallet[2:].upper()).run()
+    assert_clean(app)
+    assert any(wallet in m.value for m in app.markdown)
+    stored = stored_health(scored, wallet)
+    assert len(stored) >= 2
+
+    # No change: the engine on the wallet's latest positions gives back the stored health factors, bit for bit.
+    assert {m: hf for m, hf in what_if(app).items() if hf is not None} == stored
+
+    # Half the price of its weakest market's collateral: HF falls there, as the engine's stress() has it.
+    held = latest_positions(scored, wallet)
+    weakest_market = min(stored, key=stored.__getitem__)
+    symbol = held.filter((pl.col("market") == weakest_market) & (pl.col("collateral_amount") > 0))["symbol"][0]
+    app.slider(key=f"whatif_price_{symbol}").set_value(-50).run()
+    assert_clean(app)
+    shocked = what_if(app)
+    assert (shocked[weakest_market] or 0.0) < stored[weakest_market]
+    engine = stress(held, pl.DataFrame({"symbol": [symbol], "multiplier": [0.5]}))
+    for market, hf in zip(engine["market"], engine["health_factor"], strict=True):
+        assert shocked[market] == pytest.approx(hf, rel=1e-9)
+    assert table_with(app, "health_factor_after")["liquidatable_after"].tolist() == [
+        hf < 1 for hf in table_with(app, "health_factor_after")["health_factor_after"]
+    ]
+
+    # Back to today's prices, then top up collateral (token units) and repay a whole debt.
+    app.slider(key=f"whatif_price_{symbol}").set_value(0).run()
+    topped_up = position_key(app, "whatif_add_on")
+    app.text_input(key="whatif_add_tokens").input("0.5").run()
+    assert_clean(app)
+    assert (what_if(app)[topped_up] or 0.0) > stored[topped_up]
+    repaid = position_key(app, "whatif_repay_on")
+    app.text_input(key="whatif_add_tokens").input("0")
+    app.text_input(key="whatif_repay_tokens").input("1e30").run()  # more than owed: the debt goes to zero
+    assert_clean(app)
+    debts = held.filter((pl.col("market") == repaid) & (pl.col("debt_amount") > 0)).height
+    hf = what_if(app)[repaid]
+    assert hf is None if debts == 1 else (hf or 0.0) > stored[repaid]
+
+    app.text_input(key="whatif_repay_tokens").input("lots").run()
+    assert not app.exception and not app.error
+    assert any("is not an amount" in w.value for w in app.warning)
+
+
+def test_a_link_from_the_at_risk_table_opens_the_wallet(scored: Path) -> None:
+    link = table_with(open_page("positions"), "wallet page")["wallet page"].iloc[0]
+    assert link.startswith("?page=wallet&wallet=0x")
+    app = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (part.split("=") for part in link[1:].split("&")):
+        app.query_params[key] = value
+    app.run()
+    assert_clean(app)
+    assert app.radio(key="page").value == "wallet"
+    assert any(link.rsplit("=", 1)[1] in m.value for m in app.markdown)
+
+
+def test_wallet_page_refuses_a_bad_address_and_explains_an_unknown_one(scored: Path) -> None:
+    app = open_page("wallet")
+    app.text_input(key="wallet_address").input("0x1234").run()
+    assert_clean(app)
+    assert any("is not a wallet address" in w.value for w in app.warning)
+    app.text_input(key="wallet_address").input("0x" + "ab" * 20).run()
+    assert_clean(app)
+    assert any("No positions of 0x" + "ab" * 20 in i.value for i in app.info)
+
+
+def test_sql_console_runs_selects_and_refuses_writes(scored: Path) -> None:
+    app = open_page("sql")
+    assert_clean(app)
+    views = table_with(app, "view")
+    assert set(views["view"]) == {q.name for q in list_queries()}
+
+    app.text_area(key="console_sql").input("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'ok')")
+    app.button(key="console_run").click().run()
     assert not app.exception
-    assert not app.error
+    assert len(app.error) == 1 and app.error[0].value.startswith("query refused")
+    assert rows(scored, "SELECT count(*) FROM runs")[0][0] == 0
+
+    app.text_area(key="console_sql").input("SELECT protocol, count(*) AS markets FROM mart_market_summary GROUP BY 1")
+    app.button(key="console_run").click().run()
+    assert_clean(app)
+    result = table_with(app, "markets")
+    expected = dict(rows(scored, "SELECT protocol, count(*) FROM scored_markets GROUP BY 1"))
+    assert dict(zip(result["protocol"], result["markets"], strict=True)) == expected
+    assert any(c.value.startswith(f"{len(expected)} rows in") for c in app.caption)
+
+    app.selectbox(key="console_example").select("Markets").run()
+    assert "mart_market_summary" in str(app.text_area(key="console_sql").value)
+
+
+def copy_of(db: Path, folder: Path) -> Path:
+    """A private copy of what readers see (the session file stays untouched)."""
+    copy = folder / "copy.duckdb"
+    shutil.copyfile(reader_path(db), copy)
+    return copy
+
+
+def test_runs_page_lists_runs_events_and_active_alerts(
+    scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = copy_of(scored, tmp_path)
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            """INSERT INTO runs VALUES
+               (1, '2024-01-01 00:00:00+00', '2024-01-01 00:00:42+00', 'ok', 5, 0, 772, 0, 0, 'run 1 ok'),
+               (2, '2024-01-01 01:00:00+00', '2024-01-01 01:30:00+00', 'partial', 5, 1, 700, 3, 2, 'run 2 partial')"""
+        )
+        con.execute(
+            """INSERT INTO alert_events VALUES
+               (2, 'treasury health', '0xabc', 'webhook', 'breach', 1.05, 1.2, 31337, 231, true, NULL,
+                '2024-01-01 01:01:00+00'),
+               (2, 'bad debt', 'all markets', 'webhook', 'breach', 5000, 1000, 31337, 231, false, 'HTTP 500',
+                '2024-01-01 01:01:01+00')"""
+        )
+        con.execute(
+            "INSERT INTO alert_state VALUES ('treasury health', '0xabc', 'webhook', true, 1.05, 231, "
+            "'2024-01-01 01:01:00+00'), ('bad debt', 'all markets', 'webhook', false, 0, 231, '2024-01-01 01:01:01+00')"
+        )
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = open_page("runs")
+    assert_clean(app)
+    assert not app.info
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {"Last run": "#2", "Status": "partial", "Markets failed": "1", "Alerts sent": "2"}
+    runs = table_with(app, "summary")
+    assert list(runs["run_id"]) == [2, 1] and list(runs["duration"]) == ["30 min", "42 s"]
+    assert list(table_with(app, "since_block")["subject"]) == ["0xabc"]
+    assert len(table_with(app, "delivered")) == 2
+    assert chart_data(app, "rule").num_rows == 2
+
+
+def test_runs_page_without_runs_says_so(scored: Path) -> None:
+    app = open_page("runs")
+    assert_clean(app)
+    notes = " ".join(i.value for i in app.info)
+    assert "No runs recorded yet" in notes and "No alert is active" in notes and "No alert events yet" in notes
+
+
+def test_without_a_database_every_page_says_what_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRISK_MANIFEST", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CHAINRISK_DB", str(tmp_path / "missing.duckdb"))
+    for slug in DATABASE_PAGES:
+        app = open_page(slug)
+        assert_clean(app)
+        assert any("chainrisk score" in info.value for info in app.info), slug
+    app = open_page("devnet")
+    assert_clean(app)
+    assert any("chainrisk devnet up" in info.value for info in app.info)
+
+
+def test_a_database_without_the_views_says_to_score_again(
+    scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = copy_of(scored, tmp_path)
+    with duckdb.connect(str(db)) as con:
+        for query in reversed(list_queries()):
+            con.execute(f"DROP VIEW IF EXISTS {query.name}")
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    for slug in ("overview", "positions", "wallet"):
+        app = open_page(slug)
+        assert_clean(app)
+        assert any("run `chainrisk score` again" in info.value for info in app.info), slug
+
+
+def test_a_failure_inside_a_page_is_one_line(scored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(db: Path) -> dict[str, Any]:
+        raise RuntimeError("the disk caught fire\nline two of the message")
+
+    monkeypatch.setattr(overview, "totals", broken)
+    app = open_page("overview")
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "Something went wrong while drawing this page: RuntimeError: the disk caught fire"
+    ]
+    app.radio(key="page").set_value("positions").run()
+    assert_clean(app)
+
+
+def test_devnet_page_shows_the_manifest(scored: Path, devnet: dict[str, Any]) -> None:
+    app = open_page("devnet")
+    assert_clean(app)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Wallets"] == f"{len(devnet['wallets']):,}"
     assert metrics["Aave liquidations"] == str(devnet["history"]["aave_liquidations"])
-    with duckdb.connect(str(scored_db), read_only=True) as con:
-        debtors, liquidatable = con.execute(
-            "SELECT count(*) FILTER (WHERE debt_usd > 0), count(*) FILTER (WHERE liquidatable) FROM wallet_risk"
-        ).fetchall()[0]
-    assert metrics["Borrowing positions"] == f"{debtors:,}"
-    assert metrics["Protocols"] == "2"
-    assert metrics["Liquidatable now"] == f"{liquidatable:,}"
-    assert len(app.dataframe) == 5  # at-risk positions, borrowers across protocols, and the devnet's three
-    assert app.selectbox[0].value == "all non-stable"
-
-
-def test_dashboard_without_data_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CHAINRISK_MANIFEST", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CHAINRISK_DB", str(tmp_path / "missing.duckdb"))
-    app = AppTest.from_file(APP, default_timeout=30).run()
-    assert not app.exception
-    assert any("chainrisk devnet up" in info.value for info in app.info)
-    assert any("chainrisk score" in info.value for info in app.info)
+    assert devnet["rpc_url"] in " ".join(c.value for c in app.caption)
+    assert len(app.dataframe) == 3

@@ -1,4 +1,4 @@
-"""The dashboard served by `streamlit run`, opened once in a real headless Chromium."""
+"""The dashboard under `streamlit run`: every page opened by its URL in headless Chromium, a screenshot of each kept."""
 
 from __future__ import annotations
 
@@ -7,20 +7,37 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
+#: Text each page shows once its data is drawn (a heading, or a button under the data).
+KEY_TEXT = {
+    "overview": "Collateral at risk vs price drop",
+    "positions": "Download these rows as CSV",
+    "wallet": "What if",
+    "sql": "Views",
+    "runs": "Last runs",
+    "devnet": "Contracts",
+}
+
+
+def screenshot_dir() -> Path:
+    folder = Path(os.environ.get("CHAINRISK_SCREENSHOTS", ROOT / ".chainrisk" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture()
-def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Any:
+def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
@@ -42,42 +59,63 @@ def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Any:
     yield url
     server.terminate()
     server.wait(timeout=10)
+    log.close()
 
 
-def test_dashboard_in_headless_chromium(dashboard: str, devnet: dict[str, Any], tmp_path: Path) -> None:
+def full_page_screenshot(page: Any, path: Path) -> None:
+    """Streamlit scrolls inside its main block, so the viewport grows to the content before the shot."""
+    height = page.evaluate(
+        "Math.max(...Array.from(document.querySelectorAll("
+        "'[data-testid=stMain], [data-testid=stMainBlockContainer]')).map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1400, "height": max(int(height) + 150, 1000)})
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_every_page_in_headless_chromium(dashboard: str, devnet: dict[str, Any]) -> None:
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CI"):
             pytest.fail("chromium is missing in CI; `make test` installs it with apt")
         pytest.skip("chromium not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    assert set(KEY_TEXT) == {p.slug for p in PAGES}, "a new page needs its key text here"
+    shots = screenshot_dir()
     flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"]
     flags += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+    bodies: dict[str, str] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        page.goto(dashboard)
-        page.get_by_text("Collateral at risk vs price drop", exact=True).wait_for(timeout=60_000)
-        page.wait_for_timeout(2_000)
-        page.screenshot(path=str(tmp_path / "risk.png"), full_page=True)
-        risk_body = page.inner_text("body")
-        page.get_by_role("tab", name="Devnet").click()
-        page.get_by_text("Contracts", exact=True).wait_for(timeout=30_000)
-        page.wait_for_timeout(1_000)
-        page.screenshot(path=str(tmp_path / "devnet.png"), full_page=True)
-        assert page.locator("[data-testid='stException']").count() == 0
-        body = page.inner_text("body")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for slug, text in KEY_TEXT.items():
+            page.goto(f"{dashboard}/?page={slug}")
+            page.get_by_text(text, exact=True).first.wait_for(timeout=60_000)
+            if slug == "sql":
+                page.get_by_role("button", name="Run").click()
+                page.get_by_text("rows in").first.wait_for(timeout=30_000)
+            # Charts and tables draw after the text; let them settle before the picture.
+            page.wait_for_timeout(2_000)
+            full_page_screenshot(page, shots / f"{slug}.png")
+            assert page.locator("[data-testid='stException']").count() == 0, slug
+            assert page.locator("[data-testid='stAlertContentError']").count() == 0, slug
+            bodies[slug] = page.inner_text("body")
         browser.close()
-    assert "Traceback" not in risk_body + body
-    assert "Liquidatable now" in risk_body and "Positions closest to liquidation" in risk_body
-    # Tables draw on a canvas; the metrics and the caption are text.
-    assert devnet["rpc_url"] in body
-    metric = page_text_after(body, "Aave liquidations")
-    assert metric == str(devnet["history"]["aave_liquidations"])
+    for slug, body in bodies.items():
+        assert "Traceback" not in body and "Error" not in body, slug
+        assert (shots / f"{slug}.png").stat().st_size > 20_000, slug
+    assert "Liquidatable now" in bodies["overview"] and "Health factors of borrowers" in bodies["overview"]
+    assert "matching positions" in bodies["positions"]
+    assert "rows in" in bodies["sql"]
+    assert "Health per market" in bodies["wallet"] and "price change (%)" in bodies["wallet"]
+    assert "Active alerts" in bodies["runs"] and "Alert events" in bodies["runs"]
+    # Tables draw on a canvas; the metrics and the captions are text.
+    assert devnet["rpc_url"] in bodies["devnet"]
+    assert page_text_after(bodies["devnet"], "Aave liquidations") == str(devnet["history"]["aave_liquidations"])
 
 
 def page_text_after(body: str, label: str) -> str:
     """The first non-empty line after `label` in the page's text."""
     lines = [line.strip() for line in body.splitlines() if line.strip()]
     return lines[lines.index(label) + 1]
-    assert "change since window start (%)" in body

@@ -1,1 +1,1 @@
-"""Data shaping for the Streamlit dashboard: frames ready to chart, with units in the column names."""
+"""The Streamlit dashboard: one module per page (its queries and drawing); the registry in chainrisk.dashboard.pages."""

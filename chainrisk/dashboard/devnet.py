@@ -1,16 +1,20 @@
-"""Frames for the dashboard's devnet page, read from the devnet manifest (no chain access)."""
+"""Devnet page: the local chain's contracts, reserves, replayed prices and wallet behaviour, from its manifest."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import polars as pl
+import streamlit as st
 
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.build import manifest_path, read_manifest
 from chainrisk.devnet.prices import FEED_DECIMALS, load_price_path, parse_start
+from chainrisk.errors import UserError
 
 
 def manifest_location() -> Path:
@@ -99,3 +103,84 @@ def replayed_prices(manifest: dict[str, Any]) -> pl.DataFrame:
             ((pl.col("answer") / pl.col("answer").first().over("asset") - 1) * 100).alias("change %"),
         )
     )
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _manifest(path: str, modified_ns: int) -> dict[str, Any]:
+    """Cached per file and version: a rebuilt devnet shows at once."""
+    return load_manifest(Path(path))
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _prices(manifest: dict[str, Any]) -> pl.DataFrame:
+    return replayed_prices(manifest)
+
+
+def render() -> None:
+    try:
+        location = manifest_location()
+        modified = location.stat().st_mtime_ns if location.is_file() else 0
+        manifest = _manifest(str(location), modified)
+    except UserError as exc:
+        st.info(f"No devnet to show yet. {exc}")
+        return
+    history = manifest["history"]
+    head_time = datetime.fromtimestamp(manifest["head_timestamp"], tz=UTC)
+    cols = st.columns(5)
+    cols[0].metric("Chain id", manifest["chain_id"])
+    cols[1].metric("Head block", f"{manifest['head_block']:,}")
+    cols[2].metric("Wallets", f"{len(manifest['wallets']):,}")
+    cols[3].metric("Aave liquidations", history["aave_liquidations"])
+    cols[4].metric("Morpho liquidations", history["morpho_liquidations"])
+    st.caption(
+        f"RPC {manifest['rpc_url']} · chain time at head {head_time:%Y-%m-%d %H:%M} UTC · "
+        f"prices replayed from {history['window'][0][:10]} to {history['window'][1][:10]} "
+        f"(CoinGecko hourly USD, via shared/data)"
+    )
+
+    st.subheader("Replayed oracle prices: change since the window opened")
+    with st.spinner("loading the price history ..."):
+        prices = _prices(manifest)
+    present = sorted(prices["asset"].unique())
+    assets = st.multiselect(
+        "Assets", present, default=[a for a in ("WETH", "wstETH", "WBTC", "LINK") if a in present], key="devnet_assets"
+    )
+    chart = (
+        alt.Chart(prices.filter(pl.col("asset").is_in(assets)))
+        .mark_line()
+        .encode(
+            x=alt.X("time:T", title="time (UTC)"),
+            y=alt.Y("change %:Q", title="change since window start (%)"),
+            color="asset:N",
+            tooltip=[
+                "asset",
+                alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),
+                alt.Tooltip("price USD:Q", format="$,.2f"),
+                alt.Tooltip("change %:Q", format="+.1f"),
+            ],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+
+    st.subheader("What the wallet population did (transactions by kind)")
+    long = actions_frame(manifest).unpivot(index="action", variable_name="outcome", value_name="transactions")
+    st.altair_chart(
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            y=alt.Y("action:N", sort="-x", title=None),
+            x=alt.X("transactions:Q", title="transactions (count)"),
+            color="outcome:N",
+        ),
+        width="stretch",
+    )
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Aave V3 reserves")
+        st.dataframe(reserves_frame(manifest), hide_index=True)
+    with right:
+        st.subheader("Morpho Blue markets")
+        st.dataframe(morpho_markets_frame(manifest), hide_index=True)
+    st.subheader("Contracts")
+    st.dataframe(contracts_frame(manifest), hide_index=True)

@@ -1,0 +1,75 @@
+"""Read access for the dashboard: cached, parameterised queries on the published read-only copy of the database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import polars.selectors as cs
+import streamlit as st
+
+from chainrisk.errors import UserError
+from chainrisk.store.published import connect_reader, reader_path
+
+#: Seconds a result is reused. A new publish changes the reader path, which is part of every cache key, so fresh
+#: scores show at once; the TTL only bounds memory and picks up a main file rewritten without publishing.
+CACHE_SECONDS = 300
+
+
+class NoData(Exception):
+    """Nothing to show yet and what to run to fix it: pages show it as a note (st.info), not as an error."""
+
+
+def database_location() -> Path:
+    """CHAINRISK_DB, else chainrisk.duckdb in the working directory."""
+    return Path(os.environ.get("CHAINRISK_DB", "chainrisk.duckdb"))
+
+
+def reader(db: Path) -> str:
+    """The file readers open now (the published copy): the cache key of every query on `db`."""
+    try:
+        return str(reader_path(db))
+    except UserError:
+        raise NoData(
+            f"No database at {db} yet: run `chainrisk index` and `chainrisk score` (or `make demo`), "
+            "or point CHAINRISK_DB at one."
+        ) from None
+
+
+@st.cache_data(ttl=CACHE_SECONDS, max_entries=512, show_spinner=False)
+def _cached_query(db: str, reader_file: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
+    """`reader_file` is only the cache key. The connection is closed at once rather than kept in
+    st.cache_resource: before the first publish the reader opens the main file, and a held read-only
+    connection would lock the next `chainrisk score` out of it."""
+    con = connect_reader(Path(db))
+    try:
+        frame = pl.from_arrow(con.sql(sql, params=list(params)).to_arrow_table())
+    finally:
+        con.close()
+    assert isinstance(frame, pl.DataFrame)
+    # DuckDB hands TIMESTAMPTZ over in the session's zone; the dashboard shows every time in UTC.
+    return frame.with_columns(cs.datetime(time_zone="*").dt.convert_time_zone("UTC"))
+
+
+def query(db: Path, sql: str, *params: Any) -> pl.DataFrame:
+    """A query's whole result as a polars frame (cached per published copy); `params` bind the `?`s."""
+    return _cached_query(str(db), reader(db), sql, tuple(params))
+
+
+def missing_relations(db: Path, names: tuple[str, ...]) -> list[str]:
+    """Which of the tables or views `names` the database lacks."""
+    present = query(db, "SELECT table_name FROM information_schema.tables WHERE table_name = ANY(?)", list(names))
+    found = set(present["table_name"].to_list())
+    return [name for name in names if name not in found]
+
+
+def require(db: Path, *names: str) -> None:
+    """Raises NoData naming what to run when the database lacks any of `names` (a file from an older chainrisk)."""
+    missing = missing_relations(db, names)
+    if missing:
+        raise NoData(
+            f"This database has no {', '.join(missing)} yet (it was written by an older chainrisk or never scored): "
+            "run `chainrisk score` again to install the views this page reads."
+        )

@@ -1,0 +1,52 @@
+"""The dashboard's pages and the sidebar that picks one, kept in step with the `?page=` URL parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from chainrisk.dashboard import console, devnet, overview, positions, runs, wallet
+from chainrisk.dashboard.ui import run_guarded
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str  #: the `?page=` value
+    title: str  #: shown in the sidebar and as the heading
+    render: Callable[[], None]  #: draws the page
+
+
+#: In sidebar order; the first is the default. A new page is a module with a render() and one line here.
+PAGES = (
+    Page("overview", "Overview", overview.render),
+    Page("positions", "At-risk positions", positions.render),
+    Page("wallet", "Wallet", wallet.render),
+    Page("sql", "SQL console", console.render),
+    Page("runs", "Runs & alerts", runs.render),
+    Page("devnet", "Devnet", devnet.render),
+)
+PAGE_KEY = "page"
+
+
+def _page_from_url() -> None:
+    """Before the first draw of a session, the radio starts at the page the URL names."""
+    slugs = [p.slug for p in PAGES]
+    if PAGE_KEY not in st.session_state:
+        wanted = st.query_params.get(PAGE_KEY, slugs[0])
+        st.session_state[PAGE_KEY] = wanted if wanted in slugs else slugs[0]
+
+
+def render() -> None:
+    """Sidebar navigation, then the chosen page, guarded so that a failure is one line, not a traceback."""
+    by_slug = {p.slug: p for p in PAGES}
+    _page_from_url()
+    with st.sidebar:
+        st.title("chainrisk")
+        st.caption("Exact, cross-protocol risk for on-chain lending.")
+        slug = st.radio("Page", list(by_slug), format_func=lambda s: by_slug[s].title, key=PAGE_KEY)
+    st.query_params[PAGE_KEY] = slug
+    page = by_slug[slug]
+    st.title(page.title)
+    run_guarded(page.render)

@@ -1,0 +1,145 @@
+"""At-risk positions page: every borrower's positions with liquidation prices, filtered and limited in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, percent_column, tokens_column, usd_column
+
+#: Rows drawn at most; the count of all matching rows is shown beside them.
+ROW_LIMIT = 5_000
+VIEWS = ("mart_at_risk_positions", "mart_market_summary", "stg_position_risk_latest")
+#: In the order shown: who and how weak, then the asset's liquidation price, then amounts, then identifiers.
+COLUMNS = """wallet, health_factor, protocol, market_label, symbol, liquidation_price_usd, liquidation_price_change_pct,
+    liquidated_when_price, price_usd, collateral_usd, debt_usd, collateral_tokens, debt_tokens, wallet_collateral_usd,
+    wallet_debt_usd, liquidatable, chain_id, market, asset"""
+
+
+@dataclass(frozen=True)
+class Filters:
+    protocols: tuple[str, ...] = ()  #: empty: every protocol
+    markets: tuple[str, ...] = ()  #: market ids; empty: every market
+    symbols: tuple[str, ...] = ()  #: asset symbols; empty: every asset
+    max_health_factor: float = 1.5  #: wallets at or below this health factor
+    min_debt_usd: float = 0.0  #: wallets owing at least this much in the market (USD)
+
+
+def _where(filters: Filters) -> tuple[str, list[object]]:
+    """The WHERE clause (fixed fragments, values only as parameters) and its parameters."""
+    clauses = ["health_factor <= ?", "coalesce(wallet_debt_usd, 0) >= ?"]
+    params: list[object] = [filters.max_health_factor, filters.min_debt_usd]
+    for column, values in (("protocol", filters.protocols), ("market", filters.markets), ("symbol", filters.symbols)):
+        if values:
+            clauses.append(f"{column} = ANY(?)")
+            params.append(list(values))
+    return " AND ".join(clauses), params
+
+
+def at_risk_positions(db: Path, filters: Filters, limit: int) -> tuple[pl.DataFrame, int]:
+    """The weakest matching positions (at most `limit`, health factor ascending) and how many match in all."""
+    where, params = _where(filters)
+    rows = query(
+        db,
+        f"SELECT {COLUMNS} FROM mart_at_risk_positions WHERE {where} "
+        "ORDER BY health_factor, wallet, protocol, market, symbol LIMIT ?",
+        *params,
+        limit,
+    )
+    total = query(db, f"SELECT count(*) AS n FROM mart_at_risk_positions WHERE {where}", *params)["n"][0]
+    return rows.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)), int(total)
+
+
+def filter_options(db: Path) -> dict[str, pl.DataFrame]:
+    """What the filters offer: protocols, markets (id, label, protocol) and asset symbols present. Read from the
+    small views rather than the at-risk mart, whose joins cost most of a second each on a million positions."""
+    return {
+        "protocols": query(db, "SELECT DISTINCT protocol FROM mart_market_summary ORDER BY protocol"),
+        "markets": query(
+            db, "SELECT DISTINCT protocol, market, market_label FROM mart_market_summary ORDER BY protocol, market"
+        ),
+        "symbols": query(db, "SELECT DISTINCT symbol FROM stg_position_risk_latest ORDER BY symbol"),
+    }
+
+
+def render() -> None:
+    db = database_location()
+    require(db, *VIEWS)
+    options = filter_options(db)
+    markets = options["markets"]
+    labels = {
+        m: f"{PROTOCOL_NAMES.get(p, p)} · {label}"
+        for p, m, label in markets.select("protocol", "market", "market_label").iter_rows()
+    }
+    cols = st.columns([1, 2, 2, 1.5, 1])
+    protocols = cols[0].multiselect(
+        "Protocol",
+        options["protocols"]["protocol"].to_list(),
+        format_func=lambda p: PROTOCOL_NAMES.get(p, p),
+        key="positions_protocols",
+    )
+    chosen_markets = cols[1].multiselect(
+        "Market", list(labels), format_func=labels.__getitem__, key="positions_markets"
+    )
+    symbols = cols[2].multiselect("Asset", options["symbols"]["symbol"].to_list(), key="positions_symbols")
+    max_hf = cols[3].slider(
+        "Health factor at most",
+        0.0,
+        10.0,
+        Filters().max_health_factor,
+        step=0.05,
+        format="%.2f",
+        key="positions_max_hf",
+    )
+    min_debt = cols[4].number_input(
+        "Wallet debt at least (USD)", min_value=0.0, value=0.0, step=1_000.0, key="positions_min_debt"
+    )
+    filters = Filters(tuple(protocols), tuple(chosen_markets), tuple(symbols), float(max_hf), float(min_debt))
+    with st.spinner("Finding positions ..."):
+        rows, total = at_risk_positions(db, filters, ROW_LIMIT)
+    if total > rows.height:
+        st.caption(
+            f"Showing the weakest {rows.height:,} of {total:,} matching positions; narrow the filters to see more."
+        )
+    else:
+        st.caption(f"{total:,} matching positions, weakest first. Click a column header to sort.")
+    st.caption(
+        "Liquidation price: the asset's price, all other prices held, at which the wallet's health factor in that "
+        "market reaches 1. Health factor and wallet totals are per market (markets liquidate separately)."
+    )
+    st.dataframe(
+        # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
+        rows.with_columns(pl.format("?page=wallet&wallet={}", "wallet").alias("wallet page")),
+        hide_index=True,
+        column_order=["wallet", "wallet page", *(c for c in rows.columns if c != "wallet")],
+        column_config={
+            "wallet page": st.column_config.LinkColumn("wallet page", display_text="open"),
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "market_label": "market",
+            "symbol": "asset",
+            "health_factor": health_column(),
+            "wallet_collateral_usd": usd_column("wallet collateral (USD)"),
+            "wallet_debt_usd": usd_column("wallet debt (USD)"),
+            "collateral_tokens": tokens_column("collateral (tokens)"),
+            "debt_tokens": tokens_column("debt (tokens)"),
+            "collateral_usd": usd_column("collateral (USD)"),
+            "debt_usd": usd_column("debt (USD)"),
+            "price_usd": usd_column("price (USD)"),
+            "liquidation_price_usd": usd_column("liquidation price (USD)"),
+            "liquidation_price_change_pct": percent_column("move to liquidation (%)"),
+            "liquidated_when_price": "liquidated when price",
+            "market": "market id",
+            "asset": "token",
+        },
+    )
+    st.download_button(
+        "Download these rows as CSV",
+        rows.write_csv(),
+        "at_risk_positions.csv",
+        "text/csv",
+        help=f"The rows shown above (at most {ROW_LIMIT:,}), with the filters applied.",
+    )

@@ -1,0 +1,74 @@
+"""Shared pieces of the dashboard's pages: number formats, table column formats, and the guard every page runs in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from chainrisk.dashboard.data import NoData
+from chainrisk.errors import UserError
+
+PROTOCOL_NAMES = {"aave-v3": "Aave V3", "morpho-blue": "Morpho Blue"}
+
+
+def usd(value: float | None) -> str:
+    """Whole dollars with thousands separators ("—" when no USD price is known)."""
+    return "—" if value is None else f"${value:,.0f}"
+
+
+def usd_short(value: float | None) -> str:
+    """Dollars in three significant figures ("$3.01M", "$618k", "$950") for metrics, whose width is small."""
+    if value is None:
+        return "—"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"${value / size:.3g}{suffix}"
+    return f"${value:,.0f}"
+
+
+def human_age(seconds: float | None) -> str:
+    """An age in the largest unit that keeps it readable: "45 s", "12 min", "3.5 h", "2.0 days", "4.5 years"."""
+    if seconds is None:
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds < 365 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    return f"{seconds / (365.25 * 86400):.1f} years"
+
+
+def usd_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="dollar", help=help)
+
+
+def percent_column(label: str, help: str | None = None) -> Any:
+    """For values already in percent (12.5 means 12.5 %)."""
+    return st.column_config.NumberColumn(label, format="%.1f%%", help=help)
+
+
+def health_column(label: str = "health factor", help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="%.4f", help=help)
+
+
+def tokens_column(label: str, help: str | None = None) -> Any:
+    """Token amounts in whole tokens (never raw wei)."""
+    return st.column_config.NumberColumn(label, format="%.6f", help=help)
+
+
+def run_guarded(render: Callable[[], None]) -> None:
+    """Draws a page; missing data becomes a note with what to run, any failure one line (never a traceback)."""
+    try:
+        render()
+    except NoData as exc:
+        st.info(str(exc))
+    except UserError as exc:
+        st.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except Exception as exc:  # the dashboard never shows a traceback
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        st.error(f"Something went wrong while drawing this page: {type(exc).__name__}: {detail}")

@@ -1,0 +1,379 @@
+"""Wallet page: one wallet's positions across protocols and markets, its health history and a live what-if."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, percent_column, tokens_column, usd, usd_column
+from chainrisk.dashboard.whatif import MARKET_KEY, AmountChange, apply_scenario, health_by_market, to_base_units
+from chainrisk.errors import UserError
+
+VIEWS = (
+    "stg_positions_latest",
+    "stg_wallet_risk_latest",
+    "mart_wallet_portfolio",
+    "mart_at_risk_positions",
+    "mart_wallet_health_history",
+)
+ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+#: Price moves the what-if offers, in percent.
+PRICE_CHANGE_MIN, PRICE_CHANGE_MAX = -90, 100
+#: Borrowers offered in the picker, weakest first.
+WEAKEST_OFFERED = 200
+PositionKey = tuple[str, int, str, str]
+
+
+def parse_address(text: str) -> str:
+    """A wallet address typed in any case, lowercased as every table stores it."""
+    address = text.strip()
+    if not ADDRESS.fullmatch(address):
+        raise UserError(f"{address!r} is not a wallet address: type 0x followed by 40 hex digits (any case)")
+    return address.lower()
+
+
+def weakest_wallets(db: Path, limit: int = WEAKEST_OFFERED) -> pl.DataFrame:
+    return query(
+        db,
+        """
+        SELECT wallet, worst_health_factor, debt_usd, protocols_text FROM mart_wallet_portfolio
+        WHERE worst_health_factor IS NOT NULL ORDER BY worst_health_factor, wallet LIMIT ?
+        """,
+        limit,
+    )
+
+
+def wallet_positions(db: Path, wallet: str) -> pl.DataFrame:
+    """The wallet's positions at each market's latest scored block: what the score job valued, exact amounts kept."""
+    return query(
+        db, "SELECT * FROM stg_positions_latest WHERE wallet = ? ORDER BY protocol, chain_id, market, symbol", wallet
+    )
+
+
+def wallet_health(db: Path, wallet: str) -> pl.DataFrame:
+    """The stored health of the wallet in each market, latest block."""
+    return query(
+        db,
+        f"""
+        SELECT protocol, market_label, health_factor, liquidatable, collateral_usd, debt_usd, borrowing_power_usd,
+               distance_to_liquidation * 100 AS distance_to_liquidation_pct, bad_debt_usd, chain_id, market
+        FROM stg_wallet_risk_latest WHERE wallet = ? ORDER BY {", ".join(MARKET_KEY)}
+        """,
+        wallet,
+    )
+
+
+def liquidation_prices(db: Path, wallet: str) -> pl.DataFrame:
+    return query(
+        db,
+        """
+        SELECT protocol, market_label, symbol, price_usd, liquidation_price_usd, liquidation_price_change_pct,
+               liquidated_when_price
+        FROM mart_at_risk_positions WHERE wallet = ? AND liquidation_price_usd IS NOT NULL
+        ORDER BY abs(liquidation_price_change_pct), protocol, market, symbol
+        """,
+        wallet,
+    )
+
+
+def health_history(db: Path, wallet: str) -> pl.DataFrame:
+    return query(
+        db,
+        """
+        SELECT protocol, chain_id, market, market_label, block_number, block_time, health_factor
+        FROM mart_wallet_health_history WHERE wallet = ? AND health_factor IS NOT NULL
+        ORDER BY protocol, chain_id, market, block_number
+        """,
+        wallet,
+    )
+
+
+def _market_name(protocol: str, label: str) -> str:
+    return f"{PROTOCOL_NAMES.get(protocol, protocol)} · {label}"
+
+
+def _choose_wallet(db: Path) -> str | None:
+    weakest = weakest_wallets(db)
+    names = {
+        w: f"{w[:8]}…{w[-6:]} · HF {hf:.4f} · {usd(debt)} debt · {protocols}"
+        for w, hf, debt, protocols in weakest.iter_rows()
+    }
+    left, right = st.columns(2)
+    # `?wallet=` fills the address, so a link (the at-risk table has one per row) opens a wallet directly.
+    typed = left.text_input(
+        "Wallet address", value=st.query_params.get("wallet", ""), placeholder="0x… (any case)", key="wallet_address"
+    )
+    picked = right.selectbox(
+        "or one of the weakest borrowers", list(names), format_func=names.__getitem__, key="wallet_weakest"
+    )
+    if typed.strip():
+        try:
+            return parse_address(typed)
+        except UserError as exc:
+            st.warning(str(exc))
+            return None
+    if picked is None:
+        st.info("No borrowers in this database yet; type any wallet address above.")
+        return None
+    return str(picked)
+
+
+def render() -> None:
+    db = database_location()
+    require(db, *VIEWS)
+    wallet = _choose_wallet(db)
+    if wallet is None:
+        return
+    with st.spinner("Reading the wallet ..."):
+        positions = wallet_positions(db, wallet)
+        health = wallet_health(db, wallet)
+    if positions.is_empty():
+        st.info(f"No positions of {wallet} in the latest scored snapshots.")
+        return
+    st.markdown(f"#### `{wallet}`")
+    borrowing = health.filter(pl.col("health_factor").is_not_null())
+    cols = st.columns(4)
+    cols[0].metric("Markets", f"{health.height}", help="Markets where the wallet has a position")
+    cols[1].metric("Collateral (USD)", usd(float(health["collateral_usd"].sum())))
+    cols[2].metric("Debt (USD)", usd(float(health["debt_usd"].sum())))
+    weakest = borrowing["health_factor"].min()
+    cols[3].metric(
+        "Weakest health factor",
+        f"{float(weakest):.4f}" if isinstance(weakest, float) else "no debt",
+        help="Markets liquidate separately, so the weakest market's health factor, not a blend",
+    )
+
+    st.subheader("Health per market")
+    st.dataframe(
+        health.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
+        hide_index=True,
+        column_config={
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "market": "market id",
+            "market_label": "market",
+            "health_factor": health_column(),
+            "collateral_usd": usd_column("collateral (USD)"),
+            "debt_usd": usd_column("debt (USD)"),
+            "borrowing_power_usd": usd_column("can still borrow (USD)"),
+            "distance_to_liquidation_pct": percent_column(
+                "non-stable drop to liquidation (%)", "Uniform drop of all non-stable collateral that brings HF to 1"
+            ),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+        },
+    )
+    st.subheader("Positions")
+    st.dataframe(
+        positions.select(
+            pl.col("protocol").replace(PROTOCOL_NAMES),
+            "market_label",
+            "symbol",
+            "supplied_tokens",
+            "collateral_tokens",
+            "debt_tokens",
+            "price_usd",
+            "supplied_usd",
+            "collateral_usd",
+            "debt_usd",
+            "used_as_collateral",
+        ),
+        hide_index=True,
+        column_config={
+            "market_label": "market",
+            "symbol": "asset",
+            "supplied_tokens": tokens_column("supplied (tokens)"),
+            "collateral_tokens": tokens_column("collateral (tokens)"),
+            "debt_tokens": tokens_column("debt (tokens)"),
+            "price_usd": usd_column("price (USD)"),
+            "supplied_usd": usd_column("supplied (USD)"),
+            "collateral_usd": usd_column("collateral (USD)"),
+            "debt_usd": usd_column("debt (USD)"),
+        },
+    )
+    prices = liquidation_prices(db, wallet)
+    if not prices.is_empty():
+        st.subheader("Liquidation prices")
+        st.caption("The asset's price, all other prices held, at which the wallet's health factor in that market is 1.")
+        st.dataframe(
+            prices.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
+            hide_index=True,
+            column_config={
+                "market_label": "market",
+                "symbol": "asset",
+                "price_usd": usd_column("price now (USD)"),
+                "liquidation_price_usd": usd_column("liquidation price (USD)"),
+                "liquidation_price_change_pct": percent_column("move to liquidation (%)"),
+                "liquidated_when_price": "liquidated when price",
+            },
+        )
+    _history(health_history(db, wallet))
+    _what_if(positions, health)
+
+
+def _history(history: pl.DataFrame) -> None:
+    st.subheader("Health history")
+    if history.is_empty():
+        st.info("No health history: the wallet has had no debt in any scored block.")
+        return
+    points = history.group_by(MARKET_KEY).len()["len"].max()
+    if points == 1:
+        st.caption("One snapshot so far: every `chainrisk score` (or `chainrisk run`) adds a point per market.")
+    frame = history.with_columns(
+        pl.struct("protocol", "market_label")
+        .map_elements(lambda r: _market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
+        .alias("market name"),
+        pl.col("block_time").dt.convert_time_zone("UTC").dt.replace_time_zone(None),
+    )
+    lines = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("block_time:T", title="block time (UTC)", axis=alt.Axis(format="%Y-%m-%d %H:%M")),
+            y=alt.Y("health_factor:Q", title="health factor", scale=alt.Scale(zero=False)),
+            color=alt.Color("market name:N", title="market"),
+            tooltip=[
+                "market name",
+                alt.Tooltip("block_number:Q", format="d", title="block"),
+                alt.Tooltip("block_time:T", format="%Y-%m-%d %H:%M", title="time (UTC)"),
+                alt.Tooltip("health_factor:Q", format=".4f", title="health factor"),
+            ],
+        )
+    )
+    liquidation = (
+        alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")
+    )
+    st.altair_chart(lines + liquidation, width="stretch")
+
+
+def _position_options(positions: pl.DataFrame, amount: str) -> dict[PositionKey, str]:
+    """Positions holding a non-zero `amount` column, keyed for AmountChange, with a label for people."""
+    held = positions.filter(pl.col(f"{amount}_amount") > 0)
+    return {
+        (p, c, m, a): f"{s} in {_market_name(p, label)} (holds {tokens:,.6f})"
+        for p, c, m, a, s, label, tokens in held.select(
+            *MARKET_KEY, "asset", "symbol", "market_label", f"{amount}_tokens"
+        ).iter_rows()
+    }
+
+
+def _amount_change(positions: pl.DataFrame, key: PositionKey | None, tokens: str, *, repay: bool) -> list[AmountChange]:
+    if key is None or not tokens.strip():
+        return []
+    protocol, chain_id, market, asset = key
+    decimals = positions.filter(
+        (pl.col("protocol") == protocol)
+        & (pl.col("chain_id") == chain_id)
+        & (pl.col("market") == market)
+        & (pl.col("asset") == asset)
+    )["decimals"][0]
+    units = to_base_units(tokens, int(decimals))
+    if units == 0:
+        return []
+    if repay:
+        return [AmountChange(protocol, chain_id, market, asset, debt_delta=-units)]
+    return [AmountChange(protocol, chain_id, market, asset, collateral_delta=units)]
+
+
+def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
+    st.subheader("What if")
+    st.caption(
+        "Move prices, add collateral or repay debt: the health engine re-scores the wallet's latest positions at "
+        "once, with the protocols' own integer maths (a price moves every market holding that asset)."
+    )
+    symbols = sorted(set(positions["symbol"].to_list()))
+    columns = st.columns(min(len(symbols), 4))
+    change_bps: dict[str, int] = {}
+    for i, symbol in enumerate(symbols):
+        percent = columns[i % len(columns)].slider(
+            f"{symbol} price change (%)",
+            PRICE_CHANGE_MIN,
+            PRICE_CHANGE_MAX,
+            0,
+            step=1,
+            format="%d%%",
+            key=f"whatif_price_{symbol}",
+        )
+        change_bps[symbol] = int(percent) * 100
+    add_options = _position_options(positions, "collateral")
+    repay_options = _position_options(positions, "debt")
+    cols = st.columns(4)
+    add_on = cols[0].selectbox(
+        "Add collateral to", list(add_options), format_func=add_options.__getitem__, key="whatif_add_on"
+    )
+    add_tokens = cols[1].text_input("collateral to add (tokens)", "0", key="whatif_add_tokens")
+    repay_on = cols[2].selectbox(
+        "Repay debt of", list(repay_options), format_func=repay_options.__getitem__, key="whatif_repay_on"
+    )
+    repay_tokens = cols[3].text_input("debt to repay (tokens)", "0", key="whatif_repay_tokens")
+    try:
+        changes = _amount_change(positions, add_on, add_tokens, repay=False)
+        changes += _amount_change(positions, repay_on, repay_tokens, repay=True)
+    except UserError as exc:
+        st.warning(str(exc))
+        return
+    after = health_by_market(apply_scenario(positions, change_bps, changes))
+    table = health.select(*MARKET_KEY, "market_label", "health_factor", "liquidatable").join(
+        after.rename(
+            {
+                "health_factor": "health_factor_after",
+                "liquidatable": "liquidatable_after",
+                "collateral_usd": "collateral_usd_after",
+                "debt_usd": "debt_usd_after",
+            }
+        ),
+        on=MARKET_KEY,
+        how="left",
+    )
+    metric_columns = st.columns(max(min(table.height, 4), 1))
+    for i, row in enumerate(table.iter_rows(named=True)):
+        _what_if_metric(metric_columns[i % len(metric_columns)], row)
+    st.dataframe(
+        table.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
+        hide_index=True,
+        key="whatif_table",
+        column_order=[
+            "protocol",
+            "market_label",
+            "health_factor",
+            "health_factor_after",
+            "liquidatable",
+            "liquidatable_after",
+            "collateral_usd_after",
+            "debt_usd_after",
+            "chain_id",
+            "market",
+        ],
+        column_config={
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "market": "market id",
+            "market_label": "market",
+            "health_factor": health_column("health factor now"),
+            "liquidatable": "liquidatable now",
+            "health_factor_after": health_column("health factor (what-if)"),
+            "liquidatable_after": "liquidatable (what-if)",
+            "collateral_usd_after": usd_column("collateral (USD, what-if)"),
+            "debt_usd_after": usd_column("debt (USD, what-if)"),
+        },
+    )
+    liquidatable = table.filter(pl.col("liquidatable_after").fill_null(False))
+    if liquidatable.height:
+        names = ", ".join(_market_name(p, label) for p, label in liquidatable.select("protocol", "market_label").rows())
+        st.warning(f"Liquidatable in this scenario: {names}.")
+    else:
+        st.success("No market of this wallet would be liquidatable in this scenario.")
+
+
+def _what_if_metric(column: Any, row: dict[str, Any]) -> None:
+    now, after = row["health_factor"], row["health_factor_after"]
+    label = f"What-if HF · {_market_name(row['protocol'], row['market_label'])}"
+    if after is None:
+        column.metric(label, "no debt")
+    elif now is None:
+        column.metric(label, f"{after:.4f}")
+    else:
+        column.metric(label, f"{after:.4f}", delta=f"{after - now:+.4f}" if after != now else None)
