@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from chainrisk.abi import Abi
 from chainrisk.config import devnet_config
@@ -24,6 +25,7 @@ from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.rpc import RpcClient
 from chainrisk.store.published import connect_reader
 
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 THRESHOLD = 1.2
 SHOCK = 0.55  #: WETH falls 45 %: a WETH-only wallet's health factor falls by the same factor
@@ -94,12 +96,30 @@ def _set_weth(rpc: RpcClient, devnet: dict[str, Any], answer: int) -> None:
     rpc.call("evm_mine", [int(head["timestamp"], 16) + 1])
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+class Dashboard:
+    """The dashboard's Overview and Runs pages rendered (AppTest) again and again while the watch writes."""
+
+    def __init__(self, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CHAINRISK_DB", str(db))
+        self.views = 0
+        self.problems: list[str] = []
+
+    def view(self) -> None:
+        for slug in ("overview", "runs"):
+            app = AppTest.from_file(APP, default_timeout=120)
+            app.query_params["page"] = slug
+            app.run()
+            self.problems += [f"{slug}: {e.value}" for e in [*app.exception, *app.error]]
+            self.views += 1
+
+
+def _wait(condition: Callable[[], bool], what: str, meanwhile: Callable[[], None], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.25)
+        meanwhile()
+        time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -112,11 +132,17 @@ def _runs(db: Path) -> int:
 
 
 def test_watch_alerts_once_per_breach_and_recovery(
-    devnet: dict[str, Any], rpc: RpcClient, scored_db: Path, hooks: Hooks, tmp_path: Path
+    devnet: dict[str, Any],
+    rpc: RpcClient,
+    scored_db: Path,
+    hooks: Hooks,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wallets = _watched_wallets(scored_db)
     assert wallets, "the devnet population has no WETH-only borrower with health 1.3-2"
     db = tmp_path / "watch.duckdb"
+    dashboard = Dashboard(db, monkeypatch)
     markets = devnet_config(devnet, db).markets
     config = tmp_path / "chainrisk.toml"
     config.write_text(
@@ -161,20 +187,20 @@ def test_watch_alerts_once_per_breach_and_recovery(
     reader = threading.Thread(target=read_throughout, daemon=True)
     reader.start()
     try:
-        _wait(lambda: _runs(db) >= 2, "two quiet runs")
+        _wait(lambda: _runs(db) >= 2, "two quiet runs", dashboard.view)
         assert hooks.events("breach") == [] and hooks.events("recovery") == []
 
         _set_weth(rpc, devnet, before * 55 // 100)
-        _wait(lambda: hooks.events("breach") == wallets, "one breach per watched wallet")
+        _wait(lambda: hooks.events("breach") == wallets, "one breach per watched wallet", dashboard.view)
         settled = _runs(db)
-        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the breach")
+        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the breach", dashboard.view)
         assert hooks.events("breach") == wallets  # exactly once each, not once per run
         assert hooks.events("recovery") == []
 
         _set_weth(rpc, devnet, before)
-        _wait(lambda: hooks.events("recovery") == wallets, "one recovery per watched wallet")
+        _wait(lambda: hooks.events("recovery") == wallets, "one recovery per watched wallet", dashboard.view)
         settled = _runs(db)
-        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the recovery")
+        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the recovery", dashboard.view)
         assert hooks.events("breach") == wallets and hooks.events("recovery") == wallets
     finally:
         stop.set()
@@ -185,6 +211,8 @@ def test_watch_alerts_once_per_breach_and_recovery(
     assert code == 0, (tmp_path / "watch.log").read_text()[-2000:]
     assert reader_errors == []
     assert reads > 20
+    # The first views may come before the first publish ("no scores yet" is an st.info, not an error).
+    assert dashboard.problems == [] and dashboard.views >= 6
     with duckdb.connect(str(db), read_only=True) as con:
         history = con.execute("SELECT count(DISTINCT block_number) FROM wallet_risk").fetchall()[0][0]
         events = con.execute("SELECT event, count(*) FROM alert_events WHERE delivered GROUP BY event").fetchall()
