@@ -127,7 +127,19 @@ def _index(args: argparse.Namespace) -> None:
     config = _index_config(args)
     rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
     with writer_lock(config.db, "index"):
-        _index_markets(args, config, rpc_url)
+        try:
+            _index_markets(args, config, rpc_url)
+        finally:
+            _publish(config.db)
+
+
+def _publish(db: Path) -> None:
+    """Publishes what is stored (also after a partial failure: the markets that worked are readable)."""
+    from chainrisk.store.db import Store
+
+    if db.is_file():
+        with Store(db) as store:
+            store.publish()
 
 
 def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:

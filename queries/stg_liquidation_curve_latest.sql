@@ -2,6 +2,7 @@
 --
 -- Grain: one row per (chain_id, market, axis_kind, axis, drop_fraction).
 -- Key columns:
+--   market_label           the market's name for people (stg_market_labels); 'all' for the chain
 --   axis_kind, axis        what is shocked: 'asset' (one symbol), 'group' (ETH, BTC, ...), 'all_crypto', or
 --                          'depeg' (a stablecoin, or all of them)
 --   drop_fraction          price drop as a fraction (0..0.9; depeg 0..0.2); drop_pct the same × 100
@@ -15,11 +16,11 @@ WITH curve AS (
 ),
 
 scored_blocks AS (
-    SELECT DISTINCT chain_id, market, block_number FROM stg_scored_markets
+    SELECT DISTINCT chain_id, market, block_number, market_label FROM stg_scored_markets
 ),
 
 chain_blocks AS (
-    SELECT chain_id, 'all' AS market, max(block_number) AS block_number
+    SELECT chain_id, 'all' AS market, max(block_number) AS block_number, 'all' AS market_label
     FROM curve
     WHERE market = 'all'
     GROUP BY chain_id
@@ -35,7 +36,7 @@ final AS (
     SELECT
         c.chain_id,
         c.market,
-        CASE WHEN length(c.market) > 42 THEN left(c.market, 10) || '…' ELSE c.market END AS market_label,
+        l.market_label,
         c.block_number,
         c.block_timestamp,
         c.axis_kind,
@@ -47,7 +48,7 @@ final AS (
         c.bad_debt_usd,
         c.liquidatable_wallets
     FROM curve AS c
-    JOIN latest USING (chain_id, market, block_number)
+    JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

@@ -2,29 +2,34 @@
 --
 -- Grain: one row per (protocol, chain_id, market).
 -- Key columns:
---   market_label      market shortened for display (10 characters and '…' when longer than an address)
+--   market_label      the market's name for people (stg_market_labels: 'wstETH/WETH 94.5%', 'Aave V3 0x9a67…7508')
 --   source            the contract that was indexed (Aave: the PoolAddressesProvider; Morpho: the singleton)
 --   block_number      latest scored snapshot block; block_timestamp in seconds, block_time as TIMESTAMPTZ
 --   wallets           wallets with a position in the market at that block
 --   scored_at         when the score run wrote it (TIMESTAMPTZ)
--- Reads: scored_markets.
+-- Reads: scored_markets, stg_market_labels.
 WITH scored AS (
     SELECT * FROM scored_markets
 ),
 
+labels AS (
+    SELECT protocol, chain_id, market, market_label FROM stg_market_labels
+),
+
 final AS (
     SELECT
-        protocol,
-        chain_id,
-        market,
-        CASE WHEN length(market) > 42 THEN left(market, 10) || '…' ELSE market END AS market_label,
-        source,
-        block_number,
-        block_timestamp,
-        to_timestamp(block_timestamp) AS block_time,
-        wallets,
-        scored_at
-    FROM scored
+        s.protocol,
+        s.chain_id,
+        s.market,
+        l.market_label,
+        s.source,
+        s.block_number,
+        s.block_timestamp,
+        to_timestamp(s.block_timestamp) AS block_time,
+        s.wallets,
+        s.scored_at
+    FROM scored AS s
+    LEFT JOIN labels AS l USING (protocol, chain_id, market)
 )
 
 SELECT * FROM final

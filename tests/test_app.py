@@ -17,6 +17,7 @@ from chainrisk.dashboard import overview, positions
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.queries import list_queries
 from chainrisk.scoring.health import stress
+from chainrisk.store.db import Store
 from chainrisk.store.published import reader_path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -151,6 +152,25 @@ def test_overview_figures_equal_the_database(scored: Path) -> None:
     app.selectbox(key="overview_axis").select(("asset", "WETH")).run()
     assert_clean(app)
     assert chart_data(app, "price drop (%)").num_rows == curve.num_rows
+
+
+def test_overview_lists_the_weakest_borrowers_across_protocols(scored: Path) -> None:
+    app = open_page("overview")
+    assert_clean(app)
+    table = table_with(app, "worst_health_factor")
+    borrowers = "FROM wallet_portfolio WHERE worst_health_factor IS NOT NULL"
+    (total,) = rows(scored, f"SELECT count(*) {borrowers}")[0]
+    order = "ORDER BY worst_health_factor, chain_id, wallet LIMIT ?"
+    weakest = rows(scored, f"SELECT wallet {borrowers} {order}", [overview.BORROWER_LIMIT])
+    assert total > overview.BORROWER_LIMIT == 200, "the devnet has more borrowers than the table shows"
+    assert len(table) == overview.BORROWER_LIMIT
+    assert list(table["wallet"]) == [wallet for (wallet,) in weakest]
+    assert list(table["worst_health_factor"]) == sorted(table["worst_health_factor"])
+    assert any(c.value.startswith(f"The weakest 200 of {total:,} borrowers") for c in app.caption)
+    protocols = set(table["protocols"])
+    assert len(protocols) > 1 and protocols <= {"Aave V3", "Morpho Blue", "Aave V3, Morpho Blue"}, protocols
+    assert not any(where.startswith("0x") for where in table["worst_market_label"]), "markets by name, not id"
+    assert list(table["wallet page"]) == [f"?page=wallet&wallet={wallet}" for wallet in table["wallet"]]
 
 
 def test_histogram_bins_hold_their_health_factors(scored: Path) -> None:
@@ -325,10 +345,15 @@ def test_sql_console_runs_selects_and_refuses_writes(scored: Path) -> None:
 
 
 def copy_of(db: Path, folder: Path) -> Path:
-    """A private copy of what readers see (the session file stays untouched)."""
+    """A private copy of what readers see (the session file stays untouched); `publish` it after changing it."""
     copy = folder / "copy.duckdb"
     shutil.copyfile(reader_path(db), copy)
     return copy
+
+
+def publish(db: Path) -> None:
+    with Store(db) as store:
+        store.publish()
 
 
 def test_runs_page_lists_runs_events_and_active_alerts(
@@ -352,6 +377,7 @@ def test_runs_page_lists_runs_events_and_active_alerts(
             "INSERT INTO alert_state VALUES ('treasury health', '0xabc', 'webhook', true, 1.05, 231, "
             "'2024-01-01 01:01:00+00'), ('bad debt', 'all markets', 'webhook', false, 0, 231, '2024-01-01 01:01:01+00')"
         )
+    publish(db)
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     app = open_page("runs")
     assert_clean(app)
@@ -391,6 +417,7 @@ def test_a_database_without_the_views_says_to_score_again(
     with duckdb.connect(str(db)) as con:
         for query in reversed(list_queries()):
             con.execute(f"DROP VIEW IF EXISTS {query.name}")
+    publish(db)
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     for slug in ("overview", "positions", "wallet"):
         app = open_page(slug)

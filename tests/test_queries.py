@@ -23,6 +23,7 @@ from chainrisk.store.db import Store
 
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
+    "stg_market_labels": {"protocol", "chain_id", "market", "market_label", "lltv_pct"},
     "stg_scored_markets": {"protocol", "chain_id", "market", "market_label", "source", "block_number", "scored_at"},
     "stg_sync_state": {"protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time"},
     "stg_positions_latest": {
@@ -85,7 +86,10 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "protocol", "chain_id", "market", "borrowers", "debt_usd", "top1_share", "top10_share", "hhi",
         "largest_borrower",
     },
-    "mart_wallet_portfolio": {"chain_id", "wallet", "protocols", "protocols_text", "worst_health_factor", "debt_usd"},
+    "mart_wallet_portfolio": {
+        "chain_id", "wallet", "protocols", "protocols_text", "worst_health_factor", "worst_protocol", "worst_market",
+        "worst_market_label", "debt_usd",
+    },
     "mart_wallet_health_history": {
         "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp", "block_time", "health_factor",
         "collateral_usd", "debt_usd", "liquidatable",
@@ -253,8 +257,99 @@ def test_market_summary_equals_wallet_risk_at_scored_blocks(
     for column in expected.columns[3:]:
         assert summary[column].to_list() == pytest.approx(expected[column].to_list(), rel=1e-12), column
     assert summary["protocol"].unique().sort().to_list() == ["aave-v3", "morpho-blue"]
-    long_ids = summary.filter(pl.col("market").str.len_chars() > 42)
-    assert long_ids.height and all(label.endswith("…") and len(label) == 11 for label in long_ids["market_label"])
+
+
+def expected_labels(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(protocol, market) -> label, worked out here from the raw tables: Morpho 'collateral/loan LLTV%' (LLTV from
+    the exact WAD integer), Aave 'Aave V3 ' and the provider's first 6 and last 4 characters."""
+    labels: dict[tuple[str, str], str] = {}
+    morpho = "SELECT DISTINCT market_id, collateral_symbol, loan_symbol, lltv::VARCHAR FROM raw_morpho_blue_markets"
+    for market, collateral, loan, lltv in con.execute(morpho).fetchall():
+        tenths = (int(lltv) + 5 * 10**14) // 10**15  # WAD to tenths of a percent, rounded half up
+        labels["morpho-blue", market] = f"{collateral}/{loan} {tenths // 10}.{tenths % 10}%"
+    for (provider,) in con.execute("SELECT market FROM sync_state WHERE protocol = 'aave-v3'").fetchall():
+        labels["aave-v3", provider] = f"Aave V3 {provider[:6]}…{provider[-4:]}"
+    return labels
+
+
+def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection) -> None:
+    expected = expected_labels(views)
+    morpho = {market: label for (protocol, market), label in expected.items() if protocol == "morpho-blue"}
+    assert len(morpho) == 4 and len(set(morpho.values())) == 4
+    assert all(re.fullmatch(r"[A-Za-z]+/[A-Za-z]+ \d{2}\.\d%", label) for label in morpho.values()), morpho
+    assert "wstETH/WETH 94.5%" in morpho.values()
+    labels = _frame(views, "SELECT protocol, market, market_label FROM stg_market_labels")
+    assert {(p, m): label for p, m, label in labels.iter_rows()} == expected
+    by_market = {market: label for (_, market), label in expected.items()} | {"all": "all"}
+    # Every view that shows a market names it the same way (stg_market_labels, defined once).
+    showing = {
+        query.name: column
+        for query in list_queries()
+        for column in ("market_label", "worst_market_label")
+        if column in _frame(views, f"SELECT * FROM {query.name} LIMIT 0").columns
+    }
+    assert {
+        "stg_scored_markets",
+        "mart_market_summary",
+        "mart_at_risk_positions",
+        "mart_liquidation_curve",
+        "mart_wallet_health_history",
+        "mart_wallet_portfolio",
+    } <= set(showing)
+    for name, column in showing.items():
+        market = "worst_market" if column == "worst_market_label" else "market"
+        shown = _frame(views, f"SELECT DISTINCT {market}, {column} FROM {name} WHERE {market} IS NOT NULL")
+        assert shown.height, name
+        assert {m: label for m, label in shown.iter_rows()} == {m: by_market[m] for m in shown[market]}, name
+
+
+def _morpho_market(
+    con: duckdb.DuckDBPyConnection, market_id: str, collateral: str | None, loan: str | None, lltv: int, block: int = 10
+) -> None:
+    con.execute(
+        "INSERT INTO raw_morpho_blue_markets (chain_id, market, block_number, market_id, loan_token, collateral_token,"
+        " oracle, irm, lltv, loan_symbol, collateral_symbol) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            "0x" + "b" * 40,
+            block,
+            market_id,
+            "0x" + "1" * 40,
+            "0x" + "2" * 40,
+            "0x" + "3" * 40,
+            "0x" + "4" * 40,
+            lltv,
+            loan,
+            collateral,
+        ],
+    )
+
+
+def test_label_rules_on_a_hand_made_file(tmp_path: Path) -> None:
+    """Same-named markets are told apart, a missing symbol falls back to the id, the latest snapshot's symbols win,
+    an Aave provider is named before its first score, another protocol's market shows as itself."""
+    ids = {name: "0x" + name * 64 for name in ("a", "c", "d", "e")}
+    provider, toy = "0x1234" + "0" * 32 + "abcd", "0x" + "7" * 40
+    with Store(tmp_path / "labels.duckdb") as store:
+        con = store.con
+        install_views(con)
+        _morpho_market(con, ids["a"], "WETH", "USDC", 860_000_000_000_000_000)
+        _morpho_market(con, ids["c"], "WETH", "USDC", 860_000_000_000_000_000)
+        _morpho_market(con, ids["d"], None, "USDC", 0)
+        _morpho_market(con, ids["e"], "OLD", "DAI", 625_000_000_000_000_000, block=9)
+        _morpho_market(con, ids["e"], "sDAI", "DAI", 625_000_000_000_000_000, block=10)
+        con.execute(
+            "INSERT INTO sync_state (protocol, chain_id, market, from_block) VALUES ('aave-v3', 1, ?, 0)", [provider]
+        )
+        con.execute("INSERT INTO scored_markets VALUES ('toy-lender', 1, ?, ?, 10, 0, 1, now())", [toy, toy])
+        labels = dict(_frame(con, "SELECT market, market_label FROM stg_market_labels").iter_rows())
+    assert labels == {
+        ids["a"]: "WETH/USDC 86.0% (0xaaaaaaaa…)",
+        ids["c"]: "WETH/USDC 86.0% (0xcccccccc…)",
+        ids["d"]: "0xdddddddd…",
+        ids["e"]: "sDAI/DAI 62.5%",
+        provider: "Aave V3 0x1234…abcd",
+        toy: toy,
+    }
 
 
 def test_health_buckets_cover_every_borrower(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:

@@ -367,7 +367,10 @@ def test_reads_the_published_copy_while_a_writer_holds_the_main_file(tmp_path: P
 
 def test_unpublished_file_held_by_a_writer_is_one_clear_error(tmp_path: Path) -> None:
     db = _build(tmp_path / "unpublished.duckdb", publish=False)
-    with _held_for_writing(db), pytest.raises(UserError, match=r"^cannot read .*nothing was published yet") as caught:
+    with (
+        _held_for_writing(db),
+        pytest.raises(UserError, match=r"^nothing published from .* yet: run `chainrisk score`") as caught,
+    ):
         run_console_query(db, "SELECT 1")
     assert "\n" not in str(caught.value)
 

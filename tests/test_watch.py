@@ -219,6 +219,6 @@ def test_watch_alerts_once_per_breach_and_recovery(
         statuses = con.execute("SELECT DISTINCT status FROM runs").fetchall()
     assert history >= 3  # the quiet head, the shocked block and the restored block each kept
     assert dict(events) == {"breach": len(wallets), "recovery": len(wallets)}
-    assert statuses == [("ok",)]
+    assert statuses == [("ok",)], (tmp_path / "watch.log").read_text()[-3000:]
     payload = next(h for h in hooks.received if h["event"] == "breach")
     assert payload["value"] < THRESHOLD and payload["threshold"] == THRESHOLD and "ALERT" in payload["text"]

@@ -31,18 +31,15 @@ def reader(db: Path) -> str:
     """The file readers open now (the published copy): the cache key of every query on `db`."""
     try:
         return str(reader_path(db))
-    except UserError:
-        raise NoData(
-            f"No database at {db} yet: run `chainrisk index` and `chainrisk score` (or `make demo`), "
-            "or point CHAINRISK_DB at one."
-        ) from None
+    except UserError as exc:
+        hint = "" if db.is_file() else " (or `make demo`), or point CHAINRISK_DB at one"
+        raise NoData(f"Nothing to show yet: {exc}{hint}.") from None
 
 
 @st.cache_data(ttl=CACHE_SECONDS, max_entries=512, show_spinner=False)
 def _cached_query(db: str, reader_file: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
     """`reader_file` is only the cache key. The connection is closed at once rather than kept in
-    st.cache_resource: before the first publish the reader opens the main file, and a held read-only
-    connection would lock the next `chainrisk score` out of it."""
+    st.cache_resource: a connection held per session would keep pruned copies alive on disk."""
     con = connect_reader(Path(db))
     try:
         frame = pl.from_arrow(con.sql(sql, params=list(params)).to_arrow_table())
@@ -55,7 +52,15 @@ def _cached_query(db: str, reader_file: str, sql: str, params: tuple[Any, ...]) 
 
 def query(db: Path, sql: str, *params: Any) -> pl.DataFrame:
     """A query's whole result as a polars frame (cached per published copy); `params` bind the `?`s."""
-    return _cached_query(str(db), reader(db), sql, tuple(params))
+    reader_file = reader(db)
+    try:
+        return _cached_query(str(db), reader_file, sql, tuple(params))
+    except UserError as exc:
+        if reader_file == str(db):
+            # The first run is still writing the only file there is: nothing to show yet, not an error.
+            raise NoData(f"{db} is being written by a chainrisk job and has no published copy yet; "
+                         "this page shows it as soon as the job finishes (reload).") from None  # fmt: skip
+        raise exc
 
 
 def missing_relations(db: Path, names: tuple[str, ...]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Overview page: totals, health distribution, collateral at risk vs price drop, markets and data freshness.
+"""Overview page: totals, health distribution, collateral at risk vs price drop, markets, the weakest borrowers
+across protocols and data freshness.
 
 Everything is aggregated in DuckDB (a few dozen rows reach Python), so the first view stays fast on a
 database of a million positions.
@@ -16,13 +17,24 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, human_age, usd, usd_column, usd_short
+from chainrisk.dashboard.ui import (
+    PROTOCOL_NAMES,
+    health_column,
+    human_age,
+    usd,
+    usd_column,
+    usd_short,
+    wallet_link_column,
+    with_wallet_links,
+)
 
 #: Health factors drawn in the histogram: below HF_MIN and above HF_MAX are counted in the end bins.
 HF_MIN, HF_MAX = 0.5, 10.0
 #: Histogram bin width in log10 units (each bin spans a factor of about 1.06).
 HF_BIN_LOG_WIDTH = 0.025
 ALL_NON_STABLE = ("all_crypto", "all non-stable")
+#: Borrowers listed at most (weakest first); how many there are in all is said beside them.
+BORROWER_LIMIT = 200
 VIEWS = (
     "mart_market_summary",
     "mart_wallet_portfolio",
@@ -118,6 +130,24 @@ def markets(db: Path) -> pl.DataFrame:
     ).with_columns(pl.col("protocol").replace(PROTOCOL_NAMES))
 
 
+def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
+    """Wallets with debt, one row per chain and wallet over every protocol and market, weakest health factor first
+    (at most `limit`), and how many such wallets there are in all."""
+    rows = query(
+        db,
+        """
+        SELECT wallet, protocols, markets, worst_health_factor, worst_market_label, collateral_usd, debt_usd,
+               liquidatable_markets, bad_debt_usd, chain_id
+        FROM mart_wallet_portfolio WHERE worst_health_factor IS NOT NULL
+        ORDER BY worst_health_factor, chain_id, wallet LIMIT ?
+        """,
+        limit,
+    )
+    total = query(db, "SELECT count(*) AS n FROM mart_wallet_portfolio WHERE worst_health_factor IS NOT NULL")["n"][0]
+    protocols = pl.col("protocols").list.eval(pl.element().replace(PROTOCOL_NAMES)).list.join(", ")
+    return rows.with_columns(protocols), int(total)
+
+
 def freshness(db: Path) -> pl.DataFrame:
     """Per indexed source: how far logs and snapshots reach and how old they are, in words. Ages are taken
     against the clock when drawn, not when the (cached) query ran."""
@@ -194,6 +224,7 @@ def render() -> None:
             "market": "market id",
         },
     )
+    _borrowers_table(db)
     st.subheader("Data freshness")
     st.caption(
         "Snapshot age: the snapshot block's chain time against the clock now (a devnet replays the past: it looks old)."
@@ -207,6 +238,37 @@ def render() -> None:
             "snapshot_block": st.column_config.NumberColumn("snapshot block", format="%d"),
             "snapshot_time": st.column_config.DatetimeColumn("snapshot time (UTC)", format="YYYY-MM-DD HH:mm"),
             "scored_block": st.column_config.NumberColumn("scored block", format="%d"),
+        },
+    )
+
+
+def _borrowers_table(db: Path) -> None:
+    st.subheader("Borrowers across protocols")
+    rows, total = weakest_borrowers(db, BORROWER_LIMIT)
+    if not total:
+        st.info("No wallet has debt in the latest scores.")
+        return
+    shown = f"The weakest {rows.height:,} of {total:,} borrowers" if total > rows.height else f"All {total:,} borrowers"
+    st.caption(
+        f"{shown}: one row per wallet over every market it uses (Aave V3 pools, Morpho Blue markets). Markets "
+        "liquidate separately, so the weakest health factor is shown, with the market it is in, not a blend."
+    )
+    st.dataframe(
+        with_wallet_links(rows),
+        hide_index=True,
+        column_order=["wallet", "wallet page", *(c for c in rows.columns if c != "wallet")],
+        column_config={
+            "wallet page": wallet_link_column(),
+            "markets": st.column_config.NumberColumn("markets", help="Markets the wallet has a position in"),
+            "worst_health_factor": health_column("worst health factor", "The lowest over its markets"),
+            "worst_market_label": st.column_config.TextColumn("where", help="The market of the worst health factor"),
+            "collateral_usd": usd_column("collateral (USD)", "Over every market"),
+            "debt_usd": usd_column("debt (USD)", "Over every market"),
+            "liquidatable_markets": st.column_config.NumberColumn(
+                "liquidatable markets", help="Markets where its health factor is below 1"
+            ),
+            "bad_debt_usd": usd_column("bad debt (USD)", "Debt its collateral cannot cover, over every market"),
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
         },
     )
 

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, percent_column, tokens_column, usd_column
+from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, tokens_column, usd_column
 
 #: Rows drawn at most; the count of all matching rows is shown beside them.
 ROW_LIMIT = 5_000
@@ -72,8 +72,7 @@ def render() -> None:
     options = filter_options(db)
     markets = options["markets"]
     labels = {
-        m: f"{PROTOCOL_NAMES.get(p, p)} · {label}"
-        for p, m, label in markets.select("protocol", "market", "market_label").iter_rows()
+        m: market_name(p, label) for p, m, label in markets.select("protocol", "market", "market_label").iter_rows()
     }
     cols = st.columns([1, 2, 2, 1.5, 1])
     protocols = cols[0].multiselect(

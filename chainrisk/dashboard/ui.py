@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import NoData
@@ -61,6 +62,16 @@ def tokens_column(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format="%.6f", help=help)
 
 
+def with_wallet_links(frame: pl.DataFrame) -> pl.DataFrame:
+    """Adds a "wallet page" column: a relative URL opening each row's wallet on the Wallet page (the URL names both)."""
+    return frame.with_columns(pl.format("?page=wallet&wallet={}", "wallet").alias("wallet page"))
+
+
+def wallet_link_column() -> Any:
+    """The column format of `with_wallet_links`' links."""
+    return st.column_config.LinkColumn("wallet page", display_text="open", help="Open this wallet on the Wallet page")
+
+
 def run_guarded(render: Callable[[], None]) -> None:
     """Draws a page; missing data becomes a note with what to run, any failure one line (never a traceback)."""
     try:
@@ -72,3 +83,9 @@ def run_guarded(render: Callable[[], None]) -> None:
     except Exception as exc:  # the dashboard never shows a traceback
         detail = str(exc).splitlines()[0] if str(exc) else ""
         st.error(f"Something went wrong while drawing this page: {type(exc).__name__}: {detail}")
+
+
+def market_name(protocol: str, label: str) -> str:
+    """'Morpho Blue · wstETH/WETH 94.5%'; a label that already names its protocol ('Aave V3 0x…') stays as it is."""
+    name = PROTOCOL_NAMES.get(protocol, protocol)
+    return label if label.startswith(name) else f"{name} · {label}"

@@ -11,7 +11,15 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, percent_column, tokens_column, usd, usd_column
+from chainrisk.dashboard.ui import (
+    PROTOCOL_NAMES,
+    health_column,
+    market_name,
+    percent_column,
+    tokens_column,
+    usd,
+    usd_column,
+)
 from chainrisk.dashboard.whatif import MARKET_KEY, AmountChange, apply_scenario, health_by_market, to_base_units
 from chainrisk.errors import UserError
 
@@ -92,10 +100,6 @@ def health_history(db: Path, wallet: str) -> pl.DataFrame:
         """,
         wallet,
     )
-
-
-def _market_name(protocol: str, label: str) -> str:
-    return f"{PROTOCOL_NAMES.get(protocol, protocol)} · {label}"
 
 
 def _choose_wallet(db: Path) -> str | None:
@@ -225,7 +229,7 @@ def _history(history: pl.DataFrame) -> None:
         st.caption("One snapshot so far: every `chainrisk score` (or `chainrisk run`) adds a point per market.")
     frame = history.with_columns(
         pl.struct("protocol", "market_label")
-        .map_elements(lambda r: _market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
+        .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
         .alias("market name"),
         pl.col("block_time").dt.convert_time_zone("UTC").dt.replace_time_zone(None),
     )
@@ -254,7 +258,7 @@ def _position_options(positions: pl.DataFrame, amount: str) -> dict[PositionKey,
     """Positions holding a non-zero `amount` column, keyed for AmountChange, with a label for people."""
     held = positions.filter(pl.col(f"{amount}_amount") > 0)
     return {
-        (p, c, m, a): f"{s} in {_market_name(p, label)} (holds {tokens:,.6f})"
+        (p, c, m, a): f"{s} in {market_name(p, label)} (holds {tokens:,.6f})"
         for p, c, m, a, s, label, tokens in held.select(
             *MARKET_KEY, "asset", "symbol", "market_label", f"{amount}_tokens"
         ).iter_rows()
@@ -362,7 +366,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
     )
     liquidatable = table.filter(pl.col("liquidatable_after").fill_null(False))
     if liquidatable.height:
-        names = ", ".join(_market_name(p, label) for p, label in liquidatable.select("protocol", "market_label").rows())
+        names = ", ".join(market_name(p, label) for p, label in liquidatable.select("protocol", "market_label").rows())
         st.warning(f"Liquidatable in this scenario: {names}.")
     else:
         st.success("No market of this wallet would be liquidatable in this scenario.")
@@ -370,7 +374,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
 
 def _what_if_metric(column: Any, row: dict[str, Any]) -> None:
     now, after = row["health_factor"], row["health_factor_after"]
-    label = f"What-if HF · {_market_name(row['protocol'], row['market_label'])}"
+    label = f"What-if HF · {market_name(row['protocol'], row['market_label'])}"
     if after is None:
         column.metric(label, "no debt")
     elif now is None:

@@ -5,6 +5,8 @@ main file and, after each score, publish it: the checkpointed file is copied to 
 and the pointer `<db>.published/CURRENT` is replaced atomically (rename). Readers open the copy the pointer
 names, read-only, and never meet the writer's lock; a copy is immutable once named. The newest few copies are
 kept so a reader that opened the previous one keeps reading it (on POSIX an unlinked open file stays readable).
+Readers never fall back to the main file: even a read-only open takes a lock that would make the writer's next
+open fail, so a reader could break a run. Until the first publish there is simply nothing to read.
 """
 
 from __future__ import annotations
@@ -65,18 +67,21 @@ def current_copy(db: Path) -> Path | None:
 
 
 def reader_path(db: Path) -> Path:
-    """The published copy if there is one, else the main file (read-only; busy while a job writes it)."""
+    """The published copy readers open; UserError when there is none yet."""
     copy = current_copy(db)
     if copy is not None:
         return copy
     if not db.is_file():
         raise UserError(f"no database at {db}; run `chainrisk index` and `chainrisk score` first")
-    return db
+    raise UserError(
+        f"nothing published from {db} yet: run `chainrisk score` (or `chainrisk run`), which publishes the "
+        "read-only copy readers use"
+    )
 
 
 def connect_reader(db: Path, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to what readers should see. Retries briefly when a copy is pruned between reading
-    the pointer and opening it, or when the main file (nothing published yet) is held by a writer."""
+    """A read-only connection to the published copy. Retries briefly when the copy is pruned between reading
+    the pointer and opening it (a reader slower than two publishes)."""
     last_error = ""
     for attempt in range(5):
         path = reader_path(db)
@@ -85,7 +90,4 @@ def connect_reader(db: Path, config: dict[str, Any] | None = None) -> duckdb.Duc
         except duckdb.IOException as exc:
             last_error = str(exc).splitlines()[0]
             time.sleep(0.1 * (attempt + 1))
-    raise UserError(
-        f"cannot read {db}: {last_error}. A chainrisk job is writing it and nothing was published yet; "
-        "retry when `chainrisk score` or `chainrisk run` finishes"
-    )
+    raise UserError(f"cannot read the published copy of {db}: {last_error}")
