@@ -53,6 +53,28 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     # Reopening is a no-op; the upgraded file accepts the new tables' writes.
     with Store(db) as store:
         assert store.query("SELECT count(*) AS n FROM positions")["n"][0] == 1
+    # The file as version 1 left it is kept beside the upgraded one.
+    with duckdb.connect(str(db.with_name("old.duckdb.schema-v1.bak")), read_only=True) as con:
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM positions").fetchall() == [(1,)]
+
+
+def test_version_2_file_gains_the_job_tables_and_keeps_its_history(tmp_path: Path) -> None:
+    """Version 3 added scored_markets, runs and the alert tables; a version 2 file (two snapshots) keeps both."""
+    db = tmp_path / "v2.duckdb"
+    _v1_database(db)
+    with Store(db) as store:  # now the current version: make it a version 2 file again
+        store.con.execute("INSERT INTO positions SELECT * REPLACE (200 AS block_number) FROM positions")
+        for table in ("scored_markets", "runs", "alert_state", "alert_events"):
+            store.con.execute(f"DROP TABLE {table}")
+        store.con.execute("UPDATE schema_version SET version = 2")
+    with Store(db) as store:
+        tables = set(store.query("SELECT table_name FROM information_schema.tables")["table_name"].to_list())
+        blocks = store.query("SELECT DISTINCT block_number FROM positions ORDER BY 1")["block_number"].to_list()
+        version = store.query("SELECT version FROM schema_version")["version"].to_list()
+    assert {"scored_markets", "runs", "alert_state", "alert_events"} <= tables
+    assert blocks == [100, 200] and version == [SCHEMA_VERSION]
+    assert db.with_name("v2.duckdb.schema-v2.bak").is_file()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

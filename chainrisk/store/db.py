@@ -6,6 +6,7 @@ the watermark. A run killed at any point leaves the file as it was before that t
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,12 @@ class Store:
                 raise UserError(
                     f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
                 )
+        if version is not None and version < SCHEMA_VERSION:
+            # A copy of the file as the older chainrisk left it, so an upgrade can always be undone.
+            self.con.execute("CHECKPOINT")
+            backup = self.path.with_name(f"{self.path.name}.schema-v{version}.bak")
+            if not backup.exists():
+                shutil.copyfile(self.path, backup)
         with self._transaction():
             # Tables new in this version are created on every open (IF NOT EXISTS); changed ones migrate once.
             self.con.execute(DDL)
