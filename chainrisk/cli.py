@@ -3,14 +3,72 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from chainrisk.errors import UserError
+from chainrisk.errors import RedactingFilter, UserError, one_line
+
+#: Bytes 8..11 of every DuckDB database file (after the header checksum).
+DUCKDB_MAGIC = b"DUCK"
+
+#: Operating-system failures a user fixes outside chainrisk (disk, permissions), each with the fix.
+OS_FIXES: dict[int, str] = {
+    errno.ENOSPC: "the disk is full: free space (or move the database) and run again",
+    errno.EDQUOT: "the disk quota is used up: free space and run again",
+    errno.EFBIG: "a file outgrew the size limit (ulimit -f): raise the limit or free space and run again",
+    errno.EROFS: "the file system is read-only: give --db (or --out) a writable place",
+    errno.EACCES: "make the folder writable for this user, or choose another path",
+    errno.EPERM: "make the folder writable for this user, or choose another path",
+    errno.EIO: "the disk reported an I/O error: check it, then run again",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one UserError line instead of usage text and SystemExit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {what}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}; give {what}")
+        return value
+
+    return parse
+
+
+BLOCK = _int_at_least(0, "a block number (0 or more)")
+COUNT = _int_at_least(0, "a count of 0 or more")
+POSITIVE = _int_at_least(1, "a number of 1 or more")
+
+
+def _check_db(db: Path, *, create: bool) -> Path:
+    """Refuses a --db that cannot be a chainrisk database before anything (lock file, folder) is created.
+    `create`: a missing file is fine when its folder exists (index and run create it)."""
+    if db.is_dir():
+        raise UserError(f"--db {db} is a folder; give a database file, such as {db / 'chainrisk.duckdb'}")
+    if db.is_file() and db.stat().st_size > 0:  # an empty file (a run killed as it created it) is initialised
+        with db.open("rb") as handle:
+            header = handle.read(12)
+        if header[8:12] != DUCKDB_MAGIC:
+            raise UserError(f"{db} is not a DuckDB database; give --db a chainrisk database (or a new file to create)")
+        return db
+    if not create:
+        raise UserError(f"no database at {db}; run `chainrisk index` or `chainrisk run` first, or fix --db")
+    if not db.parent.is_dir():
+        raise UserError(f"folder {db.parent} does not exist; create it, or give --db a file in an existing folder")
+    return db
 
 
 def _devnet_up(args: argparse.Namespace) -> None:
@@ -101,17 +159,23 @@ def _index_config(args: argparse.Namespace) -> Any:
 
         config = devnet_config(read_manifest(), db)
         if args.protocol:
-            config = Config(db, config.rpc_url, None, [m for m in config.markets if m.protocol == args.protocol])
+            markets = [m for m in config.markets if m.protocol == args.protocol]
+            if not markets:
+                known = ", ".join(sorted({m.protocol for m in config.markets}))
+                raise UserError(f"the devnet has no {args.protocol!r} market; give --protocol {known} or drop it")
+            config = Config(db, config.rpc_url, None, markets)
         return config
+    from chainrisk.config import check_address
+
     entry: dict[str, Any] = {}
     if args.market:
         entry["preset"] = args.market
     if args.protocol:
         entry["protocol"] = args.protocol
     if args.address:
-        entry["address"] = args.address
+        entry["address"] = check_address(args.address, "--address")
     if args.usd_oracle:
-        entry["usd_oracle"] = args.usd_oracle
+        entry["usd_oracle"] = check_address(args.usd_oracle, "--usd-oracle")
     if "preset" not in entry and "address" not in entry:
         raise UserError("give --address (with --protocol), --market NAME, --devnet or --config FILE")
     if "preset" not in entry:
@@ -124,26 +188,27 @@ def _index(args: argparse.Namespace) -> None:
     from chainrisk.config import resolve_rpc_url
     from chainrisk.jobs.lock import writer_lock
 
+    if args.from_block is not None and args.to_block is not None and args.from_block > args.to_block:
+        raise UserError(f"--from-block {args.from_block} is after --to-block {args.to_block}; swap them")
     config = _index_config(args)
+    _check_db(config.db, create=True)
     rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
     with writer_lock(config.db, "index"):
-        try:
-            _index_markets(args, config, rpc_url)
-        finally:
-            _publish(config.db)
+        _index_markets(args, config, rpc_url)
 
 
 def _publish(db: Path) -> None:
-    """Publishes what is stored (also after a partial failure: the markets that worked are readable)."""
+    """Publishes what is stored for readers."""
     from chainrisk.store.db import Store
 
-    if db.is_file():
-        with Store(db) as store:
-            store.publish()
+    with Store(db) as store:
+        store.publish()
 
 
 def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
-    from chainrisk.jobs.index import index_market
+    """Indexes every market, then publishes when at least one succeeded (also after a partial failure: the
+    markets that worked become readable). A failure before anything is stored leaves every file as it was."""
+    from chainrisk.jobs.index import faults_line, index_market
 
     confirmations = args.confirmations if args.confirmations is not None else config.confirmations
     failures = 0
@@ -172,12 +237,17 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
             if report.reorg_rewound_to is not None
             else ""
         )
+        if report.faults_absorbed:
+            reorg += f"; absorbed {faults_line(report.faults_absorbed)}"
         print(
             f"indexed {report.protocol} {report.market} on chain {report.chain_id}: blocks "
             f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} accounts "
             f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
             f"database {config.db}"
         )
+    if failures == len(config.markets):
+        raise UserError(f"all {failures} markets failed (see above); fix those errors and run again")
+    _publish(config.db)
     if failures:
         raise UserError(f"{failures} of {len(config.markets)} markets failed (see above); the others are stored")
 
@@ -186,6 +256,7 @@ def _score(args: argparse.Namespace) -> None:
     from chainrisk.jobs.lock import writer_lock
     from chainrisk.jobs.score import score
 
+    _check_db(Path(args.db), create=False)
     with writer_lock(Path(args.db), "score"):
         report = score(Path(args.db))
     print(
@@ -212,6 +283,7 @@ def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
         raise UserError("give --config FILE (see chainrisk.config for the format) or --devnet")
     if args.db:
         config = replace(config, db=Path(args.db))
+    _check_db(config.db, create=True)
     return config, resolve_rpc_url(args.rpc_url or config.rpc_url)
 
 
@@ -260,6 +332,7 @@ def _emit(frame: Any, fmt: str, out: str | None) -> None:
 def _sql(args: argparse.Namespace) -> None:
     from chainrisk.sqlconsole import ConsoleLimits, run_console_query
 
+    _check_reader_db(Path(args.db))
     result = run_console_query(Path(args.db), args.query, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
     _emit(result.frame, args.format, args.out)
     if result.truncated:
@@ -276,15 +349,23 @@ def _query(args: argparse.Namespace) -> None:
         return
     # The view's SQL with what it reads inlined: it runs on files scored before the view existed too.
     sql = query_sql(args.name)
+    _check_reader_db(Path(args.db))
     result = run_console_query(Path(args.db), sql, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
     _emit(result.frame, args.format, args.out)
     if result.truncated:
         print(f"chainrisk: note: result cut at {args.max_rows:,} rows (--max-rows)", file=sys.stderr)
 
 
+def _check_reader_db(db: Path) -> None:
+    """Readers open the published copy; a --db that exists must still be a database (not a typo'd other file)."""
+    if db.exists():
+        _check_db(db, create=False)
+
+
 def _export(args: argparse.Namespace) -> None:
     from chainrisk.jobs.export import export_parquet
 
+    _check_reader_db(Path(args.db))
     report = export_parquet(Path(args.db), Path(args.out), overwrite=args.overwrite)
     written = sum(1 for n in report.tables.values() if n)
     print(
@@ -294,7 +375,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chainrisk", description=__doc__)
+    parser = _Parser(prog="chainrisk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     devnet = commands.add_parser("devnet", help="local chain running real Aave V3 and Morpho Blue")
     devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
@@ -322,12 +403,15 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--usd-oracle", help="Morpho Blue: an AaveOracle-compatible contract for USD prices")
     index.add_argument("--market", help="a preset: aave-v3-ethereum, spark-ethereum, morpho-blue-ethereum")
     index.add_argument("--devnet", action="store_true", help="every market of the local devnet (from its manifest)")
-    index.add_argument("--from-block", type=int, help="first block to read logs from")
-    index.add_argument("--to-block", type=int, help="snapshot block (default: head minus confirmations)")
-    index.add_argument("--confirmations", type=int, help="blocks behind the head to stay (default 12; 0 on devnets)")
+    index.add_argument("--from-block", type=BLOCK, help="first block to read logs from")
+    index.add_argument("--to-block", type=BLOCK, help="snapshot block (default: head minus confirmations)")
+    index.add_argument("--confirmations", type=COUNT, help="blocks behind the head to stay (default 12; 0 on devnets)")
     index.add_argument("--db", help="DuckDB file (default: the config's db, else chainrisk.duckdb)")
     index.add_argument(
-        "--log-span", type=int, default=10_000, help="first eth_getLogs block span; adapts to the provider's limits"
+        "--log-span",
+        type=POSITIVE,
+        default=10_000,
+        help="first eth_getLogs block span; adapts to the provider's limits",
     )
     index.set_defaults(handler=_index)
 
@@ -346,14 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_argument("--db", help="DuckDB file (default: the config's db)")
         if name == "watch":
             job.add_argument("--every", default="5m", help="interval: 30s, 5m, 1h (default 5m)")
-            job.add_argument("--max-runs", type=int, help="stop after this many runs (default: run until stopped)")
+            job.add_argument("--max-runs", type=POSITIVE, help="stop after this many runs (default: run until stopped)")
         job.set_defaults(handler=handler)
 
     def reader_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
         sub.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
         sub.add_argument("--out", help="write to this file instead of stdout (required for parquet)")
-        sub.add_argument("--max-rows", type=int, default=1_000_000, help="cut results at this many rows")
+        sub.add_argument("--max-rows", type=POSITIVE, default=1_000_000, help="cut results at this many rows")
         sub.add_argument("--timeout", type=float, default=300.0, help="stop a query after this many seconds")
 
     sql = commands.add_parser("sql", help="run one read-only SELECT over the published database")
@@ -374,26 +458,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _environment_error(exc: Exception) -> str | None:
+    """One line for a failure of the machine rather than of chainrisk (full disk, permissions), or None (a bug:
+    let its traceback show)."""
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}; {OS_FIXES.get(exc.errno or 0, 'check the path and run again')}"
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.Error):
+        # DuckDB reports the OS's reason in its message text (strerror), whatever exception class it raises.
+        first = one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        for code, fix in OS_FIXES.items():
+            if os.strerror(code) in str(exc):
+                return f"database write failed: {first}; {fix}"
+        if isinstance(exc, duckdb.IOException):
+            return f"database I/O failed: {first}; check the disk and the --db path, then run again"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    # Log records go to stderr with any RPC credentials hidden (the handler is skipped when logging is set up).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", handlers=[handler])
     for chatty in ("httpx", "httpcore"):  # one line per HTTP request drowns the run summaries
         logging.getLogger(chatty).setLevel(logging.WARNING)
     from chainrisk.jobs.lock import DatabaseBusy
 
     try:
+        args = build_parser().parse_args(argv)
         args.handler(args)
     except DatabaseBusy as exc:
-        print(f"chainrisk: busy: {exc}", file=sys.stderr)
+        print(f"chainrisk: busy: {one_line(str(exc))}", file=sys.stderr)
         return 75  # EX_TEMPFAIL: a cron wrapper can tell "try later" from a real failure
     except UserError as exc:
-        print(f"chainrisk: error: {exc}", file=sys.stderr)
+        print(f"chainrisk: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("chainrisk: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = _environment_error(exc)
+        if line is None:
+            raise
+        print(f"chainrisk: error: {line}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -22,17 +22,31 @@ usd_oracle = "0x54586bE62E3c3580375aE3723C145253060Ca0C2"   # adapter option (Mo
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
-from chainrisk.errors import UserError
-from chainrisk.protocols.adapter import adapter_for, find_preset
+from chainrisk.errors import UserError, hide_secrets
+from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
+from chainrisk.rpc import mask_url
 
 TOP_KEYS = {"db", "rpc_url", "confirmations", "markets", "watchlists", "alerts"}
 MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id"}
+#: Where the format is described, for messages that ask the user to fix a file.
+FORMAT_HINT = "see `python -m pydoc chainrisk.config` for the format"
+#: URL schemes the JSON-RPC client speaks.
+RPC_SCHEMES = ("http", "https")
+#: Query parameters whose values are credentials whatever their length.
+SECRET_PARAMS = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)
+#: A path segment or query value that looks like an API key: long, and not a plain word.
+KEY_LIKE = re.compile(r"^(?=.*\d)[A-Za-z0-9_\-]{16,}$")
+#: Shortest URL part treated as a secret.
+MIN_SECRET_CHARS = 6
+_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 @dataclass(frozen=True)
@@ -60,8 +74,19 @@ def _int(where: str, key: str, value: Any) -> int:
     return value
 
 
+def check_address(value: Any, where: str) -> str:
+    """A 20-byte hex address in any letter case (EIP-55 checksums are not enforced), lowercased."""
+    if not isinstance(value, str) or not _HEX_ADDRESS.match(value.strip()):
+        shown = f"{value!r}" if isinstance(value, str) and len(value) <= 80 else f"a {type(value).__name__}"
+        raise UserError(f"{where}: {shown} is not a 20-byte hex address; give 0x followed by 40 hex digits")
+    return value.strip().lower()
+
+
 def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     """One [[markets]] table, checked: a preset, or a protocol and an address, plus the adapter's options."""
+    for key in ("preset", "protocol"):
+        if key in entry and not isinstance(entry[key], str):
+            raise UserError(f"{where}: {key} must be a string, not {entry[key]!r}")
     if "preset" in entry:
         preset = find_preset(str(entry["preset"]))
         merged = {"protocol": preset.protocol, "address": preset.address, "from_block": preset.from_block,
@@ -69,15 +94,20 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     else:
         merged = dict(entry)
     if "protocol" not in merged or "address" not in merged:
-        raise UserError(f"{where}: give `preset = NAME`, or `protocol` and `address`")
+        # A misspelt key is the usual cause: name it rather than only the keys that are missing.
+        stray = sorted(set(merged) - MARKET_KEYS - {o for a in adapters().values() for o in a.option_names})
+        typo = f" (unknown key {stray[0]!r}; known: {', '.join(sorted(MARKET_KEYS))})" if stray else ""
+        raise UserError(f"{where}: give `preset = NAME`, or `protocol` and `address`{typo}")
     adapter = adapter_for(str(merged["protocol"]))
-    unknown = sorted(set(merged) - MARKET_KEYS - set(adapter.option_names))
+    known = MARKET_KEYS | set(adapter.option_names)
+    unknown = sorted(set(merged) - known)
     if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r} for {adapter.name}")
-    options = {k: str(merged[k]) for k in adapter.option_names if k in merged}
+        raise UserError(f"{where}: unknown key {unknown[0]!r} for {adapter.name} (known: {', '.join(sorted(known))})")
+    # Every option an adapter takes today is a contract (a USD oracle); checked here so the message names it.
+    options = {k: check_address(merged[k], f"{where}: {k}") for k in adapter.option_names if k in merged}
     return MarketConfig(
         protocol=adapter.name,
-        address=str(merged["address"]).lower(),
+        address=check_address(merged["address"], f"{where}: address"),
         from_block=_int(where, "from_block", merged["from_block"]) if "from_block" in merged else None,
         chain_id=_int(where, "chain_id", merged["chain_id"]) if "chain_id" in merged else None,
         options=options,
@@ -87,24 +117,27 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
 
 def load_config(path: Path) -> Config:
     if not path.is_file():
-        raise UserError(f"no config file at {path}")
+        raise UserError(f"no config file at {path}; check the --config path ({FORMAT_HINT})")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML: {exc}") from None
+        raise UserError(f"{path} is not valid TOML ({exc}); fix that line") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not a text file") from None
+        raise UserError(f"{path} is not a UTF-8 text file; give --config a chainrisk.toml") from None
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         raise UserError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
     entries = raw.get("markets")
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
-        raise UserError(f"{path}: add at least one [[markets]] table")
+        raise UserError(f"{path}: add at least one [[markets]] table ({FORMAT_HINT})")
     markets = [market_config(entry, f"{path} [[markets]] #{i + 1}") for i, entry in enumerate(entries)]
-    db = Path(str(raw.get("db", "chainrisk.duckdb")))
+    db_text = raw.get("db", "chainrisk.duckdb")
+    if not isinstance(db_text, str) or not db_text.strip():
+        raise UserError(f"{path}: db must be a file path in quotes, not {db_text!r}")
+    db = Path(db_text)
     rpc_url = raw.get("rpc_url")
     if rpc_url is not None and not isinstance(rpc_url, str):
-        raise UserError(f"{path}: rpc_url must be a string")
+        raise UserError(f"{path}: rpc_url must be a URL in quotes, not a {type(rpc_url).__name__}")
     watchlists = parse_watchlists(raw.get("watchlists"), str(path))
     return Config(
         db=db if db.is_absolute() else path.parent / db,
@@ -115,10 +148,40 @@ def load_config(path: Path) -> Config:
     )
 
 
+def url_secrets(url: str) -> set[str]:
+    """The parts of an RPC URL that may be credentials: user and password, key-like path segments and query
+    values, and the values of key/token/secret query parameters (providers put API keys in all of these)."""
+    try:
+        parts = urlsplit(url.strip())
+        found = {parts.username or "", parts.password or ""}
+    except ValueError:  # a malformed URL: everything between '//' and '@' may be a credential
+        parts = urlsplit("")
+        found = set(re.findall(r"//([^/@]+)@", url))
+    for segment in parts.path.split("/"):
+        if KEY_LIKE.match(unquote(segment)):
+            found.add(segment)
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if SECRET_PARAMS.search(name) or KEY_LIKE.match(value):
+            found.add(value)
+    for piece in list(found):  # the user and password also appear percent-decoded in some messages
+        found.add(unquote(piece))
+    # Shorter parts would hide ordinary words in messages; mask_url hides a whole user:password anyway.
+    return {s for s in found if len(s) >= MIN_SECRET_CHARS}
+
+
 def resolve_rpc_url(explicit: str | None) -> str:
-    url = explicit or os.environ.get("ETH_RPC_URL")
+    """The RPC endpoint to use, checked; its credentials are registered so no message or log shows them."""
+    url = (explicit or os.environ.get("ETH_RPC_URL") or "").strip()
     if not url:
         raise UserError("no RPC: pass --rpc-url, set rpc_url in the config, or set ETH_RPC_URL")
+    hide_secrets(url_secrets(url))
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when the port is not a number in 0..65535
+    except ValueError:
+        raise UserError(f"RPC URL {mask_url(url)} is malformed (bad host or port); check --rpc-url") from None
+    if parts.scheme not in RPC_SCHEMES or not parts.hostname or port == 0:
+        raise UserError(f"RPC URL {mask_url(url)} is not an http(s) URL with a host; give one like https://host/path")
     return url
 
 

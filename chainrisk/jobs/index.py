@@ -3,8 +3,11 @@ reorg-aware."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,10 @@ import polars as pl
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.adapter import adapter_for
-from chainrisk.rpc import RpcClient, mask_url
+from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
+from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
-from chainrisk.store.db import Store
+from chainrisk.store.db import CONTRACT_TABLES, Store, StoredMarket
 
 #: Mainnet's default: blocks behind the head the indexer stays, so a reorg rarely touches stored data.
 DEFAULT_MAINNET_CONFIRMATIONS = 12
@@ -36,8 +39,27 @@ class IndexReport:
     events: int  #: events stored in this run
     wallets: int  #: wallets snapshotted
     wallets_with_debt: int  #: of which with debt
-    reorg_rewound_to: int | None  #: watermark after a reorg repair, if one happened
+    reorg_rewound_to: int | None  #: watermark after a reorg repair (of every market read with this one), if any
     seconds: float  #: wall time
+    faults_absorbed: dict[str, int]  #: transient RPC faults retried or re-split, by kind (chainrisk.rpc.FAULT_KINDS)
+
+
+@contextmanager
+def _node_refusals_as_user_errors() -> Iterator[None]:
+    """A JSON-RPC error the node keeps giving (not a transient one) is one line for the user, not a traceback."""
+    try:
+        yield
+    except RpcError as exc:
+        raise UserError(
+            f"the RPC refused {exc.method}: {exc.message} (code {exc.code}); check that --rpc-url is a full node of "
+            "this chain (an archive node for blocks older than its history)"
+        ) from None
+
+
+def faults_line(faults: dict[str, int]) -> str:
+    """'41 RPC faults (http_429 6, timeout 6, ...)', most frequent first."""
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{sum(faults.values())} RPC faults ({kinds})"
 
 
 def _block(rpc: RpcClient, number: int) -> dict[str, str]:
@@ -54,24 +76,49 @@ def _progress() -> Progress:
     )  # fmt: skip
 
 
-def _repair_reorg(
-    rpc: RpcClient, store: Store, protocol: str, table: str, chain_id: int, market: str, events_to: int,
-    stored_hash: str,
-) -> int | None:  # fmt: skip
-    """Rewinds stored events past the fork point when the watermark block's hash changed; returns it."""
-    if _block(rpc, events_to)["hash"] == stored_hash:
+def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
+    # An adapter's snapshot writes its raw tables other than the events table, and the shared contract tables.
+    raw = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", adapter.ddl)
+    snapshot_tables = (*(t for t in raw if t != adapter.events_table), *CONTRACT_TABLES)
+    return StoredMarket(adapter.name, market, adapter.events_table, snapshot_tables)
+
+
+def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
+    """When the chain no longer holds the watermark block this market stored (a reorg replaced it, or the chain is
+    now shorter), drops everything stored from blocks after the fork point; returns the block kept last."""
+    state = store.sync_state(protocol, chain_id, market)
+    if state is None or state.events_to_block is None or not state.events_to_block_hash:
         return None
+    events_to, stored_hash = state.events_to_block, state.events_to_block_hash
+    watermark: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(events_to), False])
+    if watermark is not None and watermark["hash"] == stored_hash:
+        return None
+    # Markets indexed against the same chain as this one (same watermark block and hash, as a run leaves them) are
+    # repaired with it: the hashes they stored together pin the fork point, so a quiet market keeps the snapshots
+    # it took before the fork. A market indexed at another time may have read another chain: no evidence.
+    found = adapters()
+    group = [
+        _stored_market(found[p], m)
+        for p, m in store.markets_at_watermark(chain_id, events_to, stored_hash)
+        if p in found
+    ]
     floor = max(0, events_to - MAX_REORG_DEPTH)
-    stored = store.block_hashes_after(chain_id, market, table=table, after=floor)
+    stored = store.stored_block_hashes(chain_id, group, after=floor, through=events_to)
+    numbers = [floor, *sorted(stored)]
+    blocks: list[dict[str, str] | None] = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    canonical = {n: b["hash"] for n, b in zip(numbers, blocks, strict=True) if b is not None}
+    if floor not in canonical:
+        raise UserError(
+            f"the RPC's chain ends before block {floor}, {MAX_REORG_DEPTH} blocks below block {events_to} this "
+            "database is indexed to; check --rpc-url (a node still syncing?)"
+        )
+    # Hashes chain: the highest block whose stored hash the chain still has, below every one it lost, is the fork.
     keep = floor
-    if stored:
-        numbers = sorted(stored)
-        chain = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
-        for number, block in zip(numbers, chain, strict=True):
-            if block is None or block["hash"] != stored[number]:
-                break
-            keep = number
-    store.rewind_events(protocol, chain_id, market, table=table, keep_through=keep)
+    for number in numbers[1:]:
+        if stored[number] != {canonical.get(number)}:
+            break
+        keep = number
+    store.rewind(chain_id, group, keep_through=keep, keep_hash=canonical[keep])
     return keep
 
 
@@ -94,6 +141,7 @@ def index_market(
     confirmations: int | None = None,
     expected_chain_id: int | None = None,
     log_span: int = 10_000,
+    rpc_settings: RpcSettings | None = None,
 ) -> IndexReport:
     """Indexes one protocol deployment: new logs since the watermark, then every account at one pinned block."""
     started = time.perf_counter()
@@ -114,20 +162,25 @@ def index_market(
     if from_block is not None and to_block is not None and from_block > to_block:
         raise UserError(f"--from-block {from_block} is after --to-block {to_block}")
     table = adapter.events_table
-    with RpcClient(rpc_url) as rpc:
+    with RpcClient(rpc_url, rpc_settings) as rpc, _node_refusals_as_user_errors():
         try:
             chain_id = int(rpc.call("eth_chainId"), 16)
-            head = int(rpc.call("eth_blockNumber"), 16)
+            head = rpc.head(at_least=to_block)
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
-            raise UserError(f"the RPC serves chain {chain_id}, but the market lives on chain {expected_chain_id}")
+            raise UserError(
+                f"the RPC serves chain {chain_id}, but the market lives on chain {expected_chain_id}; point "
+                f"--rpc-url at a chain-{expected_chain_id} node, or fix chain_id in the config"
+            )
         if confirmations is None:
             confirmations = 0 if chain_id in LOCAL_CHAIN_IDS else DEFAULT_MAINNET_CONFIRMATIONS
         safe_head = head - confirmations
         target = safe_head if to_block is None else to_block
         if target > head:
-            raise UserError(f"--to-block {target} is beyond the chain head {head}")
+            raise UserError(
+                f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
+            )
         # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks.
         if rpc.call("eth_getCode", [address, hex(target)]) in ("0x", "0x0", None):
             raise UserError(f"no contract at {address} on this chain at block {target}; check --address and --rpc-url")
@@ -141,17 +194,13 @@ def index_market(
                     f"{db_path} holds market {address} from chain {other_chains[0]}, but the RPC serves chain "
                     f"{chain_id}; use another --db or the right --rpc-url"
                 )
+            rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
             state = store.sync_state(protocol, chain_id, address)
-            rewound = None
-            if state and state.events_to_block is not None and state.events_to_block_hash:
-                rewound = _repair_reorg(
-                    rpc, store, protocol, table, chain_id, address, state.events_to_block, state.events_to_block_hash
-                )
-                state = store.sync_state(protocol, chain_id, address)
             first = from_block if from_block is not None else (state.from_block if state else 0)
             start = first
             if state and state.events_to_block is not None and from_block is None:
-                start = state.events_to_block + 1
+                # A reorg deeper than the market's history leaves the watermark before its first block.
+                start = max(first, state.events_to_block + 1)
             if start > target + 1:
                 raise UserError(f"the database is already indexed to block {start - 1}, after --to-block {target}")
 
@@ -180,6 +229,7 @@ def index_market(
             timestamp = int(block["timestamp"], 16)
             snapshot = adapter.snapshot(rpc, deployment, events, chain_id, target, timestamp)
             store.write_snapshot(protocol, chain_id, address, target, block["hash"], timestamp, snapshot.frames)
+        faults_absorbed = rpc.faults_absorbed
     return IndexReport(
         protocol=protocol,
         chain_id=chain_id,
@@ -191,6 +241,7 @@ def index_market(
         wallets_with_debt=snapshot.accounts_with_debt,
         reorg_rewound_to=rewound,
         seconds=round(time.perf_counter() - started, 3),
+        faults_absorbed=faults_absorbed,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from chainrisk.alerts.deliver import AlertReport, run_alerts
 from chainrisk.config import Config
 from chainrisk.errors import UserError
-from chainrisk.jobs.index import IndexReport, index_market
+from chainrisk.jobs.index import IndexReport, faults_line, index_market
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score
 from chainrisk.rpc import mask_url
@@ -50,6 +50,12 @@ class RunReport:
             parts.append(f"block {blocks[-1]}" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]}")
         if self.score is not None:
             parts.append(f"{self.score.wallets} wallets scored, {self.score.liquidatable} liquidatable")
+        faults: dict[str, int] = {}
+        for indexed in self.indexed:
+            for kind, count in indexed.faults_absorbed.items():
+                faults[kind] = faults.get(kind, 0) + count
+        if faults:
+            parts.append(f"absorbed {faults_line(faults)}")
         if self.alerts is not None:
             parts.append(
                 f"alerts: {self.alerts.breached} breaching, {self.alerts.sent} sent, {self.alerts.failed} undelivered"
@@ -107,6 +113,9 @@ def run_once(config: Config, rpc_url: str) -> RunReport:
                         config.db,
                         options=market.options,
                         from_block=market.from_block,
+                        # Every market of a run at one block (the config has one RPC, so one chain): a wallet's
+                        # positions in several protocols form one consistent snapshot.
+                        to_block=report.indexed[0].to_block if report.indexed else None,
                         confirmations=config.confirmations,
                         expected_chain_id=market.chain_id,
                     )

@@ -27,10 +27,12 @@ from chainrisk.scoring.health import (
 from chainrisk.scoring.portfolio import wallet_portfolio
 from chainrisk.store.db import Store
 
-#: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it).
+#: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
+#: order: float sums then come out bit-identical however the file's rows happen to be laid out.
 LATEST_POSITIONS = """
 SELECT p.* FROM positions p JOIN sync_state s
   ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
+ORDER BY p.protocol, p.chain_id, p.market, p.wallet, p.asset
 """
 
 

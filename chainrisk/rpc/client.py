@@ -1,25 +1,70 @@
-"""Synchronous JSON-RPC client over httpx with batches and retries limited to read methods."""
+"""Synchronous JSON-RPC client over httpx: batches matched by id, read methods retried through transient faults
+(each absorbed fault counted by kind), secret-safe URLs."""
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from chainrisk.errors import UserError
-from chainrisk.rpc.retryable import READ_METHODS, RETRYABLE_HTTP_STATUS, RETRYABLE_RPC_CODES, RETRYABLE_TRANSPORT_ERRORS
+from chainrisk.rpc.retryable import (
+    READ_METHODS,
+    RETRYABLE_HTTP_STATUS,
+    RETRYABLE_RPC_CODES,
+    RETRYABLE_TRANSPORT_ERRORS,
+    is_lagging_node,
+    is_range_refusal,
+)
 
 RpcCall = tuple[str, Sequence[Any]]
 #: Attempts after a refused connection before the error reaches the user.
 CONNECT_RETRIES = 2
+#: How far behind a pinned block a head may be and still count as a lagging pool member's answer (asked again);
+#: further behind, the pinned block is the user's mistake and the head is taken as it is.
+MAX_NODE_LAG = 128
+
+#: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
+#: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
+#: re-matched by id, nothing re-sent). A status other than 429 and 5xx is counted as http_<status>.
+FAULT_KINDS: dict[str, str] = {
+    "timeout": "no answer within the settings' timeout",
+    "connection": "connection refused, reset or closed mid-response",
+    "http_429": "rate limited (Retry-After honoured)",
+    "http_5xx": "500, 502, 503 or 504 from the provider or its gateway",
+    "invalid_json": "a truncated or non-JSON body (an HTML error page)",
+    "rpc_error": "a JSON-RPC error object for load (-32005, -32603, 429), for the batch or some items",
+    "batch_missing": "a batch answer without some items (only those were asked again)",
+    "batch_out_of_order": "a batch answer in another order than asked",
+    "lagging_node": "a node answered for an older block (head behind the pinned block, block not found yet)",
+    "log_range_resplit": "an eth_getLogs range or result-size refusal; the span was halved",
+}
+
+
+@dataclass(frozen=True)
+class RpcSettings:
+    """How the client talks to a node: request timeout, batch size, and retries of transient failures."""
+
+    timeout_s: float = 60.0  #: per HTTP request (connect, send, each read)
+    batch_size: int = 500  #: calls per JSON-RPC batch (providers cap batches, e.g. at 1,000)
+    max_retries: int = 5  #: retries in a row without progress before the error reaches the user
+    backoff_s: float = 0.25  #: wait before the first retry; doubles with each retry in a row
+    max_backoff_s: float = 8.0  #: longest wait between retries (a Retry-After may ask for more)
+    max_retry_after_s: float = 60.0  #: longest Retry-After honoured; a longer one ends the run at once
+
+    def backoff(self, failures: int) -> float:
+        return float(min(self.backoff_s * 2 ** max(0, failures - 1), self.max_backoff_s))
 
 
 class RpcError(Exception):
-    """A JSON-RPC error object returned by the node for one call."""
+    """A JSON-RPC error object returned by the node for one call, and not a transient one."""
 
     def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"{method}: {message} (code {code})")
@@ -29,9 +74,12 @@ class RpcError(Exception):
         self.data = data
 
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+class _Transient(Exception):
+    """The whole HTTP exchange failed in a way worth retrying."""
+
+    def __init__(self, kind: str, reason: str, wait_s: float | None = None) -> None:
         super().__init__(reason)
+        self.kind = kind
         self.wait_s = wait_s
 
 
@@ -42,15 +90,41 @@ def mask_url(url: str) -> str:
     return re.sub(r"([?&](?:key|apikey|api_key|token)=)[^&]+", r"\1***", masked, flags=re.IGNORECASE)
 
 
-class RpcClient:
-    """JSON-RPC over HTTP; `batch` sends many calls in one request and returns results in call order."""
+def _http_kind(status: int) -> str:
+    return "http_429" if status == 429 else ("http_5xx" if status >= 500 else f"http_{status}")
 
-    def __init__(self, url: str, *, timeout_s: float = 60.0, max_retries: int = 5, batch_size: int = 500) -> None:
+
+class RpcClient:
+    """JSON-RPC over HTTP; `batch` sends many calls in one request and returns results in call order.
+
+    Read methods survive transient faults: failed exchanges are retried with backoff (Retry-After honoured),
+    batch answers are matched by id and only missing or failed items asked again, and answers from a node that
+    lags behind the head the client was told (`head`) are retried. `faults_absorbed` counts them by kind.
+    `timeout_s` and `max_retries` are shorthands that override those of `settings`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        settings: RpcSettings | None = None,
+        *,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        settings = settings or RpcSettings()
+        if timeout_s is not None:
+            settings = replace(settings, timeout_s=timeout_s)
+        if max_retries is not None:
+            settings = replace(settings, max_retries=max_retries)
+        if settings.batch_size < 1 or settings.max_retries < 0 or settings.timeout_s <= 0:
+            raise ValueError(f"invalid RPC settings {settings}")
         self.url = url
-        self.max_retries = max_retries
-        self.batch_size = batch_size
+        self.settings = settings
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=timeout_s)
+        self._http = httpx.Client(timeout=settings.timeout_s)
+        self._absorbed: Counter[str] = Counter()
+        #: The head `head` last returned: a null block at or below it is a lagging node's answer.
+        self._head: int | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -61,72 +135,172 @@ class RpcClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    @property
+    def faults_absorbed(self) -> dict[str, int]:
+        """Transient faults this client got past, by kind (FAULT_KINDS)."""
+        return dict(sorted(self._absorbed.items()))
+
+    def note_absorbed(self, kind: str) -> None:
+        """Counts a fault a caller absorbed with this client (the log fetcher's range resplits)."""
+        self._absorbed[kind] += 1
+
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         return self.batch([(method, params)])[0]
 
+    def head(self, at_least: int | None = None) -> int:
+        """The chain head (eth_blockNumber). A head a little below `at_least` (a block the caller pins) is a
+        lagging pool member's answer and is asked again, within the retry budget."""
+        failures = 0
+        while True:
+            head = int(self.call("eth_blockNumber"), 16)
+            behind = 0 if at_least is None else at_least - head
+            if not 0 < behind <= MAX_NODE_LAG or failures >= self.settings.max_retries:
+                self._head = head
+                return head
+            failures += 1
+            self._absorbed["lagging_node"] += 1
+            time.sleep(self.settings.backoff(failures))
+
     def batch(self, calls: Sequence[RpcCall]) -> list[Any]:
         results: list[Any] = []
-        for start in range(0, len(calls), self.batch_size):
-            results.extend(self._send_chunk(calls[start : start + self.batch_size]))
+        for start in range(0, len(calls), self.settings.batch_size):
+            results.extend(self._send_chunk(calls[start : start + self.settings.batch_size]))
         return results
 
     def _send_chunk(self, calls: Sequence[RpcCall]) -> list[Any]:
         retry_allowed = all(method in READ_METHODS for method, _ in calls)
-        attempt = 0
+        results: dict[int, Any] = {}
+        pending = list(range(len(calls)))
+        failures = 0  # exchanges in a row that answered nothing new
         while True:
+            wait: float | None = None
+            faults: dict[str, str] = {}  # kind -> reason, for this exchange
             try:
-                return self._post(calls)
-            except RpcError as exc:
-                if not (retry_allowed and exc.code in RETRYABLE_RPC_CODES) or attempt >= self.max_retries:
-                    raise
-                attempt += 1
-                time.sleep(min(0.25 * 2**attempt, 8.0))
-            except _Retryable as exc:
-                attempt += 1
-                # A refused connection rarely heals within seconds: give up sooner than on load errors.
-                limit = min(self.max_retries, CONNECT_RETRIES) if str(exc) == "ConnectError" else self.max_retries
-                if not retry_allowed or attempt > limit:
-                    verb = "cannot reach RPC" if str(exc) == "ConnectError" else "kept failing: RPC"
-                    raise UserError(
-                        f"{verb} {mask_url(self.url)} after {attempt} attempts ({exc}); check the URL or try later"
-                    ) from None
-                time.sleep(exc.wait_s if exc.wait_s is not None else min(0.25 * 2**attempt, 8.0))
+                answers = self._exchange(calls, pending)
+            except _Transient as exc:
+                faults[exc.kind] = str(exc)
+                wait = exc.wait_s
+            else:
+                still = []
+                for i in pending:
+                    fault = self._check(calls[i], answers.get(i), retry_allowed)
+                    if fault is None:
+                        results[i] = answers[i].get("result")
+                    else:
+                        faults.setdefault(*fault)
+                        still.append(i)
+                if not still:
+                    return [results[i] for i in range(len(calls))]
+                if len(still) < len(pending):
+                    failures = 0
+                pending = still
+            failures += 1
+            refused = faults.get("connection") == "ConnectError"
+            # A refused connection rarely heals within seconds: give up sooner than on load errors.
+            limit = min(self.settings.max_retries, CONNECT_RETRIES) if refused else self.settings.max_retries
+            if not retry_allowed or failures > limit:
+                verb = "cannot reach RPC" if refused else "kept failing: RPC"
+                raise UserError(
+                    f"{verb} {mask_url(self.url)} after {failures} attempts ({'; '.join(faults.values())}); "
+                    "check the URL or try later"
+                )
+            self._absorbed.update(faults.keys())
+            time.sleep(wait if wait is not None else self.settings.backoff(failures))
 
-    def _post(self, calls: Sequence[RpcCall]) -> list[Any]:
-        ids = [next(self._ids) for _ in calls]
+    def _exchange(self, calls: Sequence[RpcCall], pending: list[int]) -> dict[int, dict[str, Any]]:
+        """One HTTP round trip for the calls at the `pending` indices: their answers by index, matched by id
+        (an item missing from the answer is missing from the dict)."""
+        index_of = {next(self._ids): i for i in pending}
         payload = [
-            {"jsonrpc": "2.0", "id": i, "method": method, "params": list(params)}
-            for i, (method, params) in zip(ids, calls, strict=True)
+            {"jsonrpc": "2.0", "id": request_id, "method": calls[i][0], "params": list(calls[i][1])}
+            for request_id, i in index_of.items()
         ]
         try:
             response = self._http.post(self.url, json=payload)
         except RETRYABLE_TRANSPORT_ERRORS as exc:
-            raise _Retryable(type(exc).__name__) from None
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+            raise _Transient(kind, type(exc).__name__) from None
         except httpx.HTTPError as exc:
             raise UserError(f"cannot reach RPC {mask_url(self.url)}: {type(exc).__name__}") from None
         if response.status_code in RETRYABLE_HTTP_STATUS:
-            retry_after = response.headers.get("retry-after", "")
-            wait = float(retry_after) if retry_after.isdigit() else None
-            raise _Retryable(f"HTTP {response.status_code}", wait)
+            kind = _http_kind(response.status_code)
+            raise _Transient(kind, f"HTTP {response.status_code}", self._retry_after(response))
         if response.status_code != 200:
             raise UserError(f"RPC {mask_url(self.url)} answered HTTP {response.status_code}; check the URL")
         try:
             body = response.json()
-        except ValueError:
-            raise _Retryable("malformed JSON response") from None
+        except ValueError:  # truncated JSON, an HTML error page, bytes that are not UTF-8
+            raise _Transient("invalid_json", "malformed JSON response") from None
         items = body if isinstance(body, list) else [body]
-        by_id = {item.get("id"): item for item in items if isinstance(item, dict)}
-        results: list[Any] = []
-        for i, (method, _) in zip(ids, calls, strict=True):
-            item = by_id.get(i)
-            if item is None:
-                if len(items) == 1 and isinstance(items[0], dict) and "error" in items[0]:
-                    err = items[0]["error"]
-                    raise RpcError(method, int(err.get("code", 0)), str(err.get("message", "")))
-                raise _Retryable("batch response missing items")
-            if "error" in item:
-                err = item["error"]
-                code = int(err.get("code", 0))
-                raise RpcError(method, code, str(err.get("message", "")), err.get("data"))
-            results.append(item.get("result"))
-        return results
+        if not all(isinstance(item, dict) for item in items):
+            raise _Transient("invalid_json", "malformed JSON response")
+        answers: dict[int, dict[str, Any]] = {}
+        order: list[int] = []
+        for item in items:
+            request_id = item.get("id")
+            if isinstance(request_id, int) and request_id in index_of:
+                answers[index_of[request_id]] = item
+                order.append(request_id)
+        if not answers and items and items[0].get("error") is not None:
+            # One error object for the whole batch (id null), as providers send for rate limits.
+            return {i: items[0] for i in pending}
+        if order != sorted(order):
+            self._absorbed["batch_out_of_order"] += 1
+        return answers
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the provider asks to wait (Retry-After as seconds or an HTTP date), None when it says nothing."""
+        value = response.headers.get("retry-after", "").strip()
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                return None
+        if seconds > self.settings.max_retry_after_s:
+            raise UserError(
+                f"RPC {mask_url(self.url)} rate-limits this client and asks to wait {seconds:.0f} s; "
+                "try later or use another RPC"
+            )
+        return max(0.0, seconds)
+
+    def _check(self, call: RpcCall, item: dict[str, Any] | None, retry_allowed: bool) -> tuple[str, str] | None:
+        """The transient fault in one call's answer as (kind, reason), None for a usable answer; raises RpcError
+        when the node refused the call for good (a revert, bad params, a log range to split)."""
+        method, params = call
+        if item is None:
+            return ("batch_missing", "batch response missing items")
+        error = item.get("error")
+        if error is not None:
+            error = error if isinstance(error, dict) else {"message": str(error)}
+            code: int = error["code"] if isinstance(error.get("code"), int) else 0
+            message = str(error.get("message", ""))
+            if retry_allowed and is_lagging_node(message):
+                return ("lagging_node", f"node lags: {message}")
+            refusal = method == "eth_getLogs" and is_range_refusal(message)
+            if retry_allowed and code in RETRYABLE_RPC_CODES and not refusal:
+                return ("rpc_error", f"RPC error {code}: {message}")
+            raise RpcError(method, code, message, error.get("data"))
+        if retry_allowed and method == "eth_getBlockByNumber":
+            return self._check_block(params, item.get("result"))
+        return None
+
+    def _check_block(self, params: Sequence[Any], block: Any) -> tuple[str, str] | None:
+        """A block asked by number must be that block, and exist when it is at or below the known head."""
+        tag = params[0] if params else None
+        if not (isinstance(tag, str) and tag.startswith("0x")):
+            return None
+        number = int(tag, 16)
+        if block is None:
+            if self._head is not None and number <= self._head:
+                return ("lagging_node", f"node lags: no block {number} yet below head {self._head}")
+            return None
+        answered = block.get("number") if isinstance(block, dict) else None
+        try:
+            same = int(str(answered), 16) == number
+        except ValueError:
+            same = False
+        return None if same else ("lagging_node", f"node answered block {answered} for block {number}")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from chainrisk.errors import UserError
 from chainrisk.rpc.client import RpcClient, RpcError
-from chainrisk.rpc.retryable import LOG_RANGE_REFUSALS
+from chainrisk.rpc.retryable import is_range_refusal
 
 #: Results per answer under which the span doubles (providers cap near 10,000).
 GROW_BELOW = 2_000
 MAX_SPAN = 200_000
-
-
-def is_range_refusal(exc: RpcError) -> bool:
-    message = exc.message.lower()
-    return exc.code == -32005 or any(fragment in message for fragment in LOG_RANGE_REFUSALS)
 
 
 def iter_log_ranges(
@@ -27,9 +22,9 @@ def iter_log_ranges(
     to_block: int,
     *,
     initial_span: int = 10_000,
-    on_refusal: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
-    """Yields (start, end, logs) for consecutive ranges covering [from_block, to_block] in order."""
+    """Yields (start, end, logs) for consecutive ranges covering [from_block, to_block] in order. A refused range
+    is split in half (counted as the client's `log_range_resplit`) until a single block is refused."""
     span = max(1, initial_span)
     start = from_block
     while start <= to_block:
@@ -43,13 +38,13 @@ def iter_log_ranges(
         try:
             logs: list[dict[str, Any]] = rpc.call("eth_getLogs", [query])
         except RpcError as exc:
-            if not is_range_refusal(exc):
+            if not is_range_refusal(exc.message):
                 raise
-            if span == 1:
+            if end == start:
                 raise UserError(f"the RPC refuses eth_getLogs even for block {start}: {exc.message}") from None
-            span = max(1, span // 2)
-            if on_refusal:
-                on_refusal(span)
+            # Halve what was asked, not the span: near the end of the range the span can be far wider.
+            span = max(1, (end - start + 1) // 2)
+            rpc.note_absorbed("log_range_resplit")
             continue
         yield start, end, logs
         start = end + 1

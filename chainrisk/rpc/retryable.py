@@ -1,4 +1,4 @@
-"""The one list of RPC failures worth retrying, each with the reason it is transient."""
+"""The one list of RPC failures worth retrying, each with the reason it is transient, and how to recognise them."""
 
 import httpx
 
@@ -20,12 +20,14 @@ RETRYABLE_RPC_CODES: dict[int, str] = {
     429: "rate limit sent as a JSON-RPC error object by some providers",
 }
 
-#: Transport failures where nothing reached the node, or the answer was lost on the way back.
+#: Transport failures where nothing reached the node, or the answer was lost on the way back; reads are
+#: idempotent, so sending them again is safe.
 RETRYABLE_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,  # node restarting or a pool member gone
-    httpx.ReadTimeout,  # node busy; reads are idempotent
-    httpx.RemoteProtocolError,  # connection reset mid-response
+    httpx.TimeoutException,  # node busy (read), or a connect/write/pool wait that timed out
+    httpx.ReadError,  # connection reset while the answer was on its way
     httpx.WriteError,  # connection dropped while sending
+    httpx.RemoteProtocolError,  # connection closed mid-response (body shorter than its Content-Length)
 )
 
 #: Methods that only read, so a retry can never apply anything twice.
@@ -50,13 +52,38 @@ READ_METHODS: frozenset[str] = frozenset(
 #: How providers refuse an eth_getLogs range or result size (lower-cased fragments of their messages);
 #: the log fetcher halves its block span and tries again. Not retryable as such: the request must change.
 LOG_RANGE_REFUSALS: tuple[str, ...] = (
-    "query returned more than",  # Infura, Alchemy: result count over 10,000
-    "block range",  # "block range is too wide", "exceed maximum block range" (QuickNode, Ankr, Cloudflare)
+    "query returned more than",  # Infura (-32005 "query returned more than 10000 results")
+    "block range",  # "block range is too wide", "exceed maximum block range: 5000" (Ankr, QuickNode, Polygon)
+    "blocks range",  # "eth_getLogs is limited to 5000 blocks range"
+    "is limited to",  # Alchemy, QuickNode: "eth_getLogs is limited to a 10,000 range"
     "range is too large",
     "too many blocks",
-    "response size",  # "Log response size exceeded" (Alchemy)
-    "limit exceeded",
-    "query timeout",
+    "response size",  # Alchemy: "Log response size exceeded. You can make eth_getLogs requests with ..."
+    "query timeout",  # the node gave up scanning the range
     "too many results",
-    "max results",
+    "max results",  # reth, erigon: "query exceeds max results 20000"
 )
+
+#: How a node behind the rest of its pool answers for a block it does not have yet (lower-cased fragments).
+#: Only ever sent for blocks at or below a head the job was told, so another pool member (or the same node a
+#: moment later) has it: retryable. Checked before LOG_RANGE_REFUSALS, which "block range" would also match.
+LAGGING_NODE_MESSAGES: tuple[str, ...] = (
+    "header not found",  # geth, for eth_call / eth_getCode / eth_getStorageAt at an unknown block
+    "unknown block",  # geth, erigon
+    "block not found",  # nethermind, besu
+    "cannot be found",  # nethermind/Infura eth_getLogs: "One of the blocks specified in filter ... cannot be found"
+    "beyond current head block",  # erigon eth_getLogs: "block range extends beyond current head block"
+    "blockoutofrange",  # anvil: "BlockOutOfRangeError: block height is 231 but requested was 240"
+)
+
+
+def is_range_refusal(message: str) -> bool:
+    """The provider refuses this eth_getLogs range or result size (and not because it lags)."""
+    lowered = message.lower()
+    return not is_lagging_node(message) and any(fragment in lowered for fragment in LOG_RANGE_REFUSALS)
+
+
+def is_lagging_node(message: str) -> bool:
+    """The node answered that it does not have the requested block yet."""
+    lowered = message.lower()
+    return any(fragment in lowered for fragment in LAGGING_NODE_MESSAGES)

@@ -1,13 +1,15 @@
-"""DuckDB access for indexers: reads/writes sync_state, raw_aave_v3_* tables, positions and wallet_health.
+"""DuckDB access for jobs: reads/writes sync_state, every adapter's raw_* tables, positions, wallet_health and
+the score tables.
 
-Every write of a block range or a snapshot is one transaction: delete what the range covers, insert, move
-the watermark. A run killed at any point leaves the file as it was before that transaction.
+Every write of a block range, a snapshot, a score or a reorg rewind is one transaction: delete what it covers,
+insert, move the watermark. A run killed at any point leaves the file as it was before that transaction.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,22 @@ from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 CONTRACT_TABLES = ("positions", "wallet_health")
 #: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
 LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
+#: Score tables keyed by protocol and risk-isolated market, per snapshot block (scored_markets names a block too).
+SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+@dataclass(frozen=True)
+class StoredMarket:
+    """One indexed contract and the tables it writes, as a reorg rewind needs them."""
+
+    protocol: str  #: adapter name
+    market: str  #: the indexed contract
+    events_table: str  #: its raw events table (keyed by market)
+    snapshot_tables: tuple[str, ...]  #: tables its snapshots write (raw ones keyed by market, shared ones by source)
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,8 @@ class Store:
         if read_only and not self.path.is_file():
             raise UserError(f"no database at {self.path}; run `chainrisk index` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and (not self.path.exists() or self.path.stat().st_size == 0):
+            self._create()
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
@@ -50,6 +70,23 @@ class Store:
             raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
         if not read_only:
             self._migrate()
+
+    def _create(self) -> None:
+        """A new file, made whole under a temporary name and renamed into place. DuckDB refuses a file whose header
+        was never written (even an empty one), so a run killed while creating it would lock out every later run;
+        an empty file holds nothing and is replaced the same way."""
+        partial = self.path.with_name(self.path.name + ".new")
+        for leftover in (partial, _wal(partial), _wal(self.path)):
+            leftover.unlink(missing_ok=True)
+        try:
+            self.con = duckdb.connect(str(partial))
+        except duckdb.Error as exc:
+            raise UserError(f"cannot create {self.path}: {str(exc).splitlines()[0]}") from None
+        try:
+            self._migrate()
+        finally:
+            self.con.close()
+        os.replace(partial, self.path)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -82,7 +119,8 @@ class Store:
             version = row[0] if row else None
             if version is not None and version > SCHEMA_VERSION:
                 raise UserError(
-                    f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); upgrade"
+                    f"{self.path} was written by a newer chainrisk (schema {version} > {SCHEMA_VERSION}); "
+                    "upgrade chainrisk to open it"
                 )
         if version is not None and version < SCHEMA_VERSION:
             # A copy of the file as the older chainrisk left it, so an upgrade can always be undone.
@@ -171,30 +209,87 @@ class Store:
                 [to_block, to_block_hash, protocol, chain_id, market],
             )
 
-    def rewind_events(self, protocol: str, chain_id: int, market: str, *, table: str, keep_through: int) -> None:
-        """Drops events after `keep_through` (a reorg replaced them) and moves the watermark back."""
-        hash_row = self._first(
-            f"SELECT any_value(block_hash) FROM {table} WHERE chain_id = ? AND market = ? AND block_number = ?",
-            [chain_id, market, keep_through],
-        )
-        with self._transaction():
-            self.con.execute(
-                f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number > ?",
-                [chain_id, market, keep_through],
-            )
-            self.con.execute(
-                "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
-                "WHERE protocol = ? AND chain_id = ? AND market = ?",
-                [keep_through, hash_row[0] if hash_row else None, protocol, chain_id, market],
-            )
-
-    def block_hashes_after(self, chain_id: int, market: str, *, table: str, after: int) -> dict[int, str]:
+    def markets_at_watermark(self, chain_id: int, block: int, block_hash: str) -> list[tuple[str, str]]:
+        """(protocol, market) of every market of a chain whose logs are stored through `block`, of hash
+        `block_hash`: markets indexed against the same chain (markets run together share their watermark)."""
         rows = self.con.execute(
-            f"SELECT DISTINCT block_number, block_hash FROM {table} "
-            "WHERE chain_id = ? AND market = ? AND block_number > ? ORDER BY block_number",
-            [chain_id, market, after],
+            "SELECT protocol, market FROM sync_state WHERE chain_id = ? AND events_to_block = ? "
+            "AND events_to_block_hash = ? ORDER BY protocol, market",
+            [chain_id, block, block_hash],
         ).fetchall()
-        return {int(r[0]): str(r[1]) for r in rows}
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def stored_block_hashes(
+        self, chain_id: int, markets: Sequence[StoredMarket], *, after: int, through: int
+    ) -> dict[int, set[str]]:
+        """Every block hash the file holds for `markets` in blocks (after, through]: those of their events, and
+        their watermark and snapshot hashes."""
+        pairs: list[tuple[int | None, str | None]] = []
+        for m in markets:
+            pairs += self.con.execute(
+                f"SELECT DISTINCT block_number, block_hash FROM {m.events_table} "
+                "WHERE chain_id = ? AND market = ? AND block_number > ? AND block_number <= ?",
+                [chain_id, m.market, after, through],
+            ).fetchall()
+            state = self.sync_state(m.protocol, chain_id, m.market)
+            if state is not None:
+                pairs += [
+                    (state.events_to_block, state.events_to_block_hash),
+                    (state.snapshot_block, state.snapshot_block_hash),
+                ]
+        hashes: dict[int, set[str]] = {}
+        for number, block_hash in pairs:
+            if number is not None and block_hash is not None and after < number <= through:
+                hashes.setdefault(int(number), set()).add(str(block_hash))
+        return hashes
+
+    def rewind(self, chain_id: int, markets: Sequence[StoredMarket], *, keep_through: int, keep_hash: str) -> None:
+        """Drops everything `markets` hold from blocks after `keep_through` (a reorg replaced them): their events,
+        their snapshots and the scores computed from those snapshots; moves their watermark back to
+        `keep_through` (of hash `keep_hash`) and forgets a snapshot that was dropped. One transaction."""
+        after = [chain_id, keep_through]
+        with self._transaction():
+            for m in markets:
+                # The risk-isolated markets this contract's snapshots fed (scores are keyed by them, not by source).
+                fed = [
+                    r[0]
+                    for r in self.con.execute(
+                        "SELECT DISTINCT market FROM positions WHERE protocol = ? AND chain_id = ? AND source = ?",
+                        [m.protocol, chain_id, m.market],
+                    ).fetchall()
+                ]
+                self.con.execute(
+                    f"DELETE FROM {m.events_table} WHERE chain_id = ? AND block_number > ? AND market = ?",
+                    [*after, m.market],
+                )
+                for table in m.snapshot_tables:
+                    if table in CONTRACT_TABLES:
+                        where, keys = "source = ? AND protocol = ?", [m.market, m.protocol]
+                    else:
+                        where, keys = "market = ?", [m.market]
+                    self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND {where}",
+                                     [*after, *keys])  # fmt: skip
+                for table in SCORE_TABLES:
+                    self.con.execute(
+                        f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND protocol = ? "
+                        "AND list_contains(?, market)",
+                        [*after, m.protocol, fed],
+                    )
+                # Totals over every market of the chain ('all') counted the dropped snapshots too.
+                self.con.execute(
+                    "DELETE FROM liquidation_curve WHERE chain_id = ? AND block_number > ? "
+                    "AND (list_contains(?, market) OR market = 'all')",
+                    [*after, fed],
+                )
+                self.con.execute(
+                    "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ?, "
+                    "snapshot_block = if(snapshot_block > ?, NULL, snapshot_block), "
+                    "snapshot_block_hash = if(snapshot_block > ?, NULL, snapshot_block_hash), "
+                    "snapshot_timestamp = if(snapshot_block > ?, NULL, snapshot_timestamp) "
+                    "WHERE protocol = ? AND chain_id = ? AND market = ?",
+                    [keep_through, keep_hash, *[keep_through] * 3, m.protocol, chain_id, m.market],
+                )
+            self.con.execute("DELETE FROM wallet_portfolio WHERE chain_id = ? AND block_number > ?", after)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())

@@ -37,8 +37,13 @@ def publish_file(db: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / f"{time.time_ns()}-{os.getpid()}.duckdb"
     partial = copy.with_suffix(".partial")
-    shutil.copyfile(db, partial)
-    os.replace(partial, copy)
+    try:
+        shutil.copyfile(db, partial)
+        os.replace(partial, copy)
+    except BaseException:
+        # A full disk or an interrupt: readers keep the previous copy; no half copy is left behind.
+        partial.unlink(missing_ok=True)
+        raise
     pointer = folder / f"{POINTER}.{os.getpid()}.tmp"
     pointer.write_text(copy.name)
     os.replace(pointer, folder / POINTER)

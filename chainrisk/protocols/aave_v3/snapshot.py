@@ -63,7 +63,10 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
         raw = rpc.batch([eth_call(provider, PROVIDER, fn, block=tag) for fn in names])
         pool, oracle, data_provider = (_lower(PROVIDER.decode(fn, r)[0]) for fn, r in zip(names, raw, strict=True))
     except (RpcError, ValueError, TypeError) as exc:
-        raise UserError(f"{provider} is not an Aave V3 PoolAddressesProvider ({type(exc).__name__})") from None
+        raise UserError(
+            f"{provider} is not an Aave V3 PoolAddressesProvider ({type(exc).__name__}); check --address, "
+            "or give --protocol for the contract it is"
+        ) from None
     if ZERO in (pool, oracle, data_provider):
         raise UserError(f"{provider} names no Pool, oracle or data provider at block {block}; is it set up?")
     try:

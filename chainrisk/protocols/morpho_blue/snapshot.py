@@ -94,7 +94,10 @@ def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -
         if any(probe):
             raise ValueError("market(0) is not empty")
     except (RpcError, ValueError, TypeError, OverflowError) as exc:
-        raise UserError(f"{address} is not a Morpho Blue singleton ({type(exc).__name__})") from None
+        raise UserError(
+            f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
+            "or give --protocol for the contract it is"
+        ) from None
     unit = 1
     if usd_oracle:
         usd_oracle = _lower(usd_oracle)
