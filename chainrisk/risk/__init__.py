@@ -1,0 +1,1 @@
+"""Risk models over the health engine: calibration from real prices, Monte-Carlo VaR / ES, backtests."""

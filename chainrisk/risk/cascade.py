@@ -1,0 +1,180 @@
+"""Liquidation cascades: seized collateral sold through per-asset depth curves moves prices, iterated to a fixed point.
+
+Round 1 applies the shock; every liquidatable wallet is liquidated as the engine describes it (close factor, bonus,
+collateral seized pro rata across its collateral assets, since the engine does not know which one a liquidator
+picks). Liquidators sell what they seize; selling `sold` USD of an asset moves its price by the asset's depth curve,
+impact = 2 % x (sold / depth_usd_at_2pct) (linear) or 2 % x sqrt(sold / depth_usd_at_2pct) (square root, the
+default: the empirical square-root law of market impact), capped at 99 %. Prices after round r are
+shock x (1 - impact(cumulative seized tokens valued at the post-shock price)), which can make more wallets
+liquidatable in round r + 1. Each wallet is liquidated once, in the round it first becomes liquidatable and at that
+round's prices (a liquidation usually raises the wallet's HF, so it is not counted again). Seized amounts only grow,
+so prices only fall and the rounds stop at a fixed point: a round that liquidates nobody new (or `max_rounds`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from chainrisk.scoring.groups import DEFAULT_GROUPS
+from chainrisk.scoring.health import WALLET_KEY, apply_multipliers, position_values, prepare, wallet_health
+
+#: The reference move of a depth curve: depth_usd_at_2pct buys (or sells) a 2 % price move.
+REFERENCE_IMPACT = 0.02
+#: No sale takes a price below 1 % of where it stood.
+MAX_IMPACT = 0.99
+
+
+@dataclass(frozen=True)
+class DepthCurve:
+    """How far selling moves one asset's price."""
+
+    depth_usd_at_2pct: float  #: USD that can be sold for a 2 % price drop
+    shape: str = "sqrt"  #: "sqrt" (square-root impact law) or "linear"
+
+    def impact(self, sold_usd: float) -> float:
+        """Fractional price drop after selling `sold_usd`."""
+        if sold_usd <= 0:
+            return 0.0
+        ratio = sold_usd / self.depth_usd_at_2pct
+        if self.shape == "linear":
+            move = REFERENCE_IMPACT * ratio
+        elif self.shape == "sqrt":
+            move = REFERENCE_IMPACT * math.sqrt(ratio)
+        else:
+            raise ValueError(f"unknown depth curve shape {self.shape!r}; use 'sqrt' or 'linear'")
+        return min(move, MAX_IMPACT)
+
+
+#: Order-of-magnitude on-chain (DEX aggregate) USD depth within 2 % by asset class, where liquidators sell.
+#: Overridden per symbol by the caller (`depth_curves(..., overrides=...)`).
+DEFAULT_DEPTH_USD_AT_2PCT: dict[str, float] = {"ETH": 25e6, "BTC": 10e6, "USD": 50e6}
+#: Any asset outside those classes (LINK, governance tokens): thin books.
+LONG_TAIL_DEPTH_USD_AT_2PCT = 1e6
+
+
+def depth_curves(
+    symbols: list[str],
+    overrides: Mapping[str, DepthCurve] | None = None,
+    shape: str = "sqrt",
+    groups: Mapping[str, str] | None = None,
+) -> dict[str, DepthCurve]:
+    """A depth curve per symbol: the override if given, else its asset class's default depth."""
+    classes = DEFAULT_GROUPS if groups is None else groups
+    curves = {}
+    for symbol in symbols:
+        if overrides is not None and symbol in overrides:
+            curves[symbol] = overrides[symbol]
+        else:
+            depth = DEFAULT_DEPTH_USD_AT_2PCT.get(classes.get(symbol, symbol), LONG_TAIL_DEPTH_USD_AT_2PCT)
+            curves[symbol] = DepthCurve(depth, shape)
+    return curves
+
+
+@dataclass(frozen=True)
+class CascadeResult:
+    """What the cascade did, round by round."""
+
+    #: per round: round, liquidatable_wallets, new_liquidatable_wallets, liquidated_debt_usd (new this round),
+    #: cumulative_liquidated_debt_usd, collateral_sold_usd (new this round, at the post-shock prices)
+    rounds: pl.DataFrame
+    #: per round and asset: round, symbol, cumulative_sold_usd, impact, multiplier (of the snapshot price)
+    prices: pl.DataFrame
+    #: final cumulative liquidated debt over the first round's (None: the shock liquidates nobody)
+    amplification: float | None
+    #: a round found no new liquidatable wallet before `max_rounds`
+    converged: bool
+    #: wallet health at the fixed point's prices
+    health: pl.DataFrame
+
+
+def _multipliers(values: Mapping[str, float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"symbol": list(values), "multiplier": list(values.values())},
+        schema={"symbol": pl.Utf8, "multiplier": pl.Float64},
+    )
+
+
+def _seized(valued: pl.DataFrame, liquidated: pl.DataFrame) -> pl.DataFrame:
+    """Per symbol: tokens (whole) seized from the `liquidated` wallets at these prices, pro rata to collateral."""
+    shares = liquidated.filter(pl.col("collateral_usd") > 0).select(
+        *WALLET_KEY, (pl.col("seizable_collateral_usd") / pl.col("collateral_usd")).alias("_share")
+    )
+    return (
+        valued.join(shares, on=WALLET_KEY)
+        .filter(pl.col("price_usd_now") > 0)
+        .group_by("symbol")
+        .agg((pl.col("collateral_usd_now") * pl.col("_share") / pl.col("price_usd_now")).sum().alias("tokens"))
+    )
+
+
+def cascade(
+    positions: pl.DataFrame,
+    shock: Mapping[str, float],
+    depths: Mapping[str, DepthCurve] | None = None,
+    *,
+    max_rounds: int = 50,
+) -> CascadeResult:
+    """Runs the cascade from `shock` (symbol -> price multiplier; others 1) with `depths` per symbol (default:
+    `depth_curves` of every symbol). A round liquidates the wallets that became liquidatable at the prices the
+    previous rounds' sales left; the cascade has converged when a round finds none (`rounds` lists round 1 and
+    every round that liquidated someone)."""
+    prepared = prepare(positions).collect().lazy()
+    symbols = sorted(set(positions["symbol"].to_list()))
+    curves = depth_curves(symbols) | dict(depths or {})
+    multipliers = {s: float(shock.get(s, 1.0)) for s in symbols}
+    reference_price: dict[str, float] = {}
+    seized_tokens = dict.fromkeys(symbols, 0.0)
+    done = pl.DataFrame(schema={k: positions.schema[k] for k in WALLET_KEY})
+    round_rows: list[dict[str, float | int]] = []
+    price_rows: list[dict[str, float | int | str]] = []
+    cumulative_debt = 0.0
+    converged = False
+    health = pl.DataFrame()
+    for number in range(1, max_rounds + 1):
+        valued = position_values(apply_multipliers(prepared, _multipliers(multipliers))).collect()
+        health = wallet_health(valued.lazy()).collect()
+        if not reference_price:
+            reference_price = dict(valued.group_by("symbol").agg(pl.col("price_usd_now").first()).iter_rows())
+        fresh = health.filter(pl.col("liquidatable")).join(done, on=WALLET_KEY, how="anti", nulls_equal=True)
+        if number > 1 and fresh.is_empty():
+            converged = True
+            break
+        done = pl.concat([done, fresh.select(WALLET_KEY)])
+        # Seized tokens are fixed when the wallet is liquidated; valued at the post-shock price they only grow, so
+        # prices only fall from round to round.
+        sold_now = 0.0
+        for symbol, tokens in _seized(valued, fresh).iter_rows():
+            seized_tokens[symbol] += tokens
+            sold_now += tokens * (reference_price.get(symbol) or 0.0)
+        debt = float(fresh["liquidatable_debt_usd"].sum())
+        cumulative_debt += debt
+        round_rows.append(
+            {
+                "round": number,
+                "liquidatable_wallets": done.height,
+                "new_liquidatable_wallets": fresh.height,
+                "liquidated_debt_usd": debt,
+                "cumulative_liquidated_debt_usd": cumulative_debt,
+                "collateral_sold_usd": sold_now,
+            }
+        )
+        for s in symbols:
+            sold = seized_tokens[s] * (reference_price.get(s) or 0.0)
+            multipliers[s] = float(shock.get(s, 1.0)) * (1 - curves[s].impact(sold))
+            price_rows.append(
+                {
+                    "round": number,
+                    "symbol": s,
+                    "cumulative_sold_usd": sold,
+                    "impact": curves[s].impact(sold),
+                    "multiplier": multipliers[s],
+                }
+            )
+    rounds = pl.DataFrame(round_rows)
+    first = float(rounds["liquidated_debt_usd"][0])
+    amplification = cumulative_debt / first if first > 0 else None
+    return CascadeResult(rounds, pl.DataFrame(price_rows), amplification, converged, health)
