@@ -31,7 +31,7 @@ import duckdb.sqltypes
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.store.published import reader_path
+from chainrisk.store.published import open_published
 
 #: Longest SQL text accepted; analysts' queries are far shorter, and parsing megabytes only costs the server.
 MAX_SQL_CHARS = 100_000
@@ -123,49 +123,43 @@ class ConsoleResult:
 
 def console_connection(db: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection:
     """A private, locked-down DuckDB instance with the published copy of `db` attached read-only as the default
-    catalog. Retries briefly when a copy is pruned between reading the pointer and attaching it, or when the main
-    file (nothing published yet) is held by a writer."""
-    last_error = ""
-    for attempt in range(5):
-        path = reader_path(db)
-        try:
-            con = duckdb.connect(
-                ":memory:",
-                config={
-                    "autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False,
-                    "allow_community_extensions": False,
-                    "memory_limit": limits.memory_limit,
-                    "threads": limits.threads,
-                    # No spill files: a query that outgrows memory_limit fails instead of writing to disk.
-                    "temp_directory": "",
-                    # Off already when external access is off; set so that no later default can turn it on.
-                    "python_enable_replacements": False,
-                },
-            )
-        except duckdb.Error as exc:
-            raise UserError(f"bad console limits: {_first_line(exc)}") from None
-        try:
-            con.execute(f"ATTACH ? AS {CATALOG} (READ_ONLY)", [str(path)])
-        except duckdb.IOException as exc:
-            con.close()
-            last_error = _first_line(exc)
-            time.sleep(0.1 * (attempt + 1))
-            continue
-        except duckdb.Error as exc:
-            con.close()
-            raise UserError(f"cannot read {path}: {_first_line(exc)}") from None
-        try:
-            for statement in _LOCK_DOWN:
-                con.execute(statement)
-        except BaseException:
-            con.close()
-            raise
-        return con
-    raise UserError(
-        f"cannot read {db}: {last_error}. A chainrisk job is writing it and nothing was published yet; "
-        "retry when `chainrisk score` or `chainrisk run` finishes"
-    )
+    catalog (asked again, like every reader, when the copy is pruned while attaching it)."""
+    return open_published(db, lambda path: _locked_down(path, limits))
+
+
+def _locked_down(path: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "allow_community_extensions": False,
+                "memory_limit": limits.memory_limit,
+                "threads": limits.threads,
+                # No spill files: a query that outgrows memory_limit fails instead of writing to disk.
+                "temp_directory": "",
+                # Off already when external access is off; set so that no later default can turn it on.
+                "python_enable_replacements": False,
+            },
+        )
+    except duckdb.Error as exc:
+        raise UserError(f"bad console limits: {_first_line(exc)}") from None
+    try:
+        con.execute(f"ATTACH ? AS {CATALOG} (READ_ONLY)", [str(path)])
+    except duckdb.IOException:
+        con.close()
+        raise
+    except duckdb.Error as exc:
+        con.close()
+        raise UserError(f"cannot read {path}: {_first_line(exc)}") from None
+    try:
+        for statement in _LOCK_DOWN:
+            con.execute(statement)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def run_console_query(db: Path, sql: str, limits: ConsoleLimits = ConsoleLimits()) -> ConsoleResult:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -24,6 +25,7 @@ from chainrisk.errors import UserError
 #: Published copies kept besides the current one (readers that opened them before the switch keep working).
 KEEP_PREVIOUS = 2
 POINTER = "CURRENT"
+T = TypeVar("T")
 
 
 def published_dir(db: Path) -> Path:
@@ -84,15 +86,19 @@ def reader_path(db: Path) -> Path:
     )
 
 
-def connect_reader(db: Path, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published copy. Retries briefly when the copy is pruned between reading
-    the pointer and opening it (a reader slower than two publishes)."""
+def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
+    """`open_copy(path of the published copy)`, asked again when it raises duckdb.IOException: the copy was
+    pruned between reading the pointer and opening it (a reader slower than two publishes)."""
     last_error = ""
     for attempt in range(5):
-        path = reader_path(db)
         try:
-            return duckdb.connect(str(path), read_only=True, config=config or {})
+            return open_copy(reader_path(db))
         except duckdb.IOException as exc:
             last_error = str(exc).splitlines()[0]
             time.sleep(0.1 * (attempt + 1))
     raise UserError(f"cannot read the published copy of {db}: {last_error}")
+
+
+def connect_reader(db: Path, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published copy."""
+    return open_published(db, lambda path: duckdb.connect(str(path), read_only=True, config=config or {}))
