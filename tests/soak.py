@@ -21,13 +21,13 @@ from typing import Any
 import duckdb
 
 from chainrisk.abi import Abi
-from chainrisk.config import devnet_config
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 from chainrisk.sqlconsole import ConsoleLimits, run_console_query
 from chainrisk.store.published import connect_reader
+from tests.configs import devnet_toml
 
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 #: What readers ask, round-robin: the dashboard's views, a history scan and a raw table.
@@ -62,16 +62,8 @@ class SoakReport:
 
 
 def _config(devnet: dict[str, Any], db: Path) -> Path:
-    markets = devnet_config(devnet, db).markets
     path = db.with_name("chainrisk.toml")
-    path.write_text(
-        f'db = "{db}"\nrpc_url = "{devnet["rpc_url"]}"\n'
-        + "".join(
-            f'[[markets]]\nprotocol = "{m.protocol}"\naddress = "{m.address}"\n'
-            + "".join(f'{k} = "{v}"\n' for k, v in m.options.items())
-            for m in markets
-        )
-    )
+    path.write_text(devnet_toml(devnet, db))
     return path
 
 

@@ -34,6 +34,7 @@ from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.published import current_copy, published_dir
 from chainrisk.store.schema import SCHEMA_VERSION
+from tests.configs import devnet_toml
 
 #: A private chain, since reorgs rewrite it: few wallets and days, so it builds in seconds.
 WALLETS, DAYS, SEED, START, STEP_HOURS = 120, 5.0, 23, "2022-05-06", 4
@@ -419,14 +420,7 @@ class Crasher:
 
 def _write_config(chain: dict[str, Any], rpc_url: str, db: Path) -> Path:
     config = db.with_name("chainrisk.toml")
-    config.write_text(
-        f'db = "{db}"\nrpc_url = "{rpc_url}"\n'
-        + "".join(
-            f'[[markets]]\nprotocol = "{m.protocol}"\naddress = "{m.address}"\n'
-            + "".join(f'{k} = "{v}"\n' for k, v in m.options.items())
-            for m in devnet_config(chain, db).markets
-        )
-    )
+    config.write_text(devnet_toml(chain, db, rpc_url))
     return config
 
 

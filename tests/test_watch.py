@@ -19,11 +19,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from chainrisk.abi import Abi
-from chainrisk.config import devnet_config
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.rpc import RpcClient
 from chainrisk.store.published import connect_reader
+from tests.configs import devnet_toml
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
@@ -143,15 +143,9 @@ def test_watch_alerts_once_per_breach_and_recovery(
     assert wallets, "the devnet population has no WETH-only borrower with health 1.3-2"
     db = tmp_path / "watch.duckdb"
     dashboard = Dashboard(db, monkeypatch)
-    markets = devnet_config(devnet, db).markets
     config = tmp_path / "chainrisk.toml"
     config.write_text(
-        f'db = "{db}"\nrpc_url = "{devnet["rpc_url"]}"\n'
-        + "".join(
-            f'[[markets]]\nprotocol = "{m.protocol}"\naddress = "{m.address}"\n'
-            + "".join(f'{k} = "{v}"\n' for k, v in m.options.items())
-            for m in markets
-        )
+        devnet_toml(devnet, db)
         + f"[watchlists]\nweth_borrowers = {json.dumps(wallets)}\n"
         + f'[alerts]\nwebhooks = ["{hooks.url}"]\n'
         + f'[[alerts.rules]]\nname = "watchlist health"\nkind = "health_below"\nthreshold = {THRESHOLD}\n'
