@@ -9,7 +9,16 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, tokens_column, usd_column
+from chainrisk.dashboard.ui import (
+    PROTOCOL_NAMES,
+    health_column,
+    market_name,
+    percent_column,
+    tokens_column,
+    usd_column,
+    wallet_link_column,
+    with_wallet_links,
+)
 
 #: Rows drawn at most; the count of all matching rows is shown beside them.
 ROW_LIMIT = 5_000
@@ -112,11 +121,11 @@ def render() -> None:
     )
     st.dataframe(
         # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
-        rows.with_columns(pl.format("?page=wallet&wallet={}", "wallet").alias("wallet page")),
+        with_wallet_links(rows),
         hide_index=True,
         column_order=["wallet", "wallet page", *(c for c in rows.columns if c != "wallet")],
         column_config={
-            "wallet page": st.column_config.LinkColumn("wallet page", display_text="open"),
+            "wallet page": wallet_link_column(),
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "market_label": "market",
             "symbol": "asset",
