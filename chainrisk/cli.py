@@ -374,6 +374,132 @@ def _export(args: argparse.Namespace) -> None:
     )
 
 
+def _risk_settings(args: argparse.Namespace) -> Any:
+    from chainrisk.config import load_risk_settings
+    from chainrisk.jobs.risk import RiskSettings
+
+    return RiskSettings(**load_risk_settings(Path(args.config))) if args.config else RiskSettings()
+
+
+def _risk(args: argparse.Namespace) -> None:
+    from chainrisk.jobs import risk
+    from chainrisk.jobs.lock import writer_lock
+
+    db = Path(args.db)
+    _check_db(db, create=False)
+    settings = _risk_settings(args)
+    kind = args.risk_command
+    if kind == "stress":
+        from chainrisk.risk.calibration import CalibrationError
+        from chainrisk.risk.replay import WINDOWS, window
+
+        try:
+            if args.start or args.end:
+                windows = [window(args.name, args.start, args.end)]
+            else:
+                windows = [window(n) for n in (args.window or list(WINDOWS))]
+        except CalibrationError as exc:
+            raise UserError(str(exc)) from None
+    elif kind == "cascade":
+        shock = risk.parse_shock(args.shock or [])
+    elif kind == "var":
+        start, _, end = (args.backtest or "").partition("..")
+        if args.backtest and (not start or not end):
+            raise UserError(f"--backtest {args.backtest!r}: write START..END, e.g. 2022-01-01..2022-12-31")
+    with writer_lock(db, f"risk {kind}"):
+        if kind == "stress":
+            report = risk.run_stress(db, windows, args.step_hours, settings)
+        elif kind == "var":
+            report = risk.run_var(
+                db, args.scenarios, args.seed, args.horizons, args.confidences, args.method,
+                (args.calibration_start, args.calibration_end),
+                (start, end) if args.backtest else None,
+                args.backtest_scenarios, settings,
+            )  # fmt: skip
+        elif kind == "optimise":
+            rpc_url = None
+            if args.devnet:
+                from chainrisk.devnet.build import read_manifest
+
+                rpc_url = str(read_manifest()["rpc_url"])
+            elif args.rpc_url:
+                rpc_url = args.rpc_url
+            report = risk.run_optimise(db, args.target, args.below, args.limit, args.swap_into or (), rpc_url)
+        else:
+            report = risk.run_cascade(db, shock, settings, args.max_rounds)
+    for line in report.lines:
+        print(line)
+    print(f"risk run {report.run_id} ({report.kind}) written to {db} and published in {report.seconds:.1f} s")
+
+
+def _csv_of(kind: Any, what: str) -> Any:
+    def parse(text: str) -> list[Any]:
+        try:
+            values = [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {what}") from None
+        if not values:
+            raise argparse.ArgumentTypeError(f"give at least one of {what}")
+        return values
+
+    return parse
+
+
+def _confidences(text: str) -> list[float]:
+    values: list[float] = _csv_of(float, "confidences")(text)
+    if not all(0.5 <= c < 1 for c in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: confidences are between 0.5 and 1, e.g. 0.95,0.99")
+    return values
+
+
+def _horizons(text: str) -> list[int]:
+    values: list[int] = _csv_of(int, "hours")(text)
+    if not all(1 <= h <= 24 * 90 for h in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: horizons are hours from 1 to 2160, e.g. 24,168")
+    return values
+
+
+def _add_risk_commands(commands: Any) -> None:
+    risk = commands.add_parser("risk", help="risk models: historical replays, VaR/ES, optimisation, cascades")
+    subs = risk.add_subparsers(dest="risk_command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+        sub.add_argument("--config", help="a chainrisk.toml whose [risk] table maps symbols to price series etc.")
+        sub.set_defaults(handler=_risk)
+
+    stress = subs.add_parser("stress", help="replay real price windows (May 2021, LUNA, stETH, FTX, or your dates)")
+    stress.add_argument("--window", action="append", help="a named window (repeatable; default: all of them)")
+    stress.add_argument("--start", help="your own window's first day, e.g. 2022-01-20")
+    stress.add_argument("--end", help="your own window's last day")
+    stress.add_argument("--name", help="a name for your own window")
+    stress.add_argument("--step-hours", type=POSITIVE, default=1, help="hours between steps (default 1)")
+    common(stress)
+    var = subs.add_parser("var", help="Monte-Carlo VaR / ES of bad debt and liquidations, LT/LTV suggestions")
+    var.add_argument("--scenarios", type=POSITIVE, default=10_000, help="scenarios per horizon (default 10000)")
+    var.add_argument("--seed", type=COUNT, default=0, help="RNG seed: the same seed gives the same figures")
+    var.add_argument("--horizons", type=_horizons, default=[24, 168], help="hours, comma-separated (default 24,168)")
+    var.add_argument("--confidences", type=_confidences, default=[0.95, 0.99], help="default 0.95,0.99")
+    var.add_argument("--method", choices=["ewma", "sample"], default="ewma", help="covariance estimate (default ewma)")
+    var.add_argument("--calibration-start", help="first day of the calibration data (default: all of it)")
+    var.add_argument("--calibration-end", help="last day of the calibration data")
+    var.add_argument("--backtest", help="START..END: Kupiec backtest of the 24 h 99 %% liquidation VaR over it")
+    var.add_argument("--backtest-scenarios", type=POSITIVE, default=2_000, help="scenarios per backtest period")
+    common(var)
+    optimise = subs.add_parser("optimise", help="cheapest plans to restore a target health; threshold sensitivity")
+    optimise.add_argument("--target", type=float, default=1.2, help="health factor to reach (default 1.2)")
+    optimise.add_argument("--below", type=float, default=1.1, help="plan for wallets under this health (default 1.1)")
+    optimise.add_argument("--limit", type=POSITIVE, default=200, help="weakest wallets to plan for (default 200)")
+    optimise.add_argument("--swap-into", action="append", help="collateral a swap may buy, e.g. USDC (repeatable)")
+    optimise.add_argument("--rpc-url", help="read the wallets' token balances from this node (else: unlimited)")
+    optimise.add_argument("--devnet", action="store_true", help="read balances from the local devnet")
+    common(optimise)
+    cascade = subs.add_parser("cascade", help="liquidation cascade through market depth from a price shock")
+    cascade.add_argument("--shock", action="append", help="SYMBOL=-30%% (repeatable), e.g. --shock WETH=-30%%")
+    cascade.add_argument("--max-rounds", type=POSITIVE, default=50, help="rounds before giving up (default 50)")
+    common(cascade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrisk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -455,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="folder to write (created; refused if not empty)")
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     export.set_defaults(handler=_export)
+    _add_risk_commands(commands)
     return parser
 
 

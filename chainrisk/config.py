@@ -16,7 +16,15 @@ chain_id = 1                     # optional: refuse an RPC serving another chain
 usd_oracle = "0x54586bE62E3c3580375aE3723C145253060Ca0C2"   # adapter option (Morpho: USD prices)
 ```
 
-`[watchlists]` and `[alerts]` (rules, webhooks, e-mail) are described in chainrisk.alerts.rules.
+`[watchlists]` and `[alerts]` (rules, webhooks, e-mail) are described in chainrisk.alerts.rules. The risk models
+(`chainrisk risk ...`) read an optional `[risk]` table:
+
+```toml
+[risk]
+series = { wstETH = "stETH", sUSDe = "USDT" }   # market symbol -> price series of the calibration data
+depth_usd_at_2pct = { WETH = 40e6 }             # cascade: USD sellable for a 2 % price move, per symbol
+depth_shape = "sqrt"                             # or "linear"
+```
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
 from chainrisk.rpc import mask_url
 
-TOP_KEYS = {"db", "rpc_url", "confirmations", "markets", "watchlists", "alerts"}
+TOP_KEYS = {"db", "rpc_url", "confirmations", "markets", "watchlists", "alerts", "risk"}
+RISK_KEYS = {"series", "depth_usd_at_2pct", "depth_shape"}
 MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id"}
 #: Where the format is described, for messages that ask the user to fix a file.
 FORMAT_HINT = "see `python -m pydoc chainrisk.config` for the format"
@@ -66,6 +75,7 @@ class Config:
     confirmations: int | None  #: blocks behind the head (None: the chain's default)
     markets: list[MarketConfig]  #: what to index, in order
     alerts: AlertConfig | None = None  #: alert rules and channels (`chainrisk run` / `watch`)
+    risk: dict[str, Any] = field(default_factory=dict)  #: the checked [risk] table (chainrisk.jobs.risk.RiskSettings)
 
 
 def _int(where: str, key: str, value: Any) -> int:
@@ -145,7 +155,31 @@ def load_config(path: Path) -> Config:
         confirmations=_int(str(path), "confirmations", raw["confirmations"]) if "confirmations" in raw else None,
         markets=markets,
         alerts=parse_alerts(raw.get("alerts"), watchlists, str(path)),
+        risk=parse_risk(raw.get("risk"), str(path)),
     )
+
+
+def parse_risk(raw: Any, where: str) -> dict[str, Any]:
+    """The [risk] table, checked: series names are strings, depths positive numbers, the shape known."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [risk] must be a table ({FORMAT_HINT})")
+    unknown = sorted(set(raw) - RISK_KEYS)
+    if unknown:
+        raise UserError(f"{where}: [risk] has unknown key {unknown[0]!r} (known: {', '.join(sorted(RISK_KEYS))})")
+    series = raw.get("series", {})
+    if not isinstance(series, dict) or not all(isinstance(v, str) and v for v in series.values()):
+        raise UserError(f'{where}: [risk] series must map symbols to series names, e.g. {{ wstETH = "stETH" }}')
+    depth = raw.get("depth_usd_at_2pct", {})
+    if not isinstance(depth, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in depth.values()
+    ):
+        raise UserError(f"{where}: [risk] depth_usd_at_2pct must map symbols to positive USD amounts")
+    shape = raw.get("depth_shape", "sqrt")
+    if shape not in ("sqrt", "linear"):
+        raise UserError(f'{where}: [risk] depth_shape must be "sqrt" or "linear", not {shape!r}')
+    return {"series": dict(series), "depth_usd_at_2pct": {k: float(v) for k, v in depth.items()}, "depth_shape": shape}
 
 
 def url_secrets(url: str) -> set[str]:
@@ -201,3 +235,16 @@ def devnet_config(manifest: dict[str, Any], db: Path) -> Config:
             ),
         ],
     )
+
+
+def load_risk_settings(path: Path) -> dict[str, Any]:
+    """Only the [risk] table of a chainrisk.toml (the risk commands need no markets or RPC)."""
+    if not path.is_file():
+        raise UserError(f"no config file at {path}; check the --config path ({FORMAT_HINT})")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML ({exc}); fix that line") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a UTF-8 text file; give --config a chainrisk.toml") from None
+    return parse_risk(raw.get("risk"), str(path))

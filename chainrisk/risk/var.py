@@ -105,7 +105,7 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         pl.col("collateral_usd_now").alias("c"),
         pl.col("debt_usd_now").alias("d"),
         pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("lt"),
-        pl.col("liquidation_bonus_bps").cast(pl.Float64).alias("bonus"),
+        pl.col("_bonus").alias("bonus"),
         (pl.col("_rule") if "_rule" in names else pl.lit("average")).alias("_rule"),
         (pl.col("_close_factor") if "_close_factor" in names else pl.lit(DEFAULT_CLOSE_FACTOR)).alias("_cf"),
         (pl.col("_full_close_below") if "_full_close_below" in names else pl.lit(CLOSE_FACTOR_HF_THRESHOLD))
@@ -142,7 +142,7 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         wallets=firsts.select(*MARKET_KEY, "wallet"),
         collateral=matrix(pl.col("c")),
         weighted=matrix(pl.col("c") * pl.col("lt")),
-        recoverable=matrix(pl.col("c") / (pl.col("bonus") / BPS)),
+        recoverable=matrix(pl.col("c") / pl.col("bonus")),
         debt=matrix(pl.col("d")),
         average_threshold=(firsts["_rule"] != PER_POSITION).to_numpy(),
         close_factor=firsts["_cf"].to_numpy().astype(np.float64),

@@ -8,8 +8,8 @@ shocked rows whose product would leave 128 bits fall back to float arithmetic. T
 how collateral combines: Aave's floored average threshold, or a floored sum per position (Morpho, Compound).
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
-health_rule, liquidation_threshold_wad, close_factor, full_close_below_health) is read with Aave V3's
-meaning of them; the engine then skips the work they would need.
+health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health) is read with
+Aave V3's meaning of them; the engine then skips the work they would need.
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
             else pl.col("liquidation_threshold_bps").cast(pl.Int128) * (WAD // BPS)
         )
         exprs.append(threshold.alias("_threshold_wad"))
+    bonus = pl.col("liquidation_bonus_bps").cast(pl.Float64) / BPS
+    if "liquidation_bonus_wad" in names:
+        bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
+    exprs.append(bonus.alias("_bonus"))
     if "close_factor" in names:
         exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
         full = "full_close_below_health"
@@ -194,7 +198,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("debt_usd_now").sum().alias("debt_usd"),
         pl.when(stable).then(weighted_usd).otherwise(0.0).sum().alias("_stable_weighted_usd"),
         pl.when(stable).then(0.0).otherwise(weighted_usd).sum().alias("_volatile_weighted_usd"),
-        (pl.col("collateral_usd_now") / (pl.col("liquidation_bonus_bps") / BPS)).sum().alias("_recoverable_usd"),
+        (pl.col("collateral_usd_now") / pl.col("_bonus")).sum().alias("_recoverable_usd"),
     )
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
@@ -389,7 +393,7 @@ def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
     weighted = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
-    recoverable = pl.col("collateral_usd_now") / (pl.col("liquidation_bonus_bps") / BPS)
+    recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
     terms = {
         "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
     }  # fmt: skip

@@ -213,6 +213,9 @@ def contract_frames(
         (pl.col("liquidation_threshold_bps").cast(EXACT) * WAD // PERCENTAGE_FACTOR)
         .cast(pl.Decimal(38, 0))
         .alias("liquidation_threshold_wad"),
+        (pl.col("liquidation_bonus_bps").cast(EXACT) * WAD // PERCENTAGE_FACTOR)
+        .cast(pl.Decimal(38, 0))
+        .alias("liquidation_bonus_wad"),
         pl.lit(1 / base_unit).alias("base_currency_usd"),
         pl.lit("average-threshold").alias("health_rule"),
         # LiquidationLogic: DEFAULT_LIQUIDATION_CLOSE_FACTOR 50 %, all of it below CLOSE_FACTOR_HF_THRESHOLD 0.95.

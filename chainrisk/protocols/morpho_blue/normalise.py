@@ -115,7 +115,7 @@ POSITION_SCHEMA: dict[str, pl.DataType] = {
     "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
     "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
     "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_bps": pl.Int32(), "liquidation_bonus_wad": EXACT(),
 }  # fmt: skip
 HEALTH_SCHEMA: dict[str, pl.DataType] = {
     "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
@@ -154,9 +154,9 @@ def contract_frames(
             continue
         usd_per_unit = base_currency_usd(m)
         lltv_bps = m.params.lltv // WAD_PER_BPS
-        bonus_bps = liquidation_incentive_factor(m.params.lltv) // WAD_PER_BPS
+        incentive = liquidation_incentive_factor(m.params.lltv)
         common = {"market": p.market_id, "wallet": p.wallet, "base_currency_usd": usd_per_unit,
-                  "liquidation_bonus_bps": bonus_bps}  # fmt: skip
+                  "liquidation_bonus_bps": incentive // WAD_PER_BPS, "liquidation_bonus_wad": incentive}  # fmt: skip
         if supplied or borrowed:
             loan_usd = m.loan.price_usd if m.loan.price_usd is not None else _usd(10**m.loan.decimals, usd_per_unit)
             rows.append(

@@ -1,0 +1,430 @@
+"""`chainrisk risk stress|var|optimise|cascade`: the risk models over the latest positions, written to DuckDB tables.
+
+Each command reads every indexed source's latest snapshot (the positions `chainrisk score` scores), runs one model,
+and writes its result tables plus one `risk_runs` row in a single transaction under the writer lock, then publishes.
+A failure before the commit leaves the file as it was. Tables are documented in README ("Risk models").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from chainrisk.errors import UserError
+from chainrisk.jobs.score import LATEST_POSITIONS
+from chainrisk.risk.calibration import CalibrationError, Method, calibrate
+from chainrisk.risk.cascade import DepthCurve, cascade
+from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
+from chainrisk.risk.parameters import suggest_parameters
+from chainrisk.risk.replay import Window, replay
+from chainrisk.risk.var import build_book, historical_backtest, revalue, risk_table, simulate_multipliers
+from chainrisk.store.db import Store
+
+Tick = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """The `[risk]` table of chainrisk.toml."""
+
+    series: dict[str, str] = field(default_factory=dict)  #: market symbol -> price series (calibration data)
+    depth_usd_at_2pct: dict[str, float] = field(default_factory=dict)  #: symbol -> USD sold for a 2 % move
+    depth_shape: str = "sqrt"  #: "sqrt" or "linear"
+
+
+@dataclass(frozen=True)
+class RiskReport:
+    run_id: int
+    kind: str
+    seconds: float
+    lines: list[str]  #: what the user reads
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Tick]:
+    """A rich progress bar on a terminal (silent otherwise); yields tick(done, total)."""
+    import sys
+
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(), transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
+
+
+def latest_positions(store: Store) -> pl.DataFrame:
+    positions = store.query(LATEST_POSITIONS)
+    if positions.is_empty():
+        raise UserError(f"{store.path} holds no positions; run `chainrisk index` (or `chainrisk run`) first")
+    return positions
+
+
+def _model_error(exc: Exception) -> UserError:
+    return UserError(str(exc).splitlines()[0])
+
+
+def _write(
+    store: Store,
+    kind: str,
+    positions: pl.DataFrame,
+    params: Mapping[str, Any],
+    tables: Mapping[str, pl.DataFrame],
+    started: float,
+    notes: Sequence[str] = (),
+) -> int:
+    """One risk_runs row and the result tables under a fresh run_id, in one transaction; then publishes."""
+    row = store._first("SELECT coalesce(max(run_id), 0) + 1 FROM risk_runs")
+    run_id = int(row[0]) if row else 1
+    borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
+    run = pl.DataFrame(
+        {
+            "run_id": [run_id], "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
+            "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
+            "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
+            "notes": ["; ".join(notes) or None],
+        }
+    )  # fmt: skip
+    with store._transaction():
+        store._insert("risk_runs", run)
+        for table, frame in tables.items():
+            store._insert(table, frame.with_columns(pl.lit(run_id, pl.Int64).alias("run_id")))
+    store.publish()
+    return run_id
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def run_stress(
+    db: Path, windows: Sequence[Window], step_hours: int = 1, settings: RiskSettings = RiskSettings()
+) -> RiskReport:
+    """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
+    started = time.time()
+    with Store(db) as store:
+        positions = latest_positions(store)
+        steps, prices, wallets, lines, notes = [], [], [], [], []
+        for win in windows:
+            with progress_bar(f"replay {win.name}") as tick:
+                try:
+                    result = replay(positions, win, step_hours, settings.series, progress=tick)
+                except CalibrationError as exc:
+                    raise _model_error(exc) from None
+            label = pl.lit(win.name).alias("window_name")
+            steps.append(result.steps.with_columns(label))
+            prices.append(result.path.frame.with_columns(label))
+            wallets.append(result.wallets.with_columns(label))
+            notes += [f"{win.name}: {n}" for n in result.path.notes]
+            total = result.steps.filter(pl.col("scope") == "total").sort("step")
+            worst = total.sort("bad_debt_usd", "step", descending=[True, False]).row(0, named=True)
+            peak = total.sort("liquidatable_debt_usd", "step", descending=[True, False]).row(0, named=True)
+            ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
+            lines.append(
+                f"{win.name} ({win.start:%Y-%m-%d}..{win.end:%Y-%m-%d}, {result.path.steps} steps of {step_hours} h): "
+                f"{ever} of {result.wallets.height} borrowers liquidatable at some step; worst bad debt "
+                f"{_usd(worst['bad_debt_usd'])} at {worst['time']:%Y-%m-%d %H:%M}; most liquidatable debt "
+                f"{_usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M}"
+            )
+        params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": settings.series}
+        tables = {
+            "stress_replay_steps": pl.concat(steps),
+            "stress_replay_prices": pl.concat(prices),
+            "stress_replay_wallets": pl.concat(wallets),
+        }
+        run_id = _write(store, "stress", positions, params, tables, started, notes)
+    return RiskReport(run_id, "stress", time.time() - started, lines + notes)
+
+
+def run_var(
+    db: Path,
+    scenarios: int = 10_000,
+    seed: int = 0,
+    horizons: Sequence[int] = (24, 168),
+    confidences: Sequence[float] = (0.95, 0.99),
+    method: Method = "ewma",
+    calibration_window: tuple[str | None, str | None] = (None, None),
+    backtest: tuple[str, str] | None = None,
+    backtest_scenarios: int = 2_000,
+    settings: RiskSettings = RiskSettings(),
+) -> RiskReport:
+    """Monte-Carlo VaR / ES (var_results, var_calibration), LT/LTV suggestions (parameter_suggestions) and, with
+    `backtest`, the Kupiec backtest of the 24 h 99 % liquidation VaR over that window (var_backtest[_summary])."""
+    started = time.time()
+    lines: list[str] = []
+    with Store(db) as store:
+        positions = latest_positions(store)
+        symbols = sorted(set(positions["symbol"].to_list()))
+        results, calibrations, suggestions = [], [], []
+        with progress_bar("VaR horizons") as tick:
+            for k, horizon in enumerate(horizons):
+                try:
+                    calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series)
+                    book = build_book(positions, calibration.symbols, calibration.assets)
+                except (CalibrationError, ValueError) as exc:
+                    raise _model_error(exc) from None
+                multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
+                results.append(risk_table(revalue(book, multipliers), horizon, confidences))
+                calibrations.append(
+                    pl.DataFrame(
+                        {
+                            "horizon_hours": horizon, "series": list(calibration.assets),
+                            "volatility": calibration.vols, "asset_dof": calibration.asset_dof,
+                            "joint_dof": calibration.dof, "method": method,
+                            "observations": calibration.observations,
+                            "window_start": calibration.window[0], "window_end": calibration.window[1],
+                        }
+                    )
+                )  # fmt: skip
+                if horizon == min(horizons):
+                    suggestions.append(suggest_parameters(positions, calibration, multipliers, max(confidences)))
+                tick(k + 1, len(horizons))
+        var = pl.concat(results)
+        tables: dict[str, pl.DataFrame] = {
+            "var_results": var,
+            "var_calibration": pl.concat(calibrations),
+            "parameter_suggestions": pl.concat(suggestions),
+        }
+        total = var.filter(pl.col("scope") == "total")
+        for metric in ("bad_debt_usd", "liquidatable_debt_usd"):
+            figures = ", ".join(
+                f"{h} h {c:.0%}: VaR {_usd(v)} / ES {_usd(e)}"
+                for h, c, v, e in total.filter(pl.col("metric") == metric)
+                .select("horizon_hours", "confidence", "var_usd", "es_usd")
+                .iter_rows()
+            )
+            lines.append(
+                f"{metric.removesuffix('_usd').replace('_', ' ')} ({scenarios:,} scenarios, seed {seed}): {figures}"
+            )
+        if backtest is not None:
+            horizon, confidence = min(horizons), max(confidences)
+            with progress_bar("VaR backtest") as tick:
+                try:
+                    series, kupiec = historical_backtest(
+                        positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
+                        scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series,
+                    )  # fmt: skip
+                except (CalibrationError, ValueError) as exc:
+                    raise _model_error(exc) from None
+                tick(1, 1)
+            tables["var_backtest"] = series.with_columns(
+                pl.lit("liquidatable_debt_usd").alias("metric"),
+                pl.lit(horizon, pl.Int64).alias("horizon_hours"),
+                pl.lit(confidence).alias("confidence"),
+            )
+            tables["var_backtest_summary"] = pl.DataFrame(
+                {
+                    "metric": ["liquidatable_debt_usd"], "horizon_hours": [horizon], "confidence": [confidence],
+                    "observations": [kupiec.observations], "exceedances": [kupiec.exceedances],
+                    "expected_rate": [kupiec.expected_rate], "observed_rate": [kupiec.observed_rate],
+                    "lr_statistic": [kupiec.lr_statistic], "p_value": [kupiec.p_value],
+                }
+            )  # fmt: skip
+            lines.append(
+                f"backtest {backtest[0]}..{backtest[1]} ({horizon} h {confidence:.0%} liquidation VaR): "
+                f"{kupiec.exceedances} exceedances in {kupiec.observations} periods (expected "
+                f"{kupiec.expected_rate * kupiec.observations:.1f}); Kupiec LR {kupiec.lr_statistic:.2f}, "
+                f"p = {kupiec.p_value:.3f}"
+            )
+        params = {
+            "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
+            "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
+            "series": settings.series,
+        }  # fmt: skip
+        run_id = _write(store, "var", positions, params, tables, started)
+    return RiskReport(run_id, "var", time.time() - started, lines)
+
+
+def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> dict[str, dict[str, int]]:
+    """ERC-20 balances of each wallet in every asset of the positions, at the positions' block."""
+    from chainrisk.abi import eth_call, load_abi
+    from chainrisk.rpc import RpcClient
+
+    erc20 = load_abi("erc20", "IERC20Detailed")
+    assets = positions.select("asset", "symbol").unique().sort("symbol").rows()
+    block = hex(int(positions["block_number"].max()))  # type: ignore[arg-type]
+    calls = [eth_call(a, erc20, "balanceOf", w, block=block) for w in wallets for a, _ in assets]
+    with RpcClient(rpc_url) as rpc:
+        raw = rpc.batch(calls)
+    out: dict[str, dict[str, int]] = {}
+    values = iter(raw)
+    for wallet in wallets:
+        out[wallet] = {symbol: int(erc20.decode("balanceOf", next(values))[0]) for _, symbol in assets}
+    return out
+
+
+#: "Unlimited" balances: each asset worth this many times the wallet's debt (its own debt in full for repayments).
+AMPLE_MULTIPLE = 10
+
+
+def ample_balances(rows: pl.DataFrame, wallet: str) -> dict[str, int]:
+    """Balances with which funding is never the limit, sized to the wallet: huge numbers would only hurt the LP's
+    conditioning, and no plan needs more than AMPLE_MULTIPLE times the debt in any one asset."""
+    own = rows.filter(pl.col("wallet") == wallet)
+    debt_usd = float(own["debt_usd"].fill_null(0.0).sum()) or 1.0
+    out: dict[str, int] = {}
+    for symbol, decimals, price_usd in rows.select("symbol", "decimals", "price_usd").unique("symbol").iter_rows():
+        owed = int(own.filter(pl.col("symbol") == symbol)["debt_amount"].cast(pl.Float64).sum())
+        worth = int(AMPLE_MULTIPLE * debt_usd / price_usd * 10**decimals) if price_usd else 0
+        out[symbol] = max(owed + 1, worth)
+    return out
+
+
+def run_optimise(
+    db: Path,
+    target: float = 1.2,
+    below: float = 1.1,
+    limit: int = 200,
+    swap_into: Sequence[str] = (),
+    rpc_url: str | None = None,
+    shifts_bps: Sequence[int] = (-100, -50, 50, 100),
+) -> RiskReport:
+    """Cheapest plans to `target` for the weakest `limit` wallets under `below` (optimise_plans / _actions), and
+    each market's threshold sensitivity (threshold_sensitivity). Balances come from the chain when `rpc_url` is
+    given; otherwise the wallet is assumed able to fund any top-up or repayment."""
+    if target <= 1 or below <= 0:
+        raise UserError(f"--target {target} must be above 1 and --below {below} positive")
+    started = time.time()
+    with Store(db) as store:
+        positions = latest_positions(store)
+        health = store.query(
+            "SELECT r.protocol, r.chain_id, r.market, r.wallet, r.health_factor FROM wallet_risk r "
+            "JOIN scored_markets s USING (protocol, chain_id, market, block_number) WHERE r.health_factor < ? "
+            "ORDER BY r.health_factor, r.wallet LIMIT ?",
+            [below, limit],
+        )
+        if health.is_empty() and not store.query("SELECT 1 FROM scored_markets LIMIT 1").height:
+            raise UserError(f"{db} has no scores yet; run `chainrisk score` (or `chainrisk run`) first")
+        wallets = sorted(set(health["wallet"].to_list()))
+        balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
+        plans, actions = [], []
+        with progress_bar("optimise") as tick:
+            for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
+                rows = positions.filter(
+                    (pl.col("protocol") == protocol) & (pl.col("chain_id") == chain_id) & (pl.col("market") == market)
+                )
+                held = balances[wallet] if balances is not None else ample_balances(rows, wallet)
+                plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
+                plans.append(
+                    {
+                        "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
+                        "target_health": target, "health_before": plan.health_before,
+                        "health_after": plan.health_after, "feasible": plan.feasible, "cost_usd": plan.cost_usd,
+                        "actions": len(plan.actions), "reason": plan.reason,
+                    }
+                )  # fmt: skip
+                decimals = dict(rows.select("symbol", "decimals").unique("symbol").iter_rows())
+                for seq, a in enumerate(plan.actions):
+                    actions.append(
+                        {
+                            "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
+                            "seq": seq, "kind": a.kind, "symbol": a.symbol, "amount": a.amount,
+                            "amount_tokens": a.amount / 10 ** decimals[a.symbol], "amount_usd": a.amount_usd,
+                            "cost_usd": a.cost_usd, "into_symbol": a.into, "received": a.received,
+                        }
+                    )  # fmt: skip
+                tick(k + 1, health.height)
+        plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
+        action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA).with_columns(
+            pl.col("amount", "received").cast(pl.Decimal(38, 0))
+        )
+        sensitivity = threshold_sensitivity(positions, shifts_bps)
+        tables = {"optimise_plans": plan_frame, "optimise_actions": action_frame, "threshold_sensitivity": sensitivity}
+        feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
+        source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
+        infeasible = plan_frame.filter(~pl.col("feasible")).height
+        lines = [
+            f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "
+            f"(total cost {_usd(float(feasible['cost_usd'].sum()))}), {infeasible} infeasible; {source}",
+            f"threshold sensitivity: {sensitivity.height} rows ({', '.join(f'{s:+d}' for s in shifts_bps)} bps)",
+        ]
+        params = {
+            "target": target, "below": below, "limit": limit, "swap_into": list(swap_into),
+            "balances": "chain" if balances is not None else "unlimited", "shifts_bps": list(shifts_bps),
+        }  # fmt: skip
+        run_id = _write(store, "optimise", positions, params, tables, started)
+    return RiskReport(run_id, "optimise", time.time() - started, lines)
+
+
+_PLAN_SCHEMA = {
+    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "wallet": pl.Utf8, "target_health": pl.Float64,
+    "health_before": pl.Float64, "health_after": pl.Float64, "feasible": pl.Boolean, "cost_usd": pl.Float64,
+    "actions": pl.Int64, "reason": pl.Utf8,
+}  # fmt: skip
+_ACTION_SCHEMA = {
+    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "wallet": pl.Utf8, "seq": pl.Int64,
+    "kind": pl.Utf8, "symbol": pl.Utf8, "amount": pl.Int128, "amount_tokens": pl.Float64, "amount_usd": pl.Float64,
+    "cost_usd": pl.Float64, "into_symbol": pl.Utf8, "received": pl.Int128,
+}  # fmt: skip
+
+
+def parse_shock(items: Sequence[str]) -> dict[str, float]:
+    """SYMBOL=-30% / SYMBOL=-0.3 / SYMBOL=0.7x -> price multipliers."""
+    shock: dict[str, float] = {}
+    for item in items:
+        symbol, sep, text = item.partition("=")
+        try:
+            if not sep or not symbol:
+                raise ValueError
+            if text.endswith("x"):
+                multiplier = float(text[:-1])
+            elif text.endswith("%"):
+                multiplier = 1 + float(text[:-1]) / 100
+            else:
+                multiplier = 1 + float(text)
+        except ValueError:
+            raise UserError(f"--shock {item!r}: write SYMBOL=-30% (or SYMBOL=-0.3, SYMBOL=0.7x)") from None
+        if not 0 < multiplier < 100:
+            raise UserError(f"--shock {item!r} gives price multiplier {multiplier}; it must be above 0")
+        shock[symbol] = multiplier
+    if not shock:
+        raise UserError("give at least one --shock SYMBOL=-30%")
+    return shock
+
+
+def run_cascade(
+    db: Path, shock: Mapping[str, float], settings: RiskSettings = RiskSettings(), max_rounds: int = 50
+) -> RiskReport:
+    """The liquidation cascade from `shock` through per-asset depth curves (cascade_rounds, cascade_prices)."""
+    started = time.time()
+    with Store(db) as store:
+        positions = latest_positions(store)
+        held = sorted(set(positions["symbol"].to_list()))
+        unknown = sorted(set(shock) - set(held))
+        if unknown:
+            raise UserError(f"--shock names {unknown[0]!r}, which no position holds; known: {', '.join(held)}")
+        try:
+            depths = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
+            result = cascade(positions, shock, depths, max_rounds=max_rounds)
+        except ValueError as exc:
+            raise _model_error(exc) from None
+        rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))
+        tables = {"cascade_rounds": rounds, "cascade_prices": result.prices}
+        first, last = rounds.row(0, named=True), rounds.row(-1, named=True)
+        amplification = (
+            f"{result.amplification:.3f}x" if result.amplification is not None else "n/a (nobody liquidated)"
+        )
+        lines = [
+            f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: round 1 liquidates "
+            f"{first['new_liquidatable_wallets']} wallets ({_usd(first['liquidated_debt_usd'])} of debt); after "
+            f"{rounds.height} rounds {last['liquidatable_wallets']} wallets, "
+            f"{_usd(last['cumulative_liquidated_debt_usd'])} - amplification {amplification}"
+            f"{'' if result.converged else ' (not converged)'}"
+        ]
+        params = {"shock": dict(shock), "depth_usd_at_2pct": settings.depth_usd_at_2pct,
+                  "depth_shape": settings.depth_shape, "max_rounds": max_rounds}  # fmt: skip
+        run_id = _write(store, "cascade", positions, params, tables, started)
+    return RiskReport(run_id, "cascade", time.time() - started, lines)

@@ -1,0 +1,90 @@
+"""Volatility-adjusted liquidation threshold and LTV suggestions per market and collateral asset, from the VaR model.
+
+For a collateral asset c in a market whose debt is a mix of assets j (weights w_j: the market's debt USD shares),
+the scenarios of `chainrisk.risk.var` give the collateral's value against the debt over the horizon:
+R = m_c / sum_j w_j m_j. With q its (1 - confidence) quantile (the tail move) and b the liquidation bonus:
+
+- liquidation threshold: a position exactly at HF 1 (debt = LT x C) must still cover its debt with the bonus after
+  a tail move before liquidators act: C q / b >= LT C, so LT <= q / b;
+- LTV: a position opened at the maximum LTV must not become liquidatable after a tail move: LTV x C <= LT x C q,
+  so LTV <= LT q.
+
+Both are floored to whole bps. The horizon is how long a move must be survived (a day by default: liquidators act
+within blocks, but oracles, gas spikes and thin books stretch the real window). The current figures are the most
+common value over the market's collateral rows (outside e-mode where the column says so).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from chainrisk.risk.calibration import Calibration
+
+BPS = 10_000
+KEY = ["protocol", "chain_id", "market"]
+
+
+def _mode(column: str) -> pl.Expr:
+    return pl.col(column).mode().sort().last().alias(column)
+
+
+def suggest_parameters(
+    positions: pl.DataFrame, calibration: Calibration, multipliers: np.ndarray, confidence: float = 0.99
+) -> pl.DataFrame:
+    """One row per market and collateral symbol: current and suggested LT / LTV (bps), the tail move behind them."""
+    names = positions.columns
+    rows = positions
+    if "emode_category" in names:
+        rows = rows.filter(pl.col("emode_category").fill_null(0) == 0)
+    index = {a: i for i, a in enumerate(calibration.assets)}
+    collateral = (
+        rows.filter(pl.col("collateral_amount").cast(pl.Float64) > 0)
+        .group_by(*KEY, "symbol")
+        .agg(
+            _mode("liquidation_threshold_bps"),
+            _mode("ltv_bps"),
+            _mode("liquidation_bonus_bps"),
+            pl.col("collateral_usd").sum().alias("collateral_usd"),
+        )
+        .sort(*KEY, "symbol")
+    )
+    debt = (
+        positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0)
+        .group_by(*KEY, "symbol")
+        .agg(pl.col("debt_usd").sum())
+        .filter(pl.col("debt_usd") > 0)
+    )
+    out: list[dict[str, object]] = []
+    tail = 1.0 - confidence
+    for protocol, chain_id, market, symbol, lt, ltv, bonus, collateral_usd in collateral.iter_rows():
+        owed = debt.filter((pl.col("protocol") == protocol) & (pl.col("market") == market))
+        if owed.is_empty() or symbol not in calibration.symbols:
+            continue
+        weights = np.zeros(len(calibration.assets))
+        for debt_symbol, usd in owed.select("symbol", "debt_usd").iter_rows():
+            weights[index[calibration.symbols[debt_symbol]]] += usd
+        weights /= weights.sum()
+        ratio = multipliers[:, index[calibration.symbols[symbol]]] / (multipliers @ weights)
+        q = float(np.quantile(ratio, tail))
+        suggested_lt = int(np.floor(BPS * q / (bonus / BPS)))
+        out.append(
+            {
+                "protocol": protocol, "chain_id": chain_id, "market": market, "symbol": symbol,
+                "series": calibration.symbols[symbol], "collateral_usd": collateral_usd,
+                "liquidation_bonus_bps": bonus, "current_lt_bps": lt, "current_ltv_bps": ltv,
+                "tail_move": q - 1.0, "suggested_lt_bps": suggested_lt,
+                "suggested_ltv_bps": int(np.floor(suggested_lt * q)),
+                "horizon_hours": calibration.horizon_hours, "confidence": confidence,
+            }
+        )  # fmt: skip
+    schema = {
+        "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "series": pl.Utf8,
+        "collateral_usd": pl.Float64, "liquidation_bonus_bps": pl.Int64, "current_lt_bps": pl.Int64,
+        "current_ltv_bps": pl.Int64, "tail_move": pl.Float64, "suggested_lt_bps": pl.Int64,
+        "suggested_ltv_bps": pl.Int64, "horizon_hours": pl.Int64, "confidence": pl.Float64,
+    }  # fmt: skip
+    return pl.DataFrame(out, schema=schema).with_columns(
+        (pl.col("suggested_lt_bps") - pl.col("current_lt_bps")).alias("lt_change_bps"),
+        (pl.col("suggested_ltv_bps") - pl.col("current_ltv_bps")).alias("ltv_change_bps"),
+    )

@@ -1,0 +1,164 @@
+"""Moving the devnet's oracles and reading each protocol's own verdicts, for tests that check predictions on chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
+from chainrisk.rpc import RpcClient
+
+FEED = Abi(compiled_contracts()["SettableFeed"].abi)
+POOL = load_abi("aave-v3", "IPool")
+MORPHO = load_abi("morpho-blue", "IMorpho")
+ORACLE = load_abi("morpho-blue", "IOracle")
+WAD = 10**18
+#: Morpho Blue SharesMathLib's virtual shares and assets.
+VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1
+
+
+@contextmanager
+def sandbox(rpc: RpcClient) -> Iterator[None]:
+    """Whatever happens inside is rolled back (anvil snapshot), so the shared devnet stays as it was."""
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        yield
+    finally:
+        assert rpc.call("evm_revert", [snapshot]) is True
+
+
+def block_timestamp(rpc: RpcClient, block: int) -> int:
+    return int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+
+
+def feed_answers(rpc: RpcClient, devnet: dict[str, Any]) -> dict[str, int]:
+    """Every reserve feed's current answer (8 decimals)."""
+    reserves = devnet["aave_v3"]["reserves"]
+    raw = rpc.batch([eth_call(r["feed"], FEED, "latestAnswer") for r in reserves.values()])
+    return {s: int(FEED.decode("latestAnswer", x)[0]) for s, x in zip(reserves, raw, strict=True)}
+
+
+def set_feeds(rpc: RpcClient, devnet: dict[str, Any], answers: dict[str, int], timestamp: int) -> None:
+    """New answers for the named feeds in one block at `timestamp`; every Morpho market's pending interest is
+    accrued in the same block, so `market()` then holds the totals the snapshot's own accrual gives."""
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    for symbol, answer in sorted(answers.items()):
+        builder.call(DEPLOYER, FEED, devnet["aave_v3"]["reserves"][symbol]["feed"], "setAnswer", answer)
+    for market in devnet["morpho_blue"]["markets"]:
+        builder.call(DEPLOYER, MORPHO, devnet["morpho_blue"]["morpho"], "accrueInterest", morpho_params(market))
+    builder.mine(0)
+
+
+def morpho_params(market: dict[str, Any]) -> tuple[str, str, str, str, int]:
+    return (market["loan_token"], market["collateral_token"], market["oracle"], market["irm"], int(market["lltv"]))
+
+
+def aave_health(rpc: RpcClient, devnet: dict[str, Any], wallets: list[str]) -> dict[str, tuple[int, ...]]:
+    """getUserAccountData of each wallet: (collateral, debt, available, threshold, ltv, health factor)."""
+    pool = devnet["aave_v3"]["pool"]
+    raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w) for w in wallets])
+    return {w: POOL.decode("getUserAccountData", r) for w, r in zip(wallets, raw, strict=True)}
+
+
+def morpho_unhealthy(rpc: RpcClient, devnet: dict[str, Any], borrowers: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """(market id, wallet) pairs Morpho's `_isHealthy` rejects, from the contract's state and oracle: borrowed
+    (toAssetsUp of the shares) > collateral x price / 1e36 x lltv (mulDivDown, wMulDown)."""
+    morpho = devnet["morpho_blue"]["morpho"]
+    markets = {m["market_id"]: m for m in devnet["morpho_blue"]["markets"]}
+    ids = sorted({market for market, _ in borrowers})
+    raw = rpc.batch(
+        [eth_call(morpho, MORPHO, "market", i) for i in ids]
+        + [eth_call(markets[i]["oracle"], ORACLE, "price") for i in ids]
+    )
+    state = {i: MORPHO.decode("market", raw[k])[0] for k, i in enumerate(ids)}
+    price = {i: ORACLE.decode("price", raw[len(ids) + k])[0] for k, i in enumerate(ids)}
+    raw_positions = rpc.batch([eth_call(morpho, MORPHO, "position", m, w) for m, w in borrowers])
+    unhealthy = set()
+    for (market, wallet), item in zip(borrowers, raw_positions, strict=True):
+        _, shares, collateral = MORPHO.decode("position", item)[0]
+        total_assets, total_shares = state[market][2], state[market][3]
+        borrowed = -(-shares * (total_assets + VIRTUAL_ASSETS) // (total_shares + VIRTUAL_SHARES))
+        allowed = collateral * price[market] // 10**36 * int(markets[market]["lltv"]) // WAD
+        if borrowed > allowed:
+            unhealthy.add((market, wallet))
+    return unhealthy
+
+
+DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
+MINTABLE = Abi(aave_artifact("MintableERC20").abi)
+MAX_UINT = 2**256 - 1
+LIQUIDATE_TOPIC = "0x" + keccak(text="Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)").hex()
+
+
+def liquidate_aave_fully(rpc: RpcClient, devnet: dict[str, Any], wallets: list[str], timestamp: int) -> dict[str, int]:
+    """Liquidates each wallet with the keeper (largest collateral against largest debt, repeated) until the pool
+    sees it healthy or no collateral is left; returns the debt left (base currency, 8 decimals) of every wallet
+    whose collateral is gone: the bad debt the chain holds."""
+    aave, keeper = devnet["aave_v3"], devnet["keeper"]
+    reserves = aave["reserves"]
+    symbols = list(reserves)
+    prices = feed_answers(rpc, devnet)
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    for _ in range(8):
+        data = aave_health(rpc, devnet, wallets)
+        open_ = [w for w in wallets if data[w][0] > 0 and data[w][1] > 0 and data[w][5] < WAD]
+        if not open_:
+            break
+        calls = [
+            eth_call(aave["data_provider"], DATA_PROVIDER, "getUserReserveData", reserves[s]["asset"], w)
+            for w in open_
+            for s in symbols
+        ]
+        raw = iter(rpc.batch(calls))
+        for wallet in open_:
+            collateral: dict[str, float] = {}
+            debt: dict[str, float] = {}
+            for symbol in symbols:
+                row = DATA_PROVIDER.decode("getUserReserveData", next(raw))
+                usd_per_unit = prices[symbol] / 10 ** reserves[symbol]["decimals"]
+                if row[8] and row[0] > 0:
+                    collateral[symbol] = row[0] * usd_per_unit
+                if row[1] + row[2] > 0:
+                    debt[symbol] = (row[1] + row[2]) * usd_per_unit
+            if not collateral or not debt:
+                continue
+            seize, repay = max(collateral, key=collateral.__getitem__), max(debt, key=debt.__getitem__)
+            units = int(debt[repay] / prices[repay] * 10 ** reserves[repay]["decimals"])
+            builder.call(keeper, MINTABLE, reserves[repay]["asset"], "mint", 2 * units + 10)
+            builder.call(keeper, POOL, aave["pool"], "liquidationCall", reserves[seize]["asset"],
+                         reserves[repay]["asset"], wallet, MAX_UINT, False, required=False)  # fmt: skip
+        builder.mine(0)
+    data = aave_health(rpc, devnet, wallets)
+    return {w: data[w][1] for w in wallets if data[w][0] == 0 and data[w][1] > 0}
+
+
+def liquidate_morpho_fully(
+    rpc: RpcClient, devnet: dict[str, Any], borrowers: list[tuple[str, str]], timestamp: int
+) -> dict[tuple[str, str], int]:
+    """Tries to seize all the collateral of every borrower: Morpho refuses a healthy position and one whose
+    collateral over the incentive exceeds its debt, and otherwise books the debt left as bad debt. Returns the
+    bad debt its Liquidate events report, in loan token units, per (market id, wallet)."""
+    morpho, keeper = devnet["morpho_blue"]["morpho"], devnet["keeper"]
+    markets = {m["market_id"]: m for m in devnet["morpho_blue"]["markets"]}
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    raw = rpc.batch([eth_call(morpho, MORPHO, "position", m, w) for m, w in borrowers])
+    for (market, wallet), item in zip(borrowers, raw, strict=True):
+        _, shares, collateral = MORPHO.decode("position", item)[0]
+        if shares and collateral:
+            params = morpho_params(markets[market])
+            builder.call(keeper, MINTABLE, params[0], "mint", 10**30)
+            builder.call(keeper, MORPHO, morpho, "liquidate", params, wallet, collateral, 0, b"", required=False)
+    bad: dict[tuple[str, str], int] = {}
+    for receipt in builder.mine(0):
+        for log in receipt.logs:
+            if log["topics"][0] == LIQUIDATE_TOPIC:
+                # Data words: repaidAssets, repaidShares, seizedAssets, badDebtAssets, badDebtShares.
+                bad_assets = int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16)
+                if bad_assets:
+                    bad[(log["topics"][1], "0x" + log["topics"][3][-40:])] = bad_assets
+    return bad
