@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from chainrisk.dashboard import console, devnet, overview, positions, runs, wallet
+from chainrisk.dashboard import console, devnet, overview, positions, risk, runs, wallet
 from chainrisk.dashboard.ui import run_guarded
 
 
@@ -23,6 +23,7 @@ PAGES = (
     Page("overview", "Overview", overview.render),
     Page("positions", "At-risk positions", positions.render),
     Page("wallet", "Wallet", wallet.render),
+    Page("risk", "Risk models", risk.render),
     Page("sql", "SQL console", console.render),
     Page("runs", "Runs & alerts", runs.render),
     Page("devnet", "Devnet", devnet.render),

@@ -66,10 +66,17 @@ def progress_bar(label: str) -> Iterator[Tick]:
         yield tick
 
 
-def latest_positions(store: Store) -> pl.DataFrame:
-    positions = store.query(LATEST_POSITIONS)
+def read(db: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """A query on the main file opened read-only: models run before anything is opened for writing, so a model
+    that fails (an unmapped symbol, a window without data) leaves every byte of the file as it was."""
+    with Store(db, read_only=True) as store:
+        return store.query(sql, params)
+
+
+def latest_positions(db: Path) -> pl.DataFrame:
+    positions = read(db, LATEST_POSITIONS)
     if positions.is_empty():
-        raise UserError(f"{store.path} holds no positions; run `chainrisk index` (or `chainrisk run`) first")
+        raise UserError(f"{db} holds no positions; run `chainrisk index` (or `chainrisk run`) first")
     return positions
 
 
@@ -78,7 +85,7 @@ def _model_error(exc: Exception) -> UserError:
 
 
 def _write(
-    store: Store,
+    db: Path,
     kind: str,
     positions: pl.DataFrame,
     params: Mapping[str, Any],
@@ -87,6 +94,19 @@ def _write(
     notes: Sequence[str] = (),
 ) -> int:
     """One risk_runs row and the result tables under a fresh run_id, in one transaction; then publishes."""
+    with Store(db) as store:
+        return _write_to(store, kind, positions, params, tables, started, notes)
+
+
+def _write_to(
+    store: Store,
+    kind: str,
+    positions: pl.DataFrame,
+    params: Mapping[str, Any],
+    tables: Mapping[str, pl.DataFrame],
+    started: float,
+    notes: Sequence[str],
+) -> int:
     row = store._first("SELECT coalesce(max(run_id), 0) + 1 FROM risk_runs")
     run_id = int(row[0]) if row else 1
     borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
@@ -115,37 +135,36 @@ def run_stress(
 ) -> RiskReport:
     """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
     started = time.time()
-    with Store(db) as store:
-        positions = latest_positions(store)
-        steps, prices, wallets, lines, notes = [], [], [], [], []
-        for win in windows:
-            with progress_bar(f"replay {win.name}") as tick:
-                try:
-                    result = replay(positions, win, step_hours, settings.series, progress=tick)
-                except CalibrationError as exc:
-                    raise _model_error(exc) from None
-            label = pl.lit(win.name).alias("window_name")
-            steps.append(result.steps.with_columns(label))
-            prices.append(result.path.frame.with_columns(label))
-            wallets.append(result.wallets.with_columns(label))
-            notes += [f"{win.name}: {n}" for n in result.path.notes]
-            total = result.steps.filter(pl.col("scope") == "total").sort("step")
-            worst = total.sort("bad_debt_usd", "step", descending=[True, False]).row(0, named=True)
-            peak = total.sort("liquidatable_debt_usd", "step", descending=[True, False]).row(0, named=True)
-            ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
-            lines.append(
-                f"{win.name} ({win.start:%Y-%m-%d}..{win.end:%Y-%m-%d}, {result.path.steps} steps of {step_hours} h): "
-                f"{ever} of {result.wallets.height} borrowers liquidatable at some step; worst bad debt "
-                f"{_usd(worst['bad_debt_usd'])} at {worst['time']:%Y-%m-%d %H:%M}; most liquidatable debt "
-                f"{_usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M}"
-            )
-        params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": settings.series}
-        tables = {
-            "stress_replay_steps": pl.concat(steps),
-            "stress_replay_prices": pl.concat(prices),
-            "stress_replay_wallets": pl.concat(wallets),
-        }
-        run_id = _write(store, "stress", positions, params, tables, started, notes)
+    positions = latest_positions(db)
+    steps, prices, wallets, lines, notes = [], [], [], [], []
+    for win in windows:
+        with progress_bar(f"replay {win.name}") as tick:
+            try:
+                result = replay(positions, win, step_hours, settings.series, progress=tick)
+            except CalibrationError as exc:
+                raise _model_error(exc) from None
+        label = pl.lit(win.name).alias("window_name")
+        steps.append(result.steps.with_columns(label))
+        prices.append(result.path.frame.with_columns(label))
+        wallets.append(result.wallets.with_columns(label))
+        notes += [f"{win.name}: {n}" for n in result.path.notes]
+        total = result.steps.filter(pl.col("scope") == "total").sort("step")
+        worst = total.sort("bad_debt_usd", "step", descending=[True, False]).row(0, named=True)
+        peak = total.sort("liquidatable_debt_usd", "step", descending=[True, False]).row(0, named=True)
+        ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
+        lines.append(
+            f"{win.name} ({win.start:%Y-%m-%d}..{win.end:%Y-%m-%d}, {result.path.steps} steps of {step_hours} h): "
+            f"{ever} of {result.wallets.height} borrowers liquidatable at some step; worst bad debt "
+            f"{_usd(worst['bad_debt_usd'])} at {worst['time']:%Y-%m-%d %H:%M}; most liquidatable debt "
+            f"{_usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M}"
+        )
+    params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": settings.series}
+    tables = {
+        "stress_replay_steps": pl.concat(steps),
+        "stress_replay_prices": pl.concat(prices),
+        "stress_replay_wallets": pl.concat(wallets),
+    }
+    run_id = _write(db, "stress", positions, params, tables, started, notes)
     return RiskReport(run_id, "stress", time.time() - started, lines + notes)
 
 
@@ -165,86 +184,85 @@ def run_var(
     `backtest`, the Kupiec backtest of the 24 h 99 % liquidation VaR over that window (var_backtest[_summary])."""
     started = time.time()
     lines: list[str] = []
-    with Store(db) as store:
-        positions = latest_positions(store)
-        symbols = sorted(set(positions["symbol"].to_list()))
-        results, calibrations, suggestions = [], [], []
-        with progress_bar("VaR horizons") as tick:
-            for k, horizon in enumerate(horizons):
-                try:
-                    calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series)
-                    book = build_book(positions, calibration.symbols, calibration.assets)
-                except (CalibrationError, ValueError) as exc:
-                    raise _model_error(exc) from None
-                multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
-                results.append(risk_table(revalue(book, multipliers), horizon, confidences))
-                calibrations.append(
-                    pl.DataFrame(
-                        {
-                            "horizon_hours": horizon, "series": list(calibration.assets),
-                            "volatility": calibration.vols, "asset_dof": calibration.asset_dof,
-                            "joint_dof": calibration.dof, "method": method,
-                            "observations": calibration.observations,
-                            "window_start": calibration.window[0], "window_end": calibration.window[1],
-                        }
-                    )
-                )  # fmt: skip
-                if horizon == min(horizons):
-                    suggestions.append(suggest_parameters(positions, calibration, multipliers, max(confidences)))
-                tick(k + 1, len(horizons))
-        var = pl.concat(results)
-        tables: dict[str, pl.DataFrame] = {
-            "var_results": var,
-            "var_calibration": pl.concat(calibrations),
-            "parameter_suggestions": pl.concat(suggestions),
-        }
-        total = var.filter(pl.col("scope") == "total")
-        for metric in ("bad_debt_usd", "liquidatable_debt_usd"):
-            figures = ", ".join(
-                f"{h} h {c:.0%}: VaR {_usd(v)} / ES {_usd(e)}"
-                for h, c, v, e in total.filter(pl.col("metric") == metric)
-                .select("horizon_hours", "confidence", "var_usd", "es_usd")
-                .iter_rows()
-            )
-            lines.append(
-                f"{metric.removesuffix('_usd').replace('_', ' ')} ({scenarios:,} scenarios, seed {seed}): {figures}"
-            )
-        if backtest is not None:
-            horizon, confidence = min(horizons), max(confidences)
-            with progress_bar("VaR backtest") as tick:
-                try:
-                    series, kupiec = historical_backtest(
-                        positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
-                        scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series,
-                    )  # fmt: skip
-                except (CalibrationError, ValueError) as exc:
-                    raise _model_error(exc) from None
-                tick(1, 1)
-            tables["var_backtest"] = series.with_columns(
-                pl.lit("liquidatable_debt_usd").alias("metric"),
-                pl.lit(horizon, pl.Int64).alias("horizon_hours"),
-                pl.lit(confidence).alias("confidence"),
-            )
-            tables["var_backtest_summary"] = pl.DataFrame(
-                {
-                    "metric": ["liquidatable_debt_usd"], "horizon_hours": [horizon], "confidence": [confidence],
-                    "observations": [kupiec.observations], "exceedances": [kupiec.exceedances],
-                    "expected_rate": [kupiec.expected_rate], "observed_rate": [kupiec.observed_rate],
-                    "lr_statistic": [kupiec.lr_statistic], "p_value": [kupiec.p_value],
-                }
+    positions = latest_positions(db)
+    symbols = sorted(set(positions["symbol"].to_list()))
+    results, calibrations, suggestions = [], [], []
+    with progress_bar("VaR horizons") as tick:
+        for k, horizon in enumerate(horizons):
+            try:
+                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series)
+                book = build_book(positions, calibration.symbols, calibration.assets)
+            except (CalibrationError, ValueError) as exc:
+                raise _model_error(exc) from None
+            multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
+            results.append(risk_table(revalue(book, multipliers), horizon, confidences))
+            calibrations.append(
+                pl.DataFrame(
+                    {
+                        "horizon_hours": horizon, "series": list(calibration.assets),
+                        "volatility": calibration.vols, "asset_dof": calibration.asset_dof,
+                        "joint_dof": calibration.dof, "method": method,
+                        "observations": calibration.observations,
+                        "window_start": calibration.window[0], "window_end": calibration.window[1],
+                    }
+                )
             )  # fmt: skip
-            lines.append(
-                f"backtest {backtest[0]}..{backtest[1]} ({horizon} h {confidence:.0%} liquidation VaR): "
-                f"{kupiec.exceedances} exceedances in {kupiec.observations} periods (expected "
-                f"{kupiec.expected_rate * kupiec.observations:.1f}); Kupiec LR {kupiec.lr_statistic:.2f}, "
-                f"p = {kupiec.p_value:.3f}"
-            )
-        params = {
-            "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
-            "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
-            "series": settings.series,
-        }  # fmt: skip
-        run_id = _write(store, "var", positions, params, tables, started)
+            if horizon == min(horizons):
+                suggestions.append(suggest_parameters(positions, calibration, multipliers, max(confidences)))
+            tick(k + 1, len(horizons))
+    var = pl.concat(results)
+    tables: dict[str, pl.DataFrame] = {
+        "var_results": var,
+        "var_calibration": pl.concat(calibrations),
+        "parameter_suggestions": pl.concat(suggestions),
+    }
+    total = var.filter(pl.col("scope") == "total")
+    for metric in ("bad_debt_usd", "liquidatable_debt_usd"):
+        figures = ", ".join(
+            f"{h} h {c:.0%}: VaR {_usd(v)} / ES {_usd(e)}"
+            for h, c, v, e in total.filter(pl.col("metric") == metric)
+            .select("horizon_hours", "confidence", "var_usd", "es_usd")
+            .iter_rows()
+        )
+        lines.append(
+            f"{metric.removesuffix('_usd').replace('_', ' ')} ({scenarios:,} scenarios, seed {seed}): {figures}"
+        )
+    if backtest is not None:
+        horizon, confidence = min(horizons), max(confidences)
+        with progress_bar("VaR backtest") as tick:
+            try:
+                series, kupiec = historical_backtest(
+                    positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
+                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series,
+                )  # fmt: skip
+            except (CalibrationError, ValueError) as exc:
+                raise _model_error(exc) from None
+            tick(1, 1)
+        tables["var_backtest"] = series.with_columns(
+            pl.lit("liquidatable_debt_usd").alias("metric"),
+            pl.lit(horizon, pl.Int64).alias("horizon_hours"),
+            pl.lit(confidence).alias("confidence"),
+        )
+        tables["var_backtest_summary"] = pl.DataFrame(
+            {
+                "metric": ["liquidatable_debt_usd"], "horizon_hours": [horizon], "confidence": [confidence],
+                "observations": [kupiec.observations], "exceedances": [kupiec.exceedances],
+                "expected_rate": [kupiec.expected_rate], "observed_rate": [kupiec.observed_rate],
+                "lr_statistic": [kupiec.lr_statistic], "p_value": [kupiec.p_value],
+            }
+        )  # fmt: skip
+        lines.append(
+            f"backtest {backtest[0]}..{backtest[1]} ({horizon} h {confidence:.0%} liquidation VaR): "
+            f"{kupiec.exceedances} exceedances in {kupiec.observations} periods (expected "
+            f"{kupiec.expected_rate * kupiec.observations:.1f}); Kupiec LR {kupiec.lr_statistic:.2f}, "
+            f"p = {kupiec.p_value:.3f}"
+        )
+    params = {
+        "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
+        "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
+        "series": settings.series,
+    }  # fmt: skip
+    run_id = _write(db, "var", positions, params, tables, started)
     return RiskReport(run_id, "var", time.time() - started, lines)
 
 
@@ -298,64 +316,64 @@ def run_optimise(
     if target <= 1 or below <= 0:
         raise UserError(f"--target {target} must be above 1 and --below {below} positive")
     started = time.time()
-    with Store(db) as store:
-        positions = latest_positions(store)
-        health = store.query(
-            "SELECT r.protocol, r.chain_id, r.market, r.wallet, r.health_factor FROM wallet_risk r "
-            "JOIN scored_markets s USING (protocol, chain_id, market, block_number) WHERE r.health_factor < ? "
-            "ORDER BY r.health_factor, r.wallet LIMIT ?",
-            [below, limit],
-        )
-        if health.is_empty() and not store.query("SELECT 1 FROM scored_markets LIMIT 1").height:
-            raise UserError(f"{db} has no scores yet; run `chainrisk score` (or `chainrisk run`) first")
-        wallets = sorted(set(health["wallet"].to_list()))
-        balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
-        plans, actions = [], []
-        with progress_bar("optimise") as tick:
-            for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
-                rows = positions.filter(
-                    (pl.col("protocol") == protocol) & (pl.col("chain_id") == chain_id) & (pl.col("market") == market)
-                )
-                held = balances[wallet] if balances is not None else ample_balances(rows, wallet)
-                plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
-                plans.append(
+    positions = latest_positions(db)
+    health = read(
+        db,
+        "SELECT r.protocol, r.chain_id, r.market, r.wallet, r.health_factor FROM wallet_risk r "
+        "JOIN scored_markets s USING (protocol, chain_id, market, block_number) WHERE r.health_factor < ? "
+        "ORDER BY r.health_factor, r.wallet LIMIT ?",
+        [below, limit],
+    )
+    if health.is_empty() and not read(db, "SELECT 1 FROM scored_markets LIMIT 1").height:
+        raise UserError(f"{db} has no scores yet; run `chainrisk score` (or `chainrisk run`) first")
+    wallets = sorted(set(health["wallet"].to_list()))
+    balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
+    plans, actions = [], []
+    with progress_bar("optimise") as tick:
+        for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
+            rows = positions.filter(
+                (pl.col("protocol") == protocol) & (pl.col("chain_id") == chain_id) & (pl.col("market") == market)
+            )
+            held = balances[wallet] if balances is not None else ample_balances(rows, wallet)
+            plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
+            plans.append(
+                {
+                    "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
+                    "target_health": target, "health_before": plan.health_before,
+                    "health_after": plan.health_after, "feasible": plan.feasible, "cost_usd": plan.cost_usd,
+                    "actions": len(plan.actions), "reason": plan.reason,
+                }
+            )  # fmt: skip
+            decimals = dict(rows.select("symbol", "decimals").unique("symbol").iter_rows())
+            for seq, a in enumerate(plan.actions):
+                actions.append(
                     {
                         "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
-                        "target_health": target, "health_before": plan.health_before,
-                        "health_after": plan.health_after, "feasible": plan.feasible, "cost_usd": plan.cost_usd,
-                        "actions": len(plan.actions), "reason": plan.reason,
+                        "seq": seq, "kind": a.kind, "symbol": a.symbol, "amount": a.amount,
+                        "amount_tokens": a.amount / 10 ** decimals[a.symbol], "amount_usd": a.amount_usd,
+                        "cost_usd": a.cost_usd, "into_symbol": a.into, "received": a.received,
                     }
                 )  # fmt: skip
-                decimals = dict(rows.select("symbol", "decimals").unique("symbol").iter_rows())
-                for seq, a in enumerate(plan.actions):
-                    actions.append(
-                        {
-                            "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
-                            "seq": seq, "kind": a.kind, "symbol": a.symbol, "amount": a.amount,
-                            "amount_tokens": a.amount / 10 ** decimals[a.symbol], "amount_usd": a.amount_usd,
-                            "cost_usd": a.cost_usd, "into_symbol": a.into, "received": a.received,
-                        }
-                    )  # fmt: skip
-                tick(k + 1, health.height)
-        plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
-        action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA).with_columns(
-            pl.col("amount", "received").cast(pl.Decimal(38, 0))
-        )
-        sensitivity = threshold_sensitivity(positions, shifts_bps)
-        tables = {"optimise_plans": plan_frame, "optimise_actions": action_frame, "threshold_sensitivity": sensitivity}
-        feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
-        source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
-        infeasible = plan_frame.filter(~pl.col("feasible")).height
-        lines = [
-            f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "
-            f"(total cost {_usd(float(feasible['cost_usd'].sum()))}), {infeasible} infeasible; {source}",
-            f"threshold sensitivity: {sensitivity.height} rows ({', '.join(f'{s:+d}' for s in shifts_bps)} bps)",
-        ]
-        params = {
-            "target": target, "below": below, "limit": limit, "swap_into": list(swap_into),
-            "balances": "chain" if balances is not None else "unlimited", "shifts_bps": list(shifts_bps),
-        }  # fmt: skip
-        run_id = _write(store, "optimise", positions, params, tables, started)
+            tick(k + 1, health.height)
+    plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
+    action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA).with_columns(
+        pl.col("amount", "received").cast(pl.Decimal(38, 0))
+    )
+    sensitivity = threshold_sensitivity(positions, shifts_bps)
+    tables = {"optimise_plans": plan_frame, "optimise_actions": action_frame, "threshold_sensitivity": sensitivity}
+    feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
+    source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
+    infeasible = plan_frame.filter(~pl.col("feasible")).height
+    lines = [
+        f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "
+        f"(total cost {_usd(float(feasible['cost_usd'].sum()))}), {infeasible} infeasible; {source}",
+        f"threshold sensitivity: {sensitivity.height} rows ({', '.join(f'{s:+d}' for s in shifts_bps)} bps)",
+    ]
+    params = {
+        "target": target, "below": below, "limit": limit, "swap_into": list(swap_into),
+        "balances": "chain" if balances is not None else "unlimited", "shifts_bps": list(shifts_bps),
+    }  # fmt: skip
+    run_id = _write(db, "optimise", positions, params, tables, started)
     return RiskReport(run_id, "optimise", time.time() - started, lines)
 
 
@@ -400,31 +418,28 @@ def run_cascade(
 ) -> RiskReport:
     """The liquidation cascade from `shock` through per-asset depth curves (cascade_rounds, cascade_prices)."""
     started = time.time()
-    with Store(db) as store:
-        positions = latest_positions(store)
-        held = sorted(set(positions["symbol"].to_list()))
-        unknown = sorted(set(shock) - set(held))
-        if unknown:
-            raise UserError(f"--shock names {unknown[0]!r}, which no position holds; known: {', '.join(held)}")
-        try:
-            depths = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
-            result = cascade(positions, shock, depths, max_rounds=max_rounds)
-        except ValueError as exc:
-            raise _model_error(exc) from None
-        rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))
-        tables = {"cascade_rounds": rounds, "cascade_prices": result.prices}
-        first, last = rounds.row(0, named=True), rounds.row(-1, named=True)
-        amplification = (
-            f"{result.amplification:.3f}x" if result.amplification is not None else "n/a (nobody liquidated)"
-        )
-        lines = [
-            f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: round 1 liquidates "
-            f"{first['new_liquidatable_wallets']} wallets ({_usd(first['liquidated_debt_usd'])} of debt); after "
-            f"{rounds.height} rounds {last['liquidatable_wallets']} wallets, "
-            f"{_usd(last['cumulative_liquidated_debt_usd'])} - amplification {amplification}"
-            f"{'' if result.converged else ' (not converged)'}"
-        ]
-        params = {"shock": dict(shock), "depth_usd_at_2pct": settings.depth_usd_at_2pct,
-                  "depth_shape": settings.depth_shape, "max_rounds": max_rounds}  # fmt: skip
-        run_id = _write(store, "cascade", positions, params, tables, started)
+    positions = latest_positions(db)
+    held = sorted(set(positions["symbol"].to_list()))
+    unknown = sorted(set(shock) - set(held))
+    if unknown:
+        raise UserError(f"--shock names {unknown[0]!r}, which no position holds; known: {', '.join(held)}")
+    try:
+        depths = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
+        result = cascade(positions, shock, depths, max_rounds=max_rounds)
+    except ValueError as exc:
+        raise _model_error(exc) from None
+    rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))
+    tables = {"cascade_rounds": rounds, "cascade_prices": result.prices}
+    first, last = rounds.row(0, named=True), rounds.row(-1, named=True)
+    amplification = f"{result.amplification:.3f}x" if result.amplification is not None else "n/a (nobody liquidated)"
+    lines = [
+        f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: round 1 liquidates "
+        f"{first['new_liquidatable_wallets']} wallets ({_usd(first['liquidated_debt_usd'])} of debt); after "
+        f"{rounds.height} rounds {last['liquidatable_wallets']} wallets, "
+        f"{_usd(last['cumulative_liquidated_debt_usd'])} - amplification {amplification}"
+        f"{'' if result.converged else ' (not converged)'}"
+    ]
+    params = {"shock": dict(shock), "depth_usd_at_2pct": settings.depth_usd_at_2pct,
+              "depth_shape": settings.depth_shape, "max_rounds": max_rounds}  # fmt: skip
+    run_id = _write(db, "cascade", positions, params, tables, started)
     return RiskReport(run_id, "cascade", time.time() - started, lines)

@@ -187,7 +187,8 @@ def resolve_series(
         if target is None or target not in known:
             what = f"maps to {target!r}, which has no price series" if target else "has no price series"
             raise CalibrationError(
-                f"market symbol {symbol!r} {what}; map it with overrides={{{symbol!r}: <one of {sorted(known)}>}}"
+                f"market symbol {symbol!r} {what}; map it to one of {sorted(known)} in the [risk] series table of "
+                f"chainrisk.toml (overrides= in Python)"
             )
         resolved[symbol] = target
     return resolved

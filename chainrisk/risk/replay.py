@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -164,11 +165,39 @@ class ReplayResult:
     #: liquidatable, and worst bad debt
 
 
+def _market_sums(health: pl.DataFrame, step: int) -> pl.DataFrame:
+    """Per market sums of one step's health (rows sorted by market): numpy's reduceat over contiguous runs, so the
+    float sums add in one fixed order and a rerun gives bit-identical figures."""
+    keys = health.select(KEY)
+    changed = ~(keys[1:].to_numpy() == keys[:-1].to_numpy()).all(axis=1) if health.height > 1 else np.array([])
+    starts = np.flatnonzero(np.r_[True, changed]) if health.height else np.array([], dtype=np.int64)
+    sums: dict[str, Any] = {
+        c: np.add.reduceat(health[c].cast(pl.Float64).fill_null(0.0).to_numpy(), starts) if len(starts) else []
+        for c in ("liquidatable", *STEP_SUMS)
+    }
+    return keys[starts].with_columns(
+        pl.Series("wallets", np.diff(np.r_[starts, health.height]), dtype=pl.Int64),
+        pl.Series("liquidatable_wallets", sums.pop("liquidatable"), dtype=pl.Float64).cast(pl.Int64),
+        *(pl.Series(c, v, dtype=pl.Float64) for c, v in sums.items()),
+        pl.lit(step, pl.Int64).alias("step"),
+    )
+
+
 def _scoped(per_market: pl.DataFrame) -> pl.DataFrame:
     """Market rows plus one row per protocol and one total per step (chain_id null, market 'all')."""
     sums = [pl.col(c).sum() for c in ("liquidatable_wallets", "wallets", *STEP_SUMS)]
-    protocol = per_market.group_by("step", "protocol").agg(*sums).with_columns(pl.lit("all").alias("market"))
-    total = per_market.group_by("step").agg(*sums).with_columns(pl.lit("all").alias(c) for c in ("protocol", "market"))
+    # Sorted input and a kept order: each group's few market rows add up in the same order on every run.
+    per_market = per_market.sort("step", *KEY)
+    protocol = (
+        per_market.group_by("step", "protocol", maintain_order=True)
+        .agg(*sums)
+        .with_columns(pl.lit("all").alias("market"))
+    )
+    total = (
+        per_market.group_by("step", maintain_order=True)
+        .agg(*sums)
+        .with_columns(pl.lit("all").alias(c) for c in ("protocol", "market"))
+    )
     columns = ["scope", "step", "protocol", "chain_id", "market", "wallets", "liquidatable_wallets", *STEP_SUMS]
     return pl.concat(
         [
@@ -223,15 +252,7 @@ def replay(
         np.fmin(min_hf, hf, out=min_hf)
         first_liquidatable[(first_liquidatable < 0) & liquidatable] = step
         np.maximum(worst_bad, health["bad_debt_usd"].to_numpy(), out=worst_bad)
-        step_frames.append(
-            health.group_by(KEY)
-            .agg(
-                pl.len().alias("wallets"),
-                pl.col("liquidatable").sum().alias("liquidatable_wallets"),
-                *(pl.col(c).sum() for c in STEP_SUMS),
-            )
-            .with_columns(pl.lit(step, pl.Int64).alias("step"))
-        )
+        step_frames.append(_market_sums(health, step))
         if progress is not None:
             progress(step + 1, path.steps)
     times = path.frame.select("step", "time").unique("step")
