@@ -19,12 +19,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(BIN)/chainrisk node_modules/.package-lock.json
 
-# Start the devnet (real Aave V3 + Morpho Blue on anvil), index, score and publish it (one `chainrisk run`),
+# Start the devnet (real Aave V3 + Morpho Blue on anvil), index, score and publish it (one `chainrisk run`), run the
+# four risk models over it,
 # then open the dashboard.
 demo: setup
 	$(BIN)/chainrisk devnet up --replace --port $(PORT)
 	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published
 	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
+	$(BIN)/chainrisk risk stress --db .chainrisk/demo.duckdb --step-hours 2
+	$(BIN)/chainrisk risk var --db .chainrisk/demo.duckdb --scenarios 10000 --backtest 2022-01-01..2022-12-31
+	$(BIN)/chainrisk risk optimise --db .chainrisk/demo.duckdb --devnet --swap-into USDC
+	$(BIN)/chainrisk risk cascade --db .chainrisk/demo.duckdb --shock WETH=-30% --shock wstETH=-30%
 	@echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C stops it; \`$(BIN)/chainrisk devnet down\` stops the chain)"
 	CHAINRISK_DB=.chainrisk/demo.duckdb $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 

@@ -497,7 +497,8 @@ def _stress(db: Path, run: Mapping[str, Any]) -> None:
         "window's real price moves applied to today's positions, held as they are (nobody tops up, repays or is "
         "liquidated along the path)."
     )
-    cols = st.columns(4)
+    # The worst point's date and time need the widest card.
+    cols = st.columns([1.4, 1, 1, 1])
     cols[0].metric(
         "Worst point (UTC)",
         f"{worst['time']:%Y-%m-%d %H:%M}",
@@ -579,7 +580,11 @@ def _stress_chart(totals: pl.DataFrame, worst: Mapping[str, Any]) -> alt.LayerCh
         .encode(
             x=alt.X("time:T", title="time (UTC)"),
             y=alt.Y("USD:Q", title="USD", axis=alt.Axis(format="$,.0f")),
-            color=alt.Color("measure:N", title=None),
+            color=alt.Color(
+                "measure:N",
+                scale=alt.Scale(domain=["liquidatable debt", "bad debt"], range=["#1f77b4", "#d62728"]),
+                title=None,
+            ),
             tooltip=[
                 alt.Tooltip("time:T", format="%Y-%m-%d %H:%M", title="time (UTC)"),
                 "measure",
@@ -589,7 +594,7 @@ def _stress_chart(totals: pl.DataFrame, worst: Mapping[str, Any]) -> alt.LayerCh
         )
     )
     at = naive_utc(pl.DataFrame({"time": [worst["time"]]}), "time")
-    rule = alt.Chart(at).mark_rule(color="#d62728", strokeDash=[4, 3]).encode(x="time:T")
+    rule = alt.Chart(at).mark_rule(color="#7f7f7f", strokeDash=[4, 3]).encode(x="time:T")
     chart = alt.LayerChart(layer=[lines, rule])
     return chart
 
@@ -673,7 +678,7 @@ def _var_chart(rows: pl.DataFrame, measure: str) -> alt.Chart:
         alt.Chart(frame, title=measure)
         .mark_bar()
         .encode(
-            x=alt.X("case:N", title="horizon · confidence", sort=None),
+            x=alt.X("case:N", title="horizon · confidence", sort=None, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("statistic:N", sort=["VaR", "ES"]),
             y=alt.Y("USD:Q", title="USD", axis=alt.Axis(format="$,.0f")),
             color=alt.Color("statistic:N", sort=["VaR", "ES"], title=None),
@@ -760,7 +765,9 @@ def _backtest_chart(series: pl.DataFrame, label: str) -> alt.LayerChart:
         .encode(
             x=alt.X("time:T", title="period start (UTC)"),
             y=alt.Y("USD:Q", title="USD", axis=alt.Axis(format="$,.0f")),
-            color=alt.Color("series:N", title=None),
+            color=alt.Color(
+                "series:N", scale=alt.Scale(domain=["VaR", "realised"], range=["#7f7f7f", "#1f77b4"]), title=None
+            ),
             tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d"), "series", alt.Tooltip("USD:Q", format="$,.0f")],
         )
     )
@@ -861,9 +868,9 @@ def _optimise(db: Path, run: Mapping[str, Any]) -> None:
                 "market_name",
                 "health_before",
                 "health_after",
-                "feasible",
                 "cost_usd",
                 "steps",
+                "feasible",
                 "reason",
             ],
             column_config={
@@ -1038,9 +1045,9 @@ def _cascade(db: Path, run: Mapping[str, Any]) -> None:
 def _rounds_chart(rounds: pl.DataFrame) -> alt.Chart:
     chart: alt.Chart = (
         alt.Chart(rounds)
-        .mark_bar()
+        .mark_bar(size=36)
         .encode(
-            x=alt.X("round:O", title="round"),
+            x=alt.X("round:O", title="round", axis=alt.Axis(labelAngle=0)),
             y=alt.Y(
                 "cumulative_liquidated_debt_usd:Q",
                 title="cumulative liquidated debt (USD)",
@@ -1070,7 +1077,7 @@ def _impact_chart(prices: pl.DataFrame) -> alt.Chart:
         alt.Chart(parts)
         .mark_bar()
         .encode(
-            x=alt.X("symbol:N", title=None),
+            x=alt.X("symbol:N", title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("change_pct:Q", title="price change (%)"),
             color=alt.Color("part:N", sort=["shock", "sales impact"], title=None),
             order=alt.Order("part:N"),
