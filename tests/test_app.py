@@ -4,6 +4,7 @@ to the health engine, the SQL console read-only, and a note saying what to run w
 from __future__ import annotations
 
 import shutil
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from chainrisk.dashboard import overview, positions
+from chainrisk.cli import main
+from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.pages import PAGES
+from chainrisk.dashboard.ui import usd
 from chainrisk.queries import list_queries
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
-from chainrisk.store.published import reader_path
+from chainrisk.store.published import publish_file, reader_path
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 #: Pages that read the database (the devnet page reads the devnet's manifest).
@@ -77,7 +80,7 @@ def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
     assert app.radio(key="page").value == slug
     title = next(p.title for p in PAGES if p.slug == slug)
     assert title in [t.value for t in app.title]
-    if slug != "runs":  # an empty runs table is explained with notes
+    if slug not in ("runs", "risk"):  # no runs and no risk models yet in the session database: notes say so
         assert not app.info, [i.value for i in app.info]
 
 
@@ -447,3 +450,275 @@ def test_devnet_page_shows_the_manifest(scored: Path, devnet: dict[str, Any]) ->
     assert metrics["Aave liquidations"] == str(devnet["history"]["aave_liquidations"])
     assert devnet["rpc_url"] in " ".join(c.value for c in app.caption)
     assert len(app.dataframe) == 3
+
+
+#: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show
+#: the latest run of a kind, not the first.
+RISK_COMMANDS = (
+    ["cascade", "--shock", "WETH=-10%"],
+    ["stress", "--window", "ftx-2022", "--window", "luna-2022", "--step-hours", "24"],
+    ["var", "--scenarios", "2000", "--horizons", "24", "--backtest", "2022-11-01..2022-11-30",
+     "--backtest-scenarios", "200"],
+    ["optimise", "--below", "1.2"],
+    ["cascade", "--shock", "WETH=-30%"],
+)  # fmt: skip
+
+
+def with_risk_runs(db: Path, folder: Path) -> Path:
+    """A copy of what readers of `db` see, with every risk model run on it through the command line (published)."""
+    copy = copy_of(db, folder)
+    for kind, *options in RISK_COMMANDS:
+        assert main(["risk", kind, "--db", str(copy), *options]) == 0, [kind, *options]
+    return copy
+
+
+@pytest.fixture(scope="module")
+def risk_db(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return with_risk_runs(scored_db, tmp_path_factory.mktemp("risk"))
+
+
+def latest_run(db: Path, kind: str) -> int:
+    (run_id,) = rows(db, "SELECT max(run_id) FROM risk_runs WHERE kind = ?", [kind])[0]
+    return int(run_id)
+
+
+def metrics_of(app: AppTest) -> dict[str, Any]:
+    return {m.label: m for m in app.metric}
+
+
+def charts_with(app: AppTest, *columns: str) -> list[pa.Table]:
+    """The data sets of the page's charts that have every one of `columns`."""
+    found = []
+    for chart in app.get("vega_lite_chart"):
+        for dataset in chart.proto.datasets:
+            table = pa.ipc.open_stream(dataset.data.data).read_all()
+            if set(columns) <= set(table.column_names):
+                found.append(table)
+    return found
+
+
+def test_risk_page_without_a_risk_run_says_which_command(
+    scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = open_page("risk")  # the session database: the risk tables exist but hold no run
+    assert_clean(app)
+    assert [i.value for i in app.info] == [risk.no_run_hint(scored)]
+    assert f"`chainrisk risk stress --db {scored}`" in app.info[0].value and not app.tabs
+
+    older = copy_of(scored, tmp_path)  # a file from before the risk models: no risk tables at all
+    with duckdb.connect(str(older)) as con:
+        con.execute("DROP TABLE risk_runs")
+    publish_file(older)  # as the older chainrisk published it: opening a Store would create the table again
+    monkeypatch.setenv("CHAINRISK_DB", str(older))
+    app = open_page("risk")
+    assert_clean(app)
+    assert [i.value for i in app.info] == [risk.no_run_hint(older)]
+
+
+def test_risk_page_replays_equal_the_tables(risk_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRISK_DB", str(risk_db))
+    app = open_page("risk")
+    assert_clean(app)
+    assert not app.info, [i.value for i in app.info]
+    assert [t.label for t in app.tabs] == ["Historical replays", "VaR / ES", "Optimisation", "Cascade"]
+    captions = [c.value for c in app.caption]
+    for kind in risk.KINDS:  # every section names the run it shows: the latest of its kind
+        assert any(c.startswith(f"Run #{latest_run(risk_db, kind)} · written ") for c in captions), kind
+    run_id = latest_run(risk_db, "stress")
+    assert app.selectbox(key="risk_window").options == ["luna-2022", "ftx-2022"]  # earliest first
+
+    for window in ("luna-2022", "ftx-2022"):
+        app.selectbox(key="risk_window").set_value(window).run()
+        assert_clean(app)
+        steps = "FROM stress_replay_steps WHERE run_id = ? AND window_name = ? AND scope = 'total'"
+        worst_bad_debt, peak_liquidatable = rows(
+            risk_db, f"SELECT max(bad_debt_usd), max(liquidatable_debt_usd) {steps}", [run_id, window]
+        )[0]
+        worst_time, debt_then = rows(
+            risk_db,
+            f"SELECT time, liquidatable_debt_usd {steps} ORDER BY bad_debt_usd DESC, liquidatable_debt_usd DESC, step "
+            "LIMIT 1",
+            [run_id, window],
+        )[0]
+        hit, followed = rows(
+            risk_db,
+            "SELECT count(first_liquidatable_step), count(*) FROM stress_replay_wallets WHERE run_id = ? AND "
+            "window_name = ?",
+            [run_id, window],
+        )[0]
+        metrics = metrics_of(app)
+        assert worst_bad_debt > 0 and hit > 0, "the devnet's book takes bad debt in both windows"
+        assert metrics["Bad debt at worst (USD)"].help.startswith(f"{usd(worst_bad_debt)}:")
+        assert metrics["Worst point (UTC)"].value == f"{worst_time.astimezone(UTC):%Y-%m-%d %H:%M}"
+        assert metrics["Liquidatable debt then (USD)"].help.startswith(f"{usd(debt_then)}:")
+        assert f"the most at any step: {usd(peak_liquidatable)}" in metrics["Liquidatable debt then (USD)"].help
+        assert metrics["Wallets liquidatable at some step"].value == f"{hit:,} of {followed:,}"
+
+        (series,) = charts_with(app, "measure", "USD", "time")
+        drawn = {(p["measure"], p["time"]): p["USD"] for p in series.to_pylist()}
+        stored = rows(risk_db, f"SELECT time, bad_debt_usd, liquidatable_debt_usd {steps}", [run_id, window])
+        assert len(drawn) == 2 * len(stored)
+        for time, bad_debt, liquidatable in stored:
+            at = time.astimezone(UTC).replace(tzinfo=None)
+            assert drawn["bad debt", at] == bad_debt and drawn["liquidatable debt", at] == liquidatable
+        (prices,) = charts_with(app, "change_pct", "symbol")
+        multipliers = rows(
+            risk_db, "SELECT multiplier FROM stress_replay_prices WHERE run_id = ? AND window_name = ?", [run_id, window]
+        )
+        assert sorted(prices.column("change_pct").to_pylist()) == pytest.approx(
+            sorted((m - 1) * 100 for (m,) in multipliers), abs=1e-9
+        )
+
+        first = table_with(app, "first_liquidatable_time")
+        expected = rows(
+            risk_db,
+            """SELECT wallet FROM stress_replay_wallets WHERE run_id = ? AND window_name = ?
+               AND first_liquidatable_step IS NOT NULL
+               ORDER BY first_liquidatable_step, min_health_factor, wallet, market LIMIT ?""",
+            [run_id, window, risk.WALLETS_SHOWN],
+        )
+        assert list(first["wallet"]) == [w for (w,) in expected]
+        assert list(first["wallet page"]) == [f"?page=wallet&wallet={w}" for w in first["wallet"]]
+        assert (first["min_health_factor"] < 1).all() and (first["min_health_factor"] <= first["health_factor_start"]).all()
+        assert not any(name.startswith("0x") for name in first["market_name"]), "markets by name, not id"
+
+
+def test_risk_page_var_equals_the_tables(risk_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRISK_DB", str(risk_db))
+    app = open_page("risk")
+    assert_clean(app)
+    run_id = latest_run(risk_db, "var")
+    stored = rows(
+        risk_db,
+        """SELECT scope, protocol, market, metric, horizon_hours, confidence, var_usd, es_usd FROM var_results
+           WHERE run_id = ?""",
+        [run_id],
+    )
+    tables = [d.value for d in app.dataframe if "var_usd" in d.value.columns]
+    shown = pd_rows(tables, ["scope", "protocol", "market", "metric", "horizon_hours", "confidence_pct"])
+    assert len(shown) == len(stored) == sum(len(t) for t in tables)
+    for scope, protocol, market, metric, horizon, confidence, var, es in stored:
+        row = shown[scope, protocol, market, metric, horizon, round(confidence * 100, 6)]
+        assert (row["var_usd"], row["es_usd"]) == (var, es)
+    var_99, es_99 = rows(
+        risk_db,
+        """SELECT var_usd, es_usd FROM var_results WHERE run_id = ? AND scope = 'total'
+           AND metric = 'liquidatable_debt_usd' AND horizon_hours = 24 AND confidence = 0.99""",
+        [run_id],
+    )[0]
+    card = metrics_of(app)["Liquidatable debt: VaR / ES, 99 %, 24 h (USD)"]
+    assert card.help.startswith(f"VaR {usd(var_99)}; ES {usd(es_99)};")
+    bars = [b for chart in charts_with(app, "measure", "statistic", "case") for b in chart.to_pylist()]
+    assert {(b["measure"], b["case"], b["statistic"]): b["USD"] for b in bars}[
+        "liquidatable debt", "24 h · 99.0%", "VaR"
+    ] == var_99
+
+    calibration = table_with(app, "annualised_pct")
+    volatility = dict(rows(risk_db, "SELECT series, volatility FROM var_calibration WHERE run_id = ?", [run_id]))
+    for series, annualised in zip(calibration["series"], calibration["annualised_pct"], strict=True):
+        assert annualised == pytest.approx(volatility[series] * (24 * 365 / 24) ** 0.5 * 100, rel=1e-12)
+
+    observations, exceedances, expected_rate, p_value = rows(
+        risk_db,
+        "SELECT observations, exceedances, expected_rate, p_value FROM var_backtest_summary WHERE run_id = ?",
+        [run_id],
+    )[0]
+    metrics = metrics_of(app)
+    assert metrics["Periods tested"].value == f"{observations:,}"
+    assert metrics["Exceedances (expected)"].value == f"{exceedances:,} ({expected_rate * observations:.1f})"
+    assert metrics["Kupiec p-value"].value == f"{p_value:.3f}"
+    verdicts = [v.value for v in (*app.success, *app.warning)]
+    assert len(verdicts) == 1 and (verdicts[0].startswith("The model holds up") == (p_value >= 0.05))
+    (hits,) = charts_with(app, "exceedance", "realised_usd")
+    assert hits.num_rows == exceedances > 0
+
+    suggestions = table_with(app, "suggested_lt_pct")
+    stored_suggestions = rows(
+        risk_db,
+        "SELECT symbol, market, current_lt_bps, suggested_lt_bps, ltv_change_bps FROM parameter_suggestions "
+        "WHERE run_id = ?",
+        [run_id],
+    )
+    assert len(suggestions) == len(stored_suggestions) > 0
+    shown_suggestions = {
+        (s, m): (lt, suggested, change)
+        for s, m, lt, suggested, change in zip(
+            suggestions["symbol"], suggestions["market"], suggestions["current_lt_pct"],
+            suggestions["suggested_lt_pct"], suggestions["ltv_change_bps"], strict=True,
+        )
+    }  # fmt: skip
+    for symbol, market, lt_bps, suggested_bps, ltv_change in stored_suggestions:
+        assert shown_suggestions[symbol, market] == (lt_bps / 100, suggested_bps / 100, ltv_change)
+
+
+def pd_rows(tables: list[Any], key: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Rows of pandas frames by `key` (unique)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for table in tables:
+        for record in table.to_dict("records"):
+            out[tuple(round(v, 6) if isinstance(v, float) else v for v in (record[k] for k in key))] = record
+    return out
+
+
+def test_risk_page_plans_and_cascade_equal_the_tables(risk_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINRISK_DB", str(risk_db))
+    app = open_page("risk")
+    assert_clean(app)
+    run_id = latest_run(risk_db, "optimise")
+    plans = table_with(app, "health_before")
+    (count, cost) = rows(
+        risk_db,
+        "SELECT count(*), sum(cost_usd) FILTER (WHERE feasible AND actions > 0) FROM optimise_plans WHERE run_id = ?",
+        [run_id],
+    )[0]
+    assert len(plans) == count > 0
+    assert metrics_of(app)["Total cost (USD)"].help.startswith(usd(cost))
+    actions = table_with(app, "amount_tokens")
+    stored = rows(
+        risk_db,
+        "SELECT wallet, market, seq + 1, kind, symbol, amount_tokens, amount_usd FROM optimise_actions "
+        "WHERE run_id = ? ORDER BY wallet, protocol, market, seq",
+        [run_id],
+    )
+    assert "amount" not in actions.columns and "received" not in actions.columns, "no raw base units"
+    shown = list(zip(*(actions[c] for c in ("wallet", "market", "step", "kind", "symbol", "amount_tokens", "amount_usd")), strict=True))
+    assert shown == stored
+    steps = dict(zip(zip(plans["wallet"], plans["market"], strict=True), plans["steps"], strict=True))
+    for wallet, market, _, kind, symbol, tokens, amount_usd in stored:
+        assert f"{kind} {risk.tokens_text(tokens)} {symbol} ({usd(amount_usd)})" in steps[wallet, market]
+
+    (by_symbol,) = charts_with(app, "collateral_change_usd", "shift_bps")
+    sums = rows(
+        risk_db,
+        "SELECT symbol, shift_bps, sum(liquidatable_collateral_usd_change) FROM threshold_sensitivity "
+        "WHERE run_id = ? GROUP BY ALL",
+        [run_id],
+    )
+    drawn = {(p["symbol"], p["shift_bps"]): p["collateral_change_usd"] for p in by_symbol.to_pylist()}
+    assert drawn == {(s, shift): pytest.approx(change, abs=1e-6) for s, shift, change in sums}
+
+    cascade = latest_run(risk_db, "cascade")
+    assert cascade == max(r for (r,) in rows(risk_db, "SELECT run_id FROM risk_runs"))
+    cumulative, amplification, rounds = rows(
+        risk_db,
+        """SELECT arg_max(cumulative_liquidated_debt_usd, round), any_value(amplification), count(*)
+           FROM cascade_rounds WHERE run_id = ?""",
+        [cascade],
+    )[0]
+    metrics = metrics_of(app)
+    assert metrics["Liquidated debt (USD)"].help.startswith(f"{usd(cumulative)} over every round")
+    assert metrics["Amplification"].value == f"{amplification:.3f}x"
+    assert metrics["Rounds"].value == str(rounds)
+    (drawn_rounds,) = charts_with(app, "cumulative_liquidated_debt_usd", "round")
+    assert drawn_rounds.column("cumulative_liquidated_debt_usd").to_pylist()[-1] == cumulative
+    prices = table_with(app, "impact_pct")
+    final = dict(
+        rows(
+            risk_db,
+            """SELECT symbol, (multiplier - 1) * 100 FROM cascade_prices WHERE run_id = ?
+               AND round = (SELECT max(round) FROM cascade_prices WHERE run_id = ?)""",
+            [cascade, cascade],
+        )
+    )
+    assert dict(zip(prices["symbol"], prices["price_change_pct"], strict=True)) == final
+    assert dict(zip(prices["symbol"], prices["shock_pct"], strict=True))["WETH"] == pytest.approx(-30)

@@ -671,8 +671,8 @@ def _var(db: Path, run: Mapping[str, Any]) -> None:
 def _var_chart(rows: pl.DataFrame, measure: str) -> alt.Chart:
     frame = (
         rows.with_columns(pl.format("{} h · {}%", "horizon_hours", pl.col("confidence_pct").round(1)).alias("case"))
-        .select("case", "horizon_hours", "confidence_pct", pl.col("var_usd").alias("VaR"), pl.col("es_usd").alias("ES"))
-        .unpivot(index=["case", "horizon_hours", "confidence_pct"], variable_name="statistic", value_name="USD")
+        .select("measure", "case", pl.col("var_usd").alias("VaR"), pl.col("es_usd").alias("ES"))
+        .unpivot(index=["measure", "case"], variable_name="statistic", value_name="USD")
     )
     chart: alt.Chart = (
         alt.Chart(frame, title=measure)
