@@ -13,9 +13,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.abi import Abi, eth_call, load_abi
-from chainrisk.devnet.node import DEPLOYER
-from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.jobs.score import score_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import (
@@ -27,9 +24,8 @@ from chainrisk.scoring.health import (
     wallet_health,
 )
 from chainrisk.store.db import Store
+from tests.chainops import aave_health, sandbox, set_feeds
 
-POOL = load_abi("aave-v3", "IPool")
-FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 WAD = 10**18
 
 
@@ -128,32 +124,8 @@ def scored(scored_db: Path) -> dict[str, Any]:
 
 @pytest.fixture()
 def chain_sandbox(rpc: RpcClient) -> Iterator[RpcClient]:
-    """Changes made inside are rolled back (anvil snapshot), so the shared devnet stays as it was."""
-    snapshot = rpc.call("evm_snapshot")
-    yield rpc
-    assert rpc.call("evm_revert", [snapshot]) is True
-
-
-def _set_prices(rpc: RpcClient, devnet: dict[str, Any], prices: dict[str, int], timestamp: int) -> None:
-    """Moves feeds in one block at the snapshot's own timestamp, so no interest accrues in between."""
-    nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
-    for i, (symbol, answer) in enumerate(sorted(prices.items())):
-        feed = devnet["aave_v3"]["reserves"][symbol]["feed"]
-        tx = {
-            "from": DEPLOYER,
-            "to": feed,
-            "data": FEED.encode("setAnswer", answer),
-            "gas": hex(200_000),
-            "gasPrice": "0x0",
-            "nonce": hex(nonce + i),
-        }
-        rpc.call("eth_sendTransaction", [tx])
-    rpc.call("evm_mine", [timestamp])
-
-
-def _chain_health(rpc: RpcClient, pool: str, wallets: list[str]) -> dict[str, tuple[int, ...]]:
-    raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w) for w in wallets])
-    return {w: POOL.decode("getUserAccountData", r) for w, r in zip(wallets, raw, strict=True)}
+    with sandbox(rpc):
+        yield rpc
 
 
 def test_engine_health_equals_each_protocols_own(scored: dict[str, Any]) -> None:
@@ -212,9 +184,9 @@ def test_shock_predictions_match_the_chain(
     )
     new_prices = {s: p for s, p in shocked.iter_rows() if s in multipliers}
     block = chain_sandbox.call("eth_getBlockByNumber", [hex(scored["block"]), False])
-    _set_prices(chain_sandbox, devnet, new_prices, int(block["timestamp"], 16))
+    set_feeds(chain_sandbox, devnet, new_prices, int(block["timestamp"], 16))
     wallets = predicted["wallet"].to_list()
-    chain = _chain_health(chain_sandbox, devnet["aave_v3"]["pool"], wallets)
+    chain = aave_health(chain_sandbox, devnet, wallets)
     with_debt = predicted.filter(pl.col("health_factor").is_not_null())
     assert with_debt.height > 40
     for wallet, hf in with_debt.select("wallet", "health_factor").iter_rows():
@@ -236,10 +208,9 @@ def test_liquidation_prices_applied_on_chain_give_health_one(
     block = rpc.call("eth_getBlockByNumber", [hex(scored["block"]), False])
 
     def chain_hf(wallet: str, symbol: str, price: float) -> float:
-        snapshot = rpc.call("evm_snapshot")
-        _set_prices(rpc, devnet, {symbol: round(price)}, int(block["timestamp"], 16))
-        hf: float = _chain_health(rpc, devnet["aave_v3"]["pool"], [wallet])[wallet][5] / WAD
-        assert rpc.call("evm_revert", [snapshot]) is True
+        with sandbox(rpc):
+            set_feeds(rpc, devnet, {symbol: round(price)}, int(block["timestamp"], 16))
+            hf: float = aave_health(rpc, devnet, [wallet])[wallet][5] / WAD
         return hf
 
     steps = 0
