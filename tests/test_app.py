@@ -515,6 +515,18 @@ def test_risk_page_without_a_risk_run_says_which_command(
     assert [i.value for i in app.info] == [risk.no_run_hint(older)]
 
 
+def test_risk_page_with_one_model_says_what_to_run_for_the_others(
+    scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = copy_of(scored, tmp_path)
+    assert main(["risk", "cascade", "--db", str(db), "--shock", "WETH=-30%"]) == 0
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = open_page("risk")
+    assert_clean(app)
+    assert [i.value for i in app.info] == [risk.no_run_hint(db, kind) for kind in ("stress", "var", "optimise")]
+    assert "Amplification" in metrics_of(app)
+
+
 def test_risk_page_replays_equal_the_tables(risk_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAINRISK_DB", str(risk_db))
     app = open_page("risk")
@@ -552,7 +564,7 @@ def test_risk_page_replays_equal_the_tables(risk_db: Path, monkeypatch: pytest.M
         assert metrics["Worst point (UTC)"].value == f"{worst_time.astimezone(UTC):%Y-%m-%d %H:%M}"
         assert metrics["Liquidatable debt then (USD)"].help.startswith(f"{usd(debt_then)}:")
         assert f"the most at any step: {usd(peak_liquidatable)}" in metrics["Liquidatable debt then (USD)"].help
-        assert metrics["Wallets liquidatable at some step"].value == f"{hit:,} of {followed:,}"
+        assert metrics["Liquidatable at some step"].value == f"{hit:,} of {followed:,}"
 
         (series,) = charts_with(app, "measure", "USD", "time")
         drawn = {(p["measure"], p["time"]): p["USD"] for p in series.to_pylist()}
@@ -561,9 +573,11 @@ def test_risk_page_replays_equal_the_tables(risk_db: Path, monkeypatch: pytest.M
         for time, bad_debt, liquidatable in stored:
             at = time.astimezone(UTC).replace(tzinfo=None)
             assert drawn["bad debt", at] == bad_debt and drawn["liquidatable debt", at] == liquidatable
-        (prices,) = charts_with(app, "change_pct", "symbol")
+        (prices,) = charts_with(app, "change_pct", "series")
         multipliers = rows(
-            risk_db, "SELECT multiplier FROM stress_replay_prices WHERE run_id = ? AND window_name = ?", [run_id, window]
+            risk_db,
+            "SELECT multiplier FROM stress_replay_prices WHERE run_id = ? AND window_name = ?",
+            [run_id, window],
         )
         assert sorted(prices.column("change_pct").to_pylist()) == pytest.approx(
             sorted((m - 1) * 100 for (m,) in multipliers), abs=1e-9
@@ -579,7 +593,9 @@ def test_risk_page_replays_equal_the_tables(risk_db: Path, monkeypatch: pytest.M
         )
         assert list(first["wallet"]) == [w for (w,) in expected]
         assert list(first["wallet page"]) == [f"?page=wallet&wallet={w}" for w in first["wallet"]]
-        assert (first["min_health_factor"] < 1).all() and (first["min_health_factor"] <= first["health_factor_start"]).all()
+        assert (first["min_health_factor"] < 1).all() and (
+            first["min_health_factor"] <= first["health_factor_start"]
+        ).all()
         assert not any(name.startswith("0x") for name in first["market_name"]), "markets by name, not id"
 
 
@@ -681,7 +697,12 @@ def test_risk_page_plans_and_cascade_equal_the_tables(risk_db: Path, monkeypatch
         [run_id],
     )
     assert "amount" not in actions.columns and "received" not in actions.columns, "no raw base units"
-    shown = list(zip(*(actions[c] for c in ("wallet", "market", "step", "kind", "symbol", "amount_tokens", "amount_usd")), strict=True))
+    shown = list(
+        zip(
+            *(actions[c] for c in ("wallet", "market", "step", "kind", "symbol", "amount_tokens", "amount_usd")),
+            strict=True,
+        )
+    )
     assert shown == stored
     steps = dict(zip(zip(plans["wallet"], plans["market"], strict=True), plans["steps"], strict=True))
     for wallet, market, _, kind, symbol, tokens, amount_usd in stored:

@@ -16,6 +16,7 @@ import pytest
 
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port
+from tests.test_app import with_risk_runs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,7 @@ KEY_TEXT = {
     "overview": "Collateral at risk vs price drop",
     "positions": "Download these rows as CSV",
     "wallet": "What if",
+    "risk": "Wallets first liquidated",
     "sql": "Views",
     "runs": "Last runs",
     "devnet": "Contracts",
@@ -38,11 +40,13 @@ def screenshot_dir() -> Path:
 
 @pytest.fixture()
 def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run` on a copy of the session database with every risk model run on it (the Risk models page
+    then has something to draw; the other pages read the same data as the session file)."""
     port = free_port()
     env = {
         **os.environ,
         "CHAINRISK_MANIFEST": str(Path(devnet["state_dir"]) / "manifest.json"),
-        "CHAINRISK_DB": str(scored_db),
+        "CHAINRISK_DB": str(with_risk_runs(scored_db, tmp_path)),
     }
     args = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
     args += ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]
@@ -110,6 +114,7 @@ def test_every_page_in_headless_chromium(dashboard: str, devnet: dict[str, Any])
     assert "rows in" in bodies["sql"]
     assert "Health per market" in bodies["wallet"] and "price change (%)" in bodies["wallet"]
     assert "Active alerts" in bodies["runs"] and "Alert events" in bodies["runs"]
+    assert "Worst point (UTC)" in bodies["risk"] and "VaR / ES" in bodies["risk"]
     # Tables draw on a canvas; the metrics and the captions are text.
     assert devnet["rpc_url"] in bodies["devnet"]
     assert page_text_after(bodies["devnet"], "Aave liquidations") == str(devnet["history"]["aave_liquidations"])

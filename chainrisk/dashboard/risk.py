@@ -31,14 +31,10 @@ from chainrisk.dashboard.ui import (
 )
 
 KINDS = ("stress", "var", "optimise", "cascade")
-#: What each kind is called on the page, and the command (after `chainrisk risk KIND --db DB`) that writes it.
+#: What each kind is called on the page.
 KIND_NAMES = {"stress": "historical replay", "var": "VaR / ES", "optimise": "optimisation", "cascade": "cascade"}
-KIND_EXAMPLES = {
-    "stress": "",
-    "var": " (add --backtest 2022-01-01..2022-12-31 for a backtest)",
-    "optimise": " --below 1.2",
-    "cascade": " --shock WETH=-30%",
-}
+#: The options a first run of each kind needs or most likely wants, after `chainrisk risk KIND --db DB`.
+KIND_OPTIONS = {"stress": "", "var": "", "optimise": " --below 1.2", "cascade": " --shock WETH=-30%"}
 #: The VaR model's loss measures, as people say them.
 MEASURES = {
     "bad_debt_usd": "bad debt",
@@ -56,13 +52,14 @@ MARKET_KEY = ["protocol", "chain_id", "market"]
 
 def no_run_hint(db: Path, kind: str = "stress") -> str:
     """The one sentence that says which command writes what is missing."""
-    command = f"`chainrisk risk {kind} --db {db}{KIND_EXAMPLES[kind]}`"
+    command = f"`chainrisk risk {kind} --db {db}{KIND_OPTIONS[kind]}`"
     if kind == "stress":
         return (
             f"No risk model has been run on this database yet: run {command} (then `risk var`, `risk optimise` "
             "and `risk cascade` the same way) and reload this page."
         )
-    return f"No {KIND_NAMES[kind]} run in this database yet: run {command} and reload this page."
+    backtest = " (with `--backtest 2022-01-01..2022-12-31` to check it against history)" if kind == "var" else ""
+    return f"No {KIND_NAMES[kind]} run in this database yet: run {command}{backtest} and reload this page."
 
 
 def latest_runs(db: Path) -> dict[str, dict[str, Any]]:
@@ -112,7 +109,7 @@ def run_caption(run: Mapping[str, Any]) -> str:
     params = json.loads(run["params"] or "{}")
     return (
         f"Run #{run['run_id']} · written {started:%Y-%m-%d %H:%M} UTC in {run['seconds'] or 0:.1f} s · positions at "
-        f"block {run['block_number']:,} ({run['wallets'] or 0:,} borrowing positions) · "
+        f"block {run['block_number'] or 0:,} ({run['wallets'] or 0:,} borrowing positions) · "
         + describe_params(run["kind"], params)
     )
 
@@ -132,7 +129,11 @@ def describe_params(kind: str, params: Mapping[str, Any]) -> str:
             f"{params.get('scenarios', 0):,} scenarios (seed {params.get('seed')}); horizons "
             f"{', '.join(f'{h} h' for h in params.get('horizons') or [])}; confidence "
             f"{', '.join(f'{c:.0%}' for c in params.get('confidences') or [])}; covariance {params.get('method')}, "
-            f"calibrated on {start or 'the first'} to {end or 'the last'} day of the price data; "
+            + (
+                f"calibrated on the price data from {start or 'its start'} to {end or 'its end'}; "
+                if start or end
+                else "calibrated on all the price data; "
+            )
             + (f"backtest {backtest[0]}..{backtest[1]}" if backtest else "no backtest")
         )
     if kind == "optimise":
@@ -286,6 +287,11 @@ def backtest_series(db: Path, run_id: int, metric: str, horizon_hours: int, conf
         horizon_hours,
         confidence,
     )
+
+
+def number(value: float | None, spec: str) -> str:
+    """A figure for a metric card, "—" when there is none (NULL or NaN)."""
+    return "—" if value is None or math.isnan(value) else format(value, spec)
 
 
 def kupiec_verdict(row: Mapping[str, Any]) -> tuple[bool, str]:
@@ -488,6 +494,9 @@ def _stress(db: Path, run: Mapping[str, Any]) -> None:
         return
     window = st.selectbox("Window", windows, key="risk_window")
     totals = stress_totals(db, run_id, window)
+    if totals.is_empty():
+        st.info(f"This run stored no whole-book steps for {window}.")
+        return
     worst = worst_step(totals)
     peak = totals.sort("liquidatable_debt_usd", "step", descending=[True, False], nulls_last=True).row(0, named=True)
     wallets, hit, followed = stress_wallets(db, run_id, window)
@@ -498,7 +507,7 @@ def _stress(db: Path, run: Mapping[str, Any]) -> None:
         "liquidated along the path)."
     )
     # The worst point's date and time need the widest card.
-    cols = st.columns([1.4, 1, 1, 1])
+    cols = st.columns([1.3, 1, 1, 1.3])
     cols[0].metric(
         "Worst point (UTC)",
         f"{worst['time']:%Y-%m-%d %H:%M}",
@@ -516,9 +525,10 @@ def _stress(db: Path, run: Mapping[str, Any]) -> None:
         f"step: {usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M} UTC",
     )
     cols[3].metric(
-        "Wallets liquidatable at some step",
+        "Liquidatable at some step",
         f"{hit:,} of {followed:,}",
-        help="Borrowing positions (a wallet in one market) whose health factor falls below 1 at any step",
+        help="Borrowing positions (a wallet in one market) whose health factor falls below 1 at any step, of all "
+        "the replay followed",
     )
     st.subheader("Liquidatable debt and bad debt along the window")
     st.altair_chart(_stress_chart(totals, worst), width="stretch")
@@ -737,12 +747,15 @@ def _backtest(db: Path, run_id: int) -> None:
         cols[1].metric(
             "Exceedances (expected)",
             f"{row['exceedances'] or 0:,} ({expected:.1f})",
-            help=f"Periods whose realised loss beat the {label}; expected: {row['expected_rate']:.1%} of the periods",
+            help=f"Periods whose realised loss beat the {label}; expected: {row['expected_rate'] or 0.0:.1%} of "
+            "the periods",
         )
         cols[2].metric(
-            "Kupiec LR", f"{row['lr_statistic']:.2f}", help="Likelihood ratio of the proportion-of-failures test"
+            "Kupiec LR", number(row["lr_statistic"], ".2f"), help="Likelihood ratio of the proportion-of-failures test"
         )
-        cols[3].metric("Kupiec p-value", f"{row['p_value']:.3f}", help=f"Below {KUPIEC_LEVEL}: the model is rejected")
+        cols[3].metric(
+            "Kupiec p-value", number(row["p_value"], ".3f"), help=f"Below {KUPIEC_LEVEL}: the model is rejected"
+        )
         passes, verdict = kupiec_verdict(row)
         (st.success if passes else st.warning)(verdict)
         series = backtest_series(db, run_id, row["metric"], row["horizon_hours"], row["confidence"])

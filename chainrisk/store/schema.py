@@ -375,7 +375,6 @@ CREATE TABLE IF NOT EXISTS threshold_sensitivity (
     market VARCHAR NOT NULL,
     symbol VARCHAR NOT NULL,
     shift_bps BIGINT NOT NULL,
-    shock VARCHAR,
     liquidatable_wallets BIGINT,
     liquidatable_collateral_usd DOUBLE,
     liquidatable_wallet_debt_usd DOUBLE,
