@@ -125,7 +125,7 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     )
 
 
-def load_config(path: Path) -> Config:
+def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"no config file at {path}; check the --config path ({FORMAT_HINT})")
     try:
@@ -134,6 +134,11 @@ def load_config(path: Path) -> Config:
         raise UserError(f"{path} is not valid TOML ({exc}); fix that line") from None
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a UTF-8 text file; give --config a chainrisk.toml") from None
+    return raw
+
+
+def load_config(path: Path) -> Config:
+    raw = _read_toml(path)
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         raise UserError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
@@ -239,12 +244,4 @@ def devnet_config(manifest: dict[str, Any], db: Path) -> Config:
 
 def load_risk_settings(path: Path) -> dict[str, Any]:
     """Only the [risk] table of a chainrisk.toml (the risk commands need no markets or RPC)."""
-    if not path.is_file():
-        raise UserError(f"no config file at {path}; check the --config path ({FORMAT_HINT})")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path} is not valid TOML ({exc}); fix that line") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a UTF-8 text file; give --config a chainrisk.toml") from None
-    return parse_risk(raw.get("risk"), str(path))
+    return parse_risk(_read_toml(path).get("risk"), str(path))

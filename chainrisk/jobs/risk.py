@@ -95,34 +95,22 @@ def _write(
 ) -> int:
     """One risk_runs row and the result tables under a fresh run_id, in one transaction; then publishes."""
     with Store(db) as store:
-        return _write_to(store, kind, positions, params, tables, started, notes)
-
-
-def _write_to(
-    store: Store,
-    kind: str,
-    positions: pl.DataFrame,
-    params: Mapping[str, Any],
-    tables: Mapping[str, pl.DataFrame],
-    started: float,
-    notes: Sequence[str],
-) -> int:
-    row = store._first("SELECT coalesce(max(run_id), 0) + 1 FROM risk_runs")
-    run_id = int(row[0]) if row else 1
-    borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
-    run = pl.DataFrame(
-        {
-            "run_id": [run_id], "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
-            "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
-            "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
-            "notes": ["; ".join(notes) or None],
-        }
-    )  # fmt: skip
-    with store._transaction():
-        store._insert("risk_runs", run)
-        for table, frame in tables.items():
-            store._insert(table, frame.with_columns(pl.lit(run_id, pl.Int64).alias("run_id")))
-    store.publish()
+        row = store._first("SELECT coalesce(max(run_id), 0) + 1 FROM risk_runs")
+        run_id = int(row[0]) if row else 1
+        borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
+        run = pl.DataFrame(
+            {
+                "run_id": [run_id], "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
+                "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
+                "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
+                "notes": ["; ".join(notes) or None],
+            }
+        )  # fmt: skip
+        with store._transaction():
+            store._insert("risk_runs", run)
+            for table, frame in tables.items():
+                store._insert(table, frame.with_columns(pl.lit(run_id, pl.Int64).alias("run_id")))
+        store.publish()
     return run_id
 
 
