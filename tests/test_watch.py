@@ -22,7 +22,7 @@ from chainrisk.abi import Abi
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.rpc import RpcClient
-from chainrisk.store.published import connect_reader
+from chainrisk.store.published import connect_reader, current_copy
 from tests.configs import devnet_toml
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -168,7 +168,9 @@ def test_watch_alerts_once_per_breach_and_recovery(
     def read_throughout() -> None:
         nonlocal reads
         while not stop.is_set():
-            if not db.with_name(db.name + ".published").exists():
+            # Readers have nothing to open before the first publish (its folder appears while the copy is still
+            # being written; the pointer last).
+            if current_copy(db) is None:
                 time.sleep(0.05)
                 continue
             try:
