@@ -241,7 +241,7 @@ def run_var(
         )  # fmt: skip
         lines.append(
             f"backtest {backtest[0]}..{backtest[1]} ({horizon} h {confidence:.0%} liquidation VaR): "
-            f"{kupiec.exceedances} exceedances in {kupiec.observations} periods (expected "
+            f"{kupiec.exceedances} exceedance(s) in {kupiec.observations} periods (expected "
             f"{kupiec.expected_rate * kupiec.observations:.1f}); Kupiec LR {kupiec.lr_statistic:.2f}, "
             f"p = {kupiec.p_value:.3f}"
         )
