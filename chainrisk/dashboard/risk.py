@@ -21,6 +21,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     market_name,
+    naive_utc,
     percent_column,
     tokens_column,
     usd,
@@ -96,11 +97,6 @@ def with_market_names(frame: pl.DataFrame, labels: Mapping[tuple[str, int, str],
 
     names = [name(*key) for key in frame.select(MARKET_KEY).iter_rows()]
     return frame.with_columns(pl.Series("market_name", names, dtype=pl.String))
-
-
-def naive_utc(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Times as naive UTC, which Altair draws as they are (a zone would be shifted to the browser's)."""
-    return frame.with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in columns)
 
 
 def run_caption(run: Mapping[str, Any]) -> str:
@@ -351,29 +347,16 @@ def optimise_plans(db: Path, run_id: int) -> pl.DataFrame:
 
 
 def optimise_actions(db: Path, run_id: int) -> pl.DataFrame:
-    """Every plan's steps in token units and USD (never raw base units); a swap's proceeds in tokens of what it
-    buys, scaled by that token's decimals from the positions."""
-    actions = query(
+    """Every plan's steps in token units and USD (never raw base units), a swap's proceeds in tokens of what it buys."""
+    return query(
         db,
         """
         SELECT wallet, protocol, chain_id, market, seq + 1 AS step, kind, symbol, amount_tokens, amount_usd, cost_usd,
-               into_symbol, received::DOUBLE AS received_raw
+               into_symbol, received_tokens
         FROM optimise_actions WHERE run_id = ? ORDER BY wallet, protocol, market, seq
         """,
         run_id,
     )
-    scale: dict[tuple[int, str], float] = {}
-    for chain_id, symbol in (
-        actions.filter(pl.col("into_symbol").is_not_null()).select("chain_id", "into_symbol").unique().iter_rows()
-    ):
-        found = query(db, "SELECT decimals FROM positions WHERE chain_id = ? AND symbol = ? LIMIT 1", chain_id, symbol)
-        if found.height:
-            scale[(chain_id, symbol)] = 10.0 ** int(found["decimals"][0])
-    received = [
-        raw / scale[(c, s)] if s is not None and raw is not None and (c, s) in scale else None
-        for c, s, raw in actions.select("chain_id", "into_symbol", "received_raw").iter_rows()
-    ]
-    return actions.with_columns(pl.Series("received_tokens", received, dtype=pl.Float64)).drop("received_raw")
 
 
 def tokens_text(amount: float | None) -> str:

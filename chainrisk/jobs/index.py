@@ -69,7 +69,8 @@ def _block(rpc: RpcClient, number: int) -> dict[str, str]:
     return block
 
 
-def _progress() -> Progress:
+def terminal_progress() -> Progress:
+    """Rich progress bars on a terminal; silent when stderr is a file or pipe (cron, CI)."""
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         disable=not sys.stderr.isatty(), transient=True,
@@ -206,7 +207,7 @@ def index_market(
 
             query = adapter.log_query(deployment)
             stored_events = 0
-            with _progress() as bar:
+            with terminal_progress() as bar:
                 task = bar.add_task(f"{protocol} logs {start:,}..{target:,}", total=max(1, target - start + 1))
                 for lo, hi, logs in iter_log_ranges(
                     rpc, query.addresses, query.topics, start, target, initial_span=log_span

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chainrisk.errors import UserError
+from chainrisk.jobs.index import terminal_progress
 from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
 from chainrisk.risk.parameters import suggest_parameters
-from chainrisk.risk.replay import Window, replay
+from chainrisk.risk.replay import Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
 
@@ -51,13 +51,8 @@ class RiskReport:
 
 @contextmanager
 def progress_bar(label: str) -> Iterator[Tick]:
-    """A rich progress bar on a terminal (silent otherwise); yields tick(done, total)."""
-    import sys
-
-    with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(), transient=True,
-    ) as bar:  # fmt: skip
+    """The index job's progress bar (on a terminal only) for one task; yields tick(done, total)."""
+    with terminal_progress() as bar:
         task = bar.add_task(label, total=None)
 
         def tick(done: int, total: int) -> None:
@@ -94,22 +89,17 @@ def _write(
     notes: Sequence[str] = (),
 ) -> int:
     """One risk_runs row and the result tables under a fresh run_id, in one transaction; then publishes."""
+    borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
+    run = pl.DataFrame(
+        {
+            "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
+            "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
+            "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
+            "notes": ["; ".join(notes) or None],
+        }
+    )  # fmt: skip
     with Store(db) as store:
-        row = store._first("SELECT coalesce(max(run_id), 0) + 1 FROM risk_runs")
-        run_id = int(row[0]) if row else 1
-        borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
-        run = pl.DataFrame(
-            {
-                "run_id": [run_id], "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
-                "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
-                "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
-                "notes": ["; ".join(notes) or None],
-            }
-        )  # fmt: skip
-        with store._transaction():
-            store._insert("risk_runs", run)
-            for table, frame in tables.items():
-                store._insert(table, frame.with_columns(pl.lit(run_id, pl.Int64).alias("run_id")))
+        run_id = store.append_run("risk_runs", run, tables)
         store.publish()
     return run_id
 
@@ -136,9 +126,9 @@ def run_stress(
         prices.append(result.path.frame.with_columns(label))
         wallets.append(result.wallets.with_columns(label))
         notes += [f"{win.name}: {n}" for n in result.path.notes]
-        total = result.steps.filter(pl.col("scope") == "total").sort("step")
-        worst = total.sort("bad_debt_usd", "step", descending=[True, False]).row(0, named=True)
-        peak = total.sort("liquidatable_debt_usd", "step", descending=[True, False]).row(0, named=True)
+        total = worst_points(result.steps).filter(pl.col("scope") == "total")
+        worst = total.filter(pl.col("worst_by") == "bad_debt_usd").row(0, named=True)
+        peak = total.filter(pl.col("worst_by") == "liquidatable_debt_usd").row(0, named=True)
         ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
         lines.append(
             f"{win.name} ({win.start:%Y-%m-%d}..{win.end:%Y-%m-%d}, {result.path.steps} steps of {step_hours} h): "
@@ -317,11 +307,14 @@ def run_optimise(
     wallets = sorted(set(health["wallet"].to_list()))
     balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
     plans, actions = [], []
+    # Each market's rows and token decimals once, not per wallet.
+    markets = positions.partition_by("protocol", "chain_id", "market", as_dict=True)
+    decimals_of = {
+        key: dict(rows.select("symbol", "decimals").unique("symbol").iter_rows()) for key, rows in markets.items()
+    }
     with progress_bar("optimise") as tick:
         for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
-            rows = positions.filter(
-                (pl.col("protocol") == protocol) & (pl.col("chain_id") == chain_id) & (pl.col("market") == market)
-            )
+            rows, decimals = markets[(protocol, chain_id, market)], decimals_of[(protocol, chain_id, market)]
             held = balances[wallet] if balances is not None else ample_balances(rows, wallet)
             plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
             plans.append(
@@ -332,7 +325,6 @@ def run_optimise(
                     "actions": len(plan.actions), "reason": plan.reason,
                 }
             )  # fmt: skip
-            decimals = dict(rows.select("symbol", "decimals").unique("symbol").iter_rows())
             for seq, a in enumerate(plan.actions):
                 actions.append(
                     {
@@ -340,6 +332,7 @@ def run_optimise(
                         "seq": seq, "kind": a.kind, "symbol": a.symbol, "amount": a.amount,
                         "amount_tokens": a.amount / 10 ** decimals[a.symbol], "amount_usd": a.amount_usd,
                         "cost_usd": a.cost_usd, "into_symbol": a.into, "received": a.received,
+                        "received_tokens": a.received / 10 ** decimals[a.into] if a.into else None,
                     }
                 )  # fmt: skip
             tick(k + 1, health.height)
@@ -373,7 +366,7 @@ _PLAN_SCHEMA = {
 _ACTION_SCHEMA = {
     "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "wallet": pl.Utf8, "seq": pl.Int64,
     "kind": pl.Utf8, "symbol": pl.Utf8, "amount": pl.Int128, "amount_tokens": pl.Float64, "amount_usd": pl.Float64,
-    "cost_usd": pl.Float64, "into_symbol": pl.Utf8, "received": pl.Int128,
+    "cost_usd": pl.Float64, "into_symbol": pl.Utf8, "received": pl.Int128, "received_tokens": pl.Float64,
 }  # fmt: skip
 
 

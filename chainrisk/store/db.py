@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +295,18 @@ class Store:
         frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())
         assert isinstance(frame, pl.DataFrame)
         return frame
+
+    def append_run(self, runs_table: str, run: pl.DataFrame, results: Mapping[str, pl.DataFrame]) -> int:
+        """Inserts `run` (one row) and every frame of `results` under the next `run_id` of `runs_table`, in one
+        transaction; returns that id."""
+        with self._transaction():
+            row = self._first(f"SELECT coalesce(max(run_id), 0) + 1 FROM {runs_table}")
+            run_id = int(row[0]) if row else 1
+            tag = pl.lit(run_id, pl.Int64).alias("run_id")
+            self._insert(runs_table, run.with_columns(tag))
+            for table, frame in results.items():
+                self._insert(table, frame.with_columns(tag))
+        return run_id
 
     def replace_scores(self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame) -> None:
         """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, and the

@@ -365,7 +365,8 @@ CREATE TABLE IF NOT EXISTS optimise_actions (
     amount_usd DOUBLE,
     cost_usd DOUBLE,
     into_symbol VARCHAR,
-    received HUGEINT
+    received HUGEINT,
+    received_tokens DOUBLE
 );
 
 CREATE TABLE IF NOT EXISTS threshold_sensitivity (
