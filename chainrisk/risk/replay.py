@@ -31,6 +31,7 @@ from chainrisk.risk.calibration import (
     load_price_panel,
     resolve_series,
 )
+from chainrisk.risk.var import run_starts
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 
 
@@ -169,8 +170,7 @@ def _market_sums(health: pl.DataFrame, step: int) -> pl.DataFrame:
     """Per market sums of one step's health (rows sorted by market): numpy's reduceat over contiguous runs, so the
     float sums add in one fixed order and a rerun gives bit-identical figures."""
     keys = health.select(KEY)
-    changed = ~(keys[1:].to_numpy() == keys[:-1].to_numpy()).all(axis=1) if health.height > 1 else np.array([])
-    starts = np.flatnonzero(np.r_[True, changed]) if health.height else np.array([], dtype=np.int64)
+    starts = run_starts(keys)
     sums: dict[str, Any] = {
         c: np.add.reduceat(health[c].cast(pl.Float64).fill_null(0.0).to_numpy(), starts) if len(starts) else []
         for c in ("liquidatable", *STEP_SUMS)
@@ -226,7 +226,7 @@ def replay(
     path = price_path(symbols, win, step_hours, overrides, prices_dir)
     step_frames: list[pl.DataFrame] = []
     wallets: pl.DataFrame | None = None
-    min_hf = first_liquidatable = worst_bad = start_hf = None
+    min_hf = first_liquidatable = worst_bad = None
     last_multipliers: pl.DataFrame | None = None
     health = pl.DataFrame()
     for step in range(path.steps):
@@ -242,8 +242,7 @@ def replay(
             last_multipliers = multipliers
         if wallets is None:
             wallets = health.select(*WALLET, "health_factor", "debt_usd")
-            start_hf = health["health_factor"].to_numpy().copy()
-            min_hf = start_hf.copy()
+            min_hf = health["health_factor"].to_numpy().copy()
             first_liquidatable = np.full(health.height, -1, dtype=np.int64)
             worst_bad = np.zeros(health.height)
         assert min_hf is not None and first_liquidatable is not None and worst_bad is not None
@@ -256,12 +255,7 @@ def replay(
         if progress is not None:
             progress(step + 1, path.steps)
     times = path.frame.select("step", "time").unique("step")
-    steps = (
-        _scoped(pl.concat(step_frames))
-        .with_columns(pl.col("liquidatable_wallets").cast(pl.Int64), pl.col("wallets").cast(pl.Int64))
-        .join(times, on="step")
-        .sort("scope", "protocol", "market", "step")
-    )
+    steps = _scoped(pl.concat(step_frames)).join(times, on="step").sort("scope", "protocol", "market", "step")
     if wallets is None:
         wallet_frame = pl.DataFrame(schema={c: pl.Utf8 for c in WALLET})
     else:

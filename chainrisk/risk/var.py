@@ -89,6 +89,16 @@ class Book:
     full_close_below: np.ndarray  #: W health factor under which the whole debt may be repaid
 
 
+def run_starts(keys: pl.DataFrame) -> np.ndarray:
+    """Index of the first row of each run of equal `keys` rows (rows sorted by them): the offsets np.add.reduceat
+    sums over."""
+    if keys.height == 0:
+        return np.array([], dtype=np.int64)
+    changed = ~(keys[1:].to_numpy() == keys[:-1].to_numpy()).all(axis=1)
+    starts: np.ndarray = np.flatnonzero(np.r_[True, changed])
+    return starts
+
+
 def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str], assets: Sequence[str]) -> Book:
     """Per wallet and price series, the engine's values at the snapshot; wallets without debt are left out."""
     valued = position_values(apply_multipliers(prepare(positions), None)).collect()
@@ -133,8 +143,7 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
 
     firsts = rows[first_row]
     market_codes = firsts.select(MARKET_KEY)
-    changed = ~(market_codes[1:].to_numpy() == market_codes[:-1].to_numpy()).all(axis=1)
-    boundaries = np.flatnonzero(np.r_[True, changed])
+    boundaries = run_starts(market_codes)
     return Book(
         assets=tuple(assets),
         markets=market_codes[boundaries],
