@@ -10,13 +10,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from chainrisk.abi import Abi, eth_call, load_abi
-from chainrisk.devnet.toolchain import aave_artifact
+from chainrisk.abi import eth_call
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import Action, ActionCosts, Plan, apply_plan, optimise_wallet, threshold_sensitivity
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from chainrisk.store.db import Store
+from tests.chainops import MINTABLE, POOL, sandbox
 from tests.test_scoring import _frame, _position
 
 WAD = 10**18
@@ -232,16 +232,11 @@ def test_threshold_sensitivity_signs() -> None:
 
 # -- against the chain --------------------------------------------------------------------------------------------
 
-POOL = load_abi("aave-v3", "IPool")
-#: Aave's test token (open mint) that the devnet deploys for every asset.
-MINTABLE = Abi(aave_artifact("MintableERC20").abi)
-
 
 @pytest.fixture()
 def chain_sandbox(rpc: RpcClient) -> Iterator[RpcClient]:
-    snapshot = rpc.call("evm_snapshot")
-    yield rpc
-    assert rpc.call("evm_revert", [snapshot]) is True
+    with sandbox(rpc):
+        yield rpc
 
 
 def test_plan_applied_on_chain_reaches_the_target(
