@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import human_age
+from chainrisk.dashboard.ui import human_age, naive_utc
 
 TABLES = ("runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
@@ -129,7 +129,7 @@ def render() -> None:
 
 
 def _timeline(events: pl.DataFrame) -> alt.Chart:
-    frame = events.with_columns(pl.col("sent_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+    frame = naive_utc(events, "sent_at")
     chart: alt.Chart = (
         alt.Chart(frame)
         .mark_point(filled=True, size=90)

@@ -85,6 +85,11 @@ def run_guarded(render: Callable[[], None]) -> None:
         st.error(f"Something went wrong while drawing this page: {type(exc).__name__}: {detail}")
 
 
+def naive_utc(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Times as naive UTC, which Altair draws as they are (a zone would be shifted to the browser's)."""
+    return frame.with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in columns)
+
+
 def market_name(protocol: str, label: str) -> str:
     """'Morpho Blue · wstETH/WETH 94.5%'; a label that already names its protocol ('Aave V3 0x…') stays as it is."""
     name = PROTOCOL_NAMES.get(protocol, protocol)

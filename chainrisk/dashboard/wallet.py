@@ -15,6 +15,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     market_name,
+    naive_utc,
     percent_column,
     tokens_column,
     usd,
@@ -227,11 +228,10 @@ def _history(history: pl.DataFrame) -> None:
     points = history.group_by(MARKET_KEY).len()["len"].max()
     if points == 1:
         st.caption("One snapshot so far: every `chainrisk score` (or `chainrisk run`) adds a point per market.")
-    frame = history.with_columns(
+    frame = naive_utc(history, "block_time").with_columns(
         pl.struct("protocol", "market_label")
         .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
-        .alias("market name"),
-        pl.col("block_time").dt.convert_time_zone("UTC").dt.replace_time_zone(None),
+        .alias("market name")
     )
     lines = (
         alt.Chart(frame)
