@@ -167,7 +167,15 @@ class RpcClient:
             results.extend(self._send_chunk(calls[start : start + self.settings.batch_size]))
         return results
 
-    def _send_chunk(self, calls: Sequence[RpcCall]) -> list[Any]:
+    def batch_each(self, calls: Sequence[RpcCall]) -> list[Any]:
+        """Like `batch`, but a call the node refuses for good (a revert: probing a contract for an interface it
+        may not have) answers None instead of failing the batch; transient faults are retried as in `batch`."""
+        results: list[Any] = []
+        for start in range(0, len(calls), self.settings.batch_size):
+            results.extend(self._send_chunk(calls[start : start + self.settings.batch_size], refusals_as_none=True))
+        return results
+
+    def _send_chunk(self, calls: Sequence[RpcCall], refusals_as_none: bool = False) -> list[Any]:
         retry_allowed = all(method in READ_METHODS for method, _ in calls)
         results: dict[int, Any] = {}
         pending = list(range(len(calls)))
@@ -183,7 +191,13 @@ class RpcClient:
             else:
                 still = []
                 for i in pending:
-                    fault = self._check(calls[i], answers.get(i), retry_allowed)
+                    try:
+                        fault = self._check(calls[i], answers.get(i), retry_allowed)
+                    except RpcError:
+                        if not refusals_as_none:
+                            raise
+                        results[i] = None
+                        continue
                     if fault is None:
                         results[i] = answers[i].get("result")
                     else:

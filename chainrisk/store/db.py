@@ -27,6 +27,8 @@ CONTRACT_TABLES = ("positions", "wallet_health")
 LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
 #: Score tables keyed by protocol and risk-isolated market, per snapshot block (scored_markets names a block too).
 SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
+#: Collateralization-chain tables: one row set per (chain_id, block_number), over every market of the chain.
+CHAIN_TABLES = ("asset_links", "collateral_chains", "wallet_exposure", "wallet_lookthrough", "base_asset_exposure")
 
 
 def _wal(path: Path) -> Path:
@@ -290,6 +292,8 @@ class Store:
                     [keep_through, keep_hash, *[keep_through] * 3, m.protocol, chain_id, m.market],
                 )
             self.con.execute("DELETE FROM wallet_portfolio WHERE chain_id = ? AND block_number > ?", after)
+            for table in CHAIN_TABLES:  # looked through positions some of which were dropped
+                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ?", after)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())
@@ -323,6 +327,15 @@ class Store:
                     )
                 self._insert(table, frame)
         self.con.unregister("scored_blocks")
+
+    def replace_chain_tables(self, frames: Mapping[str, pl.DataFrame], chain_id: int, block: int) -> None:
+        """Replaces the collateralization-chain tables' rows of (`chain_id`, `block`) with `frames`, atomically."""
+        with self._transaction():
+            for table, frame in frames.items():
+                if table not in CHAIN_TABLES:
+                    raise ValueError(f"{table} is not a chain table")
+                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number = ?", [chain_id, block])
+                self._insert(table, frame)
 
     # -- snapshots -------------------------------------------------------------------------------------------
     def write_snapshot(

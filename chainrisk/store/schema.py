@@ -1,6 +1,6 @@
 """DDL for the DuckDB file; exact integers as HUGEINT (DECIMAL(38,0) on the way in), floats only for USD/ratios."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Largest integer carried exactly into HUGEINT (through DECIMAL(38,0) from polars).
 EXACT_INT_MAX = 10**38 - 1
@@ -407,12 +407,165 @@ CREATE TABLE IF NOT EXISTS cascade_prices (
     impact DOUBLE,
     multiplier DOUBLE
 );
+
+-- Collateralization chains (chainrisk.chains), per chain and snapshot block: the asset graph read on chain, and
+-- every end owner's positions looked through it to base assets.
+CREATE TABLE IF NOT EXISTS asset_links (
+    chain_id BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    decimals INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,
+    underlying VARCHAR NOT NULL,
+    underlying_symbol VARCHAR,
+    underlying_decimals INTEGER NOT NULL,
+    rate_num HUGEINT NOT NULL,
+    rate_den HUGEINT NOT NULL,
+    rate DOUBLE NOT NULL,
+    convert_function VARCHAR,
+    abi_name VARCHAR,
+    detected_by VARCHAR NOT NULL,
+    pool VARCHAR,
+    index_ray HUGEINT,
+    total_assets HUGEINT,
+    total_supply HUGEINT,
+    PRIMARY KEY (chain_id, block_number, asset)
+);
+
+CREATE TABLE IF NOT EXISTS collateral_chains (
+    chain_id BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    protocol VARCHAR NOT NULL,
+    market VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    amount HUGEINT NOT NULL,
+    path VARCHAR NOT NULL,
+    path_symbols VARCHAR[] NOT NULL,
+    hops VARCHAR[] NOT NULL,
+    depth INTEGER NOT NULL,
+    base_asset VARCHAR NOT NULL,
+    base_symbol VARCHAR,
+    base_decimals INTEGER NOT NULL,
+    base_amount HUGEINT NOT NULL,
+    base_usd DOUBLE,
+    claim_protocol VARCHAR,
+    claim_market VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS wallet_exposure (
+    chain_id BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    base_asset VARCHAR NOT NULL,
+    base_symbol VARCHAR,
+    base_decimals INTEGER NOT NULL,
+    long_amount HUGEINT NOT NULL,
+    short_amount HUGEINT NOT NULL,
+    net_amount HUGEINT NOT NULL,
+    long_usd DOUBLE,
+    short_usd DOUBLE,
+    net_usd DOUBLE,
+    chained_usd DOUBLE,
+    max_depth INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, block_number, wallet, base_asset)
+);
+
+CREATE TABLE IF NOT EXISTS wallet_lookthrough (
+    chain_id BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    protocols VARCHAR[] NOT NULL,
+    markets BIGINT NOT NULL,
+    collateral_usd DOUBLE,
+    assets_usd DOUBLE,
+    debt_usd DOUBLE,
+    net_usd DOUBLE,
+    chained_usd DOUBLE,
+    max_depth INTEGER NOT NULL,
+    base_assets BIGINT NOT NULL,
+    loop_group VARCHAR,
+    loop_leverage DOUBLE,
+    combined_health_factor DOUBLE,
+    worst_health_factor DOUBLE,
+    cross_protocol BOOLEAN NOT NULL,
+    PRIMARY KEY (chain_id, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS base_asset_exposure (
+    chain_id BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    base_asset VARCHAR NOT NULL,
+    base_symbol VARCHAR,
+    price_usd DOUBLE,
+    collateral_amount HUGEINT NOT NULL,
+    collateral_usd DOUBLE,
+    direct_collateral_usd DOUBLE,
+    chained_collateral_usd DOUBLE,
+    supply_usd DOUBLE,
+    debt_usd DOUBLE,
+    backed_debt_usd DOUBLE NOT NULL,
+    backed_borrowers BIGINT NOT NULL,
+    collateral_wallets BIGINT NOT NULL,
+    max_depth INTEGER NOT NULL,
+    naive_collateral_usd DOUBLE NOT NULL,
+    double_counted_usd DOUBLE,
+    PRIMARY KEY (chain_id, block_number, base_asset)
+);
+
+-- chainrisk risk contagion: rounds of a base-asset shock through the asset graph and bad debt (run_id of risk_runs).
+CREATE TABLE IF NOT EXISTS contagion_rounds (
+    run_id BIGINT NOT NULL,
+    round INTEGER NOT NULL,
+    protocol VARCHAR NOT NULL,
+    new_liquidatable_wallets BIGINT NOT NULL,
+    new_liquidatable_debt_usd DOUBLE NOT NULL,
+    new_bad_debt_usd DOUBLE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS contagion_wallets (
+    run_id BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    round INTEGER NOT NULL,
+    channel VARCHAR NOT NULL,
+    health_factor_before DOUBLE,
+    health_factor DOUBLE,
+    debt_usd DOUBLE,
+    bad_debt_usd DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS contagion_prices (
+    run_id BIGINT NOT NULL,
+    round INTEGER NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    multiplier DOUBLE NOT NULL,
+    rate_factor DOUBLE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS contagion_markets (
+    run_id BIGINT NOT NULL,
+    round INTEGER NOT NULL,
+    protocol VARCHAR NOT NULL,
+    market VARCHAR NOT NULL,
+    bad_debt_units DOUBLE NOT NULL,
+    supply_units DOUBLE NOT NULL,
+    supply_loss DOUBLE NOT NULL
+);
 """
 
 #: Upgrades from each older version, in order. Version 1 files (Aave only) gain the columns every adapter
 #: now fills: the indexed contract (`source`), the exact base values and the health rule; USD becomes
 #: nullable (a Morpho market whose tokens have no USD price still has exact health).
 MIGRATIONS: dict[int, list[str]] = {
+    # Version 5 only adds the collateralization-chain and contagion tables, created by DDL on open.
+    5: [],
     # Version 4: the exact liquidation bonus (Morpho's incentive factor is not a whole number of bps), filled
     # for stored rows from what they hold; and the risk model tables, created by DDL on open.
     4: [

@@ -114,16 +114,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """Results of `calls`, with None for those that fail (one reverting oracle must not sink the batch)."""
-    try:
-        return rpc.batch(calls)
-    except RpcError:
-        results: list[Any] = []
-        for call in calls:
-            try:
-                results.append(rpc.call(*call))
-            except RpcError:
-                results.append(None)
-        return results
+    return rpc.batch_each(calls)
 
 
 def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int) -> dict[str, Token]:

@@ -1,0 +1,1 @@
+"""Collateralization chains: the asset graph, look-through exposure across protocols, and contagion."""

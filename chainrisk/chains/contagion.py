@@ -1,0 +1,198 @@
+"""Contagion: a base-asset shock travelling along the asset graph and through bad debt, round by round.
+
+Round 1 moves the shocked base prices and every price built on them: a wrapper's oracle price is its base's price
+times its exchange rate, so an stETH shock reaches wstETH collateral and a WETH shock reaches aWETH posted on Morpho.
+Every wallet the engine then finds liquidatable is liquidated in full; in a Morpho Blue market the debt its collateral
+cannot cover is booked as bad debt, which Morpho takes out of the market's supply (Morpho Blue `liquidate`: bad debt
+lowers totalSupplyAssets). Every claim on that market loses the same fraction: direct suppliers, and vaults
+supplying it, whose share price (convertToAssets) falls by their weighted loss. Round 2 re-prices collateral made
+of those shares, and so on until a round liquidates nobody new.
+
+Held still, as the chain would: Aave V3's bad debt stays unbacked debt and does not write down aTokens (there is no
+socialisation in V3.0-3.2), and liquidations sell no collateral into the market here (price impact is the cascade
+model's subject, chainrisk.risk.cascade). Exchange rates other than vault shares' stay at the snapshot's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from chainrisk.chains.graph import Link
+from chainrisk.scoring.health import stress
+
+#: A run stops after this many rounds even if it has not settled (each round needs new bad debt to go on, so real
+#: chains settle in a handful).
+MAX_ROUNDS = 25
+KEYS = ["protocol", "chain_id", "market", "wallet"]
+ROUNDS_SCHEMA: dict[str, pl.DataType] = {
+    "round": pl.Int32(), "protocol": pl.Utf8(), "new_liquidatable_wallets": pl.Int64(),
+    "new_liquidatable_debt_usd": pl.Float64(), "new_bad_debt_usd": pl.Float64(),
+}  # fmt: skip
+WALLETS_SCHEMA: dict[str, pl.DataType] = {
+    "protocol": pl.Utf8(), "chain_id": pl.Int64(), "market": pl.Utf8(), "wallet": pl.Utf8(), "round": pl.Int32(),
+    "channel": pl.Utf8(), "health_factor_before": pl.Float64(), "health_factor": pl.Float64(),
+    "debt_usd": pl.Float64(), "bad_debt_usd": pl.Float64(),
+}  # fmt: skip
+ASSETS_SCHEMA: dict[str, pl.DataType] = {
+    "round": pl.Int32(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "multiplier": pl.Float64(),
+    "rate_factor": pl.Float64(),
+}  # fmt: skip
+MARKETS_SCHEMA: dict[str, pl.DataType] = {
+    "round": pl.Int32(), "protocol": pl.Utf8(), "market": pl.Utf8(), "bad_debt_units": pl.Float64(),
+    "supply_units": pl.Float64(), "supply_loss": pl.Float64(),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ContagionResult:
+    #: round, protocol, new_liquidatable_wallets, new_liquidatable_debt_usd, new_bad_debt_usd (one row per round and
+    #: protocol, with a row per round even when nobody is liquidated in a protocol)
+    rounds: pl.DataFrame
+    #: protocol, chain_id, market, wallet, round, channel (direct / chain / bad debt), health_factor_before,
+    #: health_factor (when liquidated), debt_usd, bad_debt_usd
+    wallets: pl.DataFrame
+    #: round, asset, symbol, multiplier (price after / before), rate_factor (vault shares: exchange rate after/before)
+    assets: pl.DataFrame
+    #: round, protocol, market, bad_debt_units (loan token units, new), supply_units, supply_loss (cumulative fraction)
+    markets: pl.DataFrame
+    settled: bool  #: a round with no new liquidation was reached within MAX_ROUNDS
+
+
+def _multipliers(
+    symbols: Mapping[str, str], links: Mapping[str, Link], shock: Mapping[str, float], factors: Mapping[str, float]
+) -> dict[str, float]:
+    """Price multiplier of every asset (by address): the shock on a base, times each hop's exchange-rate factor."""
+    out: dict[str, float] = {}
+
+    def of(asset: str, depth: int = 0) -> float:
+        if asset in out:
+            return out[asset]
+        link = links.get(asset)
+        if link is None or depth > 2 * len(links) + 2:
+            value = float(shock.get(symbols.get(asset, ""), 1.0))
+        else:
+            value = of(link.underlying.address, depth + 1) * factors.get(asset, 1.0)
+        out[asset] = value
+        return value
+
+    for asset in set(symbols) | set(links):
+        of(asset)
+    return out
+
+
+def _by_symbol(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.DataFrame:
+    """The engine shocks by symbol: one multiplier per symbol present (an asset's own, by address)."""
+    pairs = positions.select("asset", "symbol").unique().drop_nulls()
+    rows = {s: per_asset.get(a, 1.0) for a, s in pairs.iter_rows()}
+    return pl.DataFrame({"symbol": list(rows), "multiplier": list(rows.values())},
+                        schema={"symbol": pl.Utf8, "multiplier": pl.Float64})  # fmt: skip
+
+
+def contagion(
+    positions: pl.DataFrame,
+    links: Mapping[str, Link],
+    shock: Mapping[str, float],
+    vault_holdings: Mapping[str, list[tuple[str, str, int]]],
+    *,
+    max_rounds: int = MAX_ROUNDS,
+) -> ContagionResult:
+    """Runs the rounds on the snapshot `positions` (one chain) for `shock` (base symbol -> price multiplier);
+    `vault_holdings` (vault -> [(protocol, market, underlying units)]) is lookthrough._vault_holdings's answer."""
+    symbols = dict(positions.select("asset", "symbol").unique().drop_nulls().iter_rows())
+    for address, link in links.items():
+        symbols.setdefault(address, link.asset.symbol)
+        symbols.setdefault(link.underlying.address, link.underlying.symbol)
+    shocked_assets = {a for a, s in symbols.items() if s in shock and a not in links}
+    supply = dict(
+        positions.filter(pl.col("protocol") == "morpho-blue")
+        .group_by("market")
+        .agg(pl.col("supplied_amount").cast(pl.Float64).sum())
+        .iter_rows()
+    )
+    loan = (
+        positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
+        .group_by("market")
+        .agg(pl.col("asset").first(), pl.col("decimals").first(), pl.col("price_usd").first())
+    )
+    loan_of = {r[0]: (r[1], int(r[2]), r[3]) for r in loan.iter_rows()}
+    before = stress(positions, _by_symbol(positions, {})).select(*KEYS, pl.col("health_factor").alias("hf_before"))
+
+    factors: dict[str, float] = {}
+    lost: dict[str, float] = {}  # Morpho market -> loan units of bad debt booked so far
+    liquidated: set[tuple[str, int, str, str]] = set()
+    round_rows, wallet_frames, asset_rows, market_rows = [], [], [], []
+    settled = False
+    for round_ in range(1, max_rounds + 1):
+        per_asset = _multipliers(symbols, links, shock, factors)
+        for asset in sorted(per_asset):
+            asset_rows.append(
+                (round_, asset, symbols.get(asset, asset[:10]), per_asset[asset], factors.get(asset, 1.0))
+            )
+        health = stress(positions, _by_symbol(positions, per_asset))
+        done = pl.DataFrame(
+            list(liquidated), schema=dict.fromkeys(KEYS, pl.Utf8) | {"chain_id": pl.Int64}, orient="row"
+        )
+        new = health.filter(pl.col("liquidatable")).join(done.select(KEYS), on=KEYS, how="anti")
+        direct = (
+            positions.filter(pl.col("asset").is_in(list(shocked_assets))).select(KEYS).unique()
+            .with_columns(pl.lit(True).alias("_direct"))
+        )  # fmt: skip
+        new = new.join(direct, on=KEYS, how="left").with_columns(
+            pl.when(pl.lit(round_ > 1))
+            .then(pl.lit("bad debt"))
+            .when(pl.col("_direct").fill_null(False))
+            .then(pl.lit("direct"))
+            .otherwise(pl.lit("chain"))
+            .alias("channel")
+        )
+        for protocol in sorted(set(positions["protocol"].unique().to_list())):
+            part = new.filter(pl.col("protocol") == protocol)
+            round_rows.append((round_, protocol, part.height, float(part["debt_usd"].sum()),
+                               float(part["bad_debt_usd"].sum())))  # fmt: skip
+        wallet_frames.append(
+            new.join(before, on=KEYS, how="left").select(
+                *KEYS, pl.lit(round_).alias("round"), "channel", pl.col("hf_before").alias("health_factor_before"),
+                "health_factor", "debt_usd", "bad_debt_usd",
+            )
+        )  # fmt: skip
+        if new.is_empty():
+            settled = True
+            break
+        liquidated.update((r[0], int(r[1]), r[2], r[3]) for r in new.select(KEYS).iter_rows())
+        # Bad debt booked in each Morpho market, in loan token units at the round's loan price.
+        morpho_new = new.filter((pl.col("protocol") == "morpho-blue") & (pl.col("bad_debt_usd") > 0))
+        for market, usd in morpho_new.group_by("market").agg(pl.col("bad_debt_usd").sum()).sort("market").iter_rows():
+            asset, decimals, price = loan_of[market]
+            price_now = (price or 0.0) * per_asset.get(asset, 1.0)
+            if price_now <= 0:
+                continue
+            units = usd / price_now * 10**decimals
+            lost[market] = lost.get(market, 0.0) + units
+            total = supply.get(market, 0.0)
+            market_rows.append(
+                (round_, "morpho-blue", market, units, total, min(1.0, lost[market] / total) if total else 0.0)
+            )
+        # Vault shares lose what their supply positions lost.
+        for vault, holdings in vault_holdings.items():
+            vault_link = links.get(vault)
+            if vault_link is None or not vault_link.total_assets:
+                continue
+            loss = sum(amount * min(1.0, lost.get(market, 0.0) / supply[market])
+                       for protocol, market, amount in holdings
+                       if protocol == "morpho-blue" and supply.get(market))  # fmt: skip
+            factors[vault] = max(0.0, 1.0 - loss / vault_link.total_assets)
+    wallets = (
+        pl.concat([w.cast(pl.Schema(WALLETS_SCHEMA)) for w in wallet_frames])
+        if wallet_frames
+        else pl.DataFrame(schema=WALLETS_SCHEMA)
+    )
+    return ContagionResult(
+        rounds=pl.DataFrame(round_rows, orient="row", schema=ROUNDS_SCHEMA),
+        wallets=wallets.sort("round", "protocol", "market", "wallet"),
+        assets=pl.DataFrame(asset_rows, orient="row", schema=ASSETS_SCHEMA),
+        markets=pl.DataFrame(market_rows, orient="row", schema=MARKETS_SCHEMA),
+        settled=settled,
+    )
