@@ -265,6 +265,27 @@ def _score(args: argparse.Namespace) -> None:
     )
 
 
+def _chains(args: argparse.Namespace) -> None:
+    from chainrisk.config import resolve_rpc_url
+    from chainrisk.jobs.chains import index_chains
+    from chainrisk.jobs.lock import writer_lock
+
+    db = Path(args.db)
+    _check_db(db, create=False)
+    if args.devnet and args.rpc_url:
+        raise UserError("give --rpc-url URL or --devnet, not both")
+    if args.devnet:
+        from chainrisk.devnet.build import read_manifest
+
+        rpc_url = str(read_manifest()["rpc_url"])
+    else:
+        rpc_url = resolve_rpc_url(args.rpc_url)
+    with writer_lock(db, "chains"):
+        report = index_chains(rpc_url, db)
+    print(f"{report.line()}; wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, "
+          f"base_asset_exposure to {db} and published it")  # fmt: skip
+
+
 def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
     """The config of `run`/`watch`: a chainrisk.toml, or the local devnet's markets."""
     from dataclasses import replace
@@ -400,7 +421,7 @@ def _risk(args: argparse.Namespace) -> None:
                 windows = [window(n) for n in (args.window or list(WINDOWS))]
         except CalibrationError as exc:
             raise UserError(str(exc)) from None
-    elif kind == "cascade":
+    elif kind in ("cascade", "contagion"):
         shock = risk.parse_shock(args.shock or [])
     elif kind == "var":
         start, _, end = (args.backtest or "").partition("..")
@@ -425,6 +446,8 @@ def _risk(args: argparse.Namespace) -> None:
             elif args.rpc_url:
                 rpc_url = args.rpc_url
             report = risk.run_optimise(db, args.target, args.below, args.limit, args.swap_into or (), rpc_url)
+        elif kind == "contagion":
+            report = risk.run_contagion(db, shock, args.max_rounds)
         else:
             report = risk.run_cascade(db, shock, settings, args.max_rounds)
     for line in report.lines:
@@ -460,7 +483,7 @@ def _horizons(text: str) -> list[int]:
 
 
 def _add_risk_commands(commands: Any) -> None:
-    risk = commands.add_parser("risk", help="risk models: historical replays, VaR/ES, optimisation, cascades")
+    risk = commands.add_parser("risk", help="risk models: replays, VaR/ES, optimisation, cascades, contagion")
     subs = risk.add_subparsers(dest="risk_command", required=True)
 
     def common(sub: argparse.ArgumentParser) -> None:
@@ -498,6 +521,12 @@ def _add_risk_commands(commands: Any) -> None:
     cascade.add_argument("--shock", action="append", help="SYMBOL=-30%% (repeatable), e.g. --shock WETH=-30%%")
     cascade.add_argument("--max-rounds", type=POSITIVE, default=50, help="rounds before giving up (default 50)")
     common(cascade)
+    contagion = subs.add_parser(
+        "contagion", help="a base-asset shock through collateral chains and bad debt, round by round"
+    )
+    contagion.add_argument("--shock", action="append", help="BASE=-30%% (repeatable), e.g. --shock stETH=-30%%")
+    contagion.add_argument("--max-rounds", type=POSITIVE, default=25, help="rounds before giving up (default 25)")
+    common(contagion)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -544,6 +573,12 @@ def build_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="health, liquidation prices and curves for the latest snapshots")
     score.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
     score.set_defaults(handler=_score)
+
+    chains = commands.add_parser("chains", help="asset graph and look-through exposure at the latest snapshot")
+    chains.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+    chains.add_argument("--rpc-url", help="JSON-RPC endpoint of the indexed chain (default ETH_RPC_URL)")
+    chains.add_argument("--devnet", action="store_true", help="the local devnet")
+    chains.set_defaults(handler=_chains)
 
     for name, help_text, handler in (
         ("run", "index every configured market, score, alert and publish once (cron-safe)", _run),

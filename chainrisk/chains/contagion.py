@@ -51,7 +51,8 @@ class ContagionResult:
     #: round, protocol, new_liquidatable_wallets, new_liquidatable_debt_usd, new_bad_debt_usd (one row per round and
     #: protocol, with a row per round even when nobody is liquidated in a protocol)
     rounds: pl.DataFrame
-    #: protocol, chain_id, market, wallet, round, channel (direct / chain / bad debt), health_factor_before,
+    #: protocol, chain_id, market, wallet, round, channel (direct: holds a shocked base itself; chain: only through
+    #: a wrapper; bad debt: through a claim on an impaired market; before shock: already under 1), health_factor_before,
     #: health_factor (when liquidated), debt_usd, bad_debt_usd
     wallets: pl.DataFrame
     #: round, asset, symbol, multiplier (price after / before), rate_factor (vault shares: exchange rate after/before)
@@ -100,7 +101,7 @@ def contagion(
     max_rounds: int = MAX_ROUNDS,
 ) -> ContagionResult:
     """Runs the rounds on the snapshot `positions` (one chain) for `shock` (base symbol -> price multiplier);
-    `vault_holdings` (vault -> [(protocol, market, underlying units)]) is lookthrough._vault_holdings's answer."""
+    `vault_holdings` (vault -> [(protocol, market, underlying units)]) is lookthrough.vault_holdings's answer."""
     symbols = dict(positions.select("asset", "symbol").unique().drop_nulls().iter_rows())
     for address, link in links.items():
         symbols.setdefault(address, link.asset.symbol)
@@ -140,20 +141,26 @@ def contagion(
             positions.filter(pl.col("asset").is_in(list(shocked_assets))).select(KEYS).unique()
             .with_columns(pl.lit(True).alias("_direct"))
         )  # fmt: skip
-        new = new.join(direct, on=KEYS, how="left").with_columns(
-            pl.when(pl.lit(round_ > 1))
-            .then(pl.lit("bad debt"))
-            .when(pl.col("_direct").fill_null(False))
-            .then(pl.lit("direct"))
-            .otherwise(pl.lit("chain"))
-            .alias("channel")
+        new = (
+            new.join(direct, on=KEYS, how="left")
+            .join(before, on=KEYS, how="left")
+            .with_columns(
+                pl.when(pl.col("hf_before") < 1)
+                .then(pl.lit("before shock"))
+                .when(pl.lit(round_ > 1))
+                .then(pl.lit("bad debt"))
+                .when(pl.col("_direct").fill_null(False))
+                .then(pl.lit("direct"))
+                .otherwise(pl.lit("chain"))
+                .alias("channel")
+            )
         )
         for protocol in sorted(set(positions["protocol"].unique().to_list())):
             part = new.filter(pl.col("protocol") == protocol)
             round_rows.append((round_, protocol, part.height, float(part["debt_usd"].sum()),
                                float(part["bad_debt_usd"].sum())))  # fmt: skip
         wallet_frames.append(
-            new.join(before, on=KEYS, how="left").select(
+            new.select(
                 *KEYS, pl.lit(round_).alias("round"), "channel", pl.col("hf_before").alias("health_factor_before"),
                 "health_factor", "debt_usd", "bad_debt_usd",
             )

@@ -60,7 +60,7 @@ def intermediates(positions: pl.DataFrame, links: dict[str, Link]) -> set[str]:
     return set(links) | sources
 
 
-def _vault_holdings(positions: pl.DataFrame, links: dict[str, Link]) -> dict[str, list[tuple[str, str, int]]]:
+def vault_holdings(positions: pl.DataFrame, links: dict[str, Link]) -> dict[str, list[tuple[str, str, int]]]:
     """ERC-4626 vault -> [(protocol, market, underlying units)] of the supply positions it holds itself."""
     vaults = {a: link for a, link in links.items() if link.kind == "erc4626"}
     if not vaults:
@@ -97,7 +97,7 @@ def legs(positions: pl.DataFrame, links: dict[str, Link], convert: Converter) ->
             ),
         ]
     ).sort("wallet", "protocol", "market", "role", "asset")
-    holdings = _vault_holdings(positions, links)
+    holdings = vault_holdings(positions, links)
     symbols = {a: link.asset.symbol for a, link in links.items()} | {
         link.underlying.address: link.underlying.symbol for link in links.values()
     }

@@ -1,4 +1,5 @@
-"""`chainrisk risk stress|var|optimise|cascade`: the risk models over the latest positions, written to DuckDB tables.
+"""`chainrisk risk stress|var|optimise|cascade|contagion`: the risk models over the latest positions, written to
+DuckDB tables.
 
 Each command reads every indexed source's latest snapshot (the positions `chainrisk score` scores), runs one model,
 and writes its result tables plus one `risk_runs` row in a single transaction under the writer lock, then publishes.
@@ -18,7 +19,11 @@ from typing import Any
 
 import polars as pl
 
+from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
+from chainrisk.chains.contagion import contagion
+from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.errors import UserError
+from chainrisk.jobs.chains import links_from_frame
 from chainrisk.jobs.index import terminal_progress
 from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate
@@ -424,3 +429,60 @@ def run_cascade(
               "depth_shape": settings.depth_shape, "max_rounds": max_rounds}  # fmt: skip
     run_id = _write(db, "cascade", positions, params, tables, started)
     return RiskReport(run_id, "cascade", time.time() - started, lines)
+
+
+def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CONTAGION_ROUNDS) -> RiskReport:
+    """A base-asset shock through the stored asset graph and Morpho bad debt, round by round (contagion_rounds,
+    contagion_wallets, contagion_prices, contagion_markets); needs `chainrisk chains` (or a run) first."""
+    started = time.time()
+    positions = latest_positions(db)
+    stored = read(
+        db,
+        "SELECT * FROM asset_links WHERE (chain_id, block_number) IN "
+        "(SELECT (chain_id, max(block_number)) FROM asset_links GROUP BY chain_id)",
+    )
+    chains = sorted(set(positions["chain_id"].to_list()))
+    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in ("rounds", "wallets", "assets", "markets")}
+    notes, lines = [], []
+    for chain_id in chains:
+        book = positions.filter(pl.col("chain_id") == chain_id)
+        mine = stored.filter(pl.col("chain_id") == chain_id)
+        links = links_from_frame(mine)
+        if mine.is_empty():
+            notes.append(f"chain {chain_id}: no asset graph stored (run `chainrisk chains`); wrappers held at face")
+        elif int(mine["block_number"][0]) != int(book["block_number"].max()):  # type: ignore[arg-type]
+            notes.append(f"chain {chain_id}: asset graph of block {mine['block_number'][0]}, positions newer")
+        known = set(book["symbol"].drop_nulls().to_list()) | {k.underlying.symbol for k in links.values()}
+        unknown = sorted(set(shock) - known)
+        if unknown:
+            raise UserError(f"--shock names {unknown[0]!r}, which no position or wrapper rests on; known: "
+                            f"{', '.join(sorted(known))}")  # fmt: skip
+        result = contagion(book, links, shock, vault_holdings(book, links), max_rounds=max_rounds)
+        for name in parts:
+            frame: pl.DataFrame = getattr(result, name)
+            parts[name].append(frame if name == "wallets" else frame.with_columns(pl.lit(chain_id).alias("chain_id")))
+        if not result.settled:
+            notes.append(f"chain {chain_id}: not settled after {max_rounds} rounds")
+    rounds = pl.concat(parts["rounds"])
+    wallets = pl.concat(parts["wallets"])
+    tables = {
+        "contagion_rounds": rounds.drop("chain_id"),
+        "contagion_wallets": wallets,
+        "contagion_prices": pl.concat(parts["assets"]).drop("chain_id"),
+        "contagion_markets": pl.concat(parts["markets"]).drop("chain_id"),
+    }
+    by_channel = wallets.group_by("channel").agg(pl.len()).sort("channel")
+    lines.append(
+        f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: {wallets.height} wallet-markets liquidatable "
+        f"over {int(rounds['round'].max() or 0)} rounds ({_usd(float(wallets['debt_usd'].sum()))} of debt, "  # type: ignore[arg-type]
+        f"{_usd(float(wallets['bad_debt_usd'].sum()))} bad debt); by channel: "
+        + (", ".join(f"{c} {n}" for c, n in by_channel.iter_rows()) or "none")
+    )
+    for r in rounds.filter(pl.col("new_liquidatable_wallets") > 0).iter_rows(named=True):
+        debt, bad = _usd(r["new_liquidatable_debt_usd"]), _usd(r["new_bad_debt_usd"])
+        lines.append(
+            f"  round {r['round']} {r['protocol']}: {r['new_liquidatable_wallets']} new, {debt} debt, {bad} bad"
+        )
+    params = {"shock": dict(shock), "max_rounds": max_rounds}
+    run_id = _write(db, "contagion", positions, params, tables, started, notes)
+    return RiskReport(run_id, "contagion", time.time() - started, lines + notes)

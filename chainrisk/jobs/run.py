@@ -1,4 +1,5 @@
-"""`chainrisk run` and `chainrisk watch`: index every configured market, score, alert, publish; once or in a loop.
+"""`chainrisk run` and `chainrisk watch`: index every configured market, score, look through collateral chains, alert,
+publish; once or in a loop.
 
 Writes runs (one row per run: status, counts, summary) besides everything index, score and alerts write. A run
 holds the database's writer lock throughout, so overlapping cron runs never interleave: the later one exits at
@@ -21,6 +22,7 @@ from typing import Any
 from chainrisk.alerts.deliver import AlertReport, run_alerts
 from chainrisk.config import Config
 from chainrisk.errors import UserError
+from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, faults_line, index_market
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score
@@ -39,6 +41,7 @@ class RunReport:
     indexed: list[IndexReport] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  #: market name -> error line
     score: ScoreReport | None = None
+    chains: ChainsReport | None = None  #: the asset graph and look-through at the run's block
     alerts: AlertReport | None = None
     published: str | None = None  #: the published copy readers now open
 
@@ -50,6 +53,8 @@ class RunReport:
             parts.append(f"block {blocks[-1]}" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]}")
         if self.score is not None:
             parts.append(f"{self.score.wallets} wallets scored, {self.score.liquidatable} liquidatable")
+        if self.chains is not None:
+            parts.append(f"{self.chains.links} wrapped assets, {self.chains.chained_legs} chained positions")
         faults: dict[str, int] = {}
         for indexed in self.indexed:
             for kind, count in indexed.faults_absorbed.items():
@@ -79,6 +84,7 @@ def _finish(store: Store, report: RunReport) -> None:
         "indexed": [asdict(r) for r in report.indexed],
         "failures": report.failures,
         "score": asdict(report.score) if report.score else None,
+        "chains": asdict(report.chains) if report.chains else None,
         "alerts": asdict(report.alerts) if report.alerts else None,
     }
     store.con.execute(
@@ -129,6 +135,12 @@ def run_once(config: Config, rpc_url: str) -> RunReport:
             except UserError as exc:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
+        if report.score is not None:
+            try:
+                report.chains = index_chains(rpc_url, config.db, publish=False)
+            except UserError as exc:
+                report.failures["chains"] = str(exc)
+                log.error("chainrisk: error: chains: %s", exc)
         with Store(config.db) as store:
             if report.score is not None and config.alerts is not None:
                 report.alerts = run_alerts(store.con, config.alerts, report.run_id)
