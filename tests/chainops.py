@@ -14,6 +14,7 @@ from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.rpc import RpcClient
 
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
+RATE_FEED = Abi(compiled_contracts()["RateFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
@@ -37,20 +38,59 @@ def block_timestamp(rpc: RpcClient, block: int) -> int:
 
 
 def feed_answers(rpc: RpcClient, devnet: dict[str, Any]) -> dict[str, int]:
-    """Every reserve feed's current answer (8 decimals)."""
+    """Every reserve feed's current answer (8 decimals); a derived feed's (wstETH) as its RateFeed gives it."""
     reserves = devnet["aave_v3"]["reserves"]
     raw = rpc.batch([eth_call(r["feed"], FEED, "latestAnswer") for r in reserves.values()])
     return {s: int(FEED.decode("latestAnswer", x)[0]) for s, x in zip(reserves, raw, strict=True)}
 
 
+def feed_address(devnet: dict[str, Any], symbol: str) -> str:
+    """The USD feed of `symbol`: a settable base feed (WETH, stETH, ...) or a derived one (wstETH, cvUSDC)."""
+    derived = devnet["derived_feeds"]
+    return str(derived[symbol]["address"] if symbol in derived else devnet["feeds"][symbol])
+
+
+def collateral_feed(devnet: dict[str, Any], market: dict[str, Any]) -> str:
+    """Symbol of the feed a Morpho market's oracle reads for its collateral, as `set_feeds` takes it: an aToken's
+    underlying's (the devnet prices aWETH 1:1 with WETH, as real oracles do), else the collateral's own."""
+    a_tokens: dict[str, str] = {r["a_token"].lower(): s for s, r in devnet["aave_v3"]["reserves"].items()}
+    return a_tokens.get(market["collateral_token"].lower(), str(market["collateral_symbol"]))
+
+
+def base_answers(rpc: RpcClient, devnet: dict[str, Any], answers: dict[str, int]) -> dict[str, int]:
+    """The base feed answers that give `answers`, which may name base feeds (WETH, stETH, ...) and derived ones
+    (wstETH, cvUSDC): a derived feed answers floor(base x rate / scale) at the wrapper's rate now, so its wanted
+    answer x becomes the base answer b with floor(b x rate / scale) = x where one exists; where none does (the
+    rate takes b past x in one unit), the smallest b above, and the derived answer lands one unit above x."""
+    derived = devnet["derived_feeds"]
+    bases = {s: a for s, a in answers.items() if s not in derived}
+    wanted = {s: a for s, a in answers.items() if s in derived}
+    raw = rpc.batch([eth_call(derived[s]["address"], RATE_FEED, fn) for s in wanted for fn in ("rate", "scale")])
+    for k, (symbol, answer) in enumerate(wanted.items()):
+        rate, scale = (int(RATE_FEED.decode(fn, raw[2 * k + j])[0]) for j, fn in enumerate(("rate", "scale")))
+        base = derived[symbol]["base"]
+        low = answer * scale // rate
+        value = low if low * rate // scale == answer else low + 1
+        if base in bases and bases[base] != value:
+            raise ValueError(f"{symbol} at {answer} needs {base} at {value}, but {base} is asked at {bases[base]}")
+        bases[base] = value
+    return bases
+
+
 def set_feeds(rpc: RpcClient, devnet: dict[str, Any], answers: dict[str, int], timestamp: int) -> None:
-    """New answers for the named feeds in one block at `timestamp`; every Morpho market's pending interest is
-    accrued in the same block, so `market()` then holds the totals the snapshot's own accrual gives."""
+    """New answers for the named feeds at `timestamp`, after every Morpho market's pending interest is accrued at
+    that same timestamp, so `market()` then holds the totals the snapshot's own accrual gives (two blocks).
+
+    Base feeds (devnet["feeds"]) are set as asked. A derived feed (wstETH, cvUSDC: base feed x wrapper rate) has
+    no answer of its own: its base feed is set to the answer that makes it the one asked (`base_answers`), which
+    can land one unit above the asked answer where the rate's rounding allows no exact hit. The rates are read
+    after the accrual: the vault's share price moves with its market's stored totals."""
     builder = BlockBuilder(rpc, timestamp=timestamp)
-    for symbol, answer in sorted(answers.items()):
-        builder.call(DEPLOYER, FEED, devnet["aave_v3"]["reserves"][symbol]["feed"], "setAnswer", answer)
     for market in devnet["morpho_blue"]["markets"]:
         builder.call(DEPLOYER, MORPHO, devnet["morpho_blue"]["morpho"], "accrueInterest", morpho_params(market))
+    builder.mine(0)
+    for symbol, answer in sorted(base_answers(rpc, devnet, answers).items()):
+        builder.call(DEPLOYER, FEED, devnet["feeds"][symbol], "setAnswer", answer)
     builder.mine(0)
 
 

@@ -69,8 +69,8 @@ def _config(devnet: dict[str, Any], db: Path) -> Path:
 
 def _move_price(rpc: RpcClient, devnet: dict[str, Any], rng: random.Random) -> None:
     """One block: a random feed moves by up to ±3 %, five minutes after the head (interest accrues a little)."""
-    symbol = rng.choice(sorted(devnet["aave_v3"]["reserves"]))
-    feed = devnet["aave_v3"]["reserves"][symbol]["feed"]
+    symbol = rng.choice(sorted(devnet["feeds"]))  # base feeds: a wrapped asset's feed follows its base's
+    feed = devnet["feeds"][symbol]
     answer = int(rpc.call("eth_call", [{"to": feed, "data": FEED.encode("latestAnswer")}, "latest"]), 16)
     moved = max(1, answer * rng.randint(9_700, 10_300) // 10_000)
     head = rpc.call("eth_getBlockByNumber", ["latest", False])

@@ -28,6 +28,7 @@ from chainrisk.jobs.score import score_positions
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
 from chainrisk.protocols.morpho_blue.snapshot import IRM
 from chainrisk.rpc import RpcClient, RpcError
+from tests.chainops import collateral_feed, feed_address, feed_answers, set_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
 MORPHO = load_abi("morpho-blue", "IMorpho")
@@ -130,14 +131,10 @@ def test_health_verdict_after_a_crash(
     snapshot = rpc.call("evm_snapshot")
     try:
         head = rpc.call("eth_getBlockByNumber", ["latest", False])
-        nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
-        for i, (symbol, multiplier) in enumerate(sorted(shock.items())):
-            feed = devnet["aave_v3"]["reserves"][symbol]["feed"]
-            price = int(FEED.decode("latestAnswer", rpc.call(*eth_call(feed, FEED, "latestAnswer")))[0])
-            tx = {"from": DEPLOYER, "to": feed, "data": FEED.encode("setAnswer", int(price * multiplier)),
-                  "gas": hex(200_000), "gasPrice": "0x0", "nonce": hex(nonce + i)}  # fmt: skip
-            rpc.call("eth_sendTransaction", [tx])
-        rpc.call("evm_mine", [int(head["timestamp"], 16) + 3600])
+        answers = feed_answers(rpc, devnet)
+        # wstETH's feed derives from stETH's: set_feeds moves the base feed so the derived one answers this.
+        shocked = {symbol: int(answers[symbol] * multiplier) for symbol, multiplier in shock.items()}
+        set_feeds(rpc, devnet, shocked, int(head["timestamp"], 16) + 3600)
         db = tmp_path / "shocked.duckdb"
         index_market("morpho-blue", devnet["rpc_url"], devnet["morpho_blue"]["morpho"], db,
                      options={"usd_oracle": devnet["aave_v3"]["oracle"]})  # fmt: skip
@@ -277,7 +274,9 @@ def test_liquidation_prices_flip_morpho_verdict(devnet: dict[str, Any], rpc: Rpc
     stamp = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
     for row in prices.iter_rows(named=True):
         spec, market = specs[row["market"]], markets[row["market"]]
-        feed = devnet["aave_v3"]["reserves"][spec["collateral_symbol"]]["feed"]
+        # The feed the market's oracle reads for the collateral (aWETH's is WETH's); derived ones move via their base.
+        symbol = collateral_feed(devnet, spec)
+        feed = feed_address(devnet, symbol)
         answer = int(FEED.decode("latestAnswer", rpc.call(*eth_call(feed, FEED, "latestAnswer")))[0])
         # In the position's own price units (price / price_scale), so as a ratio to today's oracle price.
         target = 1 + Fraction(row["liquidation_price_change"])
@@ -285,11 +284,7 @@ def test_liquidation_prices_flip_morpho_verdict(devnet: dict[str, Any], rpc: Rpc
         for side in (Fraction(1) + Fraction(1, 10**6), Fraction(1) - Fraction(1, 10**6)):
             snapshot = rpc.call("evm_snapshot")
             try:
-                nonce = int(rpc.call("eth_getTransactionCount", [DEPLOYER, "pending"]), 16)
-                tx = {"from": DEPLOYER, "to": feed, "data": FEED.encode("setAnswer", int(answer * target * side)),
-                      "gas": hex(200_000), "gasPrice": "0x0", "nonce": hex(nonce)}  # fmt: skip
-                rpc.call("eth_sendTransaction", [tx])
-                rpc.call("evm_mine", [stamp + 1])
+                set_feeds(rpc, devnet, {symbol: int(answer * target * side)}, stamp + 1)
                 data = MORPHO.encode("liquidate", _params(market), row["wallet"], 1, 0, b"")
                 try:
                     rpc.call("eth_call", [{"from": devnet["keeper"], "to": morpho, "data": data}, "latest"])

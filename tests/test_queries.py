@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -272,10 +273,11 @@ def expected_labels(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str
     return labels
 
 
-def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection) -> None:
+def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection, devnet: dict[str, Any]) -> None:
     expected = expected_labels(views)
     morpho = {market: label for (protocol, market), label in expected.items() if protocol == "morpho-blue"}
-    assert len(morpho) == 4 and len(set(morpho.values())) == 4
+    created = len(devnet["morpho_blue"]["markets"])
+    assert len(morpho) == created and len(set(morpho.values())) == created
     assert all(re.fullmatch(r"[A-Za-z]+/[A-Za-z]+ \d{2}\.\d%", label) for label in morpho.values()), morpho
     assert "wstETH/WETH 94.5%" in morpho.values()
     labels = _frame(views, "SELECT protocol, market, market_label FROM stg_market_labels")
@@ -364,10 +366,14 @@ def test_health_buckets_cover_every_borrower(views: duckdb.DuckDBPyConnection, l
     assert buckets["wallets"][5] == borrowers.filter(pl.col("health_factor") >= 2).height
 
 
-def test_concentration_shares(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
+def test_concentration_shares(
+    views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame, devnet: dict[str, Any]
+) -> None:
     shares = _frame(views, "SELECT * FROM mart_concentration")
     with_debt = shares.filter(pl.col("debt_usd") > 0)
-    assert with_debt.height == shares.height == 5
+    assert (
+        with_debt.height == shares.height == 1 + len(devnet["morpho_blue"]["markets"])
+    )  # the Aave pool, each Morpho market
     for row in with_debt.iter_rows(named=True):
         assert 0 < row["top1_share"] <= row["top10_share"] <= 1
         # HHI lies between the largest share squared and the largest share.
@@ -436,13 +442,13 @@ def test_liquidation_curve_is_the_latest(views: duckdb.DuckDBPyConnection) -> No
     assert curve["block_number"].unique().to_list() == [raw["b"][0]]
 
 
-def test_freshness_has_one_row_per_indexed_source(views: duckdb.DuckDBPyConnection) -> None:
+def test_freshness_has_one_row_per_indexed_source(views: duckdb.DuckDBPyConnection, devnet: dict[str, Any]) -> None:
     freshness = _frame(views, "SELECT * FROM mart_market_freshness")
     state = _frame(views, "SELECT * FROM sync_state")
     assert freshness.height == state.height == 2
     assert freshness["scored_block"].to_list() == freshness["snapshot_block"].to_list()
     assert min(freshness["snapshot_age_seconds"].to_list()) > 0
-    assert sorted(freshness["scored_markets"].to_list()) == [1, 4]
+    assert sorted(freshness["scored_markets"].to_list()) == [1, len(devnet["morpho_blue"]["markets"])]
 
 
 def test_wallet_portfolio_lists_protocols(views: duckdb.DuckDBPyConnection) -> None:

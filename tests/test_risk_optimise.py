@@ -285,5 +285,7 @@ def test_plan_applied_on_chain_reaches_the_target(
         assert int(chain_sandbox.call("eth_getTransactionReceipt", [tx_hash])["status"], 16) == 1
     raw = chain_sandbox.call(*eth_call(pool, POOL, "getUserAccountData", wallet))
     chain_hf = POOL.decode("getUserAccountData", raw)[5] / WAD
-    assert chain_hf == pytest.approx(plan.health_after, abs=1e-9)
+    # Aave's scaled balance (rayDiv half up, then rayMul) can credit a supply one base unit more than was sent: for
+    # a 6-decimal asset that is ~1e-9 of health here, hence the tolerance.
+    assert chain_hf == pytest.approx(plan.health_after, abs=1e-8)
     assert 1.5 - 1e-12 <= chain_hf < 1.5 + 1e-6

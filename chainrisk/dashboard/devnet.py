@@ -13,7 +13,7 @@ import streamlit as st
 
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.build import manifest_path, read_manifest
-from chainrisk.devnet.prices import FEED_DECIMALS, load_price_path, parse_start
+from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS, load_price_path, parse_start
 from chainrisk.errors import UserError
 
 
@@ -91,10 +91,10 @@ def actions_frame(manifest: dict[str, Any]) -> pl.DataFrame:
 
 
 def replayed_prices(manifest: dict[str, Any]) -> pl.DataFrame:
-    """Long frame (time, asset, price USD, change %) of the feed answers the replay set, from the same history."""
+    """Long frame (time, asset, price USD, change %) of the base feed answers the replay set, from the same
+    history (wrapped assets' feeds follow their base on chain)."""
     options = manifest["options"]
-    sources = {r.symbol: (r.history_symbol, r.price_multiplier) for r in RESERVES}
-    path = load_price_path(sources, parse_start(options["start"]), options["days"], options["step_hours"])
+    path = load_price_path(BASE_FEEDS, parse_start(options["start"]), options["days"], options["step_hours"])
     return (
         path.unpivot(index=["step", "time"], variable_name="asset", value_name="answer")
         .sort("asset", "step")
@@ -143,7 +143,7 @@ def render() -> None:
         prices = _prices(manifest)
     present = sorted(prices["asset"].unique())
     assets = st.multiselect(
-        "Assets", present, default=[a for a in ("WETH", "wstETH", "WBTC", "LINK") if a in present], key="devnet_assets"
+        "Assets", present, default=[a for a in ("WETH", "stETH", "WBTC", "LINK") if a in present], key="devnet_assets"
     )
     chart = (
         alt.Chart(prices.filter(pl.col("asset").is_in(assets)))

@@ -36,7 +36,6 @@ class ReserveSpec:
 
     symbol: str  #: token symbol on the devnet
     decimals: int  #: token decimals, as on mainnet
-    history_symbol: str  #: price history file in shared/data/prices/hourly_usd
     ltv: int  #: loan to value, bps
     liquidation_threshold: int  #: bps
     liquidation_bonus: int  #: bps including the 100 % principal (10500 = 5 % bonus)
@@ -44,7 +43,6 @@ class ReserveSpec:
     supply_cap: int  #: whole tokens, 0 = none
     borrow_cap: int  #: whole tokens, 0 = none
     rates: RateSpec  #: interest-rate strategy
-    price_multiplier: float = 1.0  #: wrapped-to-base exchange rate applied to the history price
     borrowable: bool = True  #: variable borrowing enabled
     borrowable_in_isolation: bool = False  #: may be borrowed by isolation-mode wallets
     debt_ceiling: int = 0  #: isolation-mode debt ceiling in USD cents (2 decimals), 0 = not isolated
@@ -55,54 +53,19 @@ class ReserveSpec:
 #: risk-parameter updates (2023); LINK is made an isolation asset here to exercise isolation mode, and its
 #: ceiling is sized for a devnet population.
 RESERVES: tuple[ReserveSpec, ...] = (
-    ReserveSpec("WETH", 18, "WETH", 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, ETH_RATES, emode_category=1),
+    ReserveSpec("WETH", 18, 8050, 8300, 10500, 1500, 1_800_000, 1_400_000, ETH_RATES, emode_category=1),
+    ReserveSpec("wstETH", 18, 7850, 8100, 10600, 1500, 750_000, 6_000, LST_RATES, emode_category=1),
+    ReserveSpec("WBTC", 8, 7300, 7800, 10500, 2000, 43_000, 28_000, BTC_RATES),
     ReserveSpec(
-        "wstETH",
-        18,
-        "stETH",
-        7850,
-        8100,
-        10600,
-        1500,
-        750_000,
-        6_000,
-        LST_RATES,
-        price_multiplier=1.09,
-        emode_category=1,
-    ),
-    ReserveSpec("WBTC", 8, "WBTC", 7300, 7800, 10500, 2000, 43_000, 28_000, BTC_RATES),
-    ReserveSpec(
-        "USDC",
-        6,
-        "USDC",
-        7700,
-        8000,
-        10450,
-        1000,
-        1_760_000_000,
-        1_580_000_000,
-        STABLE_RATES,
-        borrowable_in_isolation=True,
+        "USDC", 6, 7700, 8000, 10450, 1000, 1_760_000_000, 1_580_000_000, STABLE_RATES, borrowable_in_isolation=True
     ),
     ReserveSpec(
-        "DAI", 18, "DAI", 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, STABLE_RATES, borrowable_in_isolation=True
+        "DAI", 18, 7700, 8000, 10500, 1000, 338_000_000, 271_000_000, STABLE_RATES, borrowable_in_isolation=True
     ),
     ReserveSpec(
-        "USDT",
-        6,
-        "USDT",
-        7400,
-        7600,
-        10450,
-        1000,
-        1_000_000_000,
-        900_000_000,
-        STABLE_RATES,
-        borrowable_in_isolation=True,
+        "USDT", 6, 7400, 7600, 10450, 1000, 1_000_000_000, 900_000_000, STABLE_RATES, borrowable_in_isolation=True
     ),
-    ReserveSpec(
-        "LINK", 18, "LINK", 5300, 6800, 10700, 2000, 15_000_000, 13_000_000, ALT_RATES, debt_ceiling=500_000_00
-    ),
+    ReserveSpec("LINK", 18, 5300, 6800, 10700, 2000, 15_000_000, 13_000_000, ALT_RATES, debt_ceiling=500_000_00),
 )
 
 #: E-mode category 1: ETH-correlated assets (Aave V3 Ethereum's own category 1: 90 % / 93 % / 1 %).
@@ -117,7 +80,7 @@ class AaveReserve:
     a_token: str  #: aToken proxy
     variable_debt_token: str  #: variable debt token proxy
     stable_debt_token: str  #: stable debt token proxy
-    feed: str  #: SettableFeed the AaveOracle reads
+    feed: str  #: feed the AaveOracle reads: the asset's SettableFeed, or for wstETH its RateFeed over stETH's
 
 
 @dataclass(frozen=True)
@@ -137,7 +100,8 @@ def _ray(percent: float) -> int:
 
 
 def deploy_aave(builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, str]) -> AaveDeployment:
-    """Mirrors aave-v3-deploy's order: provider, ACL, linked logic, pool and configurator proxies, reserves."""
+    """Mirrors aave-v3-deploy's order: provider, ACL, linked logic, pool and configurator proxies, reserves.
+    `tokens` and `feeds` name each reserve's token and the USD feed its AaveOracle source is."""
     provider_art = aave_artifact("PoolAddressesProvider")
     provider_abi = Abi(provider_art.abi)
     provider = builder.deploy(provider_art, "chainrisk devnet", DEPLOYER, label="PoolAddressesProvider")

@@ -12,11 +12,12 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
-from chainrisk.devnet.morpho import deploy_morpho
+from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
-from chainrisk.devnet.prices import load_price_path
+from chainrisk.devnet.prices import BASE_FEEDS, load_price_path
 from chainrisk.devnet.toolchain import compiled_contracts, state_dir
+from chainrisk.devnet.wrappers import LST, VAULT, deploy_lst, deploy_vault
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 
@@ -66,8 +67,7 @@ def build_devnet(
         raise UserError("--wallets must be >= 1, --days > 0 and --step-hours >= 1")
     folder = folder or state_dir() / "devnet"
     folder.mkdir(parents=True, exist_ok=True)
-    sources = {r.symbol: (r.history_symbol, r.price_multiplier) for r in RESERVES}
-    path = load_price_path(sources, options.start, options.days, options.step_hours)
+    path = load_price_path(BASE_FEEDS, options.start, options.days, options.step_hours)
     compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
     started = time.perf_counter()
     process = start_anvil(options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach)
@@ -75,19 +75,36 @@ def build_devnet(
     try:
         rpc = RpcClient(rpc_url)
         builder = builder_type(rpc, timestamp=int(options.start.timestamp()) - 86_400)
-        initial = {symbol: int(path[symbol][0]) for symbol in sources}
+        initial = {symbol: int(path[symbol][0]) for symbol in BASE_FEEDS}
         deployment_block = int(rpc.call("eth_blockNumber"), 16) + 1
-        decimals = {r.symbol: r.decimals for r in RESERVES}
-        tokens, feeds = deploy_tokens_and_feeds(builder, decimals, initial)
-        aave = deploy_aave(builder, tokens, feeds)
-        morpho = deploy_morpho(builder, tokens, feeds, decimals)
+        decimals = {r.symbol: r.decimals for r in RESERVES} | {LST.base: LST.base_decimals}
+        tokens, feeds = deploy_tokens_and_feeds(builder, {s: decimals[s] for s in BASE_FEEDS}, initial)
+        lst = deploy_lst(builder, tokens[LST.base], feeds[LST.base])
+        tokens[LST.symbol] = lst.token
+        # Every price the protocols read, by symbol: the base feeds, and the feeds derived from them on chain.
+        prices = {**feeds, LST.symbol: lst.feed}
+        aave = deploy_aave(builder, tokens, prices)
+        morpho = deploy_morpho(builder)
+        tokens_for_morpho = dict(tokens)
+        for a_symbol, underlying in ATOKEN_COLLATERAL.items():
+            tokens_for_morpho[a_symbol] = aave.reserves[underlying].a_token
+            prices[a_symbol], decimals[a_symbol] = feeds[underlying], decimals[underlying]
+        # The vault needs its market to exist, and the markets on its shares need the vault (MARKETS lists
+        # those last, so the markets are created in MARKETS order).
+        on_vault = [m for m in MARKETS if m.collateral == VAULT.symbol]
+        before_vault = [m for m in MARKETS if m not in on_vault]
+        create_markets(builder, morpho, before_vault, tokens_for_morpho, prices, decimals)
+        vault_market = morpho.markets[market_index(morpho.markets, VAULT.collateral, VAULT.loan)]
+        vault = deploy_vault(builder, morpho, vault_market, feeds[VAULT.loan], decimals[VAULT.loan])
+        tokens[VAULT.symbol] = tokens_for_morpho[VAULT.symbol] = vault.token
+        prices[VAULT.symbol], decimals[VAULT.symbol] = vault.feed, vault.decimals
+        create_markets(builder, morpho, on_vault, tokens_for_morpho, prices, decimals)
         deployed_block = int(rpc.call("eth_blockNumber"), 16)
         deploy_seconds = time.perf_counter() - started
 
         population_started = time.perf_counter()
         wallets = plan_wallets(options.wallets, options.seed, morpho.markets)
-        population = Population(builder, aave, morpho, wallets, options.seed)
-        population.prices = dict(initial)
+        population = Population(builder, aave, morpho, lst, vault, feeds, wallets, options.seed, initial)
         population.open_positions()
         population.replay(path, options.step_hours * 3600)
         population_seconds = time.perf_counter() - population_started
@@ -116,13 +133,38 @@ def build_devnet(
             "head_timestamp": int(head["timestamp"], 16),
             "tokens": tokens,
             "feeds": feeds,
+            "derived_feeds": {
+                LST.symbol: {"address": lst.feed, "base": LST.base, "source": lst.token},
+                VAULT.symbol: {"address": vault.feed, "base": VAULT.loan, "source": vault.token},
+            },
+            "wrappers": {
+                LST.symbol: {
+                    "address": lst.token,
+                    "kind": "lst",
+                    "underlying": lst.base_token,
+                    "underlying_symbol": LST.base,
+                },
+                VAULT.symbol: {
+                    "address": vault.token,
+                    "kind": "erc4626",
+                    "underlying": tokens[VAULT.loan],
+                    "underlying_symbol": VAULT.loan,
+                    "market_id": vault.market_id,
+                },
+            },
             "aave_v3": asdict(aave),
             "morpho_blue": asdict(morpho),
             "keeper": KEEPER,
             "wallets": [w.address for w in wallets],
+            "behaviours": {w.address: w.behaviour for w in wallets},
             "history": {
                 "actions": dict(sorted(population.history.actions.items())),
                 "reverted": dict(sorted(population.history.reverted.items())),
+                "behaviour_actions": {
+                    behaviour: dict(sorted(counts.items()))
+                    for behaviour, counts in sorted(population.history.by_behaviour.items())
+                },
+                "lst_reports": population.history.lst_reports,
                 "aave_liquidations": len(liquidations),
                 "morpho_liquidations": len(morpho_liquidations),
                 "morpho_bad_debt_liquidations": bad_debt,

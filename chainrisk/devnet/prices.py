@@ -11,15 +11,25 @@ from chainrisk.errors import UserError
 
 #: USD feeds carry 8 decimals, as Chainlink's USD feeds and AaveOracle's base currency unit do.
 FEED_DECIMALS = 8
+#: The settable base feeds the replay moves: feed symbol -> the history it replays (file stem in hourly_usd).
+#: Wrapped assets have none: wstETH's and cvUSDC's feeds derive on chain from stETH's and USDC's times the
+#: wrapper's exchange rate (chainrisk.devnet.wrappers), as real wrapped-asset oracles do.
+BASE_FEEDS: dict[str, str] = {
+    "WETH": "WETH",
+    "stETH": "stETH",
+    "WBTC": "WBTC",
+    "USDC": "USDC",
+    "DAI": "DAI",
+    "USDT": "USDT",
+    "LINK": "LINK",
+}
 
 
-def load_price_path(
-    sources: dict[str, tuple[str, float]], start: datetime, days: float, step_hours: int
-) -> pl.DataFrame:
+def load_price_path(sources: dict[str, str], start: datetime, days: float, step_hours: int) -> pl.DataFrame:
     """One row per replay step: `step`, `time` (UTC) and one Int64 column per feed symbol at 8 decimals.
 
-    `sources` maps a feed symbol to (history symbol, multiplier), e.g. wstETH -> (stETH, 1.09) for the
-    wrapped exchange rate. Each step takes the last observation at or before its time (an as-of join).
+    `sources` maps a feed symbol to its history symbol (BASE_FEEDS). Each step takes the last observation at
+    or before its time (an as-of join).
     Source: CoinGecko USD prices gathered by bhemen/aave-data (see shared/data/README.md).
     """
     steps = int(days * 24 // step_hours)
@@ -28,7 +38,7 @@ def load_price_path(
     )
     clock = clock.with_row_index("step")
     folder = shared_prices_dir()
-    for feed_symbol, (history_symbol, multiplier) in sources.items():
+    for feed_symbol, history_symbol in sources.items():
         path = folder / f"{history_symbol}_usd.csv"
         if not path.is_file():
             raise UserError(f"no price history for {history_symbol} at {path}")
@@ -49,7 +59,7 @@ def load_price_path(
             raise UserError(f"{history_symbol} history does not cover {start:%Y-%m-%d} + {days} days")
         clock = (
             clock.join_asof(history, on="time", strategy="backward")
-            .with_columns((pl.col("usd") * multiplier * 10**FEED_DECIMALS).round().cast(pl.Int64).alias(feed_symbol))
+            .with_columns((pl.col("usd") * 10**FEED_DECIMALS).round().cast(pl.Int64).alias(feed_symbol))
             .drop("usd")
         )
     return clock

@@ -1,4 +1,4 @@
-"""Locates the registry-installed devnet pieces (anvil, Aave artifacts, Morpho source, solcjs) and compiles."""
+"""Locates the npm-installed devnet pieces (anvil, Aave artifacts, Morpho and OpenZeppelin source, solcjs); compiles."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import functools
 import hashlib
 import json
 import os
+import posixpath
+import re
 import shutil
 import subprocess
 import tempfile
@@ -48,7 +50,10 @@ def node_modules() -> Path:
     """node_modules of the project, installed from the lock file on first use."""
     root = project_root()
     modules = root / "node_modules"
-    if not (modules / "@foundry-rs" / "anvil-linux-amd64").is_dir():
+    # Every dependency of package.json, not one marker: a checkout whose lock gained a package since the last
+    # install (e.g. @openzeppelin/contracts) installs again.
+    wanted = json.loads((root / "package.json").read_text()).get("dependencies", {})
+    if any(not (modules / name / "package.json").is_file() for name in wanted):
         if shutil.which("npm") is None:
             raise UserError("npm is not installed; install Node.js 18+ (with npm) and retry")
         print("installing devnet packages from package-lock.json (npm ci) ...", flush=True)
@@ -135,17 +140,39 @@ def aave_artifact(name: str, libraries: dict[str, str] | None = None) -> Compile
     return CompiledContract(abi=artifact["abi"], bytecode="0x" + code)
 
 
-def _solc_input() -> dict[str, Any]:
-    morpho_src = node_modules() / "@morpho-org" / "morpho-blue" / "src"
-    sources: dict[str, dict[str, str]] = {}
-    for path in sorted(morpho_src.rglob("*.sol")):
-        relative = path.relative_to(morpho_src)
-        if relative.parts[0] in ("mocks", "periphery") or "periphery" in relative.parts:
-            continue
-        sources[f"@morpho-org/morpho-blue/src/{relative.as_posix()}"] = {"content": path.read_text()}
-    for folder in OWN_CONTRACT_DIRS:
-        for path in sorted(folder.glob("*.sol")):
-            sources[f"chainrisk/{path.name}"] = {"content": path.read_text()}
+#: npm packages our own contracts may import beyond Morpho Blue (whose sources the first compilation holds).
+PACKAGES_BEYOND_MORPHO = ("@openzeppelin/contracts",)
+MORPHO_PACKAGE = "@morpho-org/morpho-blue"
+#: An import directive's path: `import "x";`, `import {A} from "x";`, `import * as A from "x";`.
+_IMPORT = re.compile(r"""^\s*import\s+(?:[^;]*?\s+from\s+)?["']([^"']+)["']\s*;""", re.MULTILINE)
+
+
+def _imports(sources: dict[str, dict[str, str]], packages: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """The files of the npm `packages` (e.g. @openzeppelin/contracts) that `sources` import, directly or through
+    each other, keyed by solc source unit name: only that closure, so solc compiles no more than we use."""
+    modules = node_modules()
+    found: dict[str, dict[str, str]] = {}
+    pending = [(name, body["content"]) for name, body in sources.items()]
+    while pending:
+        unit, text = pending.pop()
+        for target in _IMPORT.findall(text):
+            # solc resolves a relative import against the importing unit's name, then normalises it.
+            name = (
+                posixpath.normpath(posixpath.join(posixpath.dirname(unit), target))
+                if target.startswith(".")
+                else target
+            )
+            if not name.startswith(tuple(f"{p}/" for p in packages)) or name in found:
+                continue
+            path = modules / name
+            if not path.is_file():
+                raise UserError(f"{unit} imports {target}, missing at {path}; run `npm ci` in {project_root()}")
+            found[name] = {"content": path.read_text()}
+            pending.append((name, found[name]["content"]))
+    return found
+
+
+def _standard_json(sources: dict[str, dict[str, str]]) -> dict[str, Any]:
     return {
         "language": "Solidity",
         "sources": sources,
@@ -159,45 +186,78 @@ def _solc_input() -> dict[str, Any]:
     }
 
 
-@functools.cache
-def compiled_contracts() -> dict[str, CompiledContract]:
-    """Morpho Blue and our own contracts compiled with solcjs 0.8.19, cached by input hash."""
-    solc_input = _solc_input()
+def _solc_inputs() -> list[dict[str, Any]]:
+    """Two compilations: Morpho Blue with our own plain contracts, then our contracts that build on OpenZeppelin
+    with only the files they import. Apart, because via-IR code depends on the whole compilation's AST ids: the
+    OpenZeppelin sources would otherwise change the bytecode of Morpho and of the committed Aave lens runtime."""
+    morpho_src = node_modules() / "@morpho-org" / "morpho-blue" / "src"
+    morpho: dict[str, dict[str, str]] = {}
+    for path in sorted(morpho_src.rglob("*.sol")):
+        relative = path.relative_to(morpho_src)
+        if relative.parts[0] in ("mocks", "periphery") or "periphery" in relative.parts:
+            continue
+        morpho[f"@morpho-org/morpho-blue/src/{relative.as_posix()}"] = {"content": path.read_text()}
+    own = {
+        f"chainrisk/{path.name}": {"content": path.read_text()}
+        for folder in OWN_CONTRACT_DIRS
+        for path in sorted(folder.glob("*.sol"))
+    }
+    built_on = {n: b for n, b in own.items() if _imports({n: b}, PACKAGES_BEYOND_MORPHO)}
+    plain = {n: b for n, b in own.items() if n not in built_on}
+    inputs = [_standard_json({**morpho, **plain})]
+    if built_on:
+        inputs.append(_standard_json({**built_on, **_imports(built_on, (*PACKAGES_BEYOND_MORPHO, MORPHO_PACKAGE))}))
+    return inputs
+
+
+def _compile(solc_input: dict[str, Any]) -> dict[str, Any]:
+    """solcjs's standard-JSON output for `solc_input`, cached by input hash."""
     encoded = json.dumps(solc_input, sort_keys=True).encode()
     cache = state_dir() / "solc" / f"{hashlib.sha256(encoded).hexdigest()[:16]}.json"
     if cache.is_file():
-        output = json.loads(cache.read_text())
-    else:
-        solcjs = node_modules() / "solc" / "solc.js"
-        raw_path = cache.with_suffix(".raw")
-        input_path = cache.with_suffix(".input")
-        raw_path.parent.mkdir(parents=True, exist_ok=True)
-        input_path.write_bytes(encoded)
-        # Files, not pipes, on both ends: solcjs reads stdin with readFileSync, which fails with EAGAIN on a
-        # pipe that is not ready yet, and it exits before a piped stdout drains, truncating it at 64 KiB.
-        with input_path.open("rb") as source, raw_path.open("wb") as raw:
-            done = subprocess.run(
-                ["node", str(solcjs), "--standard-json"], stdin=source, stdout=raw, stderr=subprocess.PIPE, check=False
-            )
-        input_path.unlink()
-        text = raw_path.read_text()
-        raw_path.unlink()
-        if done.returncode != 0 or "{" not in text:
-            raise UserError(f"solcjs failed: {done.stderr.decode().strip()[:300]}")
-        output = json.loads(text[text.index("{") :])
-        errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
-        if errors:
-            raise UserError(f"solcjs compile error: {errors[0].splitlines()[0]}")
-        partial = cache.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(output))
-        partial.replace(cache)  # atomic: a concurrent reader sees the whole file or none
+        output: dict[str, Any] = json.loads(cache.read_text())
+        return output
+    solcjs = node_modules() / "solc" / "solc.js"
+    raw_path = cache.with_suffix(".raw")
+    input_path = cache.with_suffix(".input")
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    input_path.write_bytes(encoded)
+    # Files, not pipes, on both ends: solcjs reads stdin with readFileSync, which fails with EAGAIN on a
+    # pipe that is not ready yet, and it exits before a piped stdout drains, truncating it at 64 KiB.
+    with input_path.open("rb") as source, raw_path.open("wb") as raw:
+        done = subprocess.run(
+            ["node", str(solcjs), "--standard-json"], stdin=source, stdout=raw, stderr=subprocess.PIPE, check=False
+        )
+    input_path.unlink()
+    text = raw_path.read_text()
+    raw_path.unlink()
+    if done.returncode != 0 or "{" not in text:
+        raise UserError(f"solcjs failed: {done.stderr.decode().strip()[:300]}")
+    output = json.loads(text[text.index("{") :])
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise UserError(f"solcjs compile error: {errors[0].splitlines()[0]}")
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(output))
+    partial.replace(cache)  # atomic: a concurrent reader sees the whole file or none
+    return output
+
+
+@functools.cache
+def compiled_contracts() -> dict[str, CompiledContract]:
+    """Morpho Blue, our own contracts and the OpenZeppelin files they import, compiled with solcjs 0.8.19 (each
+    compilation cached by input hash); a name both compilations build (a Morpho interface) keeps the first's."""
     contracts: dict[str, CompiledContract] = {}
-    for per_file in output["contracts"].values():
-        for name, body in per_file.items():
-            evm = body["evm"]
-            contracts[name] = CompiledContract(
-                abi=body["abi"],
-                bytecode="0x" + evm["bytecode"]["object"],
-                runtime="0x" + evm["deployedBytecode"]["object"],
-            )
+    for output in map(_compile, _solc_inputs()):
+        for per_file in output["contracts"].values():
+            for name, body in per_file.items():
+                evm = body["evm"]
+                contracts.setdefault(
+                    name,
+                    CompiledContract(
+                        abi=body["abi"],
+                        bytecode="0x" + evm["bytecode"]["object"],
+                        runtime="0x" + evm["deployedBytecode"]["object"],
+                    ),
+                )
     return contracts
