@@ -43,8 +43,9 @@ def rpc(devnet: dict[str, Any]) -> Iterator[RpcClient]:
 
 @pytest.fixture(scope="session")
 def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session devnet (Aave V3 and Morpho Blue) indexed and scored into a DuckDB file."""
+    """The session devnet (Aave V3 and Morpho Blue) indexed, scored and looked through into a DuckDB file."""
     from chainrisk.config import devnet_config
+    from chainrisk.jobs.chains import index_chains
     from chainrisk.jobs.index import index_market
     from chainrisk.jobs.score import score
 
@@ -52,4 +53,5 @@ def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
     for market in devnet_config(devnet, db).markets:
         index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options)
     score(db)
+    index_chains(devnet["rpc_url"], db)
     return db

@@ -3,6 +3,8 @@ across the markets the vault supplies, intermediates (protocol and wrapper contr
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 import pytest
 
@@ -35,7 +37,9 @@ LINKS = {
 PRICES = {"0xweth": 2000.0, "0xwst": 2200.0, "0xaweth": 2000.0, "0xusdc": 1.0, "0xcv": 1.05, "0xdai": 1.0}
 
 
-def _row(protocol: str, market: str, wallet: str, token: Token, supplied: int = 0, collateral: int = 0, debt: int = 0):
+def _row(
+    protocol: str, market: str, wallet: str, token: Token, supplied: int = 0, collateral: int = 0, debt: int = 0
+) -> dict[str, Any]:
     return {
         "protocol": protocol, "chain_id": 1, "market": market, "wallet": wallet, "asset": token.address,
         "symbol": token.symbol, "decimals": token.decimals, "block_number": 100, "supplied_amount": supplied,

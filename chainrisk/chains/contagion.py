@@ -107,8 +107,9 @@ def contagion(
         symbols.setdefault(address, link.asset.symbol)
         symbols.setdefault(link.underlying.address, link.underlying.symbol)
     shocked_assets = {a for a, s in symbols.items() if s in shock and a not in links}
+    # What a Morpho market's suppliers hold: loan-token rows (a collateral row repeats its collateral as supplied).
     supply = dict(
-        positions.filter(pl.col("protocol") == "morpho-blue")
+        positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
         .group_by("market")
         .agg(pl.col("supplied_amount").cast(pl.Float64).sum())
         .iter_rows()

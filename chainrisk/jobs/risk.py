@@ -12,11 +12,12 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
@@ -26,7 +27,7 @@ from chainrisk.errors import UserError
 from chainrisk.jobs.chains import links_from_frame
 from chainrisk.jobs.index import terminal_progress
 from chainrisk.jobs.score import LATEST_POSITIONS
-from chainrisk.risk.calibration import CalibrationError, Method, calibrate
+from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
 from chainrisk.risk.parameters import suggest_parameters
@@ -80,6 +81,31 @@ def latest_positions(db: Path) -> pl.DataFrame:
     return positions
 
 
+def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
+    """Price series for wrapped assets from the stored asset graph: a wrapper moves with what it is a claim on (an
+    aToken with its underlying, a USDC vault's shares with USDC, wstETH with stETH). The config's [risk] series win;
+    a base without a series of its own is left for resolve_series to report."""
+    try:
+        links = read(
+            db,
+            "SELECT symbol, underlying_symbol FROM asset_links WHERE (chain_id, block_number) IN "
+            "(SELECT (chain_id, max(block_number)) FROM asset_links GROUP BY chain_id)",
+        )
+    except duckdb.Error:  # a file from before the chains tables
+        return settings
+    wraps = dict(links.drop_nulls().iter_rows())
+    found: dict[str, str] = {}
+    for symbol in wraps:
+        base, hops = symbol, 0
+        while base in wraps and hops <= len(wraps):
+            base, hops = wraps[base], hops + 1
+        try:
+            found[symbol] = resolve_series([base], settings.series)[base]
+        except CalibrationError:
+            continue
+    return replace(settings, series={**found, **settings.series})
+
+
 def _model_error(exc: Exception) -> UserError:
     return UserError(str(exc).splitlines()[0])
 
@@ -119,6 +145,7 @@ def run_stress(
     """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
     started = time.time()
     positions = latest_positions(db)
+    settings = with_graph_series(db, settings)
     steps, prices, wallets, lines, notes = [], [], [], [], []
     for win in windows:
         with progress_bar(f"replay {win.name}") as tick:
@@ -168,6 +195,7 @@ def run_var(
     started = time.time()
     lines: list[str] = []
     positions = latest_positions(db)
+    settings = with_graph_series(db, settings)
     symbols = sorted(set(positions["symbol"].to_list()))
     results, calibrations, suggestions = [], [], []
     with progress_bar("VaR horizons") as tick:

@@ -335,7 +335,8 @@ class Store:
                 if table not in CHAIN_TABLES:
                     raise ValueError(f"{table} is not a chain table")
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number = ?", [chain_id, block])
-                self._insert(table, frame)
+                # Exact amounts travel as DECIMAL(38,0) (DuckDB's arrow import has no Int128), stored as HUGEINT.
+                self._insert(table, frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
 
     # -- snapshots -------------------------------------------------------------------------------------------
     def write_snapshot(
