@@ -30,6 +30,7 @@ demo: setup
 	$(BIN)/chainrisk risk var --db .chainrisk/demo.duckdb --scenarios 10000 --backtest 2022-01-01..2022-12-31
 	$(BIN)/chainrisk risk optimise --db .chainrisk/demo.duckdb --devnet --swap-into USDC
 	$(BIN)/chainrisk risk cascade --db .chainrisk/demo.duckdb --shock WETH=-30% --shock wstETH=-30%
+	$(BIN)/chainrisk risk contagion --db .chainrisk/demo.duckdb --shock WETH=-35% --shock stETH=-35%
 	@echo "dashboard: http://127.0.0.1:$(DASHBOARD_PORT)  (Ctrl-C stops it; \`$(BIN)/chainrisk devnet down\` stops the chain)"
 	CHAINRISK_DB=.chainrisk/demo.duckdb $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 

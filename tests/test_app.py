@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.pages import PAGES
-from chainrisk.dashboard.ui import usd
+from chainrisk.dashboard.ui import usd, usd_short
 from chainrisk.queries import list_queries
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -80,7 +80,7 @@ def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
     assert app.radio(key="page").value == slug
     title = next(p.title for p in PAGES if p.slug == slug)
     assert title in [t.value for t in app.title]
-    if slug not in ("runs", "risk"):  # no runs and no risk models yet in the session database: notes say so
+    if slug not in ("runs", "risk", "chains"):  # no runs, risk models or contagion yet in the session database
         assert not app.info, [i.value for i in app.info]
 
 
@@ -743,3 +743,33 @@ def test_risk_page_plans_and_cascade_equal_the_tables(risk_db: Path, monkeypatch
     )
     assert dict(zip(prices["symbol"], prices["price_change_pct"], strict=True)) == final
     assert dict(zip(prices["symbol"], prices["shock_pct"], strict=True))["WETH"] == pytest.approx(-30)
+
+
+def test_chains_page_equals_the_tables(scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("chains")
+    assert_clean(app)
+    assert any("No contagion run yet" in i.value for i in app.info)
+    chained, double = rows(
+        scored, "SELECT sum(chained_collateral_usd), sum(double_counted_usd) FROM base_asset_exposure"
+    )[0]
+    metrics = metrics_of(app)
+    assert metrics["Collateral through chains"].value == usd_short(chained)
+    assert metrics["Counted twice by a plain sum"].value == usd_short(double)
+    (bars,) = charts_with(app, "base_symbol", "how", "usd")
+    stored = rows(scored, "SELECT base_symbol, direct_collateral_usd, chained_collateral_usd FROM base_asset_exposure")
+    drawn = {(b["base_symbol"], b["how"]): b["usd"] for b in bars.to_pylist()}
+    for symbol, direct, through in stored:
+        assert drawn[(symbol, "held directly")] == pytest.approx(direct or 0.0)
+        assert drawn[(symbol, "through a chain")] == pytest.approx(through or 0.0)
+    graph = table_with(app, "exchange rate")
+    assert sorted(graph["asset"]) == sorted(r[0] for r in rows(scored, "SELECT asset FROM asset_links"))
+
+    db = copy_of(scored, tmp_path)
+    assert main(["risk", "contagion", "--db", str(db), "--shock", "WETH=-35%", "--shock", "stETH=-35%"]) == 0
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = open_page("chains")
+    assert_clean(app)
+    channels = table_with(app, "how it was hit")
+    stored_channels = dict(rows(db, "SELECT channel, count(*) FROM contagion_wallets GROUP BY channel"))
+    assert dict(zip(channels["channel"], channels["wallets"], strict=True)) == stored_channels
+    assert metrics_of(app)["Wallet-markets liquidatable"].value == f"{sum(stored_channels.values()):,}"

@@ -26,6 +26,7 @@ KEY_TEXT = {
     "positions": "Download these rows as CSV",
     "wallet": "What if",
     "risk": "Wallets first liquidated",
+    "chains": "What backs the debt, by base asset",
     "sql": "Views",
     "runs": "Last runs",
     "devnet": "Contracts",
