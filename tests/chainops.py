@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import polars as pl
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call, load_abi
@@ -103,6 +104,14 @@ def aave_health(rpc: RpcClient, devnet: dict[str, Any], wallets: list[str]) -> d
     pool = devnet["aave_v3"]["pool"]
     raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w) for w in wallets])
     return {w: POOL.decode("getUserAccountData", r) for w, r in zip(wallets, raw, strict=True)}
+
+
+def borrowers(positions: pl.DataFrame) -> tuple[list[str], list[tuple[str, str]]]:
+    """The snapshot's Aave borrowers, and its Morpho borrowers as (market id, wallet) pairs, sorted."""
+    owing = positions.filter(pl.col("debt_amount") > 0)
+    aave = sorted(set(owing.filter(pl.col("protocol") == "aave-v3")["wallet"]))
+    morpho = sorted(set(owing.filter(pl.col("protocol") == "morpho-blue").select("market", "wallet").iter_rows()))
+    return aave, morpho
 
 
 def morpho_unhealthy(rpc: RpcClient, devnet: dict[str, Any], borrowers: list[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -27,6 +27,7 @@ from tests.chainops import (
     POOL,
     aave_health,
     block_timestamp,
+    borrowers,
     liquidate_morpho_fully,
     morpho_params,
     morpho_unhealthy,
@@ -218,16 +219,7 @@ def test_contagion_agrees_with_the_chain(
     result = contagion(positions, links, SHOCK, vault_holdings(positions, links))
     wallets = result.wallets
     block = int(positions["block_number"].max())  # type: ignore[arg-type]
-    aave_borrowers = sorted(
-        set(positions.filter((pl.col("protocol") == "aave-v3") & (pl.col("debt_amount") > 0))["wallet"])
-    )
-    morpho_borrowers = sorted(
-        set(
-            positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("debt_amount") > 0))
-            .select("market", "wallet")
-            .iter_rows()
-        )
-    )
+    aave_borrowers, morpho_borrowers = borrowers(positions)
 
     def predicted(protocol: str, through: int) -> set[Any]:
         part = wallets.filter((pl.col("protocol") == protocol) & (pl.col("round") <= through))

@@ -18,6 +18,7 @@ from chainrisk.store.db import Store
 from tests.chainops import (
     aave_health,
     block_timestamp,
+    borrowers,
     feed_answers,
     liquidate_aave_fully,
     liquidate_morpho_fully,
@@ -125,16 +126,7 @@ def test_replay_agrees_with_the_chain_at_every_step(
     timestamp = block_timestamp(rpc, block)
     assert int(rpc.call("eth_blockNumber"), 16) == block, "the session devnet moved on from the scored block"
     answers = feed_answers(rpc, devnet)
-    aave_wallets = sorted(
-        set(positions.filter((pl.col("protocol") == "aave-v3") & (pl.col("debt_amount") > 0))["wallet"])
-    )
-    morpho_borrowers = sorted(
-        set(
-            positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("debt_amount") > 0))
-            .select("market", "wallet")
-            .iter_rows()
-        )
-    )
+    aave_wallets, morpho_borrowers = borrowers(positions)
     counts = []
     worst = int(
         result.steps.filter(pl.col("scope") == "total").sort("bad_debt_usd", "step", descending=[True, False])["step"][

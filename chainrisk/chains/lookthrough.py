@@ -274,7 +274,11 @@ def base_asset_exposure(
             pl.col("backed_borrowers").fill_null(0).cast(pl.Int64),
             pl.col("naive_collateral_usd").fill_null(0.0),
         )
-        .with_columns((pl.col("naive_collateral_usd") - pl.col("collateral_usd")).alias("double_counted_usd"))
+        # Clipped at 0: a wrapper's own oracle price and its base's price x rate can differ by cents, which is
+        # valuation, not double counting.
+        .with_columns(
+            (pl.col("naive_collateral_usd") - pl.col("collateral_usd")).clip(lower_bound=0).alias("double_counted_usd")
+        )
         .sort("chain_id", "collateral_usd", descending=[False, True])
     )
 

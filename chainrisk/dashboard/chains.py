@@ -66,8 +66,8 @@ def render() -> None:
     total = float(base["collateral_usd"].fill_null(0).sum())
     cols = st.columns(4)
     cols[0].metric("Wrapped assets found", f"{links.height}", help="aTokens, ERC-4626 vaults and LSTs read on chain")
-    cols[1].metric("Collateral through chains", usd_short(chained), f"{chained / total:.1%} of all" if total else None,
-                   delta_color="off")  # fmt: skip
+    share = f" ({chained / total:.1%} of all collateral)" if total else ""
+    cols[1].metric("Collateral through chains", usd_short(chained), help=f"Held through a wrapper{share}")
     cols[2].metric("Counted twice by a plain sum", usd_short(float(base["double_counted_usd"].fill_null(0).sum())),
                    help="Collateral a sum over every position would count again: aTokens held by Morpho on behalf of "
                    "its borrowers, a vault's own supply positions.")  # fmt: skip

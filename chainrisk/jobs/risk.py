@@ -500,10 +500,11 @@ def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CO
         "contagion_markets": pl.concat(parts["markets"]).drop("chain_id"),
     }
     by_channel = wallets.group_by("channel").agg(pl.len()).sort("channel")
+    active = rounds.filter(pl.col("new_liquidatable_wallets") > 0)["round"].n_unique()
+    debt, bad = _usd(float(wallets["debt_usd"].sum())), _usd(float(wallets["bad_debt_usd"].sum()))
     lines.append(
         f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: {wallets.height} wallet-markets liquidatable "
-        f"over {int(rounds['round'].max() or 0)} rounds ({_usd(float(wallets['debt_usd'].sum()))} of debt, "  # type: ignore[arg-type]
-        f"{_usd(float(wallets['bad_debt_usd'].sum()))} bad debt); by channel: "
+        f"in {active} round(s) ({debt} of debt, {bad} bad debt); by channel: "
         + (", ".join(f"{c} {n}" for c, n in by_channel.iter_rows()) or "none")
     )
     for r in rounds.filter(pl.col("new_liquidatable_wallets") > 0).iter_rows(named=True):
