@@ -245,3 +245,39 @@ def test_contagion_agrees_with_the_chain(
     assert channels.get("chain", 0) > 0  # wallets hit only through a wrapper (wstETH, aWETH)
     assert channels.get("bad debt", 0) > 0  # and wallets hit only through an impaired market's claim
     assert second  # the devnet itself liquidates them in round 2
+
+
+def test_chains_command_refuses_bad_input_and_keeps_the_file(
+    scored_db: Path, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chainrisk.cli import main
+    from chainrisk.store.published import reader_path
+
+    db = tmp_path / "copy.duckdb"
+    db.write_bytes(reader_path(scored_db).read_bytes())
+    before = db.read_bytes()
+    cases = [
+        (["--rpc-url", "http://127.0.0.1:9"], "cannot reach RPC"),
+        (["--rpc-url", "not a url"], "is not an http(s) URL"),
+        (["--rpc-url", devnet["rpc_url"], "--devnet"], "not both"),
+    ]
+    for args, message in cases:
+        assert main(["chains", "--db", str(db), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert db.read_bytes() == before
+    assert main(["chains", "--db", str(tmp_path / "none.duckdb"), "--rpc-url", devnet["rpc_url"]]) == 2
+    assert "no database" in capsys.readouterr().err
+    # A database of another chain: the RPC serves 31337, the file's positions say 1.
+    with Store(db) as store:
+        store.con.execute("UPDATE positions SET chain_id = 1")
+    before = db.read_bytes()
+    assert main(["chains", "--db", str(db), "--rpc-url", devnet["rpc_url"]]) == 2
+    assert "holds no positions of chain 31337" in capsys.readouterr().err
+    assert db.read_bytes() == before
+    # And the command itself: the same tables as the run wrote, published.
+    db.write_bytes(reader_path(scored_db).read_bytes())
+    assert main(["chains", "--db", str(db), "--rpc-url", devnet["rpc_url"]]) == 0
+    assert "3 wrapped assets" in capsys.readouterr().out
+    ours, theirs = _tables(db, "base_asset_exposure")[0], _tables(scored_db, "base_asset_exposure")[0]
+    assert ours.sort("base_asset").equals(theirs.sort("base_asset"))

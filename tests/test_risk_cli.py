@@ -181,6 +181,9 @@ def _tree(folder: Path) -> dict[str, str]:
         (["cascade", "--shock", "WETH=-1%"], '[risk]\ndepth_shape = "cubic"\n', "sqrt"),
         (["var"], "[risk\n", "not valid TOML"),
         (["optimise", "--target", "0.9"], None, "must be above 1"),
+        (["contagion", "--shock", "DOGE=-10%"], None, "which no position or wrapper rests on"),
+        (["contagion", "--shock", "stETH"], None, "write SYMBOL=-30%"),
+        (["contagion"], None, "give at least one --shock"),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
