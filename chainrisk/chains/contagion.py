@@ -110,13 +110,13 @@ def contagion(
     # What a Morpho market's suppliers hold: loan-token rows (a collateral row repeats its collateral as supplied).
     supply = dict(
         positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
-        .group_by("market")
+        .group_by("market", maintain_order=True)
         .agg(pl.col("supplied_amount").cast(pl.Float64).sum())
         .iter_rows()
     )
     loan = (
         positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
-        .group_by("market")
+        .group_by("market", maintain_order=True)
         .agg(pl.col("asset").first(), pl.col("decimals").first(), pl.col("price_usd").first())
     )
     loan_of = {r[0]: (r[1], int(r[2]), r[3]) for r in loan.iter_rows()}
@@ -172,7 +172,12 @@ def contagion(
         liquidated.update((r[0], int(r[1]), r[2], r[3]) for r in new.select(KEYS).iter_rows())
         # Bad debt booked in each Morpho market, in loan token units at the round's loan price.
         morpho_new = new.filter((pl.col("protocol") == "morpho-blue") & (pl.col("bad_debt_usd") > 0))
-        for market, usd in morpho_new.group_by("market").agg(pl.col("bad_debt_usd").sum()).sort("market").iter_rows():
+        for market, usd in (
+            morpho_new.group_by("market", maintain_order=True)
+            .agg(pl.col("bad_debt_usd").sum())
+            .sort("market")
+            .iter_rows()
+        ):
             asset, decimals, price = loan_of[market]
             price_now = (price or 0.0) * per_asset.get(asset, 1.0)
             if price_now <= 0:

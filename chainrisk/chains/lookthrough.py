@@ -158,7 +158,9 @@ def usd_prices(positions: pl.DataFrame, links: dict[str, Link]) -> dict[str, flo
     """USD per whole token of every asset in the positions or the graph: from the positions' own prices, and for an
     asset no position prices (stETH behind wstETH) through the graph's rates, in either direction."""
     priced = positions.filter(pl.col("price_usd").is_not_null() & (pl.col("price_usd") > 0))
-    prices: dict[str, float] = dict(priced.group_by("asset").agg(pl.col("price_usd").first()).iter_rows())
+    # One price per asset, the same on every run: the first protocol's (Aave's oracle before a Morpho-derived one).
+    first = priced.sort("asset", "protocol", "market").group_by("asset", maintain_order=True)
+    prices: dict[str, float] = dict(first.agg(pl.col("price_usd").first()).iter_rows())
     for _ in range(len(links) + 1):
         changed = False
         for address, link in links.items():
@@ -193,7 +195,9 @@ def wallet_exposure(leg_frame: pl.DataFrame) -> pl.DataFrame:
     """Per wallet and base asset: long (collateral + supply), short (debt) and net, exact and in USD."""
     is_long = pl.col("role") != "debt"
     return (
-        leg_frame.group_by("chain_id", "block_number", "wallet", "base_asset", "base_symbol", "base_decimals")
+        leg_frame.group_by(
+            "chain_id", "block_number", "wallet", "base_asset", "base_symbol", "base_decimals", maintain_order=True
+        )
         .agg(
             pl.col("base_amount").filter(is_long).sum().alias("long_amount"),
             pl.col("base_amount").filter(~is_long).sum().alias("short_amount"),
@@ -211,19 +215,24 @@ def wallet_exposure(leg_frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _backed_debt(leg_frame: pl.DataFrame) -> pl.DataFrame:
-    """Each (wallet, market)'s debt in USD shared among the base assets of its collateral, by their USD value."""
+    """Each (wallet, market)'s debt in USD shared among the base assets of its collateral, by their USD value.
+    Groups keep the legs' order, so every float sum adds in the same order on every run."""
     keys = ["chain_id", "wallet", "protocol", "market"]
-    debt = leg_frame.filter(pl.col("role") == "debt").group_by(keys).agg(pl.col("base_usd").sum().alias("debt_usd"))
+    debt = (
+        leg_frame.filter(pl.col("role") == "debt")
+        .group_by(keys, maintain_order=True)
+        .agg(pl.col("base_usd").sum().alias("debt_usd"))
+    )
     collateral = (
         leg_frame.filter(pl.col("role") == "collateral")
-        .group_by(*keys, "base_asset")
+        .group_by(*keys, "base_asset", maintain_order=True)
         .agg(pl.col("base_usd").sum().alias("usd"))
     )
     return (
-        collateral.join(debt, on=keys, how="inner")
+        collateral.join(debt, on=keys, how="inner", maintain_order="left")
         .with_columns((pl.col("usd") / pl.col("usd").sum().over(keys)).alias("share"))
         .with_columns((pl.col("debt_usd") * pl.col("share")).alias("backed_debt_usd"))
-        .group_by("chain_id", "base_asset")
+        .group_by("chain_id", "base_asset", maintain_order=True)
         .agg(pl.col("backed_debt_usd").sum(), pl.col("wallet").n_unique().alias("backed_borrowers"))
     )
 
@@ -236,7 +245,7 @@ def base_asset_exposure(
     plain sum over every position (wrappers and protocol contracts included) would have counted."""
     is_coll = pl.col("role") == "collateral"
     block = leg_frame["block_number"].max() if leg_frame.height else None
-    sums = leg_frame.group_by("chain_id", "base_asset", "base_symbol").agg(
+    sums = leg_frame.group_by("chain_id", "base_asset", "base_symbol", maintain_order=True).agg(
         pl.col("base_amount").filter(is_coll).sum().alias("collateral_amount"),
         pl.col("base_usd").filter(is_coll).sum().alias("collateral_usd"),
         pl.col("base_usd").filter(is_coll & (pl.col("depth") == 0)).sum().alias("direct_collateral_usd"),
@@ -261,12 +270,12 @@ def base_asset_exposure(
             pl.col("asset").map_elements(base_of, return_dtype=pl.Utf8).alias("base_asset"),
             _usd("collateral_amount", "decimals", pl.col("price_usd")).alias("usd"),
         )
-        .group_by("chain_id", "base_asset")
+        .group_by("chain_id", "base_asset", maintain_order=True)
         .agg(pl.col("usd").sum().alias("naive_collateral_usd"))
     )
     return (
-        sums.join(_backed_debt(leg_frame), on=["chain_id", "base_asset"], how="left")
-        .join(naive, on=["chain_id", "base_asset"], how="left")
+        sums.join(_backed_debt(leg_frame), on=["chain_id", "base_asset"], how="left", maintain_order="left")
+        .join(naive, on=["chain_id", "base_asset"], how="left", maintain_order="left")
         .with_columns(
             pl.lit(block, pl.Int64).alias("block_number"),
             pl.col("base_asset").replace_strict(prices, default=None, return_dtype=pl.Float64).alias("price_usd"),
@@ -293,7 +302,7 @@ def wallet_lookthrough(
     group = group_expr(pl.col("base_symbol"), groups).alias("group")
     per_group = (
         leg_frame.with_columns(group)
-        .group_by("chain_id", "wallet", "group")
+        .group_by("chain_id", "wallet", "group", maintain_order=True)
         .agg(
             pl.col("base_usd").filter(pl.col("role") == "collateral").sum().alias("posted"),
             pl.col("base_usd").filter(pl.col("role") == "debt").sum().alias("owed"),
@@ -305,12 +314,12 @@ def wallet_lookthrough(
             .otherwise(None)
             .alias("leverage")
         )
-        .sort("owed", descending=True)
-        .group_by("chain_id", "wallet")
+        .sort("owed", descending=True, maintain_order=True)
+        .group_by("chain_id", "wallet", maintain_order=True)
         .agg(pl.col("group").first().alias("loop_group"), pl.col("leverage").first().alias("loop_leverage"))
     )
     is_long = pl.col("role") != "debt"
-    totals = leg_frame.group_by("chain_id", "block_number", "wallet").agg(
+    totals = leg_frame.group_by("chain_id", "block_number", "wallet", maintain_order=True).agg(
         pl.col("protocol").unique().sort().alias("protocols"),
         pl.struct("protocol", "market").n_unique().alias("markets"),
         pl.col("base_usd").filter(pl.col("role") == "collateral").sum().alias("collateral_usd"),
@@ -320,14 +329,18 @@ def wallet_lookthrough(
         pl.col("depth").filter(is_long).max().fill_null(0).alias("max_depth"),
         pl.col("base_asset").filter(is_long).n_unique().alias("base_assets"),
     )
-    risk = wallet_risk.group_by("chain_id", "wallet").agg(
-        (pl.col("collateral_usd") * pl.col("liquidation_threshold_bps") / 10_000).sum().alias("_weighted"),
-        pl.col("debt_usd").sum().alias("_debt"),
-        pl.col("health_factor").min().alias("worst_health_factor"),
+    risk = (
+        wallet_risk.sort([c for c in ("chain_id", "wallet", "protocol", "market") if c in wallet_risk.columns])
+        .group_by("chain_id", "wallet", maintain_order=True)
+        .agg(
+            (pl.col("collateral_usd") * pl.col("liquidation_threshold_bps") / 10_000).sum().alias("_weighted"),
+            pl.col("debt_usd").sum().alias("_debt"),
+            pl.col("health_factor").min().alias("worst_health_factor"),
+        )
     )
     return (
-        totals.join(per_group, on=["chain_id", "wallet"], how="left")
-        .join(risk, on=["chain_id", "wallet"], how="left")
+        totals.join(per_group, on=["chain_id", "wallet"], how="left", maintain_order="left")
+        .join(risk, on=["chain_id", "wallet"], how="left", maintain_order="left")
         .with_columns(
             (pl.col("assets_usd") - pl.col("debt_usd")).alias("net_usd"),
             pl.when(pl.col("_debt") > 0).then(pl.col("_weighted") / pl.col("_debt")).alias("combined_health_factor"),

@@ -101,7 +101,7 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
         return prepared.with_columns(pl.col("price").alias("_price"))
     table = multipliers.lazy().select(pl.col("symbol"), pl.col("multiplier").cast(pl.Float64))
     return (
-        prepared.join(table, on="symbol", how="left")
+        prepared.join(table, on="symbol", how="left", maintain_order="left")
         .with_columns(
             (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0))
             .floor()
