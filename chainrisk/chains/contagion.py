@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from chainrisk.chains.graph import Link
-from chainrisk.scoring.health import stress
+from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 
 #: A run stops after this many rounds even if it has not settled (each round needs new bad debt to go on, so real
 #: chains settle in a handful).
@@ -107,20 +107,33 @@ def contagion(
         symbols.setdefault(address, link.asset.symbol)
         symbols.setdefault(link.underlying.address, link.underlying.symbol)
     shocked_assets = {a for a, s in symbols.items() if s in shock and a not in links}
-    # What a Morpho market's suppliers hold: loan-token rows (a collateral row repeats its collateral as supplied).
-    supply = dict(
+    # Each Morpho market's loan token and what its suppliers hold: loan-token rows (a collateral row repeats its
+    # collateral as supplied).
+    loans = (
         positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
         .group_by("market", maintain_order=True)
-        .agg(pl.col("supplied_amount").cast(pl.Float64).sum())
-        .iter_rows()
+        .agg(
+            pl.col("supplied_amount").cast(pl.Float64).sum(),
+            pl.col("asset").first(),
+            pl.col("decimals").first(),
+            pl.col("price_usd").first(),
+        )
     )
-    loan = (
-        positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
-        .group_by("market", maintain_order=True)
-        .agg(pl.col("asset").first(), pl.col("decimals").first(), pl.col("price_usd").first())
-    )
-    loan_of = {r[0]: (r[1], int(r[2]), r[3]) for r in loan.iter_rows()}
-    before = stress(positions, _by_symbol(positions, {})).select(*KEYS, pl.col("health_factor").alias("hf_before"))
+    supply = {r[0]: r[1] for r in loans.iter_rows()}
+    loan_of = {r[0]: (r[2], int(r[3]), r[4]) for r in loans.iter_rows()}
+    # Prepared once; each round only reprices (the engine's stress() without re-preparing the book every round).
+    prepared = prepare(positions).collect()
+
+    def health_at(per_asset: Mapping[str, float]) -> pl.DataFrame:
+        shocked = apply_multipliers(prepared.lazy(), _by_symbol(positions, per_asset))
+        return wallet_health(position_values(shocked)).collect()
+
+    before = health_at({}).select(*KEYS, pl.col("health_factor").alias("hf_before"))
+    direct = (
+        positions.filter(pl.col("asset").is_in(list(shocked_assets))).select(KEYS).unique()
+        .with_columns(pl.lit(True).alias("_direct"))
+    )  # fmt: skip
+    protocols = sorted(set(positions["protocol"].unique().to_list()))
 
     factors: dict[str, float] = {}
     lost: dict[str, float] = {}  # Morpho market -> loan units of bad debt booked so far
@@ -133,15 +146,11 @@ def contagion(
             asset_rows.append(
                 (round_, asset, symbols.get(asset, asset[:10]), per_asset[asset], factors.get(asset, 1.0))
             )
-        health = stress(positions, _by_symbol(positions, per_asset))
+        health = health_at(per_asset)
         done = pl.DataFrame(
             list(liquidated), schema=dict.fromkeys(KEYS, pl.Utf8) | {"chain_id": pl.Int64}, orient="row"
         )
         new = health.filter(pl.col("liquidatable")).join(done.select(KEYS), on=KEYS, how="anti")
-        direct = (
-            positions.filter(pl.col("asset").is_in(list(shocked_assets))).select(KEYS).unique()
-            .with_columns(pl.lit(True).alias("_direct"))
-        )  # fmt: skip
         new = (
             new.join(direct, on=KEYS, how="left")
             .join(before, on=KEYS, how="left")
@@ -156,7 +165,7 @@ def contagion(
                 .alias("channel")
             )
         )
-        for protocol in sorted(set(positions["protocol"].unique().to_list())):
+        for protocol in protocols:
             part = new.filter(pl.col("protocol") == protocol)
             round_rows.append((round_, protocol, part.height, float(part["debt_usd"].sum()),
                                float(part["bad_debt_usd"].sum())))  # fmt: skip

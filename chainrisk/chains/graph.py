@@ -15,6 +15,7 @@ Each link knows how to convert an exact amount on chain (`convert`), so look-thr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,25 +159,30 @@ def discover_links(
         if not found:
             break
         tokens = _tokens(rpc, sorted(set(found) | {u for _, u, _ in found.values()}), tag)
-        # Second round: the rate (or, for aTokens, the pool's own word that this is its reserve's aToken).
+        # Second round: the rate (or, for aTokens, the pool's own word that this is its reserve's aToken and its
+        # index): each asset's calls, answered in order.
         calls: list[tuple[str, list[Any]]] = []
+        per_asset: list[int] = []
         for asset, (kind, underlying, extra) in found.items():
             sample = 10 ** tokens[asset].decimals
             if kind == "atoken":
-                calls.append(eth_call(extra["pool"], POOL, "getReserveData", underlying, block=tag))
-                calls.append(eth_call(extra["pool"], POOL, "getReserveNormalizedIncome", underlying, block=tag))
+                mine = [eth_call(extra["pool"], POOL, "getReserveData", underlying, block=tag),
+                        eth_call(extra["pool"], POOL, "getReserveNormalizedIncome", underlying, block=tag)]  # fmt: skip
             elif kind == "erc4626":
-                calls += [eth_call(asset, ERC4626, "convertToAssets", sample, block=tag)] * 2
+                mine = [eth_call(asset, ERC4626, "convertToAssets", sample, block=tag)]
             elif "registry" in extra:
-                calls += [eth_call(asset, RATES, extra["registry"].rate_function, block=tag)] * 2
+                mine = [eth_call(asset, RATES, extra["registry"].rate_function, block=tag)]
             else:
-                calls += [eth_call(asset, WSTETH, "getStETHByWstETH", sample, block=tag)] * 2
-        rates = rpc.batch_each(calls)
-        for k, (asset, (kind, underlying, extra)) in enumerate(found.items()):
-            first, second = rates[2 * k], rates[2 * k + 1]
+                mine = [eth_call(asset, WSTETH, "getStETHByWstETH", sample, block=tag)]
+            calls += mine
+            per_asset.append(len(mine))
+        answers_in_order = iter(rpc.batch_each(calls))
+        for (asset, (kind, underlying, extra)), count in zip(found.items(), per_asset, strict=True):
+            first, *rest = [next(answers_in_order) for _ in range(count)]
             token, under = tokens[asset], tokens[underlying]
             sample = 10**token.decimals
             if kind == "atoken":
+                second = rest[0]
                 if first in (None, "0x") or second in (None, "0x"):
                     continue
                 data = POOL.decode("getReserveData", first)[0]
@@ -201,6 +207,20 @@ def discover_links(
                     links[asset] = Link(token, kind, under, rate, sample, "getStETHByWstETH", "IWstETH", "probe")
         frontier = sorted({link.underlying.address for link in links.values()})
     return links
+
+
+def base_token(links: Mapping[str, Link], asset: str) -> Token | None:
+    """The base asset a wrapper is ultimately a claim on (following underlyings until one is not a wrapper); None
+    for an asset that wraps nothing. A cycle stops after one pass over the links."""
+    link = links.get(asset)
+    if link is None:
+        return None
+    token = link.underlying
+    for _ in range(len(links)):
+        if token.address not in links:
+            break
+        token = links[token.address].underlying
+    return token
 
 
 def convert_exact(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from chainrisk.chains.graph import Link
+from chainrisk.chains.graph import Link, base_token
 from chainrisk.scoring.groups import group_expr
 
 #: Exact conversion of (wrapper, amount) pairs to underlying units (graph.convert_exact bound to an RPC and block).
@@ -112,8 +112,10 @@ def legs(positions: pl.DataFrame, links: dict[str, Link], convert: Converter) ->
     pending = [_Piece(i, r["asset"], int(r["amount"]), [symbols[r["asset"]]], 0) for i, r in enumerate(rows)]
     done: list[_Piece] = []
     while pending:
-        wrapped = [p for p in pending if p.asset in links and p.amount > 0 and p.depth < 2 * len(links) + 2]
-        done += [p for p in pending if not (p.asset in links and p.amount > 0 and p.depth < 2 * len(links) + 2)]
+        # A piece goes on while it is a non-empty wrapper; the depth bound stops a cycle of wrappers.
+        follow = [p.asset in links and p.amount > 0 and p.depth < 2 * len(links) + 2 for p in pending]
+        wrapped = [p for p, go in zip(pending, follow, strict=True) if go]
+        done += [p for p, go in zip(pending, follow, strict=True) if not go]
         converted = convert([(p.asset, p.amount) for p in wrapped]) if wrapped else {}
         pending = []
         for p in wrapped:
@@ -259,10 +261,8 @@ def base_asset_exposure(
     # The naive view: every position row's collateral at face value, intermediates included, each held asset
     # credited to the base it wraps at the graph's rate. The difference to collateral_usd is the double count.
     def base_of(asset: str) -> str:
-        seen = 0
-        while asset in links and seen < 2 * len(links) + 2:
-            asset, seen = links[asset].underlying.address, seen + 1
-        return asset
+        base = base_token(links, asset)
+        return asset if base is None else base.address
 
     naive = (
         positions.filter(pl.col("collateral_amount") > 0)

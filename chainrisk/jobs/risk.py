@@ -22,9 +22,10 @@ import polars as pl
 
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
 from chainrisk.chains.contagion import contagion
+from chainrisk.chains.graph import base_token
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.errors import UserError
-from chainrisk.jobs.chains import links_from_frame
+from chainrisk.jobs.chains import LINK_SCHEMA, links_from_frame
 from chainrisk.jobs.index import terminal_progress
 from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
@@ -81,28 +82,33 @@ def latest_positions(db: Path) -> pl.DataFrame:
     return positions
 
 
+def latest_links(db: Path) -> pl.DataFrame:
+    """The stored asset graph of each chain's latest block (asset_links rows; none in a file from before it)."""
+    try:
+        return read(
+            db,
+            "SELECT * FROM asset_links WHERE (chain_id, block_number) IN "
+            "(SELECT (chain_id, max(block_number)) FROM asset_links GROUP BY chain_id) ORDER BY chain_id, asset",
+        )
+    except duckdb.Error:  # a file from before the chains tables (opened read-only, so nothing creates them)
+        return pl.DataFrame(schema=LINK_SCHEMA)
+
+
 def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
     """Price series for wrapped assets from the stored asset graph: a wrapper moves with what it is a claim on (an
     aToken with its underlying, a USDC vault's shares with USDC, wstETH with stETH). The config's [risk] series win;
     a base without a series of its own is left for resolve_series to report."""
-    try:
-        links = read(
-            db,
-            "SELECT symbol, underlying_symbol FROM asset_links WHERE (chain_id, block_number) IN "
-            "(SELECT (chain_id, max(block_number)) FROM asset_links GROUP BY chain_id)",
-        )
-    except duckdb.Error:  # a file from before the chains tables
-        return settings
-    wraps = dict(links.drop_nulls().iter_rows())
+    stored = latest_links(db)
     found: dict[str, str] = {}
-    for symbol in wraps:
-        base, hops = symbol, 0
-        while base in wraps and hops <= len(wraps):
-            base, hops = wraps[base], hops + 1
-        try:
-            found[symbol] = resolve_series([base], settings.series)[base]
-        except CalibrationError:
-            continue
+    for chain_id in sorted(set(stored["chain_id"].to_list())):
+        links = links_from_frame(stored.filter(pl.col("chain_id") == chain_id))
+        for address, link in links.items():
+            base = base_token(links, address)
+            assert base is not None  # every key of `links` wraps something
+            try:
+                found[link.asset.symbol] = resolve_series([base.symbol], settings.series)[base.symbol]
+            except CalibrationError:
+                continue
     return replace(settings, series={**found, **settings.series})
 
 
@@ -370,9 +376,7 @@ def run_optimise(
                 )  # fmt: skip
             tick(k + 1, health.height)
     plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
-    action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA).with_columns(
-        pl.col("amount", "received").cast(pl.Decimal(38, 0))
-    )
+    action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA)
     sensitivity = threshold_sensitivity(positions, shifts_bps)
     tables = {"optimise_plans": plan_frame, "optimise_actions": action_frame, "threshold_sensitivity": sensitivity}
     feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
@@ -464,11 +468,7 @@ def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CO
     contagion_wallets, contagion_prices, contagion_markets); needs `chainrisk chains` (or a run) first."""
     started = time.time()
     positions = latest_positions(db)
-    stored = read(
-        db,
-        "SELECT * FROM asset_links WHERE (chain_id, block_number) IN "
-        "(SELECT (chain_id, max(block_number)) FROM asset_links GROUP BY chain_id)",
-    )
+    stored = latest_links(db)
     chains = sorted(set(positions["chain_id"].to_list()))
     parts: dict[str, list[pl.DataFrame]] = {t: [] for t in ("rounds", "wallets", "assets", "markets")}
     notes, lines = [], []

@@ -103,7 +103,8 @@ class Store:
 
     def _insert(self, table: str, frame: pl.DataFrame) -> None:
         if frame.height:
-            self.con.register("incoming", frame)
+            # Exact amounts travel as DECIMAL(38,0) (DuckDB's Arrow import has no Int128), stored as HUGEINT.
+            self.con.register("incoming", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             self.con.unregister("incoming")
 
@@ -335,8 +336,7 @@ class Store:
                 if table not in CHAIN_TABLES:
                     raise ValueError(f"{table} is not a chain table")
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number = ?", [chain_id, block])
-                # Exact amounts travel as DECIMAL(38,0) (DuckDB's arrow import has no Int128), stored as HUGEINT.
-                self._insert(table, frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
+                self._insert(table, frame)
 
     # -- snapshots -------------------------------------------------------------------------------------------
     def write_snapshot(
