@@ -1,0 +1,1 @@
+"""On-chain credit scores: health history, features as of a cutoff block, an explainable scorecard, advice."""
