@@ -29,6 +29,17 @@ LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
 SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
 #: Collateralization-chain tables: one row set per (chain_id, block_number), over every market of the chain.
 CHAIN_TABLES = ("asset_links", "collateral_chains", "wallet_exposure", "wallet_lookthrough", "base_asset_exposure")
+#: Credit history sampled at past blocks (`chainrisk credit history`), keyed by (chain_id, block_number).
+HISTORY_TABLES = (
+    "credit_samples",
+    "health_history",
+    "holdings_history",
+    "asset_price_history",
+    "lookthrough_history",
+    "block_times",
+)
+#: Credit scores as of a block (`chainrisk credit`), keyed by (chain_id, as_of_block).
+CREDIT_TABLES = ("credit_scores", "credit_features", "credit_advice")
 
 
 def _wal(path: Path) -> Path:
@@ -295,6 +306,10 @@ class Store:
             self.con.execute("DELETE FROM wallet_portfolio WHERE chain_id = ? AND block_number > ?", after)
             for table in CHAIN_TABLES:  # looked through positions some of which were dropped
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ?", after)
+            for table in HISTORY_TABLES:  # sampled from blocks the chain no longer has
+                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ?", after)
+            for table in CREDIT_TABLES:
+                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND as_of_block > ?", after)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())
@@ -336,6 +351,30 @@ class Store:
                 if table not in CHAIN_TABLES:
                     raise ValueError(f"{table} is not a chain table")
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number = ?", [chain_id, block])
+                self._insert(table, frame)
+
+    def replace_history(self, frames: Mapping[str, pl.DataFrame], chain_id: int, blocks: Sequence[int]) -> None:
+        """Replaces the credit history tables' rows of (`chain_id`, each of `blocks`) with `frames`, atomically."""
+        with self._transaction():
+            for table, frame in frames.items():
+                if table not in HISTORY_TABLES:
+                    raise ValueError(f"{table} is not a credit history table")
+                self.con.execute(
+                    f"DELETE FROM {table} WHERE chain_id = ? AND list_contains(?, block_number)",
+                    [chain_id, list(blocks)],
+                )
+                self._insert(table, frame)
+
+    def replace_credit(self, frames: Mapping[str, pl.DataFrame], chain_id: int, as_of_block: int, version: str) -> None:
+        """Replaces the credit score tables' rows of (`chain_id`, `as_of_block`, model `version`), atomically."""
+        with self._transaction():
+            for table, frame in frames.items():
+                if table not in CREDIT_TABLES:
+                    raise ValueError(f"{table} is not a credit score table")
+                self.con.execute(
+                    f"DELETE FROM {table} WHERE chain_id = ? AND as_of_block = ? AND model_version = ?",
+                    [chain_id, as_of_block, version],
+                )
                 self._insert(table, frame)
 
     # -- snapshots -------------------------------------------------------------------------------------------
