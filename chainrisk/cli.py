@@ -286,6 +286,117 @@ def _chains(args: argparse.Namespace) -> None:
           f"base_asset_exposure to {db} and published it")  # fmt: skip
 
 
+def _credit(args: argparse.Namespace) -> None:
+    from chainrisk.credit.scorecard import Scorecard
+    from chainrisk.jobs import credit
+    from chainrisk.jobs.lock import writer_lock
+
+    command = args.credit_command
+    db = Path(args.db)
+    if command == "history":
+        from chainrisk.credit.history import backfill
+        from chainrisk.jobs.run import parse_interval
+
+        config, rpc_url = _job_config(args)
+        every = int(parse_interval(args.every))
+        with writer_lock(config.db, "credit history"):
+            sampled = backfill(config, rpc_url, every_s=every, from_block=args.from_block, to_block=args.to_block)
+        print(sampled.line())
+        return
+    _check_db(db, create=False)
+    if args.horizon_days is not None and not 1 <= args.horizon_days <= 365:
+        raise UserError("--horizon-days must be between 1 and 365")
+    if command == "train":
+        history = credit.read_history(db, args.chain_id)
+        until = credit.parse_when(history, args.until) if args.until else int(history.samples["block_number"][-1])
+        until_ts = int(history.samples.filter(history.samples["block_number"] == until)["block_timestamp"][0])
+        card, cutoffs, rows = credit.train_model(
+            history, until_ts, args.horizon_days, args.every_days, args.min_history_days
+        )
+        card.save(Path(args.out))
+        kept = ", ".join(f.name for f in card.features)
+        print(f"trained {card.version} on {rows.height} borrower-cutoffs ({card.trained['liquidated']} liquidated "
+              f"within {args.horizon_days} days) at {len(cutoffs)} cutoffs; {len(card.features)} features: {kept}; "
+              f"saved to {args.out}")  # fmt: skip
+        return
+    if command == "evaluate":
+        history = credit.read_history(db, args.chain_id)
+        evaluations = [
+            credit.evaluate_at(
+                history, credit.parse_when(history, at), args.horizon_days, args.every_days, args.min_history_days
+            )
+            for at in args.at
+        ]
+        with writer_lock(db, "credit evaluate"):
+            run_id = credit.store_evaluations(db, evaluations, args.horizon_days, history.chain_id)
+        for e in evaluations:
+            print("\n".join(e.lines()))
+            print("  calibration (score buckets, riskiest first): " + "; ".join(
+                f"{r['score_min']}-{r['score_max']}: predicted {r['predicted_pd']:.1%}, "
+                f"observed {r['observed_rate']:.1%}"
+                for r in e.calibration.iter_rows(named=True)
+            ))  # fmt: skip
+        if args.model_out:
+            evaluations[-1].model.save(Path(args.model_out))
+            print(f"saved the model trained for the last cutoff to {args.model_out}")
+        print(f"wrote credit_evaluations and credit_calibration (run {run_id}) to {db}")
+        return
+    model = Scorecard.load(Path(args.model) if args.model else credit.DEFAULT_MODEL)
+    if command == "sanity":
+        from chainrisk.devnet.toolchain import shared_prices_dir
+
+        prices = shared_prices_dir()
+        path = Path(args.liquidations) if args.liquidations else prices.parent.parent / "aave_v2" / "liquidations.csv"
+        table = credit.sanity_check(model, path, prices)
+        _emit(table, "table", None)
+        return
+    with writer_lock(db, "credit"):
+        report = credit.score_wallets(db, model, args.as_of, chain_id=args.chain_id, target_pd=args.target_pd)
+    print(f"{report.line()}; wrote credit_scores, credit_features, credit_advice to {db} and published it")
+
+
+def _add_credit_commands(commands: Any) -> None:
+    credit = commands.add_parser(
+        "credit", help="credit scores 300-850 with reasons and advice (subcommands: history, train, evaluate, sanity)"
+    )
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
+        sub.add_argument("--chain-id", type=COUNT, help="chain to use when the file holds several")
+        sub.add_argument("--horizon-days", type=POSITIVE, default=30, help="label: liquidated within this many days")
+        sub.set_defaults(handler=_credit)
+
+    common(credit)
+    credit.add_argument("--as-of", help="score as of this block number or date (default: the latest sample)")
+    credit.add_argument("--model", help="a model file from `credit train` (default: the bundled devnet model)")
+    credit.add_argument("--target-pd", type=float, default=0.02, help="PD ceiling of the suggested LTV (default 0.02)")
+    subs = credit.add_subparsers(dest="credit_command")
+    history = subs.add_parser("history", help="sample health, holdings and look-through at past blocks")
+    history.add_argument("--config", help="a chainrisk.toml naming the markets")
+    history.add_argument("--devnet", action="store_true", help="the local devnet's markets")
+    history.add_argument("--rpc-url", help="JSON-RPC endpoint (an archive node for old blocks)")
+    history.add_argument("--every", default="1d", help="sample spacing in chain time: 12h, 1d (default 1d)")
+    history.add_argument("--from-block", type=COUNT, help="first block (default: the first stored event)")
+    history.add_argument("--to-block", type=COUNT, help="last block (default: where stored events end)")
+    common(history)
+    train = subs.add_parser("train", help="fit the scorecard on the stored history and save the model file")
+    train.add_argument("--out", required=True, help="model file to write (JSON)")
+    train.add_argument("--until", help="train only on label windows closed by this block or date (default: all)")
+    train.add_argument("--every-days", type=POSITIVE, default=7, help="days between training cutoffs (default 7)")
+    train.add_argument("--min-history-days", type=COUNT, default=30, help="history before the first cutoff")
+    common(train)
+    evaluate = subs.add_parser("evaluate", help="out-of-time AUC/KS/Brier/calibration against health baselines")
+    evaluate.add_argument("--at", action="append", required=True, help="cutoff T (block or date; repeatable)")
+    evaluate.add_argument("--every-days", type=POSITIVE, default=7, help="days between training cutoffs (default 7)")
+    evaluate.add_argument("--min-history-days", type=COUNT, default=30, help="history before the first cutoff")
+    evaluate.add_argument("--model-out", help="also save the model trained for the last --at here")
+    common(evaluate)
+    sanity = subs.add_parser("sanity", help="the model's liquidation-history points on Aave V2's repeat liquidations")
+    sanity.add_argument("--model", help="model file (default: the bundled devnet model)")
+    sanity.add_argument("--liquidations", help="liquidations.csv (default: ../shared/data/aave_v2/liquidations.csv)")
+    common(sanity)
+
+
 def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
     """The config of `run`/`watch`: a chainrisk.toml, or the local devnet's markets."""
     from dataclasses import replace
@@ -617,6 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     export.set_defaults(handler=_export)
     _add_risk_commands(commands)
+    _add_credit_commands(commands)
     return parser
 
 

@@ -198,8 +198,8 @@ class Watch:
 
 
 def parse_interval(text: str) -> float:
-    """'90s', '5m', '1h', '300' (seconds) -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
+    """'90s', '5m', '1h', '1d', '300' (seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     value = text.strip().lower()
     scale = units.get(value[-1:])
     number = value[:-1] if scale else value

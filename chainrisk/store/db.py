@@ -365,6 +365,12 @@ class Store:
                 )
                 self._insert(table, frame)
 
+    def append_rows(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Appends each frame to its table, all in one transaction."""
+        with self._transaction():
+            for table, frame in frames.items():
+                self._insert(table, frame)
+
     def replace_credit(self, frames: Mapping[str, pl.DataFrame], chain_id: int, as_of_block: int, version: str) -> None:
         """Replaces the credit score tables' rows of (`chain_id`, `as_of_block`, model `version`), atomically."""
         with self._transaction():

@@ -1,0 +1,411 @@
+"""Credit features per wallet as of a cutoff block, from stored on-chain history only, and 30-day liquidation labels.
+
+Everything a feature reads is filtered to blocks at or before the cutoff first: events (Aave V3 and Morpho Blue
+borrows, repays, liquidations), the history samples (`chainrisk credit history`: health, holdings, prices,
+look-through) and asset prices. The cutoff is a sampled block: the wallet's state "now" is that sample. Labels look
+only after it: liquidated within (cutoff, cutoff + horizon].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from chainrisk.errors import UserError
+from chainrisk.store.db import Store
+
+DAY_S = 86_400
+#: Health factors above this are all "safe" (and no debt counts as this): keeps averages finite.
+HF_CAP = 10.0
+#: Window of the health-history features.
+WINDOW_DAYS = 90
+#: Health under which a repay counts as defensive (the wallet acted on a warning).
+DEFENSIVE_HF = 1.25
+#: Days recorded for "never" (no repay, no liquidation): longer than any window the model bins on.
+NEVER_DAYS = 3650.0
+
+#: Feature -> (what it measures, direction: +1 if more of it means more risk, -1 if less). The scorecard keeps each
+#: feature's points monotone in this direction (economics, not the data, decides it).
+FEATURES: dict[str, tuple[str, int]] = {
+    "hf_now": ("health factor now (worst market)", -1),
+    "hf_min_90d": ("lowest health factor in 90 days", -1),
+    "hf_twa_90d": ("time-weighted health factor over 90 days", -1),
+    "below_1_1_90d": ("share of 90 days with health under 1.1", +1),
+    "utilisation": ("debt / borrowing power now", +1),
+    "debt_usd": ("debt now (USD)", +1),
+    "age_days": ("days since the first action on the protocols", -1),
+    "protocols": ("protocols used", -1),
+    "markets": ("markets used", -1),
+    "borrows": ("borrows", +1),
+    "repays": ("repays", -1),
+    "borrow_usd": ("USD borrowed", +1),
+    "repay_ratio": ("USD repaid / USD borrowed", -1),
+    "days_since_repay": ("days since the last repay", +1),
+    "defensive_repays_90d": ("repays under health 1.25 in 90 days", -1),
+    "liquidations": ("liquidations suffered", +1),
+    "liquidated_usd": ("USD of debt liquidated", +1),
+    "days_since_liquidation": ("days since the last liquidation", -1),
+    "collateral_vol": ("annualised volatility of the collateral", +1),
+    "concentration": ("collateral concentration (HHI by base asset)", +1),
+    "loop_leverage": ("loop leverage", +1),
+    "chain_depth": ("deepest collateral chain", +1),
+}
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything features read, for one chain, loaded once (many cutoffs are cut from it)."""
+
+    chain_id: int
+    samples: pl.DataFrame  #: block_number, block_timestamp (sorted)
+    wallet_health: pl.DataFrame  #: per wallet and sample: collateral/debt/borrowing power, worst HF, second HF
+    holdings: pl.DataFrame  #: per wallet, sample and base asset: collateral_usd
+    prices: pl.DataFrame  #: asset, block_number, block_timestamp, price_usd, decimals
+    lookthrough: pl.DataFrame  #: wallet, block_number, loop_leverage, max_depth
+    events: pl.DataFrame  #: wallet, protocol, market_key, block_number, block_timestamp, kind, asset, usd
+
+
+def _capped_hf(column: str = "health_factor") -> pl.Expr:
+    return pl.col(column).fill_null(HF_CAP).clip(upper_bound=HF_CAP)
+
+
+def load_history(store: Store, chain_id: int) -> History:
+    """Reads the stored history of `chain_id` (UserError when it has none: run `chainrisk credit history`)."""
+    samples = store.query(
+        "SELECT block_number, block_timestamp FROM credit_samples WHERE chain_id = ? ORDER BY block_number", [chain_id]
+    )
+    if samples.is_empty():
+        raise UserError(f"no credit history for chain {chain_id}; run `chainrisk credit history` first")
+    health = store.query(
+        "SELECT wallet, protocol, market, block_number, block_timestamp, collateral_usd, debt_usd, health_factor, "
+        "borrowing_power_usd, collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
+        "FROM health_history WHERE chain_id = ?",
+        [chain_id],
+    )
+    ranked = health.with_columns(pl.when(pl.col("debt_usd") > 0).then(_capped_hf()).otherwise(HF_CAP).alias("hf")).sort(
+        "wallet", "block_number", "hf"
+    )
+    wallet_health = ranked.group_by("wallet", "block_number", maintain_order=True).agg(
+        pl.col("block_timestamp").first(),
+        pl.col("collateral_usd").sum(),
+        pl.col("debt_usd").sum(),
+        pl.col("borrowing_power_usd").sum(),
+        pl.col("adjusted_collateral_usd").sum(),
+        pl.col("hf").first().alias("worst_hf"),
+        pl.col("hf").get(1, null_on_oob=True).fill_null(HF_CAP).alias("second_hf"),
+        # The worst market's collateral at its liquidation threshold, and its debt: what advice moves.
+        pl.col("adjusted_collateral_usd").first().alias("worst_adjusted_collateral"),
+        pl.col("debt_usd").first().alias("worst_debt"),
+        pl.col("collateral_usd").first().alias("worst_collateral"),
+    )
+    holdings = store.query(
+        "SELECT wallet, block_number, base_asset, asset, sum(collateral_usd) AS collateral_usd FROM holdings_history "
+        "WHERE chain_id = ? AND collateral_usd > 0 GROUP BY ALL",
+        [chain_id],
+    )
+    prices = store.query(
+        "SELECT asset, block_number, block_timestamp, price_usd, decimals FROM asset_price_history WHERE chain_id = ? "
+        "ORDER BY asset, block_number",
+        [chain_id],
+    )
+    lookthrough = store.query(
+        "SELECT wallet, block_number, loop_leverage, max_depth FROM lookthrough_history WHERE chain_id = ?", [chain_id]
+    )
+    return History(chain_id, samples, wallet_health, holdings, prices, lookthrough, _events(store, chain_id, prices))
+
+
+def _table_exists(store: Store, table: str) -> bool:
+    return bool(
+        store.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [table])["n"][0]
+    )
+
+
+def _events(store: Store, chain_id: int, prices: pl.DataFrame) -> pl.DataFrame:
+    """Borrows, repays and liquidations of both protocols, with their times and USD values (price of the asset at
+    the latest sample at or before the event; the earliest sample's for events before any)."""
+    parts = []
+    if _table_exists(store, "raw_aave_v3_events"):
+        parts.append(
+            store.query(
+                "SELECT wallet, 'aave-v3' AS protocol, market || ':' || reserve AS market_key, block_number, "
+                "CASE event WHEN 'Borrow' THEN 'borrow' WHEN 'Repay' THEN 'repay' ELSE 'liquidated' END AS kind, "
+                "CASE event WHEN 'LiquidationCall' THEN debt_asset ELSE reserve END AS asset, "
+                "CAST(amount AS DOUBLE) AS amount FROM raw_aave_v3_events "
+                "WHERE chain_id = ? AND event IN ('Borrow', 'Repay', 'LiquidationCall')",
+                [chain_id],
+            )
+        )
+    if _table_exists(store, "raw_morpho_blue_events"):
+        parts.append(
+            store.query(
+                "SELECT e.wallet, 'morpho-blue' AS protocol, e.market || ':' || e.market_id AS market_key, "
+                "e.block_number, CASE e.event WHEN 'Borrow' THEN 'borrow' WHEN 'Repay' THEN 'repay' "
+                "ELSE 'liquidated' END AS kind, m.loan_token AS asset, CAST(e.assets AS DOUBLE) AS amount "
+                "FROM raw_morpho_blue_events e JOIN (SELECT DISTINCT market, market_id, loan_token "
+                "FROM raw_morpho_blue_events WHERE event = 'CreateMarket' AND chain_id = ?) m "
+                "ON e.market = m.market AND e.market_id = m.market_id "
+                "WHERE e.chain_id = ? AND e.event IN ('Borrow', 'Repay', 'Liquidate')",
+                [chain_id, chain_id],
+            )
+        )
+    # Every market a wallet supplied to or posted collateral in counts as used, too.
+    supplied = []
+    if _table_exists(store, "raw_aave_v3_events"):
+        supplied.append(
+            "SELECT wallet, 'aave-v3' AS protocol, market || ':' || reserve AS market_key, block_number "
+            "FROM raw_aave_v3_events WHERE chain_id = $c AND event = 'Supply'"
+        )
+    if _table_exists(store, "raw_morpho_blue_events"):
+        supplied.append(
+            "SELECT wallet, 'morpho-blue' AS protocol, market || ':' || market_id AS market_key, block_number "
+            "FROM raw_morpho_blue_events WHERE chain_id = $c AND event IN ('Supply', 'SupplyCollateral')"
+        )
+    schema = {
+        "wallet": pl.Utf8, "protocol": pl.Utf8, "market_key": pl.Utf8, "block_number": pl.Int64, "kind": pl.Utf8,
+        "asset": pl.Utf8, "amount": pl.Float64,
+    }  # fmt: skip
+    events = pl.concat([p.cast(schema) for p in parts], how="vertical") if parts else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
+    if supplied:
+        supplies = store.query(" UNION ALL ".join(supplied).replace("$c", str(int(chain_id))))
+        events = pl.concat(
+            [events, supplies.cast({"block_number": pl.Int64}).with_columns(
+                pl.lit("supply").alias("kind"), pl.lit(None, pl.Utf8).alias("asset"),
+                pl.lit(None, pl.Float64).alias("amount"),
+            ).select(list(schema))],
+            how="vertical",
+        )  # fmt: skip
+    times = store.query("SELECT block_number, block_timestamp FROM block_times WHERE chain_id = ?", [chain_id])
+    events = events.join(times, on="block_number", how="left")
+    if events["block_timestamp"].null_count():
+        raise UserError("event blocks without a timestamp; run `chainrisk credit history` again to record them")
+    priced = (
+        events.with_row_index("row")
+        .sort("block_number")
+        .join_asof(
+            prices.select("asset", "block_number", "price_usd", "decimals").sort("block_number"),
+            on="block_number",
+            by="asset",
+            strategy="backward",
+            check_sortedness=False,  # sorted by block above; polars cannot check it within groups
+        )
+    )
+    first_price = (
+        prices.sort("block_number")
+        .group_by("asset")
+        .agg(pl.col("price_usd").first().alias("p0"), pl.col("decimals").first().alias("d0"))
+    )
+    return (
+        priced.join(first_price, on="asset", how="left")
+        .with_columns(
+            (
+                pl.col("amount")
+                / (10.0 ** pl.coalesce("decimals", "d0").cast(pl.Float64))
+                * pl.coalesce("price_usd", "p0")
+            )
+            .fill_null(0.0)
+            .alias("usd")
+        )
+        .sort("row")
+        .select("wallet", "protocol", "market_key", "block_number", "block_timestamp", "kind", "asset", "usd")
+    )
+
+
+def cutoff_sample(history: History, block: int | None) -> tuple[int, int]:
+    """The sampled block at or before `block` (the latest sample when None), and its timestamp."""
+    samples = history.samples
+    if block is not None:
+        samples = samples.filter(pl.col("block_number") <= block)
+    if samples.is_empty():
+        raise UserError(f"no credit history sample at or before block {block}; the first is block "
+                        f"{history.samples['block_number'][0]}")  # fmt: skip
+    row = samples.row(samples.height - 1)
+    return int(row[0]), int(row[1])
+
+
+def features(history: History, cutoff_block: int) -> pl.DataFrame:
+    """One row per wallet with a position at the cutoff sample: the FEATURES columns plus the state advice moves
+    (collateral_usd, debt_usd, borrowing_power_usd, worst_*, second_hf, the history parts of the window features).
+    `cutoff_block` must be a sampled block (see `cutoff_sample`)."""
+    block, now = cutoff_sample(history, cutoff_block)
+    if block != cutoff_block:
+        raise ValueError(f"block {cutoff_block} is not a sampled block")
+    start = now - WINDOW_DAYS * DAY_S
+    health = history.wallet_health.filter(pl.col("block_number") <= block)
+    current = health.filter(pl.col("block_number") == block).filter(
+        (pl.col("collateral_usd") > 0) | (pl.col("debt_usd") > 0)
+    )
+    # Sample weights: the time until the next sample (the cutoff sample's: one grid step, the typical interval).
+    samples = history.samples.filter(pl.col("block_number") <= block)
+    times = samples["block_timestamp"]
+    gaps = times.diff().drop_nulls()
+    step = float(gaps.cast(pl.Float64).median() or DAY_S) if gaps.len() else float(DAY_S)  # type: ignore[arg-type]
+    weights = samples.with_columns(
+        (pl.col("block_timestamp").shift(-1) - pl.col("block_timestamp")).cast(pl.Float64).fill_null(step).alias("w")
+    ).filter(pl.col("block_timestamp") > start)
+    window = (
+        weights.join(health.select("wallet", "block_number", "worst_hf", "debt_usd"), on="block_number", how="left")
+        .filter(pl.col("wallet").is_not_null())
+        .with_columns(pl.when(pl.col("debt_usd") > 0).then("worst_hf").otherwise(HF_CAP).alias("hf"))
+    )
+    before = window.filter(pl.col("block_number") < block)
+    # Wallets absent from a sample had no position then: safe for that time (HF_CAP), counted by the weights.
+    total_w = float(weights["w"].sum())
+    now_w = float(weights.filter(pl.col("block_number") == block)["w"].sum())
+    hist = before.group_by("wallet").agg(
+        pl.col("hf").min().alias("hf_min_before"),
+        ((pl.col("hf") - HF_CAP) * pl.col("w")).sum().alias("twa_excess_before"),
+        (pl.col("w") * (pl.col("hf") < 1.1)).sum().alias("below_w_before"),
+    )
+    frame = (
+        current.select(
+            "wallet", "collateral_usd", "debt_usd", "borrowing_power_usd", "adjusted_collateral_usd", "worst_hf",
+            "second_hf",
+            "worst_adjusted_collateral", "worst_debt", "worst_collateral",
+        )
+        .join(hist, on="wallet", how="left")
+        .with_columns(
+            pl.col("hf_min_before").fill_null(HF_CAP), pl.col("twa_excess_before").fill_null(0.0),
+            pl.col("below_w_before").fill_null(0.0),
+            pl.lit(total_w).alias("window_w"), pl.lit(now_w).alias("now_w"),
+        )
+    )  # fmt: skip
+    frame = frame.join(_event_features(history, block, now), on="wallet", how="left")
+    frame = frame.join(_holding_features(history, block, now), on="wallet", how="left")
+    look = history.lookthrough.filter(pl.col("block_number") == block).select(
+        "wallet", pl.col("loop_leverage").fill_null(1.0), pl.col("max_depth").alias("chain_depth")
+    )
+    frame = frame.join(look, on="wallet", how="left").with_columns(
+        pl.col("loop_leverage").fill_null(1.0).clip(lower_bound=1.0),
+        pl.col("chain_depth").fill_null(0).cast(pl.Float64),
+        pl.col("collateral_vol").fill_null(0.0),
+        pl.col("concentration").fill_null(0.0),
+    )
+    return (
+        with_now(frame)
+        .with_columns(
+            pl.lit(history.chain_id, pl.Int64).alias("chain_id"),
+            pl.lit(block, pl.Int64).alias("as_of_block"),
+            pl.lit(now, pl.Int64).alias("as_of_timestamp"),
+        )
+        .sort("wallet")
+    )
+
+
+def with_now(frame: pl.DataFrame) -> pl.DataFrame:
+    """The features that depend on the wallet's state now, from its state columns (advice changes those and calls
+    this again): health now, the window features (history part + now), utilisation, debt."""
+    hf_now = (
+        pl.when(pl.col("debt_usd") > 0)
+        .then(pl.min_horizontal(pl.col("worst_hf"), pl.col("second_hf")))
+        .otherwise(HF_CAP)
+        .clip(upper_bound=HF_CAP)
+    )
+    return frame.with_columns(hf_now.alias("hf_now")).with_columns(
+        pl.min_horizontal("hf_min_before", "hf_now").alias("hf_min_90d"),
+        (HF_CAP + (pl.col("twa_excess_before") + (pl.col("hf_now") - HF_CAP) * pl.col("now_w")) / pl.col("window_w"))
+        .alias("hf_twa_90d"),
+        ((pl.col("below_w_before") + pl.col("now_w") * (pl.col("hf_now") < 1.1)) / pl.col("window_w"))
+        .alias("below_1_1_90d"),
+        pl.when(pl.col("borrowing_power_usd") > 0)
+        .then(pl.col("debt_usd") / pl.col("borrowing_power_usd"))
+        .otherwise(pl.when(pl.col("debt_usd") > 0).then(2.0).otherwise(0.0))
+        .clip(upper_bound=2.0)
+        .alias("utilisation"),
+    )  # fmt: skip
+
+
+def _event_features(history: History, block: int, now: int) -> pl.DataFrame:
+    events = history.events.filter(pl.col("block_number") <= block)
+    days = (now - pl.col("block_timestamp")).cast(pl.Float64) / DAY_S
+    # Health at the latest sample before each repay: was the wallet under pressure when it repaid?
+    health = history.wallet_health.filter(pl.col("block_number") < block).select(
+        "wallet", pl.col("block_number").alias("sample_block"), pl.when(pl.col("debt_usd") > 0).then("worst_hf")
+        .otherwise(HF_CAP).alias("hf_before")
+    ).sort("sample_block")  # fmt: skip
+    repays = (
+        events.filter((pl.col("kind") == "repay") & (pl.col("block_timestamp") > now - WINDOW_DAYS * DAY_S))
+        .sort("block_number")
+        .join_asof(health, left_on="block_number", right_on="sample_block", by="wallet", strategy="backward",
+                   allow_exact_matches=False, check_sortedness=False)
+    )  # fmt: skip
+    defensive = repays.group_by("wallet").agg(
+        (pl.col("hf_before") < DEFENSIVE_HF).sum().cast(pl.Float64).alias("defensive_repays_90d")
+    )
+    kind = pl.col("kind")
+    per_wallet = events.group_by("wallet").agg(
+        (days.max()).alias("age_days"),
+        pl.col("protocol").n_unique().cast(pl.Float64).alias("protocols"),
+        pl.col("market_key").n_unique().cast(pl.Float64).alias("markets"),
+        (kind == "borrow").sum().cast(pl.Float64).alias("borrows"),
+        (kind == "repay").sum().cast(pl.Float64).alias("repays"),
+        pl.col("usd").filter(kind == "borrow").sum().alias("borrow_usd"),
+        pl.col("usd").filter(kind == "repay").sum().alias("repay_usd"),
+        days.filter(kind == "repay").min().alias("days_since_repay"),
+        (kind == "liquidated").sum().cast(pl.Float64).alias("liquidations"),
+        pl.col("usd").filter(kind == "liquidated").sum().alias("liquidated_usd"),
+        days.filter(kind == "liquidated").min().alias("days_since_liquidation"),
+    )
+    return (
+        per_wallet.join(defensive, on="wallet", how="left")
+        .with_columns(
+            pl.when(pl.col("borrow_usd") > 0)
+            .then((pl.col("repay_usd") / pl.col("borrow_usd")).clip(upper_bound=2.0))
+            .otherwise(1.0)
+            .alias("repay_ratio"),
+            pl.col("days_since_repay").fill_null(NEVER_DAYS),
+            pl.col("days_since_liquidation").fill_null(NEVER_DAYS),
+            pl.col("defensive_repays_90d").fill_null(0.0),
+        )
+        .drop("repay_usd")
+    )
+
+
+def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
+    """Concentration (HHI of collateral by base asset) and the collateral's annualised volatility (each asset's
+    realised volatility over the window from its sampled prices, weighted by the wallet's USD in it)."""
+    held = history.holdings.filter(pl.col("block_number") == block)
+    prices = history.prices.filter(
+        (pl.col("block_number") <= block) & (pl.col("block_timestamp") > now - WINDOW_DAYS * DAY_S)
+    ).sort("asset", "block_number")
+    returns = prices.with_columns(
+        (pl.col("price_usd").log() - pl.col("price_usd").log().shift(1).over("asset")).alias("r"),
+        (pl.col("block_timestamp") - pl.col("block_timestamp").shift(1).over("asset")).cast(pl.Float64).alias("dt"),
+    ).filter(pl.col("r").is_not_null() & (pl.col("dt") > 0))
+    vol = returns.group_by("asset").agg(
+        ((pl.col("r") ** 2).sum() / pl.col("dt").sum() * 365 * DAY_S).sqrt().alias("vol")
+    )
+    by_base = held.group_by("wallet", "base_asset").agg(pl.col("collateral_usd").sum())
+    hhi = by_base.with_columns((pl.col("collateral_usd") / pl.col("collateral_usd").sum().over("wallet")).alias("s"))
+    concentration = hhi.group_by("wallet").agg((pl.col("s") ** 2).sum().alias("concentration"))
+    weighted = (
+        held.join(vol, on="asset", how="left")
+        .group_by("wallet")
+        .agg(((pl.col("vol").fill_null(0.0) * pl.col("collateral_usd")).sum() / pl.col("collateral_usd").sum())
+             .alias("collateral_vol"))
+    )  # fmt: skip
+    return concentration.join(weighted, on="wallet", how="full", coalesce=True)
+
+
+def labels(history: History, cutoff_block: int, horizon_days: int) -> pl.DataFrame:
+    """wallet -> liquidated (bool) within (cutoff, cutoff + horizon], for every wallet with a liquidation then."""
+    _, now = cutoff_sample(history, cutoff_block)
+    end = now + horizon_days * DAY_S
+    hit = history.events.filter(
+        (pl.col("kind") == "liquidated") & (pl.col("block_timestamp") > now) & (pl.col("block_timestamp") <= end)
+    )
+    return hit.select("wallet").unique().with_columns(pl.lit(True).alias("liquidated"))
+
+
+def horizon_covered(history: History, cutoff_block: int, horizon_days: int) -> bool:
+    """Whether the stored history reaches the end of the label window (otherwise the labels are incomplete)."""
+    _, now = cutoff_sample(history, cutoff_block)
+    return int(history.samples["block_timestamp"].max()) >= now + horizon_days * DAY_S  # type: ignore[arg-type]
+
+
+def labelled(history: History, cutoff_block: int, horizon_days: int) -> pl.DataFrame:
+    """Borrowers at the cutoff (debt > 0) with their features and label."""
+    frame = features(history, cutoff_block).filter(pl.col("debt_usd") > 0)
+    return frame.join(labels(history, cutoff_block, horizon_days), on="wallet", how="left").with_columns(
+        pl.col("liquidated").fill_null(False)
+    )

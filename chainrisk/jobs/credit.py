@@ -1,0 +1,352 @@
+"""`chainrisk credit`: score wallets as of a block, train the scorecard, evaluate it out of time.
+
+Reads the credit history (`chainrisk credit history`) and stored events; writes credit_scores, credit_features and
+credit_advice (scoring), a model file (training), credit_evaluations and credit_calibration (evaluation).
+Training rows: every borrower at cutoffs `every_days` apart whose label window (cutoff + horizon) ends by the
+training end, each labelled "liquidated within the horizon". Out of time: the model evaluated at T is trained only on
+cutoffs whose label windows close by T, then scores the borrowers at T against what happened in the horizon after T.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from chainrisk.credit.advice import TARGET_PD, advice, band_names, credit_limit
+from chainrisk.credit.evaluate import auc, brier, calibration, fit_single, ks
+from chainrisk.credit.features import DAY_S, History, cutoff_sample, features, horizon_covered, labelled, load_history
+from chainrisk.credit.scorecard import Scorecard, fit
+from chainrisk.errors import UserError
+from chainrisk.store.db import Store
+
+#: The model `chainrisk credit` uses without --model: trained on the devnet history (README "Credit scores").
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "credit" / "models" / "devnet.json"
+#: History a wallet population needs before its first training cutoff (the window features' length is 90 days;
+#: a month gives them something to measure).
+MIN_HISTORY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CreditReport:
+    chain_id: int
+    as_of_block: int
+    as_of_timestamp: int
+    model_version: str
+    wallets: int
+    borrowers: int
+    bands: dict[str, int]
+    seconds: float
+
+    def line(self) -> str:
+        when = datetime.fromtimestamp(self.as_of_timestamp, UTC).strftime("%Y-%m-%d %H:%M")
+        bands = ", ".join(f"{k} {v}" for k, v in self.bands.items())
+        return (
+            f"credit scores as of block {self.as_of_block} ({when} UTC) by model {self.model_version}: "
+            f"{self.wallets} wallets ({self.borrowers} borrowing): {bands} ({self.seconds:.1f} s)"
+        )
+
+
+@dataclass
+class Evaluation:
+    cutoff_block: int
+    cutoff_timestamp: int
+    train_cutoffs: int
+    train_rows: int
+    train_liquidated: int
+    metrics: pl.DataFrame  #: scorer, wallets, liquidated, auc, ks, brier
+    calibration: pl.DataFrame
+    model: Scorecard
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        when = datetime.fromtimestamp(self.cutoff_timestamp, UTC).strftime("%Y-%m-%d")
+        head = (
+            f"out of time at {when} (block {self.cutoff_block}): trained on {self.train_rows} borrower-cutoffs "
+            f"({self.train_liquidated} liquidated) from {self.train_cutoffs} cutoffs before it"
+        )
+        rows = [head]
+        for r in self.metrics.iter_rows(named=True):
+            rows.append(
+                f"  {r['scorer']:<12} wallets {r['wallets']:>5}  liquidated {r['liquidated']:>4}  "
+                f"AUC {_fmt(r['auc'])}  KS {_fmt(r['ks'])}  Brier {_fmt(r['brier'])}"
+            )
+        return rows
+
+
+def _fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+def _chain(store: Store, chain_id: int | None) -> int:
+    chains = store.query("SELECT DISTINCT chain_id FROM credit_samples ORDER BY 1")["chain_id"].to_list()
+    if not chains:
+        raise UserError("no credit history yet; run `chainrisk credit history` first")
+    if chain_id is None:
+        if len(chains) > 1:
+            raise UserError(f"the database holds credit history of chains {chains}; give --chain-id")
+        return int(chains[0])
+    if chain_id not in chains:
+        raise UserError(f"no credit history for chain {chain_id} (chains with history: {chains})")
+    return chain_id
+
+
+def read_history(db: Path, chain_id: int | None = None) -> History:
+    if not db.is_file():
+        raise UserError(f"no database at {db}; run `chainrisk run` and `chainrisk credit history` first")
+    with Store(db) as store:  # writable: an older file is migrated to the credit tables first
+        return load_history(store, _chain(store, chain_id))
+
+
+def parse_when(history: History, text: str) -> int:
+    """A cutoff given as a block number or a UTC date (YYYY-MM-DD) -> the sampled block at or before it."""
+    if text.isdigit():
+        return cutoff_sample(history, int(text))[0]
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise UserError(f"{text!r} is neither a block number nor a date like 2022-05-01") from None
+    samples = history.samples.filter(pl.col("block_timestamp") <= int(moment.timestamp()))
+    if samples.is_empty():
+        raise UserError(f"no credit history sample on or before {text}")
+    return int(samples["block_number"][-1])
+
+
+def training_cutoffs(
+    history: History, until_ts: int, horizon_days: int, every_days: int, min_history_days: int = MIN_HISTORY_DAYS
+) -> list[int]:
+    """Sampled blocks `every_days` apart (counted back from the latest allowed) whose label window ends by
+    `until_ts`, after `min_history_days` of history."""
+    samples = history.samples
+    first = int(samples["block_timestamp"][0])
+    allowed = samples.filter(
+        (pl.col("block_timestamp") >= first + min_history_days * DAY_S)
+        & (pl.col("block_timestamp") + horizon_days * DAY_S <= until_ts)
+    )
+    chosen: list[int] = []
+    next_ts: int | None = None
+    for block, ts in reversed(allowed.select("block_number", "block_timestamp").rows()):
+        if next_ts is None or ts <= next_ts - every_days * DAY_S + DAY_S // 2:
+            chosen.append(int(block))
+            next_ts = int(ts)
+    return sorted(chosen)
+
+
+def training_rows(history: History, cutoffs: list[int], horizon_days: int) -> pl.DataFrame:
+    frames = [labelled(history, block, horizon_days) for block in cutoffs]
+    frames = [f for f in frames if f.height]
+    if not frames:
+        raise UserError("no borrowers at the training cutoffs; give a longer history or an earlier --until")
+    return pl.concat(frames, how="vertical")
+
+
+def train_model(
+    history: History, until_ts: int, horizon_days: int, every_days: int, min_history_days: int = MIN_HISTORY_DAYS
+) -> tuple[Scorecard, list[int], pl.DataFrame]:
+    """The scorecard trained on every cutoff whose label window closes by `until_ts`; with its cutoffs and rows."""
+    cutoffs = training_cutoffs(history, until_ts, horizon_days, every_days, min_history_days)
+    if len(cutoffs) < 2:
+        raise UserError(
+            f"only {len(cutoffs)} training cutoff(s) before that date: the history needs {min_history_days} days "
+            f"before the first and {horizon_days} days after the last; sample a longer history"
+        )
+    rows = training_rows(history, cutoffs, horizon_days)
+    trained = {
+        "chain_id": history.chain_id,
+        "cutoffs": len(cutoffs),
+        "first_cutoff_block": cutoffs[0],
+        "last_cutoff_block": cutoffs[-1],
+        "until_timestamp": until_ts,
+        "rows": rows.height,
+        "liquidated": int(rows["liquidated"].sum()),
+        "every_days": every_days,
+        "min_history_days": min_history_days,
+    }
+    return fit(rows, horizon_days, trained), cutoffs, rows
+
+
+def evaluate_at(
+    history: History, cutoff_block: int, horizon_days: int, every_days: int, min_history_days: int = MIN_HISTORY_DAYS
+) -> Evaluation:
+    """Trains on what was known before the cutoff and scores the borrowers there, with the health-factor baselines
+    (current health alone, the 90-day minimum alone; each with a one-feature logistic fit for its Brier score)."""
+    block, now = cutoff_sample(history, cutoff_block)
+    if not horizon_covered(history, block, horizon_days):
+        raise UserError(
+            f"the history ends before block {block}'s {horizon_days}-day label window does; pick an earlier cutoff"
+        )
+    card, cutoffs, train = train_model(history, now, horizon_days, every_days, min_history_days)
+    test = labelled(history, block, horizon_days)
+    if test.is_empty():
+        raise UserError(f"no borrowers at block {block}")
+    y = test["liquidated"].cast(pl.Float64).to_numpy()
+    y_train = train["liquidated"].cast(pl.Float64).to_numpy()
+    pd_ = card.pd(test)
+    scores = card.score(test)
+    rows = [("scorecard", pd_, pd_)]
+    for name, column in (("current_hf", "hf_now"), ("min_hf_90d", "hf_min_90d")):
+        x = np.log(np.maximum(test[column].to_numpy(), 1e-6))
+        a, b = fit_single(np.log(np.maximum(train[column].to_numpy(), 1e-6)), y_train)
+        rows.append((name, -x, 1 / (1 + np.exp(-(a + b * x)))))
+    metrics = pl.DataFrame(
+        [
+            {"scorer": name, "wallets": len(y), "liquidated": int(y.sum()), "auc": auc(risk, y), "ks": ks(risk, y),
+             "brier": brier(p, y)}
+            for name, risk, p in rows
+        ]
+    )  # fmt: skip
+    return Evaluation(
+        cutoff_block=block,
+        cutoff_timestamp=now,
+        train_cutoffs=len(cutoffs),
+        train_rows=train.height,
+        train_liquidated=int(y_train.sum()),
+        metrics=metrics,
+        calibration=calibration(scores, pd_, y),
+        model=card,
+    )
+
+
+def store_evaluations(db: Path, evaluations: list[Evaluation], horizon_days: int, chain_id: int) -> int:
+    """Appends the evaluations (one run id for them all); returns the run id."""
+    with Store(db) as store:
+        row = store.query("SELECT coalesce(max(run_id), 0) + 1 AS n FROM credit_evaluations")
+        run_id = int(row["n"][0])
+        now = datetime.now(UTC)
+        metrics = pl.concat(
+            [
+                e.metrics.with_columns(
+                    pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(e.model.version).alias("model_version"),
+                    pl.lit(chain_id, pl.Int64).alias("chain_id"),
+                    pl.lit(e.cutoff_block, pl.Int64).alias("cutoff_block"),
+                    pl.lit(e.cutoff_timestamp, pl.Int64).alias("cutoff_timestamp"),
+                    pl.lit(horizon_days, pl.Int32).alias("horizon_days"),
+                    pl.lit(e.train_cutoffs, pl.Int32).alias("train_cutoffs"),
+                    pl.lit(e.train_rows, pl.Int64).alias("train_rows"), pl.lit(now).alias("evaluated_at"),
+                )
+                for e in evaluations
+            ]
+        )  # fmt: skip
+        calibrations = pl.concat(
+            [
+                e.calibration.with_columns(
+                    pl.lit(run_id, pl.Int64).alias("run_id"),
+                    pl.format("{} @ block {}", pl.col("bucket"), pl.lit(e.cutoff_block)).alias("bucket"),
+                )
+                for e in evaluations
+            ]
+        )
+        store.append_rows({"credit_evaluations": metrics, "credit_calibration": calibrations})
+        store.publish()
+    return run_id
+
+
+def score_wallets(
+    db: Path, model: Scorecard, as_of: str | None = None, *, chain_id: int | None = None, target_pd: float = TARGET_PD
+) -> CreditReport:
+    """Scores every wallet with a position at the sampled block at or before `as_of` (the latest sample when None):
+    credit_scores (score, band, PD, top-3 reasons, credit-aware LTV), credit_features (points per feature) and
+    credit_advice (smallest change to the next band, per action)."""
+    started = time.perf_counter()
+    history = read_history(db, chain_id)
+    block = parse_when(history, as_of) if as_of is not None else cutoff_sample(history, None)[0]
+    frame = features(history, block)
+    if frame.is_empty():
+        raise UserError(f"no wallet holds a position at block {block}")
+    scores = model.score(frame)
+    pd_ = model.pd(frame)
+    explained = model.explain(frame)
+    reasons = model.reasons(explained)
+    limit = credit_limit(model, frame, target_pd)
+    now = int(frame["as_of_timestamp"][0])
+    version = model.version
+    base = frame.select("wallet").with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+    table = (
+        frame.select("wallet", "chain_id", "as_of_block", "as_of_timestamp", "collateral_usd", "debt_usd", "hf_now")
+        .with_columns(
+            pl.Series("score", scores, pl.Int32),
+            pl.Series("band", band_names(scores)),
+            pl.Series("pd", pd_),
+            (pl.col("debt_usd") > 0).alias("borrower"),
+            pl.when(pl.col("debt_usd") > 0).then(pl.col("hf_now")).alias("health_factor"),
+            pl.lit(version).alias("model_version"),
+            pl.lit(datetime.now(UTC)).alias("scored_at"),
+        )
+        .with_row_index("row")
+        .with_columns(pl.col("row").cast(pl.Int64))
+        .join(reasons, on="row", how="left")
+        .join(limit, on="wallet", how="left")
+        .with_columns(
+            pl.col("reasons").fill_null(pl.lit([], pl.List(pl.Utf8))),
+            pl.col("reason_text").fill_null(pl.lit([], pl.List(pl.Utf8))),
+        )
+        .drop("row", "hf_now")
+    )
+    feature_rows = explained.join(base, on="row").with_columns(
+        pl.lit(history.chain_id, pl.Int64).alias("chain_id"), pl.lit(block, pl.Int64).alias("as_of_block"),
+        pl.lit(version).alias("model_version"),
+    ).drop("row")  # fmt: skip
+    advice_rows = advice(model, frame).with_columns(
+        pl.lit(history.chain_id, pl.Int64).alias("chain_id"), pl.lit(block, pl.Int64).alias("as_of_block"),
+        pl.lit(version).alias("model_version"),
+    )  # fmt: skip
+    with Store(db) as store:
+        store.replace_credit(
+            {"credit_scores": table, "credit_features": feature_rows, "credit_advice": advice_rows},
+            history.chain_id, block, version,
+        )  # fmt: skip
+        store.publish()
+    bands = dict(sorted(table.group_by("band").len().rows(), key=lambda r: -_band_rank(r[0])))
+    return CreditReport(
+        history.chain_id, block, now, version, table.height, int(table["borrower"].sum()),
+        {k: int(v) for k, v in bands.items()}, round(time.perf_counter() - started, 3),
+    )  # fmt: skip
+
+
+#: The model features the Aave V2 file can feed (it records liquidations only), by the file's feature name.
+SANITY_FEATURES = {
+    "liquidations": "liquidations",
+    "liquidated_usd": "liquidated_usd",
+    "days_since_liquidation": "days_since_liquidation",
+}
+
+
+def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon_days: int = 30) -> pl.DataFrame:
+    """The model's liquidation-history points on real wallets: Aave V2 borrowers liquidated before each monthly
+    cutoff of 2021, scored by the model's cards for the features the file can feed, against whether Aave V2
+    liquidated them again within the horizon. Per cutoff: wallets, liquidated again, their rate, the AUC of the
+    partial score, and the again-rate of the riskiest and safest halves (what the model's direction predicts)."""
+    from chainrisk.credit.aave_v2 import load_liquidations, sanity_table
+
+    cards = [c for c in model.features if c.name in SANITY_FEATURES]
+    if not cards:
+        raise UserError(f"model {model.version} uses none of the liquidation features; nothing to check")
+    frame = load_liquidations(liquidations, prices_dir)
+    cutoffs = [int(datetime(2021, month, 1, tzinfo=UTC).timestamp()) for month in range(1, 13)]
+    table = sanity_table(frame, cutoffs, horizon_days)
+    partial = Scorecard(cards, 0.0, model.horizon_days, {})
+    risk = partial.logit(table.rename({v: k for k, v in SANITY_FEATURES.items() if v != k}))
+    table = table.with_columns(pl.Series("risk", risk))
+    out = []
+    for (cutoff,), part in table.group_by(["cutoff"], maintain_order=True):
+        y = part["label"].cast(pl.Float64).to_numpy()
+        r = part["risk"].to_numpy()
+        riskier = r >= np.median(r)
+        out.append(
+            {"cutoff": datetime.fromtimestamp(int(cutoff), UTC).strftime("%Y-%m-%d"), "wallets": part.height,
+             "liquidated_again": int(y.sum()), "rate": float(y.mean()), "auc": auc(r, y),
+             "riskier_half_rate": float(y[riskier].mean()) if riskier.any() else None,
+             "safer_half_rate": float(y[~riskier].mean()) if (~riskier).any() else None}
+        )  # fmt: skip
+    return pl.DataFrame(out)
+
+
+def _band_rank(name: str) -> int:
+    from chainrisk.credit.scorecard import BANDS
+
+    return [b for b, _ in BANDS].index(name)

@@ -1,0 +1,117 @@
+"""The scorecard and its metrics on synthetic rows: monotone points, reason codes, the scale, files, AUC/KS/Brier."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from chainrisk.credit.evaluate import auc, brier, calibration, ks
+from chainrisk.credit.features import FEATURES
+from chainrisk.credit.scorecard import BANDS, FACTOR, OFFSET, SCORE_MAX, SCORE_MIN, Scorecard, band_of, fit, next_band
+from chainrisk.errors import UserError
+
+
+def synthetic(n: int = 6_000, seed: int = 3) -> pl.DataFrame:
+    """Rows of every feature; liquidation driven by health now, the 90-day minimum and past liquidations, with one
+    feature (debt) that carries no signal."""
+    rng = np.random.default_rng(seed)
+    hf = 1 + rng.gamma(2.0, 0.4, n)
+    hf_min = hf * rng.uniform(0.7, 1.0, n)
+    liquidations = rng.poisson(0.3, n).astype(float)
+    logit = -1.0 - 4.0 * (hf - 1) - 2.0 * (hf_min - 1) + 0.8 * liquidations
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    columns: dict[str, np.ndarray] = {name: rng.normal(size=n) for name in FEATURES}
+    columns |= {"hf_now": hf, "hf_min_90d": hf_min, "liquidations": liquidations, "liquidated": y}
+    return pl.DataFrame(columns)
+
+
+@pytest.fixture(scope="module")
+def card() -> Scorecard:
+    return fit(synthetic(), 30, {"source": "synthetic"})
+
+
+def test_points_move_in_the_economic_direction_and_the_score_adds_up(card: Scorecard) -> None:
+    names = [f.name for f in card.features]
+    assert {"hf_now", "hf_min_90d", "liquidations"} <= set(names)
+    for f in card.features:
+        assert f.beta > 0
+        steps = np.diff(f.points)
+        # Direction -1 (less is riskier): points rise with the value; +1: they fall. Never against economics.
+        assert np.all(steps * -f.direction >= -1e-9), f.name
+    rows = synthetic(50, seed=9)
+    explained = card.explain(rows)
+    totals = explained.group_by("row").agg(pl.col("points").sum()).sort("row")["points"].to_numpy()
+    assert np.array_equal(np.clip(np.round(totals), SCORE_MIN, SCORE_MAX), card.score(rows))
+    # The score is the log-odds of staying clear on the stated scale: 40 points double the odds.
+    pd_ = card.pd(rows)
+    assert np.array_equal(card.score(rows), np.clip(np.round(OFFSET + FACTOR * np.log((1 - pd_) / pd_)), 300, 850))
+
+
+def test_reason_codes_are_the_largest_shortfalls(card: Scorecard) -> None:
+    rows = synthetic(200, seed=5)
+    explained = card.explain(rows)
+    reasons = card.reasons(explained)
+    for r in reasons.iter_rows(named=True):
+        lost = explained.filter(pl.col("row") == r["row"]).with_columns(lost=pl.col("max_points") - pl.col("points"))
+        expected = lost.filter(pl.col("lost") > 0.5).sort(["lost", "feature"], descending=[True, False])
+        assert r["reasons"] == expected["feature"].head(3).to_list()
+        assert len(r["reason_text"]) == len(r["reasons"]) <= 3
+    # A wallet in every feature's best bin has nothing to explain.
+    best = {f.name: (1e9 if f.direction < 0 else -1e9) for f in card.features}
+    top = pl.DataFrame({name: [best.get(name, 0.0)] for name in FEATURES})
+    assert card.reasons(card.explain(top)).is_empty()
+
+
+def test_bands_cover_the_scale() -> None:
+    assert band_of(SCORE_MIN) == "poor" and band_of(SCORE_MAX) == "excellent"
+    for (name, low), (_, following) in itertools.pairwise(BANDS):
+        assert band_of(low) == name and band_of(following - 1) == name
+        assert next_band(low) == (band_of(following), following)
+    assert next_band(SCORE_MAX) is None
+
+
+def test_the_model_file_round_trips_and_refuses_edits(card: Scorecard, tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    card.save(path)
+    again = Scorecard.load(path)
+    rows = synthetic(100, seed=4)
+    assert again.version == card.version and np.array_equal(again.score(rows), card.score(rows))
+    body = json.loads(path.read_text())
+    body["features"][0]["points"][0] += 50
+    path.write_text(json.dumps(body))
+    with pytest.raises(UserError, match="edited after training"):
+        Scorecard.load(path)
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="not a chainrisk credit model"):
+        Scorecard.load(path)
+    with pytest.raises(UserError, match="no credit model"):
+        Scorecard.load(tmp_path / "missing.json")
+
+
+def test_metrics_equal_their_definitions() -> None:
+    rng = np.random.default_rng(1)
+    risk = np.round(rng.normal(size=300), 1)  # ties on purpose
+    y = (rng.random(300) < 1 / (1 + np.exp(-2 * risk))).astype(float)
+    pos, neg = risk[y == 1], risk[y == 0]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert auc(risk, y) == pytest.approx(pairs, abs=1e-12)
+    thresholds = np.unique(risk)
+    gaps = [abs((pos >= t).mean() - (neg >= t).mean()) for t in thresholds]
+    assert ks(risk, y) == pytest.approx(max(gaps), abs=1e-12)
+    p = 1 / (1 + np.exp(-risk))
+    assert brier(p, y) == pytest.approx(float(np.mean((p - y) ** 2)))
+    assert auc(risk, np.zeros(300)) is None and ks(risk, np.ones(300)) is None
+    table = calibration(np.arange(300), p, y, buckets=10)
+    assert table["wallets"].sum() == 300 and table.height == 10
+    assert table["liquidated"].sum() == y.sum()
+
+
+def test_too_few_liquidations_to_train_is_one_clear_error() -> None:
+    rows = synthetic(500).with_columns(pl.lit(False).alias("liquidated"))
+    with pytest.raises(UserError, match="too few liquidated"):
+        fit(rows, 30, {})
