@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,13 @@ def _count_logs(rpc: RpcClient, address: str, event_signature: str, from_block: 
         "eth_getLogs", [{"address": address, "topics": [topic], "fromBlock": hex(from_block), "toBlock": "latest"}]
     )
     return logs
+
+
+def _liquidations_by_persona(logs: list[dict[str, Any]], personas: dict[str, str]) -> dict[str, int]:
+    """Liquidation events per persona of the borrower: the third indexed topic of both Aave's LiquidationCall
+    (user) and Morpho's Liquidate (borrower)."""
+    counts = Counter(personas["0x" + log["topics"][3][-40:]] for log in logs)
+    return dict(sorted(counts.items()))
 
 
 def build_devnet(
@@ -157,6 +165,7 @@ def build_devnet(
             "keeper": KEEPER,
             "wallets": [w.address for w in wallets],
             "behaviours": {w.address: w.behaviour for w in wallets},
+            "personas": {w.address: w.persona for w in wallets},
             "history": {
                 "actions": dict(sorted(population.history.actions.items())),
                 "reverted": dict(sorted(population.history.reverted.items())),
@@ -164,6 +173,13 @@ def build_devnet(
                     behaviour: dict(sorted(counts.items()))
                     for behaviour, counts in sorted(population.history.by_behaviour.items())
                 },
+                "persona_actions": {
+                    persona: dict(sorted(counts.items()))
+                    for persona, counts in sorted(population.history.by_persona.items())
+                },
+                "persona_liquidations": _liquidations_by_persona(
+                    liquidations + morpho_liquidations, {w.address: w.persona for w in wallets}
+                ),
                 "lst_reports": population.history.lst_reports,
                 "aave_liquidations": len(liquidations),
                 "morpho_liquidations": len(morpho_liquidations),

@@ -48,9 +48,29 @@ BEHAVIOURS: dict[str, float] = {
 CROSS_PROTOCOL_SHARE = 0.2
 #: Chance per step that a wallet does a routine action (repay, withdraw, top up, transfer, toggle).
 ROUTINE_ACTION_RATE = 0.015
-#: Health factor under which attentive borrowers deleverage (on Morpho: back to their target health; those
-#: whose target is lower act below it).
+#: Health factor under which attentive loopers deleverage (on Morpho: back to their target health; those whose
+#: target is lower act below it).
 ATTENTIVE_TRIGGER_HF = 1.08
+#: Roles whose debt is a loop; their persona is "looper" whatever their target.
+LOOP_ROLES = ("aave_emode_looper", "cross_looper")
+#: How a wallet manages risk, orthogonal to its role: issue 9's labels, which drive its actions along the replay
+#: so that liquidations come from real price moves. Only the manifest names them; the score sees the chain alone.
+PERSONAS = ("prudent", "active_manager", "looper", "reckless", "inattentive")
+#: Upper bounds of the health target bands 0 and 1 (band 2 runs to 6).
+TARGET_BANDS = (1.15, 2.0)
+#: Health under which attentive prudent wallets repay back to their (safe) target.
+PRUDENT_TRIGGER_HF = 1.5
+#: Active managers steer to max(target, ACTIVE_MIN_TARGET_HF): they repay back to it below max(ACTIVE_FLOOR_HF,
+#: ACTIVE_LOW x it) and borrow back to it above ACTIVE_HIGH x it. The floor and the minimum target are what daily
+#: steps need: single days took 17-21 % off ETH, stETH and WBTC (22 Jan and 14 Jun 2022), which liquidated nine in
+#: ten active managers acting at 1.1, and a target under the floor would make their repay a no-op.
+ACTIVE_FLOOR_HF, ACTIVE_LOW, ACTIVE_HIGH, ACTIVE_MIN_TARGET_HF = 1.3, 0.85, 1.5, 1.5
+#: Reckless wallets borrow back to target after rises above RELEVER x target; they deleverage only under
+#: PANIC_HF, and then only with chance PANIC_RATE per step.
+RECKLESS_RELEVER, RECKLESS_PANIC_HF, RECKLESS_PANIC_RATE = 1.2, 1.02, 0.3
+#: Smallest re-borrow worth a transaction, as a share of the debt: positions opened at their LTV limit (isolated
+#: LINK) sit above their target's health with no borrowing power left, and Aave refuses dust over the limit.
+MIN_RELEVER_SHARE = 0.01
 #: Health targets of vault borrowers: a tight band over 1 (LLTV 94.5 %), so that a fall of a few % in the
 #: vault's share price, which bad debt in the market it supplies brings, liquidates some of them.
 VAULT_BORROWER_HF = (1.01, 1.12)
@@ -76,10 +96,11 @@ class Wallet:
     behaviour: str  #: key of BEHAVIOURS
     size_usd: float  #: collateral (or supply) value at opening
     target_hf: float  #: health factor aimed for at opening (Morpho's for Morpho borrowers)
-    attentive: bool  #: deleverages when health gets close to 1
+    attentive: bool  #: watches its health: an active manager below a safe target, else deleverages (persona_of)
     collateral: dict[str, float]  #: symbol -> USD at opening (Aave)
     debt_symbol: str | None  #: Aave debt asset
     morpho_market: int | None  #: index into the Morpho markets
+    persona: str  #: key of PERSONAS: how the wallet manages its health along the replay
     collateral_off: str | None = None  #: Aave asset whose collateral use this wallet switched off
     loop_rounds: int = 0  #: e-mode loop rounds (aave_emode_looper)
     loop_ratio: float = 0.0  #: share of each round's new supply borrowed in the next round
@@ -93,6 +114,8 @@ class History:
     reverted: Counter[str] = field(default_factory=Counter)  #: refused actions by kind
     #: successful actions by the sender's behaviour ("keeper", "liquidity_provider" for those two), then kind
     by_behaviour: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: successful actions of the population's wallets by persona, then kind
+    by_persona: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     lst_reports: int = 0  #: daily LST rate reports sent
 
 
@@ -112,11 +135,25 @@ def loop_health(rounds: int, ratio: float) -> float:
     return EMODE_CATEGORY[2] / 10_000 * supplied / (supplied - 1)
 
 
+def persona_of(behaviour: str, target_hf: float, attentive: bool) -> str:
+    """The persona a wallet's role, health target and attentiveness give: loops are loopers; a safe target (band 2)
+    is prudent; below it attentive wallets are active managers, the rest reckless (band 0) or inattentive (band 1).
+    The band is the target's own, so vault borrowers, whose target is always tight, are never prudent."""
+    if behaviour in LOOP_ROLES:
+        return "looper"
+    if target_hf >= TARGET_BANDS[1]:
+        return "prudent"
+    if attentive:
+        return "active_manager"
+    return "reckless" if target_hf < TARGET_BANDS[0] else "inattentive"
+
+
 def plan_wallets(
     n: int, seed: int, morpho_markets: list[MorphoMarket], specs: tuple[ReserveSpec, ...] = RESERVES
 ) -> list[Wallet]:
-    """Draws behaviours, sizes, targets and assets; the same seed gives the same plan. Wallets whose Morpho
-    market is missing from `morpho_markets` (the chain behaviours need aWETH/USDC and cvUSDC/DAI) get none."""
+    """Draws behaviours, sizes, targets and assets, and derives personas (no draw of their own, so plans from
+    before personas keep every other field); the same seed gives the same plan. Wallets whose Morpho market is
+    missing from `morpho_markets` (the chain behaviours need aWETH/USDC and cvUSDC/DAI) get none."""
     rng = np.random.default_rng(seed)
     kinds = list(BEHAVIOURS)
     behaviour = rng.choice(kinds, size=n, p=np.array(list(BEHAVIOURS.values())))
@@ -124,7 +161,9 @@ def plan_wallets(
     # Health targets: a crowded band just above 1, a middle and a safe tail.
     band = rng.choice(3, size=n, p=[0.25, 0.5, 0.25])
     targets = np.where(
-        band == 0, rng.uniform(1.03, 1.15, n), np.where(band == 1, rng.uniform(1.15, 2.0, n), rng.uniform(2.0, 6.0, n))
+        band == 0,
+        rng.uniform(1.03, TARGET_BANDS[0], n),
+        np.where(band == 1, rng.uniform(*TARGET_BANDS, n), rng.uniform(TARGET_BANDS[1], 6.0, n)),
     )
     attentive = rng.random(n) < 0.5
     volatile = ["WETH", "WBTC", "wstETH"]
@@ -190,6 +229,7 @@ def plan_wallets(
                 collateral=collateral,
                 debt_symbol=debt,
                 morpho_market=market,
+                persona=persona_of(kind, target, bool(attentive[i])),
                 loop_rounds=rounds,
                 loop_ratio=ratio,
             )
@@ -222,6 +262,8 @@ class Population:
         self.feeds = feeds
         self.wallets = wallets
         self.rng = np.random.default_rng(seed + 1)
+        # The reckless wallets' panics draw from their own stream, so the routine actions keep theirs.
+        self.panic_rng = np.random.default_rng(seed + 2)
         self.pool_abi = load_abi("aave-v3", "IPool")
         self.data_abi = load_abi("aave-v3", "AaveProtocolDataProvider")
         self.erc20 = load_abi("erc20", "IERC20Detailed")
@@ -246,11 +288,14 @@ class Population:
         self.prices: dict[str, int] = {}  # feed answers now in force, derived ones included
         self._use_prices(prices)
         self.history = History()
-        self.health: dict[str, int] = {}  # Aave health factor of each wallet with an Aave debt plan
+        # getUserAccountData of each wallet with an Aave debt plan: collateral, debt and borrowing power in the
+        # oracle's base (USD, FEED_DECIMALS), liquidation threshold and LTV in bps, health factor (wad)
+        self.accounts: dict[str, tuple[int, ...]] = {}
         self.morpho_health: dict[str, tuple[float, int]] = {}  # healthy Morpho borrowers: (health, debt units)
         self.morpho_closed: dict[str, int] = {}  # Morpho borrowers with no debt left: collateral units left
         self.morpho_prices: list[int] = []  # each market's oracle price at the step
         self.behaviour_of = {w.address: w.behaviour for w in wallets}
+        self.persona_of = {w.address: w.persona for w in wallets}
         self.approved: set[tuple[str, str, str]] = set()
         self.reported_days = 0
 
@@ -301,6 +346,9 @@ class Population:
             if receipt.ok:
                 self.history.actions[receipt.tx.label] += 1
                 self.history.by_behaviour[self._role(receipt.tx.sender)][receipt.tx.label] += 1
+                persona = self.persona_of.get(receipt.tx.sender.lower())
+                if persona:
+                    self.history.by_persona[persona][receipt.tx.label] += 1
             else:
                 self.history.reverted[receipt.tx.label] += 1
 
@@ -533,22 +581,22 @@ class Population:
             self._aave(w.address, "supply", self.lst.token, wrapped, w.address, 0, kind="loop_supply")
 
     # -- replay ----------------------------------------------------------------------------------------------
-    def aave_health(self) -> dict[str, int]:
-        """getUserAccountData.healthFactor of every wallet with a debt plan, at the latest block."""
+    def aave_accounts(self) -> dict[str, tuple[int, ...]]:
+        """getUserAccountData of every wallet with a debt plan, at the latest block."""
         borrowers = [w.address for w in self.wallets if w.debt_symbol]
         raw = self.rpc.batch([eth_call(self.aave.pool, self.pool_abi, "getUserAccountData", a) for a in borrowers])
-        return {a: self.pool_abi.decode("getUserAccountData", r)[5] for a, r in zip(borrowers, raw, strict=True)}
+        return {a: tuple(self.pool_abi.decode("getUserAccountData", r)) for a, r in zip(borrowers, raw, strict=True)}
 
     def step(self, row: dict[str, int], advance_s: int) -> None:
         self.set_prices(row, advance_s - ACTION_DELAY_S)
-        self.health = self.aave_health()
+        self.accounts = self.aave_accounts()
         self._liquidate_aave()
         self._liquidate_morpho()
         self._behave()
         self._mine_actions()
 
     def _liquidate_aave(self) -> None:
-        unhealthy = [a for a, hf in self.health.items() if hf < HF_ONE]
+        unhealthy = [a for a, account in self.accounts.items() if account[5] < HF_ONE]
         if not unhealthy:
             return
         symbols = list(self.aave.reserves)
@@ -633,17 +681,16 @@ class Population:
 
     def _behave(self) -> None:
         for w in self.wallets:
-            morpho_hf, morpho_debt = self.morpho_health.get(w.address, (0.0, 0))
-            if w.attentive and 1 <= morpho_hf < min(ATTENTIVE_TRIGGER_HF, w.target_hf):
-                self._restore_morpho_health(w, morpho_hf, morpho_debt)
-                continue
+            managed = self._manage_morpho(w)
             if w.behaviour == "morpho_borrower" and w.address in self.morpho_closed:
                 if self.rng.random() < REENTRY_RATE:
                     self._reenter_morpho(w, self.morpho_closed[w.address])
                 continue
-            hf = self.health.get(w.address)
-            if hf is not None and w.attentive and HF_ONE <= hf < ATTENTIVE_TRIGGER_HF * HF_ONE and w.debt_symbol:
-                self._repay_share(w, 0.3, "deleverage_repay")
+            account = self.accounts.get(w.address)
+            hf = account[5] if account else None
+            if account and self._manage_aave(w, account):
+                managed = True
+            if managed:
                 continue
             if self.rng.random() >= ROUTINE_ACTION_RATE:
                 continue
@@ -689,18 +736,89 @@ class Population:
                     symbol = next(iter(w.collateral))
                     units = self._units(symbol, w.collateral[symbol] * 0.1)
                     self._aave(w.address, "withdraw", self._token(symbol), units, w.address, kind="withdraw")
-                elif w.collateral and hf is not None and hf > int(w.target_hf * 1.3 * HF_ONE):
-                    units = self._units(w.debt_symbol, self._planned_aave_debt(w) * 0.1)
-                    self._aave(w.address, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow")
+                elif account and w.collateral and account[5] > int(w.target_hf * 1.3 * HF_ONE):
+                    planned = self._planned_aave_debt(w)
+                    # Prudent wallets never borrow beyond their plan.
+                    if w.persona != "prudent" or account[1] / 10**FEED_DECIMALS + planned * 0.1 <= planned:
+                        units = self._units(w.debt_symbol, planned * 0.1)
+                        self._aave(
+                            w.address, "borrow", self._token(w.debt_symbol), units, 2, 0, w.address, kind="borrow"
+                        )
 
-    def _restore_morpho_health(self, w: Wallet, health: float, debt: int) -> None:
-        """Repays the share of the Morpho debt that brings the position back to its target health."""
+    def _health_goal(self, w: Wallet, health: float) -> float | None:
+        """The health the wallet's persona moves a healthy position to this step (its target, at least
+        ACTIVE_MIN_TARGET_HF for active managers), or None to leave it: repaying when `health` fell under the
+        persona's low trigger, borrowing when it rose over its high one."""
+        target, low, high = w.target_hf, 0.0, float("inf")
+        if w.persona == "prudent" and w.attentive:
+            low = PRUDENT_TRIGGER_HF
+        elif w.persona == "active_manager":
+            target = max(target, ACTIVE_MIN_TARGET_HF)
+            low, high = max(ACTIVE_FLOOR_HF, ACTIVE_LOW * target), ACTIVE_HIGH * target
+        elif w.persona == "reckless":
+            high = RECKLESS_RELEVER * target
+            if health < RECKLESS_PANIC_HF and self.panic_rng.random() < RECKLESS_PANIC_RATE:
+                low = RECKLESS_PANIC_HF
+        elif w.persona == "looper" and w.attentive:
+            low = min(ATTENTIVE_TRIGGER_HF, target)
+        if health < min(low, target) or health > max(high, target):
+            return target
+        return None
+
+    def _manage_aave(self, w: Wallet, account: tuple[int, ...]) -> bool:
+        """Repays or borrows the wallet's Aave debt asset as its persona calls for; True when it acted. Sized from
+        getUserAccountData as GenericLogic.calculateHealthFactorFromBalances relates them: health = collateral x
+        liquidation threshold / debt, all in the oracle's base currency."""
+        collateral, debt, available, threshold, _, hf = account
+        if debt == 0 or hf < HF_ONE:  # nothing owed, or the keeper's to liquidate this step
+            return False
+        assert w.debt_symbol is not None
+        health = hf / HF_ONE
+        if w.persona == "looper":
+            # A loop's collateral is mostly its own debt re-supplied: attentive loopers unwind a share of it.
+            if w.attentive and health < ATTENTIVE_TRIGGER_HF:
+                self._repay_share(w, 0.3, "deleverage_repay")
+                return True
+            return False
+        goal = self._health_goal(w, health)
+        if goal is None:
+            return False
+        goal_debt = collateral * threshold / 10_000 / goal
+        token = self._token(w.debt_symbol)
+        if goal > health:
+            units = self._units(w.debt_symbol, (debt - goal_debt) / 10**FEED_DECIMALS)
+            self._fund(w.address, w.debt_symbol, units)
+            self._aave(w.address, "repay", token, units, 2, w.address, kind="deleverage_repay")
+        else:
+            # Borrowing power (LTV) caps a borrow below the threshold's; a little room for the pool's rounding.
+            base = min(goal_debt - debt, available * 0.99)
+            if base < debt * MIN_RELEVER_SHARE:
+                return False
+            units = self._units(w.debt_symbol, base / 10**FEED_DECIMALS)
+            self._aave(w.address, "borrow", token, units, 2, 0, w.address, kind="relever_borrow")
+        return True
+
+    def _manage_morpho(self, w: Wallet) -> bool:
+        """Repays or borrows the wallet's Morpho loan back to its target as its persona calls for; True when it
+        acted. Health is max borrow / borrowed, so the debt of health `goal` is debt x health / goal."""
+        if w.address not in self.morpho_health:
+            return False
+        health, debt = self.morpho_health[w.address]
+        goal = self._health_goal(w, health)
+        if goal is None:
+            return False
         assert w.morpho_market is not None
         market = self.morpho.markets[w.morpho_market]
-        units = int(debt * (1 - health / w.target_hf))
-        if units > 0:
+        units = int(debt * abs(1 - health / goal))
+        if units == 0:
+            return False
+        if goal > health:
             self._fund(w.address, market.loan_symbol, units)
             self._morpho(w.address, "repay", market.params, units, 0, w.address, b"", kind="morpho_deleverage_repay")
+        else:
+            args = (market.params, units, 0, w.address, w.address)
+            self._morpho(w.address, "borrow", *args, kind="morpho_relever_borrow")
+        return True
 
     def _reenter_morpho(self, w: Wallet, left: int) -> None:
         """Opens the position again after a liquidation: fresh collateral worth the wallet's size on top of what
