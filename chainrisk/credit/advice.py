@@ -59,13 +59,13 @@ def _add_collateral(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
     lt = _lt(frame)
     x = pl.Series(usd)
     adjusted = frame["worst_adjusted_collateral"] + x * lt
-    ltv = (frame["borrowing_power_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
+    ltv = (frame["capacity_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
     return frame.with_columns(
         adjusted.alias("worst_adjusted_collateral"),
         (adjusted / frame["worst_debt"].clip(1e-9)).clip(upper_bound=HF_CAP).alias("worst_hf"),
         (frame["collateral_usd"] + x).alias("collateral_usd"),
         (frame["worst_collateral"] + x).alias("worst_collateral"),
-        (frame["borrowing_power_usd"] + x * ltv).alias("borrowing_power_usd"),
+        (frame["capacity_usd"] + x * ltv).alias("capacity_usd"),
     )
 
 
@@ -76,7 +76,7 @@ def _unwind(frame: pl.DataFrame, share: np.ndarray) -> pl.DataFrame:
     debt = frame["worst_debt"] - x
     adjusted = (frame["worst_adjusted_collateral"] - x * lt).clip(lower_bound=0.0)
     hf = pl.Series(np.where(debt.to_numpy() > 1e-9, (adjusted / debt.clip(1e-9)).to_numpy(), HF_CAP))
-    ltv = (frame["borrowing_power_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
+    ltv = (frame["capacity_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
     collateral = (frame["collateral_usd"] - x).clip(lower_bound=0.0)
     return frame.with_columns(
         (frame["debt_usd"] - x).clip(lower_bound=0.0).alias("debt_usd"),
@@ -85,7 +85,7 @@ def _unwind(frame: pl.DataFrame, share: np.ndarray) -> pl.DataFrame:
         hf.alias("worst_hf"),
         collateral.alias("collateral_usd"),
         (frame["worst_collateral"] - x).clip(lower_bound=0.0).alias("worst_collateral"),
-        (frame["borrowing_power_usd"] - x * ltv).clip(lower_bound=0.0).alias("borrowing_power_usd"),
+        (frame["capacity_usd"] - x * ltv).clip(lower_bound=0.0).alias("capacity_usd"),
         # A loop's leverage is collateral / equity; selling collateral to repay keeps the equity.
         (frame["loop_leverage"] * collateral / frame["collateral_usd"].clip(1e-9))
         .clip(lower_bound=1.0)
@@ -146,11 +146,11 @@ def advice(card: Scorecard, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET_PD) -> pl.DataFrame:
-    """Per wallet with collateral: protocol_ltv (what the protocols allow: borrowing power / collateral),
+    """Per wallet with collateral: protocol_ltv (what the protocols allow: borrowing capacity / collateral),
     suggested_ltv and suggested_max_debt_usd (the most debt keeping the model's PD <= `target_pd`, at most the
     protocols' limit; 0 when even a token borrow would pass it)."""
     rows = frame.filter(pl.col("collateral_usd") > 0)
-    power = rows["borrowing_power_usd"].to_numpy()
+    power = rows["capacity_usd"].to_numpy()
 
     def borrow(f: pl.DataFrame, debt: np.ndarray) -> pl.DataFrame:
         d = pl.Series(np.maximum(debt, 1e-6))

@@ -32,7 +32,7 @@ FEATURES: dict[str, tuple[str, int]] = {
     "hf_min_90d": ("lowest health factor in 90 days", -1),
     "hf_twa_90d": ("time-weighted health factor over 90 days", -1),
     "below_1_1_90d": ("share of 90 days with health under 1.1", +1),
-    "utilisation": ("debt / borrowing power now", +1),
+    "utilisation": ("debt / borrowing capacity now (collateral x LTV)", +1),
     "debt_usd": ("debt now (USD)", +1),
     "age_days": ("days since the first action on the protocols", -1),
     "protocols": ("protocols used", -1),
@@ -79,8 +79,9 @@ def load_history(store: Store, chain_id: int) -> History:
         raise UserError(f"no credit history for chain {chain_id}; run `chainrisk credit history` first")
     health = store.query(
         "SELECT wallet, protocol, market, block_number, block_timestamp, collateral_usd, debt_usd, health_factor, "
-        "borrowing_power_usd, collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
-        "FROM health_history WHERE chain_id = ?",
+        "collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
+        "collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
+        "FROM health_history WHERE chain_id = ? ORDER BY wallet, block_number, protocol, market",
         [chain_id],
     )
     ranked = health.with_columns(pl.when(pl.col("debt_usd") > 0).then(_capped_hf()).otherwise(HF_CAP).alias("hf")).sort(
@@ -90,7 +91,7 @@ def load_history(store: Store, chain_id: int) -> History:
         pl.col("block_timestamp").first(),
         pl.col("collateral_usd").sum(),
         pl.col("debt_usd").sum(),
-        pl.col("borrowing_power_usd").sum(),
+        pl.col("capacity_usd").sum(),
         pl.col("adjusted_collateral_usd").sum(),
         pl.col("hf").first().alias("worst_hf"),
         pl.col("hf").get(1, null_on_oob=True).fill_null(HF_CAP).alias("second_hf"),
@@ -99,10 +100,16 @@ def load_history(store: Store, chain_id: int) -> History:
         pl.col("debt_usd").first().alias("worst_debt"),
         pl.col("collateral_usd").first().alias("worst_collateral"),
     )
-    holdings = store.query(
-        "SELECT wallet, block_number, base_asset, asset, sum(collateral_usd) AS collateral_usd FROM holdings_history "
-        "WHERE chain_id = ? AND collateral_usd > 0 GROUP BY ALL",
-        [chain_id],
+    # Sorted reads and order-keeping sums: float totals come out bit-identical whatever the file's layout.
+    holdings = (
+        store.query(
+            "SELECT wallet, block_number, base_asset, asset, collateral_usd FROM holdings_history "
+            "WHERE chain_id = ? AND collateral_usd > 0 ORDER BY wallet, block_number, base_asset, asset, protocol, "
+            "market",
+            [chain_id],
+        )
+        .group_by("wallet", "block_number", "base_asset", "asset", maintain_order=True)
+        .agg(pl.col("collateral_usd").sum())
     )
     prices = store.query(
         "SELECT asset, block_number, block_timestamp, price_usd, decimals FROM asset_price_history WHERE chain_id = ? "
@@ -110,7 +117,9 @@ def load_history(store: Store, chain_id: int) -> History:
         [chain_id],
     )
     lookthrough = store.query(
-        "SELECT wallet, block_number, loop_leverage, max_depth FROM lookthrough_history WHERE chain_id = ?", [chain_id]
+        "SELECT wallet, block_number, loop_leverage, max_depth FROM lookthrough_history WHERE chain_id = ? "
+        "ORDER BY wallet, block_number",
+        [chain_id],
     )
     return History(chain_id, samples, wallet_health, holdings, prices, lookthrough, _events(store, chain_id, prices))
 
@@ -179,16 +188,12 @@ def _events(store: Store, chain_id: int, prices: pl.DataFrame) -> pl.DataFrame:
     events = events.join(times, on="block_number", how="left")
     if events["block_timestamp"].null_count():
         raise UserError("event blocks without a timestamp; run `chainrisk credit history` again to record them")
-    priced = (
-        events.with_row_index("row")
-        .sort("block_number")
-        .join_asof(
-            prices.select("asset", "block_number", "price_usd", "decimals").sort("block_number"),
-            on="block_number",
-            by="asset",
-            strategy="backward",
-            check_sortedness=False,  # sorted by block above; polars cannot check it within groups
-        )
+    priced = events.sort("block_number").join_asof(
+        prices.select("asset", "block_number", "price_usd", "decimals").sort("block_number"),
+        on="block_number",
+        by="asset",
+        strategy="backward",
+        check_sortedness=False,  # sorted by block above; polars cannot check it within groups
     )
     first_price = (
         prices.sort("block_number")
@@ -206,8 +211,8 @@ def _events(store: Store, chain_id: int, prices: pl.DataFrame) -> pl.DataFrame:
             .fill_null(0.0)
             .alias("usd")
         )
-        .sort("row")
         .select("wallet", "protocol", "market_key", "block_number", "block_timestamp", "kind", "asset", "usd")
+        .sort("wallet", "block_number", "kind", "market_key", "asset", "usd", nulls_last=True)
     )
 
 
@@ -225,7 +230,7 @@ def cutoff_sample(history: History, block: int | None) -> tuple[int, int]:
 
 def features(history: History, cutoff_block: int) -> pl.DataFrame:
     """One row per wallet with a position at the cutoff sample: the FEATURES columns plus the state advice moves
-    (collateral_usd, debt_usd, borrowing_power_usd, worst_*, second_hf, the history parts of the window features).
+    (collateral_usd, debt_usd, capacity_usd, worst_*, second_hf, the history parts of the window features).
     `cutoff_block` must be a sampled block (see `cutoff_sample`)."""
     block, now = cutoff_sample(history, cutoff_block)
     if block != cutoff_block:
@@ -244,7 +249,12 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
         (pl.col("block_timestamp").shift(-1) - pl.col("block_timestamp")).cast(pl.Float64).fill_null(step).alias("w")
     ).filter(pl.col("block_timestamp") > start)
     window = (
-        weights.join(health.select("wallet", "block_number", "worst_hf", "debt_usd"), on="block_number", how="left")
+        weights.join(
+            health.select("wallet", "block_number", "worst_hf", "debt_usd"),
+            on="block_number",
+            how="left",
+            maintain_order="left_right",
+        )
         .filter(pl.col("wallet").is_not_null())
         .with_columns(pl.when(pl.col("debt_usd") > 0).then("worst_hf").otherwise(HF_CAP).alias("hf"))
     )
@@ -252,14 +262,18 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
     # Wallets absent from a sample had no position then: safe for that time (HF_CAP), counted by the weights.
     total_w = float(weights["w"].sum())
     now_w = float(weights.filter(pl.col("block_number") == block)["w"].sum())
-    hist = before.group_by("wallet").agg(
-        pl.col("hf").min().alias("hf_min_before"),
-        ((pl.col("hf") - HF_CAP) * pl.col("w")).sum().alias("twa_excess_before"),
-        (pl.col("w") * (pl.col("hf") < 1.1)).sum().alias("below_w_before"),
+    hist = (
+        before.sort("wallet", "block_number")
+        .group_by("wallet", maintain_order=True)
+        .agg(
+            pl.col("hf").min().alias("hf_min_before"),
+            ((pl.col("hf") - HF_CAP) * pl.col("w")).sum().alias("twa_excess_before"),
+            (pl.col("w") * (pl.col("hf") < 1.1)).sum().alias("below_w_before"),
+        )
     )
     frame = (
         current.select(
-            "wallet", "collateral_usd", "debt_usd", "borrowing_power_usd", "adjusted_collateral_usd", "worst_hf",
+            "wallet", "collateral_usd", "debt_usd", "capacity_usd", "adjusted_collateral_usd", "worst_hf",
             "second_hf",
             "worst_adjusted_collateral", "worst_debt", "worst_collateral",
         )
@@ -307,8 +321,8 @@ def with_now(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("hf_twa_90d"),
         ((pl.col("below_w_before") + pl.col("now_w") * (pl.col("hf_now") < 1.1)) / pl.col("window_w"))
         .alias("below_1_1_90d"),
-        pl.when(pl.col("borrowing_power_usd") > 0)
-        .then(pl.col("debt_usd") / pl.col("borrowing_power_usd"))
+        pl.when(pl.col("capacity_usd") > 0)
+        .then(pl.col("debt_usd") / pl.col("capacity_usd"))
         .otherwise(pl.when(pl.col("debt_usd") > 0).then(2.0).otherwise(0.0))
         .clip(upper_bound=2.0)
         .alias("utilisation"),
@@ -329,11 +343,11 @@ def _event_features(history: History, block: int, now: int) -> pl.DataFrame:
         .join_asof(health, left_on="block_number", right_on="sample_block", by="wallet", strategy="backward",
                    allow_exact_matches=False, check_sortedness=False)
     )  # fmt: skip
-    defensive = repays.group_by("wallet").agg(
+    defensive = repays.group_by("wallet", maintain_order=True).agg(
         (pl.col("hf_before") < DEFENSIVE_HF).sum().cast(pl.Float64).alias("defensive_repays_90d")
     )
     kind = pl.col("kind")
-    per_wallet = events.group_by("wallet").agg(
+    per_wallet = events.group_by("wallet", maintain_order=True).agg(
         (days.max()).alias("age_days"),
         pl.col("protocol").n_unique().cast(pl.Float64).alias("protocols"),
         pl.col("market_key").n_unique().cast(pl.Float64).alias("markets"),
@@ -372,15 +386,18 @@ def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
         (pl.col("price_usd").log() - pl.col("price_usd").log().shift(1).over("asset")).alias("r"),
         (pl.col("block_timestamp") - pl.col("block_timestamp").shift(1).over("asset")).cast(pl.Float64).alias("dt"),
     ).filter(pl.col("r").is_not_null() & (pl.col("dt") > 0))
-    vol = returns.group_by("asset").agg(
+    vol = returns.group_by("asset", maintain_order=True).agg(
         ((pl.col("r") ** 2).sum() / pl.col("dt").sum() * 365 * DAY_S).sqrt().alias("vol")
     )
-    by_base = held.group_by("wallet", "base_asset").agg(pl.col("collateral_usd").sum())
-    hhi = by_base.with_columns((pl.col("collateral_usd") / pl.col("collateral_usd").sum().over("wallet")).alias("s"))
-    concentration = hhi.group_by("wallet").agg((pl.col("s") ** 2).sum().alias("concentration"))
+    by_base = held.group_by("wallet", "base_asset", maintain_order=True).agg(pl.col("collateral_usd").sum())
+    totals = by_base.group_by("wallet", maintain_order=True).agg(pl.col("collateral_usd").sum().alias("total"))
+    hhi = by_base.join(totals, on="wallet", maintain_order="left").with_columns(
+        (pl.col("collateral_usd") / pl.col("total")).alias("s")
+    )
+    concentration = hhi.group_by("wallet", maintain_order=True).agg((pl.col("s") ** 2).sum().alias("concentration"))
     weighted = (
-        held.join(vol, on="asset", how="left")
-        .group_by("wallet")
+        held.join(vol, on="asset", how="left", maintain_order="left")
+        .group_by("wallet", maintain_order=True)
         .agg(((pl.col("vol").fill_null(0.0) * pl.col("collateral_usd")).sum() / pl.col("collateral_usd").sum())
              .alias("collateral_vol"))
     )  # fmt: skip

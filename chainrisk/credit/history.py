@@ -100,7 +100,8 @@ def sample_frames(
     health = wallet_risk.select(
         "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp",
         pl.col("collateral_usd").fill_null(0.0), pl.col("debt_usd").fill_null(0.0), "health_factor",
-        pl.col("borrowing_power_usd").fill_null(0.0), "liquidation_threshold_bps", "liquidatable",
+        pl.col("borrowing_power_usd").fill_null(0.0), "liquidation_threshold_bps", "ltv_bps",
+        "liquidatable",
     )  # fmt: skip
     assets = sorted(set(positions["asset"].to_list()))
     bases = {}

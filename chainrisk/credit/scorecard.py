@@ -216,16 +216,19 @@ def _woe(index: np.ndarray, y: np.ndarray, bins: int) -> np.ndarray:
     return woe
 
 
-def _logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Ridge logistic regression by Newton's method (intercept unpenalised); returns [intercept, weights...]."""
-    design = np.column_stack([np.ones(len(x)), x])
+def _logistic(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Ridge logistic regression by Newton's method with one unpenalised intercept per group (a training cutoff):
+    the market's regime at each cutoff moves its intercept, not the features' weights. Returns
+    [intercepts per group..., weights...]."""
+    labels, index = np.unique(groups, return_inverse=True)
+    design = np.column_stack([np.eye(len(labels))[index], x])
     w = np.zeros(design.shape[1])
     penalty = RIDGE * len(x) * np.eye(design.shape[1])
-    penalty[0, 0] = 0.0
+    penalty[: len(labels), : len(labels)] = 0.0
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(design @ w)))
         grad = design.T @ (p - y) + penalty @ w
-        hess = (design * (p * (1 - p))[:, None]).T @ design + penalty
+        hess = (design * (p * (1 - p))[:, None]).T @ design + penalty + 1e-9 * np.eye(design.shape[1])
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-9:
@@ -233,13 +236,31 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w
 
 
+def _pooled_intercept(offset: np.ndarray, y: np.ndarray) -> float:
+    """The one intercept that, with the features' weights held, matches the training rows' liquidation rate over
+    all cutoffs (what the score's PD is calibrated to: the average regime of the training history)."""
+    a = float(np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9)))
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(a + offset)))
+        step = float(np.sum(p - y) / max(np.sum(p * (1 - p)), 1e-12))
+        a -= step
+        if abs(step) < 1e-12:
+            break
+    return a
+
+
 def fit(train: pl.DataFrame, horizon_days: int, trained: dict[str, Any]) -> Scorecard:
-    """Fits the scorecard on labelled rows (FEATURES columns and `liquidated`). Features whose weight comes out
-    negative (their evidence already carried by others, against their economic direction) are dropped and the fit
-    repeated, so every kept feature scores in its economic direction."""
+    """Fits the scorecard on labelled rows (FEATURES columns, `liquidated`, and `as_of_block` naming each row's
+    cutoff). Weights are fitted with one intercept per cutoff, so a feature that only tracks the date (every
+    wallet's age grows with it) cannot stand in for the market's regime; the score's intercept is then the one
+    matching the average liquidation rate over all cutoffs. Features whose weight comes out negative (their evidence
+    already carried by others, against their economic direction) are dropped and the fit repeated, so every kept
+    feature scores in its economic direction."""
     y = train["liquidated"].cast(pl.Float64).to_numpy()
     if y.sum() < 5 or (len(y) - y.sum()) < 5:
         raise UserError(f"too few liquidated ({int(y.sum())}) or safe ({int(len(y) - y.sum())}) rows to train on")
+    groups = train["as_of_block"].to_numpy() if "as_of_block" in train.columns else np.zeros(len(y))
+    n_groups = len(np.unique(groups))
     cards = []
     for name, (_, direction) in FEATURES.items():
         x = train[name].fill_null(np.nan).to_numpy().astype(float)
@@ -253,14 +274,16 @@ def fit(train: pl.DataFrame, horizon_days: int, trained: dict[str, Any]) -> Scor
         matrix = np.column_stack(
             [np.asarray(c.woe)[c.bin_index(np.nan_to_num(train[c.name].to_numpy().astype(float)))] for c in cards]
         )
-        w = _logistic(-matrix, y)  # logit(bad) = a - sum(beta x WOE)
-        negative = [i for i, b in enumerate(w[1:]) if b <= 0]
+        w = _logistic(-matrix, y, groups)[n_groups:]  # logit(bad) = a_cutoff - sum(beta x WOE)
+        negative = [i for i, b in enumerate(w) if b <= 0]
         if not negative:
             break
-        cards.pop(min(negative, key=lambda i: w[1 + i]))
-    intercept = float(w[0])
+        cards.pop(min(negative, key=lambda i: w[i]))
+        if not cards:
+            raise UserError("no feature carries evidence of liquidation in the training rows")
+    intercept = _pooled_intercept(-(matrix @ w), y)
     share = (OFFSET - FACTOR * intercept) / len(cards)
-    for card, beta in zip(cards, w[1:], strict=True):
+    for card, beta in zip(cards, w, strict=True):
         card.beta = float(beta)
         card.points = [float(share + FACTOR * beta * v) for v in card.woe]
     return Scorecard(cards, intercept, horizon_days, trained)

@@ -585,6 +585,7 @@ CREATE TABLE IF NOT EXISTS health_history (
     health_factor DOUBLE,
     borrowing_power_usd DOUBLE NOT NULL,
     liquidation_threshold_bps INTEGER NOT NULL,
+    ltv_bps INTEGER NOT NULL,
     liquidatable BOOLEAN NOT NULL,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
