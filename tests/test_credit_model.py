@@ -115,3 +115,19 @@ def test_too_few_liquidations_to_train_is_one_clear_error() -> None:
     rows = synthetic(500).with_columns(pl.lit(False).alias("liquidated"))
     with pytest.raises(UserError, match="too few liquidated"):
         fit(rows, 30, {})
+
+
+def test_the_aave_v2_sanity_check_scores_real_repeat_liquidations(card: Scorecard) -> None:
+    """The model's liquidation-history cards on the real Aave V2 file: one row per month of 2021, the partial
+    score's AUC against being liquidated again within 30 days."""
+    from chainrisk.devnet.toolchain import shared_prices_dir
+    from chainrisk.jobs.credit import sanity_check
+
+    prices = shared_prices_dir()
+    table = sanity_check(card, prices.parent.parent / "aave_v2" / "liquidations.csv", prices)
+    assert table.height == 12 and table["cutoff"][0] == "2021-01-01"
+    assert (table["liquidated_again"] <= table["wallets"]).all() and table["wallets"].is_sorted()
+    assert table["auc"].drop_nulls().is_between(0, 1).all()
+    only_counts = Scorecard([f for f in card.features if f.name == "hf_now"], 0.0, 30, {})
+    with pytest.raises(UserError, match="none of the liquidation features"):
+        sanity_check(only_counts, prices.parent.parent / "aave_v2" / "liquidations.csv", prices)
