@@ -80,7 +80,7 @@ def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
     assert app.radio(key="page").value == slug
     title = next(p.title for p in PAGES if p.slug == slug)
     assert title in [t.value for t in app.title]
-    if slug not in ("runs", "risk", "chains"):  # no runs, risk models or contagion yet in the session database
+    if slug not in ("runs", "risk", "chains", "credit"):  # no runs, risk models, contagion or credit scores yet
         assert not app.info, [i.value for i in app.info]
 
 

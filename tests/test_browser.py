@@ -14,8 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from chainrisk.config import devnet_config
+from chainrisk.credit.history import backfill
+from chainrisk.credit.scorecard import Scorecard
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port
+from chainrisk.jobs.credit import DEFAULT_MODEL, score_wallets
 from tests.test_app import with_risk_runs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,6 +31,7 @@ KEY_TEXT = {
     "wallet": "What if",
     "risk": "Wallets first liquidated",
     "chains": "What backs the debt, by base asset",
+    "credit": "Scores by band",
     "sql": "Views",
     "runs": "Last runs",
     "devnet": "Contracts",
@@ -41,13 +46,18 @@ def screenshot_dir() -> Path:
 
 @pytest.fixture()
 def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Iterator[str]:
-    """`streamlit run` on a copy of the session database with every risk model run on it (the Risk models page
-    then has something to draw; the other pages read the same data as the session file)."""
+    """`streamlit run` on a copy of the session database with every risk model and credit scores run on it (the Risk
+    models and Credit scores pages then have something to draw; the others read the same data as the session
+    file)."""
     port = free_port()
+    db = with_risk_runs(scored_db, tmp_path)
+    # Credit scores by the bundled model on a sampled history, so the Credit scores page has them too.
+    backfill(devnet_config(devnet, db), devnet["rpc_url"], every_s=86_400)
+    score_wallets(db, Scorecard.load(DEFAULT_MODEL))
     env = {
         **os.environ,
         "CHAINRISK_MANIFEST": str(Path(devnet["state_dir"]) / "manifest.json"),
-        "CHAINRISK_DB": str(with_risk_runs(scored_db, tmp_path)),
+        "CHAINRISK_DB": str(db),
     }
     args = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
     args += ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"]

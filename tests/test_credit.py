@@ -123,6 +123,7 @@ def test_no_feature_reads_past_the_cutoff(credit_db: Path, tmp_path: Path) -> No
     moved = 0
     for cutoff in (blocks[len(blocks) // 3], blocks[2 * len(blocks) // 3]):
         full = features(history, cutoff)
+        assert full.select(names).null_count().sum_horizontal()[0] == 0, "every feature has a value"
         with Store(_truncated_copy(credit_db, cutoff, tmp_path), read_only=True) as store:
             cut = features(load_history(store, 31337), cutoff)
         assert full.select("wallet", *names).equals(cut.select("wallet", *names)), cutoff

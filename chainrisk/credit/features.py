@@ -294,6 +294,25 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
         pl.col("chain_depth").fill_null(0).cast(pl.Float64),
         pl.col("collateral_vol").fill_null(0.0),
         pl.col("concentration").fill_null(0.0),
+        # A wallet whose position came without an event of its own (aTokens transferred to it) has no history on
+        # the protocols yet: new, nothing borrowed, repaid or liquidated.
+        *(
+            pl.col(c).fill_null(0.0)
+            for c in (
+                "age_days",
+                "protocols",
+                "markets",
+                "borrows",
+                "repays",
+                "borrow_usd",
+                "liquidations",
+                "liquidated_usd",
+                "defensive_repays_90d",
+            )
+        ),
+        pl.col("repay_ratio").fill_null(1.0),
+        pl.col("days_since_repay").fill_null(NEVER_DAYS),
+        pl.col("days_since_liquidation").fill_null(NEVER_DAYS),
     )
     return (
         with_now(frame)

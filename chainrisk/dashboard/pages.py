@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from chainrisk.dashboard import chains, console, devnet, overview, positions, risk, runs, wallet
+from chainrisk.dashboard import chains, console, credit, devnet, overview, positions, risk, runs, wallet
 from chainrisk.dashboard.ui import run_guarded
 
 
@@ -25,6 +25,7 @@ PAGES = (
     Page("wallet", "Wallet", wallet.render),
     Page("risk", "Risk models", risk.render),
     Page("chains", "Collateral chains", chains.render),
+    Page("credit", "Credit scores", credit.render),
     Page("sql", "SQL console", console.render),
     Page("runs", "Runs & alerts", runs.render),
     Page("devnet", "Devnet", devnet.render),
