@@ -303,6 +303,14 @@ def _credit(args: argparse.Namespace) -> None:
             sampled = backfill(config, rpc_url, every_s=every, from_block=args.from_block, to_block=args.to_block)
         print(sampled.line())
         return
+    if command == "sanity":  # reads the Aave V2 file, not a database
+        from chainrisk.devnet.toolchain import shared_prices_dir
+
+        model = Scorecard.load(Path(args.model) if args.model else credit.DEFAULT_MODEL)
+        prices = shared_prices_dir()
+        path = Path(args.liquidations) if args.liquidations else prices.parent.parent / "aave_v2" / "liquidations.csv"
+        _emit(credit.sanity_check(model, path, prices), "table", None)
+        return
     _check_db(db, create=False)
     if args.horizon_days is not None and not 1 <= args.horizon_days <= 365:
         raise UserError("--horizon-days must be between 1 and 365")
@@ -331,9 +339,9 @@ def _credit(args: argparse.Namespace) -> None:
             run_id = credit.store_evaluations(db, evaluations, args.horizon_days, history.chain_id)
         for e in evaluations:
             print("\n".join(e.lines()))
-            print("  calibration (score buckets, riskiest first): " + "; ".join(
-                f"{r['score_min']}-{r['score_max']}: predicted {r['predicted_pd']:.1%}, "
-                f"observed {r['observed_rate']:.1%}"
+            print("  calibration by band: " + "; ".join(
+                f"{r['bucket']} ({r['score_min']}-{r['score_max']}, {r['wallets']} wallets): predicted "
+                f"{r['predicted_pd']:.1%}, observed {r['observed_rate']:.1%}"
                 for r in e.calibration.iter_rows(named=True)
             ))  # fmt: skip
         if args.model_out:
@@ -342,14 +350,6 @@ def _credit(args: argparse.Namespace) -> None:
         print(f"wrote credit_evaluations and credit_calibration (run {run_id}) to {db}")
         return
     model = Scorecard.load(Path(args.model) if args.model else credit.DEFAULT_MODEL)
-    if command == "sanity":
-        from chainrisk.devnet.toolchain import shared_prices_dir
-
-        prices = shared_prices_dir()
-        path = Path(args.liquidations) if args.liquidations else prices.parent.parent / "aave_v2" / "liquidations.csv"
-        table = credit.sanity_check(model, path, prices)
-        _emit(table, "table", None)
-        return
     with writer_lock(db, "credit"):
         report = credit.score_wallets(db, model, args.as_of, chain_id=args.chain_id, target_pd=args.target_pd)
     print(f"{report.line()}; wrote credit_scores, credit_features, credit_advice to {db} and published it")

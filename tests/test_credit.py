@@ -183,10 +183,10 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
     done = cli("credit", "evaluate", "--db", str(credit_db), "--at", at, "--horizon-days", str(HORIZON_DAYS),
                "--every-days", str(EVERY_DAYS), "--min-history-days", str(MIN_HISTORY_DAYS))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    for scorer in ("scorecard", "current_hf", "min_hf_90d"):
-        assert scorer in done.stdout
+    for scorer in ("scorecard", "score", "current_hf", "min_hf_90d"):
+        assert f"  {scorer} " in done.stdout
     metrics = _query(credit_db, "SELECT * FROM credit_evaluations")
-    assert set(metrics["scorer"]) == {"scorecard", "current_hf", "min_hf_90d"}
+    assert set(metrics["scorer"]) == {"scorecard", "score", "current_hf", "min_hf_90d"}
     assert metrics["wallets"].n_unique() == 1 and (metrics["auc"].drop_nulls().is_between(0, 1)).all()
     assert _query(credit_db, "SELECT sum(wallets) AS n FROM credit_calibration")["n"][0] == metrics["wallets"][0]
 

@@ -106,9 +106,12 @@ def test_metrics_equal_their_definitions() -> None:
     p = 1 / (1 + np.exp(-risk))
     assert brier(p, y) == pytest.approx(float(np.mean((p - y) ** 2)))
     assert auc(risk, np.zeros(300)) is None and ks(risk, np.ones(300)) is None
-    table = calibration(np.arange(300), p, y, buckets=10)
-    assert table["wallets"].sum() == 300 and table.height == 10
-    assert table["liquidated"].sum() == y.sum()
+    scores = np.linspace(300, 850, 300).round()
+    table = calibration(scores, p, y)
+    assert table["bucket"].to_list() == [name for name, _ in BANDS]
+    assert table["wallets"].sum() == 300 and table["liquidated"].sum() == y.sum()
+    poor = scores < 580
+    assert table.row(0, named=True)["predicted_pd"] == pytest.approx(float(p[poor].mean()))
 
 
 def test_too_few_liquidations_to_train_is_one_clear_error() -> None:

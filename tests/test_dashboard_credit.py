@@ -115,7 +115,7 @@ EVALUATIONS = [
       (("min_hf_90d", 0.830), ("current_hf", 0.842), ("scorecard", 0.943))],
 ]  # fmt: skip
 CALIBRATION = [
-    (run_id, f"{k}/2 @ block {cutoff}", 400 + 100 * k, 500 + 100 * k, 50, 10 // k, 0.3 / k, 0.2 / k)
+    (run_id, cutoff, ("poor", "fair")[k - 1], 400 + 100 * k, 500 + 100 * k, 50, 10 // k, 0.3 / k, 0.2 / k)
     for run_id in (1, 2) for cutoff in (150, 180) for k in (1, 2)
 ]  # fmt: skip
 
@@ -133,8 +133,8 @@ def write(db: Path, evaluations: bool = True) -> Path:
         if evaluations:
             calibration = pl.DataFrame(
                 CALIBRATION,
-                schema=["run_id", "bucket", "score_min", "score_max", "wallets", "liquidated", "predicted_pd",
-                        "observed_rate"], orient="row",
+                schema=["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
+                        "predicted_pd", "observed_rate"], orient="row",
             )  # fmt: skip
             store.append_rows({"credit_evaluations": pl.DataFrame(EVALUATIONS), "credit_calibration": calibration})
         store.publish()
@@ -304,7 +304,8 @@ def test_model_quality_shows_the_latest_evaluation_run(credit_db: Path) -> None:
     table = table_with(app, "auc")
     assert list(table["cutoff"]) == ["block 150 · 2022-04-15"] * 3 + ["block 180 · 2022-04-15"] * 3
     assert (
-        list(table["scorer_name"]) == ["credit scorecard", "health factor now", "lowest health factor in 90 days"] * 2
+        list(table["scorer_name"])
+        == ["credit scorecard (probability)", "health factor now", "lowest health factor in 90 days"] * 2
     )
     assert list(table["auc"]) == pytest.approx([0.943, 0.842, 0.830] * 2)
     assert list(table["wallets"]) == [1_138] * 6 and list(table["liquidated"]) == [183] * 6

@@ -35,24 +35,27 @@ def brier(pd: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.mean((pd - y) ** 2)) if len(y) else None
 
 
-def calibration(scores: np.ndarray, pd: np.ndarray, y: np.ndarray, buckets: int = 10) -> pl.DataFrame:
-    """Rows sorted by score in `buckets` equal-count buckets (riskiest first): predicted vs observed rates."""
-    frame = pl.DataFrame({"score": scores, "pd": pd, "y": y}).sort("score")
-    n = frame.height
-    frame = frame.with_columns((pl.int_range(0, n) * buckets // max(n, 1)).alias("b"))
+def calibration(scores: np.ndarray, pd: np.ndarray, y: np.ndarray) -> pl.DataFrame:
+    """Per score band (riskiest first): wallets, liquidated, the model's mean PD against the observed rate. Bands
+    rather than equal-count buckets: safe wallets pile up at the top of the scale, and buckets of one score say
+    nothing."""
+    from chainrisk.credit.scorecard import BANDS, band_of
+
+    frame = pl.DataFrame({"score": scores, "pd": pd, "y": y}).with_columns(
+        pl.col("score").map_elements(band_of, return_dtype=pl.Utf8).alias("bucket")
+    )
+    order = {name: i for i, (name, _) in enumerate(BANDS)}
     return (
-        frame.group_by("b")
+        frame.group_by("bucket")
         .agg(
             pl.col("score").min().cast(pl.Int32).alias("score_min"),
             pl.col("score").max().cast(pl.Int32).alias("score_max"),
-            pl.len().alias("wallets"),
+            pl.len().cast(pl.Int64).alias("wallets"),
             pl.col("y").sum().cast(pl.Int64).alias("liquidated"),
             pl.col("pd").mean().alias("predicted_pd"),
             pl.col("y").mean().alias("observed_rate"),
         )
-        .sort("b")
-        .with_columns(pl.format("{}/{}", pl.col("b") + 1, buckets).alias("bucket"))
-        .drop("b")
+        .sort(pl.col("bucket").replace_strict(order, return_dtype=pl.Int32))
     )
 
 

@@ -6,8 +6,11 @@ feature's points move in the direction economics says (a lower health factor nev
 merging bins until the bad rate is monotone. The cost is no interactions between features; the evaluation reports
 what it reaches against the health-factor baselines (README "Credit scores").
 
-Scale: score = OFFSET + FACTOR x ln(odds of not being liquidated), FACTOR = PDO / ln 2 (PDO = 40 points double the
-odds), OFFSET puts odds 20:1 (a 4.8 % 30-day liquidation probability) at 650; clipped to 300-850.
+Scale: score = OFFSET + FACTOR x ln(odds of not being liquidated), FACTOR = PDO / ln 2 (PDO = 25 points double the
+odds), OFFSET puts even odds (a 50 % 30-day liquidation probability) at 500; clipped to 300-850. The band cut-offs
+then sit at 30-day liquidation probabilities of 10 % (580), 0.9 % (670), 0.13 % (740) and 0.025 % (800). A steeper
+scale (40 points per doubling) put most healthy borrowers at the 850 ceiling, where the score could no longer rank
+them: on the June 2022 evaluation its AUC fell to 0.893 against the probability's 0.922; at 25 it is 0.920.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import polars as pl
 from chainrisk.credit.features import FEATURES
 from chainrisk.errors import UserError
 
-PDO = 40.0
+PDO = 25.0
 FACTOR = PDO / math.log(2)
-ANCHOR_SCORE, ANCHOR_ODDS = 650.0, 20.0
+ANCHOR_SCORE, ANCHOR_ODDS = 500.0, 1.0
 OFFSET = ANCHOR_SCORE - FACTOR * math.log(ANCHOR_ODDS)
 SCORE_MIN, SCORE_MAX = 300, 850
 #: Bands by their lowest score (FICO's cut-offs).

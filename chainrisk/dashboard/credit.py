@@ -7,7 +7,6 @@ credit_calibration rows.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,14 @@ ACTION_WORDS = {
     "unwind loop": ("Unwind {amount} of the loop (sell collateral to repay debt)", "Unwinding the loop"),
 }
 SCORER_NAMES = {
-    "scorecard": "credit scorecard",
+    "scorecard": "credit scorecard (probability)",
+    "score": "credit score 300-850 (rounded)",
     "current_hf": "health factor now",
     "min_hf_90d": "lowest health factor in 90 days",
 }
 #: Features whose values are USD amounts, and those that are shares (0-1), for showing their values with units.
 USD_FEATURES = {"debt_usd", "borrow_usd", "liquidated_usd"}
 SHARE_FEATURES = {"below_1_1_90d", "utilisation", "repay_ratio", "concentration", "collateral_vol"}
-BUCKET = re.compile(r"(\d+)/(\d+) @ block (\d+)")
 
 
 def empty_hint(db: Path) -> str:
@@ -503,12 +502,11 @@ def _metric_column(label: str, help: str) -> Any:
 
 
 def calibration_points(calibration: pl.DataFrame) -> pl.DataFrame:
-    """credit_calibration rows with their bucket number and cutoff block read from the bucket text."""
-    parts = calibration["bucket"].str.extract_groups(BUCKET.pattern)
+    """credit_calibration rows (one per cutoff and score band) with the band's rank (1: poor, the riskiest)."""
+    ranks = {name: i + 1 for i, (name, _) in enumerate(BANDS)}
     return calibration.with_columns(
-        parts.struct.field("1").cast(pl.Int64).alias("decile"),
-        parts.struct.field("3").cast(pl.Int64).alias("cutoff_block"),
-        pl.format("block {}", parts.struct.field("3")).alias("cutoff"),
+        pl.col("bucket").replace_strict(ranks, default=None, return_dtype=pl.Int64).alias("decile"),
+        pl.format("block {}", "cutoff_block").alias("cutoff"),
         pl.format("{}-{}", "score_min", "score_max").alias("scores"),
     )
 
@@ -534,12 +532,12 @@ def _calibration(db: Path, run_id: int, horizon_days: int) -> None:
             y=alt.Y("observed_rate:Q", title=f"share liquidated within {horizon_days} days", axis=axis),
             color=alt.Color("cutoff:N", title="cutoff", sort=points["cutoff"].unique(maintain_order=True).to_list()),
             order="decile:Q",
-            tooltip=["cutoff", alt.Tooltip("decile:Q", title="bucket (1: riskiest)"), "scores", "wallets",
+            tooltip=["cutoff", alt.Tooltip("bucket:N", title="band"), "scores", "wallets",
                      "liquidated", alt.Tooltip("predicted_pd:Q", title="predicted", format=".1%"),
                      alt.Tooltip("observed_rate:Q", title="observed", format=".1%")],
         )
     )  # fmt: skip
-    st.markdown("**Calibration**: predicted against observed, by score bucket (bucket 1 holds the riskiest)")
+    st.markdown("**Calibration**: predicted against observed, by score band")
     st.altair_chart(alt.layer(line, dots).properties(height=320), width="stretch")
     st.caption(
         "On the dashed diagonal the model's probabilities equal what happened; above it, more borrowers were "

@@ -188,7 +188,8 @@ def evaluate_at(
     y_train = train["liquidated"].cast(pl.Float64).to_numpy()
     pd_ = card.pd(test)
     scores = card.score(test)
-    rows = [("scorecard", pd_, pd_)]
+    # The model's probability ranks; the published score is its rounded, clipped transform (ties at the top).
+    rows = [("scorecard", pd_, pd_), ("score", -scores.astype(float), pd_)]
     for name, column in (("current_hf", "hf_now"), ("min_hf_90d", "hf_min_90d")):
         x = np.log(np.maximum(test[column].to_numpy(), 1e-6))
         a, b = fit_single(np.log(np.maximum(train[column].to_numpy(), 1e-6)), y_train)
@@ -235,8 +236,7 @@ def store_evaluations(db: Path, evaluations: list[Evaluation], horizon_days: int
         calibrations = pl.concat(
             [
                 e.calibration.with_columns(
-                    pl.lit(run_id, pl.Int64).alias("run_id"),
-                    pl.format("{} @ block {}", pl.col("bucket"), pl.lit(e.cutoff_block)).alias("bucket"),
+                    pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(e.cutoff_block, pl.Int64).alias("cutoff_block")
                 )
                 for e in evaluations
             ]

@@ -703,6 +703,7 @@ CREATE TABLE IF NOT EXISTS credit_evaluations (
 
 CREATE TABLE IF NOT EXISTS credit_calibration (
     run_id BIGINT NOT NULL,
+    cutoff_block BIGINT NOT NULL,
     bucket VARCHAR NOT NULL,
     score_min INTEGER NOT NULL,
     score_max INTEGER NOT NULL,
