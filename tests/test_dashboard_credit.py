@@ -9,13 +9,13 @@ from typing import Any
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, score_histogram
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file
+from tests.test_app import chart_data, table_with
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CHAIN = 31337
@@ -163,21 +163,6 @@ def assert_clean(app: AppTest) -> None:
 
 def metrics(app: AppTest) -> dict[str, Any]:
     return {m.label: m for m in app.metric}
-
-
-def table_with(app: AppTest, column: str) -> Any:
-    tables = [d.value for d in app.dataframe if column in d.value.columns]
-    assert len(tables) == 1, f"{len(tables)} tables with a {column!r} column"
-    return tables[0]
-
-
-def chart_data(app: AppTest, column: str) -> pa.Table:
-    for chart in app.get("vega_lite_chart"):
-        for dataset in chart.proto.datasets:
-            table = pa.ipc.open_stream(dataset.data.data).read_all()
-            if column in table.column_names:
-                return table
-    raise AssertionError(f"no chart with a {column!r} column")
 
 
 def texts(app: AppTest) -> str:
