@@ -51,7 +51,7 @@ test: setup chromium
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices
 # (Nov 2021 - Jun 2022: the January drop, LUNA, the stETH discount), sampled daily; trained before each cutoff T,
 # scored at T, labelled by the liquidations of the 30 days after T; then the bundled model, trained on all of it,
-# and its sanity check on Aave V2's repeat liquidations. About 15 minutes on 2 cores.
+# and its sanity check on Aave V2's repeat liquidations. About 20 minutes on 2 cores.
 CREDIT_STATE := .chainrisk/credit-eval
 credit-eval: setup
 	CHAINRISK_STATE_DIR=$(CREDIT_STATE) $(BIN)/chainrisk devnet up --replace --port 8547 --wallets 2000 --days 242 --start 2021-11-01 --step-hours 24 --seed 21
