@@ -239,8 +239,7 @@ def test_repay_advice_reaches_the_health_the_chain_computes(
     from chainrisk.credit.advice import _repay
 
     rows = frame.head(5)
-    share = np.full(rows.height, 0.4)
-    modelled = _repay(rows, share)["worst_hf"].to_numpy()
+    modelled = _repay(rows, 0.4 * rows["worst_debt"].to_numpy())["worst_hf"].to_numpy()
     reserves = devnet["aave_v3"]["reserves"]
     erc20 = load_abi("erc20", "IERC20Detailed")
     pool = devnet["aave_v3"]["pool"]

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.credit.features import HF_CAP, with_now
-from chainrisk.credit.scorecard import Scorecard, band_of, next_band
+from chainrisk.credit.scorecard import Scorecard, next_band
 
 #: Default ceiling on the model's 30-day liquidation probability for the personalised limit.
 TARGET_PD = 0.02
@@ -33,17 +33,6 @@ ADVICE_SCHEMA = {
 LOOPED = 1.05
 
 
-def _repay(frame: pl.DataFrame, share: np.ndarray) -> pl.DataFrame:
-    """Repays `share` of the weakest market's debt."""
-    x = pl.Series(share) * frame["worst_debt"]
-    debt = frame["worst_debt"] - x
-    hf = pl.Series(np.where(debt.to_numpy() > 1e-9, (frame["worst_adjusted_collateral"] / debt.clip(1e-9)).to_numpy(),
-                            HF_CAP))  # fmt: skip
-    return frame.with_columns(
-        (frame["debt_usd"] - x).clip(lower_bound=0.0).alias("debt_usd"), debt.alias("worst_debt"), hf.alias("worst_hf")
-    )
-
-
 def _lt(frame: pl.DataFrame) -> pl.Series:
     """The weakest market's liquidation threshold (collateral-weighted)."""
     return pl.Series(
@@ -55,41 +44,41 @@ def _lt(frame: pl.DataFrame) -> pl.Series:
     )
 
 
-def _add_collateral(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
-    lt = _lt(frame)
-    x = pl.Series(usd)
-    adjusted = frame["worst_adjusted_collateral"] + x * lt
+def _move(frame: pl.DataFrame, added: np.ndarray, repaid: np.ndarray) -> pl.DataFrame:
+    """The wallet after adding `added` USD of collateral (negative: selling it) to its weakest market, at that
+    market's liquidation threshold and the wallet's LTV, and repaying `repaid` USD of that market's debt."""
+    x, r = pl.Series(added), pl.Series(repaid)
     ltv = (frame["capacity_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
+    adjusted = (frame["worst_adjusted_collateral"] + x * _lt(frame)).clip(lower_bound=0.0)
+    debt = frame["worst_debt"] - r
+    hf = pl.Series(np.where(debt.to_numpy() > 1e-9, (adjusted / debt.clip(1e-9)).to_numpy(), HF_CAP))
     return frame.with_columns(
         adjusted.alias("worst_adjusted_collateral"),
-        (adjusted / frame["worst_debt"].clip(1e-9)).clip(upper_bound=HF_CAP).alias("worst_hf"),
-        (frame["collateral_usd"] + x).alias("collateral_usd"),
-        (frame["worst_collateral"] + x).alias("worst_collateral"),
-        (frame["capacity_usd"] + x * ltv).alias("capacity_usd"),
+        debt.alias("worst_debt"),
+        hf.alias("worst_hf"),
+        (frame["debt_usd"] - r).clip(lower_bound=0.0).alias("debt_usd"),
+        (frame["collateral_usd"] + x).clip(lower_bound=0.0).alias("collateral_usd"),
+        (frame["worst_collateral"] + x).clip(lower_bound=0.0).alias("worst_collateral"),
+        (frame["capacity_usd"] + x * ltv).clip(lower_bound=0.0).alias("capacity_usd"),
     )
 
 
-def _unwind(frame: pl.DataFrame, share: np.ndarray) -> pl.DataFrame:
-    """Sells `share` of the weakest market's debt worth of collateral and repays it with the proceeds."""
-    lt = _lt(frame)
-    x = pl.Series(share) * frame["worst_debt"]
-    debt = frame["worst_debt"] - x
-    adjusted = (frame["worst_adjusted_collateral"] - x * lt).clip(lower_bound=0.0)
-    hf = pl.Series(np.where(debt.to_numpy() > 1e-9, (adjusted / debt.clip(1e-9)).to_numpy(), HF_CAP))
-    ltv = (frame["capacity_usd"] / frame["collateral_usd"].clip(1e-9)).fill_nan(0.0)
-    collateral = (frame["collateral_usd"] - x).clip(lower_bound=0.0)
-    return frame.with_columns(
-        (frame["debt_usd"] - x).clip(lower_bound=0.0).alias("debt_usd"),
-        debt.alias("worst_debt"),
-        adjusted.alias("worst_adjusted_collateral"),
-        hf.alias("worst_hf"),
-        collateral.alias("collateral_usd"),
-        (frame["worst_collateral"] - x).clip(lower_bound=0.0).alias("worst_collateral"),
-        (frame["capacity_usd"] - x * ltv).clip(lower_bound=0.0).alias("capacity_usd"),
-        # A loop's leverage is collateral / equity; selling collateral to repay keeps the equity.
-        (frame["loop_leverage"] * collateral / frame["collateral_usd"].clip(1e-9))
+def _repay(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
+    return _move(frame, np.zeros(len(usd)), usd)
+
+
+def _add_collateral(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
+    return _move(frame, usd, np.zeros(len(usd)))
+
+
+def _unwind(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
+    """Sells `usd` of collateral in the weakest market and repays that market's debt with the proceeds."""
+    moved = _move(frame, -usd, usd)
+    # A loop's leverage is collateral / equity; selling collateral to repay keeps the equity.
+    return moved.with_columns(
+        (frame["loop_leverage"] * moved["collateral_usd"] / frame["collateral_usd"].clip(1e-9))
         .clip(lower_bound=1.0)
-        .alias("loop_leverage"),
+        .alias("loop_leverage")
     )
 
 
@@ -125,18 +114,17 @@ def advice(card: Scorecard, frame: pl.DataFrame) -> pl.DataFrame:
     names = [name for name, _ in wanted]
     out = []
     debt = rows["worst_debt"].to_numpy()
-    actions: list[tuple[str, Callable[[pl.DataFrame, np.ndarray], pl.DataFrame], np.ndarray, np.ndarray]] = [
-        ("repay debt", lambda f, s: _repay(f, s), np.ones(rows.height), debt),
-        ("add collateral", _add_collateral, 10 * rows["collateral_usd"].to_numpy() + 10 * debt + 1.0, None),  # type: ignore[list-item]
+    actions: list[tuple[str, Callable[[pl.DataFrame, np.ndarray], pl.DataFrame], np.ndarray]] = [
+        ("repay debt", _repay, debt),
+        ("add collateral", _add_collateral, 10 * rows["collateral_usd"].to_numpy() + 10 * debt + 1.0),
     ]
     looped = rows["loop_leverage"].to_numpy() > LOOPED
     if looped.any():
-        actions.append(("unwind loop", lambda f, s: _unwind(f, s), np.ones(rows.height), debt))
-    for action, move, hi, scale in actions:
+        actions.append(("unwind loop", _unwind, debt))
+    for action, move, hi in actions:
         amount, new = _bisect(card, rows, move, hi, target)
-        usd = amount * scale if scale is not None else amount
         frame_out = pl.DataFrame(
-            {"wallet": rows["wallet"], "action": action, "amount_usd": usd, "target_band": names,
+            {"wallet": rows["wallet"], "action": action, "amount_usd": amount, "target_band": names,
              "new_score": new.astype(np.int32), "reachable": ~np.isnan(amount)}
         ).with_columns(pl.col("amount_usd").fill_nan(None))  # fmt: skip
         if action == "unwind loop":
@@ -175,7 +163,3 @@ def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET
         {"wallet": rows["wallet"], "protocol_ltv": power / collateral, "suggested_ltv": best / collateral,
          "suggested_max_debt_usd": best}
     )  # fmt: skip
-
-
-def band_names(scores: np.ndarray) -> list[str]:
-    return [band_of(int(s)) for s in scores]

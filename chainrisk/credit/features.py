@@ -256,7 +256,7 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
             maintain_order="left_right",
         )
         .filter(pl.col("wallet").is_not_null())
-        .with_columns(pl.when(pl.col("debt_usd") > 0).then("worst_hf").otherwise(HF_CAP).alias("hf"))
+        .rename({"worst_hf": "hf"})  # HF_CAP for a wallet without debt (load_history)
     )
     before = window.filter(pl.col("block_number") < block)
     # Wallets absent from a sample had no position then: safe for that time (HF_CAP), counted by the weights.
@@ -287,7 +287,7 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
     frame = frame.join(_event_features(history, block, now), on="wallet", how="left")
     frame = frame.join(_holding_features(history, block, now), on="wallet", how="left")
     look = history.lookthrough.filter(pl.col("block_number") == block).select(
-        "wallet", pl.col("loop_leverage").fill_null(1.0), pl.col("max_depth").alias("chain_depth")
+        "wallet", "loop_leverage", pl.col("max_depth").alias("chain_depth")
     )
     frame = frame.join(look, on="wallet", how="left").with_columns(
         pl.col("loop_leverage").fill_null(1.0).clip(lower_bound=1.0),
@@ -353,8 +353,7 @@ def _event_features(history: History, block: int, now: int) -> pl.DataFrame:
     days = (now - pl.col("block_timestamp")).cast(pl.Float64) / DAY_S
     # Health at the latest sample before each repay: was the wallet under pressure when it repaid?
     health = history.wallet_health.filter(pl.col("block_number") < block).select(
-        "wallet", pl.col("block_number").alias("sample_block"), pl.when(pl.col("debt_usd") > 0).then("worst_hf")
-        .otherwise(HF_CAP).alias("hf_before")
+        "wallet", pl.col("block_number").alias("sample_block"), pl.col("worst_hf").alias("hf_before")
     ).sort("sample_block")  # fmt: skip
     repays = (
         events.filter((pl.col("kind") == "repay") & (pl.col("block_timestamp") > now - WINDOW_DAYS * DAY_S))

@@ -24,7 +24,7 @@ from chainrisk.config import Config
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import chain_frames
 from chainrisk.jobs.index import terminal_progress
-from chainrisk.jobs.score import score_positions
+from chainrisk.jobs.score import wallet_and_position_risk
 from chainrisk.protocols.adapter import adapter_for
 from chainrisk.rpc import RpcClient, mask_url
 from chainrisk.store.db import Store
@@ -95,8 +95,7 @@ def sample_frames(
     positions: pl.DataFrame, links: dict[str, Any], convert: Callable[..., Any], block_ts: int
 ) -> dict[str, pl.DataFrame]:
     """The history tables' rows for one block's positions (pure, given the graph and its converter)."""
-    scored = score_positions(positions)
-    wallet_risk = scored["wallet_risk"]
+    _, wallet_risk, position_risk = wallet_and_position_risk(positions)
     health = wallet_risk.select(
         "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp",
         pl.col("collateral_usd").fill_null(0.0), pl.col("debt_usd").fill_null(0.0), "health_factor",
@@ -109,8 +108,7 @@ def sample_frames(
         token = base_token(links, asset)
         bases[asset] = token.address if token is not None else asset
     holdings = (
-        scored["position_risk"]
-        .filter((pl.col("collateral_usd") > 0) | (pl.col("debt_usd") > 0))
+        position_risk.filter((pl.col("collateral_usd") > 0) | (pl.col("debt_usd") > 0))
         .select(
             "protocol", "chain_id", "market", "wallet", "block_number", "asset", "symbol",
             pl.col("asset").replace_strict(bases, return_dtype=pl.Utf8).alias("base_asset"),
@@ -119,7 +117,7 @@ def sample_frames(
     )  # fmt: skip
     prices = (
         positions.filter(pl.col("price_usd").is_not_null())
-        .group_by("chain_id", "asset")
+        .group_by("chain_id", "asset", maintain_order=True)  # each asset priced from its first (sorted) row
         .agg(pl.col("symbol").first(), pl.col("decimals").first(), pl.col("price_usd").first())
         .with_columns(
             pl.lit(int(positions["block_number"].max()), pl.Int64).alias("block_number"),  # type: ignore[arg-type]

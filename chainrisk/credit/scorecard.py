@@ -122,9 +122,9 @@ class Scorecard:
     def score(self, frame: pl.DataFrame) -> np.ndarray:
         return score_of_logit(self.logit(frame))
 
-    def explain(self, frame: pl.DataFrame, top: int = 3) -> pl.DataFrame:
-        """Per row: the points of each feature (long: wallet, feature, value, bin, points, max_points) and the
-        reason codes (the `top` features losing most points against their best bin)."""
+    def explain(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Per row and feature (long: row, feature, value, bin, points, max_points): where the row's points come
+        from (`reasons` reads the reason codes off it)."""
         rows: dict[str, list[Any]] = {k: [] for k in ("row", "feature", "value", "bin", "points", "max_points")}
         for f, index in zip(self.features, self.bins(frame).values(), strict=True):
             points = np.asarray(f.points)[index]

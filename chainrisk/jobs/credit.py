@@ -10,18 +10,17 @@ cutoffs whose label windows close by T, then scores the borrowers at T against w
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from chainrisk.credit.advice import TARGET_PD, advice, band_names, credit_limit
+from chainrisk.credit.advice import TARGET_PD, advice, credit_limit
 from chainrisk.credit.evaluate import auc, brier, calibration, fit_single, ks
 from chainrisk.credit.features import DAY_S, History, cutoff_sample, features, horizon_covered, labelled, load_history
-from chainrisk.credit.scorecard import Scorecard, fit
+from chainrisk.credit.scorecard import BANDS, Scorecard, band_of, fit
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
 
@@ -62,7 +61,6 @@ class Evaluation:
     metrics: pl.DataFrame  #: scorer, wallets, liquidated, auc, ks, brier
     calibration: pl.DataFrame
     model: Scorecard
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         when = datetime.fromtimestamp(self.cutoff_timestamp, UTC).strftime("%Y-%m-%d")
@@ -270,7 +268,7 @@ def score_wallets(
         frame.select("wallet", "chain_id", "as_of_block", "as_of_timestamp", "collateral_usd", "debt_usd", "hf_now")
         .with_columns(
             pl.Series("score", scores, pl.Int32),
-            pl.Series("band", band_names(scores)),
+            pl.Series("band", [band_of(int(s)) for s in scores]),
             pl.Series("pd", pd_),
             (pl.col("debt_usd") > 0).alias("borrower"),
             pl.when(pl.col("debt_usd") > 0).then(pl.col("hf_now")).alias("health_factor"),
@@ -301,19 +299,17 @@ def score_wallets(
             history.chain_id, block, version,
         )  # fmt: skip
         store.publish()
-    bands = dict(sorted(table.group_by("band").len().rows(), key=lambda r: -_band_rank(r[0])))
+    counts = dict(table.group_by("band").len().rows())
+    bands = {name: int(counts[name]) for name, _ in reversed(BANDS) if name in counts}  # best band first
     return CreditReport(
-        history.chain_id, block, now, version, table.height, int(table["borrower"].sum()),
-        {k: int(v) for k, v in bands.items()}, round(time.perf_counter() - started, 3),
+        history.chain_id, block, now, version, table.height, int(table["borrower"].sum()), bands,
+        round(time.perf_counter() - started, 3),
     )  # fmt: skip
 
 
-#: The model features the Aave V2 file can feed (it records liquidations only), by the file's feature name.
-SANITY_FEATURES = {
-    "liquidations": "liquidations",
-    "liquidated_usd": "liquidated_usd",
-    "days_since_liquidation": "days_since_liquidation",
-}
+#: The model features the Aave V2 file can feed (it records liquidations only); chainrisk.credit.aave_v2 names its
+#: columns the same.
+SANITY_FEATURES = ("liquidations", "liquidated_usd", "days_since_liquidation")
 
 
 def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon_days: int = 30) -> pl.DataFrame:
@@ -330,7 +326,7 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
     cutoffs = [int(datetime(2021, month, 1, tzinfo=UTC).timestamp()) for month in range(1, 13)]
     table = sanity_table(frame, cutoffs, horizon_days)
     partial = Scorecard(cards, 0.0, model.horizon_days, {})
-    risk = partial.logit(table.rename({v: k for k, v in SANITY_FEATURES.items() if v != k}))
+    risk = partial.logit(table)
     table = table.with_columns(pl.Series("risk", risk))
     out = []
     for (cutoff,), part in table.group_by(["cutoff"], maintain_order=True):
@@ -344,9 +340,3 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
              "safer_half_rate": float(y[~riskier].mean()) if (~riskier).any() else None}
         )  # fmt: skip
     return pl.DataFrame(out)
-
-
-def _band_rank(name: str) -> int:
-    from chainrisk.credit.scorecard import BANDS
-
-    return [b for b, _ in BANDS].index(name)

@@ -44,8 +44,9 @@ class ScoreReport:
     seconds: float  #: wall time
 
 
-def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The three result frames for a positions frame (pure: no I/O)."""
+def wallet_and_position_risk(positions: pl.DataFrame) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame]:
+    """The valued positions, wallet_risk and position_risk of a positions frame (pure: no I/O); what the credit
+    history samples need, without the liquidation curve, which costs most of a score's time."""
     valued = position_values(apply_multipliers(prepare(positions), None)).collect().lazy()
     health = wallet_health(valued)
     wallet_risk = health.select(
@@ -81,6 +82,12 @@ def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
         )
         .collect()
     )
+    return valued, wallet_risk, position_risk
+
+
+def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The result frames for a positions frame (pure: no I/O)."""
+    valued, wallet_risk, position_risk = wallet_and_position_risk(positions)
     return {
         "wallet_risk": wallet_risk,
         "position_risk": position_risk,
