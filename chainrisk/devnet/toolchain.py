@@ -19,6 +19,9 @@ from chainrisk.errors import UserError
 
 #: Name in our package.json; marks the folder whose node_modules holds the devnet pieces.
 NPM_PROJECT_NAME = "chainrisk-devnet-deps"
+#: Stand-ins for protocols no package registry ships (Compound V3, Maker/Sky, Liquity): our own Solidity written
+#: from each protocol's public interface and documented maths, one folder per protocol, each its own compilation.
+STANDIN_DIR = Path(__file__).parent / "standins"
 #: Our own Solidity: devnet contracts, and the read-only lenses the protocol packages call via state override.
 OWN_CONTRACT_DIRS = (
     Path(__file__).parent / "contracts",
@@ -210,6 +213,17 @@ def _solc_inputs() -> list[dict[str, Any]]:
     return inputs
 
 
+def _standin_input(folder: Path) -> dict[str, Any]:
+    """One stand-in's compilation: its own files (and the OpenZeppelin files they import), optimizer 200 without
+    via-IR: quick to compile, and apart from Morpho's compilation so its bytecode stays untouched."""
+    sources = {f"standins/{folder.name}/{p.name}": {"content": p.read_text()} for p in sorted(folder.glob("*.sol"))}
+    if not sources:
+        raise UserError(f"no stand-in contracts under {folder}")
+    solc_input = _standard_json({**sources, **_imports(sources, PACKAGES_BEYOND_MORPHO)})
+    solc_input["settings"] = {**solc_input["settings"], "optimizer": {"enabled": True, "runs": 200}, "viaIR": False}
+    return solc_input
+
+
 def _compile(solc_input: dict[str, Any]) -> dict[str, Any]:
     """solcjs's standard-JSON output for `solc_input`, cached by input hash."""
     encoded = json.dumps(solc_input, sort_keys=True).encode()
@@ -249,15 +263,27 @@ def compiled_contracts() -> dict[str, CompiledContract]:
     compilation cached by input hash); a name both compilations build (a Morpho interface) keeps the first's."""
     contracts: dict[str, CompiledContract] = {}
     for output in map(_compile, _solc_inputs()):
-        for per_file in output["contracts"].values():
-            for name, body in per_file.items():
-                evm = body["evm"]
-                contracts.setdefault(
-                    name,
-                    CompiledContract(
-                        abi=body["abi"],
-                        bytecode="0x" + evm["bytecode"]["object"],
-                        runtime="0x" + evm["deployedBytecode"]["object"],
-                    ),
-                )
+        _contracts(output, contracts)
     return contracts
+
+
+def _contracts(output: dict[str, Any], into: dict[str, CompiledContract]) -> dict[str, CompiledContract]:
+    for per_file in output["contracts"].values():
+        for name, body in per_file.items():
+            evm = body["evm"]
+            into.setdefault(
+                name,
+                CompiledContract(
+                    abi=body["abi"],
+                    bytecode="0x" + evm["bytecode"]["object"],
+                    runtime="0x" + evm["deployedBytecode"]["object"],
+                ),
+            )
+    return into
+
+
+@functools.cache
+def standin_contracts(protocol: str) -> dict[str, CompiledContract]:
+    """A stand-in's contracts (folder `standins/<protocol>`), compiled with solcjs 0.8.19 and cached by input hash.
+    Stand-ins are ours, not the protocol's bytecode: the devnet labels them so wherever they appear."""
+    return _contracts(_compile(_standin_input(STANDIN_DIR / protocol)), {})
