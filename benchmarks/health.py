@@ -41,13 +41,12 @@ from chainrisk.scoring.health import (
     prepare,
     wallet_health,
 )
+from chainrisk.units import BPS, RAY
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "health.json"
 MATH_UTILS_SCRIPT = ROOT / "tests" / "aave_math_utils.mjs"
 MATH_UTILS = ROOT / "node_modules" / "@aave" / "math-utils"
-RAY = 10**27
-BPS = 10_000
 #: Relative agreement of health factors defined the same way (floored average threshold, as the contract).
 HF_TOLERANCE = Fraction(1, 10**9)
 #: Runs of our engine against the library: a few tens of milliseconds each, so a best of ten costs nothing.

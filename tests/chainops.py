@@ -13,13 +13,13 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.rpc import RpcClient
+from chainrisk.units import WAD
 
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 RATE_FEED = Abi(compiled_contracts()["RateFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
-WAD = 10**18
 #: Morpho Blue SharesMathLib's virtual shares and assets.
 VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1
 

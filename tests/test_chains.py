@@ -20,6 +20,7 @@ from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import LATEST_POSITIONS, score
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
+from chainrisk.units import WAD
 from tests.chainops import (
     FEED,
     MINTABLE,
@@ -38,7 +39,6 @@ from tests.chainops import (
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ERC4626 = load_abi("tokens", "IERC4626")
 WSTETH = load_abi("tokens", "IWstETH")
-WAD = 10**18
 
 
 def _tables(db: Path, *names: str) -> list[pl.DataFrame]:

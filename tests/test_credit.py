@@ -26,6 +26,7 @@ from chainrisk.devnet.node import BlockBuilder
 from chainrisk.jobs import credit
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import HISTORY_TABLES, Store
+from chainrisk.units import WAD
 from tests.chainops import MINTABLE, POOL, aave_health, block_timestamp, sandbox
 
 HALF_DAY = 43_200
@@ -34,7 +35,6 @@ HORIZON_DAYS, MIN_HISTORY_DAYS, EVERY_DAYS = 2, 2, 1
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
 IRM = load_abi("morpho-blue", "IIrm")
-WAD = 10**18
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.credit.aave_v2 import DAY_S, FEATURES, liquidation_features, load_liquidations, sanity_table
+from chainrisk.credit.aave_v2 import FEATURES, liquidation_features, load_liquidations, sanity_table
 from chainrisk.errors import UserError
+from chainrisk.units import DAY_S
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LIQUIDATIONS = DATA / "aave_v2" / "liquidations.csv"

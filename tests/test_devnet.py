@@ -14,6 +14,7 @@ from chainrisk.devnet.population import HF_ONE
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.devnet.wrappers import LST, next_rate
 from chainrisk.rpc import RpcClient
+from chainrisk.units import RAY, WAD
 
 POOL = load_abi("aave-v3", "IPool")
 DATA = load_abi("aave-v3", "AaveProtocolDataProvider")
@@ -21,8 +22,6 @@ PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ORACLE = load_abi("aave-v3", "IAaveOracle")
 MORPHO = load_abi("morpho-blue", "IMorpho")
-RAY = 10**27
-WAD = 10**18
 LST_ABI = Abi(compiled_contracts()["DevnetWstETH"].abi)
 VAULT_ABI = Abi(compiled_contracts()["MorphoSupplyVault"].abi)
 RATE_FEED = Abi(compiled_contracts()["RateFeed"].abi)

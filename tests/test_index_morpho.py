@@ -28,12 +28,12 @@ from chainrisk.jobs.score import score_positions
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
 from chainrisk.protocols.morpho_blue.snapshot import IRM
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.units import WAD
 from tests.chainops import collateral_feed, feed_address, feed_answers, set_feeds
 
 ROOT = Path(__file__).resolve().parent.parent
 MORPHO = load_abi("morpho-blue", "IMorpho")
 SDK_SCRIPT = ROOT / "tests" / "morpho_blue_sdk.mjs"
-WAD = 10**18
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 
 

@@ -16,10 +16,10 @@ from chainrisk.risk.optimise import Action, ActionCosts, Plan, apply_plan, optim
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from chainrisk.store.db import Store
+from chainrisk.units import WAD
 from tests.chainops import MINTABLE, POOL, sandbox
 from tests.test_scoring import _frame, _position
 
-WAD = 10**18
 E18, E6 = 10**18, 10**6
 
 

@@ -15,6 +15,7 @@ from chainrisk.risk.replay import WINDOWS, price_path, replay, window, worst_poi
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
+from chainrisk.units import WAD
 from tests.chainops import (
     aave_health,
     block_timestamp,
@@ -26,8 +27,6 @@ from tests.chainops import (
     sandbox,
     set_feeds,
 )
-
-WAD = 10**18
 
 
 @pytest.fixture(scope="module")

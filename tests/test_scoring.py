@@ -24,9 +24,8 @@ from chainrisk.scoring.health import (
     wallet_health,
 )
 from chainrisk.store.db import Store
+from chainrisk.units import WAD
 from tests.chainops import aave_health, sandbox, set_feeds
-
-WAD = 10**18
 
 
 def _position(

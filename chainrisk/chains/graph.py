@@ -21,6 +21,7 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.rpc import RpcClient
+from chainrisk.units import WAD, ZERO_ADDRESS
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ERC4626 = load_abi("tokens", "IERC4626")
@@ -28,10 +29,8 @@ WSTETH = load_abi("tokens", "IWstETH")
 RATES = load_abi("tokens", "IRateProvider")
 ATOKEN = load_abi("aave-v3", "IAToken")
 POOL = load_abi("aave-v3", "IPool")
-ZERO = "0x" + "00" * 20
 #: Wrappers of wrappers deeper than this are not followed (no real chain is this long; a cycle would be).
 MAX_DEPTH = 6
-WAD = 10**18
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ def discover_links(
     known = {w.address: w for w in registry if w.chain_id == chain_id}
     links: dict[str, Link] = {}
     seen: set[str] = set()
-    frontier = sorted({a.lower() for a in assets} - {ZERO})
+    frontier = sorted({a.lower() for a in assets} - {ZERO_ADDRESS})
     for _ in range(MAX_DEPTH):
         frontier = [a for a in frontier if a not in seen]
         if not frontier:

@@ -16,8 +16,8 @@ import polars as pl
 import polars.exceptions as ple
 
 from chainrisk.errors import UserError
+from chainrisk.units import DAY_S
 
-DAY_S = 86_400
 #: LendingPoolAddressesProvider of each Aave V2 Ethereum market, as the file's `pool` column names it.
 POOLS = {"0xb53c1a33016b2dc2ff3653530bff1848a515c8c5": "main", "0xacc030ef66f9dfeae9cbb0cd1b25654b82cfa8d5": "amm"}
 #: Reserves priced in ETH by definition: the file leaves their ETH price empty in schema 1.

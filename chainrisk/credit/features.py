@@ -14,8 +14,8 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
+from chainrisk.units import DAY_S
 
-DAY_S = 86_400
 #: Health factors above this are all "safe" (and no debt counts as this): keeps averages finite.
 HF_CAP = 10.0
 #: Window of the health-history features.

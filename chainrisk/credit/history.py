@@ -28,8 +28,7 @@ from chainrisk.jobs.score import wallet_and_position_risk
 from chainrisk.protocols.adapter import adapter_for
 from chainrisk.rpc import RpcClient, mask_url
 from chainrisk.store.db import Store
-
-DAY_S = 86_400
+from chainrisk.units import DAY_S
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from chainrisk.dashboard.ui import (
     wallet_link_column,
     with_wallet_links,
 )
+from chainrisk.units import BPS
 
 KINDS = ("stress", "var", "optimise", "cascade")
 #: What each kind is called on the page.
@@ -47,7 +48,6 @@ WALLETS_SHOWN = 500
 #: The Kupiec test's level: a p-value below it rejects the VaR model.
 KUPIEC_LEVEL = 0.05
 HOURS_PER_YEAR = 24 * 365
-BPS = 10_000
 MARKET_KEY = ["protocol", "chain_id", "market"]
 
 

@@ -16,8 +16,8 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.units import BPS
 
-BPS = 10_000
 #: Columns of `positions` that hold exact integers (HUGEINT, read as Decimal(38,0)).
 EXACT_COLUMNS = (
     "supplied_amount",

@@ -9,7 +9,6 @@ from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 
-RAY = 10**27
 PCT = 10**25  #: one percent in ray
 
 

@@ -11,8 +11,8 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import load_abi
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.units import WAD
 
-WAD = 10**18
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
 

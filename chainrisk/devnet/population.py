@@ -13,12 +13,13 @@ from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import EMODE_CATEGORY, RESERVES, AaveDeployment, ReserveSpec
-from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, WAD, MorphoDeployment, MorphoMarket, market_index
+from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MorphoDeployment, MorphoMarket, market_index
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.devnet.wrappers import LST, VAULT, LstDeployment, VaultDeployment, next_rate
 from chainrisk.rpc import RpcClient
+from chainrisk.units import WAD
 
 MAX_UINT = 2**256 - 1
 HF_ONE = 10**18

@@ -8,8 +8,7 @@ from chainrisk.abi import Abi
 from chainrisk.devnet.morpho import MorphoDeployment, MorphoMarket
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
-
-WAD = 10**18
+from chainrisk.units import WAD
 
 
 @dataclass(frozen=True)

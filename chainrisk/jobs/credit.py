@@ -19,10 +19,11 @@ import polars as pl
 
 from chainrisk.credit.advice import TARGET_PD, advice, credit_limit
 from chainrisk.credit.evaluate import auc, brier, calibration, fit_single, ks
-from chainrisk.credit.features import DAY_S, History, cutoff_sample, features, horizon_covered, labelled, load_history
+from chainrisk.credit.features import History, cutoff_sample, features, horizon_covered, labelled, load_history
 from chainrisk.credit.scorecard import BANDS, Scorecard, band_of, fit
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
+from chainrisk.units import DAY_S
 
 #: The model `chainrisk credit` uses without --model: trained on the devnet history (README "Credit scores").
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "credit" / "models" / "devnet.json"

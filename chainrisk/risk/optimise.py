@@ -26,7 +26,8 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linprog
 
-from chainrisk.scoring.health import BPS, WAD, apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.units import BPS, WAD
 
 MARKET_KEY = ["protocol", "chain_id", "market", "block_number"]
 #: Extra health (as a share of target x debt) asked of the LP when rounding and Aave's floored average threshold

@@ -20,8 +20,8 @@ import numpy as np
 import polars as pl
 
 from chainrisk.risk.calibration import Calibration
+from chainrisk.units import BPS
 
-BPS = 10_000
 KEY = ["protocol", "chain_id", "market"]
 
 

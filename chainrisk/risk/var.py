@@ -40,6 +40,7 @@ from chainrisk.scoring.health import (
     position_values,
     prepare,
 )
+from chainrisk.units import BPS
 
 MARKET_KEY = ["protocol", "chain_id", "market"]
 METRICS = ("bad_debt_usd", "liquidatable_debt_usd", "seizable_collateral_usd")
@@ -47,7 +48,6 @@ CONFIDENCES = (0.95, 0.99)
 HORIZONS = (24, 168)
 #: Scenario x wallet cells per chunk and array (8 bytes each): ~32 MB, a dozen arrays live per chunk and thread.
 CHUNK_CELLS = 4_000_000
-BPS = 10_000
 #: Relative slack on the average threshold before flooring: the engine floors an exact integer ratio, the float
 #: ratio of a single-collateral wallet can land a hair under its whole bps.
 _FLOOR_SLACK = 1e-9

@@ -17,15 +17,14 @@ from __future__ import annotations
 import polars as pl
 
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
+from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
-BPS = 10_000
 #: Aave V3 LiquidationLogic: below this health factor the whole debt may be repaid in one call.
 CLOSE_FACTOR_HF_THRESHOLD = 0.95
 DEFAULT_CLOSE_FACTOR = 0.5
 #: Largest product kept in Int128 (its maximum is 1.7e38).
 _INT128_SAFE = 1e37
-WAD = 10**18
 PER_POSITION = "per-position"
 
 

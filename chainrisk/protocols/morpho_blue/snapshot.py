@@ -14,6 +14,7 @@ from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.units import ZERO_ADDRESS
 
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
@@ -21,7 +22,6 @@ IRM = load_abi("morpho-blue", "IIrm")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 #: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
 USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
-ZERO = "0x" + "0" * 40
 #: MorphoStorageLib.POSITION_SLOT: `position` is the third storage variable of Morpho.
 POSITION_SLOT = 2
 #: Positions per extSloads call (two slots each): 2,000 storage reads, far under any gas cap.
@@ -157,26 +157,28 @@ def read_markets(
     rate_calls = [
         eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)
         for p, s in zip(created, states, strict=True)
-        if p.irm != ZERO
+        if p.irm != ZERO_ADDRESS
     ]
     rates_raw = iter(_each(rpc, rate_calls))
-    prices_raw = iter(_each(rpc, [eth_call(p.oracle, ORACLE, "price", block=tag) for p in created if p.oracle != ZERO]))
-    addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO})
+    prices_raw = iter(
+        _each(rpc, [eth_call(p.oracle, ORACLE, "price", block=tag) for p in created if p.oracle != ZERO_ADDRESS])
+    )
+    addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
     tokens = read_tokens(rpc, deployment, addresses, block)
     markets = []
     for params, state in zip(created, states, strict=True):
         rate = 0
-        if params.irm != ZERO:
+        if params.irm != ZERO_ADDRESS:
             raw = next(rates_raw)
             if raw is None:
                 raise UserError(f"IRM {params.irm} of market {params.market_id} reverts on borrowRateView")
             rate = IRM.decode("borrowRateView", raw)[0]
         price = None
-        if params.oracle != ZERO:
+        if params.oracle != ZERO_ADDRESS:
             raw = next(prices_raw)
             price = ORACLE.decode("price", raw)[0] if raw not in (None, "0x") else None
-        accrued = accrue_interest(state, rate, timestamp, has_irm=params.irm != ZERO).market
-        collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO else None
+        accrued = accrue_interest(state, rate, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
+        collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
         markets.append(Market(params, state, rate, accrued, price, tokens[params.loan_token], collateral))
     return markets
 

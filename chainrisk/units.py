@@ -1,0 +1,14 @@
+"""Fixed-point scales and sentinels every layer shares: one definition each (protocols keep their own named ones)."""
+
+from __future__ import annotations
+
+#: 1e18: the wad (18-decimal fixed point: health factors, Morpho's LLTV, Comet's factors).
+WAD = 10**18
+#: 1e27: the ray (27-decimal fixed point: Aave's indexes and rates, Maker's rate and spot).
+RAY = 10**27
+#: Basis points in one: Aave's percentages (PercentageMath.PERCENTAGE_FACTOR).
+BPS = 10_000
+#: The zero address, lowercase hex: "none" in every protocol's storage and the mint/burn side of a Transfer.
+ZERO_ADDRESS = "0x" + "0" * 40
+#: Seconds in a day.
+DAY_S = 86_400
