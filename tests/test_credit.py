@@ -25,7 +25,8 @@ from chainrisk.credit.scorecard import Scorecard, band_of
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.jobs import credit
 from chainrisk.rpc import RpcClient
-from chainrisk.store.db import HISTORY_TABLES, Store
+from chainrisk.store.db import Store
+from chainrisk.store.schema.credit import HISTORY_TABLES
 from chainrisk.units import WAD
 from tests.chainops import MINTABLE, POOL, aave_health, block_timestamp, sandbox
 

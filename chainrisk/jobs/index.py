@@ -19,7 +19,8 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
-from chainrisk.store.db import CONTRACT_TABLES, Store, StoredMarket
+from chainrisk.store.db import Store, StoredMarket
+from chainrisk.store.schema.core import CONTRACT_TABLES
 
 #: Mainnet's default: blocks behind the head the indexer stays, so a reorg rarely touches stored data.
 DEFAULT_MAINNET_CONFIRMATIONS = 12

@@ -20,26 +20,10 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
-
-#: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
-CONTRACT_TABLES = ("positions", "wallet_health")
-#: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
-LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
-#: Score tables keyed by protocol and risk-isolated market, per snapshot block (scored_markets names a block too).
-SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
-#: Collateralization-chain tables: one row set per (chain_id, block_number), over every market of the chain.
-CHAIN_TABLES = ("asset_links", "collateral_chains", "wallet_exposure", "wallet_lookthrough", "base_asset_exposure")
-#: Credit history sampled at past blocks (`chainrisk credit history`), keyed by (chain_id, block_number).
-HISTORY_TABLES = (
-    "credit_samples",
-    "health_history",
-    "holdings_history",
-    "asset_price_history",
-    "lookthrough_history",
-    "block_times",
-)
-#: Credit scores as of a block (`chainrisk credit`), keyed by (chain_id, as_of_block).
-CREDIT_TABLES = ("credit_scores", "credit_features", "credit_advice")
+from chainrisk.store.schema.chains import CHAIN_TABLES
+from chainrisk.store.schema.core import CONTRACT_TABLES
+from chainrisk.store.schema.credit import CREDIT_TABLES, HISTORY_TABLES
+from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
 
 
 def _wal(path: Path) -> Path:

@@ -1,0 +1,22 @@
+"""The DuckDB file's schema, one module per domain (each domain's DDL beside the migrations that changed it), and its
+version. Exact integers are HUGEINT (DECIMAL(38,0) on the way in); floats only for USD and ratios.
+
+Versions: 1 Aave only; 2 every adapter's columns in positions (migrated); 3 scored_markets, runs and alerts; 4 the
+exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit.
+Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
+"""
+
+from __future__ import annotations
+
+from chainrisk.store.schema import chains, core, credit, risk, runs, scores
+
+SCHEMA_VERSION = 6
+
+DOMAINS = (core, scores, runs, risk, chains, credit)
+#: Every table of every domain, created when missing.
+DDL = "\n".join(domain.DDL for domain in DOMAINS)
+#: Upgrade statements by the version they lead to, in domain order.
+MIGRATIONS: dict[int, list[str]] = {
+    version: [statement for domain in DOMAINS for statement in domain.MIGRATIONS.get(version, [])]
+    for version in range(2, SCHEMA_VERSION + 1)
+}

@@ -1,0 +1,104 @@
+"""Schema of what scoring writes (`chainrisk score`): wallet_risk, position_risk and liquidation_curve per snapshot
+block (history), wallet_portfolio and scored_markets for the latest snapshots."""
+
+from __future__ import annotations
+
+#: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
+LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
+#: Score tables keyed by protocol and risk-isolated market, per snapshot block (scored_markets names a block too).
+SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS wallet_risk (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    collateral_usd DOUBLE NOT NULL,
+    debt_usd DOUBLE NOT NULL,
+    health_factor DOUBLE,
+    ltv_used DOUBLE,
+    borrowing_power_usd DOUBLE NOT NULL,
+    distance_to_liquidation DOUBLE,
+    liquidatable BOOLEAN NOT NULL,
+    close_factor DOUBLE NOT NULL,
+    liquidatable_debt_usd DOUBLE NOT NULL,
+    seizable_collateral_usd DOUBLE NOT NULL,
+    bad_debt_usd DOUBLE NOT NULL,
+    liquidation_threshold_bps INTEGER NOT NULL,
+    ltv_bps INTEGER NOT NULL,
+    PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS position_risk (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    symbol VARCHAR,
+    price_group VARCHAR,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    collateral_usd DOUBLE NOT NULL,
+    debt_usd DOUBLE NOT NULL,
+    price_usd DOUBLE NOT NULL,
+    liquidated_when_price VARCHAR,
+    liquidation_price DOUBLE,
+    liquidation_price_usd DOUBLE,
+    liquidation_price_change DOUBLE,
+    PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
+);
+
+CREATE TABLE IF NOT EXISTS liquidation_curve (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    axis_kind VARCHAR NOT NULL,
+    axis VARCHAR NOT NULL,
+    "drop" DOUBLE NOT NULL,
+    liquidatable_collateral_usd DOUBLE NOT NULL,
+    liquidatable_debt_usd DOUBLE NOT NULL,
+    bad_debt_usd DOUBLE NOT NULL,
+    liquidatable_wallets BIGINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, axis_kind, axis, "drop")
+);
+
+CREATE TABLE IF NOT EXISTS wallet_portfolio (
+    chain_id BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    protocols VARCHAR[] NOT NULL,
+    markets BIGINT NOT NULL,
+    markets_with_debt BIGINT NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
+    borrowing_power_usd DOUBLE,
+    worst_health_factor DOUBLE,
+    worst_protocol VARCHAR,
+    worst_market VARCHAR,
+    liquidatable_markets BIGINT NOT NULL,
+    liquidatable_debt_usd DOUBLE,
+    bad_debt_usd DOUBLE,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    cross_protocol BOOLEAN NOT NULL,
+    PRIMARY KEY (chain_id, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS scored_markets (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    source VARCHAR,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    wallets BIGINT NOT NULL,
+    scored_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (protocol, chain_id, market)
+);
+"""
+
+MIGRATIONS: dict[int, list[str]] = {}
