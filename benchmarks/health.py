@@ -33,12 +33,11 @@ from chainrisk.devnet.toolchain import run_node_json
 from chainrisk.scoring.groups import STABLE_GROUP
 from chainrisk.scoring.health import (
     DROPS,
-    apply_multipliers,
     axis_coefficients,
     curve_points,
     liquidation_prices,
-    position_values,
-    prepare,
+    stress,
+    value_positions,
     wallet_health,
 )
 from chainrisk.units import BPS, RAY
@@ -114,7 +113,7 @@ def synthetic_positions(wallets: int, seed: int) -> pl.DataFrame:
 
 
 def run_engine(positions: pl.DataFrame) -> dict[str, int]:
-    valued = position_values(apply_multipliers(prepare(positions), None)).collect().lazy()
+    valued = value_positions(positions).collect().lazy()
     health = wallet_health(valued).collect()
     prices = liquidation_prices(valued).collect()
     coefficients = axis_coefficients(valued, pl.col("group") != STABLE_GROUP)
@@ -124,7 +123,7 @@ def run_engine(positions: pl.DataFrame) -> dict[str, int]:
 
 def run_health(positions: pl.DataFrame) -> pl.DataFrame:
     """What @aave/math-utils computes: from position rows to every wallet's account figures."""
-    return wallet_health(position_values(apply_multipliers(prepare(positions), None))).collect()
+    return stress(positions)
 
 
 def _timed(work: Callable[[], object], repeat: int) -> list[float]:

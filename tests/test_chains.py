@@ -11,15 +11,16 @@ import pytest
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.chains.contagion import contagion
+from chainrisk.chains.graph import links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.config import devnet_config
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
-from chainrisk.jobs.chains import index_chains, links_from_frame
+from chainrisk.jobs.chains import index_chains
 from chainrisk.jobs.index import index_market
-from chainrisk.jobs.score import LATEST_POSITIONS, score
+from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient
-from chainrisk.store.db import Store
+from chainrisk.store.db import LATEST_POSITIONS, Store
 from chainrisk.units import WAD
 from tests.chainops import (
     FEED,

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from chainrisk.chains.graph import Link, Token
+from chainrisk.assets import Link, Token
 from chainrisk.chains.lookthrough import (
     base_asset_exposure,
     legs,

@@ -24,10 +24,10 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
-from chainrisk.jobs.score import score_positions
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
 from chainrisk.protocols.morpho_blue.snapshot import IRM
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.scoring.snapshot import score_positions
 from chainrisk.units import WAD
 from tests.chainops import collateral_feed, feed_address, feed_answers, set_feeds
 

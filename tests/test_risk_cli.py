@@ -13,14 +13,13 @@ import pytest
 
 from chainrisk.cli import main
 from chainrisk.jobs.risk import RiskSettings, with_graph_series
-from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import calibrate
 from chainrisk.risk.optimise import Action, apply_plan
 from chainrisk.risk.parameters import suggest_parameters
 from chainrisk.risk.replay import WINDOWS, replay
 from chainrisk.risk.var import monte_carlo_var
 from chainrisk.scoring.health import stress
-from chainrisk.store.db import Store
+from chainrisk.store.db import LATEST_POSITIONS, Store
 from chainrisk.store.published import connect_reader
 
 

@@ -14,7 +14,7 @@ from chainrisk.abi import eth_call
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import Action, ActionCosts, Plan, apply_plan, optimise_wallet, threshold_sensitivity
 from chainrisk.rpc import RpcClient
-from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
 from chainrisk.units import WAD
 from tests.chainops import MINTABLE, POOL, sandbox
@@ -24,7 +24,7 @@ E18, E6 = 10**18, 10**6
 
 
 def _health(rows: pl.DataFrame) -> pl.DataFrame:
-    return wallet_health(position_values(apply_multipliers(prepare(rows), None))).collect()
+    return stress(rows)
 
 
 def _hf_after(positions: pl.DataFrame, wallet: str, actions: list[Action]) -> float:

@@ -9,12 +9,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import CalibrationError
 from chainrisk.risk.replay import WINDOWS, price_path, replay, window, worst_points
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import stress
-from chainrisk.store.db import Store
+from chainrisk.store.db import LATEST_POSITIONS, Store
 from chainrisk.units import WAD
 from tests.chainops import (
     aave_health,

@@ -13,16 +13,16 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.jobs.score import score_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import (
     apply_multipliers,
     liquidation_prices,
-    position_values,
     prepare,
     stress,
+    value_positions,
     wallet_health,
 )
+from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.db import Store
 from chainrisk.units import WAD
 from tests.chainops import aave_health, sandbox, set_feeds
@@ -69,7 +69,7 @@ def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 def test_single_collateral_wallet_by_hand() -> None:
     positions = _frame([_position("0xa", "WETH", 18, 2000, 1, 0), _position("0xa", "USDC", 6, 1, 0, 1000)])
-    valued = position_values(apply_multipliers(prepare(positions), None))
+    valued = value_positions(positions)
     health = wallet_health(valued).collect()
     expected = pl.DataFrame(
         {

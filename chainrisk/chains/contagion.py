@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from chainrisk.chains.graph import Link
-from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.assets import Link
+from chainrisk.scoring.health import prepare, reprice, wallet_health
 
 #: A run stops after this many rounds even if it has not settled (each round needs new bad debt to go on, so real
 #: chains settle in a handful).
@@ -125,8 +125,7 @@ def contagion(
     prepared = prepare(positions).collect()
 
     def health_at(per_asset: Mapping[str, float]) -> pl.DataFrame:
-        shocked = apply_multipliers(prepared.lazy(), _by_symbol(positions, per_asset))
-        return wallet_health(position_values(shocked)).collect()
+        return wallet_health(reprice(prepared, _by_symbol(positions, per_asset))).collect()
 
     before = health_at({}).select(*KEYS, pl.col("health_factor").alias("hf_before"))
     direct = (

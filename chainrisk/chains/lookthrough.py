@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from chainrisk.chains.graph import Link, base_token
+from chainrisk.assets import Link
+from chainrisk.chains.graph import base_token, links_frame
 from chainrisk.scoring.groups import group_expr
 
 #: Exact conversion of (wrapper, amount) pairs to underlying units (graph.convert_exact bound to an RPC and block).
@@ -349,3 +350,22 @@ def wallet_lookthrough(
         .drop("_weighted", "_debt")
         .sort("chain_id", "wallet")
     )
+
+
+def chain_frames(
+    positions: pl.DataFrame, links: dict[str, Link], convert: Converter, wallet_risk: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """The five chain tables for one chain's positions at one block (pure, given `convert`)."""
+    chain_id, block = int(positions["chain_id"][0]), int(positions["block_number"].max())  # type: ignore[arg-type]
+    prices = usd_prices(positions, links)
+    leg_frame = valued(legs(positions, links, convert), prices).with_columns(
+        pl.lit(block, pl.Int64).alias("block_number")
+    )
+    chains = collateral_chains(leg_frame).rename({"path": "path_symbols", "path_text": "path"})
+    return {
+        "asset_links": links_frame(links, chain_id, block),
+        "collateral_chains": chains,
+        "wallet_exposure": wallet_exposure(leg_frame),
+        "wallet_lookthrough": wallet_lookthrough(leg_frame, wallet_risk.filter(pl.col("chain_id") == chain_id)),
+        "base_asset_exposure": base_asset_exposure(leg_frame, positions, links, prices),
+    }

@@ -19,15 +19,16 @@ from typing import Any
 
 import polars as pl
 
-from chainrisk.chains.graph import base_token, convert_exact, discover_links
+from chainrisk.chains.graph import base_token
+from chainrisk.chains.lookthrough import chain_frames
 from chainrisk.config import Config
 from chainrisk.errors import UserError
-from chainrisk.jobs.chains import chain_frames
-from chainrisk.jobs.index import terminal_progress
-from chainrisk.jobs.score import wallet_and_position_risk
 from chainrisk.protocols.adapter import adapter_for
+from chainrisk.protocols.graph import convert_exact, discover_links
 from chainrisk.rpc import RpcClient, mask_url
+from chainrisk.scoring.snapshot import wallet_and_position_risk
 from chainrisk.store.db import Store
+from chainrisk.terminal import terminal_progress
 from chainrisk.units import DAY_S
 
 

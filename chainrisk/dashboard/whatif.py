@@ -15,7 +15,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import value_positions, wallet_health
 from chainrisk.units import BPS
 
 #: Columns of `positions` that hold exact integers (HUGEINT, read as Decimal(38,0)).
@@ -107,7 +107,7 @@ def health_by_market(positions: pl.DataFrame) -> pl.DataFrame:
                 "liquidatable": pl.Boolean,
             }
         )
-    valued = position_values(apply_multipliers(prepare(positions), None))
+    valued = value_positions(positions)
     return (
         wallet_health(valued)
         .select(*MARKET_KEY, "collateral_usd", "debt_usd", "health_factor", "liquidatable")

@@ -4,7 +4,6 @@ reorg-aware."""
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
@@ -21,6 +19,7 @@ from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
 from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.schema.core import CONTRACT_TABLES
+from chainrisk.terminal import terminal_progress
 
 #: Mainnet's default: blocks behind the head the indexer stays, so a reorg rarely touches stored data.
 DEFAULT_MAINNET_CONFIRMATIONS = 12
@@ -68,14 +67,6 @@ def _block(rpc: RpcClient, number: int) -> dict[str, str]:
     if block is None:
         raise UserError(f"the RPC has no block {number}")
     return block
-
-
-def terminal_progress() -> Progress:
-    """Rich progress bars on a terminal; silent when stderr is a file or pipe (cron, CI)."""
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        disable=not sys.stderr.isatty(), transient=True,
-    )  # fmt: skip
 
 
 def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:

@@ -22,12 +22,9 @@ import polars as pl
 
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
 from chainrisk.chains.contagion import contagion
-from chainrisk.chains.graph import base_token
+from chainrisk.chains.graph import LINK_SCHEMA, base_token, links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.errors import UserError
-from chainrisk.jobs.chains import LINK_SCHEMA, links_from_frame
-from chainrisk.jobs.index import terminal_progress
-from chainrisk.jobs.score import LATEST_POSITIONS
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
@@ -35,6 +32,7 @@ from chainrisk.risk.parameters import suggest_parameters
 from chainrisk.risk.replay import Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
+from chainrisk.terminal import terminal_progress
 
 Tick = Callable[[int, int], None]
 
@@ -76,7 +74,8 @@ def read(db: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
 
 
 def latest_positions(db: Path) -> pl.DataFrame:
-    positions = read(db, LATEST_POSITIONS)
+    with Store(db, read_only=True) as store:
+        positions = store.latest_positions()
     if positions.is_empty():
         raise UserError(f"{db} holds no positions; run `chainrisk index` (or `chainrisk run`) first")
     return positions

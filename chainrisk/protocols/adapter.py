@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import polars as pl
 
+from chainrisk.assets import Link
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 
@@ -86,6 +87,11 @@ class Adapter(ABC, Generic[DeploymentT]):
         self, rpc: RpcClient, deployment: DeploymentT, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
     ) -> Snapshot:
         """Every account's state at `block`; `events` holds the distinct `account_columns` of stored events."""
+
+    def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
+        """The protocol's own wrapper tokens among `assets` (claims on another asset, such as Aave's aTokens), as
+        links of the asset graph read at `block`; the token standards (ERC-4626, LSTs) are probed apart."""
+        return {}
 
 
 def _load(module: str) -> Adapter[Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from chainrisk.scoring.groups import DEFAULT_GROUPS
-from chainrisk.scoring.health import WALLET_KEY, apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import WALLET_KEY, prepare, reprice, wallet_health
 
 #: The reference move of a depth curve: depth_usd_at_2pct buys (or sells) a 2 % price move.
 REFERENCE_IMPACT = 0.02
@@ -135,7 +135,7 @@ def cascade(
     converged = False
     health = pl.DataFrame()
     for number in range(1, max_rounds + 1):
-        valued = position_values(apply_multipliers(prepared, _multipliers(multipliers))).collect()
+        valued = reprice(prepared, _multipliers(multipliers)).collect()
         health = wallet_health(valued.lazy()).collect()
         if not reference_price:
             reference_price = dict(valued.group_by("symbol").agg(pl.col("price_usd_now").first()).iter_rows())

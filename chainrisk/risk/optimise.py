@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linprog
 
-from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import stress, value_positions, wallet_health
 from chainrisk.units import BPS, WAD
 
 MARKET_KEY = ["protocol", "chain_id", "market", "block_number"]
@@ -146,7 +146,7 @@ def _assets(positions: pl.DataFrame, wallet: str) -> dict[str, _Asset]:
 
 
 def _engine_health(rows: pl.DataFrame) -> float | None:
-    health = wallet_health(position_values(apply_multipliers(prepare(rows), None))).collect()
+    health = stress(rows)
     value = health["health_factor"][0] if health.height else None
     return float(value) if value is not None else None
 
@@ -421,9 +421,7 @@ def _smallest_amount(
             action = _to_action(candidate, amount, assets, slippage_bps, costs)
             rows = apply_plan(positions, wallet, [*others, action])
             frames.append(rows.with_columns(pl.lit(f"{wallet}#{k}").alias("wallet")))
-        health = wallet_health(
-            position_values(apply_multipliers(prepare(pl.concat(frames, how="vertical_relaxed")), None))
-        ).collect()
+        health = wallet_health(value_positions(pl.concat(frames, how="vertical_relaxed"))).collect()
         by_wallet = dict(zip(health["wallet"], health["health_factor"], strict=True))
         return [(h := by_wallet[f"{wallet}#{k}"]) is None or h >= target for k in range(len(amounts))]
 
@@ -473,7 +471,7 @@ def threshold_sensitivity(positions: pl.DataFrame, shifts_bps: Sequence[int] = (
     frames: list[pl.DataFrame] = []
 
     def summary(frame: pl.DataFrame, symbol: str, shift: int) -> pl.DataFrame:
-        health = wallet_health(position_values(apply_multipliers(prepare(frame), None))).collect()
+        health = stress(frame)
         hit = pl.col("liquidatable")
         return health.group_by(keys).agg(
             pl.lit(symbol).alias("symbol"),

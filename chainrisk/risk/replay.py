@@ -32,7 +32,7 @@ from chainrisk.risk.calibration import (
     resolve_series,
 )
 from chainrisk.risk.var import run_starts
-from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.scoring.health import prepare, reprice, wallet_health
 
 
 @dataclass(frozen=True)
@@ -233,12 +233,7 @@ def replay(
         multipliers = path.at(step)
         # Carried-forward quotes repeat a step's prices; its health is then the one before.
         if last_multipliers is None or not multipliers.equals(last_multipliers):
-            health = (
-                wallet_health(position_values(apply_multipliers(prepared.lazy(), multipliers)))
-                .filter(pl.col("debt_usd") > 0)
-                .sort(WALLET)
-                .collect()
-            )
+            health = wallet_health(reprice(prepared, multipliers)).filter(pl.col("debt_usd") > 0).sort(WALLET).collect()
             last_multipliers = multipliers
         if wallets is None:
             wallets = health.select(*WALLET, "health_factor", "debt_usd")

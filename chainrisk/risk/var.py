@@ -32,14 +32,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.risk.calibration import Calibration, Method, calibrate, load_price_panel, log_returns, resolve_series
-from chainrisk.scoring.health import (
-    CLOSE_FACTOR_HF_THRESHOLD,
-    DEFAULT_CLOSE_FACTOR,
-    PER_POSITION,
-    apply_multipliers,
-    position_values,
-    prepare,
-)
+from chainrisk.scoring.health import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_CLOSE_FACTOR, PER_POSITION, value_positions
 from chainrisk.units import BPS
 
 MARKET_KEY = ["protocol", "chain_id", "market"]
@@ -101,7 +94,7 @@ def run_starts(keys: pl.DataFrame) -> np.ndarray:
 
 def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str], assets: Sequence[str]) -> Book:
     """Per wallet and price series, the engine's values at the snapshot; wallets without debt are left out."""
-    valued = position_values(apply_multipliers(prepare(positions), None)).collect()
+    valued = value_positions(positions).collect()
     names = valued.columns
     unknown = sorted(set(valued["symbol"].unique().to_list()) - set(symbols))
     if unknown:

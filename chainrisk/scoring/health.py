@@ -475,7 +475,22 @@ def liquidation_curve(valued: pl.LazyFrame) -> pl.DataFrame:
     return pl.concat([f.collect() for f in frames]).sort([*CURVE_KEY, "axis_kind", "axis", "drop"])
 
 
-def stress(positions: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame) -> pl.DataFrame:
-    """Post-shock health of every wallet in one vectorised pass; `multipliers` has (symbol, multiplier)."""
-    valued = position_values(apply_multipliers(prepare(positions), multipliers))
-    return wallet_health(valued).collect()
+def reprice(prepared: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """A prepared book valued at the oracle prices times `multipliers` (symbol, multiplier): what models that shock
+    one book many times call, preparing it once."""
+    return position_values(apply_multipliers(prepared.lazy(), multipliers))
+
+
+def value_positions(
+    positions: pl.DataFrame | pl.LazyFrame,
+    multipliers: pl.DataFrame | None = None,
+    groups: dict[str, str] | None = None,
+) -> pl.LazyFrame:
+    """Every position of a `positions` frame valued in base currency and USD, at the snapshot's oracle prices or
+    those times `multipliers`: the one way into the engine."""
+    return reprice(prepare(positions, groups), multipliers)
+
+
+def stress(positions: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Post-shock health of every wallet in one vectorised pass (without `multipliers`: health now)."""
+    return wallet_health(value_positions(positions, multipliers)).collect()

@@ -25,6 +25,19 @@ from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.credit import CREDIT_TABLES, HISTORY_TABLES
 from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
 
+#: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
+#: order: float sums then come out bit-identical however the file's rows happen to be laid out.
+LATEST_POSITIONS = """
+SELECT p.* FROM positions p JOIN sync_state s
+  ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
+ORDER BY p.protocol, p.chain_id, p.market, p.wallet, p.asset
+"""
+#: Each market's wallet_risk at its latest scored block.
+LATEST_WALLET_RISK = """
+SELECT w.* FROM wallet_risk w JOIN scored_markets s
+  ON w.protocol = s.protocol AND w.chain_id = s.chain_id AND w.market = s.market AND w.block_number = s.block_number
+"""
+
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
@@ -294,6 +307,14 @@ class Store:
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ?", after)
             for table in CREDIT_TABLES:
                 self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND as_of_block > ?", after)
+
+    def latest_positions(self) -> pl.DataFrame:
+        """`positions` of every indexed source's latest snapshot, in a fixed order (LATEST_POSITIONS)."""
+        return self.query(LATEST_POSITIONS)
+
+    def latest_wallet_risk(self) -> pl.DataFrame:
+        """`wallet_risk` of every market's latest scored block (LATEST_WALLET_RISK)."""
+        return self.query(LATEST_WALLET_RISK)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         frame = pl.from_arrow(self.con.sql(sql, params=params or []).to_arrow_table())

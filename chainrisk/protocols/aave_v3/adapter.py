@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
@@ -21,6 +22,7 @@ from chainrisk.protocols.aave_v3.snapshot import (
     read_emode_categories,
     read_reserves,
 )
+from chainrisk.protocols.aave_v3.wrappers import atoken_links
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.rpc import RpcClient
 
@@ -162,6 +164,9 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             "wallet_health": health,
         }
         return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
+
+    def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
+        return atoken_links(rpc, assets, block)
 
 
 ADAPTER = AaveV3Adapter()

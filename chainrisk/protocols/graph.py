@@ -1,0 +1,62 @@
+"""The asset graph read on chain at a block: which assets wrap or claim which other asset, at what exact rate.
+
+Each round probes the assets found so far: every protocol adapter for its own wrappers first (`Adapter.wrapper_links`,
+such as Aave's aTokens), then the token standards every protocol meets (chainrisk.protocols.tokens: ERC-4626 vaults,
+liquid-staking tokens). The underlyings found are probed in the next round. Each link knows how to convert an exact
+amount on chain (`convert_exact`), so look-through amounts are the contracts' own.
+"""
+
+from __future__ import annotations
+
+from chainrisk.abi import eth_call
+from chainrisk.assets import Link
+from chainrisk.protocols.adapter import adapters
+from chainrisk.protocols.tokens import CONVERTERS, REGISTRY, KnownWrapper, standard_links, word_uint
+from chainrisk.rpc import RpcClient
+from chainrisk.units import ZERO_ADDRESS
+
+#: Wrappers of wrappers deeper than this are not followed (no real chain is this long; a cycle would be).
+MAX_DEPTH = 6
+
+
+def discover_links(
+    rpc: RpcClient, chain_id: int, assets: list[str], block: int, registry: tuple[KnownWrapper, ...] = REGISTRY
+) -> dict[str, Link]:
+    """Every link reachable from `assets` (their underlyings are probed in turn), by wrapper address."""
+    probes = [adapter for _, adapter in sorted(adapters().items())]
+    links: dict[str, Link] = {}
+    seen: set[str] = set()
+    frontier = sorted({a.lower() for a in assets} - {ZERO_ADDRESS})
+    for _ in range(MAX_DEPTH):
+        frontier = [a for a in frontier if a not in seen]
+        if not frontier:
+            break
+        seen.update(frontier)
+        found: dict[str, Link] = {}
+        for adapter in probes:
+            found.update(adapter.wrapper_links(rpc, chain_id, [a for a in frontier if a not in found], block))
+        found.update(standard_links(rpc, chain_id, [a for a in frontier if a not in found], block, registry))
+        if not found:
+            break
+        links.update(found)
+        frontier = sorted({link.underlying.address for link in links.values()})
+    return links
+
+
+def convert_exact(
+    rpc: RpcClient, links: dict[str, Link], pieces: list[tuple[str, int]], block: int
+) -> dict[tuple[str, int], int]:
+    """Underlying amount of each (wrapper, amount), as the wrapper's own conversion answers at `block`; links without a
+    conversion call (aTokens 1:1, registry LSTs) and conversions that revert use floor(amount x rate)."""
+    tag = hex(block)
+    wanted = sorted({p for p in pieces if p[1] > 0 and links[p[0]].convert is not None})
+    raw = rpc.batch_each(
+        [eth_call(a, CONVERTERS[links[a].abi_name], str(links[a].convert), amount, block=tag) for a, amount in wanted]
+    )
+    out: dict[tuple[str, int], int] = {}
+    exact = dict(zip(wanted, raw, strict=True))
+    for asset, amount in pieces:
+        link = links[asset]
+        value = word_uint(exact.get((asset, amount)))
+        out[(asset, amount)] = value if value is not None else amount * link.rate_num // link.rate_den
+    return out
