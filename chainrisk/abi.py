@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -12,7 +11,9 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
 
-ABI_DIR = Path(__file__).resolve().parent.parent / "abis"
+from chainrisk.resources import data_dir
+
+ABI_DIR = data_dir("abis")
 
 
 def _type_str(param: dict[str, Any]) -> str:

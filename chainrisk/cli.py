@@ -294,7 +294,7 @@ def _credit(args: argparse.Namespace) -> None:
     command = args.credit_command
     db = Path(args.db)
     if command == "history":
-        from chainrisk.credit.history import backfill
+        from chainrisk.jobs.credit_history import backfill
         from chainrisk.jobs.run import parse_interval
 
         config, rpc_url = _job_config(args)
@@ -462,7 +462,7 @@ def _emit(frame: Any, fmt: str, out: str | None) -> None:
 
 
 def _sql(args: argparse.Namespace) -> None:
-    from chainrisk.sqlconsole import ConsoleLimits, run_console_query
+    from chainrisk.store.console import ConsoleLimits, run_console_query
 
     _check_reader_db(Path(args.db))
     result = run_console_query(Path(args.db), args.query, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
@@ -472,8 +472,8 @@ def _sql(args: argparse.Namespace) -> None:
 
 
 def _query(args: argparse.Namespace) -> None:
-    from chainrisk.queries import list_queries, query_sql
-    from chainrisk.sqlconsole import ConsoleLimits, run_console_query
+    from chainrisk.store.console import ConsoleLimits, run_console_query
+    from chainrisk.store.views import list_queries, query_sql
 
     if args.list or not args.name:
         for query in list_queries():

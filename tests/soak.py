@@ -25,7 +25,7 @@ from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
-from chainrisk.sqlconsole import ConsoleLimits, run_console_query
+from chainrisk.store.console import ConsoleLimits, run_console_query
 from chainrisk.store.published import connect_reader
 from tests.configs import devnet_toml
 

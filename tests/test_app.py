@@ -18,10 +18,10 @@ from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.dashboard.ui import usd, usd_short
-from chainrisk.queries import list_queries
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file, reader_path
+from chainrisk.store.views import list_queries
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 #: Pages that read the database (the devnet page reads the devnet's manifest).

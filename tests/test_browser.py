@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from chainrisk.config import devnet_config
-from chainrisk.credit.history import backfill
+from chainrisk.jobs.credit_history import backfill
 from chainrisk.credit.scorecard import Scorecard
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port

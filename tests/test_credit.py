@@ -15,15 +15,16 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from chainrisk.jobs.credit_history import backfill
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.config import devnet_config
-from chainrisk.credit.features import FEATURES, features, labels, load_history
-from chainrisk.credit.history import backfill
+from chainrisk.credit.features import FEATURES, features, labels
 from chainrisk.credit.scorecard import Scorecard, band_of
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.jobs import credit
+from chainrisk.jobs.credit import load_history
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.schema.credit import HISTORY_TABLES

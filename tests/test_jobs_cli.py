@@ -16,8 +16,8 @@ from polars.testing import assert_frame_equal
 from chainrisk.cli import main
 from chainrisk.jobs.lock import writer_lock
 from chainrisk.jobs.run import parse_interval
-from chainrisk.queries import list_queries
 from chainrisk.store.published import current_copy
+from chainrisk.store.views import list_queries
 
 POOL = "0x" + "11" * 20
 

@@ -19,8 +19,16 @@ import pytest
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
-from chainrisk.queries import QUERIES_DIR, Query, install_views, list_queries, query_sql
 from chainrisk.store.db import Store
+from chainrisk.store.views import (
+    LENDING_EVENTS,
+    QUERIES_DIR,
+    Query,
+    install_views,
+    list_queries,
+    query_files,
+    query_sql,
+)
 
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
@@ -56,6 +64,10 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_aave_v3_reserves": {
         "chain_id", "market", "block_number", "is_latest", "asset", "symbol", "decimals", "ltv_bps",
         "liquidation_threshold_bps", "price", "price_usd", "supply_apr_pct", "variable_borrow_apr_pct",
+    },
+    "stg_lending_events": {
+        "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
+        "action_asset", "action_amount",
     },
     "stg_morpho_blue_events": {
         "chain_id", "source", "market", "block_number", "log_index", "event", "wallet", "assets", "assets_tokens",
@@ -158,7 +170,8 @@ def latest_wallets(views: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def test_queries_are_layered_and_ordered() -> None:
     queries = list_queries()
     names = [q.name for q in queries]
-    assert {p.stem for p in QUERIES_DIR.glob("*.sql")} == set(names)
+    assert {p.stem for p in query_files()} | {LENDING_EVENTS} == set(names)
+    assert {p.stem for p in QUERIES_DIR.glob("*.sql")} < set(names), "the shared views, and every adapter's own"
     assert set(EXPECTED_COLUMNS) == set(names), "every view has its expected columns listed here"
     layers = [q.layer for q in queries]
     assert layers == sorted(layers, key=("stg", "mart").index), "stg views come before marts"
@@ -171,6 +184,9 @@ def test_queries_are_layered_and_ordered() -> None:
 
 @pytest.mark.parametrize("query", list_queries(), ids=lambda q: q.name)
 def test_header_names_its_grain_and_inputs(query: Query) -> None:
+    if query.path is None:  # the generated stg_lending_events
+        assert query.name == LENDING_EVENTS and query.description
+        return
     header = re.match(r"((?:--[^\n]*\n)+)", query.path.read_text(encoding="utf-8"))
     assert header is not None
     text = header.group(1)
@@ -231,7 +247,7 @@ def test_dependencies_order_within_a_layer(tmp_path: Path) -> None:
     (tmp_path / "mart_a.sql").write_text("-- A.\nWITH b AS (SELECT * FROM mart_z) SELECT * FROM b")
     (tmp_path / "mart_z.sql").write_text("-- Z.\nSELECT * FROM stg_y")
     (tmp_path / "stg_y.sql").write_text("-- Y.\nSELECT 1 AS x FROM range(1)")
-    queries = list_queries(tmp_path)
+    queries = [q for q in list_queries(tmp_path) if q.name in ("stg_y", "mart_z", "mart_a")]
     assert [q.name for q in queries] == ["stg_y", "mart_z", "mart_a"]
     assert queries[2].reads == ("mart_z",), "CTE names are not inputs"
 

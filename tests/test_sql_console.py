@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from chainrisk.errors import UserError
-from chainrisk.sqlconsole import ConsoleLimits, console_connection, run_console_query
+from chainrisk.store.console import ConsoleLimits, console_connection, run_console_query
 from chainrisk.store.db import Store
 from chainrisk.store.published import connect_reader, current_copy
 

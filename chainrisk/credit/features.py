@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.store.db import Store
 from chainrisk.units import DAY_S
 
 #: Health factors above this are all "safe" (and no debt counts as this): keeps averages finite.
@@ -70,20 +69,22 @@ def _capped_hf(column: str = "health_factor") -> pl.Expr:
     return pl.col(column).fill_null(HF_CAP).clip(upper_bound=HF_CAP)
 
 
-def load_history(store: Store, chain_id: int) -> History:
-    """Reads the stored history of `chain_id` (UserError when it has none: run `chainrisk credit history`)."""
-    samples = store.query(
-        "SELECT block_number, block_timestamp FROM credit_samples WHERE chain_id = ? ORDER BY block_number", [chain_id]
-    )
+def history_from_frames(
+    chain_id: int,
+    samples: pl.DataFrame,
+    health: pl.DataFrame,
+    holdings: pl.DataFrame,
+    prices: pl.DataFrame,
+    lookthrough: pl.DataFrame,
+    events: pl.DataFrame,
+    block_times: pl.DataFrame,
+) -> History:
+    """The History of one chain from its stored rows, each read in a fixed order (see chainrisk.jobs.credit):
+    `health` per wallet, market and sample (with capacity_usd and adjusted_collateral_usd), `holdings` per wallet,
+    sample, base asset and asset, `events` the lending events (wallet, protocol, market_key, block_number, kind,
+    asset, amount), `block_times` the timestamps of the blocks events were stored from."""
     if samples.is_empty():
         raise UserError(f"no credit history for chain {chain_id}; run `chainrisk credit history` first")
-    health = store.query(
-        "SELECT wallet, protocol, market, block_number, block_timestamp, collateral_usd, debt_usd, health_factor, "
-        "collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
-        "collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
-        "FROM health_history WHERE chain_id = ? ORDER BY wallet, block_number, protocol, market",
-        [chain_id],
-    )
     ranked = health.with_columns(pl.when(pl.col("debt_usd") > 0).then(_capped_hf()).otherwise(HF_CAP).alias("hf")).sort(
         "wallet", "block_number", "hf"
     )
@@ -100,92 +101,23 @@ def load_history(store: Store, chain_id: int) -> History:
         pl.col("debt_usd").first().alias("worst_debt"),
         pl.col("collateral_usd").first().alias("worst_collateral"),
     )
-    # Sorted reads and order-keeping sums: float totals come out bit-identical whatever the file's layout.
-    holdings = (
-        store.query(
-            "SELECT wallet, block_number, base_asset, asset, collateral_usd FROM holdings_history "
-            "WHERE chain_id = ? AND collateral_usd > 0 ORDER BY wallet, block_number, base_asset, asset, protocol, "
-            "market",
-            [chain_id],
-        )
-        .group_by("wallet", "block_number", "base_asset", "asset", maintain_order=True)
-        .agg(pl.col("collateral_usd").sum())
+    # Order-keeping sums over sorted reads: float totals come out bit-identical whatever the file's layout.
+    held = holdings.group_by("wallet", "block_number", "base_asset", "asset", maintain_order=True).agg(
+        pl.col("collateral_usd").sum()
     )
-    prices = store.query(
-        "SELECT asset, block_number, block_timestamp, price_usd, decimals FROM asset_price_history WHERE chain_id = ? "
-        "ORDER BY asset, block_number",
-        [chain_id],
-    )
-    lookthrough = store.query(
-        "SELECT wallet, block_number, loop_leverage, max_depth FROM lookthrough_history WHERE chain_id = ? "
-        "ORDER BY wallet, block_number",
-        [chain_id],
-    )
-    return History(chain_id, samples, wallet_health, holdings, prices, lookthrough, _events(store, chain_id, prices))
+    priced = priced_events(events, block_times, prices)
+    return History(chain_id, samples, wallet_health, held, prices, lookthrough, priced)
 
 
-def _table_exists(store: Store, table: str) -> bool:
-    return bool(
-        store.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [table])["n"][0]
-    )
-
-
-def _events(store: Store, chain_id: int, prices: pl.DataFrame) -> pl.DataFrame:
-    """Borrows, repays and liquidations of both protocols, with their times and USD values (price of the asset at
-    the latest sample at or before the event; the earliest sample's for events before any)."""
-    parts = []
-    if _table_exists(store, "raw_aave_v3_events"):
-        parts.append(
-            store.query(
-                "SELECT wallet, 'aave-v3' AS protocol, market || ':' || reserve AS market_key, block_number, "
-                "CASE event WHEN 'Borrow' THEN 'borrow' WHEN 'Repay' THEN 'repay' ELSE 'liquidated' END AS kind, "
-                "CASE event WHEN 'LiquidationCall' THEN debt_asset ELSE reserve END AS asset, "
-                "CAST(amount AS DOUBLE) AS amount FROM raw_aave_v3_events "
-                "WHERE chain_id = ? AND event IN ('Borrow', 'Repay', 'LiquidationCall')",
-                [chain_id],
-            )
-        )
-    if _table_exists(store, "raw_morpho_blue_events"):
-        parts.append(
-            store.query(
-                "SELECT e.wallet, 'morpho-blue' AS protocol, e.market || ':' || e.market_id AS market_key, "
-                "e.block_number, CASE e.event WHEN 'Borrow' THEN 'borrow' WHEN 'Repay' THEN 'repay' "
-                "ELSE 'liquidated' END AS kind, m.loan_token AS asset, CAST(e.assets AS DOUBLE) AS amount "
-                "FROM raw_morpho_blue_events e JOIN (SELECT DISTINCT market, market_id, loan_token "
-                "FROM raw_morpho_blue_events WHERE event = 'CreateMarket' AND chain_id = ?) m "
-                "ON e.market = m.market AND e.market_id = m.market_id "
-                "WHERE e.chain_id = ? AND e.event IN ('Borrow', 'Repay', 'Liquidate')",
-                [chain_id, chain_id],
-            )
-        )
-    # Every market a wallet supplied to or posted collateral in counts as used, too.
-    supplied = []
-    if _table_exists(store, "raw_aave_v3_events"):
-        supplied.append(
-            "SELECT wallet, 'aave-v3' AS protocol, market || ':' || reserve AS market_key, block_number "
-            "FROM raw_aave_v3_events WHERE chain_id = $c AND event = 'Supply'"
-        )
-    if _table_exists(store, "raw_morpho_blue_events"):
-        supplied.append(
-            "SELECT wallet, 'morpho-blue' AS protocol, market || ':' || market_id AS market_key, block_number "
-            "FROM raw_morpho_blue_events WHERE chain_id = $c AND event IN ('Supply', 'SupplyCollateral')"
-        )
+def priced_events(events: pl.DataFrame, block_times: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    """Borrows, repays, liquidations and supplies with their times and USD values (price of the asset at the
+    latest sample at or before the event; the earliest sample's for events before any)."""
     schema = {
         "wallet": pl.Utf8, "protocol": pl.Utf8, "market_key": pl.Utf8, "block_number": pl.Int64, "kind": pl.Utf8,
         "asset": pl.Utf8, "amount": pl.Float64,
     }  # fmt: skip
-    events = pl.concat([p.cast(schema) for p in parts], how="vertical") if parts else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
-    if supplied:
-        supplies = store.query(" UNION ALL ".join(supplied).replace("$c", str(int(chain_id))))
-        events = pl.concat(
-            [events, supplies.cast({"block_number": pl.Int64}).with_columns(
-                pl.lit("supply").alias("kind"), pl.lit(None, pl.Utf8).alias("asset"),
-                pl.lit(None, pl.Float64).alias("amount"),
-            ).select(list(schema))],
-            how="vertical",
-        )  # fmt: skip
-    times = store.query("SELECT block_number, block_timestamp FROM block_times WHERE chain_id = ?", [chain_id])
-    events = events.join(times, on="block_number", how="left")
+    events = events.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+    events = events.join(block_times.select("block_number", "block_timestamp"), on="block_number", how="left")
     if events["block_timestamp"].null_count():
         raise UserError("event blocks without a timestamp; run `chainrisk credit history` again to record them")
     priced = events.sort("block_number").join_asof(

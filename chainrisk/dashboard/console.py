@@ -6,8 +6,8 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, reader
 from chainrisk.errors import UserError
-from chainrisk.queries import list_queries
-from chainrisk.sqlconsole import run_console_query
+from chainrisk.store.console import run_console_query
+from chainrisk.store.views import list_queries
 
 #: Example queries offered in the console, by title.
 EXAMPLES = {

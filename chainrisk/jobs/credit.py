@@ -19,10 +19,12 @@ import polars as pl
 
 from chainrisk.credit.advice import TARGET_PD, advice, credit_limit
 from chainrisk.credit.evaluate import auc, brier, calibration, fit_single, ks
-from chainrisk.credit.features import History, cutoff_sample, features, horizon_covered, labelled, load_history
+from chainrisk.credit.features import History, cutoff_sample, features, history_from_frames, horizon_covered, labelled
 from chainrisk.credit.scorecard import BANDS, Scorecard, band_of, fit
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import adapters
 from chainrisk.store.db import Store
+from chainrisk.store.views import LENDING_EVENTS, query_sql
 from chainrisk.units import DAY_S
 
 #: The model `chainrisk credit` uses without --model: trained on the devnet history (README "Credit scores").
@@ -99,7 +101,58 @@ def read_history(db: Path, chain_id: int | None = None) -> History:
     if not db.is_file():
         raise UserError(f"no database at {db}; run `chainrisk run` and `chainrisk credit history` first")
     with Store(db) as store:  # writable: an older file is migrated to the credit tables first
+        for adapter in adapters().values():  # the events view reads every adapter's raw tables
+            store.ensure_tables(adapter.ddl)
         return load_history(store, _chain(store, chain_id))
+
+
+#: Every protocol's borrows, repays, liquidations and supplies (stg_lending_events, inlined so it runs whether or not
+#: the views are installed), in the shape credit features read.
+LENDING_EVENTS_SQL = f"""
+SELECT wallet, protocol, source || ':' || position_key AS market_key, block_number,
+    CASE WHEN action IN ('supply', 'collateral_in') THEN 'supply' ELSE action END AS kind,
+    CASE WHEN action IN ('borrow', 'repay', 'liquidated') THEN action_asset END AS asset,
+    CASE WHEN action IN ('borrow', 'repay', 'liquidated') THEN CAST(action_amount AS DOUBLE) END AS amount
+FROM ({query_sql(LENDING_EVENTS)}) AS e
+WHERE chain_id = ? AND action IN ('borrow', 'repay', 'liquidated', 'supply', 'collateral_in')
+"""
+
+
+def load_history(store: Store, chain_id: int) -> History:
+    """Reads the stored history of `chain_id`, every part in a fixed order (UserError when it has none); every
+    adapter's raw tables must exist (read_history makes sure)."""
+    where = [chain_id]
+    return history_from_frames(
+        chain_id,
+        samples=store.query(
+            "SELECT block_number, block_timestamp FROM credit_samples WHERE chain_id = ? ORDER BY block_number", where
+        ),
+        health=store.query(
+            "SELECT wallet, protocol, market, block_number, block_timestamp, collateral_usd, debt_usd, health_factor, "
+            "collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
+            "collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
+            "FROM health_history WHERE chain_id = ? ORDER BY wallet, block_number, protocol, market",
+            where,
+        ),
+        holdings=store.query(
+            "SELECT wallet, block_number, base_asset, asset, collateral_usd FROM holdings_history "
+            "WHERE chain_id = ? AND collateral_usd > 0 "
+            "ORDER BY wallet, block_number, base_asset, asset, protocol, market",
+            where,
+        ),
+        prices=store.query(
+            "SELECT asset, block_number, block_timestamp, price_usd, decimals FROM asset_price_history "
+            "WHERE chain_id = ? ORDER BY asset, block_number",
+            where,
+        ),
+        lookthrough=store.query(
+            "SELECT wallet, block_number, loop_leverage, max_depth FROM lookthrough_history WHERE chain_id = ? "
+            "ORDER BY wallet, block_number",
+            where,
+        ),
+        events=store.query(LENDING_EVENTS_SQL, where),
+        block_times=store.query("SELECT block_number, block_timestamp FROM block_times WHERE chain_id = ?", where),
+    )
 
 
 def parse_when(history: History, text: str) -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.queries import install_views
 from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.db import Store
+from chainrisk.store.views import install_views
 
 
 @dataclass(frozen=True)

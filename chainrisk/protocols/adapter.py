@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import polars as pl
@@ -27,6 +29,17 @@ from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 
 DeploymentT = TypeVar("DeploymentT")
+
+#: Columns every adapter's events view (`Adapter.events_view`) carries beside its own, one row per event: what the
+#: credit features read across protocols (the view `stg_lending_events` stacks them).
+#: * protocol, chain_id, source (the indexed contract), market (as in `positions`), wallet, block_number, log_index;
+#: * action: supply, withdraw, borrow, repay, liquidated (the wallet was), collateral_in, collateral_out, or NULL;
+#: * position_key: what the action acts on within the market (Aave: the reserve; Morpho Blue: the market id);
+#: * action_asset, action_amount: the token the amount counts (a liquidation: the debt repaid) and the exact amount.
+LENDING_EVENT_COLUMNS = (
+    "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
+    "action_asset", "action_amount",
+)  # fmt: skip
 
 #: How the health factor of a wallet in a market combines its collateral (the `health_rule` column):
 #: * average-threshold: Aave V3 GenericLogic: HF = percentMul(sum value, floor(sum value*LT / sum value)) / debt;
@@ -61,6 +74,7 @@ class Adapter(ABC, Generic[DeploymentT]):
     """One lending protocol. Stateless: every call gets what it needs."""
 
     name: ClassVar[str]  #: protocol name in every table ("aave-v3", "morpho-blue")
+    label: ClassVar[str]  #: its name for people ("Aave V3")
     address_role: ClassVar[str]  #: what `--address` names, for messages ("PoolAddressesProvider")
     events_table: ClassVar[str]  #: raw events table
     ddl: ClassVar[str]  #: CREATE TABLE IF NOT EXISTS statements for the adapter's raw tables
@@ -68,6 +82,12 @@ class Adapter(ABC, Generic[DeploymentT]):
     option_names: ClassVar[tuple[str, ...]] = ()  #: options the adapter accepts
     #: Columns of `events_table` that `snapshot` needs back to find accounts (read DISTINCT).
     account_columns: ClassVar[tuple[str, ...]]
+    #: Its stg_ view of `events_table` (a file in `queries_dir`) with LENDING_EVENT_COLUMNS; None when it has none.
+    events_view: ClassVar[str | None] = None
+
+    def queries_dir(self) -> Path:
+        """The adapter's own analysts' views (stg_<protocol>_*.sql): the `queries` folder of its package."""
+        return Path(str(sys.modules[type(self).__module__].__file__)).parent / "queries"
 
     @abstractmethod
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> DeploymentT:

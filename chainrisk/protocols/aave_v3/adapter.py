@@ -112,6 +112,7 @@ class AaveMarket:
 
 class AaveV3Adapter(Adapter[AaveMarket]):
     name = "aave-v3"
+    label = "Aave V3"
     address_role = "PoolAddressesProvider"
     events_table = "raw_aave_v3_events"
     ddl = DDL
@@ -119,6 +120,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         p.name: Preset(p.name, "aave-v3", p.chain_id, p.pool_addresses_provider, p.from_block) for p in PRESETS.values()
     }
     account_columns = ("event", "reserve", "wallet", "counterparty")
+    events_view = "stg_aave_v3_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> AaveMarket:
         deployment = discover(rpc, address, block)

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
 
 class MorphoBlueAdapter(Adapter[Deployment]):
     name = "morpho-blue"
+    label = "Morpho Blue"
     address_role = "Morpho Blue singleton"
     events_table = "raw_morpho_blue_events"
     ddl = DDL
@@ -81,6 +82,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     }  # fmt: skip
     option_names = ("usd_oracle",)
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
+    events_view = "stg_morpho_blue_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))

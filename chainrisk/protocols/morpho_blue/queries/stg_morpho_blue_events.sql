@@ -14,6 +14,9 @@
 --   seized_assets / seized_tokens (collateral), bad_debt_assets / bad_debt_tokens (loan token): Liquidate
 --   rate                   AccrueInterest: the per-second borrow rate (WAD)
 --   loan_token, collateral_token, oracle, irm, lltv (WAD): CreateMarket, else the market's (from the snapshots)
+--   action, position_key, action_asset, action_amount   the shared lending-event columns
+--                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): Supply, Withdraw, Borrow, Repay,
+--                          Liquidate (the assets repaid), SupplyCollateral, WithdrawCollateral; NULL for the rest
 -- Reads: raw_morpho_blue_events, raw_morpho_blue_markets.
 WITH events AS (
     SELECT * FROM raw_morpho_blue_events
@@ -34,6 +37,15 @@ market_tokens AS (
         arg_max(collateral_symbol, block_number) AS collateral_symbol,
         arg_max(collateral_decimals, block_number) AS collateral_decimals
     FROM raw_morpho_blue_markets
+    GROUP BY chain_id, market, market_id
+),
+
+-- A market's tokens as its CreateMarket event names them: known even before (or without) a snapshot of it.
+created AS (
+    SELECT chain_id, market, market_id, any_value(loan_token) AS loan_token,
+        any_value(collateral_token) AS collateral_token
+    FROM events
+    WHERE event = 'CreateMarket'
     GROUP BY chain_id, market, market_id
 ),
 
@@ -80,9 +92,19 @@ final AS (
         coalesce(e.collateral_token, t.collateral_token) AS collateral_token,
         coalesce(e.oracle, t.oracle) AS oracle,
         coalesce(e.irm, t.irm) AS irm,
-        coalesce(e.lltv, t.lltv) AS lltv
+        coalesce(e.lltv, t.lltv) AS lltv,
+        CASE e.event
+            WHEN 'Supply' THEN 'supply' WHEN 'Withdraw' THEN 'withdraw' WHEN 'Borrow' THEN 'borrow'
+            WHEN 'Repay' THEN 'repay' WHEN 'Liquidate' THEN 'liquidated'
+            WHEN 'SupplyCollateral' THEN 'collateral_in' WHEN 'WithdrawCollateral' THEN 'collateral_out'
+        END AS action,
+        e.market_id AS position_key,
+        CASE e.assets_side WHEN 'collateral' THEN coalesce(c.collateral_token, t.collateral_token)
+            WHEN 'loan' THEN coalesce(c.loan_token, t.loan_token) END AS action_asset,
+        e.assets AS action_amount
     FROM classified AS e
     LEFT JOIN market_tokens AS t ON t.chain_id = e.chain_id AND t.market = e.market AND t.market_id = e.market_id
+    LEFT JOIN created AS c ON c.chain_id = e.chain_id AND c.market = e.market AND c.market_id = e.market_id
 )
 
 SELECT * FROM final

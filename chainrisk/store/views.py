@@ -1,4 +1,9 @@
-"""Analysts' SQL in `queries/`: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
+"""Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
+
+The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
+folder (stg_<protocol>_* over its raw tables), and one generated here: `stg_lending_events`, every adapter's events
+view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
+protocol package reaches the credit features without an edit elsewhere.
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -16,9 +21,13 @@ from pathlib import Path
 import duckdb
 
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, adapters
+from chainrisk.resources import data_dir
 
-#: The SQL files. They sit beside the package in a checkout; a wheel must ship them at this same place.
-QUERIES_DIR = Path(__file__).resolve().parents[1] / "queries"
+#: The shared SQL files (top-level queries/ in a checkout, chainrisk/_data/queries in a wheel).
+QUERIES_DIR = data_dir("queries")
+#: The generated view stacking every adapter's events view.
+LENDING_EVENTS = "stg_lending_events"
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -31,7 +40,7 @@ _CTE = re.compile(r"\b([a-z_][a-z0-9_]*)\s+as\s*\(", re.IGNORECASE)
 @dataclass(frozen=True)
 class Query:
     name: str  #: view name, the file's stem
-    path: Path  #: the .sql file
+    path: Path | None  #: the .sql file (None for the generated stg_lending_events)
     layer: str  #: 'stg' or 'mart'
     description: str  #: the header's first line
     sql: str  #: the body: one SELECT, without the header
@@ -68,7 +77,9 @@ def _ordered(queries: dict[str, Query]) -> list[Query]:
     for query in queries.values():
         marts = sorted(n for n in needs[query.name] if queries[n].layer == "mart")
         if query.layer == "stg" and marts:
-            raise UserError(f"{query.path}: a stg_ view may not read marts ({', '.join(marts)}); make it a mart")
+            raise UserError(
+                f"{query.path or query.name}: a stg_ view may not read marts ({', '.join(marts)}); make it a mart"
+            )
     done: list[Query] = []
     placed: set[str] = set()
     while len(done) < len(queries):
@@ -82,11 +93,37 @@ def _ordered(queries: dict[str, Query]) -> list[Query]:
     return done
 
 
-def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
-    """Every query file in `folder`, in an order that creates each view after the views it reads."""
+def _lending_events(views: list[str]) -> Query:
+    """stg_lending_events: the shared columns of every adapter's events view, rows with an action only."""
+    columns = ", ".join(LENDING_EVENT_COLUMNS)
+    body = "\nUNION ALL\n".join(f"SELECT {columns} FROM {view} WHERE action IS NOT NULL" for view in views)
+    description = (
+        "Every protocol's lending events in one shape: supply, withdraw, borrow, repay, liquidated, collateral"
+    )
+    return Query(LENDING_EVENTS, None, "stg", description, body, tuple(views))
+
+
+def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
+    """The shared view files and every adapter's own, by name."""
     if not folder.is_dir():
         raise UserError(f"no queries folder at {folder}; reinstall chainrisk with its queries/ folder")
-    return _ordered({q.name: q for q in (_parse(p) for p in sorted(folder.glob("*.sql")))})
+    found = [*folder.glob("*.sql")]
+    for adapter in adapters().values():
+        if adapter.queries_dir().is_dir():
+            found += adapter.queries_dir().glob("*.sql")
+    return sorted(found, key=lambda path: path.name)
+
+
+def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
+    """Every view (files and the generated one), in an order that creates each after the views it reads."""
+    parsed = {q.name: q for q in (_parse(p) for p in query_files(folder))}
+    events = sorted(str(a.events_view) for a in adapters().values() if a.events_view)
+    missing = [view for view in events if view not in parsed]
+    if missing:
+        raise UserError(f"an adapter names the events view {missing[0]}, but no such query file exists")
+    if events:
+        parsed[LENDING_EVENTS] = _lending_events(events)
+    return _ordered(parsed)
 
 
 def _find(name: str) -> Query:
@@ -118,8 +155,6 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     Every adapter's raw tables are created first when missing, so views over a protocol that was never indexed
     install (and return no rows) too.
     """
-    from chainrisk.protocols.adapter import adapters
-
     queries = list_queries()
     con.execute("BEGIN")
     try:
@@ -129,7 +164,7 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
             try:
                 con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")
             except duckdb.Error as exc:
-                raise UserError(f"{query.path}: {str(exc).splitlines()[0]}") from None
+                raise UserError(f"{query.path or query.name}: {str(exc).splitlines()[0]}") from None
     except BaseException:
         con.execute("ROLLBACK")
         raise

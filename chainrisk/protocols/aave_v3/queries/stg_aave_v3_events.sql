@@ -12,6 +12,9 @@
 --   liquidated_collateral_amount / _tokens   LiquidationCall: collateral seized, in asset
 --   interest_rate_mode (Borrow), referral_code (Supply), emode_category (UserEModeSet), use_a_tokens (Repay),
 --   receive_a_token (LiquidationCall)
+--   source, action, position_key, action_asset, action_amount   the shared lending-event columns
+--                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): Supply, Withdraw, Borrow, Repay,
+--                          LiquidationCall (the debt covered) by the reserve; NULL action for the rest
 -- Decimals and symbols come from the reserves the indexer read.
 -- Reads: raw_aave_v3_events, raw_aave_v3_reserves.
 WITH events AS (
@@ -57,7 +60,15 @@ final AS (
         CASE WHEN e.event = 'Supply' THEN e.code END AS referral_code,
         CASE WHEN e.event = 'UserEModeSet' THEN e.code END AS emode_category,
         CASE WHEN e.event = 'Repay' THEN e.flag END AS use_a_tokens,
-        CASE WHEN e.event = 'LiquidationCall' THEN e.flag END AS receive_a_token
+        CASE WHEN e.event = 'LiquidationCall' THEN e.flag END AS receive_a_token,
+        e.market AS source,
+        CASE e.event
+            WHEN 'Supply' THEN 'supply' WHEN 'Withdraw' THEN 'withdraw' WHEN 'Borrow' THEN 'borrow'
+            WHEN 'Repay' THEN 'repay' WHEN 'LiquidationCall' THEN 'liquidated'
+        END AS action,
+        e.reserve AS position_key,
+        CASE WHEN e.event = 'LiquidationCall' THEN e.debt_asset ELSE e.reserve END AS action_asset,
+        e.amount AS action_amount
     FROM events AS e
     LEFT JOIN tokens AS reserve ON reserve.chain_id = e.chain_id AND reserve.market = e.market
         AND reserve.asset = e.reserve
