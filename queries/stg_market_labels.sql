@@ -1,43 +1,34 @@
 -- Every market's name for people: the one definition of `market_label` that every view showing a market uses.
 --
--- Grain: one row per (protocol, chain_id, market) known from scores, indexed Aave providers or Morpho markets.
+-- Grain: one row per (protocol, chain_id, market) known from scores or from the markets adapters describe.
 -- Key columns:
---   market_label           Morpho Blue: collateral/loan symbols and LLTV in % ('wstETH/WETH 94.5%'); Aave V3:
---                          the PoolAddressesProvider shortened ('Aave V3 0x9a67…7508'); otherwise, or when a
---                          Morpho token has no symbol, the market shortened ('0x70ae0aed…' when longer than an
---                          address). Two markets of a chain with the same name get their shortened id appended
---                          ('WETH/USDC 86.0% (0x9fcef4dc…)'), so a label names one market.
---   lltv_pct               Morpho Blue LLTV, % (NULL elsewhere)
--- Reads: scored_markets, sync_state, raw_morpho_blue_markets.
+--   market_label           the market's name and parameters as its adapter gives them in `markets` (Morpho Blue:
+--                          'wstETH/WETH · LLTV 94.5%'; Aave V3: the provider's market id, 'Aave Ethereum Market');
+--                          without a name, the market itself (an address as it is, a longer id shortened,
+--                          '0x70ae0aed…'). Two markets of a chain with the same name get their shortened id appended
+--                          ('WETH/USDC · LLTV 86.0% (0x9fcef4dc…)'), so a label names one market.
+--   market_name, market_parameters   the two parts, as the adapter gives them (NULL when it gives none)
+-- Reads: scored_markets, markets.
 WITH scored AS (
     SELECT DISTINCT protocol, chain_id, market FROM scored_markets
 ),
 
--- An Aave market is its PoolAddressesProvider, which is what sync_state indexes: named before its first score.
-aave_providers AS (
-    SELECT DISTINCT protocol, chain_id, market FROM sync_state WHERE protocol = 'aave-v3'
-),
-
--- A market's tokens and LLTV are fixed when it is created; the latest snapshot's symbols are taken. Read from
--- the raw table, not stg_morpho_blue_markets: every view naming a market plans this, so it is kept small.
-morpho_markets AS (
+-- A market's latest description (names and parameters such as an LLTV can change only with governance).
+described AS (
     SELECT
-        'morpho-blue' AS protocol,
+        protocol,
         chain_id,
-        market_id AS market,
-        arg_max(nullif(collateral_symbol, ''), block_number) AS collateral_symbol,
-        arg_max(nullif(loan_symbol, ''), block_number) AS loan_symbol,
-        arg_max(lltv, block_number)::DOUBLE / 1e16 AS lltv_pct
-    FROM raw_morpho_blue_markets
-    GROUP BY chain_id, market_id
+        market,
+        arg_max(nullif(name, ''), block_number) AS market_name,
+        arg_max(nullif(parameters, ''), block_number) AS market_parameters
+    FROM markets
+    GROUP BY protocol, chain_id, market
 ),
 
 known AS (
     SELECT protocol, chain_id, market FROM scored
     UNION
-    SELECT protocol, chain_id, market FROM aave_providers
-    UNION
-    SELECT protocol, chain_id, market FROM morpho_markets
+    SELECT protocol, chain_id, market FROM described
 ),
 
 named AS (
@@ -45,16 +36,17 @@ named AS (
         k.protocol,
         k.chain_id,
         k.market,
-        m.lltv_pct,
+        d.market_name,
+        d.market_parameters,
         CASE WHEN length(k.market) > 42 THEN left(k.market, 10) || '…' ELSE k.market END AS short_market,
         CASE
-            WHEN m.collateral_symbol IS NOT NULL AND m.loan_symbol IS NOT NULL
-                THEN m.collateral_symbol || '/' || m.loan_symbol || ' ' || printf('%.1f%%', m.lltv_pct)
-            WHEN k.protocol = 'aave-v3' THEN 'Aave V3 ' || left(k.market, 6) || '…' || right(k.market, 4)
+            WHEN d.market_name IS NOT NULL AND d.market_parameters IS NOT NULL
+                THEN d.market_name || ' · ' || d.market_parameters
+            WHEN d.market_name IS NOT NULL THEN d.market_name
             ELSE short_market
         END AS name
     FROM known AS k
-    LEFT JOIN morpho_markets AS m USING (protocol, chain_id, market)
+    LEFT JOIN described AS d USING (protocol, chain_id, market)
 ),
 
 final AS (
@@ -67,7 +59,8 @@ final AS (
                 THEN name || ' (' || short_market || ')'
             ELSE name
         END AS market_label,
-        lltv_pct
+        market_name,
+        market_parameters
     FROM named
 )
 

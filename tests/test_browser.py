@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from chainrisk.config import devnet_config
-from chainrisk.jobs.credit_history import backfill
 from chainrisk.credit.scorecard import Scorecard
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port
 from chainrisk.jobs.credit import DEFAULT_MODEL, score_wallets
+from chainrisk.jobs.credit_history import backfill
 from tests.test_app import with_risk_runs
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -15,7 +15,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from chainrisk.jobs.credit_history import backfill
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import eth_call, load_abi
@@ -25,6 +24,7 @@ from chainrisk.credit.scorecard import Scorecard, band_of
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.jobs import credit
 from chainrisk.jobs.credit import load_history
+from chainrisk.jobs.credit_history import backfill
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.schema.credit import HISTORY_TABLES

@@ -32,7 +32,7 @@ from chainrisk.store.views import (
 
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
-    "stg_market_labels": {"protocol", "chain_id", "market", "market_label", "lltv_pct"},
+    "stg_market_labels": {"protocol", "chain_id", "market", "market_label", "market_name", "market_parameters"},
     "stg_scored_markets": {"protocol", "chain_id", "market", "market_label", "source", "block_number", "scored_at"},
     "stg_sync_state": {"protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time"},
     "stg_positions_latest": {
@@ -277,15 +277,15 @@ def test_market_summary_equals_wallet_risk_at_scored_blocks(
 
 
 def expected_labels(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
-    """(protocol, market) -> label, worked out here from the raw tables: Morpho 'collateral/loan LLTV%' (LLTV from
-    the exact WAD integer), Aave 'Aave V3 ' and the provider's first 6 and last 4 characters."""
+    """(protocol, market) -> label, worked out here from the raw tables: Morpho 'collateral/loan · LLTV x.y%' (LLTV
+    from the exact WAD integer), Aave the name the devnet's provider was deployed with."""
     labels: dict[tuple[str, str], str] = {}
     morpho = "SELECT DISTINCT market_id, collateral_symbol, loan_symbol, lltv::VARCHAR FROM raw_morpho_blue_markets"
     for market, collateral, loan, lltv in con.execute(morpho).fetchall():
         tenths = (int(lltv) + 5 * 10**14) // 10**15  # WAD to tenths of a percent, rounded half up
-        labels["morpho-blue", market] = f"{collateral}/{loan} {tenths // 10}.{tenths % 10}%"
+        labels["morpho-blue", market] = f"{collateral}/{loan} · LLTV {tenths // 10}.{tenths % 10}%"
     for (provider,) in con.execute("SELECT market FROM sync_state WHERE protocol = 'aave-v3'").fetchall():
-        labels["aave-v3", provider] = f"Aave V3 {provider[:6]}…{provider[-4:]}"
+        labels["aave-v3", provider] = "chainrisk devnet"
     return labels
 
 
@@ -294,8 +294,8 @@ def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection, d
     morpho = {market: label for (protocol, market), label in expected.items() if protocol == "morpho-blue"}
     created = len(devnet["morpho_blue"]["markets"])
     assert len(morpho) == created and len(set(morpho.values())) == created
-    assert all(re.fullmatch(r"[A-Za-z]+/[A-Za-z]+ \d{2}\.\d%", label) for label in morpho.values()), morpho
-    assert "wstETH/WETH 94.5%" in morpho.values()
+    assert all(re.fullmatch(r"[A-Za-z]+/[A-Za-z]+ · LLTV \d{2}\.\d%", label) for label in morpho.values()), morpho
+    assert "wstETH/WETH · LLTV 94.5%" in morpho.values()
     labels = _frame(views, "SELECT protocol, market, market_label FROM stg_market_labels")
     assert {(p, m): label for p, m, label in labels.iter_rows()} == expected
     by_market = {market: label for (_, market), label in expected.items()} | {"all": "all"}
@@ -321,51 +321,43 @@ def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection, d
         assert {m: label for m, label in shown.iter_rows()} == {m: by_market[m] for m in shown[market]}, name
 
 
-def _morpho_market(
-    con: duckdb.DuckDBPyConnection, market_id: str, collateral: str | None, loan: str | None, lltv: int, block: int = 10
+def _market(
+    con: duckdb.DuckDBPyConnection,
+    protocol: str,
+    market: str,
+    name: str | None,
+    parameters: str | None,
+    block: int = 10,
 ) -> None:
     con.execute(
-        "INSERT INTO raw_morpho_blue_markets (chain_id, market, block_number, market_id, loan_token, collateral_token,"
-        " oracle, irm, lltv, loan_symbol, collateral_symbol) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            "0x" + "b" * 40,
-            block,
-            market_id,
-            "0x" + "1" * 40,
-            "0x" + "2" * 40,
-            "0x" + "3" * 40,
-            "0x" + "4" * 40,
-            lltv,
-            loan,
-            collateral,
-        ],
+        "INSERT INTO markets (protocol, chain_id, market, source, block_number, block_timestamp, name, parameters, "
+        "bad_debt_rule) VALUES (?, 1, ?, ?, ?, 0, ?, ?, 'suppliers')",
+        [protocol, market, "0x" + "b" * 40, block, name, parameters],
     )
 
 
 def test_label_rules_on_a_hand_made_file(tmp_path: Path) -> None:
-    """Same-named markets are told apart, a missing symbol falls back to the id, the latest snapshot's symbols win,
-    an Aave provider is named before its first score, another protocol's market shows as itself."""
+    """Same-named markets are told apart, a market without a name falls back to its id, the latest description wins,
+    a market is named before its first score, a scored market no adapter described shows as itself."""
     ids = {name: "0x" + name * 64 for name in ("a", "c", "d", "e")}
     provider, toy = "0x1234" + "0" * 32 + "abcd", "0x" + "7" * 40
     with Store(tmp_path / "labels.duckdb") as store:
         con = store.con
         install_views(con)
-        _morpho_market(con, ids["a"], "WETH", "USDC", 860_000_000_000_000_000)
-        _morpho_market(con, ids["c"], "WETH", "USDC", 860_000_000_000_000_000)
-        _morpho_market(con, ids["d"], None, "USDC", 0)
-        _morpho_market(con, ids["e"], "OLD", "DAI", 625_000_000_000_000_000, block=9)
-        _morpho_market(con, ids["e"], "sDAI", "DAI", 625_000_000_000_000_000, block=10)
-        con.execute(
-            "INSERT INTO sync_state (protocol, chain_id, market, from_block) VALUES ('aave-v3', 1, ?, 0)", [provider]
-        )
+        _market(con, "morpho-blue", ids["a"], "WETH/USDC", "LLTV 86.0%")
+        _market(con, "morpho-blue", ids["c"], "WETH/USDC", "LLTV 86.0%")
+        _market(con, "morpho-blue", ids["d"], None, "LLTV 0.0%")
+        _market(con, "morpho-blue", ids["e"], "OLD/DAI", "LLTV 62.5%", block=9)
+        _market(con, "morpho-blue", ids["e"], "sDAI/DAI", "LLTV 62.5%", block=10)
+        _market(con, "aave-v3", provider, "Aave Ethereum Market", None)
         con.execute("INSERT INTO scored_markets VALUES ('toy-lender', 1, ?, ?, 10, 0, 1, now())", [toy, toy])
         labels = dict(_frame(con, "SELECT market, market_label FROM stg_market_labels").iter_rows())
     assert labels == {
-        ids["a"]: "WETH/USDC 86.0% (0xaaaaaaaa…)",
-        ids["c"]: "WETH/USDC 86.0% (0xcccccccc…)",
+        ids["a"]: "WETH/USDC · LLTV 86.0% (0xaaaaaaaa…)",
+        ids["c"]: "WETH/USDC · LLTV 86.0% (0xcccccccc…)",
         ids["d"]: "0xdddddddd…",
-        ids["e"]: "sDAI/DAI 62.5%",
-        provider: "Aave V3 0x1234…abcd",
+        ids["e"]: "sDAI/DAI · LLTV 62.5%",
+        provider: "Aave Ethereum Market",
         toy: toy,
     }
 

@@ -10,8 +10,10 @@ import streamlit as st
 
 from chainrisk.dashboard.data import NoData
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import adapters
 
-PROTOCOL_NAMES = {"aave-v3": "Aave V3", "morpho-blue": "Morpho Blue"}
+#: Each protocol's name for people, as its adapter gives it ("aave-v3" -> "Aave V3").
+PROTOCOL_NAMES = {name: adapter.label for name, adapter in adapters().items()}
 
 
 def usd(value: float | None) -> str:

@@ -15,6 +15,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
+from chainrisk.protocols.frames import default_markets
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
 from chainrisk.store.db import Store, StoredMarket
@@ -221,7 +222,10 @@ def index_market(
             block = _block(rpc, target)
             timestamp = int(block["timestamp"], 16)
             snapshot = adapter.snapshot(rpc, deployment, events, chain_id, target, timestamp)
-            store.write_snapshot(protocol, chain_id, address, target, block["hash"], timestamp, snapshot.frames)
+            frames = dict(snapshot.frames)
+            if "markets" not in frames:  # an adapter that describes no market still names where its bad debt lands
+                frames["markets"] = default_markets(frames["positions"], adapter.bad_debt, timestamp)
+            store.write_snapshot(protocol, chain_id, address, target, block["hash"], timestamp, frames)
         faults_absorbed = rpc.faults_absorbed
     return IndexReport(
         protocol=protocol,

@@ -41,6 +41,17 @@ LENDING_EVENT_COLUMNS = (
     "action_asset", "action_amount",
 )  # fmt: skip
 
+#: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
+#: contagion rounds do with it (chainrisk.chains.contagion).
+BAD_DEBT_RULES = {
+    "suppliers": "socialised at once: the market's suppliers lose it pro rata (Morpho Blue `liquidate`)",
+    "reserves": "the protocol's reserves absorb it first, suppliers only what exceeds them (Compound V3 `absorb`)",
+    "unbacked": "stays as debt no collateral backs; suppliers keep their claims (Aave V3.0-3.2)",
+    "deficit": "burned into the reserve's deficit, covered by governance later (Aave V3.3+)",
+    "redistribution": "moved onto the other positions of the market, pro rata (Liquity V1 beyond the Stability Pool)",
+    "surplus": "the system surplus absorbs it, then new governance tokens (Maker/Sky)",
+}
+
 #: How the health factor of a wallet in a market combines its collateral (the `health_rule` column):
 #: * average-threshold: Aave V3 GenericLogic: HF = percentMul(sum value, floor(sum value*LT / sum value)) / debt;
 #: * per-position: Morpho Blue / Compound V3: HF = sum floor(value * LT_wad / 1e18) / debt.
@@ -82,6 +93,8 @@ class Adapter(ABC, Generic[DeploymentT]):
     option_names: ClassVar[tuple[str, ...]] = ()  #: options the adapter accepts
     #: Columns of `events_table` that `snapshot` needs back to find accounts (read DISTINCT).
     account_columns: ClassVar[tuple[str, ...]]
+    #: Where its markets' bad debt lands (a key of BAD_DEBT_RULES); a market's row in `markets` may say otherwise.
+    bad_debt: ClassVar[str]
     #: Its stg_ view of `events_table` (a file in `queries_dir`) with LENDING_EVENT_COLUMNS; None when it has none.
     events_view: ClassVar[str | None] = None
 

@@ -23,3 +23,34 @@ def keyed(frame: pl.DataFrame, chain_id: int, source: str, block: int) -> pl.Dat
         pl.lit(source).alias("market"),
         pl.lit(block, pl.Int64).alias("block_number"),
     )
+
+
+#: The shared `markets` table (README "The SQL contract"): one row per market and snapshot block.
+MARKET_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(), "name": pl.Utf8(), "parameters": pl.Utf8(), "loan_asset": pl.Utf8(),
+    "bad_debt_rule": pl.Utf8(), "supply_amount": EXACT(), "debt_amount": EXACT(), "reserves_amount": EXACT(),
+}  # fmt: skip
+
+
+def markets_frame(
+    rows: list[dict[str, object]], protocol: str, chain_id: int, source: str, block: int, timestamp: int
+) -> pl.DataFrame:
+    """The `markets` rows of one snapshot: `rows` hold MARKET_SCHEMA's columns (missing ones are NULL)."""
+    return exact(pl.DataFrame(rows, schema=MARKET_SCHEMA)).with_columns(
+        pl.lit(protocol).alias("protocol"),
+        pl.lit(chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(source).alias("source"),
+        pl.lit(block, pl.Int64).alias("block_number"),
+        pl.lit(timestamp, pl.Int64).alias("block_timestamp"),
+    )
+
+
+def default_markets(positions: pl.DataFrame, rule: str, timestamp: int) -> pl.DataFrame:
+    """`markets` rows for an adapter that describes none: each market of its positions, unnamed, with the adapter's
+    bad-debt rule."""
+    keys = positions.select("protocol", "chain_id", "market", "source", "block_number").unique().sort("market")
+    rows = [{"market": m, "bad_debt_rule": rule} for m in keys["market"].to_list()]
+    described = exact(pl.DataFrame(rows, schema=MARKET_SCHEMA))
+    return described.join(keys, on="market", how="left").with_columns(
+        pl.lit(timestamp, pl.Int64).alias("block_timestamp")
+    )

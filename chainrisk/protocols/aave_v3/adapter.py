@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.constants import PRESETS
@@ -24,8 +25,10 @@ from chainrisk.protocols.aave_v3.snapshot import (
 )
 from chainrisk.protocols.aave_v3.wrappers import atoken_links
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.frames import markets_frame
 from chainrisk.rpc import RpcClient
 
+PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 ZERO = "0x" + "0" * 40
 
 DDL = """
@@ -103,6 +106,18 @@ CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
 """
 
 
+def _market_name(rpc: RpcClient, provider: str, block: int) -> str | None:
+    """The provider's own name for its market (`getMarketId`, e.g. "Aave Ethereum Market"); None when it has none."""
+    raw = rpc.batch_each([eth_call(provider, PROVIDER, "getMarketId", block=hex(block))])[0]
+    if raw in (None, "0x"):
+        return None
+    try:
+        name = str(PROVIDER.decode("getMarketId", raw)[0]).strip()
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return name or None
+
+
 @dataclass(frozen=True)
 class AaveMarket:
     deployment: Deployment  #: what the provider names
@@ -113,6 +128,7 @@ class AaveMarket:
 class AaveV3Adapter(Adapter[AaveMarket]):
     name = "aave-v3"
     label = "Aave V3"
+    bad_debt = "unbacked"
     address_role = "PoolAddressesProvider"
     events_table = "raw_aave_v3_events"
     ddl = DDL
@@ -164,7 +180,11 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,
-        }
+            "markets": markets_frame(
+                [{"market": source, "name": _market_name(rpc, source, block), "bad_debt_rule": self.bad_debt}],
+                self.name, chain_id, source, block, timestamp,
+            ),
+        }  # fmt: skip
         return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.morpho_blue import normalise
 from chainrisk.protocols.morpho_blue.constants import PRESETS
 from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
 class MorphoBlueAdapter(Adapter[Deployment]):
     name = "morpho-blue"
     label = "Morpho Blue"
+    bad_debt = "suppliers"
     address_role = "Morpho Blue singleton"
     events_table = "raw_morpho_blue_events"
     ddl = DDL
@@ -129,6 +131,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
             ),
             "positions": contract_positions,
             "wallet_health": health,
+            "markets": markets_frame(normalise.market_rows(markets), self.name, chain_id, source, block, timestamp),
         }
         return Snapshot(
             frames,

@@ -91,6 +91,25 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
     return keyed(frame, chain_id, source, block)
 
 
+def market_rows(markets: list[Market]) -> list[dict[str, object]]:
+    """Each market's `markets` row: named by its collateral and loan symbols, LLTV as its parameter, bad debt
+    socialised to its suppliers, supply and borrow assets accrued to the block."""
+    rows: list[dict[str, object]] = []
+    for m in markets:
+        collateral = m.collateral.symbol if m.collateral else None
+        tenths = (m.params.lltv + 5 * 10**14) // 10**15  # WAD to tenths of a percent, half up
+        rows.append(
+            {
+                "market": m.params.market_id,
+                "name": f"{collateral}/{m.loan.symbol}" if collateral and m.loan.symbol else None,
+                "parameters": f"LLTV {tenths // 10}.{tenths % 10}%",
+                "loan_asset": m.params.loan_token, "bad_debt_rule": "suppliers",
+                "supply_amount": m.accrued.total_supply_assets, "debt_amount": m.accrued.total_borrow_assets,
+            }
+        )  # fmt: skip
+    return rows
+
+
 def positions_frame(positions: list[Position], chain_id: int, source: str, block: int) -> pl.DataFrame:
     frame = pl.DataFrame(
         {

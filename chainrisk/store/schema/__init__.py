@@ -2,7 +2,8 @@
 version. Exact integers are HUGEINT (DECIMAL(38,0) on the way in); floats only for USD and ratios.
 
 Versions: 1 Aave only; 2 every adapter's columns in positions (migrated); 3 scored_markets, runs and alerts; 4 the
-exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit.
+exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit;
+7 markets (each market's name and where its bad debt lands, filled from the next snapshot on).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, risk, runs, scores
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DOMAINS = (core, scores, runs, risk, chains, credit)
 #: Every table of every domain, created when missing.

@@ -1,11 +1,11 @@
 """Schema of what indexing writes: schema_version, sync_state (per indexed contract: watermarks and the latest
-snapshot) and the shared contract tables every adapter fills, positions and wallet_health (README "The SQL
-contract"); with the migrations that changed them."""
+snapshot) and the shared contract tables every adapter fills: positions, wallet_health and markets (README "The
+SQL contract"); with the migrations that changed them."""
 
 from __future__ import annotations
 
 #: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
-CONTRACT_TABLES = ("positions", "wallet_health")
+CONTRACT_TABLES = ("positions", "wallet_health", "markets")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -81,6 +81,23 @@ CREATE TABLE IF NOT EXISTS wallet_health (
     emode_category INTEGER NOT NULL,
     source VARCHAR,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS markets (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    name VARCHAR,
+    parameters VARCHAR,
+    loan_asset VARCHAR,
+    bad_debt_rule VARCHAR NOT NULL,
+    supply_amount HUGEINT,
+    debt_amount HUGEINT,
+    reserves_amount HUGEINT,
+    PRIMARY KEY (protocol, chain_id, market, block_number)
 );
 """
 
