@@ -18,6 +18,7 @@ from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.jobs.chains import index_chains
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.risk import bad_debt_rules
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import LATEST_POSITIONS, Store
@@ -217,7 +218,13 @@ def test_contagion_agrees_with_the_chain(
     positions (booking their bad debt, which lowers the vault's share price), they agree again in round 2."""
     (stored,) = _tables(scored_db, "asset_links")
     links = links_from_frame(stored)
-    result = contagion(positions, links, SHOCK, vault_holdings(positions, links))
+    with Store(scored_db, read_only=True) as store:
+        rules = bad_debt_rules(positions, store.latest_markets())
+    assert dict(rules.group_by("protocol").agg(pl.col("bad_debt_rule").first()).iter_rows()) == {
+        "aave-v3": "unbacked",
+        "morpho-blue": "suppliers",
+    }
+    result = contagion(positions, links, SHOCK, vault_holdings(positions, links), rules)
     wallets = result.wallets
     block = int(positions["block_number"].max())  # type: ignore[arg-type]
     aave_borrowers, morpho_borrowers = borrowers(positions)

@@ -2,15 +2,16 @@
 
 Round 1 moves the shocked base prices and every price built on them: a wrapper's oracle price is its base's price
 times its exchange rate, so an stETH shock reaches wstETH collateral and a WETH shock reaches aWETH posted on Morpho.
-Every wallet the engine then finds liquidatable is liquidated in full; in a Morpho Blue market the debt its collateral
-cannot cover is booked as bad debt, which Morpho takes out of the market's supply (Morpho Blue `liquidate`: bad debt
-lowers totalSupplyAssets). Every claim on that market loses the same fraction: direct suppliers, and vaults
-supplying it, whose share price (convertToAssets) falls by their weighted loss. Round 2 re-prices collateral made
-of those shares, and so on until a round liquidates nobody new.
+Every wallet the engine then finds liquidatable is liquidated in full; the debt its collateral cannot cover is bad
+debt, which lands where the market's protocol puts it (its `bad_debt_rule`, chainrisk.protocols.adapter.BAD_DEBT_RULES):
+in a market whose suppliers bear it (Morpho Blue `liquidate` lowers totalSupplyAssets) or whose reserves absorb it
+first (Compound V3 `absorb`), every claim on that market loses the same fraction of what exceeds the reserves: direct
+suppliers, and vaults supplying it, whose share price (convertToAssets) falls by their weighted loss. Round 2
+re-prices collateral made of those shares, and so on until a round liquidates nobody new.
 
-Held still, as the chain would: Aave V3's bad debt stays unbacked debt and does not write down aTokens (there is no
-socialisation in V3.0-3.2), and liquidations sell no collateral into the market here (price impact is the cascade
-model's subject, chainrisk.risk.cascade). Exchange rates other than vault shares' stay at the snapshot's.
+Held still, as the chain would: bad debt that stays unbacked or goes to a deficit (Aave V3) does not write down
+suppliers' claims, and liquidations sell no collateral into the market here (price impact is the cascade model's
+subject, chainrisk.risk.cascade). Exchange rates other than vault shares' stay at the snapshot's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import polars as pl
 from chainrisk.assets import Link
 from chainrisk.scoring.health import prepare, reprice, wallet_health
 
+#: Bad-debt rules under which a market's suppliers (and those who hold claims on them) lose what is not covered.
+SOCIALISED = ("suppliers", "reserves")
 #: A run stops after this many rounds even if it has not settled (each round needs new bad debt to go on, so real
 #: chains settle in a handful).
 MAX_ROUNDS = 25
@@ -84,6 +87,19 @@ def _multipliers(
     return out
 
 
+def _supply_loss(
+    lost: Mapping[tuple[str, str], float],
+    reserves: Mapping[tuple[str, str], float],
+    supply: Mapping[tuple[str, str], float],
+    key: tuple[str, str],
+) -> float:
+    """The fraction of a market's supply its bad debt so far takes, after the reserves that absorb it first."""
+    total = supply.get(key, 0.0)
+    if not total:
+        return 0.0
+    return min(1.0, max(0.0, lost.get(key, 0.0) - reserves.get(key, 0.0)) / total)
+
+
 def _by_symbol(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.DataFrame:
     """The engine shocks by symbol: one multiplier per symbol present (an asset's own, by address)."""
     pairs = positions.select("asset", "symbol").unique().drop_nulls()
@@ -97,30 +113,39 @@ def contagion(
     links: Mapping[str, Link],
     shock: Mapping[str, float],
     vault_holdings: Mapping[str, list[tuple[str, str, int]]],
+    markets: pl.DataFrame,
     *,
     max_rounds: int = MAX_ROUNDS,
 ) -> ContagionResult:
     """Runs the rounds on the snapshot `positions` (one chain) for `shock` (base symbol -> price multiplier);
-    `vault_holdings` (vault -> [(protocol, market, underlying units)]) is lookthrough.vault_holdings's answer."""
+    `vault_holdings` (vault -> [(protocol, market, underlying units)]) is lookthrough.vault_holdings's answer;
+    `markets` names each market's bad_debt_rule and reserves_amount (reserves that absorb bad debt first, in the
+    loan token's units; NULL for none)."""
     symbols = dict(positions.select("asset", "symbol").unique().drop_nulls().iter_rows())
     for address, link in links.items():
         symbols.setdefault(address, link.asset.symbol)
         symbols.setdefault(link.underlying.address, link.underlying.symbol)
     shocked_assets = {a for a, s in symbols.items() if s in shock and a not in links}
-    # Each Morpho market's loan token and what its suppliers hold: loan-token rows (a collateral row repeats its
+    rules = markets.select("protocol", "market", "bad_debt_rule", pl.col("reserves_amount").cast(pl.Float64))
+    shared = positions.join(rules, on=["protocol", "market"], how="left", maintain_order="left").filter(
+        pl.col("bad_debt_rule").is_in(SOCIALISED)
+    )
+    # Each such market's loan token and what its suppliers hold: loan-token rows (a collateral row repeats its
     # collateral as supplied).
     loans = (
-        positions.filter((pl.col("protocol") == "morpho-blue") & (pl.col("collateral_amount") == 0))
-        .group_by("market", maintain_order=True)
+        shared.filter(pl.col("collateral_amount") == 0)
+        .group_by("protocol", "market", maintain_order=True)
         .agg(
             pl.col("supplied_amount").cast(pl.Float64).sum(),
             pl.col("asset").first(),
             pl.col("decimals").first(),
             pl.col("price_usd").first(),
+            pl.col("reserves_amount").first().fill_null(0.0),
         )
     )
-    supply = {r[0]: r[1] for r in loans.iter_rows()}
-    loan_of = {r[0]: (r[2], int(r[3]), r[4]) for r in loans.iter_rows()}
+    supply = {(r[0], r[1]): r[2] for r in loans.iter_rows()}
+    loan_of = {(r[0], r[1]): (r[3], int(r[4]), r[5]) for r in loans.iter_rows()}
+    reserves = {(r[0], r[1]): max(0.0, r[6]) for r in loans.iter_rows()}
     # Prepared once; each round only reprices (the engine's stress() without re-preparing the book every round).
     prepared = prepare(positions).collect()
 
@@ -135,7 +160,7 @@ def contagion(
     protocols = sorted(set(positions["protocol"].unique().to_list()))
 
     factors: dict[str, float] = {}
-    lost: dict[str, float] = {}  # Morpho market -> loan units of bad debt booked so far
+    lost: dict[tuple[str, str], float] = {}  # (protocol, market) -> loan units of bad debt booked so far
     liquidated: set[tuple[str, int, str, str]] = set()
     round_rows, wallet_frames, asset_rows, market_rows = [], [], [], []
     settled = False
@@ -178,32 +203,33 @@ def contagion(
             settled = True
             break
         liquidated.update((r[0], int(r[1]), r[2], r[3]) for r in new.select(KEYS).iter_rows())
-        # Bad debt booked in each Morpho market, in loan token units at the round's loan price.
-        morpho_new = new.filter((pl.col("protocol") == "morpho-blue") & (pl.col("bad_debt_usd") > 0))
-        for market, usd in (
-            morpho_new.group_by("market", maintain_order=True)
+        # Bad debt booked in each market whose suppliers bear it, in loan token units at the round's loan price.
+        for protocol, market, usd in (
+            new.filter(pl.col("bad_debt_usd") > 0)
+            .group_by("protocol", "market", maintain_order=True)
             .agg(pl.col("bad_debt_usd").sum())
-            .sort("market")
+            .sort("protocol", "market")
             .iter_rows()
         ):
-            asset, decimals, price = loan_of[market]
+            if (protocol, market) not in loan_of:
+                continue
+            asset, decimals, price = loan_of[protocol, market]
             price_now = (price or 0.0) * per_asset.get(asset, 1.0)
             if price_now <= 0:
                 continue
             units = usd / price_now * 10**decimals
-            lost[market] = lost.get(market, 0.0) + units
-            total = supply.get(market, 0.0)
+            lost[protocol, market] = lost.get((protocol, market), 0.0) + units
+            total = supply[protocol, market]
             market_rows.append(
-                (round_, "morpho-blue", market, units, total, min(1.0, lost[market] / total) if total else 0.0)
+                (round_, protocol, market, units, total, _supply_loss(lost, reserves, supply, (protocol, market)))
             )
         # Vault shares lose what their supply positions lost.
         for vault, holdings in vault_holdings.items():
             vault_link = links.get(vault)
             if vault_link is None or not vault_link.total_assets:
                 continue
-            loss = sum(amount * min(1.0, lost.get(market, 0.0) / supply[market])
-                       for protocol, market, amount in holdings
-                       if protocol == "morpho-blue" and supply.get(market))  # fmt: skip
+            loss = sum(amount * _supply_loss(lost, reserves, supply, (protocol, market))
+                       for protocol, market, amount in holdings if supply.get((protocol, market)))  # fmt: skip
             factors[vault] = max(0.0, 1.0 - loss / vault_link.total_assets)
     wallets = (
         pl.concat([w.cast(pl.Schema(WALLETS_SCHEMA)) for w in wallet_frames])

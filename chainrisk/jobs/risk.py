@@ -25,6 +25,7 @@ from chainrisk.chains.contagion import contagion
 from chainrisk.chains.graph import LINK_SCHEMA, base_token, links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import adapters
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
@@ -462,12 +463,28 @@ def run_cascade(
     return RiskReport(run_id, "cascade", time.time() - started, lines)
 
 
+def bad_debt_rules(positions: pl.DataFrame, markets: pl.DataFrame) -> pl.DataFrame:
+    """protocol, market, bad_debt_rule, reserves_amount of every market of `positions`: as its adapter described it
+    in `markets`, else (a file indexed before markets were recorded) the protocol's own rule without reserves."""
+    found = adapters()
+    described = markets.select("protocol", "market", "bad_debt_rule", pl.col("reserves_amount").cast(pl.Float64))
+    rest = positions.select("protocol", "market").unique().join(described, on=["protocol", "market"], how="anti")
+    fallback = rest.with_columns(
+        pl.col("protocol").replace_strict({p: a.bad_debt for p, a in found.items()}, default="unbacked")
+        .alias("bad_debt_rule"),
+        pl.lit(None, pl.Float64).alias("reserves_amount"),
+    )  # fmt: skip
+    return pl.concat([described, fallback]).sort("protocol", "market")
+
+
 def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CONTAGION_ROUNDS) -> RiskReport:
-    """A base-asset shock through the stored asset graph and Morpho bad debt, round by round (contagion_rounds,
+    """A base-asset shock through the stored asset graph and socialised bad debt, round by round (contagion_rounds,
     contagion_wallets, contagion_prices, contagion_markets); needs `chainrisk chains` (or a run) first."""
     started = time.time()
     positions = latest_positions(db)
     stored = latest_links(db)
+    with Store(db, read_only=True) as store:
+        markets = store.latest_markets()
     chains = sorted(set(positions["chain_id"].to_list()))
     parts: dict[str, list[pl.DataFrame]] = {t: [] for t in ("rounds", "wallets", "assets", "markets")}
     notes, lines = [], []
@@ -484,7 +501,8 @@ def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CO
         if unknown:
             raise UserError(f"--shock names {unknown[0]!r}, which no position or wrapper rests on; known: "
                             f"{', '.join(sorted(known))}")  # fmt: skip
-        result = contagion(book, links, shock, vault_holdings(book, links), max_rounds=max_rounds)
+        rules = bad_debt_rules(book, markets)
+        result = contagion(book, links, shock, vault_holdings(book, links), rules, max_rounds=max_rounds)
         for name in parts:
             frame: pl.DataFrame = getattr(result, name)
             parts[name].append(frame if name == "wallets" else frame.with_columns(pl.lit(chain_id).alias("chain_id")))

@@ -32,6 +32,12 @@ SELECT p.* FROM positions p JOIN sync_state s
   ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
 ORDER BY p.protocol, p.chain_id, p.market, p.wallet, p.asset
 """
+#: Every market's description (`markets`) at its indexed source's latest snapshot.
+LATEST_MARKETS = """
+SELECT m.* FROM markets m JOIN sync_state s
+  ON m.protocol = s.protocol AND m.chain_id = s.chain_id AND m.source = s.market AND m.block_number = s.snapshot_block
+ORDER BY m.protocol, m.chain_id, m.market
+"""
 #: Each market's wallet_risk at its latest scored block.
 LATEST_WALLET_RISK = """
 SELECT w.* FROM wallet_risk w JOIN scored_markets s
@@ -311,6 +317,10 @@ class Store:
     def latest_positions(self) -> pl.DataFrame:
         """`positions` of every indexed source's latest snapshot, in a fixed order (LATEST_POSITIONS)."""
         return self.query(LATEST_POSITIONS)
+
+    def latest_markets(self) -> pl.DataFrame:
+        """`markets` of every indexed source's latest snapshot (LATEST_MARKETS)."""
+        return self.query(LATEST_MARKETS)
 
     def latest_wallet_risk(self) -> pl.DataFrame:
         """`wallet_risk` of every market's latest scored block (LATEST_WALLET_RISK)."""
