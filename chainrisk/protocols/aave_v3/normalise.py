@@ -67,8 +67,13 @@ def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: i
 
 
 def emode_frame(categories: list[EModeCategory], chain_id: int, market: str, block: int) -> pl.DataFrame:
+    # The raw table keeps these seven columns; the 3.2+ bitmaps live on the record for the maths.
+    columns = (
+        "category_id", "ltv", "liquidation_threshold", "liquidation_bonus", "price_source", "label",
+        "price_source_price",
+    )  # fmt: skip
     frame = pl.DataFrame(
-        [asdict(c) for c in categories],
+        [tuple(getattr(c, k) for k in columns) for c in categories],
         schema={
             "category_id": pl.Int32, "ltv": pl.Int32, "liquidation_threshold": pl.Int32,
             "liquidation_bonus": pl.Int32, "price_source": pl.Utf8, "label": pl.Utf8, "price_source_price": EXACT,
