@@ -467,8 +467,8 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     a borrowable set narrower than the collateral set, an e-mode ltvzero asset, a reserve ltvzero outside e-mode),
     isolation, siloed borrowing, collateral toggles, aToken transfers (received aTokens not collateral), repays,
     withdrawals, `accrual_days` of interest, a crash (WETH -15 %, stETH -22 %, WBTC -10 %, LINK x2), keeper
-    liquidations (one leaving a deficit, one partial into aTokens), a liquidation grace period on WBTC, and on an
-    L2 market the sequencer down at the end."""
+    liquidations (one leaving a deficit, one partial into aTokens; `deficit_open` is left for a liquidator that
+    would book one), a liquidation grace period on WBTC, and on an L2 market the sequencer down at the end."""
     w = {role: wallet36(role) for role in _ROLES}
     w["keeper"] = KEEPER36
     prices = driver.prices()
@@ -514,6 +514,7 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     driver.supply(w["crash_partial"], "WETH", usd("WETH", 20_000))
     driver.supply(w["crash_small"], "WETH", usd("WETH", 1_500))
     driver.supply(w["deficit"], "USDC", usd("USDC", 2_000))
+    driver.supply(w["deficit_open"], "USDC", usd("USDC", 2_500))
     driver.supply(w["grace"], "WBTC", usd("WBTC", 10_000))
     driver.mine()
 
@@ -542,6 +543,7 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     driver.borrow(w["crash_partial"], "USDC", usd("USDC", 20_000 * 0.83 * 0.85 / 0.93))
     driver.borrow(w["crash_small"], "USDC", usd("USDC", 1_500 * 0.83 * 0.85 / 0.97))
     driver.borrow(w["deficit"], "LINK", usd("LINK", 1_500))
+    driver.borrow(w["deficit_open"], "LINK", usd("LINK", 1_800))
     driver.borrow(w["grace"], "DAI", usd("DAI", 7_200))
     driver.mine()
     driver.set_collateral(w["receiver_enables"], "WETH", True)
@@ -594,5 +596,5 @@ _ROLES = (
     LIQUIDITY_PROVIDER, "plain", "emode_eth", "emode_eth_liquidatable", "emode_stable", "emode_mixed", "emode_back",
     "dai_outside", "dai_inside", "isolated", "siloed", "toggle", "sender", "receiver", "receiver_enables",
     "repayer", "repay_all", "withdrawer", "crash_survivor", "crash_mild", "crash_deep", "crash_partial",
-    "crash_small", "deficit", "grace",
+    "crash_small", "deficit", "deficit_open", "grace",
 )  # fmt: skip

@@ -32,6 +32,7 @@ class ReserveConfiguration:
     emode_category: int  #: bits 168-175
     unbacked_mint_cap: int  #: bits 176-211, whole tokens
     debt_ceiling: int  #: bits 212-251, USD with 2 decimals
+    virtual_accounting: bool  #: bit 252 (3.1-3.3; from 3.4 every reserve has it and the bit is retired)
 
     @classmethod
     def decode(cls, word: int) -> ReserveConfiguration:
@@ -55,6 +56,7 @@ class ReserveConfiguration:
             emode_category=_bits(word, 168, 8),
             unbacked_mint_cap=_bits(word, 176, 36),
             debt_ceiling=_bits(word, 212, 40),
+            virtual_accounting=bool(_bits(word, 252, 1)),
         )
 
 
