@@ -27,12 +27,14 @@ from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil, stop_pro
 from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
+from chainrisk.protocols.aave_v3.adapter import DDL
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
 from chainrisk.protocols.aave_v3.normalise import market_state
 from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed, with_sentinel
 from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.store.db import Store
 
 POOL_V30 = load_abi("aave-v3", "IPool")
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
@@ -258,3 +260,31 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
         assert liquidated >= 6
     # One liquidation books a deficit (deficit_open's collateral does not cover its debt).
     assert any(o.deficits for *_, o in candidates if o.error is None)
+
+
+def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> None:
+    """The adapter's DDL runs whole on every index: its ALTERs add the 3.1-3.6 columns to an older file's tables,
+    and running it again changes nothing."""
+    before_alters = DDL[: DDL.index("-- Columns added with Aave 3.1-3.6")]
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(before_alters)
+        con.execute(
+            "INSERT INTO raw_aave_v3_reserves (chain_id, market, block_number, asset, reserve_id, configuration) "
+            "VALUES (1, 'm', 10, 'a', 0, '0x0')"
+        )
+    with Store(db) as store:
+        store.ensure_tables(DDL)
+        store.ensure_tables(DDL)
+        columns = store.query(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE column_name IN ('pool_version', 'deficit', 'liquidation_grace_period_until', 'ltvzero_bitmap')"
+        )
+        kept = store.query("SELECT asset, pool_version FROM raw_aave_v3_reserves")
+    assert sorted(columns.rows()) == [
+        ("raw_aave_v3_emode_categories", "ltvzero_bitmap"),
+        ("raw_aave_v3_reserves", "deficit"),
+        ("raw_aave_v3_reserves", "liquidation_grace_period_until"),
+        ("raw_aave_v3_reserves", "pool_version"),
+    ]
+    assert kept.rows() == [("a", None)]
