@@ -20,6 +20,7 @@ from chainrisk.devnet.aave36 import (
     POOL_REVISION,
     Aave36Driver,
     ScenarioResult,
+    as_aave_deployment,
     deploy_with_assets,
     run_scenarios,
 )
@@ -113,6 +114,7 @@ def test_the_market_is_v3_6_and_read_as_such(chain: Chain) -> None:
     pool_name = "L2PoolInstance" if market["l2"] else "PoolInstance"
     assert f"{pool_name} implementation" in market["contracts"]
     assert (market["price_oracle_sentinel"] is not None) == market["l2"]
+    assert as_aave_deployment(market).reserves["USDT"].a_token == market["reserves"]["USDT"]["a_token"]
     rows = _rows(chain.db, "SELECT DISTINCT pool_version, pool_revision, virtual_accounting FROM raw_aave_v3_reserves")
     assert rows == [("3.6", POOL_REVISION, True)]
 

@@ -10,7 +10,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call
-from chainrisk.devnet.aave import RESERVES, RateSpec, deploy_tokens_and_feeds
+from chainrisk.devnet.aave import RESERVES, AaveDeployment, AaveReserve, RateSpec, deploy_tokens_and_feeds
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, Receipt
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS
 from chainrisk.devnet.toolchain import CompiledContract, aave_artifact, aave_origin_contracts, compiled_contracts, link
@@ -275,6 +275,33 @@ def deploy_aave36(
     }
 
 
+def as_aave_deployment(section: dict[str, Any]) -> AaveDeployment:
+    """deploy_aave36's section as the AaveDeployment the 3.0.2 market's callers take (the population drives either
+    market through it; the section's extra keys are V3.6's own)."""
+    reserves = {
+        symbol: AaveReserve(
+            r["symbol"],
+            r["asset"],
+            r["decimals"],
+            r["a_token"],
+            r["variable_debt_token"],
+            r["stable_debt_token"],
+            r["feed"],
+        )
+        for symbol, r in section["reserves"].items()
+    }
+    return AaveDeployment(
+        section["pool_addresses_provider"],
+        section["pool"],
+        section["pool_configurator"],
+        section["acl_manager"],
+        section["oracle"],
+        section["data_provider"],
+        section["treasury"],
+        reserves,
+    )
+
+
 def deploy_with_assets(builder: BlockBuilder, initial: dict[str, int], *, l2: bool = False) -> dict[str, Any]:
     """A chain of its own (the L2 devnet, or a test's): the base tokens and settable feeds at `initial` answers
     (symbol -> FEED_DECIMALS answer, BASE_FEEDS' symbols), the wstETH wrapper and its derived feed, then the 3.6
@@ -394,7 +421,7 @@ class Aave36Driver:
     def liquidate(
         self, collateral: str, debt: str, user: str, amount: int = MAX_UINT, *, receive_a_token: bool = False
     ) -> None:
-        """KEEPER36 liquidates `user`, funded with `funding` debt units beforehand by `fund_keeper`."""
+        """KEEPER36 liquidates `user` (fund it with the debt asset first: `fund(KEEPER36, ...)`)."""
         self._pool(
             KEEPER36,
             "liquidationCall",
@@ -450,15 +477,21 @@ def deficits(receipts: list[Receipt]) -> list[tuple[str, str, int]]:
     return found
 
 
-#: Scenario wallets by role; ScenarioResult.wallets maps each to its address.
+#: The wallet that supplies every reserve's liquidity.
 LIQUIDITY_PROVIDER = "liquidity_provider"
+#: run_scenarios' wallets, one per behaviour (ScenarioResult.wallets maps each to its address, plus "keeper").
+SCENARIO_ROLES = (
+    LIQUIDITY_PROVIDER, "plain", "emode_eth", "emode_eth_liquidatable", "emode_stable", "emode_mixed", "emode_back",
+    "dai_outside", "dai_inside", "isolated", "siloed", "toggle", "sender", "receiver", "receiver_enables",
+    "repayer", "repay_all", "withdrawer", "crash_survivor", "crash_mild", "crash_deep", "crash_partial",
+    "crash_small", "deficit", "deficit_open", "grace",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ScenarioResult:
     wallets: dict[str, str]  #: role -> address of every scenario wallet (the keeper and liquidity provider too)
     deficits: list[tuple[str, str, int]]  #: DeficitCreated (user, debt asset, amount) the liquidations left
-    crash_block: int  #: block of the price crash
     grace_until: int  #: liquidation grace period end of the grace reserve (WBTC)
 
 
@@ -469,7 +502,7 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     withdrawals, `accrual_days` of interest, a crash (WETH -15 %, stETH -22 %, WBTC -10 %, LINK x2), keeper
     liquidations (one leaving a deficit, one partial into aTokens; `deficit_open` is left for a liquidator that
     would book one), a liquidation grace period on WBTC, and on an L2 market the sequencer down at the end."""
-    w = {role: wallet36(role) for role in _ROLES}
+    w = {role: wallet36(role) for role in SCENARIO_ROLES}
     w["keeper"] = KEEPER36
     prices = driver.prices()
 
@@ -574,7 +607,6 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     for symbol, factor in (("WETH", 0.85), ("stETH", 0.78), ("WBTC", 0.90), ("LINK", 2.0)):
         driver.set_price(symbol, int(answers[symbol] * factor))
     driver.mine(3600)
-    crash_block = int(driver.builder.rpc.call("eth_blockNumber"), 16)
 
     prices = driver.prices()
     for symbol, usd_amount in (("LINK", 10_000), ("USDC", 40_000)):
@@ -589,12 +621,4 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
         # The sequencer goes down: the sentinel now blocks borrows, and liquidations above health 0.95.
         driver.set_sequencer(False, grace_start)
     driver.mine(60)
-    return ScenarioResult(w, deficits(receipts), crash_block, grace_start + MAX_GRACE_PERIOD_S)
-
-
-_ROLES = (
-    LIQUIDITY_PROVIDER, "plain", "emode_eth", "emode_eth_liquidatable", "emode_stable", "emode_mixed", "emode_back",
-    "dai_outside", "dai_inside", "isolated", "siloed", "toggle", "sender", "receiver", "receiver_enables",
-    "repayer", "repay_all", "withdrawer", "crash_survivor", "crash_mild", "crash_deep", "crash_partial",
-    "crash_small", "deficit", "deficit_open", "grace",
-)  # fmt: skip
+    return ScenarioResult(w, deficits(receipts), grace_start + MAX_GRACE_PERIOD_S)
