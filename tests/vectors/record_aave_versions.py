@@ -73,7 +73,10 @@ ASSETS = (
 #: A price source only (3.0/3.1 e-mode category 2 names it): an oracle asset that is no reserve.
 PEG_PRICE = 99_950_000
 #: E-mode categories: id, ltv, threshold, bonus, label, collateral = borrowable members; 3.6 ltvzero members.
-EMODES = ((1, 9000, 9300, 10100, "ETH correlated", ("WETH", "wstETH"), ()), (2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ("DAI",)))
+EMODES = (
+    (1, 9000, 9300, 10100, "ETH correlated", ("WETH", "wstETH"), ()),
+    (2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ("DAI",)),
+)
 
 
 def user(n: int) -> str:
@@ -233,7 +236,20 @@ def deploy_market(chain: Chain) -> None:
             entry = (a_impl, v_impl, True, strategy, a[asset.symbol], TREASURY, ZERO, *names, b"", rates)
         else:
             stable = (f"s{asset.symbol}", f"s{asset.symbol}")
-            entry = (a_impl, s_impl, v_impl, True, strategy, a[asset.symbol], TREASURY, ZERO, *names, *stable, b"", rates)
+            entry = (
+                a_impl,
+                s_impl,
+                v_impl,
+                True,
+                strategy,
+                a[asset.symbol],
+                TREASURY,
+                ZERO,
+                *names,
+                *stable,
+                b"",
+                rates,
+            )
         b.transact(DEPLOYER, configurator, a["configurator"], "initReserves", [entry])
     calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = []
 
@@ -269,7 +285,7 @@ def deploy_market(chain: Chain) -> None:
 def usd(chain: Chain, symbol: str, dollars: float) -> int:
     """Token units worth `dollars` at the asset's start price."""
     asset = next(x for x in ASSETS if x.symbol == symbol)
-    return int(dollars * BASE_UNIT) * 10**asset.decimals // asset.price
+    return int(dollars * BASE_UNIT) * int(10**asset.decimals) // asset.price
 
 
 @dataclass(frozen=True)
@@ -415,28 +431,34 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
         reserves.append(row)
     categories = []
     for category, *_ in EMODES:
+        bitmaps: dict[str, int] = {}
         if chain.minor >= 2:
-            cfg = named(pool_abi, "getEModeCategoryCollateralConfig", chain.view(
-                a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block
-            ))
-            row = {"category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
-                   "liquidation_bonus": cfg["liquidationBonus"], "price_source": ZERO, "price_source_price": 0}  # fmt: skip
-            for key, fn in (("collateral_bitmap", "getEModeCategoryCollateralBitmap"),
-                            ("borrowable_bitmap", "getEModeCategoryBorrowableBitmap")):  # fmt: skip
-                (row[key],) = chain.view(a["pool"], pool_abi, fn, category, block=block)
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryCollateralConfig",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block),
+            )
+            source, price = ZERO, 0
+            getters = {"collateral_bitmap": "getEModeCategoryCollateralBitmap",
+                       "borrowable_bitmap": "getEModeCategoryBorrowableBitmap"}  # fmt: skip
             if chain.minor >= 6:
-                (row["ltvzero_bitmap"],) = chain.view(
-                    a["pool"], pool_abi, "getEModeCategoryLtvzeroBitmap", category, block=block
-                )
+                getters["ltvzero_bitmap"] = "getEModeCategoryLtvzeroBitmap"
+            bitmaps = {k: chain.view(a["pool"], pool_abi, fn, category, block=block)[0] for k, fn in getters.items()}
         else:
-            cfg = named(pool_abi, "getEModeCategoryData", chain.view(
-                a["pool"], pool_abi, "getEModeCategoryData", category, block=block
-            ))
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryData",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryData", category, block=block),
+            )
             source = cfg["priceSource"].lower()
-            price = chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
-            row = {"category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
-                   "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price}  # fmt: skip
-        categories.append(row)
+            price = (
+                chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
+            )
+        categories.append({
+            "category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
+            "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price,
+            **bitmaps,
+        })  # fmt: skip
     users = []
     for name, wallet in wallets.items():
         (config,) = chain.view(a["pool"], pool_abi, "getUserConfiguration", wallet, block=block)
@@ -453,7 +475,9 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             ):
                 (entry[key],) = chain.view(token, abi, fn, wallet, block=block)
             entry["stable_debt"] = (
-                chain.view(r["stable_debt_token"], token_abi, "balanceOf", wallet, block=block)[0] if chain.minor < 2 else 0
+                chain.view(r["stable_debt_token"], token_abi, "balanceOf", wallet, block=block)[0]
+                if chain.minor < 2
+                else 0
             )
             if any(entry[k] for k in ("scaled_a_token", "scaled_variable_debt", "stable_debt")):
                 balances.append(entry)
@@ -506,7 +530,9 @@ def attempt_amount(chain: Chain, state: dict[str, Any], attempt: Attempt) -> int
         return MAX_UINT
     wallet = next(u for u in state["users"] if u["name"] == attempt.wallet)
     reserve = next(r for r in state["reserves"] if r["symbol"] == attempt.debt)
-    debt = next(int(b["out_variable_debt_balance"]) for b in wallet["balances"] if b["reserve_id"] == reserve["reserve_id"])
+    debt = next(
+        int(b["out_variable_debt_balance"]) for b in wallet["balances"] if b["reserve_id"] == reserve["reserve_id"]
+    )
     if attempt.amount == "third":
         return debt // 3
     if attempt.amount == "all":
@@ -628,11 +654,12 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
             late = snapshot(chain, wallets, chain.mine(1))
         seconds = time.monotonic() - started
         log(f"{tag}: compiled in {compiled_s:.1f} s, recorded in {seconds - compiled_s:.1f} s")
-        return hexify({
+        recorded: dict[str, Any] = hexify({
             "tag": tag, "version": tag.lstrip("v"), "base_unit": BASE_UNIT,
             "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
             "liquidations": liquidations, "transfer": transfer,
         })  # fmt: skip
+        return recorded
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -162,7 +162,9 @@ def liquidation_call(
             if debt_in_reserve_base > half_of_total:
                 allowed = half_of_total * debt_unit // debt_price
     else:
-        close_factor = DEFAULT_LIQUIDATION_CLOSE_FACTOR if hf > CLOSE_FACTOR_HF_THRESHOLD else MAX_LIQUIDATION_CLOSE_FACTOR
+        close_factor = (
+            DEFAULT_LIQUIDATION_CLOSE_FACTOR if hf > CLOSE_FACTOR_HF_THRESHOLD else MAX_LIQUIDATION_CLOSE_FACTOR
+        )
         allowed = percent_mul(reserve_debt, close_factor)
     split = collateral_to_liquidate(
         version.directional_rounding,
@@ -200,7 +202,7 @@ def liquidation_call(
             deficits[debt_id] = reserve_debt - split.debt
         for position in account.positions:
             other = position.reserve
-            if other.reserve_id != debt_id and is_borrowing(config, other.reserve_id) and other.config.active:
-                if position.debt:
-                    deficits[other.reserve_id] = position.debt
+            borrowed = other.reserve_id != debt_id and is_borrowing(config, other.reserve_id)
+            if borrowed and other.config.active and position.debt:
+                deficits[other.reserve_id] = position.debt
     return LiquidationOutcome(None, hf, allowed, split.debt, split.collateral, fee, deficits)
