@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, PositionAmounts, account_data
 from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
@@ -188,7 +189,7 @@ def test_received_atokens_become_collateral_only_before_3_6(path: Path) -> None:
     """aToken transfers enable the receiver's collateral before 3.6 (docs/3.6, 'aToken Transfers'): the recorded
     user configuration says so; the reader takes configurations from the chain either way."""
     version, transfer = _version(path), _load(path)["transfer"]
-    assert transfer["out_collateral_enabled"] is not version.emode_decoupled
+    assert transfer["out_collateral_enabled"] is version.collateral_on_receipt
 
 
 def _liquidations(version: PoolVersion, data: Json) -> list[LiquidationOutcome]:
@@ -266,3 +267,13 @@ def test_version_3_0_rules_equal_the_original_port(path: Path) -> None:
 def _figures(p: PositionAmounts) -> tuple[int, ...]:
     return (p.reserve.reserve_id, p.supplied, p.debt, p.price, p.ltv, p.liquidation_threshold, p.collateral_base,
             p.debt_base)  # fmt: skip
+
+
+def test_pool_versions_from_text_and_revision() -> None:
+    assert PoolVersion.parse("v3.6.0") == PoolVersion(3, 6) and PoolVersion.parse("3.0.2") == PoolVersion(3, 0, 2)
+    assert [PoolVersion.from_pool_revision(r).minor for r in range(1, 11)] == [0, 0, 0, 1, 2, 2, 3, 4, 5, 6]
+    for bad in ("2.0", "3.7", "latest"):
+        with pytest.raises(UserError, match="unknown Aave V3 pool version"):
+            PoolVersion.parse(bad)
+    with pytest.raises(UserError, match="revision 11"):
+        PoolVersion.from_pool_revision(11)

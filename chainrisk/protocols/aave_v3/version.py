@@ -93,6 +93,12 @@ class PoolVersion:
         collateral-flagged supply counts whatever the reserve's own threshold."""
         return self._at_least(6)
 
+    @property
+    def collateral_on_receipt(self) -> bool:
+        """aTokens received by transfer or liquidation are enabled as the receiver's collateral when they can be
+        (before 3.6: AToken._transfer / LiquidationLogic._liquidateATokens; docs/3.6 'Automatic Collateral')."""
+        return not self._at_least(6)
+
 
 V3_0 = PoolVersion(3, 0)
 ALL_VERSIONS = tuple(PoolVersion(3, minor) for minor in range(7))
