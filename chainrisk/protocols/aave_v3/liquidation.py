@@ -105,9 +105,10 @@ def liquidation_call(
     The borrower is given by its configuration word, e-mode and scaled balances; the amounts do not depend on
     receiveAToken. Order of checks as ValidationLogic.validateLiquidationCall (reserves active and unpaused, the
     3.1+ grace period, health factor below 1, collateral enabled, debt not 0); then the close factor (3.0-3.2:
-    50 % of the reserve's debt, all of it at HF <= 0.95; 3.3+: all of it unless collateral and debt in these
-    reserves are both >= $2,000 and HF > 0.95, then enough to bring the reserve's debt down to half the total);
-    then MustNotLeaveDust (3.3+) and the deficit of a borrower left without collateral (3.3+).
+    50 % of the reserve's debt, all of it at HF <= 0.95; 3.3+: all of it, unless collateral and debt in these
+    reserves are both >= $2,000 and HF > 0.95: then at most half the borrower's total debt in base currency, when
+    this reserve's debt is more than that half); then MustNotLeaveDust (3.3+: partial liquidations must leave at
+    least $1,000 of both) and the deficit booked when the borrower is left without collateral (3.3+).
     """
     version = market.version
     account = user_account_data(market, config, emode, balances)
