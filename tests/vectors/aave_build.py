@@ -88,7 +88,9 @@ def extract_tag(repo: Path, tag: str, into: Path) -> Path:
     folder = into / "sources" / tag
     if not (folder / "foundry.toml").is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        archive = _run(["git", f"--git-dir={repo}", "archive", f"refs/tags/{tag}", "src", "remappings.txt", "foundry.toml"])
+        archive = _run(
+            ["git", f"--git-dir={repo}", "archive", f"refs/tags/{tag}", "src", "remappings.txt", "foundry.toml"]
+        )
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
     return folder
@@ -184,7 +186,10 @@ def compile_tag(repo: Path, tag: str, scratch: Path) -> Build:
             if "/libraries/logic/" in unit:
                 contracts.setdefault(name, artifact)
     errors_file = next(source.rglob("helpers/Errors.sol"))
-    reasons = {code: constant for constant, code in re.findall(r"string public constant (\w+) = '(\d+)'", errors_file.read_text())}
+    reasons = {
+        code: constant
+        for constant, code in re.findall(r"string public constant (\w+) = '(\d+)'", errors_file.read_text())
+    }
     for per_file in output["contracts"].values():
         for body in per_file.values():
             for entry in body["abi"]:

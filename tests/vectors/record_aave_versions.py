@@ -69,11 +69,31 @@ ASSETS = (
     Asset("DAI", 18, 100_021_000, 7700, 8000, 10500, 0, (8000, 317, 713, 29700), borrowable_in_isolation=True),
     Asset("LINK", 18, 1_337_700_000, 5300, 6800, 10700, 1000, (4500, 0, 700, 30000), debt_ceiling=500_000_00),
     Asset("SILO", 18, 420_420_000, 4000, 5000, 11000, 500, (4500, 0, 700, 30000), siloed=True),
+    Asset("EMX", 18, 777_000_000, 0, 0, 0, 1000, (4500, 0, 700, 30000)),
 )
 #: A price source only (3.0/3.1 e-mode category 2 names it): an oracle asset that is no reserve.
 PEG_PRICE = 99_950_000
-#: E-mode categories: id, ltv, threshold, bonus, label, collateral = borrowable members; 3.6 ltvzero members.
-EMODES = ((1, 9000, 9300, 10100, "ETH correlated", ("WETH", "wstETH"), ()), (2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ("DAI",)))
+
+
+@dataclass(frozen=True)
+class EMode:
+    category: int
+    ltv: int
+    threshold: int
+    bonus: int
+    label: str
+    members: tuple[str, ...]  #: collateral and borrowable (3.0/3.1: the assets' category)
+    ltvzero: tuple[str, ...] = ()  #: 3.6: LTV 0 inside the category, set after the early positions borrowed
+    borrowable_only: tuple[str, ...] = ()  #: borrowable, not collateral
+    since_minor: int = 0  #: first version the category is set up in
+
+
+EMODES = (
+    EMode(1, 9000, 9300, 10100, "ETH correlated", ("WETH", "wstETH")),
+    EMode(2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ltvzero=("DAI",)),
+    # 3.6: EMX has no LTV or threshold of its own, it is collateral only inside this category.
+    EMode(3, 7000, 7500, 10500, "EMX only", ("EMX",), borrowable_only=("USDC",), since_minor=6),
+)
 
 
 def user(n: int) -> str:
@@ -233,7 +253,20 @@ def deploy_market(chain: Chain) -> None:
             entry = (a_impl, v_impl, True, strategy, a[asset.symbol], TREASURY, ZERO, *names, b"", rates)
         else:
             stable = (f"s{asset.symbol}", f"s{asset.symbol}")
-            entry = (a_impl, s_impl, v_impl, True, strategy, a[asset.symbol], TREASURY, ZERO, *names, *stable, b"", rates)
+            entry = (
+                a_impl,
+                s_impl,
+                v_impl,
+                True,
+                strategy,
+                a[asset.symbol],
+                TREASURY,
+                ZERO,
+                *names,
+                *stable,
+                b"",
+                rates,
+            )
         b.transact(DEPLOYER, configurator, a["configurator"], "initReserves", [entry])
     calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = []
 
@@ -252,24 +285,27 @@ def deploy_market(chain: Chain) -> None:
             configure("setSiloedBorrowing", x, True)
         if asset.borrowable_in_isolation:
             configure("setBorrowableInIsolation", x, True)
-    for category, ltv, threshold, bonus, label, members, _ltvzero in EMODES:
+    for e in EMODES:
+        if b.minor < e.since_minor:
+            continue
         if b.minor >= 2:
-            configure("setEModeCategory", category, ltv, threshold, bonus, label)
-            for symbol in members:
-                configure("setAssetCollateralInEMode", a[symbol], category, True)
-                configure("setAssetBorrowableInEMode", a[symbol], category, True)
+            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, e.label)
+            for symbol in e.members:
+                configure("setAssetCollateralInEMode", a[symbol], e.category, True)
+            for symbol in (*e.members, *e.borrowable_only):
+                configure("setAssetBorrowableInEMode", a[symbol], e.category, True)
         else:
-            source = a["PEG"] if category == 2 else ZERO
-            configure("setEModeCategory", category, ltv, threshold, bonus, source, label)
-            for symbol in members:
-                configure("setAssetEModeCategory", a[symbol], category)
+            source = a["PEG"] if e.category == 2 else ZERO
+            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, source, e.label)
+            for symbol in e.members:
+                configure("setAssetEModeCategory", a[symbol], e.category)
     b.batch(calls)
 
 
 def usd(chain: Chain, symbol: str, dollars: float) -> int:
     """Token units worth `dollars` at the asset's start price."""
     asset = next(x for x in ASSETS if x.symbol == symbol)
-    return int(dollars * BASE_UNIT) * 10**asset.decimals // asset.price
+    return int(dollars * BASE_UNIT) * int(10**asset.decimals) // asset.price
 
 
 @dataclass(frozen=True)
@@ -301,8 +337,10 @@ LATE = (
     Position("emode-liquidation", (("wstETH", 5_000),), (("WETH", 4_400),), emode=1),
     Position("emode-price-source", (("USDC", 3_000), ("WETH", 2_500)), (("DAI", 4_750),), emode=2),
 )
+#: 3.6 only: collateral that counts only inside its e-mode (no LTV or threshold of its own).
+LATE_36 = (Position("emode-only-collateral", (("EMX", 3_000),), (("USDC", 2_000),), emode=3),)
 #: The crash: new prices as a share of the start price.
-CRASH = {"WETH": 0.88, "wstETH": 0.83, "SILO": 0.30}
+CRASH = {"WETH": 0.88, "wstETH": 0.83, "SILO": 0.30, "EMX": 0.88}
 
 
 def open_positions(chain: Chain, positions: tuple[Position, ...], first: int) -> dict[str, str]:
@@ -313,6 +351,8 @@ def open_positions(chain: Chain, positions: tuple[Position, ...], first: int) ->
     for p in positions:
         who = wallets[p.name]
         calls += [(who, token, chain.addresses[x.symbol], "approve", (pool, MAX_UINT)) for x in ASSETS]
+        if p.emode:  # first: 3.6 e-mode-only collateral can be enabled only inside its category
+            calls.append((who, pool_abi, pool, "setUserEMode", (p.emode,)))
         for symbol, dollars in p.supplies:
             amount = usd(chain, symbol, dollars)
             calls.append((who, token, chain.addresses[symbol], "mint", (who, amount)))
@@ -321,8 +361,6 @@ def open_positions(chain: Chain, positions: tuple[Position, ...], first: int) ->
             if symbol not in p.disable:
                 enable = (chain.addresses[symbol], True)
                 calls.append((who, pool_abi, pool, "setUserUseReserveAsCollateral", enable))
-        if p.emode:
-            calls.append((who, pool_abi, pool, "setUserEMode", (p.emode,)))
         for symbol in p.disable:
             calls.append((who, pool_abi, pool, "setUserUseReserveAsCollateral", (chain.addresses[symbol], False)))
     chain.batch(calls)
@@ -414,29 +452,35 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             (row["deficit"],) = chain.view(a["pool"], pool_abi, "getReserveDeficit", asset, block=block)
         reserves.append(row)
     categories = []
-    for category, *_ in EMODES:
+    for category in (e.category for e in EMODES if chain.minor >= e.since_minor):
+        bitmaps: dict[str, int] = {}
         if chain.minor >= 2:
-            cfg = named(pool_abi, "getEModeCategoryCollateralConfig", chain.view(
-                a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block
-            ))
-            row = {"category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
-                   "liquidation_bonus": cfg["liquidationBonus"], "price_source": ZERO, "price_source_price": 0}  # fmt: skip
-            for key, fn in (("collateral_bitmap", "getEModeCategoryCollateralBitmap"),
-                            ("borrowable_bitmap", "getEModeCategoryBorrowableBitmap")):  # fmt: skip
-                (row[key],) = chain.view(a["pool"], pool_abi, fn, category, block=block)
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryCollateralConfig",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block),
+            )
+            source, price = ZERO, 0
+            getters = {"collateral_bitmap": "getEModeCategoryCollateralBitmap",
+                       "borrowable_bitmap": "getEModeCategoryBorrowableBitmap"}  # fmt: skip
             if chain.minor >= 6:
-                (row["ltvzero_bitmap"],) = chain.view(
-                    a["pool"], pool_abi, "getEModeCategoryLtvzeroBitmap", category, block=block
-                )
+                getters["ltvzero_bitmap"] = "getEModeCategoryLtvzeroBitmap"
+            bitmaps = {k: chain.view(a["pool"], pool_abi, fn, category, block=block)[0] for k, fn in getters.items()}
         else:
-            cfg = named(pool_abi, "getEModeCategoryData", chain.view(
-                a["pool"], pool_abi, "getEModeCategoryData", category, block=block
-            ))
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryData",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryData", category, block=block),
+            )
             source = cfg["priceSource"].lower()
-            price = chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
-            row = {"category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
-                   "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price}  # fmt: skip
-        categories.append(row)
+            price = (
+                chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
+            )
+        categories.append({
+            "category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
+            "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price,
+            **bitmaps,
+        })  # fmt: skip
     users = []
     for name, wallet in wallets.items():
         (config,) = chain.view(a["pool"], pool_abi, "getUserConfiguration", wallet, block=block)
@@ -453,7 +497,9 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             ):
                 (entry[key],) = chain.view(token, abi, fn, wallet, block=block)
             entry["stable_debt"] = (
-                chain.view(r["stable_debt_token"], token_abi, "balanceOf", wallet, block=block)[0] if chain.minor < 2 else 0
+                chain.view(r["stable_debt_token"], token_abi, "balanceOf", wallet, block=block)[0]
+                if chain.minor < 2
+                else 0
             )
             if any(entry[k] for k in ("scaled_a_token", "scaled_variable_debt", "stable_debt")):
                 balances.append(entry)
@@ -498,6 +544,8 @@ ATTEMPTS = (
     Attempt("emode-price-source", "WETH", "DAI", "max"),
     Attempt("emode-price-source", "USDC", "DAI", "max"),
     Attempt("emode-price-source", "USDC", "DAI", "third"),
+    Attempt("emode-only-collateral", "EMX", "USDC", "max"),
+    Attempt("emode-only-collateral", "EMX", "USDC", "third"),
 )
 
 
@@ -506,7 +554,9 @@ def attempt_amount(chain: Chain, state: dict[str, Any], attempt: Attempt) -> int
         return MAX_UINT
     wallet = next(u for u in state["users"] if u["name"] == attempt.wallet)
     reserve = next(r for r in state["reserves"] if r["symbol"] == attempt.debt)
-    debt = next(int(b["out_variable_debt_balance"]) for b in wallet["balances"] if b["reserve_id"] == reserve["reserve_id"])
+    debt = next(
+        int(b["out_variable_debt_balance"]) for b in wallet["balances"] if b["reserve_id"] == reserve["reserve_id"]
+    )
     if attempt.amount == "third":
         return debt // 3
     if attempt.amount == "all":
@@ -607,15 +657,19 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
                  (chain.addresses["wstETH"], 0, wst.threshold, wst.bonus)),
             ]  # fmt: skip
             if chain.minor >= 6:
-                changes.append((DEPLOYER, configurator, chain.addresses["configurator"], "setAssetLtvzeroInEMode",
-                                (chain.addresses["DAI"], 2, True)))  # fmt: skip
+                changes += [
+                    (DEPLOYER, configurator, chain.addresses["configurator"], "setAssetLtvzeroInEMode",
+                     (chain.addresses[symbol], e.category, True))
+                    for e in EMODES for symbol in e.ltvzero
+                ]  # fmt: skip
             chain.batch(changes)
             accrued = snapshot(chain, wallets, chain.mine(11))
             # wstETH's LTV comes back so late wallets can borrow against it.
             chain.transact(DEPLOYER, configurator, chain.addresses["configurator"], "configureReserveAsCollateral",
                            chain.addresses["wstETH"], wst.ltv, wst.threshold, wst.bonus)  # fmt: skip
             fund_liquidity(chain, {"USDC": 30_000, "DAI": 30_000})
-            wallets.update(open_positions(chain, LATE, len(EARLY) + 1))
+            late_positions = LATE + LATE_36 if chain.minor >= 6 else LATE
+            wallets.update(open_positions(chain, late_positions, len(EARLY) + 1))
             feed = Abi(compiled_contracts()["SettableFeed"].abi)
             chain.mine(DAY)
             chain.batch([
@@ -623,16 +677,17 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
                 for s, share in CRASH.items() for x in ASSETS if x.symbol == s
             ])  # fmt: skip
             crashed = snapshot(chain, wallets, chain.mine(7))
-            liquidations = [liquidate(chain, wallets, crashed, attempt) for attempt in ATTEMPTS]
+            liquidations = [liquidate(chain, wallets, crashed, x) for x in ATTEMPTS if x.wallet in wallets]
             chain.mine(400 * DAY + 12_345)
             late = snapshot(chain, wallets, chain.mine(1))
         seconds = time.monotonic() - started
         log(f"{tag}: compiled in {compiled_s:.1f} s, recorded in {seconds - compiled_s:.1f} s")
-        return hexify({
+        recorded: dict[str, Any] = hexify({
             "tag": tag, "version": tag.lstrip("v"), "base_unit": BASE_UNIT,
             "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
             "liquidations": liquidations, "transfer": transfer,
         })  # fmt: skip
+        return recorded
     finally:
         process.terminate()
         process.wait(timeout=10)

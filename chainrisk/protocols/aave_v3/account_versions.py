@@ -101,9 +101,7 @@ def reserve_terms(market: MarketState, config: int, emode: int, reserve: Reserve
     debt = variable_debt_balance(version, held.scaled_variable_debt, debt_index)
     if version.has_stable_debt:
         debt += held.stable_debt
-    counts = is_collateral(config, reserve.reserve_id) and (
-        version.emode_decoupled or cfg.liquidation_threshold != 0
-    )
+    counts = is_collateral(config, reserve.reserve_id) and (version.emode_decoupled or cfg.liquidation_threshold != 0)
     return ReserveTerms(supplied, debt, price, in_emode, ltv, ltv_zero, threshold, bonus, counts)
 
 
@@ -116,7 +114,7 @@ def health_factor(version: PoolVersion, collateral: int, weighted_threshold: int
     """The health factor of GenericLogic.calculateUserAccountData, wad; MAX_UINT256 without debt.
 
     Before 3.5: collateral percentMul (the collateral-weighted threshold floored to whole bps), wadDiv debt.
-    3.5+: Σ(collateral_i × threshold_i) wadDiv debt, then / 100_00 (no floored average)."""
+    3.5+: sum(collateral_i * threshold_i) wadDiv debt, then / 100_00 (no floored average)."""
     if debt == 0:
         return MAX_UINT256
     if version.directional_rounding:

@@ -105,9 +105,10 @@ def liquidation_call(
     The borrower is given by its configuration word, e-mode and scaled balances; the amounts do not depend on
     receiveAToken. Order of checks as ValidationLogic.validateLiquidationCall (reserves active and unpaused, the
     3.1+ grace period, health factor below 1, collateral enabled, debt not 0); then the close factor (3.0-3.2:
-    50 % of the reserve's debt, all of it at HF <= 0.95; 3.3+: all of it unless collateral and debt in these
-    reserves are both >= $2,000 and HF > 0.95, then enough to bring the reserve's debt down to half the total);
-    then MustNotLeaveDust (3.3+) and the deficit of a borrower left without collateral (3.3+).
+    50 % of the reserve's debt, all of it at HF <= 0.95; 3.3+: all of it, unless collateral and debt in these
+    reserves are both >= $2,000 and HF > 0.95: then at most half the borrower's total debt in base currency, when
+    this reserve's debt is more than that half); then MustNotLeaveDust (3.3+: partial liquidations must leave at
+    least $1,000 of both) and the deficit booked when the borrower is left without collateral (3.3+).
     """
     version = market.version
     account = user_account_data(market, config, emode, balances)
@@ -162,7 +163,9 @@ def liquidation_call(
             if debt_in_reserve_base > half_of_total:
                 allowed = half_of_total * debt_unit // debt_price
     else:
-        close_factor = DEFAULT_LIQUIDATION_CLOSE_FACTOR if hf > CLOSE_FACTOR_HF_THRESHOLD else MAX_LIQUIDATION_CLOSE_FACTOR
+        close_factor = (
+            DEFAULT_LIQUIDATION_CLOSE_FACTOR if hf > CLOSE_FACTOR_HF_THRESHOLD else MAX_LIQUIDATION_CLOSE_FACTOR
+        )
         allowed = percent_mul(reserve_debt, close_factor)
     split = collateral_to_liquidate(
         version.directional_rounding,
@@ -200,7 +203,7 @@ def liquidation_call(
             deficits[debt_id] = reserve_debt - split.debt
         for position in account.positions:
             other = position.reserve
-            if other.reserve_id != debt_id and is_borrowing(config, other.reserve_id) and other.config.active:
-                if position.debt:
-                    deficits[other.reserve_id] = position.debt
+            borrowed = other.reserve_id != debt_id and is_borrowing(config, other.reserve_id)
+            if borrowed and other.config.active and position.debt:
+                deficits[other.reserve_id] = position.debt
     return LiquidationOutcome(None, hf, allowed, split.debt, split.collateral, fee, deficits)

@@ -1,4 +1,4 @@
-"""Aave V3 pool versions (3.0 to 3.6) and the maths rules each one switches on, as the aave-v3-origin tags define them."""
+"""Aave V3 pool versions (3.0 to 3.6) and the maths rules each switches on, as the aave-v3-origin tags define."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
 
 #: Pool.POOL_REVISION (src/contracts/instances/PoolInstance.sol at each aave-v3-origin tag) to the pool version:
 #: v3.1.0 4, v3.2.0 5, v3.2.1 6, v3.3.0 7, v3.4.0 8, v3.5.0 9, v3.6.0 10; @aave/core-v3 (3.0.x) used 1 to 3.
-_REVISIONS = {1: (3, 0), 2: (3, 0), 3: (3, 0), 4: (3, 1), 5: (3, 2), 6: (3, 2), 7: (3, 3), 8: (3, 4), 9: (3, 5), 10: (3, 6)}
+_REVISIONS = {
+    1: (3, 0),
+    2: (3, 0),
+    3: (3, 0),
+    4: (3, 1),
+    5: (3, 2),
+    6: (3, 2),
+    7: (3, 3),
+    8: (3, 4),
+    9: (3, 5),
+    10: (3, 6),
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -81,6 +92,12 @@ class PoolVersion:
         """3.6+: e-mode LTV from the category with its ltvzero bitmap (ValidationLogic.getUserReserveLtv), any
         collateral-flagged supply counts whatever the reserve's own threshold."""
         return self._at_least(6)
+
+    @property
+    def collateral_on_receipt(self) -> bool:
+        """aTokens received by transfer or liquidation are enabled as the receiver's collateral when they can be
+        (before 3.6: AToken._transfer / LiquidationLogic._liquidateATokens; docs/3.6 'Automatic Collateral')."""
+        return not self._at_least(6)
 
 
 V3_0 = PoolVersion(3, 0)
