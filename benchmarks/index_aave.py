@@ -41,8 +41,12 @@ def _chainrisk_refresh(rpc: RpcClient, provider: str, wallets: list[str], masks:
     reserves = read_reserves(rpc, deployment, block)
     categories = read_emode_categories(rpc, deployment, {r.config.emode_category for r in reserves}, block)
     accounts = read_accounts(rpc, deployment, reserves, wallets, masks, block)
-    computed = normalise.compute_accounts(accounts, reserves, categories)
-    normalise.contract_frames(accounts, computed, 31337, provider, block, 0, deployment.base_currency_unit)
+    timestamp = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+    market = normalise.market_state(reserves, categories, deployment.version, timestamp)
+    computed = normalise.compute_accounts(accounts, market)
+    normalise.contract_frames(
+        accounts, computed, 31337, provider, block, timestamp, deployment.base_currency_unit, deployment.version
+    )
     return time.perf_counter() - started
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from chainrisk.errors import UserError
 
 #: Name in our package.json; marks the folder whose node_modules holds the devnet pieces.
@@ -224,14 +226,17 @@ def _standin_input(folder: Path) -> dict[str, Any]:
     return solc_input
 
 
-def _compile(solc_input: dict[str, Any]) -> dict[str, Any]:
-    """solcjs's standard-JSON output for `solc_input`, cached by input hash."""
+def _compile(solc_input: dict[str, Any], compiler: str = "solc") -> dict[str, Any]:
+    """solcjs's standard-JSON output for `solc_input`, cached by input hash; `compiler` names the npm package of
+    the solcjs build (package.json aliases one per version: `solc` is 0.8.19, `solc-0.8.27` Aave V3.6's)."""
     encoded = json.dumps(solc_input, sort_keys=True).encode()
-    cache = state_dir() / "solc" / f"{hashlib.sha256(encoded).hexdigest()[:16]}.json"
+    # The default compiler's key is the input's hash alone, as before, so existing caches stay valid.
+    key = encoded if compiler == "solc" else compiler.encode() + b"\0" + encoded
+    cache = state_dir() / "solc" / f"{hashlib.sha256(key).hexdigest()[:16]}.json"
     if cache.is_file():
         output: dict[str, Any] = json.loads(cache.read_text())
         return output
-    solcjs = node_modules() / "solc" / "solc.js"
+    solcjs = node_modules() / compiler / "solc.js"
     raw_path = cache.with_suffix(".raw")
     input_path = cache.with_suffix(".input")
     raw_path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,3 +292,100 @@ def standin_contracts(protocol: str) -> dict[str, CompiledContract]:
     """A stand-in's contracts (folder `standins/<protocol>`), compiled with solcjs 0.8.19 and cached by input hash.
     Stand-ins are ours, not the protocol's bytecode: the devnet labels them so wherever they appear."""
     return _contracts(_compile(_standin_input(STANDIN_DIR / protocol)), {})
+
+
+#: Aave V3.6 from the npm package @aave-dao/aave-v3-origin, compiled as its foundry.toml builds it (tag v3.6.0).
+ORIGIN_COMPILER = "solc-0.8.27"
+ORIGIN_PACKAGE = "@aave-dao/aave-v3-origin"
+#: Import prefixes of aave-v3-origin's remappings.txt, onto node_modules: its `openzeppelin-contracts` is OpenZeppelin
+#: 5.1.0 (the commit its lib/solidity-utils pins), installed under an npm alias beside our own OpenZeppelin 4.9.6.
+ORIGIN_REMAPPINGS = {
+    "src/": f"{ORIGIN_PACKAGE}/src/",
+    "openzeppelin-contracts/contracts/": "@openzeppelin/contracts-v5/",
+}
+#: Our own contracts compiled beside Aave V3.6 with its compiler (the L2 market's sequencer-uptime feed).
+ORIGIN_OWN_DIR = Path(__file__).parent / "contracts_origin"
+#: What a V3.6 market deploys, by source unit: only these get bytecode, and only their imports are compiled.
+ORIGIN_CONTRACTS = {
+    "src/contracts/protocol/configuration/PoolAddressesProvider.sol": "PoolAddressesProvider",
+    "src/contracts/protocol/configuration/ACLManager.sol": "ACLManager",
+    "src/contracts/instances/PoolInstance.sol": "PoolInstance",
+    "src/contracts/instances/L2PoolInstance.sol": "L2PoolInstance",
+    "src/contracts/instances/PoolConfiguratorInstance.sol": "PoolConfiguratorInstance",
+    "src/contracts/instances/ATokenInstance.sol": "ATokenInstance",
+    "src/contracts/instances/VariableDebtTokenInstance.sol": "VariableDebtTokenInstance",
+    "src/contracts/misc/AaveOracle.sol": "AaveOracle",
+    "src/contracts/misc/DefaultReserveInterestRateStrategyV2.sol": "DefaultReserveInterestRateStrategyV2",
+    "src/contracts/misc/PriceOracleSentinel.sol": "PriceOracleSentinel",
+    "src/contracts/helpers/AaveProtocolDataProvider.sol": "AaveProtocolDataProvider",
+    # The Pool's and the configurator's external logic libraries, linked at deploy time.
+    "src/contracts/protocol/libraries/logic/SupplyLogic.sol": "SupplyLogic",
+    "src/contracts/protocol/libraries/logic/BorrowLogic.sol": "BorrowLogic",
+    "src/contracts/protocol/libraries/logic/LiquidationLogic.sol": "LiquidationLogic",
+    "src/contracts/protocol/libraries/logic/PoolLogic.sol": "PoolLogic",
+    "src/contracts/protocol/libraries/logic/FlashLoanLogic.sol": "FlashLoanLogic",
+    "src/contracts/protocol/libraries/logic/ConfiguratorLogic.sol": "ConfiguratorLogic",
+}
+
+
+def _remapped(unit: str) -> Path:
+    for prefix, target in ORIGIN_REMAPPINGS.items():
+        if unit.startswith(prefix):
+            return node_modules() / (target + unit[len(prefix) :])
+    raise UserError(f"no remapping for {unit}; aave-v3-origin's imports changed?")
+
+
+def _origin_input() -> dict[str, Any]:
+    """Aave V3.6's deployment closure: the files ORIGIN_CONTRACTS import, directly or through each other, named as
+    the remapped imports name them; foundry.toml's profile (0.8.27, shanghai, optimizer 200, no metadata hash)."""
+    own = {f"chainrisk/{p.name}": {"content": p.read_text()} for p in sorted(ORIGIN_OWN_DIR.glob("*.sol"))}
+    found: dict[str, dict[str, str]] = {}
+    pending = list(ORIGIN_CONTRACTS)
+    while pending:
+        unit = pending.pop()
+        if unit in found:
+            continue
+        path = _remapped(unit)
+        if not path.is_file():
+            raise UserError(f"{unit} missing at {path}; run `npm ci` in {project_root()}")
+        found[unit] = {"content": path.read_text()}
+        for target in _IMPORT.findall(found[unit]["content"]):
+            relative = target.startswith(".")
+            pending.append(posixpath.normpath(posixpath.join(posixpath.dirname(unit), target)) if relative else target)
+    selected = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]
+    return {
+        "language": "Solidity",
+        "sources": dict(sorted({**found, **own}.items())),
+        "settings": {
+            "optimizer": {"enabled": True, "runs": 200},
+            "evmVersion": "shanghai",
+            "metadata": {"bytecodeHash": "none"},
+            # Bytecode only for what is deployed: solc then generates code for nothing else.
+            "outputSelection": {
+                unit: {name: selected} for unit, name in (*ORIGIN_CONTRACTS.items(), *((u, "*") for u in own))
+            },
+        },
+    }
+
+
+@functools.cache
+def aave_origin_contracts() -> dict[str, CompiledContract]:
+    """Aave V3.6 (PoolInstance, L2PoolInstance, tokens, configurator, oracle, rate strategy, sentinel, the logic
+    libraries) and our SequencerUptimeFeed, compiled from npm sources with solcjs 0.8.27, cached by input hash.
+    Library placeholders stay in the bytecode: `link` fills them at deploy time."""
+    return _contracts(_compile(_origin_input(), ORIGIN_COMPILER), {})
+
+
+def link(contract: CompiledContract, libraries: dict[str, str]) -> CompiledContract:
+    """`contract` with each library placeholder (solc's `__$` + keccak(fully qualified name)[:34] + `$__`)
+    replaced by the address `libraries` gives by library name; ValueError when one stays unlinked."""
+    code = contract.bytecode
+    for unit, name in ORIGIN_CONTRACTS.items():
+        placeholder = "__$" + keccak(f"{unit}:{name}".encode()).hex()[:34] + "$__"
+        if placeholder in code:
+            if name not in libraries:
+                raise ValueError(f"library {name} must be deployed and linked first")
+            code = code.replace(placeholder, libraries[name].lower().removeprefix("0x"))
+    if "__$" in code:
+        raise ValueError("bytecode still holds a library placeholder")
+    return CompiledContract(abi=contract.abi, bytecode=code, runtime=contract.runtime)

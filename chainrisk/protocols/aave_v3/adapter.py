@@ -103,6 +103,17 @@ CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
     stable_debt HUGEINT NOT NULL,
     PRIMARY KEY (chain_id, market, block_number, wallet, asset)
 );
+
+-- Columns added with Aave 3.1-3.6 reading, as ALTERs so that a file made before them gains them on open (the DDL
+-- runs whole on every index); NULL where the pool's version has no such thing.
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS pool_version VARCHAR;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS pool_revision BIGINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS virtual_accounting BOOLEAN;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS liquidation_grace_period_until BIGINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS deficit HUGEINT;
+ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS collateral_bitmap VARCHAR;
+ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS borrowable_bitmap VARCHAR;
+ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS ltvzero_bitmap VARCHAR;
 """
 
 
@@ -166,16 +177,19 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         reserves = deployment.reserves
         categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
         accounts = read_accounts(rpc, market, reserves, wallets, masks, block)
-        computed = normalise.compute_accounts(accounts, reserves, categories)
+        version = market.version
+        computed = normalise.compute_accounts(
+            accounts, normalise.market_state(reserves, categories, version, timestamp)
+        )
         source = market.provider
         positions, health = normalise.contract_frames(
-            accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit
+            accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit, version
         )
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
-                reserves, chain_id, source, block, market.base_currency_unit
+                reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision
             ),
-            "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block),
+            "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block, version),
             "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, source, block),
             "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, source, block),
             "positions": positions,

@@ -22,6 +22,8 @@ POOL_EVENTS: dict[str, str] = {
     "ReserveUsedAsCollateralEnabled": "ReserveUsedAsCollateralEnabled(address,address)",
     "ReserveUsedAsCollateralDisabled": "ReserveUsedAsCollateralDisabled(address,address)",
     "UserEModeSet": "UserEModeSet(address,uint8)",
+    # 3.3+: debt a liquidation left on a wallet without collateral, burnt into the reserve's deficit.
+    "DeficitCreated": "DeficitCreated(address,address,uint256)",
 }
 #: ERC-20 Transfer, emitted by aTokens (supply, withdraw, transfer) and debt tokens (mint, burn).
 TRANSFER = "Transfer(address,address,uint256)"
@@ -56,7 +58,8 @@ def token_kinds(reserves: Iterable[Reserve]) -> dict[str, tuple[str, str]]:
     for r in reserves:
         kinds[r.a_token] = ("ATokenTransfer", r.asset)
         kinds[r.variable_debt_token] = ("VariableDebtTransfer", r.asset)
-        kinds[r.stable_debt_token] = ("StableDebtTransfer", r.asset)
+        if r.stable_debt_token != ZERO_ADDRESS:  # none since 3.2
+            kinds[r.stable_debt_token] = ("StableDebtTransfer", r.asset)
     return kinds
 
 
@@ -112,5 +115,8 @@ def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> 
                          int(_word(data, 3), 16) == 1)  # fmt: skip
     if name in ("ReserveUsedAsCollateralEnabled", "ReserveUsedAsCollateralDisabled"):
         return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), None, None, None, None, None, None)
+    if name == "DeficitCreated":
+        return AaveEvent(*head, name, _address(topics[2]), _address(topics[1]), None, int(_word(data, 0), 16),
+                         None, None, None, None)  # fmt: skip
     # UserEModeSet(address indexed user, uint8 categoryId)
     return AaveEvent(*head, name, None, _address(topics[1]), None, None, None, None, int(_word(data, 0), 16), None)

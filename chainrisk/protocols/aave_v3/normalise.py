@@ -6,11 +6,13 @@ from dataclasses import asdict
 
 import polars as pl
 
-from chainrisk.protocols.aave_v3.account import AccountData, account_data
+from chainrisk.protocols.aave_v3.account import AccountData
+from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
+from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
 
 PROTOCOL = "aave-v3"
@@ -41,8 +43,20 @@ def events_frame(events: list[AaveEvent]) -> pl.DataFrame:
     ).pipe(exact)
 
 
-def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: int, base_unit: int) -> pl.DataFrame:
+def reserves_frame(
+    reserves: list[Reserve],
+    chain_id: int,
+    market: str,
+    block: int,
+    base_unit: int,
+    version: PoolVersion = V3_0,
+    pool_revision: int | None = None,
+) -> pl.DataFrame:
+    """Reserve rows with the pool's version (as read from its views) and what that version has: the liquidation
+    grace period end (3.1+) and the deficit (3.3+), NULL for a version without them."""
     rows = []
+    # Grace periods came with 3.1, deficits with 3.3's liquidation rules.
+    has_grace, has_deficit = version.has_grace_period, version.position_size_close_factor
     for r in reserves:
         cfg = asdict(r.config)
         rows.append(
@@ -56,22 +70,52 @@ def reserves_frame(reserves: list[Reserve], chain_id: int, market: str, block: i
                 "normalized_income": r.normalized_income, "normalized_variable_debt": r.normalized_variable_debt,
                 "price": r.price, "price_usd": r.price / base_unit,
                 "isolation_mode_total_debt": r.isolation_mode_total_debt,
+                "pool_version": f"{version.major}.{version.minor}", "pool_revision": pool_revision,
+                "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
+                "deficit": r.deficit if has_deficit else None,
             }
         )  # fmt: skip
     exact_columns = (
         "liquidity_index", "variable_borrow_index", "liquidity_rate", "variable_borrow_rate", "normalized_income",
-        "normalized_variable_debt", "price", "isolation_mode_total_debt",
+        "normalized_variable_debt", "price", "isolation_mode_total_debt", "deficit",
     )  # fmt: skip
-    frame = pl.DataFrame(rows, schema_overrides={c: EXACT for c in exact_columns}, infer_schema_length=None)
+    frame = pl.DataFrame(
+        rows,
+        schema_overrides={
+            **{c: EXACT for c in exact_columns},
+            "pool_revision": pl.Int64,
+            "liquidation_grace_period_until": pl.Int64,
+        },
+        infer_schema_length=None,
+    )
     return keyed(frame, chain_id, market, block)
 
 
-def emode_frame(categories: list[EModeCategory], chain_id: int, market: str, block: int) -> pl.DataFrame:
+def emode_frame(
+    categories: list[EModeCategory], chain_id: int, market: str, block: int, version: PoolVersion = V3_0
+) -> pl.DataFrame:
+    """Category rows; the 3.2+ collateral and borrowable bitmaps and the 3.6 ltvzero bitmap as hex words (uint128
+    overflows HUGEINT), NULL for a version without them (bit i = reserve id i)."""
+    columns = (
+        "category_id", "ltv", "liquidation_threshold", "liquidation_bonus", "price_source", "label",
+        "price_source_price",
+    )  # fmt: skip
+    bitmaps = not version.emode_by_reserve_category
+    rows = [
+        (
+            *(getattr(c, k) for k in columns),
+            hex(c.collateral_bitmap) if bitmaps else None,
+            hex(c.borrowable_bitmap) if bitmaps else None,
+            hex(c.ltvzero_bitmap) if version.emode_decoupled else None,
+        )
+        for c in categories
+    ]
     frame = pl.DataFrame(
-        [asdict(c) for c in categories],
+        rows,
         schema={
             "category_id": pl.Int32, "ltv": pl.Int32, "liquidation_threshold": pl.Int32,
             "liquidation_bonus": pl.Int32, "price_source": pl.Utf8, "label": pl.Utf8, "price_source_price": EXACT,
+            "collateral_bitmap": pl.Utf8, "borrowable_bitmap": pl.Utf8, "ltvzero_bitmap": pl.Utf8,
         },
         orient="row",
     )  # fmt: skip
@@ -123,12 +167,16 @@ def balances_frame(
     return keyed(frame, chain_id, market, block)
 
 
-def compute_accounts(
-    accounts: list[Account], reserves: list[Reserve], categories: list[EModeCategory]
-) -> list[AccountData]:
-    by_id = {r.reserve_id: r for r in reserves}
-    by_category = {c.category_id: c for c in categories}
-    return [account_data(a.configuration, a.emode, a.balances, by_id, by_category) for a in accounts]
+def market_state(
+    reserves: list[Reserve], categories: list[EModeCategory], version: PoolVersion, timestamp: int
+) -> MarketState:
+    """What every account of the pool is computed against at the snapshot block (`timestamp`)."""
+    return MarketState(version, {r.reserve_id: r for r in reserves}, {c.category_id: c for c in categories}, timestamp)
+
+
+def compute_accounts(accounts: list[Account], market: MarketState) -> list[AccountData]:
+    """Pool.getUserAccountData of every account, by the rules of the pool's version."""
+    return [user_account_data(market, a.configuration, a.emode, a.balances) for a in accounts]
 
 
 def contract_frames(
@@ -139,6 +187,7 @@ def contract_frames(
     block: int,
     timestamp: int,
     base_unit: int,
+    version: PoolVersion = V3_0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions, wallet_health) rows for the public SQL contract."""
     positions: dict[str, list[object]] = {k: [] for k in (
@@ -157,8 +206,10 @@ def contract_frames(
                 continue
             unit = 10**p.reserve.config.decimals
             price_usd = p.price / base_unit
-            # GenericLogic counts a supply as collateral when its bit is set and the reserve's threshold is not 0.
-            collateral = p.supplied if p.used_as_collateral and p.reserve.config.liquidation_threshold else 0
+            # GenericLogic counts a supply as collateral when its bit is set and, before 3.6, the reserve's own
+            # threshold is not 0 (3.6 counts any flagged supply: a reserve may be collateral only in an e-mode).
+            counts = version.emode_decoupled or p.reserve.config.liquidation_threshold != 0
+            collateral = p.supplied if p.used_as_collateral and counts else 0
             for key, value in (
                 ("wallet", account.wallet), ("asset", p.reserve.asset), ("symbol", p.reserve.symbol),
                 ("decimals", p.reserve.config.decimals), ("supplied_amount", p.supplied),

@@ -32,6 +32,7 @@ class ReserveConfiguration:
     emode_category: int  #: bits 168-175
     unbacked_mint_cap: int  #: bits 176-211, whole tokens
     debt_ceiling: int  #: bits 212-251, USD with 2 decimals
+    virtual_accounting: bool  #: bit 252 (3.1-3.3; from 3.4 every reserve has it and the bit is retired)
 
     @classmethod
     def decode(cls, word: int) -> ReserveConfiguration:
@@ -55,6 +56,7 @@ class ReserveConfiguration:
             emode_category=_bits(word, 168, 8),
             unbacked_mint_cap=_bits(word, 176, 36),
             debt_ceiling=_bits(word, 212, 40),
+            virtual_accounting=bool(_bits(word, 252, 1)),
         )
 
 
@@ -79,6 +81,9 @@ class Reserve:
     normalized_variable_debt: int  #: ray, getReserveNormalizedVariableDebt at the snapshot block
     price: int  #: AaveOracle.getAssetPrice, base-currency units
     isolation_mode_total_debt: int  #: USD with 2 decimals
+    #: Pool.getLiquidationGracePeriod (3.1+): liquidations of or against this reserve revert until after it.
+    liquidation_grace_period_until: int = 0
+    deficit: int = 0  #: Pool.getReserveDeficit (3.3+), token units
 
 
 @dataclass(frozen=True)
@@ -90,3 +95,9 @@ class EModeCategory:
     price_source: str  #: lowercase hex, zero address when none
     label: str  #: governance label
     price_source_price: int  #: oracle price of the price source, 0 when none
+    #: 3.2+ (Pool.getEModeCategoryCollateralBitmap): bit i set = reserve id i counts as e-mode collateral.
+    collateral_bitmap: int = 0
+    #: 3.2+ (Pool.getEModeCategoryBorrowableBitmap): bit i set = reserve id i may be borrowed in the category.
+    borrowable_bitmap: int = 0
+    #: 3.6+ (Pool.getEModeCategoryLtvzeroBitmap): bit i set = reserve id i has LTV 0 inside the category.
+    ltvzero_bitmap: int = 0

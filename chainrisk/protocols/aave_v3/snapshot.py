@@ -1,8 +1,9 @@
-"""Reads an Aave V3 market at one pinned block: deployment, reserves, e-mode categories and every account."""
+"""Reads an Aave V3 market at one pinned block: its version, deployment, reserves, e-mode categories and every
+account, each version's way (3.0 to 3.6)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
+from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 POOL = load_abi("aave-v3", "IPool")
+#: The Pool views releases 3.1 to 3.6 added (IPool at aave-v3-origin's tags v3.1.0-v3.6.0), and POOL_REVISION.
+POOL_3X = load_abi("aave-v3", "IPoolV3x")
 ORACLE = load_abi("aave-v3", "IAaveOracle")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -24,6 +28,20 @@ LENS_ADDRESS = "0x00000000000000000000000000000000c4a1e115"
 LENS_RUNTIME = (Path(__file__).parent / "contracts" / "AaveV3AccountsLens.bin-runtime").read_text().strip()
 #: Accounts per lens call: keeps each eth_call well under nodes' default gas cap (50M on geth).
 LENS_CHUNK = 250
+#: A view each release added to IPool, newest first: the newest one a pool answers is its minor version (IPool
+#: at aave-v3-origin's tags; 3.0 is @aave/core-v3). 3.5 added no view (its changes are rounding): POOL_REVISION
+#: tells it from 3.4 (PoolInstance: 8 for v3.4.0, 9 for v3.5.0).
+VERSION_PROBES: tuple[tuple[int, str, tuple[Any, ...]], ...] = (
+    (6, "getEModeCategoryLtvzeroBitmap", (0,)),
+    (4, "RESERVE_INTEREST_RATE_STRATEGY", ()),
+    (3, "getReserveDeficit", (ZERO,)),
+    (2, "getEModeCategoryCollateralConfig", (0,)),
+    (1, "getLiquidationGracePeriod", (ZERO,)),
+)
+V3_5_FIRST_REVISION = 9
+V3_1, V3_2, V3_3, V3_4, V3_6 = (PoolVersion(3, minor) for minor in (1, 2, 3, 4, 6))
+#: E-mode category ids (uint8; 0 is "no e-mode"): 3.2+ lists no category per reserve, so all are probed.
+EMODE_IDS = range(1, 256)
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,8 @@ class Deployment:
     oracle: str  #: AaveOracle
     data_provider: str  #: AaveProtocolDataProvider
     base_currency_unit: int  #: AaveOracle.BASE_CURRENCY_UNIT (1e8 for USD markets)
+    version: PoolVersion = V3_0  #: the Pool's version as its views tell (read_version)
+    pool_revision: int | None = None  #: Pool.POOL_REVISION; None when the pool does not answer it
 
 
 @dataclass(frozen=True)
@@ -75,25 +95,61 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
         )[0]
     except (RpcError, ValueError) as exc:
         raise UserError(f"oracle {oracle} of {provider} does not answer BASE_CURRENCY_UNIT ({exc})") from None
-    return Deployment(_lower(provider), pool, oracle, data_provider, unit)
+    version, revision = read_version(rpc, pool, block)
+    return Deployment(_lower(provider), pool, oracle, data_provider, unit, version, revision)
+
+
+def read_version(rpc: RpcClient, pool: str, block: int) -> tuple[PoolVersion, int | None]:
+    """The pool's version from the views it answers (VERSION_PROBES), and its POOL_REVISION.
+
+    By what the pool does, not by its revision number alone: forks number their revisions their own way, and an
+    upgraded pool answers exactly the views its implementation has. A view missing reverts (None here)."""
+    tag = _block_tag(block)
+    calls = [eth_call(pool, POOL_3X, "POOL_REVISION", block=tag)]
+    calls += [eth_call(pool, POOL_3X, fn, *args, block=tag) for _, fn, args in VERSION_PROBES]
+    raw = rpc.batch_each(calls)
+    revision = POOL_3X.decode("POOL_REVISION", raw[0])[0] if _answered(raw[0]) else None
+    minor = next((m for (m, _, _), answer in zip(VERSION_PROBES, raw[1:], strict=True) if _answered(answer)), 0)
+    if minor == 4 and revision is not None and revision >= V3_5_FIRST_REVISION:
+        minor = 5
+    return PoolVersion(3, minor), revision
+
+
+def _answered(raw: str | None) -> bool:
+    """An eth_call that returned data (a missing function on a contract without fallback reverts; one with a
+    fallback returns nothing)."""
+    return raw is not None and len(raw) > 2
 
 
 def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Reserve]:
+    """Every listed reserve: Pool.getReserveData decoded, normalised income and debt, the oracle price, and what
+    the pool's version adds: the liquidation grace period (3.1+) and the deficit (3.3+)."""
     tag = _block_tag(block)
+    version = deployment.version
     listed = POOL.decode("getReservesList", rpc.call(*eth_call(deployment.pool, POOL, "getReservesList", block=tag)))[0]
     assets = [_lower(a) for a in listed]
+    per_asset: list[tuple[Any, str]] = [
+        (POOL, "getReserveData"),
+        (POOL, "getReserveNormalizedIncome"),
+        (POOL, "getReserveNormalizedVariableDebt"),
+    ]
+    if version >= V3_1:
+        per_asset.append((POOL_3X, "getLiquidationGracePeriod"))
+    if version >= V3_3:
+        per_asset.append((POOL_3X, "getReserveDeficit"))
     calls: list[tuple[str, list[Any]]] = []
     for asset in assets:
-        calls.append(eth_call(deployment.pool, POOL, "getReserveData", asset, block=tag))
-        calls.append(eth_call(deployment.pool, POOL, "getReserveNormalizedIncome", asset, block=tag))
-        calls.append(eth_call(deployment.pool, POOL, "getReserveNormalizedVariableDebt", asset, block=tag))
+        calls.extend(eth_call(deployment.pool, abi, fn, asset, block=tag) for abi, fn in per_asset)
         calls.append(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag))
     calls.append(eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag))
     raw = rpc.batch(calls)
     symbols = {_lower(a): s for s, a in DATA_PROVIDER.decode("getAllReservesTokens", raw[-1])[0]}
+    width = len(per_asset) + 1
     reserves = []
     for i, asset in enumerate(assets):
-        data = POOL.decode("getReserveData", raw[4 * i])[0]
+        row = raw[width * i : width * (i + 1)]
+        answers = {fn: abi.decode(fn, item)[0] for (abi, fn), item in zip(per_asset, row, strict=False)}
+        data = answers["getReserveData"]
         word = data[0][0]
         reserves.append(
             Reserve(
@@ -101,9 +157,10 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 symbol=symbols.get(asset, asset[:10]),
                 reserve_id=data[7],
                 configuration_word=word,
-                config=ReserveConfiguration.decode(word),
+                config=configuration_of(word, version),
                 a_token=_lower(data[8]),
-                stable_debt_token=_lower(data[9]),
+                # Stable debt is gone from 3.2; the slot then names a zero-answering mock (Pool.getReserveData).
+                stable_debt_token=_lower(data[9]) if version < V3_2 else ZERO,
                 variable_debt_token=_lower(data[10]),
                 liquidity_index=data[1],
                 liquidity_rate=data[2],
@@ -111,15 +168,65 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 variable_borrow_rate=data[4],
                 last_update_timestamp=data[6],
                 isolation_mode_total_debt=data[14],
-                normalized_income=POOL.decode("getReserveNormalizedIncome", raw[4 * i + 1])[0],
-                normalized_variable_debt=POOL.decode("getReserveNormalizedVariableDebt", raw[4 * i + 2])[0],
-                price=ORACLE.decode("getAssetPrice", raw[4 * i + 3])[0],
+                normalized_income=answers["getReserveNormalizedIncome"],
+                normalized_variable_debt=answers["getReserveNormalizedVariableDebt"],
+                price=ORACLE.decode("getAssetPrice", row[-1])[0],
+                liquidation_grace_period_until=answers.get("getLiquidationGracePeriod", 0),
+                deficit=answers.get("getReserveDeficit", 0),
             )
         )
     return reserves
 
 
+def configuration_of(word: int, version: PoolVersion) -> ReserveConfiguration:
+    """The configuration bitmap as `version` lays it out: bits a release retired read as 0 (3.2 retired stable
+    borrowing (59) and the e-mode category (168-175), 3.4 the unbacked mint cap (176-211)), and virtual
+    accounting (bit 252, 3.1-3.3) is on for every reserve from 3.4 (ReserveConfiguration.sol at each tag)."""
+    config = ReserveConfiguration.decode(word)
+    if version < V3_1:  # bit 252 is unused
+        return replace(config, virtual_accounting=False)
+    if version < V3_2:
+        return config
+    config = replace(config, stable_borrowing_enabled=False, emode_category=0)
+    if version >= V3_4:
+        config = replace(config, unbacked_mint_cap=0, virtual_accounting=True)
+    return config
+
+
 def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int], block: int) -> list[EModeCategory]:
+    """The pool's e-mode categories: 3.0/3.1 the `ids` reserves name (getEModeCategoryData, with the price
+    source's price); 3.2+ every category with a threshold among ids 1-255 (getEModeCategoryCollateralConfig),
+    with its label and collateral and borrowable bitmaps, and from 3.6 its ltvzero bitmap."""
+    if deployment.version < V3_2:
+        return _legacy_emode_categories(rpc, deployment, ids, block)
+    tag = _block_tag(block)
+    pool = deployment.pool
+    configs = rpc.batch([eth_call(pool, POOL_3X, "getEModeCategoryCollateralConfig", i, block=tag) for i in EMODE_IDS])
+    found = []
+    for category_id, raw in zip(EMODE_IDS, configs, strict=True):
+        ltv, threshold, bonus = POOL_3X.decode("getEModeCategoryCollateralConfig", raw)[0]
+        if threshold:  # PoolConfigurator.setEModeCategory requires one; an unset id answers zeros
+            found.append((category_id, ltv, threshold, bonus))
+    views = ["getEModeCategoryLabel", "getEModeCategoryCollateralBitmap", "getEModeCategoryBorrowableBitmap"]
+    if deployment.version >= V3_6:
+        views.append("getEModeCategoryLtvzeroBitmap")
+    raw = rpc.batch([eth_call(pool, POOL_3X, fn, c[0], block=tag) for c in found for fn in views])
+    categories = []
+    for n, (category_id, ltv, threshold, bonus) in enumerate(found):
+        answers = [POOL_3X.decode(fn, raw[n * len(views) + k])[0] for k, fn in enumerate(views)]
+        label, collateral, borrowable = answers[:3]
+        categories.append(
+            EModeCategory(
+                category_id, ltv, threshold, bonus, ZERO, label, 0,
+                collateral_bitmap=collateral, borrowable_bitmap=borrowable,
+                ltvzero_bitmap=answers[3] if len(answers) > 3 else 0,
+            )
+        )  # fmt: skip
+    return categories
+
+
+def _legacy_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int], block: int) -> list[EModeCategory]:
+    """3.0/3.1: Pool.getEModeCategoryData of the categories the reserves name, priced by their price source."""
     tag = _block_tag(block)
     ordered = sorted(i for i in ids if i)
     raw = rpc.batch([eth_call(deployment.pool, POOL, "getEModeCategoryData", i, block=tag) for i in ordered])

@@ -3,7 +3,8 @@
 -- Grain: one row per (chain_id, market, block_number, log_index).
 -- Key columns:
 --   event                  Supply, Withdraw, Borrow, Repay, LiquidationCall, ReserveUsedAsCollateralEnabled /
---                          Disabled, UserEModeSet, or ATokenTransfer / VariableDebtTransfer / StableDebtTransfer
+--                          Disabled, UserEModeSet, DeficitCreated (3.3+: amount = debt burnt into the reserve's
+--                          deficit), or ATokenTransfer / VariableDebtTransfer / StableDebtTransfer
 --   wallet                 the account whose position the event changes; counterparty: caller, repayer,
 --                          liquidator or transfer sender
 --   asset, symbol          the reserve (the collateral asset for LiquidationCall)

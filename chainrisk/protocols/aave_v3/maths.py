@@ -1,0 +1,134 @@
+"""Aave V3 fixed-point maths, interest accrual and token balances per pool version, with the contracts' rounding.
+
+Mirrors, at each aave-v3-origin tag (3.0 is @aave/core-v3 1.19, whose files equal v3.1.0's here):
+libraries/math/WadRayMath.sol, PercentageMath.sol, MathUtils.sol, libraries/helpers/TokenMath.sol (3.5+),
+ReserveLogic.getNormalizedIncome/getNormalizedDebt, AToken.balanceOf and VariableDebtToken.balanceOf.
+"""
+
+from __future__ import annotations
+
+from chainrisk.protocols.aave_v3.constants import HALF_PERCENTAGE_FACTOR, HALF_RAY, PERCENTAGE_FACTOR, RAY, WAD
+from chainrisk.protocols.aave_v3.reserve import Reserve
+from chainrisk.protocols.aave_v3.version import PoolVersion
+
+#: MathUtils.SECONDS_PER_YEAR (365 days).
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+def ray_mul(a: int, b: int) -> int:
+    """WadRayMath.rayMul: half up."""
+    return (a * b + HALF_RAY) // RAY
+
+
+def ray_mul_floor(a: int, b: int) -> int:
+    """WadRayMath.rayMulFloor (3.5+)."""
+    return a * b // RAY
+
+
+def ray_mul_ceil(a: int, b: int) -> int:
+    """WadRayMath.rayMulCeil (3.5+)."""
+    return -(-(a * b) // RAY)
+
+
+def ray_div(a: int, b: int) -> int:
+    """WadRayMath.rayDiv: half up."""
+    return (a * RAY + b // 2) // b
+
+
+def ray_div_floor(a: int, b: int) -> int:
+    """WadRayMath.rayDivFloor (3.5+)."""
+    return a * RAY // b
+
+
+def ray_div_ceil(a: int, b: int) -> int:
+    """WadRayMath.rayDivCeil (3.5+)."""
+    return -(-(a * RAY) // b)
+
+
+def wad_div(a: int, b: int) -> int:
+    """WadRayMath.wadDiv: half up."""
+    return (a * WAD + b // 2) // b
+
+
+def percent_mul(value: int, percentage: int) -> int:
+    """PercentageMath.percentMul: half up at four decimals."""
+    return (value * percentage + HALF_PERCENTAGE_FACTOR) // PERCENTAGE_FACTOR
+
+
+def percent_mul_floor(value: int, percentage: int) -> int:
+    """PercentageMath.percentMulFloor (3.5+)."""
+    return value * percentage // PERCENTAGE_FACTOR
+
+
+def percent_div(value: int, percentage: int) -> int:
+    """PercentageMath.percentDiv: half up."""
+    return (value * PERCENTAGE_FACTOR + percentage // 2) // percentage
+
+
+def percent_div_ceil(value: int, percentage: int) -> int:
+    """PercentageMath.percentDivCeil (3.5+)."""
+    return -(-(value * PERCENTAGE_FACTOR) // percentage)
+
+
+def mul_div_ceil(a: int, b: int, c: int) -> int:
+    """MathUtils.mulDivCeil (3.5+)."""
+    return -(-(a * b) // c)
+
+
+def linear_interest(rate: int, last_update: int, now: int) -> int:
+    """MathUtils.calculateLinearInterest (every version): RAY + rate * elapsed / SECONDS_PER_YEAR, floored."""
+    return RAY + rate * (now - last_update) // SECONDS_PER_YEAR
+
+
+def compounded_interest(version: PoolVersion, rate: int, last_update: int, now: int) -> int:
+    """MathUtils.calculateCompoundedInterest: three Taylor terms of e^(rate * years), in ray.
+
+    3.0-3.3 divide the powers of the rate by seconds per year first (basePowerTwo = rayMul(rate, rate) / SPY^2,
+    basePowerThree = rayMul(basePowerTwo, rate) / SPY) and multiply by exp(exp-1)(exp-2) after; 3.4+ take
+    x = rate * exp / SPY once and return RAY + x + rayMul(x, x/2 + rayMul(x, x/6)).
+    """
+    exp = now - last_update
+    if exp == 0:
+        return RAY
+    if version.exact_taylor_compounding:
+        x = rate * exp // SECONDS_PER_YEAR
+        return RAY + x + ray_mul(x, x // 2 + ray_mul(x, x // 6))
+    exp_minus_one = exp - 1
+    exp_minus_two = exp - 2 if exp > 2 else 0
+    base_power_two = ray_mul(rate, rate) // (SECONDS_PER_YEAR * SECONDS_PER_YEAR)
+    base_power_three = ray_mul(base_power_two, rate) // SECONDS_PER_YEAR
+    second_term = exp * exp_minus_one * base_power_two // 2
+    third_term = exp * exp_minus_one * exp_minus_two * base_power_three // 6
+    return RAY + rate * exp // SECONDS_PER_YEAR + second_term + third_term
+
+
+def normalized_income(reserve: Reserve, now: int) -> int:
+    """ReserveLogic.getNormalizedIncome (Pool.getReserveNormalizedIncome) at block timestamp `now`."""
+    if reserve.last_update_timestamp == now:
+        return reserve.liquidity_index
+    return ray_mul(linear_interest(reserve.liquidity_rate, reserve.last_update_timestamp, now), reserve.liquidity_index)
+
+
+def normalized_debt(version: PoolVersion, reserve: Reserve, now: int) -> int:
+    """ReserveLogic.getNormalizedDebt (Pool.getReserveNormalizedVariableDebt) at block timestamp `now`."""
+    if reserve.last_update_timestamp == now:
+        return reserve.variable_borrow_index
+    growth = compounded_interest(version, reserve.variable_borrow_rate, reserve.last_update_timestamp, now)
+    return ray_mul(growth, reserve.variable_borrow_index)
+
+
+def a_token_balance(version: PoolVersion, scaled: int, income: int) -> int:
+    """AToken.balanceOf: scaled rayMul income, half up before 3.5, floored from 3.5 (TokenMath.getATokenBalance)."""
+    return ray_mul_floor(scaled, income) if version.directional_rounding else ray_mul(scaled, income)
+
+
+def variable_debt_balance(version: PoolVersion, scaled: int, debt_index: int) -> int:
+    """VariableDebtToken.balanceOf: scaled rayMul index, half up before 3.5, ceiled from 3.5
+    (TokenMath.getVTokenBalance)."""
+    return ray_mul_ceil(scaled, debt_index) if version.directional_rounding else ray_mul(scaled, debt_index)
+
+
+def a_token_transfer_scaled(version: PoolVersion, amount: int, income: int) -> int:
+    """Scaled aTokens an amount moves or burns: rayDiv (half up) before 3.5 (ScaledBalanceTokenBase._burnScaled,
+    AToken._transfer), rayDivCeil from 3.5 (TokenMath.getATokenTransferScaledAmount/getATokenBurnScaledAmount)."""
+    return ray_div_ceil(amount, income) if version.directional_rounding else ray_div(amount, income)

@@ -1,0 +1,294 @@
+"""Aave V3.6's own bytecode on anvil (an L1 market, and an L2 market behind a PriceOracleSentinel on a chain of its
+own): the adapter reads it as 3.6, and every wallet's getUserAccountData and every liquidationCall equal
+chainrisk's after the 3.6 scenarios (bitmap e-modes, ltvzero, isolation, siloed, accrual, crash, deficits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from chainrisk.abi import Abi, eth_call, event_topic, load_abi
+from chainrisk.devnet.aave36 import (
+    KEEPER36,
+    L2_DEVNET_CHAIN_ID,
+    MAX_UINT,
+    POOL_REVISION,
+    Aave36Driver,
+    ScenarioResult,
+    as_aave_deployment,
+    deploy_with_assets,
+    run_scenarios,
+)
+from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
+from chainrisk.jobs.index import index_aave_v3
+from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
+from chainrisk.protocols.aave_v3.adapter import DDL
+from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
+from chainrisk.protocols.aave_v3.normalise import market_state
+from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed, with_sentinel
+from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
+from chainrisk.protocols.aave_v3.version import PoolVersion
+from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.store.db import Store
+
+POOL_V30 = load_abi("aave-v3", "IPool")
+POOL_3X = load_abi("aave-v3", "IPoolV3x")
+ERC20 = load_abi("erc20", "IERC20Detailed")
+#: Feed answers at the start (8 decimals), about mid-2024's.
+INITIAL = {
+    "WETH": 3_000 * 10**8, "stETH": 2_990 * 10**8, "WBTC": 60_000 * 10**8, "USDC": 10**8, "DAI": 10**8,
+    "USDT": 10**8, "LINK": 15 * 10**8,
+}  # fmt: skip
+LIQUIDATION_CALL_TOPIC = event_topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+DEFICIT_TOPIC = event_topic("DeficitCreated(address,address,uint256)")
+
+
+@dataclass
+class Chain:
+    rpc: RpcClient
+    deployed: dict[str, Any]  #: deploy_with_assets' answer
+    scenarios: ScenarioResult
+    db: Path  #: the market indexed
+
+    @property
+    def market(self) -> dict[str, Any]:
+        return dict(self.deployed["market"])
+
+
+def _chain(tmp: Path, *, l2: bool) -> Iterator[Chain]:
+    port = free_port()
+    process = start_anvil(port, L2_DEVNET_CHAIN_ID if l2 else 31337, tmp / "anvil.log", detach=False)
+    try:
+        with RpcClient(f"http://127.0.0.1:{port}") as rpc:
+            builder = BlockBuilder(rpc)
+            deployed = deploy_with_assets(builder, INITIAL, l2=l2)
+            driver = Aave36Driver(builder, deployed["market"], deployed["feeds"], deployed["lst"])
+            scenarios = run_scenarios(driver)
+            db = tmp / "chainrisk.duckdb"
+            # The L2 chain id is no local id the indexer knows: read to the head all the same.
+            index_aave_v3(rpc.url, deployed["market"]["pool_addresses_provider"], db, confirmations=0)
+            yield Chain(rpc, deployed, scenarios, db)
+    finally:
+        stop_process(process.pid)
+
+
+@pytest.fixture(scope="module")
+def l1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    yield from _chain(tmp_path_factory.mktemp("aave36-l1"), l2=False)
+
+
+@pytest.fixture(scope="module")
+def l2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    yield from _chain(tmp_path_factory.mktemp("aave36-l2"), l2=True)
+
+
+@pytest.fixture(params=["l1", "l2"])
+def chain(request: pytest.FixtureRequest) -> Chain:
+    found: Chain = request.getfixturevalue(request.param)
+    return found
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _head(rpc: RpcClient) -> tuple[int, int]:
+    block = rpc.call("eth_getBlockByNumber", ["latest", False])
+    return int(block["number"], 16), int(block["timestamp"], 16)
+
+
+def test_the_market_is_v3_6_and_read_as_such(chain: Chain) -> None:
+    market = chain.market
+    block, _ = _head(chain.rpc)
+    revision = POOL_3X.decode("POOL_REVISION", chain.rpc.call(*eth_call(market["pool"], POOL_3X, "POOL_REVISION")))
+    assert revision == (POOL_REVISION,)
+    deployment = discover(chain.rpc, market["pool_addresses_provider"], block)
+    assert (deployment.version, deployment.pool_revision) == (PoolVersion(3, 6), POOL_REVISION)
+    pool_name = "L2PoolInstance" if market["l2"] else "PoolInstance"
+    assert f"{pool_name} implementation" in market["contracts"]
+    assert (market["price_oracle_sentinel"] is not None) == market["l2"]
+    assert as_aave_deployment(market).reserves["USDT"].a_token == market["reserves"]["USDT"]["a_token"]
+    rows = _rows(chain.db, "SELECT DISTINCT pool_version, pool_revision, virtual_accounting FROM raw_aave_v3_reserves")
+    assert rows == [("3.6", POOL_REVISION, True)]
+
+
+def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
+    market, rpc = chain.market, chain.rpc
+    reserves = {r[0]: r[1:] for r in _rows(
+        chain.db, "SELECT symbol, deficit, liquidation_grace_period_until, siloed_borrowing, debt_ceiling, "
+        "stable_debt_token FROM raw_aave_v3_reserves",
+    )}  # fmt: skip
+    assets = {s: r["asset"] for s, r in market["reserves"].items()}
+    calls = [eth_call(market["pool"], POOL_3X, fn, a) for a in assets.values() for fn in (
+        "getReserveDeficit", "getLiquidationGracePeriod")]  # fmt: skip
+    raw = rpc.batch(calls)
+    for i, symbol in enumerate(assets):
+        deficit = POOL_3X.decode("getReserveDeficit", raw[2 * i])[0]
+        grace = POOL_3X.decode("getLiquidationGracePeriod", raw[2 * i + 1])[0]
+        assert (int(reserves[symbol][0]), reserves[symbol][1]) == (deficit, grace), symbol
+    # The liquidation that emptied the deficit wallet's collateral booked its LINK debt as deficit.
+    (user, asset, amount), *_ = chain.scenarios.deficits
+    assert asset == assets["LINK"] and user == chain.scenarios.wallets["deficit"] and amount > 0
+    assert int(reserves["LINK"][0]) >= amount
+    events = _rows(chain.db, "SELECT wallet, reserve, amount FROM raw_aave_v3_events WHERE event = 'DeficitCreated'")
+    assert [(w, r, int(a)) for w, r, a in events] == [(user, asset.lower(), amount)]
+    assert reserves["WBTC"][1] == chain.scenarios.grace_until and reserves["WBTC"][2]
+    assert reserves["LINK"][3] > 0 and reserves["USDC"][4] == "0x" + "0" * 40
+    categories = _rows(
+        chain.db,
+        "SELECT category_id, label, collateral_bitmap, borrowable_bitmap, ltvzero_bitmap "
+        "FROM raw_aave_v3_emode_categories ORDER BY category_id",
+    )
+    bitmap_views = ("getEModeCategoryCollateralBitmap", "getEModeCategoryBorrowableBitmap",
+                    "getEModeCategoryLtvzeroBitmap")  # fmt: skip
+    for category_id, label, *bitmaps in categories:
+        chain_bitmaps = [
+            POOL_3X.decode(fn, rpc.call(*eth_call(market["pool"], POOL_3X, fn, category_id)))[0] for fn in bitmap_views
+        ]
+        assert [int(b, 16) for b in bitmaps] == chain_bitmaps, label
+    assert [c[0] for c in categories] == [1, 2]
+    # Category 2's ltvzero bitmap holds USDT (offboarded after the positions opened).
+    assert int(categories[1][4], 16) == 1 << market["reserves"]["USDT"]["reserve_id"]
+
+
+def test_every_wallet_equals_get_user_account_data(chain: Chain) -> None:
+    rows = _rows(
+        chain.db,
+        "SELECT wallet, block_number, total_collateral_base, total_debt_base, available_borrows_base, "
+        "liquidation_threshold_bps, ltv_bps, health_factor_wad, emode_category FROM wallet_health",
+    )
+    pool = chain.market["pool"]
+    raw = chain.rpc.batch([eth_call(pool, POOL_V30, "getUserAccountData", r[0], block=hex(r[1])) for r in rows])
+    for row, item in zip(rows, raw, strict=True):
+        ours = (*(int(v) for v in row[2:5]), row[5], row[6], MAX_UINT if row[7] is None else int(row[7]))
+        assert ours == POOL_V30.decode("getUserAccountData", item), row[0]
+    stored = {r[0] for r in rows}
+    wallets = chain.scenarios.wallets
+    assert set(wallets.values()) - {wallets["receiver"]} <= stored  # the receiver only got aTokens
+    assert wallets["receiver"] in stored  # ... which the transfer logs reveal
+    emodes = {r[0]: r[8] for r in rows}
+    assert {emodes[wallets[w]] for w in ("emode_eth", "emode_stable", "emode_mixed", "emode_back")} == {0, 1, 2}
+
+
+def _send(rpc: RpcClient, sender: str, to: str, data: str, timestamp: int) -> dict[str, Any]:
+    tx_hash = rpc.call(
+        "eth_sendTransaction", [{"from": sender, "to": to, "data": data, "gas": hex(8_000_000), "gasPrice": "0x0"}]
+    )
+    rpc.call("evm_mine", [timestamp])
+    receipt: dict[str, Any] = rpc.call("eth_getTransactionReceipt", [tx_hash])
+    return receipt
+
+
+def _candidates(chain: Chain, block: int, timestamp: int) -> list[tuple[str, int, int, LiquidationOutcome]]:
+    """Every (wallet, collateral id, debt id) a liquidator could name, and what chainrisk says the call does."""
+    rpc, market = chain.rpc, chain.market
+    deployment = discover(rpc, market["pool_addresses_provider"], block)
+    reserves = read_reserves(rpc, deployment, block)
+    categories = read_emode_categories(rpc, deployment, set(), block)
+    wallets = [w for role, w in chain.scenarios.wallets.items() if role != "keeper"]
+    accounts = read_accounts(rpc, deployment, reserves, wallets, {}, block)
+    state = market_state(reserves, categories, deployment.version, timestamp)
+    allowed = liquidations_allowed(rpc, deployment.provider, block)
+    found = []
+    ids = sorted(r.reserve_id for r in reserves)
+    for account in accounts:
+        collaterals = [i for i in ids if is_collateral(account.configuration, i)]
+        debts = [i for i in ids if is_borrowing(account.configuration, i)]
+        for collateral in collaterals:
+            for debt in debts:
+                outcome = liquidation_call(
+                    state, account.configuration, account.emode, account.balances, collateral, debt
+                )
+                found.append((account.wallet, collateral, debt, with_sentinel(outcome, allowed)))
+    return found
+
+
+def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
+    """For each candidate chainrisk calls liquidatable, liquidationCall(collateral, debt, user, max, false) from a
+    funded keeper repays exactly its debt and seizes exactly its collateral (the LiquidationCall event of a tx
+    mined and rolled back); each it calls not liquidatable reverts."""
+    rpc, market = chain.rpc, chain.market
+    block, timestamp = _head(rpc)
+    candidates = _candidates(chain, block, timestamp)
+    pool_abi = Abi(aave_origin_contracts()["PoolInstance"].abi)
+    mint = Abi(aave_artifact("MintableERC20").abi)
+    by_id = {r["reserve_id"]: r for r in market["reserves"].values()}
+    outer = rpc.call("evm_snapshot")
+    try:
+        for reserve in by_id.values():  # wstETH is never a debt here; everything else is open-mint
+            if reserve["symbol"] != "wstETH":
+                _send(rpc, KEEPER36, reserve["asset"], mint.encode("mint", 10**30), timestamp)
+                _send(rpc, KEEPER36, reserve["asset"], ERC20.encode("approve", market["pool"], MAX_UINT), timestamp)
+        liquidated = refused = 0
+        for wallet, collateral, debt, outcome in candidates:
+            call = pool_abi.encode(
+                "liquidationCall", by_id[collateral]["asset"], by_id[debt]["asset"], wallet, MAX_UINT, False
+            )
+            label = (wallet, by_id[collateral]["symbol"], by_id[debt]["symbol"], outcome.error)
+            if outcome.error is not None:
+                with pytest.raises(RpcError):
+                    rpc.call("eth_call", [{"from": KEEPER36, "to": market["pool"], "data": call}, "latest"])
+                refused += 1
+                continue
+            inner = rpc.call("evm_snapshot")
+            receipt = _send(rpc, KEEPER36, market["pool"], call, timestamp)
+            assert rpc.call("evm_revert", [inner]) is True
+            assert int(receipt["status"], 16) == 1, label
+            (event,) = [log for log in receipt["logs"] if log["topics"][0] == LIQUIDATION_CALL_TOPIC]
+            repaid, seized = int(event["data"][2:66], 16), int(event["data"][66:130], 16)
+            assert (repaid, seized) == (outcome.debt_repaid, outcome.collateral_seized), label
+            deficits = {
+                int(log["topics"][2][-40:], 16): int(log["data"], 16)
+                for log in receipt["logs"]
+                if log["topics"][0] == DEFICIT_TOPIC
+            }
+            expected = {int(by_id[i]["asset"], 16): amount for i, amount in outcome.deficits.items()}
+            assert deficits == expected, label
+            liquidated += 1
+    finally:
+        assert rpc.call("evm_revert", [outer]) is True
+    errors = {o.error for *_, o in candidates}
+    if market["l2"]:
+        # The sequencer is down: only borrowers below health 0.95 can be liquidated, and the sentinel's refusal
+        # comes before the grace period's and the health factor's.
+        assert errors == {None, "PriceOracleSentinelCheckFailed"} and liquidated >= 2
+    else:
+        assert {"HealthFactorNotBelowThreshold", "LiquidationGraceSentinelCheckFailed"} <= errors
+        assert liquidated >= 6
+    # One liquidation books a deficit (deficit_open's collateral does not cover its debt).
+    assert any(o.deficits for *_, o in candidates if o.error is None)
+
+
+def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> None:
+    """The adapter's DDL runs whole on every index: its ALTERs add the 3.1-3.6 columns to an older file's tables,
+    and running it again changes nothing."""
+    before_alters = DDL[: DDL.index("-- Columns added with Aave 3.1-3.6")]
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(before_alters)
+        con.execute(
+            "INSERT INTO raw_aave_v3_reserves (chain_id, market, block_number, asset, reserve_id, configuration) "
+            "VALUES (1, 'm', 10, 'a', 0, '0x0')"
+        )
+    with Store(db) as store:
+        store.ensure_tables(DDL)
+        store.ensure_tables(DDL)
+        columns = store.query(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE column_name IN ('pool_version', 'deficit', 'liquidation_grace_period_until', 'ltvzero_bitmap')"
+        )
+        kept = store.query("SELECT asset, pool_version FROM raw_aave_v3_reserves")
+    assert sorted(columns.rows()) == [
+        ("raw_aave_v3_emode_categories", "ltvzero_bitmap"),
+        ("raw_aave_v3_reserves", "deficit"),
+        ("raw_aave_v3_reserves", "liquidation_grace_period_until"),
+        ("raw_aave_v3_reserves", "pool_version"),
+    ]
+    assert kept.rows() == [("a", None)]

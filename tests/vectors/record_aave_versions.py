@@ -1,0 +1,712 @@
+"""Records Aave V3 3.1-3.6 test vectors: real pool bytecode on anvil, its inputs and outputs as JSON.
+
+Usage (not run by pytest or CI; needs node, npm and a local git copy of aave-dao/aave-v3-origin):
+
+    .venv/bin/python -m tests.vectors.record_aave_versions --repo PATH/TO/aave-v3-origin.git \\
+        [--scratch /tmp/aave-vectors] [--tags v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0]
+
+For each tag: compile its market (tests/vectors/aave_build.py), deploy it on a fresh anvil, open positions that
+exercise what differs between versions (e-mode bitmaps and price source, ltvzero, isolation, siloed borrowing,
+collateral toggles, aToken transfers, months of accrual at odd rates, a price crash, liquidations around the
+$2,000 / $1,000 rules, bad debt), and write tests/data/aave_versions/v3_X.json: the raw state the pool reads
+(configuration words, indexes, rates, timestamps, prices, e-mode data, user configuration, scaled balances) and
+what the contracts answer (getUserAccountData, normalized income/debt, balanceOf, liquidation events or reverts).
+Nothing of the fetched sources or their bytecode is written to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+
+from chainrisk.abi import Abi, event_topic
+from chainrisk.devnet.node import DEPLOYER, GENESIS_TIMESTAMP, free_port, start_anvil
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
+from chainrisk.rpc import RpcClient
+from tests.vectors.aave_build import Artifact, Build, compile_tag
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "tests" / "data" / "aave_versions"
+MAX_UINT = 2**256 - 1
+ZERO = "0x" + "00" * 20
+TREASURY = "0x00000000000000000000000000000000000a11ce"
+LIQUIDATOR = "0x0000000000000000000000000000000000001100"
+LP = "0x0000000000000000000000000000000000001000"
+GAS = 15_000_000
+DAY = 86_400
+#: Chainlink-style feeds and the AaveOracle base unit: 8 decimals.
+BASE_UNIT = 10**8
+
+
+@dataclass(frozen=True)
+class Asset:
+    symbol: str
+    decimals: int
+    price: int  #: 8 decimals, deliberately odd
+    ltv: int
+    threshold: int
+    bonus: int
+    protocol_fee: int  #: bps of the bonus
+    rates: tuple[int, int, int, int]  #: optimal usage, base, slope1, slope2 (bps), DefaultReserveInterestRateStrategyV2
+    debt_ceiling: int = 0  #: isolation, USD cents
+    siloed: bool = False
+    borrowable_in_isolation: bool = False
+
+
+ASSETS = (
+    Asset("WETH", 18, 241_738_291_000, 8050, 8300, 10500, 1000, (8000, 0, 330, 8000)),
+    Asset("wstETH", 18, 284_519_473_311, 7850, 8100, 10600, 1000, (4500, 25, 450, 8000)),
+    Asset("WBTC", 8, 6_123_456_780_000, 7300, 7800, 10500, 777, (4500, 0, 400, 30000)),
+    Asset("USDC", 6, 99_987_000, 7700, 8000, 10450, 1000, (9000, 0, 400, 6000), borrowable_in_isolation=True),
+    Asset("DAI", 18, 100_021_000, 7700, 8000, 10500, 0, (8000, 317, 713, 29700), borrowable_in_isolation=True),
+    Asset("LINK", 18, 1_337_700_000, 5300, 6800, 10700, 1000, (4500, 0, 700, 30000), debt_ceiling=500_000_00),
+    Asset("SILO", 18, 420_420_000, 4000, 5000, 11000, 500, (4500, 0, 700, 30000), siloed=True),
+    Asset("EMX", 18, 777_000_000, 0, 0, 0, 1000, (4500, 0, 700, 30000)),
+)
+#: A price source only (3.0/3.1 e-mode category 2 names it): an oracle asset that is no reserve.
+PEG_PRICE = 99_950_000
+
+
+@dataclass(frozen=True)
+class EMode:
+    category: int
+    ltv: int
+    threshold: int
+    bonus: int
+    label: str
+    members: tuple[str, ...]  #: collateral and borrowable (3.0/3.1: the assets' category)
+    ltvzero: tuple[str, ...] = ()  #: 3.6: LTV 0 inside the category, set after the early positions borrowed
+    borrowable_only: tuple[str, ...] = ()  #: borrowable, not collateral
+    since_minor: int = 0  #: first version the category is set up in
+
+
+EMODES = (
+    EMode(1, 9000, 9300, 10100, "ETH correlated", ("WETH", "wstETH")),
+    EMode(2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ltvzero=("DAI",)),
+    # 3.6: EMX has no LTV or threshold of its own, it is collateral only inside this category.
+    EMode(3, 7000, 7500, 10500, "EMX only", ("EMX",), borrowable_only=("USDC",), since_minor=6),
+)
+
+
+def user(n: int) -> str:
+    return f"0x{0xC0000 + n:040x}"
+
+
+@dataclass
+class Chain:
+    """The anvil node, the compiled tag and the deployed market."""
+
+    rpc: RpcClient
+    build: Build
+    timestamp: int = GENESIS_TIMESTAMP
+    nonces: dict[str, int] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)  #: pool, configurator, oracle, provider, tokens...
+    abis: dict[str, Abi] = field(default_factory=dict)
+
+    @property
+    def minor(self) -> int:
+        return int(self.build.tag.split(".")[1])
+
+    def abi(self, name: str) -> Abi:
+        if name not in self.abis:
+            self.abis[name] = Abi(self.build.contracts[name].abi)
+        return self.abis[name]
+
+    def send(self, sender: str, to: str | None, data: str) -> str:
+        key = sender.lower()
+        if key not in self.nonces:
+            self.nonces[key] = int(self.rpc.call("eth_getTransactionCount", [sender, "pending"]), 16)
+        payload: dict[str, Any] = {"from": sender, "data": data, "gas": hex(GAS), "gasPrice": "0x0"}
+        payload["nonce"] = hex(self.nonces[key])
+        self.nonces[key] += 1
+        if to is not None:
+            payload["to"] = to
+        tx_hash: str = self.rpc.call("eth_sendTransaction", [payload])
+        return tx_hash
+
+    def mine(self, advance_s: int = 1) -> int:
+        self.timestamp += advance_s
+        self.rpc.call("evm_mine", [self.timestamp])
+        return int(self.rpc.call("eth_blockNumber"), 16)
+
+    def receipt(self, tx_hash: str) -> dict[str, Any]:
+        receipt: dict[str, Any] = self.rpc.call("eth_getTransactionReceipt", [tx_hash])
+        return receipt
+
+    def transact(self, sender: str, abi: Abi, to: str, fn: str, *args: Any) -> None:
+        """One call mined in its own block (1 s later); it must succeed."""
+        tx = self.send(sender, to, abi.encode(fn, *args))
+        self.mine()
+        if int(self.receipt(tx)["status"], 16) != 1:
+            raise RuntimeError(f"{fn}{args!r} reverted: {self.revert_reason(tx)}")
+
+    def batch(self, calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]], advance_s: int = 1) -> None:
+        hashes = [(self.send(s, to, abi.encode(fn, *args)), fn, args) for s, abi, to, fn, args in calls]
+        self.mine(advance_s)
+        for tx, fn, args in hashes:
+            if int(self.receipt(tx)["status"], 16) != 1:
+                raise RuntimeError(f"{fn}{args!r} reverted: {self.revert_reason(tx)}")
+
+    def deploy(self, artifact: Artifact | Any, *args: Any) -> str:
+        bytecode = artifact.bytecode if artifact.bytecode.startswith("0x") else "0x" + artifact.bytecode
+        tx = self.send(DEPLOYER, None, Abi(artifact.abi).deploy_data(bytecode, *args))
+        self.mine()
+        receipt = self.receipt(tx)
+        if int(receipt["status"], 16) != 1:
+            raise RuntimeError(f"deploy reverted: {self.revert_reason(tx)}")
+        address: str = receipt["contractAddress"]
+        return address
+
+    def view(self, to: str, abi: Abi, fn: str, *args: Any, block: int | None = None) -> tuple[Any, ...]:
+        tag = hex(block) if block is not None else "latest"
+        return abi.decode(fn, self.rpc.call("eth_call", [{"to": to, "data": abi.encode(fn, *args)}, tag]), len(args))
+
+    def revert_reason(self, tx_hash: str) -> str:
+        """The custom error or Errors.sol constant the transaction reverted with, from anvil's call trace."""
+        trace = self.rpc.call("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}])
+        output = trace.get("output") or "0x"
+        if output.startswith("0x08c379a0"):
+            (code,) = abi_decode(["string"], bytes.fromhex(output[10:]))
+            return camel(self.build.errors.get(code, code))
+        return self.build.errors.get(output[:10], output)
+
+
+def camel(constant: str) -> str:
+    """MUST_NOT_LEAVE_DUST -> MustNotLeaveDust: 3.1-3.3 string codes named as 3.4+ spells the custom errors."""
+    return "".join(part.capitalize() for part in constant.split("_")) if constant.isupper() else constant
+
+
+def link(chain: Chain, name: str, deployed: dict[str, str]) -> Artifact:
+    """`name`'s artifact with every library it links deployed first (depth first) and its address patched in."""
+    artifact = chain.build.contracts[name]
+    code = artifact.bytecode
+    for library, places in artifact.links.items():
+        if library not in deployed:
+            deployed[library] = chain.deploy(link(chain, library, deployed))
+        for start, length in places:
+            code = code[: 2 * start] + deployed[library][2:].lower() + code[2 * (start + length) :]
+    return Artifact(artifact.abi, code, {})
+
+
+def deploy_market(chain: Chain) -> None:
+    """PoolAddressesProvider, ACL, strategy, linked Pool and PoolConfigurator proxies, oracle, tokens, reserves."""
+    b, a = chain, chain.addresses
+    provider_abi = b.abi("PoolAddressesProvider")
+    a["provider"] = b.deploy(b.build.contracts["PoolAddressesProvider"], "chainrisk vectors", DEPLOYER)
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setACLAdmin", DEPLOYER)
+    a["acl"] = b.deploy(b.build.contracts["ACLManager"], a["provider"])
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setACLManager", a["acl"])
+    for role in ("addPoolAdmin", "addRiskAdmin", "addEmergencyAdmin"):
+        b.transact(DEPLOYER, b.abi("ACLManager"), a["acl"], role, DEPLOYER)
+    strategy = b.deploy(b.build.contracts["DefaultReserveInterestRateStrategyV2"], a["provider"])
+    libraries: dict[str, str] = {}
+    pool_args: tuple[Any, ...] = (a["provider"], strategy) if b.minor >= 4 else (a["provider"],)
+    pool_impl = b.deploy(link(b, "Pool", libraries), *pool_args)
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setPoolImpl", pool_impl)
+    configurator_impl = b.deploy(link(b, "PoolConfigurator", libraries))
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setPoolConfiguratorImpl", configurator_impl)
+    (a["pool"],) = b.view(a["provider"], provider_abi, "getPool")
+    (a["configurator"],) = b.view(a["provider"], provider_abi, "getPoolConfigurator")
+    data_provider = b.deploy(b.build.contracts["AaveProtocolDataProvider"], a["provider"])
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setPoolDataProvider", data_provider)
+
+    token_artifact = aave_artifact("MintableERC20")
+    feed_artifact = compiled_contracts()["SettableFeed"]
+    for asset in (*ASSETS, Asset("PEG", 18, PEG_PRICE, 0, 0, 0, 0, (0, 0, 0, 0))):
+        a[asset.symbol] = b.deploy(token_artifact, f"Vector {asset.symbol}", asset.symbol, asset.decimals)
+        a[f"feed:{asset.symbol}"] = b.deploy(feed_artifact, 8, asset.price, f"{asset.symbol} / USD")
+    symbols = [*(x.symbol for x in ASSETS), "PEG"]
+    a["oracle"] = b.deploy(
+        b.build.contracts["AaveOracle"],
+        a["provider"],
+        [a[s] for s in symbols],
+        [a[f"feed:{s}"] for s in symbols],
+        ZERO,
+        ZERO,
+        BASE_UNIT,
+    )
+    b.transact(DEPLOYER, provider_abi, a["provider"], "setPriceOracle", a["oracle"])
+
+    pool = a["pool"]
+    if b.minor >= 4:
+        a_impl = b.deploy(b.build.contracts["AToken"], pool, ZERO, TREASURY)
+        v_impl = b.deploy(b.build.contracts["VariableDebtToken"], pool, ZERO)
+    else:
+        a_impl = b.deploy(b.build.contracts["AToken"], pool)
+        v_impl = b.deploy(b.build.contracts["VariableDebtToken"], pool)
+    s_impl = b.deploy(b.build.contracts["StableDebtToken"], pool) if b.minor == 1 else ZERO
+    configurator = b.abi("PoolConfigurator")
+    for asset in ASSETS:
+        rates = abi_encode(["uint16", "uint32", "uint32", "uint32"], list(asset.rates))
+        names = (f"a{asset.symbol}", f"a{asset.symbol}", f"v{asset.symbol}", f"v{asset.symbol}")
+        if b.minor >= 4:
+            entry: tuple[Any, ...] = (a_impl, v_impl, a[asset.symbol], *names, b"", rates)
+        elif b.minor >= 2:
+            entry = (a_impl, v_impl, True, strategy, a[asset.symbol], TREASURY, ZERO, *names, b"", rates)
+        else:
+            stable = (f"s{asset.symbol}", f"s{asset.symbol}")
+            entry = (
+                a_impl,
+                s_impl,
+                v_impl,
+                True,
+                strategy,
+                a[asset.symbol],
+                TREASURY,
+                ZERO,
+                *names,
+                *stable,
+                b"",
+                rates,
+            )
+        b.transact(DEPLOYER, configurator, a["configurator"], "initReserves", [entry])
+    calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = []
+
+    def configure(fn: str, *args: Any) -> None:
+        calls.append((DEPLOYER, configurator, a["configurator"], fn, args))
+
+    for asset in ASSETS:
+        x = a[asset.symbol]
+        configure("configureReserveAsCollateral", x, asset.ltv, asset.threshold, asset.bonus)
+        configure("setReserveBorrowing", x, True)
+        configure("setLiquidationProtocolFee", x, asset.protocol_fee)
+        configure("setReserveFactor", x, 1000)
+        if asset.debt_ceiling:
+            configure("setDebtCeiling", x, asset.debt_ceiling)
+        if asset.siloed:
+            configure("setSiloedBorrowing", x, True)
+        if asset.borrowable_in_isolation:
+            configure("setBorrowableInIsolation", x, True)
+    for e in EMODES:
+        if b.minor < e.since_minor:
+            continue
+        if b.minor >= 2:
+            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, e.label)
+            for symbol in e.members:
+                configure("setAssetCollateralInEMode", a[symbol], e.category, True)
+            for symbol in (*e.members, *e.borrowable_only):
+                configure("setAssetBorrowableInEMode", a[symbol], e.category, True)
+        else:
+            source = a["PEG"] if e.category == 2 else ZERO
+            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, source, e.label)
+            for symbol in e.members:
+                configure("setAssetEModeCategory", a[symbol], e.category)
+    b.batch(calls)
+
+
+def usd(chain: Chain, symbol: str, dollars: float) -> int:
+    """Token units worth `dollars` at the asset's start price."""
+    asset = next(x for x in ASSETS if x.symbol == symbol)
+    return int(dollars * BASE_UNIT) * int(10**asset.decimals) // asset.price
+
+
+@dataclass(frozen=True)
+class Position:
+    name: str
+    supplies: tuple[tuple[str, float], ...]  #: (symbol, USD)
+    borrows: tuple[tuple[str, float], ...]  #: (symbol, USD)
+    emode: int = 0
+    disable: tuple[str, ...] = ()  #: collateral turned off after supplying
+
+
+#: Opened at the start, then left to accrue for 90 days.
+EARLY = (
+    Position("plain-multi", (("WETH", 10_000), ("WBTC", 6_000)), (("USDC", 5_000), ("DAI", 3_000))),
+    Position("emode-eth", (("wstETH", 8_000),), (("WETH", 6_500),), emode=1),
+    Position("emode-usd", (("USDC", 5_000), ("DAI", 5_000)), (("USDC", 7_000),), emode=2),
+    Position("isolated", (("LINK", 4_000),), (("USDC", 1_500),)),
+    Position("siloed", (("WETH", 3_000),), (("SILO", 800),)),
+    Position("toggle", (("WBTC", 5_000), ("WETH", 2_000)), (("USDC", 2_500),), disable=("WETH",)),
+    Position("ltv-zero", (("wstETH", 4_000), ("WETH", 2_000)), (("WETH", 3_000),), emode=1),
+)
+#: Opened just before the crash, sized so the crash puts them where the liquidation rules differ.
+LATE = (
+    Position("small", (("WETH", 1_500),), (("USDC", 1_100),)),
+    Position("half-close", (("WETH", 6_000), ("WBTC", 500)), (("USDC", 4_400),), disable=("WBTC",)),
+    Position("dust-collateral", (("WETH", 3_000), ("WBTC", 2_300)), (("USDC", 4_000),)),
+    Position("dust-debt", (("WETH", 6_600),), (("USDC", 2_050), ("DAI", 3_000))),
+    Position("bad-debt", (("SILO", 2_500),), (("USDC", 700), ("DAI", 250))),
+    Position("emode-liquidation", (("wstETH", 5_000),), (("WETH", 4_400),), emode=1),
+    Position("emode-price-source", (("USDC", 3_000), ("WETH", 2_500)), (("DAI", 4_750),), emode=2),
+)
+#: 3.6 only: collateral that counts only inside its e-mode (no LTV or threshold of its own).
+LATE_36 = (Position("emode-only-collateral", (("EMX", 3_000),), (("USDC", 2_000),), emode=3),)
+#: The crash: new prices as a share of the start price.
+CRASH = {"WETH": 0.88, "wstETH": 0.83, "SILO": 0.30, "EMX": 0.88}
+
+
+def open_positions(chain: Chain, positions: tuple[Position, ...], first: int) -> dict[str, str]:
+    pool, pool_abi = chain.addresses["pool"], chain.abi("Pool")
+    token = Abi(aave_artifact("MintableERC20").abi)
+    wallets = {p.name: user(first + i) for i, p in enumerate(positions)}
+    calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = []
+    for p in positions:
+        who = wallets[p.name]
+        calls += [(who, token, chain.addresses[x.symbol], "approve", (pool, MAX_UINT)) for x in ASSETS]
+        if p.emode:  # first: 3.6 e-mode-only collateral can be enabled only inside its category
+            calls.append((who, pool_abi, pool, "setUserEMode", (p.emode,)))
+        for symbol, dollars in p.supplies:
+            amount = usd(chain, symbol, dollars)
+            calls.append((who, token, chain.addresses[symbol], "mint", (who, amount)))
+            calls.append((who, pool_abi, pool, "supply", (chain.addresses[symbol], amount, who, 0)))
+            # 3.2+ no longer enables an isolated asset on supply; a no-op where it is enabled already.
+            if symbol not in p.disable:
+                enable = (chain.addresses[symbol], True)
+                calls.append((who, pool_abi, pool, "setUserUseReserveAsCollateral", enable))
+        for symbol in p.disable:
+            calls.append((who, pool_abi, pool, "setUserUseReserveAsCollateral", (chain.addresses[symbol], False)))
+    chain.batch(calls)
+    calls = [
+        (wallets[p.name], pool_abi, pool, "borrow", (chain.addresses[s], usd(chain, s, d), 2, 0, wallets[p.name]))
+        for p in positions
+        for s, d in p.borrows
+    ]
+    chain.batch(calls)
+    return wallets
+
+
+def fund_liquidity(chain: Chain, depth: dict[str, float]) -> None:
+    """The LP supplies `depth` USD of each asset (and the liquidator gets tokens to repay with)."""
+    pool, pool_abi = chain.addresses["pool"], chain.abi("Pool")
+    token = Abi(aave_artifact("MintableERC20").abi)
+    calls: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = []
+    for asset in ASSETS:
+        if asset.symbol not in depth:
+            continue
+        amount = usd(chain, asset.symbol, depth[asset.symbol])
+        calls += [
+            (LP, token, chain.addresses[asset.symbol], "mint", (LP, amount)),
+            (LP, token, chain.addresses[asset.symbol], "approve", (pool, MAX_UINT)),
+            (LP, pool_abi, pool, "supply", (chain.addresses[asset.symbol], amount, LP, 0)),
+            (LIQUIDATOR, token, chain.addresses[asset.symbol], "mint", (LIQUIDATOR, 10 * amount + 10**30)),
+            (LIQUIDATOR, token, chain.addresses[asset.symbol], "approve", (pool, MAX_UINT)),
+        ]
+    chain.batch(calls)
+
+
+def named(abi: Abi, fn: str, values: tuple[Any, ...]) -> dict[str, Any]:
+    """A decoded struct output as a dict by its ABI component names (one level)."""
+    entry = abi._function(fn)
+    outputs = entry["outputs"]
+    if len(outputs) == 1 and outputs[0]["type"] == "tuple":
+        return {c["name"]: v for c, v in zip(outputs[0]["components"], values[0], strict=True)}
+    return {o["name"]: v for o, v in zip(outputs, values, strict=True)}
+
+
+def hexify(value: Any) -> Any:
+    """JSON-safe: integers as decimal strings (they exceed 2^53), tuples as lists."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [hexify(v) for v in value]
+    if isinstance(value, dict):
+        return {k: hexify(v) for k, v in value.items()}
+    raise TypeError(type(value))
+
+
+def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any]:
+    """Everything the maths takes, and everything the contracts answer, at `block`."""
+    a, pool_abi = chain.addresses, chain.abi("Pool")
+    oracle_abi = chain.abi("AaveOracle")
+    token_abi, debt_abi = chain.abi("AToken"), chain.abi("VariableDebtToken")
+    header = chain.rpc.call("eth_getBlockByNumber", [hex(block), False])
+    reserves = []
+    (reserve_list,) = chain.view(a["pool"], pool_abi, "getReservesList", block=block)
+    for asset in reserve_list:
+        data = named(pool_abi, "getReserveData", chain.view(a["pool"], pool_abi, "getReserveData", asset, block=block))
+        (price,) = chain.view(a["oracle"], oracle_abi, "getAssetPrice", asset, block=block)
+        (income,) = chain.view(a["pool"], pool_abi, "getReserveNormalizedIncome", asset, block=block)
+        (debt_index,) = chain.view(a["pool"], pool_abi, "getReserveNormalizedVariableDebt", asset, block=block)
+        row: dict[str, Any] = {
+            "asset": asset.lower(),
+            "symbol": next(s.symbol for s in ASSETS if a[s.symbol].lower() == asset.lower()),
+            "reserve_id": data["id"],
+            "configuration": data["configuration"][0],
+            "liquidity_index": data["liquidityIndex"],
+            "variable_borrow_index": data["variableBorrowIndex"],
+            "liquidity_rate": data["currentLiquidityRate"],
+            "variable_borrow_rate": data["currentVariableBorrowRate"],
+            "last_update_timestamp": data["lastUpdateTimestamp"],
+            "a_token": data["aTokenAddress"].lower(),
+            "variable_debt_token": data["variableDebtTokenAddress"].lower(),
+            "stable_debt_token": data["stableDebtTokenAddress"].lower(),
+            "isolation_mode_total_debt": data["isolationModeTotalDebt"],
+            "price": price,
+            "out_normalized_income": income,
+            "out_normalized_variable_debt": debt_index,
+        }
+        (row["liquidation_grace_period_until"],) = chain.view(
+            a["pool"], pool_abi, "getLiquidationGracePeriod", asset, block=block
+        )
+        if chain.minor >= 3:
+            (row["deficit"],) = chain.view(a["pool"], pool_abi, "getReserveDeficit", asset, block=block)
+        reserves.append(row)
+    categories = []
+    for category in (e.category for e in EMODES if chain.minor >= e.since_minor):
+        bitmaps: dict[str, int] = {}
+        if chain.minor >= 2:
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryCollateralConfig",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block),
+            )
+            source, price = ZERO, 0
+            getters = {"collateral_bitmap": "getEModeCategoryCollateralBitmap",
+                       "borrowable_bitmap": "getEModeCategoryBorrowableBitmap"}  # fmt: skip
+            if chain.minor >= 6:
+                getters["ltvzero_bitmap"] = "getEModeCategoryLtvzeroBitmap"
+            bitmaps = {k: chain.view(a["pool"], pool_abi, fn, category, block=block)[0] for k, fn in getters.items()}
+        else:
+            cfg = named(
+                pool_abi,
+                "getEModeCategoryData",
+                chain.view(a["pool"], pool_abi, "getEModeCategoryData", category, block=block),
+            )
+            source = cfg["priceSource"].lower()
+            price = (
+                chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
+            )
+        categories.append({
+            "category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
+            "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price,
+            **bitmaps,
+        })  # fmt: skip
+    users = []
+    for name, wallet in wallets.items():
+        (config,) = chain.view(a["pool"], pool_abi, "getUserConfiguration", wallet, block=block)
+        (emode,) = chain.view(a["pool"], pool_abi, "getUserEMode", wallet, block=block)
+        account = chain.view(a["pool"], pool_abi, "getUserAccountData", wallet, block=block)
+        balances = []
+        for r in reserves:
+            entry = {"reserve_id": r["reserve_id"]}
+            for key, token, fn, abi in (
+                ("scaled_a_token", r["a_token"], "scaledBalanceOf", token_abi),
+                ("out_a_token_balance", r["a_token"], "balanceOf", token_abi),
+                ("scaled_variable_debt", r["variable_debt_token"], "scaledBalanceOf", debt_abi),
+                ("out_variable_debt_balance", r["variable_debt_token"], "balanceOf", debt_abi),
+            ):
+                (entry[key],) = chain.view(token, abi, fn, wallet, block=block)
+            entry["stable_debt"] = (
+                chain.view(r["stable_debt_token"], token_abi, "balanceOf", wallet, block=block)[0]
+                if chain.minor < 2
+                else 0
+            )
+            if any(entry[k] for k in ("scaled_a_token", "scaled_variable_debt", "stable_debt")):
+                balances.append(entry)
+        users.append({
+            "name": name, "wallet": wallet.lower(), "configuration": config[0], "emode": emode, "balances": balances,
+            "out_account": dict(zip(("total_collateral_base", "total_debt_base", "available_borrows_base",
+                                     "current_liquidation_threshold", "ltv", "health_factor"), account, strict=True)),
+        })  # fmt: skip
+    return {"block": block, "timestamp": int(header["timestamp"], 16), "reserves": reserves,
+            "emode_categories": categories, "users": users}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Attempt:
+    wallet: str  #: position name
+    collateral: str
+    debt: str
+    amount: str  #: "max", "third", "leave-999" (debt minus $999 of it), "all"
+    grace_on: str = ""  #: 3.1+: set a one-hour liquidation grace period on this reserve first
+
+
+ATTEMPTS = (
+    Attempt("plain-multi", "WETH", "USDC", "max"),
+    Attempt("small", "WETH", "USDC", "max"),
+    Attempt("small", "WETH", "USDC", "third"),
+    Attempt("half-close", "WETH", "USDC", "max"),
+    Attempt("half-close", "WETH", "USDC", "third"),
+    Attempt("half-close", "WETH", "USDC", "leave-999"),
+    Attempt("half-close", "WBTC", "USDC", "max"),
+    Attempt("half-close", "WETH", "DAI", "max"),
+    Attempt("dust-collateral", "WETH", "USDC", "max"),
+    Attempt("dust-collateral", "WBTC", "USDC", "max"),
+    Attempt("dust-collateral", "WETH", "USDC", "third"),
+    Attempt("dust-debt", "WETH", "DAI", "max"),
+    Attempt("dust-debt", "WETH", "USDC", "max"),
+    Attempt("dust-debt", "WETH", "DAI", "leave-999"),
+    Attempt("bad-debt", "SILO", "USDC", "max"),
+    Attempt("bad-debt", "SILO", "DAI", "max"),
+    Attempt("emode-liquidation", "wstETH", "WETH", "max"),
+    Attempt("emode-liquidation", "wstETH", "WETH", "all"),
+    Attempt("emode-liquidation", "wstETH", "WETH", "max", grace_on="wstETH"),
+    Attempt("emode-price-source", "WETH", "DAI", "max"),
+    Attempt("emode-price-source", "USDC", "DAI", "max"),
+    Attempt("emode-price-source", "USDC", "DAI", "third"),
+    Attempt("emode-only-collateral", "EMX", "USDC", "max"),
+    Attempt("emode-only-collateral", "EMX", "USDC", "third"),
+)
+
+
+def attempt_amount(chain: Chain, state: dict[str, Any], attempt: Attempt) -> int:
+    if attempt.amount == "max":
+        return MAX_UINT
+    wallet = next(u for u in state["users"] if u["name"] == attempt.wallet)
+    reserve = next(r for r in state["reserves"] if r["symbol"] == attempt.debt)
+    debt = next(
+        int(b["out_variable_debt_balance"]) for b in wallet["balances"] if b["reserve_id"] == reserve["reserve_id"]
+    )
+    if attempt.amount == "third":
+        return debt // 3
+    if attempt.amount == "all":
+        return debt
+    return debt - usd(chain, attempt.debt, 999)
+
+
+def liquidate(chain: Chain, wallets: dict[str, str], state: dict[str, Any], attempt: Attempt) -> dict[str, Any]:
+    """One liquidationCall from the post-crash state (reverted after): its events, or its revert reason."""
+    a, pool_abi = chain.addresses, chain.abi("Pool")
+    snap = chain.rpc.call("evm_snapshot")
+    start_time, nonces = chain.timestamp, dict(chain.nonces)
+    amount = attempt_amount(chain, state, attempt)
+    borrower = wallets[attempt.wallet]
+    if attempt.grace_on:
+        chain.send(DEPLOYER, a["configurator"], chain.abi("PoolConfigurator").encode(
+            "setReservePause", a[attempt.grace_on], False, 3600
+        ))  # fmt: skip
+    tx = chain.send(LIQUIDATOR, a["pool"], pool_abi.encode(
+        "liquidationCall", a[attempt.collateral], a[attempt.debt], borrower, amount, False
+    ))  # fmt: skip
+    block = chain.mine(12)
+    receipt = chain.receipt(tx)
+    record: dict[str, Any] = {
+        "wallet": attempt.wallet, "collateral": attempt.collateral, "debt": attempt.debt,
+        "debt_to_cover": amount, "timestamp": chain.timestamp, "grace_period_until": {},
+    }  # fmt: skip
+    if attempt.grace_on:
+        (until,) = chain.view(a["pool"], pool_abi, "getLiquidationGracePeriod", a[attempt.grace_on], block=block)
+        record["grace_period_until"] = {attempt.grace_on: until}
+    if int(receipt["status"], 16) != 1:
+        record["out_error"] = chain.revert_reason(tx)
+    else:
+        liquidation_topic = event_topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
+        deficit_topic = event_topic("DeficitCreated(address,address,uint256)")
+        transfer_topic = event_topic("Transfer(address,address,uint256)")
+        collateral_token = next(r["a_token"] for r in state["reserves"] if r["symbol"] == attempt.collateral)
+        pad = "0x" + "00" * 12
+        record["out_deficits"] = {}
+        record["out_protocol_fee"] = 0
+        for log in receipt["logs"]:
+            topics, data = log["topics"], bytes.fromhex(log["data"][2:])
+            if topics[0] == liquidation_topic:
+                repaid, seized, _, _ = abi_decode(["uint256", "uint256", "address", "bool"], data)
+                record["out_debt_repaid"], record["out_collateral_seized"] = repaid, seized
+            elif topics[0] == deficit_topic:
+                asset = "0x" + topics[2][-40:]
+                symbol = next(r["symbol"] for r in state["reserves"] if r["asset"] == asset)
+                record["out_deficits"][symbol] = abi_decode(["uint256"], data)[0]
+            elif (
+                topics[0] == transfer_topic
+                and log["address"].lower() == collateral_token
+                and topics[1] == pad + borrower[2:].lower()
+                and topics[2] == pad + TREASURY[2:]
+            ):
+                record["out_protocol_fee"] = abi_decode(["uint256"], data)[0]
+    chain.rpc.call("evm_revert", [snap])
+    chain.timestamp, chain.nonces = start_time, nonces
+    return record
+
+
+def record_transfer(chain: Chain) -> dict[str, Any]:
+    """The LP sends aWBTC to a fresh wallet: before 3.6 the pool enables it as the receiver's collateral."""
+    receiver = user(99)
+    reserve = chain.view(chain.addresses["pool"], chain.abi("Pool"), "getReserveData", chain.addresses["WBTC"])
+    a_token = named(chain.abi("Pool"), "getReserveData", reserve)["aTokenAddress"]
+    chain.transact(LP, chain.abi("AToken"), a_token, "transfer", receiver, usd(chain, "WBTC", 1_500))
+    (config,) = chain.view(chain.addresses["pool"], chain.abi("Pool"), "getUserConfiguration", receiver)
+    reserve_id = named(chain.abi("Pool"), "getReserveData", reserve)["id"]
+    return {"asset": "WBTC", "reserve_id": reserve_id, "receiver": receiver,
+            "out_collateral_enabled": bool((config[0] >> (2 * reserve_id + 1)) & 1)}  # fmt: skip
+
+
+def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    started = time.monotonic()
+    build = compile_tag(repo, tag, scratch)
+    compiled_s = time.monotonic() - started
+    port = free_port()
+    process = start_anvil(port, 31337, scratch / f"anvil-{tag}.log", detach=False)
+    try:
+        with RpcClient(f"http://127.0.0.1:{port}", timeout_s=60) as rpc:
+            chain = Chain(rpc, build)
+            deploy_market(chain)
+            # USDC is lent out beyond its 90 % kink at first (rates near 30 %), the rest far below.
+            fund_liquidity(chain, {x.symbol: 12_000 if x.symbol == "USDC" else 1_000_000 for x in ASSETS})
+            wallets = open_positions(chain, EARLY, 1)
+            transfer = record_transfer(chain)
+            pool_abi, configurator = chain.abi("Pool"), chain.abi("PoolConfigurator")
+            # 90 days and some hours of accrual, with one touch in between so reserves' last updates differ.
+            chain.mine(45 * DAY + 3_607)
+            chain.transact(wallets["plain-multi"], pool_abi, chain.addresses["pool"], "repay",
+                           chain.addresses["USDC"], usd(chain, "USDC", 123), 2, wallets["plain-multi"])  # fmt: skip
+            chain.mine(45 * DAY + 7_211)
+            # The ltv-zero wallet's wstETH goes to LTV 0 (3.6: only inside e-mode 2 for DAI via the ltvzero bitmap).
+            wst = next(x for x in ASSETS if x.symbol == "wstETH")
+            changes: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = [
+                (DEPLOYER, configurator, chain.addresses["configurator"], "configureReserveAsCollateral",
+                 (chain.addresses["wstETH"], 0, wst.threshold, wst.bonus)),
+            ]  # fmt: skip
+            if chain.minor >= 6:
+                changes += [
+                    (DEPLOYER, configurator, chain.addresses["configurator"], "setAssetLtvzeroInEMode",
+                     (chain.addresses[symbol], e.category, True))
+                    for e in EMODES for symbol in e.ltvzero
+                ]  # fmt: skip
+            chain.batch(changes)
+            accrued = snapshot(chain, wallets, chain.mine(11))
+            # wstETH's LTV comes back so late wallets can borrow against it.
+            chain.transact(DEPLOYER, configurator, chain.addresses["configurator"], "configureReserveAsCollateral",
+                           chain.addresses["wstETH"], wst.ltv, wst.threshold, wst.bonus)  # fmt: skip
+            fund_liquidity(chain, {"USDC": 30_000, "DAI": 30_000})
+            late_positions = LATE + LATE_36 if chain.minor >= 6 else LATE
+            wallets.update(open_positions(chain, late_positions, len(EARLY) + 1))
+            feed = Abi(compiled_contracts()["SettableFeed"].abi)
+            chain.mine(DAY)
+            chain.batch([
+                (DEPLOYER, feed, chain.addresses[f"feed:{s}"], "setAnswer", (int(x.price * share),))
+                for s, share in CRASH.items() for x in ASSETS if x.symbol == s
+            ])  # fmt: skip
+            crashed = snapshot(chain, wallets, chain.mine(7))
+            liquidations = [liquidate(chain, wallets, crashed, x) for x in ATTEMPTS if x.wallet in wallets]
+            chain.mine(400 * DAY + 12_345)
+            late = snapshot(chain, wallets, chain.mine(1))
+        seconds = time.monotonic() - started
+        log(f"{tag}: compiled in {compiled_s:.1f} s, recorded in {seconds - compiled_s:.1f} s")
+        recorded: dict[str, Any] = hexify({
+            "tag": tag, "version": tag.lstrip("v"), "base_unit": BASE_UNIT,
+            "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
+            "liquidations": liquidations, "transfer": transfer,
+        })  # fmt: skip
+        return recorded
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, required=True, help="git directory of aave-dao/aave-v3-origin")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/aave-vectors"), help="outside the repository")
+    parser.add_argument("--tags", default="v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    for tag in args.tags.split(","):
+        data = record_tag(args.repo, tag, args.scratch, lambda line: print(line, flush=True))
+        minor = tag.split(".")[1]
+        (OUT / f"v3_{minor}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"all tags: {time.monotonic() - started:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
