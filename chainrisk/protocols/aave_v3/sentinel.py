@@ -37,4 +37,3 @@ def with_sentinel(outcome: LiquidationOutcome, allowed: bool) -> LiquidationOutc
     if outcome.error in CHECKED_BEFORE_SENTINEL:
         return outcome
     return LiquidationOutcome("PriceOracleSentinelCheckFailed", outcome.health_factor, outcome.max_liquidatable_debt)
-
