@@ -270,19 +270,23 @@ class CometPopulation:
             self._send(w.address, "withdraw", self.d.base_token, amount, kind="borrow")
 
     def replay(self, path: pl.DataFrame, step_s: int) -> None:
-        """Each step: new feed answers, the wallets whose time has come open, a few open ones act, then the
-        keeper's round; every keeper block accrues, so the market's stored indices are current at the head."""
-        steps = path.height
+        """Each row of `path` (see load_price_path): new feed answers, then `step`, then the keeper's round."""
         for k, row in enumerate(path.iter_rows(named=True)):
-            self.prices = feed_answers(row)
-            for symbol, answer in self.prices.items():
+            answers = feed_answers(row)
+            for symbol, answer in answers.items():
                 self.builder.call(DEPLOYER, self.feed_abi, self.d.feeds[symbol], "setAnswer", answer)
-            for w in self.wallets:
-                if k / steps < w.opens_at <= (k + 1) / steps:
-                    self._open(w)
-            self._act()
+            self.step(k / path.height, (k + 1) / path.height, answers)
             self.builder.mine(step_s - KEEPER_DELAY_S)
             self.keeper_round()
+
+    def step(self, start: float, end: float, prices: dict[str, int]) -> None:
+        """Queues one step of the window [start, end) (fractions of it) at feed answers `prices`: the wallets whose
+        time has come open, and about one in eight open ones acts. The caller mines, then calls keeper_round."""
+        self.prices = dict(prices)
+        for w in self.wallets:
+            if start < w.opens_at <= end:
+                self._open(w)
+        self._act()
 
     def _act(self) -> None:
         if not self.opened:

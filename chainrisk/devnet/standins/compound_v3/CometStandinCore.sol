@@ -216,14 +216,15 @@ abstract contract CometStandinCore is CometStandinConfiguration, CometStandinSto
     }
 }
 
-/// @notice Chainlink-style price feed as Comet reads it (8 decimals).
+/// @notice Stand-in (chainrisk's own Solidity): the Chainlink-style price feed calls Comet makes (8 decimals).
 interface ICometStandinPriceFeed {
     function decimals() external view returns (uint8);
 
     function latestRoundData() external view returns (uint80, int256, uint256, uint256, uint80);
 }
 
-/// @notice The ERC-20 calls the stand-in makes; return values are checked as Comet does (none, or a bool).
+/// @notice Stand-in (chainrisk's own Solidity): the ERC-20 calls the market makes; their return values are checked
+/// as Comet documents it (none, or a bool).
 interface ICometStandinToken {
     function decimals() external view returns (uint8);
 
