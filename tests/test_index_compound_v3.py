@@ -14,6 +14,7 @@ after four months of interest and the May-June 2022 price path, indexed through 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +30,7 @@ from chainrisk.cli import main
 from chainrisk.devnet.compound_v3 import KEEPER, CometDevnetOptions, build_compound_v3
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
 from chainrisk.devnet.prices import parse_start
-from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
@@ -128,6 +129,14 @@ def test_balances_equal_the_contract_after_months_of_interest(
     assert int(market["accrued_borrow_index"]) > 1_005 * 10**12 and market["last_accrual_time"] == timestamp
     assert holders >= 50 and borrowers >= 15 and chain["history"]["absorbed"], (holders, borrowers)
     print(f"{holders} accounts ({borrowers} borrowing) equal balanceOf / borrowBalanceOf / collateralBalanceOf")
+
+
+def test_the_committed_abi_is_the_stand_in_interface() -> None:
+    """abis/compound-v3/IComet.json is compiled from our CometStandinInterface: the two cannot drift apart."""
+    compiled = standin_contracts("compound_v3")["CometStandinInterface"].abi
+    committed = json.loads((Path(__file__).resolve().parent.parent / "abis/compound-v3/IComet.json").read_text())
+    key = json.dumps
+    assert sorted(map(key, committed)) == sorted(map(key, compiled))
 
 
 def test_bare_market_indexes_the_same_way(chain: dict[str, Any], rpc: RpcClient, tmp_path: Path) -> None:
@@ -265,3 +274,29 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
         f"{reserves_before - reserves_after} against {expected} predicted (shortfall "
         f"{int(predicted['shortfall'].cast(pl.Int128).sum())} base units)"
     )
+
+
+def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: RpcClient, comet_db: Path) -> None:
+    """Nine days with nobody touching the market: the snapshot accrues the stored indices itself (the port of
+    accruedInterestIndices, getUtilization and the kinked rates) and must still equal the views, which accrue the
+    same way; health is checked against absorb(), which accrues before it checks."""
+    comet = chain["comet"]
+    _, timestamp = _snapshot(comet_db, comet)
+    rpc.call("evm_mine", [timestamp + 9 * 86_400])
+    index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
+    market = _frame(comet_db, "SELECT * FROM raw_compound_v3_markets ORDER BY block_number DESC LIMIT 1").row(
+        0, named=True
+    )
+    assert int(market["accrued_borrow_index"]) > int(market["base_borrow_index"])
+    wallets = [*chain["wallets"], *chain["recipients"], chain["liquidity_provider"], KEEPER]
+    assert _check_balances(rpc, comet_db, comet, wallets, chain["tokens"]) >= 50
+    block, _ = _snapshot(comet_db, comet)
+    health = _engine(_positions(comet_db, comet, block))
+    for wallet in sorted(health.filter(pl.col("debt_usd") > 0)["wallet"]):
+        data = COMET.encode("absorb", KEEPER, [wallet])
+        try:
+            rpc.call("eth_call", [{"from": KEEPER, "to": comet, "data": data}, hex(block)])
+            absorbable = True
+        except RpcError:
+            absorbable = False
+        assert absorbable == bool(health.filter(pl.col("wallet") == wallet)["liquidatable"][0]), wallet
