@@ -1,6 +1,6 @@
 """DDL for the DuckDB file; exact integers as HUGEINT (DECIMAL(38,0) on the way in), floats only for USD/ratios."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: Largest integer carried exactly into HUGEINT (through DECIMAL(38,0) from polars).
 EXACT_INT_MAX = 10**38 - 1
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS positions (
     close_factor DOUBLE,
     full_close_below_health DOUBLE,
     liquidation_bonus_wad HUGEINT,
+    liquidation_takes_all BOOLEAN,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -718,6 +719,8 @@ CREATE TABLE IF NOT EXISTS credit_calibration (
 #: now fills: the indexed contract (`source`), the exact base values and the health rule; USD becomes
 #: nullable (a Morpho market whose tokens have no USD price still has exact health).
 MIGRATIONS: dict[int, list[str]] = {
+    # Version 7: whether a liquidation takes the whole position at once (Compound V3's absorb); NULL reads as no.
+    7: ["ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN"],
     # Version 6 only adds the credit-score tables, created by DDL on open.
     6: [],
     # Version 5 only adds the collateralization-chain and contagion tables, created by DDL on open.

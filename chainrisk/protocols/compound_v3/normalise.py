@@ -263,9 +263,10 @@ def contract_frames(
     position_frame = exact(pl.DataFrame(rows, schema=POSITION_SCHEMA)).with_columns(
         *labels,
         pl.lit("per-position").alias("health_rule"),
-        # absorb() takes the whole debt and every entered collateral at once.
+        # absorb() takes the whole debt and every entered collateral at once, crediting what exceeds the debt.
         pl.lit(1.0).alias("close_factor"),
         pl.lit(None, pl.Float64).alias("full_close_below_health"),
+        pl.lit(True).alias("liquidation_takes_all"),
     )
     health_frame = exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
     return position_frame, health_frame
