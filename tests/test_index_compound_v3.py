@@ -255,6 +255,15 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
     predicted = _frame(comet_db, f"SELECT * FROM raw_compound_v3_absorbs WHERE block_number = {block}")
     predicted = predicted.filter(pl.col("liquidatable"))
     assert set(predicted["wallet"]) == liquidatable and predicted["shortfall"].cast(pl.Float64).sum() > 0
+    # The engine's view of the same absorbs: every collateral seized, and the bad debt is the predicted shortfall
+    # (the engine divides by 1 / liquidationFactor in floats, where Comet floors each product and the credit in base
+    # units: within two base units).
+    engine = _engine(_positions(comet_db, comet, block)).join(predicted, on="wallet")
+    assert (engine["seizable_collateral_usd"] == engine["collateral_usd"]).all()
+    market = _frame(comet_db, f"SELECT * FROM raw_compound_v3_markets WHERE block_number = {block}").row(0, named=True)
+    usd_per_base_unit = float(market["base_price"]) / float(market["base_scale"]) * market["base_currency_usd"]
+    gap = engine["bad_debt_usd"] - engine["shortfall"].cast(pl.Float64) * usd_per_base_unit
+    assert (gap.abs() <= 2 * usd_per_base_unit + 1e-9 * engine["debt_usd"]).all(), gap
 
     reserves_before = _reads(rpc, comet, "getReserves", [()], block)[0]
     builder = BlockBuilder(rpc, timestamp=timestamp)
