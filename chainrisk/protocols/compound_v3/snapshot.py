@@ -191,12 +191,16 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
     model = RateModel(*(int(got[fn]) for fn in RATE_GETTERS))
     u = utilization(totals)
     count = int(got["numAssets"])
+    rate_views = ("getSupplyRate", "getBorrowRate")
     raw = rpc.batch(
         [eth_call(comet, COMET, "getAssetInfo", i, block=tag) for i in range(count)]
-        + [eth_call(comet, COMET, fn, u, block=tag) for fn in ("getSupplyRate", "getBorrowRate")]
+        + [eth_call(comet, COMET, fn, u, block=tag) for fn in rate_views]
     )
     infos = [_decode("getAssetInfo", r)[0] for r in raw[:count]]
-    chain = [int(got["getUtilization"]), *(int(_decode("getSupplyRate", r)[0]) for r in raw[count:])]
+    chain = [
+        int(got["getUtilization"]),
+        *(int(_decode(fn, r)[0]) for fn, r in zip(rate_views, raw[count:], strict=True)),
+    ]
     ours = [u, supply_rate(model, u), borrow_rate(model, u)]
     if chain != ours:
         raise UserError(
