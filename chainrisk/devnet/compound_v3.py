@@ -163,6 +163,7 @@ class History:
     actions: Counter[str] = field(default_factory=Counter)  #: transactions sent, by kind
     absorbed: list[str] = field(default_factory=list)  #: accounts the keeper absorbed
     bought: int = 0  #: buyCollateral calls that went through
+    steps: int = 0  #: price steps driven
 
 
 def plan_wallets(n: int, seed: int) -> list[Wallet]:
@@ -283,6 +284,7 @@ class CometPopulation:
         """Queues one step of the window [start, end) (fractions of it) at feed answers `prices`: the wallets whose
         time has come open, and about one in eight open ones acts. The caller mines, then calls keeper_round."""
         self.prices = dict(prices)
+        self.history.steps += 1
         for w in self.wallets:
             if start < w.opens_at <= end:
                 self._open(w)
@@ -390,12 +392,25 @@ def build_compound_v3(builder: BlockBuilder, options: CometDevnetOptions) -> dic
     wallets = plan_wallets(options.wallets, options.seed)
     population = CometPopulation(builder, market, wallets, initial, options.seed)
     population.open_positions()
-    bare = None
+    bare, few = None, []
     if options.bare:
         bare = deploy_comet(builder, tokens, feeds, proxy=False)
         few = [replace(w, opens_at=0.0) for w in plan_wallets(8, options.seed + 100)]
         CometPopulation(builder, bare, few, initial, options.seed + 100).open_positions()
     population.replay(path.slice(1), options.step_hours * 3600)
+    section = manifest_section(market, oracle, population, deployment_block)
+    section["bare_comet"] = bare.comet if bare else None
+    section["bare_wallets"] = [w.address for w in few]
+    section["history"]["window"] = [str(path["time"][0]), str(path["time"][-1])]
+    return section
+
+
+def manifest_section(
+    market: CometDeployment, usd_oracle: str, population: CometPopulation, deployment_block: int
+) -> dict[str, Any]:
+    """What the devnet manifest carries under "compound_v3": the stand-in's label, addresses, wallets and what the
+    population did (its own transactions' reverts only, when the builder also drives other protocols)."""
+    history = population.history
     return {
         "label": LABEL,
         "standin": True,
@@ -403,26 +418,23 @@ def build_compound_v3(builder: BlockBuilder, options: CometDevnetOptions) -> dic
         "implementation": market.implementation,
         "extension": market.extension,
         "proxy_admin": market.proxy_admin,
-        "bare_comet": bare.comet if bare else None,
-        "bare_wallets": [w.address for w in few] if bare else [],
         "base_token": market.base_token,
         "tokens": market.tokens,
         "feeds": market.feeds,
         "decimals": market.decimals,
-        "usd_oracle": oracle,
+        "usd_oracle": usd_oracle,
         "governor": DEPLOYER,
         "keeper": KEEPER,
         "liquidity_provider": LIQUIDITY_PROVIDER,
         "deployment_block": deployment_block,
-        "wallets": [w.address for w in wallets],
-        "kinds": {w.address: w.kind for w in wallets},
+        "wallets": [w.address for w in population.wallets],
+        "kinds": {w.address: w.kind for w in population.wallets},
         "recipients": population.recipients,
         "history": {
-            "actions": dict(sorted(population.history.actions.items())),
-            "reverted": dict(sorted(builder.reverted.items())),
-            "absorbed": population.history.absorbed,
-            "collateral_buys": population.history.bought,
-            "price_steps": path.height - 1,
-            "window": [str(path["time"][0]), str(path["time"][-1])],
+            "actions": dict(sorted(history.actions.items())),
+            "reverted": {k: n for k, n in sorted(population.builder.reverted.items()) if k in history.actions},
+            "absorbed": history.absorbed,
+            "collateral_buys": history.bought,
+            "price_steps": history.steps,
         },
     }
