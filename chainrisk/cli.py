@@ -664,10 +664,16 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="index lending markets into DuckDB")
     index.add_argument("--rpc-url", help="JSON-RPC endpoint (default: the config's rpc_url, else ETH_RPC_URL)")
     index.add_argument("--config", help="a chainrisk.toml naming every market to index")
-    index.add_argument("--protocol", help="aave-v3 (default) or morpho-blue")
-    index.add_argument("--address", help="the contract to index: Aave PoolAddressesProvider, Morpho Blue singleton")
-    index.add_argument("--usd-oracle", help="Morpho Blue: an AaveOracle-compatible contract for USD prices")
-    index.add_argument("--market", help="a preset: aave-v3-ethereum, spark-ethereum, morpho-blue-ethereum")
+    index.add_argument("--protocol", help="aave-v3 (default), morpho-blue or compound-v3")
+    index.add_argument(
+        "--address", help="the contract to index: Aave PoolAddressesProvider, Morpho Blue singleton, Compound V3 Comet"
+    )
+    index.add_argument(
+        "--usd-oracle", help="Morpho Blue, Compound V3: an AaveOracle-compatible contract for USD prices"
+    )
+    index.add_argument(
+        "--market", help="a preset: aave-v3-ethereum, spark-ethereum, morpho-blue-ethereum, compound-v3-ethereum-usdc"
+    )
     index.add_argument("--devnet", action="store_true", help="every market of the local devnet (from its manifest)")
     index.add_argument("--from-block", type=BLOCK, help="first block to read logs from")
     index.add_argument("--to-block", type=BLOCK, help="snapshot block (default: head minus confirmations)")

@@ -8,8 +8,8 @@ shocked rows whose product would leave 128 bits fall back to float arithmetic. T
 how collateral combines: Aave's floored average threshold, or a floored sum per position (Morpho, Compound).
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
-health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health) is read with
-Aave V3's meaning of them; the engine then skips the work they would need.
+health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health,
+liquidation_takes_all) is read with Aave V3's meaning of them; the engine then skips the work they would need.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
     exprs.append(bonus.alias("_bonus"))
+    if "liquidation_takes_all" in names:
+        exprs.append(pl.col("liquidation_takes_all").fill_null(False).alias("_takes_all"))
     if "close_factor" in names:
         exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
         full = "full_close_below_health"
@@ -181,6 +183,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             floored.sum().alias("_adjusted_per_position"),
             ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS).sum().alias("_capacity_per_position"),
         ]
+    # Whether the wallet's market liquidates everything at once (one market per wallet row: any position says so).
+    takes_all = [pl.col("_takes_all").any().alias("_takes_all")] if "_takes_all" in names else []
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
@@ -189,6 +193,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         valued,
         keys,
         *per_position,
+        *takes_all,
         pl.col("collateral_base").sum().alias("_collateral"),
         pl.col("debt_base").sum().alias("_debt"),
         weighted.alias("_weighted_lt"),
@@ -250,15 +255,22 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             .alias("liquidatable_debt_usd"),
             (pl.col("debt_usd") - pl.col("_recoverable_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
         )
-        .with_columns(
-            # Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus.
-            pl.when(pl.col("_recoverable_usd") > 0)
-            .then(pl.col("liquidatable_debt_usd") * pl.col("collateral_usd") / pl.col("_recoverable_usd"))
-            .otherwise(0.0)
-            .alias("seizable_collateral_usd")
-        )
+        .with_columns(_seizable("_takes_all" in names).alias("seizable_collateral_usd"))
         .select(pl.exclude("^_.*$"))
     )
+
+
+def _seizable(takes_all: bool) -> pl.Expr:
+    """Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus; all of it where a
+    liquidation takes every collateral at once (Compound V3's absorb, which credits back what exceeds the debt)."""
+    partial = (
+        pl.when(pl.col("_recoverable_usd") > 0)
+        .then(pl.col("liquidatable_debt_usd") * pl.col("collateral_usd") / pl.col("_recoverable_usd"))
+        .otherwise(0.0)
+    )
+    if not takes_all:
+        return partial
+    return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
 
 
 def _by_rule(rules: bool, average_threshold: pl.Expr, per_position: str) -> pl.Expr:

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS positions (
     close_factor DOUBLE,
     full_close_below_health DOUBLE,
     liquidation_bonus_wad HUGEINT,
+    liquidation_takes_all BOOLEAN,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -104,8 +105,10 @@ CREATE TABLE IF NOT EXISTS markets (
 #: Version 1 files (Aave only) gain the columns every adapter now fills (version 2): the indexed contract
 #: (`source`), the exact base values and the health rule; USD becomes nullable (a Morpho market whose tokens have no
 #: USD price still has exact health). Version 4: the exact liquidation bonus (Morpho's incentive factor is not a
-#: whole number of bps), filled for stored rows from what they hold.
+#: whole number of bps), filled for stored rows from what they hold. Version 7: whether a liquidation takes the whole
+#: position at once (Compound V3's absorb); NULL reads as no.
 MIGRATIONS: dict[int, list[str]] = {
+    7: ["ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN"],
     2: [
         *(
             f"ALTER TABLE positions ADD COLUMN IF NOT EXISTS {column}"

@@ -1,0 +1,1 @@
+"""Compound V3 (Comet): one market per contract, read through its public interface."""

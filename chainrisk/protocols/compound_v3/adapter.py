@@ -1,0 +1,158 @@
+"""Compound V3 (Comet) as a protocol adapter: accounts from the market's events, state from its public interface
+at the pinned block. Raw tables: raw_compound_v3_events, raw_compound_v3_markets, raw_compound_v3_assets,
+raw_compound_v3_accounts, raw_compound_v3_collateral, raw_compound_v3_absorbs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.compound_v3 import normalise
+from chainrisk.protocols.compound_v3.constants import MARKETS
+from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
+from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market
+from chainrisk.rpc import RpcClient
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_compound_v3_events (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    tx_hash VARCHAR NOT NULL,
+    log_index INTEGER NOT NULL,
+    event VARCHAR NOT NULL,
+    wallet VARCHAR,
+    counterparty VARCHAR NOT NULL,
+    asset VARCHAR,
+    amount HUGEINT NOT NULL,
+    value HUGEINT,
+    collateral_amount HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS raw_compound_v3_markets (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    base_token VARCHAR NOT NULL, base_symbol VARCHAR, base_decimals INTEGER NOT NULL, base_price_feed VARCHAR NOT NULL,
+    base_price HUGEINT, base_scale HUGEINT NOT NULL,
+    base_supply_index HUGEINT NOT NULL, base_borrow_index HUGEINT NOT NULL, tracking_supply_index HUGEINT NOT NULL,
+    tracking_borrow_index HUGEINT NOT NULL, total_supply_base HUGEINT NOT NULL, total_borrow_base HUGEINT NOT NULL,
+    last_accrual_time BIGINT NOT NULL, pause_flags INTEGER NOT NULL,
+    supply_kink HUGEINT NOT NULL, supply_slope_low HUGEINT NOT NULL, supply_slope_high HUGEINT NOT NULL,
+    supply_base HUGEINT NOT NULL, borrow_kink HUGEINT NOT NULL, borrow_slope_low HUGEINT NOT NULL,
+    borrow_slope_high HUGEINT NOT NULL, borrow_base HUGEINT NOT NULL,
+    utilization HUGEINT NOT NULL, supply_rate HUGEINT NOT NULL, borrow_rate HUGEINT NOT NULL,
+    accrued_supply_index HUGEINT NOT NULL, accrued_borrow_index HUGEINT NOT NULL,
+    store_front_price_factor HUGEINT NOT NULL, target_reserves HUGEINT NOT NULL,
+    -- getReserves(): signed, negative when the protocol owes more than it holds
+    reserves HUGEINT NOT NULL,
+    base_borrow_min HUGEINT NOT NULL, num_assets INTEGER NOT NULL, base_currency_usd DOUBLE,
+    PRIMARY KEY (chain_id, market, block_number)
+);
+
+CREATE TABLE IF NOT EXISTS raw_compound_v3_assets (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    asset_offset INTEGER NOT NULL,
+    asset VARCHAR NOT NULL, symbol VARCHAR, decimals INTEGER NOT NULL, price_feed VARCHAR NOT NULL,
+    price HUGEINT, scale HUGEINT NOT NULL, borrow_collateral_factor HUGEINT NOT NULL,
+    liquidate_collateral_factor HUGEINT NOT NULL, liquidation_factor HUGEINT NOT NULL, supply_cap HUGEINT NOT NULL,
+    total_supply_asset HUGEINT NOT NULL, collateral_reserves HUGEINT, price_usd DOUBLE,
+    PRIMARY KEY (chain_id, market, block_number, asset)
+);
+
+CREATE TABLE IF NOT EXISTS raw_compound_v3_accounts (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    principal HUGEINT NOT NULL,
+    base_tracking_index HUGEINT NOT NULL,
+    base_tracking_accrued HUGEINT NOT NULL,
+    assets_in BIGINT NOT NULL,
+    balance HUGEINT NOT NULL,
+    borrow_balance HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS raw_compound_v3_collateral (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    balance HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet, asset)
+);
+
+CREATE TABLE IF NOT EXISTS raw_compound_v3_absorbs (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    liquidatable BOOLEAN NOT NULL,
+    health_factor_wad HUGEINT,
+    debt HUGEINT NOT NULL,
+    collateral_value HUGEINT NOT NULL,
+    credited_value HUGEINT NOT NULL,
+    credited_base HUGEINT NOT NULL,
+    new_balance HUGEINT NOT NULL,
+    base_paid_out HUGEINT NOT NULL,
+    reserves_paid HUGEINT NOT NULL,
+    shortfall HUGEINT NOT NULL,
+    PRIMARY KEY (chain_id, market, block_number, wallet)
+);
+"""
+
+
+class CompoundV3Adapter(Adapter[Deployment]):
+    name = "compound-v3"
+    address_role = "Comet"
+    events_table = "raw_compound_v3_events"
+    ddl = DDL
+    presets: ClassVar[dict[str, Preset]] = {
+        name: Preset(name, "compound-v3", m.chain_id, m.comet, m.deployed_block, (("usd_oracle", m.usd_oracle),))
+        for name, m in MARKETS.items()
+    }
+    option_names = ("usd_oracle",)
+    account_columns = ("event", "wallet", "counterparty")
+
+    def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
+        return discover(rpc, address, block, options.get("usd_oracle"))
+
+    def log_query(self, deployment: Deployment) -> LogQuery:
+        return LogQuery([deployment.comet], [list(TOPICS)])
+
+    def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
+        return normalise.events_frame([e for e in (decode_log(log) for log in logs) if e])
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        # Every account that ever held a position: the holder of each event, and both sides of a transfer.
+        receivers = events.filter(pl.col("event").is_in(TWO_SIDED))["counterparty"]
+        wallets = sorted((set(events["wallet"].drop_nulls()) | set(receivers)) - {ZERO})
+        market = read_market(rpc, deployment, block, timestamp)
+        accounts = read_accounts(rpc, deployment.comet, market.assets, wallets, block)
+        positions, health = normalise.contract_frames(accounts, market, chain_id, block, timestamp)
+        raw_accounts, raw_collateral = normalise.accounts_frames(accounts, market, chain_id, block)
+        predictions = normalise.absorb_predictions(accounts, market)
+        frames = {
+            "raw_compound_v3_markets": normalise.market_frame(market, chain_id, block),
+            "raw_compound_v3_assets": normalise.assets_frame(market, chain_id, block),
+            "raw_compound_v3_accounts": raw_accounts,
+            "raw_compound_v3_collateral": raw_collateral,
+            "raw_compound_v3_absorbs": normalise.absorbs_frame(predictions, market, chain_id, block),
+            "positions": positions,
+            "wallet_health": health,
+        }
+        borrowers = sum(1 for a in accounts if a.principal < 0)
+        return Snapshot(frames, accounts=raw_accounts.height, accounts_with_debt=borrowers)
+
+
+ADAPTER = CompoundV3Adapter()

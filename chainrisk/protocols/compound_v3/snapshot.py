@@ -1,0 +1,271 @@
+"""Reads a Compound V3 Comet (proxy or bare market) at one pinned block through its public interface: the market's
+configuration, totals, rates and prices, then every account's `userBasic` and entered `userCollateral`, in
+JSON-RPC batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.exceptions import DecodingError
+
+from chainrisk.abi import eth_call, load_abi
+from chainrisk.errors import UserError
+from chainrisk.protocols.compound_v3.constants import BASE_INDEX_SCALE, EXTENDED_ASSETS_SHIFT
+from chainrisk.protocols.compound_v3.maths import (
+    Indices,
+    RateModel,
+    Totals,
+    accrued_interest_indices,
+    borrow_rate,
+    supply_rate,
+    utilization,
+)
+from chainrisk.rpc import RpcClient, RpcError
+
+COMET = load_abi("compound-v3", "IComet")
+ERC20 = load_abi("erc20", "IERC20Detailed")
+#: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
+USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
+#: What a contract that is not a Comet does when asked Comet's questions: revert, or answer undecodable bytes.
+NOT_A_COMET = (RpcError, ValueError, TypeError, OverflowError, DecodingError)
+#: CometWithExtendedAssetList's limit (userBasic keeps 16 + 8 entered-asset bits).
+MAX_ASSETS = 24
+#: Comet's rate model parameters, in the order RateModel takes them.
+RATE_GETTERS = (
+    "supplyKink", "supplyPerSecondInterestRateSlopeLow", "supplyPerSecondInterestRateSlopeHigh",
+    "supplyPerSecondInterestRateBase", "borrowKink", "borrowPerSecondInterestRateSlopeLow",
+    "borrowPerSecondInterestRateSlopeHigh", "borrowPerSecondInterestRateBase",
+)  # fmt: skip
+#: One-answer getters read with the totals.
+MARKET_GETTERS = (
+    "baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic", "getUtilization",
+    "storeFrontPriceFactor", "targetReserves", "getReserves", "baseBorrowMin", *RATE_GETTERS,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Deployment:
+    comet: str  #: the market (proxy or bare Comet), lowercase hex
+    usd_oracle: str | None  #: AaveOracle-compatible USD price source, if configured
+    usd_base_unit: int  #: its BASE_CURRENCY_UNIT (1 when none)
+
+
+@dataclass(frozen=True)
+class Token:
+    address: str  #: lowercase hex
+    symbol: str  #: ERC-20 symbol (address prefix when the token has none)
+    decimals: int  #: ERC-20 decimals
+    usd: float | None  #: USD per whole token from the USD oracle, when it knows the token
+
+
+@dataclass(frozen=True)
+class Asset:
+    """getAssetInfo(i) with what the snapshot reads about the asset."""
+
+    offset: int  #: index in the market's asset list (its bit in assetsIn)
+    token: Token  #: the collateral token
+    price_feed: str  #: the feed Comet prices it with
+    scale: int  #: 10^decimals
+    borrow_collateral_factor: int  #: 1e18 = 1
+    liquidate_collateral_factor: int  #: 1e18 = 1
+    liquidation_factor: int  #: 1e18 = 1
+    supply_cap: int  #: token units
+    price: int | None  #: getPrice(priceFeed), 8 decimals; None when the feed reverts or answers <= 0
+    total_supply: int  #: totalsCollateral(asset).totalSupplyAsset
+    reserves: int | None  #: getCollateralReserves(asset): collateral the protocol holds for sale
+
+
+@dataclass(frozen=True)
+class Market:
+    comet: str  #: the indexed contract
+    base: Token  #: base token
+    base_price_feed: str  #: baseTokenPriceFeed
+    base_price: int | None  #: getPrice(baseTokenPriceFeed); None when the feed reverts
+    base_scale: int  #: baseScale
+    totals: Totals  #: totalsBasic() as stored
+    model: RateModel  #: the kinked rate model's per-second parameters
+    utilization: int  #: getUtilization() at the stored indices (the rate the accrual uses)
+    supply_rate: int  #: getSupplyRate(utilization), per second
+    borrow_rate: int  #: getBorrowRate(utilization), per second
+    accrued: Indices  #: indices accrued to the snapshot's timestamp (Comet.accruedInterestIndices)
+    store_front_price_factor: int  #: share of the liquidation discount passed to collateral buyers
+    target_reserves: int  #: reserves above which collateral is not sold
+    reserves: int  #: getReserves() at the block: signed, base units
+    base_borrow_min: int  #: smallest borrow, base units
+    assets: list[Asset]  #: collateral assets in offset order
+    usd_per_price_unit: float | None  #: USD per unit of Comet's prices (1e-8 of its price currency)
+
+
+@dataclass(frozen=True)
+class Account:
+    wallet: str  #: lowercase hex
+    principal: int  #: userBasic.principal: signed, positive supply, negative borrow
+    base_tracking_index: int  #: userBasic.baseTrackingIndex
+    base_tracking_accrued: int  #: userBasic.baseTrackingAccrued
+    assets_in: int  #: entered assets, one bit per offset (assetsIn, then _reserved's 8 bits above 16)
+    collateral: dict[str, int]  #: asset -> userCollateral(wallet, asset).balance, for entered assets
+
+
+def _decode(fn: str, raw: Any) -> tuple[Any, ...]:
+    return COMET.decode(fn, raw)
+
+
+def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -> Deployment:
+    """Checks the contract answers as a Comet (its base token, scale, asset count and totals, with indices at or
+    above their starting value); reads the USD oracle's unit."""
+    tag = hex(block)
+    try:
+        probes = ("baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic")
+        raw = rpc.batch([eth_call(address, COMET, fn, block=tag) for fn in probes])
+        _decode("baseToken", raw[0])
+        _decode("baseTokenPriceFeed", raw[1])
+        scale = _decode("baseScale", raw[2])[0]
+        count = _decode("numAssets", raw[3])[0]
+        totals = Totals(*_decode("totalsBasic", raw[4])[0])
+        if scale not in {10**d for d in range(6, 19)} or count > MAX_ASSETS:
+            raise ValueError("baseScale or numAssets out of Comet's range")
+        if min(totals.base_supply_index, totals.base_borrow_index) < BASE_INDEX_SCALE or not totals.last_accrual_time:
+            raise ValueError("totalsBasic is not an initialised Comet's")
+    except NOT_A_COMET as exc:
+        raise UserError(
+            f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
+            "e.g. cUSDCv3), or give --protocol for the contract it is"
+        ) from None
+    unit = 1
+    if usd_oracle:
+        try:
+            answer = rpc.call(*eth_call(usd_oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag))
+            unit = USD_ORACLE.decode("BASE_CURRENCY_UNIT", answer)[0]
+        except NOT_A_COMET as exc:
+            raise UserError(
+                f"USD oracle {usd_oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
+                "it must be an AaveOracle-compatible contract"
+            ) from None
+    return Deployment(address.lower(), usd_oracle.lower() if usd_oracle else None, unit)
+
+
+def _price(raw: Any) -> int | None:
+    """getPrice's answer, or None where the feed reverts (Comet reverts BadPrice on a non-positive answer)."""
+    return int(_decode("getPrice", raw)[0]) if raw not in (None, "0x") else None
+
+
+def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int) -> dict[str, Token]:
+    """Symbol, decimals and (with a USD oracle) USD price of each token; a bytes32 or missing symbol becomes the
+    address prefix, missing decimals stop the run (amounts could not be valued)."""
+    tag = hex(block)
+    per_token = 3 if deployment.usd_oracle else 2
+    calls: list[tuple[str, list[Any]]] = []
+    for token in addresses:
+        calls.append(eth_call(token, ERC20, "symbol", block=tag))
+        calls.append(eth_call(token, ERC20, "decimals", block=tag))
+        if deployment.usd_oracle:
+            calls.append(eth_call(deployment.usd_oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
+    raw = rpc.batch_each(calls)
+    tokens = {}
+    for i, token in enumerate(addresses):
+        symbol_raw, decimals_raw = raw[per_token * i], raw[per_token * i + 1]
+        try:
+            symbol = str(ERC20.decode("symbol", symbol_raw)[0]) if symbol_raw not in (None, "0x") else token[:10]
+        except (*NOT_A_COMET, UnicodeDecodeError):
+            symbol = token[:10]
+        if decimals_raw in (None, "0x"):
+            raise UserError(f"token {token} does not answer decimals(); cannot value its amounts")
+        usd = None
+        if deployment.usd_oracle and raw[per_token * i + 2] not in (None, "0x"):
+            price = USD_ORACLE.decode("getAssetPrice", raw[per_token * i + 2])[0]
+            usd = price / deployment.usd_base_unit if price else None
+        tokens[token] = Token(token, symbol, int(ERC20.decode("decimals", decimals_raw)[0]), usd)
+    return tokens
+
+
+def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: int) -> Market:
+    """The market at `block`, with its indices accrued to `timestamp`. The utilization and rates are the port's
+    (Comet.getUtilization, getSupplyRate, getBorrowRate over the stored totals and the public rate parameters);
+    the chain's own answers are read in the same batches and must agree, or this is not the model we mirror."""
+    tag, comet = hex(block), deployment.comet
+    raw = rpc.batch([eth_call(comet, COMET, fn, block=tag) for fn in MARKET_GETTERS])
+    got = {fn: _decode(fn, r)[0] for fn, r in zip(MARKET_GETTERS, raw, strict=True)}
+    totals = Totals(*got["totalsBasic"])
+    model = RateModel(*(int(got[fn]) for fn in RATE_GETTERS))
+    u = utilization(totals)
+    count = int(got["numAssets"])
+    rate_views = ("getSupplyRate", "getBorrowRate")
+    raw = rpc.batch(
+        [eth_call(comet, COMET, "getAssetInfo", i, block=tag) for i in range(count)]
+        + [eth_call(comet, COMET, fn, u, block=tag) for fn in rate_views]
+    )
+    infos = [_decode("getAssetInfo", r)[0] for r in raw[:count]]
+    chain = [
+        int(got["getUtilization"]),
+        *(int(_decode(fn, r)[0]) for fn, r in zip(rate_views, raw[count:], strict=True)),
+    ]
+    ours = [u, supply_rate(model, u), borrow_rate(model, u)]
+    if chain != ours:
+        raise UserError(
+            f"Comet {comet} answers utilization and rates {chain} where Comet.sol's kinked model gives {ours}; "
+            "chainrisk cannot accrue this market's interest exactly"
+        )
+    base_feed = str(got["baseTokenPriceFeed"]).lower()
+    # Feeds may revert and tokens may be odd: these answers are optional (None), the market is read regardless.
+    optional = rpc.batch_each(
+        [eth_call(comet, COMET, "getPrice", feed, block=tag) for feed in (base_feed, *(i[2] for i in infos))]
+        + [eth_call(comet, COMET, "totalsCollateral", i[1], block=tag) for i in infos]
+        + [eth_call(comet, COMET, "getCollateralReserves", i[1], block=tag) for i in infos]
+    )
+    prices = [_price(r) for r in optional[: count + 1]]
+    base_token = str(got["baseToken"]).lower()
+    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block)
+    assets = []
+    for k, (offset, asset, feed, scale, borrow_cf, liquidate_cf, liquidation_factor, cap) in enumerate(infos):
+        total_raw, reserves_raw = optional[count + 1 + k], optional[2 * count + 1 + k]
+        assets.append(
+            Asset(
+                int(offset), tokens[str(asset).lower()], str(feed).lower(), int(scale), int(borrow_cf),
+                int(liquidate_cf), int(liquidation_factor), int(cap), prices[k + 1],
+                int(_decode("totalsCollateral", total_raw)[0]) if total_raw not in (None, "0x") else 0,
+                int(_decode("getCollateralReserves", reserves_raw)[0]) if reserves_raw not in (None, "0x") else None,
+            )
+        )  # fmt: skip
+    base = tokens[base_token]
+    return Market(
+        comet=comet, base=base, base_price_feed=base_feed, base_price=prices[0], base_scale=int(got["baseScale"]),
+        totals=totals, model=model, utilization=u, supply_rate=ours[1], borrow_rate=ours[2],
+        accrued=accrued_interest_indices(totals, model, timestamp),
+        store_front_price_factor=int(got["storeFrontPriceFactor"]), target_reserves=int(got["targetReserves"]),
+        reserves=int(got["getReserves"]), base_borrow_min=int(got["baseBorrowMin"]), assets=assets,
+        usd_per_price_unit=usd_per_price_unit(base, prices[0], assets),
+    )  # fmt: skip
+
+
+def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Asset]) -> float | None:
+    """USD per unit of Comet's prices, from the first token both Comet and the USD oracle price: the base token,
+    else a collateral. Comet's feeds quote one currency (USD for most markets, ETH for the WETH ones), 8 decimals:
+    a token's USD price over its Comet price converts every other Comet price."""
+    for token, price in ((base, base_price), *((a.token, a.price) for a in assets)):
+        if token.usd is not None and price:
+            return float(token.usd / price)
+    return None
+
+
+def read_accounts(
+    rpc: RpcClient, comet: str, assets: Sequence[Asset], wallets: Sequence[str], block: int
+) -> list[Account]:
+    """userBasic of every wallet, then userCollateral only for the assets each has entered: Comet sets an asset's
+    bit exactly when a balance leaves zero and clears it when it returns there, so the others hold nothing."""
+    tag = hex(block)
+    calls = [eth_call(comet, COMET, "userBasic", w, block=tag) for w in wallets]
+    basics = [_decode("userBasic", r) for r in rpc.batch(calls)]
+    entered: list[tuple[str, Asset]] = []
+    for wallet, (_, _, _, assets_in, reserved) in zip(wallets, basics, strict=True):
+        bits = int(assets_in) | int(reserved) << EXTENDED_ASSETS_SHIFT
+        entered.extend((wallet, a) for a in assets if bits >> a.offset & 1)
+    raw = rpc.batch([eth_call(comet, COMET, "userCollateral", w, a.token.address, block=tag) for w, a in entered])
+    balances: dict[str, dict[str, int]] = {}
+    for (wallet, asset), item in zip(entered, raw, strict=True):
+        balances.setdefault(wallet, {})[asset.token.address] = int(_decode("userCollateral", item)[0])
+    return [
+        Account(w, int(p), int(ti), int(ta), int(a_in) | int(res) << EXTENDED_ASSETS_SHIFT, balances.get(w, {}))
+        for w, (p, ti, ta, a_in, res) in zip(wallets, basics, strict=True)
+    ]

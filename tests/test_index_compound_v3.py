@@ -1,0 +1,311 @@
+"""Compound V3 adapter against the Comet stand-in (our own Solidity, behind a transparent proxy) on its own anvil,
+after four months of interest and the May-June 2022 price path, indexed through the real job.
+
+* every wallet's base supply and debt equal balanceOf / borrowBalanceOf and every collateral collateralBalanceOf,
+  exactly, and every non-empty account is indexed (the bare market too);
+* through the health engine (prepare, apply_multipliers, position_values, wallet_health), HF < 1 exactly when
+  isLiquidatable, and the borrow capacity covers the debt exactly when isBorrowCollateralized; the engine's verdicts
+  after shocked prices equal the chain's once the feeds are moved by as much, and again after re-indexing;
+* absorbing every liquidatable account pays out what the snapshot predicted (AbsorbDebt's basePaidOut exactly) and
+  moves getReserves() by the predicted protocol cost within one base unit per account;
+* a non-Comet address (an ERC-20, a wallet) and a wrong chain end in one line and change nothing stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from eth_utils.crypto import keccak
+
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.cli import main
+from chainrisk.devnet.compound_v3 import KEEPER, CometDevnetOptions, build_compound_v3
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.prices import parse_start
+from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
+from chainrisk.jobs.index import index_market
+from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+
+COMET = load_abi("compound-v3", "IComet")
+FEED = Abi(compiled_contracts()["SettableFeed"].abi)
+WAD = 10**18
+OPTIONS = CometDevnetOptions(wallets=80, days=120, step_hours=24, seed=7)
+ABSORB_DEBT = "0x" + keccak(b"AbsorbDebt(address,address,uint256,uint256)").hex()
+#: Price multipliers of the crash the tests set on the feeds (the base, USDC, holds).
+CRASH = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.7, "LINK": 0.45}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Its own anvil with the stand-in market and population; the manifest section plus the RPC URL."""
+    folder = tmp_path_factory.mktemp("comet")
+    port = free_port()
+    process = start_anvil(port, 31337, folder / "anvil.log", detach=False)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with RpcClient(url) as rpc:
+            builder = BlockBuilder(rpc, timestamp=int(parse_start(OPTIONS.start).timestamp()) - 86_400)
+            manifest = build_compound_v3(builder, OPTIONS)
+        yield manifest | {"rpc_url": url}
+    finally:
+        stop_process(process.pid)
+
+
+@pytest.fixture(scope="module")
+def rpc(chain: dict[str, Any]) -> Iterator[RpcClient]:
+    with RpcClient(chain["rpc_url"]) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def comet_db(chain: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db: Path = tmp_path_factory.mktemp("comet_db") / "chainrisk.duckdb"
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_oracle": chain["usd_oracle"]})
+    return db
+
+
+def _frame(db: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        frame: pl.DataFrame = con.sql(sql).pl()
+        return frame
+
+
+def _snapshot(db: Path, comet: str) -> tuple[int, int]:
+    row = _frame(db, f"SELECT snapshot_block, snapshot_timestamp FROM sync_state WHERE market = '{comet}'").row(0)
+    return int(row[0]), int(row[1])
+
+
+def _positions(db: Path, comet: str, block: int) -> pl.DataFrame:
+    return _frame(db, f"SELECT * FROM positions WHERE source = '{comet}' AND block_number = {block}")
+
+
+def _reads(rpc: RpcClient, comet: str, fn: str, args: list[tuple[Any, ...]], block: int) -> list[Any]:
+    raw = rpc.batch([eth_call(comet, COMET, fn, *a, block=hex(block)) for a in args])
+    return [COMET.decode(fn, r)[0] for r in raw]
+
+
+def _check_balances(rpc: RpcClient, db: Path, comet: str, wallets: list[str], tokens: dict[str, str]) -> int:
+    """Asserts every wallet's stored base supply, debt and collateral equal the market's own answers at the snapshot
+    block, and that each non-empty one is stored; returns how many wallets hold something."""
+    block, _ = _snapshot(db, comet)
+    rows = {(r["wallet"], r["asset"]): r for r in _positions(db, comet, block).iter_rows(named=True)}
+    base = tokens["USDC"]
+    supplied = _reads(rpc, comet, "balanceOf", [(w,) for w in wallets], block)
+    borrowed = _reads(rpc, comet, "borrowBalanceOf", [(w,) for w in wallets], block)
+    collateral_assets = [a for s, a in tokens.items() if s != "USDC"]
+    pairs = [(w, a) for w in wallets for a in collateral_assets]
+    held = dict(zip(pairs, _reads(rpc, comet, "collateralBalanceOf", pairs, block), strict=True))
+    holders = 0
+    for wallet, supply, debt in zip(wallets, supplied, borrowed, strict=True):
+        stored = rows.get((wallet, base))
+        got = (int(stored["supplied_amount"]), int(stored["debt_amount"])) if stored else (0, 0)
+        assert got == (supply, debt), wallet
+        for asset in collateral_assets:
+            row = rows.get((wallet, asset))
+            assert (int(row["supplied_amount"]) if row else 0) == held[(wallet, asset)], (wallet, asset)
+        holders += bool(supply or debt or any(held[(wallet, a)] for a in collateral_assets))
+    return holders
+
+
+def test_balances_equal_the_contract_after_months_of_interest(
+    chain: dict[str, Any], rpc: RpcClient, comet_db: Path
+) -> None:
+    comet = chain["comet"]
+    wallets = [*chain["wallets"], *chain["recipients"], chain["liquidity_provider"], KEEPER]
+    holders = _check_balances(rpc, comet_db, comet, wallets, chain["tokens"])
+    market = _frame(comet_db, "SELECT * FROM raw_compound_v3_markets").row(0, named=True)
+    block, timestamp = _snapshot(comet_db, comet)
+    borrowers = _positions(comet_db, comet, block).filter(pl.col("debt_amount") > 0).height
+    # Months of accrual: the borrow index grew by over half a percent, and the stored one is current at the head.
+    assert int(market["accrued_borrow_index"]) > 1_005 * 10**12 and market["last_accrual_time"] == timestamp
+    assert holders >= 50 and borrowers >= 15 and chain["history"]["absorbed"], (holders, borrowers)
+    print(f"{holders} accounts ({borrowers} borrowing) equal balanceOf / borrowBalanceOf / collateralBalanceOf")
+
+
+def test_the_committed_abi_is_the_stand_in_interface() -> None:
+    """abis/compound-v3/IComet.json is compiled from our CometStandinInterface: the two cannot drift apart."""
+    compiled = standin_contracts("compound_v3")["CometStandinInterface"].abi
+    committed = json.loads((Path(__file__).resolve().parent.parent / "abis/compound-v3/IComet.json").read_text())
+    key = json.dumps
+    assert sorted(map(key, committed)) == sorted(map(key, compiled))
+
+
+def test_bare_market_indexes_the_same_way(chain: dict[str, Any], rpc: RpcClient, tmp_path: Path) -> None:
+    db = tmp_path / "bare.duckdb"
+    index_market("compound-v3", chain["rpc_url"], chain["bare_comet"], db, options={"usd_oracle": chain["usd_oracle"]})
+    assert _check_balances(rpc, db, chain["bare_comet"], chain["bare_wallets"], chain["tokens"]) >= 5
+
+
+def _engine(positions: pl.DataFrame, multipliers: dict[str, float] | None = None) -> pl.DataFrame:
+    table = (
+        pl.DataFrame({"symbol": list(multipliers), "multiplier": list(multipliers.values())}) if multipliers else None
+    )
+    return wallet_health(position_values(apply_multipliers(prepare(positions), table))).collect()
+
+
+def _chain_verdicts(rpc: RpcClient, comet: str, wallets: list[str], block: int) -> tuple[set[str], set[str]]:
+    """(liquidatable, not borrow-collateralized) per the market's own views at `block`."""
+    liquidatable = _reads(rpc, comet, "isLiquidatable", [(w,) for w in wallets], block)
+    collateralized = _reads(rpc, comet, "isBorrowCollateralized", [(w,) for w in wallets], block)
+    return (
+        {w for w, x in zip(wallets, liquidatable, strict=True) if x},
+        {w for w, x in zip(wallets, collateralized, strict=True) if not x},
+    )
+
+
+def _check_health(rpc: RpcClient, db: Path, comet: str) -> set[str]:
+    """HF < 1 (engine and stored wad) exactly when isLiquidatable; capacity >= debt exactly when
+    isBorrowCollateralized; returns the liquidatable wallets."""
+    block, _ = _snapshot(db, comet)
+    positions = _positions(db, comet, block)
+    health = _engine(positions)
+    wallets = sorted(health["wallet"])
+    liquidatable, undercollateralized = _chain_verdicts(rpc, comet, wallets, block)
+    assert set(health.filter(pl.col("health_factor") < 1)["wallet"]) == liquidatable
+    stored = _frame(db, f"SELECT wallet, health_factor_wad FROM wallet_health WHERE block_number = {block}")
+    assert set(stored.filter(pl.col("health_factor_wad") < WAD)["wallet"]) == liquidatable
+    # The borrowing power: floor(collateral value x borrowCollateralFactor) summed, against the debt's value.
+    capacity = positions.group_by("wallet").agg(
+        (pl.col("collateral_base").cast(pl.Int128) * pl.col("ltv_bps") // 10_000).sum().alias("capacity"),
+        pl.col("debt_base").cast(pl.Int128).sum().alias("debt"),
+    )
+    assert set(capacity.filter(pl.col("capacity") < pl.col("debt"))["wallet"]) == undercollateralized
+    # absorb() accrues first, then checks: an eth_call of it succeeds for exactly the liquidatable accounts.
+    borrowers = sorted(health.filter(pl.col("debt_usd") > 0)["wallet"])
+    absorbable = set()
+    for wallet in borrowers:
+        data = COMET.encode("absorb", KEEPER, [wallet])
+        try:
+            rpc.call("eth_call", [{"from": KEEPER, "to": comet, "data": data}, hex(block)])
+            absorbable.add(wallet)
+        except RpcError:  # NotLiquidatable, or any other refusal
+            pass
+    assert absorbable == liquidatable
+    return liquidatable
+
+
+def _set_feeds(rpc: RpcClient, chain: dict[str, Any], answers: dict[str, int], timestamp: int) -> None:
+    """New feed answers in a block at `timestamp` (the snapshot's: no interest accrues between)."""
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    for symbol, answer in answers.items():
+        builder.call(DEPLOYER, FEED, chain["feeds"][symbol], "setAnswer", answer)
+    builder.call(KEEPER, COMET, chain["comet"], "accrueAccount", KEEPER)
+    builder.mine(0)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_bad_input_is_one_line_and_changes_nothing(
+    chain: dict[str, Any], comet_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    db = folder / "chainrisk.duckdb"
+    shutil.copyfile(comet_db, db)
+    # As a user's folder after earlier runs holds it: with the empty lock file every writing command leaves.
+    db.with_name(db.name + ".lock").touch()
+    before = _digest(folder)
+    common = ["--rpc-url", chain["rpc_url"], "--db", str(db)]
+    cases = {
+        "is not a Compound V3 Comet": ["--address", chain["tokens"]["USDC"]],
+        "no contract at": ["--address", "0x" + keccak(b"a wallet").hex()[-40:]],
+        "but the market lives on chain 1": ["--market", "compound-v3-ethereum-usdc"],
+    }
+    for expected, args in cases.items():
+        protocol = ["--protocol", "compound-v3"] if "--address" in args else []
+        assert main(["index", *protocol, *args, *common]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("chainrisk: error: ") and expected in err, err
+    assert _digest(folder) == before
+
+
+def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs_what_was_predicted(
+    chain: dict[str, Any], rpc: RpcClient, comet_db: Path
+) -> None:
+    comet = chain["comet"]
+    before = _check_health(rpc, comet_db, comet)
+    block, timestamp = _snapshot(comet_db, comet)
+    positions = _positions(comet_db, comet, block)
+
+    # The engine's verdicts under the crash, from the snapshot; then the chain's with the feeds moved as much.
+    shocked = _engine(positions, CRASH)
+    prices = {r["symbol"]: int(r["price"]) for r in positions.unique("symbol").iter_rows(named=True)}
+    _set_feeds(rpc, chain, {s: int(float(prices[s]) * m) for s, m in CRASH.items()}, timestamp)
+    head = int(rpc.call("eth_blockNumber"), 16)
+    wallets = sorted(shocked["wallet"])
+    liquidatable, _ = _chain_verdicts(rpc, comet, wallets, head)
+    assert set(shocked.filter(pl.col("liquidatable"))["wallet"]) == liquidatable
+    assert len(liquidatable) > len(before) + 5, (len(before), len(liquidatable))
+
+    # Indexed again after the crash: the same agreement, and the predictions absorb is checked against.
+    index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
+    assert _check_health(rpc, comet_db, comet) == liquidatable
+    block, timestamp = _snapshot(comet_db, comet)
+    predicted = _frame(comet_db, f"SELECT * FROM raw_compound_v3_absorbs WHERE block_number = {block}")
+    predicted = predicted.filter(pl.col("liquidatable"))
+    assert set(predicted["wallet"]) == liquidatable and predicted["shortfall"].cast(pl.Float64).sum() > 0
+    # The engine's view of the same absorbs: every collateral seized, and the bad debt is the predicted shortfall
+    # (the engine divides by 1 / liquidationFactor in floats, where Comet floors each product and the credit in base
+    # units: within two base units).
+    engine = _engine(_positions(comet_db, comet, block)).join(predicted, on="wallet")
+    assert (engine["seizable_collateral_usd"] == engine["collateral_usd"]).all()
+    market = _frame(comet_db, f"SELECT * FROM raw_compound_v3_markets WHERE block_number = {block}").row(0, named=True)
+    usd_per_base_unit = float(market["base_price"]) / float(market["base_scale"]) * market["base_currency_usd"]
+    gap = engine["bad_debt_usd"] - engine["shortfall"].cast(pl.Float64) * usd_per_base_unit
+    assert (gap.abs() <= 2 * usd_per_base_unit + 1e-9 * engine["debt_usd"]).all(), gap
+
+    reserves_before = _reads(rpc, comet, "getReserves", [()], block)[0]
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(liquidatable))
+    receipt = builder.mine(0)[0]
+    reserves_after = _reads(rpc, comet, "getReserves", [()], int(rpc.call("eth_blockNumber"), 16))[0]
+    paid = {"0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
+            for log in receipt.logs if log["topics"][0] == ABSORB_DEBT}  # fmt: skip
+    assert paid == {r["wallet"]: int(r["base_paid_out"]) for r in predicted.iter_rows(named=True)}
+    expected = int(predicted["reserves_paid"].cast(pl.Int128).sum())
+    assert abs((reserves_before - reserves_after) - expected) <= predicted.height, (
+        reserves_before - reserves_after,
+        expected,
+    )
+    print(
+        f"{len(before)} liquidatable before the crash, {len(liquidatable)} after; absorbing them moved reserves by "
+        f"{reserves_before - reserves_after} against {expected} predicted (shortfall "
+        f"{int(predicted['shortfall'].cast(pl.Int128).sum())} base units)"
+    )
+
+
+def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: RpcClient, comet_db: Path) -> None:
+    """Nine days with nobody touching the market: the snapshot accrues the stored indices itself (the port of
+    accruedInterestIndices, getUtilization and the kinked rates) and must still equal the views, which accrue the
+    same way; health is checked against absorb(), which accrues before it checks."""
+    comet = chain["comet"]
+    _, timestamp = _snapshot(comet_db, comet)
+    rpc.call("evm_mine", [timestamp + 9 * 86_400])
+    index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
+    market = _frame(comet_db, "SELECT * FROM raw_compound_v3_markets ORDER BY block_number DESC LIMIT 1").row(
+        0, named=True
+    )
+    assert int(market["accrued_borrow_index"]) > int(market["base_borrow_index"])
+    wallets = [*chain["wallets"], *chain["recipients"], chain["liquidity_provider"], KEEPER]
+    assert _check_balances(rpc, comet_db, comet, wallets, chain["tokens"]) >= 50
+    block, _ = _snapshot(comet_db, comet)
+    health = _engine(_positions(comet_db, comet, block))
+    for wallet in sorted(health.filter(pl.col("debt_usd") > 0)["wallet"]):
+        data = COMET.encode("absorb", KEEPER, [wallet])
+        try:
+            rpc.call("eth_call", [{"from": KEEPER, "to": comet, "data": data}, hex(block)])
+            absorbable = True
+        except RpcError:
+            absorbable = False
+        assert absorbable == bool(health.filter(pl.col("wallet") == wallet)["liquidatable"][0]), wallet
