@@ -13,6 +13,7 @@ from chainrisk.protocols.compound_v3 import normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
 from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market
+from chainrisk.protocols.frames import markets_frame
 from chainrisk.rpc import RpcClient
 
 DDL = """
@@ -112,6 +113,8 @@ CREATE TABLE IF NOT EXISTS raw_compound_v3_absorbs (
 
 class CompoundV3Adapter(Adapter[Deployment]):
     name = "compound-v3"
+    label = "Compound V3"
+    bad_debt = "reserves"
     address_role = "Comet"
     events_table = "raw_compound_v3_events"
     ddl = DDL
@@ -121,6 +124,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     }
     option_names = ("usd_oracle",)
     account_columns = ("event", "wallet", "counterparty")
+    events_view = "stg_compound_v3_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))
@@ -150,6 +154,9 @@ class CompoundV3Adapter(Adapter[Deployment]):
             "raw_compound_v3_absorbs": normalise.absorbs_frame(predictions, market, chain_id, block),
             "positions": positions,
             "wallet_health": health,
+            "markets": markets_frame(
+                [normalise.market_row(market)], self.name, chain_id, deployment.comet, block, timestamp
+            ),
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)
         return Snapshot(frames, accounts=raw_accounts.height, accounts_with_debt=borrowers)

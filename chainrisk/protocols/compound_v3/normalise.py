@@ -64,6 +64,21 @@ def market_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
     return keyed(pl.DataFrame([row], schema=schema), chain_id, market.comet, block)
 
 
+def market_row(market: Market) -> dict[str, object]:
+    """The market's `markets` row: named as Compound names its Comets (cUSDCv3), reserves absorbing bad debt first
+    (absorb charges them what the collateral does not cover), supply and borrow at present value."""
+    symbol = market.base.symbol
+    return {
+        "market": market.comet,
+        "name": f"c{symbol}v3" if symbol and not symbol.startswith("0x") else None,
+        "loan_asset": market.base.address,
+        "bad_debt_rule": "reserves",
+        "supply_amount": present_value_supply(market.accrued.supply, market.totals.total_supply_base),
+        "debt_amount": present_value_borrow(market.accrued.borrow, market.totals.total_borrow_base),
+        "reserves_amount": market.reserves,
+    }
+
+
 def assets_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
     """raw_compound_v3_assets: getAssetInfo of each collateral, its price and what the protocol holds."""
     rows = [
