@@ -104,6 +104,7 @@ class DogLimits:
     """The Dog's state for one ilk."""
 
     live: int  #: Dog.live
+    clip: bool  #: the ilk has a Clipper to kick
     chop: int  #: liquidation penalty [wad]
     hole: int  #: per-ilk limit on dai in active auctions [rad]
     dirt: int  #: per-ilk dai in active auctions [rad]
@@ -120,6 +121,8 @@ def bark(ink: int, art: int, rate: int, spot_: int, dust: int, dog: DogLimits) -
         return "Dog/not-unsafe"
     if not (dog.global_hole > dog.global_dirt and dog.hole > dog.dirt):
         return "Dog/liquidation-limit-hit"
+    if dog.chop == 0 or not dog.clip:
+        return "Dog: ilk without chop or clip"  # bark divides by chop, then kicks the clip
     room = min(dog.global_hole - dog.global_dirt, dog.hole - dog.dirt)
     dart = min(art, _word(room * WAD) // rate // dog.chop)
     if art > dart:

@@ -245,7 +245,7 @@ def contract_frames(
     for u in urns:
         i = ilks[u.ilk]
         gem = i.gem
-        if gem.address is None or i.rate == 0:
+        if gem.address is None:
             continue  # no token to value the collateral by (raw_maker_urns still holds the urn)
         usd_per_unit = base_currency_usd(i, system)
         threshold = threshold_wad(i.mat)
@@ -288,6 +288,8 @@ def contract_frames(
                     "liquidation_threshold_wad": 0,
                 }
             )  # fmt: skip
+        if i.spot == 0 and u.art:
+            continue  # no price in the Vat: Dog.bark refuses every urn of the ilk, Maker itself cannot judge it
         hf = health_factor_wad(u.ink, u.art, i.rate, i.spot)
         health.append(
             {

@@ -369,7 +369,7 @@ def read_ilks(
             dripped: int | None = drip(rate, duty, base, rho, timestamp)
         except MakerRevert:
             dripped = None
-        limits = DogLimits(dog_live, chop, hole, dirt, global_hole, global_dirt)
+        limits = DogLimits(dog_live, clip != ZERO, chop, hole, dirt, global_hole, global_dirt)
         result.append(
             Ilk(
                 ilk=i, name=ilk_name(i), art_total=art_total, rate=rate, spot=vat_spot, line=line, dust=dust,
