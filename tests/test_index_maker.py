@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -28,14 +30,16 @@ import polars as pl
 import pytest
 
 from chainrisk.abi import Abi, eth_call, event_topic, load_abi
+from chainrisk.config import market_config
 from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil
 from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score_positions
+from chainrisk.protocols.adapter import find_preset
 from chainrisk.protocols.maker.maths import MakerRevert, drip
-from chainrisk.protocols.maker.snapshot import LENS_RUNTIME
+from chainrisk.protocols.maker.snapshot import LENS_RUNTIME, READER
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import stress
 
@@ -281,7 +285,10 @@ def test_next_price_verdicts_equal_bark_after_the_poke(maker: dict[str, Any], rp
     block = _block(db)
     urns = _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")
     ilks = _rows(db, f"SELECT * FROM raw_maker_ilks WHERE block_number = {block}")
-    assert all(i["price_method"] == "osm" for i in ilks)
+    assert all(i["price_method"] == "peek" for i in ilks)
+    # The OSMs answer only their whitelist: the values above came through the bud override.
+    with pytest.raises(RpcError, match="OSM/contract-not-whitelisted"):
+        rpc.call("eth_call", [{"from": READER, "to": ilks[0]["pip"], "data": OSM.encode("peep")}, hex(block)])
     assert any(int(i["price_next"]) < int(i["price"]) for i in ilks)
     with _sandbox(rpc):
         builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
@@ -420,3 +427,27 @@ def test_drip_equals_dss_jug_vectors() -> None:
         else:
             assert drip(*args) == int(v["rate"]), v
     assert sum(not v["reverts"] for v in vectors) == 48
+
+
+def test_cli_takes_the_urn_list_as_an_option(maker: dict[str, Any], tmp_path: Path) -> None:
+    """`chainrisk index --protocol maker --option urns=FILE` indexes; a malformed option is one line, exit 2; in a
+    config the option passes unchecked as an address (the adapter checks it) while Morpho's stays an address."""
+    urn_file = tmp_path / "urns.txt"
+    urn_file.write_text(maker["vaults"][1]["urn"] + "\n")
+    base = ["index", "--protocol", "maker", "--address", maker["chainlog"], "--rpc-url", maker["rpc_url"]]
+    done = _chainrisk(*base, "--option", f"urns={urn_file}", "--db", str(tmp_path / "cli.duckdb"))
+    assert done.returncode == 0, done.stderr
+    bad = _chainrisk(*base, "--option", "urns", "--db", str(tmp_path / "bad.duckdb"))
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "give KEY=VALUE" in lines[0]
+    assert not (tmp_path / "bad.duckdb").exists()
+    market = market_config({"preset": "maker-ethereum", "urns": "vaults.txt"}, "test")
+    assert market.options == {"urns": "vaults.txt"} and market.address == find_preset("maker-ethereum").address
+    with pytest.raises(UserError, match="usd_oracle"):
+        market_config({"preset": "morpho-blue-ethereum", "usd_oracle": "vaults.txt"}, "test")
+
+
+def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chainrisk.cli", *args], capture_output=True, text=True, timeout=180, check=False
+    )

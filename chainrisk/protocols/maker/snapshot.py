@@ -94,7 +94,7 @@ class Gem:
 
 @dataclass(frozen=True)
 class Price:
-    method: str  #: how `value` was read: osm (peek under override), vat-spot (from the Vat's spot), none
+    method: str  #: how `value` was read: peek (the pip's own peek/peep, whitelisted by override), vat-spot, none
     value: int | None  #: current pip value [wad, reference units per gem]
     has: bool  #: the pip reports a valid current value
     next_value: int | None  #: OSM.peep: the value the next poke makes current [wad]
@@ -277,37 +277,37 @@ def _symbol(raw: Any) -> str | None:
 
 
 def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> dict[str, Gem]:
-    """Each ilk's gem and join: the IlkRegistry's `info` (gem, join, dec, symbol), else the ChainLog's
-    MCD_JOIN_<ILK> and the join's `gem`/`dec`; then the token's own symbol and decimals."""
-    info: dict[str, tuple[Any, ...] | None] = dict.fromkeys(ilks)
+    """Each ilk's gem and join: the IlkRegistry's `gem`, `join` and `dec`, else the ChainLog's MCD_JOIN_<ILK> and
+    the join's own `gem` and `dec`; then the token's symbol and decimals (a symbol-less token keeps its address)."""
+    records: dict[str, tuple[str | None, str | None, int | None]] = {}
     if deployment.ilk_registry is not None:
+        fields = ("gem", "join", "dec")
         raw = rpc.batch_each(
-            [eth_call(deployment.ilk_registry, ILK_REGISTRY, "info", bytes.fromhex(i[2:]), block=tag) for i in ilks]
-        )
-        info = {i: _decode(ILK_REGISTRY, "info", r) for i, r in zip(ilks, raw, strict=True)}
-    # (registry name, symbol, class, dec, gem, pip, join, xlip); a missing ilk answers an empty record.
-    known = {i: r for i, r in info.items() if r is not None and str(r[6]).lower() != ZERO}
-    unknown = [i for i in ilks if i not in known]
-    join_keys = [JOIN_KEY_PREFIX + ilk_name(i).replace("-", "_") for i in unknown]
+            [eth_call(deployment.ilk_registry, ILK_REGISTRY, fn, bytes.fromhex(i[2:]), block=tag)
+             for i in ilks for fn in fields]
+        )  # fmt: skip
+        for k, i in enumerate(ilks):
+            gem_raw, join_raw, dec_raw = (_decode(ILK_REGISTRY, fn, raw[3 * k + j]) for j, fn in enumerate(fields))
+            # An ilk the registry does not hold answers zeros.
+            if gem_raw and join_raw and str(join_raw[0]).lower() != ZERO:
+                records[i] = (str(gem_raw[0]).lower(), str(join_raw[0]).lower(), int(dec_raw[0]) if dec_raw else None)
+    unknown = [i for i in ilks if i not in records]
+    join_keys = {i: JOIN_KEY_PREFIX + ilk_name(i).replace("-", "_") for i in unknown}
+    join_keys = {i: k for i, k in join_keys.items() if len(k) <= 32}
     joins_raw = rpc.batch_each(
-        [eth_call(deployment.chainlog, CHAINLOG, "getAddress", _key(k), block=tag) for k in join_keys if len(k) <= 32]
+        [eth_call(deployment.chainlog, CHAINLOG, "getAddress", _key(k), block=tag) for k in join_keys.values()]
     )
-    joins = dict(zip([i for i, k in zip(unknown, join_keys, strict=True) if len(k) <= 32], joins_raw, strict=True))
-    found_joins = {i: a for i, a in ((i, _address_or_none(r)) for i, r in joins.items()) if a is not None}
+    found_joins = {i: a for i, a in zip(join_keys, map(_address_or_none, joins_raw), strict=True) if a is not None}
     join_fields = rpc.batch_each(
         [eth_call(j, GEM_JOIN, fn, block=tag) for j in found_joins.values() for fn in ("gem", "dec")]
     )
-    records: dict[str, tuple[str | None, str | None, int | None, str | None]] = {}
-    for i, r in known.items():
-        records[i] = (str(r[4]).lower(), str(r[6]).lower(), int(r[3]), str(r[1]) or None)
-    for k, (i, join) in enumerate(found_joins.items()):
+    for k, (i, join_address) in enumerate(found_joins.items()):
         join_gem = _decode(GEM_JOIN, "gem", join_fields[2 * k])
         join_dec = _decode(GEM_JOIN, "dec", join_fields[2 * k + 1])
         records[i] = (
             str(join_gem[0]).lower() if join_gem else None,
-            join,
+            join_address,
             int(join_dec[0]) if join_dec else None,
-            None,
         )
     tokens = sorted({r[0] for r in records.values() if r[0]})
     token_raw = rpc.batch_each([eth_call(t, ERC20, fn, block=tag) for t in tokens for fn in ("symbol", "decimals")])
@@ -315,11 +315,11 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
     decimals = {t: _decode(ERC20, "decimals", token_raw[2 * k + 1]) for k, t in enumerate(tokens)}
     gems = {}
     for i in ilks:
-        token, ilk_join, dec, registry_symbol = records.get(i, (None, None, None, None))
+        token, ilk_join, dec = records.get(i, (None, None, None))
         token_decimals = decimals.get(token) if token else None
         gems[i] = Gem(
             address=token,
-            symbol=(symbols.get(token) if token else None) or registry_symbol,
+            symbol=symbols.get(token) if token else None,
             decimals=int(token_decimals[0]) if token_decimals else dec,
             join=ilk_join,
             join_dec=dec,
@@ -375,7 +375,7 @@ def read_ilks(
                 ilk=i, name=ilk_name(i), art_total=art_total, rate=rate, spot=vat_spot, line=line, dust=dust,
                 pip=pip, mat=mat, duty=duty, rho=rho, rate_dripped=dripped, dog=limits, clip=clip, gem=gems[i],
                 price=price,
-                spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "osm" else None,
+                spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "peek" else None,
                 spot_next=_spot_or_none(price.next_value, price.next_has, par, mat),
             )
         )  # fmt: skip
@@ -399,7 +399,7 @@ def _price(answers: Sequence[Any] | None, vat_spot: int, mat: int, par: int) -> 
         zzz = _decode(OSM, "zzz", answers[2]) if answers else None
         hop = _decode(OSM, "hop", answers[3]) if answers else None
         return Price(
-            method="osm", value=int.from_bytes(peek[0], "big"), has=bool(peek[1]),
+            method="peek", value=int.from_bytes(peek[0], "big"), has=bool(peek[1]),
             next_value=int.from_bytes(peep[0], "big") if peep else None, next_has=bool(peep[1]) if peep else False,
             next_at=int(zzz[0]) + int(hop[0]) if zzz and hop else None,
         )  # fmt: skip
