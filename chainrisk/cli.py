@@ -176,6 +176,11 @@ def _index_config(args: argparse.Namespace) -> Any:
         entry["address"] = check_address(args.address, "--address")
     if args.usd_oracle:
         entry["usd_oracle"] = check_address(args.usd_oracle, "--usd-oracle")
+    for option in args.option or []:
+        key, sep, value = option.partition("=")
+        if not sep or not key or key in entry:
+            raise UserError(f"--option {option!r}: give KEY=VALUE with an adapter option, e.g. urns=vaults.txt")
+        entry[key] = value
     if "preset" not in entry and "address" not in entry:
         raise UserError("give --address (with --protocol), --market NAME, --devnet or --config FILE")
     if "preset" not in entry:
@@ -664,15 +669,20 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="index lending markets into DuckDB")
     index.add_argument("--rpc-url", help="JSON-RPC endpoint (default: the config's rpc_url, else ETH_RPC_URL)")
     index.add_argument("--config", help="a chainrisk.toml naming every market to index")
-    index.add_argument("--protocol", help="aave-v3 (default), morpho-blue or compound-v3")
+    from chainrisk.protocols.adapter import adapters
+
+    found = adapters()
+    index.add_argument("--protocol", help=f"{', '.join(sorted(found))} (default aave-v3)")
     index.add_argument(
-        "--address", help="the contract to index: Aave PoolAddressesProvider, Morpho Blue singleton, Compound V3 Comet"
+        "--address",
+        help="the contract to index: " + ", ".join(f"{a.label} {a.address_role}" for _, a in sorted(found.items())),
+    )
+    index.add_argument("--usd-oracle", help="an AaveOracle-compatible contract for USD prices (Morpho Blue, Comet)")
+    index.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="an adapter option, e.g. maker's urns=FILE (repeatable)"
     )
     index.add_argument(
-        "--usd-oracle", help="Morpho Blue, Compound V3: an AaveOracle-compatible contract for USD prices"
-    )
-    index.add_argument(
-        "--market", help="a preset: aave-v3-ethereum, spark-ethereum, morpho-blue-ethereum, compound-v3-ethereum-usdc"
+        "--market", help="a preset such as aave-v3-ethereum, morpho-blue-ethereum, compound-v3-ethereum-usdc"
     )
     index.add_argument("--devnet", action="store_true", help="every market of the local devnet (from its manifest)")
     index.add_argument("--from-block", type=BLOCK, help="first block to read logs from")

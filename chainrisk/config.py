@@ -14,6 +14,10 @@ address = "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
 from_block = 18883124            # optional: first block with its events
 chain_id = 1                     # optional: refuse an RPC serving another chain
 usd_oracle = "0x54586bE62E3c3580375aE3723C145253060Ca0C2"   # adapter option (Morpho: USD prices)
+
+[[markets]]
+preset = "maker-ethereum"
+urns = "vaults.txt"              # adapter option (Maker): more urns, a file or a comma list of 0x... or ETH-A:0x...
 ```
 
 `[watchlists]` and `[alerts]` (rules, webhooks, e-mail) are described in chainrisk.alerts.rules. The risk models
@@ -113,8 +117,13 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     unknown = sorted(set(merged) - known)
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r} for {adapter.name} (known: {', '.join(sorted(known))})")
-    # Every option an adapter takes today is a contract (a USD oracle); checked here so the message names it.
-    options = {k: check_address(merged[k], f"{where}: {k}") for k in adapter.option_names if k in merged}
+    # Contract options (a USD oracle) are checked here so the message names them; text options (Maker's urn list)
+    # by the adapter.
+    options = {
+        k: str(merged[k]) if k in adapter.text_options else check_address(merged[k], f"{where}: {k}")
+        for k in adapter.option_names
+        if k in merged
+    }
     return MarketConfig(
         protocol=adapter.name,
         address=check_address(merged["address"], f"{where}: address"),

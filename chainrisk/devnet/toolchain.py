@@ -215,10 +215,10 @@ def _solc_inputs() -> list[dict[str, Any]]:
     return inputs
 
 
-def _standin_input(folder: Path) -> dict[str, Any]:
+def _standin_input(folder: Path, prefix: str = "standins") -> dict[str, Any]:
     """One stand-in's compilation: its own files (and the OpenZeppelin files they import), optimizer 200 without
     via-IR: quick to compile, and apart from Morpho's compilation so its bytecode stays untouched."""
-    sources = {f"standins/{folder.name}/{p.name}": {"content": p.read_text()} for p in sorted(folder.glob("*.sol"))}
+    sources = {f"{prefix}/{folder.name}/{p.name}": {"content": p.read_text()} for p in sorted(folder.glob("*.sol"))}
     if not sources:
         raise UserError(f"no stand-in contracts under {folder}")
     solc_input = _standard_json({**sources, **_imports(sources, PACKAGES_BEYOND_MORPHO)})
@@ -389,3 +389,10 @@ def link(contract: CompiledContract, libraries: dict[str, str]) -> CompiledContr
     if "__$" in code:
         raise ValueError("bytecode still holds a library placeholder")
     return CompiledContract(abi=contract.abi, bytecode=code, runtime=contract.runtime)
+
+
+@functools.cache
+def folder_contracts(folder: Path) -> dict[str, CompiledContract]:
+    """Our own Solidity in `folder` (a protocol package's read-only lens), compiled on its own with the stand-ins'
+    settings, so adding it leaves every other compilation's bytecode untouched. Cached by input hash."""
+    return _contracts(_compile(_standin_input(folder, prefix="chainrisk")), {})

@@ -148,7 +148,8 @@ def index_market(
             f"{protocol} takes no option {unknown[0]!r}; it takes: {', '.join(adapter.option_names) or 'none'}"
         )
     for key, value in options.items():
-        options[key] = _check_address(value, key)
+        if key not in adapter.text_options:
+            options[key] = _check_address(value, key)
     if (from_block is not None and from_block < 0) or (to_block is not None and to_block < 0):
         raise UserError("block numbers must be >= 0")
     if log_span < 1:

@@ -91,6 +91,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     ddl: ClassVar[str]  #: CREATE TABLE IF NOT EXISTS statements for the adapter's raw tables
     presets: ClassVar[dict[str, Preset]]  #: named mainnet deployments
     option_names: ClassVar[tuple[str, ...]] = ()  #: options the adapter accepts
+    #: Options whose values are not contract addresses (a file, a list): `discover` checks them. The job checks
+    #: every other option as an address before calling the adapter.
+    text_options: ClassVar[tuple[str, ...]] = ()
     #: Columns of `events_table` that `snapshot` needs back to find accounts (read DISTINCT).
     account_columns: ClassVar[tuple[str, ...]]
     #: Where its markets' bad debt lands (a key of BAD_DEBT_RULES); a market's row in `markets` may say otherwise.

@@ -14,6 +14,8 @@ liquidation_takes_all) is read with Aave V3's meaning of them; the engine then s
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
@@ -26,6 +28,8 @@ DEFAULT_CLOSE_FACTOR = 0.5
 #: Largest product kept in Int128 (its maximum is 1.7e38).
 _INT128_SAFE = 1e37
 PER_POSITION = "per-position"
+#: The largest double below 1.0: a health factor that must read as liquidatable but rounds to 1.
+BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
@@ -169,7 +173,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     Aave (average-threshold): avg threshold = floor(sum(collateral_base * threshold) / sum(collateral_base)) and
     HF = percentMul(collateral, threshold) / debt, as GenericLogic computes them. Per-position rule (Morpho's
     _isHealthy, Comet's isLiquidatable): HF = sum(wMulDown(collateral_base, threshold_wad)) / debt, the
-    product split at 1e18 so it stays inside 128 bits. HF itself is a float of the exact integers.
+    product split at 1e18 so it stays inside 128 bits. HF itself is a float of the exact integers, below 1
+    exactly when they say liquidatable.
     """
     names = _names(valued)
     rules = "_rule" in names
@@ -188,7 +193,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
+    weighted_usd = pl.col("collateral_usd_now") * _threshold_bps(names) / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -221,7 +226,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             pl.when(pl.col("_debt") > 0)
-            .then(pl.col("_adjusted").cast(pl.Float64) / pl.col("_debt").cast(pl.Float64))
+            .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt")))
             .alias("health_factor"),
             pl.when(pl.col("collateral_usd") > 0).then(pl.col("debt_usd") / pl.col("collateral_usd")).alias("ltv_used"),
             ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
@@ -273,6 +278,22 @@ def _seizable(takes_all: bool) -> pl.Expr:
     return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
 
 
+def _threshold_bps(names: list[str]) -> pl.Expr:
+    """The liquidation threshold in bps as a float, with the fraction of a bps the WAD threshold carries (Maker's
+    1 / mat is 6,896.55... bps for 145 %); whole bps where the protocol uses whole bps."""
+    if "_threshold_wad" in names:
+        return pl.col("_threshold_wad").cast(pl.Float64) / (WAD // BPS)
+    return pl.col("liquidation_threshold_bps").cast(pl.Float64)
+
+
+def _ratio_below_one_exactly(adjusted: pl.Expr, debt: pl.Expr) -> pl.Expr:
+    """adjusted / debt as a double that is below 1 exactly when the integers are: two 1e27-scale integers that
+    differ by less than one part in 2^53 divide to 1.0 in floating point, which would hide a wallet the protocol
+    liquidates (Maker's ink * spot < art * rate by one wei); such a ratio becomes the largest double below 1."""
+    ratio = adjusted.cast(pl.Float64) / debt.cast(pl.Float64)
+    return pl.when(adjusted < debt).then(pl.min_horizontal(ratio, pl.lit(BELOW_ONE))).otherwise(ratio)
+
+
 def _by_rule(rules: bool, average_threshold: pl.Expr, per_position: str) -> pl.Expr:
     """The average-threshold figure, or the per-position sum for wallets under that rule."""
     if not rules:
@@ -301,17 +322,21 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         return pl.when(pl.col("_rule") == PER_POSITION).then(x).otherwise(x.floor()) if "_rule" in names else x.floor()
 
     # Window sums rather than a group_by joined back: the join would gather every column of every position.
-    rows = valued.with_columns(
-        collateral.sum().over("_wid").alias("_c"),
-        pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
-        (collateral * pl.col("liquidation_threshold_bps")).sum().over("_wid").alias("_w"),
-    ).with_columns(
-        (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
-        (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
-        (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("liquidation_threshold_bps")).alias("_w_other"),
-        (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
-        (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
-        pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
+    rows = (
+        valued.with_columns(_threshold_bps(names).alias("_lt"))
+        .with_columns(
+            collateral.sum().over("_wid").alias("_c"),
+            pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
+            (collateral * pl.col("_lt")).sum().over("_wid").alias("_w"),
+        )
+        .with_columns(
+            (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
+            (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
+            (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("_lt")).alias("_w_other"),
+            (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
+            (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
+            pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
+        )
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
         pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
@@ -320,7 +345,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # W_other + alpha p LT = 10^4 (D_other + beta p). Flooring then moves L by under one bps, so a few
     # rounds settle it even where L itself moves fast with p (two collaterals of different thresholds).
     continuous = (BPS * pl.col("_d_other") - pl.col("_w_other")) / (
-        pl.col("_alpha") * pl.col("liquidation_threshold_bps") - BPS * pl.col("_beta")
+        pl.col("_alpha") * pl.col("_lt") - BPS * pl.col("_beta")
     )
     rows = rows.with_columns(continuous.alias("_p"))
     for _ in range(iterations):
@@ -329,7 +354,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
             pl.when(((pl.col("_c_other") + collateral_at_price) > 0) & pl.col("_p").is_finite())
             .then(
                 average(
-                    (pl.col("_w_other") + collateral_at_price * pl.col("liquidation_threshold_bps"))
+                    (pl.col("_w_other") + collateral_at_price * pl.col("_lt"))
                     / (pl.col("_c_other") + collateral_at_price)
                 )
             )
@@ -340,13 +365,11 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # two thresholds and no price gives HF = 1 exactly. The boundary of the liquidatable set is then the step:
     # the price at which the average reaches the higher of the two, (W_other + alpha p LT) / (C_other + alpha p) = L.
     average_at_p = average(
-        (pl.col("_w_other") + pl.col("_alpha") * pl.col("_p") * pl.col("liquidation_threshold_bps"))
+        (pl.col("_w_other") + pl.col("_alpha") * pl.col("_p") * pl.col("_lt"))
         / (pl.col("_c_other") + pl.col("_alpha") * pl.col("_p"))
     )
     higher = pl.max_horizontal(average_at_p, pl.col("_l"))
-    step = (higher * pl.col("_c_other") - pl.col("_w_other")) / (
-        pl.col("_alpha") * (pl.col("liquidation_threshold_bps") - higher)
-    )
+    step = (higher * pl.col("_c_other") - pl.col("_w_other")) / (pl.col("_alpha") * (pl.col("_lt") - higher))
     rows = rows.with_columns(
         pl.when((average_at_p != pl.col("_l")) & (pl.col("_alpha") > 0) & step.is_finite() & (step > 0))
         .then(step)
@@ -403,7 +426,7 @@ def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
 
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
+    weighted = pl.col("collateral_usd_now") * _threshold_bps(_names(valued)) / BPS
     recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
     terms = {
         "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+pragma solidity 0.8.19;
+
+interface ClipVatLike {
+    function move(address, address, uint256) external;
+    function flux(bytes32, address, address, uint256) external;
+    function ilks(bytes32) external view returns (uint256, uint256, uint256, uint256, uint256);
+}
+
+interface ClipSpotterLike {
+    function par() external view returns (uint256);
+    function ilks(bytes32) external view returns (address pip, uint256 mat);
+}
+
+interface ClipPipLike {
+    function peek() external returns (bytes32, bool);
+}
+
+interface ClipDogLike {
+    function chop(bytes32) external view returns (uint256);
+    function digs(bytes32, uint256) external;
+}
+
+interface AbacusLike {
+    function price(uint256 top, uint256 dur) external view returns (uint256);
+}
+
+/// @title LinearDecrease (stand-in)
+/// @notice Stand-in for Maker's LinearDecrease price curve: chainrisk's own Solidity written from the documented
+/// maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = top * (tau - dur) / tau, 0 from tau on.
+contract LinearDecrease {
+    uint256 public tau; // seconds from the start price to zero
+    uint256 internal constant RAY = 10 ** 27;
+
+    constructor(uint256 tau_) {
+        tau = tau_;
+    }
+
+    function price(uint256 top, uint256 dur) external view returns (uint256) {
+        if (dur >= tau) return 0;
+        return top * ((tau - dur) * RAY / tau) / RAY;
+    }
+}
+
+/// @title Clipper (stand-in, minimal)
+/// @notice Stand-in for Maker's Clipper, the Dutch auction the Dog kicks: chainrisk's own Solidity written from the
+/// public interface and documented maths of makerdao/dss src/clip.sol, not Maker's bytecode. Minimal: `kick`
+/// starts at top = feed price * buf, the price falls along `calc`, `take` sells collateral at the current price
+/// (owe = slice * price, the tab capped, the chost rule for partial purchases), sends the dai to the vow, returns
+/// leftover collateral to the urn and lets the Dog know (`digs`). No resets (`redo`), keeper incentives or
+/// flash-loan callbacks.
+contract Clipper {
+    mapping(address => uint256) public wards;
+
+    bytes32 public immutable ilk;
+    address public immutable vat;
+    address public dog;
+    address public vow;
+    address public spotter;
+    address public calc;
+
+    uint256 public buf; // multiplicative factor on the starting price [ray]
+    uint256 public chost; // ilk dust times chop [rad]
+    uint256 public kicks;
+    uint256[] public active;
+
+    struct Sale {
+        uint256 pos; // index in active
+        uint256 tab; // dai to raise [rad]
+        uint256 lot; // collateral to sell [wad]
+        address usr; // liquidated urn
+        uint96 tic; // auction start
+        uint256 top; // starting price [ray]
+    }
+
+    mapping(uint256 => Sale) public sales;
+
+    uint256 internal constant RAY = 10 ** 27;
+    uint256 internal constant WAD = 10 ** 18;
+
+    event Kick(
+        uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr, uint256 coin
+    );
+    event Take(uint256 indexed id, uint256 max, uint256 price, uint256 owe, uint256 tab, uint256 lot, address indexed usr);
+
+    modifier auth() {
+        require(wards[msg.sender] == 1, "Clipper/not-authorized");
+        _;
+    }
+
+    constructor(address vat_, address spotter_, address dog_, bytes32 ilk_) {
+        vat = vat_;
+        spotter = spotter_;
+        dog = dog_;
+        ilk = ilk_;
+        buf = RAY;
+        wards[msg.sender] = 1;
+    }
+
+    function rely(address usr) external auth {
+        wards[usr] = 1;
+    }
+
+    function file(bytes32 what, uint256 data) external auth {
+        if (what == "buf") buf = data;
+        else revert("Clipper/file-unrecognized-param");
+    }
+
+    function file(bytes32 what, address data) external auth {
+        if (what == "vow") vow = data;
+        else if (what == "calc") calc = data;
+        else revert("Clipper/file-unrecognized-param");
+    }
+
+    function kick(uint256 tab, uint256 lot, address usr, address kpr) external auth returns (uint256 id) {
+        require(tab > 0 && lot > 0 && usr != address(0), "Clipper/bad-kick");
+        id = ++kicks;
+        active.push(id);
+        Sale storage sale = sales[id];
+        sale.pos = active.length - 1;
+        sale.tab = tab;
+        sale.lot = lot;
+        sale.usr = usr;
+        sale.tic = uint96(block.timestamp);
+        (address pip,) = ClipSpotterLike(spotter).ilks(ilk);
+        (bytes32 val, bool has) = ClipPipLike(pip).peek();
+        require(has, "Clipper/invalid-price");
+        uint256 feedPrice = uint256(val) * 10 ** 9 * RAY / ClipSpotterLike(spotter).par();
+        sale.top = feedPrice * buf / RAY;
+        require(sale.top > 0, "Clipper/zero-top-price");
+        emit Kick(id, sale.top, tab, lot, usr, kpr, 0);
+    }
+
+    function take(uint256 id, uint256 amt, uint256 max, address who, bytes calldata) external {
+        Sale memory sale = sales[id];
+        require(sale.usr != address(0), "Clipper/not-running-auction");
+        uint256 price = AbacusLike(calc).price(sale.top, block.timestamp - sale.tic);
+        require(price > 0, "Clipper/needs-reset");
+        require(max >= price, "Clipper/too-expensive");
+
+        uint256 slice = sale.lot < amt ? sale.lot : amt;
+        uint256 owe = slice * price;
+        if (owe > sale.tab) {
+            owe = sale.tab;
+            slice = owe / price;
+        } else if (owe < sale.tab && slice < sale.lot) {
+            if (sale.tab - owe < chost) {
+                require(sale.tab > chost, "Clipper/no-partial-purchase");
+                owe = sale.tab - chost;
+                slice = owe / price;
+            }
+        }
+        uint256 tab = sale.tab - owe;
+        uint256 lot = sale.lot - slice;
+        ClipVatLike(vat).flux(ilk, address(this), who, slice);
+        ClipVatLike(vat).move(msg.sender, vow, owe);
+        ClipDogLike(dog).digs(ilk, lot == 0 ? tab + owe : owe);
+
+        if (lot == 0) {
+            _remove(id);
+        } else if (tab == 0) {
+            ClipVatLike(vat).flux(ilk, address(this), sale.usr, lot);
+            _remove(id);
+        } else {
+            sales[id].tab = tab;
+            sales[id].lot = lot;
+        }
+        emit Take(id, max, price, owe, tab, lot, sale.usr);
+    }
+
+    function _remove(uint256 id) internal {
+        uint256 last = active[active.length - 1];
+        if (id != last) {
+            uint256 index = sales[id].pos;
+            active[index] = last;
+            sales[last].pos = index;
+        }
+        active.pop();
+        delete sales[id];
+    }
+
+    function count() external view returns (uint256) {
+        return active.length;
+    }
+
+    function list() external view returns (uint256[] memory) {
+        return active;
+    }
+
+    function upchost() external {
+        (,,,, uint256 dust) = ClipVatLike(vat).ilks(ilk);
+        chost = dust * ClipDogLike(dog).chop(ilk) / WAD;
+    }
+}
+
+/// @title Vow (stand-in, minimal)
+/// @notice Stand-in for Maker's Vow, reduced to what liquidations touch: chainrisk's own Solidity written from the
+/// public interface of makerdao/dss src/vow.sol, not Maker's bytecode. `fess` queues the debt a bark moved to the
+/// system (sin[now] += tab, Sin += tab); auction proceeds arrive as its Vat dai balance. No flap/flop auctions.
+contract Vow {
+    mapping(address => uint256) public wards;
+    address public vat;
+    mapping(uint256 => uint256) public sin; // debt queue [rad]
+    uint256 public Sin; // queued debt [rad]
+
+    constructor(address vat_) {
+        wards[msg.sender] = 1;
+        vat = vat_;
+    }
+
+    function rely(address usr) external {
+        require(wards[msg.sender] == 1, "Vow/not-authorized");
+        wards[usr] = 1;
+    }
+
+    function fess(uint256 tab) external {
+        require(wards[msg.sender] == 1, "Vow/not-authorized");
+        sin[block.timestamp] += tab;
+        Sin += tab;
+    }
+}

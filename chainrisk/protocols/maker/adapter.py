@@ -1,0 +1,123 @@
+"""Maker/Sky as a protocol adapter: from the ChainLog to the Vat, Spotter, Jug, Dog, CDP manager and IlkRegistry;
+urns from the manager's NewCdp events, the Vat's own LibNote logs and an optional list; state at the pinned block
+through a lens. Raw tables: raw_maker_events, raw_maker_ilks, raw_maker_urns."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+
+from chainrisk.abi import eth_call
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.maker import normalise
+from chainrisk.protocols.maker.constants import PRESETS
+from chainrisk.protocols.maker.events import NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
+from chainrisk.protocols.maker.snapshot import ERC20, Deployment, discover, discover_urns, read_ilks, registry_ilks
+from chainrisk.rpc import RpcClient
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_maker_events (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    tx_hash VARCHAR NOT NULL,
+    log_index INTEGER NOT NULL,
+    event VARCHAR NOT NULL,
+    ilk VARCHAR, ilk_name VARCHAR, urn VARCHAR, dst VARCHAR, cdp_id BIGINT, owner VARCHAR, sender VARCHAR,
+    dink HUGEINT, dart HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS raw_maker_ilks (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    ilk VARCHAR NOT NULL, ilk_hex VARCHAR NOT NULL,
+    gem VARCHAR, symbol VARCHAR, gem_decimals INTEGER, "join" VARCHAR, join_dec INTEGER, pip VARCHAR, clip VARCHAR,
+    art_total HUGEINT, rate HUGEINT, rate_dripped HUGEINT, spot HUGEINT,
+    -- rad figures (1e45 per dai) pass HUGEINT's reach: exact as decimal strings, and in dai as doubles
+    line VARCHAR, line_dai DOUBLE, dust VARCHAR, dust_dai DOUBLE, debt VARCHAR, debt_dai DOUBLE, line_used DOUBLE,
+    mat HUGEINT, liquidation_ratio DOUBLE, duty HUGEINT, rho BIGINT, base HUGEINT, fee_per_year DOUBLE,
+    chop HUGEINT, penalty DOUBLE, hole VARCHAR, dirt VARCHAR, hole_room_dai DOUBLE, global_hole VARCHAR,
+    global_dirt VARCHAR, global_room_dai DOUBLE, liquidation_room_dai DOUBLE, par HUGEINT,
+    price_method VARCHAR, price HUGEINT, price_has BOOLEAN, price_next HUGEINT, price_next_has BOOLEAN,
+    next_price_at BIGINT, spot_at_price HUGEINT, spot_next HUGEINT, price_usd DOUBLE, price_next_usd DOUBLE,
+    urns INTEGER,
+    PRIMARY KEY (chain_id, market, block_number, ilk_hex)
+);
+
+CREATE TABLE IF NOT EXISTS raw_maker_urns (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    ilk VARCHAR NOT NULL, ilk_hex VARCHAR NOT NULL, urn VARCHAR NOT NULL, owner VARCHAR, cdp_id BIGINT,
+    found_by VARCHAR NOT NULL, ink HUGEINT NOT NULL, art HUGEINT NOT NULL, ink_gem_units HUGEINT,
+    debt VARCHAR, debt_dai DOUBLE, debt_dripped VARCHAR, debt_dripped_dai DOUBLE, collateral_dai DOUBLE,
+    health_factor_wad HUGEINT, safe BOOLEAN, safe_after_drip BOOLEAN, safe_at_next_price BOOLEAN,
+    liquidation_price HUGEINT, liquidation_price_usd DOUBLE, bark_refusal VARCHAR, bark_dart HUGEINT,
+    bark_dink HUGEINT, bark_due_dai DOUBLE, bark_tab_dai DOUBLE, penalty_dai DOUBLE, bad_debt_dai DOUBLE,
+    PRIMARY KEY (chain_id, market, block_number, ilk_hex, urn)
+);
+"""
+
+
+class MakerAdapter(Adapter[Deployment]):
+    name = "maker"
+    address_role = "Chainlog"
+    events_table = "raw_maker_events"
+    ddl = DDL
+    presets: ClassVar[dict[str, Preset]] = {
+        p.name: Preset(p.name, "maker", p.chain_id, p.address, p.from_block) for p in PRESETS.values()
+    }
+    option_names = ("urns",)
+    #: `urns` is a file path or a list of urns, not a contract: discover checks it.
+    text_options = ("urns",)
+    account_columns = ("event", "ilk", "urn", "dst", "cdp_id")
+
+    def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
+        return discover(rpc, address, block, options.get("urns"))
+
+    def log_query(self, deployment: Deployment) -> LogQuery:
+        addresses = [deployment.vat] + ([deployment.cdp_manager] if deployment.cdp_manager else [])
+        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS]])
+
+    def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
+        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager) for log in logs)
+        return normalise.events_frame([e for e in decoded if e])
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        noted = events.filter(pl.col("event").is_in(URN_EVENTS))
+        logged = {(r[0], r[1]) for r in noted.select("ilk", "urn").iter_rows()}
+        logged |= {(r[0], r[1]) for r in noted.filter(pl.col("event") == "fork").select("ilk", "dst").iter_rows()}
+        cdp_ids = [int(c) for c in events.filter(pl.col("event") == "NewCdp")["cdp_id"].to_list()]
+        ilks = set(registry_ilks(rpc, deployment, block))
+        ilks |= set(events.filter(pl.col("ilk").is_not_null())["ilk"].to_list())
+        ilks |= {ilk for ilk, _ in deployment.listed if ilk is not None}
+        urns, extra = discover_urns(rpc, deployment, sorted(logged), cdp_ids, sorted(ilks), block)
+        system, states = read_ilks(rpc, deployment, sorted(ilks | set(extra)), block, timestamp)
+        # An ilk the Vat never initialised (a mistyped listed one) has no rate and no urns.
+        by_ilk = {i.ilk: i for i in states if i.rate}
+        urns = [u for u in urns if u.ilk in by_ilk]
+        dai_raw = rpc.batch_each([eth_call(deployment.dai, ERC20, "symbol", block=hex(block))])[0]
+        dai_symbol = str(ERC20.decode("symbol", dai_raw)[0]) if dai_raw not in (None, "0x") else "DAI"
+        counts: dict[str, int] = {}
+        for u in urns:
+            counts[u.ilk] = counts.get(u.ilk, 0) + 1
+        source = deployment.chainlog
+        positions, health = normalise.contract_frames(
+            urns, by_ilk, system, deployment, dai_symbol, chain_id, block, timestamp
+        )
+        frames = {
+            "raw_maker_ilks": normalise.ilks_frame(list(by_ilk.values()), system, counts, chain_id, source, block),
+            "raw_maker_urns": normalise.urns_frame(urns, by_ilk, system, chain_id, source, block),
+            "positions": positions,
+            "wallet_health": health,
+        }
+        return Snapshot(frames, accounts=len(urns), accounts_with_debt=sum(1 for u in urns if u.art))
+
+
+ADAPTER = MakerAdapter()

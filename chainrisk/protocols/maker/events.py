@@ -1,0 +1,101 @@
+"""Maker logs that reveal urns: the DssCdpManager's NewCdp, and the deployed Vat's anonymous LibNote logs of
+frob, fork, grab and init (makerdao/dss at tag 1.0.0, src/vat.sol's `note`: topic0 the function selector padded
+right to 32 bytes, topics 1-3 the call's first three arguments, data the first 224 bytes of calldata as `bytes`).
+The Vat built from dss's latest source emits no logs; on such a deployment only the CDP manager and a given urn
+list find urns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.abi import function_signature_to_4byte_selector
+
+from chainrisk.abi import event_topic
+
+NEW_CDP = event_topic("NewCdp(address,address,uint256)")
+#: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
+#: ilk (init: topic1), by signature.
+VAT_NOTES: dict[str, str] = {
+    "frob": "frob(bytes32,address,address,address,int256,int256)",
+    "fork": "fork(bytes32,address,address,int256,int256)",
+    "grab": "grab(bytes32,address,address,address,int256,int256)",
+    "init": "init(bytes32)",
+}
+#: topic0 of each note: msg.sig shifted to the top of the word (`shl(224, shr(224, calldataload(0)))`).
+NOTE_TOPICS: dict[str, str] = {
+    "0x" + function_signature_to_4byte_selector(sig).hex() + "00" * 28: name for name, sig in VAT_NOTES.items()
+}
+#: Events that put an urn in `urn` (and fork's destination in `dst`).
+URN_EVENTS = ("frob", "fork", "grab")
+#: The data of a note: 32-byte offset, 32-byte length (224), then calldata; arguments start after the selector.
+_ARGS_AT = 2 + 64 + 64 + 8
+#: HUGEINT's reach, for the signed amounts stored beside each note.
+_EXACT_LIMIT = 10**38
+
+
+@dataclass(frozen=True)
+class MakerEvent:
+    block_number: int  #: block
+    block_hash: str  #: block hash, for reorg checks
+    tx_hash: str  #: transaction hash
+    log_index: int  #: position of the log in the block
+    event: str  #: frob, fork, grab, init (Vat notes) or NewCdp (CDP manager)
+    ilk: str | None  #: bytes32 hex; None for NewCdp (the ilk is read from the manager at the snapshot)
+    urn: str | None  #: frob/grab: u; fork: src; NewCdp: None
+    dst: str | None  #: fork: the destination urn
+    cdp_id: int | None  #: NewCdp: the vault id
+    owner: str | None  #: NewCdp: `own`, the first owner
+    sender: str | None  #: NewCdp: `usr`, who opened it (often a DSProxy)
+    dink: int | None  #: frob/fork/grab: collateral change [wad], None beyond 1e38
+    dart: int | None  #: frob/fork/grab: normalised debt change [wad], None beyond 1e38
+
+
+def _address(word: str) -> str:
+    return "0x" + word[-40:]
+
+
+def _signed(word: str) -> int | None:
+    value = int(word, 16)
+    if value >= 2**255:
+        value -= 2**256
+    return value if abs(value) < _EXACT_LIMIT else None
+
+
+def _argument(data: str, k: int) -> str:
+    return data[_ARGS_AT + 64 * k : _ARGS_AT + 64 * (k + 1)]
+
+
+def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None) -> MakerEvent | None:
+    """A log as a MakerEvent, or None for logs that say nothing about urns (a log from another of the queried
+    addresses that happens to share a topic is ignored: the topic only counts from the contract that defines it)."""
+    topics: list[str] = log["topics"]
+    if not topics:
+        return None
+    address = log["address"].lower()
+    common: dict[str, Any] = {
+        "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"],
+        "tx_hash": log["transactionHash"], "log_index": int(log["logIndex"], 16),
+        "ilk": None, "urn": None, "dst": None, "cdp_id": None, "owner": None, "sender": None, "dink": None,
+        "dart": None,
+    }  # fmt: skip
+    if topics[0] == NEW_CDP and address == cdp_manager and len(topics) == 4:
+        return MakerEvent(
+            **{**common, "event": "NewCdp", "sender": _address(topics[1]), "owner": _address(topics[2]),
+               "cdp_id": int(topics[3], 16)}
+        )  # fmt: skip
+    name = NOTE_TOPICS.get(topics[0])
+    if name is None or address != vat or len(topics) != 4:
+        return None
+    if name == "init":
+        return MakerEvent(**{**common, "event": name, "ilk": topics[1]})
+    data = log["data"]
+    if len(data) < _ARGS_AT + 64 * 6:
+        return None  # not the 224-byte calldata a Vat note carries
+    # frob/grab(i, u, v, w, dink, dart): amounts are arguments 4 and 5; fork(ilk, src, dst, dink, dart): 3 and 4.
+    first = 3 if name == "fork" else 4
+    return MakerEvent(
+        **{**common, "event": name, "ilk": topics[1], "urn": _address(topics[2]),
+           "dst": _address(topics[3]) if name == "fork" else None,
+           "dink": _signed(_argument(data, first)), "dart": _signed(_argument(data, first + 1))}
+    )  # fmt: skip

@@ -1,0 +1,137 @@
+"""Maker's integer maths, mirrored with its rounding: Jug.drip and rpow (makerdao/dss src/jug.sol), Spotter.poke
+(src/spot.sol), the Vat's safety check (src/vat.sol frob/fork) and Dog.bark's liquidation amounts (src/dog.sol)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chainrisk.protocols.maker.constants import BLN, RAY, WAD
+
+#: EVM words: Jug's assembly and Solidity's checked maths revert past them.
+UINT256 = 2**256
+
+
+class MakerRevert(ArithmeticError):
+    """The contract would revert here (an overflow check or a require); the message is its reason."""
+
+
+def _word(value: int) -> int:
+    if value >= UINT256:
+        raise MakerRevert("overflow")
+    return value
+
+
+def rpow(x: int, n: int, b: int) -> int:
+    """Jug.rpow: x^n in base b by repeated squaring, each product rounded half up (+ b/2, then / b), reverting
+    where the assembly checks overflow."""
+    if x == 0:
+        return b if n == 0 else 0
+    z = b if n % 2 == 0 else x
+    half = b // 2
+    n //= 2
+    while n:
+        xx = _word(x * x)
+        x = _word(xx + half) // b
+        if n % 2:
+            zx = _word(z * x)
+            z = _word(zx + half) // b
+        n //= 2
+    return z
+
+
+def rmul(x: int, y: int) -> int:
+    """Jug.rmul: x * y / RAY, rounded down."""
+    return _word(x * y) // RAY
+
+
+def drip(rate: int, duty: int, base: int, rho: int, now: int) -> int:
+    """Jug.drip's new rate at `now`: rmul(rpow(base + duty, now - rho, RAY), rate)."""
+    if now < rho:
+        raise MakerRevert("Jug/invalid-now")
+    return rmul(rpow(_word(base + duty), now - rho, RAY), rate)
+
+
+def spot(val: int, has: bool, par: int, mat: int) -> int:
+    """Spotter.poke: rdiv(rdiv(val * 10^9, par), mat) with rdiv(x, y) = x * RAY / y rounded down; 0 without a
+    value (the ilk then cannot be liquidated: Dog.bark requires spot > 0)."""
+    if not has:
+        return 0
+    return _word(_word(_word(val * BLN) * RAY) // par * RAY) // mat
+
+
+def reference_price(val: int, par: int) -> int:
+    """The pip's wad price in ray per dai: rdiv(val * 10^9, par), Spotter.poke's first step (Clipper's feed price)."""
+    return val * BLN * RAY // par
+
+
+def is_unsafe(ink: int, art: int, rate: int, spot_: int) -> bool:
+    """What Dog.bark accepts (its first require): spot > 0 and ink * spot < art * rate. Vat.frob's safety check
+    (art * rate <= ink * spot) is its negation wherever the ilk has a price (spot > 0)."""
+    return spot_ > 0 and ink * spot_ < art * rate
+
+
+def health_factor_wad(ink: int, art: int, rate: int, spot_: int) -> int | None:
+    """ink * spot / (art * rate) in WAD, rounded down: below 1e18 exactly when ink * spot < art * rate. None
+    without debt."""
+    if art == 0:
+        return None
+    return ink * spot_ * WAD // (art * rate)
+
+
+def liquidation_price(ink: int, art: int, rate: int, par: int, mat: int) -> int | None:
+    """The lowest pip value (wad) at which Spotter.poke gives a spot that keeps the urn safe: the smallest spot
+    s = ceil(art * rate / ink), then the smallest reference price p with floor(p * RAY / mat) >= s, then the
+    smallest val with floor(val * 10^9 * RAY / par) >= p. The urn is unsafe below it. None without debt or ink."""
+    if art == 0 or ink == 0:
+        return None
+    needed_spot = -(-art * rate // ink)
+    needed_reference = -(-needed_spot * mat // RAY)
+    return -(-needed_reference * par // (BLN * RAY))
+
+
+@dataclass(frozen=True)
+class Bark:
+    """What Dog.bark would do to one urn now."""
+
+    dart: int  #: normalised debt taken [wad]
+    dink: int  #: collateral taken to auction [wad]
+    due: int  #: debt moved to the Vow: dart * rate [rad]
+    tab: int  #: dai the auction must raise: due * chop / WAD [rad]
+
+
+@dataclass(frozen=True)
+class DogLimits:
+    """The Dog's state for one ilk."""
+
+    live: int  #: Dog.live
+    clip: bool  #: the ilk has a Clipper to kick
+    chop: int  #: liquidation penalty [wad]
+    hole: int  #: per-ilk limit on dai in active auctions [rad]
+    dirt: int  #: per-ilk dai in active auctions [rad]
+    global_hole: int  #: Dog.Hole, the global limit [rad]
+    global_dirt: int  #: Dog.Dirt, global dai in active auctions [rad]
+
+
+def bark(ink: int, art: int, rate: int, spot_: int, dust: int, dog: DogLimits) -> Bark | str:
+    """Dog.bark's amounts for an urn, or the reason it reverts: the whole urn unless the room left under
+    min(Hole - Dirt, hole - dirt) caps dart at room * WAD / rate / chop; a dusty remainder goes too."""
+    if dog.live != 1:
+        return "Dog/not-live"
+    if not is_unsafe(ink, art, rate, spot_):
+        return "Dog/not-unsafe"
+    if not (dog.global_hole > dog.global_dirt and dog.hole > dog.dirt):
+        return "Dog/liquidation-limit-hit"
+    if dog.chop == 0 or not dog.clip:
+        return "Dog: ilk without chop or clip"  # bark divides by chop, then kicks the clip
+    room = min(dog.global_hole - dog.global_dirt, dog.hole - dog.dirt)
+    dart = min(art, _word(room * WAD) // rate // dog.chop)
+    if art > dart:
+        if (art - dart) * rate < dust:
+            dart = art
+        elif dart * rate < dust:
+            return "Dog/dusty-auction-from-partial-liquidation"
+    dink = ink * dart // art
+    if dink == 0:
+        return "Dog/null-auction"
+    due = dart * rate
+    return Bark(dart, dink, due, due * dog.chop // WAD)

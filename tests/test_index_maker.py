@@ -1,0 +1,453 @@
+"""Maker adapter against the Maker stand-ins (chainrisk's own Solidity, not Maker's bytecode) on its own anvil.
+
+* every urn's ink and art equal Vat.urns, its debt art * rate with Vat.ilks' rate, every vault the devnet opened is
+  found, each by the methods that can see it, with its CDP owner now;
+* the verdict equals Dog.bark's: an eth_call of bark from the keeper succeeds exactly on the urns we call unsafe
+  (health_factor < 1, health_factor_wad < 1e18, the engine's liquidatable), including an urn unsafe by one wei of
+  price; bark's amounts equal ours;
+* the dripped rate equals Jug.drip's at the snapshot (an eth_call) and after a real drip months later, and the
+  verdicts after that drip equal bark's; the verdicts at the OSM's next price equal bark's after the poke that
+  brings it in; the engine's shocked verdicts equal bark's after the OSM moves;
+* WBTC's 8 decimals: positions count token units, the Vat 18-decimal units;
+* urns given by list are found where the logs are not read; bad input is one line and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from chainrisk.abi import Abi, eth_call, event_topic, load_abi
+from chainrisk.config import market_config
+from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil
+from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
+from chainrisk.errors import UserError
+from chainrisk.jobs.index import index_market
+from chainrisk.protocols.adapter import find_preset
+from chainrisk.protocols.maker.maths import MakerRevert, drip
+from chainrisk.protocols.maker.snapshot import LENS_RUNTIME, READER
+from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.scoring.health import stress
+from chainrisk.scoring.snapshot import score_positions
+
+VAT = load_abi("maker", "Vat")
+DOG = load_abi("maker", "Dog")
+JUG = load_abi("maker", "Jug")
+SPOTTER = load_abi("maker", "Spotter")
+OSM = load_abi("maker", "OSM")
+MANAGER = load_abi("maker", "DssCdpManager")
+WAD, RAY = 10**18, 10**27
+CHAIN_ID = 31337
+#: Jug.drip vectors recorded from Maker's own jug.sol (dss 1.0.0, solc 0.5.12); provenance inside the file.
+JUG_VECTORS = Path(__file__).resolve().parent / "data" / "maker_jug_drip_vectors.json"
+
+
+@pytest.fixture(scope="module")
+def maker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("maker")
+    port = free_port()
+    process = start_anvil(port, CHAIN_ID, folder / "anvil.log", detach=False)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with RpcClient(url) as rpc:
+            manifest = build_maker(BlockBuilder(rpc))
+        manifest["rpc_url"] = url
+        yield manifest
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def rpc(maker: dict[str, Any]) -> Iterator[RpcClient]:
+    with RpcClient(maker["rpc_url"]) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def db(maker: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path: Path = tmp_path_factory.mktemp("maker-db") / "chainrisk.duckdb"
+    index_market("maker", maker["rpc_url"], maker["chainlog"], path)
+    return path
+
+
+def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        cursor = con.execute(sql)
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _frame(db: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _block(db: Path) -> int:
+    block: int = _rows(db, "SELECT max(block_number) AS b FROM raw_maker_urns")[0]["b"]
+    return block
+
+
+def _timestamp(rpc: RpcClient, block: int) -> int:
+    return int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+
+
+def _key(ilk: str) -> bytes:
+    return ilk.encode().ljust(32, b"\x00")
+
+
+@contextmanager
+def _sandbox(rpc: RpcClient) -> Iterator[None]:
+    """Whatever happens inside is rolled back (anvil snapshot)."""
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        yield
+    finally:
+        assert rpc.call("evm_revert", [snapshot]) is True
+
+
+def _bark_refusal(rpc: RpcClient, dog: str, ilk: str, urn: str, tag: str) -> str | None:
+    """None when Dog.bark from the keeper goes through (eth_call), else its revert message."""
+    data = DOG.encode("bark", _key(ilk), urn, MAKER_KEEPER)
+    try:
+        rpc.call("eth_call", [{"from": MAKER_KEEPER, "to": dog, "data": data}, tag])
+    except RpcError as exc:
+        return exc.message
+    return None
+
+
+def _bark_verdicts(
+    rpc: RpcClient, maker: dict[str, Any], urns: list[tuple[str, str]], tag: str
+) -> set[tuple[str, str]]:
+    """The (ilk, urn) pairs Dog.bark accepts at `tag`; every refusal must be the not-unsafe one (the devnet leaves
+    room under every limit)."""
+    accepted = set()
+    for ilk, urn in urns:
+        refusal = _bark_refusal(rpc, maker["dog"], ilk, urn, tag)
+        if refusal is None:
+            accepted.add((ilk, urn))
+        else:
+            assert "Dog/not-unsafe" in refusal, (ilk, urn, refusal)
+    return accepted
+
+
+def _borrowers(db: Path) -> list[tuple[str, str]]:
+    return [(r["ilk"], r["urn"]) for r in _rows(db, "SELECT ilk, urn FROM raw_maker_urns WHERE art > 0 ORDER BY 1, 2")]
+
+
+def test_urns_equal_the_vat_and_every_vault_is_found(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    block = _block(db)
+    tag = hex(block)
+    stored = _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")
+    rates = {
+        ilk: VAT.decode("ilks", rpc.call(*eth_call(maker["vat"], VAT, "ilks", _key(ilk), block=tag)))[1]
+        for ilk in maker["ilks"]
+    }
+    raw = rpc.batch([eth_call(maker["vat"], VAT, "urns", _key(r["ilk"]), r["urn"], block=tag) for r in stored])
+    for row, answer in zip(stored, raw, strict=True):
+        ink, art = VAT.decode("urns", answer)
+        assert (int(row["ink"]), int(row["art"])) == (ink, art), row["urn"]
+        assert int(row["debt"]) == art * rates[row["ilk"]]
+    # Every vault the devnet left non-empty is indexed, found by the methods able to see it.
+    found = {(r["ilk"], r["urn"]): r for r in stored}
+    expected_methods = {"cdp-manager": "cdp-manager,vat-logs", "vat": "vat-logs", "fork": "vat-logs"}
+    checked = 0
+    for vault in maker["vaults"]:
+        ink, art = VAT.decode("urns", rpc.call(*eth_call(maker["vat"], VAT, "urns", _key(vault["ilk"]), vault["urn"])))
+        if not ink and not art:
+            continue
+        row = found[(vault["ilk"], vault["urn"])]
+        assert row["found_by"] == expected_methods[vault["via"]], vault
+        if vault["cdp_id"] is not None:
+            owner = MANAGER.decode("owns", rpc.call(*eth_call(maker["cdp_manager"], MANAGER, "owns", vault["cdp_id"])))
+            assert row["owner"] == vault["owner"] == str(owner[0]).lower()
+            assert row["cdp_id"] == vault["cdp_id"]
+        checked += 1
+    assert checked == len(stored) >= 20
+    assert {v["via"] for v in maker["vaults"]} == {"cdp-manager", "vat", "fork"}
+    print(f"{len(stored)} urns equal Vat.urns; every devnet vault found by the methods that can see it")
+
+
+def test_verdicts_equal_dog_bark(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    block = _block(db)
+    rows = {(r["ilk"], r["urn"]): r for r in _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")}
+    health = {
+        (r["market"], r["wallet"]): r
+        for r in _rows(db, f"SELECT * FROM wallet_health WHERE protocol = 'maker' AND block_number = {block}")
+    }
+    engine = score_positions(_frame(db, f"SELECT * FROM positions WHERE block_number = {block}"))["wallet_risk"]
+    liquidatable = set(engine.filter(pl.col("liquidatable")).select("market", "wallet").iter_rows())
+    chain = _bark_verdicts(rpc, maker, _borrowers(db), hex(block))
+    ours = {key for key, r in rows.items() if not r["safe"]}
+    assert ours == chain == liquidatable
+    assert {k for k, h in health.items() if h["health_factor"] is not None and h["health_factor"] < 1} == chain
+    assert {
+        k for k, h in health.items() if h["health_factor_wad"] is not None and h["health_factor_wad"] < WAD
+    } == chain
+    assert {k for k, r in rows.items() if r["bark_refusal"] is None} == chain
+    assert 4 <= len(chain) < len(rows)
+    # The urn drawn to the Vat's last wei and left unsafe by a one-wei price move: ink * spot short of art * rate
+    # by under one part in 1e20, where a nearest-rounded ratio reads 1.0.
+    edge = [k for k, h in health.items() if int(h["health_factor_wad"] or WAD) == WAD - 1]
+    assert len(edge) == 1 and edge[0] in chain and edge[0] in liquidatable
+    ink, art = int(rows[edge[0]]["ink"]), int(rows[edge[0]]["art"])
+    ilk = _rows(db, f"SELECT rate, spot FROM raw_maker_ilks WHERE ilk = '{edge[0][0]}' AND block_number = {block}")[0]
+    assert Fraction(ink * int(ilk["spot"]), art * int(ilk["rate"])) > 1 - Fraction(1, 10**20)
+    # wallet_health.health_factor_wad is floor(ink * spot * 1e18 / (art * rate)) with the chain's ilk figures.
+    for key, h in health.items():
+        r = rows[key]
+        i = _rows(db, f"SELECT rate, spot FROM raw_maker_ilks WHERE ilk = '{key[0]}' AND block_number = {block}")[0]
+        if int(r["art"]):
+            expected = int(r["ink"]) * int(i["spot"]) * WAD // (int(r["art"]) * int(i["rate"]))
+            assert int(h["health_factor_wad"]) == expected
+    print(f"bark accepts exactly our {len(chain)} unsafe urns of {len(rows)}, the one-wei edge urn included")
+
+
+def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    """The keeper barks the largest unsafe urn: the Bark event's ink, art and due equal bark_dink, bark_dart and
+    bark_due."""
+    block = _block(db)
+    row = _rows(
+        db,
+        f"SELECT * FROM raw_maker_urns WHERE block_number = {block} AND bark_refusal IS NULL "
+        "ORDER BY bark_due_dai DESC LIMIT 1",
+    )[0]
+    bark_topic = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)")
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(row["ilk"]), row["urn"], MAKER_KEEPER)
+        receipt = builder.mine(0)[-1]
+    logs = [log for log in receipt.logs if log["topics"][0] == bark_topic]
+    assert len(logs) == 1
+    words = [int(logs[0]["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(4)]
+    ink, art, due = words[0], words[1], words[2]
+    assert (ink, art) == (int(row["bark_dink"]), int(row["bark_dart"]))
+    assert due / 10**45 == pytest.approx(row["bark_due_dai"], rel=1e-15)
+
+
+def test_drip_equals_jug(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    """rate_dripped equals Jug.drip's answer at the snapshot (eth_call); months later, a real drip moves the Vat's
+    rate to drip() of the stored duty, rho and rate; verdicts after a drip at the snapshot's time equal bark's."""
+    block = _block(db)
+    tag = hex(block)
+    ilks = _rows(db, f"SELECT * FROM raw_maker_ilks WHERE block_number = {block}")
+    for i in ilks:
+        answer = rpc.call(
+            "eth_call", [{"from": DEPLOYER, "to": maker["jug"], "data": JUG.encode("drip", _key(i["ilk"]))}, tag]
+        )
+        assert JUG.decode("drip", answer)[0] == int(i["rate_dripped"]) > int(i["rate"])
+    urns = _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")
+    rate_dripped = {i["ilk"]: int(i["rate_dripped"]) for i in ilks}
+    for u in urns:
+        assert int(u["debt_dripped"]) == int(u["art"]) * rate_dripped[u["ilk"]]
+    now = _timestamp(rpc, block)
+    with _sandbox(rpc):
+        # The same timestamp as the snapshot: the drip lands exactly where rate_dripped was computed.
+        builder = BlockBuilder(rpc, timestamp=now)
+        for i in ilks:
+            builder.call(DEPLOYER, JUG, maker["jug"], "drip", _key(i["ilk"]))
+        builder.mine(0)
+        after = _bark_verdicts(rpc, maker, _borrowers(db), "latest")
+    assert after == {(u["ilk"], u["urn"]) for u in urns if not u["safe_after_drip"]}
+    assert after > {(u["ilk"], u["urn"]) for u in urns if not u["safe"]}  # the urn drawn to the limit
+    later = now + 120 * 24 * 3600 + 7
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=later)
+        for i in ilks:
+            builder.call(DEPLOYER, JUG, maker["jug"], "drip", _key(i["ilk"]))
+        builder.mine(0)
+        for i in ilks:
+            rate = VAT.decode("ilks", rpc.call(*eth_call(maker["vat"], VAT, "ilks", _key(i["ilk"]))))[1]
+            predicted = drip(int(i["rate"]), int(i["duty"]), int(i["base"]), int(i["rho"]), later)
+            assert rate == predicted
+            for u in (u for u in urns if u["ilk"] == i["ilk"]):
+                _, art = VAT.decode("urns", rpc.call(*eth_call(maker["vat"], VAT, "urns", _key(i["ilk"]), u["urn"])))
+                assert art * rate == int(u["art"]) * predicted
+    print(f"Jug.drip equals ours at the snapshot and 120 days later on {len(ilks)} ilks")
+
+
+def test_next_price_verdicts_equal_bark_after_the_poke(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    block = _block(db)
+    urns = _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")
+    ilks = _rows(db, f"SELECT * FROM raw_maker_ilks WHERE block_number = {block}")
+    assert all(i["price_method"] == "peek" for i in ilks)
+    # The OSMs answer only their whitelist: the values above came through the bud override.
+    with pytest.raises(RpcError, match="OSM/contract-not-whitelisted"):
+        rpc.call("eth_call", [{"from": READER, "to": ilks[0]["pip"], "data": OSM.encode("peep")}, hex(block)])
+    assert any(int(i["price_next"]) < int(i["price"]) for i in ilks)
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        for i in ilks:
+            builder.call(DEPLOYER, OSM, i["pip"], "poke")
+        builder.mine(HOP)
+        for i in ilks:
+            builder.call(DEPLOYER, SPOTTER, maker["spot"], "poke", _key(i["ilk"]))
+        builder.mine(0)
+        for i in ilks:
+            spot = VAT.decode("ilks", rpc.call(*eth_call(maker["vat"], VAT, "ilks", _key(i["ilk"]))))[2]
+            assert spot == int(i["spot_next"])
+        chain = _bark_verdicts(rpc, maker, _borrowers(db), "latest")
+    ours = {(u["ilk"], u["urn"]) for u in urns if not u["safe_at_next_price"]}
+    now = {(u["ilk"], u["urn"]) for u in urns if not u["safe"]}
+    assert chain == ours and ours > now
+    print(f"at the OSM's next price bark accepts exactly our {len(ours)} urns (now {len(now)})")
+
+
+@pytest.mark.parametrize("factor", [Fraction(80, 100), Fraction(55, 100)], ids=["-20 %", "-45 %"])
+def test_engine_shocks_equal_bark_after_the_osm_moves(
+    maker: dict[str, Any], rpc: RpcClient, db: Path, factor: Fraction
+) -> None:
+    """Every source cut to `factor` of the OSM's current value and brought in by two OSM rounds: Dog.bark's
+    verdicts equal the engine's stress() with each gem's multiplier new / current value."""
+    block = _block(db)
+    ilks = _rows(db, f"SELECT * FROM raw_maker_ilks WHERE block_number = {block}")
+    positions = _frame(db, f"SELECT * FROM positions WHERE block_number = {block}")
+    source = Abi(standin_contracts("maker")["PriceSource"].abi)
+    new = {i["ilk"]: int(int(i["price"]) * factor) for i in ilks}
+    multipliers = pl.DataFrame(
+        {"symbol": [i["symbol"] for i in ilks], "multiplier": [new[i["ilk"]] / int(i["price"]) for i in ilks]}
+    )
+    predicted = stress(positions, multipliers).filter(pl.col("liquidatable")).select("market", "wallet")
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        for i in ilks:
+            builder.call(DEPLOYER, source, maker["ilks"][i["ilk"]]["source"], "poke", new[i["ilk"]].to_bytes(32, "big"))
+        builder.mine(0)
+        for _ in range(2):  # the first round queues the new value, the second makes it current
+            for i in ilks:
+                builder.call(DEPLOYER, OSM, i["pip"], "poke")
+            builder.mine(HOP)
+        for i in ilks:
+            builder.call(DEPLOYER, SPOTTER, maker["spot"], "poke", _key(i["ilk"]))
+        builder.mine(0)
+        chain = _bark_verdicts(rpc, maker, _borrowers(db), "latest")
+    assert set(predicted.iter_rows()) == chain
+    assert len(chain) > sum(
+        1 for r in _rows(db, f"SELECT safe FROM raw_maker_urns WHERE block_number = {block}") if not r["safe"]
+    )
+    print(f"x{float(factor)}: the engine and bark agree on {len(chain)} liquidatable urns")
+
+
+def test_wbtc_units(db: Path) -> None:
+    """WBTC (8 decimals) enters the Vat through GemJoin5 as 18-decimal units: positions count satoshis
+    (ink / 1e10), its USD value follows the OSM price per whole WBTC."""
+    block = _block(db)
+    rows = _rows(
+        db,
+        "SELECT u.ink, p.collateral_amount, p.decimals, p.collateral_usd, i.price_usd FROM raw_maker_urns u "
+        "JOIN positions p ON p.market = u.ilk AND p.wallet = u.urn AND p.used_as_collateral "
+        "AND p.block_number = u.block_number "
+        "JOIN raw_maker_ilks i ON i.ilk = u.ilk AND i.block_number = u.block_number "
+        f"WHERE u.ilk = 'WBTC-A' AND u.block_number = {block}",
+    )
+    assert len(rows) >= 3
+    for r in rows:
+        assert r["decimals"] == 8 and int(r["collateral_amount"]) == int(r["ink"]) // 10**10
+        whole = int(r["collateral_amount"]) / 1e8
+        assert r["collateral_usd"] == pytest.approx(whole * r["price_usd"], rel=1e-9)
+
+
+def test_listed_urns_are_found_without_logs(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:
+    """Indexed from the head only (no NewCdp, no Vat notes): exactly the listed urns are found, by the list."""
+    block = _block(db)
+    direct = [v for v in maker["vaults"] if v["via"] == "vat"]
+    listed = {(direct[0]["ilk"], direct[0]["urn"]), (direct[1]["ilk"], direct[1]["urn"])}
+    urn_file = tmp_path / "vaults.txt"
+    # One urn in every ilk, one in its own (and in capitals); a comment.
+    urn_file.write_text(f"# vaults we watch\n{direct[0]['urn']}\n{direct[1]['ilk']}:0x{direct[1]['urn'][2:].upper()}\n")
+    fresh = tmp_path / "listed.duckdb"
+    with _sandbox(rpc):
+        rpc.call("evm_mine", [_timestamp(rpc, block) + 12])  # an empty block: its logs are the only ones read
+        index_market(
+            "maker", maker["rpc_url"], maker["chainlog"], fresh, options={"urns": str(urn_file)}, from_block=block + 1
+        )
+    rows = _rows(fresh, "SELECT ilk, urn, found_by, ink, art FROM raw_maker_urns")
+    assert {(r["ilk"], r["urn"]) for r in rows} == listed
+    assert {r["found_by"] for r in rows} == {"list"}
+    reference = {
+        (r["ilk"], r["urn"]): (r["ink"], r["art"])
+        for r in _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block}")
+    }
+    assert all(reference[(r["ilk"], r["urn"])] == (r["ink"], r["art"]) for r in rows)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_bad_input_is_one_line_and_changes_nothing(maker: dict[str, Any], db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(db, copy)
+    before = _digest(copy)
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (maker["vat"], {}, "is not a Maker ChainLog"),
+        (maker["chainlog"], {"expected_chain_id": 1}, "serves chain 31337"),
+        ("0x" + "11" * 20, {}, "no contract at"),
+        (maker["chainlog"], {"options": {"urns": "0x1234,not-an-urn"}}, "is not an urn address"),
+    ]
+    for address, kwargs, message in cases:
+        with pytest.raises(UserError) as caught:
+            index_market("maker", maker["rpc_url"], address, copy, **kwargs)
+        assert message in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+        with pytest.raises(UserError):
+            index_market("maker", maker["rpc_url"], address, tmp_path / "new.duckdb", **kwargs)
+    assert _digest(copy) == before
+    assert not (tmp_path / "new.duckdb").exists()
+
+
+def test_committed_lens_runtime_matches_its_source() -> None:
+    folder = Path(__file__).resolve().parent.parent / "chainrisk" / "protocols" / "maker" / "contracts"
+    assert folder_contracts(folder)["MakerVaultsLens"].runtime == LENS_RUNTIME
+
+
+def test_drip_equals_dss_jug_vectors() -> None:
+    """maths.drip (Jug.drip with rpow's rounding) equals Maker's own jug.sol on 48 recorded cases, 1 s to 7 years
+    at 0 % to 100 % a year with and without `base`, and reverts where it reverts (rpow overflow)."""
+    vectors = json.loads(JUG_VECTORS.read_text())["vectors"]
+    for v in vectors:
+        args = (int(v["prev"]), int(v["duty"]), int(v["base"]), v["rho"], v["now"])
+        if v["reverts"]:
+            with pytest.raises(MakerRevert):
+                drip(*args)
+        else:
+            assert drip(*args) == int(v["rate"]), v
+    assert sum(not v["reverts"] for v in vectors) == 48
+
+
+def test_cli_takes_the_urn_list_as_an_option(maker: dict[str, Any], tmp_path: Path) -> None:
+    """`chainrisk index --protocol maker --option urns=FILE` indexes; a malformed option is one line, exit 2; in a
+    config the option passes unchecked as an address (the adapter checks it) while Morpho's stays an address."""
+    urn_file = tmp_path / "urns.txt"
+    urn_file.write_text(maker["vaults"][1]["urn"] + "\n")
+    base = ["index", "--protocol", "maker", "--address", maker["chainlog"], "--rpc-url", maker["rpc_url"]]
+    done = _chainrisk(*base, "--option", f"urns={urn_file}", "--db", str(tmp_path / "cli.duckdb"))
+    assert done.returncode == 0, done.stderr
+    bad = _chainrisk(*base, "--option", "urns", "--db", str(tmp_path / "bad.duckdb"))
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 2 and len(lines) == 1 and "give KEY=VALUE" in lines[0]
+    assert not (tmp_path / "bad.duckdb").exists()
+    market = market_config({"preset": "maker-ethereum", "urns": "vaults.txt"}, "test")
+    assert market.options == {"urns": "vaults.txt"} and market.address == find_preset("maker-ethereum").address
+    with pytest.raises(UserError, match="usd_oracle"):
+        market_config({"preset": "morpho-blue-ethereum", "usd_oracle": "vaults.txt"}, "test")
+
+
+def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chainrisk.cli", *args], capture_output=True, text=True, timeout=180, check=False
+    )
