@@ -10,6 +10,7 @@ import polars as pl
 
 from chainrisk.abi import eth_call
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import normalise
 from chainrisk.protocols.maker.constants import PRESETS
 from chainrisk.protocols.maker.events import NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
@@ -65,6 +66,8 @@ CREATE TABLE IF NOT EXISTS raw_maker_urns (
 
 class MakerAdapter(Adapter[Deployment]):
     name = "maker"
+    label = "Maker/Sky"
+    bad_debt = "surplus"
     address_role = "Chainlog"
     events_table = "raw_maker_events"
     ddl = DDL
@@ -75,6 +78,7 @@ class MakerAdapter(Adapter[Deployment]):
     #: `urns` is a file path or a list of urns, not a contract: discover checks it.
     text_options = ("urns",)
     account_columns = ("event", "ilk", "urn", "dst", "cdp_id")
+    events_view = "stg_maker_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))
@@ -116,7 +120,11 @@ class MakerAdapter(Adapter[Deployment]):
             "raw_maker_urns": normalise.urns_frame(urns, by_ilk, system, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,
-        }
+            "markets": markets_frame(
+                normalise.market_rows(list(by_ilk.values()), deployment.dai), self.name, chain_id, source, block,
+                timestamp,
+            ),
+        }  # fmt: skip
         return Snapshot(frames, accounts=len(urns), accounts_with_debt=sum(1 for u in urns if u.art))
 
 

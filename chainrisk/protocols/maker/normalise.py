@@ -50,6 +50,21 @@ def events_frame(events: list[MakerEvent]) -> pl.DataFrame:
     return exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
 
 
+def market_rows(ilks: list[Ilk], dai: str) -> list[dict[str, object]]:
+    """Each ilk's `markets` row: named by the ilk, its liquidation ratio as the parameter, dai as the one asset
+    lent, bad debt to the system surplus (the Vow), the ilk's debt Art x rate in dai (wad, rounded down)."""
+    rows: list[dict[str, object]] = []
+    for ilk in sorted(ilks, key=lambda i: i.name):
+        ratio = (ilk.mat * 1000 + RAY // 2) // RAY  # tenths of a percent, half up
+        rows.append(
+            {
+                "market": ilk.name, "name": ilk.name, "parameters": f"LR {ratio // 10}.{ratio % 10}%",
+                "loan_asset": dai, "bad_debt_rule": "surplus", "debt_amount": ilk.art_total * ilk.rate // RAY,
+            }
+        )  # fmt: skip
+    return rows
+
+
 def _dai(rad: int) -> float:
     return rad / RAD
 

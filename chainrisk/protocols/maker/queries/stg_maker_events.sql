@@ -1,0 +1,106 @@
+-- Maker/Sky vault events: the Vat's frob / fork / grab / init notes and the CDP manager's NewCdp, in lending terms.
+--
+-- Grain: one row per (chain_id, source, block_number, log_index, part): a frob that moves both collateral and debt is
+-- two rows (its collateral part and its debt part); every other event is one row.
+-- Key columns:
+--   source                 the ChainLog indexed; market: the ilk by name (ETH-A), as in positions
+--   event                  frob, fork, grab, init (Vat notes), NewCdp (CDP manager)
+--   wallet                 the urn (frob, grab; fork: the source urn), NULL for NewCdp and init
+--   dink, dart             exact changes of collateral (wad) and normalised debt (wad)
+--   action, position_key, action_asset, action_amount   the shared lending-event columns
+--                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
+--                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0
+--                          borrow and dart < 0 repay (dai: dart times the ilk's rate at the nearest stored snapshot, at
+--                          or before the event when there is one), grab liquidated (the debt confiscated)
+-- Reads: raw_maker_events, raw_maker_ilks, markets.
+WITH events AS (
+    SELECT * FROM raw_maker_events
+),
+
+ilks AS (
+    SELECT chain_id, market, ilk_hex, ilk, block_number, rate, gem, coalesce(gem_decimals, 18) AS gem_decimals
+    FROM raw_maker_ilks
+),
+
+dai AS (
+    SELECT protocol, chain_id, source, arg_max(loan_asset, block_number) AS dai
+    FROM markets
+    WHERE protocol = 'maker'
+    GROUP BY protocol, chain_id, source
+),
+
+-- Each event beside its ilk's snapshot at or before it (else the earliest one): its rate, gem and name.
+placed AS (
+    SELECT e.*, i.ilk AS ilk_label, i.rate, i.gem, i.gem_decimals
+    FROM events AS e
+    ASOF LEFT JOIN ilks AS i
+        ON i.chain_id = e.chain_id AND i.market = e.market AND i.ilk_hex = e.ilk AND i.block_number <= e.block_number
+),
+
+first_ilks AS (
+    SELECT chain_id, market, ilk_hex, arg_min(ilk, block_number) AS ilk, arg_min(rate, block_number) AS rate,
+        arg_min(gem, block_number) AS gem, arg_min(gem_decimals, block_number) AS gem_decimals
+    FROM ilks
+    GROUP BY chain_id, market, ilk_hex
+),
+
+described AS (
+    SELECT
+        p.* EXCLUDE (ilk_label, rate, gem, gem_decimals),
+        coalesce(p.ilk_label, f.ilk, p.ilk_name) AS ilk_label,
+        coalesce(p.rate, f.rate) AS rate,
+        coalesce(p.gem, f.gem) AS gem,
+        coalesce(p.gem_decimals, f.gem_decimals, 18) AS gem_decimals
+    FROM placed AS p
+    LEFT JOIN first_ilks AS f ON f.chain_id = p.chain_id AND f.market = p.market AND f.ilk_hex = p.ilk
+),
+
+parts AS (
+    SELECT
+        e.*,
+        p.part,
+        CASE
+            WHEN e.event = 'frob' AND p.part = 'collateral' AND e.dink > 0 THEN 'collateral_in'
+            WHEN e.event = 'frob' AND p.part = 'collateral' AND e.dink < 0 THEN 'collateral_out'
+            WHEN e.event = 'frob' AND p.part = 'debt' AND e.dart > 0 THEN 'borrow'
+            WHEN e.event = 'frob' AND p.part = 'debt' AND e.dart < 0 THEN 'repay'
+            WHEN e.event = 'grab' AND p.part = 'debt' THEN 'liquidated'
+        END AS action
+    FROM described AS e
+    CROSS JOIN (SELECT unnest(['collateral', 'debt']) AS part) AS p
+    WHERE (e.event = 'frob' AND ((p.part = 'collateral' AND e.dink <> 0) OR (p.part = 'debt' AND e.dart <> 0)))
+        OR (e.event = 'grab' AND p.part = 'debt')
+        OR (e.event NOT IN ('frob', 'grab') AND p.part = 'collateral')
+),
+
+final AS (
+    SELECT
+        'maker' AS protocol,
+        e.chain_id,
+        e.market AS source,
+        e.ilk_label AS market,
+        e.block_number,
+        e.block_hash,
+        e.tx_hash,
+        e.log_index,
+        e.event,
+        e.ilk AS ilk_hex,
+        e.urn AS wallet,
+        e.dst,
+        e.cdp_id,
+        e.owner,
+        e.sender,
+        e.dink,
+        e.dart,
+        e.action,
+        e.ilk_label AS position_key,
+        CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,
+        CASE
+            WHEN e.part = 'collateral' THEN (abs(e.dink) // (10::HUGEINT ** (18 - e.gem_decimals)))
+            ELSE abs(e.dart) * coalesce(e.rate, (10::HUGEINT ** 27)) // (10::HUGEINT ** 27)
+        END AS action_amount
+    FROM parts AS e
+    LEFT JOIN dai AS d ON d.chain_id = e.chain_id AND d.source = e.market
+)
+
+SELECT * FROM final
