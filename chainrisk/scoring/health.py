@@ -5,7 +5,8 @@ currency as the protocols do (floor(amount * price / price_scale)) in exact 128-
 health factor equals the chain's and a shocked one equals what the chain would report with those oracle
 prices; at the snapshot's own prices the adapters' exact values (`collateral_base`, `debt_base`) are used, and
 shocked rows whose product would leave 128 bits fall back to float arithmetic. The `health_rule` column picks
-how collateral combines: Aave's floored average threshold, or a floored sum per position (Morpho, Compound).
+how collateral combines: Aave's floored average threshold, a floored sum per position (Morpho, Compound), or a
+collateral ratio the collateral must reach over the debt (Liquity's ICR against MCR).
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
 health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health) is read with
@@ -27,6 +28,9 @@ DEFAULT_CLOSE_FACTOR = 0.5
 _INT128_SAFE = 1e37
 WAD = 10**18
 PER_POSITION = "per-position"
+#: `liquidation_threshold_wad` is a minimum collateral ratio (Liquity's MCR, 1.1e18): liquidatable when
+#: collateral_base * 1e18 < ratio * debt_base, compared exactly in integers.
+COLLATERAL_RATIO = "collateral-ratio"
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
@@ -62,6 +66,17 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
             else pl.col("liquidation_threshold_bps").cast(pl.Int128) * (WAD // BPS)
         )
         exprs.append(threshold.alias("_threshold_wad"))
+        # The threshold as a float fraction of 1e4 for the float views (weighted sums, liquidation prices, curves):
+        # a collateral ratio R is a threshold of 1/R, which whole bps round (Liquity's 1.1: 9091 for 9090.9...).
+        ratio_threshold = (BPS * WAD) / threshold.cast(pl.Float64)
+        exprs.append(
+            pl.when((pl.col("health_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            .then(ratio_threshold)
+            .otherwise(pl.col("liquidation_threshold_bps").cast(pl.Float64))
+            .alias("_lt_bps")
+        )
+    else:
+        exprs.append(pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("_lt_bps"))
     bonus = pl.col("liquidation_bonus_bps").cast(pl.Float64) / BPS
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
@@ -178,14 +193,21 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     if rules:
         value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
         floored = (value // WAD) * threshold + ((value % WAD) * threshold) // WAD
+        # floor(value * 1e18 / ratio), split at the ratio so the product stays inside 128 bits.
+        over_ratio = (value // threshold) * WAD + ((value % threshold) * WAD) // threshold
         per_position = [
             floored.sum().alias("_adjusted_per_position"),
             ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS).sum().alias("_capacity_per_position"),
+            pl.when((pl.col("_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            .then(over_ratio)
+            .otherwise(0)
+            .sum()
+            .alias("_adjusted_collateral_ratio"),
         ]
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
+    weighted_usd = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -210,9 +232,13 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
                 rules,
                 (pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS,
                 "_adjusted_per_position",
+                "_adjusted_collateral_ratio",
             ).alias("_adjusted"),
             _by_rule(
-                rules, (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS, "_capacity_per_position"
+                rules,
+                (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS,
+                "_capacity_per_position",
+                "_capacity_per_position",
             ).alias("_borrow_capacity"),
         )
         .with_columns(
@@ -233,7 +259,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             .alias("distance_to_liquidation"),
         )
         .with_columns(
-            (pl.col("health_factor") < 1).fill_null(False).alias("liquidatable"),
+            # The integers, not the float HF: within a base unit of the line a float ratio rounds to 1.0.
+            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
             (
                 pl.when(pl.col("health_factor") < pl.col("_full_close_below"))
                 .then(1.0)
@@ -262,11 +289,16 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _by_rule(rules: bool, average_threshold: pl.Expr, per_position: str) -> pl.Expr:
-    """The average-threshold figure, or the per-position sum for wallets under that rule."""
+def _by_rule(
+    rules: bool, average_threshold: pl.Expr, per_position: str, collateral_ratio: str | None = None
+) -> pl.Expr:
+    """The average-threshold figure, or the per-position (or collateral-ratio) sum for wallets under that rule."""
     if not rules:
         return average_threshold
-    return pl.when(pl.col("_rule") == PER_POSITION).then(pl.col(per_position)).otherwise(average_threshold)
+    chosen = pl.when(pl.col("_rule") == PER_POSITION).then(pl.col(per_position))
+    if collateral_ratio is None:
+        return chosen.otherwise(average_threshold)
+    return chosen.when(pl.col("_rule") == COLLATERAL_RATIO).then(pl.col(collateral_ratio)).otherwise(average_threshold)
 
 
 def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
@@ -286,18 +318,20 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     unit = _unit(names).cast(f64)
 
     def average(x: pl.Expr) -> pl.Expr:
-        """Aave floors the average threshold to whole bps; the per-position rule keeps it exact."""
-        return pl.when(pl.col("_rule") == PER_POSITION).then(x).otherwise(x.floor()) if "_rule" in names else x.floor()
+        """Aave floors the average threshold to whole bps; the per-position and collateral-ratio rules keep it exact."""
+        if "_rule" not in names:
+            return x.floor()
+        return pl.when(pl.col("_rule").is_in([PER_POSITION, COLLATERAL_RATIO])).then(x).otherwise(x.floor())
 
     # Window sums rather than a group_by joined back: the join would gather every column of every position.
     rows = valued.with_columns(
         collateral.sum().over("_wid").alias("_c"),
         pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
-        (collateral * pl.col("liquidation_threshold_bps")).sum().over("_wid").alias("_w"),
+        (collateral * pl.col("_lt_bps")).sum().over("_wid").alias("_w"),
     ).with_columns(
         (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
         (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
-        (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("liquidation_threshold_bps")).alias("_w_other"),
+        (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("_lt_bps")).alias("_w_other"),
         (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
         (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
         pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
@@ -309,7 +343,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # W_other + alpha p LT = 10^4 (D_other + beta p). Flooring then moves L by under one bps, so a few
     # rounds settle it even where L itself moves fast with p (two collaterals of different thresholds).
     continuous = (BPS * pl.col("_d_other") - pl.col("_w_other")) / (
-        pl.col("_alpha") * pl.col("liquidation_threshold_bps") - BPS * pl.col("_beta")
+        pl.col("_alpha") * pl.col("_lt_bps") - BPS * pl.col("_beta")
     )
     rows = rows.with_columns(continuous.alias("_p"))
     for _ in range(iterations):
@@ -318,7 +352,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
             pl.when(((pl.col("_c_other") + collateral_at_price) > 0) & pl.col("_p").is_finite())
             .then(
                 average(
-                    (pl.col("_w_other") + collateral_at_price * pl.col("liquidation_threshold_bps"))
+                    (pl.col("_w_other") + collateral_at_price * pl.col("_lt_bps"))
                     / (pl.col("_c_other") + collateral_at_price)
                 )
             )
@@ -329,13 +363,11 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # two thresholds and no price gives HF = 1 exactly. The boundary of the liquidatable set is then the step:
     # the price at which the average reaches the higher of the two, (W_other + alpha p LT) / (C_other + alpha p) = L.
     average_at_p = average(
-        (pl.col("_w_other") + pl.col("_alpha") * pl.col("_p") * pl.col("liquidation_threshold_bps"))
+        (pl.col("_w_other") + pl.col("_alpha") * pl.col("_p") * pl.col("_lt_bps"))
         / (pl.col("_c_other") + pl.col("_alpha") * pl.col("_p"))
     )
     higher = pl.max_horizontal(average_at_p, pl.col("_l"))
-    step = (higher * pl.col("_c_other") - pl.col("_w_other")) / (
-        pl.col("_alpha") * (pl.col("liquidation_threshold_bps") - higher)
-    )
+    step = (higher * pl.col("_c_other") - pl.col("_w_other")) / (pl.col("_alpha") * (pl.col("_lt_bps") - higher))
     rows = rows.with_columns(
         pl.when((average_at_p != pl.col("_l")) & (pl.col("_alpha") > 0) & step.is_finite() & (step > 0))
         .then(step)
@@ -392,7 +424,7 @@ def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
 
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * pl.col("liquidation_threshold_bps") / BPS
+    weighted = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
     recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
     terms = {
         "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
