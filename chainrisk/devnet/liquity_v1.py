@@ -107,7 +107,7 @@ def plan_troves(count: int, seed: int) -> list[TrovePlan]:
         band = rng.random()
         icr = rng.uniform(1.12, 1.19) if band < 0.25 else rng.uniform(1.3, 2.0) if band < 0.6 else rng.uniform(2, 4)
         lusd = int(min(2_000_000, 2000 * rng.paretovariate(1.2)) * WAD)
-        deposit = rng.uniform(0.3, 0.8) if rng.random() < 0.4 else 0.0
+        deposit = rng.uniform(0.1, 0.4) if rng.random() < 0.4 else 0.0
         plans.append(TrovePlan(_address(f"trove:{seed}:{i}"), icr, lusd, deposit))
     return plans
 
