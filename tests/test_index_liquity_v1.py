@@ -22,6 +22,7 @@ import polars as pl
 import pytest
 
 from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.cli import main
 from chainrisk.devnet.liquity_v1 import LiquityDeployment, build_liquity, set_price
 from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil
 from chainrisk.devnet.toolchain import standin_contracts
@@ -243,10 +244,16 @@ def _stored(db: Path) -> dict[str, Any]:
         }
 
 
-def test_bad_input_is_one_line_and_changes_nothing(liquity: dict[str, Any], indexed: Path, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_and_changes_nothing(
+    liquity: dict[str, Any], indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "copy.duckdb"
     shutil.copy(indexed, db)
     before = _stored(db)
+    # The mainnet preset against this chain-31337 node, through the CLI.
+    assert main(["index", "--market", "liquity-v1-ethereum", "--rpc-url", liquity["rpc_url"], "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("chainrisk: error: ") and "chain 1" in err and len(err.splitlines()) == 1, err
     for address in (liquity["stability_pool"], liquity["lusd_token"]):
         with pytest.raises(UserError) as caught:
             index_market("liquity-v1", liquity["rpc_url"], address, db)

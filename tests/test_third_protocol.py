@@ -126,7 +126,7 @@ def toy_protocol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 def test_a_third_protocol_needs_only_its_package(
     toy_protocol: None, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert set(adapters()) == {"aave-v3", "morpho-blue", "toy-lender"}
+    assert {"aave-v3", "morpho-blue", "toy-lender"} <= set(adapters())
     db = tmp_path / "three.duckdb"
     token = devnet["tokens"]["WETH"]
     rpc = ["--rpc-url", devnet["rpc_url"], "--db", str(db)]
