@@ -30,6 +30,8 @@ FEE_FLOOR = 5 * 10**15
 GAS_COMPENSATION = 200 * WAD
 MIN_NET_DEBT = 1800 * WAD
 DAY = 86_400
+#: Troves per batchLiquidateTroves: each costs about 100k gas, and a devnet transaction gets TX_GAS (8M).
+LIQUIDATION_BATCH = 40
 ZERO = "0x" + "0" * 40
 
 
@@ -171,14 +173,16 @@ class LiquityPopulation:
         ]
 
     def liquidate(self) -> int:
-        """The keeper liquidates every trove under MCR in one batch, lowest ICR first; returns how many."""
+        """The keeper liquidates every trove under MCR, lowest ICR first, in batches; returns how many."""
         icrs = {w: self._view(self.d.trove_manager, "TroveManager", "getCurrentICR", w, self.price)[0]
                 for w in self.active_troves()}  # fmt: skip
         under = sorted((w for w, icr in icrs.items() if icr < MCR), key=lambda w: (icrs[w], w))
         if not under:
             return 0
         (l_before,) = self._view(self.d.trove_manager, "TroveManager", "L_ETH")
-        self.builder.call(self.keeper, self.abi["TroveManager"], self.d.trove_manager, "batchLiquidateTroves", under)
+        for start in range(0, len(under), LIQUIDATION_BATCH):
+            self.builder.call(self.keeper, self.abi["TroveManager"], self.d.trove_manager, "batchLiquidateTroves",
+                              under[start : start + LIQUIDATION_BATCH])  # fmt: skip
         self.builder.mine(60)
         (l_after,) = self._view(self.d.trove_manager, "TroveManager", "L_ETH")
         self.liquidations += len(under)
@@ -189,6 +193,7 @@ class LiquityPopulation:
         """Some borrowers repay, top up, draw more, or close (the fee recipient lends them the fee they lack)."""
         bo, abi = self.d.borrower_operations, self.abi["BorrowerOperations"]
         active = set(self.active_troves())
+        (lender_balance,) = self._view(self.d.lusd_token, "LUSDToken", "balanceOf", self.d.fee_recipient)
         for plan in plans:
             if plan.wallet not in active:
                 continue
@@ -211,10 +216,13 @@ class LiquityPopulation:
             elif roll < 0.45:
                 (debt,) = self._view(self.d.trove_manager, "TroveManager", "getEntireDebtAndColl", plan.wallet)[:1]
                 (balance,) = self._view(self.d.lusd_token, "LUSDToken", "balanceOf", plan.wallet)
-                short = debt - GAS_COMPENSATION - balance
-                if short > 0:
+                short = max(0, debt - GAS_COMPENSATION - balance + WAD)
+                if short > lender_balance:
+                    continue  # more than the fees collected so far can lend: this borrower keeps its trove
+                if short:
+                    lender_balance -= short
                     self.builder.call(self.d.fee_recipient, self.abi["LUSDToken"], self.d.lusd_token, "transfer",
-                                      plan.wallet, short + WAD, required=False)  # fmt: skip
+                                      plan.wallet, short, required=False)  # fmt: skip
                 self.builder.call(plan.wallet, abi, bo, "closeTrove", required=False)
                 self._count("close")
 

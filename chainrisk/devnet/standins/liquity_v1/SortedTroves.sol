@@ -6,7 +6,7 @@ import "./Interfaces.sol";
 /// @title SortedTroves (stand-in)
 /// @notice Stand-in for Liquity V1's SortedTroves: a doubly linked list of active troves by nominal ICR, highest
 /// first, with the real getters (getSize, getFirst, getLast, getNext, getPrev, contains). The position hints are
-/// ignored: insert walks the list from the head, which is fine for a devnet's few hundred troves. chainrisk's own
+/// ignored: insert walks the list from the tail, which is fine for a devnet's troves. chainrisk's own
 /// Solidity; not Liquity's bytecode.
 contract SortedTroves is ISortedTroves {
     string public constant NAME = "SortedTroves";
@@ -60,11 +60,12 @@ contract SortedTroves is ISortedTroves {
         require(!nodes[_id].exists, "SortedTroves: List already contains the node");
         require(_id != address(0), "SortedTroves: Id cannot be zero");
         require(_NICR > 0, "SortedTroves: NICR must be positive");
-        address next = head;
-        while (next != address(0) && troveManager.getNominalICR(next) >= _NICR) {
-            next = nodes[next].nextId;
+        // From the tail: the devnet opens troves from the highest ICR down, so a new one usually lands there.
+        address prev = tail;
+        while (prev != address(0) && troveManager.getNominalICR(prev) < _NICR) {
+            prev = nodes[prev].prevId;
         }
-        address prev = next == address(0) ? tail : nodes[next].prevId;
+        address next = prev == address(0) ? head : nodes[prev].nextId;
         nodes[_id] = Node(true, next, prev);
         if (prev == address(0)) {
             head = _id;
