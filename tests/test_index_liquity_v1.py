@@ -7,7 +7,8 @@ anvil of its own, indexed through the real job (chainrisk.jobs.index.index_marke
   troves `liquidate` accepts (eth_call from the keeper at the snapshot block), in Normal and in Recovery Mode;
 * crashes the Stability Pool cannot absorb: the predicted batchLiquidateTroves equals the chain's after sending it
   (who goes, what each surviving trove receives by redistribution, L terms, pool, stakes), to the wei;
-* bad input (a contract that is not a TroveManager, the wrong chain) ends in one line and changes nothing stored.
+* bad input (a contract that is not a TroveManager, the wrong chain) ends in one line and changes nothing stored;
+* the committed lens runtime is what solcjs builds from its source.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
 from chainrisk.devnet.liquity_v1 import LiquityDeployment, build_liquity, set_price
 from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil
-from chainrisk.devnet.toolchain import standin_contracts
+from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score_positions
+from chainrisk.protocols.liquity_v1.snapshot import LENS_RUNTIME
 from chainrisk.rpc import RpcClient, RpcError
 from tests.chainops import sandbox
 
@@ -262,3 +264,10 @@ def test_bad_input_is_one_line_and_changes_nothing(
         index_market("liquity-v1", liquity["rpc_url"], liquity["trove_manager"], db, expected_chain_id=1)
     assert "serves chain 31337" in str(caught.value) and "\n" not in str(caught.value)
     assert _stored(db) == before
+
+
+def test_committed_lens_runtime_matches_its_source() -> None:
+    folder = Path(__file__).resolve().parent.parent / "chainrisk" / "protocols" / "liquity_v1" / "contracts"
+    lens = folder_contracts(folder)["LiquityTrovesLens"]
+    assert lens.runtime == LENS_RUNTIME
+    assert Abi(lens.abi).selector("troves") == load_abi("liquity-v1", "LiquityTrovesLens").selector("troves")

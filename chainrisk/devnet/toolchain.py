@@ -287,3 +287,10 @@ def standin_contracts(protocol: str) -> dict[str, CompiledContract]:
     """A stand-in's contracts (folder `standins/<protocol>`), compiled with solcjs 0.8.19 and cached by input hash.
     Stand-ins are ours, not the protocol's bytecode: the devnet labels them so wherever they appear."""
     return _contracts(_compile(_standin_input(STANDIN_DIR / protocol)), {})
+
+
+@functools.cache
+def folder_contracts(folder: Path) -> dict[str, CompiledContract]:
+    """Our contracts in `folder` (a protocol package's read-only lens) as their own compilation, like a stand-in's:
+    added to Morpho's via-IR compilation they would move its bytecode and the committed Aave lens runtime."""
+    return _contracts(_compile(_standin_input(folder)), {})

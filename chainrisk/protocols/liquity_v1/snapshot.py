@@ -1,10 +1,12 @@
 """Reads Liquity V1 at one pinned block through its public getters only: the TroveManager's constants and linked
 contracts, the system (pools, Stability Pool, L terms, stakes, base rate, price) and every trove's stored state and
-reward snapshots (`Troves`, `rewardSnapshots`), in JSON-RPC batches."""
+reward snapshots (`Troves`, `rewardSnapshots`, many troves per eth_call through a read-only lens placed by state
+override), in JSON-RPC batches."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
@@ -19,6 +21,12 @@ POOL = load_abi("liquity-v1", "IPool")
 PRICE_FEED = load_abi("liquity-v1", "IPriceFeed")
 SORTED_TROVES = load_abi("liquity-v1", "ISortedTroves")
 ERC20 = load_abi("erc20", "IERC20Detailed")
+LENS = load_abi("liquity-v1", "LiquityTrovesLens")
+#: Where the lens's code is placed by state override; an address nobody controls.
+LENS_ADDRESS = "0x000000000000000000000000000000001a5e7105"
+LENS_RUNTIME = (Path(__file__).parent / "contracts" / "LiquityTrovesLens.bin-runtime").read_text().strip()
+#: Troves per lens call: two getter calls each (about 20k gas), 10M gas a call, well under nodes' 50M cap.
+LENS_CHUNK = 500
 #: The TroveManager getters that name its linked contracts, in Deployment's field order.
 LINKED = ("borrowerOperationsAddress", "priceFeed", "stabilityPool", "activePool", "defaultPool", "sortedTroves",
           "lusdToken")  # fmt: skip
@@ -110,17 +118,24 @@ def read_system(rpc: RpcClient, deployment: Deployment, block: int) -> System:
 
 
 def read_troves(rpc: RpcClient, deployment: Deployment, wallets: list[str], block: int) -> list[Trove]:
-    """Troves(wallet) and rewardSnapshots(wallet) of each wallet at `block` (two calls a wallet, batched)."""
+    """Troves(wallet) and rewardSnapshots(wallet) of each wallet at `block`, LENS_CHUNK wallets per eth_call through
+    the lens placed by state override (it calls only those two getters), the calls sent as JSON-RPC batches."""
     tag = hex(block)
-    tm = deployment.trove_manager
-    calls = []
-    for wallet in wallets:
-        calls.append(eth_call(tm, TROVE_MANAGER, "Troves", wallet, block=tag))
-        calls.append(eth_call(tm, TROVE_MANAGER, "rewardSnapshots", wallet, block=tag))
-    raw = rpc.batch(calls)
+    override = {LENS_ADDRESS: {"code": LENS_RUNTIME}}
+    chunks = [wallets[i : i + LENS_CHUNK] for i in range(0, len(wallets), LENS_CHUNK)]
+    calls = [
+        (
+            "eth_call",
+            [{"to": LENS_ADDRESS, "data": LENS.encode("troves", deployment.trove_manager, chunk)}, tag, override],
+        )
+        for chunk in chunks
+    ]
     troves = []
-    for k, wallet in enumerate(wallets):
-        debt, coll, stake, status, index = TROVE_MANAGER.decode("Troves", raw[2 * k])
-        eth, lusd = TROVE_MANAGER.decode("rewardSnapshots", raw[2 * k + 1])
-        troves.append(Trove(wallet, int(debt), int(coll), int(stake), int(status), int(index), int(eth), int(lusd)))
+    for chunk, raw in zip(chunks, rpc.batch(calls), strict=True):
+        words = LENS.decode("troves", raw)[0]
+        if len(words) != 7 * len(chunk):
+            raise RuntimeError(f"lens answered {len(words)} words for {len(chunk)} troves")
+        for k, wallet in enumerate(chunk):
+            debt, coll, stake, status, index, eth, lusd = (int(w) for w in words[7 * k : 7 * k + 7])
+            troves.append(Trove(wallet, debt, coll, stake, status, index, eth, lusd))
     return troves
