@@ -6,7 +6,8 @@ anvil of its own, indexed through the real job (chainrisk.jobs.index.index_marke
 * the liquidatable set (the raw verdict, wallet_health's health factor and the engine's wallet_risk) equals the
   troves `liquidate` accepts (eth_call from the keeper at the snapshot block), in Normal and in Recovery Mode;
 * crashes the Stability Pool cannot absorb: the predicted batchLiquidateTroves equals the chain's after sending it
-  (who goes, what each surviving trove receives by redistribution, L terms, pool, stakes), to the wei;
+  (who goes, what each surviving trove receives by redistribution, L terms, pool, stakes), to the wei, and so do
+  the further rounds redistribution sets off (maths.liquidation_rounds, the contagion inside Liquity);
 * bad input (a contract that is not a TroveManager, the wrong chain) ends in one line and changes nothing stored;
 * the committed lens runtime is what solcjs builds from its source.
 """
@@ -30,6 +31,8 @@ from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score_positions
+from chainrisk.protocols.liquity_v1.maths import Trove, entire_debt_and_coll, keeper_order, liquidation_rounds
+from chainrisk.protocols.liquity_v1.normalise import state_from_tables
 from chainrisk.protocols.liquity_v1.snapshot import LENS_RUNTIME
 from chainrisk.rpc import RpcClient, RpcError
 from tests.chainops import sandbox
@@ -236,6 +239,53 @@ def test_predicted_batch_equals_the_chain(
     assert capped > 0 or tcr_after_crash >= 1.5  # Recovery Mode's capped offset (_getCappedOffsetVals) is exercised
     print(f"TCR {tcr_after_crash}: {len(gone)} liquidated ({capped} capped at MCR), {troves.height - len(gone)} troves "
           f"receive redistribution exactly as predicted")  # fmt: skip
+
+
+@pytest.mark.parametrize("tcr_after_crash", [1.45, 1.1])
+def test_liquidation_rounds_equal_the_chain(
+    liquity: dict[str, Any], rpc: RpcClient, indexed: Path, tmp_path: Path, tcr_after_crash: float
+) -> None:
+    """Redistribution pushes more troves under the line: keeper batches sent round after round on the chain leave
+    every trove, the L terms, the pool and the stakes exactly as maths.liquidation_rounds predicts from the tables."""
+    system = _system(indexed)
+    price = int(system["price"]) * int(tcr_after_crash * 100) * 10**16 // int(system["tcr"])
+    tm = liquity["trove_manager"]
+    with sandbox(rpc):
+        _move_price(rpc, liquity, price)
+        db = _index(liquity, tmp_path / "rounds.duckdb")
+        state, troves = state_from_tables(_system(db), _troves(db).to_dicts())
+        rounds = liquidation_rounds(state, troves, price)
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+        builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16))
+        for order, outcome in rounds:
+            assert outcome.system is not None
+            builder.call(liquity["keeper"], LIQUIDATION, tm, "batchLiquidateTroves", order)
+            block = int(builder.mine(12)[-1].logs[0]["blockNumber"], 16)
+            chain = {
+                fn: _call(rpc, tm, TROVE_MANAGER, fn, block=block)[0] for fn in ("L_ETH", "L_LUSDDebt", "totalStakes")
+            }
+            after = outcome.system
+            assert (chain["L_ETH"], chain["L_LUSDDebt"], chain["totalStakes"]) == (
+                after.l_eth, after.l_lusd_debt, after.total_stakes
+            )  # fmt: skip
+            sp = _call(rpc, liquity["stability_pool"], STABILITY_POOL, "getTotalLUSDDeposits", block=block)[0]
+            assert sp == after.sp_lusd
+            for wallet in outcome.liquidated:
+                assert _call(rpc, tm, TROVE_MANAGER, "Troves", wallet, block=block)[3] == 3
+                troves[wallet] = Trove(wallet, 0, 0, 0, 3, 0, 0, 0)  # closed by liquidation
+            for wallet in outcome.redistributed:
+                expected = entire_debt_and_coll(troves[wallet], after.l_eth, after.l_lusd_debt)
+                chain_entire = _call(rpc, tm, TROVE_MANAGER, "getEntireDebtAndColl", wallet, block=block)
+                assert chain_entire == (expected.debt, expected.coll, expected.pending_debt, expected.pending_coll)
+        # Settled: the next keeper batch has nothing to liquidate.
+        last = rounds[-1][1].system
+        assert last is not None
+        data = LIQUIDATION.encode("batchLiquidateTroves", keeper_order(last, troves, price))
+        with pytest.raises(RpcError, match="nothing to liquidate"):
+            rpc.call("eth_call", [{"from": liquity["keeper"], "to": tm, "data": data}, "latest"])
+    assert len(rounds) >= 2, len(rounds)
+    counts = [len(o.liquidated) for _, o in rounds]
+    print(f"TCR {tcr_after_crash}: {len(rounds)} rounds liquidating {counts} troves, as predicted")
 
 
 def _stored(db: Path) -> dict[str, Any]:

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS raw_liquity_v1_system (
     stability_pool VARCHAR NOT NULL, active_pool VARCHAR NOT NULL, default_pool VARCHAR NOT NULL,
     sorted_troves VARCHAR NOT NULL, lusd_token VARCHAR NOT NULL,
     mcr HUGEINT NOT NULL, ccr HUGEINT NOT NULL, lusd_gas_compensation HUGEINT NOT NULL,
+    percent_divisor HUGEINT NOT NULL,
     price HUGEINT NOT NULL,
     active_pool_eth HUGEINT NOT NULL, active_pool_debt HUGEINT NOT NULL,
     default_pool_eth HUGEINT NOT NULL, default_pool_debt HUGEINT NOT NULL,

@@ -380,6 +380,39 @@ def batch_liquidate(system: System, troves: Mapping[str, Trove], order: Sequence
     return BatchOutcome(None, at_start, liquidated, received, after)
 
 
+def keeper_order(system: System, troves: Mapping[str, Trove], price: int) -> list[str]:
+    """Every active trove from the lowest ICR up (ties by address): the batch a keeper sends to
+    batchLiquidateTroves, as liquidateTroves would walk SortedTroves from its last (lowest) trove."""
+
+    def icr(trove: Trove) -> int:
+        entire = entire_debt_and_coll(trove, system.l_eth, system.l_lusd_debt)
+        return compute_cr(entire.coll, entire.debt, price)
+
+    active = [t for t in troves.values() if t.status == ACTIVE]
+    return [t.wallet for t in sorted(active, key=lambda t: (icr(t), t.wallet))]
+
+
+def liquidation_rounds(
+    system: System, troves: Mapping[str, Trove], price: int, max_rounds: int = 25
+) -> list[tuple[list[str], BatchOutcome]]:
+    """Keeper batches at `price` until one would revert (nothing left to liquidate): each round's order and outcome.
+    Redistribution is the contagion: it adds debt and collateral at the liquidated troves' ratio (below MCR) to the
+    others, which can push them under MCR (or, in Recovery Mode, under the TCR) for the next round."""
+    rounds: list[tuple[list[str], BatchOutcome]] = []
+    state = dict(troves)
+    for _ in range(max_rounds):
+        order = keeper_order(system, state, price)
+        outcome = batch_liquidate(system, state, order, price)
+        if outcome.reverted is not None or outcome.system is None:
+            break
+        rounds.append((order, outcome))
+        system = outcome.system
+        for wallet in outcome.liquidated:
+            # TroveManager._closeTrove and _removeStake: status closedByLiquidation, everything zeroed.
+            state[wallet] = Trove(wallet, 0, 0, 0, 3, 0, 0, 0)
+    return rounds
+
+
 def dec_mul(x: int, y: int) -> int:
     """LiquityMath.decMul: x * y / 1e18 rounded half up."""
     return (x * y + DECIMAL_PRECISION // 2) // DECIMAL_PRECISION

@@ -14,6 +14,7 @@ floor(collateral_base * 1e18 / ratio) < debt_base equals coll * price < ratio * 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -26,6 +27,7 @@ from chainrisk.protocols.liquity_v1.maths import (
     DECIMAL_PRECISION,
     BatchOutcome,
     Entire,
+    Params,
     System,
     Trove,
     batch_liquidate,
@@ -36,6 +38,7 @@ from chainrisk.protocols.liquity_v1.maths import (
     entire_debt_and_coll,
     entire_system_coll,
     entire_system_debt,
+    keeper_order,
     liquidatable,
     liquidatable_normal_mode,
     liquidatable_recovery_mode,
@@ -81,16 +84,34 @@ def _ratio_held_to(icr: int, entire: Entire, system: System, in_recovery: bool) 
 
 
 def _prediction(system: System, troves: list[Trove]) -> tuple[list[str], BatchOutcome]:
-    """The batch a keeper would send now: every active trove from the lowest ICR up (ties by address), through
-    batchLiquidateTroves at the snapshot's price."""
+    """The batch a keeper would send now (maths.keeper_order) through batchLiquidateTroves at the snapshot's price."""
     by_wallet = {t.wallet: t for t in troves}
-
-    def key(t: Trove) -> tuple[int, str]:
-        e = entire_debt_and_coll(t, system.l_eth, system.l_lusd_debt)
-        return compute_cr(e.coll, e.debt, system.price), t.wallet
-
-    order = [t.wallet for t in sorted((t for t in troves if t.status == ACTIVE), key=key)]
+    order = keeper_order(system, by_wallet, system.price)
     return order, batch_liquidate(system, by_wallet, order, system.price)
+
+
+def state_from_tables(system_row: dict[str, Any], trove_rows: list[dict[str, Any]]) -> tuple[System, dict[str, Trove]]:
+    """The System and Troves of one snapshot back from raw_liquity_v1_system and raw_liquity_v1_troves rows (as
+    dicts), for models that replay liquidations on it (maths.liquidation_rounds at a shocked price)."""
+    r = {k: int(v) if isinstance(v, Decimal) else v for k, v in system_row.items()}
+    params = Params(r["mcr"], r["ccr"], r["lusd_gas_compensation"], r["percent_divisor"])
+    system = System(
+        params=params, price=r["price"], active_eth=r["active_pool_eth"], active_debt=r["active_pool_debt"],
+        default_eth=r["default_pool_eth"], default_debt=r["default_pool_debt"], sp_lusd=r["stability_pool_lusd"],
+        sp_eth=r["stability_pool_eth"], total_stakes=r["total_stakes"],
+        total_stakes_snapshot=r["total_stakes_snapshot"], total_collateral_snapshot=r["total_collateral_snapshot"],
+        l_eth=r["l_eth"], l_lusd_debt=r["l_lusd_debt"],
+        last_eth_error=r["last_eth_error_redistribution"],
+        last_lusd_debt_error=r["last_lusd_debt_error_redistribution"], trove_owners=r["trove_owners"],
+        sorted_troves=r["sorted_troves_size"], base_rate=r["base_rate"],
+        last_fee_operation_time=r["last_fee_operation_time"],
+    )  # fmt: skip
+    troves = {
+        t["wallet"]: Trove(t["wallet"], int(t["debt"]), int(t["coll"]), int(t["stake"]), int(t["status"]),
+                           int(t["array_index"]), int(t["snapshot_eth"]), int(t["snapshot_lusd_debt"]))
+        for t in trove_rows
+    }  # fmt: skip
+    return system, troves
 
 
 def troves_frame(
@@ -177,6 +198,7 @@ def system_frame(
         "active_pool": deployment.active_pool, "default_pool": deployment.default_pool,
         "sorted_troves": deployment.sorted_troves, "lusd_token": deployment.lusd_token,
         "mcr": params.mcr, "ccr": params.ccr, "lusd_gas_compensation": params.lusd_gas_compensation,
+        "percent_divisor": params.percent_divisor,
         "price": price, "active_pool_eth": system.active_eth, "active_pool_debt": system.active_debt,
         "default_pool_eth": system.default_eth, "default_pool_debt": system.default_debt,
         "entire_system_coll": coll, "entire_system_debt": debt, "tcr": tcr(system, price) if debt else None,
