@@ -232,8 +232,17 @@ def build_liquity(
 ) -> dict[str, Any]:
     """Deploys the stand-ins and runs the population (about 10 simulated days); returns the manifest section."""
     first_block = int(builder.rpc.call("eth_blockNumber"), 16) + 1
+    deployment = deploy_liquity(builder, eth_price_usd * WAD)
+    section = populate_liquity(builder, deployment, troves=troves, seed=seed, eth_price_usd=eth_price_usd)
+    return {"standin": True, "label": LABEL, **section, "deployment_block": first_block}
+
+
+def populate_liquity(
+    builder: BlockBuilder, deployment: LiquityDeployment, *, troves: int, seed: int, eth_price_usd: int
+) -> dict[str, Any]:
+    """The population on a deployment whose PriceFeed the deployer can set (it only calls Liquity's own functions
+    otherwise); returns what it did and where, for the manifest."""
     price = eth_price_usd * WAD
-    deployment = deploy_liquity(builder, price)
     population = LiquityPopulation(builder, deployment, seed)
     population.price = price
     plans = plan_troves(troves, seed)
@@ -266,15 +275,12 @@ def build_liquity(
     population.set_price(price * 90 // 100)
     builder.mine(3600)
     return {
-        "standin": True,
-        "label": LABEL,
         "protocol": "liquity-v1",
         **asdict(deployment),
         "price_setter": DEPLOYER.lower(),
         "keeper": population.keeper,
         "wallets": [p.wallet for p in plans],
         "depositors": [p.wallet for p in plans if p.deposit_share],
-        "deployment_block": first_block,
         "price": str(population.price),
         "actions": dict(sorted(population.actions.items())),
         "reverted": dict(sorted(builder.reverted.items())),
