@@ -1,8 +1,11 @@
-"""chainrisk's Liquity V1 maths against vectors recorded from Liquity's own contracts (tests/data/
-liquity_v1_vectors.json, whose `source` says how: liquity/dev at the mainnet deployment's version, compiled and run
-locally once): pending
-rewards as getEntireDebtAndColl gives them, liquidate's verdict in Normal and Recovery Mode, and keeper batches round
-after round (who goes, L terms, stakes, Stability Pool, what every remaining trove holds after redistribution)."""
+"""chainrisk's Liquity V1 maths against vectors recorded from Liquity's own contracts.
+
+tests/data/liquity_v1_vectors.json (its `source` says how: liquity/dev at the mainnet deployment's version, compiled
+and run locally once; the project never needs that copy) holds the inputs as the adapter reads them and the contracts'
+outputs: pending rewards as getEntireDebtAndColl gives them, liquidate's verdict in Normal and Recovery Mode, and
+keeper batches round after round (who goes, L terms, stakes, Stability Pool, what every remaining trove holds after
+redistribution).
+"""
 
 from __future__ import annotations
 
