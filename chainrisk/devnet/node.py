@@ -109,6 +109,7 @@ class Tx:
     data: str  #: calldata or creation code
     label: str  #: what the transaction does, for reports
     required: bool  #: a revert aborts the build (set-up) or is merely counted (simulated behaviour)
+    value: int = 0  #: wei sent with the call (payable functions, e.g. Liquity's openTrove)
 
 
 @dataclass
@@ -129,11 +130,13 @@ class BlockBuilder:
     nonces: dict[str, int] = field(default_factory=dict)
     reverted: dict[str, int] = field(default_factory=dict)
 
-    def send(self, sender: str, to: str | None, data: str, label: str, *, required: bool = True) -> None:
-        self.queue.append(Tx(sender, to, data, label, required))
+    def send(
+        self, sender: str, to: str | None, data: str, label: str, *, required: bool = True, value: int = 0
+    ) -> None:
+        self.queue.append(Tx(sender, to, data, label, required, value))
 
-    def call(self, sender: str, abi: Abi, to: str, fn: str, *args: Any, required: bool = True) -> None:
-        self.send(sender, to, abi.encode(fn, *args), fn, required=required)
+    def call(self, sender: str, abi: Abi, to: str, fn: str, *args: Any, required: bool = True, value: int = 0) -> None:
+        self.send(sender, to, abi.encode(fn, *args), fn, required=required, value=value)
 
     def deploy(self, contract: CompiledContract, *args: Any, label: str) -> str:
         """Deploys immediately (own block) and returns the new address."""
@@ -168,6 +171,8 @@ class BlockBuilder:
             }
             if tx.to is not None:
                 payload["to"] = tx.to
+            if tx.value:
+                payload["value"] = hex(tx.value)
             hashes.append(self.rpc.call("eth_sendTransaction", [payload]))
         self.rpc.call("evm_mine", [self.timestamp])
         # One call per block: anvil answers each eth_getTransactionReceipt by walking the block, which

@@ -5,7 +5,9 @@ currency as the protocols do (floor(amount * price / price_scale)) in exact 128-
 health factor equals the chain's and a shocked one equals what the chain would report with those oracle
 prices; at the snapshot's own prices the adapters' exact values (`collateral_base`, `debt_base`) are used, and
 shocked rows whose product would leave 128 bits fall back to float arithmetic. The `health_rule` column picks
-how collateral combines: Aave's floored average threshold, or a floored sum per position (Morpho, Compound).
+how collateral combines: Aave's floored average threshold (before 3.5) or its exact threshold-weighted sum (3.5+),
+a floored sum per position (Morpho, Compound, Maker), or a collateral ratio the collateral must reach over the
+debt (Liquity's ICR against MCR).
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
 health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health,
@@ -15,6 +17,7 @@ liquidation_takes_all) is read with Aave V3's meaning of them; the engine then s
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import polars as pl
 
@@ -28,6 +31,13 @@ DEFAULT_CLOSE_FACTOR = 0.5
 #: Largest product kept in Int128 (its maximum is 1.7e38).
 _INT128_SAFE = 1e37
 PER_POSITION = "per-position"
+#: Aave V3.5+: HF = wadDiv(sum(collateral_base * threshold_bps), debt) / 1e4, without the floored average threshold.
+WEIGHTED_THRESHOLD = "weighted-threshold"
+#: `liquidation_threshold_wad` is a minimum collateral ratio (Liquity's MCR, 1.1e18): liquidatable when
+#: collateral_base * 1e18 < ratio * debt_base, compared exactly in integers.
+COLLATERAL_RATIO = "collateral-ratio"
+#: Rules whose threshold is not floored to whole bps in the float views (liquidation prices).
+UNFLOORED_RULES = (PER_POSITION, WEIGHTED_THRESHOLD, COLLATERAL_RATIO)
 #: The largest double below 1.0: a health factor that must read as liquidatable but rounds to 1.
 BELOW_ONE = math.nextafter(1.0, 0.0)
 
@@ -65,6 +75,17 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
             else pl.col("liquidation_threshold_bps").cast(pl.Int128) * (WAD // BPS)
         )
         exprs.append(threshold.alias("_threshold_wad"))
+        # The threshold as a float in bps for the float views (weighted sums, liquidation prices, curves), with the
+        # fraction of a bps a WAD threshold carries (Maker's 1 / mat: 6,896.55... bps for 145 %); a collateral ratio
+        # R is a threshold of 1 / R (Liquity's 1.1: 9,090.9... bps).
+        exprs.append(
+            pl.when((pl.col("health_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            .then((BPS * WAD) / threshold.cast(pl.Float64))
+            .otherwise(threshold.cast(pl.Float64) / (WAD // BPS))
+            .alias("_lt_bps")
+        )
+    else:
+        exprs.append(pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("_lt_bps"))
     bonus = pl.col("liquidation_bonus_bps").cast(pl.Float64) / BPS
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
@@ -184,16 +205,23 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     if rules:
         value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
         floored = (value // WAD) * threshold + ((value % WAD) * threshold) // WAD
+        # floor(value * 1e18 / ratio), split at the ratio so the product stays inside 128 bits.
+        over_ratio = (value // threshold) * WAD + ((value % threshold) * WAD) // threshold
         per_position = [
             floored.sum().alias("_adjusted_per_position"),
             ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS).sum().alias("_capacity_per_position"),
+            pl.when((pl.col("_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            .then(over_ratio)
+            .otherwise(0)
+            .sum()
+            .alias("_adjusted_collateral_ratio"),
         ]
     # Whether the wallet's market liquidates everything at once (one market per wallet row: any position says so).
     takes_all = [pl.col("_takes_all").any().alias("_takes_all")] if "_takes_all" in names else []
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * _threshold_bps(names) / BPS
+    weighted_usd = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -214,14 +242,26 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     return (
         agg.with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
         .with_columns(
-            # PercentageMath.percentMul (half-up), exact in Int128.
+            # Average threshold: PercentageMath.percentMul (half-up), exact in Int128; the others as each rule says.
             _by_rule(
                 rules,
                 (pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS,
-                "_adjusted_per_position",
+                {
+                    PER_POSITION: pl.col("_adjusted_per_position"),
+                    COLLATERAL_RATIO: pl.col("_adjusted_collateral_ratio"),
+                    # Liquidatable when sum(value * threshold) < debt * 1e4, i.e. floor(sum / 1e4) < debt.
+                    WEIGHTED_THRESHOLD: pl.col("_weighted_lt") // BPS,
+                },
             ).alias("_adjusted"),
             _by_rule(
-                rules, (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS, "_capacity_per_position"
+                rules,
+                (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS,
+                {
+                    PER_POSITION: pl.col("_capacity_per_position"),
+                    COLLATERAL_RATIO: pl.col("_capacity_per_position"),
+                    # GenericLogic.calculateAvailableBorrows from 3.5: percentMulFloor.
+                    WEIGHTED_THRESHOLD: (pl.col("_collateral") * pl.col("ltv_bps")) // BPS,
+                },
             ).alias("_borrow_capacity"),
         )
         .with_columns(
@@ -242,7 +282,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             .alias("distance_to_liquidation"),
         )
         .with_columns(
-            (pl.col("health_factor") < 1).fill_null(False).alias("liquidatable"),
+            # The integers decide: a float ratio within a base unit of the line could round either way.
+            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
             (
                 pl.when(pl.col("health_factor") < pl.col("_full_close_below"))
                 .then(1.0)
@@ -278,14 +319,6 @@ def _seizable(takes_all: bool) -> pl.Expr:
     return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
 
 
-def _threshold_bps(names: list[str]) -> pl.Expr:
-    """The liquidation threshold in bps as a float, with the fraction of a bps the WAD threshold carries (Maker's
-    1 / mat is 6,896.55... bps for 145 %); whole bps where the protocol uses whole bps."""
-    if "_threshold_wad" in names:
-        return pl.col("_threshold_wad").cast(pl.Float64) / (WAD // BPS)
-    return pl.col("liquidation_threshold_bps").cast(pl.Float64)
-
-
 def _ratio_below_one_exactly(adjusted: pl.Expr, debt: pl.Expr) -> pl.Expr:
     """adjusted / debt as a double that is below 1 exactly when the integers are: two 1e27-scale integers that
     differ by less than one part in 2^53 divide to 1.0 in floating point, which would hide a wallet the protocol
@@ -294,11 +327,14 @@ def _ratio_below_one_exactly(adjusted: pl.Expr, debt: pl.Expr) -> pl.Expr:
     return pl.when(adjusted < debt).then(pl.min_horizontal(ratio, pl.lit(BELOW_ONE))).otherwise(ratio)
 
 
-def _by_rule(rules: bool, average_threshold: pl.Expr, per_position: str) -> pl.Expr:
-    """The average-threshold figure, or the per-position sum for wallets under that rule."""
+def _by_rule(rules: bool, average_threshold: pl.Expr, others: dict[str, pl.Expr]) -> pl.Expr:
+    """The average-threshold figure, or another rule's for wallets under that rule."""
     if not rules:
         return average_threshold
-    return pl.when(pl.col("_rule") == PER_POSITION).then(pl.col(per_position)).otherwise(average_threshold)
+    chosen: Any = pl
+    for rule, figure in others.items():
+        chosen = chosen.when(pl.col("_rule") == rule).then(figure)
+    return cast(pl.Expr, chosen.otherwise(average_threshold))
 
 
 def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
@@ -318,12 +354,14 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     unit = _unit(names).cast(f64)
 
     def average(x: pl.Expr) -> pl.Expr:
-        """Aave floors the average threshold to whole bps; the per-position rule keeps it exact."""
-        return pl.when(pl.col("_rule") == PER_POSITION).then(x).otherwise(x.floor()) if "_rule" in names else x.floor()
+        """Aave before 3.5 floors the average threshold to whole bps; the other rules keep it exact."""
+        if "_rule" not in names:
+            return x.floor()
+        return pl.when(pl.col("_rule").is_in(UNFLOORED_RULES)).then(x).otherwise(x.floor())
 
     # Window sums rather than a group_by joined back: the join would gather every column of every position.
     rows = (
-        valued.with_columns(_threshold_bps(names).alias("_lt"))
+        valued.with_columns(pl.col("_lt_bps").alias("_lt"))
         .with_columns(
             collateral.sum().over("_wid").alias("_c"),
             pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
@@ -426,7 +464,7 @@ def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
 
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * _threshold_bps(_names(valued)) / BPS
+    weighted = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
     recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
     terms = {
         "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,

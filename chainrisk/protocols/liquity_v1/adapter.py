@@ -1,0 +1,122 @@
+"""Liquity V1 as a protocol adapter: troves from TroveUpdated / TroveLiquidated (TroveManager and
+BorrowerOperations), state through the public getters at the pinned block. Raw tables: raw_liquity_v1_events,
+raw_liquity_v1_troves, raw_liquity_v1_system."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import polars as pl
+
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.liquity_v1 import normalise
+from chainrisk.protocols.liquity_v1.constants import PRESETS, PROTOCOL
+from chainrisk.protocols.liquity_v1.events import TOPICS, decode_log
+from chainrisk.protocols.liquity_v1.snapshot import Deployment, discover, read_system, read_troves
+from chainrisk.rpc import RpcClient
+
+DDL = """
+CREATE TABLE IF NOT EXISTS raw_liquity_v1_events (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    tx_hash VARCHAR NOT NULL,
+    log_index INTEGER NOT NULL,
+    event VARCHAR NOT NULL,
+    emitter VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    debt HUGEINT, coll HUGEINT, stake HUGEINT,
+    operation INTEGER, operation_name VARCHAR,
+    PRIMARY KEY (chain_id, market, block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS raw_liquity_v1_troves (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    status INTEGER NOT NULL,
+    debt HUGEINT NOT NULL, coll HUGEINT NOT NULL, stake HUGEINT NOT NULL, array_index HUGEINT NOT NULL,
+    snapshot_eth HUGEINT NOT NULL, snapshot_lusd_debt HUGEINT NOT NULL,
+    pending_lusd_debt HUGEINT NOT NULL, pending_eth HUGEINT NOT NULL,
+    entire_debt HUGEINT NOT NULL, entire_coll HUGEINT NOT NULL,
+    icr HUGEINT NOT NULL, nicr HUGEINT NOT NULL, ratio_held_to HUGEINT NOT NULL, health_factor_wad HUGEINT NOT NULL,
+    liquidation_price HUGEINT,
+    liquidatable_normal_mode BOOLEAN NOT NULL, liquidatable_recovery_mode BOOLEAN NOT NULL,
+    liquidatable BOOLEAN NOT NULL,
+    batch_rank INTEGER, batch_liquidated BOOLEAN NOT NULL, batch_in_recovery_mode BOOLEAN,
+    coll_gas_compensation HUGEINT, lusd_gas_compensation HUGEINT, debt_to_offset HUGEINT,
+    coll_to_stability_pool HUGEINT, debt_to_redistribute HUGEINT, coll_to_redistribute HUGEINT,
+    coll_surplus HUGEINT, liquidation_penalty HUGEINT, redistributed_debt HUGEINT, redistributed_coll HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS raw_liquity_v1_system (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    trove_manager VARCHAR NOT NULL, borrower_operations VARCHAR NOT NULL, price_feed VARCHAR NOT NULL,
+    stability_pool VARCHAR NOT NULL, active_pool VARCHAR NOT NULL, default_pool VARCHAR NOT NULL,
+    sorted_troves VARCHAR NOT NULL, lusd_token VARCHAR NOT NULL,
+    mcr HUGEINT NOT NULL, ccr HUGEINT NOT NULL, lusd_gas_compensation HUGEINT NOT NULL,
+    percent_divisor HUGEINT NOT NULL,
+    price HUGEINT NOT NULL,
+    active_pool_eth HUGEINT NOT NULL, active_pool_debt HUGEINT NOT NULL,
+    default_pool_eth HUGEINT NOT NULL, default_pool_debt HUGEINT NOT NULL,
+    entire_system_coll HUGEINT NOT NULL, entire_system_debt HUGEINT NOT NULL,
+    tcr HUGEINT, recovery_mode BOOLEAN NOT NULL, recovery_mode_price HUGEINT, recovery_mode_distance DOUBLE,
+    stability_pool_lusd HUGEINT NOT NULL, stability_pool_eth HUGEINT NOT NULL,
+    total_stakes HUGEINT NOT NULL, total_stakes_snapshot HUGEINT NOT NULL, total_collateral_snapshot HUGEINT NOT NULL,
+    l_eth HUGEINT NOT NULL, l_lusd_debt HUGEINT NOT NULL,
+    last_eth_error_redistribution HUGEINT NOT NULL, last_lusd_debt_error_redistribution HUGEINT NOT NULL,
+    trove_owners INTEGER NOT NULL, sorted_troves_size INTEGER NOT NULL,
+    base_rate HUGEINT NOT NULL, last_fee_operation_time BIGINT NOT NULL, base_rate_decayed HUGEINT NOT NULL,
+    borrowing_rate HUGEINT NOT NULL,
+    batch_reverted VARCHAR, batch_liquidations INTEGER NOT NULL, batch_debt HUGEINT NOT NULL,
+    batch_coll HUGEINT NOT NULL, batch_debt_to_offset HUGEINT NOT NULL, batch_coll_to_stability_pool HUGEINT NOT NULL,
+    batch_debt_to_redistribute HUGEINT NOT NULL, batch_coll_to_redistribute HUGEINT NOT NULL,
+    batch_coll_gas_compensation HUGEINT NOT NULL, batch_lusd_gas_compensation HUGEINT NOT NULL,
+    batch_coll_surplus HUGEINT NOT NULL,
+    l_eth_after HUGEINT, l_lusd_debt_after HUGEINT, stability_pool_lusd_after HUGEINT, total_stakes_after HUGEINT,
+    tcr_after HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number)
+);
+"""
+
+
+class LiquityV1Adapter(Adapter[Deployment]):
+    name = PROTOCOL
+    label = "Liquity V1"
+    bad_debt = "redistribution"
+    address_role = "TroveManager"
+    events_table = "raw_liquity_v1_events"
+    ddl = DDL
+    presets: ClassVar[dict[str, Preset]] = {
+        p.name: Preset(p.name, PROTOCOL, p.chain_id, p.address, p.from_block) for p in PRESETS.values()
+    }
+    account_columns = ("wallet",)
+    events_view = "stg_liquity_v1_events"
+
+    def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
+        return discover(rpc, address, block)
+
+    def log_query(self, deployment: Deployment) -> LogQuery:
+        return LogQuery([deployment.trove_manager, deployment.borrower_operations], [list(TOPICS)])
+
+    def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
+        events = [e for e in (decode_log(log, deployment.trove_manager) for log in logs) if e]
+        return normalise.events_frame(events)
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        wallets = sorted(set(events["wallet"].to_list()))
+        troves = read_troves(rpc, deployment, wallets, block)
+        system = read_system(rpc, deployment, block)
+        frames = normalise.snapshot_frames(deployment, system, troves, chain_id, block, timestamp)
+        active = frames["wallet_health"].height
+        return Snapshot(frames, accounts=active, accounts_with_debt=active)
+
+
+ADAPTER = LiquityV1Adapter()
