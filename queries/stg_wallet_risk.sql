@@ -4,7 +4,8 @@
 -- Key columns:
 --   market_label             the market's name for people (stg_market_labels)
 --   collateral_usd, debt_usd, borrowing_power_usd       USD
---   health_factor            NULL without debt; liquidatable below 1
+--   health_factor            NULL without debt; liquidatable below 1 (the engine's, equal to the protocol's own)
+--   health_factor_wad        the protocol's exact health factor (1e18 = 1.0; NULL without debt or before schema 7)
 --   is_borrower              the wallet has debt in the market (health_factor is not NULL)
 --   distance_to_liquidation  uniform drop of all non-stable collateral that brings HF to 1 (fraction)
 --   liquidatable_debt_usd, seizable_collateral_usd, bad_debt_usd   USD
@@ -32,6 +33,7 @@ final AS (
         r.collateral_usd,
         r.debt_usd,
         r.health_factor,
+        r.health_factor_wad,
         r.health_factor IS NOT NULL AS is_borrower,
         r.ltv_used,
         r.borrowing_power_usd,

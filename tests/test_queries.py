@@ -69,6 +69,18 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
         "action_asset", "action_amount",
     },
+    "stg_compound_v3_events": {
+        "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
+        "action_asset", "action_amount", "event", "counterparty", "amount",
+    },
+    "stg_maker_events": {
+        "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
+        "action_asset", "action_amount", "event", "dink", "dart", "cdp_id",
+    },
+    "stg_liquity_v1_events": {
+        "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
+        "action_asset", "action_amount", "event", "operation_name", "debt", "coll", "debt_change", "coll_change",
+    },
     "stg_morpho_blue_events": {
         "chain_id", "source", "market", "block_number", "log_index", "event", "wallet", "assets", "assets_tokens",
     },

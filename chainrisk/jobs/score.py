@@ -37,7 +37,8 @@ def score(db_path: Path, *, publish: bool = True) -> ScoreReport:
         positions = store.latest_positions()
         if positions.is_empty():
             raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
-        frames = score_positions(positions)
+        # The engine's health at the snapshot's prices must be each protocol's own (a mismatch stops the score).
+        frames = score_positions(positions, store.latest_wallet_health())
         frames["scored_markets"] = frames["scored_markets"].with_columns(
             scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
         )

@@ -53,11 +53,13 @@ BAD_DEBT_RULES = {
 }
 
 #: How the health factor of a wallet in a market combines its collateral (the `health_rule` column):
-#: * average-threshold: Aave V3 GenericLogic: HF = percentMul(sum value, floor(sum value*LT / sum value)) / debt;
-#: * per-position: Morpho Blue / Compound V3: HF = sum floor(value * LT_wad / 1e18) / debt;
+#: * average-threshold: Aave V3 before 3.5, GenericLogic: HF = percentMul(sum value, floor(sum value*LT / sum value))
+#:   / debt;
+#: * weighted-threshold: Aave V3.5+, GenericLogic: HF = sum(value * LT_bps) / 1e4 / debt (no floored average);
+#: * per-position: Morpho Blue / Compound V3 / Maker: HF = sum floor(value * LT_wad / 1e18) / debt;
 #: * collateral-ratio: Liquity V1: `liquidation_threshold_wad` is the ratio R the collateral must reach over the debt
 #:   (MCR): HF = sum floor(value * 1e18 / R) / debt, below 1 exactly when value * 1e18 < R * debt.
-HEALTH_RULES = ("average-threshold", "per-position", "collateral-ratio")
+HEALTH_RULES = ("average-threshold", "weighted-threshold", "per-position", "collateral-ratio")
 
 
 @dataclass(frozen=True)

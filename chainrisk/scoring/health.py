@@ -266,7 +266,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             pl.when(pl.col("_debt") > 0)
-            .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt")))
+            .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt"), _numerator(rules)))
             .alias("health_factor"),
             pl.when(pl.col("collateral_usd") > 0).then(pl.col("debt_usd") / pl.col("collateral_usd")).alias("ltv_used"),
             ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
@@ -319,12 +319,27 @@ def _seizable(takes_all: bool) -> pl.Expr:
     return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
 
 
-def _ratio_below_one_exactly(adjusted: pl.Expr, debt: pl.Expr) -> pl.Expr:
-    """adjusted / debt as a double that is below 1 exactly when the integers are: two 1e27-scale integers that
-    differ by less than one part in 2^53 divide to 1.0 in floating point, which would hide a wallet the protocol
-    liquidates (Maker's ink * spot < art * rate by one wei); such a ratio becomes the largest double below 1."""
-    ratio = adjusted.cast(pl.Float64) / debt.cast(pl.Float64)
-    return pl.when(adjusted < debt).then(pl.min_horizontal(ratio, pl.lit(BELOW_ONE))).otherwise(ratio)
+def _numerator(rules: bool) -> pl.Expr:
+    """The health factor's numerator as a float: the exact threshold-weighted sum over 1e4 for Aave 3.5+ (whose
+    integer `_adjusted` is floored to decide the verdict), `_adjusted` for every other rule."""
+    adjusted = pl.col("_adjusted").cast(pl.Float64)
+    if not rules:
+        return adjusted
+    weighted = pl.col("_weighted_lt").cast(pl.Float64) / BPS
+    return pl.when(pl.col("_rule") == WEIGHTED_THRESHOLD).then(weighted).otherwise(adjusted)
+
+
+def _ratio_below_one_exactly(adjusted: pl.Expr, debt: pl.Expr, numerator: pl.Expr) -> pl.Expr:
+    """numerator / debt as a double that is below 1 exactly when the integers `adjusted` < `debt` are: two 1e27-scale
+    integers that differ by less than one part in 2^53 divide to 1.0 in floating point, which would hide a wallet the
+    protocol liquidates (Maker's ink * spot < art * rate by one wei); such a ratio becomes the largest double below 1,
+    and one the integers call safe is at least 1."""
+    ratio = numerator / debt.cast(pl.Float64)
+    return (
+        pl.when(adjusted < debt)
+        .then(pl.min_horizontal(ratio, pl.lit(BELOW_ONE)))
+        .otherwise(pl.max_horizontal(ratio, pl.lit(1.0)))
+    )
 
 
 def _by_rule(rules: bool, average_threshold: pl.Expr, others: dict[str, pl.Expr]) -> pl.Expr:

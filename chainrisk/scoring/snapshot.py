@@ -7,6 +7,42 @@ import polars as pl
 
 from chainrisk.scoring.health import liquidation_curve, liquidation_prices, value_positions, wallet_health
 from chainrisk.scoring.portfolio import wallet_portfolio
+from chainrisk.units import WAD
+
+#: How far the engine's health factor may sit from the contract's exact one (float rounding of exact integers).
+HEALTH_TOLERANCE = 1e-9
+#: health_factor_wad at or above this has saturated (HEALTH_WAD_CAP): the contract's figure is "very safe".
+SATURATED_WAD = 10**37
+
+
+class HealthMismatch(AssertionError):
+    """The engine's health at the snapshot's own prices differs from the protocol's exact figure: a bug in an adapter
+    or the engine, never a user error (the run stops with the wallets named, nothing is stored)."""
+
+
+def with_contract_health(wallet_risk: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFrame:
+    """`wallet_risk` with each wallet's exact health_factor_wad from the adapter's `wallet_health` (the contract's own
+    figure), checked against the engine: the liquidatable verdict must be the contract's (HF < 1e18) and the health
+    factor equal to it within HEALTH_TOLERANCE, on every wallet with debt the contract rated. HealthMismatch names
+    the first wallets that differ."""
+    keys = ["protocol", "chain_id", "market", "wallet", "block_number"]
+    exact = contract.select(*keys, pl.col("health_factor_wad").cast(pl.Decimal(38, 0)))
+    joined = wallet_risk.join(exact, on=keys, how="left", maintain_order="left")
+    wad = pl.col("health_factor_wad").cast(pl.Float64) / WAD
+    rated = pl.col("health_factor_wad").is_not_null() & pl.col("health_factor").is_not_null()
+    checked = rated & (pl.col("health_factor_wad") < SATURATED_WAD)
+    wrong = joined.filter(
+        (rated & (pl.col("liquidatable") != (pl.col("health_factor_wad") < WAD)))
+        | (checked & ((pl.col("health_factor") - wad).abs() > HEALTH_TOLERANCE * pl.max_horizontal(wad, pl.lit(1.0))))
+    )
+    if wrong.height:
+        shown = "; ".join(
+            f"{r['protocol']} {r['market']} {r['wallet']}: engine {r['health_factor']!r}, contract "
+            f"{int(r['health_factor_wad'])} (1e18 = 1.0)"
+            for r in wrong.head(5).iter_rows(named=True)
+        )
+        raise HealthMismatch(f"{wrong.height} wallet(s) where the engine's health differs from the contract's: {shown}")
+    return joined
 
 
 def wallet_and_position_risk(positions: pl.DataFrame) -> tuple[pl.LazyFrame, pl.DataFrame, pl.DataFrame]:
@@ -50,9 +86,12 @@ def wallet_and_position_risk(positions: pl.DataFrame) -> tuple[pl.LazyFrame, pl.
     return valued, wallet_risk, position_risk
 
 
-def score_positions(positions: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The result frames for a positions frame (pure: no I/O)."""
+def score_positions(positions: pl.DataFrame, contract: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """The result frames for a positions frame (pure: no I/O); with the adapters' `wallet_health` rows (`contract`),
+    wallet_risk carries their exact health_factor_wad, checked against the engine (with_contract_health)."""
     valued, wallet_risk, position_risk = wallet_and_position_risk(positions)
+    if contract is not None:
+        wallet_risk = with_contract_health(wallet_risk, contract)
     return {
         "wallet_risk": wallet_risk,
         "position_risk": position_risk,

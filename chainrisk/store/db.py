@@ -32,6 +32,12 @@ SELECT p.* FROM positions p JOIN sync_state s
   ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
 ORDER BY p.protocol, p.chain_id, p.market, p.wallet, p.asset
 """
+#: Each indexed source's latest `wallet_health`: the protocols' own exact figures the score checks the engine against.
+LATEST_WALLET_HEALTH = """
+SELECT h.* FROM wallet_health h JOIN sync_state s
+  ON h.protocol = s.protocol AND h.chain_id = s.chain_id AND h.source = s.market AND h.block_number = s.snapshot_block
+ORDER BY h.protocol, h.chain_id, h.market, h.wallet
+"""
 #: Every market's description (`markets`) at its indexed source's latest snapshot.
 LATEST_MARKETS = """
 SELECT m.* FROM markets m JOIN sync_state s
@@ -317,6 +323,10 @@ class Store:
     def latest_positions(self) -> pl.DataFrame:
         """`positions` of every indexed source's latest snapshot, in a fixed order (LATEST_POSITIONS)."""
         return self.query(LATEST_POSITIONS)
+
+    def latest_wallet_health(self) -> pl.DataFrame:
+        """`wallet_health` of every indexed source's latest snapshot (LATEST_WALLET_HEALTH)."""
+        return self.query(LATEST_WALLET_HEALTH)
 
     def latest_markets(self) -> pl.DataFrame:
         """`markets` of every indexed source's latest snapshot (LATEST_MARKETS)."""

@@ -219,8 +219,9 @@ def contract_frames(
                 ("collateral_usd", collateral / unit * price_usd), ("debt_usd", p.debt / unit * price_usd),
                 ("ltv_bps", p.ltv), ("liquidation_threshold_bps", p.liquidation_threshold),
                 ("liquidation_bonus_bps", p.liquidation_bonus), ("emode_category", account.emode),
-                ("price_scale", unit), ("collateral_base", collateral * p.price // unit),
-                ("debt_base", p.debt * p.price // unit),
+                # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
+                ("price_scale", unit), ("collateral_base", p.collateral_base if collateral else 0),
+                ("debt_base", p.debt_base if p.borrowing else p.debt * p.price // unit),
             ):  # fmt: skip
                 positions[key].append(value)
         has_debt = data.health_factor != MAX_UINT256
@@ -268,7 +269,8 @@ def contract_frames(
         .cast(pl.Decimal(38, 0))
         .alias("liquidation_bonus_wad"),
         pl.lit(1 / base_unit).alias("base_currency_usd"),
-        pl.lit("average-threshold").alias("health_rule"),
+        # GenericLogic: the floored average threshold before 3.5, the exact threshold-weighted sum from 3.5.
+        pl.lit("weighted-threshold" if version.directional_rounding else "average-threshold").alias("health_rule"),
         # LiquidationLogic: DEFAULT_LIQUIDATION_CLOSE_FACTOR 50 %, all of it below CLOSE_FACTOR_HF_THRESHOLD 0.95.
         pl.lit(0.5).alias("close_factor"),
         pl.lit(0.95).alias("full_close_below_health"),

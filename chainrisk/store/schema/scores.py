@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS wallet_risk (
     bad_debt_usd DOUBLE NOT NULL,
     liquidation_threshold_bps INTEGER NOT NULL,
     ltv_bps INTEGER NOT NULL,
+    health_factor_wad HUGEINT,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
 
@@ -101,4 +102,5 @@ CREATE TABLE IF NOT EXISTS scored_markets (
 );
 """
 
-MIGRATIONS: dict[int, list[str]] = {}
+#: Version 7: the protocol's exact health factor beside the engine's (NULL for rows scored before it).
+MIGRATIONS: dict[int, list[str]] = {7: ["ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS health_factor_wad HUGEINT"]}
