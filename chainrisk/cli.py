@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -151,8 +152,7 @@ def _index_config(args: argparse.Namespace) -> Any:
         if args.devnet or args.market or args.address:
             raise UserError("--config names the markets; drop --devnet, --market and --address")
         config = load_config(Path(args.config))
-        return Config(Path(args.db) if args.db else config.db, args.rpc_url or config.rpc_url,
-                      config.confirmations, config.markets)  # fmt: skip
+        return replace(config, db=Path(args.db) if args.db else config.db, rpc_url=args.rpc_url or config.rpc_url)
     db = Path(args.db or "chainrisk.duckdb")
     if args.devnet:
         from chainrisk.devnet.build import read_manifest
@@ -163,7 +163,7 @@ def _index_config(args: argparse.Namespace) -> Any:
             if not markets:
                 known = ", ".join(sorted({m.protocol for m in config.markets}))
                 raise UserError(f"the devnet has no {args.protocol!r} market; give --protocol {known} or drop it")
-            config = Config(db, config.rpc_url, None, markets)
+            config = replace(config, markets=markets)
         return config
     from chainrisk.config import check_address
 
@@ -211,32 +211,19 @@ def _publish(db: Path) -> None:
 
 
 def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
-    """Indexes every market, then publishes when at least one succeeded (also after a partial failure: the
-    markets that worked become readable). A failure before anything is stored leaves every file as it was."""
-    from chainrisk.jobs.index import faults_line, index_market
+    """Indexes every market (jobs.run's one market loop), then publishes when at least one succeeded (also after a
+    partial failure: the markets that worked become readable). A failure before anything is stored leaves every file
+    as it was."""
+    from chainrisk.jobs.index import faults_line
+    from chainrisk.jobs.run import IndexOptions, index_markets
 
-    confirmations = args.confirmations if args.confirmations is not None else config.confirmations
-    failures = 0
-    for market in config.markets:
-        try:
-            report = index_market(
-                market.protocol,
-                rpc_url,
-                market.address,
-                config.db,
-                options=market.options,
-                from_block=args.from_block if args.from_block is not None else market.from_block,
-                to_block=args.to_block,
-                confirmations=confirmations,
-                expected_chain_id=market.chain_id,
-                log_span=args.log_span,
-            )
-        except UserError as exc:
-            if len(config.markets) == 1:
-                raise
-            failures += 1
-            print(f"chainrisk: error: {market.name}: {exc}", file=sys.stderr)
-            continue
+    options = IndexOptions(args.from_block, args.to_block, args.confirmations, args.log_span)
+    done = index_markets(config, rpc_url, options)
+    if len(config.markets) == 1 and done.failures:
+        raise UserError(next(iter(done.failures.values())))
+    for name, line in done.failures.items():
+        print(f"chainrisk: error: {name}: {line}", file=sys.stderr)
+    for report in done.reports:
         reorg = (
             f"; reorg repaired, rewound to block {report.reorg_rewound_to}"
             if report.reorg_rewound_to is not None
@@ -250,6 +237,7 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
             f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
             f"database {config.db}"
         )
+    failures = len(done.failures)
     if failures == len(config.markets):
         raise UserError(f"all {failures} markets failed (see above); fix those errors and run again")
     _publish(config.db)
@@ -404,7 +392,6 @@ def _add_credit_commands(commands: Any) -> None:
 
 def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
     """The config of `run`/`watch`: a chainrisk.toml, or the local devnet's markets."""
-    from dataclasses import replace
 
     from chainrisk.config import devnet_config, load_config, resolve_rpc_url
 

@@ -5,6 +5,10 @@ db = "chainrisk.duckdb"          # optional (default chainrisk.duckdb, relative 
 rpc_url = "https://..."          # optional (default: the ETH_RPC_URL environment variable)
 confirmations = 12               # optional (default 12 on mainnets, 0 on local devnets)
 
+[chains.arbitrum]                # more chains, each with its own RPC (one database holds them all)
+chain_id = 42161
+rpc_url = "https://..."          # optional (default: the CHAINRISK_RPC_ARBITRUM environment variable)
+
 [[markets]]
 preset = "aave-v3-ethereum"      # a named deployment (chainrisk knows its protocol, address and chain)
 
@@ -14,6 +18,9 @@ address = "0xBBBBBbbBBb9cC5e90e3b3Af64bdAF62C37EEFFCb"
 from_block = 18883124            # optional: first block with its events
 chain_id = 1                     # optional: refuse an RPC serving another chain
 usd_oracle = "0x54586bE62E3c3580375aE3723C145253060Ca0C2"   # adapter option (Morpho: USD prices)
+
+[[markets]]
+preset = "aave-v3-arbitrum"      # a preset on another chain is read through that chain's RPC
 
 [[markets]]
 preset = "maker-ethereum"
@@ -46,9 +53,12 @@ from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
 from chainrisk.rpc import mask_url
 
-TOP_KEYS = {"db", "rpc_url", "confirmations", "markets", "watchlists", "alerts", "risk"}
+TOP_KEYS = {"db", "rpc_url", "confirmations", "chains", "markets", "watchlists", "alerts", "risk"}
+CHAIN_KEYS = {"chain_id", "rpc_url", "confirmations"}
+#: The environment variable of a chain's RPC when the config names none: CHAINRISK_RPC_<NAME>.
+CHAIN_RPC_ENV = "CHAINRISK_RPC_{}"
 RISK_KEYS = {"series", "depth_usd_at_2pct", "depth_shape"}
-MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id"}
+MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id", "chain"}
 #: Where the format is described, for messages that ask the user to fix a file.
 FORMAT_HINT = "see `python -m pydoc chainrisk.config` for the format"
 #: URL schemes the JSON-RPC client speaks.
@@ -70,16 +80,52 @@ class MarketConfig:
     chain_id: int | None = None  #: expected chain
     options: dict[str, str] = field(default_factory=dict)  #: adapter options
     name: str = ""  #: preset name or protocol:address, for messages
+    chain: str | None = None  #: the [chains.NAME] whose RPC reads it (None: the one of its chain_id, else the default)
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    name: str  #: the NAME of [chains.NAME]
+    chain_id: int  #: the chain its RPC must serve
+    rpc_url: str | None = None  #: JSON-RPC endpoint (None: the CHAINRISK_RPC_<NAME> environment variable)
+    confirmations: int | None = None  #: blocks behind its head (None: the config's, else the chain's default)
+
+    def resolved_rpc_url(self) -> str | None:
+        return self.rpc_url or os.environ.get(CHAIN_RPC_ENV.format(re.sub(r"[^A-Z0-9]", "_", self.name.upper())))
 
 
 @dataclass(frozen=True)
 class Config:
     db: Path  #: DuckDB file
-    rpc_url: str | None  #: JSON-RPC endpoint (None: ETH_RPC_URL)
+    rpc_url: str | None  #: JSON-RPC endpoint of the default chain (None: ETH_RPC_URL)
     confirmations: int | None  #: blocks behind the head (None: the chain's default)
     markets: list[MarketConfig]  #: what to index, in order
     alerts: AlertConfig | None = None  #: alert rules and channels (`chainrisk run` / `watch`)
     risk: dict[str, Any] = field(default_factory=dict)  #: the checked [risk] table (chainrisk.jobs.risk.RiskSettings)
+    chains: dict[str, ChainConfig] = field(default_factory=dict)  #: more chains, by name
+
+    def chain_of(self, market: MarketConfig) -> ChainConfig | None:
+        """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
+        default chain."""
+        if market.chain is not None:
+            return self.chains[market.chain]
+        return next((c for c in self.chains.values() if market.chain_id is not None and c.chain_id == market.chain_id),
+                    None)  # fmt: skip
+
+    def rpc_url_of(self, market: MarketConfig) -> str | None:
+        """The RPC URL that reads `market` (None: the default, resolved from ETH_RPC_URL)."""
+        chain = self.chain_of(market)
+        if chain is None:
+            return self.rpc_url
+        url = chain.resolved_rpc_url()
+        if url is None:
+            variable = CHAIN_RPC_ENV.format(re.sub(r"[^A-Z0-9]", "_", chain.name.upper()))
+            raise UserError(f"no RPC for chain {chain.name!r}: set rpc_url in [chains.{chain.name}] or {variable}")
+        return url
+
+    def confirmations_of(self, market: MarketConfig) -> int | None:
+        chain = self.chain_of(market)
+        return chain.confirmations if chain is not None and chain.confirmations is not None else self.confirmations
 
 
 def _int(where: str, key: str, value: Any) -> int:
@@ -131,7 +177,40 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
         chain_id=_int(where, "chain_id", merged["chain_id"]) if "chain_id" in merged else None,
         options=options,
         name=str(entry.get("preset", f"{adapter.name}:{merged['address']}")),
+        chain=_text(where, "chain", merged["chain"]) if "chain" in merged else None,
     )
+
+
+def _text(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{where}: {key} must be a name in quotes, not {value!r}")
+    return value.strip()
+
+
+def parse_chains(raw: Any, where: str) -> dict[str, ChainConfig]:
+    """The [chains.NAME] tables, checked: a chain id each (distinct), an optional RPC URL and confirmations."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise UserError(f"{where}: [chains] holds one table per chain, e.g. [chains.arbitrum] ({FORMAT_HINT})")
+    chains: dict[str, ChainConfig] = {}
+    for name, table in raw.items():
+        here = f"{where} [chains.{name}]"
+        unknown = sorted(set(table) - CHAIN_KEYS)
+        if unknown:
+            raise UserError(f"{here}: unknown key {unknown[0]!r} (known: {', '.join(sorted(CHAIN_KEYS))})")
+        if "chain_id" not in table:
+            raise UserError(f"{here}: give the chain_id its RPC serves")
+        rpc_url = table.get("rpc_url")
+        if rpc_url is not None and not isinstance(rpc_url, str):
+            raise UserError(f"{here}: rpc_url must be a URL in quotes, not a {type(rpc_url).__name__}")
+        confirmations = _int(here, "confirmations", table["confirmations"]) if "confirmations" in table else None
+        chains[name] = ChainConfig(name, _int(here, "chain_id", table["chain_id"]), rpc_url, confirmations)
+    ids = [c.chain_id for c in chains.values()]
+    if len(set(ids)) != len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        raise UserError(f"{where}: two [chains] tables name chain {twice}; keep one per chain")
+    return chains
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -155,6 +234,10 @@ def load_config(path: Path) -> Config:
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise UserError(f"{path}: add at least one [[markets]] table ({FORMAT_HINT})")
     markets = [market_config(entry, f"{path} [[markets]] #{i + 1}") for i, entry in enumerate(entries)]
+    chains = parse_chains(raw.get("chains"), str(path))
+    for i, market in enumerate(markets):
+        if market.chain is not None and market.chain not in chains:
+            raise UserError(f"{path} [[markets]] #{i + 1}: chain {market.chain!r} has no [chains.{market.chain}] table")
     db_text = raw.get("db", "chainrisk.duckdb")
     if not isinstance(db_text, str) or not db_text.strip():
         raise UserError(f"{path}: db must be a file path in quotes, not {db_text!r}")
@@ -170,6 +253,7 @@ def load_config(path: Path) -> Config:
         markets=markets,
         alerts=parse_alerts(raw.get("alerts"), watchlists, str(path)),
         risk=parse_risk(raw.get("risk"), str(path)),
+        chains=chains,
     )
 
 

@@ -230,7 +230,7 @@ CASES = [
     Case("config missing", lambda c: ["run", "--config", str(c.root / "missing.toml")],
          ("no config file at", "check the --config path")),
     Case("unknown top-level key", lambda c: ["index", "--config", c.toml('rpc = "http://x"')],
-         ("unknown key 'rpc'", "known: alerts, confirmations, db")),
+         ("unknown key 'rpc'", "known: alerts, chains, confirmations, db")),
     Case("unknown market key", lambda c: ["run", "--config", c.toml(
         f'[[markets]]\nprotocol = "aave-v3"\nadress = "{c.aave}"', market=False)],
          ("unknown key 'adress'", "known: address")),

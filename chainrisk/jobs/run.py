@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from chainrisk.alerts.deliver import AlertReport, run_alerts
-from chainrisk.config import Config
+from chainrisk.config import Config, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, faults_line, index_market
@@ -41,7 +41,7 @@ class RunReport:
     indexed: list[IndexReport] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  #: market name -> error line
     score: ScoreReport | None = None
-    chains: ChainsReport | None = None  #: the asset graph and look-through at the run's block
+    chains: list[ChainsReport] = field(default_factory=list)  #: the asset graph and look-through, per chain
     alerts: AlertReport | None = None
     published: str | None = None  #: the published copy readers now open
 
@@ -53,8 +53,9 @@ class RunReport:
             parts.append(f"block {blocks[-1]}" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]}")
         if self.score is not None:
             parts.append(f"{self.score.wallets} wallets scored, {self.score.liquidatable} liquidatable")
-        if self.chains is not None:
-            parts.append(f"{self.chains.links} wrapped assets, {self.chains.chained_legs} chained positions")
+        if self.chains:
+            links, legs = sum(c.links for c in self.chains), sum(c.chained_legs for c in self.chains)
+            parts.append(f"{links} wrapped assets, {legs} chained positions")
         faults: dict[str, int] = {}
         for indexed in self.indexed:
             for kind, count in indexed.faults_absorbed.items():
@@ -84,7 +85,7 @@ def _finish(store: Store, report: RunReport) -> None:
         "indexed": [asdict(r) for r in report.indexed],
         "failures": report.failures,
         "score": asdict(report.score) if report.score else None,
-        "chains": asdict(report.chains) if report.chains else None,
+        "chains": [asdict(c) for c in report.chains],
         "alerts": asdict(report.alerts) if report.alerts else None,
     }
     store.con.execute(
@@ -104,31 +105,68 @@ def _finish(store: Store, report: RunReport) -> None:
     )
 
 
+@dataclass(frozen=True)
+class IndexOptions:
+    """What `chainrisk index` may override for every market of a config."""
+
+    from_block: int | None = None  #: first block to read logs from (default: each market's)
+    to_block: int | None = None  #: snapshot block of the default chain (default: head minus confirmations)
+    confirmations: int | None = None  #: blocks behind the head (default: the config's, per chain)
+    log_span: int = 10_000  #: first eth_getLogs span
+
+
+@dataclass
+class Indexed:
+    reports: list[IndexReport] = field(default_factory=list)  #: one per market indexed
+    failures: dict[str, str] = field(default_factory=dict)  #: market name -> its one-line error
+    rpc_urls: dict[int, str] = field(default_factory=dict)  #: chain id -> the RPC URL that read it
+
+
+def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = None) -> Indexed:
+    """Indexes every market of `config`, each through its chain's RPC (`rpc_url` is the default chain's); the
+    markets of one chain at one block, so a wallet's positions in several protocols form one consistent snapshot.
+    A market that fails is reported by name in one line and the others go on."""
+    options = options or IndexOptions()
+    done = Indexed()
+    pinned: dict[str, int] = {}  # RPC URL -> the block its first market was indexed at
+    for market in config.markets:
+        try:
+            url = config.rpc_url_of(market)
+            url = rpc_url if url is None or url == config.rpc_url else resolve_rpc_url(url)
+            to_block = pinned.get(url, options.to_block if url == rpc_url else None)
+            report = index_market(
+                market.protocol,
+                url,
+                market.address,
+                config.db,
+                options=market.options,
+                from_block=options.from_block if options.from_block is not None else market.from_block,
+                to_block=to_block,
+                confirmations=options.confirmations
+                if options.confirmations is not None
+                else config.confirmations_of(market),
+                expected_chain_id=market.chain_id,
+                log_span=options.log_span,
+            )
+        except UserError as exc:
+            done.failures[market.name] = str(exc)
+            continue
+        pinned.setdefault(url, report.to_block)
+        done.reports.append(report)
+        done.rpc_urls.setdefault(report.chain_id, url)
+    return done
+
+
 def run_once(config: Config, rpc_url: str) -> RunReport:
     """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it."""
     started = time.perf_counter()
     with writer_lock(config.db, "run"):
         report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
-        for market in config.markets:
-            try:
-                report.indexed.append(
-                    index_market(
-                        market.protocol,
-                        rpc_url,
-                        market.address,
-                        config.db,
-                        options=market.options,
-                        from_block=market.from_block,
-                        # Every market of a run at one block (the config has one RPC, so one chain): a wallet's
-                        # positions in several protocols form one consistent snapshot.
-                        to_block=report.indexed[0].to_block if report.indexed else None,
-                        confirmations=config.confirmations,
-                        expected_chain_id=market.chain_id,
-                    )
-                )
-            except UserError as exc:
-                report.failures[market.name] = str(exc)
-                log.error("chainrisk: error: %s: %s", market.name, exc)
+        indexed = index_markets(config, rpc_url)
+        report.indexed = indexed.reports
+        for name, line in indexed.failures.items():
+            report.failures[name] = line
+            log.error("chainrisk: error: %s: %s", name, line)
         if report.indexed:
             try:
                 report.score = score(config.db, publish=False)
@@ -136,11 +174,12 @@ def run_once(config: Config, rpc_url: str) -> RunReport:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
         if report.score is not None:
-            try:
-                report.chains = index_chains(rpc_url, config.db, publish=False)
-            except UserError as exc:
-                report.failures["chains"] = str(exc)
-                log.error("chainrisk: error: chains: %s", exc)
+            for _, url in sorted(indexed.rpc_urls.items()):
+                try:
+                    report.chains.append(index_chains(url, config.db, publish=False))
+                except UserError as exc:
+                    report.failures["chains"] = str(exc)
+                    log.error("chainrisk: error: chains: %s", exc)
         with Store(config.db) as store:
             if report.score is not None and config.alerts is not None:
                 report.alerts = run_alerts(store.con, config.alerts, report.run_id)
