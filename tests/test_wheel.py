@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only the wheel installed; the dependencies come from this test's environment through a
-    .pth file (not its chainrisk: the editable install's finder lives in a .pth that a path added this way never runs)."""
+    .pth file (not its chainrisk: the editable install's finder lives in a .pth that a path added this way never
+    runs)."""
     folder = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder / "dist"), str(ROOT)],
                    check=True, capture_output=True)  # fmt: skip
