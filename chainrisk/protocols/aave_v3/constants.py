@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WAD = 10**18
-HALF_WAD = WAD // 2
 RAY = 10**27
 HALF_RAY = RAY // 2
 PERCENTAGE_FACTOR = 10**4
