@@ -632,8 +632,19 @@ def _add_risk_commands(commands: Any) -> None:
     common(contagion)
 
 
+def _version() -> str:
+    """The installed distribution's version (a checkout run without installing says so)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chainrisk")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrisk", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"chainrisk {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     devnet = commands.add_parser("devnet", help="local chain running real Aave V3 and Morpho Blue")
     devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
