@@ -198,11 +198,11 @@ CASES = [
          ("--usd-oracle: 'oracle' is not a 20-byte hex address",)),
     # Names.
     Case("unknown preset", lambda c: ["index", "--market", "aave-v3-mars", *c.rpc],
-         ("unknown market 'aave-v3-mars'", "known: aave-v3-ethereum")),
+         ("unknown market 'aave-v3-mars'", "did you mean aave-v3-", "`chainrisk presets` lists all")),
     Case("unknown protocol", lambda c: ["index", "--protocol", "compound-v9", "--address", c.aave, *c.rpc],
          ("unknown protocol 'compound-v9'", "known: aave-v3, ", "morpho-blue")),
     Case("unknown preset in the config", lambda c: ["index", "--config", c.toml('[[markets]]\npreset = "nope"')],
-         ("unknown market 'nope'", "known:")),
+         ("unknown market 'nope'", "`chainrisk presets` lists all")),
     # The chain and the contract behind an address.
     Case("wrong chain id", lambda c: ["index", "--config", c.toml(
         f'[[markets]]\nprotocol = "aave-v3"\naddress = "{c.aave}"\nchain_id = 1', market=False)],
