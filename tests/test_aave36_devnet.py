@@ -274,11 +274,11 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
             f"WHERE block_number = {block} GROUP BY wallet",
         )
     }
-    status = dict(_rows(chain.db, "SELECT wallet, liquidation_blocked FROM wallet_health WHERE health_factor_wad < "
-                                  f"1000000000000000000 AND block_number = {block}"))  # fmt: skip
+    blocked = "SELECT wallet, liquidation_blocked FROM wallet_health WHERE health_factor_wad < 1e18 AND block_number = "
+    status = dict(_rows(chain.db, f"{blocked}{block}"))
     assert set(status) == set(allowed) and all((status[w] is None) == allowed[w] for w in status)
-    expected = "sequencer_down" if market["l2"] else "grace_period"
-    assert expected in set(status.values()), status
+    reason = "sequencer_down" if market["l2"] else "grace_period"
+    assert reason in set(status.values()), status
     # One liquidation books a deficit (deficit_open's collateral does not cover its debt).
     assert any(o.deficits for *_, o in candidates if o.error is None)
 
