@@ -22,8 +22,9 @@ import polars as pl
 
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
 from chainrisk.chains.contagion import contagion
-from chainrisk.chains.graph import LINK_SCHEMA, base_token, links_from_frame
+from chainrisk.chains.graph import LINK_SCHEMA, links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
@@ -94,21 +95,22 @@ def latest_links(db: Path) -> pl.DataFrame:
         return pl.DataFrame(schema=LINK_SCHEMA)
 
 
+def stored_graph(db: Path) -> AssetGraph:
+    """The stored asset graph (every chain's latest), by symbol: how the models move wrapped assets with their base."""
+    return AssetGraph.from_frame(latest_links(db))
+
+
 def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
-    """Price series for wrapped assets from the stored asset graph: a wrapper moves with what it is a claim on (an
-    aToken with its underlying, a USDC vault's shares with USDC, wstETH with stETH). The config's [risk] series win;
-    a base without a series of its own is left for resolve_series to report."""
-    stored = latest_links(db)
+    """The price series every wrapper of the stored asset graph moves with (an aToken with its underlying, a USDC
+    vault's shares with USDC, wstETH with stETH), beside the config's [risk] series, which win: what a run records as
+    its series. A base without a series of its own is left for the model to report."""
+    graph = stored_graph(db)
     found: dict[str, str] = {}
-    for chain_id in sorted(set(stored["chain_id"].to_list())):
-        links = links_from_frame(stored.filter(pl.col("chain_id") == chain_id))
-        for address, link in links.items():
-            base = base_token(links, address)
-            assert base is not None  # every key of `links` wraps something
-            try:
-                found[link.asset.symbol] = resolve_series([base.symbol], settings.series)[base.symbol]
-            except CalibrationError:
-                continue
+    for wrapper in sorted(graph.underlying):
+        try:
+            found |= resolve_series([wrapper], settings.series, graph=graph)
+        except CalibrationError:
+            continue
     return replace(settings, series={**found, **settings.series})
 
 
@@ -151,12 +153,12 @@ def run_stress(
     """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
     started = time.time()
     positions = latest_positions(db)
-    settings = with_graph_series(db, settings)
+    graph = stored_graph(db)
     steps, prices, wallets, lines, notes = [], [], [], [], []
     for win in windows:
         with progress_bar(f"replay {win.name}") as tick:
             try:
-                result = replay(positions, win, step_hours, settings.series, progress=tick)
+                result = replay(positions, win, step_hours, settings.series, progress=tick, graph=graph)
             except CalibrationError as exc:
                 raise _model_error(exc) from None
         label = pl.lit(win.name).alias("window_name")
@@ -174,7 +176,8 @@ def run_stress(
             f"{_usd(worst['bad_debt_usd'])} at {worst['time']:%Y-%m-%d %H:%M}; most liquidatable debt "
             f"{_usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M}"
         )
-    params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": settings.series}
+    series = with_graph_series(db, settings).series
+    params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": series}
     tables = {
         "stress_replay_steps": pl.concat(steps),
         "stress_replay_prices": pl.concat(prices),
@@ -201,13 +204,13 @@ def run_var(
     started = time.time()
     lines: list[str] = []
     positions = latest_positions(db)
-    settings = with_graph_series(db, settings)
+    graph = stored_graph(db)
     symbols = sorted(set(positions["symbol"].to_list()))
     results, calibrations, suggestions = [], [], []
     with progress_bar("VaR horizons") as tick:
         for k, horizon in enumerate(horizons):
             try:
-                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series)
+                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series, graph=graph)
                 book = build_book(positions, calibration.symbols, calibration.assets)
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
@@ -250,7 +253,7 @@ def run_var(
             try:
                 series, kupiec = historical_backtest(
                     positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
-                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series,
+                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series, graph=graph,
                 )  # fmt: skip
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
@@ -277,7 +280,7 @@ def run_var(
     params = {
         "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
         "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
-        "series": settings.series,
+        "series": with_graph_series(db, settings).series,
     }  # fmt: skip
     run_id = _write(db, "var", positions, params, tables, started)
     return RiskReport(run_id, "var", time.time() - started, lines)
@@ -437,13 +440,14 @@ def run_cascade(
     """The liquidation cascade from `shock` through per-asset depth curves (cascade_rounds, cascade_prices)."""
     started = time.time()
     positions = latest_positions(db)
-    held = sorted(set(positions["symbol"].to_list()))
+    graph = stored_graph(db)
+    held = sorted(graph.nodes(positions["symbol"].drop_nulls().to_list()))
     unknown = sorted(set(shock) - set(held))
     if unknown:
         raise UserError(f"--shock names {unknown[0]!r}, which no position holds; known: {', '.join(held)}")
     try:
         depths = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
-        result = cascade(positions, shock, depths, max_rounds=max_rounds)
+        result = cascade(positions, shock, depths, max_rounds=max_rounds, graph=graph)
     except ValueError as exc:
         raise _model_error(exc) from None
     rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))

@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import Calibration, Method, calibrate, load_price_panel, log_returns, resolve_series
 from chainrisk.scoring.health import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_CLOSE_FACTOR, PER_POSITION, value_positions
 from chainrisk.units import BPS
@@ -286,13 +287,15 @@ def monte_carlo_var(
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
     after_bonus: bool = True,
+    graph: AssetGraph | None = None,
 ) -> pl.DataFrame:
-    """VaR / ES of bad debt, liquidatable debt and seized collateral for `positions`, per horizon (hours)."""
+    """VaR / ES of bad debt, liquidatable debt and seized collateral for `positions`, per horizon (hours); wrapped
+    collateral moves with its base's series through the asset `graph`."""
     frame = positions.lazy().collect()
     symbols = sorted(set(frame["symbol"].to_list()))
     frames = []
     for horizon in horizons:
-        calibration = calibrate(symbols, start, end, horizon, method, overrides)
+        calibration = calibrate(symbols, start, end, horizon, method, overrides, graph=graph)
         book = build_book(frame, calibration.symbols, calibration.assets)
         # One stream per (seed, horizon): reproducible, and horizons do not share draws.
         multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
@@ -350,6 +353,7 @@ def historical_backtest(
     seed: int = 0,
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
+    graph: AssetGraph | None = None,
 ) -> tuple[pl.DataFrame, KupiecResult]:
     """Today's book through history: at each non-overlapping horizon in [start, end), the total `metric` VaR
     calibrated on the `lookback_days` before, against the `metric` the realised price move gives the book.
@@ -359,7 +363,7 @@ def historical_backtest(
     frame = positions.lazy().collect()
     symbols = sorted(set(frame["symbol"].to_list()))
     panel = load_price_panel()
-    mapping = resolve_series(symbols, overrides, available=[c for c in panel.columns if c != "time"])
+    mapping = resolve_series(symbols, overrides, [c for c in panel.columns if c != "time"], graph)
     assets = tuple(sorted(set(mapping.values())))
     book = build_book(frame, mapping, assets)
     realised = log_returns(panel, assets, horizon_hours, start, end)
@@ -368,7 +372,7 @@ def historical_backtest(
     var = np.empty(len(times))
     for k, time in enumerate(times):
         window_start = time - timedelta(days=lookback_days)
-        calibration = calibrate(symbols, window_start, time, horizon_hours, method, overrides)
+        calibration = calibrate(symbols, window_start, time, horizon_hours, method, overrides, graph=graph)
         multipliers = simulate_multipliers(calibration, scenarios, seed + k)
         var[k] = var_es(revalue(book, multipliers).metric(metric).sum(axis=1), confidence)[0]
     series = pl.DataFrame({"time": times, "var_usd": var, "realised_usd": realised_losses}).with_columns(

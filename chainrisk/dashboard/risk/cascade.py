@@ -28,19 +28,23 @@ def cascade_rounds(db: Path, run_id: int) -> pl.DataFrame:
 
 
 def cascade_prices(db: Path, run_id: int, shock: Mapping[str, float]) -> pl.DataFrame:
-    """Per symbol after the last round: the shock, the sales' impact and the resulting price change, all in %."""
+    """Per symbol after the last round: the shock, the sales' impact and the resulting price change, all in %. The
+    shock is round 0's price (the shock alone, carried through the asset graph to wrappers); a run from before round
+    0 was stored has only the shocks it was given."""
     final = query(
         db,
         """
-        SELECT symbol, cumulative_sold_usd, impact * 100 AS impact_pct, (multiplier - 1) * 100 AS price_change_pct
-        FROM cascade_prices WHERE run_id = ? AND round = (SELECT max(round) FROM cascade_prices WHERE run_id = ?)
-        ORDER BY symbol
+        SELECT symbol, cumulative_sold_usd, impact * 100 AS impact_pct, (multiplier - 1) * 100 AS price_change_pct,
+               (SELECT (s.multiplier - 1) * 100 FROM cascade_prices s
+                WHERE s.run_id = p.run_id AND s.round = 0 AND s.symbol = p.symbol) AS shocked_pct
+        FROM cascade_prices p
+        WHERE run_id = ? AND round = (SELECT max(round) FROM cascade_prices WHERE run_id = ?) ORDER BY symbol
         """,
         run_id,
         run_id,
     )
-    shocks = [(shock.get(s, 1.0) - 1) * 100 for s in final["symbol"]]
-    return final.with_columns(pl.Series("shock_pct", shocks, dtype=pl.Float64))
+    given = pl.Series([(shock.get(s, 1.0) - 1) * 100 for s in final["symbol"]], dtype=pl.Float64)
+    return final.with_columns(pl.col("shocked_pct").fill_null(given).alias("shock_pct")).drop("shocked_pct")
 
 
 def section(db: Path, run: Mapping[str, Any]) -> None:
