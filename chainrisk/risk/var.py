@@ -236,21 +236,27 @@ def var_es(losses: np.ndarray, confidence: float) -> tuple[float, float]:
     return var, float(np.partition(losses, losses.size - tail)[losses.size - tail :].mean())
 
 
+def _scopes(losses: ScenarioLosses, metric: str) -> list[tuple[str, str, int | None, str, np.ndarray]]:
+    """Each scope's per-scenario sample of `metric`: every market, every protocol (its markets summed per scenario)
+    and the total."""
+    markets = losses.markets
+    values = losses.metric(metric)
+    scopes: list[tuple[str, str, int | None, str, np.ndarray]] = [
+        ("market", str(p), int(c), str(m), values[:, i])
+        for i, (p, c, m) in enumerate(markets.select(MARKET_KEY).iter_rows())
+    ]
+    for protocol in sorted(set(markets["protocol"].to_list())):
+        member = (markets["protocol"] == protocol).to_numpy()
+        scopes.append(("protocol", protocol, None, "all", values[:, member].sum(axis=1)))
+    scopes.append(("total", "all", None, "all", values.sum(axis=1)))
+    return scopes
+
+
 def risk_table(losses: ScenarioLosses, horizon_hours: int, confidences: Iterable[float] = CONFIDENCES) -> pl.DataFrame:
     """VaR and ES per market, per protocol (markets summed per scenario) and in total, for every metric."""
-    markets = losses.markets
     rows: list[dict[str, object]] = []
     for metric in METRICS:
-        values = losses.metric(metric)
-        scopes: list[tuple[str, str, int | None, str, np.ndarray]] = [
-            ("market", str(p), int(c), str(m), values[:, i])
-            for i, (p, c, m) in enumerate(markets.select(MARKET_KEY).iter_rows())
-        ]
-        for protocol in sorted(set(markets["protocol"].to_list())):
-            member = (markets["protocol"] == protocol).to_numpy()
-            scopes.append(("protocol", protocol, None, "all", values[:, member].sum(axis=1)))
-        scopes.append(("total", "all", None, "all", values.sum(axis=1)))
-        for scope, protocol, chain_id, market, sample in scopes:
+        for scope, protocol, chain_id, market, sample in _scopes(losses, metric):
             for confidence in confidences:
                 var, es = var_es(sample, confidence)
                 rows.append(
@@ -272,6 +278,25 @@ def risk_table(losses: ScenarioLosses, horizon_hours: int, confidences: Iterable
         "scope": pl.Utf8, "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "metric": pl.Utf8,
         "horizon_hours": pl.Int64, "confidence": pl.Float64, "var_usd": pl.Float64, "es_usd": pl.Float64,
         "mean_usd": pl.Float64, "scenarios": pl.Int64,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def loss_odds(losses: ScenarioLosses, horizon_hours: int) -> pl.DataFrame:
+    """Per scope and metric: the share of scenarios with any loss (over a cent) and the worst one; what says plainly
+    that a book is safe when its VaR is $0 (fewer scenarios lose anything than the confidence's complement)."""
+    rows = [
+        {
+            "scope": scope, "protocol": protocol, "chain_id": chain_id, "market": market, "metric": metric,
+            "horizon_hours": horizon_hours, "loss_probability": float((sample > 0.01).mean()),
+            "worst_usd": float(sample.max()) if sample.size else 0.0, "scenarios": len(sample),
+        }
+        for metric in METRICS
+        for scope, protocol, chain_id, market, sample in _scopes(losses, metric)
+    ]  # fmt: skip
+    schema = {
+        "scope": pl.Utf8, "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "metric": pl.Utf8,
+        "horizon_hours": pl.Int64, "loss_probability": pl.Float64, "worst_usd": pl.Float64, "scenarios": pl.Int64,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
