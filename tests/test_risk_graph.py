@@ -68,8 +68,10 @@ def test_graph_multipliers_follow_the_base_the_rate_and_the_wrappers_own_move() 
 def test_cascade_moves_the_wrapped_collateral_with_its_base() -> None:
     positions = book()
     with_graph = cascade(positions, {"WETH": 0.7}, graph=GRAPH)
-    shocked = with_graph.prices.filter(pl.col("round") == 0)
+    shocked = with_graph.shocked
     assert dict(zip(shocked["symbol"], shocked["multiplier"], strict=True))["aWETH"] == pytest.approx(0.7)
+    final = with_graph.prices.filter(pl.col("round") == pl.col("round").max())
+    assert dict(zip(final["symbol"], final["multiplier"], strict=True))["aWETH"] < 0.7  # and the sales' impact
     both = health_of(with_graph.health)
     assert both["0x" + "a1" * 20] < 1 and both["0x" + "a2" * 20] == pytest.approx(both["0x" + "a1" * 20], rel=1e-9)
     assert with_graph.rounds["new_liquidatable_wallets"][0] == 2

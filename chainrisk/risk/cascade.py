@@ -86,9 +86,11 @@ class CascadeResult:
     #: per round: round, liquidatable_wallets, new_liquidatable_wallets, liquidated_debt_usd (new this round),
     #: cumulative_liquidated_debt_usd, collateral_sold_usd (new this round, at the post-shock prices)
     rounds: pl.DataFrame
-    #: per round and asset (every held symbol and every base the graph names): round (0: the shock alone),
-    #: symbol, cumulative_sold_usd (sold into this symbol's market), impact, multiplier (of the snapshot price)
+    #: per round and asset (every held symbol and every base the graph names): round, symbol, cumulative_sold_usd
+    #: (sold into this symbol's market), impact, multiplier (of the snapshot price)
     prices: pl.DataFrame
+    #: per asset: the shock alone before any sale (symbol, multiplier), carried through the asset graph to wrappers
+    shocked: pl.DataFrame
     #: final cumulative liquidated debt over the first round's (None: the shock liquidates nobody)
     amplification: float | None
     #: a round found no new liquidatable wallet before `max_rounds`
@@ -125,7 +127,7 @@ def cascade(
 
     `graph` moves wrapped collateral with its base (chainrisk.chains.moves): a WETH shock reaches aWETH, and seized
     wrappers are redeemed and sold as their base (into the base's depth) unless `depths` names the wrapper itself,
-    which then trades in a market of its own. `prices` starts with round 0: the shock alone, before any sale."""
+    which then trades in a market of its own. `shocked` is the shock alone, before any sale."""
     assets = graph or AssetGraph()
     prepared = prepare(positions).collect().lazy()
     held = sorted(set(positions["symbol"].to_list()))
@@ -140,10 +142,11 @@ def cascade(
     seized_tokens = dict.fromkeys(held, 0.0)
     done = pl.DataFrame(schema={k: positions.schema[k] for k in WALLET_KEY})
     round_rows: list[dict[str, float | int]] = []
-    price_rows: list[dict[str, float | int | str]] = [
-        {"round": 0, "symbol": s, "cumulative_sold_usd": 0.0, "impact": 0.0, "multiplier": multipliers[s]}
-        for s in nodes
-    ]
+    shocked = pl.DataFrame(
+        {"symbol": nodes, "multiplier": [multipliers[s] for s in nodes]},
+        schema={"symbol": pl.Utf8, "multiplier": pl.Float64},
+    )
+    price_rows: list[dict[str, float | int | str]] = []
     cumulative_debt = 0.0
     converged = False
     health = pl.DataFrame()
@@ -194,4 +197,4 @@ def cascade(
     rounds = pl.DataFrame(round_rows)
     first = float(rounds["liquidated_debt_usd"][0])
     amplification = cumulative_debt / first if first > 0 else None
-    return CascadeResult(rounds, pl.DataFrame(price_rows), amplification, converged, health)
+    return CascadeResult(rounds, pl.DataFrame(price_rows), shocked, amplification, converged, health)
