@@ -12,7 +12,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import query
+from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
     health_column,
@@ -77,13 +77,35 @@ def with_action_summaries(plans: pl.DataFrame, actions: pl.DataFrame) -> pl.Data
 
 
 def threshold_sensitivity(db: Path, run_id: int) -> pl.DataFrame:
+    """Every market, collateral and shift; `read_at_pct`: the fall of the collateral's base the row was read at (0:
+    today's prices; NULL for a run from before liquidation_distance)."""
+    distance = not missing_relations(db, ("liquidation_distance",))
+    read_at = "-d.sensitivity_drop * 100" if distance else "NULL::DOUBLE"
+    joined = "LEFT JOIN liquidation_distance d USING (run_id, protocol, chain_id, market, symbol)" if distance else ""
+    return query(
+        db,
+        f"""
+        SELECT protocol, chain_id, market, symbol, shift_bps, {read_at} AS read_at_pct, liquidatable_wallets,
+               liquidatable_wallets_change::BIGINT AS liquidatable_wallets_change, liquidatable_collateral_usd,
+               liquidatable_collateral_usd_change, liquidatable_debt_usd_change, bad_debt_usd_change
+        FROM threshold_sensitivity t {joined} WHERE run_id = ? ORDER BY protocol, market, symbol, shift_bps
+        """,
+        run_id,
+    )
+
+
+def liquidation_distance(db: Path, run_id: int) -> pl.DataFrame:
+    """Per market and collateral: the fall of its base at which its first holder is liquidated, nearest first (none
+    for a run from before liquidation_distance)."""
+    if missing_relations(db, ("liquidation_distance",)):
+        return pl.DataFrame()
     return query(
         db,
         """
-        SELECT protocol, chain_id, market, symbol, shift_bps, liquidatable_wallets,
-               liquidatable_wallets_change::BIGINT AS liquidatable_wallets_change, liquidatable_collateral_usd,
-               liquidatable_collateral_usd_change, liquidatable_debt_usd_change, bad_debt_usd_change
-        FROM threshold_sensitivity WHERE run_id = ? ORDER BY protocol, market, symbol, shift_bps
+        SELECT protocol, chain_id, market, symbol, base_symbol, holders, holders_debt_usd, -first_drop * 100 AS
+               first_drop_pct, first_wallet, first_wallet_debt_usd, -median_drop * 100 AS median_drop_pct,
+               holders_within_10pct, debt_within_10pct_usd
+        FROM liquidation_distance WHERE run_id = ? ORDER BY first_drop NULLS LAST, protocol, market, symbol
         """,
         run_id,
     )
@@ -177,15 +199,24 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
                     "received_tokens": tokens_column("received (tokens)"),
                 },
             )
+    _distance(db, run_id, labels)
     st.subheader("Threshold sensitivity")
     sensitivity = threshold_sensitivity(db, run_id)
     if sensitivity.is_empty():
         st.info("This run has no threshold sensitivity (no position holds collateral).")
         return
+    read = sensitivity["read_at_pct"].drop_nulls()
+    where = (
+        "read where liquidations start: each market and collateral at the first 5 % step of its base's fall past its "
+        "first liquidation (column 'read at'; 0 where none comes before -90 %, and today's healthy book moves no "
+        "one)"
+        if read.len()
+        else "at today's prices"
+    )
     st.caption(
-        "Each collateral's liquidation threshold moved by the shift (in bps, everything else as now): the change in "
-        "collateral of liquidatable wallets (USD), summed over markets. A lower threshold makes more wallets "
-        "liquidatable; bad debt depends on prices and bonuses only, so it does not move."
+        f"Each collateral's liquidation threshold moved by the shift (in bps, everything else as it is), {where}: the "
+        "change in collateral of liquidatable wallets (USD), summed over markets. A lower threshold makes more "
+        "wallets liquidatable; bad debt depends on prices and bonuses only, so it does not move."
     )
     st.altair_chart(_sensitivity_chart(sensitivity_by_symbol(db, run_id)), width="stretch")
     st.dataframe(
@@ -194,6 +225,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         column_order=[
             "market_name",
             "symbol",
+            "read_at_pct",
             "shift_bps",
             "liquidatable_wallets",
             "liquidatable_wallets_change",
@@ -205,6 +237,9 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         column_config={
             "market_name": "market",
             "symbol": "collateral",
+            "read_at_pct": st.column_config.NumberColumn(
+                "read at (%)", format="%+.0f%%", help="The fall of the collateral's base the row is read at"
+            ),
             "shift_bps": st.column_config.NumberColumn("threshold shift (bps)", format="%+d"),
             "liquidatable_wallets": st.column_config.NumberColumn("liquidatable positions", format="%d"),
             "liquidatable_wallets_change": st.column_config.NumberColumn("change (positions)", format="%+d"),
@@ -212,6 +247,63 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             "liquidatable_collateral_usd_change": usd_column("change in liquidatable collateral (USD)"),
             "liquidatable_debt_usd_change": usd_column("change in repayable debt (USD)"),
             "bad_debt_usd_change": usd_column("change in bad debt (USD)"),
+        },
+    )
+
+
+def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str]) -> None:
+    """How far each collateral's base may fall before its first holder is liquidated, said plainly first."""
+    distance = liquidation_distance(db, run_id)
+    if distance.is_empty():
+        return
+    st.subheader("Distance to the first liquidation")
+    named = with_market_names(distance, labels)
+    near = named.filter(pl.col("first_drop_pct").is_not_null())
+    safe = sorted(set(named["symbol"].to_list()) - set(near["symbol"].to_list()))
+    said = []
+    if near.height:
+        first = near.row(0, named=True)
+        said.append(
+            f"The nearest liquidation: **{first['symbol']}** in {first['market_name']}, if {first['base_symbol']} "
+            f"falls {-first['first_drop_pct']:.1f} % ({usd(first['first_wallet_debt_usd'])} of debt)."
+        )
+    else:
+        said.append("**No position falls** before its collateral's base loses 90 %: the book is safe from price moves.")
+    if safe:
+        said.append(f"Safe past a 90 % fall of their base: {', '.join(safe)}.")
+    st.markdown(" ".join(said))
+    st.dataframe(
+        named,
+        hide_index=True,
+        column_order=[
+            "market_name",
+            "symbol",
+            "base_symbol",
+            "first_drop_pct",
+            "first_wallet",
+            "first_wallet_debt_usd",
+            "median_drop_pct",
+            "holders",
+            "holders_within_10pct",
+            "debt_within_10pct_usd",
+            "holders_debt_usd",
+        ],
+        column_config={
+            "market_name": "market",
+            "symbol": "collateral",
+            "base_symbol": "its base",
+            "first_drop_pct": st.column_config.NumberColumn(
+                "first liquidation at (%)", format="%+.1f%%", help="The base's fall at which a holder first goes"
+            ),
+            "first_wallet": "first wallet",
+            "first_wallet_debt_usd": usd_column("its debt (USD)"),
+            "median_drop_pct": st.column_config.NumberColumn(
+                "median holder at (%)", format="%+.1f%%", help="Empty when most holders never go before -90 %"
+            ),
+            "holders": st.column_config.NumberColumn("borrowing holders", format="%d"),
+            "holders_within_10pct": st.column_config.NumberColumn("within a 10 % fall", format="%d"),
+            "debt_within_10pct_usd": usd_column("their debt (USD)"),
+            "holders_debt_usd": usd_column("all holders' debt (USD)"),
         },
     )
 

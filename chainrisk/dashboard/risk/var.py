@@ -12,7 +12,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import query
+from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.risk.parameters import section as parameters_section
 from chainrisk.dashboard.ui import naive_utc, percent_column, usd, usd_column, usd_short
@@ -83,6 +83,43 @@ def backtest_series(db: Path, run_id: int, metric: str, horizon_hours: int, conf
     )
 
 
+def loss_odds(db: Path, run_id: int) -> pl.DataFrame:
+    """The whole book's share of scenarios that lose anything, per measure, at the run's shortest horizon (none for
+    a run from before var_odds)."""
+    if missing_relations(db, ("var_odds",)):
+        return pl.DataFrame()
+    return query(
+        db,
+        """
+        SELECT metric, loss_probability, worst_usd FROM var_odds
+        WHERE run_id = ? AND scope = 'total'
+          AND horizon_hours = (SELECT min(horizon_hours) FROM var_odds WHERE run_id = ?)
+        ORDER BY metric
+        """,
+        run_id,
+        run_id,
+    )
+
+
+def plain_words(row: Mapping[str, Any], chance: float | None, horizon: int) -> str:
+    """One measure's headline in words: safe (VaR $0: fewer scenarios lose anything than the confidence leaves out)
+    or how large the tail is."""
+    measure, level = row["measure"], row["confidence_pct"]
+    share = f"{chance:.2%}" if chance is not None else "an unknown share"
+    if row["var_usd"] <= 0:
+        if not chance:
+            return f"**{measure.capitalize()}: none** in any {horizon} h scenario; this book is safe from it."
+        return (
+            f"**{measure.capitalize()}: safe at {level:.0f} %** over {horizon} h: only {share} of scenarios produce "
+            f"any (fewer than the {100 - level:.0f} % the VaR leaves out), averaging {usd(row['es_usd'])} in the worst "
+            f"{100 - level:.0f} % (ES)."
+        )
+    return (
+        f"**{measure.capitalize()}: {usd(row['var_usd'])} or more in {100 - level:.0f} % of {horizon} h scenarios** "
+        f"({share} produce any; the worst {100 - level:.0f} % average {usd(row['es_usd'])})."
+    )
+
+
 def number(value: float | None, spec: str) -> str:
     """A figure for a metric card, "—" when there is none (NULL or NaN)."""
     return "—" if value is None or math.isnan(value) else format(value, spec)
@@ -132,6 +169,15 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             f"{usd_short(row['var_usd'])} / {usd_short(row['es_usd'])}",
             help=f"VaR {usd(row['var_usd'])}; ES {usd(row['es_usd'])}; mean over every scenario {usd(row['mean_usd'])}",
         )
+    odds = loss_odds(db, run_id)
+    if not odds.is_empty():
+        chance = dict(zip(odds["metric"], odds["loss_probability"], strict=True))
+        said = [
+            plain_words(row, chance.get(row["metric"]), horizon)
+            for row in headline.iter_rows(named=True)
+            if row["metric"] in chance
+        ]
+        st.markdown("  \n".join(said))
     st.subheader("VaR vs ES, whole book")
     measures = total["measure"].unique(maintain_order=True).to_list()
     for col, measure in zip(st.columns(len(measures)), measures, strict=True):
