@@ -39,7 +39,7 @@ def sensitivity_drop(first_drop: float | None) -> float:
     snapshot when none comes before MAX_DROP): there a threshold move changes who is liquidatable."""
     if first_drop is None:
         return 0.0
-    return min(math.ceil((first_drop + 1e-9) / SENSITIVITY_GRID) * SENSITIVITY_GRID, MAX_DROP)
+    return round(min(math.ceil((first_drop + 1e-9) / SENSITIVITY_GRID) * SENSITIVITY_GRID, MAX_DROP), 4)
 
 
 def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = None) -> pl.DataFrame:

@@ -102,21 +102,22 @@ def loss_odds(db: Path, run_id: int) -> pl.DataFrame:
 
 
 def plain_words(row: Mapping[str, Any], chance: float | None, horizon: int) -> str:
-    """One measure's headline in words: safe (VaR $0: fewer scenarios lose anything than the confidence leaves out)
-    or how large the tail is."""
+    """One measure's headline in words: a VaR of $0 is fewer scenarios losing anything than the confidence leaves out
+    (for bad debt: the book is safe at that confidence), else how large the tail is."""
     measure, level = row["measure"], row["confidence_pct"]
     share = f"{chance:.2%}" if chance is not None else "an unknown share"
+    tail = f"{100 - level:.0f} %"
+    safe = "; the book is safe from it at this confidence" if row["metric"] == "bad_debt_usd" else ""
     if row["var_usd"] <= 0:
         if not chance:
-            return f"**{measure.capitalize()}: none** in any {horizon} h scenario; this book is safe from it."
+            return f"**{measure.capitalize()}: none** in any {horizon} h scenario{safe}."
         return (
-            f"**{measure.capitalize()}: safe at {level:.0f} %** over {horizon} h: only {share} of scenarios produce "
-            f"any (fewer than the {100 - level:.0f} % the VaR leaves out), averaging {usd(row['es_usd'])} in the worst "
-            f"{100 - level:.0f} % (ES)."
+            f"**{measure.capitalize()}: $0 at {level:.0f} %** over {horizon} h: only {share} of scenarios produce any "
+            f"(fewer than the {tail} the VaR leaves out){safe}; the worst {tail} average {usd(row['es_usd'])} (ES)."
         )
     return (
-        f"**{measure.capitalize()}: {usd(row['var_usd'])} or more in {100 - level:.0f} % of {horizon} h scenarios** "
-        f"({share} produce any; the worst {100 - level:.0f} % average {usd(row['es_usd'])})."
+        f"**{measure.capitalize()}: {usd(row['var_usd'])} or more in {tail} of {horizon} h scenarios** ({share} "
+        f"produce any; the worst {tail} average {usd(row['es_usd'])})."
     )
 
 
