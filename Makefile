@@ -46,6 +46,7 @@ test: setup chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices

@@ -245,6 +245,13 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
         raise UserError(f"{failures} of {len(config.markets)} markets failed (see above); the others are stored")
 
 
+def _presets(args: argparse.Namespace) -> None:
+    from chainrisk.protocols.adapter import all_presets
+
+    for preset in all_presets().values():
+        print(f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<10} {preset.address}")
+
+
 def _score(args: argparse.Namespace) -> None:
     from chainrisk.jobs.lock import writer_lock
     from chainrisk.jobs.score import score
@@ -632,8 +639,19 @@ def _add_risk_commands(commands: Any) -> None:
     common(contagion)
 
 
+def _version() -> str:
+    """The installed distribution's version (a checkout run without installing says so)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chainrisk")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrisk", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"chainrisk {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     devnet = commands.add_parser("devnet", help="local chain running real Aave V3 and Morpho Blue")
     devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
@@ -683,6 +701,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="first eth_getLogs block span; adapts to the provider's limits",
     )
     index.set_defaults(handler=_index)
+
+    presets = commands.add_parser("presets", help="every named market --market takes: protocol, chain and address")
+    presets.set_defaults(handler=_presets)
 
     score = commands.add_parser("score", help="health, liquidation prices and curves for the latest snapshots")
     score.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")

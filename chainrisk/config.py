@@ -156,8 +156,9 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
             raise UserError(f"{where}: {key} must be a string, not {entry[key]!r}")
     if "preset" in entry:
         preset = find_preset(str(entry["preset"]))
-        merged = {"protocol": preset.protocol, "address": preset.address, "from_block": preset.from_block,
-                  "chain_id": preset.chain_id, **dict(preset.options), **entry}  # fmt: skip
+        start = {"from_block": preset.from_block} if preset.from_block is not None else {}
+        merged = {"protocol": preset.protocol, "address": preset.address, **start, "chain_id": preset.chain_id,
+                  **dict(preset.options), **entry}  # fmt: skip
     else:
         merged = dict(entry)
     if "protocol" not in merged or "address" not in merged:

@@ -80,8 +80,21 @@ def _move_price(rpc: RpcClient, devnet: dict[str, Any], rng: random.Random) -> N
     rpc.call("evm_mine", [int(head["timestamp"], 16) + 300])
 
 
-def soak(devnet: dict[str, Any], folder: Path, seconds: float, *, readers: int = 4, seed: int = 1) -> SoakReport:
-    """Runs the soak for `seconds`; the caller restores the chain (evm_snapshot/evm_revert) if it must."""
+def soak(
+    devnet: dict[str, Any],
+    folder: Path,
+    seconds: float | None = None,
+    *,
+    runs: int | None = None,
+    reads: int = 0,
+    cap_seconds: float = 900,
+    readers: int = 4,
+    seed: int = 1,
+) -> SoakReport:
+    """Moves prices while `chainrisk watch` runs and readers read: for `seconds` (the benchmark's fixed duration), or
+    until the work asked for is done (`runs` successful runs and `reads` reads of every kind; tests bound the soak by
+    work, never by what fits in a window), stopping at `cap_seconds` whatever happened. The caller restores the
+    chain (evm_snapshot/evm_revert) if it must."""
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "soak.duckdb"
     config = _config(devnet, db)
@@ -129,7 +142,18 @@ def soak(devnet: dict[str, Any], folder: Path, seconds: float, *, readers: int =
     started = time.monotonic()
     try:
         with RpcClient(devnet["rpc_url"]) as rpc:
-            while time.monotonic() - started < seconds:
+
+            def working() -> bool:
+                elapsed = time.monotonic() - started
+                if elapsed >= cap_seconds:
+                    return False
+                if seconds is not None:
+                    return elapsed < seconds
+                with lock:
+                    done_reading = report.reads + report.console_reads >= reads
+                return not (done_reading and _ok_runs(db) >= (runs or 0))
+
+            while working():
                 _move_price(rpc, devnet, rng)
                 report.price_moves += 1
                 time.sleep(rng.uniform(0.5, 2.5))

@@ -27,12 +27,9 @@ from chainrisk.devnet.aave36 import (
 from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil, stop_process
 from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
-from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.adapter import DDL
-from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
-from chainrisk.protocols.aave_v3.normalise import market_state
-from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed, with_sentinel
-from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
+from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome
+from chainrisk.protocols.aave_v3.snapshot import discover
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
@@ -186,27 +183,33 @@ def _send(rpc: RpcClient, sender: str, to: str, data: str, timestamp: int) -> di
     return receipt
 
 
-def _candidates(chain: Chain, block: int, timestamp: int) -> list[tuple[str, int, int, LiquidationOutcome]]:
-    """Every (wallet, collateral id, debt id) a liquidator could name, and what chainrisk says the call does."""
-    rpc, market = chain.rpc, chain.market
-    deployment = discover(rpc, market["pool_addresses_provider"], block)
-    reserves = read_reserves(rpc, deployment, block)
-    categories = read_emode_categories(rpc, deployment, set(), block)
-    wallets = [w for role, w in chain.scenarios.wallets.items() if role != "keeper"]
-    accounts = read_accounts(rpc, deployment, reserves, wallets, {}, block)
-    state = market_state(reserves, categories, deployment.version, timestamp)
-    allowed = liquidations_allowed(rpc, deployment.provider, block)
+def _candidates(chain: Chain, block: int) -> list[tuple[str, int, int, LiquidationOutcome]]:
+    """Every (wallet, collateral id, debt id) a liquidator could name, and what chainrisk STORED the call does
+    (raw_aave_v3_liquidations, for wallets under health 1; a healthy wallet's call must revert)."""
+    ids = {r["asset"].lower(): r["reserve_id"] for r in chain.market["reserves"].values()}
+    pairs = _rows(
+        chain.db,
+        "SELECT c.wallet, c.asset, d.asset FROM positions c JOIN positions d USING (wallet, block_number) "
+        f"WHERE c.collateral_amount > 0 AND d.debt_amount > 0 AND c.block_number = {block}",
+    )
+    stored = {
+        (r[0], r[1], r[2]): LiquidationOutcome(r[3], int(r[4]), int(r[5]), int(r[6]), int(r[7]), int(r[8]))
+        for r in _rows(
+            chain.db,
+            "SELECT wallet, collateral_asset, debt_asset, error, health_factor_wad, max_liquidatable_debt, "
+            f"debt_repaid, collateral_seized, protocol_fee FROM raw_aave_v3_liquidations WHERE block_number = {block}",
+        )
+    }
+    sql = "SELECT wallet, collateral_asset, debt_asset, deficit_created FROM raw_aave_v3_liquidations"
+    deficits = {(r[0], r[1], r[2]): int(r[3]) for r in _rows(chain.db, f"{sql} WHERE block_number = {block}")}
     found = []
-    ids = sorted(r.reserve_id for r in reserves)
-    for account in accounts:
-        collaterals = [i for i in ids if is_collateral(account.configuration, i)]
-        debts = [i for i in ids if is_borrowing(account.configuration, i)]
-        for collateral in collaterals:
-            for debt in debts:
-                outcome = liquidation_call(
-                    state, account.configuration, account.emode, account.balances, collateral, debt
-                )
-                found.append((account.wallet, collateral, debt, with_sentinel(outcome, allowed)))
+    for wallet, collateral, debt in pairs:
+        outcome = stored.get((wallet, collateral, debt), LiquidationOutcome("HealthFactorNotBelowThreshold", 0, 0))
+        if deficits.get((wallet, collateral, debt)):
+            outcome = LiquidationOutcome(outcome.error, outcome.health_factor, outcome.max_liquidatable_debt,
+                                         outcome.debt_repaid, outcome.collateral_seized, outcome.protocol_fee,
+                                         {ids[debt]: deficits[wallet, collateral, debt]})  # fmt: skip
+        found.append((wallet, ids[collateral], ids[debt], outcome))
     return found
 
 
@@ -216,7 +219,7 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
     mined and rolled back); each it calls not liquidatable reverts."""
     rpc, market = chain.rpc, chain.market
     block, timestamp = _head(rpc)
-    candidates = _candidates(chain, block, timestamp)
+    candidates = _candidates(chain, block)
     pool_abi = Abi(aave_origin_contracts()["PoolInstance"].abi)
     mint = Abi(aave_artifact("MintableERC20").abi)
     by_id = {r["reserve_id"]: r for r in market["reserves"].values()}
@@ -257,11 +260,25 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
     errors = {o.error for *_, o in candidates}
     if market["l2"]:
         # The sequencer is down: only borrowers below health 0.95 can be liquidated, and the sentinel's refusal
-        # comes before the grace period's and the health factor's.
-        assert errors == {None, "PriceOracleSentinelCheckFailed"} and liquidated >= 2
+        # comes before the grace period's (healthy borrowers revert either way).
+        assert errors == {None, "PriceOracleSentinelCheckFailed", "HealthFactorNotBelowThreshold"} and liquidated >= 2
     else:
         assert {"HealthFactorNotBelowThreshold", "LiquidationGraceSentinelCheckFailed"} <= errors
         assert liquidated >= 6
+    # The wallet's status says the same: blocked (and why) exactly when no keeper call of its pairs goes through.
+    allowed = {
+        r[0]: r[1]
+        for r in _rows(
+            chain.db,
+            "SELECT wallet, bool_or(allowed_debt_to_cover > 0) FROM raw_aave_v3_liquidations "
+            f"WHERE block_number = {block} GROUP BY wallet",
+        )
+    }
+    blocked = "SELECT wallet, liquidation_blocked FROM wallet_health WHERE health_factor_wad < 1e18 AND block_number = "
+    status = dict(_rows(chain.db, f"{blocked}{block}"))
+    assert set(status) == set(allowed) and all((status[w] is None) == allowed[w] for w in status)
+    reason = "sequencer_down" if market["l2"] else "grace_period"
+    assert reason in set(status.values()), status
     # One liquidation books a deficit (deficit_open's collateral does not cover its debt).
     assert any(o.deficits for *_, o in candidates if o.error is None)
 

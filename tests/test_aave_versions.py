@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.aave_v3.account import Balances, PositionAmounts, account_data
+from chainrisk.protocols.aave_v3.account import Balances, PositionAmounts
 from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
 from chainrisk.protocols.aave_v3.maths import a_token_balance, normalized_debt, normalized_income, variable_debt_balance
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
-from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
+from chainrisk.protocols.aave_v3.version import PoolVersion
 
 DATA = Path(__file__).parent / "data" / "aave_versions"
 FILES = sorted(DATA.glob("v3_*.json"))
@@ -238,30 +238,6 @@ def test_the_vectors_tell_each_version_from_its_predecessor(path: Path) -> None:
     changed (3.1 grace period, 3.2 bitmaps, 3.3 liquidations, 3.4 compounding, 3.5 rounding, 3.6 e-mode LTV)."""
     version, data = _version(path), _load(path)
     assert _figures_under(version, data) != _figures_under(PoolVersion(3, version.minor - 1), data)
-
-
-@pytest.mark.parametrize("path", FILES[:1], ids=_ids(FILES[:1]))
-def test_version_3_0_rules_equal_the_original_port(path: Path) -> None:
-    """account.account_data (the 3.0.2 port checked against the devnet's real 3.0 bytecode) and the versioned
-    maths under 3.0 rules agree on every recorded 3.1 wallet (3.0 and 3.1 share these functions)."""
-    data = _load(path)
-    for name in SNAPSHOTS:
-        snapshot = data["snapshots"][name]
-        market = _market(V3_0, snapshot)
-        filled = {
-            i: replace(
-                r,
-                normalized_income=normalized_income(r, market.timestamp),
-                normalized_variable_debt=normalized_debt(V3_0, r, market.timestamp),
-            )
-            for i, r in market.reserves_by_id.items()
-        }
-        categories = dict(market.categories)
-        for wallet in snapshot["users"]:
-            args = (int(wallet["configuration"]), int(wallet["emode"]), _balances(wallet))
-            ours, original = user_account_data(market, *args), account_data(*args, filled, categories)
-            assert replace(ours, positions=[]) == replace(original, positions=[]), wallet["name"]
-            assert [_figures(p) for p in ours.positions] == [_figures(p) for p in original.positions]
 
 
 def _figures(p: PositionAmounts) -> tuple[int, ...]:

@@ -29,7 +29,11 @@ def _score(store: Store, block: int, rows: list[tuple[str, str, str, float | Non
     store.con.execute("DELETE FROM scored_markets")
     for protocol, market, wallet, health, collateral, liquidatable, bad_debt in rows:
         store.con.execute(
-            "INSERT INTO wallet_risk VALUES (?, 1, ?, ?, ?, 0, ?, 100.0, ?, 0.5, 0, NULL, ?, 0.5, 0, 0, ?, 8000, 7500)",
+            "INSERT INTO wallet_risk (protocol, chain_id, market, wallet, block_number, block_timestamp, "
+            "collateral_usd, debt_usd, health_factor, ltv_used, borrowing_power_usd, distance_to_liquidation, "
+            "liquidatable, close_factor, liquidatable_debt_usd, seizable_collateral_usd, bad_debt_usd, "
+            "liquidation_threshold_bps, ltv_bps) "
+            "VALUES (?, 1, ?, ?, ?, 0, ?, 100.0, ?, 0.5, 0, NULL, ?, 0.5, 0, 0, ?, 8000, 7500)",
             [protocol, market, wallet, block, collateral, health, liquidatable, bad_debt],
         )
         store.con.execute(

@@ -14,7 +14,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from chainrisk.cli import main
-from chainrisk.jobs.lock import writer_lock
+from chainrisk.jobs.lock import lock_path, writer_lock
 from chainrisk.jobs.run import parse_interval
 from chainrisk.store.published import current_copy
 from chainrisk.store.views import list_queries
@@ -49,6 +49,16 @@ def test_overlapping_writers_are_refused_with_one_line(
         positions = con.execute("SELECT count(*) FROM positions").fetchall()
     with duckdb.connect(str(scored_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM positions").fetchall() == positions
+    # Neither the refused commands nor the failed run leave a lock file behind.
+    assert not lock_path(db).exists()
+    assert main(["index", "--config", str(config)]) == 2
+    assert not lock_path(db).exists()
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("chainrisk 0.")
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("90", 90), ("0.5s", 0.5)])

@@ -28,7 +28,6 @@ def db(scored_db: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "risk.duckdb"
     shutil.copyfile(scored_db, copy)
     # The empty lock file any earlier writing command leaves beside the database.
-    copy.with_name(copy.name + ".lock").touch()
     return copy
 
 
@@ -169,6 +168,7 @@ def _tree(folder: Path) -> dict[str, str]:
         (["stress", "--start", "2024-01-01", "--end", "2024-02-01"], None, "outside them"),
         (["cascade", "--shock", "WETH"], None, "write SYMBOL=-30%"),
         (["cascade", "--shock", "WETH=-120%"], None, "must be above 0"),
+        (["cascade", "--shock", "WETH=-30"], None, "say the unit: WETH=-30% for a percentage move"),
         (["cascade", "--shock", "DOGE=-10%"], None, "which no position holds"),
         (["cascade"], None, "give at least one --shock"),
         (["var", "--backtest", "2022-01-01"], None, "write START..END"),

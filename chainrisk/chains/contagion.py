@@ -9,6 +9,13 @@ first (Compound V3 `absorb`), every claim on that market loses the same fraction
 suppliers, and vaults supplying it, whose share price (convertToAssets) falls by their weighted loss. Round 2
 re-prices collateral made of those shares, and so on until a round liquidates nobody new.
 
+In a market whose bad debt is redistributed (Liquity V1), a liquidated position's debt goes first to the market's
+pool (`supply_amount`: the Stability Pool), and what the pool cannot take is moved, with the matching share of the
+collateral (less the liquidator's incentive), onto the market's other positions in proportion to their collateral
+(Liquity does it by stake, which is collateral at the last liquidation's ratio): they carry more debt in the next
+round, which may liquidate them too (the "redistribution" channel). Liquity's Recovery Mode (below a 150 % TCR) is
+not modelled here: at shocked prices the rounds follow Normal Mode's MCR.
+
 Held still, as the chain would: bad debt that stays unbacked or goes to a deficit (Aave V3) does not write down
 suppliers' claims, and liquidations sell no collateral into the market here (price impact is the cascade model's
 subject, chainrisk.risk.cascade). Exchange rates other than vault shares' stay at the snapshot's.
@@ -27,6 +34,8 @@ from chainrisk.scoring.health import prepare, reprice, wallet_health
 
 #: Bad-debt rules under which a market's suppliers (and those who hold claims on them) lose what is not covered.
 SOCIALISED = ("suppliers", "reserves")
+#: The rule under which liquidated debt beyond the market's pool moves onto its other positions.
+REDISTRIBUTED = "redistribution"
 #: A run stops after this many rounds even if it has not settled (each round needs new bad debt to go on, so real
 #: chains settle in a handful).
 MAX_ROUNDS = 25
@@ -64,6 +73,82 @@ class ContagionResult:
     #: round, protocol, market, bad_debt_units (loan token units, new), supply_units, supply_loss (cumulative fraction)
     markets: pl.DataFrame
     settled: bool  #: a round with no new liquidation was reached within MAX_ROUNDS
+
+
+def _in(pools: Mapping[tuple[str, str], float]) -> pl.Expr:
+    """Whether a row's (protocol, market) is one of `pools`' markets."""
+    return pl.concat_str("protocol", "market", separator="|").is_in([f"{p}|{m}" for p, m in pools])
+
+
+def _redistribute(book: pl.DataFrame, new: pl.DataFrame, pools: dict[tuple[str, str], float]) -> pl.DataFrame | None:
+    """The book after this round's liquidations in redistribution markets: the liquidated positions closed, the
+    debt their pool cannot absorb (and the matching share of their collateral) added to the market's other positions
+    pro rata to their collateral; `pools` loses what it absorbs. None when no such market liquidated anyone."""
+    hit = new.filter(_in(pools)).select(KEYS).unique()
+    if hit.is_empty():
+        return None
+    gone = book.join(hit, on=KEYS, how="semi")
+    rest = book.join(hit, on=KEYS, how="anti")
+    exact = pl.Decimal(38, 0)
+    adds: list[pl.DataFrame] = []
+    for (protocol, market), part in gone.group_by("protocol", "market", maintain_order=True):
+        debt = float(part["debt_amount"].cast(pl.Float64).sum())
+        absorbed = min(debt, pools[str(protocol), str(market)])
+        pools[str(protocol), str(market)] -= absorbed
+        share = (debt - absorbed) / debt if debt > 0 else 0.0
+        others = rest.filter((pl.col("protocol") == protocol) & (pl.col("market") == market))
+        weight = others.group_by("wallet").agg(pl.col("collateral_amount").cast(pl.Float64).sum().alias("_w"))
+        total = float(weight["_w"].sum())
+        if share <= 0 or total <= 0:
+            continue
+        # The liquidator keeps its incentive (Liquity: 0.5 % of the collateral, a bonus of 200/199); the rest moves.
+        bonus = (
+            pl.col("liquidation_bonus_wad").cast(pl.Float64) / 10**18
+            if "liquidation_bonus_wad" in part.columns
+            else pl.col("liquidation_bonus_bps").cast(pl.Float64) / 10**4
+        )
+        moved = part.group_by("asset").agg(
+            (pl.col("debt_amount").cast(pl.Float64).sum() * share).alias("_debt"),
+            ((pl.col("collateral_amount").cast(pl.Float64) / bonus).sum() * share).alias("_coll"),
+        )
+        adds.append(
+            others.select("protocol", "market", "wallet", "asset")
+            .join(weight, on="wallet")
+            .join(moved, on="asset")
+            .with_columns((pl.col("_w") / total).alias("_w"))
+            .select(
+                "protocol",
+                "market",
+                "wallet",
+                "asset",
+                (pl.col("_debt") * pl.col("_w")).alias("_add_debt"),
+                (pl.col("_coll") * pl.col("_w")).alias("_add_coll"),
+            )
+        )
+    if not adds:
+        return rest
+    added = pl.concat(adds).group_by("protocol", "market", "wallet", "asset").agg(pl.all().sum())
+    grown = rest.join(added, on=["protocol", "market", "wallet", "asset"], how="left", maintain_order="left")
+    new_debt = pl.col("debt_amount").cast(pl.Float64) + pl.col("_add_debt").fill_null(0.0)
+    new_coll = pl.col("collateral_amount").cast(pl.Float64) + pl.col("_add_coll").fill_null(0.0)
+    changed = (pl.col("_add_debt").fill_null(0.0) > 0) | (pl.col("_add_coll").fill_null(0.0) > 0)
+    value = {
+        "debt_amount": new_debt.floor(),
+        "collateral_amount": new_coll.floor(),
+        "supplied_amount": pl.max_horizontal(pl.col("supplied_amount").cast(pl.Float64), new_coll.floor()),
+    }
+    columns = [pl.when(changed).then(expr).otherwise(pl.col(c).cast(pl.Float64)).cast(pl.Int128).cast(exact).alias(c)
+               for c, expr in value.items()]  # fmt: skip
+    # The adapter's exact base values hold for the amounts it read; moved amounts are valued at the oracle price.
+    scale = pl.col("price_scale") if "price_scale" in book.columns else pl.lit(10.0).pow(pl.col("decimals"))
+    per_unit = pl.col("price").cast(pl.Float64) / scale.cast(pl.Float64)
+    bases = [
+        pl.when(changed).then((pl.col(amount).cast(pl.Float64) * per_unit).floor().cast(pl.Int128).cast(exact))
+        .otherwise(pl.col(base)).alias(base)
+        for base, amount in (("collateral_base", "collateral_amount"), ("debt_base", "debt_amount"))
+        if base in book.columns
+    ]  # fmt: skip
+    return grown.with_columns(*columns).with_columns(*bases).drop("_add_debt", "_add_coll")
 
 
 def _supply_loss(
@@ -129,8 +214,14 @@ def contagion(
     supply = {(r[0], r[1]): r[2] for r in loans.iter_rows()}
     loan_of = {(r[0], r[1]): (r[3], int(r[4]), r[5]) for r in loans.iter_rows()}
     reserves = {(r[0], r[1]): max(0.0, r[6]) for r in loans.iter_rows()}
-    # Prepared once; each round only reprices (the engine's stress() without re-preparing the book every round).
-    prepared = prepare(positions).collect()
+    pools = {
+        (r["protocol"], r["market"]): float(r["supply_amount"] or 0)
+        for r in markets.filter(pl.col("bad_debt_rule") == REDISTRIBUTED).iter_rows(named=True)
+    }
+    # Prepared once; each round only reprices (the engine's stress() without re-preparing the book every round),
+    # unless a redistribution moved debt onto other positions.
+    book = positions
+    prepared = prepare(book).collect()
 
     def health_at(per_asset: Mapping[str, float]) -> pl.DataFrame:
         return wallet_health(reprice(prepared, _by_symbol(positions, per_asset))).collect()
@@ -164,6 +255,8 @@ def contagion(
             .with_columns(
                 pl.when(pl.col("hf_before") < 1)
                 .then(pl.lit("before shock"))
+                .when(pl.lit(round_ > 1) & _in(pools))
+                .then(pl.lit("redistribution"))
                 .when(pl.lit(round_ > 1))
                 .then(pl.lit("bad debt"))
                 .when(pl.col("_direct").fill_null(False))
@@ -206,6 +299,10 @@ def contagion(
             market_rows.append(
                 (round_, protocol, market, units, total, _supply_loss(lost, reserves, supply, (protocol, market)))
             )
+        moved = _redistribute(book, new, pools)
+        if moved is not None:
+            book = moved
+            prepared = prepare(book).collect()
         # Vault shares lose what their supply positions lost.
         for vault, holdings in vault_holdings.items():
             vault_link = links.get(vault)

@@ -106,9 +106,11 @@ def read_history(db: Path, chain_id: int | None = None) -> History:
         return load_history(store, _chain(store, chain_id))
 
 
-#: Every protocol's borrows, repays, liquidations and supplies (stg_lending_events, inlined so it runs whether or not
-#: the views are installed), in the shape credit features read.
-LENDING_EVENTS_SQL = f"""
+def lending_events_sql() -> str:
+    """Every protocol's borrows, repays, liquidations and supplies (stg_lending_events, inlined so it runs whether
+    or not the views are installed), in the shape credit features read; built when called, so an adapter installed
+    since (a plugin protocol) is in it."""
+    return f"""
 SELECT wallet, protocol, source || ':' || position_key AS market_key, block_number,
     CASE WHEN action IN ('supply', 'collateral_in') THEN 'supply' ELSE action END AS kind,
     CASE WHEN action IN ('borrow', 'repay', 'liquidated') THEN action_asset END AS asset,
@@ -150,7 +152,7 @@ def load_history(store: Store, chain_id: int) -> History:
             "ORDER BY wallet, block_number",
             where,
         ),
-        events=store.query(LENDING_EVENTS_SQL, where),
+        events=store.query(lending_events_sql(), where),
         block_times=store.query("SELECT block_number, block_timestamp FROM block_times WHERE chain_id = ?", where),
     )
 

@@ -116,6 +116,22 @@ def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, ma
     return keep
 
 
+def deployment_block(rpc: RpcClient, address: str, at: int) -> int:
+    """The first block at which `address` has code (it has code at `at`), by bisection over eth_getCode: no log
+    before it can be the contract's. A node without old state (not an archive node) cannot tell: 0 then."""
+    lo, hi = 0, at
+    try:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rpc.call("eth_getCode", [address, hex(mid)]) in ("0x", "0x0", None):
+                lo = mid + 1
+            else:
+                hi = mid
+    except RpcError:
+        return 0
+    return lo
+
+
 def _check_address(address: str, flag: str = "--address") -> str:
     address = address.lower()
     if not (address.startswith("0x") and len(address) == 42 and all(c in "0123456789abcdef" for c in address[2:])):
@@ -191,7 +207,12 @@ def index_market(
                 )
             rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
             state = store.sync_state(protocol, chain_id, address)
-            first = from_block if from_block is not None else (state.from_block if state else 0)
+            if from_block is not None:
+                first = from_block
+            elif state is not None:
+                first = state.from_block
+            else:  # a new market with no known start: its first block with code (a devnet's, 0: short anyway)
+                first = 0 if chain_id in LOCAL_CHAIN_IDS else deployment_block(rpc, address, target)
             start = first
             if state and state.events_to_block is not None and from_block is None:
                 # A reorg deeper than the market's history leaves the watermark before its first block.

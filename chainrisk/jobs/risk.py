@@ -531,10 +531,12 @@ _ACTION_SCHEMA = {
 
 
 def parse_shock(items: Sequence[str]) -> dict[str, float]:
-    """SYMBOL=-30% / SYMBOL=-0.3 / SYMBOL=0.7x -> price multipliers."""
+    """SYMBOL=-30% (a percentage) or SYMBOL=0.7x (a price multiplier) -> price multipliers. A bare number is refused:
+    WETH=-30 could mean -30 % or -3,000 %."""
     shock: dict[str, float] = {}
     for item in items:
         symbol, sep, text = item.partition("=")
+        text = text.strip()
         try:
             if not sep or not symbol:
                 raise ValueError
@@ -543,11 +545,17 @@ def parse_shock(items: Sequence[str]) -> dict[str, float]:
             elif text.endswith("%"):
                 multiplier = 1 + float(text[:-1]) / 100
             else:
-                multiplier = 1 + float(text)
+                float(text)
+                raise UserError(
+                    f"--shock {item!r}: say the unit: {symbol}={text}% for a percentage move, or {symbol}=0.7x for a "
+                    "price multiplier"
+                )
         except ValueError:
-            raise UserError(f"--shock {item!r}: write SYMBOL=-30% (or SYMBOL=-0.3, SYMBOL=0.7x)") from None
+            raise UserError(
+                f"--shock {item!r}: write SYMBOL=-30% (a percentage) or SYMBOL=0.7x (a multiplier)"
+            ) from None
         if not 0 < multiplier < 100:
-            raise UserError(f"--shock {item!r} gives price multiplier {multiplier}; it must be above 0")
+            raise UserError(f"--shock {item!r} gives price multiplier {multiplier:g}; it must be above 0")
         shock[symbol] = multiplier
     if not shock:
         raise UserError("give at least one --shock SYMBOL=-30%")

@@ -14,6 +14,7 @@ The frames an adapter returns follow the shared SQL contract:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 import sys
@@ -68,7 +69,7 @@ class Preset:
     protocol: str  #: adapter name
     chain_id: int  #: chain the contract lives on
     address: str  #: the contract to index, lowercase hex
-    from_block: int  #: a block at or before its deployment
+    from_block: int | None  #: a block at or before its deployment (None: the index finds it on chain)
     options: tuple[tuple[str, str], ...] = ()  #: adapter options (e.g. a USD oracle), as (key, value)
 
 
@@ -160,8 +161,15 @@ def adapter_for(protocol: str) -> Adapter[Any]:
     return found[protocol]
 
 
+def all_presets() -> dict[str, Preset]:
+    """Every adapter's named deployments, by name."""
+    return dict(sorted((p.name, p) for a in adapters().values() for p in a.presets.values()))
+
+
 def find_preset(name: str) -> Preset:
-    presets = {p.name: p for a in adapters().values() for p in a.presets.values()}
+    presets = all_presets()
     if name not in presets:
-        raise UserError(f"unknown market {name!r}; known: {', '.join(sorted(presets))}")
+        close = difflib.get_close_matches(name, list(presets), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UserError(f"unknown market {name!r}; {hint}`chainrisk presets` lists all {len(presets)} known ones")
     return presets[name]

@@ -22,12 +22,20 @@ class HealthMismatch(AssertionError):
 
 def with_contract_health(wallet_risk: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFrame:
     """`wallet_risk` with each wallet's exact health_factor_wad from the adapter's `wallet_health` (the contract's own
-    figure), checked against the engine: the liquidatable verdict must be the contract's (HF < 1e18) and the health
+    figure) and whether the protocol lets it be liquidated now (liquidation_blocked, _until, liquidatable_now),
+    checked against the engine: the liquidatable verdict must be the contract's (HF < 1e18) and the health
     factor equal to it within HEALTH_TOLERANCE, on every wallet with debt the contract rated. HealthMismatch names
     the first wallets that differ."""
     keys = ["protocol", "chain_id", "market", "wallet", "block_number"]
-    exact = contract.select(*keys, pl.col("health_factor_wad").cast(pl.Decimal(38, 0)))
-    joined = wallet_risk.join(exact, on=keys, how="left", maintain_order="left")
+    blocked = [
+        (pl.col(c) if c in contract.columns else pl.lit(None, dtype)).cast(dtype).alias(c)
+        for c, dtype in (("liquidation_blocked", pl.Utf8), ("liquidation_blocked_until", pl.Int64))
+    ]
+    exact = contract.select(*keys, pl.col("health_factor_wad").cast(pl.Decimal(38, 0)), *blocked)
+    joined = wallet_risk.join(exact, on=keys, how="left", maintain_order="left").with_columns(
+        # The protocol's own say on a liquidatable wallet: a grace period or a stopped sequencer holds it back.
+        (pl.col("liquidatable") & pl.col("liquidation_blocked").is_null()).alias("liquidatable_now")
+    )
     wad = pl.col("health_factor_wad").cast(pl.Float64) / WAD
     rated = pl.col("health_factor_wad").is_not_null() & pl.col("health_factor").is_not_null()
     checked = rated & (pl.col("health_factor_wad") < SATURATED_WAD)

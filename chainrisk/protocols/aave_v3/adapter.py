@@ -15,7 +15,9 @@ from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
+from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
 from chainrisk.protocols.aave_v3.reserve import Reserve
+from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed
 from chainrisk.protocols.aave_v3.snapshot import (
     Deployment,
     discover,
@@ -90,6 +92,24 @@ CREATE TABLE IF NOT EXISTS raw_aave_v3_accounts (
     user_configuration VARCHAR NOT NULL,
     emode_category INTEGER NOT NULL,
     PRIMARY KEY (chain_id, market, block_number, wallet)
+);
+
+CREATE TABLE IF NOT EXISTS raw_aave_v3_liquidations (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    wallet VARCHAR NOT NULL,
+    collateral_asset VARCHAR NOT NULL,
+    debt_asset VARCHAR NOT NULL,
+    health_factor_wad HUGEINT,
+    -- why liquidationCall(collateral, debt, wallet, max) reverts (Errors name), NULL when it goes through
+    error VARCHAR,
+    max_liquidatable_debt HUGEINT, debt_repaid HUGEINT, collateral_seized HUGEINT, protocol_fee HUGEINT,
+    deficit_created HUGEINT,
+    -- the largest debtToCover that goes through (the max call's repay, or below it when the max leaves dust)
+    allowed_debt_to_cover HUGEINT,
+    grace_until BIGINT,
+    PRIMARY KEY (chain_id, market, block_number, wallet, collateral_asset, debt_asset)
 );
 
 CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
@@ -178,13 +198,15 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
         accounts = read_accounts(rpc, market, reserves, wallets, masks, block)
         version = market.version
-        computed = normalise.compute_accounts(
-            accounts, normalise.market_state(reserves, categories, version, timestamp)
-        )
+        state = normalise.market_state(reserves, categories, version, timestamp)
+        computed = normalise.compute_accounts(accounts, state)
         source = market.provider
         positions, health = normalise.contract_frames(
             accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit, version
         )
+        # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say).
+        pairs = liquidation_pairs(state, accounts, computed, liquidations_allowed(rpc, source, block))
+        health = with_status(health, wallet_status(state, pairs))
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
                 reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision
@@ -192,6 +214,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block, version),
             "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, source, block),
             "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, source, block),
+            "raw_aave_v3_liquidations": pairs_frame(state, pairs, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,
             "markets": markets_frame(

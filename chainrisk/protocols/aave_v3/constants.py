@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainrisk.protocols.aave_v3.address_book import stored
+
 WAD = 10**18
-HALF_WAD = WAD // 2
 RAY = 10**27
 HALF_RAY = RAY // 2
 PERCENTAGE_FACTOR = 10**4
@@ -20,14 +21,19 @@ class MarketPreset:
     name: str  #: what `--market` takes
     chain_id: int  #: chain the market lives on
     pool_addresses_provider: str  #: lowercase hex
-    from_block: int  #: a block at or before the provider's deployment
+    from_block: int | None  #: a block at or before the provider's deployment (None: found on chain)
 
 
-PRESETS: dict[str, MarketPreset] = {
-    # PoolAddressesProvider of Aave V3 Ethereum (Core): bgd-labs/aave-address-book, AaveV3Ethereum.
-    # The Pool's first events are at block 16,291,127 (Dec 2022); the scan starts a little before.
-    "aave-v3-ethereum": MarketPreset("aave-v3-ethereum", 1, "0x2f39d218133afab8f2b819b1066c7e434ad94e9e", 16_291_000),
+def _presets() -> dict[str, MarketPreset]:
+    markets = {
+        str(m["name"]): MarketPreset(str(m["name"]), int(str(m["chain_id"])), str(m["pool_addresses_provider"]), None)
+        for m in stored()
+    }
     # Spark (SparkLend) PoolAddressesProvider: Spark's address registry (spark-address-registry, Ethereum);
     # deployed in early 2023, so the scan starts at 16,700,000 (February 2023), before any Spark event.
-    "spark-ethereum": MarketPreset("spark-ethereum", 1, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee", 16_700_000),
-}
+    spark = MarketPreset("spark-ethereum", 1, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee", 16_700_000)
+    return {**markets, spark.name: spark}
+
+
+#: Every official Aave V3 market (generated from @aave-dao/aave-address-book: address_book.py), and Spark.
+PRESETS: dict[str, MarketPreset] = _presets()

@@ -35,11 +35,6 @@ def ray_div(a: int, b: int) -> int:
     return (a * RAY + b // 2) // b
 
 
-def ray_div_floor(a: int, b: int) -> int:
-    """WadRayMath.rayDivFloor (3.5+)."""
-    return a * RAY // b
-
-
 def ray_div_ceil(a: int, b: int) -> int:
     """WadRayMath.rayDivCeil (3.5+)."""
     return -(-(a * RAY) // b)

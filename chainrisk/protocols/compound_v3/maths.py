@@ -185,11 +185,6 @@ def is_liquidatable(debt: int, holdings: Sequence[Holding]) -> bool:
     return debt > 0 and liquidation_capacity(holdings) < debt
 
 
-def is_borrow_collateralized(debt: int, holdings: Sequence[Holding]) -> bool:
-    """Comet.isBorrowCollateralized: no debt, or the borrow capacity covers the debt value."""
-    return debt == 0 or borrow_capacity(holdings) >= debt
-
-
 def health_factor_wad(debt: int, holdings: Sequence[Holding]) -> int | None:
     """Liquidation capacity over debt value in WAD, rounded down (None without debt): below 1e18 exactly when
     isLiquidatable holds. Comet defines no health factor; this is the ratio its check compares."""

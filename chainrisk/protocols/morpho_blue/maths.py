@@ -104,10 +104,6 @@ def max_borrow(collateral: int, price: int, lltv: int) -> int:
     return w_mul_down(collateral_value(collateral, price), lltv)
 
 
-def is_healthy(borrowed: int, collateral: int, price: int, lltv: int) -> bool:
-    return borrowed == 0 or max_borrow(collateral, price, lltv) >= borrowed
-
-
 def health_factor_wad(borrowed: int, collateral: int, price: int, lltv: int) -> int | None:
     """maxBorrow / borrowed in WAD, rounded down (blue-sdk MarketUtils.getHealthFactor); None without debt."""
     if borrowed == 0:

@@ -81,6 +81,8 @@ CREATE TABLE IF NOT EXISTS wallet_health (
     ltv_bps INTEGER NOT NULL,
     emode_category INTEGER NOT NULL,
     source VARCHAR,
+    liquidation_blocked VARCHAR,
+    liquidation_blocked_until BIGINT,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
 
@@ -106,9 +108,14 @@ CREATE TABLE IF NOT EXISTS markets (
 #: (`source`), the exact base values and the health rule; USD becomes nullable (a Morpho market whose tokens have no
 #: USD price still has exact health). Version 4: the exact liquidation bonus (Morpho's incentive factor is not a
 #: whole number of bps), filled for stored rows from what they hold. Version 7: whether a liquidation takes the whole
-#: position at once (Compound V3's absorb); NULL reads as no.
+#: position at once (Compound V3's absorb; NULL reads as no), and why a wallet under health 1 cannot be liquidated
+#: now (a grace period, an L2 sequencer down; NULL: it can, or it is healthy) and until when.
 MIGRATIONS: dict[int, list[str]] = {
-    7: ["ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN"],
+    7: [
+        "ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN",
+        "ALTER TABLE wallet_health ADD COLUMN IF NOT EXISTS liquidation_blocked VARCHAR",
+        "ALTER TABLE wallet_health ADD COLUMN IF NOT EXISTS liquidation_blocked_until BIGINT",
+    ],
     2: [
         *(
             f"ALTER TABLE positions ADD COLUMN IF NOT EXISTS {column}"

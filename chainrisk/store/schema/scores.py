@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS wallet_risk (
     liquidation_threshold_bps INTEGER NOT NULL,
     ltv_bps INTEGER NOT NULL,
     health_factor_wad HUGEINT,
+    liquidation_blocked VARCHAR,
+    liquidation_blocked_until BIGINT,
+    liquidatable_now BOOLEAN,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
 
@@ -102,5 +105,13 @@ CREATE TABLE IF NOT EXISTS scored_markets (
 );
 """
 
-#: Version 7: the protocol's exact health factor beside the engine's (NULL for rows scored before it).
-MIGRATIONS: dict[int, list[str]] = {7: ["ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS health_factor_wad HUGEINT"]}
+#: Version 7: the protocol's exact health factor beside the engine's, and whether a liquidatable wallet can be
+#: liquidated now (NULL for rows scored before it).
+MIGRATIONS: dict[int, list[str]] = {
+    7: [
+        "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS health_factor_wad HUGEINT",
+        "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidation_blocked VARCHAR",
+        "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidation_blocked_until BIGINT",
+        "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidatable_now BOOLEAN",
+    ]
+}

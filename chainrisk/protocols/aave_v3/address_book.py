@@ -1,0 +1,82 @@
+"""Every official Aave V3 market as a preset, read from the pinned npm package @aave-dao/aave-address-book.
+
+The package (installed with the devnet's npm packages) is the source: `python -m chainrisk.protocols.aave_v3.
+address_book` writes its V3 markets on production chains to address_book.json beside this module, which ships with
+chainrisk (users need no npm), and a test regenerates it from the installed package to keep the two equal. Testnets
+are left out. The address book names no deployment block: the index finds it on chain (the contract's first block).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+#: The generated presets: one entry per market, in name order.
+MARKETS_FILE = Path(__file__).parent / "address_book.json"
+#: Where the package's compiled modules are, under node_modules.
+PACKAGE_DIST = Path("@aave-dao") / "aave-address-book" / "dist"
+#: Testnets the address book also lists (chainlist.org ids): Sepolia and its L2s, Fuji, Ink Sepolia.
+TESTNET_CHAIN_IDS = frozenset({11155111, 421614, 84532, 11155420, 43113, 763373})
+#: Networks whose name is a chain followed by an instance ("EthereumLido" -> ethereum-lido); others are one word.
+CHAIN_WORDS = ("Ethereum", "Arbitrum", "Base", "Ink")
+_CONSTANT = re.compile(r'^var (POOL_ADDRESSES_PROVIDER|ORACLE|POOL) = "(0x[0-9a-fA-F]{40})";', re.MULTILINE)
+_CHAIN_ID = re.compile(r"^var CHAIN_ID = ([0-9.e]+);?", re.MULTILINE)
+
+
+def preset_name(network: str) -> str:
+    """`aave-v3-<network>`: AaveV3Ethereum -> aave-v3-ethereum, AaveV3EthereumLido -> aave-v3-ethereum-lido."""
+    for word in CHAIN_WORDS:
+        if network.startswith(word) and network != word:
+            return f"aave-v3-{word.lower()}-{network[len(word) :].lower()}"
+    return f"aave-v3-{network.lower()}"
+
+
+def read_package(node_modules: Path) -> list[dict[str, object]]:
+    """Every Aave V3 market on a production chain in the installed package, by preset name."""
+    dist = node_modules / PACKAGE_DIST
+    markets = []
+    for path in sorted(dist.glob("AaveV3*.js")):
+        text = path.read_text()
+        constants = dict(_CONSTANT.findall(text))
+        chain = _CHAIN_ID.search(text)
+        if "POOL_ADDRESSES_PROVIDER" not in constants or chain is None:
+            continue
+        chain_id = int(float(chain.group(1)))  # the bundler writes 5000 as 5e3
+        if chain_id in TESTNET_CHAIN_IDS:
+            continue
+        markets.append(
+            {
+                "name": preset_name(path.stem.removeprefix("AaveV3")),
+                "book_name": path.stem,
+                "chain_id": chain_id,
+                "pool_addresses_provider": constants["POOL_ADDRESSES_PROVIDER"].lower(),
+                "pool": constants.get("POOL", "").lower(),
+                "oracle": constants.get("ORACLE", "").lower(),
+            }
+        )
+    return sorted(markets, key=lambda m: str(m["name"]))
+
+
+def stored() -> list[dict[str, object]]:
+    """The presets as generated into MARKETS_FILE."""
+    data: dict[str, object] = json.loads(MARKETS_FILE.read_text())
+    markets = data["markets"]
+    assert isinstance(markets, list)
+    return markets
+
+
+def main(argv: list[str]) -> int:
+    """Regenerates MARKETS_FILE from node_modules (argv[0], default ./node_modules)."""
+    node_modules = Path(argv[0]) if argv else Path("node_modules")
+    version = json.loads((node_modules / PACKAGE_DIST.parent / "package.json").read_text())["version"]
+    markets = read_package(node_modules)
+    payload = {"source": f"@aave-dao/aave-address-book {version}", "markets": markets}
+    MARKETS_FILE.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"wrote {len(markets)} Aave V3 markets from {payload['source']} to {MARKETS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
