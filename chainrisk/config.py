@@ -33,8 +33,11 @@ urns = "vaults.txt"              # adapter option (Maker): more urns, a file or 
 ```toml
 [risk]
 series = { wstETH = "stETH", sUSDe = "USDT" }   # market symbol -> price series of the calibration data
-depth_usd_at_2pct = { WETH = 40e6 }             # cascade: USD sellable for a 2 % price move, per symbol
+depth_usd_at_2pct = { WETH = 40e6 }             # cascade and parameter advice: USD sellable for a 2 % move
 depth_shape = "sqrt"                             # or "linear"
+oracle_lag_hours = 1                             # parameter advice: hours the oracle trails the market
+liquidation_delay_hours = 1                      # hours liquidators take to act
+max_change_bps = 300                             # most a parameter moves in one proposal
 ```
 """
 
@@ -57,7 +60,11 @@ TOP_KEYS = {"db", "rpc_url", "confirmations", "chains", "markets", "watchlists",
 CHAIN_KEYS = {"chain_id", "rpc_url", "confirmations"}
 #: The environment variable of a chain's RPC when the config names none: CHAINRISK_RPC_<NAME>.
 CHAIN_RPC_ENV = "CHAINRISK_RPC_{}"
-RISK_KEYS = {"series", "depth_usd_at_2pct", "depth_shape"}
+RISK_KEYS = {
+    "series", "depth_usd_at_2pct", "depth_shape", "oracle_lag_hours", "liquidation_delay_hours", "max_change_bps",
+}  # fmt: skip
+#: [risk] keys that are whole numbers, with the range each accepts.
+RISK_INTEGERS = {"oracle_lag_hours": (0, 48), "liquidation_delay_hours": (0, 48), "max_change_bps": (25, 10_000)}
 MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id", "chain"}
 #: Where the format is described, for messages that ask the user to fix a file.
 FORMAT_HINT = "see `python -m pydoc chainrisk.config` for the format"
@@ -259,7 +266,8 @@ def load_config(path: Path) -> Config:
 
 
 def parse_risk(raw: Any, where: str) -> dict[str, Any]:
-    """The [risk] table, checked: series names are strings, depths positive numbers, the shape known."""
+    """The [risk] table, checked: series names are strings, depths positive numbers, the shape known, hours and bps
+    whole numbers in range."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -278,7 +286,15 @@ def parse_risk(raw: Any, where: str) -> dict[str, Any]:
     shape = raw.get("depth_shape", "sqrt")
     if shape not in ("sqrt", "linear"):
         raise UserError(f'{where}: [risk] depth_shape must be "sqrt" or "linear", not {shape!r}')
-    return {"series": dict(series), "depth_usd_at_2pct": {k: float(v) for k, v in depth.items()}, "depth_shape": shape}
+    whole = {}
+    for key, (low, high) in RISK_INTEGERS.items():
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise UserError(f"{where}: [risk] {key} must be a whole number from {low} to {high}, not {value!r}")
+            whole[key] = value
+    checked = {"series": dict(series), "depth_usd_at_2pct": {k: float(v) for k, v in depth.items()}}
+    return checked | {"depth_shape": shape} | whole
 
 
 def url_secrets(url: str) -> set[str]:

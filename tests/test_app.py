@@ -773,3 +773,42 @@ def test_chains_page_equals_the_tables(scored: Path, tmp_path: Path, monkeypatch
     stored_channels = dict(rows(db, "SELECT channel, count(*) FROM contagion_wallets GROUP BY channel"))
     assert dict(zip(channels["channel"], channels["wallets"], strict=True)) == stored_channels
     assert metrics_of(app)["Wallet-markets liquidatable"].value == f"{sum(stored_channels.values()):,}"
+
+
+def test_risk_page_advice_distance_and_plain_words_equal_the_tables(
+    risk_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAINRISK_DB", str(risk_db))
+    app = open_page("risk")
+    assert_clean(app)
+    run_id = latest_run(risk_db, "var")
+    advice = table_with(app, "reasons")
+    stored = dict(rows(risk_db, "SELECT symbol || market, reasons FROM parameter_advice WHERE run_id = ?", [run_id]))
+    assert dict(zip(advice["symbol"] + advice["market"], advice["reasons"], strict=True)) == stored
+    bad, repaid = rows(
+        risk_db,
+        """SELECT sum(bad_debt_usd) FILTER (WHERE variant = 'proposed'), sum(liquidated_debt_usd)
+           FILTER (WHERE variant = 'current') FROM parameter_backtest WHERE run_id = ? AND market = 'all'""",
+        [run_id],
+    )[0]
+    metrics = metrics_of(app)
+    assert metrics["Backtest bad debt, now → proposed (USD)"].help.split(" → ")[1].startswith(usd(bad))
+    assert metrics["Backtest liquidated debt, now → proposed (USD)"].help.startswith(usd(repaid))
+    # The VaR headline in words: how many scenarios lose anything, from var_odds.
+    (share,) = rows(
+        risk_db,
+        "SELECT loss_probability FROM var_odds WHERE run_id = ? AND scope = 'total' AND metric = 'bad_debt_usd'",
+        [run_id],
+    )[0]
+    words = " ".join(m.value for m in app.markdown)
+    assert f"only {share:.2%} of scenarios produce any" in words if share else "**Bad debt: none**" in words
+    # The distance to the first liquidation, nearest first, said plainly above its table.
+    optimise = latest_run(risk_db, "optimise")
+    symbol, drop = rows(
+        risk_db,
+        "SELECT symbol, first_drop FROM liquidation_distance WHERE run_id = ? ORDER BY first_drop NULLS LAST LIMIT 1",
+        [optimise],
+    )[0]
+    assert f"The nearest liquidation: **{symbol}**" in words and f"falls {drop * 100:.1f} %" in words
+    distance = table_with(app, "first_drop_pct")
+    assert distance["symbol"].iloc[0] == symbol

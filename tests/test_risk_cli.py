@@ -207,3 +207,66 @@ def test_no_database_and_no_positions(tmp_path: Path, capsys: pytest.CaptureFixt
     Store(empty).close()
     assert main(["risk", "stress", "--db", str(empty)]) == 2
     assert "holds no positions" in capsys.readouterr().err
+
+
+def test_var_writes_backtested_parameter_advice(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["risk", "var", "--db", str(db), "--scenarios", "1000", "--horizons", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "parameter advice (LT: the 99.9% 2 h move" in out and "every proposal at once, whole book" in out
+    assert "verdict: " in out and " of 1,000 24 h scenarios" in out
+    suggestions = _rows(db, "SELECT * FROM parameter_suggestions WHERE run_id = 1")
+    advice = _rows(db, "SELECT * FROM parameter_advice WHERE run_id = 1")
+    backtest = _rows(db, "SELECT * FROM parameter_backtest WHERE run_id = 1")
+    key = ["protocol", "chain_id", "market", "symbol"]
+    assert suggestions.select(key).sort(key).equals(advice.select(key).sort(key))
+    assert (suggestions["suggested_ltv_bps"] <= suggestions["suggested_lt_bps"]).all()
+    assert (suggestions["lt_change_bps"].abs() <= 300).all()
+    assert (advice["reasons"].str.len_chars() > 100).all()
+    assert set(backtest["window_name"]) == set(WINDOWS)
+    raised = suggestions.filter(pl.col("lt_change_bps") > 0).select(key)
+    windows = backtest.join(raised, on=key).pivot(on="variant", index=[*key, "window_name"], values="bad_debt_usd")
+    assert (windows["proposed"] <= windows["current"] + 1.0).all()  # no raise adds bad debt in any window
+    # Wrapped collateral (the aToken on Morpho) is advised on its base's moves.
+    wrapped = suggestions.filter(pl.col("symbol").str.starts_with("a")).row(0, named=True)
+    weth = suggestions.filter((pl.col("symbol") == "WETH") & (pl.col("protocol") == wrapped["protocol"])).row(
+        0, named=True
+    )
+    assert wrapped["series"] == "WETH" and wrapped["tail_move"] == pytest.approx(weth["tail_move"], abs=0.01)
+    odds = _rows(db, "SELECT * FROM var_odds WHERE run_id = 1 AND scope = 'total'")
+    assert odds.height == 3 and odds["loss_probability"].is_between(0, 1).all()
+
+
+def test_optimise_reads_sensitivity_where_liquidations_start(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["risk", "optimise", "--db", str(db), "--below", "1.05", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "first liquidation as each collateral's base falls: " in out
+    distance = _rows(db, "SELECT * FROM liquidation_distance WHERE run_id = 1")
+    assert distance.height > 0 and distance["first_drop"].drop_nulls().is_between(0, 0.9).all()
+    changes = _rows(db, "SELECT * FROM threshold_sensitivity WHERE run_id = 1 AND shift_bps <> 0")
+    assert (changes["liquidatable_wallets_change"] != 0).any()  # no longer a flat $0 line for every collateral
+
+
+def test_cascade_moves_wrapped_collateral(db: Path) -> None:
+    assert main(["risk", "cascade", "--db", str(db), "--shock", "WETH=-30%"]) == 0
+    shocked = dict(_rows(db, "SELECT symbol, multiplier FROM cascade_prices WHERE round = 0").iter_rows())
+    assert shocked["aDevWETH"] == pytest.approx(0.7) and shocked["WETH"] == pytest.approx(0.7)
+    assert shocked["cvUSDC"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[risk]\noracle_lag_hours = -1\n", "oracle_lag_hours must be a whole number from 0 to 48"),
+        ("[risk]\nmax_change_bps = 2.5\n", "max_change_bps must be a whole number"),
+    ],
+)
+def test_bad_advice_settings_are_one_line(
+    db: Path, config: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = db.parent / "bad.toml"
+    path.write_text(config)
+    before = _tree(db.parent)
+    assert main(["risk", "var", "--db", str(db), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert _tree(db.parent) == before

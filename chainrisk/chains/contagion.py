@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from chainrisk.assets import Link
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.scoring.health import prepare, reprice, wallet_health
 
 #: Bad-debt rules under which a market's suppliers (and those who hold claims on them) lose what is not covered.
@@ -72,28 +73,6 @@ class ContagionResult:
     #: round, protocol, market, bad_debt_units (loan token units, new), supply_units, supply_loss (cumulative fraction)
     markets: pl.DataFrame
     settled: bool  #: a round with no new liquidation was reached within MAX_ROUNDS
-
-
-def _multipliers(
-    symbols: Mapping[str, str], links: Mapping[str, Link], shock: Mapping[str, float], factors: Mapping[str, float]
-) -> dict[str, float]:
-    """Price multiplier of every asset (by address): the shock on a base, times each hop's exchange-rate factor."""
-    out: dict[str, float] = {}
-
-    def of(asset: str, depth: int = 0) -> float:
-        if asset in out:
-            return out[asset]
-        link = links.get(asset)
-        if link is None or depth > 2 * len(links) + 2:
-            value = float(shock.get(symbols.get(asset, ""), 1.0))
-        else:
-            value = of(link.underlying.address, depth + 1) * factors.get(asset, 1.0)
-        out[asset] = value
-        return value
-
-    for asset in set(symbols) | set(links):
-        of(asset)
-    return out
 
 
 def _in(pools: Mapping[tuple[str, str], float]) -> pl.Expr:
@@ -211,6 +190,10 @@ def contagion(
         symbols.setdefault(address, link.asset.symbol)
         symbols.setdefault(link.underlying.address, link.underlying.symbol)
     shocked_assets = {a for a, s in symbols.items() if s in shock and a not in links}
+    # Bases carry the shock; every price built on them follows through the graph (a wrapper's own symbol is not
+    # shocked here: contagion asks what a base's move does).
+    graph = AssetGraph.from_links(links, by="address")
+    base_moves = {a: float(shock[symbols[a]]) for a in shocked_assets}
     rules = markets.select("protocol", "market", "bad_debt_rule", pl.col("reserves_amount").cast(pl.Float64))
     shared = positions.join(rules, on=["protocol", "market"], how="left", maintain_order="left").filter(
         pl.col("bad_debt_rule").is_in(SOCIALISED)
@@ -256,7 +239,7 @@ def contagion(
     round_rows, wallet_frames, asset_rows, market_rows = [], [], [], []
     settled = False
     for round_ in range(1, max_rounds + 1):
-        per_asset = _multipliers(symbols, links, shock, factors)
+        per_asset = graph.multipliers(base_moves, symbols, factors)
         for asset in sorted(per_asset):
             asset_rows.append(
                 (round_, asset, symbols.get(asset, asset[:10]), per_asset[asset], factors.get(asset, 1.0))

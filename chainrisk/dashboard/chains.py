@@ -16,7 +16,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, missing_relations, query
-from chainrisk.dashboard.risk import market_labels
+from chainrisk.dashboard.markets import market_labels
 from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,

@@ -22,16 +22,18 @@ import polars as pl
 
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
 from chainrisk.chains.contagion import contagion
-from chainrisk.chains.graph import LINK_SCHEMA, base_token, links_from_frame
+from chainrisk.chains.graph import LINK_SCHEMA, links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
+from chainrisk.risk.advice import AdviceSettings, advice_summary, advise
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
+from chainrisk.risk.distance import MAX_DROP, liquidation_distance
 from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
-from chainrisk.risk.parameters import suggest_parameters
-from chainrisk.risk.replay import Window, replay, worst_points
-from chainrisk.risk.var import build_book, historical_backtest, revalue, risk_table, simulate_multipliers
+from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
+from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
 from chainrisk.terminal import terminal_progress
 
@@ -45,6 +47,17 @@ class RiskSettings:
     series: dict[str, str] = field(default_factory=dict)  #: market symbol -> price series (calibration data)
     depth_usd_at_2pct: dict[str, float] = field(default_factory=dict)  #: symbol -> USD sold for a 2 % move
     depth_shape: str = "sqrt"  #: "sqrt" or "linear"
+    oracle_lag_hours: int = AdviceSettings.oracle_lag_hours  #: parameter advice: hours the oracle trails the market
+    liquidation_delay_hours: int = AdviceSettings.liquidation_delay_hours  #: hours liquidators take to act
+    max_change_bps: int = AdviceSettings.max_change_bps  #: most a parameter moves in one proposal
+
+    def advice(self) -> AdviceSettings:
+        """The parameter advice's settings from this table."""
+        return AdviceSettings(
+            oracle_lag_hours=self.oracle_lag_hours, liquidation_delay_hours=self.liquidation_delay_hours,
+            max_change_bps=self.max_change_bps, depth_usd_at_2pct=self.depth_usd_at_2pct,
+            depth_shape=self.depth_shape, series=self.series,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -94,21 +107,22 @@ def latest_links(db: Path) -> pl.DataFrame:
         return pl.DataFrame(schema=LINK_SCHEMA)
 
 
+def stored_graph(db: Path) -> AssetGraph:
+    """The stored asset graph (every chain's latest), by symbol: how the models move wrapped assets with their base."""
+    return AssetGraph.from_frame(latest_links(db))
+
+
 def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
-    """Price series for wrapped assets from the stored asset graph: a wrapper moves with what it is a claim on (an
-    aToken with its underlying, a USDC vault's shares with USDC, wstETH with stETH). The config's [risk] series win;
-    a base without a series of its own is left for resolve_series to report."""
-    stored = latest_links(db)
+    """The price series every wrapper of the stored asset graph moves with (an aToken with its underlying, a USDC
+    vault's shares with USDC, wstETH with stETH), beside the config's [risk] series, which win: what a run records as
+    its series. A base without a series of its own is left for the model to report."""
+    graph = stored_graph(db)
     found: dict[str, str] = {}
-    for chain_id in sorted(set(stored["chain_id"].to_list())):
-        links = links_from_frame(stored.filter(pl.col("chain_id") == chain_id))
-        for address, link in links.items():
-            base = base_token(links, address)
-            assert base is not None  # every key of `links` wraps something
-            try:
-                found[link.asset.symbol] = resolve_series([base.symbol], settings.series)[base.symbol]
-            except CalibrationError:
-                continue
+    for wrapper in sorted(graph.underlying):
+        try:
+            found |= resolve_series([wrapper], settings.series, graph=graph)
+        except CalibrationError:
+            continue
     return replace(settings, series={**found, **settings.series})
 
 
@@ -151,12 +165,12 @@ def run_stress(
     """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
     started = time.time()
     positions = latest_positions(db)
-    settings = with_graph_series(db, settings)
+    graph = stored_graph(db)
     steps, prices, wallets, lines, notes = [], [], [], [], []
     for win in windows:
         with progress_bar(f"replay {win.name}") as tick:
             try:
-                result = replay(positions, win, step_hours, settings.series, progress=tick)
+                result = replay(positions, win, step_hours, settings.series, progress=tick, graph=graph)
             except CalibrationError as exc:
                 raise _model_error(exc) from None
         label = pl.lit(win.name).alias("window_name")
@@ -174,7 +188,8 @@ def run_stress(
             f"{_usd(worst['bad_debt_usd'])} at {worst['time']:%Y-%m-%d %H:%M}; most liquidatable debt "
             f"{_usd(peak['liquidatable_debt_usd'])} at {peak['time']:%Y-%m-%d %H:%M}"
         )
-    params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": settings.series}
+    series = with_graph_series(db, settings).series
+    params = {"windows": [w.name for w in windows], "step_hours": step_hours, "series": series}
     tables = {
         "stress_replay_steps": pl.concat(steps),
         "stress_replay_prices": pl.concat(prices),
@@ -196,23 +211,26 @@ def run_var(
     backtest_scenarios: int = 2_000,
     settings: RiskSettings = RiskSettings(),
 ) -> RiskReport:
-    """Monte-Carlo VaR / ES (var_results, var_calibration), LT/LTV suggestions (parameter_suggestions) and, with
-    `backtest`, the Kupiec backtest of the 24 h 99 % liquidation VaR over that window (var_backtest[_summary])."""
+    """Monte-Carlo VaR / ES (var_results, var_calibration), parameter advice backtested through every named window
+    (parameter_suggestions, parameter_advice, parameter_backtest) and, with `backtest`, the Kupiec backtest of the
+    24 h 99 % liquidation VaR over that window (var_backtest[_summary])."""
     started = time.time()
     lines: list[str] = []
     positions = latest_positions(db)
-    settings = with_graph_series(db, settings)
+    graph = stored_graph(db)
     symbols = sorted(set(positions["symbol"].to_list()))
-    results, calibrations, suggestions = [], [], []
+    results, calibrations, odds = [], [], []
     with progress_bar("VaR horizons") as tick:
         for k, horizon in enumerate(horizons):
             try:
-                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series)
+                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series, graph=graph)
                 book = build_book(positions, calibration.symbols, calibration.assets)
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
             multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
-            results.append(risk_table(revalue(book, multipliers), horizon, confidences))
+            losses = revalue(book, multipliers)
+            results.append(risk_table(losses, horizon, confidences))
+            odds.append(loss_odds(losses, horizon))
             calibrations.append(
                 pl.DataFrame(
                     {
@@ -224,33 +242,31 @@ def run_var(
                     }
                 )
             )  # fmt: skip
-            if horizon == min(horizons):
-                suggestions.append(suggest_parameters(positions, calibration, multipliers, max(confidences)))
             tick(k + 1, len(horizons))
+    with progress_bar("parameter advice") as tick:
+        try:
+            advice = advise(positions, list(WINDOWS.values()), settings.advice(), graph)
+        except (CalibrationError, ValueError) as exc:
+            raise _model_error(exc) from None
+        tick(1, 1)
     var = pl.concat(results)
     tables: dict[str, pl.DataFrame] = {
         "var_results": var,
         "var_calibration": pl.concat(calibrations),
-        "parameter_suggestions": pl.concat(suggestions),
+        "var_odds": pl.concat(odds),
+        "parameter_suggestions": advice.suggestions,
+        "parameter_advice": advice.advice,
+        "parameter_backtest": advice.backtest,
     }
     total = var.filter(pl.col("scope") == "total")
-    for metric in ("bad_debt_usd", "liquidatable_debt_usd"):
-        figures = ", ".join(
-            f"{h} h {c:.0%}: VaR {_usd(v)} / ES {_usd(e)}"
-            for h, c, v, e in total.filter(pl.col("metric") == metric)
-            .select("horizon_hours", "confidence", "var_usd", "es_usd")
-            .iter_rows()
-        )
-        lines.append(
-            f"{metric.removesuffix('_usd').replace('_', ' ')} ({scenarios:,} scenarios, seed {seed}): {figures}"
-        )
+    lines += var_lines(total, tables["var_odds"].filter(pl.col("scope") == "total"), scenarios, seed)
     if backtest is not None:
         horizon, confidence = min(horizons), max(confidences)
         with progress_bar("VaR backtest") as tick:
             try:
                 series, kupiec = historical_backtest(
                     positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
-                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series,
+                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series, graph=graph,
                 )  # fmt: skip
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
@@ -274,13 +290,68 @@ def run_var(
             f"{kupiec.expected_rate * kupiec.observations:.1f}); Kupiec LR {kupiec.lr_statistic:.2f}, "
             f"p = {kupiec.p_value:.3f}"
         )
+    lines += advice_summary(advice, market_names(db), settings.advice())
     params = {
         "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
         "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
-        "series": settings.series,
+        "series": with_graph_series(db, settings).series, "oracle_lag_hours": settings.oracle_lag_hours,
+        "liquidation_delay_hours": settings.liquidation_delay_hours, "max_change_bps": settings.max_change_bps,
+        "windows": list(WINDOWS),
     }  # fmt: skip
-    run_id = _write(db, "var", positions, params, tables, started)
-    return RiskReport(run_id, "var", time.time() - started, lines)
+    run_id = _write(db, "var", positions, params, tables, started, advice.notes)
+    return RiskReport(run_id, "var", time.time() - started, lines + advice.notes)
+
+
+def market_names(db: Path) -> dict[tuple[str, int, str], str]:
+    """(protocol, chain_id, market) -> 'Morpho Blue wstETH/DAI': the adapter's label and the market's own name."""
+    with Store(db, read_only=True) as store:
+        markets = store.latest_markets()
+    labels = {name: adapter.label for name, adapter in adapters().items()}
+    return {
+        (p, c, m): f"{labels.get(p, p)} {name or m[:10]}"
+        for p, c, m, name in markets.select("protocol", "chain_id", "market", "name").iter_rows()
+    }
+
+
+def var_lines(total: pl.DataFrame, odds: pl.DataFrame, scenarios: int, seed: int) -> list[str]:
+    """The whole book's VaR / ES per measure, how often a scenario loses anything at all, and in plain words whether
+    the book is safe at the shortest horizon and highest confidence (a VaR of $0 with an ES above it reads as a
+    contradiction without the share of scenarios that lose)."""
+    lines = []
+    for metric in ("bad_debt_usd", "liquidatable_debt_usd"):
+        name = metric.removesuffix("_usd").replace("_", " ")
+        figures = ", ".join(
+            f"{h} h {c:.0%}: VaR {_usd(v)} / ES {_usd(e)}"
+            for h, c, v, e in total.filter(pl.col("metric") == metric)
+            .select("horizon_hours", "confidence", "var_usd", "es_usd")
+            .iter_rows()
+        )
+        chances = ", ".join(
+            f"{round(p * n):,} of {n:,} {h} h scenarios"
+            for h, p, n in odds.filter(pl.col("metric") == metric)
+            .select("horizon_hours", "loss_probability", "scenarios")
+            .iter_rows()
+        )
+        lines.append(f"{name} ({scenarios:,} scenarios, seed {seed}): {figures}; any {name} in {chances}")
+    bad = total.filter(pl.col("metric") == "bad_debt_usd").sort("horizon_hours", pl.col("confidence"),
+                                                                 descending=[False, True])  # fmt: skip
+    if bad.height:
+        row = bad.row(0, named=True)
+        h, c = row["horizon_hours"], row["confidence"]
+        chance = odds.filter((pl.col("metric") == "bad_debt_usd") & (pl.col("horizon_hours") == h))
+        share = float(chance["loss_probability"][0]) if chance.height else 0.0
+        if row["var_usd"] <= 0:
+            lines.append(
+                f"verdict: safe at {c:.0%} over {h} h - bad debt in only {share:.2%} of scenarios (fewer than the "
+                f"{1 - c:.0%} the VaR leaves out), so the VaR is $0; the worst {1 - c:.0%} average "
+                f"{_usd(row['es_usd'])} (ES)"
+            )
+        else:
+            lines.append(
+                f"verdict: at risk at {c:.0%} over {h} h - bad debt in {share:.2%} of scenarios, above "
+                f"{_usd(row['var_usd'])} in {1 - c:.0%} of them (ES {_usd(row['es_usd'])})"
+            )
+    return lines
 
 
 def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -377,15 +448,23 @@ def run_optimise(
             tick(k + 1, health.height)
     plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
     action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA)
-    sensitivity = threshold_sensitivity(positions, shifts_bps)
-    tables = {"optimise_plans": plan_frame, "optimise_actions": action_frame, "threshold_sensitivity": sensitivity}
+    graph = stored_graph(db)
+    distance = liquidation_distance(positions, graph)
+    levels = {(p, c, m, s): d for p, c, m, s, d in distance.select(*MARKET, "symbol", "sensitivity_drop").iter_rows()}
+    sensitivity = threshold_sensitivity(positions, shifts_bps, levels, graph)
+    tables = {
+        "optimise_plans": plan_frame,
+        "optimise_actions": action_frame,
+        "threshold_sensitivity": sensitivity,
+        "liquidation_distance": distance,
+    }
     feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
     source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
     infeasible = plan_frame.filter(~pl.col("feasible")).height
     lines = [
         f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "
         f"(total cost {_usd(float(feasible['cost_usd'].sum()))}), {infeasible} infeasible; {source}",
-        f"threshold sensitivity: {sensitivity.height} rows ({', '.join(f'{s:+d}' for s in shifts_bps)} bps)",
+        *distance_lines(distance, sensitivity, market_names(db)),
     ]
     params = {
         "target": target, "below": below, "limit": limit, "swap_into": list(swap_into),
@@ -393,6 +472,50 @@ def run_optimise(
     }  # fmt: skip
     run_id = _write(db, "optimise", positions, params, tables, started)
     return RiskReport(run_id, "optimise", time.time() - started, lines)
+
+
+MARKET = ["protocol", "chain_id", "market"]
+
+
+def distance_lines(
+    distance: pl.DataFrame, sensitivity: pl.DataFrame, names: Mapping[tuple[str, int, str], str]
+) -> list[str]:
+    """In words: how far each collateral's base may fall before its first holder is liquidated (the nearest market),
+    which are safe past the deepest fall, and what the widest threshold shift does where liquidations start."""
+    if distance.is_empty():
+        return ["no borrower holds collateral: nothing to liquidate"]
+    nearest = distance.filter(pl.col("first_drop").is_not_null()).sort("first_drop").unique("symbol", keep="first")
+    parts = [
+        f"{r['symbol']} -{r['first_drop']:.1%} ({names.get((r['protocol'], r['chain_id'], r['market']), r['market'])})"
+        for r in nearest.sort("first_drop").iter_rows(named=True)
+    ]
+    safe = sorted(set(distance["symbol"].to_list()) - set(nearest["symbol"].to_list()))
+    lines = [
+        "first liquidation as each collateral's base falls: " + (", ".join(parts) or "none")
+        + (f"; safe past -{MAX_DROP:.0%}: {', '.join(safe)}" if safe else "")
+    ]  # fmt: skip
+    if sensitivity.is_empty():
+        return lines
+    widest = [int(sensitivity["shift_bps"].min()), int(sensitivity["shift_bps"].max())]  # type: ignore[arg-type]
+    read = sensitivity.filter(pl.col("shift_bps").is_in(widest)).join(
+        distance.select(*MARKET, "symbol", "sensitivity_drop"), on=[*MARKET, "symbol"]
+    )
+    effects = []
+    for (symbol,), rows in read.filter(pl.col("sensitivity_drop") > 0).group_by("symbol", maintain_order=True):
+        drops = "/".join(f"-{d:.0%}" for d in sorted(set(rows["sensitivity_drop"].to_list())))
+        moved = []
+        for shift in widest:
+            at = rows.filter(pl.col("shift_bps") == shift)
+            wallets = int(at["liquidatable_wallets_change"].sum())
+            usd = abs(float(at["liquidatable_collateral_usd_change"].sum()))
+            verb = "no change" if not wallets else f"{'adds' if wallets > 0 else 'spares'} {abs(wallets)} ({_usd(usd)})"
+            moved.append(f"{shift:+d} bps {verb}")
+        effects.append(f"{symbol} at {drops}: {', '.join(moved)}")
+    if effects:
+        lines.append(
+            "threshold sensitivity where liquidations start (positions, their collateral): " + "; ".join(effects)
+        )
+    return lines
 
 
 _PLAN_SCHEMA = {
@@ -445,17 +568,26 @@ def run_cascade(
     """The liquidation cascade from `shock` through per-asset depth curves (cascade_rounds, cascade_prices)."""
     started = time.time()
     positions = latest_positions(db)
-    held = sorted(set(positions["symbol"].to_list()))
+    graph = stored_graph(db)
+    held = sorted(graph.nodes(positions["symbol"].drop_nulls().to_list()))
     unknown = sorted(set(shock) - set(held))
     if unknown:
         raise UserError(f"--shock names {unknown[0]!r}, which no position holds; known: {', '.join(held)}")
     try:
         depths = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
-        result = cascade(positions, shock, depths, max_rounds=max_rounds)
+        result = cascade(positions, shock, depths, max_rounds=max_rounds, graph=graph)
     except ValueError as exc:
         raise _model_error(exc) from None
     rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))
-    tables = {"cascade_rounds": rounds, "cascade_prices": result.prices}
+    # Round 0: the shock alone, as it reached every wrapper through the graph (what the page shows as the shock).
+    before_sales = result.shocked.select(
+        pl.lit(0, pl.Int64).alias("round"), "symbol", pl.lit(0.0).alias("cumulative_sold_usd"),
+        pl.lit(0.0).alias("impact"), "multiplier",
+    )  # fmt: skip
+    tables = {
+        "cascade_rounds": rounds,
+        "cascade_prices": pl.concat([before_sales, result.prices], how="vertical_relaxed"),
+    }
     first, last = rounds.row(0, named=True), rounds.row(-1, named=True)
     amplification = f"{result.amplification:.3f}x" if result.amplification is not None else "n/a (nobody liquidated)"
     lines = [

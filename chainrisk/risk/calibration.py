@@ -38,6 +38,8 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from chainrisk.chains.moves import AssetGraph
+
 #: /work/shared/data/prices/hourly_usd, beside the repository.
 DEFAULT_PRICES_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices" / "hourly_usd"
 #: Longest gap (hours) a quote is carried across; longer gaps stay empty so no return spans them.
@@ -176,18 +178,26 @@ def load_price_panel(prices_dir: Path = DEFAULT_PRICES_DIR, fill_hours: int = FI
 
 
 def resolve_series(
-    symbols: Iterable[str], overrides: Mapping[str, str] | None = None, available: Iterable[str] | None = None
+    symbols: Iterable[str],
+    overrides: Mapping[str, str] | None = None,
+    available: Iterable[str] | None = None,
+    graph: AssetGraph | None = None,
 ) -> dict[str, str]:
-    """Market symbol -> price series: `overrides`, then DEFAULT_SERIES, then a series of the symbol's own name."""
+    """Market symbol -> price series: `overrides`, then (for a wrapper of the asset `graph`) its base's series, so an
+    aToken or vault share moves with what it is a claim on, then DEFAULT_SERIES, then a series of the symbol's own
+    name."""
     known = set(load_price_panel().columns) - {"time"} if available is None else set(available)
-    mapping = {**DEFAULT_SERIES, **(overrides or {})}
+    explicit = dict(overrides or {})
+    mapping = {**DEFAULT_SERIES, **explicit}
     resolved: dict[str, str] = {}
     for symbol in symbols:
-        target = mapping.get(symbol, symbol if symbol in known else None)
+        base = symbol if graph is None or symbol in explicit else graph.base(symbol)
+        target = mapping.get(base, base if base in known else None)
         if target is None or target not in known:
             what = f"maps to {target!r}, which has no price series" if target else "has no price series"
+            where = f"(a claim on {base}, which {what})" if base != symbol else what
             raise CalibrationError(
-                f"market symbol {symbol!r} {what}; map it to one of {sorted(known)} in the [risk] series table of "
+                f"market symbol {symbol!r} {where}; map it to one of {sorted(known)} in the [risk] series table of "
                 f"chainrisk.toml (overrides= in Python)"
             )
         resolved[symbol] = target
@@ -295,14 +305,16 @@ def calibrate(
     overrides: Mapping[str, str] | None = None,
     ewma_lambda: float = RISKMETRICS_LAMBDA,
     prices_dir: Path = DEFAULT_PRICES_DIR,
+    graph: AssetGraph | None = None,
 ) -> Calibration:
-    """Vols, correlation and Student-t tails of the series behind market `symbols` over [start, end)."""
+    """Vols, correlation and Student-t tails of the series behind market `symbols` over [start, end) (wrappers of
+    the asset `graph` through their base's series)."""
     if method not in ("sample", "ewma"):
         raise CalibrationError(f"method {method!r} is unknown; use 'sample' or 'ewma'")
     if horizon_hours < 1:
         raise CalibrationError(f"horizon_hours={horizon_hours} must be at least 1")
     panel = load_price_panel(prices_dir)
-    mapping = resolve_series(symbols, overrides, available=[c for c in panel.columns if c != "time"])
+    mapping = resolve_series(symbols, overrides, [c for c in panel.columns if c != "time"], graph)
     assets = tuple(sorted(set(mapping.values())))
     returns_frame = log_returns(panel, assets, horizon_hours, start, end)
     if returns_frame.height < 10 * len(assets) and returns_frame.height < 30:

@@ -9,6 +9,10 @@ shock x (1 - impact(cumulative seized tokens valued at the post-shock price)), w
 liquidatable in round r + 1. Each wallet is liquidated once, in the round it first becomes liquidatable and at that
 round's prices (a liquidation usually raises the wallet's HF, so it is not counted again). Seized amounts only grow,
 so prices only fall and the rounds stop at a fixed point: a round that liquidates nobody new (or `max_rounds`).
+
+Wrapped collateral follows the asset graph (chainrisk.chains.moves): an aToken, vault share or LST moves with its
+base times its own shock, and what liquidators seize of it is redeemed and sold into its base's depth (or its own,
+when a depth is configured for the wrapper's symbol).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.scoring.groups import DEFAULT_GROUPS
 from chainrisk.scoring.health import WALLET_KEY, prepare, reprice, wallet_health
 
@@ -81,21 +86,17 @@ class CascadeResult:
     #: per round: round, liquidatable_wallets, new_liquidatable_wallets, liquidated_debt_usd (new this round),
     #: cumulative_liquidated_debt_usd, collateral_sold_usd (new this round, at the post-shock prices)
     rounds: pl.DataFrame
-    #: per round and asset: round, symbol, cumulative_sold_usd, impact, multiplier (of the snapshot price)
+    #: per round and asset (every held symbol and every base the graph names): round, symbol, cumulative_sold_usd
+    #: (sold into this symbol's market), impact, multiplier (of the snapshot price)
     prices: pl.DataFrame
+    #: per asset: the shock alone before any sale (symbol, multiplier), carried through the asset graph to wrappers
+    shocked: pl.DataFrame
     #: final cumulative liquidated debt over the first round's (None: the shock liquidates nobody)
     amplification: float | None
     #: a round found no new liquidatable wallet before `max_rounds`
     converged: bool
     #: wallet health at the fixed point's prices
     health: pl.DataFrame
-
-
-def _multipliers(values: Mapping[str, float]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {"symbol": list(values), "multiplier": list(values.values())},
-        schema={"symbol": pl.Utf8, "multiplier": pl.Float64},
-    )
 
 
 def _seized(valued: pl.DataFrame, liquidated: pl.DataFrame) -> pl.DataFrame:
@@ -117,25 +118,40 @@ def cascade(
     depths: Mapping[str, DepthCurve] | None = None,
     *,
     max_rounds: int = 50,
+    graph: AssetGraph | None = None,
 ) -> CascadeResult:
     """Runs the cascade from `shock` (symbol -> price multiplier; others 1) with `depths` per symbol (default:
     `depth_curves` of every symbol). A round liquidates the wallets that became liquidatable at the prices the
     previous rounds' sales left; the cascade has converged when a round finds none (`rounds` lists round 1 and
-    every round that liquidated someone)."""
+    every round that liquidated someone).
+
+    `graph` moves wrapped collateral with its base (chainrisk.chains.moves): a WETH shock reaches aWETH, and seized
+    wrappers are redeemed and sold as their base (into the base's depth) unless `depths` names the wrapper itself,
+    which then trades in a market of its own. `shocked` is the shock alone, before any sale."""
+    assets = graph or AssetGraph()
     prepared = prepare(positions).collect().lazy()
-    symbols = sorted(set(positions["symbol"].to_list()))
-    curves = depth_curves(symbols) | dict(depths or {})
-    multipliers = {s: float(shock.get(s, 1.0)) for s in symbols}
+    held = sorted(set(positions["symbol"].to_list()))
+    nodes = sorted(assets.nodes(held) | set(shock))
+    own_markets = dict(depths or {})
+    # Where a seized symbol is sold: its own market when its depth is given, else its base's.
+    venue = {s: s if s in own_markets else assets.base(s) for s in nodes}
+    curves = depth_curves(sorted(set(venue.values()))) | own_markets
+    moves = {s: float(shock.get(s, 1.0)) for s in nodes}
+    multipliers = assets.multipliers(moves, nodes)
     reference_price: dict[str, float] = {}
-    seized_tokens = dict.fromkeys(symbols, 0.0)
+    seized_tokens = dict.fromkeys(held, 0.0)
     done = pl.DataFrame(schema={k: positions.schema[k] for k in WALLET_KEY})
     round_rows: list[dict[str, float | int]] = []
+    shocked = pl.DataFrame(
+        {"symbol": nodes, "multiplier": [multipliers[s] for s in nodes]},
+        schema={"symbol": pl.Utf8, "multiplier": pl.Float64},
+    )
     price_rows: list[dict[str, float | int | str]] = []
     cumulative_debt = 0.0
     converged = False
     health = pl.DataFrame()
     for number in range(1, max_rounds + 1):
-        valued = reprice(prepared, _multipliers(multipliers)).collect()
+        valued = reprice(prepared, assets.multiplier_frame(moves, held)).collect()
         health = wallet_health(valued.lazy()).collect()
         if not reference_price:
             reference_price = dict(valued.group_by("symbol").agg(pl.col("price_usd_now").first()).iter_rows())
@@ -162,19 +178,23 @@ def cascade(
                 "collateral_sold_usd": sold_now,
             }
         )
-        for s in symbols:
-            sold = seized_tokens[s] * (reference_price.get(s) or 0.0)
-            multipliers[s] = float(shock.get(s, 1.0)) * (1 - curves[s].impact(sold))
+        sold = dict.fromkeys(nodes, 0.0)
+        for s in held:
+            sold[venue[s]] += seized_tokens[s] * (reference_price.get(s) or 0.0)
+        impact = {s: curves[s].impact(sold[s]) if s in curves else 0.0 for s in nodes}
+        moves = {s: float(shock.get(s, 1.0)) * (1 - impact[s]) for s in nodes}
+        multipliers = assets.multipliers(moves, nodes)
+        for s in nodes:
             price_rows.append(
                 {
                     "round": number,
                     "symbol": s,
-                    "cumulative_sold_usd": sold,
-                    "impact": curves[s].impact(sold),
+                    "cumulative_sold_usd": sold[s],
+                    "impact": impact[s],
                     "multiplier": multipliers[s],
                 }
             )
     rounds = pl.DataFrame(round_rows)
     first = float(rounds["liquidated_debt_usd"][0])
     amplification = cumulative_debt / first if first > 0 else None
-    return CascadeResult(rounds, pl.DataFrame(price_rows), amplification, converged, health)
+    return CascadeResult(rounds, pl.DataFrame(price_rows), shocked, amplification, converged, health)

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy.optimize import linprog
 
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.scoring.health import stress, value_positions, wallet_health
 from chainrisk.units import BPS, WAD
 
@@ -462,16 +464,28 @@ def with_threshold_shift(positions: pl.DataFrame, symbol: str, shift_bps: int) -
     return shifted
 
 
-def threshold_sensitivity(positions: pl.DataFrame, shifts_bps: Sequence[int] = (-100, -50, 50, 100)) -> pl.DataFrame:
+def threshold_sensitivity(
+    positions: pl.DataFrame,
+    shifts_bps: Sequence[int] = (-100, -50, 50, 100),
+    levels: Mapping[tuple[str, int, str, str], float] | None = None,
+    graph: AssetGraph | None = None,
+) -> pl.DataFrame:
     """Per market, collateral asset and threshold shift (0 is the baseline): liquidatable wallets, their collateral
     and debt, the debt liquidators may repay, and bad debt (which depends on prices and bonuses only, so a
-    threshold move leaves it unchanged at the snapshot's prices), with each figure's change from the baseline."""
+    threshold move leaves it unchanged at given prices), with each figure's change from the baseline.
+
+    At the snapshot's prices a healthy book shows no change at all; `levels` ((protocol, chain_id, market, symbol)
+    -> a fall of the symbol's base, e.g. 0.15 for -15 %, as `chainrisk.risk.distance` picks it) reads each market
+    and collateral at those prices instead, every asset resting on that base moved with it through `graph`."""
     keys = ["protocol", "chain_id", "market"]
+    assets = graph or AssetGraph()
     symbols = sorted(set(positions.filter(pl.col("collateral_amount").cast(pl.Int128) > 0)["symbol"].to_list()))
+    held = positions["symbol"].drop_nulls().unique().to_list()
+    markets = positions.select(keys).unique().sort(keys).rows()
     frames: list[pl.DataFrame] = []
 
-    def summary(frame: pl.DataFrame, symbol: str, shift: int) -> pl.DataFrame:
-        health = stress(frame)
+    def summary(frame: pl.DataFrame, symbol: str, shift: int, moves: pl.DataFrame | None) -> pl.DataFrame:
+        health = stress(frame, moves)
         hit = pl.col("liquidatable")
         return health.group_by(keys).agg(
             pl.lit(symbol).alias("symbol"),
@@ -484,10 +498,19 @@ def threshold_sensitivity(positions: pl.DataFrame, shifts_bps: Sequence[int] = (
         )
 
     for symbol in symbols:
-        for shift in sorted({0, *shifts_bps}):
-            frames.append(
-                summary(with_threshold_shift(positions, symbol, shift) if shift else positions, symbol, shift)
-            )
+        # Markets read at the same fall share one engine pass per shift.
+        by_level: dict[float, list[tuple[Any, ...]]] = {}
+        for market in markets:
+            by_level.setdefault((levels or {}).get((*market, symbol), 0.0), []).append(market)
+        for level, members in sorted(by_level.items()):
+            part = positions if len(members) == len(markets) else positions.join(
+                pl.DataFrame(members, schema=positions.select(keys).schema, orient="row"), on=keys, how="semi"
+            )  # fmt: skip
+            moves = assets.multiplier_frame({assets.base(symbol): 1.0 - level}, held) if level > 0 else None
+            for shift in sorted({0, *shifts_bps}):
+                frames.append(
+                    summary(with_threshold_shift(part, symbol, shift) if shift else part, symbol, shift, moves)
+                )
     if not frames:
         return pl.DataFrame()
     result = pl.concat(frames)

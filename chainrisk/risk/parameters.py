@@ -1,7 +1,9 @@
-"""Volatility-adjusted liquidation threshold and LTV suggestions per market and collateral asset, from the VaR model.
+"""Tail-move ceilings of the liquidation threshold and LTV per market and collateral asset: the bounds a price move
+alone sets, which the parameter advice (`chainrisk.risk.advice`) combines with slippage, concentration, its step
+limits and a backtest before it proposes anything.
 
-For a collateral asset c in a market whose debt is a mix of assets j (weights w_j: the market's debt USD shares),
-the scenarios of `chainrisk.risk.var` give the collateral's value against the debt over the horizon:
+For a collateral asset c in a market whose debt is a mix of assets j (weights w_j: the debt's USD shares of the
+`positions` given), price scenarios (simulated, or real moves) give the collateral's value against the debt:
 R = m_c / sum_j w_j m_j. With q its (1 - confidence) quantile (the tail move) and b the liquidation bonus:
 
 - liquidation threshold: a position exactly at HF 1 (debt = LT x C) must still cover its debt with the bonus after
@@ -9,9 +11,9 @@ R = m_c / sum_j w_j m_j. With q its (1 - confidence) quantile (the tail move) an
 - LTV: a position opened at the maximum LTV must not become liquidatable after a tail move: LTV x C <= LT x C q,
   so LTV <= LT q.
 
-Both are floored to whole bps. The horizon is how long a move must be survived (a day by default: liquidators act
-within blocks, but oracles, gas spikes and thin books stretch the real window). The current figures are the most
-common value over the market's collateral rows (outside e-mode where the column says so).
+Both are floored to whole bps. The horizon is how long a move must be survived (the advice uses the oracle's lag plus
+the liquidators' delay). The current figures are the most common value over the market's collateral rows (outside
+e-mode where the column says so).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def _mode(column: str) -> pl.Expr:
 def suggest_parameters(
     positions: pl.DataFrame, calibration: Calibration, multipliers: np.ndarray, confidence: float = 0.99
 ) -> pl.DataFrame:
-    """One row per market and collateral symbol: current and suggested LT / LTV (bps), the tail move behind them."""
+    """One row per market and collateral symbol: current LT / LTV and the ceilings the tail move allows (bps, in the
+    `suggested_*` columns), with the tail move behind them."""
     names = positions.columns
     rows = positions
     if "emode_category" in names:

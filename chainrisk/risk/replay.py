@@ -8,8 +8,10 @@ gives every wallet's health at that step. Positions are held as they are: nobody
 liquidated along the path, so each step answers "if prices moved like this from today, what could be liquidated
 and what would be bad debt"; `chainrisk.risk.cascade` is the model with liquidations feeding back into prices.
 
-A series without quotes at the window's start (stETH before June 2021, see calibration's cleaning) falls back
-to `SERIES_FALLBACK` with a note in the result; inside the window the last quote is carried forward.
+Wrapped assets (aTokens, vault shares, LSTs) follow the series of the base the asset graph names for them
+(`chainrisk.chains.moves`), their exchange rate held at the snapshot's. A series without quotes at the window's
+start (stETH before June 2021, see calibration's cleaning) falls back to `SERIES_FALLBACK` with a note in the
+result; inside the window the last quote is carried forward.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import (
     DATA_END,
     DATA_START,
@@ -115,13 +118,15 @@ def price_path(
     step_hours: int = 1,
     overrides: Mapping[str, str] | None = None,
     prices_dir: Path = DEFAULT_PRICES_DIR,
+    graph: AssetGraph | None = None,
 ) -> PricePath:
-    """Each symbol's price relative to the window's start, every `step_hours` from start to end."""
+    """Each symbol's price relative to the window's start, every `step_hours` from start to end; a wrapper of the
+    asset `graph` moves with its base's series (its exchange rate held)."""
     if step_hours < 1:
         raise CalibrationError(f"step_hours={step_hours} must be at least 1")
     panel = load_price_panel(prices_dir)
     available = [c for c in panel.columns if c != "time"]
-    mapping = resolve_series(symbols, overrides, available=available)
+    mapping = resolve_series(symbols, overrides, available, graph)
     times = pl.datetime_range(win.start, win.end, f"{step_hours}h", time_zone="UTC", eager=True).alias("time")
     span = panel.filter((pl.col("time") >= win.start) & (pl.col("time") <= win.end))
     notes: list[str] = []
@@ -219,11 +224,13 @@ def replay(
     overrides: Mapping[str, str] | None = None,
     prices_dir: Path = DEFAULT_PRICES_DIR,
     progress: Callable[[int, int], None] | None = None,
+    graph: AssetGraph | None = None,
 ) -> ReplayResult:
-    """The window's price path applied to `positions`, one exact health pass per step."""
+    """The window's price path applied to `positions`, one exact health pass per step; wrapped collateral moves
+    with its base through the asset `graph`."""
     prepared = prepare(positions).collect()
     symbols = sorted(set(prepared["symbol"].to_list()))
-    path = price_path(symbols, win, step_hours, overrides, prices_dir)
+    path = price_path(symbols, win, step_hours, overrides, prices_dir, graph)
     step_frames: list[pl.DataFrame] = []
     wallets: pl.DataFrame | None = None
     min_hf = first_liquidatable = worst_bad = None

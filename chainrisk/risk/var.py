@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import Calibration, Method, calibrate, load_price_panel, log_returns, resolve_series
 from chainrisk.scoring.health import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_CLOSE_FACTOR, PER_POSITION, value_positions
 from chainrisk.units import BPS
@@ -235,21 +236,27 @@ def var_es(losses: np.ndarray, confidence: float) -> tuple[float, float]:
     return var, float(np.partition(losses, losses.size - tail)[losses.size - tail :].mean())
 
 
+def _scopes(losses: ScenarioLosses, metric: str) -> list[tuple[str, str, int | None, str, np.ndarray]]:
+    """Each scope's per-scenario sample of `metric`: every market, every protocol (its markets summed per scenario)
+    and the total."""
+    markets = losses.markets
+    values = losses.metric(metric)
+    scopes: list[tuple[str, str, int | None, str, np.ndarray]] = [
+        ("market", str(p), int(c), str(m), values[:, i])
+        for i, (p, c, m) in enumerate(markets.select(MARKET_KEY).iter_rows())
+    ]
+    for protocol in sorted(set(markets["protocol"].to_list())):
+        member = (markets["protocol"] == protocol).to_numpy()
+        scopes.append(("protocol", protocol, None, "all", values[:, member].sum(axis=1)))
+    scopes.append(("total", "all", None, "all", values.sum(axis=1)))
+    return scopes
+
+
 def risk_table(losses: ScenarioLosses, horizon_hours: int, confidences: Iterable[float] = CONFIDENCES) -> pl.DataFrame:
     """VaR and ES per market, per protocol (markets summed per scenario) and in total, for every metric."""
-    markets = losses.markets
     rows: list[dict[str, object]] = []
     for metric in METRICS:
-        values = losses.metric(metric)
-        scopes: list[tuple[str, str, int | None, str, np.ndarray]] = [
-            ("market", str(p), int(c), str(m), values[:, i])
-            for i, (p, c, m) in enumerate(markets.select(MARKET_KEY).iter_rows())
-        ]
-        for protocol in sorted(set(markets["protocol"].to_list())):
-            member = (markets["protocol"] == protocol).to_numpy()
-            scopes.append(("protocol", protocol, None, "all", values[:, member].sum(axis=1)))
-        scopes.append(("total", "all", None, "all", values.sum(axis=1)))
-        for scope, protocol, chain_id, market, sample in scopes:
+        for scope, protocol, chain_id, market, sample in _scopes(losses, metric):
             for confidence in confidences:
                 var, es = var_es(sample, confidence)
                 rows.append(
@@ -275,6 +282,25 @@ def risk_table(losses: ScenarioLosses, horizon_hours: int, confidences: Iterable
     return pl.DataFrame(rows, schema=schema)
 
 
+def loss_odds(losses: ScenarioLosses, horizon_hours: int) -> pl.DataFrame:
+    """Per scope and metric: the share of scenarios with any loss (over a cent) and the worst one; what says plainly
+    that a book is safe when its VaR is $0 (fewer scenarios lose anything than the confidence's complement)."""
+    rows = [
+        {
+            "scope": scope, "protocol": protocol, "chain_id": chain_id, "market": market, "metric": metric,
+            "horizon_hours": horizon_hours, "loss_probability": float((sample > 0.01).mean()),
+            "worst_usd": float(sample.max()) if sample.size else 0.0, "scenarios": len(sample),
+        }
+        for metric in METRICS
+        for scope, protocol, chain_id, market, sample in _scopes(losses, metric)
+    ]  # fmt: skip
+    schema = {
+        "scope": pl.Utf8, "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "metric": pl.Utf8,
+        "horizon_hours": pl.Int64, "loss_probability": pl.Float64, "worst_usd": pl.Float64, "scenarios": pl.Int64,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
 def monte_carlo_var(
     positions: pl.DataFrame | pl.LazyFrame,
     horizons: Iterable[int] = HORIZONS,
@@ -286,13 +312,15 @@ def monte_carlo_var(
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
     after_bonus: bool = True,
+    graph: AssetGraph | None = None,
 ) -> pl.DataFrame:
-    """VaR / ES of bad debt, liquidatable debt and seized collateral for `positions`, per horizon (hours)."""
+    """VaR / ES of bad debt, liquidatable debt and seized collateral for `positions`, per horizon (hours); wrapped
+    collateral moves with its base's series through the asset `graph`."""
     frame = positions.lazy().collect()
     symbols = sorted(set(frame["symbol"].to_list()))
     frames = []
     for horizon in horizons:
-        calibration = calibrate(symbols, start, end, horizon, method, overrides)
+        calibration = calibrate(symbols, start, end, horizon, method, overrides, graph=graph)
         book = build_book(frame, calibration.symbols, calibration.assets)
         # One stream per (seed, horizon): reproducible, and horizons do not share draws.
         multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
@@ -350,6 +378,7 @@ def historical_backtest(
     seed: int = 0,
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
+    graph: AssetGraph | None = None,
 ) -> tuple[pl.DataFrame, KupiecResult]:
     """Today's book through history: at each non-overlapping horizon in [start, end), the total `metric` VaR
     calibrated on the `lookback_days` before, against the `metric` the realised price move gives the book.
@@ -359,7 +388,7 @@ def historical_backtest(
     frame = positions.lazy().collect()
     symbols = sorted(set(frame["symbol"].to_list()))
     panel = load_price_panel()
-    mapping = resolve_series(symbols, overrides, available=[c for c in panel.columns if c != "time"])
+    mapping = resolve_series(symbols, overrides, [c for c in panel.columns if c != "time"], graph)
     assets = tuple(sorted(set(mapping.values())))
     book = build_book(frame, mapping, assets)
     realised = log_returns(panel, assets, horizon_hours, start, end)
@@ -368,7 +397,7 @@ def historical_backtest(
     var = np.empty(len(times))
     for k, time in enumerate(times):
         window_start = time - timedelta(days=lookback_days)
-        calibration = calibrate(symbols, window_start, time, horizon_hours, method, overrides)
+        calibration = calibrate(symbols, window_start, time, horizon_hours, method, overrides, graph=graph)
         multipliers = simulate_multipliers(calibration, scenarios, seed + k)
         var[k] = var_es(revalue(book, multipliers).metric(metric).sum(axis=1), confidence)[0]
     series = pl.DataFrame({"time": times, "var_usd": var, "realised_usd": realised_losses}).with_columns(

@@ -75,6 +75,20 @@ CREATE TABLE IF NOT EXISTS var_results (
     scenarios BIGINT
 );
 
+-- How often a VaR run's scenarios lose anything at all, per scope, measure and horizon (a $0 VaR in plain words).
+CREATE TABLE IF NOT EXISTS var_odds (
+    run_id BIGINT NOT NULL,
+    scope VARCHAR NOT NULL,
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT,
+    market VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    horizon_hours BIGINT NOT NULL,
+    loss_probability DOUBLE,
+    worst_usd DOUBLE,
+    scenarios BIGINT
+);
+
 CREATE TABLE IF NOT EXISTS var_calibration (
     run_id BIGINT NOT NULL,
     horizon_hours BIGINT NOT NULL,
@@ -132,6 +146,66 @@ CREATE TABLE IF NOT EXISTS parameter_suggestions (
     confidence DOUBLE
 );
 
+-- The rest of each parameter_suggestions row (same run, market and symbol): bonus, ceilings, concentration, cap,
+-- what the backtest gave the current and the proposed parameters, and the reasons in words (chainrisk.risk.advice).
+CREATE TABLE IF NOT EXISTS parameter_advice (
+    run_id BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    suggested_bonus_bps BIGINT,
+    bonus_change_bps BIGINT,
+    bonus_floor_bps DOUBLE,
+    lt_ceiling_bps BIGINT,
+    ltv_ceiling_bps BIGINT,
+    lag_move DOUBLE,
+    ordinary_move DOUBLE,
+    ordinary_confidence DOUBLE,
+    venue VARCHAR,
+    depth_usd_at_2pct DOUBLE,
+    top_wallets BIGINT,
+    top_wallets_collateral_usd DOUBLE,
+    concentration_slippage DOUBLE,
+    oracle_lag_hours BIGINT,
+    liquidation_delay_hours BIGINT,
+    max_change_bps BIGINT,
+    extreme_drop DOUBLE,
+    extreme_liquidation_usd DOUBLE,
+    sellable_within_bonus_usd DOUBLE,
+    cap_multiple DOUBLE,
+    cap_usd DOUBLE,
+    newly_liquidatable_wallets BIGINT,
+    newly_liquidatable_debt_usd DOUBLE,
+    bad_debt_current_usd DOUBLE,
+    bad_debt_proposed_usd DOUBLE,
+    liquidated_debt_current_usd DOUBLE,
+    liquidated_debt_proposed_usd DOUBLE,
+    liquidations_current BIGINT,
+    liquidations_proposed BIGINT,
+    reasons VARCHAR
+);
+
+-- Each advice row's backtest per historical window, current and proposed parameters (symbol 'all': a market's or,
+-- with market 'all', the whole book's with every proposal at once).
+CREATE TABLE IF NOT EXISTS parameter_backtest (
+    run_id BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT,
+    market VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    window_name VARCHAR NOT NULL,
+    variant VARCHAR NOT NULL,
+    lt_bps BIGINT,
+    ltv_bps BIGINT,
+    bonus_bps BIGINT,
+    liquidations BIGINT,
+    liquidated_wallets BIGINT,
+    liquidated_debt_usd DOUBLE,
+    bad_debt_usd DOUBLE,
+    skipped BIGINT
+);
+
 CREATE TABLE IF NOT EXISTS optimise_plans (
     run_id BIGINT NOT NULL,
     protocol VARCHAR NOT NULL,
@@ -182,6 +256,26 @@ CREATE TABLE IF NOT EXISTS threshold_sensitivity (
     liquidatable_wallet_debt_usd_change DOUBLE,
     liquidatable_debt_usd_change DOUBLE,
     bad_debt_usd_change DOUBLE
+);
+
+-- chainrisk risk optimise: how far each collateral's base can fall before its first holder in a market is liquidatable,
+-- and the fall at which that market and collateral's threshold_sensitivity rows were read (chainrisk.risk.distance).
+CREATE TABLE IF NOT EXISTS liquidation_distance (
+    run_id BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    base_symbol VARCHAR,
+    holders BIGINT,
+    holders_debt_usd DOUBLE,
+    first_drop DOUBLE,
+    first_wallet VARCHAR,
+    first_wallet_debt_usd DOUBLE,
+    median_drop DOUBLE,
+    holders_within_10pct BIGINT,
+    debt_within_10pct_usd DOUBLE,
+    sensitivity_drop DOUBLE
 );
 
 CREATE TABLE IF NOT EXISTS cascade_rounds (

@@ -1,0 +1,536 @@
+"""Risk-parameter advice a steward can act on: liquidation threshold, LTV, liquidation bonus and a collateral cap per
+market and collateral, each with its reasons and a backtest of today's book through the historical crashes.
+
+Per market and collateral c (outside e-mode), with its current threshold LT, LTV and bonus b:
+
+1. The moves that matter are those before liquidators can act: the oracle's lag plus the liquidators' delay, H hours.
+   q_H is a quantile of c's value against its borrowers' debt over H hours, from every non-overlapping H-hour move of
+   the real hourly prices of 2021-2023 (crashes included): the rare one (`confidence`, 99.9 %) for the threshold, the
+   ordinary one (`ordinary_confidence`, 99 %) for the LTV; q_lag the ordinary move over the oracle's lag alone.
+2. Concentration: the `top_wallets` largest holders of c in the market are liquidated together in a crash; selling
+   their collateral through c's depth (its own `depth_usd_at_2pct`, else its base's: an aToken or vault share is
+   redeemed and sold as its base) slips by s.
+3. Bonus: a liquidator must cover the oracle's lag and the slippage: b >= 1 / ((1 - s) q_lag). A lower bonus is raised
+   to that (rounded up to 25 bps); a bonus above it is kept (lowering it is a question of liquidators' costs this
+   model does not price).
+4. Threshold ceiling: a position exactly at LT must still cover its debt and the bonus after the rare H-hour move and
+   the slippage: LT <= q_H (1 - s) / b; Aave's PoolConfigurator (configureReserveAsCollateral) also requires
+   percentMul(LT, bonus) <= 100 %. LTV ceiling: a position opened at the LTV stays above LT after the ordinary
+   H-hour move: LTV <= LT q_H(ordinary).
+5. Proposals move in 50-bps steps, at most `max_change_bps` per update (Chaos Labs bounds each Aave proposal to
+   +-3 %, hence the default of 300). A threshold above its ceiling is lowered (and the positions that lowering makes
+   liquidatable at today's prices are counted); one below its ceiling is raised only if the backtest shows the raise
+   adds no bad debt in any window: the largest such step is proposed, or none. An LTV moves towards its ceiling (a
+   raise only where its threshold is not being lowered). Where LTV equals LT (one LLTV), LTV follows LT.
+6. Cap (after Chaos Labs' Aave V3 supply-cap method): the collateral a large-cap (15 %) or other (35 %) drop of c's
+   base makes liquidatable must be sellable within the bonus; room = min(sellable / that amount, 2) times today's
+   collateral.
+7. Backtest (`chainrisk.risk.liquidations`): today's book of the market through each historical window, hourly, with
+   the current and the proposed parameters: liquidations, liquidated debt and bad debt of each.
+
+Every proposal carries its reasons in words; `reasons` joins them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from chainrisk.chains.moves import AssetGraph
+from chainrisk.risk.calibration import Method, calibrate, load_price_panel, log_returns
+from chainrisk.risk.cascade import REFERENCE_IMPACT, DepthCurve, depth_curves
+from chainrisk.risk.liquidations import PathOutcome, liquidate_along
+from chainrisk.risk.parameters import suggest_parameters
+from chainrisk.risk.replay import Window, price_path
+from chainrisk.risk.var import Book, build_book
+from chainrisk.scoring.groups import DEFAULT_GROUPS
+from chainrisk.scoring.health import stress
+from chainrisk.units import BPS, WAD
+
+KEY = ["protocol", "chain_id", "market"]
+#: Proposals move in half-percent steps, as stewards' proposals do.
+GRID_BPS = 50
+#: A raise is safe when no window's bad debt grows by more than this (USD): float noise, not risk.
+BAD_DEBT_TOLERANCE_USD = 1.0
+#: Chaos Labs' "extreme drop" of a collateral's price for its supply-cap method: large caps and stablecoins 15 %,
+#: anything else 35 % (their medium caps; a small cap would want 50 %, which a lower depth expresses here).
+EXTREME_DROP = {"ETH": 0.15, "BTC": 0.15, "USD": 0.15}
+OTHER_EXTREME_DROP = 0.35
+#: Chaos Labs' cap method never more than doubles a cap in one step.
+MAX_CAP_MULTIPLE = 2.0
+
+
+@dataclass(frozen=True)
+class AdviceSettings:
+    """How the advice is made; every field has a `[risk]` key in chainrisk.toml (see chainrisk.config)."""
+
+    oracle_lag_hours: int = 1  #: hours the oracle trails the market (a Chainlink heartbeat)
+    liquidation_delay_hours: int = 1  #: hours liquidators take to act once a position is liquidatable
+    max_change_bps: int = 300  #: most a parameter moves in one proposal
+    #: Quantile of the tail moves a threshold must survive: a 2-hour move seen once in a thousand (every 83 days)
+    confidence: float = 0.999
+    #: Quantile of the ordinary moves a position opened at the LTV must survive (the LT-LTV gap protects borrowers)
+    #: and a liquidator must cover with the bonus
+    ordinary_confidence: float = 0.99
+    top_wallets: int = 3  #: largest holders liquidated together (concentration)
+    depth_usd_at_2pct: Mapping[str, float] = field(default_factory=dict)  #: symbol -> USD sold for a 2 % move
+    depth_shape: str = "sqrt"
+    series: Mapping[str, str] = field(default_factory=dict)  #: symbol -> price series overrides
+    method: Method = "sample"
+
+    @property
+    def horizon_hours(self) -> int:
+        """Hours a tail move has before liquidators act: the oracle's lag and their delay."""
+        return max(self.oracle_lag_hours + self.liquidation_delay_hours, 1)
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The advice: `suggestions` (parameter_suggestions), `advice` (parameter_advice: the rest of each row, with its
+    reasons) and `backtest` (parameter_backtest: each row's and the whole book's windows, current and proposed)."""
+
+    suggestions: pl.DataFrame
+    advice: pl.DataFrame
+    backtest: pl.DataFrame
+    notes: list[str]
+
+
+def _grid_down(bps: float) -> int:
+    return math.floor(bps / GRID_BPS + 1e-9) * GRID_BPS
+
+
+def _pct(bps: float) -> str:
+    return f"{bps / 100:.2f} %"
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.0f}"
+
+
+def with_collateral_parameters(
+    positions: pl.DataFrame, key: tuple[str, int, str], symbol: str, lt_bps: int, ltv_bps: int, bonus_bps: int
+) -> pl.DataFrame:
+    """Positions with `symbol`'s threshold, LTV and bonus replaced in one market (outside e-mode, where the category's
+    own parameters apply); the exact wad columns follow for the rules that read them."""
+    protocol, chain_id, market = key
+    hit = (pl.col("protocol") == protocol) & (pl.col("chain_id") == chain_id) & (pl.col("market") == market)
+    hit = hit & (pl.col("symbol") == symbol) & (pl.col("liquidation_threshold_bps") > 0)
+    if "emode_category" in positions.columns:
+        hit = hit & (pl.col("emode_category").fill_null(0) == 0)
+    values = {"liquidation_threshold_bps": lt_bps, "ltv_bps": ltv_bps, "liquidation_bonus_bps": bonus_bps}
+    changes = [
+        pl.when(hit).then(pl.lit(value, positions.schema[column])).otherwise(pl.col(column)).alias(column)
+        for column, value in values.items()
+    ]
+    for column, value in (("liquidation_threshold_wad", lt_bps), ("liquidation_bonus_wad", bonus_bps)):
+        if column in positions.columns:
+            exact = pl.col(column)
+            wad = pl.lit(value * (WAD // BPS)).cast(positions.schema[column])
+            changes.append(pl.when(hit & exact.is_not_null()).then(wad).otherwise(exact).alias(column))
+    return positions.with_columns(changes)
+
+
+def tail_moves(
+    positions: pl.DataFrame, hours: int, confidence: float, settings: AdviceSettings, graph: AssetGraph | None
+) -> pl.DataFrame:
+    """Per market and collateral: the (1 - confidence) quantile of its value against its borrowers' debt over
+    `hours`, from every non-overlapping `hours` move of the real prices (chainrisk.risk.parameters on empirical
+    moves). The debt is that of the wallets holding the collateral, not the whole market's: WETH posted against WETH
+    debt carries no price risk, against USDC all of it."""
+    symbols = sorted(set(positions["symbol"].drop_nulls().to_list()))
+    calibration = calibrate(symbols, horizon_hours=hours, method=settings.method, overrides=settings.series,
+                            graph=graph)  # fmt: skip
+    moves = np.exp(log_returns(load_price_panel(), calibration.assets, hours).select(calibration.assets).to_numpy())
+    posted = positions.filter(pl.col("collateral_amount").cast(pl.Float64) > 0).select(*KEY, "symbol", "wallet")
+    frames = []
+    for (*_, symbol), holders in posted.group_by(*KEY, "symbol"):
+        rows = positions.join(holders.select(*KEY, "wallet"), on=[*KEY, "wallet"], how="semi")
+        found = suggest_parameters(rows, calibration, moves, confidence).filter(pl.col("symbol") == symbol)
+        frames.append(found)
+    return pl.concat(frames).sort(*KEY, "symbol") if frames else suggest_parameters(positions, calibration, moves)
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """Each window's hourly multipliers for every symbol of the book, in `symbols` order."""
+
+    symbols: tuple[str, ...]
+    windows: tuple[Window, ...]
+    paths: tuple[np.ndarray, ...]
+
+
+def window_paths(
+    positions: pl.DataFrame, windows: Sequence[Window], settings: AdviceSettings, graph: AssetGraph | None
+) -> tuple[_Paths, list[str]]:
+    """The windows' real hourly price paths for every symbol the book holds (wrappers through their base)."""
+    symbols = tuple(sorted(set(positions["symbol"].drop_nulls().to_list())))
+    paths, notes = [], []
+    for win in windows:
+        path = price_path(list(symbols), win, 1, settings.series, graph=graph)
+        notes += [f"{win.name}: {n}" for n in path.notes]
+        wide = path.frame.pivot(on="symbol", index="step", values="multiplier").sort("step")
+        paths.append(wide.select(symbols).to_numpy())
+    return _Paths(symbols, tuple(windows), tuple(paths)), notes
+
+
+def _venues(symbols: Sequence[str], settings: AdviceSettings, graph: AssetGraph) -> dict[str, str]:
+    """Where each symbol's seized collateral is sold: its own market when its depth is configured, else its base's."""
+    return {s: s if s in settings.depth_usd_at_2pct else graph.base(s) for s in symbols}
+
+
+def _curves(venues: Mapping[str, str], settings: AdviceSettings) -> dict[str, DepthCurve]:
+    configured = {s: DepthCurve(d, settings.depth_shape) for s, d in settings.depth_usd_at_2pct.items()}
+    places = sorted(set(venues.values()))
+    return {**depth_curves(places, shape=settings.depth_shape), **{s: c for s, c in configured.items() if s in places}}
+
+
+def _sellable_within(curve: DepthCurve, slippage: float) -> float:
+    """USD that can be sold before the price moves by `slippage` (the depth curve inverted)."""
+    if slippage <= 0:
+        return 0.0
+    ratio = slippage / REFERENCE_IMPACT
+    return curve.depth_usd_at_2pct * (ratio if curve.shape == "linear" else ratio**2)
+
+
+def _book(positions: pl.DataFrame, symbols: Sequence[str]) -> Book:
+    return build_book(positions, {s: s for s in symbols}, list(symbols))
+
+
+def backtest_book(
+    positions: pl.DataFrame, paths: _Paths, venues: Mapping[str, str], curves: Mapping[str, DepthCurve],
+    settings: AdviceSettings,
+) -> list[PathOutcome]:  # fmt: skip
+    """Each window's liquidations and bad debt for `positions` (one book) along the windows' paths."""
+    book = _book(positions, paths.symbols)
+    return [
+        liquidate_along(book, path, venues, curves, settings.oracle_lag_hours, settings.liquidation_delay_hours)
+        for path in paths.paths
+    ]
+
+
+def _outcome_rows(
+    key: tuple[str, int | None, str], symbol: str, variant: str, params: tuple[int, int, int], paths: _Paths,
+    outcomes: Sequence[PathOutcome],
+) -> list[dict[str, object]]:  # fmt: skip
+    return [
+        {
+            "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol, "window_name": win.name,
+            "variant": variant, "lt_bps": params[0], "ltv_bps": params[1], "bonus_bps": params[2],
+            "liquidations": o.liquidations, "liquidated_wallets": o.liquidated_wallets,
+            "liquidated_debt_usd": o.liquidated_debt_usd, "bad_debt_usd": o.bad_debt_usd, "skipped": o.skipped,
+        }
+        for win, o in zip(paths.windows, outcomes, strict=True)
+    ]  # fmt: skip
+
+
+def _worse(proposed: Sequence[PathOutcome], current: Sequence[PathOutcome]) -> tuple[float, int]:
+    """The largest growth of bad debt over the windows and the window index where it happens."""
+    gaps = [p.bad_debt_usd - c.bad_debt_usd for p, c in zip(proposed, current, strict=True)]
+    worst = int(np.argmax(gaps)) if gaps else 0
+    return (gaps[worst] if gaps else 0.0), worst
+
+
+def _extreme_drop(symbol: str, graph: AssetGraph) -> float:
+    return EXTREME_DROP.get(DEFAULT_GROUPS.get(graph.base(symbol), ""), OTHER_EXTREME_DROP)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every row's advice shares: the settings, the graph, the windows' paths and where collateral is sold."""
+
+    settings: AdviceSettings
+    graph: AssetGraph
+    paths: _Paths
+    venues: Mapping[str, str]
+    curves: Mapping[str, DepthCurve]
+
+    def backtest(self, positions: pl.DataFrame) -> list[PathOutcome]:
+        return backtest_book(positions, self.paths, self.venues, self.curves, self.settings)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One market and collateral: its figures and the advice for it."""
+
+    key: tuple[str, int, str]
+    symbol: str
+    positions: pl.DataFrame  #: the market's rows
+    current: tuple[int, int, int]  #: LT, LTV, bonus (bps)
+    proposed: tuple[int, int, int]
+    current_outcomes: list[PathOutcome]
+    proposed_outcomes: list[PathOutcome]
+    suggestion: dict[str, object]
+    advice: dict[str, object]
+
+
+def _concentration(market: pl.DataFrame, symbol: str, top: int, curve: DepthCurve) -> tuple[float, float]:
+    """(USD collateral of the `top` largest holders of `symbol`, the slippage of selling it all at once)."""
+    holders = (
+        market.filter((pl.col("symbol") == symbol) & (pl.col("collateral_amount").cast(pl.Float64) > 0))
+        .group_by("wallet")
+        .agg(pl.col("collateral_usd").sum())
+        .sort("collateral_usd", descending=True)
+    )
+    usd = float(holders.head(top)["collateral_usd"].sum())
+    return usd, curve.impact(usd)
+
+
+def _advise_row(
+    ctx: _Context, tail: Mapping[str, object], market: pl.DataFrame, current_outcomes: list[PathOutcome]
+) -> _Row:
+    """The advice for one market and collateral (see the module docstring, steps 1 to 7)."""
+    settings, graph = ctx.settings, ctx.graph
+    key = (str(tail["protocol"]), int(str(tail["chain_id"])), str(tail["market"]))
+    symbol = str(tail["symbol"])
+    lt, ltv, bonus = (int(str(tail[c])) for c in ("current_lt_bps", "current_ltv_bps", "liquidation_bonus_bps"))
+    horizon, level = settings.horizon_hours, f"{settings.confidence:.1%}"
+    q = 1.0 + float(str(tail["tail_move"]))
+    q_lag = min(1.0 + float(str(tail["lag_move"] or 0.0)), 1.0)
+    q_ordinary = 1.0 + float(str(tail["ordinary_move"]))
+    venue = ctx.venues.get(symbol, symbol)
+    curve = ctx.curves[venue]
+    top_usd, slippage = _concentration(market, symbol, settings.top_wallets, curve)
+    largest = f"{slippage:.2%} slippage selling the {settings.top_wallets} largest positions ({_usd(top_usd)})"
+    reasons: list[str] = []
+
+    def backtest(lt_bps: int, ltv_bps: int, bonus_bps: int) -> tuple[pl.DataFrame, list[PathOutcome]]:
+        variant = with_collateral_parameters(market, key, symbol, lt_bps, ltv_bps, bonus_bps)
+        return variant, ctx.backtest(variant)
+
+    # Bonus: cover the oracle's lag and the slippage.
+    bonus_floor = BPS / ((1.0 - slippage) * q_lag)
+    new_bonus = bonus
+    lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
+    if bonus < bonus_floor:
+        new_bonus = min(math.ceil(bonus_floor / 25.0) * 25, bonus + settings.max_change_bps)
+        reasons.append(f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}: liquidators must cover {lag} and "
+                       f"{largest}")  # fmt: skip
+    else:
+        reasons.append(f"bonus {_pct(bonus - BPS)} kept: it covers {lag} and {largest} into "
+                       f"{_usd(curve.depth_usd_at_2pct)} of {venue} depth per 2 %")  # fmt: skip
+
+    # Threshold: its ceiling; lowered at once, raised only as far as the backtest allows.
+    exact_ceiling = BPS * q * (1.0 - slippage) / (new_bonus / BPS)
+    # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
+    valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
+    ceiling = min(_grid_down(exact_ceiling), valid)
+    why = (f"the {level} {horizon} h move of {symbol} against its borrowers' debt ({q - 1:+.1%}), {slippage:.2%} "
+           f"slippage and the {_pct(new_bonus - BPS)} bonus allow {_pct(exact_ceiling)}")  # fmt: skip
+    new_lt, outcomes, newly = lt, current_outcomes, (0, 0.0)
+    if lt > ceiling:
+        new_lt = min(max(ceiling, lt - settings.max_change_bps), valid)
+        variant, outcomes = backtest(new_lt, min(ltv, new_lt), new_bonus)
+        before = stress(market).filter(pl.col("liquidatable")).select("wallet")
+        fresh = stress(variant).filter(pl.col("liquidatable")).join(before, on="wallet", how="anti")
+        newly = (fresh.height, float(fresh["debt_usd"].sum()))
+        steps = "" if new_lt == ceiling else f" (in steps of at most {settings.max_change_bps} bps)"
+        if new_lt == valid < lt - settings.max_change_bps:
+            steps = f" (at once: percentMul(LT, bonus) above 100 % is refused by Aave's PoolConfigurator){steps}"
+        reasons.append(f"LT {_pct(lt)} -> {_pct(new_lt)}{steps}: {why}; lowering makes {newly[0]} position(s) "
+                       f"liquidatable at today's prices ({_usd(newly[1])} of debt)")  # fmt: skip
+    elif ceiling > lt:
+        rejected: tuple[int, float, int] | None = None
+        for candidate in range(min(ceiling, lt + settings.max_change_bps), lt, -GRID_BPS):
+            _, tried = backtest(candidate, min(ltv, candidate), new_bonus)
+            gap, where = _worse(tried, current_outcomes)
+            if gap <= BAD_DEBT_TOLERANCE_USD:
+                new_lt, outcomes = candidate, tried
+                break
+            rejected = rejected or (candidate, gap, where)
+        if new_lt > lt:
+            stepped = new_lt == lt + settings.max_change_bps
+            limit = f"at most {settings.max_change_bps} bps per update" if stepped else ""
+            if rejected is not None:
+                limit = (f"{_pct(rejected[0])} would add {_usd(rejected[1])} of bad debt in "
+                         f"{ctx.paths.windows[rejected[2]].name}")  # fmt: skip
+            reasons.append(f"LT {_pct(lt)} -> {_pct(new_lt)}: {why}; the backtest adds no bad debt in any window"
+                           + (f" ({limit})" if limit else ""))  # fmt: skip
+        elif rejected is not None:
+            reasons.append(f"LT {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
+                           f"{_usd(rejected[1])} of bad debt in {ctx.paths.windows[rejected[2]].name}")  # fmt: skip
+    else:
+        reasons.append(f"LT {_pct(lt)} kept: {why}")
+    if new_bonus != bonus and new_lt == lt:
+        _, outcomes = backtest(lt, ltv, new_bonus)
+
+    # LTV: towards what a position opened at the limit survives; one LLTV moves with LT.
+    ltv_ceiling = _grid_down(new_lt * q_ordinary)
+    survives = f"the {settings.ordinary_confidence:.0%} {horizon} h move ({q_ordinary - 1:+.1%})"
+    if ltv == lt:
+        new_ltv = new_lt
+        reasons.append("one LLTV: LTV follows LT")
+    elif ltv > min(ltv_ceiling, new_lt):
+        new_ltv = min(max(ltv_ceiling, ltv - settings.max_change_bps), new_lt)
+        reasons.append(f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at the limit must stay above the "
+                       f"threshold after {survives}")  # fmt: skip
+    elif ltv_ceiling > ltv and new_lt >= lt:
+        new_ltv = min(ltv_ceiling, ltv + settings.max_change_bps, new_lt)
+        reasons.append(f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at {_pct(new_ltv)} stays above "
+                       f"the {_pct(new_lt)} threshold after {survives}")  # fmt: skip
+    else:
+        new_ltv = ltv
+        reasons.append(f"LTV {_pct(ltv)} kept")
+
+    # Cap: what an extreme drop makes liquidatable must be sellable within the bonus.
+    drop = _extreme_drop(symbol, graph)
+    moved = graph.multiplier_frame({graph.base(symbol): 1.0 - drop}, market["symbol"].drop_nulls().to_list())
+    extreme = float(stress(market, moved).filter(pl.col("liquidatable"))["seizable_collateral_usd"].sum())
+    sellable = _sellable_within(curve, new_bonus / BPS - 1.0)
+    collateral_usd = float(str(tail["collateral_usd"]))
+    multiple = MAX_CAP_MULTIPLE if extreme <= 0 else min(sellable / extreme, MAX_CAP_MULTIPLE)
+    reasons.append(f"cap {_usd(collateral_usd * multiple)} ({multiple:.2f}x today's {_usd(collateral_usd)}): a "
+                   f"{drop:.0%} drop of {graph.base(symbol)} makes {_usd(extreme)} liquidatable; {_usd(sellable)} "
+                   "sells within the bonus")  # fmt: skip
+    suggestion = {
+        "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol, "series": tail["series"],
+        "collateral_usd": collateral_usd, "liquidation_bonus_bps": bonus, "current_lt_bps": lt,
+        "current_ltv_bps": ltv, "tail_move": q - 1.0, "suggested_lt_bps": new_lt, "suggested_ltv_bps": new_ltv,
+        "horizon_hours": horizon, "confidence": settings.confidence,
+    }  # fmt: skip
+    advice = {
+        "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol,
+        "suggested_bonus_bps": new_bonus, "bonus_change_bps": new_bonus - bonus, "bonus_floor_bps": bonus_floor,
+        "lt_ceiling_bps": ceiling, "ltv_ceiling_bps": ltv_ceiling, "lag_move": q_lag - 1.0,
+        "ordinary_move": q_ordinary - 1.0, "ordinary_confidence": settings.ordinary_confidence, "venue": venue,
+        "depth_usd_at_2pct": curve.depth_usd_at_2pct, "top_wallets": settings.top_wallets,
+        "top_wallets_collateral_usd": top_usd, "concentration_slippage": slippage,
+        "oracle_lag_hours": settings.oracle_lag_hours, "liquidation_delay_hours": settings.liquidation_delay_hours,
+        "max_change_bps": settings.max_change_bps, "extreme_drop": drop, "extreme_liquidation_usd": extreme,
+        "sellable_within_bonus_usd": sellable, "cap_multiple": multiple, "cap_usd": collateral_usd * multiple,
+        "newly_liquidatable_wallets": newly[0], "newly_liquidatable_debt_usd": newly[1],
+        "bad_debt_current_usd": sum(o.bad_debt_usd for o in current_outcomes),
+        "bad_debt_proposed_usd": sum(o.bad_debt_usd for o in outcomes),
+        "liquidated_debt_current_usd": sum(o.liquidated_debt_usd for o in current_outcomes),
+        "liquidated_debt_proposed_usd": sum(o.liquidated_debt_usd for o in outcomes),
+        "liquidations_current": sum(o.liquidations for o in current_outcomes),
+        "liquidations_proposed": sum(o.liquidations for o in outcomes), "reasons": "; ".join(reasons),
+    }  # fmt: skip
+    return _Row(key, symbol, market, (lt, ltv, bonus), (new_lt, new_ltv, new_bonus), current_outcomes, outcomes,
+                suggestion, advice)  # fmt: skip
+
+
+def advise(
+    positions: pl.DataFrame,
+    windows: Sequence[Window],
+    settings: AdviceSettings = AdviceSettings(),
+    graph: AssetGraph | None = None,
+) -> Advice:
+    """Parameter advice for every market and collateral of `positions` (see the module docstring)."""
+    assets = graph or AssetGraph()
+    tails = tail_moves(positions, settings.horizon_hours, settings.confidence, settings, assets)
+    ordinary = tail_moves(positions, settings.horizon_hours, settings.ordinary_confidence, settings, assets)
+    lags = (
+        tail_moves(positions, settings.oracle_lag_hours, settings.ordinary_confidence, settings, assets)
+        if settings.oracle_lag_hours > 0
+        else tails.with_columns(pl.lit(0.0).alias("tail_move"))
+    )
+    tails = tails.join(
+        lags.select(*KEY, "symbol", pl.col("tail_move").alias("lag_move")), on=[*KEY, "symbol"], how="left"
+    ).join(ordinary.select(*KEY, "symbol", pl.col("tail_move").alias("ordinary_move")), on=[*KEY, "symbol"])
+    paths, notes = window_paths(positions, windows, settings, assets)
+    venues = _venues(paths.symbols, settings, assets)
+    ctx = _Context(settings, assets, paths, venues, _curves(venues, settings))
+    markets = positions.partition_by(KEY, as_dict=True)
+    current: dict[tuple[object, ...], list[PathOutcome]] = {}
+    rows: list[_Row] = []
+    backtests: list[dict[str, object]] = []
+    for tail in tails.iter_rows(named=True):
+        key = (tail["protocol"], tail["chain_id"], tail["market"])
+        if key not in current:
+            current[key] = ctx.backtest(markets[key])
+            backtests += _outcome_rows(key, "all", "current", (0, 0, 0), paths, current[key])
+        row = _advise_row(ctx, tail, markets[key], current[key])
+        rows.append(row)
+        backtests += _outcome_rows(row.key, row.symbol, "current", row.current, paths, row.current_outcomes)
+        backtests += _outcome_rows(row.key, row.symbol, "proposed", row.proposed, paths, row.proposed_outcomes)
+    # Every proposal at once, every market together (their sales share the depth).
+    joint = positions
+    for row in rows:
+        joint = with_collateral_parameters(joint, row.key, row.symbol, *row.proposed)
+    for variant, book in (("current", positions), ("proposed", joint)):
+        backtests += _outcome_rows(("all", None, "all"), "all", variant, (0, 0, 0), paths, ctx.backtest(book))
+    suggestions = pl.DataFrame([r.suggestion for r in rows], schema=SUGGESTION_SCHEMA).with_columns(
+        (pl.col("suggested_lt_bps") - pl.col("current_lt_bps")).alias("lt_change_bps"),
+        (pl.col("suggested_ltv_bps") - pl.col("current_ltv_bps")).alias("ltv_change_bps"),
+    )
+    return Advice(
+        suggestions,
+        pl.DataFrame([r.advice for r in rows], schema=ADVICE_SCHEMA),
+        pl.DataFrame(backtests, schema=BACKTEST_SCHEMA),
+        notes,
+    )
+
+
+def _change(name: str, now: int, then: int, offset: int = 0) -> str:
+    if now == then:
+        return f"{name} {_pct(now - offset)} kept"
+    return f"{name} {_pct(now - offset)} -> {_pct(then - offset)} ({then - now:+d} bps)"
+
+
+def advice_summary(
+    advice: Advice, names: Mapping[tuple[str, int, str], str], settings: AdviceSettings = AdviceSettings()
+) -> list[str]:
+    """What `chainrisk risk var` prints: the method, one line per market and collateral (current -> proposed and its
+    backtest) with its reasons under it, and the backtest of every proposal at once."""
+    if advice.suggestions.is_empty():
+        return ["parameter advice: no market has both collateral and debt with a price series"]
+    windows = advice.backtest["window_name"].unique(maintain_order=True).to_list()
+    lines = [
+        f"parameter advice (LT: the {settings.confidence:.1%} {settings.horizon_hours} h move = "
+        f"{settings.oracle_lag_hours} h oracle lag + {settings.liquidation_delay_hours} h to liquidate; LTV and bonus: "
+        f"the {settings.ordinary_confidence:.0%} one; at most {settings.max_change_bps} bps a change; backtest: "
+        f"today's book hourly through {', '.join(windows)}):"
+    ]
+    rows = advice.suggestions.join(advice.advice, on=[*KEY, "symbol"])
+    for row in rows.iter_rows(named=True):
+        name = names.get((row["protocol"], row["chain_id"], row["market"]), str(row["market"])[:10])
+        bonus = row["liquidation_bonus_bps"]
+        lines.append(
+            f"  {name} · {row['symbol']}: {_change('LT', row['current_lt_bps'], row['suggested_lt_bps'])} · "
+            f"{_change('LTV', row['current_ltv_bps'], row['suggested_ltv_bps'])} · "
+            f"{_change('bonus', bonus, row['suggested_bonus_bps'], BPS)} · cap {_usd(row['cap_usd'])}; backtest "
+            f"bad debt {_usd(row['bad_debt_current_usd'])} -> {_usd(row['bad_debt_proposed_usd'])}, liquidated "
+            f"debt {_usd(row['liquidated_debt_current_usd'])} -> {_usd(row['liquidated_debt_proposed_usd'])}"
+        )
+        lines.append(f"      because {row['reasons']}")
+    joint = advice.backtest.filter((pl.col("market") == "all") & (pl.col("symbol") == "all"))
+    totals = {v: joint.filter(pl.col("variant") == v) for v in ("current", "proposed")}
+    bad = {v: float(f["bad_debt_usd"].sum()) for v, f in totals.items()}
+    repaid = {v: float(f["liquidated_debt_usd"].sum()) for v, f in totals.items()}
+    lines.append(
+        f"  every proposal at once, whole book: bad debt {_usd(bad['current'])} -> {_usd(bad['proposed'])}, "
+        f"liquidated debt {_usd(repaid['current'])} -> {_usd(repaid['proposed'])} over the {len(windows)} windows"
+    )
+    return lines
+
+
+SUGGESTION_SCHEMA = {
+    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "series": pl.Utf8,
+    "collateral_usd": pl.Float64, "liquidation_bonus_bps": pl.Int64, "current_lt_bps": pl.Int64,
+    "current_ltv_bps": pl.Int64, "tail_move": pl.Float64, "suggested_lt_bps": pl.Int64,
+    "suggested_ltv_bps": pl.Int64, "horizon_hours": pl.Int64, "confidence": pl.Float64,
+}  # fmt: skip
+ADVICE_SCHEMA = {
+    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8,
+    "suggested_bonus_bps": pl.Int64, "bonus_change_bps": pl.Int64, "bonus_floor_bps": pl.Float64,
+    "lt_ceiling_bps": pl.Int64, "ltv_ceiling_bps": pl.Int64, "lag_move": pl.Float64, "ordinary_move": pl.Float64,
+    "ordinary_confidence": pl.Float64, "venue": pl.Utf8,
+    "depth_usd_at_2pct": pl.Float64, "top_wallets": pl.Int64, "top_wallets_collateral_usd": pl.Float64,
+    "concentration_slippage": pl.Float64, "oracle_lag_hours": pl.Int64, "liquidation_delay_hours": pl.Int64,
+    "max_change_bps": pl.Int64, "extreme_drop": pl.Float64, "extreme_liquidation_usd": pl.Float64,
+    "sellable_within_bonus_usd": pl.Float64, "cap_multiple": pl.Float64, "cap_usd": pl.Float64,
+    "newly_liquidatable_wallets": pl.Int64, "newly_liquidatable_debt_usd": pl.Float64,
+    "bad_debt_current_usd": pl.Float64, "bad_debt_proposed_usd": pl.Float64,
+    "liquidated_debt_current_usd": pl.Float64, "liquidated_debt_proposed_usd": pl.Float64,
+    "liquidations_current": pl.Int64, "liquidations_proposed": pl.Int64, "reasons": pl.Utf8,
+}  # fmt: skip
+BACKTEST_SCHEMA = {
+    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "window_name": pl.Utf8,
+    "variant": pl.Utf8, "lt_bps": pl.Int64, "ltv_bps": pl.Int64, "bonus_bps": pl.Int64, "liquidations": pl.Int64,
+    "liquidated_wallets": pl.Int64, "liquidated_debt_usd": pl.Float64, "bad_debt_usd": pl.Float64,
+    "skipped": pl.Int64,
+}  # fmt: skip
