@@ -68,12 +68,13 @@ def data_quality_frame(issues: Sequence[Issue], protocol: str, chain_id: int, so
 
 
 @dataclass(frozen=True)
-class TokenProblem:
-    """A token's problem before it is tied to a market (what `Issue` needs besides the market)."""
+class Problem:
+    """A contract's problem before it is tied to a market (what `Issue` needs besides the market)."""
 
     kind: str  #: a key of KINDS
     detail: str  #: one line
     unknown: str | None  #: what it leaves unknown
+    subject: str | None = None  #: the odd contract, when it is not the token the problem is found on
 
 
 @dataclass(frozen=True)
@@ -83,17 +84,12 @@ class TokenInfo:
     address: str  #: lowercase hex
     symbol: str | None  #: symbol(), a string or a bytes32 read as text
     decimals: int | None  #: decimals(), when it answers one the amount columns can scale
-    problems: tuple[TokenProblem, ...]  #: what is odd about it
+    problems: tuple[Problem, ...]  #: what is odd about it
 
     @property
     def label(self) -> str:
         """Its symbol, else its shortened address: how people see it."""
         return self.symbol or self.address[:10]
-
-    def issues(self, market: str, role: str) -> list[Issue]:
-        """Its problems as `market` meets it, the token named by its `role` there ("loan token", "collateral")."""
-        return [Issue(market, self.address, p.kind, f"{role} {self.label}: {p.detail}", p.unknown)
-                for p in self.problems]  # fmt: skip
 
 
 def decode_symbol(raw: str | None) -> tuple[str | None, bool]:
@@ -123,7 +119,7 @@ def decode_decimals(raw: str | None) -> int | None:
 
 def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[str, TokenInfo]:
     """Each token's code, symbol(), decimals() and totalSupply() at block `tag`, in one batch that no revert can
-    sink; what is missing or odd becomes a TokenProblem. totalSupply() tells a token that lacks the optional
+    sink; what is missing or odd becomes a Problem. totalSupply() tells a token that lacks the optional
     metadata (it still answers) from one whose every call reverts."""
     calls = []
     for address in addresses:
@@ -134,27 +130,27 @@ def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[
     for i, address in enumerate(addresses):
         code, symbol_raw, decimals_raw, supply_raw = raw[4 * i : 4 * i + 4]
         if code in (None, "0x", "0x0"):
-            problem = TokenProblem("no_code", f"no contract at {address} (self-destructed?)",
+            problem = Problem("no_code", f"no contract at {address} (self-destructed?)",
                                    "symbol, decimals and so its USD price per token")  # fmt: skip
             found[address] = TokenInfo(address, None, None, (problem,))
             continue
         symbol, bytes32 = decode_symbol(symbol_raw)
         decimals = decode_decimals(decimals_raw)
-        problems: list[TokenProblem] = []
+        problems: list[Problem] = []
         if symbol is None and decimals is None and decode_decimals(supply_raw) is None:
-            problems.append(TokenProblem("token_reverts", "symbol(), decimals() and totalSupply() all revert",
+            problems.append(Problem("token_reverts", "symbol(), decimals() and totalSupply() all revert",
                                          "symbol, decimals and so its USD price per token"))  # fmt: skip
         else:
             if decimals is None:
-                problems.append(TokenProblem("no_decimals", "decimals() reverts or answers nothing",
+                problems.append(Problem("no_decimals", "decimals() reverts or answers nothing",
                                              "decimals, and so its USD price per token"))  # fmt: skip
             elif decimals > MAX_DECIMALS:
-                problems.append(TokenProblem("odd_decimals", f"decimals() answers {decimals}",
+                problems.append(Problem("odd_decimals", f"decimals() answers {decimals}",
                                              "decimals, and so its USD price per token"))  # fmt: skip
                 decimals = None
             if symbol is None:
-                problems.append(TokenProblem("no_symbol", "symbol() reverts or answers nothing", "symbol"))
+                problems.append(Problem("no_symbol", "symbol() reverts or answers nothing", "symbol"))
             elif bytes32:
-                problems.append(TokenProblem("bytes32_symbol", f"symbol() is bytes32, read as {symbol!r}", None))
+                problems.append(Problem("bytes32_symbol", f"symbol() is bytes32, read as {symbol!r}", None))
         found[address] = TokenInfo(address, symbol, decimals, tuple(problems))
     return found

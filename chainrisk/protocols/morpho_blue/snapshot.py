@@ -14,7 +14,7 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
-from chainrisk.protocols.quality import Issue, TokenProblem, decode_decimals, read_token_info
+from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -58,7 +58,7 @@ class Token:
     symbol: str  #: ERC-20 symbol (address prefix when the token has none)
     decimals: int | None  #: ERC-20 decimals; None when the token does not answer them (optional in ERC-20)
     price_usd: float | None  #: from the USD oracle, when it knows the token
-    problems: tuple[TokenProblem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
+    problems: tuple[Problem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
 
 
 @dataclass(frozen=True)
