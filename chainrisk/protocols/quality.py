@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
+from eth_abi.exceptions import DecodingError
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.rpc import RpcClient
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
 
+#: What decoding an odd answer raises (eth_abi's DecodingError is no ValueError).
+DECODE_ERRORS = (ValueError, TypeError, OverflowError, DecodingError)
 #: What each kind of problem means (the `kind` column of `data_quality`).
 KINDS = {
     "no_code": "the address holds no contract (self-destructed, or never deployed)",
@@ -97,7 +100,7 @@ def decode_symbol(raw: str | None) -> tuple[str | None, bool]:
     tokens), trailing zero bytes dropped; (None, False) for a revert or an answer that is neither."""
     if not raw or raw == "0x":
         return None, False
-    with contextlib.suppress(ValueError, TypeError, OverflowError):
+    with contextlib.suppress(*DECODE_ERRORS):
         text = str(ERC20.decode("symbol", raw)[0]).strip("\x00").strip()
         if text:
             return text, False

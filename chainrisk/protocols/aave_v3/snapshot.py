@@ -13,7 +13,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.quality import Problem, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Problem, read_token_info
 from chainrisk.protocols.tokens import word_address
 from chainrisk.rpc import RpcClient, RpcError
 
@@ -199,7 +199,7 @@ def _reserve_symbols(
     """Each reserve token's symbol: from the data provider's getAllReservesTokens, or, when that reverts (it calls
     every token's symbol() as a string), from each token as far as it answers. The pool's configuration holds the
     decimals, so only a token's symbol (or its having no code) can be odd here."""
-    with contextlib.suppress(ValueError, TypeError, OverflowError):
+    with contextlib.suppress(*DECODE_ERRORS):
         if listed not in (None, "0x"):
             return {_lower(a): s for s, a in DATA_PROVIDER.decode("getAllReservesTokens", listed)[0]}, {}
     symbols: dict[str, str] = {}
@@ -227,7 +227,7 @@ def _reserve_prices(
     odd: list[str] = []
     for asset, raw in zip(assets, answers, strict=True):
         price = None
-        with contextlib.suppress(ValueError, TypeError, OverflowError):
+        with contextlib.suppress(*DECODE_ERRORS):
             if raw not in (None, "0x"):
                 price = int(ORACLE.decode("getAssetPrice", raw)[0])
         prices[asset] = price

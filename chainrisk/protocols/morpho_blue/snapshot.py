@@ -14,7 +14,7 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
-from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -156,7 +156,7 @@ def _decoded(abi_function: str, abi: Any, raw: Any) -> int | None:
         return None
     try:
         return int(abi.decode(abi_function, raw)[0])
-    except (ValueError, TypeError, OverflowError):
+    except DECODE_ERRORS:
         return None
 
 
