@@ -214,7 +214,7 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
     """Indexes every market (jobs.run's one market loop), then publishes when at least one succeeded (also after a
     partial failure: the markets that worked become readable). A failure before anything is stored leaves every file
     as it was."""
-    from chainrisk.jobs.index import faults_line
+    from chainrisk.jobs.index import faults_line, quality_line
     from chainrisk.jobs.run import IndexOptions, index_markets
 
     options = IndexOptions(args.from_block, args.to_block, args.confirmations, args.log_span)
@@ -231,6 +231,8 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
         )
         if report.faults_absorbed:
             reorg += f"; absorbed {faults_line(report.faults_absorbed)}"
+        if report.data_quality:
+            reorg += f"; warning: {quality_line(report.data_quality, len(report.markets_with_unknowns))}"
         print(
             f"indexed {report.protocol} {report.market} on chain {report.chain_id}: blocks "
             f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} accounts "

@@ -102,12 +102,12 @@ def legs(positions: pl.DataFrame, links: dict[str, Link], convert: Converter) ->
     symbols = {a: link.asset.symbol for a, link in links.items()} | {
         link.underlying.address: link.underlying.symbol for link in links.values()
     }
-    decimals = {a: link.asset.decimals for a, link in links.items()} | {
-        link.underlying.address: link.underlying.decimals for link in links.values()
-    }
+    decimals: dict[str, int | None] = {a: link.asset.decimals for a, link in links.items()}
+    decimals |= {link.underlying.address: link.underlying.decimals for link in links.values()}
     for row in held.select("asset", "symbol", "decimals").unique().iter_rows():
         symbols.setdefault(row[0], row[1] or row[0][:10])
-        decimals.setdefault(row[0], int(row[2]))
+        # A token without decimals() (optional in ERC-20) keeps them unknown: its legs' USD stays NULL.
+        decimals.setdefault(row[0], None if row[2] is None else int(row[2]))
 
     rows = held.to_dicts()
     pending = [_Piece(i, r["asset"], int(r["amount"]), [symbols[r["asset"]]], 0) for i, r in enumerate(rows)]

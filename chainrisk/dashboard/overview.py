@@ -1,5 +1,5 @@
-"""Overview page: totals, health distribution, collateral at risk vs price drop, markets, the weakest borrowers
-across protocols and data freshness.
+"""Overview page: totals, a data-quality note, health distribution, collateral at risk vs price drop, markets, the
+weakest borrowers across protocols and data freshness.
 
 Everything is aggregated in DuckDB (a few dozen rows reach Python), so the first view stays fast on a
 database of a million positions.
@@ -17,6 +17,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.quality import render_note
 from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
@@ -192,6 +193,7 @@ def render() -> None:
         help=f"{usd(figures['bad_debt_usd'])}: debt the collateral cannot cover after liquidation bonuses",
     )
     cols[5].metric("Protocols", f"{figures['protocols']}", help=figures["names"])
+    render_note(db)
 
     left, right = st.columns(2)
     with left:

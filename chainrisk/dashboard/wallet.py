@@ -275,6 +275,8 @@ def _amount_change(positions: pl.DataFrame, key: PositionKey | None, tokens: str
         & (pl.col("market") == market)
         & (pl.col("asset") == asset)
     )["decimals"][0]
+    if decimals is None:  # a token without decimals(): a whole-token amount has no size in its units
+        return []
     units = to_base_units(tokens, int(decimals))
     if units == 0:
         return []

@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
 from chainrisk.protocols.frames import default_markets
+from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
 from chainrisk.store.db import Store, StoredMarket
@@ -43,6 +44,10 @@ class IndexReport:
     reorg_rewound_to: int | None  #: watermark after a reorg repair (of every market read with this one), if any
     seconds: float  #: wall time
     faults_absorbed: dict[str, int]  #: transient RPC faults retried or re-split, by kind (chainrisk.rpc.FAULT_KINDS)
+    #: Odd contracts the snapshot met (its `data_quality` rows), by kind (chainrisk.protocols.quality.KINDS).
+    data_quality: dict[str, int] = field(default_factory=dict)
+    #: The markets where something was left unknown (USD, a symbol, a health factor), sorted.
+    markets_with_unknowns: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -61,6 +66,12 @@ def faults_line(faults: dict[str, int]) -> str:
     """'41 RPC faults (http_429 6, timeout 6, ...)', most frequent first."""
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items(), key=lambda kv: (-kv[1], kv[0])))
     return f"{sum(faults.values())} RPC faults ({kinds})"
+
+
+def quality_line(kinds: dict[str, int], markets_with_unknowns: int) -> str:
+    """'data quality: 3 markets with unknowns (no_decimals 2, oracle_reverts 1)', most frequent kind first."""
+    listed = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"data quality: {markets_with_unknowns} market(s) with unknowns ({listed})"
 
 
 def _block(rpc: RpcClient, number: int) -> dict[str, str]:
@@ -247,6 +258,11 @@ def index_market(
             frames = dict(snapshot.frames)
             if "markets" not in frames:  # an adapter that describes no market still names where its bad debt lands
                 frames["markets"] = default_markets(frames["positions"], adapter.bad_debt, timestamp)
+            # Always written, even empty: a snapshot replaces its source's rows, so a problem fixed since is gone.
+            quality = frames.get("data_quality")
+            if quality is None:
+                quality = data_quality_frame([], protocol, chain_id, address, target)
+            frames["data_quality"] = quality
             store.write_snapshot(protocol, chain_id, address, target, block["hash"], timestamp, frames)
         faults_absorbed = rpc.faults_absorbed
     return IndexReport(
@@ -261,6 +277,8 @@ def index_market(
         reorg_rewound_to=rewound,
         seconds=round(time.perf_counter() - started, 3),
         faults_absorbed=faults_absorbed,
+        data_quality=dict(sorted(quality.group_by("kind").len().iter_rows())),
+        markets_with_unknowns=sorted(set(quality.filter(pl.col("unknown").is_not_null())["market"].to_list())),
     )
 
 

@@ -23,7 +23,7 @@ from chainrisk.alerts.deliver import AlertReport, run_alerts
 from chainrisk.config import Config, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
-from chainrisk.jobs.index import IndexReport, faults_line, index_market
+from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality_line
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score
 from chainrisk.rpc import mask_url
@@ -62,11 +62,24 @@ class RunReport:
                 faults[kind] = faults.get(kind, 0) + count
         if faults:
             parts.append(f"absorbed {faults_line(faults)}")
+        warning = self.data_quality_warning()
+        if warning:
+            parts.append(warning)
         if self.alerts is not None:
             parts.append(
                 f"alerts: {self.alerts.breached} breaching, {self.alerts.sent} sent, {self.alerts.failed} undelivered"
             )
         return "; ".join(parts)
+
+    def data_quality_warning(self) -> str | None:
+        """'warning: data quality: ...' when a market met odd contracts (chainrisk.protocols.quality), else None."""
+        kinds: dict[str, int] = {}
+        unknowns = 0
+        for indexed in self.indexed:
+            for kind, count in indexed.data_quality.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+            unknowns += len(indexed.markets_with_unknowns)
+        return f"warning: {quality_line(kinds, unknowns)}" if kinds else None
 
 
 def _begin(db: Path) -> int:

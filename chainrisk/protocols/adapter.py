@@ -9,7 +9,11 @@ The frames an adapter returns follow the shared SQL contract:
 * events: its own `events_table` (columns of its choosing, plus block_number, block_hash, log_index);
 * snapshot: its raw tables, plus `positions` (one row per wallet, market and asset) and `wallet_health`
   (one row per wallet and market), whose columns are documented in the README. In `positions`, `market` is
-  the risk-isolated unit (an Aave pool, one Morpho market) and `source` the contract that was indexed.
+  the risk-isolated unit (an Aave pool, one Morpho market) and `source` the contract that was indexed;
+* optionally `markets` (each market described) and `data_quality` (chainrisk.protocols.quality.data_quality_frame:
+  one row per market, odd contract and problem met, with what it left unknown). An odd token or oracle never stops
+  a snapshot: the adapter stores what is exact, leaves NULL what it cannot know (USD, decimals, a wallet's health
+  the protocol itself cannot tell: left out of `wallet_health`) and names it in `data_quality`.
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ class LogQuery:
 
 @dataclass(frozen=True)
 class Snapshot:
-    frames: dict[str, pl.DataFrame]  #: table -> rows at the pinned block (raw tables, positions, wallet_health)
+    #: table -> rows at the pinned block (raw tables, positions, wallet_health; optionally markets, data_quality)
+    frames: dict[str, pl.DataFrame]
     accounts: int  #: accounts read
     accounts_with_debt: int  #: of which with debt
 

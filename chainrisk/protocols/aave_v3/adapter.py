@@ -12,7 +12,7 @@ import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
-from chainrisk.protocols.aave_v3 import normalise
+from chainrisk.protocols.aave_v3 import normalise, quality
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
@@ -28,6 +28,7 @@ from chainrisk.protocols.aave_v3.snapshot import (
 from chainrisk.protocols.aave_v3.wrappers import atoken_links
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
+from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
@@ -204,8 +205,14 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         positions, health = normalise.contract_frames(
             accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit, version
         )
-        # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say).
-        pairs = liquidation_pairs(state, accounts, computed, liquidations_allowed(rpc, source, block))
+        positions, health = quality.without_unknowns(positions, health, accounts, reserves)
+        # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say);
+        # not for a wallet using a reserve without a price: the pool's own call reverts (or divides by zero).
+        unpriced = quality.unpriced_wallets(accounts, reserves) | quality.zero_priced_wallets(accounts, reserves)
+        rated = [(a, c) for a, c in zip(accounts, computed, strict=True) if a.wallet not in unpriced]
+        pairs = liquidation_pairs(
+            state, [a for a, _ in rated], [c for _, c in rated], liquidations_allowed(rpc, source, block)
+        )
         health = with_status(health, wallet_status(state, pairs))
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
@@ -221,6 +228,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
                 [{"market": source, "name": _market_name(rpc, source, block), "bad_debt_rule": self.bad_debt}],
                 self.name, chain_id, source, block, timestamp,
             ),
+            "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
         }  # fmt: skip
         return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
 

@@ -68,7 +68,7 @@ def reserves_frame(
                 "variable_borrow_index": r.variable_borrow_index, "liquidity_rate": r.liquidity_rate,
                 "variable_borrow_rate": r.variable_borrow_rate, "last_update_timestamp": r.last_update_timestamp,
                 "normalized_income": r.normalized_income, "normalized_variable_debt": r.normalized_variable_debt,
-                "price": r.price, "price_usd": r.price / base_unit,
+                "price": r.price, "price_usd": r.price / base_unit if r.price else None,
                 "isolation_mode_total_debt": r.isolation_mode_total_debt,
                 "pool_version": f"{version.major}.{version.minor}", "pool_revision": pool_revision,
                 "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
@@ -85,6 +85,7 @@ def reserves_frame(
             **{c: EXACT for c in exact_columns},
             "pool_revision": pl.Int64,
             "liquidation_grace_period_until": pl.Int64,
+            "price_usd": pl.Float64,
         },
         infer_schema_length=None,
     )

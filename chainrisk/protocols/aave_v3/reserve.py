@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainrisk.protocols.quality import Problem
+
 
 def _bits(word: int, start: int, width: int) -> int:
     return (word >> start) & ((1 << width) - 1)
@@ -84,6 +86,10 @@ class Reserve:
     #: Pool.getLiquidationGracePeriod (3.1+): liquidations of or against this reserve revert until after it.
     liquidation_grace_period_until: int = 0
     deficit: int = 0  #: Pool.getReserveDeficit (3.3+), token units
+    #: False when AaveOracle.getAssetPrice reverts for the asset (`price` is then 0): the pool itself cannot value
+    #: it, and its getUserAccountData reverts for every wallet that uses it as collateral or debt.
+    price_known: bool = True
+    problems: tuple[Problem, ...] = ()  #: what is odd about its token or its price (chainrisk.protocols.quality)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ account, each version's way (3.0 to 3.6)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
+from chainrisk.protocols.quality import DECODE_ERRORS, Problem, read_token_info
+from chainrisk.protocols.tokens import word_address
 from chainrisk.rpc import RpcClient, RpcError
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
@@ -40,6 +43,9 @@ VERSION_PROBES: tuple[tuple[int, str, tuple[Any, ...]], ...] = (
 )
 V3_5_FIRST_REVISION = 9
 V3_1, V3_2, V3_3, V3_4, V3_6 = (PoolVersion(3, minor) for minor in (1, 2, 3, 4, 6))
+#: Token problems that matter in an Aave pool: its configuration holds each reserve's decimals, so a token without
+#: decimals() loses nothing; one without a (string) symbol, or without code, loses its symbol.
+AAVE_TOKEN_PROBLEMS = ("no_code", "token_reverts", "no_symbol", "bytes32_symbol")
 #: E-mode category ids (uint8; 0 is "no e-mode"): 3.2+ lists no category per reserve, so all are probed.
 EMODE_IDS = range(1, 256)
 
@@ -140,15 +146,22 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     calls: list[tuple[str, list[Any]]] = []
     for asset in assets:
         calls.extend(eth_call(deployment.pool, abi, fn, asset, block=tag) for abi, fn in per_asset)
-        calls.append(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag))
-    calls.append(eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag))
     raw = rpc.batch(calls)
-    symbols = {_lower(a): s for s, a in DATA_PROVIDER.decode("getAllReservesTokens", raw[-1])[0]}
-    width = len(per_asset) + 1
+    # The pool's own views must answer; a listed token or a price source may not (one reverting feed, one token
+    # without symbol()), which must not sink the batch: the data provider's getAllReservesTokens then reverts too.
+    prices_raw = rpc.batch_each(
+        [
+            *(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag) for asset in assets),
+            eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag),
+        ]
+    )
+    symbols, problems = _reserve_symbols(rpc, assets, prices_raw[-1], tag)
+    prices = _reserve_prices(rpc, deployment, assets, prices_raw[:-1], problems, tag)
+    width = len(per_asset)
     reserves = []
     for i, asset in enumerate(assets):
         row = raw[width * i : width * (i + 1)]
-        answers = {fn: abi.decode(fn, item)[0] for (abi, fn), item in zip(per_asset, row, strict=False)}
+        answers = {fn: abi.decode(fn, item)[0] for (abi, fn), item in zip(per_asset, row, strict=True)}
         data = answers["getReserveData"]
         word = data[0][0]
         reserves.append(
@@ -170,12 +183,72 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 isolation_mode_total_debt=data[14],
                 normalized_income=answers["getReserveNormalizedIncome"],
                 normalized_variable_debt=answers["getReserveNormalizedVariableDebt"],
-                price=ORACLE.decode("getAssetPrice", row[-1])[0],
+                price=prices[asset] or 0,
                 liquidation_grace_period_until=answers.get("getLiquidationGracePeriod", 0),
                 deficit=answers.get("getReserveDeficit", 0),
+                price_known=prices[asset] is not None,
+                problems=tuple(problems.get(asset, ())),
             )
         )
     return reserves
+
+
+def _reserve_symbols(
+    rpc: RpcClient, assets: list[str], listed: Any, tag: str
+) -> tuple[dict[str, str], dict[str, list[Problem]]]:
+    """Each reserve token's symbol: from the data provider's getAllReservesTokens, or, when that reverts (it calls
+    every token's symbol() as a string), from each token as far as it answers. The pool's configuration holds the
+    decimals, so only a token's symbol (or its having no code) can be odd here."""
+    with contextlib.suppress(*DECODE_ERRORS):
+        if listed not in (None, "0x"):
+            return {_lower(a): s for s, a in DATA_PROVIDER.decode("getAllReservesTokens", listed)[0]}, {}
+    symbols: dict[str, str] = {}
+    problems: dict[str, list[Problem]] = {}
+    for asset, info in read_token_info(rpc, assets, tag).items():
+        symbols[asset] = info.label
+        for p in info.problems:
+            if p.kind in AAVE_TOKEN_PROBLEMS:
+                unknown = "symbol" if p.kind != "bytes32_symbol" else None
+                problems.setdefault(asset, []).append(replace(p, unknown=unknown))
+    return symbols, problems
+
+
+def _reserve_prices(
+    rpc: RpcClient,
+    deployment: Deployment,
+    assets: list[str],
+    answers: list[Any],
+    problems: dict[str, list[Problem]],
+    tag: str,
+) -> dict[str, int | None]:
+    """AaveOracle.getAssetPrice of each asset, None where it reverts; a revert or a zero price is a Problem of the
+    asset, on the source the oracle names for it (getSourceOfAsset) where it names one."""
+    prices: dict[str, int | None] = {}
+    odd: list[str] = []
+    for asset, raw in zip(assets, answers, strict=True):
+        price = None
+        with contextlib.suppress(*DECODE_ERRORS):
+            if raw not in (None, "0x"):
+                price = int(ORACLE.decode("getAssetPrice", raw)[0])
+        prices[asset] = price
+        if not price:
+            odd.append(asset)
+    sources = rpc.batch_each([eth_call(deployment.oracle, ORACLE, "getSourceOfAsset", a, block=tag) for a in odd])
+    for asset, raw in zip(odd, sources, strict=True):
+        source = word_address(raw) or deployment.oracle
+        if prices[asset] is None:
+            problem = Problem(
+                "oracle_reverts",
+                f"AaveOracle {deployment.oracle} getAssetPrice reverts (source {source})",
+                "its price, USD figures, and the health of every wallet using it as "
+                "collateral or debt (the pool's own getUserAccountData reverts for them)",
+                source,
+            )
+        else:
+            problem = Problem("oracle_zero", f"AaveOracle {deployment.oracle} getAssetPrice answers 0 (source "
+                              f"{source})", "its USD figures", source)  # fmt: skip
+        problems.setdefault(asset, []).append(problem)
+    return prices
 
 
 def configuration_of(word: int, version: PoolVersion) -> ReserveConfiguration:

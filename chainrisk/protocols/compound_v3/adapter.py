@@ -12,8 +12,9 @@ from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.compound_v3 import normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
-from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market
+from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market, token_issues
 from chainrisk.protocols.frames import markets_frame
+from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
 DDL = """
@@ -157,6 +158,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
             "markets": markets_frame(
                 [normalise.market_row(market)], self.name, chain_id, deployment.comet, block, timestamp
             ),
+            "data_quality": data_quality_frame(token_issues(market), self.name, chain_id, deployment.comet, block),
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)
         return Snapshot(frames, accounts=raw_accounts.height, accounts_with_debt=borrowers)

@@ -5,7 +5,7 @@ JSON-RPC batches."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_abi.exceptions import DecodingError
@@ -22,6 +22,7 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
+from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 
 COMET = load_abi("compound-v3", "IComet")
@@ -30,6 +31,8 @@ ERC20 = load_abi("erc20", "IERC20Detailed")
 USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
 #: What a contract that is not a Comet does when asked Comet's questions: revert, or answer undecodable bytes.
 NOT_A_COMET = (RpcError, ValueError, TypeError, OverflowError, DecodingError)
+#: Token problems that leave its symbol unknown; Comet's own scale stands in for decimals a token does not answer.
+SYMBOL_LOST = ("no_symbol", "token_reverts", "no_code")
 #: CometWithExtendedAssetList's limit (userBasic keeps 16 + 8 entered-asset bits).
 MAX_ASSETS = 24
 #: Comet's rate model parameters, in the order RateModel takes them.
@@ -58,6 +61,7 @@ class Token:
     symbol: str  #: ERC-20 symbol (address prefix when the token has none)
     decimals: int  #: ERC-20 decimals
     usd: float | None  #: USD per whole token from the USD oracle, when it knows the token
+    problems: tuple[Problem, ...] = ()  #: what is odd about it (chainrisk.protocols.quality); Comet's scale stands in
 
 
 @dataclass(frozen=True)
@@ -151,32 +155,26 @@ def _price(raw: Any) -> int | None:
     return int(_decode("getPrice", raw)[0]) if raw not in (None, "0x") else None
 
 
-def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int) -> dict[str, Token]:
-    """Symbol, decimals and (with a USD oracle) USD price of each token; a bytes32 or missing symbol becomes the
-    address prefix, missing decimals stop the run (amounts could not be valued)."""
+def read_tokens(
+    rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int, scales: dict[str, int]
+) -> dict[str, Token]:
+    """Symbol, decimals and (with a USD oracle) USD price of each token, read as far as the token answers
+    (chainrisk.protocols.quality.read_token_info). Decimals a token does not answer come from Comet's own `scales`
+    (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it)."""
     tag = hex(block)
-    per_token = 3 if deployment.usd_oracle else 2
-    calls: list[tuple[str, list[Any]]] = []
-    for token in addresses:
-        calls.append(eth_call(token, ERC20, "symbol", block=tag))
-        calls.append(eth_call(token, ERC20, "decimals", block=tag))
-        if deployment.usd_oracle:
-            calls.append(eth_call(deployment.usd_oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
-    raw = rpc.batch_each(calls)
+    infos = read_token_info(rpc, addresses, tag)
+    prices: list[Any] = [None] * len(addresses)
+    if deployment.usd_oracle:
+        oracle = deployment.usd_oracle
+        prices = rpc.batch_each([eth_call(oracle, USD_ORACLE, "getAssetPrice", t, block=tag) for t in addresses])
     tokens = {}
-    for i, token in enumerate(addresses):
-        symbol_raw, decimals_raw = raw[per_token * i], raw[per_token * i + 1]
-        try:
-            symbol = str(ERC20.decode("symbol", symbol_raw)[0]) if symbol_raw not in (None, "0x") else token[:10]
-        except (*NOT_A_COMET, UnicodeDecodeError):
-            symbol = token[:10]
-        if decimals_raw in (None, "0x"):
-            raise UserError(f"token {token} does not answer decimals(); cannot value its amounts")
-        usd = None
-        if deployment.usd_oracle and raw[per_token * i + 2] not in (None, "0x"):
-            price = USD_ORACLE.decode("getAssetPrice", raw[per_token * i + 2])[0]
-            usd = price / deployment.usd_base_unit if price else None
-        tokens[token] = Token(token, symbol, int(ERC20.decode("decimals", decimals_raw)[0]), usd)
+    for token, raw in zip(addresses, prices, strict=True):
+        info = infos[token]
+        decimals = info.decimals if info.decimals is not None else len(str(scales[token])) - 1
+        price = decode_decimals(raw)  # one uint256 word; None for a revert (an asset the oracle does not know)
+        usd = price / deployment.usd_base_unit if price else None
+        problems = tuple(replace(p, unknown="symbol" if p.kind in SYMBOL_LOST else None) for p in info.problems)
+        tokens[token] = Token(token, info.label, decimals, usd, problems)
     return tokens
 
 
@@ -216,7 +214,8 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
     )
     prices = [_price(r) for r in optional[: count + 1]]
     base_token = str(got["baseToken"]).lower()
-    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block)
+    scales = {base_token: int(got["baseScale"])} | {str(i[1]).lower(): int(i[3]) for i in infos}
+    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block, scales)
     assets = []
     for k, (offset, asset, feed, scale, borrow_cf, liquidate_cf, liquidation_factor, cap) in enumerate(infos):
         total_raw, reserves_raw = optional[count + 1 + k], optional[2 * count + 1 + k]
@@ -237,6 +236,13 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         reserves=int(got["getReserves"]), base_borrow_min=int(got["baseBorrowMin"]), assets=assets,
         usd_per_price_unit=usd_per_price_unit(base, prices[0], assets),
     )  # fmt: skip
+
+
+def token_issues(market: Market) -> list[Issue]:
+    """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet."""
+    roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
+    return [Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
+            for role, t in roles for p in t.problems]  # fmt: skip
 
 
 def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Asset]) -> float | None:

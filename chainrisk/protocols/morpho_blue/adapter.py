@@ -14,6 +14,7 @@ from chainrisk.protocols.morpho_blue import normalise
 from chainrisk.protocols.morpho_blue.constants import PRESETS
 from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, MarketParams, discover, read_markets, read_positions
+from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
 #: Aave V3 Ethereum's AaveOracle (bgd-labs/aave-address-book, AaveV3Ethereum.ORACLE): USD prices, 8 decimals.
@@ -132,6 +133,9 @@ class MorphoBlueAdapter(Adapter[Deployment]):
             "positions": contract_positions,
             "wallet_health": health,
             "markets": markets_frame(normalise.market_rows(markets), self.name, chain_id, source, block, timestamp),
+            "data_quality": data_quality_frame(
+                [i for m in markets for i in m.issues], self.name, chain_id, source, block
+            ),
         }
         return Snapshot(
             frames,

@@ -43,11 +43,12 @@ def events_frame(events: list[MorphoEvent]) -> pl.DataFrame:
 
 
 def base_currency_usd(market: Market) -> float | None:
-    """USD per loan-token unit: the loan token's USD price, else the collateral's through the market oracle."""
-    if market.loan.price_usd is not None:
+    """USD per loan-token unit: the loan token's USD price, else the collateral's through the market oracle; None
+    when neither is known (a token without decimals() has no USD price per unit)."""
+    if market.loan.price_usd is not None and market.loan.decimals is not None:
         return float(market.loan.price_usd / 10**market.loan.decimals)
     collateral = market.collateral
-    if collateral is not None and collateral.price_usd is not None and market.price:
+    if collateral is not None and collateral.price_usd is not None and collateral.decimals is not None and market.price:
         loan_units_per_collateral_token = market.price * 10**collateral.decimals / ORACLE_PRICE_SCALE
         return float(collateral.price_usd / loan_units_per_collateral_token)
     return None
@@ -172,12 +173,16 @@ def contract_frames(
         if not (supplied or borrowed or p.collateral):
             continue
         usd_per_unit = base_currency_usd(m)
+        # The oracle's value of the collateral in USD: unknown without a price, and a zero price is no USD figure.
+        collateral_usd_per_unit = usd_per_unit if m.price else None
         lltv_bps = m.params.lltv // WAD_PER_BPS
         incentive = liquidation_incentive_factor(m.params.lltv)
         common = {"market": p.market_id, "wallet": p.wallet, "base_currency_usd": usd_per_unit,
                   "liquidation_bonus_bps": incentive // WAD_PER_BPS, "liquidation_bonus_wad": incentive}  # fmt: skip
         if supplied or borrowed:
-            loan_usd = m.loan.price_usd if m.loan.price_usd is not None else _usd(10**m.loan.decimals, usd_per_unit)
+            loan_usd = m.loan.price_usd
+            if loan_usd is None and m.loan.decimals is not None:
+                loan_usd = _usd(10**m.loan.decimals, usd_per_unit)
             rows.append(
                 {
                     **common, "asset": m.loan.address, "symbol": m.loan.symbol, "decimals": m.loan.decimals,
@@ -189,31 +194,37 @@ def contract_frames(
                     "liquidation_threshold_wad": 0,
                 }
             )  # fmt: skip
+        # Morpho._isHealthy's collateral value; None when the oracle gives no price (its own health check reverts).
         value = collateral_value(p.collateral, m.price) if m.price is not None else None
         if p.collateral and m.collateral is not None:
+            # No price: 0 in the exact price column (NOT NULL), and NULL in every figure it would give.
             price, scale = fit_price(m.price or 0)
             price_usd = None
-            if m.price is not None and usd_per_unit is not None:
-                price_usd = m.price * 10**m.collateral.decimals / ORACLE_PRICE_SCALE * usd_per_unit
+            if m.price and collateral_usd_per_unit is not None and m.collateral.decimals is not None:
+                price_usd = m.price * 10**m.collateral.decimals / ORACLE_PRICE_SCALE * collateral_usd_per_unit
+            collateral_usd = _usd(value, collateral_usd_per_unit) if value is not None else None
             rows.append(
                 {
                     **common, "asset": m.collateral.address, "symbol": m.collateral.symbol,
                     "decimals": m.collateral.decimals, "supplied_amount": p.collateral,
                     "collateral_amount": p.collateral, "debt_amount": 0, "used_as_collateral": True,
                     "is_borrowing": False, "price": price, "price_scale": scale,
-                    "price_usd": price_usd, "collateral_base": value or 0, "debt_base": 0,
-                    "supplied_usd": _usd(value or 0, usd_per_unit), "collateral_usd": _usd(value or 0, usd_per_unit),
+                    "price_usd": price_usd, "collateral_base": value, "debt_base": 0,
+                    "supplied_usd": collateral_usd, "collateral_usd": collateral_usd,
                     "debt_usd": 0.0, "ltv_bps": lltv_bps, "liquidation_threshold_bps": lltv_bps,
                     "liquidation_threshold_wad": m.params.lltv,
                 }
             )  # fmt: skip
-        if m.price is None and borrowed:
-            continue  # no oracle price: Morpho itself cannot tell this borrower's health
+        if (value is None and (borrowed or p.collateral)) or (borrowed and not m.interest_known):
+            # Morpho itself cannot tell this wallet's health (no price, or a frozen IRM with interest pending):
+            # left out of wallet_health, the market's data_quality row says why.
+            continue
         capacity = max_borrow(p.collateral, m.price or 0, m.params.lltv)
         hf = health_factor_wad(borrowed, p.collateral, m.price or 0, m.params.lltv)
         health.append(
             {
-                "market": p.market_id, "wallet": p.wallet, "collateral_usd": _usd(value or 0, usd_per_unit),
+                "market": p.market_id, "wallet": p.wallet,
+                "collateral_usd": _usd(value or 0, collateral_usd_per_unit if p.collateral else usd_per_unit),
                 "debt_usd": _usd(borrowed, usd_per_unit),
                 "health_factor": capacity / borrowed if borrowed else None,
                 "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,

@@ -1,5 +1,6 @@
 """Reads Morpho Blue at one pinned block: the singleton, each market's state, oracle price and IRM rate, and
-every position (three storage words each, fetched in bulk with Morpho's own `extSloads`)."""
+every position (three storage words each, fetched in bulk with Morpho's own `extSloads`). Markets are
+permissionless: an odd token, oracle or IRM is read as far as it answers and named in the market's `issues`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
+from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -54,19 +56,24 @@ class MarketParams:
 class Token:
     address: str  #: lowercase hex
     symbol: str  #: ERC-20 symbol (address prefix when the token has none)
-    decimals: int  #: ERC-20 decimals
+    decimals: int | None  #: ERC-20 decimals; None when the token does not answer them (optional in ERC-20)
     price_usd: float | None  #: from the USD oracle, when it knows the token
+    problems: tuple[Problem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
 
 
 @dataclass(frozen=True)
 class Market:
     params: MarketParams  #: as created
     state: MarketState  #: IMorpho.market(id) at the block, as stored
-    borrow_rate: int  #: IRM rate per second (WAD) for accrual from state.last_update
-    accrued: MarketState  #: state with interest accrued to the block's timestamp (Morpho._accrueInterest)
+    borrow_rate: int | None  #: IRM rate per second (WAD) for accrual from state.last_update; None when the IRM fails
+    #: state with interest accrued to the block's timestamp (Morpho._accrueInterest); the stored state when the
+    #: IRM fails and time has passed (interest_known False)
+    accrued: MarketState
     price: int | None  #: IOracle.price() (1e36-scaled), None when the oracle reverts or is absent
     loan: Token  #: loan token
     collateral: Token | None  #: collateral token (None for idle markets)
+    interest_known: bool = True  #: False when the IRM fails and interest since state.last_update is unknown
+    issues: tuple[Issue, ...] = ()  #: odd contracts of this market (its tokens, oracle, IRM)
 
 
 @dataclass(frozen=True)
@@ -118,68 +125,142 @@ def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
 
 
 def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int) -> dict[str, Token]:
+    """Each token's metadata (chainrisk.protocols.quality.read_token_info: a token without decimals() or whose
+    calls revert is read as far as it answers) and its USD price where the USD oracle knows it."""
     tag = hex(block)
-    calls: list[tuple[str, list[Any]]] = []
-    for token in addresses:
-        calls.append(eth_call(token, ERC20, "symbol", block=tag))
-        calls.append(eth_call(token, ERC20, "decimals", block=tag))
-        if deployment.usd_oracle:
-            calls.append(eth_call(deployment.usd_oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
-    raw = _each(rpc, calls)
-    step = 3 if deployment.usd_oracle else 2
+    infos = read_token_info(rpc, addresses, tag)
+    prices: list[Any] = [None] * len(addresses)
+    if deployment.usd_oracle:
+        oracle = deployment.usd_oracle
+        prices = _each(rpc, [eth_call(oracle, USD_ORACLE, "getAssetPrice", t, block=tag) for t in addresses])
     tokens = {}
-    for i, token in enumerate(addresses):
-        symbol_raw, decimals_raw = raw[step * i], raw[step * i + 1]
-        try:
-            symbol = str(ERC20.decode("symbol", symbol_raw)[0]) if symbol_raw else token[:10]
-        except (ValueError, TypeError, OverflowError):  # bytes32 symbols (MKR-style) and other oddities
-            symbol = token[:10]
-        if not decimals_raw or decimals_raw == "0x":
-            raise UserError(f"token {token} does not answer decimals(); cannot value its amounts")
-        decimals = int(ERC20.decode("decimals", decimals_raw)[0])
-        price_usd = None
-        if deployment.usd_oracle and raw[step * i + 2] not in (None, "0x"):
-            price = USD_ORACLE.decode("getAssetPrice", raw[step * i + 2])[0]
-            price_usd = price / deployment.usd_base_unit if price else None
-        tokens[token] = Token(token, symbol, decimals, price_usd)
+    for token, raw in zip(addresses, prices, strict=True):
+        price = decode_decimals(raw)  # one uint256 word, like decimals(); None for a revert (an unknown asset)
+        info = infos[token]
+        price_usd = price / deployment.usd_base_unit if price else None
+        tokens[token] = Token(token, info.label, info.decimals, price_usd, info.problems)
     return tokens
+
+
+def _code_answers(
+    rpc: RpcClient, calls: Sequence[tuple[str, tuple[str, list[Any]]]], tag: str
+) -> list[tuple[bool, Any]]:
+    """(has code, answer or None) of each (contract, eth_call) pair, in one batch no revert can sink."""
+    raw = _each(rpc, [c for contract, call in calls for c in (("eth_getCode", [contract, tag]), call)])
+    return [(raw[2 * i] not in (None, "0x", "0x0"), raw[2 * i + 1]) for i in range(len(calls))]
+
+
+def _decoded(abi_function: str, abi: Any, raw: Any) -> int | None:
+    """One uint256 answer decoded, None for a revert, an empty or undecodable answer."""
+    if raw in (None, "0x"):
+        return None
+    try:
+        return int(abi.decode(abi_function, raw)[0])
+    except DECODE_ERRORS:
+        return None
 
 
 def read_markets(
     rpc: RpcClient, deployment: Deployment, created: list[MarketParams], block: int, timestamp: int
 ) -> list[Market]:
-    """Each market's stored state, oracle price and IRM rate at `block`, and its state accrued to `timestamp`."""
+    """Each market's stored state, oracle price and IRM rate at `block`, and its state accrued to `timestamp`.
+    An odd token, oracle or IRM never stops the read: what it leaves unknown is None, and named in `issues`."""
     tag = hex(block)
     morpho = deployment.morpho
     states_raw = rpc.batch([eth_call(morpho, MORPHO, "market", bytes.fromhex(p.market_id[2:]), block=tag)
                             for p in created])  # fmt: skip
     states = [MarketState(*MORPHO.decode("market", r)[0]) for r in states_raw]
-    rate_calls = [
-        eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)
-        for p, s in zip(created, states, strict=True)
-        if p.irm != ZERO_ADDRESS
-    ]
-    rates_raw = iter(_each(rpc, rate_calls))
-    prices_raw = iter(
-        _each(rpc, [eth_call(p.oracle, ORACLE, "price", block=tag) for p in created if p.oracle != ZERO_ADDRESS])
+    with_irm = [(p, s) for p, s in zip(created, states, strict=True) if p.irm != ZERO_ADDRESS]
+    irm_answers = iter(
+        _code_answers(
+            rpc,
+            [(p.irm, eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)) for p, s in with_irm],
+            tag,
+        )
     )
+    with_oracle = [p for p in created if p.oracle != ZERO_ADDRESS]
+    oracle_answers = iter(_code_answers(rpc, [(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag))
+                                              for p in with_oracle], tag))  # fmt: skip
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
     tokens = read_tokens(rpc, deployment, addresses, block)
     markets = []
     for params, state in zip(created, states, strict=True):
-        rate = 0
-        if params.irm != ZERO_ADDRESS:
-            raw = next(rates_raw)
-            if raw is None:
-                raise UserError(f"IRM {params.irm} of market {params.market_id} reverts on borrowRateView")
-            rate = IRM.decode("borrowRateView", raw)[0]
-        price = None
-        if params.oracle != ZERO_ADDRESS:
-            raw = next(prices_raw)
-            price = ORACLE.decode("price", raw)[0] if raw not in (None, "0x") else None
-        accrued = accrue_interest(state, rate, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
+        market_id = params.market_id
+        loan = tokens[params.loan_token]
         collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
-        markets.append(Market(params, state, rate, accrued, price, tokens[params.loan_token], collateral))
+        issues = [Issue(market_id, loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
+                  for p in loan.problems]  # fmt: skip
+        if collateral is not None:
+            issues += [Issue(market_id, collateral.address, p.kind, f"collateral {collateral.symbol}: {p.detail}",
+                             p.unknown) for p in collateral.problems]  # fmt: skip
+        rate: int | None = 0
+        if params.irm == ZERO_ADDRESS:
+            issues.append(Issue(market_id, ZERO_ADDRESS, "no_irm", "IRM is address zero: the debt bears no interest",
+                                None))  # fmt: skip
+        else:
+            has_code, raw = next(irm_answers)
+            rate = _decoded("borrowRateView", IRM, raw)
+        elapsed = timestamp - state.last_update
+        interest_known = rate is not None or elapsed <= 0
+        if rate is None:
+            # Morpho's own accrual calls the IRM too, so the market is frozen: every supply, borrow, repay and
+            # liquidation reverts. Its stored state is exact as of its last update; interest since then is unknown.
+            kind = "irm_reverts" if has_code else "no_code"
+            unknown = (
+                None if interest_known
+                else f"interest since its last update ({elapsed} s before the block): supply and debt are as "
+                "stored then, borrowers' health left out"
+            )  # fmt: skip
+            issues.append(
+                Issue(
+                    market_id,
+                    params.irm,
+                    kind,
+                    f"IRM {params.irm}: borrowRateView "
+                    f"{'reverts or answers nothing' if has_code else 'finds no contract'}",
+                    unknown,
+                )
+            )
+        price = None
+        if params.oracle == ZERO_ADDRESS:
+            if collateral is not None:
+                issues.append(Issue(market_id, ZERO_ADDRESS, "no_oracle",
+                                    "oracle is address zero: nothing can be borrowed against the collateral",
+                                    "collateral value (loan units and USD)"))  # fmt: skip
+        else:
+            has_code, raw = next(oracle_answers)
+            price = _decoded("price", ORACLE, raw)
+            unknown_value = "collateral value (loan units and USD) and every borrower's health"
+            if not has_code:
+                issues.append(
+                    Issue(
+                        market_id,
+                        params.oracle,
+                        "no_code",
+                        f"oracle {params.oracle}: no contract (self-destructed?)",
+                        unknown_value,
+                    )
+                )
+            elif price is None:
+                issues.append(
+                    Issue(
+                        market_id,
+                        params.oracle,
+                        "oracle_reverts",
+                        f"oracle {params.oracle}: price() reverts or answers nothing",
+                        unknown_value,
+                    )
+                )
+            elif price == 0:
+                issues.append(Issue(market_id, params.oracle, "oracle_zero",
+                                    f"oracle {params.oracle}: price() answers 0 (Morpho values the collateral at 0)",
+                                    "collateral value in USD"))  # fmt: skip
+        accrued = (
+            accrue_interest(state, rate or 0, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
+            if interest_known
+            else state
+        )
+        markets.append(Market(params, state, rate, accrued, price, loan, collateral, interest_known, tuple(issues)))
     return markets
 
 

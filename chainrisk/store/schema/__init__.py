@@ -3,7 +3,9 @@ version. Exact integers are HUGEINT (DECIMAL(38,0) on the way in); floats only f
 
 Versions: 1 Aave only; 2 every adapter's columns in positions (migrated); 3 scored_markets, runs and alerts; 4 the
 exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit;
-7 markets (each market's name and where its bad debt lands, filled from the next snapshot on).
+7 markets (each market's name and where its bad debt lands, filled from the next snapshot on); 8 positions'
+decimals and position_risk's USD nullable (a token without decimals(), an oracle without a price) and
+data_quality (odd contracts a snapshot met).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, risk, runs, scores
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 DOMAINS = (core, scores, runs, risk, chains, credit)
 #: Every table of every domain, created when missing.

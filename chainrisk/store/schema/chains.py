@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS collateral_chains (
     depth INTEGER NOT NULL,
     base_asset VARCHAR NOT NULL,
     base_symbol VARCHAR,
-    base_decimals INTEGER NOT NULL,
+    base_decimals INTEGER,
     base_amount HUGEINT NOT NULL,
     base_usd DOUBLE,
     claim_protocol VARCHAR,
@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS wallet_exposure (
     wallet VARCHAR NOT NULL,
     base_asset VARCHAR NOT NULL,
     base_symbol VARCHAR,
-    base_decimals INTEGER NOT NULL,
+    base_decimals INTEGER,
     long_amount HUGEINT NOT NULL,
     short_amount HUGEINT NOT NULL,
     net_amount HUGEINT NOT NULL,
@@ -116,4 +116,10 @@ CREATE TABLE IF NOT EXISTS base_asset_exposure (
 );
 """
 
-MIGRATIONS: dict[int, list[str]] = {}
+#: Version 8: a base asset's decimals may be unknown (a token without decimals(), optional in ERC-20), NULL then.
+MIGRATIONS: dict[int, list[str]] = {
+    8: [
+        f"ALTER TABLE {table} ALTER COLUMN base_decimals DROP NOT NULL"
+        for table in ("collateral_chains", "wallet_exposure")
+    ]
+}

@@ -1,11 +1,11 @@
 """Schema of what indexing writes: schema_version, sync_state (per indexed contract: watermarks and the latest
-snapshot) and the shared contract tables every adapter fills: positions, wallet_health and markets (README "The
-SQL contract"); with the migrations that changed them."""
+snapshot) and the shared contract tables every adapter fills: positions, wallet_health, markets and data_quality
+(README "The SQL contract"); with the migrations that changed them."""
 
 from __future__ import annotations
 
 #: Snapshot tables shared by every protocol: their rows are replaced per protocol as well as per block.
-CONTRACT_TABLES = ("positions", "wallet_health", "markets")
+CONTRACT_TABLES = ("positions", "wallet_health", "markets", "data_quality")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS positions (
     symbol VARCHAR,
     block_number BIGINT NOT NULL,
     block_timestamp BIGINT NOT NULL,
-    decimals INTEGER NOT NULL,
+    decimals INTEGER,
     supplied_amount HUGEINT NOT NULL,
     collateral_amount HUGEINT NOT NULL,
     debt_amount HUGEINT NOT NULL,
@@ -102,6 +102,20 @@ CREATE TABLE IF NOT EXISTS markets (
     reserves_amount HUGEINT,
     PRIMARY KEY (protocol, chain_id, market, block_number)
 );
+
+-- Odd contracts a snapshot met (chainrisk.protocols.quality.KINDS): one row per market, contract and problem.
+CREATE TABLE IF NOT EXISTS data_quality (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    subject VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    detail VARCHAR NOT NULL,
+    unknown VARCHAR,
+    PRIMARY KEY (protocol, chain_id, source, block_number, market, subject, kind)
+);
 """
 
 #: Version 1 files (Aave only) gain the columns every adapter now fills (version 2): the indexed contract
@@ -109,8 +123,10 @@ CREATE TABLE IF NOT EXISTS markets (
 #: USD price still has exact health). Version 4: the exact liquidation bonus (Morpho's incentive factor is not a
 #: whole number of bps), filled for stored rows from what they hold. Version 7: whether a liquidation takes the whole
 #: position at once (Compound V3's absorb; NULL reads as no), and why a wallet under health 1 cannot be liquidated
-#: now (a grace period, an L2 sequencer down; NULL: it can, or it is healthy) and until when.
+#: now (a grace period, an L2 sequencer down; NULL: it can, or it is healthy) and until when. Version 8: a token's
+#: decimals may be unknown (one without decimals(), optional in ERC-20): NULL then, its amounts still exact.
 MIGRATIONS: dict[int, list[str]] = {
+    8: ["ALTER TABLE positions ALTER COLUMN decimals DROP NOT NULL"],
     7: [
         "ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN",
         "ALTER TABLE wallet_health ADD COLUMN IF NOT EXISTS liquidation_blocked VARCHAR",

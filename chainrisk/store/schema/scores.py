@@ -46,9 +46,9 @@ CREATE TABLE IF NOT EXISTS position_risk (
     price_group VARCHAR,
     block_number BIGINT NOT NULL,
     block_timestamp BIGINT NOT NULL,
-    collateral_usd DOUBLE NOT NULL,
-    debt_usd DOUBLE NOT NULL,
-    price_usd DOUBLE NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
+    price_usd DOUBLE,
     liquidated_when_price VARCHAR,
     liquidation_price DOUBLE,
     liquidation_price_usd DOUBLE,
@@ -106,12 +106,17 @@ CREATE TABLE IF NOT EXISTS scored_markets (
 """
 
 #: Version 7: the protocol's exact health factor beside the engine's, and whether a liquidatable wallet can be
-#: liquidated now (NULL for rows scored before it).
+#: liquidated now (NULL for rows scored before it). Version 8: a position's USD figures may be unknown (a token without
+#: decimals(), an oracle without a price: chainrisk.protocols.quality), NULL then.
 MIGRATIONS: dict[int, list[str]] = {
+    8: [
+        f"ALTER TABLE position_risk ALTER COLUMN {column} DROP NOT NULL"
+        for column in ("collateral_usd", "debt_usd", "price_usd")
+    ],
     7: [
         "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS health_factor_wad HUGEINT",
         "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidation_blocked VARCHAR",
         "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidation_blocked_until BIGINT",
         "ALTER TABLE wallet_risk ADD COLUMN IF NOT EXISTS liquidatable_now BOOLEAN",
-    ]
+    ],
 }

@@ -1,0 +1,159 @@
+"""Odd contracts met while reading a market (tokens without decimals() or with a bytes32 symbol, tokens whose calls
+revert, oracles that revert or answer zero, contracts without code): what each one left unknown, as rows of the
+shared `data_quality` table (README "The SQL contract"), and the tolerant ERC-20 metadata read that finds them.
+
+Permissionless markets list whatever their creator chose; none of it may stop a run. An adapter stores what is exact,
+leaves NULL what it cannot know, and says so here, one row per market, contract and problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+from eth_abi.exceptions import DecodingError
+
+from chainrisk.abi import eth_call, load_abi
+from chainrisk.rpc import RpcClient
+
+ERC20 = load_abi("erc20", "IERC20Detailed")
+
+#: What decoding an odd answer raises (eth_abi's DecodingError is no ValueError).
+DECODE_ERRORS = (ValueError, TypeError, OverflowError, DecodingError)
+#: What each kind of problem means (the `kind` column of `data_quality`).
+KINDS = {
+    "no_code": "the address holds no contract (self-destructed, or never deployed)",
+    "token_reverts": "the token answers none of symbol(), decimals(), totalSupply()",
+    "no_decimals": "the token does not answer decimals() (optional in ERC-20)",
+    "odd_decimals": "the token's decimals() is beyond 36, more than any amount column can scale",
+    "no_symbol": "the token does not answer symbol() (optional in ERC-20)",
+    "bytes32_symbol": "the token's symbol() is a bytes32, not a string (MKR-style); read as text",
+    "oracle_reverts": "the market's oracle reverts or answers nothing",
+    "oracle_zero": "the market's oracle answers a price of zero",
+    "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
+    "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
+    "irm_reverts": "the market's interest rate model reverts or answers nothing",
+}
+#: Token decimals the amount columns can scale (10**36 is the largest power of ten the health engine tabulates).
+MAX_DECIMALS = 36
+
+#: Columns of a `data_quality` frame as an adapter returns it (the job's `keyed` columns come on top).
+DATA_QUALITY_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(), "subject": pl.Utf8(), "kind": pl.Utf8(), "detail": pl.Utf8(), "unknown": pl.Utf8(),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One odd contract as one market meets it."""
+
+    market: str  #: the risk-isolated market it affects (as in `positions`)
+    subject: str  #: the odd contract, lowercase hex
+    kind: str  #: a key of KINDS
+    detail: str  #: one line for people: what was asked and what came back
+    unknown: str | None  #: what was left unknown because of it (NULL: nothing, the figures are whole)
+
+
+def data_quality_frame(issues: Sequence[Issue], protocol: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
+    """The `data_quality` rows of one snapshot, one per (market, subject, kind), in a fixed order."""
+    unique = sorted({(i.market, i.subject, i.kind): i for i in issues}.values(),
+                    key=lambda i: (i.market, i.subject, i.kind))  # fmt: skip
+    rows = [{"market": i.market, "subject": i.subject, "kind": i.kind, "detail": i.detail, "unknown": i.unknown}
+            for i in unique]  # fmt: skip
+    return pl.DataFrame(rows, schema=DATA_QUALITY_SCHEMA).with_columns(
+        pl.lit(protocol).alias("protocol"),
+        pl.lit(chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(source).alias("source"),
+        pl.lit(block, pl.Int64).alias("block_number"),
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A contract's problem before it is tied to a market (what `Issue` needs besides the market)."""
+
+    kind: str  #: a key of KINDS
+    detail: str  #: one line
+    unknown: str | None  #: what it leaves unknown
+    subject: str | None = None  #: the odd contract, when it is not the token the problem is found on
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An ERC-20's metadata as the token answers it at the block; None where it does not."""
+
+    address: str  #: lowercase hex
+    symbol: str | None  #: symbol(), a string or a bytes32 read as text
+    decimals: int | None  #: decimals(), when it answers one the amount columns can scale
+    problems: tuple[Problem, ...]  #: what is odd about it
+
+    @property
+    def label(self) -> str:
+        """Its symbol, else its shortened address: how people see it."""
+        return self.symbol or self.address[:10]
+
+
+def decode_symbol(raw: str | None) -> tuple[str | None, bool]:
+    """(symbol, was it a bytes32) of a symbol() answer: an ABI string, else one 32-byte word of text (MKR-style
+    tokens), trailing zero bytes dropped; (None, False) for a revert or an answer that is neither."""
+    if not raw or raw == "0x":
+        return None, False
+    with contextlib.suppress(*DECODE_ERRORS):
+        text = str(ERC20.decode("symbol", raw)[0]).strip("\x00").strip()
+        if text:
+            return text, False
+    body = raw[2:]
+    if len(body) == 64:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            text = bytes.fromhex(body).rstrip(b"\x00").decode("utf-8").strip()
+            if text and text.isprintable():
+                return text, True
+    return None, False
+
+
+def decode_decimals(raw: str | None) -> int | None:
+    """decimals() as an integer when it is one word; None for a revert or an empty or short answer."""
+    if not isinstance(raw, str) or len(raw) < 66:
+        return None
+    return int(raw[2:66], 16)
+
+
+def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[str, TokenInfo]:
+    """Each token's code, symbol(), decimals() and totalSupply() at block `tag`, in one batch that no revert can
+    sink; what is missing or odd becomes a Problem. totalSupply() tells a token that lacks the optional
+    metadata (it still answers) from one whose every call reverts."""
+    calls = []
+    for address in addresses:
+        calls.append(("eth_getCode", [address, tag]))
+        calls += [eth_call(address, ERC20, fn, block=tag) for fn in ("symbol", "decimals", "totalSupply")]
+    raw = rpc.batch_each(calls)
+    found = {}
+    for i, address in enumerate(addresses):
+        code, symbol_raw, decimals_raw, supply_raw = raw[4 * i : 4 * i + 4]
+        if code in (None, "0x", "0x0"):
+            problem = Problem("no_code", f"no contract at {address} (self-destructed?)",
+                                   "symbol, decimals and so its USD price per token")  # fmt: skip
+            found[address] = TokenInfo(address, None, None, (problem,))
+            continue
+        symbol, bytes32 = decode_symbol(symbol_raw)
+        decimals = decode_decimals(decimals_raw)
+        problems: list[Problem] = []
+        if symbol is None and decimals is None and decode_decimals(supply_raw) is None:
+            problems.append(Problem("token_reverts", "symbol(), decimals() and totalSupply() all revert",
+                                         "symbol, decimals and so its USD price per token"))  # fmt: skip
+        else:
+            if decimals is None:
+                problems.append(Problem("no_decimals", "decimals() reverts or answers nothing",
+                                             "decimals, and so its USD price per token"))  # fmt: skip
+            elif decimals > MAX_DECIMALS:
+                problems.append(Problem("odd_decimals", f"decimals() answers {decimals}",
+                                             "decimals, and so its USD price per token"))  # fmt: skip
+                decimals = None
+            if symbol is None:
+                problems.append(Problem("no_symbol", "symbol() reverts or answers nothing", "symbol"))
+            elif bytes32:
+                problems.append(Problem("bytes32_symbol", f"symbol() is bytes32, read as {symbol!r}", None))
+        found[address] = TokenInfo(address, symbol, decimals, tuple(problems))
+    return found
