@@ -610,7 +610,7 @@ def _add_risk_commands(commands: Any) -> None:
     stress.add_argument("--name", help="a name for your own window")
     stress.add_argument("--step-hours", type=POSITIVE, default=1, help="hours between steps (default 1)")
     common(stress)
-    var = subs.add_parser("var", help="Monte-Carlo VaR / ES of bad debt and liquidations, LT/LTV suggestions")
+    var = subs.add_parser("var", help="Monte-Carlo VaR / ES, backtested parameter advice (LT/LTV/bonus/cap)")
     var.add_argument("--scenarios", type=POSITIVE, default=10_000, help="scenarios per horizon (default 10000)")
     var.add_argument("--seed", type=COUNT, default=0, help="RNG seed: the same seed gives the same figures")
     var.add_argument("--horizons", type=_horizons, default=[24, 168], help="hours, comma-separated (default 24,168)")

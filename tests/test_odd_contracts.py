@@ -453,6 +453,17 @@ def test_run_warns_and_the_overview_lists_the_markets(
     assert "warning: data quality: " in out and "no_code" in out, out
     summary = _frame(db, "SELECT status, summary FROM runs").row(0, named=True)
     assert summary["status"] == "ok" and "warning: data quality" in summary["summary"]
+    # A borrower the protocol itself cannot rate (no price) is left out of the verdicts, not called liquidatable at
+    # a price of nothing: every wallet_risk row with debt is one the protocol rated.
+    unrated = _frame(
+        db,
+        "SELECT r.wallet FROM wallet_risk r ANTI JOIN wallet_health h USING (protocol, chain_id, market, wallet, "
+        "block_number) WHERE r.debt_usd > 0 OR r.liquidatable",
+    )
+    assert unrated.is_empty(), unrated
+    borrowers = _frame(db, "SELECT count(DISTINCT wallet) AS n FROM positions WHERE debt_amount > 0")["n"][0]
+    scored = _frame(db, "SELECT count(DISTINCT wallet) AS n FROM wallet_risk WHERE health_factor IS NOT NULL")["n"][0]
+    assert 0 < scored < borrowers, "the unrated borrowers are the difference"
 
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     app = AppTest.from_file(APP, default_timeout=120)

@@ -94,9 +94,24 @@ def wallet_and_position_risk(positions: pl.DataFrame) -> tuple[pl.LazyFrame, pl.
     return valued, wallet_risk, position_risk
 
 
+def rated(positions: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFrame:
+    """`positions` without the borrowers the adapters left out of `wallet_health`: wallets with debt whose health the
+    protocol's own figures cannot give (an oracle that reverts or is gone)."""
+    keys = ["protocol", "chain_id", "market", "wallet", "block_number"]
+    borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select(keys).unique()
+    unrated = borrowers.join(contract.select(keys), on=keys, how="anti")
+    if unrated.is_empty():
+        return positions
+    return positions.join(unrated, on=keys, how="anti", maintain_order="left")
+
+
 def score_positions(positions: pl.DataFrame, contract: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
     """The result frames for a positions frame (pure: no I/O); with the adapters' `wallet_health` rows (`contract`),
-    wallet_risk carries their exact health_factor_wad, checked against the engine (with_contract_health)."""
+    wallet_risk carries their exact health_factor_wad, checked against the engine (with_contract_health), and a
+    borrower the protocol itself could not rate (its oracle reverts: a data_quality row says so) is left out of the
+    verdicts rather than scored at a price of nothing."""
+    if contract is not None:
+        positions = rated(positions, contract)
     valued, wallet_risk, position_risk = wallet_and_position_risk(positions)
     if contract is not None:
         wallet_risk = with_contract_health(wallet_risk, contract)
