@@ -2,7 +2,8 @@
 sampled on-chain prices, and the regime named from them (calm, stressed, crash).
 
 Both measures read only prices sampled at or before the cutoff (`asset_price_history`), weighted by the USD every
-wallet holds as collateral in each asset at the cutoff: the collateral markets the book is exposed to. Volatility is
+wallet holds as collateral in each asset at the cutoff (pegged assets left out): the collateral markets the book is
+exposed to. Volatility is
 annualised from the log returns of the VOL_DAYS before the cutoff (what the next month's moves are most like:
 volatility clusters); drawdown is how far each asset stands below its highest price of the DRAWDOWN_DAYS before it.
 The scorecard's probability reads both (chainrisk.credit.scorecard); the names are for reporting calibration by
@@ -26,6 +27,9 @@ DRAWDOWN_DAYS = 90
 #: rose past 90 % in its crashes (May 2021, January and May-June 2022), when it stood 30 % or more below its
 #: 90-day high.
 REGIMES: tuple[tuple[str, float, float], ...] = (("calm", 0.0, 0.0), ("stressed", 0.75, 0.20), ("crash", 0.95, 0.35))
+#: Annualised volatility under which a collateral asset counts as pegged (a stablecoin) and stays out of the market's
+#: measures: the regime is that of the markets that move (stablecoins held as collateral would dilute a crash).
+PEGGED_VOL = 0.10
 #: The market-state columns of a cutoff's feature rows (the same for every wallet there): what each measures, and
 #: its unit.
 MARKET_INPUTS: dict[str, tuple[str, str]] = {
@@ -60,8 +64,8 @@ def regime_of(vol: float, drawdown: float) -> str:
 
 def market_state(prices: pl.DataFrame, collateral: pl.DataFrame, block: int, now: int) -> MarketState:
     """The state at sampled block `block` (timestamp `now`) from `prices` (asset, block_number, block_timestamp,
-    price_usd: every sample) and `collateral` (asset, collateral_usd: what wallets hold at the block). Assets
-    without prices in the window count as still (a stablecoin's or a new asset's first day)."""
+    price_usd: every sample) and `collateral` (asset, collateral_usd: what wallets hold at the block), over the
+    collateral assets that moved (volatility of PEGGED_VOL or more); calm (0, 0) when none did."""
     window = prices.filter(
         (pl.col("block_number") <= block) & (pl.col("block_timestamp") > now - DRAWDOWN_DAYS * DAY_S)
     ).sort("asset", "block_number")
@@ -82,6 +86,7 @@ def market_state(prices: pl.DataFrame, collateral: pl.DataFrame, block: int, now
         .join(vol, on="asset", how="left")
         .join(fall, on="asset", how="left")
         .fill_null(0.0)
+        .filter(pl.col("vol") >= PEGGED_VOL)
     )
     total = float(held["collateral_usd"].sum())
     if total <= 0:

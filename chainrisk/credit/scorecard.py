@@ -264,15 +264,17 @@ def _logistic(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return w
 
 
-def _pooled_fit(offset: np.ndarray, y: np.ndarray, market: np.ndarray) -> np.ndarray:
-    """The intercept and market-state weights (columns of `market`) that, with the features' log-odds held
-    (`offset`), fit the training rows over all cutoffs: [intercept, weights...]. Without market columns the intercept
-    matches the training rows' liquidation rate (the average regime of the training history)."""
-    design = np.column_stack([np.ones(len(y)), market])
+def _pooled_fit(risk: np.ndarray, y: np.ndarray, market: np.ndarray) -> np.ndarray:
+    """The intercept, the slope on the features' log-odds (`risk`, fitted within cutoffs) and the market-state
+    weights (columns of `market`) that fit the training rows pooled over all cutoffs: [intercept, slope, weights...].
+    The slope is under 1 when the within-cutoff weights rank too steeply for the pooled history: a calm month
+    liquidates only the nearly liquidatable, a crash also the comfortable, and a probability must hold over both."""
+    design = np.column_stack([np.ones(len(y)), risk, market])
     w = np.zeros(design.shape[1])
     w[0] = float(np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9)))
+    w[1] = 1.0
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(design @ w + offset)))
+        p = 1.0 / (1.0 + np.exp(-(design @ w)))
         grad = design.T @ (p - y)
         hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(design.shape[1])
         step = np.linalg.solve(hess, grad)
@@ -314,20 +316,20 @@ def fit(train: pl.DataFrame, horizon_days: int, trained: dict[str, Any]) -> Scor
         cards.pop(min(negative, key=lambda i: w[i]))
         if not cards:
             raise UserError("no feature carries evidence of liquidation in the training rows")
-    offset = -(matrix @ w)
+    risk = -(matrix @ w)
     # The market's state at each cutoff moves every wallet's odds alike; an input whose weight comes out negative
     # (a calmer market riskier) is dropped and the rest refitted.
     market = [name for name in MARKET_FIT if name in train.columns]
     while True:
         columns = [train[name].cast(pl.Float64).to_numpy() for name in market]
-        pooled = _pooled_fit(offset, y, np.column_stack(columns) if columns else np.zeros((len(y), 0)))
-        if all(weight > 0 for weight in pooled[1:]):
+        pooled = _pooled_fit(risk, y, np.column_stack(columns) if columns else np.zeros((len(y), 0)))
+        if all(weight > 0 for weight in pooled[2:]):
             break
-        market.pop(int(np.argmin(pooled[1:])))
-    intercept = float(pooled[0])
+        market.pop(int(np.argmin(pooled[2:])))
+    intercept, slope = float(pooled[0]), float(pooled[1])
     share = (OFFSET - FACTOR * intercept) / len(cards)
-    for card, beta in zip(cards, w, strict=True):
+    for card, beta in zip(cards, w * slope, strict=True):
         card.beta = float(beta)
         card.points = [float(share + FACTOR * beta * v) for v in card.woe]
-    weights = {name: float(weight) for name, weight in zip(market, pooled[1:], strict=True)}
+    weights = {name: float(weight) for name, weight in zip(market, pooled[2:], strict=True)}
     return Scorecard(cards, intercept, horizon_days, trained, weights)

@@ -471,20 +471,20 @@ def latest_evaluation(db: Path, chain_id: int) -> dict[str, pl.DataFrame] | None
 
 
 @st.cache_data(ttl=600)
-def _bundled() -> tuple[str | None, dict[str, pl.DataFrame] | None]:
-    """The bundled model's version and the evaluation shipped with it (None for what is missing)."""
+def _bundled(model: str) -> tuple[str | None, dict[str, pl.DataFrame] | None]:
+    """The version of the model file `model` and the evaluation shipped with it (None for what is missing)."""
     try:
-        version = Scorecard.load(BUNDLED_MODEL).version
+        version = Scorecard.load(Path(model)).version
     except UserError:
         return None, None
-    return version, shipped_evaluation(BUNDLED_MODEL)
+    return version, shipped_evaluation(Path(model))
 
 
 def _quality(db: Path, chain_id: int, version: str) -> None:
     st.subheader("Model quality")
     hint = "`chainrisk credit evaluate --at BLOCK_OR_DATE` (repeatable)"
     frames = latest_evaluation(db, chain_id)
-    bundled, shipped = _bundled()
+    bundled, shipped = _bundled(str(BUNDLED_MODEL))
     if frames is not None:
         first = frames["credit_evaluations"].row(0, named=True)
         evaluated = str(first["model_version"])
@@ -554,7 +554,7 @@ def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
     pooled = (
         regimes.group_by("regime")
         .agg(
-            pl.format("all {} cutoffs ({})", pl.len(), pl.col("regime").first()).alias("window"),
+            pl.format("all {} cutoffs ({})", pl.col("regime").first(), pl.len()).alias("window"),
             pl.col("market_vol").mean().mul(100).alias("market_vol_pct"),
             pl.col("market_drawdown").mean().mul(100).alias("drawdown_pct"),
             pl.col("wallets").sum(),
@@ -648,13 +648,14 @@ def _calibration(calibration: pl.DataFrame, metrics: pl.DataFrame, horizon_days:
     st.altair_chart(alt.layer(line, dots).properties(height=320), width="stretch")
     st.dataframe(
         points.select(
-            pl.format("{} · {}", "cutoff", "date").alias("window"), pl.col("bucket").alias("band"), "scores",
+            pl.format("{} · {}", "cutoff", "date").alias("window"), "bucket", "scores",
             "wallets", "liquidated", (pl.col("predicted_pd") * 100).alias("predicted_pct"),
             (pl.col("observed_rate") * 100).alias("observed_pct"),
         ),
         hide_index=True,
         column_config={
             "window": "cutoff",
+            "bucket": "band",
             "wallets": st.column_config.NumberColumn("borrowers", format="localized"),
             "predicted_pct": st.column_config.NumberColumn("predicted PD", format="%.2f%%"),
             "observed_pct": st.column_config.NumberColumn("observed", format="%.2f%%"),
