@@ -436,12 +436,14 @@ def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
     )
     recent = returns.filter(pl.col("block_timestamp") > now - VOL_DAYS * DAY_S)
     # The time the returns cover: each sampled step once (every asset is priced at the same sampled blocks).
-    span = float(recent.group_by("block_number").agg(pl.col("dt").max())["dt"].sum())
+    span = float(recent.group_by("block_number").agg(pl.col("dt").max()).sort("block_number")["dt"].sum())
     moves = (
-        exposure.join(recent.select("asset", "block_number", "r"), on="asset", maintain_order="left")
-        .group_by("wallet", "block_number")
+        exposure.join(recent.select("asset", "block_number", "r"), on="asset")
+        # Sums in one fixed order: float totals bit-identical however the rows were read.
+        .sort("wallet", "block_number", "asset")
+        .group_by("wallet", "block_number", maintain_order=True)
         .agg((pl.col("e") * pl.col("r")).sum().alias("x"))
-        .group_by("wallet")
+        .group_by("wallet", maintain_order=True)
         .agg((pl.col("x") ** 2).sum().alias("ss"))
     )
     position = moves.select("wallet", (pl.col("ss") / max(span, 1.0) * 365 * DAY_S).sqrt().alias("position_vol"))

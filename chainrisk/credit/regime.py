@@ -73,18 +73,20 @@ def market_state(prices: pl.DataFrame, collateral: pl.DataFrame, block: int, now
         (pl.col("price_usd").log() - pl.col("price_usd").log().shift(1).over("asset")).alias("r"),
         (pl.col("block_timestamp") - pl.col("block_timestamp").shift(1).over("asset")).cast(pl.Float64).alias("dt"),
     ).filter(pl.col("r").is_not_null() & (pl.col("dt") > 0) & (pl.col("block_timestamp") > now - VOL_DAYS * DAY_S))
-    vol = returns.group_by("asset").agg(
+    # Groups in a fixed order (sorted above) and sums in it: the measures come out bit-identical however rows were read.
+    vol = returns.group_by("asset", maintain_order=True).agg(
         ((pl.col("r") ** 2).sum() / pl.col("dt").sum() * 365 * DAY_S).sqrt().alias("vol")
     )
-    fall = window.group_by("asset").agg(
+    fall = window.group_by("asset", maintain_order=True).agg(
         (1 - pl.col("price_usd").last() / pl.col("price_usd").max()).clip(lower_bound=0.0).alias("drawdown")
     )
     held = (
-        collateral.group_by("asset")
+        collateral.sort("asset", "collateral_usd")
+        .group_by("asset", maintain_order=True)
         .agg(pl.col("collateral_usd").sum())
         .filter(pl.col("collateral_usd") > 0)
-        .join(vol, on="asset", how="left")
-        .join(fall, on="asset", how="left")
+        .join(vol, on="asset", how="left", maintain_order="left")
+        .join(fall, on="asset", how="left", maintain_order="left")
         .fill_null(0.0)
         .filter(pl.col("vol") >= PEGGED_VOL)
     )
