@@ -431,7 +431,8 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
     """The model's liquidation-history points on real wallets: Aave V2 borrowers liquidated before each monthly
     cutoff of 2021, scored by the model's cards for the features the file can feed, against whether Aave V2
     liquidated them again within the horizon. Per cutoff: wallets, liquidated again, their rate, the AUC of the
-    partial score, and the again-rate of the riskiest and safest halves (what the model's direction predicts)."""
+    partial score, and the again-rate of the riskier and safer halves (what the model's direction predicts; the top
+    score against the rest when more than half share it, none when all do)."""
     from chainrisk.credit.aave_v2 import load_liquidations, sanity_table
 
     cards = [c for c in model.features if c.name in SANITY_FEATURES]
@@ -447,7 +448,11 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
     for (cutoff,), part in table.group_by(["cutoff"], maintain_order=True):
         y = part["label"].cast(pl.Float64).to_numpy()
         r = part["risk"].to_numpy()
+        # The riskier half: at or above the median; when that is everyone (more than half share the top value), the
+        # wallets at the top value against the rest.
         riskier = r >= np.median(r)
+        if riskier.all():
+            riskier = r >= r.max()
         out.append(
             {"cutoff": datetime.fromtimestamp(int(cutoff), UTC).strftime("%Y-%m-%d"), "wallets": part.height,
              "liquidated_again": int(y.sum()), "rate": float(y.mean()), "auc": auc(r, y),
