@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, score_histogram
+from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, regime_table, score_histogram
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file
 from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
@@ -312,11 +312,11 @@ def test_model_quality_shows_the_latest_evaluation_run(credit_db: Path) -> None:
         in [m.value for m in app.markdown]
     )
     regimes = table_with(app, "market_vol_pct")
-    assert list(regimes["window"]) == ["2022-04-15", "2022-04-15", "all calm cutoffs (1)", "all crash cutoffs (1)"]
-    assert list(regimes["regime"]) == ["calm", "crash", "calm", "crash"]
-    assert list(regimes["predicted_pct"]) == pytest.approx([3.0, 12.0, 3.0, 12.0])
-    assert list(regimes["observed_pct"]) == pytest.approx([2.0, 15.0, 2.0, 15.0])
-    assert list(regimes["market_vol_pct"]) == pytest.approx([55.0, 95.0, 55.0, 95.0])
+    assert list(regimes["window"]) == ["2022-04-15", "2022-04-15"]
+    assert list(regimes["regime"]) == ["calm", "crash"]
+    assert list(regimes["predicted_pct"]) == pytest.approx([3.0, 12.0])
+    assert list(regimes["observed_pct"]) == pytest.approx([2.0, 15.0])
+    assert list(regimes["market_vol_pct"]) == pytest.approx([55.0, 95.0])
     bands = table_with(app, "bucket")
     assert list(bands["bucket"]) == ["poor", "fair"] * 2 and list(bands["predicted_pct"]) == pytest.approx([30, 15] * 2)
     points = sorted(chart_data(app, "decile").to_pylist(), key=lambda p: (p["cutoff"], p["decile"]))
@@ -380,6 +380,15 @@ def test_helpers_on_tiny_frames() -> None:
         "Adding collateral is not enough on its own to reach good: best 655",
     ]
     assert set(ACTION_WORDS) == {"repay debt", "add collateral", "unwind loop"}
+    # A regime with several cutoffs gets a row pooling them, weighted by borrowers.
+    third = {**REGIMES[1], "cutoff_block": 190, "cutoff_timestamp": LATEST_TS, "wallets": 300, "liquidated": 60,
+             "predicted_pd": 0.16, "observed_rate": 0.2}  # fmt: skip
+    table = regime_table(pl.DataFrame([*REGIMES, third]))
+    assert table["window"].to_list() == ["2022-04-15", "2022-04-15", "2022-06-01", "all crash cutoffs (2)"]
+    pooled = table.row(3, named=True)
+    assert pooled["wallets"] == 400 and pooled["liquidated"] == 75
+    assert pooled["predicted_pct"] == pytest.approx(100 * (100 * 0.12 + 300 * 0.16) / 400)
+    assert pooled["observed_pct"] == pytest.approx(100 * 75 / 400)
 
 
 def test_scores_of_the_bundled_model_show_the_evaluation_shipped_with_it(
@@ -421,5 +430,5 @@ def test_scores_of_the_bundled_model_show_the_evaluation_shipped_with_it(
     words = texts(app)
     assert f"**Shipped with the bundled model {card.version}, not measured on these wallets**" in words
     assert list(table_with(app, "auc")["auc"]) == pytest.approx([0.943, 0.842, 0.830] * 2)
-    assert list(table_with(app, "market_vol_pct")["regime"]) == ["calm", "crash", "calm", "crash"]
+    assert list(table_with(app, "market_vol_pct")["regime"]) == ["calm", "crash"]
     assert list(table_with(app, "bucket")["observed_pct"]) == pytest.approx([20, 10] * 2)

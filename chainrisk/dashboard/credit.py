@@ -507,10 +507,10 @@ def _quality(db: Path, chain_id: int, version: str) -> None:
         return
     st.markdown(source)
     st.caption(
-        f"At each cutoff a model trained only on label windows closed by then ({first['train_rows']:,} "
-        f"borrower-cutoffs from {first['train_cutoffs']} cutoffs at the first) ranks the borrowers there against who "
-        f"was liquidated in the next {first['horizon_days']} days, beside the health factor alone. AUC and KS: higher "
-        "ranks better; Brier: lower is better (probabilities near what happened)."
+        "At each cutoff a model trained only on label windows closed by then (for the first, "
+        f"{first['train_rows']:,} borrower-cutoffs from {first['train_cutoffs']} cutoffs) ranks the borrowers there "
+        f"against who was liquidated in the next {first['horizon_days']} days, beside the health factor alone. AUC and "
+        "KS: higher ranks better; Brier: lower is better (probabilities near what happened)."
     )
     metrics = frames["credit_evaluations"]
     rank = {name: i for i, name in enumerate(SCORER_NAMES)}
@@ -543,7 +543,7 @@ def _metric_column(label: str, help: str) -> Any:
 
 def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
     """Per cutoff (credit_regimes rows): date, regime, the market measures and the calibration of all borrowers, in
-    percent; then one row per regime pooling its cutoffs (wallet-weighted)."""
+    percent; then, for each regime with several cutoffs, one row pooling them (wallet-weighted)."""
     per_cutoff = regimes.sort("cutoff_block").select(
         pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d").alias("window"), "regime",
         (pl.col("market_vol") * 100).alias("market_vol_pct"), (pl.col("market_drawdown") * 100).alias("drawdown_pct"),
@@ -555,6 +555,7 @@ def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
         regimes.group_by("regime")
         .agg(
             pl.format("all {} cutoffs ({})", pl.col("regime").first(), pl.len()).alias("window"),
+            pl.len().alias("cutoffs"),
             pl.col("market_vol").mean().mul(100).alias("market_vol_pct"),
             pl.col("market_drawdown").mean().mul(100).alias("drawdown_pct"),
             pl.col("wallets").sum(),
@@ -564,6 +565,7 @@ def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
             .alias("predicted_pct"),
             (pl.col("liquidated").sum() / pl.col("wallets").sum()).mul(100).alias("observed_pct"),
         )
+        .filter(pl.col("cutoffs") > 1)
         .sort(pl.col("regime").replace_strict(order, default=len(order), return_dtype=pl.Int64))
         .select(per_cutoff.columns)
     )
@@ -597,8 +599,10 @@ def _regimes(regimes: pl.DataFrame, horizon_days: int) -> None:
         "Regimes: " + "; ".join(
             f"{name} from {100 * vol:.0f} % volatility or {100 * drawdown:.0f} % drawdown"
             for name, vol, drawdown in REGIMES[1:]
-        ) + "; calm below. The model reads the two measures at the cutoff, so the same wallet's PD rises in a "
-        "stressed or crashing market."
+        ) + "; calm below. The probability reads both measures with weights that are never negative, fitted on the "
+        "training history (near zero on the devnet's, where the market at a cutoff did not forecast the next month: "
+        "README \"Credit scores\"), and each position's own volatility, so the same wallet's PD rises when its "
+        "markets move more."
     )  # fmt: skip
 
 
