@@ -20,7 +20,8 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.config import devnet_config
 from chainrisk.credit.features import FEATURES, features, labels
-from chainrisk.credit.scorecard import Scorecard, band_of
+from chainrisk.credit.regime import MARKET_INPUTS, REGIMES
+from chainrisk.credit.scorecard import BANDS, Scorecard, band_of
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.jobs import credit
 from chainrisk.jobs.credit import load_history
@@ -121,7 +122,7 @@ def test_no_feature_reads_past_the_cutoff(credit_db: Path, tmp_path: Path) -> No
     with Store(credit_db, read_only=True) as store:
         history = load_history(store, 31337)
     blocks = history.samples["block_number"].to_list()
-    names = list(FEATURES)
+    names = [*FEATURES, *MARKET_INPUTS]
     moved = 0
     for cutoff in (blocks[len(blocks) // 3], blocks[2 * len(blocks) // 3]):
         full = features(history, cutoff)
@@ -191,6 +192,12 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
     assert set(metrics["scorer"]) == {"scorecard", "score", "current_hf", "min_hf_90d"}
     assert metrics["wallets"].n_unique() == 1 and (metrics["auc"].drop_nulls().is_between(0, 1)).all()
     assert _query(credit_db, "SELECT sum(wallets) AS n FROM credit_calibration")["n"][0] == metrics["wallets"][0]
+    # Calibration by regime: the market at the cutoff, named, and all its borrowers' mean PD against what happened.
+    assert "  calibration by regime: " in done.stdout and "  calibration by band, liquidated vs " in done.stdout
+    regimes = _query(credit_db, "SELECT * FROM credit_regimes")
+    assert regimes.height == 1 and regimes["regime"][0] in {name for name, _, _ in REGIMES}
+    assert regimes["wallets"][0] == metrics["wallets"][0] and regimes["liquidated"][0] == metrics["liquidated"][0]
+    assert regimes["market_vol"][0] > 0 and 0 <= regimes["market_drawdown"][0] < 1
 
     done = cli("credit", "--db", str(credit_db), "--model", str(trained))
     assert done.returncode == 0, done.stderr
@@ -207,9 +214,23 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
                                "GROUP BY wallet", [model.version])  # fmt: skip
     joined = scores.join(points, on="wallet")
     assert np.array_equal(np.clip(np.round(joined["total"].to_numpy()), 300, 850), joined["score"].to_numpy())
-    # The suggested limit never exceeds what the protocols allow.
-    limited = scores.filter(pl.col("suggested_ltv").is_not_null())
+    # The suggested limit never exceeds what the protocols allow, and is the band's share of it: one share per band,
+    # never lower for a better band.
+    limited = scores.filter(pl.col("suggested_ltv").is_not_null() & (pl.col("protocol_ltv") > 0))
     assert (limited["suggested_ltv"] <= limited["protocol_ltv"] + 1e-12).all()
+    shares = limited.group_by("band").agg(
+        (pl.col("suggested_ltv") / pl.col("protocol_ltv")).min().alias("low"),
+        (pl.col("suggested_ltv") / pl.col("protocol_ltv")).max().alias("high"),
+    )
+    by_band = {band: (low, high) for band, low, high in shares.iter_rows()}
+    ordered = [by_band[name] for name, _ in BANDS if name in by_band]
+    assert all(high - low < 1e-9 for low, high in ordered) and len(ordered) >= 2
+    assert [low for low, _ in ordered] == sorted(low for low, _ in ordered)
+    # Every reason states its value with a unit.
+    texts = [t for row in scores["reason_text"] for t in row]
+    assert texts and all(
+        any(unit in t.split(" = ")[1] for unit in ("(ratio)", "(count)", " days", "$", " %", " sigmas")) for t in texts
+    ), texts
 
     # As of an earlier block: the sample at or before it, and the rows of the latest one stay.
     older = history.samples["block_number"][len(times) // 2]

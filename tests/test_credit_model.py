@@ -134,3 +134,90 @@ def test_the_aave_v2_sanity_check_scores_real_repeat_liquidations(card: Scorecar
     only_counts = Scorecard([f for f in card.features if f.name == "hf_now"], 0.0, 30, {})
     with pytest.raises(UserError, match="none of the liquidation features"):
         sanity_check(only_counts, prices.parent.parent / "aave_v2" / "liquidations.csv", prices)
+
+
+def test_every_reason_value_carries_its_unit(card: Scorecard) -> None:
+    from chainrisk.credit.features import UNITS, value_text
+    from chainrisk.credit.regime import MARKET_INPUTS
+
+    assert set(UNITS) == set(FEATURES)
+    units = {"ratio": "(ratio)", "count": "(count)", "days": " days", "USD": "$", "sigmas": " sigmas"}
+    for name in [*FEATURES, *MARKET_INPUTS]:
+        text = value_text(name, 1.038)
+        unit = UNITS.get(name) or MARKET_INPUTS[name][1]
+        assert units.get(unit, f" {unit}") in text, (name, text)
+    assert value_text("collateral_vol", 1.038) == "103.8 % a year"
+    assert value_text("debt_usd", 4961.59) == "$4,961.59" and value_text("days_since_repay", 3650.0).startswith("never")
+    reasons = card.reasons(card.explain(synthetic(300, seed=8)))
+    texts = [t for row in reasons["reason_text"] for t in row]
+    assert texts and all(any(u in t.split(" = ")[1] for u in units.values()) or " % " in t for t in texts), texts
+
+
+def regime_rows(n: int = 8_000, seed: int = 11) -> pl.DataFrame:
+    """Synthetic rows at 16 cutoffs whose market volatility moves every wallet's odds (and drawdown does not)."""
+    base = synthetic(n, seed)
+    rng = np.random.default_rng(seed)
+    cutoff = rng.integers(0, 16, n)
+    vol = 0.4 + 0.05 * cutoff
+    drawdown = rng.uniform(0, 0.3, 16)[cutoff]
+    hf = base["hf_now"].to_numpy()
+    logit = -1.0 - 4.0 * (hf - 1) + 3.0 * (vol - 0.8)
+    y = rng.random(n) < 1 / (1 + np.exp(-logit))
+    return base.with_columns(
+        pl.Series("liquidated", y), pl.Series("as_of_block", cutoff), pl.Series("market_vol", vol),
+        pl.Series("market_drawdown", drawdown),
+    )  # fmt: skip
+
+
+def test_the_market_regime_raises_the_same_wallets_probability() -> None:
+    rows = regime_rows()
+    model = fit(rows, 30, {})
+    assert model.market.get("market_vol", 0.0) > 1.0, model.market
+    assert all(weight > 0 for weight in model.market.values())
+    wallets = rows.head(200)
+    calm = wallets.with_columns(pl.lit(0.4).alias("market_vol"), pl.lit(0.0).alias("market_drawdown"))
+    crash = wallets.with_columns(pl.lit(1.1).alias("market_vol"), pl.lit(0.5).alias("market_drawdown"))
+    assert np.all(model.pd(crash) > model.pd(calm)) and np.all(model.score(crash) <= model.score(calm))
+    # The market's points are in the explanation: a wallet's points still add up to its score.
+    explained = model.explain(crash)
+    assert set(explained["feature"]) >= set(model.market)
+    totals = explained.group_by("row").agg(pl.col("points").sum()).sort("row")["points"].to_numpy()
+    assert np.array_equal(np.clip(np.round(totals), SCORE_MIN, SCORE_MAX), model.score(crash))
+    # Each cutoff's mean PD follows its liquidation rate far closer than one average-regime intercept would.
+    frame = rows.with_columns(pl.Series("pd", model.pd(rows)))
+    by_cutoff = frame.group_by("as_of_block").agg(pl.col("pd").mean(), pl.col("liquidated").mean()).sort("as_of_block")
+    assert np.corrcoef(by_cutoff["pd"], by_cutoff["liquidated"])[0, 1] > 0.9
+
+
+def test_a_market_input_against_economics_is_dropped() -> None:
+    rows = regime_rows().with_columns((1.5 - pl.col("market_vol")).alias("market_drawdown"))
+    model = fit(rows, 30, {})
+    assert "market_drawdown" not in model.market and model.market.get("market_vol", 0.0) > 0
+
+
+def test_band_shares_never_fall_as_the_band_improves() -> None:
+    from chainrisk.credit.advice import band_shares
+
+    bands = ["poor", "fair", "fair", "good", "good", "very good", "excellent"]
+    shares = np.array([0.3, 0.9, 0.7, 0.5, 0.5, 0.95, 1.0])
+    weights = np.array([1.0, 1.0, 3.0, 2.0, 2.0, 1.0, 1.0])
+    got = band_shares(bands, shares, weights)
+    # fair (mean 0.75) above good (0.5) breaks the order: both pooled at their weighted mean.
+    assert got["fair"] == got["good"] == pytest.approx((0.9 + 3 * 0.7 + 4 * 0.5) / 8)
+    assert got["poor"] == pytest.approx(0.3) and got["excellent"] == pytest.approx(1.0)
+    order = [got[name] for name, _ in BANDS]
+    assert order == sorted(order)
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        labels = [BANDS[i][0] for i in rng.integers(0, 5, 40)]
+        result = band_shares(labels, rng.random(40), rng.random(40) + 0.1)
+        values = [result[name] for name, _ in BANDS if name in result]
+        assert values == sorted(values)
+
+
+def test_the_count_range_is_the_poisson_binomial() -> None:
+    from chainrisk.credit.evaluate import count_range
+
+    assert count_range(np.full(100, 0.1)) == (5, 16)  # Binomial(100, 0.1): P(X <= 4) < 2.5 % <= P(X <= 5)
+    assert count_range(np.full(400, 0.0001)) == (0, 1)
+    assert count_range(np.array([])) == (0, 0)

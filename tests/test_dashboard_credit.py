@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, score_histogram
+from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, regime_table, score_histogram
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file
+from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from tests.test_app import chart_data, table_with
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -118,6 +119,15 @@ CALIBRATION = [
     (run_id, cutoff, ("poor", "fair")[k - 1], 400 + 100 * k, 500 + 100 * k, 50, 10 // k, 0.3 / k, 0.2 / k)
     for run_id in (1, 2) for cutoff in (150, 180) for k in (1, 2)
 ]  # fmt: skip
+#: The market at run 2's cutoffs: calm at 150, a crash at 180.
+REGIMES = [
+    {"run_id": 2, "chain_id": CHAIN, "cutoff_block": 150, "cutoff_timestamp": EARLIER_TS + 150, "regime": "calm",
+     "market_vol": 0.55, "market_drawdown": 0.08, "wallets": 100, "liquidated": 2, "predicted_pd": 0.03,
+     "observed_rate": 0.02},
+    {"run_id": 2, "chain_id": CHAIN, "cutoff_block": 180, "cutoff_timestamp": EARLIER_TS + 180, "regime": "crash",
+     "market_vol": 0.95, "market_drawdown": 0.45, "wallets": 100, "liquidated": 15, "predicted_pd": 0.12,
+     "observed_rate": 0.15},
+]  # fmt: skip
 
 
 def write(db: Path, evaluations: bool = True) -> Path:
@@ -136,7 +146,9 @@ def write(db: Path, evaluations: bool = True) -> Path:
                 schema=["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
                         "predicted_pd", "observed_rate"], orient="row",
             )  # fmt: skip
-            store.append_rows({"credit_evaluations": pl.DataFrame(EVALUATIONS), "credit_calibration": calibration})
+            store.ensure_tables(REGIME_DDL)
+            store.append_rows({"credit_evaluations": pl.DataFrame(EVALUATIONS), "credit_calibration": calibration,
+                               "credit_regimes": pl.DataFrame(REGIMES)})  # fmt: skip
         store.publish()
     return db
 
@@ -192,7 +204,8 @@ def test_headline_bands_and_histogram_equal_the_latest_scores(credit_db: Path) -
     assert list(bands["borrowers"]) == [2, 1, 1, 0, 1]
     assert list(bands["debt_usd"]) == pytest.approx([5_061.59, 3_000.0, 5_000.0, 0.0, 500.0])
     assert bands["mean_pd_pct"][0] == pytest.approx((64.8 + 20.0) / 2)
-    assert bands["suggested_ltv_pct"][0] == pytest.approx(20.0)  # the wallet without collateral has no LTV
+    # The band's share of the protocols' LTV (0.2 of 0.8); the wallet without collateral has no LTV.
+    assert bands["suggested_share_pct"][0] == pytest.approx(25.0)
     assert bands["protocol_ltv_pct"][4] == pytest.approx(80.0)
 
     histogram = chart_data(app, "scores").to_pylist()
@@ -233,7 +246,7 @@ def test_the_riskiest_borrower_is_explained_with_reasons_advice_and_limit(credit
         "health factor now (worst market)", "lowest health factor in 90 days", "debt now (USD)"
     ]  # fmt: skip
     assert [p["lost"] for p in points] == [424.0, 248.0, 8.0]
-    assert [p["shown_value"] for p in points] == ["1.06", "1", "$4,962"]
+    assert [p["shown_value"] for p in points] == ["1.065 (ratio)", "1.000 (ratio)", "$4,962"]
 
 
 def test_a_typed_wallet_without_history_or_collateral(credit_db: Path) -> None:
@@ -294,8 +307,18 @@ def test_model_quality_shows_the_latest_evaluation_run(credit_db: Path) -> None:
     )
     assert list(table["auc"]) == pytest.approx([0.943, 0.842, 0.830] * 2)
     assert list(table["wallets"]) == [1_138] * 6 and list(table["liquidated"]) == [183] * 6
-    assert any(c.value.startswith("Run #2, 2026-01-02 00:00 UTC, model sc-new (the model these scores use)")
-               for c in app.caption)  # fmt: skip
+    assert (
+        "**Evaluated on this database**: run #2, 2026-01-02 00:00 UTC, model sc-new (the model these scores use)."
+        in [m.value for m in app.markdown]
+    )
+    regimes = table_with(app, "market_vol_pct")
+    assert list(regimes["window"]) == ["2022-04-15", "2022-04-15"]
+    assert list(regimes["regime"]) == ["calm", "crash"]
+    assert list(regimes["predicted_pct"]) == pytest.approx([3.0, 12.0])
+    assert list(regimes["observed_pct"]) == pytest.approx([2.0, 15.0])
+    assert list(regimes["market_vol_pct"]) == pytest.approx([55.0, 95.0])
+    bands = table_with(app, "bucket")
+    assert list(bands["bucket"]) == ["poor", "fair"] * 2 and list(bands["predicted_pct"]) == pytest.approx([30, 15] * 2)
     points = sorted(chart_data(app, "decile").to_pylist(), key=lambda p: (p["cutoff"], p["decile"]))
     assert [(p["cutoff"], p["decile"], p["scores"]) for p in points] == [
         (f"block {cutoff}", k, f"{400 + 100 * k}-{500 + 100 * k}") for cutoff in (150, 180) for k in (1, 2)
@@ -357,3 +380,55 @@ def test_helpers_on_tiny_frames() -> None:
         "Adding collateral is not enough on its own to reach good: best 655",
     ]
     assert set(ACTION_WORDS) == {"repay debt", "add collateral", "unwind loop"}
+    # A regime with several cutoffs gets a row pooling them, weighted by borrowers.
+    third = {**REGIMES[1], "cutoff_block": 190, "cutoff_timestamp": LATEST_TS, "wallets": 300, "liquidated": 60,
+             "predicted_pd": 0.16, "observed_rate": 0.2}  # fmt: skip
+    table = regime_table(pl.DataFrame([*REGIMES, third]))
+    assert table["window"].to_list() == ["2022-04-15", "2022-04-15", "2022-06-01", "all crash cutoffs (2)"]
+    pooled = table.row(3, named=True)
+    assert pooled["wallets"] == 400 and pooled["liquidated"] == 75
+    assert pooled["predicted_pct"] == pytest.approx(100 * (100 * 0.12 + 300 * 0.16) / 400)
+    assert pooled["observed_pct"] == pytest.approx(100 * 75 / 400)
+
+
+def test_scores_of_the_bundled_model_show_the_evaluation_shipped_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database the bundled model scored but nobody evaluated (the demo's) shows the evaluation shipped beside the
+    model file, saying what it is; written in the shape `make credit-eval` exports it (JSON lines by part)."""
+    import json
+
+    from chainrisk.credit.scorecard import fit
+    from tests.test_credit_model import synthetic
+
+    model = tmp_path / "bundled.json"
+    card = fit(synthetic(2_000), 30, {"source": "synthetic"})
+    card.save(model)
+    calibration = ["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
+                   "predicted_pd", "observed_rate"]  # fmt: skip
+    rows = [
+        {"part": "evaluation", **{k: v for k, v in e.items() if k != "evaluated_at"}, "bucket": None,
+         "evaluated_at": e["evaluated_at"].isoformat()}
+        for e in EVALUATIONS if e["run_id"] == 2
+    ] + [
+        {"part": "calibration", **dict(zip(calibration, c, strict=True)), "scorer": None}
+        for c in CALIBRATION if c[0] == 2
+    ] + [{"part": "regime", **r} for r in REGIMES]  # fmt: skip
+    (tmp_path / "bundled.evaluation.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = tmp_path / "credit.duckdb"
+    with Store(db) as store:
+        store.replace_credit(
+            credit_frames(LATEST, LATEST_TS, card.version, WALLETS, datetime(2026, 1, 2, tzinfo=UTC)),
+            CHAIN, LATEST, card.version,
+        )  # fmt: skip
+        store.publish()
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    monkeypatch.setattr("chainrisk.dashboard.credit.BUNDLED_MODEL", model)
+    app = open_page()
+    assert_clean(app)
+    assert not app.info
+    words = texts(app)
+    assert f"**Shipped with the bundled model {card.version}, not measured on these wallets**" in words
+    assert list(table_with(app, "auc")["auc"]) == pytest.approx([0.943, 0.842, 0.830] * 2)
+    assert list(table_with(app, "market_vol_pct")["regime"]) == ["calm", "crash"]
+    assert list(table_with(app, "bucket")["observed_pct"]) == pytest.approx([20, 10] * 2)

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.credit.features import HF_CAP, with_now
-from chainrisk.credit.scorecard import Scorecard, next_band
+from chainrisk.credit.scorecard import BANDS, Scorecard, band_of, next_band
 
 #: Default ceiling on the model's 30-day liquidation probability for the personalised limit.
 TARGET_PD = 0.02
@@ -133,10 +133,32 @@ def advice(card: Scorecard, frame: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out).sort("wallet", "action")
 
 
+def band_shares(bands: list[str], shares: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Each band's share of the protocols' limit: the `weights`-weighted (positive) mean of its wallets' `shares`,
+    made nondecreasing from the worst band to the best by pooling adjacent bands that break the order (pool adjacent
+    violators: the closest nondecreasing fit in weighted least squares). Bands without wallets are left out."""
+    labels = np.asarray(bands, dtype=object)
+    blocks: list[tuple[float, float, list[str]]] = []  # (weighted sum, weight, bands pooled), worst band first
+    for name, _ in BANDS:
+        mask = labels == name
+        if not mask.any():
+            continue
+        block = (float((shares[mask] * weights[mask]).sum()), float(weights[mask].sum()), [name])
+        while blocks and blocks[-1][0] / blocks[-1][1] > block[0] / block[1]:
+            total, weight, names = blocks.pop()
+            block = (total + block[0], weight + block[1], names + block[2])
+        blocks.append(block)
+    return {name: min(max(total / weight, 0.0), 1.0) for total, weight, names in blocks for name in names}
+
+
 def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET_PD) -> pl.DataFrame:
     """Per wallet with collateral: protocol_ltv (what the protocols allow: borrowing capacity / collateral),
-    suggested_ltv and suggested_max_debt_usd (the most debt keeping the model's PD <= `target_pd`, at most the
-    protocols' limit; 0 when even a token borrow would pass it)."""
+    suggested_ltv and suggested_max_debt_usd (the wallet's band's share of the protocols' limit).
+
+    A wallet's own limit is the most debt keeping the model's PD <= `target_pd` (at most the protocols' limit; 0 when
+    even a token borrow would pass it). A band's share is its wallets' own limits as a share of what the protocols
+    allow, weighted by collateral, made nondecreasing from poor to excellent (`band_shares`): so a better band never
+    gets a lower share than a worse one, whoever is in it, and the limit never exceeds the protocols'."""
     rows = frame.filter(pl.col("collateral_usd") > 0)
     power = rows["capacity_usd"].to_numpy()
 
@@ -157,8 +179,12 @@ def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET
         hi = np.where(ok, hi, mid)
     # lo: the largest debt known to pass (0 when none does); the full borrowing power when it passes itself.
     full = card.pd(with_now(borrow(rows, power))) <= target_pd
-    best = np.where(full, power, lo)
+    own = np.where(full, power, lo)
     collateral = rows["collateral_usd"].to_numpy()
+    bands = [band_of(int(s)) for s in card.score(rows)]
+    share_of_power = np.where(power > 0, own / np.maximum(power, 1e-12), 0.0)
+    shares = band_shares(bands, share_of_power, collateral)
+    best = power * np.array([shares[b] for b in bands])
     return pl.DataFrame(
         {"wallet": rows["wallet"], "protocol_ltv": power / collateral, "suggested_ltv": best / collateral,
          "suggested_max_debt_usd": best}

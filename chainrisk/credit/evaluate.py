@@ -35,16 +35,30 @@ def brier(pd: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.mean((pd - y) ** 2)) if len(y) else None
 
 
+def count_range(pd: np.ndarray, level: float = 0.95) -> tuple[int, int]:
+    """The central `level` range of how many of independent events with probabilities `pd` happen (the exact
+    Poisson-binomial distribution): an observed count outside it is more than chance around the prediction."""
+    dist = np.zeros(len(pd) + 1)
+    dist[0] = 1.0
+    for k, p in enumerate(pd, start=1):
+        dist[1 : k + 1] = dist[1 : k + 1] * (1 - p) + dist[:k] * p
+        dist[0] *= 1 - p
+    cumulative = np.cumsum(dist)
+    tail = (1 - level) / 2
+    return int(np.searchsorted(cumulative, tail)), int(np.searchsorted(cumulative, 1 - tail))
+
+
 def calibration(scores: np.ndarray, pd: np.ndarray, y: np.ndarray) -> pl.DataFrame:
-    """Per score band (riskiest first): wallets, liquidated, the model's mean PD against the observed rate. Bands
-    rather than equal-count buckets: safe wallets pile up at the top of the scale, and buckets of one score say
-    nothing."""
+    """Per score band (riskiest first): wallets, liquidated, the model's mean PD against the observed rate, and the
+    central 95 % range of the liquidations the PDs predict (expected_low, expected_high). Bands rather than
+    equal-count buckets: safe wallets pile up at the top of the scale, and buckets of one score say nothing."""
     from chainrisk.credit.scorecard import BANDS, band_of
 
     frame = pl.DataFrame({"score": scores, "pd": pd, "y": y}).with_columns(
         pl.col("score").map_elements(band_of, return_dtype=pl.Utf8).alias("bucket")
     )
     order = {name: i for i, (name, _) in enumerate(BANDS)}
+    ranges = {str(bucket): count_range(part["pd"].to_numpy()) for (bucket,), part in frame.group_by(["bucket"])}
     return (
         frame.group_by("bucket")
         .agg(
@@ -55,8 +69,14 @@ def calibration(scores: np.ndarray, pd: np.ndarray, y: np.ndarray) -> pl.DataFra
             pl.col("pd").mean().alias("predicted_pd"),
             pl.col("y").mean().alias("observed_rate"),
         )
+        .with_columns(
+            pl.col("bucket").replace_strict({k: v[0] for k, v in ranges.items()}, return_dtype=pl.Int64)
+            .alias("expected_low"),
+            pl.col("bucket").replace_strict({k: v[1] for k, v in ranges.items()}, return_dtype=pl.Int64)
+            .alias("expected_high"),
+        )
         .sort(pl.col("bucket").replace_strict(order, return_dtype=pl.Int32))
-    )
+    )  # fmt: skip
 
 
 def fit_single(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

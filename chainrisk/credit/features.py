@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from chainrisk.credit.regime import MARKET_INPUTS, VOL_DAYS, MarketState, market_state
 from chainrisk.errors import UserError
 from chainrisk.units import DAY_S
 
@@ -21,6 +22,10 @@ HF_CAP = 10.0
 WINDOW_DAYS = 90
 #: Health under which a repay counts as defensive (the wallet acted on a warning).
 DEFENSIVE_HF = 1.25
+#: Floor of a position's annualised volatility (a stablecoin against a stablecoin still moves a little), and the
+#: distance to liquidation given to a wallet without debt and the most any gets, in 30-day standard deviations.
+MIN_POSITION_VOL, SIGMAS_CAP = 0.01, 20.0
+SQRT_MONTH = (30 / 365) ** 0.5
 #: Days recorded for "never" (no repay, no liquidation): longer than any window the model bins on.
 NEVER_DAYS = 3650.0
 
@@ -46,10 +51,49 @@ FEATURES: dict[str, tuple[str, int]] = {
     "liquidated_usd": ("USD of debt liquidated", +1),
     "days_since_liquidation": ("days since the last liquidation", -1),
     "collateral_vol": ("annualised volatility of the collateral", +1),
+    "hf_sigmas": ("distance to liquidation in 30-day moves of the position (sigmas)", -1),
     "concentration": ("collateral concentration (HHI by base asset)", +1),
     "loop_leverage": ("loop leverage", +1),
     "chain_depth": ("deepest collateral chain", +1),
 }
+#: Feature -> the unit its value is stated in (reason codes and the dashboard say it beside every value).
+UNITS: dict[str, str] = {
+    "hf_now": "ratio", "hf_min_90d": "ratio", "hf_twa_90d": "ratio", "below_1_1_90d": "%", "utilisation": "%",
+    "debt_usd": "USD", "age_days": "days", "protocols": "count", "markets": "count", "borrows": "count",
+    "repays": "count", "borrow_usd": "USD", "repay_ratio": "%", "days_since_repay": "days",
+    "defensive_repays_90d": "count", "liquidations": "count", "liquidated_usd": "USD",
+    "days_since_liquidation": "days", "collateral_vol": "% a year", "hf_sigmas": "sigmas", "concentration": "ratio",
+    "loop_leverage": "ratio", "chain_depth": "count",
+}  # fmt: skip
+
+
+def describe(feature: str) -> str:
+    """What a feature or market-state input measures, in words (its name when unknown)."""
+    if feature in FEATURES:
+        return FEATURES[feature][0]
+    return MARKET_INPUTS[feature][0] if feature in MARKET_INPUTS else feature
+
+
+def unit_of(feature: str) -> str:
+    return UNITS[feature] if feature in UNITS else MARKET_INPUTS[feature][1]
+
+
+def value_text(feature: str, value: float | None) -> str:
+    """A feature's value with its unit: "$4,961.59", "103.8 % a year", "12 days", "1.065 (ratio)", "3 (count)"."""
+    if value is None or value != value:  # None or NaN: the wallet has no history for it
+        return "no history"
+    unit = unit_of(feature)
+    if unit == "USD":
+        return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    if unit.startswith("%"):
+        return f"{100 * value:.1f} {unit}"
+    if unit == "days":
+        return f"never (counted as {NEVER_DAYS:,.0f} days)" if value >= NEVER_DAYS else f"{value:,.1f} days"
+    if unit == "count":
+        return f"{value:,.0f} ({unit})"
+    if unit == "sigmas":
+        return f"{value:.2f} sigmas"
+    return f"{value:.3f} ({unit})"
 
 
 @dataclass(frozen=True)
@@ -59,7 +103,7 @@ class History:
     chain_id: int
     samples: pl.DataFrame  #: block_number, block_timestamp (sorted)
     wallet_health: pl.DataFrame  #: per wallet and sample: collateral/debt/borrowing power, worst HF, second HF
-    holdings: pl.DataFrame  #: per wallet, sample and base asset: collateral_usd
+    holdings: pl.DataFrame  #: per wallet, sample, base asset and asset: collateral_usd, debt_usd
     prices: pl.DataFrame  #: asset, block_number, block_timestamp, price_usd, decimals
     lookthrough: pl.DataFrame  #: wallet, block_number, loop_leverage, max_depth
     events: pl.DataFrame  #: wallet, protocol, market_key, block_number, block_timestamp, kind, asset, usd
@@ -103,7 +147,7 @@ def history_from_frames(
     )
     # Order-keeping sums over sorted reads: float totals come out bit-identical whatever the file's layout.
     held = holdings.group_by("wallet", "block_number", "base_asset", "asset", maintain_order=True).agg(
-        pl.col("collateral_usd").sum()
+        pl.col("collateral_usd").sum(), pl.col("debt_usd").sum()
     )
     priced = priced_events(events, block_times, prices)
     return History(chain_id, samples, wallet_health, held, prices, lookthrough, priced)
@@ -225,6 +269,7 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
         pl.col("loop_leverage").fill_null(1.0).clip(lower_bound=1.0),
         pl.col("chain_depth").fill_null(0).cast(pl.Float64),
         pl.col("collateral_vol").fill_null(0.0),
+        pl.col("position_vol").fill_null(0.0),
         pl.col("concentration").fill_null(0.0),
         # A wallet whose position came without an event of its own (aTokens transferred to it) has no history on
         # the protocols yet: new, nothing borrowed, repaid or liquidated.
@@ -246,15 +291,25 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
         pl.col("days_since_repay").fill_null(NEVER_DAYS),
         pl.col("days_since_liquidation").fill_null(NEVER_DAYS),
     )
+    market = market_at(history, block)
     return (
         with_now(frame)
         .with_columns(
+            pl.lit(market.vol).alias("market_vol"),
+            pl.lit(market.drawdown).alias("market_drawdown"),
             pl.lit(history.chain_id, pl.Int64).alias("chain_id"),
             pl.lit(block, pl.Int64).alias("as_of_block"),
             pl.lit(now, pl.Int64).alias("as_of_timestamp"),
         )
         .sort("wallet")
     )
+
+
+def market_at(history: History, block: int) -> MarketState:
+    """The market's state at sampled block `block`: its collateral markets' volatility and drawdown before it."""
+    _, now = cutoff_sample(history, block)
+    held = history.holdings.filter((pl.col("block_number") == block) & (pl.col("collateral_usd") > 0))
+    return market_state(history.prices, held.select("asset", "collateral_usd"), block, now)
 
 
 def with_now(frame: pl.DataFrame) -> pl.DataFrame:
@@ -266,7 +321,15 @@ def with_now(frame: pl.DataFrame) -> pl.DataFrame:
         .otherwise(HF_CAP)
         .clip(upper_bound=HF_CAP)
     )
-    return frame.with_columns(hf_now.alias("hf_now")).with_columns(
+    # Distance to liquidation in 30-day standard deviations of the position's value (a Merton distance to default):
+    # the same health factor is nearer liquidation when the position's markets move more.
+    sigmas = (
+        pl.when(pl.col("debt_usd") > 0)
+        .then(pl.col("hf_now").log() / (pl.col("position_vol").clip(lower_bound=MIN_POSITION_VOL) * SQRT_MONTH))
+        .otherwise(SIGMAS_CAP)
+        .clip(-SIGMAS_CAP, SIGMAS_CAP)
+    )
+    return frame.with_columns(hf_now.alias("hf_now")).with_columns(sigmas.alias("hf_sigmas")).with_columns(
         pl.min_horizontal("hf_min_before", "hf_now").alias("hf_min_90d"),
         (HF_CAP + (pl.col("twa_excess_before") + (pl.col("hf_now") - HF_CAP) * pl.col("now_w")) / pl.col("window_w"))
         .alias("hf_twa_90d"),
@@ -326,9 +389,12 @@ def _event_features(history: History, block: int, now: int) -> pl.DataFrame:
 
 
 def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
-    """Concentration (HHI of collateral by base asset) and the collateral's annualised volatility (each asset's
-    realised volatility over the window from its sampled prices, weighted by the wallet's USD in it)."""
+    """Concentration (HHI of collateral by base asset), the collateral's annualised volatility (each asset's realised
+    volatility over the window from its sampled prices, weighted by the wallet's USD in it) and the position's
+    (`position_vol`: the realised volatility, over the VOL_DAYS before the cutoff, of the wallet's collateral against
+    its debt, both as held now: what moves its health factor)."""
     held = history.holdings.filter(pl.col("block_number") == block)
+    collateral = held.filter(pl.col("collateral_usd") > 0)
     prices = history.prices.filter(
         (pl.col("block_number") <= block) & (pl.col("block_timestamp") > now - WINDOW_DAYS * DAY_S)
     ).sort("asset", "block_number")
@@ -339,19 +405,51 @@ def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
     vol = returns.group_by("asset", maintain_order=True).agg(
         ((pl.col("r") ** 2).sum() / pl.col("dt").sum() * 365 * DAY_S).sqrt().alias("vol")
     )
-    by_base = held.group_by("wallet", "base_asset", maintain_order=True).agg(pl.col("collateral_usd").sum())
+    by_base = collateral.group_by("wallet", "base_asset", maintain_order=True).agg(pl.col("collateral_usd").sum())
     totals = by_base.group_by("wallet", maintain_order=True).agg(pl.col("collateral_usd").sum().alias("total"))
     hhi = by_base.join(totals, on="wallet", maintain_order="left").with_columns(
         (pl.col("collateral_usd") / pl.col("total")).alias("s")
     )
     concentration = hhi.group_by("wallet", maintain_order=True).agg((pl.col("s") ** 2).sum().alias("concentration"))
     weighted = (
-        held.join(vol, on="asset", how="left", maintain_order="left")
+        collateral.join(vol, on="asset", how="left", maintain_order="left")
         .group_by("wallet", maintain_order=True)
         .agg(((pl.col("vol").fill_null(0.0) * pl.col("collateral_usd")).sum() / pl.col("collateral_usd").sum())
              .alias("collateral_vol"))
     )  # fmt: skip
-    return concentration.join(weighted, on="wallet", how="full", coalesce=True)
+    # Each asset's net weight in the position (its share of the collateral less its share of the debt): the
+    # position's log return is, to first order, the weighted sum of the assets' (a loop's collateral and debt in one
+    # asset cancel out).
+    sums = held.group_by("wallet", maintain_order=True).agg(
+        pl.col("collateral_usd").sum().alias("c"), pl.col("debt_usd").sum().alias("d")
+    )
+    exposure = (
+        held.join(sums, on="wallet", maintain_order="left")
+        .with_columns(
+            (
+                pl.when(pl.col("c") > 0).then(pl.col("collateral_usd") / pl.col("c")).otherwise(0.0)
+                - pl.when(pl.col("d") > 0).then(pl.col("debt_usd") / pl.col("d")).otherwise(0.0)
+            ).alias("e")
+        )
+        .group_by("wallet", "asset", maintain_order=True)
+        .agg(pl.col("e").sum())
+    )
+    recent = returns.filter(pl.col("block_timestamp") > now - VOL_DAYS * DAY_S)
+    # The time the returns cover: each sampled step once (every asset is priced at the same sampled blocks).
+    span = float(recent.group_by("block_number").agg(pl.col("dt").max()).sort("block_number")["dt"].sum())
+    moves = (
+        exposure.join(recent.select("asset", "block_number", "r"), on="asset")
+        # Sums in one fixed order: float totals bit-identical however the rows were read.
+        .sort("wallet", "block_number", "asset")
+        .group_by("wallet", "block_number", maintain_order=True)
+        .agg((pl.col("e") * pl.col("r")).sum().alias("x"))
+        .group_by("wallet", maintain_order=True)
+        .agg((pl.col("x") ** 2).sum().alias("ss"))
+    )
+    position = moves.select("wallet", (pl.col("ss") / max(span, 1.0) * 365 * DAY_S).sqrt().alias("position_vol"))
+    return concentration.join(weighted, on="wallet", how="full", coalesce=True).join(
+        position, on="wallet", how="full", coalesce=True
+    )
 
 
 def labels(history: History, cutoff_block: int, horizon_days: int) -> pl.DataFrame:

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from chainrisk.credit.features import FEATURES
+from chainrisk.credit.features import FEATURES, describe, value_text
+from chainrisk.credit.regime import MARKET_INPUTS
 from chainrisk.errors import UserError
 
 PDO = 25.0
@@ -47,7 +48,9 @@ QUANTILES = tuple(k / 10 for k in range(1, 10))
 MIN_BIN_SHARE = 0.02
 #: L2 penalty of the logistic fit, per training row.
 RIDGE = 1e-4
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
+#: Market-state inputs the probability is fitted on (chainrisk.credit.regime), when the training rows carry them.
+MARKET_FIT: tuple[str, ...] = tuple(MARKET_INPUTS)
 
 
 def band_of(score: int) -> str:
@@ -97,11 +100,17 @@ class Scorecard:
     intercept: float
     horizon_days: int
     trained: dict[str, Any]  #: what it was trained on (chain, cutoffs, rows, liquidated)
+    #: Market-state input (chainrisk.credit.regime.MARKET_INPUTS) -> its weight on the log-odds (never negative: a
+    #: more volatile or deeper-fallen market never lowers a probability). Each input's points are -FACTOR x weight x
+    #: value: 0 in a market that does not move.
+    market: dict[str, float] = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
     @property
     def version(self) -> str:
-        body = json.dumps([asdict(f) for f in self.features] + [self.intercept, self.horizon_days], sort_keys=True)
+        body = json.dumps(
+            [asdict(f) for f in self.features] + [self.intercept, self.horizon_days, self.market], sort_keys=True
+        )
         return "sc-" + hashlib.sha256(body.encode()).hexdigest()[:10]
 
     # -- scoring ---------------------------------------------------------------------------------------------
@@ -113,6 +122,8 @@ class Scorecard:
         total = np.full(frame.height, self.intercept)
         for f, index in zip(self.features, self.bins(frame).values(), strict=True):
             total -= f.beta * np.asarray(f.woe)[index]
+        for name, weight in self.market.items():
+            total += weight * frame[name].cast(pl.Float64).to_numpy()
         return total
 
     def pd(self, frame: pl.DataFrame) -> np.ndarray:
@@ -134,6 +145,14 @@ class Scorecard:
             rows["bin"].extend(f.label(int(i)) for i in index)
             rows["points"].extend(points.tolist())
             rows["max_points"].extend([max(f.points)] * frame.height)
+        for name, weight in self.market.items():
+            values = frame[name].cast(pl.Float64).to_numpy()
+            rows["row"].extend(range(frame.height))
+            rows["feature"].extend([name] * frame.height)
+            rows["value"].extend(values.tolist())
+            rows["bin"].extend(["market (linear)"] * frame.height)
+            rows["points"].extend((-FACTOR * weight * values).tolist())
+            rows["max_points"].extend([0.0] * frame.height)
         return pl.DataFrame(rows, schema={"row": pl.Int64, "feature": pl.Utf8, "value": pl.Float64, "bin": pl.Utf8,
                                           "points": pl.Float64, "max_points": pl.Float64})  # fmt: skip
 
@@ -146,18 +165,21 @@ class Scorecard:
             .group_by("row", maintain_order=True)
             .head(top)
         )
-        text = pl.col("feature").replace_strict({k: v[0] for k, v in FEATURES.items()}, default=pl.col("feature"))
-        return lost.group_by("row", maintain_order=True).agg(
-            pl.col("feature").alias("reasons"),
-            pl.format(
-                "{} = {} costs {} points", text, pl.col("value").round(3), pl.col("lost").round(0).cast(pl.Int64)
-            ).alias("reason_text"),
+        # Every value with its unit (a bare "= 1.038" says nothing of whether it is a ratio, a share or a rate).
+        text = [
+            f"{describe(feature)} = {value_text(feature, value)} costs {round(points):d} points"
+            for feature, value, points in lost.select("feature", "value", "lost").iter_rows()
+        ]
+        return (
+            lost.with_columns(pl.Series("text", text, pl.Utf8))
+            .group_by("row", maintain_order=True)
+            .agg(pl.col("feature").alias("reasons"), pl.col("text").alias("reason_text"))
         )
 
     # -- files -----------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
         body = {"format": self.format, "version": self.version, "intercept": self.intercept,
-                "horizon_days": self.horizon_days, "trained": self.trained,
+                "horizon_days": self.horizon_days, "trained": self.trained, "market": self.market,
                 "scale": {"pdo": PDO, "anchor_score": ANCHOR_SCORE, "anchor_odds": ANCHOR_ODDS},
                 "features": [asdict(f) for f in self.features]}  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,12 +198,15 @@ class Scorecard:
                 intercept=float(body["intercept"]),
                 horizon_days=int(body["horizon_days"]),
                 trained=dict(body["trained"]),
+                market={str(k): float(v) for k, v in body["market"].items()},
             )
         except FileNotFoundError:
             raise UserError(f"no credit model at {path}; train one with `chainrisk credit train`") from None
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"{path} is not a chainrisk credit model ({type(exc).__name__}: {exc})") from None
-        unknown = [f.name for f in card.features if f.name not in FEATURES]
+        unknown = [f.name for f in card.features if f.name not in FEATURES] + [
+            name for name in card.market if name not in MARKET_INPUTS
+        ]
         if unknown:
             raise UserError(f"{path} uses features this chainrisk does not compute: {', '.join(unknown)}")
         if card.version != body.get("version"):
@@ -239,17 +264,24 @@ def _logistic(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return w
 
 
-def _pooled_intercept(offset: np.ndarray, y: np.ndarray) -> float:
-    """The one intercept that, with the features' weights held, matches the training rows' liquidation rate over
-    all cutoffs (what the score's PD is calibrated to: the average regime of the training history)."""
-    a = float(np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9)))
+def _pooled_fit(risk: np.ndarray, y: np.ndarray, market: np.ndarray) -> np.ndarray:
+    """The intercept, the slope on the features' log-odds (`risk`, fitted within cutoffs) and the market-state
+    weights (columns of `market`) that fit the training rows pooled over all cutoffs: [intercept, slope, weights...].
+    The slope is under 1 when the within-cutoff weights rank too steeply for the pooled history: a calm month
+    liquidates only the nearly liquidatable, a crash also the comfortable, and a probability must hold over both."""
+    design = np.column_stack([np.ones(len(y)), risk, market])
+    w = np.zeros(design.shape[1])
+    w[0] = float(np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9)))
+    w[1] = 1.0
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(a + offset)))
-        step = float(np.sum(p - y) / max(np.sum(p * (1 - p)), 1e-12))
-        a -= step
-        if abs(step) < 1e-12:
+        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        grad = design.T @ (p - y)
+        hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(design.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-12:
             break
-    return a
+    return w
 
 
 def fit(train: pl.DataFrame, horizon_days: int, trained: dict[str, Any]) -> Scorecard:
@@ -284,9 +316,20 @@ def fit(train: pl.DataFrame, horizon_days: int, trained: dict[str, Any]) -> Scor
         cards.pop(min(negative, key=lambda i: w[i]))
         if not cards:
             raise UserError("no feature carries evidence of liquidation in the training rows")
-    intercept = _pooled_intercept(-(matrix @ w), y)
+    risk = -(matrix @ w)
+    # The market's state at each cutoff moves every wallet's odds alike; an input whose weight comes out negative
+    # (a calmer market riskier) is dropped and the rest refitted.
+    market = [name for name in MARKET_FIT if name in train.columns]
+    while True:
+        columns = [train[name].cast(pl.Float64).to_numpy() for name in market]
+        pooled = _pooled_fit(risk, y, np.column_stack(columns) if columns else np.zeros((len(y), 0)))
+        if all(weight > 0 for weight in pooled[2:]):
+            break
+        market.pop(int(np.argmin(pooled[2:])))
+    intercept, slope = float(pooled[0]), float(pooled[1])
     share = (OFFSET - FACTOR * intercept) / len(cards)
-    for card, beta in zip(cards, w, strict=True):
+    for card, beta in zip(cards, w * slope, strict=True):
         card.beta = float(beta)
         card.points = [float(share + FACTOR * beta * v) for v in card.woe]
-    return Scorecard(cards, intercept, horizon_days, trained)
+    weights = {name: float(weight) for name, weight in zip(market, pooled[2:], strict=True)}
+    return Scorecard(cards, intercept, horizon_days, trained, weights)

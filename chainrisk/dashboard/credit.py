@@ -15,8 +15,10 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.credit.features import FEATURES
-from chainrisk.credit.scorecard import ANCHOR_ODDS, ANCHOR_SCORE, BANDS, PDO, SCORE_MAX, SCORE_MIN
+from chainrisk.credit.features import describe, unit_of, value_text
+from chainrisk.credit.regime import DRAWDOWN_DAYS, REGIMES, VOL_DAYS
+from chainrisk.credit.scorecard import ANCHOR_ODDS, ANCHOR_SCORE, BANDS, PDO, SCORE_MAX, SCORE_MIN, Scorecard
+from chainrisk.credit.shipped import BUNDLED_MODEL, shipped_evaluation
 from chainrisk.dashboard.data import database_location, missing_relations, query
 from chainrisk.dashboard.ui import percent_column, usd, usd_column
 from chainrisk.dashboard.wallet import parse_address
@@ -43,9 +45,6 @@ SCORER_NAMES = {
     "current_hf": "health factor now",
     "min_hf_90d": "lowest health factor in 90 days",
 }
-#: Features whose values are USD amounts, and those that are shares (0-1), for showing their values with units.
-USD_FEATURES = {"debt_usd", "borrow_usd", "liquidated_usd"}
-SHARE_FEATURES = {"below_1_1_90d", "utilisation", "repay_ratio", "concentration", "collateral_vol"}
 
 
 def empty_hint(db: Path) -> str:
@@ -106,7 +105,8 @@ def scores(db: Path, chain_id: int, block: int, version: str) -> pl.DataFrame:
 
 
 def band_table(scored: pl.DataFrame) -> pl.DataFrame:
-    """Per band (every band, poor first): score range, wallets, borrowers, debt, mean PD and mean LTVs in percent."""
+    """Per band (every band, poor first): score range, wallets, borrowers, debt, mean PD, the band's suggested share
+    of the protocols' LTV and the mean protocol LTV, in percent."""
     lows = [low for _, low in BANDS]
     bands = pl.DataFrame(
         {
@@ -119,7 +119,7 @@ def band_table(scored: pl.DataFrame) -> pl.DataFrame:
         pl.col("borrower").sum().alias("borrowers"),
         pl.col("debt_usd").sum(),
         (pl.col("pd").mean() * 100).alias("mean_pd_pct"),
-        (pl.col("suggested_ltv").mean() * 100).alias("suggested_ltv_pct"),
+        (pl.col("suggested_ltv") / pl.col("protocol_ltv")).mean().mul(100).alias("suggested_share_pct"),
         (pl.col("protocol_ltv").mean() * 100).alias("protocol_ltv_pct"),
     )
     return bands.join(per_band, on="band", how="left", maintain_order="left").with_columns(
@@ -182,19 +182,16 @@ def reason_lines(row: dict[str, Any], features: pl.DataFrame) -> list[str]:
         if text:
             lines.append(text)
         else:
-            name = FEATURES.get(feature, (feature, 0))[0]
+            name = describe(feature)
             lines.append(f"{name}: no history yet, costs {lost.get(feature, 0):.0f} points")
     return lines
 
 
 def feature_value(feature: str, value: float | None) -> str:
-    if value is None:
-        return "no history"
-    if feature in USD_FEATURES:
+    """A feature's value with its unit (chainrisk.credit.features.value_text), USD in whole dollars."""
+    if value is not None and unit_of(feature) == "USD":
         return usd(value)
-    if feature in SHARE_FEATURES:
-        return f"{value:.1%}"
-    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return value_text(feature, value)
 
 
 def render() -> None:
@@ -282,8 +279,9 @@ def _distribution(scored: pl.DataFrame) -> None:
             "mean_pd_pct": st.column_config.NumberColumn(
                 "mean PD", format="%.2f%%", help="Mean 30-day liquidation probability of the band's wallets"
             ),
-            "suggested_ltv_pct": percent_column(
-                "mean suggested LTV", "Credit-aware limit: the most debt per $ of collateral keeping PD at the target"
+            "suggested_share_pct": percent_column(
+                "suggested share of protocol LTV", "Credit-aware limit: the band's share of what the protocols allow; "
+                "from its wallets' own limits (the most debt keeping PD at the target), never lower for a better band"
             ),
             "protocol_ltv_pct": percent_column("mean protocol LTV", "What the protocols allow: borrowing capacity / "
                                                "collateral"),
@@ -429,8 +427,7 @@ def _points(features: pl.DataFrame) -> None:
     )
     values = [feature_value(f, v) for f, v in ranked.select("feature", "value").iter_rows()]
     shown = ranked.with_columns(
-        pl.col("feature").replace_strict({k: v[0] for k, v in FEATURES.items()}, default=pl.col("feature"))
-        .alias("measure"),
+        pl.Series("measure", [describe(f) for f in ranked["feature"]], dtype=pl.String),
         pl.Series("shown_value", values, dtype=pl.String),
     )  # fmt: skip
     order = shown["measure"].to_list()
@@ -450,12 +447,11 @@ def _points(features: pl.DataFrame) -> None:
     st.altair_chart(alt.layer(best, own).properties(height=24 * len(order) + 40), width="stretch")
 
 
-def _quality(db: Path, chain_id: int, version: str) -> None:
-    st.subheader("Model quality")
-    hint = "`chainrisk credit evaluate --at BLOCK_OR_DATE` (repeatable)"
+def latest_evaluation(db: Path, chain_id: int) -> dict[str, pl.DataFrame] | None:
+    """The latest evaluation run on this database for the chain, by table (credit_evaluations, credit_calibration,
+    credit_regimes: empty in a file evaluated before regimes were recorded), or None."""
     if missing_relations(db, EVALUATION_TABLES):
-        st.info(f"No out-of-time evaluation yet: run {hint} and reload this page.")
-        return
+        return None
     metrics = query(
         db,
         "SELECT * FROM credit_evaluations WHERE chain_id = ? AND run_id = "
@@ -463,18 +459,60 @@ def _quality(db: Path, chain_id: int, version: str) -> None:
         chain_id, chain_id,
     )  # fmt: skip
     if metrics.is_empty():
+        return None
+    run_id = int(metrics["run_id"][0])
+    calibration = query(db, "SELECT * FROM credit_calibration WHERE run_id = ?", run_id)
+    regimes = (
+        query(db, "SELECT * FROM credit_regimes WHERE run_id = ? ORDER BY cutoff_block", run_id)
+        if not missing_relations(db, ("credit_regimes",))
+        else pl.DataFrame()
+    )
+    return {"credit_evaluations": metrics, "credit_calibration": calibration, "credit_regimes": regimes}
+
+
+@st.cache_data(ttl=600)
+def _bundled(model: str) -> tuple[str | None, dict[str, pl.DataFrame] | None]:
+    """The version of the model file `model` and the evaluation shipped with it (None for what is missing)."""
+    try:
+        version = Scorecard.load(Path(model)).version
+    except UserError:
+        return None, None
+    return version, shipped_evaluation(Path(model))
+
+
+def _quality(db: Path, chain_id: int, version: str) -> None:
+    st.subheader("Model quality")
+    hint = "`chainrisk credit evaluate --at BLOCK_OR_DATE` (repeatable)"
+    frames = latest_evaluation(db, chain_id)
+    bundled, shipped = _bundled(str(BUNDLED_MODEL))
+    if frames is not None:
+        first = frames["credit_evaluations"].row(0, named=True)
+        evaluated = str(first["model_version"])
+        same = "the model these scores use" if evaluated == version else f"these scores use {version}"
+        source = (
+            f"**Evaluated on this database**: run #{int(first['run_id'])}, {first['evaluated_at']:%Y-%m-%d %H:%M} "
+            f"UTC, model {evaluated} ({same})."
+        )
+    elif shipped is not None and version == bundled:
+        frames = shipped
+        first = frames["credit_evaluations"].row(0, named=True)
+        source = (
+            f"**Shipped with the bundled model {bundled}, not measured on these wallets**: no evaluation has been "
+            f"run on this database (it needs months of history: {hint}). This is `make credit-eval`'s out-of-time "
+            "evaluation on the 2,000-wallet devnet (real prices, November 2021 to June 2022), of models trained "
+            "the way the bundled one was, each only on what was known before its cutoff."
+        )
+    else:
         st.info(f"No out-of-time evaluation yet: run {hint} and reload this page.")
         return
-    first = metrics.row(0, named=True)
-    run_id, evaluated = int(first["run_id"]), str(first["model_version"])
-    same = "the model these scores use" if evaluated == version else f"these scores use {version}"
+    st.markdown(source)
     st.caption(
-        f"Run #{run_id}, {first['evaluated_at']:%Y-%m-%d %H:%M} UTC, model {evaluated} ({same}). At each cutoff a "
-        f"model trained only on label windows closed by then ({first['train_rows']:,} borrower-cutoffs from "
-        f"{first['train_cutoffs']} cutoffs) ranks the borrowers there against who was liquidated in the next "
-        f"{first['horizon_days']} days, beside the health factor alone. AUC and KS: higher ranks better; Brier: lower "
-        "is better (probabilities near what happened)."
+        "At each cutoff a model trained only on label windows closed by then (for the first, "
+        f"{first['train_rows']:,} borrower-cutoffs from {first['train_cutoffs']} cutoffs) ranks the borrowers there "
+        f"against who was liquidated in the next {first['horizon_days']} days, beside the health factor alone. AUC and "
+        "KS: higher ranks better; Brier: lower is better (probabilities near what happened)."
     )
+    metrics = frames["credit_evaluations"]
     rank = {name: i for i, name in enumerate(SCORER_NAMES)}
     table = metrics.with_columns(
         pl.format("block {} · {}", pl.col("cutoff_block"), pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d"))
@@ -494,11 +532,78 @@ def _quality(db: Path, chain_id: int, version: str) -> None:
             "liquidated": st.column_config.NumberColumn("liquidated in the horizon", format="localized"),
         },
     )
-    _calibration(db, run_id, int(first["horizon_days"]))
+    horizon = int(first["horizon_days"])
+    _regimes(frames["credit_regimes"], horizon)
+    _calibration(frames["credit_calibration"], metrics, horizon)
 
 
 def _metric_column(label: str, help: str) -> Any:
     return st.column_config.NumberColumn(label, format="%.3f", help=help)
+
+
+def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
+    """Per cutoff (credit_regimes rows): date, regime, the market measures and the calibration of all borrowers, in
+    percent; then, for each regime with several cutoffs, one row pooling them (wallet-weighted)."""
+    per_cutoff = regimes.sort("cutoff_block").select(
+        pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d").alias("window"), "regime",
+        (pl.col("market_vol") * 100).alias("market_vol_pct"), (pl.col("market_drawdown") * 100).alias("drawdown_pct"),
+        "wallets", "liquidated", (pl.col("predicted_pd") * 100).alias("predicted_pct"),
+        (pl.col("observed_rate") * 100).alias("observed_pct"),
+    )  # fmt: skip
+    order = {name: i for i, (name, _, _) in enumerate(REGIMES)}
+    pooled = (
+        regimes.group_by("regime")
+        .agg(
+            pl.format("all {} cutoffs ({})", pl.col("regime").first(), pl.len()).alias("window"),
+            pl.len().alias("cutoffs"),
+            pl.col("market_vol").mean().mul(100).alias("market_vol_pct"),
+            pl.col("market_drawdown").mean().mul(100).alias("drawdown_pct"),
+            pl.col("wallets").sum(),
+            pl.col("liquidated").sum(),
+            ((pl.col("predicted_pd") * pl.col("wallets")).sum() / pl.col("wallets").sum())
+            .mul(100)
+            .alias("predicted_pct"),
+            (pl.col("liquidated").sum() / pl.col("wallets").sum()).mul(100).alias("observed_pct"),
+        )
+        .filter(pl.col("cutoffs") > 1)
+        .sort(pl.col("regime").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        .select(per_cutoff.columns)
+    )
+    return pl.concat([per_cutoff, pooled.cast(per_cutoff.schema)])
+
+
+def _regimes(regimes: pl.DataFrame, horizon_days: int) -> None:
+    st.markdown("**Calibration by market regime**: the model's mean PD against the share liquidated, per cutoff")
+    if regimes.is_empty():
+        st.info("This evaluation was run before regimes were recorded: run `chainrisk credit evaluate` again.")
+        return
+    st.dataframe(
+        regime_table(regimes),
+        hide_index=True,
+        column_config={
+            "window": "cutoff",
+            "market_vol_pct": percent_column(
+                "market volatility", f"Annualised, over the {VOL_DAYS} days before the cutoff, of the collateral "
+                "markets (weighted by the USD held as collateral in each), from the sampled on-chain prices"
+            ),
+            "drawdown_pct": percent_column(
+                "drawdown", f"How far those markets stood below their {DRAWDOWN_DAYS}-day high"
+            ),
+            "wallets": st.column_config.NumberColumn("borrowers", format="localized"),
+            "liquidated": st.column_config.NumberColumn(f"liquidated within {horizon_days} days", format="localized"),
+            "predicted_pct": st.column_config.NumberColumn("predicted PD", format="%.2f%%"),
+            "observed_pct": st.column_config.NumberColumn("observed", format="%.2f%%"),
+        },
+    )  # fmt: skip
+    st.caption(
+        "Regimes: " + "; ".join(
+            f"{name} from {100 * vol:.0f} % volatility or {100 * drawdown:.0f} % drawdown"
+            for name, vol, drawdown in REGIMES[1:]
+        ) + "; calm below. The probability reads both measures with weights that are never negative, fitted on the "
+        "training history (near zero on the devnet's, where the market at a cutoff did not forecast the next month: "
+        "README \"Credit scores\"), and each position's own volatility, so the same wallet's PD rises when its "
+        "markets move more."
+    )  # fmt: skip
 
 
 def calibration_points(calibration: pl.DataFrame) -> pl.DataFrame:
@@ -511,11 +616,17 @@ def calibration_points(calibration: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _calibration(db: Path, run_id: int, horizon_days: int) -> None:
-    calibration = query(db, "SELECT * FROM credit_calibration WHERE run_id = ?", run_id)
+def _calibration(calibration: pl.DataFrame, metrics: pl.DataFrame, horizon_days: int) -> None:
     if calibration.is_empty():
         return
-    points = calibration_points(calibration).sort("cutoff_block", "decile")
+    dates = dict(
+        metrics.select("cutoff_block", pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d")).unique().rows()
+    )
+    points = (
+        calibration_points(calibration)
+        .with_columns(pl.col("cutoff_block").replace_strict(dates, default=None, return_dtype=pl.Utf8).alias("date"))
+        .sort("cutoff_block", "decile")
+    )
     top = max(float(points.select(pl.max_horizontal(pl.col("predicted_pd", "observed_rate").max())).item()), 0.01)
     diagonal = pl.DataFrame({"predicted_pd": [0.0, top], "observed_rate": [0.0, top]})
     axis = alt.Axis(format="%")
@@ -528,18 +639,33 @@ def _calibration(db: Path, run_id: int, horizon_days: int) -> None:
         alt.Chart(points.to_pandas())
         .mark_line(point=True)
         .encode(
-            x=alt.X("predicted_pd:Q", title=f"predicted {horizon_days}-day PD (bucket mean)", axis=axis),
+            x=alt.X("predicted_pd:Q", title=f"predicted {horizon_days}-day PD (band mean)", axis=axis),
             y=alt.Y("observed_rate:Q", title=f"share liquidated within {horizon_days} days", axis=axis),
             color=alt.Color("cutoff:N", title="cutoff", sort=points["cutoff"].unique(maintain_order=True).to_list()),
             order="decile:Q",
-            tooltip=["cutoff", alt.Tooltip("bucket:N", title="band"), "scores", "wallets",
+            tooltip=["cutoff", "date", alt.Tooltip("bucket:N", title="band"), "scores", "wallets",
                      "liquidated", alt.Tooltip("predicted_pd:Q", title="predicted", format=".1%"),
                      alt.Tooltip("observed_rate:Q", title="observed", format=".1%")],
         )
     )  # fmt: skip
-    st.markdown("**Calibration**: predicted against observed, by score band")
+    st.markdown("**Calibration by score band**: predicted against observed, per cutoff")
     st.altair_chart(alt.layer(line, dots).properties(height=320), width="stretch")
+    st.dataframe(
+        points.select(
+            pl.format("{} · {}", "cutoff", "date").alias("window"), "bucket", "scores",
+            "wallets", "liquidated", (pl.col("predicted_pd") * 100).alias("predicted_pct"),
+            (pl.col("observed_rate") * 100).alias("observed_pct"),
+        ),
+        hide_index=True,
+        column_config={
+            "window": "cutoff",
+            "bucket": "band",
+            "wallets": st.column_config.NumberColumn("borrowers", format="localized"),
+            "predicted_pct": st.column_config.NumberColumn("predicted PD", format="%.2f%%"),
+            "observed_pct": st.column_config.NumberColumn("observed", format="%.2f%%"),
+        },
+    )  # fmt: skip
     st.caption(
         "On the dashed diagonal the model's probabilities equal what happened; above it, more borrowers were "
-        f"liquidated than predicted. {points.height} buckets, {int(points['wallets'].sum()):,} borrowers in all."
+        f"liquidated than predicted. {points.height} bands, {int(points['wallets'].sum()):,} borrowers in all."
     )

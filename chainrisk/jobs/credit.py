@@ -19,19 +19,32 @@ import polars as pl
 
 from chainrisk.credit.advice import TARGET_PD, advice, credit_limit
 from chainrisk.credit.evaluate import auc, brier, calibration, fit_single, ks
-from chainrisk.credit.features import History, cutoff_sample, features, history_from_frames, horizon_covered, labelled
+from chainrisk.credit.features import (
+    History,
+    cutoff_sample,
+    features,
+    history_from_frames,
+    horizon_covered,
+    labelled,
+    market_at,
+)
+from chainrisk.credit.regime import MarketState
 from chainrisk.credit.scorecard import BANDS, Scorecard, band_of, fit
+from chainrisk.credit.shipped import BUNDLED_MODEL
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
 from chainrisk.store.db import Store
+from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from chainrisk.store.views import LENDING_EVENTS, query_sql
 from chainrisk.units import DAY_S
 
 #: The model `chainrisk credit` uses without --model: trained on the devnet history (README "Credit scores").
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "credit" / "models" / "devnet.json"
+DEFAULT_MODEL = BUNDLED_MODEL
 #: History a wallet population needs before its first training cutoff (the window features' length is 90 days;
 #: a month gives them something to measure).
 MIN_HISTORY_DAYS = 30
+#: The columns of credit_calibration (the calibration frame carries the expected range besides).
+CALIBRATION_COLUMNS = ("bucket", "score_min", "score_max", "wallets", "liquidated", "predicted_pd", "observed_rate")
 
 
 @dataclass(frozen=True)
@@ -62,8 +75,11 @@ class Evaluation:
     train_rows: int
     train_liquidated: int
     metrics: pl.DataFrame  #: scorer, wallets, liquidated, auc, ks, brier
-    calibration: pl.DataFrame
+    calibration: pl.DataFrame  #: by band (chainrisk.credit.evaluate.calibration)
     model: Scorecard
+    market: MarketState  #: the market at the cutoff (its regime)
+    predicted_pd: float  #: the model's mean PD over the cutoff's borrowers
+    observed_rate: float  #: the share of them liquidated within the horizon
 
     def lines(self) -> list[str]:
         when = datetime.fromtimestamp(self.cutoff_timestamp, UTC).strftime("%Y-%m-%d")
@@ -77,7 +93,41 @@ class Evaluation:
                 f"  {r['scorer']:<12} wallets {r['wallets']:>5}  liquidated {r['liquidated']:>4}  "
                 f"AUC {_fmt(r['auc'])}  KS {_fmt(r['ks'])}  Brier {_fmt(r['brier'])}"
             )
+        rows.append(
+            f"  calibration by regime: {self.market.text()}: predicted {self.predicted_pd:.1%}, observed "
+            f"{self.observed_rate:.1%} ({_ratio(self.observed_rate, self.predicted_pd)})"
+        )
+        bands = []
+        for r in self.calibration.iter_rows(named=True):
+            verdict = (
+                "within x2" if _within_two(r["observed_rate"], r["predicted_pd"])
+                else "within chance" if r["expected_low"] <= r["liquidated"] <= r["expected_high"]
+                else "off"
+            )  # fmt: skip
+            bands.append(
+                f"{r['bucket']} {r['liquidated']}/{r['wallets']} vs {r['expected_low']}-{r['expected_high']} "
+                f"expected ({verdict})"
+            )
+        rows.append("  calibration by band, liquidated vs the 95 % range the PDs predict: " + "; ".join(bands))
         return rows
+
+    def regime_row(self) -> dict[str, object]:
+        """The cutoff's credit_regimes row (without run_id and chain_id)."""
+        return {
+            "cutoff_block": self.cutoff_block, "cutoff_timestamp": self.cutoff_timestamp,
+            "regime": self.market.regime, "market_vol": self.market.vol, "market_drawdown": self.market.drawdown,
+            "wallets": int(self.metrics["wallets"][0]), "liquidated": int(self.metrics["liquidated"][0]),
+            "predicted_pd": self.predicted_pd, "observed_rate": self.observed_rate,
+        }  # fmt: skip
+
+
+def _ratio(observed: float, predicted: float) -> str:
+    return "observed/predicted n/a" if predicted <= 0 else f"observed/predicted {observed / predicted:.2f}"
+
+
+def _within_two(observed: float, predicted: float) -> bool:
+    """Observed and predicted within a factor of two of each other (the goal of issue 23)."""
+    return predicted > 0 and 0.5 <= observed / predicted <= 2.0
 
 
 def _fmt(value: float | None) -> str:
@@ -137,8 +187,8 @@ def load_history(store: Store, chain_id: int) -> History:
             where,
         ),
         holdings=store.query(
-            "SELECT wallet, block_number, base_asset, asset, collateral_usd FROM holdings_history "
-            "WHERE chain_id = ? AND collateral_usd > 0 "
+            "SELECT wallet, block_number, base_asset, asset, collateral_usd, debt_usd FROM holdings_history "
+            "WHERE chain_id = ? AND (collateral_usd > 0 OR debt_usd > 0) "
             "ORDER BY wallet, block_number, base_asset, asset, protocol, market",
             where,
         ),
@@ -264,6 +314,9 @@ def evaluate_at(
         metrics=metrics,
         calibration=calibration(scores, pd_, y),
         model=card,
+        market=market_at(history, block),
+        predicted_pd=float(pd_.mean()),
+        observed_rate=float(y.mean()),
     )
 
 
@@ -289,13 +342,19 @@ def store_evaluations(db: Path, evaluations: list[Evaluation], horizon_days: int
         )  # fmt: skip
         calibrations = pl.concat(
             [
-                e.calibration.with_columns(
+                e.calibration.select(CALIBRATION_COLUMNS).with_columns(
                     pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(e.cutoff_block, pl.Int64).alias("cutoff_block")
                 )
                 for e in evaluations
             ]
         )
-        store.append_rows({"credit_evaluations": metrics, "credit_calibration": calibrations})
+        regimes = pl.DataFrame([e.regime_row() for e in evaluations]).with_columns(
+            pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(chain_id, pl.Int64).alias("chain_id")
+        )
+        store.ensure_tables(REGIME_DDL)
+        store.append_rows(
+            {"credit_evaluations": metrics, "credit_calibration": calibrations, "credit_regimes": regimes}
+        )
         store.publish()
     return run_id
 
@@ -372,7 +431,8 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
     """The model's liquidation-history points on real wallets: Aave V2 borrowers liquidated before each monthly
     cutoff of 2021, scored by the model's cards for the features the file can feed, against whether Aave V2
     liquidated them again within the horizon. Per cutoff: wallets, liquidated again, their rate, the AUC of the
-    partial score, and the again-rate of the riskiest and safest halves (what the model's direction predicts)."""
+    partial score, and the again-rate of the riskier and safer halves (what the model's direction predicts; the top
+    score against the rest when more than half share it, none when all do)."""
     from chainrisk.credit.aave_v2 import load_liquidations, sanity_table
 
     cards = [c for c in model.features if c.name in SANITY_FEATURES]
@@ -388,7 +448,11 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
     for (cutoff,), part in table.group_by(["cutoff"], maintain_order=True):
         y = part["label"].cast(pl.Float64).to_numpy()
         r = part["risk"].to_numpy()
+        # The riskier half: at or above the median; when that is everyone (more than half share the top value), the
+        # wallets at the top value against the rest.
         riskier = r >= np.median(r)
+        if riskier.all():
+            riskier = r >= r.max()
         out.append(
             {"cutoff": datetime.fromtimestamp(int(cutoff), UTC).strftime("%Y-%m-%d"), "wallets": part.height,
              "liquidated_again": int(y.sum()), "rate": float(y.mean()), "auc": auc(r, y),
