@@ -349,7 +349,7 @@ def _credit(args: argparse.Namespace) -> None:
         if args.model_out:
             evaluations[-1].model.save(Path(args.model_out))
             print(f"saved the model trained for the last cutoff to {args.model_out}")
-        print(f"wrote credit_evaluations and credit_calibration (run {run_id}) to {db}")
+        print(f"wrote credit_evaluations, credit_calibration and credit_regimes (run {run_id}) to {db}")
         return
     model = Scorecard.load(Path(args.model) if args.model else credit.DEFAULT_MODEL)
     with writer_lock(db, "credit"):

@@ -10,12 +10,12 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from streamlit.testing.v1 import AppTest
 
 from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, regime_table, score_histogram
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file
-from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from tests.test_app import chart_data, table_with
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

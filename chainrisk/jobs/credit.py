@@ -34,7 +34,6 @@ from chainrisk.credit.shipped import BUNDLED_MODEL
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
 from chainrisk.store.db import Store
-from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from chainrisk.store.views import LENDING_EVENTS, query_sql
 from chainrisk.units import DAY_S
 
@@ -351,7 +350,6 @@ def store_evaluations(db: Path, evaluations: list[Evaluation], horizon_days: int
         regimes = pl.DataFrame([e.regime_row() for e in evaluations]).with_columns(
             pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(chain_id, pl.Int64).alias("chain_id")
         )
-        store.ensure_tables(REGIME_DDL)
         store.append_rows(
             {"credit_evaluations": metrics, "credit_calibration": calibrations, "credit_regimes": regimes}
         )
