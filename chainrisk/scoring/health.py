@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
 from chainrisk.units import BPS, WAD
 
@@ -99,6 +100,14 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     return exprs
 
 
+def _group(positions: pl.LazyFrame, groups: dict[str, str] | None) -> pl.Expr:
+    """Each asset's correlated group: group_expr on the handful of distinct symbols, gathered per position (mapping
+    millions of strings one by one costs several times more)."""
+    symbols = positions.select(pl.col("symbol").drop_nulls().unique().sort()).collect().get_column("symbol")
+    table = pl.select(group_expr(pl.lit(symbols), groups)).to_series()
+    return pl.lit(table).gather(pl.col("symbol").cast(pl.Enum(symbols.to_list())).to_physical())
+
+
 def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | None = None) -> pl.LazyFrame:
     """Adds exact integer columns, the base-currency unit and each asset's correlated group."""
     lazy = positions.lazy()
@@ -114,7 +123,7 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         pl.col("price").cast(pl.Int128),
         *_optional_inputs(names),
         base_unit.alias("_base_unit"),
-        group_expr(pl.col("symbol"), groups).alias("group"),
+        _group(lazy, groups).alias("group"),
         # One integer per (protocol, chain, market, wallet, block): group-bys on it are several times faster
         # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
         pl.struct(WALLET_KEY).hash(seed=7).alias("_wid"),
@@ -184,7 +193,8 @@ def _per_wallet(valued: pl.LazyFrame, keys: list[str], *sums: pl.Expr) -> pl.Laz
     frame = valued.collect()
     reduced = frame.lazy().with_row_index("_row").group_by("_wid").agg(pl.col("_row").min(), *sums).collect()
     # Series.gather, not DataFrame.select: a select through the engine copies a many-chunk frame first.
-    firsts = pl.DataFrame([frame.get_column(k).gather(reduced["_row"]) for k in ("_wid", *keys)])
+    # Rechunked first: gathering from the many chunks a streaming collect leaves is ten times slower.
+    firsts = pl.DataFrame([frame.get_column(k).rechunk().gather(reduced["_row"]) for k in ("_wid", *keys)])
     return pl.concat([firsts, reduced.drop("_wid", "_row")], how="horizontal").lazy()
 
 
@@ -489,50 +499,6 @@ def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
         aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
         aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
     return _per_wallet(valued, CURVE_KEY, *aggs).filter((pl.col("b_in") + pl.col("b_out")) > 0)
-
-
-def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
-    """For each drop: collateral, debt and bad debt of the wallets liquidatable at multiplier 1 - drop."""
-    exprs = []
-    for k, drop in enumerate(drops):
-        m = 1.0 - drop
-        liquidatable = (pl.col("a_out") + m * pl.col("a_in")) < (pl.col("b_out") + m * pl.col("b_in"))
-        debt = pl.col("b_out") + m * pl.col("b_in")
-        bad = (debt - (pl.col("r_out") + m * pl.col("r_in"))).clip(lower_bound=0)
-        exprs += [
-            pl.when(liquidatable).then(pl.col("c_out") + m * pl.col("c_in")).otherwise(0.0).sum().alias(f"c{k}"),
-            pl.when(liquidatable).then(debt).otherwise(0.0).sum().alias(f"d{k}"),
-            bad.sum().alias(f"x{k}"),
-            liquidatable.sum().cast(pl.Float64).alias(f"n{k}"),
-        ]
-    # One select per group of `by` (a market, or all of them): the same sums inside a group_by are about 3x slower.
-    frame = coefficients.collect()
-    parts = [
-        part.lazy().select(*(pl.col(k).first() for k in by), *exprs)
-        for part in frame.partition_by(by, maintain_order=True)
-    ]
-    wide = pl.concat(parts) if parts else frame.lazy().group_by(by).agg(exprs)
-    drop_table = pl.LazyFrame(
-        {"_k": list(range(len(drops))), "drop": drops}, schema={"_k": pl.Int64, "drop": pl.Float64}
-    )
-    return (
-        wide.unpivot(index=by, variable_name="_name", value_name="_value")
-        .with_columns(
-            pl.col("_name").str.head(1).alias("_metric"), pl.col("_name").str.slice(1).cast(pl.Int64).alias("_k")
-        )
-        .collect()
-        .pivot(on="_metric", index=[*by, "_k"], values="_value")
-        .lazy()
-        .join(drop_table, on="_k")
-        .select(
-            *by,
-            "drop",
-            pl.col("c").alias("liquidatable_collateral_usd"),
-            pl.col("d").alias("liquidatable_debt_usd"),
-            pl.col("x").alias("bad_debt_usd"),
-            pl.col("n").cast(pl.Int64).alias("liquidatable_wallets"),
-        )
-    )
 
 
 def liquidation_curve(valued: pl.LazyFrame) -> pl.DataFrame:
