@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from typing import Any, cast
 
+import numpy as np
 import polars as pl
 
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
+from chainrisk.scoring.wallets import WALLET_LABEL, gather_rows, label_wallets, per_wallet
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -44,11 +46,18 @@ BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
+#: The same as doubles (each the nearest to the integer, as a cast of it gives): casting 128-bit integers costs more.
+_POWERS_OF_TEN_FLOAT = pl.Series("unit", [float(10**d) for d in range(37)], dtype=pl.Float64)
 
 
 def _pow10(decimals: pl.Expr) -> pl.Expr:
     """10^decimals as Int128 (token units per whole token)."""
     return pl.lit(_POWERS_OF_TEN).gather(decimals.cast(pl.UInt32))
+
+
+def _pow10_float(decimals: pl.Expr) -> pl.Expr:
+    """10^decimals as the nearest double."""
+    return pl.lit(_POWERS_OF_TEN_FLOAT).gather(decimals.cast(pl.UInt32))
 
 
 def _names(frame: pl.LazyFrame) -> list[str]:
@@ -58,6 +67,11 @@ def _names(frame: pl.LazyFrame) -> list[str]:
 def _unit(names: list[str]) -> pl.Expr:
     """What `price` is per: price_scale when given, else one whole token (10^decimals, Aave's oracle)."""
     return pl.col("_unit") if "_unit" in names else _pow10(pl.col("decimals"))
+
+
+def _unit_float(names: list[str]) -> pl.Expr:
+    """`_unit` as a double."""
+    return pl.col("_unit").cast(pl.Float64) if "_unit" in names else _pow10_float(pl.col("decimals"))
 
 
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
@@ -117,7 +131,7 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         if "base_currency_usd" in names
         else (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0)
     )
-    return lazy.with_columns(
+    prepared = lazy.with_columns(
         pl.col("collateral_amount").cast(pl.Int128),
         pl.col("debt_amount").cast(pl.Int128),
         pl.col("price").cast(pl.Int128),
@@ -128,6 +142,8 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
         pl.struct(WALLET_KEY).hash(seed=7).alias("_wid"),
     )
+    # Each position labelled with its wallet's first row, once per book: later groupings key on the label.
+    return label_wallets(prepared)
 
 
 def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) -> pl.LazyFrame:
@@ -156,7 +172,7 @@ def _base_value(amount: str, names: list[str], exact_at_snapshot: str) -> pl.Exp
     value = (
         pl.when(product_estimate < _INT128_SAFE)
         .then(exact)
-        .otherwise((product_estimate / unit.cast(pl.Float64)).floor().cast(pl.Int128))
+        .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128))
     )
     if exact_at_snapshot in names:
         return pl.when(pl.col("_price") == pl.col("price")).then(pl.col(exact_at_snapshot)).otherwise(value)
@@ -167,7 +183,7 @@ def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
     """USD per whole token at an oracle price."""
     if "_unit" not in names:
         return price / pl.col("_base_unit")
-    per_token = _pow10(pl.col("decimals")).cast(pl.Float64) / pl.col("_unit").cast(pl.Float64)
+    per_token = _pow10_float(pl.col("decimals")) / pl.col("_unit").cast(pl.Float64)
     return price * per_token / pl.col("_base_unit")
 
 
@@ -184,18 +200,18 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _per_wallet(valued: pl.LazyFrame, keys: list[str], *sums: pl.Expr) -> pl.LazyFrame:
-    """One row per wallet: `_wid`, `keys` as in its first position, then `sums` (aggregations over its positions).
+def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -> pl.DataFrame:
+    """One row per wallet, in order of first appearance: `_wid`, `keys` as in its first position, then
+    `aggregations` over its positions.
 
-    `first()` in a group_by leaves polars' fast grouped aggregation (3x slower on a million wallets), so the group_by
-    holds only reductions and the index of the wallet's first row, from which the keys are gathered.
+    `first()` in a group_by leaves polars' fast grouped aggregation, so the keys are gathered from each wallet's
+    first row instead.
     """
     frame = valued.collect()
-    reduced = frame.lazy().with_row_index("_row").group_by("_wid").agg(pl.col("_row").min(), *sums).collect()
-    # Series.gather, not DataFrame.select: a select through the engine copies a many-chunk frame first.
-    # Rechunked first: gathering from the many chunks a streaming collect leaves is ten times slower.
-    firsts = pl.DataFrame([frame.get_column(k).rechunk().gather(reduced["_row"]) for k in ("_wid", *keys)])
-    return pl.concat([firsts, reduced.drop("_wid", "_row")], how="horizontal").lazy()
+    grouped, _ = per_wallet(frame, *aggregations)
+    rows = grouped.get_column("_first").to_numpy()
+    firsts = [gather_rows(frame.get_column(k), rows) for k in ("_wid", *keys)]
+    return pl.concat([pl.DataFrame(firsts), grouped.drop("_key", "_first")], how="horizontal")
 
 
 def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
@@ -250,7 +266,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
     return (
-        agg.with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
+        agg.lazy()
+        .with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
         .with_columns(
             # Average threshold: PercentageMath.percentMul (half-up), exact in Int128; the others as each rule says.
             _by_rule(
@@ -376,7 +393,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     f64 = pl.Float64
     names = _names(valued)
     collateral = pl.col("collateral_base").cast(f64)
-    unit = _unit(names).cast(f64)
+    unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
         """Aave before 3.5 floors the average threshold to whole bps; the other rules keep it exact."""
@@ -384,22 +401,34 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
             return x.floor()
         return pl.when(pl.col("_rule").is_in(UNFLOORED_RULES)).then(x).otherwise(x.floor())
 
-    # Window sums rather than a group_by joined back: the join would gather every column of every position.
-    rows = (
-        valued.with_columns(pl.col("_lt_bps").alias("_lt"))
-        .with_columns(
-            collateral.sum().over("_wid").alias("_c"),
-            pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
-            (collateral * pl.col("_lt")).sum().over("_wid").alias("_w"),
-        )
-        .with_columns(
-            (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
-            (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
-            (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("_lt")).alias("_w_other"),
-            (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
-            (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
-            pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
-        )
+    # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
+    # group the book again for each total); the positions' own floats cast once.
+    frame = valued.collect()
+    own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
+    sums = {
+        "_c": pl.col("_own_c").sum(),
+        "_d": pl.col("_own_d").sum(),
+        "_w": (pl.col("_own_c") * pl.col("_lt_bps")).sum(),
+    }
+    with_own = frame.with_columns(own)
+    grouped, key = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
+    if key == WALLET_LABEL:
+        # Label -> the wallet's row in `grouped` (labels are rows of the book as prepared: at most its length).
+        labels = grouped.get_column("_key").to_numpy()
+        slot = np.full(int(labels.max(initial=0)) + 1, -1, dtype=np.int64)
+        slot[labels] = np.arange(grouped.height)
+        wallet = pl.lit(pl.Series(slot)).gather(pl.col(WALLET_LABEL))
+        totals = [pl.lit(grouped.get_column(name)).gather(pl.col("_w_row")).alias(name) for name in sums]
+        spread = with_own.lazy().with_columns(wallet.alias("_w_row")).with_columns(totals)
+    else:
+        spread = with_own.lazy().with_columns(e.over("_wid").alias(name) for name, e in sums.items())
+    rows = spread.with_columns(pl.col("_lt_bps").alias("_lt")).with_columns(
+        (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
+        (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
+        (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
+        (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
+        (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
+        pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
         pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
@@ -467,13 +496,27 @@ DEPEGS = [round(0.2 * k / 40, 6) for k in range(41)]
 CURVE_KEY = ["chain_id", "market", "block_number", "block_timestamp"]
 
 
-def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
-    """(kind, name, membership expression, drops) for every shock axis present in the positions."""
-    present = valued.select("symbol", "group").unique().collect()
+#: A shock axis: kind, name, which positions it moves, and the drops it is taken through.
+Axis = tuple[str, str, pl.Expr, list[float]]
+
+
+def curve_axes(symbols: pl.DataFrame, groups: dict[str, str] | None = None) -> list[Axis]:
+    """Every shock axis of a book holding `symbols` (a frame with a `symbol` column; its `group` column if it has one,
+    else each symbol's group)."""
+    present = (
+        symbols
+        if "group" in symbols.columns
+        else symbols.with_columns(group_expr(pl.col("symbol"), groups).alias("group"))
+    )
+    return _axes(present.select("symbol", "group").unique())
+
+
+def _axes(present: pl.DataFrame) -> list[Axis]:
+    """(kind, name, membership expression, drops) for every shock axis of the (symbol, group) pairs present."""
     symbols = sorted(present["symbol"].to_list())
     groups = sorted(set(present["group"].to_list()) - {STABLE_GROUP})
     stable_symbols = sorted(present.filter(pl.col("group") == STABLE_GROUP)["symbol"].to_list())
-    axes: list[tuple[str, str, pl.Expr, list[float]]] = []
+    axes: list[Axis] = []
     for symbol in symbols:
         if symbol in stable_symbols:
             axes.append(("depeg", symbol, pl.col("symbol") == symbol, DEPEGS))
@@ -498,13 +541,14 @@ def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     for name, expr in terms.items():
         aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
         aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
-    return _per_wallet(valued, CURVE_KEY, *aggs).filter((pl.col("b_in") + pl.col("b_out")) > 0)
+    return _per_wallet(valued, CURVE_KEY, *aggs).lazy().filter((pl.col("b_in") + pl.col("b_out")) > 0)
 
 
-def liquidation_curve(valued: pl.LazyFrame) -> pl.DataFrame:
-    """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis."""
+def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> pl.DataFrame:
+    """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis (or `axes`)."""
     frames = []
-    for kind, name, member, drops in _axes(valued):
+    chosen = _axes(valued.select("symbol", "group").unique().collect()) if axes is None else axes
+    for kind, name, member, drops in chosen:
         coefficients = axis_coefficients(valued, member).collect().lazy()
         per_market = curve_points(coefficients, drops, CURVE_KEY)
         total = curve_points(
