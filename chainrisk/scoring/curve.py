@@ -22,6 +22,8 @@ import polars as pl
 #: there to follow its sign: each side of the test and the form itself carry a few roundings of that size.
 _CERTAIN = 16 * float(np.finfo(np.float64).eps)
 _TERMS = ("a_in", "a_out", "b_in", "b_out", "c_in", "c_out", "r_in", "r_out")
+#: Wallets summed at a time.
+_SLICE = 1 << 17
 _METRICS = ("liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets")
 
 Floats = npt.NDArray[np.float64]
@@ -35,11 +37,17 @@ def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) 
     frame = coefficients.collect()
     keys, group = _groups(frame, by)
     grid, point = np.unique(np.array([1.0 - d for d in drops], dtype=np.float64), return_inverse=True)
-    terms = {t: frame.get_column(t).cast(pl.Float64).to_numpy() for t in _TERMS}
-    settled, totals = _half_line_sums(terms, group, keys.height, grid)
-    if not settled.all():
-        unsettled = pl.Series(~settled)
-        totals += _pointwise_sums(frame.filter(unsettled), group[~settled], keys.height, grid)
+    totals = np.zeros((len(_METRICS), keys.height, len(grid)))
+    # A slice of wallets at a time: arrays of a few MB are recycled by the allocator, where arrays of a million
+    # rows are fresh pages each time (zeroed by the kernel).
+    for start in range(0, frame.height, _SLICE):
+        part = frame.slice(start, _SLICE)
+        in_part = group[start : start + _SLICE]
+        terms = {t: part.get_column(t).cast(pl.Float64).to_numpy() for t in _TERMS}
+        settled, sums = _half_line_sums(terms, in_part, keys.height, grid)
+        totals += sums
+        if not settled.all():
+            totals += _pointwise_sums(part.filter(pl.Series(~settled)), in_part[~settled], keys.height, grid)
     per_drop = totals[:, :, point]  # metric, group, drop
     return (
         keys.select(pl.all().gather(pl.Series(np.repeat(np.arange(keys.height), len(drops)))))

@@ -17,6 +17,7 @@ liquidation_takes_all) is read with Aave V3's meaning of them; the engine then s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -163,20 +164,45 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     )
 
 
-def _base_value(amount: str, names: list[str], exact_at_snapshot: str) -> pl.Expr:
+#: When |amount| x |price| stays under this for the whole book, every row's float estimate of the product (a few ulps
+#: above it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
+_EXACT_BOUND = int(_INT128_SAFE * 0.99)
+
+
+def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut: _Shortcut) -> pl.Expr:
     """floor(amount * price / unit) exactly in Int128; the adapter's exact value at the snapshot's own price;
     a float product where 128 bits won't do."""
-    product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
-    unit = _unit(names)
-    exact = (pl.col(amount) * pl.col("_price")) // unit
-    value = (
-        pl.when(product_estimate < _INT128_SAFE)
-        .then(exact)
-        .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128))
-    )
+    if exact_at_snapshot in names and shortcut.at_snapshot:
+        return pl.col(exact_at_snapshot)
+    exact = (pl.col(amount) * pl.col("_price")) // _unit(names)
+    if shortcut.products_fit:
+        value = exact
+    else:
+        product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
+        value = (
+            pl.when(product_estimate < _INT128_SAFE)
+            .then(exact)
+            .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128))
+        )
     if exact_at_snapshot in names:
         return pl.when(pl.col("_price") == pl.col("price")).then(pl.col(exact_at_snapshot)).otherwise(value)
     return value
+
+
+@dataclass(frozen=True)
+class _Shortcut:
+    """What holds for every position of a book, so _base_value can skip a branch it would never take."""
+
+    products_fit: bool  #: amount x price fits the exact branch everywhere
+    at_snapshot: bool  #: every price is the snapshot's own (no shock)
+
+
+def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
+    largest = [pl.col(c).abs().max().alias(c) for c in ("collateral_amount", "debt_amount", "_price")]
+    same = (pl.col("_price") == pl.col("price")).all(ignore_nulls=False).alias("same")
+    row = prepared.select(*largest, same).collect().row(0, named=True)
+    amount = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
+    return _Shortcut(amount * int(row["_price"] or 0) < _EXACT_BOUND, row["same"] is True)
 
 
 def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
@@ -190,9 +216,10 @@ def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
 def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
+    shortcut = _shortcut(prepared, names)
     return prepared.with_columns(
-        _base_value("collateral_amount", names, "_collateral_base_exact").alias("collateral_base"),
-        _base_value("debt_amount", names, "_debt_base_exact").alias("debt_base"),
+        _base_value("collateral_amount", names, "_collateral_base_exact", shortcut).alias("collateral_base"),
+        _base_value("debt_amount", names, "_debt_base_exact", shortcut).alias("debt_base"),
     ).with_columns(
         (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
         (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
@@ -201,17 +228,16 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -> pl.DataFrame:
-    """One row per wallet, in order of first appearance: `_wid`, `keys` as in its first position, then
-    `aggregations` over its positions.
+    """One row per wallet: `_wid`, `keys` as in its first position, then `aggregations` over its positions.
 
     `first()` in a group_by leaves polars' fast grouped aggregation, so the keys are gathered from each wallet's
     first row instead.
     """
     frame = valued.collect()
     grouped, _ = per_wallet(frame, *aggregations)
-    rows = grouped.get_column("_first").to_numpy()
-    firsts = [gather_rows(frame.get_column(k), rows) for k in ("_wid", *keys)]
-    return pl.concat([pl.DataFrame(firsts), grouped.drop("_key", "_first")], how="horizontal")
+    rows = grouped.get_column("_first")
+    firsts = gather_rows([frame.get_column(k) for k in ("_wid", *keys)], rows)
+    return pl.concat([pl.DataFrame(firsts), grouped.drop("_first")], how="horizontal")
 
 
 def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
@@ -411,10 +437,10 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         "_w": (pl.col("_own_c") * pl.col("_lt_bps")).sum(),
     }
     with_own = frame.with_columns(own)
-    grouped, key = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
-    if key == WALLET_LABEL:
-        # Label -> the wallet's row in `grouped` (labels are rows of the book as prepared: at most its length).
-        labels = grouped.get_column("_key").to_numpy()
+    grouped, labelled = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
+    if labelled:
+        # Label (the wallet's first row) -> the wallet's row in `grouped`.
+        labels = grouped.get_column("_first").to_numpy()
         slot = np.full(int(labels.max(initial=0)) + 1, -1, dtype=np.int64)
         slot[labels] = np.arange(grouped.height)
         wallet = pl.lit(pl.Series(slot)).gather(pl.col(WALLET_LABEL))

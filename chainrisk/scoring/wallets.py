@@ -2,11 +2,10 @@
 
 A book is grouped by wallet several times (health, liquidation prices, each shock axis of the curve). `prepare`
 labels every position with its wallet's first row (`_wallet`, one window over `_wid`, the hash of the wallet's
-key), so later groupings key on a small integer and liquidation prices spread a wallet's totals back over its
-positions by gathering at the label instead of with window sums. The label only stands in for `_wid`: each grouping
-also takes the smallest and largest `_wid` under every label and falls back to `_wid` itself unless each label holds
-one wallet and each wallet one label, so a book filtered, reordered or stitched together from several after
-`prepare` is still grouped right.
+key), so later groupings key on a small integer that is also where the wallet's keys are read, and liquidation
+prices spread a wallet's totals back over its positions by gathering at the label instead of with window sums.
+The labels are used only while the book still has the rows `prepare` labelled, in their order (`_wallet_row` counts
+them): a book filtered, reordered or stitched together from several afterwards is grouped by `_wid` instead.
 """
 
 from __future__ import annotations
@@ -16,48 +15,56 @@ import numpy.typing as npt
 import polars as pl
 
 WALLET_LABEL = "_wallet"
+#: Each position's row in the book as `prepare` labelled it: the labels hold while the rows are still in that order.
+LABEL_ROW = "_wallet_row"
 
 Rows = npt.NDArray[np.int64]
 
 
 def label_wallets(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """`frame` with `_wallet`: the row at which each position's wallet (`_wid`) first appears."""
-    return (
-        frame.with_row_index("_wallet_row")
-        .with_columns(pl.col("_wallet_row").min().over("_wid").alias(WALLET_LABEL))
-        .drop("_wallet_row")
-    )
+    """`frame` with `_wallet` (the row at which each position's wallet, `_wid`, first appears) and `_wallet_row`."""
+    labelled = frame.with_row_index(LABEL_ROW).with_columns(pl.col(LABEL_ROW).min().over("_wid").alias(WALLET_LABEL))
+    return labelled.select(pl.all().exclude(LABEL_ROW), LABEL_ROW)
 
 
-def per_wallet(frame: pl.DataFrame, *aggregations: pl.Expr) -> tuple[pl.DataFrame, str]:
-    """One row per wallet in order of first appearance: `_key`, `_first` (the wallet's first row in `frame`), then
-    `aggregations` over its positions; and which column `_key` holds (the `_wallet` label where it holds, else
-    `_wid`)."""
+def labels_hold(frame: pl.DataFrame) -> bool:
+    """Whether `frame` still has the rows `prepare` labelled, in their order (a prefix of them will do): then each
+    wallet's label is its first row here."""
+    if WALLET_LABEL not in frame.columns or LABEL_ROW not in frame.columns:
+        return False
+    in_order = (pl.col(LABEL_ROW) == pl.int_range(pl.len(), dtype=pl.UInt32)).all()
+    return bool(frame.select(in_order).item())
+
+
+def per_wallet(frame: pl.DataFrame, *aggregations: pl.Expr) -> tuple[pl.DataFrame, bool]:
+    """One row per wallet (in no particular order): `_first` (its first row in `frame`), then `aggregations` over its
+    positions; and whether the grouping was by label (else by `_wid`)."""
+    if labels_hold(frame):
+        return frame.lazy().group_by(pl.col(WALLET_LABEL).alias("_first")).agg(*aggregations).collect(), True
     rows = pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row")
-    keys = [WALLET_LABEL, "_wid"] if WALLET_LABEL in frame.columns else ["_wid"]
-    for key in keys:
-        checks = [pl.col("_wid").min().alias("_wid_min"), pl.col("_wid").max().alias("_wid_max")]
-        grouped = (
-            frame.lazy()
-            .with_columns(rows)
-            .group_by(pl.col(key).alias("_key"))
-            .agg(pl.col("_row").min().alias("_first"), *(checks if key != "_wid" else []), *aggregations)
-            .collect()
-        )
-        if key == "_wid" or _one_to_one(grouped):
-            return grouped.drop("_wid_min", "_wid_max", strict=False).sort("_first"), key
-    raise AssertionError("unreachable: grouping by _wid always holds")
+    grouped = (
+        frame.lazy()
+        .with_columns(rows)
+        .group_by("_wid")
+        .agg(pl.col("_row").min().alias("_first"), *aggregations)
+        .drop("_wid")
+        .collect()
+    )
+    return grouped, False
 
 
-def _one_to_one(grouped: pl.DataFrame) -> bool:
-    """Whether every label of `grouped` holds one `_wid` and every `_wid` has one label."""
-    lowest = grouped.get_column("_wid_min")
-    return bool((lowest == grouped.get_column("_wid_max")).all()) and lowest.n_unique() == grouped.height
+def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
+    """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
+    collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
+    order = rows.arg_sort()
+    ascending = rows.gather(order).cast(pl.Int64).to_numpy()
+    back = pl.Series(np.empty(len(ascending), dtype=np.int64))
+    back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
+    return [_gather_ascending(c, ascending).rechunk().gather(back) for c in columns]
 
 
-def gather_rows(series: pl.Series, rows: Rows) -> pl.Series:
-    """`series` at ascending `rows`, chunk by chunk: a gather across the many chunks a streaming collect leaves is
-    several times slower, and rechunking first copies the whole column."""
+def _gather_ascending(series: pl.Series, rows: Rows) -> pl.Series:
+    """`series` at ascending `rows`, one chunk at a time."""
     lengths = series.chunk_lengths()
     if len(lengths) <= 1:
         return series.gather(rows)
@@ -68,4 +75,4 @@ def gather_rows(series: pl.Series, rows: Rows) -> pl.Series:
         for i in range(len(lengths))
         if cuts[i] < cuts[i + 1]
     ]
-    return pl.concat(parts) if parts else series.clear()
+    return pl.concat(parts, rechunk=False) if parts else series.clear()
