@@ -75,6 +75,12 @@ def _unit_float(names: list[str]) -> pl.Expr:
     return pl.col("_unit").cast(pl.Float64) if "_unit" in names else _pow10_float(pl.col("decimals"))
 
 
+def _lt_bps(names: list[str]) -> pl.Expr:
+    """The threshold as a float in bps: `_lt_bps` where a health rule made it, else the whole bps themselves (not
+    stored: a cast is cheaper than a column of a million positions)."""
+    return pl.col("_lt_bps") if "_lt_bps" in names else pl.col("liquidation_threshold_bps").cast(pl.Float64)
+
+
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     """The optional contract columns, renamed out of the way of the engine's outputs."""
     exprs = []
@@ -100,8 +106,6 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
             .otherwise(threshold.cast(pl.Float64) / (WAD // BPS))
             .alias("_lt_bps")
         )
-    else:
-        exprs.append(pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("_lt_bps"))
     bonus = pl.col("liquidation_bonus_bps").cast(pl.Float64) / BPS
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
@@ -273,7 +277,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
+    weighted_usd = pl.col("collateral_usd_now") * _lt_bps(names) / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -434,7 +438,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     sums = {
         "_c": pl.col("_own_c").sum(),
         "_d": pl.col("_own_d").sum(),
-        "_w": (pl.col("_own_c") * pl.col("_lt_bps")).sum(),
+        "_w": (pl.col("_own_c") * _lt_bps(names)).sum(),
     }
     with_own = frame.with_columns(own)
     grouped, labelled = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
@@ -448,7 +452,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         spread = with_own.lazy().with_columns(wallet.alias("_w_row")).with_columns(totals)
     else:
         spread = with_own.lazy().with_columns(e.over("_wid").alias(name) for name, e in sums.items())
-    rows = spread.with_columns(pl.col("_lt_bps").alias("_lt")).with_columns(
+    rows = spread.with_columns(_lt_bps(names).alias("_lt")).with_columns(
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
         (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
@@ -558,7 +562,7 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
 
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
+    weighted = pl.col("collateral_usd_now") * _lt_bps(_names(valued)) / BPS
     recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
     terms = {
         "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
@@ -567,7 +571,10 @@ def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     for name, expr in terms.items():
         aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
         aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
-    return _per_wallet(valued, CURVE_KEY, *aggs).lazy().filter((pl.col("b_in") + pl.col("b_out")) > 0)
+    wallets = _per_wallet(valued, CURVE_KEY, *aggs)
+    in_debt = wallets.select((pl.col("b_in") + pl.col("b_out")) > 0).to_series()
+    # Filtered only when some wallet has no debt: a filter copies every column.
+    return (wallets if in_debt.all() else wallets.filter(in_debt)).lazy()
 
 
 def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> pl.DataFrame:
