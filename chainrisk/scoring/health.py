@@ -445,8 +445,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     if labelled:
         # Label (the wallet's first row) -> the wallet's row in `grouped`.
         labels = grouped.get_column("_first").to_numpy()
-        slot = np.full(int(labels.max(initial=0)) + 1, -1, dtype=np.int64)
-        slot[labels] = np.arange(grouped.height)
+        slot = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.uint32)
+        slot[labels] = np.arange(grouped.height, dtype=np.uint32)
         wallet = pl.lit(pl.Series(slot)).gather(pl.col(WALLET_LABEL))
         totals = [pl.lit(grouped.get_column(name)).gather(pl.col("_w_row")).alias(name) for name in sums]
         spread = with_own.lazy().with_columns(wallet.alias("_w_row")).with_columns(totals)
