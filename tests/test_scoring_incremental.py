@@ -98,7 +98,14 @@ def _assert_same(ours: ScoredBook, expected: ScoredBook) -> None:
     assert_frame_equal(
         ours.liquidation_curve, expected.liquidation_curve, check_exact=False, rel_tol=1e-9, abs_tol=1e-6
     )
-    assert_frame_equal(ours.digests.sort(HOLDER_KEY), expected.digests.sort(HOLDER_KEY))
+    assert_frame_equal(ours.digests.sort("_holder"), expected.digests.sort("_holder"))
+    # Each row's wallet kept beside it, for the next rescore.
+    for frame, holders in (
+        (ours.wallet_health, ours.wallet_holders),
+        (ours.liquidation_prices, ours.price_holders),
+        (ours.positions, ours.position_holders),
+    ):
+        assert holders.equals(frame.select(pl.struct(HOLDER_KEY).hash(seed=13)).to_series(), check_names=False)
 
 
 @pytest.fixture(scope="module")

@@ -435,11 +435,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # group the book again for each total); the positions' own floats cast once.
     frame = valued.collect()
     own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
-    sums = {
-        "_c": pl.col("_own_c").sum(),
-        "_d": pl.col("_own_d").sum(),
-        "_w": (pl.col("_own_c") * _lt_bps(names)).sum(),
-    }
+    sums = {"_c": pl.col("_own_c").sum(), "_d": pl.col("_own_d").sum(), "_w": (pl.col("_own_c") * _lt_bps(names)).sum()}
     with_own = frame.with_columns(own)
     grouped, labelled = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
     if labelled:
@@ -560,29 +556,58 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
     return axes
 
 
-def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
-    """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * _lt_bps(_names(valued)) / BPS
-    recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
+def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> list[pl.Expr]:
+    """The aggregations of axis_coefficients for one axis: each term summed over the wallet's positions on the axis
+    (`_in`) and off it (`_out`)."""
     terms = {
-        "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
-    }  # fmt: skip
+        "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
+        "b": pl.col("debt_usd_now"),
+        "c": pl.col("collateral_usd_now"),
+        "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
+    }
     aggs = []
     for name, expr in terms.items():
-        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
-        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
-    wallets = _per_wallet(valued, CURVE_KEY, *aggs)
-    in_debt = wallets.select((pl.col("b_in") + pl.col("b_out")) > 0).to_series()
-    # Filtered only when some wallet has no debt: a filter copies every column.
-    return (wallets if in_debt.all() else wallets.filter(in_debt)).lazy()
+        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{prefix}{name}_in"))
+        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{prefix}{name}_out"))
+    return aggs
+
+
+def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
+    """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
+    return coefficients_by_axis(valued, [member])[0].lazy()
+
+
+#: Per-wallet sums held at once when coefficients_by_axis groups several axes in one pass over the book.
+_AXIS_CELLS = 16_000_000
+
+
+def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[pl.DataFrame]:
+    """axis_coefficients for each axis of `members`, several axes to one grouping of the book (as many as keep the
+    per-wallet sums within _AXIS_CELLS, taking every position for a wallet)."""
+    frame = valued.collect()
+    names = frame.columns
+    per_pass = max(1, _AXIS_CELLS // (8 * max(frame.height, 1)))
+    found: list[pl.DataFrame] = []
+    for start in range(0, len(members), per_pass):
+        batch = members[start : start + per_pass]
+        aggs = [e for i, member in enumerate(batch) for e in _axis_terms(member, names, f"{i}:")]
+        wallets = _per_wallet(frame.lazy(), CURVE_KEY, *aggs)
+        for i in range(len(batch)):
+            columns = [c for c in wallets.columns if c.startswith(f"{i}:")]
+            axis = wallets.select("_wid", *CURVE_KEY, *(pl.col(c).alias(c.split(":", 1)[1]) for c in columns))
+            in_debt = axis.select((pl.col("b_in") + pl.col("b_out")) > 0).to_series()
+            # Filtered only when some wallet has no debt: a filter copies every column.
+            found.append(axis if in_debt.all() else axis.filter(in_debt))
+    return found
 
 
 def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> pl.DataFrame:
     """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis (or `axes`)."""
     frames = []
     chosen = _axes(valued.select("symbol", "group").unique().collect()) if axes is None else axes
-    for kind, name, member, drops in chosen:
-        coefficients = axis_coefficients(valued, member).collect().lazy()
+    coefficients_per_axis = coefficients_by_axis(valued, [member for _, _, member, _ in chosen])
+    for (kind, name, _, drops), found in zip(chosen, coefficients_per_axis, strict=True):
+        coefficients = found.lazy()
         per_market = curve_points(coefficients, drops, CURVE_KEY)
         total = curve_points(
             coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"]

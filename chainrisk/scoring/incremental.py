@@ -20,7 +20,8 @@ import polars as pl
 
 from chainrisk.scoring.health import (
     CURVE_KEY,
-    axis_coefficients,
+    Axis,
+    coefficients_by_axis,
     curve_axes,
     curve_points,
     liquidation_curve,
@@ -41,31 +42,42 @@ _CURVE_ROW = ["chain_id", "market", "axis_kind", "axis", "drop"]
 
 @dataclass(frozen=True)
 class ScoredBook:
-    """One snapshot's positions and what the engine made of them: what the next snapshot's rescore starts from."""
+    """One snapshot's positions and what the engine made of them: what the next snapshot's rescore starts from.
+    Each frame of rows comes with its rows' wallets (`holders`, a hash of HOLDER_KEY), which the rescore matches on."""
 
     positions: pl.DataFrame  #: the positions scored (a rescore values the changed wallets' previous rows)
-    digests: pl.DataFrame  #: per wallet (HOLDER_KEY): `_digest` and `_rows` of its position rows, block aside
+    digests: pl.DataFrame  #: per wallet: `_holder`, `_digest` and `_rows` of its position rows, block aside
     wallet_health: pl.DataFrame  #: wallet_health's rows
     liquidation_prices: pl.DataFrame  #: liquidation_prices' rows
     liquidation_curve: pl.DataFrame  #: liquidation_curve's rows
+    position_holders: pl.Series  #: the wallet of each row of `positions`
+    wallet_holders: pl.Series  #: ... of `wallet_health`
+    price_holders: pl.Series  #: ... of `liquidation_prices`
 
 
 def score_book(positions: pl.DataFrame) -> ScoredBook:
     """Every wallet of `positions` through the engine."""
     valued = value_positions(positions).collect().lazy()
+    health = wallet_health(valued).collect()
+    prices = liquidation_prices(valued).collect()
+    holders = _holders(positions)
     return ScoredBook(
-        positions=positions,
-        digests=_digests(positions),
-        wallet_health=wallet_health(valued).collect(),
-        liquidation_prices=liquidation_prices(valued).collect(),
-        liquidation_curve=liquidation_curve(valued),
-    )
+        positions, _digests(positions, holders), health, prices, liquidation_curve(valued), holders,
+        _holders(health), _holders(prices),
+    )  # fmt: skip
 
 
 def changed_wallets(previous: ScoredBook, positions: pl.DataFrame) -> pl.DataFrame:
     """HOLDER_KEY of every wallet whose position rows differ between `previous` and `positions` (block aside),
     including wallets only one of them holds."""
-    return _changed(previous.digests, _digests(positions))
+    holders = _holders(positions)
+    changed = _changed(previous.digests, _digests(positions, holders))
+    return pl.concat(
+        [
+            previous.positions.filter(previous.position_holders.is_in(changed.implode())).select(HOLDER_KEY),
+            positions.filter(holders.is_in(changed.implode())).select(HOLDER_KEY),
+        ]
+    ).unique(maintain_order=True)
 
 
 def rescore_book(previous: ScoredBook, positions: pl.DataFrame, changed: pl.DataFrame | None = None) -> ScoredBook:
@@ -75,50 +87,57 @@ def rescore_book(previous: ScoredBook, positions: pl.DataFrame, changed: pl.Data
     events indexed since the previous snapshot); it must name every such wallet. Without it they are found by
     comparing each wallet's rows (changed_wallets).
     """
+    holders = _holders(positions)
     if changed is None:
-        digests = _digests(positions)
-        changed = _changed(previous.digests, digests)
+        digests = _digests(positions, holders)
+        moved = _changed(previous.digests, digests)
     else:
-        changed = changed.select(HOLDER_KEY).unique()
-        digests = pl.concat([_without(previous.digests, changed), _digests(_within(positions, changed))])
-    if changed.height > _FULL_SCORE_SHARE * max(digests.height, 1):
+        moved = _holders(changed).unique()
+        kept = previous.digests.filter(~pl.col("_holder").is_in(moved.implode()))
+        touched = holders.is_in(moved.implode())
+        digests = pl.concat([kept, _digests(positions.filter(touched), holders.filter(touched))])
+    if moved.len() > _FULL_SCORE_SHARE * max(digests.height, 1):
         return score_book(positions)
     blocks = _blocks(positions)
-    before = _within(previous.positions, changed)
-    now = _within(positions, changed)
+    now = positions.filter(holders.is_in(moved.implode()))
+    before = previous.positions.filter(previous.position_holders.is_in(moved.implode()))
     valued_now = value_positions(now).collect().lazy()
+    kept_health = ~previous.wallet_holders.is_in(moved.implode())
+    kept_prices = ~previous.price_holders.is_in(moved.implode())
+    new_health = wallet_health(valued_now).collect()
+    new_prices = liquidation_prices(valued_now).collect()
     health = pl.concat(
-        [_restamped(_without(previous.wallet_health, changed), blocks), wallet_health(valued_now).collect()],
-        how="vertical_relaxed",
+        [_restamped(previous.wallet_health.filter(kept_health), blocks), new_health], how="vertical_relaxed"
     )
     prices = pl.concat(
-        [_restamped(_without(previous.liquidation_prices, changed), blocks), liquidation_prices(valued_now).collect()],
-        how="vertical_relaxed",
+        [_restamped(previous.liquidation_prices.filter(kept_prices), blocks), new_prices], how="vertical_relaxed"
     )
     curve = _updated_curve(previous, positions, health, blocks, value_positions(before).collect().lazy(), valued_now)
-    return ScoredBook(positions, digests, health, prices, curve)
+    return ScoredBook(
+        positions, digests, health, prices, curve, holders,
+        pl.concat([previous.wallet_holders.filter(kept_health), _holders(new_health)]),
+        pl.concat([previous.price_holders.filter(kept_prices), _holders(new_prices)]),
+    )  # fmt: skip
 
 
-def _digests(positions: pl.DataFrame) -> pl.DataFrame:
+def _holders(frame: pl.DataFrame) -> pl.Series:
+    """Each row's wallet (HOLDER_KEY) as one 64-bit hash, as `_wid` names a wallet at one block."""
+    return frame.select(pl.struct(HOLDER_KEY).hash(seed=13).alias("_holder")).to_series()
+
+
+def _digests(positions: pl.DataFrame, holders: pl.Series) -> pl.DataFrame:
     """Per wallet: an order-free digest of its rows (the sum of their hashes) and their count."""
-    columns = [c for c in positions.columns if c not in _SNAPSHOT_COLUMNS]
-    return positions.group_by(HOLDER_KEY).agg(
-        pl.struct(columns).hash(seed=11).sum().alias("_digest"), pl.len().alias("_rows")
-    )
+    # Each column hashed with its own seed and the hashes combined: several times faster than hashing the row whole.
+    hashes = [pl.col(c).hash(seed=11 + i) for i, c in enumerate(positions.columns) if c not in _SNAPSHOT_COLUMNS]
+    rows = positions.select(pl.reduce(lambda a, b: a ^ b, hashes).alias("_row")).with_columns(holders)
+    return rows.group_by("_holder").agg(pl.col("_row").sum().alias("_digest"), pl.len().alias("_rows"))
 
 
-def _changed(before: pl.DataFrame, now: pl.DataFrame) -> pl.DataFrame:
-    joined = before.join(now, on=HOLDER_KEY, how="full", coalesce=True, nulls_equal=True, suffix="_now")
+def _changed(before: pl.DataFrame, now: pl.DataFrame) -> pl.Series:
+    """The holders whose digests differ, or that only one side has."""
+    joined = before.join(now, on="_holder", how="full", coalesce=True, suffix="_now")
     differs = (pl.col("_digest") != pl.col("_digest_now")) | (pl.col("_rows") != pl.col("_rows_now"))
-    return joined.filter(differs.fill_null(True)).select(HOLDER_KEY)
-
-
-def _within(frame: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
-    return frame.join(changed, on=HOLDER_KEY, how="semi", nulls_equal=True, maintain_order="left")
-
-
-def _without(frame: pl.DataFrame, changed: pl.DataFrame) -> pl.DataFrame:
-    return frame.join(changed, on=HOLDER_KEY, how="anti", nulls_equal=True, maintain_order="left")
+    return joined.filter(differs.fill_null(True)).get_column("_holder")
 
 
 def _blocks(positions: pl.DataFrame) -> pl.DataFrame:
@@ -130,6 +149,13 @@ def _blocks(positions: pl.DataFrame) -> pl.DataFrame:
 
 def _restamped(frame: pl.DataFrame, blocks: pl.DataFrame) -> pl.DataFrame:
     """Rows of wallets that did not change, carried into the new snapshot: its block in place of theirs."""
+    if blocks.height == 1:
+        # One market (or every market at one block): no join needed.
+        block, timestamp = blocks.row(0)[3:]
+        return frame.with_columns(
+            pl.lit(block, frame.schema["block_number"]).alias("block_number"),
+            pl.lit(timestamp, frame.schema["block_timestamp"]).alias("block_timestamp"),
+        )
     columns = frame.columns
     return (
         frame.drop(_SNAPSHOT_COLUMNS)
@@ -182,11 +208,12 @@ def _updated_curve(
     return curve.sort([*CURVE_KEY, "axis_kind", "axis", "drop"])
 
 
-def _contributions(valued: pl.LazyFrame, axes: list[tuple[str, str, pl.Expr, list[float]]]) -> pl.DataFrame:
+def _contributions(valued: pl.LazyFrame, axes: list[Axis]) -> pl.DataFrame:
     """The curve's sums over the wallets of `valued` alone, per market and per chain, on each axis."""
     frames = []
-    for kind, name, member, drops in axes:
-        coefficients = axis_coefficients(valued, member).collect()
+    for (kind, name, _, drops), coefficients in zip(
+        axes, coefficients_by_axis(valued, [a[2] for a in axes]), strict=True
+    ):
         if coefficients.is_empty():
             continue
         per_market = curve_points(coefficients.lazy(), drops, ["chain_id", "market"]).collect()
@@ -195,11 +222,11 @@ def _contributions(valued: pl.LazyFrame, axes: list[tuple[str, str, pl.Expr, lis
             frames.append(
                 part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(*_CURVE_ROW, *_CURVE_METRICS)
             )
-    schema = {"chain_id": pl.Int64, "market": pl.Utf8, "axis_kind": pl.Utf8, "axis": pl.Utf8, "drop": pl.Float64}
-    empty = pl.DataFrame(
-        schema={**schema, **dict.fromkeys(_CURVE_METRICS[:3], pl.Float64), _CURVE_METRICS[3]: pl.Int64}
-    )
-    return pl.concat(frames, how="vertical_relaxed") if frames else empty
+    if frames:
+        return pl.concat(frames, how="vertical_relaxed")
+    keys = {"chain_id": pl.Int64, "market": pl.Utf8, "axis_kind": pl.Utf8, "axis": pl.Utf8, "drop": pl.Float64}
+    sums = {**dict.fromkeys(_CURVE_METRICS[:3], pl.Float64), "liquidatable_wallets": pl.Int64}
+    return pl.DataFrame(schema={**keys, **sums})
 
 
 def _negated(frame: pl.DataFrame) -> pl.DataFrame:
