@@ -9,6 +9,12 @@ wallet) and times itself without I/O: the mean of `--repeat` runs. Our engine's 
 and its full run (health, liquidation prices, a 41-point curve) on the same wallets: the best of ten runs. Every
 health factor and the set of wallets under 1 are checked against the library's before the ratios are reported.
 
+Incremental: the same synthetic book scored in full (wallet health, liquidation prices and the liquidation curve on
+every shock axis: `chainrisk.scoring.incremental.score_book`), then the next block's snapshot, in which a share of the
+wallets borrowed 1 % more and prices did not move, rescored from it (`rescore_book`, finding the changed wallets
+itself, and told them) against scoring that snapshot in full, the baseline, in the same run; the results are checked
+equal before the ratios are reported (integers and verdicts exactly, USD sums to float rounding).
+
 Synthetic wallets: two collateral and two debt positions each, drawn from the devnet's seven assets with Aave
 V3-like parameters and heavy-tailed sizes. Figures go to benchmarks/results/health.json.
 """
@@ -28,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from chainrisk.devnet.toolchain import run_node_json
 from chainrisk.scoring.groups import STABLE_GROUP
@@ -40,6 +47,7 @@ from chainrisk.scoring.health import (
     value_positions,
     wallet_health,
 )
+from chainrisk.scoring.incremental import HOLDER_KEY, rescore_book, score_book
 from chainrisk.units import BPS, RAY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,22 +332,65 @@ def math_utils_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
     }
 
 
+def incremental_run(wallets: int, changed_share: float, seed: int, repeat: int) -> dict[str, Any]:
+    """A full score of the next snapshot against rescoring only the wallets that changed in it."""
+    positions = synthetic_positions(wallets, seed)
+    previous = score_book(positions)
+    borrowers = np.random.default_rng(seed + 1).choice(wallets, int(wallets * changed_share), replace=False)
+    touched = pl.col("wallet").is_in(pl.Series(borrowers).cast(pl.Utf8).implode())
+    after = positions.with_columns(
+        pl.col("block_number") + 1,
+        pl.col("block_timestamp") + 12,
+        pl.when(touched).then(pl.col("debt_amount") * 101 // 100).otherwise(pl.col("debt_amount")).alias("debt_amount"),
+    )
+    changed = after.filter(touched).select(HOLDER_KEY).unique()
+    full = score_book(after)
+    found = rescore_book(previous, after)
+    told = rescore_book(previous, after, changed)
+    key = ["protocol", "chain_id", "market", "wallet"]
+    for ours in (found, told):
+        # Integers and verdicts exactly; float sums to their last bits (polars' threaded sums add in varying order).
+        assert_frame_equal(ours.wallet_health.sort(key), full.wallet_health.sort(key), rel_tol=1e-12, abs_tol=0)
+        by_position = [*key, "asset", "collateral_usd_now", "debt_usd_now"]
+        prices = ours.liquidation_prices.sort(by_position)
+        assert_frame_equal(prices, full.liquidation_prices.sort(by_position), rel_tol=1e-12, abs_tol=0)
+        assert_frame_equal(ours.liquidation_curve, full.liquidation_curve, rel_tol=1e-9, abs_tol=1e-6)
+    full_times = _timed(lambda: score_book(after), repeat)
+    found_times = _timed(lambda: rescore_book(previous, after), repeat)
+    told_times = _timed(lambda: rescore_book(previous, after, changed), repeat)
+    return {
+        "wallets": wallets,
+        "positions": positions.height,
+        "changed_wallets": changed.height,
+        "full_score_seconds_best": round(min(full_times), 3),
+        "rescore_finding_changes_seconds_best": round(min(found_times), 3),
+        "rescore_told_changes_seconds_best": round(min(told_times), 3),
+        "ratio_finding_changes": round(min(full_times) / min(found_times), 1),
+        "ratio_told_changes": round(min(full_times) / min(told_times), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wallets", type=int, default=1_000_000, help="wallets of the scale run (0: skip it)")
     parser.add_argument("--math-utils-wallets", type=int, default=20_000, help="wallets against @aave/math-utils")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="runs of the scale run and of the library")
+    parser.add_argument("--incremental-wallets", type=int, default=200_000, help="wallets of the rescore (0: skip)")
+    parser.add_argument("--changed-share", type=float, default=0.01, help="share of wallets changed for the rescore")
     args = parser.parse_args()
     command = (
         f"python benchmarks/health.py --wallets {args.wallets} --math-utils-wallets {args.math_utils_wallets}"
-        f" --seed {args.seed} --repeat {args.repeat}"
+        f" --seed {args.seed} --repeat {args.repeat} --incremental-wallets {args.incremental_wallets}"
+        f" --changed-share {args.changed_share}"
     )
     result: dict[str, Any] = {"command": command}
     if args.wallets > 0:
         result["scale"] = scale_run(args.wallets, args.seed, args.repeat)
     if args.math_utils_wallets > 0:
         result["vs_aave_math_utils"] = math_utils_run(args.math_utils_wallets, args.seed, args.repeat)
+    if args.incremental_wallets > 0:
+        result["incremental"] = incremental_run(args.incremental_wallets, args.changed_share, args.seed, args.repeat)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

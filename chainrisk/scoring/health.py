@@ -17,11 +17,15 @@ liquidation_takes_all) is read with Aave V3's meaning of them; the engine then s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import polars as pl
 
+from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
+from chainrisk.scoring.wallets import WALLET_LABEL, gather_rows, label_wallets, per_wallet
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -43,11 +47,18 @@ BELOW_ONE = math.nextafter(1.0, 0.0)
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
+#: The same as doubles (each the nearest to the integer, as a cast of it gives): casting 128-bit integers costs more.
+_POWERS_OF_TEN_FLOAT = pl.Series("unit", [float(10**d) for d in range(37)], dtype=pl.Float64)
 
 
 def _pow10(decimals: pl.Expr) -> pl.Expr:
     """10^decimals as Int128 (token units per whole token)."""
     return pl.lit(_POWERS_OF_TEN).gather(decimals.cast(pl.UInt32))
+
+
+def _pow10_float(decimals: pl.Expr) -> pl.Expr:
+    """10^decimals as the nearest double."""
+    return pl.lit(_POWERS_OF_TEN_FLOAT).gather(decimals.cast(pl.UInt32))
 
 
 def _names(frame: pl.LazyFrame) -> list[str]:
@@ -57,6 +68,17 @@ def _names(frame: pl.LazyFrame) -> list[str]:
 def _unit(names: list[str]) -> pl.Expr:
     """What `price` is per: price_scale when given, else one whole token (10^decimals, Aave's oracle)."""
     return pl.col("_unit") if "_unit" in names else _pow10(pl.col("decimals"))
+
+
+def _unit_float(names: list[str]) -> pl.Expr:
+    """`_unit` as a double."""
+    return pl.col("_unit").cast(pl.Float64) if "_unit" in names else _pow10_float(pl.col("decimals"))
+
+
+def _lt_bps(names: list[str]) -> pl.Expr:
+    """The threshold as a float in bps: `_lt_bps` where a health rule made it, else the whole bps themselves (not
+    stored: a cast is cheaper than a column of a million positions)."""
+    return pl.col("_lt_bps") if "_lt_bps" in names else pl.col("liquidation_threshold_bps").cast(pl.Float64)
 
 
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
@@ -84,8 +106,6 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
             .otherwise(threshold.cast(pl.Float64) / (WAD // BPS))
             .alias("_lt_bps")
         )
-    else:
-        exprs.append(pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("_lt_bps"))
     bonus = pl.col("liquidation_bonus_bps").cast(pl.Float64) / BPS
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
@@ -99,6 +119,14 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     return exprs
 
 
+def _group(positions: pl.LazyFrame, groups: dict[str, str] | None) -> pl.Expr:
+    """Each asset's correlated group: group_expr on the handful of distinct symbols, gathered per position (mapping
+    millions of strings one by one costs several times more)."""
+    symbols = positions.select(pl.col("symbol").drop_nulls().unique().sort()).collect().get_column("symbol")
+    table = pl.select(group_expr(pl.lit(symbols), groups)).to_series()
+    return pl.lit(table).gather(pl.col("symbol").cast(pl.Enum(symbols.to_list())).to_physical())
+
+
 def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | None = None) -> pl.LazyFrame:
     """Adds exact integer columns, the base-currency unit and each asset's correlated group."""
     lazy = positions.lazy()
@@ -108,17 +136,19 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         if "base_currency_usd" in names
         else (pl.col("price").cast(pl.Float64) / pl.col("price_usd")).round(0)
     )
-    return lazy.with_columns(
+    prepared = lazy.with_columns(
         pl.col("collateral_amount").cast(pl.Int128),
         pl.col("debt_amount").cast(pl.Int128),
         pl.col("price").cast(pl.Int128),
         *_optional_inputs(names),
         base_unit.alias("_base_unit"),
-        group_expr(pl.col("symbol"), groups).alias("group"),
+        _group(lazy, groups).alias("group"),
         # One integer per (protocol, chain, market, wallet, block): group-bys on it are several times faster
         # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
         pl.struct(WALLET_KEY).hash(seed=7).alias("_wid"),
     )
+    # Each position labelled with its wallet's first row, once per book: later groupings key on the label.
+    return label_wallets(prepared)
 
 
 def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) -> pl.LazyFrame:
@@ -138,36 +168,62 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     )
 
 
-def _base_value(amount: str, names: list[str], exact_at_snapshot: str) -> pl.Expr:
+#: When |amount| x |price| stays under this for the whole book, every row's float estimate of the product (a few ulps
+#: above it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
+_EXACT_BOUND = int(_INT128_SAFE * 0.99)
+
+
+def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut: _Shortcut) -> pl.Expr:
     """floor(amount * price / unit) exactly in Int128; the adapter's exact value at the snapshot's own price;
     a float product where 128 bits won't do."""
-    product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
-    unit = _unit(names)
-    exact = (pl.col(amount) * pl.col("_price")) // unit
-    value = (
-        pl.when(product_estimate < _INT128_SAFE)
-        .then(exact)
-        .otherwise((product_estimate / unit.cast(pl.Float64)).floor().cast(pl.Int128))
-    )
+    if exact_at_snapshot in names and shortcut.at_snapshot:
+        return pl.col(exact_at_snapshot)
+    exact = (pl.col(amount) * pl.col("_price")) // _unit(names)
+    if shortcut.products_fit:
+        value = exact
+    else:
+        product_estimate = pl.col(amount).cast(pl.Float64) * pl.col("_price").cast(pl.Float64)
+        value = (
+            pl.when(product_estimate < _INT128_SAFE)
+            .then(exact)
+            .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128))
+        )
     if exact_at_snapshot in names:
         return pl.when(pl.col("_price") == pl.col("price")).then(pl.col(exact_at_snapshot)).otherwise(value)
     return value
+
+
+@dataclass(frozen=True)
+class _Shortcut:
+    """What holds for every position of a book, so _base_value can skip a branch it would never take."""
+
+    products_fit: bool  #: amount x price fits the exact branch everywhere
+    at_snapshot: bool  #: every price is the snapshot's own (no shock)
+
+
+def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
+    largest = [pl.col(c).abs().max().alias(c) for c in ("collateral_amount", "debt_amount", "_price")]
+    same = (pl.col("_price") == pl.col("price")).all(ignore_nulls=False).alias("same")
+    row = prepared.select(*largest, same).collect().row(0, named=True)
+    amount = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
+    return _Shortcut(amount * int(row["_price"] or 0) < _EXACT_BOUND, row["same"] is True)
 
 
 def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
     """USD per whole token at an oracle price."""
     if "_unit" not in names:
         return price / pl.col("_base_unit")
-    per_token = _pow10(pl.col("decimals")).cast(pl.Float64) / pl.col("_unit").cast(pl.Float64)
+    per_token = _pow10_float(pl.col("decimals")) / pl.col("_unit").cast(pl.Float64)
     return price * per_token / pl.col("_base_unit")
 
 
 def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
+    shortcut = _shortcut(prepared, names)
     return prepared.with_columns(
-        _base_value("collateral_amount", names, "_collateral_base_exact").alias("collateral_base"),
-        _base_value("debt_amount", names, "_debt_base_exact").alias("debt_base"),
+        _base_value("collateral_amount", names, "_collateral_base_exact", shortcut).alias("collateral_base"),
+        _base_value("debt_amount", names, "_debt_base_exact", shortcut).alias("debt_base"),
     ).with_columns(
         (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
         (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
@@ -175,17 +231,17 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _per_wallet(valued: pl.LazyFrame, keys: list[str], *sums: pl.Expr) -> pl.LazyFrame:
-    """One row per wallet: `_wid`, `keys` as in its first position, then `sums` (aggregations over its positions).
+def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -> pl.DataFrame:
+    """One row per wallet: `_wid`, `keys` as in its first position, then `aggregations` over its positions.
 
-    `first()` in a group_by leaves polars' fast grouped aggregation (3x slower on a million wallets), so the group_by
-    holds only reductions and the index of the wallet's first row, from which the keys are gathered.
+    `first()` in a group_by leaves polars' fast grouped aggregation, so the keys are gathered from each wallet's
+    first row instead.
     """
     frame = valued.collect()
-    reduced = frame.lazy().with_row_index("_row").group_by("_wid").agg(pl.col("_row").min(), *sums).collect()
-    # Series.gather, not DataFrame.select: a select through the engine copies a many-chunk frame first.
-    firsts = pl.DataFrame([frame.get_column(k).gather(reduced["_row"]) for k in ("_wid", *keys)])
-    return pl.concat([firsts, reduced.drop("_wid", "_row")], how="horizontal").lazy()
+    grouped, _ = per_wallet(frame, *aggregations)
+    rows = grouped.get_column("_first")
+    firsts = gather_rows([frame.get_column(k) for k in ("_wid", *keys)], rows)
+    return pl.concat([pl.DataFrame(firsts), grouped.drop("_first")], how="horizontal")
 
 
 def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
@@ -221,7 +277,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
+    weighted_usd = pl.col("collateral_usd_now") * _lt_bps(names) / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -240,7 +296,8 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
     return (
-        agg.with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
+        agg.lazy()
+        .with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
         .with_columns(
             # Average threshold: PercentageMath.percentMul (half-up), exact in Int128; the others as each rule says.
             _by_rule(
@@ -366,7 +423,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     f64 = pl.Float64
     names = _names(valued)
     collateral = pl.col("collateral_base").cast(f64)
-    unit = _unit(names).cast(f64)
+    unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
         """Aave before 3.5 floors the average threshold to whole bps; the other rules keep it exact."""
@@ -374,22 +431,30 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
             return x.floor()
         return pl.when(pl.col("_rule").is_in(UNFLOORED_RULES)).then(x).otherwise(x.floor())
 
-    # Window sums rather than a group_by joined back: the join would gather every column of every position.
-    rows = (
-        valued.with_columns(pl.col("_lt_bps").alias("_lt"))
-        .with_columns(
-            collateral.sum().over("_wid").alias("_c"),
-            pl.col("debt_base").cast(f64).sum().over("_wid").alias("_d"),
-            (collateral * pl.col("_lt")).sum().over("_wid").alias("_w"),
-        )
-        .with_columns(
-            (pl.col("_c") - pl.col("collateral_base").cast(f64)).alias("_c_other"),
-            (pl.col("_d") - pl.col("debt_base").cast(f64)).alias("_d_other"),
-            (pl.col("_w") - pl.col("collateral_base").cast(f64) * pl.col("_lt")).alias("_w_other"),
-            (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
-            (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
-            pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
-        )
+    # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
+    # group the book again for each total); the positions' own floats cast once.
+    frame = valued.collect()
+    own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
+    sums = {"_c": pl.col("_own_c").sum(), "_d": pl.col("_own_d").sum(), "_w": (pl.col("_own_c") * _lt_bps(names)).sum()}
+    with_own = frame.with_columns(own)
+    grouped, labelled = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
+    if labelled:
+        # Label (the wallet's first row) -> the wallet's row in `grouped`.
+        labels = grouped.get_column("_first").to_numpy()
+        slot = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.uint32)
+        slot[labels] = np.arange(grouped.height, dtype=np.uint32)
+        wallet = pl.lit(pl.Series(slot)).gather(pl.col(WALLET_LABEL))
+        totals = [pl.lit(grouped.get_column(name)).gather(pl.col("_w_row")).alias(name) for name in sums]
+        spread = with_own.lazy().with_columns(wallet.alias("_w_row")).with_columns(totals)
+    else:
+        spread = with_own.lazy().with_columns(e.over("_wid").alias(name) for name, e in sums.items())
+    rows = spread.with_columns(_lt_bps(names).alias("_lt")).with_columns(
+        (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
+        (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
+        (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
+        (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
+        (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
+        pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
         pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
@@ -457,13 +522,27 @@ DEPEGS = [round(0.2 * k / 40, 6) for k in range(41)]
 CURVE_KEY = ["chain_id", "market", "block_number", "block_timestamp"]
 
 
-def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
-    """(kind, name, membership expression, drops) for every shock axis present in the positions."""
-    present = valued.select("symbol", "group").unique().collect()
+#: A shock axis: kind, name, which positions it moves, and the drops it is taken through.
+Axis = tuple[str, str, pl.Expr, list[float]]
+
+
+def curve_axes(symbols: pl.DataFrame, groups: dict[str, str] | None = None) -> list[Axis]:
+    """Every shock axis of a book holding `symbols` (a frame with a `symbol` column; its `group` column if it has one,
+    else each symbol's group)."""
+    present = (
+        symbols
+        if "group" in symbols.columns
+        else symbols.with_columns(group_expr(pl.col("symbol"), groups).alias("group"))
+    )
+    return _axes(present.select("symbol", "group").unique())
+
+
+def _axes(present: pl.DataFrame) -> list[Axis]:
+    """(kind, name, membership expression, drops) for every shock axis of the (symbol, group) pairs present."""
     symbols = sorted(present["symbol"].to_list())
     groups = sorted(set(present["group"].to_list()) - {STABLE_GROUP})
     stable_symbols = sorted(present.filter(pl.col("group") == STABLE_GROUP)["symbol"].to_list())
-    axes: list[tuple[str, str, pl.Expr, list[float]]] = []
+    axes: list[Axis] = []
     for symbol in symbols:
         if symbol in stable_symbols:
             axes.append(("depeg", symbol, pl.col("symbol") == symbol, DEPEGS))
@@ -477,69 +556,58 @@ def _axes(valued: pl.LazyFrame) -> list[tuple[str, str, pl.Expr, list[float]]]:
     return axes
 
 
-def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
-    """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
-    weighted = pl.col("collateral_usd_now") * pl.col("_lt_bps") / BPS
-    recoverable = pl.col("collateral_usd_now") / pl.col("_bonus")
+def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> list[pl.Expr]:
+    """The aggregations of axis_coefficients for one axis: each term summed over the wallet's positions on the axis
+    (`_in`) and off it (`_out`)."""
     terms = {
-        "a": weighted, "b": pl.col("debt_usd_now"), "c": pl.col("collateral_usd_now"), "r": recoverable,
-    }  # fmt: skip
+        "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
+        "b": pl.col("debt_usd_now"),
+        "c": pl.col("collateral_usd_now"),
+        "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
+    }
     aggs = []
     for name, expr in terms.items():
-        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{name}_in"))
-        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{name}_out"))
-    return _per_wallet(valued, CURVE_KEY, *aggs).filter((pl.col("b_in") + pl.col("b_out")) > 0)
+        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{prefix}{name}_in"))
+        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{prefix}{name}_out"))
+    return aggs
 
 
-def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
-    """For each drop: collateral, debt and bad debt of the wallets liquidatable at multiplier 1 - drop."""
-    exprs = []
-    for k, drop in enumerate(drops):
-        m = 1.0 - drop
-        liquidatable = (pl.col("a_out") + m * pl.col("a_in")) < (pl.col("b_out") + m * pl.col("b_in"))
-        debt = pl.col("b_out") + m * pl.col("b_in")
-        bad = (debt - (pl.col("r_out") + m * pl.col("r_in"))).clip(lower_bound=0)
-        exprs += [
-            pl.when(liquidatable).then(pl.col("c_out") + m * pl.col("c_in")).otherwise(0.0).sum().alias(f"c{k}"),
-            pl.when(liquidatable).then(debt).otherwise(0.0).sum().alias(f"d{k}"),
-            bad.sum().alias(f"x{k}"),
-            liquidatable.sum().cast(pl.Float64).alias(f"n{k}"),
-        ]
-    # One select per group of `by` (a market, or all of them): the same sums inside a group_by are about 3x slower.
-    frame = coefficients.collect()
-    parts = [
-        part.lazy().select(*(pl.col(k).first() for k in by), *exprs)
-        for part in frame.partition_by(by, maintain_order=True)
-    ]
-    wide = pl.concat(parts) if parts else frame.lazy().group_by(by).agg(exprs)
-    drop_table = pl.LazyFrame(
-        {"_k": list(range(len(drops))), "drop": drops}, schema={"_k": pl.Int64, "drop": pl.Float64}
-    )
-    return (
-        wide.unpivot(index=by, variable_name="_name", value_name="_value")
-        .with_columns(
-            pl.col("_name").str.head(1).alias("_metric"), pl.col("_name").str.slice(1).cast(pl.Int64).alias("_k")
-        )
-        .collect()
-        .pivot(on="_metric", index=[*by, "_k"], values="_value")
-        .lazy()
-        .join(drop_table, on="_k")
-        .select(
-            *by,
-            "drop",
-            pl.col("c").alias("liquidatable_collateral_usd"),
-            pl.col("d").alias("liquidatable_debt_usd"),
-            pl.col("x").alias("bad_debt_usd"),
-            pl.col("n").cast(pl.Int64).alias("liquidatable_wallets"),
-        )
-    )
+def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
+    """Per wallet, the terms of HF(m) = (A_out + m A_in) / (B_out + m B_in) for one shock axis, in USD."""
+    return coefficients_by_axis(valued, [member])[0].lazy()
 
 
-def liquidation_curve(valued: pl.LazyFrame) -> pl.DataFrame:
-    """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis."""
+#: Per-wallet sums held at once when coefficients_by_axis groups several axes in one pass over the book.
+_AXIS_CELLS = 16_000_000
+
+
+def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[pl.DataFrame]:
+    """axis_coefficients for each axis of `members`, several axes to one grouping of the book (as many as keep the
+    per-wallet sums within _AXIS_CELLS, taking every position for a wallet)."""
+    frame = valued.collect()
+    names = frame.columns
+    per_pass = max(1, _AXIS_CELLS // (8 * max(frame.height, 1)))
+    found: list[pl.DataFrame] = []
+    for start in range(0, len(members), per_pass):
+        batch = members[start : start + per_pass]
+        aggs = [e for i, member in enumerate(batch) for e in _axis_terms(member, names, f"{i}:")]
+        wallets = _per_wallet(frame.lazy(), CURVE_KEY, *aggs)
+        for i in range(len(batch)):
+            columns = [c for c in wallets.columns if c.startswith(f"{i}:")]
+            axis = wallets.select("_wid", *CURVE_KEY, *(pl.col(c).alias(c.split(":", 1)[1]) for c in columns))
+            in_debt = axis.select((pl.col("b_in") + pl.col("b_out")) > 0).to_series()
+            # Filtered only when some wallet has no debt: a filter copies every column.
+            found.append(axis if in_debt.all() else axis.filter(in_debt))
+    return found
+
+
+def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> pl.DataFrame:
+    """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis (or `axes`)."""
     frames = []
-    for kind, name, member, drops in _axes(valued):
-        coefficients = axis_coefficients(valued, member).collect().lazy()
+    chosen = _axes(valued.select("symbol", "group").unique().collect()) if axes is None else axes
+    coefficients_per_axis = coefficients_by_axis(valued, [member for _, _, member, _ in chosen])
+    for (kind, name, _, drops), found in zip(chosen, coefficients_per_axis, strict=True):
+        coefficients = found.lazy()
         per_market = curve_points(coefficients, drops, CURVE_KEY)
         total = curve_points(
             coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"]

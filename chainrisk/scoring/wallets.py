@@ -1,0 +1,78 @@
+"""Which wallet each position belongs to, found once per book, and the per-wallet grouping built on it.
+
+A book is grouped by wallet several times (health, liquidation prices, each shock axis of the curve). `prepare`
+labels every position with its wallet's first row (`_wallet`, one window over `_wid`, the hash of the wallet's
+key), so later groupings key on a small integer that is also where the wallet's keys are read, and liquidation
+prices spread a wallet's totals back over its positions by gathering at the label instead of with window sums.
+The labels are used only while the book still has the rows `prepare` labelled, in their order (`_wallet_row` counts
+them): a book filtered, reordered or stitched together from several afterwards is grouped by `_wid` instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+WALLET_LABEL = "_wallet"
+#: Each position's row in the book as `prepare` labelled it: the labels hold while the rows are still in that order.
+LABEL_ROW = "_wallet_row"
+
+Rows = npt.NDArray[np.int64]
+
+
+def label_wallets(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """`frame` with `_wallet` (the row at which each position's wallet, `_wid`, first appears) and `_wallet_row`."""
+    labelled = frame.with_row_index(LABEL_ROW).with_columns(pl.col(LABEL_ROW).min().over("_wid").alias(WALLET_LABEL))
+    return labelled.select(pl.all().exclude(LABEL_ROW), LABEL_ROW)
+
+
+def labels_hold(frame: pl.DataFrame) -> bool:
+    """Whether `frame` still has the rows `prepare` labelled, in their order (a prefix of them will do): then each
+    wallet's label is its first row here."""
+    if WALLET_LABEL not in frame.columns or LABEL_ROW not in frame.columns:
+        return False
+    in_order = (pl.col(LABEL_ROW) == pl.int_range(pl.len(), dtype=pl.UInt32)).all()
+    return bool(frame.select(in_order).item())
+
+
+def per_wallet(frame: pl.DataFrame, *aggregations: pl.Expr) -> tuple[pl.DataFrame, bool]:
+    """One row per wallet (in no particular order): `_first` (its first row in `frame`), then `aggregations` over its
+    positions; and whether the grouping was by label (else by `_wid`)."""
+    if labels_hold(frame):
+        return frame.lazy().group_by(pl.col(WALLET_LABEL).alias("_first")).agg(*aggregations).collect(), True
+    rows = pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row")
+    grouped = (
+        frame.lazy()
+        .with_columns(rows)
+        .group_by("_wid")
+        .agg(pl.col("_row").min().alias("_first"), *aggregations)
+        .drop("_wid")
+        .collect()
+    )
+    return grouped, False
+
+
+def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
+    """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
+    collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
+    order = rows.arg_sort()
+    ascending = rows.gather(order).cast(pl.Int64).to_numpy()
+    back = pl.Series(np.empty(len(ascending), dtype=np.int64))
+    back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
+    return [_gather_ascending(c, ascending).rechunk().gather(back) for c in columns]
+
+
+def _gather_ascending(series: pl.Series, rows: Rows) -> pl.Series:
+    """`series` at ascending `rows`, one chunk at a time."""
+    lengths = series.chunk_lengths()
+    if len(lengths) <= 1:
+        return series.gather(rows)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    cuts = np.searchsorted(rows, starts)
+    parts = [
+        series.slice(int(starts[i]), int(lengths[i])).gather(rows[cuts[i] : cuts[i + 1]] - starts[i])
+        for i in range(len(lengths))
+        if cuts[i] < cuts[i + 1]
+    ]
+    return pl.concat(parts, rechunk=False) if parts else series.clear()
