@@ -10,7 +10,6 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from chainrisk.store.schema.credit_regimes import DDL as REGIME_DDL
 from streamlit.testing.v1 import AppTest
 
 from chainrisk.dashboard.credit import ACTION_WORDS, advice_lines, band_table, log_ticks, regime_table, score_histogram
@@ -146,7 +145,6 @@ def write(db: Path, evaluations: bool = True) -> Path:
                 schema=["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
                         "predicted_pd", "observed_rate"], orient="row",
             )  # fmt: skip
-            store.ensure_tables(REGIME_DDL)
             store.append_rows({"credit_evaluations": pl.DataFrame(EVALUATIONS), "credit_calibration": calibration,
                                "credit_regimes": pl.DataFrame(REGIMES)})  # fmt: skip
         store.publish()
