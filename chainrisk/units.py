@@ -1,4 +1,5 @@
-"""Fixed-point scales and sentinels every layer shares: one definition each (protocols keep their own named ones)."""
+"""Fixed-point scales, sentinels and the market key every layer shares: one definition each (protocols keep
+their own named ones)."""
 
 from __future__ import annotations
 
@@ -12,3 +13,5 @@ BPS = 10_000
 ZERO_ADDRESS = "0x" + "0" * 40
 #: Seconds in a day.
 DAY_S = 86_400
+#: The columns that name one market in every table and frame: the adapter, the chain, the market's own id there.
+MARKET_KEY = ("protocol", "chain_id", "market")

@@ -10,8 +10,7 @@ import polars as pl
 
 from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.ui import PROTOCOL_NAMES, market_name
-
-MARKET_KEY = ["protocol", "chain_id", "market"]
+from chainrisk.units import MARKET_KEY
 
 
 def market_labels(db: Path) -> dict[tuple[str, int, str], str]:

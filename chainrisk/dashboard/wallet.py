@@ -21,8 +21,9 @@ from chainrisk.dashboard.ui import (
     usd,
     usd_column,
 )
-from chainrisk.dashboard.whatif import MARKET_KEY, AmountChange, apply_scenario, health_by_market, to_base_units
+from chainrisk.dashboard.whatif import AmountChange, apply_scenario, health_by_market, to_base_units
 from chainrisk.errors import UserError
+from chainrisk.units import MARKET_KEY
 
 VIEWS = (
     "stg_positions_latest",

@@ -16,7 +16,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.scoring.health import value_positions, wallet_health
-from chainrisk.units import BPS
+from chainrisk.units import BPS, MARKET_KEY
 
 #: Columns of `positions` that hold exact integers (HUGEINT, read as Decimal(38,0)).
 EXACT_COLUMNS = (
@@ -29,7 +29,6 @@ EXACT_COLUMNS = (
     "debt_base",
     "liquidation_threshold_wad",
 )
-MARKET_KEY = ["protocol", "chain_id", "market"]
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
 from chainrisk.terminal import terminal_progress
+from chainrisk.units import MARKET_KEY
 
 Tick = Callable[[int, int], None]
 
@@ -450,7 +451,8 @@ def run_optimise(
     action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA)
     graph = stored_graph(db)
     distance = liquidation_distance(positions, graph)
-    levels = {(p, c, m, s): d for p, c, m, s, d in distance.select(*MARKET, "symbol", "sensitivity_drop").iter_rows()}
+    drops = distance.select(*MARKET_KEY, "symbol", "sensitivity_drop")
+    levels = {(p, c, m, s): d for p, c, m, s, d in drops.iter_rows()}
     sensitivity = threshold_sensitivity(positions, shifts_bps, levels, graph)
     tables = {
         "optimise_plans": plan_frame,
@@ -474,9 +476,6 @@ def run_optimise(
     return RiskReport(run_id, "optimise", time.time() - started, lines)
 
 
-MARKET = ["protocol", "chain_id", "market"]
-
-
 def distance_lines(
     distance: pl.DataFrame, sensitivity: pl.DataFrame, names: Mapping[tuple[str, int, str], str]
 ) -> list[str]:
@@ -498,7 +497,7 @@ def distance_lines(
         return lines
     widest = [int(sensitivity["shift_bps"].min()), int(sensitivity["shift_bps"].max())]  # type: ignore[arg-type]
     read = sensitivity.filter(pl.col("shift_bps").is_in(widest)).join(
-        distance.select(*MARKET, "symbol", "sensitivity_drop"), on=[*MARKET, "symbol"]
+        distance.select(*MARKET_KEY, "symbol", "sensitivity_drop"), on=[*MARKET_KEY, "symbol"]
     )
     effects = []
     for (symbol,), rows in read.filter(pl.col("sensitivity_drop") > 0).group_by("symbol", maintain_order=True):

@@ -49,9 +49,8 @@ from chainrisk.risk.replay import Window, price_path
 from chainrisk.risk.var import Book, build_book
 from chainrisk.scoring.groups import DEFAULT_GROUPS
 from chainrisk.scoring.health import stress
-from chainrisk.units import BPS, WAD
+from chainrisk.units import BPS, MARKET_KEY, WAD
 
-KEY = ["protocol", "chain_id", "market"]
 #: Proposals move in half-percent steps, as stewards' proposals do.
 GRID_BPS = 50
 #: A raise is safe when no window's bad debt grows by more than this (USD): float noise, not risk.
@@ -145,13 +144,15 @@ def tail_moves(
     calibration = calibrate(symbols, horizon_hours=hours, method=settings.method, overrides=settings.series,
                             graph=graph)  # fmt: skip
     moves = np.exp(log_returns(load_price_panel(), calibration.assets, hours).select(calibration.assets).to_numpy())
-    posted = positions.filter(pl.col("collateral_amount").cast(pl.Float64) > 0).select(*KEY, "symbol", "wallet")
+    posted = positions.filter(pl.col("collateral_amount").cast(pl.Float64) > 0).select(*MARKET_KEY, "symbol", "wallet")
     frames = []
-    for (*_, symbol), holders in posted.group_by(*KEY, "symbol"):
-        rows = positions.join(holders.select(*KEY, "wallet"), on=[*KEY, "wallet"], how="semi")
+    for (*_, symbol), holders in posted.group_by(*MARKET_KEY, "symbol"):
+        rows = positions.join(holders.select(*MARKET_KEY, "wallet"), on=[*MARKET_KEY, "wallet"], how="semi")
         found = suggest_parameters(rows, calibration, moves, confidence).filter(pl.col("symbol") == symbol)
         frames.append(found)
-    return pl.concat(frames).sort(*KEY, "symbol") if frames else suggest_parameters(positions, calibration, moves)
+    return (
+        pl.concat(frames).sort(*MARKET_KEY, "symbol") if frames else suggest_parameters(positions, calibration, moves)
+    )
 
 
 @dataclass(frozen=True)
@@ -429,12 +430,16 @@ def advise(
         else tails.with_columns(pl.lit(0.0).alias("tail_move"))
     )
     tails = tails.join(
-        lags.select(*KEY, "symbol", pl.col("tail_move").alias("lag_move")), on=[*KEY, "symbol"], how="left"
-    ).join(ordinary.select(*KEY, "symbol", pl.col("tail_move").alias("ordinary_move")), on=[*KEY, "symbol"])
+        lags.select(*MARKET_KEY, "symbol", pl.col("tail_move").alias("lag_move")),
+        on=[*MARKET_KEY, "symbol"],
+        how="left",
+    ).join(
+        ordinary.select(*MARKET_KEY, "symbol", pl.col("tail_move").alias("ordinary_move")), on=[*MARKET_KEY, "symbol"]
+    )
     paths, notes = window_paths(positions, windows, settings, assets)
     venues = _venues(paths.symbols, settings, assets)
     ctx = _Context(settings, assets, paths, venues, _curves(venues, settings))
-    markets = positions.partition_by(KEY, as_dict=True)
+    markets = positions.partition_by(MARKET_KEY, as_dict=True)
     current: dict[tuple[object, ...], list[PathOutcome]] = {}
     rows: list[_Row] = []
     backtests: list[dict[str, object]] = []
@@ -485,7 +490,7 @@ def advice_summary(
         f"the {settings.ordinary_confidence:.0%} one; at most {settings.max_change_bps} bps a change; backtest: "
         f"today's book hourly through {', '.join(windows)}):"
     ]
-    rows = advice.suggestions.join(advice.advice, on=[*KEY, "symbol"])
+    rows = advice.suggestions.join(advice.advice, on=[*MARKET_KEY, "symbol"])
     for row in rows.iter_rows(named=True):
         name = names.get((row["protocol"], row["chain_id"], row["market"]), str(row["market"])[:10])
         bonus = row["liquidation_bonus_bps"]

@@ -18,9 +18,8 @@ import polars as pl
 
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.var import build_book
-from chainrisk.units import BPS
+from chainrisk.units import BPS, MARKET_KEY
 
-KEY = ["protocol", "chain_id", "market"]
 #: Falls beyond this are not a "distance" but a collapse: a collateral no holder of which goes before it is safe.
 MAX_DROP = 0.9
 #: Sensitivity is read at the first grid point past the first liquidation.
@@ -68,7 +67,7 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
         distance = np.where(a_b + a_rest < d_b + d_rest, 0.0, np.clip(crossing, 0.0, np.inf))
         holds = book.collateral[:, symbols.index(symbol)] > 0
         wallet_debt = debt.sum(axis=1)
-        for key, members in wallets.filter(pl.Series(holds)).group_by(KEY, maintain_order=True):
+        for key, members in wallets.filter(pl.Series(holds)).group_by(MARKET_KEY, maintain_order=True):
             index = members["_w"].to_numpy()
             near = distance[index]
             first = int(np.argmin(near))
@@ -88,4 +87,4 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
                     "sensitivity_drop": sensitivity_drop(float(near[first]) if found else None),
                 }
             )  # fmt: skip
-    return pl.DataFrame(rows, schema=SCHEMA).sort(*KEY, "symbol")
+    return pl.DataFrame(rows, schema=SCHEMA).sort(*MARKET_KEY, "symbol")

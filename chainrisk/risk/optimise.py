@@ -29,9 +29,10 @@ from scipy.optimize import linprog
 
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.scoring.health import stress, value_positions, wallet_health
-from chainrisk.units import BPS, WAD
+from chainrisk.units import BPS, MARKET_KEY, WAD
 
-MARKET_KEY = ["protocol", "chain_id", "market", "block_number"]
+#: One market at one snapshot block.
+SNAPSHOT_KEY = [*MARKET_KEY, "block_number"]
 #: Extra health (as a share of target x debt) asked of the LP when rounding and Aave's floored average threshold
 #: (at most 1 bps of it, about 1.3e-4 relative) leave its plan short and the binding action has no room left.
 _MARGINS = (0.0, 1e-6, 1e-5, 1e-4, 2e-4, 5e-4, 1e-3)
@@ -104,7 +105,7 @@ class _Candidate:
 
 
 def _single_market(positions: pl.DataFrame) -> None:
-    if positions.select(MARKET_KEY).unique().height > 1:
+    if positions.select(SNAPSHOT_KEY).unique().height > 1:
         raise ValueError("positions must hold one market at one block")
 
 
@@ -477,7 +478,7 @@ def threshold_sensitivity(
     At the snapshot's prices a healthy book shows no change at all; `levels` ((protocol, chain_id, market, symbol)
     -> a fall of the symbol's base, e.g. 0.15 for -15 %, as `chainrisk.risk.distance` picks it) reads each market
     and collateral at those prices instead, every asset resting on that base moved with it through `graph`."""
-    keys = ["protocol", "chain_id", "market"]
+    keys = list(MARKET_KEY)
     assets = graph or AssetGraph()
     symbols = sorted(set(positions.filter(pl.col("collateral_amount").cast(pl.Int128) > 0)["symbol"].to_list()))
     held = positions["symbol"].drop_nulls().unique().to_list()

@@ -22,9 +22,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.risk.calibration import Calibration
-from chainrisk.units import BPS
-
-KEY = ["protocol", "chain_id", "market"]
+from chainrisk.units import BPS, MARKET_KEY
 
 
 def _mode(column: str) -> pl.Expr:
@@ -43,18 +41,18 @@ def suggest_parameters(
     index = {a: i for i, a in enumerate(calibration.assets)}
     collateral = (
         rows.filter(pl.col("collateral_amount").cast(pl.Float64) > 0)
-        .group_by(*KEY, "symbol")
+        .group_by(*MARKET_KEY, "symbol")
         .agg(
             _mode("liquidation_threshold_bps"),
             _mode("ltv_bps"),
             _mode("liquidation_bonus_bps"),
             pl.col("collateral_usd").sum().alias("collateral_usd"),
         )
-        .sort(*KEY, "symbol")
+        .sort(*MARKET_KEY, "symbol")
     )
     debt = (
         positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0)
-        .group_by(*KEY, "symbol")
+        .group_by(*MARKET_KEY, "symbol")
         .agg(pl.col("debt_usd").sum())
         .filter(pl.col("debt_usd") > 0)
     )

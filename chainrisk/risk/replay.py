@@ -36,6 +36,7 @@ from chainrisk.risk.calibration import (
 )
 from chainrisk.risk.var import run_starts
 from chainrisk.scoring.health import prepare, reprice, wallet_health
+from chainrisk.units import MARKET_KEY
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,7 @@ WINDOWS: dict[str, Window] = {
 #: Series used when a mapped series has no quote at a window's start: stETH traded near par with ETH before
 #: its CoinGecko quotes become usable (calibration.STETH_START).
 SERIES_FALLBACK: dict[str, str] = {"stETH": "WETH"}
-KEY = ["protocol", "chain_id", "market"]
-WALLET = [*KEY, "wallet"]
+WALLET = [*MARKET_KEY, "wallet"]
 #: Per step and scope: what the path's prices would make liquidatable, and the bad debt left.
 STEP_SUMS = ("liquidatable_debt_usd", "seizable_collateral_usd", "bad_debt_usd", "debt_usd", "collateral_usd")
 
@@ -174,7 +174,7 @@ class ReplayResult:
 def _market_sums(health: pl.DataFrame, step: int) -> pl.DataFrame:
     """Per market sums of one step's health (rows sorted by market): numpy's reduceat over contiguous runs, so the
     float sums add in one fixed order and a rerun gives bit-identical figures."""
-    keys = health.select(KEY)
+    keys = health.select(MARKET_KEY)
     starts = run_starts(keys)
     sums: dict[str, Any] = {
         c: np.add.reduceat(health[c].cast(pl.Float64).fill_null(0.0).to_numpy(), starts) if len(starts) else []
@@ -192,7 +192,7 @@ def _scoped(per_market: pl.DataFrame) -> pl.DataFrame:
     """Market rows plus one row per protocol and one total per step (chain_id null, market 'all')."""
     sums = [pl.col(c).sum() for c in ("liquidatable_wallets", "wallets", *STEP_SUMS)]
     # Sorted input and a kept order: each group's few market rows add up in the same order on every run.
-    per_market = per_market.sort("step", *KEY)
+    per_market = per_market.sort("step", *MARKET_KEY)
     protocol = (
         per_market.group_by("step", "protocol", maintain_order=True)
         .agg(*sums)

@@ -34,9 +34,8 @@ import polars as pl
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import Calibration, Method, calibrate, load_price_panel, log_returns, resolve_series
 from chainrisk.scoring.health import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_CLOSE_FACTOR, PER_POSITION, value_positions
-from chainrisk.units import BPS
+from chainrisk.units import BPS, MARKET_KEY
 
-MARKET_KEY = ["protocol", "chain_id", "market"]
 METRICS = ("bad_debt_usd", "liquidatable_debt_usd", "seizable_collateral_usd")
 CONFIDENCES = (0.95, 0.99)
 HORIZONS = (24, 168)

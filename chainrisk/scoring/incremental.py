@@ -29,6 +29,7 @@ from chainrisk.scoring.health import (
     value_positions,
     wallet_health,
 )
+from chainrisk.units import MARKET_KEY
 
 #: What names a wallet across snapshots (WALLET_KEY without the block).
 HOLDER_KEY = ["protocol", "chain_id", "market", "wallet"]
@@ -159,7 +160,7 @@ def _restamped(frame: pl.DataFrame, blocks: pl.DataFrame) -> pl.DataFrame:
     columns = frame.columns
     return (
         frame.drop(_SNAPSHOT_COLUMNS)
-        .join(blocks, on=["protocol", "chain_id", "market"], how="left", nulls_equal=True, maintain_order="left")
+        .join(blocks, on=MARKET_KEY, how="left", nulls_equal=True, maintain_order="left")
         .select(columns)
     )
 
@@ -191,7 +192,7 @@ def _updated_curve(
     )
     # The curve has a row for every market (and chain, as market 'all') with a wallet in debt, on each axis present.
     in_debt = health.filter(pl.col("debt_usd") > 0)
-    markets = in_debt.join(blocks, on=["protocol", "chain_id", "market"], how="semi").select(CURVE_KEY).unique()
+    markets = in_debt.join(blocks, on=MARKET_KEY, how="semi").select(CURVE_KEY).unique()
     chains = markets.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max())
     rows = pl.concat([markets, chains.with_columns(pl.lit("all").alias("market")).select(CURVE_KEY)])
     axis_names = pl.DataFrame(
