@@ -7,7 +7,8 @@ against the chain:
 * Comet: health < 1 exactly when isLiquidatable, balances equal balanceOf / borrowBalanceOf / collateralBalanceOf;
 * Maker: an urn is unsafe exactly when ink * spot < art * rate, read from the Vat;
 * Liquity: every trove's debt and collateral equal getEntireDebtAndColl;
-* `devnet status` is a short summary naming real bytecode and stand-ins; `--json` prints the manifest.
+* `devnet status` is a short summary naming real bytecode and stand-ins; `--json` prints the manifest; the
+  dashboard's Devnet page labels every protocol's contracts real bytecode or stand-in.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.rpc import RpcClient
 from tests.test_aave36_devnet import check_account_data
+from tests.test_app import assert_clean, open_page, table_with
 from tests.test_index_compound_v3 import _check_balances, _check_health
 from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows
@@ -70,8 +72,8 @@ def test_aave_v3_6_health_equals_get_user_account_data(
     full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
 ) -> None:
     section = full_devnet["aave_v3_6"]
-    pool = section["pool"]
-    rows = check_account_data(full_rpc, full_db, pool, f"source = '{pool.lower()}'")
+    provider = section["pool_addresses_provider"].lower()
+    rows = check_account_data(full_rpc, full_db, section["pool"], f"source = '{provider}'")
     wallets = {r[0] for r in rows}
     assert set(section["wallets"].values()) <= wallets | {section["wallets"]["receiver"]}
     # Healthy, risky and liquidated wallets: some below health 1, most above, and the keeper's liquidations.
@@ -150,3 +152,22 @@ def test_devnet_status_is_short_and_json_is_the_manifest(
     printed = json.loads(capsys.readouterr().out)
     stored = json.loads((Path(state) / "manifest.json").read_text())
     assert printed == {"running": True, **stored}
+
+
+def test_devnet_page_labels_real_bytecode_and_stand_ins(
+    full_devnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAINRISK_MANIFEST", str(Path(full_devnet["state_dir"]) / "manifest.json"))
+    app = open_page("devnet")
+    assert_clean(app)
+    protocols = table_with(app, "liquidations")
+    labels = dict(zip(protocols["protocol"], protocols["bytecode"], strict=True))
+    real = {"Aave V3.0.2", "Morpho Blue", "Aave V3.6.0"}
+    stand_ins = {"Compound V3 (Comet)", "Maker/Sky", "Liquity V1"}
+    assert labels == {p: REAL for p in real} | {p: STAND_IN for p in stand_ins}
+    contracts = table_with(app, "contract")
+    for protocol, bytecode in labels.items():
+        assert set(contracts[contracts["protocol"] == protocol]["bytecode"]) == {bytecode}, protocol
+    comet = contracts[contracts["protocol"] == "Compound V3 (Comet)"]
+    assert full_devnet["compound_v3"]["comet"] in set(comet["address"])
+    assert full_devnet["aave_v3_6"]["pool"] in set(contracts["address"])
