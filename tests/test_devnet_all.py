@@ -7,6 +7,7 @@ against the chain:
 * Comet: health < 1 exactly when isLiquidatable, balances equal balanceOf / borrowBalanceOf / collateralBalanceOf;
 * Maker: an urn is unsafe exactly when ink * spot < art * rate, read from the Vat;
 * Liquity: every trove's debt and collateral equal getEntireDebtAndColl;
+* the demo's risk commands run on every protocol (native ETH balances read with eth_getBalance);
 * `devnet status` is a short summary naming real bytecode and stand-ins; `--json` prints the manifest; the
   dashboard's Devnet page labels every protocol's contracts real bytecode or stand-in.
 """
@@ -20,13 +21,15 @@ from typing import Any
 import pytest
 
 from chainrisk.abi import eth_call
+from chainrisk.assets import NATIVE_ETH
 from chainrisk.cli import main
 from chainrisk.config import devnet_config
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
+from chainrisk.jobs.risk import chain_balances, latest_positions
 from chainrisk.rpc import RpcClient
 from tests.test_aave36_devnet import check_account_data
-from tests.test_app import assert_clean, open_page, table_with
+from tests.test_app import assert_clean, copy_of, open_page, table_with
 from tests.test_index_compound_v3 import _check_balances, _check_health
 from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows
@@ -171,3 +174,30 @@ def test_devnet_page_labels_real_bytecode_and_stand_ins(
     comet = contracts[contracts["protocol"] == "Compound V3 (Comet)"]
     assert full_devnet["compound_v3"]["comet"] in set(comet["address"])
     assert full_devnet["aave_v3_6"]["pool"] in set(contracts["address"])
+
+
+#: The risk commands of the Makefile's demo target, smaller where they sample.
+DEMO_RISK = (
+    ["stress", "--window", "luna-2022", "--step-hours", "24"],
+    ["var", "--scenarios", "500", "--horizons", "24", "--backtest", "2022-05-01..2022-06-30"],
+    ["optimise", "--devnet", "--swap-into", "USDC"],
+    ["cascade", "--shock", "WETH=-30%", "--shock", "wstETH=-30%"],
+    ["contagion", "--shock", "WETH=-35%", "--shock", "stETH=-35%"],
+)
+
+
+def test_demo_risk_commands_run_on_every_protocol(
+    full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = copy_of(full_db, tmp_path)
+    monkeypatch.setenv("CHAINRISK_STATE_DIR", str(Path(full_devnet["state_dir"]).parent))
+    for kind, *options in DEMO_RISK:
+        assert main(["risk", kind, "--db", str(copy), *options]) == 0, kind
+    # Liquity's collateral is native ETH: the optimiser's balances read it as the node's ether balance.
+    positions = latest_positions(copy)
+    troves = positions.filter(positions["asset"] == NATIVE_ETH)
+    wallets = sorted(set(troves["wallet"]))[:5]
+    block = hex(int(troves["block_number"].max()))  # type: ignore[arg-type]
+    balances = chain_balances(full_devnet["rpc_url"], troves, wallets)
+    for wallet in wallets:
+        assert balances[wallet]["ETH"] == int(full_rpc.call("eth_getBalance", [wallet, block]), 16)
