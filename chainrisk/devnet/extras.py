@@ -87,8 +87,9 @@ def compile_extras(names: tuple[str, ...]) -> None:
 
 
 def _sub_builder(builder: BlockBuilder) -> BlockBuilder:
-    """A builder on the same node, clock and nonces, with its own revert counts (each section reports its own)."""
-    return BlockBuilder(builder.rpc, timestamp=builder.timestamp, nonces=builder.nonces)
+    """A builder of the same kind on the same node, clock and nonces, with its own revert counts (each section
+    reports its own)."""
+    return type(builder)(builder.rpc, timestamp=builder.timestamp, nonces=builder.nonces)
 
 
 def build_aave_v3_6(builder: BlockBuilder, answers: dict[str, int]) -> dict[str, Any]:
