@@ -201,3 +201,17 @@ def test_demo_risk_commands_run_on_every_protocol(
     balances = chain_balances(full_devnet["rpc_url"], troves, wallets)
     for wallet in wallets:
         assert balances[wallet]["ETH"] == int(full_rpc.call("eth_getBalance", [wallet, block]), 16)
+
+
+@pytest.mark.parametrize(
+    ("protocols", "says"),
+    [("aave-v3,morpho-blue,comet", "unknown 'comet'; known: aave-v3,morpho-blue,aave-v3.6"), ("maker", "add aave-v3")],
+)
+def test_bad_protocols_are_one_line_before_anything_starts(
+    protocols: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "devnet"
+    assert main(["devnet", "up", "--protocols", protocols, "--state-dir", str(state), "--port", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+    assert not state.exists()
