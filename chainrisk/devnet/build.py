@@ -112,8 +112,7 @@ def build_devnet(
         population.open_positions()
         population.replay(path, options.step_hours * 3600)
         population_seconds = time.perf_counter() - population_started
-        # Liquidations of the main markets counted before the other protocols are built (the 3.6 market's own
-        # LiquidationCall events come from another pool, but the count stays the main replay's).
+        # The main markets' liquidations, all the replay's: the protocols built next have contracts of their own.
         liquidations = count_logs(
             rpc, aave.pool, "LiquidationCall(address,address,address,uint256,uint256,address,bool)", deployed_block
         )
