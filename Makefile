@@ -19,9 +19,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(BIN)/chainrisk node_modules/.package-lock.json
 
-# Start the devnet (real Aave V3 + Morpho Blue on anvil), index, score and publish it (one `chainrisk run`), run the
-# four risk models over it,
-# then open the dashboard.
+# Start the devnet (real Aave V3.0.2, V3.6 and Morpho Blue, stand-in Comet, Maker and Liquity on one anvil), index,
+# score and publish it (one `chainrisk run`), run the risk models over it, then open the dashboard.
 demo: setup
 	$(BIN)/chainrisk devnet up --replace --port $(PORT)
 	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published

@@ -16,6 +16,7 @@ from typing import Any
 from web3 import Web3
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.extras import BASE_PROTOCOLS
 from chainrisk.devnet.node import TX_GAS, BlockBuilder, Receipt, Tx, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 
@@ -50,7 +51,8 @@ class NaiveBuilder(BlockBuilder):
 
 
 def _run(builder: type[BlockBuilder], wallets: int, days: float, seed: int) -> dict[str, Any]:
-    options = DevnetOptions(wallets, days, seed, free_port(), parse_start("2022-05-01"), 4)
+    # The main build only (the other protocols' builds are not what the naive way is compared on).
+    options = DevnetOptions(wallets, days, seed, free_port(), parse_start("2022-05-01"), 4, BASE_PROTOCOLS)
     with tempfile.TemporaryDirectory() as folder:
         manifest = build_devnet(options, Path(folder), detach=False, builder_type=builder)
     stop_process(int(manifest["pid"]))

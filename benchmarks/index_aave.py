@@ -22,6 +22,7 @@ from web3 import Web3
 
 from chainrisk.abi import _type_str, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.extras import BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs.index import index_aave_v3
@@ -115,7 +116,9 @@ def main() -> None:
         "--naive-sample", type=int, default=300, help="wallets the naive ways refresh (rate is per wallet)"
     )
     args = parser.parse_args()
-    options = DevnetOptions(args.wallets, args.days, args.seed, free_port(), parse_start("2022-05-06"), 4)
+    options = DevnetOptions(
+        args.wallets, args.days, args.seed, free_port(), parse_start("2022-05-06"), 4, BASE_PROTOCOLS
+    )
     with tempfile.TemporaryDirectory() as folder:
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
         try:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Native ETH where a table's `asset` column needs an address (EIP-7528's, which wallets and aggregators use): it has
+#: no ERC-20 balanceOf; a wallet's balance is eth_getBalance.
+NATIVE_ETH = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+
 
 @dataclass(frozen=True)
 class Token:

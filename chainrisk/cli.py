@@ -74,9 +74,12 @@ def _check_db(db: Path, *, create: bool) -> Path:
 
 def _devnet_up(args: argparse.Namespace) -> None:
     from chainrisk.devnet.build import DevnetOptions, build_devnet, manifest_path, read_manifest
+    from chainrisk.devnet.extras import ALL_PROTOCOLS, check_protocols
     from chainrisk.devnet.node import stop_process
     from chainrisk.devnet.prices import parse_start
 
+    names = tuple(p.strip() for p in args.protocols.split(",") if p.strip()) if args.protocols else ALL_PROTOCOLS
+    protocols = check_protocols(names)  # before a running devnet is stopped
     folder = Path(args.state_dir) if args.state_dir else None
     path = manifest_path(folder)
     if path.is_file():
@@ -95,10 +98,11 @@ def _devnet_up(args: argparse.Namespace) -> None:
         port=args.port,
         start=parse_start(args.start),
         step_hours=args.step_hours,
+        protocols=protocols,
     )
     print(
         f"building devnet: {options.wallets} wallets, {options.days:g} days of prices from {args.start}, "
-        f"seed {options.seed}, port {options.port} ...",
+        f"seed {options.seed}, port {options.port}; {', '.join(options.protocols)} ...",
         flush=True,
     )
     manifest = build_devnet(options, folder)
@@ -107,7 +111,8 @@ def _devnet_up(args: argparse.Namespace) -> None:
         f"devnet up at {manifest['rpc_url']} (chain {manifest['chain_id']}, head block {manifest['head_block']}); "
         f"Aave PoolAddressesProvider {manifest['aave_v3']['pool_addresses_provider']}, "
         f"Morpho {manifest['morpho_blue']['morpho']}; {history['aave_liquidations']} Aave and "
-        f"{history['morpho_liquidations']} Morpho liquidations; manifest {manifest_path(folder)}"
+        f"{history['morpho_liquidations']} Morpho liquidations; manifest {manifest_path(folder)}; "
+        "`chainrisk devnet status` lists every protocol"
     )
 
 
@@ -129,19 +134,15 @@ def _devnet_down(args: argparse.Namespace) -> None:
 
 def _devnet_status(args: argparse.Namespace) -> None:
     from chainrisk.devnet.build import read_manifest
+    from chainrisk.devnet.summary import status_lines
 
     manifest = read_manifest(Path(args.state_dir) / "manifest.json" if args.state_dir else None)
     running = _pid_alive(int(manifest["pid"]))
-    summary = {
-        "running": running,
-        "rpc_url": manifest["rpc_url"],
-        "head_block": manifest["head_block"],
-        "aave_pool_addresses_provider": manifest["aave_v3"]["pool_addresses_provider"],
-        "morpho": manifest["morpho_blue"]["morpho"],
-        "wallets": len(manifest["wallets"]),
-        "history": manifest["history"],
-    }
-    print(json.dumps(summary, indent=2))
+    if args.json:
+        print(json.dumps({"running": running, **manifest}, indent=2))
+        return
+    for line in status_lines(manifest, running):
+        print(line)
 
 
 def _index_config(args: argparse.Namespace) -> Any:
@@ -655,7 +656,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chainrisk", description=__doc__)
     parser.add_argument("--version", action="version", version=f"chainrisk {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    devnet = commands.add_parser("devnet", help="local chain running real Aave V3 and Morpho Blue")
+    devnet = commands.add_parser(
+        "devnet", help="local chain: real Aave V3.0.2, V3.6 and Morpho Blue; Comet, Maker and Liquity stand-ins"
+    )
     devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
     up = devnet_commands.add_parser("up", help="start anvil, deploy, populate and replay prices")
     up.add_argument("--wallets", type=int, default=300, help="wallets in the population (default 300)")
@@ -665,10 +668,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--start", default="2022-05-01", help="first day of the price window (default 2022-05-01)")
     up.add_argument("--step-hours", type=int, default=4, help="hours between price updates (default 4)")
     up.add_argument("--replace", action="store_true", help="stop a running devnet first")
+    up.add_argument(
+        "--protocols",
+        help="comma list of the protocols to build (default: every one; an unknown name lists them); "
+        "Aave V3.0.2 and Morpho Blue are always built",
+    )
     up.set_defaults(handler=_devnet_up)
     down = devnet_commands.add_parser("down", help="stop the devnet")
     down.set_defaults(handler=_devnet_down)
-    status = devnet_commands.add_parser("status", help="print the devnet manifest summary")
+    status = devnet_commands.add_parser("status", help="a short summary: chain, head, one line per protocol")
+    status.add_argument("--json", action="store_true", help="print the whole manifest as JSON instead")
     status.set_defaults(handler=_devnet_status)
     for sub in (up, down, status):
         sub.add_argument("--state-dir", help="folder for the manifest and logs (default .chainrisk/devnet)")

@@ -335,21 +335,24 @@ def resolve_rpc_url(explicit: str | None) -> str:
 
 
 def devnet_config(manifest: dict[str, Any], db: Path) -> Config:
-    """Both protocols of the local devnet, priced in USD by its Aave oracle."""
-    return Config(
-        db=db,
-        rpc_url=str(manifest["rpc_url"]),
-        confirmations=None,
-        markets=[
-            MarketConfig("aave-v3", manifest["aave_v3"]["pool_addresses_provider"], name="devnet aave-v3"),
-            MarketConfig(
-                "morpho-blue",
-                manifest["morpho_blue"]["morpho"],
-                options={"usd_oracle": manifest["aave_v3"]["oracle"]},
-                name="devnet morpho-blue",
-            ),
-        ],
-    )
+    """Every market of the local devnet: Aave V3.0.2 and Morpho Blue (priced in USD by that Aave oracle), then each
+    other protocol's section in manifest order, as its "index" entry names it (stand-ins say so in their names)."""
+    markets = [
+        MarketConfig("aave-v3", manifest["aave_v3"]["pool_addresses_provider"], name="devnet aave-v3"),
+        MarketConfig(
+            "morpho-blue",
+            manifest["morpho_blue"]["morpho"],
+            options={"usd_oracle": manifest["aave_v3"]["oracle"]},
+            name="devnet morpho-blue",
+        ),
+    ]
+    for section in manifest.values():
+        if isinstance(section, dict) and isinstance(section.get("index"), dict):
+            index = section["index"]
+            options = {k: str(v).lower() for k, v in index.get("options", {}).items()}
+            address = str(index["address"]).lower()
+            markets.append(MarketConfig(index["protocol"], address, options=options, name=index["name"]))
+    return Config(db=db, rpc_url=str(manifest["rpc_url"]), confirmations=None, markets=markets)
 
 
 def load_risk_settings(path: Path) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Shared fixtures: one devnet (real Aave V3 and Morpho Blue bytecode on anvil) for the whole test session."""
+"""Shared fixtures: one devnet (real Aave V3 and Morpho Blue bytecode on anvil) for the whole test session, and the
+full devnet (every protocol `chainrisk devnet up` builds) for the tests that need all of them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.extras import ALL_PROTOCOLS, BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
@@ -28,9 +30,35 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         port=free_port(),
         start=parse_start(TEST_START),
         step_hours=TEST_STEP_HOURS,
+        protocols=BASE_PROTOCOLS,
     )
     manifest = build_devnet(options, folder, detach=False)
     manifest["state_dir"] = str(folder)
+    yield manifest
+    stop_process(int(manifest["pid"]))
+
+
+#: The full devnet's main population: smaller than the session devnet's (the other protocols bring their own).
+FULL_WALLETS, FULL_DAYS, FULL_SEED = 80, 6.0, 5
+
+
+@pytest.fixture(scope="session")
+def full_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Every protocol on one chain, as `chainrisk devnet up` builds it by default. Its manifest's "state_dir" (what
+    `devnet status --state-dir` takes) is a folder named devnet: CHAINRISK_STATE_DIR=<its parent> makes `--devnet`
+    commands read it."""
+    state: Path = tmp_path_factory.mktemp("full-devnet")
+    options = DevnetOptions(
+        wallets=FULL_WALLETS,
+        days=FULL_DAYS,
+        seed=FULL_SEED,
+        port=free_port(),
+        start=parse_start(TEST_START),
+        step_hours=TEST_STEP_HOURS,
+        protocols=ALL_PROTOCOLS,
+    )
+    manifest = build_devnet(options, state / "devnet", detach=False)
+    manifest["state_dir"] = str(state / "devnet")
     yield manifest
     stop_process(int(manifest["pid"]))
 

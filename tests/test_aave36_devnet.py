@@ -155,17 +155,23 @@ def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
     assert int(categories[1][4], 16) == 1 << market["reserves"]["USDT"]["reserve_id"]
 
 
-def test_every_wallet_equals_get_user_account_data(chain: Chain) -> None:
+def check_account_data(rpc: RpcClient, db: Path, pool: str, where: str = "TRUE") -> list[tuple[Any, ...]]:
+    """Asserts every wallet_health row matching `where` equals the pool's getUserAccountData at its block (the
+    health factor to the wei, MAX_UINT for no debt); returns the rows (wallet, block, figures ..., e-mode)."""
     rows = _rows(
-        chain.db,
+        db,
         "SELECT wallet, block_number, total_collateral_base, total_debt_base, available_borrows_base, "
-        "liquidation_threshold_bps, ltv_bps, health_factor_wad, emode_category FROM wallet_health",
+        f"liquidation_threshold_bps, ltv_bps, health_factor_wad, emode_category FROM wallet_health WHERE {where}",
     )
-    pool = chain.market["pool"]
-    raw = chain.rpc.batch([eth_call(pool, POOL_V30, "getUserAccountData", r[0], block=hex(r[1])) for r in rows])
+    raw = rpc.batch([eth_call(pool, POOL_V30, "getUserAccountData", r[0], block=hex(r[1])) for r in rows])
     for row, item in zip(rows, raw, strict=True):
         ours = (*(int(v) for v in row[2:5]), row[5], row[6], MAX_UINT if row[7] is None else int(row[7]))
         assert ours == POOL_V30.decode("getUserAccountData", item), row[0]
+    return rows
+
+
+def test_every_wallet_equals_get_user_account_data(chain: Chain) -> None:
+    rows = check_account_data(chain.rpc, chain.db, chain.market["pool"])
     stored = {r[0] for r in rows}
     wallets = chain.scenarios.wallets
     assert set(wallets.values()) - {wallets["receiver"]} <= stored  # the receiver only got aTokens

@@ -18,6 +18,7 @@ from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.dashboard.ui import usd, usd_short
+from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
 from chainrisk.store.published import publish_file, reader_path
@@ -449,7 +450,10 @@ def test_devnet_page_shows_the_manifest(scored: Path, devnet: dict[str, Any]) ->
     assert metrics["Wallets"] == f"{len(devnet['wallets']):,}"
     assert metrics["Aave liquidations"] == str(devnet["history"]["aave_liquidations"])
     assert devnet["rpc_url"] in " ".join(c.value for c in app.caption)
-    assert len(app.dataframe) == 3
+    assert len(app.dataframe) == 4
+    # The session devnet holds only the base pair, both real bytecode.
+    assert list(table_with(app, "liquidations")["bytecode"]) == [REAL, REAL]
+    assert set(table_with(app, "contract")["bytecode"]) == {REAL}
 
 
 #: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show

@@ -17,6 +17,7 @@ import pytest
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.extras import BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs import index as index_job
@@ -129,7 +130,7 @@ def test_reserves_decoded_from_the_bitmap(indexed: tuple[Path, dict[str, Any]]) 
 
 @pytest.fixture(scope="module")
 def small_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    options = DevnetOptions(40, 6, 21, free_port(), parse_start("2022-05-06"), 4)
+    options = DevnetOptions(40, 6, 21, free_port(), parse_start("2022-05-06"), 4, BASE_PROTOCOLS)
     manifest = build_devnet(options, tmp_path_factory.mktemp("small"), detach=False)
     yield manifest
     stop_process(int(manifest["pid"]))

@@ -171,7 +171,9 @@ def _check_health(rpc: RpcClient, db: Path, comet: str) -> set[str]:
     wallets = sorted(health["wallet"])
     liquidatable, undercollateralized = _chain_verdicts(rpc, comet, wallets, block)
     assert set(health.filter(pl.col("health_factor") < 1)["wallet"]) == liquidatable
-    stored = _frame(db, f"SELECT wallet, health_factor_wad FROM wallet_health WHERE block_number = {block}")
+    stored = _frame(
+        db, f"SELECT wallet, health_factor_wad FROM wallet_health WHERE block_number = {block} AND source = '{comet}'"
+    )
     assert set(stored.filter(pl.col("health_factor_wad") < WAD)["wallet"]) == liquidatable
     # The borrowing power: floor(collateral value x borrowCollateralFactor) summed, against the debt's value.
     capacity = positions.group_by("wallet").agg(

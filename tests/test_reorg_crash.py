@@ -26,6 +26,7 @@ import pytest
 from chainrisk.abi import Abi, load_abi
 from chainrisk.config import devnet_config
 from chainrisk.devnet.build import DevnetOptions, build_devnet
+from chainrisk.devnet.extras import BASE_PROTOCOLS
 from chainrisk.devnet.node import DEPLOYER, free_port
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import compiled_contracts
@@ -54,7 +55,13 @@ MORPHO = load_abi("morpho-blue", "IMorpho")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("reorg-devnet")
     options = DevnetOptions(
-        wallets=WALLETS, days=DAYS, seed=SEED, port=free_port(), start=parse_start(START), step_hours=STEP_HOURS
+        wallets=WALLETS,
+        days=DAYS,
+        seed=SEED,
+        port=free_port(),
+        start=parse_start(START),
+        step_hours=STEP_HOURS,
+        protocols=BASE_PROTOCOLS,
     )
     manifest = build_devnet(options, folder, detach=False)
     yield manifest

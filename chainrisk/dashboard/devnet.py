@@ -1,4 +1,5 @@
-"""Devnet page: the local chain's contracts, reserves, replayed prices and wallet behaviour, from its manifest."""
+"""Devnet page: the local chain's protocols (real bytecode or labelled stand-ins), contracts, reserves, replayed prices
+and wallet behaviour, from its manifest."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import streamlit as st
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.build import manifest_path, read_manifest
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS, load_price_path, parse_start
+from chainrisk.devnet.summary import STAND_IN, protocol_summaries
 from chainrisk.errors import UserError
 
 
@@ -27,19 +29,20 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return read_manifest(path)
 
 
+def protocols_frame(manifest: dict[str, Any]) -> pl.DataFrame:
+    """One row per protocol on the devnet: real bytecode or stand-in, its markets, wallets and liquidations."""
+    rows = [(r.protocol, r.bytecode, r.markets, r.wallets, r.liquidations) for r in protocol_summaries(manifest)]
+    return pl.DataFrame(rows, schema=["protocol", "bytecode", "markets", "wallets", "liquidations"], orient="row")
+
+
 def contracts_frame(manifest: dict[str, Any]) -> pl.DataFrame:
-    aave, morpho = manifest["aave_v3"], manifest["morpho_blue"]
+    """Every protocol's main contracts, each labelled real bytecode or stand-in (chainrisk's own Solidity)."""
     rows = [
-        ("Aave V3", "PoolAddressesProvider", aave["pool_addresses_provider"]),
-        ("Aave V3", "Pool (proxy)", aave["pool"]),
-        ("Aave V3", "PoolConfigurator (proxy)", aave["pool_configurator"]),
-        ("Aave V3", "AaveOracle", aave["oracle"]),
-        ("Aave V3", "AaveProtocolDataProvider", aave["data_provider"]),
-        ("Aave V3", "ACLManager", aave["acl_manager"]),
-        ("Morpho Blue", "Morpho", morpho["morpho"]),
-        ("Morpho Blue", "IRM (kinked)", morpho["irm"]),
+        (r.protocol, r.bytecode, contract, address)
+        for r in protocol_summaries(manifest)
+        for contract, address in r.contracts
     ]
-    return pl.DataFrame(rows, schema=["protocol", "contract", "address"], orient="row")
+    return pl.DataFrame(rows, schema=["protocol", "bytecode", "contract", "address"], orient="row")
 
 
 def reserves_frame(manifest: dict[str, Any]) -> pl.DataFrame:
@@ -138,6 +141,16 @@ def render() -> None:
         f"(CoinGecko hourly USD, via shared/data)"
     )
 
+    st.subheader("Protocols on this devnet")
+    protocols = protocols_frame(manifest)
+    st.dataframe(protocols, hide_index=True)
+    stand_ins = protocols.filter(pl.col("bytecode") == STAND_IN)["protocol"].to_list()
+    if stand_ins:
+        st.caption(
+            f"{', '.join(stand_ins)}: stand-ins, chainrisk's own Solidity with the protocols' interfaces and maths, "
+            "not the real bytecode (no registry ships it). Aave and Morpho run their real bytecode."
+        )
+
     st.subheader("Replayed oracle prices: change since the window opened")
     with st.spinner("loading the price history ..."):
         prices = _prices(manifest)
@@ -182,5 +195,5 @@ def render() -> None:
     with right:
         st.subheader("Morpho Blue markets")
         st.dataframe(morpho_markets_frame(manifest), hide_index=True)
-    st.subheader("Contracts")
+    st.subheader("Contracts (real bytecode or stand-in)")
     st.dataframe(contracts_frame(manifest), hide_index=True)

@@ -1,4 +1,6 @@
-"""`chainrisk devnet up/down`: start anvil, deploy Aave V3 and Morpho Blue, run the population, write the manifest."""
+"""`chainrisk devnet up/down`: start anvil, deploy Aave V3 and Morpho Blue, run the population and the price replay,
+then build the other protocols (Aave V3.6, the Comet, Maker and Liquity stand-ins: chainrisk.devnet.extras) on the
+same chain, and write the manifest."""
 
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
-
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_extras, count_logs
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
@@ -34,6 +35,7 @@ class DevnetOptions:
     port: int  #: anvil's loopback port
     start: datetime  #: first day of the replayed price window (UTC)
     step_hours: int  #: hours between price updates (and keeper rounds)
+    protocols: tuple[str, ...] = ALL_PROTOCOLS  #: what to build (extras.ALL_PROTOCOLS' names; the base pair always)
 
 
 def manifest_path(folder: Path | None = None) -> Path:
@@ -46,14 +48,6 @@ def read_manifest(path: Path | None = None) -> dict[str, Any]:
         raise UserError(f"no devnet manifest at {path}; start one with `chainrisk devnet up`")
     data: dict[str, Any] = json.loads(path.read_text())
     return data
-
-
-def _count_logs(rpc: RpcClient, address: str, event_signature: str, from_block: int) -> list[dict[str, Any]]:
-    topic = "0x" + keccak(event_signature.encode()).hex()
-    logs: list[dict[str, Any]] = rpc.call(
-        "eth_getLogs", [{"address": address, "topics": [topic], "fromBlock": hex(from_block), "toBlock": "latest"}]
-    )
-    return logs
 
 
 def _liquidations_by_persona(logs: list[dict[str, Any]], personas: dict[str, str]) -> dict[str, int]:
@@ -73,10 +67,12 @@ def build_devnet(
     """Starts anvil and builds the whole devnet; returns the manifest (also written to `folder`)."""
     if options.wallets < 1 or options.days <= 0 or options.step_hours < 1:
         raise UserError("--wallets must be >= 1, --days > 0 and --step-hours >= 1")
+    protocols = check_protocols(options.protocols)
     folder = folder or state_dir() / "devnet"
     folder.mkdir(parents=True, exist_ok=True)
     path = load_price_path(BASE_FEEDS, options.start, options.days, options.step_hours)
     compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
+    compile_extras(protocols)
     started = time.perf_counter()
     process = start_anvil(options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach)
     rpc_url = f"http://127.0.0.1:{options.port}"
@@ -116,24 +112,31 @@ def build_devnet(
         population.open_positions()
         population.replay(path, options.step_hours * 3600)
         population_seconds = time.perf_counter() - population_started
-
-        head = rpc.call("eth_getBlockByNumber", ["latest", False])
-        liquidations = _count_logs(
+        # The main markets' liquidations, all the replay's: the protocols built next have contracts of their own.
+        liquidations = count_logs(
             rpc, aave.pool, "LiquidationCall(address,address,address,uint256,uint256,address,bool)", deployed_block
         )
-        morpho_liquidations = _count_logs(
+        morpho_liquidations = count_logs(
             rpc,
             morpho.morpho,
             "Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)",
             deployed_block,
         )
+
+        extras_started = time.perf_counter()
+        answers = {symbol: int(path[symbol][-1]) for symbol in BASE_FEEDS}
+        window_end = path["time"][-1]
+        extras = build_extras(builder, protocols, answers, window_end, options.seed)
+        extras_seconds = time.perf_counter() - extras_started
+
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
         bad_debt = sum(1 for log in morpho_liquidations if int(log["data"][2 + 64 * 4 : 2 + 64 * 5], 16) > 0)
         manifest: dict[str, Any] = {
             "rpc_url": rpc_url,
             "chain_id": DEVNET_CHAIN_ID,
             "port": options.port,
             "pid": process.pid,
-            "options": {**asdict(options), "start": options.start.strftime("%Y-%m-%d")},
+            "options": {**asdict(options), "start": options.start.strftime("%Y-%m-%d"), "protocols": list(protocols)},
             "deployment_block": deployment_block,
             "deployed_block": deployed_block,
             "head_block": int(head["number"], 16),
@@ -162,6 +165,7 @@ def build_devnet(
             },
             "aave_v3": asdict(aave),
             "morpho_blue": asdict(morpho),
+            **extras,
             "keeper": KEEPER,
             "wallets": [w.address for w in wallets],
             "behaviours": {w.address: w.behaviour for w in wallets},
@@ -187,7 +191,11 @@ def build_devnet(
                 "price_steps": path.height - 1,
                 "window": [str(path["time"][0]), str(path["time"][-1])],
             },
-            "timings": {"deploy_s": round(deploy_seconds, 3), "population_s": round(population_seconds, 3)},
+            "timings": {
+                "deploy_s": round(deploy_seconds, 3),
+                "population_s": round(population_seconds, 3),
+                "other_protocols_s": round(extras_seconds, 3),
+            },
         }
     except BaseException:
         process.kill()

@@ -413,7 +413,7 @@ def manifest_section(
     history = population.history
     return {
         "label": LABEL,
-        "standin": True,
+        "stand_in": True,
         "comet": market.comet,
         "implementation": market.implementation,
         "extension": market.extension,

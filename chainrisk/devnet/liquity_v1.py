@@ -3,7 +3,7 @@ runs a trove population on them: troves at varied ICR (some just above 110 %), S
 liquidated with a small pool (so redistribution rewards stay pending on the other troves), adjustments and new
 troves days later, a second crash the pool absorbs, and a last crash left unliquidated.
 
-`build_liquity(builder)` returns the manifest section (with "standin": true and its label); the price setter is
+`build_liquity(builder)` returns the manifest section (with "stand_in": true and its label); the price setter is
 the deployer (the stand-in PriceFeed's owner), so a devnet can move the price with `set_price`.
 """
 
@@ -234,7 +234,7 @@ def build_liquity(
     first_block = int(builder.rpc.call("eth_blockNumber"), 16) + 1
     deployment = deploy_liquity(builder, eth_price_usd * WAD)
     section = populate_liquity(builder, deployment, troves=troves, seed=seed, eth_price_usd=eth_price_usd)
-    return {"standin": True, "label": LABEL, **section, "deployment_block": first_block}
+    return {"stand_in": True, "label": LABEL, **section, "deployment_block": first_block}
 
 
 def populate_liquity(

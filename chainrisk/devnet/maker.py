@@ -431,9 +431,9 @@ def _debt(rng: random.Random) -> int:
     return min(2_000_000, int(10_000 / (1 - rng.random()) ** (1 / 1.16)) // 100 * 100)
 
 
-def populate_maker(devnet: MakerDevnet, seed: int, vaults_per_ilk: int = 9) -> None:
+def populate_maker(devnet: MakerDevnet, seed: int, vaults_per_ilk: int = 9, fee_days: int = 90) -> None:
     """The vaults' life: half opened through the CDP manager, half frobbed directly on the Vat, at collateral
-    ratios from 152 % to 400 %; one manager vault moved out with quit (a fork) and one given away; 90 days of
+    ratios from 152 % to 400 %; one manager vault moved out with quit (a fork) and one given away; `fee_days` of
     fees dripped; a crash through the OSMs; the keeper barks every other unsafe urn and buys one lot; then an urn
     drawn to the Vat's last wei is left a hair unsafe by a one-wei price move, a lower next price is queued, and
     a last urn is drawn to the limit at the current rate (unsafe after the next drip)."""
@@ -456,7 +456,7 @@ def populate_maker(devnet: MakerDevnet, seed: int, vaults_per_ilk: int = 9) -> N
     devnet.quit_to_owner(manager_vaults[2])
     b.mine(0)
 
-    b.mine(90 * 24 * 3600)  # a quarter of stability fees, then collected
+    b.mine(fee_days * 24 * 3600)  # months of stability fees (a quarter by default), then collected
     devnet.history.timestamps["drip"] = b.timestamp
     devnet.drip_all()
 
@@ -487,7 +487,7 @@ def maker_manifest(devnet: MakerDevnet, deployed_block: int) -> dict[str, Any]:
     """The devnet manifest's Maker section."""
     d = devnet.d
     return {
-        "standin": True,
+        "stand_in": True,
         "label": MAKER_LABEL,
         "deployed_block": deployed_block,
         **{k: v for k, v in asdict(d).items() if k != "ilks"},
@@ -511,12 +511,13 @@ def build_maker(
     fund: Funder = mint,
     seed: int = 1,
     vaults_per_ilk: int = 9,
+    fee_days: int = 90,
 ) -> dict[str, Any]:
     """Deploys the Maker stand-ins (over `tokens` by symbol, else fresh test tokens), runs `populate_maker` and
-    returns the manifest section (`"standin": true` and its label)."""
+    returns the manifest section (`"stand_in": true` and its label)."""
     gems = tokens if tokens is not None else deploy_gems(builder)
     deployment = deploy_maker(builder, gems)
     deployed_block = int(builder.rpc.call("eth_blockNumber"), 16)
     devnet = MakerDevnet(builder, deployment, fund)
-    populate_maker(devnet, seed, vaults_per_ilk)
+    populate_maker(devnet, seed, vaults_per_ilk, fee_days)
     return maker_manifest(devnet, deployed_block)

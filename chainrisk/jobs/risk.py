@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from chainrisk.assets import NATIVE_ETH
 from chainrisk.chains.contagion import MAX_ROUNDS as MAX_CONTAGION_ROUNDS
 from chainrisk.chains.contagion import contagion
 from chainrisk.chains.graph import LINK_SCHEMA, links_from_frame
@@ -356,20 +357,28 @@ def var_lines(total: pl.DataFrame, odds: pl.DataFrame, scenarios: int, seed: int
 
 
 def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> dict[str, dict[str, int]]:
-    """ERC-20 balances of each wallet in every asset of the positions, at the positions' block."""
+    """ERC-20 balances of each wallet in every asset of the positions (native ETH: its ether balance), at the
+    positions' block."""
     from chainrisk.abi import eth_call, load_abi
     from chainrisk.rpc import RpcClient
 
     erc20 = load_abi("erc20", "IERC20Detailed")
     assets = positions.select("asset", "symbol").unique().sort("symbol").rows()
     block = hex(int(positions["block_number"].max()))  # type: ignore[arg-type]
-    calls = [eth_call(a, erc20, "balanceOf", w, block=block) for w in wallets for a, _ in assets]
+    calls = [
+        ("eth_getBalance", [w, block]) if a == NATIVE_ETH else eth_call(a, erc20, "balanceOf", w, block=block)
+        for w in wallets
+        for a, _ in assets
+    ]
     with RpcClient(rpc_url) as rpc:
         raw = rpc.batch(calls)
     out: dict[str, dict[str, int]] = {}
     values = iter(raw)
     for wallet in wallets:
-        out[wallet] = {symbol: int(erc20.decode("balanceOf", next(values))[0]) for _, symbol in assets}
+        out[wallet] = {
+            symbol: int(next(values), 16) if a == NATIVE_ETH else int(erc20.decode("balanceOf", next(values))[0])
+            for a, symbol in assets
+        }
     return out
 
 
@@ -603,15 +612,18 @@ def run_cascade(
 
 
 def bad_debt_rules(positions: pl.DataFrame, markets: pl.DataFrame) -> pl.DataFrame:
-    """protocol, market, bad_debt_rule, reserves_amount of every market of `positions`: as its adapter described it
-    in `markets`, else (a file indexed before markets were recorded) the protocol's own rule without reserves."""
+    """protocol, market, bad_debt_rule, reserves_amount, supply_amount of every market of `positions`: as its adapter
+    described it in `markets` (contagion reads a redistributing market's supply_amount: Liquity's Stability Pool),
+    else (a file indexed before markets were recorded) the protocol's own rule without reserves or supply."""
     found = adapters()
-    described = markets.select("protocol", "market", "bad_debt_rule", pl.col("reserves_amount").cast(pl.Float64))
+    amounts = [pl.col("reserves_amount").cast(pl.Float64), pl.col("supply_amount").cast(pl.Float64)]
+    described = markets.select("protocol", "market", "bad_debt_rule", *amounts)
     rest = positions.select("protocol", "market").unique().join(described, on=["protocol", "market"], how="anti")
     fallback = rest.with_columns(
         pl.col("protocol").replace_strict({p: a.bad_debt for p, a in found.items()}, default="unbacked")
         .alias("bad_debt_rule"),
         pl.lit(None, pl.Float64).alias("reserves_amount"),
+        pl.lit(None, pl.Float64).alias("supply_amount"),
     )  # fmt: skip
     return pl.concat([described, fallback]).sort("protocol", "market")
 

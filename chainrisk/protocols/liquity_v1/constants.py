@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainrisk.assets import NATIVE_ETH
+
 PROTOCOL = "liquity-v1"
 #: What TroveManager.NAME() answers (a public constant of the mainnet contract).
 TROVE_MANAGER_NAME = "TroveManager"
 #: Native ETH in the shared tables' `asset` column (the address wallets and aggregators use for it).
-ETH_ADDRESS = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+ETH_ADDRESS = NATIVE_ETH
 ETH_SYMBOL = "ETH"
 ETH_DECIMALS = 18
 
