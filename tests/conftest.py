@@ -64,6 +64,18 @@ def full_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 
 @pytest.fixture(scope="session")
+def full_db(full_devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`chainrisk run --devnet` (index, score, publish) into a new file, reading the full devnet's manifest."""
+    from chainrisk.cli import main
+
+    db: Path = tmp_path_factory.mktemp("full-run") / "chainrisk.duckdb"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CHAINRISK_STATE_DIR", str(Path(full_devnet["state_dir"]).parent))
+        assert main(["run", "--devnet", "--db", str(db)]) == 0
+    return db
+
+
+@pytest.fixture(scope="session")
 def rpc(devnet: dict[str, Any]) -> Iterator[RpcClient]:
     with RpcClient(devnet["rpc_url"]) as client:
         yield client

@@ -41,16 +41,6 @@ def full_rpc(full_devnet: dict[str, Any]) -> Any:
         yield client
 
 
-@pytest.fixture(scope="module")
-def full_db(full_devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`chainrisk run --devnet` (index, score, publish) into a new file, reading the full devnet's manifest."""
-    db: Path = tmp_path_factory.mktemp("full-run") / "chainrisk.duckdb"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CHAINRISK_STATE_DIR", str(Path(full_devnet["state_dir"]).parent))
-        assert main(["run", "--devnet", "--db", str(db)]) == 0
-    return db
-
-
 def test_every_protocol_has_markets_and_positions(full_devnet: dict[str, Any], full_db: Path) -> None:
     assert set(EXTRA_SECTIONS.values()) <= set(full_devnet)
     for key in ("compound_v3", "maker", "liquity_v1"):
