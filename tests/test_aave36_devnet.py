@@ -4,6 +4,7 @@ chainrisk's after the 3.6 scenarios (bitmap e-modes, ltvzero, isolation, siloed,
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +25,18 @@ from chainrisk.devnet.aave36 import (
     deploy_with_assets,
     run_scenarios,
 )
-from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
 from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
+from chainrisk.jobs.score import score
 from chainrisk.protocols.aave_v3.adapter import DDL
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome
 from chainrisk.protocols.aave_v3.snapshot import discover
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
+from chainrisk.units import WAD
+from tests.chainops import FEED, sandbox
 
 POOL_V30 = load_abi("aave-v3", "IPool")
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
@@ -315,3 +319,33 @@ def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> No
         ("raw_aave_v3_reserves", "pool_version"),
     ]
     assert kept.rows() == [("a", None)]
+
+
+def test_liquidation_prices_applied_on_chain_give_health_one(chain: Chain, tmp_path: Path) -> None:
+    """From 3.5 the health factor sums value x threshold without the floored average threshold, so it is continuous in
+    each price: the engine's liquidation price of a position, set on its asset's feed (rolled back after), brings the
+    pool's getUserAccountData health factor to 1 within 1e-6, for a collateral falling and a debt rising alike."""
+    db = tmp_path / "scored.duckdb"
+    shutil.copyfile(chain.db, db)
+    score(db)
+    feeds = chain.deployed["feeds"]
+    rows = [
+        row
+        for row in _rows(
+            db,
+            "SELECT wallet, symbol, liquidation_price, liquidated_when_price FROM position_risk "
+            "WHERE protocol = 'aave-v3' AND liquidation_price IS NOT NULL AND liquidation_price < 1e15 "
+            "ORDER BY wallet, symbol",
+        )
+        if row[1] in feeds
+    ]
+    assert len(rows) >= 5 and {r[3] for r in rows} >= {"falls below"}
+    _, timestamp = _head(chain.rpc)
+    pool = chain.market["pool"]
+    for wallet, symbol, price, _ in rows[:40]:
+        with sandbox(chain.rpc):
+            _send(chain.rpc, DEPLOYER, feeds[symbol], FEED.encode("setAnswer", round(price)), timestamp)
+            account = POOL_V30.decode(
+                "getUserAccountData", chain.rpc.call(*eth_call(pool, POOL_V30, "getUserAccountData", wallet))
+            )
+        assert account[5] / WAD == pytest.approx(1, abs=1e-6), (wallet, symbol, price)
