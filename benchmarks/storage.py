@@ -1,0 +1,129 @@
+"""Storage growth of unchanged runs (issue 22): on the running devnet (`chainrisk devnet up --wallets 300`), one
+`chainrisk run --devnet`, then `--runs` more each after one empty block (an `evm_mine` RPC call); after each run the
+bytes of the database (with its WAL) and of the published files readers are served. The baseline is another
+checkout of chainrisk (`--baseline-ref`, default main: the full-snapshot behaviour) run on the same chain state
+side by side (anvil's evm_snapshot / evm_revert put the chain back between the two). Figures go to
+benchmarks/results/storage.json, which the README quotes.
+
+    python benchmarks/storage.py [--runs 5] [--baseline-ref main] [--state-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from chainrisk.devnet.build import read_manifest  # noqa: E402
+from chainrisk.rpc import RpcClient  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "storage.json"
+
+
+def _bytes(db: Path) -> dict[str, int]:
+    wal = db.with_name(db.name + ".wal")
+    published = db.with_name(db.name + ".published")
+    files = [p for p in published.rglob("*") if p.is_file()] if published.is_dir() else []
+    database = (db.stat().st_size if db.exists() else 0) + (wal.stat().st_size if wal.exists() else 0)
+    return {"database": database, "published": sum(p.stat().st_size for p in files)}
+
+
+def _checkout(ref: str, into: Path) -> Path:
+    """The tree of `ref` (git archive), importable with PYTHONPATH."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _series(code: Path, db: Path, rpc: RpcClient, runs: int, env: dict[str, str]) -> list[dict[str, Any]]:
+    cli = "from chainrisk.cli import main; raise SystemExit(main())"
+    command = [sys.executable, "-c", cli, "run", "--devnet", "--db", str(db)]
+    db.parent.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for run in range(runs + 1):
+        if run:
+            rpc.call("evm_mine")
+        started = time.perf_counter()
+        done = subprocess.run(command, env={**env, "PYTHONPATH": str(code)}, cwd=code, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"run {run} failed ({code}): {done.stderr.strip()[-2000:]}")
+        sizes = _bytes(db)
+        figures.append(
+            {
+                "run": run,
+                "seconds": round(time.perf_counter() - started, 2),
+                **sizes,
+                "total": sizes["database"] + sizes["published"],
+            }
+        )
+        print(f"  run {run}: database {sizes['database']:,} B, published {sizes['published']:,} B", flush=True)
+    return figures
+
+
+def _growth(figures: list[dict[str, Any]], key: str) -> list[float]:
+    return [round(100 * (b[key] - a[key]) / a[key], 2) for a, b in pairwise(figures)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="runs after the first, each after one empty block")
+    parser.add_argument("--baseline-ref", default="main", help="git ref of the baseline (empty: no baseline)")
+    parser.add_argument("--state-dir", help="CHAINRISK_STATE_DIR of the running devnet")
+    parser.add_argument("--only", choices=("baseline", "current"), help="measure one side only")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if args.state_dir:
+        env["CHAINRISK_STATE_DIR"] = args.state_dir
+        os.environ["CHAINRISK_STATE_DIR"] = args.state_dir
+    manifest = read_manifest()
+    result: dict[str, Any] = {
+        "command": "python benchmarks/storage.py " + " ".join(sys.argv[1:]),
+        "wallets": manifest.get("wallets"),
+        "runs_after_first": args.runs,
+    }
+    with tempfile.TemporaryDirectory(prefix="chainrisk-storage-") as folder, RpcClient(manifest["rpc_url"]) as rpc:
+        variants = {"current": ROOT}
+        if args.baseline_ref:
+            variants = {"baseline": _checkout(args.baseline_ref, Path(folder) / "baseline"), **variants}
+        for name, code in variants.items():
+            if args.only and name != args.only:
+                continue
+            snapshot = rpc.call("evm_snapshot")
+            print(f"{name} ({code}):", flush=True)
+            figures = _series(code, Path(folder) / name / "chainrisk.duckdb", rpc, args.runs, env)
+            rpc.call("evm_revert", [snapshot])
+            result[name] = {
+                "runs": figures,
+                "growth_pct_total": _growth(figures, "total"),
+                "growth_pct_database": _growth(figures, "database"),
+            }
+    for name in ("baseline", "current"):
+        if name in result:
+            runs = result[name]["runs"]
+            print(
+                f"{name}: first run {runs[0]['total']:,} B (database {runs[0]['database']:,} B + published "
+                f"{runs[0]['published']:,} B); after each unchanged run +{result[name]['growth_pct_total']} % "
+                f"(database alone +{result[name]['growth_pct_database']} %)"
+            )
+    if args.only:
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        result = {**previous, **result}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
