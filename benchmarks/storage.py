@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -60,9 +61,11 @@ def _series(code: Path, db: Path, rpc: RpcClient, runs: int, env: dict[str, str]
         if done.returncode:
             raise SystemExit(f"run {run} failed ({code}): {done.stderr.strip()[-2000:]}")
         sizes = _bytes(db)
+        block = int(rpc.call("eth_blockNumber"), 16)
         figures.append(
             {
                 "run": run,
+                "block": block,
                 "seconds": round(time.perf_counter() - started, 2),
                 **sizes,
                 "total": sizes["database"] + sizes["published"],
@@ -70,6 +73,46 @@ def _series(code: Path, db: Path, rpc: RpcClient, runs: int, env: dict[str, str]
         )
         print(f"  run {run}: database {sizes['database']:,} B, published {sizes['published']:,} B", flush=True)
     return figures
+
+
+def _publish_options(db: Path, previous_block: int) -> dict[str, Any]:
+    """What publishing the last run costs, side by side: the full copy readers get today, a Parquet export of every
+    table, and a Parquet export of what the run changed (the latest-only tables whole, the history rows it added or
+    closed, the events after `previous_block`): the measure of a publisher that grows with the new data."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="chainrisk-publish-") as folder:
+        out = Path(folder)
+        started = time.perf_counter()
+        shutil.copyfile(db, out / "copy.duckdb")
+        copy_s = time.perf_counter() - started
+        con = duckdb.connect(str(out / "copy.duckdb"), read_only=True)
+        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2").fetchall()
+        last = con.execute("SELECT max(block_number) FROM snapshot_blocks").fetchall()[0][0]
+        changed = {
+            "history": f"block_number = {last} OR valid_to_block = {last}",
+            "wallet_health_history": f"last_block = {last}",
+            "events": f"block_number > {previous_block}",
+            "snapshot_blocks": f"block_number = {last}",
+        }
+        sizes = {"all": 0, "changed": 0}
+        seconds = {"all": 0.0, "changed": 0.0}
+        for schema, table in tables:
+            kind = "history" if schema == "history" else table if table in changed else None
+            if table.startswith("raw_") and table.endswith("_events"):
+                kind = "events"
+            for which, where in (("all", "true"), ("changed", changed[kind] if kind else "true")):
+                target = out / f"{which}-{schema}-{table}.parquet"
+                started = time.perf_counter()
+                con.execute(f"COPY (SELECT * FROM {schema}.{table} WHERE {where}) TO '{target}' (FORMAT parquet)")
+                seconds[which] += time.perf_counter() - started
+                sizes[which] += target.stat().st_size
+        con.close()
+    return {
+        "full_copy": {"bytes": db.stat().st_size, "seconds": round(copy_s, 3)},
+        "parquet_all_tables": {"bytes": sizes["all"], "seconds": round(seconds["all"], 3)},
+        "parquet_changed_only": {"bytes": sizes["changed"], "seconds": round(seconds["changed"], 3)},
+    }
 
 
 def _growth(figures: list[dict[str, Any]], key: str) -> list[float]:
@@ -102,13 +145,17 @@ def main() -> None:
                 continue
             snapshot = rpc.call("evm_snapshot")
             print(f"{name} ({code}):", flush=True)
-            figures = _series(code, Path(folder) / name / "chainrisk.duckdb", rpc, args.runs, env)
+            db = Path(folder) / name / "chainrisk.duckdb"
+            figures = _series(code, db, rpc, args.runs, env)
             rpc.call("evm_revert", [snapshot])
             result[name] = {
                 "runs": figures,
                 "growth_pct_total": _growth(figures, "total"),
                 "growth_pct_database": _growth(figures, "database"),
             }
+            if name == "current":
+                result["publish_options"] = _publish_options(db, figures[-2]["block"])
+                print(f"publishing the last run: {result['publish_options']}")
     for name in ("baseline", "current"):
         if name in result:
             runs = result[name]["runs"]
