@@ -11,7 +11,7 @@ from chainrisk.store.history import SAMPLE_COLUMNS, HistorySettings, frame_of, r
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.scores import SCORE_TABLES
-from chainrisk.store.versions import record_versions
+from chainrisk.store.versions import ensure_history, record_versions
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -59,6 +59,7 @@ def migrate_to_9(con: duckdb.DuckDBPyConnection, history: HistorySettings | None
         "WHERE p.source IS NOT NULL GROUP BY ALL ON CONFLICT DO NOTHING"
     )
     for table in raw_snapshot_tables(con):
+        ensure_history(con, table)  # a table no snapshot wrote a row to has its (empty) versions too
         snapshots = con.execute(
             f"SELECT DISTINCT chain_id, market, block_number FROM {table} ORDER BY chain_id, market, block_number"
         ).fetchall()

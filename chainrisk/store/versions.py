@@ -116,6 +116,10 @@ def as_of(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str
     if not snapshot:
         raise UserError(f"no snapshot of {source} at block {block} on chain {chain_id} is stored")
     columns = _columns(con, table)
+    if not _columns(con, table, HISTORY_SCHEMA):  # never written since versions began: it held nothing
+        empty = pl.from_arrow(con.sql(f"SELECT * FROM main.{table} LIMIT 0").to_arrow_table())
+        assert isinstance(empty, pl.DataFrame)
+        return empty
     replace = [f"{block}::BIGINT AS block_number"]
     if "block_timestamp" in columns:
         replace.append(f"{int(snapshot[0][0])}::BIGINT AS block_timestamp")
