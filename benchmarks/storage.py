@@ -3,9 +3,10 @@
 bytes of the database (with its WAL) and of the published files readers are served. The baseline is another
 checkout of chainrisk (`--baseline-ref`, default main: the full-snapshot behaviour) run on the same chain state
 side by side (anvil's evm_snapshot / evm_revert put the chain back between the two). Figures go to
-benchmarks/results/storage.json, which the README quotes.
+benchmarks/results/storage.json, which the README quotes; with `--advance-seconds 3600` (each empty block an hour
+later: interest moves every index, and every run opens new health buckets) to storage_every_3600s.json.
 
-    python benchmarks/storage.py [--runs 5] [--baseline-ref main] [--state-dir DIR]
+    python benchmarks/storage.py [--runs 5] [--baseline-ref main] [--state-dir DIR] [--advance-seconds 3600]
 """
 
 from __future__ import annotations
@@ -48,13 +49,17 @@ def _checkout(ref: str, into: Path) -> Path:
     return into
 
 
-def _series(code: Path, db: Path, rpc: RpcClient, runs: int, env: dict[str, str]) -> list[dict[str, Any]]:
+def _series(
+    code: Path, db: Path, rpc: RpcClient, runs: int, env: dict[str, str], advance_s: int
+) -> list[dict[str, Any]]:
     cli = "from chainrisk.cli import main; raise SystemExit(main())"
     command = [sys.executable, "-c", cli, "run", "--devnet", "--db", str(db)]
     db.parent.mkdir(parents=True, exist_ok=True)
     figures = []
     for run in range(runs + 1):
         if run:
+            if advance_s:
+                rpc.call("evm_increaseTime", [advance_s])
             rpc.call("evm_mine")
         started = time.perf_counter()
         done = subprocess.run(command, env={**env, "PYTHONPATH": str(code)}, cwd=code, capture_output=True, text=True)
@@ -125,6 +130,9 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="main", help="git ref of the baseline (empty: no baseline)")
     parser.add_argument("--state-dir", help="CHAINRISK_STATE_DIR of the running devnet")
     parser.add_argument("--only", choices=("baseline", "current"), help="measure one side only")
+    parser.add_argument(
+        "--advance-seconds", type=int, default=0, help="chain time each empty block moves on (3600: a run an hour)"
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     if args.state_dir:
@@ -146,7 +154,7 @@ def main() -> None:
             snapshot = rpc.call("evm_snapshot")
             print(f"{name} ({code}):", flush=True)
             db = Path(folder) / name / "chainrisk.duckdb"
-            figures = _series(code, db, rpc, args.runs, env)
+            figures = _series(code, db, rpc, args.runs, env, args.advance_seconds)
             rpc.call("evm_revert", [snapshot])
             result[name] = {
                 "runs": figures,
@@ -165,11 +173,12 @@ def main() -> None:
                 f"(database alone +{result[name]['growth_pct_database']} %)"
             )
     if args.only:
-        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.advance_seconds else {}
         result = {**previous, **result}
+    results = RESULTS.with_name(f"storage_every_{args.advance_seconds}s.json") if args.advance_seconds else RESULTS
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":
