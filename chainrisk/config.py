@@ -39,6 +39,13 @@ oracle_lag_hours = 1                             # parameter advice: hours the o
 liquidation_delay_hours = 1                      # hours liquidators take to act
 max_change_bps = 300                             # most a parameter moves in one proposal
 ```
+
+`[storage]` sets how fine the health history is kept (README "Storage and history"):
+
+```toml
+[storage]
+hourly_days = 90                                 # buckets of an hour this many days back, of a day beyond
+```
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
 from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
 from chainrisk.rpc import mask_url
+from chainrisk.store.history import HistorySettings, parse_storage
 
-TOP_KEYS = {"db", "rpc_url", "confirmations", "chains", "markets", "watchlists", "alerts", "risk"}
+TOP_KEYS = {"db", "rpc_url", "confirmations", "chains", "markets", "watchlists", "alerts", "risk", "storage"}
 CHAIN_KEYS = {"chain_id", "rpc_url", "confirmations"}
 #: The environment variable of a chain's RPC when the config names none: CHAINRISK_RPC_<NAME>.
 CHAIN_RPC_ENV = "CHAINRISK_RPC_{}"
@@ -110,6 +118,7 @@ class Config:
     alerts: AlertConfig | None = None  #: alert rules and channels (`chainrisk run` / `watch`)
     risk: dict[str, Any] = field(default_factory=dict)  #: the checked [risk] table (chainrisk.jobs.risk.RiskSettings)
     chains: dict[str, ChainConfig] = field(default_factory=dict)  #: more chains, by name
+    storage: HistorySettings = field(default_factory=HistorySettings)  #: [storage]: how fine the history is kept
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:
         """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
@@ -262,6 +271,7 @@ def load_config(path: Path) -> Config:
         alerts=parse_alerts(raw.get("alerts"), watchlists, str(path)),
         risk=parse_risk(raw.get("risk"), str(path)),
         chains=chains,
+        storage=parse_storage(raw.get("storage"), str(path)),
     )
 
 

@@ -1,6 +1,6 @@
--- Scored health of every wallet in every market, at every scored block (history; see stg_wallet_risk_latest).
+-- Scored health of every wallet in every market at its latest scored block (the history: stg_wallet_health_history).
 --
--- Grain: one row per (protocol, chain_id, market, wallet, block_number).
+-- Grain: one row per (protocol, chain_id, market, wallet, block_number); one block per market (its latest).
 -- Key columns:
 --   market_label             the market's name for people (stg_market_labels)
 --   collateral_usd, debt_usd, borrowing_power_usd       USD

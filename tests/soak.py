@@ -182,19 +182,20 @@ def _ok_runs(db: Path) -> int:
 
 
 def _check_snapshots(db: Path, report: SoakReport) -> None:
-    """Every (market, block) an ok run says it indexed must have its scores in wallet_risk."""
+    """Every (market, block) an ok run says it indexed must be a stored snapshot (snapshot_blocks, which any block
+    can be rebuilt from) that the health history has scored (at or before the last block its buckets hold)."""
     with duckdb.connect(str(db), read_only=True) as con:
         runs = con.execute("SELECT status, summary FROM runs ORDER BY run_id").fetchall()
         scored = {
             (str(m), int(b))
             for m, b in con.execute(
-                "SELECT DISTINCT coalesce(p.source, w.market), w.block_number FROM wallet_risk w "
-                "JOIN (SELECT DISTINCT protocol, chain_id, market, source FROM positions) p "
-                "USING (protocol, chain_id, market)"
+                "SELECT s.source, s.block_number FROM snapshot_blocks s WHERE s.block_number <= "
+                "(SELECT max(last_block) FROM wallet_health_history h WHERE h.protocol = s.protocol "
+                "AND h.chain_id = s.chain_id)"
             ).fetchall()
         }
         report.history_blocks = int(
-            con.execute("SELECT count(DISTINCT block_number) FROM wallet_risk").fetchall()[0][0]
+            con.execute("SELECT count(DISTINCT block_number) FROM snapshot_blocks").fetchall()[0][0]
         )
     snapshots: set[tuple[str, int]] = set()
     for status, summary in runs:

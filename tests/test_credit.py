@@ -68,8 +68,8 @@ def test_sampled_health_equals_the_contracts_at_those_blocks(credit_db: Path, rp
     compared = 0
     for block in (samples[0], samples[len(samples) // 2], samples[-1]):
         tag = hex(block)
-        aave = _query(credit_db, "SELECT wallet, health_factor FROM health_history WHERE protocol = 'aave-v3' "
-                                 "AND block_number = ? AND debt_usd > 0", [block])  # fmt: skip
+        aave = _query(credit_db, "SELECT wallet, health_factor FROM wallet_health_history WHERE protocol = 'aave-v3' "
+                                 "AND last_block = ? AND debt_usd > 0", [block])  # fmt: skip
         raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w, block=tag) for w in aave["wallet"]])
         for (wallet, ours), item in zip(aave.iter_rows(), raw, strict=True):
             theirs = POOL.decode("getUserAccountData", item)[5]
@@ -77,8 +77,8 @@ def test_sampled_health_equals_the_contracts_at_those_blocks(credit_db: Path, rp
             compared += 1
         morpho = _query(
             credit_db,
-            "SELECT market, wallet, health_factor FROM health_history "
-            "WHERE protocol = 'morpho-blue' AND block_number = ? AND debt_usd > 0",
+            "SELECT market, wallet, health_factor FROM wallet_health_history "
+            "WHERE protocol = 'morpho-blue' AND last_block = ? AND debt_usd > 0",
             [block],
         )
         markets = {m["market_id"]: m for m in devnet["morpho_blue"]["markets"]}
@@ -254,7 +254,7 @@ def test_repay_advice_reaches_the_health_the_chain_computes(
     frame = features(history, latest)
     single = _query(
         credit_db,
-        "SELECT wallet FROM health_history WHERE block_number = ? GROUP BY wallet "
+        "SELECT wallet FROM wallet_health_history WHERE last_block = ? GROUP BY wallet "
         "HAVING count(*) = 1 AND any_value(protocol) = 'aave-v3'",
         [latest],
     )["wallet"]

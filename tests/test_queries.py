@@ -117,6 +117,12 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     },
     "mart_wallet_health_history": {
         "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp", "block_time", "health_factor",
+        "collateral_usd", "debt_usd", "liquidatable", "health_factor_min", "health_factor_max", "samples",
+        "bucket_time", "bucket_seconds",
+    },
+    "stg_wallet_health_history": {
+        "protocol", "chain_id", "market", "market_label", "wallet", "bucket_start", "bucket_time", "samples",
+        "first_block", "last_block", "health_factor", "health_factor_wad", "health_factor_min", "health_factor_max",
         "collateral_usd", "debt_usd", "liquidatable",
     },
     "mart_market_summary": {
@@ -455,11 +461,19 @@ def test_at_risk_positions_are_borrowers_positions(
     assert priced["liquidation_price_change_pct"].to_list() == pytest.approx(change.to_list(), rel=1e-6, abs=1e-9)
 
 
-def test_history_keeps_every_scored_block(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
+def test_history_buckets_hold_the_latest_scores(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
     history = _frame(views, "SELECT * FROM mart_wallet_health_history")
-    assert history.height >= latest_wallets.height
-    assert history.height == 2 * latest_wallets.height, "the fake older block is history too"
-    assert history.filter(pl.col("is_latest")).height == latest_wallets.height
+    latest = history.filter(pl.col("is_latest"))
+    assert latest.height == latest_wallets.height, "every scored wallet's bucket ends with the latest score"
+    key = ["protocol", "chain_id", "market", "wallet"]
+    joined = latest.join(latest_wallets, on=key, suffix="_score")
+    assert joined.height == latest.height
+    assert joined["health_factor"].to_list() == joined["health_factor_score"].to_list()
+    assert joined["debt_usd"].to_list() == joined["debt_usd_score"].to_list()
+    borrowers = history.filter(pl.col("health_factor").is_not_null())
+    assert (borrowers["health_factor_min"] <= borrowers["health_factor"]).all()
+    assert (borrowers["health_factor"] <= borrowers["health_factor_max"]).all()
+    assert (history["samples"] >= 1).all() and set(history["bucket_seconds"].to_list()) <= {3600, 86400}
     assert isinstance(history["block_time"].dtype, pl.Datetime) and history["block_time"].dtype.time_zone
     assert history["block_time"].dt.epoch("s").to_list() == history["block_timestamp"].to_list()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
@@ -60,7 +63,8 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
 
 def test_version_2_file_gains_the_job_tables_and_keeps_its_history(tmp_path: Path) -> None:
-    """Version 3 added scored_markets, runs and the alert tables; a version 2 file (two snapshots) keeps both."""
+    """Version 3 added scored_markets, runs and the alert tables; a version 2 file (two snapshots) keeps both
+    as snapshot_blocks, its latest in positions."""
     db = tmp_path / "v2.duckdb"
     _v1_database(db)
     with Store(db) as store:  # now the current version: make it a version 2 file again
@@ -71,9 +75,11 @@ def test_version_2_file_gains_the_job_tables_and_keeps_its_history(tmp_path: Pat
     with Store(db) as store:
         tables = set(store.query("SELECT table_name FROM information_schema.tables")["table_name"].to_list())
         blocks = store.query("SELECT DISTINCT block_number FROM positions ORDER BY 1")["block_number"].to_list()
+        snapshots = store.query("SELECT block_number FROM snapshot_blocks ORDER BY 1")["block_number"].to_list()
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
     assert {"scored_markets", "runs", "alert_state", "alert_events"} <= tables
-    assert blocks == [100, 200] and version == [SCHEMA_VERSION]
+    # Schema 9 keeps the latest snapshot of derived tables; the record of both snapshots stays.
+    assert blocks == [200] and snapshots == [100, 200] and version == [SCHEMA_VERSION]
     assert db.with_name("v2.duckdb.schema-v2.bak").is_file()
 
 
@@ -84,3 +90,178 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION + 1])
     with pytest.raises(UserError, match="newer chainrisk"):
         Store(db)
+
+
+V8 = Path(__file__).parent / "data" / "schema_v8.sql"
+OTHER = "0x" + "ba" * 20
+HOUR_START = 1_700_002_800  # a whole hour: blocks 100 and 200 fall in it, the credit sample (block 50) a day before
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, object]]) -> None:
+    con.register("rows", pl.DataFrame(rows))
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM rows")
+    con.unregister("rows")
+
+
+def _v8_database(path: Path) -> dict[int, pl.DataFrame]:
+    """A version 8 file as that version left it after two runs (blocks 100 and 200) and one credit sample (block 50);
+    returns the raw balances each snapshot wrote."""
+    balances = {
+        100: pl.DataFrame({"wallet": [WALLET, OTHER], "scaled_a_token": [10**18, 5 * 10**17]}),
+        200: pl.DataFrame({"wallet": [WALLET], "scaled_a_token": [10**18]}),  # OTHER withdrew everything
+    }
+    with duckdb.connect(str(path)) as con:
+        con.execute(V8.read_text())
+        con.execute("INSERT INTO schema_version VALUES (8)")
+        con.execute(
+            "INSERT INTO sync_state VALUES ('aave-v3', 1, ?, 0, 200, '0x2', 200, '0x2', ?)", [POOL, HOUR_START + 99]
+        )
+        for block, health in ((100, 1.5), (200, 1.2)):
+            ts = HOUR_START + block // 2
+            common = {
+                "protocol": "aave-v3",
+                "chain_id": 1,
+                "market": POOL,
+                "wallet": WALLET,
+                "block_number": block,
+                "block_timestamp": ts,
+            }
+            _insert(
+                con,
+                "positions",
+                [
+                    common
+                    | {
+                        "asset": WETH,
+                        "symbol": "WETH",
+                        "decimals": 18,
+                        "supplied_amount": 3 * 10**18,
+                        "collateral_amount": 3 * 10**18,
+                        "debt_amount": 0,
+                        "used_as_collateral": True,
+                        "is_borrowing": False,
+                        "price": 2 * 10**11,
+                        "ltv_bps": 8000,
+                        "liquidation_threshold_bps": 8250,
+                        "liquidation_bonus_bps": 10500,
+                        "emode_category": 0,
+                        "source": POOL,
+                    }
+                ],
+            )
+            _insert(
+                con,
+                "wallet_health",
+                [
+                    common
+                    | {
+                        "total_collateral_base": 6 * 10**11,
+                        "total_debt_base": 4 * 10**11,
+                        "available_borrows_base": 0,
+                        "liquidation_threshold_bps": 8250,
+                        "ltv_bps": 8000,
+                        "emode_category": 0,
+                        "source": POOL,
+                        "health_factor": health,
+                    }
+                ],
+            )
+            _insert(
+                con,
+                "wallet_risk",
+                [
+                    common
+                    | {
+                        "collateral_usd": 6000.0,
+                        "debt_usd": 4000.0,
+                        "health_factor": health,
+                        "borrowing_power_usd": 800.0,
+                        "liquidatable": False,
+                        "close_factor": 0.5,
+                        "liquidatable_debt_usd": 0.0,
+                        "seizable_collateral_usd": 0.0,
+                        "bad_debt_usd": 0.0,
+                        "liquidation_threshold_bps": 8250,
+                        "ltv_bps": 8000,
+                    }
+                ],
+            )
+            raw = balances[block].with_columns(
+                pl.lit(1, pl.Int64).alias("chain_id"),
+                pl.lit(POOL).alias("market"),
+                pl.lit(block, pl.Int64).alias("block_number"),
+                pl.lit(WETH).alias("asset"),
+                pl.lit(0).alias("scaled_variable_debt"),
+                pl.lit(0).alias("stable_debt"),
+            )
+            _insert(con, "raw_aave_v3_balances", raw.to_dicts())
+        _insert(
+            con,
+            "scored_markets",
+            [
+                {
+                    "protocol": "aave-v3",
+                    "chain_id": 1,
+                    "market": POOL,
+                    "source": POOL,
+                    "block_number": 200,
+                    "block_timestamp": HOUR_START + 100,
+                    "wallets": 1,
+                    "scored_at": datetime(2023, 11, 14, tzinfo=UTC),
+                }
+            ],
+        )
+        _insert(
+            con,
+            "health_history",
+            [
+                {
+                    "protocol": "aave-v3",
+                    "chain_id": 1,
+                    "market": POOL,
+                    "wallet": WALLET,
+                    "block_number": 50,
+                    "block_timestamp": HOUR_START - 86_400,
+                    "collateral_usd": 6000.0,
+                    "debt_usd": 2000.0,
+                    "health_factor": 2.475,
+                    "borrowing_power_usd": 2800.0,
+                    "liquidation_threshold_bps": 8250,
+                    "ltv_bps": 8000,
+                    "liquidatable": False,
+                }
+            ],
+        )
+        stored = {}
+        for block in balances:
+            sql = f"SELECT * FROM raw_aave_v3_balances WHERE block_number = {block} ORDER BY wallet, asset"
+            frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+            assert isinstance(frame, pl.DataFrame)
+            stored[block] = frame
+    return stored
+
+
+def test_version_8_file_keeps_its_history_in_the_one_history(tmp_path: Path) -> None:
+    """Schema 9: a version 8 file's scores and credit samples fold into wallet_health_history, its raw snapshots into
+    versions that give each snapshot back exactly, and the snapshot and score tables keep their latest block."""
+    db = tmp_path / "v8.duckdb"
+    written = _v8_database(db)
+    with Store(db) as store:
+        history = store.query("SELECT * FROM wallet_health_history ORDER BY bucket_start")
+        tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"].to_list())
+        rebuilt = {block: store.raw_as_of("raw_aave_v3_balances", 1, POOL, block) for block in written}
+        never_written = store.raw_as_of("raw_aave_v3_liquidations", 1, POOL, 100)
+        latest = store.query("SELECT DISTINCT block_number FROM raw_aave_v3_balances")["block_number"].to_list()
+        scored = store.query("SELECT DISTINCT block_number FROM wallet_risk")["block_number"].to_list()
+        versions = store.query("SELECT count(*) AS n FROM history.raw_aave_v3_balances")["n"][0]
+    assert "health_history" not in tables
+    credit, runs = history.row(0, named=True), history.row(1, named=True)
+    assert (credit["samples"], credit["last_block"], credit["health_factor"]) == (1, 50, 2.475)
+    assert (runs["bucket_start"], runs["bucket_seconds"], runs["samples"]) == (HOUR_START, 3600, 2)
+    assert (runs["first_block"], runs["last_block"], runs["health_factor"]) == (100, 200, 1.2)
+    assert (runs["health_factor_min"], runs["health_factor_max"], runs["health_factor_min_block"]) == (1.2, 1.5, 200)
+    for block, frame in written.items():
+        assert_frame_equal(rebuilt[block], frame)
+    assert versions == 2, "WALLET's unchanged balance is one version; OTHER's one, closed at block 200"
+    assert latest == [200] and scored == [200]
+    assert never_written.is_empty() and "debt_asset" in never_written.columns

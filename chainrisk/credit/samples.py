@@ -1,5 +1,6 @@
-"""The credit history's rows for one sampled block (pure): health, holdings by base asset, asset prices and
-look-through, from the positions read at that block and the asset graph read there; and the sampling grid."""
+"""The credit history's rows for one sampled block (pure): health samples (for the one wallet_health_history),
+holdings by base asset, asset prices and look-through, from the positions read at that block and the asset graph
+read there; and the sampling grid."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def sample_frames(
     health = wallet_risk.select(
         "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp",
         pl.col("collateral_usd").fill_null(0.0), pl.col("debt_usd").fill_null(0.0), "health_factor",
-        pl.col("borrowing_power_usd").fill_null(0.0), "liquidation_threshold_bps", "ltv_bps",
+        pl.col("borrowing_power_usd").fill_null(0.0), "bad_debt_usd", "liquidation_threshold_bps", "ltv_bps",
         "liquidatable",
     )  # fmt: skip
     assets = sorted(set(positions["asset"].to_list()))
@@ -58,7 +59,7 @@ def sample_frames(
         "chain_id", "block_number", "wallet", "loop_leverage", "max_depth", "chained_usd"
     )
     return {
-        "health_history": health,
+        "wallet_health_history": health,
         "holdings_history": holdings,
         "asset_price_history": prices,
         "lookthrough_history": look,

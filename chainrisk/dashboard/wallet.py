@@ -96,8 +96,9 @@ def health_history(db: Path, wallet: str) -> pl.DataFrame:
     return query(
         db,
         """
-        SELECT protocol, chain_id, market, market_label, block_number, block_time, health_factor
-        FROM mart_wallet_health_history WHERE wallet = ? AND health_factor IS NOT NULL
+        SELECT protocol, chain_id, market, market_label, block_number, block_time, health_factor,
+               health_factor_min, health_factor_max, samples, bucket_seconds
+        FROM mart_wallet_health_history WHERE wallet = ? AND health_factor_min IS NOT NULL
         ORDER BY protocol, chain_id, market, block_number
         """,
         wallet,
@@ -226,9 +227,14 @@ def _history(history: pl.DataFrame) -> None:
     if history.is_empty():
         st.info("No health history: the wallet has had no debt in any scored block.")
         return
-    points = history.group_by(MARKET_KEY).len()["len"].max()
-    if points == 1:
-        st.caption("One snapshot so far: every `chainrisk score` (or `chainrisk run`) adds a point per market.")
+    samples = int(history["samples"].sum())
+    if history.group_by(MARKET_KEY).agg(pl.col("samples").sum())["samples"].max() == 1:
+        st.caption("One sample so far: every `chainrisk run` and `chainrisk credit history` adds samples per market.")
+    else:
+        st.caption(
+            f"{samples:,} samples in {history.height:,} buckets (an hour each, a day beyond the hourly window): the "
+            "line is each bucket's last health factor, the band its lowest and highest."
+        )
     frame = naive_utc(history, "block_time").with_columns(
         pl.struct("protocol", "market_label")
         .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
@@ -246,13 +252,20 @@ def _history(history: pl.DataFrame) -> None:
                 alt.Tooltip("block_number:Q", format="d", title="block"),
                 alt.Tooltip("block_time:T", format="%Y-%m-%d %H:%M", title="time (UTC)"),
                 alt.Tooltip("health_factor:Q", format=".4f", title="health factor"),
+                alt.Tooltip("health_factor_min:Q", format=".4f", title="lowest in the bucket"),
+                alt.Tooltip("samples:Q", format="d", title="samples"),
             ],
         )
+    )
+    band = (
+        alt.Chart(frame)
+        .mark_area(opacity=0.2)
+        .encode(x="block_time:T", y="health_factor_min:Q", y2="health_factor_max:Q", color=alt.Color("market name:N"))
     )
     liquidation = (
         alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")
     )
-    st.altair_chart(lines + liquidation, width="stretch")
+    st.altair_chart(band + lines + liquidation, width="stretch")
 
 
 def _position_options(positions: pl.DataFrame, amount: str) -> dict[PositionKey, str]:

@@ -178,11 +178,14 @@ def load_history(store: Store, chain_id: int) -> History:
         samples=store.query(
             "SELECT block_number, block_timestamp FROM credit_samples WHERE chain_id = ? ORDER BY block_number", where
         ),
+        # The one health history, at the blocks `credit history` sampled (a bucket's last sample is one of them).
         health=store.query(
-            "SELECT wallet, protocol, market, block_number, block_timestamp, collateral_usd, debt_usd, health_factor, "
-            "collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
+            "SELECT wallet, protocol, market, last_block AS block_number, last_timestamp AS block_timestamp, "
+            "collateral_usd, debt_usd, health_factor, collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
             "collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
-            "FROM health_history WHERE chain_id = ? ORDER BY wallet, block_number, protocol, market",
+            "FROM wallet_health_history WHERE chain_id = $1 "
+            "AND last_block IN (SELECT block_number FROM credit_samples WHERE chain_id = $1) "
+            "ORDER BY wallet, block_number, protocol, market",
             where,
         ),
         holdings=store.query(

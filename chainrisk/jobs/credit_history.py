@@ -143,7 +143,7 @@ def backfill(
         with terminal_progress() as bar:
             task = bar.add_task(f"credit history: {len(todo)} samples", total=max(1, len(todo)))
             for block in todo:
-                _sample(rpc, db, chain_id, markets, block, clock)
+                _sample(rpc, config, chain_id, markets, block, clock)
                 added += 1
                 bar.update(task, completed=added)
         _store_event_times(rpc, db, chain_id, markets, hi, clock)
@@ -158,7 +158,8 @@ def backfill(
     return HistoryReport(chain_id, added, int(row[0]), row[1], row[2], round(time.perf_counter() - started, 3))
 
 
-def _sample(rpc: RpcClient, db: Path, chain_id: int, markets: list[Any], block: int, clock: BlockClock) -> None:
+def _sample(rpc: RpcClient, config: Config, chain_id: int, markets: list[Any], block: int, clock: BlockClock) -> None:
+    db = config.db
     started = time.perf_counter()
     timestamp = clock.timestamps([block])[block]
     frames = []
@@ -189,7 +190,7 @@ def _sample(rpc: RpcClient, db: Path, chain_id: int, markets: list[Any], block: 
             return convert_exact(rpc, links, pieces, block)
 
         rows = sample_frames(positions, links, convert, timestamp)
-        wallets = rows["health_history"]["wallet"].n_unique()
+        wallets = rows["wallet_health_history"]["wallet"].n_unique()
     rows["credit_samples"] = pl.DataFrame(
         {
             "chain_id": [chain_id], "block_number": [block], "block_timestamp": [timestamp],
@@ -201,7 +202,7 @@ def _sample(rpc: RpcClient, db: Path, chain_id: int, markets: list[Any], block: 
         {"chain_id": [chain_id], "block_number": [block], "block_timestamp": [timestamp]}
     )
     with Store(db) as store:
-        store.replace_history(rows, chain_id, [block])
+        store.replace_history(rows, chain_id, [block], config.storage)
 
 
 def _store_event_times(

@@ -55,7 +55,7 @@ def export_parquet(db: Path, out: Path, *, overwrite: bool = False) -> ExportRep
             for table in tables:
                 columns = con.execute(
                     "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-                    "AND table_name = ? ORDER BY column_index",
+                    "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
                     [table],
                 ).fetchall()
                 select = ", ".join(

@@ -285,3 +285,22 @@ def index_market(
 def index_aave_v3(rpc_url: str, provider: str, db_path: Path, **kwargs: Any) -> IndexReport:
     """Indexes one Aave V3 market (PoolAddressesProvider); see index_market."""
     return index_market("aave-v3", rpc_url, provider, db_path, **kwargs)
+
+
+def rebuild_positions(db_path: Path, protocol: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
+    """The `positions` a past snapshot of `source` at `block` wrote, rebuilt from the raw tables' versions
+    (chainrisk.store.versions) by the protocol's own maths; UserError when the block was never snapshotted or the
+    adapter cannot rebuild."""
+    adapter = adapter_for(protocol)
+    raw_tables = [t for t in _stored_market(adapter, source).snapshot_tables if t not in CONTRACT_TABLES]
+    with Store(db_path, read_only=True) as store:
+        raw = {table: store.raw_as_of(table, chain_id, source, block) for table in raw_tables}
+        found = store.query(
+            "SELECT block_timestamp FROM snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? "
+            "AND block_number = ?",
+            [protocol, chain_id, source, block],
+        )
+    positions = adapter.rebuild_positions(raw, chain_id, source, block, int(found["block_timestamp"][0]))
+    if positions is None:
+        raise UserError(f"{protocol} cannot rebuild a past snapshot's positions from its raw tables")
+    return positions

@@ -3,7 +3,7 @@ publish; once or in a loop.
 
 Writes runs (one row per run: status, counts, summary) besides everything index, score and alerts write. A run
 holds the database's writer lock throughout, so overlapping cron runs never interleave: the later one exits at
-once. Every snapshot block stays in the score tables, so each run adds a point to the health history.
+once. Each run's scores are folded into the bucketed health history (wallet_health_history).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def run_once(config: Config, rpc_url: str) -> RunReport:
             log.error("chainrisk: error: %s: %s", name, line)
         if report.indexed:
             try:
-                report.score = score(config.db, publish=False)
+                report.score = score(config.db, publish=False, history=config.storage)
             except UserError as exc:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)

@@ -1,8 +1,8 @@
 """`chainrisk score`: runs the health engine over the latest snapshot of every market and stores the results.
 
-Reads positions (each indexed source's latest snapshot); writes position_risk, wallet_risk, liquidation_curve
-(kept per block, so history accumulates), the cross-protocol wallet_portfolio and scored_markets (which block of
-each market is the latest), then publishes a read-only copy for readers.
+Reads positions (each indexed source's latest snapshot); writes position_risk, wallet_risk, liquidation_curve (the
+latest block of each market), the cross-protocol wallet_portfolio and scored_markets (which block of each market is
+the latest), folds wallet_risk into the bucketed wallet_health_history, then publishes for readers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings
 from chainrisk.store.views import install_views
 
 
@@ -28,8 +29,9 @@ class ScoreReport:
     seconds: float  #: wall time
 
 
-def score(db_path: Path, *, publish: bool = True) -> ScoreReport:
-    """Scores the latest snapshots; `publish` copies the result for readers (see chainrisk.store.published)."""
+def score(db_path: Path, *, publish: bool = True, history: HistorySettings | None = None) -> ScoreReport:
+    """Scores the latest snapshots, folding them into the health history (`history`: its settings, default the
+    defaults of [storage]); `publish` publishes the result for readers (see chainrisk.store.published)."""
     started = time.perf_counter()
     if not db_path.is_file():
         raise UserError(f"no database at {db_path}; run `chainrisk index` first")
@@ -46,7 +48,7 @@ def score(db_path: Path, *, publish: bool = True) -> ScoreReport:
         # Analysts' views (queries/) live in the file, so the published copy and any DuckDB client see them;
         # installed first, so a broken view fails the run before any score is replaced.
         install_views(store.con)
-        store.replace_scores(frames, blocks)
+        store.replace_scores(frames, blocks, history)
         if publish:
             store.publish()
     wallet_risk = frames["wallet_risk"]

@@ -139,6 +139,13 @@ class Adapter(ABC, Generic[DeploymentT]):
         links of the asset graph read at `block`; the token standards (ERC-4626, LSTs) are probed apart."""
         return {}
 
+    def rebuild_positions(
+        self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
+    ) -> pl.DataFrame | None:
+        """The `positions` rows the snapshot at `block` wrote, rebuilt from its raw tables' rows as that snapshot
+        stored them (`raw`: table name -> rows); None when the adapter cannot rebuild them."""
+        return None
+
 
 def _load(module: str) -> Adapter[Any]:
     adapter = importlib.import_module(module).ADAPTER

@@ -1,5 +1,9 @@
-"""DuckDB access for jobs: reads/writes sync_state, every adapter's raw_* tables, positions, wallet_health and
-the score tables.
+"""DuckDB access for jobs: reads/writes sync_state, every adapter's raw_* tables (the latest snapshot, and their
+versions in the history schema), positions, wallet_health, the score tables, snapshot_blocks and the health history.
+
+Snapshot, score and chain tables hold the latest snapshot only (each write replaces its source's, market's or chain's
+rows); what came before lives in the raw tables' versions (chainrisk.store.versions) and the bucketed
+wallet_health_history (chainrisk.store.history).
 
 Every write of a block range, a snapshot, a score or a reorg rewind is one transaction: delete what it covers,
 insert, move the watermark. A run killed at any point leaves the file as it was before that transaction.
@@ -19,11 +23,14 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store.migrate import migrate_to_9
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.credit import CREDIT_TABLES, HISTORY_TABLES
 from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
+from chainrisk.store.versions import as_of, record_versions, rewind_versions
 
 #: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
 #: order: float sums then come out bit-identical however the file's rows happen to be laid out.
@@ -49,6 +56,10 @@ LATEST_WALLET_RISK = """
 SELECT w.* FROM wallet_risk w JOIN scored_markets s
   ON w.protocol = s.protocol AND w.chain_id = s.chain_id AND w.market = s.market AND w.block_number = s.block_number
 """
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"'
 
 
 def _wal(path: Path) -> Path:
@@ -128,6 +139,22 @@ class Store:
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             self.con.unregister("incoming")
 
+    def _insert_versioned(self, table: str, frame: pl.DataFrame, chain_id: int, source: str, block: int) -> None:
+        """Inserts a raw snapshot and records what changed in its versions (the frame typed as the table, so an
+        empty or all-NULL column compares as stored)."""
+        self._insert(table, frame)
+        types = self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?", [table]
+        ).fetchall()
+        self.con.register("snapshot_rows", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
+        select = ", ".join(
+            f"CAST({_quoted(c) if c in frame.columns else 'NULL'} AS {t}) AS {_quoted(c)}" for c, t in types
+        )
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_typed AS SELECT {select} FROM snapshot_rows")
+        self.con.unregister("snapshot_rows")
+        record_versions(self.con, table, chain_id, source, block, "snapshot_typed")
+        self.con.execute("DROP TABLE snapshot_typed")
+
     def _first(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """First row of a query, reading the whole result (DuckDB 2 refuses new work while a result is open)."""
         rows = self.con.execute(sql, params or []).fetchall()
@@ -158,6 +185,8 @@ class Store:
                 for step in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS.get(step, []):
                         self.con.execute(statement)
+                    if step == 9 and version is not None:
+                        migrate_to_9(self.con)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
@@ -290,6 +319,7 @@ class Store:
                         where, keys = "source = ? AND protocol = ?", [m.market, m.protocol]
                     else:
                         where, keys = "market = ?", [m.market]
+                        rewind_versions(self.con, table, chain_id, m.market, keep_through)
                     self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND {where}",
                                      [*after, *keys])  # fmt: skip
                 for table in SCORE_TABLES:
@@ -298,6 +328,17 @@ class Store:
                         "AND list_contains(?, market)",
                         [*after, m.protocol, fed],
                     )
+                # Buckets that took a sample from a dropped block (their min and max cannot be unpicked).
+                self.con.execute(
+                    "DELETE FROM wallet_health_history WHERE chain_id = ? AND last_block > ? AND protocol = ? "
+                    "AND list_contains(?, market)",
+                    [*after, m.protocol, fed],
+                )
+                self.con.execute(
+                    "DELETE FROM snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? "
+                    "AND source = ?",
+                    [*after, m.protocol, m.market],
+                )
                 # Totals over every market of the chain ('all') counted the dropped snapshots too.
                 self.con.execute(
                     "DELETE FROM liquidation_curve WHERE chain_id = ? AND block_number > ? "
@@ -353,9 +394,12 @@ class Store:
                 self._insert(table, frame.with_columns(tag))
         return run_id
 
-    def replace_scores(self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame) -> None:
-        """Replaces the score tables' rows for the (chain_id, market, block_number) in `blocks`, and the
-        latest-only wallet_portfolio as a whole, atomically."""
+    def replace_scores(
+        self, frames: dict[str, pl.DataFrame], blocks: pl.DataFrame, history: HistorySettings | None = None
+    ) -> int:
+        """Replaces the score tables' rows of every (chain_id, market) in `blocks` (whatever block they were of;
+        totals over every market, market 'all', of those chains too) and the latest-only wallet_portfolio as a
+        whole, and folds the new wallet_risk rows into the health history, atomically; returns the new samples."""
         self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
         with self._transaction():
             for table, frame in frames.items():
@@ -364,24 +408,37 @@ class Store:
                 else:
                     self.con.execute(
                         f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
-                        "AND t.block_number = s.block_number AND (t.market = s.market OR t.market = 'all')"
+                        "AND (t.market = s.market OR t.market = 'all')"
                     )
                 self._insert(table, frame)
+            added = record_samples(self.con, frames["wallet_risk"], history or HistorySettings())
         self.con.unregister("scored_blocks")
+        return added
 
     def replace_chain_tables(self, frames: Mapping[str, pl.DataFrame], chain_id: int, block: int) -> None:
-        """Replaces the collateralization-chain tables' rows of (`chain_id`, `block`) with `frames`, atomically."""
+        """Replaces the collateralization-chain tables' rows of `chain_id` (its latest block only is kept) with
+        `frames`, the look-through at `block`, atomically."""
         with self._transaction():
             for table, frame in frames.items():
                 if table not in CHAIN_TABLES:
                     raise ValueError(f"{table} is not a chain table")
-                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number = ?", [chain_id, block])
+                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ?", [chain_id])
                 self._insert(table, frame)
 
-    def replace_history(self, frames: Mapping[str, pl.DataFrame], chain_id: int, blocks: Sequence[int]) -> None:
-        """Replaces the credit history tables' rows of (`chain_id`, each of `blocks`) with `frames`, atomically."""
+    def replace_history(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        chain_id: int,
+        blocks: Sequence[int],
+        history: HistorySettings | None = None,
+    ) -> None:
+        """Replaces the credit history tables' rows of (`chain_id`, each of `blocks`) with `frames`, the health
+        samples (`wallet_health_history`) folded into the one health history, atomically."""
         with self._transaction():
             for table, frame in frames.items():
+                if table == "wallet_health_history":
+                    record_samples(self.con, frame, history or HistorySettings())
+                    continue
                 if table not in HISTORY_TABLES:
                     raise ValueError(f"{table} is not a credit history table")
                 self.con.execute(
@@ -419,22 +476,35 @@ class Store:
         timestamp: int,
         frames: dict[str, pl.DataFrame],
     ) -> None:
-        """Replaces everything the snapshot at `block` covers and records it in sync_state, atomically."""
+        """Replaces the source's latest snapshot with the one at `block`, records what changed in the raw tables'
+        versions and the block in snapshot_blocks and sync_state, atomically."""
         with self._transaction():
             for table, frame in frames.items():
                 # Raw tables are keyed by the indexed contract (`market`); the shared contract tables hold one
                 # row set per risk-isolated market, all from the same indexed `source`.
-                params: list[Any] = [chain_id, block, market]
-                where = "chain_id = ? AND block_number = ? AND "
                 if table in CONTRACT_TABLES:
-                    where += "source = ? AND protocol = ?"
-                    params.append(protocol)
+                    self.con.execute(
+                        f"DELETE FROM {table} WHERE chain_id = ? AND source = ? AND protocol = ?",
+                        [chain_id, market, protocol],
+                    )
+                    self._insert(table, frame)
                 else:
-                    where += "market = ?"
-                self.con.execute(f"DELETE FROM {table} WHERE {where}", params)
-                self._insert(table, frame)
+                    self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, market])
+                    self._insert_versioned(table, frame, chain_id, market, block)
+            self.con.execute(
+                "DELETE FROM snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? AND block_number >= ?",
+                [protocol, chain_id, market, block],
+            )
+            self.con.execute(
+                "INSERT INTO snapshot_blocks VALUES (?, ?, ?, ?, ?, ?)",
+                [protocol, chain_id, market, block, block_hash, timestamp],
+            )
             self.con.execute(
                 "UPDATE sync_state SET snapshot_block = ?, snapshot_block_hash = ?, snapshot_timestamp = ? "
                 "WHERE protocol = ? AND chain_id = ? AND market = ?",
                 [block, block_hash, timestamp, protocol, chain_id, market],
             )
+
+    def raw_as_of(self, table: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
+        """A raw snapshot table's rows of `source` as the snapshot at `block` wrote them (chainrisk.store.versions)."""
+        return as_of(self.con, table, chain_id, source, block)

@@ -12,7 +12,7 @@ import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
-from chainrisk.protocols.aave_v3 import normalise, quality
+from chainrisk.protocols.aave_v3 import normalise, quality, rebuild
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
@@ -234,6 +234,11 @@ class AaveV3Adapter(Adapter[AaveMarket]):
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
         return atoken_links(rpc, assets, block)
+
+    def rebuild_positions(
+        self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
+    ) -> pl.DataFrame:
+        return rebuild.rebuild_positions(raw, chain_id, source, block, timestamp)
 
 
 ADAPTER = AaveV3Adapter()

@@ -10,7 +10,7 @@ import polars as pl
 
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
-from chainrisk.protocols.morpho_blue import normalise
+from chainrisk.protocols.morpho_blue import normalise, rebuild
 from chainrisk.protocols.morpho_blue.constants import PRESETS
 from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, MarketParams, discover, read_markets, read_positions
@@ -142,6 +142,11 @@ class MorphoBlueAdapter(Adapter[Deployment]):
             accounts=health.height,
             accounts_with_debt=int((health["total_debt_base"].cast(pl.Float64) > 0).sum()),
         )
+
+    def rebuild_positions(
+        self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
+    ) -> pl.DataFrame:
+        return rebuild.rebuild_positions(raw, chain_id, source, block, timestamp)
 
 
 ADAPTER = MorphoBlueAdapter()

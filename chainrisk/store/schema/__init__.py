@@ -5,17 +5,19 @@ Versions: 1 Aave only; 2 every adapter's columns in positions (migrated); 3 scor
 exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit;
 7 markets (each market's name and where its bad debt lands, filled from the next snapshot on); 8 positions'
 decimals and position_risk's USD nullable (a token without decimals(), an oracle without a price) and
-data_quality (odd contracts a snapshot met).
+data_quality (odd contracts a snapshot met); 9 one history stored by change: snapshot and score tables keep the
+latest snapshot only, raw tables' versions (history schema), wallet_health_history in buckets (credit's health_history
+folded in), snapshot_blocks.
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
 from __future__ import annotations
 
-from chainrisk.store.schema import chains, core, credit, risk, runs, scores
+from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
-DOMAINS = (core, scores, runs, risk, chains, credit)
+DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.
 DDL = "\n".join(domain.DDL for domain in DOMAINS)
 #: Upgrade statements by the version they lead to, in domain order.

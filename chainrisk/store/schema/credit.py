@@ -4,20 +4,14 @@ and advice, and out-of-time evaluations."""
 from __future__ import annotations
 
 #: Credit history sampled at past blocks (`chainrisk credit history`), keyed by (chain_id, block_number).
-HISTORY_TABLES = (
-    "credit_samples",
-    "health_history",
-    "holdings_history",
-    "asset_price_history",
-    "lookthrough_history",
-    "block_times",
-)
+HISTORY_TABLES = ("credit_samples", "holdings_history", "asset_price_history", "lookthrough_history", "block_times")
 #: Credit scores as of a block (`chainrisk credit`), keyed by (chain_id, as_of_block).
 CREDIT_TABLES = ("credit_scores", "credit_features", "credit_advice")
 
 DDL = """
 -- Credit scores (chainrisk credit ...). History sampled at past blocks (`credit history`): one credit_samples row
--- per sampled block, each wallet-market's health, holdings and look-through there, and the timestamps of the blocks
+-- per sampled block, each wallet-market's holdings and look-through there (its health goes to the one
+-- wallet_health_history, schema/history.py), and the timestamps of the blocks
 -- events were stored from (feature times).
 CREATE TABLE IF NOT EXISTS credit_samples (
     chain_id BIGINT NOT NULL,
@@ -29,23 +23,6 @@ CREATE TABLE IF NOT EXISTS credit_samples (
     seconds DOUBLE NOT NULL,
     sampled_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (chain_id, block_number)
-);
-
-CREATE TABLE IF NOT EXISTS health_history (
-    protocol VARCHAR NOT NULL,
-    chain_id BIGINT NOT NULL,
-    market VARCHAR NOT NULL,
-    wallet VARCHAR NOT NULL,
-    block_number BIGINT NOT NULL,
-    block_timestamp BIGINT NOT NULL,
-    collateral_usd DOUBLE NOT NULL,
-    debt_usd DOUBLE NOT NULL,
-    health_factor DOUBLE,
-    borrowing_power_usd DOUBLE NOT NULL,
-    liquidation_threshold_bps INTEGER NOT NULL,
-    ltv_bps INTEGER NOT NULL,
-    liquidatable BOOLEAN NOT NULL,
-    PRIMARY KEY (protocol, chain_id, market, block_number, wallet)
 );
 
 CREATE TABLE IF NOT EXISTS holdings_history (
@@ -190,4 +167,5 @@ CREATE TABLE IF NOT EXISTS credit_regimes (
 );
 """
 
+#: Version 9: health_history is folded into wallet_health_history (chainrisk.store.migrate_v9), then dropped.
 MIGRATIONS: dict[int, list[str]] = {}

@@ -1,11 +1,11 @@
-"""Schema of what scoring writes (`chainrisk score`): wallet_risk, position_risk and liquidation_curve per snapshot
-block (history), wallet_portfolio and scored_markets for the latest snapshots."""
+"""Schema of what scoring writes (`chainrisk score`): wallet_risk, position_risk and liquidation_curve of each market's
+latest scored block (their history: wallet_health_history, schema/history.py), wallet_portfolio and scored_markets."""
 
 from __future__ import annotations
 
 #: Score tables that describe only the latest snapshots (rebuilt whole by every score run).
 LATEST_ONLY_TABLES = ("wallet_portfolio", "scored_markets")
-#: Score tables keyed by protocol and risk-isolated market, per snapshot block (scored_markets names a block too).
+#: Score tables keyed by protocol and risk-isolated market, of its latest scored block (which scored_markets names).
 SCORE_TABLES = ("wallet_risk", "position_risk", "scored_markets")
 
 DDL = """

@@ -1,4 +1,5 @@
--- Aave V3 reserves as read at every snapshot: decoded configuration, indexes, rates and prices.
+-- Aave V3 reserves as read at the latest snapshot: decoded configuration, indexes, rates and prices.
+-- Earlier snapshots' values: history.raw_aave_v3_reserves (raw state is kept by change).
 --
 -- Grain: one row per (chain_id, market, block_number, asset); is_latest marks the market's latest snapshot.
 -- Key columns:

@@ -1,4 +1,5 @@
--- Morpho Blue markets as read at every snapshot: parameters, totals accrued to the block, rate, oracle price.
+-- Morpho Blue markets as read at the latest snapshot: parameters, totals accrued to the block, rate, oracle price.
+-- Earlier snapshots' values: history.raw_morpho_blue_markets (raw state is kept by change).
 --
 -- Grain: one row per (chain_id, source, block_number, market); is_latest marks the source's latest snapshot.
 -- Key columns:

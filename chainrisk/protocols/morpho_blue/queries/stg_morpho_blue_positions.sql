@@ -1,4 +1,5 @@
--- Morpho Blue positions as stored (shares and collateral) at every snapshot, with whole-token estimates.
+-- Morpho Blue positions as stored (shares and collateral) at the latest snapshot, with whole-token estimates.
+-- Earlier snapshots' values: history.raw_morpho_blue_positions (raw state is kept by change).
 --
 -- Grain: one row per (chain_id, source, block_number, market, wallet); is_latest marks the latest snapshot.
 -- Key columns:

@@ -1,0 +1,111 @@
+"""A past Aave V3 snapshot's positions rebuilt from its raw tables as stored (raw_aave_v3_reserves, _emode_categories,
+_accounts, _balances): the records the snapshot read, back from their rows, through the same maths and frames."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+from chainrisk.protocols.aave_v3 import normalise, quality
+from chainrisk.protocols.aave_v3.account import Balances
+from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
+from chainrisk.protocols.aave_v3.snapshot import Account, configuration_of
+from chainrisk.protocols.aave_v3.version import PoolVersion
+
+
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+def reserves_of(rows: pl.DataFrame) -> tuple[list[Reserve], PoolVersion]:
+    """The Reserve records raw_aave_v3_reserves rows were written from, and the pool's version."""
+    reserves = []
+    version = PoolVersion(3, 0)
+    for row in rows.sort("reserve_id").iter_rows(named=True):
+        version = PoolVersion.parse(row["pool_version"] or "3.0")
+        word = int(row["configuration"], 16)
+        reserves.append(
+            Reserve(
+                asset=row["asset"],
+                symbol=row["symbol"] or "",
+                reserve_id=row["reserve_id"],
+                configuration_word=word,
+                config=configuration_of(word, version),
+                a_token=row["a_token"],
+                variable_debt_token=row["variable_debt_token"],
+                stable_debt_token=row["stable_debt_token"],
+                liquidity_index=_int(row["liquidity_index"]),
+                variable_borrow_index=_int(row["variable_borrow_index"]),
+                liquidity_rate=_int(row["liquidity_rate"]),
+                variable_borrow_rate=_int(row["variable_borrow_rate"]),
+                last_update_timestamp=_int(row["last_update_timestamp"]),
+                normalized_income=_int(row["normalized_income"]),
+                normalized_variable_debt=_int(row["normalized_variable_debt"]),
+                price=_int(row["price"]),
+                isolation_mode_total_debt=_int(row["isolation_mode_total_debt"]),
+                liquidation_grace_period_until=_int(row["liquidation_grace_period_until"]),
+                deficit=_int(row["deficit"]),
+                price_known=bool(row["price"]),
+            )
+        )
+    return reserves, version
+
+
+def categories_of(rows: pl.DataFrame) -> list[EModeCategory]:
+    return [
+        EModeCategory(
+            category_id=row["category_id"],
+            ltv=row["ltv"],
+            liquidation_threshold=row["liquidation_threshold"],
+            liquidation_bonus=row["liquidation_bonus"],
+            price_source=row["price_source"],
+            label=row["label"],
+            price_source_price=_int(row["price_source_price"]),
+            collateral_bitmap=int(row["collateral_bitmap"] or "0x0", 16),
+            borrowable_bitmap=int(row["borrowable_bitmap"] or "0x0", 16),
+            ltvzero_bitmap=int(row["ltvzero_bitmap"] or "0x0", 16),
+        )
+        for row in rows.sort("category_id").iter_rows(named=True)
+    ]
+
+
+def accounts_of(accounts: pl.DataFrame, balances: pl.DataFrame, reserves: list[Reserve]) -> list[Account]:
+    """The accounts in the order the snapshot read them (by wallet), with their balances by reserve id."""
+    ids = {r.asset: r.reserve_id for r in reserves}
+    held: dict[str, dict[int, Balances]] = {}
+    for row in balances.iter_rows(named=True):
+        held.setdefault(row["wallet"], {})[ids[row["asset"]]] = Balances(
+            int(row["scaled_a_token"]), int(row["scaled_variable_debt"]), int(row["stable_debt"])
+        )
+    return [
+        Account(row["wallet"], int(row["user_configuration"], 16), row["emode_category"], held.get(row["wallet"], {}))
+        for row in accounts.sort("wallet").iter_rows(named=True)
+    ]
+
+
+def base_unit_of(rows: pl.DataFrame) -> int:
+    """AaveOracle.BASE_CURRENCY_UNIT, a power of ten, back from the reserves' exact and USD prices (price_usd =
+    price / unit); 1e8 (USD markets) when no reserve has a price."""
+    for price, usd in rows.select("price", "price_usd").iter_rows():
+        if price and usd:
+            return int(10 ** round(math.log10(int(price) / usd)))
+    return 10**8
+
+
+def rebuild_positions(
+    raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
+) -> pl.DataFrame:
+    """The positions the snapshot at `block` scored, from the raw tables' rows of that snapshot."""
+    base_unit = base_unit_of(raw["raw_aave_v3_reserves"])
+    reserves, version = reserves_of(raw["raw_aave_v3_reserves"])
+    categories = categories_of(raw["raw_aave_v3_emode_categories"])
+    accounts = accounts_of(raw["raw_aave_v3_accounts"], raw["raw_aave_v3_balances"], reserves)
+    state = normalise.market_state(reserves, categories, version, timestamp)
+    computed = normalise.compute_accounts(accounts, state)
+    positions, health = normalise.contract_frames(
+        accounts, computed, chain_id, source, block, timestamp, base_unit, version
+    )
+    positions, _ = quality.without_unknowns(positions, health, accounts, reserves)
+    return positions

@@ -1,0 +1,157 @@
+"""The bucketed health history: folds health samples into wallet_health_history (reads and writes it) and downsamples
+hourly buckets older than the hourly window to days. SQL on a connection the caller holds a transaction on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from chainrisk.errors import UserError
+from chainrisk.units import DAY_S
+
+HOUR_S = 3600
+#: Columns a health sample carries (a wallet_risk row has them all; a credit sample lacks health_factor_wad).
+SAMPLE_COLUMNS = (
+    *("protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"),
+    *("health_factor", "health_factor_wad", "collateral_usd", "debt_usd", "borrowing_power_usd", "bad_debt_usd"),
+    *("liquidation_threshold_bps", "ltv_bps", "liquidatable"),
+)
+#: The last sample's figures a bucket keeps.
+LAST_COLUMNS = SAMPLE_COLUMNS[6:]
+KEY = ("protocol", "chain_id", "market", "wallet", "bucket_start")
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """`[storage]` of the config: how fine the health history is kept."""
+
+    hourly_days: int = 90  #: buckets of an hour this many days back from the newest sample, of a day beyond
+
+    def __post_init__(self) -> None:
+        if self.hourly_days < 1:
+            raise UserError(f"[storage] hourly_days must be at least 1, not {self.hourly_days}")
+
+    @property
+    def hourly_seconds(self) -> int:
+        return self.hourly_days * DAY_S
+
+
+def parse_storage(raw: object, where: str) -> HistorySettings:
+    """The config's `[storage]` table, checked (missing: the defaults)."""
+    if raw is None:
+        return HistorySettings()
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: [storage] must be a table, e.g. [storage] then hourly_days = 90")
+    unknown = sorted(set(raw) - {"hourly_days"})
+    if unknown:
+        raise UserError(f"{where}: [storage] has unknown key {unknown[0]!r} (known: hourly_days)")
+    days = raw.get("hourly_days", HistorySettings.hourly_days)
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise UserError(f"{where}: [storage] hourly_days must be a whole number of days, not {days!r}")
+    return HistorySettings(hourly_days=days)
+
+
+def _bucketed(sql_from: str, cutoff: str) -> str:
+    """One-sample bucket rows for the samples `sql_from` yields: an hour, or a day when the hour ended before
+    `cutoff` (a SQL expression of seconds)."""
+    old = f"(block_timestamp // {HOUR_S}) * {HOUR_S} + {HOUR_S} <= {cutoff}"
+    return f"""
+SELECT protocol, chain_id, market, wallet,
+    CASE WHEN {old} THEN (block_timestamp // {DAY_S}) * {DAY_S} ELSE (block_timestamp // {HOUR_S}) * {HOUR_S} END
+        AS bucket_start,
+    CASE WHEN {old} THEN {DAY_S} ELSE {HOUR_S} END AS bucket_seconds,
+    1 AS samples, block_number AS first_block, block_timestamp AS first_timestamp, block_number AS last_block,
+    block_timestamp AS last_timestamp, {", ".join(LAST_COLUMNS)},
+    health_factor AS health_factor_min, block_number AS health_factor_min_block, health_factor AS health_factor_max,
+    liquidatable::BIGINT AS liquidatable_samples
+FROM ({sql_from})"""
+
+
+def _folded(sql_from: str) -> str:
+    """Bucket rows of `sql_from` sharing a key folded into one: sums of counts, first and last by block, extremes."""
+    last = ", ".join(f"arg_max_null({c}, last_block) AS {c}" for c in LAST_COLUMNS)
+    return f"""
+SELECT {", ".join(KEY)}, max(bucket_seconds) AS bucket_seconds, sum(samples) AS samples,
+    min(first_block) AS first_block, arg_min(first_timestamp, first_block) AS first_timestamp,
+    max(last_block) AS last_block, arg_max(last_timestamp, last_block) AS last_timestamp, {last},
+    min(health_factor_min) AS health_factor_min,
+    arg_min(health_factor_min_block, health_factor_min) AS health_factor_min_block,
+    max(health_factor_max) AS health_factor_max, sum(liquidatable_samples) AS liquidatable_samples
+FROM ({sql_from})
+GROUP BY {", ".join(KEY)}"""
+
+
+def _key_match(left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in KEY)
+
+
+def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Folds the bucket rows of temp `table` with the stored rows of the same keys and stores the result."""
+    stored = f"SELECT h.* FROM wallet_health_history h SEMI JOIN {table} i USING ({', '.join(KEY)})"
+    folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
+    con.execute(f"DELETE FROM wallet_health_history h USING merged_buckets m WHERE {_key_match('h', 'm')}")
+    con.execute("INSERT INTO wallet_health_history BY NAME SELECT * FROM merged_buckets")
+    con.execute("DROP TABLE merged_buckets")
+
+
+def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settings: HistorySettings) -> int:
+    """Folds health samples (SAMPLE_COLUMNS; health_factor_wad and bad_debt_usd may be missing) into their buckets,
+    then downsamples; returns how many samples were new. A sample of a block its bucket already starts or ends with
+    (the same block scored again) changes nothing."""
+    if samples.is_empty():
+        return 0
+    missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
+    frame = samples.with_columns(pl.lit(None).alias(c) for c in missing).select(SAMPLE_COLUMNS)
+    frame = frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
+    con.register("health_samples", frame)
+    added = 0
+    try:
+        chains = [int(r[0]) for r in con.execute("SELECT DISTINCT chain_id FROM health_samples").fetchall()]
+        for chain_id in chains:
+            cutoff = _cutoff(con, chain_id, settings)
+            rows = _bucketed(f"SELECT * FROM health_samples WHERE chain_id = {chain_id}", str(cutoff))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_buckets AS {rows}")
+            # The same block sampled again (a run on an unchanged head, a repeated backfill) is not a new sample.
+            con.execute(
+                f"DELETE FROM incoming_buckets i USING wallet_health_history h WHERE {_key_match('h', 'i')} "
+                "AND (i.first_block = h.first_block OR i.first_block = h.last_block)"
+            )
+            added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
+            _replace_buckets(con, "incoming_buckets")
+            con.execute("DROP TABLE incoming_buckets")
+            _downsample(con, chain_id, cutoff)
+    finally:
+        con.unregister("health_samples")
+    return added
+
+
+def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySettings) -> int:
+    """Chain time before which buckets are days: the hourly window back from the newest sample (stored or new)."""
+    row = con.execute(
+        "SELECT greatest(coalesce((SELECT max(block_timestamp) FROM health_samples WHERE chain_id = $1), 0), "
+        "coalesce((SELECT max(last_timestamp) FROM wallet_health_history WHERE chain_id = $1), 0))",
+        [chain_id],
+    ).fetchall()
+    return int(row[0][0]) - settings.hourly_seconds
+
+
+def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> None:
+    """Folds the chain's hourly buckets that ended before `cutoff` into buckets of their day."""
+    old = f"chain_id = {chain_id} AND bucket_seconds < {DAY_S} AND bucket_start + bucket_seconds <= {cutoff}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
+        f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM wallet_health_history WHERE {old}"
+    )
+    if con.execute("SELECT count(*) FROM day_rows").fetchall()[0][0]:
+        con.execute(f"DELETE FROM wallet_health_history WHERE {old}")
+        _replace_buckets(con, "day_rows")
+    con.execute("DROP TABLE day_rows")
+
+
+def frame_of(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -1,0 +1,58 @@
+"""Schema of the one history (schema 9): wallet_health_history, every wallet's health per market in buckets of an
+hour (a day once older than the hourly window), written by every score and by `credit history`; snapshot_blocks, the
+blocks each indexed source was snapshotted at (so any of them can be rebuilt from the raw tables' versions, kept in
+the `history` schema by chainrisk.store.versions); with the migration that folds a version 8 file's snapshots in."""
+
+from __future__ import annotations
+
+#: Where the raw tables' versions live: history.<raw table>, one row per value a key held from a block on.
+HISTORY_SCHEMA = "history"
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA};
+
+-- One row per (protocol, chain_id, market, wallet, bucket): the samples of the bucket (scores of `run`/`score`,
+-- `credit history` samples) folded so that a dip is never averaged away: the last sample's figures, the minimum
+-- and maximum health factor and the block of the minimum, how many samples and how many were liquidatable.
+CREATE TABLE IF NOT EXISTS wallet_health_history (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    bucket_start BIGINT NOT NULL,
+    bucket_seconds INTEGER NOT NULL,
+    samples BIGINT NOT NULL,
+    first_block BIGINT NOT NULL,
+    first_timestamp BIGINT NOT NULL,
+    last_block BIGINT NOT NULL,
+    last_timestamp BIGINT NOT NULL,
+    health_factor DOUBLE,
+    health_factor_wad HUGEINT,
+    health_factor_min DOUBLE,
+    health_factor_min_block BIGINT,
+    health_factor_max DOUBLE,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
+    borrowing_power_usd DOUBLE,
+    bad_debt_usd DOUBLE,
+    liquidation_threshold_bps INTEGER,
+    ltv_bps INTEGER,
+    liquidatable BOOLEAN,
+    liquidatable_samples BIGINT NOT NULL,
+    PRIMARY KEY (protocol, chain_id, market, wallet, bucket_start)
+);
+
+CREATE TABLE IF NOT EXISTS snapshot_blocks (
+    protocol VARCHAR NOT NULL,
+    chain_id BIGINT NOT NULL,
+    source VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    block_hash VARCHAR NOT NULL,
+    block_timestamp BIGINT NOT NULL,
+    PRIMARY KEY (protocol, chain_id, source, block_number)
+);
+"""
+
+#: Version 9 folds the per-block snapshots a version 8 file kept into the history, then keeps the latest only. The
+#: raw tables' versions are built on the first open by chainrisk.store.versions (their columns are the adapters').
+MIGRATIONS: dict[int, list[str]] = {}

@@ -1,0 +1,134 @@
+"""Raw state stored by change: every adapter's raw snapshot table `T` holds each indexed source's latest snapshot, and
+`history.T` every value a row key held, from the block it was first read at (`block_number`) to the block it was
+replaced or gone at (`valid_to_block`, NULL while current). A snapshot that changes nothing adds no row, and
+`as_of` gives back any snapshotted block's rows exactly as they were written then.
+
+Reads and writes history.<raw table>; reads duckdb_constraints() for each table's key. SQL on a connection the
+caller holds a transaction on.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from chainrisk.errors import UserError
+from chainrisk.store.schema.history import HISTORY_SCHEMA
+
+#: Columns that name the snapshot rather than the state: not compared, and set to the asked block by as_of.
+SNAPSHOT_COLUMNS = ("block_number", "block_timestamp")
+VALID_TO = "valid_to_block"
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+        [schema, table],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def key_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The raw table's primary key without block_number: what identifies one piece of state across snapshots."""
+    rows = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main' AND table_name = ? "
+        "AND constraint_type = 'PRIMARY KEY'",
+        [table],
+    ).fetchall()
+    if not rows:
+        raise ValueError(f"{table} has no primary key; a raw snapshot table needs one to be stored by change")
+    return [str(c) for c in rows[0][0] if c not in SNAPSHOT_COLUMNS]
+
+
+def ensure_history(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """history.<table> with the raw table's columns and valid_to_block; columns an adapter added since are added."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {HISTORY_SCHEMA}.{table} AS SELECT *, NULL::BIGINT AS {VALID_TO} "
+        f"FROM main.{table} LIMIT 0"
+    )
+    have = set(_columns(con, table, HISTORY_SCHEMA))
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?", [table]
+        ).fetchall()
+    )
+    for column in _columns(con, table):
+        if column not in have:
+            con.execute(f'ALTER TABLE {HISTORY_SCHEMA}.{table} ADD COLUMN "{column}" {types[column]}')
+
+
+def _same(left: str, right: str, columns: list[str]) -> str:
+    return " AND ".join(f'{left}."{c}" IS NOT DISTINCT FROM {right}."{c}"' for c in columns)
+
+
+def record_versions(
+    con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, block: int, incoming: str
+) -> int:
+    """Records the snapshot at `block` of one source (`market` = source) held by the registered relation `incoming`:
+    versions from `block` on are dropped first (a snapshot taken again), then rows whose values are new open a
+    version and current ones no longer read are closed at `block`. Returns the versions added."""
+    ensure_history(con, table)
+    history = f"{HISTORY_SCHEMA}.{table}"
+    columns = _columns(con, table)
+    values = [c for c in columns if c not in SNAPSHOT_COLUMNS]
+    where = "chain_id = $chain AND market = $source"
+    params = {"chain": chain_id, "source": source, "block": block}
+    con.execute(f"DELETE FROM {history} WHERE {where} AND block_number >= $block", params)
+    con.execute(f"UPDATE {history} SET {VALID_TO} = NULL WHERE {where} AND {VALID_TO} >= $block", params)
+    current = f"SELECT * FROM {history} WHERE {where} AND {VALID_TO} IS NULL"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE new_versions AS SELECT i.* FROM {incoming} i "
+        f"ANTI JOIN ({current}) h ON {_same('h', 'i', values)}",
+        {"chain": chain_id, "source": source},
+    )
+    con.execute(
+        f"UPDATE {history} h SET {VALID_TO} = $block WHERE h.chain_id = $chain AND h.market = $source "
+        f"AND h.{VALID_TO} IS NULL AND NOT EXISTS (SELECT 1 FROM {incoming} i WHERE {_same('h', 'i', values)})",
+        params,
+    )
+    con.execute(f"INSERT INTO {history} BY NAME SELECT * FROM new_versions")
+    added = int(con.execute("SELECT count(*) FROM new_versions").fetchall()[0][0])
+    con.execute("DROP TABLE new_versions")
+    return added
+
+
+def rewind_versions(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, keep_through: int) -> None:
+    """Forgets the versions read after `keep_through` (a reorg replaced those blocks)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [HISTORY_SCHEMA, table]
+    ).fetchall()[0][0]
+    if not exists:
+        return
+    history = f"{HISTORY_SCHEMA}.{table}"
+    params = [chain_id, source, keep_through]
+    con.execute(f"DELETE FROM {history} WHERE chain_id = ? AND market = ? AND block_number > ?", params)
+    con.execute(f"UPDATE {history} SET {VALID_TO} = NULL WHERE chain_id = ? AND market = ? AND {VALID_TO} > ?", params)
+
+
+def as_of(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
+    """The raw table's rows of `source` as the snapshot at `block` wrote them (block_number, and block_timestamp
+    where the table has one, set to that snapshot's), in key order. UserError when `block` was never snapshotted."""
+    snapshot = con.execute(
+        "SELECT block_timestamp FROM snapshot_blocks WHERE chain_id = ? AND source = ? AND block_number = ?",
+        [chain_id, source, block],
+    ).fetchall()
+    if not snapshot:
+        raise UserError(f"no snapshot of {source} at block {block} on chain {chain_id} is stored")
+    columns = _columns(con, table)
+    if not _columns(con, table, HISTORY_SCHEMA):  # never written since versions began: it held nothing
+        empty = pl.from_arrow(con.sql(f"SELECT * FROM main.{table} LIMIT 0").to_arrow_table())
+        assert isinstance(empty, pl.DataFrame)
+        return empty
+    replace = [f"{block}::BIGINT AS block_number"]
+    if "block_timestamp" in columns:
+        replace.append(f"{int(snapshot[0][0])}::BIGINT AS block_timestamp")
+    keys = ", ".join(f'"{c}"' for c in key_columns(con, table))
+    sql = (
+        f"SELECT {', '.join(columns)} FROM (SELECT * REPLACE ({', '.join(replace)}) FROM {HISTORY_SCHEMA}.{table} "
+        f"WHERE chain_id = ? AND market = ? AND block_number <= ? AND ({VALID_TO} IS NULL OR {VALID_TO} > ?)) "
+        f"ORDER BY {keys}"
+    )
+    frame = pl.from_arrow(con.sql(sql, params=[chain_id, source, block, block]).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

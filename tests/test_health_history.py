@@ -1,0 +1,92 @@
+"""The bucketed health history (chainrisk.store.history) on small frames: samples fold into hour buckets keeping the
+last, lowest and highest health factor; buckets older than the hourly window fold into days without losing a dip;
+the same block sampled twice counts once; [storage] settings are checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from chainrisk.errors import UserError
+from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings, parse_storage, record_samples
+
+HOUR, DAY = 3600, 86_400
+NOW = 1_700_000_000 // DAY * DAY  # a midnight
+
+
+def _samples(*rows: tuple[int, int, float | None]) -> pl.DataFrame:
+    """(block, timestamp, health factor) samples of one wallet in one market."""
+    return pl.DataFrame(
+        {
+            "protocol": ["aave-v3"] * len(rows),
+            "chain_id": [1] * len(rows),
+            "market": ["0xpool"] * len(rows),
+            "wallet": ["0xwallet"] * len(rows),
+            "block_number": [r[0] for r in rows],
+            "block_timestamp": [r[1] for r in rows],
+            "health_factor": [r[2] for r in rows],
+            "collateral_usd": [100.0] * len(rows),
+            "debt_usd": [50.0] * len(rows),
+            "borrowing_power_usd": [10.0] * len(rows),
+            "liquidation_threshold_bps": [8000] * len(rows),
+            "ltv_bps": [7000] * len(rows),
+            "liquidatable": [r[2] is not None and r[2] < 1 for r in rows],
+        }
+    )
+
+
+def _buckets(store: Store) -> list[dict[str, object]]:
+    return store.query("SELECT * FROM wallet_health_history ORDER BY bucket_start").to_dicts()
+
+
+def test_samples_fold_into_hours_keeping_the_dip(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.duckdb") as store:
+        added = record_samples(store.con, _samples((10, NOW + 60, 1.5), (11, NOW + 600, 0.97)), HistorySettings())
+        added += record_samples(
+            store.con, _samples((12, NOW + 1200, 1.3), (13, NOW + HOUR + 5, 1.4)), HistorySettings()
+        )
+        # The same block scored again (a run on an unchanged head) is not a new sample.
+        added += record_samples(store.con, _samples((13, NOW + HOUR + 5, 1.4)), HistorySettings())
+        hour, next_hour = _buckets(store)
+    assert added == 4
+    assert (hour["bucket_start"], hour["bucket_seconds"], hour["samples"]) == (NOW, HOUR, 3)
+    assert (hour["first_block"], hour["last_block"], hour["health_factor"]) == (10, 12, 1.3)
+    assert (hour["health_factor_min"], hour["health_factor_min_block"], hour["health_factor_max"]) == (0.97, 11, 1.5)
+    assert (hour["liquidatable"], hour["liquidatable_samples"]) == (False, 1)
+    assert (next_hour["bucket_start"], next_hour["samples"], next_hour["health_factor"]) == (NOW + HOUR, 1, 1.4)
+
+
+def test_hours_older_than_the_window_fold_into_days(tmp_path: Path) -> None:
+    settings = HistorySettings(hourly_days=2)
+    old = NOW - 3 * DAY
+    with Store(tmp_path / "h.duckdb") as store:
+        record_samples(
+            store.con, _samples((1, old + 100, 2.0), (2, old + 5 * HOUR, 0.9), (3, old + 20 * HOUR, 1.8)), settings
+        )
+        assert [b["bucket_seconds"] for b in _buckets(store)] == [HOUR] * 3, "within the window of the newest sample"
+        record_samples(store.con, _samples((9, NOW + 10, 1.2)), settings)  # time moves on: those hours are old now
+        day, today = _buckets(store)
+        # A sample from the old day arriving late (a backfill) goes to the day bucket directly.
+        record_samples(store.con, _samples((4, old + 22 * HOUR, 3.0)), settings)
+        late = _buckets(store)[0]
+    assert (day["bucket_start"], day["bucket_seconds"], day["samples"]) == (old, DAY, 3)
+    assert (day["first_block"], day["last_block"], day["health_factor"]) == (1, 3, 1.8)
+    assert (day["health_factor_min"], day["health_factor_min_block"], day["health_factor_max"]) == (0.9, 2, 2.0)
+    assert (today["bucket_seconds"], today["samples"]) == (HOUR, 1)
+    assert (late["samples"], late["last_block"], late["health_factor"], late["health_factor_max"]) == (4, 4, 3.0, 3.0)
+
+
+def test_storage_settings_are_checked() -> None:
+    assert parse_storage(None, "c.toml") == HistorySettings(hourly_days=90)
+    assert parse_storage({"hourly_days": 30}, "c.toml").hourly_seconds == 30 * DAY
+    for raw, message in (
+        ({"hourly_days": 0}, "at least 1"),
+        ({"hourly_days": "90"}, "whole number"),
+        ({"daily": 1}, "unknown key 'daily'"),
+        ([1], "must be a table"),
+    ):
+        with pytest.raises(UserError, match=message):
+            parse_storage(raw, "c.toml")
