@@ -46,7 +46,7 @@ test: setup chromium
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices
 # (Nov 2021 - Jun 2022: the January drop, LUNA, the stETH discount), sampled daily; trained before each cutoff T,
