@@ -93,10 +93,16 @@ def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
         assert page.title in [t.value for t in app.title]
 
 
-def test_an_unknown_page_opens_the_overview(scored: Path) -> None:
+def test_an_unknown_page_says_so_and_names_the_pages(scored: Path) -> None:
     app = open_page("no-such-page")
     assert_clean(app)
     assert app.radio(key="page").value == "overview"
+    assert [w.value for w in app.warning] == [
+        f"No page named 'no-such-page'; pages: {', '.join(p.slug for p in PAGES)}. Showing the Overview instead."
+    ]
+    # The note is about the URL it came with: once the reader picks a page, it is gone.
+    app.radio(key="page").set_value("positions").run()
+    assert not app.warning
 
 
 def test_overview_figures_equal_the_database(scored: Path) -> None:

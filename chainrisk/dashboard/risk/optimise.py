@@ -150,7 +150,6 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             with_wallet_links(plans),
             hide_index=True,
             column_order=[
-                "wallet",
                 "wallet page",
                 "market_name",
                 "health_before",
