@@ -131,7 +131,10 @@ def table_fit(page: Any, key: str) -> dict[str, Any]:
     """The headers of the table in the container `key` (the grid's accessible table names each drawn column) and
     whether it scrolls sideways: its scroller's content width against its visible width, its right edge against
     the window's."""
-    page.locator(f".st-key-{key} [data-testid=stDataFrame] .dvn-scroller").first.wait_for(timeout=60_000)
+    table = f".st-key-{key} [data-testid=stDataFrame]"
+    page.locator(f"{table} .dvn-scroller").first.wait_for(timeout=60_000)
+    # The accessible table (drawn cells have no DOM of their own) fills in once the grid has drawn.
+    page.locator(f"{table} th[role=columnheader]").first.wait_for(state="attached", timeout=60_000)
     fit: dict[str, Any] = page.evaluate(
         """key => {
             const table = document.querySelector(`.st-key-${key} [data-testid=stDataFrame]`);

@@ -81,6 +81,38 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
         "action_asset", "action_amount", "event", "operation_name", "debt", "coll", "debt_change", "coll_change",
     },
+    "stg_compound_v3_markets": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "base_symbol", "reserves", "target_reserves",
+        "reserves_tokens", "target_reserves_tokens", "reserves_usd", "base_price_usd",
+    },
+    "stg_compound_v3_absorbs": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "wallet", "liquidatable", "reserves_paid",
+        "shortfall",
+    },
+    "mart_compound_v3_reserves": {
+        "protocol", "chain_id", "market", "market_label", "reserves_tokens", "target_reserves_tokens",
+        "reserves_to_target_pct", "liquidatable_accounts", "absorb_shortfall_tokens", "reserves_after_absorb_tokens",
+        "shock_drop_pct", "shock_bad_debt_usd", "reserves_cover_shock", "first_uncovered_drop_pct",
+    },
+    "stg_maker_ilks": {
+        "protocol", "chain_id", "source", "market", "block_number", "is_latest", "debt_dai", "line_dai", "dust_dai",
+        "line_used_pct", "hole_room_dai", "global_room_dai", "liquidation_room_dai",
+    },
+    "stg_maker_urns": {"protocol", "chain_id", "source", "market", "block_number", "is_latest", "urn", "safe"},
+    "mart_maker_ilks": {
+        "protocol", "chain_id", "source", "market", "market_label", "debt_dai", "line_dai", "line_used_pct",
+        "dust_dai", "liquidation_room_dai", "unsafe_urns", "unsafe_tab_dai", "room_covers_unsafe",
+    },
+    "stg_liquity_v1_system": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "tcr", "ccr", "tcr_pct", "recovery_mode",
+        "stability_pool_lusd",
+    },
+    "stg_liquity_v1_troves": {"protocol", "chain_id", "market", "block_number", "is_latest", "wallet", "icr"},
+    "mart_liquity_v1_system": {
+        "protocol", "chain_id", "market", "market_label", "tcr_pct", "ccr_pct", "recovery_mode",
+        "price_drop_to_recovery_pct", "stability_pool_lusd", "liquidatable_debt_lusd", "sp_cover_pct",
+        "below_ccr_debt_lusd",
+    },
     "stg_morpho_blue_events": {
         "chain_id", "source", "market", "block_number", "log_index", "event", "wallet", "assets", "assets_tokens",
     },

@@ -169,6 +169,7 @@ def _graph(links: pl.DataFrame) -> None:
             "symbol": "asset",
             "underlying_symbol": "claim on",
             "detected_by": "found by",
+            "asset": st.column_config.TextColumn("token", width="small"),
             "vault assets": tokens_column("vault assets (tokens)"),
             "liquidity index": st.column_config.NumberColumn("liquidity index", format="%.6f"),
         },
@@ -192,13 +193,14 @@ def _wallets(db: Path) -> None:
     wallet_cols = {
         "protocols": "protocols", "loop_group": "family",
         "loop_leverage": st.column_config.NumberColumn("leverage", format="%.2fx"),
-        "collateral_usd": usd_column("collateral (look-through)"), "debt_usd": usd_column("debt"),
-        "net_usd": usd_column("net worth"), "chained_usd": usd_column("through chains"), "max_depth": "depth",
+        "collateral_usd": usd_column("collateral (USD)", "Looked through every wrapper to its base assets"),
+        "debt_usd": usd_column("debt (USD)"), "net_usd": usd_column("net worth (USD)"),
+        "chained_usd": usd_column("through chains (USD)"), "max_depth": "depth (hops)",
         "worst_health_factor": health_column("worst market HF"),
         "combined_health_factor": health_column("combined HF"), "wallet page": wallet_link_column(), "wallet": None,
     }  # fmt: skip
-    fields = ["wallet page", "wallet", "protocols", "loop_group", "loop_leverage", "collateral_usd", "debt_usd",
-              "net_usd", "chained_usd", "max_depth", "worst_health_factor", "combined_health_factor"]  # fmt: skip
+    fields = ["wallet page", "wallet", "loop_group", "loop_leverage", "collateral_usd", "debt_usd", "chained_usd",
+              "max_depth", "worst_health_factor", "combined_health_factor", "protocols", "net_usd"]  # fmt: skip
     st.dataframe(with_wallet_links(loops.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
     st.subheader("Deepest chains")
     deep = view.filter(pl.col("max_depth") > 0).sort("chained_usd", descending=True, nulls_last=True)

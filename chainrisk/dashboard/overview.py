@@ -57,7 +57,20 @@ BORROWER_COLUMNS = (
     "bad_debt_usd",
     "liquidatable_markets",
 )
+#: The Data freshness table's columns, in order: what, how old, how far; the indexed contract last.
+FRESHNESS_COLUMNS = (
+    "source_name",
+    "snapshot age",
+    "snapshot_time",
+    "snapshot_block",
+    "scored ago",
+    "events_to_block",
+    "chain_id",
+    "source",
+)
 VIEWS = (
+    "stg_market_labels",
+    "stg_scored_markets",
     "mart_market_summary",
     "mart_wallet_portfolio",
     "mart_health_buckets",
@@ -180,10 +193,24 @@ def freshness(db: Path) -> pl.DataFrame:
     frame = query(
         db,
         """
-        SELECT protocol, chain_id, source, events_to_block, snapshot_block, snapshot_time, scored_block, scored_at
-        FROM mart_market_freshness ORDER BY protocol, chain_id, source
+        WITH counted AS (
+            SELECT protocol, chain_id, source, count(DISTINCT market) AS markets FROM stg_scored_markets GROUP BY ALL
+        )
+        SELECT f.protocol, f.chain_id, f.source, f.events_to_block, f.snapshot_block, f.snapshot_time,
+               f.scored_block, f.scored_at,
+               coalesce(l.market_label, CASE WHEN c.markets = 1 THEN '1 market' ELSE c.markets || ' markets' END,
+                        'not scored yet') AS source_label
+        FROM mart_market_freshness AS f
+        LEFT JOIN stg_market_labels AS l
+            ON l.protocol = f.protocol AND l.chain_id = f.chain_id AND l.market = f.source
+        LEFT JOIN counted AS c ON c.protocol = f.protocol AND c.chain_id = f.chain_id AND c.source = f.source
+        ORDER BY f.protocol, f.chain_id, f.source
         """,
     )
+    # A source that is itself a market (an Aave pool, a Comet) by its label, else by its protocol and how many
+    # markets it holds (Morpho Blue's singleton, Maker's ChainLog): never by its address alone.
+    names = [market_name(p, label) for p, label in frame.select("protocol", "source_label").iter_rows()]
+    frame = frame.with_columns(pl.Series("source_name", names, pl.String))
     now = datetime.now(UTC)
 
     def age(column: str) -> pl.Expr:
@@ -263,7 +290,12 @@ def render() -> None:
     st.dataframe(
         freshness(db),
         hide_index=True,
+        column_order=FRESHNESS_COLUMNS,
         column_config={
+            "source_name": st.column_config.TextColumn(
+                "indexed", width=260, help="The market, or the contract holding several"
+            ),
+            "source": "contract",
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "events_to_block": st.column_config.NumberColumn("logs to block", format="%d"),
             "snapshot_block": st.column_config.NumberColumn("snapshot block", format="%d"),
