@@ -294,7 +294,9 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "first_drop_pct": st.column_config.NumberColumn(
                 "first liquidation at (%)", format="%+.1f%%", help="The base's fall at which a holder first goes"
             ),
-            "first_wallet": "first wallet",
+            "first_wallet": st.column_config.TextColumn(
+                "first wallet", width="small", help="The first position liquidated (its wallet's address)"
+            ),
             "first_wallet_debt_usd": usd_column("its debt (USD)"),
             "median_drop_pct": st.column_config.NumberColumn(
                 "median holder at (%)", format="%+.1f%%", help="Empty when most holders never go before -90 %"
