@@ -45,6 +45,12 @@ COMET_OPTIONS = CometDevnetOptions(wallets=40, days=60, step_hours=24, seed=7)
 COMET_CRASH = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.7, "LINK": 0.45}
 #: Liquity's ETH price is cut to this fraction of the devnet's before indexing.
 LIQUITY_CRASH = Fraction(7, 10)
+#: The configs' names for the three markets: each says it is a stand-in, so every label must.
+COMET_NAME, MAKER_NAME, LIQUITY_NAME = (
+    "devnet compound-v3 (stand-in Comet)",
+    "devnet maker (stand-in Vat, Dog, Spot, Jug)",
+    "devnet liquity-v1 (stand-in TroveManager)",
+)
 
 
 def _frame(db: Path, sql: str, *params: Any) -> pl.DataFrame:
@@ -117,17 +123,21 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
                     start = int(parse_start(COMET_OPTIONS.start).timestamp()) - 86_400
                     section = build_compound_v3(BlockBuilder(rpc, timestamp=start), COMET_OPTIONS)
                     options = {"usd_oracle": section["usd_oracle"]}
-                    index_market("compound-v3", url, section["comet"], db, options=options, confirmations=0)
+                    index_market(
+                        "compound-v3", url, section["comet"], db, options=options, confirmations=0, name=COMET_NAME
+                    )
                     _crash_comet(rpc, section, db)
-                    index_market("compound-v3", url, section["comet"], db, options=options, confirmations=0)
+                    index_market(
+                        "compound-v3", url, section["comet"], db, options=options, confirmations=0, name=COMET_NAME
+                    )
                 elif name == "maker":
                     section = build_maker(BlockBuilder(rpc))
                     _crash_maker(rpc, section)
-                    index_market("maker", url, section["chainlog"], db, confirmations=0)
+                    index_market("maker", url, section["chainlog"], db, confirmations=0, name=MAKER_NAME)
                 else:
                     section = build_liquity(BlockBuilder(rpc), troves=40, seed=7)
                     _crash_liquity(rpc, section)
-                    index_market("liquity-v1", url, section["trove_manager"], db, confirmations=0)
+                    index_market("liquity-v1", url, section["trove_manager"], db, confirmations=0, name=LIQUITY_NAME)
             manifests[name] = section | {"rpc_url": url}
         score(db)
         yield manifests
@@ -264,5 +274,13 @@ def test_markets_page_shows_the_three_protocols(stand_ins: dict[str, Any], monke
         _frame(db, "SELECT market_label FROM mart_maker_ilks")["market_label"]
     )
     assert all("LR " in label for label in ilks["market_label"]), "the liquidation ratio is named in the label"
+    # Every market runs on a stand-in, and every label says so, on this page and in the shared labels view.
+    every = next(f for cols, f in shown.items() if "seizable_collateral_usd" in cols)
+    assert len(every) == 5 and all("(stand-in)" in label for label in every["market_label"]), list(
+        every["market_label"]
+    )
+    assert all(
+        "(stand-in)" in label for label in _frame(db, "SELECT market_label FROM stg_market_labels")["market_label"]
+    )
     system = next(f for cols, f in shown.items() if "tcr_pct" in cols)
     assert system["tcr_pct"].tolist() == _frame(db, "SELECT tcr_pct FROM mart_liquity_v1_system")["tcr_pct"].to_list()
