@@ -284,3 +284,12 @@ def test_markets_page_shows_the_three_protocols(stand_ins: dict[str, Any], monke
     )
     system = next(f for cols, f in shown.items() if "tcr_pct" in cols)
     assert system["tcr_pct"].tolist() == _frame(db, "SELECT tcr_pct FROM mart_liquity_v1_system")["tcr_pct"].to_list()
+
+
+def test_the_marts_name_each_market_as_the_labels_view(stand_ins: dict[str, Any]) -> None:
+    db = stand_ins["db"]
+    labels = dict(_frame(db, "SELECT market, market_label FROM stg_market_labels").iter_rows())
+    for mart in ("mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"):
+        shown = _frame(db, f"SELECT market, market_label FROM {mart}")
+        assert shown.height > 0, mart
+        assert {m: label for m, label in shown.iter_rows()} == {m: labels[m] for m in shown["market"]}, mart

@@ -18,6 +18,7 @@ import pytest
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
+from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store.db import Store
 from chainrisk.store.views import (
@@ -206,6 +207,15 @@ def views(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     con.close()
 
 
+def expects_rows(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
+    """Every view returns rows on the scored devnet, but an adapter's own view (its package's queries/) only when
+    that protocol is indexed there (its rows are checked on its stand-in by its tests: test_protocol_views.py)."""
+    owners = [a.name for a in adapters().values() if query.path is not None and query.path.parent == a.queries_dir()]
+    if not owners:
+        return True
+    return bool(con.execute("SELECT count(*) FROM sync_state WHERE protocol = ?", [owners[0]]).fetchall()[0][0])
+
+
 @pytest.fixture(scope="module")
 def latest_wallets(views: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return _frame(views, LATEST_WALLET_RISK)
@@ -247,7 +257,7 @@ def test_every_view_runs_with_its_columns(views: duckdb.DuckDBPyConnection, quer
     missing = EXPECTED_COLUMNS[query.name] - set(frame.columns)
     assert not missing, f"{query.name} lacks {sorted(missing)}"
     assert len(frame.columns) == len(set(frame.columns))
-    assert frame.height > 0, f"{query.name} is empty on the scored devnet"
+    assert frame.height > 0 or not expects_rows(views, query), f"{query.name} is empty on the scored devnet"
 
 
 def test_query_sql_runs_without_installed_views(scored_db: Path, tmp_path: Path) -> None:
@@ -358,10 +368,11 @@ def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection, d
         "mart_wallet_health_history",
         "mart_wallet_portfolio",
     } <= set(showing)
+    by_name = {query.name: query for query in list_queries()}
     for name, column in showing.items():
         market = "worst_market" if column == "worst_market_label" else "market"
         shown = _frame(views, f"SELECT DISTINCT {market}, {column} FROM {name} WHERE {market} IS NOT NULL")
-        assert shown.height, name
+        assert shown.height or not expects_rows(views, by_name[name]), name
         assert {m: label for m, label in shown.iter_rows()} == {m: by_market[m] for m in shown[market]}, name
 
 
