@@ -232,9 +232,11 @@ def _wallets(db: Path) -> None:
         shown.select("where", "role", "path", "depth", "base tokens", "base_symbol", "base_usd", "money sits in"),
         hide_index=True,
         column_config={
+            "where": st.column_config.TextColumn("where", width=220),
             "base tokens": tokens_column("base amount (tokens)"),
             "base_symbol": "base asset",
-            "base_usd": usd_column("value"),
+            "base_usd": usd_column("value (USD)"),
+            "money sits in": st.column_config.TextColumn("money sits in", width=220),
         },
     )
 

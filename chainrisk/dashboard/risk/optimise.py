@@ -161,7 +161,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             ],
             column_config={
                 "wallet page": wallet_link_column(),
-                "market_name": "market",
+                "market_name": st.column_config.TextColumn("market", width=200),
                 "health_before": health_column("HF before"),
                 "health_after": health_column("HF after"),
                 "feasible": st.column_config.CheckboxColumn("reaches target"),
@@ -234,7 +234,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             "bad_debt_usd_change",
         ],
         column_config={
-            "market_name": "market",
+            "market_name": st.column_config.TextColumn("market", width=200),
             "symbol": "collateral",
             "read_at_pct": st.column_config.NumberColumn(
                 "read at (%)", format="%+.0f%%", help="The fall of the collateral's base the row is read at"
@@ -288,7 +288,7 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "holders_debt_usd",
         ],
         column_config={
-            "market_name": "market",
+            "market_name": st.column_config.TextColumn("market", width=200),
             "symbol": "collateral",
             "base_symbol": "its base",
             "first_drop_pct": st.column_config.NumberColumn(
