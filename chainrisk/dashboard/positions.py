@@ -105,7 +105,7 @@ def render() -> None:
     labels = {
         m: market_name(p, label) for p, m, label in markets.select("protocol", "market", "market_label").iter_rows()
     }
-    cols = st.columns([1, 2, 2, 1.5, 1])
+    cols = st.columns([1.4, 2, 1.6, 1.5, 1])
     protocols = cols[0].multiselect(
         "Protocol",
         options["protocols"]["protocol"].to_list(),
