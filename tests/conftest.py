@@ -91,7 +91,7 @@ def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
 
     db: Path = tmp_path_factory.mktemp("scored") / "chainrisk.duckdb"
     for market in devnet_config(devnet, db).markets:
-        index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options)
+        index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options, name=market.name)
     score(db)
     index_chains(devnet["rpc_url"], db)
     return db

@@ -94,10 +94,16 @@ def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
         assert page.title in [t.value for t in app.title]
 
 
-def test_an_unknown_page_opens_the_overview(scored: Path) -> None:
+def test_an_unknown_page_says_so_and_names_the_pages(scored: Path) -> None:
     app = open_page("no-such-page")
     assert_clean(app)
     assert app.radio(key="page").value == "overview"
+    assert [w.value for w in app.warning] == [
+        f"No page named 'no-such-page'; pages: {', '.join(p.slug for p in PAGES)}. Showing the Overview instead."
+    ]
+    # The note is about the URL it came with: once the reader picks a page, it is gone.
+    app.radio(key="page").set_value("positions").run()
+    assert not app.warning
 
 
 def test_overview_figures_equal_the_database(scored: Path) -> None:
@@ -175,6 +181,31 @@ def test_overview_lists_the_weakest_borrowers_across_protocols(scored: Path) -> 
     assert len(protocols) > 1 and protocols <= {"Aave V3", "Morpho Blue", "Aave V3, Morpho Blue"}, protocols
     assert not any(where.startswith("0x") for where in table["worst_market_label"]), "markets by name, not id"
     assert list(table["wallet page"]) == [f"?page=wallet&wallet={wallet}" for wallet in table["wallet"]]
+
+
+def test_one_market_label_everywhere_with_its_parameter_named(scored: Path) -> None:
+    overview_page = open_page("overview")
+    positions_page = open_page("positions")
+    assert_clean(overview_page)
+    assert_clean(positions_page)
+    markets = table_with(overview_page, "market_label")
+    names = dict(zip(markets["market"], markets["market_name"], strict=True))
+    assert all(n.startswith(("Aave V3 · ", "Morpho Blue · ")) for n in names.values()), names
+    assert all(" · LLTV " in n for n in names.values() if n.startswith("Morpho Blue")), names
+    assert not any("0x" in n for n in names.values()), "markets by name, not by id"
+    # The Borrowers table and the At-risk positions name each market exactly as the Markets table does.
+    assert set(table_with(overview_page, "worst_health_factor")["worst_market_name"]) <= set(names.values())
+    at_risk = table_with(positions_page, "liquidation_price_change_pct")
+    assert all(names[m] == n for m, n in zip(at_risk["market"], at_risk["market_name"], strict=True))
+    # A liquidation price is read with its direction: collateral falls below it, debt rises above it.
+    for when, price, phrase in zip(
+        at_risk["liquidated_when_price"], at_risk["liquidation_price_usd"], at_risk["liquidated_if_price"], strict=True
+    ):
+        if price is None or price != price:  # no liquidation price (None or NaN in pandas): nothing to say
+            assert phrase is None or phrase != phrase
+            continue
+        assert when in ("falls below", "rises above") and phrase.startswith(f"{when} $")
+        assert float(phrase.split("$")[1].replace(",", "")) == pytest.approx(price, rel=1e-3)
 
 
 def test_histogram_bins_hold_their_health_factors(scored: Path) -> None:
@@ -367,7 +398,8 @@ def test_runs_page_lists_runs_events_and_active_alerts(
     with duckdb.connect(str(db)) as con:
         con.execute(
             """INSERT INTO runs VALUES
-               (1, '2024-01-01 00:00:00+00', '2024-01-01 00:00:42+00', 'ok', 5, 0, 772, 0, 0, 'run 1 ok'),
+               (1, '2024-01-01 00:00:00+00', '2024-01-01 00:00:42+00', 'ok', 5, 0, 772, 0, NULL,
+                '{"line": "run 1 ok in 42.0 s; 5/5 markets indexed", "indexed": [], "failures": {}}'),
                (2, '2024-01-01 01:00:00+00', '2024-01-01 01:30:00+00', 'partial', 5, 1, 700, 3, 2, 'run 2 partial')"""
         )
         con.execute(
@@ -390,6 +422,9 @@ def test_runs_page_lists_runs_events_and_active_alerts(
     assert metrics == {"Last run": "#2", "Status": "partial", "Markets failed": "1", "Alerts sent": "2"}
     runs = table_with(app, "summary")
     assert list(runs["run_id"]) == [2, 1] and list(runs["duration"]) == ["30 min", "42 s"]
+    # A run's summary in words as `chainrisk run` writes its line, not the JSON details; no alert rules: 0 sent.
+    assert list(runs["summary"]) == ["run 2 partial", "run 1 ok in 42.0 s; 5/5 markets indexed"]
+    assert list(runs["alerts_sent"]) == [2, 0]
     assert list(table_with(app, "since_block")["subject"]) == ["0xabc"]
     assert len(table_with(app, "delivered")) == 2
     assert chart_data(app, "rule").num_rows == 2

@@ -27,14 +27,52 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Text each page shows once its data is drawn (a heading, or a button under the data).
 KEY_TEXT = {
     "overview": "Collateral at risk vs price drop",
+    "markets": "Every market",
     "positions": "Download these rows as CSV",
     "wallet": "What if",
     "risk": "Wallets first liquidated",
-    "chains": "What backs the debt, by base asset",
+    "chains": "Collateral by base asset, held directly or through a wrapper",
     "credit": "Scores by band",
     "sql": "Views",
     "runs": "Last runs",
     "devnet": "Contracts",
+}
+
+#: Tables a risk steward reads at a glance: every column they show fits a 1400 px screen, no sideways scrolling.
+#: Page -> the table's container key -> its column headers, in order.
+KEY_TABLES = {
+    "overview": {
+        "overview_markets": [
+            "market",
+            "debt (USD)",
+            "collateral (USD)",
+            "bad debt (USD)",
+            "liquidatable",
+            "lowest HF",
+            "borrowers",
+        ],
+        "overview_borrowers": [
+            "wallet",
+            "worst HF",
+            "where",
+            "collateral (USD)",
+            "debt (USD)",
+            "bad debt (USD)",
+            "liquidatable in",
+        ],
+    },
+    "positions": {
+        "positions_table": [
+            "wallet",
+            "HF",
+            "market",
+            "asset",
+            "liquidated if price",
+            "move to it (%)",
+            "collateral (USD)",
+            "debt (USD)",
+        ]
+    },
 }
 
 
@@ -89,6 +127,29 @@ def full_page_screenshot(page: Any, path: Path) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+def table_fit(page: Any, key: str) -> dict[str, Any]:
+    """The headers of the table in the container `key` (the grid's accessible table names each drawn column) and
+    whether it scrolls sideways: its scroller's content width against its visible width, its right edge against
+    the window's."""
+    table = f".st-key-{key} [data-testid=stDataFrame]"
+    page.locator(f"{table} .dvn-scroller").first.wait_for(timeout=60_000)
+    # The accessible table (drawn cells have no DOM of their own) fills in once the grid has drawn.
+    page.locator(f"{table} th[role=columnheader]").first.wait_for(state="attached", timeout=60_000)
+    fit: dict[str, Any] = page.evaluate(
+        """key => {
+            const table = document.querySelector(`.st-key-${key} [data-testid=stDataFrame]`);
+            const scroller = table.querySelector('.dvn-scroller');
+            return {
+                headers: Array.from(table.querySelectorAll('th[role=columnheader]')).map(th => th.textContent),
+                content: scroller.scrollWidth, visible: scroller.clientWidth,
+                right: table.getBoundingClientRect().right, window: window.innerWidth,
+            };
+        }""",
+        key,
+    )
+    return fit
+
+
 def test_every_page_in_headless_chromium(dashboard: str, devnet: dict[str, Any]) -> None:
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CI"):
@@ -112,6 +173,10 @@ def test_every_page_in_headless_chromium(dashboard: str, devnet: dict[str, Any])
                 page.get_by_text("rows in").first.wait_for(timeout=30_000)
             # Charts and tables draw after the text; let them settle before the picture.
             page.wait_for_timeout(2_000)
+            for key, headers in KEY_TABLES.get(slug, {}).items():
+                fit = table_fit(page, key)
+                assert fit["headers"] == headers, (key, fit)
+                assert fit["content"] <= fit["visible"] and fit["right"] <= fit["window"], (key, fit)
             full_page_screenshot(page, shots / f"{slug}.png")
             assert page.locator("[data-testid='stException']").count() == 0, slug
             assert page.locator("[data-testid='stAlertContentError']").count() == 0, slug

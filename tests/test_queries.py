@@ -18,6 +18,7 @@ import pytest
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
+from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store.db import Store
 from chainrisk.store.views import (
@@ -80,6 +81,38 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_liquity_v1_events": {
         "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
         "action_asset", "action_amount", "event", "operation_name", "debt", "coll", "debt_change", "coll_change",
+    },
+    "stg_compound_v3_markets": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "base_symbol", "reserves", "target_reserves",
+        "reserves_tokens", "target_reserves_tokens", "reserves_usd", "base_price_usd",
+    },
+    "stg_compound_v3_absorbs": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "wallet", "liquidatable", "reserves_paid",
+        "shortfall",
+    },
+    "mart_compound_v3_reserves": {
+        "protocol", "chain_id", "market", "market_label", "reserves_tokens", "target_reserves_tokens",
+        "reserves_to_target_pct", "liquidatable_accounts", "absorb_shortfall_tokens", "reserves_after_absorb_tokens",
+        "shock_drop_pct", "shock_bad_debt_usd", "reserves_cover_shock", "first_uncovered_drop_pct",
+    },
+    "stg_maker_ilks": {
+        "protocol", "chain_id", "source", "market", "block_number", "is_latest", "debt_dai", "line_dai", "dust_dai",
+        "line_used_pct", "hole_room_dai", "global_room_dai", "liquidation_room_dai",
+    },
+    "stg_maker_urns": {"protocol", "chain_id", "source", "market", "block_number", "is_latest", "urn", "safe"},
+    "mart_maker_ilks": {
+        "protocol", "chain_id", "source", "market", "market_label", "debt_dai", "line_dai", "line_used_pct",
+        "dust_dai", "liquidation_room_dai", "unsafe_urns", "unsafe_tab_dai", "room_covers_unsafe",
+    },
+    "stg_liquity_v1_system": {
+        "protocol", "chain_id", "market", "block_number", "is_latest", "tcr", "ccr", "tcr_pct", "recovery_mode",
+        "stability_pool_lusd",
+    },
+    "stg_liquity_v1_troves": {"protocol", "chain_id", "market", "block_number", "is_latest", "wallet", "icr"},
+    "mart_liquity_v1_system": {
+        "protocol", "chain_id", "market", "market_label", "tcr_pct", "ccr_pct", "recovery_mode",
+        "price_drop_to_recovery_pct", "stability_pool_lusd", "liquidatable_debt_lusd", "sp_cover_pct",
+        "below_ccr_debt_lusd",
     },
     "stg_morpho_blue_events": {
         "chain_id", "source", "market", "block_number", "log_index", "event", "wallet", "assets", "assets_tokens",
@@ -178,6 +211,15 @@ def views(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     install_views(con)
     yield con
     con.close()
+
+
+def expects_rows(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
+    """Every view returns rows on the scored devnet, but an adapter's own view (its package's queries/) only when
+    that protocol is indexed there (its rows are checked on the full devnet and its stand-in's tests)."""
+    owners = [a.name for a in adapters().values() if query.path is not None and query.path.parent == a.queries_dir()]
+    if not owners:
+        return True
+    return bool(con.execute("SELECT count(*) FROM sync_state WHERE protocol = ?", [owners[0]]).fetchall()[0][0])
 
 
 @pytest.fixture(scope="module")
@@ -344,10 +386,11 @@ def test_every_market_label_names_the_market(views: duckdb.DuckDBPyConnection, d
         "mart_wallet_health_history",
         "mart_wallet_portfolio",
     } <= set(showing)
+    by_name = {query.name: query for query in list_queries()}
     for name, column in showing.items():
         market = "worst_market" if column == "worst_market_label" else "market"
         shown = _frame(views, f"SELECT DISTINCT {market}, {column} FROM {name} WHERE {market} IS NOT NULL")
-        assert shown.height, name
+        assert shown.height or not expects_rows(views, by_name[name]), name
         assert {m: label for m, label in shown.iter_rows()} == {m: by_market[m] for m in shown[market]}, name
 
 

@@ -89,7 +89,11 @@ def render() -> None:
 
 
 def _by_base(base: pl.DataFrame) -> None:
-    st.subheader("What backs the debt, by base asset")
+    st.subheader("Collateral by base asset, held directly or through a wrapper")
+    st.caption(
+        "Every position's collateral followed through its wrappers to the base assets it is a claim on, counted "
+        "once. The table's \"debt it backs\" shares each position's debt among those base assets by value."
+    )
     bars = base.select(
         "base_symbol", pl.col("direct_collateral_usd").alias("held directly"),
         pl.col("chained_collateral_usd").alias("through a chain"),
@@ -105,38 +109,36 @@ def _by_base(base: pl.DataFrame) -> None:
         )
     )
     st.altair_chart(chart, use_container_width=True)
-    st.dataframe(
-        base.select(
-            "base_symbol",
-            "price_usd",
-            "collateral_usd",
-            "direct_collateral_usd",
-            "chained_collateral_usd",
-            "backed_debt_usd",
-            "backed_borrowers",
-            "debt_usd",
-            "supply_usd",
-            "double_counted_usd",
-            "max_depth",
+    config = {
+        "base_symbol": "base asset",
+        "price_usd": usd_column("price (USD)", "USD per whole token"),
+        "collateral_usd": usd_column("collateral (USD)", "Posted as collateral by end owners, counted once"),
+        "direct_collateral_usd": usd_column("held directly (USD)"),
+        "chained_collateral_usd": usd_column("through chains (USD)"),
+        "backed_debt_usd": usd_column(
+            "debt it backs (USD)",
+            "Debt across all protocols, shared among the base assets of each position's collateral by value",
         ),
-        hide_index=True,
-        column_config={
-            "base_symbol": "base asset",
-            "price_usd": usd_column("price", "USD per whole token"),
-            "collateral_usd": usd_column("collateral", "Posted as collateral by end owners, counted once"),
-            "direct_collateral_usd": usd_column("held directly"),
-            "chained_collateral_usd": usd_column("through chains"),
-            "backed_debt_usd": usd_column(
-                "debt it backs",
-                "Debt across all protocols, shared among the base assets of each position's collateral by value",
-            ),
-            "backed_borrowers": "borrowers",
-            "debt_usd": usd_column("borrowed in it"),
-            "supply_usd": usd_column("supplied (not collateral)"),
-            "double_counted_usd": usd_column("a plain sum adds", "What summing every position would count twice"),
-            "max_depth": "deepest chain",
-        },
-    )
+        "backed_borrowers": st.column_config.NumberColumn("borrowers", help="Borrowers whose collateral it backs"),
+        "debt_usd": usd_column("borrowed in it (USD)"),
+        "supply_usd": usd_column("supplied, not collateral (USD)"),
+        "double_counted_usd": usd_column("a plain sum adds (USD)", "What summing every position would count twice"),
+        "max_depth": st.column_config.NumberColumn("deepest chain (hops)"),
+    }
+    key = [
+        "base_symbol",
+        "collateral_usd",
+        "direct_collateral_usd",
+        "chained_collateral_usd",
+        "backed_debt_usd",
+        "backed_borrowers",
+        "debt_usd",
+    ]
+    with st.container(key="chains_by_base"):
+        st.dataframe(base.select(key), hide_index=True, column_config=config)
+    with st.expander("Price, supply, double counting and depth per base asset"):
+        others = ["price_usd", "supply_usd", "double_counted_usd", "max_depth"]
+        st.dataframe(base.select("base_symbol", *others), hide_index=True, column_config=config)
 
 
 def _graph(links: pl.DataFrame) -> None:
@@ -167,6 +169,7 @@ def _graph(links: pl.DataFrame) -> None:
             "symbol": "asset",
             "underlying_symbol": "claim on",
             "detected_by": "found by",
+            "asset": st.column_config.TextColumn("token", width="small"),
             "vault assets": tokens_column("vault assets (tokens)"),
             "liquidity index": st.column_config.NumberColumn("liquidity index", format="%.6f"),
         },
@@ -190,13 +193,14 @@ def _wallets(db: Path) -> None:
     wallet_cols = {
         "protocols": "protocols", "loop_group": "family",
         "loop_leverage": st.column_config.NumberColumn("leverage", format="%.2fx"),
-        "collateral_usd": usd_column("collateral (look-through)"), "debt_usd": usd_column("debt"),
-        "net_usd": usd_column("net worth"), "chained_usd": usd_column("through chains"), "max_depth": "depth",
+        "collateral_usd": usd_column("collateral (USD)", "Looked through every wrapper to its base assets"),
+        "debt_usd": usd_column("debt (USD)"), "net_usd": usd_column("net worth (USD)"),
+        "chained_usd": usd_column("through chains (USD)"), "max_depth": "depth (hops)",
         "worst_health_factor": health_column("worst market HF"),
-        "combined_health_factor": health_column("combined HF"), "wallet page": wallet_link_column(),
+        "combined_health_factor": health_column("combined HF"), "wallet page": wallet_link_column(), "wallet": None,
     }  # fmt: skip
-    fields = ["wallet", "protocols", "loop_group", "loop_leverage", "collateral_usd", "debt_usd", "net_usd",
-              "chained_usd", "max_depth", "worst_health_factor", "combined_health_factor", "wallet page"]  # fmt: skip
+    fields = ["wallet page", "wallet", "loop_group", "loop_leverage", "collateral_usd", "debt_usd", "chained_usd",
+              "max_depth", "worst_health_factor", "combined_health_factor", "protocols", "net_usd"]  # fmt: skip
     st.dataframe(with_wallet_links(loops.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
     st.subheader("Deepest chains")
     deep = view.filter(pl.col("max_depth") > 0).sort("chained_usd", descending=True, nulls_last=True)
@@ -228,9 +232,11 @@ def _wallets(db: Path) -> None:
         shown.select("where", "role", "path", "depth", "base tokens", "base_symbol", "base_usd", "money sits in"),
         hide_index=True,
         column_config={
+            "where": st.column_config.TextColumn("where", width=220),
             "base tokens": tokens_column("base amount (tokens)"),
             "base_symbol": "base asset",
-            "base_usd": usd_column("value"),
+            "base_usd": usd_column("value (USD)"),
+            "money sits in": st.column_config.TextColumn("money sits in", width=220),
         },
     )
 
@@ -294,12 +300,10 @@ def _contagion(db: Path) -> None:
         run_id, run_id,
     )  # fmt: skip
     if not prices.is_empty():
+        settled = prices.filter(pl.col("round") == pl.col("round").max())
         st.caption(
-            "Vault shares repriced by bad debt, round by round: "
-            + "; ".join(
-                f"{s} {float(f) - 1:+.3%} by round {r}"
-                for r, s, _, f in prices.tail(prices["symbol"].n_unique()).iter_rows()
-            )
+            "Vault shares repriced by the bad debt of the markets they supply, once the rounds settle: "
+            + "; ".join(f"{s} {float(f) - 1:+.3%}" for s, f in settled.select("symbol", "rate_factor").iter_rows())
         )
     labels = market_labels(db)
     names = [
@@ -311,13 +315,13 @@ def _contagion(db: Path) -> None:
         listed.select(
             "round",
             "channel",
+            "wallet page",
             "wallet",
             "market_name",
             "health_factor_before",
             "health_factor",
             "debt_usd",
             "bad_debt_usd",
-            "wallet page",
         ).head(ROWS_SHOWN),
         hide_index=True,
         column_config={
@@ -327,6 +331,7 @@ def _contagion(db: Path) -> None:
             "debt_usd": usd_column("debt"),
             "bad_debt_usd": usd_column("bad debt"),
             "wallet page": wallet_link_column(),
+            "wallet": None,
         },
     )
     st.caption(f"{wallets.height:,} wallet-markets in all; {usd(float(wallets['debt_usd'].sum()))} of debt.")

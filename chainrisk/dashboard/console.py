@@ -29,7 +29,7 @@ FROM mart_liquidation_curve
 WHERE market = 'all' AND axis_kind = 'all_crypto'
 ORDER BY chain_id, drop_pct""",
     "Positions within 10 % of liquidation": """SELECT protocol, market_label, wallet, symbol, health_factor,
-       liquidation_price_usd, liquidation_price_change_pct
+       liquidated_when_price, liquidation_price_usd, liquidation_price_change_pct
 FROM mart_at_risk_positions
 WHERE abs(liquidation_price_change_pct) < 10
 ORDER BY health_factor""",

@@ -22,6 +22,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     human_age,
+    market_name,
     usd,
     usd_column,
     usd_short,
@@ -36,7 +37,40 @@ HF_BIN_LOG_WIDTH = 0.025
 ALL_NON_STABLE = ("all_crypto", "all non-stable")
 #: Borrowers listed at most (weakest first); how many there are in all is said beside them.
 BORROWER_LIMIT = 200
+#: The Markets table's columns, all visible at 1400 px; the rest are on the Markets page.
+MARKET_COLUMNS = (
+    "market_name",
+    "debt_usd",
+    "collateral_usd",
+    "bad_debt_usd",
+    "liquidatable_wallets",
+    "min_health_factor",
+    "borrowers",
+)
+#: The Borrowers table's columns, all visible at 1400 px (the protocols, chain and market counts are in the data).
+BORROWER_COLUMNS = (
+    "wallet page",
+    "worst_health_factor",
+    "worst_market_name",
+    "collateral_usd",
+    "debt_usd",
+    "bad_debt_usd",
+    "liquidatable_markets",
+)
+#: The Data freshness table's columns, in order: what, how old, how far; the indexed contract last.
+FRESHNESS_COLUMNS = (
+    "source_name",
+    "snapshot age",
+    "snapshot_time",
+    "snapshot_block",
+    "scored ago",
+    "events_to_block",
+    "chain_id",
+    "source",
+)
 VIEWS = (
+    "stg_market_labels",
+    "stg_scored_markets",
     "mart_market_summary",
     "mart_wallet_portfolio",
     "mart_health_buckets",
@@ -121,14 +155,17 @@ def total_curve(db: Path, axis: tuple[str, str]) -> pl.DataFrame:
 
 
 def markets(db: Path) -> pl.DataFrame:
-    return query(
+    """Every market, the largest debt first; `market_name` is its label with the protocol's name."""
+    frame = query(
         db,
         """
         SELECT protocol, chain_id, market_label, wallets, borrowers, collateral_usd, debt_usd,
                liquidatable_wallets, liquidatable_debt_usd, bad_debt_usd, min_health_factor, market
         FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
         """,
-    ).with_columns(pl.col("protocol").replace(PROTOCOL_NAMES))
+    )
+    names = [market_name(p, label) for p, label in frame.select("protocol", "market_label").iter_rows()]
+    return frame.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES), pl.Series("market_name", names, pl.String))
 
 
 def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
@@ -137,8 +174,8 @@ def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
     rows = query(
         db,
         """
-        SELECT wallet, protocols, markets, worst_health_factor, worst_market_label, collateral_usd, debt_usd,
-               liquidatable_markets, bad_debt_usd, chain_id
+        SELECT wallet, protocols, markets, worst_health_factor, worst_protocol, worst_market_label, collateral_usd,
+               debt_usd, liquidatable_markets, bad_debt_usd, chain_id
         FROM mart_wallet_portfolio WHERE worst_health_factor IS NOT NULL
         ORDER BY worst_health_factor, chain_id, wallet LIMIT ?
         """,
@@ -146,7 +183,8 @@ def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
     )
     total = query(db, "SELECT count(*) AS n FROM mart_wallet_portfolio WHERE worst_health_factor IS NOT NULL")["n"][0]
     protocols = pl.col("protocols").list.eval(pl.element().replace(PROTOCOL_NAMES)).list.join(", ")
-    return rows.with_columns(protocols), int(total)
+    names = [market_name(p, label) for p, label in rows.select("worst_protocol", "worst_market_label").iter_rows()]
+    return rows.with_columns(protocols, pl.Series("worst_market_name", names, pl.String)), int(total)
 
 
 def freshness(db: Path) -> pl.DataFrame:
@@ -155,10 +193,24 @@ def freshness(db: Path) -> pl.DataFrame:
     frame = query(
         db,
         """
-        SELECT protocol, chain_id, source, events_to_block, snapshot_block, snapshot_time, scored_block, scored_at
-        FROM mart_market_freshness ORDER BY protocol, chain_id, source
+        WITH counted AS (
+            SELECT protocol, chain_id, source, count(DISTINCT market) AS markets FROM stg_scored_markets GROUP BY ALL
+        )
+        SELECT f.protocol, f.chain_id, f.source, f.events_to_block, f.snapshot_block, f.snapshot_time,
+               f.scored_block, f.scored_at,
+               coalesce(l.market_label, CASE WHEN c.markets = 1 THEN '1 market' ELSE c.markets || ' markets' END,
+                        'not scored yet') AS source_label
+        FROM mart_market_freshness AS f
+        LEFT JOIN stg_market_labels AS l
+            ON l.protocol = f.protocol AND l.chain_id = f.chain_id AND l.market = f.source
+        LEFT JOIN counted AS c ON c.protocol = f.protocol AND c.chain_id = f.chain_id AND c.source = f.source
+        ORDER BY f.protocol, f.chain_id, f.source
         """,
     )
+    # A source that is itself a market (an Aave pool, a Comet) by its label, else by its protocol and how many
+    # markets it holds (Morpho Blue's singleton, Maker's ChainLog): never by its address alone.
+    names = [market_name(p, label) for p, label in frame.select("protocol", "source_label").iter_rows()]
+    frame = frame.with_columns(pl.Series("source_name", names, pl.String))
     now = datetime.now(UTC)
 
     def age(column: str) -> pl.Expr:
@@ -211,21 +263,25 @@ def render() -> None:
         st.info("No liquidation curve in this database yet: run `chainrisk score`.")
 
     st.subheader("Markets")
-    st.dataframe(
-        markets(db),
-        hide_index=True,
-        column_config={
-            "market_label": "market",
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
-            "collateral_usd": usd_column("collateral (USD)"),
-            "debt_usd": usd_column("debt (USD)"),
-            "liquidatable_wallets": "liquidatable",
-            "liquidatable_debt_usd": usd_column("liquidatable debt (USD)", "What liquidators may repay now"),
-            "bad_debt_usd": usd_column("bad debt (USD)"),
-            "min_health_factor": health_column("lowest health factor"),
-            "market": "market id",
-        },
+    st.caption(
+        "The key figures of each market, the largest debt first; every figure (wallets, liquidatable debt, ids) "
+        "on the [Markets page](?page=markets)."
     )
+    with st.container(key="overview_markets"):
+        st.dataframe(
+            markets(db),
+            hide_index=True,
+            column_order=MARKET_COLUMNS,
+            column_config={
+                "market_name": st.column_config.TextColumn("market", width=300),
+                "debt_usd": usd_column("debt (USD)"),
+                "collateral_usd": usd_column("collateral (USD)"),
+                "bad_debt_usd": usd_column("bad debt (USD)", "Debt the collateral cannot cover after liquidation"),
+                "liquidatable_wallets": st.column_config.NumberColumn("liquidatable", help="Wallets with HF below 1"),
+                "min_health_factor": health_column("lowest HF", "The weakest borrower's health factor"),
+                "borrowers": st.column_config.NumberColumn("borrowers", help="Wallets with debt"),
+            },
+        )
     _borrowers_table(db)
     st.subheader("Data freshness")
     st.caption(
@@ -234,7 +290,12 @@ def render() -> None:
     st.dataframe(
         freshness(db),
         hide_index=True,
+        column_order=FRESHNESS_COLUMNS,
         column_config={
+            "source_name": st.column_config.TextColumn(
+                "indexed", width=260, help="The market, or the contract holding several"
+            ),
+            "source": "contract",
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "events_to_block": st.column_config.NumberColumn("logs to block", format="%d"),
             "snapshot_block": st.column_config.NumberColumn("snapshot block", format="%d"),
@@ -255,24 +316,25 @@ def _borrowers_table(db: Path) -> None:
         f"{shown}: one row per wallet over every market it uses (Aave V3 pools, Morpho Blue markets). Markets "
         "liquidate separately, so the weakest health factor is shown, with the market it is in, not a blend."
     )
-    st.dataframe(
-        with_wallet_links(rows),
-        hide_index=True,
-        column_order=["wallet", "wallet page", *(c for c in rows.columns if c != "wallet")],
-        column_config={
-            "wallet page": wallet_link_column(),
-            "markets": st.column_config.NumberColumn("markets", help="Markets the wallet has a position in"),
-            "worst_health_factor": health_column("worst health factor", "The lowest over its markets"),
-            "worst_market_label": st.column_config.TextColumn("where", help="The market of the worst health factor"),
-            "collateral_usd": usd_column("collateral (USD)", "Over every market"),
-            "debt_usd": usd_column("debt (USD)", "Over every market"),
-            "liquidatable_markets": st.column_config.NumberColumn(
-                "liquidatable markets", help="Markets where its health factor is below 1"
-            ),
-            "bad_debt_usd": usd_column("bad debt (USD)", "Debt its collateral cannot cover, over every market"),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
-        },
-    )
+    with st.container(key="overview_borrowers"):
+        st.dataframe(
+            with_wallet_links(rows),
+            hide_index=True,
+            column_order=BORROWER_COLUMNS,
+            column_config={
+                "wallet page": wallet_link_column(),
+                "worst_health_factor": health_column("worst HF", "The lowest health factor over its markets"),
+                "worst_market_name": st.column_config.TextColumn(
+                    "where", width=280, help="The market of the worst health factor"
+                ),
+                "collateral_usd": usd_column("collateral (USD)", "Over every market"),
+                "debt_usd": usd_column("debt (USD)", "Over every market"),
+                "bad_debt_usd": usd_column("bad debt (USD)", "Debt its collateral cannot cover, over every market"),
+                "liquidatable_markets": st.column_config.NumberColumn(
+                    "liquidatable in", help="Markets where its health factor is below 1"
+                ),
+            },
+        )
 
 
 def _buckets_chart(buckets: pl.DataFrame) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from chainrisk.dashboard import chains, console, credit, devnet, overview, positions, risk, runs, wallet
+from chainrisk.dashboard import chains, console, credit, devnet, markets_page, overview, positions, risk, runs, wallet
 from chainrisk.dashboard.ui import run_guarded
 
 
@@ -21,6 +21,7 @@ class Page:
 #: In sidebar order; the first is the default. A new page is a module with a render() and one line here.
 PAGES = (
     Page("overview", "Overview", overview.render),
+    Page("markets", "Markets", markets_page.render),
     Page("positions", "At-risk positions", positions.render),
     Page("wallet", "Wallet", wallet.render),
     Page("risk", "Risk models", risk.render),
@@ -33,18 +34,27 @@ PAGES = (
 PAGE_KEY = "page"
 
 
-def _page_from_url() -> None:
-    """Before the first draw of a session, the radio starts at the page the URL names."""
+def _page_from_url() -> str | None:
+    """Before the first draw of a session, the radio starts at the page the URL names. Returns the URL's page name
+    when no page has it (the radio then starts at the first page, and the caller says so)."""
     slugs = [p.slug for p in PAGES]
-    if PAGE_KEY not in st.session_state:
-        wanted = st.query_params.get(PAGE_KEY, slugs[0])
-        st.session_state[PAGE_KEY] = wanted if wanted in slugs else slugs[0]
+    if PAGE_KEY in st.session_state:
+        return None
+    wanted = st.query_params.get(PAGE_KEY, slugs[0])
+    st.session_state[PAGE_KEY] = wanted if wanted in slugs else slugs[0]
+    return None if wanted in slugs else wanted
+
+
+def unknown_page_message(wanted: str) -> str:
+    """One line naming the unknown page, every page there is, and what is shown instead."""
+    known = ", ".join(p.slug for p in PAGES)
+    return f"No page named {wanted!r}; pages: {known}. Showing the {PAGES[0].title} instead."
 
 
 def render() -> None:
     """Sidebar navigation, then the chosen page, guarded so that a failure is one line, not a traceback."""
     by_slug = {p.slug: p for p in PAGES}
-    _page_from_url()
+    unknown = _page_from_url()
     with st.sidebar:
         st.title("chainrisk")
         st.caption("Exact, cross-protocol risk for on-chain lending.")
@@ -52,4 +62,6 @@ def render() -> None:
     st.query_params[PAGE_KEY] = slug
     page = by_slug[slug]
     st.title(page.title)
+    if unknown is not None:
+        st.warning(unknown_page_message(unknown))
     run_guarded(page.render)

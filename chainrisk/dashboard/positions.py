@@ -12,6 +12,7 @@ from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
+    liquidated_if,
     market_name,
     percent_column,
     tokens_column,
@@ -27,6 +28,20 @@ VIEWS = ("mart_at_risk_positions", "mart_market_summary", "stg_position_risk_lat
 COLUMNS = """wallet, health_factor, protocol, market_label, symbol, liquidation_price_usd, liquidation_price_change_pct,
     liquidated_when_price, price_usd, collateral_usd, debt_usd, collateral_tokens, debt_tokens, wallet_collateral_usd,
     wallet_debt_usd, liquidatable, chain_id, market, asset"""
+#: The columns the table shows, all visible at 1400 px: who, how weak, where, and at which price of which asset it
+#: is liquidated (the direction beside the price); every column is in the expander below it and in the CSV.
+KEY_COLUMNS = (
+    "wallet page",
+    "health_factor",
+    "market_name",
+    "symbol",
+    "liquidated_if_price",
+    "liquidation_price_change_pct",
+    "collateral_usd",
+    "debt_usd",
+)
+#: What names a row in the expander's table of the other columns (same rows, same order).
+IDENTITY = ("wallet", "market_name", "symbol")
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,14 @@ def at_risk_positions(db: Path, filters: Filters, limit: int) -> tuple[pl.DataFr
         limit,
     )
     total = query(db, f"SELECT count(*) AS n FROM mart_at_risk_positions WHERE {where}", *params)["n"][0]
-    return rows.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)), int(total)
+    names = [market_name(p, label) for p, label in rows.select("protocol", "market_label").iter_rows()]
+    phrases = [liquidated_if(*r) for r in rows.select("liquidated_when_price", "liquidation_price_usd").iter_rows()]
+    named = rows.with_columns(
+        pl.Series("market_name", names, pl.String),
+        pl.Series("liquidated_if_price", phrases, pl.String),
+        pl.col("protocol").replace(PROTOCOL_NAMES),
+    )
+    return named, int(total)
 
 
 def filter_options(db: Path) -> dict[str, pl.DataFrame]:
@@ -83,7 +105,7 @@ def render() -> None:
     labels = {
         m: market_name(p, label) for p, m, label in markets.select("protocol", "market", "market_label").iter_rows()
     }
-    cols = st.columns([1, 2, 2, 1.5, 1])
+    cols = st.columns([1.4, 2, 1.6, 1.5, 1])
     protocols = cols[0].multiselect(
         "Protocol",
         options["protocols"]["protocol"].to_list(),
@@ -119,31 +141,37 @@ def render() -> None:
         "Liquidation price: the asset's price, all other prices held, at which the wallet's health factor in that "
         "market reaches 1. Health factor and wallet totals are per market (markets liquidate separately)."
     )
-    st.dataframe(
-        # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
-        with_wallet_links(rows),
-        hide_index=True,
-        column_order=["wallet", "wallet page", *(c for c in rows.columns if c != "wallet")],
-        column_config={
-            "wallet page": wallet_link_column(),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
-            "market_label": "market",
-            "symbol": "asset",
-            "health_factor": health_column(),
-            "wallet_collateral_usd": usd_column("wallet collateral (USD)"),
-            "wallet_debt_usd": usd_column("wallet debt (USD)"),
-            "collateral_tokens": tokens_column("collateral (tokens)"),
-            "debt_tokens": tokens_column("debt (tokens)"),
-            "collateral_usd": usd_column("collateral (USD)"),
-            "debt_usd": usd_column("debt (USD)"),
-            "price_usd": usd_column("price (USD)"),
-            "liquidation_price_usd": usd_column("liquidation price (USD)"),
-            "liquidation_price_change_pct": percent_column("move to liquidation (%)"),
-            "liquidated_when_price": "liquidated when price",
-            "market": "market id",
-            "asset": "token",
-        },
-    )
+    column_config = {
+        "wallet page": wallet_link_column(),
+        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "market_name": st.column_config.TextColumn("market", width=240),
+        "market_label": None,
+        "symbol": "asset",
+        "health_factor": health_column("HF", "The wallet's health factor in this market"),
+        "wallet_collateral_usd": usd_column("wallet collateral (USD)"),
+        "wallet_debt_usd": usd_column("wallet debt (USD)"),
+        "collateral_tokens": tokens_column("collateral (tokens)"),
+        "debt_tokens": tokens_column("debt (tokens)"),
+        "collateral_usd": usd_column("collateral (USD)", "This asset's collateral in the market"),
+        "debt_usd": usd_column("debt (USD)", "This asset's debt in the market"),
+        "price_usd": usd_column("price (USD)"),
+        "liquidated_if_price": st.column_config.TextColumn(
+            "liquidated if price",
+            help="The asset's price, all other prices held, at which the health factor reaches 1: collateral when its "
+            "price falls below it, debt when its price rises above it",
+        ),
+        "liquidated_when_price": "liquidated when price",
+        "liquidation_price_usd": usd_column("liquidation price (USD)"),
+        "liquidation_price_change_pct": percent_column("move to it (%)", "From the price now to the liquidation price"),
+        "market": "market id",
+        "asset": "token",
+    }
+    # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
+    with st.container(key="positions_table"):
+        st.dataframe(with_wallet_links(rows), hide_index=True, column_order=KEY_COLUMNS, column_config=column_config)
+    with st.expander("The other columns of these positions (price, amounts in tokens, wallet totals, ids)"):
+        others = [c for c in rows.columns if c not in KEY_COLUMNS and c not in IDENTITY]
+        st.dataframe(rows.select(*IDENTITY, *others), hide_index=True, column_config=column_config)
     st.download_button(
         "Download these rows as CSV",
         rows.write_csv(),

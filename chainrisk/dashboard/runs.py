@@ -17,11 +17,14 @@ RUNS_SHOWN, EVENTS_SHOWN = 100, 1_000
 
 
 def last_runs(db: Path, limit: int = RUNS_SHOWN) -> pl.DataFrame:
+    """Newest first; `summary` is the run's one line in words (the JSON details beside it in the table are for
+    analysts' SQL, not for this page); a run without alert rules sent 0 alerts."""
     frame = query(
         db,
         """
         SELECT run_id, status, started_at, epoch(finished_at) - epoch(started_at) AS seconds, markets,
-               markets_failed, wallets, liquidatable, alerts_sent, summary
+               markets_failed, wallets, liquidatable, coalesce(alerts_sent, 0) AS alerts_sent,
+               CASE WHEN json_valid(summary) THEN json_extract_string(summary, '$.line') ELSE summary END AS summary
         FROM runs ORDER BY run_id DESC LIMIT ?
         """,
         limit,

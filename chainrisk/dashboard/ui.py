@@ -21,6 +21,19 @@ def usd(value: float | None) -> str:
     return "—" if value is None else f"${value:,.0f}"
 
 
+def price(value: float | None) -> str:
+    """A token's USD price to four significant digits (whole dollars from $1,000): "$1,843", "$27.41", "$0.9812"
+    ("—" without one)."""
+    if value is None:
+        return "—"
+    return f"${value:,.0f}" if abs(value) >= 1000 else f"${value:.4g}"
+
+
+def liquidated_if(when: str | None, liquidation_price: float | None) -> str | None:
+    """The liquidation price with its direction, one phrase: "falls below $1,843" (None without a price)."""
+    return None if when is None or liquidation_price is None else f"{when} {price(liquidation_price)}"
+
+
 def usd_short(value: float | None) -> str:
     """Dollars in three significant figures ("$3.01M", "$618k", "$950") for metrics, whose width is small."""
     if value is None:
@@ -64,14 +77,22 @@ def tokens_column(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format="%.6f", help=help)
 
 
+#: What a wallet link shows: the address's first ten hex digits, taken from the URL it opens (which has all 40).
+WALLET_LINK_TEXT = r"wallet=(0x[0-9a-fA-F]{10})"
+
+
 def with_wallet_links(frame: pl.DataFrame) -> pl.DataFrame:
     """Adds a "wallet page" column: a relative URL opening each row's wallet on the Wallet page (the URL names both)."""
     return frame.with_columns(pl.format("?page=wallet&wallet={}", "wallet").alias("wallet page"))
 
 
 def wallet_link_column() -> Any:
-    """The column format of `with_wallet_links`' links."""
-    return st.column_config.LinkColumn("wallet page", display_text="open", help="Open this wallet on the Wallet page")
+    """The column format of `with_wallet_links`' links: headed "wallet", the address shortened, a click opens it. Tables
+    show it instead of the 42-character address (hidden with `column_config={"wallet": None}` or left out of their
+    column order), which would take a third of a 1400 px screen."""
+    return st.column_config.LinkColumn(
+        "wallet", display_text=WALLET_LINK_TEXT, help="The wallet (its first 10 hex digits): opens the Wallet page"
+    )
 
 
 def run_guarded(render: Callable[[], None]) -> None:

@@ -15,7 +15,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
-from chainrisk.protocols.frames import default_markets
+from chainrisk.protocols.frames import STANDIN_MARK, default_markets, standin_names
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
@@ -163,8 +163,10 @@ def index_market(
     expected_chain_id: int | None = None,
     log_span: int = 10_000,
     rpc_settings: RpcSettings | None = None,
+    name: str | None = None,
 ) -> IndexReport:
-    """Indexes one protocol deployment: new logs since the watermark, then every account at one pinned block."""
+    """Indexes one protocol deployment: new logs since the watermark, then every account at one pinned block.
+    `name` is the config's name for the market: one that says it is a stand-in (STANDIN_MARK) names its markets so."""
     started = time.perf_counter()
     adapter = adapter_for(protocol)
     address = _check_address(address)
@@ -258,6 +260,8 @@ def index_market(
             frames = dict(snapshot.frames)
             if "markets" not in frames:  # an adapter that describes no market still names where its bad debt lands
                 frames["markets"] = default_markets(frames["positions"], adapter.bad_debt, timestamp)
+            if name is not None and STANDIN_MARK in name:
+                frames["markets"] = standin_names(frames["markets"])
             # Always written, even empty: a snapshot replaces its source's rows, so a problem fixed since is gone.
             quality = frames.get("data_quality")
             if quality is None:

@@ -160,6 +160,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 else config.confirmations_of(market),
                 expected_chain_id=market.chain_id,
                 log_span=options.log_span,
+                name=market.name,
             )
         except UserError as exc:
             done.failures[market.name] = str(exc)

@@ -45,6 +45,24 @@ def markets_frame(
     )
 
 
+#: A configured market whose name has this in it runs on a stand-in contract (the devnet's own Solidity for a protocol
+#: no registry ships): its `markets` rows say so in their name, so every label on every page does.
+STANDIN_MARK = "stand-in"
+
+
+def standin_names(markets: pl.DataFrame) -> pl.DataFrame:
+    """`markets` rows named as stand-ins: "cUSDCv3 (stand-in)", "ETH-A (stand-in)", an unnamed one "stand-in"."""
+    name = pl.col("name")
+    return markets.with_columns(
+        pl.when(name.is_null())
+        .then(pl.lit(STANDIN_MARK))
+        .when(name.str.contains(STANDIN_MARK, literal=True))
+        .then(name)
+        .otherwise(pl.concat_str(name, pl.lit(f" ({STANDIN_MARK})")))
+        .alias("name")
+    )
+
+
 def default_markets(positions: pl.DataFrame, rule: str, timestamp: int) -> pl.DataFrame:
     """`markets` rows for an adapter that describes none: each market of its positions, unnamed, with the adapter's
     bad-debt rule."""

@@ -87,7 +87,9 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         hide_index=True,
         column_config={
             "round": st.column_config.NumberColumn("round", format="%d"),
-            "liquidatable_wallets": st.column_config.NumberColumn("liquidated positions (so far)", format="%d"),
+            "liquidatable_wallets": st.column_config.NumberColumn(
+                "liquidated (so far)", format="%d", help="Positions liquidated by the end of this round"
+            ),
             "new_liquidatable_wallets": st.column_config.NumberColumn("new this round", format="%d"),
             "liquidated_debt_usd": usd_column("liquidated debt this round (USD)"),
             "cumulative_liquidated_debt_usd": usd_column("cumulative liquidated debt (USD)"),

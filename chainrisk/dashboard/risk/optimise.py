@@ -150,7 +150,6 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             with_wallet_links(plans),
             hide_index=True,
             column_order=[
-                "wallet",
                 "wallet page",
                 "market_name",
                 "health_before",
@@ -162,7 +161,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             ],
             column_config={
                 "wallet page": wallet_link_column(),
-                "market_name": "market",
+                "market_name": st.column_config.TextColumn("market", width=200),
                 "health_before": health_column("HF before"),
                 "health_after": health_column("HF after"),
                 "feasible": st.column_config.CheckboxColumn("reaches target"),
@@ -235,7 +234,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             "bad_debt_usd_change",
         ],
         column_config={
-            "market_name": "market",
+            "market_name": st.column_config.TextColumn("market", width=200),
             "symbol": "collateral",
             "read_at_pct": st.column_config.NumberColumn(
                 "read at (%)", format="%+.0f%%", help="The fall of the collateral's base the row is read at"
@@ -289,13 +288,15 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "holders_debt_usd",
         ],
         column_config={
-            "market_name": "market",
+            "market_name": st.column_config.TextColumn("market", width=200),
             "symbol": "collateral",
             "base_symbol": "its base",
             "first_drop_pct": st.column_config.NumberColumn(
                 "first liquidation at (%)", format="%+.1f%%", help="The base's fall at which a holder first goes"
             ),
-            "first_wallet": "first wallet",
+            "first_wallet": st.column_config.TextColumn(
+                "first wallet", width="small", help="The first position liquidated (its wallet's address)"
+            ),
             "first_wallet_debt_usd": usd_column("its debt (USD)"),
             "median_drop_pct": st.column_config.NumberColumn(
                 "median holder at (%)", format="%+.1f%%", help="Empty when most holders never go before -90 %"

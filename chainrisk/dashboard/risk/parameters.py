@@ -36,6 +36,17 @@ ADVICE_COLUMNS = [
     "liquidated_debt_proposed_usd",
     "reasons",
 ]
+#: The columns the advice table shows, all visible at 1400 px: thresholds and LTVs now and proposed, and why; the
+#: bonus, cap and backtest sums of the same rows are in the expander under it.
+KEY_ADVICE_COLUMNS = [
+    "market_name",
+    "symbol",
+    "current_lt_pct",
+    "suggested_lt_pct",
+    "current_ltv_pct",
+    "suggested_ltv_pct",
+    "reasons",
+]
 #: The per-window backtest table's columns.
 BACKTEST_COLUMNS = [
     "market_name",
@@ -142,30 +153,32 @@ def section(db: Path, run_id: int) -> None:
             f"From each collateral's {first['horizon_hours']} h {first['confidence']:.0%} tail move against its "
             "market's debt (this run predates the backtested advice: run `chainrisk risk var` again for it)."
         )
-    st.dataframe(
-        with_market_names(suggestions, market_labels(db)),
-        hide_index=True,
-        column_order=ADVICE_COLUMNS,
-        column_config={
-            "market_name": "market",
-            "symbol": "collateral",
-            "collateral_usd": usd_column("collateral (USD)"),
-            "bonus_pct": st.column_config.NumberColumn("bonus now (%)", format="%.2f%%"),
-            "suggested_bonus_pct": st.column_config.NumberColumn("bonus proposed (%)", format="%.2f%%"),
-            "current_lt_pct": st.column_config.NumberColumn("LT now (%)", format="%.2f%%"),
-            "suggested_lt_pct": st.column_config.NumberColumn("LT proposed (%)", format="%.2f%%"),
-            "lt_change_bps": st.column_config.NumberColumn("LT change (bps)", format="%+d"),
-            "current_ltv_pct": st.column_config.NumberColumn("LTV now (%)", format="%.2f%%"),
-            "suggested_ltv_pct": st.column_config.NumberColumn("LTV proposed (%)", format="%.2f%%"),
-            "ltv_change_bps": st.column_config.NumberColumn("LTV change (bps)", format="%+d"),
-            "cap_usd": usd_column("cap proposed (USD)", CAP_HELP),
-            "bad_debt_current_usd": usd_column("backtest bad debt now (USD)", "The market's, summed over the windows"),
-            "bad_debt_proposed_usd": usd_column("backtest bad debt proposed (USD)"),
-            "liquidated_debt_current_usd": usd_column("backtest liquidated debt now (USD)"),
-            "liquidated_debt_proposed_usd": usd_column("backtest liquidated debt proposed (USD)"),
-            "reasons": st.column_config.TextColumn("why", width="large"),
-        },
-    )
+    named = with_market_names(suggestions, market_labels(db))
+    config = {
+        "market_name": st.column_config.TextColumn("market", width=220),
+        "symbol": "collateral",
+        "collateral_usd": usd_column("collateral (USD)"),
+        "bonus_pct": st.column_config.NumberColumn("bonus now (%)", format="%.2f%%"),
+        "suggested_bonus_pct": st.column_config.NumberColumn("bonus proposed (%)", format="%.2f%%"),
+        "current_lt_pct": st.column_config.NumberColumn("LT now (%)", format="%.2f%%"),
+        "suggested_lt_pct": st.column_config.NumberColumn("LT proposed (%)", format="%.2f%%"),
+        "lt_change_bps": st.column_config.NumberColumn("LT change (bps)", format="%+d"),
+        "current_ltv_pct": st.column_config.NumberColumn("LTV now (%)", format="%.2f%%"),
+        "suggested_ltv_pct": st.column_config.NumberColumn("LTV proposed (%)", format="%.2f%%"),
+        "ltv_change_bps": st.column_config.NumberColumn("LTV change (bps)", format="%+d"),
+        "cap_usd": usd_column("cap proposed (USD)", CAP_HELP),
+        "bad_debt_current_usd": usd_column("backtest bad debt now (USD)", "The market's, summed over the windows"),
+        "bad_debt_proposed_usd": usd_column("backtest bad debt proposed (USD)"),
+        "liquidated_debt_current_usd": usd_column("backtest liquidated debt now (USD)"),
+        "liquidated_debt_proposed_usd": usd_column("backtest liquidated debt proposed (USD)"),
+        "reasons": st.column_config.TextColumn("why", width="medium", help="Hover or widen for the whole text"),
+    }
+    with st.container(key="risk_advice"):
+        st.dataframe(named, hide_index=True, column_order=KEY_ADVICE_COLUMNS, column_config=config)
+    if advised:
+        others = [c for c in ADVICE_COLUMNS if c in named.columns and c not in KEY_ADVICE_COLUMNS]
+        with st.expander("Changes in bps, bonus, cap and backtest of each row"):
+            st.dataframe(named.select("market_name", "symbol", *others), hide_index=True, column_config=config)
     backtests = row_backtests(db, run_id)
     if not backtests.is_empty():
         with st.expander(f"Backtest per window ({backtests.height:,} rows): each market with one change at a time"):

@@ -162,7 +162,6 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         table,
         hide_index=True,
         column_order=[
-            "wallet",
             "wallet page",
             "market_name",
             "first_liquidatable_time",

@@ -243,10 +243,14 @@ def _calibration(db: Path, run_id: int) -> None:
         hide_index=True,
         column_config={
             "horizon_hours": st.column_config.NumberColumn("horizon (h)", format="%d"),
-            "volatility_pct": st.column_config.NumberColumn("volatility over the horizon (%)", format="%.2f%%"),
-            "annualised_pct": st.column_config.NumberColumn("annualised volatility (%)", format="%.1f%%"),
-            "asset_dof": st.column_config.NumberColumn("dof, this series", format="%.1f"),
-            "joint_dof": st.column_config.NumberColumn("dof, joint", format="%.1f"),
+            "volatility_pct": st.column_config.NumberColumn("volatility (%)", format="%.2f%%", help="Over the horizon"),
+            "annualised_pct": st.column_config.NumberColumn("annualised (%)", format="%.1f%%"),
+            "asset_dof": st.column_config.NumberColumn(
+                "dof", format="%.1f", help="Student-t degrees of freedom fitted to this series"
+            ),
+            "joint_dof": st.column_config.NumberColumn(
+                "joint dof", format="%.1f", help="Degrees of freedom of the joint (all series) fit"
+            ),
             "method": "covariance",
             "observations": st.column_config.NumberColumn("returns used", format="%d"),
             "window_start": st.column_config.DatetimeColumn("data from (UTC)", format="YYYY-MM-DD"),

@@ -71,12 +71,23 @@ def market_row(market: Market) -> dict[str, object]:
     return {
         "market": market.comet,
         "name": f"c{symbol}v3" if symbol and not symbol.startswith("0x") else None,
+        "parameters": liquidate_factors(market),
         "loan_asset": market.base.address,
         "bad_debt_rule": "reserves",
         "supply_amount": present_value_supply(market.accrued.supply, market.totals.total_supply_base),
         "debt_amount": present_value_borrow(market.accrued.borrow, market.totals.total_borrow_base),
         "reserves_amount": market.reserves,
     }
+
+
+def liquidate_factors(market: Market) -> str | None:
+    """The market's liquidate collateral factors as its label's parameters: 'liquidate CF 83.0%', or the range
+    over its collaterals ('liquidate CF 70.0-90.0%'); None without a collateral."""
+    tenths = sorted({(a.liquidate_collateral_factor * 1000 + WAD // 2) // WAD for a in market.assets})
+    if not tenths:
+        return None
+    low, high = (f"{t // 10}.{t % 10}" for t in (tenths[0], tenths[-1]))
+    return f"liquidate CF {low}%" if low == high else f"liquidate CF {low}-{high}%"
 
 
 def assets_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:

@@ -1,0 +1,251 @@
+"""Markets page: every market with all its figures (the Overview shows the key ones), then what each protocol family
+liquidates against: Compound V3 reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool.
+
+Reads mart_market_summary and the protocol marts (mart_compound_v3_reserves, mart_maker_ilks,
+mart_liquity_v1_system); a section whose protocol has no market in the database is left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, usd_column
+
+COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
+VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
+
+
+def _number(label: str, unit: str, help: str | None = None) -> Any:
+    """An amount in `unit` (a token, dai, LUSD, ETH), with thousands separators in the reader's locale."""
+    return st.column_config.NumberColumn(f"{label} ({unit})", format="localized", help=help)
+
+
+def _key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:
+    """`columns` (its name first) in a table that fits 1400 px, every other figure in an expander under it."""
+    with st.container(key=key):
+        st.dataframe(frame, hide_index=True, column_order=columns, column_config=config)
+    with st.expander(f"Every figure of {what}"):
+        others = [c for c in frame.columns if c not in columns and config.get(c, "") is not None]
+        st.dataframe(frame, hide_index=True, column_order=[columns[0], *others], column_config=config)
+
+
+def every_market(db: Path) -> pl.DataFrame:
+    frame = query(
+        db,
+        """
+        SELECT protocol, market_label, debt_usd, collateral_usd, bad_debt_usd, liquidatable_wallets,
+               liquidatable_debt_usd, seizable_collateral_usd, min_health_factor, borrowers, wallets, chain_id,
+               block_number, market
+        FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
+        """,
+    )
+    names = [market_name(p, label) for p, label in frame.select("protocol", "market_label").iter_rows()]
+    return frame.with_columns(
+        pl.Series("market_label", names, dtype=pl.String), pl.col("protocol").replace(PROTOCOL_NAMES)
+    )
+
+
+def render() -> None:
+    db = database_location()
+    require(db, *VIEWS)
+    st.subheader("Every market")
+    st.caption(
+        "All the figures of each market at its latest scored block; the Overview shows the key ones. Bad debt: debt "
+        "the collateral cannot cover after liquidation incentives."
+    )
+    st.dataframe(
+        every_market(db),
+        hide_index=True,
+        column_order=[
+            "market_label",
+            "debt_usd",
+            "collateral_usd",
+            "bad_debt_usd",
+            "liquidatable_wallets",
+            "liquidatable_debt_usd",
+            "seizable_collateral_usd",
+            "min_health_factor",
+            "borrowers",
+            "wallets",
+            "protocol",
+            "chain_id",
+            "block_number",
+            "market",
+        ],
+        column_config={
+            "market_label": st.column_config.TextColumn("market", width="large"),
+            "debt_usd": usd_column("debt (USD)"),
+            "collateral_usd": usd_column("collateral (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "liquidatable_wallets": st.column_config.NumberColumn("liquidatable", help="Wallets with HF below 1"),
+            "liquidatable_debt_usd": usd_column("liquidatable debt (USD)", "What liquidators may repay now"),
+            "seizable_collateral_usd": usd_column("seizable collateral (USD)", "What liquidators would take for it"),
+            "min_health_factor": health_column("lowest health factor"),
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "block_number": st.column_config.NumberColumn("scored block", format="%d"),
+            "market": "market id",
+        },
+    )
+    shown = [section(db) for section in (_compound, _maker, _liquity)]
+    if not any(shown):
+        st.caption(
+            "No Compound V3, Maker/Sky or Liquity V1 market in this database: their reserves, ilk limits and "
+            "Stability Pool cover appear here once one is indexed."
+        )
+
+
+def _compound(db: Path) -> bool:
+    frame = query(db, f"SELECT * FROM {COMPOUND} ORDER BY chain_id, market_label")
+    if frame.is_empty():
+        return False
+    st.subheader("Compound V3: reserves")
+    st.caption(
+        "Comet absorbs an underwater account whole and charges what its collateral does not cover to the reserves. "
+        "Shock: every non-stable price about 30 % lower (the liquidation curve's first step past 30 %; its bad debt "
+        "there). Amounts in the market's base token unless marked USD."
+    )
+    config = {
+        "market_label": st.column_config.TextColumn("market", width=230),
+        "base_symbol": "base",
+        "reserves_tokens": _number("reserves", "base", "getReserves()"),
+        "target_reserves_tokens": _number("target", "base", "targetReserves(): above it, buyCollateral stops"),
+        "reserves_to_target_pct": percent_column("of target (%)"),
+        "reserves_usd": usd_column("reserves (USD)"),
+        "liquidatable_accounts": st.column_config.NumberColumn("absorbable now", help="isLiquidatable accounts"),
+        "absorb_shortfall_tokens": _number("loss if absorbed", "base", "Debt their collateral does not cover"),
+        "reserves_after_absorb_tokens": _number(
+            "reserves after absorb", "base", "Before the seized collateral is sold back (buyCollateral)"
+        ),
+        "shock_drop_pct": percent_column("shock: drop (%)"),
+        "shock_bad_debt_usd": usd_column("bad debt at shock (USD)", "Every non-stable price down by the shock drop"),
+        "reserves_cover_shock": st.column_config.CheckboxColumn("reserves cover it"),
+        "first_uncovered_drop_pct": percent_column(
+            "reserves run out at drop (%)", "Smallest drop of every non-stable price whose bad debt exceeds them"
+        ),
+        "utilization_pct": percent_column("utilization (%)"),
+        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "market": "Comet",
+    }
+    _key_table(
+        frame,
+        "markets_compound",
+        (
+            "market_label",
+            "reserves_tokens",
+            "reserves_to_target_pct",
+            "liquidatable_accounts",
+            "absorb_shortfall_tokens",
+            "shock_bad_debt_usd",
+            "reserves_cover_shock",
+            "first_uncovered_drop_pct",
+        ),
+        config,
+        "these Comets",
+    )
+    return True
+
+
+def _maker(db: Path) -> bool:
+    frame = query(db, f"SELECT * FROM {MAKER} ORDER BY chain_id, market")
+    if frame.is_empty():
+        return False
+    st.subheader("Maker/Sky: ilk limits")
+    st.caption(
+        "Debt ceiling used: Art x rate against line. Liquidation room: how much auction debt (tab = debt x chop) "
+        "Dog may still start, per ilk (hole - dirt) and Dog-wide (Hole - Dirt); an unsafe vault beyond it waits. "
+        "Amounts in dai."
+    )
+    config = {
+        "market_label": st.column_config.TextColumn("ilk", width="medium", help="With its liquidation ratio (LR)"),
+        "debt_dai": _number("debt", "dai"),
+        "line_dai": _number("ceiling", "dai", "line"),
+        "line_used_pct": st.column_config.NumberColumn("ceiling used (%)", format="%.2f%%"),
+        "dust_dai": _number("dust", "dai", "The smallest debt a vault may carry"),
+        "unsafe_urns": st.column_config.NumberColumn("unsafe vaults"),
+        "unsafe_tab_dai": _number("their tab", "dai", "Debt x chop: what their auctions need room for"),
+        "liquidation_room_dai": _number("room left", "dai", "The smaller of ilk and Dog-wide room"),
+        "room_covers_unsafe": st.column_config.CheckboxColumn("room covers them"),
+        "hole_room_dai": _number("ilk room", "dai", "hole - dirt"),
+        "global_room_dai": _number("Dog room", "dai", "Hole - Dirt"),
+        "bad_debt_dai": _number("bad debt", "dai", "Debt unsafe vaults' collateral cannot cover"),
+        "penalty_pct": percent_column("penalty (%)", "chop - 1"),
+        "fee_per_year_pct": percent_column("stability fee (%/year)"),
+        "price_usd": usd_column("price (USD)"),
+        "price_next_usd": usd_column("next price (USD)", "The OSM's queued price, current within the hour"),
+        "urns": st.column_config.NumberColumn("vaults"),
+        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+    }
+    _key_table(
+        frame,
+        "markets_maker",
+        (
+            "market_label",
+            "debt_dai",
+            "line_used_pct",
+            "dust_dai",
+            "unsafe_urns",
+            "unsafe_tab_dai",
+            "liquidation_room_dai",
+            "room_covers_unsafe",
+        ),
+        config,
+        "these ilks",
+    )
+    return True
+
+
+def _liquity(db: Path) -> bool:
+    frame = query(db, f"SELECT * FROM {LIQUITY} ORDER BY chain_id, market")
+    if frame.is_empty():
+        return False
+    st.subheader("Liquity V1: system")
+    st.caption(
+        "Recovery Mode starts when the total collateral ratio (TCR) falls below the critical ratio (CCR, 150 %); "
+        "then every trove under it may be liquidated. The Stability Pool absorbs liquidated debt first; what it "
+        "cannot cover is redistributed to the other troves. Amounts in LUSD unless marked."
+    )
+    config = {
+        "market_label": st.column_config.TextColumn("system", width="medium", help="With its MCR"),
+        "tcr_pct": percent_column("TCR (%)"),
+        "recovery_mode": st.column_config.CheckboxColumn("in Recovery Mode"),
+        "price_usd": usd_column("ETH price (USD)"),
+        "recovery_mode_price_usd": usd_column("Recovery Mode at (USD)", "The ETH price at which TCR = CCR"),
+        "price_drop_to_recovery_pct": percent_column("ETH drop to it (%)"),
+        "stability_pool_lusd": _number("Stability Pool", "LUSD"),
+        "liquidatable_troves": st.column_config.NumberColumn("liquidatable troves"),
+        "liquidatable_debt_lusd": _number("liquidatable debt", "LUSD"),
+        "sp_cover_pct": percent_column("pool covers (%)", "Stability Pool ÷ liquidatable debt"),
+        "below_ccr_troves": st.column_config.NumberColumn("troves under CCR"),
+        "below_ccr_debt_lusd": _number("debt under CCR", "LUSD", "Liquidatable if Recovery Mode starts"),
+        "sp_cover_below_ccr_pct": percent_column("pool covers in Recovery Mode (%)"),
+        "batch_debt_to_redistribute_lusd": _number(
+            "redistributed now", "LUSD", "Debt a batch liquidation now would pass to the other troves"
+        ),
+        "system_debt_lusd": _number("system debt", "LUSD"),
+        "system_coll_eth": _number("system collateral", "ETH"),
+        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "market": "TroveManager",
+    }
+    _key_table(
+        frame,
+        "markets_liquity",
+        (
+            "market_label",
+            "tcr_pct",
+            "recovery_mode",
+            "price_drop_to_recovery_pct",
+            "stability_pool_lusd",
+            "liquidatable_troves",
+            "sp_cover_pct",
+            "below_ccr_troves",
+            "sp_cover_below_ccr_pct",
+        ),
+        config,
+        "these systems",
+    )
+    return True

@@ -1,0 +1,52 @@
+-- Compound V3 (Comet) markets as read at every snapshot: base asset, totals, reserves against targetReserves.
+--
+-- Grain: one row per (chain_id, market, block_number); is_latest marks the market's latest snapshot.
+-- Key columns:
+--   market                 the Comet (proxy) address, as in positions and the score tables
+--   reserves, target_reserves   getReserves() (signed: negative when the protocol owes more than it holds) and
+--                          targetReserves(), exact, base token's smallest unit
+--   reserves_tokens, target_reserves_tokens   the same in whole base tokens (DOUBLE)
+--   base_price_usd         USD per whole base token; reserves_usd, target_reserves_usd in USD
+--   supply_tokens, borrow_tokens   totals at present value (principal × accrued index), whole base tokens
+--   utilization_pct        Comet's getUtilization() × 100
+-- Reads: raw_compound_v3_markets, sync_state.
+WITH markets AS (
+    SELECT * FROM raw_compound_v3_markets
+),
+
+latest AS (
+    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
+    FROM sync_state
+    WHERE protocol = 'compound-v3'
+),
+
+final AS (
+    SELECT
+        'compound-v3' AS protocol,
+        m.chain_id,
+        m.market,
+        m.block_number,
+        coalesce(l.is_latest, false) AS is_latest,
+        m.base_token,
+        m.base_symbol,
+        m.base_decimals,
+        m.base_price * m.base_currency_usd AS base_price_usd,
+        m.reserves,
+        m.target_reserves,
+        m.reserves::DOUBLE / pow(10, m.base_decimals) AS reserves_tokens,
+        m.target_reserves::DOUBLE / pow(10, m.base_decimals) AS target_reserves_tokens,
+        m.reserves::DOUBLE / pow(10, m.base_decimals) * m.base_price * m.base_currency_usd AS reserves_usd,
+        m.target_reserves::DOUBLE / pow(10, m.base_decimals) * m.base_price * m.base_currency_usd
+            AS target_reserves_usd,
+        (m.total_supply_base::DOUBLE * m.accrued_supply_index::DOUBLE / 1e15) / pow(10, m.base_decimals)
+            AS supply_tokens,
+        (m.total_borrow_base::DOUBLE * m.accrued_borrow_index::DOUBLE / 1e15) / pow(10, m.base_decimals)
+            AS borrow_tokens,
+        m.utilization::DOUBLE / 1e16 AS utilization_pct,
+        m.store_front_price_factor,
+        m.num_assets
+    FROM markets AS m
+    LEFT JOIN latest AS l USING (chain_id, market, block_number)
+)
+
+SELECT * FROM final
