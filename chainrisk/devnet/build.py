@@ -13,6 +13,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.aave36 import as_aave_deployment, deploy_aave36
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
@@ -34,6 +35,7 @@ class DevnetOptions:
     port: int  #: anvil's loopback port
     start: datetime  #: first day of the replayed price window (UTC)
     step_hours: int  #: hours between price updates (and keeper rounds)
+    aave_version: str = "3.0.2"  #: the Aave market's bytecode: "3.0.2" (aave-v3-core) or "3.6" (aave-v3-origin)
 
 
 def manifest_path(folder: Path | None = None) -> Path:
@@ -91,7 +93,12 @@ def build_devnet(
         tokens[LST.symbol] = lst.token
         # Every price the protocols read, by symbol: the base feeds, and the feeds derived from them on chain.
         prices = {**feeds, LST.symbol: lst.feed}
-        aave = deploy_aave(builder, tokens, prices)
+        if options.aave_version == "3.6":
+            aave = as_aave_deployment(deploy_aave36(builder, tokens, prices))
+        elif options.aave_version == "3.0.2":
+            aave = deploy_aave(builder, tokens, prices)
+        else:
+            raise UserError(f"unknown Aave devnet version {options.aave_version!r}; give 3.0.2 or 3.6")
         morpho = deploy_morpho(builder)
         tokens_for_morpho = dict(tokens)
         for a_symbol, underlying in ATOKEN_COLLATERAL.items():
