@@ -10,9 +10,9 @@ with `--overwrite` after such a backfill to rebuild the lake from the database.
 
 Parquet has no 128-bit integers (DuckDB would write HUGEINT as DOUBLE and round wei): exact amounts are written as
 DECIMAL(38,0), which chainrisk's values always fit. Files are partitioned by chain_id and protocol where a table has
-them, so engines prune by chain and protocol. An export is staged beside the folder and moved in file by file, the
-manifest written last: files a crashed export left that the manifest does not list are removed by the next export
-before it writes, so a row is never exported twice.
+them, so engines prune by chain and protocol. An export is staged beside the folder: the first is renamed into place
+whole, later ones are moved in file by file and the manifest written last; files a crashed export left that the
+manifest does not list are removed by the next export before it writes, so a row is never exported twice.
 """
 
 from __future__ import annotations
@@ -101,12 +101,9 @@ def _start(out: Path, overwrite: bool) -> dict[str, Any]:
 def _remove_orphans(out: Path, manifest: dict[str, Any]) -> None:
     """Deletes Parquet files a crashed export moved in but never recorded (their rows are above the watermark)."""
     listed = {f for export in manifest["exports"] for files in export["files"].values() for f in files}
-    for table in manifest["tables"]:
-        folder = out / table
-        if folder.is_dir():
-            for path in folder.rglob("*.parquet"):
-                if path.relative_to(out).as_posix() not in listed:
-                    path.unlink()
+    for path in out.rglob("*.parquet"):
+        if path.relative_to(out).as_posix() not in listed:
+            path.unlink()
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
@@ -190,7 +187,7 @@ def export_parquet(db: Path, out: Path, *, overwrite: bool = False) -> ExportRep
     or with `overwrite`, which rebuilds the folder)."""
     started = time.perf_counter()
     manifest = _start(out, overwrite)
-    if not overwrite and out.is_dir():
+    if not overwrite and out.is_dir() and any(out.iterdir()):
         _remove_orphans(out, manifest)
     sequence = len(manifest["exports"]) + 1
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,32 +209,31 @@ def export_parquet(db: Path, out: Path, *, overwrite: bool = False) -> ExportRep
                 partition = [c for c in PARTITION_COLUMNS if c in dict(columns)]
                 tables[table] = {"columns": dict(columns), "partition_by": partition, "watermark": watermark}
         written = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*.parquet"))
-        if overwrite and out.exists():
-            shutil.rmtree(out)
-        for name in written:
-            target = out / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, target)
         files: dict[str, list[str]] = {}
         for name in written:
             files.setdefault(name.split("/", 1)[0], []).append(name)
-        manifest = {
-            **manifest,
-            "tables": tables,
-            "exports": [
-                *manifest["exports"],
-                {
-                    "sequence": sequence,
-                    "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "rows": rows,
-                    "files": files,
-                },
-            ],
+        export = {
+            "sequence": sequence,
+            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "rows": rows,
+            "files": files,
         }
-        out.mkdir(parents=True, exist_ok=True)
-        temporary = out / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps(manifest, indent=1) + "\n")
-        os.replace(temporary, out / MANIFEST)
+        manifest = {**manifest, "tables": tables, "exports": [*manifest["exports"], export]}
+        text = json.dumps(manifest, indent=1) + "\n"
+        if overwrite or not out.exists():
+            # A whole new lake: the staged folder, manifest included, renamed into place in one step.
+            (staging / MANIFEST).write_text(text)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(staging, out)
+        else:
+            for name in written:
+                target = out / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / name, target)
+            temporary = out / f".{MANIFEST}.tmp"
+            temporary.write_text(text)
+            os.replace(temporary, out / MANIFEST)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(rows, len(written), out, round(time.perf_counter() - started, 3), sequence, tuple(skipped))
