@@ -12,7 +12,7 @@ Measured, each `chainrisk run --devnet` in a process of its own (peak memory is 
 - the first run: index every market from block 0, score, publish;
 - a steady-state run after `--changed` wallets borrowed more (about two thirds Aave, a third Morpho);
 - reader latency: `mart_market_summary` read through the published copy in a loop, idle and during that run.
-Goals (issue 22): steady-state run < 60 s and < 4 GiB. Figures go to benchmarks/results/scale.json.
+Goals (issue 22): steady-state run < 60 s and < 4 GiB. Figures go to benchmarks/results/scale-ACCOUNTS.json.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from chainrisk.rpc import RpcClient
 from chainrisk.store.published import connect_reader
 from chainrisk.store.views import query_sql
 
-RESULTS = Path(__file__).parent / "results" / "scale.json"
+RESULTS = Path(__file__).parent / "results"
 FUNDER = "0x" + keccak(b"scale:funder").hex()[-40:]
 TXS_PER_BLOCK = 1_000
 WAD = 10**18
@@ -307,8 +307,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"scale-{args.accounts}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
