@@ -110,6 +110,12 @@ def _load(manifest: dict[str, Any], args: argparse.Namespace, rng: random.Random
     sizes_usd = [rng.uniform(2_000, 40_000) for _ in range(args.accounts + args.morpho_positions)]
     weth_total = sum(int(s / eth_usd * WAD) for s in sizes_usd) + WAD
     usdc_liquidity = int(sum(sizes_usd) * usdc_unit)
+    # Caps sized for the devnet's population would stop a mainnet-sized book: lifted (0 = none), as governance
+    # raises them when a market grows.
+    configurator = load_abi("aave-v3", "IPoolConfigurator")
+    for token in (weth, usdc):
+        sender.call(DEPLOYER, configurator, manifest["aave_v3"]["pool_configurator"], "setSupplyCap", token, 0)
+        sender.call(DEPLOYER, configurator, manifest["aave_v3"]["pool_configurator"], "setBorrowCap", token, 0)
     for token, amount in ((weth, weth_total), (usdc, 2 * usdc_liquidity)):
         sender.call(FUNDER, mint_abi, token, "mint", amount)
         sender.call(FUNDER, mint_abi, token, "approve", pool, MAX_UINT)
