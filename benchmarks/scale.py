@@ -45,8 +45,25 @@ from chainrisk.store.views import query_sql
 RESULTS = Path(__file__).parent / "results"
 FUNDER = "0x" + keccak(b"scale:funder").hex()[-40:]
 TXS_PER_BLOCK = 1_000
+#: The bulk load stops when anvil's resident memory passes this share of the machine's (anvil keeps every block's
+#: state: a 100,000-borrower load reached 22.9 GiB of 23 before it was stopped by hand).
+ANVIL_MEMORY_SHARE = 0.5
 WAD = 10**18
 MAX_UINT = 2**256 - 1
+
+
+def _resident_mib(pid: int, field_name: str = "VmRSS") -> int:
+    """A process's resident memory (or its peak, VmHWM) in MiB from /proc; 0 once it has gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) // 1024 for line in lines if line.startswith(f"{field_name}:")), 0)
+
+
+def _memory_total_mib() -> int:
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    return next(int(line.split()[1]) // 1024 for line in lines if line.startswith("MemTotal:"))
 
 
 def _wallet(kind: str, index: int) -> str:
@@ -59,6 +76,7 @@ class Sender:
 
     rpc: RpcClient
     timestamp: int
+    anvil_pid: int  #: watched: anvil keeps every block's state in memory, and a shared machine must not swap
     nonces: dict[str, int] = field(default_factory=dict)
     pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sent: int = 0
@@ -91,13 +109,19 @@ class Sender:
         if len(receipts) != len(labels) or failed:
             raise SystemExit(f"bulk load: {len(receipts)} of {len(labels)} mined, reverted: {failed[:5]}")
         self.sent += len(labels)
+        anvil_mib, limit_mib = _resident_mib(self.anvil_pid), _memory_total_mib() * ANVIL_MEMORY_SHARE
+        if anvil_mib > limit_mib:
+            raise SystemExit(
+                f"bulk load stopped after {self.sent:,} transactions: anvil holds {anvil_mib:,} MiB, over "
+                f"{ANVIL_MEMORY_SHARE:.0%} of this machine's memory; give fewer --accounts / --morpho-positions"
+            )
 
 
 def _load(manifest: dict[str, Any], args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     """Opens the accounts and markets; returns what was opened (the wallets by protocol, for the changes later)."""
     rpc = RpcClient(manifest["rpc_url"])
     head = rpc.call("eth_getBlockByNumber", ["latest", False])
-    sender = Sender(rpc, int(head["timestamp"], 16))
+    sender = Sender(rpc, int(head["timestamp"], 16), int(manifest["pid"]))
     pool_abi, morpho_abi = load_abi("aave-v3", "IPool"), load_abi("morpho-blue", "IMorpho")
     mint_abi = Abi(aave_artifact("MintableERC20").abi)
     tokens, pool = manifest["tokens"], manifest["aave_v3"]["pool"]
@@ -206,12 +230,7 @@ def _change(manifest: dict[str, Any], loaded: dict[str, Any], changed: int, rng:
 
 def _peak_rss_mib(pid: int, stop: threading.Event, peak: list[int]) -> None:
     while not stop.is_set():
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak[0] = max(peak[0], int(line.split()[1]) // 1024)
-        except OSError:
-            return
+        peak[0] = max(peak[0], _resident_mib(pid, "VmHWM"))
         stop.wait(0.2)
 
 
