@@ -36,6 +36,7 @@ class DevnetOptions:
     start: datetime  #: first day of the replayed price window (UTC)
     step_hours: int  #: hours between price updates (and keeper rounds)
     aave_version: str = "3.0.2"  #: the Aave market's bytecode: "3.0.2" (aave-v3-core) or "3.6" (aave-v3-origin)
+    anvil_args: tuple[str, ...] = ()  #: anvil's own options, added to start_anvil's
 
 
 def manifest_path(folder: Path | None = None) -> Path:
@@ -80,7 +81,9 @@ def build_devnet(
     path = load_price_path(BASE_FEEDS, options.start, options.days, options.step_hours)
     compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
     started = time.perf_counter()
-    process = start_anvil(options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach)
+    process = start_anvil(
+        options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach, extra_args=options.anvil_args
+    )
     rpc_url = f"http://127.0.0.1:{options.port}"
     try:
         rpc = RpcClient(rpc_url)
