@@ -45,8 +45,8 @@ from chainrisk.store.views import query_sql
 RESULTS = Path(__file__).parent / "results"
 FUNDER = "0x" + keccak(b"scale:funder").hex()[-40:]
 TXS_PER_BLOCK = 1_000
-#: The bulk load stops when anvil's resident memory passes this share of the machine's (anvil keeps every block's
-#: state: a 100,000-borrower load reached 22.9 GiB of 23 before it was stopped by hand).
+#: The bulk load stops when anvil's resident memory passes this share of the machine's (anvil keeps every
+#: transaction: a 100,000-borrower load reached 22.9 GiB of 23 before it was stopped by hand).
 ANVIL_MEMORY_SHARE = 0.5
 WAD = 10**18
 MAX_UINT = 2**256 - 1
@@ -288,7 +288,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as folder:
         state = Path(folder)
-        # Only the last states in anvil's memory: every block's state kept, a 100,000-borrower load filled 23 GiB.
+        # Only the last states in anvil's memory (with every block's state a 100,000-borrower load filled 23 GiB);
+        # anvil still grows about 80 KiB per transaction it keeps, so ~150,000 transactions fit half of 23 GiB.
         options = DevnetOptions(
             50, 1, args.seed, free_port(), parse_start("2022-05-01"), 24, anvil_args=("--prune-history", "256")
         )
