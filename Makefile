@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8545
 DASHBOARD_PORT ?= 8501
 
-.PHONY: setup chromium demo test bench credit-eval clean
+.PHONY: setup chromium java demo test bench credit-eval clean
 
 $(BIN)/chainrisk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,13 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: setup chromium
+# A Java runtime for Spark (pyspark, local mode) reading `chainrisk export`'s lake in one test (Debian's package).
+java:
+	@command -v java >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
+
+test: setup chromium java
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

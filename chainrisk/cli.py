@@ -500,11 +500,12 @@ def _export(args: argparse.Namespace) -> None:
     from chainrisk.jobs.export import export_parquet
 
     _check_reader_db(Path(args.db))
-    report = export_parquet(Path(args.db), Path(args.out), overwrite=args.overwrite)
+    report = export_parquet(Path(args.db), Path(args.to), overwrite=args.overwrite)
     written = sum(1 for n in report.tables.values() if n)
     print(
-        f"exported {written} tables ({sum(report.tables.values()):,} rows, {report.files} Parquet files, "
-        f"partitioned by chain_id/protocol) to {report.out} in {report.seconds:.1f} s"
+        f"export {report.sequence}: {sum(report.tables.values()):,} new rows in {written} tables "
+        f"({report.files} Parquet files, partitioned by chain_id/protocol) added to {report.out} "
+        f"in {report.seconds:.1f} s"
     )
 
 
@@ -756,11 +757,21 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--list", action="store_true", help="list the views with their descriptions")
     reader_options(query)
     query.set_defaults(handler=_query)
-    export = commands.add_parser("export", help="every table as partitioned Parquet (chain_id/protocol)")
+    export = commands.add_parser(
+        "export", help="history and latest tables as a Parquet lake for Spark/Trino/DuckDB, adding only new rows"
+    )
     export.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
     export.add_argument("--format", choices=["parquet"], default="parquet")
-    export.add_argument("--out", required=True, help="folder to write (created; refused if not empty)")
-    export.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    export.add_argument(
+        "--to",
+        "--out",
+        dest="to",
+        required=True,
+        help="the lake folder: new, empty, or an earlier export's (then only rows new since it are added)",
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="rebuild the folder from the database (replaces what it holds)"
+    )
     export.set_defaults(handler=_export)
     _add_risk_commands(commands)
     _add_credit_commands(commands)

@@ -25,7 +25,9 @@ from chainrisk.devnet.aave36 import (
     deploy_with_assets,
     run_scenarios,
 )
+from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.jobs.score import score
@@ -349,3 +351,30 @@ def test_liquidation_prices_applied_on_chain_give_health_one(chain: Chain, tmp_p
                 "getUserAccountData", chain.rpc.call(*eth_call(pool, POOL_V30, "getUserAccountData", wallet))
             )
         assert account[5] / WAD == pytest.approx(1, abs=1e-6), (wallet, symbol, price)
+
+
+def test_the_devnet_population_on_a_3_6_market_equals_get_user_account_data(tmp_path: Path) -> None:
+    """`DevnetOptions(aave_version="3.6")` (benchmarks/index_aave.py --version 3.6): the devnet's own population
+    (loopers, isolated and e-mode wallets, the crash's liquidations) drives the 3.6 bytecode with no action
+    reverting that runs on 3.0.2, and every wallet it leaves equals getUserAccountData."""
+    options = DevnetOptions(40, 4, 21, free_port(), parse_start("2022-05-08"), 4, aave_version="3.6")
+    manifest = build_devnet(options, tmp_path / "devnet", detach=False)
+    try:
+        assert manifest["history"]["reverted"] == {}
+        db = tmp_path / "population36.duckdb"
+        index_aave_v3(manifest["rpc_url"], manifest["aave_v3"]["pool_addresses_provider"], db)
+        assert _rows(db, "SELECT DISTINCT pool_version FROM raw_aave_v3_reserves") == [("3.6",)]
+        rows = _rows(
+            db,
+            "SELECT wallet, block_number, total_collateral_base, total_debt_base, available_borrows_base, "
+            "liquidation_threshold_bps, ltv_bps, health_factor_wad FROM wallet_health",
+        )
+        assert sum(1 for r in rows if r[7] is not None) >= 10  # borrowers, not only suppliers
+        with RpcClient(manifest["rpc_url"]) as rpc:
+            pool = manifest["aave_v3"]["pool"]
+            raw = rpc.batch([eth_call(pool, POOL_V30, "getUserAccountData", r[0], block=hex(r[1])) for r in rows])
+        for row, item in zip(rows, raw, strict=True):
+            ours = (*(int(v) for v in row[2:5]), row[5], row[6], MAX_UINT if row[7] is None else int(row[7]))
+            assert ours == POOL_V30.decode("getUserAccountData", item), row[0]
+    finally:
+        stop_process(int(manifest["pid"]))

@@ -72,12 +72,12 @@ def test_bad_watch_intervals_are_refused(text: str, capsys: pytest.CaptureFixtur
     assert "--every" in capsys.readouterr().err
 
 
-def test_export_is_exact_partitioned_and_refuses_to_overwrite(
+def test_export_is_exact_partitioned_and_incremental(
     tmp_path: Path, scored_db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "export"
-    assert main(["export", "--db", str(scored_db), "--out", str(out)]) == 0
-    assert "exported" in capsys.readouterr().out
+    assert main(["export", "--db", str(scored_db), "--to", str(out)]) == 0
+    assert "export 1: " in capsys.readouterr().out
     assert {p.name for p in (out / "positions").iterdir()} == {"chain_id=31337"}
     assert {p.name for p in (out / "positions" / "chain_id=31337").iterdir()} == {
         "protocol=aave-v3",
@@ -94,9 +94,13 @@ def test_export_is_exact_partitioned_and_refuses_to_overwrite(
         ).fetchall()
     assert [row[:4] for row in exported] == [tuple(row) for row in stored]  # exact: DECIMAL(38,0), not DOUBLE
     assert {row[4] for row in exported} == {"DECIMAL(38,0)"}
-    assert main(["export", "--db", str(scored_db), "--out", str(out)]) == 2
-    assert "not empty; pass --overwrite" in capsys.readouterr().err
-    assert main(["export", "--db", str(scored_db), "--out", str(out), "--overwrite"]) == 0
+    files = sorted(out.rglob("*.parquet"))
+    # Again with nothing new: nothing added, nothing rewritten (tests/test_export_spark.py exports new snapshots).
+    assert main(["export", "--db", str(scored_db), "--out", str(out)]) == 0
+    assert "export 2: 0 new rows in 0 tables (0 Parquet files" in capsys.readouterr().out
+    assert sorted(out.rglob("*.parquet")) == files
+    assert main(["export", "--db", str(scored_db), "--to", str(out), "--overwrite"]) == 0
+    assert "export 1: " in capsys.readouterr().out and sorted(out.rglob("*.parquet")) == files
 
 
 def test_sql_and_query_read_the_published_copy(

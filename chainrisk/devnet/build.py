@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.aave36 import as_aave_deployment, deploy_aave36
 from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_extras, count_logs
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
@@ -36,6 +37,8 @@ class DevnetOptions:
     start: datetime  #: first day of the replayed price window (UTC)
     step_hours: int  #: hours between price updates (and keeper rounds)
     protocols: tuple[str, ...] = ALL_PROTOCOLS  #: what to build (extras.ALL_PROTOCOLS' names; the base pair always)
+    aave_version: str = "3.0.2"  #: the Aave market's bytecode: "3.0.2" (aave-v3-core) or "3.6" (aave-v3-origin)
+    anvil_args: tuple[str, ...] = ()  #: anvil's own options, added to start_anvil's
 
 
 def manifest_path(folder: Path | None = None) -> Path:
@@ -74,7 +77,9 @@ def build_devnet(
     compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
     compile_extras(protocols)
     started = time.perf_counter()
-    process = start_anvil(options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach)
+    process = start_anvil(
+        options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach, extra_args=options.anvil_args
+    )
     rpc_url = f"http://127.0.0.1:{options.port}"
     try:
         rpc = RpcClient(rpc_url)
@@ -87,7 +92,12 @@ def build_devnet(
         tokens[LST.symbol] = lst.token
         # Every price the protocols read, by symbol: the base feeds, and the feeds derived from them on chain.
         prices = {**feeds, LST.symbol: lst.feed}
-        aave = deploy_aave(builder, tokens, prices)
+        if options.aave_version == "3.6":
+            aave = as_aave_deployment(deploy_aave36(builder, tokens, prices))
+        elif options.aave_version == "3.0.2":
+            aave = deploy_aave(builder, tokens, prices)
+        else:
+            raise UserError(f"unknown Aave devnet version {options.aave_version!r}; give 3.0.2 or 3.6")
         morpho = deploy_morpho(builder)
         tokens_for_morpho = dict(tokens)
         for a_symbol, underlying in ATOKEN_COLLATERAL.items():

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ def free_port() -> int:
         return port
 
 
-def start_anvil(port: int, chain_id: int, log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
-    """anvil on loopback with mining under our control, any sender impersonated, fees at zero."""
+def start_anvil(
+    port: int, chain_id: int, log_path: Path, *, detach: bool, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """anvil on loopback with mining under our control, any sender impersonated, fees at zero; `extra_args` are
+    anvil's own options (benchmarks/scale.py keeps only recent states with --prune-history)."""
     if not port_is_free(port):
         raise UserError(f"port {port} is in use; stop what holds it (`chainrisk devnet down`) or pass --port")
     args = [
@@ -63,6 +67,7 @@ def start_anvil(port: int, chain_id: int, log_path: Path, *, detach: bool) -> su
         "--no-request-size-limit",
         "--order",
         "fifo",
+        *extra_args,
     ]
     log = log_path.open("wb")
     process = subprocess.Popen(
