@@ -31,8 +31,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chainrisk-soak-") as folder:
-        options = DevnetOptions(wallets=args.wallets, days=10, seed=args.seed, port=free_port(),
-                                start=parse_start("2022-05-01"), step_hours=4, protocols=BASE_PROTOCOLS)  # fmt: skip
+        options = DevnetOptions(
+            wallets=args.wallets,
+            days=10,
+            seed=args.seed,
+            port=free_port(),
+            start=parse_start("2022-05-01"),
+            step_hours=4,
+            protocols=BASE_PROTOCOLS,
+        )
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
         try:
             report = soak(manifest, Path(folder) / "soak", args.seconds, readers=args.readers, seed=args.seed)

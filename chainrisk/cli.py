@@ -285,8 +285,10 @@ def _chains(args: argparse.Namespace) -> None:
         rpc_url = resolve_rpc_url(args.rpc_url)
     with writer_lock(db, "chains"):
         report = index_chains(rpc_url, db)
-    print(f"{report.line()}; wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, "
-          f"base_asset_exposure to {db} and published it")  # fmt: skip
+    print(
+        f"{report.line()}; wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, "
+        f"base_asset_exposure to {db} and published it"
+    )
 
 
 def _credit(args: argparse.Namespace) -> None:
@@ -326,9 +328,11 @@ def _credit(args: argparse.Namespace) -> None:
         )
         card.save(Path(args.out))
         kept = ", ".join(f.name for f in card.features)
-        print(f"trained {card.version} on {rows.height} borrower-cutoffs ({card.trained['liquidated']} liquidated "
-              f"within {args.horizon_days} days) at {len(cutoffs)} cutoffs; {len(card.features)} features: {kept}; "
-              f"saved to {args.out}")  # fmt: skip
+        print(
+            f"trained {card.version} on {rows.height} borrower-cutoffs ({card.trained['liquidated']} liquidated "
+            f"within {args.horizon_days} days) at {len(cutoffs)} cutoffs; {len(card.features)} features: {kept}; "
+            f"saved to {args.out}"
+        )
         return
     if command == "evaluate":
         history = credit.read_history(db, args.chain_id)
@@ -342,11 +346,14 @@ def _credit(args: argparse.Namespace) -> None:
             run_id = credit.store_evaluations(db, evaluations, args.horizon_days, history.chain_id)
         for e in evaluations:
             print("\n".join(e.lines()))
-            print("  calibration by band: " + "; ".join(
-                f"{r['bucket']} ({r['score_min']}-{r['score_max']}, {r['wallets']} wallets): predicted "
-                f"{r['predicted_pd']:.1%}, observed {r['observed_rate']:.1%}"
-                for r in e.calibration.iter_rows(named=True)
-            ))  # fmt: skip
+            print(
+                "  calibration by band: "
+                + "; ".join(
+                    f"{r['bucket']} ({r['score_min']}-{r['score_max']}, {r['wallets']} wallets): predicted "
+                    f"{r['predicted_pd']:.1%}, observed {r['observed_rate']:.1%}"
+                    for r in e.calibration.iter_rows(named=True)
+                )
+            )
         if args.model_out:
             evaluations[-1].model.save(Path(args.model_out))
             print(f"saved the model trained for the last cutoff to {args.model_out}")
@@ -546,11 +553,17 @@ def _risk(args: argparse.Namespace) -> None:
             report = risk.run_stress(db, windows, args.step_hours, settings)
         elif kind == "var":
             report = risk.run_var(
-                db, args.scenarios, args.seed, args.horizons, args.confidences, args.method,
+                db,
+                args.scenarios,
+                args.seed,
+                args.horizons,
+                args.confidences,
+                args.method,
                 (args.calibration_start, args.calibration_end),
                 (start, end) if args.backtest else None,
-                args.backtest_scenarios, settings,
-            )  # fmt: skip
+                args.backtest_scenarios,
+                settings,
+            )
         elif kind == "optimise":
             rpc_url = None
             if args.devnet:

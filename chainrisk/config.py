@@ -69,8 +69,13 @@ CHAIN_KEYS = {"chain_id", "rpc_url", "confirmations"}
 #: The environment variable of a chain's RPC when the config names none: CHAINRISK_RPC_<NAME>.
 CHAIN_RPC_ENV = "CHAINRISK_RPC_{}"
 RISK_KEYS = {
-    "series", "depth_usd_at_2pct", "depth_shape", "oracle_lag_hours", "liquidation_delay_hours", "max_change_bps",
-}  # fmt: skip
+    "series",
+    "depth_usd_at_2pct",
+    "depth_shape",
+    "oracle_lag_hours",
+    "liquidation_delay_hours",
+    "max_change_bps",
+}
 #: [risk] keys that are whole numbers, with the range each accepts.
 RISK_INTEGERS = {"oracle_lag_hours": (0, 48), "liquidation_delay_hours": (0, 48), "max_change_bps": (25, 10_000)}
 MARKET_KEYS = {"preset", "protocol", "address", "from_block", "chain_id", "chain"}
@@ -125,8 +130,9 @@ class Config:
         default chain."""
         if market.chain is not None:
             return self.chains[market.chain]
-        return next((c for c in self.chains.values() if market.chain_id is not None and c.chain_id == market.chain_id),
-                    None)  # fmt: skip
+        return next(
+            (c for c in self.chains.values() if market.chain_id is not None and c.chain_id == market.chain_id), None
+        )
 
     def rpc_url_of(self, market: MarketConfig) -> str | None:
         """The RPC URL that reads `market` (None: the default, resolved from ETH_RPC_URL)."""
@@ -166,8 +172,14 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     if "preset" in entry:
         preset = find_preset(str(entry["preset"]))
         start = {"from_block": preset.from_block} if preset.from_block is not None else {}
-        merged = {"protocol": preset.protocol, "address": preset.address, **start, "chain_id": preset.chain_id,
-                  **dict(preset.options), **entry}  # fmt: skip
+        merged = {
+            "protocol": preset.protocol,
+            "address": preset.address,
+            **start,
+            "chain_id": preset.chain_id,
+            **dict(preset.options),
+            **entry,
+        }
     else:
         merged = dict(entry)
     if "protocol" not in merged or "address" not in merged:

@@ -179,8 +179,18 @@ def liquidate_aave_fully(rpc: RpcClient, devnet: dict[str, Any], wallets: list[s
             seize, repay = max(collateral, key=collateral.__getitem__), max(debt, key=debt.__getitem__)
             units = int(debt[repay] / prices[repay] * 10 ** reserves[repay]["decimals"])
             builder.call(keeper, MINTABLE, reserves[repay]["asset"], "mint", 2 * units + 10)
-            builder.call(keeper, POOL, aave["pool"], "liquidationCall", reserves[seize]["asset"],
-                         reserves[repay]["asset"], wallet, MAX_UINT, False, required=False)  # fmt: skip
+            builder.call(
+                keeper,
+                POOL,
+                aave["pool"],
+                "liquidationCall",
+                reserves[seize]["asset"],
+                reserves[repay]["asset"],
+                wallet,
+                MAX_UINT,
+                False,
+                required=False,
+            )
         builder.mine(0)
     data = aave_health(rpc, devnet, wallets)
     return {w: data[w][1] for w in wallets if data[w][0] == 0 and data[w][1] > 0}

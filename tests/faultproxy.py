@@ -240,8 +240,9 @@ class FaultProxy:
         finally:
             connection.close()
 
-    def _answer(self, kind: str | None, calls: list[dict[str, Any]], batch: bool, body: bytes, rng: random.Random
-                ) -> tuple[int, str, bytes, dict[str, str]]:  # fmt: skip
+    def _answer(
+        self, kind: str | None, calls: list[dict[str, Any]], batch: bool, body: bytes, rng: random.Random
+    ) -> tuple[int, str, bytes, dict[str, str]]:
         """Status, content type, body and extra headers for one request under `kind` (timeouts and resets are
         the handler's, since they are about the connection)."""
         if kind == "http_429":
@@ -313,11 +314,14 @@ class FaultProxy:
             else:
                 item.pop("result", None)
                 item["error"] = (
-                    {"code": -32000, "message": "One of the blocks specified in filter (fromBlock, toBlock or "
-                     "blockHash) cannot be found."}
+                    {
+                        "code": -32000,
+                        "message": "One of the blocks specified in filter (fromBlock, toBlock or "
+                        "blockHash) cannot be found.",
+                    }
                     if method == "eth_getLogs"
                     else {"code": -32000, "message": "header not found"}
-                )  # fmt: skip
+                )
 
     def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
         proxy = self

@@ -45,9 +45,14 @@ POOL_3X = load_abi("aave-v3", "IPoolV3x")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 #: Feed answers at the start (8 decimals), about mid-2024's.
 INITIAL = {
-    "WETH": 3_000 * 10**8, "stETH": 2_990 * 10**8, "WBTC": 60_000 * 10**8, "USDC": 10**8, "DAI": 10**8,
-    "USDT": 10**8, "LINK": 15 * 10**8,
-}  # fmt: skip
+    "WETH": 3_000 * 10**8,
+    "stETH": 2_990 * 10**8,
+    "WBTC": 60_000 * 10**8,
+    "USDC": 10**8,
+    "DAI": 10**8,
+    "USDT": 10**8,
+    "LINK": 15 * 10**8,
+}
 LIQUIDATION_CALL_TOPIC = event_topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
 DEFICIT_TOPIC = event_topic("DeficitCreated(address,address,uint256)")
 
@@ -124,13 +129,20 @@ def test_the_market_is_v3_6_and_read_as_such(chain: Chain) -> None:
 
 def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
     market, rpc = chain.market, chain.rpc
-    reserves = {r[0]: r[1:] for r in _rows(
-        chain.db, "SELECT symbol, deficit, liquidation_grace_period_until, siloed_borrowing, debt_ceiling, "
-        "stable_debt_token FROM raw_aave_v3_reserves",
-    )}  # fmt: skip
+    reserves = {
+        r[0]: r[1:]
+        for r in _rows(
+            chain.db,
+            "SELECT symbol, deficit, liquidation_grace_period_until, siloed_borrowing, debt_ceiling, "
+            "stable_debt_token FROM raw_aave_v3_reserves",
+        )
+    }
     assets = {s: r["asset"] for s, r in market["reserves"].items()}
-    calls = [eth_call(market["pool"], POOL_3X, fn, a) for a in assets.values() for fn in (
-        "getReserveDeficit", "getLiquidationGracePeriod")]  # fmt: skip
+    calls = [
+        eth_call(market["pool"], POOL_3X, fn, a)
+        for a in assets.values()
+        for fn in ("getReserveDeficit", "getLiquidationGracePeriod")
+    ]
     raw = rpc.batch(calls)
     for i, symbol in enumerate(assets):
         deficit = POOL_3X.decode("getReserveDeficit", raw[2 * i])[0]
@@ -149,8 +161,11 @@ def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
         "SELECT category_id, label, collateral_bitmap, borrowable_bitmap, ltvzero_bitmap "
         "FROM raw_aave_v3_emode_categories ORDER BY category_id",
     )
-    bitmap_views = ("getEModeCategoryCollateralBitmap", "getEModeCategoryBorrowableBitmap",
-                    "getEModeCategoryLtvzeroBitmap")  # fmt: skip
+    bitmap_views = (
+        "getEModeCategoryCollateralBitmap",
+        "getEModeCategoryBorrowableBitmap",
+        "getEModeCategoryLtvzeroBitmap",
+    )
     for category_id, label, *bitmaps in categories:
         chain_bitmaps = [
             POOL_3X.decode(fn, rpc.call(*eth_call(market["pool"], POOL_3X, fn, category_id)))[0] for fn in bitmap_views
@@ -218,9 +233,15 @@ def _candidates(chain: Chain, block: int) -> list[tuple[str, int, int, Liquidati
     for wallet, collateral, debt in pairs:
         outcome = stored.get((wallet, collateral, debt), LiquidationOutcome("HealthFactorNotBelowThreshold", 0, 0))
         if deficits.get((wallet, collateral, debt)):
-            outcome = LiquidationOutcome(outcome.error, outcome.health_factor, outcome.max_liquidatable_debt,
-                                         outcome.debt_repaid, outcome.collateral_seized, outcome.protocol_fee,
-                                         {ids[debt]: deficits[wallet, collateral, debt]})  # fmt: skip
+            outcome = LiquidationOutcome(
+                outcome.error,
+                outcome.health_factor,
+                outcome.max_liquidatable_debt,
+                outcome.debt_repaid,
+                outcome.collateral_seized,
+                outcome.protocol_fee,
+                {ids[debt]: deficits[wallet, collateral, debt]},
+            )
         found.append((wallet, ids[collateral], ids[debt], outcome))
     return found
 

@@ -29,9 +29,13 @@ DATA = Path(__file__).parent / "data" / "aave_versions"
 FILES = sorted(DATA.glob("v3_*.json"))
 SNAPSHOTS = ("accrued", "crashed", "late")
 ACCOUNT_FIELDS = (
-    "total_collateral_base", "total_debt_base", "available_borrows_base", "current_liquidation_threshold", "ltv",
+    "total_collateral_base",
+    "total_debt_base",
+    "available_borrows_base",
+    "current_liquidation_threshold",
+    "ltv",
     "health_factor",
-)  # fmt: skip
+)
 
 Json = dict[str, Any]
 
@@ -241,8 +245,16 @@ def test_the_vectors_tell_each_version_from_its_predecessor(path: Path) -> None:
 
 
 def _figures(p: PositionAmounts) -> tuple[int, ...]:
-    return (p.reserve.reserve_id, p.supplied, p.debt, p.price, p.ltv, p.liquidation_threshold, p.collateral_base,
-            p.debt_base)  # fmt: skip
+    return (
+        p.reserve.reserve_id,
+        p.supplied,
+        p.debt,
+        p.price,
+        p.ltv,
+        p.liquidation_threshold,
+        p.collateral_base,
+        p.debt_base,
+    )
 
 
 def test_pool_versions_from_text_and_revision() -> None:

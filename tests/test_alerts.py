@@ -183,10 +183,15 @@ def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: py
     controller.start()
     try:
         raw = {
-            "email": {"host": "127.0.0.1", "port": port, "sender": "chainrisk@test", "to": ["risk@test"],
-                      "starttls": False},
+            "email": {
+                "host": "127.0.0.1",
+                "port": port,
+                "sender": "chainrisk@test",
+                "to": ["risk@test"],
+                "starttls": False,
+            },
             "rules": [{"name": "everyone", "kind": "health_below", "threshold": 1.2}],
-        }  # fmt: skip
+        }
         config = parse_alerts(raw, {}, "test")
         assert config is not None
         with Store(tmp_path / "a.duckdb") as store:

@@ -496,11 +496,20 @@ def test_devnet_page_shows_the_manifest(scored: Path, devnet: dict[str, Any]) ->
 RISK_COMMANDS = (
     ["cascade", "--shock", "WETH=-10%"],
     ["stress", "--window", "ftx-2022", "--window", "luna-2022", "--step-hours", "24"],
-    ["var", "--scenarios", "2000", "--horizons", "24", "--backtest", "2022-11-01..2022-11-30",
-     "--backtest-scenarios", "200"],
+    [
+        "var",
+        "--scenarios",
+        "2000",
+        "--horizons",
+        "24",
+        "--backtest",
+        "2022-11-01..2022-11-30",
+        "--backtest-scenarios",
+        "200",
+    ],
     ["optimise", "--below", "1.2"],
     ["cascade", "--shock", "WETH=-30%"],
-)  # fmt: skip
+)
 
 
 def with_risk_runs(db: Path, folder: Path) -> Path:
@@ -698,10 +707,14 @@ def test_risk_page_var_equals_the_tables(risk_db: Path, monkeypatch: pytest.Monk
     shown_suggestions = {
         (s, m): (lt, suggested, change)
         for s, m, lt, suggested, change in zip(
-            suggestions["symbol"], suggestions["market"], suggestions["current_lt_pct"],
-            suggestions["suggested_lt_pct"], suggestions["ltv_change_bps"], strict=True,
+            suggestions["symbol"],
+            suggestions["market"],
+            suggestions["current_lt_pct"],
+            suggestions["suggested_lt_pct"],
+            suggestions["ltv_change_bps"],
+            strict=True,
         )
-    }  # fmt: skip
+    }
     for symbol, market, lt_bps, suggested_bps, ltv_change in stored_suggestions:
         assert shown_suggestions[symbol, market] == (lt_bps / 100, suggested_bps / 100, ltv_change)
 

@@ -187,105 +187,255 @@ def _hostile_sql(sql: str, *expect: str) -> Case:
 
 CASES = [
     # Addresses: the shape is checked before anything is contacted; EIP-55 letter case is not enforced.
-    Case("address not hex", lambda c: ["index", "--address", "0x" + "zz" * 20, *c.rpc],
-         ("--address", "is not a 20-byte hex address", "give 0x followed by 40 hex digits")),
-    Case("address too short", lambda c: ["index", "--address", "0x1234", *c.rpc],
-         ("'0x1234' is not a 20-byte hex address", "40 hex digits")),
-    Case("address without 0x", lambda c: ["index", "--address", c.aave[2:], *c.rpc],
-         ("is not a 20-byte hex address", "give 0x followed by")),
-    Case("usd oracle not an address", lambda c: ["index", "--protocol", "morpho-blue", "--address", c.morpho,
-                                                  "--usd-oracle", "oracle", *c.rpc],
-         ("--usd-oracle: 'oracle' is not a 20-byte hex address",)),
+    Case(
+        "address not hex",
+        lambda c: ["index", "--address", "0x" + "zz" * 20, *c.rpc],
+        ("--address", "is not a 20-byte hex address", "give 0x followed by 40 hex digits"),
+    ),
+    Case(
+        "address too short",
+        lambda c: ["index", "--address", "0x1234", *c.rpc],
+        ("'0x1234' is not a 20-byte hex address", "40 hex digits"),
+    ),
+    Case(
+        "address without 0x",
+        lambda c: ["index", "--address", c.aave[2:], *c.rpc],
+        ("is not a 20-byte hex address", "give 0x followed by"),
+    ),
+    Case(
+        "usd oracle not an address",
+        lambda c: ["index", "--protocol", "morpho-blue", "--address", c.morpho, "--usd-oracle", "oracle", *c.rpc],
+        ("--usd-oracle: 'oracle' is not a 20-byte hex address",),
+    ),
     # Names.
-    Case("unknown preset", lambda c: ["index", "--market", "aave-v3-mars", *c.rpc],
-         ("unknown market 'aave-v3-mars'", "did you mean aave-v3-", "`chainrisk presets` lists all")),
-    Case("unknown protocol", lambda c: ["index", "--protocol", "compound-v9", "--address", c.aave, *c.rpc],
-         ("unknown protocol 'compound-v9'", "known: aave-v3, ", "morpho-blue")),
-    Case("unknown preset in the config", lambda c: ["index", "--config", c.toml('[[markets]]\npreset = "nope"')],
-         ("unknown market 'nope'", "`chainrisk presets` lists all")),
+    Case(
+        "unknown preset",
+        lambda c: ["index", "--market", "aave-v3-mars", *c.rpc],
+        ("unknown market 'aave-v3-mars'", "did you mean aave-v3-", "`chainrisk presets` lists all"),
+    ),
+    Case(
+        "unknown protocol",
+        lambda c: ["index", "--protocol", "compound-v9", "--address", c.aave, *c.rpc],
+        ("unknown protocol 'compound-v9'", "known: aave-v3, ", "morpho-blue"),
+    ),
+    Case(
+        "unknown preset in the config",
+        lambda c: ["index", "--config", c.toml('[[markets]]\npreset = "nope"')],
+        ("unknown market 'nope'", "`chainrisk presets` lists all"),
+    ),
     # The chain and the contract behind an address.
-    Case("wrong chain id", lambda c: ["index", "--config", c.toml(
-        f'[[markets]]\nprotocol = "aave-v3"\naddress = "{c.aave}"\nchain_id = 1', market=False)],
-         ("the RPC serves chain 31337", "on chain 1")),
-    Case("mainnet preset on the devnet", lambda c: ["index", "--market", "aave-v3-ethereum", *c.rpc],
-         ("the RPC serves chain 31337", "on chain 1")),
-    Case("wallet (no contract)", lambda c: ["index", "--address", c.devnet["wallets"][0], *c.rpc],
-         ("no contract at", "check --address and --rpc-url")),
-    Case("morpho address as aave-v3", lambda c: ["index", "--address", c.morpho, *c.rpc],
-         ("is not an Aave V3 PoolAddressesProvider",)),
-    Case("aave address as morpho-blue", lambda c: ["index", "--protocol", "morpho-blue", "--address", c.aave, *c.rpc],
-         ("is not a Morpho Blue singleton",)),
-    Case("erc-20 token as aave-v3", lambda c: ["index", "--address", c.devnet["tokens"]["USDC"], *c.rpc],
-         ("is not an Aave V3 PoolAddressesProvider",)),
-    Case("erc-20 token as usd oracle", lambda c: ["index", "--protocol", "morpho-blue", "--address", c.morpho,
-                                                  "--usd-oracle", c.devnet["tokens"]["USDC"], *c.rpc],
-         ("does not answer BASE_CURRENCY_UNIT", "must be an AaveOracle-compatible contract")),
+    Case(
+        "wrong chain id",
+        lambda c: [
+            "index",
+            "--config",
+            c.toml(f'[[markets]]\nprotocol = "aave-v3"\naddress = "{c.aave}"\nchain_id = 1', market=False),
+        ],
+        ("the RPC serves chain 31337", "on chain 1"),
+    ),
+    Case(
+        "mainnet preset on the devnet",
+        lambda c: ["index", "--market", "aave-v3-ethereum", *c.rpc],
+        ("the RPC serves chain 31337", "on chain 1"),
+    ),
+    Case(
+        "wallet (no contract)",
+        lambda c: ["index", "--address", c.devnet["wallets"][0], *c.rpc],
+        ("no contract at", "check --address and --rpc-url"),
+    ),
+    Case(
+        "morpho address as aave-v3",
+        lambda c: ["index", "--address", c.morpho, *c.rpc],
+        ("is not an Aave V3 PoolAddressesProvider",),
+    ),
+    Case(
+        "aave address as morpho-blue",
+        lambda c: ["index", "--protocol", "morpho-blue", "--address", c.aave, *c.rpc],
+        ("is not a Morpho Blue singleton",),
+    ),
+    Case(
+        "erc-20 token as aave-v3",
+        lambda c: ["index", "--address", c.devnet["tokens"]["USDC"], *c.rpc],
+        ("is not an Aave V3 PoolAddressesProvider",),
+    ),
+    Case(
+        "erc-20 token as usd oracle",
+        lambda c: [
+            "index",
+            "--protocol",
+            "morpho-blue",
+            "--address",
+            c.morpho,
+            "--usd-oracle",
+            c.devnet["tokens"]["USDC"],
+            *c.rpc,
+        ],
+        ("does not answer BASE_CURRENCY_UNIT", "must be an AaveOracle-compatible contract"),
+    ),
     # Config files.
-    Case("malformed toml", lambda c: ["index", "--config", str(c.file("bad.toml", b"[[markets]\nprotocol = aave"))],
-         ("is not valid TOML", "line 1", "fix that line")),
-    Case("config not text", lambda c: ["run", "--config", str(c.file("bin.toml", b"\xff\xfe\x00garbage\x81"))],
-         ("is not a UTF-8 text file", "give --config a chainrisk.toml")),
-    Case("config missing", lambda c: ["run", "--config", str(c.root / "missing.toml")],
-         ("no config file at", "check the --config path")),
-    Case("unknown top-level key", lambda c: ["index", "--config", c.toml('rpc = "http://x"')],
-         ("unknown key 'rpc'", "known: alerts, chains, confirmations, db")),
-    Case("unknown market key", lambda c: ["run", "--config", c.toml(
-        f'[[markets]]\nprotocol = "aave-v3"\nadress = "{c.aave}"', market=False)],
-         ("unknown key 'adress'", "known: address")),
-    Case("wrong type: confirmations", lambda c: ["index", "--config", c.toml('confirmations = "twelve"')],
-         ("confirmations must be a non-negative integer", "'twelve'")),
-    Case("wrong type: db", lambda c: ["run", "--config",
-                                      str(c.file("db.toml", b'db = 5\n[[markets]]\npreset = "spark-ethereum"\n'))],
-         ("db must be a file path in quotes", "not 5")),
-    Case("wrong type: chain_id", lambda c: ["index", "--config", c.toml(
-        f'[[markets]]\nprotocol = "aave-v3"\naddress = "{c.aave}"\nchain_id = "31337"', market=False)],
-         ("chain_id must be a non-negative integer",)),
-    Case("wrong type: markets", lambda c: ["index", "--config", c.toml('markets = "aave"', market=False)],
-         ("add at least one [[markets]] table",)),
-    Case("empty markets", lambda c: ["run", "--config", c.toml("markets = []", market=False)],
-         ("add at least one [[markets]] table",)),
+    Case(
+        "malformed toml",
+        lambda c: ["index", "--config", str(c.file("bad.toml", b"[[markets]\nprotocol = aave"))],
+        ("is not valid TOML", "line 1", "fix that line"),
+    ),
+    Case(
+        "config not text",
+        lambda c: ["run", "--config", str(c.file("bin.toml", b"\xff\xfe\x00garbage\x81"))],
+        ("is not a UTF-8 text file", "give --config a chainrisk.toml"),
+    ),
+    Case(
+        "config missing",
+        lambda c: ["run", "--config", str(c.root / "missing.toml")],
+        ("no config file at", "check the --config path"),
+    ),
+    Case(
+        "unknown top-level key",
+        lambda c: ["index", "--config", c.toml('rpc = "http://x"')],
+        ("unknown key 'rpc'", "known: alerts, chains, confirmations, db"),
+    ),
+    Case(
+        "unknown market key",
+        lambda c: ["run", "--config", c.toml(f'[[markets]]\nprotocol = "aave-v3"\nadress = "{c.aave}"', market=False)],
+        ("unknown key 'adress'", "known: address"),
+    ),
+    Case(
+        "wrong type: confirmations",
+        lambda c: ["index", "--config", c.toml('confirmations = "twelve"')],
+        ("confirmations must be a non-negative integer", "'twelve'"),
+    ),
+    Case(
+        "wrong type: db",
+        lambda c: ["run", "--config", str(c.file("db.toml", b'db = 5\n[[markets]]\npreset = "spark-ethereum"\n'))],
+        ("db must be a file path in quotes", "not 5"),
+    ),
+    Case(
+        "wrong type: chain_id",
+        lambda c: [
+            "index",
+            "--config",
+            c.toml(f'[[markets]]\nprotocol = "aave-v3"\naddress = "{c.aave}"\nchain_id = "31337"', market=False),
+        ],
+        ("chain_id must be a non-negative integer",),
+    ),
+    Case(
+        "wrong type: markets",
+        lambda c: ["index", "--config", c.toml('markets = "aave"', market=False)],
+        ("add at least one [[markets]] table",),
+    ),
+    Case(
+        "empty markets",
+        lambda c: ["run", "--config", c.toml("markets = []", market=False)],
+        ("add at least one [[markets]] table",),
+    ),
     # Block ranges.
-    Case("negative from-block", lambda c: ["index", "--address", c.aave, "--from-block", "-5", *c.rpc],
-         ("argument --from-block", "-5 is below 0", "give a block number")),
-    Case("from-block not a number", lambda c: ["index", "--address", c.aave, "--from-block", "1e9x", *c.rpc],
-         ("argument --from-block", "is not a whole number", "chainrisk index --help")),
-    Case("reversed range", lambda c: ["index", "--address", c.aave, "--from-block", "90", "--to-block", "10",
-                                      *c.rpc], ("--from-block 90 is after --to-block 10", "swap them")),
-    Case("to-block beyond head", lambda c: ["index", "--address", c.aave, "--to-block", "1000000000", *c.rpc],
-         ("--to-block 1000000000 is beyond the chain head",)),
-    Case("negative confirmations", lambda c: ["index", "--address", c.aave, "--confirmations", "-1", *c.rpc],
-         ("argument --confirmations", "below 0")),
+    Case(
+        "negative from-block",
+        lambda c: ["index", "--address", c.aave, "--from-block", "-5", *c.rpc],
+        ("argument --from-block", "-5 is below 0", "give a block number"),
+    ),
+    Case(
+        "from-block not a number",
+        lambda c: ["index", "--address", c.aave, "--from-block", "1e9x", *c.rpc],
+        ("argument --from-block", "is not a whole number", "chainrisk index --help"),
+    ),
+    Case(
+        "reversed range",
+        lambda c: ["index", "--address", c.aave, "--from-block", "90", "--to-block", "10", *c.rpc],
+        ("--from-block 90 is after --to-block 10", "swap them"),
+    ),
+    Case(
+        "to-block beyond head",
+        lambda c: ["index", "--address", c.aave, "--to-block", "1000000000", *c.rpc],
+        ("--to-block 1000000000 is beyond the chain head",),
+    ),
+    Case(
+        "negative confirmations",
+        lambda c: ["index", "--address", c.aave, "--confirmations", "-1", *c.rpc],
+        ("argument --confirmations", "below 0"),
+    ),
     # Endpoints.
-    Case("no rpc at all", lambda c: ["index", "--address", c.aave, "--db", str(c.db)],
-         ("no RPC", "pass --rpc-url")),
-    Case("unreachable rpc", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                       "--rpc-url", f"http://127.0.0.1:{c.closed_port}"],
-         ("cannot reach RPC", "check the URL")),
-    Case("rpc answers html", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                        "--rpc-url", f"{c.fake_node}/html"], ("RPC", "/html")),
-    Case("rpc answers json, not json-rpc", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                                      "--rpc-url", f"{c.fake_node}/json"], ("RPC", "/json")),
-    Case("rpc answers junk results", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                                "--rpc-url", f"{c.fake_node}/junk"],
-         ("does not answer like an Ethereum JSON-RPC node",)),
-    Case("rpc not http", lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", "wss://node/x"],
-         ("is not an http(s) URL", "give one like https://")),
+    Case("no rpc at all", lambda c: ["index", "--address", c.aave, "--db", str(c.db)], ("no RPC", "pass --rpc-url")),
+    Case(
+        "unreachable rpc",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", f"http://127.0.0.1:{c.closed_port}"],
+        ("cannot reach RPC", "check the URL"),
+    ),
+    Case(
+        "rpc answers html",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", f"{c.fake_node}/html"],
+        ("RPC", "/html"),
+    ),
+    Case(
+        "rpc answers json, not json-rpc",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", f"{c.fake_node}/json"],
+        ("RPC", "/json"),
+    ),
+    Case(
+        "rpc answers junk results",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", f"{c.fake_node}/junk"],
+        ("does not answer like an Ethereum JSON-RPC node",),
+    ),
+    Case(
+        "rpc not http",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db), "--rpc-url", "wss://node/x"],
+        ("is not an http(s) URL", "give one like https://"),
+    ),
     # Credentials in RPC URLs: never shown back, whichever way the URL came in.
-    Case("password in url", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                       "--rpc-url", f"http://alice:pw-Hx81qq@127.0.0.1:{c.closed_port}/"],
-         ("cannot reach RPC", "127.0.0.1"), secret="pw-Hx81qq"),
-    Case("infura key in path", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                          "--rpc-url", f"http://127.0.0.1:{c.closed_port}/v3/{INFURA_KEY}"],
-         ("cannot reach RPC",), secret=INFURA_KEY),
-    Case("apikey in query", lambda c: ["index", "--address", c.aave, "--db", str(c.db),
-                                       "--rpc-url", f"{c.fake_node}/html?apikey=Zk7-queryKey"],
-         ("RPC",), secret="Zk7-queryKey"),
-    Case("key in path from the config", lambda c: [
-        "index", "--config", c.toml("", rpc_url=f"http://127.0.0.1:{c.closed_port}/eth/{ANKR_KEY}")],
-         ("cannot reach RPC",), secret=ANKR_KEY),
-    Case("malformed url with password in ETH_RPC_URL", lambda c: ["index", "--address", c.aave, "--db", str(c.db)],
-         ("is malformed", "check --rpc-url"), secret="hunter2-Qa9",
-         env=lambda c: {"ETH_RPC_URL": "http://bob:hunter2-Qa9@127.0.0.1:notaport/"}),
+    Case(
+        "password in url",
+        lambda c: [
+            "index",
+            "--address",
+            c.aave,
+            "--db",
+            str(c.db),
+            "--rpc-url",
+            f"http://alice:pw-Hx81qq@127.0.0.1:{c.closed_port}/",
+        ],
+        ("cannot reach RPC", "127.0.0.1"),
+        secret="pw-Hx81qq",
+    ),
+    Case(
+        "infura key in path",
+        lambda c: [
+            "index",
+            "--address",
+            c.aave,
+            "--db",
+            str(c.db),
+            "--rpc-url",
+            f"http://127.0.0.1:{c.closed_port}/v3/{INFURA_KEY}",
+        ],
+        ("cannot reach RPC",),
+        secret=INFURA_KEY,
+    ),
+    Case(
+        "apikey in query",
+        lambda c: [
+            "index",
+            "--address",
+            c.aave,
+            "--db",
+            str(c.db),
+            "--rpc-url",
+            f"{c.fake_node}/html?apikey=Zk7-queryKey",
+        ],
+        ("RPC",),
+        secret="Zk7-queryKey",
+    ),
+    Case(
+        "key in path from the config",
+        lambda c: ["index", "--config", c.toml("", rpc_url=f"http://127.0.0.1:{c.closed_port}/eth/{ANKR_KEY}")],
+        ("cannot reach RPC",),
+        secret=ANKR_KEY,
+    ),
+    Case(
+        "malformed url with password in ETH_RPC_URL",
+        lambda c: ["index", "--address", c.aave, "--db", str(c.db)],
+        ("is malformed", "check --rpc-url"),
+        secret="hunter2-Qa9",
+        env=lambda c: {"ETH_RPC_URL": "http://bob:hunter2-Qa9@127.0.0.1:notaport/"},
+    ),
     # SQL that tries to write, or to read files.
     _hostile_sql("COPY positions TO '/tmp/chainrisk-stolen.csv'", "one SELECT"),
     _hostile_sql("SELECT * FROM read_csv('/etc/passwd')", "read_csv() is not allowed"),
@@ -294,43 +444,94 @@ CASES = [
     _hostile_sql("SELECT 1; DROP TABLE positions", "2 statements"),
     _hostile_sql("INSTALL httpfs", "one SELECT"),
     # Database files.
-    Case("newer schema", lambda c: ["score", "--db", str(c.newer_schema_db())],
-         ("written by a newer chainrisk", f"schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}", "upgrade")),
-    Case("random bytes as database", lambda c: ["score", "--db", str(c.file("noise.duckdb", os.urandom(4096)))],
-         ("is not a DuckDB database", "give --db a chainrisk database")),
-    Case("text file as database", lambda c: ["index", "--address", c.aave, "--rpc-url", c.devnet["rpc_url"],
-                                             "--db", str(c.file("notes.txt", b"remember the milk\n" * 50))],
-         ("is not a DuckDB database",)),
-    Case("text file for readers", lambda c: ["sql", "SELECT 1", "--db", str(c.file("notes.txt", b"milk\n"))],
-         ("is not a DuckDB database",)),
+    Case(
+        "newer schema",
+        lambda c: ["score", "--db", str(c.newer_schema_db())],
+        ("written by a newer chainrisk", f"schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}", "upgrade"),
+    ),
+    Case(
+        "random bytes as database",
+        lambda c: ["score", "--db", str(c.file("noise.duckdb", os.urandom(4096)))],
+        ("is not a DuckDB database", "give --db a chainrisk database"),
+    ),
+    Case(
+        "text file as database",
+        lambda c: [
+            "index",
+            "--address",
+            c.aave,
+            "--rpc-url",
+            c.devnet["rpc_url"],
+            "--db",
+            str(c.file("notes.txt", b"remember the milk\n" * 50)),
+        ],
+        ("is not a DuckDB database",),
+    ),
+    Case(
+        "text file for readers",
+        lambda c: ["sql", "SELECT 1", "--db", str(c.file("notes.txt", b"milk\n"))],
+        ("is not a DuckDB database",),
+    ),
     Case("folder as database", lambda c: ["score", "--db", str(c.root)], ("is a folder", "give a database file")),
-    Case("database in a missing folder (score)", lambda c: ["score", "--db", str(c.root / "nope" / "x.duckdb")],
-         ("no database at", "fix --db")),
-    Case("database in a missing folder (index)", lambda c: ["index", "--address", c.aave, "--rpc-url",
-                                                             c.devnet["rpc_url"], "--db",
-                                                             str(c.root / "nope" / "deeper" / "x.duckdb")],
-         ("does not exist", "create it")),
+    Case(
+        "database in a missing folder (score)",
+        lambda c: ["score", "--db", str(c.root / "nope" / "x.duckdb")],
+        ("no database at", "fix --db"),
+    ),
+    Case(
+        "database in a missing folder (index)",
+        lambda c: [
+            "index",
+            "--address",
+            c.aave,
+            "--rpc-url",
+            c.devnet["rpc_url"],
+            "--db",
+            str(c.root / "nope" / "deeper" / "x.duckdb"),
+        ],
+        ("does not exist", "create it"),
+    ),
     # Jobs and readers.
-    Case("every garbage", lambda c: ["watch", "--config", c.toml(""), "--every", "soon"],
-         ("--every 'soon'", "give a duration like 30s")),
-    Case("max-runs zero", lambda c: ["watch", "--config", c.toml(""), "--max-runs", "0"],
-         ("argument --max-runs", "below 1")),
+    Case(
+        "every garbage",
+        lambda c: ["watch", "--config", c.toml(""), "--every", "soon"],
+        ("--every 'soon'", "give a duration like 30s"),
+    ),
+    Case(
+        "max-runs zero",
+        lambda c: ["watch", "--config", c.toml(""), "--max-runs", "0"],
+        ("argument --max-runs", "below 1"),
+    ),
     Case("run with nothing to run", lambda c: ["run", "--db", str(c.db)], ("give --config FILE",)),
-    Case("run --devnet without a devnet", lambda c: ["run", "--devnet", "--db", str(c.db)],
-         ("no devnet manifest", "chainrisk devnet up"), env=lambda c: {"CHAINRISK_STATE_DIR": str(c.root)}),
-    Case("devnet has no such protocol", lambda c: ["index", "--devnet", "--protocol", "compound-v3", "--db",
-                                                   str(c.db)],
-         ("the devnet has no 'compound-v3' market", "give --protocol aave-v3, morpho-blue"),
-         env=lambda c: {"CHAINRISK_STATE_DIR": str(c.devnet_state())}),
-    Case("unknown view", lambda c: ["query", "mart_everything", "--db", str(c.db)],
-         ("unknown query 'mart_everything'", "known: mart_")),
-    Case("export into a file", lambda c: ["export", "--db", str(c.db), "--out", str(c.file("lake.txt", b"x"))],
-         ("is a file", "give a folder")),
-    Case("export into a non-empty folder", lambda c: [
-        "export", "--db", str(c.db), "--out", str(c.file("keep.txt", b"mine").parent)],
-         ("not empty", "pass --overwrite")),
+    Case(
+        "run --devnet without a devnet",
+        lambda c: ["run", "--devnet", "--db", str(c.db)],
+        ("no devnet manifest", "chainrisk devnet up"),
+        env=lambda c: {"CHAINRISK_STATE_DIR": str(c.root)},
+    ),
+    Case(
+        "devnet has no such protocol",
+        lambda c: ["index", "--devnet", "--protocol", "compound-v3", "--db", str(c.db)],
+        ("the devnet has no 'compound-v3' market", "give --protocol aave-v3, morpho-blue"),
+        env=lambda c: {"CHAINRISK_STATE_DIR": str(c.devnet_state())},
+    ),
+    Case(
+        "unknown view",
+        lambda c: ["query", "mart_everything", "--db", str(c.db)],
+        ("unknown query 'mart_everything'", "known: mart_"),
+    ),
+    Case(
+        "export into a file",
+        lambda c: ["export", "--db", str(c.db), "--out", str(c.file("lake.txt", b"x"))],
+        ("is a file", "give a folder"),
+    ),
+    Case(
+        "export into a non-empty folder",
+        lambda c: ["export", "--db", str(c.db), "--out", str(c.file("keep.txt", b"mine").parent)],
+        ("not empty", "pass --overwrite"),
+    ),
     Case("unknown command", lambda c: ["reindex", "--db", str(c.db)], ("invalid choice: 'reindex'", "--help")),
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -410,8 +611,19 @@ def test_miscased_checksum_address_is_accepted(
     assert miscased.lower() != miscased and not is_checksum_address(miscased)
     oracle = devnet["aave_v3"]["oracle"].upper().replace("0X", "0x")
     db = tmp_path / "miscased.duckdb"
-    argv = ["index", "--protocol", "morpho-blue", "--address", miscased, "--usd-oracle", oracle,
-            "--rpc-url", devnet["rpc_url"], "--db", str(db)]  # fmt: skip
+    argv = [
+        "index",
+        "--protocol",
+        "morpho-blue",
+        "--address",
+        miscased,
+        "--usd-oracle",
+        oracle,
+        "--rpc-url",
+        devnet["rpc_url"],
+        "--db",
+        str(db),
+    ]
     assert main(argv) == 0, capsys.readouterr().err
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT market FROM sync_state").fetchall() == [(miscased.lower(),)]
@@ -522,9 +734,14 @@ def _chainrisk_limited(
 
     env = {k: v for k, v in os.environ.items() if k != "ETH_RPC_URL"}
     return subprocess.run(
-        [sys.executable, "-m", "chainrisk.cli", *args], capture_output=True, text=True, timeout=120, check=False,
-        preexec_fn=limit, env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "chainrisk.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=limit,
+        env=env,
+    )
 
 
 def test_disk_full_during_a_database_write(ctx: Ctx) -> None:

@@ -31,9 +31,19 @@ MORPHO, PROVIDER = "0xmorpho", "0xprovider"
 LINKS = {
     WSTETH.address: Link(WSTETH, "lst", STETH, 11 * E18 // 10, E18, "getStETHByWstETH", "IWstETH", "probe"),
     AWETH.address: Link(AWETH, "atoken", WETH, 1, 1, None, "", "probe", pool="0xpool", index_ray=10**27),
-    CVUSDC.address: Link(CVUSDC, "erc4626", USDC, 1_050_000, E6, "convertToAssets", "IERC4626", "probe",
-                         total_assets=1000 * E6, total_supply=952_380_952),
-}  # fmt: skip
+    CVUSDC.address: Link(
+        CVUSDC,
+        "erc4626",
+        USDC,
+        1_050_000,
+        E6,
+        "convertToAssets",
+        "IERC4626",
+        "probe",
+        total_assets=1000 * E6,
+        total_supply=952_380_952,
+    ),
+}
 PRICES = {"0xweth": 2000.0, "0xwst": 2200.0, "0xaweth": 2000.0, "0xusdc": 1.0, "0xcv": 1.05, "0xdai": 1.0}
 
 
@@ -41,11 +51,20 @@ def _row(
     protocol: str, market: str, wallet: str, token: Token, supplied: int = 0, collateral: int = 0, debt: int = 0
 ) -> dict[str, Any]:
     return {
-        "protocol": protocol, "chain_id": 1, "market": market, "wallet": wallet, "asset": token.address,
-        "symbol": token.symbol, "decimals": token.decimals, "block_number": 100, "supplied_amount": supplied,
-        "collateral_amount": collateral, "debt_amount": debt, "price_usd": PRICES.get(token.address),
+        "protocol": protocol,
+        "chain_id": 1,
+        "market": market,
+        "wallet": wallet,
+        "asset": token.address,
+        "symbol": token.symbol,
+        "decimals": token.decimals,
+        "block_number": 100,
+        "supplied_amount": supplied,
+        "collateral_amount": collateral,
+        "debt_amount": debt,
+        "price_usd": PRICES.get(token.address),
         "source": PROVIDER if protocol == "aave-v3" else MORPHO,
-    }  # fmt: skip
+    }
 
 
 POSITIONS = pl.DataFrame(
@@ -115,10 +134,16 @@ def test_prices_derive_through_the_graph_and_debt_is_backed_by_collateral(leg_fr
 
 
 def test_wallet_view_loops_and_combined_health(leg_frame: pl.DataFrame) -> None:
-    risk = pl.DataFrame({
-        "chain_id": [1, 1], "wallet": ["0xa", "0xa"], "collateral_usd": [22_000.0, 1000.0],
-        "liquidation_threshold_bps": [9300, 8000], "debt_usd": [16_000.0, 0.0], "health_factor": [1.27875, None],
-    })  # fmt: skip
+    risk = pl.DataFrame(
+        {
+            "chain_id": [1, 1],
+            "wallet": ["0xa", "0xa"],
+            "collateral_usd": [22_000.0, 1000.0],
+            "liquidation_threshold_bps": [9300, 8000],
+            "debt_usd": [16_000.0, 0.0],
+            "health_factor": [1.27875, None],
+        }
+    )
     view = wallet_lookthrough(leg_frame, risk).filter(pl.col("wallet") == "0xa").row(0, named=True)
     assert view["loop_group"] == "ETH"
     assert view["loop_leverage"] == pytest.approx(22_000 / (22_000 - 16_000))

@@ -18,10 +18,18 @@ WAD = 10**18
 PARAMS = Params(mcr=11 * 10**17, ccr=15 * 10**17, lusd_gas_compensation=200 * WAD, percent_divisor=200)
 PRICE = 2_000 * WAD
 DEPLOYMENT = Deployment(
-    trove_manager="0x" + "01" * 20, borrower_operations="0x" + "02" * 20, price_feed="0x" + "03" * 20,
-    stability_pool="0x" + "04" * 20, active_pool="0x" + "05" * 20, default_pool="0x" + "06" * 20,
-    sorted_troves="0x" + "07" * 20, lusd_token="0x" + "08" * 20, params=PARAMS, lusd_symbol="LUSD", lusd_decimals=18,
-)  # fmt: skip
+    trove_manager="0x" + "01" * 20,
+    borrower_operations="0x" + "02" * 20,
+    price_feed="0x" + "03" * 20,
+    stability_pool="0x" + "04" * 20,
+    active_pool="0x" + "05" * 20,
+    default_pool="0x" + "06" * 20,
+    sorted_troves="0x" + "07" * 20,
+    lusd_token="0x" + "08" * 20,
+    params=PARAMS,
+    lusd_symbol="LUSD",
+    lusd_decimals=18,
+)
 #: Troves of 10,000 LUSD at these collateral ratios (the TCR stays above 150 % after a 5 % drop: Normal Mode).
 RATIOS = [1.18, 1.26, 1.75, 1.93, 1.94, 2.23, 2.47]
 
@@ -38,11 +46,26 @@ def _book(collateral_ratios: list[float], last_eth: float, stability_pool: float
     eth = sum(t.coll for t in troves.values())
     debt = sum(t.debt for t in troves.values())
     system = System(
-        params=PARAMS, price=PRICE, active_eth=eth, active_debt=debt, default_eth=0, default_debt=0,
-        sp_lusd=int(stability_pool * WAD), sp_eth=0, total_stakes=eth, total_stakes_snapshot=0,
-        total_collateral_snapshot=0, l_eth=0, l_lusd_debt=0, last_eth_error=0, last_lusd_debt_error=0,
-        trove_owners=len(troves), sorted_troves=len(troves), base_rate=0, last_fee_operation_time=0,
-    )  # fmt: skip
+        params=PARAMS,
+        price=PRICE,
+        active_eth=eth,
+        active_debt=debt,
+        default_eth=0,
+        default_debt=0,
+        sp_lusd=int(stability_pool * WAD),
+        sp_eth=0,
+        total_stakes=eth,
+        total_stakes_snapshot=0,
+        total_collateral_snapshot=0,
+        l_eth=0,
+        l_lusd_debt=0,
+        last_eth_error=0,
+        last_lusd_debt_error=0,
+        trove_owners=len(troves),
+        sorted_troves=len(troves),
+        base_rate=0,
+        last_fee_operation_time=0,
+    )
     return system, troves
 
 

@@ -62,15 +62,20 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_sampled_health_equals_the_contracts_at_those_blocks(credit_db: Path, rpc: RpcClient,
-                                                               devnet: dict[str, Any]) -> None:  # fmt: skip
+def test_sampled_health_equals_the_contracts_at_those_blocks(
+    credit_db: Path, rpc: RpcClient, devnet: dict[str, Any]
+) -> None:
     samples = _query(credit_db, "SELECT block_number FROM credit_samples WHERE wallets > 0 ORDER BY 1")["block_number"]
     pool = devnet["aave_v3"]["pool"]
     compared = 0
     for block in (samples[0], samples[len(samples) // 2], samples[-1]):
         tag = hex(block)
-        aave = _query(credit_db, "SELECT wallet, health_factor FROM wallet_health_history WHERE protocol = 'aave-v3' "
-                                 "AND last_block = ? AND debt_usd > 0", [block])  # fmt: skip
+        aave = _query(
+            credit_db,
+            "SELECT wallet, health_factor FROM wallet_health_history WHERE protocol = 'aave-v3' "
+            "AND last_block = ? AND debt_usd > 0",
+            [block],
+        )
         raw = rpc.batch([eth_call(pool, POOL, "getUserAccountData", w, block=tag) for w in aave["wallet"]])
         for (wallet, ours), item in zip(aave.iter_rows(), raw, strict=True):
             theirs = POOL.decode("getUserAccountData", item)[5]
@@ -86,16 +91,19 @@ def test_sampled_health_equals_the_contracts_at_those_blocks(credit_db: Path, rp
         for market_id, wallet, ours in morpho.iter_rows():
             m = markets[market_id]
             _, shares, collateral = MORPHO.decode(
-                "position", rpc.call(*eth_call(devnet["morpho_blue"]["morpho"], MORPHO, "position", market_id, wallet,
-                                               block=tag)))[0]  # fmt: skip
-            state = MORPHO.decode("market", rpc.call(*eth_call(devnet["morpho_blue"]["morpho"], MORPHO, "market",
-                                                               market_id, block=tag)))[0]  # fmt: skip
+                "position",
+                rpc.call(*eth_call(devnet["morpho_blue"]["morpho"], MORPHO, "position", market_id, wallet, block=tag)),
+            )[0]
+            state = MORPHO.decode(
+                "market", rpc.call(*eth_call(devnet["morpho_blue"]["morpho"], MORPHO, "market", market_id, block=tag))
+            )[0]
             price = ORACLE.decode("price", rpc.call(*eth_call(m["oracle"], ORACLE, "price", block=tag)))[0]
             # Morpho checks health after accruing interest to the block (MorphoBalancesLib.expectedMarketBalances):
             # the IRM's rate, MathLib.wTaylorCompounded over the time since the market's last update.
             params = (m["loan_token"], m["collateral_token"], m["oracle"], m["irm"], int(m["lltv"]))
-            rate = IRM.decode("borrowRateView", rpc.call(*eth_call(m["irm"], IRM, "borrowRateView", params, state,
-                                                                    block=tag)))[0]  # fmt: skip
+            rate = IRM.decode(
+                "borrowRateView", rpc.call(*eth_call(m["irm"], IRM, "borrowRateView", params, state, block=tag))
+            )[0]
             elapsed = block_timestamp(rpc, block) - state[4]
             first = rate * elapsed
             second = first * first // (2 * WAD)
@@ -147,15 +155,21 @@ def _liquidated_on_chain(rpc: RpcClient, devnet: dict[str, Any], start: int, end
     found = set()
     events = (
         (devnet["aave_v3"]["pool"], "LiquidationCall(address,address,address,uint256,uint256,address,bool)", 3),
-        (devnet["morpho_blue"]["morpho"], "Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)",
-         3),
-    )  # fmt: skip
+        (
+            devnet["morpho_blue"]["morpho"],
+            "Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)",
+            3,
+        ),
+    )
     for address, signature, topic in events:
         topic0 = "0x" + keccak(signature.encode()).hex()
-        logs = rpc.call("eth_getLogs", [{"address": address, "topics": [topic0], "fromBlock": "0x0",
-                                          "toBlock": "latest"}])  # fmt: skip
-        times = {n: int(rpc.call("eth_getBlockByNumber", [n, False])["timestamp"], 16)
-                 for n in {log["blockNumber"] for log in logs}}  # fmt: skip
+        logs = rpc.call(
+            "eth_getLogs", [{"address": address, "topics": [topic0], "fromBlock": "0x0", "toBlock": "latest"}]
+        )
+        times = {
+            n: int(rpc.call("eth_getBlockByNumber", [n, False])["timestamp"], 16)
+            for n in {log["blockNumber"] for log in logs}
+        }
         found |= {"0x" + log["topics"][topic][-40:] for log in logs if start < times[log["blockNumber"]] <= end}
     return found
 
@@ -174,8 +188,20 @@ def test_labels_are_the_chains_liquidations(credit_db: Path, rpc: RpcClient, dev
 @pytest.fixture(scope="module")
 def trained(credit_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = tmp_path_factory.mktemp("model") / "model.json"
-    done = cli("credit", "train", "--db", str(credit_db), "--out", str(model), "--horizon-days", str(HORIZON_DAYS),
-               "--every-days", str(EVERY_DAYS), "--min-history-days", str(MIN_HISTORY_DAYS))  # fmt: skip
+    done = cli(
+        "credit",
+        "train",
+        "--db",
+        str(credit_db),
+        "--out",
+        str(model),
+        "--horizon-days",
+        str(HORIZON_DAYS),
+        "--every-days",
+        str(EVERY_DAYS),
+        "--min-history-days",
+        str(MIN_HISTORY_DAYS),
+    )
     assert done.returncode == 0, done.stderr
     assert "trained sc-" in done.stdout and model.is_file()
     return model
@@ -186,8 +212,20 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
         history = load_history(store, 31337)
     times = history.samples["block_timestamp"].to_list()
     at = datetime.fromtimestamp(times[-1] - (HORIZON_DAYS + 1) * 86_400, UTC).strftime("%Y-%m-%d")
-    done = cli("credit", "evaluate", "--db", str(credit_db), "--at", at, "--horizon-days", str(HORIZON_DAYS),
-               "--every-days", str(EVERY_DAYS), "--min-history-days", str(MIN_HISTORY_DAYS))  # fmt: skip
+    done = cli(
+        "credit",
+        "evaluate",
+        "--db",
+        str(credit_db),
+        "--at",
+        at,
+        "--horizon-days",
+        str(HORIZON_DAYS),
+        "--every-days",
+        str(EVERY_DAYS),
+        "--min-history-days",
+        str(MIN_HISTORY_DAYS),
+    )
     assert done.returncode == 0, done.stderr
     for scorer in ("scorecard", "score", "current_hf", "min_hf_90d"):
         assert f"  {scorer} " in done.stdout
@@ -213,8 +251,11 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
     assert all(band_of(s) == b for s, b in scores.select("score", "band").iter_rows())
     assert all(len(r) <= 3 for r in scores["reasons"])
     # Each wallet's feature points add up to its score.
-    points = _query(credit_db, "SELECT wallet, sum(points) AS total FROM credit_features WHERE model_version = ? "
-                               "GROUP BY wallet", [model.version])  # fmt: skip
+    points = _query(
+        credit_db,
+        "SELECT wallet, sum(points) AS total FROM credit_features WHERE model_version = ? GROUP BY wallet",
+        [model.version],
+    )
     joined = scores.join(points, on="wallet")
     assert np.array_equal(np.clip(np.round(joined["total"].to_numpy()), 300, 850), joined["score"].to_numpy())
     # The suggested limit never exceeds what the protocols allow, and is the band's share of it: one share per band,
@@ -239,8 +280,9 @@ def test_train_evaluate_and_score_write_consistent_tables(credit_db: Path, train
     older = history.samples["block_number"][len(times) // 2]
     done = cli("credit", "--db", str(credit_db), "--model", str(trained), "--as-of", str(older + 1))
     assert done.returncode == 0, done.stderr
-    blocks = _query(credit_db, "SELECT DISTINCT as_of_block FROM credit_scores WHERE model_version = ?",
-                    [model.version])["as_of_block"]  # fmt: skip
+    blocks = _query(
+        credit_db, "SELECT DISTINCT as_of_block FROM credit_scores WHERE model_version = ?", [model.version]
+    )["as_of_block"]
     assert set(blocks) == {latest, older}
 
 
@@ -272,8 +314,12 @@ def test_repay_advice_reaches_the_health_the_chain_computes(
     with sandbox(rpc):
         builder = BlockBuilder(rpc, timestamp=block_timestamp(rpc, latest) + 12)
         for wallet in rows["wallet"]:
-            debts = _query(credit_db, "SELECT asset, debt_amount FROM positions WHERE wallet = ? AND block_number = ? "
-                                      "AND debt_amount > 0 AND protocol = 'aave-v3'", [wallet, latest])  # fmt: skip
+            debts = _query(
+                credit_db,
+                "SELECT asset, debt_amount FROM positions WHERE wallet = ? AND block_number = ? "
+                "AND debt_amount > 0 AND protocol = 'aave-v3'",
+                [wallet, latest],
+            )
             for asset, amount in debts.iter_rows():
                 units = int(amount) * 4 // 10
                 symbol = next(s for s, r in reserves.items() if r["asset"].lower() == asset.lower())
@@ -301,9 +347,11 @@ def test_bad_input_is_one_line(empty_db: Path, credit_db: Path, trained: Path, t
         (("credit", "--db", str(credit_db), "--model", str(trained), "--as-of", "3"), "no credit history sample"),
         (("credit", "--db", str(credit_db), "--model", str(trained), "--as-of", "May"), "neither a block number"),
         (("credit", "evaluate", "--db", str(credit_db), "--at", "2099-01-01"), "label window"),
-        (("credit", "train", "--db", str(credit_db), "--out", str(tmp_path / "m.json"), "--until", "1"),
-         "no credit history sample"),
-    ]  # fmt: skip
+        (
+            ("credit", "train", "--db", str(credit_db), "--out", str(tmp_path / "m.json"), "--until", "1"),
+            "no credit history sample",
+        ),
+    ]
     before = _query(credit_db, "SELECT count(*) AS n FROM credit_scores")["n"][0]
     for args, message in cases:
         done = cli(*args)

@@ -72,8 +72,11 @@ def test_hand_checked_rows(real: pl.DataFrame) -> None:
     assert rows[1]["collateral_seized_usd"] == pytest.approx(0.330855192754556269 * weth, rel=1e-12)
     assert rows[1]["debt_repaid_usd"] == pytest.approx(579.76, abs=0.01)
     assert (rows[1]["user"], rows[1]["debt_symbol"], rows[1]["collateral_symbol"], rows[1]["pool"]) == (
-        "0x3424b949dbc5d2d2654cb6fc622c4d723b2e8fb4", "GUSD", "WETH", "main",
-    )  # fmt: skip
+        "0x3424b949dbc5d2d2654cb6fc622c4d723b2e8fb4",
+        "GUSD",
+        "WETH",
+        "main",
+    )
     # Data row 3,914 (2020-12-17, before the WETH series starts): ETH/USD from the row's oracle, 1e18 / USDT's
     # 1511000000000000 wei; 74305 raw WBTC (8 decimals) at 3.455255673262864e19 wei per WBTC.
     eth_usd = 1e18 / 1511000000000000
@@ -157,8 +160,12 @@ def test_labels_and_features_on_a_small_frame() -> None:
     # Days count UTC calendar days: 0xa's three calls fall on one day, 0xb's and 0xc's two on two.
     later = liquidation_features(synthetic(), 10_000 + 40 * DAY_S)
     assert dict(zip(later["user"], later["liquidation_days"], strict=True)) == {
-        "0xa": 1, "0xb": 2, "0xc": 2, "0xd": 1, "0xe": 1,
-    }  # fmt: skip
+        "0xa": 1,
+        "0xb": 2,
+        "0xc": 2,
+        "0xd": 1,
+        "0xe": 1,
+    }
     assert later["label"].to_list() == [False] * 5
     assert liquidation_features(synthetic(), 999).height == 0
 

@@ -164,9 +164,11 @@ def regime_rows(n: int = 8_000, seed: int = 11) -> pl.DataFrame:
     logit = -1.0 - 4.0 * (hf - 1) + 3.0 * (vol - 0.8)
     y = rng.random(n) < 1 / (1 + np.exp(-logit))
     return base.with_columns(
-        pl.Series("liquidated", y), pl.Series("as_of_block", cutoff), pl.Series("market_vol", vol),
+        pl.Series("liquidated", y),
+        pl.Series("as_of_block", cutoff),
+        pl.Series("market_vol", vol),
         pl.Series("market_drawdown", drawdown),
-    )  # fmt: skip
+    )
 
 
 def test_the_market_regime_raises_the_same_wallets_probability() -> None:

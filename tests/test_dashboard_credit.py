@@ -27,51 +27,110 @@ RISKIEST = "0x" + "a" * 40
 NO_HISTORY = "0x" + "d" * 40
 NO_COLLATERAL = "0x" + "f" * 40
 
-SCORE_SCHEMA = pl.Schema({
-    "chain_id": pl.Int64(), "wallet": pl.Utf8(), "as_of_block": pl.Int64(), "as_of_timestamp": pl.Int64(),
-    "model_version": pl.Utf8(), "score": pl.Int32(), "band": pl.Utf8(), "pd": pl.Float64(),
-    "reasons": pl.List(pl.Utf8()), "reason_text": pl.List(pl.Utf8()), "borrower": pl.Boolean(),
-    "health_factor": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "protocol_ltv": pl.Float64(), "suggested_ltv": pl.Float64(), "suggested_max_debt_usd": pl.Float64(),
-    "scored_at": pl.Datetime("us", "UTC"),
-})  # fmt: skip
-FEATURE_SCHEMA = pl.Schema({
-    "chain_id": pl.Int64, "wallet": pl.Utf8, "as_of_block": pl.Int64, "model_version": pl.Utf8, "feature": pl.Utf8,
-    "value": pl.Float64, "bin": pl.Utf8, "points": pl.Float64, "max_points": pl.Float64,
-})  # fmt: skip
-ADVICE_SCHEMA = pl.Schema({
-    "chain_id": pl.Int64, "wallet": pl.Utf8, "as_of_block": pl.Int64, "model_version": pl.Utf8, "action": pl.Utf8,
-    "amount_usd": pl.Float64, "target_band": pl.Utf8, "new_score": pl.Int32, "reachable": pl.Boolean,
-})  # fmt: skip
+SCORE_SCHEMA = pl.Schema(
+    {
+        "chain_id": pl.Int64(),
+        "wallet": pl.Utf8(),
+        "as_of_block": pl.Int64(),
+        "as_of_timestamp": pl.Int64(),
+        "model_version": pl.Utf8(),
+        "score": pl.Int32(),
+        "band": pl.Utf8(),
+        "pd": pl.Float64(),
+        "reasons": pl.List(pl.Utf8()),
+        "reason_text": pl.List(pl.Utf8()),
+        "borrower": pl.Boolean(),
+        "health_factor": pl.Float64(),
+        "collateral_usd": pl.Float64(),
+        "debt_usd": pl.Float64(),
+        "protocol_ltv": pl.Float64(),
+        "suggested_ltv": pl.Float64(),
+        "suggested_max_debt_usd": pl.Float64(),
+        "scored_at": pl.Datetime("us", "UTC"),
+    }
+)
+FEATURE_SCHEMA = pl.Schema(
+    {
+        "chain_id": pl.Int64,
+        "wallet": pl.Utf8,
+        "as_of_block": pl.Int64,
+        "model_version": pl.Utf8,
+        "feature": pl.Utf8,
+        "value": pl.Float64,
+        "bin": pl.Utf8,
+        "points": pl.Float64,
+        "max_points": pl.Float64,
+    }
+)
+ADVICE_SCHEMA = pl.Schema(
+    {
+        "chain_id": pl.Int64,
+        "wallet": pl.Utf8,
+        "as_of_block": pl.Int64,
+        "model_version": pl.Utf8,
+        "action": pl.Utf8,
+        "amount_usd": pl.Float64,
+        "target_band": pl.Utf8,
+        "new_score": pl.Int32,
+        "reachable": pl.Boolean,
+    }
+)
 
 
 def score(
-    wallet: str, score: int, band: str, pd: float, hf: float | None, collateral: float, debt: float,
-    ltv: tuple[float | None, float | None, float | None], reasons: list[tuple[str, str | None]],
-) -> dict[str, Any]:  # fmt: skip
+    wallet: str,
+    score: int,
+    band: str,
+    pd: float,
+    hf: float | None,
+    collateral: float,
+    debt: float,
+    ltv: tuple[float | None, float | None, float | None],
+    reasons: list[tuple[str, str | None]],
+) -> dict[str, Any]:
     protocol_ltv, suggested_ltv, max_debt = ltv
     return {
-        "chain_id": CHAIN, "wallet": wallet, "score": score, "band": band, "pd": pd, "borrower": debt > 0,
-        "reasons": [r for r, _ in reasons], "reason_text": [t for _, t in reasons], "health_factor": hf,
-        "collateral_usd": collateral, "debt_usd": debt, "protocol_ltv": protocol_ltv, "suggested_ltv": suggested_ltv,
+        "chain_id": CHAIN,
+        "wallet": wallet,
+        "score": score,
+        "band": band,
+        "pd": pd,
+        "borrower": debt > 0,
+        "reasons": [r for r, _ in reasons],
+        "reason_text": [t for _, t in reasons],
+        "health_factor": hf,
+        "collateral_usd": collateral,
+        "debt_usd": debt,
+        "protocol_ltv": protocol_ltv,
+        "suggested_ltv": suggested_ltv,
         "suggested_max_debt_usd": max_debt,
-    }  # fmt: skip
+    }
 
 
 #: The latest as-of block's wallets: two poor, one fair, one good, two excellent (one without debt).
 WALLETS = [
-    score(RISKIEST, 442, "poor", 0.6480, 1.0648, 5_000.0, 4_961.59, (0.8, 0.2, 1_000.0), [
-        ("hf_now", "health factor now (worst market) = 1.065 costs 424 points"),
-        ("hf_min_90d", "lowest health factor in 90 days = 1.0 costs 248 points"),
-        ("debt_usd", "debt now (USD) = 4961.59 costs 8 points"),
-    ]),
+    score(
+        RISKIEST,
+        442,
+        "poor",
+        0.6480,
+        1.0648,
+        5_000.0,
+        4_961.59,
+        (0.8, 0.2, 1_000.0),
+        [
+            ("hf_now", "health factor now (worst market) = 1.065 costs 424 points"),
+            ("hf_min_90d", "lowest health factor in 90 days = 1.0 costs 248 points"),
+            ("debt_usd", "debt now (USD) = 4961.59 costs 8 points"),
+        ],
+    ),
     score(NO_COLLATERAL, 560, "poor", 0.20, 0.0, 0.0, 100.0, (None, None, None), [("hf_now", "health factor …")]),
     score("0x" + "b" * 40, 600, "fair", 0.07, 1.3, 10_000.0, 3_000.0, (0.75, 0.5, 5_000.0), []),
     score("0x" + "c" * 40, 700, "good", 0.02, 2.0, 20_000.0, 5_000.0, (0.8, 0.7, 14_000.0), []),
     score("0x" + "e" * 40, 820, "excellent", 0.0005, 4.0, 3_000.0, 500.0, (0.8, 0.8, 2_400.0), []),
     # Without history a feature has no value, and its stored reason text is empty (the page says it in words).
     score(NO_HISTORY, 850, "excellent", 1e-6, None, 1_000.0, 0.0, (0.8, 0.6, 600.0), [("liquidations", None)]),
-]  # fmt: skip
+]
 FEATURES = [
     (RISKIEST, "hf_now", 1.0648, "(-inf, 1.2]", -18.0, 406.0),
     (RISKIEST, "hf_min_90d", 1.0, "(-inf, 1.1]", 10.0, 258.0),
@@ -102,51 +161,105 @@ def credit_frames(
 
 def evaluation(run_id: int, cutoff: int, scorer: str, auc: float) -> dict[str, Any]:
     return {
-        "run_id": run_id, "model_version": NEW, "chain_id": CHAIN, "cutoff_block": cutoff,
-        "cutoff_timestamp": EARLIER_TS + cutoff, "horizon_days": 30, "train_cutoffs": 14, "train_rows": 17_368,
-        "scorer": scorer, "wallets": 1_138, "liquidated": 183, "auc": auc, "ks": auc - 0.2, "brier": 0.09,
+        "run_id": run_id,
+        "model_version": NEW,
+        "chain_id": CHAIN,
+        "cutoff_block": cutoff,
+        "cutoff_timestamp": EARLIER_TS + cutoff,
+        "horizon_days": 30,
+        "train_cutoffs": 14,
+        "train_rows": 17_368,
+        "scorer": scorer,
+        "wallets": 1_138,
+        "liquidated": 183,
+        "auc": auc,
+        "ks": auc - 0.2,
+        "brier": 0.09,
         "evaluated_at": datetime(2026, 1, run_id, tzinfo=UTC),
-    }  # fmt: skip
+    }
 
 
 EVALUATIONS = [
     evaluation(1, 150, "scorecard", 0.5),
-    *[evaluation(2, cutoff, s, auc) for cutoff in (150, 180) for s, auc in
-      (("min_hf_90d", 0.830), ("current_hf", 0.842), ("scorecard", 0.943))],
-]  # fmt: skip
+    *[
+        evaluation(2, cutoff, s, auc)
+        for cutoff in (150, 180)
+        for s, auc in (("min_hf_90d", 0.830), ("current_hf", 0.842), ("scorecard", 0.943))
+    ],
+]
 CALIBRATION = [
     (run_id, cutoff, ("poor", "fair")[k - 1], 400 + 100 * k, 500 + 100 * k, 50, 10 // k, 0.3 / k, 0.2 / k)
-    for run_id in (1, 2) for cutoff in (150, 180) for k in (1, 2)
-]  # fmt: skip
+    for run_id in (1, 2)
+    for cutoff in (150, 180)
+    for k in (1, 2)
+]
 #: The market at run 2's cutoffs: calm at 150, a crash at 180.
 REGIMES = [
-    {"run_id": 2, "chain_id": CHAIN, "cutoff_block": 150, "cutoff_timestamp": EARLIER_TS + 150, "regime": "calm",
-     "market_vol": 0.55, "market_drawdown": 0.08, "wallets": 100, "liquidated": 2, "predicted_pd": 0.03,
-     "observed_rate": 0.02},
-    {"run_id": 2, "chain_id": CHAIN, "cutoff_block": 180, "cutoff_timestamp": EARLIER_TS + 180, "regime": "crash",
-     "market_vol": 0.95, "market_drawdown": 0.45, "wallets": 100, "liquidated": 15, "predicted_pd": 0.12,
-     "observed_rate": 0.15},
-]  # fmt: skip
+    {
+        "run_id": 2,
+        "chain_id": CHAIN,
+        "cutoff_block": 150,
+        "cutoff_timestamp": EARLIER_TS + 150,
+        "regime": "calm",
+        "market_vol": 0.55,
+        "market_drawdown": 0.08,
+        "wallets": 100,
+        "liquidated": 2,
+        "predicted_pd": 0.03,
+        "observed_rate": 0.02,
+    },
+    {
+        "run_id": 2,
+        "chain_id": CHAIN,
+        "cutoff_block": 180,
+        "cutoff_timestamp": EARLIER_TS + 180,
+        "regime": "crash",
+        "market_vol": 0.95,
+        "market_drawdown": 0.45,
+        "wallets": 100,
+        "liquidated": 15,
+        "predicted_pd": 0.12,
+        "observed_rate": 0.15,
+    },
+]
 
 
 def write(db: Path, evaluations: bool = True) -> Path:
     """The credit tables of `db` filled as above (published): the latest block scored by an old and a new model
     version (the new one last), the earlier block by the new one only with two wallets."""
     with Store(db) as store:
-        store.replace_credit(credit_frames(LATEST, LATEST_TS, OLD, WALLETS[:3], datetime(2026, 1, 1, tzinfo=UTC)),
-                             CHAIN, LATEST, OLD)  # fmt: skip
-        store.replace_credit(credit_frames(LATEST, LATEST_TS, NEW, WALLETS, datetime(2026, 1, 2, tzinfo=UTC)),
-                             CHAIN, LATEST, NEW)  # fmt: skip
-        store.replace_credit(credit_frames(EARLIER, EARLIER_TS, NEW, WALLETS[:2], datetime(2026, 1, 3, tzinfo=UTC)),
-                             CHAIN, EARLIER, NEW)  # fmt: skip
+        store.replace_credit(
+            credit_frames(LATEST, LATEST_TS, OLD, WALLETS[:3], datetime(2026, 1, 1, tzinfo=UTC)), CHAIN, LATEST, OLD
+        )
+        store.replace_credit(
+            credit_frames(LATEST, LATEST_TS, NEW, WALLETS, datetime(2026, 1, 2, tzinfo=UTC)), CHAIN, LATEST, NEW
+        )
+        store.replace_credit(
+            credit_frames(EARLIER, EARLIER_TS, NEW, WALLETS[:2], datetime(2026, 1, 3, tzinfo=UTC)), CHAIN, EARLIER, NEW
+        )
         if evaluations:
             calibration = pl.DataFrame(
                 CALIBRATION,
-                schema=["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
-                        "predicted_pd", "observed_rate"], orient="row",
-            )  # fmt: skip
-            store.append_rows({"credit_evaluations": pl.DataFrame(EVALUATIONS), "credit_calibration": calibration,
-                               "credit_regimes": pl.DataFrame(REGIMES)})  # fmt: skip
+                schema=[
+                    "run_id",
+                    "cutoff_block",
+                    "bucket",
+                    "score_min",
+                    "score_max",
+                    "wallets",
+                    "liquidated",
+                    "predicted_pd",
+                    "observed_rate",
+                ],
+                orient="row",
+            )
+            store.append_rows(
+                {
+                    "credit_evaluations": pl.DataFrame(EVALUATIONS),
+                    "credit_calibration": calibration,
+                    "credit_regimes": pl.DataFrame(REGIMES),
+                }
+            )
         store.publish()
     return db
 
@@ -191,8 +304,9 @@ def test_headline_bands_and_histogram_equal_the_latest_scores(credit_db: Path) -
     assert shown["Median score"].value == "650"  # (600 + 700) / 2
     assert shown["Median score"].help == "Of all wallets; of borrowers: 600"
     assert shown["Share in poor/fair"].value == "50.0%"
-    assert any(c.value.startswith("As of block 200 (2022-06-01 00:00 UTC) on chain 31337, model sc-new.")
-               for c in app.caption)  # fmt: skip
+    assert any(
+        c.value.startswith("As of block 200 (2022-06-01 00:00 UTC) on chain 31337, model sc-new.") for c in app.caption
+    )
     assert "Scores by band" in [s.value for s in app.subheader]
 
     bands = table_with(app, "mean_pd_pct")
@@ -241,8 +355,10 @@ def test_the_riskiest_borrower_is_explained_with_reasons_advice_and_limit(credit
 
     points = chart_data(app, "lost").to_pylist()
     assert [p["measure"] for p in points] == [
-        "health factor now (worst market)", "lowest health factor in 90 days", "debt now (USD)"
-    ]  # fmt: skip
+        "health factor now (worst market)",
+        "lowest health factor in 90 days",
+        "debt now (USD)",
+    ]
     assert [p["lost"] for p in points] == [424.0, 248.0, 8.0]
     assert [p["shown_value"] for p in points] == ["1.065 (ratio)", "1.000 (ratio)", "$4,962"]
 
@@ -364,14 +480,21 @@ def test_helpers_on_tiny_frames() -> None:
     scored = pl.DataFrame(WALLETS)
     assert band_table(scored)["wallets"].to_list() == [2, 1, 1, 0, 2]
     bins = score_histogram(pl.DataFrame({"score": [300, 309, 310, 849, 850, 850], "band": ["poor"] * 6}))
-    assert bins.select("from", "wallets", "scores").rows() == [(300, 2, "300-309"), (310, 1, "310-319"),
-                                                               (840, 3, "840-850")]  # fmt: skip
+    assert bins.select("from", "wallets", "scores").rows() == [
+        (300, 2, "300-309"),
+        (310, 1, "310-319"),
+        (840, 3, "840-850"),
+    ]
     assert log_ticks(1) == [0, 1] and log_ticks(120) == [0, 1, 2, 5, 10, 20, 50, 100]
     advice = pl.DataFrame(
-        [("unwind loop", 5.0, "good", 700, True), ("repay debt", 12_000.5, "good", 671, True),
-         ("add collateral", None, "good", 655, False)],
-        schema=["action", "amount_usd", "target_band", "new_score", "reachable"], orient="row",
-    )  # fmt: skip
+        [
+            ("unwind loop", 5.0, "good", 700, True),
+            ("repay debt", 12_000.5, "good", 671, True),
+            ("add collateral", None, "good", 655, False),
+        ],
+        schema=["action", "amount_usd", "target_band", "new_score", "reachable"],
+        orient="row",
+    )
     assert advice_lines(advice) == [
         "Unwind $5.00 of the loop (sell collateral to repay debt) to reach good (700)",
         "Repay $12,000 of debt to reach good (671)",
@@ -379,8 +502,15 @@ def test_helpers_on_tiny_frames() -> None:
     ]
     assert set(ACTION_WORDS) == {"repay debt", "add collateral", "unwind loop"}
     # A regime with several cutoffs gets a row pooling them, weighted by borrowers.
-    third = {**REGIMES[1], "cutoff_block": 190, "cutoff_timestamp": LATEST_TS, "wallets": 300, "liquidated": 60,
-             "predicted_pd": 0.16, "observed_rate": 0.2}  # fmt: skip
+    third = {
+        **REGIMES[1],
+        "cutoff_block": 190,
+        "cutoff_timestamp": LATEST_TS,
+        "wallets": 300,
+        "liquidated": 60,
+        "predicted_pd": 0.16,
+        "observed_rate": 0.2,
+    }
     table = regime_table(pl.DataFrame([*REGIMES, third]))
     assert table["window"].to_list() == ["2022-04-15", "2022-04-15", "2022-06-01", "all crash cutoffs (2)"]
     pooled = table.row(3, named=True)
@@ -402,23 +532,44 @@ def test_scores_of_the_bundled_model_show_the_evaluation_shipped_with_it(
     model = tmp_path / "bundled.json"
     card = fit(synthetic(2_000), 30, {"source": "synthetic"})
     card.save(model)
-    calibration = ["run_id", "cutoff_block", "bucket", "score_min", "score_max", "wallets", "liquidated",
-                   "predicted_pd", "observed_rate"]  # fmt: skip
-    rows = [
-        {"part": "evaluation", **{k: v for k, v in e.items() if k != "evaluated_at"}, "bucket": None,
-         "evaluated_at": e["evaluated_at"].isoformat()}
-        for e in EVALUATIONS if e["run_id"] == 2
-    ] + [
-        {"part": "calibration", **dict(zip(calibration, c, strict=True)), "scorer": None}
-        for c in CALIBRATION if c[0] == 2
-    ] + [{"part": "regime", **r} for r in REGIMES]  # fmt: skip
+    calibration = [
+        "run_id",
+        "cutoff_block",
+        "bucket",
+        "score_min",
+        "score_max",
+        "wallets",
+        "liquidated",
+        "predicted_pd",
+        "observed_rate",
+    ]
+    rows = (
+        [
+            {
+                "part": "evaluation",
+                **{k: v for k, v in e.items() if k != "evaluated_at"},
+                "bucket": None,
+                "evaluated_at": e["evaluated_at"].isoformat(),
+            }
+            for e in EVALUATIONS
+            if e["run_id"] == 2
+        ]
+        + [
+            {"part": "calibration", **dict(zip(calibration, c, strict=True)), "scorer": None}
+            for c in CALIBRATION
+            if c[0] == 2
+        ]
+        + [{"part": "regime", **r} for r in REGIMES]
+    )
     (tmp_path / "bundled.evaluation.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     db = tmp_path / "credit.duckdb"
     with Store(db) as store:
         store.replace_credit(
             credit_frames(LATEST, LATEST_TS, card.version, WALLETS, datetime(2026, 1, 2, tzinfo=UTC)),
-            CHAIN, LATEST, card.version,
-        )  # fmt: skip
+            CHAIN,
+            LATEST,
+            card.version,
+        )
         store.publish()
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     monkeypatch.setattr("chainrisk.dashboard.credit.BUNDLED_MODEL", model)

@@ -152,9 +152,16 @@ def test_each_fault_is_absorbed_once(
     with RpcClient(devnet["rpc_url"]) as direct:
         want = direct.batch(calls)
     proxy = FaultProxy(
-        devnet["rpc_url"], rate=1.0, kinds=[kind], max_faults=1, hang_s=HANG_S, seed=5,
-        methods=methods or {"eth_chainId"}, older_block_share=older_block_share, max_seconds=30,
-    )  # fmt: skip
+        devnet["rpc_url"],
+        rate=1.0,
+        kinds=[kind],
+        max_faults=1,
+        hang_s=HANG_S,
+        seed=5,
+        methods=methods or {"eth_chainId"},
+        older_block_share=older_block_share,
+        max_seconds=30,
+    )
     with proxy, RpcClient(proxy.url, FAST) as client:
         assert client.head(at_least=pinned) == pinned
         got = client.batch(calls)
@@ -198,8 +205,11 @@ def test_log_range_refusals_halve_the_span_and_lose_nothing(devnet: dict[str, An
 
 def test_provider_messages_are_recognised() -> None:
     assert all(is_range_refusal(refusal["message"]) for refusal in LOG_REFUSALS)
-    lagging = ("header not found", "One of the blocks specified in filter (fromBlock, toBlock or blockHash) cannot "
-               "be found.", "BlockOutOfRangeError: block height is 231 but requested was 240")  # fmt: skip
+    lagging = (
+        "header not found",
+        "One of the blocks specified in filter (fromBlock, toBlock or blockHash) cannot be found.",
+        "BlockOutOfRangeError: block height is 231 but requested was 240",
+    )
     assert all(is_lagging_node(m) and not is_range_refusal(m) for m in lagging)
     assert not any(is_range_refusal(m) for m in ("limit exceeded", "internal error", "execution reverted"))
     assert set(ABSORBED_AS) == set(FAULTS) and set(ABSORBED_AS.values()) <= set(FAULT_KINDS)

@@ -29,10 +29,15 @@ POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 MAX_UINT = 2**256 - 1
 TABLES = (
-    "sync_state", "raw_aave_v3_events", "raw_aave_v3_reserves", "raw_aave_v3_emode_categories",
+    "sync_state",
+    "raw_aave_v3_events",
+    "raw_aave_v3_reserves",
+    "raw_aave_v3_emode_categories",
     "raw_aave_v3_accounts",
-    "raw_aave_v3_balances", "positions", "wallet_health",
-)  # fmt: skip
+    "raw_aave_v3_balances",
+    "positions",
+    "wallet_health",
+)
 
 
 @pytest.fixture(scope="module")

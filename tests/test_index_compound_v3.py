@@ -271,8 +271,11 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
     builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(liquidatable))
     receipt = builder.mine(0)[0]
     reserves_after = _reads(rpc, comet, "getReserves", [()], int(rpc.call("eth_blockNumber"), 16))[0]
-    paid = {"0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
-            for log in receipt.logs if log["topics"][0] == ABSORB_DEBT}  # fmt: skip
+    paid = {
+        "0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
+        for log in receipt.logs
+        if log["topics"][0] == ABSORB_DEBT
+    }
     assert paid == {r["wallet"]: int(r["base_paid_out"]) for r in predicted.iter_rows(named=True)}
     expected = int(predicted["reserves_paid"].cast(pl.Int128).sum())
     assert abs((reserves_before - reserves_after) - expected) <= predicted.height, (

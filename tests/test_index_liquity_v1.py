@@ -82,8 +82,11 @@ def _frame(db: Path, sql: str) -> pl.DataFrame:
 
 
 def _troves(db: Path) -> pl.DataFrame:
-    return _frame(db, "SELECT * FROM raw_liquity_v1_troves WHERE block_number = (SELECT max(block_number) "
-                      "FROM raw_liquity_v1_troves) ORDER BY wallet")  # fmt: skip
+    return _frame(
+        db,
+        "SELECT * FROM raw_liquity_v1_troves WHERE block_number = (SELECT max(block_number) "
+        "FROM raw_liquity_v1_troves) ORDER BY wallet",
+    )
 
 
 def _system(db: Path) -> dict[str, Any]:
@@ -232,13 +235,17 @@ def test_predicted_batch_equals_the_chain(
         assert (debt - int(row["entire_debt"]), coll - int(row["entire_coll"])) == received, row["wallet"]
         assert received[0] > 0
     assert (state["L_ETH"], state["L_LUSDDebt"], state["totalStakes"]) == (
-        int(predicted["l_eth_after"]), int(predicted["l_lusd_debt_after"]), int(predicted["total_stakes_after"])
-    )  # fmt: skip
+        int(predicted["l_eth_after"]),
+        int(predicted["l_lusd_debt_after"]),
+        int(predicted["total_stakes_after"]),
+    )
     assert bool(predicted["recovery_mode"]) == (tcr_after_crash < 1.5)
     capped = troves.filter(pl.col("coll_surplus") > 0).height
     assert capped > 0 or tcr_after_crash >= 1.5  # Recovery Mode's capped offset (_getCappedOffsetVals) is exercised
-    print(f"TCR {tcr_after_crash}: {len(gone)} liquidated ({capped} capped at MCR), {troves.height - len(gone)} troves "
-          f"receive redistribution exactly as predicted")  # fmt: skip
+    print(
+        f"TCR {tcr_after_crash}: {len(gone)} liquidated ({capped} capped at MCR), {troves.height - len(gone)} troves "
+        f"receive redistribution exactly as predicted"
+    )
 
 
 @pytest.mark.parametrize("tcr_after_crash", [1.45, 1.1])
@@ -266,8 +273,10 @@ def test_liquidation_rounds_equal_the_chain(
             }
             after = outcome.system
             assert (chain["L_ETH"], chain["L_LUSDDebt"], chain["totalStakes"]) == (
-                after.l_eth, after.l_lusd_debt, after.total_stakes
-            )  # fmt: skip
+                after.l_eth,
+                after.l_lusd_debt,
+                after.total_stakes,
+            )
             sp = _call(rpc, liquity["stability_pool"], STABILITY_POOL, "getTotalLUSDDeposits", block=block)[0]
             assert sp == after.sp_lusd
             for wallet in outcome.liquidated:

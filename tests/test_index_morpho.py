@@ -136,8 +136,13 @@ def test_health_verdict_after_a_crash(
         shocked = {symbol: int(answers[symbol] * multiplier) for symbol, multiplier in shock.items()}
         set_feeds(rpc, devnet, shocked, int(head["timestamp"], 16) + 3600)
         db = tmp_path / "shocked.duckdb"
-        index_market("morpho-blue", devnet["rpc_url"], devnet["morpho_blue"]["morpho"], db,
-                     options={"usd_oracle": devnet["aave_v3"]["oracle"]})  # fmt: skip
+        index_market(
+            "morpho-blue",
+            devnet["rpc_url"],
+            devnet["morpho_blue"]["morpho"],
+            db,
+            options={"usd_oracle": devnet["aave_v3"]["oracle"]},
+        )
         ours, chain, borrowers = _verdicts(devnet, rpc, db)
     finally:
         assert rpc.call("evm_revert", [snapshot])

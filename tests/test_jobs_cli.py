@@ -32,8 +32,9 @@ def test_overlapping_writers_are_refused_with_one_line(
     db = tmp_path / "busy.duckdb"
     shutil.copyfile(scored_db, db)
     config = tmp_path / "chainrisk.toml"
-    config.write_text(f'db = "{db}"\nrpc_url = "http://127.0.0.1:9"\n[[markets]]\nprotocol = "aave-v3"\n'
-                      f'address = "{POOL}"\n')  # fmt: skip
+    config.write_text(
+        f'db = "{db}"\nrpc_url = "http://127.0.0.1:9"\n[[markets]]\nprotocol = "aave-v3"\naddress = "{POOL}"\n'
+    )
     before = _digest(db)
     with writer_lock(db, "run"):
         for argv in (["run", "--config", str(config)], ["score", "--db", str(db)], ["index", "--config", str(config)]):
@@ -109,16 +110,31 @@ def test_sql_and_query_read_the_published_copy(
     copy = current_copy(scored_db)
     assert copy is not None
     before = (_digest(scored_db), _digest(copy))
-    assert main(["sql", "SELECT count(*) AS n, sum(debt_amount) AS debt FROM positions", "--db", str(scored_db),
-                 "--format", "csv"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sql",
+                "SELECT count(*) AS n, sum(debt_amount) AS debt FROM positions",
+                "--db",
+                str(scored_db),
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
     row = next(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     with duckdb.connect(str(scored_db), read_only=True) as con:
         n, debt = con.execute("SELECT count(*), sum(debt_amount) FROM positions").fetchall()[0]
         summary = pl.DataFrame(con.sql("SELECT * FROM mart_market_summary ORDER BY protocol, market").arrow())
     assert (int(row["n"]), int(row["debt"])) == (n, int(debt))  # exact through CSV
 
-    for hostile in ("DROP TABLE positions", "INSERT INTO runs VALUES (9, now(), NULL, 'x', 0, 0, 0, 0, 0, '')",
-                    "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.duckdb'"):  # fmt: skip
+    for hostile in (
+        "DROP TABLE positions",
+        "INSERT INTO runs VALUES (9, now(), NULL, 'x', 0, 0, 0, 0, 0, '')",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "ATTACH '/tmp/x.duckdb'",
+    ):
         assert main(["sql", hostile, "--db", str(scored_db)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("chainrisk: error: ") and "\n" not in err
@@ -127,8 +143,10 @@ def test_sql_and_query_read_the_published_copy(
     listed = capsys.readouterr().out
     assert all(q.name in listed for q in list_queries())
     parquet = tmp_path / "summary.parquet"
-    assert main(["query", "mart_market_summary", "--db", str(scored_db), "--format", "parquet",
-                 "--out", str(parquet)]) == 0  # fmt: skip
+    assert (
+        main(["query", "mart_market_summary", "--db", str(scored_db), "--format", "parquet", "--out", str(parquet)])
+        == 0
+    )
     assert_frame_equal(pl.read_parquet(parquet).sort("protocol", "market"), summary)
     assert main(["query", "mart_nope", "--db", str(scored_db)]) == 2
     assert "unknown query 'mart_nope'; known: " in capsys.readouterr().err

@@ -54,8 +54,11 @@ def test_verdicts_and_rounds_equal_liquitys(crash: dict[str, Any]) -> None:
         assert order == expected["order"]
         assert list(outcome.liquidated) == expected["liquidated"]
         assert (after.l_eth, after.l_lusd_debt, after.total_stakes, after.sp_lusd) == (
-            expected["l_eth"], expected["l_lusd_debt"], expected["total_stakes"], expected["stability_pool_lusd"]
-        )  # fmt: skip
+            expected["l_eth"],
+            expected["l_lusd_debt"],
+            expected["total_stakes"],
+            expected["stability_pool_lusd"],
+        )
         for wallet in outcome.liquidated:
             troves[wallet] = Trove(wallet, 0, 0, 0, 3, 0, 0, 0)
         for wallet, held in expected["entire_after"].items():

@@ -98,9 +98,11 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     morpho = deploy_morpho(builder)
     base, slope1, slope2, kink = IRM_YEARLY
     gone_irm = builder.deploy(
-        compiled_contracts()["KinkedIrm"], *(round(x * WAD / SECONDS_PER_YEAR) for x in (base, slope1, slope2)),
-        round(kink * WAD), label="KinkedIrm (to be self-destructed)",
-    ).lower()  # fmt: skip
+        compiled_contracts()["KinkedIrm"],
+        *(round(x * WAD / SECONDS_PER_YEAR) for x in (base, slope1, slope2)),
+        round(kink * WAD),
+        label="KinkedIrm (to be self-destructed)",
+    ).lower()
     builder.call(DEPLOYER, MORPHO, morpho.morpho, "enableIrm", ZERO)
     builder.call(DEPLOYER, MORPHO, morpho.morpho, "enableIrm", gone_irm)
     builder.mine()
@@ -117,22 +119,54 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     # (name, loan, collateral, loan decimals, price, oracle kind, irm, expected data_quality kinds by subject role)
     specs: list[tuple[str, str, str, int, int, str, str, tuple[tuple[str, str], ...]]] = [
         ("control", usdc, weth, 6, weth_usdc, "live", irm, ()),
-        ("no decimals", usdc, odd["bare collateral"], 6, _oracle_price(10, 1, 18, 6), "live", irm,
-         (("collateral", "no_decimals"), ("collateral", "no_symbol"))),
-        ("bytes32 symbol", usdc, odd["mkr"], 6, _oracle_price(1500, 1, 18, 6), "live", irm,
-         (("collateral", "bytes32_symbol"),)),
-        ("loan without decimals", odd["bare loan"], weth, 18, _oracle_price(USD["WETH"], 1, 18, 18), "live", irm,
-         (("loan", "no_decimals"), ("loan", "no_symbol"))),
+        (
+            "no decimals",
+            usdc,
+            odd["bare collateral"],
+            6,
+            _oracle_price(10, 1, 18, 6),
+            "live",
+            irm,
+            (("collateral", "no_decimals"), ("collateral", "no_symbol")),
+        ),
+        (
+            "bytes32 symbol",
+            usdc,
+            odd["mkr"],
+            6,
+            _oracle_price(1500, 1, 18, 6),
+            "live",
+            irm,
+            (("collateral", "bytes32_symbol"),),
+        ),
+        (
+            "loan without decimals",
+            odd["bare loan"],
+            weth,
+            18,
+            _oracle_price(USD["WETH"], 1, 18, 18),
+            "live",
+            irm,
+            (("loan", "no_decimals"), ("loan", "no_symbol")),
+        ),
         ("token reverts", odd["breakable loan"], weth, 6, weth_usdc, "live", irm, (("loan", "token_reverts"),)),
-        ("token gone", usdc, odd["gone collateral"], 6, _oracle_price(5, 1, 18, 6), "live", irm,
-         (("collateral", "no_code"),)),
+        (
+            "token gone",
+            usdc,
+            odd["gone collateral"],
+            6,
+            _oracle_price(5, 1, 18, 6),
+            "live",
+            irm,
+            (("collateral", "no_code"),),
+        ),
         ("oracle reverts", usdc, weth, 6, weth_usdc, "reverts", irm, (("oracle", "oracle_reverts"),)),
         ("oracle zero", usdc, weth, 6, weth_usdc, "zero", irm, (("oracle", "oracle_zero"),)),
         ("oracle gone", usdc, weth, 6, weth_usdc, "gone", irm, (("oracle", "no_code"),)),
         ("no oracle", usdc, weth, 6, weth_usdc, "none", irm, ((ZERO, "no_oracle"),)),
         ("no irm", usdc, weth, 6, weth_usdc, "live", ZERO, ((ZERO, "no_irm"),)),
         ("irm gone", usdc, weth, 6, weth_usdc, "live", gone_irm, (("irm", "no_code"),)),
-    ]  # fmt: skip
+    ]
     markets: list[OddMarket] = []
     oracle_kinds: dict[str, str] = {}
     for name, loan, collateral, loan_decimals, price, oracle_kind, market_irm, expected in specs:
@@ -145,8 +179,14 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.mine()
 
     def mint(token: str, to: str, amount: int) -> None:
-        builder.call(DEPLOYER, BARE if token in odd.values() or token in (tokens["LINK"], tokens["USDT"]) else MINTABLE,
-                     token, "mint", to, amount)  # fmt: skip
+        builder.call(
+            DEPLOYER,
+            BARE if token in odd.values() or token in (tokens["LINK"], tokens["USDT"]) else MINTABLE,
+            token,
+            "mint",
+            to,
+            amount,
+        )
 
     def approve(who: str, token: str, spender: str) -> None:
         builder.call(who, BARE, token, "approve", spender, 2**256 - 1)
@@ -201,8 +241,12 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.mine(advance_s=60)
     # LINK is an isolated asset: a first supply of it is not always made collateral by itself (Aave 3.0.2+).
     builder.call(link_user, POOL, pool, "setUserUseReserveAsCollateral", tokens["LINK"], True)
-    borrows = {wbtc_user: ("USDC", 5_000 * 10**6), link_user: ("USDT", 10_000 * 10**6),
-               dai_user: ("DAI", 5_000 * 10**18), usdt_user: ("WETH", 10**18)}  # fmt: skip
+    borrows = {
+        wbtc_user: ("USDC", 5_000 * 10**6),
+        link_user: ("USDT", 10_000 * 10**6),
+        dai_user: ("DAI", 5_000 * 10**18),
+        usdt_user: ("WETH", 10**18),
+    }
     for who, (symbol, amount) in borrows.items():
         builder.call(who, POOL, pool, "borrow", tokens[symbol], amount, 2, 0, who)
     builder.mine(advance_s=DAY)
@@ -229,11 +273,16 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.mine(advance_s=12)
     block = int(rpc.call("eth_blockNumber"), 16)
     return {
-        "morpho": morpho.morpho.lower(), "markets": markets, "aave": aave, "tokens": tokens, "odd": odd,
-        "block": block, "wallets": {"lender": lender, "safe": safe, "tight": tight, "liquidator": liquidator},
+        "morpho": morpho.morpho.lower(),
+        "markets": markets,
+        "aave": aave,
+        "tokens": tokens,
+        "odd": odd,
+        "block": block,
+        "wallets": {"lender": lender, "safe": safe, "tight": tight, "liquidator": liquidator},
         "aave_wallets": {"wbtc": wbtc_user, "link": link_user, "dai": dai_user, "usdt": usdt_user},
         "gone_irm": gone_irm,
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -279,22 +328,34 @@ def test_index_stores_every_morpho_market(chain: dict[str, Any], indexed: Path) 
     assert set(stored) == ids
     raw = _frame(indexed, "SELECT market_id FROM raw_morpho_blue_markets")["market_id"].to_list()
     assert set(raw) == ids
-    with_positions = set(_frame(indexed, "SELECT DISTINCT market FROM positions WHERE protocol = 'morpho-blue'")
-                         ["market"].to_list())  # fmt: skip
+    with_positions = set(
+        _frame(indexed, "SELECT DISTINCT market FROM positions WHERE protocol = 'morpho-blue'")["market"].to_list()
+    )
     assert with_positions == ids
 
 
 #: Per market: (collateral price_usd NULL, collateral_usd NULL, loan price_usd NULL), as what is known allows.
 USD_UNKNOWN = {
-    "control": (False, False, False), "no decimals": (True, False, False), "bytes32 symbol": (False, False, False),
-    "loan without decimals": (False, False, True), "token reverts": (False, False, True),
-    "token gone": (True, False, False), "oracle reverts": (True, True, False), "oracle zero": (True, True, False),
-    "oracle gone": (True, True, False), "no oracle": (True, True, False), "no irm": (False, False, False),
+    "control": (False, False, False),
+    "no decimals": (True, False, False),
+    "bytes32 symbol": (False, False, False),
+    "loan without decimals": (False, False, True),
+    "token reverts": (False, False, True),
+    "token gone": (True, False, False),
+    "oracle reverts": (True, True, False),
+    "oracle zero": (True, True, False),
+    "oracle gone": (True, True, False),
+    "no oracle": (True, True, False),
+    "no irm": (False, False, False),
     "irm gone": (False, False, False),
-}  # fmt: skip
+}
 #: Markets whose tokens lack decimals: (collateral's unknown, loan's unknown).
-NO_DECIMALS = {"no decimals": (True, False), "loan without decimals": (False, True), "token reverts": (False, True),
-               "token gone": (True, False)}  # fmt: skip
+NO_DECIMALS = {
+    "no decimals": (True, False),
+    "loan without decimals": (False, True),
+    "token reverts": (False, True),
+    "token gone": (True, False),
+}
 
 
 def _mul_div_up(x: int, y: int, d: int) -> int:
@@ -323,8 +384,9 @@ def test_morpho_figures_equal_the_chain(chain: dict[str, Any], indexed: Path, rp
         state, price = _chain_views(rpc, chain, m)
         supply_assets, supply_shares, borrow_assets, borrow_shares = state[:4]
         for wallet in chain["wallets"].values():
-            raw = rpc.call(*eth_call(chain["morpho"], MORPHO, "position", bytes.fromhex(m.market_id[2:]), wallet,
-                                     block=tag))  # fmt: skip
+            raw = rpc.call(
+                *eth_call(chain["morpho"], MORPHO, "position", bytes.fromhex(m.market_id[2:]), wallet, block=tag)
+            )
             own_supply, own_borrow, collateral = MORPHO.decode("position", raw)[0]
             borrowed = _mul_div_up(own_borrow, borrow_assets + 1, borrow_shares + 10**6)
             supplied = own_supply * (supply_assets + 1) // (supply_shares + 10**6)
@@ -382,8 +444,9 @@ def test_usd_is_null_exactly_where_unknown(chain: dict[str, Any], indexed: Path)
         assert collateral.height and loan.height, m.name
         assert collateral["price_usd"].is_null().all() == price_null, m.name
         assert collateral["collateral_usd"].is_null().all() == value_null, m.name
-        assert collateral["collateral_base"].is_null().all() == (m.name in ("oracle reverts", "oracle gone",
-                                                                             "no oracle")), m.name  # fmt: skip
+        assert collateral["collateral_base"].is_null().all() == (
+            m.name in ("oracle reverts", "oracle gone", "no oracle")
+        ), m.name
         assert loan["price_usd"].is_null().all() == loan_null, m.name
         # The loan token's USD per unit is known in every market (its own price, or the collateral's through the
         # market's oracle), so every debt and supply has a USD figure.
@@ -402,9 +465,11 @@ def test_data_quality_names_each_odd_contract(chain: dict[str, Any], indexed: Pa
     wbtc_feed = aave.reserves["WBTC"].feed.lower()
     provider = aave.pool_addresses_provider.lower()
     assert set(rows.filter(pl.col("protocol") == "aave-v3").select("market", "subject", "kind").iter_rows()) == {
-        (provider, tokens["LINK"], "bytes32_symbol"), (provider, tokens["USDT"], "no_symbol"),
-        (provider, tokens["DAI"], "no_code"), (provider, wbtc_feed, "oracle_reverts"),
-    }  # fmt: skip
+        (provider, tokens["LINK"], "bytes32_symbol"),
+        (provider, tokens["USDT"], "no_symbol"),
+        (provider, tokens["DAI"], "no_code"),
+        (provider, wbtc_feed, "oracle_reverts"),
+    }
     assert all(d and "\n" not in d for d in rows["detail"].to_list())
     # Only what leaves something unknown says what: a bytes32 symbol is read as text, a market without IRM is whole.
     whole = rows.filter(pl.col("unknown").is_null())["kind"].to_list()
@@ -425,12 +490,19 @@ def test_aave_health_equals_the_pool(chain: dict[str, Any], indexed: Path, rpc: 
     assert wallets["wbtc"] not in health["wallet"].to_list()
     for row in health.filter(pl.col("wallet").is_in(list(wallets.values()))).iter_rows(named=True):
         data = POOL.decode("getUserAccountData", by_wallet[row["wallet"]])
-        mine = (int(row["total_collateral_base"]), int(row["total_debt_base"]), int(row["available_borrows_base"]),
-                row["liquidation_threshold_bps"], row["ltv_bps"], int(row["health_factor_wad"]))  # fmt: skip
+        mine = (
+            int(row["total_collateral_base"]),
+            int(row["total_debt_base"]),
+            int(row["available_borrows_base"]),
+            row["liquidation_threshold_bps"],
+            row["ltv_bps"],
+            int(row["health_factor_wad"]),
+        )
         assert mine == tuple(int(x) for x in data), row["wallet"]
     assert set(health["wallet"].to_list()) >= {wallets["link"], wallets["dai"], wallets["usdt"]}
-    wbtc = _frame(indexed, "SELECT * FROM positions WHERE protocol = 'aave-v3' AND asset = ?",
-                  [chain["tokens"]["WBTC"]])  # fmt: skip
+    wbtc = _frame(
+        indexed, "SELECT * FROM positions WHERE protocol = 'aave-v3' AND asset = ?", [chain["tokens"]["WBTC"]]
+    )
     assert wbtc.height == 1 and wbtc["price_usd"].is_null().all() and wbtc["collateral_usd"].is_null().all()
     assert int(wbtc["collateral_amount"][0]) == 10**8
 

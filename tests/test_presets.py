@@ -15,8 +15,24 @@ from chainrisk.protocols.aave_v3.address_book import read_package, stored
 from chainrisk.protocols.adapter import find_preset
 
 #: Networks the address book lists today that the issue names (and a few more): each must resolve.
-NETWORKS = ("ethereum", "ethereum-lido", "arbitrum", "base", "optimism", "polygon", "avalanche", "gnosis", "scroll",
-            "bnb", "linea", "sonic", "zksync", "celo", "metis", "mantle")  # fmt: skip
+NETWORKS = (
+    "ethereum",
+    "ethereum-lido",
+    "arbitrum",
+    "base",
+    "optimism",
+    "polygon",
+    "avalanche",
+    "gnosis",
+    "scroll",
+    "bnb",
+    "linea",
+    "sonic",
+    "zksync",
+    "celo",
+    "metis",
+    "mantle",
+)
 
 
 def test_generated_presets_equal_the_installed_address_book() -> None:

@@ -28,14 +28,26 @@ def position(
 ) -> dict[str, Any]:
     decimals, price = TOKENS[symbol]
     return {
-        "protocol": "aave-v3", "chain_id": 1, "market": market, "wallet": wallet, "asset": symbol, "symbol": symbol,
-        "block_number": 10, "block_timestamp": 1_700_000_000, "decimals": decimals,
+        "protocol": "aave-v3",
+        "chain_id": 1,
+        "market": market,
+        "wallet": wallet,
+        "asset": symbol,
+        "symbol": symbol,
+        "block_number": 10,
+        "block_timestamp": 1_700_000_000,
+        "decimals": decimals,
         "collateral_amount": int(collateral_usd / price * 10**decimals),
-        "debt_amount": int(debt_usd / price * 10**decimals), "price": int(price * 1e8), "price_usd": price,
-        "collateral_usd": collateral_usd, "debt_usd": debt_usd, "emode_category": 0,
-        "liquidation_threshold_bps": params.get("lt", 8000), "ltv_bps": params.get("ltv", 7500),
+        "debt_amount": int(debt_usd / price * 10**decimals),
+        "price": int(price * 1e8),
+        "price_usd": price,
+        "collateral_usd": collateral_usd,
+        "debt_usd": debt_usd,
+        "emode_category": 0,
+        "liquidation_threshold_bps": params.get("lt", 8000),
+        "ltv_bps": params.get("ltv", 7500),
         "liquidation_bonus_bps": params.get("bonus", 10500),
-    }  # fmt: skip
+    }
 
 
 def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -186,8 +198,9 @@ def test_a_raise_that_adds_bad_debt_is_refused() -> None:
     assert row["lt_ceiling_bps"] > 8300 + settings.max_change_bps  # the tail move alone would allow a raise
     assert row["suggested_lt_bps"] == 8300 and "raising it to 86.00 % adds $" in row["reasons"]
     assert "of bad debt in may-2021" in row["reasons"]
-    tried = advise(frame(rows).with_columns(pl.lit(8600).alias("liquidation_threshold_bps")), [WINDOWS["may-2021"]],
-                   settings)  # fmt: skip
+    tried = advise(
+        frame(rows).with_columns(pl.lit(8600).alias("liquidation_threshold_bps")), [WINDOWS["may-2021"]], settings
+    )
     assert tried.advice["bad_debt_current_usd"][0] > row["bad_debt_current_usd"] + 1
 
 

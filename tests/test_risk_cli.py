@@ -102,12 +102,20 @@ def test_parameter_suggestion_formula() -> None:
     """LT = floor(1e4 q / bonus) and LTV = floor(LT q), q the 1 % quantile of collateral over debt value."""
     rows = pl.DataFrame(
         {
-            "protocol": ["p", "p"], "chain_id": [1, 1], "market": ["m", "m"], "wallet": ["a", "a"],
-            "symbol": ["WETH", "USDC"], "collateral_amount": [10, 0], "debt_amount": [0, 5],
-            "collateral_usd": [100.0, 0.0], "debt_usd": [0.0, 50.0], "liquidation_threshold_bps": [8250, 0],
-            "ltv_bps": [8000, 0], "liquidation_bonus_bps": [10500, 10000],
+            "protocol": ["p", "p"],
+            "chain_id": [1, 1],
+            "market": ["m", "m"],
+            "wallet": ["a", "a"],
+            "symbol": ["WETH", "USDC"],
+            "collateral_amount": [10, 0],
+            "debt_amount": [0, 5],
+            "collateral_usd": [100.0, 0.0],
+            "debt_usd": [0.0, 50.0],
+            "liquidation_threshold_bps": [8250, 0],
+            "ltv_bps": [8000, 0],
+            "liquidation_bonus_bps": [10500, 10000],
         }
-    )  # fmt: skip
+    )
     calibration = calibrate(["WETH", "USDC"], "2022-01-01", "2022-12-31", 24, "sample")
     weth, usdc = calibration.assets.index("WETH"), calibration.assets.index("USDC")
     multipliers = np.ones((1000, len(calibration.assets)))
@@ -132,10 +140,17 @@ def test_optimise_plans_reach_the_target_on_the_engine(db: Path, capsys: pytest.
         rows = positions.filter((pl.col("protocol") == plan["protocol"]) & (pl.col("market") == plan["market"]))
         own = actions.filter((pl.col("wallet") == plan["wallet"]) & (pl.col("market") == plan["market"]))
         steps = [
-            Action(a["kind"], a["symbol"], int(a["amount"]), a["amount_usd"], a["cost_usd"], a["into_symbol"],
-                   int(a["received"] or 0))
+            Action(
+                a["kind"],
+                a["symbol"],
+                int(a["amount"]),
+                a["amount_usd"],
+                a["cost_usd"],
+                a["into_symbol"],
+                int(a["received"] or 0),
+            )
             for a in own.iter_rows(named=True)
-        ]  # fmt: skip
+        ]
         after = stress(apply_plan(rows, plan["wallet"], steps), pl.DataFrame({"symbol": [], "multiplier": []}))
         hf = after.filter(pl.col("wallet") == plan["wallet"])["health_factor"][0]
         assert hf >= 1.25 and hf == pytest.approx(plan["health_after"], rel=1e-12)

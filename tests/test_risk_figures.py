@@ -68,8 +68,10 @@ def test_sensitivity_is_read_where_liquidations_start() -> None:
     today = threshold_sensitivity(positions)
     assert (today["liquidatable_collateral_usd_change"] == 0).all()  # the flat line: nobody near a threshold today
     distance = liquidation_distance(positions, GRAPH)
-    levels = {(p, c, m, s): d for p, c, m, s, d in
-              distance.select("protocol", "chain_id", "market", "symbol", "sensitivity_drop").iter_rows()}  # fmt: skip
+    levels = {
+        (p, c, m, s): d
+        for p, c, m, s, d in distance.select("protocol", "chain_id", "market", "symbol", "sensitivity_drop").iter_rows()
+    }
     shocked = threshold_sensitivity(positions, levels=levels, graph=GRAPH)
     # WETH read at -25 %: the HF 1.25 wallet is at 0.9375, liquidatable whatever +-100 bps does (0.949 at 81 %).
     weth = shocked.filter(pl.col("symbol") == "WETH").sort("shift_bps")

@@ -20,9 +20,19 @@ WETH, AWETH, USDC, CVUSDC = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
 #: aWETH is Aave's aToken of WETH (1:1); cvUSDC an ERC-4626 vault over USDC at 1.05 USDC a share.
 LINKS = {
     AWETH: Link(Token(AWETH, "aWETH", 18), "atoken", Token(WETH, "WETH", 18), 1, 1, None, "", "probe"),
-    CVUSDC: Link(Token(CVUSDC, "cvUSDC", 6), "erc4626", Token(USDC, "USDC", 6), 105, 100, "convertToAssets",
-                 "tokens/IERC4626", "probe", total_assets=1_050_000_000_000, total_supply=1_000_000_000_000),
-}  # fmt: skip
+    CVUSDC: Link(
+        Token(CVUSDC, "cvUSDC", 6),
+        "erc4626",
+        Token(USDC, "USDC", 6),
+        105,
+        100,
+        "convertToAssets",
+        "tokens/IERC4626",
+        "probe",
+        total_assets=1_050_000_000_000,
+        total_supply=1_000_000_000_000,
+    ),
+}
 GRAPH = AssetGraph.from_links(LINKS)
 PRICES = {"WETH": (WETH, 18, 2000.0), "aWETH": (AWETH, 18, 2000.0), "USDC": (USDC, 6, 1.0)}
 
@@ -35,14 +45,27 @@ def book(health: float = 1.25) -> pl.DataFrame:
             asset, decimals, price = PRICES[symbol]
             rows.append(
                 {
-                    "protocol": "aave-v3", "chain_id": 1, "market": "0xpool", "wallet": wallet, "asset": asset,
-                    "symbol": symbol, "block_number": 10, "block_timestamp": 1_700_000_000, "decimals": decimals,
-                    "collateral_amount": amount, "supplied_amount": amount, "debt_amount": debt,
-                    "price": int(price * 1e8), "price_usd": price,
-                    "collateral_usd": amount / 10**decimals * price, "debt_usd": debt / 10**decimals * price,
-                    "liquidation_threshold_bps": 8000, "ltv_bps": 7500, "liquidation_bonus_bps": 10500,
+                    "protocol": "aave-v3",
+                    "chain_id": 1,
+                    "market": "0xpool",
+                    "wallet": wallet,
+                    "asset": asset,
+                    "symbol": symbol,
+                    "block_number": 10,
+                    "block_timestamp": 1_700_000_000,
+                    "decimals": decimals,
+                    "collateral_amount": amount,
+                    "supplied_amount": amount,
+                    "debt_amount": debt,
+                    "price": int(price * 1e8),
+                    "price_usd": price,
+                    "collateral_usd": amount / 10**decimals * price,
+                    "debt_usd": debt / 10**decimals * price,
+                    "liquidation_threshold_bps": 8000,
+                    "ltv_bps": 7500,
+                    "liquidation_bonus_bps": 10500,
                 }
-            )  # fmt: skip
+            )
     return pl.DataFrame(rows).with_columns(
         pl.col("collateral_amount", "supplied_amount", "debt_amount").cast(pl.Int128)
     )
@@ -104,8 +127,10 @@ def test_var_moves_the_wrapped_collateral_with_its_base() -> None:
 
 
 def test_contagion_moves_the_wrapped_collateral_with_its_base() -> None:
-    markets = pl.DataFrame({"protocol": ["aave-v3"], "market": ["0xpool"], "bad_debt_rule": ["unbacked"],
-                            "reserves_amount": [None]}, schema_overrides={"reserves_amount": pl.Float64})  # fmt: skip
+    markets = pl.DataFrame(
+        {"protocol": ["aave-v3"], "market": ["0xpool"], "bad_debt_rule": ["unbacked"], "reserves_amount": [None]},
+        schema_overrides={"reserves_amount": pl.Float64},
+    )
     result = contagion(book(), LINKS, {"WETH": 0.7}, {}, markets)
     channels = dict(zip(result.wallets["wallet"], result.wallets["channel"], strict=True))
     assert channels == {"0x" + "a1" * 20: "direct", "0x" + "a2" * 20: "chain"}

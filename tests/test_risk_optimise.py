@@ -136,19 +136,49 @@ def test_already_safe_wallet_needs_nothing() -> None:
 def _morpho_rows(collateral: int, debt: int, price: int) -> pl.DataFrame:
     """One Morpho Blue borrower: wstETH collateral (18 decimals) against USDC (6), LLTV 86 %, oracle scale 1e36."""
     common = {
-        "protocol": "morpho-blue", "chain_id": 1, "market": "0xid", "wallet": "0xm", "block_number": 10,
-        "block_timestamp": 1000, "base_currency_usd": 1e-6, "health_rule": "per-position", "price_scale": 10**36,
+        "protocol": "morpho-blue",
+        "chain_id": 1,
+        "market": "0xid",
+        "wallet": "0xm",
+        "block_number": 10,
+        "block_timestamp": 1000,
+        "base_currency_usd": 1e-6,
+        "health_rule": "per-position",
+        "price_scale": 10**36,
         "liquidation_bonus_bps": 10_438,
-    }  # fmt: skip
+    }
     rows = [
-        {**common, "asset": "0xusdc", "symbol": "USDC", "decimals": 6, "collateral_amount": 0, "debt_amount": debt,
-         "price": 10**36, "price_usd": 1.0, "ltv_bps": 0, "liquidation_threshold_bps": 0,
-         "liquidation_threshold_wad": 0, "collateral_base": 0, "debt_base": debt},
-        {**common, "asset": "0xwst", "symbol": "wstETH", "decimals": 18, "collateral_amount": collateral,
-         "debt_amount": 0, "price": price, "price_usd": price / 10**36 * 10**12, "ltv_bps": 8600,
-         "liquidation_threshold_bps": 8600, "liquidation_threshold_wad": 86 * 10**16,
-         "collateral_base": collateral * price // 10**36, "debt_base": 0},
-    ]  # fmt: skip
+        {
+            **common,
+            "asset": "0xusdc",
+            "symbol": "USDC",
+            "decimals": 6,
+            "collateral_amount": 0,
+            "debt_amount": debt,
+            "price": 10**36,
+            "price_usd": 1.0,
+            "ltv_bps": 0,
+            "liquidation_threshold_bps": 0,
+            "liquidation_threshold_wad": 0,
+            "collateral_base": 0,
+            "debt_base": debt,
+        },
+        {
+            **common,
+            "asset": "0xwst",
+            "symbol": "wstETH",
+            "decimals": 18,
+            "collateral_amount": collateral,
+            "debt_amount": 0,
+            "price": price,
+            "price_usd": price / 10**36 * 10**12,
+            "ltv_bps": 8600,
+            "liquidation_threshold_bps": 8600,
+            "liquidation_threshold_wad": 86 * 10**16,
+            "collateral_base": collateral * price // 10**36,
+            "debt_base": 0,
+        },
+    ]
     exact = {"collateral_amount": pl.Int128, "debt_amount": pl.Int128, "price": pl.Int128, "price_scale": pl.Int128}
     return pl.DataFrame(rows, schema_overrides=exact | {"liquidation_threshold_wad": pl.Int128})
 

@@ -24,21 +24,45 @@ WAD = 10**18
 MCR, CCR = 11 * 10**17, 15 * 10**17
 PRICE = 2000 * WAD
 PARAMS = Params(MCR, CCR, 200 * WAD, 200)
-LINKED = ("trove_manager", "borrower_operations", "price_feed", "stability_pool", "active_pool", "default_pool",
-          "sorted_troves", "lusd_token")  # fmt: skip
+LINKED = (
+    "trove_manager",
+    "borrower_operations",
+    "price_feed",
+    "stability_pool",
+    "active_pool",
+    "default_pool",
+    "sorted_troves",
+    "lusd_token",
+)
 DEPLOYMENT = Deployment(
-    **{name: "0x" + f"{k:02x}" * 20 for k, name in enumerate(LINKED)}, params=PARAMS, lusd_symbol="LUSD",
+    **{name: "0x" + f"{k:02x}" * 20 for k, name in enumerate(LINKED)},
+    params=PARAMS,
+    lusd_symbol="LUSD",
     lusd_decimals=18,
-)  # fmt: skip
+)
 
 
 def _system(**changes: int) -> System:
     base = dict(
-        price=PRICE, active_eth=10**6 * WAD, active_debt=10**8 * WAD, default_eth=0, default_debt=0, sp_lusd=0,
-        sp_eth=0, total_stakes=10**6 * WAD, total_stakes_snapshot=0, total_collateral_snapshot=0, l_eth=0,
-        l_lusd_debt=0, last_eth_error=0, last_lusd_debt_error=0, trove_owners=10, sorted_troves=10, base_rate=0,
+        price=PRICE,
+        active_eth=10**6 * WAD,
+        active_debt=10**8 * WAD,
+        default_eth=0,
+        default_debt=0,
+        sp_lusd=0,
+        sp_eth=0,
+        total_stakes=10**6 * WAD,
+        total_stakes_snapshot=0,
+        total_collateral_snapshot=0,
+        l_eth=0,
+        l_lusd_debt=0,
+        last_eth_error=0,
+        last_lusd_debt_error=0,
+        trove_owners=10,
+        sorted_troves=10,
+        base_rate=0,
         last_fee_operation_time=0,
-    )  # fmt: skip
+    )
     return System(PARAMS, **(base | changes))
 
 
@@ -75,9 +99,12 @@ def test_a_float_tie_is_decided_by_the_integers() -> None:
     tie = -(-(debt_base - 1) * MCR // WAD)  # floor(tie x 1e18 / MCR) == debt_base - 1
     assert tie * WAD // MCR == debt_base - 1
     positions = positions.with_columns(
-        pl.when(pl.col("collateral_amount") > 0).then(pl.lit(tie)).otherwise(pl.col("collateral_base"))
-        .cast(pl.Decimal(38, 0)).alias("collateral_base")
-    )  # fmt: skip
+        pl.when(pl.col("collateral_amount") > 0)
+        .then(pl.lit(tie))
+        .otherwise(pl.col("collateral_base"))
+        .cast(pl.Decimal(38, 0))
+        .alias("collateral_base")
+    )
     health = wallet_health(_valued(positions)).collect()
     assert health["health_factor"][0] == BELOW_ONE and health["liquidatable"][0]
 

@@ -55,10 +55,17 @@ def _random(wallets: int, seed: int) -> pl.DataFrame:
     debt = size * rng.uniform(0.1, 1.1, wallets)
     b_in = debt * rng.uniform(0, 1, wallets) * (rng.random(wallets) < 0.3)
     columns = {
-        "chain_id": rng.integers(1, 3, wallets), "market": rng.choice(["0xa", "0xb", "0xc"], wallets),
-        "a_in": c_in * lt_in, "a_out": c_out * lt_out, "b_in": b_in, "b_out": debt - b_in,
-        "c_in": c_in, "c_out": c_out, "r_in": c_in / 1.05, "r_out": c_out / 1.08,
-    }  # fmt: skip
+        "chain_id": rng.integers(1, 3, wallets),
+        "market": rng.choice(["0xa", "0xb", "0xc"], wallets),
+        "a_in": c_in * lt_in,
+        "a_out": c_out * lt_out,
+        "b_in": b_in,
+        "b_out": debt - b_in,
+        "c_in": c_in,
+        "c_out": c_out,
+        "r_in": c_in / 1.05,
+        "r_out": c_out / 1.08,
+    }
     return pl.DataFrame(columns)
 
 
@@ -82,9 +89,12 @@ def test_wallets_crossing_exactly_at_a_drop_and_an_ulp_either_side() -> None:
                 # The same crossing with both sides moving with the shock.
                 rows.append({"a_in": 2 * scale, "a_out": 0.0, "b_in": scale, "b_out": debt * scale})
     book = pl.DataFrame(rows).with_columns(
-        pl.lit(1).alias("chain_id"), pl.col("a_in").alias("c_in"), pl.lit(0.5).alias("c_out"),
-        (pl.col("a_in") / 1.05).alias("r_in"), pl.lit(0.1).alias("r_out"),
-    )  # fmt: skip
+        pl.lit(1).alias("chain_id"),
+        pl.col("a_in").alias("c_in"),
+        pl.lit(0.5).alias("c_out"),
+        (pl.col("a_in") / 1.05).alias("r_in"),
+        pl.lit(0.1).alias("r_out"),
+    )
     _check(book, DROPS, ["chain_id"])
 
 
@@ -105,9 +115,12 @@ def test_flat_forms_and_coefficients_that_are_not_finite() -> None:
         {"a_in": 1e300, "a_out": 1e300, "b_in": 1e300, "b_out": 1.7e308},
     ]
     book = pl.DataFrame(rows).with_columns(
-        pl.lit(1).alias("chain_id"), pl.col("a_in").alias("c_in"), pl.col("a_out").alias("c_out"),
-        pl.col("a_in").alias("r_in"), pl.lit(0.0).alias("r_out"),
-    )  # fmt: skip
+        pl.lit(1).alias("chain_id"),
+        pl.col("a_in").alias("c_in"),
+        pl.col("a_out").alias("c_out"),
+        pl.col("a_in").alias("r_in"),
+        pl.lit(0.0).alias("r_out"),
+    )
     ours = curve_points(book.lazy(), DROPS, ["chain_id"]).collect().sort("drop")
     expected = _pointwise(book, DROPS, ["chain_id"]).sort("drop")
     assert_frame_equal(ours, expected)
@@ -125,6 +138,11 @@ def test_empty_book() -> None:
     ours = curve_points(empty.lazy(), DROPS, ["chain_id", "market"]).collect()
     assert ours.height == 0
     assert ours.columns == [
-        "chain_id", "market", "drop", "liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd",
+        "chain_id",
+        "market",
+        "drop",
+        "liquidatable_collateral_usd",
+        "liquidatable_debt_usd",
+        "bad_debt_usd",
         "liquidatable_wallets",
-    ]  # fmt: skip
+    ]

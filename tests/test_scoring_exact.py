@@ -18,28 +18,67 @@ def _rows(collateral: int, debt: int, threshold: int, amount: int = 10**20, pric
     """One wallet: `amount` of a token priced `price` / 1e18 base units each, worth `collateral` base units at the
     snapshot, against `debt` base units of a stable debt."""
     common: dict[str, Any] = {
-        "protocol": "maker", "chain_id": 1, "market": "ETH-A", "source": "0xlog", "wallet": "0xa", "block_number": 5,
-        "block_timestamp": 100, "base_currency_usd": 1e-18, "health_rule": "per-position", "close_factor": 1.0,
-        "full_close_below_health": None, "liquidation_bonus_bps": 11300, "liquidation_bonus_wad": 113 * WAD // 100,
-    }  # fmt: skip
+        "protocol": "maker",
+        "chain_id": 1,
+        "market": "ETH-A",
+        "source": "0xlog",
+        "wallet": "0xa",
+        "block_number": 5,
+        "block_timestamp": 100,
+        "base_currency_usd": 1e-18,
+        "health_rule": "per-position",
+        "close_factor": 1.0,
+        "full_close_below_health": None,
+        "liquidation_bonus_bps": 11300,
+        "liquidation_bonus_wad": 113 * WAD // 100,
+    }
     bps = threshold // (WAD // 10_000)
     rows = [
-        {**common, "asset": "0xweth", "symbol": "WETH", "decimals": 18, "collateral_amount": amount,
-         "debt_amount": 0, "price": price, "price_scale": WAD, "price_usd": price / WAD, "collateral_base": collateral,
-         "debt_base": 0, "liquidation_threshold_wad": threshold, "liquidation_threshold_bps": bps, "ltv_bps": bps,
-         "used_as_collateral": True},
-        {**common, "asset": "0xdai", "symbol": "DAI", "decimals": 18, "collateral_amount": 0, "debt_amount": debt,
-         "price": WAD, "price_scale": WAD, "price_usd": 1.0, "collateral_base": 0, "debt_base": debt,
-         "liquidation_threshold_wad": 0, "liquidation_threshold_bps": 0, "ltv_bps": 0, "used_as_collateral": False},
-    ]  # fmt: skip
+        {
+            **common,
+            "asset": "0xweth",
+            "symbol": "WETH",
+            "decimals": 18,
+            "collateral_amount": amount,
+            "debt_amount": 0,
+            "price": price,
+            "price_scale": WAD,
+            "price_usd": price / WAD,
+            "collateral_base": collateral,
+            "debt_base": 0,
+            "liquidation_threshold_wad": threshold,
+            "liquidation_threshold_bps": bps,
+            "ltv_bps": bps,
+            "used_as_collateral": True,
+        },
+        {
+            **common,
+            "asset": "0xdai",
+            "symbol": "DAI",
+            "decimals": 18,
+            "collateral_amount": 0,
+            "debt_amount": debt,
+            "price": WAD,
+            "price_scale": WAD,
+            "price_usd": 1.0,
+            "collateral_base": 0,
+            "debt_base": debt,
+            "liquidation_threshold_wad": 0,
+            "liquidation_threshold_bps": 0,
+            "ltv_bps": 0,
+            "used_as_collateral": False,
+        },
+    ]
     exact = ("collateral_amount", "debt_amount", "price", "price_scale", "collateral_base", "debt_base")
     return pl.DataFrame(
         rows,
         schema_overrides={
-            **{c: pl.Int128 for c in exact}, "liquidation_threshold_wad": pl.Int128, "liquidation_bonus_wad": pl.Int128,
+            **{c: pl.Int128 for c in exact},
+            "liquidation_threshold_wad": pl.Int128,
+            "liquidation_bonus_wad": pl.Int128,
             "full_close_below_health": pl.Float64,
         },
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(("short", "liquidatable"), [(1, True), (0, False)], ids=["one unit short", "exactly 1"])

@@ -135,8 +135,13 @@ def test_some_wallets_borrow_repay_leave_and_arrive(book: pl.DataFrame, scored: 
     now = _ordered(pl.concat([now, newcomer]))
     expected = score_book(now)
     assert set(changed_wallets(scored, now)["wallet"]) == {
-        "0x000003", "0x000004", "0x00000a", "0x000007", "0x000010", *newcomer["wallet"].unique()
-    }  # fmt: skip
+        "0x000003",
+        "0x000004",
+        "0x00000a",
+        "0x000007",
+        "0x000010",
+        *newcomer["wallet"].unique(),
+    }
     _assert_same(_rescored(scored, now), expected)
     # The same when the caller names the changed wallets (and names one too many).
     named = changed_wallets(scored, now).vstack(now.filter(pl.col("wallet") == "0x000020").select(HOLDER_KEY))

@@ -17,24 +17,53 @@ def _positions(takes_all: bool | None) -> pl.DataFrame:
     """One Comet-like wallet: $100 of WETH (liquidate factor 0.90, credited at 0.95) against $92 of USDC debt, in
     8-decimal price units; `takes_all` None leaves the column out."""
     common: dict[str, Any] = {
-        "protocol": "compound-v3", "chain_id": 1, "market": "0xcomet", "wallet": "0xw", "block_number": 10,
-        "block_timestamp": 1000, "base_currency_usd": 1e-8, "health_rule": "per-position", "close_factor": 1.0,
+        "protocol": "compound-v3",
+        "chain_id": 1,
+        "market": "0xcomet",
+        "wallet": "0xw",
+        "block_number": 10,
+        "block_timestamp": 1000,
+        "base_currency_usd": 1e-8,
+        "health_rule": "per-position",
+        "close_factor": 1.0,
         "full_close_below_health": None,
-    }  # fmt: skip
+    }
     rows = [
-        common | {
-            "asset": "0xweth", "symbol": "WETH", "decimals": 18, "collateral_amount": 10**17, "debt_amount": 0,
-            "price": 1_000 * 10**8, "price_scale": 10**18, "collateral_base": 100 * 10**8, "debt_base": 0,
-            "ltv_bps": 8300, "liquidation_threshold_bps": 9000, "liquidation_threshold_wad": 9 * 10**17,
-            "liquidation_bonus_bps": 10526, "liquidation_bonus_wad": (WAD * WAD + 95 * 10**16 // 2) // (95 * 10**16),
+        common
+        | {
+            "asset": "0xweth",
+            "symbol": "WETH",
+            "decimals": 18,
+            "collateral_amount": 10**17,
+            "debt_amount": 0,
+            "price": 1_000 * 10**8,
+            "price_scale": 10**18,
+            "collateral_base": 100 * 10**8,
+            "debt_base": 0,
+            "ltv_bps": 8300,
+            "liquidation_threshold_bps": 9000,
+            "liquidation_threshold_wad": 9 * 10**17,
+            "liquidation_bonus_bps": 10526,
+            "liquidation_bonus_wad": (WAD * WAD + 95 * 10**16 // 2) // (95 * 10**16),
         },
-        common | {
-            "asset": "0xusdc", "symbol": "USDC", "decimals": 6, "collateral_amount": 0, "debt_amount": 92 * 10**6,
-            "price": 10**8, "price_scale": 10**6, "collateral_base": 0, "debt_base": 92 * 10**8, "ltv_bps": 0,
-            "liquidation_threshold_bps": 0, "liquidation_threshold_wad": 0, "liquidation_bonus_bps": 10000,
+        common
+        | {
+            "asset": "0xusdc",
+            "symbol": "USDC",
+            "decimals": 6,
+            "collateral_amount": 0,
+            "debt_amount": 92 * 10**6,
+            "price": 10**8,
+            "price_scale": 10**6,
+            "collateral_base": 0,
+            "debt_base": 92 * 10**8,
+            "ltv_bps": 0,
+            "liquidation_threshold_bps": 0,
+            "liquidation_threshold_wad": 0,
+            "liquidation_bonus_bps": 10000,
             "liquidation_bonus_wad": WAD,
         },
-    ]  # fmt: skip
+    ]
     frame = pl.DataFrame(rows, schema_overrides={"full_close_below_health": pl.Float64})
     return frame if takes_all is None else frame.with_columns(pl.lit(takes_all).alias("liquidation_takes_all"))
 

@@ -185,8 +185,21 @@ def test_a_third_protocol_needs_only_its_package(
     weth = devnet["tokens"]["WETH"].lower()
     rpc = ["--rpc-url", devnet["rpc_url"], "--db", str(db)]
     assert main(["index", "--protocol", "toy-lender", "--address", weth, *rpc]) == 0
-    assert main(["index", "--protocol", "morpho-blue", "--address", devnet["morpho_blue"]["morpho"],
-                 "--usd-oracle", devnet["aave_v3"]["oracle"], *rpc]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "index",
+                "--protocol",
+                "morpho-blue",
+                "--address",
+                devnet["morpho_blue"]["morpho"],
+                "--usd-oracle",
+                devnet["aave_v3"]["oracle"],
+                *rpc,
+            ]
+        )
+        == 0
+    )
     assert main(["index", "--address", devnet["aave_v3"]["pool_addresses_provider"], *rpc]) == 0
     assert main(["score", "--db", str(db)]) == 0
     assert main(["chains", "--db", str(db), "--rpc-url", devnet["rpc_url"]]) == 0
@@ -244,17 +257,34 @@ def test_credit_features_count_a_third_protocol(toy_protocol: None, devnet: dict
     toy = MarketConfig("toy-lender", devnet["tokens"]["WETH"].lower(), name="toy")
     aave = MarketConfig("aave-v3", devnet["aave_v3"]["pool_addresses_provider"], name="aave")
     config = Config(db, devnet["rpc_url"], None, [toy, aave])
-    assert main(["index", "--protocol", "toy-lender", "--address", toy.address, "--rpc-url", devnet["rpc_url"],
-                 "--db", str(db)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "index",
+                "--protocol",
+                "toy-lender",
+                "--address",
+                toy.address,
+                "--rpc-url",
+                devnet["rpc_url"],
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
     assert main(["index", "--address", aave.address, "--rpc-url", devnet["rpc_url"], "--db", str(db)]) == 0
     backfill(config, devnet["rpc_url"], every_s=4 * 86_400)
     history = read_history(db)
     cutoff = int(history.samples["block_number"][-1])
     table = features(history, cutoff)
     with duckdb.connect(str(db), read_only=True) as con:
-        holders = {r[0] for r in con.execute(
-            "SELECT DISTINCT wallet FROM positions WHERE protocol = 'toy-lender' AND block_number = ?", [cutoff]
-        ).fetchall()}  # fmt: skip
+        holders = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT wallet FROM positions WHERE protocol = 'toy-lender' AND block_number = ?", [cutoff]
+            ).fetchall()
+        }
     toy_rows = table.filter(pl.col("wallet").is_in(list(holders)))
     assert toy_rows.height == len(holders) > 0
     assert (toy_rows["protocols"] >= 1).all() and (toy_rows["markets"] >= 1).all()

@@ -23,8 +23,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     .pth file (not its chainrisk: the editable install's finder lives in a .pth that a path added this way never
     runs)."""
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder / "dist"), str(ROOT)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (folder / "dist").glob("chainrisk-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "chainrisk/_data/abis/aave-v3/IPool.json" in names
@@ -35,20 +38,29 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     return venv
 
 
 def _chainrisk(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CHAINRISK_HOME")}
-    return subprocess.run([str(venv / "bin" / "chainrisk"), *args], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [str(venv / "bin" / "chainrisk"), *args], cwd=cwd, capture_output=True, text=True, env=environment, timeout=600
+    )
 
 
 def test_the_installed_package_is_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    done = subprocess.run([str(installed / "bin" / "python"), "-c", "import chainrisk; print(chainrisk.__file__)"],
-                          cwd=tmp_path, capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", "import chainrisk; print(chainrisk.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(installed) in done.stdout and str(ROOT) not in done.stdout
 
 

@@ -210,9 +210,21 @@ def _record(
             o = event.observation
             con.execute(
                 "INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, o.rule.name, o.subject, channel, event.kind, o.value, o.rule.threshold, o.chain_id,
-                 o.block_number, error is None, error, now],
-            )  # fmt: skip
+                [
+                    run_id,
+                    o.rule.name,
+                    o.subject,
+                    channel,
+                    event.kind,
+                    o.value,
+                    o.rule.threshold,
+                    o.chain_id,
+                    o.block_number,
+                    error is None,
+                    error,
+                    now,
+                ],
+            )
             if error is None:
                 con.execute(
                     "INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -41,22 +41,39 @@ REDISTRIBUTED = "redistribution"
 MAX_ROUNDS = 25
 KEYS = ["protocol", "chain_id", "market", "wallet"]
 ROUNDS_SCHEMA: dict[str, pl.DataType] = {
-    "round": pl.Int32(), "protocol": pl.Utf8(), "new_liquidatable_wallets": pl.Int64(),
-    "new_liquidatable_debt_usd": pl.Float64(), "new_bad_debt_usd": pl.Float64(),
-}  # fmt: skip
+    "round": pl.Int32(),
+    "protocol": pl.Utf8(),
+    "new_liquidatable_wallets": pl.Int64(),
+    "new_liquidatable_debt_usd": pl.Float64(),
+    "new_bad_debt_usd": pl.Float64(),
+}
 WALLETS_SCHEMA: dict[str, pl.DataType] = {
-    "protocol": pl.Utf8(), "chain_id": pl.Int64(), "market": pl.Utf8(), "wallet": pl.Utf8(), "round": pl.Int32(),
-    "channel": pl.Utf8(), "health_factor_before": pl.Float64(), "health_factor": pl.Float64(),
-    "debt_usd": pl.Float64(), "bad_debt_usd": pl.Float64(),
-}  # fmt: skip
+    "protocol": pl.Utf8(),
+    "chain_id": pl.Int64(),
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "round": pl.Int32(),
+    "channel": pl.Utf8(),
+    "health_factor_before": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "bad_debt_usd": pl.Float64(),
+}
 ASSETS_SCHEMA: dict[str, pl.DataType] = {
-    "round": pl.Int32(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "multiplier": pl.Float64(),
+    "round": pl.Int32(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "multiplier": pl.Float64(),
     "rate_factor": pl.Float64(),
-}  # fmt: skip
+}
 MARKETS_SCHEMA: dict[str, pl.DataType] = {
-    "round": pl.Int32(), "protocol": pl.Utf8(), "market": pl.Utf8(), "bad_debt_units": pl.Float64(),
-    "supply_units": pl.Float64(), "supply_loss": pl.Float64(),
-}  # fmt: skip
+    "round": pl.Int32(),
+    "protocol": pl.Utf8(),
+    "market": pl.Utf8(),
+    "bad_debt_units": pl.Float64(),
+    "supply_units": pl.Float64(),
+    "supply_loss": pl.Float64(),
+}
 
 
 @dataclass(frozen=True)
@@ -137,17 +154,21 @@ def _redistribute(book: pl.DataFrame, new: pl.DataFrame, pools: dict[tuple[str, 
         "collateral_amount": new_coll.floor(),
         "supplied_amount": pl.max_horizontal(pl.col("supplied_amount").cast(pl.Float64), new_coll.floor()),
     }
-    columns = [pl.when(changed).then(expr).otherwise(pl.col(c).cast(pl.Float64)).cast(pl.Int128).cast(exact).alias(c)
-               for c, expr in value.items()]  # fmt: skip
+    columns = [
+        pl.when(changed).then(expr).otherwise(pl.col(c).cast(pl.Float64)).cast(pl.Int128).cast(exact).alias(c)
+        for c, expr in value.items()
+    ]
     # The adapter's exact base values hold for the amounts it read; moved amounts are valued at the oracle price.
     scale = pl.col("price_scale") if "price_scale" in book.columns else pl.lit(10.0).pow(pl.col("decimals"))
     per_unit = pl.col("price").cast(pl.Float64) / scale.cast(pl.Float64)
     bases = [
-        pl.when(changed).then((pl.col(amount).cast(pl.Float64) * per_unit).floor().cast(pl.Int128).cast(exact))
-        .otherwise(pl.col(base)).alias(base)
+        pl.when(changed)
+        .then((pl.col(amount).cast(pl.Float64) * per_unit).floor().cast(pl.Int128).cast(exact))
+        .otherwise(pl.col(base))
+        .alias(base)
         for base, amount in (("collateral_base", "collateral_amount"), ("debt_base", "debt_amount"))
         if base in book.columns
-    ]  # fmt: skip
+    ]
     return grown.with_columns(*columns).with_columns(*bases).drop("_add_debt", "_add_coll")
 
 
@@ -168,8 +189,9 @@ def _by_symbol(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.Da
     """The engine shocks by symbol: one multiplier per symbol present (an asset's own, by address)."""
     pairs = positions.select("asset", "symbol").unique().drop_nulls()
     rows = {s: per_asset.get(a, 1.0) for a, s in pairs.iter_rows()}
-    return pl.DataFrame({"symbol": list(rows), "multiplier": list(rows.values())},
-                        schema={"symbol": pl.Utf8, "multiplier": pl.Float64})  # fmt: skip
+    return pl.DataFrame(
+        {"symbol": list(rows), "multiplier": list(rows.values())}, schema={"symbol": pl.Utf8, "multiplier": pl.Float64}
+    )
 
 
 def contagion(
@@ -228,9 +250,11 @@ def contagion(
 
     before = health_at({}).select(*KEYS, pl.col("health_factor").alias("hf_before"))
     direct = (
-        positions.filter(pl.col("asset").is_in(list(shocked_assets))).select(KEYS).unique()
+        positions.filter(pl.col("asset").is_in(list(shocked_assets)))
+        .select(KEYS)
+        .unique()
         .with_columns(pl.lit(True).alias("_direct"))
-    )  # fmt: skip
+    )
     protocols = sorted(set(positions["protocol"].unique().to_list()))
 
     factors: dict[str, float] = {}
@@ -267,14 +291,20 @@ def contagion(
         )
         for protocol in protocols:
             part = new.filter(pl.col("protocol") == protocol)
-            round_rows.append((round_, protocol, part.height, float(part["debt_usd"].sum()),
-                               float(part["bad_debt_usd"].sum())))  # fmt: skip
+            round_rows.append(
+                (round_, protocol, part.height, float(part["debt_usd"].sum()), float(part["bad_debt_usd"].sum()))
+            )
         wallet_frames.append(
             new.select(
-                *KEYS, pl.lit(round_).alias("round"), "channel", pl.col("hf_before").alias("health_factor_before"),
-                "health_factor", "debt_usd", "bad_debt_usd",
+                *KEYS,
+                pl.lit(round_).alias("round"),
+                "channel",
+                pl.col("hf_before").alias("health_factor_before"),
+                "health_factor",
+                "debt_usd",
+                "bad_debt_usd",
             )
-        )  # fmt: skip
+        )
         if new.is_empty():
             settled = True
             break
@@ -308,8 +338,11 @@ def contagion(
             vault_link = links.get(vault)
             if vault_link is None or not vault_link.total_assets:
                 continue
-            loss = sum(amount * _supply_loss(lost, reserves, supply, (protocol, market))
-                       for protocol, market, amount in holdings if supply.get((protocol, market)))  # fmt: skip
+            loss = sum(
+                amount * _supply_loss(lost, reserves, supply, (protocol, market))
+                for protocol, market, amount in holdings
+                if supply.get((protocol, market))
+            )
             factors[vault] = max(0.0, 1.0 - loss / vault_link.total_assets)
     wallets = (
         pl.concat([w.cast(pl.Schema(WALLETS_SCHEMA)) for w in wallet_frames])

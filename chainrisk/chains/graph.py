@@ -11,26 +11,53 @@ import polars as pl
 from chainrisk.assets import Link, Token
 
 LINK_SCHEMA = {
-    "chain_id": pl.Int64, "block_number": pl.Int64, "asset": pl.Utf8, "symbol": pl.Utf8, "decimals": pl.Int32,
-    "kind": pl.Utf8, "underlying": pl.Utf8, "underlying_symbol": pl.Utf8, "underlying_decimals": pl.Int32,
-    "rate_num": pl.Int128, "rate_den": pl.Int128, "rate": pl.Float64, "convert_function": pl.Utf8, "abi_name": pl.Utf8,
-    "detected_by": pl.Utf8, "pool": pl.Utf8, "index_ray": pl.Int128, "total_assets": pl.Int128,
+    "chain_id": pl.Int64,
+    "block_number": pl.Int64,
+    "asset": pl.Utf8,
+    "symbol": pl.Utf8,
+    "decimals": pl.Int32,
+    "kind": pl.Utf8,
+    "underlying": pl.Utf8,
+    "underlying_symbol": pl.Utf8,
+    "underlying_decimals": pl.Int32,
+    "rate_num": pl.Int128,
+    "rate_den": pl.Int128,
+    "rate": pl.Float64,
+    "convert_function": pl.Utf8,
+    "abi_name": pl.Utf8,
+    "detected_by": pl.Utf8,
+    "pool": pl.Utf8,
+    "index_ray": pl.Int128,
+    "total_assets": pl.Int128,
     "total_supply": pl.Int128,
-}  # fmt: skip
+}
 
 
 def links_frame(links: dict[str, Link], chain_id: int, block: int) -> pl.DataFrame:
     rows = [
         {
-            "chain_id": chain_id, "block_number": block, "asset": a, "symbol": k.asset.symbol,
-            "decimals": k.asset.decimals, "kind": k.kind, "underlying": k.underlying.address,
-            "underlying_symbol": k.underlying.symbol, "underlying_decimals": k.underlying.decimals,
-            "rate_num": k.rate_num, "rate_den": k.rate_den, "rate": k.rate, "convert_function": k.convert,
-            "abi_name": k.abi_name, "detected_by": k.detected_by, "pool": k.pool, "index_ray": k.index_ray,
-            "total_assets": k.total_assets, "total_supply": k.total_supply,
+            "chain_id": chain_id,
+            "block_number": block,
+            "asset": a,
+            "symbol": k.asset.symbol,
+            "decimals": k.asset.decimals,
+            "kind": k.kind,
+            "underlying": k.underlying.address,
+            "underlying_symbol": k.underlying.symbol,
+            "underlying_decimals": k.underlying.decimals,
+            "rate_num": k.rate_num,
+            "rate_den": k.rate_den,
+            "rate": k.rate,
+            "convert_function": k.convert,
+            "abi_name": k.abi_name,
+            "detected_by": k.detected_by,
+            "pool": k.pool,
+            "index_ray": k.index_ray,
+            "total_assets": k.total_assets,
+            "total_supply": k.total_supply,
         }
         for a, k in sorted(links.items())
-    ]  # fmt: skip
+    ]
     return pl.DataFrame(rows, schema=LINK_SCHEMA)
 
 
@@ -39,13 +66,19 @@ def links_from_frame(frame: pl.DataFrame) -> dict[str, Link]:
     out = {}
     for r in frame.iter_rows(named=True):
         out[r["asset"]] = Link(
-            Token(r["asset"], r["symbol"], int(r["decimals"])), r["kind"],
+            Token(r["asset"], r["symbol"], int(r["decimals"])),
+            r["kind"],
             Token(r["underlying"], r["underlying_symbol"], int(r["underlying_decimals"])),
-            int(r["rate_num"]), int(r["rate_den"]), r["convert_function"], r["abi_name"] or "", r["detected_by"],
-            pool=r["pool"], index_ray=None if r["index_ray"] is None else int(r["index_ray"]),
+            int(r["rate_num"]),
+            int(r["rate_den"]),
+            r["convert_function"],
+            r["abi_name"] or "",
+            r["detected_by"],
+            pool=r["pool"],
+            index_ray=None if r["index_ray"] is None else int(r["index_ray"]),
             total_assets=None if r["total_assets"] is None else int(r["total_assets"]),
             total_supply=None if r["total_supply"] is None else int(r["total_supply"]),
-        )  # fmt: skip
+        )
     return out
 
 

@@ -47,12 +47,25 @@ class _Piece:
 
 
 LEG_SCHEMA: dict[str, pl.DataType] = {
-    "chain_id": pl.Int64(), "block_number": pl.Int64(), "wallet": pl.Utf8(), "protocol": pl.Utf8(),
-    "market": pl.Utf8(), "role": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "amount": pl.Int128(),
-    "path": pl.List(pl.Utf8), "hops": pl.List(pl.Utf8), "depth": pl.Int32(), "base_asset": pl.Utf8(),
-    "base_symbol": pl.Utf8(), "base_decimals": pl.Int32(), "base_amount": pl.Int128(), "claim_protocol": pl.Utf8(),
+    "chain_id": pl.Int64(),
+    "block_number": pl.Int64(),
+    "wallet": pl.Utf8(),
+    "protocol": pl.Utf8(),
+    "market": pl.Utf8(),
+    "role": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "amount": pl.Int128(),
+    "path": pl.List(pl.Utf8),
+    "hops": pl.List(pl.Utf8),
+    "depth": pl.Int32(),
+    "base_asset": pl.Utf8(),
+    "base_symbol": pl.Utf8(),
+    "base_decimals": pl.Int32(),
+    "base_amount": pl.Int128(),
+    "claim_protocol": pl.Utf8(),
     "claim_market": pl.Utf8(),
-}  # fmt: skip
+}
 
 
 def intermediates(positions: pl.DataFrame, links: dict[str, Link]) -> set[str]:
@@ -139,21 +152,34 @@ def legs(positions: pl.DataFrame, links: dict[str, Link], convert: Converter) ->
                             )
                         )
             if under - allocated > 0:  # idle cash, or the whole claim when the vault holds no indexed position
-                pending.append(_Piece(p.leg, target, under - allocated, path, p.depth + 1, p.claim_protocol,
-                                      p.claim_market, hops))  # fmt: skip
+                pending.append(
+                    _Piece(p.leg, target, under - allocated, path, p.depth + 1, p.claim_protocol, p.claim_market, hops)
+                )
     out = []
     for p in sorted(done, key=lambda q: (q.leg, q.path, q.claim_market or "")):
         r = rows[p.leg]
         out.append(
             {
-                "chain_id": r["chain_id"], "block_number": r["block_number"], "wallet": r["wallet"],
-                "protocol": r["protocol"], "market": r["market"], "role": r["role"], "asset": r["asset"],
-                "symbol": symbols[r["asset"]], "amount": int(r["amount"]), "path": p.path, "hops": p.hops,
-                "depth": p.depth, "base_asset": p.asset, "base_symbol": symbols[p.asset],
-                "base_decimals": decimals.get(p.asset, 18), "base_amount": p.amount,
-                "claim_protocol": p.claim_protocol, "claim_market": p.claim_market,
+                "chain_id": r["chain_id"],
+                "block_number": r["block_number"],
+                "wallet": r["wallet"],
+                "protocol": r["protocol"],
+                "market": r["market"],
+                "role": r["role"],
+                "asset": r["asset"],
+                "symbol": symbols[r["asset"]],
+                "amount": int(r["amount"]),
+                "path": p.path,
+                "hops": p.hops,
+                "depth": p.depth,
+                "base_asset": p.asset,
+                "base_symbol": symbols[p.asset],
+                "base_decimals": decimals.get(p.asset, 18),
+                "base_amount": p.amount,
+                "claim_protocol": p.claim_protocol,
+                "claim_market": p.claim_market,
             }
-        )  # fmt: skip
+        )
     return pl.DataFrame(out, schema=LEG_SCHEMA)
 
 

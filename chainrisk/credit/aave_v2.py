@@ -26,18 +26,37 @@ ETH_SYMBOLS = frozenset({"WETH", "AmmWETH"})
 #: it starts on 2021-01-01, after the first liquidations of 2020-12-17).
 ETH_USD_MAX_AGE_S = 2 * 3600
 REQUIRED = (
-    "collateralAmount", "collateralReserve", "pool", "principalAmount", "principalReserve", "timestamp", "user",
-    "priceUSDTCollateral", "reservePriceETHPrincipal", "reservePriceETHCollateral", "reservePriceUSDPrincipal",
-    "liquidator", "amountUSDPrincipal",
-)  # fmt: skip
-FLOAT_COLUMNS = (
-    "priceUSDTCollateral", "reservePriceETHPrincipal", "reservePriceETHCollateral", "reservePriceUSDPrincipal",
+    "collateralAmount",
+    "collateralReserve",
+    "pool",
+    "principalAmount",
+    "principalReserve",
+    "timestamp",
+    "user",
+    "priceUSDTCollateral",
+    "reservePriceETHPrincipal",
+    "reservePriceETHCollateral",
+    "reservePriceUSDPrincipal",
+    "liquidator",
     "amountUSDPrincipal",
-)  # fmt: skip
+)
+FLOAT_COLUMNS = (
+    "priceUSDTCollateral",
+    "reservePriceETHPrincipal",
+    "reservePriceETHCollateral",
+    "reservePriceUSDPrincipal",
+    "amountUSDPrincipal",
+)
 FEATURES = (
-    "liquidations", "liquidation_days", "liquidated_usd", "largest_liquidation_usd", "days_since_liquidation",
-    "days_since_first_liquidation", "distinct_collateral", "distinct_debt",
-)  # fmt: skip
+    "liquidations",
+    "liquidation_days",
+    "liquidated_usd",
+    "largest_liquidation_usd",
+    "days_since_liquidation",
+    "days_since_first_liquidation",
+    "distinct_collateral",
+    "distinct_debt",
+)
 
 
 def load_liquidations(path: Path, prices_dir: Path) -> pl.DataFrame:

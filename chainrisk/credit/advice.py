@@ -26,9 +26,13 @@ TARGET_PD = 0.02
 #: Bisection rounds (amounts to 2^-40 of their range).
 ROUNDS = 40
 ADVICE_SCHEMA = {
-    "wallet": pl.Utf8, "action": pl.Utf8, "amount_usd": pl.Float64, "target_band": pl.Utf8, "new_score": pl.Int32,
+    "wallet": pl.Utf8,
+    "action": pl.Utf8,
+    "amount_usd": pl.Float64,
+    "target_band": pl.Utf8,
+    "new_score": pl.Int32,
     "reachable": pl.Boolean,
-}  # fmt: skip
+}
 #: Loop leverage above which unwinding counts as an action.
 LOOPED = 1.05
 
@@ -83,9 +87,12 @@ def _unwind(frame: pl.DataFrame, usd: np.ndarray) -> pl.DataFrame:
 
 
 def _bisect(
-    card: Scorecard, frame: pl.DataFrame, move: Callable[[pl.DataFrame, np.ndarray], pl.DataFrame],
-    hi: np.ndarray, target: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    card: Scorecard,
+    frame: pl.DataFrame,
+    move: Callable[[pl.DataFrame, np.ndarray], pl.DataFrame],
+    hi: np.ndarray,
+    target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Smallest amount in [0, hi] per row whose moved score reaches `target` (nan where even `hi` does not), and
     the score at that amount (or at `hi`)."""
     at_hi = card.score(with_now(move(frame, hi)))
@@ -124,9 +131,15 @@ def advice(card: Scorecard, frame: pl.DataFrame) -> pl.DataFrame:
     for action, move, hi in actions:
         amount, new = _bisect(card, rows, move, hi, target)
         frame_out = pl.DataFrame(
-            {"wallet": rows["wallet"], "action": action, "amount_usd": amount, "target_band": names,
-             "new_score": new.astype(np.int32), "reachable": ~np.isnan(amount)}
-        ).with_columns(pl.col("amount_usd").fill_nan(None))  # fmt: skip
+            {
+                "wallet": rows["wallet"],
+                "action": action,
+                "amount_usd": amount,
+                "target_band": names,
+                "new_score": new.astype(np.int32),
+                "reachable": ~np.isnan(amount),
+            }
+        ).with_columns(pl.col("amount_usd").fill_nan(None))
         if action == "unwind loop":
             frame_out = frame_out.filter(pl.Series(looped))
         out.append(frame_out)
@@ -166,10 +179,13 @@ def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET
         d = pl.Series(np.maximum(debt, 1e-6))
         hf = (f["adjusted_collateral_usd"] / d).clip(upper_bound=HF_CAP)
         return f.with_columns(
-            d.alias("debt_usd"), d.alias("worst_debt"), hf.alias("worst_hf"), pl.lit(HF_CAP).alias("second_hf"),
+            d.alias("debt_usd"),
+            d.alias("worst_debt"),
+            hf.alias("worst_hf"),
+            pl.lit(HF_CAP).alias("second_hf"),
             f["adjusted_collateral_usd"].alias("worst_adjusted_collateral"),
             f["collateral_usd"].alias("worst_collateral"),
-        )  # fmt: skip
+        )
 
     lo, hi = np.zeros(rows.height), power.copy()
     for _ in range(ROUNDS):
@@ -186,6 +202,10 @@ def credit_limit(card: Scorecard, frame: pl.DataFrame, target_pd: float = TARGET
     shares = band_shares(bands, share_of_power, collateral)
     best = power * np.array([shares[b] for b in bands])
     return pl.DataFrame(
-        {"wallet": rows["wallet"], "protocol_ltv": power / collateral, "suggested_ltv": best / collateral,
-         "suggested_max_debt_usd": best}
-    )  # fmt: skip
+        {
+            "wallet": rows["wallet"],
+            "protocol_ltv": power / collateral,
+            "suggested_ltv": best / collateral,
+            "suggested_max_debt_usd": best,
+        }
+    )

@@ -70,13 +70,15 @@ def calibration(scores: np.ndarray, pd: np.ndarray, y: np.ndarray) -> pl.DataFra
             pl.col("y").mean().alias("observed_rate"),
         )
         .with_columns(
-            pl.col("bucket").replace_strict({k: v[0] for k, v in ranges.items()}, return_dtype=pl.Int64)
+            pl.col("bucket")
+            .replace_strict({k: v[0] for k, v in ranges.items()}, return_dtype=pl.Int64)
             .alias("expected_low"),
-            pl.col("bucket").replace_strict({k: v[1] for k, v in ranges.items()}, return_dtype=pl.Int64)
+            pl.col("bucket")
+            .replace_strict({k: v[1] for k, v in ranges.items()}, return_dtype=pl.Int64)
             .alias("expected_high"),
         )
         .sort(pl.col("bucket").replace_strict(order, return_dtype=pl.Int32))
-    )  # fmt: skip
+    )
 
 
 def fit_single(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

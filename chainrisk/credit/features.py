@@ -58,13 +58,30 @@ FEATURES: dict[str, tuple[str, int]] = {
 }
 #: Feature -> the unit its value is stated in (reason codes and the dashboard say it beside every value).
 UNITS: dict[str, str] = {
-    "hf_now": "ratio", "hf_min_90d": "ratio", "hf_twa_90d": "ratio", "below_1_1_90d": "%", "utilisation": "%",
-    "debt_usd": "USD", "age_days": "days", "protocols": "count", "markets": "count", "borrows": "count",
-    "repays": "count", "borrow_usd": "USD", "repay_ratio": "%", "days_since_repay": "days",
-    "defensive_repays_90d": "count", "liquidations": "count", "liquidated_usd": "USD",
-    "days_since_liquidation": "days", "collateral_vol": "% a year", "hf_sigmas": "sigmas", "concentration": "ratio",
-    "loop_leverage": "ratio", "chain_depth": "count",
-}  # fmt: skip
+    "hf_now": "ratio",
+    "hf_min_90d": "ratio",
+    "hf_twa_90d": "ratio",
+    "below_1_1_90d": "%",
+    "utilisation": "%",
+    "debt_usd": "USD",
+    "age_days": "days",
+    "protocols": "count",
+    "markets": "count",
+    "borrows": "count",
+    "repays": "count",
+    "borrow_usd": "USD",
+    "repay_ratio": "%",
+    "days_since_repay": "days",
+    "defensive_repays_90d": "count",
+    "liquidations": "count",
+    "liquidated_usd": "USD",
+    "days_since_liquidation": "days",
+    "collateral_vol": "% a year",
+    "hf_sigmas": "sigmas",
+    "concentration": "ratio",
+    "loop_leverage": "ratio",
+    "chain_depth": "count",
+}
 
 
 def describe(feature: str) -> str:
@@ -157,9 +174,14 @@ def priced_events(events: pl.DataFrame, block_times: pl.DataFrame, prices: pl.Da
     """Borrows, repays, liquidations and supplies with their times and USD values (price of the asset at the
     latest sample at or before the event; the earliest sample's for events before any)."""
     schema = {
-        "wallet": pl.Utf8, "protocol": pl.Utf8, "market_key": pl.Utf8, "block_number": pl.Int64, "kind": pl.Utf8,
-        "asset": pl.Utf8, "amount": pl.Float64,
-    }  # fmt: skip
+        "wallet": pl.Utf8,
+        "protocol": pl.Utf8,
+        "market_key": pl.Utf8,
+        "block_number": pl.Int64,
+        "kind": pl.Utf8,
+        "asset": pl.Utf8,
+        "amount": pl.Float64,
+    }
     events = events.select(list(schema)).cast(schema)  # type: ignore[arg-type]
     events = events.join(block_times.select("block_number", "block_timestamp"), on="block_number", how="left")
     if events["block_timestamp"].null_count():
@@ -198,8 +220,10 @@ def cutoff_sample(history: History, block: int | None) -> tuple[int, int]:
     if block is not None:
         samples = samples.filter(pl.col("block_number") <= block)
     if samples.is_empty():
-        raise UserError(f"no credit history sample at or before block {block}; the first is block "
-                        f"{history.samples['block_number'][0]}")  # fmt: skip
+        raise UserError(
+            f"no credit history sample at or before block {block}; the first is block "
+            f"{history.samples['block_number'][0]}"
+        )
     row = samples.row(samples.height - 1)
     return int(row[0]), int(row[1])
 
@@ -249,17 +273,26 @@ def features(history: History, cutoff_block: int) -> pl.DataFrame:
     )
     frame = (
         current.select(
-            "wallet", "collateral_usd", "debt_usd", "capacity_usd", "adjusted_collateral_usd", "worst_hf",
+            "wallet",
+            "collateral_usd",
+            "debt_usd",
+            "capacity_usd",
+            "adjusted_collateral_usd",
+            "worst_hf",
             "second_hf",
-            "worst_adjusted_collateral", "worst_debt", "worst_collateral",
+            "worst_adjusted_collateral",
+            "worst_debt",
+            "worst_collateral",
         )
         .join(hist, on="wallet", how="left")
         .with_columns(
-            pl.col("hf_min_before").fill_null(HF_CAP), pl.col("twa_excess_before").fill_null(0.0),
+            pl.col("hf_min_before").fill_null(HF_CAP),
+            pl.col("twa_excess_before").fill_null(0.0),
             pl.col("below_w_before").fill_null(0.0),
-            pl.lit(total_w).alias("window_w"), pl.lit(now_w).alias("now_w"),
+            pl.lit(total_w).alias("window_w"),
+            pl.lit(now_w).alias("now_w"),
         )
-    )  # fmt: skip
+    )
     frame = frame.join(_event_features(history, block, now), on="wallet", how="left")
     frame = frame.join(_holding_features(history, block, now), on="wallet", how="left")
     look = history.lookthrough.filter(pl.col("block_number") == block).select(
@@ -329,33 +362,49 @@ def with_now(frame: pl.DataFrame) -> pl.DataFrame:
         .otherwise(SIGMAS_CAP)
         .clip(-SIGMAS_CAP, SIGMAS_CAP)
     )
-    return frame.with_columns(hf_now.alias("hf_now")).with_columns(sigmas.alias("hf_sigmas")).with_columns(
-        pl.min_horizontal("hf_min_before", "hf_now").alias("hf_min_90d"),
-        (HF_CAP + (pl.col("twa_excess_before") + (pl.col("hf_now") - HF_CAP) * pl.col("now_w")) / pl.col("window_w"))
-        .alias("hf_twa_90d"),
-        ((pl.col("below_w_before") + pl.col("now_w") * (pl.col("hf_now") < 1.1)) / pl.col("window_w"))
-        .alias("below_1_1_90d"),
-        pl.when(pl.col("capacity_usd") > 0)
-        .then(pl.col("debt_usd") / pl.col("capacity_usd"))
-        .otherwise(pl.when(pl.col("debt_usd") > 0).then(2.0).otherwise(0.0))
-        .clip(upper_bound=2.0)
-        .alias("utilisation"),
-    )  # fmt: skip
+    return (
+        frame.with_columns(hf_now.alias("hf_now"))
+        .with_columns(sigmas.alias("hf_sigmas"))
+        .with_columns(
+            pl.min_horizontal("hf_min_before", "hf_now").alias("hf_min_90d"),
+            (
+                HF_CAP
+                + (pl.col("twa_excess_before") + (pl.col("hf_now") - HF_CAP) * pl.col("now_w")) / pl.col("window_w")
+            ).alias("hf_twa_90d"),
+            ((pl.col("below_w_before") + pl.col("now_w") * (pl.col("hf_now") < 1.1)) / pl.col("window_w")).alias(
+                "below_1_1_90d"
+            ),
+            pl.when(pl.col("capacity_usd") > 0)
+            .then(pl.col("debt_usd") / pl.col("capacity_usd"))
+            .otherwise(pl.when(pl.col("debt_usd") > 0).then(2.0).otherwise(0.0))
+            .clip(upper_bound=2.0)
+            .alias("utilisation"),
+        )
+    )
 
 
 def _event_features(history: History, block: int, now: int) -> pl.DataFrame:
     events = history.events.filter(pl.col("block_number") <= block)
     days = (now - pl.col("block_timestamp")).cast(pl.Float64) / DAY_S
     # Health at the latest sample before each repay: was the wallet under pressure when it repaid?
-    health = history.wallet_health.filter(pl.col("block_number") < block).select(
-        "wallet", pl.col("block_number").alias("sample_block"), pl.col("worst_hf").alias("hf_before")
-    ).sort("sample_block")  # fmt: skip
+    health = (
+        history.wallet_health.filter(pl.col("block_number") < block)
+        .select("wallet", pl.col("block_number").alias("sample_block"), pl.col("worst_hf").alias("hf_before"))
+        .sort("sample_block")
+    )
     repays = (
         events.filter((pl.col("kind") == "repay") & (pl.col("block_timestamp") > now - WINDOW_DAYS * DAY_S))
         .sort("block_number")
-        .join_asof(health, left_on="block_number", right_on="sample_block", by="wallet", strategy="backward",
-                   allow_exact_matches=False, check_sortedness=False)
-    )  # fmt: skip
+        .join_asof(
+            health,
+            left_on="block_number",
+            right_on="sample_block",
+            by="wallet",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+    )
     defensive = repays.group_by("wallet", maintain_order=True).agg(
         (pl.col("hf_before") < DEFENSIVE_HF).sum().cast(pl.Float64).alias("defensive_repays_90d")
     )
@@ -414,9 +463,12 @@ def _holding_features(history: History, block: int, now: int) -> pl.DataFrame:
     weighted = (
         collateral.join(vol, on="asset", how="left", maintain_order="left")
         .group_by("wallet", maintain_order=True)
-        .agg(((pl.col("vol").fill_null(0.0) * pl.col("collateral_usd")).sum() / pl.col("collateral_usd").sum())
-             .alias("collateral_vol"))
-    )  # fmt: skip
+        .agg(
+            ((pl.col("vol").fill_null(0.0) * pl.col("collateral_usd")).sum() / pl.col("collateral_usd").sum()).alias(
+                "collateral_vol"
+            )
+        )
+    )
     # Each asset's net weight in the position (its share of the collateral less its share of the debt): the
     # position's log return is, to first order, the weighted sum of the assets' (a loop's collateral and debt in one
     # asset cancel out).

@@ -27,24 +27,38 @@ def sample_frames(
     """The history tables' rows for one block's positions (pure, given the graph and its converter)."""
     _, wallet_risk, position_risk = wallet_and_position_risk(positions)
     health = wallet_risk.select(
-        "protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp",
-        pl.col("collateral_usd").fill_null(0.0), pl.col("debt_usd").fill_null(0.0), "health_factor",
-        pl.col("borrowing_power_usd").fill_null(0.0), "bad_debt_usd", "liquidation_threshold_bps", "ltv_bps",
+        "protocol",
+        "chain_id",
+        "market",
+        "wallet",
+        "block_number",
+        "block_timestamp",
+        pl.col("collateral_usd").fill_null(0.0),
+        pl.col("debt_usd").fill_null(0.0),
+        "health_factor",
+        pl.col("borrowing_power_usd").fill_null(0.0),
+        "bad_debt_usd",
+        "liquidation_threshold_bps",
+        "ltv_bps",
         "liquidatable",
-    )  # fmt: skip
+    )
     assets = sorted(set(positions["asset"].to_list()))
     bases = {}
     for asset in assets:
         token = base_token(links, asset)
         bases[asset] = token.address if token is not None else asset
-    holdings = (
-        position_risk.filter((pl.col("collateral_usd") > 0) | (pl.col("debt_usd") > 0))
-        .select(
-            "protocol", "chain_id", "market", "wallet", "block_number", "asset", "symbol",
-            pl.col("asset").replace_strict(bases, return_dtype=pl.Utf8).alias("base_asset"),
-            "collateral_usd", "debt_usd",
-        )
-    )  # fmt: skip
+    holdings = position_risk.filter((pl.col("collateral_usd") > 0) | (pl.col("debt_usd") > 0)).select(
+        "protocol",
+        "chain_id",
+        "market",
+        "wallet",
+        "block_number",
+        "asset",
+        "symbol",
+        pl.col("asset").replace_strict(bases, return_dtype=pl.Utf8).alias("base_asset"),
+        "collateral_usd",
+        "debt_usd",
+    )
     prices = (
         positions.filter(pl.col("price_usd").is_not_null())
         .group_by("chain_id", "asset", maintain_order=True)  # each asset priced from its first (sorted) row

@@ -153,8 +153,17 @@ class Scorecard:
             rows["bin"].extend(["market (linear)"] * frame.height)
             rows["points"].extend((-FACTOR * weight * values).tolist())
             rows["max_points"].extend([0.0] * frame.height)
-        return pl.DataFrame(rows, schema={"row": pl.Int64, "feature": pl.Utf8, "value": pl.Float64, "bin": pl.Utf8,
-                                          "points": pl.Float64, "max_points": pl.Float64})  # fmt: skip
+        return pl.DataFrame(
+            rows,
+            schema={
+                "row": pl.Int64,
+                "feature": pl.Utf8,
+                "value": pl.Float64,
+                "bin": pl.Utf8,
+                "points": pl.Float64,
+                "max_points": pl.Float64,
+            },
+        )
 
     def reasons(self, explained: pl.DataFrame, top: int = 3) -> pl.DataFrame:
         """row -> reasons (feature names) and reason_text, the `top` largest shortfalls (none for a top score)."""
@@ -178,10 +187,16 @@ class Scorecard:
 
     # -- files -----------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        body = {"format": self.format, "version": self.version, "intercept": self.intercept,
-                "horizon_days": self.horizon_days, "trained": self.trained, "market": self.market,
-                "scale": {"pdo": PDO, "anchor_score": ANCHOR_SCORE, "anchor_odds": ANCHOR_ODDS},
-                "features": [asdict(f) for f in self.features]}  # fmt: skip
+        body = {
+            "format": self.format,
+            "version": self.version,
+            "intercept": self.intercept,
+            "horizon_days": self.horizon_days,
+            "trained": self.trained,
+            "market": self.market,
+            "scale": {"pdo": PDO, "anchor_score": ANCHOR_SCORE, "anchor_odds": ANCHOR_ODDS},
+            "features": [asdict(f) for f in self.features],
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(body, indent=1) + "\n")

@@ -68,9 +68,12 @@ def render() -> None:
     cols[0].metric("Wrapped assets found", f"{links.height}", help="aTokens, ERC-4626 vaults and LSTs read on chain")
     share = f" ({chained / total:.1%} of all collateral)" if total else ""
     cols[1].metric("Collateral through chains", usd_short(chained), help=f"Held through a wrapper{share}")
-    cols[2].metric("Counted twice by a plain sum", usd_short(float(base["double_counted_usd"].fill_null(0).sum())),
-                   help="Collateral a sum over every position would count again: aTokens held by Morpho on behalf of "
-                   "its borrowers, a vault's own supply positions.")  # fmt: skip
+    cols[2].metric(
+        "Counted twice by a plain sum",
+        usd_short(float(base["double_counted_usd"].fill_null(0).sum())),
+        help="Collateral a sum over every position would count again: aTokens held by Morpho on behalf of "
+        "its borrowers, a vault's own supply positions.",
+    )
     cols[3].metric("Deepest chain", f"{int(base['max_depth'].max() or 0)} hops")  # type: ignore[arg-type]
     st.caption(
         f"Block {block:,}. Every position is followed through the wrappers it holds to the base assets it is "
@@ -95,9 +98,10 @@ def _by_base(base: pl.DataFrame) -> None:
         "once. The table's \"debt it backs\" shares each position's debt among those base assets by value."
     )
     bars = base.select(
-        "base_symbol", pl.col("direct_collateral_usd").alias("held directly"),
+        "base_symbol",
+        pl.col("direct_collateral_usd").alias("held directly"),
         pl.col("chained_collateral_usd").alias("through a chain"),
-    ).unpivot(index="base_symbol", variable_name="how", value_name="usd")  # fmt: skip
+    ).unpivot(index="base_symbol", variable_name="how", value_name="usd")
     chart = (
         alt.Chart(bars.to_pandas())
         .mark_bar()
@@ -149,10 +153,11 @@ def _graph(links: pl.DataFrame) -> None:
     shown = links.with_columns(
         pl.col("kind").replace_strict(KIND_NAMES, default=pl.col("kind")).alias("kind"),
         pl.format("1 {} = {} {}", "symbol", pl.col("rate").round(8), "underlying_symbol").alias("exchange rate"),
-        (pl.col("total_assets").cast(pl.Float64) / pl.lit(10.0).pow(pl.col("underlying_decimals")))
-        .alias("vault assets"),
+        (pl.col("total_assets").cast(pl.Float64) / pl.lit(10.0).pow(pl.col("underlying_decimals"))).alias(
+            "vault assets"
+        ),
         (pl.col("index_ray").cast(pl.Float64) / 1e27).alias("liquidity index"),
-    )  # fmt: skip
+    )
     st.dataframe(
         shown.select(
             "symbol",
@@ -191,16 +196,33 @@ def _wallets(db: Path) -> None:
         "the wallet uses as one cross-margined account: sum of collateral x threshold over sum of debt."
     )
     wallet_cols = {
-        "protocols": "protocols", "loop_group": "family",
+        "protocols": "protocols",
+        "loop_group": "family",
         "loop_leverage": st.column_config.NumberColumn("leverage", format="%.2fx"),
         "collateral_usd": usd_column("collateral (USD)", "Looked through every wrapper to its base assets"),
-        "debt_usd": usd_column("debt (USD)"), "net_usd": usd_column("net worth (USD)"),
-        "chained_usd": usd_column("through chains (USD)"), "max_depth": "depth (hops)",
+        "debt_usd": usd_column("debt (USD)"),
+        "net_usd": usd_column("net worth (USD)"),
+        "chained_usd": usd_column("through chains (USD)"),
+        "max_depth": "depth (hops)",
         "worst_health_factor": health_column("worst market HF"),
-        "combined_health_factor": health_column("combined HF"), "wallet page": wallet_link_column(), "wallet": None,
-    }  # fmt: skip
-    fields = ["wallet page", "wallet", "loop_group", "loop_leverage", "collateral_usd", "debt_usd", "chained_usd",
-              "max_depth", "worst_health_factor", "combined_health_factor", "protocols", "net_usd"]  # fmt: skip
+        "combined_health_factor": health_column("combined HF"),
+        "wallet page": wallet_link_column(),
+        "wallet": None,
+    }
+    fields = [
+        "wallet page",
+        "wallet",
+        "loop_group",
+        "loop_leverage",
+        "collateral_usd",
+        "debt_usd",
+        "chained_usd",
+        "max_depth",
+        "worst_health_factor",
+        "combined_health_factor",
+        "protocols",
+        "net_usd",
+    ]
     st.dataframe(with_wallet_links(loops.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
     st.subheader("Deepest chains")
     deep = view.filter(pl.col("max_depth") > 0).sort("chained_usd", descending=True, nulls_last=True)
@@ -277,28 +299,37 @@ def _contagion(db: Path) -> None:
         .mark_bar()
         .encode(
             x=alt.X("round:O", title="round"),
-            y=alt.Y("new_liquidatable_debt_usd:Q", title="newly liquidatable debt (USD)",
-                    axis=alt.Axis(format="$,.0f")),
+            y=alt.Y(
+                "new_liquidatable_debt_usd:Q", title="newly liquidatable debt (USD)", axis=alt.Axis(format="$,.0f")
+            ),
             color=alt.Color("protocol:N", title=None),
-            tooltip=["round", "protocol", "new_liquidatable_wallets",
-                     alt.Tooltip("new_liquidatable_debt_usd:Q", format="$,.0f"),
-                     alt.Tooltip("new_bad_debt_usd:Q", format="$,.0f")],
+            tooltip=[
+                "round",
+                "protocol",
+                "new_liquidatable_wallets",
+                alt.Tooltip("new_liquidatable_debt_usd:Q", format="$,.0f"),
+                alt.Tooltip("new_bad_debt_usd:Q", format="$,.0f"),
+            ],
         )
-    )  # fmt: skip
+    )
     st.altair_chart(chart, use_container_width=True)
     channels = (
         wallets.group_by("channel")
         .agg(pl.len().alias("wallets"), pl.col("debt_usd").sum())
         .with_columns(pl.col("channel").replace_strict(CHANNELS, default=pl.col("channel")).alias("how it was hit"))
     )
-    st.dataframe(channels.select("channel", "how it was hit", "wallets", "debt_usd"), hide_index=True,
-                 column_config={"debt_usd": usd_column("debt")})  # fmt: skip
+    st.dataframe(
+        channels.select("channel", "how it was hit", "wallets", "debt_usd"),
+        hide_index=True,
+        column_config={"debt_usd": usd_column("debt")},
+    )
     prices = query(
         db,
         "SELECT round, symbol, multiplier, rate_factor FROM contagion_prices WHERE run_id = ? AND "
         "asset IN (SELECT asset FROM contagion_prices WHERE run_id = ? AND rate_factor < 1) ORDER BY round",
-        run_id, run_id,
-    )  # fmt: skip
+        run_id,
+        run_id,
+    )
     if not prices.is_empty():
         settled = prices.filter(pl.col("round") == pl.col("round").max())
         st.caption(

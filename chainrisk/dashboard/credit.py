@@ -100,8 +100,10 @@ def scores(db: Path, chain_id: int, block: int, version: str) -> pl.DataFrame:
                protocol_ltv, suggested_ltv, suggested_max_debt_usd
         FROM credit_scores WHERE chain_id = ? AND as_of_block = ? AND model_version = ? ORDER BY wallet
         """,
-        chain_id, block, version,
-    )  # fmt: skip
+        chain_id,
+        block,
+        version,
+    )
 
 
 def band_table(scored: pl.DataFrame) -> pl.DataFrame:
@@ -247,9 +249,10 @@ def _headline(scored: pl.DataFrame, run: dict[str, Any]) -> None:
     )
     borrower_share = f"{low_borrowers.height / borrowers.height:.1%}" if borrowers.height else "—"
     cols[3].metric(
-        "Share in poor/fair", f"{low.height / scored.height:.1%}",
+        "Share in poor/fair",
+        f"{low.height / scored.height:.1%}",
         help=f"{low.height:,} wallets score under {BANDS[2][1]}; of borrowers: {borrower_share}",
-    )  # fmt: skip
+    )
     st.caption(
         f"As of block {run['as_of_block']:,} ({utc_text(run['as_of_timestamp'])}) on chain {run['chain_id']}, "
         f"model {run['model_version']}. Scores run {SCORE_MIN}-{SCORE_MAX}: {PDO:.0f} points double the odds of not "
@@ -280,13 +283,15 @@ def _distribution(scored: pl.DataFrame) -> None:
                 "mean PD", format="%.2f%%", help="Mean 30-day liquidation probability of the band's wallets"
             ),
             "suggested_share_pct": percent_column(
-                "suggested share of protocol LTV", "Credit-aware limit: the band's share of what the protocols allow; "
-                "from its wallets' own limits (the most debt keeping PD at the target), never lower for a better band"
+                "suggested share of protocol LTV",
+                "Credit-aware limit: the band's share of what the protocols allow; "
+                "from its wallets' own limits (the most debt keeping PD at the target), never lower for a better band",
             ),
-            "protocol_ltv_pct": percent_column("mean protocol LTV", "What the protocols allow: borrowing capacity / "
-                                               "collateral"),
+            "protocol_ltv_pct": percent_column(
+                "mean protocol LTV", "What the protocols allow: borrowing capacity / collateral"
+            ),
         },
-    )  # fmt: skip
+    )
 
 
 def _histogram(bins: pl.DataFrame) -> alt.LayerChart:
@@ -302,12 +307,16 @@ def _histogram(bins: pl.DataFrame) -> alt.LayerChart:
             x=alt.X("from:Q", title="score", scale=alt.Scale(domain=[SCORE_MIN, SCORE_MAX]), bin="binned"),
             x2="to:Q",
             # Wallets without debt crowd the top score; a log scale keeps the lower bands readable beside them.
-            y=alt.Y("wallets:Q", title="wallets (log scale)", scale=alt.Scale(type="symlog"),
-                    axis=alt.Axis(values=log_ticks(most), format=",d")),
+            y=alt.Y(
+                "wallets:Q",
+                title="wallets (log scale)",
+                scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=log_ticks(most), format=",d"),
+            ),
             color=colour,
             tooltip=["scores", "band", "wallets"],
         )
-    )  # fmt: skip
+    )
     cuts = pl.DataFrame({"score": [low for _, low in BANDS[1:]], "label": [f"{n} {low}" for n, low in BANDS[1:]]})
     rules = alt.Chart(cuts.to_pandas()).mark_rule(color="#555555", strokeDash=[4, 3]).encode(x="score:Q")
     labels = (
@@ -383,8 +392,10 @@ def _wallet(db: Path, row: dict[str, Any], chain_id: int, block: int, version: s
         lines = advice_lines(advice)
         if lines:
             st.markdown(markdown_text("\n".join(f"- {line}" for line in lines)))
-            st.caption("Each action on its own, in the wallet's weakest market now; the score in brackets is what "
-                       "the smallest such change reaches. Its history stays as it was.")  # fmt: skip
+            st.caption(
+                "Each action on its own, in the wallet's weakest market now; the score in brackets is what "
+                "the smallest such change reaches. Its history stays as it was."
+            )
         elif row["band"] == BAND_NAMES[-1]:
             st.markdown("Already in the top band.")
         else:
@@ -429,12 +440,16 @@ def _points(features: pl.DataFrame) -> None:
     shown = ranked.with_columns(
         pl.Series("measure", [describe(f) for f in ranked["feature"]], dtype=pl.String),
         pl.Series("shown_value", values, dtype=pl.String),
-    )  # fmt: skip
+    )
     order = shown["measure"].to_list()
-    tooltip = [alt.Tooltip("measure:N", title="feature"), alt.Tooltip("shown_value:N", title="value"),
-               alt.Tooltip("bin:N", title="bin"), alt.Tooltip("points:Q", format=".0f"),
-               alt.Tooltip("max_points:Q", title="best bin", format=".0f"),
-               alt.Tooltip("lost:Q", title="lost", format=".0f")]  # fmt: skip
+    tooltip = [
+        alt.Tooltip("measure:N", title="feature"),
+        alt.Tooltip("shown_value:N", title="value"),
+        alt.Tooltip("bin:N", title="bin"),
+        alt.Tooltip("points:Q", format=".0f"),
+        alt.Tooltip("max_points:Q", title="best bin", format=".0f"),
+        alt.Tooltip("lost:Q", title="lost", format=".0f"),
+    ]
     base = alt.Chart(shown.select("measure", "shown_value", "bin", "points", "max_points", "lost").to_pandas())
     best = base.mark_bar(color="#d9d9d9").encode(
         x=alt.X("max_points:Q", title="points (grey: the feature's best bin)"),
@@ -456,8 +471,9 @@ def latest_evaluation(db: Path, chain_id: int) -> dict[str, pl.DataFrame] | None
         db,
         "SELECT * FROM credit_evaluations WHERE chain_id = ? AND run_id = "
         "(SELECT max(run_id) FROM credit_evaluations WHERE chain_id = ?) ORDER BY cutoff_block",
-        chain_id, chain_id,
-    )  # fmt: skip
+        chain_id,
+        chain_id,
+    )
     if metrics.is_empty():
         return None
     run_id = int(metrics["run_id"][0])
@@ -515,11 +531,12 @@ def _quality(db: Path, chain_id: int, version: str) -> None:
     metrics = frames["credit_evaluations"]
     rank = {name: i for i, name in enumerate(SCORER_NAMES)}
     table = metrics.with_columns(
-        pl.format("block {} · {}", pl.col("cutoff_block"), pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d"))
-        .alias("cutoff"),
+        pl.format(
+            "block {} · {}", pl.col("cutoff_block"), pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d")
+        ).alias("cutoff"),
         pl.col("scorer").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("rank"),
         pl.col("scorer").replace_strict(SCORER_NAMES, default=pl.col("scorer")).alias("scorer_name"),
-    ).sort("cutoff_block", "rank")  # fmt: skip
+    ).sort("cutoff_block", "rank")
     st.dataframe(
         table.select("cutoff", "scorer_name", "auc", "ks", "brier", "wallets", "liquidated"),
         hide_index=True,
@@ -545,11 +562,15 @@ def regime_table(regimes: pl.DataFrame) -> pl.DataFrame:
     """Per cutoff (credit_regimes rows): date, regime, the market measures and the calibration of all borrowers, in
     percent; then, for each regime with several cutoffs, one row pooling them (wallet-weighted)."""
     per_cutoff = regimes.sort("cutoff_block").select(
-        pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d").alias("window"), "regime",
-        (pl.col("market_vol") * 100).alias("market_vol_pct"), (pl.col("market_drawdown") * 100).alias("drawdown_pct"),
-        "wallets", "liquidated", (pl.col("predicted_pd") * 100).alias("predicted_pct"),
+        pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d").alias("window"),
+        "regime",
+        (pl.col("market_vol") * 100).alias("market_vol_pct"),
+        (pl.col("market_drawdown") * 100).alias("drawdown_pct"),
+        "wallets",
+        "liquidated",
+        (pl.col("predicted_pd") * 100).alias("predicted_pct"),
         (pl.col("observed_rate") * 100).alias("observed_pct"),
-    )  # fmt: skip
+    )
     order = {name: i for i, (name, _, _) in enumerate(REGIMES)}
     pooled = (
         regimes.group_by("regime")
@@ -583,8 +604,9 @@ def _regimes(regimes: pl.DataFrame, horizon_days: int) -> None:
         column_config={
             "window": "cutoff",
             "market_vol_pct": percent_column(
-                "market volatility", f"Annualised, over the {VOL_DAYS} days before the cutoff, of the collateral "
-                "markets (weighted by the USD held as collateral in each), from the sampled on-chain prices"
+                "market volatility",
+                f"Annualised, over the {VOL_DAYS} days before the cutoff, of the collateral "
+                "markets (weighted by the USD held as collateral in each), from the sampled on-chain prices",
             ),
             "drawdown_pct": percent_column(
                 "drawdown", f"How far those markets stood below their {DRAWDOWN_DAYS}-day high"
@@ -594,16 +616,18 @@ def _regimes(regimes: pl.DataFrame, horizon_days: int) -> None:
             "predicted_pct": st.column_config.NumberColumn("predicted PD", format="%.2f%%"),
             "observed_pct": st.column_config.NumberColumn("observed", format="%.2f%%"),
         },
-    )  # fmt: skip
+    )
     st.caption(
-        "Regimes: " + "; ".join(
+        "Regimes: "
+        + "; ".join(
             f"{name} from {100 * vol:.0f} % volatility or {100 * drawdown:.0f} % drawdown"
             for name, vol, drawdown in REGIMES[1:]
-        ) + "; calm below. The probability reads both measures with weights that are never negative, fitted on the "
+        )
+        + "; calm below. The probability reads both measures with weights that are never negative, fitted on the "
         "training history (near zero on the devnet's, where the market at a cutoff did not forecast the next month: "
         "README \"Credit scores\"), and each position's own volatility, so the same wallet's PD rises when its "
         "markets move more."
-    )  # fmt: skip
+    )
 
 
 def calibration_points(calibration: pl.DataFrame) -> pl.DataFrame:
@@ -643,17 +667,28 @@ def _calibration(calibration: pl.DataFrame, metrics: pl.DataFrame, horizon_days:
             y=alt.Y("observed_rate:Q", title=f"share liquidated within {horizon_days} days", axis=axis),
             color=alt.Color("cutoff:N", title="cutoff", sort=points["cutoff"].unique(maintain_order=True).to_list()),
             order="decile:Q",
-            tooltip=["cutoff", "date", alt.Tooltip("bucket:N", title="band"), "scores", "wallets",
-                     "liquidated", alt.Tooltip("predicted_pd:Q", title="predicted", format=".1%"),
-                     alt.Tooltip("observed_rate:Q", title="observed", format=".1%")],
+            tooltip=[
+                "cutoff",
+                "date",
+                alt.Tooltip("bucket:N", title="band"),
+                "scores",
+                "wallets",
+                "liquidated",
+                alt.Tooltip("predicted_pd:Q", title="predicted", format=".1%"),
+                alt.Tooltip("observed_rate:Q", title="observed", format=".1%"),
+            ],
         )
-    )  # fmt: skip
+    )
     st.markdown("**Calibration by score band**: predicted against observed, per cutoff")
     st.altair_chart(alt.layer(line, dots).properties(height=320), width="stretch")
     st.dataframe(
         points.select(
-            pl.format("{} · {}", "cutoff", "date").alias("window"), "bucket", "scores",
-            "wallets", "liquidated", (pl.col("predicted_pd") * 100).alias("predicted_pct"),
+            pl.format("{} · {}", "cutoff", "date").alias("window"),
+            "bucket",
+            "scores",
+            "wallets",
+            "liquidated",
+            (pl.col("predicted_pd") * 100).alias("predicted_pct"),
             (pl.col("observed_rate") * 100).alias("observed_pct"),
         ),
         hide_index=True,
@@ -664,7 +699,7 @@ def _calibration(calibration: pl.DataFrame, metrics: pl.DataFrame, horizon_days:
             "predicted_pct": st.column_config.NumberColumn("predicted PD", format="%.2f%%"),
             "observed_pct": st.column_config.NumberColumn("observed", format="%.2f%%"),
         },
-    )  # fmt: skip
+    )
     st.caption(
         "On the dashed diagonal the model's probabilities equal what happened; above it, more borrowers were "
         f"liquidated than predicted. {points.height} bands, {int(points['wallets'].sum()):,} borrowers in all."

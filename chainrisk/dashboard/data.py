@@ -58,8 +58,10 @@ def query(db: Path, sql: str, *params: Any) -> pl.DataFrame:
     except UserError as exc:
         if reader_file == str(db):
             # The first run is still writing the only file there is: nothing to show yet, not an error.
-            raise NoData(f"{db} is being written by a chainrisk job and has no published copy yet; "
-                         "this page shows it as soon as the job finishes (reload).") from None  # fmt: skip
+            raise NoData(
+                f"{db} is being written by a chainrisk job and has no published copy yet; "
+                "this page shows it as soon as the job finishes (reload)."
+            ) from None
         raise exc
 
 

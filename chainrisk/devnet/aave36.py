@@ -481,11 +481,33 @@ def deficits(receipts: list[Receipt]) -> list[tuple[str, str, int]]:
 LIQUIDITY_PROVIDER = "liquidity_provider"
 #: run_scenarios' wallets, one per behaviour (ScenarioResult.wallets maps each to its address, plus "keeper").
 SCENARIO_ROLES = (
-    LIQUIDITY_PROVIDER, "plain", "emode_eth", "emode_eth_liquidatable", "emode_stable", "emode_mixed", "emode_back",
-    "dai_outside", "dai_inside", "isolated", "siloed", "toggle", "sender", "receiver", "receiver_enables",
-    "repayer", "repay_all", "withdrawer", "crash_survivor", "crash_mild", "crash_deep", "crash_partial",
-    "crash_small", "deficit", "deficit_open", "grace",
-)  # fmt: skip
+    LIQUIDITY_PROVIDER,
+    "plain",
+    "emode_eth",
+    "emode_eth_liquidatable",
+    "emode_stable",
+    "emode_mixed",
+    "emode_back",
+    "dai_outside",
+    "dai_inside",
+    "isolated",
+    "siloed",
+    "toggle",
+    "sender",
+    "receiver",
+    "receiver_enables",
+    "repayer",
+    "repay_all",
+    "withdrawer",
+    "crash_survivor",
+    "crash_mild",
+    "crash_deep",
+    "crash_partial",
+    "crash_small",
+    "deficit",
+    "deficit_open",
+    "grace",
+)
 
 
 @dataclass(frozen=True)

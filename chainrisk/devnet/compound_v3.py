@@ -66,8 +66,16 @@ COLLATERALS = (
 )
 #: cUSDCv3's launch rate model, store front factor and minimum borrow (deployments/mainnet/usdc/configuration.json);
 #: per-year rates that the constructor divides into per-second ones.
-RATES = {"supply_kink": 0.8, "supply_low": 0.0325, "supply_high": 0.4, "supply_base": 0.0,
-         "borrow_kink": 0.8, "borrow_low": 0.035, "borrow_high": 0.25, "borrow_base": 0.015}  # fmt: skip
+RATES = {
+    "supply_kink": 0.8,
+    "supply_low": 0.0325,
+    "supply_high": 0.4,
+    "supply_base": 0.0,
+    "borrow_kink": 0.8,
+    "borrow_low": 0.035,
+    "borrow_high": 0.25,
+    "borrow_base": 0.015,
+}
 STORE_FRONT_PRICE_FACTOR = 0.5
 TARGET_RESERVES_USDC = 5_000_000
 BASE_BORROW_MIN_USDC = 100
@@ -97,22 +105,45 @@ def deploy_comet(
     `proxy`) the proxy that initialises its storage; a bare market initialises its own."""
     contracts = standin_contracts("compound_v3")
     extension = builder.deploy(
-        contracts["CometStandinExt"], (b"Compound USDC (stand-in)".ljust(32, b"\0"), b"cUSDCv3".ljust(32, b"\0")),
+        contracts["CometStandinExt"],
+        (b"Compound USDC (stand-in)".ljust(32, b"\0"), b"cUSDCv3".ljust(32, b"\0")),
         label="CometStandinExt",
-    )  # fmt: skip
+    )
     per_year = {k: _factor(v) for k, v in RATES.items()}
     config = (
-        DEPLOYER, DEPLOYER, tokens["USDC"], feeds["USDC"], extension,
-        per_year["supply_kink"], per_year["supply_low"], per_year["supply_high"], per_year["supply_base"],
-        per_year["borrow_kink"], per_year["borrow_low"], per_year["borrow_high"], per_year["borrow_base"],
-        _factor(STORE_FRONT_PRICE_FACTOR), 10**15, 0, 0, BASE_MIN_FOR_REWARDS_USDC * 10**6,
-        BASE_BORROW_MIN_USDC * 10**6, TARGET_RESERVES_USDC * 10**6,
+        DEPLOYER,
+        DEPLOYER,
+        tokens["USDC"],
+        feeds["USDC"],
+        extension,
+        per_year["supply_kink"],
+        per_year["supply_low"],
+        per_year["supply_high"],
+        per_year["supply_base"],
+        per_year["borrow_kink"],
+        per_year["borrow_low"],
+        per_year["borrow_high"],
+        per_year["borrow_base"],
+        _factor(STORE_FRONT_PRICE_FACTOR),
+        10**15,
+        0,
+        0,
+        BASE_MIN_FOR_REWARDS_USDC * 10**6,
+        BASE_BORROW_MIN_USDC * 10**6,
+        TARGET_RESERVES_USDC * 10**6,
         [
-            (tokens[c.symbol], feeds[c.symbol], c.decimals, _factor(c.borrow_cf), _factor(c.liquidate_cf),
-             _factor(c.liquidation_factor), c.supply_cap * 10**c.decimals)
+            (
+                tokens[c.symbol],
+                feeds[c.symbol],
+                c.decimals,
+                _factor(c.borrow_cf),
+                _factor(c.liquidate_cf),
+                _factor(c.liquidation_factor),
+                c.supply_cap * 10**c.decimals,
+            )
             for c in COLLATERALS
         ],
-    )  # fmt: skip
+    )
     implementation = builder.deploy(contracts["CometStandin"], config, label="CometStandin")
     comet, admin = implementation, None
     if proxy:
@@ -125,9 +156,15 @@ def deploy_comet(
     decimals = {"USDC": 6} | {c.symbol: c.decimals for c in COLLATERALS}
     symbols = ["USDC", *(c.symbol for c in COLLATERALS)]
     return CometDeployment(
-        comet, implementation, extension, admin, tokens["USDC"], {s: tokens[s] for s in symbols},
-        {s: feeds[s] for s in symbols}, decimals,
-    )  # fmt: skip
+        comet,
+        implementation,
+        extension,
+        admin,
+        tokens["USDC"],
+        {s: tokens[s] for s in symbols},
+        {s: feeds[s] for s in symbols},
+        decimals,
+    )
 
 
 def deploy_usd_oracle(builder: BlockBuilder, deployment: CometDeployment) -> str:
@@ -135,10 +172,15 @@ def deploy_usd_oracle(builder: BlockBuilder, deployment: CometDeployment) -> str
     Its constructor never calls the addresses provider, so none is deployed."""
     symbols = list(deployment.tokens)
     return builder.deploy(
-        aave_artifact("AaveOracle"), DEPLOYER, [deployment.tokens[s] for s in symbols],
-        [deployment.feeds[s] for s in symbols], "0x" + "0" * 40, "0x" + "0" * 40, 10**FEED_DECIMALS,
+        aave_artifact("AaveOracle"),
+        DEPLOYER,
+        [deployment.tokens[s] for s in symbols],
+        [deployment.feeds[s] for s in symbols],
+        "0x" + "0" * 40,
+        "0x" + "0" * 40,
+        10**FEED_DECIMALS,
         label="AaveOracle (USD source)",
-    )  # fmt: skip
+    )
 
 
 def feed_answers(row: dict[str, Any]) -> dict[str, int]:
@@ -318,8 +360,14 @@ class CometPopulation:
                     self._send(w.address, "transfer", self._recipient(), usdc, kind="borrow by transfer")
                 elif roll < 0.75:
                     amount = self._units(collateral, w.size_usd * 0.02)
-                    self._send(w.address, "transferAsset", self._recipient(), self.d.tokens[collateral], amount,
-                               kind="transfer collateral")  # fmt: skip
+                    self._send(
+                        w.address,
+                        "transferAsset",
+                        self._recipient(),
+                        self.d.tokens[collateral],
+                        amount,
+                        kind="transfer collateral",
+                    )
                 elif roll < 0.85:
                     amount = self._units(collateral, w.size_usd * 0.02)
                     self._send(w.address, "withdraw", self.d.tokens[collateral], amount, kind="withdraw collateral")

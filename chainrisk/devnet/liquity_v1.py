@@ -74,10 +74,37 @@ def deploy_liquity(builder: BlockBuilder, price: int) -> LiquityDeployment:
     sorted_troves = builder.deploy(c["SortedTroves"], label="Liquity SortedTroves (stand-in)")
     lusd = builder.deploy(c["LUSDToken"], tm, sp, bo, label="Liquity LUSD (stand-in)")
     fees = _address("lqty-staking")
-    builder.call(DEPLOYER, abi["TroveManager"], tm, "setAddresses", bo, active, default, sp, gas, surplus, feed, lusd,
-                 sorted_troves)  # fmt: skip
-    builder.call(DEPLOYER, abi["BorrowerOperations"], bo, "setAddresses", tm, active, default, sp, gas, surplus, feed,
-                 sorted_troves, lusd, fees)  # fmt: skip
+    builder.call(
+        DEPLOYER,
+        abi["TroveManager"],
+        tm,
+        "setAddresses",
+        bo,
+        active,
+        default,
+        sp,
+        gas,
+        surplus,
+        feed,
+        lusd,
+        sorted_troves,
+    )
+    builder.call(
+        DEPLOYER,
+        abi["BorrowerOperations"],
+        bo,
+        "setAddresses",
+        tm,
+        active,
+        default,
+        sp,
+        gas,
+        surplus,
+        feed,
+        sorted_troves,
+        lusd,
+        fees,
+    )
     builder.call(DEPLOYER, abi["ActivePool"], active, "setAddresses", bo, tm, sp, default)
     builder.call(DEPLOYER, abi["DefaultPool"], default, "setAddresses", tm, active)
     builder.call(DEPLOYER, abi["StabilityPool"], sp, "setAddresses", bo, tm, active, lusd, sorted_troves, feed)
@@ -149,8 +176,18 @@ class LiquityPopulation:
             composite = lusd + lusd * FEE_FLOOR // WAD + GAS_COMPENSATION
             coll = -(-int(plan.icr * 10**6) * 10**12 * composite // self.price)
             self._fund(plan.wallet, coll + WAD)
-            self.builder.call(plan.wallet, self.abi["BorrowerOperations"], self.d.borrower_operations, "openTrove",
-                              MAX_FEE, lusd, ZERO, ZERO, value=coll, required=False)  # fmt: skip
+            self.builder.call(
+                plan.wallet,
+                self.abi["BorrowerOperations"],
+                self.d.borrower_operations,
+                "openTrove",
+                MAX_FEE,
+                lusd,
+                ZERO,
+                ZERO,
+                value=coll,
+                required=False,
+            )
             self._count("open")
 
     def deposit(self, plans: list[TrovePlan]) -> None:
@@ -161,8 +198,15 @@ class LiquityPopulation:
             (balance,) = self._view(self.d.lusd_token, "LUSDToken", "balanceOf", plan.wallet)
             amount = int(balance * plan.deposit_share)
             if amount:
-                self.builder.call(plan.wallet, self.abi["StabilityPool"], self.d.stability_pool, "provideToSP", amount,
-                                  ZERO, required=False)  # fmt: skip
+                self.builder.call(
+                    plan.wallet,
+                    self.abi["StabilityPool"],
+                    self.d.stability_pool,
+                    "provideToSP",
+                    amount,
+                    ZERO,
+                    required=False,
+                )
                 self._count("deposit")
 
     def active_troves(self) -> list[str]:
@@ -174,15 +218,22 @@ class LiquityPopulation:
 
     def liquidate(self) -> int:
         """The keeper liquidates every trove under MCR, lowest ICR first, in batches; returns how many."""
-        icrs = {w: self._view(self.d.trove_manager, "TroveManager", "getCurrentICR", w, self.price)[0]
-                for w in self.active_troves()}  # fmt: skip
+        icrs = {
+            w: self._view(self.d.trove_manager, "TroveManager", "getCurrentICR", w, self.price)[0]
+            for w in self.active_troves()
+        }
         under = sorted((w for w, icr in icrs.items() if icr < MCR), key=lambda w: (icrs[w], w))
         if not under:
             return 0
         (l_before,) = self._view(self.d.trove_manager, "TroveManager", "L_ETH")
         for start in range(0, len(under), LIQUIDATION_BATCH):
-            self.builder.call(self.keeper, self.abi["TroveManager"], self.d.trove_manager, "batchLiquidateTroves",
-                              under[start : start + LIQUIDATION_BATCH])  # fmt: skip
+            self.builder.call(
+                self.keeper,
+                self.abi["TroveManager"],
+                self.d.trove_manager,
+                "batchLiquidateTroves",
+                under[start : start + LIQUIDATION_BATCH],
+            )
         self.builder.mine(60)
         (l_after,) = self._view(self.d.trove_manager, "TroveManager", "L_ETH")
         self.liquidations += len(under)
@@ -206,12 +257,14 @@ class LiquityPopulation:
                     self._count("repay")
             elif roll < 0.3:
                 self._fund(plan.wallet, 200 * WAD)
-                self.builder.call(plan.wallet, abi, bo, "addColl", ZERO, ZERO, value=plan.lusd * 10**17 // self.price,
-                                  required=False)  # fmt: skip
+                self.builder.call(
+                    plan.wallet, abi, bo, "addColl", ZERO, ZERO, value=plan.lusd * 10**17 // self.price, required=False
+                )
                 self._count("add_collateral")
             elif roll < 0.4 and plan.icr > 1.6:
-                self.builder.call(plan.wallet, abi, bo, "withdrawLUSD", MAX_FEE, plan.lusd // 5, ZERO, ZERO,
-                                  required=False)  # fmt: skip
+                self.builder.call(
+                    plan.wallet, abi, bo, "withdrawLUSD", MAX_FEE, plan.lusd // 5, ZERO, ZERO, required=False
+                )
                 self._count("borrow")
             elif roll < 0.45:
                 (debt,) = self._view(self.d.trove_manager, "TroveManager", "getEntireDebtAndColl", plan.wallet)[:1]
@@ -221,8 +274,15 @@ class LiquityPopulation:
                     continue  # more than the fees collected so far can lend: this borrower keeps its trove
                 if short:
                     lender_balance -= short
-                    self.builder.call(self.d.fee_recipient, self.abi["LUSDToken"], self.d.lusd_token, "transfer",
-                                      plan.wallet, short, required=False)  # fmt: skip
+                    self.builder.call(
+                        self.d.fee_recipient,
+                        self.abi["LUSDToken"],
+                        self.d.lusd_token,
+                        "transfer",
+                        plan.wallet,
+                        short,
+                        required=False,
+                    )
                 self.builder.call(plan.wallet, abi, bo, "closeTrove", required=False)
                 self._count("close")
 

@@ -54,13 +54,34 @@ class IlkSpec:
 
 #: Parameters close to Maker's for these ilks in 2022-2023 (mat 145-150 %, chop 13 %, dust 7,500 DAI).
 ILKS: tuple[IlkSpec, ...] = (
-    IlkSpec("ETH-A", "WETH", 18, 2_000, Decimal("1.45"), Decimal("1.13"), Decimal("0.0225"), 7_500,
-            1_000_000_000, 40_000_000),
-    IlkSpec("WBTC-A", "WBTC", 8, 30_000, Decimal("1.45"), Decimal("1.13"), Decimal("0.02"), 7_500,
-            500_000_000, 15_000_000),
-    IlkSpec("WSTETH-A", "wstETH", 18, 2_200, Decimal("1.50"), Decimal("1.13"), Decimal("0.015"), 7_500,
-            500_000_000, 10_000_000),
-)  # fmt: skip
+    IlkSpec(
+        "ETH-A",
+        "WETH",
+        18,
+        2_000,
+        Decimal("1.45"),
+        Decimal("1.13"),
+        Decimal("0.0225"),
+        7_500,
+        1_000_000_000,
+        40_000_000,
+    ),
+    IlkSpec(
+        "WBTC-A", "WBTC", 8, 30_000, Decimal("1.45"), Decimal("1.13"), Decimal("0.02"), 7_500, 500_000_000, 15_000_000
+    ),
+    IlkSpec(
+        "WSTETH-A",
+        "wstETH",
+        18,
+        2_200,
+        Decimal("1.50"),
+        Decimal("1.13"),
+        Decimal("0.015"),
+        7_500,
+        500_000_000,
+        10_000_000,
+    ),
+)
 GLOBAL_LINE_DAI = 2_000_000_000
 GLOBAL_HOLE_DAI = 60_000_000
 #: The crash after the fee months, and the next prices left pending in the OSMs at the end (fraction of the price).
@@ -334,12 +355,17 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
     vat = _deploy(builder, c["Vat"], label="Vat")
     dai = _deploy(builder, c["Dai"], label="Dai")
     d = MakerDeployment(
-        chainlog=_deploy(builder, c["ChainLog"], label="ChainLog"), vat=vat, spot=_deploy(builder, c["Spotter"], vat,
-        label="Spotter"), jug=_deploy(builder, c["Jug"], vat, label="Jug"), dog=_deploy(builder, c["Dog"], vat,
-        label="Dog"), vow=_deploy(builder, c["Vow"], vat, label="Vow"), dai=dai,
+        chainlog=_deploy(builder, c["ChainLog"], label="ChainLog"),
+        vat=vat,
+        spot=_deploy(builder, c["Spotter"], vat, label="Spotter"),
+        jug=_deploy(builder, c["Jug"], vat, label="Jug"),
+        dog=_deploy(builder, c["Dog"], vat, label="Dog"),
+        vow=_deploy(builder, c["Vow"], vat, label="Vow"),
+        dai=dai,
         dai_join=_deploy(builder, c["DaiJoin"], vat, dai, label="DaiJoin"),
-        cdp_manager=_deploy(builder, c["DssCdpManager"], vat, label="DssCdpManager"), ilk_registry="",
-    )  # fmt: skip
+        cdp_manager=_deploy(builder, c["DssCdpManager"], vat, label="DssCdpManager"),
+        ilk_registry="",
+    )
     d.ilk_registry = _deploy(builder, c["IlkRegistry"], vat, d.dog, d.spot, label="IlkRegistry")
 
     def call(to: str, contract: str, fn: str, *args: Any) -> None:
@@ -365,11 +391,17 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         pip = _deploy(builder, c["OSM"], source, label=f"OSM {spec.gem}")
         calc = _deploy(builder, c["LinearDecrease"], CLIP_TAU, label=f"LinearDecrease {spec.name}")
         item = MakerIlk(
-            spec.name, spec.gem, spec.decimals, gem,
-            join=_deploy(builder, join_contract, vat, ilk, gem, label=f"join {spec.name}"), pip=pip, source=source,
-            clip=_deploy(builder, c["Clipper"], vat, d.spot, d.dog, ilk, label=f"Clipper {spec.name}"), calc=calc,
+            spec.name,
+            spec.gem,
+            spec.decimals,
+            gem,
+            join=_deploy(builder, join_contract, vat, ilk, gem, label=f"join {spec.name}"),
+            pip=pip,
+            source=source,
+            clip=_deploy(builder, c["Clipper"], vat, d.spot, d.dog, ilk, label=f"Clipper {spec.name}"),
+            calc=calc,
             price=spec.price_usd * WAD,
-        )  # fmt: skip
+        )
         d.ilks[spec.name] = item
         call(vat, "Vat", "rely", item.join)
         call(vat, "Vat", "init", ilk)
@@ -403,9 +435,16 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
     for spec in ILKS:
         call(d.spot, "Spotter", "poke", _bytes32(spec.name))
     keys = {
-        "MCD_VAT": vat, "MCD_SPOT": d.spot, "MCD_JUG": d.jug, "MCD_DOG": d.dog, "MCD_VOW": d.vow, "MCD_DAI": dai,
-        "MCD_JOIN_DAI": d.dai_join, "CDP_MANAGER": d.cdp_manager, "ILK_REGISTRY": d.ilk_registry,
-    }  # fmt: skip
+        "MCD_VAT": vat,
+        "MCD_SPOT": d.spot,
+        "MCD_JUG": d.jug,
+        "MCD_DOG": d.dog,
+        "MCD_VOW": d.vow,
+        "MCD_DAI": dai,
+        "MCD_JOIN_DAI": d.dai_join,
+        "CDP_MANAGER": d.cdp_manager,
+        "ILK_REGISTRY": d.ilk_registry,
+    }
     for item in d.ilks.values():
         key = item.name.replace("-", "_")
         keys |= {f"MCD_JOIN_{key}": item.join, f"MCD_CLIP_{key}": item.clip, f"PIP_{item.symbol.upper()}": item.pip}
@@ -442,12 +481,15 @@ def populate_maker(devnet: MakerDevnet, seed: int, vaults_per_ilk: int = 9, fee_
     devnet.history.timestamps["open"] = b.timestamp
     plans = [
         VaultPlan(
-            _address(f"maker-vault-{seed}-{name}-{k}"), name, _debt(rng),
-            Decimal(OPEN_RATIOS[(k + ilk_index) % len(OPEN_RATIOS)]), "cdp-manager" if k % 2 == 0 else "vat",
+            _address(f"maker-vault-{seed}-{name}-{k}"),
+            name,
+            _debt(rng),
+            Decimal(OPEN_RATIOS[(k + ilk_index) % len(OPEN_RATIOS)]),
+            "cdp-manager" if k % 2 == 0 else "vat",
         )
         for ilk_index, name in enumerate(devnet.d.ilks)
         for k in range(vaults_per_ilk)
-    ]  # fmt: skip
+    ]
     opened = devnet.open_vaults(plans)
     devnet.keeper_vault(3_000_000 + 100_000 * len(plans))
     manager_vaults = [v for v in opened if v.via == "cdp-manager"]

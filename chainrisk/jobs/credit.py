@@ -99,10 +99,12 @@ class Evaluation:
         bands = []
         for r in self.calibration.iter_rows(named=True):
             verdict = (
-                "within x2" if _within_two(r["observed_rate"], r["predicted_pd"])
-                else "within chance" if r["expected_low"] <= r["liquidated"] <= r["expected_high"]
+                "within x2"
+                if _within_two(r["observed_rate"], r["predicted_pd"])
+                else "within chance"
+                if r["expected_low"] <= r["liquidated"] <= r["expected_high"]
                 else "off"
-            )  # fmt: skip
+            )
             bands.append(
                 f"{r['bucket']} {r['liquidated']}/{r['wallets']} vs {r['expected_low']}-{r['expected_high']} "
                 f"expected ({verdict})"
@@ -113,11 +115,16 @@ class Evaluation:
     def regime_row(self) -> dict[str, object]:
         """The cutoff's credit_regimes row (without run_id and chain_id)."""
         return {
-            "cutoff_block": self.cutoff_block, "cutoff_timestamp": self.cutoff_timestamp,
-            "regime": self.market.regime, "market_vol": self.market.vol, "market_drawdown": self.market.drawdown,
-            "wallets": int(self.metrics["wallets"][0]), "liquidated": int(self.metrics["liquidated"][0]),
-            "predicted_pd": self.predicted_pd, "observed_rate": self.observed_rate,
-        }  # fmt: skip
+            "cutoff_block": self.cutoff_block,
+            "cutoff_timestamp": self.cutoff_timestamp,
+            "regime": self.market.regime,
+            "market_vol": self.market.vol,
+            "market_drawdown": self.market.drawdown,
+            "wallets": int(self.metrics["wallets"][0]),
+            "liquidated": int(self.metrics["liquidated"][0]),
+            "predicted_pd": self.predicted_pd,
+            "observed_rate": self.observed_rate,
+        }
 
 
 def _ratio(observed: float, predicted: float) -> str:
@@ -302,11 +309,17 @@ def evaluate_at(
         rows.append((name, -x, 1 / (1 + np.exp(-(a + b * x)))))
     metrics = pl.DataFrame(
         [
-            {"scorer": name, "wallets": len(y), "liquidated": int(y.sum()), "auc": auc(risk, y), "ks": ks(risk, y),
-             "brier": brier(p, y)}
+            {
+                "scorer": name,
+                "wallets": len(y),
+                "liquidated": int(y.sum()),
+                "auc": auc(risk, y),
+                "ks": ks(risk, y),
+                "brier": brier(p, y),
+            }
             for name, risk, p in rows
         ]
-    )  # fmt: skip
+    )
     return Evaluation(
         cutoff_block=block,
         cutoff_timestamp=now,
@@ -331,17 +344,19 @@ def store_evaluations(db: Path, evaluations: list[Evaluation], horizon_days: int
         metrics = pl.concat(
             [
                 e.metrics.with_columns(
-                    pl.lit(run_id, pl.Int64).alias("run_id"), pl.lit(e.model.version).alias("model_version"),
+                    pl.lit(run_id, pl.Int64).alias("run_id"),
+                    pl.lit(e.model.version).alias("model_version"),
                     pl.lit(chain_id, pl.Int64).alias("chain_id"),
                     pl.lit(e.cutoff_block, pl.Int64).alias("cutoff_block"),
                     pl.lit(e.cutoff_timestamp, pl.Int64).alias("cutoff_timestamp"),
                     pl.lit(horizon_days, pl.Int32).alias("horizon_days"),
                     pl.lit(e.train_cutoffs, pl.Int32).alias("train_cutoffs"),
-                    pl.lit(e.train_rows, pl.Int64).alias("train_rows"), pl.lit(now).alias("evaluated_at"),
+                    pl.lit(e.train_rows, pl.Int64).alias("train_rows"),
+                    pl.lit(now).alias("evaluated_at"),
                 )
                 for e in evaluations
             ]
-        )  # fmt: skip
+        )
         calibrations = pl.concat(
             [
                 e.calibration.select(CALIBRATION_COLUMNS).with_columns(
@@ -401,26 +416,40 @@ def score_wallets(
         )
         .drop("row", "hf_now")
     )
-    feature_rows = explained.join(base, on="row").with_columns(
-        pl.lit(history.chain_id, pl.Int64).alias("chain_id"), pl.lit(block, pl.Int64).alias("as_of_block"),
-        pl.lit(version).alias("model_version"),
-    ).drop("row")  # fmt: skip
+    feature_rows = (
+        explained.join(base, on="row")
+        .with_columns(
+            pl.lit(history.chain_id, pl.Int64).alias("chain_id"),
+            pl.lit(block, pl.Int64).alias("as_of_block"),
+            pl.lit(version).alias("model_version"),
+        )
+        .drop("row")
+    )
     advice_rows = advice(model, frame).with_columns(
-        pl.lit(history.chain_id, pl.Int64).alias("chain_id"), pl.lit(block, pl.Int64).alias("as_of_block"),
+        pl.lit(history.chain_id, pl.Int64).alias("chain_id"),
+        pl.lit(block, pl.Int64).alias("as_of_block"),
         pl.lit(version).alias("model_version"),
-    )  # fmt: skip
+    )
     with Store(db) as store:
         store.replace_credit(
             {"credit_scores": table, "credit_features": feature_rows, "credit_advice": advice_rows},
-            history.chain_id, block, version,
-        )  # fmt: skip
+            history.chain_id,
+            block,
+            version,
+        )
         store.publish()
     counts = dict(table.group_by("band").len().rows())
     bands = {name: int(counts[name]) for name, _ in reversed(BANDS) if name in counts}  # best band first
     return CreditReport(
-        history.chain_id, block, now, version, table.height, int(table["borrower"].sum()), bands,
+        history.chain_id,
+        block,
+        now,
+        version,
+        table.height,
+        int(table["borrower"].sum()),
+        bands,
         round(time.perf_counter() - started, 3),
-    )  # fmt: skip
+    )
 
 
 #: The model features the Aave V2 file can feed (it records liquidations only); chainrisk.credit.aave_v2 names its
@@ -455,9 +484,14 @@ def sanity_check(model: Scorecard, liquidations: Path, prices_dir: Path, horizon
         if riskier.all():
             riskier = r >= r.max()
         out.append(
-            {"cutoff": datetime.fromtimestamp(int(cutoff), UTC).strftime("%Y-%m-%d"), "wallets": part.height,
-             "liquidated_again": int(y.sum()), "rate": float(y.mean()), "auc": auc(r, y),
-             "riskier_half_rate": float(y[riskier].mean()) if riskier.any() else None,
-             "safer_half_rate": float(y[~riskier].mean()) if (~riskier).any() else None}
-        )  # fmt: skip
+            {
+                "cutoff": datetime.fromtimestamp(int(cutoff), UTC).strftime("%Y-%m-%d"),
+                "wallets": part.height,
+                "liquidated_again": int(y.sum()),
+                "rate": float(y.mean()),
+                "auc": auc(r, y),
+                "riskier_half_rate": float(y[riskier].mean()) if riskier.any() else None,
+                "safer_half_rate": float(y[~riskier].mean()) if (~riskier).any() else None,
+            }
+        )
     return pl.DataFrame(out)

@@ -193,11 +193,16 @@ def _sample(rpc: RpcClient, config: Config, chain_id: int, markets: list[Any], b
         wallets = rows["wallet_health_history"]["wallet"].n_unique()
     rows["credit_samples"] = pl.DataFrame(
         {
-            "chain_id": [chain_id], "block_number": [block], "block_timestamp": [timestamp],
-            "block_hash": [clock.hashes[block]], "markets": [len(frames)], "wallets": [wallets],
-            "seconds": [round(time.perf_counter() - started, 3)], "sampled_at": [datetime.now(UTC)],
+            "chain_id": [chain_id],
+            "block_number": [block],
+            "block_timestamp": [timestamp],
+            "block_hash": [clock.hashes[block]],
+            "markets": [len(frames)],
+            "wallets": [wallets],
+            "seconds": [round(time.perf_counter() - started, 3)],
+            "sampled_at": [datetime.now(UTC)],
         }
-    )  # fmt: skip
+    )
     rows["block_times"] = pl.DataFrame(
         {"chain_id": [chain_id], "block_number": [block], "block_timestamp": [timestamp]}
     )

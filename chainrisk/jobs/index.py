@@ -244,9 +244,16 @@ def index_market(
                         pl.lit(chain_id, pl.Int64).alias("chain_id"), pl.lit(address).alias("market")
                     )
                     store.write_events(
-                        protocol, chain_id, address, lo, hi, _block(rpc, hi)["hash"], frame,
-                        table=table, start_block=first,
-                    )  # fmt: skip
+                        protocol,
+                        chain_id,
+                        address,
+                        lo,
+                        hi,
+                        _block(rpc, hi)["hash"],
+                        frame,
+                        table=table,
+                        start_block=first,
+                    )
                     stored_events += frame.height
                     bar.update(task, completed=hi - start + 1)
 

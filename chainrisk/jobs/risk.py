@@ -56,10 +56,13 @@ class RiskSettings:
     def advice(self) -> AdviceSettings:
         """The parameter advice's settings from this table."""
         return AdviceSettings(
-            oracle_lag_hours=self.oracle_lag_hours, liquidation_delay_hours=self.liquidation_delay_hours,
-            max_change_bps=self.max_change_bps, depth_usd_at_2pct=self.depth_usd_at_2pct,
-            depth_shape=self.depth_shape, series=self.series,
-        )  # fmt: skip
+            oracle_lag_hours=self.oracle_lag_hours,
+            liquidation_delay_hours=self.liquidation_delay_hours,
+            max_change_bps=self.max_change_bps,
+            depth_usd_at_2pct=self.depth_usd_at_2pct,
+            depth_shape=self.depth_shape,
+            series=self.series,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,12 +148,15 @@ def _write(
     borrowers = positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0).select("protocol", "market", "wallet")
     run = pl.DataFrame(
         {
-            "kind": [kind], "started_at": [datetime.fromtimestamp(started, UTC)],
-            "seconds": [time.time() - started], "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
-            "wallets": [borrowers.unique().height], "params": [json.dumps(params, default=str)],
+            "kind": [kind],
+            "started_at": [datetime.fromtimestamp(started, UTC)],
+            "seconds": [time.time() - started],
+            "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
+            "wallets": [borrowers.unique().height],
+            "params": [json.dumps(params, default=str)],
             "notes": ["; ".join(notes) or None],
         }
-    )  # fmt: skip
+    )
     with Store(db) as store:
         run_id = store.append_run("risk_runs", run, tables)
         store.publish()
@@ -236,14 +242,18 @@ def run_var(
             calibrations.append(
                 pl.DataFrame(
                     {
-                        "horizon_hours": horizon, "series": list(calibration.assets),
-                        "volatility": calibration.vols, "asset_dof": calibration.asset_dof,
-                        "joint_dof": calibration.dof, "method": method,
+                        "horizon_hours": horizon,
+                        "series": list(calibration.assets),
+                        "volatility": calibration.vols,
+                        "asset_dof": calibration.asset_dof,
+                        "joint_dof": calibration.dof,
+                        "method": method,
                         "observations": calibration.observations,
-                        "window_start": calibration.window[0], "window_end": calibration.window[1],
+                        "window_start": calibration.window[0],
+                        "window_end": calibration.window[1],
                     }
                 )
-            )  # fmt: skip
+            )
             tick(k + 1, len(horizons))
     with progress_bar("parameter advice") as tick:
         try:
@@ -267,9 +277,18 @@ def run_var(
         with progress_bar("VaR backtest") as tick:
             try:
                 series, kupiec = historical_backtest(
-                    positions, backtest[0], backtest[1], horizon, confidence, "liquidatable_debt_usd",
-                    scenarios=backtest_scenarios, seed=seed, method=method, overrides=settings.series, graph=graph,
-                )  # fmt: skip
+                    positions,
+                    backtest[0],
+                    backtest[1],
+                    horizon,
+                    confidence,
+                    "liquidatable_debt_usd",
+                    scenarios=backtest_scenarios,
+                    seed=seed,
+                    method=method,
+                    overrides=settings.series,
+                    graph=graph,
+                )
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
             tick(1, 1)
@@ -280,12 +299,17 @@ def run_var(
         )
         tables["var_backtest_summary"] = pl.DataFrame(
             {
-                "metric": ["liquidatable_debt_usd"], "horizon_hours": [horizon], "confidence": [confidence],
-                "observations": [kupiec.observations], "exceedances": [kupiec.exceedances],
-                "expected_rate": [kupiec.expected_rate], "observed_rate": [kupiec.observed_rate],
-                "lr_statistic": [kupiec.lr_statistic], "p_value": [kupiec.p_value],
+                "metric": ["liquidatable_debt_usd"],
+                "horizon_hours": [horizon],
+                "confidence": [confidence],
+                "observations": [kupiec.observations],
+                "exceedances": [kupiec.exceedances],
+                "expected_rate": [kupiec.expected_rate],
+                "observed_rate": [kupiec.observed_rate],
+                "lr_statistic": [kupiec.lr_statistic],
+                "p_value": [kupiec.p_value],
             }
-        )  # fmt: skip
+        )
         lines.append(
             f"backtest {backtest[0]}..{backtest[1]} ({horizon} h {confidence:.0%} liquidation VaR): "
             f"{kupiec.exceedances} exceedance(s) in {kupiec.observations} periods (expected "
@@ -294,12 +318,19 @@ def run_var(
         )
     lines += advice_summary(advice, market_names(db), settings.advice())
     params = {
-        "scenarios": scenarios, "seed": seed, "horizons": list(horizons), "confidences": list(confidences),
-        "method": method, "calibration_window": list(calibration_window), "backtest": backtest,
-        "series": with_graph_series(db, settings).series, "oracle_lag_hours": settings.oracle_lag_hours,
-        "liquidation_delay_hours": settings.liquidation_delay_hours, "max_change_bps": settings.max_change_bps,
+        "scenarios": scenarios,
+        "seed": seed,
+        "horizons": list(horizons),
+        "confidences": list(confidences),
+        "method": method,
+        "calibration_window": list(calibration_window),
+        "backtest": backtest,
+        "series": with_graph_series(db, settings).series,
+        "oracle_lag_hours": settings.oracle_lag_hours,
+        "liquidation_delay_hours": settings.liquidation_delay_hours,
+        "max_change_bps": settings.max_change_bps,
         "windows": list(WINDOWS),
-    }  # fmt: skip
+    }
     run_id = _write(db, "var", positions, params, tables, started, advice.notes)
     return RiskReport(run_id, "var", time.time() - started, lines + advice.notes)
 
@@ -335,8 +366,9 @@ def var_lines(total: pl.DataFrame, odds: pl.DataFrame, scenarios: int, seed: int
             .iter_rows()
         )
         lines.append(f"{name} ({scenarios:,} scenarios, seed {seed}): {figures}; any {name} in {chances}")
-    bad = total.filter(pl.col("metric") == "bad_debt_usd").sort("horizon_hours", pl.col("confidence"),
-                                                                 descending=[False, True])  # fmt: skip
+    bad = total.filter(pl.col("metric") == "bad_debt_usd").sort(
+        "horizon_hours", pl.col("confidence"), descending=[False, True]
+    )
     if bad.height:
         row = bad.row(0, named=True)
         h, c = row["horizon_hours"], row["confidence"]
@@ -439,22 +471,38 @@ def run_optimise(
             plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
             plans.append(
                 {
-                    "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
-                    "target_health": target, "health_before": plan.health_before,
-                    "health_after": plan.health_after, "feasible": plan.feasible, "cost_usd": plan.cost_usd,
-                    "actions": len(plan.actions), "reason": plan.reason,
+                    "protocol": protocol,
+                    "chain_id": chain_id,
+                    "market": market,
+                    "wallet": wallet,
+                    "target_health": target,
+                    "health_before": plan.health_before,
+                    "health_after": plan.health_after,
+                    "feasible": plan.feasible,
+                    "cost_usd": plan.cost_usd,
+                    "actions": len(plan.actions),
+                    "reason": plan.reason,
                 }
-            )  # fmt: skip
+            )
             for seq, a in enumerate(plan.actions):
                 actions.append(
                     {
-                        "protocol": protocol, "chain_id": chain_id, "market": market, "wallet": wallet,
-                        "seq": seq, "kind": a.kind, "symbol": a.symbol, "amount": a.amount,
-                        "amount_tokens": a.amount / 10 ** decimals[a.symbol], "amount_usd": a.amount_usd,
-                        "cost_usd": a.cost_usd, "into_symbol": a.into, "received": a.received,
+                        "protocol": protocol,
+                        "chain_id": chain_id,
+                        "market": market,
+                        "wallet": wallet,
+                        "seq": seq,
+                        "kind": a.kind,
+                        "symbol": a.symbol,
+                        "amount": a.amount,
+                        "amount_tokens": a.amount / 10 ** decimals[a.symbol],
+                        "amount_usd": a.amount_usd,
+                        "cost_usd": a.cost_usd,
+                        "into_symbol": a.into,
+                        "received": a.received,
                         "received_tokens": a.received / 10 ** decimals[a.into] if a.into else None,
                     }
-                )  # fmt: skip
+                )
             tick(k + 1, health.height)
     plan_frame = pl.DataFrame(plans, schema=_PLAN_SCHEMA)
     action_frame = pl.DataFrame(actions, schema=_ACTION_SCHEMA)
@@ -478,9 +526,13 @@ def run_optimise(
         *distance_lines(distance, sensitivity, market_names(db)),
     ]
     params = {
-        "target": target, "below": below, "limit": limit, "swap_into": list(swap_into),
-        "balances": "chain" if balances is not None else "unlimited", "shifts_bps": list(shifts_bps),
-    }  # fmt: skip
+        "target": target,
+        "below": below,
+        "limit": limit,
+        "swap_into": list(swap_into),
+        "balances": "chain" if balances is not None else "unlimited",
+        "shifts_bps": list(shifts_bps),
+    }
     run_id = _write(db, "optimise", positions, params, tables, started)
     return RiskReport(run_id, "optimise", time.time() - started, lines)
 
@@ -499,9 +551,10 @@ def distance_lines(
     ]
     safe = sorted(set(distance["symbol"].to_list()) - set(nearest["symbol"].to_list()))
     lines = [
-        "first liquidation as each collateral's base falls: " + (", ".join(parts) or "none")
+        "first liquidation as each collateral's base falls: "
+        + (", ".join(parts) or "none")
         + (f"; safe past -{MAX_DROP:.0%}: {', '.join(safe)}" if safe else "")
-    ]  # fmt: skip
+    ]
     if sensitivity.is_empty():
         return lines
     widest = [int(sensitivity["shift_bps"].min()), int(sensitivity["shift_bps"].max())]  # type: ignore[arg-type]
@@ -527,15 +580,34 @@ def distance_lines(
 
 
 _PLAN_SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "wallet": pl.Utf8, "target_health": pl.Float64,
-    "health_before": pl.Float64, "health_after": pl.Float64, "feasible": pl.Boolean, "cost_usd": pl.Float64,
-    "actions": pl.Int64, "reason": pl.Utf8,
-}  # fmt: skip
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "wallet": pl.Utf8,
+    "target_health": pl.Float64,
+    "health_before": pl.Float64,
+    "health_after": pl.Float64,
+    "feasible": pl.Boolean,
+    "cost_usd": pl.Float64,
+    "actions": pl.Int64,
+    "reason": pl.Utf8,
+}
 _ACTION_SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "wallet": pl.Utf8, "seq": pl.Int64,
-    "kind": pl.Utf8, "symbol": pl.Utf8, "amount": pl.Int128, "amount_tokens": pl.Float64, "amount_usd": pl.Float64,
-    "cost_usd": pl.Float64, "into_symbol": pl.Utf8, "received": pl.Int128, "received_tokens": pl.Float64,
-}  # fmt: skip
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "wallet": pl.Utf8,
+    "seq": pl.Int64,
+    "kind": pl.Utf8,
+    "symbol": pl.Utf8,
+    "amount": pl.Int128,
+    "amount_tokens": pl.Float64,
+    "amount_usd": pl.Float64,
+    "cost_usd": pl.Float64,
+    "into_symbol": pl.Utf8,
+    "received": pl.Int128,
+    "received_tokens": pl.Float64,
+}
 
 
 def parse_shock(items: Sequence[str]) -> dict[str, float]:
@@ -589,9 +661,12 @@ def run_cascade(
     rounds = result.rounds.with_columns(pl.lit(result.amplification, pl.Float64).alias("amplification"))
     # Round 0: the shock alone, as it reached every wrapper through the graph (what the page shows as the shock).
     before_sales = result.shocked.select(
-        pl.lit(0, pl.Int64).alias("round"), "symbol", pl.lit(0.0).alias("cumulative_sold_usd"),
-        pl.lit(0.0).alias("impact"), "multiplier",
-    )  # fmt: skip
+        pl.lit(0, pl.Int64).alias("round"),
+        "symbol",
+        pl.lit(0.0).alias("cumulative_sold_usd"),
+        pl.lit(0.0).alias("impact"),
+        "multiplier",
+    )
     tables = {
         "cascade_rounds": rounds,
         "cascade_prices": pl.concat([before_sales, result.prices], how="vertical_relaxed"),
@@ -605,8 +680,12 @@ def run_cascade(
         f"{_usd(last['cumulative_liquidated_debt_usd'])} - amplification {amplification}"
         f"{'' if result.converged else ' (not converged)'}"
     ]
-    params = {"shock": dict(shock), "depth_usd_at_2pct": settings.depth_usd_at_2pct,
-              "depth_shape": settings.depth_shape, "max_rounds": max_rounds}  # fmt: skip
+    params = {
+        "shock": dict(shock),
+        "depth_usd_at_2pct": settings.depth_usd_at_2pct,
+        "depth_shape": settings.depth_shape,
+        "max_rounds": max_rounds,
+    }
     run_id = _write(db, "cascade", positions, params, tables, started)
     return RiskReport(run_id, "cascade", time.time() - started, lines)
 
@@ -620,11 +699,12 @@ def bad_debt_rules(positions: pl.DataFrame, markets: pl.DataFrame) -> pl.DataFra
     described = markets.select("protocol", "market", "bad_debt_rule", *amounts)
     rest = positions.select("protocol", "market").unique().join(described, on=["protocol", "market"], how="anti")
     fallback = rest.with_columns(
-        pl.col("protocol").replace_strict({p: a.bad_debt for p, a in found.items()}, default="unbacked")
+        pl.col("protocol")
+        .replace_strict({p: a.bad_debt for p, a in found.items()}, default="unbacked")
         .alias("bad_debt_rule"),
         pl.lit(None, pl.Float64).alias("reserves_amount"),
         pl.lit(None, pl.Float64).alias("supply_amount"),
-    )  # fmt: skip
+    )
     return pl.concat([described, fallback]).sort("protocol", "market")
 
 
@@ -650,8 +730,10 @@ def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CO
         known = set(book["symbol"].drop_nulls().to_list()) | {k.underlying.symbol for k in links.values()}
         unknown = sorted(set(shock) - known)
         if unknown:
-            raise UserError(f"--shock names {unknown[0]!r}, which no position or wrapper rests on; known: "
-                            f"{', '.join(sorted(known))}")  # fmt: skip
+            raise UserError(
+                f"--shock names {unknown[0]!r}, which no position or wrapper rests on; known: "
+                f"{', '.join(sorted(known))}"
+            )
         rules = bad_debt_rules(book, markets)
         result = contagion(book, links, shock, vault_holdings(book, links), rules, max_rounds=max_rounds)
         for name in parts:

@@ -88,8 +88,9 @@ def _begin(db: Path) -> int:
         store.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
         row = store.con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM runs").fetchall()
         run_id = int(row[0][0])
-        store.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')",
-                          [run_id, datetime.now(UTC)])  # fmt: skip
+        store.con.execute(
+            "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')", [run_id, datetime.now(UTC)]
+        )
     return run_id
 
 

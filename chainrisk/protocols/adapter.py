@@ -42,9 +42,18 @@ DeploymentT = TypeVar("DeploymentT")
 #: * position_key: what the action acts on within the market (Aave: the reserve; Morpho Blue: the market id);
 #: * action_asset, action_amount: the token the amount counts (a liquidation: the debt repaid) and the exact amount.
 LENDING_EVENT_COLUMNS = (
-    "protocol", "chain_id", "source", "market", "wallet", "block_number", "log_index", "action", "position_key",
-    "action_asset", "action_amount",
-)  # fmt: skip
+    "protocol",
+    "chain_id",
+    "source",
+    "market",
+    "wallet",
+    "block_number",
+    "log_index",
+    "action",
+    "position_key",
+    "action_asset",
+    "action_amount",
+)
 
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
 #: contagion rounds do with it (chainrisk.chains.contagion).

@@ -27,9 +27,15 @@ def keyed(frame: pl.DataFrame, chain_id: int, source: str, block: int) -> pl.Dat
 
 #: The shared `markets` table (README "The SQL contract"): one row per market and snapshot block.
 MARKET_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "name": pl.Utf8(), "parameters": pl.Utf8(), "loan_asset": pl.Utf8(),
-    "bad_debt_rule": pl.Utf8(), "supply_amount": EXACT(), "debt_amount": EXACT(), "reserves_amount": EXACT(),
-}  # fmt: skip
+    "market": pl.Utf8(),
+    "name": pl.Utf8(),
+    "parameters": pl.Utf8(),
+    "loan_asset": pl.Utf8(),
+    "bad_debt_rule": pl.Utf8(),
+    "supply_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "reserves_amount": EXACT(),
+}
 
 
 def markets_frame(

@@ -41,8 +41,12 @@ MAX_DECIMALS = 36
 
 #: Columns of a `data_quality` frame as an adapter returns it (the job's `keyed` columns come on top).
 DATA_QUALITY_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "subject": pl.Utf8(), "kind": pl.Utf8(), "detail": pl.Utf8(), "unknown": pl.Utf8(),
-}  # fmt: skip
+    "market": pl.Utf8(),
+    "subject": pl.Utf8(),
+    "kind": pl.Utf8(),
+    "detail": pl.Utf8(),
+    "unknown": pl.Utf8(),
+}
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,13 @@ class Issue:
 
 def data_quality_frame(issues: Sequence[Issue], protocol: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
     """The `data_quality` rows of one snapshot, one per (market, subject, kind), in a fixed order."""
-    unique = sorted({(i.market, i.subject, i.kind): i for i in issues}.values(),
-                    key=lambda i: (i.market, i.subject, i.kind))  # fmt: skip
-    rows = [{"market": i.market, "subject": i.subject, "kind": i.kind, "detail": i.detail, "unknown": i.unknown}
-            for i in unique]  # fmt: skip
+    unique = sorted(
+        {(i.market, i.subject, i.kind): i for i in issues}.values(), key=lambda i: (i.market, i.subject, i.kind)
+    )
+    rows = [
+        {"market": i.market, "subject": i.subject, "kind": i.kind, "detail": i.detail, "unknown": i.unknown}
+        for i in unique
+    ]
     return pl.DataFrame(rows, schema=DATA_QUALITY_SCHEMA).with_columns(
         pl.lit(protocol).alias("protocol"),
         pl.lit(chain_id, pl.Int64).alias("chain_id"),
@@ -133,23 +140,39 @@ def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[
     for i, address in enumerate(addresses):
         code, symbol_raw, decimals_raw, supply_raw = raw[4 * i : 4 * i + 4]
         if code in (None, "0x", "0x0"):
-            problem = Problem("no_code", f"no contract at {address} (self-destructed?)",
-                                   "symbol, decimals and so its USD price per token")  # fmt: skip
+            problem = Problem(
+                "no_code",
+                f"no contract at {address} (self-destructed?)",
+                "symbol, decimals and so its USD price per token",
+            )
             found[address] = TokenInfo(address, None, None, (problem,))
             continue
         symbol, bytes32 = decode_symbol(symbol_raw)
         decimals = decode_decimals(decimals_raw)
         problems: list[Problem] = []
         if symbol is None and decimals is None and decode_decimals(supply_raw) is None:
-            problems.append(Problem("token_reverts", "symbol(), decimals() and totalSupply() all revert",
-                                         "symbol, decimals and so its USD price per token"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "token_reverts",
+                    "symbol(), decimals() and totalSupply() all revert",
+                    "symbol, decimals and so its USD price per token",
+                )
+            )
         else:
             if decimals is None:
-                problems.append(Problem("no_decimals", "decimals() reverts or answers nothing",
-                                             "decimals, and so its USD price per token"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        "no_decimals",
+                        "decimals() reverts or answers nothing",
+                        "decimals, and so its USD price per token",
+                    )
+                )
             elif decimals > MAX_DECIMALS:
-                problems.append(Problem("odd_decimals", f"decimals() answers {decimals}",
-                                             "decimals, and so its USD price per token"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        "odd_decimals", f"decimals() answers {decimals}", "decimals, and so its USD price per token"
+                    )
+                )
                 decimals = None
             if symbol is None:
                 problems.append(Problem("no_symbol", "symbol() reverts or answers nothing", "symbol"))

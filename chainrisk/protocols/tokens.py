@@ -41,10 +41,13 @@ REGISTRY: tuple[KnownWrapper, ...] = (
     KnownWrapper("Rocket Pool rETH", 1, "0xae78736cd615f374d3085123a210448e74fc6393", WETH_MAINNET, "getExchangeRate"),
     KnownWrapper("Coinbase cbETH", 1, "0xbe9895146f7af43049ca1c1ae358b0541ea49704", WETH_MAINNET, "exchangeRate"),
     KnownWrapper(
-        "ether.fi weETH", 1, "0xcd5fe23c85820f7b72d0926fc9b05b43e359b7ee", "0x35fa164735182de50811e8e2e824cfb9b6118ac2",
+        "ether.fi weETH",
+        1,
+        "0xcd5fe23c85820f7b72d0926fc9b05b43e359b7ee",
+        "0x35fa164735182de50811e8e2e824cfb9b6118ac2",
         "getRate",
     ),
-)  # fmt: skip
+)
 
 
 def word_address(raw: Any) -> str | None:
@@ -133,8 +136,9 @@ def standard_links(
             links[asset] = Link(token, kind, under, rate, sample, "convertToAssets", "IERC4626", "probe", **extra)
         elif "registry" in extra:
             # The getter answers base per whole token, 1e18-scaled: in base units per 10**decimals.
-            links[asset] = Link(token, kind, under, rate * 10**under.decimals // WAD, sample, None, "IRateProvider",
-                                "registry")  # fmt: skip
+            links[asset] = Link(
+                token, kind, under, rate * 10**under.decimals // WAD, sample, None, "IRateProvider", "registry"
+            )
         else:
             links[asset] = Link(token, kind, under, rate, sample, "getStETHByWstETH", "IWstETH", "probe")
     return links

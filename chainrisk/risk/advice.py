@@ -141,8 +141,9 @@ def tail_moves(
     moves). The debt is that of the wallets holding the collateral, not the whole market's: WETH posted against WETH
     debt carries no price risk, against USDC all of it."""
     symbols = sorted(set(positions["symbol"].drop_nulls().to_list()))
-    calibration = calibrate(symbols, horizon_hours=hours, method=settings.method, overrides=settings.series,
-                            graph=graph)  # fmt: skip
+    calibration = calibrate(
+        symbols, horizon_hours=hours, method=settings.method, overrides=settings.series, graph=graph
+    )
     moves = np.exp(log_returns(load_price_panel(), calibration.assets, hours).select(calibration.assets).to_numpy())
     posted = positions.filter(pl.col("collateral_amount").cast(pl.Float64) > 0).select(*MARKET_KEY, "symbol", "wallet")
     frames = []
@@ -202,9 +203,12 @@ def _book(positions: pl.DataFrame, symbols: Sequence[str]) -> Book:
 
 
 def backtest_book(
-    positions: pl.DataFrame, paths: _Paths, venues: Mapping[str, str], curves: Mapping[str, DepthCurve],
+    positions: pl.DataFrame,
+    paths: _Paths,
+    venues: Mapping[str, str],
+    curves: Mapping[str, DepthCurve],
     settings: AdviceSettings,
-) -> list[PathOutcome]:  # fmt: skip
+) -> list[PathOutcome]:
     """Each window's liquidations and bad debt for `positions` (one book) along the windows' paths."""
     book = _book(positions, paths.symbols)
     return [
@@ -214,18 +218,32 @@ def backtest_book(
 
 
 def _outcome_rows(
-    key: tuple[str, int | None, str], symbol: str, variant: str, params: tuple[int, int, int], paths: _Paths,
+    key: tuple[str, int | None, str],
+    symbol: str,
+    variant: str,
+    params: tuple[int, int, int],
+    paths: _Paths,
     outcomes: Sequence[PathOutcome],
-) -> list[dict[str, object]]:  # fmt: skip
+) -> list[dict[str, object]]:
     return [
         {
-            "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol, "window_name": win.name,
-            "variant": variant, "lt_bps": params[0], "ltv_bps": params[1], "bonus_bps": params[2],
-            "liquidations": o.liquidations, "liquidated_wallets": o.liquidated_wallets,
-            "liquidated_debt_usd": o.liquidated_debt_usd, "bad_debt_usd": o.bad_debt_usd, "skipped": o.skipped,
+            "protocol": key[0],
+            "chain_id": key[1],
+            "market": key[2],
+            "symbol": symbol,
+            "window_name": win.name,
+            "variant": variant,
+            "lt_bps": params[0],
+            "ltv_bps": params[1],
+            "bonus_bps": params[2],
+            "liquidations": o.liquidations,
+            "liquidated_wallets": o.liquidated_wallets,
+            "liquidated_debt_usd": o.liquidated_debt_usd,
+            "bad_debt_usd": o.bad_debt_usd,
+            "skipped": o.skipped,
         }
         for win, o in zip(paths.windows, outcomes, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def _worse(proposed: Sequence[PathOutcome], current: Sequence[PathOutcome]) -> tuple[float, int]:
@@ -308,19 +326,24 @@ def _advise_row(
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
     if bonus < bonus_floor:
         new_bonus = min(math.ceil(bonus_floor / 25.0) * 25, bonus + settings.max_change_bps)
-        reasons.append(f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}: liquidators must cover {lag} and "
-                       f"{largest}")  # fmt: skip
+        reasons.append(
+            f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}: liquidators must cover {lag} and {largest}"
+        )
     else:
-        reasons.append(f"bonus {_pct(bonus - BPS)} kept: it covers {lag} and {largest} into "
-                       f"{_usd(curve.depth_usd_at_2pct)} of {venue} depth per 2 %")  # fmt: skip
+        reasons.append(
+            f"bonus {_pct(bonus - BPS)} kept: it covers {lag} and {largest} into "
+            f"{_usd(curve.depth_usd_at_2pct)} of {venue} depth per 2 %"
+        )
 
     # Threshold: its ceiling; lowered at once, raised only as far as the backtest allows.
     exact_ceiling = BPS * q * (1.0 - slippage) / (new_bonus / BPS)
     # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
     valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
     ceiling = min(_grid_down(exact_ceiling), valid)
-    why = (f"the {level} {horizon} h move of {symbol} against its borrowers' debt ({q - 1:+.1%}), {slippage:.2%} "
-           f"slippage and the {_pct(new_bonus - BPS)} bonus allow {_pct(exact_ceiling)}")  # fmt: skip
+    why = (
+        f"the {level} {horizon} h move of {symbol} against its borrowers' debt ({q - 1:+.1%}), {slippage:.2%} "
+        f"slippage and the {_pct(new_bonus - BPS)} bonus allow {_pct(exact_ceiling)}"
+    )
     new_lt, outcomes, newly = lt, current_outcomes, (0, 0.0)
     if lt > ceiling:
         new_lt = min(max(ceiling, lt - settings.max_change_bps), valid)
@@ -331,8 +354,10 @@ def _advise_row(
         steps = "" if new_lt == ceiling else f" (in steps of at most {settings.max_change_bps} bps)"
         if new_lt == valid < lt - settings.max_change_bps:
             steps = f" (at once: percentMul(LT, bonus) above 100 % is refused by Aave's PoolConfigurator){steps}"
-        reasons.append(f"LT {_pct(lt)} -> {_pct(new_lt)}{steps}: {why}; lowering makes {newly[0]} position(s) "
-                       f"liquidatable at today's prices ({_usd(newly[1])} of debt)")  # fmt: skip
+        reasons.append(
+            f"LT {_pct(lt)} -> {_pct(new_lt)}{steps}: {why}; lowering makes {newly[0]} position(s) "
+            f"liquidatable at today's prices ({_usd(newly[1])} of debt)"
+        )
     elif ceiling > lt:
         rejected: tuple[int, float, int] | None = None
         for candidate in range(min(ceiling, lt + settings.max_change_bps), lt, -GRID_BPS):
@@ -346,13 +371,19 @@ def _advise_row(
             stepped = new_lt == lt + settings.max_change_bps
             limit = f"at most {settings.max_change_bps} bps per update" if stepped else ""
             if rejected is not None:
-                limit = (f"{_pct(rejected[0])} would add {_usd(rejected[1])} of bad debt in "
-                         f"{ctx.paths.windows[rejected[2]].name}")  # fmt: skip
-            reasons.append(f"LT {_pct(lt)} -> {_pct(new_lt)}: {why}; the backtest adds no bad debt in any window"
-                           + (f" ({limit})" if limit else ""))  # fmt: skip
+                limit = (
+                    f"{_pct(rejected[0])} would add {_usd(rejected[1])} of bad debt in "
+                    f"{ctx.paths.windows[rejected[2]].name}"
+                )
+            reasons.append(
+                f"LT {_pct(lt)} -> {_pct(new_lt)}: {why}; the backtest adds no bad debt in any window"
+                + (f" ({limit})" if limit else "")
+            )
         elif rejected is not None:
-            reasons.append(f"LT {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
-                           f"{_usd(rejected[1])} of bad debt in {ctx.paths.windows[rejected[2]].name}")  # fmt: skip
+            reasons.append(
+                f"LT {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
+                f"{_usd(rejected[1])} of bad debt in {ctx.paths.windows[rejected[2]].name}"
+            )
     else:
         reasons.append(f"LT {_pct(lt)} kept: {why}")
     if new_bonus != bonus and new_lt == lt:
@@ -366,12 +397,16 @@ def _advise_row(
         reasons.append("one LLTV: LTV follows LT")
     elif ltv > min(ltv_ceiling, new_lt):
         new_ltv = min(max(ltv_ceiling, ltv - settings.max_change_bps), new_lt)
-        reasons.append(f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at the limit must stay above the "
-                       f"threshold after {survives}")  # fmt: skip
+        reasons.append(
+            f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at the limit must stay above the "
+            f"threshold after {survives}"
+        )
     elif ltv_ceiling > ltv and new_lt >= lt:
         new_ltv = min(ltv_ceiling, ltv + settings.max_change_bps, new_lt)
-        reasons.append(f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at {_pct(new_ltv)} stays above "
-                       f"the {_pct(new_lt)} threshold after {survives}")  # fmt: skip
+        reasons.append(
+            f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at {_pct(new_ltv)} stays above "
+            f"the {_pct(new_lt)} threshold after {survives}"
+        )
     else:
         new_ltv = ltv
         reasons.append(f"LTV {_pct(ltv)} kept")
@@ -383,35 +418,74 @@ def _advise_row(
     sellable = _sellable_within(curve, new_bonus / BPS - 1.0)
     collateral_usd = float(str(tail["collateral_usd"]))
     multiple = MAX_CAP_MULTIPLE if extreme <= 0 else min(sellable / extreme, MAX_CAP_MULTIPLE)
-    reasons.append(f"cap {_usd(collateral_usd * multiple)} ({multiple:.2f}x today's {_usd(collateral_usd)}): a "
-                   f"{drop:.0%} drop of {graph.base(symbol)} makes {_usd(extreme)} liquidatable; {_usd(sellable)} "
-                   "sells within the bonus")  # fmt: skip
+    reasons.append(
+        f"cap {_usd(collateral_usd * multiple)} ({multiple:.2f}x today's {_usd(collateral_usd)}): a "
+        f"{drop:.0%} drop of {graph.base(symbol)} makes {_usd(extreme)} liquidatable; {_usd(sellable)} "
+        "sells within the bonus"
+    )
     suggestion = {
-        "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol, "series": tail["series"],
-        "collateral_usd": collateral_usd, "liquidation_bonus_bps": bonus, "current_lt_bps": lt,
-        "current_ltv_bps": ltv, "tail_move": q - 1.0, "suggested_lt_bps": new_lt, "suggested_ltv_bps": new_ltv,
-        "horizon_hours": horizon, "confidence": settings.confidence,
-    }  # fmt: skip
+        "protocol": key[0],
+        "chain_id": key[1],
+        "market": key[2],
+        "symbol": symbol,
+        "series": tail["series"],
+        "collateral_usd": collateral_usd,
+        "liquidation_bonus_bps": bonus,
+        "current_lt_bps": lt,
+        "current_ltv_bps": ltv,
+        "tail_move": q - 1.0,
+        "suggested_lt_bps": new_lt,
+        "suggested_ltv_bps": new_ltv,
+        "horizon_hours": horizon,
+        "confidence": settings.confidence,
+    }
     advice = {
-        "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol,
-        "suggested_bonus_bps": new_bonus, "bonus_change_bps": new_bonus - bonus, "bonus_floor_bps": bonus_floor,
-        "lt_ceiling_bps": ceiling, "ltv_ceiling_bps": ltv_ceiling, "lag_move": q_lag - 1.0,
-        "ordinary_move": q_ordinary - 1.0, "ordinary_confidence": settings.ordinary_confidence, "venue": venue,
-        "depth_usd_at_2pct": curve.depth_usd_at_2pct, "top_wallets": settings.top_wallets,
-        "top_wallets_collateral_usd": top_usd, "concentration_slippage": slippage,
-        "oracle_lag_hours": settings.oracle_lag_hours, "liquidation_delay_hours": settings.liquidation_delay_hours,
-        "max_change_bps": settings.max_change_bps, "extreme_drop": drop, "extreme_liquidation_usd": extreme,
-        "sellable_within_bonus_usd": sellable, "cap_multiple": multiple, "cap_usd": collateral_usd * multiple,
-        "newly_liquidatable_wallets": newly[0], "newly_liquidatable_debt_usd": newly[1],
+        "protocol": key[0],
+        "chain_id": key[1],
+        "market": key[2],
+        "symbol": symbol,
+        "suggested_bonus_bps": new_bonus,
+        "bonus_change_bps": new_bonus - bonus,
+        "bonus_floor_bps": bonus_floor,
+        "lt_ceiling_bps": ceiling,
+        "ltv_ceiling_bps": ltv_ceiling,
+        "lag_move": q_lag - 1.0,
+        "ordinary_move": q_ordinary - 1.0,
+        "ordinary_confidence": settings.ordinary_confidence,
+        "venue": venue,
+        "depth_usd_at_2pct": curve.depth_usd_at_2pct,
+        "top_wallets": settings.top_wallets,
+        "top_wallets_collateral_usd": top_usd,
+        "concentration_slippage": slippage,
+        "oracle_lag_hours": settings.oracle_lag_hours,
+        "liquidation_delay_hours": settings.liquidation_delay_hours,
+        "max_change_bps": settings.max_change_bps,
+        "extreme_drop": drop,
+        "extreme_liquidation_usd": extreme,
+        "sellable_within_bonus_usd": sellable,
+        "cap_multiple": multiple,
+        "cap_usd": collateral_usd * multiple,
+        "newly_liquidatable_wallets": newly[0],
+        "newly_liquidatable_debt_usd": newly[1],
         "bad_debt_current_usd": sum(o.bad_debt_usd for o in current_outcomes),
         "bad_debt_proposed_usd": sum(o.bad_debt_usd for o in outcomes),
         "liquidated_debt_current_usd": sum(o.liquidated_debt_usd for o in current_outcomes),
         "liquidated_debt_proposed_usd": sum(o.liquidated_debt_usd for o in outcomes),
         "liquidations_current": sum(o.liquidations for o in current_outcomes),
-        "liquidations_proposed": sum(o.liquidations for o in outcomes), "reasons": "; ".join(reasons),
-    }  # fmt: skip
-    return _Row(key, symbol, market, (lt, ltv, bonus), (new_lt, new_ltv, new_bonus), current_outcomes, outcomes,
-                suggestion, advice)  # fmt: skip
+        "liquidations_proposed": sum(o.liquidations for o in outcomes),
+        "reasons": "; ".join(reasons),
+    }
+    return _Row(
+        key,
+        symbol,
+        market,
+        (lt, ltv, bonus),
+        (new_lt, new_ltv, new_bonus),
+        current_outcomes,
+        outcomes,
+        suggestion,
+        advice,
+    )
 
 
 def advise(
@@ -514,28 +588,70 @@ def advice_summary(
 
 
 SUGGESTION_SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "series": pl.Utf8,
-    "collateral_usd": pl.Float64, "liquidation_bonus_bps": pl.Int64, "current_lt_bps": pl.Int64,
-    "current_ltv_bps": pl.Int64, "tail_move": pl.Float64, "suggested_lt_bps": pl.Int64,
-    "suggested_ltv_bps": pl.Int64, "horizon_hours": pl.Int64, "confidence": pl.Float64,
-}  # fmt: skip
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "symbol": pl.Utf8,
+    "series": pl.Utf8,
+    "collateral_usd": pl.Float64,
+    "liquidation_bonus_bps": pl.Int64,
+    "current_lt_bps": pl.Int64,
+    "current_ltv_bps": pl.Int64,
+    "tail_move": pl.Float64,
+    "suggested_lt_bps": pl.Int64,
+    "suggested_ltv_bps": pl.Int64,
+    "horizon_hours": pl.Int64,
+    "confidence": pl.Float64,
+}
 ADVICE_SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8,
-    "suggested_bonus_bps": pl.Int64, "bonus_change_bps": pl.Int64, "bonus_floor_bps": pl.Float64,
-    "lt_ceiling_bps": pl.Int64, "ltv_ceiling_bps": pl.Int64, "lag_move": pl.Float64, "ordinary_move": pl.Float64,
-    "ordinary_confidence": pl.Float64, "venue": pl.Utf8,
-    "depth_usd_at_2pct": pl.Float64, "top_wallets": pl.Int64, "top_wallets_collateral_usd": pl.Float64,
-    "concentration_slippage": pl.Float64, "oracle_lag_hours": pl.Int64, "liquidation_delay_hours": pl.Int64,
-    "max_change_bps": pl.Int64, "extreme_drop": pl.Float64, "extreme_liquidation_usd": pl.Float64,
-    "sellable_within_bonus_usd": pl.Float64, "cap_multiple": pl.Float64, "cap_usd": pl.Float64,
-    "newly_liquidatable_wallets": pl.Int64, "newly_liquidatable_debt_usd": pl.Float64,
-    "bad_debt_current_usd": pl.Float64, "bad_debt_proposed_usd": pl.Float64,
-    "liquidated_debt_current_usd": pl.Float64, "liquidated_debt_proposed_usd": pl.Float64,
-    "liquidations_current": pl.Int64, "liquidations_proposed": pl.Int64, "reasons": pl.Utf8,
-}  # fmt: skip
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "symbol": pl.Utf8,
+    "suggested_bonus_bps": pl.Int64,
+    "bonus_change_bps": pl.Int64,
+    "bonus_floor_bps": pl.Float64,
+    "lt_ceiling_bps": pl.Int64,
+    "ltv_ceiling_bps": pl.Int64,
+    "lag_move": pl.Float64,
+    "ordinary_move": pl.Float64,
+    "ordinary_confidence": pl.Float64,
+    "venue": pl.Utf8,
+    "depth_usd_at_2pct": pl.Float64,
+    "top_wallets": pl.Int64,
+    "top_wallets_collateral_usd": pl.Float64,
+    "concentration_slippage": pl.Float64,
+    "oracle_lag_hours": pl.Int64,
+    "liquidation_delay_hours": pl.Int64,
+    "max_change_bps": pl.Int64,
+    "extreme_drop": pl.Float64,
+    "extreme_liquidation_usd": pl.Float64,
+    "sellable_within_bonus_usd": pl.Float64,
+    "cap_multiple": pl.Float64,
+    "cap_usd": pl.Float64,
+    "newly_liquidatable_wallets": pl.Int64,
+    "newly_liquidatable_debt_usd": pl.Float64,
+    "bad_debt_current_usd": pl.Float64,
+    "bad_debt_proposed_usd": pl.Float64,
+    "liquidated_debt_current_usd": pl.Float64,
+    "liquidated_debt_proposed_usd": pl.Float64,
+    "liquidations_current": pl.Int64,
+    "liquidations_proposed": pl.Int64,
+    "reasons": pl.Utf8,
+}
 BACKTEST_SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "window_name": pl.Utf8,
-    "variant": pl.Utf8, "lt_bps": pl.Int64, "ltv_bps": pl.Int64, "bonus_bps": pl.Int64, "liquidations": pl.Int64,
-    "liquidated_wallets": pl.Int64, "liquidated_debt_usd": pl.Float64, "bad_debt_usd": pl.Float64,
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "symbol": pl.Utf8,
+    "window_name": pl.Utf8,
+    "variant": pl.Utf8,
+    "lt_bps": pl.Int64,
+    "ltv_bps": pl.Int64,
+    "bonus_bps": pl.Int64,
+    "liquidations": pl.Int64,
+    "liquidated_wallets": pl.Int64,
+    "liquidated_debt_usd": pl.Float64,
+    "bad_debt_usd": pl.Float64,
     "skipped": pl.Int64,
-}  # fmt: skip
+}

@@ -26,11 +26,21 @@ MAX_DROP = 0.9
 SENSITIVITY_GRID = 0.05
 
 SCHEMA = {
-    "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "base_symbol": pl.Utf8,
-    "holders": pl.Int64, "holders_debt_usd": pl.Float64, "first_drop": pl.Float64, "first_wallet": pl.Utf8,
-    "first_wallet_debt_usd": pl.Float64, "median_drop": pl.Float64, "holders_within_10pct": pl.Int64,
-    "debt_within_10pct_usd": pl.Float64, "sensitivity_drop": pl.Float64,
-}  # fmt: skip
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "symbol": pl.Utf8,
+    "base_symbol": pl.Utf8,
+    "holders": pl.Int64,
+    "holders_debt_usd": pl.Float64,
+    "first_drop": pl.Float64,
+    "first_wallet": pl.Utf8,
+    "first_wallet_debt_usd": pl.Float64,
+    "median_drop": pl.Float64,
+    "holders_within_10pct": pl.Int64,
+    "debt_within_10pct_usd": pl.Float64,
+    "sensitivity_drop": pl.Float64,
+}
 
 
 def sensitivity_drop(first_drop: float | None) -> float:
@@ -76,8 +86,13 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
             finite = near[np.isfinite(near)]
             rows.append(
                 {
-                    "protocol": key[0], "chain_id": key[1], "market": key[2], "symbol": symbol, "base_symbol": base,
-                    "holders": len(index), "holders_debt_usd": float(wallet_debt[index].sum()),
+                    "protocol": key[0],
+                    "chain_id": key[1],
+                    "market": key[2],
+                    "symbol": symbol,
+                    "base_symbol": base,
+                    "holders": len(index),
+                    "holders_debt_usd": float(wallet_debt[index].sum()),
                     "first_drop": float(near[first]) if found else None,
                     "first_wallet": members["wallet"][first] if found else None,
                     "first_wallet_debt_usd": float(wallet_debt[index[first]]) if found else None,
@@ -86,5 +101,5 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
                     "debt_within_10pct_usd": float(wallet_debt[index][within].sum()),
                     "sensitivity_drop": sensitivity_drop(float(near[first]) if found else None),
                 }
-            )  # fmt: skip
+            )
     return pl.DataFrame(rows, schema=SCHEMA).sort(*MARKET_KEY, "symbol")

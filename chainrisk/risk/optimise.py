@@ -352,15 +352,23 @@ def optimise_wallet(
             moved, _ = _solve(candidates, caps, deficit + margin * target * debt, debt)
             if moved is None:
                 break
-        actions = _rounded_plan(positions, wallet, candidates, moved, caps, assets, balances, target, slippage_bps,
-                                costs)  # fmt: skip
+        actions = _rounded_plan(
+            positions, wallet, candidates, moved, caps, assets, balances, target, slippage_bps, costs
+        )
         if actions is not None:
             break
     else:
         actions = None
     if actions is None:
-        return Plan(wallet, target, False, "infeasible: rounding to whole base units leaves the target unreached",
-                    before, None, 0.0)  # fmt: skip
+        return Plan(
+            wallet,
+            target,
+            False,
+            "infeasible: rounding to whole base units leaves the target unreached",
+            before,
+            None,
+            0.0,
+        )
     plan = tuple(a for a in actions if a.amount > 0)
     after = _engine_health(apply_plan(positions, wallet, plan))
     cost = sum(a.cost_usd for a in plan)
@@ -504,9 +512,13 @@ def threshold_sensitivity(
         for market in markets:
             by_level.setdefault((levels or {}).get((*market, symbol), 0.0), []).append(market)
         for level, members in sorted(by_level.items()):
-            part = positions if len(members) == len(markets) else positions.join(
-                pl.DataFrame(members, schema=positions.select(keys).schema, orient="row"), on=keys, how="semi"
-            )  # fmt: skip
+            part = (
+                positions
+                if len(members) == len(markets)
+                else positions.join(
+                    pl.DataFrame(members, schema=positions.select(keys).schema, orient="row"), on=keys, how="semi"
+                )
+            )
             moves = assets.multiplier_frame({assets.base(symbol): 1.0 - level}, held) if level > 0 else None
             for shift in sorted({0, *shifts_bps}):
                 frames.append(

@@ -71,20 +71,38 @@ def suggest_parameters(
         suggested_lt = int(np.floor(BPS * q / (bonus / BPS)))
         out.append(
             {
-                "protocol": protocol, "chain_id": chain_id, "market": market, "symbol": symbol,
-                "series": calibration.symbols[symbol], "collateral_usd": collateral_usd,
-                "liquidation_bonus_bps": bonus, "current_lt_bps": lt, "current_ltv_bps": ltv,
-                "tail_move": q - 1.0, "suggested_lt_bps": suggested_lt,
+                "protocol": protocol,
+                "chain_id": chain_id,
+                "market": market,
+                "symbol": symbol,
+                "series": calibration.symbols[symbol],
+                "collateral_usd": collateral_usd,
+                "liquidation_bonus_bps": bonus,
+                "current_lt_bps": lt,
+                "current_ltv_bps": ltv,
+                "tail_move": q - 1.0,
+                "suggested_lt_bps": suggested_lt,
                 "suggested_ltv_bps": int(np.floor(suggested_lt * q)),
-                "horizon_hours": calibration.horizon_hours, "confidence": confidence,
+                "horizon_hours": calibration.horizon_hours,
+                "confidence": confidence,
             }
-        )  # fmt: skip
+        )
     schema = {
-        "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "symbol": pl.Utf8, "series": pl.Utf8,
-        "collateral_usd": pl.Float64, "liquidation_bonus_bps": pl.Int64, "current_lt_bps": pl.Int64,
-        "current_ltv_bps": pl.Int64, "tail_move": pl.Float64, "suggested_lt_bps": pl.Int64,
-        "suggested_ltv_bps": pl.Int64, "horizon_hours": pl.Int64, "confidence": pl.Float64,
-    }  # fmt: skip
+        "protocol": pl.Utf8,
+        "chain_id": pl.Int64,
+        "market": pl.Utf8,
+        "symbol": pl.Utf8,
+        "series": pl.Utf8,
+        "collateral_usd": pl.Float64,
+        "liquidation_bonus_bps": pl.Int64,
+        "current_lt_bps": pl.Int64,
+        "current_ltv_bps": pl.Int64,
+        "tail_move": pl.Float64,
+        "suggested_lt_bps": pl.Int64,
+        "suggested_ltv_bps": pl.Int64,
+        "horizon_hours": pl.Int64,
+        "confidence": pl.Float64,
+    }
     return pl.DataFrame(out, schema=schema).with_columns(
         (pl.col("suggested_lt_bps") - pl.col("current_lt_bps")).alias("lt_change_bps"),
         (pl.col("suggested_ltv_bps") - pl.col("current_ltv_bps")).alias("ltv_change_bps"),

@@ -274,10 +274,18 @@ def risk_table(losses: ScenarioLosses, horizon_hours: int, confidences: Iterable
                     }
                 )
     schema = {
-        "scope": pl.Utf8, "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "metric": pl.Utf8,
-        "horizon_hours": pl.Int64, "confidence": pl.Float64, "var_usd": pl.Float64, "es_usd": pl.Float64,
-        "mean_usd": pl.Float64, "scenarios": pl.Int64,
-    }  # fmt: skip
+        "scope": pl.Utf8,
+        "protocol": pl.Utf8,
+        "chain_id": pl.Int64,
+        "market": pl.Utf8,
+        "metric": pl.Utf8,
+        "horizon_hours": pl.Int64,
+        "confidence": pl.Float64,
+        "var_usd": pl.Float64,
+        "es_usd": pl.Float64,
+        "mean_usd": pl.Float64,
+        "scenarios": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -286,17 +294,30 @@ def loss_odds(losses: ScenarioLosses, horizon_hours: int) -> pl.DataFrame:
     that a book is safe when its VaR is $0 (fewer scenarios lose anything than the confidence's complement)."""
     rows = [
         {
-            "scope": scope, "protocol": protocol, "chain_id": chain_id, "market": market, "metric": metric,
-            "horizon_hours": horizon_hours, "loss_probability": float((sample > 0.01).mean()),
-            "worst_usd": float(sample.max()) if sample.size else 0.0, "scenarios": len(sample),
+            "scope": scope,
+            "protocol": protocol,
+            "chain_id": chain_id,
+            "market": market,
+            "metric": metric,
+            "horizon_hours": horizon_hours,
+            "loss_probability": float((sample > 0.01).mean()),
+            "worst_usd": float(sample.max()) if sample.size else 0.0,
+            "scenarios": len(sample),
         }
         for metric in METRICS
         for scope, protocol, chain_id, market, sample in _scopes(losses, metric)
-    ]  # fmt: skip
+    ]
     schema = {
-        "scope": pl.Utf8, "protocol": pl.Utf8, "chain_id": pl.Int64, "market": pl.Utf8, "metric": pl.Utf8,
-        "horizon_hours": pl.Int64, "loss_probability": pl.Float64, "worst_usd": pl.Float64, "scenarios": pl.Int64,
-    }  # fmt: skip
+        "scope": pl.Utf8,
+        "protocol": pl.Utf8,
+        "chain_id": pl.Int64,
+        "market": pl.Utf8,
+        "metric": pl.Utf8,
+        "horizon_hours": pl.Int64,
+        "loss_probability": pl.Float64,
+        "worst_usd": pl.Float64,
+        "scenarios": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -63,9 +63,15 @@ def score_book(positions: pl.DataFrame) -> ScoredBook:
     prices = liquidation_prices(valued).collect()
     holders = _holders(positions)
     return ScoredBook(
-        positions, _digests(positions, holders), health, prices, liquidation_curve(valued), holders,
-        _holders(health), _holders(prices),
-    )  # fmt: skip
+        positions,
+        _digests(positions, holders),
+        health,
+        prices,
+        liquidation_curve(valued),
+        holders,
+        _holders(health),
+        _holders(prices),
+    )
 
 
 def changed_wallets(previous: ScoredBook, positions: pl.DataFrame) -> pl.DataFrame:
@@ -115,10 +121,15 @@ def rescore_book(previous: ScoredBook, positions: pl.DataFrame, changed: pl.Data
     )
     curve = _updated_curve(previous, positions, health, blocks, value_positions(before).collect().lazy(), valued_now)
     return ScoredBook(
-        positions, digests, health, prices, curve, holders,
+        positions,
+        digests,
+        health,
+        prices,
+        curve,
+        holders,
         pl.concat([previous.wallet_holders.filter(kept_health), _holders(new_health)]),
         pl.concat([previous.price_holders.filter(kept_prices), _holders(new_prices)]),
-    )  # fmt: skip
+    )
 
 
 def _holders(frame: pl.DataFrame) -> pl.Series:

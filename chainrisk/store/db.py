@@ -320,8 +320,9 @@ class Store:
                     else:
                         where, keys = "market = ?", [m.market]
                         rewind_versions(self.con, table, chain_id, m.market, keep_through)
-                    self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND {where}",
-                                     [*after, *keys])  # fmt: skip
+                    self.con.execute(
+                        f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND {where}", [*after, *keys]
+                    )
                 for table in SCORE_TABLES:
                     self.con.execute(
                         f"DELETE FROM {table} WHERE chain_id = ? AND block_number > ? AND protocol = ? "

@@ -461,8 +461,10 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
                 chain.view(a["pool"], pool_abi, "getEModeCategoryCollateralConfig", category, block=block),
             )
             source, price = ZERO, 0
-            getters = {"collateral_bitmap": "getEModeCategoryCollateralBitmap",
-                       "borrowable_bitmap": "getEModeCategoryBorrowableBitmap"}  # fmt: skip
+            getters = {
+                "collateral_bitmap": "getEModeCategoryCollateralBitmap",
+                "borrowable_bitmap": "getEModeCategoryBorrowableBitmap",
+            }
             if chain.minor >= 6:
                 getters["ltvzero_bitmap"] = "getEModeCategoryLtvzeroBitmap"
             bitmaps = {k: chain.view(a["pool"], pool_abi, fn, category, block=block)[0] for k, fn in getters.items()}
@@ -476,11 +478,17 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             price = (
                 chain.view(a["oracle"], oracle_abi, "getAssetPrice", source, block=block)[0] if source != ZERO else 0
             )
-        categories.append({
-            "category_id": category, "ltv": cfg["ltv"], "liquidation_threshold": cfg["liquidationThreshold"],
-            "liquidation_bonus": cfg["liquidationBonus"], "price_source": source, "price_source_price": price,
-            **bitmaps,
-        })  # fmt: skip
+        categories.append(
+            {
+                "category_id": category,
+                "ltv": cfg["ltv"],
+                "liquidation_threshold": cfg["liquidationThreshold"],
+                "liquidation_bonus": cfg["liquidationBonus"],
+                "price_source": source,
+                "price_source_price": price,
+                **bitmaps,
+            }
+        )
     users = []
     for name, wallet in wallets.items():
         (config,) = chain.view(a["pool"], pool_abi, "getUserConfiguration", wallet, block=block)
@@ -503,13 +511,36 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             )
             if any(entry[k] for k in ("scaled_a_token", "scaled_variable_debt", "stable_debt")):
                 balances.append(entry)
-        users.append({
-            "name": name, "wallet": wallet.lower(), "configuration": config[0], "emode": emode, "balances": balances,
-            "out_account": dict(zip(("total_collateral_base", "total_debt_base", "available_borrows_base",
-                                     "current_liquidation_threshold", "ltv", "health_factor"), account, strict=True)),
-        })  # fmt: skip
-    return {"block": block, "timestamp": int(header["timestamp"], 16), "reserves": reserves,
-            "emode_categories": categories, "users": users}  # fmt: skip
+        users.append(
+            {
+                "name": name,
+                "wallet": wallet.lower(),
+                "configuration": config[0],
+                "emode": emode,
+                "balances": balances,
+                "out_account": dict(
+                    zip(
+                        (
+                            "total_collateral_base",
+                            "total_debt_base",
+                            "available_borrows_base",
+                            "current_liquidation_threshold",
+                            "ltv",
+                            "health_factor",
+                        ),
+                        account,
+                        strict=True,
+                    )
+                ),
+            }
+        )
+    return {
+        "block": block,
+        "timestamp": int(header["timestamp"], 16),
+        "reserves": reserves,
+        "emode_categories": categories,
+        "users": users,
+    }
 
 
 @dataclass(frozen=True)
@@ -572,18 +603,26 @@ def liquidate(chain: Chain, wallets: dict[str, str], state: dict[str, Any], atte
     amount = attempt_amount(chain, state, attempt)
     borrower = wallets[attempt.wallet]
     if attempt.grace_on:
-        chain.send(DEPLOYER, a["configurator"], chain.abi("PoolConfigurator").encode(
-            "setReservePause", a[attempt.grace_on], False, 3600
-        ))  # fmt: skip
-    tx = chain.send(LIQUIDATOR, a["pool"], pool_abi.encode(
-        "liquidationCall", a[attempt.collateral], a[attempt.debt], borrower, amount, False
-    ))  # fmt: skip
+        chain.send(
+            DEPLOYER,
+            a["configurator"],
+            chain.abi("PoolConfigurator").encode("setReservePause", a[attempt.grace_on], False, 3600),
+        )
+    tx = chain.send(
+        LIQUIDATOR,
+        a["pool"],
+        pool_abi.encode("liquidationCall", a[attempt.collateral], a[attempt.debt], borrower, amount, False),
+    )
     block = chain.mine(12)
     receipt = chain.receipt(tx)
     record: dict[str, Any] = {
-        "wallet": attempt.wallet, "collateral": attempt.collateral, "debt": attempt.debt,
-        "debt_to_cover": amount, "timestamp": chain.timestamp, "grace_period_until": {},
-    }  # fmt: skip
+        "wallet": attempt.wallet,
+        "collateral": attempt.collateral,
+        "debt": attempt.debt,
+        "debt_to_cover": amount,
+        "timestamp": chain.timestamp,
+        "grace_period_until": {},
+    }
     if attempt.grace_on:
         (until,) = chain.view(a["pool"], pool_abi, "getLiquidationGracePeriod", a[attempt.grace_on], block=block)
         record["grace_period_until"] = {attempt.grace_on: until}
@@ -626,8 +665,12 @@ def record_transfer(chain: Chain) -> dict[str, Any]:
     chain.transact(LP, chain.abi("AToken"), a_token, "transfer", receiver, usd(chain, "WBTC", 1_500))
     (config,) = chain.view(chain.addresses["pool"], chain.abi("Pool"), "getUserConfiguration", receiver)
     reserve_id = named(chain.abi("Pool"), "getReserveData", reserve)["id"]
-    return {"asset": "WBTC", "reserve_id": reserve_id, "receiver": receiver,
-            "out_collateral_enabled": bool((config[0] >> (2 * reserve_id + 1)) & 1)}  # fmt: skip
+    return {
+        "asset": "WBTC",
+        "reserve_id": reserve_id,
+        "receiver": receiver,
+        "out_collateral_enabled": bool((config[0] >> (2 * reserve_id + 1)) & 1),
+    }
 
 
 def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -647,46 +690,82 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
             pool_abi, configurator = chain.abi("Pool"), chain.abi("PoolConfigurator")
             # 90 days and some hours of accrual, with one touch in between so reserves' last updates differ.
             chain.mine(45 * DAY + 3_607)
-            chain.transact(wallets["plain-multi"], pool_abi, chain.addresses["pool"], "repay",
-                           chain.addresses["USDC"], usd(chain, "USDC", 123), 2, wallets["plain-multi"])  # fmt: skip
+            chain.transact(
+                wallets["plain-multi"],
+                pool_abi,
+                chain.addresses["pool"],
+                "repay",
+                chain.addresses["USDC"],
+                usd(chain, "USDC", 123),
+                2,
+                wallets["plain-multi"],
+            )
             chain.mine(45 * DAY + 7_211)
             # The ltv-zero wallet's wstETH goes to LTV 0 (3.6: only inside e-mode 2 for DAI via the ltvzero bitmap).
             wst = next(x for x in ASSETS if x.symbol == "wstETH")
             changes: list[tuple[str, Abi, str, str, tuple[Any, ...]]] = [
-                (DEPLOYER, configurator, chain.addresses["configurator"], "configureReserveAsCollateral",
-                 (chain.addresses["wstETH"], 0, wst.threshold, wst.bonus)),
-            ]  # fmt: skip
+                (
+                    DEPLOYER,
+                    configurator,
+                    chain.addresses["configurator"],
+                    "configureReserveAsCollateral",
+                    (chain.addresses["wstETH"], 0, wst.threshold, wst.bonus),
+                )
+            ]
             if chain.minor >= 6:
                 changes += [
-                    (DEPLOYER, configurator, chain.addresses["configurator"], "setAssetLtvzeroInEMode",
-                     (chain.addresses[symbol], e.category, True))
-                    for e in EMODES for symbol in e.ltvzero
-                ]  # fmt: skip
+                    (
+                        DEPLOYER,
+                        configurator,
+                        chain.addresses["configurator"],
+                        "setAssetLtvzeroInEMode",
+                        (chain.addresses[symbol], e.category, True),
+                    )
+                    for e in EMODES
+                    for symbol in e.ltvzero
+                ]
             chain.batch(changes)
             accrued = snapshot(chain, wallets, chain.mine(11))
             # wstETH's LTV comes back so late wallets can borrow against it.
-            chain.transact(DEPLOYER, configurator, chain.addresses["configurator"], "configureReserveAsCollateral",
-                           chain.addresses["wstETH"], wst.ltv, wst.threshold, wst.bonus)  # fmt: skip
+            chain.transact(
+                DEPLOYER,
+                configurator,
+                chain.addresses["configurator"],
+                "configureReserveAsCollateral",
+                chain.addresses["wstETH"],
+                wst.ltv,
+                wst.threshold,
+                wst.bonus,
+            )
             fund_liquidity(chain, {"USDC": 30_000, "DAI": 30_000})
             late_positions = LATE + LATE_36 if chain.minor >= 6 else LATE
             wallets.update(open_positions(chain, late_positions, len(EARLY) + 1))
             feed = Abi(compiled_contracts()["SettableFeed"].abi)
             chain.mine(DAY)
-            chain.batch([
-                (DEPLOYER, feed, chain.addresses[f"feed:{s}"], "setAnswer", (int(x.price * share),))
-                for s, share in CRASH.items() for x in ASSETS if x.symbol == s
-            ])  # fmt: skip
+            chain.batch(
+                [
+                    (DEPLOYER, feed, chain.addresses[f"feed:{s}"], "setAnswer", (int(x.price * share),))
+                    for s, share in CRASH.items()
+                    for x in ASSETS
+                    if x.symbol == s
+                ]
+            )
             crashed = snapshot(chain, wallets, chain.mine(7))
             liquidations = [liquidate(chain, wallets, crashed, x) for x in ATTEMPTS if x.wallet in wallets]
             chain.mine(400 * DAY + 12_345)
             late = snapshot(chain, wallets, chain.mine(1))
         seconds = time.monotonic() - started
         log(f"{tag}: compiled in {compiled_s:.1f} s, recorded in {seconds - compiled_s:.1f} s")
-        recorded: dict[str, Any] = hexify({
-            "tag": tag, "version": tag.lstrip("v"), "base_unit": BASE_UNIT,
-            "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
-            "liquidations": liquidations, "transfer": transfer,
-        })  # fmt: skip
+        recorded: dict[str, Any] = hexify(
+            {
+                "tag": tag,
+                "version": tag.lstrip("v"),
+                "base_unit": BASE_UNIT,
+                "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
+                "liquidations": liquidations,
+                "transfer": transfer,
+            }
+        )
         return recorded
     finally:
         process.terminate()

@@ -226,10 +226,14 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             "wallet_health": health,
             "markets": markets_frame(
                 [{"market": source, "name": _market_name(rpc, source, block), "bad_debt_rule": self.bad_debt}],
-                self.name, chain_id, source, block, timestamp,
+                self.name,
+                chain_id,
+                source,
+                block,
+                timestamp,
             ),
             "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
-        }  # fmt: skip
+        }
         return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:

@@ -82,9 +82,12 @@ def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> 
     topics = log["topics"]
     data: str = log["data"]
     head = (
-        int(log["blockNumber"], 16), log["blockHash"], log["transactionHash"], int(log["logIndex"], 16),
+        int(log["blockNumber"], 16),
+        log["blockHash"],
+        log["transactionHash"],
+        int(log["logIndex"], 16),
         log["address"].lower(),
-    )  # fmt: skip
+    )
     t0 = topics[0]
     if t0 == TRANSFER_TOPIC:
         kind, underlying = token_kinds.get(head[4], ("", ""))
@@ -98,25 +101,75 @@ def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> 
     if name is None:
         return None
     if name == "Supply":
-        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(_word(data, 0)),
-                         int(_word(data, 1), 16), None, None, int(topics[3], 16), None)  # fmt: skip
+        return AaveEvent(
+            *head,
+            name,
+            _address(topics[1]),
+            _address(topics[2]),
+            _address(_word(data, 0)),
+            int(_word(data, 1), 16),
+            None,
+            None,
+            int(topics[3], 16),
+            None,
+        )
     if name == "Withdraw":
-        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(topics[3]),
-                         int(_word(data, 0), 16), None, None, None, None)  # fmt: skip
+        return AaveEvent(
+            *head,
+            name,
+            _address(topics[1]),
+            _address(topics[2]),
+            _address(topics[3]),
+            int(_word(data, 0), 16),
+            None,
+            None,
+            None,
+            None,
+        )
     if name == "Borrow":
-        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(_word(data, 0)),
-                         int(_word(data, 1), 16), None, None, int(_word(data, 2), 16), None)  # fmt: skip
+        return AaveEvent(
+            *head,
+            name,
+            _address(topics[1]),
+            _address(topics[2]),
+            _address(_word(data, 0)),
+            int(_word(data, 1), 16),
+            None,
+            None,
+            int(_word(data, 2), 16),
+            None,
+        )
     if name == "Repay":
-        return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), _address(topics[3]),
-                         int(_word(data, 0), 16), None, None, None, int(_word(data, 1), 16) == 1)  # fmt: skip
+        return AaveEvent(
+            *head,
+            name,
+            _address(topics[1]),
+            _address(topics[2]),
+            _address(topics[3]),
+            int(_word(data, 0), 16),
+            None,
+            None,
+            None,
+            int(_word(data, 1), 16) == 1,
+        )
     if name == "LiquidationCall":
-        return AaveEvent(*head, name, _address(topics[1]), _address(topics[3]), _address(_word(data, 2)),
-                         int(_word(data, 0), 16), int(_word(data, 1), 16), _address(topics[2]), None,
-                         int(_word(data, 3), 16) == 1)  # fmt: skip
+        return AaveEvent(
+            *head,
+            name,
+            _address(topics[1]),
+            _address(topics[3]),
+            _address(_word(data, 2)),
+            int(_word(data, 0), 16),
+            int(_word(data, 1), 16),
+            _address(topics[2]),
+            None,
+            int(_word(data, 3), 16) == 1,
+        )
     if name in ("ReserveUsedAsCollateralEnabled", "ReserveUsedAsCollateralDisabled"):
         return AaveEvent(*head, name, _address(topics[1]), _address(topics[2]), None, None, None, None, None, None)
     if name == "DeficitCreated":
-        return AaveEvent(*head, name, _address(topics[2]), _address(topics[1]), None, int(_word(data, 0), 16),
-                         None, None, None, None)  # fmt: skip
+        return AaveEvent(
+            *head, name, _address(topics[2]), _address(topics[1]), None, int(_word(data, 0), 16), None, None, None, None
+        )
     # UserEModeSet(address indexed user, uint8 categoryId)
     return AaveEvent(*head, name, None, _address(topics[1]), None, None, None, None, int(_word(data, 0), 16), None)

@@ -27,10 +27,19 @@ BLOCKING = {
     "ReserveInactive": "reserve_inactive",
 }
 SCHEMA: dict[str, pl.DataType] = {
-    "wallet": pl.Utf8(), "collateral_asset": pl.Utf8(), "debt_asset": pl.Utf8(), "health_factor_wad": EXACT(),
-    "error": pl.Utf8(), "max_liquidatable_debt": EXACT(), "debt_repaid": EXACT(), "collateral_seized": EXACT(),
-    "protocol_fee": EXACT(), "deficit_created": EXACT(), "allowed_debt_to_cover": EXACT(), "grace_until": pl.Int64(),
-}  # fmt: skip
+    "wallet": pl.Utf8(),
+    "collateral_asset": pl.Utf8(),
+    "debt_asset": pl.Utf8(),
+    "health_factor_wad": EXACT(),
+    "error": pl.Utf8(),
+    "max_liquidatable_debt": EXACT(),
+    "debt_repaid": EXACT(),
+    "collateral_seized": EXACT(),
+    "protocol_fee": EXACT(),
+    "deficit_created": EXACT(),
+    "allowed_debt_to_cover": EXACT(),
+    "grace_until": pl.Int64(),
+}
 
 
 @dataclass(frozen=True)
@@ -93,15 +102,21 @@ def pairs_frame(market: MarketState, pairs: list[Pair], chain_id: int, source: s
     """raw_aave_v3_liquidations: one row per borrower under health 1 and (collateral, debt) pair."""
     rows = [
         {
-            "wallet": p.wallet, "collateral_asset": market.reserves_by_id[p.collateral_id].asset,
-            "debt_asset": market.reserves_by_id[p.debt_id].asset, "health_factor_wad": p.outcome.health_factor,
-            "error": p.outcome.error, "max_liquidatable_debt": p.outcome.max_liquidatable_debt,
-            "debt_repaid": p.outcome.debt_repaid, "collateral_seized": p.outcome.collateral_seized,
-            "protocol_fee": p.outcome.protocol_fee, "deficit_created": sum(p.outcome.deficits.values()),
-            "allowed_debt_to_cover": p.allowed, "grace_until": _grace_until(market, p),
+            "wallet": p.wallet,
+            "collateral_asset": market.reserves_by_id[p.collateral_id].asset,
+            "debt_asset": market.reserves_by_id[p.debt_id].asset,
+            "health_factor_wad": p.outcome.health_factor,
+            "error": p.outcome.error,
+            "max_liquidatable_debt": p.outcome.max_liquidatable_debt,
+            "debt_repaid": p.outcome.debt_repaid,
+            "collateral_seized": p.outcome.collateral_seized,
+            "protocol_fee": p.outcome.protocol_fee,
+            "deficit_created": sum(p.outcome.deficits.values()),
+            "allowed_debt_to_cover": p.allowed,
+            "grace_until": _grace_until(market, p),
         }
         for p in pairs
-    ]  # fmt: skip
+    ]
     return keyed(pl.DataFrame(rows, schema=SCHEMA), chain_id, source, block)
 
 

@@ -61,24 +61,41 @@ def reserves_frame(
         cfg = asdict(r.config)
         rows.append(
             {
-                "asset": r.asset, "symbol": r.symbol, "reserve_id": r.reserve_id,
-                "configuration": hex(r.configuration_word), **cfg,
-                "a_token": r.a_token, "variable_debt_token": r.variable_debt_token,
-                "stable_debt_token": r.stable_debt_token, "liquidity_index": r.liquidity_index,
-                "variable_borrow_index": r.variable_borrow_index, "liquidity_rate": r.liquidity_rate,
-                "variable_borrow_rate": r.variable_borrow_rate, "last_update_timestamp": r.last_update_timestamp,
-                "normalized_income": r.normalized_income, "normalized_variable_debt": r.normalized_variable_debt,
-                "price": r.price, "price_usd": r.price / base_unit if r.price else None,
+                "asset": r.asset,
+                "symbol": r.symbol,
+                "reserve_id": r.reserve_id,
+                "configuration": hex(r.configuration_word),
+                **cfg,
+                "a_token": r.a_token,
+                "variable_debt_token": r.variable_debt_token,
+                "stable_debt_token": r.stable_debt_token,
+                "liquidity_index": r.liquidity_index,
+                "variable_borrow_index": r.variable_borrow_index,
+                "liquidity_rate": r.liquidity_rate,
+                "variable_borrow_rate": r.variable_borrow_rate,
+                "last_update_timestamp": r.last_update_timestamp,
+                "normalized_income": r.normalized_income,
+                "normalized_variable_debt": r.normalized_variable_debt,
+                "price": r.price,
+                "price_usd": r.price / base_unit if r.price else None,
                 "isolation_mode_total_debt": r.isolation_mode_total_debt,
-                "pool_version": f"{version.major}.{version.minor}", "pool_revision": pool_revision,
+                "pool_version": f"{version.major}.{version.minor}",
+                "pool_revision": pool_revision,
                 "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
                 "deficit": r.deficit if has_deficit else None,
             }
-        )  # fmt: skip
+        )
     exact_columns = (
-        "liquidity_index", "variable_borrow_index", "liquidity_rate", "variable_borrow_rate", "normalized_income",
-        "normalized_variable_debt", "price", "isolation_mode_total_debt", "deficit",
-    )  # fmt: skip
+        "liquidity_index",
+        "variable_borrow_index",
+        "liquidity_rate",
+        "variable_borrow_rate",
+        "normalized_income",
+        "normalized_variable_debt",
+        "price",
+        "isolation_mode_total_debt",
+        "deficit",
+    )
     frame = pl.DataFrame(
         rows,
         schema_overrides={
@@ -98,9 +115,14 @@ def emode_frame(
     """Category rows; the 3.2+ collateral and borrowable bitmaps and the 3.6 ltvzero bitmap as hex words (uint128
     overflows HUGEINT), NULL for a version without them (bit i = reserve id i)."""
     columns = (
-        "category_id", "ltv", "liquidation_threshold", "liquidation_bonus", "price_source", "label",
+        "category_id",
+        "ltv",
+        "liquidation_threshold",
+        "liquidation_bonus",
+        "price_source",
+        "label",
         "price_source_price",
-    )  # fmt: skip
+    )
     bitmaps = not version.emode_by_reserve_category
     rows = [
         (
@@ -114,12 +136,19 @@ def emode_frame(
     frame = pl.DataFrame(
         rows,
         schema={
-            "category_id": pl.Int32, "ltv": pl.Int32, "liquidation_threshold": pl.Int32,
-            "liquidation_bonus": pl.Int32, "price_source": pl.Utf8, "label": pl.Utf8, "price_source_price": EXACT,
-            "collateral_bitmap": pl.Utf8, "borrowable_bitmap": pl.Utf8, "ltvzero_bitmap": pl.Utf8,
+            "category_id": pl.Int32,
+            "ltv": pl.Int32,
+            "liquidation_threshold": pl.Int32,
+            "liquidation_bonus": pl.Int32,
+            "price_source": pl.Utf8,
+            "label": pl.Utf8,
+            "price_source_price": EXACT,
+            "collateral_bitmap": pl.Utf8,
+            "borrowable_bitmap": pl.Utf8,
+            "ltvzero_bitmap": pl.Utf8,
         },
         orient="row",
-    )  # fmt: skip
+    )
     return keyed(frame, chain_id, market, block)
 
 
@@ -191,16 +220,48 @@ def contract_frames(
     version: PoolVersion = V3_0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions, wallet_health) rows for the public SQL contract."""
-    positions: dict[str, list[object]] = {k: [] for k in (
-        "wallet", "asset", "symbol", "decimals", "supplied_amount", "collateral_amount", "debt_amount",
-        "used_as_collateral", "is_borrowing", "price", "price_usd", "supplied_usd", "collateral_usd", "debt_usd",
-        "ltv_bps", "liquidation_threshold_bps", "liquidation_bonus_bps", "emode_category", "price_scale",
-        "collateral_base", "debt_base",
-    )}  # fmt: skip
-    health: dict[str, list[object]] = {k: [] for k in (
-        "wallet", "collateral_usd", "debt_usd", "health_factor", "health_factor_wad", "total_collateral_base",
-        "total_debt_base", "available_borrows_base", "liquidation_threshold_bps", "ltv_bps", "emode_category",
-    )}  # fmt: skip
+    positions: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "wallet",
+            "asset",
+            "symbol",
+            "decimals",
+            "supplied_amount",
+            "collateral_amount",
+            "debt_amount",
+            "used_as_collateral",
+            "is_borrowing",
+            "price",
+            "price_usd",
+            "supplied_usd",
+            "collateral_usd",
+            "debt_usd",
+            "ltv_bps",
+            "liquidation_threshold_bps",
+            "liquidation_bonus_bps",
+            "emode_category",
+            "price_scale",
+            "collateral_base",
+            "debt_base",
+        )
+    }
+    health: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "wallet",
+            "collateral_usd",
+            "debt_usd",
+            "health_factor",
+            "health_factor_wad",
+            "total_collateral_base",
+            "total_debt_base",
+            "available_borrows_base",
+            "liquidation_threshold_bps",
+            "ltv_bps",
+            "emode_category",
+        )
+    }
     for account, data in zip(accounts, computed, strict=True):
         for p in data.positions:
             if not (p.supplied or p.debt):
@@ -212,51 +273,87 @@ def contract_frames(
             counts = version.emode_decoupled or p.reserve.config.liquidation_threshold != 0
             collateral = p.supplied if p.used_as_collateral and counts else 0
             for key, value in (
-                ("wallet", account.wallet), ("asset", p.reserve.asset), ("symbol", p.reserve.symbol),
-                ("decimals", p.reserve.config.decimals), ("supplied_amount", p.supplied),
-                ("collateral_amount", collateral), ("debt_amount", p.debt),
-                ("used_as_collateral", p.used_as_collateral), ("is_borrowing", p.borrowing), ("price", p.price),
-                ("price_usd", price_usd), ("supplied_usd", p.supplied / unit * price_usd),
-                ("collateral_usd", collateral / unit * price_usd), ("debt_usd", p.debt / unit * price_usd),
-                ("ltv_bps", p.ltv), ("liquidation_threshold_bps", p.liquidation_threshold),
-                ("liquidation_bonus_bps", p.liquidation_bonus), ("emode_category", account.emode),
+                ("wallet", account.wallet),
+                ("asset", p.reserve.asset),
+                ("symbol", p.reserve.symbol),
+                ("decimals", p.reserve.config.decimals),
+                ("supplied_amount", p.supplied),
+                ("collateral_amount", collateral),
+                ("debt_amount", p.debt),
+                ("used_as_collateral", p.used_as_collateral),
+                ("is_borrowing", p.borrowing),
+                ("price", p.price),
+                ("price_usd", price_usd),
+                ("supplied_usd", p.supplied / unit * price_usd),
+                ("collateral_usd", collateral / unit * price_usd),
+                ("debt_usd", p.debt / unit * price_usd),
+                ("ltv_bps", p.ltv),
+                ("liquidation_threshold_bps", p.liquidation_threshold),
+                ("liquidation_bonus_bps", p.liquidation_bonus),
+                ("emode_category", account.emode),
                 # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
-                ("price_scale", unit), ("collateral_base", p.collateral_base if collateral else 0),
+                ("price_scale", unit),
+                ("collateral_base", p.collateral_base if collateral else 0),
                 ("debt_base", p.debt_base if p.borrowing else p.debt * p.price // unit),
-            ):  # fmt: skip
+            ):
                 positions[key].append(value)
         has_debt = data.health_factor != MAX_UINT256
         for key, value in (
-            ("wallet", account.wallet), ("collateral_usd", data.total_collateral_base / base_unit),
+            ("wallet", account.wallet),
+            ("collateral_usd", data.total_collateral_base / base_unit),
             ("debt_usd", data.total_debt_base / base_unit),
             ("health_factor", data.health_factor / WAD if has_debt else None),
             ("health_factor_wad", min(data.health_factor, HEALTH_WAD_CAP) if has_debt else None),
-            ("total_collateral_base", data.total_collateral_base), ("total_debt_base", data.total_debt_base),
+            ("total_collateral_base", data.total_collateral_base),
+            ("total_debt_base", data.total_debt_base),
             ("available_borrows_base", data.available_borrows_base),
-            ("liquidation_threshold_bps", data.current_liquidation_threshold), ("ltv_bps", data.ltv),
+            ("liquidation_threshold_bps", data.current_liquidation_threshold),
+            ("ltv_bps", data.ltv),
             ("emode_category", account.emode),
-        ):  # fmt: skip
+        ):
             health[key].append(value)
     position_frame = pl.DataFrame(
         positions,
         schema={
-            "wallet": pl.Utf8, "asset": pl.Utf8, "symbol": pl.Utf8, "decimals": pl.Int32, "supplied_amount": EXACT,
-            "collateral_amount": EXACT, "debt_amount": EXACT, "used_as_collateral": pl.Boolean,
-            "is_borrowing": pl.Boolean, "price": EXACT, "price_usd": pl.Float64, "supplied_usd": pl.Float64,
-            "collateral_usd": pl.Float64, "debt_usd": pl.Float64, "ltv_bps": pl.Int32,
-            "liquidation_threshold_bps": pl.Int32, "liquidation_bonus_bps": pl.Int32, "emode_category": pl.Int32,
-            "price_scale": EXACT, "collateral_base": EXACT, "debt_base": EXACT,
+            "wallet": pl.Utf8,
+            "asset": pl.Utf8,
+            "symbol": pl.Utf8,
+            "decimals": pl.Int32,
+            "supplied_amount": EXACT,
+            "collateral_amount": EXACT,
+            "debt_amount": EXACT,
+            "used_as_collateral": pl.Boolean,
+            "is_borrowing": pl.Boolean,
+            "price": EXACT,
+            "price_usd": pl.Float64,
+            "supplied_usd": pl.Float64,
+            "collateral_usd": pl.Float64,
+            "debt_usd": pl.Float64,
+            "ltv_bps": pl.Int32,
+            "liquidation_threshold_bps": pl.Int32,
+            "liquidation_bonus_bps": pl.Int32,
+            "emode_category": pl.Int32,
+            "price_scale": EXACT,
+            "collateral_base": EXACT,
+            "debt_base": EXACT,
         },
-    )  # fmt: skip
+    )
     health_frame = pl.DataFrame(
         health,
         schema={
-            "wallet": pl.Utf8, "collateral_usd": pl.Float64, "debt_usd": pl.Float64, "health_factor": pl.Float64,
-            "health_factor_wad": EXACT, "total_collateral_base": EXACT, "total_debt_base": EXACT,
-            "available_borrows_base": EXACT, "liquidation_threshold_bps": pl.Int32, "ltv_bps": pl.Int32,
+            "wallet": pl.Utf8,
+            "collateral_usd": pl.Float64,
+            "debt_usd": pl.Float64,
+            "health_factor": pl.Float64,
+            "health_factor_wad": EXACT,
+            "total_collateral_base": EXACT,
+            "total_debt_base": EXACT,
+            "available_borrows_base": EXACT,
+            "liquidation_threshold_bps": pl.Int32,
+            "ltv_bps": pl.Int32,
             "emode_category": pl.Int32,
         },
-    )  # fmt: skip
+    )
     labels = [
         pl.lit(PROTOCOL).alias("protocol"),
         pl.lit(timestamp, pl.Int64).alias("block_timestamp"),

@@ -245,8 +245,12 @@ def _reserve_prices(
                 source,
             )
         else:
-            problem = Problem("oracle_zero", f"AaveOracle {deployment.oracle} getAssetPrice answers 0 (source "
-                              f"{source})", "its USD figures", source)  # fmt: skip
+            problem = Problem(
+                "oracle_zero",
+                f"AaveOracle {deployment.oracle} getAssetPrice answers 0 (source {source})",
+                "its USD figures",
+                source,
+            )
         problems.setdefault(asset, []).append(problem)
     return prices
 
@@ -290,11 +294,18 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
         label, collateral, borrowable = answers[:3]
         categories.append(
             EModeCategory(
-                category_id, ltv, threshold, bonus, ZERO, label, 0,
-                collateral_bitmap=collateral, borrowable_bitmap=borrowable,
+                category_id,
+                ltv,
+                threshold,
+                bonus,
+                ZERO,
+                label,
+                0,
+                collateral_bitmap=collateral,
+                borrowable_bitmap=borrowable,
                 ltvzero_bitmap=answers[3] if len(answers) > 3 else 0,
             )
-        )  # fmt: skip
+        )
     return categories
 
 
@@ -320,8 +331,10 @@ def _token_arrays(reserves: list[Reserve]) -> tuple[list[str], list[str], list[s
     a_tokens, variable, stable = [ZERO] * size, [ZERO] * size, [ZERO] * size
     for r in reserves:
         a_tokens[r.reserve_id], variable[r.reserve_id], stable[r.reserve_id] = (
-            r.a_token, r.variable_debt_token, r.stable_debt_token
-        )  # fmt: skip
+            r.a_token,
+            r.variable_debt_token,
+            r.stable_debt_token,
+        )
     return a_tokens, variable, stable
 
 
@@ -359,8 +372,11 @@ def read_accounts(
             held = held_masks.get(wallet, 0)
             balances: dict[int, Balances] = {}
             for reserve_id in range(size):
-                if (is_collateral(configuration, reserve_id) or is_borrowing(configuration, reserve_id)
-                        or (held >> reserve_id) & 1):  # fmt: skip
+                if (
+                    is_collateral(configuration, reserve_id)
+                    or is_borrowing(configuration, reserve_id)
+                    or (held >> reserve_id) & 1
+                ):
                     balances[reserve_id] = Balances(words[n], words[n + 1], words[n + 2])
                     n += 3
             accounts.append(Account(wallet, configuration, emode, balances))

@@ -44,6 +44,7 @@ def atoken_links(rpc: RpcClient, assets: list[str], block: int) -> dict[str, Lin
         if str(POOL.decode("getReserveData", data)[0][8]).lower() != asset:  # aTokenAddress: the pool must vouch
             continue
         index = POOL.decode("getReserveNormalizedIncome", income)[0]
-        links[asset] = Link(tokens[asset], "atoken", tokens[underlying], 1, 1, None, "", "probe", pool=pool,
-                            index_ray=index)  # fmt: skip
+        links[asset] = Link(
+            tokens[asset], "atoken", tokens[underlying], 1, 1, None, "", "probe", pool=pool, index_ray=index
+        )
     return links

@@ -38,8 +38,15 @@ _AAVE_ORACLE = {
     "scroll": "0x04421d8c506e2fa2371a08efaabf791f624054f3",
     "mantle": "0x47a063cfda980532267970d478ec340c0f80e8df",
 }
-_CHAIN_IDS = {"ethereum": 1, "arbitrum": 42161, "base": 8453, "optimism": 10, "polygon": 137, "scroll": 534352,
-              "mantle": 5000}  # fmt: skip
+_CHAIN_IDS = {
+    "ethereum": 1,
+    "arbitrum": 42161,
+    "base": 8453,
+    "optimism": 10,
+    "polygon": 137,
+    "scroll": 534352,
+    "mantle": 5000,
+}
 
 # Every address: compound-finance/comet deployments/<network>/<base>/roots.json, key "comet" (the cToken proxy;
 # network "mainnet" is Ethereum). Every block: the proxy's creation block as Compound-Foundation/webb3-backend-api

@@ -35,10 +35,18 @@ from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
 PROTOCOL = "compound-v3"
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
-    "event": pl.Utf8(), "wallet": pl.Utf8(), "counterparty": pl.Utf8(), "asset": pl.Utf8(), "amount": EXACT(),
-    "value": EXACT(), "collateral_amount": EXACT(),
-}  # fmt: skip
+    "block_number": pl.Int64(),
+    "block_hash": pl.Utf8(),
+    "tx_hash": pl.Utf8(),
+    "log_index": pl.Int32(),
+    "event": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "counterparty": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "amount": EXACT(),
+    "value": EXACT(),
+    "collateral_amount": EXACT(),
+}
 
 
 def events_frame(events: list[CometEvent]) -> pl.DataFrame:
@@ -49,15 +57,26 @@ def events_frame(events: list[CometEvent]) -> pl.DataFrame:
 def market_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
     """raw_compound_v3_markets: one row, the market's configuration, totals, rates and reserves."""
     row = {
-        "base_token": market.base.address, "base_symbol": market.base.symbol, "base_decimals": market.base.decimals,
-        "base_price_feed": market.base_price_feed, "base_price": market.base_price, "base_scale": market.base_scale,
-        **asdict(market.totals), **asdict(market.model), "utilization": market.utilization,
-        "supply_rate": market.supply_rate, "borrow_rate": market.borrow_rate,
-        "accrued_supply_index": market.accrued.supply, "accrued_borrow_index": market.accrued.borrow,
-        "store_front_price_factor": market.store_front_price_factor, "target_reserves": market.target_reserves,
-        "reserves": market.reserves, "base_borrow_min": market.base_borrow_min, "num_assets": len(market.assets),
+        "base_token": market.base.address,
+        "base_symbol": market.base.symbol,
+        "base_decimals": market.base.decimals,
+        "base_price_feed": market.base_price_feed,
+        "base_price": market.base_price,
+        "base_scale": market.base_scale,
+        **asdict(market.totals),
+        **asdict(market.model),
+        "utilization": market.utilization,
+        "supply_rate": market.supply_rate,
+        "borrow_rate": market.borrow_rate,
+        "accrued_supply_index": market.accrued.supply,
+        "accrued_borrow_index": market.accrued.borrow,
+        "store_front_price_factor": market.store_front_price_factor,
+        "target_reserves": market.target_reserves,
+        "reserves": market.reserves,
+        "base_borrow_min": market.base_borrow_min,
+        "num_assets": len(market.assets),
         "base_currency_usd": market.usd_per_price_unit,
-    }  # fmt: skip
+    }
     small = {"base_decimals": pl.Int32, "last_accrual_time": pl.Int64, "pause_flags": pl.Int32, "num_assets": pl.Int32}
     text = {"base_token", "base_symbol", "base_price_feed"}
     schema = {k: small.get(k, pl.Utf8 if k in text else EXACT) for k in row} | {"base_currency_usd": pl.Float64}
@@ -94,21 +113,39 @@ def assets_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
     """raw_compound_v3_assets: getAssetInfo of each collateral, its price and what the protocol holds."""
     rows = [
         {
-            "asset_offset": a.offset, "asset": a.token.address, "symbol": a.token.symbol, "decimals": a.token.decimals,
-            "price_feed": a.price_feed, "price": a.price, "scale": a.scale,
+            "asset_offset": a.offset,
+            "asset": a.token.address,
+            "symbol": a.token.symbol,
+            "decimals": a.token.decimals,
+            "price_feed": a.price_feed,
+            "price": a.price,
+            "scale": a.scale,
             "borrow_collateral_factor": a.borrow_collateral_factor,
-            "liquidate_collateral_factor": a.liquidate_collateral_factor, "liquidation_factor": a.liquidation_factor,
-            "supply_cap": a.supply_cap, "total_supply_asset": a.total_supply, "collateral_reserves": a.reserves,
+            "liquidate_collateral_factor": a.liquidate_collateral_factor,
+            "liquidation_factor": a.liquidation_factor,
+            "supply_cap": a.supply_cap,
+            "total_supply_asset": a.total_supply,
+            "collateral_reserves": a.reserves,
             "price_usd": _usd(a.price, market.usd_per_price_unit),
         }
         for a in market.assets
-    ]  # fmt: skip
+    ]
     schema = {
-        "asset_offset": pl.Int32, "asset": pl.Utf8, "symbol": pl.Utf8, "decimals": pl.Int32, "price_feed": pl.Utf8,
-        "price": EXACT, "scale": EXACT, "borrow_collateral_factor": EXACT, "liquidate_collateral_factor": EXACT,
-        "liquidation_factor": EXACT, "supply_cap": EXACT, "total_supply_asset": EXACT,
-        "collateral_reserves": EXACT, "price_usd": pl.Float64,
-    }  # fmt: skip
+        "asset_offset": pl.Int32,
+        "asset": pl.Utf8,
+        "symbol": pl.Utf8,
+        "decimals": pl.Int32,
+        "price_feed": pl.Utf8,
+        "price": EXACT,
+        "scale": EXACT,
+        "borrow_collateral_factor": EXACT,
+        "liquidate_collateral_factor": EXACT,
+        "liquidation_factor": EXACT,
+        "supply_cap": EXACT,
+        "total_supply_asset": EXACT,
+        "collateral_reserves": EXACT,
+        "price_usd": pl.Float64,
+    }
     return keyed(pl.DataFrame(rows, schema=schema), chain_id, market.comet, block)
 
 
@@ -125,17 +162,25 @@ def accounts_frames(
             continue
         rows.append(
             {
-                "wallet": a.wallet, "principal": a.principal, "base_tracking_index": a.base_tracking_index,
-                "base_tracking_accrued": a.base_tracking_accrued, "assets_in": a.assets_in,
+                "wallet": a.wallet,
+                "principal": a.principal,
+                "base_tracking_index": a.base_tracking_index,
+                "base_tracking_accrued": a.base_tracking_accrued,
+                "assets_in": a.assets_in,
                 "balance": present_value_supply(indices.supply, a.principal) if a.principal > 0 else 0,
                 "borrow_balance": present_value_borrow(indices.borrow, -a.principal) if a.principal < 0 else 0,
             }
-        )  # fmt: skip
+        )
         collateral.extend({"wallet": a.wallet, "asset": asset, "balance": b} for asset, b in a.collateral.items())
     accounts_schema = {
-        "wallet": pl.Utf8, "principal": EXACT, "base_tracking_index": EXACT, "base_tracking_accrued": EXACT,
-        "assets_in": pl.Int64, "balance": EXACT, "borrow_balance": EXACT,
-    }  # fmt: skip
+        "wallet": pl.Utf8,
+        "principal": EXACT,
+        "base_tracking_index": EXACT,
+        "base_tracking_accrued": EXACT,
+        "assets_in": pl.Int64,
+        "balance": EXACT,
+        "borrow_balance": EXACT,
+    }
     collateral_schema = {"wallet": pl.Utf8, "asset": pl.Utf8, "balance": EXACT}
     return (
         keyed(pl.DataFrame(rows, schema=accounts_schema), chain_id, market.comet, block),
@@ -155,10 +200,15 @@ def holdings(account: Account, market: Market) -> list[Holding] | None:
             return None
         found.append(
             Holding(
-                balance, bool(account.assets_in >> asset.offset & 1), asset.price, asset.scale,
-                asset.borrow_collateral_factor, asset.liquidate_collateral_factor, asset.liquidation_factor,
+                balance,
+                bool(account.assets_in >> asset.offset & 1),
+                asset.price,
+                asset.scale,
+                asset.borrow_collateral_factor,
+                asset.liquidate_collateral_factor,
+                asset.liquidation_factor,
             )
-        )  # fmt: skip
+        )
     return found
 
 
@@ -185,30 +235,58 @@ def absorb_predictions(accounts: list[Account], market: Market) -> list[Predicti
 def absorbs_frame(predictions: list[Prediction], market: Market, chain_id: int, block: int) -> pl.DataFrame:
     """raw_compound_v3_absorbs: per borrower, what absorb() would do now (Comet.absorbInternal's arithmetic)."""
     rows = [
-        {"wallet": a.wallet, "liquidatable": liquidatable,
-         "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None, **asdict(outcome)}
+        {
+            "wallet": a.wallet,
+            "liquidatable": liquidatable,
+            "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,
+            **asdict(outcome),
+        }
         for a, outcome, liquidatable, hf in predictions
-    ]  # fmt: skip
+    ]
     schema: dict[str, pl.DataType] = {"wallet": pl.Utf8(), "liquidatable": pl.Boolean(), "health_factor_wad": EXACT()}
     schema |= {name: EXACT() for name in AbsorbOutcome.__dataclass_fields__}
     return keyed(pl.DataFrame(rows, schema=schema), chain_id, market.comet, block)
 
 
 POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "decimals": pl.Int32(),
-    "supplied_amount": EXACT(), "collateral_amount": EXACT(), "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(), "is_borrowing": pl.Boolean(), "price": EXACT(), "price_scale": EXACT(),
-    "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
-    "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(), "liquidation_bonus_wad": EXACT(),
-}  # fmt: skip
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(), "health_factor_wad": EXACT(), "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(), "available_borrows_base": EXACT(), "liquidation_threshold_bps": pl.Int32(),
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "decimals": pl.Int32(),
+    "supplied_amount": EXACT(),
+    "collateral_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(),
+    "is_borrowing": pl.Boolean(),
+    "price": EXACT(),
+    "price_scale": EXACT(),
+    "price_usd": pl.Float64(),
+    "base_currency_usd": pl.Float64(),
+    "collateral_base": EXACT(),
+    "debt_base": EXACT(),
+    "supplied_usd": pl.Float64(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
     "ltv_bps": pl.Int32(),
-}  # fmt: skip
+    "liquidation_threshold_bps": pl.Int32(),
+    "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_wad": EXACT(),
+}
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(),
+    "available_borrows_base": EXACT(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}
 
 
 def _usd(value: int | None, usd_per_unit: float | None) -> float | None:
@@ -240,18 +318,32 @@ def contract_frames(
         if principal:
             rows.append(
                 {
-                    **common, "asset": base.address, "symbol": base.symbol, "decimals": base.decimals,
-                    "supplied_amount": supplied, "collateral_amount": 0, "debt_amount": borrowed,
-                    "used_as_collateral": False, "is_borrowing": borrowed > 0, "price": base_price or 0,
-                    "price_scale": base_scale, "price_usd": _usd(base_price, usd_per_unit), "collateral_base": 0,
+                    **common,
+                    "asset": base.address,
+                    "symbol": base.symbol,
+                    "decimals": base.decimals,
+                    "supplied_amount": supplied,
+                    "collateral_amount": 0,
+                    "debt_amount": borrowed,
+                    "used_as_collateral": False,
+                    "is_borrowing": borrowed > 0,
+                    "price": base_price or 0,
+                    "price_scale": base_scale,
+                    "price_usd": _usd(base_price, usd_per_unit),
+                    "collateral_base": 0,
                     "debt_base": debt or 0,
                     "supplied_usd": _usd(mul_price(supplied, base_price, base_scale), usd_per_unit)
-                    if base_price is not None else None,
-                    "collateral_usd": 0.0, "debt_usd": _usd(debt, usd_per_unit), "ltv_bps": 0,
-                    "liquidation_threshold_bps": 0, "liquidation_threshold_wad": 0,
-                    "liquidation_bonus_bps": 10_000, "liquidation_bonus_wad": WAD,
+                    if base_price is not None
+                    else None,
+                    "collateral_usd": 0.0,
+                    "debt_usd": _usd(debt, usd_per_unit),
+                    "ltv_bps": 0,
+                    "liquidation_threshold_bps": 0,
+                    "liquidation_threshold_wad": 0,
+                    "liquidation_bonus_bps": 10_000,
+                    "liquidation_bonus_wad": WAD,
                 }
-            )  # fmt: skip
+            )
         for asset in market.assets:
             balance = account.collateral.get(asset.token.address)
             if not balance:
@@ -262,18 +354,30 @@ def contract_frames(
             bonus = liquidation_bonus_wad(asset.liquidation_factor)
             rows.append(
                 {
-                    **common, "asset": asset.token.address, "symbol": asset.token.symbol,
-                    "decimals": asset.token.decimals, "supplied_amount": balance,
-                    "collateral_amount": balance if entered else 0, "debt_amount": 0, "used_as_collateral": entered,
-                    "is_borrowing": False, "price": asset.price or 0, "price_scale": asset.scale,
-                    "price_usd": _usd(asset.price, usd_per_unit), "collateral_base": counted or 0, "debt_base": 0,
-                    "supplied_usd": _usd(value, usd_per_unit), "collateral_usd": _usd(counted, usd_per_unit),
-                    "debt_usd": 0.0, "ltv_bps": asset.borrow_collateral_factor // FACTOR_PER_BPS,
+                    **common,
+                    "asset": asset.token.address,
+                    "symbol": asset.token.symbol,
+                    "decimals": asset.token.decimals,
+                    "supplied_amount": balance,
+                    "collateral_amount": balance if entered else 0,
+                    "debt_amount": 0,
+                    "used_as_collateral": entered,
+                    "is_borrowing": False,
+                    "price": asset.price or 0,
+                    "price_scale": asset.scale,
+                    "price_usd": _usd(asset.price, usd_per_unit),
+                    "collateral_base": counted or 0,
+                    "debt_base": 0,
+                    "supplied_usd": _usd(value, usd_per_unit),
+                    "collateral_usd": _usd(counted, usd_per_unit),
+                    "debt_usd": 0.0,
+                    "ltv_bps": asset.borrow_collateral_factor // FACTOR_PER_BPS,
                     "liquidation_threshold_bps": asset.liquidate_collateral_factor // FACTOR_PER_BPS,
                     "liquidation_threshold_wad": asset.liquidate_collateral_factor,
-                    "liquidation_bonus_bps": bonus // FACTOR_PER_BPS, "liquidation_bonus_wad": bonus,
+                    "liquidation_bonus_bps": bonus // FACTOR_PER_BPS,
+                    "liquidation_bonus_wad": bonus,
                 }
-            )  # fmt: skip
+            )
         held = holdings(account, market)
         if held is None or debt is None or not (principal or account.collateral):
             continue
@@ -311,10 +415,15 @@ def _health_row(
         return weights // total if total else 0
 
     return {
-        "market": comet, "wallet": wallet, "collateral_usd": _usd(total, usd_per_unit),
-        "debt_usd": _usd(debt, usd_per_unit), "health_factor": adjusted / debt if debt else None,
-        "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None, "total_collateral_base": total,
-        "total_debt_base": debt, "available_borrows_base": max(0, borrow_capacity(held) - debt),
+        "market": comet,
+        "wallet": wallet,
+        "collateral_usd": _usd(total, usd_per_unit),
+        "debt_usd": _usd(debt, usd_per_unit),
+        "health_factor": adjusted / debt if debt else None,
+        "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,
+        "total_collateral_base": total,
+        "total_debt_base": debt,
+        "available_borrows_base": max(0, borrow_capacity(held) - debt),
         "liquidation_threshold_bps": weighted("liquidate_collateral_factor"),
         "ltv_bps": weighted("borrow_collateral_factor"),
-    }  # fmt: skip
+    }

@@ -37,15 +37,29 @@ SYMBOL_LOST = ("no_symbol", "token_reverts", "no_code")
 MAX_ASSETS = 24
 #: Comet's rate model parameters, in the order RateModel takes them.
 RATE_GETTERS = (
-    "supplyKink", "supplyPerSecondInterestRateSlopeLow", "supplyPerSecondInterestRateSlopeHigh",
-    "supplyPerSecondInterestRateBase", "borrowKink", "borrowPerSecondInterestRateSlopeLow",
-    "borrowPerSecondInterestRateSlopeHigh", "borrowPerSecondInterestRateBase",
-)  # fmt: skip
+    "supplyKink",
+    "supplyPerSecondInterestRateSlopeLow",
+    "supplyPerSecondInterestRateSlopeHigh",
+    "supplyPerSecondInterestRateBase",
+    "borrowKink",
+    "borrowPerSecondInterestRateSlopeLow",
+    "borrowPerSecondInterestRateSlopeHigh",
+    "borrowPerSecondInterestRateBase",
+)
 #: One-answer getters read with the totals.
 MARKET_GETTERS = (
-    "baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic", "getUtilization",
-    "storeFrontPriceFactor", "targetReserves", "getReserves", "baseBorrowMin", *RATE_GETTERS,
-)  # fmt: skip
+    "baseToken",
+    "baseTokenPriceFeed",
+    "baseScale",
+    "numAssets",
+    "totalsBasic",
+    "getUtilization",
+    "storeFrontPriceFactor",
+    "targetReserves",
+    "getReserves",
+    "baseBorrowMin",
+    *RATE_GETTERS,
+)
 
 
 @dataclass(frozen=True)
@@ -221,28 +235,49 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         total_raw, reserves_raw = optional[count + 1 + k], optional[2 * count + 1 + k]
         assets.append(
             Asset(
-                int(offset), tokens[str(asset).lower()], str(feed).lower(), int(scale), int(borrow_cf),
-                int(liquidate_cf), int(liquidation_factor), int(cap), prices[k + 1],
+                int(offset),
+                tokens[str(asset).lower()],
+                str(feed).lower(),
+                int(scale),
+                int(borrow_cf),
+                int(liquidate_cf),
+                int(liquidation_factor),
+                int(cap),
+                prices[k + 1],
                 int(_decode("totalsCollateral", total_raw)[0]) if total_raw not in (None, "0x") else 0,
                 int(_decode("getCollateralReserves", reserves_raw)[0]) if reserves_raw not in (None, "0x") else None,
             )
-        )  # fmt: skip
+        )
     base = tokens[base_token]
     return Market(
-        comet=comet, base=base, base_price_feed=base_feed, base_price=prices[0], base_scale=int(got["baseScale"]),
-        totals=totals, model=model, utilization=u, supply_rate=ours[1], borrow_rate=ours[2],
+        comet=comet,
+        base=base,
+        base_price_feed=base_feed,
+        base_price=prices[0],
+        base_scale=int(got["baseScale"]),
+        totals=totals,
+        model=model,
+        utilization=u,
+        supply_rate=ours[1],
+        borrow_rate=ours[2],
         accrued=accrued_interest_indices(totals, model, timestamp),
-        store_front_price_factor=int(got["storeFrontPriceFactor"]), target_reserves=int(got["targetReserves"]),
-        reserves=int(got["getReserves"]), base_borrow_min=int(got["baseBorrowMin"]), assets=assets,
+        store_front_price_factor=int(got["storeFrontPriceFactor"]),
+        target_reserves=int(got["targetReserves"]),
+        reserves=int(got["getReserves"]),
+        base_borrow_min=int(got["baseBorrowMin"]),
+        assets=assets,
         usd_per_price_unit=usd_per_price_unit(base, prices[0], assets),
-    )  # fmt: skip
+    )
 
 
 def token_issues(market: Market) -> list[Issue]:
     """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet."""
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
-    return [Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
-            for role, t in roles for p in t.problems]  # fmt: skip
+    return [
+        Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
+        for role, t in roles
+        for p in t.problems
+    ]
 
 
 def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Asset]) -> float | None:

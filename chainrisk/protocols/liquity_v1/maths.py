@@ -189,8 +189,18 @@ def liquidate_normal_mode(entire: Entire, lusd_in_sp: int, params: Params) -> Li
     offset, to_sp, redistributed_debt, redistributed_coll = offset_and_redistribution_vals(
         entire.debt, entire.coll - gas, lusd_in_sp
     )
-    return LiquidationValues(entire.debt, entire.coll, gas, params.lusd_gas_compensation, offset, to_sp,
-                             redistributed_debt, redistributed_coll, 0, False)  # fmt: skip
+    return LiquidationValues(
+        entire.debt,
+        entire.coll,
+        gas,
+        params.lusd_gas_compensation,
+        offset,
+        to_sp,
+        redistributed_debt,
+        redistributed_coll,
+        0,
+        False,
+    )
 
 
 def capped_offset_vals(entire: Entire, price: int, params: Params) -> LiquidationValues:
@@ -198,8 +208,18 @@ def capped_offset_vals(entire: Entire, price: int, params: Params) -> Liquidatio
     remainder is the borrower's surplus."""
     capped = entire.debt * params.mcr // price
     gas = coll_gas_compensation(capped, params)
-    return LiquidationValues(entire.debt, entire.coll, gas, params.lusd_gas_compensation, entire.debt, capped - gas,
-                             0, 0, entire.coll - capped, True)  # fmt: skip
+    return LiquidationValues(
+        entire.debt,
+        entire.coll,
+        gas,
+        params.lusd_gas_compensation,
+        entire.debt,
+        capped - gas,
+        0,
+        0,
+        entire.coll - capped,
+        True,
+    )
 
 
 def liquidate_recovery_mode(
@@ -213,8 +233,9 @@ def liquidate_recovery_mode(
         return None
     gas = coll_gas_compensation(entire.coll, params)
     if icr <= HUNDRED_PCT:
-        return LiquidationValues(entire.debt, entire.coll, gas, params.lusd_gas_compensation, 0, 0, entire.debt,
-                                 entire.coll - gas, 0, True)  # fmt: skip
+        return LiquidationValues(
+            entire.debt, entire.coll, gas, params.lusd_gas_compensation, 0, 0, entire.debt, entire.coll - gas, 0, True
+        )
     if icr < params.mcr:
         return replace(liquidate_normal_mode(entire, lusd_in_sp, params), recovery_mode=True)
     if icr < system_tcr and entire.debt <= lusd_in_sp:

@@ -54,10 +54,19 @@ BPS = 10_000
 HEALTH_RULE = "collateral-ratio"
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
-    "event": pl.Utf8(), "emitter": pl.Utf8(), "wallet": pl.Utf8(), "debt": EXACT(), "coll": EXACT(),
-    "stake": EXACT(), "operation": pl.Int32(), "operation_name": pl.Utf8(),
-}  # fmt: skip
+    "block_number": pl.Int64(),
+    "block_hash": pl.Utf8(),
+    "tx_hash": pl.Utf8(),
+    "log_index": pl.Int32(),
+    "event": pl.Utf8(),
+    "emitter": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "debt": EXACT(),
+    "coll": EXACT(),
+    "stake": EXACT(),
+    "operation": pl.Int32(),
+    "operation_name": pl.Utf8(),
+}
 
 
 def events_frame(events: list[TroveEvent]) -> pl.DataFrame:
@@ -96,21 +105,39 @@ def state_from_tables(system_row: dict[str, Any], trove_rows: list[dict[str, Any
     r = {k: int(v) if isinstance(v, Decimal) else v for k, v in system_row.items()}
     params = Params(r["mcr"], r["ccr"], r["lusd_gas_compensation"], r["percent_divisor"])
     system = System(
-        params=params, price=r["price"], active_eth=r["active_pool_eth"], active_debt=r["active_pool_debt"],
-        default_eth=r["default_pool_eth"], default_debt=r["default_pool_debt"], sp_lusd=r["stability_pool_lusd"],
-        sp_eth=r["stability_pool_eth"], total_stakes=r["total_stakes"],
-        total_stakes_snapshot=r["total_stakes_snapshot"], total_collateral_snapshot=r["total_collateral_snapshot"],
-        l_eth=r["l_eth"], l_lusd_debt=r["l_lusd_debt"],
+        params=params,
+        price=r["price"],
+        active_eth=r["active_pool_eth"],
+        active_debt=r["active_pool_debt"],
+        default_eth=r["default_pool_eth"],
+        default_debt=r["default_pool_debt"],
+        sp_lusd=r["stability_pool_lusd"],
+        sp_eth=r["stability_pool_eth"],
+        total_stakes=r["total_stakes"],
+        total_stakes_snapshot=r["total_stakes_snapshot"],
+        total_collateral_snapshot=r["total_collateral_snapshot"],
+        l_eth=r["l_eth"],
+        l_lusd_debt=r["l_lusd_debt"],
         last_eth_error=r["last_eth_error_redistribution"],
-        last_lusd_debt_error=r["last_lusd_debt_error_redistribution"], trove_owners=r["trove_owners"],
-        sorted_troves=r["sorted_troves_size"], base_rate=r["base_rate"],
+        last_lusd_debt_error=r["last_lusd_debt_error_redistribution"],
+        trove_owners=r["trove_owners"],
+        sorted_troves=r["sorted_troves_size"],
+        base_rate=r["base_rate"],
         last_fee_operation_time=r["last_fee_operation_time"],
-    )  # fmt: skip
+    )
     troves = {
-        t["wallet"]: Trove(t["wallet"], int(t["debt"]), int(t["coll"]), int(t["stake"]), int(t["status"]),
-                           int(t["array_index"]), int(t["snapshot_eth"]), int(t["snapshot_lusd_debt"]))
+        t["wallet"]: Trove(
+            t["wallet"],
+            int(t["debt"]),
+            int(t["coll"]),
+            int(t["stake"]),
+            int(t["status"]),
+            int(t["array_index"]),
+            int(t["snapshot_eth"]),
+            int(t["snapshot_lusd_debt"]),
+        )
         for t in trove_rows
-    }  # fmt: skip
+    }
     return system, troves
 
 
@@ -137,11 +164,21 @@ def troves_frame(
             penalty = kept * price // WAD - gone.entire_debt
         rows.append(
             {
-                "wallet": t.wallet, "status": t.status, "debt": t.debt, "coll": t.coll, "stake": t.stake,
-                "array_index": t.array_index, "snapshot_eth": t.snapshot_eth,
-                "snapshot_lusd_debt": t.snapshot_lusd_debt, "pending_lusd_debt": e.pending_debt,
-                "pending_eth": e.pending_coll, "entire_debt": e.debt, "entire_coll": e.coll, "icr": icr,
-                "nicr": compute_nominal_cr(e.coll, e.debt), "ratio_held_to": ratio,
+                "wallet": t.wallet,
+                "status": t.status,
+                "debt": t.debt,
+                "coll": t.coll,
+                "stake": t.stake,
+                "array_index": t.array_index,
+                "snapshot_eth": t.snapshot_eth,
+                "snapshot_lusd_debt": t.snapshot_lusd_debt,
+                "pending_lusd_debt": e.pending_debt,
+                "pending_eth": e.pending_coll,
+                "entire_debt": e.debt,
+                "entire_coll": e.coll,
+                "icr": icr,
+                "nicr": compute_nominal_cr(e.coll, e.debt),
+                "ratio_held_to": ratio,
                 "health_factor_wad": min(icr * WAD // ratio, HEALTH_WAD_CAP),
                 "liquidation_price": price_for_ratio(e.coll, e.debt, params.mcr),
                 "liquidatable_normal_mode": liquidatable_normal_mode(icr, system.trove_owners, params),
@@ -161,19 +198,45 @@ def troves_frame(
                 "redistributed_debt": received[0] if gone is None else None,
                 "redistributed_coll": received[1] if gone is None else None,
             }
-        )  # fmt: skip
+        )
     exact_columns = (
-        "debt", "coll", "stake", "array_index", "snapshot_eth", "snapshot_lusd_debt", "pending_lusd_debt",
-        "pending_eth", "entire_debt", "entire_coll", "icr", "nicr", "ratio_held_to", "health_factor_wad",
-        "liquidation_price", "coll_gas_compensation", "lusd_gas_compensation", "debt_to_offset",
-        "coll_to_stability_pool", "debt_to_redistribute", "coll_to_redistribute", "coll_surplus",
-        "liquidation_penalty", "redistributed_debt", "redistributed_coll",
-    )  # fmt: skip
+        "debt",
+        "coll",
+        "stake",
+        "array_index",
+        "snapshot_eth",
+        "snapshot_lusd_debt",
+        "pending_lusd_debt",
+        "pending_eth",
+        "entire_debt",
+        "entire_coll",
+        "icr",
+        "nicr",
+        "ratio_held_to",
+        "health_factor_wad",
+        "liquidation_price",
+        "coll_gas_compensation",
+        "lusd_gas_compensation",
+        "debt_to_offset",
+        "coll_to_stability_pool",
+        "debt_to_redistribute",
+        "coll_to_redistribute",
+        "coll_surplus",
+        "liquidation_penalty",
+        "redistributed_debt",
+        "redistributed_coll",
+    )
     schema: dict[str, Any] = {
-        "wallet": pl.Utf8, "status": pl.Int32, **dict.fromkeys(exact_columns, EXACT),
-        "liquidatable_normal_mode": pl.Boolean, "liquidatable_recovery_mode": pl.Boolean, "liquidatable": pl.Boolean,
-        "batch_rank": pl.Int32, "batch_liquidated": pl.Boolean, "batch_in_recovery_mode": pl.Boolean,
-    }  # fmt: skip
+        "wallet": pl.Utf8,
+        "status": pl.Int32,
+        **dict.fromkeys(exact_columns, EXACT),
+        "liquidatable_normal_mode": pl.Boolean,
+        "liquidatable_recovery_mode": pl.Boolean,
+        "liquidatable": pl.Boolean,
+        "batch_rank": pl.Int32,
+        "batch_liquidated": pl.Boolean,
+        "batch_in_recovery_mode": pl.Boolean,
+    }
     frame = pl.DataFrame(rows, schema=schema).select(list(schema))
     return keyed(frame, chain_id, source, block)
 
@@ -193,64 +256,131 @@ def system_frame(
         return sum(getattr(v, name) for v in outcome.liquidated.values())
 
     row = {
-        "trove_manager": deployment.trove_manager, "borrower_operations": deployment.borrower_operations,
-        "price_feed": deployment.price_feed, "stability_pool": deployment.stability_pool,
-        "active_pool": deployment.active_pool, "default_pool": deployment.default_pool,
-        "sorted_troves": deployment.sorted_troves, "lusd_token": deployment.lusd_token,
-        "mcr": params.mcr, "ccr": params.ccr, "lusd_gas_compensation": params.lusd_gas_compensation,
+        "trove_manager": deployment.trove_manager,
+        "borrower_operations": deployment.borrower_operations,
+        "price_feed": deployment.price_feed,
+        "stability_pool": deployment.stability_pool,
+        "active_pool": deployment.active_pool,
+        "default_pool": deployment.default_pool,
+        "sorted_troves": deployment.sorted_troves,
+        "lusd_token": deployment.lusd_token,
+        "mcr": params.mcr,
+        "ccr": params.ccr,
+        "lusd_gas_compensation": params.lusd_gas_compensation,
         "percent_divisor": params.percent_divisor,
-        "price": price, "active_pool_eth": system.active_eth, "active_pool_debt": system.active_debt,
-        "default_pool_eth": system.default_eth, "default_pool_debt": system.default_debt,
-        "entire_system_coll": coll, "entire_system_debt": debt, "tcr": tcr(system, price) if debt else None,
-        "recovery_mode": recovery_mode(system, price), "recovery_mode_price": rm_price,
+        "price": price,
+        "active_pool_eth": system.active_eth,
+        "active_pool_debt": system.active_debt,
+        "default_pool_eth": system.default_eth,
+        "default_pool_debt": system.default_debt,
+        "entire_system_coll": coll,
+        "entire_system_debt": debt,
+        "tcr": tcr(system, price) if debt else None,
+        "recovery_mode": recovery_mode(system, price),
+        "recovery_mode_price": rm_price,
         "recovery_mode_distance": 1 - rm_price / price if rm_price is not None and price else None,
-        "stability_pool_lusd": system.sp_lusd, "stability_pool_eth": system.sp_eth,
-        "total_stakes": system.total_stakes, "total_stakes_snapshot": system.total_stakes_snapshot,
-        "total_collateral_snapshot": system.total_collateral_snapshot, "l_eth": system.l_eth,
-        "l_lusd_debt": system.l_lusd_debt, "last_eth_error_redistribution": system.last_eth_error,
-        "last_lusd_debt_error_redistribution": system.last_lusd_debt_error, "trove_owners": system.trove_owners,
-        "sorted_troves_size": system.sorted_troves, "base_rate": system.base_rate,
-        "last_fee_operation_time": system.last_fee_operation_time, "base_rate_decayed": base_rate_now,
+        "stability_pool_lusd": system.sp_lusd,
+        "stability_pool_eth": system.sp_eth,
+        "total_stakes": system.total_stakes,
+        "total_stakes_snapshot": system.total_stakes_snapshot,
+        "total_collateral_snapshot": system.total_collateral_snapshot,
+        "l_eth": system.l_eth,
+        "l_lusd_debt": system.l_lusd_debt,
+        "last_eth_error_redistribution": system.last_eth_error,
+        "last_lusd_debt_error_redistribution": system.last_lusd_debt_error,
+        "trove_owners": system.trove_owners,
+        "sorted_troves_size": system.sorted_troves,
+        "base_rate": system.base_rate,
+        "last_fee_operation_time": system.last_fee_operation_time,
+        "base_rate_decayed": base_rate_now,
         "borrowing_rate": borrowing_rate(base_rate_now),
-        "batch_reverted": outcome.reverted, "batch_liquidations": len(outcome.liquidated),
-        "batch_debt": total("entire_debt"), "batch_coll": total("entire_coll"),
-        "batch_debt_to_offset": total("debt_to_offset"), "batch_coll_to_stability_pool": total("coll_to_send_to_sp"),
+        "batch_reverted": outcome.reverted,
+        "batch_liquidations": len(outcome.liquidated),
+        "batch_debt": total("entire_debt"),
+        "batch_coll": total("entire_coll"),
+        "batch_debt_to_offset": total("debt_to_offset"),
+        "batch_coll_to_stability_pool": total("coll_to_send_to_sp"),
         "batch_debt_to_redistribute": total("debt_to_redistribute"),
         "batch_coll_to_redistribute": total("coll_to_redistribute"),
         "batch_coll_gas_compensation": total("coll_gas_compensation"),
-        "batch_lusd_gas_compensation": total("lusd_gas_compensation"), "batch_coll_surplus": total("coll_surplus"),
-        "l_eth_after": after.l_eth if after else None, "l_lusd_debt_after": after.l_lusd_debt if after else None,
+        "batch_lusd_gas_compensation": total("lusd_gas_compensation"),
+        "batch_coll_surplus": total("coll_surplus"),
+        "l_eth_after": after.l_eth if after else None,
+        "l_lusd_debt_after": after.l_lusd_debt if after else None,
         "stability_pool_lusd_after": after.sp_lusd if after else None,
         "total_stakes_after": after.total_stakes if after else None,
         "tcr_after": tcr(after, price) if after and entire_system_debt(after) else None,
-    }  # fmt: skip
+    }
     floats = ("recovery_mode_distance",)
-    texts = ("trove_manager", "borrower_operations", "price_feed", "stability_pool", "active_pool", "default_pool",
-             "sorted_troves", "lusd_token", "batch_reverted")  # fmt: skip
+    texts = (
+        "trove_manager",
+        "borrower_operations",
+        "price_feed",
+        "stability_pool",
+        "active_pool",
+        "default_pool",
+        "sorted_troves",
+        "lusd_token",
+        "batch_reverted",
+    )
     schema: dict[str, Any] = {
-        k: (pl.Float64 if k in floats else pl.Utf8 if k in texts else pl.Boolean if k == "recovery_mode"
-            else pl.Int32 if k in ("trove_owners", "sorted_troves_size", "batch_liquidations")
-            else pl.Int64 if k == "last_fee_operation_time" else EXACT)
+        k: (
+            pl.Float64
+            if k in floats
+            else pl.Utf8
+            if k in texts
+            else pl.Boolean
+            if k == "recovery_mode"
+            else pl.Int32
+            if k in ("trove_owners", "sorted_troves_size", "batch_liquidations")
+            else pl.Int64
+            if k == "last_fee_operation_time"
+            else EXACT
+        )
         for k in row
-    }  # fmt: skip
+    }
     return keyed(pl.DataFrame([row], schema=schema), chain_id, deployment.trove_manager, block)
 
 
 POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "decimals": pl.Int32(),
-    "supplied_amount": EXACT(), "collateral_amount": EXACT(), "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(), "is_borrowing": pl.Boolean(), "price": EXACT(), "price_scale": EXACT(),
-    "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
-    "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(), "liquidation_bonus_wad": EXACT(),
-}  # fmt: skip
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(), "health_factor_wad": EXACT(), "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(), "available_borrows_base": EXACT(), "liquidation_threshold_bps": pl.Int32(),
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "decimals": pl.Int32(),
+    "supplied_amount": EXACT(),
+    "collateral_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(),
+    "is_borrowing": pl.Boolean(),
+    "price": EXACT(),
+    "price_scale": EXACT(),
+    "price_usd": pl.Float64(),
+    "base_currency_usd": pl.Float64(),
+    "collateral_base": EXACT(),
+    "debt_base": EXACT(),
+    "supplied_usd": pl.Float64(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
     "ltv_bps": pl.Int32(),
-}  # fmt: skip
+    "liquidation_threshold_bps": pl.Int32(),
+    "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_wad": EXACT(),
+}
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(),
+    "available_borrows_base": EXACT(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}
 
 
 def contract_frames(
@@ -280,39 +410,76 @@ def contract_frames(
         collateral_base = e.coll * price * m // WAD
         debt_base = e.debt * m
         collateral_usd, debt_usd = collateral_base * base_usd, debt_base * base_usd
-        common = {"market": deployment.trove_manager, "wallet": t.wallet, "base_currency_usd": base_usd,
-                  "liquidation_threshold_wad": ratio, "liquidation_bonus_bps": BPS * p // (p - 1),
-                  "liquidation_bonus_wad": bonus_wad}  # fmt: skip
+        common = {
+            "market": deployment.trove_manager,
+            "wallet": t.wallet,
+            "base_currency_usd": base_usd,
+            "liquidation_threshold_wad": ratio,
+            "liquidation_bonus_bps": BPS * p // (p - 1),
+            "liquidation_bonus_wad": bonus_wad,
+        }
         rows.append(
             {
-                **common, "asset": ETH_ADDRESS, "symbol": ETH_SYMBOL, "decimals": ETH_DECIMALS,
-                "supplied_amount": e.coll, "collateral_amount": e.coll, "debt_amount": 0, "used_as_collateral": True,
-                "is_borrowing": False, "price": price, "price_scale": WAD // m, "price_usd": price / WAD,
-                "collateral_base": collateral_base, "debt_base": 0, "supplied_usd": collateral_usd,
-                "collateral_usd": collateral_usd, "debt_usd": 0.0, "ltv_bps": _bps(borrow_ratio),
+                **common,
+                "asset": ETH_ADDRESS,
+                "symbol": ETH_SYMBOL,
+                "decimals": ETH_DECIMALS,
+                "supplied_amount": e.coll,
+                "collateral_amount": e.coll,
+                "debt_amount": 0,
+                "used_as_collateral": True,
+                "is_borrowing": False,
+                "price": price,
+                "price_scale": WAD // m,
+                "price_usd": price / WAD,
+                "collateral_base": collateral_base,
+                "debt_base": 0,
+                "supplied_usd": collateral_usd,
+                "collateral_usd": collateral_usd,
+                "debt_usd": 0.0,
+                "ltv_bps": _bps(borrow_ratio),
                 "liquidation_threshold_bps": _bps(ratio),
             }
-        )  # fmt: skip
+        )
         rows.append(
             {
-                **common, "asset": deployment.lusd_token, "symbol": deployment.lusd_symbol,
-                "decimals": deployment.lusd_decimals, "supplied_amount": 0, "collateral_amount": 0,
-                "debt_amount": e.debt, "used_as_collateral": False, "is_borrowing": True, "price": m, "price_scale": 1,
-                "price_usd": 10**deployment.lusd_decimals * m * base_usd, "collateral_base": 0,
-                "debt_base": debt_base, "supplied_usd": 0.0, "collateral_usd": 0.0, "debt_usd": debt_usd, "ltv_bps": 0,
+                **common,
+                "asset": deployment.lusd_token,
+                "symbol": deployment.lusd_symbol,
+                "decimals": deployment.lusd_decimals,
+                "supplied_amount": 0,
+                "collateral_amount": 0,
+                "debt_amount": e.debt,
+                "used_as_collateral": False,
+                "is_borrowing": True,
+                "price": m,
+                "price_scale": 1,
+                "price_usd": 10**deployment.lusd_decimals * m * base_usd,
+                "collateral_base": 0,
+                "debt_base": debt_base,
+                "supplied_usd": 0.0,
+                "collateral_usd": 0.0,
+                "debt_usd": debt_usd,
+                "ltv_bps": 0,
                 "liquidation_threshold_bps": 0,
             }
-        )  # fmt: skip
+        )
         capacity = collateral_base * WAD // borrow_ratio
         health.append(
             {
-                "market": deployment.trove_manager, "wallet": t.wallet, "collateral_usd": collateral_usd,
-                "debt_usd": debt_usd, "health_factor": icr / ratio,
-                "health_factor_wad": min(icr * WAD // ratio, HEALTH_WAD_CAP), "total_collateral_base": collateral_base,
-                "total_debt_base": debt_base, "available_borrows_base": max(0, capacity - debt_base),
-                "liquidation_threshold_bps": _bps(ratio), "ltv_bps": _bps(borrow_ratio),
+                "market": deployment.trove_manager,
+                "wallet": t.wallet,
+                "collateral_usd": collateral_usd,
+                "debt_usd": debt_usd,
+                "health_factor": icr / ratio,
+                "health_factor_wad": min(icr * WAD // ratio, HEALTH_WAD_CAP),
+                "total_collateral_base": collateral_base,
+                "total_debt_base": debt_base,
+                "available_borrows_base": max(0, capacity - debt_base),
+                "liquidation_threshold_bps": _bps(ratio),
+                "ltv_bps": _bps(borrow_ratio),
             }
-        )  # fmt: skip
+        )
     labels = [
         pl.lit(PROTOCOL).alias("protocol"),
         pl.lit(chain_id, pl.Int64).alias("chain_id"),

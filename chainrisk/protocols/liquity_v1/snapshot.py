@@ -28,13 +28,29 @@ LENS_RUNTIME = (Path(__file__).parent / "contracts" / "LiquityTrovesLens.bin-run
 #: Troves per lens call: two getter calls each (about 20k gas), 10M gas a call, well under nodes' 50M cap.
 LENS_CHUNK = 500
 #: The TroveManager getters that name its linked contracts, in Deployment's field order.
-LINKED = ("borrowerOperationsAddress", "priceFeed", "stabilityPool", "activePool", "defaultPool", "sortedTroves",
-          "lusdToken")  # fmt: skip
+LINKED = (
+    "borrowerOperationsAddress",
+    "priceFeed",
+    "stabilityPool",
+    "activePool",
+    "defaultPool",
+    "sortedTroves",
+    "lusdToken",
+)
 CONSTANTS = ("MCR", "CCR", "LUSD_GAS_COMPENSATION", "PERCENT_DIVISOR")
 #: TroveManager scalars read per snapshot, in System's field order after the pools.
-TROVE_MANAGER_STATE = ("totalStakes", "totalStakesSnapshot", "totalCollateralSnapshot", "L_ETH", "L_LUSDDebt",
-                       "lastETHError_Redistribution", "lastLUSDDebtError_Redistribution", "getTroveOwnersCount",
-                       "baseRate", "lastFeeOperationTime")  # fmt: skip
+TROVE_MANAGER_STATE = (
+    "totalStakes",
+    "totalStakesSnapshot",
+    "totalCollateralSnapshot",
+    "L_ETH",
+    "L_LUSDDebt",
+    "lastETHError_Redistribution",
+    "lastLUSDDebtError_Redistribution",
+    "getTroveOwnersCount",
+    "baseRate",
+    "lastFeeOperationTime",
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +98,9 @@ def discover(rpc: RpcClient, address: str, block: int) -> Deployment:
         symbol = lusd[:10]
     decimals = int(ERC20.decode("decimals", decimals_raw)[0]) if decimals_raw not in (None, "0x") else 18
     bo, feed, sp, active, default, sorted_troves, lusd = linked
-    return Deployment(address.lower(), bo, feed, sp, active, default, sorted_troves, lusd, Params(*constants), symbol,
-                      decimals)  # fmt: skip
+    return Deployment(
+        address.lower(), bo, feed, sp, active, default, sorted_troves, lusd, Params(*constants), symbol, decimals
+    )
 
 
 def read_system(rpc: RpcClient, deployment: Deployment, block: int) -> System:
@@ -102,19 +119,40 @@ def read_system(rpc: RpcClient, deployment: Deployment, block: int) -> System:
         *(eth_call(d.trove_manager, TROVE_MANAGER, fn, block=tag) for fn in TROVE_MANAGER_STATE),
     ]
     raw = rpc.batch(calls)
-    abis = [(PRICE_FEED, "lastGoodPrice"), (POOL, "getETH"), (POOL, "getLUSDDebt"), (POOL, "getETH"),
-            (POOL, "getLUSDDebt"), (STABILITY_POOL, "getTotalLUSDDeposits"), (STABILITY_POOL, "getETH"),
-            (SORTED_TROVES, "getSize"), *((TROVE_MANAGER, fn) for fn in TROVE_MANAGER_STATE)]  # fmt: skip
+    abis = [
+        (PRICE_FEED, "lastGoodPrice"),
+        (POOL, "getETH"),
+        (POOL, "getLUSDDebt"),
+        (POOL, "getETH"),
+        (POOL, "getLUSDDebt"),
+        (STABILITY_POOL, "getTotalLUSDDeposits"),
+        (STABILITY_POOL, "getETH"),
+        (SORTED_TROVES, "getSize"),
+        *((TROVE_MANAGER, fn) for fn in TROVE_MANAGER_STATE),
+    ]
     v = [int(abi.decode(fn, r)[0]) for (abi, fn), r in zip(abis, raw, strict=True)]
     state = dict(zip(TROVE_MANAGER_STATE, v[8:], strict=True))
     return System(
-        params=d.params, price=v[0], active_eth=v[1], active_debt=v[2], default_eth=v[3], default_debt=v[4],
-        sp_lusd=v[5], sp_eth=v[6], total_stakes=state["totalStakes"],
-        total_stakes_snapshot=state["totalStakesSnapshot"], total_collateral_snapshot=state["totalCollateralSnapshot"],
-        l_eth=state["L_ETH"], l_lusd_debt=state["L_LUSDDebt"], last_eth_error=state["lastETHError_Redistribution"],
-        last_lusd_debt_error=state["lastLUSDDebtError_Redistribution"], trove_owners=state["getTroveOwnersCount"],
-        sorted_troves=v[7], base_rate=state["baseRate"], last_fee_operation_time=state["lastFeeOperationTime"],
-    )  # fmt: skip
+        params=d.params,
+        price=v[0],
+        active_eth=v[1],
+        active_debt=v[2],
+        default_eth=v[3],
+        default_debt=v[4],
+        sp_lusd=v[5],
+        sp_eth=v[6],
+        total_stakes=state["totalStakes"],
+        total_stakes_snapshot=state["totalStakesSnapshot"],
+        total_collateral_snapshot=state["totalCollateralSnapshot"],
+        l_eth=state["L_ETH"],
+        l_lusd_debt=state["L_LUSDDebt"],
+        last_eth_error=state["lastETHError_Redistribution"],
+        last_lusd_debt_error=state["lastLUSDDebtError_Redistribution"],
+        trove_owners=state["getTroveOwnersCount"],
+        sorted_troves=v[7],
+        base_rate=state["baseRate"],
+        last_fee_operation_time=state["lastFeeOperationTime"],
+    )
 
 
 def read_troves(rpc: RpcClient, deployment: Deployment, wallets: list[str], block: int) -> list[Trove]:

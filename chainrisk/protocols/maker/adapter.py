@@ -121,10 +121,14 @@ class MakerAdapter(Adapter[Deployment]):
             "positions": positions,
             "wallet_health": health,
             "markets": markets_frame(
-                normalise.market_rows(list(by_ilk.values()), deployment.dai), self.name, chain_id, source, block,
+                normalise.market_rows(list(by_ilk.values()), deployment.dai),
+                self.name,
+                chain_id,
+                source,
+                block,
                 timestamp,
             ),
-        }  # fmt: skip
+        }
         return Snapshot(frames, accounts=len(urns), accounts_with_debt=sum(1 for u in urns if u.art))
 
 

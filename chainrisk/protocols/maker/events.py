@@ -74,16 +74,29 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None) -> MakerE
         return None
     address = log["address"].lower()
     common: dict[str, Any] = {
-        "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"],
-        "tx_hash": log["transactionHash"], "log_index": int(log["logIndex"], 16),
-        "ilk": None, "urn": None, "dst": None, "cdp_id": None, "owner": None, "sender": None, "dink": None,
+        "block_number": int(log["blockNumber"], 16),
+        "block_hash": log["blockHash"],
+        "tx_hash": log["transactionHash"],
+        "log_index": int(log["logIndex"], 16),
+        "ilk": None,
+        "urn": None,
+        "dst": None,
+        "cdp_id": None,
+        "owner": None,
+        "sender": None,
+        "dink": None,
         "dart": None,
-    }  # fmt: skip
+    }
     if topics[0] == NEW_CDP and address == cdp_manager and len(topics) == 4:
         return MakerEvent(
-            **{**common, "event": "NewCdp", "sender": _address(topics[1]), "owner": _address(topics[2]),
-               "cdp_id": int(topics[3], 16)}
-        )  # fmt: skip
+            **{
+                **common,
+                "event": "NewCdp",
+                "sender": _address(topics[1]),
+                "owner": _address(topics[2]),
+                "cdp_id": int(topics[3], 16),
+            }
+        )
     name = NOTE_TOPICS.get(topics[0])
     if name is None or address != vat or len(topics) != 4:
         return None
@@ -95,7 +108,13 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None) -> MakerE
     # frob/grab(i, u, v, w, dink, dart): amounts are arguments 4 and 5; fork(ilk, src, dst, dink, dart): 3 and 4.
     first = 3 if name == "fork" else 4
     return MakerEvent(
-        **{**common, "event": name, "ilk": topics[1], "urn": _address(topics[2]),
-           "dst": _address(topics[3]) if name == "fork" else None,
-           "dink": _signed(_argument(data, first)), "dart": _signed(_argument(data, first + 1))}
-    )  # fmt: skip
+        **{
+            **common,
+            "event": name,
+            "ilk": topics[1],
+            "urn": _address(topics[2]),
+            "dst": _address(topics[3]) if name == "fork" else None,
+            "dink": _signed(_argument(data, first)),
+            "dart": _signed(_argument(data, first + 1)),
+        }
+    )

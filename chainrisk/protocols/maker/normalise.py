@@ -35,18 +35,30 @@ WAD_PER_BPS = WAD // 10_000
 HUGEINT_LIMIT = 10**38
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
-    "event": pl.Utf8(), "ilk": pl.Utf8(), "ilk_name": pl.Utf8(), "urn": pl.Utf8(), "dst": pl.Utf8(),
-    "cdp_id": pl.Int64(), "owner": pl.Utf8(), "sender": pl.Utf8(), "dink": EXACT(), "dart": EXACT(),
-}  # fmt: skip
+    "block_number": pl.Int64(),
+    "block_hash": pl.Utf8(),
+    "tx_hash": pl.Utf8(),
+    "log_index": pl.Int32(),
+    "event": pl.Utf8(),
+    "ilk": pl.Utf8(),
+    "ilk_name": pl.Utf8(),
+    "urn": pl.Utf8(),
+    "dst": pl.Utf8(),
+    "cdp_id": pl.Int64(),
+    "owner": pl.Utf8(),
+    "sender": pl.Utf8(),
+    "dink": EXACT(),
+    "dart": EXACT(),
+}
 
 
 def events_frame(events: list[MakerEvent]) -> pl.DataFrame:
     columns = {
-        name: [ilk_name(e.ilk) if e.ilk else None for e in events] if name == "ilk_name"
+        name: [ilk_name(e.ilk) if e.ilk else None for e in events]
+        if name == "ilk_name"
         else [getattr(e, name) for e in events]
         for name in EVENT_SCHEMA
-    }  # fmt: skip
+    }
     return exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
 
 
@@ -58,10 +70,14 @@ def market_rows(ilks: list[Ilk], dai: str) -> list[dict[str, object]]:
         ratio = (ilk.mat * 1000 + RAY // 2) // RAY  # tenths of a percent, half up
         rows.append(
             {
-                "market": ilk.name, "name": ilk.name, "parameters": f"LR {ratio // 10}.{ratio % 10}%",
-                "loan_asset": dai, "bad_debt_rule": "surplus", "debt_amount": ilk.art_total * ilk.rate // RAY,
+                "market": ilk.name,
+                "name": ilk.name,
+                "parameters": f"LR {ratio // 10}.{ratio % 10}%",
+                "loan_asset": dai,
+                "bad_debt_rule": "surplus",
+                "debt_amount": ilk.art_total * ilk.rate // RAY,
             }
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -129,23 +145,51 @@ def ilks_frame(
         per_second = (system.base + i.duty) / RAY
         rows.append(
             {
-                "ilk": i.name, "ilk_hex": i.ilk, "gem": i.gem.address, "symbol": i.gem.symbol,
-                "gem_decimals": i.gem.decimals, "join": i.gem.join, "join_dec": i.gem.join_dec, "pip": i.pip,
-                "clip": i.clip, "art_total": i.art_total, "rate": i.rate, "rate_dripped": i.rate_dripped,
-                "spot": i.spot, "line": str(i.line), "line_dai": _dai(i.line), "dust": str(i.dust),
-                "dust_dai": _dai(i.dust), "debt": str(debt), "debt_dai": _dai(debt),
-                "line_used": debt / i.line if i.line else None, "mat": i.mat,
-                "liquidation_ratio": i.mat / RAY, "duty": i.duty, "rho": i.rho, "base": system.base,
-                "fee_per_year": per_second**SECONDS_PER_YEAR - 1, "chop": i.dog.chop, "penalty": i.dog.chop / WAD - 1,
-                "hole": str(i.dog.hole), "dirt": str(i.dog.dirt), "hole_room_dai": _dai(i.dog.hole - i.dog.dirt),
-                "global_hole": str(i.dog.global_hole), "global_dirt": str(i.dog.global_dirt),
+                "ilk": i.name,
+                "ilk_hex": i.ilk,
+                "gem": i.gem.address,
+                "symbol": i.gem.symbol,
+                "gem_decimals": i.gem.decimals,
+                "join": i.gem.join,
+                "join_dec": i.gem.join_dec,
+                "pip": i.pip,
+                "clip": i.clip,
+                "art_total": i.art_total,
+                "rate": i.rate,
+                "rate_dripped": i.rate_dripped,
+                "spot": i.spot,
+                "line": str(i.line),
+                "line_dai": _dai(i.line),
+                "dust": str(i.dust),
+                "dust_dai": _dai(i.dust),
+                "debt": str(debt),
+                "debt_dai": _dai(debt),
+                "line_used": debt / i.line if i.line else None,
+                "mat": i.mat,
+                "liquidation_ratio": i.mat / RAY,
+                "duty": i.duty,
+                "rho": i.rho,
+                "base": system.base,
+                "fee_per_year": per_second**SECONDS_PER_YEAR - 1,
+                "chop": i.dog.chop,
+                "penalty": i.dog.chop / WAD - 1,
+                "hole": str(i.dog.hole),
+                "dirt": str(i.dog.dirt),
+                "hole_room_dai": _dai(i.dog.hole - i.dog.dirt),
+                "global_hole": str(i.dog.global_hole),
+                "global_dirt": str(i.dog.global_dirt),
                 "global_room_dai": _dai(i.dog.global_hole - i.dog.global_dirt),
                 "liquidation_room_dai": _dai(
                     max(0, min(i.dog.global_hole - i.dog.global_dirt, i.dog.hole - i.dog.dirt))
                 ),
-                "par": system.par, "price_method": i.price.method, "price": _fits(i.price.value),
-                "price_has": i.price.has, "price_next": _fits(i.price.next_value), "price_next_has": i.price.next_has,
-                "next_price_at": i.price.next_at, "spot_at_price": _fits(i.spot_at_price),
+                "par": system.par,
+                "price_method": i.price.method,
+                "price": _fits(i.price.value),
+                "price_has": i.price.has,
+                "price_next": _fits(i.price.next_value),
+                "price_next_has": i.price.next_has,
+                "next_price_at": i.price.next_at,
+                "spot_at_price": _fits(i.spot_at_price),
                 "spot_next": _fits(i.spot_next),
                 "price_usd": i.price.value / WAD * system.par / RAY if i.price.value is not None else None,
                 "price_next_usd": (
@@ -153,33 +197,72 @@ def ilks_frame(
                 ),
                 "urns": urn_counts.get(i.ilk, 0),
             }
-        )  # fmt: skip
+        )
     exact_columns = (
-        "art_total", "rate", "rate_dripped", "spot", "mat", "duty", "base", "chop", "par", "price", "price_next",
-        "spot_at_price", "spot_next",
-    )  # fmt: skip
+        "art_total",
+        "rate",
+        "rate_dripped",
+        "spot",
+        "mat",
+        "duty",
+        "base",
+        "chop",
+        "par",
+        "price",
+        "price_next",
+        "spot_at_price",
+        "spot_next",
+    )
     frame = pl.DataFrame(
         rows,
         schema_overrides={
-            **{c: EXACT for c in exact_columns}, "gem": pl.Utf8, "symbol": pl.Utf8, "gem_decimals": pl.Int32,
-            "join": pl.Utf8, "join_dec": pl.Int32, "rho": pl.Int64, "next_price_at": pl.Int64, "urns": pl.Int32,
-            "line_used": pl.Float64, "price_usd": pl.Float64, "price_next_usd": pl.Float64,
+            **{c: EXACT for c in exact_columns},
+            "gem": pl.Utf8,
+            "symbol": pl.Utf8,
+            "gem_decimals": pl.Int32,
+            "join": pl.Utf8,
+            "join_dec": pl.Int32,
+            "rho": pl.Int64,
+            "next_price_at": pl.Int64,
+            "urns": pl.Int32,
+            "line_used": pl.Float64,
+            "price_usd": pl.Float64,
+            "price_next_usd": pl.Float64,
         },
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     return keyed(frame, chain_id, source, block)
 
 
 URN_SCHEMA: dict[str, pl.DataType] = {
-    "ilk": pl.Utf8(), "ilk_hex": pl.Utf8(), "urn": pl.Utf8(), "owner": pl.Utf8(), "cdp_id": pl.Int64(),
-    "found_by": pl.Utf8(), "ink": EXACT(), "art": EXACT(), "ink_gem_units": EXACT(), "debt": pl.Utf8(),
-    "debt_dai": pl.Float64(), "debt_dripped": pl.Utf8(), "debt_dripped_dai": pl.Float64(),
-    "collateral_dai": pl.Float64(), "health_factor_wad": EXACT(), "safe": pl.Boolean(),
-    "safe_after_drip": pl.Boolean(), "safe_at_next_price": pl.Boolean(), "liquidation_price": EXACT(),
-    "liquidation_price_usd": pl.Float64(), "bark_refusal": pl.Utf8(), "bark_dart": EXACT(), "bark_dink": EXACT(),
-    "bark_due_dai": pl.Float64(), "bark_tab_dai": pl.Float64(), "penalty_dai": pl.Float64(),
+    "ilk": pl.Utf8(),
+    "ilk_hex": pl.Utf8(),
+    "urn": pl.Utf8(),
+    "owner": pl.Utf8(),
+    "cdp_id": pl.Int64(),
+    "found_by": pl.Utf8(),
+    "ink": EXACT(),
+    "art": EXACT(),
+    "ink_gem_units": EXACT(),
+    "debt": pl.Utf8(),
+    "debt_dai": pl.Float64(),
+    "debt_dripped": pl.Utf8(),
+    "debt_dripped_dai": pl.Float64(),
+    "collateral_dai": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "safe": pl.Boolean(),
+    "safe_after_drip": pl.Boolean(),
+    "safe_at_next_price": pl.Boolean(),
+    "liquidation_price": EXACT(),
+    "liquidation_price_usd": pl.Float64(),
+    "bark_refusal": pl.Utf8(),
+    "bark_dart": EXACT(),
+    "bark_dink": EXACT(),
+    "bark_due_dai": pl.Float64(),
+    "bark_tab_dai": pl.Float64(),
+    "penalty_dai": pl.Float64(),
     "bad_debt_dai": pl.Float64(),
-}  # fmt: skip
+}
 
 
 def urns_frame(
@@ -200,9 +283,17 @@ def urns_frame(
         hf = health_factor_wad(u.ink, u.art, i.rate, i.spot)
         rows.append(
             {
-                "ilk": i.name, "ilk_hex": u.ilk, "urn": u.urn, "owner": u.owner, "cdp_id": u.cdp_id,
-                "found_by": ",".join(u.found_by), "ink": u.ink, "art": u.art,
-                "ink_gem_units": u.ink // i.gem.vat_units, "debt": str(debt), "debt_dai": _dai(debt),
+                "ilk": i.name,
+                "ilk_hex": u.ilk,
+                "urn": u.urn,
+                "owner": u.owner,
+                "cdp_id": u.cdp_id,
+                "found_by": ",".join(u.found_by),
+                "ink": u.ink,
+                "art": u.art,
+                "ink_gem_units": u.ink // i.gem.vat_units,
+                "debt": str(debt),
+                "debt_dai": _dai(debt),
                 "debt_dripped": str(dripped) if dripped is not None else None,
                 "debt_dripped_dai": _dai(dripped) if dripped is not None else None,
                 "collateral_dai": _dai(value) if value is not None else None,
@@ -217,31 +308,56 @@ def urns_frame(
                 "liquidation_price": _fits(threshold),
                 "liquidation_price_usd": threshold / WAD * system.par / RAY if threshold is not None else None,
                 "bark_refusal": None if barked else str(outcome),
-                "bark_dart": barked.dart if barked else None, "bark_dink": barked.dink if barked else None,
+                "bark_dart": barked.dart if barked else None,
+                "bark_dink": barked.dink if barked else None,
                 "bark_due_dai": _dai(barked.due) if barked else None,
                 "bark_tab_dai": _dai(barked.tab) if barked else None,
                 "penalty_dai": _dai(barked.tab - barked.due) if barked else None,
                 "bad_debt_dai": _dai(max(0, debt - value)) if value is not None else None,
             }
-        )  # fmt: skip
+        )
     return keyed(pl.DataFrame(rows, schema=URN_SCHEMA), chain_id, source, block)
 
 
 POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "decimals": pl.Int32(),
-    "supplied_amount": EXACT(), "collateral_amount": EXACT(), "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(), "is_borrowing": pl.Boolean(), "price": EXACT(), "price_scale": EXACT(),
-    "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
-    "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(), "liquidation_bonus_wad": EXACT(),
-}  # fmt: skip
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(), "health_factor_wad": EXACT(), "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(), "available_borrows_base": EXACT(), "liquidation_threshold_bps": pl.Int32(),
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "decimals": pl.Int32(),
+    "supplied_amount": EXACT(),
+    "collateral_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(),
+    "is_borrowing": pl.Boolean(),
+    "price": EXACT(),
+    "price_scale": EXACT(),
+    "price_usd": pl.Float64(),
+    "base_currency_usd": pl.Float64(),
+    "collateral_base": EXACT(),
+    "debt_base": EXACT(),
+    "supplied_usd": pl.Float64(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
     "ltv_bps": pl.Int32(),
-}  # fmt: skip
+    "liquidation_threshold_bps": pl.Int32(),
+    "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_wad": EXACT(),
+}
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(),
+    "available_borrows_base": EXACT(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}
 
 
 def contract_frames(
@@ -269,10 +385,15 @@ def contract_frames(
         value = collateral_base(adjusted, threshold)
         debt_amount = -(-u.art * i.rate // RAY)  # dai (wad) it takes to wipe the urn
         common = {
-            "market": i.name, "wallet": u.urn, "base_currency_usd": usd_per_unit, "ltv_bps": threshold_bps,
-            "liquidation_threshold_bps": threshold_bps, "liquidation_threshold_wad": threshold,
-            "liquidation_bonus_bps": i.dog.chop // WAD_PER_BPS, "liquidation_bonus_wad": i.dog.chop,
-        }  # fmt: skip
+            "market": i.name,
+            "wallet": u.urn,
+            "base_currency_usd": usd_per_unit,
+            "ltv_bps": threshold_bps,
+            "liquidation_threshold_bps": threshold_bps,
+            "liquidation_threshold_wad": threshold,
+            "liquidation_bonus_bps": i.dog.chop // WAD_PER_BPS,
+            "liquidation_bonus_wad": i.dog.chop,
+        }
         # Token units (what GemJoin.exit could pay out); 19 - digits(units) are their decimals (18 for a gem the
         # Vat counts one to one, or whose join we cannot read).
         units = gem.vat_units
@@ -282,40 +403,69 @@ def contract_frames(
         if u.ink:
             rows.append(
                 {
-                    **common, "asset": gem.address, "symbol": gem.symbol or gem.address[:10],
+                    **common,
+                    "asset": gem.address,
+                    "symbol": gem.symbol or gem.address[:10],
                     "decimals": 19 - len(str(units)),
-                    "supplied_amount": amount, "collateral_amount": amount, "debt_amount": 0,
-                    "used_as_collateral": True, "is_borrowing": False, "price": price, "price_scale": scale,
+                    "supplied_amount": amount,
+                    "collateral_amount": amount,
+                    "debt_amount": 0,
+                    "used_as_collateral": True,
+                    "is_borrowing": False,
+                    "price": price,
+                    "price_scale": scale,
                     "price_usd": reference / RAY * system.par / RAY if reference else None,
-                    "collateral_base": value, "debt_base": 0, "supplied_usd": value * usd_per_unit,
-                    "collateral_usd": value * usd_per_unit, "debt_usd": 0.0,
+                    "collateral_base": value,
+                    "debt_base": 0,
+                    "supplied_usd": value * usd_per_unit,
+                    "collateral_usd": value * usd_per_unit,
+                    "debt_usd": 0.0,
                 }
-            )  # fmt: skip
+            )
         if u.art:
             price, scale = fit_price(RAY, i.rate)
             rows.append(
                 {
-                    **common, "asset": deployment.dai, "symbol": dai_symbol, "decimals": 18, "supplied_amount": 0,
-                    "collateral_amount": 0, "debt_amount": debt_amount, "used_as_collateral": False,
-                    "is_borrowing": True, "price": price, "price_scale": scale, "price_usd": system.par / RAY,
-                    "collateral_base": 0, "debt_base": u.art, "supplied_usd": 0.0, "collateral_usd": 0.0,
-                    "debt_usd": u.art * usd_per_unit, "ltv_bps": 0, "liquidation_threshold_bps": 0,
+                    **common,
+                    "asset": deployment.dai,
+                    "symbol": dai_symbol,
+                    "decimals": 18,
+                    "supplied_amount": 0,
+                    "collateral_amount": 0,
+                    "debt_amount": debt_amount,
+                    "used_as_collateral": False,
+                    "is_borrowing": True,
+                    "price": price,
+                    "price_scale": scale,
+                    "price_usd": system.par / RAY,
+                    "collateral_base": 0,
+                    "debt_base": u.art,
+                    "supplied_usd": 0.0,
+                    "collateral_usd": 0.0,
+                    "debt_usd": u.art * usd_per_unit,
+                    "ltv_bps": 0,
+                    "liquidation_threshold_bps": 0,
                     "liquidation_threshold_wad": 0,
                 }
-            )  # fmt: skip
+            )
         if i.spot == 0 and u.art:
             continue  # no price in the Vat: Dog.bark refuses every urn of the ilk, Maker itself cannot judge it
         hf = health_factor_wad(u.ink, u.art, i.rate, i.spot)
         health.append(
             {
-                "market": i.name, "wallet": u.urn, "collateral_usd": value * usd_per_unit,
-                "debt_usd": u.art * usd_per_unit, "health_factor": health_factor(u.ink * i.spot, u.art * i.rate),
+                "market": i.name,
+                "wallet": u.urn,
+                "collateral_usd": value * usd_per_unit,
+                "debt_usd": u.art * usd_per_unit,
+                "health_factor": health_factor(u.ink * i.spot, u.art * i.rate),
                 "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,
-                "total_collateral_base": value, "total_debt_base": u.art,
-                "available_borrows_base": max(0, adjusted - u.art), "liquidation_threshold_bps": threshold_bps,
+                "total_collateral_base": value,
+                "total_debt_base": u.art,
+                "available_borrows_base": max(0, adjusted - u.art),
+                "liquidation_threshold_bps": threshold_bps,
                 "ltv_bps": threshold_bps,
             }
-        )  # fmt: skip
+        )
     labels = [
         pl.lit(PROTOCOL).alias("protocol"),
         pl.lit(chain_id, pl.Int64).alias("chain_id"),

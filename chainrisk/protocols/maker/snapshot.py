@@ -224,10 +224,16 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
             "it is not a Maker deployment chainrisk can read"
         )
     return Deployment(
-        chainlog=address.lower(), vat=vat, spot=spotter, jug=jug, dog=dog, cdp_manager=found[CDP_MANAGER_KEY],
-        ilk_registry=found[ILK_REGISTRY_KEY], dai=str(found[DAI_KEY]),
+        chainlog=address.lower(),
+        vat=vat,
+        spot=spotter,
+        jug=jug,
+        dog=dog,
+        cdp_manager=found[CDP_MANAGER_KEY],
+        ilk_registry=found[ILK_REGISTRY_KEY],
+        dai=str(found[DAI_KEY]),
         listed=parse_urn_list(urns_option) if urns_option else (),
-    )  # fmt: skip
+    )
 
 
 def registry_ilks(rpc: RpcClient, deployment: Deployment, block: int) -> list[str]:
@@ -283,9 +289,12 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
     if deployment.ilk_registry is not None:
         fields = ("gem", "join", "dec")
         raw = rpc.batch_each(
-            [eth_call(deployment.ilk_registry, ILK_REGISTRY, fn, bytes.fromhex(i[2:]), block=tag)
-             for i in ilks for fn in fields]
-        )  # fmt: skip
+            [
+                eth_call(deployment.ilk_registry, ILK_REGISTRY, fn, bytes.fromhex(i[2:]), block=tag)
+                for i in ilks
+                for fn in fields
+            ]
+        )
         for k, i in enumerate(ilks):
             gem_raw, join_raw, dec_raw = (_decode(ILK_REGISTRY, fn, raw[3 * k + j]) for j, fn in enumerate(fields))
             # An ilk the registry does not hold answers zeros.
@@ -337,9 +346,10 @@ def read_ilks(
         + [eth_call(deployment.dog, DOG, fn, block=tag) for fn in ("live", "Hole", "Dirt")]
     )
     par, base, dog_live, global_hole, global_dirt = (
-        SPOTTER.decode("par", system_raw[0])[0], JUG.decode("base", system_raw[1])[0],
+        SPOTTER.decode("par", system_raw[0])[0],
+        JUG.decode("base", system_raw[1])[0],
         *(DOG.decode(fn, r)[0] for fn, r in zip(("live", "Hole", "Dirt"), system_raw[2:], strict=True)),
-    )  # fmt: skip
+    )
     calls = []
     for i in ilks:
         key = bytes.fromhex(i[2:])
@@ -372,13 +382,26 @@ def read_ilks(
         limits = DogLimits(dog_live, clip != ZERO, chop, hole, dirt, global_hole, global_dirt)
         result.append(
             Ilk(
-                ilk=i, name=ilk_name(i), art_total=art_total, rate=rate, spot=vat_spot, line=line, dust=dust,
-                pip=pip, mat=mat, duty=duty, rho=rho, rate_dripped=dripped, dog=limits, clip=clip, gem=gems[i],
+                ilk=i,
+                name=ilk_name(i),
+                art_total=art_total,
+                rate=rate,
+                spot=vat_spot,
+                line=line,
+                dust=dust,
+                pip=pip,
+                mat=mat,
+                duty=duty,
+                rho=rho,
+                rate_dripped=dripped,
+                dog=limits,
+                clip=clip,
+                gem=gems[i],
                 price=price,
                 spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "peek" else None,
                 spot_next=_spot_or_none(price.next_value, price.next_has, par, mat),
             )
-        )  # fmt: skip
+        )
     return System(par, base), result
 
 
@@ -399,10 +422,13 @@ def _price(answers: Sequence[Any] | None, vat_spot: int, mat: int, par: int) -> 
         zzz = _decode(OSM, "zzz", answers[2]) if answers else None
         hop = _decode(OSM, "hop", answers[3]) if answers else None
         return Price(
-            method="peek", value=int.from_bytes(peek[0], "big"), has=bool(peek[1]),
-            next_value=int.from_bytes(peep[0], "big") if peep else None, next_has=bool(peep[1]) if peep else False,
+            method="peek",
+            value=int.from_bytes(peek[0], "big"),
+            has=bool(peek[1]),
+            next_value=int.from_bytes(peep[0], "big") if peep else None,
+            next_has=bool(peep[1]) if peep else False,
             next_at=int(zzz[0]) + int(hop[0]) if zzz and hop else None,
-        )  # fmt: skip
+        )
     if vat_spot and mat and par:
         # spot = floor(val * 1e9 * RAY / par) * RAY / mat floored: inverting gives val to within its rounding.
         return Price("vat-spot", vat_spot * mat * par // (RAY * RAY * BLN), True, None, False, None)

@@ -79,10 +79,11 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     events_table = "raw_morpho_blue_events"
     ddl = DDL
     presets: ClassVar[dict[str, Preset]] = {
-        p.name: Preset(p.name, "morpho-blue", p.chain_id, p.address, p.from_block,
-                       (("usd_oracle", AAVE_V3_ETHEREUM_ORACLE),))
+        p.name: Preset(
+            p.name, "morpho-blue", p.chain_id, p.address, p.from_block, (("usd_oracle", AAVE_V3_ETHEREUM_ORACLE),)
+        )
         for p in PRESETS.values()
-    }  # fmt: skip
+    }
     option_names = ("usd_oracle",)
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"

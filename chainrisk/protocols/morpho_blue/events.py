@@ -71,22 +71,31 @@ def decode_log(log: dict[str, Any]) -> MorphoEvent | None:
     ints = [int(w, 16) for w in words]
     fields: dict[str, Any] = dict.fromkeys(MorphoEvent.__dataclass_fields__)
     fields.update(
-        block_number=int(log["blockNumber"], 16), block_hash=log["blockHash"], tx_hash=log["transactionHash"],
-        log_index=int(log["logIndex"], 16), event=name,
+        block_number=int(log["blockNumber"], 16),
+        block_hash=log["blockHash"],
+        tx_hash=log["transactionHash"],
+        log_index=int(log["logIndex"], 16),
+        event=name,
         market_id=topics[1] if name != "SetFeeRecipient" else None,
-    )  # fmt: skip
+    )
     if name == "CreateMarket":
         fields.update(
-            loan_token=_address(words[0]), collateral_token=_address(words[1]), oracle=_address(words[2]),
-            irm=_address(words[3]), lltv=ints[4],
-        )  # fmt: skip
+            loan_token=_address(words[0]),
+            collateral_token=_address(words[1]),
+            oracle=_address(words[2]),
+            irm=_address(words[3]),
+            lltv=ints[4],
+        )
     elif name in ("Supply", "Repay"):
         fields.update(caller=_address(topics[2]), wallet=_address(topics[3]), assets=ints[0], shares=ints[1])
     elif name in ("Withdraw", "Borrow"):
         fields.update(
-            caller=_address(words[0]), wallet=_address(topics[2]), receiver=_address(topics[3]),
-            assets=ints[1], shares=ints[2],
-        )  # fmt: skip
+            caller=_address(words[0]),
+            wallet=_address(topics[2]),
+            receiver=_address(topics[3]),
+            assets=ints[1],
+            shares=ints[2],
+        )
     elif name == "SupplyCollateral":
         fields.update(caller=_address(topics[2]), wallet=_address(topics[3]), assets=ints[0])
     elif name == "WithdrawCollateral":
@@ -95,9 +104,14 @@ def decode_log(log: dict[str, Any]) -> MorphoEvent | None:
         )
     elif name == "Liquidate":
         fields.update(
-            caller=_address(topics[2]), wallet=_address(topics[3]), assets=ints[0], shares=ints[1],
-            seized_assets=ints[2], bad_debt_assets=ints[3], bad_debt_shares=ints[4],
-        )  # fmt: skip
+            caller=_address(topics[2]),
+            wallet=_address(topics[3]),
+            assets=ints[0],
+            shares=ints[1],
+            seized_assets=ints[2],
+            bad_debt_assets=ints[3],
+            bad_debt_shares=ints[4],
+        )
     elif name == "AccrueInterest":
         fields.update(rate=ints[0], assets=ints[1], shares=ints[2])
     elif name == "SetFee":

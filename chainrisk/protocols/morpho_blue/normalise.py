@@ -29,12 +29,27 @@ PROTOCOL = "morpho-blue"
 WAD_PER_BPS = WAD // 10_000
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "block_number": pl.Int64(), "block_hash": pl.Utf8(), "tx_hash": pl.Utf8(), "log_index": pl.Int32(),
-    "event": pl.Utf8(), "market_id": pl.Utf8(), "wallet": pl.Utf8(), "caller": pl.Utf8(), "receiver": pl.Utf8(),
-    "assets": EXACT(), "shares": EXACT(), "seized_assets": EXACT(), "bad_debt_assets": EXACT(),
-    "bad_debt_shares": EXACT(), "rate": EXACT(), "loan_token": pl.Utf8(), "collateral_token": pl.Utf8(),
-    "oracle": pl.Utf8(), "irm": pl.Utf8(), "lltv": EXACT(),
-}  # fmt: skip
+    "block_number": pl.Int64(),
+    "block_hash": pl.Utf8(),
+    "tx_hash": pl.Utf8(),
+    "log_index": pl.Int32(),
+    "event": pl.Utf8(),
+    "market_id": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "caller": pl.Utf8(),
+    "receiver": pl.Utf8(),
+    "assets": EXACT(),
+    "shares": EXACT(),
+    "seized_assets": EXACT(),
+    "bad_debt_assets": EXACT(),
+    "bad_debt_shares": EXACT(),
+    "rate": EXACT(),
+    "loan_token": pl.Utf8(),
+    "collateral_token": pl.Utf8(),
+    "oracle": pl.Utf8(),
+    "irm": pl.Utf8(),
+    "lltv": EXACT(),
+}
 
 
 def events_frame(events: list[MorphoEvent]) -> pl.DataFrame:
@@ -59,12 +74,18 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
     for m in markets:
         rows.append(
             {
-                "market_id": m.params.market_id, "loan_token": m.params.loan_token,
-                "collateral_token": m.params.collateral_token, "oracle": m.params.oracle, "irm": m.params.irm,
-                "lltv": m.params.lltv, "loan_symbol": m.loan.symbol, "loan_decimals": m.loan.decimals,
+                "market_id": m.params.market_id,
+                "loan_token": m.params.loan_token,
+                "collateral_token": m.params.collateral_token,
+                "oracle": m.params.oracle,
+                "irm": m.params.irm,
+                "lltv": m.params.lltv,
+                "loan_symbol": m.loan.symbol,
+                "loan_decimals": m.loan.decimals,
                 "collateral_symbol": m.collateral.symbol if m.collateral else None,
                 "collateral_decimals": m.collateral.decimals if m.collateral else None,
-                **asdict(m.state), "borrow_rate": m.borrow_rate,
+                **asdict(m.state),
+                "borrow_rate": m.borrow_rate,
                 **{f"accrued_{k}": v for k, v in asdict(m.accrued).items() if k.startswith("total")},
                 "price": str(m.price) if m.price is not None else None,
                 "price_float": float(m.price) if m.price is not None else None,
@@ -73,22 +94,37 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
                 "collateral_price_usd": m.collateral.price_usd if m.collateral else None,
                 "base_currency_usd": base_currency_usd(m),
             }
-        )  # fmt: skip
+        )
     exact_columns = (
-        "lltv", "total_supply_assets", "total_supply_shares", "total_borrow_assets", "total_borrow_shares", "fee",
-        "borrow_rate", "accrued_total_supply_assets", "accrued_total_supply_shares", "accrued_total_borrow_assets",
-        "accrued_total_borrow_shares", "liquidation_incentive_factor",
-    )  # fmt: skip
+        "lltv",
+        "total_supply_assets",
+        "total_supply_shares",
+        "total_borrow_assets",
+        "total_borrow_shares",
+        "fee",
+        "borrow_rate",
+        "accrued_total_supply_assets",
+        "accrued_total_supply_shares",
+        "accrued_total_borrow_assets",
+        "accrued_total_borrow_shares",
+        "liquidation_incentive_factor",
+    )
     frame = pl.DataFrame(
         rows,
         schema_overrides={
-            **{c: EXACT for c in exact_columns}, "last_update": pl.Int64, "loan_decimals": pl.Int32,
-            "collateral_decimals": pl.Int32, "collateral_symbol": pl.Utf8, "loan_price_usd": pl.Float64,
-            "collateral_price_usd": pl.Float64, "base_currency_usd": pl.Float64, "price": pl.Utf8,
+            **{c: EXACT for c in exact_columns},
+            "last_update": pl.Int64,
+            "loan_decimals": pl.Int32,
+            "collateral_decimals": pl.Int32,
+            "collateral_symbol": pl.Utf8,
+            "loan_price_usd": pl.Float64,
+            "collateral_price_usd": pl.Float64,
+            "base_currency_usd": pl.Float64,
+            "price": pl.Utf8,
             "price_float": pl.Float64,
         },
         infer_schema_length=None,
-    )  # fmt: skip
+    )
     return keyed(frame, chain_id, source, block)
 
 
@@ -104,10 +140,12 @@ def market_rows(markets: list[Market]) -> list[dict[str, object]]:
                 "market": m.params.market_id,
                 "name": f"{collateral}/{m.loan.symbol}" if collateral and m.loan.symbol else None,
                 "parameters": f"LLTV {tenths // 10}.{tenths % 10}%",
-                "loan_asset": m.params.loan_token, "bad_debt_rule": "suppliers",
-                "supply_amount": m.accrued.total_supply_assets, "debt_amount": m.accrued.total_borrow_assets,
+                "loan_asset": m.params.loan_token,
+                "bad_debt_rule": "suppliers",
+                "supply_amount": m.accrued.total_supply_assets,
+                "debt_amount": m.accrued.total_borrow_assets,
             }
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -121,28 +159,55 @@ def positions_frame(positions: list[Position], chain_id: int, source: str, block
             "collateral": [p.collateral for p in positions],
         },
         schema={
-            "market_id": pl.Utf8, "wallet": pl.Utf8, "supply_shares": EXACT, "borrow_shares": EXACT,
+            "market_id": pl.Utf8,
+            "wallet": pl.Utf8,
+            "supply_shares": EXACT,
+            "borrow_shares": EXACT,
             "collateral": EXACT,
         },
-    )  # fmt: skip
+    )
     return keyed(frame, chain_id, source, block)
 
 
 POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "asset": pl.Utf8(), "symbol": pl.Utf8(), "decimals": pl.Int32(),
-    "supplied_amount": EXACT(), "collateral_amount": EXACT(), "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(), "is_borrowing": pl.Boolean(), "price": EXACT(), "price_scale": EXACT(),
-    "price_usd": pl.Float64(), "base_currency_usd": pl.Float64(), "collateral_base": EXACT(),
-    "debt_base": EXACT(), "supplied_usd": pl.Float64(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(), "liquidation_threshold_bps": pl.Int32(), "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(), "liquidation_bonus_wad": EXACT(),
-}  # fmt: skip
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(), "wallet": pl.Utf8(), "collateral_usd": pl.Float64(), "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(), "health_factor_wad": EXACT(), "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(), "available_borrows_base": EXACT(), "liquidation_threshold_bps": pl.Int32(),
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "decimals": pl.Int32(),
+    "supplied_amount": EXACT(),
+    "collateral_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(),
+    "is_borrowing": pl.Boolean(),
+    "price": EXACT(),
+    "price_scale": EXACT(),
+    "price_usd": pl.Float64(),
+    "base_currency_usd": pl.Float64(),
+    "collateral_base": EXACT(),
+    "debt_base": EXACT(),
+    "supplied_usd": pl.Float64(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
     "ltv_bps": pl.Int32(),
-}  # fmt: skip
+    "liquidation_threshold_bps": pl.Int32(),
+    "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_wad": EXACT(),
+}
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(),
+    "available_borrows_base": EXACT(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}
 
 
 def fit_price(price: int) -> tuple[int, int]:
@@ -177,23 +242,41 @@ def contract_frames(
         collateral_usd_per_unit = usd_per_unit if m.price else None
         lltv_bps = m.params.lltv // WAD_PER_BPS
         incentive = liquidation_incentive_factor(m.params.lltv)
-        common = {"market": p.market_id, "wallet": p.wallet, "base_currency_usd": usd_per_unit,
-                  "liquidation_bonus_bps": incentive // WAD_PER_BPS, "liquidation_bonus_wad": incentive}  # fmt: skip
+        common = {
+            "market": p.market_id,
+            "wallet": p.wallet,
+            "base_currency_usd": usd_per_unit,
+            "liquidation_bonus_bps": incentive // WAD_PER_BPS,
+            "liquidation_bonus_wad": incentive,
+        }
         if supplied or borrowed:
             loan_usd = m.loan.price_usd
             if loan_usd is None and m.loan.decimals is not None:
                 loan_usd = _usd(10**m.loan.decimals, usd_per_unit)
             rows.append(
                 {
-                    **common, "asset": m.loan.address, "symbol": m.loan.symbol, "decimals": m.loan.decimals,
-                    "supplied_amount": supplied, "collateral_amount": 0, "debt_amount": borrowed,
-                    "used_as_collateral": False, "is_borrowing": borrowed > 0, "price": ORACLE_PRICE_SCALE,
-                    "price_scale": ORACLE_PRICE_SCALE, "price_usd": loan_usd, "collateral_base": 0,
-                    "debt_base": borrowed, "supplied_usd": _usd(supplied, usd_per_unit), "collateral_usd": 0.0,
-                    "debt_usd": _usd(borrowed, usd_per_unit), "ltv_bps": 0, "liquidation_threshold_bps": 0,
+                    **common,
+                    "asset": m.loan.address,
+                    "symbol": m.loan.symbol,
+                    "decimals": m.loan.decimals,
+                    "supplied_amount": supplied,
+                    "collateral_amount": 0,
+                    "debt_amount": borrowed,
+                    "used_as_collateral": False,
+                    "is_borrowing": borrowed > 0,
+                    "price": ORACLE_PRICE_SCALE,
+                    "price_scale": ORACLE_PRICE_SCALE,
+                    "price_usd": loan_usd,
+                    "collateral_base": 0,
+                    "debt_base": borrowed,
+                    "supplied_usd": _usd(supplied, usd_per_unit),
+                    "collateral_usd": 0.0,
+                    "debt_usd": _usd(borrowed, usd_per_unit),
+                    "ltv_bps": 0,
+                    "liquidation_threshold_bps": 0,
                     "liquidation_threshold_wad": 0,
                 }
-            )  # fmt: skip
+            )
         # Morpho._isHealthy's collateral value; None when the oracle gives no price (its own health check reverts).
         value = collateral_value(p.collateral, m.price) if m.price is not None else None
         if p.collateral and m.collateral is not None:
@@ -205,16 +288,28 @@ def contract_frames(
             collateral_usd = _usd(value, collateral_usd_per_unit) if value is not None else None
             rows.append(
                 {
-                    **common, "asset": m.collateral.address, "symbol": m.collateral.symbol,
-                    "decimals": m.collateral.decimals, "supplied_amount": p.collateral,
-                    "collateral_amount": p.collateral, "debt_amount": 0, "used_as_collateral": True,
-                    "is_borrowing": False, "price": price, "price_scale": scale,
-                    "price_usd": price_usd, "collateral_base": value, "debt_base": 0,
-                    "supplied_usd": collateral_usd, "collateral_usd": collateral_usd,
-                    "debt_usd": 0.0, "ltv_bps": lltv_bps, "liquidation_threshold_bps": lltv_bps,
+                    **common,
+                    "asset": m.collateral.address,
+                    "symbol": m.collateral.symbol,
+                    "decimals": m.collateral.decimals,
+                    "supplied_amount": p.collateral,
+                    "collateral_amount": p.collateral,
+                    "debt_amount": 0,
+                    "used_as_collateral": True,
+                    "is_borrowing": False,
+                    "price": price,
+                    "price_scale": scale,
+                    "price_usd": price_usd,
+                    "collateral_base": value,
+                    "debt_base": 0,
+                    "supplied_usd": collateral_usd,
+                    "collateral_usd": collateral_usd,
+                    "debt_usd": 0.0,
+                    "ltv_bps": lltv_bps,
+                    "liquidation_threshold_bps": lltv_bps,
                     "liquidation_threshold_wad": m.params.lltv,
                 }
-            )  # fmt: skip
+            )
         if (value is None and (borrowed or p.collateral)) or (borrowed and not m.interest_known):
             # Morpho itself cannot tell this wallet's health (no price, or a frozen IRM with interest pending):
             # left out of wallet_health, the market's data_quality row says why.
@@ -223,16 +318,19 @@ def contract_frames(
         hf = health_factor_wad(borrowed, p.collateral, m.price or 0, m.params.lltv)
         health.append(
             {
-                "market": p.market_id, "wallet": p.wallet,
+                "market": p.market_id,
+                "wallet": p.wallet,
                 "collateral_usd": _usd(value or 0, collateral_usd_per_unit if p.collateral else usd_per_unit),
                 "debt_usd": _usd(borrowed, usd_per_unit),
                 "health_factor": capacity / borrowed if borrowed else None,
                 "health_factor_wad": min(hf, HEALTH_WAD_CAP) if hf is not None else None,
-                "total_collateral_base": value or 0, "total_debt_base": borrowed,
-                "available_borrows_base": max(0, capacity - borrowed), "liquidation_threshold_bps": lltv_bps,
+                "total_collateral_base": value or 0,
+                "total_debt_base": borrowed,
+                "available_borrows_base": max(0, capacity - borrowed),
+                "liquidation_threshold_bps": lltv_bps,
                 "ltv_bps": lltv_bps,
             }
-        )  # fmt: skip
+        )
     labels = [
         pl.lit(PROTOCOL).alias("protocol"),
         pl.lit(chain_id, pl.Int64).alias("chain_id"),

@@ -167,8 +167,9 @@ def read_markets(
     An odd token, oracle or IRM never stops the read: what it leaves unknown is None, and named in `issues`."""
     tag = hex(block)
     morpho = deployment.morpho
-    states_raw = rpc.batch([eth_call(morpho, MORPHO, "market", bytes.fromhex(p.market_id[2:]), block=tag)
-                            for p in created])  # fmt: skip
+    states_raw = rpc.batch(
+        [eth_call(morpho, MORPHO, "market", bytes.fromhex(p.market_id[2:]), block=tag) for p in created]
+    )
     states = [MarketState(*MORPHO.decode("market", r)[0]) for r in states_raw]
     with_irm = [(p, s) for p, s in zip(created, states, strict=True) if p.irm != ZERO_ADDRESS]
     irm_answers = iter(
@@ -179,8 +180,9 @@ def read_markets(
         )
     )
     with_oracle = [p for p in created if p.oracle != ZERO_ADDRESS]
-    oracle_answers = iter(_code_answers(rpc, [(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag))
-                                              for p in with_oracle], tag))  # fmt: skip
+    oracle_answers = iter(
+        _code_answers(rpc, [(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag)) for p in with_oracle], tag)
+    )
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
     tokens = read_tokens(rpc, deployment, addresses, block)
     markets = []
@@ -188,15 +190,20 @@ def read_markets(
         market_id = params.market_id
         loan = tokens[params.loan_token]
         collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
-        issues = [Issue(market_id, loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
-                  for p in loan.problems]  # fmt: skip
+        issues = [
+            Issue(market_id, loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
+            for p in loan.problems
+        ]
         if collateral is not None:
-            issues += [Issue(market_id, collateral.address, p.kind, f"collateral {collateral.symbol}: {p.detail}",
-                             p.unknown) for p in collateral.problems]  # fmt: skip
+            issues += [
+                Issue(market_id, collateral.address, p.kind, f"collateral {collateral.symbol}: {p.detail}", p.unknown)
+                for p in collateral.problems
+            ]
         rate: int | None = 0
         if params.irm == ZERO_ADDRESS:
-            issues.append(Issue(market_id, ZERO_ADDRESS, "no_irm", "IRM is address zero: the debt bears no interest",
-                                None))  # fmt: skip
+            issues.append(
+                Issue(market_id, ZERO_ADDRESS, "no_irm", "IRM is address zero: the debt bears no interest", None)
+            )
         else:
             has_code, raw = next(irm_answers)
             rate = _decoded("borrowRateView", IRM, raw)
@@ -207,10 +214,11 @@ def read_markets(
             # liquidation reverts. Its stored state is exact as of its last update; interest since then is unknown.
             kind = "irm_reverts" if has_code else "no_code"
             unknown = (
-                None if interest_known
+                None
+                if interest_known
                 else f"interest since its last update ({elapsed} s before the block): supply and debt are as "
                 "stored then, borrowers' health left out"
-            )  # fmt: skip
+            )
             issues.append(
                 Issue(
                     market_id,
@@ -224,9 +232,15 @@ def read_markets(
         price = None
         if params.oracle == ZERO_ADDRESS:
             if collateral is not None:
-                issues.append(Issue(market_id, ZERO_ADDRESS, "no_oracle",
-                                    "oracle is address zero: nothing can be borrowed against the collateral",
-                                    "collateral value (loan units and USD)"))  # fmt: skip
+                issues.append(
+                    Issue(
+                        market_id,
+                        ZERO_ADDRESS,
+                        "no_oracle",
+                        "oracle is address zero: nothing can be borrowed against the collateral",
+                        "collateral value (loan units and USD)",
+                    )
+                )
         else:
             has_code, raw = next(oracle_answers)
             price = _decoded("price", ORACLE, raw)
@@ -252,9 +266,15 @@ def read_markets(
                     )
                 )
             elif price == 0:
-                issues.append(Issue(market_id, params.oracle, "oracle_zero",
-                                    f"oracle {params.oracle}: price() answers 0 (Morpho values the collateral at 0)",
-                                    "collateral value in USD"))  # fmt: skip
+                issues.append(
+                    Issue(
+                        market_id,
+                        params.oracle,
+                        "oracle_zero",
+                        f"oracle {params.oracle}: price() answers 0 (Morpho values the collateral at 0)",
+                        "collateral value in USD",
+                    )
+                )
         accrued = (
             accrue_interest(state, rate or 0, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
             if interest_known
