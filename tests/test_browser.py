@@ -35,7 +35,7 @@ KEY_TEXT = {
     "credit": "Scores by band",
     "sql": "Views",
     "runs": "Last runs",
-    "devnet": "Contracts",
+    "devnet": "Contracts (real bytecode or stand-in)",
 }
 
 #: Tables a risk steward reads at a glance: every column they show fits a 1400 px screen, no sideways scrolling.
