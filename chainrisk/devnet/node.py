@@ -94,13 +94,26 @@ def stop_process(pid: int) -> bool:
     except ProcessLookupError:
         return False
     for _ in range(50):
+        if _exited(pid):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    _exited(pid)
+    return True
+
+
+def _exited(pid: int) -> bool:
+    """True once `pid` is gone. A child of this process (anvil started with detach=False) stays a zombie, which
+    signal 0 still reaches, until it is reaped: reap it here."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: a detached anvil, reaped by init
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    return True
+        return False
+    return reaped == pid
 
 
 class TransactionFailed(Exception):
