@@ -25,6 +25,50 @@ def keyed(frame: pl.DataFrame, chain_id: int, source: str, block: int) -> pl.Dat
     )
 
 
+#: The shared `positions` rows every adapter's snapshot gives (README "The SQL contract"), before chain_id and
+#: block_number.
+POSITION_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "asset": pl.Utf8(),
+    "symbol": pl.Utf8(),
+    "decimals": pl.Int32(),
+    "supplied_amount": EXACT(),
+    "collateral_amount": EXACT(),
+    "debt_amount": EXACT(),
+    "used_as_collateral": pl.Boolean(),
+    "is_borrowing": pl.Boolean(),
+    "price": EXACT(),
+    "price_scale": EXACT(),
+    "price_usd": pl.Float64(),
+    "base_currency_usd": pl.Float64(),
+    "collateral_base": EXACT(),
+    "debt_base": EXACT(),
+    "supplied_usd": pl.Float64(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "ltv_bps": pl.Int32(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "liquidation_threshold_wad": EXACT(),
+    "liquidation_bonus_bps": pl.Int32(),
+    "liquidation_bonus_wad": EXACT(),
+}
+#: The shared `wallet_health` rows every adapter's snapshot gives, before chain_id and block_number.
+HEALTH_SCHEMA: dict[str, pl.DataType] = {
+    "market": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "collateral_usd": pl.Float64(),
+    "debt_usd": pl.Float64(),
+    "health_factor": pl.Float64(),
+    "health_factor_wad": EXACT(),
+    "total_collateral_base": EXACT(),
+    "total_debt_base": EXACT(),
+    "available_borrows_base": EXACT(),
+    "liquidation_threshold_bps": pl.Int32(),
+    "ltv_bps": pl.Int32(),
+}
+
+
 #: The shared `markets` table (README "The SQL contract"): one row per market and snapshot block.
 MARKET_SCHEMA: dict[str, pl.DataType] = {
     "market": pl.Utf8(),

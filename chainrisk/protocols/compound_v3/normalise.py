@@ -30,7 +30,7 @@ from chainrisk.protocols.compound_v3.maths import (
     present_value_supply,
 )
 from chainrisk.protocols.compound_v3.snapshot import Account, Market
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
+from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 
 PROTOCOL = "compound-v3"
 
@@ -246,47 +246,6 @@ def absorbs_frame(predictions: list[Prediction], market: Market, chain_id: int, 
     schema: dict[str, pl.DataType] = {"wallet": pl.Utf8(), "liquidatable": pl.Boolean(), "health_factor_wad": EXACT()}
     schema |= {name: EXACT() for name in AbsorbOutcome.__dataclass_fields__}
     return keyed(pl.DataFrame(rows, schema=schema), chain_id, market.comet, block)
-
-
-POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "asset": pl.Utf8(),
-    "symbol": pl.Utf8(),
-    "decimals": pl.Int32(),
-    "supplied_amount": EXACT(),
-    "collateral_amount": EXACT(),
-    "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(),
-    "is_borrowing": pl.Boolean(),
-    "price": EXACT(),
-    "price_scale": EXACT(),
-    "price_usd": pl.Float64(),
-    "base_currency_usd": pl.Float64(),
-    "collateral_base": EXACT(),
-    "debt_base": EXACT(),
-    "supplied_usd": pl.Float64(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(),
-    "liquidation_bonus_wad": EXACT(),
-}
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(),
-    "health_factor_wad": EXACT(),
-    "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(),
-    "available_borrows_base": EXACT(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "ltv_bps": pl.Int32(),
-}
 
 
 def _usd(value: int | None, usd_per_unit: float | None) -> float | None:

@@ -19,7 +19,15 @@ from typing import Any
 
 import polars as pl
 
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed, markets_frame
+from chainrisk.protocols.frames import (
+    EXACT,
+    HEALTH_SCHEMA,
+    HEALTH_WAD_CAP,
+    POSITION_SCHEMA,
+    exact,
+    keyed,
+    markets_frame,
+)
 from chainrisk.protocols.liquity_v1.constants import ETH_ADDRESS, ETH_DECIMALS, ETH_SYMBOL, PROTOCOL
 from chainrisk.protocols.liquity_v1.events import TroveEvent
 from chainrisk.protocols.liquity_v1.maths import (
@@ -340,47 +348,6 @@ def system_frame(
         for k in row
     }
     return keyed(pl.DataFrame([row], schema=schema), chain_id, deployment.trove_manager, block)
-
-
-POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "asset": pl.Utf8(),
-    "symbol": pl.Utf8(),
-    "decimals": pl.Int32(),
-    "supplied_amount": EXACT(),
-    "collateral_amount": EXACT(),
-    "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(),
-    "is_borrowing": pl.Boolean(),
-    "price": EXACT(),
-    "price_scale": EXACT(),
-    "price_usd": pl.Float64(),
-    "base_currency_usd": pl.Float64(),
-    "collateral_base": EXACT(),
-    "debt_base": EXACT(),
-    "supplied_usd": pl.Float64(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(),
-    "liquidation_bonus_wad": EXACT(),
-}
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(),
-    "health_factor_wad": EXACT(),
-    "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(),
-    "available_borrows_base": EXACT(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "ltv_bps": pl.Int32(),
-}
 
 
 def contract_frames(

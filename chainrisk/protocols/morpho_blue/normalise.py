@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 import polars as pl
 
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
+from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
@@ -167,47 +167,6 @@ def positions_frame(positions: list[Position], chain_id: int, source: str, block
         },
     )
     return keyed(frame, chain_id, source, block)
-
-
-POSITION_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "asset": pl.Utf8(),
-    "symbol": pl.Utf8(),
-    "decimals": pl.Int32(),
-    "supplied_amount": EXACT(),
-    "collateral_amount": EXACT(),
-    "debt_amount": EXACT(),
-    "used_as_collateral": pl.Boolean(),
-    "is_borrowing": pl.Boolean(),
-    "price": EXACT(),
-    "price_scale": EXACT(),
-    "price_usd": pl.Float64(),
-    "base_currency_usd": pl.Float64(),
-    "collateral_base": EXACT(),
-    "debt_base": EXACT(),
-    "supplied_usd": pl.Float64(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "ltv_bps": pl.Int32(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "liquidation_threshold_wad": EXACT(),
-    "liquidation_bonus_bps": pl.Int32(),
-    "liquidation_bonus_wad": EXACT(),
-}
-HEALTH_SCHEMA: dict[str, pl.DataType] = {
-    "market": pl.Utf8(),
-    "wallet": pl.Utf8(),
-    "collateral_usd": pl.Float64(),
-    "debt_usd": pl.Float64(),
-    "health_factor": pl.Float64(),
-    "health_factor_wad": EXACT(),
-    "total_collateral_base": EXACT(),
-    "total_debt_base": EXACT(),
-    "available_borrows_base": EXACT(),
-    "liquidation_threshold_bps": pl.Int32(),
-    "ltv_bps": pl.Int32(),
-}
 
 
 def fit_price(price: int) -> tuple[int, int]:
