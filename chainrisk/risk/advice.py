@@ -44,7 +44,7 @@ from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import Method, calibrate, load_price_panel, log_returns
 from chainrisk.risk.cascade import REFERENCE_IMPACT, DepthCurve, depth_curves
 from chainrisk.risk.liquidations import PathOutcome, liquidate_along
-from chainrisk.risk.parameters import suggest_parameters
+from chainrisk.risk.parameters import SUGGESTION_SCHEMA, suggest_parameters
 from chainrisk.risk.replay import Window, price_path
 from chainrisk.risk.var import Book, build_book
 from chainrisk.scoring.groups import DEFAULT_GROUPS
@@ -587,22 +587,6 @@ def advice_summary(
     return lines
 
 
-SUGGESTION_SCHEMA = {
-    "protocol": pl.Utf8,
-    "chain_id": pl.Int64,
-    "market": pl.Utf8,
-    "symbol": pl.Utf8,
-    "series": pl.Utf8,
-    "collateral_usd": pl.Float64,
-    "liquidation_bonus_bps": pl.Int64,
-    "current_lt_bps": pl.Int64,
-    "current_ltv_bps": pl.Int64,
-    "tail_move": pl.Float64,
-    "suggested_lt_bps": pl.Int64,
-    "suggested_ltv_bps": pl.Int64,
-    "horizon_hours": pl.Int64,
-    "confidence": pl.Float64,
-}
 ADVICE_SCHEMA = {
     "protocol": pl.Utf8,
     "chain_id": pl.Int64,

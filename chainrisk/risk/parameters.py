@@ -29,6 +29,25 @@ def _mode(column: str) -> pl.Expr:
     return pl.col(column).mode().sort().last().alias(column)
 
 
+#: One row per (market, collateral) suggestion of `suggest_parameters`, before the change columns.
+SUGGESTION_SCHEMA = {
+    "protocol": pl.Utf8,
+    "chain_id": pl.Int64,
+    "market": pl.Utf8,
+    "symbol": pl.Utf8,
+    "series": pl.Utf8,
+    "collateral_usd": pl.Float64,
+    "liquidation_bonus_bps": pl.Int64,
+    "current_lt_bps": pl.Int64,
+    "current_ltv_bps": pl.Int64,
+    "tail_move": pl.Float64,
+    "suggested_lt_bps": pl.Int64,
+    "suggested_ltv_bps": pl.Int64,
+    "horizon_hours": pl.Int64,
+    "confidence": pl.Float64,
+}
+
+
 def suggest_parameters(
     positions: pl.DataFrame, calibration: Calibration, multipliers: np.ndarray, confidence: float = 0.99
 ) -> pl.DataFrame:
@@ -87,23 +106,7 @@ def suggest_parameters(
                 "confidence": confidence,
             }
         )
-    schema = {
-        "protocol": pl.Utf8,
-        "chain_id": pl.Int64,
-        "market": pl.Utf8,
-        "symbol": pl.Utf8,
-        "series": pl.Utf8,
-        "collateral_usd": pl.Float64,
-        "liquidation_bonus_bps": pl.Int64,
-        "current_lt_bps": pl.Int64,
-        "current_ltv_bps": pl.Int64,
-        "tail_move": pl.Float64,
-        "suggested_lt_bps": pl.Int64,
-        "suggested_ltv_bps": pl.Int64,
-        "horizon_hours": pl.Int64,
-        "confidence": pl.Float64,
-    }
-    return pl.DataFrame(out, schema=schema).with_columns(
+    return pl.DataFrame(out, schema=SUGGESTION_SCHEMA).with_columns(
         (pl.col("suggested_lt_bps") - pl.col("current_lt_bps")).alias("lt_change_bps"),
         (pl.col("suggested_ltv_bps") - pl.col("current_ltv_bps")).alias("ltv_change_bps"),
     )
