@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -511,16 +511,24 @@ def _add_older_block(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE ({changes}) FROM {table}")
 
 
+def _copy_with_views(
+    source: Path, folder: Path, prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to a copy of `source` in `folder` (the session's file untouched), `prepare`d, views installed."""
+    db = folder / "views.duckdb"
+    shutil.copyfile(source, db)
+    con = duckdb.connect(str(db))
+    if prepare is not None:
+        prepare(con)
+    install_views(con)
+    return con
+
+
 @pytest.fixture(scope="module")
 def views(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """A copy of the scored devnet with an older fake block and the views installed (the session file untouched)."""
-    db = tmp_path_factory.mktemp("queries") / "views.duckdb"
-    shutil.copyfile(scored_db, db)
-    con = duckdb.connect(str(db))
-    _add_older_block(con)
-    install_views(con)
-    yield con
-    con.close()
+    with _copy_with_views(scored_db, tmp_path_factory.mktemp("queries"), _add_older_block) as con:
+        yield con
 
 
 def expects_rows(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
@@ -535,12 +543,8 @@ def expects_rows(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
 @pytest.fixture(scope="module")
 def full_views(full_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """A copy of the full devnet's run (every protocol, stand-ins included) with the views installed."""
-    db = tmp_path_factory.mktemp("queries-full") / "views.duckdb"
-    shutil.copyfile(full_db, db)
-    con = duckdb.connect(str(db))
-    install_views(con)
-    yield con
-    con.close()
+    with _copy_with_views(full_db, tmp_path_factory.mktemp("queries-full")) as con:
+        yield con
 
 
 @pytest.fixture(scope="module")
