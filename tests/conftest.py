@@ -15,6 +15,41 @@ from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 
+#: Test files started first when the suite runs on several workers (`make test`: pytest-xdist, `--dist loadgroup`):
+#: the longest ones, so the workers finish together; the rest follow in collection order. "full-devnet" is the
+#: group of every file that uses the full devnet (one worker builds it once).
+SLOWEST_FIRST = (
+    "full-devnet",
+    "tests/test_browser.py",
+    "tests/test_soak.py",
+    "tests/test_app.py",
+    "tests/test_watch.py",
+    "tests/test_credit.py",
+    "tests/test_export_spark.py",
+    "tests/test_index_aave.py",
+    "tests/test_faults.py",
+    "tests/test_aave36_devnet.py",
+    "tests/test_reorg_crash.py",
+    "tests/test_wheel.py",
+)
+
+
+def _group(item: pytest.Item, full_devnet_modules: set[str]) -> str:
+    module = item.nodeid.split("::")[0]
+    return "full-devnet" if module in full_devnet_modules else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test file runs on one worker, in its own order (module fixtures are built once); every file that uses
+    the full devnet shares a worker, so the session builds it once; the slowest groups start first."""
+    full = {item.nodeid.split("::")[0] for item in items if "full_devnet" in getattr(item, "fixturenames", ())}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item, full)))
+    rank = {group: index for index, group in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item, full), len(rank)))
+
+
 #: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May), and enough
 #: wallets for a couple of hundred Morpho positions.
 TEST_WALLETS, TEST_DAYS, TEST_SEED, TEST_START, TEST_STEP_HOURS = 700, 14.0, 11, "2022-05-01", 4
@@ -95,3 +130,12 @@ def scored_db(devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
     score(db)
     index_chains(devnet["rpc_url"], db)
     return db
+
+
+@pytest.fixture(scope="session")
+def risk_db(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the scored session database with every risk model run on it through the command line (published):
+    the AppTest risk pages and the browser test read it (copy it before changing it)."""
+    from tests.databases import with_risk_runs
+
+    return with_risk_runs(scored_db, tmp_path_factory.mktemp("risk"))

@@ -3,7 +3,6 @@ to the health engine, the SQL console read-only, and a note saying what to run w
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from chainrisk.dashboard.ui import usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
-from chainrisk.store.published import publish_file, reader_path
+from chainrisk.store.published import publish_file
 from chainrisk.store.views import list_queries
+from tests.databases import copy_of
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 #: Pages that read the database (the devnet page reads the devnet's manifest).
@@ -379,13 +379,6 @@ def test_sql_console_runs_selects_and_refuses_writes(scored: Path) -> None:
     assert "mart_market_summary" in str(app.text_area(key="console_sql").value)
 
 
-def copy_of(db: Path, folder: Path) -> Path:
-    """A private copy of what readers see (the session file stays untouched); `publish` it after changing it."""
-    copy = folder / "copy.duckdb"
-    shutil.copyfile(reader_path(db), copy)
-    return copy
-
-
 def publish(db: Path) -> None:
     with Store(db) as store:
         store.publish()
@@ -489,40 +482,6 @@ def test_devnet_page_shows_the_manifest(scored: Path, devnet: dict[str, Any]) ->
     # The session devnet holds only the base pair, both real bytecode.
     assert list(table_with(app, "liquidations")["bytecode"]) == [REAL, REAL]
     assert set(table_with(app, "contract")["bytecode"]) == {REAL}
-
-
-#: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show
-#: the latest run of a kind, not the first.
-RISK_COMMANDS = (
-    ["cascade", "--shock", "WETH=-10%"],
-    ["stress", "--window", "ftx-2022", "--window", "luna-2022", "--step-hours", "24"],
-    [
-        "var",
-        "--scenarios",
-        "2000",
-        "--horizons",
-        "24",
-        "--backtest",
-        "2022-11-01..2022-11-30",
-        "--backtest-scenarios",
-        "200",
-    ],
-    ["optimise", "--below", "1.2"],
-    ["cascade", "--shock", "WETH=-30%"],
-)
-
-
-def with_risk_runs(db: Path, folder: Path) -> Path:
-    """A copy of what readers of `db` see, with every risk model run on it through the command line (published)."""
-    copy = copy_of(db, folder)
-    for kind, *options in RISK_COMMANDS:
-        assert main(["risk", kind, "--db", str(copy), *options]) == 0, [kind, *options]
-    return copy
-
-
-@pytest.fixture(scope="module")
-def risk_db(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return with_risk_runs(scored_db, tmp_path_factory.mktemp("risk"))
 
 
 def latest_run(db: Path, kind: str) -> int:

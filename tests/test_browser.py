@@ -20,7 +20,7 @@ from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.node import free_port
 from chainrisk.jobs.credit import DEFAULT_MODEL, score_wallets
 from chainrisk.jobs.credit_history import backfill
-from tests.test_app import with_risk_runs
+from tests.databases import copy_of
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,12 +83,12 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture()
-def dashboard(devnet: dict[str, Any], scored_db: Path, tmp_path: Path) -> Iterator[str]:
+def dashboard(devnet: dict[str, Any], risk_db: Path, tmp_path: Path) -> Iterator[str]:
     """`streamlit run` on a copy of the session database with every risk model and credit scores run on it (the Risk
     models and Credit scores pages then have something to draw; the others read the same data as the session
     file)."""
     port = free_port()
-    db = with_risk_runs(scored_db, tmp_path)
+    db = copy_of(risk_db, tmp_path)
     # Credit scores by the bundled model on a sampled history, so the Credit scores page has them too.
     backfill(devnet_config(devnet, db), devnet["rpc_url"], every_s=86_400)
     score_wallets(db, Scorecard.load(DEFAULT_MODEL))

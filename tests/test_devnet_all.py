@@ -28,8 +28,9 @@ from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import chain_balances, latest_positions
 from chainrisk.rpc import RpcClient
+from tests.databases import copy_of
 from tests.test_aave36_devnet import check_account_data
-from tests.test_app import assert_clean, copy_of, open_page, table_with
+from tests.test_app import assert_clean, open_page, table_with
 from tests.test_index_compound_v3 import _check_balances, _check_health
 from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows

@@ -1,0 +1,45 @@
+"""Copies of the session databases that tests change, and the session database with every risk model run on it
+(shared by the AppTest risk pages and the browser test through the `risk_db` session fixture)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from chainrisk.cli import main
+from chainrisk.store.published import reader_path
+
+#: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show
+#: the latest run of a kind, not the first.
+RISK_COMMANDS = (
+    ["cascade", "--shock", "WETH=-10%"],
+    ["stress", "--window", "ftx-2022", "--window", "luna-2022", "--step-hours", "24"],
+    [
+        "var",
+        "--scenarios",
+        "2000",
+        "--horizons",
+        "24",
+        "--backtest",
+        "2022-11-01..2022-11-30",
+        "--backtest-scenarios",
+        "200",
+    ],
+    ["optimise", "--below", "1.2"],
+    ["cascade", "--shock", "WETH=-30%"],
+)
+
+
+def copy_of(db: Path, folder: Path) -> Path:
+    """A private copy of what readers see (the session file stays untouched); `publish` it after changing it."""
+    copy = folder / "copy.duckdb"
+    shutil.copyfile(reader_path(db), copy)
+    return copy
+
+
+def with_risk_runs(db: Path, folder: Path) -> Path:
+    """A copy of what readers of `db` see, with every risk model run on it through the command line (published)."""
+    copy = copy_of(db, folder)
+    for kind, *options in RISK_COMMANDS:
+        assert main(["risk", kind, "--db", str(copy), *options]) == 0, [kind, *options]
+    return copy
