@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -236,10 +237,27 @@ def _compile(solc_input: dict[str, Any], compiler: str = "solc") -> dict[str, An
     if cache.is_file():
         output: dict[str, Any] = json.loads(cache.read_text())
         return output
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    # One compiler run per input across processes (two devnets or two test workers built at once): the second
+    # waits for the first's cache file instead of compiling the same minutes-long input again.
+    with cache.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.is_file():
+            output = json.loads(cache.read_text())
+            return output
+        output = _run_solcjs(encoded, compiler, cache.with_suffix(f".{os.getpid()}"))
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(output))
+        partial.replace(cache)  # atomic: a concurrent reader sees the whole file or none
+    return output
+
+
+def _run_solcjs(encoded: bytes, compiler: str, scratch: Path) -> dict[str, Any]:
+    """solcjs (npm package `compiler`) on the standard-JSON input `encoded`; `scratch` names this process's input
+    and output files."""
     solcjs = node_modules() / compiler / "solc.js"
-    raw_path = cache.with_suffix(".raw")
-    input_path = cache.with_suffix(".input")
-    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    raw_path = scratch.with_suffix(scratch.suffix + ".raw")
+    input_path = scratch.with_suffix(scratch.suffix + ".input")
     input_path.write_bytes(encoded)
     # Files, not pipes, on both ends: solcjs reads stdin with readFileSync, which fails with EAGAIN on a
     # pipe that is not ready yet, and it exits before a piped stdout drains, truncating it at 64 KiB.
@@ -252,13 +270,10 @@ def _compile(solc_input: dict[str, Any], compiler: str = "solc") -> dict[str, An
     raw_path.unlink()
     if done.returncode != 0 or "{" not in text:
         raise UserError(f"solcjs failed: {done.stderr.decode().strip()[:300]}")
-    output = json.loads(text[text.index("{") :])
+    output: dict[str, Any] = json.loads(text[text.index("{") :])
     errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
     if errors:
         raise UserError(f"solcjs compile error: {errors[0].splitlines()[0]}")
-    partial = cache.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(output))
-    partial.replace(cache)  # atomic: a concurrent reader sees the whole file or none
     return output
 
 
