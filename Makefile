@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8545
 DASHBOARD_PORT ?= 8501
+#: pytest workers (pytest-xdist): each test file runs whole on one worker; files sharing the full devnet share one.
+TEST_WORKERS ?= 2
 
 .PHONY: setup chromium java demo test bench credit-eval clean
 
@@ -52,7 +54,7 @@ test: setup chromium java
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices
 # (Nov 2021 - Jun 2022: the January drop, LUNA, the stETH discount), sampled daily; trained before each cutoff T,
