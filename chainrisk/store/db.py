@@ -191,11 +191,12 @@ class Store:
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
 
     def publish(self) -> Path:
-        """Checkpoints and publishes a read-only copy for readers (chainrisk.store.published)."""
-        from chainrisk.store.published import publish_file
+        """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the
+        catalog readers now open."""
+        from chainrisk.store.published import publish
 
         self.con.execute("CHECKPOINT")
-        return publish_file(self.path)
+        return publish(self.con, self.path).catalog
 
     def ensure_tables(self, ddl: str) -> None:
         """Creates a protocol adapter's raw tables if missing."""
