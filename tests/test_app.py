@@ -21,7 +21,7 @@ from chainrisk.dashboard.ui import usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
-from chainrisk.store.published import publish_file, reader_path
+from chainrisk.store.published import publish_file
 from chainrisk.store.views import list_queries
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -382,7 +382,7 @@ def test_sql_console_runs_selects_and_refuses_writes(scored: Path) -> None:
 def copy_of(db: Path, folder: Path) -> Path:
     """A private copy of what readers see (the session file stays untouched); `publish` it after changing it."""
     copy = folder / "copy.duckdb"
-    shutil.copyfile(reader_path(db), copy)
+    shutil.copyfile(db, copy)  # no job is writing the session file: what readers see
     return copy
 
 

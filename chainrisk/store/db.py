@@ -24,6 +24,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
@@ -189,6 +190,8 @@ class Store:
                         migrate_to_9(self.con)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).
+            drop_latest_keys(self.con)
 
     def publish(self) -> Path:
         """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the
@@ -199,9 +202,10 @@ class Store:
         return publish(self.con, self.path).catalog
 
     def ensure_tables(self, ddl: str) -> None:
-        """Creates a protocol adapter's raw tables if missing."""
+        """Creates a protocol adapter's raw tables if missing (its latest-only ones without their index)."""
         with self._transaction():
             self.con.execute(ddl)
+            drop_latest_keys(self.con)
 
     def close(self) -> None:
         self.con.close()
