@@ -327,7 +327,9 @@ def publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
         "snapshot": snapshot,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "block": block,
-        "written": {"files": len(written), "bytes": sum(sizes)},
+        "written": {"files": len(written), "bytes": sum(sizes), "tables": how},
+        #: Seconds spent checking and writing the tables (the catalog and pointer follow in milliseconds).
+        "seconds": round(time.perf_counter() - started, 3),
         "tables": entries,
     }
     catalog = folder / f"snapshot-{snapshot:08d}.duckdb"
