@@ -250,3 +250,29 @@ def test_publish_of_a_broken_view_leaves_readers_on_the_previous_snapshot(tmp_pa
     assert (published_dir(db) / POINTER).read_text() == pointer
     assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(0,)]
     con.close()
+
+
+def test_a_latest_table_re_stamped_by_a_new_block_is_not_written_again(tmp_path: Path) -> None:
+    """An unchanged chain's next block changes only the stamp of a latest-only table: the snapshot keeps its files
+    and the view puts the new stamp on; a real change afterwards rewrites it."""
+    db = tmp_path / "c.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE positions (wallet VARCHAR, amount HUGEINT, block_number BIGINT, block_timestamp BIGINT)")
+    con.execute("INSERT INTO positions SELECT 'w' || i, i * ?, 10, 1000 FROM range(20) r(i)", [BIG // 100])
+    publish(con, db)
+    files = _entry(db, "main.positions")["files"]
+    con.execute("UPDATE positions SET block_number = 11, block_timestamp = 1012")
+    report = publish(con, db)
+    assert report.tables_written == {"main.positions": "restamp"} and report.files == 0
+    assert _entry(db, "main.positions")["files"] == files
+    expected = con.execute("SELECT * FROM positions ORDER BY wallet").fetchall()
+    assert _read(db, "SELECT * FROM positions ORDER BY wallet") == expected
+    assert expected[0][2:] == (11, 1012)
+    con.execute("UPDATE positions SET amount = amount + 1, block_number = 12 WHERE wallet = 'w3'")
+    con.execute("UPDATE positions SET block_number = 12")
+    assert publish(con, db).tables_written == {"main.positions": "rewrite"}
+    assert (
+        _read(db, "SELECT * FROM positions ORDER BY wallet")
+        == con.execute("SELECT * FROM positions ORDER BY wallet").fetchall()
+    )
+    con.close()

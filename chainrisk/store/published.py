@@ -75,6 +75,8 @@ APPEND_MARKS = ("block_number", "run_id", "as_of_block")
 UPSERT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {"main.wallet_health_history": (HEALTH_BUCKET_KEY, "last_block")}
 #: history.<raw table> rows: one per value from a block on; closing one sets valid_to_block (the only revision).
 VALID_TO = "valid_to_block"
+#: Columns that stamp a latest-only row with its snapshot (chainrisk.store.db.STAMP_COLUMNS).
+STAMP_COLUMNS = ("block_number", "block_timestamp")
 #: Types Parquet cannot hold exactly (DuckDB would write a HUGEINT as a DOUBLE): written as DECIMAL(38,0), or as
 #: text when a value has more digits; the view casts them back.
 WIDE_INTEGERS = frozenset({"HUGEINT", "UHUGEINT"})
@@ -131,6 +133,10 @@ class _Table:
             return key, f"greatest(block_number, coalesce({VALID_TO}, block_number))"
         return None
 
+    def unstamped(self) -> _Table:
+        """The table without its stamp columns (for the hash of what a re-stamp leaves unchanged)."""
+        return _Table(self.schema, self.name, tuple(c for c in self.columns if c[0] not in STAMP_COLUMNS))
+
     def append_mark(self) -> str | None:
         names = {c for c, _ in self.columns}
         return next((_quote(m) for m in APPEND_MARKS if m in names), None)
@@ -151,15 +157,34 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[_Table]:
     return [_Table(str(s), str(n), tuple(zip(map(str, cs), map(str, ts), strict=True))) for s, n, cs, ts in rows]
 
 
+def _stamps(con: duckdb.DuckDBPyConnection, table: _Table) -> dict[str, int] | None:
+    """The table's stamp columns' values when it has both and each holds one value on every row, else None."""
+    names = {c for c, _ in table.columns}
+    if not set(STAMP_COLUMNS) < names:
+        return None
+    checks = ", ".join(f"min({c}), max({c}), count({c})" for c in STAMP_COLUMNS)
+    row = con.execute(f"SELECT count(*), {checks} FROM {table.sql_name}").fetchall()[0]
+    values: dict[str, int] = {}
+    for i, column in enumerate(STAMP_COLUMNS):
+        low, high, present = row[1 + 3 * i : 4 + 3 * i]
+        if not row[0] or low is None or low != high or present != row[0]:
+            return None
+        values[column] = int(low)
+    return values
+
+
 def _stats(con: duckdb.DuckDBPyConnection, table: _Table, source: str) -> tuple[int, int]:
     row = con.execute(table.hash_sql(source)).fetchall()[0]
     return int(row[0]), int(row[1])
 
 
-def _reader_select(table: _Table, files: list[str], folder: Path) -> str:
+def _reader_select(table: _Table, files: list[str], folder: Path, stamps: dict[str, int] | None = None) -> str:
     """The view's SELECT: the files' rows with every column cast to its declared type (newest version per key for a
-    table revised in place)."""
-    casts = ", ".join(f"CAST({_quote(c)} AS {t}) AS {_quote(c)}" for c, t in table.columns)
+    table revised in place; `stamps` put on every row of a re-stamped table)."""
+    stamps = stamps or {}
+    casts = ", ".join(
+        f"CAST({int(stamps[c]) if c in stamps else _quote(c)} AS {t}) AS {_quote(c)}" for c, t in table.columns
+    )
     if not files:
         return f"SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {_quote(c)}' for c, _ in table.columns)}) LIMIT 0"
     paths = "[" + ", ".join(_literal(folder / f) for f in files) + "]"
@@ -203,7 +228,15 @@ def _publish_table(
     mark = shape[1] if shape else table.append_mark()
     same_columns = before is not None and before["columns"] == columns
     if before is not None and same_columns and before["rows"] == count and before["hash"] == str(digest):
-        return {**entry, "watermark": before.get("watermark"), "files": before["files"]}, None, []
+        return {**before, **entry}, None, []
+    stamps = _stamps(con, table) if shape is None else None
+    if stamps is not None:
+        # A latest-only table re-stamped by a new block and otherwise unchanged: the same files, the new stamp
+        # put on by the view (one value per stamp column across the table).
+        entry["unstamped_hash"] = str(_stats(con, table.unstamped(), table.sql_name)[1])
+        unchanged = before is not None and same_columns and before["rows"] == count
+        if unchanged and before is not None and before.get("unstamped_hash") == entry["unstamped_hash"]:
+            return {**entry, "stamps": stamps, "watermark": None, "files": before["files"]}, "restamp", []
     directory = f"{DATA}/{table.full}"
 
     def watermark() -> int | None:
@@ -216,6 +249,7 @@ def _publish_table(
     if (
         before is not None
         and same_columns
+        and not before.get("stamps")
         and mark is not None
         and previous_mark is not None
         and before["files"]
@@ -264,7 +298,8 @@ def _write_catalog(
         for schema in sorted({t.schema for t in tables} | {s for s, _ in views}):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
         for table in tables:
-            select = _reader_select(table, manifest["tables"][table.full]["files"], folder)
+            entry = manifest["tables"][table.full]
+            select = _reader_select(table, entry["files"], folder, entry.get("stamps"))
             cat.execute(f"CREATE VIEW {table.sql_name} AS {select}")
         pending = views
         while pending:
