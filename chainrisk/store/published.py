@@ -336,7 +336,7 @@ def publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
     at it. A publish that fails (a full disk, an interrupt) leaves readers on the previous snapshot; files it wrote
     are named by no manifest and go at the next publish."""
     started = time.perf_counter()
-    folder = published_dir(db)
+    folder = published_dir(db).absolute()  # the views name their files by absolute path
     folder.mkdir(parents=True, exist_ok=True)
     current = current_copy(db)
     previous = read_manifest(current) if current is not None else None
@@ -362,6 +362,8 @@ def publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
         "snapshot": snapshot,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "block": block,
+        #: Where the files were when the catalog's views were written (they name them by absolute path).
+        "folder": str(folder),
         "written": {"files": len(written), "bytes": sum(sizes), "tables": how},
         #: Seconds spent checking and writing the tables (the catalog and pointer follow in milliseconds).
         "seconds": round(time.perf_counter() - started, 3),
@@ -469,7 +471,9 @@ def published_files(catalog: Path) -> list[Path]:
     manifest = read_manifest(catalog)
     if manifest is None:
         raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it")
-    return [catalog.parent / f for entry in manifest["tables"].values() for f in entry["files"]]
+    # The paths the catalog's views name (a folder copied elsewhere still names the files where they were written).
+    folder = Path(manifest.get("folder", catalog.parent))
+    return [folder / f for entry in manifest["tables"].values() for f in entry["files"]]
 
 
 def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
