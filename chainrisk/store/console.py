@@ -1,4 +1,4 @@
-"""Analysts' SQL console: one SELECT (or EXPLAIN SELECT) on the published copy, sandboxed, as a polars frame.
+"""Analysts' SQL console: one SELECT (or EXPLAIN SELECT) on the published snapshot, sandboxed, as a polars frame.
 
 Defence in depth, each layer enough on its own for the common attacks:
 
@@ -37,7 +37,7 @@ from chainrisk.store.published import open_published, published_files
 
 #: Longest SQL text accepted; analysts' queries are far shorter, and parsing megabytes only costs the server.
 MAX_SQL_CHARS = 100_000
-#: Catalog name the published copy is attached under (what `duckdb_databases()` and DESCRIBE show).
+#: Catalog name the published snapshot is attached under (what `duckdb_databases()` and DESCRIBE show).
 CATALOG = "published"
 
 #: Table functions a console query may call: row generators and read-only views of the catalog and settings.
@@ -124,7 +124,7 @@ class ConsoleResult:
 
 
 def console_connection(db: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection:
-    """A private, locked-down DuckDB instance with the published copy of `db` attached read-only as the default
+    """A private, locked-down DuckDB instance with the published snapshot of `db` attached read-only as the default
     catalog (asked again, like every reader, when the copy is pruned while attaching it)."""
     return open_published(db, lambda path: _locked_down(path, limits))
 
@@ -169,7 +169,7 @@ def _locked_down(path: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection
 
 
 def run_console_query(db: Path, sql: str, limits: ConsoleLimits = ConsoleLimits()) -> ConsoleResult:
-    """Runs one read-only query against the published copy of `db`; every failure is a one-line UserError
+    """Runs one read-only query against the published snapshot of `db`; every failure is a one-line UserError
     ("query refused: ..." for what the console does not allow, "query failed: ..." for DuckDB's errors)."""
     query, checked = accepted_statement(sql)
     started = time.monotonic()
