@@ -201,6 +201,7 @@ def _reader_select(table: _Table, files: list[str], folder: Path, stamps: dict[s
 def _write(con: duckdb.DuckDBPyConnection, table: _Table, where: str, target: Path) -> int:
     """Writes the table's rows matching `where` to `target` (wide integers exact); returns the rows written."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")  # renamed once whole: a file named .parquet is complete
     for wide_as in ("DECIMAL(38,0)", "VARCHAR"):
         select = ", ".join(
             f"CAST({_quote(c)} AS {wide_as}) AS {_quote(c)}" if t in WIDE_INTEGERS else _quote(c)
@@ -208,12 +209,13 @@ def _write(con: duckdb.DuckDBPyConnection, table: _Table, where: str, target: Pa
         )
         try:
             rows = con.execute(
-                f"COPY (SELECT {select} FROM {table.sql_name} WHERE {where}) TO {_literal(target)} "
+                f"COPY (SELECT {select} FROM {table.sql_name} WHERE {where}) TO {_literal(partial)} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             ).fetchall()
+            os.replace(partial, target)
             return int(rows[0][0]) if rows else 0
         except duckdb.ConversionException:
-            target.unlink(missing_ok=True)  # a value beyond 38 digits: write the wide integers as text
+            partial.unlink(missing_ok=True)  # a value beyond 38 digits: write the wide integers as text
     raise AssertionError("unreachable: VARCHAR holds every integer")
 
 
@@ -418,7 +420,7 @@ def _prune(folder: Path) -> None:
             path.unlink(missing_ok=True)
     data = folder / DATA
     if data.is_dir():
-        for path in data.rglob("*.parquet"):
+        for path in data.rglob("*.parquet*"):  # files of older snapshots, and a failed publish's (.partial too)
             if path.relative_to(folder).as_posix() not in named:
                 path.unlink(missing_ok=True)
         for directory in data.iterdir():
