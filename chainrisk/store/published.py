@@ -158,16 +158,18 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[_Table]:
 
 
 def _stamps(con: duckdb.DuckDBPyConnection, table: _Table) -> dict[str, int] | None:
-    """The table's stamp columns' values when it has both and each holds one value on every row, else None."""
-    names = {c for c, _ in table.columns}
-    if not set(STAMP_COLUMNS) < names:
+    """The table's stamp columns (those of STAMP_COLUMNS it has) and their values when each holds one value on every
+    row, else None."""
+    names = [c for c, _ in table.columns]
+    present = [c for c in STAMP_COLUMNS if c in names]
+    if not present or len(present) == len(names):
         return None
-    checks = ", ".join(f"min({c}), max({c}), count({c})" for c in STAMP_COLUMNS)
+    checks = ", ".join(f"min({_quote(c)}), max({_quote(c)}), count({_quote(c)})" for c in present)
     row = con.execute(f"SELECT count(*), {checks} FROM {table.sql_name}").fetchall()[0]
     values: dict[str, int] = {}
-    for i, column in enumerate(STAMP_COLUMNS):
-        low, high, present = row[1 + 3 * i : 4 + 3 * i]
-        if not row[0] or low is None or low != high or present != row[0]:
+    for i, column in enumerate(present):
+        low, high, filled = row[1 + 3 * i : 4 + 3 * i]
+        if not row[0] or low is None or low != high or filled != row[0]:
             return None
         values[column] = int(low)
     return values
