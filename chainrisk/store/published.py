@@ -32,12 +32,12 @@ What a publish writes grows with the new data, not with the file. Per table, aga
 Files no kept manifest names are deleted. The check reads each table once (counting and hashing, no write).
 
 Why not a copy of the file (the previous publisher) or DuckLake? Measured on the 300-wallet devnet
-(benchmarks/storage.py,
-README "Storage and history"), the copy wrote the whole file (34 MB) every run and kept three (102 MB); this layout
-writes what changed, 0.49 MB a run after an empty block (32 files; an empty block still moves every interest index),
-and the folder settles at 4.8 MB. It spends more time than a file copy at that size (0.6-1.1 s, reading each table
-once), but its bytes follow the change, not the file. DuckLake's extension (`duckdb-ext-ducklake` 1.4.4 on PyPI) is
-built for DuckDB 1.4.4 and DuckDB 2.0.1, which chainrisk uses, refuses to load it, so it could not be measured.
+(benchmarks/storage.py, README "Storage and history"), the copy wrote the whole file (34 MB) every run and kept
+three (102 MB); this layout writes what changed, 0.49 MB a run after an empty block (32 files; an empty block still
+moves every interest index), and the folder settles at 4.8 MB. It spends more time than a file copy at that size
+(0.6-1.1 s, reading each table once), but its bytes follow the change, not the file. DuckLake's extension
+(`duckdb-ext-ducklake` 1.4.4 on PyPI) is built for DuckDB 1.4.4 and DuckDB 2.0.1, which chainrisk uses, refuses to
+load it, so it could not be measured.
 
 Readers never fall back to the main file: even a read-only open takes a lock that would make the writer's next open
 fail, so a reader could break a run. Until the first publish there is simply nothing to read. A folder an older
