@@ -50,7 +50,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -436,11 +435,6 @@ def publish_file(db: Path) -> Path:
     """Publishes a database no process holds open (tests, tools); returns the catalog readers now open."""
     with duckdb.connect(str(db), read_only=True) as con:
         return publish(con, db).catalog
-
-
-def remove_published(db: Path) -> None:
-    """Deletes everything published from `db` (readers then have nothing to read until the next publish)."""
-    shutil.rmtree(published_dir(db), ignore_errors=True)
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------
