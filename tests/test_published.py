@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from chainrisk.store import published
+from chainrisk.store.console import run_console_query
 from chainrisk.store.published import (
     DATA,
     KEEP_PREVIOUS,
@@ -69,6 +70,10 @@ def _rows(paths: list[Path]) -> int:
 def _read(db: Path, sql: str) -> list[tuple[Any, ...]]:
     with connect_reader(db) as con:
         return con.execute(sql).fetchall()
+
+
+def _console(db: Path, sql: str) -> list[Any]:
+    return run_console_query(db, sql).frame.to_series().to_list()
 
 
 def test_append_only_table_gets_a_file_of_the_new_rows_only(tmp_path: Path) -> None:
@@ -220,12 +225,14 @@ def test_first_publish_after_the_upgrade_replaces_the_old_copies(tmp_path: Path)
     (folder / POINTER).write_text(old[-1].name)
     assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(5,)]
     assert published.published_files(old[-1]) == []
+    assert _console(db, "SELECT count(*) AS n FROM raw_toy_events") == [5]  # the console reads the old copy too
     con = duckdb.connect(str(db))
     _events(con, 6, 6)
     publish(con, db)
     assert not any(copy.exists() for copy in old)
     assert (folder / POINTER).read_text() == "snapshot-00000001.duckdb"
     assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(6,)]
+    assert _console(db, "SELECT count(*) AS n FROM raw_toy_events") == [6]
     con.close()
 
 
