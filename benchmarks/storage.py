@@ -33,6 +33,23 @@ from chainrisk.rpc import RpcClient  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "storage.json"
 
 
+def _publish_figures(db: Path) -> dict[str, Any]:
+    """What the run's publish wrote and how long it took (from the manifest of the snapshot it published; the
+    baseline's full copies have none: their publish writes the whole file)."""
+    folder = db.with_name(db.name + ".published")
+    pointer = folder / "CURRENT"
+    manifest = (folder / pointer.read_text().strip()).with_suffix(".json") if pointer.is_file() else None
+    if manifest is None or not manifest.is_file():
+        copy = folder / pointer.read_text().strip() if pointer.is_file() else None
+        return {"publish_bytes_written": copy.stat().st_size if copy and copy.is_file() else None}
+    written = json.loads(manifest.read_text())
+    return {
+        "publish_bytes_written": written["written"]["bytes"],
+        "publish_files_written": written["written"]["files"],
+        "publish_seconds": written.get("seconds"),
+    }
+
+
 def _bytes(db: Path) -> dict[str, int]:
     wal = db.with_name(db.name + ".wal")
     published = db.with_name(db.name + ".published")
@@ -74,6 +91,7 @@ def _series(
                 "seconds": round(time.perf_counter() - started, 2),
                 **sizes,
                 "total": sizes["database"] + sizes["published"],
+                **_publish_figures(db),
             }
         )
         print(f"  run {run}: database {sizes['database']:,} B, published {sizes['published']:,} B", flush=True)

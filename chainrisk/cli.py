@@ -498,7 +498,7 @@ def _query(args: argparse.Namespace) -> None:
 
 
 def _check_reader_db(db: Path) -> None:
-    """Readers open the published copy; a --db that exists must still be a database (not a typo'd other file)."""
+    """Readers open the published snapshot; a --db that exists must still be a database (not a typo'd other file)."""
     if db.exists():
         _check_db(db, create=False)
 
@@ -755,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
         job.set_defaults(handler=handler)
 
     def reader_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
+        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published snapshot is read)")
         sub.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
         sub.add_argument("--out", help="write to this file instead of stdout (required for parquet)")
         sub.add_argument("--max-rows", type=POSITIVE, default=1_000_000, help="cut results at this many rows")
@@ -773,7 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="history and latest tables as a Parquet lake for Spark/Trino/DuckDB, adding only new rows"
     )
-    export.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published copy is read)")
+    export.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published snapshot is read)")
     export.add_argument("--format", choices=["parquet"], default="parquet")
     export.add_argument(
         "--to",

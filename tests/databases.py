@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 from chainrisk.cli import main
-from chainrisk.store.published import reader_path
 
 #: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show
 #: the latest run of a kind, not the first.
@@ -33,7 +32,7 @@ RISK_COMMANDS = (
 def copy_of(db: Path, folder: Path) -> Path:
     """A private copy of what readers see (the session file stays untouched); `publish` it after changing it."""
     copy = folder / "copy.duckdb"
-    shutil.copyfile(reader_path(db), copy)
+    shutil.copyfile(db, copy)  # no job is writing the session file: what readers see
     return copy
 
 

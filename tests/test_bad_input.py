@@ -32,7 +32,8 @@ import chainrisk.rpc.client
 from chainrisk.cli import main
 from chainrisk.devnet.node import free_port
 from chainrisk.jobs.lock import writer_lock
-from chainrisk.store.published import POINTER, current_copy, published_dir
+from chainrisk.store import published
+from chainrisk.store.published import DATA, POINTER, current_copy, published_dir
 from chainrisk.store.schema import SCHEMA_VERSION
 
 #: prctl option that removes a capability from the bounding set (linux/prctl.h).
@@ -776,26 +777,28 @@ def test_disk_full_during_export(ctx: Ctx, tmp_path: Path) -> None:
 def test_disk_full_while_publishing(
     ctx: Ctx, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """ENOSPC raised by the copy that publishes a score (after writing half the file, as a filling disk does):
-    one line, and readers keep the last published copy, byte-identical."""
+    """ENOSPC raised while publishing a score (after half a Parquet file is written, as a filling disk does): one
+    line, and readers keep the last published snapshot, byte-identical."""
     folder = published_dir(ctx.db)
     before = _tree(folder)
     pointer = (folder / POINTER).read_text()
+    write = published._write
 
-    def copy_until_full(src: str | Path, dst: str | Path, **_: Any) -> None:
-        data = Path(src).read_bytes()
-        Path(dst).write_bytes(data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+    def write_until_full(con: Any, table: Any, where: str, target: Path) -> int:
+        write(con, table, where, target)
+        data = target.read_bytes()
+        target.write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
 
-    monkeypatch.setattr("shutil.copyfile", copy_until_full)  # what chainrisk.store.published copies with
+    monkeypatch.setattr(published, "_write", write_until_full)  # what writes each published Parquet file
     assert main(["score", "--db", str(ctx.db)]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert os.strerror(errno.ENOSPC) in line and "the disk is full: free space" in line
     assert (folder / POINTER).read_text() == pointer
     after = _tree(folder)
     assert {k: v for k, v in after.items() if k in before} == before
-    # The half-written copy is never named by CURRENT; publish leaves it for its stale-file sweep.
-    assert all(name.endswith(".partial") for name in set(after) - set(before))
+    # The half-written file is named by no manifest; the next publish deletes it.
+    assert set(after) - set(before) and all(name.startswith(DATA) for name in set(after) - set(before))
     monkeypatch.undo()
     assert main(["sql", "SELECT count(*) AS n FROM positions", "--db", str(ctx.db), "--format", "csv"]) == 0
 

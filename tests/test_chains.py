@@ -259,10 +259,9 @@ def test_chains_command_refuses_bad_input_and_keeps_the_file(
     scored_db: Path, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from chainrisk.cli import main
-    from chainrisk.store.published import reader_path
 
     db = tmp_path / "copy.duckdb"
-    db.write_bytes(reader_path(scored_db).read_bytes())
+    db.write_bytes(scored_db.read_bytes())  # no job writes it: what readers see
     before = db.read_bytes()
     cases = [
         (["--rpc-url", "http://127.0.0.1:9"], "cannot reach RPC"),
@@ -284,7 +283,7 @@ def test_chains_command_refuses_bad_input_and_keeps_the_file(
     assert "holds no positions of chain 31337" in capsys.readouterr().err
     assert db.read_bytes() == before
     # And the command itself: the same tables as the run wrote, published.
-    db.write_bytes(reader_path(scored_db).read_bytes())
+    db.write_bytes(scored_db.read_bytes())  # no job writes it: what readers see
     assert main(["chains", "--db", str(db), "--rpc-url", devnet["rpc_url"]]) == 0
     assert "3 wrapped assets" in capsys.readouterr().out
     ours, theirs = _tables(db, "base_asset_exposure")[0], _tables(scored_db, "base_asset_exposure")[0]

@@ -33,7 +33,7 @@ from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.jobs.run import RunReport, run_once
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
-from chainrisk.store.published import current_copy, published_dir
+from chainrisk.store.published import current_copy, published_dir, read_manifest
 from chainrisk.store.schema import SCHEMA_VERSION
 from tests.configs import devnet_toml
 
@@ -89,14 +89,20 @@ def node(chain: dict[str, Any]) -> Iterator[RpcClient]:
 
 # -- comparing databases -------------------------------------------------------------------------------------------
 def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every base table (the raw tables' versions too) but runs and the health history, rows sorted, without the
-    wall-clock columns. The health history folds samples into hour buckets: a reorg drops the buckets that took a
-    sample from a dropped block (their extremes cannot be unpicked), so it is checked on its own."""
+    """Every base table (of a published snapshot: every table it publishes; the raw tables' versions too) but runs
+    and the health history, rows sorted, without the wall-clock columns. The health history folds samples into hour
+    buckets: a reorg drops the buckets that took a sample from a dropped block (their extremes cannot be unpicked),
+    so it is checked on its own."""
+    manifest = read_manifest(db)  # a published snapshot: its tables are views over its files
     with duckdb.connect(str(db), read_only=True) as con:
-        names = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "ORDER BY 1, 2"
-        ).fetchall()
+        names = (
+            [tuple(name.split(".", 1)) for name in sorted(manifest["tables"])]
+            if manifest
+            else con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                "ORDER BY 1, 2"
+            ).fetchall()
+        )
         tables = {}
         for schema, name in names:
             if name not in (RUNS, "wallet_health_history"):

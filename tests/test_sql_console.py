@@ -17,7 +17,7 @@ import pytest
 from chainrisk.errors import UserError
 from chainrisk.store.console import ConsoleLimits, console_connection, run_console_query
 from chainrisk.store.db import Store
-from chainrisk.store.published import connect_reader, current_copy
+from chainrisk.store.published import connect_reader, current_copy, published_dir, published_files
 
 #: Amounts at the edges of what positions hold: the largest exact integer (38 digits) and a typical wei balance.
 BIG = 10**38 - 1
@@ -270,8 +270,10 @@ def test_explain_describe_and_catalog_views(db: Path) -> None:
     assert "Total Time" in analyzed["explain_value"][0]
     described = run_console_query(db, "DESCRIBE positions").frame
     assert "supplied_amount" in described["column_name"].to_list()
-    tables = run_console_query(db, "SELECT table_name FROM duckdb_tables() ORDER BY 1").frame
-    assert "positions" in tables["table_name"].to_list()
+    # The published snapshot stores no data of its own: every table is a view over the snapshot's Parquet files.
+    assert run_console_query(db, "SELECT count(*) AS n FROM duckdb_tables()").frame["n"].to_list() == [0]
+    views = run_console_query(db, "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").frame
+    assert "positions" in views["view_name"].to_list()
     unicode = "é🦆" * 20_000
     assert run_console_query(db, f"SELECT '{unicode}' AS ü").frame["ü"].to_list() == [unicode]
 
@@ -315,6 +317,11 @@ HOSTILE_TO_CONNECTION = {
     "replacement scan": "SELECT * FROM '/etc/passwd'",
     "network": "SELECT * FROM read_parquet('https://example.com/x.parquet')",
     "glob": "SELECT * FROM glob('/*')",
+    "read the main file": "SELECT * FROM read_text('{db}')",
+    "attach the main file": "ATTACH '{db}' AS main_file (READ_ONLY)",
+    "read a manifest": "SELECT * FROM read_text('{published}/CURRENT')",
+    "glob the snapshot": "SELECT * FROM read_parquet('{published}/data/*/*.parquet')",
+    "copy into the snapshot's folder": "COPY positions TO '{published}/data/evil.parquet' (FORMAT parquet)",
 }
 
 
@@ -323,9 +330,37 @@ def test_connection_alone_refuses_what_the_parser_check_refuses(db: Path, sql: s
     """Defence in depth: with the statement check bypassed, the connection itself still refuses."""
     before = _fingerprint(db)
     with console_connection(db, FAST) as con, pytest.raises(duckdb.Error):
-        con.execute(sql.format(tmp=tmp_path)).fetchall()
+        con.execute(sql.format(tmp=tmp_path, db=db, published=published_dir(db))).fetchall()
     assert _fingerprint(db) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_connection_reads_exactly_the_snapshots_files(db: Path) -> None:
+    """The views read the published Parquet files (allowed_paths names each of them), and only those."""
+    catalog = current_copy(db)
+    assert catalog is not None
+    files = published_files(catalog)
+    assert files and all(f.suffix == ".parquet" and f.is_relative_to(published_dir(db)) for f in files)
+    with console_connection(db, FAST) as con:
+        allowed = con.execute("SELECT current_setting('allowed_paths')").fetchall()[0][0]
+        # DuckDB adds the attached catalog itself (and its WAL names); nothing else.
+        assert {str(f) for f in files} <= set(allowed)
+        assert all(a.startswith(str(catalog)) for a in set(allowed) - {str(f) for f in files})
+        assert con.execute("SELECT count(*) FROM positions").fetchall() == [(3,)]
+
+
+def test_writing_over_a_snapshot_file_is_refused(db: Path) -> None:
+    """allowed_paths lets DuckDB write as well as read the files it names, so that a COPY over one of them (the
+    only write the connection alone would let through) is refused by the statement check, like every COPY."""
+    catalog = current_copy(db)
+    assert catalog is not None
+    target = published_files(catalog)[0]
+    for sql in (
+        f"COPY (SELECT 1 AS a) TO '{target}' (FORMAT parquet, USE_TMP_FILE false)",
+        f"ATTACH '{target}' AS x",
+        f"SELECT * FROM read_parquet('{target}')",
+    ):
+        _refused(db, sql)
 
 
 def test_console_and_dashboard_reader_share_a_process(db: Path) -> None:

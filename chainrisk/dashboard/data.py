@@ -28,7 +28,7 @@ def database_location() -> Path:
 
 
 def reader(db: Path) -> str:
-    """The file readers open now (the published copy): the cache key of every query on `db`."""
+    """The file readers open now (the published snapshot): the cache key of every query on `db`."""
     try:
         return str(reader_path(db))
     except UserError as exc:
@@ -51,7 +51,7 @@ def _cached_query(db: str, reader_file: str, sql: str, params: tuple[Any, ...]) 
 
 
 def query(db: Path, sql: str, *params: Any) -> pl.DataFrame:
-    """A query's whole result as a polars frame (cached per published copy); `params` bind the `?`s."""
+    """A query's whole result as a polars frame (cached per published snapshot); `params` bind the `?`s."""
     reader_file = reader(db)
     try:
         return _cached_query(str(db), reader_file, sql, tuple(params))
@@ -59,7 +59,7 @@ def query(db: Path, sql: str, *params: Any) -> pl.DataFrame:
         if reader_file == str(db):
             # The first run is still writing the only file there is: nothing to show yet, not an error.
             raise NoData(
-                f"{db} is being written by a chainrisk job and has no published copy yet; "
+                f"{db} is being written by a chainrisk job and has no published snapshot yet; "
                 "this page shows it as soon as the job finishes (reload)."
             ) from None
         raise exc

@@ -1,5 +1,5 @@
 """`chainrisk export`: the history and latest tables as a Hive-partitioned Parquet lake that Spark, Trino and DuckDB
-read, written incrementally (reads EXPORT_TABLES of the published copy; writes Parquet files and the manifest).
+read, written incrementally (reads EXPORT_TABLES of the published snapshot; writes Parquet files and the manifest).
 
 Each export adds only the rows new since the last one, in new files; files already exported are never rewritten.
 "New" is by block: the manifest keeps, per table and per (chain_id, protocol, market) the table has, the highest

@@ -43,7 +43,7 @@ class RunReport:
     score: ScoreReport | None = None
     chains: list[ChainsReport] = field(default_factory=list)  #: the asset graph and look-through, per chain
     alerts: AlertReport | None = None
-    published: str | None = None  #: the published copy readers now open
+    published: str | None = None  #: the published snapshot readers now open
 
     def summary(self) -> str:
         parts = [f"run {self.run_id} {self.status} in {self.seconds:.1f} s"]

@@ -45,7 +45,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
             scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
         )
         blocks = positions.select("chain_id", "market", "block_number").unique()
-        # Analysts' views (queries/) live in the file, so the published copy and any DuckDB client see them;
+        # Analysts' views (queries/) live in the file, so the published snapshot and any DuckDB client see them;
         # installed first, so a broken view fails the run before any score is replaced.
         install_views(store.con)
         store.replace_scores(frames, blocks, history)

@@ -1,13 +1,15 @@
-"""Analysts' SQL console: one SELECT (or EXPLAIN SELECT) on the published copy, sandboxed, as a polars frame.
+"""Analysts' SQL console: one SELECT (or EXPLAIN SELECT) on the published snapshot, sandboxed, as a polars frame.
 
 Defence in depth, each layer enough on its own for the common attacks:
 
 1. The text is parsed and must be exactly one SELECT (or EXPLAIN [ANALYZE] of one); its table functions must be
    on an allowlist (generators and catalog views), so file and network readers, dynamic SQL (`query()`),
    checkpoint and logging switches are refused before DuckDB runs anything, and file paths as table names too.
-2. It runs in a private in-memory DuckDB instance that attaches the published copy READ_ONLY, detaches its own
-   writable catalog, turns external access off (no files, no network, no extension installs or loads), limits
-   memory and threads, disables spilling to disk, and locks its configuration so no SET can undo any of it.
+2. It runs in a private in-memory DuckDB instance that attaches the published snapshot's catalog READ_ONLY (views
+   over the snapshot's Parquet files, chainrisk.store.published), detaches its own writable catalog, turns external
+   access off (no files, no network, no extension installs or loads) except reading exactly the Parquet files that
+   snapshot's manifest names (`allowed_paths`: what its views read), limits memory and threads, disables spilling
+   to disk, and locks its configuration so no SET can undo any of it.
 3. A timer interrupts the query after `timeout_s`; at most `max_rows` rows come back and truncation is flagged.
 
 The instance is private (not `duckdb.connect(path, config=...)`) because DuckDB caches one instance per file in
@@ -31,11 +33,11 @@ import duckdb.sqltypes
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.store.published import open_published
+from chainrisk.store.published import open_published, published_files
 
 #: Longest SQL text accepted; analysts' queries are far shorter, and parsing megabytes only costs the server.
 MAX_SQL_CHARS = 100_000
-#: Catalog name the published copy is attached under (what `duckdb_databases()` and DESCRIBE show).
+#: Catalog name the published snapshot is attached under (what `duckdb_databases()` and DESCRIBE show).
 CATALOG = "published"
 
 #: Table functions a console query may call: row generators and read-only views of the catalog and settings.
@@ -122,7 +124,7 @@ class ConsoleResult:
 
 
 def console_connection(db: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection:
-    """A private, locked-down DuckDB instance with the published copy of `db` attached read-only as the default
+    """A private, locked-down DuckDB instance with the published snapshot of `db` attached read-only as the default
     catalog (asked again, like every reader, when the copy is pruned while attaching it)."""
     return open_published(db, lambda path: _locked_down(path, limits))
 
@@ -146,7 +148,11 @@ def _locked_down(path: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection
     except duckdb.Error as exc:
         raise UserError(f"bad console limits: {_first_line(exc)}") from None
     try:
+        files = published_files(path)
         con.execute(f"ATTACH ? AS {CATALOG} (READ_ONLY)", [str(path)])
+        # Only these files, and only reads: the views over them work, any other path is refused like before.
+        allowed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+        con.execute(f"SET allowed_paths = [{allowed}]")
     except duckdb.IOException:
         con.close()
         raise
@@ -163,7 +169,7 @@ def _locked_down(path: Path, limits: ConsoleLimits) -> duckdb.DuckDBPyConnection
 
 
 def run_console_query(db: Path, sql: str, limits: ConsoleLimits = ConsoleLimits()) -> ConsoleResult:
-    """Runs one read-only query against the published copy of `db`; every failure is a one-line UserError
+    """Runs one read-only query against the published snapshot of `db`; every failure is a one-line UserError
     ("query refused: ..." for what the console does not allow, "query failed: ..." for DuckDB's errors)."""
     query, checked = accepted_statement(sql)
     started = time.monotonic()

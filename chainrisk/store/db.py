@@ -24,6 +24,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
@@ -56,6 +57,10 @@ LATEST_WALLET_RISK = """
 SELECT w.* FROM wallet_risk w JOIN scored_markets s
   ON w.protocol = s.protocol AND w.chain_id = s.chain_id AND w.market = s.market AND w.block_number = s.block_number
 """
+
+
+#: Columns that stamp a latest-only row with the snapshot it belongs to (a new block changes nothing else).
+STAMP_COLUMNS = ("block_number", "block_timestamp")
 
 
 def _quoted(column: str) -> str:
@@ -139,10 +144,52 @@ class Store:
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             self.con.unregister("incoming")
 
-    def _insert_versioned(self, table: str, frame: pl.DataFrame, chain_id: int, source: str, block: int) -> None:
-        """Inserts a raw snapshot and records what changed in its versions (the frame typed as the table, so an
-        empty or all-NULL column compares as stored)."""
+    def _replace_rows(self, table: str, scope: str, params: list[Any], frame: pl.DataFrame) -> None:
+        """Replaces the rows of `table` that `scope` (a condition on its columns) selects with `frame`. When they are
+        the same rows but for the snapshot stamp (block_number and block_timestamp, one value each in `frame`: a new
+        block on an unchanged chain), only the stamp is updated: DuckDB then rewrites two columns at the checkpoint
+        instead of every column of the table (README "Storage and history": what an unchanged run adds)."""
+        stamps = [c for c in STAMP_COLUMNS if c in frame.columns]
+        columns = [
+            str(r[0])
+            for r in self.con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
+                "ORDER BY column_index",
+                [table],
+            ).fetchall()
+        ]
+        if (
+            frame.height
+            and stamps
+            and set(columns) <= set(frame.columns)
+            and all(frame[c].n_unique() == 1 and frame[c].null_count() == 0 for c in stamps)
+        ):
+            compared = ", ".join(_quoted(c) for c in columns if c not in stamps)
+            self.con.register("replacing", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
+            try:
+                differing = self._first(
+                    f"SELECT (SELECT count(*) FROM {table} WHERE {scope}) <> (SELECT count(*) FROM replacing) "
+                    f"OR EXISTS (SELECT {compared} FROM {table} WHERE {scope} EXCEPT ALL SELECT {compared} "
+                    "FROM replacing)",
+                    [*params, *params],
+                )
+            except duckdb.ConversionException:
+                differing = (True,)  # a column the frame carries in another type: compare by replacing
+            finally:
+                self.con.unregister("replacing")
+            if differing is not None and not differing[0]:
+                assignments = ", ".join(f"{_quoted(c)} = ?" for c in stamps)
+                self.con.execute(
+                    f"UPDATE {table} SET {assignments} WHERE {scope}", [*(frame[c][0] for c in stamps), *params]
+                )
+                return
+        self.con.execute(f"DELETE FROM {table} WHERE {scope}", params)
         self._insert(table, frame)
+
+    def _insert_versioned(self, table: str, frame: pl.DataFrame, chain_id: int, source: str, block: int) -> None:
+        """Replaces a raw snapshot of a source and records what changed in its versions (the frame typed as the
+        table, so an empty or all-NULL column compares as stored)."""
+        self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame)
         types = self.con.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?", [table]
         ).fetchall()
@@ -189,18 +236,22 @@ class Store:
                         migrate_to_9(self.con)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).
+            drop_latest_keys(self.con)
 
     def publish(self) -> Path:
-        """Checkpoints and publishes a read-only copy for readers (chainrisk.store.published)."""
-        from chainrisk.store.published import publish_file
+        """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the
+        catalog readers now open."""
+        from chainrisk.store.published import publish
 
         self.con.execute("CHECKPOINT")
-        return publish_file(self.path)
+        return publish(self.con, self.path).catalog
 
     def ensure_tables(self, ddl: str) -> None:
-        """Creates a protocol adapter's raw tables if missing."""
+        """Creates a protocol adapter's raw tables if missing (its latest-only ones without their index)."""
         with self._transaction():
             self.con.execute(ddl)
+            drop_latest_keys(self.con)
 
     def close(self) -> None:
         self.con.close()
@@ -404,14 +455,13 @@ class Store:
         self.con.register("scored_blocks", blocks.select("chain_id", "market", "block_number"))
         with self._transaction():
             for table, frame in frames.items():
-                if table in LATEST_ONLY_TABLES:
-                    self.con.execute(f"DELETE FROM {table}")
-                else:
-                    self.con.execute(
-                        f"DELETE FROM {table} t USING scored_blocks s WHERE t.chain_id = s.chain_id "
-                        "AND (t.market = s.market OR t.market = 'all')"
+                scope = "true"
+                if table not in LATEST_ONLY_TABLES:
+                    scope = (
+                        f"EXISTS (SELECT 1 FROM scored_blocks s WHERE {table}.chain_id = s.chain_id "
+                        f"AND ({table}.market = s.market OR {table}.market = 'all'))"
                     )
-                self._insert(table, frame)
+                self._replace_rows(table, scope, [], frame)
             added = record_samples(self.con, frames["wallet_risk"], history or HistorySettings())
         self.con.unregister("scored_blocks")
         return added
@@ -423,8 +473,7 @@ class Store:
             for table, frame in frames.items():
                 if table not in CHAIN_TABLES:
                     raise ValueError(f"{table} is not a chain table")
-                self.con.execute(f"DELETE FROM {table} WHERE chain_id = ?", [chain_id])
-                self._insert(table, frame)
+                self._replace_rows(table, "chain_id = ?", [chain_id], frame)
 
     def replace_history(
         self,
@@ -484,13 +533,9 @@ class Store:
                 # Raw tables are keyed by the indexed contract (`market`); the shared contract tables hold one
                 # row set per risk-isolated market, all from the same indexed `source`.
                 if table in CONTRACT_TABLES:
-                    self.con.execute(
-                        f"DELETE FROM {table} WHERE chain_id = ? AND source = ? AND protocol = ?",
-                        [chain_id, market, protocol],
-                    )
-                    self._insert(table, frame)
+                    scope = "chain_id = ? AND source = ? AND protocol = ?"
+                    self._replace_rows(table, scope, [chain_id, market, protocol], frame)
                 else:
-                    self.con.execute(f"DELETE FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, market])
                     self._insert_versioned(table, frame, chain_id, market, block)
             self.con.execute(
                 "DELETE FROM snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? AND block_number >= ?",

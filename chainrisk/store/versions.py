@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store.latest import declared_key
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
 #: Columns that name the snapshot rather than the state: not compared, and set to the asked block by as_of.
@@ -36,6 +37,9 @@ def key_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         [table],
     ).fetchall()
     if not rows:
+        declared = declared_key(con, table)  # a latest-only table kept without its index (chainrisk.store.latest)
+        if declared is not None:
+            return [c for c in declared if c not in SNAPSHOT_COLUMNS]
         raise ValueError(f"{table} has no primary key; a raw snapshot table needs one to be stored by change")
     return [str(c) for c in rows[0][0] if c not in SNAPSHOT_COLUMNS]
 

@@ -8,7 +8,7 @@ protocol package reaches the credit features without an edit elsewhere.
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
 read only stg_* views and other marts. The score job installs the views before it publishes, so readers of the
-published copy find them; `query_sql` gives a view's SQL with its dependencies inlined, runnable on any chainrisk
+published snapshot find them; `query_sql` gives a view's SQL with its dependencies inlined, runnable on any chainrisk
 file whether or not the views were installed.
 """
 

@@ -1,0 +1,95 @@
+"""Latest-only tables kept without a primary-key index: reads duckdb_tables/duckdb_columns/duckdb_constraints, writes
+table_keys (each such table's key, which chainrisk.store.versions reads) and rebuilds those tables once without their
+PRIMARY KEY.
+
+Why (measured on the 300-wallet devnet's database, benchmarks/storage.py and README "Storage and history"): every run
+replaces the latest-only tables whole (a new block re-stamps every row, and block_number is part of their keys). With a
+PRIMARY KEY, DuckDB rewrites each of those tables' ART index at the checkpoint into fresh blocks before it frees the
+old ones: the indexes held 37 of the file's 109 used 256 KiB blocks, and the file swung between 32.8 and 45.1 MB on
+alternate runs. Without them the same rewrites settle at once (30.4 MB, unchanged run after run). Uniqueness of these
+tables never rested on the index: each write deletes the rows it covers and inserts one snapshot in one transaction.
+Tables that accumulate (events, versions, snapshot_blocks, sync_state, the histories) keep their keys.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from chainrisk.protocols.adapter import adapters
+from chainrisk.store.schema.chains import CHAIN_TABLES
+from chainrisk.store.schema.core import CONTRACT_TABLES
+from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
+
+KEYS_TABLE = "table_keys"
+#: The derived tables that hold each source's, market's or chain's latest snapshot only.
+DERIVED_LATEST = (*CONTRACT_TABLES, *SCORE_TABLES, *LATEST_ONLY_TABLES, "liquidation_curve", *CHAIN_TABLES)
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (
+    table_name VARCHAR PRIMARY KEY,
+    key_columns VARCHAR[] NOT NULL
+);
+"""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def latest_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The main schema's latest-only tables that exist: the derived ones and every adapter's raw snapshot tables
+    (its raw_* tables but its events table)."""
+    events = {a.events_table for a in adapters().values()}
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND NOT temporary ORDER BY 1"
+    ).fetchall()
+    names = [str(r[0]) for r in rows]
+    return [n for n in names if n in DERIVED_LATEST or (n.startswith("raw_") and n not in events)]
+
+
+def declared_key(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
+    """The key recorded for a table rebuilt without its primary key, or None."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [KEYS_TABLE]
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute(f"SELECT key_columns FROM {KEYS_TABLE} WHERE table_name = ?", [table]).fetchall()
+    return [str(c) for c in rows[0][0]] if rows else None
+
+
+def drop_latest_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Rebuilds every latest-only table that still has a PRIMARY KEY without it (its key recorded in table_keys, its
+    key columns NOT NULL as before), on a connection the caller holds a transaction on; returns the tables rebuilt.
+    A table with other constraints (UNIQUE, CHECK, FOREIGN KEY) is left as it is."""
+    con.execute(DDL)
+    rebuilt = []
+    for table in latest_tables(con):
+        constraints = con.execute(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main' "
+            "AND table_name = ? AND constraint_type <> 'NOT NULL'",
+            [table],
+        ).fetchall()
+        if [c[0] for c in constraints] != ["PRIMARY KEY"]:
+            continue
+        key = [str(c) for c in constraints[0][1]]
+        columns = con.execute(
+            "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+            "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+        definitions = ", ".join(
+            f"{_quote(str(name))} {kind}"
+            + ("" if nullable and name not in key else " NOT NULL")
+            + (f" DEFAULT {default}" if default is not None else "")
+            for name, kind, nullable, default in columns
+        )
+        staged = f"{table}__without_key"
+        con.execute(f"CREATE TABLE {_quote(staged)} ({definitions})")
+        con.execute(f"INSERT INTO {_quote(staged)} SELECT * FROM {_quote(table)}")
+        con.execute(f"DROP TABLE {_quote(table)}")
+        con.execute(f"ALTER TABLE {_quote(staged)} RENAME TO {_quote(table)}")
+        con.execute(f"INSERT OR REPLACE INTO {KEYS_TABLE} VALUES (?, ?)", [table, key])
+        rebuilt.append(table)
+    return rebuilt

@@ -1,0 +1,71 @@
+"""Latest-only tables without their primary-key index (chainrisk.store.latest) and the stamp-only rewrite of an
+unchanged snapshot (Store._replace_rows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from chainrisk.protocols.adapter import adapters
+from chainrisk.store.db import Store
+from chainrisk.store.latest import DERIVED_LATEST, declared_key
+from chainrisk.store.versions import key_columns
+
+
+def _constraints(store: Store, table: str) -> list[str]:
+    rows = store.con.execute(
+        "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = ? AND constraint_type <> 'NOT NULL'",
+        [table],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_latest_tables_lose_their_index_and_keep_their_key(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.duckdb") as store:
+        store.ensure_tables(adapters()["aave-v3"].ddl)  # as indexing the protocol first does
+        for table in ("wallet_risk", "positions", "raw_aave_v3_balances"):
+            assert _constraints(store, table) == [], table
+        assert declared_key(store.con, "wallet_risk") == ["protocol", "chain_id", "market", "block_number", "wallet"]
+        # The raw versions still know each raw table's key (without the snapshot's block).
+        assert "block_number" not in key_columns(store.con, "raw_aave_v3_balances")
+        assert key_columns(store.con, "raw_aave_v3_balances")[:2] == ["chain_id", "market"]
+        # Tables that accumulate keep theirs.
+        for table in ("snapshot_blocks", "sync_state", "wallet_health_history", "raw_aave_v3_events"):
+            assert _constraints(store, table) == ["PRIMARY KEY"], table
+        nullable = store.con.execute(
+            "SELECT is_nullable FROM duckdb_columns() WHERE table_name = 'wallet_risk' AND column_name = 'wallet'"
+        ).fetchall()
+        assert nullable == [(False,)]
+        keys = {str(r[0]) for r in store.con.execute("SELECT table_name FROM table_keys").fetchall()}
+        assert {"wallet_risk", "positions", "liquidation_curve", "raw_aave_v3_balances"} <= keys
+        for table in DERIVED_LATEST:
+            assert "PRIMARY KEY" not in _constraints(store, table), table
+    with Store(tmp_path / "c.duckdb") as store:  # a second open changes nothing
+        assert _constraints(store, "wallet_risk") == []
+
+
+def test_an_unchanged_snapshot_only_moves_its_stamp(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.duckdb") as store:
+        store.con.execute("CREATE TABLE toy (chain_id BIGINT, wallet VARCHAR, amount HUGEINT, block_number BIGINT)")
+        frame = pl.DataFrame(
+            {"chain_id": [1, 1], "wallet": ["a", "b"], "amount": [10**30, 5], "block_number": [7, 7]},
+            schema={"chain_id": pl.Int64, "wallet": pl.Utf8, "amount": pl.Int128, "block_number": pl.Int64},
+        )
+        store._replace_rows("toy", "chain_id = ?", [1], frame)
+        row_ids = store.con.execute("SELECT rowid FROM toy ORDER BY wallet").fetchall()
+        store._replace_rows("toy", "chain_id = ?", [1], frame.with_columns(pl.lit(8).alias("block_number")))
+        # Updated in place (the same rows), stamped with the new block.
+        assert store.con.execute("SELECT rowid FROM toy ORDER BY wallet").fetchall() == row_ids
+        assert store.con.execute("SELECT wallet, amount, block_number FROM toy ORDER BY wallet").fetchall() == [
+            ("a", 10**30, 8),
+            ("b", 5, 8),
+        ]
+        changed = frame.with_columns(pl.Series("amount", [10**30, 6], pl.Int128), pl.lit(9).alias("block_number"))
+        store._replace_rows("toy", "chain_id = ?", [1], changed)
+        assert store.con.execute("SELECT wallet, amount, block_number FROM toy ORDER BY wallet").fetchall() == [
+            ("a", 10**30, 9),
+            ("b", 6, 9),
+        ]
+        store._replace_rows("toy", "chain_id = ?", [1], changed.head(1))  # a row gone: replaced, not re-stamped
+        assert store.con.execute("SELECT count(*) FROM toy").fetchall() == [(1,)]

@@ -1,0 +1,285 @@
+"""The published snapshots (chainrisk.store.published): what each publish writes (only new rows of an append-only
+table, only changed tables, revised buckets as new versions), what readers see (one snapshot, whatever publishes
+follow), exact wide integers, compaction, pruning and the upgrade from full copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from chainrisk.store import published
+from chainrisk.store.console import run_console_query
+from chainrisk.store.published import (
+    DATA,
+    KEEP_PREVIOUS,
+    MAX_FILES,
+    POINTER,
+    connect_reader,
+    current_copy,
+    publish,
+    published_dir,
+    read_manifest,
+)
+
+BIG = 2**126 + 12345  # 39 digits: beyond DECIMAL(38,0)
+
+
+def _db(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE raw_toy_events (chain_id BIGINT, market VARCHAR, block_number BIGINT, amount HUGEINT)")
+    con.execute("CREATE TABLE wallet_portfolio (wallet VARCHAR, collateral_usd DOUBLE)")
+    con.execute(
+        "CREATE TABLE wallet_health_history (protocol VARCHAR, chain_id BIGINT, market VARCHAR, wallet VARCHAR, "
+        "bucket_start BIGINT, samples BIGINT, last_block BIGINT, health_factor DOUBLE)"
+    )
+    con.execute("CREATE SCHEMA history")
+    con.execute(
+        "CREATE TABLE history.raw_toy_balances (chain_id BIGINT, market VARCHAR, wallet VARCHAR, "
+        "block_number BIGINT, balance HUGEINT, valid_to_block BIGINT)"
+    )
+    con.execute("CREATE VIEW mart_toy AS SELECT wallet, sum(collateral_usd) AS usd FROM wallet_portfolio GROUP BY 1")
+    con.execute("CREATE VIEW mart_toy_events AS SELECT count(*) AS n, sum(amount) AS total FROM raw_toy_events")
+    return con
+
+
+def _events(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
+    con.execute(
+        "INSERT INTO raw_toy_events SELECT 1, 'm', b, b::HUGEINT * 1000000000000000000 FROM range(?, ?) r(b)",
+        [first, last + 1],
+    )
+
+
+def _entry(db: Path, table: str) -> dict[str, Any]:
+    catalog = current_copy(db)
+    assert catalog is not None
+    manifest = read_manifest(catalog)
+    assert manifest is not None
+    entry: dict[str, Any] = manifest["tables"][table]
+    return entry
+
+
+def _rows(paths: list[Path]) -> int:
+    listed = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
+    with duckdb.connect() as con:
+        return int(con.execute(f"SELECT count(*) FROM read_parquet({listed})").fetchall()[0][0])
+
+
+def _read(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with connect_reader(db) as con:
+        return con.execute(sql).fetchall()
+
+
+def _console(db: Path, sql: str) -> list[Any]:
+    return run_console_query(db, sql).frame.to_series().to_list()
+
+
+def test_append_only_table_gets_a_file_of_the_new_rows_only(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 100)
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', 1.5), ('0xb', 2.5)")
+    first = publish(con, db)
+    assert first.tables_written["main.raw_toy_events"] == "rewrite"
+    _events(con, 101, 103)
+    second = publish(con, db)
+    folder = published_dir(db)
+    events = _entry(db, "main.raw_toy_events")
+    assert len(events["files"]) == 2 and events["watermark"] == 103
+    assert [_rows([folder / f]) for f in events["files"]] == [100, 3]
+    # Only the events were written: the unchanged tables keep their files.
+    assert second.tables_written == {"main.raw_toy_events": "append"}
+    assert second.files == 1 and second.rows == 3
+    assert (
+        _entry(db, "main.wallet_portfolio")["files"]
+        == read_manifest(first.catalog)["tables"][  # type: ignore[index]
+            "main.wallet_portfolio"
+        ]["files"]
+    )
+    # Readers see the whole table, exact, and the writer's views over it.
+    total = sum(b * 10**18 for b in range(1, 104))
+    assert _read(db, "SELECT n, total FROM mart_toy_events") == [(103, total)]
+    assert _read(db, "SELECT typeof(amount) FROM raw_toy_events LIMIT 1") == [("HUGEINT",)]
+    # Nothing new: nothing written.
+    third = publish(con, db)
+    assert third.files == 0 and third.tables_written == {}
+    con.close()
+
+
+def test_rows_deleted_below_the_watermark_rewrite_the_table(tmp_path: Path) -> None:
+    """A reorg rewinds events and writes others of the same count: the hashes do not add up, the table is rewritten."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 10)
+    publish(con, db)
+    con.execute("DELETE FROM raw_toy_events WHERE block_number > 8")
+    con.execute("INSERT INTO raw_toy_events VALUES (1, 'm', 9, 7), (1, 'm', 10, 7), (1, 'm', 11, 7)")
+    report = publish(con, db)
+    assert report.tables_written["main.raw_toy_events"] == "rewrite"
+    assert len(_entry(db, "main.raw_toy_events")["files"]) == 1
+    assert _read(db, "SELECT count(*), sum(amount) FROM raw_toy_events") == [
+        (11, sum(b * 10**18 for b in range(1, 9)) + 21)
+    ]
+    con.close()
+
+
+def test_revised_buckets_are_published_as_new_versions(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    con.execute("INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(50) r(i)")
+    con.execute("INSERT INTO history.raw_toy_balances SELECT 1, 'm', 'w' || i, 10, ?, NULL FROM range(50) r(i)", [BIG])
+    publish(con, db)
+    # A later run extends one bucket, opens another, and replaces one balance (closing its version).
+    con.execute(
+        "UPDATE wallet_health_history SET samples = 2, last_block = 11, health_factor = 0.9 WHERE wallet = 'w3'"
+    )
+    con.execute("INSERT INTO wallet_health_history VALUES ('aave', 1, 'm', 'w3', 3600, 1, 12, 1.1)")
+    con.execute("UPDATE history.raw_toy_balances SET valid_to_block = 12 WHERE wallet = 'w7'")
+    con.execute("INSERT INTO history.raw_toy_balances VALUES (1, 'm', 'w7', 12, 5, NULL)")
+    report = publish(con, db)
+    assert report.tables_written == {"main.wallet_health_history": "upsert", "history.raw_toy_balances": "upsert"}
+    assert report.rows == 4  # two buckets and two versions: only what the run changed
+    folder = published_dir(db)
+    assert [_rows([folder / f]) for f in _entry(db, "main.wallet_health_history")["files"]] == [50, 2]
+    assert _read(db, "SELECT count(*), sum(samples) FROM wallet_health_history") == [(51, 52)]
+    assert _read(db, "SELECT samples, health_factor FROM wallet_health_history WHERE wallet = 'w3' ORDER BY 1") == [
+        (1, 1.1),
+        (2, 0.9),
+    ]
+    assert _read(
+        db, "SELECT block_number, balance, valid_to_block FROM history.raw_toy_balances WHERE wallet = 'w7' ORDER BY 1"
+    ) == [(10, BIG, 12), (12, 5, None)]
+    # Downsampling deletes buckets: the newest versions would keep them, so the table is rewritten whole.
+    con.execute("DELETE FROM wallet_health_history WHERE wallet = 'w3' AND bucket_start = 0")
+    con.execute("UPDATE wallet_health_history SET last_block = 13 WHERE wallet = 'w4'")
+    assert publish(con, db).tables_written == {"main.wallet_health_history": "rewrite"}
+    assert _read(db, "SELECT count(*) FROM wallet_health_history") == [(50,)]
+    con.close()
+
+
+def test_reader_keeps_its_snapshot_while_the_next_publish_happens(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 10)
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', 1.0)")
+    publish(con, db)
+    reader = connect_reader(db)
+    assert reader.execute("SELECT count(*) FROM raw_toy_events").fetchall() == [(10,)]
+    _events(con, 11, 20)
+    con.execute("DELETE FROM wallet_portfolio")
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', 2.0), ('0xb', 3.0)")
+    publish(con, db)
+    # The open reader still sees one consistent snapshot: the old events and the old portfolio together.
+    for _ in range(2):
+        assert reader.execute("SELECT count(*) FROM raw_toy_events").fetchall() == [(10,)]
+        assert reader.execute("SELECT wallet, usd FROM mart_toy").fetchall() == [("0xa", 1.0)]
+    reader.close()
+    assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(20,)]
+    assert _read(db, "SELECT sum(usd) FROM mart_toy") == [(5.0,)]
+    con.close()
+
+
+def test_pruning_keeps_the_previous_snapshots_files_only(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    for run in range(KEEP_PREVIOUS + 3):
+        con.execute("DELETE FROM wallet_portfolio")
+        con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', ?)", [float(run)])
+        publish(con, db)
+    folder = published_dir(db)
+    catalogs = sorted(p.name for p in folder.glob("snapshot-*.duckdb"))
+    assert len(catalogs) == KEEP_PREVIOUS + 1 and (folder / POINTER).read_text() == catalogs[-1]
+    portfolio = sorted(p.name for p in (folder / DATA / "main.wallet_portfolio").iterdir())
+    assert len(portfolio) == KEEP_PREVIOUS + 1  # one file per kept snapshot: the older ones' are gone
+    con.close()
+
+
+def test_many_appends_are_compacted(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 1)
+    publish(con, db)
+    for block in range(2, MAX_FILES + 2):
+        _events(con, block, block)
+        publish(con, db)
+    assert len(_entry(db, "main.raw_toy_events")["files"]) == 1  # the 12 files became one
+    assert _read(db, "SELECT count(*), max(block_number) FROM raw_toy_events") == [(MAX_FILES + 1, MAX_FILES + 1)]
+    con.close()
+
+
+def test_first_publish_after_the_upgrade_replaces_the_old_copies(tmp_path: Path) -> None:
+    """A folder an older chainrisk published: full copies and a pointer to one. Readers read the copy until the first
+    publish, which writes the new layout and deletes the copies."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 5)
+    con.execute("CHECKPOINT")
+    folder = published_dir(db)
+    folder.mkdir()
+    old = [folder / "1700000000000000000-11.duckdb", folder / "1700000000000000001-12.duckdb"]
+    con.close()
+    for copy in old:
+        copy.write_bytes(db.read_bytes())
+    (folder / POINTER).write_text(old[-1].name)
+    assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(5,)]
+    assert published.published_files(old[-1]) == []
+    assert _console(db, "SELECT count(*) AS n FROM raw_toy_events") == [5]  # the console reads the old copy too
+    con = duckdb.connect(str(db))
+    _events(con, 6, 6)
+    publish(con, db)
+    assert not any(copy.exists() for copy in old)
+    assert (folder / POINTER).read_text() == "snapshot-00000001.duckdb"
+    assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(6,)]
+    assert _console(db, "SELECT count(*) AS n FROM raw_toy_events") == [6]
+    con.close()
+
+
+def test_integers_beyond_38_digits_stay_exact(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    con.execute("INSERT INTO raw_toy_events VALUES (1, 'm', 1, ?), (1, 'm', 2, ?)", [BIG, -BIG])
+    publish(con, db)
+    assert _read(db, "SELECT amount FROM raw_toy_events ORDER BY block_number") == [(BIG,), (-BIG,)]
+    con.close()
+
+
+def test_publish_of_a_broken_view_leaves_readers_on_the_previous_snapshot(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    publish(con, db)
+    pointer = (published_dir(db) / POINTER).read_text()
+    con.execute("CREATE VIEW mart_broken AS SELECT * FROM raw_toy_events")
+    con.execute("DROP TABLE raw_toy_events")  # DuckDB keeps the view; it no longer binds
+    with pytest.raises(Exception, match="cannot publish the database's views"):
+        publish(con, db)
+    assert (published_dir(db) / POINTER).read_text() == pointer
+    assert _read(db, "SELECT count(*) FROM raw_toy_events") == [(0,)]
+    con.close()
+
+
+def test_a_latest_table_re_stamped_by_a_new_block_is_not_written_again(tmp_path: Path) -> None:
+    """An unchanged chain's next block changes only the stamp of a latest-only table: the snapshot keeps its files
+    and the view puts the new stamp on; a real change afterwards rewrites it."""
+    db = tmp_path / "c.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE positions (wallet VARCHAR, amount HUGEINT, block_number BIGINT, block_timestamp BIGINT)")
+    con.execute("INSERT INTO positions SELECT 'w' || i, i * ?, 10, 1000 FROM range(20) r(i)", [BIG // 100])
+    publish(con, db)
+    files = _entry(db, "main.positions")["files"]
+    con.execute("UPDATE positions SET block_number = 11, block_timestamp = 1012")
+    report = publish(con, db)
+    assert report.tables_written == {"main.positions": "restamp"} and report.files == 0
+    assert _entry(db, "main.positions")["files"] == files
+    expected = con.execute("SELECT * FROM positions ORDER BY wallet").fetchall()
+    assert _read(db, "SELECT * FROM positions ORDER BY wallet") == expected
+    assert expected[0][2:] == (11, 1012)
+    con.execute("UPDATE positions SET amount = amount + 1, block_number = 12 WHERE wallet = 'w3'")
+    con.execute("UPDATE positions SET block_number = 12")
+    assert publish(con, db).tables_written == {"main.positions": "rewrite"}
+    assert (
+        _read(db, "SELECT * FROM positions ORDER BY wallet")
+        == con.execute("SELECT * FROM positions ORDER BY wallet").fetchall()
+    )
+    con.close()
