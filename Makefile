@@ -54,7 +54,7 @@ test: setup chromium java
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices
 # (Nov 2021 - Jun 2022: the January drop, LUNA, the stETH discount), sampled daily; trained before each cutoff T,

@@ -15,14 +15,19 @@ from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 
-#: Test files started first when the suite runs on several workers (`make test`: pytest-xdist, `--dist loadgroup`):
-#: the longest ones, so the workers finish together; the rest follow in collection order. "full-devnet" is the
-#: group of every file that uses the full devnet (one worker builds it once).
+#: `make test` runs the suite on two workers (pytest-xdist). Each test file runs whole on one worker (its module
+#: fixtures are built once), and files sharing an expensive session fixture share a worker, so the session builds
+#: it once: the group each such file belongs to, named by that fixture.
+SHARED_FIXTURE_GROUPS = {
+    "full_devnet": ("tests/test_devnet_all.py", "tests/test_queries.py"),
+    "risk_db": ("tests/test_app.py", "tests/test_browser.py"),
+}
+GROUP_OF_FILE = {file: fixture for fixture, files in SHARED_FIXTURE_GROUPS.items() for file in files}
+#: The longest groups start first, so the workers finish together; the rest follow in collection order.
 SLOWEST_FIRST = (
-    "full-devnet",
-    "tests/test_browser.py",
+    "risk_db",
+    "full_devnet",
     "tests/test_soak.py",
-    "tests/test_app.py",
     "tests/test_watch.py",
     "tests/test_credit.py",
     "tests/test_export_spark.py",
@@ -34,20 +39,34 @@ SLOWEST_FIRST = (
 )
 
 
-def _group(item: pytest.Item, full_devnet_modules: set[str]) -> str:
-    module = item.nodeid.split("::")[0]
-    return "full-devnet" if module in full_devnet_modules else module
+def _group(nodeid: str) -> str:
+    file = nodeid.split("::", 1)[0]
+    return GROUP_OF_FILE.get(file, file)
 
 
-@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work is handed out a group at a time (a file, or the files of one SHARED_FIXTURE_GROUPS entry)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test file runs on one worker, in its own order (module fixtures are built once); every file that uses
-    the full devnet shares a worker, so the session builds it once; the slowest groups start first."""
-    full = {item.nodeid.split("::")[0] for item in items if "full_devnet" in getattr(item, "fixturenames", ())}
+    """The slowest groups first; a file that uses a shared session fixture must be in that fixture's group (else two
+    workers would each build it)."""
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item, full)))
+        for fixture in SHARED_FIXTURE_GROUPS:
+            if fixture in getattr(item, "fixturenames", ()) and _group(item.nodeid) != fixture:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses the session fixture {fixture}: add its file to "
+                    f"SHARED_FIXTURE_GROUPS[{fixture!r}] in tests/conftest.py"
+                )
     rank = {group: index for index, group in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item, full), len(rank)))
+    items.sort(key=lambda item: rank.get(_group(item.nodeid), len(rank)))
 
 
 #: Small enough for CI, long enough to cross the May 2022 crash (ETH -30 % from 1 to 12 May), and enough
