@@ -1,7 +1,9 @@
 """Health engine speed: at scale, and against Aave's own JS library (@aave/math-utils) in the same run.
 
 At scale: 1M synthetic wallets x 4 positions, health + liquidation prices + a 41-point curve; the engine's wall
-time, the process's peak resident memory and the engine's own peak (the high-water mark reset just before it).
+time, the process's peak resident memory and the engine's own peak (the high-water mark reset just before it, after
+the generator's freed temporaries were handed back to the system), and the load average as the runs ended (the
+machine may be shared: a wall time means little without it).
 
 Baseline: `tests/aave_math_utils.mjs` runs formatReserves + formatUserSummary on the same synthetic wallets as raw
 rows (reserves at index 1e27 with zero rates, so scaled balances are the amounts; a user-configuration bitmap per
@@ -22,6 +24,8 @@ V3-like parameters and heavy-tailed sizes. Figures go to benchmarks/results/heal
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import resource
 import shutil
@@ -152,9 +156,18 @@ def _rss_mib(field: str) -> float:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
+def _release_freed_memory() -> None:
+    """Hands the memory the C allocator holds after frees back to the system (glibc's malloc_trim): the generator's
+    temporaries would otherwise stay resident and count in the engine's peak."""
+    libc = ctypes.util.find_library("c")
+    if libc is not None and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
+
+
 def scale_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
     positions = synthetic_positions(wallets, seed)
     generation_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _release_freed_memory()
     resident = _rss_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: from here it is the peak while the engine runs
     counts: dict[str, int] = {}
@@ -164,6 +177,7 @@ def scale_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
         **counts,
         "engine_seconds_best": round(min(times), 3),
         "engine_seconds_all": [round(t, 3) for t in times],
+        "load_average_1_5_15": [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]],
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_during_engine_mib": round(_rss_mib("VmHWM")),
         "rss_before_engine_mib": round(resident),
