@@ -155,3 +155,14 @@ def test_a_book_of_another_engine_or_half_written_is_not_used(db: Path) -> None:
     manifest.unlink()
     assert score(db, publish=False).path == "full score (no previous score to start from)"
     assert score(db, publish=False).rescored
+
+
+def test_a_book_that_cannot_be_kept_leaves_the_scores_stored(db: Path) -> None:
+    shutil.rmtree(book_dir(db))
+    book_dir(db).write_text("not a folder")
+    report = score(db, publish=False)
+    assert report.wallets > 0 and not report.rescored
+    assert _tables(db)["wallet_risk"].height == report.wallets
+    book_dir(db).unlink()
+    assert score(db, publish=False).path == "full score (no previous score to start from)"
+    assert score(db, publish=False).rescored

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, fields
@@ -30,6 +31,8 @@ from chainrisk.scoring.snapshot import score_snapshot
 from chainrisk.store.db import Store
 from chainrisk.store.history import HistorySettings
 from chainrisk.store.views import install_views
+
+log = logging.getLogger("chainrisk.score")
 
 
 @dataclass(frozen=True)
@@ -97,14 +100,18 @@ def _save_book(db: Path, book: ScoredBook) -> None:
     """Keeps `book` beside the database: its frames, then the manifest that makes them valid (a score stopped half
     way leaves no manifest, and the next score is made in full)."""
     folder = book_dir(db)
-    folder.mkdir(exist_ok=True)
-    (folder / _MANIFEST).unlink(missing_ok=True)
-    for field in fields(ScoredBook):
-        frame = getattr(book, field.name)
-        (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(folder / f"{field.name}.arrow")
-    partial = folder / f"{_MANIFEST}.partial"
-    partial.write_text(json.dumps({"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)]}))
-    os.replace(partial, folder / _MANIFEST)
+    try:
+        folder.mkdir(exist_ok=True)
+        (folder / _MANIFEST).unlink(missing_ok=True)
+        for field in fields(ScoredBook):
+            frame = getattr(book, field.name)
+            (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(folder / f"{field.name}.arrow")
+        partial = folder / f"{_MANIFEST}.partial"
+        partial.write_text(json.dumps({"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)]}))
+        os.replace(partial, folder / _MANIFEST)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        # The scores are stored: without a book the next score is made in full, nothing is lost.
+        log.warning("chainrisk: score: could not keep the engine's book in %s (%s); next score in full", folder, exc)
 
 
 def _load_book(db: Path) -> ScoredBook | None:
