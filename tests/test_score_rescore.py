@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from chainrisk.jobs import score as score_job
 from chainrisk.jobs.run import RunReport
 from chainrisk.jobs.score import ScoreReport, book_dir, score
 from chainrisk.store.db import LATEST_POSITIONS
@@ -166,3 +167,11 @@ def test_a_book_that_cannot_be_kept_leaves_the_scores_stored(db: Path) -> None:
     book_dir(db).unlink()
     assert score(db, publish=False).path == "full score (no previous score to start from)"
     assert score(db, publish=False).rescored
+
+
+def test_a_full_score_after_so_many_rescores_in_a_row(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The curve's sums, updated by differences on each rescore, are summed afresh now and then."""
+    monkeypatch.setattr(score_job, "RESCORES_BEFORE_FULL", 2)
+    paths = [score(db, publish=False).path for _ in range(4)]
+    assert [p.split(" ")[0] for p in paths] == ["rescored", "rescored", "full", "rescored"], paths
+    assert paths[2] == "full score (2 rescores in a row: the curve summed afresh)"

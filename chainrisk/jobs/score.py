@@ -56,7 +56,9 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         if positions.is_empty():
             raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
         # The engine's health at the snapshot's prices must be each protocol's own (a mismatch stops the score).
-        scored = score_snapshot(positions, store.latest_wallet_health(), _load_book(db_path))
+        previous, rescores = _load_book(db_path)
+        refresh = previous is not None and rescores >= RESCORES_BEFORE_FULL
+        scored = score_snapshot(positions, store.latest_wallet_health(), None if refresh else previous)
         frames = scored.frames
         frames["scored_markets"] = frames["scored_markets"].with_columns(
             scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
@@ -66,7 +68,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         # installed first, so a broken view fails the run before any score is replaced.
         install_views(store.con)
         store.replace_scores(frames, blocks, history)
-        _save_book(db_path, scored.book)
+        _save_book(db_path, scored.book, rescores + 1 if scored.rescored else 0)
         if publish:
             store.publish()
     wallet_risk = frames["wallet_risk"]
@@ -75,7 +77,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         wallets=wallet_risk.height,
         liquidatable=int(wallet_risk["liquidatable"].sum()),
         seconds=round(time.perf_counter() - started, 3),
-        path=scored.reason,
+        path=f"full score ({rescores} rescores in a row: the curve summed afresh)" if refresh else scored.reason,
         rescored=scored.rescored,
     )
 
@@ -86,6 +88,9 @@ def book_dir(db: Path) -> Path:
 
 
 _MANIFEST = "manifest.json"
+#: After this many rescores in a row the next score is made in full: a rescore updates the curve's USD sums by the
+#: changed wallets' differences, whose float rounding would otherwise build up run after run.
+RESCORES_BEFORE_FULL = 24
 
 
 def _engine_version() -> str:
@@ -96,9 +101,9 @@ def _engine_version() -> str:
     return digest.hexdigest()
 
 
-def _save_book(db: Path, book: ScoredBook) -> None:
+def _save_book(db: Path, book: ScoredBook, rescores: int) -> None:
     """Keeps `book` beside the database: its frames, then the manifest that makes them valid (a score stopped half
-    way leaves no manifest, and the next score is made in full)."""
+    way leaves no manifest, and the next score is made in full), and how many rescores in a row made it."""
     folder = book_dir(db)
     try:
         folder.mkdir(exist_ok=True)
@@ -107,29 +112,33 @@ def _save_book(db: Path, book: ScoredBook) -> None:
             frame = getattr(book, field.name)
             (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(folder / f"{field.name}.arrow")
         partial = folder / f"{_MANIFEST}.partial"
-        partial.write_text(json.dumps({"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)]}))
+        manifest = {"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)], "rescores": rescores}
+        partial.write_text(json.dumps(manifest))
         os.replace(partial, folder / _MANIFEST)
     except (OSError, pl.exceptions.PolarsError) as exc:
         # The scores are stored: without a book the next score is made in full, nothing is lost.
         log.warning("chainrisk: score: could not keep the engine's book in %s (%s); next score in full", folder, exc)
 
 
-def _load_book(db: Path) -> ScoredBook | None:
-    """The last score's book, or None when there is none this engine can use."""
+def _load_book(db: Path) -> tuple[ScoredBook | None, int]:
+    """The last score's book (None when there is none this engine can use) and how many rescores in a row made it."""
     folder = book_dir(db)
     try:
         manifest = json.loads((folder / _MANIFEST).read_text())
     except (OSError, ValueError):
-        return None
+        return None, 0
     names = [f.name for f in fields(ScoredBook)]
     if not isinstance(manifest, dict) or manifest.get("engine") != _engine_version() or manifest.get("frames") != names:
-        return None
+        return None, 0
+    rescores = manifest.get("rescores")
+    if not isinstance(rescores, int):
+        return None, 0
     try:
         # Read whole (not mapped): the next score writes over these files.
         frames = {name: pl.read_ipc(io.BytesIO((folder / f"{name}.arrow").read_bytes())) for name in names}
     except (OSError, pl.exceptions.PolarsError):
-        return None
-    return ScoredBook(
+        return None, 0
+    book = ScoredBook(
         positions=frames["positions"],
         digests=frames["digests"],
         wallet_health=frames["wallet_health"],
@@ -139,3 +148,4 @@ def _load_book(db: Path) -> ScoredBook | None:
         wallet_holders=frames["wallet_holders"].to_series(),
         price_holders=frames["price_holders"].to_series(),
     )
+    return book, rescores
