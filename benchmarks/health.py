@@ -1,7 +1,12 @@
 """Health engine speed: at scale, and against Aave's own JS library (@aave/math-utils) in the same run.
 
 At scale: 1M synthetic wallets x 4 positions, health + liquidation prices + a 41-point curve; the engine's wall
-time, the process's peak resident memory and the engine's own peak (the high-water mark reset just before it).
+time, the process's peak resident memory and the engine's own peak (the high-water mark reset just before it, after
+the generator's freed temporaries were handed back to the system), and the load average as the runs ended (the
+machine may be shared: a wall time means little without it) with the CPU seconds of each run (every thread's, far
+less moved by other work than the wall time). With `--previous-engine FOLDER` (an earlier commit's `chainrisk` package,
+`git archive COMMIT chainrisk | tar -x -C FOLDER`) the same scale run of that engine, in a process of its own just
+before and just after ours, is the baseline side by side.
 
 Baseline: `tests/aave_math_utils.mjs` runs formatReserves + formatUserSummary on the same synthetic wallets as raw
 rows (reserves at index 1e27 with zero rates, so scaled balances are the amounts; a user-configuration bitmap per
@@ -22,10 +27,16 @@ V3-like parameters and heavy-tailed sizes. Figures go to benchmarks/results/heal
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
+import os
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -152,18 +163,62 @@ def _rss_mib(field: str) -> float:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_average() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def previous_engine_run(package: Path, wallets: int, seed: int, repeat: int) -> dict[str, Any]:
+    """The scale run of an earlier engine (`package`: a folder holding its `chainrisk` package) in a process of its
+    own, with this script: the baseline measured side by side with ours."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "previous.json"
+        command = [sys.executable, __file__, "--wallets", str(wallets), "--seed", str(seed), "--repeat", str(repeat)]
+        command += ["--math-utils-wallets", "0", "--incremental-wallets", "0", "--output", str(output)]
+        environment = {**os.environ, "PYTHONPATH": str(package)}
+        subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+        scale: dict[str, Any] = json.loads(output.read_text())["scale"]
+    return scale
+
+
+def _release_freed_memory() -> None:
+    """Hands the memory the C allocator holds after frees back to the system (glibc's malloc_trim): the generator's
+    temporaries would otherwise stay resident and count in the engine's peak."""
+    libc = ctypes.util.find_library("c")
+    if libc is not None and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
+
+
 def scale_run(wallets: int, seed: int, repeat: int) -> dict[str, Any]:
     positions = synthetic_positions(wallets, seed)
     generation_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _release_freed_memory()
     resident = _rss_mib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM: from here it is the peak while the engine runs
     counts: dict[str, int] = {}
-    times = _timed(lambda: counts.update(run_engine(positions)), repeat)
+    cpu: list[float] = []
+
+    def engine() -> None:
+        started = _cpu_seconds()
+        counts.update(run_engine(positions))
+        cpu.append(_cpu_seconds() - started)
+
+    load_before = _load_average()
+    times = _timed(engine, repeat)
     return {
         "positions": positions.height,
         **counts,
         "engine_seconds_best": round(min(times), 3),
         "engine_seconds_all": [round(t, 3) for t in times],
+        # CPU seconds of every thread: what the engine costs, much less moved by other work on the machine.
+        "engine_cpu_seconds_best": round(min(cpu), 3),
+        "engine_cpu_seconds_all": [round(t, 3) for t in cpu],
+        "load_average_1_5_15_before": load_before,
+        "load_average_1_5_15": _load_average(),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "peak_rss_during_engine_mib": round(_rss_mib("VmHWM")),
         "rss_before_engine_mib": round(resident),
@@ -378,21 +433,38 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the scale run and of the library")
     parser.add_argument("--incremental-wallets", type=int, default=200_000, help="wallets of the rescore (0: skip)")
     parser.add_argument("--changed-share", type=float, default=0.01, help="share of wallets changed for the rescore")
+    parser.add_argument(
+        "--previous-engine",
+        type=Path,
+        help="a folder holding an earlier `chainrisk` package (git archive COMMIT chainrisk | tar -x -C FOLDER): its "
+        "scale run, in a process of its own before and after ours, is the baseline",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args()
     command = (
         f"python benchmarks/health.py --wallets {args.wallets} --math-utils-wallets {args.math_utils_wallets}"
         f" --seed {args.seed} --repeat {args.repeat} --incremental-wallets {args.incremental_wallets}"
         f" --changed-share {args.changed_share}"
     )
+    if args.previous_engine is not None:
+        command += f" --previous-engine {args.previous_engine}"
     result: dict[str, Any] = {"command": command}
     if args.wallets > 0:
+        previous = (
+            []
+            if args.previous_engine is None
+            else [previous_engine_run(args.previous_engine, args.wallets, args.seed, args.repeat)]
+        )
         result["scale"] = scale_run(args.wallets, args.seed, args.repeat)
+        if args.previous_engine is not None:
+            previous.append(previous_engine_run(args.previous_engine, args.wallets, args.seed, args.repeat))
+            result["scale_previous_engine_before_and_after"] = previous
     if args.math_utils_wallets > 0:
         result["vs_aave_math_utils"] = math_utils_run(args.math_utils_wallets, args.seed, args.repeat)
     if args.incremental_wallets > 0:
         result["incremental"] = incremental_run(args.incremental_wallets, args.changed_share, args.seed, args.repeat)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

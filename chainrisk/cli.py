@@ -263,7 +263,8 @@ def _score(args: argparse.Namespace) -> None:
     with writer_lock(Path(args.db), "score"):
         report = score(Path(args.db))
     print(
-        f"scored {report.wallets} wallets in {report.markets} market(s): {report.liquidatable} liquidatable now; "
+        f"scored {report.wallets} wallets in {report.markets} market(s), {report.path}: "
+        f"{report.liquidatable} liquidatable now; "
         f"wrote wallet_risk, position_risk, liquidation_curve to {args.db} and published it in {report.seconds:.1f} s"
     )
 

@@ -52,7 +52,9 @@ class RunReport:
             blocks = sorted({r.to_block for r in self.indexed})
             parts.append(f"block {blocks[-1]}" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]}")
         if self.score is not None:
-            parts.append(f"{self.score.wallets} wallets scored, {self.score.liquidatable} liquidatable")
+            parts.append(
+                f"{self.score.wallets} wallets scored ({self.score.path}), {self.score.liquidatable} liquidatable"
+            )
         if self.chains:
             links, legs = sum(c.links for c in self.chains), sum(c.chained_legs for c in self.chains)
             parts.append(f"{links} wrapped assets, {legs} chained positions")

@@ -3,22 +3,36 @@
 Reads positions (each indexed source's latest snapshot); writes position_risk, wallet_risk, liquidation_curve (the
 latest block of each market), the cross-protocol wallet_portfolio and scored_markets (which block of each market is
 the latest), folds wallet_risk into the bucketed wallet_health_history, then publishes for readers.
+
+The engine's book of each score (the positions scored and what the engine made of them) is kept beside the database
+(`<db>.scorebook/`), so that the next score, when no price moved, runs only the wallets whose positions changed
+through the engine (chainrisk.scoring.snapshot.score_snapshot); the report says which way it went. A book written by
+another version of the engine, or half written, is ignored and the score made in full.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.scoring.snapshot import score_positions
+from chainrisk.scoring import incremental
+from chainrisk.scoring.incremental import ScoredBook
+from chainrisk.scoring.snapshot import score_snapshot
 from chainrisk.store.db import Store
 from chainrisk.store.history import HistorySettings
 from chainrisk.store.views import install_views
+
+log = logging.getLogger("chainrisk.score")
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,8 @@ class ScoreReport:
     wallets: int  #: wallets scored
     liquidatable: int  #: wallets with HF < 1
     seconds: float  #: wall time
+    path: str = ""  #: how: a full score and why, or the changed wallets rescored alone
+    rescored: bool = False  #: only the changed wallets went through the engine
 
 
 def score(db_path: Path, *, publish: bool = True, history: HistorySettings | None = None) -> ScoreReport:
@@ -40,7 +56,10 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         if positions.is_empty():
             raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
         # The engine's health at the snapshot's prices must be each protocol's own (a mismatch stops the score).
-        frames = score_positions(positions, store.latest_wallet_health())
+        previous, rescores = _load_book(db_path)
+        refresh = previous is not None and rescores >= RESCORES_BEFORE_FULL
+        scored = score_snapshot(positions, store.latest_wallet_health(), None if refresh else previous)
+        frames = scored.frames
         frames["scored_markets"] = frames["scored_markets"].with_columns(
             scored_at=pl.lit(datetime.now(UTC), dtype=pl.Datetime("us", "UTC"))
         )
@@ -49,6 +68,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         # installed first, so a broken view fails the run before any score is replaced.
         install_views(store.con)
         store.replace_scores(frames, blocks, history)
+        _save_book(db_path, scored.book, rescores + 1 if scored.rescored else 0)
         if publish:
             store.publish()
     wallet_risk = frames["wallet_risk"]
@@ -57,4 +77,75 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         wallets=wallet_risk.height,
         liquidatable=int(wallet_risk["liquidatable"].sum()),
         seconds=round(time.perf_counter() - started, 3),
+        path=f"full score ({rescores} rescores in a row: the curve summed afresh)" if refresh else scored.reason,
+        rescored=scored.rescored,
     )
+
+
+def book_dir(db: Path) -> Path:
+    """Where the last score's engine book is kept."""
+    return db.with_name(db.name + ".scorebook")
+
+
+_MANIFEST = "manifest.json"
+#: After this many rescores in a row the next score is made in full: a rescore updates the curve's USD sums by the
+#: changed wallets' differences, whose float rounding would otherwise build up run after run.
+RESCORES_BEFORE_FULL = 24
+
+
+def _engine_version() -> str:
+    """A digest of the scoring package's source: a book kept by another version of the engine is not used."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(incremental.__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def _save_book(db: Path, book: ScoredBook, rescores: int) -> None:
+    """Keeps `book` beside the database: its frames, then the manifest that makes them valid (a score stopped half
+    way leaves no manifest, and the next score is made in full), and how many rescores in a row made it."""
+    folder = book_dir(db)
+    try:
+        folder.mkdir(exist_ok=True)
+        (folder / _MANIFEST).unlink(missing_ok=True)
+        for field in fields(ScoredBook):
+            frame = getattr(book, field.name)
+            (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(folder / f"{field.name}.arrow")
+        partial = folder / f"{_MANIFEST}.partial"
+        manifest = {"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)], "rescores": rescores}
+        partial.write_text(json.dumps(manifest))
+        os.replace(partial, folder / _MANIFEST)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        # The scores are stored: without a book the next score is made in full, nothing is lost.
+        log.warning("chainrisk: score: could not keep the engine's book in %s (%s); next score in full", folder, exc)
+
+
+def _load_book(db: Path) -> tuple[ScoredBook | None, int]:
+    """The last score's book (None when there is none this engine can use) and how many rescores in a row made it."""
+    folder = book_dir(db)
+    try:
+        manifest = json.loads((folder / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None, 0
+    names = [f.name for f in fields(ScoredBook)]
+    if not isinstance(manifest, dict) or manifest.get("engine") != _engine_version() or manifest.get("frames") != names:
+        return None, 0
+    rescores = manifest.get("rescores")
+    if not isinstance(rescores, int):
+        return None, 0
+    try:
+        # Read whole (not mapped): the next score writes over these files.
+        frames = {name: pl.read_ipc(io.BytesIO((folder / f"{name}.arrow").read_bytes())) for name in names}
+    except (OSError, pl.exceptions.PolarsError):
+        return None, 0
+    book = ScoredBook(
+        positions=frames["positions"],
+        digests=frames["digests"],
+        wallet_health=frames["wallet_health"],
+        liquidation_prices=frames["liquidation_prices"],
+        liquidation_curve=frames["liquidation_curve"],
+        position_holders=frames["position_holders"].to_series(),
+        wallet_holders=frames["wallet_holders"].to_series(),
+        price_holders=frames["price_holders"].to_series(),
+    )
+    return book, rescores

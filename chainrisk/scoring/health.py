@@ -20,12 +20,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numpy as np
 import polars as pl
 
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
-from chainrisk.scoring.wallets import WALLET_LABEL, gather_rows, label_wallets, per_wallet
+from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, wallet_index
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -144,8 +143,9 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
         base_unit.alias("_base_unit"),
         _group(lazy, groups).alias("group"),
         # One integer per (protocol, chain, market, wallet, block): group-bys on it are several times faster
-        # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets.
-        pl.struct(WALLET_KEY).hash(seed=7).alias("_wid"),
+        # than on the string columns. A 64-bit hash collides with odds near 1e-8 for a million wallets. Each column
+        # hashed with its own seed and the hashes combined: half the cost of hashing the key as one struct.
+        pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=7 + i) for i, c in enumerate(WALLET_KEY)]).alias("_wid"),
     )
     # Each position labelled with its wallet's first row, once per book: later groupings key on the label.
     return label_wallets(prepared)
@@ -435,19 +435,18 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # group the book again for each total); the positions' own floats cast once.
     frame = valued.collect()
     own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
-    sums = {"_c": pl.col("_own_c").sum(), "_d": pl.col("_own_d").sum(), "_w": (pl.col("_own_c") * _lt_bps(names)).sum()}
+    sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * _lt_bps(names)}
     with_own = frame.with_columns(own)
-    grouped, labelled = per_wallet(with_own, *(e.alias(name) for name, e in sums.items()))
-    if labelled:
-        # Label (the wallet's first row) -> the wallet's row in `grouped`.
-        labels = grouped.get_column("_first").to_numpy()
-        slot = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.uint32)
-        slot[labels] = np.arange(grouped.height, dtype=np.uint32)
-        wallet = pl.lit(pl.Series(slot)).gather(pl.col(WALLET_LABEL))
-        totals = [pl.lit(grouped.get_column(name)).gather(pl.col("_w_row")).alias(name) for name in sums]
-        spread = with_own.lazy().with_columns(wallet.alias("_w_row")).with_columns(totals)
+    labelled = wallet_index(with_own)
+    if labelled is not None:
+        # Per-wallet totals summed by the labels and spread back over the wallet's positions by indexing.
+        index, first = labelled
+        totals = float_sums(with_own, index, len(first), sums)
+        spread = with_own.with_columns(
+            pl.Series(name, totals.get_column(name).to_numpy()[index]) for name in sums
+        ).lazy()
     else:
-        spread = with_own.lazy().with_columns(e.over("_wid").alias(name) for name, e in sums.items())
+        spread = with_own.lazy().with_columns(e.sum().over("_wid").alias(name) for name, e in sums.items())
     rows = spread.with_columns(_lt_bps(names).alias("_lt")).with_columns(
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
@@ -556,20 +555,20 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
     return axes
 
 
-def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> list[pl.Expr]:
-    """The aggregations of axis_coefficients for one axis: each term summed over the wallet's positions on the axis
-    (`_in`) and off it (`_out`)."""
+def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> dict[str, pl.Expr]:
+    """The terms of axis_coefficients for one axis, per position: each term on the axis (`_in`) and off it (`_out`),
+    to be summed over the wallet's positions."""
     terms = {
         "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
         "b": pl.col("debt_usd_now"),
         "c": pl.col("collateral_usd_now"),
         "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
     }
-    aggs = []
+    found = {}
     for name, expr in terms.items():
-        aggs.append(pl.when(member).then(expr).otherwise(0.0).sum().alias(f"{prefix}{name}_in"))
-        aggs.append(pl.when(member).then(0.0).otherwise(expr).sum().alias(f"{prefix}{name}_out"))
-    return aggs
+        found[f"{prefix}{name}_in"] = pl.when(member).then(expr).otherwise(0.0)
+        found[f"{prefix}{name}_out"] = pl.when(member).then(0.0).otherwise(expr)
+    return found
 
 
 def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
@@ -577,21 +576,29 @@ def axis_coefficients(valued: pl.LazyFrame, member: pl.Expr) -> pl.LazyFrame:
     return coefficients_by_axis(valued, [member])[0].lazy()
 
 
-#: Per-wallet sums held at once when coefficients_by_axis groups several axes in one pass over the book.
+#: Per-wallet sums held at once when coefficients_by_axis sums several axes in one pass over the book.
 _AXIS_CELLS = 16_000_000
 
 
 def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[pl.DataFrame]:
-    """axis_coefficients for each axis of `members`, several axes to one grouping of the book (as many as keep the
+    """axis_coefficients for each axis of `members`, several axes to one pass over the book (as many as keep the
     per-wallet sums within _AXIS_CELLS, taking every position for a wallet)."""
     frame = valued.collect()
     names = frame.columns
+    labelled = wallet_index(frame)
+    keys: pl.DataFrame | None = None
+    if labelled is not None:
+        index, first = labelled
+        keys = pl.DataFrame(gather_rows([frame.get_column(k) for k in ("_wid", *CURVE_KEY)], pl.Series(first)))
     per_pass = max(1, _AXIS_CELLS // (8 * max(frame.height, 1)))
     found: list[pl.DataFrame] = []
     for start in range(0, len(members), per_pass):
         batch = members[start : start + per_pass]
-        aggs = [e for i, member in enumerate(batch) for e in _axis_terms(member, names, f"{i}:")]
-        wallets = _per_wallet(frame.lazy(), CURVE_KEY, *aggs)
+        terms = {name: e for i, member in enumerate(batch) for name, e in _axis_terms(member, names, f"{i}:").items()}
+        if labelled is not None and keys is not None:
+            wallets = pl.concat([keys, float_sums(frame, index, keys.height, terms)], how="horizontal")
+        else:
+            wallets = _per_wallet(frame.lazy(), CURVE_KEY, *(e.sum().alias(name) for name, e in terms.items()))
         for i in range(len(batch)):
             columns = [c for c in wallets.columns if c.startswith(f"{i}:")]
             axis = wallets.select("_wid", *CURVE_KEY, *(pl.col(c).alias(c.split(":", 1)[1]) for c in columns))

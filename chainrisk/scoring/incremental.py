@@ -36,7 +36,7 @@ HOLDER_KEY = ["protocol", "chain_id", "market", "wallet"]
 #: Columns that change with every snapshot without changing a wallet's figures.
 _SNAPSHOT_COLUMNS = ("block_number", "block_timestamp")
 #: Past this share of changed wallets a full score is cheaper than the bookkeeping.
-_FULL_SCORE_SHARE = 0.5
+FULL_SCORE_SHARE = 0.5
 _CURVE_METRICS = ["liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets"]
 _CURVE_ROW = ["chain_id", "market", "axis_kind", "axis", "drop"]
 
@@ -103,7 +103,7 @@ def rescore_book(previous: ScoredBook, positions: pl.DataFrame, changed: pl.Data
         kept = previous.digests.filter(~pl.col("_holder").is_in(moved.implode()))
         touched = holders.is_in(moved.implode())
         digests = pl.concat([kept, _digests(positions.filter(touched), holders.filter(touched))])
-    if moved.len() > _FULL_SCORE_SHARE * max(digests.height, 1):
+    if moved.len() > FULL_SCORE_SHARE * max(digests.height, 1):
         return score_book(positions)
     blocks = _blocks(positions)
     now = positions.filter(holders.is_in(moved.implode()))

@@ -53,6 +53,29 @@ def per_wallet(frame: pl.DataFrame, *aggregations: pl.Expr) -> tuple[pl.DataFram
     return grouped, False
 
 
+def wallet_index(frame: pl.DataFrame) -> tuple[npt.NDArray[np.intp], Rows] | None:
+    """Each row's wallet as a number 0..wallets-1 (wallets in order of first appearance) and each wallet's first row,
+    from the labels; None when they do not hold (labels_hold)."""
+    if not labels_hold(frame):
+        return None
+    labels = frame.get_column(WALLET_LABEL).to_numpy()
+    first = np.zeros(frame.height + 1, dtype=bool)
+    first[labels] = True
+    number = np.cumsum(first) - 1
+    return number[labels], np.flatnonzero(first).astype(np.int64)
+
+
+def float_sums(
+    frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, pl.Expr]
+) -> pl.DataFrame:
+    """`sums` (float expressions over the rows, nulls counting 0) summed per wallet of `index` (wallet_index): one row
+    per wallet. A bincount, row by row in the book's order, costs a fraction of a grouping of the book."""
+    rows = frame.select(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e in sums.items())
+    return pl.DataFrame(
+        {name: np.bincount(index, weights=rows.get_column(name).to_numpy(), minlength=wallets) for name in sums}
+    )
+
+
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
     """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
     collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
