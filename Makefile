@@ -25,7 +25,7 @@ setup: $(BIN)/chainrisk node_modules/.package-lock.json
 # score and publish it (one `chainrisk run`), run the risk models over it, then open the dashboard.
 demo: setup
 	$(BIN)/chainrisk devnet up --replace --port $(PORT)
-	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published
+	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published .chainrisk/demo.duckdb.scorebook
 	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
 	$(BIN)/chainrisk risk stress --db .chainrisk/demo.duckdb --step-hours 2
 	$(BIN)/chainrisk risk var --db .chainrisk/demo.duckdb --scenarios 10000 --backtest 2022-01-01..2022-12-31
@@ -70,7 +70,7 @@ CREDIT_SHIPPED := SELECT 'evaluation' AS part, * FROM credit_evaluations WHERE r
 	ORDER BY part, cutoff_block, scorer, bucket
 credit-eval: setup
 	CHAINRISK_STATE_DIR=$(CREDIT_STATE) $(BIN)/chainrisk devnet up --replace --port 8547 --wallets 2000 --days 242 --start 2021-11-01 --step-hours 24 --seed 21
-	rm -rf $(CREDIT_STATE)/credit.duckdb $(CREDIT_STATE)/credit.duckdb.published
+	rm -rf $(CREDIT_STATE)/credit.duckdb $(CREDIT_STATE)/credit.duckdb.published $(CREDIT_STATE)/credit.duckdb.scorebook
 	CHAINRISK_STATE_DIR=$(CREDIT_STATE) $(BIN)/chainrisk run --devnet --db $(CREDIT_STATE)/credit.duckdb
 	CHAINRISK_STATE_DIR=$(CREDIT_STATE) $(BIN)/chainrisk credit history --devnet --db $(CREDIT_STATE)/credit.duckdb --every 1d
 	$(BIN)/chainrisk credit evaluate --db $(CREDIT_STATE)/credit.duckdb --at 2022-04-01 --at 2022-05-01 --at 2022-06-01
