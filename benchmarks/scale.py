@@ -520,7 +520,13 @@ def _run(db: Path, state: Path) -> dict[str, Any]:
     summary = out.strip().splitlines()[-1]
     # The run's own time (the line says "run N ok in X s"); `seconds` adds the process's start and imports.
     reported = float(summary.split(" ok in ", 1)[1].split(" s", 1)[0])
-    return {"seconds": round(seconds, 1), "run_reported_s": reported, "peak_rss_mib": peak[0], "summary": summary}
+    return {
+        "seconds": round(seconds, 1),
+        "run_reported_s": reported,
+        "peak_rss_mib": peak[0],
+        "summary": summary,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _read_latencies(db: Path, stop: threading.Event, until: int = 0) -> list[float]:
@@ -655,8 +661,9 @@ def _simulate_year(
       between runs and closed (valid_to_block set): a year at the measured change rate;
     - snapshot_blocks and the raw event tables (raw_*_events): likewise, the rows per run copied, blocks shifted;
     (in every copy the non-key figures, amounts, indexes, prices, are offset by the copy's number, so that a year's
-    values are not identical copies that would compress unrealistically well; blocks before the devnet's first are
-    negative numbers, which changes nothing in size or in what a run reads: the copies are closed versions);
+    values are not identical copies that would compress unrealistically well; the copies' blocks are below the
+    devnet's block 0, negative numbers, clear of its own rows, which changes nothing in size or in what a run reads:
+    the copies are closed versions);
     - wallet_health_history: for `--year-wallets` of the wallets stored now (all when 0), every bucket a year of
       runs leaves with [storage] hourly_days = 90: an hour bucket for each of the 90 days' hours before the stored
       one, then a day bucket for each of the 275 days before (12 samples an hour, 288 a day; the figures are the
@@ -671,7 +678,10 @@ def _simulate_year(
     before_sizes = _sizes_mib(db)
     started = time.perf_counter()
     with duckdb.connect(str(db)) as con:
-        first = int(con.execute("SELECT min(block_number) FROM snapshot_blocks").fetchall()[0][0])
+        first, last = con.execute("SELECT min(block_number), max(block_number) FROM snapshot_blocks").fetchall()[0]
+        span = blocks_per_run * runs  # notional blocks of the measured runs; each copy takes as many
+        if last - first >= span:
+            raise SystemExit(f"the measured runs took {last - first} blocks, more than the {span} a copy is given")
         constructed: dict[str, int] = {}
         for table, added in grown.items():
             name = table.split(".", 1)[1]
@@ -682,7 +692,7 @@ def _simulate_year(
                 keys = set(key_columns(con, name))
             except ValueError:
                 keys = set(types)  # no key known: nothing varied
-            shift = f"k * {blocks_per_run * runs}"
+            shift = f"({last + 1} + (k - 1) * {span})"  # copies below block 0: clear of the chain's own rows
             replaced = [f"block_number - {shift} AS block_number"]
             if "valid_to_block" in types:
                 closed = f"coalesce(valid_to_block, block_number + {blocks_per_run})"
@@ -820,47 +830,53 @@ def main() -> None:
             verified = _verify(db, manifest, loaded, rng, args.verify)
             before = _row_counts(db)
             runs, latency = _steady_runs(manifest, loaded, db, state, args, rng)
+            growth = [b["database_mib"] - a["database_mib"] for a, b in zip([first, *runs], runs, strict=False)]
+            result: dict[str, Any] = {
+                "command": (
+                    f"python benchmarks/scale.py --accounts {args.accounts} --morpho-markets {args.morpho_markets} "
+                    f"--morpho-positions {args.morpho_positions} --changed {args.changed} --runs {args.runs} "
+                    f"--verify {args.verify} --year-wallets {args.year_wallets} --year-share {args.year_share} "
+                    f"--seed {args.seed}"
+                ),
+                "chain": {
+                    "aave_accounts": args.accounts,
+                    "morpho_markets": args.morpho_markets,
+                    "morpho_positions": args.morpho_positions,
+                    "real_txs": loaded["txs"],
+                    "log_emitting_txs": loaded["emit_txs"],
+                    "storage_writes": loaded["storage_writes"],
+                    "load_s": round(load_seconds, 1),
+                    "anvil_mib_after_load": anvil_mib,
+                },
+                "first_run": first,
+                "verified_against_contracts": verified,
+                "steady_state_runs": runs,
+                "steady_state_run": {**runs[-1], "changed_wallets": args.changed},
+                "steady_growth_mib_per_run": [round(g, 1) for g in growth],
+                **latency,
+                "goals": {
+                    "steady_state_under_60_s": max(r["seconds"] for r in runs) < 60,
+                    "steady_state_under_4_gib": max(r["peak_rss_mib"] for r in runs) < 4096,
+                },
+                "cpu_count": os.cpu_count(),
+            }
+            _save(result, args)  # kept should the year's construction not finish
             year = _simulate_year(db, state, before, args.runs, args)
-            anvil_peak = _resident_mib(pid, "VmHWM")
+            result["simulated_year"] = year
+            result["goals"]["year_under_50_gb_extrapolated"] = (
+                year["whole_year_database_gib_extrapolated"] * 2**30 < 50e9
+            )
+            result["chain"]["anvil_peak_mib"] = _resident_mib(pid, "VmHWM")
         finally:
             stop_process(pid)
-    steady = runs[-1]
-    growth = [b["database_mib"] - a["database_mib"] for a, b in zip([first, *runs], runs, strict=False)]
-    result = {
-        "command": (
-            f"python benchmarks/scale.py --accounts {args.accounts} --morpho-markets {args.morpho_markets} "
-            f"--morpho-positions {args.morpho_positions} --changed {args.changed} --runs {args.runs} "
-            f"--verify {args.verify} --year-wallets {args.year_wallets} --year-share {args.year_share} "
-            f"--seed {args.seed}"
-        ),
-        "chain": {
-            "aave_accounts": args.accounts,
-            "morpho_markets": args.morpho_markets,
-            "morpho_positions": args.morpho_positions,
-            "real_txs": loaded["txs"],
-            "log_emitting_txs": loaded["emit_txs"],
-            "storage_writes": loaded["storage_writes"],
-            "load_s": round(load_seconds, 1),
-            "anvil_mib_after_load": anvil_mib,
-            "anvil_peak_mib": anvil_peak,
-        },
-        "first_run": first,
-        "verified_against_contracts": verified,
-        "steady_state_runs": runs,
-        "steady_state_run": {**steady, "changed_wallets": args.changed},
-        "steady_growth_mib_per_run": [round(g, 1) for g in growth],
-        **latency,
-        "simulated_year": year,
-        "goals": {
-            "steady_state_under_60_s": max(r["seconds"] for r in runs) < 60,
-            "steady_state_under_4_gib": max(r["peak_rss_mib"] for r in runs) < 4096,
-        },
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": os.getloadavg(),
-    }
+    _save(result, args)
+    print(json.dumps(result, indent=2))
+
+
+def _save(result: dict[str, Any], args: argparse.Namespace) -> None:
+    result["load_average_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"scale-{args.accounts}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
