@@ -502,10 +502,19 @@ def _peak_rss_mib(pid: int, stop: threading.Event, peak: list[int]) -> None:
         stop.wait(0.2)
 
 
+#: `--profile DIR`: each run under cProfile, its statistics written to DIR/run-<n>.prof (the times then include the
+#: profiler's own overhead; for finding where a run spends its time, not for the figures).
+PROFILE: list[Path] = []
+
+
 def _run(db: Path, state: Path) -> dict[str, Any]:
     """One `chainrisk run --devnet` in its own process: seconds, peak memory, its summary line."""
     env = {**os.environ, "CHAINRISK_STATE_DIR": str(state)}
     command = [sys.executable, "-m", "chainrisk.cli", "run", "--devnet", "--db", str(db)]
+    if PROFILE:
+        PROFILE[0].mkdir(parents=True, exist_ok=True)
+        stats = PROFILE[0] / f"run-{len(list(PROFILE[0].glob('run-*.prof')))}.prof"
+        command[1:3] = ["-m", "cProfile", "-o", str(stats), "-m", "chainrisk.cli"]
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop, peak = threading.Event(), [0]
@@ -808,7 +817,12 @@ def main() -> None:
         "--year-share", type=float, default=1.0, help="share of the year's runs whose raw rows are made"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--profile", type=Path, help="each run under cProfile, statistics to this folder (no results saved, no year)"
+    )
     args = parser.parse_args()
+    if args.profile:
+        PROFILE.append(args.profile.resolve())
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
         state = Path(folder)
@@ -860,6 +874,9 @@ def main() -> None:
                 },
                 "cpu_count": os.cpu_count(),
             }
+            if PROFILE:  # profiled runs are slower than users' runs: their figures are not results
+                print(json.dumps(result, indent=2), f"\nprofiles in {PROFILE[0]}; nothing saved to {RESULTS}")
+                return
             _save(result, args)  # kept should the year's construction not finish
             year = _simulate_year(db, state, before, args.runs, args)
             result["simulated_year"] = year

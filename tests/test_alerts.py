@@ -36,8 +36,10 @@ def _score(store: Store, block: int, rows: list[tuple[str, str, str, float | Non
             "VALUES (?, 1, ?, ?, ?, 0, ?, 100.0, ?, 0.5, 0, NULL, ?, 0.5, 0, 0, ?, 8000, 7500)",
             [protocol, market, wallet, block, collateral, health, liquidatable, bad_debt],
         )
+        # scored_markets is latest-only, kept without a key index (chainrisk.store.latest): replaced by hand.
+        store.con.execute("DELETE FROM scored_markets WHERE protocol = ? AND market = ?", [protocol, market])
         store.con.execute(
-            "INSERT OR REPLACE INTO scored_markets VALUES (?, 1, ?, ?, ?, 0, 1, ?)",
+            "INSERT INTO scored_markets VALUES (?, 1, ?, ?, ?, 0, 1, ?)",
             [protocol, market, market, block, datetime.now(UTC)],
         )
 

@@ -68,9 +68,10 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         # installed first, so a broken view fails the run before any score is replaced.
         install_views(store.con)
         store.replace_scores(frames, blocks, history)
-        _save_book(db_path, scored.book, rescores + 1 if scored.rescored else 0)
         if publish:
             store.publish()
+    # Kept once the scores are stored (the store checkpointed and closed): a score whose write failed leaves no book.
+    _save_book(db_path, scored.book, rescores + 1 if scored.rescored else 0)
     wallet_risk = frames["wallet_risk"]
     return ScoreReport(
         markets=blocks.height,
