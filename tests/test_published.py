@@ -159,6 +159,32 @@ def test_revised_buckets_are_published_as_new_versions(tmp_path: Path) -> None:
     con.close()
 
 
+def test_a_bucket_revised_in_several_publishes_reads_as_its_newest_version(tmp_path: Path) -> None:
+    """The whole file, then revision files that revise one bucket twice and add one: readers see exactly the table."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    con.execute("INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(20) r(i)")
+    publish(con, db)
+    for block, health in ((11, 1.2), (12, 0.8)):
+        con.execute(
+            "UPDATE wallet_health_history SET samples = samples + 1, last_block = ?, health_factor = ? "
+            "WHERE wallet = 'w5'",
+            [block, health],
+        )
+        if block == 12:
+            con.execute("INSERT INTO wallet_health_history VALUES ('aave', 1, 'm', 'w5', 3600, 1, 12, 2.0)")
+        assert publish(con, db).tables_written == {"main.wallet_health_history": "upsert"}
+    assert len(_entry(db, "main.wallet_health_history")["files"]) == 3
+    every = "SELECT * FROM wallet_health_history ORDER BY ALL"
+    assert _read(db, every) == con.execute(every).fetchall()
+    assert _read(
+        db,
+        "SELECT samples, last_block, health_factor FROM wallet_health_history WHERE wallet = 'w5' "
+        "ORDER BY bucket_start",
+    ) == [(3, 12, 0.8), (1, 12, 2.0)]
+    con.close()
+
+
 def test_reader_keeps_its_snapshot_while_the_next_publish_happens(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     con = _db(db)
