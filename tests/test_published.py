@@ -235,6 +235,37 @@ def test_many_appends_are_compacted(tmp_path: Path) -> None:
     con.close()
 
 
+def test_many_small_publishes_merge_the_recent_files_not_the_whole_table(tmp_path: Path) -> None:
+    """A large first file and small appends and revisions: past MAX_FILES the recent files become one, the first file
+    stays as it is (not written again), and readers see exactly the tables."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 1000)
+    con.execute(
+        "INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(1000) r(i)"
+    )
+    publish(con, db)
+    whole = {t: _entry(db, t)["files"][0] for t in ("main.raw_toy_events", "main.wallet_health_history")}
+    kinds = []
+    for block in range(1001, 1001 + MAX_FILES):  # the last of these makes a 13th file
+        _events(con, block, block)
+        con.execute(
+            "UPDATE wallet_health_history SET samples = samples + 1, last_block = ? WHERE wallet IN ('w1', 'w2')",
+            [block],
+        )
+        kinds.append(publish(con, db).tables_written)
+    assert kinds[-1] == {"main.raw_toy_events": "append+merge", "main.wallet_health_history": "upsert+merge"}
+    assert all("rewrite" not in k.values() for k in kinds)
+    for table, first in whole.items():
+        files = _entry(db, table)["files"]
+        assert len(files) == 2 and files[0] == first, files
+        assert (published_dir(db) / first).is_file()
+    for table in ("raw_toy_events", "wallet_health_history"):
+        every = f"SELECT * FROM {table} ORDER BY ALL"
+        assert _read(db, every) == con.execute(every).fetchall(), table
+    con.close()
+
+
 def test_first_publish_after_the_upgrade_replaces_the_old_copies(tmp_path: Path) -> None:
     """A folder an older chainrisk published: full copies and a pointer to one. Readers read the copy until the first
     publish, which writes the new layout and deletes the copies."""

@@ -28,7 +28,9 @@ What a publish writes grows with the new data, not with the file. Per table, aga
   names sort by snapshot); when the resolved view's count and hash are not the table's (rows were deleted: a reorg, a
   downsampling of old hour buckets into days), the table is rewritten whole;
 - any other table (the latest-only derived tables) is rewritten whole when it changed;
-- a table with more than MAX_FILES files is compacted into one, so opening years of runs stays fast.
+- a table with more than MAX_FILES files has its files after the first (the table written whole) merged into one
+  while they hold under 1/TAIL_SHARE of the first's rows, and is rewritten whole past that: opening years of runs
+  stays fast, and the whole table is written again only each time it has grown by an eighth of itself.
 Files no kept manifest names are deleted. The check reads each table once (counting and hashing, no write).
 
 Why not a copy of the file (the previous publisher) or DuckLake? Measured on the 300-wallet devnet
@@ -67,6 +69,8 @@ from chainrisk.store.schema.history import HISTORY_SCHEMA
 KEEP_PREVIOUS = 2
 #: Files a table may have before a publish compacts them into one.
 MAX_FILES = 12
+#: The files after a table's first are merged into one while they hold fewer than 1/TAIL_SHARE of its rows.
+TAIL_SHARE = 8
 POINTER = "CURRENT"
 DATA = "data"
 FORMAT_VERSION = 2
@@ -229,6 +233,47 @@ def _write(con: duckdb.DuckDBPyConnection, table: _Table, where: str, target: Pa
     raise AssertionError("unreachable: VARCHAR holds every integer")
 
 
+def _compact_tail(
+    con: duckdb.DuckDBPyConnection, table: _Table, files: list[str], folder: Path, snapshot: int, written: list[Path]
+) -> tuple[list[str], str, list[Path]] | None:
+    """A table's files after an append or a revision: as they are up to MAX_FILES; beyond, the files after the first
+    (the table written whole) merged into one (for a table revised in place, the newest version of each key), while
+    they hold fewer than 1/TAIL_SHARE of the first file's rows; None (rewrite the table whole) past that. So a publish
+    writes what the run changed plus, now and then, the recent files again, and the whole table only each time it has
+    grown by a share of itself: amortised, its cost follows the new data, not the table."""
+    kind = "append" if table.shape() is None else "upsert"
+    if len(files) <= MAX_FILES:
+        return files, kind, written
+    tail = "[" + ", ".join(_literal(folder / f) for f in files[1:]) + "]"
+    whole = _literal(folder / files[0])
+    tail_rows, whole_rows = con.execute(
+        f"SELECT (SELECT count(*) FROM read_parquet({tail}, union_by_name = true)), "
+        f"(SELECT count(*) FROM read_parquet({whole}))"
+    ).fetchall()[0]
+    if int(tail_rows) * TAIL_SHARE > int(whole_rows):
+        for path in written:
+            path.unlink(missing_ok=True)
+        return None
+    shape = table.shape()
+    if shape is None:
+        select = f"SELECT * FROM read_parquet({tail}, union_by_name = true)"
+    else:
+        key = ", ".join(_quote(c) for c in shape[0])
+        select = (
+            f"SELECT * EXCLUDE (_published_file) FROM read_parquet({tail}, union_by_name = true, "
+            f"filename = '_published_file') QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _published_file "
+            "DESC) = 1"
+        )
+    name = f"{DATA}/{table.full}/{snapshot:08d}-merged.parquet"
+    target = folder / name
+    partial = target.with_name(target.name + ".partial")
+    con.execute(f"COPY ({select}) TO {_literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(partial, target)
+    for path in written:  # this publish's own file is in the merged one: never named by a manifest
+        path.unlink(missing_ok=True)
+    return [files[0], name], f"{kind}+merge", [target]
+
+
 def _publish_table(
     con: duckdb.DuckDBPyConnection, table: _Table, before: dict[str, Any] | None, folder: Path, snapshot: int
 ) -> tuple[dict[str, Any], str | None, list[Path]]:
@@ -265,7 +310,6 @@ def _publish_table(
         and mark is not None
         and previous_mark is not None
         and before["files"]
-        and len(before["files"]) < MAX_FILES
     ):
         where = f"{mark} > {int(previous_mark)}"
         new_rows, new_hash = _stats(con, table, f"(SELECT * FROM {table.sql_name} WHERE {where})")
@@ -278,13 +322,22 @@ def _publish_table(
                     _write(con, table, where, folder / name)
                 else:
                     files = before["files"]
-                return {**entry, "watermark": watermark(), "files": files}, "append", written
+                merged = _compact_tail(con, table, files, folder, snapshot, written)
+                if merged is not None:
+                    return {**entry, "watermark": watermark(), "files": merged[0]}, merged[1], merged[2]
         elif new_rows:
             _write(con, table, where, folder / name)
             resolved = _stats(con, table, f"({_reader_select(table, files, folder)})")
             if resolved == (count, digest):
-                return {**entry, "watermark": watermark(), "files": files}, "upsert", [folder / name]
-            (folder / name).unlink()
+                merged = _compact_tail(con, table, files, folder, snapshot, [folder / name])
+                if merged is not None:
+                    return (
+                        {**entry, "watermark": watermark(), "files": merged[0]},
+                        merged[1].replace("append", "upsert"),
+                        merged[2],
+                    )
+            else:
+                (folder / name).unlink()
     name = f"{directory}/{snapshot:08d}-0.parquet"
     if not count:
         return {**entry, "watermark": None, "files": []}, "rewrite", []
