@@ -79,6 +79,24 @@ def test_hours_older_than_the_window_fold_into_days(tmp_path: Path) -> None:
     assert (late["samples"], late["last_block"], late["health_factor"], late["health_factor_max"]) == (4, 4, 3.0, 3.0)
 
 
+def test_a_day_folds_only_once_all_of_it_is_older_than_the_window(tmp_path: Path) -> None:
+    """The window's edge inside a day keeps that day's hours hourly (no deletion each hour); the next day edge folds
+    them all at once."""
+    settings = HistorySettings(hourly_days=2)
+    edge_day = NOW - 2 * DAY
+    with Store(tmp_path / "h.duckdb") as store:
+        record_samples(store.con, _samples((1, edge_day + HOUR, 1.0), (2, edge_day + 3 * HOUR, 1.1)), settings)
+        # Five hours past midnight: the window's exact edge is 5 h into edge_day, past both buckets' ends.
+        record_samples(store.con, _samples((3, NOW + 5 * HOUR, 1.2)), settings)
+        assert [b["bucket_seconds"] for b in _buckets(store)] == [HOUR, HOUR, HOUR]
+        record_samples(store.con, _samples((4, NOW + DAY + 10, 1.3)), settings)  # the window's edge leaves that day
+        assert [(b["bucket_start"], b["bucket_seconds"]) for b in _buckets(store)] == [
+            (edge_day, DAY),
+            (NOW + 5 * HOUR, HOUR),
+            (NOW + DAY, HOUR),
+        ]
+
+
 def test_storage_settings_are_checked() -> None:
     assert parse_storage(None, "c.toml") == HistorySettings(hourly_days=90)
     assert parse_storage({"hourly_days": 30}, "c.toml").hourly_seconds == 30 * DAY

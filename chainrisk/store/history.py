@@ -129,13 +129,16 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
 
 
 def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySettings) -> int:
-    """Chain time before which buckets are days: the hourly window back from the newest sample (stored or new)."""
+    """Chain time before which buckets are days: the hourly window back from the newest sample (stored or new), down
+    to the start of its day. Whole days fold at once, so the hour buckets are deleted once a day, not once an hour:
+    a deletion makes the next publish write the history whole (chainrisk.store.published), and the hourly window
+    reaches between `hourly_days` and a day more."""
     row = con.execute(
         "SELECT greatest(coalesce((SELECT max(block_timestamp) FROM health_samples WHERE chain_id = $1), 0), "
         "coalesce((SELECT max(last_timestamp) FROM wallet_health_history WHERE chain_id = $1), 0))",
         [chain_id],
     ).fetchall()
-    return int(row[0][0]) - settings.hourly_seconds
+    return (int(row[0][0]) - settings.hourly_seconds) // DAY_S * DAY_S
 
 
 def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> None:
