@@ -4,11 +4,11 @@ permissionless: an odd token, oracle or IRM is read as far as it answers and nam
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import eth_call, load_abi
@@ -284,10 +284,22 @@ def read_markets(
     return markets
 
 
+@functools.lru_cache(maxsize=8192)
+def _positions_of_market_slot(market_id: str) -> bytes:
+    """keccak256(id . POSITION_SLOT): where a market's `position` mapping starts (one per market, kept)."""
+    market = bytes.fromhex(market_id[2:])
+    if len(market) != 32:
+        raise ValueError(f"market id {market_id} is not 32 bytes")
+    return keccak(market + POSITION_SLOT.to_bytes(32, "big"))
+
+
 def position_base_slot(market_id: str, wallet: str) -> int:
-    """MorphoStorageLib.positionSupplySharesSlot: keccak256(user . keccak256(id . POSITION_SLOT))."""
-    inner = keccak(abi_encode(["bytes32", "uint256"], [bytes.fromhex(market_id[2:]), POSITION_SLOT]))
-    return int.from_bytes(keccak(abi_encode(["address", "bytes32"], [wallet, inner])), "big")
+    """MorphoStorageLib.positionSupplySharesSlot: keccak256(user . keccak256(id . POSITION_SLOT)), the words
+    ABI-encoded by hand (an address left-padded to 32 bytes): eth_abi's encoder took 2 s for 8,600 positions."""
+    user = bytes.fromhex(wallet[2:])
+    if len(user) != 20:
+        raise ValueError(f"wallet {wallet} is not a 20-byte address")
+    return int.from_bytes(keccak(bytes(12) + user + _positions_of_market_slot(market_id)), "big")
 
 
 def read_positions(rpc: RpcClient, deployment: Deployment, pairs: list[tuple[str, str]], block: int) -> list[Position]:
