@@ -616,10 +616,18 @@ def _verify(
 
 
 def _sizes_mib(db: Path) -> dict[str, float]:
-    """The database (with its WAL) and the published copies readers are served, in MiB."""
+    """The database (with its WAL), what readers are served (the published folder: snapshots' Parquet files and
+    catalogs) and the score job's engine book, in MiB."""
+
+    def tree(folder: Path) -> int:
+        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
     main = sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
-    copies = sum(p.stat().st_size for p in published_dir(db).glob("*") if p.is_file())
-    return {"database_mib": round(main / 2**20, 1), "published_copies_mib": round(copies / 2**20, 1)}
+    return {
+        "database_mib": round(main / 2**20, 1),
+        "published_mib": round(tree(published_dir(db)) / 2**20, 1),
+        "score_book_mib": round(tree(db.with_name(db.name + ".scorebook")) / 2**20, 1),
+    }
 
 
 def _row_counts(db: Path) -> dict[str, int]:
