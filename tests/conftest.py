@@ -3,6 +3,7 @@ full devnet (every protocol `chainrisk devnet up` builds) for the tests that nee
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from chainrisk.devnet.extras import ALL_PROTOCOLS, BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
+
+#: The command line runs writers at niceness 10 (CHAINRISK_NICE) so that readers go first. In the suite, commands run
+#: as subprocesses beside the other worker's normal-priority processes, where niceness would starve them unevenly and
+#: make the tests that kill a run part-way (timed from an earlier run) miss it; test_watch sets it back to check it.
+os.environ["CHAINRISK_NICE"] = "0"
 
 #: `make test` runs the suite on two workers (pytest-xdist). Each test file runs whole on one worker (its module
 #: fixtures are built once), and files sharing an expensive session fixture share a worker, so the session builds

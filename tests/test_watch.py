@@ -159,7 +159,7 @@ def test_watch_alerts_once_per_breach_and_recovery(
         [sys.executable, "-m", "chainrisk.cli", "watch", "--config", str(config), "--every", "1s"],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "CHAINRISK_NICE": "10"},  # the default (conftest sets 0)
     )
     reader_errors: list[str] = []
     reads = 0
