@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -151,3 +154,25 @@ def test_sql_and_query_read_the_published_copy(
     assert main(["query", "mart_nope", "--db", str(scored_db)]) == 2
     assert "unknown query 'mart_nope'; known: " in capsys.readouterr().err
     assert (_digest(scored_db), _digest(copy)) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "niceness"),
+    [
+        (["score", "--db", "/nonexistent/c.duckdb"], {}, 10),
+        (["run", "--db", "/nonexistent/c.duckdb"], {"CHAINRISK_NICE": "5"}, 5),
+        (["sql", "--db", "/nonexistent/c.duckdb", "SELECT 1"], {}, None),
+        (["score", "--db", "/nonexistent/c.duckdb"], {"CHAINRISK_NICE": "0"}, None),
+    ],
+)
+def test_the_command_runs_writers_below_readers(args: list[str], env: dict[str, str], niceness: int | None) -> None:
+    """The `chainrisk` command (cli.console) lowers a writer's CPU priority by CHAINRISK_NICE (default 10) before it
+    runs, never a reader's; os.nice is recorded instead of applied."""
+    probe = (
+        "import os, sys; from chainrisk import cli; os.nice = lambda n: print(f'nice {n}', flush=True) or 0; "
+        f"sys.argv = ['chainrisk', *{args!r}]; cli.console()"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "CHAINRISK_NICE"} | env
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 2, done.stderr  # every command fails on the missing database, after the niceness
+    assert done.stdout.splitlines()[:1] == ([f"nice {niceness}"] if niceness else [])
