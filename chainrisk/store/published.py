@@ -185,6 +185,21 @@ def _stats(con: duckdb.DuckDBPyConnection, table: _Table, source: str) -> tuple[
     return int(row[0]), int(row[1])
 
 
+def _paths(folder: Path, files: list[str]) -> str:
+    """A SQL list of the published files' paths."""
+    return "[" + ", ".join(_literal(folder / f) for f in files) + "]"
+
+
+def _newest_per_key(paths: str, key: tuple[str, ...]) -> str:
+    """The rows of `paths` (a SQL list of revision files, named by snapshot) keeping each key's newest version."""
+    columns = ", ".join(_quote(c) for c in key)
+    return (
+        f"SELECT * EXCLUDE (_published_file) FROM read_parquet({paths}, union_by_name = true, "
+        f"filename = '_published_file') QUALIFY row_number() OVER (PARTITION BY {columns} ORDER BY _published_file "
+        "DESC) = 1"
+    )
+
+
 def _reader_select(table: _Table, files: list[str], folder: Path, stamps: dict[str, int] | None = None) -> str:
     """The view's SELECT: the files' rows with every column cast to its declared type (newest version per key for a
     table revised in place; `stamps` put on every row of a re-stamped table)."""
@@ -194,21 +209,18 @@ def _reader_select(table: _Table, files: list[str], folder: Path, stamps: dict[s
     )
     if not files:
         return f"SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {_quote(c)}' for c, _ in table.columns)}) LIMIT 0"
-    paths = "[" + ", ".join(_literal(folder / f) for f in files) + "]"
     shape = table.shape()
     if shape is None or len(files) == 1:
-        return f"SELECT {casts} FROM read_parquet({paths}, union_by_name = true)"
+        return f"SELECT {casts} FROM read_parquet({_paths(folder, files)}, union_by_name = true)"
     # The first file is the table written whole, the others the revisions since (the newest per key wins). The
     # revisions are resolved among themselves and the whole file's rows they replace dropped by an anti-join: the
     # large file is scanned once and never sorted (20M rows, 3 revision files: 1.5 s against 8.6 s for a window over
     # every file, same rows).
     key = ", ".join(_quote(c) for c in shape[0])
-    revisions = "[" + ", ".join(_literal(folder / f) for f in files[1:]) + "]"
     return (
-        f"WITH revised AS (SELECT * EXCLUDE (_published_file) FROM read_parquet({revisions}, union_by_name = true, "
-        f"filename = '_published_file') QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _published_file "
-        f"DESC) = 1) SELECT {casts} FROM (SELECT * FROM revised UNION ALL BY NAME SELECT * FROM "
-        f"read_parquet({_literal(folder / files[0])}, union_by_name = true) AS whole ANTI JOIN revised USING ({key}))"
+        f"WITH revised AS ({_newest_per_key(_paths(folder, files[1:]), shape[0])}) SELECT {casts} FROM (SELECT * "
+        f"FROM revised UNION ALL BY NAME SELECT * FROM read_parquet({_literal(folder / files[0])}, union_by_name = "
+        f"true) AS whole ANTI JOIN revised USING ({key}))"
     )
 
 
@@ -241,10 +253,11 @@ def _compact_tail(
     they hold fewer than 1/TAIL_SHARE of the first file's rows; None (rewrite the table whole) past that. So a publish
     writes what the run changed plus, now and then, the recent files again, and the whole table only each time it has
     grown by a share of itself: amortised, its cost follows the new data, not the table."""
-    kind = "append" if table.shape() is None else "upsert"
+    shape = table.shape()
+    kind = "append" if shape is None else "upsert"
     if len(files) <= MAX_FILES:
         return files, kind, written
-    tail = "[" + ", ".join(_literal(folder / f) for f in files[1:]) + "]"
+    tail = _paths(folder, files[1:])
     whole = _literal(folder / files[0])
     tail_rows, whole_rows = con.execute(
         f"SELECT (SELECT count(*) FROM read_parquet({tail}, union_by_name = true)), "
@@ -254,16 +267,8 @@ def _compact_tail(
         for path in written:
             path.unlink(missing_ok=True)
         return None
-    shape = table.shape()
-    if shape is None:
-        select = f"SELECT * FROM read_parquet({tail}, union_by_name = true)"
-    else:
-        key = ", ".join(_quote(c) for c in shape[0])
-        select = (
-            f"SELECT * EXCLUDE (_published_file) FROM read_parquet({tail}, union_by_name = true, "
-            f"filename = '_published_file') QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _published_file "
-            "DESC) = 1"
-        )
+    every = f"SELECT * FROM read_parquet({tail}, union_by_name = true)"
+    select = every if shape is None else _newest_per_key(tail, shape[0])
     name = f"{DATA}/{table.full}/{snapshot:08d}-merged.parquet"
     target = folder / name
     partial = target.with_name(target.name + ".partial")
@@ -324,18 +329,16 @@ def _publish_table(
                     files = before["files"]
                 merged = _compact_tail(con, table, files, folder, snapshot, written)
                 if merged is not None:
-                    return {**entry, "watermark": watermark(), "files": merged[0]}, merged[1], merged[2]
+                    kept, how, written = merged
+                    return {**entry, "watermark": watermark(), "files": kept}, how, written
         elif new_rows:
             _write(con, table, where, folder / name)
             resolved = _stats(con, table, f"({_reader_select(table, files, folder)})")
             if resolved == (count, digest):
                 merged = _compact_tail(con, table, files, folder, snapshot, [folder / name])
                 if merged is not None:
-                    return (
-                        {**entry, "watermark": watermark(), "files": merged[0]},
-                        merged[1].replace("append", "upsert"),
-                        merged[2],
-                    )
+                    kept, how, written = merged
+                    return {**entry, "watermark": watermark(), "files": kept}, how, written
             else:
                 (folder / name).unlink()
     name = f"{directory}/{snapshot:08d}-0.parquet"
