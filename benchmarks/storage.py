@@ -1,8 +1,8 @@
 """Storage growth of unchanged runs (issue 22): on the running devnet (`chainrisk devnet up --wallets 300`), one
 `chainrisk run --devnet`, then `--runs` more each after one empty block (an `evm_mine` RPC call); after each run the
-bytes of the database (with its WAL) and of the published files readers are served. The baseline is another
-checkout of chainrisk (`--baseline-ref`, default main: the full-snapshot behaviour) run on the same chain state
-side by side (anvil's evm_snapshot / evm_revert put the chain back between the two). Figures go to
+bytes of the database (with its WAL; how much of it is free blocks), of the published files readers are served and
+of the score book. The baseline is another checkout of chainrisk (`--baseline-ref`, default main) run on the same
+chain state side by side (anvil's evm_snapshot / evm_revert put the chain back between the two). Figures go to
 benchmarks/results/storage.json, which the README quotes; with `--advance-seconds 3600` (each empty block an hour
 later: interest moves every index, and every run opens new health buckets) to storage_every_3600s.json.
 
@@ -51,11 +51,23 @@ def _publish_figures(db: Path) -> dict[str, Any]:
 
 
 def _bytes(db: Path) -> dict[str, int]:
+    """Bytes on disk: the database with its WAL (and how much of it is free blocks DuckDB reuses at the next
+    checkpoint), the published folder, and the score book (`<db>.scorebook/`, where the code keeps one)."""
+    import duckdb
+
     wal = db.with_name(db.name + ".wal")
     published = db.with_name(db.name + ".published")
+    book = db.with_name(db.name + ".scorebook")
     files = [p for p in published.rglob("*") if p.is_file()] if published.is_dir() else []
     database = (db.stat().st_size if db.exists() else 0) + (wal.stat().st_size if wal.exists() else 0)
-    return {"database": database, "published": sum(p.stat().st_size for p in files)}
+    with duckdb.connect(str(db), read_only=True) as con:
+        free, size = con.execute("SELECT free_blocks, block_size FROM pragma_database_size()").fetchall()[0]
+    return {
+        "database": database,
+        "database_free_blocks": int(free) * int(size),
+        "published": sum(p.stat().st_size for p in files),
+        "score_book": sum(p.stat().st_size for p in book.rglob("*") if p.is_file()) if book.is_dir() else 0,
+    }
 
 
 def _checkout(ref: str, into: Path) -> Path:
@@ -90,11 +102,16 @@ def _series(
                 "block": block,
                 "seconds": round(time.perf_counter() - started, 2),
                 **sizes,
-                "total": sizes["database"] + sizes["published"],
+                "total": sizes["database"] + sizes["published"] + sizes["score_book"],
+                "in_use": sizes["database"] - sizes["database_free_blocks"] + sizes["published"] + sizes["score_book"],
                 **_publish_figures(db),
             }
         )
-        print(f"  run {run}: database {sizes['database']:,} B, published {sizes['published']:,} B", flush=True)
+        print(
+            f"  run {run}: database {sizes['database']:,} B ({sizes['database_free_blocks']:,} B of it free blocks), "
+            f"published {sizes['published']:,} B, score book {sizes['score_book']:,} B",
+            flush=True,
+        )
     return figures
 
 
@@ -178,6 +195,7 @@ def main() -> None:
                 "runs": figures,
                 "growth_pct_total": _growth(figures, "total"),
                 "growth_pct_database": _growth(figures, "database"),
+                "growth_pct_in_use": _growth(figures, "in_use"),
             }
             if name == "current":
                 result["publish_options"] = _publish_options(db, figures[-2]["block"])
@@ -187,8 +205,9 @@ def main() -> None:
             runs = result[name]["runs"]
             print(
                 f"{name}: first run {runs[0]['total']:,} B (database {runs[0]['database']:,} B + published "
-                f"{runs[0]['published']:,} B); after each unchanged run +{result[name]['growth_pct_total']} % "
-                f"(database alone +{result[name]['growth_pct_database']} %)"
+                f"{runs[0]['published']:,} B + score book {runs[0]['score_book']:,} B); after each unchanged run "
+                f"{result[name]['growth_pct_total']} % (database alone {result[name]['growth_pct_database']} %; "
+                f"bytes in use, free blocks left out: {result[name]['growth_pct_in_use']} %)"
             )
     if args.only:
         previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.advance_seconds else {}

@@ -13,7 +13,8 @@ and, after each run, publish it into `<db>.published/`:
 - `CURRENT`: the name of the current snapshot's catalog, replaced atomically (rename) once all of it is written.
 
 Readers open the catalog CURRENT names, read-only (`connect_reader`), and see one manifest's files: a consistent
-snapshot however many publishes follow while they read, until KEEP_PREVIOUS more publishes prune it.
+snapshot however many publishes follow while they read (a snapshot no reader has open is deleted at the next
+publish; one still open is kept for up to KEEP_PREVIOUS more).
 
 What a publish writes grows with the new data, not with the file. Per table, against the previous manifest:
 - a table whose row count and content hash (the sum of the rows' hashes, order-free) did not change is not written:
@@ -59,19 +60,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+try:
+    import fcntl
+except ImportError:  # Windows: readers cannot be seen, only the snapshot count limits what is kept
+    fcntl = None  # type: ignore[assignment]
+
 import duckdb
 
 from chainrisk.errors import UserError
 from chainrisk.store.history import KEY as HEALTH_BUCKET_KEY
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
-#: Snapshots kept besides the current one (readers that opened them before the switch keep working).
+#: Snapshots kept at most besides the current one, and only while a reader has them open (_prune).
 KEEP_PREVIOUS = 2
 #: Files a table may have before a publish compacts them into one.
 MAX_FILES = 12
 #: The files after a table's first are merged into one while they hold fewer than 1/TAIL_SHARE of its rows.
 TAIL_SHARE = 8
 POINTER = "CURRENT"
+#: Block size of the catalogs (DuckDB's smallest).
+CATALOG_BLOCK_SIZE = 16_384
 DATA = "data"
 FORMAT_VERSION = 2
 #: Watermark columns of append-only tables, the first one a table has (a table without one is rewritten whole).
@@ -362,7 +370,8 @@ def _write_catalog(
     """The snapshot's catalog: a view per table over its files, then the writer's views (in passes until every one
     whose inputs exist is created: a view may read another created after it)."""
     path.unlink(missing_ok=True)
-    with duckdb.connect(str(path)) as cat:
+    # Blocks of 16 KiB, not DuckDB's 256 KiB: a catalog holds only views (25 KB of SQL), 0.8 MB in the default.
+    with duckdb.connect(str(path), config={"default_block_size": str(CATALOG_BLOCK_SIZE)}) as cat:
         for schema in sorted({t.schema for t in tables} | {s for s, _ in views}):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
         for table in tables:
@@ -467,10 +476,59 @@ def _snapshots(folder: Path) -> list[int]:
 
 
 def _prune(folder: Path) -> None:
-    """Keeps the newest KEEP_PREVIOUS + 1 snapshots and the files they name; deletes the rest (an older chainrisk's
-    full copies included), and partial files over an hour old (a crashed publish's)."""
+    """Deletes the snapshots no reader needs and the files no kept manifest names (an older chainrisk's full copies
+    too), and partial files over an hour old (a crashed publish's). Kept: the current snapshot; of the KEEP_PREVIOUS
+    before it, those a reader has open (`_claim`); none older. Each deleted snapshot's catalog stays locked until its
+    files are gone, so a reader cannot open it meanwhile (it is told to ask for the current one again)."""
     snapshots = _snapshots(folder)
-    kept = snapshots[-(KEEP_PREVIOUS + 1) :]
+    recent = [n for n in snapshots[:-1] if n >= snapshots[-1] - KEEP_PREVIOUS] if snapshots else []
+    claims: list[Any] = []
+    try:
+        kept = snapshots[-1:]
+        for number in recent:
+            claim = _claim(folder / f"snapshot-{number:08d}.duckdb")
+            if claim is None:
+                kept.append(number)
+            elif claim is not True:
+                claims.append(claim)
+        _delete_unnamed(folder, kept)
+    finally:
+        for claim in claims:
+            claim.close()
+
+
+def _claim(catalog: Path) -> Any:
+    """What deleting the snapshot of `catalog` needs: None when a reader has it open, or when readers cannot be seen
+    on this platform (keep it); True when the catalog is gone already; else an open file holding the catalog's write
+    lock, which keeps readers out until it is closed.
+
+    DuckDB holds a read lock (fcntl) on a database file for as long as a read-only connection to it is open: a
+    write lock that cannot be taken means a reader in another process. A reader in this process is seen by its open
+    descriptor instead (fcntl locks never conflict within a process, and closing any descriptor of a file drops
+    the process's locks on it)."""
+    if fcntl is None or not Path("/proc/self/fd").is_dir():
+        return None
+    target = str(catalog.absolute())
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            if os.readlink(fd) == target:
+                return None
+        except OSError:
+            continue
+    try:
+        handle = open(catalog, "r+b")  # noqa: SIM115 (closed by _prune once the snapshot's files are gone)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _delete_unnamed(folder: Path, kept: list[int]) -> None:
+    """Deletes every snapshot but `kept`, and the data files no kept manifest names."""
     named: set[str] = set()
     for number in kept:
         manifest = read_manifest(folder / f"snapshot-{number:08d}.duckdb")
