@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call, load_abi
-from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.rpc import RpcClient
 from chainrisk.units import WAD
@@ -22,6 +24,27 @@ MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
 #: Morpho Blue SharesMathLib's virtual shares and assets.
 VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1
+
+
+@dataclass(frozen=True)
+class BareChain:
+    url: str
+    rpc: RpcClient
+    pid: int  #: anvil's process
+
+
+@contextmanager
+def bare_chain(folder: Path) -> Iterator[BareChain]:
+    """An empty anvil of its own (chain 31337, a free port, its log in `folder`), stopped on leaving: for tests that
+    build their own chain state instead of sharing the devnet."""
+    port = free_port()
+    process = start_anvil(port, 31337, folder / "anvil.log", detach=False)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with RpcClient(url) as rpc:
+            yield BareChain(url, rpc, process.pid)
+    finally:
+        stop_process(process.pid)
 
 
 @contextmanager

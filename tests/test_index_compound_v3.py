@@ -28,12 +28,13 @@ from eth_utils.crypto import keccak
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
 from chainrisk.devnet.compound_v3 import KEEPER, CometDevnetOptions, build_compound_v3
-from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from tests.chainops import bare_chain
 
 COMET = load_abi("compound-v3", "IComet")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
@@ -47,17 +48,9 @@ CRASH = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.7, "LINK": 0.45}
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Its own anvil with the stand-in market and population; the manifest section plus the RPC URL."""
-    folder = tmp_path_factory.mktemp("comet")
-    port = free_port()
-    process = start_anvil(port, 31337, folder / "anvil.log", detach=False)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        with RpcClient(url) as rpc:
-            builder = BlockBuilder(rpc, timestamp=int(parse_start(OPTIONS.start).timestamp()) - 86_400)
-            manifest = build_compound_v3(builder, OPTIONS)
-        yield manifest | {"rpc_url": url}
-    finally:
-        stop_process(process.pid)
+    with bare_chain(tmp_path_factory.mktemp("comet")) as bare:
+        builder = BlockBuilder(bare.rpc, timestamp=int(parse_start(OPTIONS.start).timestamp()) - 86_400)
+        yield build_compound_v3(builder, OPTIONS) | {"rpc_url": bare.url}
 
 
 @pytest.fixture(scope="module")

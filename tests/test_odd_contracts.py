@@ -27,11 +27,12 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import IRM_YEARLY, SECONDS_PER_YEAR, deploy_morpho, market_id
-from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil, stop_process
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, folder_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.units import WAD
+from tests.chainops import bare_chain
 
 ODD = folder_contracts(Path(chainrisk.devnet.__file__).parent / "contracts_odd")
 BARE, BYTES32, BREAKABLE, ORACLE = (
@@ -288,16 +289,8 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Its own anvil with the odd markets; what `_build` made, plus the RPC URL."""
-    folder = tmp_path_factory.mktemp("odd")
-    port = free_port()
-    process = start_anvil(port, 31337, folder / "anvil.log", detach=False)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        with RpcClient(url) as rpc:
-            built = _build(rpc)
-        yield built | {"rpc_url": url}
-    finally:
-        stop_process(process.pid)
+    with bare_chain(tmp_path_factory.mktemp("odd")) as bare:
+        yield _build(bare.rpc) | {"rpc_url": bare.url}
 
 
 @pytest.fixture(scope="module")

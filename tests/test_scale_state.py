@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from chainrisk.devnet.node import free_port, start_anvil, stop_process
 from chainrisk.protocols.aave_v3.events import decode_log as decode_aave
 from chainrisk.protocols.morpho_blue.events import decode_log as decode_morpho
 from chainrisk.rpc import RpcClient
+from tests.chainops import bare_chain
 
 CONTRACT = "0x" + "ab" * 20
 CODE = "0x600160005260206000f3"  # returns 1: any code the emitter must put back
@@ -37,15 +37,9 @@ scale: Any = _scale()
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RpcClient, int]]:
-    folder = tmp_path_factory.mktemp("scale")
-    port = free_port()
-    process = start_anvil(port, 31337, folder / "anvil.log", detach=False)
-    try:
-        with RpcClient(f"http://127.0.0.1:{port}") as rpc:
-            rpc.call("anvil_setCode", [CONTRACT, CODE])
-            yield rpc, process.pid
-    finally:
-        stop_process(process.pid)
+    with bare_chain(tmp_path_factory.mktemp("scale")) as chain:
+        chain.rpc.call("anvil_setCode", [CONTRACT, CODE])
+        yield chain.rpc, chain.pid
 
 
 def _logs(rpc: RpcClient, since: int) -> list[dict[str, Any]]:
