@@ -205,12 +205,11 @@ def test_reader_keeps_its_snapshot_while_the_next_publish_happens(tmp_path: Path
     con.close()
 
 
-def _set_portfolio(con: duckdb.DuckDBPyConnection, usd: float) -> None:
+def _publish_portfolio(con: duckdb.DuckDBPyConnection, db: Path, usd: float) -> tuple[list[str], list[str]]:
+    """Replaces the portfolio with one row of `usd`, publishes, and returns the snapshots and portfolio files kept."""
     con.execute("DELETE FROM wallet_portfolio")
     con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', ?)", [usd])
-
-
-def _snapshots_and_portfolio_files(db: Path) -> tuple[list[str], list[str]]:
+    publish(con, db)
     folder = published_dir(db)
     catalogs = sorted(p.name for p in folder.glob("snapshot-*.duckdb"))
     assert (folder / POINTER).read_text() == catalogs[-1]
@@ -221,9 +220,7 @@ def test_pruning_keeps_only_the_current_snapshot_when_nobody_reads(tmp_path: Pat
     db = tmp_path / "c.duckdb"
     con = _db(db)
     for run in range(KEEP_PREVIOUS + 3):
-        _set_portfolio(con, float(run))
-        publish(con, db)
-        catalogs, portfolio = _snapshots_and_portfolio_files(db)
+        catalogs, portfolio = _publish_portfolio(con, db, float(run))
         assert len(catalogs) == 1 and len(portfolio) == 1  # the previous snapshot and its own files are gone
     con.close()
 
@@ -231,8 +228,7 @@ def test_pruning_keeps_only_the_current_snapshot_when_nobody_reads(tmp_path: Pat
 def test_a_snapshot_another_process_reads_is_kept_until_it_closes(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     con = _db(db)
-    _set_portfolio(con, 1.0)
-    publish(con, db)
+    _publish_portfolio(con, db, 1.0)
     catalog = current_copy(db)
     assert catalog is not None
     script = (
@@ -247,9 +243,7 @@ def test_a_snapshot_another_process_reads_is_kept_until_it_closes(tmp_path: Path
         assert reader.stdout is not None and reader.stdin is not None
         assert reader.stdout.readline().strip() == "1.0"
         for run in range(KEEP_PREVIOUS):
-            _set_portfolio(con, float(run + 2))
-            publish(con, db)
-            catalogs, portfolio = _snapshots_and_portfolio_files(db)
+            catalogs, portfolio = _publish_portfolio(con, db, float(run + 2))
             # The reader's snapshot stays with its files; the snapshots between, which nobody reads, go.
             assert catalog.name in catalogs and len(catalogs) == 2 and len(portfolio) == 2
         reader.stdin.write("\n")
@@ -257,9 +251,7 @@ def test_a_snapshot_another_process_reads_is_kept_until_it_closes(tmp_path: Path
         assert reader.stdout.readline().strip() == "1.0"  # still its own snapshot after KEEP_PREVIOUS publishes
     finally:
         reader.communicate(timeout=60)
-    _set_portfolio(con, 9.0)
-    publish(con, db)
-    catalogs, portfolio = _snapshots_and_portfolio_files(db)
+    catalogs, portfolio = _publish_portfolio(con, db, 9.0)
     assert len(catalogs) == 1 and portfolio == [Path(_entry(db, "main.wallet_portfolio")["files"][0]).name]
     con.close()
 
@@ -267,13 +259,10 @@ def test_a_snapshot_another_process_reads_is_kept_until_it_closes(tmp_path: Path
 def test_a_snapshot_read_beyond_keep_previous_publishes_is_pruned(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     con = _db(db)
-    _set_portfolio(con, 1.0)
-    publish(con, db)
+    _publish_portfolio(con, db, 1.0)
     reader = connect_reader(db)  # in this process: seen by its open descriptor
     for run in range(KEEP_PREVIOUS + 1):
-        _set_portfolio(con, float(run + 2))
-        publish(con, db)
-        catalogs, _ = _snapshots_and_portfolio_files(db)
+        catalogs, _ = _publish_portfolio(con, db, float(run + 2))
         assert len(catalogs) == (2 if run < KEEP_PREVIOUS else 1)
     reader.close()
     con.close()

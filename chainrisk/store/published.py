@@ -55,6 +55,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -482,49 +483,38 @@ def _prune(folder: Path) -> None:
     files are gone, so a reader cannot open it meanwhile (it is told to ask for the current one again)."""
     snapshots = _snapshots(folder)
     recent = [n for n in snapshots[:-1] if n >= snapshots[-1] - KEEP_PREVIOUS] if snapshots else []
-    claims: list[Any] = []
-    try:
-        kept = snapshots[-1:]
-        for number in recent:
-            claim = _claim(folder / f"snapshot-{number:08d}.duckdb")
-            if claim is None:
-                kept.append(number)
-            elif claim is not True:
-                claims.append(claim)
+    with ExitStack() as locks:
+        kept = snapshots[-1:] + [n for n in recent if not _claim(folder / f"snapshot-{n:08d}.duckdb", locks)]
         _delete_unnamed(folder, kept)
-    finally:
-        for claim in claims:
-            claim.close()
 
 
-def _claim(catalog: Path) -> Any:
-    """What deleting the snapshot of `catalog` needs: None when a reader has it open, or when readers cannot be seen
-    on this platform (keep it); True when the catalog is gone already; else an open file holding the catalog's write
-    lock, which keeps readers out until it is closed.
+def _claim(catalog: Path, locks: ExitStack) -> bool:
+    """Whether the snapshot of `catalog` may be deleted: False when a reader has it open, or when readers cannot be
+    seen on this platform (keep it). When True, `locks` holds the catalog's write lock (if the catalog is still
+    there), which keeps readers out until it is closed.
 
     DuckDB holds a read lock (fcntl) on a database file for as long as a read-only connection to it is open: a
     write lock that cannot be taken means a reader in another process. A reader in this process is seen by its open
     descriptor instead (fcntl locks never conflict within a process, and closing any descriptor of a file drops
     the process's locks on it)."""
     if fcntl is None or not Path("/proc/self/fd").is_dir():
-        return None
+        return False
     target = str(catalog.absolute())
     for fd in Path("/proc/self/fd").iterdir():
         try:
             if os.readlink(fd) == target:
-                return None
+                return False
         except OSError:
             continue
     try:
-        handle = open(catalog, "r+b")  # noqa: SIM115 (closed by _prune once the snapshot's files are gone)
+        handle = locks.enter_context(open(catalog, "r+b"))  # noqa: SIM115 (held until `locks` closes)
     except FileNotFoundError:
         return True
     try:
         fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        handle.close()
-        return None
-    return handle
+        return False  # the handle closes with `locks`; this process held no lock on the file to lose
+    return True
 
 
 def _delete_unnamed(folder: Path, kept: list[int]) -> None:
