@@ -13,8 +13,7 @@ and, after each run, publish it into `<db>.published/`:
 - `CURRENT`: the name of the current snapshot's catalog, replaced atomically (rename) once all of it is written.
 
 Readers open the catalog CURRENT names, read-only (`connect_reader`), and see one manifest's files: a consistent
-snapshot however many publishes follow while they read (a snapshot no reader has open is deleted at the next
-publish; one still open is kept for up to KEEP_PREVIOUS more).
+snapshot however many publishes follow while they read, until KEEP_PREVIOUS more publishes prune it.
 
 What a publish writes grows with the new data, not with the file. Per table, against the previous manifest:
 - a table whose row count and content hash (the sum of the rows' hashes, order-free) did not change is not written:
@@ -55,16 +54,10 @@ import os
 import re
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-
-try:
-    import fcntl
-except ImportError:  # Windows: readers cannot be seen, only the snapshot count limits what is kept
-    fcntl = None  # type: ignore[assignment]
 
 import duckdb
 
@@ -72,7 +65,7 @@ from chainrisk.errors import UserError
 from chainrisk.store.history import KEY as HEALTH_BUCKET_KEY
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
-#: Snapshots kept at most besides the current one, and only while a reader has them open (_prune).
+#: Snapshots kept besides the current one (readers that opened them before the switch keep working).
 KEEP_PREVIOUS = 2
 #: Files a table may have before a publish compacts them into one.
 MAX_FILES = 12
@@ -371,7 +364,7 @@ def _write_catalog(
     """The snapshot's catalog: a view per table over its files, then the writer's views (in passes until every one
     whose inputs exist is created: a view may read another created after it)."""
     path.unlink(missing_ok=True)
-    # Blocks of 16 KiB, not DuckDB's 256 KiB: a catalog holds only views (25 KB of SQL), 0.8 MB in the default.
+    # Blocks of 16 KiB, not DuckDB's 256 KiB: a catalog holds only views; 0.8 MB in the default, 0.57 MB so.
     with duckdb.connect(str(path), config={"default_block_size": str(CATALOG_BLOCK_SIZE)}) as cat:
         for schema in sorted({t.schema for t in tables} | {s for s, _ in views}):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
@@ -477,48 +470,10 @@ def _snapshots(folder: Path) -> list[int]:
 
 
 def _prune(folder: Path) -> None:
-    """Deletes the snapshots no reader needs and the files no kept manifest names (an older chainrisk's full copies
-    too), and partial files over an hour old (a crashed publish's). Kept: the current snapshot; of the KEEP_PREVIOUS
-    before it, those a reader has open (`_claim`); none older. Each deleted snapshot's catalog stays locked until its
-    files are gone, so a reader cannot open it meanwhile (it is told to ask for the current one again)."""
+    """Keeps the newest KEEP_PREVIOUS + 1 snapshots and the files they name; deletes the rest (an older chainrisk's
+    full copies included), and partial files over an hour old (a crashed publish's)."""
     snapshots = _snapshots(folder)
-    recent = [n for n in snapshots[:-1] if n >= snapshots[-1] - KEEP_PREVIOUS] if snapshots else []
-    with ExitStack() as locks:
-        kept = snapshots[-1:] + [n for n in recent if not _claim(folder / f"snapshot-{n:08d}.duckdb", locks)]
-        _delete_unnamed(folder, kept)
-
-
-def _claim(catalog: Path, locks: ExitStack) -> bool:
-    """Whether the snapshot of `catalog` may be deleted: False when a reader has it open, or when readers cannot be
-    seen on this platform (keep it). When True, `locks` holds the catalog's write lock (if the catalog is still
-    there), which keeps readers out until it is closed.
-
-    DuckDB holds a read lock (fcntl) on a database file for as long as a read-only connection to it is open: a
-    write lock that cannot be taken means a reader in another process. A reader in this process is seen by its open
-    descriptor instead (fcntl locks never conflict within a process, and closing any descriptor of a file drops
-    the process's locks on it)."""
-    if fcntl is None or not Path("/proc/self/fd").is_dir():
-        return False
-    target = str(catalog.absolute())
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            if os.readlink(fd) == target:
-                return False
-        except OSError:
-            continue
-    try:
-        handle = locks.enter_context(open(catalog, "r+b"))  # noqa: SIM115 (held until `locks` closes)
-    except FileNotFoundError:
-        return True
-    try:
-        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False  # the handle closes with `locks`; this process held no lock on the file to lose
-    return True
-
-
-def _delete_unnamed(folder: Path, kept: list[int]) -> None:
-    """Deletes every snapshot but `kept`, and the data files no kept manifest names."""
+    kept = snapshots[-(KEEP_PREVIOUS + 1) :]
     named: set[str] = set()
     for number in kept:
         manifest = read_manifest(folder / f"snapshot-{number:08d}.duckdb")
