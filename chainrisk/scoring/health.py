@@ -168,11 +168,6 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     )
 
 
-#: When |amount| x |price| stays under this for the whole book, every row's float estimate of the product (a few ulps
-#: above it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
-_EXACT_BOUND = int(_INT128_SAFE * 0.99)
-
-
 def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut: _Shortcut) -> pl.Expr:
     """floor(amount * price / unit) exactly in Int128; the adapter's exact value at the snapshot's own price;
     a float product where 128 bits won't do."""
@@ -201,12 +196,45 @@ class _Shortcut:
     at_snapshot: bool  #: every price is the snapshot's own (no shock)
 
 
+#: Bits that amount and price may have between them, row by row, for the product to be under 2^122 (5.3e36): under
+#: _INT128_SAFE, so the row's float estimate is too and _base_value's test would take the exact branch.
+_EXACT_BITS = 122
+
+
+def _bits(column: str) -> pl.Expr:
+    """How many bits a non-negative integer has (0 for 0), 128 for a negative one: 128 less its leading zeros."""
+    return 128 - pl.col(column).bitwise_leading_zeros().cast(pl.Int32)
+
+
 def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
-    largest = [pl.col(c).abs().max().alias(c) for c in ("collateral_amount", "debt_amount", "_price")]
+    # Row by row, the bits of amount and price together: the largest amount and the largest price are often of
+    # different assets (18-decimal amounts, 8-decimal BTC prices), so their product alone overstates the book's.
+    # A negative amount or price counts 128 bits: such a book takes the branch row by row.
+    bits = [(_bits(c) + _bits("_price")).max().alias(c) for c in ("collateral_amount", "debt_amount")]
     same = (pl.col("_price") == pl.col("price")).all(ignore_nulls=False).alias("same")
-    row = prepared.select(*largest, same).collect().row(0, named=True)
-    amount = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
-    return _Shortcut(amount * int(row["_price"] or 0) < _EXACT_BOUND, row["same"] is True)
+    row = prepared.select(*bits, same).collect().row(0, named=True)
+    most_bits = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
+    return _Shortcut(most_bits <= _EXACT_BITS, row["same"] is True)
+
+
+def _narrow(frame: pl.DataFrame, columns: list[str]) -> set[str]:
+    """The integer `columns` of `frame` whose values all fit in Int64 (nulls aside)."""
+    present = [c for c in columns if c in frame.columns]
+    if not present:
+        return set()
+    low, high = -(2**63), 2**63 - 1
+    fits = frame.select(
+        ((pl.col(c).min() >= low) & (pl.col(c).max() <= high)).fill_null(True).alias(c) for c in present
+    ).row(0, named=True)
+    return {c for c, ok in fits.items() if ok}
+
+
+def _float(column: str, narrow: set[str]) -> pl.Expr:
+    """An integer column as doubles: through Int64 when `narrow` says every value fits there (the same nearest double,
+    by a hardware conversion; Int128's own is a software routine costing several times more)."""
+    if column in narrow:
+        return pl.col(column).cast(pl.Int64).cast(pl.Float64)
+    return pl.col(column).cast(pl.Float64)
 
 
 def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
@@ -221,13 +249,15 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
     shortcut = _shortcut(prepared, names)
-    return prepared.with_columns(
+    based = prepared.with_columns(
         _base_value("collateral_amount", names, "_collateral_base_exact", shortcut).alias("collateral_base"),
         _base_value("debt_amount", names, "_debt_base_exact", shortcut).alias("debt_base"),
-    ).with_columns(
-        (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
-        (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
-        _price_usd(pl.col("_price").cast(pl.Float64), names).alias("price_usd_now"),
+    ).collect()
+    narrow = _narrow(based, ["collateral_base", "debt_base", "_price"])
+    return based.lazy().with_columns(
+        (_float("collateral_base", narrow) / pl.col("_base_unit")).alias("collateral_usd_now"),
+        (_float("debt_base", narrow) / pl.col("_base_unit")).alias("debt_usd_now"),
+        _price_usd(_float("_price", narrow), names).alias("price_usd_now"),
     )
 
 
@@ -420,9 +450,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     asset the wallet is liquidated when the price falls below p; for a debt asset (beta dominant) when it
     rises above it.
     """
-    f64 = pl.Float64
     names = _names(valued)
-    collateral = pl.col("collateral_base").cast(f64)
     unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
@@ -434,7 +462,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
     # group the book again for each total); the positions' own floats cast once.
     frame = valued.collect()
-    own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
+    narrow = _narrow(frame, ["collateral_base", "debt_base", "collateral_amount", "debt_amount", "_price"])
+    own = frame.select(_float("collateral_base", narrow).alias("_own_c"), _float("debt_base", narrow).alias("_own_d"))
     sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * _lt_bps(names)}
     with_own = frame.with_columns(own)
     labelled = wallet_index(with_own)
@@ -451,8 +480,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
         (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
-        (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
-        (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
+        (_float("collateral_amount", narrow) / unit).alias("_alpha"),
+        (_float("debt_amount", narrow) / unit).alias("_beta"),
         pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
@@ -510,7 +539,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         .alias("liquidated_when_price"),
         pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
         pl.when(valid).then(_price_usd(pl.col("_p"), names)).alias("liquidation_price_usd"),
-        pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(f64) - 1).alias("liquidation_price_change"),
+        pl.when(valid).then(pl.col("_p") / _float("_price", narrow) - 1).alias("liquidation_price_change"),
     )
 
 

@@ -79,11 +79,29 @@ def float_sums(
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
     """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
     collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
-    order = rows.arg_sort()
-    ascending = rows.gather(order).cast(pl.Int64).to_numpy()
-    back = pl.Series(np.empty(len(ascending), dtype=np.int64))
-    back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
-    return [_gather_ascending(c, ascending).rechunk().gather(back) for c in columns]
+    if not columns:
+        return []
+    # A column with one value throughout (the book's protocol, chain, market and block, most often) is that value
+    # repeated: checking costs a fraction of gathering it.
+    constant = constant_columns(columns)
+    varying = [c for c, same in zip(columns, constant, strict=True) if not same]
+    gathered: list[pl.Series] = []
+    if varying:
+        order = rows.arg_sort()
+        ascending = rows.gather(order).cast(pl.Int64).to_numpy()
+        back = pl.Series(np.empty(len(ascending), dtype=np.int64))
+        back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
+        gathered = [_gather_ascending(c, ascending).rechunk().gather(back) for c in varying]
+    found = iter(gathered)
+    return [c.new_from_index(0, len(rows)) if same else next(found) for c, same in zip(columns, constant, strict=True)]
+
+
+def constant_columns(columns: list[pl.Series]) -> tuple[bool, ...]:
+    """Whether each of `columns` (of one length) holds one value throughout, nulls counting as a value."""
+    book = pl.DataFrame([c.alias(str(i)) for i, c in enumerate(columns)])
+    if book.is_empty():
+        return (False,) * len(columns)
+    return tuple(book.select(pl.all().eq_missing(pl.all().first()).all()).row(0))
 
 
 def _gather_ascending(series: pl.Series, rows: Rows) -> pl.Series:

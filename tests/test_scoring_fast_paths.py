@@ -1,0 +1,80 @@
+"""The engine's shortcuts give exactly what its general paths give: the exact product branch taken for the whole book
+when every row's amount and price have few enough bits between them, 128-bit integers turned to doubles through
+Int64 when they fit there, and key columns holding one value repeated instead of gathered. Each is checked against
+the general path forced, and on a book whose values are too large for the shortcuts."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from chainrisk.scoring import health, wallets
+from chainrisk.scoring.health import WALLET_KEY, apply_multipliers, prepare, value_positions
+from tests.test_scoring_incremental import _book
+from tests.test_scoring_wallets import _results
+
+SHOCK = pl.DataFrame({"symbol": ["WETH", "WBTC", "USDC"], "multiplier": [0.63, 0.81, 0.999]})
+
+
+def _general_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shortcut off: products tested row by row, doubles cast from Int128, every key column gathered."""
+    monkeypatch.setattr(health, "_shortcut", lambda prepared, names: health._Shortcut(False, False))
+    monkeypatch.setattr(health, "_narrow", lambda frame, columns: set())
+    monkeypatch.setattr(wallets, "constant_columns", lambda columns: (False,) * len(columns))
+
+
+def _taken(book: pl.DataFrame) -> tuple[bool, set[str], bool]:
+    """Whether the book takes the exact-product shortcut, which columns go to doubles through Int64, and whether its
+    key columns other than the wallet are found constant."""
+    prepared = apply_multipliers(prepare(book), None)
+    shortcut = health._shortcut(prepared, prepared.collect_schema().names())
+    valued = value_positions(book).collect()
+    narrow = health._narrow(valued, ["collateral_base", "debt_base", "_price", "collateral_amount", "debt_amount"])
+    keys = [valued.get_column(c) for c in WALLET_KEY if c != "wallet"]
+    return shortcut.products_fit, narrow, all(wallets.constant_columns(keys))
+
+
+@pytest.mark.parametrize("multipliers", [None, SHOCK], ids=["snapshot", "shocked"])
+@pytest.mark.parametrize("markets", ["one", "several"])
+def test_shortcuts_give_the_general_paths_results(
+    monkeypatch: pytest.MonkeyPatch, multipliers: pl.DataFrame | None, markets: str
+) -> None:
+    book = _book(240, seed=5)
+    if markets == "one":
+        book = book.filter(pl.col("market") == book.get_column("market")[0])
+    fits, narrow, constant = _taken(book)
+    assert fits and {"collateral_base", "debt_base", "_price"} <= narrow and constant == (markets == "one")
+    fast = _results(value_positions(book, multipliers))
+    _general_paths(monkeypatch)
+    general = _results(value_positions(book, multipliers))
+    for got, want in zip(fast, general, strict=True):
+        assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_book_too_large_for_the_shortcuts_scores_every_other_wallet_as_without_it() -> None:
+    """A whale whose amount times price leaves 128 bits and whose base value leaves 64: the book takes the general
+    paths, and every other wallet's figures are exactly those of the book without it (which takes the shortcuts)."""
+    book = _book(120, seed=6)
+    row = book.filter(pl.col("symbol") == "WETH").head(1)
+    whale = row.with_columns(
+        pl.lit("0xwhale").alias("wallet"),
+        pl.lit(10**33, dtype=pl.Int128).alias("collateral_amount"),
+        pl.lit(0, dtype=pl.Int128).alias("debt_amount"),
+    )
+    debt = row.with_columns(
+        pl.lit("0xwhale").alias("wallet"),
+        pl.lit(0, dtype=pl.Int128).alias("collateral_amount"),
+        pl.lit(10**32, dtype=pl.Int128).alias("debt_amount"),
+    )
+    large = pl.concat([book, whale, debt])
+    fits, narrow, _ = _taken(large)
+    assert not fits and "collateral_base" not in narrow and "collateral_amount" not in narrow
+    assert _taken(book)[0]
+    others = pl.col("wallet") != "0xwhale"
+    health_large, prices_large, _ = _results(value_positions(large))
+    health_small, prices_small, _ = _results(value_positions(book))
+    assert_frame_equal(health_large.filter(others), health_small, check_exact=True)
+    assert_frame_equal(prices_large.filter(others), prices_small, check_exact=True)
+    whale_health = health_large.filter(~others).row(0, named=True)
+    assert whale_health["health_factor"] == pytest.approx(10.0 * row.get_column("liquidation_threshold_bps")[0] / 10**4)
