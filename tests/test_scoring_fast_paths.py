@@ -78,3 +78,23 @@ def test_a_book_too_large_for_the_shortcuts_scores_every_other_wallet_as_without
     assert_frame_equal(prices_large.filter(others), prices_small, check_exact=True)
     whale_health = health_large.filter(~others).row(0, named=True)
     assert whale_health["health_factor"] == pytest.approx(10.0 * row.get_column("liquidation_threshold_bps")[0] / 10**4)
+
+
+def test_split_sums_equal_the_sums_of_each_half_with_zeros_exactly() -> None:
+    """split_float_sums (one bincount per member and sum on wallet x membership) against float_sums of the halves
+    written out with zeros, as the curve's terms once were: the same doubles, to the last bit."""
+    valued = value_positions(_book(300, seed=7)).collect()
+    labelled = wallets.wallet_index(valued)
+    assert labelled is not None
+    index, first = labelled
+    terms = {"c": pl.col("collateral_usd_now"), "b": pl.col("debt_usd_now") * -1.0, "n": pl.lit(None, pl.Float64)}
+    members = [pl.col("group") == "ETH", pl.col("symbol").is_in(["USDC", "DAI"]), pl.lit(None, pl.Boolean)]
+    written = {
+        f"{i}:{name}_{half}": pl.when(member).then(e if half == "in" else 0.0).otherwise(0.0 if half == "in" else e)
+        for i, member in enumerate(members)
+        for name, e in terms.items()
+        for half in ("in", "out")
+    }
+    split = wallets.split_float_sums(valued, index, len(first), terms, members)
+    assert split.columns == list(written)
+    assert_frame_equal(split, wallets.float_sums(valued, index, len(first), written), check_exact=True)

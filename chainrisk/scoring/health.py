@@ -24,7 +24,7 @@ import polars as pl
 
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
-from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, wallet_index
+from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -584,17 +584,21 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
     return axes
 
 
-def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> dict[str, pl.Expr]:
-    """The terms of axis_coefficients for one axis, per position: each term on the axis (`_in`) and off it (`_out`),
-    to be summed over the wallet's positions."""
-    terms = {
+def _axis_base_terms(names: list[str]) -> dict[str, pl.Expr]:
+    """The terms of axis_coefficients per position, before they are split on and off an axis."""
+    return {
         "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
         "b": pl.col("debt_usd_now"),
         "c": pl.col("collateral_usd_now"),
         "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
     }
+
+
+def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> dict[str, pl.Expr]:
+    """The terms of axis_coefficients for one axis, per position: each term on the axis (`_in`) and off it (`_out`),
+    to be summed over the wallet's positions."""
     found = {}
-    for name, expr in terms.items():
+    for name, expr in _axis_base_terms(names).items():
         found[f"{prefix}{name}_in"] = pl.when(member).then(expr).otherwise(0.0)
         found[f"{prefix}{name}_out"] = pl.when(member).then(0.0).otherwise(expr)
     return found
@@ -623,10 +627,11 @@ def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[p
     found: list[pl.DataFrame] = []
     for start in range(0, len(members), per_pass):
         batch = members[start : start + per_pass]
-        terms = {name: e for i, member in enumerate(batch) for name, e in _axis_terms(member, names, f"{i}:").items()}
         if labelled is not None and keys is not None:
-            wallets = pl.concat([keys, float_sums(frame, index, keys.height, terms)], how="horizontal")
+            sums = split_float_sums(frame, index, keys.height, _axis_base_terms(names), batch)
+            wallets = pl.concat([keys, sums], how="horizontal")
         else:
+            terms = {n: e for i, member in enumerate(batch) for n, e in _axis_terms(member, names, f"{i}:").items()}
             wallets = _per_wallet(frame.lazy(), CURVE_KEY, *(e.sum().alias(name) for name, e in terms.items()))
         for i in range(len(batch)):
             columns = [c for c in wallets.columns if c.startswith(f"{i}:")]

@@ -76,6 +76,32 @@ def float_sums(
     )
 
 
+def split_float_sums(
+    frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, pl.Expr], members: list[pl.Expr]
+) -> pl.DataFrame:
+    """float_sums of `sums` split, for each of `members` (boolean expressions, null counting false), into the rows
+    it holds and the rest: columns `{i}:{name}_in` and `{i}:{name}_out`. One bincount per member and sum, on the
+    wallet's number times two plus membership, gives both halves: the same additions in the same order as summing
+    each half with zeros in place of the other's rows (adding 0.0 to a sum begun at 0.0 changes nothing), without
+    writing those columns of zeros."""
+    rows = (
+        frame.lazy()
+        .select(
+            *(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e in sums.items()),
+            *(m.fill_null(False).alias(f"member:{i}") for i, m in enumerate(members)),
+        )
+        .collect()
+    )
+    weights = {name: rows.get_column(name).to_numpy() for name in sums}
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    for i in range(len(members)):
+        slot = index * 2 + rows.get_column(f"member:{i}").to_numpy()
+        for name, weight in weights.items():
+            both = np.bincount(slot, weights=weight, minlength=2 * wallets).reshape(wallets, 2)
+            columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1], both[:, 0]
+    return pl.DataFrame(columns)
+
+
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
     """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
     collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
