@@ -97,7 +97,8 @@ def split_float_sums(
     for i in range(len(members)):
         slot = index * 2 + rows.get_column(f"member:{i}").to_numpy()
         for name, weight in weights.items():
-            both = np.bincount(slot, weights=weight, minlength=2 * wallets).reshape(wallets, 2)
+            summed = np.bincount(slot, weights=weight, minlength=2 * wallets).astype(np.float64, copy=False)
+            both = summed.reshape(wallets, 2)
             columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1], both[:, 0]
     return pl.DataFrame(columns)
 
