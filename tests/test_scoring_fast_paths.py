@@ -19,20 +19,22 @@ SHOCK = pl.DataFrame({"symbol": ["WETH", "WBTC", "USDC"], "multiplier": [0.63, 0
 
 def _general_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shortcut off: products tested row by row, doubles cast from Int128, every key column gathered."""
-    monkeypatch.setattr(health, "_shortcut", lambda prepared, names: health._Shortcut(False, False))
+    monkeypatch.setattr(health, "_shortcut", lambda prepared, names: health._Shortcut(False, False, frozenset()))
     monkeypatch.setattr(health, "_narrow", lambda frame, columns: set())
     monkeypatch.setattr(wallets, "constant_columns", lambda columns: (False,) * len(columns))
 
 
 def _taken(book: pl.DataFrame) -> tuple[bool, set[str], bool]:
-    """Whether the book takes the exact-product shortcut, which columns go to doubles through Int64, and whether its
-    key columns other than the wallet are found constant."""
+    """Whether the book takes the exact-product shortcut, which columns go to doubles through Int64 (as bounded from
+    the amounts' and prices' bits before valuing, and as found on the valued book), and whether its key columns other
+    than the wallet are found constant."""
     prepared = apply_multipliers(prepare(book), None)
     shortcut = health._shortcut(prepared, prepared.collect_schema().names())
     valued = value_positions(book).collect()
     narrow = health._narrow(valued, ["collateral_base", "debt_base", "_price", "collateral_amount", "debt_amount"])
+    assert shortcut.narrow <= narrow  # the bound never calls a column narrow that is not
     keys = [valued.get_column(c) for c in WALLET_KEY if c != "wallet"]
-    return shortcut.products_fit, narrow, all(wallets.constant_columns(keys))
+    return shortcut.products_fit, set(shortcut.narrow) | narrow, all(wallets.constant_columns(keys))
 
 
 @pytest.mark.parametrize("multipliers", [None, SHOCK], ids=["snapshot", "shocked"])
@@ -45,6 +47,12 @@ def test_shortcuts_give_the_general_paths_results(
         book = book.filter(pl.col("market") == book.get_column("market")[0])
     fits, narrow, constant = _taken(book)
     assert fits and {"collateral_base", "debt_base", "_price"} <= narrow and constant == (markets == "one")
+    prepared = apply_multipliers(prepare(book), multipliers)
+    assert health._shortcut(prepared, prepared.collect_schema().names()).narrow == {
+        "collateral_base",
+        "debt_base",
+        "_price",
+    }
     fast = _results(value_positions(book, multipliers))
     _general_paths(monkeypatch)
     general = _results(value_positions(book, multipliers))

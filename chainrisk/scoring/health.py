@@ -194,27 +194,50 @@ class _Shortcut:
 
     products_fit: bool  #: amount x price fits the exact branch everywhere
     at_snapshot: bool  #: every price is the snapshot's own (no shock)
+    narrow: frozenset[str]  #: which of collateral_base, debt_base and _price fit in Int64 everywhere
 
 
-#: Bits that amount and price may have between them, row by row, for the product to be under 2^122 (5.3e36): under
-#: _INT128_SAFE, so the row's float estimate is too and _base_value's test would take the exact branch.
-_EXACT_BITS = 122
-
-
-def _bits(column: str) -> pl.Expr:
-    """How many bits a non-negative integer has (0 for 0), 128 for a negative one: 128 less its leading zeros."""
-    return 128 - pl.col(column).bitwise_leading_zeros().cast(pl.Int32)
+#: When |amount| x |price| stays under this for every row, every row's float estimate of the product (a few ulps above
+#: it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
+_EXACT_BOUND = int(_INT128_SAFE * 0.99)
+#: A base value bounded under this is taken to doubles through Int64 (a margin for the float branch's rounding).
+_NARROW_BOUND = 2**62
 
 
 def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
-    # Row by row, the bits of amount and price together: the largest amount and the largest price are often of
-    # different assets (18-decimal amounts, 8-decimal BTC prices), so their product alone overstates the book's.
-    # A negative amount or price counts 128 bits: such a book takes the branch row by row.
-    bits = [(_bits(c) + _bits("_price")).max().alias(c) for c in ("collateral_amount", "debt_amount")]
+    """Bounds of the book's products and base values, read before any is made, from the largest amounts at each
+    (price, unit) pair: the largest amount and the largest price are often of different assets (18-decimal amounts,
+    8-decimal BTC prices), so their product alone overstates the book's. A book holds a handful of such pairs, so the
+    bounds are exact integers: max |amount| x |price| for the product, and that over the unit for the base value."""
+    unit = pl.col("_unit") if "_unit" in names else pl.col("decimals")
+    amounts = {"collateral_amount": "_collateral_base_exact", "debt_amount": "_debt_base_exact"}
+    pairs = (
+        prepared.group_by(pl.col("_price").alias("price"), unit.alias("unit"))
+        .agg(*(pl.col(a).max().alias(f"{a}:max") for a in amounts), *(pl.col(a).min().alias(a) for a in amounts))
+        .collect()
+    )
+    given = [pl.col(e).abs().max().alias(e) for e in amounts.values() if e in names]
     same = (pl.col("_price") == pl.col("price")).all(ignore_nulls=False).alias("same")
-    row = prepared.select(*bits, same).collect().row(0, named=True)
-    most_bits = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
-    return _Shortcut(most_bits <= _EXACT_BITS, row["same"] is True)
+    book = prepared.select(*given, same, pl.col("_price").abs().max().alias("price")).collect().row(0, named=True)
+    at_snapshot = book["same"] is True
+    largest_product = 0
+    largest_base = dict.fromkeys(amounts, 0)
+    for pair in pairs.iter_rows(named=True):
+        if pair["price"] is None or pair["unit"] is None:
+            continue
+        divisor = int(pair["unit"]) if "_unit" in names else 10 ** int(pair["unit"])
+        for amount in amounts:
+            largest = max(abs(int(pair[f"{amount}:max"] or 0)), abs(int(pair[amount] or 0)))
+            product = largest * abs(int(pair["price"]))
+            largest_product = max(largest_product, product)
+            largest_base[amount] = max(largest_base[amount], product // divisor if divisor > 0 else product)
+    narrow = {"_price"} if int(book["price"] or 0) < 2**63 else set()
+    for (amount, exact), base in zip(amounts.items(), ("collateral_base", "debt_base"), strict=True):
+        adapters = int(book[exact] or 0) if exact in names else None
+        bound = adapters if adapters is not None and at_snapshot else max(largest_base[amount], adapters or 0)
+        if bound < _NARROW_BOUND:
+            narrow.add(base)
+    return _Shortcut(largest_product < _EXACT_BOUND, at_snapshot, frozenset(narrow))
 
 
 def _narrow(frame: pl.DataFrame, columns: list[str]) -> set[str]:
@@ -249,12 +272,11 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
     shortcut = _shortcut(prepared, names)
-    based = prepared.with_columns(
+    narrow = set(shortcut.narrow)
+    return prepared.with_columns(
         _base_value("collateral_amount", names, "_collateral_base_exact", shortcut).alias("collateral_base"),
         _base_value("debt_amount", names, "_debt_base_exact", shortcut).alias("debt_base"),
-    ).collect()
-    narrow = _narrow(based, ["collateral_base", "debt_base", "_price"])
-    return based.lazy().with_columns(
+    ).with_columns(
         (_float("collateral_base", narrow) / pl.col("_base_unit")).alias("collateral_usd_now"),
         (_float("debt_base", narrow) / pl.col("_base_unit")).alias("debt_usd_now"),
         _price_usd(_float("_price", narrow), names).alias("price_usd_now"),

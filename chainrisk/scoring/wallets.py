@@ -84,23 +84,21 @@ def split_float_sums(
     wallet's number times two plus membership, gives both halves: the same additions in the same order as summing
     each half with zeros in place of the other's rows (adding 0.0 to a sum begun at 0.0 changes nothing), without
     writing those columns of zeros."""
-    rows = (
-        frame.lazy()
-        .select(
-            *(e.cast(pl.Float64).fill_null(0.0).alias(name) for name, e in sums.items()),
-            *(m.fill_null(False).alias(f"member:{i}") for i, m in enumerate(members)),
-        )
-        .collect()
-    )
-    weights = {name: rows.get_column(name).to_numpy() for name in sums}
+    # with_columns, not select: a literal member or sum is spread over every row.
+    memberships = {f"_member:{i}": m.fill_null(False) for i, m in enumerate(members)}
+    held = frame.lazy().with_columns(**memberships).select(*memberships).collect()
+    slots = [index * 2 + held.get_column(name).to_numpy() for name in memberships]
     columns: dict[str, npt.NDArray[np.float64]] = {}
-    for i in range(len(members)):
-        slot = index * 2 + rows.get_column(f"member:{i}").to_numpy()
-        for name, weight in weights.items():
+    # One sum at a time, so only one column of the book's doubles is held (made, then copied whole for numpy).
+    for name, e in sums.items():
+        made = frame.lazy().with_columns(e.cast(pl.Float64).fill_null(0.0).alias("_weight")).select("_weight")
+        weight = made.collect().to_series().to_numpy()
+        for i, slot in enumerate(slots):
             summed = np.bincount(slot, weights=weight, minlength=2 * wallets).astype(np.float64, copy=False)
             both = summed.reshape(wallets, 2)
             columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1], both[:, 0]
-    return pl.DataFrame(columns)
+    order = [f"{i}:{name}_{half}" for i in range(len(members)) for name in sums for half in ("in", "out")]
+    return pl.DataFrame({name: columns[name] for name in order})
 
 
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
