@@ -37,14 +37,26 @@ def _taken(book: pl.DataFrame) -> tuple[bool, set[str], bool]:
     return shortcut.products_fit, set(shortcut.narrow) | narrow, all(wallets.constant_columns(keys))
 
 
+def _with_adapter_columns(book: pl.DataFrame) -> pl.DataFrame:
+    """The book as an adapter hands it over: the price's scale and the exact base values at the snapshot's prices."""
+    scale = pl.lit(10, dtype=pl.Int128).pow(pl.col("decimals"))
+    return book.with_columns(scale.alias("price_scale")).with_columns(
+        ((pl.col(a) * pl.col("price")) // pl.col("price_scale")).alias(b)
+        for a, b in (("collateral_amount", "collateral_base"), ("debt_amount", "debt_base"))
+    )
+
+
 @pytest.mark.parametrize("multipliers", [None, SHOCK], ids=["snapshot", "shocked"])
 @pytest.mark.parametrize("markets", ["one", "several"])
+@pytest.mark.parametrize("columns", ["contract minimum", "adapter's"])
 def test_shortcuts_give_the_general_paths_results(
-    monkeypatch: pytest.MonkeyPatch, multipliers: pl.DataFrame | None, markets: str
+    monkeypatch: pytest.MonkeyPatch, multipliers: pl.DataFrame | None, markets: str, columns: str
 ) -> None:
     book = _book(240, seed=5)
     if markets == "one":
         book = book.filter(pl.col("market") == book.get_column("market")[0])
+    if columns == "adapter's":
+        book = _with_adapter_columns(book)
     fits, narrow, constant = _taken(book)
     assert fits and {"collateral_base", "debt_base", "_price"} <= narrow and constant == (markets == "one")
     prepared = apply_multipliers(prepare(book), multipliers)
