@@ -20,8 +20,15 @@ SHOCK = pl.DataFrame({"symbol": ["WETH", "WBTC", "USDC"], "multiplier": [0.63, 0
 def _general_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shortcut off: products tested row by row, doubles cast from Int128, every key column gathered."""
     monkeypatch.setattr(health, "_shortcut", lambda prepared, names: health._Shortcut(False, False, frozenset()))
-    monkeypatch.setattr(health, "_narrow", lambda frame, columns: set())
     monkeypatch.setattr(wallets, "constant_columns", lambda columns: (False,) * len(columns))
+
+
+def _narrow(frame: pl.DataFrame, columns: list[str]) -> set[str]:
+    """The integer `columns` of `frame` whose values all fit in Int64 (nulls aside), found on the values themselves."""
+    fits = frame.select(
+        ((pl.col(c).min() >= -(2**63)) & (pl.col(c).max() < 2**63)).fill_null(True).alias(c) for c in columns
+    ).row(0, named=True)
+    return {c for c, ok in fits.items() if ok}
 
 
 def _taken(book: pl.DataFrame) -> tuple[bool, set[str], bool]:
@@ -31,7 +38,7 @@ def _taken(book: pl.DataFrame) -> tuple[bool, set[str], bool]:
     prepared = apply_multipliers(prepare(book), None)
     shortcut = health._shortcut(prepared, prepared.collect_schema().names())
     valued = value_positions(book).collect()
-    narrow = health._narrow(valued, ["collateral_base", "debt_base", "_price", "collateral_amount", "debt_amount"])
+    narrow = _narrow(valued, ["collateral_base", "debt_base", "_price", "collateral_amount", "debt_amount"])
     assert shortcut.narrow <= narrow  # the bound never calls a column narrow that is not
     keys = [valued.get_column(c) for c in WALLET_KEY if c != "wallet"]
     return shortcut.products_fit, set(shortcut.narrow) | narrow, all(wallets.constant_columns(keys))

@@ -240,18 +240,6 @@ def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
     return _Shortcut(largest_product < _EXACT_BOUND, at_snapshot, frozenset(narrow))
 
 
-def _narrow(frame: pl.DataFrame, columns: list[str]) -> set[str]:
-    """The integer `columns` of `frame` whose values all fit in Int64 (nulls aside)."""
-    present = [c for c in columns if c in frame.columns]
-    if not present:
-        return set()
-    low, high = -(2**63), 2**63 - 1
-    fits = frame.select(
-        ((pl.col(c).min() >= low) & (pl.col(c).max() <= high)).fill_null(True).alias(c) for c in present
-    ).row(0, named=True)
-    return {c for c, ok in fits.items() if ok}
-
-
 def _float(column: str, narrow: set[str]) -> pl.Expr:
     """An integer column as doubles: through Int64 when `narrow` says every value fits there (the same nearest double,
     by a hardware conversion; Int128's own is a software routine costing several times more)."""
@@ -484,8 +472,10 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
     # group the book again for each total); the positions' own floats cast once.
     frame = valued.collect()
-    narrow = _narrow(frame, ["collateral_base", "debt_base", "collateral_amount", "debt_amount", "_price"])
-    own = frame.select(_float("collateral_base", narrow).alias("_own_c"), _float("debt_base", narrow).alias("_own_d"))
+    # Doubles cast from Int128 here: finding which columns fit Int64 costs this stage more than it saves.
+    own = frame.select(
+        pl.col("collateral_base").cast(pl.Float64).alias("_own_c"), pl.col("debt_base").cast(pl.Float64).alias("_own_d")
+    )
     sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * _lt_bps(names)}
     with_own = frame.with_columns(own)
     labelled = wallet_index(with_own)
@@ -502,8 +492,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
         (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
-        (_float("collateral_amount", narrow) / unit).alias("_alpha"),
-        (_float("debt_amount", narrow) / unit).alias("_beta"),
+        (pl.col("collateral_amount").cast(pl.Float64) / unit).alias("_alpha"),
+        (pl.col("debt_amount").cast(pl.Float64) / unit).alias("_beta"),
         pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
@@ -561,7 +551,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         .alias("liquidated_when_price"),
         pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
         pl.when(valid).then(_price_usd(pl.col("_p"), names)).alias("liquidation_price_usd"),
-        pl.when(valid).then(pl.col("_p") / _float("_price", narrow) - 1).alias("liquidation_price_change"),
+        pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(pl.Float64) - 1).alias("liquidation_price_change"),
     )
 
 
