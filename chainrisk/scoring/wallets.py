@@ -87,16 +87,22 @@ def split_float_sums(
     # with_columns, not select: a literal member or sum is spread over every row.
     memberships = {f"_member:{i}": m.fill_null(False) for i, m in enumerate(members)}
     held = frame.lazy().with_columns(**memberships).select(*memberships).collect()
-    slots = [index * 2 + held.get_column(name).to_numpy() for name in memberships]
+    slots = []
+    for name in memberships:
+        slot = index * 2
+        np.add(slot, held.get_column(name).to_numpy(), out=slot)  # in place: no second array of the book's length
+        slots.append(slot)
     columns: dict[str, npt.NDArray[np.float64]] = {}
-    # One sum at a time, so only one column of the book's doubles is held (made, then copied whole for numpy).
+    # One sum at a time, so only one column of the book's doubles is held; made whole by polars (whose allocator
+    # reuses the memory it freed), then read by numpy without a copy: numpy's own arrays of the book's length are
+    # fresh pages each time, raising the engine's peak.
     for name, e in sums.items():
         made = frame.lazy().with_columns(e.cast(pl.Float64).fill_null(0.0).alias("_weight")).select("_weight")
-        weight = made.collect().to_series().to_numpy()
+        weight = made.collect().to_series().rechunk().to_numpy()
         for i, slot in enumerate(slots):
             summed = np.bincount(slot, weights=weight, minlength=2 * wallets).astype(np.float64, copy=False)
             both = summed.reshape(wallets, 2)
-            columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1], both[:, 0]
+            columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1].copy(), both[:, 0].copy()
     order = [f"{i}:{name}_{half}" for i in range(len(members)) for name in sums for half in ("in", "out")]
     return pl.DataFrame({name: columns[name] for name in order})
 
