@@ -24,7 +24,7 @@ import polars as pl
 
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
-from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, wallet_index
+from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -168,11 +168,6 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     )
 
 
-#: When |amount| x |price| stays under this for the whole book, every row's float estimate of the product (a few ulps
-#: above it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
-_EXACT_BOUND = int(_INT128_SAFE * 0.99)
-
-
 def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut: _Shortcut) -> pl.Expr:
     """floor(amount * price / unit) exactly in Int128; the adapter's exact value at the snapshot's own price;
     a float product where 128 bits won't do."""
@@ -199,14 +194,58 @@ class _Shortcut:
 
     products_fit: bool  #: amount x price fits the exact branch everywhere
     at_snapshot: bool  #: every price is the snapshot's own (no shock)
+    narrow: frozenset[str]  #: which of collateral_base, debt_base and _price fit in Int64 everywhere
+
+
+#: When |amount| x |price| stays under this for every row, every row's float estimate of the product (a few ulps above
+#: it at most) is under _INT128_SAFE: the exact branch holds for every row and the estimate need not be made.
+_EXACT_BOUND = int(_INT128_SAFE * 0.99)
+#: A base value bounded under this is taken to doubles through Int64 (a margin for the float branch's rounding).
+_NARROW_BOUND = 2**62
 
 
 def _shortcut(prepared: pl.LazyFrame, names: list[str]) -> _Shortcut:
-    largest = [pl.col(c).abs().max().alias(c) for c in ("collateral_amount", "debt_amount", "_price")]
+    """Bounds of the book's products and base values, read before any is made, from the largest amounts at each
+    (price, unit) pair: the largest amount and the largest price are often of different assets (18-decimal amounts,
+    8-decimal BTC prices), so their product alone overstates the book's. A book holds a handful of such pairs, so the
+    bounds are exact integers: max |amount| x |price| for the product, and that over the unit for the base value."""
+    unit = pl.col("_unit") if "_unit" in names else pl.col("decimals")
+    amounts = {"collateral_amount": "_collateral_base_exact", "debt_amount": "_debt_base_exact"}
+    pairs = (
+        prepared.group_by(pl.col("_price").alias("price"), unit.alias("unit"))
+        .agg(*(pl.col(a).max().alias(f"{a}:max") for a in amounts), *(pl.col(a).min().alias(a) for a in amounts))
+        .collect()
+    )
+    given = [pl.col(e).abs().max().alias(e) for e in amounts.values() if e in names]
     same = (pl.col("_price") == pl.col("price")).all(ignore_nulls=False).alias("same")
-    row = prepared.select(*largest, same).collect().row(0, named=True)
-    amount = max(int(row["collateral_amount"] or 0), int(row["debt_amount"] or 0))
-    return _Shortcut(amount * int(row["_price"] or 0) < _EXACT_BOUND, row["same"] is True)
+    book = prepared.select(*given, same, pl.col("_price").abs().max().alias("price")).collect().row(0, named=True)
+    at_snapshot = book["same"] is True
+    largest_product = 0
+    largest_base = dict.fromkeys(amounts, 0)
+    for pair in pairs.iter_rows(named=True):
+        if pair["price"] is None or pair["unit"] is None:
+            continue
+        divisor = int(pair["unit"]) if "_unit" in names else 10 ** int(pair["unit"])
+        for amount in amounts:
+            largest = max(abs(int(pair[f"{amount}:max"] or 0)), abs(int(pair[amount] or 0)))
+            product = largest * abs(int(pair["price"]))
+            largest_product = max(largest_product, product)
+            largest_base[amount] = max(largest_base[amount], product // divisor if divisor > 0 else product)
+    narrow = {"_price"} if int(book["price"] or 0) < 2**63 else set()
+    for (amount, exact), base in zip(amounts.items(), ("collateral_base", "debt_base"), strict=True):
+        adapters = int(book[exact] or 0) if exact in names else None
+        bound = adapters if adapters is not None and at_snapshot else max(largest_base[amount], adapters or 0)
+        if bound < _NARROW_BOUND:
+            narrow.add(base)
+    return _Shortcut(largest_product < _EXACT_BOUND, at_snapshot, frozenset(narrow))
+
+
+def _float(column: str, narrow: set[str]) -> pl.Expr:
+    """An integer column as doubles: through Int64 when `narrow` says every value fits there (the same nearest double,
+    by a hardware conversion; Int128's own is a software routine costing several times more)."""
+    if column in narrow:
+        return pl.col(column).cast(pl.Int64).cast(pl.Float64)
+    return pl.col(column).cast(pl.Float64)
 
 
 def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
@@ -221,13 +260,14 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
     shortcut = _shortcut(prepared, names)
+    narrow = set(shortcut.narrow)
     return prepared.with_columns(
         _base_value("collateral_amount", names, "_collateral_base_exact", shortcut).alias("collateral_base"),
         _base_value("debt_amount", names, "_debt_base_exact", shortcut).alias("debt_base"),
     ).with_columns(
-        (pl.col("collateral_base").cast(pl.Float64) / pl.col("_base_unit")).alias("collateral_usd_now"),
-        (pl.col("debt_base").cast(pl.Float64) / pl.col("_base_unit")).alias("debt_usd_now"),
-        _price_usd(pl.col("_price").cast(pl.Float64), names).alias("price_usd_now"),
+        (_float("collateral_base", narrow) / pl.col("_base_unit")).alias("collateral_usd_now"),
+        (_float("debt_base", narrow) / pl.col("_base_unit")).alias("debt_usd_now"),
+        _price_usd(_float("_price", narrow), names).alias("price_usd_now"),
     )
 
 
@@ -420,9 +460,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     asset the wallet is liquidated when the price falls below p; for a debt asset (beta dominant) when it
     rises above it.
     """
-    f64 = pl.Float64
     names = _names(valued)
-    collateral = pl.col("collateral_base").cast(f64)
     unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
@@ -434,7 +472,10 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
     # group the book again for each total); the positions' own floats cast once.
     frame = valued.collect()
-    own = frame.select(collateral.alias("_own_c"), pl.col("debt_base").cast(f64).alias("_own_d"))
+    # Doubles cast from Int128 here: finding which columns fit Int64 costs this stage more than it saves.
+    own = frame.select(
+        pl.col("collateral_base").cast(pl.Float64).alias("_own_c"), pl.col("debt_base").cast(pl.Float64).alias("_own_d")
+    )
     sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * _lt_bps(names)}
     with_own = frame.with_columns(own)
     labelled = wallet_index(with_own)
@@ -451,8 +492,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
         (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
-        (pl.col("collateral_amount").cast(f64) / unit).alias("_alpha"),
-        (pl.col("debt_amount").cast(f64) / unit).alias("_beta"),
+        (pl.col("collateral_amount").cast(pl.Float64) / unit).alias("_alpha"),
+        (pl.col("debt_amount").cast(pl.Float64) / unit).alias("_beta"),
         pl.when(pl.col("_c") > 0).then(average(pl.col("_w") / pl.col("_c"))).otherwise(0.0).alias("_l"),
     )
     price = (BPS * pl.col("_d_other") - pl.col("_l") * pl.col("_c_other")) / (
@@ -510,7 +551,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         .alias("liquidated_when_price"),
         pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
         pl.when(valid).then(_price_usd(pl.col("_p"), names)).alias("liquidation_price_usd"),
-        pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(f64) - 1).alias("liquidation_price_change"),
+        pl.when(valid).then(pl.col("_p") / pl.col("_price").cast(pl.Float64) - 1).alias("liquidation_price_change"),
     )
 
 
@@ -555,17 +596,21 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
     return axes
 
 
-def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> dict[str, pl.Expr]:
-    """The terms of axis_coefficients for one axis, per position: each term on the axis (`_in`) and off it (`_out`),
-    to be summed over the wallet's positions."""
-    terms = {
+def _axis_base_terms(names: list[str]) -> dict[str, pl.Expr]:
+    """The terms of axis_coefficients per position, before they are split on and off an axis."""
+    return {
         "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
         "b": pl.col("debt_usd_now"),
         "c": pl.col("collateral_usd_now"),
         "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
     }
+
+
+def _axis_terms(member: pl.Expr, names: list[str], prefix: str = "") -> dict[str, pl.Expr]:
+    """The terms of axis_coefficients for one axis, per position: each term on the axis (`_in`) and off it (`_out`),
+    to be summed over the wallet's positions."""
     found = {}
-    for name, expr in terms.items():
+    for name, expr in _axis_base_terms(names).items():
         found[f"{prefix}{name}_in"] = pl.when(member).then(expr).otherwise(0.0)
         found[f"{prefix}{name}_out"] = pl.when(member).then(0.0).otherwise(expr)
     return found
@@ -594,10 +639,11 @@ def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[p
     found: list[pl.DataFrame] = []
     for start in range(0, len(members), per_pass):
         batch = members[start : start + per_pass]
-        terms = {name: e for i, member in enumerate(batch) for name, e in _axis_terms(member, names, f"{i}:").items()}
         if labelled is not None and keys is not None:
-            wallets = pl.concat([keys, float_sums(frame, index, keys.height, terms)], how="horizontal")
+            sums = split_float_sums(frame, index, keys.height, _axis_base_terms(names), batch)
+            wallets = pl.concat([keys, sums], how="horizontal")
         else:
+            terms = {n: e for i, member in enumerate(batch) for n, e in _axis_terms(member, names, f"{i}:").items()}
             wallets = _per_wallet(frame.lazy(), CURVE_KEY, *(e.sum().alias(name) for name, e in terms.items()))
         for i in range(len(batch)):
             columns = [c for c in wallets.columns if c.startswith(f"{i}:")]

@@ -76,14 +76,63 @@ def float_sums(
     )
 
 
+def split_float_sums(
+    frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, pl.Expr], members: list[pl.Expr]
+) -> pl.DataFrame:
+    """float_sums of `sums` split, for each of `members` (boolean expressions, null counting false), into the rows
+    it holds and the rest: columns `{i}:{name}_in` and `{i}:{name}_out`. One bincount per member and sum, on the
+    wallet's number times two plus membership, gives both halves: the same additions in the same order as summing
+    each half with zeros in place of the other's rows (adding 0.0 to a sum begun at 0.0 changes nothing), without
+    writing those columns of zeros."""
+    # with_columns, not select: a literal member or sum is spread over every row.
+    memberships = {f"_member:{i}": m.fill_null(False) for i, m in enumerate(members)}
+    held = frame.lazy().with_columns(**memberships).select(*memberships).collect()
+    slots = []
+    for name in memberships:
+        slot = index * 2
+        np.add(slot, held.get_column(name).to_numpy(), out=slot)  # in place: no second array of the book's length
+        slots.append(slot)
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    # One sum at a time, so only one column of the book's doubles is held; made whole by polars (whose allocator
+    # reuses the memory it freed), then read by numpy without a copy: numpy's own arrays of the book's length are
+    # fresh pages each time, raising the engine's peak.
+    for name, e in sums.items():
+        made = frame.lazy().with_columns(e.cast(pl.Float64).fill_null(0.0).alias("_weight")).select("_weight")
+        weight = made.collect().to_series().rechunk().to_numpy()
+        for i, slot in enumerate(slots):
+            summed = np.bincount(slot, weights=weight, minlength=2 * wallets).astype(np.float64, copy=False)
+            both = summed.reshape(wallets, 2)
+            columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1].copy(), both[:, 0].copy()
+    order = [f"{i}:{name}_{half}" for i in range(len(members)) for name in sums for half in ("in", "out")]
+    return pl.DataFrame({name: columns[name] for name in order})
+
+
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
     """`columns` at `rows`: gathered in ascending order chunk by chunk (a gather across the many chunks a streaming
     collect leaves is several times slower, and rechunking first copies the whole column), then put in their order."""
-    order = rows.arg_sort()
-    ascending = rows.gather(order).cast(pl.Int64).to_numpy()
-    back = pl.Series(np.empty(len(ascending), dtype=np.int64))
-    back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
-    return [_gather_ascending(c, ascending).rechunk().gather(back) for c in columns]
+    if not columns:
+        return []
+    # A column with one value throughout (the book's protocol, chain, market and block, most often) is that value
+    # repeated: checking costs a fraction of gathering it.
+    constant = constant_columns(columns)
+    varying = [c for c, same in zip(columns, constant, strict=True) if not same]
+    gathered: list[pl.Series] = []
+    if varying:
+        order = rows.arg_sort()
+        ascending = rows.gather(order).cast(pl.Int64).to_numpy()
+        back = pl.Series(np.empty(len(ascending), dtype=np.int64))
+        back.scatter(order, pl.Series(np.arange(len(ascending), dtype=np.int64)))
+        gathered = [_gather_ascending(c, ascending).rechunk().gather(back) for c in varying]
+    found = iter(gathered)
+    return [c.new_from_index(0, len(rows)) if same else next(found) for c, same in zip(columns, constant, strict=True)]
+
+
+def constant_columns(columns: list[pl.Series]) -> tuple[bool, ...]:
+    """Whether each of `columns` (of one length) holds one value throughout, nulls counting as a value."""
+    book = pl.DataFrame([c.alias(str(i)) for i, c in enumerate(columns)])
+    if book.is_empty():
+        return (False,) * len(columns)
+    return tuple(book.select(pl.all().eq_missing(pl.all().first()).all()).row(0))
 
 
 def _gather_ascending(series: pl.Series, rows: Rows) -> pl.Series:
