@@ -87,25 +87,17 @@ def _key_match(left: str, right: str) -> str:
     return " AND ".join(f"{left}.{k} = {right}.{k}" for k in KEY)
 
 
-def _within(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """A condition on wallet_health_history h: its bucket_start within those of temp `table`'s rows. Stated as
-    constants so that DuckDB skips the row groups whose min/max of bucket_start lie outside (buckets are appended in
-    time order): a run's fold then reads the recent row groups, not a year of buckets."""
-    low, high = con.execute(f"SELECT min(bucket_start), max(bucket_start) FROM {table}").fetchall()[0]
-    if low is None:
-        return "false"
-    return f"h.bucket_start BETWEEN {int(low)} AND {int(high)}"
-
-
 def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Folds the bucket rows of temp `table` with the stored rows of the same keys and stores the result. The only
     writer of buckets: wallet_health_history has no index (chainrisk.store.schema.history says why), each key stays
-    one row because its stored row is deleted and the folded one inserted in the caller's transaction."""
-    within = _within(con, table)
-    stored = f"SELECT h.* FROM wallet_health_history h SEMI JOIN {table} i USING ({', '.join(KEY)}) WHERE {within}"
+    one row because its stored row is deleted and the folded one inserted in the caller's transaction. Neither the
+    semi-join nor the delete reads a year of buckets: DuckDB pushes the incoming rows' bucket_start range into the
+    scan as a filter, and buckets are appended in time order, so a run's fold reads the newest row group(s) (EXPLAIN
+    ANALYZE at 24.35M buckets: 1 of 203 row groups scanned)."""
+    stored = f"SELECT h.* FROM wallet_health_history h SEMI JOIN {table} i USING ({', '.join(KEY)})"
     folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
-    con.execute(f"DELETE FROM wallet_health_history h USING merged_buckets m WHERE {within} AND {_key_match('h', 'm')}")
+    con.execute(f"DELETE FROM wallet_health_history h USING merged_buckets m WHERE {_key_match('h', 'm')}")
     con.execute("INSERT INTO wallet_health_history BY NAME SELECT * FROM merged_buckets")
     con.execute("DROP TABLE merged_buckets")
 
@@ -129,8 +121,7 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
             con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_buckets AS {rows}")
             # The same block sampled again (a run on an unchanged head, a repeated backfill) is not a new sample.
             con.execute(
-                f"DELETE FROM incoming_buckets i USING wallet_health_history h WHERE "
-                f"{_within(con, 'incoming_buckets')} AND {_key_match('h', 'i')} "
+                f"DELETE FROM incoming_buckets i USING wallet_health_history h WHERE {_key_match('h', 'i')} "
                 "AND (i.first_block = h.first_block OR i.first_block = h.last_block)"
             )
             added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
@@ -156,8 +147,13 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
 
 
 def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> None:
-    """Folds the chain's hourly buckets that ended before `cutoff` into buckets of their day."""
-    old = f"chain_id = {chain_id} AND bucket_seconds < {DAY_S} AND bucket_start + bucket_seconds <= {cutoff}"
+    """Folds the chain's hourly buckets that ended before `cutoff` into buckets of their day. The constant bound on
+    bucket_start (implied by the others) lets DuckDB skip the hourly window's row groups by their min/max: without
+    it, looking for nothing to fold read every hour bucket, 2-5 s of a run's fold at 24M buckets."""
+    old = (
+        f"chain_id = {chain_id} AND bucket_start < {cutoff} AND bucket_seconds < {DAY_S} "
+        f"AND bucket_start + bucket_seconds <= {cutoff}"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
         f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM wallet_health_history WHERE {old}"
