@@ -7,12 +7,13 @@ version 10's, which rebuilds wallet_health_history without its primary-key index
 Why no index on wallet_health_history (measured on a synthetic year, 2,000 keys x 2,435 buckets in time order,
 every figure varying as prices move them): the PRIMARY KEY's ART index took 106 of the 167 bytes a bucket used
 (774 MiB for 4.87M buckets against 281 MiB, 60.5 bytes a bucket, without it); a year of the goal size's 251,188 keys
-is 612M buckets, so the index alone would be ~60 GiB. Without it the bucket is the figures: seven DOUBLEs at ~7 bytes
-(ALP), the exact health factor (HUGEINT) 8.5, the text columns ~4 (dictionary), the blocks and times under 3 (a
-run's buckets share them). Rows are appended in time order (each run writes one hour's buckets), which packs best:
-the same rows sorted by key took 68.6 bytes. A bucket's key stays unique without the index: every write folds the
-incoming rows by key with the stored rows of the same keys, deletes those and inserts the folded ones in one
-transaction (chainrisk.store.history._replace_buckets), the only writer; a test checks it."""
+is 612M buckets, so the index alone would be ~60 GiB. Without it the bucket is the figures: six varying DOUBLEs at
+~7 bytes (ALP), the exact health factor (HUGEINT) 8, the blocks and times under 3 (a run's buckets share them), and
+the text columns: ~4 bytes at 2,000 keys, but ~23 at 10,000 and more, as a segment's dictionary then never repeats a
+wallet (README "A year of health buckets"). Rows are appended in time order (each run writes one hour's buckets);
+the same 2,000 keys' rows sorted by key took 68.6 bytes. A bucket's key stays unique without the index: every write
+folds the incoming rows by key with the stored rows of the same keys, deletes those and inserts the folded ones in
+one transaction (chainrisk.store.history._replace_buckets), the only writer; a test checks it."""
 
 from __future__ import annotations
 
