@@ -740,7 +740,8 @@ def _simulate_year(
       runs leaves with [storage] hourly_days = 90: an hour bucket for each of the 90 days' hours before the stored
       one, then a day bucket for each of the 275 days before (12 samples an hour, 288 a day; the figures are the
       stored ones with a varying health factor, collateral, debt and borrowing power, as prices move them, so the
-      columns do not compress unrealistically well), inserted in time order, as a year of runs appends them.
+      columns do not compress unrealistically well), inserted in time order, as a year of runs appends them, each
+      finished day's hour buckets by key, as the run after that day stores them again.
     Tables that grew during the measured runs are listed with their growth (`rows_grown_in_measured_runs`); those
     without a block_number (runs: one row a run) are not constructed."""
     after = _row_counts(db)
@@ -801,6 +802,9 @@ def _simulate_year(
         hourly = HistorySettings().hourly_days * 24
         days = 365 - HistorySettings().hourly_days
         before_rows = int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0])
+        # The day of the newest stored bucket: the days before it are finished, their hours stored by key
+        # (chainrisk.store.history._cluster_finished_days), the newest day's in time order.
+        today = int(con.execute("SELECT max(bucket_start) // 86400 FROM wallet_health_history").fetchall()[0][0])
         con.execute(f"""
 INSERT INTO wallet_health_history BY NAME
 WITH latest AS (
@@ -827,7 +831,8 @@ SELECT * EXCLUDE (j, back, seconds) REPLACE (
     0 AS liquidatable_samples
 )
 FROM latest, buckets
-ORDER BY bucket_start, protocol, chain_id, market, wallet
+ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start // 86400 < {today} THEN 0
+    ELSE bucket_start END, protocol, chain_id, market, wallet, bucket_start
 """)
         constructed["main.wallet_health_history"] = (
             int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0]) - before_rows

@@ -146,3 +146,37 @@ def test_each_bucket_is_one_row_without_an_index(tmp_path: Path) -> None:
     assert stored["n"] == stored["keys"] > 0
     assert added == stored["samples"] == fed
     assert stored["sizes"] == 2, "hour buckets and day buckets both written"
+
+
+def test_a_finished_days_hours_are_stored_again_by_key(tmp_path: Path) -> None:
+    """Runs append their buckets in time order; once the newest sample is in the next day, the finished day's hour
+    buckets are stored again sorted by key (a key's hours together, which DuckDB compresses better), every figure as
+    it was; the new day's buckets stay in time order."""
+    wallets = ("0xc", "0xa", "0xb")
+
+    def run(block: int, ts: int) -> pl.DataFrame:
+        return pl.concat(
+            _samples((block, ts, 1.0 + n / 10 + block / 1000)).with_columns(pl.lit(w).alias("wallet"))
+            for n, w in enumerate(wallets)
+        )
+
+    def stored(store: Store) -> list[tuple[str, int]]:
+        return [
+            (r["wallet"], r["bucket_start"])
+            for r in store.query("SELECT wallet, bucket_start FROM wallet_health_history ORDER BY rowid").to_dicts()
+        ]
+
+    with Store(tmp_path / "h.duckdb") as store:
+        for hour in range(3):
+            record_samples(store.con, run(10 + hour, NOW + hour * HOUR + 60), HistorySettings())
+        in_time_order = stored(store)
+        before = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
+        record_samples(store.con, run(20, NOW + DAY + 60), HistorySettings())  # the next day's first run
+        after = stored(store)
+        kept = store.query(f"SELECT * FROM wallet_health_history WHERE bucket_start < {NOW + DAY} ORDER BY ALL")
+    assert in_time_order == [(w, NOW + h * HOUR) for h in range(3) for w in wallets]
+    assert sorted(after) == sorted([*in_time_order, *((w, NOW + DAY) for w in wallets)])
+    finished = [row for row in after if row[1] < NOW + DAY]
+    assert finished == sorted(finished), "the finished day's hours by key"
+    assert [row for row in after if row[1] >= NOW + DAY] == [(w, NOW + DAY) for w in wallets]
+    assert kept.equals(before)
