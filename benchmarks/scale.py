@@ -739,7 +739,8 @@ def _simulate_year(
     - wallet_health_history: for `--year-wallets` of the wallets stored now (all when 0), every bucket a year of
       runs leaves with [storage] hourly_days = 90: an hour bucket for each of the 90 days' hours before the stored
       one, then a day bucket for each of the 275 days before (12 samples an hour, 288 a day; the figures are the
-      stored ones with a varying health factor, collateral, debt and borrowing power, as prices move them, so the
+      stored ones with a varying health factor (and its exact figure), collateral, debt and borrowing power, as
+      prices move them, so the
       columns do not compress unrealistically well), inserted in time order, as a year of runs appends them, each
       finished day's hour buckets by key, as the run after that day stores them again.
     Tables that grew during the measured runs are listed with their growth (`rows_grown_in_measured_runs`); those
@@ -822,6 +823,9 @@ SELECT * EXCLUDE (j, back, seconds) REPLACE (
     first_block - back // 12 + seconds // 12 - {blocks_per_run} AS last_block,
     first_timestamp - back + seconds - {RUN_EVERY_S} AS last_timestamp,
     health_factor * (1 + ((hash(wallet, j) % 2001)::BIGINT - 1000) / 20000.0) AS health_factor,
+    CASE WHEN health_factor_wad < 10::HUGEINT ** 37 -- the exact figure varying with it (a capped one stays capped)
+        THEN health_factor_wad * (19000 + (hash(wallet, j) % 2001)::BIGINT) // 20000 ELSE health_factor_wad END
+        AS health_factor_wad,
     collateral_usd * (1 + ((hash(wallet, j, 4) % 2001)::BIGINT - 1000) / 20000.0) AS collateral_usd,
     debt_usd * (1 + ((hash(wallet, j, 5) % 2001)::BIGINT - 1000) / 20000.0) AS debt_usd,
     borrowing_power_usd * (1 + ((hash(wallet, j, 6) % 2001)::BIGINT - 1000) / 20000.0) AS borrowing_power_usd,
