@@ -38,7 +38,9 @@ Measured, each `chainrisk run --devnet` in a process of its own (peak memory is 
 - a simulated year (`_simulate_year`): what 105,120 five-minute runs leave, constructed from what the measured runs
   left (raw versions, events and snapshot_blocks rows per run; the health history's hour and day buckets per wallet),
   for `--year-share` of the runs and `--year-wallets` of the wallet-market keys, then one real run on top; the whole
-  year's size extrapolated from the parts constructed (stated in the results).
+  year's size extrapolated from the parts constructed (stated in the results); the constructed year is published
+  once (a whole rewrite of what it grew, as the daily downsampling's run does) before the run on top, which then
+  publishes what a run adds to a year its runs published.
 Goals (issue 22): steady-state run < 60 s and < 4 GiB; a year < 50 GB. Figures go to
 benchmarks/results/scale-ACCOUNTS.json.
 """
@@ -538,6 +540,59 @@ def _run(db: Path, state: Path) -> dict[str, Any]:
     }
 
 
+def _column_bytes(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, float]:
+    """Bytes per row of each column of `table` in the file, estimated from its segments' places in their blocks (a
+    segment runs to the next one's offset in its block, or to the block's end, plus any blocks of its own); checked on
+    a synthetic year: the estimates summed to 60.4 bytes a bucket where the file's used blocks gave 60.5."""
+    block = int(con.execute("SELECT block_size FROM pragma_database_size() LIMIT 1").fetchall()[0][0])
+    rows = con.execute(f"""
+WITH segments AS (
+    SELECT column_name, block_id, block_offset, len(additional_block_ids) AS extra
+    FROM pragma_storage_info('{table}') WHERE block_id >= 0
+), sized AS (
+    SELECT column_name, coalesce(lead(block_offset) OVER (PARTITION BY block_id ORDER BY block_offset), {block})
+        - block_offset + extra * {block} AS bytes
+    FROM segments
+)
+SELECT column_name, sum(bytes) / (SELECT count(*) FROM {table}) AS per_row FROM sized GROUP BY 1 ORDER BY 2 DESC
+""").fetchall()
+    return {str(c): round(float(b), 2) for c, b in rows}
+
+
+def _publish(db: Path) -> dict[str, Any]:
+    """One publish of `db` in its own process (as a run's publish, on a file no process holds): seconds, peak
+    memory, what it wrote."""
+    code = (
+        "import json, sys, duckdb; from pathlib import Path; from chainrisk.store.published import publish\n"
+        "with duckdb.connect(sys.argv[1], read_only=True) as con:\n"
+        "    r = publish(con, Path(sys.argv[1]))\n"
+        "print(json.dumps({'files': r.files, 'mib': round(r.bytes / 2**20, 1), 'rows': r.rows,\n"
+        "    'tables': r.tables_written}))"
+    )
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_rss_mib, args=(process.pid, stop, peak))
+    watcher.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"publish failed ({process.returncode}): {err.strip()[-500:]}")
+    written = json.loads(out.strip().splitlines()[-1])
+    rewritten = sorted(t for t, how in written.pop("tables").items() if how == "rewrite")
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": peak[0],
+        **written,
+        "tables_rewritten": rewritten,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def _read_latencies(db: Path, stop: threading.Event, until: int = 0) -> list[float]:
     """Seconds per read of mart_market_summary through the published copy, until `stop` (or `until` reads)."""
     sql, latencies = query_sql("mart_market_summary"), list[float]()
@@ -684,7 +739,10 @@ def _simulate_year(
     - wallet_health_history: for `--year-wallets` of the wallets stored now (all when 0), every bucket a year of
       runs leaves with [storage] hourly_days = 90: an hour bucket for each of the 90 days' hours before the stored
       one, then a day bucket for each of the 275 days before (12 samples an hour, 288 a day; the figures are the
-      stored ones with a varying health factor, so the columns do not compress unrealistically well).
+      stored ones with a varying health factor (and its exact figure), collateral, debt and borrowing power, as
+      prices move them, so the
+      columns do not compress unrealistically well), inserted in time order, as a year of runs appends them, each
+      finished day's hour buckets by key, as the run after that day stores them again.
     Tables that grew during the measured runs are listed with their growth (`rows_grown_in_measured_runs`); those
     without a block_number (runs: one row a run) are not constructed."""
     after = _row_counts(db)
@@ -745,6 +803,9 @@ def _simulate_year(
         hourly = HistorySettings().hourly_days * 24
         days = 365 - HistorySettings().hourly_days
         before_rows = int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0])
+        # The day of the newest stored bucket: the days before it are finished, their hours stored by key
+        # (chainrisk.store.history._cluster_finished_days), the newest day's in time order.
+        today = int(con.execute("SELECT max(bucket_start) // 86400 FROM wallet_health_history").fetchall()[0][0])
         con.execute(f"""
 INSERT INTO wallet_health_history BY NAME
 WITH latest AS (
@@ -762,19 +823,34 @@ SELECT * EXCLUDE (j, back, seconds) REPLACE (
     first_block - back // 12 + seconds // 12 - {blocks_per_run} AS last_block,
     first_timestamp - back + seconds - {RUN_EVERY_S} AS last_timestamp,
     health_factor * (1 + ((hash(wallet, j) % 2001)::BIGINT - 1000) / 20000.0) AS health_factor,
+    CASE WHEN health_factor_wad < 10::HUGEINT ** 37 -- the exact figure varying with it (a capped one stays capped)
+        THEN health_factor_wad * (19000 + (hash(wallet, j) % 2001)::BIGINT) // 20000 ELSE health_factor_wad END
+        AS health_factor_wad,
+    collateral_usd * (1 + ((hash(wallet, j, 4) % 2001)::BIGINT - 1000) / 20000.0) AS collateral_usd,
+    debt_usd * (1 + ((hash(wallet, j, 5) % 2001)::BIGINT - 1000) / 20000.0) AS debt_usd,
+    borrowing_power_usd * (1 + ((hash(wallet, j, 6) % 2001)::BIGINT - 1000) / 20000.0) AS borrowing_power_usd,
     health_factor_min * (1 - (hash(wallet, j, 1) % 500)::BIGINT / 10000.0) AS health_factor_min,
     health_factor_max * (1 + (hash(wallet, j, 2) % 500)::BIGINT / 10000.0) AS health_factor_max,
     first_block - back // 12 + (hash(wallet, j, 3) % (seconds // 12))::BIGINT AS health_factor_min_block,
     0 AS liquidatable_samples
 )
 FROM latest, buckets
+ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start // 86400 < {today} THEN 0
+    ELSE bucket_start END, protocol, chain_id, market, wallet, bucket_start
 """)
         constructed["main.wallet_health_history"] = (
             int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0]) - before_rows
         )
         con.execute("CHECKPOINT")
+        buckets_stored = int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0])
+        by_column = _column_bytes(con, "wallet_health_history")
     build_s = time.perf_counter() - started
     sizes = _sizes_mib(db)
+    # The year's runs would each have published what they wrote: the publisher's manifest then accounts for every
+    # constructed row. One publish of the constructed file leaves the folder so; it writes the tables the
+    # construction grew whole, as a real run does once a day when it folds a day of hour buckets into day buckets
+    # (a deletion: chainrisk.store.published rewrites the history), so its time and peak memory are that run's.
+    publish_whole = _publish(db)
     run = _run(db, state)
     sizes_after = _sizes_mib(db)
     health_rows_per_wallet = constructed["main.wallet_health_history"] / max(limit, 1)
@@ -797,6 +873,12 @@ FROM latest, buckets
         "after_raw_history": raw_sizes,
         "construct_s": round(build_s, 1),
         "after_construction": sizes,
+        "health_history_bytes_per_bucket": round(
+            health_mib * 2**20 / max(constructed["main.wallet_health_history"], 1), 1
+        ),
+        "health_history_buckets_stored": buckets_stored,
+        "health_history_bytes_per_bucket_by_column": by_column,
+        "publish_whole_year": publish_whole,
         "run_on_top": {**run, **sizes_after},
         "keys": len(wallets),
         "keys_with_a_year": limit,
@@ -825,6 +907,7 @@ def main() -> None:
         "--year-share", type=float, default=1.0, help="share of the year's runs whose raw rows are made"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", help="results file name under benchmarks/results (default: scale-ACCOUNTS.json)")
     parser.add_argument(
         "--profile", type=Path, help="each run under cProfile, statistics to this folder (no results saved, no year)"
     )
@@ -858,7 +941,7 @@ def main() -> None:
                     f"python benchmarks/scale.py --accounts {args.accounts} --morpho-markets {args.morpho_markets} "
                     f"--morpho-positions {args.morpho_positions} --changed {args.changed} --runs {args.runs} "
                     f"--verify {args.verify} --year-wallets {args.year_wallets} --year-share {args.year_share} "
-                    f"--seed {args.seed}"
+                    f"--seed {args.seed}" + (f" --output {args.output}" if args.output else "")
                 ),
                 "chain": {
                     "aave_accounts": args.accounts,
@@ -901,7 +984,8 @@ def main() -> None:
 def _save(result: dict[str, Any], args: argparse.Namespace) -> None:
     result["load_average_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"scale-{args.accounts}.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = args.output or f"scale-{args.accounts}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

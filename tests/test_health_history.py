@@ -108,3 +108,75 @@ def test_storage_settings_are_checked() -> None:
     ):
         with pytest.raises(UserError, match=message):
             parse_storage(raw, "c.toml")
+
+
+def test_each_bucket_is_one_row_without_an_index(tmp_path: Path) -> None:
+    """wallet_health_history has no primary-key index (schema version 10): a bucket's key stays one row because each
+    write folds it with its stored row. Three wallets in two markets sampled every 20 minutes over four days, in
+    runs of five samples each re-sending the previous run's last one (the same block again), then a backfill of
+    earlier samples landing in buckets already downsampled to days: every sample counted once, every key one row."""
+    settings = HistorySettings(hourly_days=2)
+    keys = [(wallet, market) for wallet in ("0xa", "0xb", "0xc") for market in ("0xpool", "0xother")]
+    start = NOW - 4 * DAY
+
+    def batch(blocks: range) -> pl.DataFrame:
+        return pl.concat(
+            _samples(*((b, start + b * 1200, 1.0 + (b * 7 + n) % 50 / 100) for b in blocks)).with_columns(
+                pl.lit(wallet).alias("wallet"), pl.lit(market).alias("market")
+            )
+            for n, (wallet, market) in enumerate(keys)
+        )
+
+    with Store(tmp_path / "h.duckdb") as store:
+        added = sum(
+            record_samples(store.con, batch(range(max(first - 1, 100), first + 5)), settings)
+            for first in range(100, 4 * 72, 5)
+        )
+        added += record_samples(store.con, batch(range(10, 100)), settings)  # the backfill, days ago
+        constraints = store.query(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'wallet_health_history' "
+            "AND constraint_type <> 'NOT NULL'"
+        )
+        stored = store.query(
+            "SELECT count(*) AS n, count(DISTINCT (protocol, chain_id, market, wallet, bucket_start)) AS keys, "
+            "sum(samples)::BIGINT AS samples, count(DISTINCT bucket_seconds) AS sizes FROM wallet_health_history"
+        ).row(0, named=True)
+    fed = len(keys) * len(range(10, 290))  # blocks 10 to 289 (the last run, from block 285, ends at 289)
+    assert constraints.is_empty()
+    assert stored["n"] == stored["keys"] > 0
+    assert added == stored["samples"] == fed
+    assert stored["sizes"] == 2, "hour buckets and day buckets both written"
+
+
+def test_a_finished_days_hours_are_stored_again_by_key(tmp_path: Path) -> None:
+    """Runs append their buckets in time order; once the newest sample is in the next day, the finished day's hour
+    buckets are stored again sorted by key (a key's hours together, which DuckDB compresses better), every figure as
+    it was; the new day's buckets stay in time order."""
+    wallets = ("0xc", "0xa", "0xb")
+
+    def run(block: int, ts: int) -> pl.DataFrame:
+        return pl.concat(
+            _samples((block, ts, 1.0 + n / 10 + block / 1000)).with_columns(pl.lit(w).alias("wallet"))
+            for n, w in enumerate(wallets)
+        )
+
+    def stored(store: Store) -> list[tuple[str, int]]:
+        return [
+            (r["wallet"], r["bucket_start"])
+            for r in store.query("SELECT wallet, bucket_start FROM wallet_health_history ORDER BY rowid").to_dicts()
+        ]
+
+    with Store(tmp_path / "h.duckdb") as store:
+        for hour in range(3):
+            record_samples(store.con, run(10 + hour, NOW + hour * HOUR + 60), HistorySettings())
+        in_time_order = stored(store)
+        before = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
+        record_samples(store.con, run(20, NOW + DAY + 60), HistorySettings())  # the next day's first run
+        after = stored(store)
+        kept = store.query(f"SELECT * FROM wallet_health_history WHERE bucket_start < {NOW + DAY} ORDER BY ALL")
+    assert in_time_order == [(w, NOW + h * HOUR) for h in range(3) for w in wallets]
+    assert sorted(after) == sorted([*in_time_order, *((w, NOW + DAY) for w in wallets)])
+    finished = [row for row in after if row[1] < NOW + DAY]
+    assert finished == sorted(finished), "the finished day's hours by key"
+    assert [row for row in after if row[1] >= NOW + DAY] == [(w, NOW + DAY) for w in wallets]
+    assert kept.equals(before)

@@ -340,3 +340,35 @@ def test_a_latest_table_re_stamped_by_a_new_block_is_not_written_again(tmp_path:
         == con.execute("SELECT * FROM positions ORDER BY wallet").fetchall()
     )
     con.close()
+
+
+def test_a_publish_runs_under_its_memory_cap_and_resets_the_writers_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole rewrite streams under PUBLISH_MEMORY_LIMIT (here 64MB, below the table's 2M rows uncompressed), every
+    table checked and written under it; the writer's connection gets DuckDB's default limit back."""
+    monkeypatch.setattr(published, "PUBLISH_MEMORY_LIMIT", "64MB")
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    default = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    with duckdb.connect() as other:
+        other.execute("SET memory_limit = '64MB'")
+        capped = other.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(
+        "INSERT INTO wallet_health_history SELECT 'p', 1, 'm', 'w' || (i % 2000), i // 2000 * 3600, 1, i, random() "
+        "FROM range(2000000) r(i)"
+    )
+    limits: list[str] = []
+    publish_table = published._publish_table
+
+    def spy(con: duckdb.DuckDBPyConnection, *args: Any) -> Any:
+        limits.append(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return publish_table(con, *args)
+
+    monkeypatch.setattr(published, "_publish_table", spy)
+    report = publish(con, db)
+    assert report.tables_written["main.wallet_health_history"] == "rewrite"
+    assert set(limits) == {capped} and len(limits) == 4
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
+    assert _read(db, "SELECT count(*), count(DISTINCT wallet) FROM wallet_health_history") == [(2_000_000, 2000)]
+    con.close()

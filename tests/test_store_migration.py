@@ -12,6 +12,8 @@ from polars.testing import assert_frame_equal
 
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store.latest import declared_key
 from chainrisk.store.schema import SCHEMA_VERSION
 
 V1 = Path(__file__).parent / "data" / "schema_v1.sql"
@@ -265,3 +267,70 @@ def test_version_8_file_keeps_its_history_in_the_one_history(tmp_path: Path) -> 
     assert versions == 2, "WALLET's unchanged balance is one version; OTHER's one, closed at block 200"
     assert latest == [200] and scored == [200]
     assert never_written.is_empty() and "debt_asset" in never_written.columns
+
+
+def test_version_9_file_keeps_every_bucket_without_the_index(tmp_path: Path) -> None:
+    """Schema 10: a version 9 file's wallet_health_history (with its PRIMARY KEY) is rebuilt without the index, every
+    bucket kept as it was; later samples still fold into one row per bucket."""
+    db = tmp_path / "v9.duckdb"
+    settings = HistorySettings(hourly_days=1)
+    samples = pl.DataFrame(
+        {
+            "protocol": "aave-v3",
+            "chain_id": 1,
+            "market": POOL,
+            "wallet": [WALLET, OTHER] * 30,
+            "block_number": [100 + i for i in range(60)],
+            "block_timestamp": [HOUR_START + i * 3000 for i in range(60)],  # two days: day and hour buckets
+            "health_factor": [1.0 + i / 64 for i in range(60)],
+            "health_factor_wad": pl.Series([10**18 + i for i in range(60)], dtype=pl.Int128),
+            "collateral_usd": [100.0 + i for i in range(60)],
+            "debt_usd": 50.0,
+            "borrowing_power_usd": 10.0,
+            "bad_debt_usd": 0.0,
+            "liquidation_threshold_bps": 8250,
+            "ltv_bps": 8000,
+            "liquidatable": False,
+        }
+    )
+    with Store(db) as store:  # a version 9 file: the table with its key, buckets written through it
+        columns = store.con.execute(
+            "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
+            "WHERE table_name = 'wallet_health_history' ORDER BY column_index"
+        ).fetchall()
+        definitions = ", ".join(f"{c} {t}{'' if nullable else ' NOT NULL'}" for c, t, nullable in columns)
+        store.con.execute("DROP TABLE wallet_health_history")
+        store.con.execute(
+            f"CREATE TABLE wallet_health_history ({definitions}, "
+            "PRIMARY KEY (protocol, chain_id, market, wallet, bucket_start))"
+        )
+        record_samples(store.con, samples, settings)
+        store.con.execute("UPDATE schema_version SET version = 9")
+        before = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
+    assert {r["bucket_seconds"] for r in before.to_dicts()} == {3600, 86_400} and before.height > 4
+    with Store(db) as store:
+        version = store.query("SELECT version FROM schema_version")["version"].to_list()
+        after = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
+        constraints = store.con.execute(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'wallet_health_history' "
+            "AND constraint_type <> 'NOT NULL'"
+        ).fetchall()
+        nullable = dict(
+            store.con.execute(
+                "SELECT column_name, is_nullable FROM duckdb_columns() WHERE table_name = 'wallet_health_history'"
+            ).fetchall()
+        )
+        key = declared_key(store.con, "wallet_health_history")
+        last = samples.tail(2).with_columns(pl.col("block_number") + 1, pl.col("block_timestamp") + 60)
+        record_samples(store.con, last, settings)
+        folded = store.query(
+            "SELECT count(*) AS n, count(DISTINCT (protocol, chain_id, market, wallet, bucket_start)) AS keys, "
+            "sum(samples)::BIGINT AS samples FROM wallet_health_history"
+        ).row(0, named=True)
+    assert version == [SCHEMA_VERSION] and constraints == []
+    assert_frame_equal(after, before)
+    assert key == ["protocol", "chain_id", "market", "wallet", "bucket_start"]
+    assert not nullable["wallet"] and not nullable["samples"] and nullable["health_factor"]
+    assert folded == {"n": before.height, "keys": before.height, "samples": 62}
+    with duckdb.connect(str(db.with_name("v9.duckdb.schema-v9.bak")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM wallet_health_history").fetchall() == [(before.height,)]

@@ -25,7 +25,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.latest import drop_latest_keys
-from chainrisk.store.migrate import migrate_to_9
+from chainrisk.store.migrate import migrate_to_9, migrate_to_10
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
@@ -234,6 +234,8 @@ class Store:
                         self.con.execute(statement)
                     if step == 9 and version is not None:
                         migrate_to_9(self.con)
+                    if step == 10 and version is not None:
+                        migrate_to_10(self.con)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
             # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).

@@ -88,7 +88,12 @@ def _key_match(left: str, right: str) -> str:
 
 
 def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Folds the bucket rows of temp `table` with the stored rows of the same keys and stores the result."""
+    """Folds the bucket rows of temp `table` with the stored rows of the same keys and stores the result. The only
+    writer of buckets: wallet_health_history has no index (chainrisk.store.schema.history says why), each key stays
+    one row because its stored row is deleted and the folded one inserted in the caller's transaction. Neither the
+    semi-join nor the delete reads a year of buckets: DuckDB pushes the incoming rows' bucket_start range into the
+    scan as a filter, and buckets are appended in time order, so a run's fold reads the newest row group(s) (EXPLAIN
+    ANALYZE at 24.35M buckets: 1 of 203 row groups scanned)."""
     stored = f"SELECT h.* FROM wallet_health_history h SEMI JOIN {table} i USING ({', '.join(KEY)})"
     folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
@@ -99,8 +104,8 @@ def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settings: HistorySettings) -> int:
     """Folds health samples (SAMPLE_COLUMNS; health_factor_wad and bad_debt_usd may be missing) into their buckets,
-    then downsamples; returns how many samples were new. A sample of a block its bucket already starts or ends with
-    (the same block scored again) changes nothing."""
+    then downsamples and clusters the days the newest sample left behind; returns how many samples were new. A sample
+    of a block its bucket already starts or ends with (the same block scored again) changes nothing."""
     if samples.is_empty():
         return 0
     missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
@@ -111,6 +116,7 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
     try:
         chains = [int(r[0]) for r in con.execute("SELECT DISTINCT chain_id FROM health_samples").fetchall()]
         for chain_id in chains:
+            stored_newest = _newest(con, chain_id)
             cutoff = _cutoff(con, chain_id, settings)
             rows = _bucketed(f"SELECT * FROM health_samples WHERE chain_id = {chain_id}", str(cutoff))
             con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_buckets AS {rows}")
@@ -123,6 +129,8 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
             _replace_buckets(con, "incoming_buckets")
             con.execute("DROP TABLE incoming_buckets")
             _downsample(con, chain_id, cutoff)
+            if stored_newest is not None:
+                _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
     finally:
         con.unregister("health_samples")
     return added
@@ -141,9 +149,38 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
     return (int(row[0][0]) - settings.hourly_seconds) // DAY_S * DAY_S
 
 
+def _newest(con: duckdb.DuckDBPyConnection, chain_id: int) -> int | None:
+    """Chain time of the chain's newest stored sample (None: none stored)."""
+    row = con.execute("SELECT max(last_timestamp) FROM wallet_health_history WHERE chain_id = ?", [chain_id]).fetchall()
+    return None if row[0][0] is None else int(row[0][0])
+
+
+def _cluster_finished_days(con: duckdb.DuckDBPyConnection, chain_id: int, before: int, after: int) -> None:
+    """Rewrites the hour buckets of the days the newest sample left (from `before`'s day up to `after`'s) sorted by
+    key, the same rows in another order. Runs append a run's buckets, one per key, so a DuckDB segment's dictionary
+    never repeats a wallet and the address costs ~23 bytes a bucket past a few thousand keys; with a key's 24 hours
+    together it repeats (on a 24.35M-bucket synthetic year: 76.5 -> 67.8 bytes a bucket, the wallet 22.8 -> 4.9, the
+    times and blocks up from ~0 to ~9). Once a day, on the run that also downsamples; the rows' content is unchanged,
+    so a publish finds the history's count and hash as they were and writes no more than it would have."""
+    first, last = before // DAY_S * DAY_S, after // DAY_S * DAY_S
+    if last <= first:
+        return
+    scope = f"chain_id = {chain_id} AND bucket_seconds = {HOUR_S} AND bucket_start >= {first} AND bucket_start < {last}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE finished_hours AS SELECT * FROM wallet_health_history WHERE {scope}")
+    if con.execute("SELECT count(*) FROM finished_hours").fetchall()[0][0]:
+        con.execute(f"DELETE FROM wallet_health_history WHERE {scope}")
+        con.execute(f"INSERT INTO wallet_health_history SELECT * FROM finished_hours ORDER BY {', '.join(KEY)}")
+    con.execute("DROP TABLE finished_hours")
+
+
 def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> None:
-    """Folds the chain's hourly buckets that ended before `cutoff` into buckets of their day."""
-    old = f"chain_id = {chain_id} AND bucket_seconds < {DAY_S} AND bucket_start + bucket_seconds <= {cutoff}"
+    """Folds the chain's hourly buckets that ended before `cutoff` into buckets of their day. The constant bound on
+    bucket_start (implied by the others) lets DuckDB skip the hourly window's row groups by their min/max: without
+    it, looking for nothing to fold read every hour bucket, 2-5 s of a run's fold at 24M buckets."""
+    old = (
+        f"chain_id = {chain_id} AND bucket_start < {cutoff} AND bucket_seconds < {DAY_S} "
+        f"AND bucket_start + bucket_seconds <= {cutoff}"
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
         f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM wallet_health_history WHERE {old}"

@@ -8,7 +8,8 @@ PRIMARY KEY, DuckDB rewrites each of those tables' ART index at the checkpoint i
 old ones: the indexes held 37 of the file's 109 used 256 KiB blocks, and the file swung between 32.8 and 45.1 MB on
 alternate runs. Without them the same rewrites settle at once (30.4 MB, unchanged run after run). Uniqueness of these
 tables never rested on the index: each write deletes the rows it covers and inserts one snapshot in one transaction.
-Tables that accumulate (events, versions, snapshot_blocks, sync_state, the histories) keep their keys.
+Tables that accumulate (events, versions, snapshot_blocks, sync_state) keep their keys; the health history is
+rebuilt without its own by schema version 10 (`rebuild_without_key`; chainrisk.store.schema.history says why).
 """
 
 from __future__ import annotations
@@ -64,32 +65,38 @@ def drop_latest_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     key columns NOT NULL as before), on a connection the caller holds a transaction on; returns the tables rebuilt.
     A table with other constraints (UNIQUE, CHECK, FOREIGN KEY) is left as it is."""
     con.execute(DDL)
-    rebuilt = []
-    for table in latest_tables(con):
-        constraints = con.execute(
-            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main' "
-            "AND table_name = ? AND constraint_type <> 'NOT NULL'",
-            [table],
-        ).fetchall()
-        if [c[0] for c in constraints] != ["PRIMARY KEY"]:
-            continue
-        key = [str(c) for c in constraints[0][1]]
-        columns = con.execute(
-            "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
-            "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
-            [table],
-        ).fetchall()
-        definitions = ", ".join(
-            f"{_quote(str(name))} {kind}"
-            + ("" if nullable and name not in key else " NOT NULL")
-            + (f" DEFAULT {default}" if default is not None else "")
-            for name, kind, nullable, default in columns
-        )
-        staged = f"{table}__without_key"
-        con.execute(f"CREATE TABLE {_quote(staged)} ({definitions})")
-        con.execute(f"INSERT INTO {_quote(staged)} SELECT * FROM {_quote(table)}")
-        con.execute(f"DROP TABLE {_quote(table)}")
-        con.execute(f"ALTER TABLE {_quote(staged)} RENAME TO {_quote(table)}")
-        con.execute(f"INSERT OR REPLACE INTO {KEYS_TABLE} VALUES (?, ?)", [table, key])
-        rebuilt.append(table)
-    return rebuilt
+    return [table for table in latest_tables(con) if rebuild_without_key(con, table) is not None]
+
+
+def rebuild_without_key(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> list[str] | None:
+    """Rebuilds a main-schema table that has a PRIMARY KEY (and no other constraint but NOT NULL) without it, its key
+    recorded in table_keys and its key columns NOT NULL as before, the rows in `order_by` order when given; returns the
+    key, or None when there was nothing to rebuild (no key, or other constraints). In the caller's transaction."""
+    con.execute(DDL)
+    constraints = con.execute(
+        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main' "
+        "AND table_name = ? AND constraint_type <> 'NOT NULL'",
+        [table],
+    ).fetchall()
+    if [c[0] for c in constraints] != ["PRIMARY KEY"]:
+        return None
+    key = [str(c) for c in constraints[0][1]]
+    columns = con.execute(
+        "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
+        "WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()
+    definitions = ", ".join(
+        f"{_quote(str(name))} {kind}"
+        + ("" if nullable and name not in key else " NOT NULL")
+        + (f" DEFAULT {default}" if default is not None else "")
+        for name, kind, nullable, default in columns
+    )
+    staged = f"{table}__without_key"
+    con.execute(f"CREATE TABLE {_quote(staged)} ({definitions})")
+    order = f" ORDER BY {order_by}" if order_by else ""
+    con.execute(f"INSERT INTO {_quote(staged)} SELECT * FROM {_quote(table)}{order}")
+    con.execute(f"DROP TABLE {_quote(table)}")
+    con.execute(f"ALTER TABLE {_quote(staged)} RENAME TO {_quote(table)}")
+    con.execute(f"INSERT OR REPLACE INTO {KEYS_TABLE} VALUES (?, ?)", [table, key])
+    return key

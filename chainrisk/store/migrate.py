@@ -1,13 +1,15 @@
 """Schema 9's upgrade of a version 8 file, nothing of its history lost: every stored score (wallet_risk at every block)
 and credit health sample (health_history) folded into wallet_health_history; every raw snapshot replayed in block
 order into the raw tables' versions; snapshot_blocks filled from the stored snapshots; then the snapshot, score and
-chain tables cut to their latest snapshot. Reads and writes every table of the file, in the caller's transaction."""
+chain tables cut to their latest snapshot. Schema 10's: wallet_health_history rebuilt without its primary-key index,
+every bucket kept. Reads and writes every table of the file, in the caller's transaction."""
 
 from __future__ import annotations
 
 import duckdb
 
-from chainrisk.store.history import SAMPLE_COLUMNS, HistorySettings, frame_of, record_samples
+from chainrisk.store.history import KEY, SAMPLE_COLUMNS, HistorySettings, frame_of, record_samples
+from chainrisk.store.latest import rebuild_without_key
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.scores import SCORE_TABLES
@@ -80,3 +82,10 @@ def migrate_to_9(con: duckdb.DuckDBPyConnection, history: HistorySettings | None
     _keep_latest(con, "liquidation_curve", ["chain_id", "market"])
     for table in CHAIN_TABLES:
         _keep_latest(con, table, ["chain_id"])
+
+
+def migrate_to_10(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrades a version 9 file: wallet_health_history without its PRIMARY KEY (its ART index was most of a bucket's
+    bytes, chainrisk.store.schema.history), the buckets rewritten in time order as runs append them. A file whose
+    table has no key already (created by version 10's DDL during this upgrade) is left as it is."""
+    rebuild_without_key(con, "wallet_health_history", order_by=", ".join(("bucket_start", *KEY[:-1])))

@@ -87,6 +87,11 @@ STAMP_COLUMNS = ("block_number", "block_timestamp")
 #: Types Parquet cannot hold exactly (DuckDB would write a HUGEINT as a DOUBLE): written as DECIMAL(38,0), or as
 #: text when a value has more digits; the view casts them back.
 WIDE_INTEGERS = frozenset({"HUGEINT", "UHUGEINT"})
+#: DuckDB memory a publish may take. Uncapped, DuckDB keeps every block a publish reads cached (up to 80 % of the
+#: machine) and an ordered COPY buffers row groups: rewriting a 4.87M-bucket health history (280 MiB in the file)
+#: peaked at 917 MiB, and the run on top of a simulated year (24M buckets rewritten) at 5,083 MiB; under 500MB the
+#: same COPY peaked at 570 MiB, as fast. Sorts and joins past it spill to the writer's temporary directory.
+PUBLISH_MEMORY_LIMIT = "1GB"
 _SNAPSHOT = re.compile(r"^snapshot-(\d+)\.(json|duckdb)$")
 T = TypeVar("T")
 
@@ -405,7 +410,17 @@ def read_manifest(catalog: Path) -> dict[str, Any] | None:
 def publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
     """Publishes what `con` (the writer's connection to `db`, writing nothing meanwhile) holds now, and points readers
     at it. A publish that fails (a full disk, an interrupt) leaves readers on the previous snapshot; files it wrote
-    are named by no manifest and go at the next publish."""
+    are named by no manifest and go at the next publish. DuckDB's memory is capped at PUBLISH_MEMORY_LIMIT meanwhile,
+    then reset to DuckDB's default (chainrisk's writers set no limit of their own; reading the setting back to restore
+    it would round it down a little at every publish of a long `watch`)."""
+    con.execute(f"SET memory_limit = {_literal(PUBLISH_MEMORY_LIMIT)}")
+    try:
+        return _publish(con, db)
+    finally:
+        con.execute("RESET memory_limit")
+
+
+def _publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
     started = time.perf_counter()
     folder = published_dir(db).absolute()  # the views name their files by absolute path
     folder.mkdir(parents=True, exist_ok=True)

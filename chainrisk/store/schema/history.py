@@ -1,7 +1,19 @@
-"""Schema of the one history (schema 9): wallet_health_history, every wallet's health per market in buckets of an
+"""Schema of the one history (schema 9, 10): wallet_health_history, every wallet's health per market in buckets of an
 hour (a day once older than the hourly window), written by every score and by `credit history`; snapshot_blocks, the
 blocks each indexed source was snapshotted at (so any of them can be rebuilt from the raw tables' versions, kept in
-the `history` schema by chainrisk.store.versions); with the migration that folds a version 8 file's snapshots in."""
+the `history` schema by chainrisk.store.versions); with the migration that folds a version 8 file's snapshots in, and
+version 10's, which rebuilds wallet_health_history without its primary-key index.
+
+Why no index on wallet_health_history (measured on a synthetic year, 2,000 keys x 2,435 buckets in time order,
+every figure varying as prices move them): the PRIMARY KEY's ART index took 106 of the 167 bytes a bucket used
+(774 MiB for 4.87M buckets against 281 MiB, 60.5 bytes a bucket, without it); a year of the goal size's 251,188 keys
+is 612M buckets, so the index alone would be ~60 GiB. Without it the bucket is the figures: six varying DOUBLEs at
+~7 bytes (ALP), the exact health factor (HUGEINT) 8, the blocks and times under 3 (a run's buckets share them), and
+the text columns: ~4 bytes at 2,000 keys, but ~23 at 10,000 and more, as a segment's dictionary then never repeats a
+wallet (README "A year of health buckets"). Rows are appended in time order (each run writes one hour's buckets);
+the same 2,000 keys' rows sorted by key took 68.6 bytes. A bucket's key stays unique without the index: every write
+folds the incoming rows by key with the stored rows of the same keys, deletes those and inserts the folded ones in
+one transaction (chainrisk.store.history._replace_buckets), the only writer; a test checks it."""
 
 from __future__ import annotations
 
@@ -38,8 +50,7 @@ CREATE TABLE IF NOT EXISTS wallet_health_history (
     liquidation_threshold_bps INTEGER,
     ltv_bps INTEGER,
     liquidatable BOOLEAN,
-    liquidatable_samples BIGINT NOT NULL,
-    PRIMARY KEY (protocol, chain_id, market, wallet, bucket_start)
+    liquidatable_samples BIGINT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS snapshot_blocks (
@@ -55,4 +66,5 @@ CREATE TABLE IF NOT EXISTS snapshot_blocks (
 
 #: Version 9 folds the per-block snapshots a version 8 file kept into the history, then keeps the latest only. The
 #: raw tables' versions are built on the first open by chainrisk.store.versions (their columns are the adapters').
+#: Version 10 rebuilds wallet_health_history without its PRIMARY KEY (chainrisk.store.migrate.migrate_to_10).
 MIGRATIONS: dict[int, list[str]] = {}
