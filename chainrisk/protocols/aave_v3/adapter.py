@@ -13,6 +13,7 @@ import polars as pl
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import normalise, quality, rebuild
+from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
@@ -200,18 +201,18 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         accounts = read_accounts(rpc, market, reserves, wallets, masks, block)
         version = market.version
         state = normalise.market_state(reserves, categories, version, timestamp)
-        computed = normalise.compute_accounts(accounts, state)
+        table = account_table(accounts, state)
         source = market.provider
         positions, health = normalise.contract_frames(
-            accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit, version
+            accounts, table, chain_id, source, block, timestamp, market.base_currency_unit
         )
         positions, health = quality.without_unknowns(positions, health, accounts, reserves)
         # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say);
         # not for a wallet using a reserve without a price: the pool's own call reverts (or divides by zero).
         unpriced = quality.unpriced_wallets(accounts, reserves) | quality.zero_priced_wallets(accounts, reserves)
-        rated = [(a, c) for a, c in zip(accounts, computed, strict=True) if a.wallet not in unpriced]
+        rated = [(a, h) for a, h in zip(accounts, table.health_factor, strict=True) if a.wallet not in unpriced]
         pairs = liquidation_pairs(
-            state, [a for a, _ in rated], [c for _, c in rated], liquidations_allowed(rpc, source, block)
+            state, [a for a, _ in rated], [h for _, h in rated], liquidations_allowed(rpc, source, block)
         )
         health = with_status(health, wallet_status(state, pairs))
         frames = {
@@ -234,7 +235,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             ),
             "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
         }
-        return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
+        return Snapshot(frames, len(accounts), int((table.total_debt_base != 0).sum()))
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
         return atoken_links(rpc, assets, block)

@@ -10,6 +10,7 @@ import polars as pl
 
 from chainrisk.protocols.aave_v3 import normalise, quality
 from chainrisk.protocols.aave_v3.account import Balances
+from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account, configuration_of
 from chainrisk.protocols.aave_v3.version import PoolVersion
@@ -103,9 +104,8 @@ def rebuild_positions(
     categories = categories_of(raw["raw_aave_v3_emode_categories"])
     accounts = accounts_of(raw["raw_aave_v3_accounts"], raw["raw_aave_v3_balances"], reserves)
     state = normalise.market_state(reserves, categories, version, timestamp)
-    computed = normalise.compute_accounts(accounts, state)
     positions, health = normalise.contract_frames(
-        accounts, computed, chain_id, source, block, timestamp, base_unit, version
+        accounts, account_table(accounts, state), chain_id, source, block, timestamp, base_unit
     )
     positions, _ = quality.without_unknowns(positions, health, accounts, reserves)
     return positions
