@@ -826,6 +826,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--output", help="results file name in benchmarks/results (default scale-ACCOUNTS.json)", default=None
+    )
+    parser.add_argument(
         "--profile", type=Path, help="each run under cProfile, statistics to this folder (no results saved, no year)"
     )
     args = parser.parse_args()
@@ -901,7 +904,7 @@ def main() -> None:
 def _save(result: dict[str, Any], args: argparse.Namespace) -> None:
     result["load_average_at_end"] = os.getloadavg()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"scale-{args.accounts}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / (args.output or f"scale-{args.accounts}.json")).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -78,16 +78,19 @@ def _word(kind: str, value: Any) -> str | None:
     if kind == "bool":
         return ("1" if value else "0").rjust(64, "0") if type(value) is bool else None
     bits = _UINT_BITS.get(kind)
-    if bits is not None and type(value) is int and 0 <= value < 1 << bits:
-        return format(value, "064x")
+    if bits is not None:
+        return format(value, "064x") if type(value) is int and 0 <= value < 1 << bits else None
+    size = _BYTES_SIZES.get(kind)
+    if size is not None and type(value) is bytes and len(value) == size:
+        return value.hex().ljust(64, "0")
     return None
 
 
 def _encode_words(types: list[str], values: list[Any]) -> str | None:
-    """abi_encode(types, values) as hex, by hand, when every argument is an address, bool or uint or a 1-D dynamic
-    array of them (the lens calls carry tens of thousands of addresses: eth_abi checks each one through several
-    layers of Python, which cost seconds a run); None for anything else, which eth_abi encodes (and validates).
-    tests/test_abi.py checks the two agree."""
+    """abi_encode(types, values) as hex, by hand, when every argument is an address, bool, uint or bytesN (of
+    exactly N bytes) or a 1-D dynamic array of them (the lens calls carry tens of thousands of addresses: eth_abi
+    checks each one through several layers of Python, which cost seconds a run); None for anything else, which
+    eth_abi encodes (and validates). tests/test_abi.py checks the two agree."""
     head: list[str] = []
     tail: list[str] = []
     tail_words = 0
@@ -113,6 +116,7 @@ def _encode_words(types: list[str], values: list[Any]) -> str | None:
 
 _ADDRESS = re.compile(r"0x(?:[0-9a-f]{40}|[0-9A-F]{40})")
 _UINT_BITS = {f"uint{bits}": bits for bits in range(8, 257, 8)}
+_BYTES_SIZES = {f"bytes{size}": size for size in range(1, 33)}
 
 
 @functools.cache

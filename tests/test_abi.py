@@ -18,7 +18,7 @@ def _address(rng: random.Random) -> str:
 
 def test_words_and_arrays_equal_eth_abi() -> None:
     rng = random.Random(3)
-    types = ["address", "address[]", "uint256[]", "bool", "uint8", "address[]", "uint128"]
+    types = ["address", "address[]", "uint256[]", "bool", "uint8", "address[]", "uint128", "bytes32[]", "bytes4"]
     for size in (0, 1, 2, 17):
         values = [
             _address(rng),
@@ -28,6 +28,8 @@ def test_words_and_arrays_equal_eth_abi() -> None:
             255,
             [_address(rng).upper().replace("0X", "0x") for _ in range(size)],
             2**128 - 1,
+            [rng.getrandbits(256).to_bytes(32, "big") for _ in range(size)],
+            b"\x01\x02\x03\x04",
         ]
         assert _encode_words(types, values) == abi_encode(types, values).hex()
 
@@ -42,7 +44,7 @@ def test_words_and_arrays_equal_eth_abi() -> None:
         (["address"], ["0x52908400098527886E0F7030069857D2E4169EE7"[:-1] + "e"]),  # checksum case: eth_abi checks it
         (["address"], ["0x1234"]),
         (["int256"], [1]),  # not a type the fast path takes
-        (["bytes32"], [b"\0" * 32]),
+        (["bytes32"], [b"\0" * 31]),  # shorter than the type: eth_abi pads it
         (["uint256[2]"], [[1, 2]]),
         (["uint256[][]"], [[[1]]]),
     ],
