@@ -76,13 +76,18 @@ def accounts_of(accounts: pl.DataFrame, balances: pl.DataFrame, reserves: list[R
     """The accounts in the order the snapshot read them (by wallet), with their balances by reserve id."""
     ids = {r.asset: r.reserve_id for r in reserves}
     held: dict[str, dict[int, Balances]] = {}
-    for row in balances.iter_rows(named=True):
-        held.setdefault(row["wallet"], {})[ids[row["asset"]]] = Balances(
-            int(row["scaled_a_token"]), int(row["scaled_variable_debt"]), int(row["stable_debt"])
-        )
+    # Whole columns, not rows as dicts: a mainnet market's snapshot has hundreds of thousands of them.
+    for wallet, asset, scaled_a, scaled_v, stable in zip(
+        *(balances[c].to_list() for c in ("wallet", "asset", "scaled_a_token", "scaled_variable_debt", "stable_debt")),
+        strict=True,
+    ):
+        held.setdefault(wallet, {})[ids[asset]] = Balances(int(scaled_a), int(scaled_v), int(stable))
+    ordered = accounts.sort("wallet")
     return [
-        Account(row["wallet"], int(row["user_configuration"], 16), row["emode_category"], held.get(row["wallet"], {}))
-        for row in accounts.sort("wallet").iter_rows(named=True)
+        Account(wallet, int(configuration, 16), emode, held.get(wallet, {}))
+        for wallet, configuration, emode in zip(
+            *(ordered[c].to_list() for c in ("wallet", "user_configuration", "emode_category")), strict=True
+        )
     ]
 
 
