@@ -76,12 +76,13 @@ def accounts_of(accounts: pl.DataFrame, balances: pl.DataFrame, reserves: list[R
     """The accounts in the order the snapshot read them (by wallet), with their balances by reserve id."""
     ids = {r.asset: r.reserve_id for r in reserves}
     held: dict[str, dict[int, Balances]] = {}
-    # Whole columns, not rows as dicts: a mainnet market's snapshot has hundreds of thousands of them.
+    # Whole columns (the amounts as Int128: Python ints, where DECIMAL would give Decimals to convert one by one),
+    # not rows as dicts: a mainnet market's snapshot has hundreds of thousands of them.
+    amounts = [balances[c].cast(pl.Int128).to_list() for c in ("scaled_a_token", "scaled_variable_debt", "stable_debt")]
     for wallet, asset, scaled_a, scaled_v, stable in zip(
-        *(balances[c].to_list() for c in ("wallet", "asset", "scaled_a_token", "scaled_variable_debt", "stable_debt")),
-        strict=True,
+        balances["wallet"].to_list(), balances["asset"].to_list(), *amounts, strict=True
     ):
-        held.setdefault(wallet, {})[ids[asset]] = Balances(int(scaled_a), int(scaled_v), int(stable))
+        held.setdefault(wallet, {})[ids[asset]] = Balances(scaled_a, scaled_v, stable)
     ordered = accounts.sort("wallet")
     return [
         Account(wallet, int(configuration, 16), emode, held.get(wallet, {}))
