@@ -18,6 +18,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +54,9 @@ def _phases(db: Path) -> dict[str, Any]:
 
 
 def _run(tree: Path, db: Path, state: Path) -> dict[str, Any]:
+    # `python -m` puts the working folder first on sys.path, before PYTHONPATH: the run starts in its tree.
     os.environ["PYTHONPATH"] = str(tree)
+    os.chdir(tree)
     run = scale._run(db, state)
     return {**run, **_phases(db), **scale._sizes_mib(db)}
 
@@ -74,6 +77,17 @@ def main() -> None:
     for tree in trees.values():
         if not (tree / "chainrisk" / "__init__.py").is_file():
             raise SystemExit(f"{tree} is not a chainrisk checkout")
+    for name in trees:  # each tree's own package must be the one its runs import
+        os.environ["PYTHONPATH"] = str(trees[name])
+        found = subprocess.run(
+            [sys.executable, "-c", "import chainrisk; print(chainrisk.__file__)"],
+            cwd=trees[name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if not found.startswith(str(trees[name])):
+            raise SystemExit(f"runs of {name} would import {found}, not {trees[name]}")
     rng = random.Random(args.seed)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
