@@ -32,6 +32,7 @@ from chainrisk.devnet.toolchain import aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
+from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
 from chainrisk.rpc import RpcClient
@@ -55,22 +56,18 @@ def _chainrisk_refresh(
     accounts = read_accounts(rpc, deployment, reserves, wallets, masks, block)
     timestamp = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
     market = normalise.market_state(reserves, categories, deployment.version, timestamp)
-    computed = normalise.compute_accounts(accounts, market)
-    normalise.contract_frames(
-        accounts, computed, 31337, provider, block, timestamp, deployment.base_currency_unit, deployment.version
-    )
+    table = account_table(accounts, market)
+    normalise.contract_frames(accounts, table, 31337, provider, block, timestamp, deployment.base_currency_unit)
     seconds = time.perf_counter() - started
-    fields: dict[str, tuple[int, ...]] = {
-        a.wallet: (
-            c.total_collateral_base,
-            c.total_debt_base,
-            c.available_borrows_base,
-            c.current_liquidation_threshold,
-            c.ltv,
-            c.health_factor,
-        )
-        for a, c in zip(accounts, computed, strict=True)
-    }
+    columns = (
+        table.total_collateral_base,
+        table.total_debt_base,
+        table.available_borrows_base,
+        table.current_liquidation_threshold,
+        table.ltv,
+        table.health_factor,
+    )
+    fields: dict[str, tuple[int, ...]] = {a.wallet: tuple(int(c[i]) for c in columns) for i, a in enumerate(accounts)}
     return seconds, fields
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -53,8 +54,9 @@ class Abi:
             bytes.fromhex(v[2:]) if t.startswith("bytes") and isinstance(v, str) else v
             for t, v in zip(types, args, strict=True)
         ]
-        encoded = abi_encode(types, values)
-        return "0x" + (self.selector(name, len(args)) + encoded).hex()
+        fast = _encode_words(types, values)
+        encoded = abi_encode(types, values).hex() if fast is None else fast
+        return "0x" + self.selector(name, len(args)).hex() + encoded
 
     def deploy_data(self, bytecode: str, *args: Any) -> str:
         constructors = [e for e in self.entries if e.get("type") == "constructor"]
@@ -65,6 +67,56 @@ class Abi:
         entry = self._function(name, arity)
         raw = bytes.fromhex(data[2:]) if isinstance(data, str) else data
         return tuple(abi_decode([_type_str(p) for p in entry["outputs"]], raw))
+
+
+def _word(kind: str, value: Any) -> str | None:
+    """One static ABI word as 64 hex digits, or None when `kind`/`value` is not one the fast path takes as is."""
+    if kind == "address":
+        if type(value) is str and _ADDRESS.fullmatch(value):
+            return value[2:].lower().rjust(64, "0")
+        return None
+    if kind == "bool":
+        return ("1" if value else "0").rjust(64, "0") if type(value) is bool else None
+    bits = _UINT_BITS.get(kind)
+    if bits is not None:
+        return format(value, "064x") if type(value) is int and 0 <= value < 1 << bits else None
+    size = _BYTES_SIZES.get(kind)
+    if size is not None and type(value) is bytes and len(value) == size:
+        return value.hex().ljust(64, "0")
+    return None
+
+
+def _encode_words(types: list[str], values: list[Any]) -> str | None:
+    """abi_encode(types, values) as hex, by hand, when every argument is an address, bool, uint or bytesN (of
+    exactly N bytes) or a 1-D dynamic array of them (the lens calls carry tens of thousands of addresses: eth_abi
+    checks each one through several layers of Python, which cost seconds a run); None for anything else, which
+    eth_abi encodes (and validates). tests/test_abi.py checks the two agree."""
+    head: list[str] = []
+    tail: list[str] = []
+    tail_words = 0
+    for kind, value in zip(types, values, strict=True):
+        if kind.endswith("[]"):
+            inner = kind[:-2]
+            if inner.endswith("]") or not isinstance(value, list | tuple):
+                return None
+            words = [_word(inner, item) for item in value]
+            if None in words:
+                return None
+            head.append(format(32 * (len(types) + tail_words), "064x"))
+            tail.append(format(len(words), "064x"))
+            tail.extend(w for w in words if w is not None)
+            tail_words += 1 + len(words)
+        else:
+            word = _word(kind, value)
+            if word is None:
+                return None
+            head.append(word)
+    return "".join(head) + "".join(tail)
+
+
+_ADDRESS = re.compile(r"0x(?:[0-9a-f]{40}|[0-9A-F]{40})")
+_UINT_BITS = {f"uint{bits}": bits for bits in range(8, 257, 8)}
+_BYTES_SIZES = {f"bytes{size}": size for size in range(1, 33)}
 
 
 @functools.cache

@@ -22,6 +22,8 @@ from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs import index as index_job
 from chainrisk.jobs.index import index_aave_v3
+from chainrisk.protocols.aave_v3 import adapter as aave_adapter
+from chainrisk.protocols.aave_v3.snapshot import read_accounts
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
 
@@ -273,3 +275,33 @@ def test_bad_input_is_one_line_and_changes_nothing(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chainrisk: error:") and message in lines[0], done.stderr
     assert _tables(db) == before
+
+
+def test_a_later_snapshot_rereads_only_the_touched_accounts_and_equals_a_full_read(
+    small_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second snapshot reuses the raw state of the accounts no event touched since the first (interest accrues
+    in the indexes, read again), and stores exactly what one snapshot reading every account stores."""
+    provider, head, url = (
+        small_devnet["aave_v3"]["pool_addresses_provider"],
+        small_devnet["head_block"],
+        small_devnet["rpc_url"],
+    )
+    read: list[int] = []
+    real = read_accounts
+
+    def spy(rpc: RpcClient, deployment: Any, reserves: Any, wallets: list[str], *args: Any) -> Any:
+        read.append(len(wallets))
+        return real(rpc, deployment, reserves, wallets, *args)
+
+    monkeypatch.setattr(aave_adapter, "read_accounts", spy)
+    db = tmp_path / "reused.duckdb"
+    index_aave_v3(url, provider, db, to_block=head - 30)
+    second = index_aave_v3(url, provider, db)
+    full = tmp_path / "full.duckdb"
+    whole = index_aave_v3(url, provider, full)
+    assert whole.wallets == second.wallets == read[2]
+    assert 0 < read[1] < second.wallets, read
+    for table in (*TABLES[2:], "raw_aave_v3_liquidations"):
+        sql = f"SELECT * EXCLUDE (market) FROM {table} ORDER BY ALL"
+        assert _rows(db, sql) == _rows(full, sql), table

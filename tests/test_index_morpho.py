@@ -24,8 +24,9 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
+from chainrisk.protocols.morpho_blue import adapter as morpho_adapter
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
-from chainrisk.protocols.morpho_blue.snapshot import IRM
+from chainrisk.protocols.morpho_blue.snapshot import IRM, read_positions
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.snapshot import score_positions
 from chainrisk.units import WAD
@@ -300,3 +301,34 @@ def test_liquidation_prices_flip_morpho_verdict(devnet: dict[str, Any], rpc: Rpc
                 assert rpc.call("evm_revert", [snapshot])
         assert verdicts == ["healthy", "liquidatable"], (row["market"], row["wallet"], verdicts)
     print(f"{prices.height} Morpho liquidation prices flip liquidate's verdict within 1e-6")
+
+
+def test_a_later_snapshot_rereads_only_the_touched_positions_and_equals_a_full_read(
+    devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second snapshot reuses the positions no event named since the first (fee recipients aside: accrual mints
+    them shares), and stores exactly what one snapshot reading every position stores."""
+    read: list[list[tuple[str, str]]] = []
+
+    def spy(rpc: RpcClient, deployment: Any, pairs: list[tuple[str, str]], block: int) -> Any:
+        read.append(pairs)
+        return read_positions(rpc, deployment, pairs, block)
+
+    monkeypatch.setattr(morpho_adapter, "read_positions", spy)
+    url, morpho, head = devnet["rpc_url"], devnet["morpho_blue"]["morpho"], devnet["head_block"]
+    options = {"usd_oracle": devnet["aave_v3"]["oracle"]}
+    db, full = tmp_path / "reused.duckdb", tmp_path / "full.duckdb"
+    index_market("morpho-blue", url, morpho, db, options=options, to_block=head - 30)
+    index_market("morpho-blue", url, morpho, db, options=options, to_block=head)
+    index_market("morpho-blue", url, morpho, full, options=options, to_block=head)
+    with duckdb.connect(str(db), read_only=True) as con:
+        touched = con.execute(
+            "SELECT count(DISTINCT (market_id, wallet)) FROM raw_morpho_blue_events WHERE block_number > ? "
+            "AND event IN ('Supply', 'Withdraw', 'Borrow', 'Repay', 'SupplyCollateral', 'WithdrawCollateral', "
+            "'Liquidate')",
+            [head - 30],
+        ).fetchall()[0][0]
+    assert touched > 0 and touched < len(read[1]) < len(read[2]), (touched, len(read[1]), len(read[2]))
+    for table in ("raw_morpho_blue_positions", "raw_morpho_blue_markets", "positions", "wallet_health"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert _rows(db, sql) == _rows(full, sql), table

@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from chainrisk.jobs import score as score_job
 from chainrisk.jobs.run import RunReport
 from chainrisk.jobs.score import ScoreReport, book_dir, score
+from chainrisk.scoring.incremental import ScoredBook
 from chainrisk.store.db import LATEST_POSITIONS
 
 #: Each score table's key, rows compared in this order (a rescore stores them in another).
@@ -175,3 +176,28 @@ def test_a_full_score_after_so_many_rescores_in_a_row(db: Path, monkeypatch: pyt
     paths = [score(db, publish=False).path for _ in range(4)]
     assert [p.split(" ")[0] for p in paths] == ["rescored", "rescored", "full", "rescored"], paths
     assert paths[2] == "full score (2 rescores in a row: the curve summed afresh)"
+
+
+def test_books_pause_after_scores_that_could_not_use_them(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interest accrued before every score: the book is written twice for nothing, then not kept for PAUSE_SCORES
+    scores (its files removed), then kept again; a score it serves ends the pause."""
+    monkeypatch.setattr(score_job, "PAUSE_SCORES", 2)
+    kept = [f"{name}.arrow" for name in ScoredBook.__dataclass_fields__]
+
+    def files() -> list[str]:
+        return sorted(p.name for p in book_dir(db).glob("*.arrow"))
+
+    paths = []
+    for _ in range(2):
+        _execute(db, f"UPDATE positions t SET debt_amount = debt_amount + 1 WHERE debt_amount > 0 AND {_LATEST}")
+        paths.append(score(db, publish=False).path)
+    assert all("wallets changed)" in p for p in paths), paths
+    assert files() == []
+    paused = score(db, publish=False)
+    assert paused.path == "full score (engine book paused for 2 more scores: 2 in a row could not use it)"
+    assert files() == [] and _tables(db)["wallet_risk"].height == paused.wallets
+    assert score(db, publish=False).path.startswith("full score (engine book paused for 1 more scores")
+    assert files() == sorted(kept)
+    served = score(db, publish=False)
+    assert served.rescored and served.path.startswith("rescored 0 changed of "), served.path
+    assert files() == sorted(kept)

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.adapter import Adapter, adapter_for, adapters
+from chainrisk.protocols.adapter import Adapter, Previous, adapter_for, adapters
 from chainrisk.protocols.frames import STANDIN_MARK, default_markets, standin_names
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
@@ -150,6 +150,35 @@ def _check_address(address: str, flag: str = "--address") -> str:
     return address
 
 
+def _previous_snapshot(
+    rpc: RpcClient, store: Store, adapter: Adapter[Any], chain_id: int, market: str, target: int
+) -> Previous | None:
+    """The market's last stored snapshot for Adapter.snapshot_since (its `previous_tables` rows and the events stored
+    after it); None when the adapter takes none, there is none at or before `target`, or its block is no longer the
+    chain's (the caller also passes None after repairing a reorg)."""
+    if not adapter.previous_tables:
+        return None
+    state = store.sync_state(adapter.name, chain_id, market)
+    if state is None or state.snapshot_block is None or state.snapshot_block > target:
+        return None
+    block = state.snapshot_block
+    if not state.snapshot_block_hash or _block(rpc, block)["hash"] != state.snapshot_block_hash:
+        return None
+    raw = {
+        table: store.query(f"SELECT * FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, market])
+        for table in adapter.previous_tables
+    }
+    # Every row must be that snapshot's (a file written by another version may hold something else: read afresh).
+    if any(frame.height and frame["block_number"].unique().to_list() != [block] for frame in raw.values()):
+        return None
+    events = store.query(
+        f"SELECT DISTINCT {', '.join(adapter.account_columns)} FROM {adapter.events_table} "
+        "WHERE chain_id = ? AND market = ? AND block_number > ?",
+        [chain_id, market, block],
+    )
+    return Previous(block, raw, events)
+
+
 def index_market(
     protocol: str,
     rpc_url: str,
@@ -263,7 +292,10 @@ def index_market(
             )
             block = _block(rpc, target)
             timestamp = int(block["timestamp"], 16)
-            snapshot = adapter.snapshot(rpc, deployment, events, chain_id, target, timestamp)
+            previous = (
+                None if rewound is not None else _previous_snapshot(rpc, store, adapter, chain_id, address, target)
+            )
+            snapshot = adapter.snapshot_since(rpc, deployment, events, chain_id, target, timestamp, previous)
             frames = dict(snapshot.frames)
             if "markets" not in frames:  # an adapter that describes no market still names where its bad debt lands
                 frames["markets"] = default_markets(frames["positions"], adapter.bad_debt, timestamp)

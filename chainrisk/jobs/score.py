@@ -5,9 +5,14 @@ latest block of each market), the cross-protocol wallet_portfolio and scored_mar
 the latest), folds wallet_risk into the bucketed wallet_health_history, then publishes for readers.
 
 The engine's book of each score (the positions scored and what the engine made of them) is kept beside the database
-(`<db>.scorebook/`), so that the next score, when no price moved, runs only the wallets whose positions changed
-through the engine (chainrisk.scoring.snapshot.score_snapshot); the report says which way it went. A book written by
-another version of the engine, or half written, is ignored and the score made in full.
+(`<db>.scorebook/`, Arrow IPC, lz4-compressed), so that the next score, when no price moved, runs only the wallets
+whose positions changed through the engine (chainrisk.scoring.snapshot.score_snapshot); the report says which way it
+went. A book written by another version of the engine, or half written, is ignored and the score made in full.
+
+A book serves only when at most half the wallets changed and no price moved; on a live chain interest accrues on every
+debt each block, so scores minutes apart change almost every wallet and the book (hundreds of MiB at mainnet size)
+would be written and read every run for nothing. After MISSES_BEFORE_PAUSE scores in a row that had a book and could
+not use it, none is kept for the next PAUSE_SCORES scores; then one is kept again, to find out whether it serves.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -56,8 +62,8 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         if positions.is_empty():
             raise UserError(f"{db_path} holds no positions yet; run `chainrisk index` first")
         # The engine's health at the snapshot's prices must be each protocol's own (a mismatch stops the score).
-        previous, rescores = _load_book(db_path)
-        refresh = previous is not None and rescores >= RESCORES_BEFORE_FULL
+        previous, state = _load_book(db_path)
+        refresh = previous is not None and state.rescores >= RESCORES_BEFORE_FULL
         scored = score_snapshot(positions, store.latest_wallet_health(), None if refresh else previous)
         frames = scored.frames
         frames["scored_markets"] = frames["scored_markets"].with_columns(
@@ -71,14 +77,22 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         if publish:
             store.publish()
     # Kept once the scores are stored (the store checkpointed and closed): a score whose write failed leaves no book.
-    _save_book(db_path, scored.book, rescores + 1 if scored.rescored else 0)
+    _save_book(db_path, scored.book, state.after(scored.rescored, offered=previous is not None and not refresh))
     wallet_risk = frames["wallet_risk"]
+    if refresh:
+        path = f"full score ({state.rescores} rescores in a row: the curve summed afresh)"
+    elif state.paused:
+        path = (
+            f"full score (engine book paused for {state.paused} more scores: {state.misses} in a row could not use it)"
+        )
+    else:
+        path = scored.reason
     return ScoreReport(
         markets=blocks.height,
         wallets=wallet_risk.height,
         liquidatable=int(wallet_risk["liquidatable"].sum()),
         seconds=round(time.perf_counter() - started, 3),
-        path=f"full score ({rescores} rescores in a row: the curve summed afresh)" if refresh else scored.reason,
+        path=path,
         rescored=scored.rescored,
     )
 
@@ -92,6 +106,32 @@ _MANIFEST = "manifest.json"
 #: After this many rescores in a row the next score is made in full: a rescore updates the curve's USD sums by the
 #: changed wallets' differences, whose float rounding would otherwise build up run after run.
 RESCORES_BEFORE_FULL = 24
+#: Scores in a row that had a book and could not use it (prices moved, or most wallets changed) before books pause.
+MISSES_BEFORE_PAUSE = 2
+#: Scores that keep no book once they paused (an hour of five-minute runs); the one after keeps a book again.
+PAUSE_SCORES = 12
+#: The book's frames are compressed: lz4 writes at several times zstd's speed for most of its saving (README).
+_COMPRESSION: Literal["lz4"] = "lz4"
+
+
+@dataclass(frozen=True)
+class BookState:
+    """What the manifest remembers across scores besides the frames."""
+
+    rescores: int = 0  #: rescores in a row that made the kept book
+    misses: int = 0  #: scores in a row that had a book and could not use it
+    paused: int = 0  #: scores left that keep no book
+
+    def after(self, rescored: bool, *, offered: bool) -> BookState:
+        """The state the score that started from this one leaves: `rescored` from the book, or `offered` one that
+        could not serve (else it had none to try)."""
+        if rescored:
+            return BookState(rescores=self.rescores + 1)
+        misses = self.misses + 1 if offered else self.misses
+        paused = max(self.paused - 1, 0)
+        if offered and misses >= MISSES_BEFORE_PAUSE:
+            paused = PAUSE_SCORES
+        return BookState(rescores=0, misses=misses, paused=paused)
 
 
 def _engine_version() -> str:
@@ -102,18 +142,24 @@ def _engine_version() -> str:
     return digest.hexdigest()
 
 
-def _save_book(db: Path, book: ScoredBook, rescores: int) -> None:
+def _save_book(db: Path, book: ScoredBook, state: BookState) -> None:
     """Keeps `book` beside the database: its frames, then the manifest that makes them valid (a score stopped half
-    way leaves no manifest, and the next score is made in full), and how many rescores in a row made it."""
+    way leaves no manifest, and the next score is made in full), and `state`. While books pause (`state.paused`) the
+    manifest lists no frames and the last book's files are removed (a stale book would be read and found useless)."""
     folder = book_dir(db)
+    names = [] if state.paused else [f.name for f in fields(ScoredBook)]
     try:
         folder.mkdir(exist_ok=True)
         (folder / _MANIFEST).unlink(missing_ok=True)
         for field in fields(ScoredBook):
+            path = folder / f"{field.name}.arrow"
+            if field.name not in names:
+                path.unlink(missing_ok=True)
+                continue
             frame = getattr(book, field.name)
-            (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(folder / f"{field.name}.arrow")
+            (frame.to_frame() if isinstance(frame, pl.Series) else frame).write_ipc(path, compression=_COMPRESSION)
         partial = folder / f"{_MANIFEST}.partial"
-        manifest = {"engine": _engine_version(), "frames": [f.name for f in fields(ScoredBook)], "rescores": rescores}
+        manifest = {"engine": _engine_version(), "frames": names, **asdict(state)}
         partial.write_text(json.dumps(manifest))
         os.replace(partial, folder / _MANIFEST)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -121,24 +167,27 @@ def _save_book(db: Path, book: ScoredBook, rescores: int) -> None:
         log.warning("chainrisk: score: could not keep the engine's book in %s (%s); next score in full", folder, exc)
 
 
-def _load_book(db: Path) -> tuple[ScoredBook | None, int]:
-    """The last score's book (None when there is none this engine can use) and how many rescores in a row made it."""
+def _load_book(db: Path) -> tuple[ScoredBook | None, BookState]:
+    """The last score's book (None when there is none this engine can use) and the state its manifest keeps."""
     folder = book_dir(db)
     try:
         manifest = json.loads((folder / _MANIFEST).read_text())
     except (OSError, ValueError):
-        return None, 0
+        return None, BookState()
+    if not isinstance(manifest, dict) or manifest.get("engine") != _engine_version():
+        return None, BookState()
+    counts = [c for c in (manifest.get(f.name) for f in fields(BookState)) if isinstance(c, int) and c >= 0]
+    if len(counts) != len(fields(BookState)):
+        return None, BookState()
+    state = BookState(*counts)
     names = [f.name for f in fields(ScoredBook)]
-    if not isinstance(manifest, dict) or manifest.get("engine") != _engine_version() or manifest.get("frames") != names:
-        return None, 0
-    rescores = manifest.get("rescores")
-    if not isinstance(rescores, int):
-        return None, 0
+    if manifest.get("frames") != names:
+        return None, state if manifest.get("frames") == [] else BookState()
     try:
         # Read whole (not mapped): the next score writes over these files.
         frames = {name: pl.read_ipc(io.BytesIO((folder / f"{name}.arrow").read_bytes())) for name in names}
     except (OSError, pl.exceptions.PolarsError):
-        return None, 0
+        return None, BookState()
     book = ScoredBook(
         positions=frames["positions"],
         digests=frames["digests"],
@@ -149,4 +198,4 @@ def _load_book(db: Path) -> tuple[ScoredBook | None, int]:
         wallet_holders=frames["wallet_holders"].to_series(),
         price_holders=frames["price_holders"].to_series(),
     )
-    return book, rescores
+    return book, state

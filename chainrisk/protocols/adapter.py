@@ -100,6 +100,15 @@ class Snapshot:
     accounts_with_debt: int  #: of which with debt
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The market's last stored snapshot, for an adapter that rereads only the accounts events touched since."""
+
+    block: int  #: its block
+    raw: dict[str, pl.DataFrame]  #: the adapter's `previous_tables` rows as that snapshot wrote them
+    events_since: pl.DataFrame  #: distinct `account_columns` of the events stored after `block`
+
+
 class Adapter(ABC, Generic[DeploymentT]):
     """One lending protocol. Stateless: every call gets what it needs."""
 
@@ -119,6 +128,8 @@ class Adapter(ABC, Generic[DeploymentT]):
     bad_debt: ClassVar[str]
     #: Its stg_ view of `events_table` (a file in `queries_dir`) with LENDING_EVENT_COLUMNS; None when it has none.
     events_view: ClassVar[str | None] = None
+    #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
+    previous_tables: ClassVar[tuple[str, ...]] = ()
 
     def queries_dir(self) -> Path:
         """The adapter's own analysts' views (stg_<protocol>_*.sql): the `queries` folder of its package."""
@@ -142,6 +153,21 @@ class Adapter(ABC, Generic[DeploymentT]):
         self, rpc: RpcClient, deployment: DeploymentT, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
     ) -> Snapshot:
         """Every account's state at `block`; `events` holds the distinct `account_columns` of stored events."""
+
+    def snapshot_since(
+        self,
+        rpc: RpcClient,
+        deployment: DeploymentT,
+        events: pl.DataFrame,
+        chain_id: int,
+        block: int,
+        timestamp: int,
+        previous: Previous | None,
+    ) -> Snapshot:
+        """`snapshot`, equal to it, given the market's last stored snapshot (`previous`, None when there is none or
+        it cannot be trusted, e.g. after a reorg): an adapter may reuse the raw state of accounts no event touched
+        since. The default reads everything."""
+        return self.snapshot(rpc, deployment, events, chain_id, block, timestamp)
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
         """The protocol's own wrapper tokens among `assets` (claims on another asset, such as Aave's aTokens), as

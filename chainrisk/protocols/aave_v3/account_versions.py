@@ -69,8 +69,24 @@ def user_reserve_ids(config: int, balances: Mapping[int, Balances]) -> Iterator[
     return iter(sorted(ids))
 
 
-def reserve_terms(market: MarketState, config: int, emode: int, reserve: Reserve, held: Balances) -> ReserveTerms:
-    """The per-reserve step of GenericLogic.calculateUserAccountData for `market.version`.
+@dataclass(frozen=True)
+class ReserveRules:
+    """One reserve as every account of one e-mode category sees it at the block: the part of GenericLogic's
+    per-reserve step that does not depend on the user's balances or configuration."""
+
+    price: int  #: price the pool uses (the e-mode price source's for 3.0/3.1 category assets)
+    in_emode: bool  #: the category applies to this reserve as collateral
+    ltv: int  #: LTV the account weighs it with, bps
+    ltv_zero: bool  #: LTV-zero collateral (see ReserveTerms)
+    liquidation_threshold: int  #: bps
+    liquidation_bonus: int  #: bps incl. principal
+    income: int  #: ReserveLogic.getNormalizedIncome at the block, ray
+    debt_index: int  #: ReserveLogic.getNormalizedDebt at the block, ray
+    collateral_enabled: bool  #: a flagged supply counts as collateral (before 3.6: the reserve's threshold is not 0)
+
+
+def reserve_rules(market: MarketState, emode: int, reserve: Reserve) -> ReserveRules:
+    """The user-independent part of GenericLogic.calculateUserAccountData's per-reserve step for `market.version`.
 
     E-mode: 3.0/3.1 take the reserve's own category (configuration bits 168-175) and the category's price source
     (EModeLogic.getEModeConfiguration / isInEModeCategory); 3.2+ the category's collateral bitmap
@@ -94,15 +110,39 @@ def reserve_terms(market: MarketState, config: int, emode: int, reserve: Reserve
             ltv = 0
     else:
         ltv, threshold, bonus = cfg.ltv, cfg.liquidation_threshold, cfg.liquidation_bonus
-    ltv_zero = ltv == 0 if version.emode_decoupled else cfg.ltv == 0
-    income = normalized_income(reserve, market.timestamp)
-    supplied = a_token_balance(version, held.scaled_a_token, income)
-    debt_index = normalized_debt(version, reserve, market.timestamp)
-    debt = variable_debt_balance(version, held.scaled_variable_debt, debt_index)
+    return ReserveRules(
+        price=price,
+        in_emode=in_emode,
+        ltv=ltv,
+        ltv_zero=ltv == 0 if version.emode_decoupled else cfg.ltv == 0,
+        liquidation_threshold=threshold,
+        liquidation_bonus=bonus,
+        income=normalized_income(reserve, market.timestamp),
+        debt_index=normalized_debt(version, reserve, market.timestamp),
+        collateral_enabled=version.emode_decoupled or cfg.liquidation_threshold != 0,
+    )
+
+
+def reserve_terms(market: MarketState, config: int, emode: int, reserve: Reserve, held: Balances) -> ReserveTerms:
+    """The per-reserve step of GenericLogic.calculateUserAccountData for `market.version`: reserve_rules, then the
+    user's accrued balances (AToken/VariableDebtToken.balanceOf) and whether the supply counts as collateral."""
+    version, rules = market.version, reserve_rules(market, emode, reserve)
+    supplied = a_token_balance(version, held.scaled_a_token, rules.income)
+    debt = variable_debt_balance(version, held.scaled_variable_debt, rules.debt_index)
     if version.has_stable_debt:
         debt += held.stable_debt
-    counts = is_collateral(config, reserve.reserve_id) and (version.emode_decoupled or cfg.liquidation_threshold != 0)
-    return ReserveTerms(supplied, debt, price, in_emode, ltv, ltv_zero, threshold, bonus, counts)
+    counts = is_collateral(config, reserve.reserve_id) and rules.collateral_enabled
+    return ReserveTerms(
+        supplied,
+        debt,
+        rules.price,
+        rules.in_emode,
+        rules.ltv,
+        rules.ltv_zero,
+        rules.liquidation_threshold,
+        rules.liquidation_bonus,
+        counts,
+    )
 
 
 def debt_in_base(version: PoolVersion, debt: int, price: int, unit: int) -> int:

@@ -13,20 +13,24 @@ import polars as pl
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import normalise, quality, rebuild
+from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
+from chainrisk.protocols.aave_v3.rebuild import accounts_of
 from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed
 from chainrisk.protocols.aave_v3.snapshot import (
+    Account,
     Deployment,
     discover,
     read_accounts,
     read_emode_categories,
     read_reserves,
 )
+from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.protocols.aave_v3.wrappers import atoken_links
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
@@ -169,6 +173,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     }
     account_columns = ("event", "reserve", "wallet", "counterparty")
     events_view = "stg_aave_v3_events"
+    previous_tables = ("raw_aave_v3_reserves", "raw_aave_v3_accounts", "raw_aave_v3_balances")
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> AaveMarket:
         deployment = discover(rpc, address, block)
@@ -185,6 +190,20 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     def snapshot(
         self, rpc: RpcClient, deployment: AaveMarket, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
     ) -> Snapshot:
+        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
+
+    def snapshot_since(
+        self,
+        rpc: RpcClient,
+        deployment: AaveMarket,
+        events: pl.DataFrame,
+        chain_id: int,
+        block: int,
+        timestamp: int,
+        previous: Previous | None,
+    ) -> Snapshot:
+        """Every account at `block`; with `previous`, the accounts no event touched since it are taken from its raw
+        rows instead of read again (see _unchanged_accounts), and the figures are computed afresh for all."""
         callers = events.filter(pl.col("event").is_in(normalise.CALLER_EVENTS) & pl.col("counterparty").is_not_null())
         found = set(events["wallet"].to_list()) | set(callers["counterparty"].to_list())
         wallets = sorted(w for w in found if w and w != ZERO)
@@ -197,21 +216,24 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         market = deployment.deployment
         reserves = deployment.reserves
         categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
-        accounts = read_accounts(rpc, market, reserves, wallets, masks, block)
+        known = _unchanged_accounts(previous, market.version, reserves) if previous is not None else {}
+        read = read_accounts(rpc, market, reserves, [w for w in wallets if w not in known], masks, block)
+        fresh = {a.wallet: a for a in read}
+        accounts = [fresh[w] if w in fresh else known[w] for w in wallets]
         version = market.version
         state = normalise.market_state(reserves, categories, version, timestamp)
-        computed = normalise.compute_accounts(accounts, state)
+        table = account_table(accounts, state)
         source = market.provider
         positions, health = normalise.contract_frames(
-            accounts, computed, chain_id, source, block, timestamp, market.base_currency_unit, version
+            accounts, table, chain_id, source, block, timestamp, market.base_currency_unit
         )
         positions, health = quality.without_unknowns(positions, health, accounts, reserves)
         # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say);
         # not for a wallet using a reserve without a price: the pool's own call reverts (or divides by zero).
         unpriced = quality.unpriced_wallets(accounts, reserves) | quality.zero_priced_wallets(accounts, reserves)
-        rated = [(a, c) for a, c in zip(accounts, computed, strict=True) if a.wallet not in unpriced]
+        rated = [(a, h) for a, h in zip(accounts, table.health_factor, strict=True) if a.wallet not in unpriced]
         pairs = liquidation_pairs(
-            state, [a for a, _ in rated], [c for _, c in rated], liquidations_allowed(rpc, source, block)
+            state, [a for a, _ in rated], [h for _, h in rated], liquidations_allowed(rpc, source, block)
         )
         health = with_status(health, wallet_status(state, pairs))
         frames = {
@@ -234,7 +256,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             ),
             "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
         }
-        return Snapshot(frames, len(accounts), sum(1 for c in computed if c.total_debt_base))
+        return Snapshot(frames, len(accounts), int((table.total_debt_base != 0).sum()))
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
         return atoken_links(rpc, assets, block)
@@ -243,6 +265,37 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
     ) -> pl.DataFrame:
         return rebuild.rebuild_positions(raw, chain_id, source, block, timestamp)
+
+
+def _unchanged_accounts(previous: Previous, version: PoolVersion, reserves: list[Reserve]) -> dict[str, Account]:
+    """The accounts of the previous snapshot whose raw state (configuration, e-mode, scaled balances) is still the
+    chain's: none when the pool's reserve list, tokens or version changed since, or a reserve's deficit shrank; else
+    every account no event since names (as account, caller or transfer counterparty), save those with stable debt
+    before 3.2 (balanceOf accrues it, so it is read again).
+
+    Why this is exact: the pool changes a user's scaled balances only by minting, burning or transferring its tokens
+    (each a Transfer log) and the user's configuration and e-mode only in supply, withdraw, borrow, repay,
+    liquidation, deficit, collateral and e-mode calls, each of which logs a pool event naming the user; interest
+    accrues through the reserve indexes, read every snapshot. A wallet whose Transfer was a burn (its log dropped)
+    is named by the Withdraw, Repay, LiquidationCall or DeficitCreated of the same call, save one: 3.3+'s
+    eliminateReserveDeficit burns its caller's aTokens with a DeficitCovered log the indexer does not read, and
+    lowers the reserve's deficit, which is read every snapshot: a lower deficit than before reads everything."""
+    rows = previous.raw["raw_aave_v3_reserves"]
+    listed = {(r.asset, r.reserve_id, r.a_token, r.variable_debt_token, r.stable_debt_token) for r in reserves}
+    before = set(rows.select("asset", "reserve_id", "a_token", "variable_debt_token", "stable_debt_token").iter_rows())
+    versions = set(rows["pool_version"].to_list())
+    if before != listed or versions != {f"{version.major}.{version.minor}"}:
+        return {}
+    deficits = {r.asset: r.deficit for r in reserves}
+    if any(int(d or 0) > deficits[a] for a, d in zip(rows["asset"].to_list(), rows["deficit"].to_list(), strict=True)):
+        return {}
+    touched = set(previous.events_since["wallet"].to_list()) | set(previous.events_since["counterparty"].to_list())
+    accounts = accounts_of(previous.raw["raw_aave_v3_accounts"], previous.raw["raw_aave_v3_balances"], reserves)
+    return {
+        a.wallet: a
+        for a in accounts
+        if a.wallet not in touched and not (version.has_stable_debt and any(b.stable_debt for b in a.balances.values()))
+    }
 
 
 ADAPTER = AaveV3Adapter()

@@ -6,12 +6,12 @@ shared tables carry (liquidatable now, or blocked and why, and until when)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from chainrisk.protocols.aave_v3.account import AccountData, is_borrowing, is_collateral
+from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import WAD
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
@@ -73,12 +73,13 @@ def _largest_allowed(market: MarketState, account: Account, collateral: int, deb
 
 
 def liquidation_pairs(
-    market: MarketState, accounts: list[Account], computed: list[AccountData], allowed: bool
+    market: MarketState, accounts: list[Account], health_factors: Sequence[int], allowed: bool
 ) -> list[Pair]:
-    """Every (collateral, debt) pair of every borrower under health 1, as liquidationCall(max) would go."""
+    """Every (collateral, debt) pair of every borrower under health 1 (`health_factors`: each account's
+    getUserAccountData health factor), as liquidationCall(max) would go."""
     pairs = []
-    for account, data in zip(accounts, computed, strict=True):
-        if data.health_factor >= WAD:
+    for account, health_factor in zip(accounts, health_factors, strict=True):
+        if health_factor >= WAD:
             continue
         ids = sorted(market.reserves_by_id)
         for collateral in (i for i in ids if is_collateral(account.configuration, i)):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import polars as pl
 
-from chainrisk.protocols.aave_v3.account import AccountData
-from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
+from chainrisk.protocols.aave_v3.account_table import AccountTable, Ints
+from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
@@ -204,116 +205,74 @@ def market_state(
     return MarketState(version, {r.reserve_id: r for r in reserves}, {c.category_id: c for c in categories}, timestamp)
 
 
-def compute_accounts(accounts: list[Account], market: MarketState) -> list[AccountData]:
-    """Pool.getUserAccountData of every account, by the rules of the pool's version."""
-    return [user_account_data(market, a.configuration, a.emode, a.balances) for a in accounts]
+def _floats(values: Ints) -> list[float]:
+    return [float(v) for v in values]
 
 
 def contract_frames(
-    accounts: list[Account],
-    computed: list[AccountData],
-    chain_id: int,
-    market: str,
-    block: int,
-    timestamp: int,
-    base_unit: int,
-    version: PoolVersion = V3_0,
+    accounts: list[Account], table: AccountTable, chain_id: int, market: str, block: int, timestamp: int, base_unit: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(positions, wallet_health) rows for the public SQL contract."""
-    positions: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "wallet",
-            "asset",
-            "symbol",
-            "decimals",
-            "supplied_amount",
-            "collateral_amount",
-            "debt_amount",
-            "used_as_collateral",
-            "is_borrowing",
-            "price",
-            "price_usd",
-            "supplied_usd",
-            "collateral_usd",
-            "debt_usd",
-            "ltv_bps",
-            "liquidation_threshold_bps",
-            "liquidation_bonus_bps",
-            "emode_category",
-            "price_scale",
-            "collateral_base",
-            "debt_base",
-        )
+    """(positions, wallet_health) rows for the public SQL contract, from account_table's columns (`table`, of
+    `accounts`): a position row per reserve with a supply or a debt, a health row per account."""
+    version = table.version
+    rows = table.rows
+    held = (rows.supplied != 0) | (rows.debt != 0)
+    kept = np.flatnonzero(held)
+    reserves = [rows.reserves[i] for i in kept]
+    terms = [rows.rules[i] for i in kept]
+    owners = rows.account[kept]
+    supplied, debt, price, unit = rows.supplied[kept], rows.debt[kept], rows.price[kept], rows.unit[kept]
+    # GenericLogic counts a supply as collateral when its bit is set and, before 3.6, the reserve's own threshold
+    # is not 0 (3.6 counts any flagged supply: a reserve may be collateral only in an e-mode).
+    collateral = np.where(rows.counts_as_collateral[kept], supplied, np.zeros(len(kept), dtype=object))
+    # Python's int / int is the correctly rounded quotient; the object columns keep exactly that figure.
+    price_usd: Ints = price / base_unit
+    # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
+    collateral_base = np.where(collateral != 0, rows.collateral_base[kept], 0)
+    debt_base = np.where(rows.borrowing[kept], rows.debt_base[kept], debt * price // unit)
+    wallets = [a.wallet for a in accounts]
+    emodes = [a.emode for a in accounts]
+    position_columns: dict[str, object] = {
+        "wallet": [wallets[i] for i in owners],
+        "asset": [r.asset for r in reserves],
+        "symbol": [r.symbol for r in reserves],
+        "decimals": [r.config.decimals for r in reserves],
+        "supplied_amount": supplied.tolist(),
+        "collateral_amount": collateral.tolist(),
+        "debt_amount": debt.tolist(),
+        "used_as_collateral": rows.used_as_collateral[kept],
+        "is_borrowing": rows.borrowing[kept],
+        "price": price.tolist(),
+        "price_usd": _floats(price_usd),
+        "supplied_usd": _floats(supplied / unit * price_usd),
+        "collateral_usd": _floats(collateral / unit * price_usd),
+        "debt_usd": _floats(debt / unit * price_usd),
+        "ltv_bps": [r.ltv for r in terms],
+        "liquidation_threshold_bps": [r.liquidation_threshold for r in terms],
+        "liquidation_bonus_bps": [r.liquidation_bonus for r in terms],
+        "emode_category": [emodes[i] for i in owners],
+        "price_scale": unit.tolist(),
+        "collateral_base": collateral_base.tolist(),
+        "debt_base": debt_base.tolist(),
     }
-    health: dict[str, list[object]] = {
-        k: []
-        for k in (
-            "wallet",
-            "collateral_usd",
-            "debt_usd",
-            "health_factor",
-            "health_factor_wad",
-            "total_collateral_base",
-            "total_debt_base",
-            "available_borrows_base",
-            "liquidation_threshold_bps",
-            "ltv_bps",
-            "emode_category",
-        )
+    has_debt = table.health_factor != MAX_UINT256
+    health_columns: dict[str, object] = {
+        "wallet": wallets,
+        "collateral_usd": _floats(table.total_collateral_base / base_unit),
+        "debt_usd": _floats(table.total_debt_base / base_unit),
+        "health_factor": [h / WAD if d else None for h, d in zip(table.health_factor, has_debt, strict=True)],
+        "health_factor_wad": [
+            min(h, HEALTH_WAD_CAP) if d else None for h, d in zip(table.health_factor, has_debt, strict=True)
+        ],
+        "total_collateral_base": table.total_collateral_base.tolist(),
+        "total_debt_base": table.total_debt_base.tolist(),
+        "available_borrows_base": table.available_borrows_base.tolist(),
+        "liquidation_threshold_bps": table.current_liquidation_threshold.tolist(),
+        "ltv_bps": table.ltv.tolist(),
+        "emode_category": emodes,
     }
-    for account, data in zip(accounts, computed, strict=True):
-        for p in data.positions:
-            if not (p.supplied or p.debt):
-                continue
-            unit = 10**p.reserve.config.decimals
-            price_usd = p.price / base_unit
-            # GenericLogic counts a supply as collateral when its bit is set and, before 3.6, the reserve's own
-            # threshold is not 0 (3.6 counts any flagged supply: a reserve may be collateral only in an e-mode).
-            counts = version.emode_decoupled or p.reserve.config.liquidation_threshold != 0
-            collateral = p.supplied if p.used_as_collateral and counts else 0
-            for key, value in (
-                ("wallet", account.wallet),
-                ("asset", p.reserve.asset),
-                ("symbol", p.reserve.symbol),
-                ("decimals", p.reserve.config.decimals),
-                ("supplied_amount", p.supplied),
-                ("collateral_amount", collateral),
-                ("debt_amount", p.debt),
-                ("used_as_collateral", p.used_as_collateral),
-                ("is_borrowing", p.borrowing),
-                ("price", p.price),
-                ("price_usd", price_usd),
-                ("supplied_usd", p.supplied / unit * price_usd),
-                ("collateral_usd", collateral / unit * price_usd),
-                ("debt_usd", p.debt / unit * price_usd),
-                ("ltv_bps", p.ltv),
-                ("liquidation_threshold_bps", p.liquidation_threshold),
-                ("liquidation_bonus_bps", p.liquidation_bonus),
-                ("emode_category", account.emode),
-                # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
-                ("price_scale", unit),
-                ("collateral_base", p.collateral_base if collateral else 0),
-                ("debt_base", p.debt_base if p.borrowing else p.debt * p.price // unit),
-            ):
-                positions[key].append(value)
-        has_debt = data.health_factor != MAX_UINT256
-        for key, value in (
-            ("wallet", account.wallet),
-            ("collateral_usd", data.total_collateral_base / base_unit),
-            ("debt_usd", data.total_debt_base / base_unit),
-            ("health_factor", data.health_factor / WAD if has_debt else None),
-            ("health_factor_wad", min(data.health_factor, HEALTH_WAD_CAP) if has_debt else None),
-            ("total_collateral_base", data.total_collateral_base),
-            ("total_debt_base", data.total_debt_base),
-            ("available_borrows_base", data.available_borrows_base),
-            ("liquidation_threshold_bps", data.current_liquidation_threshold),
-            ("ltv_bps", data.ltv),
-            ("emode_category", account.emode),
-        ):
-            health[key].append(value)
     position_frame = pl.DataFrame(
-        positions,
+        position_columns,
         schema={
             "wallet": pl.Utf8,
             "asset": pl.Utf8,
@@ -339,7 +298,7 @@ def contract_frames(
         },
     )
     health_frame = pl.DataFrame(
-        health,
+        health_columns,
         schema={
             "wallet": pl.Utf8,
             "collateral_usd": pl.Float64,

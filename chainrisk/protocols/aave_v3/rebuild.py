@@ -10,6 +10,7 @@ import polars as pl
 
 from chainrisk.protocols.aave_v3 import normalise, quality
 from chainrisk.protocols.aave_v3.account import Balances
+from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account, configuration_of
 from chainrisk.protocols.aave_v3.version import PoolVersion
@@ -75,13 +76,19 @@ def accounts_of(accounts: pl.DataFrame, balances: pl.DataFrame, reserves: list[R
     """The accounts in the order the snapshot read them (by wallet), with their balances by reserve id."""
     ids = {r.asset: r.reserve_id for r in reserves}
     held: dict[str, dict[int, Balances]] = {}
-    for row in balances.iter_rows(named=True):
-        held.setdefault(row["wallet"], {})[ids[row["asset"]]] = Balances(
-            int(row["scaled_a_token"]), int(row["scaled_variable_debt"]), int(row["stable_debt"])
-        )
+    # Whole columns (the amounts as Int128: Python ints, where DECIMAL would give Decimals to convert one by one),
+    # not rows as dicts: a mainnet market's snapshot has hundreds of thousands of them.
+    amounts = [balances[c].cast(pl.Int128).to_list() for c in ("scaled_a_token", "scaled_variable_debt", "stable_debt")]
+    for wallet, asset, scaled_a, scaled_v, stable in zip(
+        balances["wallet"].to_list(), balances["asset"].to_list(), *amounts, strict=True
+    ):
+        held.setdefault(wallet, {})[ids[asset]] = Balances(scaled_a, scaled_v, stable)
+    ordered = accounts.sort("wallet")
     return [
-        Account(row["wallet"], int(row["user_configuration"], 16), row["emode_category"], held.get(row["wallet"], {}))
-        for row in accounts.sort("wallet").iter_rows(named=True)
+        Account(wallet, int(configuration, 16), emode, held.get(wallet, {}))
+        for wallet, configuration, emode in zip(
+            *(ordered[c].to_list() for c in ("wallet", "user_configuration", "emode_category")), strict=True
+        )
     ]
 
 
@@ -103,9 +110,8 @@ def rebuild_positions(
     categories = categories_of(raw["raw_aave_v3_emode_categories"])
     accounts = accounts_of(raw["raw_aave_v3_accounts"], raw["raw_aave_v3_balances"], reserves)
     state = normalise.market_state(reserves, categories, version, timestamp)
-    computed = normalise.compute_accounts(accounts, state)
     positions, health = normalise.contract_frames(
-        accounts, computed, chain_id, source, block, timestamp, base_unit, version
+        accounts, account_table(accounts, state), chain_id, source, block, timestamp, base_unit
     )
     positions, _ = quality.without_unknowns(positions, health, accounts, reserves)
     return positions

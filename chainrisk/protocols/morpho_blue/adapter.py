@@ -8,12 +8,19 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.morpho_blue import normalise, rebuild
 from chainrisk.protocols.morpho_blue.constants import PRESETS
 from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
-from chainrisk.protocols.morpho_blue.snapshot import Deployment, MarketParams, discover, read_markets, read_positions
+from chainrisk.protocols.morpho_blue.snapshot import (
+    Deployment,
+    MarketParams,
+    Position,
+    discover,
+    read_markets,
+    read_positions,
+)
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
@@ -87,6 +94,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     option_names = ("usd_oracle",)
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
+    previous_tables = ("raw_morpho_blue_positions",)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))
@@ -100,6 +108,20 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
     ) -> Snapshot:
+        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
+
+    def snapshot_since(
+        self,
+        rpc: RpcClient,
+        deployment: Deployment,
+        events: pl.DataFrame,
+        chain_id: int,
+        block: int,
+        timestamp: int,
+        previous: Previous | None,
+    ) -> Snapshot:
+        """Every position at `block`; with `previous`, the positions no event since names are taken from its raw
+        rows (see _unchanged_positions) instead of read again, and the figures are computed afresh for all."""
         created = [
             MarketParams(r["market_id"], r["loan_token"], r["collateral_token"], r["oracle"], r["irm"], int(r["lltv"]))
             for r in events.filter(pl.col("event") == "CreateMarket").sort("market_id").iter_rows(named=True)
@@ -121,7 +143,10 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         )
         pairs = pl.concat([holders, fee_holders]).unique().sort("market_id", "wallet")
         markets = read_markets(rpc, deployment, created, block, timestamp)
-        positions = read_positions(rpc, deployment, list(pairs.iter_rows()), block)
+        wanted = list(pairs.iter_rows())
+        reused = _unchanged_positions(previous, wanted, set(fee_holders.iter_rows())) if previous is not None else {}
+        read = iter(read_positions(rpc, deployment, [pair for pair in wanted if pair not in reused], block))
+        positions = [reused[pair] if pair in reused else next(read) for pair in wanted]
         contract_positions, health = normalise.contract_frames(
             markets, positions, deployment, chain_id, block, timestamp
         )
@@ -148,6 +173,31 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int
     ) -> pl.DataFrame:
         return rebuild.rebuild_positions(raw, chain_id, source, block, timestamp)
+
+
+def _unchanged_positions(
+    previous: Previous, pairs: list[tuple[str, str]], fee_holders: set[tuple[str, str]]
+) -> dict[tuple[str, str], Position]:
+    """The (market, wallet) positions of `pairs` no event since the previous snapshot names, as that snapshot read
+    them (its raw rows hold the non-empty ones; a pair without a row was empty). Why this is exact: Morpho changes a
+    position's shares or collateral only in supply, withdraw, borrow, repay, the collateral calls and liquidate, each
+    logging an event naming the position's owner (POSITION_EVENTS), save the fee recipient's supply shares, minted at
+    every interest accrual: fee recipients are always read again."""
+    since = previous.events_since.filter(pl.col("event").is_in(POSITION_EVENTS))
+    touched = set(since.select("market_id", "wallet").iter_rows())
+    rows = previous.raw["raw_morpho_blue_positions"]
+    amounts = [rows[c].cast(pl.Int128).to_list() for c in ("supply_shares", "borrow_shares", "collateral")]
+    stored = {
+        (market, wallet): Position(market, wallet, supply, borrow, collateral)
+        for market, wallet, supply, borrow, collateral in zip(
+            rows["market_id"].to_list(), rows["wallet"].to_list(), *amounts, strict=True
+        )
+    }
+    return {
+        pair: stored.get(pair) or Position(pair[0], pair[1], 0, 0, 0)
+        for pair in pairs
+        if pair not in touched and pair not in fee_holders
+    }
 
 
 ADAPTER = MorphoBlueAdapter()
