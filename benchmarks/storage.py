@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -61,10 +62,21 @@ def _bytes(db: Path) -> dict[str, int]:
     files = [p for p in published.rglob("*") if p.is_file()] if published.is_dir() else []
     database = (db.stat().st_size if db.exists() else 0) + (wal.stat().st_size if wal.exists() else 0)
     with duckdb.connect(str(db), read_only=True) as con:
-        free, size = con.execute("SELECT free_blocks, block_size FROM pragma_database_size()").fetchall()[0]
+        free, used, size = con.execute(
+            "SELECT free_blocks, used_blocks, block_size FROM pragma_database_size()"
+        ).fetchall()[0]
+        holding = 0  # tables with data in blocks: DuckDB gives each its own, so each holds at least one whole block
+        for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall():
+            name = f"'{schema}.{table}'"
+            holding += bool(
+                con.execute(f"SELECT count(*) FROM pragma_storage_info({name}) WHERE block_id >= 0").fetchall()[0][0]
+            )
     return {
         "database": database,
         "database_free_blocks": int(free) * int(size),
+        "database_used_blocks": int(used),
+        "database_block_size": int(size),
+        "database_tables_holding_blocks": holding,
         "published": sum(p.stat().st_size for p in files),
         "score_book": sum(p.stat().st_size for p in book.rglob("*") if p.is_file()) if book.is_dir() else 0,
     }
@@ -159,12 +171,21 @@ def _growth(figures: list[dict[str, Any]], key: str) -> list[float]:
     return [round(100 * (b[key] - a[key]) / a[key], 2) for a, b in pairwise(figures)]
 
 
+def _mean_growth(figures: list[dict[str, Any]], key: str) -> float | None:
+    """Compound growth per run from the first of `figures` to the last, in %."""
+    if len(figures) < 2:
+        return None
+    ratio: float = float(figures[-1][key]) / float(figures[0][key])
+    return round((math.pow(ratio, 1 / (len(figures) - 1)) - 1) * 100, 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="runs after the first, each after one empty block")
     parser.add_argument("--baseline-ref", default="main", help="git ref of the baseline (empty: no baseline)")
     parser.add_argument("--state-dir", help="CHAINRISK_STATE_DIR of the running devnet")
     parser.add_argument("--only", choices=("baseline", "current"), help="measure one side only")
+    parser.add_argument("--output", help="results file name in benchmarks/results (default storage.json)")
     parser.add_argument(
         "--advance-seconds", type=int, default=0, help="chain time each empty block moves on (3600: a run an hour)"
     )
@@ -196,6 +217,8 @@ def main() -> None:
                 "growth_pct_total": _growth(figures, "total"),
                 "growth_pct_database": _growth(figures, "database"),
                 "growth_pct_in_use": _growth(figures, "in_use"),
+                # The trend once the first rewrite has sized DuckDB's free list: run 1 to the last, per run.
+                "mean_growth_pct_per_run_after_the_first": _mean_growth(figures[1:], "total"),
             }
             if name == "current":
                 result["publish_options"] = _publish_options(db, figures[-2]["block"])
@@ -209,10 +232,12 @@ def main() -> None:
                 f"{result[name]['growth_pct_total']} % (database alone {result[name]['growth_pct_database']} %; "
                 f"bytes in use, free blocks left out: {result[name]['growth_pct_in_use']} %)"
             )
-    if args.only:
+    if args.only and not args.output:
         previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() and not args.advance_seconds else {}
         result = {**previous, **result}
     results = RESULTS.with_name(f"storage_every_{args.advance_seconds}s.json") if args.advance_seconds else RESULTS
+    if args.output:
+        results = RESULTS.with_name(args.output)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {results}")
