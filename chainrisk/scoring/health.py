@@ -481,10 +481,6 @@ def _by_rule(rules: bool, average_threshold: pl.Expr, others: dict[str, pl.Expr]
     return cast(pl.Expr, chosen.otherwise(average_threshold))
 
 
-#: liquidated_when_price's two values: a collateral's price falling below, a debt's rising above.
-_DIRECTIONS = pl.Series("direction", ["falls below", "rises above"])
-
-
 def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
     """Per position: the oracle price of this asset at which the wallet's HF reaches 1, other prices held.
 
@@ -580,9 +576,10 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         "collateral_usd_now",
         "debt_usd_now",
         "price_usd_now",
-        # Gathered from the two words by a code: a string literal per row costs ten times more.
-        pl.lit(_DIRECTIONS)
-        .gather(pl.when(valid & (slope > 0)).then(pl.lit(0, pl.UInt32)).when(valid & (slope < 0)).then(1))
+        pl.when(valid & (slope > 0))
+        .then(pl.lit("falls below"))
+        .when(valid & (slope < 0))
+        .then(pl.lit("rises above"))
         .alias("liquidated_when_price"),
         pl.when(valid).then(pl.col("_p")).alias("liquidation_price"),
         pl.when(valid).then(_price_usd(pl.col("_p"), names)).alias("liquidation_price_usd"),
