@@ -5,7 +5,6 @@ the general path forced, and on a book whose values are too large for the shortc
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -126,83 +125,3 @@ def test_split_sums_equal_the_sums_of_each_half_with_zeros_exactly() -> None:
     split = wallets.split_float_sums(valued, index, len(first), terms, members)
     assert split.columns == list(written)
     assert_frame_equal(split, wallets.float_sums(valued, index, len(first), written), check_exact=True)
-
-
-@pytest.mark.parametrize("multipliers", [None, SHOCK], ids=["snapshot", "shocked"])
-@pytest.mark.parametrize("columns", ["contract minimum", "adapter's"])
-def test_health_summed_in_numpy_equals_the_int128_grouping(
-    monkeypatch: pytest.MonkeyPatch, multipliers: pl.DataFrame | None, columns: str
-) -> None:
-    """wallet_health with its exact sums made by integer_sums (limbs summed by the wallet's number) against the same
-    with integer_sums declining, which groups the book in polars' Int128: every column equal to the last bit, over
-    every health rule of the test markets."""
-    book = _book(400, seed=11)
-    if columns == "adapter's":
-        book = _with_adapter_columns(book)
-    valued = value_positions(book, multipliers).collect().lazy()
-    calls: list[bool] = []
-    real = wallets.integer_sums
-
-    def recorded(*args: object) -> object:
-        found = real(*args)  # type: ignore[arg-type]
-        calls.append(found is not None)
-        return found
-
-    monkeypatch.setattr(health, "integer_sums", recorded)
-    fast = health.wallet_health(valued).collect().sort(WALLET_KEY)
-    monkeypatch.setattr(health, "integer_sums", lambda *args: None)
-    general = health.wallet_health(valued).collect().sort(WALLET_KEY)
-    assert calls == [True]
-    assert fast.height == book.select(WALLET_KEY).n_unique()
-    assert_frame_equal(fast, general, check_exact=True)
-
-
-def _grouped_sums(values: list[int | None], weights: list[int | None] | None, index: np.ndarray) -> list[int]:
-    """The per-wallet sums of values times weights as polars' Int128 grouping makes them, for wallets 0..max of
-    `index` (0 for a wallet without rows)."""
-    frame = pl.DataFrame(
-        {
-            "w": index,
-            "v": pl.Series(values, dtype=pl.Int128),
-            "k": pl.Series(weights if weights is not None else [1] * len(values), dtype=pl.Int64),
-        }
-    )
-    sums = frame.group_by("w").agg((pl.col("v") * pl.col("k").cast(pl.Int128)).sum())
-    found = dict(sums.iter_rows())
-    return [found.get(w, 0) for w in range(int(index.max()) + 1)]
-
-
-def test_integer_sums_are_exact_at_the_edges_of_their_bounds() -> None:
-    """Values at both ends of Int64, nulls, weights up to 2^16 - 1 and a wallet of many rows: the limb sums equal
-    polars' Int128 grouping exactly; one step outside a bound and integer_sums declines."""
-    rng = np.random.default_rng(3)
-    rows = 5_000
-    index = np.sort(rng.integers(0, 300, rows))
-    index[:2_000] = 7  # one wallet of 2,000 rows: its sums leave Int64
-    edges = [2**63 - 1, -(2**63), 2**32 - 1, 2**32, -(2**32), -1, 0, None]
-    values: list[int | None] = [
-        edges[i] if i < len(edges) else int(rng.integers(-(2**63), 2**63 - 1)) for i in range(rows)
-    ]
-    values[100:300] = [2**63 - 1] * 200
-    weights: list[int | None] = [int(w) for w in rng.integers(0, 2**16, rows)]
-    weights[5], weights[6], weights[101] = 2**16 - 1, None, 2**16 - 1
-    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.Int128), "k": pl.Series(weights, dtype=pl.Int64)})
-    wallet_count = int(index.max()) + 1
-    found = wallets.integer_sums(
-        frame, index, wallet_count, {"plain": (pl.col("v"), None), "weighted": (pl.col("v"), pl.col("k"))}
-    )
-    assert found is not None and found.schema == {"plain": pl.Int128, "weighted": pl.Int128}
-    assert found.get_column("plain").to_list() == _grouped_sums(values, None, index)
-    assert found.get_column("weighted").to_list() == _grouped_sums(values, weights, index)
-    assert max(abs(s) for s in found.get_column("weighted").to_list()) > 2**80  # the sums leave Int64 far behind
-    outside = [
-        frame.with_columns(pl.lit(2**63, dtype=pl.Int128).alias("v").head(1).extend_constant(None, rows - 1)),
-        frame.with_columns(pl.col("k").fill_null(2**16)),
-        frame.with_columns(pl.col("k").fill_null(-1)),
-    ]
-    for bad in outside:
-        assert wallets.integer_sums(bad, index, wallet_count, {"s": (pl.col("v"), pl.col("k"))}) is None
-    crowded = np.zeros(2**15, dtype=np.intp)
-    many = pl.DataFrame({"v": pl.Series([1] * 2**15, dtype=pl.Int128)})
-    assert wallets.integer_sums(many, crowded, 1, {"s": (pl.col("v"), None)}) is None
-    assert wallets.integer_sums(many.head(2**15 - 1), crowded[1:], 1, {"s": (pl.col("v"), None)}) is not None

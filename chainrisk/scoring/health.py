@@ -24,16 +24,7 @@ import polars as pl
 
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
-from chainrisk.scoring.wallets import (
-    IntegerTerm,
-    float_sums,
-    gather_rows,
-    integer_sums,
-    label_wallets,
-    per_wallet,
-    split_float_sums,
-    wallet_index,
-)
+from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -293,37 +284,6 @@ def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -
     return pl.concat([pl.DataFrame(firsts), grouped.drop("_first")], how="horizontal")
 
 
-def _health_sums(
-    valued: pl.LazyFrame, keys: list[str], integers: dict[str, IntegerTerm], floats: dict[str, pl.Expr], takes_all: bool
-) -> pl.DataFrame:
-    """One row per wallet: `_wid` and `keys` as in its first position, the exact sums of `integers` (value times
-    weight, Int128), `_takes_all` when asked, and the sums of `floats`. While the labels hold, summed by the wallet's
-    number in numpy (integer_sums, float_sums: no grouping of the book); else, or when a value is too large for
-    integer_sums, by a polars grouping in Int128."""
-    frame = valued.collect()
-    labelled = wallet_index(frame)
-    if labelled is not None:
-        index, first = labelled
-        exact = integer_sums(frame, index, len(first), integers)
-        if exact is not None:
-            gathered = gather_rows([frame.get_column(k) for k in ("_wid", *keys)], pl.Series(first))
-            held = float_sums(frame, index, len(first), {"_takes_all": pl.col("_takes_all")}) if takes_all else None
-            flags = [] if held is None else [pl.DataFrame(held.get_column("_takes_all") > 0)]
-            return pl.concat(
-                [pl.DataFrame(gathered), exact, *flags, float_sums(frame, index, len(first), floats)], how="horizontal"
-            )
-    return _per_wallet(
-        frame.lazy(),
-        keys,
-        *(
-            (value if weight is None else value * weight.cast(pl.Int128)).sum().alias(name)
-            for name, (value, weight) in integers.items()
-        ),
-        *([pl.col("_takes_all").any().alias("_takes_all")] if takes_all else []),
-        *(e.sum().alias(name) for name, e in floats.items()),
-    )
-
-
 def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     """Per wallet and market: the figures of getUserAccountData and what a risk team reads from them.
 
@@ -337,34 +297,42 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     rules = "_rule" in names
     keys = [*WALLET_KEY, "_base_unit", *(["_rule"] if rules else [])]
     keys += ["_close_factor", "_full_close_below"] if "_close_factor" in names else []
-    integers: dict[str, IntegerTerm] = {}
+    per_position: list[pl.Expr] = []
     if rules:
         value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
         floored = (value // WAD) * threshold + ((value % WAD) * threshold) // WAD
         # floor(value * 1e18 / ratio), split at the ratio so the product stays inside 128 bits.
         over_ratio = (value // threshold) * WAD + ((value % threshold) * WAD) // threshold
-        integers["_adjusted_per_position"] = (floored, None)
-        integers["_capacity_per_position"] = ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS, None)
-        integers["_adjusted_collateral_ratio"] = (
-            pl.when((pl.col("_rule") == COLLATERAL_RATIO) & (threshold > 0)).then(over_ratio).otherwise(0),
-            None,
-        )
-    integers["_collateral"] = (pl.col("collateral_base"), None)
-    integers["_debt"] = (pl.col("debt_base"), None)
-    integers["_weighted_lt"] = (pl.col("collateral_base"), pl.col("liquidation_threshold_bps"))
-    integers["_weighted_ltv"] = (pl.col("collateral_base"), pl.col("ltv_bps"))
+        per_position = [
+            floored.sum().alias("_adjusted_per_position"),
+            ((value * pl.col("ltv_bps").cast(pl.Int128)) // BPS).sum().alias("_capacity_per_position"),
+            pl.when((pl.col("_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            .then(over_ratio)
+            .otherwise(0)
+            .sum()
+            .alias("_adjusted_collateral_ratio"),
+        ]
+    # Whether the wallet's market liquidates everything at once (one market per wallet row: any position says so).
+    takes_all = [pl.col("_takes_all").any().alias("_takes_all")] if "_takes_all" in names else []
+    weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
+    weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
     weighted_usd = pl.col("collateral_usd_now") * _lt_bps(names) / BPS
-    floats = {
-        "collateral_usd": pl.col("collateral_usd_now"),
-        "debt_usd": pl.col("debt_usd_now"),
-        "_stable_weighted_usd": pl.when(stable).then(weighted_usd).otherwise(0.0),
-        "_volatile_weighted_usd": pl.when(stable).then(0.0).otherwise(weighted_usd),
-        "_recoverable_usd": pl.col("collateral_usd_now") / pl.col("_bonus"),
-    }
-    # Whether the wallet's market liquidates everything at once (one market per wallet row: any position says so).
-    takes_all = "_takes_all" in names
-    agg = _health_sums(valued, keys, integers, floats, takes_all)
+    agg = _per_wallet(
+        valued,
+        keys,
+        *per_position,
+        *takes_all,
+        pl.col("collateral_base").sum().alias("_collateral"),
+        pl.col("debt_base").sum().alias("_debt"),
+        weighted.alias("_weighted_lt"),
+        weighted_ltv.alias("_weighted_ltv"),
+        pl.col("collateral_usd_now").sum().alias("collateral_usd"),
+        pl.col("debt_usd_now").sum().alias("debt_usd"),
+        pl.when(stable).then(weighted_usd).otherwise(0.0).sum().alias("_stable_weighted_usd"),
+        pl.when(stable).then(0.0).otherwise(weighted_usd).sum().alias("_volatile_weighted_usd"),
+        (pl.col("collateral_usd_now") / pl.col("_bonus")).sum().alias("_recoverable_usd"),
+    )
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
     return (

@@ -76,64 +76,6 @@ def float_sums(
     )
 
 
-#: An integer term summed per wallet by integer_sums: the value (an integer expression) and a weight it is multiplied
-#: by (None: 1).
-IntegerTerm = tuple[pl.Expr, pl.Expr | None]
-#: integer_sums splits each value into its low 32 bits and the rest; a weight under 2^16 and under 2^15 rows per
-#: wallet keep each limb's per-wallet sum inside Int64 (2^32 x 2^16 x 2^15 = 2^63).
-_WEIGHT_BOUND = 2**16
-_ROWS_BOUND = 2**15
-
-
-def integer_sums(
-    frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, IntegerTerm]
-) -> pl.DataFrame | None:
-    """Exact per-wallet sums of `sums` (value times weight, nulls counting 0) over the rows of `index`
-    (wallet_index): Int128 columns, one row per wallet, equal to polars' Int128 sums of the products. None when a
-    value leaves Int64, a weight leaves [0, 2^16) or a wallet has 2^15 rows or more: the caller then sums in Int128.
-
-    Each value v = hi 2^32 + lo (lo its low 32 bits, hi the rest, signed) is summed as two Int64 limbs by
-    np.add.at on the wallet's number, each limb times the weight (|limb x weight| < 2^48, so 2^15 rows cannot
-    overflow), and the wallet's sum put back together in Int128: sum(v w) = 2^32 sum(hi w) + sum(lo w). Polars'
-    grouped sums over Int128 and its 128-bit multiplications (software routines) cost several times more."""
-    if wallets and int(np.bincount(index, minlength=wallets).max()) >= _ROWS_BOUND:
-        return None
-    # Each distinct value and weight made once (the collateral is summed alone and times two thresholds).
-    made: list[pl.Expr] = []
-    for value, weight in sums.values():
-        for e in (value, weight):
-            if e is not None and not any(e.meta.eq(m) for m in made):
-                made.append(e)
-    named = {f"_term:{i}": e for i, e in enumerate(made)}
-    values = {n for n, e in named.items() if any(v.meta.eq(e) for v, _ in sums.values())}
-    weights = {n for n, e in named.items() if any(w is not None and w.meta.eq(e) for _, w in sums.values())}
-    # with_columns, not select: a literal is spread over every row.
-    rows = frame.lazy().with_columns(**named).select(*named).collect()
-    if not rows.is_empty():
-        fits = [((pl.col(n).min() >= -(2**63)) & (pl.col(n).max() < 2**63)).alias(n) for n in values]
-        fits += [((pl.col(n).min() >= 0) & (pl.col(n).max() < _WEIGHT_BOUND)).alias(f"{n}:w") for n in weights]
-        if not all(bound is not False for bound in rows.select(fits).row(0)):
-            return None
-    limbs: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
-    arrays: dict[str, npt.NDArray[np.int64]] = {}
-    for n in named:
-        arrays[n] = rows.get_column(n).cast(pl.Int64).fill_null(0).to_numpy()
-        if n in values:
-            limbs[n] = (arrays[n] & 0xFFFFFFFF, arrays[n] >> 32)
-    columns = {}
-    for name, (value, weight) in sums.items():
-        low, high = limbs[next(n for n, e in named.items() if e.meta.eq(value))]
-        if weight is not None:
-            by = arrays[next(n for n, e in named.items() if e.meta.eq(weight))]
-            low, high = low * by, high * by
-        low_sum, high_sum = np.zeros(wallets, dtype=np.int64), np.zeros(wallets, dtype=np.int64)
-        np.add.at(low_sum, index, low)
-        np.add.at(high_sum, index, high)
-        shifted = pl.Series(high_sum).cast(pl.Int128) * pl.Series([2**32], dtype=pl.Int128)
-        columns[name] = (shifted + pl.Series(low_sum).cast(pl.Int128)).alias(name)
-    return pl.DataFrame(list(columns.values()))
-
-
 def split_float_sums(
     frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, pl.Expr], members: list[pl.Expr]
 ) -> pl.DataFrame:
@@ -175,11 +117,7 @@ def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
     constant = constant_columns(columns)
     varying = [c for c, same in zip(columns, constant, strict=True) if not same]
     gathered: list[pl.Series] = []
-    if varying and rows.is_sorted():
-        # Rows already ascending (each wallet's first row, numbered in order of appearance): nothing to put back.
-        ascending = rows.cast(pl.Int64).to_numpy()
-        gathered = [_gather_ascending(c, ascending).rechunk() for c in varying]
-    elif varying:
+    if varying:
         order = rows.arg_sort()
         ascending = rows.gather(order).cast(pl.Int64).to_numpy()
         back = pl.Series(np.empty(len(ascending), dtype=np.int64))
