@@ -1,0 +1,114 @@
+"""What a publish costs when one run adds an hour of health buckets to a long history (issue 22: publishing at a
+cost that grows with the new data, not with the file).
+
+For each size, a database holding `wallet_health_history` alone (chainrisk's own DDL) with KEYS wallet-market keys
+times BUCKETS hour buckets, figures varying, is published once (whole); then one run's worth of buckets is added (one
+new hour bucket per key, as a five-minute run opening a new hour does) and published again with
+`chainrisk.store.published.publish_file`, timed. The baseline side by side is the floor such a publish could cost:
+writing only the new rows to Parquet (`COPY ... WHERE last_block > previous`). The ratio shows how far the publisher's
+checks (counting and hashing the whole table, then the whole published view) put it above that floor as the history
+grows.
+
+    python benchmarks/publish_checks.py [--keys 10000] [--buckets 240 2435]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from chainrisk.store.published import publish_file, read_manifest  # noqa: E402
+from chainrisk.store.schema.history import DDL  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "publish_checks.json"
+
+
+def _buckets(keys: int, first_hour: int, hours: int) -> str:
+    """A SELECT of `hours` hour buckets for `keys` keys from hour `first_hour` on, in time order, every figure
+    varying (a run's buckets share their blocks and times)."""
+    return f"""
+        SELECT 'aave-v3' AS protocol, 1::BIGINT AS chain_id, 'market-' || (k % 20) AS market,
+            '0x' || md5(k::VARCHAR) || lpad(k::VARCHAR, 8, '0') AS wallet, h * 3600 AS bucket_start,
+            3600 AS bucket_seconds, 12::BIGINT AS samples, h * 300::BIGINT AS first_block,
+            h * 3600::BIGINT AS first_timestamp, h * 300 + 299::BIGINT AS last_block,
+            h * 3600 + 3300::BIGINT AS last_timestamp, hf AS health_factor,
+            (hf * 1e18)::HUGEINT AS health_factor_wad, hf * 0.99 AS health_factor_min,
+            h * 300 + 7::BIGINT AS health_factor_min_block, hf * 1.01 AS health_factor_max,
+            1000 + hf * 997.3 AS collateral_usd, 700 + hf * 3.1 AS debt_usd, 800 + hf * 11.7 AS borrowing_power_usd,
+            0.0 AS bad_debt_usd, 8000 AS liquidation_threshold_bps, 7500 AS ltv_bps, false AS liquidatable,
+            0::BIGINT AS liquidatable_samples
+        FROM (SELECT k, h, 1.05 + random() * 2 AS hf FROM range({keys}) t(k),
+              range({first_hour}, {first_hour + hours}) u(h)) ORDER BY h, k"""
+
+
+def _measure(keys: int, buckets: int, folder: Path) -> dict[str, Any]:
+    db = folder / f"history-{keys}x{buckets}.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(DDL)
+        started = time.perf_counter()
+        con.execute(f"INSERT INTO wallet_health_history {_buckets(keys, 0, buckets)}")
+        built = time.perf_counter() - started
+    started = time.perf_counter()
+    publish_file(db)
+    whole = time.perf_counter() - started
+    with duckdb.connect(str(db)) as con:
+        previous = int(con.execute("SELECT max(last_block) FROM wallet_health_history").fetchall()[0][0])
+        con.execute(f"INSERT INTO wallet_health_history {_buckets(keys, buckets, 1)}")
+    load = os.getloadavg()
+    started = time.perf_counter()
+    catalog = publish_file(db)
+    publish_s = time.perf_counter() - started
+    manifest = read_manifest(catalog) or {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        floor_file = folder / "floor.parquet"
+        started = time.perf_counter()
+        con.execute(
+            f"COPY (SELECT * REPLACE (health_factor_wad::DECIMAL(38,0) AS health_factor_wad) FROM "
+            f"wallet_health_history WHERE last_block > {previous}) TO '{floor_file}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        floor_s = time.perf_counter() - started
+    shutil.rmtree(db.with_name(db.name + ".published"), ignore_errors=True)
+    db.unlink()
+    return {
+        "keys": keys,
+        "buckets_stored": keys * (buckets + 1),
+        "buckets_new": keys,
+        "build_s": round(built, 2),
+        "whole_publish_s": round(whole, 2),
+        "publish_s": round(publish_s, 3),
+        "publish_how": manifest.get("written", {}).get("tables"),
+        "baseline_write_new_rows_only_s": round(floor_s, 3),
+        "ratio_publish_to_baseline": round(publish_s / floor_s, 1),
+        "load_average": [round(x, 2) for x in load],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--buckets", type=int, nargs="+", default=[240, 2435], help="hour buckets per key stored")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"command": "python benchmarks/publish_checks.py " + " ".join(sys.argv[1:]), "sizes": []}
+    with tempfile.TemporaryDirectory(prefix="chainrisk-publish-checks-") as folder:
+        for buckets in args.buckets:
+            figures = _measure(args.keys, buckets, Path(folder))
+            print(json.dumps(figures), flush=True)
+            result["sizes"].append(figures)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
