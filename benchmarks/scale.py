@@ -77,6 +77,7 @@ from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
 from chainrisk.store.history import HistorySettings
 from chainrisk.store.published import connect_reader, published_dir
+from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
 from chainrisk.store.views import query_sql
 
@@ -819,7 +820,7 @@ WITH latest AS (
     SELECT j, CASE WHEN j <= {hourly} THEN j * 3600 ELSE {hourly} * 3600 + (j - {hourly}) * 86400 END AS back,
         CASE WHEN j <= {hourly} THEN 3600 ELSE 86400 END AS seconds
     FROM range(1, {hourly + days + 1}) t(j)
-)
+), built AS (
 SELECT * EXCLUDE (j, back, seconds, protocol, market, wallet) REPLACE (
     CASE WHEN j <= {hourly} THEN bucket_start - back ELSE ((bucket_start - back) // 86400) * 86400 END AS bucket_start,
     seconds AS bucket_seconds, seconds // {RUN_EVERY_S} AS samples,
@@ -839,6 +840,8 @@ SELECT * EXCLUDE (j, back, seconds, protocol, market, wallet) REPLACE (
     0 AS liquidatable_samples
 )
 FROM latest, buckets
+)
+SELECT {ENCODE} FROM built -- blocks and times as stored (chainrisk.store.schema.history)
 ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start // 86400 < {today} THEN 0
     ELSE bucket_start END, key_id, bucket_start
 """)

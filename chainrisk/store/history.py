@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
 
 HOUR_S = 3600
@@ -103,11 +104,11 @@ def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
     Neither the semi-join nor the delete reads a year of buckets: DuckDB pushes the incoming rows' bucket_start range
     into the scan as a filter, and buckets are appended in time order, so a run's fold reads the newest row group(s)
     (EXPLAIN ANALYZE at 24.35M buckets: 1 of 203 row groups scanned)."""
-    stored = f"SELECT h.* FROM wallet_health_buckets h SEMI JOIN {table} i USING ({', '.join(BUCKET_KEY)})"
+    stored = f"SELECT {DECODE} FROM wallet_health_buckets h SEMI JOIN {table} i USING ({', '.join(BUCKET_KEY)})"
     folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
     con.execute(f"DELETE FROM wallet_health_buckets h USING merged_buckets m WHERE {_key_match('h', 'm')}")
-    con.execute("INSERT INTO wallet_health_buckets BY NAME SELECT * FROM merged_buckets")
+    con.execute(f"INSERT INTO wallet_health_buckets BY NAME SELECT {ENCODE} FROM merged_buckets")
     con.execute("DROP TABLE merged_buckets")
 
 
@@ -138,7 +139,7 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
             # The same block sampled again (a run on an unchanged head, a repeated backfill) is not a new sample.
             con.execute(
                 f"DELETE FROM incoming_buckets i USING wallet_health_buckets h WHERE {_key_match('h', 'i')} "
-                "AND (i.first_block = h.first_block OR i.first_block = h.last_block)"
+                "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
             )
             added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
             _replace_buckets(con, "incoming_buckets")
@@ -170,7 +171,7 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
     reaches between `hourly_days` and a day more."""
     row = con.execute(
         "SELECT greatest(coalesce((SELECT max(block_timestamp) FROM health_samples WHERE chain_id = $1), 0), "
-        "coalesce((SELECT max(last_timestamp) FROM wallet_health_buckets WHERE chain_id = $1), 0))",
+        "coalesce((SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = $1), 0))",
         [chain_id],
     ).fetchall()
     return (int(row[0][0]) - settings.hourly_seconds) // DAY_S * DAY_S
@@ -178,7 +179,8 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
 
 def _newest(con: duckdb.DuckDBPyConnection, chain_id: int) -> int | None:
     """Chain time of the chain's newest stored sample (None: none stored)."""
-    row = con.execute("SELECT max(last_timestamp) FROM wallet_health_buckets WHERE chain_id = ?", [chain_id]).fetchall()
+    newest = "SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = ?"
+    row = con.execute(newest, [chain_id]).fetchall()
     return None if row[0][0] is None else int(row[0][0])
 
 
@@ -210,7 +212,7 @@ def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> N
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
-        f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM wallet_health_buckets WHERE {old}"
+        f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM (SELECT {DECODE} FROM wallet_health_buckets WHERE {old})"
     )
     if con.execute("SELECT count(*) FROM day_rows").fetchall()[0][0]:
         con.execute(f"DELETE FROM wallet_health_buckets WHERE {old}")

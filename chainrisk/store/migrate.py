@@ -13,7 +13,7 @@ from chainrisk.store.history import HEALTH_KEY, KEY, SAMPLE_COLUMNS, HistorySett
 from chainrisk.store.latest import rebuild_without_key
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
-from chainrisk.store.schema.history import HISTORY_VIEW_DDL
+from chainrisk.store.schema.history import ENCODE, HISTORY_VIEW_DDL
 from chainrisk.store.schema.scores import SCORE_TABLES
 from chainrisk.store.versions import ensure_history, record_versions
 
@@ -118,9 +118,9 @@ def migrate_to_11(con: duckdb.DuckDBPyConnection) -> None:
         f"EXCEPT SELECT {key} FROM wallet_health_keys)"
     )
     con.execute(
-        f"INSERT INTO wallet_health_buckets SELECT k.key_id, h.* EXCLUDE (protocol, market, wallet, stored_at) "
-        f"FROM (SELECT rowid AS stored_at, * FROM wallet_health_history) h JOIN wallet_health_keys k USING ({key}) "
-        f"ORDER BY h.stored_at"
+        f"INSERT INTO wallet_health_buckets BY NAME SELECT * EXCLUDE (stored_at) FROM (SELECT {ENCODE} FROM "
+        f"(SELECT k.key_id, h.* EXCLUDE (protocol, market, wallet) FROM (SELECT rowid AS stored_at, * "
+        f"FROM wallet_health_history) h JOIN wallet_health_keys k USING ({key}))) ORDER BY stored_at"
     )
     con.execute("DROP TABLE wallet_health_history")
     con.execute(HISTORY_VIEW_DDL)
