@@ -77,6 +77,7 @@ from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
 from chainrisk.store.history import HistorySettings
 from chainrisk.store.published import connect_reader, published_dir
+from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
 from chainrisk.store.views import query_sql
 
@@ -541,10 +542,11 @@ def _run(db: Path, state: Path) -> dict[str, Any]:
     }
 
 
-def _column_bytes(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, float]:
-    """Bytes per row of each column of `table` in the file, estimated from its segments' places in their blocks (a
-    segment runs to the next one's offset in its block, or to the block's end, plus any blocks of its own); checked on
-    a synthetic year: the estimates summed to 60.4 bytes a bucket where the file's used blocks gave 60.5."""
+def _column_bytes(con: duckdb.DuckDBPyConnection, table: str, per: str | None = None) -> dict[str, float]:
+    """Bytes per row (of table `per`, `table` itself when None) of each column of `table` in the file, estimated from
+    its segments' places in their blocks (a segment runs to the next one's offset in its block, or to the block's end,
+    plus any blocks of its own); checked on a synthetic year: the estimates summed to 60.4 bytes a bucket where the
+    file's used blocks gave 60.5."""
     block = int(con.execute("SELECT block_size FROM pragma_database_size() LIMIT 1").fetchall()[0][0])
     rows = con.execute(f"""
 WITH segments AS (
@@ -555,7 +557,7 @@ WITH segments AS (
         - block_offset + extra * {block} AS bytes
     FROM segments
 )
-SELECT column_name, sum(bytes) / (SELECT count(*) FROM {table}) AS per_row FROM sized GROUP BY 1 ORDER BY 2 DESC
+SELECT column_name, sum(bytes) / (SELECT count(*) FROM {per or table}) AS per_row FROM sized GROUP BY 1 ORDER BY 2 DESC
 """).fetchall()
     return {str(c): round(float(b), 2) for c, b in rows}
 
@@ -803,21 +805,23 @@ def _simulate_year(
         )
         hourly = HistorySettings().hourly_days * 24
         days = 365 - HistorySettings().hourly_days
-        before_rows = int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0])
+        before_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
         # The day of the newest stored bucket: the days before it are finished, their hours stored by key
         # (chainrisk.store.history._cluster_finished_days), the newest day's in time order.
-        today = int(con.execute("SELECT max(bucket_start) // 86400 FROM wallet_health_history").fetchall()[0][0])
+        today = int(con.execute("SELECT max(bucket_start) // 86400 FROM wallet_health_buckets").fetchall()[0][0])
         con.execute(f"""
-INSERT INTO wallet_health_history BY NAME
+INSERT INTO wallet_health_buckets BY NAME
 WITH latest AS (
-    SELECT h.* FROM wallet_health_history h SEMI JOIN year_keys USING (protocol, chain_id, market, wallet)
+    SELECT k.key_id, h.* FROM wallet_health_history h
+    JOIN wallet_health_keys k USING (protocol, chain_id, market, wallet)
+    SEMI JOIN year_keys USING (protocol, chain_id, market, wallet)
     QUALIFY row_number() OVER (PARTITION BY protocol, chain_id, market, wallet ORDER BY bucket_start) = 1
 ), buckets AS (
     SELECT j, CASE WHEN j <= {hourly} THEN j * 3600 ELSE {hourly} * 3600 + (j - {hourly}) * 86400 END AS back,
         CASE WHEN j <= {hourly} THEN 3600 ELSE 86400 END AS seconds
     FROM range(1, {hourly + days + 1}) t(j)
-)
-SELECT * EXCLUDE (j, back, seconds) REPLACE (
+), built AS (
+SELECT * EXCLUDE (j, back, seconds, protocol, market, wallet) REPLACE (
     CASE WHEN j <= {hourly} THEN bucket_start - back ELSE ((bucket_start - back) // 86400) * 86400 END AS bucket_start,
     seconds AS bucket_seconds, seconds // {RUN_EVERY_S} AS samples,
     first_block - back // 12 AS first_block, first_timestamp - back AS first_timestamp,
@@ -836,15 +840,21 @@ SELECT * EXCLUDE (j, back, seconds) REPLACE (
     0 AS liquidatable_samples
 )
 FROM latest, buckets
+)
+SELECT {ENCODE} FROM built -- blocks and times as stored (chainrisk.store.schema.history)
 ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start // 86400 < {today} THEN 0
-    ELSE bucket_start END, protocol, chain_id, market, wallet, bucket_start
+    ELSE bucket_start END, key_id, bucket_start
 """)
         constructed["main.wallet_health_history"] = (
-            int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0]) - before_rows
+            int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0]) - before_rows
         )
         con.execute("CHECKPOINT")
-        buckets_stored = int(con.execute("SELECT count(*) FROM wallet_health_history").fetchall()[0][0])
-        by_column = _column_bytes(con, "wallet_health_history")
+        buckets_stored = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
+        by_column = _column_bytes(con, "wallet_health_buckets")
+        by_column |= {
+            f"wallet_health_keys.{c}": b
+            for c, b in _column_bytes(con, "wallet_health_keys", per="wallet_health_buckets").items()
+        }
     build_s = time.perf_counter() - started
     sizes = _sizes_mib(db)
     # The year's runs would each have published what they wrote: the publisher's manifest then accounts for every
@@ -908,7 +918,6 @@ def main() -> None:
         "--year-share", type=float, default=1.0, help="share of the year's runs whose raw rows are made"
     )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--output", help="results file name under benchmarks/results (default: scale-ACCOUNTS.json)")
     parser.add_argument(
         "--output", help="results file name in benchmarks/results (default scale-ACCOUNTS.json)", default=None
     )

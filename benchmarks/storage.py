@@ -143,7 +143,7 @@ def _publish_options(db: Path, previous_block: int) -> dict[str, Any]:
         last = con.execute("SELECT max(block_number) FROM snapshot_blocks").fetchall()[0][0]
         changed = {
             "history": f"block_number = {last} OR valid_to_block = {last}",
-            "wallet_health_history": f"last_block = {last}",
+            "wallet_health_buckets": f"last_block = {last}",
             "events": f"block_number > {previous_block}",
             "snapshot_blocks": f"block_number = {last}",
         }

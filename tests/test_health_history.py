@@ -111,10 +111,12 @@ def test_storage_settings_are_checked() -> None:
 
 
 def test_each_bucket_is_one_row_without_an_index(tmp_path: Path) -> None:
-    """wallet_health_history has no primary-key index (schema version 10): a bucket's key stays one row because each
-    write folds it with its stored row. Three wallets in two markets sampled every 20 minutes over four days, in
-    runs of five samples each re-sending the previous run's last one (the same block again), then a backfill of
-    earlier samples landing in buckets already downsampled to days: every sample counted once, every key one row."""
+    """wallet_health_history has no primary-key index (schema version 10; since 11 a view over wallet_health_buckets and
+    wallet_health_keys, neither indexed): a bucket's key stays one row because each write folds it with its stored row,
+    and a key one number because each write numbers only the keys not numbered yet. Three wallets in two markets sampled
+    every 20 minutes over four days, in runs of five samples each re-sending the previous run's last one (the same block
+    again), then a backfill of earlier samples landing in buckets already downsampled to days: every sample counted
+    once, every key one row."""
     settings = HistorySettings(hourly_days=2)
     keys = [(wallet, market) for wallet in ("0xa", "0xb", "0xc") for market in ("0xpool", "0xother")]
     start = NOW - 4 * DAY
@@ -134,15 +136,20 @@ def test_each_bucket_is_one_row_without_an_index(tmp_path: Path) -> None:
         )
         added += record_samples(store.con, batch(range(10, 100)), settings)  # the backfill, days ago
         constraints = store.query(
-            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'wallet_health_history' "
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name LIKE 'wallet_health_%' "
             "AND constraint_type <> 'NOT NULL'"
         )
+        numbered = store.query(
+            "SELECT count(*) AS n, count(DISTINCT key_id) AS ids, count(DISTINCT (protocol, chain_id, market, wallet)) "
+            "AS keys FROM wallet_health_keys"
+        ).row(0, named=True)
         stored = store.query(
             "SELECT count(*) AS n, count(DISTINCT (protocol, chain_id, market, wallet, bucket_start)) AS keys, "
             "sum(samples)::BIGINT AS samples, count(DISTINCT bucket_seconds) AS sizes FROM wallet_health_history"
         ).row(0, named=True)
     fed = len(keys) * len(range(10, 290))  # blocks 10 to 289 (the last run, from block 285, ends at 289)
     assert constraints.is_empty()
+    assert numbered == {"n": len(keys), "ids": len(keys), "keys": len(keys)}
     assert stored["n"] == stored["keys"] > 0
     assert added == stored["samples"] == fed
     assert stored["sizes"] == 2, "hour buckets and day buckets both written"
@@ -163,7 +170,10 @@ def test_a_finished_days_hours_are_stored_again_by_key(tmp_path: Path) -> None:
     def stored(store: Store) -> list[tuple[str, int]]:
         return [
             (r["wallet"], r["bucket_start"])
-            for r in store.query("SELECT wallet, bucket_start FROM wallet_health_history ORDER BY rowid").to_dicts()
+            for r in store.query(
+                "SELECT k.wallet, b.bucket_start FROM wallet_health_buckets b JOIN wallet_health_keys k USING (key_id) "
+                "ORDER BY b.rowid"
+            ).to_dicts()
         ]
 
     with Store(tmp_path / "h.duckdb") as store:
@@ -174,9 +184,10 @@ def test_a_finished_days_hours_are_stored_again_by_key(tmp_path: Path) -> None:
         record_samples(store.con, run(20, NOW + DAY + 60), HistorySettings())  # the next day's first run
         after = stored(store)
         kept = store.query(f"SELECT * FROM wallet_health_history WHERE bucket_start < {NOW + DAY} ORDER BY ALL")
-    assert in_time_order == [(w, NOW + h * HOUR) for h in range(3) for w in wallets]
+    assert [start for _, start in in_time_order] == [NOW + h * HOUR for h in range(3) for _ in wallets]
+    assert sorted(in_time_order) == sorted((w, NOW + h * HOUR) for h in range(3) for w in wallets)
     assert sorted(after) == sorted([*in_time_order, *((w, NOW + DAY) for w in wallets)])
     finished = [row for row in after if row[1] < NOW + DAY]
     assert finished == sorted(finished), "the finished day's hours by key"
-    assert [row for row in after if row[1] >= NOW + DAY] == [(w, NOW + DAY) for w in wallets]
+    assert sorted(row for row in after if row[1] >= NOW + DAY) == sorted((w, NOW + DAY) for w in wallets)
     assert kept.equals(before)

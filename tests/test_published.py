@@ -31,9 +31,18 @@ def _db(path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE raw_toy_events (chain_id BIGINT, market VARCHAR, block_number BIGINT, amount HUGEINT)")
     con.execute("CREATE TABLE wallet_portfolio (wallet VARCHAR, collateral_usd DOUBLE)")
+    # The health history as schema 11 stores it: buckets under an integer key, the readers' view over both.
     con.execute(
-        "CREATE TABLE wallet_health_history (protocol VARCHAR, chain_id BIGINT, market VARCHAR, wallet VARCHAR, "
-        "bucket_start BIGINT, samples BIGINT, last_block BIGINT, health_factor DOUBLE)"
+        "CREATE TABLE wallet_health_keys (key_id INTEGER, protocol VARCHAR, chain_id BIGINT, market VARCHAR, "
+        "wallet VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE wallet_health_buckets (key_id INTEGER, bucket_start BIGINT, samples BIGINT, last_block BIGINT, "
+        "health_factor DOUBLE)"
+    )
+    con.execute(
+        "CREATE VIEW wallet_health_history AS SELECT k.protocol, k.chain_id, k.market, k.wallet, b.bucket_start, "
+        "b.samples, b.last_block, b.health_factor FROM wallet_health_buckets b JOIN wallet_health_keys k USING (key_id)"
     )
     con.execute("CREATE SCHEMA history")
     con.execute(
@@ -43,6 +52,12 @@ def _db(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE VIEW mart_toy AS SELECT wallet, sum(collateral_usd) AS usd FROM wallet_portfolio GROUP BY 1")
     con.execute("CREATE VIEW mart_toy_events AS SELECT count(*) AS n, sum(amount) AS total FROM raw_toy_events")
     return con
+
+
+def _buckets(con: duckdb.DuckDBPyConnection, wallets: int) -> None:
+    """Bucket 0 of wallets w0... (key_id = the wallet's number): one sample, at block 10, health 1.5."""
+    con.execute(f"INSERT INTO wallet_health_keys SELECT i, 'aave', 1, 'm', 'w' || i FROM range({wallets}) r(i)")
+    con.execute(f"INSERT INTO wallet_health_buckets SELECT i, 0, 1, 10, 1.5 FROM range({wallets}) r(i)")
 
 
 def _events(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
@@ -128,21 +143,19 @@ def test_rows_deleted_below_the_watermark_rewrite_the_table(tmp_path: Path) -> N
 def test_revised_buckets_are_published_as_new_versions(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     con = _db(db)
-    con.execute("INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(50) r(i)")
+    _buckets(con, 50)
     con.execute("INSERT INTO history.raw_toy_balances SELECT 1, 'm', 'w' || i, 10, ?, NULL FROM range(50) r(i)", [BIG])
     publish(con, db)
     # A later run extends one bucket, opens another, and replaces one balance (closing its version).
-    con.execute(
-        "UPDATE wallet_health_history SET samples = 2, last_block = 11, health_factor = 0.9 WHERE wallet = 'w3'"
-    )
-    con.execute("INSERT INTO wallet_health_history VALUES ('aave', 1, 'm', 'w3', 3600, 1, 12, 1.1)")
+    con.execute("UPDATE wallet_health_buckets SET samples = 2, last_block = 11, health_factor = 0.9 WHERE key_id = 3")
+    con.execute("INSERT INTO wallet_health_buckets VALUES (3, 3600, 1, 12, 1.1)")
     con.execute("UPDATE history.raw_toy_balances SET valid_to_block = 12 WHERE wallet = 'w7'")
     con.execute("INSERT INTO history.raw_toy_balances VALUES (1, 'm', 'w7', 12, 5, NULL)")
     report = publish(con, db)
-    assert report.tables_written == {"main.wallet_health_history": "upsert", "history.raw_toy_balances": "upsert"}
+    assert report.tables_written == {"main.wallet_health_buckets": "upsert", "history.raw_toy_balances": "upsert"}
     assert report.rows == 4  # two buckets and two versions: only what the run changed
     folder = published_dir(db)
-    assert [_rows([folder / f]) for f in _entry(db, "main.wallet_health_history")["files"]] == [50, 2]
+    assert [_rows([folder / f]) for f in _entry(db, "main.wallet_health_buckets")["files"]] == [50, 2]
     assert _read(db, "SELECT count(*), sum(samples) FROM wallet_health_history") == [(51, 52)]
     assert _read(db, "SELECT samples, health_factor FROM wallet_health_history WHERE wallet = 'w3' ORDER BY 1") == [
         (1, 1.1),
@@ -152,9 +165,9 @@ def test_revised_buckets_are_published_as_new_versions(tmp_path: Path) -> None:
         db, "SELECT block_number, balance, valid_to_block FROM history.raw_toy_balances WHERE wallet = 'w7' ORDER BY 1"
     ) == [(10, BIG, 12), (12, 5, None)]
     # Downsampling deletes buckets: the newest versions would keep them, so the table is rewritten whole.
-    con.execute("DELETE FROM wallet_health_history WHERE wallet = 'w3' AND bucket_start = 0")
-    con.execute("UPDATE wallet_health_history SET last_block = 13 WHERE wallet = 'w4'")
-    assert publish(con, db).tables_written == {"main.wallet_health_history": "rewrite"}
+    con.execute("DELETE FROM wallet_health_buckets WHERE key_id = 3 AND bucket_start = 0")
+    con.execute("UPDATE wallet_health_buckets SET last_block = 13 WHERE key_id = 4")
+    assert publish(con, db).tables_written == {"main.wallet_health_buckets": "rewrite"}
     assert _read(db, "SELECT count(*) FROM wallet_health_history") == [(50,)]
     con.close()
 
@@ -163,18 +176,18 @@ def test_a_bucket_revised_in_several_publishes_reads_as_its_newest_version(tmp_p
     """The whole file, then revision files that revise one bucket twice and add one: readers see exactly the table."""
     db = tmp_path / "c.duckdb"
     con = _db(db)
-    con.execute("INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(20) r(i)")
+    _buckets(con, 20)
     publish(con, db)
     for block, health in ((11, 1.2), (12, 0.8)):
         con.execute(
-            "UPDATE wallet_health_history SET samples = samples + 1, last_block = ?, health_factor = ? "
-            "WHERE wallet = 'w5'",
+            "UPDATE wallet_health_buckets SET samples = samples + 1, last_block = ?, health_factor = ? "
+            "WHERE key_id = 5",
             [block, health],
         )
         if block == 12:
-            con.execute("INSERT INTO wallet_health_history VALUES ('aave', 1, 'm', 'w5', 3600, 1, 12, 2.0)")
-        assert publish(con, db).tables_written == {"main.wallet_health_history": "upsert"}
-    assert len(_entry(db, "main.wallet_health_history")["files"]) == 3
+            con.execute("INSERT INTO wallet_health_buckets VALUES (5, 3600, 1, 12, 2.0)")
+        assert publish(con, db).tables_written == {"main.wallet_health_buckets": "upsert"}
+    assert len(_entry(db, "main.wallet_health_buckets")["files"]) == 3
     every = "SELECT * FROM wallet_health_history ORDER BY ALL"
     assert _read(db, every) == con.execute(every).fetchall()
     assert _read(
@@ -241,26 +254,23 @@ def test_many_small_publishes_merge_the_recent_files_not_the_whole_table(tmp_pat
     db = tmp_path / "c.duckdb"
     con = _db(db)
     _events(con, 1, 1000)
-    con.execute(
-        "INSERT INTO wallet_health_history SELECT 'aave', 1, 'm', 'w' || i, 0, 1, 10, 1.5 FROM range(1000) r(i)"
-    )
+    _buckets(con, 1000)
     publish(con, db)
-    whole = {t: _entry(db, t)["files"][0] for t in ("main.raw_toy_events", "main.wallet_health_history")}
+    whole = {t: _entry(db, t)["files"][0] for t in ("main.raw_toy_events", "main.wallet_health_buckets")}
     kinds = []
     for block in range(1001, 1001 + MAX_FILES):  # the last of these makes a 13th file
         _events(con, block, block)
         con.execute(
-            "UPDATE wallet_health_history SET samples = samples + 1, last_block = ? WHERE wallet IN ('w1', 'w2')",
-            [block],
+            "UPDATE wallet_health_buckets SET samples = samples + 1, last_block = ? WHERE key_id IN (1, 2)", [block]
         )
         kinds.append(publish(con, db).tables_written)
-    assert kinds[-1] == {"main.raw_toy_events": "append+merge", "main.wallet_health_history": "upsert+merge"}
+    assert kinds[-1] == {"main.raw_toy_events": "append+merge", "main.wallet_health_buckets": "upsert+merge"}
     assert all("rewrite" not in k.values() for k in kinds)
     for table, first in whole.items():
         files = _entry(db, table)["files"]
         assert len(files) == 2 and files[0] == first, files
         assert (published_dir(db) / first).is_file()
-    for table in ("raw_toy_events", "wallet_health_history"):
+    for table in ("raw_toy_events", "wallet_health_buckets", "wallet_health_history"):
         every = f"SELECT * FROM {table} ORDER BY ALL"
         assert _read(db, every) == con.execute(every).fetchall(), table
     con.close()
@@ -354,9 +364,9 @@ def test_a_publish_runs_under_its_memory_cap_and_resets_the_writers_limit(
     with duckdb.connect() as other:
         other.execute("SET memory_limit = '64MB'")
         capped = other.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute("INSERT INTO wallet_health_keys SELECT i, 'p', 1, 'm', 'w' || i FROM range(2000) r(i)")
     con.execute(
-        "INSERT INTO wallet_health_history SELECT 'p', 1, 'm', 'w' || (i % 2000), i // 2000 * 3600, 1, i, random() "
-        "FROM range(2000000) r(i)"
+        "INSERT INTO wallet_health_buckets SELECT i % 2000, i // 2000 * 3600, 1, i, random() FROM range(2000000) r(i)"
     )
     limits: list[str] = []
     publish_table = published._publish_table
@@ -367,8 +377,8 @@ def test_a_publish_runs_under_its_memory_cap_and_resets_the_writers_limit(
 
     monkeypatch.setattr(published, "_publish_table", spy)
     report = publish(con, db)
-    assert report.tables_written["main.wallet_health_history"] == "rewrite"
-    assert set(limits) == {capped} and len(limits) == 4
+    assert report.tables_written["main.wallet_health_buckets"] == "rewrite"
+    assert set(limits) == {capped} and len(limits) == 5
     assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
     assert _read(db, "SELECT count(*), count(DISTINCT wallet) FROM wallet_health_history") == [(2_000_000, 2000)]
     con.close()

@@ -46,6 +46,8 @@ WALL_CLOCK = {"scored_markets": ("scored_at",), "alert_state": ("changed_at",), 
 FLOAT_REL_TOL = 1e-12
 #: One row per run (started_at, finished_at, summary with timings): checked on its own, never against a clean run.
 RUNS = "runs"
+#: Tables left to their own checks (runs, and the health history: the view and the tables it reads).
+HEALTH_HISTORY = (RUNS, "wallet_health_history", "wallet_health_buckets", "wallet_health_keys")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
 MORPHO = load_abi("morpho-blue", "IMorpho")
@@ -92,7 +94,8 @@ def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every base table (of a published snapshot: every table it publishes; the raw tables' versions too) but runs
     and the health history, rows sorted, without the wall-clock columns. The health history folds samples into hour
     buckets: a reorg drops the buckets that took a sample from a dropped block (their extremes cannot be unpicked),
-    so it is checked on its own."""
+    so it is checked on its own (its tables since schema 11 too: wallet_health_keys numbers keys in the order runs
+    first met them, which differs from a clean run's)."""
     manifest = read_manifest(db)  # a published snapshot: its tables are views over its files
     with duckdb.connect(str(db), read_only=True) as con:
         names = (
@@ -105,7 +108,7 @@ def _tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         )
         tables = {}
         for schema, name in names:
-            if name not in (RUNS, "wallet_health_history"):
+            if name not in HEALTH_HISTORY:
                 exclude = WALL_CLOCK.get(name)
                 columns = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
                 rows = con.execute(f'SELECT {columns} FROM "{schema}"."{name}" ORDER BY ALL').fetchall()

@@ -13,7 +13,6 @@ from polars.testing import assert_frame_equal
 from chainrisk.errors import UserError
 from chainrisk.store.db import Store
 from chainrisk.store.history import HistorySettings, record_samples
-from chainrisk.store.latest import declared_key
 from chainrisk.store.schema import SCHEMA_VERSION
 
 V1 = Path(__file__).parent / "data" / "schema_v1.sql"
@@ -269,17 +268,25 @@ def test_version_8_file_keeps_its_history_in_the_one_history(tmp_path: Path) -> 
     assert never_written.is_empty() and "debt_asset" in never_written.columns
 
 
-def test_version_9_file_keeps_every_bucket_without_the_index(tmp_path: Path) -> None:
-    """Schema 10: a version 9 file's wallet_health_history (with its PRIMARY KEY) is rebuilt without the index, every
-    bucket kept as it was; later samples still fold into one row per bucket."""
-    db = tmp_path / "v9.duckdb"
-    settings = HistorySettings(hourly_days=1)
-    samples = pl.DataFrame(
+#: wallet_health_history as versions 9 (with the PRIMARY KEY) and 10 (without) wrote it.
+HISTORY_TABLE_V10 = """
+CREATE TABLE wallet_health_history (
+    protocol VARCHAR NOT NULL, chain_id BIGINT NOT NULL, market VARCHAR NOT NULL, wallet VARCHAR NOT NULL,
+    bucket_start BIGINT NOT NULL, bucket_seconds INTEGER NOT NULL, samples BIGINT NOT NULL, first_block BIGINT NOT NULL,
+    first_timestamp BIGINT NOT NULL, last_block BIGINT NOT NULL, last_timestamp BIGINT NOT NULL, health_factor DOUBLE,
+    health_factor_wad HUGEINT, health_factor_min DOUBLE, health_factor_min_block BIGINT, health_factor_max DOUBLE,
+    collateral_usd DOUBLE, debt_usd DOUBLE, borrowing_power_usd DOUBLE, bad_debt_usd DOUBLE,
+    liquidation_threshold_bps INTEGER, ltv_bps INTEGER, liquidatable BOOLEAN, liquidatable_samples BIGINT NOT NULL{key}
+)"""
+
+
+def _history_samples() -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "protocol": "aave-v3",
             "chain_id": 1,
             "market": POOL,
-            "wallet": [WALLET, OTHER] * 30,
+            "wallet": [WALLET, OTHER, "0x" + "0f" * 20] * 20,
             "block_number": [100 + i for i in range(60)],
             "block_timestamp": [HOUR_START + i * 3000 for i in range(60)],  # two days: day and hour buckets
             "health_factor": [1.0 + i / 64 for i in range(60)],
@@ -293,44 +300,122 @@ def test_version_9_file_keeps_every_bucket_without_the_index(tmp_path: Path) -> 
             "liquidatable": False,
         }
     )
-    with Store(db) as store:  # a version 9 file: the table with its key, buckets written through it
-        columns = store.con.execute(
-            "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
-            "WHERE table_name = 'wallet_health_history' ORDER BY column_index"
-        ).fetchall()
-        definitions = ", ".join(f"{c} {t}{'' if nullable else ' NOT NULL'}" for c, t, nullable in columns)
-        store.con.execute("DROP TABLE wallet_health_history")
-        store.con.execute(
-            f"CREATE TABLE wallet_health_history ({definitions}, "
-            "PRIMARY KEY (protocol, chain_id, market, wallet, bucket_start))"
-        )
+
+
+def _old_history_file(db: Path, samples: pl.DataFrame, settings: HistorySettings, version: int) -> pl.DataFrame:
+    """A version 9 or 10 file whose wallet_health_history table (with its PRIMARY KEY in 9) holds the buckets of
+    `samples`, stored in the reverse of their order by key (so an upgrade that kept the stored order shows it);
+    returns its rows as they were stored."""
+    with Store(db) as store:
         record_samples(store.con, samples, settings)
-        store.con.execute("UPDATE schema_version SET version = 9")
-        before = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
-    assert {r["bucket_seconds"] for r in before.to_dicts()} == {3600, 86_400} and before.height > 4
+        rows = store.query("SELECT * FROM wallet_health_history ORDER BY ALL DESC")
+        store.con.execute("DROP VIEW wallet_health_history")
+        store.con.execute("DROP TABLE wallet_health_buckets")
+        store.con.execute("DROP TABLE wallet_health_keys")
+        key = ", PRIMARY KEY (protocol, chain_id, market, wallet, bucket_start)" if version == 9 else ""
+        store.con.execute(HISTORY_TABLE_V10.format(key=key))
+        store.con.register("stored_rows", rows)
+        store.con.execute("INSERT INTO wallet_health_history SELECT * FROM stored_rows")
+        store.con.unregister("stored_rows")
+        store.con.execute(f"UPDATE schema_version SET version = {version}")
+        assert store.query("SELECT * FROM wallet_health_history").equals(rows)
+    return rows
+
+
+def _upgraded(db: Path, samples: pl.DataFrame, settings: HistorySettings) -> dict[str, object]:
+    """What the upgraded file holds: its version, the history as stored (bucket order) and its columns, the stored
+    tables' constraints and nullable columns, and the history after later samples were folded in."""
     with Store(db) as store:
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-        after = store.query("SELECT * FROM wallet_health_history ORDER BY ALL")
+        stored = store.query(
+            "SELECT h.* FROM wallet_health_buckets b JOIN wallet_health_keys k USING (key_id) "
+            "JOIN wallet_health_history h ON (h.protocol, h.chain_id, h.market, h.wallet, h.bucket_start) = "
+            "(k.protocol, k.chain_id, k.market, k.wallet, b.bucket_start) ORDER BY b.rowid"
+        )
+        columns = store.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'wallet_health_history' "
+            "ORDER BY column_index"
+        ).fetchall()
         constraints = store.con.execute(
-            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'wallet_health_history' "
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name LIKE 'wallet_health_%' "
             "AND constraint_type <> 'NOT NULL'"
         ).fetchall()
         nullable = dict(
             store.con.execute(
-                "SELECT column_name, is_nullable FROM duckdb_columns() WHERE table_name = 'wallet_health_history'"
+                "SELECT column_name, is_nullable FROM duckdb_columns() "
+                "WHERE table_name IN ('wallet_health_buckets', 'wallet_health_keys')"
             ).fetchall()
         )
-        key = declared_key(store.con, "wallet_health_history")
-        last = samples.tail(2).with_columns(pl.col("block_number") + 1, pl.col("block_timestamp") + 60)
+        kind = store.con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'wallet_health_history'"
+        ).fetchall()
+        last = samples.tail(3).with_columns(pl.col("block_number") + 1, pl.col("block_timestamp") + 60)
         record_samples(store.con, last, settings)
         folded = store.query(
             "SELECT count(*) AS n, count(DISTINCT (protocol, chain_id, market, wallet, bucket_start)) AS keys, "
             "sum(samples)::BIGINT AS samples FROM wallet_health_history"
         ).row(0, named=True)
-    assert version == [SCHEMA_VERSION] and constraints == []
-    assert_frame_equal(after, before)
-    assert key == ["protocol", "chain_id", "market", "wallet", "bucket_start"]
-    assert not nullable["wallet"] and not nullable["samples"] and nullable["health_factor"]
-    assert folded == {"n": before.height, "keys": before.height, "samples": 62}
+    return {
+        "version": version,
+        "stored": stored,
+        "columns": columns,
+        "constraints": constraints,
+        "nullable": nullable,
+        "kind": kind,
+        "folded": folded,
+    }
+
+
+def test_version_9_file_keeps_every_bucket_without_the_index(tmp_path: Path) -> None:
+    """Schema 10: a version 9 file's wallet_health_history (with its PRIMARY KEY) is rebuilt without the index,
+    every bucket kept as it was (then schema 11 numbers its keys); later samples still fold into one row per
+    bucket."""
+    db = tmp_path / "v9.duckdb"
+    settings = HistorySettings(hourly_days=1)
+    samples = _history_samples()
+    before = _old_history_file(db, samples, settings, 9)
+    assert {r["bucket_seconds"] for r in before.to_dicts()} == {3600, 86_400} and before.height > 4
+    upgraded = _upgraded(db, samples, settings)
+    assert upgraded["version"] == [SCHEMA_VERSION] and upgraded["constraints"] == []
+    stored = upgraded["stored"]
+    assert isinstance(stored, pl.DataFrame)
+    assert_frame_equal(stored.sort(pl.all()), before.sort(pl.all()))
+    nullable = upgraded["nullable"]
+    assert isinstance(nullable, dict)
+    assert not nullable["wallet"] and not nullable["key_id"] and not nullable["samples"] and nullable["health_factor"]
+    assert upgraded["folded"] == {"n": before.height, "keys": before.height, "samples": 63}
     with duckdb.connect(str(db.with_name("v9.duckdb.schema-v9.bak")), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM wallet_health_history").fetchall() == [(before.height,)]
+
+
+def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path) -> None:
+    """Schema 11: a version 10 file's wallet_health_history table becomes wallet_health_keys (one number per
+    protocol, chain, market and wallet) and wallet_health_buckets keyed by it, and wallet_health_history the view
+    over them: every bucket and every figure as it was, the same columns and types, the buckets in the order the
+    file stored them; later samples still fold into one row per bucket."""
+    db = tmp_path / "v10.duckdb"
+    settings = HistorySettings(hourly_days=1)
+    samples = _history_samples()
+    before = _old_history_file(db, samples, settings, 10)
+    with duckdb.connect(str(db), read_only=True) as con:
+        old_columns = con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'wallet_health_history' "
+            "ORDER BY column_index"
+        ).fetchall()
+    upgraded = _upgraded(db, samples, settings)
+    assert upgraded["version"] == [SCHEMA_VERSION] == [11]
+    assert upgraded["kind"] == [("VIEW",)]
+    assert upgraded["columns"] == old_columns
+    stored = upgraded["stored"]
+    assert isinstance(stored, pl.DataFrame)
+    assert_frame_equal(stored, before)  # every bucket, every figure, in the stored order
+    assert upgraded["constraints"] == []
+    assert upgraded["folded"] == {"n": before.height, "keys": before.height, "samples": 63}
+    with duckdb.connect(str(db), read_only=True) as con:
+        keys = con.execute(
+            "SELECT count(*), count(DISTINCT key_id), count(DISTINCT (protocol, chain_id, market, wallet)) "
+            "FROM wallet_health_keys"
+        ).fetchall()
+    assert keys == [(3, 3, 3)]
+    with duckdb.connect(str(db.with_name("v10.duckdb.schema-v10.bak")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wallet_health_history").fetchall() == [(before.height,)]

@@ -25,7 +25,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.latest import drop_latest_keys
-from chainrisk.store.migrate import migrate_to_9, migrate_to_10
+from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
@@ -236,6 +236,8 @@ class Store:
                         migrate_to_9(self.con)
                     if step == 10 and version is not None:
                         migrate_to_10(self.con)
+                    if step == 11 and version is not None:
+                        migrate_to_11(self.con)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
             # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).
@@ -384,9 +386,10 @@ class Store:
                     )
                 # Buckets that took a sample from a dropped block (their min and max cannot be unpicked).
                 self.con.execute(
-                    "DELETE FROM wallet_health_history WHERE chain_id = ? AND last_block > ? AND protocol = ? "
-                    "AND list_contains(?, market)",
-                    [*after, m.protocol, fed],
+                    "DELETE FROM wallet_health_buckets WHERE chain_id = ? AND last_block > ? AND key_id IN "
+                    "(SELECT key_id FROM wallet_health_keys WHERE chain_id = ? AND protocol = ? "
+                    "AND list_contains(?, market))",
+                    [*after, chain_id, m.protocol, fed],
                 )
                 self.con.execute(
                     "DELETE FROM snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? "

@@ -1,5 +1,7 @@
-"""The bucketed health history: folds health samples into wallet_health_history (reads and writes it) and downsamples
-hourly buckets older than the hourly window to days. SQL on a connection the caller holds a transaction on."""
+"""The bucketed health history: folds health samples into their buckets (wallet_health_buckets, keyed by the number
+wallet_health_keys gives each protocol, chain, market and wallet; readers read the view wallet_health_history over
+the two) and downsamples hourly buckets older than the hourly window to days. Reads and writes both tables, SQL on a
+connection the caller holds a transaction on."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
 
 HOUR_S = 3600
@@ -20,7 +23,14 @@ SAMPLE_COLUMNS = (
 )
 #: The last sample's figures a bucket keeps.
 LAST_COLUMNS = SAMPLE_COLUMNS[6:]
+#: A bucket's key as readers see it (the view wallet_health_history).
 KEY = ("protocol", "chain_id", "market", "wallet", "bucket_start")
+#: What wallet_health_keys numbers.
+HEALTH_KEY = KEY[:-1]
+#: A bucket's key as stored (wallet_health_buckets; its chain_id is the key's).
+BUCKET_KEY = ("key_id", "bucket_start")
+#: wallet_health_keys' columns that wallet_health_buckets does not repeat.
+KEY_ONLY = ("protocol", "market", "wallet")
 
 
 @dataclass(frozen=True)
@@ -73,32 +83,32 @@ def _folded(sql_from: str) -> str:
     """Bucket rows of `sql_from` sharing a key folded into one: sums of counts, first and last by block, extremes."""
     last = ", ".join(f"arg_max_null({c}, last_block) AS {c}" for c in LAST_COLUMNS)
     return f"""
-SELECT {", ".join(KEY)}, max(bucket_seconds) AS bucket_seconds, sum(samples) AS samples,
-    min(first_block) AS first_block, arg_min(first_timestamp, first_block) AS first_timestamp,
+SELECT {", ".join(BUCKET_KEY)}, any_value(chain_id) AS chain_id, max(bucket_seconds) AS bucket_seconds,
+    sum(samples) AS samples, min(first_block) AS first_block, arg_min(first_timestamp, first_block) AS first_timestamp,
     max(last_block) AS last_block, arg_max(last_timestamp, last_block) AS last_timestamp, {last},
     min(health_factor_min) AS health_factor_min,
     arg_min(health_factor_min_block, health_factor_min) AS health_factor_min_block,
     max(health_factor_max) AS health_factor_max, sum(liquidatable_samples) AS liquidatable_samples
 FROM ({sql_from})
-GROUP BY {", ".join(KEY)}"""
+GROUP BY {", ".join(BUCKET_KEY)}"""
 
 
 def _key_match(left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in KEY)
+    return " AND ".join(f"{left}.{k} = {right}.{k}" for k in BUCKET_KEY)
 
 
 def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Folds the bucket rows of temp `table` with the stored rows of the same keys and stores the result. The only
-    writer of buckets: wallet_health_history has no index (chainrisk.store.schema.history says why), each key stays
-    one row because its stored row is deleted and the folded one inserted in the caller's transaction. Neither the
-    semi-join nor the delete reads a year of buckets: DuckDB pushes the incoming rows' bucket_start range into the
-    scan as a filter, and buckets are appended in time order, so a run's fold reads the newest row group(s) (EXPLAIN
-    ANALYZE at 24.35M buckets: 1 of 203 row groups scanned)."""
-    stored = f"SELECT h.* FROM wallet_health_history h SEMI JOIN {table} i USING ({', '.join(KEY)})"
+    """Folds the bucket rows of temp `table` (keyed by key_id) with the stored rows of the same keys and stores the
+    result. The only writer of buckets: wallet_health_buckets has no index (chainrisk.store.schema.history says why),
+    each key stays one row because its stored row is deleted and the folded one inserted in the caller's transaction.
+    Neither the semi-join nor the delete reads a year of buckets: DuckDB pushes the incoming rows' bucket_start range
+    into the scan as a filter, and buckets are appended in time order, so a run's fold reads the newest row group(s)
+    (EXPLAIN ANALYZE at 24.35M buckets: 1 of 203 row groups scanned)."""
+    stored = f"SELECT {DECODE} FROM wallet_health_buckets h SEMI JOIN {table} i USING ({', '.join(BUCKET_KEY)})"
     folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
-    con.execute(f"DELETE FROM wallet_health_history h USING merged_buckets m WHERE {_key_match('h', 'm')}")
-    con.execute("INSERT INTO wallet_health_history BY NAME SELECT * FROM merged_buckets")
+    con.execute(f"DELETE FROM wallet_health_buckets h USING merged_buckets m WHERE {_key_match('h', 'm')}")
+    con.execute(f"INSERT INTO wallet_health_buckets BY NAME SELECT {ENCODE} FROM merged_buckets")
     con.execute("DROP TABLE merged_buckets")
 
 
@@ -119,11 +129,17 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
             stored_newest = _newest(con, chain_id)
             cutoff = _cutoff(con, chain_id, settings)
             rows = _bucketed(f"SELECT * FROM health_samples WHERE chain_id = {chain_id}", str(cutoff))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE incoming_buckets AS {rows}")
+            _number_keys(con, chain_id)
+            key = ", ".join(HEALTH_KEY)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming_buckets AS "
+                f"SELECT k.key_id, b.* EXCLUDE ({', '.join(KEY_ONLY)}) FROM ({rows}) b "
+                f"JOIN wallet_health_keys k USING ({key})"
+            )
             # The same block sampled again (a run on an unchanged head, a repeated backfill) is not a new sample.
             con.execute(
-                f"DELETE FROM incoming_buckets i USING wallet_health_history h WHERE {_key_match('h', 'i')} "
-                "AND (i.first_block = h.first_block OR i.first_block = h.last_block)"
+                f"DELETE FROM incoming_buckets i USING wallet_health_buckets h WHERE {_key_match('h', 'i')} "
+                "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
             )
             added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
             _replace_buckets(con, "incoming_buckets")
@@ -136,6 +152,18 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
     return added
 
 
+def _number_keys(con: duckdb.DuckDBPyConnection, chain_id: int) -> None:
+    """Gives each key of the chain's samples that wallet_health_keys lacks the next number, in the caller's
+    transaction (the writer is the only one: a key stays one number without an index)."""
+    key = ", ".join(HEALTH_KEY)
+    con.execute(
+        f"INSERT INTO wallet_health_keys SELECT (SELECT coalesce(max(key_id), 0) FROM wallet_health_keys) "
+        f"+ row_number() OVER (ORDER BY {key}), {key} FROM (SELECT DISTINCT {key} FROM health_samples "
+        f"WHERE chain_id = $1 EXCEPT SELECT {key} FROM wallet_health_keys WHERE chain_id = $1)",
+        [chain_id],
+    )
+
+
 def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySettings) -> int:
     """Chain time before which buckets are days: the hourly window back from the newest sample (stored or new), down
     to the start of its day. Whole days fold at once, so the hour buckets are deleted once a day, not once an hour:
@@ -143,7 +171,7 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
     reaches between `hourly_days` and a day more."""
     row = con.execute(
         "SELECT greatest(coalesce((SELECT max(block_timestamp) FROM health_samples WHERE chain_id = $1), 0), "
-        "coalesce((SELECT max(last_timestamp) FROM wallet_health_history WHERE chain_id = $1), 0))",
+        "coalesce((SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = $1), 0))",
         [chain_id],
     ).fetchall()
     return (int(row[0][0]) - settings.hourly_seconds) // DAY_S * DAY_S
@@ -151,25 +179,26 @@ def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySett
 
 def _newest(con: duckdb.DuckDBPyConnection, chain_id: int) -> int | None:
     """Chain time of the chain's newest stored sample (None: none stored)."""
-    row = con.execute("SELECT max(last_timestamp) FROM wallet_health_history WHERE chain_id = ?", [chain_id]).fetchall()
+    newest = "SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = ?"
+    row = con.execute(newest, [chain_id]).fetchall()
     return None if row[0][0] is None else int(row[0][0])
 
 
 def _cluster_finished_days(con: duckdb.DuckDBPyConnection, chain_id: int, before: int, after: int) -> None:
-    """Rewrites the hour buckets of the days the newest sample left (from `before`'s day up to `after`'s) sorted by
-    key, the same rows in another order. Runs append a run's buckets, one per key, so a DuckDB segment's dictionary
+    """Rewrites the hour buckets of the days the newest sample left (from `before`'s day up to `after`'s) sorted by key
+    (key_id), the same rows in another order. Runs append a run's buckets, one per key, so a DuckDB segment's dictionary
     never repeats a wallet and the address costs ~23 bytes a bucket past a few thousand keys; with a key's 24 hours
     together it repeats (on a 24.35M-bucket synthetic year: 76.5 -> 67.8 bytes a bucket, the wallet 22.8 -> 4.9, the
-    times and blocks up from ~0 to ~9). Once a day, on the run that also downsamples; the rows' content is unchanged,
-    so a publish finds the history's count and hash as they were and writes no more than it would have."""
+    times and blocks up from ~0 to ~9). Once a day, on the run that also downsamples; the rows' content is unchanged, so
+    a publish finds the history's count and hash as they were and writes no more than it would have."""
     first, last = before // DAY_S * DAY_S, after // DAY_S * DAY_S
     if last <= first:
         return
     scope = f"chain_id = {chain_id} AND bucket_seconds = {HOUR_S} AND bucket_start >= {first} AND bucket_start < {last}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE finished_hours AS SELECT * FROM wallet_health_history WHERE {scope}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE finished_hours AS SELECT * FROM wallet_health_buckets WHERE {scope}")
     if con.execute("SELECT count(*) FROM finished_hours").fetchall()[0][0]:
-        con.execute(f"DELETE FROM wallet_health_history WHERE {scope}")
-        con.execute(f"INSERT INTO wallet_health_history SELECT * FROM finished_hours ORDER BY {', '.join(KEY)}")
+        con.execute(f"DELETE FROM wallet_health_buckets WHERE {scope}")
+        con.execute(f"INSERT INTO wallet_health_buckets SELECT * FROM finished_hours ORDER BY {', '.join(BUCKET_KEY)}")
     con.execute("DROP TABLE finished_hours")
 
 
@@ -183,10 +212,10 @@ def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> N
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
-        f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM wallet_health_history WHERE {old}"
+        f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM (SELECT {DECODE} FROM wallet_health_buckets WHERE {old})"
     )
     if con.execute("SELECT count(*) FROM day_rows").fetchall()[0][0]:
-        con.execute(f"DELETE FROM wallet_health_history WHERE {old}")
+        con.execute(f"DELETE FROM wallet_health_buckets WHERE {old}")
         _replace_buckets(con, "day_rows")
     con.execute("DROP TABLE day_rows")
 

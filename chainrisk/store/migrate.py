@@ -2,16 +2,18 @@
 and credit health sample (health_history) folded into wallet_health_history; every raw snapshot replayed in block
 order into the raw tables' versions; snapshot_blocks filled from the stored snapshots; then the snapshot, score and
 chain tables cut to their latest snapshot. Schema 10's: wallet_health_history rebuilt without its primary-key index,
-every bucket kept. Reads and writes every table of the file, in the caller's transaction."""
+every bucket kept. Schema 11's: its rows split into numbered keys and buckets keyed by the number, every bucket
+kept. Reads and writes every table of the file, in the caller's transaction."""
 
 from __future__ import annotations
 
 import duckdb
 
-from chainrisk.store.history import KEY, SAMPLE_COLUMNS, HistorySettings, frame_of, record_samples
+from chainrisk.store.history import HEALTH_KEY, KEY, SAMPLE_COLUMNS, HistorySettings, frame_of, record_samples
 from chainrisk.store.latest import rebuild_without_key
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
+from chainrisk.store.schema.history import ENCODE, HISTORY_VIEW_DDL
 from chainrisk.store.schema.scores import SCORE_TABLES
 from chainrisk.store.versions import ensure_history, record_versions
 
@@ -87,5 +89,38 @@ def migrate_to_9(con: duckdb.DuckDBPyConnection, history: HistorySettings | None
 def migrate_to_10(con: duckdb.DuckDBPyConnection) -> None:
     """Upgrades a version 9 file: wallet_health_history without its PRIMARY KEY (its ART index was most of a bucket's
     bytes, chainrisk.store.schema.history), the buckets rewritten in time order as runs append them. A file whose
-    table has no key already (created by version 10's DDL during this upgrade) is left as it is."""
-    rebuild_without_key(con, "wallet_health_history", order_by=", ".join(("bucket_start", *KEY[:-1])))
+    table has no key already (created by version 10's DDL during this upgrade) is left as it is, and so is a file
+    whose wallet_health_history is version 11's view (a version 8 file: its history went into version 11's tables)."""
+    if _health_history_is_table(con):
+        rebuild_without_key(con, "wallet_health_history", order_by=", ".join(("bucket_start", *KEY[:-1])))
+
+
+def _health_history_is_table(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = 'wallet_health_history'"
+    ).fetchall()
+    return bool(row) and row[0][0] == "BASE TABLE"
+
+
+def migrate_to_11(con: duckdb.DuckDBPyConnection) -> None:
+    """Upgrades a version 10 file: each key of wallet_health_history numbered in wallet_health_keys, its buckets
+    moved into wallet_health_buckets under that number in the order they were stored (time order, finished days by
+    key), the table dropped and wallet_health_history made the view over the two (same columns, same rows). The
+    42-character wallet took ~23 of a bucket's bytes in time order (chainrisk.store.schema.history). A file whose
+    wallet_health_history is already the view is left as it is."""
+    if not _health_history_is_table(con):
+        return
+    key = ", ".join(HEALTH_KEY)
+    con.execute(
+        f"INSERT INTO wallet_health_keys SELECT (SELECT coalesce(max(key_id), 0) FROM wallet_health_keys) "
+        f"+ row_number() OVER (ORDER BY {key}), {key} FROM (SELECT DISTINCT {key} FROM wallet_health_history "
+        f"EXCEPT SELECT {key} FROM wallet_health_keys)"
+    )
+    con.execute(
+        f"INSERT INTO wallet_health_buckets BY NAME SELECT * EXCLUDE (stored_at) FROM (SELECT {ENCODE} FROM "
+        f"(SELECT k.key_id, h.* EXCLUDE (protocol, market, wallet) FROM (SELECT rowid AS stored_at, * "
+        f"FROM wallet_health_history) h JOIN wallet_health_keys k USING ({key}))) ORDER BY stored_at"
+    )
+    con.execute("DROP TABLE wallet_health_history")
+    con.execute(HISTORY_VIEW_DDL)

@@ -22,7 +22,7 @@ What a publish writes grows with the new data, not with the file. Per table, aga
   runs' tables, the credit samples) gets one new file of the rows above the previous watermark, when the previous
   rows plus those make up the table exactly (count and hash add up); otherwise (a reorg rewound it, a backfill wrote
   below the watermark) the table is rewritten whole;
-- a table whose rows are revised in place (UPSERT_KEYS: wallet_health_history, whose hour buckets later runs extend;
+- a table whose rows are revised in place (UPSERT_KEYS: wallet_health_buckets, whose hour buckets later runs extend;
   and every `history.*` table of raw versions, whose `valid_to_block` is set when a value is replaced) gets one new
   file of the rows whose mark moved past the watermark, and its view keeps the newest version of each key (the file
   names sort by snapshot); when the resolved view's count and hash are not the table's (rows were deleted: a reorg, a
@@ -62,7 +62,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from chainrisk.errors import UserError
-from chainrisk.store.history import KEY as HEALTH_BUCKET_KEY
+from chainrisk.store.history import BUCKET_KEY
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
 #: Snapshots kept besides the current one (readers that opened them before the switch keep working).
@@ -79,7 +79,8 @@ FORMAT_VERSION = 2
 #: Watermark columns of append-only tables, the first one a table has (a table without one is rewritten whole).
 APPEND_MARKS = ("block_number", "run_id", "as_of_block")
 #: Tables revised in place: (key of a row, its mark: the block column that moves when the row is revised).
-UPSERT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {"main.wallet_health_history": (HEALTH_BUCKET_KEY, "last_block")}
+#: (wallet_health_history is the writer's view over wallet_health_buckets and wallet_health_keys: published as a view.)
+UPSERT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {"main.wallet_health_buckets": (BUCKET_KEY, "last_block")}
 #: history.<raw table> rows: one per value from a block on; closing one sets valid_to_block (the only revision).
 VALID_TO = "valid_to_block"
 #: Columns that stamp a latest-only row with its snapshot (chainrisk.store.db.STAMP_COLUMNS).
