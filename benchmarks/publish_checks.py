@@ -1,13 +1,14 @@
 """What a publish costs when one run adds an hour of health buckets to a long history (issue 22: publishing at a
 cost that grows with the new data, not with the file).
 
-For each size, a database holding `wallet_health_history` alone (chainrisk's own DDL) with KEYS wallet-market keys
-times BUCKETS hour buckets, figures varying, is published once (whole); then one run's worth of buckets is added (one
-new hour bucket per key, as a five-minute run opening a new hour does) and published again with
-`chainrisk.store.published.publish_file`, timed. The baseline side by side is the floor such a publish could cost:
-writing only the new rows to Parquet (`COPY ... WHERE last_block > previous`). The ratio shows how far the publisher's
-checks (counting and hashing the whole table, then the whole published view) put it above that floor as the history
-grows.
+For each size, a chainrisk database whose health history (wallet_health_buckets under wallet_health_keys) holds KEYS
+wallet-market keys times BUCKETS hour buckets, figures varying, is published once (whole); then one run's worth of
+buckets is added (one new hour bucket per key, as a five-minute run opening a new hour does, the buckets' ledger
+kept as the writer keeps it) and published again with `chainrisk.store.published.publish_file`, timed. The baseline
+side by side is the floor such a publish could cost: writing only the new rows to Parquet (`COPY ... WHERE
+last_block > previous`). The ratio shows how far the publisher's checks put it above that floor as the history
+grows: before the ledger (chainrisk.store.ledger) they counted and hashed the whole table, then the whole published
+view.
 
     python benchmarks/publish_checks.py [--keys 10000] [--buckets 240 2435]
 """
@@ -28,18 +29,27 @@ import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from chainrisk.store import ledger  # noqa: E402
+from chainrisk.store.db import Store  # noqa: E402
+from chainrisk.store.history import BUCKETS  # noqa: E402
 from chainrisk.store.published import publish_file, read_manifest  # noqa: E402
-from chainrisk.store.schema.history import DDL  # noqa: E402
+from chainrisk.store.schema.history import ENCODE  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "publish_checks.json"
 
 
+def _keys(keys: int) -> str:
+    return f"""
+        SELECT k::INTEGER + 1 AS key_id, 'aave-v3' AS protocol, 1::BIGINT AS chain_id, 'market-' || (k % 20) AS market,
+            '0x' || md5(k::VARCHAR) || lpad(k::VARCHAR, 8, '0') AS wallet FROM range({keys}) t(k)"""
+
+
 def _buckets(keys: int, first_hour: int, hours: int) -> str:
     """A SELECT of `hours` hour buckets for `keys` keys from hour `first_hour` on, in time order, every figure
-    varying (a run's buckets share their blocks and times)."""
+    varying (a run's buckets share their blocks and times), as wallet_health_buckets stores them (ENCODE)."""
     return f"""
-        SELECT 'aave-v3' AS protocol, 1::BIGINT AS chain_id, 'market-' || (k % 20) AS market,
-            '0x' || md5(k::VARCHAR) || lpad(k::VARCHAR, 8, '0') AS wallet, h * 3600 AS bucket_start,
+        SELECT {ENCODE} FROM (
+        SELECT k::INTEGER + 1 AS key_id, 1::BIGINT AS chain_id, h * 3600 AS bucket_start,
             3600 AS bucket_seconds, 12::BIGINT AS samples, h * 300::BIGINT AS first_block,
             h * 3600::BIGINT AS first_timestamp, h * 300 + 299::BIGINT AS last_block,
             h * 3600 + 3300::BIGINT AS last_timestamp, hf AS health_factor,
@@ -49,22 +59,26 @@ def _buckets(keys: int, first_hour: int, hours: int) -> str:
             0.0 AS bad_debt_usd, 8000 AS liquidation_threshold_bps, 7500 AS ltv_bps, false AS liquidatable,
             0::BIGINT AS liquidatable_samples
         FROM (SELECT k, h, 1.05 + random() * 2 AS hf FROM range({keys}) t(k),
-              range({first_hour}, {first_hour + hours}) u(h)) ORDER BY h, k"""
+              range({first_hour}, {first_hour + hours}) u(h)) ORDER BY h, k)"""
 
 
 def _measure(keys: int, buckets: int, folder: Path) -> dict[str, Any]:
     db = folder / f"history-{keys}x{buckets}.duckdb"
-    with duckdb.connect(str(db)) as con:
-        con.execute(DDL)
+    with Store(db) as store:  # chainrisk's own schema, the buckets' ledger with it
         started = time.perf_counter()
-        con.execute(f"INSERT INTO wallet_health_history {_buckets(keys, 0, buckets)}")
+        store.con.execute(f"INSERT INTO wallet_health_keys BY NAME {_keys(keys)}")
+        store.con.execute(f"INSERT INTO wallet_health_buckets BY NAME {_buckets(keys, 0, buckets)}")
+        ledger.rebuild(store.con, BUCKETS)  # as the runs that wrote them would have kept it
         built = time.perf_counter() - started
     started = time.perf_counter()
     publish_file(db)
     whole = time.perf_counter() - started
-    with duckdb.connect(str(db)) as con:
-        previous = int(con.execute("SELECT max(last_block) FROM wallet_health_history").fetchall()[0][0])
-        con.execute(f"INSERT INTO wallet_health_history {_buckets(keys, buckets, 1)}")
+    with Store(db) as store:  # one run: an hour's new buckets, through the ledger as the writer keeps it
+        con = store.con
+        previous = int(con.execute("SELECT max(last_block) FROM wallet_health_buckets").fetchall()[0][0])
+        new = f"SELECT * FROM wallet_health_buckets WHERE last_block > {previous}"
+        con.execute(f"INSERT INTO wallet_health_buckets BY NAME {_buckets(keys, buckets, 1)}")
+        ledger.add(con, BUCKETS, new)
     load = os.getloadavg()
     started = time.perf_counter()
     catalog = publish_file(db)
@@ -75,11 +89,12 @@ def _measure(keys: int, buckets: int, folder: Path) -> dict[str, Any]:
         started = time.perf_counter()
         con.execute(
             f"COPY (SELECT * REPLACE (health_factor_wad::DECIMAL(38,0) AS health_factor_wad) FROM "
-            f"wallet_health_history WHERE last_block > {previous}) TO '{floor_file}' (FORMAT parquet, COMPRESSION zstd)"
+            f"wallet_health_buckets WHERE last_block > {previous}) TO '{floor_file}' (FORMAT parquet, COMPRESSION zstd)"
         )
         floor_s = time.perf_counter() - started
     shutil.rmtree(db.with_name(db.name + ".published"), ignore_errors=True)
     db.unlink()
+    entry = manifest.get("tables", {}).get(BUCKETS, {})
     return {
         "keys": keys,
         "buckets_stored": keys * (buckets + 1),
@@ -88,6 +103,7 @@ def _measure(keys: int, buckets: int, folder: Path) -> dict[str, Any]:
         "whole_publish_s": round(whole, 2),
         "publish_s": round(publish_s, 3),
         "publish_how": manifest.get("written", {}).get("tables"),
+        "checked_by_ledger": bool(entry.get("checked_by_ledger")),
         "baseline_write_new_rows_only_s": round(floor_s, 3),
         "ratio_publish_to_baseline": round(publish_s / floor_s, 1),
         "load_average": [round(x, 2) for x in load],

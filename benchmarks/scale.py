@@ -75,7 +75,8 @@ from chainrisk.protocols.frames import HEALTH_WAD_CAP
 from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
 from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
-from chainrisk.store.history import HistorySettings
+from chainrisk.store import ledger
+from chainrisk.store.history import BUCKETS, HistorySettings
 from chainrisk.store.published import connect_reader, published_dir
 from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
@@ -848,6 +849,8 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         constructed["main.wallet_health_history"] = (
             int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0]) - before_rows
         )
+        # The year's runs would have kept the buckets' ledger as they wrote them (chainrisk.store.ledger).
+        ledger.rebuild(con, BUCKETS)
         con.execute("CHECKPOINT")
         buckets_stored = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
         by_column = _column_bytes(con, "wallet_health_buckets")

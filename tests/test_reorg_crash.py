@@ -46,8 +46,9 @@ WALL_CLOCK = {"scored_markets": ("scored_at",), "alert_state": ("changed_at",), 
 FLOAT_REL_TOL = 1e-12
 #: One row per run (started_at, finished_at, summary with timings): checked on its own, never against a clean run.
 RUNS = "runs"
-#: Tables left to their own checks (runs, and the health history: the view and the tables it reads).
-HEALTH_HISTORY = (RUNS, "wallet_health_history", "wallet_health_buckets", "wallet_health_keys")
+#: Tables left to their own checks (runs, and the health history: the view, the tables it reads and the buckets'
+#: ledger, whose hash covers the key numbers).
+HEALTH_HISTORY = (RUNS, "wallet_health_history", "wallet_health_buckets", "wallet_health_keys", "table_ledger")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
 MORPHO = load_abi("morpho-blue", "IMorpho")

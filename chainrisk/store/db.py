@@ -23,7 +23,8 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
-from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store import ledger
+from chainrisk.store.history import BUCKETS, HistorySettings, record_samples
 from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
@@ -228,6 +229,7 @@ class Store:
         with self._transaction():
             # Tables new in this version are created on every open (IF NOT EXISTS); changed ones migrate once.
             self.con.execute(DDL)
+            self.con.execute(ledger.DDL)  # before the migrations: those that fold samples write through it
             if version != SCHEMA_VERSION:
                 for step in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
                     for statement in MIGRATIONS.get(step, []):
@@ -242,6 +244,8 @@ class Store:
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
             # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).
             drop_latest_keys(self.con)
+            # The health buckets' running count and hash, set from the table when missing or off (a migration).
+            ledger.ensure(self.con)
 
     def publish(self) -> Path:
         """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the
@@ -385,12 +389,13 @@ class Store:
                         [*after, m.protocol, fed],
                     )
                 # Buckets that took a sample from a dropped block (their min and max cannot be unpicked).
-                self.con.execute(
-                    "DELETE FROM wallet_health_buckets WHERE chain_id = ? AND last_block > ? AND key_id IN "
+                dropped = (
+                    "wallet_health_buckets WHERE chain_id = ? AND last_block > ? AND key_id IN "
                     "(SELECT key_id FROM wallet_health_keys WHERE chain_id = ? AND protocol = ? "
-                    "AND list_contains(?, market))",
-                    [*after, chain_id, m.protocol, fed],
+                    "AND list_contains(?, market))"
                 )
+                ledger.subtract(self.con, BUCKETS, f"SELECT * FROM {dropped}", [*after, chain_id, m.protocol, fed])
+                self.con.execute(f"DELETE FROM {dropped}", [*after, chain_id, m.protocol, fed])
                 self.con.execute(
                     "DELETE FROM snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? "
                     "AND source = ?",

@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store import ledger
 from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
 
@@ -29,6 +30,8 @@ KEY = ("protocol", "chain_id", "market", "wallet", "bucket_start")
 HEALTH_KEY = KEY[:-1]
 #: A bucket's key as stored (wallet_health_buckets; its chain_id is the key's).
 BUCKET_KEY = ("key_id", "bucket_start")
+#: The table the buckets are stored in, as the ledger and the publisher name it (its writers keep its ledger).
+BUCKETS = "main.wallet_health_buckets"
 #: wallet_health_keys' columns that wallet_health_buckets does not repeat.
 KEY_ONLY = ("protocol", "market", "wallet")
 
@@ -107,8 +110,11 @@ def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
     stored = f"SELECT {DECODE} FROM wallet_health_buckets h SEMI JOIN {table} i USING ({', '.join(BUCKET_KEY)})"
     folded = _folded(f"SELECT * FROM {table} UNION ALL BY NAME {stored}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE merged_buckets AS {folded}")
+    merged = f"SELECT h.* FROM wallet_health_buckets h SEMI JOIN merged_buckets m USING ({', '.join(BUCKET_KEY)})"
+    ledger.subtract(con, BUCKETS, merged)
     con.execute(f"DELETE FROM wallet_health_buckets h USING merged_buckets m WHERE {_key_match('h', 'm')}")
     con.execute(f"INSERT INTO wallet_health_buckets BY NAME SELECT {ENCODE} FROM merged_buckets")
+    ledger.add(con, BUCKETS, merged)
     con.execute("DROP TABLE merged_buckets")
 
 
@@ -190,7 +196,8 @@ def _cluster_finished_days(con: duckdb.DuckDBPyConnection, chain_id: int, before
     never repeats a wallet and the address costs ~23 bytes a bucket past a few thousand keys; with a key's 24 hours
     together it repeats (on a 24.35M-bucket synthetic year: 76.5 -> 67.8 bytes a bucket, the wallet 22.8 -> 4.9, the
     times and blocks up from ~0 to ~9). Once a day, on the run that also downsamples; the rows' content is unchanged, so
-    a publish finds the history's count and hash as they were and writes no more than it would have."""
+    a publish finds the history's count and hash as they were and writes no more than it would have (and the ledger,
+    chainrisk.store.ledger, stays as it is)."""
     first, last = before // DAY_S * DAY_S, after // DAY_S * DAY_S
     if last <= first:
         return
@@ -215,6 +222,7 @@ def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> N
         f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM (SELECT {DECODE} FROM wallet_health_buckets WHERE {old})"
     )
     if con.execute("SELECT count(*) FROM day_rows").fetchall()[0][0]:
+        ledger.subtract(con, BUCKETS, f"SELECT * FROM wallet_health_buckets WHERE {old}")
         con.execute(f"DELETE FROM wallet_health_buckets WHERE {old}")
         _replace_buckets(con, "day_rows")
     con.execute("DROP TABLE day_rows")

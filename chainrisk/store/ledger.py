@@ -1,0 +1,127 @@
+"""The running row count and content hash of tables too large to hash at every publish.
+
+A publish decides what to write for a table by its row count and order-free content hash (the sum of its rows'
+hashes, chainrisk.store.published). Computing those reads the whole table: for the health buckets at a year (612M
+at the goal size) that is minutes per run, however little the run added (benchmarks/publish_checks.py: one hour's
+10,000 buckets published in 1.7 s at 2.4M stored, 14.2 s at 24.4M). So the writers of a ledgered table keep its
+count and hash in `table_ledger` as they change it, in the same transaction: before deleting rows they subtract
+those rows' figures, after inserting rows they add them, each computed over just those rows (the rows a run
+touches, found through the table's zone maps). Both are sums, so the order and grouping of the changes do not
+matter.
+
+The ledger is a shortcut, never the truth: the publisher uses it only while it agrees with the table's row count
+(a count reads no column) and checks what it publishes against it, falling back to hashing the table when they
+disagree; a Store opening a file whose ledger is missing or disagrees with that count computes it again from the
+table (once). Every writer of a ledgered table goes through `subtract` / `add` (tests/test_ledger.py runs each
+writer and compares the ledger with a full hash)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+#: Tables whose count and hash the writers keep (schema.table, as the publisher names them).
+LEDGERED = ("main.wallet_health_buckets",)
+
+DDL = """
+CREATE TABLE IF NOT EXISTS table_ledger (
+    table_name VARCHAR NOT NULL,
+    row_count BIGINT NOT NULL,
+    content_hash HUGEINT NOT NULL
+);
+"""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_name(table: str) -> str:
+    schema, name = table.split(".", 1)
+    return f"{_quote(schema)}.{_quote(name)}"
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The table's columns in declared order (the order the content hash takes them in)."""
+    schema, name = table.split(".", 1)
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
+        "AND table_name = ? ORDER BY column_index",
+        [schema, name],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def stats_sql(column_names: list[str], source: str) -> str:
+    """count(*) and the order-free content hash of `source`'s rows, the columns taken in `column_names`' order."""
+    listed = ", ".join(_quote(c) for c in column_names)
+    return f"SELECT count(*), coalesce(sum(hash({listed})::HUGEINT), 0) FROM {source}"
+
+
+def _stats(
+    con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None
+) -> tuple[int, int]:
+    row = con.execute(stats_sql(columns(con, table), f"({rows_sql})"), params or []).fetchall()[0]
+    return int(row[0]), int(row[1])
+
+
+def _apply(con: duckdb.DuckDBPyConnection, table: str, count: int, digest: int) -> None:
+    if not count:
+        return
+    con.execute(
+        "UPDATE table_ledger SET row_count = row_count + ?, content_hash = content_hash + ?::HUGEINT "
+        "WHERE table_name = ?",
+        [count, str(digest), table],
+    )
+
+
+def subtract(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
+    """Takes the rows `rows_sql` selects (`SELECT * FROM <table> ...`, about to be deleted) out of the ledger."""
+    if table in LEDGERED:
+        count, digest = _stats(con, table, rows_sql, params)
+        _apply(con, table, -count, -digest)
+
+
+def add(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
+    """Adds the rows `rows_sql` selects (`SELECT * FROM <table> ...`, just inserted) to the ledger."""
+    if table in LEDGERED:
+        count, digest = _stats(con, table, rows_sql, params)
+        _apply(con, table, count, digest)
+
+
+def rebuild(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Sets the table's ledger from the whole table (a new file, a migration, a file written without a ledger)."""
+    count, digest = _stats(con, table, f"SELECT * FROM {_sql_name(table)}")
+    con.execute("DELETE FROM table_ledger WHERE table_name = ?", [table])
+    con.execute("INSERT INTO table_ledger VALUES (?, ?, ?::HUGEINT)", [table, count, str(digest)])
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {_sql_name(table)}").fetchall()[0][0])
+
+
+def read(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int] | None:
+    """The ledger's (count, hash) of `table` when it agrees with the table's row count, else None."""
+    if table not in LEDGERED:
+        return None
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'table_ledger'"
+    ).fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute("SELECT row_count, content_hash FROM table_ledger WHERE table_name = ?", [table]).fetchall()
+    if len(rows) != 1:
+        return None
+    count, digest = int(rows[0][0]), int(rows[0][1])
+    return (count, digest) if count == row_count(con, table) else None
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """Creates the ledger and sets every ledgered table's figures that are missing or disagree with its row count
+    (in the caller's transaction)."""
+    con.execute(DDL)
+    for table in LEDGERED:
+        if read(con, table) is None:
+            rebuild(con, table)
