@@ -158,3 +158,59 @@ def test_a_publish_checks_a_runs_revision_by_the_ledger(tmp_path: Path) -> None:
     manifest = json.loads(catalog.with_suffix(".json").read_text())
     with duckdb.connect(str(path), read_only=True) as con:
         assert int(manifest["tables"][BUCKETS]["hash"]) == _truth(con)[1]
+
+
+def _events(blocks: range, salt: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "chain_id": [1] * len(blocks),
+            "market": ["0xsource"] * len(blocks),
+            "block_number": list(blocks),
+            "amount": pl.Series([b * 10**20 + salt for b in blocks], dtype=pl.Int128),
+        }
+    )
+
+
+def test_raw_events_writes_and_a_rewind_keep_their_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    table = "main.raw_test_events"
+    with Store(path) as store:
+        store.ensure_tables(
+            "CREATE TABLE IF NOT EXISTS raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT, "
+            "amount HUGEINT)"
+        )
+        assert ledger.read(store.con, table) == (0, 0)
+
+        def truth() -> tuple[int, int]:
+            row = store.con.execute(ledger.stats_sql(ledger.columns(store.con, table), table)).fetchall()[0]
+            return int(row[0]), int(row[1])
+
+        def write(first: int, last: int, salt: int) -> None:
+            store.write_events(
+                "aave-v3",
+                1,
+                "0xsource",
+                first,
+                last,
+                f"0x{last:x}",
+                _events(range(first, last + 1), salt),
+                table="raw_test_events",
+                start_block=1,
+            )
+
+        write(1, 50, 0)
+        write(51, 80, 0)
+        write(70, 90, 1)  # a range written again (a retried batch): its rows replaced
+        assert ledger.read(store.con, table) == truth() and truth()[0] == 90
+        store.rewind(1, [StoredMarket("aave-v3", "0xsource", "raw_test_events", ())], keep_through=60, keep_hash="0x")
+        assert ledger.read(store.con, table) == truth() and truth()[0] == 60
+    catalog = publish_file(path)
+    with Store(path) as store:
+        write_more = _events(range(61, 71), 2)
+        store.write_events("aave-v3", 1, "0xsource", 61, 70, "0x46", write_more, table="raw_test_events", start_block=1)
+    catalog = publish_file(path)
+    manifest = read_manifest(catalog)
+    assert manifest is not None and manifest["written"]["tables"][table] == "append"
+    with connect_reader(path) as con, duckdb.connect(str(path), read_only=True) as stored:
+        query = "SELECT * FROM raw_test_events ORDER BY block_number"
+        assert con.execute(query).fetchall() == stored.execute(query).fetchall()

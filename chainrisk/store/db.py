@@ -260,6 +260,7 @@ class Store:
         with self._transaction():
             self.con.execute(ddl)
             drop_latest_keys(self.con)
+            ledger.ensure(self.con)  # a new raw events table's ledger (chainrisk.store.ledger)
 
     def close(self) -> None:
         self.con.close()
@@ -309,11 +310,12 @@ class Store:
         """Replaces the events of [from_block, to_block] and moves the watermark to to_block, atomically."""
         with self._transaction():
             self._ensure_state(protocol, chain_id, market, start_block)
-            self.con.execute(
-                f"DELETE FROM {table} WHERE chain_id = ? AND market = ? AND block_number BETWEEN ? AND ?",
-                [chain_id, market, from_block, to_block],
-            )
+            span = f"{table} WHERE chain_id = ? AND market = ? AND block_number BETWEEN ? AND ?"
+            where = [chain_id, market, from_block, to_block]
+            ledger.subtract(self.con, f"main.{table}", f"SELECT * FROM {span}", where)  # chainrisk.store.ledger
+            self.con.execute(f"DELETE FROM {span}", where)
             self._insert(table, events)
+            ledger.add(self.con, f"main.{table}", f"SELECT * FROM {span}", where)
             self.con.execute(
                 "UPDATE sync_state SET events_to_block = ?, events_to_block_hash = ? "
                 "WHERE protocol = ? AND chain_id = ? AND market = ?",
@@ -369,10 +371,10 @@ class Store:
                         [m.protocol, chain_id, m.market],
                     ).fetchall()
                 ]
-                self.con.execute(
-                    f"DELETE FROM {m.events_table} WHERE chain_id = ? AND block_number > ? AND market = ?",
-                    [*after, m.market],
-                )
+                dropped_events = f"{m.events_table} WHERE chain_id = ? AND block_number > ? AND market = ?"
+                events_after = [*after, m.market]
+                ledger.subtract(self.con, f"main.{m.events_table}", f"SELECT * FROM {dropped_events}", events_after)
+                self.con.execute(f"DELETE FROM {dropped_events}", events_after)
                 for table in m.snapshot_tables:
                     if table in CONTRACT_TABLES:
                         where, keys = "source = ? AND protocol = ?", [m.market, m.protocol]

@@ -17,12 +17,21 @@ writer and compares the ledger with a full hash)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import duckdb
 
-#: Tables whose count and hash the writers keep (schema.table, as the publisher names them).
+#: Tables whose count and hash the writers keep (schema.table, as the publisher names them), besides every
+#: protocol's raw events table (EVENTS: appended by `Store.write_events`, cut back by a reorg rewind).
 LEDGERED = ("main.wallet_health_buckets",)
+EVENTS = re.compile(r"^main\.raw_[a-z0-9_]+_events$")
+
+
+def ledgered(table: str) -> bool:
+    """Whether the writers of `table` (schema.table) keep its ledger."""
+    return table in LEDGERED or EVENTS.match(table) is not None
+
 
 DDL = """
 CREATE TABLE IF NOT EXISTS table_ledger (
@@ -78,14 +87,14 @@ def _apply(con: duckdb.DuckDBPyConnection, table: str, count: int, digest: int) 
 
 def subtract(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
     """Takes the rows `rows_sql` selects (`SELECT * FROM <table> ...`, about to be deleted) out of the ledger."""
-    if table in LEDGERED:
+    if ledgered(table):
         count, digest = _stats(con, table, rows_sql, params)
         _apply(con, table, -count, -digest)
 
 
 def add(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
     """Adds the rows `rows_sql` selects (`SELECT * FROM <table> ...`, just inserted) to the ledger."""
-    if table in LEDGERED:
+    if ledgered(table):
         count, digest = _stats(con, table, rows_sql, params)
         _apply(con, table, count, digest)
 
@@ -103,7 +112,7 @@ def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 def read(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int] | None:
     """The ledger's (count, hash) of `table` when it agrees with the table's row count, else None."""
-    if table not in LEDGERED:
+    if not ledgered(table):
         return None
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
@@ -122,6 +131,10 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     """Creates the ledger and sets every ledgered table's figures that are missing or disagree with its row count
     (in the caller's transaction)."""
     con.execute(DDL)
-    for table in LEDGERED:
-        if read(con, table) is None:
-            rebuild(con, table)
+    tables = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND NOT temporary"
+    ).fetchall()
+    for (table,) in tables:
+        if ledgered(str(table)) and read(con, str(table)) is None:
+            rebuild(con, str(table))
