@@ -160,9 +160,9 @@ class _Table:
         return next((_quote(m) for m in APPEND_MARKS if m in names), None)
 
     def hash_sql(self, source: str) -> str:
-        """count(*) and the order-free content hash of `source`'s rows (columns as declared)."""
-        columns = ", ".join(_quote(c) for c, _ in self.columns)
-        return f"SELECT count(*), coalesce(sum(hash({columns})::HUGEINT), 0) FROM {source}"
+        """count(*) and the order-free content hash of `source`'s rows (columns as declared): the ledger's own
+        definition, so the figures its writers keep and the ones a publish computes are the same sums."""
+        return ledger.stats_sql([c for c, _ in self.columns], source)
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> list[_Table]:
