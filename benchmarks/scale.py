@@ -507,6 +507,23 @@ def _peak_rss_mib(pid: int, stop: threading.Event, peak: list[int]) -> None:
         stop.wait(0.2)
 
 
+def _measured(command: list[str], what: str, env: dict[str, str] | None = None) -> tuple[str, float, int]:
+    """Runs `command` to its end: its stdout, wall seconds and peak resident memory (MiB); exits with `what` failed
+    and the end of its stderr when it fails."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stop, peak = threading.Event(), [0]
+    watcher = threading.Thread(target=_peak_rss_mib, args=(process.pid, stop, peak))
+    watcher.start()
+    out, err = process.communicate()
+    seconds = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{what} failed ({process.returncode}): {err.strip()[-500:]}")
+    return out, seconds, peak[0]
+
+
 #: `--profile DIR`: each run under cProfile, its statistics written to DIR/run-<n>.prof (the times then include the
 #: profiler's own overhead; for finding where a run spends its time, not for the figures).
 PROFILE: list[Path] = []
@@ -520,24 +537,14 @@ def _run(db: Path, state: Path) -> dict[str, Any]:
         PROFILE[0].mkdir(parents=True, exist_ok=True)
         stats = PROFILE[0] / f"run-{len(list(PROFILE[0].glob('run-*.prof')))}.prof"
         command[1:3] = ["-m", "cProfile", "-o", str(stats), "-m", "chainrisk.cli"]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stop, peak = threading.Event(), [0]
-    watcher = threading.Thread(target=_peak_rss_mib, args=(process.pid, stop, peak))
-    watcher.start()
-    out, err = process.communicate()
-    seconds = time.perf_counter() - started
-    stop.set()
-    watcher.join()
-    if process.returncode != 0:
-        raise SystemExit(f"chainrisk run failed ({process.returncode}): {err.strip()[-500:]}")
+    out, seconds, peak = _measured(command, "chainrisk run", env)
     summary = out.strip().splitlines()[-1]
     # The run's own time (the line says "run N ok in X s"); `seconds` adds the process's start and imports.
     reported = float(summary.split(" ok in ", 1)[1].split(" s", 1)[0])
     return {
         "seconds": round(seconds, 1),
         "run_reported_s": reported,
-        "peak_rss_mib": peak[0],
+        "peak_rss_mib": peak,
         "summary": summary,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
@@ -573,24 +580,12 @@ def _publish(db: Path) -> dict[str, Any]:
         "print(json.dumps({'files': r.files, 'mib': round(r.bytes / 2**20, 1), 'rows': r.rows,\n"
         "    'tables': r.tables_written}))"
     )
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    stop, peak = threading.Event(), [0]
-    watcher = threading.Thread(target=_peak_rss_mib, args=(process.pid, stop, peak))
-    watcher.start()
-    out, err = process.communicate()
-    seconds = time.perf_counter() - started
-    stop.set()
-    watcher.join()
-    if process.returncode != 0:
-        raise SystemExit(f"publish failed ({process.returncode}): {err.strip()[-500:]}")
+    out, seconds, peak = _measured([sys.executable, "-c", code, str(db)], "publish")
     written = json.loads(out.strip().splitlines()[-1])
     rewritten = sorted(t for t, how in written.pop("tables").items() if how == "rewrite")
     return {
         "seconds": round(seconds, 1),
-        "peak_rss_mib": peak[0],
+        "peak_rss_mib": peak,
         **written,
         "tables_rewritten": rewritten,
         "load_average": [round(x, 2) for x in os.getloadavg()],
