@@ -4,6 +4,8 @@ follow), exact wide integers, compaction, pruning and the upgrade from full copi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,6 @@ from chainrisk.store import published
 from chainrisk.store.console import run_console_query
 from chainrisk.store.published import (
     DATA,
-    KEEP_PREVIOUS,
     MAX_FILES,
     POINTER,
     connect_reader,
@@ -98,6 +99,8 @@ def test_append_only_table_gets_a_file_of_the_new_rows_only(tmp_path: Path) -> N
     con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', 1.5), ('0xb', 2.5)")
     first = publish(con, db)
     assert first.tables_written["main.raw_toy_events"] == "rewrite"
+    first_manifest = read_manifest(first.catalog)
+    assert first_manifest is not None
     _events(con, 101, 103)
     second = publish(con, db)
     folder = published_dir(db)
@@ -107,12 +110,7 @@ def test_append_only_table_gets_a_file_of_the_new_rows_only(tmp_path: Path) -> N
     # Only the events were written: the unchanged tables keep their files.
     assert second.tables_written == {"main.raw_toy_events": "append"}
     assert second.files == 1 and second.rows == 3
-    assert (
-        _entry(db, "main.wallet_portfolio")["files"]
-        == read_manifest(first.catalog)["tables"][  # type: ignore[index]
-            "main.wallet_portfolio"
-        ]["files"]
-    )
+    assert _entry(db, "main.wallet_portfolio")["files"] == first_manifest["tables"]["main.wallet_portfolio"]["files"]
     # Readers see the whole table, exact, and the writer's views over it.
     total = sum(b * 10**18 for b in range(1, 104))
     assert _read(db, "SELECT n, total FROM mart_toy_events") == [(103, total)]
@@ -220,18 +218,101 @@ def test_reader_keeps_its_snapshot_while_the_next_publish_happens(tmp_path: Path
     con.close()
 
 
-def test_pruning_keeps_the_previous_snapshots_files_only(tmp_path: Path) -> None:
+def _publish_portfolio(con: duckdb.DuckDBPyConnection, db: Path, value: float) -> list[str]:
+    """Replaces the portfolio, publishes, and lists the catalogs kept."""
+    con.execute("DELETE FROM wallet_portfolio")
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', ?)", [value])
+    publish(con, db)
+    return sorted(p.name for p in published_dir(db).glob("snapshot-*.duckdb"))
+
+
+def test_pruning_keeps_only_the_current_snapshot_when_nobody_reads(tmp_path: Path) -> None:
     db = tmp_path / "c.duckdb"
     con = _db(db)
-    for run in range(KEEP_PREVIOUS + 3):
-        con.execute("DELETE FROM wallet_portfolio")
-        con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', ?)", [float(run)])
-        publish(con, db)
+    for run in range(4):
+        catalogs = _publish_portfolio(con, db, float(run))
     folder = published_dir(db)
-    catalogs = sorted(p.name for p in folder.glob("snapshot-*.duckdb"))
-    assert len(catalogs) == KEEP_PREVIOUS + 1 and (folder / POINTER).read_text() == catalogs[-1]
-    portfolio = sorted(p.name for p in (folder / DATA / "main.wallet_portfolio").iterdir())
-    assert len(portfolio) == KEEP_PREVIOUS + 1  # one file per kept snapshot: the older ones' are gone
+    assert catalogs == [(folder / POINTER).read_text()] == ["snapshot-00000004.duckdb"]
+    assert sorted(p.name for p in folder.glob("snapshot-*")) == ["snapshot-00000004.duckdb", "snapshot-00000004.json"]
+    portfolio = list((folder / DATA / "main.wallet_portfolio").iterdir())
+    assert len(portfolio) == 1  # the older snapshots' files are gone
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(3.0,)]
+    con.close()
+
+
+def _publish_elsewhere(db: Path, value: float) -> list[str]:
+    """_publish_portfolio from another process, as `chainrisk watch` publishes while the dashboard reads."""
+    code = (
+        "import sys, duckdb; from pathlib import Path; from chainrisk.store.published import publish; "
+        "db = Path(sys.argv[1]); con = duckdb.connect(str(db)); con.execute('DELETE FROM wallet_portfolio'); "
+        "con.execute(\"INSERT INTO wallet_portfolio VALUES ('0xa', ?)\", [float(sys.argv[2])]); publish(con, db)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db), str(value)], check=True, timeout=120)
+    return sorted(p.name for p in published_dir(db).glob("snapshot-*.duckdb"))
+
+
+def test_a_snapshot_is_kept_while_a_reader_holds_it_even_if_another_reader_in_its_process_closes(
+    tmp_path: Path,
+) -> None:
+    """The dashboard's threads open and close the same snapshot while another process publishes: one reader closing
+    must not release the others' hold. DuckDB's own read lock (fcntl) would be released: closing any descriptor of
+    a file drops the process's fcntl locks on it (the soak test's race when the publish relied on it)."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    con.close()
+    reader = connect_reader(db)
+    assert _console(db, "SELECT collateral_usd AS usd FROM wallet_portfolio") == [1.0]  # opens and closes it
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(1.0,)]  # and again
+    assert _publish_elsewhere(db, 2.0) == ["snapshot-00000001.duckdb", "snapshot-00000002.duckdb"]
+    assert _publish_elsewhere(db, 3.0) == ["snapshot-00000001.duckdb", "snapshot-00000003.duckdb"]
+    assert reader.execute("SELECT collateral_usd FROM wallet_portfolio").fetchall() == [(1.0,)]
+    reader.close()
+    del reader  # the hold ends with the connection object
+    assert _publish_elsewhere(db, 4.0) == ["snapshot-00000004.duckdb"]
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(4.0,)]
+
+
+def test_a_snapshot_another_process_opened_itself_is_kept(tmp_path: Path) -> None:
+    """An analyst's duckdb shell on the catalog holds DuckDB's own read lock on it: the publish sees it."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    catalog = current_copy(db)
+    shell = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.execute('SELECT collateral_usd FROM wallet_portfolio').fetchall(), flush=True); sys.stdin.read()",
+            str(catalog),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert shell.stdout is not None and shell.stdout.readline().strip() == "[(1.0,)]"
+        assert _publish_portfolio(con, db, 2.0) == ["snapshot-00000001.duckdb", "snapshot-00000002.duckdb"]
+    finally:
+        shell.communicate("", timeout=30)
+    assert _publish_portfolio(con, db, 3.0) == ["snapshot-00000003.duckdb"]
+    con.close()
+
+
+def test_a_reader_that_finds_its_snapshot_pruned_opens_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    first = current_copy(db)
+    _publish_portfolio(con, db, 2.0)
+    assert first is not None and not first.exists()
+    paths = iter([first])  # the pointer read just before the publish that pruned it
+    real = published.reader_path
+    monkeypatch.setattr(published, "reader_path", lambda d: next(paths, None) or real(d))
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(2.0,)]
     con.close()
 
 

@@ -13,7 +13,9 @@ and, after each run, publish it into `<db>.published/`:
 - `CURRENT`: the name of the current snapshot's catalog, replaced atomically (rename) once all of it is written.
 
 Readers open the catalog CURRENT names, read-only (`connect_reader`), and see one manifest's files: a consistent
-snapshot however many publishes follow while they read, until KEEP_PREVIOUS more publishes prune it.
+snapshot however many publishes follow while they read: a publish deletes a previous snapshot only once no reader
+holds it (chainrisk's readers by a shared flock on its manifest, any other process by DuckDB's own read lock on its
+catalog; see _claim), so the folder keeps the current snapshot and the ones still being read.
 
 What a publish writes grows with the new data, not with the file. Per table, against the previous manifest:
 - a table whose row count and content hash (the sum of the rows' hashes, order-free) did not change is not written:
@@ -53,7 +55,9 @@ import json
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,7 +70,13 @@ from chainrisk.store import ledger
 from chainrisk.store.history import BUCKET_KEY
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
-#: Snapshots kept besides the current one (readers that opened them before the switch keep working).
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; snapshots are kept by count there (KEEP_PREVIOUS)
+    fcntl = None  # type: ignore[assignment]
+
+#: Where readers cannot be seen (no flock: Windows), the snapshots kept besides the current one. Elsewhere a previous
+#: snapshot is kept exactly while a reader holds it (see _prune).
 KEEP_PREVIOUS = 2
 #: Files a table may have before a publish compacts them into one.
 MAX_FILES = 12
@@ -535,10 +545,67 @@ def _snapshots(folder: Path) -> list[int]:
 
 
 def _prune(folder: Path) -> None:
-    """Keeps the newest KEEP_PREVIOUS + 1 snapshots and the files they name; deletes the rest (an older chainrisk's
-    full copies included), and partial files over an hour old (a crashed publish's)."""
+    """Deletes the previous snapshots no reader holds and every file no kept manifest names (an older chainrisk's full
+    copies included), and partial files over an hour old (a crashed publish's). The current snapshot is always kept;
+    where readers cannot be seen (no flock), the KEEP_PREVIOUS newest before it too."""
     snapshots = _snapshots(folder)
-    kept = snapshots[-(KEEP_PREVIOUS + 1) :]
+    if fcntl is None:
+        _delete_unnamed(folder, snapshots[-(KEEP_PREVIOUS + 1) :])
+        return
+    with ExitStack() as locks:  # the claimed snapshots' locks, held until their files are gone
+        kept = snapshots[-1:] + [n for n in snapshots[:-1] if not _claim(folder, n, locks)]
+        _delete_unnamed(folder, kept)
+
+
+def _claim(folder: Path, number: int, locks: ExitStack) -> bool:
+    """Whether snapshot `number` may be deleted; when True, `locks` holds what keeps new readers out of it.
+
+    Two kinds of reader are seen. chainrisk's own (`open_published`: the dashboard, the console, exports) hold a
+    shared flock on the snapshot's manifest for as long as their connection lives; flock belongs to the open file,
+    so many readers in one process (the dashboard's threads) each hold their own. Any other process that opened the
+    catalog itself (an analyst's duckdb shell) holds DuckDB's read lock on it (fcntl), which a write lock tests. A
+    catalog this process has open outside open_published is seen by its descriptor: fcntl locks never conflict
+    within a process, and closing any descriptor of a file would drop this process's locks on it."""
+    assert fcntl is not None
+    catalog = folder / f"snapshot-{number:08d}.duckdb"
+    try:
+        fd = os.open(_manifest_of(catalog), os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # no manifest (a crashed publish's catalog): nothing can read it
+    locks.callback(os.close, fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    if _open_here(catalog):
+        return False
+    try:
+        handle = locks.enter_context(open(catalog, "r+b"))  # noqa: SIM115 (held until `locks` closes)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # this process held no lock on the file that closing the handle could drop
+    return True
+
+
+def _open_here(path: Path) -> bool:
+    """Whether this process has `path` open (Linux's /proc; elsewhere: no)."""
+    target = str(path.absolute())
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return False
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd) == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _delete_unnamed(folder: Path, kept: list[int]) -> None:
     named: set[str] = set()
     for number in kept:
         manifest = read_manifest(folder / f"snapshot-{number:08d}.duckdb")
@@ -608,16 +675,50 @@ def published_files(catalog: Path) -> list[Path]:
 
 
 def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
-    """`open_copy(path of the published catalog)`, asked again when it raises duckdb.IOException: the snapshot was
-    pruned between reading the pointer and opening it (a reader slower than KEEP_PREVIOUS publishes)."""
+    """`open_copy(path of the published catalog)`, holding the snapshot (a shared flock on its manifest, see _claim)
+    for as long as what it returns lives, so no publish deletes its files meanwhile. Asked again when the snapshot
+    was pruned between reading the pointer and holding it, or when `open_copy` raises duckdb.IOException."""
     last_error = ""
     for attempt in range(5):
+        held: int | None = None
         try:
-            return open_copy(reader_path(db))
+            catalog = reader_path(db)
+            held = _hold(catalog)
+            opened = open_copy(catalog)
         except duckdb.IOException as exc:
+            if held is not None:
+                os.close(held)
             last_error = str(exc).splitlines()[0]
             time.sleep(0.1 * (attempt + 1))
+            continue
+        except BaseException:
+            if held is not None:
+                os.close(held)
+            raise
+        if held is not None:
+            weakref.finalize(opened, os.close, held)
+        return opened
     raise UserError(f"cannot read the published snapshot of {db}: {last_error}")
+
+
+def _hold(catalog: Path) -> int | None:
+    """A descriptor of the catalog's manifest under a shared flock (closing it lets a publish delete the snapshot);
+    None when there is nothing to hold (an older chainrisk's full copy, or no flock on this platform).
+    duckdb.IOException when the snapshot is being or was pruned."""
+    if fcntl is None or _SNAPSHOT.match(catalog.name) is None:
+        return None
+    try:
+        fd = os.open(_manifest_of(catalog), os.O_RDONLY)
+    except FileNotFoundError:
+        raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a publish deletes it (milliseconds), then sees it gone
+        if os.fstat(fd).st_nlink == 0:
+            raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def connect_reader(db: Path, config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
