@@ -214,3 +214,51 @@ def test_raw_events_writes_and_a_rewind_keep_their_ledger(tmp_path: Path) -> Non
     with connect_reader(path) as con, duckdb.connect(str(path), read_only=True) as stored:
         query = "SELECT * FROM raw_test_events ORDER BY block_number"
         assert con.execute(query).fetchall() == stored.execute(query).fetchall()
+
+
+def test_downsampling_and_a_rewind_publish_the_ranges_they_deleted_not_the_whole_history(tmp_path: Path) -> None:
+    """A day's hours folded into days, and a reorg rewind, delete buckets: the publish drops the published rows of the
+    recorded range (a tombstone) and writes the table's rows in it again, checked by the ledger, instead of writing
+    the whole history; readers see exactly the table through every run, the tail merges and a rewrite."""
+    path = tmp_path / "d.duckdb"
+    settings = HistorySettings(hourly_days=1)
+    block, folds, seen = 100, [], 0
+    for step in range(4 * 86400 // 5000):  # runs every 83 minutes for four days
+        with Store(path) as store:
+            block += 1
+            record_samples(store.con, _samples(block, NOW + step * 5000 + 7), settings)
+        entry = _entry(publish_file(path))
+        if int(entry["deletions_seq"]) > seen:  # type: ignore[call-overload]  # this run folded a day
+            seen = int(entry["deletions_seq"])  # type: ignore[call-overload]
+            folds.append(entry["how"])
+            assert entry["how"] in ("upsert", "upsert+merge") and entry["checked_by_ledger"] is True, entry
+            assert entry.get("tombstones")
+        assert _published_buckets(path) == _stored_buckets(path), step
+    assert len(folds) >= 2, folds  # days were folded, each published as its range
+    # A reorg rewind drops the newest buckets: published as a range too.
+    with Store(path) as store:
+        store.con.execute("CREATE TABLE raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
+        store.con.execute(
+            "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
+            "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
+            "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
+            "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
+            "0 AS liquidation_bonus_bps, 0 AS emode_category"
+        )
+        before = _kept(store.con)
+        store.rewind(
+            1, [StoredMarket("aave-v3", "0xsource", "raw_test_events", ())], keep_through=block - 2, keep_hash="0x"
+        )
+        assert _kept(store.con)[0] < before[0]
+    entry = _entry(publish_file(path))
+    assert entry["how"] in ("upsert", "upsert+merge") and entry["checked_by_ledger"] is True
+    assert _published_buckets(path) == _stored_buckets(path)
+    # A fold whose deletion record is gone (pruned): the checks fail, the table is written whole, still exact.
+    with Store(path) as store:
+        block += 1
+        record_samples(store.con, _samples(block, NOW + 6 * 86400 + 7), settings)
+        assert int(store.con.execute("SELECT max(seq) FROM table_deletions").fetchall()[0][0]) > seen + 1
+        store.con.execute("DELETE FROM table_deletions")
+    entry = _entry(publish_file(path))
+    assert entry["how"] == "rewrite" and "tombstones" not in entry
+    assert _published_buckets(path) == _stored_buckets(path)

@@ -396,8 +396,11 @@ class Store:
                     "(SELECT key_id FROM wallet_health_keys WHERE chain_id = ? AND protocol = ? "
                     "AND list_contains(?, market))"
                 )
-                ledger.subtract(self.con, BUCKETS, f"SELECT * FROM {dropped}", [*after, chain_id, m.protocol, fed])
-                self.con.execute(f"DELETE FROM {dropped}", [*after, chain_id, m.protocol, fed])
+                dropped_params = [*after, chain_id, m.protocol, fed]
+                ledger.subtract(self.con, BUCKETS, f"SELECT * FROM {dropped}", dropped_params)
+                low = self.con.execute(f"SELECT min(bucket_start) FROM {dropped}", dropped_params).fetchall()[0][0]
+                self.con.execute(f"DELETE FROM {dropped}", dropped_params)
+                ledger.record_deletion(self.con, BUCKETS, low, None)  # a publish replaces the buckets from there on
                 self.con.execute(
                     "DELETE FROM snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? "
                     "AND source = ?",

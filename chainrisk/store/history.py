@@ -173,8 +173,9 @@ def _number_keys(con: duckdb.DuckDBPyConnection, chain_id: int) -> None:
 def _cutoff(con: duckdb.DuckDBPyConnection, chain_id: int, settings: HistorySettings) -> int:
     """Chain time before which buckets are days: the hourly window back from the newest sample (stored or new), down
     to the start of its day. Whole days fold at once, so the hour buckets are deleted once a day, not once an hour:
-    a deletion makes the next publish write the history whole (chainrisk.store.published), and the hourly window
-    reaches between `hourly_days` and a day more."""
+    a deletion makes the next publish drop and write again the published buckets of the folded days (the range the
+    downsampling records, chainrisk.store.published), and the hourly window reaches between `hourly_days` and a day
+    more."""
     row = con.execute(
         "SELECT greatest(coalesce((SELECT max(block_timestamp) FROM health_samples WHERE chain_id = $1), 0), "
         "coalesce((SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = $1), 0))",
@@ -221,10 +222,13 @@ def _downsample(con: duckdb.DuckDBPyConnection, chain_id: int, cutoff: int) -> N
         f"CREATE OR REPLACE TEMP TABLE day_rows AS SELECT * REPLACE ((bucket_start // {DAY_S}) * {DAY_S} "
         f"AS bucket_start, {DAY_S} AS bucket_seconds) FROM (SELECT {DECODE} FROM wallet_health_buckets WHERE {old})"
     )
-    if con.execute("SELECT count(*) FROM day_rows").fetchall()[0][0]:
+    low = con.execute("SELECT min(bucket_start) FROM day_rows").fetchall()[0][0]
+    if low is not None:
         ledger.subtract(con, BUCKETS, f"SELECT * FROM wallet_health_buckets WHERE {old}")
         con.execute(f"DELETE FROM wallet_health_buckets WHERE {old}")
         _replace_buckets(con, "day_rows")
+        # Every row from the first folded day to the cutoff was deleted or is new: a publish replaces that range.
+        ledger.record_deletion(con, BUCKETS, int(low), cutoff)
     con.execute("DROP TABLE day_rows")
 
 

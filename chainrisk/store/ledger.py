@@ -39,7 +39,16 @@ CREATE TABLE IF NOT EXISTS table_ledger (
     row_count BIGINT NOT NULL,
     content_hash HUGEINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS table_deletions (
+    table_name VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    low BIGINT NOT NULL,
+    high BIGINT
+);
 """
+#: Deletion records kept per table (a publish needs the ones since the previous publish; one a day per chain is
+#: written by the downsampling, so this is years of them).
+KEEP_DELETIONS = 10_000
 
 
 def _quote(name: str) -> str:
@@ -138,3 +147,40 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     for (table,) in tables:
         if ledgered(str(table)) and read(con, str(table)) is None:
             rebuild(con, str(table))
+
+
+def record_deletion(con: duckdb.DuckDBPyConnection, table: str, low: int | None, high: int | None) -> None:
+    """Records that rows of `table` whose range column (the publisher's UPSERT_NEAR column: bucket_start for the
+    buckets) lies in [low, high) (high None: no bound) were deleted or replaced, in the writer's transaction: a publish
+    then drops the published rows of that range and writes the table's rows in it again, instead of rewriting the
+    whole table (chainrisk.store.published). `low` None (nothing was deleted): no record."""
+    if low is None:
+        return
+    con.execute(
+        "INSERT INTO table_deletions SELECT ?, coalesce(max(seq), 0) + 1, ?, ? FROM table_deletions", [table, low, high]
+    )
+    con.execute(
+        "DELETE FROM table_deletions WHERE table_name = ? AND seq <= "
+        "(SELECT max(seq) FROM table_deletions WHERE table_name = ?) - ?",
+        [table, table, KEEP_DELETIONS],
+    )
+
+
+def deletions(
+    con: duckdb.DuckDBPyConnection, table: str, after: int
+) -> tuple[int, list[tuple[int, int | None]] | None]:
+    """The newest deletion record's number of `table` and the [low, high) ranges recorded after number `after` (a file
+    without the records table: none); the ranges are None when records after `after` were pruned already."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'table_deletions'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0, []
+    rows = con.execute(
+        "SELECT seq, low, high FROM table_deletions WHERE table_name = ? AND seq > ? ORDER BY seq", [table, after]
+    ).fetchall()
+    newest = max([after, *(int(r[0]) for r in rows)])
+    if rows and int(rows[0][0]) != after + 1:
+        return newest, None  # records in between were pruned
+    return newest, [(int(low), None if high is None else int(high)) for _, low, high in rows]

@@ -27,8 +27,10 @@ What a publish writes grows with the new data, not with the file. Per table, aga
 - a table whose rows are revised in place (UPSERT_KEYS: wallet_health_buckets, whose hour buckets later runs extend;
   and every `history.*` table of raw versions, whose `valid_to_block` is set when a value is replaced) gets one new
   file of the rows whose mark moved past the watermark, and its view keeps the newest version of each key (the file
-  names sort by snapshot); when the resolved view's count and hash are not the table's (rows were deleted: a reorg, a
-  downsampling of old hour buckets into days), the table is rewritten whole;
+  names sort by snapshot). Rows its writers deleted (the daily downsampling of old hour buckets into days, a reorg
+  rewind) are published by the range they recorded (chainrisk.store.ledger.record_deletion): the new file holds every
+  row the table has in that range, and a tombstone in the manifest drops the older files' rows in it. When the
+  resolved view's count and hash are not the table's (a deletion nobody recorded), the table is rewritten whole;
 - any other table (the latest-only derived tables) is rewritten whole when it changed;
 - a table with more than MAX_FILES files has its files after the first (the table written whole) merged into one
   while they hold under 1/TAIL_SHARE of the first's rows, and is rewritten whole past that: opening years of runs
@@ -96,6 +98,9 @@ UPSERT_KEYS: dict[str, tuple[tuple[str, ...], str]] = {"main.wallet_health_bucke
 #: (chainrisk.store.ledger), what a publish reads to check a revision is the published rows from the revision's
 #: lowest value of it on, not the whole table.
 UPSERT_NEAR = {"main.wallet_health_buckets": "bucket_start"}
+#: Deletion ranges (chainrisk.store.ledger.record_deletion) a publish turns into tombstones at most; more since the
+#: previous publish (a long pause, many reorgs) and the table is written whole.
+MAX_RANGES = 64
 #: history.<raw table> rows: one per value from a block on; closing one sets valid_to_block (the only revision).
 VALID_TO = "valid_to_block"
 #: Columns that stamp a latest-only row with its snapshot (chainrisk.store.db.STAMP_COLUMNS).
@@ -224,12 +229,47 @@ def _newest_per_key(paths: str, key: tuple[str, ...], where: str = "true") -> st
     )
 
 
+def _in_range(near: str, low: int, high: int | None) -> str:
+    """SQL: the UPSERT_NEAR column `near` lies in [low, high) (high None: no bound)."""
+    above = f"{near} >= {int(low)}"
+    return above if high is None else f"({above} AND {near} < {int(high)})"
+
+
+def _ranges_sql(table: _Table, ranges: list[tuple[int, int | None]]) -> str:
+    """SQL: a row's UPSERT_NEAR value lies in any of `ranges`."""
+    near = _quote(UPSERT_NEAR[table.full])
+    return " OR ".join(_in_range(near, low, high) for low, high in ranges) or "false"
+
+
+def _tombstoned(table: _Table, tombstones: list[Any], folder: Path, file_column: str | None) -> str:
+    """SQL: a tombstone removes the row: it lies in the tombstone's range and comes from a file before the tombstone's
+    (files sort by snapshot). `file_column`: the column holding the row's file; None: the table's whole file, which
+    comes before every tombstone."""
+    near = _quote(UPSERT_NEAR[table.full]) if tombstones else ""
+    parts = []
+    for name, low, high in tombstones:
+        inside = _in_range(near, low, high)
+        parts.append(inside if file_column is None else f"({file_column} < {_literal(folder / name)} AND {inside})")
+    return " OR ".join(parts) or "false"
+
+
 def _reader_select(
-    table: _Table, files: list[str], folder: Path, stamps: dict[str, int] | None = None, where: str = "true"
+    table: _Table,
+    files: list[str],
+    folder: Path,
+    stamps: dict[str, int] | None = None,
+    where: str = "true",
+    tombstones: list[Any] | None = None,
 ) -> str:
     """The view's SELECT: the files' rows with every column cast to its declared type (newest version per key for a
-    table revised in place; `stamps` put on every row of a re-stamped table); `where`, a condition on key columns
-    only, keeps some keys' rows (the Parquet row groups outside it are skipped by their statistics)."""
+    table revised in place, without the rows its `tombstones` removed; `stamps` put on every row of a re-stamped
+    table); `where`, a condition on key columns only, keeps some keys' rows (the Parquet row groups outside it are
+    skipped by their statistics).
+
+    A tombstone (file, low, high) says the rows whose UPSERT_NEAR value lies in [low, high) were deleted (or
+    replaced) before `file` was written: rows of earlier files in that range are gone, and `file` holds every row the
+    table had in it then (chainrisk.store.ledger.record_deletion)."""
+    tombstones = tombstones or []
     stamps = stamps or {}
     casts = ", ".join(
         f"CAST({int(stamps[c]) if c in stamps else _quote(c)} AS {t}) AS {_quote(c)}" for c, t in table.columns
@@ -237,17 +277,21 @@ def _reader_select(
     if not files:
         return f"SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {_quote(c)}' for c, _ in table.columns)}) LIMIT 0"
     shape = table.shape()
+    whole_where = f"({where}) AND NOT ({_tombstoned(table, tombstones, folder, None)})" if tombstones else where
     if shape is None or len(files) == 1:
-        return f"SELECT {casts} FROM read_parquet({_paths(folder, files)}, union_by_name = true) WHERE {where}"
+        return f"SELECT {casts} FROM read_parquet({_paths(folder, files)}, union_by_name = true) WHERE {whole_where}"
     # The first file is the table written whole, the others the revisions since (the newest per key wins). The
     # revisions are resolved among themselves and the whole file's rows they replace dropped by an anti-join: the
     # large file is scanned once and never sorted (20M rows, 3 revision files: 1.5 s against 8.6 s for a window over
     # every file, same rows).
     key = ", ".join(_quote(c) for c in shape[0])
+    revised_where = where
+    if tombstones:
+        revised_where = f"({where}) AND NOT ({_tombstoned(table, tombstones, folder, '_published_file')})"
     return (
-        f"WITH revised AS ({_newest_per_key(_paths(folder, files[1:]), shape[0], where)}) SELECT {casts} FROM "
-        f"(SELECT * FROM revised UNION ALL BY NAME SELECT * FROM read_parquet({_literal(folder / files[0])}, "
-        f"union_by_name = true) AS whole ANTI JOIN revised USING ({key}) WHERE {where})"
+        f"WITH revised AS ({_newest_per_key(_paths(folder, files[1:]), shape[0], revised_where)}) SELECT {casts} "
+        f"FROM (SELECT * FROM revised UNION ALL BY NAME SELECT * FROM read_parquet({_literal(folder / files[0])}, "
+        f"union_by_name = true) AS whole ANTI JOIN revised USING ({key}) WHERE {whole_where})"
     )
 
 
@@ -273,17 +317,25 @@ def _write(con: duckdb.DuckDBPyConnection, table: _Table, where: str, target: Pa
 
 
 def _compact_tail(
-    con: duckdb.DuckDBPyConnection, table: _Table, files: list[str], folder: Path, snapshot: int, written: list[Path]
-) -> tuple[list[str], str, list[Path]] | None:
+    con: duckdb.DuckDBPyConnection,
+    table: _Table,
+    files: list[str],
+    folder: Path,
+    snapshot: int,
+    written: list[Path],
+    tombstones: list[Any] | None = None,
+) -> tuple[list[str], str, list[Path], list[Any]] | None:
     """A table's files after an append or a revision: as they are up to MAX_FILES; beyond, the files after the first
     (the table written whole) merged into one (for a table revised in place, the newest version of each key), while
     they hold fewer than 1/TAIL_SHARE of the first file's rows; None (rewrite the table whole) past that. So a publish
     writes what the run changed plus, now and then, the recent files again, and the whole table only each time it has
-    grown by a share of itself: amortised, its cost follows the new data, not the table."""
+    grown by a share of itself: amortised, its cost follows the new data, not the table. The merged file has the
+    tail's tombstones applied; they then apply to the first file alone (returned pointing at the merged file)."""
     shape = table.shape()
     kind = "append" if shape is None else "upsert"
+    tombstones = tombstones or []
     if len(files) <= MAX_FILES:
-        return files, kind, written
+        return files, kind, written, tombstones
     tail = _paths(folder, files[1:])
     whole = _literal(folder / files[0])
     tail_rows, whole_rows = con.execute(
@@ -295,7 +347,8 @@ def _compact_tail(
             path.unlink(missing_ok=True)
         return None
     every = f"SELECT * FROM read_parquet({tail}, union_by_name = true)"
-    select = every if shape is None else _newest_per_key(tail, shape[0])
+    alive = f"NOT ({_tombstoned(table, tombstones, folder, '_published_file')})" if tombstones else "true"
+    select = every if shape is None else _newest_per_key(tail, shape[0], alive)
     name = f"{DATA}/{table.full}/{snapshot:08d}-merged.parquet"
     target = folder / name
     partial = target.with_name(target.name + ".partial")
@@ -303,7 +356,7 @@ def _compact_tail(
     os.replace(partial, target)
     for path in written:  # this publish's own file is in the merged one: never named by a manifest
         path.unlink(missing_ok=True)
-    return [files[0], name], f"{kind}+merge", [target]
+    return [files[0], name], f"{kind}+merge", [target], [[name, low, high] for _, low, high in tombstones]
 
 
 def _publish_table(
@@ -317,6 +370,15 @@ def _publish_table(
     shape = table.shape()
     mark = shape[1] if shape else table.append_mark()
     same_columns = before is not None and before["columns"] == columns
+    # Ranges the writers deleted rows in since the previous publish (chainrisk.store.ledger.record_deletion): None
+    # when they cannot be known (records pruned, too many, a manifest from before them: then rows deleted since make
+    # the checks below fail and the table is written whole).
+    ranges: list[tuple[int, int | None]] | None = []
+    if shape is not None and table.full in UPSERT_NEAR:
+        seen = before.get("deletions_seq") if before is not None else None
+        entry["deletions_seq"], ranges = ledger.deletions(con, table.full, int(seen or 0))
+        if seen is None or (ranges is not None and len(ranges) > MAX_RANGES):
+            ranges = None
     if before is not None and same_columns and before["rows"] == count and before["hash"] == str(digest):
         return {**before, **entry}, None, []
     stamps = _stamps(con, table) if shape is None else None
@@ -348,9 +410,12 @@ def _publish_table(
         and before["files"]
     ):
         where = f"{mark} > {int(previous_mark)}"
+        if ranges:  # the rows in a deleted range are written again, whatever their mark
+            where = f"{where} OR {_ranges_sql(table, ranges)}"
         new_rows, new_hash = _stats(con, table, f"(SELECT * FROM {table.sql_name} WHERE {where})")
         name = f"{directory}/{snapshot:08d}-{len(before['files'])}.parquet"
         files = [*before["files"], name]
+        tombstones = [*before.get("tombstones", []), *([name, low, high] for low, high in ranges or [])]
         if shape is None:
             if before["rows"] + new_rows == count and int(before["hash"]) + new_hash == digest:
                 written = [folder / name] if new_rows else []
@@ -360,24 +425,26 @@ def _publish_table(
                     files = before["files"]
                 merged = _compact_tail(con, table, files, folder, snapshot, written)
                 if merged is not None:
-                    kept, how, written = merged
+                    kept, how, written, _ = merged
                     return {**entry, "watermark": watermark(previous_mark), "files": kept}, how, written
-        elif new_rows:
+        elif new_rows and ranges is not None:
             _write(con, table, where, folder / name)
             resolved = None
             if ledgered is not None and table.full in UPSERT_NEAR:
-                resolved = _revised_stats(con, table, before, folder, name, (new_rows, new_hash))
+                resolved = _revised_stats(con, table, before, folder, name, (new_rows, new_hash), ranges)
             if resolved != (count, digest):
                 if ledgered is not None:  # the ledger and the files disagree: both from scratch
                     count, digest = _stats(con, table, table.sql_name)
                     entry.update(rows=count, hash=str(digest))
-                resolved = _stats(con, table, f"({_reader_select(table, files, folder)})")
+                resolved = _stats(con, table, f"({_reader_select(table, files, folder, tombstones=tombstones)})")
             else:
                 entry["checked_by_ledger"] = True
             if resolved == (count, digest):
-                merged = _compact_tail(con, table, files, folder, snapshot, [folder / name])
+                merged = _compact_tail(con, table, files, folder, snapshot, [folder / name], tombstones)
                 if merged is not None:
-                    kept, how, written = merged
+                    kept, how, written, tombstones = merged
+                    if tombstones:
+                        entry["tombstones"] = tombstones
                     return {**entry, "watermark": watermark(previous_mark), "files": kept}, how, written
             else:
                 (folder / name).unlink()
@@ -395,22 +462,32 @@ def _revised_stats(
     folder: Path,
     revision: str,
     added: tuple[int, int],
+    ranges: list[tuple[int, int | None]],
 ) -> tuple[int, int]:
-    """Count and hash of the view over `before`'s files plus the revision file, from the previous view's (its
-    manifest's, checked when it was published) and the rows the revision replaces and adds: reads the published rows
-    from the revision's lowest UPSERT_NEAR value on, not the whole table."""
+    """Count and hash of the view over `before`'s files plus the revision file (and its tombstones over `ranges`),
+    from the previous view's (its manifest's, checked when it was published) and the rows the revision replaces,
+    deletes and adds: reads the published rows in `ranges` and from the lowest UPSERT_NEAR value of the revision's
+    other rows on, not the whole table."""
     key = table.shape()
     assert key is not None
     near = _quote(UPSERT_NEAR[table.full])
-    low = con.execute(f"SELECT min({near}) FROM read_parquet({_literal(folder / revision)})").fetchall()[0][0]
-    if low is None:
+    in_ranges = _ranges_sql(table, ranges)
+    low = con.execute(
+        f"SELECT min({near}) FROM read_parquet({_literal(folder / revision)}) WHERE NOT ({in_ranges})"
+    ).fetchall()[0][0]
+    bounds = [*(_in_range(near, a, b) for a, b in ranges), *([f"{near} >= {int(low)}"] if low is not None else [])]
+    if not bounds:
         return int(before["rows"]), int(before["hash"])
-    previous = _reader_select(table, before["files"], folder, where=f"{near} >= {int(low)}")
+    previous = _reader_select(
+        table, before["files"], folder, where=" OR ".join(bounds), tombstones=before.get("tombstones")
+    )
     columns = ", ".join(_quote(c) for c in key[0])
+    # Replaced or deleted: the previous rows in a deleted range, and the others whose key the revision has.
     replaced = _stats(
         con,
         table,
-        f"(SELECT p.* FROM ({previous}) p SEMI JOIN read_parquet({_literal(folder / revision)}) n USING ({columns}))",
+        f"(WITH p AS ({previous}) SELECT * FROM p WHERE {in_ranges} UNION ALL SELECT p.* FROM p "
+        f"SEMI JOIN read_parquet({_literal(folder / revision)}) n USING ({columns}) WHERE NOT ({in_ranges}))",
     )
     return int(before["rows"]) - replaced[0] + added[0], int(before["hash"]) - replaced[1] + added[1]
 
@@ -435,7 +512,8 @@ def _write_catalog(
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
         for table in tables:
             entry = manifest["tables"][table.full]
-            select = _reader_select(table, entry["files"], folder, entry.get("stamps"))
+            tombstones = entry.get("tombstones")
+            select = _reader_select(table, entry["files"], folder, entry.get("stamps"), tombstones=tombstones)
             cat.execute(f"CREATE VIEW {table.sql_name} AS {select}")
         pending = views
         while pending:
