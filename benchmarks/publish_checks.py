@@ -10,7 +10,14 @@ last_block > previous`). The ratio shows how far the publisher's checks put it a
 grows: before the ledger (chainrisk.store.ledger) they counted and hashed the whole table, then the whole published
 view.
 
-    python benchmarks/publish_checks.py [--keys 10000] [--buckets 240 2435]
+With `--fold-baseline DIR` (a checkout of earlier chainrisk code, e.g. `git archive f0ee85b chainrisk | tar -x -C
+DIR`), each size is also measured on the run that folds a day: the history's hour buckets span BUCKETS hours, the
+hourly window is set so that one more run (every key sampled an hour later, through `record_samples`, as a run
+writes it) folds the oldest day's 24 hours into one day bucket per key, and that run's publish is timed with this
+code and with the earlier code side by side on copies of the same files (before ranges were recorded, a deletion
+made the publish write the whole history).
+
+    python benchmarks/publish_checks.py [--keys 10000] [--buckets 240 2435] [--fold-baseline DIR]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from chainrisk.store import ledger  # noqa: E402
 from chainrisk.store.db import Store  # noqa: E402
-from chainrisk.store.history import BUCKETS  # noqa: E402
-from chainrisk.store.published import publish_file, read_manifest  # noqa: E402
+from chainrisk.store.history import BUCKETS, SAMPLE_COLUMNS, HistorySettings, record_samples  # noqa: E402
+from chainrisk.store.published import connect_reader, publish_file, read_manifest  # noqa: E402
 from chainrisk.store.schema.history import ENCODE  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "publish_checks.json"
@@ -110,10 +118,78 @@ def _measure(keys: int, buckets: int, folder: Path) -> dict[str, Any]:
     }
 
 
+def _timed_publish(db: Path, code: Path | None) -> tuple[float, dict[str, Any]]:
+    """Seconds `publish_file(db)` takes in its own process, with this code or the checkout `code`; the manifest."""
+    script = (
+        "import sys, time; from pathlib import Path; from chainrisk.store.published import publish_file; "
+        "t = time.perf_counter(); publish_file(Path(sys.argv[1])); print(time.perf_counter() - t)"
+    )
+    code = code if code is not None else ROOT
+    env = {**os.environ, "PYTHONPATH": str(code)}  # and run from there: `-c` puts the working directory first
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(db)], env=env, cwd=code, capture_output=True, text=True, check=True
+    )
+    folder = db.with_name(db.name + ".published")
+    catalog = folder / (folder / "CURRENT").read_text().strip()
+    return float(done.stdout.strip().splitlines()[-1]), read_manifest(catalog) or {}
+
+
+def _measure_fold(keys: int, buckets: int, folder: Path, baseline: Path) -> dict[str, Any]:
+    db = folder / f"fold-{keys}x{buckets}.duckdb"
+    days = buckets // 24 - 1  # the next sample's window leaves exactly the oldest day behind
+    with Store(db) as store:
+        store.con.execute(f"INSERT INTO wallet_health_keys BY NAME {_keys(keys)}")
+        store.con.execute(f"INSERT INTO wallet_health_buckets BY NAME {_buckets(keys, 0, buckets)}")
+        ledger.rebuild(store.con, BUCKETS)
+    publish_file(db)
+    with Store(db) as store:  # the run: every key sampled in the next hour; its fold deletes the oldest day's hours
+        block, hour = buckets * 300 + 5, buckets * 3600 + 60
+        samples = store.con.sql(
+            f"SELECT protocol, chain_id, market, wallet, {block}::BIGINT AS block_number, {hour}::BIGINT AS "
+            "block_timestamp, 1.5 AS health_factor, (15 * 10::HUGEINT ** 17) AS health_factor_wad, "
+            "1000.0 AS collateral_usd, 600.0 AS debt_usd, 800.0 AS borrowing_power_usd, 0.0 AS bad_debt_usd, "
+            "8000 AS liquidation_threshold_bps, 7500 AS ltv_bps, false AS liquidatable FROM wallet_health_keys"
+        ).pl()
+        started = time.perf_counter()
+        record_samples(store.con, samples.select(SAMPLE_COLUMNS), HistorySettings(hourly_days=days))
+        run_s = time.perf_counter() - started
+        folded = store.con.execute("SELECT count(*) FROM wallet_health_buckets WHERE bucket_seconds = 86400").fetchall()
+    twin = folder / "baseline"
+    shutil.rmtree(twin, ignore_errors=True)
+    twin.mkdir()
+    shutil.copyfile(db, twin / db.name)
+    shutil.copytree(db.with_name(db.name + ".published"), twin / (db.name + ".published"))
+    load = os.getloadavg()
+    ours_s, manifest = _timed_publish(db, None)
+    theirs_s, theirs = _timed_publish(twin / db.name, baseline)
+    entry = manifest.get("tables", {}).get(BUCKETS, {})
+    with connect_reader(db) as reader, duckdb.connect(str(db), read_only=True) as stored:
+        check = "SELECT count(*), sum(hash(h)::HUGEINT) FROM wallet_health_history h"
+        equal = reader.execute(check).fetchall() == stored.execute(check).fetchall()
+    for path in (db, twin / db.name):
+        shutil.rmtree(path.with_name(path.name + ".published"), ignore_errors=True)
+        path.unlink()
+    return {
+        "keys": keys,
+        "buckets_stored": keys * (buckets + 1) - 23 * keys,
+        "day_buckets_after_fold": int(folded[0][0]),
+        "fold_run_s": round(run_s, 2),
+        "publish_s": round(ours_s, 3),
+        "publish_how": manifest.get("written", {}).get("tables", {}).get(BUCKETS),
+        "checked_by_ledger": bool(entry.get("checked_by_ledger")),
+        "published_equal_to_table": equal,
+        "baseline_publish_s": round(theirs_s, 3),
+        "baseline_publish_how": theirs.get("written", {}).get("tables", {}).get(BUCKETS),
+        "ratio_baseline_to_ours": round(theirs_s / ours_s, 1),
+        "load_average": [round(x, 2) for x in load],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--buckets", type=int, nargs="+", default=[240, 2435], help="hour buckets per key stored")
+    parser.add_argument("--fold-baseline", help="earlier chainrisk code (a folder holding chainrisk/) for the fold")
     args = parser.parse_args()
     result: dict[str, Any] = {"command": "python benchmarks/publish_checks.py " + " ".join(sys.argv[1:]), "sizes": []}
     with tempfile.TemporaryDirectory(prefix="chainrisk-publish-checks-") as folder:
@@ -121,6 +197,10 @@ def main() -> None:
             figures = _measure(args.keys, buckets, Path(folder))
             print(json.dumps(figures), flush=True)
             result["sizes"].append(figures)
+            if args.fold_baseline:
+                fold = _measure_fold(args.keys, buckets, Path(folder), Path(args.fold_baseline))
+                print(json.dumps(fold), flush=True)
+                result.setdefault("folds", []).append(fold)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
