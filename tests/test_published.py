@@ -463,3 +463,24 @@ def test_a_publish_runs_under_its_memory_cap_and_resets_the_writers_limit(
     assert con.execute("SELECT current_setting('memory_limit')").fetchall() == default
     assert _read(db, "SELECT count(*), count(DISTINCT wallet) FROM wallet_health_history") == [(2_000_000, 2000)]
     con.close()
+
+
+def test_without_flock_snapshots_are_kept_by_count_and_readers_still_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses flock (some network ones): readers read without a hold, and a publish keeps the
+    current and KEEP_PREVIOUS previous snapshots whatever reads them."""
+    import errno
+    import fcntl
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "no locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    for run in range(published.KEEP_PREVIOUS + 3):
+        catalogs = _publish_portfolio(con, db, float(run))
+        assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(float(run),)]
+    assert len(catalogs) == published.KEEP_PREVIOUS + 1
+    con.close()

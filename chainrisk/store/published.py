@@ -627,7 +627,7 @@ def _prune(folder: Path) -> None:
     copies included), and partial files over an hour old (a crashed publish's). The current snapshot is always kept;
     where readers cannot be seen (no flock), the KEEP_PREVIOUS newest before it too."""
     snapshots = _snapshots(folder)
-    if fcntl is None:
+    if fcntl is None or not _flock_works(folder / f"snapshot-{snapshots[-1]:08d}.json" if snapshots else folder):
         _delete_unnamed(folder, snapshots[-(KEEP_PREVIOUS + 1) :])
         return
     with ExitStack() as locks:  # the claimed snapshots' locks, held until their files are gone
@@ -665,6 +665,25 @@ def _claim(folder: Path, number: int, locks: ExitStack) -> bool:
         fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False  # this process held no lock on the file that closing the handle could drop
+    return True
+
+
+def _flock_works(path: Path) -> bool:
+    """Whether flock works on `path`'s file system (some network file systems refuse it: readers are then not seen,
+    and snapshots are kept by count)."""
+    assert fcntl is not None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True  # held exclusively by another publish: it works
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     return True
 
 
@@ -791,11 +810,15 @@ def _hold(catalog: Path) -> int | None:
         raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a publish deletes it (milliseconds), then sees it gone
-        if os.fstat(fd).st_nlink == 0:
-            raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it")
+    except OSError:  # a file system without flock: nothing to hold (the publish keeps snapshots by count there)
+        os.close(fd)
+        return None
     except BaseException:
         os.close(fd)
         raise
+    if os.fstat(fd).st_nlink == 0:
+        os.close(fd)
+        raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it")
     return fd
 
 
