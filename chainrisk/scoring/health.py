@@ -20,11 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-import numba
-import numpy as np
 import polars as pl
 
-from chainrisk.scoring import kernels
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
 from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
@@ -262,12 +259,6 @@ def _price_usd(price: pl.Expr, names: list[str]) -> pl.Expr:
 def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """Per position: collateral and debt in base units (Int128) and USD at the (shocked) price."""
     names = _names(prepared)
-    if USE_KERNELS:
-        frame = prepared.collect()
-        found = _kernel_position_values(frame, names)
-        if found is not None:
-            return found.lazy()
-        prepared = frame.lazy()
     shortcut = _shortcut(prepared, names)
     narrow = set(shortcut.narrow)
     return prepared.with_columns(
@@ -278,63 +269,6 @@ def position_values(prepared: pl.LazyFrame) -> pl.LazyFrame:
         (_float("debt_base", narrow) / pl.col("_base_unit")).alias("debt_usd_now"),
         _price_usd(_float("_price", narrow), names).alias("price_usd_now"),
     )
-
-
-def _kernel_position_values(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame | None:
-    """position_values from the compiled kernel (kernels.base_values); None when a row does not fit it (nulls,
-    negative amounts or prices, prices of 2^64 or more, products of 2^122 or more)."""
-    rows = frame.height
-    if rows == 0:
-        return None
-    held: list[pl.Series] = []
-    empty = np.zeros((0, 2), dtype=np.uint64)
-    given = "_collateral_base_exact" in names and "_debt_base_exact" in names
-    limbs = {
-        c: kernels.int128_limbs(frame.get_column(c), held)
-        for c in (
-            "collateral_amount",
-            "debt_amount",
-            "_price",
-            "price",
-            *(["_collateral_base_exact", "_debt_base_exact"] if given else []),
-            *(["_unit"] if "_unit" in names else []),
-        )
-    }
-    floats = frame.select(pl.col("decimals").cast(pl.Int64), pl.col("_base_unit").cast(pl.Float64))
-    if any(v is None for v in limbs.values()) or any(s.null_count() > 0 for s in floats.get_columns()):
-        return None
-    found = cast(dict[str, kernels.Limbs], limbs)
-    collateral, collateral_limbs = kernels.new_int128(rows)
-    debt, debt_limbs = kernels.new_int128(rows)
-    views = np.empty((3, rows), dtype=np.float64)
-    taken = kernels.base_values(
-        found["collateral_amount"],
-        found["debt_amount"],
-        found["_price"],
-        found["price"],
-        found.get("_collateral_base_exact", empty),
-        found.get("_debt_base_exact", empty),
-        found.get("_unit", empty),
-        floats.get_column("decimals").to_numpy(),
-        kernels.POWERS_OF_TEN,
-        kernels.POWERS_OF_TEN_FLOAT,
-        floats.get_column("_base_unit").to_numpy(),
-        collateral_limbs,
-        debt_limbs,
-        views,
-        numba.get_num_threads(),
-    )
-    if not taken:
-        return None
-    lengths = frame.get_column("collateral_amount").chunk_lengths()
-    made = [
-        collateral.alias("collateral_base"),
-        debt.alias("debt_base"),
-        pl.Series("collateral_usd_now", views[0]),
-        pl.Series("debt_usd_now", views[1]),
-        pl.Series("price_usd_now", views[2]),
-    ]
-    return frame.with_columns(kernels.aligned(c, lengths) for c in made)
 
 
 def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -> pl.DataFrame:
@@ -358,118 +292,11 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     _isHealthy, Comet's isLiquidatable): HF = sum(wMulDown(collateral_base, threshold_wad)) / debt, the
     product split at 1e18 so it stays inside 128 bits. HF itself is a float of the exact integers, below 1
     exactly when they say liquidatable.
-
-    The per-wallet sums and verdicts come from the compiled kernels (chainrisk.scoring.kernels) when the book's
-    labels hold and every figure fits them; else from the same formulas in polars (`_polars_wallet_figures`), which
-    the kernels are tested against bit for bit.
     """
     names = _names(valued)
     rules = "_rule" in names
     keys = [*WALLET_KEY, "_base_unit", *(["_rule"] if rules else [])]
     keys += ["_close_factor", "_full_close_below"] if "_close_factor" in names else []
-    frame = valued.collect()
-    figures = _kernel_wallet_figures(frame, names, keys) if USE_KERNELS else None
-    if figures is None:
-        figures = _polars_wallet_figures(frame, names, keys)
-    return _finish_wallet_health(figures.lazy(), names)
-
-
-#: Whether wallet_health may take the compiled kernels (tests turn it off to run the polars path alone).
-USE_KERNELS = True
-#: The rule codes of chainrisk.scoring.kernels.
-_RULE_CODES = {
-    PER_POSITION: kernels.PER_POSITION,
-    WEIGHTED_THRESHOLD: kernels.WEIGHTED_THRESHOLD,
-    COLLATERAL_RATIO: kernels.COLLATERAL_RATIO,
-}
-
-
-def _kernel_wallet_figures(frame: pl.DataFrame, names: list[str], keys: list[str]) -> pl.DataFrame | None:
-    """What _polars_wallet_figures gives, from the compiled kernels; None when the book does not fit them (labels
-    that do not hold, nulls, negative values, a figure leaving 127 bits)."""
-    labelled = wallet_index(frame)
-    if labelled is None or frame.height == 0:
-        return None
-    index, first = labelled
-    held: list[pl.Series] = []
-    collateral = kernels.int128_limbs(frame.get_column("collateral_base"), held)
-    debt = kernels.int128_limbs(frame.get_column("debt_base"), held)
-    if collateral is None or debt is None:
-        return None
-    rules = "_rule" in names
-    threshold_wad = kernels.int128_limbs(frame.get_column("_threshold_wad"), held) if rules else None
-    if rules and threshold_wad is None:
-        return None
-    ints = frame.select(
-        pl.col("liquidation_threshold_bps").cast(pl.Int64),
-        pl.col("ltv_bps").cast(pl.Int64),
-        _lt_bps(names).alias("_threshold_float"),
-        pl.col("collateral_usd_now"),
-        pl.col("debt_usd_now"),
-        pl.col("_bonus"),
-        (pl.col("group") == STABLE_GROUP).fill_null(False).alias("_stable"),
-        ((pl.col("_rule") == COLLATERAL_RATIO) if rules else pl.lit(False)).fill_null(False).alias("_ratio_row"),
-        *([pl.col("_takes_all")] if "_takes_all" in names else []),
-    )
-    if any(s.null_count() > 0 for s in ints.get_columns()):
-        return None
-    column = {name: ints.get_column(name).to_numpy() for name in ints.columns}
-    wallets = len(first)
-    exact, floats, ok = kernels.wallet_sums(
-        index,
-        wallets,
-        collateral,
-        debt,
-        column["liquidation_threshold_bps"],
-        column["ltv_bps"],
-        column["collateral_usd_now"],
-        column["debt_usd_now"],
-        column["_threshold_float"],
-        column["_stable"],
-        column["_bonus"],
-        rules,
-        threshold_wad if threshold_wad is not None else np.zeros((0, 2), dtype=np.uint64),
-        column["_ratio_row"],
-        numba.get_num_threads(),
-    )
-    if not ok:
-        return None
-    first_rows = pl.Series(first)
-    gathered = pl.DataFrame(gather_rows([frame.get_column(k) for k in keys], first_rows))
-    rule = (
-        gathered.get_column("_rule").replace_strict(_RULE_CODES, default=kernels.AVERAGE, return_dtype=pl.Int8)
-        if rules
-        else pl.Series(np.zeros(wallets, dtype=np.int8))
-    ).to_numpy()
-    threshold, ltv, health, liquidatable, in_debt, spare, ok = kernels.wallet_verdicts(
-        exact, rule, numba.get_num_threads()
-    )
-    if not ok:
-        return None
-    takes_all = []
-    if "_takes_all" in names:
-        taking = np.bincount(index, weights=column["_takes_all"].astype(np.float64), minlength=wallets) > 0
-        takes_all = [pl.Series("_takes_all", taking)]
-    return gathered.with_columns(
-        *takes_all,
-        pl.Series("collateral_usd", floats[:, kernels.COLLATERAL_USD]),
-        pl.Series("debt_usd", floats[:, kernels.DEBT_USD]),
-        pl.Series("_stable_weighted_usd", floats[:, kernels.STABLE_WEIGHTED_USD]),
-        pl.Series("_volatile_weighted_usd", floats[:, kernels.VOLATILE_WEIGHTED_USD]),
-        pl.Series("_recoverable_usd", floats[:, kernels.RECOVERABLE_USD]),
-        pl.Series("liquidation_threshold_bps", threshold).cast(pl.Int128),
-        pl.Series("ltv_bps", ltv).cast(pl.Int128),
-        pl.Series("_in_debt", in_debt),
-        pl.Series("health_factor", health),
-        pl.Series("liquidatable", liquidatable),
-        pl.Series("_spare", spare),
-    )
-
-
-def _polars_wallet_figures(frame: pl.DataFrame, names: list[str], keys: list[str]) -> pl.DataFrame:
-    """Per wallet: `keys`, its float sums, average threshold and LTV, health factor, verdict, whether it has debt
-    (`_in_debt`) and borrowing capacity less debt as a double (`_spare`), from Int128 columns in polars."""
-    rules = "_rule" in names
     per_position: list[pl.Expr] = []
     if rules:
         value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
@@ -492,7 +319,7 @@ def _polars_wallet_figures(frame: pl.DataFrame, names: list[str], keys: list[str
     stable = pl.col("group") == STABLE_GROUP
     weighted_usd = pl.col("collateral_usd_now") * _lt_bps(names) / BPS
     agg = _per_wallet(
-        frame.lazy(),
+        valued,
         keys,
         *per_position,
         *takes_all,
@@ -538,24 +365,12 @@ def _polars_wallet_figures(frame: pl.DataFrame, names: list[str], keys: list[str
             pl.when(pl.col("_debt") > 0)
             .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt"), _numerator(rules)))
             .alias("health_factor"),
-            # The integers decide: a float ratio within a base unit of the line could round either way.
-            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
-            (pl.col("_debt") > 0).alias("_in_debt"),
-            (pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64).alias("_spare"),
-        )
-        .collect()
-    )
-
-
-def _finish_wallet_health(figures: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
-    """wallet_health's rows from the per-wallet figures (_polars_wallet_figures' columns): the float views."""
-    return (
-        figures.with_columns(
-            pl.when(pl.col("_in_debt")).then(pl.col("health_factor")).alias("health_factor"),
             pl.when(pl.col("collateral_usd") > 0).then(pl.col("debt_usd") / pl.col("collateral_usd")).alias("ltv_used"),
-            (pl.col("_spare") / pl.col("_base_unit")).clip(lower_bound=0).alias("borrowing_power_usd"),
+            ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
+            .clip(lower_bound=0)
+            .alias("borrowing_power_usd"),
             # Uniform drop x of non-stable collateral with (S + V (1 - x)) = debt: x = 1 - (debt - S) / V.
-            pl.when((pl.col("_volatile_weighted_usd") > 0) & pl.col("_in_debt"))
+            pl.when((pl.col("_volatile_weighted_usd") > 0) & (pl.col("_debt") > 0))
             .then(
                 (1 - (pl.col("debt_usd") - pl.col("_stable_weighted_usd")) / pl.col("_volatile_weighted_usd")).clip(
                     0, 1
@@ -564,6 +379,8 @@ def _finish_wallet_health(figures: pl.LazyFrame, names: list[str]) -> pl.LazyFra
             .alias("distance_to_liquidation"),
         )
         .with_columns(
+            # The integers decide: a float ratio within a base unit of the line could round either way.
+            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
             (
                 pl.when(pl.col("health_factor") < pl.col("_full_close_below"))
                 .then(1.0)
@@ -572,7 +389,7 @@ def _finish_wallet_health(figures: pl.LazyFrame, names: list[str]) -> pl.LazyFra
                 else pl.when(pl.col("health_factor") < CLOSE_FACTOR_HF_THRESHOLD)
                 .then(1.0)
                 .otherwise(DEFAULT_CLOSE_FACTOR)
-            ).alias("close_factor")
+            ).alias("close_factor"),
         )
         .with_columns(
             pl.when(pl.col("liquidatable"))
@@ -582,26 +399,8 @@ def _finish_wallet_health(figures: pl.LazyFrame, names: list[str]) -> pl.LazyFra
             (pl.col("debt_usd") - pl.col("_recoverable_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
         )
         .with_columns(_seizable("_takes_all" in names).alias("seizable_collateral_usd"))
-        .select(*WALLET_KEY, *WALLET_COLUMNS)
+        .select(pl.exclude("^_.*$"))
     )
-
-
-#: wallet_health's columns after WALLET_KEY.
-WALLET_COLUMNS = [
-    "collateral_usd",
-    "debt_usd",
-    "liquidation_threshold_bps",
-    "ltv_bps",
-    "health_factor",
-    "ltv_used",
-    "borrowing_power_usd",
-    "distance_to_liquidation",
-    "liquidatable",
-    "close_factor",
-    "liquidatable_debt_usd",
-    "bad_debt_usd",
-    "seizable_collateral_usd",
-]
 
 
 def _seizable(takes_all: bool) -> pl.Expr:
@@ -662,80 +461,6 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     rises above it.
     """
     names = _names(valued)
-    frame = valued.collect()
-    if USE_KERNELS:
-        found = _kernel_liquidation_prices(frame, names, iterations)
-        if found is not None:
-            return found
-    return _polars_liquidation_prices(frame, names, iterations)
-
-
-def _kernel_liquidation_prices(frame: pl.DataFrame, names: list[str], iterations: int) -> pl.LazyFrame | None:
-    """liquidation_prices from the compiled kernels; None when the labels do not hold, an input has nulls or a view
-    of a priced row is not a number."""
-    labelled = wallet_index(frame)
-    if labelled is None or frame.height == 0:
-        return None
-    index, first = labelled
-    held: list[pl.Series] = []
-    limbs = [
-        kernels.int128_limbs(frame.get_column(c).cast(pl.Int128), held)
-        for c in ("collateral_base", "debt_base", "collateral_amount", "debt_amount", "_price")
-    ]
-    scaled = "_unit" in names
-    floats = frame.select(
-        _lt_bps(names).cast(pl.Float64).alias("_lt"),
-        _unit_float(names).alias("_unit_float"),
-        (pl.col("_rule").is_in(UNFLOORED_RULES) if "_rule" in names else pl.lit(False))
-        .fill_null(False)
-        .alias("_unfloored"),
-        pl.col("decimals").cast(pl.Int64),
-        pl.col("_base_unit").cast(pl.Float64),
-    )
-    if any(a is None for a in limbs) or any(s.null_count() > 0 for s in floats.get_columns()):
-        return None
-    collateral, debt, collateral_amount, debt_amount, snapshot = cast(list[kernels.Limbs], limbs)
-    unit = floats.get_column("_unit_float").to_numpy()
-    price, way = kernels.position_prices(
-        index,
-        len(first),
-        collateral,
-        debt,
-        collateral_amount,
-        debt_amount,
-        floats.get_column("_lt").to_numpy(),
-        unit,
-        floats.get_column("_unfloored").to_numpy(),
-        iterations,
-        numba.get_num_threads(),
-    )
-    found, usd, change, ok = kernels.price_views(
-        price,
-        way,
-        snapshot,
-        scaled,
-        floats.get_column("decimals").to_numpy(),
-        unit,
-        floats.get_column("_base_unit").to_numpy(),
-        kernels.POWERS_OF_TEN_FLOAT,
-    )
-    if not ok:
-        return None
-    # The way of each row from a table of its four codes: a gather of inlined strings, not a string per row made.
-    ways = pl.Series([None, "falls below", "rises above", None], dtype=pl.String).gather(way.astype(np.uint32))
-    made = [
-        ways.alias("liquidated_when_price"),
-        pl.Series("liquidation_price", found, nan_to_null=True),
-        pl.Series("liquidation_price_usd", usd, nan_to_null=True),
-        pl.Series("liquidation_price_change", change, nan_to_null=True),
-    ]
-    lengths = frame.get_column("asset").chunk_lengths()
-    kept = frame.select(*WALLET_KEY, "asset", "symbol", "group", "collateral_usd_now", "debt_usd_now", "price_usd_now")
-    return kept.with_columns(kernels.aligned(c, lengths) for c in made).lazy()
-
-
-def _polars_liquidation_prices(frame: pl.DataFrame, names: list[str], iterations: int) -> pl.LazyFrame:
-    """liquidation_prices in polars expressions."""
     unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
@@ -746,6 +471,7 @@ def _polars_liquidation_prices(frame: pl.DataFrame, names: list[str], iterations
 
     # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
     # group the book again for each total); the positions' own floats cast once.
+    frame = valued.collect()
     # Doubles cast from Int128 here: finding which columns fit Int64 costs this stage more than it saves.
     own = frame.select(
         pl.col("collateral_base").cast(pl.Float64).alias("_own_c"), pl.col("debt_base").cast(pl.Float64).alias("_own_d")
