@@ -5,7 +5,9 @@ liquidation prices, the curve's coefficients on one axis, the 41-point curve) wi
 thread's) and wall time. On a machine others share, one process's best of three moves by a third from run to run;
 here processes of ours and of the earlier engine (`--previous-engine FOLDER`, an earlier commit's `chainrisk`
 package: `git archive COMMIT chainrisk | tar -x -C FOLDER`) take turns, `--rounds` each, and the medians over every
-run of each side are compared. Figures go to benchmarks/results/health_stages.json.
+run of each side are compared. Figures go to benchmarks/results/health_stages.json. With `--shock` the book is valued
+at shocked oracle prices (SHOCK: the non-stable assets down 25-40 %, as stress, cascade and replay reprice a book), so
+the value stage includes the shock's join.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "health_stages.json"
 STAGES = ("value", "health", "prices", "coefficients", "curve")
+#: The `--shock` run's multipliers of the synthetic book's oracle prices.
+SHOCK = {"WETH": 0.7, "wstETH": 0.7, "WBTC": 0.75, "LINK": 0.6}
 
 
 def _cpu() -> float:
@@ -34,8 +38,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def stage_runs(wallets: int, seed: int, repeat: int) -> list[dict[str, Any]]:
-    """`repeat` runs of the engine on the synthetic book, each stage's CPU and wall seconds (this process's engine)."""
+def stage_runs(wallets: int, seed: int, repeat: int, shock: bool = False) -> list[dict[str, Any]]:
+    """`repeat` runs of the engine on the synthetic book (at SHOCK's prices with `shock`), each stage's CPU and wall
+    seconds (this process's engine)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from health import synthetic_positions
 
@@ -50,10 +55,11 @@ def stage_runs(wallets: int, seed: int, repeat: int) -> list[dict[str, Any]]:
     )
 
     positions = synthetic_positions(wallets, seed)
+    multipliers = pl.DataFrame({"symbol": list(SHOCK), "multiplier": list(SHOCK.values())}) if shock else None
     runs = []
     for _ in range(repeat):
         marks = [(time.perf_counter(), _cpu())]
-        valued = value_positions(positions).collect().lazy()
+        valued = value_positions(positions, multipliers).collect().lazy()
         marks.append((time.perf_counter(), _cpu()))
         wallet_health(valued).collect()
         marks.append((time.perf_counter(), _cpu()))
@@ -71,12 +77,12 @@ def stage_runs(wallets: int, seed: int, repeat: int) -> list[dict[str, Any]]:
     return runs
 
 
-def _in_process(package: Path | None, wallets: int, seed: int, repeat: int) -> list[dict[str, Any]]:
+def _in_process(package: Path | None, wallets: int, seed: int, repeat: int, shock: bool) -> list[dict[str, Any]]:
     """stage_runs in a process of its own, with `package` (a folder holding a `chainrisk` package) first on the path."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "runs.json"
         command = [sys.executable, __file__, "--wallets", str(wallets), "--seed", str(seed), "--repeat", str(repeat)]
-        command += ["--runs-only", str(output)]
+        command += ["--runs-only", str(output), *(["--shock"] if shock else [])]
         environment = dict(os.environ)
         if package is not None:
             environment["PYTHONPATH"] = str(package)
@@ -106,11 +112,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="engine runs per process")
     parser.add_argument("--rounds", type=int, default=3, help="processes of each side, taking turns")
     parser.add_argument("--previous-engine", type=Path, help="folder holding an earlier `chainrisk` (required)")
+    parser.add_argument("--shock", action="store_true", help="value the book at SHOCK's prices")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--runs-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.runs_only is not None:
-        args.runs_only.write_text(json.dumps(stage_runs(args.wallets, args.seed, args.repeat)))
+        args.runs_only.write_text(json.dumps(stage_runs(args.wallets, args.seed, args.repeat, args.shock)))
         return
     if args.previous_engine is None:
         parser.error("--previous-engine FOLDER is required (git archive COMMIT chainrisk | tar -x -C FOLDER)")
@@ -118,11 +125,13 @@ def main() -> None:
     previous: list[dict[str, Any]] = []
     load_before = _load_average()
     for _ in range(args.rounds):
-        previous += _in_process(args.previous_engine, args.wallets, args.seed, args.repeat)
-        ours += _in_process(None, args.wallets, args.seed, args.repeat)
+        previous += _in_process(args.previous_engine, args.wallets, args.seed, args.repeat, args.shock)
+        ours += _in_process(None, args.wallets, args.seed, args.repeat, args.shock)
     result = {
         "command": f"python benchmarks/health_stages.py --wallets {args.wallets} --seed {args.seed} --repeat "
-        f"{args.repeat} --rounds {args.rounds} --previous-engine {args.previous_engine}",
+        f"{args.repeat} --rounds {args.rounds} --previous-engine {args.previous_engine}"
+        + (" --shock" if args.shock else "")
+        + (f" --output {args.output}" if args.output != RESULTS else ""),
         "runs_each": len(ours),
         "load_average_1_5_15_before": load_before,
         "load_average_1_5_15": _load_average(),

@@ -156,7 +156,7 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     if multipliers is None or multipliers.is_empty():
         return prepared.with_columns(pl.col("price").alias("_price"))
     table = multipliers.lazy().select(pl.col("symbol"), pl.col("multiplier").cast(pl.Float64))
-    return (
+    shocked = (
         prepared.join(table, on="symbol", how="left", maintain_order="left")
         .with_columns(
             (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0))
@@ -166,6 +166,9 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
         )
         .drop("multiplier")
     )
+    # Joined once: position_values reads the book three times (two bounds of _shortcut, then the values), and each
+    # read of a lazy join would join the whole book again.
+    return shocked.collect().lazy()
 
 
 def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut: _Shortcut) -> pl.Expr:
