@@ -161,6 +161,16 @@ class _Table:
             return key, f"greatest(block_number, coalesce({VALID_TO}, block_number))"
         return None
 
+    def past(self, mark: str, value: int) -> str:
+        """The condition on a row whose `mark` (shape's or append_mark's) passed `value`. For a history table, whose
+        mark is greatest(block_number, coalesce(valid_to_block, block_number)), the same rows as `block_number > value
+        OR valid_to_block > value`: DuckDB then reads the two columns first and the others only for the rows that
+        passed, where the expression had it read every column of the table (20M versions: 0.006 s against 0.48 s,
+        benchmarks/publish_checks.py --versions)."""
+        if self.schema == HISTORY_SCHEMA and self.shape() is not None:
+            return f"(block_number > {int(value)} OR {_quote(VALID_TO)} > {int(value)})"
+        return f"{mark} > {int(value)}"
+
     def same_key(self, left: str, right: str) -> str:
         """The join condition of rows `left` and `right` sharing a key (of `shape`): by equality (USING), or for a
         history table, whose key holds every value column, some of them NULL, by IS NOT DISTINCT FROM (equality would
@@ -343,7 +353,7 @@ def _publish_table(
         (rows were only added or revised upwards), so only the rows past it are read (zone maps)."""
         if mark is None:
             return None
-        where = "true" if above is None else f"{mark} > {int(above)}"
+        where = "true" if above is None else table.past(mark, above)
         value = con.execute(f"SELECT max({mark}) FROM {table.sql_name} WHERE {where}").fetchall()[0][0]
         return above if value is None else int(value)
 
@@ -356,7 +366,7 @@ def _publish_table(
         and previous_mark is not None
         and before["files"]
     ):
-        where = f"{mark} > {int(previous_mark)}"
+        where = table.past(mark, previous_mark)
         new_rows, new_hash = _stats(con, table, f"(SELECT * FROM {table.sql_name} WHERE {where})")
         name = f"{directory}/{snapshot:08d}-{len(before['files'])}.parquet"
         files = [*before["files"], name]
