@@ -152,8 +152,8 @@ def test_a_publish_checks_a_runs_versions_by_the_ledger(tmp_path: Path) -> None:
         assert versions["how"] == "upsert" and versions["checked_by_ledger"] is True, versions
         assert _entry(catalog, BLOCKS)["how"] == "append"
     # A version closed by the published watermark, reopened by a rewind, then closed again by a later run: the
-    # revision replaces a published row that was closed, which the open versions do not hold. The shortcut's figures
-    # then disagree with the table's, and the publish checks the view whole (and publishes the table as it is).
+    # revision replaces a published row that was closed, not the open one the shortcut takes out. Its figures then
+    # disagree with the table's, and the publish checks the view whole (and publishes the table as it is).
     with Store(path) as store:
         store.rewind(1, [_market("0xsource")], keep_through=102, keep_hash="0x66")
         _snapshot(store, "0xsource", 105, _values(105, range(2, 22), {3}))  # a2 (gone at 103) reopened, kept
@@ -168,7 +168,8 @@ def test_a_publish_checks_a_runs_versions_by_the_ledger(tmp_path: Path) -> None:
     _same_rows(path)
     assert _entry(catalog, VERSIONS)["checked_by_ledger"] is True
     # The same with nothing else changed: a4 only closed at 108 (published), reopened by a rewind that deletes no
-    # version, closed again at 109. The table's count is the published one; the shortcut's is one more.
+    # version, closed again at 109: the table's figures are the published ones with a4's closing block moved, the
+    # shortcut's with a4 open taken out instead.
     with Store(path) as store:
         _snapshot(store, "0xsource", 108, _values(107, range(5, 22), {5}))
     publish_file(path)
@@ -180,6 +181,13 @@ def test_a_publish_checks_a_runs_versions_by_the_ledger(tmp_path: Path) -> None:
     _same_rows(path)
     versions = _entry(catalog, VERSIONS)
     assert versions["how"] == "upsert" and "checked_by_ledger" not in versions
+    # Two runs between publishes: a6 opened at 110 and closed at 111 replaces no published row.
+    with Store(path) as store:
+        _snapshot(store, "0xsource", 110, _values(110, range(5, 22), {5, 6}))
+        _snapshot(store, "0xsource", 111, _values(111, range(5, 22), {5}))
+    catalog = publish_file(path)
+    _same_rows(path)
+    assert _entry(catalog, VERSIONS)["checked_by_ledger"] is True
 
 
 def test_a_wrong_versions_ledger_falls_back_to_hashing_the_table(tmp_path: Path) -> None:

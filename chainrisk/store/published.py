@@ -163,13 +163,16 @@ class _Table:
 
     def past(self, mark: str, value: int) -> str:
         """The condition on a row whose `mark` (shape's or append_mark's) passed `value`. For a history table, whose
-        mark is greatest(block_number, coalesce(valid_to_block, block_number)), the same rows as `block_number > value
-        OR valid_to_block > value`: DuckDB then reads the two columns first and the others only for the rows that
-        passed, where the expression had it read every column of the table (20M versions: 0.006 s against 0.48 s,
-        benchmarks/publish_checks.py --versions)."""
-        if self.schema == HISTORY_SCHEMA and self.shape() is not None:
-            return f"(block_number > {int(value)} OR {_quote(VALID_TO)} > {int(value)})"
-        return f"{mark} > {int(value)}"
+        mark is greatest(block_number, coalesce(valid_to_block, block_number)), the same rows found as those of
+        `block_number > value` and those of `valid_to_block > value`, each a filter DuckDB applies while scanning its
+        column (zone maps, then only the passing rows' other columns read), where the expression or their OR had it
+        read every column of the table: 20M versions, a run's 20,000 hashed in 0.05 s instead of 0.5 s and 0.3 s."""
+        if self.schema != HISTORY_SCHEMA or self.shape() is None:
+            return f"{mark} > {int(value)}"
+        return (
+            f"rowid IN (SELECT rowid FROM {self.sql_name} WHERE block_number > {int(value)} UNION ALL "
+            f"SELECT rowid FROM {self.sql_name} WHERE {_quote(VALID_TO)} > {int(value)})"
+        )
 
     def same_key(self, left: str, right: str) -> str:
         """The join condition of rows `left` and `right` sharing a key (of `shape`): by equality (USING), or for a
@@ -444,19 +447,24 @@ def _revised_versions_stats(
     revision: str,
     added: tuple[int, int],
 ) -> tuple[int, int]:
-    """_revised_stats for a history.<raw table> of versions: reads the previous view's open versions (valid_to_block
-    NULL), not the whole table. Every published row's mark is at most the previous watermark W; a revision row (mark
-    past W) of an open version (valid_to_block NULL) began after W, so replaces no published row, and one of a closed
-    version replaces the published row of its key: open then, unless a rewind reopened a version closed by W and a
-    later run closed it again. That row is not subtracted here, so these figures exceed the view's by it; the view
-    would lack a row the table holds with the same key (a version's key is every column but valid_to_block: one row
-    per key), so they cannot equal the table's and the caller checks the view whole. The filter applies to the view
-    (after each key's newest version is chosen), so it never changes which version wins."""
-    open_rows = f"SELECT * FROM ({_reader_select(table, before['files'], folder)}) WHERE {_quote(VALID_TO)} IS NULL"
-    revised = _reader_select(table, [revision], folder)
-    replaced = _stats(
-        con, table, f"(SELECT p.* FROM ({open_rows}) p SEMI JOIN ({revised}) n {table.same_key('p', 'n')})"
+    """_revised_stats for a history.<raw table> of versions, reading no published row: a version's key is every
+    column but valid_to_block, so the published row a revision row replaces is known without reading it.
+
+    Every published row's mark is at most the previous watermark W. A revision row (mark past W) with block_number
+    past W began after W and replaces nothing; one from W or before was closed past W and replaces the published row
+    of its key, which was open: the same row with valid_to_block NULL, subtracted here. When that row was not
+    published open (a rewind reopened a version closed by W and a later run closed it again; a snapshot taken again
+    at an older block), these figures are not the table's: they would be only if the table held two rows of one key,
+    which its writers never write (chainrisk.store.versions), or the sums collided, as any content hash can. The
+    caller then checks the view whole."""
+    mark = int(before["watermark"])
+    valid_to = _quote(VALID_TO)
+    reopened = f"NULL::{dict(table.columns)[VALID_TO]} AS {valid_to}"
+    closed = (
+        f"(SELECT * REPLACE ({reopened}) FROM ({_reader_select(table, [revision], folder)}) "
+        f"WHERE {valid_to} IS NOT NULL AND block_number <= {mark})"
     )
+    replaced = _stats(con, table, closed)
     return int(before["rows"]) - replaced[0] + added[0], int(before["hash"]) - replaced[1] + added[1]
 
 
