@@ -216,6 +216,7 @@ def _versions_side_by_side(count: int, before: Path, folder: Path) -> dict[str, 
     new = _measure_versions(count, folder)
     return {
         **new,
+        "before_code": old["code"],
         "before_publish_s": old["publish_s"],
         "before_publish_how": old["publish_how"],
         "before_load_average": old["load_average"],
