@@ -107,7 +107,8 @@ def revise(
 ) -> None:
     """Moves the ledger from the rows `rows_sql` selects (`SELECT * FROM <table> ...`, about to be updated by
     `SET column = expression` for each of `changes`) to the same rows updated, computed before the update in one read
-    of them (the count stays). An expression may name the row's columns and `params`, as the UPDATE's would."""
+    of them (the count stays). An expression may name the row's columns and `params` by name ($name), as the
+    UPDATE's would (positional `?` parameters are `rows_sql`'s only)."""
     if not ledgered(table):
         return
     types = dict(
