@@ -17,7 +17,16 @@ writes it) folds the oldest day's 24 hours into one day bucket per key, and that
 code and with the earlier code side by side on copies of the same files (before ranges were recorded, a deletion
 made the publish write the whole history).
 
+The versions case (`--versions`): a raw snapshot table's history (history.<raw table>, chainrisk.store.versions)
+of that many versions over VERSION_KEYS keys in 20 sources, every key's last version open, is published once
+(whole); then one run snapshots one source of 10,000 keys, every value changed (record_versions closes 10,000
+versions and opens 10,000, keeping the ledger as the writer does), and the publish is timed. The same is measured,
+side by side, with another checkout's code (`--before DIR`, e.g. the main branch from `git archive` before the raw
+versions' ledger, in a child process importing DIR's chainrisk), whose publisher hashed the whole table and the
+whole published view for such a run.
+
     python benchmarks/publish_checks.py [--keys 10000] [--buckets 240 2435] [--fold-baseline DIR]
+    python benchmarks/publish_checks.py --versions 2000000 20000000 --before /tmp/chainrisk-main
 """
 
 from __future__ import annotations
@@ -36,7 +45,9 @@ from typing import Any
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+#: The chainrisk measured: this checkout's, or the one `--before` names (in the child process measuring it).
+CODE = Path(os.environ.get("PUBLISH_CHECKS_CODE", ROOT))
+sys.path.insert(0, str(CODE))
 from chainrisk.store import ledger  # noqa: E402
 from chainrisk.store.db import Store  # noqa: E402
 from chainrisk.store.history import BUCKETS, SAMPLE_COLUMNS, HistorySettings, record_samples  # noqa: E402
@@ -185,22 +196,146 @@ def _measure_fold(keys: int, buckets: int, folder: Path, baseline: Path) -> dict
     }
 
 
+#: Keys of the versions case: 20 sources of 10,000 keys (one run re-snapshots one source, all its values changed).
+VERSION_KEYS = 200_000
+SOURCE_KEYS = 10_000
+RAW = "raw_bench_positions"
+RAW_DDL = f"""CREATE TABLE IF NOT EXISTS {RAW} (chain_id BIGINT NOT NULL, market VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL, block_number BIGINT NOT NULL, block_timestamp BIGINT NOT NULL,
+    collateral HUGEINT NOT NULL, debt HUGEINT NOT NULL, note VARCHAR,
+    PRIMARY KEY (chain_id, market, wallet, block_number))"""
+
+
+def _versions(count: int) -> str:
+    """A SELECT of about `count` versions over VERSION_KEYS keys, from 1 to 2 * count // VERSION_KEYS - 1 versions a
+    key (a key's versions every 300 blocks, its last one open: the open versions are of every age, so a run closing
+    some touches the whole table), in block order as the runs wrote them; amounts varying; no NULL (a NULL value made
+    the main branch's view keep both versions of its key, so its publish rewrote the table whole: not what is
+    measured here)."""
+    most = 2 * count // VERSION_KEYS - 1
+    return f"""
+        SELECT 1::BIGINT AS chain_id, 'source-' || (k % 20) AS market, '0x' || lpad(k::VARCHAR, 40, '0') AS wallet,
+            (v * 300 + k % 20)::BIGINT AS block_number, (1700000000 + block_number * 12)::BIGINT AS block_timestamp,
+            (hash(k, v) % 1000000000000)::HUGEINT * 1000000000 AS collateral,
+            (hash(v, k) % 1000000000000)::HUGEINT * 1000 AS debt, 'n' || (k % 5) AS note,
+            if(v = n - 1, NULL, ((v + 1) * 300 + k % 20))::BIGINT AS valid_to_block
+        FROM (SELECT k, 1 + (k // 20 * 7919) % {most} AS n FROM range({VERSION_KEYS}) t(k)),
+            range({most}) u(v) WHERE v < n ORDER BY block_number, k"""
+
+
+def _measure_versions(count: int, folder: Path) -> dict[str, Any]:
+    from chainrisk.store.versions import ensure_history, record_versions
+
+    db = folder / f"versions-{count}.duckdb"
+    table = f"history.{RAW}"
+    with Store(db) as store:
+        started = time.perf_counter()
+        store.ensure_tables(RAW_DDL)
+        ensure_history(store.con, RAW)
+        store.con.execute(f"INSERT INTO {table} BY NAME {_versions(count)}")
+        store.con.execute(  # each source's latest snapshot, as the raw table holds it
+            f"INSERT INTO {RAW} SELECT * EXCLUDE (valid_to_block) FROM {table} WHERE valid_to_block IS NULL"
+        )
+        ledger.rebuild(store.con, table)  # as the runs that wrote them would have kept it (the code that keeps one)
+        built = time.perf_counter() - started
+    started = time.perf_counter()
+    publish_file(db)
+    whole = time.perf_counter() - started
+    with Store(db) as store:  # one run: source-0 snapshotted at a new block, every value changed
+        con = store.con
+        block = int(con.execute(f"SELECT max(block_number) FROM {table}").fetchall()[0][0]) + 300
+        con.execute(
+            f"CREATE TEMP TABLE incoming AS SELECT * REPLACE ({block}::BIGINT AS block_number, "
+            f"(1700000000 + {block} * 12)::BIGINT AS block_timestamp, collateral + 1 AS collateral) FROM {RAW} "
+            "WHERE market = 'source-0'"
+        )
+        con.execute("BEGIN")
+        added = record_versions(con, RAW, 1, "source-0", block, "incoming")
+        con.execute("COMMIT")
+        stored = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    load = os.getloadavg()
+    started = time.perf_counter()
+    catalog = publish_file(db)
+    publish_s = time.perf_counter() - started
+    manifest = read_manifest(catalog) or {}
+    shutil.rmtree(db.with_name(db.name + ".published"), ignore_errors=True)
+    db.unlink()
+    entry = manifest.get("tables", {}).get(table, {})
+    import chainrisk
+
+    return {
+        "code": str(Path(chainrisk.__file__).resolve().parent.parent),
+        "versions_stored": stored,
+        "versions_closed": SOURCE_KEYS,
+        "versions_added": added,
+        "build_s": round(built, 2),
+        "whole_publish_s": round(whole, 2),
+        "publish_s": round(publish_s, 3),
+        "publish_how": manifest.get("written", {}).get("tables", {}).get(table),
+        "checked_by_ledger": bool(entry.get("checked_by_ledger")),
+        "load_average": [round(x, 2) for x in load],
+    }
+
+
+def _versions_side_by_side(count: int, before: Path, folder: Path) -> dict[str, Any]:
+    """The versions case with `before`'s code (a child process), then with this checkout's."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--measure-versions", str(count)],
+        env={**os.environ, "PUBLISH_CHECKS_CODE": str(before)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    old = json.loads(child.stdout.strip().splitlines()[-1])
+    new = _measure_versions(count, folder)
+    return {
+        **new,
+        "before_code": old["code"],
+        "before_publish_s": old["publish_s"],
+        "before_publish_how": old["publish_how"],
+        "before_load_average": old["load_average"],
+        "publish_speedup": round(old["publish_s"] / new["publish_s"], 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--buckets", type=int, nargs="+", default=[240, 2435], help="hour buckets per key stored")
     parser.add_argument("--fold-baseline", help="earlier chainrisk code (a folder holding chainrisk/) for the fold")
+    parser.add_argument("--versions", type=int, nargs="+", help="the versions case instead: versions stored")
+    parser.add_argument("--before", type=Path, help="a checkout whose code the versions case also measures")
+    parser.add_argument("--measure-versions", type=int, help=argparse.SUPPRESS)  # the child process of --before
     args = parser.parse_args()
-    result: dict[str, Any] = {"command": "python benchmarks/publish_checks.py " + " ".join(sys.argv[1:]), "sizes": []}
+    if args.measure_versions:
+        with tempfile.TemporaryDirectory(prefix="chainrisk-publish-checks-") as folder:
+            print(json.dumps(_measure_versions(args.measure_versions, Path(folder))))
+        return
+    command = "python benchmarks/publish_checks.py " + " ".join(sys.argv[1:])
+    result: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="chainrisk-publish-checks-") as folder:
-        for buckets in args.buckets:
-            figures = _measure(args.keys, buckets, Path(folder))
-            print(json.dumps(figures), flush=True)
-            result["sizes"].append(figures)
-            if args.fold_baseline:
-                fold = _measure_fold(args.keys, buckets, Path(folder), Path(args.fold_baseline))
-                print(json.dumps(fold), flush=True)
-                result.setdefault("folds", []).append(fold)
+        if args.versions:
+            if args.before is None:
+                parser.error("--versions needs --before (the code it is compared with)")
+            sizes = []
+            for count in args.versions:
+                figures = _versions_side_by_side(count, args.before, Path(folder))
+                print(json.dumps(figures), flush=True)
+                sizes.append(figures)
+            result["versions"] = {"command": command, "before": "main f0ee85b (git archive)", "sizes": sizes}
+        else:
+            sizes, folds = [], []
+            for buckets in args.buckets:
+                figures = _measure(args.keys, buckets, Path(folder))
+                print(json.dumps(figures), flush=True)
+                sizes.append(figures)
+                if args.fold_baseline:
+                    fold = _measure_fold(args.keys, buckets, Path(folder), Path(args.fold_baseline))
+                    print(json.dumps(fold), flush=True)
+                    folds.append(fold)
+            result.update(command=command, sizes=sizes)
+            if folds:
+                result["folds"] = folds
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")

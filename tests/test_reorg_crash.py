@@ -46,9 +46,13 @@ WALL_CLOCK = {"scored_markets": ("scored_at",), "alert_state": ("changed_at",), 
 FLOAT_REL_TOL = 1e-12
 #: One row per run (started_at, finished_at, summary with timings): checked on its own, never against a clean run.
 RUNS = "runs"
-#: Tables left to their own checks (runs, and the health history: the view, the tables it reads and the buckets'
-#: ledger, whose hash covers the key numbers).
-HEALTH_HISTORY = (RUNS, "wallet_health_history", "wallet_health_buckets", "wallet_health_keys", "table_ledger")
+#: Tables left to their own checks (runs, and the health history: the view, the tables it reads, the buckets'
+#: ledger, whose hash covers the key numbers, and the record of the ranges a rewind deleted, which a repaired file has
+#: and a clean run has not: tests/test_ledger.py checks both).
+HEALTH_HISTORY = (
+    *(RUNS, "wallet_health_history", "wallet_health_buckets", "wallet_health_keys"),
+    *("table_ledger", "table_deletions"),
+)
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
 MORPHO = load_abi("morpho-blue", "IMorpho")

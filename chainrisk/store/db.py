@@ -62,6 +62,8 @@ SELECT w.* FROM wallet_risk w JOIN scored_markets s
 
 #: Columns that stamp a latest-only row with the snapshot it belongs to (a new block changes nothing else).
 STAMP_COLUMNS = ("block_number", "block_timestamp")
+#: The snapshots' blocks, one row per source and snapshot; its writers keep its ledger (chainrisk.store.ledger).
+SNAPSHOT_BLOCKS = "main.snapshot_blocks"
 
 
 def _quoted(column: str) -> str:
@@ -401,11 +403,9 @@ class Store:
                 low = self.con.execute(f"SELECT min(bucket_start) FROM {dropped}", dropped_params).fetchall()[0][0]
                 self.con.execute(f"DELETE FROM {dropped}", dropped_params)
                 ledger.record_deletion(self.con, BUCKETS, low, None)  # a publish replaces the buckets from there on
-                self.con.execute(
-                    "DELETE FROM snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? "
-                    "AND source = ?",
-                    [*after, m.protocol, m.market],
-                )
+                forgotten = "snapshot_blocks WHERE chain_id = ? AND block_number > ? AND protocol = ? AND source = ?"
+                ledger.subtract(self.con, SNAPSHOT_BLOCKS, f"SELECT * FROM {forgotten}", [*after, m.protocol, m.market])
+                self.con.execute(f"DELETE FROM {forgotten}", [*after, m.protocol, m.market])
                 # Totals over every market of the chain ('all') counted the dropped snapshots too.
                 self.con.execute(
                     "DELETE FROM liquidation_curve WHERE chain_id = ? AND block_number > ? "
@@ -552,14 +552,15 @@ class Store:
                     self._replace_rows(table, scope, [chain_id, market, protocol], frame)
                 else:
                     self._insert_versioned(table, frame, chain_id, market, block)
-            self.con.execute(
-                "DELETE FROM snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? AND block_number >= ?",
-                [protocol, chain_id, market, block],
-            )
+            # The source's snapshots from `block` on replaced by this one, the ledger kept (chainrisk.store.ledger).
+            retaken = "snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? AND block_number >= ?"
+            ledger.subtract(self.con, SNAPSHOT_BLOCKS, f"SELECT * FROM {retaken}", [protocol, chain_id, market, block])
+            self.con.execute(f"DELETE FROM {retaken}", [protocol, chain_id, market, block])
             self.con.execute(
                 "INSERT INTO snapshot_blocks VALUES (?, ?, ?, ?, ?, ?)",
                 [protocol, chain_id, market, block, block_hash, timestamp],
             )
+            ledger.add(self.con, SNAPSHOT_BLOCKS, f"SELECT * FROM {retaken}", [protocol, chain_id, market, block])
             self.con.execute(
                 "UPDATE sync_state SET snapshot_block = ?, snapshot_block_hash = ?, snapshot_timestamp = ? "
                 "WHERE protocol = ? AND chain_id = ? AND market = ?",

@@ -12,8 +12,9 @@ matter.
 The ledger is a shortcut, never the truth: the publisher uses it only while it agrees with the table's row count
 (a count reads no column) and checks what it publishes against it, falling back to hashing the table when they
 disagree; a Store opening a file whose ledger is missing or disagrees with that count computes it again from the
-table (once). Every writer of a ledgered table goes through `subtract` / `add` (tests/test_ledger.py runs each
-writer and compares the ledger with a full hash)."""
+table (once). Every writer of a ledgered table goes through `subtract` / `add` (deletes, inserts) or `revise` (an
+UPDATE: the rows' hashes before and after, from one read of them before it); tests/test_ledger.py and
+tests/test_versions_ledger.py run each writer and compare the ledger with a full hash."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ from typing import Any
 import duckdb
 
 #: Tables whose count and hash the writers keep (schema.table, as the publisher names them), besides every
-#: protocol's raw events table (EVENTS: appended by `Store.write_events`, cut back by a reorg rewind).
-LEDGERED = ("main.wallet_health_buckets",)
+#: protocol's raw events table (EVENTS: appended by `Store.write_events`, cut back by a reorg rewind) and every raw
+#: snapshot table's versions (VERSIONS: history.<raw table>, chainrisk.store.versions: versions opened, closed,
+#: reopened and forgotten by `record_versions` and `rewind_versions`). snapshot_blocks: one row per source and
+#: snapshot, written with it by `Store.write_snapshot`, cut back by a reorg rewind.
+LEDGERED = ("main.wallet_health_buckets", "main.snapshot_blocks")
 EVENTS = re.compile(r"^main\.raw_[a-z0-9_]+_events$")
+VERSIONS = re.compile(r"^history\.raw_[a-z0-9_]+$")
 
 
 def ledgered(table: str) -> bool:
     """Whether the writers of `table` (schema.table) keep its ledger."""
-    return table in LEDGERED or EVENTS.match(table) is not None
+    return table in LEDGERED or EVENTS.match(table) is not None or VERSIONS.match(table) is not None
 
 
 DDL = """
@@ -77,9 +82,7 @@ def stats_sql(column_names: list[str], source: str) -> str:
     return f"SELECT count(*), coalesce(sum(hash({listed})::HUGEINT), 0) FROM {source}"
 
 
-def _stats(
-    con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None
-) -> tuple[int, int]:
+def _stats(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: Any = None) -> tuple[int, int]:
     row = con.execute(stats_sql(columns(con, table), f"({rows_sql})"), params or []).fetchall()[0]
     return int(row[0]), int(row[1])
 
@@ -94,18 +97,47 @@ def _apply(con: duckdb.DuckDBPyConnection, table: str, count: int, digest: int) 
     )
 
 
-def subtract(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
+def subtract(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: Any = None) -> None:
     """Takes the rows `rows_sql` selects (`SELECT * FROM <table> ...`, about to be deleted) out of the ledger."""
     if ledgered(table):
         count, digest = _stats(con, table, rows_sql, params)
         _apply(con, table, -count, -digest)
 
 
-def add(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: list[Any] | None = None) -> None:
+def add(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, params: Any = None) -> None:
     """Adds the rows `rows_sql` selects (`SELECT * FROM <table> ...`, just inserted) to the ledger."""
     if ledgered(table):
         count, digest = _stats(con, table, rows_sql, params)
         _apply(con, table, count, digest)
+
+
+def revise(
+    con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, changes: dict[str, str], params: Any = None
+) -> None:
+    """Moves the ledger from the rows `rows_sql` selects (`SELECT * FROM <table> ...`, about to be updated by
+    `SET column = expression` for each of `changes`) to the same rows updated, computed before the update in one read
+    of them (the count stays). An expression may name the row's columns and `params` by name ($name), as the
+    UPDATE's would (positional `?` parameters are `rows_sql`'s only)."""
+    if not ledgered(table):
+        return
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?",
+            table.split(".", 1),
+        ).fetchall()
+    )
+    names = columns(con, table)
+    old = ", ".join(_quote(c) for c in names)
+    new = ", ".join(f"CAST(({changes[c]}) AS {types[c]})" if c in changes else _quote(c) for c in names)
+    digest = con.execute(
+        f"SELECT coalesce(sum(hash({new})::HUGEINT) - sum(hash({old})::HUGEINT), 0) FROM ({rows_sql})", params or []
+    ).fetchall()[0][0]
+    if int(digest):
+        con.execute(
+            "UPDATE table_ledger SET content_hash = content_hash + ?::HUGEINT WHERE table_name = ?",
+            [str(int(digest)), table],
+        )
 
 
 def rebuild(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -166,6 +166,29 @@ class _Table:
             return key, f"greatest(block_number, coalesce({VALID_TO}, block_number))"
         return None
 
+    def past(self, mark: str, value: int) -> str:
+        """The condition on a row whose `mark` (shape's or append_mark's) passed `value`. For a history table, whose
+        mark is greatest(block_number, coalesce(valid_to_block, block_number)), the same rows found as those of
+        `block_number > value` and those of `valid_to_block > value`, each a filter DuckDB applies while scanning its
+        column (zone maps, then only the passing rows' other columns read), where the expression or their OR had it
+        read every column of the table: 20M versions, a run's 20,000 hashed in 0.05 s instead of 0.5 s and 0.3 s."""
+        if self.schema != HISTORY_SCHEMA or self.shape() is None:
+            return f"{mark} > {int(value)}"
+        return (
+            f"rowid IN (SELECT rowid FROM {self.sql_name} WHERE block_number > {int(value)} UNION ALL "
+            f"SELECT rowid FROM {self.sql_name} WHERE {_quote(VALID_TO)} > {int(value)})"
+        )
+
+    def same_key(self, left: str, right: str) -> str:
+        """The join condition of rows `left` and `right` sharing a key (of `shape`): by equality (USING), or for a
+        history table, whose key holds every value column, some of them NULL, by IS NOT DISTINCT FROM (equality would
+        keep both versions of a key holding a NULL)."""
+        shape = self.shape()
+        assert shape is not None
+        if self.schema != HISTORY_SCHEMA:
+            return f"USING ({', '.join(_quote(c) for c in shape[0])})"
+        return "ON " + " AND ".join(f"{left}.{_quote(c)} IS NOT DISTINCT FROM {right}.{_quote(c)}" for c in shape[0])
+
     def unstamped(self) -> _Table:
         """The table without its stamp columns (for the hash of what a re-stamp leaves unchanged)."""
         return _Table(self.schema, self.name, tuple(c for c in self.columns if c[0] not in STAMP_COLUMNS))
@@ -284,14 +307,14 @@ def _reader_select(
     # revisions are resolved among themselves and the whole file's rows they replace dropped by an anti-join: the
     # large file is scanned once and never sorted (20M rows, 3 revision files: 1.5 s against 8.6 s for a window over
     # every file, same rows).
-    key = ", ".join(_quote(c) for c in shape[0])
     revised_where = where
     if tombstones:
         revised_where = f"({where}) AND NOT ({_tombstoned(table, tombstones, folder, '_published_file')})"
+    whole = f"read_parquet({_literal(folder / files[0])}, union_by_name = true)"
     return (
         f"WITH revised AS ({_newest_per_key(_paths(folder, files[1:]), shape[0], revised_where)}) SELECT {casts} "
-        f"FROM (SELECT * FROM revised UNION ALL BY NAME SELECT * FROM read_parquet({_literal(folder / files[0])}, "
-        f"union_by_name = true) AS whole ANTI JOIN revised USING ({key}) WHERE {whole_where})"
+        f"FROM (SELECT * FROM revised UNION ALL BY NAME SELECT whole.* FROM {whole} AS whole "
+        f"ANTI JOIN revised {table.same_key('whole', 'revised')} WHERE {whole_where})"
     )
 
 
@@ -396,7 +419,7 @@ def _publish_table(
         (rows were only added or revised upwards), so only the rows past it are read (zone maps)."""
         if mark is None:
             return None
-        where = "true" if above is None else f"{mark} > {int(above)}"
+        where = "true" if above is None else table.past(mark, above)
         value = con.execute(f"SELECT max({mark}) FROM {table.sql_name} WHERE {where}").fetchall()[0][0]
         return above if value is None else int(value)
 
@@ -409,7 +432,7 @@ def _publish_table(
         and previous_mark is not None
         and before["files"]
     ):
-        where = f"{mark} > {int(previous_mark)}"
+        where = table.past(mark, previous_mark)
         if ranges:  # the rows in a deleted range are written again, whatever their mark
             where = f"{where} OR {_ranges_sql(table, ranges)}"
         new_rows, new_hash = _stats(con, table, f"(SELECT * FROM {table.sql_name} WHERE {where})")
@@ -432,6 +455,8 @@ def _publish_table(
             resolved = None
             if ledgered is not None and table.full in UPSERT_NEAR:
                 resolved = _revised_stats(con, table, before, folder, name, (new_rows, new_hash), ranges)
+            elif ledgered is not None and table.schema == HISTORY_SCHEMA:
+                resolved = _revised_versions_stats(con, table, before, folder, name, (new_rows, new_hash))
             if resolved != (count, digest):
                 if ledgered is not None:  # the ledger and the files disagree: both from scratch
                     count, digest = _stats(con, table, table.sql_name)
@@ -489,6 +514,35 @@ def _revised_stats(
         f"(WITH p AS ({previous}) SELECT * FROM p WHERE {in_ranges} UNION ALL SELECT p.* FROM p "
         f"SEMI JOIN read_parquet({_literal(folder / revision)}) n USING ({columns}) WHERE NOT ({in_ranges}))",
     )
+    return int(before["rows"]) - replaced[0] + added[0], int(before["hash"]) - replaced[1] + added[1]
+
+
+def _revised_versions_stats(
+    con: duckdb.DuckDBPyConnection,
+    table: _Table,
+    before: dict[str, Any],
+    folder: Path,
+    revision: str,
+    added: tuple[int, int],
+) -> tuple[int, int]:
+    """_revised_stats for a history.<raw table> of versions, reading no published row: a version's key is every
+    column but valid_to_block, so the published row a revision row replaces is known without reading it.
+
+    Every published row's mark is at most the previous watermark W. A revision row (mark past W) with block_number
+    past W began after W and replaces nothing; one from W or before was closed past W and replaces the published row
+    of its key, which was open: the same row with valid_to_block NULL, subtracted here. When that row was not
+    published open (a rewind reopened a version closed by W and a later run closed it again; a snapshot taken again
+    at an older block), these figures are not the table's: they would be only if the table held two rows of one key,
+    which its writers never write (chainrisk.store.versions), or the sums collided, as any content hash can. The
+    caller then checks the view whole."""
+    mark = int(before["watermark"])
+    valid_to = _quote(VALID_TO)
+    reopened = f"NULL::{dict(table.columns)[VALID_TO]} AS {valid_to}"
+    closed = (
+        f"(SELECT * REPLACE ({reopened}) FROM ({_reader_select(table, [revision], folder)}) "
+        f"WHERE {valid_to} IS NOT NULL AND block_number <= {mark})"
+    )
+    replaced = _stats(con, table, closed)
     return int(before["rows"]) - replaced[0] + added[0], int(before["hash"]) - replaced[1] + added[1]
 
 

@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store import ledger
 from chainrisk.store.latest import declared_key
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
@@ -45,8 +46,11 @@ def key_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def ensure_history(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """history.<table> with the raw table's columns and valid_to_block; columns an adapter added since are added."""
+    """history.<table> with the raw table's columns and valid_to_block; columns an adapter added since are added.
+    A new table's ledger is set (empty), and set again from the table when a column is added (every row's hash
+    changes with it)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+    changed = not _columns(con, table, HISTORY_SCHEMA)  # created now
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {HISTORY_SCHEMA}.{table} AS SELECT *, NULL::BIGINT AS {VALID_TO} "
         f"FROM main.{table} LIMIT 0"
@@ -60,6 +64,9 @@ def ensure_history(con: duckdb.DuckDBPyConnection, table: str) -> None:
     for column in _columns(con, table):
         if column not in have:
             con.execute(f'ALTER TABLE {HISTORY_SCHEMA}.{table} ADD COLUMN "{column}" {types[column]}')
+            changed = True
+    if changed:
+        ledger.rebuild(con, f"{HISTORY_SCHEMA}.{table}")
 
 
 def _same(left: str, right: str, columns: list[str]) -> str:
@@ -78,7 +85,11 @@ def record_versions(
     values = [c for c in columns if c not in SNAPSHOT_COLUMNS]
     where = "chain_id = $chain AND market = $source"
     params = {"chain": chain_id, "source": source, "block": block}
+    retaken = f"SELECT * FROM {history} WHERE {where} AND block_number >= $block"
+    ledger.subtract(con, history, retaken, params)
     con.execute(f"DELETE FROM {history} WHERE {where} AND block_number >= $block", params)
+    reopened = f"SELECT * FROM {history} WHERE {where} AND {VALID_TO} >= $block"
+    ledger.revise(con, history, reopened, {VALID_TO: "NULL"}, params)
     con.execute(f"UPDATE {history} SET {VALID_TO} = NULL WHERE {where} AND {VALID_TO} >= $block", params)
     current = f"SELECT * FROM {history} WHERE {where} AND {VALID_TO} IS NULL"
     con.execute(
@@ -86,12 +97,17 @@ def record_versions(
         f"ANTI JOIN ({current}) h ON {_same('h', 'i', values)}",
         {"chain": chain_id, "source": source},
     )
-    con.execute(
-        f"UPDATE {history} h SET {VALID_TO} = $block WHERE h.chain_id = $chain AND h.market = $source "
-        f"AND h.{VALID_TO} IS NULL AND NOT EXISTS (SELECT 1 FROM {incoming} i WHERE {_same('h', 'i', values)})",
-        params,
+    gone = (
+        f"h.chain_id = $chain AND h.market = $source AND h.{VALID_TO} IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {incoming} i WHERE {_same('h', 'i', values)})"
     )
+    ledger.revise(con, history, f"SELECT h.* FROM {history} h WHERE {gone}", {VALID_TO: "$block"}, params)
+    con.execute(f"UPDATE {history} h SET {VALID_TO} = $block WHERE {gone}", params)
     con.execute(f"INSERT INTO {history} BY NAME SELECT * FROM new_versions")
+    # The rows just inserted, as the table holds them (the columns the new versions lack NULL: valid_to_block).
+    have = {str(d[0]) for d in con.execute("SELECT * FROM new_versions LIMIT 0").description or []}
+    inserted = ", ".join(f'"{c}"' if c in have else f'NULL AS "{c}"' for c in _columns(con, table, HISTORY_SCHEMA))
+    ledger.add(con, history, f"SELECT {inserted} FROM new_versions")
     added = int(con.execute("SELECT count(*) FROM new_versions").fetchall()[0][0])
     con.execute("DROP TABLE new_versions")
     return added
@@ -106,7 +122,11 @@ def rewind_versions(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, s
         return
     history = f"{HISTORY_SCHEMA}.{table}"
     params = [chain_id, source, keep_through]
-    con.execute(f"DELETE FROM {history} WHERE chain_id = ? AND market = ? AND block_number > ?", params)
+    dropped = f"{history} WHERE chain_id = ? AND market = ? AND block_number > ?"
+    ledger.subtract(con, history, f"SELECT * FROM {dropped}", params)  # chainrisk.store.ledger
+    con.execute(f"DELETE FROM {dropped}", params)
+    reopened = f"{history} WHERE chain_id = ? AND market = ? AND {VALID_TO} > ?"
+    ledger.revise(con, history, f"SELECT * FROM {reopened}", {VALID_TO: "NULL"}, params)
     con.execute(f"UPDATE {history} SET {VALID_TO} = NULL WHERE chain_id = ? AND market = ? AND {VALID_TO} > ?", params)
 
 
