@@ -48,10 +48,29 @@ def test_latest_tables_lose_their_index_and_keep_their_key(tmp_path: Path) -> No
 
 def test_an_unchanged_snapshot_only_moves_its_stamp(tmp_path: Path) -> None:
     with Store(tmp_path / "c.duckdb") as store:
-        store.con.execute("CREATE TABLE toy (chain_id BIGINT, wallet VARCHAR, amount HUGEINT, block_number BIGINT)")
+        store.con.execute(
+            "CREATE TABLE toy (chain_id BIGINT, wallet VARCHAR, amount HUGEINT, price DOUBLE, n BIGINT, "
+            "block_number BIGINT)"
+        )
+        # Columns of other types than the table's (Int128 travels as a decimal, Int32 into BIGINT) and a NULL: the
+        # rows are still found unchanged.
         frame = pl.DataFrame(
-            {"chain_id": [1, 1], "wallet": ["a", "b"], "amount": [10**30, 5], "block_number": [7, 7]},
-            schema={"chain_id": pl.Int64, "wallet": pl.Utf8, "amount": pl.Int128, "block_number": pl.Int64},
+            {
+                "chain_id": [1, 1],
+                "wallet": ["a", "b"],
+                "amount": [10**30, 5],
+                "price": [0.1, None],
+                "n": [3, None],
+                "block_number": [7, 7],
+            },
+            schema={
+                "chain_id": pl.Int64,
+                "wallet": pl.Utf8,
+                "amount": pl.Int128,
+                "price": pl.Float64,
+                "n": pl.Int32,
+                "block_number": pl.Int64,
+            },
         )
         store._replace_rows("toy", "chain_id = ?", [1], frame)
         row_ids = store.con.execute("SELECT rowid FROM toy ORDER BY wallet").fetchall()

@@ -65,7 +65,17 @@ def drop_latest_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     key columns NOT NULL as before), on a connection the caller holds a transaction on; returns the tables rebuilt.
     A table with other constraints (UNIQUE, CHECK, FOREIGN KEY) is left as it is."""
     con.execute(DDL)
-    return [table for table in latest_tables(con) if rebuild_without_key(con, table) is not None]
+    # One look at every primary key first: a file already rebuilt (every open after the first) has none to drop, and
+    # asking table by table cost ~85 ms an open at 40 tables.
+    keyed = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+    }
+    candidates = [table for table in latest_tables(con) if table in keyed]
+    return [table for table in candidates if rebuild_without_key(con, table) is not None]
 
 
 def rebuild_without_key(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> list[str] | None:

@@ -176,9 +176,23 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND NOT temporary"
     ).fetchall()
-    for (table,) in tables:
-        if ledgered(str(table)) and read(con, str(table)) is None:
-            rebuild(con, str(table))
+    names = [str(t) for (t,) in tables if ledgered(str(t))]
+    if not names:
+        return
+    # Every ledgered table's row count and ledger entry in one query (table by table cost ~50 ms an open).
+    counts = " UNION ALL ".join(f"SELECT ? AS table_name, count(*) AS row_count FROM {_sql_name(t)}" for t in names)
+    agreeing = {
+        str(r[0])
+        for r in con.execute(
+            f"SELECT c.table_name FROM ({counts}) c JOIN (SELECT table_name, count(*) AS entries, "
+            "any_value(row_count) AS row_count FROM table_ledger GROUP BY table_name) l "
+            "ON l.table_name = c.table_name AND l.entries = 1 AND l.row_count = c.row_count",
+            names,
+        ).fetchall()
+    }
+    for table in names:
+        if table not in agreeing:
+            rebuild(con, table)
 
 
 def record_deletion(con: duckdb.DuckDBPyConnection, table: str, low: int | None, high: int | None) -> None:
