@@ -5,14 +5,16 @@ connection the caller holds a transaction on."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
-from chainrisk.store.schema.history import DECODE, ENCODE
+from chainrisk.store.schema.history import COLD_FILES_DDL, DECODE, ENCODE
 from chainrisk.units import DAY_S
 
 HOUR_S = 3600
@@ -41,10 +43,18 @@ class HistorySettings:
     """`[storage]` of the config: how fine the health history is kept."""
 
     hourly_days: int = 90  #: buckets of an hour this many days back from the newest sample, of a day beyond
+    #: Finished days older than this many days before the newest sample's leave the database for immutable Parquet
+    #: files (evict_days), None: kept in the database. Fewer than hourly_days.
+    hot_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.hourly_days < 1:
             raise UserError(f"[storage] hourly_days must be at least 1, not {self.hourly_days}")
+        if self.hot_days is not None and not 1 <= self.hot_days < self.hourly_days:
+            raise UserError(
+                f"[storage] hot_days must be at least 1 and fewer than hourly_days ({self.hourly_days}), "
+                f"not {self.hot_days}"
+            )
 
     @property
     def hourly_seconds(self) -> int:
@@ -83,14 +93,15 @@ FROM ({sql_from})"""
 
 
 def _folded(sql_from: str) -> str:
-    """Bucket rows of `sql_from` sharing a key folded into one: sums of counts, first and last by block, extremes."""
+    """Bucket rows of `sql_from` sharing a key folded into one: sums of counts, first and last by block, extremes (the
+    block of the minimum the earliest of the samples that reached it, whatever order the rows come in)."""
     last = ", ".join(f"arg_max_null({c}, last_block) AS {c}" for c in LAST_COLUMNS)
     return f"""
 SELECT {", ".join(BUCKET_KEY)}, any_value(chain_id) AS chain_id, max(bucket_seconds) AS bucket_seconds,
     sum(samples) AS samples, min(first_block) AS first_block, arg_min(first_timestamp, first_block) AS first_timestamp,
     max(last_block) AS last_block, arg_max(last_timestamp, last_block) AS last_timestamp, {last},
     min(health_factor_min) AS health_factor_min,
-    arg_min(health_factor_min_block, health_factor_min) AS health_factor_min_block,
+    arg_min(health_factor_min_block, row(health_factor_min, health_factor_min_block)) AS health_factor_min_block,
     max(health_factor_max) AS health_factor_max, sum(liquidatable_samples) AS liquidatable_samples
 FROM ({sql_from})
 GROUP BY {", ".join(BUCKET_KEY)}"""
@@ -118,7 +129,9 @@ def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute("DROP TABLE merged_buckets")
 
 
-def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settings: HistorySettings) -> int:
+def record_samples(
+    con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settings: HistorySettings, cold_folder: Path | None = None
+) -> int:
     """Folds health samples (SAMPLE_COLUMNS; health_factor_wad and bad_debt_usd may be missing) into their buckets,
     then downsamples and clusters the days the newest sample left behind; returns how many samples were new. A sample
     of a block its bucket already starts or ends with (the same block scored again) changes nothing."""
@@ -147,10 +160,37 @@ def record_samples(con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settin
                 f"DELETE FROM incoming_buckets i USING wallet_health_buckets h WHERE {_key_match('h', 'i')} "
                 "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
             )
+            cold = sorted({d for _, d, _ in cold_files(con, chain_id)})
+            if cold:
+                con.execute(
+                    f"DELETE FROM incoming_buckets i USING {COLD_VIEW} h WHERE {_key_match('h', 'i')} "
+                    "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
+                )
             added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
+            if cold:
+                # Samples of a day already cold (a backfill) fold into that day's file.
+                assert cold_folder is not None, "cold days are listed: record_samples needs their folder"
+                in_day = f"bucket_start >= {{day}} AND bucket_start < {{day}} + {DAY_S}"
+                for day in cold:
+                    scope = in_day.format(day=day)
+                    if con.execute(f"SELECT count(*) FROM incoming_buckets WHERE {scope}").fetchall()[0][0]:
+                        _fold_cold_day(
+                            con, cold_folder, chain_id, day, f"SELECT * FROM incoming_buckets WHERE {scope}", cutoff
+                        )
+                        con.execute(f"DELETE FROM incoming_buckets WHERE {scope}")
             _replace_buckets(con, "incoming_buckets")
             con.execute("DROP TABLE incoming_buckets")
             _downsample(con, chain_id, cutoff)
+            if cold:
+                # Cold days whose hours the window has left behind fold into days in their files.
+                assert cold_folder is not None
+                for day in cold:
+                    if day + DAY_S <= cutoff and _cold_has_hours(con, chain_id, day):
+                        _fold_cold_day(con, cold_folder, chain_id, day, _NO_ROWS, cutoff)
+            if cold_folder is not None:
+                evict_days(con, cold_folder, chain_id, settings)
+            if cold:
+                refresh_cold_view(con)
             if stored_newest is not None:
                 _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
     finally:
@@ -236,3 +276,117 @@ def frame_of(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     frame = pl.from_arrow(con.sql(sql).to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+# -- cold days: finished days kept as immutable Parquet files instead of in the database ------------------------------
+#: The view over the cold days' files (the buckets' columns); wallet_health_history reads it with the table.
+COLD_VIEW = "wallet_health_cold"
+
+
+def _literal(text: str | Path) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> list[tuple[int, int, str]]:
+    """(chain_id, day, file) of every cold file listed (of one chain), in order."""
+    con.execute(COLD_FILES_DDL)
+    where = "" if chain_id is None else f" WHERE chain_id = {int(chain_id)}"
+    rows = con.execute(f"SELECT chain_id, day, file FROM cold_history_files{where} ORDER BY 1, 2, 3").fetchall()
+    return [(int(c), int(d), str(f)) for c, d, f in rows]
+
+
+def refresh_cold_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Makes wallet_health_cold read exactly the listed files (their columns cast to the table's types), in the
+    caller's transaction."""
+    files = [f for _, _, f in cold_files(con)]
+    columns = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+        "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
+    ).fetchall()
+    if not files:
+        con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT * FROM wallet_health_buckets WHERE false")
+        return
+    casts = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns)
+    paths = "[" + ", ".join(_literal(f) for f in files) + "]"
+    con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT {casts} FROM read_parquet({paths})")
+
+
+def _write_cold(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int, rows_sql: str) -> None:
+    """Writes the stored-form bucket rows `rows_sql` of one chain's day to a new file in `folder` (sorted by key, so a
+    key's hours lie together) and lists it in place of the day's previous files (which stay on disk for readers of
+    earlier snapshots; the publisher deletes files no kept snapshot names and cold_history_files no longer lists)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    listed = [f for _, d, f in cold_files(con, chain_id) if d == day]
+    number = 1 + max([int(f.rsplit("-", 1)[1].split(".")[0]) for f in listed] or [0])
+    target = folder / f"{chain_id}-{day}-{number:06d}.parquet"
+    partial = target.with_name(target.name + ".partial")
+    con.execute(
+        f"COPY (SELECT * FROM ({rows_sql}) ORDER BY key_id, bucket_start) TO {_literal(partial)} "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+    os.replace(partial, target)
+    stats = ledger.stats_sql(ledger.columns(con, BUCKETS), f"read_parquet({_literal(target)})")
+    count, digest = con.execute(stats).fetchall()[0]
+    con.execute("DELETE FROM cold_history_files WHERE chain_id = ? AND day = ?", [chain_id, day])
+    con.execute(
+        "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT)",
+        [chain_id, day, str(target), count, str(digest)],
+    )
+
+
+def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, settings: HistorySettings) -> int:
+    """Moves the chain's finished days older than `hot_days` before its newest sample's day out of
+    wallet_health_buckets into cold files (one per day, in `folder`), in the caller's transaction; returns the days
+    moved. The publisher drops the published rows of those days (a recorded deletion) and reads the files instead."""
+    newest = _newest(con, chain_id)
+    if settings.hot_days is None or newest is None:
+        return 0
+    limit = (newest // DAY_S - settings.hot_days) * DAY_S
+    days = [
+        int(r[0])
+        for r in con.execute(
+            f"SELECT DISTINCT bucket_start // {DAY_S} * {DAY_S} FROM wallet_health_buckets WHERE chain_id = ? "
+            "AND bucket_start < ? ORDER BY 1",
+            [chain_id, limit],
+        ).fetchall()
+    ]
+    cold = {d for _, d, _ in cold_files(con, chain_id)}
+    for day in days:
+        scope = f"chain_id = {int(chain_id)} AND bucket_start >= {day} AND bucket_start < {day + DAY_S}"
+        hot = f"SELECT * FROM wallet_health_buckets WHERE {scope}"
+        if day in cold:  # rows written into a day already cold: folded with the file's
+            _fold_cold_day(con, folder, chain_id, day, f"SELECT {DECODE} FROM ({hot})")
+        else:
+            _write_cold(con, folder, chain_id, day, hot)
+        ledger.subtract(con, BUCKETS, hot)
+        con.execute(f"DELETE FROM wallet_health_buckets WHERE {scope}")
+        ledger.record_deletion(con, BUCKETS, day, day + DAY_S)
+    if days:
+        refresh_cold_view(con)
+    return len(days)
+
+
+def _fold_cold_day(
+    con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int, incoming: str, cutoff: int | None = None
+) -> None:
+    """Rewrites a cold day's file with the decoded bucket rows `incoming` folded in (by key, as _replace_buckets
+    folds), and its hours folded into the day when the day ended before `cutoff`."""
+    files = [f for _, d, f in cold_files(con, chain_id) if d == day]
+    stored = f"SELECT {DECODE} FROM read_parquet([{', '.join(_literal(f) for f in files)}])" if files else None
+    rows = incoming if stored is None else f"SELECT * FROM ({incoming}) UNION ALL BY NAME {stored}"
+    if cutoff is not None and day + DAY_S <= cutoff:
+        rows = f"SELECT * REPLACE ({day} AS bucket_start, {DAY_S} AS bucket_seconds) FROM ({rows})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE cold_day AS SELECT {ENCODE} FROM ({_folded(rows)})")
+    _write_cold(con, folder, chain_id, day, "SELECT * FROM cold_day")
+    con.execute("DROP TABLE cold_day")
+
+
+#: Decoded bucket rows: none (a cold day folded with nothing new).
+_NO_ROWS = f"SELECT {DECODE} FROM wallet_health_buckets WHERE false"
+
+
+def _cold_has_hours(con: duckdb.DuckDBPyConnection, chain_id: int, day: int) -> bool:
+    files = [f for _, d, f in cold_files(con, chain_id) if d == day]
+    paths = ", ".join(_literal(f) for f in files)
+    found = con.execute(f"SELECT count(*) FROM read_parquet([{paths}]) WHERE bucket_seconds < {DAY_S}").fetchall()
+    return bool(found[0][0])

@@ -40,7 +40,8 @@ SELECT k.protocol, b.chain_id, k.market, k.wallet, b.bucket_start, b.bucket_seco
     b.last_block - b.min_back AS health_factor_min_block, b.health_factor_max, b.collateral_usd, b.debt_usd,
     b.borrowing_power_usd, b.bad_debt_usd, b.liquidation_threshold_bps, b.ltv_bps, b.liquidatable,
     b.liquidatable_samples
-FROM wallet_health_buckets b JOIN wallet_health_keys k ON k.key_id = b.key_id"""
+FROM (SELECT * FROM wallet_health_buckets UNION ALL BY NAME SELECT * FROM wallet_health_cold) b
+JOIN wallet_health_keys k ON k.key_id = b.key_id"""
 #: Bucket rows as folded (first_block, first_timestamp, last_timestamp, health_factor_min_block) as stored, and back.
 ENCODE = (
     "* EXCLUDE (first_block, first_timestamp, last_timestamp, health_factor_min_block), "
@@ -54,6 +55,17 @@ DECODE = (
 )
 #: A file whose wallet_health_history is still schema 10's table keeps it (IF NOT EXISTS) until migrate_to_11.
 HISTORY_VIEW_DDL = f"CREATE VIEW IF NOT EXISTS wallet_health_history AS {HISTORY_VIEW}"
+#: Finished days moved out of wallet_health_buckets into immutable Parquet files (chainrisk.store.history.evict_days):
+#: one row per file, the day it holds and its rows' count and content hash (chainrisk.store.ledger's definition).
+COLD_FILES_DDL = """
+CREATE TABLE IF NOT EXISTS cold_history_files (
+    chain_id BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    file VARCHAR NOT NULL,
+    row_count BIGINT NOT NULL,
+    content_hash HUGEINT NOT NULL
+);
+"""
 
 DDL = f"""
 CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA};
@@ -99,6 +111,10 @@ CREATE TABLE IF NOT EXISTS wallet_health_buckets (
     liquidatable_samples BIGINT NOT NULL
 );
 
+{COLD_FILES_DDL}
+-- The cold days' files (chainrisk.store.history.refresh_cold_view replaces it as they are listed); none yet.
+CREATE VIEW IF NOT EXISTS wallet_health_cold AS SELECT * FROM wallet_health_buckets WHERE false;
+
 {HISTORY_VIEW_DDL};
 
 CREATE TABLE IF NOT EXISTS snapshot_blocks (
@@ -117,4 +133,5 @@ CREATE TABLE IF NOT EXISTS snapshot_blocks (
 #: Version 10 rebuilds wallet_health_history without its PRIMARY KEY (chainrisk.store.migrate.migrate_to_10).
 #: Version 11 moves its rows into wallet_health_keys and wallet_health_buckets, then makes it the view over them
 #: (chainrisk.store.migrate.migrate_to_11).
-MIGRATIONS: dict[int, list[str]] = {}
+#: Version 12 reads the cold days' files too (wallet_health_cold, chainrisk.store.history.evict_days).
+MIGRATIONS: dict[int, list[str]] = {12: [f"CREATE OR REPLACE VIEW wallet_health_history AS {HISTORY_VIEW}"]}

@@ -1,0 +1,88 @@
+"""Cold days (chainrisk.store.history.evict_days): finished days leave wallet_health_buckets for Parquet files, and
+the history reads the same as when every bucket stays in the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
+from chainrisk.units import DAY_S
+
+T0 = 1_700_006_400  # a day's start (UTC)
+HOURLY = HistorySettings(hourly_days=3)
+COLD = HistorySettings(hourly_days=3, hot_days=1)
+
+
+def _samples(start: int, hours: int, every_s: int = 5400, wallets: int = 4, shift: int = 0) -> pl.DataFrame:
+    """Samples of `wallets` wallets every `every_s` seconds for `hours` hours from `start`, the health factor moving."""
+    times = list(range(start, start + hours * 3600, every_s))
+    rows = []
+    for i, t in enumerate(times):
+        for w in range(wallets):
+            hf = 1.0 + ((i * 7 + w * 3 + shift) % 11) / 10
+            rows.append(
+                {
+                    "protocol": "aave-v3",
+                    "chain_id": 1,
+                    "market": "0xpool",
+                    "wallet": f"0xw{w}",
+                    "block_number": (t - T0) // 12 + shift,
+                    "block_timestamp": t,
+                    "health_factor": hf,
+                    "health_factor_wad": int(hf * 10**18),
+                    "collateral_usd": 1000.0 + w,
+                    "debt_usd": 1000.0 / hf,
+                    "borrowing_power_usd": 10.0,
+                    "bad_debt_usd": 0.0,
+                    "liquidation_threshold_bps": 8000,
+                    "ltv_bps": 7500,
+                    "liquidatable": hf < 1,
+                }
+            )
+    return pl.DataFrame(rows).with_columns(pl.col("health_factor_wad").cast(pl.Int128))
+
+
+def _history(store: Store) -> pl.DataFrame:
+    return frame_of(
+        store.con, "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start"
+    )
+
+
+def test_cold_days_read_as_if_kept_in_the_database(tmp_path: Path) -> None:
+    folder = tmp_path / "cold"
+    with Store(tmp_path / "hot.duckdb") as hot, Store(tmp_path / "cold.duckdb") as cold:
+        for day in range(8):
+            batch = _samples(T0 + day * DAY_S, 24)
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=folder)
+            assert_frame_equal(_history(hot), _history(cold))
+        # Only the newest days stay in the database; the others are files, one listed per day.
+        oldest = cold.con.execute("SELECT min(bucket_start) FROM wallet_health_buckets").fetchall()[0][0]
+        assert oldest >= T0 + 6 * DAY_S
+        days = [d for _, d, _ in cold_files(cold.con, 1)]
+        assert days == [T0 + d * DAY_S for d in range(6)]
+        # The same samples again change nothing; a backfill into a cold day (folded into a day bucket) and into a
+        # cold day still in the hourly window fold into its file.
+        for batch in (
+            _samples(T0 + 7 * DAY_S, 24),
+            _samples(T0 + DAY_S + 1800, 5, shift=3),
+            _samples(T0 + 5 * DAY_S + 900, 4, shift=5),
+        ):
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=folder)
+            assert_frame_equal(_history(hot), _history(cold))
+        # Days later, the window's cold hours fold into days in their files as the database's would.
+        for day in range(8, 11):
+            batch = _samples(T0 + day * DAY_S, 24)
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=folder)
+            assert_frame_equal(_history(hot), _history(cold))
+        hours = cold.con.execute(
+            "SELECT count(*) FROM wallet_health_history WHERE bucket_seconds = 3600 AND bucket_start < ?",
+            [T0 + 7 * DAY_S],
+        ).fetchall()[0][0]
+        assert hours == 0
