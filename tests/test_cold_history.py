@@ -3,6 +3,7 @@ the history reads the same as when every bucket stays in the database."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,7 @@ from polars.testing import assert_frame_equal
 
 from chainrisk.store.db import Store
 from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
+from chainrisk.store.published import connect_reader, published_files
 from chainrisk.units import DAY_S
 
 T0 = 1_700_006_400  # a day's start (UTC)
@@ -86,3 +88,27 @@ def test_cold_days_read_as_if_kept_in_the_database(tmp_path: Path) -> None:
             [T0 + 7 * DAY_S],
         ).fetchall()[0][0]
         assert hours == 0
+
+
+def test_readers_read_the_cold_days_and_a_publish_keeps_only_the_listed_files(tmp_path: Path) -> None:
+    with Store(tmp_path / "hot.duckdb") as hot, Store(tmp_path / "cold.duckdb") as cold:
+        batches = [_samples(T0 + day * DAY_S, 24) for day in range(6)] + [_samples(T0 + DAY_S + 1800, 5, shift=3)]
+        for batch in batches:
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=cold.cold_folder)
+            catalog = cold.publish()
+            with connect_reader(tmp_path / "cold.duckdb") as reader:
+                published = frame_of(
+                    reader,
+                    "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start",
+                )
+            assert_frame_equal(_history(hot), published)
+            listed = {Path(f) for _, _, f in cold_files(cold.con)}
+            files = set(published_files(catalog))
+            assert listed <= files  # the console may read them
+            assert listed <= set(cold.cold_folder.glob("*.parquet"))
+        assert len(listed) == 4
+        # With no reader holding an earlier snapshot, a rewritten day's previous file goes with the snapshot naming it.
+        gc.collect()
+        cold.publish()
+        assert set(cold.cold_folder.glob("*.parquet")) == listed

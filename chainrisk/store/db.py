@@ -24,7 +24,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
-from chainrisk.store.history import BUCKETS, HistorySettings, record_samples
+from chainrisk.store.history import BUCKETS, COLD_VIEW, HistorySettings, record_samples
 from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
@@ -279,6 +279,14 @@ class Store:
             drop_latest_keys(self.con)
             ledger.ensure(self.con)  # a new raw events table's ledger (chainrisk.store.ledger)
 
+    @property
+    def cold_folder(self) -> Path:
+        """Where the health history's cold days go (chainrisk.store.history.evict_days): beside the published
+        snapshots' files, which name them, so readers read them where they lie."""
+        from chainrisk.store.published import COLD_DATA, published_dir
+
+        return published_dir(self.path).absolute() / COLD_DATA
+
     def close(self) -> None:
         self.con.close()
 
@@ -414,6 +422,12 @@ class Store:
                     "AND list_contains(?, market))"
                 )
                 dropped_params = [*after, chain_id, m.protocol, fed]
+                cold = dropped.replace("wallet_health_buckets", COLD_VIEW, 1)
+                if self.con.execute(f"SELECT count(*) FROM {cold}", dropped_params).fetchall()[0][0]:
+                    raise UserError(
+                        f"a reorg on chain {chain_id} reaches back past block {keep_through}, into health history "
+                        "days already moved out of the database ([storage] hot_days); nothing was changed"
+                    )
                 ledger.subtract(self.con, BUCKETS, f"SELECT * FROM {dropped}", dropped_params)
                 low = self.con.execute(f"SELECT min(bucket_start) FROM {dropped}", dropped_params).fetchall()[0][0]
                 self.con.execute(f"DELETE FROM {dropped}", dropped_params)
@@ -492,7 +506,9 @@ class Store:
                         f"AND ({table}.market = s.market OR {table}.market = 'all'))"
                     )
                 self._replace_rows(table, scope, [], frame)
-            added = record_samples(self.con, frames["wallet_risk"], history or HistorySettings())
+            added = record_samples(
+                self.con, frames["wallet_risk"], history or HistorySettings(), cold_folder=self.cold_folder
+            )
         self.con.unregister("scored_blocks")
         return added
 
@@ -517,7 +533,7 @@ class Store:
         with self._transaction():
             for table, frame in frames.items():
                 if table == "wallet_health_history":
-                    record_samples(self.con, frame, history or HistorySettings())
+                    record_samples(self.con, frame, history or HistorySettings(), cold_folder=self.cold_folder)
                     continue
                 if table not in HISTORY_TABLES:
                     raise ValueError(f"{table} is not a credit history table")

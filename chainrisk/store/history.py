@@ -67,13 +67,16 @@ def parse_storage(raw: object, where: str) -> HistorySettings:
         return HistorySettings()
     if not isinstance(raw, dict):
         raise UserError(f"{where}: [storage] must be a table, e.g. [storage] then hourly_days = 90")
-    unknown = sorted(set(raw) - {"hourly_days"})
+    unknown = sorted(set(raw) - {"hourly_days", "hot_days"})
     if unknown:
-        raise UserError(f"{where}: [storage] has unknown key {unknown[0]!r} (known: hourly_days)")
+        raise UserError(f"{where}: [storage] has unknown key {unknown[0]!r} (known: hourly_days, hot_days)")
     days = raw.get("hourly_days", HistorySettings.hourly_days)
     if not isinstance(days, int) or isinstance(days, bool):
         raise UserError(f"{where}: [storage] hourly_days must be a whole number of days, not {days!r}")
-    return HistorySettings(hourly_days=days)
+    hot = raw.get("hot_days", HistorySettings.hot_days)
+    if hot is not None and (not isinstance(hot, int) or isinstance(hot, bool)):
+        raise UserError(f"{where}: [storage] hot_days must be a whole number of days, not {hot!r}")
+    return HistorySettings(hourly_days=days, hot_days=hot)
 
 
 def _bucketed(sql_from: str, cutoff: str) -> str:

@@ -88,6 +88,9 @@ POINTER = "CURRENT"
 #: Block size of the catalogs (DuckDB's smallest).
 CATALOG_BLOCK_SIZE = 16_384
 DATA = "data"
+#: The health history's cold days (chainrisk.store.history.evict_days): files the writer lists in cold_history_files,
+#: named by each manifest's "cold" list and kept while a kept manifest names them.
+COLD_DATA = f"{DATA}/main.wallet_health_cold"
 FORMAT_VERSION = 2
 #: Watermark columns of append-only tables, the first one a table has (a table without one is rewritten whole).
 APPEND_MARKS = ("block_number", "run_id", "as_of_block")
@@ -646,6 +649,8 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
         #: Seconds spent checking and writing the tables (the catalog and pointer follow in milliseconds).
         "seconds": round(time.perf_counter() - started, 3),
         "tables": entries,
+        #: The health history's cold days' files (relative to the folder), read by the view wallet_health_cold.
+        "cold": _cold_files(con, folder),
     }
     catalog = folder / f"snapshot-{snapshot:08d}.duckdb"
     partial = folder / f".snapshot-{snapshot:08d}.{os.getpid()}.partial"
@@ -664,6 +669,18 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
     _prune(folder)
     rows = _rows_in(written) if written else 0
     return PublishReport(catalog, snapshot, len(written), sum(sizes), rows, how, time.perf_counter() - started)
+
+
+def _cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    """The cold days' files the writer lists, relative to `folder` (none before schema 12 or without cold days)."""
+    listed = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND table_name = 'cold_history_files'"
+    ).fetchall()[0][0]
+    if not listed:
+        return []
+    files = [Path(str(r[0])) for r in con.execute("SELECT file FROM cold_history_files ORDER BY 1").fetchall()]
+    return [f.relative_to(folder).as_posix() for f in files]
 
 
 def _rows_in(files: list[Path]) -> int:
@@ -762,6 +779,7 @@ def _delete_unnamed(folder: Path, kept: list[int]) -> None:
         manifest = read_manifest(folder / f"snapshot-{number:08d}.duckdb")
         for entry in (manifest or {}).get("tables", {}).values():
             named.update(entry["files"])
+        named.update((manifest or {}).get("cold", []))
     for path in folder.iterdir():
         match = _SNAPSHOT.match(path.name)
         if match and int(match.group(1)) not in kept:
@@ -822,7 +840,8 @@ def published_files(catalog: Path) -> list[Path]:
         raise duckdb.IOException(f"the snapshot {catalog.name} was pruned while opening it")
     # The paths the catalog's views name (a folder copied elsewhere still names the files where they were written).
     folder = Path(manifest.get("folder", catalog.parent))
-    return [folder / f for entry in manifest["tables"].values() for f in entry["files"]]
+    tables = [folder / f for entry in manifest["tables"].values() for f in entry["files"]]
+    return tables + [folder / f for f in manifest.get("cold", [])]
 
 
 def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
