@@ -18,6 +18,8 @@ from chainrisk.store.schema.history import COLD_FILES_DDL, DECODE, ENCODE
 from chainrisk.units import DAY_S
 
 HOUR_S = 3600
+#: [storage] hot_days by default: finished days older than three days before the newest sample's are cold.
+DEFAULT_HOT_DAYS = 3
 #: Columns a health sample carries (a wallet_risk row has them all; a credit sample lacks health_factor_wad).
 SAMPLE_COLUMNS = (
     *("protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"),
@@ -44,12 +46,14 @@ class HistorySettings:
 
     hourly_days: int = 90  #: buckets of an hour this many days back from the newest sample, of a day beyond
     #: Finished days older than this many days before the newest sample's leave the database for immutable Parquet
-    #: files (evict_days), None: kept in the database. Fewer than hourly_days.
-    hot_days: int | None = None
+    #: files (evict_days), None: kept in the database. Fewer than hourly_days (a window of 1 or 2 days: None).
+    hot_days: int | None = DEFAULT_HOT_DAYS
 
     def __post_init__(self) -> None:
         if self.hourly_days < 1:
             raise UserError(f"[storage] hourly_days must be at least 1, not {self.hourly_days}")
+        if self.hot_days is not None and self.hot_days >= self.hourly_days and self.hourly_days <= DEFAULT_HOT_DAYS:
+            object.__setattr__(self, "hot_days", None)  # a short hourly window keeps its few days in the database
         if self.hot_days is not None and not 1 <= self.hot_days < self.hourly_days:
             raise UserError(
                 f"[storage] hot_days must be at least 1 and fewer than hourly_days ({self.hourly_days}), "
