@@ -7,9 +7,11 @@ import gc
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.store.db import Store
+from chainrisk.errors import UserError
+from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
 from chainrisk.store.published import connect_reader, published_files
 from chainrisk.units import DAY_S
@@ -112,3 +114,25 @@ def test_readers_read_the_cold_days_and_a_publish_keeps_only_the_listed_files(tm
         gc.collect()
         cold.publish()
         assert set(cold.cold_folder.glob("*.parquet")) == listed
+
+
+def test_a_reorg_into_a_cold_day_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with Store(tmp_path / "cold.duckdb") as store:
+        for day in range(6):
+            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
+        store.con.execute("CREATE TABLE raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
+        store.con.execute(  # the contract fed this market (the rewind finds the scores' markets through it)
+            "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
+            "'0xsource' AS source, '0xw0' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
+            "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
+            "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
+            "0 AS liquidation_bonus_bps, 0 AS emode_category"
+        )
+        before = _history(store)
+        market = StoredMarket("aave-v3", "0xsource", "raw_test_events", ())
+        with pytest.raises(UserError, match="moved out of the database"):
+            store.rewind(1, [market], keep_through=DAY_S // 12, keep_hash="0x")  # into the second day
+        assert_frame_equal(_history(store), before)
+        # One within the days still in the database goes on as before.
+        store.rewind(1, [market], keep_through=(5 * DAY_S + 3600) // 12, keep_hash="0x")
+        assert _history(store).height < before.height
