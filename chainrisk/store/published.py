@@ -791,12 +791,19 @@ def current_copy(db: Path) -> Path | None:
     """The published catalog readers should open (or an older chainrisk's full copy), or None when nothing was
     published yet."""
     pointer = published_dir(db) / POINTER
-    try:
-        name = pointer.read_text().strip()
-    except FileNotFoundError:
-        return None
-    copy = pointer.parent / name
-    return copy if name and copy.is_file() else None
+    seen = None
+    while True:
+        try:
+            name = pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        copy = pointer.parent / name
+        if name and copy.is_file():
+            return copy
+        if name == seen:
+            return None
+        # The catalog it named is gone: a publish swapped the pointer and pruned it after we read it; read it again.
+        seen = name
 
 
 def reader_path(db: Path) -> Path:

@@ -1,0 +1,39 @@
+"""Defects found reviewing the published snapshots (chainrisk.store.published), each reproduced before its fix: a
+reader that reads the pointer just before a publish swaps it and prunes the snapshot it named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainrisk.store.published import POINTER, current_copy, published_dir
+from tests.test_published import _db, _publish_portfolio, _read
+
+
+def test_a_reader_that_reads_the_pointer_just_before_a_publish_swaps_it_opens_the_new_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader read CURRENT (snapshot 1); before it looked for that catalog, a publish pointed CURRENT at snapshot
+    2 and pruned 1. The reader must read snapshot 2, not report that nothing was published."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    first = current_copy(db)
+    assert first is not None
+    _publish_portfolio(con, db, 2.0)
+    assert not first.exists()
+    pointer = published_dir(db) / POINTER
+    stale = [first.name]  # what the pointer held when the reader read it
+    read_text = Path.read_text
+
+    def racing_read(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self == pointer and stale:
+            return stale.pop()
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", racing_read)
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(2.0,)]
+    assert not stale
+    con.close()
