@@ -1,11 +1,13 @@
 """Defects found reviewing the published snapshots (chainrisk.store.published), each reproduced before its fix: a
-reader that reads the pointer just before a publish swaps it and prunes the snapshot it named."""
+reader that reads the pointer just before a publish swaps it and prunes the snapshot it named, and a catalog this
+process opened itself through a symlinked folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from chainrisk.store.published import POINTER, current_copy, published_dir
@@ -36,4 +38,22 @@ def test_a_reader_that_reads_the_pointer_just_before_a_publish_swaps_it_opens_th
     monkeypatch.setattr(Path, "read_text", racing_read)
     assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(2.0,)]
     assert not stale
+    con.close()
+
+
+def test_a_catalog_this_process_opened_through_a_symlinked_folder_is_kept(tmp_path: Path) -> None:
+    """A catalog this process opened outside open_published is seen by its descriptor (/proc/self/fd names the
+    resolved path); the database's folder reached through a symlink must not hide it, or the publish deletes the
+    snapshot under the open connection (and closing its own handle drops the connection's DuckDB lock)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    db = tmp_path / "link" / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    catalog = current_copy(db)
+    assert catalog is not None
+    with duckdb.connect(str(catalog), read_only=True) as other:
+        assert _publish_portfolio(con, db, 2.0) == ["snapshot-00000001.duckdb", "snapshot-00000002.duckdb"]
+        assert other.execute("SELECT collateral_usd FROM wallet_portfolio").fetchall() == [(1.0,)]
+    assert _publish_portfolio(con, db, 3.0) == ["snapshot-00000003.duckdb"]
     con.close()

@@ -742,8 +742,9 @@ def _flock_works(path: Path) -> bool:
 
 
 def _open_here(path: Path) -> bool:
-    """Whether this process has `path` open (Linux's /proc; elsewhere: no)."""
-    target = str(path.absolute())
+    """Whether this process has `path` open (Linux's /proc; elsewhere: no). /proc names a descriptor's file by its
+    resolved path: `path` is resolved too (a folder reached through a symlink)."""
+    target = os.path.realpath(path)
     fds = Path("/proc/self/fd")
     if not fds.is_dir():
         return False
