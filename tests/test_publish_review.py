@@ -1,17 +1,18 @@
 """Defects found reviewing the published snapshots (chainrisk.store.published), each reproduced before its fix: a
-reader that reads the pointer just before a publish swaps it and prunes the snapshot it named, and a catalog this
-process opened itself through a symlinked folder."""
+reader that reads the pointer just before a publish swaps it and prunes the snapshot it named, a catalog this
+process opened itself through a symlinked folder, and a cursor of a reader outliving the reader's object."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from chainrisk.store.published import POINTER, current_copy, published_dir
-from tests.test_published import _db, _publish_portfolio, _read
+from chainrisk.store.published import POINTER, connect_reader, current_copy, published_dir
+from tests.test_published import _console, _db, _publish_elsewhere, _publish_portfolio, _read
 
 
 def test_a_reader_that_reads_the_pointer_just_before_a_publish_swaps_it_opens_the_new_snapshot(
@@ -57,3 +58,24 @@ def test_a_catalog_this_process_opened_through_a_symlinked_folder_is_kept(tmp_pa
         assert other.execute("SELECT collateral_usd FROM wallet_portfolio").fetchall() == [(1.0,)]
     assert _publish_portfolio(con, db, 3.0) == ["snapshot-00000003.duckdb"]
     con.close()
+
+
+def test_a_cursor_of_a_reader_keeps_the_snapshot_after_the_reader_object_is_gone(tmp_path: Path) -> None:
+    """`connect_reader(db).cursor()`: the cursor reads the same DuckDB instance as the connection, which is dropped.
+    The hold must last while the cursor reads: once another reader in the process has opened and closed the same
+    catalog by its own descriptor (the console attaches it), DuckDB's read lock is gone too, and a publish in another
+    process would delete the files the cursor's views read."""
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _publish_portfolio(con, db, 1.0)
+    con.close()
+    cursor = connect_reader(db).cursor()
+    gc.collect()
+    assert _console(db, "SELECT collateral_usd AS usd FROM wallet_portfolio") == [1.0]
+    assert _publish_elsewhere(db, 2.0) == ["snapshot-00000001.duckdb", "snapshot-00000002.duckdb"]
+    assert cursor.execute("SELECT collateral_usd FROM wallet_portfolio").fetchall() == [(1.0,)]
+    cursor.close()
+    del cursor
+    # Held no longer: the next publish prunes it (and a reader opening meanwhile releases the hold too).
+    assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(2.0,)]
+    assert _publish_elsewhere(db, 3.0) == ["snapshot-00000003.duckdb"]
