@@ -11,7 +11,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from chainrisk.store.published import POINTER, connect_reader, current_copy, published_dir
+from chainrisk.store import published
+from chainrisk.store.db import Store, StoredMarket
+from chainrisk.store.history import HistorySettings, record_samples
+from chainrisk.store.published import POINTER, connect_reader, current_copy, publish_file, published_dir
+from tests.test_ledger import DAY, NOW, _entry, _published_buckets, _samples, _stored_buckets
 from tests.test_published import _console, _db, _publish_elsewhere, _publish_portfolio, _read
 
 
@@ -79,3 +83,55 @@ def test_a_cursor_of_a_reader_keeps_the_snapshot_after_the_reader_object_is_gone
     # Held no longer: the next publish prunes it (and a reader opening meanwhile releases the hold too).
     assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(2.0,)]
     assert _publish_elsewhere(db, 3.0) == ["snapshot-00000003.duckdb"]
+
+
+def _fed(store: Store) -> None:
+    """What a rewind of the pool's source needs: its events table, and a position saying it fed the pool."""
+    store.con.execute(
+        "CREATE TABLE IF NOT EXISTS raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)"
+    )
+    store.con.execute(
+        "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
+        "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
+        "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
+        "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
+        "0 AS liquidation_bonus_bps, 0 AS emode_category"
+    )
+
+
+def test_two_folds_and_a_rewind_between_publishes_publish_exactly_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked sound in the review (passes on e0d9ba4 too), kept as a regression test: several deletion ranges since
+    the previous publish (two days folded, then a reorg rewind whose blocks are sampled again, below the published
+    watermark) become one revision file and a tombstone each; more than MAX_RANGES make the table written whole;
+    readers see exactly the table each time."""
+    path = tmp_path / "r.duckdb"
+    settings = HistorySettings(hourly_days=1)
+    with Store(path) as store:
+        record_samples(store.con, _samples(100, NOW + 7), settings)
+    publish_file(path)
+    block, when = 100, NOW + 7
+    with Store(path) as store:
+        for _ in range(3):  # a day later, three times: the first two days folded
+            block, when = block + 1, when + DAY
+            record_samples(store.con, _samples(block, when), settings)
+        _fed(store)
+        store.rewind(
+            1, [StoredMarket("aave-v3", "0xsource", "raw_test_events", ())], keep_through=block - 1, keep_hash="0x"
+        )
+        record_samples(store.con, _samples(block, when + 60), settings)  # the dropped block's number sampled again
+        record_samples(store.con, _samples(block + 1, when + 120), settings)
+        assert int(store.con.execute("SELECT count(*) FROM table_deletions").fetchall()[0][0]) == 3
+    entry = _entry(publish_file(path))
+    assert entry["how"] == "upsert" and entry["checked_by_ledger"] is True
+    assert len(entry["tombstones"]) == 3  # type: ignore[arg-type]
+    assert _published_buckets(path) == _stored_buckets(path)
+    monkeypatch.setattr(published, "MAX_RANGES", 1)
+    with Store(path) as store:
+        for _ in range(2):
+            block, when = block + 2, when + DAY
+            record_samples(store.con, _samples(block, when), settings)
+    entry = _entry(publish_file(path))
+    assert entry["how"] == "rewrite" and "tombstones" not in entry
+    assert _published_buckets(path) == _stored_buckets(path)
