@@ -56,6 +56,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -697,6 +698,7 @@ def _prune(folder: Path) -> None:
     """Deletes the previous snapshots no reader holds and every file no kept manifest names (an older chainrisk's full
     copies included), and partial files over an hour old (a crashed publish's). The current snapshot is always kept;
     where readers cannot be seen (no flock), the KEEP_PREVIOUS newest before it too."""
+    _release_lingering()
     snapshots = _snapshots(folder)
     if fcntl is None or not _flock_works(folder / f"snapshot-{snapshots[-1]:08d}.json" if snapshots else folder):
         _delete_unnamed(folder, snapshots[-(KEEP_PREVIOUS + 1) :])
@@ -759,8 +761,9 @@ def _flock_works(path: Path) -> bool:
 
 
 def _open_here(path: Path) -> bool:
-    """Whether this process has `path` open (Linux's /proc; elsewhere: no)."""
-    target = str(path.absolute())
+    """Whether this process has `path` open (Linux's /proc; elsewhere: no). /proc names a descriptor's file by its
+    resolved path: `path` is resolved too (a folder reached through a symlink)."""
+    target = os.path.realpath(path)
     fds = Path("/proc/self/fd")
     if not fds.is_dir():
         return False
@@ -809,12 +812,19 @@ def current_copy(db: Path) -> Path | None:
     """The published catalog readers should open (or an older chainrisk's full copy), or None when nothing was
     published yet."""
     pointer = published_dir(db) / POINTER
-    try:
-        name = pointer.read_text().strip()
-    except FileNotFoundError:
-        return None
-    copy = pointer.parent / name
-    return copy if name and copy.is_file() else None
+    seen = None
+    while True:
+        try:
+            name = pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        copy = pointer.parent / name
+        if name and copy.is_file():
+            return copy
+        if name == seen:
+            return None
+        # The catalog it named is gone: a publish swapped the pointer and pruned it after we read it; read it again.
+        seen = name
 
 
 def reader_path(db: Path) -> Path:
@@ -846,8 +856,10 @@ def published_files(catalog: Path) -> list[Path]:
 
 def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
     """`open_copy(path of the published catalog)`, holding the snapshot (a shared flock on its manifest, see _claim)
-    for as long as what it returns lives, so no publish deletes its files meanwhile. Asked again when the snapshot
+    for as long as what it returns lives (and after it, while this process still has the catalog open: a cursor of
+    it; see _release), so no publish deletes its files meanwhile. Asked again when the snapshot
     was pruned between reading the pointer and holding it, or when `open_copy` raises duckdb.IOException."""
+    _release_lingering()
     last_error = ""
     for attempt in range(5):
         held: int | None = None
@@ -866,9 +878,47 @@ def open_published(db: Path, open_copy: Callable[[Path], T]) -> T:
                 os.close(held)
             raise
         if held is not None:
-            weakref.finalize(opened, os.close, held)
+            _held(catalog)
+            weakref.finalize(opened, _release, held, catalog)
         return opened
     raise UserError(f"cannot read the published snapshot of {db}: {last_error}")
+
+
+#: Readers' holds whose object lives, per catalog (open_published).
+_HOLDS: dict[Path, int] = {}
+#: Holds (descriptor -> catalog) whose reader object is gone while this process still had the catalog open and held it
+#: no other way: a cursor() of the reader still reads the snapshot. Released once the catalog is closed here (checked
+#: at each open_published and publish).
+_LINGERING: dict[int, Path] = {}
+_LINGERING_LOCK = threading.RLock()  # a finalizer may run (garbage collection) while it is held
+
+
+def _held(catalog: Path) -> None:
+    with _LINGERING_LOCK:
+        _HOLDS[catalog] = _HOLDS.get(catalog, 0) + 1
+
+
+def _release(held: int, catalog: Path) -> None:
+    """Ends a reader's hold on `catalog` when its object is gone; the last hold of the catalog lingers while the
+    catalog is still open in this process (DuckDB's own read lock alone would not keep it: closing any other
+    descriptor of the file, as the console's attach does, drops it)."""
+    with _LINGERING_LOCK:
+        _HOLDS[catalog] -= 1
+        if not _HOLDS[catalog]:
+            del _HOLDS[catalog]
+            if catalog not in _LINGERING.values() and _open_here(catalog):
+                _LINGERING[held] = catalog
+                return
+    os.close(held)
+
+
+def _release_lingering() -> None:
+    """Ends the lingering holds whose catalog this process no longer has open."""
+    with _LINGERING_LOCK:
+        for held, catalog in list(_LINGERING.items()):
+            if not _open_here(catalog):
+                del _LINGERING[held]
+                os.close(held)
 
 
 def _hold(catalog: Path) -> int | None:
