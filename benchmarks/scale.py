@@ -878,6 +878,14 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
     published_after = _published_table_mib(db)
     run = _run(db, state)
     sizes_after = _sizes_mib(db)
+    # The run on top moved the finished days older than [storage] hot_days out of the database into cold files
+    # (chainrisk.store.history.evict_days), as a year of runs would have day by day.
+    published_run = _published_table_mib(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        hot_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
+        listed = con.execute("SELECT count(*), coalesce(sum(row_count), 0) FROM cold_history_files").fetchall()[0]
+        cold_paths = [Path(str(r[0])) for r in con.execute("SELECT file FROM cold_history_files").fetchall()]
+    cold_mib = sum(p.stat().st_size for p in cold_paths) / 2**20
     health_rows_per_wallet = constructed["main.wallet_health_history"] / max(limit, 1)
     # The whole year from the parts constructed: raw history grows with the runs, health buckets with the keys.
     base = before_sizes["database_mib"]
@@ -894,6 +902,14 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         for table, grown in published_growth.items()
         if grown > 0
     )
+    # With cold days (what the code does now): the database keeps the buckets of the recent days only (at the bytes
+    # a bucket took in it), the published folder every bucket (the cold files and the recent days' Parquet).
+    bucket_bytes = health_mib * 2**20 / max(constructed["main.wallet_health_history"], 1)
+    hot_constructed = max(hot_rows - before_rows, 0)
+    cold_year_db_mib = base + raw_mib * raw_factor + hot_constructed * key_factor * bucket_bytes / 2**20
+    raw_published = sum(g * raw_factor for t, g in published_growth.items() if g > 0 and t not in by_keys)
+    recent_published = max(published_run.get(BUCKETS, 0.0) - published_before.get(BUCKETS, 0.0), 0.0)
+    cold_year_published_mib = before_sizes["published_mib"] + raw_published + (cold_mib + recent_published) * key_factor
     return {
         "what": (
             f"a year = {YEAR_RUNS:,} five-minute runs; raw history, raw events and snapshot_blocks copied from the "
@@ -919,14 +935,30 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         "keys_with_a_year": limit,
         "year_share_of_raw_history": args.year_share,
         "before_construction": before_sizes,
-        "whole_year_database_gib_extrapolated": round(year_mib / 1024, 1),
         "published_growth_mib_by_table": {t: round(g, 1) for t, g in published_growth.items() if g > 0},
-        "whole_year_published_gib_extrapolated": round(published_year_mib / 1024, 1),
-        "whole_year_total_gib_extrapolated": round((year_mib + published_year_mib) / 1024, 1),
+        "all_days_in_the_database": {
+            "database_gib": round(year_mib / 1024, 1),
+            "published_gib": round(published_year_mib / 1024, 1),
+            "total_gib": round((year_mib + published_year_mib) / 1024, 1),
+        },
+        "cold_days_after_the_run_on_top": {
+            "buckets_left_in_the_database": hot_rows,
+            "cold_files": int(listed[0]),
+            "cold_buckets": int(listed[1]),
+            "cold_mib": round(cold_mib, 1),
+            "cold_bytes_per_bucket": round(cold_mib * 2**20 / max(int(listed[1]), 1), 1),
+            "recent_days_published_mib": round(recent_published, 1),
+        },
+        "whole_year_database_gib_extrapolated": round(cold_year_db_mib / 1024, 1),
+        "whole_year_published_gib_extrapolated": round(cold_year_published_mib / 1024, 1),
+        "whole_year_total_gib_extrapolated": round((cold_year_db_mib + cold_year_published_mib) / 1024, 1),
         "extrapolation": (
             "database before + raw-history growth x (year's runs / runs constructed) + health-history growth x "
             "(keys / keys constructed); the published folder (the current snapshot's Parquet, which readers are "
-            "served) the same way, table by table from its manifest; the total is both"
+            "served) the same way, table by table from its manifest; the total is both. all_days_in_the_database: "
+            "every bucket kept in the database too (before cold days); the whole_year figures: with cold days, the "
+            "database holding the recent days' buckets left after the run on top (at the bytes a bucket took in it), "
+            "the folder every bucket (cold files and the recent days' Parquet), scaled by the keys"
         ),
     }
 
