@@ -105,7 +105,7 @@ def test_readers_read_the_cold_days_and_a_publish_keeps_only_the_listed_files(tm
                     "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start",
                 )
             assert_frame_equal(_history(hot), published)
-            listed = {Path(f) for _, _, f in cold_files(cold.con)}
+            listed = {cold.cold_folder / f for _, _, f in cold_files(cold.con)}
             files = set(published_files(catalog))
             assert listed <= files  # the console may read them
             assert listed <= set(cold.cold_folder.glob("*.parquet"))
@@ -136,3 +136,16 @@ def test_a_reorg_into_a_cold_day_is_refused_and_changes_nothing(tmp_path: Path) 
         # One within the days still in the database goes on as before.
         store.rewind(1, [market], keep_through=(5 * DAY_S + 3600) // 12, keep_hash="0x")
         assert _history(store).height < before.height
+
+
+def test_a_database_moved_with_its_published_folder_still_reads_its_cold_days(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    with Store(first / "c.duckdb") as store:
+        for day in range(6):
+            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
+        before = _history(store)
+        assert cold_files(store.con)
+    first.rename(second)
+    with Store(second / "c.duckdb") as store:
+        assert_frame_equal(_history(store), before)

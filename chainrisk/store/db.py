@@ -24,7 +24,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
-from chainrisk.store.history import BUCKETS, COLD_VIEW, HistorySettings, record_samples
+from chainrisk.store.history import BUCKETS, COLD_VIEW, HistorySettings, ensure_cold_view, record_samples
 from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
@@ -263,6 +263,7 @@ class Store:
             drop_latest_keys(self.con)
             # The health buckets' running count and hash, set from the table when missing or off (a migration).
             ledger.ensure(self.con)
+            ensure_cold_view(self.con, self.cold_folder)
 
     def publish(self) -> Path:
         """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the

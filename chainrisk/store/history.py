@@ -192,12 +192,12 @@ def record_samples(
                 # Cold days whose hours the window has left behind fold into days in their files.
                 assert cold_folder is not None
                 for day in cold:
-                    if day + DAY_S <= cutoff and _cold_has_hours(con, chain_id, day):
+                    if day + DAY_S <= cutoff and _cold_has_hours(con, cold_folder, chain_id, day):
                         _fold_cold_day(con, cold_folder, chain_id, day, _NO_ROWS, cutoff)
             if cold_folder is not None:
                 evict_days(con, cold_folder, chain_id, settings)
-            if cold:
-                refresh_cold_view(con)
+            if cold and cold_folder is not None:
+                refresh_cold_view(con, cold_folder)
             if stored_newest is not None:
                 _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
     finally:
@@ -295,17 +295,19 @@ def _literal(text: str | Path) -> str:
 
 
 def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> list[tuple[int, int, str]]:
-    """(chain_id, day, file) of every cold file listed (of one chain), in order."""
+    """(chain_id, day, file name) of every cold file listed (of one chain), in order; the files lie in the cold folder
+    (chainrisk.store.db.Store.cold_folder), named without it, so a database moved with its published folder still
+    finds them."""
     con.execute(COLD_FILES_DDL)
     where = "" if chain_id is None else f" WHERE chain_id = {int(chain_id)}"
     rows = con.execute(f"SELECT chain_id, day, file FROM cold_history_files{where} ORDER BY 1, 2, 3").fetchall()
     return [(int(c), int(d), str(f)) for c, d, f in rows]
 
 
-def refresh_cold_view(con: duckdb.DuckDBPyConnection) -> None:
-    """Makes wallet_health_cold read exactly the listed files (their columns cast to the table's types), in the
-    caller's transaction."""
-    files = [f for _, _, f in cold_files(con)]
+def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Makes wallet_health_cold read exactly the listed files in `folder` (their columns cast to the table's types),
+    in the caller's transaction."""
+    files = [folder / f for _, _, f in cold_files(con)]
     columns = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
         "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
@@ -337,7 +339,7 @@ def _write_cold(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day
     con.execute("DELETE FROM cold_history_files WHERE chain_id = ? AND day = ?", [chain_id, day])
     con.execute(
         "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT)",
-        [chain_id, day, str(target), count, str(digest)],
+        [chain_id, day, target.name, count, str(digest)],
     )
 
 
@@ -369,7 +371,7 @@ def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, sett
         con.execute(f"DELETE FROM wallet_health_buckets WHERE {scope}")
         ledger.record_deletion(con, BUCKETS, day, day + DAY_S)
     if days:
-        refresh_cold_view(con)
+        refresh_cold_view(con, folder)
     return len(days)
 
 
@@ -378,7 +380,7 @@ def _fold_cold_day(
 ) -> None:
     """Rewrites a cold day's file with the decoded bucket rows `incoming` folded in (by key, as _replace_buckets
     folds), and its hours folded into the day when the day ended before `cutoff`."""
-    files = [f for _, d, f in cold_files(con, chain_id) if d == day]
+    files = [folder / f for _, d, f in cold_files(con, chain_id) if d == day]
     stored = f"SELECT {DECODE} FROM read_parquet([{', '.join(_literal(f) for f in files)}])" if files else None
     rows = incoming if stored is None else f"SELECT * FROM ({incoming}) UNION ALL BY NAME {stored}"
     if cutoff is not None and day + DAY_S <= cutoff:
@@ -392,8 +394,19 @@ def _fold_cold_day(
 _NO_ROWS = f"SELECT {DECODE} FROM wallet_health_buckets WHERE false"
 
 
-def _cold_has_hours(con: duckdb.DuckDBPyConnection, chain_id: int, day: int) -> bool:
-    files = [f for _, d, f in cold_files(con, chain_id) if d == day]
+def _cold_has_hours(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int) -> bool:
+    files = [folder / f for _, d, f in cold_files(con, chain_id) if d == day]
     paths = ", ".join(_literal(f) for f in files)
     found = con.execute(f"SELECT count(*) FROM read_parquet([{paths}]) WHERE bucket_seconds < {DAY_S}").fetchall()
     return bool(found[0][0])
+
+
+def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Points wallet_health_cold at `folder` when it reads the listed files elsewhere (the database and its published
+    folder were moved), in the caller's transaction; nothing otherwise (no catalog change, nothing to checkpoint)."""
+    files = cold_files(con)
+    if not files:
+        return
+    sql = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
+    if not sql or _literal(folder / files[0][2]) not in str(sql[0][0]):
+        refresh_cold_view(con, folder)

@@ -651,7 +651,7 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
         "seconds": round(time.perf_counter() - started, 3),
         "tables": entries,
         #: The health history's cold days' files (relative to the folder), read by the view wallet_health_cold.
-        "cold": _cold_files(con, folder),
+        "cold": _cold_files(con),
     }
     catalog = folder / f"snapshot-{snapshot:08d}.duckdb"
     partial = folder / f".snapshot-{snapshot:08d}.{os.getpid()}.partial"
@@ -672,7 +672,7 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path) -> PublishReport:
     return PublishReport(catalog, snapshot, len(written), sum(sizes), rows, how, time.perf_counter() - started)
 
 
-def _cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+def _cold_files(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The cold days' files the writer lists, relative to `folder` (none before schema 12 or without cold days)."""
     listed = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
@@ -680,8 +680,7 @@ def _cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     ).fetchall()[0][0]
     if not listed:
         return []
-    files = [Path(str(r[0])) for r in con.execute("SELECT file FROM cold_history_files ORDER BY 1").fetchall()]
-    return [f.relative_to(folder).as_posix() for f in files]
+    return [f"{COLD_DATA}/{r[0]}" for r in con.execute("SELECT file FROM cold_history_files ORDER BY 1").fetchall()]
 
 
 def _rows_in(files: list[Path]) -> int:
