@@ -77,7 +77,7 @@ from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
 from chainrisk.store import ledger
 from chainrisk.store.history import BUCKETS, HistorySettings
-from chainrisk.store.published import connect_reader, published_dir, read_manifest
+from chainrisk.store.published import COLD_DATA, connect_reader, published_dir, read_manifest
 from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
 from chainrisk.store.views import query_sql
@@ -884,7 +884,8 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
     with duckdb.connect(str(db), read_only=True) as con:
         hot_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
         listed = con.execute("SELECT count(*), coalesce(sum(row_count), 0) FROM cold_history_files").fetchall()[0]
-        cold_paths = [Path(str(r[0])) for r in con.execute("SELECT file FROM cold_history_files").fetchall()]
+        cold_folder = published_dir(db) / COLD_DATA
+        cold_paths = [cold_folder / str(r[0]) for r in con.execute("SELECT file FROM cold_history_files").fetchall()]
     cold_mib = sum(p.stat().st_size for p in cold_paths) / 2**20
     health_rows_per_wallet = constructed["main.wallet_health_history"] / max(limit, 1)
     # The whole year from the parts constructed: raw history grows with the runs, health buckets with the keys.
