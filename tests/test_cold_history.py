@@ -11,6 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from chainrisk.errors import UserError
+from chainrisk.store.console import run_console_query
 from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
 from chainrisk.store.published import connect_reader, published_files
@@ -110,6 +111,9 @@ def test_readers_read_the_cold_days_and_a_publish_keeps_only_the_listed_files(tm
             assert listed <= files  # the console may read them
             assert listed <= set(cold.cold_folder.glob("*.parquet"))
         assert len(listed) == 4
+        # The SQL console, which may read only the snapshot's files, reads the cold days too.
+        counted = run_console_query(tmp_path / "cold.duckdb", "SELECT count(*) AS n FROM wallet_health_history")
+        assert counted.frame.item() == _history(hot).height
         # With no reader holding an earlier snapshot, a rewritten day's previous file goes with the snapshot naming it.
         gc.collect()
         cold.publish()
