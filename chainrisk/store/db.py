@@ -534,7 +534,10 @@ class Store:
         with self._transaction():
             for table, frame in frames.items():
                 if table == "wallet_health_history":
-                    record_samples(self.con, frame, history or HistorySettings(), cold_folder=self.cold_folder)
+                    # A backfill samples old blocks one at a time: its days move out at the next score, not after
+                    # each sample (each would write its day's file again).
+                    settings = history or HistorySettings()
+                    record_samples(self.con, frame, settings, cold_folder=self.cold_folder, evict=False)
                     continue
                 if table not in HISTORY_TABLES:
                     raise ValueError(f"{table} is not a credit history table")

@@ -137,7 +137,11 @@ def _replace_buckets(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def record_samples(
-    con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, settings: HistorySettings, cold_folder: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    samples: pl.DataFrame,
+    settings: HistorySettings,
+    cold_folder: Path | None = None,
+    evict: bool = True,
 ) -> int:
     """Folds health samples (SAMPLE_COLUMNS; health_factor_wad and bad_debt_usd may be missing) into their buckets,
     then downsamples and clusters the days the newest sample left behind; returns how many samples were new. A sample
@@ -194,7 +198,7 @@ def record_samples(
                 for day in cold:
                     if day + DAY_S <= cutoff and _cold_has_hours(con, cold_folder, chain_id, day):
                         _fold_cold_day(con, cold_folder, chain_id, day, _NO_ROWS, cutoff)
-            if cold_folder is not None:
+            if cold_folder is not None and evict:
                 evict_days(con, cold_folder, chain_id, settings)
             if cold and cold_folder is not None:
                 refresh_cold_view(con, cold_folder)
