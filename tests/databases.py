@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
+
 from chainrisk.cli import main
 
 #: The risk models run on a copy of the session database, as a user would. Cascade runs twice: the page must show
@@ -42,3 +44,16 @@ def with_risk_runs(db: Path, folder: Path) -> Path:
     for kind, *options in RISK_COMMANDS:
         assert main(["risk", kind, "--db", str(copy), *options]) == 0, [kind, *options]
     return copy
+
+
+def feed_pool(con: duckdb.DuckDBPyConnection) -> None:
+    """What a reorg rewind of the source `0xsource` needs to reach the market `0xpool`'s health history (chain 1,
+    aave-v3): its events table `raw_test_events`, and a position saying the source fed the pool."""
+    con.execute("CREATE TABLE IF NOT EXISTS raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
+    con.execute(
+        "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
+        "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
+        "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
+        "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
+        "0 AS liquidation_bonus_bps, 0 AS emode_category"
+    )

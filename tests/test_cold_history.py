@@ -16,6 +16,7 @@ from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
 from chainrisk.store.published import connect_reader, published_files
 from chainrisk.units import DAY_S
+from tests.databases import feed_pool
 
 T0 = 1_700_006_400  # a day's start (UTC)
 HOURLY = HistorySettings(hourly_days=3)
@@ -124,14 +125,7 @@ def test_a_reorg_into_a_cold_day_is_refused_and_changes_nothing(tmp_path: Path) 
     with Store(tmp_path / "cold.duckdb") as store:
         for day in range(6):
             record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
-        store.con.execute("CREATE TABLE raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
-        store.con.execute(  # the contract fed this market (the rewind finds the scores' markets through it)
-            "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
-            "'0xsource' AS source, '0xw0' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
-            "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
-            "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
-            "0 AS liquidation_bonus_bps, 0 AS emode_category"
-        )
+        feed_pool(store.con)
         before = _history(store)
         market = StoredMarket("aave-v3", "0xsource", "raw_test_events", ())
         with pytest.raises(UserError, match="moved out of the database"):

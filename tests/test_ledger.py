@@ -14,6 +14,7 @@ from chainrisk.store import ledger
 from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import BUCKETS, HistorySettings, record_samples
 from chainrisk.store.published import connect_reader, publish_file, read_manifest
+from tests.databases import feed_pool
 
 HOUR, DAY = 3600, 86_400
 NOW = 1_700_000_000 // DAY * DAY  # a midnight
@@ -74,14 +75,7 @@ def test_every_writer_keeps_the_ledger_equal_to_the_table(tmp_path: Path) -> Non
         record_samples(store.con, _samples(block, NOW + 215 * 1200 + 7), settings)
         assert _kept(store.con) == before == _truth(store.con)
         # A reorg rewind drops the buckets that took a sample from a dropped block.
-        store.con.execute("CREATE TABLE raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
-        store.con.execute(  # the contract fed this market (the rewind finds the scores' markets through it)
-            "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
-            "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
-            "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
-            "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
-            "0 AS liquidation_bonus_bps, 0 AS emode_category"
-        )
+        feed_pool(store.con)
         store.rewind(
             1, [StoredMarket("aave-v3", "0xsource", "raw_test_events", ())], keep_through=block - 3, keep_hash="0x"
         )
@@ -237,14 +231,7 @@ def test_downsampling_and_a_rewind_publish_the_ranges_they_deleted_not_the_whole
     assert len(folds) >= 2, folds  # days were folded, each published as its range
     # A reorg rewind drops the newest buckets: published as a range too.
     with Store(path) as store:
-        store.con.execute("CREATE TABLE raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)")
-        store.con.execute(
-            "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
-            "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
-            "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
-            "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
-            "0 AS liquidation_bonus_bps, 0 AS emode_category"
-        )
+        feed_pool(store.con)
         before = _kept(store.con)
         store.rewind(
             1, [StoredMarket("aave-v3", "0xsource", "raw_test_events", ())], keep_through=block - 2, keep_hash="0x"

@@ -15,6 +15,7 @@ from chainrisk.store import published
 from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.published import POINTER, connect_reader, current_copy, publish_file, published_dir
+from tests.databases import feed_pool
 from tests.test_ledger import DAY, NOW, _entry, _published_buckets, _samples, _stored_buckets
 from tests.test_published import _console, _db, _publish_elsewhere, _publish_portfolio, _read
 
@@ -87,16 +88,7 @@ def test_a_cursor_of_a_reader_keeps_the_snapshot_after_the_reader_object_is_gone
 
 def _fed(store: Store) -> None:
     """What a rewind of the pool's source needs: its events table, and a position saying it fed the pool."""
-    store.con.execute(
-        "CREATE TABLE IF NOT EXISTS raw_test_events (chain_id BIGINT, market VARCHAR, block_number BIGINT)"
-    )
-    store.con.execute(
-        "INSERT INTO positions BY NAME SELECT 'aave-v3' AS protocol, 1 AS chain_id, '0xpool' AS market, "
-        "'0xsource' AS source, '0xw' AS wallet, '0xasset' AS asset, 1 AS block_number, 1 AS block_timestamp, "
-        "0 AS supplied_amount, 0 AS collateral_amount, 0 AS debt_amount, false AS used_as_collateral, "
-        "false AS is_borrowing, 1 AS price, 0 AS ltv_bps, 0 AS liquidation_threshold_bps, "
-        "0 AS liquidation_bonus_bps, 0 AS emode_category"
-    )
+    feed_pool(store.con)
 
 
 def test_two_folds_and_a_rewind_between_publishes_publish_exactly_the_table(
