@@ -14,7 +14,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
-from chainrisk.store.schema.history import COLD_FILES_DDL, DECODE, ENCODE
+from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
 
 HOUR_S = 3600
@@ -171,37 +171,33 @@ def record_samples(
                 f"DELETE FROM incoming_buckets i USING wallet_health_buckets h WHERE {_key_match('h', 'i')} "
                 "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
             )
-            cold = sorted({d for _, d, _ in cold_files(con, chain_id)})
-            if cold:
+            # Samples of days already cold (a backfill) fold into those days' files; a normal run's are all recent.
+            listed = cold_files(con, chain_id)
+            present = con.execute(f"SELECT DISTINCT bucket_start // {DAY_S} * {DAY_S} FROM incoming_buckets").fetchall()
+            backfilled = sorted({d for _, d, _ in listed} & {int(r[0]) for r in present})
+            for day in backfilled:
+                files = _day_files(_folder(cold_folder), listed, day)
                 con.execute(
-                    f"DELETE FROM incoming_buckets i USING {COLD_VIEW} h WHERE {_key_match('h', 'i')} "
+                    f"DELETE FROM incoming_buckets i USING read_parquet({files}) h WHERE {_key_match('h', 'i')} "
+                    f"AND {_in_day('i.bucket_start', day)} "
                     "AND (i.first_block = h.last_block - h.first_back OR i.first_block = h.last_block)"
                 )
             added += int(con.execute("SELECT count(*) FROM incoming_buckets").fetchall()[0][0])
-            if cold:
-                # Samples of a day already cold (a backfill) fold into that day's file.
-                assert cold_folder is not None, "cold days are listed: record_samples needs their folder"
-                in_day = f"bucket_start >= {{day}} AND bucket_start < {{day}} + {DAY_S}"
-                for day in cold:
-                    scope = in_day.format(day=day)
-                    if con.execute(f"SELECT count(*) FROM incoming_buckets WHERE {scope}").fetchall()[0][0]:
-                        _fold_cold_day(
-                            con, cold_folder, chain_id, day, f"SELECT * FROM incoming_buckets WHERE {scope}", cutoff
-                        )
-                        con.execute(f"DELETE FROM incoming_buckets WHERE {scope}")
+            for day in backfilled:
+                scope = _in_day("bucket_start", day)
+                incoming = f"SELECT * FROM incoming_buckets WHERE {scope}"
+                _fold_cold_day(con, _folder(cold_folder), chain_id, day, incoming, cutoff)
+                con.execute(f"DELETE FROM incoming_buckets WHERE {scope}")
             _replace_buckets(con, "incoming_buckets")
             con.execute("DROP TABLE incoming_buckets")
             _downsample(con, chain_id, cutoff)
-            if cold:
-                # Cold days whose hours the window has left behind fold into days in their files.
-                assert cold_folder is not None
-                for day in cold:
-                    if day + DAY_S <= cutoff and _cold_has_hours(con, cold_folder, chain_id, day):
-                        _fold_cold_day(con, cold_folder, chain_id, day, _NO_ROWS, cutoff)
-            if cold_folder is not None and evict:
-                evict_days(con, cold_folder, chain_id, settings)
-            if cold and cold_folder is not None:
-                refresh_cold_view(con, cold_folder)
+            # Cold days whose hours the window has left behind fold into days in their files.
+            hourly = [d for d in _hourly_cold_days(con, chain_id) if d + DAY_S <= cutoff and d not in backfilled]
+            for day in hourly:
+                _fold_cold_day(con, _folder(cold_folder), chain_id, day, _NO_ROWS, cutoff)
+            evicted = evict_days(con, cold_folder, chain_id, settings) if cold_folder is not None and evict else 0
+            if backfilled or hourly or evicted:
+                refresh_cold_view(con, _folder(cold_folder))
             if stored_newest is not None:
                 _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
     finally:
@@ -302,7 +298,6 @@ def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> l
     """(chain_id, day, file name) of every cold file listed (of one chain), in order; the files lie in the cold folder
     (chainrisk.store.db.Store.cold_folder), named without it, so a database moved with its published folder still
     finds them."""
-    con.execute(COLD_FILES_DDL)
     where = "" if chain_id is None else f" WHERE chain_id = {int(chain_id)}"
     rows = con.execute(f"SELECT chain_id, day, file FROM cold_history_files{where} ORDER BY 1, 2, 3").fetchall()
     return [(int(c), int(d), str(f)) for c, d, f in rows]
@@ -340,17 +335,20 @@ def _write_cold(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day
     os.replace(partial, target)
     stats = ledger.stats_sql(ledger.columns(con, BUCKETS), f"read_parquet({_literal(target)})")
     count, digest = con.execute(stats).fetchall()[0]
+    hours = f"SELECT count(*) > 0 FROM read_parquet({_literal(target)}) WHERE bucket_seconds < {DAY_S}"
+    hourly = bool(con.execute(hours).fetchall()[0][0])
     con.execute("DELETE FROM cold_history_files WHERE chain_id = ? AND day = ?", [chain_id, day])
     con.execute(
-        "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT)",
-        [chain_id, day, target.name, count, str(digest)],
+        "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT, ?)",
+        [chain_id, day, target.name, count, str(digest), hourly],
     )
 
 
 def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, settings: HistorySettings) -> int:
     """Moves the chain's finished days older than `hot_days` before its newest sample's day out of
     wallet_health_buckets into cold files (one per day, in `folder`), in the caller's transaction; returns the days
-    moved. The publisher drops the published rows of those days (a recorded deletion) and reads the files instead."""
+    moved (the caller then points wallet_health_cold at them: refresh_cold_view). The publisher drops the published
+    rows of those days (a recorded deletion) and reads the files instead."""
     newest = _newest(con, chain_id)
     if settings.hot_days is None or newest is None:
         return 0
@@ -365,7 +363,7 @@ def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, sett
     ]
     cold = {d for _, d, _ in cold_files(con, chain_id)}
     for day in days:
-        scope = f"chain_id = {int(chain_id)} AND bucket_start >= {day} AND bucket_start < {day + DAY_S}"
+        scope = f"chain_id = {int(chain_id)} AND {_in_day('bucket_start', day)}"
         hot = f"SELECT * FROM wallet_health_buckets WHERE {scope}"
         if day in cold:  # rows written into a day already cold: folded with the file's
             _fold_cold_day(con, folder, chain_id, day, f"SELECT {DECODE} FROM ({hot})")
@@ -374,8 +372,6 @@ def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, sett
         ledger.subtract(con, BUCKETS, hot)
         con.execute(f"DELETE FROM wallet_health_buckets WHERE {scope}")
         ledger.record_deletion(con, BUCKETS, day, day + DAY_S)
-    if days:
-        refresh_cold_view(con, folder)
     return len(days)
 
 
@@ -384,8 +380,12 @@ def _fold_cold_day(
 ) -> None:
     """Rewrites a cold day's file with the decoded bucket rows `incoming` folded in (by key, as _replace_buckets
     folds), and its hours folded into the day when the day ended before `cutoff`."""
-    files = [folder / f for _, d, f in cold_files(con, chain_id) if d == day]
-    stored = f"SELECT {DECODE} FROM read_parquet([{', '.join(_literal(f) for f in files)}])" if files else None
+    listed = cold_files(con, chain_id)
+    stored = (
+        f"SELECT {DECODE} FROM read_parquet({_day_files(folder, listed, day)})"
+        if any(d == day for _, d, _ in listed)
+        else None
+    )
     rows = incoming if stored is None else f"SELECT * FROM ({incoming}) UNION ALL BY NAME {stored}"
     if cutoff is not None and day + DAY_S <= cutoff:
         rows = f"SELECT * REPLACE ({day} AS bucket_start, {DAY_S} AS bucket_seconds) FROM ({rows})"
@@ -398,11 +398,25 @@ def _fold_cold_day(
 _NO_ROWS = f"SELECT {DECODE} FROM wallet_health_buckets WHERE false"
 
 
-def _cold_has_hours(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int) -> bool:
-    files = [folder / f for _, d, f in cold_files(con, chain_id) if d == day]
-    paths = ", ".join(_literal(f) for f in files)
-    found = con.execute(f"SELECT count(*) FROM read_parquet([{paths}]) WHERE bucket_seconds < {DAY_S}").fetchall()
-    return bool(found[0][0])
+def _folder(cold_folder: Path | None) -> Path:
+    """The cold folder a write to a listed cold day needs (record_samples was given none)."""
+    assert cold_folder is not None, "cold days are listed: record_samples needs their folder"
+    return cold_folder
+
+
+def _day_files(folder: Path, listed: list[tuple[int, int, str]], day: int) -> str:
+    """A SQL list of the paths of `day`'s files among `listed` (cold_files of one chain)."""
+    return "[" + ", ".join(_literal(folder / f) for _, d, f in listed if d == day) + "]"
+
+
+def _in_day(column: str, day: int) -> str:
+    return f"{column} >= {int(day)} AND {column} < {int(day) + DAY_S}"
+
+
+def _hourly_cold_days(con: duckdb.DuckDBPyConnection, chain_id: int) -> list[int]:
+    """The chain's cold days whose files still hold hour buckets, from the listing (no file read)."""
+    rows = con.execute("SELECT day FROM cold_history_files WHERE chain_id = ? AND hourly ORDER BY 1", [chain_id])
+    return [int(r[0]) for r in rows.fetchall()]
 
 
 def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:

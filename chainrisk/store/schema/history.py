@@ -56,14 +56,16 @@ DECODE = (
 #: A file whose wallet_health_history is still schema 10's table keeps it (IF NOT EXISTS) until migrate_to_11.
 HISTORY_VIEW_DDL = f"CREATE VIEW IF NOT EXISTS wallet_health_history AS {HISTORY_VIEW}"
 #: Finished days moved out of wallet_health_buckets into immutable Parquet files (chainrisk.store.history.evict_days):
-#: one row per file, the day it holds and its rows' count and content hash (chainrisk.store.ledger's definition).
+#: one row per file, the day it holds, its rows' count and content hash (chainrisk.store.ledger's definition), and
+#: whether it holds hour buckets still (the downsampling folds them into the day once the day leaves the window).
 COLD_FILES_DDL = """
 CREATE TABLE IF NOT EXISTS cold_history_files (
     chain_id BIGINT NOT NULL,
     day BIGINT NOT NULL,
     file VARCHAR NOT NULL,
     row_count BIGINT NOT NULL,
-    content_hash HUGEINT NOT NULL
+    content_hash HUGEINT NOT NULL,
+    hourly BOOLEAN NOT NULL
 );
 """
 
