@@ -147,3 +147,51 @@ def test_a_database_moved_with_its_published_folder_still_reads_its_cold_days(tm
     first.rename(second)
     with Store(second / "c.duckdb") as store:
         assert_frame_equal(_history(store), before)
+
+
+def test_a_missing_cold_file_warns_leaves_its_day_out_refuses_writes_into_it_and_reads_again_once_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        for day in range(6):
+            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
+        whole = _history(store)
+        (_, day, name), *_ = cold_files(store.con)
+        folder = store.cold_folder
+        store.publish()
+    # A restore without the published folder's file: a reader (which cannot change the view) is told in one line.
+    (folder / name).rename(tmp_path / name)
+    with pytest.raises(UserError, match=f"missing from {folder}.*first: {name}"):
+        Store(db, read_only=True)
+    # A writer reads around the missing day, says so, and a publish serves readers the same.
+    without = whole.filter((pl.col("bucket_start") < day) | (pl.col("bucket_start") >= day + DAY_S))
+    assert without.height < whole.height
+    with caplog.at_level("WARNING", logger="chainrisk.store"), Store(db) as store:
+        assert f"1 health history day file(s) listed in c.duckdb are missing from {folder}" in caplog.text
+        assert_frame_equal(_history(store), without)
+        # Writing into that day would rewrite it without the missing rows: refused, nothing changed.
+        with pytest.raises(UserError, match=f"{name} is missing"):
+            record_samples(store.con, _samples(day + 1800, 3, shift=3), COLD, cold_folder=store.cold_folder)
+        assert_frame_equal(_history(store), without)
+        store.publish()
+    with connect_reader(db) as reader:
+        published = frame_of(
+            reader, "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start"
+        )
+    assert_frame_equal(published, without)
+    with Store(db, read_only=True) as store:
+        assert_frame_equal(_history(store), without)
+    # Back in place: the next writer reads it again.
+    (tmp_path / name).rename(folder / name)
+    with Store(db) as store:
+        assert_frame_equal(_history(store), whole)
+    # With every file in place the view is left as it is: an open writes no catalog change.
+    import chainrisk.store.history as history
+
+    def refused(*_: object) -> None:
+        raise AssertionError("the cold view was rewritten on an open that changed nothing")
+
+    monkeypatch.setattr(history, "refresh_cold_view", refused)
+    with Store(db) as store:
+        assert_frame_equal(_history(store), whole)

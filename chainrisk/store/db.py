@@ -11,6 +11,7 @@ insert, move the watermark. A run killed at any point leaves the file as it was 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +25,14 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
-from chainrisk.store.history import BUCKETS, COLD_VIEW, HistorySettings, ensure_cold_view, record_samples
+from chainrisk.store.history import (
+    BUCKETS,
+    COLD_VIEW,
+    HistorySettings,
+    cold_view_reads_missing,
+    ensure_cold_view,
+    record_samples,
+)
 from chainrisk.store.latest import drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
@@ -36,6 +44,8 @@ from chainrisk.store.versions import as_of, record_versions, rewind_versions
 
 #: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
 #: order: float sums then come out bit-identical however the file's rows happen to be laid out.
+log = logging.getLogger("chainrisk.store")
+
 LATEST_POSITIONS = """
 SELECT p.* FROM positions p JOIN sync_state s
   ON p.protocol = s.protocol AND p.chain_id = s.chain_id AND p.source = s.market AND p.block_number = s.snapshot_block
@@ -111,6 +121,13 @@ class Store:
             raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
         if not read_only:
             self._migrate()
+        elif gone := self._cold_view_reads_missing():
+            self.con.close()
+            raise UserError(
+                f"{self.path}: {len(gone)} health history day file(s) are missing from {self.cold_folder} (first: "
+                f"{gone[0]}); restore them from the backup of the published folder, or run any writing command "
+                "(`chainrisk run`, `score`) once so the history reads without them"
+            )
 
     def _create(self) -> None:
         """A new file, made whole under a temporary name and renamed into place. DuckDB refuses a file whose header
@@ -263,7 +280,22 @@ class Store:
             drop_latest_keys(self.con)
             # The health buckets' running count and hash, set from the table when missing or off (a migration).
             ledger.ensure(self.con)
-            ensure_cold_view(self.con, self.cold_folder)
+            missing = ensure_cold_view(self.con, self.cold_folder)
+        if missing:
+            log.warning(
+                "chainrisk: warning: %d health history day file(s) listed in %s are missing from %s (first: %s); "
+                "the history reads without those days until they are restored (from the backup of the published "
+                "folder)",
+                len(missing),
+                self.path.name,
+                self.cold_folder,
+                missing[0],
+            )
+
+    def _cold_view_reads_missing(self) -> list[str]:
+        """Missing cold files the history view still reads (none in a file older than schema 12)."""
+        listed = self._first("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'cold_history_files'")
+        return cold_view_reads_missing(self.con, self.cold_folder) if listed and listed[0] else []
 
     def publish(self) -> Path:
         """Checkpoints and publishes a read-only snapshot for readers (chainrisk.store.published); returns the

@@ -6,7 +6,9 @@ connection the caller holds a transaction on."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -191,8 +193,14 @@ def record_samples(
             _replace_buckets(con, "incoming_buckets")
             con.execute("DROP TABLE incoming_buckets")
             _downsample(con, chain_id, cutoff)
-            # Cold days whose hours the window has left behind fold into days in their files.
-            hourly = [d for d in _hourly_cold_days(con, chain_id) if d + DAY_S <= cutoff and d not in backfilled]
+            # Cold days whose hours the window has left behind fold into days in their files (a day whose file is
+            # missing waits until it is back: folded without it, its rows would be lost for good).
+            gone = {d for c, d, f in listed if c == chain_id and not (_folder(cold_folder) / f).is_file()}
+            hourly = [
+                d
+                for d in _hourly_cold_days(con, chain_id)
+                if d + DAY_S <= cutoff and d not in backfilled and d not in gone
+            ]
             for day in hourly:
                 _fold_cold_day(con, _folder(cold_folder), chain_id, day, _NO_ROWS, cutoff)
             evicted = evict_days(con, cold_folder, chain_id, settings) if cold_folder is not None and evict else 0
@@ -303,10 +311,17 @@ def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> l
     return [(int(c), int(d), str(f)) for c, d, f in rows]
 
 
+def missing_cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    """The listed cold files not in `folder` (a database restored without its published folder, a file deleted by
+    hand): their days are unknown until they are back."""
+    return [f for _, _, f in cold_files(con) if not (folder / f).is_file()]
+
+
 def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
-    """Makes wallet_health_cold read exactly the listed files in `folder` (their columns cast to the table's types),
-    in the caller's transaction."""
-    files = [folder / f for _, _, f in cold_files(con)]
+    """Makes wallet_health_cold read the listed files in `folder` (their columns cast to the table's types), in the
+    caller's transaction; a listed file that is missing is left out (missing_cold_files: the history reads without
+    its day, and with it again once it is back and the view refreshed)."""
+    files = [folder / f for _, _, f in cold_files(con) if (folder / f).is_file()]
     columns = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
         "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
@@ -405,8 +420,21 @@ def _folder(cold_folder: Path | None) -> Path:
 
 
 def _day_files(folder: Path, listed: list[tuple[int, int, str]], day: int) -> str:
-    """A SQL list of the paths of `day`'s files among `listed` (cold_files of one chain)."""
-    return "[" + ", ".join(_literal(folder / f) for _, d, f in listed if d == day) + "]"
+    """A SQL list of the paths of `day`'s files among `listed` (cold_files of one chain); refused when one is missing
+    (a day rewritten without it would lose its rows for good)."""
+    paths = [folder / f for _, d, f in listed if d == day]
+    gone = [p.name for p in paths if not p.is_file()]
+    if gone:
+        raise UserError(
+            f"the health history's cold day {day_label(day)} cannot be written: its file {gone[0]} is missing from "
+            f"{folder}; restore it (from the backup of the published folder) and retry"
+        )
+    return "[" + ", ".join(_literal(p) for p in paths) + "]"
+
+
+def day_label(day: int) -> str:
+    """A day's start (chain time, s) as YYYY-MM-DD (UTC)."""
+    return datetime.fromtimestamp(day, UTC).strftime("%Y-%m-%d")
 
 
 def _in_day(column: str, day: int) -> str:
@@ -419,12 +447,27 @@ def _hourly_cold_days(con: duckdb.DuckDBPyConnection, chain_id: int) -> list[int
     return [int(r[0]) for r in rows.fetchall()]
 
 
-def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
-    """Points wallet_health_cold at `folder` when it reads the listed files elsewhere (the database and its published
-    folder were moved), in the caller's transaction; nothing otherwise (no catalog change, nothing to checkpoint)."""
+def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    """Points wallet_health_cold at the listed files present in `folder` when it reads others (the database and its
+    published folder were moved, a file went missing or came back), in the caller's transaction; nothing otherwise
+    (no catalog change, nothing to checkpoint). Returns the listed files that are missing."""
     files = cold_files(con)
     if not files:
-        return
+        return []
+    missing = missing_cold_files(con, folder)
+    present = [folder / f for _, _, f in files if f not in set(missing)]
     sql = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
-    if not sql or _literal(folder / files[0][2]) not in str(sql[0][0]):
+    read = set(re.findall(r"'([^']*\.parquet)'", str(sql[0][0]))) if sql else set()
+    if not sql or read != {str(p) for p in present}:
         refresh_cold_view(con, folder)
+    return missing
+
+
+def cold_view_reads_missing(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
+    """The missing listed cold files (missing_cold_files) that wallet_health_cold still reads: a writer has not
+    opened the database since they went missing (a reader cannot change the view)."""
+    missing = missing_cold_files(con, folder) if cold_files(con) else []
+    if not missing:
+        return []
+    sql = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
+    return [f for f in missing if sql and f in str(sql[0][0])]
