@@ -41,7 +41,9 @@ Measured, each `chainrisk run --devnet` in a process of its own (peak memory is 
   for `--year-share` of the runs and `--year-wallets` of the wallet-market keys, then one real run on top; the whole
   year's size extrapolated from the parts constructed (stated in the results); the constructed year is published
   once (a whole rewrite of what it grew, as the daily downsampling's run does) before the run on top, which then
-  publishes what a run adds to a year its runs published.
+  publishes what a run adds to a year its runs published. With `--year-cold` (and `--year-wallets 0`) every key's
+  year is built, in batches of days that the code's own eviction moves to cold files one after the other, so the
+  buckets are measured on disk, not extrapolated; then also the Wallet page's health history read for 20 wallets.
 Goals (issue 22): steady-state run < 60 s and < 4 GiB; a year < 50 GB. Figures go to
 benchmarks/results/scale-ACCOUNTS.json.
 """
@@ -76,7 +78,7 @@ from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
 from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
 from chainrisk.store import ledger
-from chainrisk.store.history import BUCKETS, HistorySettings
+from chainrisk.store.history import BUCKETS, HistorySettings, evict_days, refresh_cold_view
 from chainrisk.store.published import COLD_DATA, connect_reader, published_dir, read_manifest
 from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
@@ -99,6 +101,8 @@ BORROW_TOPIC = event_topic(MORPHO_EVENTS["Borrow"])
 #: Morpho Blue's storage: owner, feeRecipient, position (POSITION_SLOT = 2), then `market` (Id => Market).
 MORPHO_MARKET_SLOT = 3
 MAX_UINT = 2**256 - 1
+#: Buckets a batch of the year's construction holds at most with --year-cold (~1.3 GiB in the database).
+BATCH_BUCKETS = 25_000_000
 
 
 def _resident_mib(pid: int, field_name: str = "VmRSS") -> int:
@@ -604,6 +608,19 @@ def _read_latencies(db: Path, stop: threading.Event, until: int = 0) -> list[flo
     return latencies
 
 
+def _wallet_history_reads(db: Path, wallets: list[str]) -> dict[str, Any]:
+    """Seconds for the Wallet page's health history of each of `wallets` (its own query, through the published
+    snapshot, every bucket of every market: the cold files included), one read each, none cached."""
+    from chainrisk.dashboard.wallet import health_history
+
+    seconds, rows = [], []
+    for wallet in wallets:
+        started = time.perf_counter()
+        rows.append(health_history(db, wallet).height)
+        seconds.append(time.perf_counter() - started)
+    return {**_summary(seconds), "buckets_per_wallet_median": statistics.median(rows) if rows else 0}
+
+
 def _summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     return {
@@ -735,6 +752,25 @@ def _steady_runs(
     return runs, latency
 
 
+def _day_batches(first: int, end: int, keys: int, hourly_days: int, cold: bool) -> list[tuple[int, int]]:
+    """The year's days (`first` up to `end`, day numbers) in the batches the construction inserts: one batch when the
+    whole year is built in the database; with cold days, batches of about BATCH_BUCKETS buckets (a day holds an hour
+    bucket a key for the newest `hourly_days` + 1 days, a day bucket before), each moved out before the next."""
+    if not cold:
+        return [(first, end)]
+    batches, low = [], first
+    while low < end:
+        high, buckets = low, 0
+        while high < end and (
+            high == low or buckets + keys * (24 if end - high <= hourly_days + 1 else 1) <= BATCH_BUCKETS
+        ):
+            buckets += keys * (24 if end - high <= hourly_days + 1 else 1)
+            high += 1
+        batches.append((low, high))
+        low = high
+    return batches
+
+
 def _simulate_year(
     db: Path, state: Path, before: dict[str, int], runs: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -820,17 +856,34 @@ def _simulate_year(
         # The day of the newest stored bucket: the days before it are finished, their hours stored by key
         # (chainrisk.store.history._cluster_finished_days), the newest day's in time order.
         today = int(con.execute("SELECT max(bucket_start) // 86400 FROM wallet_health_buckets").fetchall()[0][0])
-        con.execute(f"""
+        first_day = today - 366
+        # Each key's first stored bucket, the one its year is built back from (read once: with --year-cold the
+        # history view reads the cold files the batches leave).
+        con.execute("""
+CREATE TEMP TABLE year_latest AS
+SELECT k.key_id, h.* FROM wallet_health_history h
+JOIN wallet_health_keys k USING (protocol, chain_id, market, wallet)
+SEMI JOIN year_keys USING (protocol, chain_id, market, wallet)
+QUALIFY row_number() OVER (PARTITION BY protocol, chain_id, market, wallet ORDER BY bucket_start) = 1
+""")
+        initial_rows = before_rows
+        low_start, high_start = con.execute("SELECT min(bucket_start), max(bucket_start) FROM year_latest").fetchall()[
+            0
+        ]
+        moved = {"days": 0, "seconds": 0.0}
+        batches = _day_batches(first_day, today + 1, limit, hourly // 24, args.year_cold)
+        for low, high in batches:
+            con.execute("BEGIN")
+            con.execute(f"""
 INSERT INTO wallet_health_buckets BY NAME
 WITH latest AS (
-    SELECT k.key_id, h.* FROM wallet_health_history h
-    JOIN wallet_health_keys k USING (protocol, chain_id, market, wallet)
-    SEMI JOIN year_keys USING (protocol, chain_id, market, wallet)
-    QUALIFY row_number() OVER (PARTITION BY protocol, chain_id, market, wallet ORDER BY bucket_start) = 1
-), buckets AS (
+    SELECT * FROM year_latest
+), steps AS (
     SELECT j, CASE WHEN j <= {hourly} THEN j * 3600 ELSE {hourly} * 3600 + (j - {hourly}) * 86400 END AS back,
         CASE WHEN j <= {hourly} THEN 3600 ELSE 86400 END AS seconds
     FROM range(1, {hourly + days + 1}) t(j)
+), buckets AS ( -- the steps that reach the batch's days from some key's first bucket
+    SELECT * FROM steps WHERE ({high_start} - back) // 86400 >= {low} AND ({low_start} - back) // 86400 < {high}
 ), built AS (
 SELECT * EXCLUDE (j, back, seconds, protocol, market, wallet) REPLACE (
     CASE WHEN j <= {hourly} THEN bucket_start - back ELSE ((bucket_start - back) // 86400) * 86400 END AS bucket_start,
@@ -853,15 +906,31 @@ SELECT * EXCLUDE (j, back, seconds, protocol, market, wallet) REPLACE (
 FROM latest, buckets
 )
 SELECT {ENCODE} FROM built -- blocks and times as stored (chainrisk.store.schema.history)
+WHERE bucket_start // 86400 >= {low} AND bucket_start // 86400 < {high}
 ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start // 86400 < {today} THEN 0
     ELSE bucket_start END, key_id, bucket_start
 """)
-        constructed["main.wallet_health_history"] = (
-            int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0]) - before_rows
-        )
-        # The year's runs would have kept the buckets' ledger as they wrote them (chainrisk.store.ledger).
-        ledger.rebuild(con, BUCKETS)
-        con.execute("CHECKPOINT")
+            constructed["main.wallet_health_history"] = (
+                constructed.get("main.wallet_health_history", 0)
+                + int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
+                - before_rows
+            )
+            # The year's runs would have kept the buckets' ledger as they wrote them (chainrisk.store.ledger).
+            ledger.rebuild(con, BUCKETS)
+            if args.year_cold:
+                # The batch's finished days leave for cold files, by the code's own eviction, as the year's runs
+                # moved them day by day: the database never holds more than a batch.
+                started_moving = time.perf_counter()
+                folder = published_dir(db).absolute() / COLD_DATA
+                chains = [int(r[0]) for r in con.execute("SELECT DISTINCT chain_id FROM wallet_health_keys").fetchall()]
+                moved["days"] += sum(evict_days(con, folder, c, HistorySettings()) for c in chains)
+                refresh_cold_view(con, folder)
+                moved["seconds"] += time.perf_counter() - started_moving
+            before_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+            print(f"  year: days {low - first_day}..{high - first_day} of 367 built", flush=True)
+        con.execute("DROP TABLE year_latest")
         buckets_stored = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
         by_column = _column_bytes(con, "wallet_health_buckets")
         by_column |= {
@@ -906,11 +975,25 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
     # With cold days (what the code does now): the database keeps the buckets of the recent days only (at the bytes
     # a bucket took in it), the published folder every bucket (the cold files and the recent days' Parquet).
     bucket_bytes = health_mib * 2**20 / max(constructed["main.wallet_health_history"], 1)
-    hot_constructed = max(hot_rows - before_rows, 0)
+    hot_constructed = max(hot_rows - initial_rows, 0)
     cold_year_db_mib = base + raw_mib * raw_factor + hot_constructed * key_factor * bucket_bytes / 2**20
     raw_published = sum(g * raw_factor for t, g in published_growth.items() if g > 0 and t not in by_keys)
     recent_published = max(published_run.get(BUCKETS, 0.0) - published_before.get(BUCKETS, 0.0), 0.0)
     cold_year_published_mib = before_sizes["published_mib"] + raw_published + (cold_mib + recent_published) * key_factor
+    all_days: dict[str, float] | None = {
+        "database_gib": round(year_mib / 1024, 1),
+        "published_gib": round(published_year_mib / 1024, 1),
+        "total_gib": round((year_mib + published_year_mib) / 1024, 1),
+    }
+    if args.year_cold:
+        # Every key's year measured, on disk after the run on top; only the raw history's runs not constructed are
+        # added, at the bytes the constructed ones took in the database and in the published folder. The buckets
+        # never were all in the database, so there is no all-days figure.
+        raw_grown = sum(g for t, g in published_growth.items() if g > 0 and t not in by_keys)
+        cold_year_db_mib = sizes_after["database_mib"] + raw_mib * (raw_factor - 1)
+        cold_year_published_mib = sizes_after["published_mib"] + raw_grown * (raw_factor - 1)
+        all_days = None
+    wallet_reads = _wallet_history_reads(db, [str(w[3]) for w in wallets[:: max(len(wallets) // 20, 1)][:20]])
     return {
         "what": (
             f"a year = {YEAR_RUNS:,} five-minute runs; raw history, raw events and snapshot_blocks copied from the "
@@ -925,9 +1008,9 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         "after_raw_history": raw_sizes,
         "construct_s": round(build_s, 1),
         "after_construction": sizes,
-        "health_history_bytes_per_bucket": round(
-            health_mib * 2**20 / max(constructed["main.wallet_health_history"], 1), 1
-        ),
+        "health_history_bytes_per_bucket": None  # with --year-cold the buckets left: the cold files' figure below
+        if args.year_cold
+        else round(health_mib * 2**20 / max(constructed["main.wallet_health_history"], 1), 1),
         "health_history_buckets_stored": buckets_stored,
         "health_history_bytes_per_bucket_by_column": by_column,
         "publish_whole_year": publish_whole,
@@ -937,11 +1020,11 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         "year_share_of_raw_history": args.year_share,
         "before_construction": before_sizes,
         "published_growth_mib_by_table": {t: round(g, 1) for t, g in published_growth.items() if g > 0},
-        "all_days_in_the_database": {
-            "database_gib": round(year_mib / 1024, 1),
-            "published_gib": round(published_year_mib / 1024, 1),
-            "total_gib": round((year_mib + published_year_mib) / 1024, 1),
-        },
+        "all_days_in_the_database": all_days,
+        "year_cold": {"batches": len(batches), "days_moved": moved["days"], "move_s": round(moved["seconds"], 1)}
+        if args.year_cold
+        else None,
+        "wallet_page_history_reads": wallet_reads,
         "cold_days_after_the_run_on_top": {
             "buckets_left_in_the_database": hot_rows,
             "cold_files": int(listed[0]),
@@ -960,6 +1043,12 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
             "every bucket kept in the database too (before cold days); the whole_year figures: with cold days, the "
             "database holding the recent days' buckets left after the run on top (at the bytes a bucket took in it), "
             "the folder every bucket (cold files and the recent days' Parquet), scaled by the keys"
+        )
+        if not args.year_cold
+        else (
+            "--year-cold: every key's buckets built and moved to cold files by the code, measured on disk after the "
+            "run on top (database and published folder); only the raw history of the runs not constructed is added, "
+            "at the bytes the constructed runs' rows took (raw-history growth x (year's runs / runs constructed - 1))"
         ),
     }
 
@@ -978,6 +1067,12 @@ def main() -> None:
     parser.add_argument(
         "--year-share", type=float, default=1.0, help="share of the year's runs whose raw rows are made"
     )
+    parser.add_argument(
+        "--year-cold",
+        action="store_true",
+        help="build the health history in batches of days, each moved to cold files by the code's own eviction "
+        "(a year of every key on a disk that cannot hold it in the database); needs --year-wallets 0",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--output", help="results file name in benchmarks/results (default scale-ACCOUNTS.json)", default=None
@@ -986,6 +1081,8 @@ def main() -> None:
         "--profile", type=Path, help="each run under cProfile, statistics to this folder (no results saved, no year)"
     )
     args = parser.parse_args()
+    if args.year_cold and args.year_wallets:
+        parser.error("--year-cold builds every key's year: use it with --year-wallets 0")
     if args.profile:
         PROFILE.append(args.profile.resolve())
     rng = random.Random(args.seed)
@@ -1017,7 +1114,9 @@ def main() -> None:
                     f"python benchmarks/scale.py --accounts {args.accounts} --morpho-markets {args.morpho_markets} "
                     f"--morpho-positions {args.morpho_positions} --changed {args.changed} --runs {args.runs} "
                     f"--verify {args.verify} --year-wallets {args.year_wallets} --year-share {args.year_share} "
-                    f"--seed {args.seed}" + (f" --output {args.output}" if args.output else "")
+                    f"--seed {args.seed}"
+                    + (" --year-cold" if args.year_cold else "")
+                    + (f" --output {args.output}" if args.output else "")
                 ),
                 "chain": {
                     "aave_accounts": args.accounts,
