@@ -39,7 +39,8 @@ def _samples(start: int, hours: int, every_s: int = 5400, wallets: int = 4, shif
                     "block_number": (t - T0) // 12 + shift,
                     "block_timestamp": t,
                     "health_factor": hf,
-                    "health_factor_wad": int(hf * 10**18),
+                    # Exact figures a double cannot hold (Parquet has no 128-bit integer: chainrisk.store.parquet).
+                    "health_factor_wad": int(hf * 10**18) + 1 + 7 * w + i,
                     "collateral_usd": 1000.0 + w,
                     "debt_usd": 1000.0 / hf,
                     "borrowing_power_usd": 10.0,
@@ -195,3 +196,38 @@ def test_a_missing_cold_file_warns_leaves_its_day_out_refuses_writes_into_it_and
     monkeypatch.setattr(history, "refresh_cold_view", refused)
     with Store(db) as store:
         assert_frame_equal(_history(store), whole)
+
+
+def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        for day in range(6):
+            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
+        whole = _history(store)
+        # The files as schema 12 wrote them: DuckDB's Parquet writer turned the HUGEINT into a DOUBLE.
+        for _, _, name in cold_files(store.con):
+            path = store.cold_folder / name
+            store.con.execute(
+                f"COPY (SELECT * REPLACE (CAST(health_factor_wad AS DOUBLE) AS health_factor_wad) FROM "
+                f"read_parquet('{path}')) TO '{path}.old' (FORMAT parquet)"
+            )
+            Path(f"{path}.old").replace(path)
+        store.con.execute("UPDATE schema_version SET version = 12")
+        last_cold = max(d for _, d, _ in cold_files(store.con))
+        folder = store.cold_folder
+    with Store(db) as store:
+        upgraded = _history(store)
+        files = [folder / f for _, _, f in cold_files(store.con)]
+        types = {
+            str(r[0])
+            for f in files
+            for r in store.con.execute(
+                f"SELECT type FROM parquet_schema('{f}') WHERE name = 'health_factor_wad'"
+            ).fetchall()
+        }
+    cold = pl.col("bucket_start") < last_cold + DAY_S
+    # Unknown, not rounded: every cold bucket's exact figure is NULL; nothing else changed, the recent days untouched.
+    assert upgraded.filter(cold)["health_factor_wad"].null_count() == upgraded.filter(cold).height > 0
+    assert_frame_equal(upgraded.drop("health_factor_wad"), whole.drop("health_factor_wad"))
+    assert_frame_equal(upgraded.filter(~cold), whole.filter(~cold))
+    assert types and "DOUBLE" not in types

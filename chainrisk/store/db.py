@@ -31,6 +31,7 @@ from chainrisk.store.history import (
     HistorySettings,
     cold_view_reads_missing,
     ensure_cold_view,
+    forget_inexact_cold_figures,
     record_samples,
 )
 from chainrisk.store.latest import drop_latest_keys
@@ -274,6 +275,8 @@ class Store:
                         migrate_to_10(self.con)
                     if step == 11 and version is not None:
                         migrate_to_11(self.con)
+                    if step == 13 and version is not None:
+                        forget_inexact_cold_figures(self.con, self.cold_folder)
                 self.con.execute("DELETE FROM schema_version")
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
             # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).

@@ -5,7 +5,6 @@ connection the caller holds a transaction on."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
+from chainrisk.store.parquet import literal, quote, write_exact
 from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
 
@@ -298,10 +298,6 @@ def frame_of(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 COLD_VIEW = "wallet_health_cold"
 
 
-def _literal(text: str | Path) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
 def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> list[tuple[int, int, str]]:
     """(chain_id, day, file name) of every cold file listed (of one chain), in order; the files lie in the cold folder
     (chainrisk.store.db.Store.cold_folder), named without it, so a database moved with its published folder still
@@ -317,40 +313,47 @@ def missing_cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str
     return [f for _, _, f in cold_files(con) if not (folder / f).is_file()]
 
 
+def _bucket_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """wallet_health_buckets' (column, type) pairs in declared order: the stored form the cold files hold."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+        "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
+    ).fetchall()
+    return [(str(c), str(t)) for c, t in rows]
+
+
+def _read_cold(con: duckdb.DuckDBPyConnection, paths: str) -> str:
+    """A query of the cold files `paths` (a SQL list) as wallet_health_buckets rows: each column cast back to the
+    table's type (a wide integer is written as DECIMAL(38,0) or text: chainrisk.store.parquet)."""
+    casts = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in _bucket_columns(con))
+    return f"SELECT {casts} FROM read_parquet({paths})"
+
+
 def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Makes wallet_health_cold read the listed files in `folder` (their columns cast to the table's types), in the
     caller's transaction; a listed file that is missing is left out (missing_cold_files: the history reads without
     its day, and with it again once it is back and the view refreshed)."""
     files = [folder / f for _, _, f in cold_files(con) if (folder / f).is_file()]
-    columns = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-        "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
-    ).fetchall()
     if not files:
         con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT * FROM wallet_health_buckets WHERE false")
         return
-    casts = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns)
-    paths = "[" + ", ".join(_literal(f) for f in files) + "]"
-    con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT {casts} FROM read_parquet({paths})")
+    paths = "[" + ", ".join(literal(f) for f in files) + "]"
+    con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS {_read_cold(con, paths)}")
 
 
 def _write_cold(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int, rows_sql: str) -> None:
     """Writes the stored-form bucket rows `rows_sql` of one chain's day to a new file in `folder` (sorted by key, so a
-    key's hours lie together) and lists it in place of the day's previous files (which stay on disk for readers of
-    earlier snapshots; the publisher deletes files no kept snapshot names and cold_history_files no longer lists)."""
+    key's hours lie together; wide integers exact: chainrisk.store.parquet) and lists it in place of the day's
+    previous files (which stay on disk for readers of earlier snapshots; the publisher deletes files no kept snapshot
+    names and cold_history_files no longer lists). Its count and content hash are the rows' as the table holds them."""
     folder.mkdir(parents=True, exist_ok=True)
     listed = [f for _, d, f in cold_files(con, chain_id) if d == day]
     number = 1 + max([int(f.rsplit("-", 1)[1].split(".")[0]) for f in listed] or [0])
     target = folder / f"{chain_id}-{day}-{number:06d}.parquet"
-    partial = target.with_name(target.name + ".partial")
-    con.execute(
-        f"COPY (SELECT * FROM ({rows_sql}) ORDER BY key_id, bucket_start) TO {_literal(partial)} "
-        "(FORMAT parquet, COMPRESSION zstd)"
-    )
-    os.replace(partial, target)
-    stats = ledger.stats_sql(ledger.columns(con, BUCKETS), f"read_parquet({_literal(target)})")
-    count, digest = con.execute(stats).fetchall()[0]
-    hours = f"SELECT count(*) > 0 FROM read_parquet({_literal(target)}) WHERE bucket_seconds < {DAY_S}"
+    write_exact(con, _bucket_columns(con), f"({rows_sql})", target, order="key_id, bucket_start")
+    written = f"({_read_cold(con, literal(target))})"
+    count, digest = con.execute(ledger.stats_sql(ledger.columns(con, BUCKETS), written)).fetchall()[0]
+    hours = f"SELECT count(*) > 0 FROM {written} WHERE bucket_seconds < {DAY_S}"
     hourly = bool(con.execute(hours).fetchall()[0][0])
     con.execute("DELETE FROM cold_history_files WHERE chain_id = ? AND day = ?", [chain_id, day])
     con.execute(
@@ -390,6 +393,28 @@ def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, sett
     return len(days)
 
 
+def forget_inexact_cold_figures(con: duckdb.DuckDBPyConnection, folder: Path) -> int:
+    """Schema 13: the cold files schema 12 wrote hold health_factor_wad as a DOUBLE (DuckDB's Parquet writer turns a
+    HUGEINT into one), so the exact figure is lost; each is written again with it NULL (unknown; health_factor, a float
+    already, is unchanged) and listed in place of the old one, in the caller's transaction. Returns the files
+    rewritten; a listed file that is missing is left as it is."""
+    rewritten = 0
+    for chain_id, day, name in cold_files(con):
+        path = folder / name
+        if not path.is_file():
+            continue
+        stored = con.execute(
+            f"SELECT type FROM parquet_schema({literal(path)}) WHERE name = 'health_factor_wad'"
+        ).fetchall()
+        if stored and str(stored[0][0]) in ("DOUBLE", "FLOAT"):
+            rows = f"SELECT * REPLACE (NULL::HUGEINT AS health_factor_wad) FROM ({_read_cold(con, literal(path))})"
+            _write_cold(con, folder, chain_id, day, rows)
+            rewritten += 1
+    if rewritten:
+        refresh_cold_view(con, folder)
+    return rewritten
+
+
 def _fold_cold_day(
     con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int, incoming: str, cutoff: int | None = None
 ) -> None:
@@ -397,7 +422,7 @@ def _fold_cold_day(
     folds), and its hours folded into the day when the day ended before `cutoff`."""
     listed = cold_files(con, chain_id)
     stored = (
-        f"SELECT {DECODE} FROM read_parquet({_day_files(folder, listed, day)})"
+        f"SELECT {DECODE} FROM ({_read_cold(con, _day_files(folder, listed, day))})"
         if any(d == day for _, d, _ in listed)
         else None
     )
@@ -429,7 +454,7 @@ def _day_files(folder: Path, listed: list[tuple[int, int, str]], day: int) -> st
             f"the health history's cold day {day_label(day)} cannot be written: its file {gone[0]} is missing from "
             f"{folder}; restore it (from the backup of the published folder) and retry"
         )
-    return "[" + ", ".join(_literal(p) for p in paths) + "]"
+    return "[" + ", ".join(literal(p) for p in paths) + "]"
 
 
 def day_label(day: int) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 import duckdb
 
+from chainrisk.store.parquet import quote as _quote
+
 #: Tables whose count and hash the writers keep (schema.table, as the publisher names them), besides every
 #: protocol's raw events table (EVENTS: appended by `Store.write_events`, cut back by a reorg rewind) and every raw
 #: snapshot table's versions (VERSIONS: history.<raw table>, chainrisk.store.versions: versions opened, closed,
@@ -54,10 +56,6 @@ CREATE TABLE IF NOT EXISTS table_deletions (
 #: Deletion records kept per table (a publish needs the ones since the previous publish; one a day per chain is
 #: written by the downsampling, so this is years of them).
 KEEP_DELETIONS = 10_000
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_name(table: str) -> str:

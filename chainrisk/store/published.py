@@ -71,6 +71,9 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
 from chainrisk.store.history import BUCKET_KEY
+from chainrisk.store.parquet import literal as _literal
+from chainrisk.store.parquet import quote as _quote
+from chainrisk.store.parquet import write_exact
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
 try:
@@ -109,9 +112,6 @@ MAX_RANGES = 64
 VALID_TO = "valid_to_block"
 #: Columns that stamp a latest-only row with its snapshot (chainrisk.store.db.STAMP_COLUMNS).
 STAMP_COLUMNS = ("block_number", "block_timestamp")
-#: Types Parquet cannot hold exactly (DuckDB would write a HUGEINT as a DOUBLE): written as DECIMAL(38,0), or as
-#: text when a value has more digits; the view casts them back.
-WIDE_INTEGERS = frozenset({"HUGEINT", "UHUGEINT"})
 #: DuckDB memory a publish may take. Uncapped, DuckDB keeps every block a publish reads cached (up to 80 % of the
 #: machine) and an ordered COPY buffers row groups: rewriting a 4.87M-bucket health history (280 MiB in the file)
 #: peaked at 917 MiB, and the run on top of a simulated year (24M buckets rewritten) at 5,083 MiB; under 500MB the
@@ -123,14 +123,6 @@ T = TypeVar("T")
 
 def published_dir(db: Path) -> Path:
     return db.with_name(db.name + ".published")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str | Path) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -325,22 +317,7 @@ def _reader_select(
 def _write(con: duckdb.DuckDBPyConnection, table: _Table, where: str, target: Path) -> int:
     """Writes the table's rows matching `where` to `target` (wide integers exact); returns the rows written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")  # renamed once whole: a file named .parquet is complete
-    for wide_as in ("DECIMAL(38,0)", "VARCHAR"):
-        select = ", ".join(
-            f"CAST({_quote(c)} AS {wide_as}) AS {_quote(c)}" if t in WIDE_INTEGERS else _quote(c)
-            for c, t in table.columns
-        )
-        try:
-            rows = con.execute(
-                f"COPY (SELECT {select} FROM {table.sql_name} WHERE {where}) TO {_literal(partial)} "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            ).fetchall()
-            os.replace(partial, target)
-            return int(rows[0][0]) if rows else 0
-        except duckdb.ConversionException:
-            partial.unlink(missing_ok=True)  # a value beyond 38 digits: write the wide integers as text
-    raise AssertionError("unreachable: VARCHAR holds every integer")
+    return write_exact(con, table.columns, f"{table.sql_name} WHERE {where}", target)
 
 
 def _compact_tail(
