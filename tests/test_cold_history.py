@@ -198,7 +198,9 @@ def test_a_missing_cold_file_warns_leaves_its_day_out_refuses_writes_into_it_and
         assert_frame_equal(_history(store), whole)
 
 
-def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(tmp_path: Path) -> None:
+def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db = tmp_path / "c.duckdb"
     with Store(db) as store:
         for day in range(6):
@@ -215,7 +217,8 @@ def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(
         store.con.execute("UPDATE schema_version SET version = 12")
         last_cold = max(d for _, d, _ in cold_files(store.con))
         folder = store.cold_folder
-    with Store(db) as store:
+    with caplog.at_level("INFO", logger="chainrisk.store"), Store(db) as store:
+        assert "schema 13: 4 cold history file(s) held the exact health factor rounded to a double" in caplog.text
         upgraded = _history(store)
         files = [folder / f for _, _, f in cold_files(store.con)]
         types = {

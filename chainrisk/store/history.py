@@ -5,6 +5,7 @@ connection the caller holds a transaction on."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ from chainrisk.store import ledger
 from chainrisk.store.parquet import literal, quote, write_exact
 from chainrisk.store.schema.history import DECODE, ENCODE
 from chainrisk.units import DAY_S
+
+log = logging.getLogger("chainrisk.store")
 
 HOUR_S = 3600
 #: [storage] hot_days by default: finished days older than three days before the newest sample's are cold.
@@ -399,7 +402,12 @@ def forget_inexact_cold_figures(con: duckdb.DuckDBPyConnection, folder: Path) ->
     already, is unchanged) and listed in place of the old one, in the caller's transaction. Returns the files
     rewritten; a listed file that is missing is left as it is."""
     rewritten = 0
-    for chain_id, day, name in cold_files(con):
+    listed = cold_files(con)
+    if listed:
+        log.info(
+            "chainrisk: schema 13: checking %d cold history file(s) in %s for inexact figures", len(listed), folder
+        )
+    for chain_id, day, name in listed:
         path = folder / name
         if not path.is_file():
             continue
@@ -412,6 +420,11 @@ def forget_inexact_cold_figures(con: duckdb.DuckDBPyConnection, folder: Path) ->
             rewritten += 1
     if rewritten:
         refresh_cold_view(con, folder)
+        log.warning(
+            "chainrisk: warning: schema 13: %d cold history file(s) held the exact health factor rounded to a double; "
+            "written again with it unknown (NULL), health_factor kept",
+            rewritten,
+        )
     return rewritten
 
 
