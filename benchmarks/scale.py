@@ -78,7 +78,7 @@ from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
 from chainrisk.protocols.morpho_blue.snapshot import position_base_slot
 from chainrisk.rpc import RpcClient
 from chainrisk.store import ledger
-from chainrisk.store.history import BUCKETS, HistorySettings, evict_days, refresh_cold_view
+from chainrisk.store.history import BUCKETS, HistorySettings, compact_months, evict_days, refresh_cold_view
 from chainrisk.store.published import COLD_DATA, connect_reader, published_dir, read_manifest
 from chainrisk.store.schema.history import ENCODE
 from chainrisk.store.versions import SNAPSHOT_COLUMNS, key_columns
@@ -924,6 +924,13 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
                 folder = published_dir(db).absolute() / COLD_DATA
                 chains = [int(r[0]) for r in con.execute("SELECT DISTINCT chain_id FROM wallet_health_keys").fetchall()]
                 moved["days"] += sum(evict_days(con, folder, c, HistorySettings()) for c in chains)
+                # The months out of the hourly window, a file each, as the runs keep them (compact_months).
+                window = HistorySettings().hourly_seconds
+                for c in chains:
+                    newest = con.execute(
+                        "SELECT max(bucket_start + last_offset) FROM wallet_health_buckets WHERE chain_id = ?", [c]
+                    ).fetchall()[0][0]
+                    compact_months(con, folder, c, (int(newest) - window) // 86400 * 86400)
                 refresh_cold_view(con, folder)
                 moved["seconds"] += time.perf_counter() - started_moving
             before_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
@@ -952,9 +959,13 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
     published_run = _published_table_mib(db)
     with duckdb.connect(str(db), read_only=True) as con:
         hot_rows = int(con.execute("SELECT count(*) FROM wallet_health_buckets").fetchall()[0][0])
-        listed = con.execute("SELECT count(*), coalesce(sum(row_count), 0) FROM cold_history_files").fetchall()[0]
+        listed = con.execute(
+            "SELECT count(DISTINCT file), coalesce(sum(row_count), 0), count(*) FROM cold_history_files"
+        ).fetchall()[0]
         cold_folder = published_dir(db) / COLD_DATA
-        cold_paths = [cold_folder / str(r[0]) for r in con.execute("SELECT file FROM cold_history_files").fetchall()]
+        cold_paths = [
+            cold_folder / str(r[0]) for r in con.execute("SELECT DISTINCT file FROM cold_history_files").fetchall()
+        ]
     cold_mib = sum(p.stat().st_size for p in cold_paths) / 2**20
     health_rows_per_wallet = constructed["main.wallet_health_history"] / max(limit, 1)
     # The whole year from the parts constructed: raw history grows with the runs, health buckets with the keys.
@@ -1028,6 +1039,7 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         "cold_days_after_the_run_on_top": {
             "buckets_left_in_the_database": hot_rows,
             "cold_files": int(listed[0]),
+            "cold_days": int(listed[2]),
             "cold_buckets": int(listed[1]),
             "cold_mib": round(cold_mib, 1),
             "cold_bytes_per_bucket": round(cold_mib * 2**20 / max(int(listed[1]), 1), 1),

@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 from chainrisk.errors import UserError
 from chainrisk.store.console import run_console_query
 from chainrisk.store.db import Store, StoredMarket
-from chainrisk.store.history import HistorySettings, cold_files, frame_of, record_samples
+from chainrisk.store.history import HistorySettings, cold_files, day_label, frame_of, record_samples
 from chainrisk.store.published import connect_reader, published_files
 from chainrisk.units import DAY_S
 from tests.databases import feed_pool
@@ -234,3 +234,45 @@ def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(
     assert_frame_equal(upgraded.drop("health_factor_wad"), whole.drop("health_factor_wad"))
     assert_frame_equal(upgraded.filter(~cold), whole.filter(~cold))
     assert types and "DOUBLE" not in types
+
+
+def test_months_out_of_the_hourly_window_are_kept_a_file_each_and_read_as_if_in_the_database(tmp_path: Path) -> None:
+    folder = tmp_path / "c.duckdb.published" / "data" / "main.wallet_health_cold"
+    with Store(tmp_path / "hot.duckdb") as hot, Store(tmp_path / "c.duckdb") as cold:
+        assert cold.cold_folder == folder.absolute()
+        for day in range(75):  # 2023-11-15 to 2024-01-28: November and December end before the hourly window
+            batch = _samples(T0 + day * DAY_S, 24, every_s=6 * 3600)
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=cold.cold_folder)
+            if day % 15 == 14:
+                assert_frame_equal(_history(hot), _history(cold))
+        listed = cold_files(cold.con, 1)
+        by_month: dict[str, set[str]] = {}
+        for _, day, name in listed:
+            by_month.setdefault(day_label(day)[:7], set()).add(name)
+        assert by_month["2023-11"] == {next(iter(by_month["2023-11"]))} and len(by_month["2023-12"]) == 1
+        assert len({n for _, _, n in listed}) < len(listed) - 40  # 47 days of the two months in two files
+        # Each file holds exactly the days that list it.
+        for name in {n for _, _, n in listed}:
+            held = cold.con.execute(
+                f"SELECT DISTINCT bucket_start // {DAY_S} * {DAY_S} FROM read_parquet('{cold.cold_folder / name}')"
+            ).fetchall()
+            assert sorted(int(r[0]) for r in held) == sorted(d for _, d, n in listed if n == name)
+        # A backfill into a merged month folds into it (the month written again with it), as in the database.
+        for batch in (_samples(T0 + 20 * DAY_S + 1800, 5, shift=3), _samples(T0 + 3 * DAY_S + 900, 2, shift=5)):
+            record_samples(hot.con, batch, HOURLY)
+            record_samples(cold.con, batch, COLD, cold_folder=cold.cold_folder)
+            assert_frame_equal(_history(hot), _history(cold))
+        assert len({n for _, d, n in cold_files(cold.con, 1) if day_label(d).startswith("2023-12")}) == 1
+        # Readers read the same; once no reader holds an earlier snapshot, only the listed files are left.
+        catalog = cold.publish()
+        with connect_reader(tmp_path / "c.duckdb") as reader:
+            published = frame_of(
+                reader, "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start"
+            )
+        assert_frame_equal(_history(hot), published)
+        gc.collect()
+        cold.publish()
+        remaining = set(cold.cold_folder.glob("*.parquet"))
+        assert remaining == {cold.cold_folder / n for _, _, n in cold_files(cold.con)}
+        assert {cold.cold_folder / n for _, _, n in cold_files(cold.con)} <= set(published_files(catalog))

@@ -207,7 +207,8 @@ def record_samples(
             for day in hourly:
                 _fold_cold_day(con, _folder(cold_folder), chain_id, day, _NO_ROWS, cutoff)
             evicted = evict_days(con, cold_folder, chain_id, settings) if cold_folder is not None and evict else 0
-            if backfilled or hourly or evicted:
+            merged = compact_months(con, cold_folder, chain_id, cutoff) if cold_folder is not None else 0
+            if backfilled or hourly or evicted or merged:
                 refresh_cold_view(con, _folder(cold_folder))
             if stored_newest is not None:
                 _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
@@ -313,7 +314,12 @@ def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> l
 def missing_cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     """The listed cold files not in `folder` (a database restored without its published folder, a file deleted by
     hand): their days are unknown until they are back."""
-    return [f for _, _, f in cold_files(con) if not (folder / f).is_file()]
+    return [f for f in _distinct(cold_files(con)) if not (folder / f).is_file()]
+
+
+def _distinct(listed: list[tuple[int, int, str]]) -> list[str]:
+    """The files of `listed` (cold_files rows), each once: a month's file is listed for each of its days."""
+    return list(dict.fromkeys(f for _, _, f in listed))
 
 
 def _bucket_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -336,7 +342,7 @@ def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Makes wallet_health_cold read the listed files in `folder` (their columns cast to the table's types), in the
     caller's transaction; a listed file that is missing is left out (missing_cold_files: the history reads without
     its day, and with it again once it is back and the view refreshed)."""
-    files = [folder / f for _, _, f in cold_files(con) if (folder / f).is_file()]
+    files = [folder / f for f in _distinct(cold_files(con)) if (folder / f).is_file()]
     if not files:
         con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT * FROM wallet_health_buckets WHERE false")
         return
@@ -345,24 +351,86 @@ def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
 
 
 def _write_cold(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day: int, rows_sql: str) -> None:
-    """Writes the stored-form bucket rows `rows_sql` of one chain's day to a new file in `folder` (sorted by key, so a
-    key's hours lie together; wide integers exact: chainrisk.store.parquet) and lists it in place of the day's
-    previous files (which stay on disk for readers of earlier snapshots; the publisher deletes files no kept snapshot
-    names and cold_history_files no longer lists). Its count and content hash are the rows' as the table holds them."""
+    """Writes the stored-form bucket rows `rows_sql` of one chain's day to a new file in `folder` and lists it in place
+    of the day's previous file. A day whose file is a month's (compact_months) is written with the month's other days,
+    read from that file: a file holds exactly the days that list it."""
+    listed = cold_files(con, chain_id)
+    current = {f for _, d, f in listed if d == day}
+    shared = sorted({d for _, d, f in listed if f in current and d != day})
+    if shared:
+        others = f"SELECT * FROM ({_read_cold(con, _paths(folder, sorted(current), day))}) WHERE {_in_days(shared)}"
+        rows_sql = f"SELECT * FROM ({rows_sql}) UNION ALL BY NAME {others}"
+    _write_days(con, folder, chain_id, [day, *shared], rows_sql)
+
+
+def _write_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, days: list[int], rows_sql: str) -> None:
+    """Writes the stored-form bucket rows `rows_sql` of one chain's `days` to one new file in `folder` (sorted by key,
+    so a key's buckets lie together; wide integers exact: chainrisk.store.parquet) and lists it for each of those days
+    in place of their previous files (which stay on disk for readers of earlier snapshots; the publisher deletes files
+    no kept snapshot names and cold_history_files no longer lists). Each day's count and content hash are its rows'
+    as the table holds them."""
     folder.mkdir(parents=True, exist_ok=True)
-    listed = [f for _, d, f in cold_files(con, chain_id) if d == day]
-    number = 1 + max([int(f.rsplit("-", 1)[1].split(".")[0]) for f in listed] or [0])
-    target = folder / f"{chain_id}-{day}-{number:06d}.parquet"
+    first = min(days)
+    named = [f for f in _distinct(cold_files(con, chain_id)) if f.startswith(f"{chain_id}-{first}-")]
+    number = 1 + max([int(f.rsplit("-", 1)[1].split(".")[0]) for f in named] or [0])
+    target = folder / f"{chain_id}-{first}-{number:06d}.parquet"
     write_exact(con, _bucket_columns(con), f"({rows_sql})", target, order="key_id, bucket_start")
     written = f"({_read_cold(con, literal(target))})"
-    count, digest = con.execute(ledger.stats_sql(ledger.columns(con, BUCKETS), written)).fetchall()[0]
-    hours = f"SELECT count(*) > 0 FROM {written} WHERE bucket_seconds < {DAY_S}"
-    hourly = bool(con.execute(hours).fetchall()[0][0])
-    con.execute("DELETE FROM cold_history_files WHERE chain_id = ? AND day = ?", [chain_id, day])
-    con.execute(
-        "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT, ?)",
-        [chain_id, day, target.name, count, str(digest), hourly],
-    )
+    listed = ", ".join(quote(c) for c in ledger.columns(con, BUCKETS))
+    per_day = con.execute(
+        f"SELECT bucket_start // {DAY_S} * {DAY_S} AS day, count(*), coalesce(sum(hash({listed})::HUGEINT), 0), "
+        f"bool_or(bucket_seconds < {DAY_S}) FROM {written} GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    con.execute(f"DELETE FROM cold_history_files WHERE chain_id = ? AND {_in_days(days, 'day')}", [chain_id])
+    for day, count, digest, hourly in per_day:
+        con.execute(
+            "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT, ?)",
+            [chain_id, int(day), target.name, int(count), str(digest), bool(hourly)],
+        )
+
+
+def _in_days(days: list[int], column: str = "bucket_start") -> str:
+    """`column` within one of `days` (their starts)."""
+    if column == "day":
+        return f"day IN ({', '.join(str(int(d)) for d in days)})"
+    return f"{column} // {DAY_S} * {DAY_S} IN ({', '.join(str(int(d)) for d in days)})"
+
+
+def _month_of(day: int) -> int:
+    """The start of the UTC calendar month holding `day` (chain time, s)."""
+    start = datetime.fromtimestamp(day, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return int(start.timestamp())
+
+
+def _month_end(month: int) -> int:
+    start = datetime.fromtimestamp(month, UTC)
+    after = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return int(after.timestamp())
+
+
+def compact_months(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, cutoff: int) -> int:
+    """Merges the cold day files of each calendar month that ended before `cutoff` (the start of the hourly window:
+    its days hold day buckets only) into one file listed for each of its days, in the caller's transaction; returns
+    the months merged. A reader's cost is per file and column read (the Wallet page's read of one wallet at a year of
+    251,188 keys: 362 day files, 1.7 s), so the days leaving the hourly window are kept a month a file. A month with
+    a missing file waits until it is back."""
+    listed = cold_files(con, chain_id)
+    hourly = set(_hourly_cold_days(con, chain_id))
+    months: dict[int, list[tuple[int, str]]] = {}
+    for _, day, name in listed:
+        months.setdefault(_month_of(day), []).append((day, name))
+    merged = 0
+    for month, entries in sorted(months.items()):
+        files = list(dict.fromkeys(f for _, f in entries))
+        days = sorted({d for d, _ in entries})
+        if _month_end(month) > cutoff or len(files) < 2 or hourly & set(days):
+            continue
+        if any(not (folder / f).is_file() for f in files):
+            continue
+        rows = f"SELECT * FROM ({_read_cold(con, _paths(folder, files, month))}) WHERE {_in_days(days)}"
+        _write_days(con, folder, chain_id, days, rows)
+        merged += 1
+    return merged
 
 
 def evict_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, settings: HistorySettings) -> int:
@@ -435,7 +503,8 @@ def _fold_cold_day(
     folds), and its hours folded into the day when the day ended before `cutoff`."""
     listed = cold_files(con, chain_id)
     stored = (
-        f"SELECT {DECODE} FROM ({_read_cold(con, _day_files(folder, listed, day))})"
+        f"SELECT {DECODE} FROM ({_read_cold(con, _day_files(folder, listed, day))}) "
+        f"WHERE {_in_day('bucket_start', day)}"
         if any(d == day for _, d, _ in listed)
         else None
     )
@@ -458,16 +527,21 @@ def _folder(cold_folder: Path | None) -> Path:
 
 
 def _day_files(folder: Path, listed: list[tuple[int, int, str]], day: int) -> str:
-    """A SQL list of the paths of `day`'s files among `listed` (cold_files of one chain); refused when one is missing
-    (a day rewritten without it would lose its rows for good)."""
-    paths = [folder / f for _, d, f in listed if d == day]
-    gone = [p.name for p in paths if not p.is_file()]
+    """A SQL list of the paths of `day`'s files among `listed` (cold_files of one chain): a month's file holds other
+    days too, so readers keep the day's rows; refused when one is missing (a day rewritten without it would lose its
+    rows for good)."""
+    return _paths(folder, [f for _, d, f in listed if d == day], day)
+
+
+def _paths(folder: Path, files: list[str], day: int) -> str:
+    """A SQL list of `files` in `folder`, refused in one line when one is missing (`day`: the day being written)."""
+    gone = [f for f in files if not (folder / f).is_file()]
     if gone:
         raise UserError(
             f"the health history's cold day {day_label(day)} cannot be written: its file {gone[0]} is missing from "
             f"{folder}; restore it (from the backup of the published folder) and retry"
         )
-    return "[" + ", ".join(literal(p) for p in paths) + "]"
+    return "[" + ", ".join(literal(folder / f) for f in files) + "]"
 
 
 def day_label(day: int) -> str:

@@ -657,7 +657,8 @@ def _cold_files(con: duckdb.DuckDBPyConnection) -> list[str]:
     ).fetchall()[0][0]
     if not listed:
         return []
-    return [f"{COLD_DATA}/{r[0]}" for r in con.execute("SELECT file FROM cold_history_files ORDER BY 1").fetchall()]
+    files = con.execute("SELECT DISTINCT file FROM cold_history_files ORDER BY 1").fetchall()
+    return [f"{COLD_DATA}/{r[0]}" for r in files]
 
 
 def _rows_in(files: list[Path]) -> int:
