@@ -53,6 +53,13 @@ def _samples(start: int, hours: int, every_s: int = 5400, wallets: int = 4, shif
     return pl.DataFrame(rows).with_columns(pl.col("health_factor_wad").cast(pl.Int128))
 
 
+def _six_cold_days(store: Store) -> pl.DataFrame:
+    """Six days of samples into `store` with cold days (the first four moved to files); returns its history."""
+    for day in range(6):
+        record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
+    return _history(store)
+
+
 def _history(store: Store) -> pl.DataFrame:
     return frame_of(
         store.con, "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start"
@@ -155,9 +162,7 @@ def test_a_missing_cold_file_warns_leaves_its_day_out_refuses_writes_into_it_and
 ) -> None:
     db = tmp_path / "c.duckdb"
     with Store(db) as store:
-        for day in range(6):
-            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
-        whole = _history(store)
+        whole = _six_cold_days(store)
         (_, day, name), *_ = cold_files(store.con)
         folder = store.cold_folder
         store.publish()
@@ -203,9 +208,7 @@ def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(
 ) -> None:
     db = tmp_path / "c.duckdb"
     with Store(db) as store:
-        for day in range(6):
-            record_samples(store.con, _samples(T0 + day * DAY_S, 24), COLD, cold_folder=store.cold_folder)
-        whole = _history(store)
+        whole = _six_cold_days(store)
         # The files as schema 12 wrote them: DuckDB's Parquet writer turned the HUGEINT into a DOUBLE.
         for _, _, name in cold_files(store.con):
             path = store.cold_folder / name
