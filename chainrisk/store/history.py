@@ -198,12 +198,9 @@ def record_samples(
             _downsample(con, chain_id, cutoff)
             # Cold days whose hours the window has left behind fold into days in their files (a day whose file is
             # missing waits until it is back: folded without it, its rows would be lost for good).
-            gone = {d for c, d, f in listed if c == chain_id and not (_folder(cold_folder) / f).is_file()}
-            hourly = [
-                d
-                for d in _hourly_cold_days(con, chain_id)
-                if d + DAY_S <= cutoff and d not in backfilled and d not in gone
-            ]
+            due = {d for d in _hourly_cold_days(con, chain_id) if d + DAY_S <= cutoff and d not in backfilled}
+            gone = {d for _, d, f in listed if d in due and not (_folder(cold_folder) / f).is_file()}
+            hourly = sorted(due - gone)
             for day in hourly:
                 _fold_cold_day(con, _folder(cold_folder), chain_id, day, _NO_ROWS, cutoff)
             evicted = evict_days(con, cold_folder, chain_id, settings) if cold_folder is not None and evict else 0
@@ -314,7 +311,18 @@ def cold_files(con: duckdb.DuckDBPyConnection, chain_id: int | None = None) -> l
 def missing_cold_files(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     """The listed cold files not in `folder` (a database restored without its published folder, a file deleted by
     hand): their days are unknown until they are back."""
-    return [f for f in _distinct(cold_files(con)) if not (folder / f).is_file()]
+    return _split(folder, cold_files(con))[1]
+
+
+def _split(folder: Path, listed: list[tuple[int, int, str]]) -> tuple[list[Path], list[str]]:
+    """The files of `listed` (cold_files rows), each once: the paths of those in `folder`, the names of those not."""
+    present, missing = [], []
+    for name in _distinct(listed):
+        if (folder / name).is_file():
+            present.append(folder / name)
+        else:
+            missing.append(name)
+    return present, missing
 
 
 def _distinct(listed: list[tuple[int, int, str]]) -> list[str]:
@@ -342,7 +350,7 @@ def refresh_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """Makes wallet_health_cold read the listed files in `folder` (their columns cast to the table's types), in the
     caller's transaction; a listed file that is missing is left out (missing_cold_files: the history reads without
     its day, and with it again once it is back and the view refreshed)."""
-    files = [folder / f for f in _distinct(cold_files(con)) if (folder / f).is_file()]
+    files = _split(folder, cold_files(con))[0]
     if not files:
         con.execute(f"CREATE OR REPLACE VIEW {COLD_VIEW} AS SELECT * FROM wallet_health_buckets WHERE false")
         return
@@ -390,9 +398,7 @@ def _write_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day
 
 
 def _in_days(days: list[int], column: str = "bucket_start") -> str:
-    """`column` within one of `days` (their starts)."""
-    if column == "day":
-        return f"day IN ({', '.join(str(int(d)) for d in days)})"
+    """`column` (a chain time, s) within one of `days` (their starts)."""
     return f"{column} // {DAY_S} * {DAY_S} IN ({', '.join(str(int(d)) for d in days)})"
 
 
@@ -470,12 +476,14 @@ def forget_inexact_cold_figures(con: duckdb.DuckDBPyConnection, folder: Path) ->
     already, is unchanged) and listed in place of the old one, in the caller's transaction. Returns the files
     rewritten; a listed file that is missing is left as it is."""
     rewritten = 0
-    listed = cold_files(con)
-    if listed:
+    days_of: dict[tuple[int, str], list[int]] = {}
+    for chain_id, day, name in cold_files(con):
+        days_of.setdefault((chain_id, name), []).append(day)
+    if days_of:
         log.info(
-            "chainrisk: schema 13: checking %d cold history file(s) in %s for inexact figures", len(listed), folder
+            "chainrisk: schema 13: checking %d cold history file(s) in %s for inexact figures", len(days_of), folder
         )
-    for chain_id, day, name in listed:
+    for (chain_id, name), days in days_of.items():
         path = folder / name
         if not path.is_file():
             continue
@@ -484,7 +492,7 @@ def forget_inexact_cold_figures(con: duckdb.DuckDBPyConnection, folder: Path) ->
         ).fetchall()
         if stored and str(stored[0][0]) in ("DOUBLE", "FLOAT"):
             rows = f"SELECT * REPLACE (NULL::HUGEINT AS health_factor_wad) FROM ({_read_cold(con, literal(path))})"
-            _write_cold(con, folder, chain_id, day, rows)
+            _write_days(con, folder, chain_id, days, rows)
             rewritten += 1
     if rewritten:
         refresh_cold_view(con, folder)
@@ -563,14 +571,12 @@ def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     """Points wallet_health_cold at the listed files present in `folder` when it reads others (the database and its
     published folder were moved, a file went missing or came back), in the caller's transaction; nothing otherwise
     (no catalog change, nothing to checkpoint). Returns the listed files that are missing."""
-    files = cold_files(con)
-    if not files:
+    listed = cold_files(con)
+    if not listed:
         return []
-    missing = missing_cold_files(con, folder)
-    present = [folder / f for _, _, f in files if f not in set(missing)]
-    sql = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
-    read = set(re.findall(r"'([^']*\.parquet)'", str(sql[0][0]))) if sql else set()
-    if not sql or read != {str(p) for p in present}:
+    present, missing = _split(folder, listed)
+    sql = _cold_view_sql(con)
+    if sql is None or set(re.findall(r"'([^']*\.parquet)'", sql)) != {str(p) for p in present}:
         refresh_cold_view(con, folder)
     return missing
 
@@ -578,8 +584,12 @@ def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
 def cold_view_reads_missing(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     """The missing listed cold files (missing_cold_files) that wallet_health_cold still reads: a writer has not
     opened the database since they went missing (a reader cannot change the view)."""
-    missing = missing_cold_files(con, folder) if cold_files(con) else []
-    if not missing:
-        return []
-    sql = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
-    return [f for f in missing if sql and f in str(sql[0][0])]
+    missing = missing_cold_files(con, folder)
+    sql = _cold_view_sql(con) if missing else None
+    return [f for f in missing if sql is not None and f in sql]
+
+
+def _cold_view_sql(con: duckdb.DuckDBPyConnection) -> str | None:
+    """wallet_health_cold's definition (None: no such view)."""
+    rows = con.execute(f"SELECT sql FROM duckdb_views() WHERE view_name = '{COLD_VIEW}'").fetchall()
+    return str(rows[0][0]) if rows else None
