@@ -25,6 +25,7 @@ setup: $(BIN)/chainrisk node_modules/.package-lock.json
 # score and publish it (one `chainrisk run`), run the risk models over it, then open the dashboard.
 demo: setup
 	$(BIN)/chainrisk devnet up --replace --port $(PORT)
+	mkdir -p .chainrisk  # the devnet's state lies elsewhere when CHAINRISK_STATE_DIR is set
 	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published .chainrisk/demo.duckdb.scorebook
 	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
 	$(BIN)/chainrisk risk stress --db .chainrisk/demo.duckdb --step-hours 2
