@@ -8,6 +8,8 @@
 --   price, price_scale                                value in base currency = amount × price / price_scale
 --   collateral_base, debt_base                        exact values in base currency (HUGEINT)
 --   ltv_bps, liquidation_threshold_bps, liquidation_bonus_bps   effective parameters, basis points
+--   price_fixed                                       the protocol values it at a price no market moves (dai at par
+--                                                     in Maker/Sky, LUSD in Liquity): no market price change moves it
 -- Reads: positions, stg_scored_markets.
 WITH snapshot_positions AS (
     SELECT * FROM positions
@@ -55,6 +57,9 @@ final AS (
         p.health_rule,
         p.close_factor,
         p.full_close_below_health,
+        p.liquidation_bonus_wad,
+        p.liquidation_takes_all,
+        p.price_fixed,
         p.emode_category
     FROM snapshot_positions AS p
     JOIN latest AS l USING (protocol, chain_id, market, block_number)

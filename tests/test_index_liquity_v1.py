@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
@@ -34,6 +35,7 @@ from chainrisk.protocols.liquity_v1.maths import Trove, entire_debt_and_coll, ke
 from chainrisk.protocols.liquity_v1.normalise import state_from_tables
 from chainrisk.protocols.liquity_v1.snapshot import LENS_RUNTIME
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.scoring.health import liquidation_prices, stress, value_positions
 from chainrisk.scoring.snapshot import score_positions
 from tests.chainops import sandbox
 
@@ -195,6 +197,36 @@ def test_liquidatable_equals_liquidate_in_recovery_mode(
     assert raw == by_health == engine == chain, (len(raw), len(by_health), len(engine), len(chain))
     assert widened and len(chain) > len(widened), (len(widened), len(chain))
     print(f"Recovery Mode: {len(chain)} liquidatable ({len(widened)} at ICR >= MCR), per liquidate and per chainrisk")
+
+
+def test_a_lusd_depeg_moves_no_trove(liquity: dict[str, Any], rpc: RpcClient, indexed: Path) -> None:
+    """ICR = coll * price / debt with the debt in LUSD at one dollar: the engine shocked by the price feed's move and
+    a 30 % LUSD depeg finds exactly the troves `liquidate` accepts once the feed has moved; the debt rows carry
+    price_fixed, so the depeg changes no verdict, no health factor and no liquidation price."""
+    system = _system(indexed)
+    assert not system["recovery_mode"]
+    positions = _frame(indexed, "SELECT * FROM positions WHERE protocol = 'liquity-v1' ORDER BY wallet, asset")
+    lusd = positions.filter(pl.col("is_borrowing"))
+    assert lusd.height and lusd["price_fixed"].all()
+    assert not positions.filter(~pl.col("is_borrowing"))["price_fixed"].any()
+    eth = positions.filter(~pl.col("is_borrowing"))["symbol"].unique().to_list()
+    price = int(system["price"]) * 93 // 100
+    moved = pl.DataFrame({"symbol": eth, "multiplier": [price / int(system["price"])] * len(eth)})
+    depegged = pl.concat([moved, pl.DataFrame({"symbol": lusd["symbol"].unique(), "multiplier": [0.7]})])
+    alone, both = (stress(positions, m).sort("wallet") for m in (moved, depegged))
+    assert_frame_equal(alone, both)
+    troves = _troves(indexed)
+    with sandbox(rpc):
+        _move_price(rpc, liquity, price)
+        block = int(rpc.call("eth_blockNumber"), 16)
+        chain = _chain_liquidatable(rpc, liquity, list(troves["wallet"]), block)
+    predicted = set(both.filter(pl.col("liquidatable"))["wallet"])
+    now = set(troves.filter(pl.col("liquidatable"))["wallet"])
+    assert predicted == chain and chain > now, (len(predicted), len(chain), len(now))
+    prices = liquidation_prices(value_positions(positions)).collect()
+    assert prices.filter(pl.col("symbol").is_in(lusd["symbol"].unique().to_list()))["liquidation_price"].is_null().all()
+    assert prices.filter(pl.col("symbol").is_in(eth))["liquidation_price"].is_not_null().any()
+    print(f"ETH -7 %, LUSD -30 %: {len(chain)} troves liquidatable per liquidate and per chainrisk ({len(now)} before)")
 
 
 @pytest.mark.parametrize("tcr_after_crash", [1.55, 1.25], ids=["normal mode", "recovery mode"])

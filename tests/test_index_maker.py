@@ -313,14 +313,20 @@ def test_engine_shocks_equal_bark_after_the_osm_moves(
     maker: dict[str, Any], rpc: RpcClient, db: Path, factor: Fraction
 ) -> None:
     """Every source cut to `factor` of the OSM's current value and brought in by two OSM rounds: Dog.bark's
-    verdicts equal the engine's stress() with each gem's multiplier new / current value."""
+    verdicts equal the engine's stress() with each gem's multiplier new / current value. The shock also depegs dai
+    by 20 %: the Vat values debt at the Spotter's par, so no dai price moves a verdict (the debt rows' price_fixed)."""
     block = _block(db)
     ilks = _rows(db, f"SELECT * FROM raw_maker_ilks WHERE block_number = {block}")
     positions = _frame(db, f"SELECT * FROM positions WHERE block_number = {block}")
+    dai = positions.filter(pl.col("is_borrowing"))
+    assert dai["price_fixed"].all() and not positions.filter(~pl.col("is_borrowing"))["price_fixed"].any()
     source = Abi(standin_contracts("maker")["PriceSource"].abi)
     new = {i["ilk"]: int(int(i["price"]) * factor) for i in ilks}
     multipliers = pl.DataFrame(
-        {"symbol": [i["symbol"] for i in ilks], "multiplier": [new[i["ilk"]] / int(i["price"]) for i in ilks]}
+        {
+            "symbol": [i["symbol"] for i in ilks] + dai["symbol"].unique().to_list(),
+            "multiplier": [new[i["ilk"]] / int(i["price"]) for i in ilks] + [0.8] * dai["symbol"].n_unique(),
+        }
     )
     predicted = stress(positions, multipliers).filter(pl.col("liquidatable")).select("market", "wallet")
     with _sandbox(rpc):

@@ -403,7 +403,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [13]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [14]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -419,3 +419,43 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
     assert keys == [(3, 3, 3)]
     with duckdb.connect(str(db.with_name("v10.duckdb.schema-v10.bak")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM wallet_health_history").fetchall() == [(before.height,)]
+
+
+def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> None:
+    """Schema 14 adds positions.price_fixed: the stored debt rows of Maker/Sky (dai at par) and Liquity (LUSD at one
+    dollar) are marked, their collateral rows and every other protocol's rows are not; nothing else changes."""
+    db = tmp_path / "v13.duckdb"
+    Store(db).close()
+    rows = [
+        ("maker", "ETH-A", WETH, False),
+        ("maker", "ETH-A", "0xdai", True),
+        ("liquity-v1", POOL, "0xeth", False),
+        ("liquity-v1", POOL, "0xlusd", True),
+        ("aave-v3", POOL, "0xdai", True),
+    ]
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE positions DROP COLUMN price_fixed")
+        con.execute("UPDATE schema_version SET version = 13")
+        for protocol, market, asset, borrowing in rows:
+            amounts = (0, 10**18) if borrowing else (10**18, 0)
+            con.execute(
+                "INSERT INTO positions (protocol, chain_id, market, wallet, asset, block_number, block_timestamp, "
+                "supplied_amount, collateral_amount, debt_amount, used_as_collateral, is_borrowing, price, ltv_bps, "
+                "liquidation_threshold_bps, liquidation_bonus_bps, emode_category) "
+                "VALUES (?, 1, ?, ?, ?, 100, 1700000000, 0, ?, ?, ?, ?, 100000000, 0, 0, 10000, 0)",
+                [protocol, market, WALLET, asset, *amounts, not borrowing, borrowing],
+            )
+        before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
+    with Store(db) as store:
+        after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
+        version = store.query("SELECT version FROM schema_version")["version"].to_list()
+    assert version == [SCHEMA_VERSION] == [14]
+    marked = {(r["protocol"], r["asset"]): r["price_fixed"] for r in after.iter_rows(named=True)}
+    assert marked == {
+        ("maker", WETH): False,
+        ("maker", "0xdai"): True,
+        ("liquity-v1", "0xeth"): False,
+        ("liquity-v1", "0xlusd"): True,
+        ("aave-v3", "0xdai"): None,
+    }
+    assert_frame_equal(after.drop("price_fixed").sort(pl.all()), before.sort(pl.all()))

@@ -303,10 +303,14 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
     st.subheader("What if")
     st.caption(
         "Move prices, add collateral or repay debt: the health engine re-scores the wallet's latest positions at "
-        "once, with the protocols' own integer maths (a price moves every market holding that asset)."
+        "once, with the protocols' own integer maths (a price moves every market holding that asset, but not a debt "
+        "the protocol values at par: dai in a Maker/Sky vault, LUSD in a Liquity trove)."
     )
-    symbols = sorted(set(positions["symbol"].to_list()))
-    columns = st.columns(min(len(symbols), 4))
+    moving = positions
+    if "price_fixed" in positions.columns:
+        moving = positions.filter(~pl.col("price_fixed").fill_null(False))
+    symbols = sorted(set(moving["symbol"].drop_nulls().to_list()))
+    columns = st.columns(max(min(len(symbols), 4), 1))
     change_bps: dict[str, int] = {}
     for i, symbol in enumerate(symbols):
         percent = columns[i % len(columns)].slider(

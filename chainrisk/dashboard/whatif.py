@@ -63,11 +63,12 @@ def apply_scenario(
     positions: pl.DataFrame, price_change_bps: Mapping[str, int], changes: Sequence[AmountChange] = ()
 ) -> pl.DataFrame:
     """The positions with each symbol's oracle price moved by `price_change_bps` (-9000 is -90 %), floored as
-    apply_multipliers floors a shocked price, and the amount `changes` applied (debt never below zero)."""
+    apply_multipliers floors a shocked price (a price the protocol fixes, `price_fixed`, stays), and the amount
+    `changes` applied (debt never below zero)."""
     frame = exact(positions)
     rows = frame.to_dicts()
     for row in rows:
-        change_bps = price_change_bps.get(row["symbol"], 0)
+        change_bps = 0 if row.get("price_fixed") else price_change_bps.get(row["symbol"], 0)
         mine = [
             c
             for c in changes

@@ -67,7 +67,9 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
         base = assets.base(symbol)
         moving = np.array([assets.base(s) == base for s in symbols])
         a_b, d_b = adjusted[:, moving].sum(axis=1), debt[:, moving].sum(axis=1)
-        a_rest, d_rest = adjusted[:, ~moving].sum(axis=1), debt[:, ~moving].sum(axis=1)
+        # The rest: the other bases, and positions whose price the protocol fixes (dai at par in the Vat).
+        a_rest = adjusted[:, ~moving].sum(axis=1) + book.fixed_weighted / BPS
+        d_rest = debt[:, ~moving].sum(axis=1) + book.fixed_debt
         gap = a_b - d_b
         with np.errstate(divide="ignore", invalid="ignore"):
             crossing = np.where(gap > 0, 1.0 - (d_rest - a_rest) / gap, np.inf)
@@ -76,7 +78,7 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
         # Liquidatable already: distance 0.
         distance = np.where(a_b + a_rest < d_b + d_rest, 0.0, np.clip(crossing, 0.0, np.inf))
         holds = book.collateral[:, symbols.index(symbol)] > 0
-        wallet_debt = debt.sum(axis=1)
+        wallet_debt = debt.sum(axis=1) + book.fixed_debt
         for key, members in wallets.filter(pl.Series(holds)).group_by(MARKET_KEY, maintain_order=True):
             index = members["_w"].to_numpy()
             near = distance[index]

@@ -75,8 +75,9 @@ def liquidate_along(
     for t in range(steps):
         oracle = path[max(t - oracle_lag_hours, 0)]
         market = path[t]
-        debt = (book.debt @ oracle) * debt_left
-        adjusted = (weighted @ oracle) * collateral_left
+        # Positions whose price the protocol fixes (dai at par in the Vat) are the same at every step.
+        debt = (book.debt @ oracle + book.fixed_debt) * debt_left
+        adjusted = (weighted @ oracle + book.fixed_weighted / BPS) * collateral_left
         live = ~closed & (debt > 0)
         below = live & (adjusted < debt)
         due[below & (due < 0)] = t + delay_hours
@@ -85,7 +86,7 @@ def liquidate_along(
         act = below & (t >= due)
         if not act.any():
             continue
-        recoverable = (book.recoverable @ oracle) * collateral_left
+        recoverable = (book.recoverable @ oracle + book.fixed_recoverable) * collateral_left
         health = np.divide(adjusted, debt, out=np.ones(wallets), where=debt > 0)
         factor = np.where(health < book.full_close_below, 1.0, book.close_factor)
         repay = np.where(act, np.minimum(debt * factor, recoverable), 0.0)
@@ -94,9 +95,9 @@ def liquidate_along(
         seized = (share * collateral_left)[:, None] * book.collateral * market[None, :]
         sold = seized.sum(axis=0) @ to_venue
         slippage = np.array([curves[v].impact(float(usd)) for v, usd in zip(venue_names, sold, strict=True)])
-        proceeds = seized @ (1.0 - to_venue @ slippage)
-        debt_at_market = book.debt @ market
-        debt_at_oracle = book.debt @ oracle
+        proceeds = seized @ (1.0 - to_venue @ slippage) + share * collateral_left * book.fixed_collateral
+        debt_at_market = book.debt @ market + book.fixed_debt
+        debt_at_oracle = book.debt @ oracle + book.fixed_debt
         cost = repay * np.divide(debt_at_market, debt_at_oracle, out=np.ones(wallets), where=debt_at_oracle > 0)
         done = act & (proceeds >= cost)
         skipped += int((act & ~done).sum())
@@ -112,7 +113,7 @@ def liquidate_along(
         collateral_left[partial] *= 1.0 - share[partial]
         debt_left[partial] *= 1.0 - np.divide(repay[partial], debt[partial])
     last = path[-1]
-    open_debt = (book.debt @ last) * debt_left
-    open_collateral = (book.collateral @ last) * collateral_left
+    open_debt = (book.debt @ last + book.fixed_debt) * debt_left
+    open_collateral = (book.collateral @ last + book.fixed_collateral) * collateral_left
     shortfall = np.where(~closed, np.maximum(open_debt - open_collateral, 0.0), 0.0)
     return PathOutcome(liquidations, repaid_total, bad_total + float(shortfall.sum()), skipped, int(touched.sum()))

@@ -33,7 +33,13 @@ import polars as pl
 
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.risk.calibration import Calibration, Method, calibrate, load_price_panel, log_returns, resolve_series
-from chainrisk.scoring.health import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_CLOSE_FACTOR, PER_POSITION, value_positions
+from chainrisk.scoring.health import (
+    CLOSE_FACTOR_HF_THRESHOLD,
+    DEFAULT_CLOSE_FACTOR,
+    FIXED,
+    PER_POSITION,
+    value_positions,
+)
 from chainrisk.units import BPS, MARKET_KEY
 
 METRICS = ("bad_debt_usd", "liquidatable_debt_usd", "seizable_collateral_usd")
@@ -77,6 +83,12 @@ class Book:
     weighted: np.ndarray  #: W x A collateral USD x liquidation threshold (bps)
     recoverable: np.ndarray  #: W x A collateral USD / liquidation bonus
     debt: np.ndarray  #: W x A debt USD
+    #: W each: the same terms of positions whose price the protocol fixes (`price_fixed`: dai at par in the Vat, LUSD
+    #: in Liquity), which no price series moves
+    fixed_collateral: np.ndarray
+    fixed_weighted: np.ndarray
+    fixed_recoverable: np.ndarray
+    fixed_debt: np.ndarray
     average_threshold: np.ndarray  #: W bool: Aave's floored average threshold (else the per-position sum)
     close_factor: np.ndarray  #: W close factor above `full_close_below`
     full_close_below: np.ndarray  #: W health factor under which the whole debt may be repaid
@@ -96,7 +108,9 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
     """Per wallet and price series, the engine's values at the snapshot; wallets without debt are left out."""
     valued = value_positions(positions).collect()
     names = valued.columns
-    unknown = sorted(set(valued["symbol"].unique().to_list()) - set(symbols))
+    fixed = pl.col(FIXED) if FIXED in names else pl.lit(False)
+    moving = valued.filter(~fixed) if FIXED in names else valued
+    unknown = sorted(set(moving["symbol"].unique().to_list()) - set(symbols))
     if unknown:
         raise ValueError(f"symbols {unknown} have no price series; calibrate with them or map them in overrides")
     index = {a: i for i, a in enumerate(assets)}
@@ -104,7 +118,16 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         "_wid",
         *MARKET_KEY,
         "wallet",
-        pl.col("symbol").replace_strict({s: index[t] for s, t in symbols.items()}, return_dtype=pl.Int64).alias("_a"),
+        # A fixed-price position needs no series: its column is never read (its weights are zero in the matrices).
+        pl.when(fixed)
+        .then(0)
+        .otherwise(
+            pl.col("symbol").replace_strict(
+                {s: index[t] for s, t in symbols.items()}, default=None, return_dtype=pl.Int64
+            )
+        )
+        .alias("_a"),
+        fixed.alias("_fixed"),
         pl.col("collateral_usd_now").alias("c"),
         pl.col("debt_usd_now").alias("d"),
         pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("lt"),
@@ -131,8 +154,12 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
     size = len(wallet_ids) * width
 
     def matrix(values: pl.Expr) -> np.ndarray:
-        weights = rows.select(values.cast(pl.Float64)).to_series().to_numpy()
-        return np.bincount(cell, weights=weights, minlength=size).reshape(len(wallet_ids), width)
+        weights = rows.select(pl.when(pl.col("_fixed")).then(0.0).otherwise(values.cast(pl.Float64))).to_series()
+        return np.bincount(cell, weights=weights.to_numpy(), minlength=size).reshape(len(wallet_ids), width)
+
+    def fixed_sums(values: pl.Expr) -> np.ndarray:
+        weights = rows.select(pl.when(pl.col("_fixed")).then(values.cast(pl.Float64)).otherwise(0.0)).to_series()
+        return np.bincount(wallet_of_row, weights=weights.to_numpy(), minlength=len(wallet_ids))
 
     firsts = rows[first_row]
     market_codes = firsts.select(MARKET_KEY)
@@ -146,6 +173,10 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         weighted=matrix(pl.col("c") * pl.col("lt")),
         recoverable=matrix(pl.col("c") / pl.col("bonus")),
         debt=matrix(pl.col("d")),
+        fixed_collateral=fixed_sums(pl.col("c")),
+        fixed_weighted=fixed_sums(pl.col("c") * pl.col("lt")),
+        fixed_recoverable=fixed_sums(pl.col("c") / pl.col("bonus")),
+        fixed_debt=fixed_sums(pl.col("d")),
         average_threshold=(firsts["_rule"] != PER_POSITION).to_numpy(),
         close_factor=firsts["_cf"].to_numpy().astype(np.float64),
         full_close_below=firsts["_full"].to_numpy().astype(np.float64),
@@ -175,11 +206,11 @@ def wallet_outcomes(
     Multipliers are positive, so a wallet's shocked collateral is positive exactly when it holds any: the
     zero-collateral masks are per wallet, not per cell.
     """
-    collateral = multipliers @ book.collateral.T
-    debt = multipliers @ book.debt.T
-    recoverable = multipliers @ book.recoverable.T
-    adjusted = multipliers @ book.weighted.T
-    holds = book.collateral.sum(axis=1) > 0
+    collateral = multipliers @ book.collateral.T + book.fixed_collateral
+    debt = multipliers @ book.debt.T + book.fixed_debt
+    recoverable = multipliers @ book.recoverable.T + book.fixed_recoverable
+    adjusted = multipliers @ book.weighted.T + book.fixed_weighted
+    holds = (book.collateral.sum(axis=1) + book.fixed_collateral) > 0
     average = book.average_threshold & holds
     if average.any():
         threshold = np.divide(adjusted, collateral, out=np.zeros_like(adjusted), where=average)

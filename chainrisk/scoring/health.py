@@ -7,11 +7,14 @@ prices; at the snapshot's own prices the adapters' exact values (`collateral_bas
 shocked rows whose product would leave 128 bits fall back to float arithmetic. The `health_rule` column picks
 how collateral combines: Aave's floored average threshold (before 3.5) or its exact threshold-weighted sum (3.5+),
 a floored sum per position (Morpho, Compound, Maker), or a collateral ratio the collateral must reach over the
-debt (Liquity's ICR against MCR).
+debt (Liquity's ICR against MCR). A position the protocol values at a reference price no market moves
+(`price_fixed`: Maker/Sky's dai debt at the Spotter's par, Liquity's LUSD debt at one dollar) keeps its price under a
+shock and has no liquidation price: a depeg of DAI does not move a vault's health in the Vat.
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
 health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health,
-liquidation_takes_all) is read with Aave V3's meaning of them; the engine then skips the work they would need.
+liquidation_takes_all, price_fixed) is read with Aave V3's meaning of them; the engine then skips the work they would
+need.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ COLLATERAL_RATIO = "collateral-ratio"
 UNFLOORED_RULES = (PER_POSITION, WEIGHTED_THRESHOLD, COLLATERAL_RATIO)
 #: The largest double below 1.0: a health factor that must read as liquidatable but rounds to 1.
 BELOW_ONE = math.nextafter(1.0, 0.0)
+#: Positions whose price the protocol fixes (`price_fixed`): shocks leave them, they have no liquidation price.
+FIXED = "_fixed"
 
 
 _POWERS_OF_TEN = pl.Series("unit", [10**d for d in range(37)], dtype=pl.Int128)
@@ -111,6 +116,8 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     exprs.append(bonus.alias("_bonus"))
     if "liquidation_takes_all" in names:
         exprs.append(pl.col("liquidation_takes_all").fill_null(False).alias("_takes_all"))
+    if "price_fixed" in names:
+        exprs.append(pl.col("price_fixed").fill_null(False).alias(FIXED))
     if "close_factor" in names:
         exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
         full = "full_close_below_health"
@@ -156,14 +163,13 @@ def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) 
     if multipliers is None or multipliers.is_empty():
         return prepared.with_columns(pl.col("price").alias("_price"))
     table = multipliers.lazy().select(pl.col("symbol"), pl.col("multiplier").cast(pl.Float64))
+    moved = (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0)).floor().cast(pl.Int128)
+    if FIXED in _names(prepared):
+        # A price the protocol fixes (dai at par in the Vat, LUSD at one dollar in Liquity) is not the market's.
+        moved = pl.when(pl.col(FIXED)).then(pl.col("price")).otherwise(moved)
     shocked = (
         prepared.join(table, on="symbol", how="left", maintain_order="left")
-        .with_columns(
-            (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0))
-            .floor()
-            .cast(pl.Int128)
-            .alias("_price")
-        )
+        .with_columns(moved.alias("_price"))
         .drop("multiplier")
     )
     # Joined once: position_values reads the book three times (two bounds of _shortcut, then the values), and each
@@ -538,6 +544,8 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         .alias("_p")
     )
     valid = (pl.col("_d") > 0) & (pl.col("_p") > 0) & pl.col("_p").is_finite()
+    if FIXED in names:
+        valid = valid & ~pl.col(FIXED)  # no market price of it moves the wallet's health
     slope = pl.col("_l") * pl.col("_alpha") - BPS * pl.col("_beta")
     return rows.select(
         *WALLET_KEY,
@@ -633,6 +641,9 @@ def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[p
     per-wallet sums within _AXIS_CELLS, taking every position for a wallet)."""
     frame = valued.collect()
     names = frame.columns
+    if FIXED in names:
+        # A position whose price the protocol fixes is on no shock axis: the axis moves market prices only.
+        members = [member.fill_null(False) & ~pl.col(FIXED) for member in members]
     labelled = wallet_index(frame)
     keys: pl.DataFrame | None = None
     if labelled is not None:

@@ -460,6 +460,8 @@ def contract_frames(
         pl.lit(HEALTH_RULE).alias("health_rule"),
         pl.lit(1.0).alias("close_factor"),
         pl.lit(None, pl.Float64).alias("full_close_below_health"),
+        # The debt is LUSD at one dollar (ICR = coll * price / debt, the price ETH's): no market price of LUSD moves it.
+        pl.col("is_borrowing").alias("price_fixed"),
     )
     health_frame = exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
     return position_frame, health_frame

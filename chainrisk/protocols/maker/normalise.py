@@ -440,6 +440,8 @@ def contract_frames(
         pl.lit("per-position").alias("health_rule"),
         pl.lit(1.0).alias("close_factor"),
         pl.lit(None, pl.Float64).alias("full_close_below_health"),
+        # The debt is dai at the Spotter's par (spot = val / par / mat): no market price of dai moves an urn's safety.
+        pl.col("is_borrowing").alias("price_fixed"),
     )
     health_frame = exact(pl.DataFrame(health, schema=HEALTH_SCHEMA)).with_columns(*labels)
     return position_frame, health_frame

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS positions (
     full_close_below_health DOUBLE,
     liquidation_bonus_wad HUGEINT,
     liquidation_takes_all BOOLEAN,
+    price_fixed BOOLEAN,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -124,8 +125,14 @@ CREATE TABLE IF NOT EXISTS data_quality (
 #: whole number of bps), filled for stored rows from what they hold. Version 7: whether a liquidation takes the whole
 #: position at once (Compound V3's absorb; NULL reads as no), and why a wallet under health 1 cannot be liquidated
 #: now (a grace period, an L2 sequencer down; NULL: it can, or it is healthy) and until when. Version 8: a token's
-#: decimals may be unknown (one without decimals(), optional in ERC-20): NULL then, its amounts still exact.
+#: decimals may be unknown (one without decimals(), optional in ERC-20): NULL then, its amounts still exact. Version
+#: 14: whether the protocol fixes a position's price (`price_fixed`: Maker/Sky's dai debt at par, Liquity's LUSD debt
+#: at one dollar), set for the stored latest snapshot of those two protocols' debt rows (every later snapshot sets it).
 MIGRATIONS: dict[int, list[str]] = {
+    14: [
+        "ALTER TABLE positions ADD COLUMN IF NOT EXISTS price_fixed BOOLEAN",
+        "UPDATE positions SET price_fixed = is_borrowing WHERE protocol IN ('maker', 'liquity-v1')",
+    ],
     8: ["ALTER TABLE positions ALTER COLUMN decimals DROP NOT NULL"],
     7: [
         "ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_takes_all BOOLEAN",
