@@ -10,6 +10,8 @@
 --   liquidation_price_usd                  this asset's price (all others held) at which HF reaches 1
 --   liquidation_price_change_pct           move from today's price to it, % (negative: a fall)
 --   liquidated_when_price                  'falls below' (collateral) or 'rises above' (debt)
+--   price_fixed                            the protocol values it at par (dai in Maker/Sky, LUSD in Liquity): no
+--                                          market price of it liquidates the wallet, so it has no liquidation price
 -- Reads: stg_position_risk_latest, stg_wallet_risk_latest, stg_positions_latest.
 WITH position_prices AS (
     SELECT * FROM stg_position_risk_latest
@@ -22,7 +24,7 @@ borrowers AS (
 amounts AS (
     SELECT
         protocol, chain_id, market, wallet, asset, block_number,
-        collateral_amount, debt_amount, collateral_tokens, debt_tokens
+        collateral_amount, debt_amount, collateral_tokens, debt_tokens, price_fixed
     FROM stg_positions_latest
 ),
 
@@ -52,6 +54,7 @@ final AS (
         r.liquidation_price_usd,
         r.liquidation_price_change_pct,
         r.liquidated_when_price,
+        coalesce(a.price_fixed, false) AS price_fixed,
         r.block_number,
         r.block_timestamp,
         r.block_time

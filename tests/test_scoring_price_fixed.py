@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from chainrisk.dashboard.ui import liquidated_if
 from chainrisk.dashboard.whatif import apply_scenario, health_by_market
 from chainrisk.risk.cascade import DepthCurve
 from chainrisk.risk.distance import liquidation_distance
@@ -196,3 +197,9 @@ def test_the_what_if_leaves_a_fixed_price() -> None:
     shocked = _health(_book(), _shock(DAI=0.8))
     assert after == pytest.approx({"maker": shocked["0xvault"], "aave-v3": shocked["0xaave"]}, rel=1e-12)
     assert after["maker"] == _health(_book())["0xvault"]
+
+
+def test_the_at_risk_table_says_a_debt_at_par_is_never_liquidated_by_its_price() -> None:
+    assert liquidated_if(None, None, True) == "never: valued at par"
+    assert liquidated_if("rises above", 1.2, False) == "rises above $1.2"
+    assert liquidated_if(None, None, None) is None

@@ -26,8 +26,8 @@ ROW_LIMIT = 5_000
 VIEWS = ("mart_at_risk_positions", "mart_market_summary", "stg_position_risk_latest")
 #: In the order shown: who and how weak, then the asset's liquidation price, then amounts, then identifiers.
 COLUMNS = """wallet, health_factor, protocol, market_label, symbol, liquidation_price_usd, liquidation_price_change_pct,
-    liquidated_when_price, price_usd, collateral_usd, debt_usd, collateral_tokens, debt_tokens, wallet_collateral_usd,
-    wallet_debt_usd, liquidatable, chain_id, market, asset"""
+    liquidated_when_price, price_fixed, price_usd, collateral_usd, debt_usd, collateral_tokens, debt_tokens,
+    wallet_collateral_usd, wallet_debt_usd, liquidatable, chain_id, market, asset"""
 #: The columns the table shows, all visible at 1400 px: who, how weak, where, and at which price of which asset it
 #: is liquidated (the direction beside the price); every column is in the expander below it and in the CSV.
 KEY_COLUMNS = (
@@ -76,7 +76,10 @@ def at_risk_positions(db: Path, filters: Filters, limit: int) -> tuple[pl.DataFr
     )
     total = query(db, f"SELECT count(*) AS n FROM mart_at_risk_positions WHERE {where}", *params)["n"][0]
     names = [market_name(p, label) for p, label in rows.select("protocol", "market_label").iter_rows()]
-    phrases = [liquidated_if(*r) for r in rows.select("liquidated_when_price", "liquidation_price_usd").iter_rows()]
+    phrases = [
+        liquidated_if(when, at, fixed)
+        for when, at, fixed in rows.select("liquidated_when_price", "liquidation_price_usd", "price_fixed").iter_rows()
+    ]
     named = rows.with_columns(
         pl.Series("market_name", names, pl.String),
         pl.Series("liquidated_if_price", phrases, pl.String),
@@ -158,9 +161,13 @@ def render() -> None:
         "liquidated_if_price": st.column_config.TextColumn(
             "liquidated if price",
             help="The asset's price, all other prices held, at which the health factor reaches 1: collateral when its "
-            "price falls below it, debt when its price rises above it",
+            "price falls below it, debt when its price rises above it; never for a debt the protocol values at par "
+            "(dai in a Maker/Sky vault, LUSD in a Liquity trove)",
         ),
         "liquidated_when_price": "liquidated when price",
+        "price_fixed": st.column_config.CheckboxColumn(
+            "valued at par", help="The protocol values this debt at par (dai in Maker/Sky, LUSD in Liquity)"
+        ),
         "liquidation_price_usd": usd_column("liquidation price (USD)"),
         "liquidation_price_change_pct": percent_column("move to it (%)", "From the price now to the liquidation price"),
         "market": "market id",

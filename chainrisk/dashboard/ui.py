@@ -29,8 +29,11 @@ def price(value: float | None) -> str:
     return f"${value:,.0f}" if abs(value) >= 1000 else f"${value:.4g}"
 
 
-def liquidated_if(when: str | None, liquidation_price: float | None) -> str | None:
-    """The liquidation price with its direction, one phrase: "falls below $1,843" (None without a price)."""
+def liquidated_if(when: str | None, liquidation_price: float | None, fixed: bool | None = False) -> str | None:
+    """The liquidation price with its direction, one phrase: "falls below $1,843" (None without a price; "never:
+    valued at par" for a debt the protocol values at par, which no market price of it liquidates)."""
+    if fixed:
+        return "never: valued at par"
     return None if when is None or liquidation_price is None else f"{when} {price(liquidation_price)}"
 
 
