@@ -7,7 +7,7 @@ moves, with dai depegged) and test_index_liquity_v1.py (liquidate after the feed
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -156,26 +156,12 @@ def test_models_on_the_linear_book_keep_a_fixed_price() -> None:
 
 
 def _only(book: Book, wallet: str) -> Book:
-    """`book` cut to one wallet (its market's)."""
+    """`book` cut to one wallet (its market's): every per-wallet array at the wallet's row."""
     row = book.wallets["wallet"].to_list().index(wallet)
     pick = slice(row, row + 1)
-    return replace(
-        book,
-        markets=book.markets[[0]],
-        market_start=np.array([0]),
-        wallets=book.wallets[pick],
-        collateral=book.collateral[pick],
-        weighted=book.weighted[pick],
-        recoverable=book.recoverable[pick],
-        debt=book.debt[pick],
-        fixed_collateral=book.fixed_collateral[pick],
-        fixed_weighted=book.fixed_weighted[pick],
-        fixed_recoverable=book.fixed_recoverable[pick],
-        fixed_debt=book.fixed_debt[pick],
-        average_threshold=book.average_threshold[pick],
-        close_factor=book.close_factor[pick],
-        full_close_below=book.full_close_below[pick],
-    )
+    shared = ("assets", "markets", "market_start", "wallets")
+    rows = {f.name: getattr(book, f.name)[pick] for f in fields(book) if f.name not in shared}
+    return replace(book, markets=book.markets[[0]], market_start=np.array([0]), wallets=book.wallets[pick], **rows)
 
 
 def test_distance_to_liquidation_counts_a_fixed_debt() -> None:
