@@ -127,6 +127,10 @@ def test_parameter_suggestion_formula() -> None:
     assert out["suggested_lt_bps"] == int(np.floor(1e4 * q / 1.05))
     assert out["suggested_ltv_bps"] == int(np.floor(out["suggested_lt_bps"] * q))
     assert out["lt_change_bps"] == out["suggested_lt_bps"] - 8250
+    # The same debt valued at par by its protocol (dai in the Vat): the debt's series no longer moves the ratio.
+    at_par = suggest_parameters(rows.with_columns(price_fixed=pl.Series([False, True])), calibration, multipliers)
+    q_par = float(np.quantile(np.linspace(0.6, 1.2, 1000), 0.01))
+    assert at_par.row(0, named=True)["suggested_lt_bps"] == int(np.floor(1e4 * q_par / 1.05)) != out["suggested_lt_bps"]
 
 
 def test_optimise_plans_reach_the_target_on_the_engine(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,9 +69,11 @@ def suggest_parameters(
         )
         .sort(*MARKET_KEY, "symbol")
     )
+    # A debt the protocol values at par (`price_fixed`: dai in the Vat, LUSD in Liquity) moves with no series.
+    fixed = pl.col("price_fixed").fill_null(False) if "price_fixed" in names else pl.lit(False)
     debt = (
         positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0)
-        .group_by(*MARKET_KEY, "symbol")
+        .group_by(*MARKET_KEY, "symbol", fixed.alias("fixed"))
         .agg(pl.col("debt_usd").sum())
         .filter(pl.col("debt_usd") > 0)
     )
@@ -82,10 +84,14 @@ def suggest_parameters(
         if owed.is_empty() or symbol not in calibration.symbols:
             continue
         weights = np.zeros(len(calibration.assets))
-        for debt_symbol, usd in owed.select("symbol", "debt_usd").iter_rows():
-            weights[index[calibration.symbols[debt_symbol]]] += usd
-        weights /= weights.sum()
-        ratio = multipliers[:, index[calibration.symbols[symbol]]] / (multipliers @ weights)
+        at_par = 0.0
+        for debt_symbol, is_fixed, usd in owed.select("symbol", "fixed", "debt_usd").iter_rows():
+            if is_fixed:
+                at_par += usd
+            else:
+                weights[index[calibration.symbols[debt_symbol]]] += usd
+        total = weights.sum() + at_par
+        ratio = multipliers[:, index[calibration.symbols[symbol]]] / ((multipliers @ weights + at_par) / total)
         q = float(np.quantile(ratio, tail))
         suggested_lt = int(np.floor(BPS * q / (bonus / BPS)))
         out.append(
