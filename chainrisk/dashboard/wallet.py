@@ -214,7 +214,11 @@ def render() -> None:
                 "symbol": "asset",
                 "price_usd": usd_column("price now (USD)"),
                 "liquidation_price_usd": usd_column("liquidation price (USD)"),
-                "liquidation_price_change_pct": percent_column("move to liquidation (%)"),
+                "liquidation_price_change_pct": percent_column(
+                    "move to HF 1 (%)",
+                    "From the price now to the liquidation price: for a wallet already liquidatable in that market, "
+                    "the move that would bring its health factor back to 1",
+                ),
                 "liquidated_when_price": "liquidated when price",
             },
         )
@@ -231,9 +235,10 @@ def _history(history: pl.DataFrame) -> None:
     if history.group_by(MARKET_KEY).agg(pl.col("samples").sum())["samples"].max() == 1:
         st.caption("One sample so far: every `chainrisk run` and `chainrisk credit history` adds samples per market.")
     else:
+        buckets = f"{history.height:,} bucket{'' if history.height == 1 else 's'}"
         st.caption(
-            f"{samples:,} samples in {history.height:,} buckets (an hour each, a day beyond the hourly window): the "
-            "line is each bucket's last health factor, the band its lowest and highest."
+            f"{samples:,} samples in {buckets} (an hour each, a day beyond the hourly window): the line is each "
+            "bucket's last health factor, the band its lowest and highest."
         )
     frame = naive_utc(history, "block_time").with_columns(
         pl.struct("protocol", "market_label")
