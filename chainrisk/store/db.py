@@ -171,14 +171,7 @@ class Store:
         block on an unchanged chain), only the stamp is updated: DuckDB then rewrites two columns at the checkpoint
         instead of every column of the table (README "Storage and history": what an unchanged run adds)."""
         stamps = [c for c in STAMP_COLUMNS if c in frame.columns]
-        types = {
-            str(r[0]): str(r[1])
-            for r in self.con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
-                "ORDER BY column_index",
-                [table],
-            ).fetchall()
-        }
+        types = dict(ledger.column_types(self.con, f"main.{table}"))
         columns = list(types)
         if (
             frame.height
@@ -226,9 +219,7 @@ class Store:
         """Replaces a raw snapshot of a source and records what changed in its versions (the frame typed as the
         table, so an empty or all-NULL column compares as stored)."""
         self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame)
-        types = self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?", [table]
-        ).fetchall()
+        types = ledger.column_types(self.con, f"main.{table}")
         self.con.register("snapshot_rows", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
         select = ", ".join(
             f"CAST({_quoted(c) if c in frame.columns else 'NULL'} AS {t}) AS {_quoted(c)}" for c, t in types

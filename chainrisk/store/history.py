@@ -330,19 +330,10 @@ def _distinct(listed: list[tuple[int, int, str]]) -> list[str]:
     return list(dict.fromkeys(f for _, _, f in listed))
 
 
-def _bucket_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    """wallet_health_buckets' (column, type) pairs in declared order: the stored form the cold files hold."""
-    rows = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
-        "AND table_name = 'wallet_health_buckets' ORDER BY column_index"
-    ).fetchall()
-    return [(str(c), str(t)) for c, t in rows]
-
-
 def _read_cold(con: duckdb.DuckDBPyConnection, paths: str) -> str:
     """A query of the cold files `paths` (a SQL list) as wallet_health_buckets rows: each column cast back to the
     table's type (a wide integer is written as DECIMAL(38,0) or text: chainrisk.store.parquet)."""
-    casts = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in _bucket_columns(con))
+    casts = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in ledger.column_types(con, BUCKETS))
     return f"SELECT {casts} FROM read_parquet({paths})"
 
 
@@ -382,9 +373,10 @@ def _write_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day
     named = [f for f in _distinct(cold_files(con, chain_id)) if f.startswith(f"{chain_id}-{first}-")]
     number = 1 + max([int(f.rsplit("-", 1)[1].split(".")[0]) for f in named] or [0])
     target = folder / f"{chain_id}-{first}-{number:06d}.parquet"
-    write_exact(con, _bucket_columns(con), f"({rows_sql})", target, order="key_id, bucket_start")
+    pairs = ledger.column_types(con, BUCKETS)
+    write_exact(con, pairs, f"({rows_sql})", target, order="key_id, bucket_start")
     written = f"({_read_cold(con, literal(target))})"
-    listed = ", ".join(quote(c) for c in ledger.columns(con, BUCKETS))
+    listed = ", ".join(quote(c) for c, _ in pairs)
     per_day = con.execute(
         f"SELECT bucket_start // {DAY_S} * {DAY_S} AS day, count(*), coalesce(sum(hash({listed})::HUGEINT), 0), "
         f"bool_or(bucket_seconds < {DAY_S}) FROM {written} GROUP BY ALL ORDER BY 1"

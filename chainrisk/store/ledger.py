@@ -63,15 +63,20 @@ def _sql_name(table: str) -> str:
     return f"{_quote(schema)}.{_quote(name)}"
 
 
-def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The table's columns in declared order (the order the content hash takes them in)."""
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """The (column, type) pairs of `table` ("schema.name") in declared order."""
     schema, name = table.split(".", 1)
     rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index",
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index",
         [schema, name],
     ).fetchall()
-    return [str(r[0]) for r in rows]
+    return [(str(c), str(t)) for c, t in rows]
+
+
+def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The table's columns in declared order (the order the content hash takes them in)."""
+    return [c for c, _ in column_types(con, table)]
 
 
 def stats_sql(column_names: list[str], source: str) -> str:
@@ -118,14 +123,9 @@ def revise(
     UPDATE's would (positional `?` parameters are `rows_sql`'s only)."""
     if not ledgered(table):
         return
-    types = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ?",
-            table.split(".", 1),
-        ).fetchall()
-    )
-    names = columns(con, table)
+    pairs = column_types(con, table)
+    types = dict(pairs)
+    names = [c for c, _ in pairs]
     old = ", ".join(_quote(c) for c in names)
     new = ", ".join(f"CAST(({changes[c]}) AS {types[c]})" if c in changes else _quote(c) for c in names)
     digest = con.execute(

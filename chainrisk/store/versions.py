@@ -56,11 +56,7 @@ def ensure_history(con: duckdb.DuckDBPyConnection, table: str) -> None:
         f"FROM main.{table} LIMIT 0"
     )
     have = set(_columns(con, table, HISTORY_SCHEMA))
-    types = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ?", [table]
-        ).fetchall()
-    )
+    types = dict(ledger.column_types(con, f"main.{table}"))
     for column in _columns(con, table):
         if column not in have:
             con.execute(f'ALTER TABLE {HISTORY_SCHEMA}.{table} ADD COLUMN "{column}" {types[column]}')
