@@ -23,6 +23,7 @@ from chainrisk.dashboard.ui import (
 )
 from chainrisk.dashboard.whatif import AmountChange, apply_scenario, health_by_market, to_base_units
 from chainrisk.errors import UserError
+from chainrisk.scoring.health import price_fixed
 from chainrisk.units import MARKET_KEY
 
 VIEWS = (
@@ -311,9 +312,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         "once, with the protocols' own integer maths (a price moves every market holding that asset, but not a debt "
         "the protocol values at par: dai in a Maker/Sky vault, LUSD in a Liquity trove)."
     )
-    moving = positions
-    if "price_fixed" in positions.columns:
-        moving = positions.filter(~pl.col("price_fixed").fill_null(False))
+    moving = positions.filter(~price_fixed(positions.columns))
     symbols = sorted(set(moving["symbol"].drop_nulls().to_list()))
     columns = st.columns(max(min(len(symbols), 4), 1))
     change_bps: dict[str, int] = {}

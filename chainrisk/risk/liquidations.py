@@ -65,6 +65,7 @@ def liquidate_along(
     for i, asset in enumerate(names):
         to_venue[i, venue_names.index(venues.get(asset, asset))] = 1.0
     weighted = book.weighted / BPS
+    fixed_adjusted = book.fixed_weighted / BPS
     collateral_left = np.ones(wallets)
     debt_left = np.ones(wallets)
     due = np.full(wallets, -1)
@@ -77,7 +78,7 @@ def liquidate_along(
         market = path[t]
         # Positions whose price the protocol fixes (dai at par in the Vat) are the same at every step.
         debt = (book.debt @ oracle + book.fixed_debt) * debt_left
-        adjusted = (weighted @ oracle + book.fixed_weighted / BPS) * collateral_left
+        adjusted = (weighted @ oracle + fixed_adjusted) * collateral_left
         live = ~closed & (debt > 0)
         below = live & (adjusted < debt)
         due[below & (due < 0)] = t + delay_hours

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.risk.calibration import Calibration
+from chainrisk.scoring.health import price_fixed
 from chainrisk.units import BPS, MARKET_KEY
 
 
@@ -70,10 +71,9 @@ def suggest_parameters(
         .sort(*MARKET_KEY, "symbol")
     )
     # A debt the protocol values at par (`price_fixed`: dai in the Vat, LUSD in Liquity) moves with no series.
-    fixed = pl.col("price_fixed").fill_null(False) if "price_fixed" in names else pl.lit(False)
     debt = (
         positions.filter(pl.col("debt_amount").cast(pl.Float64) > 0)
-        .group_by(*MARKET_KEY, "symbol", fixed.alias("fixed"))
+        .group_by(*MARKET_KEY, "symbol", price_fixed(names).alias("fixed"))
         .agg(pl.col("debt_usd").sum())
         .filter(pl.col("debt_usd") > 0)
     )

@@ -20,6 +20,7 @@ need.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -85,6 +86,11 @@ def _lt_bps(names: list[str]) -> pl.Expr:
     return pl.col("_lt_bps") if "_lt_bps" in names else pl.col("liquidation_threshold_bps").cast(pl.Float64)
 
 
+def price_fixed(names: Sequence[str]) -> pl.Expr:
+    """Whether the protocol fixes each position's price (`price_fixed`; NULL, or a frame without the column: no)."""
+    return pl.col("price_fixed").fill_null(False) if "price_fixed" in names else pl.lit(False)
+
+
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     """The optional contract columns, renamed out of the way of the engine's outputs."""
     exprs = []
@@ -117,7 +123,7 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     if "liquidation_takes_all" in names:
         exprs.append(pl.col("liquidation_takes_all").fill_null(False).alias("_takes_all"))
     if "price_fixed" in names:
-        exprs.append(pl.col("price_fixed").fill_null(False).alias(FIXED))
+        exprs.append(price_fixed(names).alias(FIXED))
     if "close_factor" in names:
         exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
         full = "full_close_below_health"
