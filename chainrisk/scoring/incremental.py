@@ -14,6 +14,8 @@ changed, and past half the book a full score is run instead.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 
 import polars as pl
@@ -141,7 +143,7 @@ def _digests(positions: pl.DataFrame, holders: pl.Series) -> pl.DataFrame:
     """Per wallet: an order-free digest of its rows (the sum of their hashes) and their count."""
     # Each column hashed with its own seed and the hashes combined: several times faster than hashing the row whole.
     hashes = [pl.col(c).hash(seed=11 + i) for i, c in enumerate(positions.columns) if c not in _SNAPSHOT_COLUMNS]
-    rows = positions.select(pl.reduce(lambda a, b: a ^ b, hashes).alias("_row")).with_columns(holders)
+    rows = positions.select(functools.reduce(operator.xor, hashes).alias("_row")).with_columns(holders)
     return rows.group_by("_holder").agg(pl.col("_row").sum().alias("_digest"), pl.len().alias("_rows"))
 
 
