@@ -3,7 +3,7 @@ to the health engine, the SQL console read-only, and a note saying what to run w
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.pages import PAGES
-from chainrisk.dashboard.ui import usd, usd_short
+from chainrisk.dashboard.ui import series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -823,3 +823,23 @@ def test_risk_page_advice_distance_and_plain_words_equal_the_tables(
     assert f"The nearest liquidation: **{symbol}**" in words and f"falls {drop * 100:.1f} %" in words
     distance = table_with(app, "first_drop_pct")
     assert distance["symbol"].iloc[0] == symbol
+
+
+def test_a_chart_of_many_series_gives_each_its_own_colour() -> None:
+    """Streamlit's palette has ten colours, so an eleventh series (a replay's eleventh price path) was drawn in the
+    first one's: past ten series the charts take twenty, and each series of the replay's price chart its own."""
+    from chainrisk.dashboard.risk.replay import _price_chart
+
+    symbols = [f"S{i}" for i in range(14)]
+    prices = pl.DataFrame(
+        {
+            "time": [datetime(2026, 1, 1, tzinfo=UTC)] * len(symbols),
+            "symbol": symbols,
+            "series": ["feed"] * len(symbols),
+            "change_pct": [0.0] * len(symbols),
+        }
+    )
+    colour = _price_chart(prices).to_dict()["encoding"]["color"]
+    assert colour["scale"] == {"scheme": "tableau20"}
+    assert series_colour("x:N", 10).to_dict()["scale"] == {"scheme": "tableau10"}
+    assert series_colour("x:N", 11).to_dict()["scale"] == {"scheme": "tableau20"}

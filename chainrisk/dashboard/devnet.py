@@ -12,6 +12,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
+from chainrisk.dashboard.ui import series_colour
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.build import manifest_path, read_manifest
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS, load_price_path, parse_start
@@ -164,7 +165,7 @@ def render() -> None:
         .encode(
             x=alt.X("time:T", title="time (UTC)"),
             y=alt.Y("change %:Q", title="change since window start (%)"),
-            color="asset:N",
+            color=series_colour("asset:N", len(assets)),
             tooltip=[
                 "asset",
                 alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"),

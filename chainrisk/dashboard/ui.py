@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
@@ -14,6 +15,15 @@ from chainrisk.protocols.adapter import adapters
 
 #: Each protocol's name for people, as its adapter gives it ("aave-v3" -> "Aave V3").
 PROTOCOL_NAMES = {name: adapter.label for name, adapter in adapters().items()}
+
+
+def series_colour(field: str, series: int, title: str | None = None) -> alt.Color:
+    """A colour per series of a chart with `series` of them: Streamlit's palette has ten, its first two both blue, so
+    an eleventh series took the first one's colour again (a replay's DAI and aDevWETH, drawn alike); ten distinct
+    hues up to ten series, twenty (ten hues, dark and light) up to twenty."""
+    if series <= 10:
+        return alt.Color(field, title=title, scale=alt.Scale(scheme="tableau10"))
+    return alt.Color(field, title=title, scale=alt.Scale(scheme="tableau20"))
 
 
 def usd(value: float | None) -> str:

@@ -17,6 +17,7 @@ from chainrisk.dashboard.ui import (
     market_name,
     naive_utc,
     percent_column,
+    series_colour,
     tokens_column,
     usd,
     usd_column,
@@ -246,13 +247,14 @@ def _history(history: pl.DataFrame) -> None:
         .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
         .alias("market name")
     )
+    colour = series_colour("market name:N", frame["market name"].n_unique(), "market")
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
             x=alt.X("block_time:T", title="block time (UTC)", axis=alt.Axis(format="%Y-%m-%d %H:%M")),
             y=alt.Y("health_factor:Q", title="health factor", scale=alt.Scale(zero=False)),
-            color=alt.Color("market name:N", title="market"),
+            color=colour,
             tooltip=[
                 "market name",
                 alt.Tooltip("block_number:Q", format="d", title="block"),
@@ -266,7 +268,7 @@ def _history(history: pl.DataFrame) -> None:
     band = (
         alt.Chart(frame)
         .mark_area(opacity=0.2)
-        .encode(x="block_time:T", y="health_factor_min:Q", y2="health_factor_max:Q", color=alt.Color("market name:N"))
+        .encode(x="block_time:T", y="health_factor_min:Q", y2="health_factor_max:Q", color=colour)
     )
     liquidation = (
         alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")

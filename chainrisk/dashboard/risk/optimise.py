@@ -16,6 +16,7 @@ from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
     health_column,
+    series_colour,
     tokens_column,
     usd,
     usd_column,
@@ -320,7 +321,7 @@ def _sensitivity_chart(by_symbol: pl.DataFrame) -> alt.Chart:
                 title="change in liquidatable collateral (USD)",
                 axis=alt.Axis(format="$,.0f"),
             ),
-            color=alt.Color("symbol:N", title="collateral"),
+            color=series_colour("symbol:N", by_symbol["symbol"].n_unique(), "collateral"),
             tooltip=[
                 "symbol",
                 alt.Tooltip("shift_bps:Q", format="+d", title="shift (bps)"),

@@ -15,6 +15,7 @@ from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
     health_column,
     naive_utc,
+    series_colour,
     usd,
     usd_column,
     usd_short,
@@ -228,7 +229,7 @@ def _price_chart(prices: pl.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("time:T", title="time (UTC)"),
             y=alt.Y("change_pct:Q", title="price change since start (%)"),
-            color=alt.Color("symbol (series):N", title="symbol (series)"),
+            color=series_colour("symbol (series):N", frame["symbol (series)"].n_unique(), "symbol (series)"),
             tooltip=[
                 alt.Tooltip("time:T", format="%Y-%m-%d %H:%M", title="time (UTC)"),
                 "symbol",
