@@ -841,5 +841,7 @@ def test_a_chart_of_many_series_gives_each_its_own_colour() -> None:
     )
     colour = _price_chart(prices).to_dict()["encoding"]["color"]
     assert colour["scale"] == {"scheme": "tableau20"}
-    assert series_colour("x:N", 10).to_dict()["scale"] == {"scheme": "tableau10"}
-    assert series_colour("x:N", 11).to_dict()["scale"] == {"scheme": "tableau20"}
+    few, many = series_colour("x:N", 10).to_dict(), series_colour("x:N", 11).to_dict()
+    assert isinstance(few, dict) and isinstance(many, dict)
+    assert few["scale"] == {"scheme": "tableau10"}
+    assert many["scale"] == {"scheme": "tableau20"}
