@@ -11,7 +11,18 @@ import polars as pl
 import pytest
 
 from chainrisk.chains.moves import AssetGraph
-from chainrisk.risk.advice import Advice, AdviceSettings, advice_summary, advise, with_collateral_parameters
+from chainrisk.jobs.risk import parameter_rules
+from chainrisk.protocols.adapter import adapters
+from chainrisk.risk.advice import (
+    GOVERNED,
+    IMMUTABLE,
+    PER_MARKET,
+    Advice,
+    AdviceSettings,
+    advice_summary,
+    advise,
+    with_collateral_parameters,
+)
 from chainrisk.risk.cascade import DepthCurve
 from chainrisk.risk.liquidations import liquidate_along
 from chainrisk.risk.replay import WINDOWS
@@ -216,3 +227,82 @@ def test_wrapped_collateral_is_advised_on_its_base_and_the_summary_reads(advice:
     assert lines[0].startswith("parameter advice (LT: the 99.9% 2 h move")
     assert any(line.startswith("  Aave V3 test · LINK: LT 68.00 % -> ") for line in lines)
     assert lines[-1].startswith("  every proposal at once, whole book: bad debt $")
+
+
+def _one_collateral_market(protocol: str, lt: int, bonus: int, health_low: float) -> pl.DataFrame:
+    """WETH against USDC at threshold `lt` and bonus `bonus`, 30 borrowers from `health_low` up, in `protocol`."""
+    rows = []
+    for k in range(30):
+        health = health_low + 0.02 * k
+        size = 20_000.0 + 1_000.0 * k
+        collateral = position(f"0x{k:02x}", "0xp", "WETH", size, 0.0, lt=lt, ltv=lt, bonus=bonus)
+        debt = position(f"0x{k:02x}", "0xp", "USDC", 0.0, size * lt / 1e4 / health, lt=0, ltv=0, bonus=bonus)
+        rows += [collateral | {"protocol": protocol}, debt | {"protocol": protocol}]
+    return frame(rows)
+
+
+def test_a_morpho_market_is_advised_as_a_new_market_with_the_incentive_its_lltv_gives() -> None:
+    """A market's LLTV never changes and Morpho derives the incentive from it: the advice proposes another market's
+    LLTV, at once, with that LLTV's own incentive (in the backtest too), never a bonus of its own."""
+    rules = parameter_rules()
+    morpho = adapters()["morpho-blue"]
+    assert rules["morpho-blue"].changes == PER_MARKET and not rules["morpho-blue"].collateral_cap
+    assert morpho.bonus_of_threshold(8600) == 10438  # Morpho.liquidate: 1 / (1 - 0.3 x (1 - 0.86)) = 1.04384...
+    lltv = 9450
+    rows = _one_collateral_market("morpho-blue", lltv, morpho.bonus_of_threshold(lltv), 1.05)
+    settings = AdviceSettings(rules=rules)
+    advice = advise(rows, [WINDOWS["ftx-2022"]], settings)
+    row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+    proposed = row["suggested_lt_bps"]
+    assert proposed < lltv - settings.max_change_bps  # a new market: not a governance step
+    assert proposed == row["lt_ceiling_bps"] == row["suggested_ltv_bps"]
+    assert row["suggested_bonus_bps"] == morpho.bonus_of_threshold(proposed) > morpho.bonus_of_threshold(lltv)
+    # The ceiling is the highest LLTV on the grid whose own incentive the tail move and the slippage cover.
+    covered = 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
+    assert proposed * morpho.bonus_of_threshold(proposed) <= covered * 1e4
+    assert (proposed + 50) * morpho.bonus_of_threshold(proposed + 50) > covered * 1e4
+    assert row["suggested_bonus_bps"] >= row["bonus_floor_bps"]  # and it still pays for the oracle's lag
+
+
+def test_a_morpho_lltv_is_raised_only_while_its_incentive_covers_the_oracle_lag() -> None:
+    """A higher LLTV pays a lower incentive: with a 3-hour oracle lag the incentive must cover a larger lag move, and
+    that floor, not the tail move, stops the ceiling."""
+    morpho = adapters()["morpho-blue"]
+    rows = _one_collateral_market("morpho-blue", 8600, morpho.bonus_of_threshold(8600), 1.3)
+    for lag in (1, 3):
+        advice = advise(rows, [WINDOWS["ftx-2022"]], AdviceSettings(rules=parameter_rules(), oracle_lag_hours=lag))
+        row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+        covered = 1e4 * 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
+        ceiling, floor = row["lt_ceiling_bps"], row["bonus_floor_bps"]
+
+        def fits(lltv: int, floor: float = floor, covered: float = covered) -> bool:
+            return lltv * morpho.bonus_of_threshold(lltv) <= covered and morpho.bonus_of_threshold(lltv) >= floor
+
+        assert fits(ceiling) and not fits(ceiling + 50)
+        by_tail_alone = max(c for c in range(50, 10_001, 50) if c * morpho.bonus_of_threshold(c) <= covered)
+        if lag == 3:
+            assert ceiling < by_tail_alone  # the incentive's floor binds
+        assert row["suggested_lt_bps"] <= ceiling
+
+
+def test_an_immutable_protocol_gets_nothing_proposed() -> None:
+    """Liquity V1 has no governance: its troves' threshold (1 / MCR) stays whatever the tail moves allow, and the
+    backtest's proposed side is today's."""
+    rules = parameter_rules()
+    assert rules["liquity-v1"].changes == IMMUTABLE
+    assert rules["aave-v3"].changes == GOVERNED and rules["aave-v3"].collateral_cap
+    rows = _one_collateral_market("liquity-v1", 9090, 10050, 1.01)
+    settings = AdviceSettings(rules=rules)
+    advice = advise(rows, [WINDOWS["ftx-2022"]], settings)
+    row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+    assert (row["suggested_lt_bps"], row["suggested_ltv_bps"], row["suggested_bonus_bps"]) == (9090, 9090, 10050)
+    assert "cannot change (the protocol has no governance)" in row["reasons"]
+    mine = advice.backtest.filter(pl.col("symbol") == "WETH").sort("window_name")
+    now, then = (mine.filter(pl.col("variant") == v) for v in ("current", "proposed"))
+    assert then.drop("variant").equals(now.drop("variant"))
+    # The same book, governed: the 0.5 % reward is far from covering the oracle's lag, so a raise is proposed.
+    governed = advise(rows.with_columns(pl.lit("aave-v3").alias("protocol")), [WINDOWS["ftx-2022"]], settings)
+    assert governed.advice["suggested_bonus_bps"][0] > 10050 and row["bonus_floor_bps"] > 10050
+    assert "bonus 0.50 % is the protocol's constant: it falls short of" in row["reasons"]
+    line = advice_summary(advice, {}, settings)[1]
+    assert "WETH: immutable, nothing to propose: LT 90.90 % · bonus 0.50 % · depth absorbs $" in line

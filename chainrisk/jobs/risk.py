@@ -28,7 +28,7 @@ from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
-from chainrisk.risk.advice import AdviceSettings, advice_summary, advise
+from chainrisk.risk.advice import PER_MARKET, AdviceSettings, ParameterRules, advice_summary, advise
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.distance import MAX_DROP, liquidation_distance
@@ -62,7 +62,20 @@ class RiskSettings:
             depth_usd_at_2pct=self.depth_usd_at_2pct,
             depth_shape=self.depth_shape,
             series=self.series,
+            rules=parameter_rules(),
         )
+
+
+def parameter_rules() -> dict[str, ParameterRules]:
+    """What each protocol lets parameter advice propose, as its adapter says."""
+    return {
+        name: ParameterRules(
+            adapter.parameter_changes,
+            adapter.bonus_of_threshold if adapter.parameter_changes == PER_MARKET else None,
+            adapter.collateral_cap,
+        )
+        for name, adapter in adapters().items()
+    }
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,17 @@ class Adapter(ABC, Generic[DeploymentT]):
     events_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
+    #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): "governed"
+    #: (governance sets each), "per-market" (fixed when a market is created, the bonus derived from the threshold:
+    #: `bonus_of_threshold`) or "immutable" (nothing: no governance).
+    parameter_changes: ClassVar[str] = "governed"
+    #: Whether governance can cap a collateral's supply (Aave's supply cap, Comet's supplyCap).
+    collateral_cap: ClassVar[bool] = True
+
+    def bonus_of_threshold(self, threshold_bps: int) -> int:
+        """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives
+        one from the other ("per-market" protocols only)."""
+        raise NotImplementedError(f"{self.label} sets its bonus apart from its threshold")
 
     def queries_dir(self) -> Path:
         """The adapter's own analysts' views (stg_<protocol>_*.sql): the `queries` folder of its package."""

@@ -29,12 +29,19 @@ Per market and collateral c (outside e-mode), with its current threshold LT, LTV
    the current and the proposed parameters: liquidations, liquidated debt and bad debt of each.
 
 Every proposal carries its reasons in words; `reasons` joins them.
+
+What a protocol lets change (`ParameterRules`, from its adapter): governance sets each parameter of Aave V3, Compound V3
+and Maker/Sky (the above); Morpho Blue fixes a market's LLTV when the market is created and derives its liquidation
+incentive from it (Morpho.liquidate), so a different threshold is a different market and the bonus is never proposed
+on its own: every threshold tried is backtested with the incentive the protocol gives it; Liquity V1 has no governance
+(its MCR and liquidation reward are constants), so nothing is proposed and the figures are for information. Only Aave
+V3 and Compound V3 cap a collateral's supply; elsewhere the cap's figure says how much collateral the depth absorbs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +70,24 @@ OTHER_EXTREME_DROP = 0.35
 MAX_CAP_MULTIPLE = 2.0
 
 
+#: Governance sets each parameter (Aave V3, Compound V3, Maker/Sky).
+GOVERNED = "governed"
+#: Fixed for a market when it is created; the bonus follows the threshold (Morpho Blue's LLTV and incentive).
+PER_MARKET = "per-market"
+#: No governance: nothing can change (Liquity V1).
+IMMUTABLE = "immutable"
+
+
+@dataclass(frozen=True)
+class ParameterRules:
+    """What a protocol lets change of a collateral's parameters (its adapter says; `AdviceSettings.rules`)."""
+
+    changes: str = GOVERNED  #: GOVERNED, PER_MARKET or IMMUTABLE
+    #: The bonus the protocol gives a threshold (bps to bps), where it derives one from the other (PER_MARKET).
+    bonus_of_threshold: Callable[[int], int] | None = None
+    collateral_cap: bool = True  #: whether governance can cap the collateral's supply
+
+
 @dataclass(frozen=True)
 class AdviceSettings:
     """How the advice is made; every field has a `[risk]` key in chainrisk.toml (see chainrisk.config)."""
@@ -80,6 +105,8 @@ class AdviceSettings:
     depth_shape: str = "sqrt"
     series: Mapping[str, str] = field(default_factory=dict)  #: symbol -> price series overrides
     method: Method = "sample"
+    #: protocol -> what it lets change (a protocol not named: GOVERNED, with a collateral cap)
+    rules: Mapping[str, ParameterRules] = field(default_factory=dict)
 
     @property
     def horizon_hours(self) -> int:
@@ -315,16 +342,28 @@ def _advise_row(
     top_usd, slippage = _concentration(market, symbol, settings.top_wallets, curve)
     largest = f"{slippage:.2%} slippage selling the {settings.top_wallets} largest positions ({_usd(top_usd)})"
     reasons: list[str] = []
+    rules = settings.rules.get(key[0], ParameterRules())
+    derived = rules.bonus_of_threshold if rules.changes == PER_MARKET else None
+    threshold = "LLTV" if rules.changes == PER_MARKET else "LT"
 
     def backtest(lt_bps: int, ltv_bps: int, bonus_bps: int) -> tuple[pl.DataFrame, list[PathOutcome]]:
         variant = with_collateral_parameters(market, key, symbol, lt_bps, ltv_bps, bonus_bps)
         return variant, ctx.backtest(variant)
 
+    def bonus_at(lt_bps: int) -> int:
+        """The bonus a threshold is backtested with: the protocol's own for it where it derives one, else the
+        proposed bonus (and today's where the threshold stays)."""
+        return derived(lt_bps) if derived is not None and lt_bps != lt else new_bonus
+
     # Bonus: cover the oracle's lag and the slippage.
     bonus_floor = BPS / ((1.0 - slippage) * q_lag)
     new_bonus = bonus
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
-    if bonus < bonus_floor:
+    if rules.changes != GOVERNED:
+        source = "follows the market's LLTV" if derived is not None else "is the protocol's constant"
+        covers = "covers" if bonus >= bonus_floor else "falls short of"
+        reasons.append(f"bonus {_pct(bonus - BPS)} {source}: it {covers} {lag} and {largest}")
+    elif bonus < bonus_floor:
         new_bonus = min(math.ceil(bonus_floor / 25.0) * 25, bonus + settings.max_change_bps)
         reasons.append(
             f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}: liquidators must cover {lag} and {largest}"
@@ -336,32 +375,53 @@ def _advise_row(
         )
 
     # Threshold: its ceiling; lowered at once, raised only as far as the backtest allows.
-    exact_ceiling = BPS * q * (1.0 - slippage) / (new_bonus / BPS)
-    # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
-    valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
-    ceiling = min(_grid_down(exact_ceiling), valid)
+    covered = BPS * q * (1.0 - slippage)
+    if derived is None:
+        exact_ceiling = covered / (new_bonus / BPS)
+        # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
+        valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
+        ceiling = min(_grid_down(exact_ceiling), valid)
+        bonus_words = f"the {_pct(new_bonus - BPS)} bonus"
+    else:
+        # The incentive falls as the LLTV rises: the highest LLTV on the grid whose own incentive the move leaves
+        # covered, and which still covers the oracle's lag and the slippage (the bonus floor above).
+        valid = BPS
+        fits = (c for c in range(BPS, 0, -GRID_BPS) if c * derived(c) <= covered * BPS and derived(c) >= bonus_floor)
+        ceiling = next(fits, 0)
+        exact_ceiling = float(ceiling)
+        bonus_words = "the incentive each LLTV gives (at least the floor above)"
     why = (
         f"the {level} {horizon} h move of {symbol} against its borrowers' debt ({q - 1:+.1%}), {slippage:.2%} "
-        f"slippage and the {_pct(new_bonus - BPS)} bonus allow {_pct(exact_ceiling)}"
+        f"slippage and {bonus_words} allow {_pct(exact_ceiling)}"
+    )
+    # Most a threshold is lowered in one proposal: a governance step, or anything for a new market (raises keep the
+    # step either way: each is backtested).
+    step = settings.max_change_bps if derived is None else BPS
+    market_words = (
+        " (a new market: a market's LLTV never changes; only at an LLTV governance has enabled, Morpho.isLltvEnabled)"
+        if derived is not None
+        else ""
     )
     new_lt, outcomes, newly = lt, current_outcomes, (0, 0.0)
-    if lt > ceiling:
-        new_lt = min(max(ceiling, lt - settings.max_change_bps), valid)
-        variant, outcomes = backtest(new_lt, min(ltv, new_lt), new_bonus)
+    if rules.changes == IMMUTABLE:
+        reasons.append(f"LT {_pct(lt)} cannot change (the protocol has no governance): {why}")
+    elif lt > ceiling:
+        new_lt = min(max(ceiling, lt - step), valid)
+        variant, outcomes = backtest(new_lt, min(ltv, new_lt), bonus_at(new_lt))
         before = stress(market).filter(pl.col("liquidatable")).select("wallet")
         fresh = stress(variant).filter(pl.col("liquidatable")).join(before, on="wallet", how="anti")
         newly = (fresh.height, float(fresh["debt_usd"].sum()))
         steps = "" if new_lt == ceiling else f" (in steps of at most {settings.max_change_bps} bps)"
-        if new_lt == valid < lt - settings.max_change_bps:
+        if new_lt == valid < lt - step:
             steps = f" (at once: percentMul(LT, bonus) above 100 % is refused by Aave's PoolConfigurator){steps}"
         reasons.append(
-            f"LT {_pct(lt)} -> {_pct(new_lt)}{steps}: {why}; lowering makes {newly[0]} position(s) "
-            f"liquidatable at today's prices ({_usd(newly[1])} of debt)"
+            f"{threshold} {_pct(lt)} -> {_pct(new_lt)}{market_words}{steps}: {why}; lowering makes {newly[0]} "
+            f"position(s) liquidatable at today's prices ({_usd(newly[1])} of debt)"
         )
     elif ceiling > lt:
         rejected: tuple[int, float, int] | None = None
         for candidate in range(min(ceiling, lt + settings.max_change_bps), lt, -GRID_BPS):
-            _, tried = backtest(candidate, min(ltv, candidate), new_bonus)
+            _, tried = backtest(candidate, min(ltv, candidate), bonus_at(candidate))
             gap, where = _worse(tried, current_outcomes)
             if gap <= BAD_DEBT_TOLERANCE_USD:
                 new_lt, outcomes = candidate, tried
@@ -376,23 +436,27 @@ def _advise_row(
                     f"{ctx.paths.windows[rejected[2]].name}"
                 )
             reasons.append(
-                f"LT {_pct(lt)} -> {_pct(new_lt)}: {why}; the backtest adds no bad debt in any window"
-                + (f" ({limit})" if limit else "")
+                f"{threshold} {_pct(lt)} -> {_pct(new_lt)}{market_words}: {why}; the backtest adds no bad debt in "
+                "any window" + (f" ({limit})" if limit else "")
             )
         elif rejected is not None:
             reasons.append(
-                f"LT {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
+                f"{threshold} {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
                 f"{_usd(rejected[1])} of bad debt in {ctx.paths.windows[rejected[2]].name}"
             )
     else:
-        reasons.append(f"LT {_pct(lt)} kept: {why}")
+        reasons.append(f"{threshold} {_pct(lt)} kept: {why}")
+    new_bonus = bonus_at(new_lt)
     if new_bonus != bonus and new_lt == lt:
         _, outcomes = backtest(lt, ltv, new_bonus)
 
     # LTV: towards what a position opened at the limit survives; one LLTV moves with LT.
     ltv_ceiling = _grid_down(new_lt * q_ordinary)
     survives = f"the {settings.ordinary_confidence:.0%} {horizon} h move ({q_ordinary - 1:+.1%})"
-    if ltv == lt:
+    if rules.changes == IMMUTABLE:
+        new_ltv = ltv
+        reasons.append(f"LTV {_pct(ltv)} cannot change either")
+    elif ltv == lt:
         new_ltv = new_lt
         reasons.append("one LLTV: LTV follows LT")
     elif ltv > min(ltv_ceiling, new_lt):
@@ -418,8 +482,9 @@ def _advise_row(
     sellable = _sellable_within(curve, new_bonus / BPS - 1.0)
     collateral_usd = float(str(tail["collateral_usd"]))
     multiple = MAX_CAP_MULTIPLE if extreme <= 0 else min(sellable / extreme, MAX_CAP_MULTIPLE)
+    capped = "cap" if rules.collateral_cap else "no collateral cap in the protocol; the depth absorbs"
     reasons.append(
-        f"cap {_usd(collateral_usd * multiple)} ({multiple:.2f}x today's {_usd(collateral_usd)}): a "
+        f"{capped} {_usd(collateral_usd * multiple)} ({multiple:.2f}x today's {_usd(collateral_usd)}): a "
         f"{drop:.0%} drop of {graph.base(symbol)} makes {_usd(extreme)} liquidatable; {_usd(sellable)} "
         "sells within the bonus"
     )
@@ -568,10 +633,22 @@ def advice_summary(
     for row in rows.iter_rows(named=True):
         name = names.get((row["protocol"], row["chain_id"], row["market"]), str(row["market"])[:10])
         bonus = row["liquidation_bonus_bps"]
+        rules = settings.rules.get(row["protocol"], ParameterRules())
+        lt = _change("LT", row["current_lt_bps"], row["suggested_lt_bps"])
+        ltv = _change("LTV", row["current_ltv_bps"], row["suggested_ltv_bps"])
+        if rules.changes == IMMUTABLE:
+            figures = f"immutable, nothing to propose: LT {_pct(row['current_lt_bps'])} · bonus {_pct(bonus - BPS)}"
+        elif rules.changes == PER_MARKET:
+            moved = row["suggested_lt_bps"] != row["current_lt_bps"]
+            lltv = _change("LLTV", row["current_lt_bps"], row["suggested_lt_bps"]) + (
+                " in a new market" if moved else ""
+            )
+            figures = f"{lltv} · {_change('incentive', bonus, row['suggested_bonus_bps'], BPS)}"
+        else:
+            figures = f"{lt} · {ltv} · {_change('bonus', bonus, row['suggested_bonus_bps'], BPS)}"
+        cap = f"cap {_usd(row['cap_usd'])}" if rules.collateral_cap else f"depth absorbs {_usd(row['cap_usd'])}"
         lines.append(
-            f"  {name} · {row['symbol']}: {_change('LT', row['current_lt_bps'], row['suggested_lt_bps'])} · "
-            f"{_change('LTV', row['current_ltv_bps'], row['suggested_ltv_bps'])} · "
-            f"{_change('bonus', bonus, row['suggested_bonus_bps'], BPS)} · cap {_usd(row['cap_usd'])}; backtest "
+            f"  {name} · {row['symbol']}: {figures} · {cap}; backtest "
             f"bad debt {_usd(row['bad_debt_current_usd'])} -> {_usd(row['bad_debt_proposed_usd'])}, liquidated "
             f"debt {_usd(row['liquidated_debt_current_usd'])} -> {_usd(row['liquidated_debt_proposed_usd'])}"
         )

@@ -146,7 +146,10 @@ def section(db: Path, run_id: int) -> None:
             "keeps above the threshold after an ordinary (99 %) move; a bonus that pays for the oracle's lag and that "
             "slippage; a cap whose liquidations sell within the bonus. Changes move in steps of at most the "
             "configured bps, and a threshold is raised only when the backtest of today's book through the historical "
-            "crashes adds no bad debt. Each row says why."
+            "crashes adds no bad debt. Each row says why. What a protocol lets change: Morpho Blue fixes a market's "
+            "LLTV and derives its incentive from it, so a proposed LLTV is a new market's, at that LLTV's incentive; "
+            "Liquity V1 has no governance, so its rows propose nothing; only Aave V3 and Compound V3 cap a "
+            "collateral's supply (elsewhere the cap column is what the market's depth absorbs)."
         )
     else:
         st.caption(

@@ -97,6 +97,9 @@ class LiquityV1Adapter(Adapter[Deployment]):
     }
     account_columns = ("wallet",)
     events_view = "stg_liquity_v1_events"
+    #: No governance: MCR (110 %), CCR and the liquidation reward are constants of the deployed contracts.
+    parameter_changes = "immutable"
+    collateral_cap = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block)

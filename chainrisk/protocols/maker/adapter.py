@@ -78,6 +78,8 @@ class MakerAdapter(Adapter[Deployment]):
     #: `urns` is a file path or a list of urns, not a contract: discover checks it.
     text_options = ("urns",)
     account_columns = ("event", "ilk", "urn", "dst", "cdp_id")
+    #: Governance sets an ilk's `mat` and `chop`; what it caps is the ilk's debt (`line`), not its collateral.
+    collateral_cap = False
     events_view = "stg_maker_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
