@@ -94,3 +94,23 @@ def test_loss_odds_say_how_often_anything_is_lost() -> None:
     assert odds["loss_probability"][0] == pytest.approx(0.004) and odds["worst_usd"][0] == 40.0
     market_b = loss_odds(losses, 24).filter((pl.col("market") == "b") & (pl.col("metric") == "bad_debt_usd"))
     assert market_b["loss_probability"][0] == 0
+
+
+def test_the_first_liquidation_is_the_first_of_the_holders_not_liquidatable_already() -> None:
+    """A market almost always holds a position nobody liquidates (dust): counting it made every collateral's distance
+    0. It is counted apart (liquidatable_now), and the first liquidation is the first of the others, as the engine
+    finds it."""
+    dust = [position("0x9", "0xm", "WETH", 100.0, 0.0), position("0x9", "0xm", "USDC", 0.0, 90.0)]  # HF 0.89
+    positions = pl.concat([book(), frame(dust).select(book().columns)])
+    assert stress(positions).filter(pl.col("wallet") == "0x9")["liquidatable"].all()
+    weth = liquidation_distance(positions, GRAPH).filter(pl.col("symbol") == "WETH").row(0, named=True)
+    assert weth["liquidatable_now"] == 1 and weth["holders"] == 4
+    assert weth["first_drop"] == pytest.approx(0.2, abs=1e-6) and weth["first_wallet"] == "0x1"
+    assert weth["holders_within_10pct"] == 1  # the dust is within any fall
+    held = positions["symbol"].unique().to_list()
+    before = stress(positions, GRAPH.multiplier_frame({"WETH": 1 - 0.2 + 1e-4}, held))
+    after = stress(positions, GRAPH.multiplier_frame({"WETH": 1 - 0.2 - 1e-4}, held))
+    assert before.filter(pl.col("liquidatable"))["wallet"].sort().to_list() == ["0x9"]
+    assert after.filter(pl.col("wallet") == "0x1")["liquidatable"].all()
+    nobody = liquidation_distance(book(), GRAPH)
+    assert (nobody["liquidatable_now"] == 0).all()

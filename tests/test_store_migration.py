@@ -403,7 +403,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [14]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [15]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -449,7 +449,7 @@ def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> N
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [14]
+    assert version == [SCHEMA_VERSION] == [15]
     marked = {(r["protocol"], r["asset"]): r["price_fixed"] for r in after.iter_rows(named=True)}
     assert marked == {
         ("maker", WETH): False,
@@ -459,3 +459,23 @@ def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> N
         ("aave-v3", "0xdai"): None,
     }
     assert_frame_equal(after.drop("price_fixed").sort(pl.all()), before.sort(pl.all()))
+
+
+def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path) -> None:
+    """Schema 15 adds liquidation_distance.liquidatable_now: earlier runs' rows keep every figure, the count unknown
+    (NULL: their first_drop counted those holders)."""
+    db = tmp_path / "v14.duckdb"
+    Store(db).close()
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE liquidation_distance DROP COLUMN liquidatable_now")
+        con.execute("UPDATE schema_version SET version = 14")
+        con.execute(
+            "INSERT INTO liquidation_distance (run_id, protocol, chain_id, market, symbol, holders, first_drop) "
+            "VALUES (1, 'aave-v3', 1, ?, 'WETH', 3, 0.0)",
+            [POOL],
+        )
+    with Store(db) as store:
+        after = store.query("SELECT * FROM liquidation_distance")
+        version = store.query("SELECT version FROM schema_version")["version"].to_list()
+    assert version == [SCHEMA_VERSION] == [15]
+    assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]

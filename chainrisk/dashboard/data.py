@@ -72,6 +72,17 @@ def missing_relations(db: Path, names: tuple[str, ...]) -> list[str]:
     return [name for name in names if name not in found]
 
 
+def has_column(db: Path, table: str, column: str) -> bool:
+    """Whether `table` has `column` (a snapshot published before the schema gained it has not)."""
+    found = query(
+        db,
+        "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+        table,
+        column,
+    )
+    return bool(found["n"][0])
+
+
 def require(db: Path, *names: str) -> None:
     """Raises NoData naming what to run when the database lacks any of `names` (a file from an older chainrisk)."""
     missing = missing_relations(db, names)

@@ -563,10 +563,12 @@ def distance_lines(
         for r in nearest.sort("first_drop").iter_rows(named=True)
     ]
     safe = sorted(set(distance["symbol"].to_list()) - set(nearest["symbol"].to_list()))
+    already = int(distance["liquidatable_now"].sum())
     lines = [
         "first liquidation as each collateral's base falls: "
         + (", ".join(parts) or "none")
         + (f"; safe past -{MAX_DROP:.0%}: {', '.join(safe)}" if safe else "")
+        + (f" (not counting {already:,} holding(s) liquidatable already)" if already else "")
     ]
     if sensitivity.is_empty():
         return lines

@@ -7,6 +7,10 @@ snapshot's prices), split into what rests on b (A_b, D_b) and the rest, a fall d
 D_rest + (1 - d) D_b, so the wallet is liquidatable from d* = 1 - (D_rest - A_rest) / (A_b - D_b) on: 0 if it already
 is; never if A_b <= D_b (a fall of b helps or leaves it) nor if d* >= 1 (a loop on one base). Aave's floored average
 threshold moves d* by under 1 bps, which the figure, in % of price, does not show.
+
+The first liquidation is the first of the holders not liquidatable already (`liquidatable_now` counts those): a market
+almost always holds some position nobody liquidates (dust a liquidation would not pay for), and counting it made every
+collateral's distance 0 (schema 15; earlier runs' rows counted them, with `liquidatable_now` NULL).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ SCHEMA = {
     "holders_within_10pct": pl.Int64,
     "debt_within_10pct_usd": pl.Float64,
     "sensitivity_drop": pl.Float64,
+    "liquidatable_now": pl.Int64,
 }
 
 
@@ -76,14 +81,16 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
         # A crossing at or past a total collapse (collateral and debt on the same base, a loop) never comes.
         crossing[crossing >= 1.0] = np.inf
         # Liquidatable already: distance 0.
-        distance = np.where(a_b + a_rest < d_b + d_rest, 0.0, np.clip(crossing, 0.0, np.inf))
+        now = a_b + a_rest < d_b + d_rest
+        distance = np.where(now, 0.0, np.clip(crossing, 0.0, np.inf))
         holds = book.collateral[:, symbols.index(symbol)] > 0
         wallet_debt = debt.sum(axis=1) + book.fixed_debt
         for key, members in wallets.filter(pl.Series(holds)).group_by(MARKET_KEY, maintain_order=True):
             index = members["_w"].to_numpy()
             near = distance[index]
-            first = int(np.argmin(near))
-            found = bool(near[first] <= MAX_DROP)
+            # The first to become liquidatable: of those not already.
+            first = int(np.argmin(np.where(now[index], np.inf, near)))
+            found = bool(~now[index[first]] and near[first] <= MAX_DROP)
             within = near <= 0.10
             finite = near[np.isfinite(near)]
             rows.append(
@@ -102,6 +109,7 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
                     "holders_within_10pct": int(within.sum()),
                     "debt_within_10pct_usd": float(wallet_debt[index][within].sum()),
                     "sensitivity_drop": sensitivity_drop(float(near[first]) if found else None),
+                    "liquidatable_now": int(now[index].sum()),
                 }
             )
     return pl.DataFrame(rows, schema=SCHEMA).sort(*MARKET_KEY, "symbol")

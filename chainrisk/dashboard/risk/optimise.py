@@ -12,7 +12,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import missing_relations, query
+from chainrisk.dashboard.data import has_column, missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
     health_column,
@@ -100,12 +100,14 @@ def liquidation_distance(db: Path, run_id: int) -> pl.DataFrame:
     for a run from before liquidation_distance)."""
     if missing_relations(db, ("liquidation_distance",)):
         return pl.DataFrame()
+    # Schema 15's count; a snapshot published before it has none (and its first_drop counted those holders).
+    now = "liquidatable_now" if has_column(db, "liquidation_distance", "liquidatable_now") else "NULL::BIGINT"
     return query(
         db,
-        """
+        f"""
         SELECT protocol, chain_id, market, symbol, base_symbol, holders, holders_debt_usd, -first_drop * 100 AS
                first_drop_pct, first_wallet, first_wallet_debt_usd, -median_drop * 100 AS median_drop_pct,
-               holders_within_10pct, debt_within_10pct_usd
+               holders_within_10pct, debt_within_10pct_usd, {now} AS liquidatable_now
         FROM liquidation_distance WHERE run_id = ? ORDER BY first_drop NULLS LAST, protocol, market, symbol
         """,
         run_id,
@@ -271,6 +273,12 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
         said.append("**No position falls** before its collateral's base loses 90 %: the book is safe from price moves.")
     if safe:
         said.append(f"Safe past a 90 % fall of their base: {', '.join(safe)}.")
+    already = int(named["liquidatable_now"].fill_null(0).sum())
+    if already:
+        said.append(
+            f"Not counted: {already:,} holding(s) (a wallet's collateral in a market) liquidatable already at "
+            "today's prices; the first liquidation is the first of the others."
+        )
     st.markdown(" ".join(said))
     st.dataframe(
         named,
@@ -284,6 +292,7 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "first_wallet_debt_usd",
             "median_drop_pct",
             "holders",
+            "liquidatable_now",
             "holders_within_10pct",
             "debt_within_10pct_usd",
             "holders_debt_usd",
@@ -303,6 +312,9 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
                 "median holder at (%)", format="%+.1f%%", help="Empty when most holders never go before -90 %"
             ),
             "holders": st.column_config.NumberColumn("borrowing holders", format="%d"),
+            "liquidatable_now": st.column_config.NumberColumn(
+                "liquidatable now", format="%d", help="Holders liquidatable already: not the first liquidation's"
+            ),
             "holders_within_10pct": st.column_config.NumberColumn("within a 10 % fall", format="%d"),
             "debt_within_10pct_usd": usd_column("their debt (USD)"),
             "holders_debt_usd": usd_column("all holders' debt (USD)"),

@@ -12,7 +12,9 @@ folded in), snapshot_blocks; 10 wallet_health_history without its primary-key in
 two with the same columns; 12 finished days may leave the buckets for Parquet files (cold_history_files,
 wallet_health_cold), wallet_health_history reading both; 13 the cold files' exact health factor kept exact (schema 12
 wrote it as a DOUBLE: those files' health_factor_wad, no longer known exactly, become NULL); 14 positions'
-price_fixed (a price the protocol fixes, not the market's: dai at par in the Vat, LUSD in Liquity).
+price_fixed (a price the protocol fixes, not the market's: dai at par in the Vat, LUSD in Liquity); 15
+liquidation_distance's liquidatable_now (its first liquidation is now the first of the holders not liquidatable
+already).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

@@ -275,7 +275,8 @@ CREATE TABLE IF NOT EXISTS liquidation_distance (
     median_drop DOUBLE,
     holders_within_10pct BIGINT,
     debt_within_10pct_usd DOUBLE,
-    sensitivity_drop DOUBLE
+    sensitivity_drop DOUBLE,
+    liquidatable_now BIGINT
 );
 
 CREATE TABLE IF NOT EXISTS cascade_rounds (
@@ -342,4 +343,8 @@ CREATE TABLE IF NOT EXISTS contagion_markets (
 );
 """
 
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    #: 15: how many of a collateral's holders are liquidatable already (the first liquidation is now the first of the
+    #: others); NULL in earlier runs' rows, whose first_drop counted them.
+    15: ["ALTER TABLE liquidation_distance ADD COLUMN IF NOT EXISTS liquidatable_now BIGINT"]
+}
