@@ -10,6 +10,8 @@ import pytest
 from chainrisk.protocols.liquity_v1.maths import MINUTE_DECAY_FACTOR, Params, System, Trove, dec_pow
 from chainrisk.protocols.liquity_v1.normalise import contract_frames
 from chainrisk.protocols.liquity_v1.snapshot import Deployment
+from chainrisk.risk.advice import with_collateral_parameters
+from chainrisk.risk.optimise import with_threshold_shift
 from chainrisk.scoring.health import (
     BELOW_ONE,
     apply_multipliers,
@@ -126,3 +128,26 @@ def test_shocks_and_liquidation_prices_follow_icr(multiplier: float) -> None:
 def test_base_rate_half_life_is_twelve_hours() -> None:
     assert dec_pow(MINUTE_DECAY_FACTOR, 720) == pytest.approx(WAD / 2, rel=1e-9)
     assert dec_pow(MINUTE_DECAY_FACTOR, 0) == WAD
+
+
+@pytest.mark.parametrize("shift", [-100, 100])
+def test_a_threshold_moves_a_collateral_ratio_the_other_way(shift: int) -> None:
+    """Threshold sensitivity and parameter advice move a threshold by bps; Liquity holds it as MCR, a ratio (90.9 % is
+    1.1). A +100 bps threshold is an MCR of 1 / 0.919..., which spares troves; -100 bps one of 1 / 0.899..., which
+    liquidates more (the shift had been added to the ratio itself and clipped at 1: both shifts spared every trove)."""
+    # ICRs from 1.06 to 1.16, around MCR 1.1 and both shifted ratios (1.088 and 1.112).
+    troves = [_trove("0x" + f"{k + 1:02x}" * 20, 10_000 * WAD, 5 * WAD * (106 + k) // 100) for k in range(11)]
+    positions = _positions(troves)
+    shifted = with_threshold_shift(positions, "ETH", shift)
+    ratio = WAD * WAD // (WAD * WAD // MCR + shift * 10**14)
+    held = shifted.filter(pl.col("collateral_amount") > 0)["liquidation_threshold_wad"].cast(pl.Int128).to_list()
+    assert held == [ratio] * len(troves)
+    verdicts = stress(shifted).sort("wallet")["liquidatable"].to_list()
+    icr = [t.coll * PRICE // t.debt for t in sorted(troves, key=lambda t: t.wallet)]
+    assert verdicts == [x < ratio for x in icr]
+    before = sum(x < MCR for x in icr)
+    assert (sum(verdicts) < before) if shift > 0 else (sum(verdicts) > before)
+    key = (positions["protocol"][0], positions["chain_id"][0], positions["market"][0])
+    proposed = with_collateral_parameters(positions, key, "ETH", 9000, 9000, 10050)
+    collateral = proposed.filter(pl.col("collateral_amount") > 0)
+    assert collateral["liquidation_threshold_wad"].cast(pl.Int128).to_list() == [WAD * WAD // (9 * 10**17)] * 11

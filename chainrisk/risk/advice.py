@@ -55,7 +55,7 @@ from chainrisk.risk.parameters import SUGGESTION_SCHEMA, suggest_parameters
 from chainrisk.risk.replay import Window, price_path
 from chainrisk.risk.var import Book, build_book
 from chainrisk.scoring.groups import DEFAULT_GROUPS
-from chainrisk.scoring.health import stress
+from chainrisk.scoring.health import stress, wad_of_threshold
 from chainrisk.units import BPS, MARKET_KEY, WAD
 
 #: Proposals move in half-percent steps, as stewards' proposals do.
@@ -155,7 +155,10 @@ def with_collateral_parameters(
     for column, value in (("liquidation_threshold_wad", lt_bps), ("liquidation_bonus_wad", bonus_bps)):
         if column in positions.columns:
             exact = pl.col(column)
-            wad = pl.lit(value * (WAD // BPS)).cast(positions.schema[column])
+            wad: pl.Expr = pl.lit(value * (WAD // BPS), pl.Int128)
+            if column == "liquidation_threshold_wad":  # a collateral ratio, where the rule holds one (Liquity's MCR)
+                wad = wad_of_threshold(wad, positions.columns)
+            wad = wad.cast(positions.schema[column])
             changes.append(pl.when(hit & exact.is_not_null()).then(wad).otherwise(exact).alias(column))
     return positions.with_columns(changes)
 
@@ -594,7 +597,8 @@ def advise(
     # Every proposal at once, every market together (their sales share the depth).
     joint = positions
     for row in rows:
-        joint = with_collateral_parameters(joint, row.key, row.symbol, *row.proposed)
+        if row.proposed != row.current:  # a row kept keeps its exact parameters (a WAD threshold's fraction of a bps)
+            joint = with_collateral_parameters(joint, row.key, row.symbol, *row.proposed)
     for variant, book in (("current", positions), ("proposed", joint)):
         backtests += _outcome_rows(("all", None, "all"), "all", variant, (0, 0, 0), paths, ctx.backtest(book))
     suggestions = pl.DataFrame([r.suggestion for r in rows], schema=SUGGESTION_SCHEMA).with_columns(

@@ -28,7 +28,7 @@ import polars as pl
 from scipy.optimize import linprog
 
 from chainrisk.chains.moves import AssetGraph
-from chainrisk.scoring.health import stress, value_positions, wallet_health
+from chainrisk.scoring.health import stress, threshold_of_wad, value_positions, wad_of_threshold, wallet_health
 from chainrisk.units import BPS, MARKET_KEY, WAD
 
 #: One market at one snapshot block.
@@ -463,10 +463,13 @@ def with_threshold_shift(positions: pl.DataFrame, symbol: str, shift_bps: int) -
         .alias("liquidation_threshold_bps")
     )
     if "liquidation_threshold_wad" in positions.columns:
+        # The threshold moves, whatever the column holds it as (a collateral ratio moves the other way: Liquity's
+        # MCR 1.1 is a 90.9 % threshold, and +100 bps of it an MCR of 1.088).
         wad = pl.col("liquidation_threshold_wad").cast(pl.Int128)
+        moved = (threshold_of_wad(positions.columns) + shift_bps * (WAD // BPS)).clip(0, WAD)
         shifted = shifted.with_columns(
             pl.when(hit & (wad > 0))
-            .then((wad + shift_bps * (WAD // BPS)).clip(0, WAD))
+            .then(wad_of_threshold(moved, positions.columns))
             .otherwise(wad)
             .alias("liquidation_threshold_wad")
         )

@@ -93,6 +93,26 @@ def price_fixed(names: Sequence[str]) -> pl.Expr:
     return pl.col("price_fixed").fill_null(False) if "price_fixed" in names else pl.lit(False)
 
 
+def _ratio_rule(names: Sequence[str], wad: pl.Expr) -> pl.Expr:
+    """Rows whose `liquidation_threshold_wad` is a collateral ratio (COLLATERAL_RATIO), where `wad` is positive."""
+    if "health_rule" not in names:
+        return pl.lit(False)
+    return (pl.col("health_rule") == COLLATERAL_RATIO) & (wad > 0)
+
+
+def threshold_of_wad(names: Sequence[str]) -> pl.Expr:
+    """Each row's liquidation threshold as a fraction in WAD (Int128) from `liquidation_threshold_wad`: the column
+    itself, or for the collateral-ratio rule the threshold its ratio is (WAD / ratio: 0.909... for Liquity's 1.1)."""
+    wad = pl.col("liquidation_threshold_wad").cast(pl.Int128)
+    return pl.when(_ratio_rule(names, wad)).then(pl.lit(WAD * WAD, pl.Int128) // wad).otherwise(wad)
+
+
+def wad_of_threshold(threshold: pl.Expr, names: Sequence[str]) -> pl.Expr:
+    """What `liquidation_threshold_wad` holds for a threshold (a fraction in WAD, Int128) under each row's rule: the
+    threshold, or for the collateral-ratio rule the ratio it is (WAD / threshold); threshold_of_wad's inverse."""
+    return pl.when(_ratio_rule(names, threshold)).then(pl.lit(WAD * WAD, pl.Int128) // threshold).otherwise(threshold)
+
+
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     """The optional contract columns, renamed out of the way of the engine's outputs."""
     exprs = []
