@@ -306,3 +306,15 @@ def test_an_immutable_protocol_gets_nothing_proposed() -> None:
     assert "bonus 0.50 % is the protocol's constant: it falls short of" in row["reasons"]
     line = advice_summary(advice, {}, settings)[1]
     assert "WETH: immutable, nothing to propose: LT 90.90 % · bonus 0.50 % · depth absorbs $" in line
+
+
+def test_an_ltv_switched_off_stays_off() -> None:
+    """An LTV of 0 is governance's way to wind an asset down (it backs existing debt, no new borrowing): a tail move
+    that would allow one is no reason to switch borrowing back on."""
+    rows = one_borrower(1.3).with_columns(
+        pl.when(pl.col("symbol") == "WETH").then(0).otherwise(pl.col("ltv_bps")).alias("ltv_bps")
+    )
+    advice = advise(rows, [WINDOWS["ftx-2022"]])
+    row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+    assert row["current_ltv_bps"] == row["suggested_ltv_bps"] == 0 and row["ltv_ceiling_bps"] > 0
+    assert "LTV 0.00 % kept: borrowing against it is switched off" in row["reasons"]

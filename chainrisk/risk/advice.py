@@ -459,6 +459,10 @@ def _advise_row(
     if rules.changes == IMMUTABLE:
         new_ltv = ltv
         reasons.append(f"LTV {_pct(ltv)} cannot change either")
+    elif ltv == 0 < lt:
+        # Governance's switch for an asset being wound down: it still backs debt, but backs no new borrowing.
+        new_ltv = 0
+        reasons.append("LTV 0.00 % kept: borrowing against it is switched off, a decision no price move revisits")
     elif ltv == lt:
         new_ltv = new_lt
         reasons.append("one LLTV: LTV follows LT")
