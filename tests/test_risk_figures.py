@@ -107,6 +107,7 @@ def test_the_first_liquidation_is_the_first_of_the_holders_not_liquidatable_alre
     assert weth["liquidatable_now"] == 1 and weth["holders"] == 4
     assert weth["first_drop"] == pytest.approx(0.2, abs=1e-6) and weth["first_wallet"] == "0x1"
     assert weth["holders_within_10pct"] == 1  # the dust is within any fall
+    assert weth["median_drop"] == pytest.approx((0.2 + 1 - 1 / 1.6) / 2, abs=1e-6)  # of the three others, as before
     held = positions["symbol"].unique().to_list()
     before = stress(positions, GRAPH.multiplier_frame({"WETH": 1 - 0.2 + 1e-4}, held))
     after = stress(positions, GRAPH.multiplier_frame({"WETH": 1 - 0.2 - 1e-4}, held))

@@ -8,9 +8,10 @@ D_rest + (1 - d) D_b, so the wallet is liquidatable from d* = 1 - (D_rest - A_re
 is; never if A_b <= D_b (a fall of b helps or leaves it) nor if d* >= 1 (a loop on one base). Aave's floored average
 threshold moves d* by under 1 bps, which the figure, in % of price, does not show.
 
-The first liquidation is the first of the holders not liquidatable already (`liquidatable_now` counts those): a market
-almost always holds some position nobody liquidates (dust a liquidation would not pay for), and counting it made every
-collateral's distance 0 (schema 15; earlier runs' rows counted them, with `liquidatable_now` NULL).
+The first liquidation and the median holder's are of the holders not liquidatable already (`liquidatable_now` counts
+those): a market almost always holds some position nobody liquidates (dust a liquidation would not pay for), and
+counting it made every collateral's distance 0 (schema 15; earlier runs' rows counted them, with `liquidatable_now`
+NULL).
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
             first = int(np.argmin(np.where(now[index], np.inf, near)))
             found = bool(~now[index[first]] and near[first] <= MAX_DROP)
             within = near <= 0.10
-            finite = near[np.isfinite(near)]
+            ahead = near[~now[index]]  # the median too is of the holders not liquidatable already
+            finite = ahead[np.isfinite(ahead)]
             rows.append(
                 {
                     "protocol": key[0],
@@ -105,7 +107,7 @@ def liquidation_distance(positions: pl.DataFrame, graph: AssetGraph | None = Non
                     "first_drop": float(near[first]) if found else None,
                     "first_wallet": members["wallet"][first] if found else None,
                     "first_wallet_debt_usd": float(wallet_debt[index[first]]) if found else None,
-                    "median_drop": float(np.median(finite)) if finite.size * 2 > len(index) else None,
+                    "median_drop": float(np.median(finite)) if finite.size * 2 > ahead.size else None,
                     "holders_within_10pct": int(within.sum()),
                     "debt_within_10pct_usd": float(wallet_debt[index][within].sum()),
                     "sensitivity_drop": sensitivity_drop(float(near[first]) if found else None),

@@ -27,12 +27,12 @@ from chainrisk.dashboard.ui import (
 
 
 def optimise_plans(db: Path, run_id: int) -> pl.DataFrame:
-    """Plans, weakest health first."""
+    """Plans, weakest health first (a plan out of reach has no cost: nothing it could do reaches the target)."""
     return query(
         db,
         """
-        SELECT wallet, protocol, chain_id, market, health_before, health_after, target_health, feasible, cost_usd,
-               actions, reason
+        SELECT wallet, protocol, chain_id, market, health_before, health_after, target_health, feasible,
+               CASE WHEN feasible THEN cost_usd END AS cost_usd, actions, reason
         FROM optimise_plans WHERE run_id = ? ORDER BY health_before NULLS LAST, wallet, market
         """,
         run_id,
