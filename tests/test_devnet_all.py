@@ -191,7 +191,7 @@ def test_demo_risk_commands_run_on_every_protocol(
     block = hex(int(troves["block_number"].max()))  # type: ignore[arg-type]
     balances = chain_balances(full_devnet["rpc_url"], troves, wallets)
     for wallet in wallets:
-        assert balances[wallet]["ETH"] == int(full_rpc.call("eth_getBalance", [wallet, block]), 16)
+        assert balances.by_wallet[wallet][NATIVE_ETH] == int(full_rpc.call("eth_getBalance", [wallet, block]), 16)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from chainrisk.abi import eth_call
+from chainrisk.jobs.risk import ChainBalances
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.optimise import Action, ActionCosts, Plan, apply_plan, optimise_wallet, threshold_sensitivity
 from chainrisk.rpc import RpcClient
@@ -319,3 +320,35 @@ def test_plan_applied_on_chain_reaches_the_target(
     # a 6-decimal asset that is ~1e-9 of health here, hence the tolerance.
     assert chain_hf == pytest.approx(plan.health_after, abs=1e-8)
     assert 1.5 - 1e-12 <= chain_hf < 1.5 + 1e-6
+
+
+def test_balances_are_the_markets_own_tokens_not_another_of_the_same_symbol() -> None:
+    """Two markets' DAI are two tokens: a wallet's balances are read by address and given to each market by its own
+    asset (they were keyed by symbol, so which DAI's balance a plan saw depended on an unordered unique: the demo's
+    plans reaching the target went 9, 2, 9, 7 over four identical runs)."""
+    one = pl.DataFrame({"symbol": ["DAI", "WETH"], "asset": ["0xdai1", "0xweth"]})
+    other = pl.DataFrame({"symbol": ["DAI"], "asset": ["0xdai2"]})
+    balances = ChainBalances(1, {"0xa": {"0xdai1": 5, "0xdai2": 7, "0xweth": 9}})
+    assert balances.of_market("0xa", one) == {"DAI": 5, "WETH": 9}
+    assert balances.of_market("0xa", other) == {"DAI": 7}
+    assert balances.of_market("0xb", other) == {"DAI": 0}
+
+
+def test_an_asset_the_wallet_lacks_takes_its_parameters_from_its_own_e_mode_category() -> None:
+    """Supplying DAI the wallet does not hold yet: DAI's threshold is the one of the wallet's e-mode category (here
+    none: 77 %), never another wallet's category's (97 %), whichever row comes first (it was whichever row an unstable
+    sort put first)."""
+    rows = [
+        _position("0xe", "DAI", 18, 1, 100, 0, lt=9700) | {"emode_category": 1},
+        _position("0xa", "WETH", 18, 2000, 1, 0) | {"emode_category": 0},
+        _position("0xa", "USDC", 6, 1, 0, 1500, lt=0, ltv=0) | {"emode_category": 0},
+        _position("0xn", "DAI", 18, 1, 100, 0, lt=7700) | {"emode_category": 0},
+    ]
+    positions = _frame(rows)
+    plan = optimise_wallet(positions, "0xa", {"DAI": 10_000 * E18}, 1.5)
+    assert plan.feasible and [(a.kind, a.symbol) for a in plan.actions] == [("add", "DAI")]
+    # (2000 x 0.825 + x 0.77) / 1500 = 1.5, give or take Aave's average threshold floored to whole bps (at 97 %:
+    # 618.6 DAI)
+    assert plan.actions[0].amount / E18 == pytest.approx((2250 - 1650) / 0.77, rel=1e-3)
+    assert plan.health_after is not None and plan.health_after >= 1.5
+    assert _hf_after(positions, "0xa", list(plan.actions)) == plan.health_after

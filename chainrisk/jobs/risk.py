@@ -401,30 +401,50 @@ def var_lines(total: pl.DataFrame, odds: pl.DataFrame, scenarios: int, seed: int
     return lines
 
 
-def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> dict[str, dict[str, int]]:
-    """ERC-20 balances of each wallet in every asset of the positions (native ETH: its ether balance), at the
-    positions' block."""
+@dataclass(frozen=True)
+class ChainBalances:
+    """What `chain_balances` read: the node's chain and each wallet's balance of every asset of its markets there."""
+
+    chain_id: int
+    by_wallet: dict[str, dict[str, int]]  #: wallet -> asset address -> balance (token units; native ETH: wei)
+
+    def of_market(self, wallet: str, rows: pl.DataFrame) -> dict[str, int]:
+        """The wallet's balances by the symbols of one market's `rows` (what optimise_wallet takes): each symbol the
+        market's own asset's, never another token of the same symbol elsewhere."""
+        held = self.by_wallet.get(wallet, {})
+        return {symbol: held.get(asset, 0) for symbol, asset in rows.select("symbol", "asset").unique().iter_rows()}
+
+
+def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> ChainBalances:
+    """ERC-20 balances of each wallet in every asset of the positions on the node's chain (native ETH: its ether
+    balance), at that chain's positions' block, by asset address: two tokens of one symbol (a DAI in each of two
+    markets) are two balances."""
     from chainrisk.abi import eth_call, load_abi
     from chainrisk.rpc import RpcClient
 
     erc20 = load_abi("erc20", "IERC20Detailed")
-    assets = positions.select("asset", "symbol").unique().sort("symbol").rows()
-    block = hex(int(positions["block_number"].max()))  # type: ignore[arg-type]
-    calls = [
-        ("eth_getBalance", [w, block]) if a == NATIVE_ETH else eth_call(a, erc20, "balanceOf", w, block=block)
-        for w in wallets
-        for a, _ in assets
-    ]
     with RpcClient(rpc_url) as rpc:
+        chain_id = int(rpc.call("eth_chainId"), 16)
+        here = positions.filter(pl.col("chain_id") == chain_id)
+        if here.is_empty():
+            return ChainBalances(chain_id, {})
+        assets = sorted(set(here["asset"].to_list()))
+        block = hex(int(here["block_number"].max()))  # type: ignore[arg-type]
+        calls = [
+            ("eth_getBalance", [w, block]) if a == NATIVE_ETH else eth_call(a, erc20, "balanceOf", w, block=block)
+            for w in wallets
+            for a in assets
+        ]
         raw = rpc.batch(calls)
-    out: dict[str, dict[str, int]] = {}
     values = iter(raw)
-    for wallet in wallets:
-        out[wallet] = {
-            symbol: int(next(values), 16) if a == NATIVE_ETH else int(erc20.decode("balanceOf", next(values))[0])
-            for a, symbol in assets
+    by_wallet = {
+        wallet: {
+            a: int(next(values), 16) if a == NATIVE_ETH else int(erc20.decode("balanceOf", next(values))[0])
+            for a in assets
         }
-    return out
+        for wallet in wallets
+    }
+    return ChainBalances(chain_id, by_wallet)
 
 
 #: "Unlimited" balances: each asset worth this many times the wallet's debt (its own debt in full for repayments).
@@ -472,6 +492,7 @@ def run_optimise(
     wallets = sorted(set(health["wallet"].to_list()))
     balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
     plans, actions = [], []
+    elsewhere = 0  # plans on another chain than the node's: balances assumed ample
     # Each market's rows and token decimals once, not per wallet.
     markets = positions.partition_by("protocol", "chain_id", "market", as_dict=True)
     decimals_of = {
@@ -480,7 +501,12 @@ def run_optimise(
     with progress_bar("optimise") as tick:
         for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
             rows, decimals = markets[(protocol, chain_id, market)], decimals_of[(protocol, chain_id, market)]
-            held = balances[wallet] if balances is not None else ample_balances(rows, wallet)
+            if balances is not None and balances.chain_id == chain_id:
+                held = balances.of_market(wallet, rows)
+            else:
+                # No node, or one of another chain: funding is assumed never to be the limit.
+                elsewhere += balances is not None
+                held = ample_balances(rows, wallet)
             plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
             plans.append(
                 {
@@ -532,6 +558,8 @@ def run_optimise(
     }
     feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
     source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
+    if elsewhere and balances is not None:
+        source += f" of chain {balances.chain_id} ({elsewhere} plan(s) on other chains: assumed fundable)"
     infeasible = plan_frame.filter(~pl.col("feasible")).height
     lines = [
         f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "

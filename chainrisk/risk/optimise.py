@@ -109,11 +109,28 @@ def _single_market(positions: pl.DataFrame) -> None:
         raise ValueError("positions must hold one market at one block")
 
 
+def _by_kinship(positions: pl.DataFrame, wallet: str) -> pl.DataFrame:
+    """The market's rows, the wallet's own first, then other wallets' of its e-mode category (e-mode changes a
+    reserve's parameters per wallet), then the rest, each in the book's order: the first row of an asset is where its
+    parameters for this wallet come from, the same row every run."""
+    is_own = pl.col("wallet") == wallet
+    same_category = pl.lit(True)
+    if "emode_category" in positions.columns:
+        mine = positions.filter(is_own)["emode_category"].fill_null(0)
+        category = int(mine[0]) if mine.len() else 0
+        same_category = pl.col("emode_category").fill_null(0) == category
+    return (
+        positions.with_columns(is_own.alias("_own"), same_category.alias("_same"))
+        .sort("_own", "_same", descending=True, maintain_order=True)
+        .drop("_same")
+    )
+
+
 def _assets(positions: pl.DataFrame, wallet: str) -> dict[str, _Asset]:
-    """Every asset of the market with the wallet's amounts; parameters from the wallet's own rows where it has them
-    (e-mode changes them per wallet), else from another wallet's row of the same asset."""
+    """Every asset of the market with the wallet's amounts; parameters from the wallet's own rows where it has them,
+    else from the nearest other row of the same asset (_by_kinship)."""
     names = positions.columns
-    rows = positions.with_columns((pl.col("wallet") == wallet).alias("_own")).sort("_own", descending=True)
+    rows = _by_kinship(positions, wallet)
     assets: dict[str, _Asset] = {}
     for row in rows.iter_rows(named=True):
         symbol = row["symbol"]
@@ -173,7 +190,7 @@ def apply_plan(positions: pl.DataFrame, wallet: str, actions: Sequence[Action]) 
     rows = positions.filter(pl.col("wallet") == wallet).to_dicts()
     held = {row["symbol"] for row in rows}
     for symbol in sorted((set(collateral_delta) | set(debt_delta)) - held):
-        template = positions.filter(pl.col("symbol") == symbol)
+        template = _by_kinship(positions, wallet).filter(pl.col("symbol") == symbol).drop("_own")
         if template.is_empty():
             raise ValueError(f"no row of the market holds the parameters of {symbol}")
         fresh = template.row(0, named=True) | {"wallet": wallet, "collateral_amount": 0, "debt_amount": 0}
