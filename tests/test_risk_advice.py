@@ -318,3 +318,23 @@ def test_an_ltv_switched_off_stays_off() -> None:
     row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
     assert row["current_ltv_bps"] == row["suggested_ltv_bps"] == 0 and row["ltv_ceiling_bps"] > 0
     assert "LTV 0.00 % kept: borrowing against it is switched off" in row["reasons"]
+
+
+def test_a_comet_ltv_stays_below_its_threshold() -> None:
+    """Comet refuses a borrow collateral factor that is not below the liquidation one (BorrowCFTooLarge): where the
+    move alone would let the LTV reach the threshold, a Compound V3 LTV stops a step under it; Aave's may equal it."""
+    rules = parameter_rules()
+    assert rules["compound-v3"].ltv_below_threshold and not rules["aave-v3"].ltv_below_threshold
+    # WETH lent against WETH: no move between them, so the move alone would let the LTV reach the threshold.
+    rows = frame(
+        [
+            position(f"0x{k:02x}", "0xp", "WETH", 20_000.0, 20_000.0 * 0.95 / (1.2 + 0.01 * k), lt=9500, ltv=9400)
+            | {"protocol": "compound-v3"}
+            for k in range(10)
+        ]
+    )
+    settings = AdviceSettings(rules=rules)
+    comet = advise(rows, [WINDOWS["ftx-2022"]], settings).suggestions.row(0, named=True)
+    aave = advise(rows.with_columns(pl.lit("aave-v3").alias("protocol")), [WINDOWS["ftx-2022"]], settings)
+    assert comet["suggested_ltv_bps"] == comet["suggested_lt_bps"] - 50
+    assert aave.suggestions["suggested_ltv_bps"][0] == aave.suggestions["suggested_lt_bps"][0]

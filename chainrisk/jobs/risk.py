@@ -73,6 +73,7 @@ def parameter_rules() -> dict[str, ParameterRules]:
             adapter.parameter_changes,
             adapter.bonus_of_threshold if adapter.parameter_changes == PER_MARKET else None,
             adapter.collateral_cap,
+            adapter.ltv_below_threshold,
         )
         for name, adapter in adapters().items()
     }

@@ -136,6 +136,8 @@ class Adapter(ABC, Generic[DeploymentT]):
     parameter_changes: ClassVar[str] = "governed"
     #: Whether governance can cap a collateral's supply (Aave's supply cap, Comet's supplyCap).
     collateral_cap: ClassVar[bool] = True
+    #: Whether a collateral's LTV must stay strictly under its threshold (Comet's BorrowCFTooLarge).
+    ltv_below_threshold: ClassVar[bool] = False
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives

@@ -86,6 +86,9 @@ class ParameterRules:
     #: The bonus the protocol gives a threshold (bps to bps), where it derives one from the other (PER_MARKET).
     bonus_of_threshold: Callable[[int], int] | None = None
     collateral_cap: bool = True  #: whether governance can cap the collateral's supply
+    #: whether the LTV must stay strictly under the threshold (Comet: borrowCollateralFactor below liquidateCollateral-
+    #: Factor)
+    ltv_below_threshold: bool = False
 
 
 @dataclass(frozen=True)
@@ -454,6 +457,8 @@ def _advise_row(
         _, outcomes = backtest(lt, ltv, new_bonus)
 
     # LTV: towards what a position opened at the limit survives; one LLTV moves with LT.
+    # The highest LTV the protocol accepts (Comet refuses a borrow factor not below the liquidation one).
+    ltv_limit = new_lt - GRID_BPS if rules.ltv_below_threshold else new_lt
     ltv_ceiling = _grid_down(new_lt * q_ordinary)
     survives = f"the {settings.ordinary_confidence:.0%} {horizon} h move ({q_ordinary - 1:+.1%})"
     if rules.changes == IMMUTABLE:
@@ -466,14 +471,14 @@ def _advise_row(
     elif ltv == lt:
         new_ltv = new_lt
         reasons.append("one LLTV: LTV follows LT")
-    elif ltv > min(ltv_ceiling, new_lt):
-        new_ltv = min(max(ltv_ceiling, ltv - settings.max_change_bps), new_lt)
+    elif ltv > min(ltv_ceiling, ltv_limit):
+        new_ltv = min(max(ltv_ceiling, ltv - settings.max_change_bps), ltv_limit)
         reasons.append(
             f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at the limit must stay above the "
             f"threshold after {survives}"
         )
     elif ltv_ceiling > ltv and new_lt >= lt:
-        new_ltv = min(ltv_ceiling, ltv + settings.max_change_bps, new_lt)
+        new_ltv = min(ltv_ceiling, ltv + settings.max_change_bps, ltv_limit)
         reasons.append(
             f"LTV {_pct(ltv)} -> {_pct(new_ltv)}: a position opened at {_pct(new_ltv)} stays above "
             f"the {_pct(new_lt)} threshold after {survives}"

@@ -126,6 +126,9 @@ class CompoundV3Adapter(Adapter[Deployment]):
     option_names = ("usd_oracle",)
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
+    #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
+    #: borrowCollateralFactor < liquidateCollateralFactor.
+    ltv_below_threshold = True
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))
