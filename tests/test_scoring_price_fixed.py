@@ -189,3 +189,22 @@ def test_the_at_risk_table_says_a_debt_at_par_is_never_liquidated_by_its_price()
     assert liquidated_if(None, None, True) == "never: valued at par"
     assert liquidated_if("rises above", 1.2, False) == "rises above $1.2"
     assert liquidated_if(None, None, None) is None
+
+
+def test_the_linear_book_takes_a_wad_threshold_with_its_fraction_of_a_bps() -> None:
+    """A vault at 1 / 1.5 (6,666.67 bps; its whole-bps column says 6,666) whose debt lies between the two: the engine
+    says safe, and so must the VaR book (it read the whole bps, and called the vault liquidatable)."""
+    vault = pl.DataFrame(_wallet("maker", "0xvault", True), schema_overrides={"full_close_below_health": pl.Float64})
+    debt = 666_65 * 10**6  # $666.65: under 1000 x 2/3, over 1000 x 0.6666
+    vault = vault.with_columns(
+        pl.when(pl.col("debt_amount") > 0)
+        .then(pl.lit(debt * 10**10))
+        .otherwise(pl.col("debt_amount"))
+        .alias("debt_amount"),
+        pl.when(pl.col("debt_amount") > 0).then(pl.lit(debt)).otherwise(pl.col("debt_base")).alias("debt_base"),
+    )
+    assert not stress(vault)["liquidatable"][0]
+    book = build_book(vault, {"WETH": "WETH"}, ["WETH"])
+    _, _, _, liquidatable = wallet_outcomes(book, np.array([[1.0], [0.9999]]))
+    assert liquidatable[:, 0].tolist() == [False, True]
+    assert stress(vault, _shock(WETH=0.9999))["liquidatable"][0]

@@ -38,6 +38,7 @@ from chainrisk.scoring.health import (
     DEFAULT_CLOSE_FACTOR,
     FIXED,
     PER_POSITION,
+    threshold_bps,
     value_positions,
 )
 from chainrisk.units import BPS, MARKET_KEY
@@ -130,7 +131,9 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         fixed.alias("_fixed"),
         pl.col("collateral_usd_now").alias("c"),
         pl.col("debt_usd_now").alias("d"),
-        pl.col("liquidation_threshold_bps").cast(pl.Float64).alias("lt"),
+        # The engine's own threshold: with the fraction of a bps a WAD threshold carries (Maker's 1 / 1.45 is
+        # 6,896.55... bps), which the whole bps column drops.
+        threshold_bps(names).alias("lt"),
         pl.col("_bonus").alias("bonus"),
         (pl.col("_rule") if "_rule" in names else pl.lit("average")).alias("_rule"),
         (pl.col("_close_factor") if "_close_factor" in names else pl.lit(DEFAULT_CLOSE_FACTOR)).alias("_cf"),

@@ -82,7 +82,7 @@ def _unit_float(names: list[str]) -> pl.Expr:
     return pl.col("_unit").cast(pl.Float64) if "_unit" in names else _pow10_float(pl.col("decimals"))
 
 
-def _lt_bps(names: list[str]) -> pl.Expr:
+def threshold_bps(names: list[str]) -> pl.Expr:
     """The threshold as a float in bps: `_lt_bps` where a health rule made it, else the whole bps themselves (not
     stored: a cast is cheaper than a column of a million positions)."""
     return pl.col("_lt_bps") if "_lt_bps" in names else pl.col("liquidation_threshold_bps").cast(pl.Float64)
@@ -355,7 +355,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     weighted = (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum()
     weighted_ltv = (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum()
     stable = pl.col("group") == STABLE_GROUP
-    weighted_usd = pl.col("collateral_usd_now") * _lt_bps(names) / BPS
+    weighted_usd = pl.col("collateral_usd_now") * threshold_bps(names) / BPS
     agg = _per_wallet(
         valued,
         keys,
@@ -514,7 +514,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     own = frame.select(
         pl.col("collateral_base").cast(pl.Float64).alias("_own_c"), pl.col("debt_base").cast(pl.Float64).alias("_own_d")
     )
-    sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * _lt_bps(names)}
+    sums = {"_c": pl.col("_own_c"), "_d": pl.col("_own_d"), "_w": pl.col("_own_c") * threshold_bps(names)}
     with_own = frame.with_columns(own)
     labelled = wallet_index(with_own)
     if labelled is not None:
@@ -526,7 +526,7 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
         ).lazy()
     else:
         spread = with_own.lazy().with_columns(e.sum().over("_wid").alias(name) for name, e in sums.items())
-    rows = spread.with_columns(_lt_bps(names).alias("_lt")).with_columns(
+    rows = spread.with_columns(threshold_bps(names).alias("_lt")).with_columns(
         (pl.col("_c") - pl.col("_own_c")).alias("_c_other"),
         (pl.col("_d") - pl.col("_own_d")).alias("_d_other"),
         (pl.col("_w") - pl.col("_own_c") * pl.col("_lt")).alias("_w_other"),
@@ -639,7 +639,7 @@ def _axes(present: pl.DataFrame) -> list[Axis]:
 def _axis_base_terms(names: list[str]) -> dict[str, pl.Expr]:
     """The terms of axis_coefficients per position, before they are split on and off an axis."""
     return {
-        "a": pl.col("collateral_usd_now") * _lt_bps(names) / BPS,
+        "a": pl.col("collateral_usd_now") * threshold_bps(names) / BPS,
         "b": pl.col("debt_usd_now"),
         "c": pl.col("collateral_usd_now"),
         "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
