@@ -15,3 +15,7 @@ ZERO_ADDRESS = "0x" + "0" * 40
 DAY_S = 86_400
 #: The columns that name one market in every table and frame: the adapter, the chain, the market's own id there.
 MARKET_KEY = ("protocol", "chain_id", "market")
+#: What a protocol lets change of a collateral's parameters (an adapter's `parameter_changes`, read by parameter
+#: advice): governance sets each (Aave V3, Compound V3, Maker/Sky); fixed for a market when it is created, the bonus
+#: following the threshold (Morpho Blue's LLTV and incentive); nothing, no governance (Liquity V1).
+GOVERNED, PER_MARKET, IMMUTABLE = "governed", "per-market", "immutable"

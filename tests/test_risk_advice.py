@@ -13,21 +13,13 @@ import pytest
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.jobs.risk import parameter_rules
 from chainrisk.protocols.adapter import adapters
-from chainrisk.risk.advice import (
-    GOVERNED,
-    IMMUTABLE,
-    PER_MARKET,
-    Advice,
-    AdviceSettings,
-    advice_summary,
-    advise,
-    with_collateral_parameters,
-)
+from chainrisk.risk.advice import Advice, AdviceSettings, advice_summary, advise, with_collateral_parameters
 from chainrisk.risk.cascade import DepthCurve
 from chainrisk.risk.liquidations import liquidate_along
 from chainrisk.risk.replay import WINDOWS
 from chainrisk.risk.var import build_book
 from chainrisk.scoring.health import stress
+from chainrisk.units import GOVERNED, IMMUTABLE, PER_MARKET
 
 #: symbol -> (decimals, USD price)
 TOKENS = {"WETH": (18, 2000.0), "LINK": (18, 7.0), "USDC": (6, 1.0), "aWETH": (18, 2000.0)}

@@ -28,7 +28,7 @@ from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
-from chainrisk.risk.advice import PER_MARKET, AdviceSettings, ParameterRules, advice_summary, advise
+from chainrisk.risk.advice import AdviceSettings, ParameterRules, advice_summary, advise
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.distance import MAX_DROP, liquidation_distance
@@ -37,7 +37,7 @@ from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
 from chainrisk.terminal import terminal_progress
-from chainrisk.units import MARKET_KEY
+from chainrisk.units import MARKET_KEY, PER_MARKET
 
 Tick = Callable[[int, int], None]
 

@@ -32,6 +32,7 @@ import polars as pl
 from chainrisk.assets import Link
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
+from chainrisk.units import GOVERNED
 
 DeploymentT = TypeVar("DeploymentT")
 
@@ -130,10 +131,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     events_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
-    #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): "governed"
-    #: (governance sets each), "per-market" (fixed when a market is created, the bonus derived from the threshold:
-    #: `bonus_of_threshold`) or "immutable" (nothing: no governance).
-    parameter_changes: ClassVar[str] = "governed"
+    #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): GOVERNED,
+    #: PER_MARKET (the bonus derived from the threshold: `bonus_of_threshold`) or IMMUTABLE (chainrisk.units).
+    parameter_changes: ClassVar[str] = GOVERNED
     #: Whether governance can cap a collateral's supply (Aave's supply cap, Comet's supplyCap).
     collateral_cap: ClassVar[bool] = True
     #: Whether a collateral's LTV must stay strictly under its threshold (Comet's BorrowCFTooLarge).

@@ -56,7 +56,7 @@ from chainrisk.risk.replay import Window, price_path
 from chainrisk.risk.var import Book, build_book
 from chainrisk.scoring.groups import DEFAULT_GROUPS
 from chainrisk.scoring.health import stress, wad_of_threshold
-from chainrisk.units import BPS, MARKET_KEY, WAD
+from chainrisk.units import BPS, GOVERNED, IMMUTABLE, MARKET_KEY, PER_MARKET, WAD
 
 #: Proposals move in half-percent steps, as stewards' proposals do.
 GRID_BPS = 50
@@ -68,14 +68,6 @@ EXTREME_DROP = {"ETH": 0.15, "BTC": 0.15, "USD": 0.15}
 OTHER_EXTREME_DROP = 0.35
 #: Chaos Labs' cap method never more than doubles a cap in one step.
 MAX_CAP_MULTIPLE = 2.0
-
-
-#: Governance sets each parameter (Aave V3, Compound V3, Maker/Sky).
-GOVERNED = "governed"
-#: Fixed for a market when it is created; the bonus follows the threshold (Morpho Blue's LLTV and incentive).
-PER_MARKET = "per-market"
-#: No governance: nothing can change (Liquity V1).
-IMMUTABLE = "immutable"
 
 
 @dataclass(frozen=True)

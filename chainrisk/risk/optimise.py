@@ -189,8 +189,9 @@ def apply_plan(positions: pl.DataFrame, wallet: str, actions: Sequence[Action]) 
             raise ValueError(f"unknown action {action.kind}")
     rows = positions.filter(pl.col("wallet") == wallet).to_dicts()
     held = {row["symbol"] for row in rows}
+    kin = _by_kinship(positions, wallet).drop("_own")
     for symbol in sorted((set(collateral_delta) | set(debt_delta)) - held):
-        template = _by_kinship(positions, wallet).filter(pl.col("symbol") == symbol).drop("_own")
+        template = kin.filter(pl.col("symbol") == symbol)
         if template.is_empty():
             raise ValueError(f"no row of the market holds the parameters of {symbol}")
         fresh = template.row(0, named=True) | {"wallet": wallet, "collateral_amount": 0, "debt_amount": 0}

@@ -133,7 +133,7 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
         # fraction of a bps a WAD threshold carries (Maker's 1 / mat: 6,896.55... bps for 145 %); a collateral ratio
         # R is a threshold of 1 / R (Liquity's 1.1: 9,090.9... bps).
         exprs.append(
-            pl.when((pl.col("health_rule") == COLLATERAL_RATIO) & (threshold > 0))
+            pl.when(_ratio_rule(names, threshold))
             .then((BPS * WAD) / threshold.cast(pl.Float64))
             .otherwise(threshold.cast(pl.Float64) / (WAD // BPS))
             .alias("_lt_bps")

@@ -14,6 +14,7 @@ from chainrisk.protocols.liquity_v1.constants import PRESETS, PROTOCOL
 from chainrisk.protocols.liquity_v1.events import TOPICS, decode_log
 from chainrisk.protocols.liquity_v1.snapshot import Deployment, discover, read_system, read_troves
 from chainrisk.rpc import RpcClient
+from chainrisk.units import IMMUTABLE
 
 DDL = """
 CREATE TABLE IF NOT EXISTS raw_liquity_v1_events (
@@ -98,7 +99,7 @@ class LiquityV1Adapter(Adapter[Deployment]):
     account_columns = ("wallet",)
     events_view = "stg_liquity_v1_events"
     #: No governance: MCR (110 %), CCR and the liquidation reward are constants of the deployed contracts.
-    parameter_changes = "immutable"
+    parameter_changes = IMMUTABLE
     collateral_cap = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:

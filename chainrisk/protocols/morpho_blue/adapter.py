@@ -25,6 +25,7 @@ from chainrisk.protocols.morpho_blue.snapshot import (
 )
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
+from chainrisk.units import PER_MARKET
 
 #: Aave V3 Ethereum's AaveOracle (bgd-labs/aave-address-book, AaveV3Ethereum.ORACLE): USD prices, 8 decimals.
 AAVE_V3_ETHEREUM_ORACLE = "0x54586be62e3c3580375ae3723c145253060ca0c2"
@@ -99,7 +100,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     previous_tables = ("raw_morpho_blue_positions",)
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives
     #: the incentive from it. Morpho Blue caps no collateral (a vault's cap bounds what it supplies to a market).
-    parameter_changes = "per-market"
+    parameter_changes = PER_MARKET
     collateral_cap = False
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
