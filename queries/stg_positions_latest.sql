@@ -8,6 +8,8 @@
 --   price, price_scale                                value in base currency = amount × price / price_scale
 --   collateral_base, debt_base                        exact values in base currency (HUGEINT)
 --   ltv_bps, liquidation_threshold_bps, liquidation_bonus_bps   effective parameters, basis points
+--   liquidation_recovery_wad                          share of the collateral's value the protocol recovers towards
+--                                                     the debt when it is all sold, at 1e18 (NULL: 1 / bonus)
 --   price_fixed                                       the protocol values it at a price no market moves (dai at par
 --                                                     in Maker/Sky, LUSD in Liquity): no market price change moves it
 -- Reads: positions, stg_scored_markets.
@@ -59,6 +61,7 @@ final AS (
         p.full_close_below_health,
         p.liquidation_bonus_wad,
         p.liquidation_takes_all,
+        p.liquidation_recovery_wad,
         p.price_fixed,
         p.emode_category
     FROM snapshot_positions AS p

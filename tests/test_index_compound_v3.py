@@ -249,15 +249,33 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
     predicted = _frame(comet_db, f"SELECT * FROM raw_compound_v3_absorbs WHERE block_number = {block}")
     predicted = predicted.filter(pl.col("liquidatable"))
     assert set(predicted["wallet"]) == liquidatable and predicted["shortfall"].cast(pl.Float64).sum() > 0
-    # The engine's view of the same absorbs: every collateral seized, and the bad debt is the predicted shortfall
-    # (the engine divides by 1 / liquidationFactor in floats, where Comet floors each product and the credit in base
-    # units: within two base units).
-    engine = _engine(_positions(comet_db, comet, block)).join(predicted, on="wallet")
+    # The engine's view of the same absorbs: every collateral seized, and the bad debt is what the reserves lose once
+    # the store front has sold it, at the chain's own quoteCollateral: the debt less each balance at the discounted
+    # price. That is less than absorb's shortfall (the debt less the credit at liquidationFactor) wherever the store
+    # front's discount is the smaller. The engine multiplies in floats where Comet floors each product: within two
+    # base units.
+    positions = _positions(comet_db, comet, block)
+    engine = _engine(positions).join(predicted, on="wallet")
     assert (engine["seizable_collateral_usd"] == engine["collateral_usd"]).all()
     market = _frame(comet_db, f"SELECT * FROM raw_compound_v3_markets WHERE block_number = {block}").row(0, named=True)
     usd_per_base_unit = float(market["base_price"]) / float(market["base_scale"]) * market["base_currency_usd"]
-    gap = engine["bad_debt_usd"] - engine["shortfall"].cast(pl.Float64) * usd_per_base_unit
-    assert (gap.abs() <= 2 * usd_per_base_unit + 1e-9 * engine["debt_usd"]).all(), gap
+    held = positions.filter(pl.col("used_as_collateral") & (pl.col("collateral_amount") > 0))
+    assets = sorted(set(held["asset"]))
+    quote = 10**15  # base units bought with: large enough that each quote's floor is under 1e-9 of it
+    quoted = dict(zip(assets, _reads(rpc, comet, "quoteCollateral", [(a, quote) for a in assets], block), strict=True))
+    sale = held.group_by("wallet").agg(
+        pl.struct("asset", "collateral_amount")
+        .map_elements(lambda r: int(r["collateral_amount"]) * quote / quoted[r["asset"]], return_dtype=pl.Float64)
+        .sum()
+        .alias("sale_base")
+    )
+    engine = engine.join(sale, on="wallet")
+    debt_base = engine["debt_usd"] / usd_per_base_unit
+    lost = (debt_base - engine["sale_base"]).clip(lower_bound=0)
+    gap = engine["bad_debt_usd"] / usd_per_base_unit - lost
+    assert (gap.abs() <= 2 + 1e-9 * debt_base).all(), gap
+    shortfall = engine["shortfall"].cast(pl.Float64)
+    assert (lost <= shortfall + 2).all() and (lost < shortfall - 2).any()
 
     reserves_before = _reads(rpc, comet, "getReserves", [()], block)[0]
     builder = BlockBuilder(rpc, timestamp=timestamp)

@@ -240,6 +240,52 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     assert due / 10**45 == pytest.approx(row["bark_due_dai"], rel=1e-15)
 
 
+def test_bad_debt_is_what_the_clipper_leaves_the_vow_short(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+    """Each unsafe urn barked whole and its lot taken at once at the feed's price (buf 1 for the test, so the auction
+    starts there): the Vow's shortfall, the debt bark queued (Vat.sin) less the dai the sale raised (Vat.dai), equals
+    the engine's bad debt. chop is the Vow's penalty: an urn worth more than its debt and less than its tab raises the
+    debt and part of the penalty, and leaves no bad debt."""
+    block = _block(db)
+    urns = _rows(db, f"SELECT * FROM raw_maker_urns WHERE block_number = {block} AND bark_refusal IS NULL")
+    whole = [r for r in urns if int(r["bark_dart"]) == int(r["art"])]
+    engine = stress(_frame(db, f"SELECT * FROM positions WHERE block_number = {block}"))
+    predicted = {(r["market"], r["wallet"]): r for r in engine.iter_rows(named=True)}
+    vat, clipper = (Abi(standin_contracts("maker")[name].abi) for name in ("Vat", "Clipper"))
+    # Clipper.file(bytes32,uint256) alone (its address overload has the same arity).
+    file_uint = Abi([e for e in clipper.entries if e.get("name") != "file" or e["inputs"][1]["type"] == "uint256"])
+
+    def vow_balances() -> tuple[int, int]:
+        sin, dai = (
+            int(vat.decode(f, rpc.call(*eth_call(maker["vat"], vat, f, maker["vow"])))[0]) for f in ("sin", "dai")
+        )
+        return sin, dai
+
+    in_the_penalty = 0
+    for r in whole:
+        clip = maker["ilks"][r["ilk"]]["clip"]
+        with _sandbox(rpc):
+            builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+            builder.call(DEPLOYER, file_uint, clip, "file", _key("buf"), RAY)
+            builder.mine(0)
+            sin, dai = vow_balances()
+            builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(r["ilk"]), r["urn"], MAKER_KEEPER)
+            builder.mine(0)
+            sale = int(clipper.decode("kicks", rpc.call(*eth_call(clip, clipper, "kicks")))[0])
+            _, tab, lot, *_ = clipper.decode("sales", rpc.call(*eth_call(clip, clipper, "sales", sale)))
+            # The same block's timestamp as the kick: the auction's price is its top, the feed's price.
+            builder.call(MAKER_KEEPER, clipper, clip, "take", sale, lot, 10**40, MAKER_KEEPER, b"")
+            assert all(receipt.ok for receipt in builder.mine(0))
+            queued, raised = (after - before for after, before in zip(vow_balances(), (sin, dai), strict=True))
+        debt = predicted[(r["ilk"], r["urn"])]
+        usd_per_dai = debt["debt_usd"] / (queued / 10**45)
+        short = max(0, queued - raised) / 10**45
+        assert debt["bad_debt_usd"] / usd_per_dai == pytest.approx(short, rel=1e-9, abs=1e-9)
+        assert float(r["bad_debt_dai"]) == pytest.approx(short, rel=1e-9, abs=1e-9)
+        in_the_penalty += queued < raised < tab
+    assert len(whole) >= 4 and in_the_penalty >= 1
+    print(f"{len(whole)} urns barked and sold: the engine's bad debt is the Vow's shortfall on each")
+
+
 def test_drip_equals_jug(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
     """rate_dripped equals Jug.drip's answer at the snapshot (eth_call); months later, a real drip moves the Vat's
     rate to drip() of the stored duty, rho and rate; verdicts after a drip at the snapshot's time equal bark's."""

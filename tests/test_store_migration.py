@@ -403,7 +403,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [15]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [16]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -449,7 +449,7 @@ def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> N
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [15]
+    assert version == [SCHEMA_VERSION] == [16]
     marked = {(r["protocol"], r["asset"]): r["price_fixed"] for r in after.iter_rows(named=True)}
     assert marked == {
         ("maker", WETH): False,
@@ -458,7 +458,9 @@ def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> N
         ("liquity-v1", "0xlusd"): True,
         ("aave-v3", "0xdai"): None,
     }
-    assert_frame_equal(after.drop("price_fixed").sort(pl.all()), before.sort(pl.all()))
+    # Schema 16 gives the Maker rows their recovery (the next test); the rest is as it was.
+    recovery = "liquidation_recovery_wad"
+    assert_frame_equal(after.drop("price_fixed", recovery).sort(pl.all()), before.drop(recovery).sort(pl.all()))
 
 
 def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path) -> None:
@@ -477,5 +479,34 @@ def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path)
     with Store(db) as store:
         after = store.query("SELECT * FROM liquidation_distance")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [15]
+    assert version == [SCHEMA_VERSION] == [16]
     assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]
+
+
+def test_version_15_file_recovers_maker_collateral_in_full(tmp_path: Path) -> None:
+    """Schema 16 adds positions.liquidation_recovery_wad: the stored Maker/Sky rows recover their whole value (chop is
+    the Vow's penalty, not a keeper's cut), every other protocol's rows stay NULL (1 / bonus, as before); nothing else
+    changes."""
+    db = tmp_path / "v15.duckdb"
+    Store(db).close()
+    rows = [("maker", "ETH-A", WETH, False), ("maker", "ETH-A", "0xdai", True), ("aave-v3", POOL, WETH, False)]
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE positions DROP COLUMN liquidation_recovery_wad")
+        con.execute("UPDATE schema_version SET version = 15")
+        for protocol, market, asset, borrowing in rows:
+            amounts = (0, 10**18) if borrowing else (10**18, 0)
+            con.execute(
+                "INSERT INTO positions (protocol, chain_id, market, wallet, asset, block_number, block_timestamp, "
+                "supplied_amount, collateral_amount, debt_amount, used_as_collateral, is_borrowing, price, ltv_bps, "
+                "liquidation_threshold_bps, liquidation_bonus_bps, emode_category) "
+                "VALUES (?, 1, ?, ?, ?, 100, 1700000000, 0, ?, ?, ?, ?, 100000000, 0, 0, 11300, 0)",
+                [protocol, market, WALLET, asset, *amounts, not borrowing, borrowing],
+            )
+        before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
+    with Store(db) as store:
+        after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
+        version = store.query("SELECT version FROM schema_version")["version"].to_list()
+    assert version == [SCHEMA_VERSION] == [16]
+    recovery = {(r["protocol"], r["asset"]): r["liquidation_recovery_wad"] for r in after.iter_rows(named=True)}
+    assert recovery == {("maker", WETH): 10**18, ("maker", "0xdai"): 10**18, ("aave-v3", WETH): None}
+    assert_frame_equal(after.drop("liquidation_recovery_wad").sort(pl.all()), before.sort(pl.all()))

@@ -52,6 +52,7 @@ POSITION_SCHEMA: dict[str, pl.DataType] = {
     "liquidation_threshold_wad": EXACT(),
     "liquidation_bonus_bps": pl.Int32(),
     "liquidation_bonus_wad": EXACT(),
+    "liquidation_recovery_wad": EXACT(),
 }
 #: The shared `wallet_health` rows every adapter's snapshot gives, before chain_id and block_number.
 HEALTH_SCHEMA: dict[str, pl.DataType] = {

@@ -12,9 +12,11 @@ debt (Liquity's ICR against MCR). A position the protocol values at a reference 
 shock and has no liquidation price: a depeg of DAI does not move a vault's health in the Vat.
 
 A frame without the optional contract columns (price_scale, base_currency_usd, collateral_base, debt_base,
-health_rule, liquidation_threshold_wad, liquidation_bonus_wad, close_factor, full_close_below_health,
-liquidation_takes_all, price_fixed) is read with Aave V3's meaning of them; the engine then skips the work they would
-need.
+health_rule, liquidation_threshold_wad, liquidation_bonus_wad, liquidation_recovery_wad, close_factor,
+full_close_below_health, liquidation_takes_all, price_fixed) is read with Aave V3's meaning of them; the engine then
+skips the work they would need. Bad debt is the debt less what the protocol recovers by selling all of the collateral:
+its value / bonus where a liquidator repays for it, value x `liquidation_recovery_wad` where the protocol sells it
+itself (Maker's chop is the Vow's penalty, not a keeper's cut).
 """
 
 from __future__ import annotations
@@ -113,6 +115,18 @@ def wad_of_threshold(threshold: pl.Expr, names: Sequence[str]) -> pl.Expr:
     return pl.when(_ratio_rule(names, threshold)).then(pl.lit(WAD * WAD, pl.Int128) // threshold).otherwise(threshold)
 
 
+#: The engine's column of each position's recovery (`liquidation_recovery_wad` as a fraction, else 1 / bonus).
+RECOVERY = "_recovery"
+
+
+def recovered_usd(names: Sequence[str]) -> pl.Expr:
+    """Per position: what the protocol recovers towards the debt by selling all of the collateral, in USD at the
+    (shocked) price: value x recovery, or value / bonus where the frame has no recovery column."""
+    if RECOVERY in names:
+        return pl.col("collateral_usd_now") * pl.col(RECOVERY)
+    return pl.col("collateral_usd_now") / pl.col("_bonus")
+
+
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     """The optional contract columns, renamed out of the way of the engine's outputs."""
     exprs = []
@@ -142,6 +156,12 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
     if "liquidation_bonus_wad" in names:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
     exprs.append(bonus.alias("_bonus"))
+    if "liquidation_recovery_wad" in names:
+        # The share of a collateral's value the protocol recovers towards the debt when all of it is sold: 1 / bonus
+        # where a liquidator repays the debt for the collateral and its bonus (Aave, Morpho, Liquity's Stability Pool),
+        # the protocol's own where it sells the collateral itself (Maker's Clipper: chop is the Vow's penalty on top
+        # of the debt; Comet's store-front price after absorb).
+        exprs.append((pl.col("liquidation_recovery_wad").cast(pl.Float64) / WAD).fill_null(1.0 / bonus).alias(RECOVERY))
     if "liquidation_takes_all" in names:
         exprs.append(pl.col("liquidation_takes_all").fill_null(False).alias("_takes_all"))
     if "price_fixed" in names:
@@ -370,7 +390,10 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(stable).then(weighted_usd).otherwise(0.0).sum().alias("_stable_weighted_usd"),
         pl.when(stable).then(0.0).otherwise(weighted_usd).sum().alias("_volatile_weighted_usd"),
         (pl.col("collateral_usd_now") / pl.col("_bonus")).sum().alias("_recoverable_usd"),
+        *([recovered_usd(names).sum().alias("_recovered_usd")] if RECOVERY in names else []),
     )
+    if RECOVERY not in names:
+        agg = agg.with_columns(pl.col("_recoverable_usd").alias("_recovered_usd"))
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
     return (
@@ -431,24 +454,28 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         )
         .with_columns(
             pl.when(pl.col("liquidatable"))
-            .then(pl.min_horizontal(pl.col("debt_usd") * pl.col("close_factor"), pl.col("_recoverable_usd")))
+            .then(pl.min_horizontal(pl.col("debt_usd") * pl.col("close_factor"), pl.col("_recovered_usd")))
             .otherwise(0.0)
             .alias("liquidatable_debt_usd"),
-            (pl.col("debt_usd") - pl.col("_recoverable_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
+            (pl.col("debt_usd") - pl.col("_recovered_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
         )
-        .with_columns(_seizable("_takes_all" in names).alias("seizable_collateral_usd"))
+        .with_columns(_seizable("_takes_all" in names, RECOVERY in names).alias("seizable_collateral_usd"))
         .select(pl.exclude("^_.*$"))
     )
 
 
-def _seizable(takes_all: bool) -> pl.Expr:
-    """Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus; all of it where a
-    liquidation takes every collateral at once (Compound V3's absorb, which credits back what exceeds the debt)."""
+def _seizable(takes_all: bool, recovery: bool) -> pl.Expr:
+    """Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus, and no more than the
+    wallet holds (where the protocol recovers more than 1 / bonus of it, Maker's Clipper sells up to tab = debt x chop
+    and gives back the rest); all of it where a liquidation takes every collateral at once (Compound V3's absorb,
+    which credits back what exceeds the debt)."""
     partial = (
         pl.when(pl.col("_recoverable_usd") > 0)
         .then(pl.col("liquidatable_debt_usd") * pl.col("collateral_usd") / pl.col("_recoverable_usd"))
         .otherwise(0.0)
     )
+    if recovery:
+        partial = pl.min_horizontal(partial, pl.col("collateral_usd"))
     if not takes_all:
         return partial
     return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
@@ -642,7 +669,7 @@ def _axis_base_terms(names: list[str]) -> dict[str, pl.Expr]:
         "a": pl.col("collateral_usd_now") * threshold_bps(names) / BPS,
         "b": pl.col("debt_usd_now"),
         "c": pl.col("collateral_usd_now"),
-        "r": pl.col("collateral_usd_now") / pl.col("_bonus"),
+        "r": recovered_usd(names),
     }
 
 

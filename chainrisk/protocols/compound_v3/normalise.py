@@ -258,6 +258,17 @@ def liquidation_bonus_wad(liquidation_factor: int) -> int:
     return (WAD * WAD + liquidation_factor // 2) // liquidation_factor if liquidation_factor else WAD
 
 
+def recovery_wad(store_front_price_factor: int, liquidation_factor: int) -> int | None:
+    """What the protocol recovers per unit of an absorbed collateral's value: absorb credits the borrower
+    liquidationFactor of it, and buyCollateral sells it at the price less storeFrontPriceFactor x (1 -
+    liquidationFactor) (Comet.quoteCollateral, mulFactor floored at 1e18), so the reserves are short only of what
+    that sale leaves under the debt. None for a liquidationFactor of 0, which absorb skips (an asset delisted that
+    way)."""
+    if not liquidation_factor:
+        return None
+    return WAD - store_front_price_factor * (WAD - liquidation_factor) // WAD
+
+
 def contract_frames(
     accounts: list[Account], market: Market, chain_id: int, block: int, timestamp: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -335,6 +346,7 @@ def contract_frames(
                     "liquidation_threshold_wad": asset.liquidate_collateral_factor,
                     "liquidation_bonus_bps": bonus // FACTOR_PER_BPS,
                     "liquidation_bonus_wad": bonus,
+                    "liquidation_recovery_wad": recovery_wad(market.store_front_price_factor, asset.liquidation_factor),
                 }
             )
         held = holdings(account, market)

@@ -352,6 +352,9 @@ def contract_frames(
             "liquidation_threshold_wad": threshold,
             "liquidation_bonus_bps": i.dog.chop // WAD_PER_BPS,
             "liquidation_bonus_wad": i.dog.chop,
+            # chop is the Vow's penalty, not a keeper's cut: the Clipper sells the collateral for tab = due * chop and
+            # the Vow is short only of what the sale leaves under the debt itself (raw_maker_urns.bad_debt_dai).
+            "liquidation_recovery_wad": WAD,
         }
         # Token units (what GemJoin.exit could pay out); 19 - digits(units) are their decimals (18 for a gem the
         # Vat counts one to one, or whose join we cannot read).

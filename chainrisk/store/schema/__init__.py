@@ -14,7 +14,8 @@ wallet_health_cold), wallet_health_history reading both; 13 the cold files' exac
 wrote it as a DOUBLE: those files' health_factor_wad, no longer known exactly, become NULL); 14 positions'
 price_fixed (a price the protocol fixes, not the market's: dai at par in the Vat, LUSD in Liquity); 15
 liquidation_distance's liquidatable_now (its first liquidation is now the first of the holders not liquidatable
-already).
+already); 16 positions' liquidation_recovery_wad (what the protocol recovers of collateral it sells: all of it for
+Maker/Sky, whose chop is a penalty, not a keeper's cut).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

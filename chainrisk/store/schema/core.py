@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS positions (
     liquidation_bonus_wad HUGEINT,
     liquidation_takes_all BOOLEAN,
     price_fixed BOOLEAN,
+    liquidation_recovery_wad HUGEINT,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -128,7 +129,15 @@ CREATE TABLE IF NOT EXISTS data_quality (
 #: decimals may be unknown (one without decimals(), optional in ERC-20): NULL then, its amounts still exact. Version
 #: 14: whether the protocol fixes a position's price (`price_fixed`: Maker/Sky's dai debt at par, Liquity's LUSD debt
 #: at one dollar), set for the stored latest snapshot of those two protocols' debt rows (every later snapshot sets it).
+#: Version 16: the share of a collateral's value the protocol recovers towards the debt when it is all sold
+#: (`liquidation_recovery_wad`; NULL: 1 / bonus, what a liquidator repays for it). Stored Maker/Sky rows get 1: chop
+#: is the Vow's penalty on top of the debt, not a keeper's cut. Stored Compound V3 rows stay NULL (the engine reads
+#: liquidationFactor for them, as before); every later snapshot carries Comet's store-front price.
 MIGRATIONS: dict[int, list[str]] = {
+    16: [
+        "ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_recovery_wad HUGEINT",
+        "UPDATE positions SET liquidation_recovery_wad = 1000000000000000000 WHERE protocol = 'maker'",
+    ],
     14: [
         "ALTER TABLE positions ADD COLUMN IF NOT EXISTS price_fixed BOOLEAN",
         "UPDATE positions SET price_fixed = is_borrowing WHERE protocol IN ('maker', 'liquity-v1')",
