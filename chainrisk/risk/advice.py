@@ -155,7 +155,24 @@ def with_collateral_parameters(
                 wad = wad_of_threshold(wad, positions.columns)
             wad = wad.cast(positions.schema[column])
             changes.append(pl.when(hit & exact.is_not_null()).then(wad).otherwise(exact).alias(column))
+    if {"liquidation_recovery_wad", "liquidation_bonus_wad"} <= set(positions.columns):
+        changes.append(_recovery_at_bonus(hit, bonus_bps, positions.schema["liquidation_recovery_wad"]))
     return positions.with_columns(changes)
+
+
+def _recovery_at_bonus(hit: pl.Expr, bonus_bps: int, dtype: pl.DataType) -> pl.Expr:
+    """A protocol's own recovery at a new bonus, keeping the share of the bonus's discount it gives away: none for
+    Maker (recovery 1 whatever chop is), storeFrontPriceFactor for Compound V3 (1 - sf x (1 - liquidationFactor), the
+    bonus being 1 / liquidationFactor). A NULL recovery stays NULL: it is 1 / bonus, and follows the new bonus."""
+    recovery = pl.col("liquidation_recovery_wad").cast(pl.Int128)
+    bonus, new = pl.col("liquidation_bonus_wad").cast(pl.Int128), pl.lit(bonus_bps * (WAD // BPS), pl.Int128)
+    # What the protocol gives away, WAD - recovery, scales with the bonus's discount 1 - 1 / bonus: times
+    # (1 - 1 / new) / (1 - 1 / bonus) = (new - WAD) bonus / new / (bonus - WAD), in Int128 rounded half up (every
+    # product under 1e37).
+    scaled_new = ((new - WAD) * bonus + new // 2) // new
+    given = ((WAD - recovery) * scaled_new + (bonus - WAD) // 2) // (bonus - WAD)
+    changed = hit & recovery.is_not_null() & (bonus > WAD)
+    return pl.when(changed).then((WAD - given).cast(dtype)).otherwise(recovery).alias("liquidation_recovery_wad")
 
 
 def tail_moves(

@@ -7,10 +7,14 @@ the way they do on chain, so that a liquidation threshold, a bonus and market de
 - a position whose health at the oracle's prices falls below 1 is liquidated `delay_hours` later (liquidators'
   reaction, gas, a congested chain) if it is still below 1 then; a position that recovers in between is not;
 - a liquidation repays the close factor of the debt (all of it below `full_close_below`), at most what the collateral
-  covers with the bonus, and seizes collateral pro rata across the wallet's collateral assets at oracle prices;
+  recovers (with the bonus, or the protocol's own recovery), and seizes collateral pro rata across the wallet's
+  collateral assets at oracle prices, the repaid debt times the bonus and at most all of it;
 - the liquidator sells what it seized at market prices, less the slippage of that step's total sales of each asset
   through its depth curve (`chainrisk.risk.cascade.DepthCurve`); it liquidates only when the sale covers the debt it
-  repays at market prices (bonus x market / oracle x (1 - slippage) >= 1), else the position waits for a later step;
+  repays at market prices (bonus x market / oracle x (1 - slippage) >= 1), else the position waits for a later step.
+  Where the protocol sells the collateral itself (its recovery above 1 / bonus: Maker's Clipper, whose chop is the
+  Vow's penalty; Comet's absorb and store front) nobody's profit gates the liquidation: it goes ahead, the sale raises
+  the recovery's share of the market's price less slippage, and the debt that leaves unpaid is bad debt;
 - a liquidation that takes the last of the collateral and leaves debt books that debt as bad debt; at the window's
   end a position still open whose debt exceeds its collateral at market prices counts its shortfall as bad debt.
 
@@ -66,6 +70,10 @@ def liquidate_along(
         to_venue[i, venue_names.index(venues.get(asset, asset))] = 1.0
     weighted = book.weighted / BPS
     fixed_adjusted = book.fixed_weighted / BPS
+    # The protocol sells the collateral itself where it recovers more of it than a liquidator's bonus leaves.
+    auctioned = book.recovered.sum(axis=1) + book.fixed_recovered > (
+        book.recoverable.sum(axis=1) + book.fixed_recoverable
+    ) * (1.0 + 1e-9)
     collateral_left = np.ones(wallets)
     debt_left = np.ones(wallets)
     due = np.full(wallets, -1)
@@ -88,10 +96,11 @@ def liquidate_along(
         if not act.any():
             continue
         recoverable = (book.recoverable @ oracle + book.fixed_recoverable) * collateral_left
+        recovered = (book.recovered @ oracle + book.fixed_recovered) * collateral_left
         health = np.divide(adjusted, debt, out=np.ones(wallets), where=debt > 0)
         factor = np.where(health < book.full_close_below, 1.0, book.close_factor)
-        repay = np.where(act, np.minimum(debt * factor, recoverable), 0.0)
-        share = np.divide(repay, recoverable, out=np.zeros(wallets), where=recoverable > 0)
+        repay = np.where(act, np.minimum(debt * factor, recovered), 0.0)
+        share = np.minimum(np.divide(repay, recoverable, out=np.zeros(wallets), where=recoverable > 0), 1.0)
         # Seized collateral per asset at market prices, and the slippage of selling this step's total of it.
         seized = (share * collateral_left)[:, None] * book.collateral * market[None, :]
         sold = seized.sum(axis=0) @ to_venue
@@ -100,12 +109,18 @@ def liquidate_along(
         debt_at_market = book.debt @ market + book.fixed_debt
         debt_at_oracle = book.debt @ oracle + book.fixed_debt
         cost = repay * np.divide(debt_at_market, debt_at_oracle, out=np.ones(wallets), where=debt_at_oracle > 0)
-        done = act & (proceeds >= cost)
+        done = act & ((proceeds >= cost) | auctioned)
         skipped += int((act & ~done).sum())
         if not done.any():
             continue
         liquidations += int(done.sum())
         touched |= done
+        # An auction's proceeds, at the protocol's recovery of the market's price (Maker's Clipper all of it, Comet's
+        # store front its discounted price), pay the debt (a penalty only after it); what they leave unpaid is bad debt.
+        value = (book.collateral @ oracle + book.fixed_collateral) * collateral_left
+        rate = np.divide(recovered, value, out=np.ones(wallets), where=value > 0)
+        raised = proceeds * rate * np.divide(repay, cost, out=np.ones(wallets), where=cost > 0)
+        repay = np.where(auctioned, np.minimum(repay, raised), repay)
         repaid_total += float(repay[done].sum())
         exhausted = done & (share >= 1.0 - 1e-12)
         bad_total += float((debt - repay)[exhausted].clip(min=0.0).sum())

@@ -10,13 +10,15 @@ and is reproducible from a seed (numpy's PCG64). One dof for marginals and copul
 an inverse t CDF per asset; the per-asset fits are in `Calibration.asset_dof` for a reader who wants to check.
 
 Revaluation: the health engine's figures are linear in the prices per wallet and asset (collateral value, value x
-threshold, value / bonus, debt value), so `build_book` takes them once per wallet and price series from
-`chainrisk.scoring.health` at the snapshot's prices, and a scenario is an (S x A) multiplier matrix: S x W sums are
+threshold, value / bonus, value x recovery, debt value), so `build_book` takes them once per wallet and price series
+from `chainrisk.scoring.health` at the snapshot's prices, and a scenario is an (S x A) multiplier matrix: S x W sums are
 matrix products, computed in chunks of scenarios that bound memory, on two threads (numpy releases the GIL).
 Per wallet and scenario it then follows `wallet_health` exactly-ish: Aave's floored average threshold (the
 per-position rule keeps the exact sum), HF < 1 liquidatable, the close factor (1 below `full_close_below`,
-else the market's), liquidatable debt = min(debt x close factor, collateral / bonus), seized collateral = that
-x collateral / recoverable, bad debt = max(debt - collateral / bonus, 0) (or without the bonus). What it drops:
+else the market's), liquidatable debt = min(debt x close factor, recovered), seized collateral = that x collateral
+/ (collateral / bonus), at most the collateral, bad debt = max(debt - recovered, 0) (or debt - collateral), where
+recovered is collateral x the protocol's recovery (1 / bonus unless the protocol sells the collateral itself: Maker's
+Clipper, Comet's store front). What it drops:
 the base-unit floors of each position (< 1 unit of 1e-8 USD) and the floor of the shocked oracle price.
 """
 
@@ -38,6 +40,7 @@ from chainrisk.scoring.health import (
     DEFAULT_CLOSE_FACTOR,
     FIXED,
     PER_POSITION,
+    recovered_usd,
     threshold_bps,
     value_positions,
 )
@@ -83,12 +86,15 @@ class Book:
     collateral: np.ndarray  #: W x A collateral USD
     weighted: np.ndarray  #: W x A collateral USD x liquidation threshold (bps)
     recoverable: np.ndarray  #: W x A collateral USD / liquidation bonus
+    #: W x A collateral USD x the protocol's recovery (`recoverable` itself where every recovery is 1 / bonus)
+    recovered: np.ndarray
     debt: np.ndarray  #: W x A debt USD
     #: W each: the same terms of positions whose price the protocol fixes (`price_fixed`: dai at par in the Vat, LUSD
     #: in Liquity), which no price series moves
     fixed_collateral: np.ndarray
     fixed_weighted: np.ndarray
     fixed_recoverable: np.ndarray
+    fixed_recovered: np.ndarray
     fixed_debt: np.ndarray
     average_threshold: np.ndarray  #: W bool: Aave's floored average threshold (else the per-position sum)
     close_factor: np.ndarray  #: W close factor above `full_close_below`
@@ -135,6 +141,7 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         # 6,896.55... bps), which the whole bps column drops.
         threshold_bps(names).alias("lt"),
         pl.col("_bonus").alias("bonus"),
+        recovered_usd(names).alias("recovered"),
         (pl.col("_rule") if "_rule" in names else pl.lit("average")).alias("_rule"),
         (pl.col("_close_factor") if "_close_factor" in names else pl.lit(DEFAULT_CLOSE_FACTOR)).alias("_cf"),
         (pl.col("_full_close_below") if "_full_close_below" in names else pl.lit(CLOSE_FACTOR_HF_THRESHOLD))
@@ -167,6 +174,9 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
     firsts = rows[first_row]
     market_codes = firsts.select(MARKET_KEY)
     boundaries = run_starts(market_codes)
+    recoverable, fixed_recoverable = matrix(pl.col("c") / pl.col("bonus")), fixed_sums(pl.col("c") / pl.col("bonus"))
+    # A second matrix only where some protocol's recovery differs from 1 / bonus (a book of Aave and Morpho has none).
+    own_recovery = rows.select((pl.col("recovered") != pl.col("c") / pl.col("bonus")).any()).item()
     return Book(
         assets=tuple(assets),
         markets=market_codes[boundaries],
@@ -174,11 +184,13 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         wallets=firsts.select(*MARKET_KEY, "wallet"),
         collateral=matrix(pl.col("c")),
         weighted=matrix(pl.col("c") * pl.col("lt")),
-        recoverable=matrix(pl.col("c") / pl.col("bonus")),
+        recoverable=recoverable,
+        recovered=matrix(pl.col("recovered")) if own_recovery else recoverable,
         debt=matrix(pl.col("d")),
         fixed_collateral=fixed_sums(pl.col("c")),
         fixed_weighted=fixed_sums(pl.col("c") * pl.col("lt")),
-        fixed_recoverable=fixed_sums(pl.col("c") / pl.col("bonus")),
+        fixed_recoverable=fixed_recoverable,
+        fixed_recovered=fixed_sums(pl.col("recovered")) if own_recovery else fixed_recoverable,
         fixed_debt=fixed_sums(pl.col("d")),
         average_threshold=(firsts["_rule"] != PER_POSITION).to_numpy(),
         close_factor=firsts["_cf"].to_numpy().astype(np.float64),
@@ -212,6 +224,8 @@ def wallet_outcomes(
     collateral = multipliers @ book.collateral.T + book.fixed_collateral
     debt = multipliers @ book.debt.T + book.fixed_debt
     recoverable = multipliers @ book.recoverable.T + book.fixed_recoverable
+    own_recovery = book.recovered is not book.recoverable
+    recovered = multipliers @ book.recovered.T + book.fixed_recovered if own_recovery else recoverable
     adjusted = multipliers @ book.weighted.T + book.fixed_weighted
     holds = (book.collateral.sum(axis=1) + book.fixed_collateral) > 0
     average = book.average_threshold & holds
@@ -228,11 +242,13 @@ def wallet_outcomes(
     repaid = debt * book.close_factor
     np.copyto(repaid, debt, where=adjusted < book.full_close_below * debt)
     del adjusted
-    np.minimum(repaid, recoverable, out=repaid)
+    np.minimum(repaid, recovered, out=repaid)
     repaid *= liquidatable
     seized = np.divide(collateral, recoverable, out=np.zeros_like(collateral), where=holds)
     seized *= repaid
-    bad = np.subtract(debt, recoverable if after_bonus else collateral, out=debt)
+    if own_recovery:
+        np.minimum(seized, collateral, out=seized)
+    bad = np.subtract(debt, recovered if after_bonus else collateral, out=debt)
     np.maximum(bad, 0.0, out=bad)
     return bad, repaid, seized, liquidatable
 
