@@ -233,37 +233,72 @@ def _one_collateral_market(protocol: str, lt: int, bonus: int, health_low: float
     return frame(rows)
 
 
+#: LLTVs other markets of the same Morpho use (each one governance enabled: createMarket requires isLltvEnabled).
+OTHER_LLTVS = (3850, 6250, 7700, 8600, 9150, 9650, 9800)
+
+
+def _with_other_markets(rows: pl.DataFrame, lltvs: tuple[int, ...] = OTHER_LLTVS) -> pl.DataFrame:
+    """`rows` and, on the same deployment, one small WETH market without debt at each of `lltvs`."""
+    morpho = adapters()["morpho-blue"]
+    others = [
+        position("0xff", f"0xm{lltv}", "WETH", 1_000.0, 0.0, lt=lltv, ltv=lltv, bonus=morpho.bonus_of_threshold(lltv))
+        | {"protocol": "morpho-blue"}
+        for lltv in lltvs
+    ]
+    return pl.concat([rows, frame(others)], how="diagonal_relaxed")
+
+
+def _advice_of(advice: Advice, market: str = "0xp") -> dict[str, Any]:
+    joined = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"])
+    return joined.filter(pl.col("market") == market).row(0, named=True)
+
+
 def test_a_morpho_market_is_advised_as_a_new_market_with_the_incentive_its_lltv_gives() -> None:
     """A market's LLTV never changes and Morpho derives the incentive from it: the advice proposes another market's
-    LLTV, at once, with that LLTV's own incentive (in the backtest too), never a bonus of its own."""
+    LLTV, one governance has enabled (another market of the deployment uses it), at once, with that LLTV's own
+    incentive (in the backtest too), never a bonus of its own."""
     rules = parameter_rules()
     morpho = adapters()["morpho-blue"]
     assert rules["morpho-blue"].changes == PER_MARKET and not rules["morpho-blue"].collateral_cap
     assert morpho.bonus_of_threshold(8600) == 10438  # Morpho.liquidate: 1 / (1 - 0.3 x (1 - 0.86)) = 1.04384...
     lltv = 9450
-    rows = _one_collateral_market("morpho-blue", lltv, morpho.bonus_of_threshold(lltv), 1.05)
+    rows = _with_other_markets(_one_collateral_market("morpho-blue", lltv, morpho.bonus_of_threshold(lltv), 1.05))
     settings = AdviceSettings(rules=rules)
-    advice = advise(rows, [WINDOWS["ftx-2022"]], settings)
-    row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+    row = _advice_of(advise(rows, [WINDOWS["ftx-2022"]], settings))
     proposed = row["suggested_lt_bps"]
     assert proposed < lltv - settings.max_change_bps  # a new market: not a governance step
     assert proposed == row["lt_ceiling_bps"] == row["suggested_ltv_bps"]
+    assert proposed in OTHER_LLTVS  # never an LLTV no market could be created at
     assert row["suggested_bonus_bps"] == morpho.bonus_of_threshold(proposed) > morpho.bonus_of_threshold(lltv)
-    # The ceiling is the highest LLTV on the grid whose own incentive the tail move and the slippage cover.
+    # The ceiling is the highest enabled LLTV whose own incentive the tail move and the slippage cover.
     covered = 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
     assert proposed * morpho.bonus_of_threshold(proposed) <= covered * 1e4
-    assert (proposed + 50) * morpho.bonus_of_threshold(proposed + 50) > covered * 1e4
+    above = min(c for c in OTHER_LLTVS if c > proposed)
+    assert above * morpho.bonus_of_threshold(above) > covered * 1e4
     assert row["suggested_bonus_bps"] >= row["bonus_floor_bps"]  # and it still pays for the oracle's lag
+    assert "at an LLTV governance has enabled, one a market of this deployment uses" in row["reasons"]
+    # With no other market on the deployment, nothing may be proposed: no LLTV is known to be enabled.
+    alone = _advice_of(
+        advise(
+            _one_collateral_market("morpho-blue", lltv, morpho.bonus_of_threshold(lltv), 1.05),
+            [WINDOWS["ftx-2022"]],
+            settings,
+        )
+    )
+    assert alone["suggested_lt_bps"] == lltv
+    assert "no enabled LLTV in use is that low (lowest 94.50 %)" in alone["reasons"]
 
 
 def test_a_morpho_lltv_is_raised_only_while_its_incentive_covers_the_oracle_lag() -> None:
     """A higher LLTV pays a lower incentive: with a 3-hour oracle lag the incentive must cover a larger lag move, and
     that floor, not the tail move, stops the ceiling."""
     morpho = adapters()["morpho-blue"]
-    rows = _one_collateral_market("morpho-blue", 8600, morpho.bonus_of_threshold(8600), 1.3)
+    # Every LLTV on a 50-bps grid enabled (a market uses each), so the ceiling is found to the grid's step.
+    grid = tuple(range(5000, 10_000, 50))
+    rows = _with_other_markets(_one_collateral_market("morpho-blue", 8600, morpho.bonus_of_threshold(8600), 1.3), grid)
     for lag in (1, 3):
         advice = advise(rows, [WINDOWS["ftx-2022"]], AdviceSettings(rules=parameter_rules(), oracle_lag_hours=lag))
-        row = advice.suggestions.join(advice.advice, on=["protocol", "chain_id", "market", "symbol"]).row(0, named=True)
+        row = _advice_of(advice)
         covered = 1e4 * 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
         ceiling, floor = row["lt_ceiling_bps"], row["bonus_floor_bps"]
 
@@ -271,7 +306,7 @@ def test_a_morpho_lltv_is_raised_only_while_its_incentive_covers_the_oracle_lag(
             return lltv * morpho.bonus_of_threshold(lltv) <= covered and morpho.bonus_of_threshold(lltv) >= floor
 
         assert fits(ceiling) and not fits(ceiling + 50)
-        by_tail_alone = max(c for c in range(50, 10_001, 50) if c * morpho.bonus_of_threshold(c) <= covered)
+        by_tail_alone = max(c for c in grid if c * morpho.bonus_of_threshold(c) <= covered)
         if lag == 3:
             assert ceiling < by_tail_alone  # the incentive's floor binds
         assert row["suggested_lt_bps"] <= ceiling

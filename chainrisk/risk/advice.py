@@ -32,7 +32,8 @@ Every proposal carries its reasons in words; `reasons` joins them.
 
 What a protocol lets change (`ParameterRules`, from its adapter): governance sets each parameter of Aave V3, Compound V3
 and Maker/Sky (the above); Morpho Blue fixes a market's LLTV when the market is created and derives its liquidation
-incentive from it (Morpho.liquidate), so a different threshold is a different market and the bonus is never proposed
+incentive from it (Morpho.liquidate), so a different threshold is a different market, at an LLTV governance has
+enabled (a market of the same deployment uses it: createMarket requires isLltvEnabled), and the bonus is never proposed
 on its own: every threshold tried is backtested with the incentive the protocol gives it; Liquity V1 has no governance
 (its MCR and liquidation reward are constants), so nothing is proposed and the figures are for information. Only Aave
 V3 and Compound V3 cap a collateral's supply; elsewhere the cap's figure says how much collateral the depth absorbs.
@@ -308,9 +309,29 @@ class _Context:
     paths: _Paths
     venues: Mapping[str, str]
     curves: Mapping[str, DepthCurve]
+    #: (protocol, chain_id, deployment) -> the thresholds its markets use, ascending (see `thresholds_in_use`)
+    in_use: Mapping[tuple[object, ...], tuple[int, ...]] = field(default_factory=dict)
 
     def backtest(self, positions: pl.DataFrame) -> list[PathOutcome]:
         return backtest_book(positions, self.paths, self.venues, self.curves, self.settings)
+
+
+def _deployment(market: pl.DataFrame) -> tuple[object, ...]:
+    """(protocol, chain_id, the indexed contract) of a market's rows; the contract None where the frame has none."""
+    first = market.row(0, named=True)
+    return (first["protocol"], first["chain_id"], first.get("source"))
+
+
+def thresholds_in_use(positions: pl.DataFrame) -> dict[tuple[object, ...], tuple[int, ...]]:
+    """Per deployment (protocol, chain_id, indexed contract), the collateral thresholds its markets use, in bps. For
+    Morpho Blue each is an LLTV governance has enabled: createMarket requires isLltvEnabled, and enableLltv is never
+    undone, so a market may be created at any of them."""
+    source = pl.col("source") if "source" in positions.columns else pl.lit(None, pl.Utf8)
+    rows = positions.filter(pl.col("liquidation_threshold_bps") > 0).select(
+        "protocol", "chain_id", source.alias("_source"), "liquidation_threshold_bps"
+    )
+    grouped = rows.group_by("protocol", "chain_id", "_source").agg(pl.col("liquidation_threshold_bps").unique().sort())
+    return {(p, c, s): tuple(int(t) for t in ts) for p, c, s, ts in grouped.iter_rows()}
 
 
 @dataclass(frozen=True)
@@ -391,6 +412,8 @@ def _advise_row(
 
     # Threshold: its ceiling; lowered at once, raised only as far as the backtest allows.
     covered = BPS * q * (1.0 - slippage)
+    # Where a threshold is another market's (Morpho), the thresholds a market may be created at, highest first.
+    enabled = sorted(set(ctx.in_use.get(_deployment(market), ())) | {lt}, reverse=True) if derived is not None else []
     if derived is None:
         exact_ceiling = covered / (new_bonus / BPS)
         # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
@@ -398,10 +421,11 @@ def _advise_row(
         ceiling = min(_grid_down(exact_ceiling), valid)
         bonus_words = f"the {_pct(new_bonus - BPS)} bonus"
     else:
-        # The incentive falls as the LLTV rises: the highest LLTV on the grid whose own incentive the move leaves
-        # covered, and which still covers the oracle's lag and the slippage (the bonus floor above).
+        # The incentive falls as the LLTV rises: the highest LLTV governance has enabled (one a market of the
+        # deployment uses) whose own incentive the move leaves covered, and which still covers the oracle's lag and
+        # the slippage (the bonus floor above).
         valid = BPS
-        fits = (c for c in range(BPS, 0, -GRID_BPS) if c * derived(c) <= covered * BPS and derived(c) >= bonus_floor)
+        fits = (c for c in enabled if c * derived(c) <= covered * BPS and derived(c) >= bonus_floor)
         ceiling = next(fits, 0)
         exact_ceiling = float(ceiling)
         bonus_words = "the incentive each LLTV gives (at least the floor above)"
@@ -413,13 +437,17 @@ def _advise_row(
     # step either way: each is backtested).
     step = settings.max_change_bps if derived is None else BPS
     market_words = (
-        " (a new market: a market's LLTV never changes; only at an LLTV governance has enabled, Morpho.isLltvEnabled)"
+        " (a new market: a market's LLTV never changes; at an LLTV governance has enabled, one a market of this"
+        " deployment uses)"
         if derived is not None
         else ""
     )
     new_lt, outcomes, newly = lt, current_outcomes, (0, 0.0)
     if rules.changes == IMMUTABLE:
         reasons.append(f"LT {_pct(lt)} cannot change (the protocol has no governance): {why}")
+    elif derived is not None and ceiling == 0:
+        lowest = _pct(enabled[-1])
+        reasons.append(f"{threshold} {_pct(lt)} kept: {why}, and no enabled LLTV in use is that low (lowest {lowest})")
     elif lt > ceiling:
         new_lt = min(max(ceiling, lt - step), valid)
         variant, outcomes = backtest(new_lt, min(ltv, new_lt), bonus_at(new_lt))
@@ -435,7 +463,9 @@ def _advise_row(
         )
     elif ceiling > lt:
         rejected: tuple[int, float, int] | None = None
-        for candidate in range(min(ceiling, lt + settings.max_change_bps), lt, -GRID_BPS):
+        top = min(ceiling, lt + settings.max_change_bps)
+        tried_in_turn = [c for c in enabled if lt < c <= top] if derived is not None else range(top, lt, -GRID_BPS)
+        for candidate in tried_in_turn:
             _, tried = backtest(candidate, min(ltv, candidate), bonus_at(candidate))
             gap, where = _worse(tried, current_outcomes)
             if gap <= BAD_DEBT_TOLERANCE_USD:
@@ -598,7 +628,7 @@ def advise(
     )
     paths, notes = window_paths(positions, windows, settings, assets)
     venues = _venues(paths.symbols, settings, assets)
-    ctx = _Context(settings, assets, paths, venues, _curves(venues, settings))
+    ctx = _Context(settings, assets, paths, venues, _curves(venues, settings), thresholds_in_use(positions))
     markets = positions.partition_by(MARKET_KEY, as_dict=True)
     current: dict[tuple[object, ...], list[PathOutcome]] = {}
     rows: list[_Row] = []
