@@ -4,6 +4,7 @@ backtest, LTV under LT, LT x bonus <= 100 %, reasons for each). Pure: no chain."
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -365,3 +366,22 @@ def test_a_comet_ltv_stays_below_its_threshold() -> None:
     aave = advise(rows.with_columns(pl.lit("aave-v3").alias("protocol")), [WINDOWS["ftx-2022"]], settings)
     assert comet["suggested_ltv_bps"] == comet["suggested_lt_bps"] - 50
     assert aave.suggestions["suggested_ltv_bps"][0] == aave.suggestions["suggested_lt_bps"][0]
+
+
+def test_a_penalty_is_not_a_keepers_bonus_in_the_advice() -> None:
+    """Maker's chop is the Vow's penalty (the Clipper's falling price pays keepers): the advice never moves it for
+    lag or slippage, and the threshold's ceiling is the move and the slippage alone, not over the penalty."""
+    rules = parameter_rules()
+    assert rules["maker"].bonus_is_penalty and not rules["aave-v3"].bonus_is_penalty
+    rows = _one_collateral_market("maker", 6896, 11300, 1.05)
+    settings = AdviceSettings(rules=rules)
+    advice = advise(rows, [WINDOWS["ftx-2022"]], settings)
+    row = _advice_of(advice)
+    assert row["suggested_bonus_bps"] == 11300
+    covered = 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
+    assert row["lt_ceiling_bps"] == math.floor(covered / 50 + 1e-9) * 50 > covered / 1.13
+    assert "it is the protocol's penalty on the debt, not a keeper's cut" in row["reasons"]
+    assert "penalty 13.00 % kept" in advice_summary(advice, {}, settings)[1]
+    # The same book read as Aave's: the bonus is a liquidator's, the ceiling lies under the move by the bonus.
+    aave = _advice_of(advise(rows.with_columns(pl.lit("aave-v3").alias("protocol")), [WINDOWS["ftx-2022"]], settings))
+    assert aave["lt_ceiling_bps"] < row["lt_ceiling_bps"]

@@ -74,6 +74,7 @@ def parameter_rules() -> dict[str, ParameterRules]:
             adapter.bonus_of_threshold if adapter.parameter_changes == PER_MARKET else None,
             adapter.collateral_cap,
             adapter.ltv_below_threshold,
+            adapter.bonus_is_penalty,
         )
         for name, adapter in adapters().items()
     }

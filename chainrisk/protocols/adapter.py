@@ -138,6 +138,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     collateral_cap: ClassVar[bool] = True
     #: Whether a collateral's LTV must stay strictly under its threshold (Comet's BorrowCFTooLarge).
     ltv_below_threshold: ClassVar[bool] = False
+    #: Whether the bonus is a penalty the protocol keeps, not a liquidator's incentive (Maker's chop goes to the Vow;
+    #: an auction's falling price pays keepers): a liquidation then recovers the whole value towards the debt.
+    bonus_is_penalty: ClassVar[bool] = False
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives

@@ -34,9 +34,11 @@ What a protocol lets change (`ParameterRules`, from its adapter): governance set
 and Maker/Sky (the above); Morpho Blue fixes a market's LLTV when the market is created and derives its liquidation
 incentive from it (Morpho.liquidate), so a different threshold is a different market, at an LLTV governance has
 enabled (a market of the same deployment uses it: createMarket requires isLltvEnabled), and the bonus is never proposed
-on its own: every threshold tried is backtested with the incentive the protocol gives it; Liquity V1 has no governance
-(its MCR and liquidation reward are constants), so nothing is proposed and the figures are for information. Only Aave
-V3 and Compound V3 cap a collateral's supply; elsewhere the cap's figure says how much collateral the depth absorbs.
+on its own: every threshold tried is backtested with the incentive the protocol gives it; Maker's chop is the Vow's
+penalty, not a keeper's cut (`bonus_is_penalty`), so it is never moved and the threshold's ceiling does not divide by
+it; Liquity V1 has no governance (its MCR and liquidation reward are constants), so nothing is proposed and the figures
+are for information. Only Aave V3 and Compound V3 cap a collateral's supply; elsewhere the cap's figure says how much
+collateral the depth absorbs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ class ParameterRules:
     #: whether the LTV must stay strictly under the threshold (Comet: borrowCollateralFactor below liquidateCollateral-
     #: Factor)
     ltv_below_threshold: bool = False
+    #: whether the bonus is a penalty the protocol keeps (Maker's chop), so that no liquidator needs it and a
+    #: liquidation recovers the whole value towards the debt
+    bonus_is_penalty: bool = False
 
 
 @dataclass(frozen=True)
@@ -395,7 +400,12 @@ def _advise_row(
     bonus_floor = BPS / ((1.0 - slippage) * q_lag)
     new_bonus = bonus
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
-    if rules.changes != GOVERNED:
+    if rules.bonus_is_penalty:
+        reasons.append(
+            f"bonus {_pct(bonus - BPS)} kept: it is the protocol's penalty on the debt, not a keeper's cut (the "
+            "auction's falling price pays keepers), so no lag or slippage sets it"
+        )
+    elif rules.changes != GOVERNED:
         source = "follows the market's LLTV" if derived is not None else "is the protocol's constant"
         covers = "covers" if bonus >= bonus_floor else "falls short of"
         reasons.append(f"bonus {_pct(bonus - BPS)} {source}: it {covers} {lag} and {largest}")
@@ -414,7 +424,13 @@ def _advise_row(
     covered = BPS * q * (1.0 - slippage)
     # Where a threshold is another market's (Morpho), the thresholds a market may be created at, highest first.
     enabled = sorted(set(ctx.in_use.get(_deployment(market), ())) | {lt}, reverse=True) if derived is not None else []
-    if derived is None:
+    if rules.bonus_is_penalty:
+        # The sale recovers the whole value towards the debt (the penalty only after it): the move and the slippage
+        # alone bound the threshold, which may reach any ratio above the debt.
+        exact_ceiling, valid = covered, BPS
+        ceiling = min(_grid_down(exact_ceiling), valid)
+        bonus_words = "no bonus (a penalty is paid after the debt)"
+    elif derived is None:
         exact_ceiling = covered / (new_bonus / BPS)
         # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
         valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
@@ -697,7 +713,8 @@ def advice_summary(
             )
             figures = f"{lltv} · {_change('incentive', bonus, row['suggested_bonus_bps'], BPS)}"
         else:
-            figures = f"{lt} · {ltv} · {_change('bonus', bonus, row['suggested_bonus_bps'], BPS)}"
+            kind = "penalty" if rules.bonus_is_penalty else "bonus"
+            figures = f"{lt} · {ltv} · {_change(kind, bonus, row['suggested_bonus_bps'], BPS)}"
         cap = f"cap {_usd(row['cap_usd'])}" if rules.collateral_cap else f"depth absorbs {_usd(row['cap_usd'])}"
         lines.append(
             f"  {name} · {row['symbol']}: {figures} · {cap}; backtest "

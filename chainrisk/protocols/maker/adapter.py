@@ -80,6 +80,8 @@ class MakerAdapter(Adapter[Deployment]):
     account_columns = ("event", "ilk", "urn", "dst", "cdp_id")
     #: Governance sets an ilk's `mat` and `chop`; what it caps is the ilk's debt (`line`), not its collateral.
     collateral_cap = False
+    #: chop is the Vow's penalty on the tab: the Clipper's falling price (and tip, chip) pays keepers.
+    bonus_is_penalty = True
     events_view = "stg_maker_events"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
