@@ -321,6 +321,50 @@ class _Context:
         return backtest_book(positions, self.paths, self.venues, self.curves, self.settings)
 
 
+def _discount_share(market: pl.DataFrame, symbol: str) -> float:
+    """The share of its bonus's discount (1 - 1 / bonus) a protocol passes to whoever buys the collateral: 1 where a
+    liquidator repays for it (recovery 1 / bonus), storeFrontPriceFactor for Comet (which sells absorbed collateral at
+    1 - storeFrontPriceFactor x (1 - liquidationFactor)), 0 where the bonus is a penalty the protocol keeps (Maker)."""
+    if not {"liquidation_recovery_wad", "liquidation_bonus_wad"} <= set(market.columns):
+        return 1.0
+    rows = market.filter(
+        (pl.col("symbol") == symbol)
+        & pl.col("liquidation_recovery_wad").is_not_null()
+        & (pl.col("liquidation_bonus_wad").cast(pl.Float64) > WAD)
+    )
+    if rows.is_empty():
+        return 1.0
+    recovery, bonus = (
+        float(rows[c].cast(pl.Float64)[0]) / WAD for c in ("liquidation_recovery_wad", "liquidation_bonus_wad")
+    )
+    return min(max((1.0 - recovery) / (1.0 - 1.0 / bonus), 0.0), 1.0)
+
+
+def _recovery(bonus_bps: float, share: float) -> float:
+    """What selling all the collateral recovers towards the debt, per unit of its value, at a bonus."""
+    return 1.0 - share * (1.0 - BPS / bonus_bps)
+
+
+def _incentive(bonus_bps: float, share: float) -> float:
+    """The buyer's price advantage at a bonus, in bps of the price (the bonus itself where the share is 1)."""
+    return BPS / _recovery(bonus_bps, share)
+
+
+def _bonus_for(incentive_bps: float, share: float) -> float:
+    """The bonus (bps) whose buyers get `incentive_bps`: _incentive's inverse; beyond reach (the share passes on too
+    little of any bonus), the largest bonus a bps grid holds, which the step cap then bounds."""
+    needed = (1.0 - BPS / incentive_bps) / share if share > 0 else math.inf
+    return BPS / (1.0 - needed) if needed < 1.0 else float(BPS * BPS)
+
+
+def _buyers(bonus_bps: int, share: float) -> str:
+    """Words for what buyers get of a bonus, where they get less than all of it."""
+    if share >= 1.0:
+        return ""
+    buyers = _pct(_incentive(bonus_bps, share) - BPS)
+    return f" (buyers get {buyers} at the store front, {_pct(share * BPS)} of its discount)"
+
+
 def _deployment(market: pl.DataFrame) -> tuple[object, ...]:
     """(protocol, chain_id, the indexed contract) of a market's rows; the contract None where the frame has none."""
     first = market.row(0, named=True)
@@ -396,8 +440,9 @@ def _advise_row(
         proposed bonus (and today's where the threshold stays)."""
         return derived(lt_bps) if derived is not None and lt_bps != lt else new_bonus
 
-    # Bonus: cover the oracle's lag and the slippage.
+    # Bonus: cover the oracle's lag and the slippage, with what the collateral's buyer gets of it.
     bonus_floor = BPS / ((1.0 - slippage) * q_lag)
+    share = _discount_share(market, symbol)
     new_bonus = bonus
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
     if rules.bonus_is_penalty:
@@ -409,14 +454,15 @@ def _advise_row(
         source = "follows the market's LLTV" if derived is not None else "is the protocol's constant"
         covers = "covers" if bonus >= bonus_floor else "falls short of"
         reasons.append(f"bonus {_pct(bonus - BPS)} {source}: it {covers} {lag} and {largest}")
-    elif bonus < bonus_floor:
-        new_bonus = min(math.ceil(bonus_floor / 25.0) * 25, bonus + settings.max_change_bps)
+    elif _incentive(bonus, share) < bonus_floor:
+        new_bonus = min(math.ceil(_bonus_for(bonus_floor, share) / 25.0) * 25, bonus + settings.max_change_bps)
         reasons.append(
-            f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}: liquidators must cover {lag} and {largest}"
+            f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}{_buyers(new_bonus, share)}: liquidators must cover "
+            f"{lag} and {largest}"
         )
     else:
         reasons.append(
-            f"bonus {_pct(bonus - BPS)} kept: it covers {lag} and {largest} into "
+            f"bonus {_pct(bonus - BPS)} kept{_buyers(bonus, share)}: it covers {lag} and {largest} into "
             f"{_usd(curve.depth_usd_at_2pct)} of {venue} depth per 2 %"
         )
 
@@ -431,7 +477,8 @@ def _advise_row(
         ceiling = min(_grid_down(exact_ceiling), valid)
         bonus_words = "no bonus (a penalty is paid after the debt)"
     elif derived is None:
-        exact_ceiling = covered / (new_bonus / BPS)
+        # What a sale of all of it recovers towards the debt: 1 / bonus, or the store front's price (Comet).
+        exact_ceiling = covered * _recovery(new_bonus, share)
         # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
         valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
         ceiling = min(_grid_down(exact_ceiling), valid)
