@@ -22,6 +22,7 @@ from chainrisk.risk.distance import liquidation_distance
 from chainrisk.risk.liquidations import liquidate_along
 from chainrisk.risk.var import Book, build_book, wallet_outcomes
 from chainrisk.scoring.health import coefficients_by_axis, liquidation_prices, stress, value_positions
+from tests.rows import per_position
 
 WAD = 10**18
 #: 1 / 1.5: a 150 % collateral ratio as a per-position threshold (Maker's 1 / mat).
@@ -31,17 +32,7 @@ THRESHOLD = WAD * 2 // 3
 def _wallet(protocol: str, wallet: str, fixed: bool | None) -> list[dict[str, Any]]:
     """$1,000 of WETH (10^18 at $1,000) against 600 DAI, per-position rule at THRESHOLD, 8-decimal base units:
     HF = floor(1000e8 * 2/3) / 600e8 = 1.111."""
-    common: dict[str, Any] = {
-        "protocol": protocol,
-        "chain_id": 1,
-        "market": f"0x{protocol}",
-        "wallet": wallet,
-        "block_number": 10,
-        "block_timestamp": 1000,
-        "base_currency_usd": 1e-8,
-        "health_rule": "per-position",
-        "close_factor": 1.0,
-        "full_close_below_health": None,
+    common = per_position(protocol, f"0x{protocol}", wallet) | {
         "ltv_bps": 6666,
         "liquidation_bonus_bps": 11300,
         "liquidation_bonus_wad": 113 * 10**16,

@@ -18,6 +18,7 @@ from chainrisk.risk.cascade import DepthCurve
 from chainrisk.risk.liquidations import liquidate_along
 from chainrisk.risk.var import build_book, wallet_outcomes
 from chainrisk.scoring.health import liquidation_curve, stress, value_positions
+from tests.rows import per_position
 
 WAD = 10**18
 CHOP = 113 * 10**16
@@ -28,17 +29,7 @@ THRESHOLD = WAD * WAD // (145 * 10**16)
 def _vault(wallet: str, collateral_usd: int, recovery: int | None, protocol: str = "maker") -> list[dict[str, Any]]:
     """One WETH vault worth `collateral_usd` against 100 DAI at par, threshold 1 / 1.45 and a 13 % chop, in 8-decimal
     base units."""
-    common: dict[str, Any] = {
-        "protocol": protocol,
-        "chain_id": 1,
-        "market": "ETH-A",
-        "wallet": wallet,
-        "block_number": 10,
-        "block_timestamp": 1000,
-        "base_currency_usd": 1e-8,
-        "health_rule": "per-position",
-        "close_factor": 1.0,
-        "full_close_below_health": None,
+    common = per_position(protocol, "ETH-A", wallet) | {
         "ltv_bps": 6896,
         "liquidation_bonus_bps": 11300,
         "liquidation_bonus_wad": CHOP,

@@ -3,12 +3,11 @@ whole position at once (Compound V3's absorb) seizes every collateral, the rest 
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 from polars.testing import assert_frame_equal
 
 from chainrisk.scoring.health import position_values, prepare, wallet_health
+from tests.rows import per_position
 
 WAD = 10**18
 
@@ -16,18 +15,7 @@ WAD = 10**18
 def _positions(takes_all: bool | None) -> pl.DataFrame:
     """One Comet-like wallet: $100 of WETH (liquidate factor 0.90, credited at 0.95) against $92 of USDC debt, in
     8-decimal price units; `takes_all` None leaves the column out."""
-    common: dict[str, Any] = {
-        "protocol": "compound-v3",
-        "chain_id": 1,
-        "market": "0xcomet",
-        "wallet": "0xw",
-        "block_number": 10,
-        "block_timestamp": 1000,
-        "base_currency_usd": 1e-8,
-        "health_rule": "per-position",
-        "close_factor": 1.0,
-        "full_close_below_health": None,
-    }
+    common = per_position("compound-v3", "0xcomet", "0xw")
     rows = [
         common
         | {

@@ -421,11 +421,40 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
         assert con.execute("SELECT count(*) FROM wallet_health_history").fetchall() == [(before.height,)]
 
 
+def _migrated_positions(
+    tmp_path: Path, version: int, new_column: str, rows: list[tuple[str, str, str, bool]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A file of schema `version` (without `new_column`) holding one position per (protocol, market, asset,
+    borrowing), 1e18 of collateral or of debt: its positions before, and after the Store migrates it to today's."""
+    db = tmp_path / f"v{version}.duckdb"
+    Store(db).close()
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"ALTER TABLE positions DROP COLUMN {new_column}")
+        con.execute(f"UPDATE schema_version SET version = {version}")
+        _insert_positions(con, rows)
+        before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
+    with Store(db) as store:
+        after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [16]
+    return before, after
+
+
+def _insert_positions(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, bool]]) -> None:
+    """One position row per (protocol, market, asset, borrowing): 1e18 of collateral or of debt, the rest zero."""
+    for protocol, market, asset, borrowing in rows:
+        amounts = (0, 10**18) if borrowing else (10**18, 0)
+        con.execute(
+            "INSERT INTO positions (protocol, chain_id, market, wallet, asset, block_number, block_timestamp, "
+            "supplied_amount, collateral_amount, debt_amount, used_as_collateral, is_borrowing, price, ltv_bps, "
+            "liquidation_threshold_bps, liquidation_bonus_bps, emode_category) "
+            "VALUES (?, 1, ?, ?, ?, 100, 1700000000, 0, ?, ?, ?, ?, 100000000, 0, 0, 10000, 0)",
+            [protocol, market, WALLET, asset, *amounts, not borrowing, borrowing],
+        )
+
+
 def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> None:
     """Schema 14 adds positions.price_fixed: the stored debt rows of Maker/Sky (dai at par) and Liquity (LUSD at one
     dollar) are marked, their collateral rows and every other protocol's rows are not; nothing else changes."""
-    db = tmp_path / "v13.duckdb"
-    Store(db).close()
     rows = [
         ("maker", "ETH-A", WETH, False),
         ("maker", "ETH-A", "0xdai", True),
@@ -433,23 +462,7 @@ def test_version_13_file_marks_the_prices_its_protocols_fix(tmp_path: Path) -> N
         ("liquity-v1", POOL, "0xlusd", True),
         ("aave-v3", POOL, "0xdai", True),
     ]
-    with duckdb.connect(str(db)) as con:
-        con.execute("ALTER TABLE positions DROP COLUMN price_fixed")
-        con.execute("UPDATE schema_version SET version = 13")
-        for protocol, market, asset, borrowing in rows:
-            amounts = (0, 10**18) if borrowing else (10**18, 0)
-            con.execute(
-                "INSERT INTO positions (protocol, chain_id, market, wallet, asset, block_number, block_timestamp, "
-                "supplied_amount, collateral_amount, debt_amount, used_as_collateral, is_borrowing, price, ltv_bps, "
-                "liquidation_threshold_bps, liquidation_bonus_bps, emode_category) "
-                "VALUES (?, 1, ?, ?, ?, 100, 1700000000, 0, ?, ?, ?, ?, 100000000, 0, 0, 10000, 0)",
-                [protocol, market, WALLET, asset, *amounts, not borrowing, borrowing],
-            )
-        before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
-    with Store(db) as store:
-        after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [16]
+    before, after = _migrated_positions(tmp_path, 13, "price_fixed", rows)
     marked = {(r["protocol"], r["asset"]): r["price_fixed"] for r in after.iter_rows(named=True)}
     assert marked == {
         ("maker", WETH): False,
@@ -487,26 +500,8 @@ def test_version_15_file_recovers_maker_collateral_in_full(tmp_path: Path) -> No
     """Schema 16 adds positions.liquidation_recovery_wad: the stored Maker/Sky rows recover their whole value (chop is
     the Vow's penalty, not a keeper's cut), every other protocol's rows stay NULL (1 / bonus, as before); nothing else
     changes."""
-    db = tmp_path / "v15.duckdb"
-    Store(db).close()
     rows = [("maker", "ETH-A", WETH, False), ("maker", "ETH-A", "0xdai", True), ("aave-v3", POOL, WETH, False)]
-    with duckdb.connect(str(db)) as con:
-        con.execute("ALTER TABLE positions DROP COLUMN liquidation_recovery_wad")
-        con.execute("UPDATE schema_version SET version = 15")
-        for protocol, market, asset, borrowing in rows:
-            amounts = (0, 10**18) if borrowing else (10**18, 0)
-            con.execute(
-                "INSERT INTO positions (protocol, chain_id, market, wallet, asset, block_number, block_timestamp, "
-                "supplied_amount, collateral_amount, debt_amount, used_as_collateral, is_borrowing, price, ltv_bps, "
-                "liquidation_threshold_bps, liquidation_bonus_bps, emode_category) "
-                "VALUES (?, 1, ?, ?, ?, 100, 1700000000, 0, ?, ?, ?, ?, 100000000, 0, 0, 11300, 0)",
-                [protocol, market, WALLET, asset, *amounts, not borrowing, borrowing],
-            )
-        before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
-    with Store(db) as store:
-        after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [16]
+    before, after = _migrated_positions(tmp_path, 15, "liquidation_recovery_wad", rows)
     recovery = {(r["protocol"], r["asset"]): r["liquidation_recovery_wad"] for r in after.iter_rows(named=True)}
     assert recovery == {("maker", WETH): 10**18, ("maker", "0xdai"): 10**18, ("aave-v3", WETH): None}
     assert_frame_equal(after.drop("liquidation_recovery_wad").sort(pl.all()), before.sort(pl.all()))
