@@ -289,6 +289,11 @@ def test_a_morpho_market_is_advised_as_a_new_market_with_the_incentive_its_lltv_
     )
     assert alone["suggested_lt_bps"] == lltv
     assert "no enabled LLTV in use is that low (lowest 94.50 %)" in alone["reasons"]
+    # A raise keeps the step: at 77 % with 86 % allowed, the next LLTV in use is 900 bps up, and the reason says so.
+    low = _with_other_markets(_one_collateral_market("morpho-blue", 7700, morpho.bonus_of_threshold(7700), 1.3))
+    raised = _advice_of(advise(low, [WINDOWS["ftx-2022"]], settings))
+    assert raised["lt_ceiling_bps"] >= 8600 and raised["suggested_lt_bps"] == 7700
+    assert "but the next enabled LLTV in use, 86.00 %, is more than 300 bps up" in raised["reasons"]
 
 
 def test_a_morpho_lltv_is_raised_only_while_its_incentive_covers_the_oracle_lag() -> None:

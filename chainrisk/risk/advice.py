@@ -457,8 +457,8 @@ def _advise_row(
     elif _incentive(bonus, share) < bonus_floor:
         new_bonus = min(math.ceil(_bonus_for(bonus_floor, share) / 25.0) * 25, bonus + settings.max_change_bps)
         reasons.append(
-            f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}{_buyers(new_bonus, share)}: liquidators must cover "
-            f"{lag} and {largest}"
+            f"bonus {_pct(bonus - BPS)} -> {_pct(new_bonus - BPS)}{_buyers(new_bonus, share)}: "
+            f"{'liquidators' if share >= 1.0 else 'buyers'} must cover {lag} and {largest}"
         )
     else:
         reasons.append(
@@ -483,6 +483,8 @@ def _advise_row(
         valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
         ceiling = min(_grid_down(exact_ceiling), valid)
         bonus_words = f"the {_pct(new_bonus - BPS)} bonus"
+        if share < 1.0:
+            bonus_words += f" (the store front sells at {_pct(_recovery(new_bonus, share) * BPS)} of the price)"
     else:
         # The incentive falls as the LLTV rises: the highest LLTV governance has enabled (one a market of the
         # deployment uses) whose own incentive the move leaves covered, and which still covers the oracle's lag and
@@ -551,6 +553,12 @@ def _advise_row(
             reasons.append(
                 f"{threshold} {_pct(lt)} kept: {why}, but raising it to {_pct(rejected[0])} adds "
                 f"{_usd(rejected[1])} of bad debt in {ctx.paths.windows[rejected[2]].name}"
+            )
+        else:  # no enabled LLTV between today's and the step's reach
+            above = min(c for c in enabled if c > lt)
+            reasons.append(
+                f"{threshold} {_pct(lt)} kept: {why}, but the next enabled LLTV in use, {_pct(above)}, is more than "
+                f"{settings.max_change_bps} bps up"
             )
     else:
         reasons.append(f"{threshold} {_pct(lt)} kept: {why}")
