@@ -147,7 +147,10 @@ def section(db: Path, run_id: int) -> None:
             "slippage; a cap whose liquidations sell within the bonus. Changes move in steps of at most the "
             "configured bps, and a threshold is raised only when the backtest of today's book through the historical "
             "crashes adds no bad debt. Each row says why. What a protocol lets change: Morpho Blue fixes a market's "
-            "LLTV and derives its incentive from it, so a proposed LLTV is a new market's, at that LLTV's incentive; "
+            "LLTV and derives its incentive from it, so a proposed LLTV is a new market's, at that LLTV's incentive "
+            "and only at one governance has enabled (another market of the same Morpho uses it); Maker's chop is a "
+            "penalty the protocol keeps, not a keeper's bonus, so it is never moved and does not lower the threshold; "
+            "Compound V3's buyers get the store front's share of the bonus; "
             "Liquity V1 has no governance, so its rows propose nothing; only Aave V3 and Compound V3 cap a "
             "collateral's supply (elsewhere the cap column is what the market's depth absorbs)."
         )
