@@ -73,8 +73,8 @@ def _vault(wallet: str, collateral_usd: int, recovery: int | None, protocol: str
 VALUES = {"0xunder": 90, "0xpenalty": 110, "0xabove": 120}
 
 
-def _book(recovery: int | None = WAD) -> pl.DataFrame:
-    rows = [row for wallet, value in VALUES.items() for row in _vault(wallet, value, recovery)]
+def _book(recovery: int | None = WAD, values: dict[str, int] = VALUES) -> pl.DataFrame:
+    rows = [row for wallet, value in values.items() for row in _vault(wallet, value, recovery)]
     schema = {"full_close_below_health": pl.Float64, "liquidation_recovery_wad": pl.Int128, "decimals": pl.Int32}
     return pl.DataFrame(rows, schema_overrides=schema).with_columns(pl.lit(18, pl.Int32).alias("decimals"))
 
@@ -101,6 +101,12 @@ def test_a_penalty_the_protocol_keeps_is_not_bad_debt() -> None:
     assert as_bonus["0xunder"] == pytest.approx((100 - 90 / 1.13, 90 / 1.13, 90.0))
     without = _figures(_book().drop("liquidation_recovery_wad"))
     assert all(without[w] == pytest.approx(as_bonus[w]) for w in VALUES)
+    # To the last bit: a NULL recovery is value / bonus, not value x (1 / bonus) ($87 / 1.13 and $87 x (1 / 1.13) are
+    # two doubles), and a VaR book of such rows needs no second matrix.
+    odd = _book(None, {"0xodd": 87})
+    assert _figures(odd) == _figures(odd.drop("liquidation_recovery_wad"))
+    linear = build_book(odd, {"WETH": "WETH"}, ["WETH"])
+    assert linear.recovered is linear.recoverable
 
 
 def test_comet_recovers_at_its_store_front_price() -> None:

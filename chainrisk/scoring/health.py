@@ -115,16 +115,17 @@ def wad_of_threshold(threshold: pl.Expr, names: Sequence[str]) -> pl.Expr:
     return pl.when(_ratio_rule(names, threshold)).then(pl.lit(WAD * WAD, pl.Int128) // threshold).otherwise(threshold)
 
 
-#: The engine's column of each position's recovery (`liquidation_recovery_wad` as a fraction, else 1 / bonus).
-RECOVERY = "_recovery"
+#: The engine's column of the value a sale of each position's collateral takes per unit of debt it repays: the bonus
+#: itself where `liquidation_recovery_wad` is NULL (a liquidator repays for the collateral and its bonus), else 1 /
+#: that recovery (a protocol that sells the collateral itself). A divisor, so that a NULL row is value / bonus to the
+#: last bit, as a frame without the column reads it.
+RECOVERY = "_recovery_bonus"
 
 
 def recovered_usd(names: Sequence[str]) -> pl.Expr:
     """Per position: what the protocol recovers towards the debt by selling all of the collateral, in USD at the
-    (shocked) price: value x recovery, or value / bonus where the frame has no recovery column."""
-    if RECOVERY in names:
-        return pl.col("collateral_usd_now") * pl.col(RECOVERY)
-    return pl.col("collateral_usd_now") / pl.col("_bonus")
+    (shocked) price: value x recovery, or value / bonus where the row has none."""
+    return pl.col("collateral_usd_now") / pl.col(RECOVERY if RECOVERY in names else "_bonus")
 
 
 def _optional_inputs(names: list[str]) -> list[pl.Expr]:
@@ -157,11 +158,11 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
         bonus = (pl.col("liquidation_bonus_wad").cast(pl.Float64) / WAD).fill_null(bonus)
     exprs.append(bonus.alias("_bonus"))
     if "liquidation_recovery_wad" in names:
-        # The share of a collateral's value the protocol recovers towards the debt when all of it is sold: 1 / bonus
-        # where a liquidator repays the debt for the collateral and its bonus (Aave, Morpho, Liquity's Stability Pool),
-        # the protocol's own where it sells the collateral itself (Maker's Clipper: chop is the Vow's penalty on top
-        # of the debt; Comet's store-front price after absorb).
-        exprs.append((pl.col("liquidation_recovery_wad").cast(pl.Float64) / WAD).fill_null(1.0 / bonus).alias(RECOVERY))
+        # The share of a collateral's value the protocol recovers towards the debt when all of it is sold (held as
+        # its inverse, RECOVERY): 1 / bonus where a liquidator repays the debt for the collateral and its bonus (Aave,
+        # Morpho, Liquity's Stability Pool), the protocol's own where it sells the collateral itself (Maker's Clipper:
+        # chop is the Vow's penalty on top of the debt; Comet's store-front price after absorb).
+        exprs.append((WAD / pl.col("liquidation_recovery_wad").cast(pl.Float64)).fill_null(bonus).alias(RECOVERY))
     if "liquidation_takes_all" in names:
         exprs.append(pl.col("liquidation_takes_all").fill_null(False).alias("_takes_all"))
     if "price_fixed" in names:
