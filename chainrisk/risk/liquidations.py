@@ -71,9 +71,11 @@ def liquidate_along(
     weighted = book.weighted / BPS
     fixed_adjusted = book.fixed_weighted / BPS
     # The protocol sells the collateral itself where it recovers more of it than a liquidator's bonus leaves.
-    auctioned = book.recovered.sum(axis=1) + book.fixed_recovered > (
-        book.recoverable.sum(axis=1) + book.fixed_recoverable
-    ) * (1.0 + 1e-9)
+    auctioned = np.zeros(wallets, dtype=bool)
+    if book.own_recovery:
+        auctioned = book.recovered.sum(axis=1) + book.fixed_recovered > (
+            book.recoverable.sum(axis=1) + book.fixed_recoverable
+        ) * (1.0 + 1e-9)
     collateral_left = np.ones(wallets)
     debt_left = np.ones(wallets)
     due = np.full(wallets, -1)
@@ -96,7 +98,9 @@ def liquidate_along(
         if not act.any():
             continue
         recoverable = (book.recoverable @ oracle + book.fixed_recoverable) * collateral_left
-        recovered = (book.recovered @ oracle + book.fixed_recovered) * collateral_left
+        recovered = (
+            (book.recovered @ oracle + book.fixed_recovered) * collateral_left if book.own_recovery else recoverable
+        )
         health = np.divide(adjusted, debt, out=np.ones(wallets), where=debt > 0)
         factor = np.where(health < book.full_close_below, 1.0, book.close_factor)
         repay = np.where(act, np.minimum(debt * factor, recovered), 0.0)
@@ -117,10 +121,11 @@ def liquidate_along(
         touched |= done
         # An auction's proceeds, at the protocol's recovery of the market's price (Maker's Clipper all of it, Comet's
         # store front its discounted price), pay the debt (a penalty only after it); what they leave unpaid is bad debt.
-        value = (book.collateral @ oracle + book.fixed_collateral) * collateral_left
-        rate = np.divide(recovered, value, out=np.ones(wallets), where=value > 0)
-        raised = proceeds * rate * np.divide(repay, cost, out=np.ones(wallets), where=cost > 0)
-        repay = np.where(auctioned, np.minimum(repay, raised), repay)
+        if auctioned.any():
+            value = (book.collateral @ oracle + book.fixed_collateral) * collateral_left
+            rate = np.divide(recovered, value, out=np.ones(wallets), where=value > 0)
+            raised = proceeds * rate * np.divide(repay, cost, out=np.ones(wallets), where=cost > 0)
+            repay = np.where(auctioned, np.minimum(repay, raised), repay)
         repaid_total += float(repay[done].sum())
         exhausted = done & (share >= 1.0 - 1e-12)
         bad_total += float((debt - repay)[exhausted].clip(min=0.0).sum())

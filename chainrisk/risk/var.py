@@ -100,6 +100,11 @@ class Book:
     close_factor: np.ndarray  #: W close factor above `full_close_below`
     full_close_below: np.ndarray  #: W health factor under which the whole debt may be repaid
 
+    @property
+    def own_recovery(self) -> bool:
+        """Whether some protocol of the book recovers other than 1 / bonus (`recovered` is then a matrix of its own)."""
+        return self.recovered is not self.recoverable
+
 
 def run_starts(keys: pl.DataFrame) -> np.ndarray:
     """Index of the first row of each run of equal `keys` rows (rows sorted by them): the offsets np.add.reduceat
@@ -224,7 +229,7 @@ def wallet_outcomes(
     collateral = multipliers @ book.collateral.T + book.fixed_collateral
     debt = multipliers @ book.debt.T + book.fixed_debt
     recoverable = multipliers @ book.recoverable.T + book.fixed_recoverable
-    own_recovery = book.recovered is not book.recoverable
+    own_recovery = book.own_recovery
     recovered = multipliers @ book.recovered.T + book.fixed_recovered if own_recovery else recoverable
     adjusted = multipliers @ book.weighted.T + book.fixed_weighted
     holds = (book.collateral.sum(axis=1) + book.fixed_collateral) > 0
