@@ -442,7 +442,8 @@ def _advise_row(
 
     # Bonus: cover the oracle's lag and the slippage, with what the collateral's buyer gets of it.
     bonus_floor = BPS / ((1.0 - slippage) * q_lag)
-    share = _discount_share(market, symbol)
+    # A penalty the protocol keeps passes none of its discount to anyone: the sale recovers the whole value.
+    share = 0.0 if rules.bonus_is_penalty else _discount_share(market, symbol)
     new_bonus = bonus
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
     if rules.bonus_is_penalty:
@@ -470,20 +471,18 @@ def _advise_row(
     covered = BPS * q * (1.0 - slippage)
     # Where a threshold is another market's (Morpho), the thresholds a market may be created at, highest first.
     enabled = sorted(set(ctx.in_use.get(_deployment(market), ())) | {lt}, reverse=True) if derived is not None else []
-    if rules.bonus_is_penalty:
-        # The sale recovers the whole value towards the debt (the penalty only after it): the move and the slippage
-        # alone bound the threshold, which may reach any ratio above the debt.
-        exact_ceiling, valid = covered, BPS
-        ceiling = min(_grid_down(exact_ceiling), valid)
-        bonus_words = "no bonus (a penalty is paid after the debt)"
-    elif derived is None:
-        # What a sale of all of it recovers towards the debt: 1 / bonus, or the store front's price (Comet).
+    if derived is None:
+        # What a sale of all of it recovers towards the debt: 1 / bonus, the store front's price (Comet), or all of
+        # it where the bonus is a penalty paid after the debt (Maker: the move and the slippage alone bound it).
         exact_ceiling = covered * _recovery(new_bonus, share)
-        # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it.
-        valid = min(_grid_down(BPS * BPS / new_bonus), BPS)
+        # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it (a penalty's
+        # threshold may reach any ratio above the debt).
+        valid = BPS if rules.bonus_is_penalty else min(_grid_down(BPS * BPS / new_bonus), BPS)
         ceiling = min(_grid_down(exact_ceiling), valid)
         bonus_words = f"the {_pct(new_bonus - BPS)} bonus"
-        if share < 1.0:
+        if rules.bonus_is_penalty:
+            bonus_words = "no bonus (a penalty is paid after the debt)"
+        elif share < 1.0:
             bonus_words += f" (the store front sells at {_pct(_recovery(new_bonus, share) * BPS)} of the price)"
     else:
         # The incentive falls as the LLTV rises: the highest LLTV governance has enabled (one a market of the
