@@ -240,6 +240,27 @@ def test_cascade_in_thin_markets_amplifies_and_converges() -> None:
     assert 1 < deeper.amplification < thinner.amplification
 
 
+def test_cascade_sells_each_token_at_its_own_price_whatever_its_symbol() -> None:
+    # One symbol, two contracts: market 0xm's WETH at $2000 and market 0xn's "WETH" (another token, as a
+    # permissionless market may list) at $20; a wallet of each falls under 1 at -5 %. What is sold is each wallet's
+    # seized collateral at its own token's price, whichever row comes first.
+    real = [_position("0xa", "WETH", 18, 2000, 1, 0, lt=8000), _position("0xa", "USDC", 6, 1, 0, 1550)]
+    other = [
+        {**_position("0xb", "WETH", 18, 20, 100, 0, lt=8000), "market": "0xn", "asset": "0xother"},
+        {**_position("0xb", "USDC", 6, 1, 0, 1550), "market": "0xn"},
+    ]
+    shock = {"WETH": 0.95}
+    depth = {"WETH": DepthCurve(1e12, "linear")}
+    shocked = stress(_frame(real + other), pl.DataFrame({"symbol": ["WETH"], "multiplier": [0.95]}))
+    seized = shocked.filter(pl.col("liquidatable"))
+    assert seized.height == 2
+    for rows in (real + other, other + real):
+        result = cascade(_frame(rows), shock, depth)
+        assert result.rounds["collateral_sold_usd"][0] == pytest.approx(seized["seizable_collateral_usd"].sum())
+        sold = result.prices.filter((pl.col("round") == 1) & (pl.col("symbol") == "WETH"))["cumulative_sold_usd"]
+        assert sold.to_list() == pytest.approx([seized["seizable_collateral_usd"].sum()])
+
+
 def test_threshold_sensitivity_signs() -> None:
     # WETH (LT 80 %) wallets at HF 0.997, 1.004, 1.009, 1.05; a LINK (LT 70 %) wallet at 3500 / 3480.
     rows = []

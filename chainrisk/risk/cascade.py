@@ -31,6 +31,9 @@ from chainrisk.scoring.health import WALLET_KEY, prepare, reprice, wallet_health
 REFERENCE_IMPACT = 0.02
 #: No sale takes a price below 1 % of where it stood.
 MAX_IMPACT = 0.99
+#: Each position's USD price per whole token after the shock alone, before any sale: what its seized tokens are sold
+#: for in the depth curves.
+REFERENCE = "_reference_usd"
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,19 @@ class CascadeResult:
 
 
 def _seized(valued: pl.DataFrame, liquidated: pl.DataFrame) -> pl.DataFrame:
-    """Per symbol: tokens (whole) seized from the `liquidated` wallets at these prices, pro rata to collateral."""
+    """Per symbol: USD of collateral seized from the `liquidated` wallets at these prices, pro rata to collateral,
+    each position's tokens valued at its own price after the shock alone (`REFERENCE`): tokens of one symbol may be
+    different contracts, or one contract priced by several markets' oracles (a Morpho market's own), so no one price
+    per symbol values them."""
     shares = liquidated.filter(pl.col("collateral_usd") > 0).select(
         *WALLET_KEY, (pl.col("seizable_collateral_usd") / pl.col("collateral_usd")).alias("_share")
     )
+    tokens = pl.col("collateral_usd_now") * pl.col("_share") / pl.col("price_usd_now")
     return (
         valued.join(shares, on=WALLET_KEY)
         .filter(pl.col("price_usd_now") > 0)
         .group_by("symbol")
-        .agg((pl.col("collateral_usd_now") * pl.col("_share") / pl.col("price_usd_now")).sum().alias("tokens"))
+        .agg((tokens * pl.col(REFERENCE).fill_null(0.0)).sum().alias("usd"))
     )
 
 
@@ -138,8 +145,7 @@ def cascade(
     curves = depth_curves(sorted(set(venue.values()))) | own_markets
     moves = {s: float(shock.get(s, 1.0)) for s in nodes}
     multipliers = assets.multipliers(moves, nodes)
-    reference_price: dict[str, float] = {}
-    seized_tokens = dict.fromkeys(held, 0.0)
+    seized_usd = dict.fromkeys(held, 0.0)
     done = pl.DataFrame(schema={k: positions.schema[k] for k in WALLET_KEY})
     round_rows: list[dict[str, float | int]] = []
     shocked = pl.DataFrame(
@@ -152,9 +158,11 @@ def cascade(
     health = pl.DataFrame()
     for number in range(1, max_rounds + 1):
         valued = reprice(prepared, assets.multiplier_frame(moves, held)).collect()
+        if number == 1:
+            # The shock alone's prices, carried on the book's rows (a reprice keeps their order) into every round.
+            prepared = prepared.collect().with_columns(valued.get_column("price_usd_now").alias(REFERENCE)).lazy()
+            valued = valued.with_columns(pl.col("price_usd_now").alias(REFERENCE))
         health = wallet_health(valued.lazy()).collect()
-        if not reference_price:
-            reference_price = dict(valued.group_by("symbol").agg(pl.col("price_usd_now").first()).iter_rows())
         fresh = health.filter(pl.col("liquidatable")).join(done, on=WALLET_KEY, how="anti", nulls_equal=True)
         if number > 1 and fresh.is_empty():
             converged = True
@@ -163,9 +171,9 @@ def cascade(
         # Seized tokens are fixed when the wallet is liquidated; valued at the post-shock price they only grow, so
         # prices only fall from round to round.
         sold_now = 0.0
-        for symbol, tokens in _seized(valued, fresh).iter_rows():
-            seized_tokens[symbol] += tokens
-            sold_now += tokens * (reference_price.get(symbol) or 0.0)
+        for symbol, usd in _seized(valued, fresh).iter_rows():
+            seized_usd[symbol] += usd
+            sold_now += usd
         debt = float(fresh["liquidatable_debt_usd"].sum())
         cumulative_debt += debt
         round_rows.append(
@@ -180,7 +188,7 @@ def cascade(
         )
         sold = dict.fromkeys(nodes, 0.0)
         for s in held:
-            sold[venue[s]] += seized_tokens[s] * (reference_price.get(s) or 0.0)
+            sold[venue[s]] += seized_usd[s]
         impact = {s: curves[s].impact(sold[s]) if s in curves else 0.0 for s in nodes}
         moves = {s: float(shock.get(s, 1.0)) * (1 - impact[s]) for s in nodes}
         multipliers = assets.multipliers(moves, nodes)
