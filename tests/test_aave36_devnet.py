@@ -317,9 +317,9 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
 
 
 def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> None:
-    """The adapter's DDL runs whole on every index: its ALTERs add the 3.1-3.6 columns to an older file's tables,
+    """The adapter's DDL runs whole on every index: its ALTERs add the 3.1-3.7 columns to an older file's tables,
     and running it again changes nothing."""
-    before_alters = DDL[: DDL.index("-- Columns added with Aave 3.1-3.6")]
+    before_alters = DDL[: DDL.index("-- Columns added with Aave 3.1-3.7")]
     db = tmp_path / "old.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute(before_alters)
@@ -332,10 +332,12 @@ def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> No
         store.ensure_tables(DDL)
         columns = store.query(
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE column_name IN ('pool_version', 'deficit', 'liquidation_grace_period_until', 'ltvzero_bitmap')"
+            "WHERE column_name IN ('pool_version', 'deficit', 'liquidation_grace_period_until', 'ltvzero_bitmap', "
+            "'isolated')"
         )
         kept = store.query("SELECT asset, pool_version FROM raw_aave_v3_reserves")
     assert sorted(columns.rows()) == [
+        ("raw_aave_v3_emode_categories", "isolated"),
         ("raw_aave_v3_emode_categories", "ltvzero_bitmap"),
         ("raw_aave_v3_reserves", "deficit"),
         ("raw_aave_v3_reserves", "liquidation_grace_period_until"),

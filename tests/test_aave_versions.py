@@ -1,10 +1,10 @@
-"""Aave V3 maths per pool version against recorded outputs of the real 3.1-3.6 pool bytecode (no chain needed).
+"""Aave V3 maths per pool version against recorded outputs of the real 3.1-3.7 pool bytecode (no chain needed).
 
 tests/data/aave_versions/v3_X.json were recorded by tests/vectors/record_aave_versions.py: each aave-v3-origin tag
-compiled and deployed on anvil, positions opened, 90 days of accrual at ~26 % on USDC, a crash, liquidation
-attempts and 400 more days of accrual. Every figure the contracts returned must equal ours exactly: normalized
-income and variable debt, aToken and variable debt balanceOf, the six getUserAccountData fields, and each
-liquidationCall's repaid debt, seized collateral, protocol fee and deficits, or its revert reason.
+(3.7: main at fd1fbd91, untagged) compiled and deployed on anvil, positions opened, 90 days of accrual at ~26 % on
+USDC, a crash, liquidation attempts and 400 more days of accrual. Every figure the contracts returned must equal ours
+exactly: normalized income and variable debt, aToken and variable debt balanceOf, the six getUserAccountData fields,
+and each liquidationCall's repaid debt, seized collateral, protocol fee and deficits, or its revert reason.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -23,7 +23,9 @@ from chainrisk.protocols.aave_v3.account_versions import MarketState, user_accou
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
 from chainrisk.protocols.aave_v3.maths import a_token_balance, normalized_debt, normalized_income, variable_debt_balance
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
+from chainrisk.protocols.aave_v3.snapshot import POOL_3X, VERSION_PROBES, read_version
 from chainrisk.protocols.aave_v3.version import PoolVersion
+from chainrisk.rpc import RpcClient
 
 DATA = Path(__file__).parent / "data" / "aave_versions"
 FILES = sorted(DATA.glob("v3_*.json"))
@@ -84,6 +86,7 @@ def _category(row: Json) -> EModeCategory:
         collateral_bitmap=int(row.get("collateral_bitmap", 0)),
         borrowable_bitmap=int(row.get("borrowable_bitmap", 0)),
         ltvzero_bitmap=int(row.get("ltvzero_bitmap", 0)),
+        isolated=bool(row.get("isolated", False)),
     )
 
 
@@ -109,7 +112,7 @@ def _ids(paths: list[Path]) -> list[str]:
 
 
 def test_every_version_is_recorded() -> None:
-    assert [_version(p) for p in FILES] == [PoolVersion(3, minor) for minor in range(1, 7)]
+    assert [_version(p) for p in FILES] == [PoolVersion(3, minor) for minor in range(1, 8)]
 
 
 @pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
@@ -259,9 +262,41 @@ def _figures(p: PositionAmounts) -> tuple[int, ...]:
 
 def test_pool_versions_from_text_and_revision() -> None:
     assert PoolVersion.parse("v3.6.0") == PoolVersion(3, 6) and PoolVersion.parse("3.0.2") == PoolVersion(3, 0, 2)
-    assert [PoolVersion.from_pool_revision(r).minor for r in range(1, 11)] == [0, 0, 0, 1, 2, 2, 3, 4, 5, 6]
-    for bad in ("2.0", "3.7", "latest"):
+    assert [PoolVersion.from_pool_revision(r).minor for r in range(1, 12)] == [0, 0, 0, 1, 2, 2, 3, 4, 5, 6, 7]
+    for bad in ("2.0", "3.8", "latest"):
         with pytest.raises(UserError, match="unknown Aave V3 pool version"):
             PoolVersion.parse(bad)
-    with pytest.raises(UserError, match="revision 11"):
-        PoolVersion.from_pool_revision(11)
+    with pytest.raises(UserError, match="revision 12"):
+        PoolVersion.from_pool_revision(12)
+
+
+class _Pool:
+    """A pool answering POOL_REVISION and the views of `answered` (the others revert), as read_version asks."""
+
+    def __init__(self, revision: int, answered: set[str]) -> None:
+        self.revision, self.answered = revision, answered
+
+    def batch_each(self, calls: list[tuple[str, list[Any]]]) -> list[str | None]:
+        out: list[str | None] = []
+        for _, (request, _tag) in calls:
+            data = request["data"]
+            if data.startswith("0x" + POOL_3X.selector("POOL_REVISION").hex()):
+                out.append("0x" + self.revision.to_bytes(32, "big").hex())
+            elif any(data.startswith("0x" + POOL_3X.selector(fn).hex()) for fn in self.answered):
+                out.append("0x" + "00" * 32)
+            else:
+                out.append(None)
+        return out
+
+
+def test_a_pool_answering_3_7s_view_reads_as_3_7() -> None:
+    """getIsEModeCategoryIsolated (IPool at aave-v3-origin fd1fbd91) tells 3.7 from 3.6, whatever its revision: a fork
+    numbers its own."""
+    views_36 = {fn for _, fn, _ in VERSION_PROBES if fn != "getIsEModeCategoryIsolated"}
+    for revision, answered, expected in (
+        (10, views_36, PoolVersion(3, 6)),
+        (11, views_36 | {"getIsEModeCategoryIsolated"}, PoolVersion(3, 7)),
+        (3, views_36 | {"getIsEModeCategoryIsolated"}, PoolVersion(3, 7)),
+    ):
+        pool = cast(RpcClient, _Pool(revision, answered))
+        assert read_version(pool, "0x" + "11" * 20, 1) == (expected, revision)

@@ -84,13 +84,13 @@ def _run(args: list[str], cwd: Path | None = None) -> bytes:
 
 
 def extract_tag(repo: Path, tag: str, into: Path) -> Path:
-    """src/, remappings.txt and foundry.toml of `tag` from the git directory `repo`, unpacked under `into`."""
+    """src/, remappings.txt and foundry.toml of `tag` from the git directory `repo`, unpacked under `into`; a `tag`
+    of the form `main@<commit>` takes that commit (3.7 has no tag yet)."""
     folder = into / "sources" / tag
     if not (folder / "foundry.toml").is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        archive = _run(
-            ["git", f"--git-dir={repo}", "archive", f"refs/tags/{tag}", "src", "remappings.txt", "foundry.toml"]
-        )
+        ref = tag.split("@", 1)[1] if "@" in tag else f"refs/tags/{tag}"
+        archive = _run(["git", f"--git-dir={repo}", "archive", ref, "src", "remappings.txt", "foundry.toml"])
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(folder, filter="data")
     return folder

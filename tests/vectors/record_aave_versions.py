@@ -1,13 +1,17 @@
-"""Records Aave V3 3.1-3.6 test vectors: real pool bytecode on anvil, its inputs and outputs as JSON.
+"""Records Aave V3 3.1-3.7 test vectors: real pool bytecode on anvil, its inputs and outputs as JSON.
 
 Usage (not run by pytest or CI; needs node, npm and a local git copy of aave-dao/aave-v3-origin):
 
     .venv/bin/python -m tests.vectors.record_aave_versions --repo PATH/TO/aave-v3-origin.git \\
-        [--scratch /tmp/aave-vectors] [--tags v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0]
+        [--scratch /tmp/aave-vectors] [--tags v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0,v3.7.0@fd1fbd91]
+
+3.7 has no tag yet: `v3.7.0@<commit>` compiles that commit of the main branch (fd1fbd91, 19 June 2026, the one
+tests/data/aave_versions/v3_7.json was recorded from).
 
 For each tag: compile its market (tests/vectors/aave_build.py), deploy it on a fresh anvil, open positions that
 exercise what differs between versions (e-mode bitmaps and price source, ltvzero, isolation, siloed borrowing,
-collateral toggles, aToken transfers, months of accrual at odd rates, a price crash, liquidations around the
+collateral toggles, 3.7's isolated e-mode, aToken transfers, months of accrual at odd rates, a price crash,
+liquidations around the
 $2,000 / $1,000 rules, bad debt), and write tests/data/aave_versions/v3_X.json: the raw state the pool reads
 (configuration words, indexes, rates, timestamps, prices, e-mode data, user configuration, scaled balances) and
 what the contracts answer (getUserAccountData, normalized income/debt, balanceOf, liquidation events or reverts).
@@ -86,6 +90,7 @@ class EMode:
     ltvzero: tuple[str, ...] = ()  #: 3.6: LTV 0 inside the category, set after the early positions borrowed
     borrowable_only: tuple[str, ...] = ()  #: borrowable, not collateral
     since_minor: int = 0  #: first version the category is set up in
+    isolate_late: bool = False  #: 3.7: flagged isolated once the late positions are open (setEModeCategoryIsolated)
 
 
 EMODES = (
@@ -93,6 +98,10 @@ EMODES = (
     EMode(2, 9300, 9500, 10100, "USD", ("USDC", "DAI"), ltvzero=("DAI",)),
     # 3.6: EMX has no LTV or threshold of its own, it is collateral only inside this category.
     EMode(3, 7000, 7500, 10500, "EMX only", ("EMX",), borrowable_only=("USDC",), since_minor=6),
+    # 3.7: entered with LINK collateral outside it, then isolated: LINK keeps its threshold and lends nothing.
+    EMode(
+        4, 8000, 8500, 10400, "ETH, isolated", ("WETH",), borrowable_only=("USDC",), since_minor=7, isolate_late=True
+    ),
 )
 
 
@@ -113,7 +122,7 @@ class Chain:
 
     @property
     def minor(self) -> int:
-        return int(self.build.tag.split(".")[1])
+        return int(self.build.tag.split("@")[0].split(".")[1])
 
     def abi(self, name: str) -> Abi:
         if name not in self.abis:
@@ -279,6 +288,8 @@ def deploy_market(chain: Chain) -> None:
         configure("setReserveBorrowing", x, True)
         configure("setLiquidationProtocolFee", x, asset.protocol_fee)
         configure("setReserveFactor", x, 1000)
+        if b.minor >= 7:
+            continue  # 3.7 removed isolation mode and siloed borrowing (docs/3.7/mode-removal.md)
         if asset.debt_ceiling:
             configure("setDebtCeiling", x, asset.debt_ceiling)
         if asset.siloed:
@@ -289,7 +300,9 @@ def deploy_market(chain: Chain) -> None:
         if b.minor < e.since_minor:
             continue
         if b.minor >= 2:
-            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, e.label)
+            # 3.7 adds whether the category is isolated.
+            isolated = (False,) if b.minor >= 7 else ()
+            configure("setEModeCategory", e.category, e.ltv, e.threshold, e.bonus, e.label, *isolated)
             for symbol in e.members:
                 configure("setAssetCollateralInEMode", a[symbol], e.category, True)
             for symbol in (*e.members, *e.borrowable_only):
@@ -339,6 +352,8 @@ LATE = (
 )
 #: 3.6 only: collateral that counts only inside its e-mode (no LTV or threshold of its own).
 LATE_36 = (Position("emode-only-collateral", (("EMX", 3_000),), (("USDC", 2_000),), emode=3),)
+#: 3.7 only: WETH in e-mode 4 and LINK outside it, before the category is isolated.
+LATE_37 = (Position("isolated-emode", (("WETH", 5_000), ("LINK", 2_000)), (("USDC", 3_000),), emode=4),)
 #: The crash: new prices as a share of the start price.
 CRASH = {"WETH": 0.88, "wstETH": 0.83, "SILO": 0.30, "EMX": 0.88}
 
@@ -467,6 +482,8 @@ def snapshot(chain: Chain, wallets: dict[str, str], block: int) -> dict[str, Any
             }
             if chain.minor >= 6:
                 getters["ltvzero_bitmap"] = "getEModeCategoryLtvzeroBitmap"
+            if chain.minor >= 7:
+                getters["isolated"] = "getIsEModeCategoryIsolated"
             bitmaps = {k: chain.view(a["pool"], pool_abi, fn, category, block=block)[0] for k, fn in getters.items()}
         else:
             cfg = named(
@@ -738,8 +755,12 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
                 wst.bonus,
             )
             fund_liquidity(chain, {"USDC": 30_000, "DAI": 30_000})
-            late_positions = LATE + LATE_36 if chain.minor >= 6 else LATE
+            late_positions = LATE + (LATE_36 if chain.minor >= 6 else ()) + (LATE_37 if chain.minor >= 7 else ())
             wallets.update(open_positions(chain, late_positions, len(EARLY) + 1))
+            isolate = [e.category for e in EMODES if e.isolate_late and chain.minor >= e.since_minor]
+            if isolate:
+                target = chain.addresses["configurator"]
+                chain.batch([(DEPLOYER, configurator, target, "setEModeCategoryIsolated", (c, True)) for c in isolate])
             feed = Abi(compiled_contracts()["SettableFeed"].abi)
             chain.mine(DAY)
             chain.batch(
@@ -759,7 +780,7 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
         recorded: dict[str, Any] = hexify(
             {
                 "tag": tag,
-                "version": tag.lstrip("v"),
+                "version": tag.split("@")[0].lstrip("v"),
                 "base_unit": BASE_UNIT,
                 "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
                 "liquidations": liquidations,
@@ -776,13 +797,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, required=True, help="git directory of aave-dao/aave-v3-origin")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/aave-vectors"), help="outside the repository")
-    parser.add_argument("--tags", default="v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0")
+    parser.add_argument("--tags", default="v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0,v3.7.0@fd1fbd91")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for tag in args.tags.split(","):
         data = record_tag(args.repo, tag, args.scratch, lambda line: print(line, flush=True))
-        minor = tag.split(".")[1]
+        minor = tag.split("@")[0].split(".")[1]
         (OUT / f"v3_{minor}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"all tags: {time.monotonic() - started:.1f} s", flush=True)
 

@@ -1,4 +1,4 @@
-"""Pool.getUserAccountData for every Aave V3 pool version 3.0-3.6, from stored reserve state and scaled balances.
+"""Pool.getUserAccountData for every Aave V3 pool version 3.0-3.7, from stored reserve state and scaled balances.
 
 Each rule names the aave-v3-origin file and function it mirrors (3.0 is @aave/core-v3 1.19, equal to v3.1.0 in
 these functions). Inputs are the chain's raw state: stored indexes, rates and last update timestamps (interest is
@@ -91,7 +91,8 @@ def reserve_rules(market: MarketState, emode: int, reserve: Reserve) -> ReserveR
     E-mode: 3.0/3.1 take the reserve's own category (configuration bits 168-175) and the category's price source
     (EModeLogic.getEModeConfiguration / isInEModeCategory); 3.2+ the category's collateral bitmap
     (EModeConfiguration.isReserveEnabledOnBitmap). LTV: before 3.6 a reserve LTV of 0 makes it LTV-zero whatever
-    the e-mode; 3.6 takes ValidationLogic.getUserReserveLtv (the category's LTV, or 0 on its ltvzero bitmap).
+    the e-mode; 3.6 takes ValidationLogic.getUserReserveLtv (the category's LTV, or 0 on its ltvzero bitmap), and 3.7
+    gives an asset outside an isolated category's collateral bitmap LTV 0 there.
     Collateral counts when flagged and, before 3.6, when the reserve's own threshold is not 0.
     """
     version, cfg = market.version, reserve.config
@@ -110,6 +111,8 @@ def reserve_rules(market: MarketState, emode: int, reserve: Reserve) -> ReserveR
             ltv = 0
     else:
         ltv, threshold, bonus = cfg.ltv, cfg.liquidation_threshold, cfg.liquidation_bonus
+        if version.isolated_emode and category is not None and category.isolated:
+            ltv = 0
     return ReserveRules(
         price=price,
         in_emode=in_emode,

@@ -129,7 +129,7 @@ CREATE TABLE IF NOT EXISTS raw_aave_v3_balances (
     PRIMARY KEY (chain_id, market, block_number, wallet, asset)
 );
 
--- Columns added with Aave 3.1-3.6 reading, as ALTERs so that a file made before them gains them on open (the DDL
+-- Columns added with Aave 3.1-3.7 reading, as ALTERs so that a file made before them gains them on open (the DDL
 -- runs whole on every index); NULL where the pool's version has no such thing.
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS pool_version VARCHAR;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS pool_revision BIGINT;
@@ -139,6 +139,7 @@ ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS deficit HUGEINT;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS collateral_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS borrowable_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS ltvzero_bitmap VARCHAR;
+ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS isolated BOOLEAN;
 """
 
 
@@ -228,12 +229,16 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             accounts, table, chain_id, source, block, timestamp, market.base_currency_unit
         )
         positions, health = quality.without_unknowns(positions, health, accounts, reserves)
-        # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say);
+        # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say
+        # before 3.7, which removed it);
         # not for a wallet using a reserve without a price: the pool's own call reverts (or divides by zero).
         unpriced = quality.unpriced_wallets(accounts, reserves) | quality.zero_priced_wallets(accounts, reserves)
         rated = [(a, h) for a, h in zip(accounts, table.health_factor, strict=True) if a.wallet not in unpriced]
         pairs = liquidation_pairs(
-            state, [a for a, _ in rated], [h for _, h in rated], liquidations_allowed(rpc, source, block)
+            state,
+            [a for a, _ in rated],
+            [h for _, h in rated],
+            not version.has_price_oracle_sentinel or liquidations_allowed(rpc, source, block),
         )
         health = with_status(health, wallet_status(state, pairs))
         frames = {

@@ -1,9 +1,10 @@
-"""What Pool.liquidationCall repays, seizes, pays the treasury and books as deficit, per Aave V3 pool version 3.0-3.6.
+"""What Pool.liquidationCall repays, seizes, pays the treasury and books as deficit, per Aave V3 pool version 3.0-3.7.
 
 Mirrors LiquidationLogic.executeLiquidationCall, _calculateDebt (3.0-3.2), _calculateAvailableCollateralToLiquidate,
-_burnDebtTokens and _burnBadDebt (3.3+), and ValidationLogic.validateLiquidationCall at each aave-v3-origin tag.
-Not modelled: a PriceOracleSentinel (the market is taken to have none, or to allow liquidations), self-liquidation
-(3.4+ refuses it) and the 3.3 GHO discount path (reserves without virtual accounting).
+_burnDebtTokens and _burnBadDebt (3.3+), and ValidationLogic.validateLiquidationCall at each aave-v3-origin tag (3.7:
+its main branch at fd1fbd91, untagged). Not modelled here: a PriceOracleSentinel (chainrisk.protocols.aave_v3.sentinel
+has its say before 3.7, which removed it), self-liquidation (3.4+ refuses it) and the 3.3 GHO discount path (reserves
+without virtual accounting).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ from chainrisk.protocols.aave_v3.maths import (
     normalized_income,
     percent_div,
     percent_div_ceil,
+    percent_div_floor,
     percent_mul,
+    percent_mul_ceil,
+    percent_mul_floor,
+    ray_div_ceil,
     ray_mul,
     ray_mul_floor,
 )
+from chainrisk.protocols.aave_v3.version import PoolVersion
 
 #: LiquidationLogic.DEFAULT_LIQUIDATION_CLOSE_FACTOR (bps).
 DEFAULT_LIQUIDATION_CLOSE_FACTOR = 5_000
@@ -63,7 +69,7 @@ class CollateralSplit:
 
 
 def collateral_to_liquidate(
-    directional_rounding: bool,
+    version: PoolVersion,
     collateral_price: int,
     collateral_unit: int,
     debt_price: int,
@@ -75,20 +81,45 @@ def collateral_to_liquidate(
 ) -> CollateralSplit:
     """LiquidationLogic._calculateAvailableCollateralToLiquidate: collateral for `debt_to_cover` times the bonus,
     capped at the balance (then the debt it pays for is percentDiv'ed back, percentDivCeil from 3.5); the
-    protocol fee is its share of the bonus part."""
+    protocol fee is its share of the bonus part. 3.7 rounds each step against the liquidator: the bonus floored,
+    the bonus's base floored (so the bonus part is the larger), the fee ceiled."""
+    deterministic = version.deterministic_liquidation_rounding
     base_collateral = debt_price * debt_to_cover * collateral_unit // (collateral_price * debt_unit)
-    max_collateral = percent_mul(base_collateral, bonus)
+    max_collateral = percent_mul_floor(base_collateral, bonus) if deterministic else percent_mul(base_collateral, bonus)
     if max_collateral > collateral_balance:
         collateral = collateral_balance
         backed = collateral_price * collateral * debt_unit // (debt_price * collateral_unit)
-        debt = percent_div_ceil(backed, bonus) if directional_rounding else percent_div(backed, bonus)
+        debt = percent_div_ceil(backed, bonus) if version.directional_rounding else percent_div(backed, bonus)
     else:
         collateral, debt = max_collateral, debt_to_cover
     in_base = collateral * collateral_price // collateral_unit
     fee = 0
     if protocol_fee_bps:
-        fee = percent_mul(collateral - percent_div(collateral, bonus), protocol_fee_bps)
+        if deterministic:
+            fee = percent_mul_ceil(collateral - percent_div_floor(collateral, bonus), protocol_fee_bps)
+        else:
+            fee = percent_mul(collateral - percent_div(collateral, bonus), protocol_fee_bps)
     return CollateralSplit(collateral - fee, debt, fee, in_base)
+
+
+def _no_collateral_left(
+    version: PoolVersion,
+    split: CollateralSplit,
+    total_collateral_base: int,
+    scaled_balance: int,
+    income: int,
+    price: int,
+    unit: int,
+) -> bool:
+    """LiquidationLogic's hasNoCollateralLeft (3.3+), which books the deficit: the collateral the liquidation takes,
+    in base currency, is all the borrower's collateral. 3.7 counts it from the scaled aTokens the two transfers
+    consume (each rayDivCeil, capped at the scaled balance, taken back by rayMulFloor), so a position the ceilings
+    empty, or a leftover of a few wei worth nothing in base currency, counts as none left."""
+    if not version.deterministic_liquidation_rounding:
+        return total_collateral_base == split.collateral_base
+    consumed = ray_div_ceil(split.collateral, income) + ray_div_ceil(split.protocol_fee, income)
+    consumed = min(consumed, scaled_balance)
+    return ray_mul_floor(consumed, income) * price // unit == total_collateral_base
 
 
 def liquidation_call(
@@ -168,7 +199,7 @@ def liquidation_call(
         )
         allowed = percent_mul(reserve_debt, close_factor)
     split = collateral_to_liquidate(
-        version.directional_rounding,
+        version,
         collateral_price,
         collateral_unit,
         debt_price,
@@ -190,15 +221,23 @@ def liquidation_call(
             return refused("MustNotLeaveDust", allowed)
 
     fee = split.protocol_fee
+    income = normalized_income(collateral_reserve, market.timestamp)
     if fee:
         # The fee moves after the liquidator's share, capped at the scaled aTokens the borrower has left.
-        income = normalized_income(collateral_reserve, market.timestamp)
         left = collateral_held.scaled_a_token - a_token_transfer_scaled(version, split.collateral, income)
         if a_token_transfer_scaled(version, fee, income) > left:
             fee = ray_mul_floor(left, income) if version.directional_rounding else ray_mul(left, income)
 
     deficits: dict[int, int] = {}
-    if version.position_size_close_factor and account.total_collateral_base == split.collateral_base:
+    if version.position_size_close_factor and _no_collateral_left(
+        version,
+        split,
+        account.total_collateral_base,
+        collateral_held.scaled_a_token,
+        income,
+        collateral_price,
+        collateral_unit,
+    ):
         if reserve_debt > split.debt:
             deficits[debt_id] = reserve_debt - split.debt
         for position in account.positions:

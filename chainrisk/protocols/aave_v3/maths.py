@@ -55,6 +55,11 @@ def percent_mul_floor(value: int, percentage: int) -> int:
     return value * percentage // PERCENTAGE_FACTOR
 
 
+def percent_mul_ceil(value: int, percentage: int) -> int:
+    """PercentageMath.percentMulCeil (3.5+)."""
+    return -(-(value * percentage) // PERCENTAGE_FACTOR)
+
+
 def percent_div(value: int, percentage: int) -> int:
     """PercentageMath.percentDiv: half up."""
     return (value * PERCENTAGE_FACTOR + percentage // 2) // percentage
@@ -63,6 +68,11 @@ def percent_div(value: int, percentage: int) -> int:
 def percent_div_ceil(value: int, percentage: int) -> int:
     """PercentageMath.percentDivCeil (3.5+)."""
     return -(-(value * PERCENTAGE_FACTOR) // percentage)
+
+
+def percent_div_floor(value: int, percentage: int) -> int:
+    """PercentageMath.percentDivFloor (3.7)."""
+    return value * PERCENTAGE_FACTOR // percentage
 
 
 def mul_div_ceil(a: int, b: int, c: int) -> int:

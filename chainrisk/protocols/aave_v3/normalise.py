@@ -114,7 +114,7 @@ def emode_frame(
     categories: list[EModeCategory], chain_id: int, market: str, block: int, version: PoolVersion = V3_0
 ) -> pl.DataFrame:
     """Category rows; the 3.2+ collateral and borrowable bitmaps and the 3.6 ltvzero bitmap as hex words (uint128
-    overflows HUGEINT), NULL for a version without them (bit i = reserve id i)."""
+    overflows HUGEINT), the 3.7 isolated flag, NULL for a version without them (bit i = reserve id i)."""
     columns = (
         "category_id",
         "ltv",
@@ -131,6 +131,7 @@ def emode_frame(
             hex(c.collateral_bitmap) if bitmaps else None,
             hex(c.borrowable_bitmap) if bitmaps else None,
             hex(c.ltvzero_bitmap) if version.emode_decoupled else None,
+            c.isolated if version.isolated_emode else None,
         )
         for c in categories
     ]
@@ -147,6 +148,7 @@ def emode_frame(
             "collateral_bitmap": pl.Utf8,
             "borrowable_bitmap": pl.Utf8,
             "ltvzero_bitmap": pl.Utf8,
+            "isolated": pl.Boolean,
         },
         orient="row",
     )

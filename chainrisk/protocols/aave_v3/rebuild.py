@@ -67,6 +67,7 @@ def categories_of(rows: pl.DataFrame) -> list[EModeCategory]:
             collateral_bitmap=int(row["collateral_bitmap"] or "0x0", 16),
             borrowable_bitmap=int(row["borrowable_bitmap"] or "0x0", 16),
             ltvzero_bitmap=int(row["ltvzero_bitmap"] or "0x0", 16),
+            isolated=bool(row.get("isolated")),
         )
         for row in rows.sort("category_id").iter_rows(named=True)
     ]

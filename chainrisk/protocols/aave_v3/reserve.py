@@ -107,3 +107,5 @@ class EModeCategory:
     borrowable_bitmap: int = 0
     #: 3.6+ (Pool.getEModeCategoryLtvzeroBitmap): bit i set = reserve id i has LTV 0 inside the category.
     ltvzero_bitmap: int = 0
+    #: 3.7+ (Pool.getIsEModeCategoryIsolated): every asset outside the collateral bitmap has LTV 0 in the category.
+    isolated: bool = False

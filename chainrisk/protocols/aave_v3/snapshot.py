@@ -1,5 +1,5 @@
 """Reads an Aave V3 market at one pinned block: its version, deployment, reserves, e-mode categories and every
-account, each version's way (3.0 to 3.6)."""
+account, each version's way (3.0 to 3.7)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ LENS_CHUNK = 250
 #: at aave-v3-origin's tags; 3.0 is @aave/core-v3). 3.5 added no view (its changes are rounding): POOL_REVISION
 #: tells it from 3.4 (PoolInstance: 8 for v3.4.0, 9 for v3.5.0).
 VERSION_PROBES: tuple[tuple[int, str, tuple[Any, ...]], ...] = (
+    (7, "getIsEModeCategoryIsolated", (0,)),
     (6, "getEModeCategoryLtvzeroBitmap", (0,)),
     (4, "RESERVE_INTEREST_RATE_STRATEGY", ()),
     (3, "getReserveDeficit", (ZERO,)),
@@ -42,7 +43,7 @@ VERSION_PROBES: tuple[tuple[int, str, tuple[Any, ...]], ...] = (
     (1, "getLiquidationGracePeriod", (ZERO,)),
 )
 V3_5_FIRST_REVISION = 9
-V3_1, V3_2, V3_3, V3_4, V3_6 = (PoolVersion(3, minor) for minor in (1, 2, 3, 4, 6))
+V3_1, V3_2, V3_3, V3_4, V3_6, V3_7 = (PoolVersion(3, minor) for minor in (1, 2, 3, 4, 6, 7))
 #: Token problems that matter in an Aave pool: its configuration holds each reserve's decimals, so a token without
 #: decimals() loses nothing; one without a (string) symbol, or without code, loses its symbol.
 AAVE_TOKEN_PROBLEMS = ("no_code", "token_reverts", "no_symbol", "bytes32_symbol")
@@ -273,7 +274,8 @@ def configuration_of(word: int, version: PoolVersion) -> ReserveConfiguration:
 def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int], block: int) -> list[EModeCategory]:
     """The pool's e-mode categories: 3.0/3.1 the `ids` reserves name (getEModeCategoryData, with the price
     source's price); 3.2+ every category with a threshold among ids 1-255 (getEModeCategoryCollateralConfig),
-    with its label and collateral and borrowable bitmaps, and from 3.6 its ltvzero bitmap."""
+    with its label and collateral and borrowable bitmaps, from 3.6 its ltvzero bitmap and from 3.7 whether it is
+    isolated."""
     if deployment.version < V3_2:
         return _legacy_emode_categories(rpc, deployment, ids, block)
     tag = _block_tag(block)
@@ -287,6 +289,8 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
     views = ["getEModeCategoryLabel", "getEModeCategoryCollateralBitmap", "getEModeCategoryBorrowableBitmap"]
     if deployment.version >= V3_6:
         views.append("getEModeCategoryLtvzeroBitmap")
+    if deployment.version >= V3_7:
+        views.append("getIsEModeCategoryIsolated")
     raw = rpc.batch([eth_call(pool, POOL_3X, fn, c[0], block=tag) for c in found for fn in views])
     categories = []
     for n, (category_id, ltv, threshold, bonus) in enumerate(found):
@@ -304,6 +308,7 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
                 collateral_bitmap=collateral,
                 borrowable_bitmap=borrowable,
                 ltvzero_bitmap=answers[3] if len(answers) > 3 else 0,
+                isolated=bool(answers[4]) if len(answers) > 4 else False,
             )
         )
     return categories
