@@ -386,7 +386,7 @@ def test_a_penalty_is_not_a_keepers_bonus_in_the_advice() -> None:
     assert row["suggested_bonus_bps"] == 11300
     covered = 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
     assert row["lt_ceiling_bps"] == math.floor(covered / 50 + 1e-9) * 50 > covered / 1.13
-    assert "it is the protocol's penalty on the debt, not a keeper's cut" in row["reasons"]
+    assert "penalty 13.00 % kept: it is the protocol's penalty on the debt, not a keeper's cut" in row["reasons"]
     assert "penalty 13.00 % kept" in advice_summary(advice, {}, settings)[1]
     # The same book read as Aave's: the bonus is a liquidator's, the ceiling lies under the move by the bonus.
     aave = _advice_of(advise(rows.with_columns(pl.lit("aave-v3").alias("protocol")), [WINDOWS["ftx-2022"]], settings))

@@ -721,7 +721,7 @@ def run_cascade(
     lines = [
         f"shock {', '.join(f'{s} x{m:g}' for s, m in shock.items())}: round 1 liquidates "
         f"{first['new_liquidatable_wallets']} wallets ({_usd(first['liquidated_debt_usd'])} of debt); after "
-        f"{rounds.height} rounds {last['liquidatable_wallets']} wallets, "
+        f"{rounds.height} round{'s' if rounds.height != 1 else ''} {last['liquidatable_wallets']} wallets, "
         f"{_usd(last['cumulative_liquidated_debt_usd'])} - amplification {amplification}"
         f"{'' if result.converged else ' (not converged)'}"
     ]

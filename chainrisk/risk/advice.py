@@ -448,7 +448,7 @@ def _advise_row(
     lag = f"the {settings.ordinary_confidence:.0%} {settings.oracle_lag_hours} h oracle-lag move ({q_lag - 1:+.1%})"
     if rules.bonus_is_penalty:
         reasons.append(
-            f"bonus {_pct(bonus - BPS)} kept: it is the protocol's penalty on the debt, not a keeper's cut (the "
+            f"penalty {_pct(bonus - BPS)} kept: it is the protocol's penalty on the debt, not a keeper's cut (the "
             "auction's falling price pays keepers), so no lag or slippage sets it"
         )
     elif rules.changes != GOVERNED:
