@@ -22,6 +22,7 @@ from chainrisk.protocols.aave_v3.account import Balances, PositionAmounts
 from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
 from chainrisk.protocols.aave_v3.maths import a_token_balance, normalized_debt, normalized_income, variable_debt_balance
+from chainrisk.protocols.aave_v3.normalise import reserves_frame
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.snapshot import POOL_3X, VERSION_PROBES, read_version
 from chainrisk.protocols.aave_v3.version import PoolVersion
@@ -300,3 +301,15 @@ def test_a_pool_answering_3_7s_view_reads_as_3_7() -> None:
     ):
         pool = cast(RpcClient, _Pool(revision, answered))
         assert read_version(pool, "0x" + "11" * 20, 1) == (expected, revision)
+
+
+def test_3_7_stores_no_isolation_mode_or_siloed_borrowing() -> None:
+    """3.7 removed both (docs/3.7/mode-removal.md): their deprecated configuration bits and the isolation debt are
+    stored NULL, not as a ceiling or a flag the pool no longer applies; 3.6 keeps them."""
+    snapshot = _load(DATA / "v3_6.json")["snapshots"]["accrued"]
+    reserves = [_reserve(row) for row in snapshot["reserves"]]
+    modes = ["borrowable_in_isolation", "siloed_borrowing", "debt_ceiling", "isolation_mode_total_debt"]
+    kept = reserves_frame(reserves, 1, "0xm", 1, 10**8, PoolVersion(3, 6)).select(modes)
+    assert kept["debt_ceiling"].max() and kept["siloed_borrowing"].any() and kept["borrowable_in_isolation"].any()
+    gone = reserves_frame(reserves, 1, "0xm", 1, 10**8, PoolVersion(3, 7)).select(modes)
+    assert gone.null_count().row(0) == (len(reserves),) * len(modes)

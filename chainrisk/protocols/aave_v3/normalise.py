@@ -54,12 +54,15 @@ def reserves_frame(
     pool_revision: int | None = None,
 ) -> pl.DataFrame:
     """Reserve rows with the pool's version (as read from its views) and what that version has: the liquidation
-    grace period end (3.1+) and the deficit (3.3+), NULL for a version without them."""
+    grace period end (3.1+), the deficit (3.3+) and isolation mode and siloed borrowing (before 3.7: their bits,
+    deprecated there, may still hold an old value), NULL for a version without them."""
     rows = []
     # Grace periods came with 3.1, deficits with 3.3's liquidation rules.
     has_grace, has_deficit = version.has_grace_period, version.position_size_close_factor
     for r in reserves:
-        cfg = asdict(r.config)
+        cfg: dict[str, object] = asdict(r.config)
+        if not version.has_isolation_mode:
+            cfg |= dict.fromkeys(("borrowable_in_isolation", "siloed_borrowing", "debt_ceiling"))
         rows.append(
             {
                 "asset": r.asset,
@@ -79,7 +82,7 @@ def reserves_frame(
                 "normalized_variable_debt": r.normalized_variable_debt,
                 "price": r.price,
                 "price_usd": r.price / base_unit if r.price else None,
-                "isolation_mode_total_debt": r.isolation_mode_total_debt,
+                "isolation_mode_total_debt": r.isolation_mode_total_debt if version.has_isolation_mode else None,
                 "pool_version": f"{version.major}.{version.minor}",
                 "pool_revision": pool_revision,
                 "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
@@ -104,6 +107,9 @@ def reserves_frame(
             "pool_revision": pl.Int64,
             "liquidation_grace_period_until": pl.Int64,
             "price_usd": pl.Float64,
+            "borrowable_in_isolation": pl.Boolean,
+            "siloed_borrowing": pl.Boolean,
+            "debt_ceiling": pl.Int64,
         },
         infer_schema_length=None,
     )

@@ -117,6 +117,12 @@ class PoolVersion:
         return self._at_least(7)
 
     @property
+    def has_isolation_mode(self) -> bool:
+        """Isolation mode (debt ceilings) and siloed borrowing exist before 3.7, which removed them; their
+        configuration bits are deprecated and isolationModeTotalDebt reads 0 (docs/3.7/mode-removal.md)."""
+        return not self._at_least(7)
+
+    @property
     def has_price_oracle_sentinel(self) -> bool:
         """Before 3.7 validateLiquidationCall asks the provider's PriceOracleSentinel (3.7 removed it:
         docs/3.7/sentinel-removal.md)."""

@@ -7,7 +7,8 @@
 --   ltv_bps, liquidation_threshold_bps, liquidation_bonus_bps (10500 = 5 % bonus), reserve_factor_bps,
 --   liquidation_protocol_fee_bps                                     basis points
 --   borrow_cap_tokens, supply_cap_tokens, unbacked_mint_cap_tokens   whole tokens (0: no cap)
---   debt_ceiling, isolation_mode_total_debt   exact, in cents (2 decimals); _usd the same in USD
+--   debt_ceiling, isolation_mode_total_debt   exact, in cents (2 decimals); _usd the same in USD; NULL from 3.7
+--                                             (isolation mode and siloed borrowing removed), as the two flags
 --   liquidity_index, variable_borrow_index, normalized_income, normalized_variable_debt   ray (1e27), exact
 --   liquidity_rate, variable_borrow_rate      ray (1e27) per year, exact; supply_apr_pct, variable_borrow_apr_pct
 --   price                  the oracle's price in base currency units (exact); price_usd in USD
