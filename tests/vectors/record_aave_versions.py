@@ -34,7 +34,12 @@ from eth_abi.abi import encode as abi_encode
 from chainrisk.abi import Abi, event_topic
 from chainrisk.devnet.node import DEPLOYER, GENESIS_TIMESTAMP, free_port, start_anvil
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
+from chainrisk.protocols.aave_v3.account_versions import user_account_data
+from chainrisk.protocols.aave_v3.liquidation import _no_collateral_left, collateral_to_liquidate, liquidation_call
+from chainrisk.protocols.aave_v3.maths import normalized_income
+from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient
+from tests.test_aave_versions import _balances, _market
 from tests.vectors.aave_build import Artifact, Build, compile_tag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -352,10 +357,17 @@ LATE = (
 )
 #: 3.6 only: collateral that counts only inside its e-mode (no LTV or threshold of its own).
 LATE_36 = (Position("emode-only-collateral", (("EMX", 3_000),), (("USDC", 2_000),), emode=3),)
-#: 3.7 only: WETH in e-mode 4 and LINK outside it, before the category is isolated.
-LATE_37 = (Position("isolated-emode", (("WETH", 5_000), ("LINK", 2_000)), (("USDC", 3_000),), emode=4),)
+#: 3.7 only: WETH in e-mode 4 and LINK outside it, before the category is isolated; and USDC lent against LINK, whose
+#: rise (CRASH_37) makes it liquidatable, topped up so that liquidating all of its LINK debt leaves a unit or two of
+#: USDC that the transfers' ceil-rounded scaled amounts consume (tune_to_ceiling).
+LATE_37 = (
+    Position("isolated-emode", (("WETH", 5_000), ("LINK", 2_000)), (("USDC", 3_000),), emode=4),
+    Position("ceil-consumed", (("USDC", 2_000),), (("LINK", 1_450), ("DAI", 80))),
+)
 #: The crash: new prices as a share of the start price.
 CRASH = {"WETH": 0.88, "wstETH": 0.83, "SILO": 0.30, "EMX": 0.88}
+#: 3.7 only, on top: LINK rises (no earlier attempt involves LINK).
+CRASH_37 = {"LINK": 1.5}
 
 
 def open_positions(chain: Chain, positions: tuple[Position, ...], first: int) -> dict[str, str]:
@@ -594,6 +606,7 @@ ATTEMPTS = (
     Attempt("emode-price-source", "USDC", "DAI", "third"),
     Attempt("emode-only-collateral", "EMX", "USDC", "max"),
     Attempt("emode-only-collateral", "EMX", "USDC", "third"),
+    Attempt("ceil-consumed", "USDC", "LINK", "max"),
 )
 
 
@@ -672,6 +685,68 @@ def liquidate(chain: Chain, wallets: dict[str, str], state: dict[str, Any], atte
     chain.rpc.call("evm_revert", [snap])
     chain.timestamp, chain.nonces = start_time, nonces
     return record
+
+
+def _supply(chain: Chain, who: str, symbol: str, amount: int) -> list[tuple[str, Abi, str, str, tuple[Any, ...]]]:
+    token, pool = Abi(aave_artifact("MintableERC20").abi), chain.addresses["pool"]
+    return [
+        (who, token, chain.addresses[symbol], "mint", (who, amount)),
+        (who, chain.abi("Pool"), pool, "supply", (chain.addresses[symbol], amount, who, 0)),
+    ]
+
+
+def tune_to_ceiling(chain: Chain, wallets: dict[str, str], name: str, collateral: str, debt: str) -> int:
+    """3.7: how much more `collateral` (token units) `name` must supply so that liquidating all of its `debt` leaves
+    a unit or two of it, which the liquidator's and the treasury's transfers consume all the same (each rayDivCeil):
+    3.7 then finds no collateral left and books the other debts as deficit, where 3.6's test in base currency would
+    see the leftover (docs/3.7/liquidation-rounding.md). Amounts around the one that covers the debt are tried on
+    the chain, each rolled back, and both tests read with chainrisk's maths on 3.7's split; the vector then records
+    what the pool itself does. 0 when no amount tells the tests apart."""
+    v37 = PoolVersion(3, 7)
+
+    def tried(extra: int) -> tuple[bool, int]:
+        """Whether 3.6's and 3.7's tests disagree after supplying `extra` more, and how much more is held then
+        than the liquidation of the whole debt seizes."""
+        snap = chain.rpc.call("evm_snapshot")
+        start_time, nonces = chain.timestamp, dict(chain.nonces)
+        if extra:
+            chain.batch(_supply(chain, wallets[name], collateral, extra))
+        state = snapshot(chain, wallets, chain.mine(7))
+        chain.rpc.call("evm_revert", [snap])
+        chain.timestamp, chain.nonces = start_time, nonces
+        user = next(u for u in state["users"] if u["name"] == name)
+        c, d = (next(r for r in state["reserves"] if r["symbol"] == s) for s in (collateral, debt))
+        market = _market(v37, state, int(state["timestamp"]) + 12)
+        balances = _balances(user)
+        config, emode = int(user["configuration"]), int(user["emode"])
+        outcome = liquidation_call(market, config, emode, balances, int(c["reserve_id"]), int(d["reserve_id"]))
+        account = user_account_data(market, config, emode, balances)
+        by_id = {p.reserve.reserve_id: p for p in account.positions}
+        held, owed = by_id[int(c["reserve_id"])].supplied, by_id[int(d["reserve_id"])].debt
+        asset_c, asset_d = (next(x for x in ASSETS if x.symbol == s) for s in (collateral, debt))
+        prices = int(c["price"]), 10**asset_c.decimals, int(d["price"]), 10**asset_d.decimals
+        split = collateral_to_liquidate(v37, *prices, owed, held, asset_c.bonus, asset_c.protocol_fee)
+        reserve = market.reserves_by_id[int(c["reserve_id"])]
+        left = [
+            _no_collateral_left(
+                version,
+                split,
+                account.total_collateral_base,
+                balances[int(c["reserve_id"])].scaled_a_token,
+                normalized_income(reserve, market.timestamp),
+                prices[0],
+                prices[1],
+            )
+            for version in (PoolVersion(3, 6), v37)
+        ]
+        whole = collateral_to_liquidate(v37, *prices, owed, 2**255, asset_c.bonus, 0).collateral
+        return outcome.error is None and left[0] != left[1], held - whole
+
+    _, surplus = tried(0)
+    for extra in range(max(-surplus - 2, 1), -surplus + 12):
+        if tried(extra)[0]:
+            return extra
+    return 0
 
 
 def record_transfer(chain: Chain) -> dict[str, Any]:
@@ -766,11 +841,16 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
             chain.batch(
                 [
                     (DEPLOYER, feed, chain.addresses[f"feed:{s}"], "setAnswer", (int(x.price * share),))
-                    for s, share in CRASH.items()
+                    for s, share in (CRASH | (CRASH_37 if chain.minor >= 7 else {})).items()
                     for x in ASSETS
                     if x.symbol == s
                 ]
             )
+            if chain.minor >= 7:
+                extra = tune_to_ceiling(chain, wallets, "ceil-consumed", "USDC", "LINK")
+                log(f"{tag}: ceil-consumed topped up by {extra} USDC units")
+                if extra:
+                    chain.batch(_supply(chain, wallets["ceil-consumed"], "USDC", extra))
             crashed = snapshot(chain, wallets, chain.mine(7))
             liquidations = [liquidate(chain, wallets, crashed, x) for x in ATTEMPTS if x.wallet in wallets]
             chain.mine(400 * DAY + 12_345)
