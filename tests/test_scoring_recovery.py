@@ -113,7 +113,8 @@ def test_comet_recovers_at_its_store_front_price() -> None:
     # compound-finance/comet test/quote-collateral-test.ts: storeFrontPriceFactor 0.5, liquidationFactor 0.6 quotes
     # COMP at $200 for $160 (Comet.quoteCollateral).
     assert recovery_wad(5 * 10**17, 6 * 10**17) == 8 * 10**17
-    assert recovery_wad(5 * 10**17, 0) is None  # absorb skips an asset with no liquidationFactor
+    # liquidationFactor 0: absorb seizes it for nothing and the store front sells it at 1 - 0.5.
+    assert recovery_wad(5 * 10**17, 0) == 5 * 10**17
     assert recovery_wad(0, 93 * 10**16) == WAD  # no store-front discount: it sells at the oracle's price
     # $110 of collateral absorbed at liquidationFactor 0.9 credits $99 of a $100 debt; the store front sells it at
     # 1 - 0.5 x 0.1 = 95 %, $104.5: the reserves lose nothing.

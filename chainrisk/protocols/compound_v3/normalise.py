@@ -258,14 +258,14 @@ def liquidation_bonus_wad(liquidation_factor: int) -> int:
     return (WAD * WAD + liquidation_factor // 2) // liquidation_factor if liquidation_factor else WAD
 
 
-def recovery_wad(store_front_price_factor: int, liquidation_factor: int) -> int | None:
+def recovery_wad(store_front_price_factor: int, liquidation_factor: int) -> int:
     """What the protocol recovers per unit of an absorbed collateral's value: absorb credits the borrower
     liquidationFactor of it, and buyCollateral sells it at the price less storeFrontPriceFactor x (1 -
     liquidationFactor) (Comet.quoteCollateral, mulFactor floored at 1e18), so the reserves are short only of what
-    that sale leaves under the debt. None for a liquidationFactor of 0, which absorb skips (an asset delisted that
-    way)."""
-    if not liquidation_factor:
-        return None
+    that sale leaves under the debt. A liquidationFactor of 0 (an asset being wound down) is no exception: absorb
+    seizes it and credits nothing for it, and the store front sells it at 1 - storeFrontPriceFactor
+    (contracts/Comet.sol and CometWithExtendedAssetList.sol, absorbInternal and quoteCollateral, at
+    compound-finance/comet d5a30b0a; only an unmerged partial-liquidation branch skips such an asset)."""
     return WAD - store_front_price_factor * (WAD - liquidation_factor) // WAD
 
 
