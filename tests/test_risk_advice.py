@@ -393,15 +393,17 @@ def test_a_penalty_is_not_a_keepers_bonus_in_the_advice() -> None:
     assert aave["lt_ceiling_bps"] < row["lt_ceiling_bps"]
 
 
-def test_comets_buyers_get_the_store_fronts_share_of_the_bonus() -> None:
+@pytest.mark.parametrize(("factor", "store_front"), [(93 * 10**16, 5 * 10**17), (80 * 10**16, 2 * 10**17)])
+def test_comets_buyers_get_the_store_fronts_share_of_the_bonus(factor: int, store_front: int) -> None:
     """Comet credits the borrower liquidationFactor of the collateral and sells it at the store front for
     1 - storeFrontPriceFactor x (1 - liquidationFactor): buyers, who must cover the lag and the slippage, get half of
     a 7.53 % bonus at a factor of 0.5, and the sale recovers 96.5 % towards the debt, which sets the threshold's
-    ceiling."""
-    factor, store_front = 93 * 10**16, 5 * 10**17
+    ceiling. Aave's percentMul(LT, bonus) <= 100 % is no rule of Comet's Configurator: at a liquidationFactor of 0.8
+    and a storeFrontPriceFactor of 0.2 the sale recovers 96 % and the ceiling passes 80 %."""
+    share = store_front / 1e18
     bonus_wad, recovery = liquidation_bonus_wad(factor), recovery_wad(store_front, factor)
     bonus = round(bonus_wad / 10**14)
-    rows = _one_collateral_market("compound-v3", 8500, bonus, 1.05).with_columns(
+    rows = _one_collateral_market("compound-v3", 8500 if factor > 85 * 10**16 else 7500, bonus, 1.05).with_columns(
         pl.lit(bonus_wad, pl.Int128).alias("liquidation_bonus_wad"),
         pl.when(pl.col("liquidation_threshold_bps") > 0)
         .then(pl.lit(recovery, pl.Int128))
@@ -412,17 +414,18 @@ def test_comets_buyers_get_the_store_fronts_share_of_the_bonus() -> None:
         settings = AdviceSettings(rules=parameter_rules(), oracle_lag_hours=lag)
         row = _advice_of(advise(rows, [WINDOWS["ftx-2022"]], settings))
         new_bonus = row["suggested_bonus_bps"]
-        buyers = 1e4 / (1 - 0.5 * (1 - 1e4 / new_bonus)) - 1e4
-        assert f"buyers get {buyers / 100:.2f} % at the store front, 50.00 % of its discount" in row["reasons"]
-        assert new_bonus > bonus or "buyers get 3.63 %" in row["reasons"]
+        buyers = 1e4 / (1 - share * (1 - 1e4 / new_bonus)) - 1e4
+        passed_on = f"buyers get {buyers / 100:.2f} % at the store front, {share * 100:.2f} % of its discount"
+        assert passed_on in row["reasons"]
+        kept = 1 - share * (1 - factor / 1e18)  # what the sale recovers at the kept bonus: 96.5 % at 0.93 and 0.5
         # The bonus is raised exactly when the buyers' 1 / 0.965 falls short of the floor, to one whose buyers' share
         # covers it (within the 25-bps grid and the step cap).
-        assert (new_bonus > bonus) == (row["bonus_floor_bps"] > 1e4 / 0.965)
+        assert (new_bonus > bonus) == (row["bonus_floor_bps"] > 1e4 / kept)
         if new_bonus > bonus:
-            buyers = 1e4 / (1 - 0.5 * (1 - 1e4 / new_bonus))
+            buyers = 1e4 / (1 - share * (1 - 1e4 / new_bonus))
             assert buyers >= row["bonus_floor_bps"] or new_bonus == bonus + settings.max_change_bps
         covered = 1e4 * (1 + row["tail_move"]) * (1 - row["concentration_slippage"])
-        at_new_bonus = 1 - 0.5 * (1 - 1e4 / new_bonus)
-        assert row["lt_ceiling_bps"] == min(
-            math.floor(covered * at_new_bonus / 50 + 1e-9) * 50, 10_000 * 10_000 // new_bonus // 50 * 50
-        )
+        at_new_bonus = 1 - share * (1 - 1e4 / new_bonus)
+        assert row["lt_ceiling_bps"] == min(math.floor(covered * at_new_bonus / 50 + 1e-9) * 50, 10_000)
+        if factor == 80 * 10**16 and lag == 1:
+            assert row["lt_ceiling_bps"] > 10_000 * 10_000 // new_bonus

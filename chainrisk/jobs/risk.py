@@ -75,6 +75,7 @@ def parameter_rules() -> dict[str, ParameterRules]:
             adapter.collateral_cap,
             adapter.ltv_below_threshold,
             adapter.bonus_is_penalty,
+            adapter.threshold_within_bonus,
         )
         for name, adapter in adapters().items()
     }

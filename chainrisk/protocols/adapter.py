@@ -141,6 +141,10 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Whether the bonus is a penalty the protocol keeps, not a liquidator's incentive (Maker's chop goes to the Vow;
     #: an auction's falling price pays keepers): a liquidation then recovers the whole value towards the debt.
     bonus_is_penalty: ClassVar[bool] = False
+    #: Whether governance may not set a threshold whose product with the bonus exceeds 100 % (Aave's
+    #: PoolConfigurator.configureReserveAsCollateral: percentMul(LT, bonus) <= 100 %). Comet's Configurator asks only
+    #: liquidateCollateralFactor <= 1 (CometCore.MAX_COLLATERAL_FACTOR), whatever the liquidationFactor.
+    threshold_within_bonus: ClassVar[bool] = True
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives

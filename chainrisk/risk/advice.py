@@ -15,8 +15,8 @@ Per market and collateral c (outside e-mode), with its current threshold LT, LTV
    model does not price).
 4. Threshold ceiling: a position exactly at LT must still cover its debt and the bonus after the rare H-hour move and
    the slippage: LT <= q_H (1 - s) / b; Aave's PoolConfigurator (configureReserveAsCollateral) also requires
-   percentMul(LT, bonus) <= 100 %. LTV ceiling: a position opened at the LTV stays above LT after the ordinary
-   H-hour move: LTV <= LT q_H(ordinary).
+   percentMul(LT, bonus) <= 100 % (Comet's only a factor up to 1). LTV ceiling: a position opened at the LTV stays
+   above LT after the ordinary H-hour move: LTV <= LT q_H(ordinary).
 5. Proposals move in 50-bps steps, at most `max_change_bps` per update (Chaos Labs bounds each Aave proposal to
    +-3 %, hence the default of 300). A threshold above its ceiling is lowered (and the positions that lowering makes
    liquidatable at today's prices are counted); one below its ceiling is raised only if the backtest shows the raise
@@ -87,6 +87,8 @@ class ParameterRules:
     #: whether the bonus is a penalty the protocol keeps (Maker's chop), so that no liquidator needs it and a
     #: liquidation recovers the whole value towards the debt
     bonus_is_penalty: bool = False
+    #: whether the threshold times the bonus may not exceed 100 % (Aave's PoolConfigurator; not Comet's)
+    threshold_within_bonus: bool = True
 
 
 @dataclass(frozen=True)
@@ -476,8 +478,9 @@ def _advise_row(
         # it where the bonus is a penalty paid after the debt (Maker: the move and the slippage alone bound it).
         exact_ceiling = covered * _recovery(new_bonus, share)
         # Aave's PoolConfigurator rejects percentMul(LT, bonus) > 100 %: no step may stop above it (a penalty's
-        # threshold may reach any ratio above the debt).
-        valid = BPS if rules.bonus_is_penalty else min(_grid_down(BPS * BPS / new_bonus), BPS)
+        # threshold may reach any ratio above the debt; Comet's Configurator asks only for a factor up to 1).
+        within_bonus = rules.threshold_within_bonus and not rules.bonus_is_penalty
+        valid = min(_grid_down(BPS * BPS / new_bonus), BPS) if within_bonus else BPS
         ceiling = min(_grid_down(exact_ceiling), valid)
         bonus_words = f"the {_pct(new_bonus - BPS)} bonus"
         if rules.bonus_is_penalty:

@@ -129,6 +129,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.
     ltv_below_threshold = True
+    threshold_within_bonus = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))
