@@ -287,8 +287,11 @@ class FaultProxy:
                 if call.get("method") == "eth_getLogs" and _log_width(call) >= 2:
                     by_id[call.get("id")].pop("result", None)
                     by_id[call.get("id")]["error"] = refusal
-        elif kind == "lagging":
-            self._lag_answers(calls, by_id, older, rng)
+        elif kind == "lagging" and not (self._lag_answers(calls, by_id, older, rng) or older):
+            # Every call it could lag on reverted anyway (probes of views a pool lacks): the client sees no fault,
+            # so none was injected.
+            with self._lock:
+                self.injected["lagging"] -= 1
         return 200, "application/json", json.dumps(items if batch else items[0] if items else []).encode(), {}
 
     def _answers_older(self, call: dict[str, Any], rng: random.Random) -> bool:
@@ -300,11 +303,14 @@ class FaultProxy:
     @staticmethod
     def _lag_answers(
         calls: list[dict[str, Any]], by_id: dict[Any, dict[str, Any]], older: set[Any], rng: random.Random
-    ) -> None:
+    ) -> bool:
+        """Answers as a node behind the head would; whether any answer changed."""
+        changed = False
         for call in calls:
             item = by_id.get(call.get("id"))
             if item is None or not _lags(call) or "error" in item:
                 continue
+            changed = True
             method = call.get("method")
             if method == "eth_blockNumber":
                 item["result"] = hex(max(0, int(item["result"], 16) - rng.randint(1, 3)))
@@ -322,6 +328,7 @@ class FaultProxy:
                     if method == "eth_getLogs"
                     else {"code": -32000, "message": "header not found"}
                 )
+        return changed
 
     def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
         proxy = self
