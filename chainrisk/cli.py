@@ -193,13 +193,14 @@ def _index_config(args: argparse.Namespace) -> Any:
 def _index(args: argparse.Namespace) -> None:
     from chainrisk.config import resolve_rpc_url
     from chainrisk.jobs.lock import writer_lock
+    from chainrisk.store.db import keep_open
 
     if args.from_block is not None and args.to_block is not None and args.from_block > args.to_block:
         raise UserError(f"--from-block {args.from_block} is after --to-block {args.to_block}; swap them")
     config = _index_config(args)
     _check_db(config.db, create=True)
     rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
-    with writer_lock(config.db, "index"):
+    with writer_lock(config.db, "index"), keep_open(config.db):
         _index_markets(args, config, rpc_url)
 
 

@@ -27,7 +27,7 @@ from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score
 from chainrisk.rpc import mask_url
-from chainrisk.store.db import Store
+from chainrisk.store.db import Store, keep_open
 
 log = logging.getLogger("chainrisk.run")
 
@@ -177,7 +177,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
 def run_once(config: Config, rpc_url: str) -> RunReport:
     """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it."""
     started = time.perf_counter()
-    with writer_lock(config.db, "run"):
+    with writer_lock(config.db, "run"), keep_open(config.db):
         report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
         indexed = index_markets(config, rpc_url)
         report.indexed = indexed.reports

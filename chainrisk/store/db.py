@@ -85,6 +85,35 @@ def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
+#: Files whose DuckDB instance is kept open (keep_open), by resolved path: the connection keeping it, or None until the
+#: block's first writable Store has opened the file.
+_KEPT: dict[Path, duckdb.DuckDBPyConnection | None] = {}
+
+
+@contextmanager
+def keep_open(path: Path) -> Iterator[None]:
+    """Keeps `path`'s DuckDB instance open from the first writable Store this process opens on it in the block to the
+    block's end: every later Store is a cursor of that instance instead of a database opened and closed again, and
+    a writable one checkpoints when it closes, as a closing instance did. Nothing is opened or created before a job
+    opens the file itself (a run refused for a wrong chain leaves no file behind).
+
+    Why (README "Storage and history"): each checkpoint writes its metadata into a fresh metadata block, and DuckDB
+    reuses the pages an earlier checkpoint freed only within the instance that freed them, so the first rewrite of a
+    run whose jobs each opened the file took more blocks for good. Transactions are what they were: a crash still
+    leaves the file as it was before the transaction it cut."""
+    key = path.resolve()
+    if key in _KEPT:
+        yield
+        return
+    _KEPT[key] = None
+    try:
+        yield
+    finally:
+        keeper = _KEPT.pop(key)
+        if keeper is not None:
+            keeper.close()
+
+
 @dataclass(frozen=True)
 class StoredMarket:
     """One indexed contract and the tables it writes, as a reorg rewind needs them."""
@@ -109,6 +138,15 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._read_only = read_only
+        key = self.path.resolve()
+        kept = _KEPT.get(key)
+        self._kept = kept is not None
+        if kept is not None:
+            # Inside keep_open: a cursor of the open instance (already migrated; a reader of this process reads what
+            # the run wrote, as a read-only open after its commit would).
+            self.con = kept.cursor()
+            return
         if read_only and not self.path.is_file():
             raise UserError(f"no database at {self.path}; run `chainrisk index` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +160,11 @@ class Store:
             raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
         if not read_only:
             self._migrate()
+            if key in _KEPT:
+                # The block's first writable open: a second connection to the instance (DuckDB's instance cache) keeps
+                # it open after this Store closes (keep_open).
+                _KEPT[key] = duckdb.connect(str(self.path))
+                self._kept = True
         elif gone := self._cold_view_reads_missing():
             self.con.close()
             raise UserError(
@@ -315,6 +358,8 @@ class Store:
         return published_dir(self.path).absolute() / COLD_DATA
 
     def close(self) -> None:
+        if self._kept and not self._read_only:
+            self.con.execute("CHECKPOINT")  # what closing the instance did (keep_open)
         self.con.close()
 
     def __enter__(self) -> Store:

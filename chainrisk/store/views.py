@@ -23,6 +23,7 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, adapters
 from chainrisk.resources import data_dir
+from chainrisk.store.latest import drop_latest_keys
 
 #: The shared SQL files (top-level queries/ in a checkout, chainrisk/_data/queries in a wheel).
 QUERIES_DIR = data_dir("queries")
@@ -160,6 +161,9 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     try:
         for adapter in adapters().values():
             con.execute(adapter.ddl)
+        # The latest-only ones just made without their primary key, as every other writer leaves them: a run keeps
+        # one instance open (chainrisk.store.db.keep_open), so no later open of this run would drop it.
+        drop_latest_keys(con)
         for query in queries:
             try:
                 con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")
