@@ -40,3 +40,16 @@ def test_a_block_whose_first_open_is_refused_leaves_nothing_kept(tmp_path: Path)
     with keep_open(path), pytest.raises(UserError, match=r"not a chainrisk DuckDB file|cannot open"):
         Store(path)
     assert path.read_text() == "this is not a DuckDB file\n"
+
+
+def test_an_error_inside_a_transaction_is_the_error_raised_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    with keep_open(path):
+        with Store(path) as store:
+            store.con.execute("CREATE TABLE seen (x INTEGER)")
+        with pytest.raises(ZeroDivisionError), Store(path) as store:
+            store.con.execute("BEGIN")
+            store.con.execute("INSERT INTO seen VALUES (2)")
+            raise ZeroDivisionError  # left with its transaction open: closing must not raise in its place
+        with Store(path) as store:
+            assert store.query("SELECT count(*) AS n FROM seen")["n"][0] == 0
