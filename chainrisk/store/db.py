@@ -35,7 +35,7 @@ from chainrisk.store.history import (
     forget_inexact_cold_figures,
     record_samples,
 )
-from chainrisk.store.latest import drop_latest_keys
+from chainrisk.store.latest import create_adapter_tables, drop_latest_keys
 from chainrisk.store.migrate import migrate_to_9, migrate_to_10, migrate_to_11
 from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
@@ -346,9 +346,7 @@ class Store:
     def ensure_tables(self, ddl: str) -> None:
         """Creates a protocol adapter's raw tables if missing (its latest-only ones without their index)."""
         with self._transaction():
-            self.con.execute(ddl)
-            drop_latest_keys(self.con)
-            ledger.ensure(self.con)  # a new raw events table's ledger (chainrisk.store.ledger)
+            create_adapter_tables(self.con, [ddl])
 
     @property
     def cold_folder(self) -> Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from chainrisk.protocols.adapter import adapters
+from chainrisk.store import ledger
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
@@ -76,6 +77,16 @@ def drop_latest_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     }
     candidates = [table for table in latest_tables(con) if table in keyed]
     return [table for table in candidates if rebuild_without_key(con, table) is not None]
+
+
+def create_adapter_tables(con: duckdb.DuckDBPyConnection, ddls: list[str]) -> None:
+    """Creates protocol adapters' raw tables where missing (`ddls`: their CREATE TABLE IF NOT EXISTS), as every writer
+    leaves them: the latest-only ones without their primary key, a new events table with its ledger entry
+    (chainrisk.store.ledger). In the caller's transaction."""
+    for ddl in ddls:
+        con.execute(ddl)
+    drop_latest_keys(con)
+    ledger.ensure(con)
 
 
 def rebuild_without_key(con: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> list[str] | None:

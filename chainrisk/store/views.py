@@ -23,7 +23,7 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, adapters
 from chainrisk.resources import data_dir
-from chainrisk.store.latest import drop_latest_keys
+from chainrisk.store.latest import create_adapter_tables
 
 #: The shared SQL files (top-level queries/ in a checkout, chainrisk/_data/queries in a wheel).
 QUERIES_DIR = data_dir("queries")
@@ -159,11 +159,9 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     queries = list_queries()
     con.execute("BEGIN")
     try:
-        for adapter in adapters().values():
-            con.execute(adapter.ddl)
-        # The latest-only ones just made without their primary key, as every other writer leaves them: a run keeps
-        # one instance open (chainrisk.store.db.keep_open), so no later open of this run would drop it.
-        drop_latest_keys(con)
+        # As Store.ensure_tables leaves them (without the latest-only ones' keys, with a ledger): a run keeps one
+        # instance open (chainrisk.store.db.keep_open), so no later open of this run would put that right.
+        create_adapter_tables(con, [adapter.ddl for adapter in adapters().values()])
         for query in queries:
             try:
                 con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")
