@@ -137,6 +137,36 @@ def _merged(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
+def _contract_health(frame: pl.DataFrame) -> pl.DataFrame:
+    """The adapter's `wallet_health` rows of the synthetic positions: what Pool.getUserAccountData returns, by Aave
+    V3's GenericLogic in integers (average threshold floored to bps, percentMul half-up, wadDiv half-up). The score
+    checks the engine against these and leaves out any borrower without one (an oracle that reverts)."""
+    keys = ["protocol", "chain_id", "market", "source", "wallet", "block_number", "block_timestamp"]
+    collateral, debt = pl.col("total_collateral_base"), pl.col("total_debt_base")
+    wad = pl.lit(10**18, dtype=pl.Int128)
+    summed = frame.group_by(keys).agg(
+        pl.col("collateral_base").sum().alias("total_collateral_base"),
+        pl.col("debt_base").sum().alias("total_debt_base"),
+        (pl.col("collateral_base") * pl.col("liquidation_threshold_bps").cast(pl.Int128)).sum().alias("_lt"),
+        (pl.col("collateral_base") * pl.col("ltv_bps").cast(pl.Int128)).sum().alias("_ltv"),
+    )
+    averaged = summed.with_columns(
+        pl.when(collateral > 0).then(pl.col("_lt") // collateral).otherwise(0).alias("liquidation_threshold_bps"),
+        pl.when(collateral > 0).then(pl.col("_ltv") // collateral).otherwise(0).alias("ltv_bps"),
+    )
+    adjusted = (collateral * pl.col("liquidation_threshold_bps") + 5_000) // 10_000
+    capacity = (collateral * pl.col("ltv_bps") + 5_000) // 10_000
+    health = pl.when(debt > 0).then((adjusted * wad + debt // 2) // debt)
+    return averaged.with_columns(
+        health.alias("health_factor_wad"),
+        (health.cast(pl.Float64) / 1e18).alias("health_factor"),
+        pl.when(capacity > debt).then(capacity - debt).otherwise(0).alias("available_borrows_base"),
+        (collateral.cast(pl.Float64) * 1e-8).alias("collateral_usd"),
+        (debt.cast(pl.Float64) * 1e-8).alias("debt_usd"),
+        pl.lit(0).alias("emode_category"),
+    ).drop("_lt", "_ltv")
+
+
 def build_database(path: Path, positions: int, seed: int) -> dict[str, Any]:
     """Synthetic positions in the shape the Aave adapter writes, over four markets, then `chainrisk score`."""
     started = time.perf_counter()
@@ -153,6 +183,9 @@ def build_database(path: Path, positions: int, seed: int) -> dict[str, Any]:
             ).fetchall()
         store.con.register("incoming", exact(frame))
         store.con.execute("INSERT INTO positions BY NAME SELECT * FROM incoming").fetchall()
+        store.con.unregister("incoming")
+        store.con.register("incoming", exact(_contract_health(frame)))
+        store.con.execute("INSERT INTO wallet_health BY NAME SELECT * FROM incoming").fetchall()
         store.con.unregister("incoming")
     built = time.perf_counter() - started
     report = score(path)
