@@ -51,6 +51,7 @@ benchmarks/results/scale-ACCOUNTS.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -1092,13 +1093,22 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="each run under cProfile, statistics to this folder (no results saved, no year)"
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="a new folder to leave the chain state, the database and its published folder in (read later: "
+        "benchmarks/wallet_page.py) instead of a temporary one",
+    )
     args = parser.parse_args()
     if args.year_cold and args.year_wallets:
         parser.error("--year-cold builds every key's year: use it with --year-wallets 0")
     if args.profile:
         PROFILE.append(args.profile.resolve())
     rng = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=False)
+    kept = contextlib.nullcontext(str(args.keep)) if args.keep is not None else None
+    with kept or tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
         state = Path(folder)
         # Only the last states in anvil's memory (--prune-history): the bulk is storage written, not transactions.
         options = DevnetOptions(
