@@ -1106,7 +1106,9 @@ def main() -> None:
         PROFILE.append(args.profile.resolve())
     rng = random.Random(args.seed)
     if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=False)
+        if args.keep.exists():
+            parser.error(f"--keep {args.keep}: the folder exists; name a new one")
+        args.keep.mkdir(parents=True)
     kept = contextlib.nullcontext(str(args.keep)) if args.keep is not None else None
     with kept or tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
         state = Path(folder)
