@@ -138,7 +138,13 @@ def _timed_publish(db: Path, code: Path | None) -> tuple[float, dict[str, Any]]:
     code = code if code is not None else ROOT
     env = {**os.environ, "PYTHONPATH": str(code)}  # and run from there: `-c` puts the working directory first
     done = subprocess.run(
-        [sys.executable, "-c", script, str(db)], env=env, cwd=code, capture_output=True, text=True, check=True
+        # stdout only: a failing child's traceback (a checkout without abis/, say) reaches the terminal.
+        [sys.executable, "-c", script, str(db)],
+        env=env,
+        cwd=code,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
     )
     folder = db.with_name(db.name + ".published")
     catalog = folder / (folder / "CURRENT").read_text().strip()
@@ -282,7 +288,7 @@ def _versions_side_by_side(count: int, before: Path, folder: Path) -> dict[str, 
     child = subprocess.run(
         [sys.executable, __file__, "--measure-versions", str(count)],
         env={**os.environ, "PUBLISH_CHECKS_CODE": str(before)},
-        capture_output=True,
+        stdout=subprocess.PIPE,  # its traceback, if it fails, reaches the terminal
         text=True,
         check=True,
     )
