@@ -55,7 +55,6 @@ import contextlib
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,9 @@ from typing import Any
 
 import duckdb
 from eth_utils.crypto import keccak
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wallet_page import summary, wallet_reads
 
 from chainrisk.abi import Abi, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
@@ -612,24 +614,7 @@ def _read_latencies(db: Path, stop: threading.Event, until: int = 0) -> list[flo
 def _wallet_history_reads(db: Path, wallets: list[str]) -> dict[str, Any]:
     """Seconds for the Wallet page's health history of each of `wallets` (its own query, through the published
     snapshot, every bucket of every market: the cold files included), one read each, none cached."""
-    from chainrisk.dashboard.wallet import health_history
-
-    seconds, rows = [], []
-    for wallet in wallets:
-        started = time.perf_counter()
-        rows.append(health_history(db, wallet).height)
-        seconds.append(time.perf_counter() - started)
-    return {**_summary(seconds), "buckets_per_wallet_median": statistics.median(rows) if rows else 0}
-
-
-def _summary(latencies: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies)
-    return {
-        "reads": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
+    return wallet_reads(db, wallets)
 
 
 def _verify(
@@ -739,13 +724,13 @@ def _steady_runs(
         loaded["sender"].timestamp += RUN_EVERY_S - 12  # the change's block lands five minutes after the last
         _change(manifest, loaded, args.changed, rng)
         if n == 0:
-            latency["reader_latency_idle"] = _summary(_read_latencies(db, threading.Event(), until=20))
+            latency["reader_latency_idle"] = summary(_read_latencies(db, threading.Event(), until=20))
             reader = threading.Thread(target=lambda: during.extend(_read_latencies(db, stop)))
             reader.start()
             run = _run(db, state)
             stop.set()
             reader.join()
-            latency["reader_latency_during_run"] = _summary(during)
+            latency["reader_latency_during_run"] = summary(during)
         else:
             run = _run(db, state)
         runs.append({**run, **_sizes_mib(db)})

@@ -33,7 +33,20 @@ def _drop_page_cache() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("1\n")
 
 
-def _reads(db: Path, wallets: list[str], drop: bool) -> dict[str, Any]:
+def summary(latencies: list[float]) -> dict[str, float]:
+    """How many, p50, p95 and max (ms) of `latencies` (seconds)."""
+    ordered = sorted(latencies)
+    return {
+        "reads": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+    }
+
+
+def wallet_reads(db: Path, wallets: list[str], drop: bool = False) -> dict[str, Any]:
+    """The Wallet page's health history of each of `wallets`, one read each (a wallet read once is never cached):
+    summary() of the seconds, and the median buckets a wallet read; with `drop`, the page cache dropped before each."""
     seconds, rows = [], []
     for wallet in wallets:
         if drop:
@@ -41,14 +54,7 @@ def _reads(db: Path, wallets: list[str], drop: bool) -> dict[str, Any]:
         started = time.perf_counter()
         rows.append(health_history(db, wallet).height)
         seconds.append(time.perf_counter() - started)
-    ordered = sorted(seconds)
-    return {
-        "reads": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-        "buckets_per_wallet_median": statistics.median(rows),
-    }
+    return {**summary(seconds), "buckets_per_wallet_median": statistics.median(rows) if rows else 0}
 
 
 def _cold_files(db: Path) -> dict[str, Any]:
@@ -79,10 +85,10 @@ def main() -> None:
         "command": "python benchmarks/wallet_page.py --db DB "
         f"--wallets {args.wallets} --seed {args.seed}" + (" --drop-caches" if args.drop_caches else ""),
         "cold_files": _cold_files(args.db),
-        "page_cache_as_it_is": _reads(args.db, picked[: args.wallets], drop=False),
+        "page_cache_as_it_is": wallet_reads(args.db, picked[: args.wallets]),
     }
     if args.drop_caches:
-        result["page_cache_dropped_before_each_read"] = _reads(args.db, picked[args.wallets :], drop=True)
+        result["page_cache_dropped_before_each_read"] = wallet_reads(args.db, picked[args.wallets :], drop=True)
     result["load_average_1_5_15"] = list(os.getloadavg())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.output).write_text(json.dumps(result, indent=2) + "\n")
