@@ -611,12 +611,6 @@ def _read_latencies(db: Path, stop: threading.Event, until: int = 0) -> list[flo
     return latencies
 
 
-def _wallet_history_reads(db: Path, wallets: list[str]) -> dict[str, Any]:
-    """Seconds for the Wallet page's health history of each of `wallets` (its own query, through the published
-    snapshot, every bucket of every market: the cold files included), one read each, none cached."""
-    return wallet_reads(db, wallets)
-
-
 def _verify(
     db: Path, manifest: dict[str, Any], loaded: dict[str, Any], rng: random.Random, sample: int
 ) -> dict[str, Any]:
@@ -990,7 +984,8 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         cold_year_db_mib = sizes_after["database_mib"] + raw_mib * (raw_factor - 1)
         cold_year_published_mib = sizes_after["published_mib"] + raw_grown * (raw_factor - 1)
         all_days = None
-    wallet_reads = _wallet_history_reads(db, [str(w[3]) for w in wallets[:: max(len(wallets) // 20, 1)][:20]])
+    # The Wallet page's own query for 20 of the year's wallets, through the published snapshot, cold files included.
+    history_reads = wallet_reads(db, [str(w[3]) for w in wallets[:: max(len(wallets) // 20, 1)][:20]])
     return {
         "what": (
             f"a year = {YEAR_RUNS:,} five-minute runs; raw history, raw events and snapshot_blocks copied from the "
@@ -1021,7 +1016,7 @@ ORDER BY bucket_start // 86400, CASE WHEN bucket_seconds = 3600 AND bucket_start
         "year_cold": {"batches": len(batches), "days_moved": moved["days"], "move_s": round(moved["seconds"], 1)}
         if args.year_cold
         else None,
-        "wallet_page_history_reads": wallet_reads,
+        "wallet_page_history_reads": history_reads,
         "cold_days_after_the_run_on_top": {
             "buckets_left_in_the_database": hot_rows,
             "cold_files": int(listed[0]),
@@ -1094,8 +1089,12 @@ def main() -> None:
         if args.keep.exists():
             parser.error(f"--keep {args.keep}: the folder exists; name a new one")
         args.keep.mkdir(parents=True)
-    kept = contextlib.nullcontext(str(args.keep)) if args.keep is not None else None
-    with kept or tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP")) as folder:
+    workspace = (
+        contextlib.nullcontext(str(args.keep))
+        if args.keep is not None
+        else tempfile.TemporaryDirectory(dir=os.environ.get("SCALE_TMP"))
+    )
+    with workspace as folder:
         state = Path(folder)
         # Only the last states in anvil's memory (--prune-history): the bulk is storage written, not transactions.
         options = DevnetOptions(
