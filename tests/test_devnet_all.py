@@ -34,6 +34,7 @@ from tests.test_app import assert_clean, open_page, table_with
 from tests.test_index_compound_v3 import _check_balances, _check_health
 from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows
+from tests.test_storage_history import check_raw_as_of, run_twice, versions_added
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,21 @@ def test_liquity_troves_equal_get_entire_debt_and_coll(
         ours = tuple(int(row[c]) for c in ("entire_debt", "entire_coll", "pending_lusd_debt", "pending_eth"))
         assert ours == chain, row["wallet"]
     assert full_devnet["liquity_v1"]["liquidations"] > 0
+
+
+def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
+    full_devnet: dict[str, Any], full_rpc: RpcClient, tmp_path: Path
+) -> None:
+    """Two runs an hour apart on every protocol: accrued interest (Aave's indexes, Comet's indices and balances,
+    Jug.drip's rate and urns' debt, Morpho's totals) opens no version, only Comet's getReserves() does (read from
+    the contract: the base token balance it counts is not stored); every raw table of both snapshots comes back
+    exactly, the accrued columns recomputed for the later block equal to what the chain answered then."""
+    runs = run_twice(full_devnet, full_rpc, tmp_path / "chainrisk.duckdb")
+    protocols = {p for p, _ in runs["indexed"]}
+    assert {"aave-v3", "compound-v3", "maker", "morpho-blue", "liquity-v1"} <= protocols
+    comets = sum(p == "compound-v3" for p, _ in runs["indexed"])
+    assert versions_added(runs) == {"raw_compound_v3_markets": comets}
+    assert check_raw_as_of(runs) >= 2 * 12
 
 
 def test_devnet_status_is_short_and_json_is_the_manifest(

@@ -251,7 +251,9 @@ def test_version_8_file_keeps_its_history_in_the_one_history(tmp_path: Path) -> 
         history = store.query("SELECT * FROM wallet_health_history ORDER BY bucket_start")
         tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"].to_list())
         rebuilt = {block: store.raw_as_of("raw_aave_v3_balances", 1, POOL, block) for block in written}
-        never_written = store.raw_as_of("raw_aave_v3_liquidations", 1, POOL, 100)
+        never_written = store.raw_as_of("raw_aave_v3_emode_categories", 1, POOL, 100)
+        with pytest.raises(UserError, match="latest snapshot only"):  # predictions: no versions kept
+            store.raw_as_of("raw_aave_v3_liquidations", 1, POOL, 100)
         latest = store.query("SELECT DISTINCT block_number FROM raw_aave_v3_balances")["block_number"].to_list()
         scored = store.query("SELECT DISTINCT block_number FROM wallet_risk")["block_number"].to_list()
         versions = store.query("SELECT count(*) AS n FROM history.raw_aave_v3_balances")["n"][0]
@@ -265,7 +267,7 @@ def test_version_8_file_keeps_its_history_in_the_one_history(tmp_path: Path) -> 
         assert_frame_equal(rebuilt[block], frame)
     assert versions == 2, "WALLET's unchanged balance is one version; OTHER's one, closed at block 200"
     assert latest == [200] and scored == [200]
-    assert never_written.is_empty() and "debt_asset" in never_written.columns
+    assert never_written.is_empty() and "liquidation_threshold" in never_written.columns
 
 
 #: wallet_health_history as versions 9 (with the PRIMARY KEY) and 10 (without) wrote it.

@@ -335,7 +335,11 @@ def rebuild_positions(db_path: Path, protocol: str, chain_id: int, source: str, 
     (chainrisk.store.versions) by the protocol's own maths; UserError when the block was never snapshotted or the
     adapter cannot rebuild."""
     adapter = adapter_for(protocol)
-    raw_tables = [t for t in _stored_market(adapter, source).snapshot_tables if t not in CONTRACT_TABLES]
+    raw_tables = [
+        t
+        for t in _stored_market(adapter, source).snapshot_tables
+        if t not in CONTRACT_TABLES and t not in adapter.latest_only_tables
+    ]
     with Store(db_path, read_only=True) as store:
         raw = {table: store.raw_as_of(table, chain_id, source, block) for table in raw_tables}
         found = store.query(

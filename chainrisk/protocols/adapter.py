@@ -23,6 +23,7 @@ import importlib
 import pkgutil
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -145,6 +146,14 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: PoolConfigurator.configureReserveAsCollateral: percentMul(LT, bonus) <= 100 %). Comet's Configurator asks only
     #: liquidateCollateralFactor <= 1 (CometCore.MAX_COLLATERAL_FACTOR), whatever the liquidationFactor.
     threshold_within_bonus: ClassVar[bool] = True
+    #: Columns of raw snapshot tables that the snapshot works out for its block's time from the stored state (interest
+    #: accrued to the block: Aave's normalized income, Comet's accrued indices, Jug.drip's rate). They move every
+    #: block without a transaction; a version of the state carries them on while `accrue`, run on it for the new
+    #: block, gives exactly what the snapshot read (chainrisk.store.db: `_carry_accrued`, `raw_as_of`).
+    accrued_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Raw tables holding what the snapshot predicts from the state (what a liquidation would do now), not state:
+    #: each source's latest snapshot only, without versions.
+    latest_only_tables: ClassVar[tuple[str, ...]] = ()
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives
@@ -193,6 +202,14 @@ class Adapter(ABC, Generic[DeploymentT]):
         """The protocol's own wrapper tokens among `assets` (claims on another asset, such as Aave's aTokens), as
         links of the asset graph read at `block`; the token standards (ERC-4626, LSTs) are probed apart."""
         return {}
+
+    def accrue(
+        self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
+    ) -> list[dict[str, Any]]:
+        """For each of `rows` (raw table `table`'s rows, the state as stored), the values of its `accrued_columns` at
+        block timestamp `timestamp`, as the snapshot would read them; `related(name)` gives another raw table of the
+        same snapshot (its accrued columns at `timestamp`). Only called for tables in `accrued_columns`."""
+        raise NotImplementedError(f"{self.label} declares no accrued columns")
 
     def rebuild_positions(
         self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int

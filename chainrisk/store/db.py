@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import Adapter, adapters
 from chainrisk.store import ledger
 from chainrisk.store.history import (
     BUCKETS,
@@ -41,8 +43,9 @@ from chainrisk.store.schema import DDL, MIGRATIONS, SCHEMA_VERSION
 from chainrisk.store.schema.chains import CHAIN_TABLES
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.credit import CREDIT_TABLES, HISTORY_TABLES
+from chainrisk.store.schema.history import HISTORY_SCHEMA
 from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
-from chainrisk.store.versions import as_of, record_versions, rewind_versions
+from chainrisk.store.versions import FIRST_BLOCK, VALID_TO, as_of, key_columns, record_versions, rewind_versions
 
 #: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
 #: order: float sums then come out bit-identical however the file's rows happen to be laid out.
@@ -76,6 +79,18 @@ SELECT w.* FROM wallet_risk w JOIN scored_markets s
 STAMP_COLUMNS = ("block_number", "block_timestamp")
 #: The snapshots' blocks, one row per source and snapshot; its writers keep its ledger (chainrisk.store.ledger).
 SNAPSHOT_BLOCKS = "main.snapshot_blocks"
+
+
+def _plain(value: Any) -> Any:
+    """An exact amount as a Python int (DuckDB gives HUGEINT back as a Decimal), anything else as it is."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _same_value(left: Any, right: Any) -> bool:
+    """Equal as stored values: a HUGEINT read back (Decimal) equals the int it was written from."""
+    return bool(_plain(left) == _plain(right)) and (left is None) == (right is None)
 
 
 def _quoted(column: str) -> str:
@@ -259,12 +274,15 @@ class Store:
         self.con.execute(f"DELETE FROM {table} WHERE {scope}", params)
         self._insert(table, frame)
 
-    def _insert_versioned(self, table: str, frame: pl.DataFrame, chain_id: int, source: str, block: int) -> None:
-        """Replaces a raw snapshot of a source and records what changed in its versions (the frame typed as the
-        table, so an empty or all-NULL column compares as stored)."""
+    def _insert_versioned(
+        self, table: str, frame: pl.DataFrame, chain_id: int, source: str, block: int, versioned: pl.DataFrame
+    ) -> None:
+        """Replaces a raw snapshot of a source with `frame` and records what changed in its versions from
+        `versioned` (`frame`, or `frame` with accrued columns carried: `_carry_accrued`), typed as the table, so an
+        empty or all-NULL column compares as stored."""
         self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame)
         types = ledger.column_types(self.con, f"main.{table}")
-        self.con.register("snapshot_rows", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
+        self.con.register("snapshot_rows", versioned.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
         select = ", ".join(
             f"CAST({_quoted(c) if c in frame.columns else 'NULL'} AS {t}) AS {_quoted(c)}" for c, t in types
         )
@@ -553,6 +571,61 @@ class Store:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def _carry_accrued(
+        self,
+        adapter: Adapter[Any],
+        table: str,
+        frames: Mapping[str, pl.DataFrame],
+        chain_id: int,
+        source: str,
+        block: int,
+        timestamp: int,
+    ) -> pl.DataFrame:
+        """`frames[table]` with the accrued columns (Adapter.accrued_columns) of each row whose state is its current
+        version's put back to that version's values, where the adapter's `accrue` of the version at `timestamp`
+        gives exactly what the snapshot read: interest accruing with time then opens no version, and `raw_as_of`
+        recomputes those columns for any block. A row whose recomputation differs keeps what was read (a version
+        then opens, as for any change): what is stored stays exact whatever the deployment's maths."""
+        frame, accrued = frames[table], adapter.accrued_columns.get(table, ())
+        if not accrued or not frame.height or not set(accrued) <= set(frame.columns):
+            return frame
+        history = f"{HISTORY_SCHEMA}.{table}"
+        exists = self._first(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [HISTORY_SCHEMA, table]
+        )
+        if not exists or not exists[0]:
+            return frame
+        current = self.query(
+            f"SELECT * EXCLUDE ({VALID_TO}) FROM {history} WHERE chain_id = ? AND market = ? AND block_number < ? "
+            f"AND ({VALID_TO} IS NULL OR {VALID_TO} >= ?)",
+            [chain_id, source, block, block],
+        )
+        if not current.height:
+            return frame
+        recomputed = adapter.accrue(table, current, timestamp, lambda name: frames[name])
+        keys = key_columns(self.con, table)
+        state = [c for c in frame.columns if c in current.columns and c not in accrued and c not in STAMP_COLUMNS]
+        stored = {
+            tuple(row[k] for k in keys): (row, again)
+            for row, again in zip(current.iter_rows(named=True), recomputed, strict=True)
+        }
+        values = {c: [_plain(v) for v in frame[c].to_list()] for c in accrued}
+        carried = 0
+        for i, row in enumerate(frame.iter_rows(named=True)):
+            found = stored.get(tuple(row[k] for k in keys))
+            if found is None:
+                continue
+            version, again = found
+            if all(_same_value(row[c], version[c]) for c in state) and all(
+                _same_value(row[c], again[c]) for c in accrued
+            ):
+                carried += 1
+                for c in accrued:
+                    values[c][i] = _plain(version[c])
+        if not carried:
+            return frame
+        return frame.with_columns(pl.Series(c, values[c], dtype=frame[c].dtype) for c in accrued)
+
     def append_run(self, runs_table: str, run: pl.DataFrame, results: Mapping[str, pl.DataFrame]) -> int:
         """Inserts `run` (one row) and every frame of `results` under the next `run_id` of `runs_table`, in one
         transaction; returns that id."""
@@ -652,6 +725,7 @@ class Store:
     ) -> None:
         """Replaces the source's latest snapshot with the one at `block`, records what changed in the raw tables'
         versions and the block in snapshot_blocks and sync_state, atomically."""
+        adapter = adapters().get(protocol)
         with self._transaction():
             for table, frame in frames.items():
                 # Raw tables are keyed by the indexed contract (`market`); the shared contract tables hold one
@@ -659,8 +733,13 @@ class Store:
                 if table in CONTRACT_TABLES:
                     scope = "chain_id = ? AND source = ? AND protocol = ?"
                     self._replace_rows(table, scope, [chain_id, market, protocol], frame)
+                elif adapter is not None and table in adapter.latest_only_tables:
+                    self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, market], frame)
                 else:
-                    self._insert_versioned(table, frame, chain_id, market, block)
+                    versioned = frame
+                    if adapter is not None:
+                        versioned = self._carry_accrued(adapter, table, frames, chain_id, market, block, timestamp)
+                    self._insert_versioned(table, frame, chain_id, market, block, versioned)
             # The source's snapshots from `block` on replaced by this one, the ledger kept (chainrisk.store.ledger).
             retaken = "snapshot_blocks WHERE protocol = ? AND chain_id = ? AND source = ? AND block_number >= ?"
             ledger.subtract(self.con, SNAPSHOT_BLOCKS, f"SELECT * FROM {retaken}", [protocol, chain_id, market, block])
@@ -677,5 +756,32 @@ class Store:
             )
 
     def raw_as_of(self, table: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
-        """A raw snapshot table's rows of `source` as the snapshot at `block` wrote them (chainrisk.store.versions)."""
-        return as_of(self.con, table, chain_id, source, block)
+        """A raw snapshot table's rows of `source` as the snapshot at `block` wrote them (chainrisk.store.versions),
+        the accrued columns of versions read before `block` recomputed for its time by the adapter's `accrue`
+        (they were carried only where that recomputation gave what each snapshot read: `_carry_accrued`)."""
+        adapter = next((a for a in adapters().values() if f"CREATE TABLE IF NOT EXISTS {table} " in a.ddl), None)
+        if adapter is not None and table in adapter.latest_only_tables:
+            raise UserError(f"{table} holds each source's latest snapshot only (a prediction, not state)")
+        rows = as_of(self.con, table, chain_id, source, block, first_blocks=True)
+        accrued = adapter.accrued_columns.get(table, ()) if adapter is not None else ()
+        if FIRST_BLOCK not in rows.columns:
+            return rows
+        earlier = rows[FIRST_BLOCK] < block
+        rows = rows.drop(FIRST_BLOCK)
+        if adapter is None or not accrued or not earlier.any():
+            return rows
+        found = self._first(
+            "SELECT block_timestamp FROM snapshot_blocks WHERE chain_id = ? AND source = ? AND block_number = ?",
+            [chain_id, source, block],
+        )
+        assert found is not None  # as_of checked the snapshot exists
+        again = adapter.accrue(table, rows, int(found[0]), lambda name: self.raw_as_of(name, chain_id, source, block))
+        mask = earlier.to_list()
+        return rows.with_columns(
+            pl.Series(
+                c,
+                [_plain(a[c] if m else v) for a, m, v in zip(again, mask, rows[c].to_list(), strict=True)],
+                dtype=rows[c].dtype,
+            )
+            for c in accrued
+        )

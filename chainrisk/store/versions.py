@@ -20,6 +20,7 @@ from chainrisk.store.schema.history import HISTORY_SCHEMA
 #: Columns that name the snapshot rather than the state: not compared, and set to the asked block by as_of.
 SNAPSHOT_COLUMNS = ("block_number", "block_timestamp")
 VALID_TO = "valid_to_block"
+FIRST_BLOCK = "version_block"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> list[str]:
@@ -126,9 +127,13 @@ def rewind_versions(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, s
     con.execute(f"UPDATE {history} SET {VALID_TO} = NULL WHERE chain_id = ? AND market = ? AND {VALID_TO} > ?", params)
 
 
-def as_of(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, block: int) -> pl.DataFrame:
+def as_of(
+    con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, block: int, *, first_blocks: bool = False
+) -> pl.DataFrame:
     """The raw table's rows of `source` as the snapshot at `block` wrote them (block_number, and block_timestamp
-    where the table has one, set to that snapshot's), in key order. UserError when `block` was never snapshotted."""
+    where the table has one, set to that snapshot's), in key order; with `first_blocks`, each row's version's first
+    block too (`version_block`: where its accrued columns were read; chainrisk.store.db.Store.raw_as_of). UserError
+    when `block` was never snapshotted."""
     snapshot = con.execute(
         "SELECT block_timestamp FROM snapshot_blocks WHERE chain_id = ? AND source = ? AND block_number = ?",
         [chain_id, source, block],
@@ -144,8 +149,10 @@ def as_of(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str
     if "block_timestamp" in columns:
         replace.append(f"{int(snapshot[0][0])}::BIGINT AS block_timestamp")
     keys = ", ".join(f'"{c}"' for c in key_columns(con, table))
+    selected = ", ".join([*(f'"{c}"' for c in columns), *([FIRST_BLOCK] if first_blocks else [])])
     sql = (
-        f"SELECT {', '.join(columns)} FROM (SELECT * REPLACE ({', '.join(replace)}) FROM {HISTORY_SCHEMA}.{table} "
+        f"SELECT {selected} FROM (SELECT * REPLACE ({', '.join(replace)}), block_number AS {FIRST_BLOCK} "
+        f"FROM {HISTORY_SCHEMA}.{table} "
         f"WHERE chain_id = ? AND market = ? AND block_number <= ? AND ({VALID_TO} IS NULL OR {VALID_TO} > ?)) "
         f"ORDER BY {keys}"
     )

@@ -5,6 +5,7 @@ raw_aave_v3_balances."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -12,7 +13,7 @@ import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
-from chainrisk.protocols.aave_v3 import normalise, quality, rebuild
+from chainrisk.protocols.aave_v3 import accrual, normalise, quality, rebuild
 from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.constants import PRESETS
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
@@ -175,6 +176,13 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     account_columns = ("event", "reserve", "wallet", "counterparty")
     events_view = "stg_aave_v3_events"
     previous_tables = ("raw_aave_v3_reserves", "raw_aave_v3_accounts", "raw_aave_v3_balances")
+    accrued_columns = accrual.ACCRUED_COLUMNS
+    latest_only_tables = ("raw_aave_v3_liquidations",)
+
+    def accrue(
+        self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
+    ) -> list[dict[str, Any]]:
+        return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> AaveMarket:
         deployment = discover(rpc, address, block)

@@ -4,12 +4,13 @@ raw_compound_v3_accounts, raw_compound_v3_collateral, raw_compound_v3_absorbs.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import polars as pl
 
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
-from chainrisk.protocols.compound_v3 import normalise
+from chainrisk.protocols.compound_v3 import accrual, normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
 from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market, token_issues
@@ -118,6 +119,8 @@ class CompoundV3Adapter(Adapter[Deployment]):
     bad_debt = "reserves"
     address_role = "Comet"
     events_table = "raw_compound_v3_events"
+    accrued_columns = accrual.ACCRUED_COLUMNS
+    latest_only_tables = ("raw_compound_v3_absorbs",)
     ddl = DDL
     presets: ClassVar[dict[str, Preset]] = {
         name: Preset(name, "compound-v3", m.chain_id, m.comet, m.deployed_block, (("usd_oracle", m.usd_oracle),))
@@ -166,6 +169,11 @@ class CompoundV3Adapter(Adapter[Deployment]):
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)
         return Snapshot(frames, accounts=raw_accounts.height, accounts_with_debt=borrowers)
+
+    def accrue(
+        self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
+    ) -> list[dict[str, Any]]:
+        return accrual.accrue(table, rows, timestamp, related)
 
 
 ADAPTER = CompoundV3Adapter()

@@ -4,6 +4,7 @@ through a lens. Raw tables: raw_maker_events, raw_maker_ilks, raw_maker_urns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import polars as pl
@@ -11,7 +12,7 @@ import polars as pl
 from chainrisk.abi import eth_call
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
-from chainrisk.protocols.maker import normalise
+from chainrisk.protocols.maker import accrual, normalise
 from chainrisk.protocols.maker.constants import PRESETS
 from chainrisk.protocols.maker.events import NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
 from chainrisk.protocols.maker.snapshot import ERC20, Deployment, discover, discover_urns, read_ilks, registry_ilks
@@ -70,6 +71,7 @@ class MakerAdapter(Adapter[Deployment]):
     bad_debt = "surplus"
     address_role = "Chainlog"
     events_table = "raw_maker_events"
+    accrued_columns = accrual.ACCRUED_COLUMNS
     ddl = DDL
     presets: ClassVar[dict[str, Preset]] = {
         p.name: Preset(p.name, "maker", p.chain_id, p.address, p.from_block) for p in PRESETS.values()
@@ -134,6 +136,11 @@ class MakerAdapter(Adapter[Deployment]):
             ),
         }
         return Snapshot(frames, accounts=len(urns), accounts_with_debt=sum(1 for u in urns if u.art))
+
+    def accrue(
+        self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
+    ) -> list[dict[str, Any]]:
+        return accrual.accrue(table, rows, timestamp, related)
 
 
 ADAPTER = MakerAdapter()

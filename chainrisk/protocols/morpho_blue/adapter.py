@@ -4,13 +4,14 @@ raw_morpho_blue_positions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import polars as pl
 
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Snapshot
 from chainrisk.protocols.frames import markets_frame
-from chainrisk.protocols.morpho_blue import normalise, rebuild
+from chainrisk.protocols.morpho_blue import accrual, normalise, rebuild
 from chainrisk.protocols.morpho_blue.constants import PRESETS
 from chainrisk.protocols.morpho_blue.events import POSITION_EVENTS, TOPICS, decode_log
 from chainrisk.protocols.morpho_blue.maths import liquidation_incentive_factor
@@ -98,6 +99,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
     previous_tables = ("raw_morpho_blue_positions",)
+    accrued_columns = accrual.ACCRUED_COLUMNS
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives
     #: the incentive from it. Morpho Blue caps no collateral (a vault's cap bounds what it supplies to a market).
     parameter_changes = PER_MARKET
@@ -106,6 +108,11 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """Morpho.liquidate's incentive factor at an LLTV of `threshold_bps`, in whole bps (rounded down)."""
         return liquidation_incentive_factor(threshold_bps * WAD_PER_BPS) // WAD_PER_BPS
+
+    def accrue(
+        self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
+    ) -> list[dict[str, Any]]:
+        return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("usd_oracle"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from chainrisk.protocols.morpho_blue import normalise
+from chainrisk.protocols.morpho_blue.accrual import stored_state
 from chainrisk.protocols.morpho_blue.maths import MarketState
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, MarketParams, Position, Token
 
@@ -14,14 +15,7 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
     """The Market records raw_morpho_blue_markets rows were written from (the accrued state: its totals)."""
     markets = []
     for row in rows.iter_rows(named=True):
-        state = MarketState(
-            total_supply_assets=int(row["total_supply_assets"]),
-            total_supply_shares=int(row["total_supply_shares"]),
-            total_borrow_assets=int(row["total_borrow_assets"]),
-            total_borrow_shares=int(row["total_borrow_shares"]),
-            last_update=int(row["last_update"]),
-            fee=int(row["fee"]),
-        )
+        state = stored_state(row)
         accrued = MarketState(
             total_supply_assets=int(row["accrued_total_supply_assets"]),
             total_supply_shares=int(row["accrued_total_supply_shares"]),
