@@ -88,6 +88,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
+    """A column of `dtype` from Python values; exact amounts through Int128 (polars refuses a DECIMAL column built
+    from ints of mixed sizes, a small one first: "unexpected value ... found value of type Int64")."""
+    if isinstance(dtype, pl.Decimal) or dtype.is_integer():
+        return pl.Series(name, values, dtype=pl.Int128).cast(dtype)
+    return pl.Series(name, values, dtype=dtype)
+
+
 def _same_value(left: Any, right: Any) -> bool:
     """Equal as stored values: a HUGEINT read back (Decimal) equals the int it was written from."""
     return bool(_plain(left) == _plain(right)) and (left is None) == (right is None)
@@ -624,7 +632,7 @@ class Store:
                     values[c][i] = _plain(version[c])
         if not carried:
             return frame
-        return frame.with_columns(pl.Series(c, values[c], dtype=frame[c].dtype) for c in accrued)
+        return frame.with_columns(_series(c, values[c], frame[c].dtype) for c in accrued)
 
     def append_run(self, runs_table: str, run: pl.DataFrame, results: Mapping[str, pl.DataFrame]) -> int:
         """Inserts `run` (one row) and every frame of `results` under the next `run_id` of `runs_table`, in one
@@ -778,10 +786,10 @@ class Store:
         again = adapter.accrue(table, rows, int(found[0]), lambda name: self.raw_as_of(name, chain_id, source, block))
         mask = earlier.to_list()
         return rows.with_columns(
-            pl.Series(
+            _series(
                 c,
                 [_plain(a[c] if m else v) for a, m, v in zip(again, mask, rows[c].to_list(), strict=True)],
-                dtype=rows[c].dtype,
+                rows[c].dtype,
             )
             for c in accrued
         )
