@@ -4,7 +4,6 @@ lands in the bucketed health history."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def _raw_tables() -> list[str]:
     return [
         table
         for adapter in adapters().values()
-        for table in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", adapter.ddl)
+        for table in adapter.tables()
         if table != adapter.events_table and table not in adapter.latest_only_tables
     ]
 

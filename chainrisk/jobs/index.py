@@ -3,7 +3,6 @@ reorg-aware."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,8 +82,7 @@ def _block(rpc: RpcClient, number: int) -> dict[str, str]:
 
 def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
     # An adapter's snapshot writes its raw tables other than the events table, and the shared contract tables.
-    raw = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", adapter.ddl)
-    snapshot_tables = (*(t for t in raw if t != adapter.events_table), *CONTRACT_TABLES)
+    snapshot_tables = (*(t for t in adapter.tables() if t != adapter.events_table), *CONTRACT_TABLES)
     return StoredMarket(adapter.name, market, adapter.events_table, snapshot_tables)
 
 

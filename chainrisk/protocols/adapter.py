@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -154,6 +155,10 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Raw tables holding what the snapshot predicts from the state (what a liquidation would do now), not state:
     #: each source's latest snapshot only, without versions.
     latest_only_tables: ClassVar[tuple[str, ...]] = ()
+
+    def tables(self) -> list[str]:
+        """Every table `ddl` creates, in its order (the events table among them)."""
+        return re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", self.ddl)
 
     def bonus_of_threshold(self, threshold_bps: int) -> int:
         """The liquidation bonus (bps; 10,000 is none) the protocol gives a market of this threshold, where it derives

@@ -45,7 +45,15 @@ from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.store.schema.credit import CREDIT_TABLES, HISTORY_TABLES
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 from chainrisk.store.schema.scores import LATEST_ONLY_TABLES, SCORE_TABLES
-from chainrisk.store.versions import FIRST_BLOCK, VALID_TO, as_of, key_columns, record_versions, rewind_versions
+from chainrisk.store.versions import (
+    FIRST_BLOCK,
+    VALID_TO,
+    as_of,
+    has_history,
+    key_columns,
+    record_versions,
+    rewind_versions,
+)
 
 #: Each indexed source's latest snapshot (a Morpho market left with no position has no rows in it), in a fixed
 #: order: float sums then come out bit-identical however the file's rows happen to be laid out.
@@ -597,12 +605,9 @@ class Store:
         frame, accrued = frames[table], adapter.accrued_columns.get(table, ())
         if not accrued or not frame.height or not set(accrued) <= set(frame.columns):
             return frame
-        history = f"{HISTORY_SCHEMA}.{table}"
-        exists = self._first(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [HISTORY_SCHEMA, table]
-        )
-        if not exists or not exists[0]:
+        if not has_history(self.con, table):
             return frame
+        history = f"{HISTORY_SCHEMA}.{table}"
         current = self.query(
             f"SELECT * EXCLUDE ({VALID_TO}) FROM {history} WHERE chain_id = ? AND market = ? AND block_number < ? "
             f"AND ({VALID_TO} IS NULL OR {VALID_TO} >= ?)",
@@ -767,7 +772,7 @@ class Store:
         """A raw snapshot table's rows of `source` as the snapshot at `block` wrote them (chainrisk.store.versions),
         the accrued columns of versions read before `block` recomputed for its time by the adapter's `accrue`
         (they were carried only where that recomputation gave what each snapshot read: `_carry_accrued`)."""
-        adapter = next((a for a in adapters().values() if f"CREATE TABLE IF NOT EXISTS {table} " in a.ddl), None)
+        adapter = next((a for a in adapters().values() if table in a.tables()), None)
         if adapter is not None and table in adapter.latest_only_tables:
             raise UserError(f"{table} holds each source's latest snapshot only (a prediction, not state)")
         rows = as_of(self.con, table, chain_id, source, block, first_blocks=True)

@@ -110,12 +110,17 @@ def record_versions(
     return added
 
 
+def has_history(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether history.<table> exists (a raw table some snapshot has written since versions began)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [HISTORY_SCHEMA, table]
+    ).fetchall()
+    return bool(found[0][0])
+
+
 def rewind_versions(con: duckdb.DuckDBPyConnection, table: str, chain_id: int, source: str, keep_through: int) -> None:
     """Forgets the versions read after `keep_through` (a reorg replaced those blocks)."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [HISTORY_SCHEMA, table]
-    ).fetchall()[0][0]
-    if not exists:
+    if not has_history(con, table):
         return
     history = f"{HISTORY_SCHEMA}.{table}"
     params = [chain_id, source, keep_through]

@@ -10,24 +10,22 @@ import polars as pl
 
 from chainrisk.protocols.aave_v3.maths import normalized_debt, normalized_income
 from chainrisk.protocols.aave_v3.rebuild import reserves_of
-from chainrisk.protocols.aave_v3.version import PoolVersion
 
 RESERVES = "raw_aave_v3_reserves"
 ACCRUED_COLUMNS = {RESERVES: ("normalized_income", "normalized_variable_debt")}
 
 
 def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any]]:
-    """The reserves' normalized income and variable debt at block timestamp `timestamp`, row by row."""
+    """The reserves' normalized income and variable debt at block timestamp `timestamp`, row by row (`rows`: one
+    source's reserves, of one pool version)."""
     if table != RESERVES:
         raise ValueError(f"{table} has no accrued columns")
-    out = []
-    for row in rows.iter_rows(named=True):
-        (reserve,), _ = reserves_of(pl.DataFrame([row], schema=rows.schema))
-        version = PoolVersion.parse(row["pool_version"] or "3.0")
-        out.append(
-            {
-                "normalized_income": normalized_income(reserve, timestamp),
-                "normalized_variable_debt": normalized_debt(version, reserve, timestamp),
-            }
-        )
-    return out
+    reserves, version = reserves_of(rows)
+    by_asset = {r.asset: r for r in reserves}
+    return [
+        {
+            "normalized_income": normalized_income(by_asset[asset], timestamp),
+            "normalized_variable_debt": normalized_debt(version, by_asset[asset], timestamp),
+        }
+        for asset in rows["asset"].to_list()
+    ]

@@ -1,7 +1,8 @@
 -- Aave V3 reserves as read at the latest snapshot: decoded configuration, indexes, rates and prices.
 -- Earlier snapshots' values: history.raw_aave_v3_reserves (raw state is kept by change).
--- In history, normalized_income and normalized_variable_debt are as of each version's first block (interest alone opens no version); the exact
--- figures at any snapshotted block: chainrisk.store.db.Store.raw_as_of, which recomputes them.
+-- In history, normalized_income and normalized_variable_debt are as of each version's first block (interest alone
+-- opens no version); the exact figures at any snapshotted block: chainrisk.store.db.Store.raw_as_of, which
+-- recomputes them.
 --
 -- Grain: one row per (chain_id, market, block_number, asset); is_latest marks the market's latest snapshot.
 -- Key columns:

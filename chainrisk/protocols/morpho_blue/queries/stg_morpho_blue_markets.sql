@@ -1,7 +1,8 @@
 -- Morpho Blue markets as read at the latest snapshot: parameters, totals accrued to the block, rate, oracle price.
 -- Earlier snapshots' values: history.raw_morpho_blue_markets (raw state is kept by change).
--- In history, the accrued_total_* columns are as of each version's first block (interest alone opens no version); the exact
--- figures at any snapshotted block: chainrisk.store.db.Store.raw_as_of, which recomputes them.
+-- In history, the accrued_total_* columns are as of each version's first block (interest alone
+-- opens no version); the exact figures at any snapshotted block: chainrisk.store.db.Store.raw_as_of, which
+-- recomputes them.
 --
 -- Grain: one row per (chain_id, source, block_number, market); is_latest marks the source's latest snapshot.
 -- Key columns:
