@@ -21,7 +21,7 @@ MARKETS = "raw_morpho_blue_markets"
 T0, HOUR = 1_700_000_000, 3600
 
 
-def _market(market_id: str, supply: int, borrow: int) -> dict[str, Any]:
+def _market(market_id: str, supply: int, borrow: int, rate_at_target: int | None = None) -> dict[str, Any]:
     return {
         "market_id": market_id,
         "loan_token": "0x" + "01" * 20,
@@ -36,21 +36,28 @@ def _market(market_id: str, supply: int, borrow: int) -> dict[str, Any]:
         "last_update": T0,
         "fee": 10**17,
         "borrow_rate": 1_585_489_599,  # ~5 % a year, per second (WAD)
+        "rate_at_target": rate_at_target,
     }
 
 
-def _frame(block: int, timestamp: int, tamper: int = 0) -> pl.DataFrame:
-    """The two markets as a snapshot at `timestamp` reads them: one of small amounts, one past 2^64."""
+def _frame(block: int, timestamp: int, tamper: int = 0, adaptive: bool = False) -> pl.DataFrame:
+    """The two markets as a snapshot at `timestamp` reads them: one of small amounts, one past 2^64; with `adaptive`,
+    under an AdaptiveCurveIrm (its rate at target stored; utilization 69 % and 80 %, off its 90 % target, so its
+    borrowRateView moves with time)."""
+    target = 2_000_000_000 if adaptive else None  # ~6.3 % a year at target, per second (WAD)
     state = pl.DataFrame(
         [
-            _market("0x" + "11" * 32, 1_009_895_190_269, 700_000_000_000),
-            _market("0x" + "22" * 32, 5 * 10**24, 4 * 10**24),
-        ]
+            _market("0x" + "11" * 32, 1_009_895_190_269, 700_000_000_000, target),
+            _market("0x" + "22" * 32, 5 * 10**24, 4 * 10**24, target),
+        ],
+        schema_overrides={"rate_at_target": EXACT},
     )
-    accrued = accrue(MARKETS, state, timestamp)
+    accrued = accrue(MARKETS, state, timestamp)  # the rate under an AdaptiveCurveIrm: irm.py's, tested on vectors
     accrued[0]["accrued_total_borrow_assets"] += tamper  # another deployment's maths
+    if adaptive:
+        accrued[1]["borrow_rate"] += tamper  # another IRM answering rateAtTarget
     rows = [{**s, **a} for s, a in zip(state.to_dicts(), accrued, strict=True)]
-    exact = [c for c in rows[0] if isinstance(rows[0][c], int) and c != "last_update"]
+    exact = [c for c in rows[0] if isinstance(rows[0][c], int) and c != "last_update"] + ["rate_at_target"]
     frame = pl.DataFrame(rows, schema_overrides={c: EXACT for c in exact})
     return frame.with_columns(
         pl.lit(31337, pl.Int64).alias("chain_id"),
@@ -59,9 +66,9 @@ def _frame(block: int, timestamp: int, tamper: int = 0) -> pl.DataFrame:
     )
 
 
-def _write(store: Store, block: int, timestamp: int, tamper: int = 0) -> pl.DataFrame:
+def _write(store: Store, block: int, timestamp: int, tamper: int = 0, adaptive: bool = False) -> pl.DataFrame:
     store.ensure_tables(ADAPTER.ddl)
-    frame = _frame(block, timestamp, tamper)
+    frame = _frame(block, timestamp, tamper, adaptive)
     store.write_snapshot("morpho-blue", 31337, MORPHO, block, f"0x{block:x}", timestamp, {MARKETS: frame})
     return frame
 
@@ -90,5 +97,24 @@ def test_a_snapshot_the_maths_does_not_reproduce_opens_a_version(tmp_path: Path)
         first = _write(store, 100, T0 + HOUR)
         second = _write(store, 400, T0 + 2 * HOUR, tamper=1)
         assert _versions(store) == 3, "the small market's accrual disagreed by one unit: stored as read"
+        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
+        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
+
+
+def test_an_adaptive_curve_rate_moving_with_time_opens_no_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.duckdb") as store:
+        first = _write(store, 100, T0 + HOUR, adaptive=True)
+        second = _write(store, 400, T0 + 2 * HOUR, adaptive=True)
+        assert first["borrow_rate"].to_list() != second["borrow_rate"].to_list(), "the rate moved with time"
+        assert _versions(store) == 2, "one version per market: the IRM's rate moving with time opened none"
+        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
+        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
+
+
+def test_an_irm_rate_the_port_does_not_reproduce_opens_a_version(tmp_path: Path) -> None:
+    with Store(tmp_path / "d.duckdb") as store:
+        first = _write(store, 100, T0 + HOUR, adaptive=True)
+        second = _write(store, 400, T0 + 2 * HOUR, tamper=1, adaptive=True)
+        assert _versions(store) == 4, "both markets disagreed by one unit (totals, rate): stored as read"
         _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
         _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)

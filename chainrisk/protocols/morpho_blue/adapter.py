@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_markets (
     loan_price_usd DOUBLE, collateral_price_usd DOUBLE, base_currency_usd DOUBLE,
     PRIMARY KEY (chain_id, market, block_number, market_id)
 );
+-- AdaptiveCurveIrm's rateAtTarget(id) (NULL for any other IRM): borrow_rate follows from it at any time (irm.py)
+ALTER TABLE raw_morpho_blue_markets ADD COLUMN IF NOT EXISTS rate_at_target HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
     chain_id BIGINT NOT NULL,

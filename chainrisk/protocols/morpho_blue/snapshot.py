@@ -13,6 +13,7 @@ from eth_utils.crypto import keccak
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
+from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
@@ -21,6 +22,8 @@ from chainrisk.units import ZERO_ADDRESS
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
 IRM = load_abi("morpho-blue", "IIrm")
+#: Morpho's AdaptiveCurveIrm: `rateAtTarget(id)`, from which its rate at any later time follows (irm.py).
+ADAPTIVE_IRM = load_abi("morpho-blue", "IAdaptiveCurveIrm")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 #: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
 USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
@@ -74,6 +77,9 @@ class Market:
     collateral: Token | None  #: collateral token (None for idle markets)
     interest_known: bool = True  #: False when the IRM fails and interest since state.last_update is unknown
     issues: tuple[Issue, ...] = ()  #: odd contracts of this market (its tokens, oracle, IRM)
+    #: the IRM's rateAtTarget(id) when it is an AdaptiveCurveIrm: it answers one, and chainrisk's port of that IRM
+    #: (irm.py) gives from it exactly the borrowRateView read at this block; None for any other IRM
+    rate_at_target: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,20 @@ def _decoded(abi_function: str, abi: Any, raw: Any) -> int | None:
         return None
 
 
+def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate: int | None) -> int | None:
+    """The IRM's rateAtTarget(id) when it answers one from which irm.adaptive_curve_rate gives exactly the rate the
+    IRM answered (`rate`): the IRM computes as Morpho's AdaptiveCurveIrm does; None otherwise."""
+    if raw in (None, "0x") or rate is None:
+        return None
+    try:
+        (target,) = ADAPTIVE_IRM.decode("rateAtTarget", raw)
+        if not 0 <= int(target) < 2**127:
+            return None
+        return int(target) if adaptive_curve_rate(int(target), state, timestamp)[0] == rate else None
+    except DECODE_ERRORS:  # ValueError among them: a block time before the market's last update
+        return None
+
+
 def read_markets(
     rpc: RpcClient, deployment: Deployment, created: list[MarketParams], block: int, timestamp: int
 ) -> list[Market]:
@@ -177,6 +197,16 @@ def read_markets(
             rpc,
             [(p.irm, eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)) for p, s in with_irm],
             tag,
+        )
+    )
+    # Asked of every IRM: one that is not an AdaptiveCurveIrm reverts or answers what the port does not reproduce.
+    targets = iter(
+        _each(
+            rpc,
+            [
+                eth_call(p.irm, ADAPTIVE_IRM, "rateAtTarget", bytes.fromhex(p.market_id[2:]), block=tag)
+                for p, _ in with_irm
+            ],
         )
     )
     with_oracle = [p for p in created if p.oracle != ZERO_ADDRESS]
@@ -200,6 +230,7 @@ def read_markets(
                 for p in collateral.problems
             ]
         rate: int | None = 0
+        rate_at_target = None
         if params.irm == ZERO_ADDRESS:
             issues.append(
                 Issue(market_id, ZERO_ADDRESS, "no_irm", "IRM is address zero: the debt bears no interest", None)
@@ -207,6 +238,7 @@ def read_markets(
         else:
             has_code, raw = next(irm_answers)
             rate = _decoded("borrowRateView", IRM, raw)
+            rate_at_target = _adaptive_rate_at_target(next(targets), state, timestamp, rate)
         elapsed = timestamp - state.last_update
         interest_known = rate is not None or elapsed <= 0
         if rate is None:
@@ -280,7 +312,9 @@ def read_markets(
             if interest_known
             else state
         )
-        markets.append(Market(params, state, rate, accrued, price, loan, collateral, interest_known, tuple(issues)))
+        markets.append(
+            Market(params, state, rate, accrued, price, loan, collateral, interest_known, tuple(issues), rate_at_target)
+        )
     return markets
 
 
