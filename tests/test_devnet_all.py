@@ -133,15 +133,14 @@ def test_liquity_troves_equal_get_entire_debt_and_coll(
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
     full_devnet: dict[str, Any], full_rpc: RpcClient, tmp_path: Path
 ) -> None:
-    """Two runs an hour apart on every protocol: accrued interest (Aave's indexes, Comet's indices and balances,
-    Jug.drip's rate and urns' debt, Morpho's totals) opens no version, only Comet's getReserves() does (read from
-    the contract: the base token balance it counts is not stored); every raw table of both snapshots comes back
-    exactly, the accrued columns recomputed for the later block equal to what the chain answered then."""
+    """Two runs an hour apart on every protocol: accrued interest (Aave's indexes, Comet's indices, balances and
+    getReserves(), Jug.drip's rate and urns' debt, Morpho's totals) opens no version; every raw table of both
+    snapshots comes back exactly, the accrued columns recomputed for the later block equal to what the chain
+    answered then."""
     runs = run_twice(full_devnet, full_rpc, tmp_path / "chainrisk.duckdb")
     protocols = {p for p, _ in runs["indexed"]}
     assert {"aave-v3", "compound-v3", "maker", "morpho-blue", "liquity-v1"} <= protocols
-    comets = sum(p == "compound-v3" for p, _ in runs["indexed"])
-    assert versions_added(runs) == {"raw_compound_v3_markets": comets}
+    assert versions_added(runs) == {}
     assert check_raw_as_of(runs) >= 2 * 12
 
 

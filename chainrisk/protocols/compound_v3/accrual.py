@@ -1,5 +1,6 @@
 """Compound V3's accrued raw columns at any block time, from the state a version stores: the indices
-Comet.accruedInterestIndices gives (compound-finance/comet contracts/Comet.sol) and accounts' present values at them."""
+Comet.accruedInterestIndices gives (compound-finance/comet contracts/Comet.sol), getReserves at them (where the base
+token's balance was stored), and accounts' present values at them."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from chainrisk.protocols.compound_v3.maths import (
     accrued_interest_indices,
     present_value_borrow,
     present_value_supply,
+    reserves,
 )
 
 MARKETS = "raw_compound_v3_markets"
 ACCOUNTS = "raw_compound_v3_accounts"
-ACCRUED_COLUMNS = {MARKETS: ("accrued_supply_index", "accrued_borrow_index"), ACCOUNTS: ("balance", "borrow_balance")}
+ACCRUED_COLUMNS = {
+    MARKETS: ("accrued_supply_index", "accrued_borrow_index", "reserves"),
+    ACCOUNTS: ("balance", "borrow_balance"),
+}
 
 
 def _record(kind: type[Totals] | type[RateModel], row: dict[str, Any]) -> Any:
@@ -30,12 +35,18 @@ def _record(kind: type[Totals] | type[RateModel], row: dict[str, Any]) -> Any:
 def accrue(
     table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
 ) -> list[dict[str, Any]]:
-    """Markets: the accrued indices at `timestamp`; accounts: balanceOf and borrowBalanceOf at their market's."""
+    """Markets: the accrued indices at `timestamp` and getReserves at them (as stored where the base token's balance
+    was not); accounts: balanceOf and borrowBalanceOf at their market's."""
     if table == MARKETS:
         out = []
         for row in rows.iter_rows(named=True):
-            indices = accrued_interest_indices(_record(Totals, row), _record(RateModel, row), timestamp)
-            out.append({"accrued_supply_index": indices.supply, "accrued_borrow_index": indices.borrow})
+            totals = _record(Totals, row)
+            indices = accrued_interest_indices(totals, _record(RateModel, row), timestamp)
+            balance = row.get("base_balance")
+            held = int(row["reserves"]) if balance is None else reserves(int(balance), totals, indices)
+            out.append(
+                {"accrued_supply_index": indices.supply, "accrued_borrow_index": indices.borrow, "reserves": held}
+            )
         return out
     if table == ACCOUNTS:
         markets = {

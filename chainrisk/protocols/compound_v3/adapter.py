@@ -56,6 +56,9 @@ CREATE TABLE IF NOT EXISTS raw_compound_v3_markets (
     base_borrow_min HUGEINT NOT NULL, num_assets INTEGER NOT NULL, base_currency_usd DOUBLE,
     PRIMARY KEY (chain_id, market, block_number)
 );
+-- the base token's balanceOf(comet), where Comet.getReserves' formula gives the reserves read from it (NULL else):
+-- the reserves then follow for any block time (accrual.py)
+ALTER TABLE raw_compound_v3_markets ADD COLUMN IF NOT EXISTS base_balance HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_compound_v3_assets (
     chain_id BIGINT NOT NULL,

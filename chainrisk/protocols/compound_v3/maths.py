@@ -96,6 +96,13 @@ def present_value_borrow(index: int, principal: int) -> int:
     return principal * index // BASE_INDEX_SCALE
 
 
+def reserves(balance: int, totals: Totals, indices: Indices) -> int:
+    """Comet.getReserves (compound-finance/comet contracts/Comet.sol): the base token the Comet holds (`balance`,
+    its balanceOf) less its supply and plus its borrows, both at present value at the accrued `indices`."""
+    supply = present_value_supply(indices.supply, totals.total_supply_base)
+    return balance - supply + present_value_borrow(indices.borrow, totals.total_borrow_base)
+
+
 def principal_value_supply(index: int, value: int) -> int:
     """CometCore.principalValueSupply: value x BASE_INDEX_SCALE / index, rounded down."""
     return value * BASE_INDEX_SCALE // index

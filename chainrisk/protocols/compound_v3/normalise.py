@@ -73,6 +73,7 @@ def market_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
         "store_front_price_factor": market.store_front_price_factor,
         "target_reserves": market.target_reserves,
         "reserves": market.reserves,
+        "base_balance": market.base_balance,
         "base_borrow_min": market.base_borrow_min,
         "num_assets": len(market.assets),
         "base_currency_usd": market.usd_per_price_unit,

@@ -19,6 +19,7 @@ from chainrisk.protocols.compound_v3.maths import (
     Totals,
     accrued_interest_indices,
     borrow_rate,
+    reserves,
     supply_rate,
     utilization,
 )
@@ -114,6 +115,9 @@ class Market:
     base_borrow_min: int  #: smallest borrow, base units
     assets: list[Asset]  #: collateral assets in offset order
     usd_per_price_unit: float | None  #: USD per unit of Comet's prices (1e-8 of its price currency)
+    #: the base token's balanceOf(comet) where maths.reserves gives from it exactly getReserves() (Comet.sol's
+    #: formula): the reserves then follow for any block time while the state stands; None otherwise
+    base_balance: int | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,7 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         [eth_call(comet, COMET, "getPrice", feed, block=tag) for feed in (base_feed, *(i[2] for i in infos))]
         + [eth_call(comet, COMET, "totalsCollateral", i[1], block=tag) for i in infos]
         + [eth_call(comet, COMET, "getCollateralReserves", i[1], block=tag) for i in infos]
+        + [eth_call(str(got["baseToken"]), ERC20, "balanceOf", comet, block=tag)]
     )
     prices = [_price(r) for r in optional[: count + 1]]
     base_token = str(got["baseToken"]).lower()
@@ -249,6 +254,10 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
             )
         )
     base = tokens[base_token]
+    accrued = accrued_interest_indices(totals, model, timestamp)
+    balance = decode_decimals(optional[-1])  # one uint256 word; None where the token's balanceOf fails
+    if balance is not None and reserves(balance, totals, accrued) != int(got["getReserves"]):
+        balance = None  # another formula: the reserves are stored as read
     return Market(
         comet=comet,
         base=base,
@@ -260,13 +269,14 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         utilization=u,
         supply_rate=ours[1],
         borrow_rate=ours[2],
-        accrued=accrued_interest_indices(totals, model, timestamp),
+        accrued=accrued,
         store_front_price_factor=int(got["storeFrontPriceFactor"]),
         target_reserves=int(got["targetReserves"]),
         reserves=int(got["getReserves"]),
         base_borrow_min=int(got["baseBorrowMin"]),
         assets=assets,
         usd_per_price_unit=usd_per_price_unit(base, prices[0], assets),
+        base_balance=balance,
     )
 
 
