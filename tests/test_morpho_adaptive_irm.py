@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from eth_abi.abi import encode
 
+from chainrisk.devnet.toolchain import run_node_json
 from chainrisk.protocols.morpho_blue.irm import INITIAL_RATE_AT_TARGET, adaptive_curve_rate
-from chainrisk.protocols.morpho_blue.maths import MarketState
+from chainrisk.protocols.morpho_blue.maths import MarketState, w_div_down
 from chainrisk.protocols.morpho_blue.snapshot import _adaptive_rate_at_target
 
 VECTORS = Path(__file__).resolve().parent / "data" / "adaptive_curve_irm_vectors.json"
+SDK_SCRIPT = Path(__file__).resolve().parent / "morpho_adaptive_irm_sdk.mjs"
 
 
 def _state(v: dict[str, str | int]) -> MarketState:
@@ -60,3 +62,27 @@ def test_a_rate_at_target_is_kept_only_where_the_port_gives_the_rate_read() -> N
     assert _adaptive_rate_at_target("0x", state, now, rate) is None
     assert _adaptive_rate_at_target("0x" + encode(["int256"], [-5]).hex(), state, now, rate) is None
     assert _adaptive_rate_at_target(answer, state, 999, rate) is None, "a block before the last update"
+
+
+def test_port_equals_morphos_sdk_where_the_sdk_follows_the_contract() -> None:
+    """@morpho-org/blue-sdk's AdaptiveCurveIrmLib on the vectors' inputs (its utilization from the same totals): a
+    peer library agreeing with the contract and with the port. It takes the utilization, not the market."""
+    vectors = json.loads(VECTORS.read_text())["vectors"]
+    cases = []
+    for v in vectors:
+        supply, borrow = int(v["total_supply_assets"]), int(v["total_borrow_assets"])
+        utilization = w_div_down(borrow, supply) if supply > 0 else 0
+        elapsed = int(v["timestamp"]) - int(v["last_update"])
+        cases.append(
+            {
+                "utilization": str(utilization),
+                "start_rate_at_target": v["start_rate_at_target"],
+                "elapsed": str(elapsed),
+            }
+        )
+    sdk = run_node_json(SDK_SCRIPT, {"cases": cases})["rates"]
+    ours = [adaptive_curve_rate(int(v["start_rate_at_target"]), _state(v), int(v["timestamp"])) for v in vectors]
+    contract = [(int(v["avg_rate"]), int(v["end_rate_at_target"])) for v in vectors]
+    theirs = [(int(r["avg_rate"]), int(r["end_rate_at_target"])) for r in sdk]
+    assert ours == contract
+    assert theirs == contract, f"{sum(t != c for t, c in zip(theirs, contract, strict=True))} differ"
