@@ -1,0 +1,155 @@
+"""Morpho Blue markets under an AdaptiveCurveIrm, indexed through the real job on a chain of their own: real Morpho
+Blue with chainrisk's stand-in of Morpho's AdaptiveCurveIrm (chainrisk/devnet/standins/morpho_irm, written from its
+documented maths; chainrisk's Python port is checked against the real contract's recorded vectors in
+tests/test_morpho_adaptive_irm.py). One market under its 90 % target, one over it: the IRM's rate moves every second.
+
+* Each snapshot stores the IRM's rateAtTarget and what borrowRateView answers at its block (read by RPC here).
+* An empty block an hour later opens no version of either market (the rate is carried by the version and
+  recomputed), and raw_as_of gives each snapshot back as it was written.
+* A borrow (Morpho calls borrowRate, which moves rateAtTarget) opens one version, holding the new rate at target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import chainrisk.devnet
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.devnet.aave import deploy_tokens_and_feeds
+from chainrisk.devnet.morpho import deploy_morpho, market_id
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
+from chainrisk.jobs.index import index_market
+from chainrisk.rpc import RpcClient
+from chainrisk.store.db import Store
+from tests.chainops import bare_chain
+
+DEVNET = Path(chainrisk.devnet.__file__).parent
+STANDIN = folder_contracts(DEVNET / "standins" / "morpho_irm")["AdaptiveCurveIrmStandin"]
+ODD = folder_contracts(DEVNET / "contracts_odd")
+IRM = Abi(STANDIN.abi)
+MORPHO = load_abi("morpho-blue", "IMorpho")
+MINTABLE = Abi(aave_artifact("MintableERC20").abi)
+TABLE = "raw_morpho_blue_markets"
+LLTV = 86 * 10**16
+#: 1e36-scaled price of one WETH (18 decimals) in USDC (6 decimals): 2,000 USDC.
+PRICE = 2_000 * 10**6 * 10**36 // 10**18
+#: USDC borrowed of the 1,000,000 supplied in each market: 60 % (under the target) and 95 % (over it).
+BORROWED = (600_000, 950_000)
+
+
+def _build(rpc: RpcClient) -> dict[str, Any]:
+    builder = BlockBuilder(rpc)
+    tokens, _ = deploy_tokens_and_feeds(builder, {"USDC": 6, "WETH": 18}, {"USDC": 10**8, "WETH": 2_000 * 10**8})
+    usdc, weth = tokens["USDC"].lower(), tokens["WETH"].lower()
+    morpho = deploy_morpho(builder).morpho.lower()
+    irm = builder.deploy(STANDIN, morpho, label="AdaptiveCurveIrm (stand-in)").lower()
+    oracle = builder.deploy(ODD["OddOracle"], PRICE, label="oracle").lower()
+    builder.call(DEPLOYER, MORPHO, morpho, "enableIrm", irm)
+    builder.mine()
+    lender, borrowers = "0x" + "1e" * 20, ["0x" + "b1" * 20, "0x" + "b2" * 20]
+    params = []
+    for salt, borrower in enumerate(borrowers):
+        # Two markets of the same tokens and IRM, told apart by their oracles.
+        market_oracle = oracle if salt == 0 else builder.deploy(ODD["OddOracle"], PRICE, label="oracle 2").lower()
+        params.append((usdc, weth, market_oracle, irm, LLTV))
+        builder.call(DEPLOYER, MORPHO, morpho, "createMarket", params[-1])
+        builder.call(DEPLOYER, MINTABLE, usdc, "mint", lender, 10**6 * 10**6)
+        builder.call(DEPLOYER, MINTABLE, weth, "mint", borrower, 1_000 * 10**18)
+    builder.call(DEPLOYER, MINTABLE, usdc, "mint", lender, 10**6 * 10**6)
+    builder.mine()
+    for who, token in [(lender, usdc), *((b, weth) for b in borrowers)]:
+        builder.call(who, MINTABLE, token, "approve", morpho, 2**256 - 1)
+    builder.mine()
+    for p, borrower in zip(params, borrowers, strict=True):
+        builder.call(lender, MORPHO, morpho, "supply", p, 10**6 * 10**6, 0, lender, b"")
+        builder.call(borrower, MORPHO, morpho, "supplyCollateral", p, 1_000 * 10**18, borrower, b"")
+    builder.mine(advance_s=60)
+    for p, borrower, amount in zip(params, borrowers, BORROWED, strict=True):
+        builder.call(borrower, MORPHO, morpho, "borrow", p, amount * 10**6, 0, borrower, borrower)
+    builder.mine(advance_s=600)
+    return {"builder": builder, "morpho": morpho, "params": params, "borrowers": borrowers}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with bare_chain(tmp_path_factory.mktemp("adaptive")) as bare:
+        yield _build(bare.rpc) | {"rpc": bare.rpc, "url": bare.url}
+
+
+def _latest(db: Path) -> pl.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        frame: pl.DataFrame = con.sql(f"SELECT * FROM {TABLE} ORDER BY market_id").pl()
+        return frame
+
+
+def _versions(db: Path) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return int(con.execute(f"SELECT count(*) FROM history.{TABLE}").fetchall()[0][0])
+
+
+def _chain_rates(rpc: RpcClient, chain: dict[str, Any], block: int) -> dict[str, tuple[int, int]]:
+    """Per market id: (rateAtTarget(id), borrowRateView(params, market(id))) as the chain answers at `block`."""
+    found = {}
+    for p in chain["params"]:
+        ident = market_id(p)
+        key = bytes.fromhex(ident[2:])
+        state = MORPHO.decode("market", rpc.call(*eth_call(chain["morpho"], MORPHO, "market", key, block=hex(block))))
+        target = IRM.decode("rateAtTarget", rpc.call(*eth_call(p[3], IRM, "rateAtTarget", key, block=hex(block))))[0]
+        answer = rpc.call(*eth_call(p[3], IRM, "borrowRateView", p, state[0], block=hex(block)))
+        found[ident] = (int(target), int(IRM.decode("borrowRateView", answer)[0]))
+    return found
+
+
+def _index(chain: dict[str, Any], db: Path) -> tuple[int, pl.DataFrame]:
+    index_market("morpho-blue", chain["url"], chain["morpho"], db)
+    block = int(chain["rpc"].call("eth_blockNumber"), 16)
+    latest = _latest(db)
+    assert set(latest["block_number"]) == {block}
+    return block, latest
+
+
+def test_adaptive_curve_rate_is_stored_carried_and_recomputed(chain: dict[str, Any], tmp_path: Path) -> None:
+    rpc, builder, db = chain["rpc"], chain["builder"], tmp_path / "chainrisk.duckdb"
+    first_block, first = _index(chain, db)
+    versions = _versions(db)
+    builder.mine(advance_s=3_600)  # an empty block an hour later
+    second_block, second = _index(chain, db)
+
+    for block, latest in ((first_block, first), (second_block, second)):
+        stored = {r["market_id"]: (r["rate_at_target"], r["borrow_rate"]) for r in latest.iter_rows(named=True)}
+        assert stored == _chain_rates(rpc, chain, block), f"what the IRM answers at block {block}"
+    under, over = (first.filter(pl.col("market_id") == market_id(p)) for p in chain["params"])
+    assert all(t > 0 for t in first["rate_at_target"]), "Morpho's accruals set each market's rate at target"
+    moved = dict(
+        zip(
+            first["market_id"],
+            (int(b) - int(a) for a, b in zip(first["borrow_rate"], second["borrow_rate"], strict=True)),
+            strict=True,
+        )
+    )
+    assert moved[under["market_id"][0]] < 0 < moved[over["market_id"][0]], "under target the rate falls, over it rises"
+    assert _versions(db) == versions, "the rate moving with time opened no version"
+
+    with Store(db, read_only=True) as store:
+        for block, latest in ((first_block, first), (second_block, second)):
+            rebuilt = store.raw_as_of(TABLE, 31337, chain["morpho"], block).sort("market_id")
+            assert_frame_equal(rebuilt.select(latest.columns), latest, check_dtypes=False)
+
+    # A borrow: Morpho accrues (the IRM's borrowRate stores a new rate at target) and the state changes.
+    p, borrower = chain["params"][0], chain["borrowers"][0]
+    builder.call(borrower, MORPHO, chain["morpho"], "borrow", p, 10**6, 0, borrower, borrower)
+    builder.mine(advance_s=12)
+    third_block, third = _index(chain, db)
+    assert _versions(db) == versions + 1, "one version: the market borrowed from"
+    changed = third.filter(pl.col("market_id") == market_id(p))
+    assert changed["rate_at_target"][0] != second.filter(pl.col("market_id") == market_id(p))["rate_at_target"][0]
+    stored = {r["market_id"]: (r["rate_at_target"], r["borrow_rate"]) for r in third.iter_rows(named=True)}
+    assert stored == _chain_rates(rpc, chain, third_block)
