@@ -74,7 +74,7 @@ from chainrisk.abi import Abi, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import DEPLOYER, TX_GAS, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
-from chainrisk.devnet.toolchain import aave_artifact
+from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
 from chainrisk.protocols.aave_v3.events import TRANSFER_TOPIC
 from chainrisk.protocols.frames import HEALTH_WAD_CAP
 from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
@@ -140,7 +140,7 @@ class Sender:
     def call(self, sender: str, abi: Abi, to: str, fn: str, *args: Any) -> None:
         self.send(sender, to, abi.encode(fn, *args), fn)
 
-    def send(self, sender: str, to: str, data: str, label: str, gas: int = TX_GAS) -> None:
+    def send(self, sender: str, to: str | None, data: str, label: str, gas: int = TX_GAS) -> None:
         key = sender.lower()
         if key not in self.nonces:
             self.nonces[key] = int(self.rpc.call("eth_getTransactionCount", [sender, "pending"]), 16)
@@ -347,6 +347,20 @@ def _add_balances(writer: StateWriter, layout: Layout, token: str, deltas: dict[
     writer.flush()
 
 
+def _deploy_adaptive_irm(sender: Sender, morpho: str) -> str:
+    """chainrisk's stand-in of Morpho's AdaptiveCurveIrm (chainrisk/devnet/standins/morpho_irm), enabled on Morpho:
+    the IRM most mainnet markets use, whose rate moves with time while utilization is off its target."""
+    folder = Path(__file__).resolve().parent.parent / "chainrisk" / "devnet" / "standins" / "morpho_irm"
+    contract = folder_contracts(folder)["AdaptiveCurveIrmStandin"]
+    sender.mine()
+    sender.send(DEPLOYER, None, Abi(contract.abi).deploy_data(contract.bytecode, morpho), "AdaptiveCurveIrm", 5_000_000)
+    sender.mine()
+    irm = str(sender.rpc.call("eth_getBlockReceipts", ["latest"])[-1]["contractAddress"]).lower()
+    sender.call(DEPLOYER, load_abi("morpho-blue", "IMorpho"), morpho, "enableIrm", irm)
+    sender.mine()
+    return irm
+
+
 def _load(manifest: dict[str, Any], args: argparse.Namespace, rng: random.Random) -> dict[str, Any]:
     """Opens the accounts and markets; returns what was opened (the wallets by protocol, for the changes later)."""
     rpc = RpcClient(manifest["rpc_url"])
@@ -426,7 +440,8 @@ def _load(manifest: dict[str, Any], args: argparse.Namespace, rng: random.Random
     # (fresh markets: shares = assets x 1e6, Morpho's virtual shares), each market's borrow totals, and the logs
     # their supplyCollateral and borrow would have left.
     lltvs = [int(0.70 * WAD) + i * 10**14 + 10**12 for i in range(args.morpho_markets)]
-    params = [(usdc, weth, devnet_market["oracle"], devnet_market["irm"], lltv) for lltv in lltvs]
+    irm = _deploy_adaptive_irm(sender, morpho) if args.adaptive_irm else devnet_market["irm"]
+    params = [(usdc, weth, devnet_market["oracle"], irm, lltv) for lltv in lltvs]
     for lltv in lltvs:
         sender.call(DEPLOYER, morpho_abi, morpho, "enableLltv", lltv)
     sender.mine()
@@ -1066,6 +1081,12 @@ def main() -> None:
         help="build the health history in batches of days, each moved to cold files by the code's own eviction "
         "(a year of every key on a disk that cannot hold it in the database); needs --year-wallets 0",
     )
+    parser.add_argument(
+        "--adaptive-irm",
+        action="store_true",
+        help="Morpho markets under chainrisk's stand-in of Morpho's AdaptiveCurveIrm (its rate moves with time, as "
+        "most mainnet markets' does) instead of the devnet's kinked IRM",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--output", help="results file name in benchmarks/results (default scale-ACCOUNTS.json)", default=None
@@ -1124,6 +1145,7 @@ def main() -> None:
                     f"--verify {args.verify} --year-wallets {args.year_wallets} --year-share {args.year_share} "
                     f"--seed {args.seed}"
                     + (" --year-cold" if args.year_cold else "")
+                    + (" --adaptive-irm" if args.adaptive_irm else "")
                     + (f" --output {args.output}" if args.output else "")
                 ),
                 "chain": {
