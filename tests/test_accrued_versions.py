@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from chainrisk.protocols.frames import EXACT
@@ -82,39 +83,26 @@ def _same(got: pl.DataFrame, written: pl.DataFrame) -> None:
     assert_frame_equal(got.select(columns).sort("market_id"), written.sort("market_id"), check_dtypes=False)
 
 
-def test_interest_alone_opens_no_version_and_each_snapshot_comes_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("adaptive", "tamper", "versions", "moved"),
+    [
+        # Interest alone: one version per market, each snapshot back as written.
+        (False, 0, 2, "accrued_total_borrow_assets"),
+        # The small market's accrual disagreeing by one unit (another deployment's maths): stored as read.
+        (False, 1, 3, "accrued_total_borrow_assets"),
+        # An AdaptiveCurveIrm's rate moving with time: carried, no version.
+        (True, 0, 2, "borrow_rate"),
+        # Both markets disagreeing by one unit (totals; another IRM answering rateAtTarget): both stored as read.
+        (True, 1, 4, "borrow_rate"),
+    ],
+)
+def test_time_alone_opens_no_version_where_the_maths_reproduces_the_read(
+    tmp_path: Path, adaptive: bool, tamper: int, versions: int, moved: str
+) -> None:
     with Store(tmp_path / "a.duckdb") as store:
-        first = _write(store, 100, T0 + HOUR)
-        second = _write(store, 400, T0 + 2 * HOUR)
-        assert _versions(store) == 2, "one version per market: interest alone opened none"
-        assert first["accrued_total_borrow_assets"].to_list() != second["accrued_total_borrow_assets"].to_list()
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
-
-
-def test_a_snapshot_the_maths_does_not_reproduce_opens_a_version(tmp_path: Path) -> None:
-    with Store(tmp_path / "b.duckdb") as store:
-        first = _write(store, 100, T0 + HOUR)
-        second = _write(store, 400, T0 + 2 * HOUR, tamper=1)
-        assert _versions(store) == 3, "the small market's accrual disagreed by one unit: stored as read"
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
-
-
-def test_an_adaptive_curve_rate_moving_with_time_opens_no_version(tmp_path: Path) -> None:
-    with Store(tmp_path / "c.duckdb") as store:
-        first = _write(store, 100, T0 + HOUR, adaptive=True)
-        second = _write(store, 400, T0 + 2 * HOUR, adaptive=True)
-        assert first["borrow_rate"].to_list() != second["borrow_rate"].to_list(), "the rate moved with time"
-        assert _versions(store) == 2, "one version per market: the IRM's rate moving with time opened none"
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
-        _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
-
-
-def test_an_irm_rate_the_port_does_not_reproduce_opens_a_version(tmp_path: Path) -> None:
-    with Store(tmp_path / "d.duckdb") as store:
-        first = _write(store, 100, T0 + HOUR, adaptive=True)
-        second = _write(store, 400, T0 + 2 * HOUR, tamper=1, adaptive=True)
-        assert _versions(store) == 4, "both markets disagreed by one unit (totals, rate): stored as read"
+        first = _write(store, 100, T0 + HOUR, adaptive=adaptive)
+        second = _write(store, 400, T0 + 2 * HOUR, tamper=tamper, adaptive=adaptive)
+        assert first[moved].to_list() != second[moved].to_list(), f"{moved} moved with time"
+        assert _versions(store) == versions
         _same(store.raw_as_of(MARKETS, 31337, MORPHO, 100), first)
         _same(store.raw_as_of(MARKETS, 31337, MORPHO, 400), second)
