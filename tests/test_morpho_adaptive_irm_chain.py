@@ -29,6 +29,7 @@ from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
+from chainrisk.store.views import query_sql
 from tests.chainops import bare_chain
 
 DEVNET = Path(chainrisk.devnet.__file__).parent
@@ -153,3 +154,9 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(chain: dict[str, A
     assert changed["rate_at_target"][0] != second.filter(pl.col("market_id") == market_id(p))["rate_at_target"][0]
     stored = {r["market_id"]: (r["rate_at_target"], r["borrow_rate"]) for r in third.iter_rows(named=True)}
     assert stored == _chain_rates(rpc, chain, third_block)
+    # Analysts read it from the staging view, with its yearly percentage.
+    with duckdb.connect(str(db), read_only=True) as con:
+        staged = query_sql("stg_morpho_blue_markets")
+        view = con.sql(f"SELECT market, rate_at_target, rate_at_target_apr_pct FROM ({staged}) WHERE is_latest").pl()
+    assert dict(zip(view["market"], view["rate_at_target"], strict=True)) == {k: v[0] for k, v in stored.items()}
+    assert all(0.1 <= apr <= 200 for apr in view["rate_at_target_apr_pct"]), "inside the IRM's bounds, % a year"

@@ -1,8 +1,8 @@
 -- Morpho Blue markets as read at the latest snapshot: parameters, totals accrued to the block, rate, oracle price.
 -- Earlier snapshots' values: history.raw_morpho_blue_markets (raw state is kept by change).
--- In history, the accrued_total_* columns are as of each version's first block (interest alone
--- opens no version); the exact figures at any snapshotted block: chainrisk.store.db.Store.raw_as_of, which
--- recomputes them.
+-- In history, the accrued_total_* columns (and borrow_rate under an AdaptiveCurveIrm) are as of each version's
+-- first block (time alone opens no version); the exact figures at any snapshotted block:
+-- chainrisk.store.db.Store.raw_as_of, which recomputes them.
 --
 -- Grain: one row per (chain_id, source, block_number, market); is_latest marks the source's latest snapshot.
 -- Key columns:
@@ -14,6 +14,9 @@
 --   supply_tokens, borrow_tokens   accrued totals in whole loan tokens (DOUBLE); supply_usd, borrow_usd in USD
 --   utilization_pct        borrowed / supplied × 100
 --   borrow_rate            per-second rate (WAD), exact; borrow_apr_pct = rate × seconds per year × 100
+--   rate_at_target         Morpho's AdaptiveCurveIrm: its rateAtTarget(id), per second (WAD), exact, where chainrisk's
+--                          port of that IRM reproduces the rate read; NULL for any other IRM;
+--                          rate_at_target_apr_pct the same per year × 100
 --   price                  the oracle's 1e36-scaled price as an exact decimal string (can exceed HUGEINT);
 --                          price_float the same as DOUBLE
 --   loan_price_usd, collateral_price_usd   USD per whole token
@@ -66,6 +69,8 @@ final AS (
         100 * m.accrued_total_borrow_assets::DOUBLE / nullif(m.accrued_total_supply_assets, 0) AS utilization_pct,
         m.borrow_rate,
         m.borrow_rate::DOUBLE / 1e18 * 31536000 * 100 AS borrow_apr_pct,
+        m.rate_at_target,
+        m.rate_at_target::DOUBLE / 1e18 * 31536000 * 100 AS rate_at_target_apr_pct,
         m.price,
         m.price_float,
         m.loan_price_usd,
