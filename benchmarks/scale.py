@@ -74,7 +74,7 @@ from chainrisk.abi import Abi, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import DEPLOYER, TX_GAS, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
-from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
+from chainrisk.devnet.toolchain import aave_artifact, standin_contracts
 from chainrisk.protocols.aave_v3.events import TRANSFER_TOPIC
 from chainrisk.protocols.frames import HEALTH_WAD_CAP
 from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
@@ -350,8 +350,7 @@ def _add_balances(writer: StateWriter, layout: Layout, token: str, deltas: dict[
 def _deploy_adaptive_irm(sender: Sender, morpho: str) -> str:
     """chainrisk's stand-in of Morpho's AdaptiveCurveIrm (chainrisk/devnet/standins/morpho_irm), enabled on Morpho:
     the IRM most mainnet markets use, whose rate moves with time while utilization is off its target."""
-    folder = Path(__file__).resolve().parent.parent / "chainrisk" / "devnet" / "standins" / "morpho_irm"
-    contract = folder_contracts(folder)["AdaptiveCurveIrmStandin"]
+    contract = standin_contracts("morpho_irm")["AdaptiveCurveIrmStandin"]
     sender.mine()
     sender.send(DEPLOYER, None, Abi(contract.abi).deploy_data(contract.bytecode, morpho), "AdaptiveCurveIrm", 5_000_000)
     sender.mine()

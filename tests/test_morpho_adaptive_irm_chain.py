@@ -25,7 +25,7 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
-from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
+from chainrisk.devnet.toolchain import aave_artifact, folder_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
@@ -33,7 +33,7 @@ from chainrisk.store.views import query_sql
 from tests.chainops import bare_chain
 
 DEVNET = Path(chainrisk.devnet.__file__).parent
-STANDIN = folder_contracts(DEVNET / "standins" / "morpho_irm")["AdaptiveCurveIrmStandin"]
+STANDIN = standin_contracts("morpho_irm")["AdaptiveCurveIrmStandin"]
 ODD = folder_contracts(DEVNET / "contracts_odd")
 IRM = Abi(STANDIN.abi)
 MORPHO = load_abi("morpho-blue", "IMorpho")

@@ -224,15 +224,15 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
             "chainrisk cannot accrue this market's interest exactly"
         )
     base_feed = str(got["baseTokenPriceFeed"]).lower()
+    base_token = str(got["baseToken"]).lower()
     # Feeds may revert and tokens may be odd: these answers are optional (None), the market is read regardless.
     optional = rpc.batch_each(
         [eth_call(comet, COMET, "getPrice", feed, block=tag) for feed in (base_feed, *(i[2] for i in infos))]
         + [eth_call(comet, COMET, "totalsCollateral", i[1], block=tag) for i in infos]
         + [eth_call(comet, COMET, "getCollateralReserves", i[1], block=tag) for i in infos]
-        + [eth_call(str(got["baseToken"]), ERC20, "balanceOf", comet, block=tag)]
+        + [eth_call(base_token, ERC20, "balanceOf", comet, block=tag)]
     )
     prices = [_price(r) for r in optional[: count + 1]]
-    base_token = str(got["baseToken"]).lower()
     scales = {base_token: int(got["baseScale"])} | {str(i[1]).lower(): int(i[3]) for i in infos}
     tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block, scales)
     assets = []

@@ -33,10 +33,10 @@ def stored_state(row: dict[str, Any]) -> MarketState:
 def borrow_rate(row: dict[str, Any], state: MarketState, timestamp: int) -> int | None:
     """The IRM's borrowRateView at `timestamp`: an AdaptiveCurveIrm's from its stored rate at target (which only
     moves when the market's state does), any other's as stored (None where the IRM failed)."""
-    target = row.get("rate_at_target")
-    if target is None or row["borrow_rate"] is None:
-        return int(row["borrow_rate"]) if row["borrow_rate"] is not None else None
-    return adaptive_curve_rate(int(target), state, timestamp)[0]
+    stored, target = row["borrow_rate"], row.get("rate_at_target")
+    if stored is None:
+        return None
+    return int(stored) if target is None else adaptive_curve_rate(int(target), state, timestamp)[0]
 
 
 def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any]]:
