@@ -34,7 +34,10 @@ stored positions equal `position()` (the run stops otherwise); and again, other 
 Measured, each `chainrisk run --devnet` in a process of its own (peak memory is that process's VmHWM):
 - the first run: index every market from block 0, score, publish;
 - `--runs` steady-state runs, each after `--changed` wallets borrowed more (two thirds Aave, a third Morpho) in a
-  block five chain minutes after the last: run time, peak memory, database and published copies after each;
+  block five chain minutes after the last: run time, peak memory, database and published copies after each; with
+  `--price-move PCT` the WETH/USD feed takes a new round in that block too (PCT % down, then back up, in turns), so
+  every wallet and every market is valued anew, as a mainnet ETH/USD round moves a book (the year built from such runs
+  is then one with ETH moving every five minutes: an upper bound);
 - reader latency: `mart_market_summary` read through the published copy in a loop, idle and during the first of them;
 - a simulated year (`_simulate_year`): what 105,120 five-minute runs leave, constructed from what the measured runs
   left (raw versions, events and snapshot_blocks rows per run; the health history's hour and day buckets per wallet),
@@ -74,7 +77,7 @@ from chainrisk.abi import Abi, event_topic, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import DEPLOYER, TX_GAS, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
-from chainrisk.devnet.toolchain import aave_artifact, standin_contracts
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standin_contracts
 from chainrisk.protocols.aave_v3.events import TRANSFER_TOPIC
 from chainrisk.protocols.frames import HEALTH_WAD_CAP
 from chainrisk.protocols.morpho_blue.events import EVENTS as MORPHO_EVENTS
@@ -505,10 +508,38 @@ def _load(manifest: dict[str, Any], args: argparse.Namespace, rng: random.Random
     }
 
 
-def _change(manifest: dict[str, Any], loaded: dict[str, Any], changed: int, rng: random.Random) -> None:
-    """`changed` wallets borrow a little more: two thirds of them on Aave, the rest on Morpho."""
+def _move_price(manifest: dict[str, Any], sender: Sender, percent: float, run: int) -> int:
+    """Queues a new round of the devnet's WETH/USD feed, `percent` % down on even runs and back up on odd ones: Aave's
+    oracle and every scale market's FeedRatioOracle read it, so every wallet's figures move, as an ETH/USD Chainlink
+    round moves a mainnet book. Returns the new answer."""
+    feed, abi = manifest["feeds"]["WETH"], Abi(compiled_contracts()["SettableFeed"].abi)
+    answer = int(
+        abi.decode(
+            "latestAnswer", sender.rpc.call("eth_call", [{"to": feed, "data": abi.encode("latestAnswer")}, "latest"])
+        )[0]
+    )
+    moved = (
+        answer * (10_000 - round(percent * 100)) // 10_000
+        if run % 2 == 0
+        else answer * 10_000 // (10_000 - round(percent * 100))
+    )
+    sender.call(DEPLOYER, abi, feed, "setAnswer", moved)
+    return moved
+
+
+def _change(
+    manifest: dict[str, Any],
+    loaded: dict[str, Any],
+    changed: int,
+    rng: random.Random,
+    price_move: float = 0.0,
+    run: int = 0,
+) -> int | None:
+    """`changed` wallets borrow a little more: two thirds of them on Aave, the rest on Morpho; with `price_move`, in the
+    same block, the WETH/USD feed's new round (_move_price, whose answer is returned)."""
     sender: Sender = loaded["sender"]
     sender.rpc = RpcClient(manifest["rpc_url"])
+    answer = _move_price(manifest, sender, price_move, run) if price_move else None
     pool_abi, morpho_abi = load_abi("aave-v3", "IPool"), load_abi("morpho-blue", "IMorpho")
     usdc = manifest["tokens"]["USDC"]
     on_aave = changed * 2 // 3
@@ -520,6 +551,7 @@ def _change(manifest: dict[str, Any], loaded: dict[str, Any], changed: int, rng:
         )
     sender.mine()
     sender.rpc.close()
+    return answer
 
 
 def _peak_rss_mib(pid: int, stop: threading.Event, peak: list[int]) -> None:
@@ -730,7 +762,7 @@ def _steady_runs(
     stop, during = threading.Event(), list[float]()
     for n in range(args.runs):
         loaded["sender"].timestamp += RUN_EVERY_S - 12  # the change's block lands five minutes after the last
-        _change(manifest, loaded, args.changed, rng)
+        answer = _change(manifest, loaded, args.changed, rng, args.price_move, n)
         if n == 0:
             latency["reader_latency_idle"] = summary(_read_latencies(db, threading.Event(), until=20))
             reader = threading.Thread(target=lambda: during.extend(_read_latencies(db, stop)))
@@ -741,7 +773,7 @@ def _steady_runs(
             latency["reader_latency_during_run"] = summary(during)
         else:
             run = _run(db, state)
-        runs.append({**run, **_sizes_mib(db)})
+        runs.append({**run, **_sizes_mib(db), **({"weth_usd_answer": answer} if answer is not None else {})})
         print(f"steady run {n + 1}: {run['summary']}", flush=True)
     return runs, latency
 
@@ -1086,6 +1118,13 @@ def main() -> None:
         help="Morpho markets under chainrisk's stand-in of Morpho's AdaptiveCurveIrm (its rate moves with time, as "
         "most mainnet markets' does) instead of the devnet's kinked IRM",
     )
+    parser.add_argument(
+        "--price-move",
+        type=float,
+        default=0.0,
+        help="before each steady run, the WETH/USD feed moves by this many percent (down, then back up, in turns): "
+        "every wallet and market is valued anew, as a mainnet ETH/USD round does (0: prices unchanged)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--output", help="results file name in benchmarks/results (default scale-ACCOUNTS.json)", default=None
@@ -1145,6 +1184,7 @@ def main() -> None:
                     f"--seed {args.seed}"
                     + (" --year-cold" if args.year_cold else "")
                     + (" --adaptive-irm" if args.adaptive_irm else "")
+                    + (f" --price-move {args.price_move:g}" if args.price_move else "")
                     + (f" --output {args.output}" if args.output else "")
                 ),
                 "chain": {
