@@ -85,6 +85,26 @@ def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
         assert not app.info, [i.value for i in app.info]
 
 
+def test_markets_page_gives_morpho_rates_as_stored(scored: Path) -> None:
+    """The Morpho section lists every Morpho Blue market of the latest snapshot with its rate as read; the devnet's
+    markets run the devnet's kinked IRM, so no rate ahead is projected (the projection itself: irm.rate_at against
+    the real AdaptiveCurveIrm's vectors and on a chain, tests/test_morpho_adaptive_irm*.py)."""
+    app = open_page("markets")
+    assert_clean(app)
+    assert "Morpho Blue: borrow rates ahead" in [s.value for s in app.subheader]
+    # The section's table, then the same frame with every figure in its expander.
+    shown = next(d.value for d in app.dataframe if "apr_in_7d_pct" in d.value.columns)
+    stored = rows(
+        scored,
+        "SELECT market_id, borrow_rate::DOUBLE / 1e18 * 31536000 * 100, rate_at_target FROM raw_morpho_blue_markets",
+    )
+    assert sorted(shown["market"]) == sorted(r[0] for r in stored)
+    apr = dict(zip(shown["market"], shown["borrow_apr_pct"], strict=True))
+    assert all(apr[market] == pytest.approx(expected, rel=1e-12) for market, expected, _ in stored)
+    assert all(target is None for *_, target in stored), "the devnet's IRM is not an AdaptiveCurveIrm"
+    assert shown[[f"apr_in_{d}d_pct" for d in (1, 7, 30)]].isna().all().all()
+
+
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
     app = open_page("overview")
     for page in PAGES[1:]:

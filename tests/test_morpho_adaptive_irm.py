@@ -14,7 +14,7 @@ import pytest
 from eth_abi.abi import encode
 
 from chainrisk.devnet.toolchain import run_node_json
-from chainrisk.protocols.morpho_blue.irm import INITIAL_RATE_AT_TARGET, adaptive_curve_rate
+from chainrisk.protocols.morpho_blue.irm import INITIAL_RATE_AT_TARGET, adaptive_curve_rate, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState, w_div_down
 from chainrisk.protocols.morpho_blue.snapshot import _adaptive_rate_at_target
 
@@ -43,6 +43,24 @@ def test_port_equals_the_contract_on_every_vector() -> None:
     assert any(
         int(v["start_rate_at_target"]) == 0 and int(v["end_rate_at_target"]) == INITIAL_RATE_AT_TARGET for v in vectors
     )
+
+
+def test_rate_projected_to_a_time_equals_the_contracts_rate_from_then_on() -> None:
+    """rate_at (the Markets page's projected rates): the rate the IRM charges from `timestamp` on, utilization held,
+    equals the contract's borrowRateView in the block of an accrual at that time, of the same totals updated then
+    (`rate_view_after`), on every vector: first interactions, both bounds, up to ten years ahead."""
+    vectors = json.loads(VECTORS.read_text())["vectors"]
+    wrong = [
+        v
+        for v in vectors
+        if rate_at(int(v["start_rate_at_target"]), _state(v), int(v["timestamp"])) != int(v["rate_view_after"])
+    ]
+    assert not wrong, f"{len(wrong)} of {len(vectors)} differ, first: {wrong[0]}"
+    # Not the average over the elapsed time that borrowRateView answers before the accrual: they differ wherever
+    # the rate at target moved.
+    assert sum(int(v["rate_view_after"]) != int(v["avg_rate"]) for v in vectors) > 100
+    with pytest.raises(ValueError, match="before the market's last update"):
+        rate_at(10**9, MarketState(100, 100, 50, 50, 1_000, 0), 999)
 
 
 def test_a_block_before_the_last_update_is_refused() -> None:

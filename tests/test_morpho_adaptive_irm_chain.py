@@ -27,6 +27,8 @@ from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, folder_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
+from chainrisk.protocols.morpho_blue.irm import rate_at
+from chainrisk.protocols.morpho_blue.maths import MarketState
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import query_sql
@@ -149,6 +151,29 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(chain: dict[str, A
     builder.call(borrower, MORPHO, chain["morpho"], "borrow", p, 10**6, 0, borrower, borrower)
     builder.mine(advance_s=12)
     third_block, third = _index(chain, db)
+    # The rate the Markets page projects from the second snapshot to the borrow's block time (irm.rate_at) is what
+    # the IRM, holding the rate at target that accrual stored, charges the second snapshot's utilization from then on.
+    before = {
+        k: int(v)
+        for k, v in second.filter(pl.col("market_id") == market_id(p))
+        .select(
+            "total_supply_assets",
+            "total_supply_shares",
+            "total_borrow_assets",
+            "total_borrow_shares",
+            "last_update",
+            "fee",
+            "rate_at_target",
+        )
+        .row(0, named=True)
+        .items()
+    }
+    borrowed_at = int(rpc.call("eth_getBlockByNumber", [hex(third_block), False])["timestamp"], 16)
+    kept = (before["total_supply_assets"], before["total_supply_shares"], before["total_borrow_assets"])
+    kept_state = (*kept, before["total_borrow_shares"], borrowed_at, before["fee"])
+    answer = rpc.call(*eth_call(p[3], IRM, "borrowRateView", p, kept_state, block=hex(third_block)))
+    state = MarketState(*kept, before["total_borrow_shares"], before["last_update"], before["fee"])
+    assert rate_at(before["rate_at_target"], state, borrowed_at) == IRM.decode("borrowRateView", answer)[0]
     assert _versions(db) == versions + 1, "one version: the market borrowed from"
     changed = third.filter(pl.col("market_id") == market_id(p))
     assert changed["rate_at_target"][0] != second.filter(pl.col("market_id") == market_id(p))["rate_at_target"][0]

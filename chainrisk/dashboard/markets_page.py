@@ -1,8 +1,9 @@
 """Markets page: every market with all its figures (the Overview shows the key ones), then what each protocol family
-liquidates against: Compound V3 reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool.
+liquidates against: Compound V3 reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho
+Blue's AdaptiveCurveIrm takes each market's borrow rate if its utilization stays.
 
-Reads mart_market_summary and the protocol marts (mart_compound_v3_reserves, mart_maker_ilks,
-mart_liquity_v1_system); a section whose protocol has no market in the database is left out.
+Reads mart_market_summary, the protocol marts (mart_compound_v3_reserves, mart_maker_ilks, mart_liquity_v1_system)
+and stg_morpho_blue_markets with snapshot_blocks; a section whose protocol has no market in the database is left out.
 """
 
 from __future__ import annotations
@@ -10,14 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, usd_column
+from chainrisk.dashboard.data import database_location, missing_relations, query, require
+from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, series_colour, usd_column
+from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
+from chainrisk.protocols.morpho_blue.maths import MarketState
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
+MORPHO = ("stg_morpho_blue_markets", "snapshot_blocks", "stg_market_labels")
+#: Days ahead at which the Morpho section gives an AdaptiveCurveIrm's rate, and the chart's days.
+RATE_DAYS = (1, 7, 30)
+CHART_DAYS = tuple(range(31))
+#: Markets drawn on the rate chart: the largest by borrows whose rate moves.
+CHART_MARKETS = 8
 
 
 def _number(label: str, unit: str, help: str | None = None) -> Any:
@@ -91,11 +101,11 @@ def render() -> None:
             "market": "market id",
         },
     )
-    shown = [section(db) for section in (_compound, _maker, _liquity)]
+    shown = [section(db) for section in (_compound, _maker, _liquity, _morpho)]
     if not any(shown):
         st.caption(
-            "No Compound V3, Maker/Sky or Liquity V1 market in this database: their reserves, ilk limits and "
-            "Stability Pool cover appear here once one is indexed."
+            "No Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves, ilk "
+            "limits, Stability Pool cover and rates appear here once one is indexed."
         )
 
 
@@ -248,4 +258,131 @@ def _liquity(db: Path) -> bool:
         config,
         "these systems",
     )
+    return True
+
+
+def _apr_pct(rate: int) -> float:
+    """A per-second rate (WAD) as percent a year, as stg_morpho_blue_markets gives borrow_apr_pct."""
+    return rate / 1e18 * YEAR * 100
+
+
+def _apr_ahead(target: int, supply: int, borrow: int, last_update: int, timestamp: int, days: int) -> float:
+    """The APR an AdaptiveCurveIrm holding `target` charges `days` after `timestamp`, the market's stored totals
+    (last updated at `last_update`) held."""
+    state = MarketState(supply, 0, borrow, 0, last_update, 0)  # shares and fee: the rate reads neither
+    return _apr_pct(rate_at(target, state, timestamp + days * 86_400))
+
+
+def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Each Morpho Blue market at its latest snapshot with, under an AdaptiveCurveIrm (where chainrisk's port of it
+    reproduced the rate read: `rate_at_target` stored), the borrow APR its IRM charges RATE_DAYS ahead if the market's
+    utilization stays (irm.rate_at, exact to the contract for that utilization); and the chart's long frame of those
+    rates over CHART_DAYS for the CHART_MARKETS largest by borrows whose rate moves."""
+    frame = query(
+        db,
+        """
+        SELECT coalesce(l.market_label, m.market) AS market_label, m.chain_id, m.market, m.utilization_pct,
+               m.borrow_apr_pct, m.rate_at_target_apr_pct, m.borrow_usd, m.supply_usd, m.rate_at_target,
+               m.total_supply_assets, m.total_borrow_assets, m.last_update, s.block_timestamp, m.block_number, m.irm
+        FROM stg_morpho_blue_markets AS m
+        JOIN snapshot_blocks AS s
+          ON s.protocol = 'morpho-blue' AND s.chain_id = m.chain_id AND s.source = m.source
+         AND s.block_number = m.block_number
+        LEFT JOIN stg_market_labels AS l
+          ON l.protocol = 'morpho-blue' AND l.chain_id = m.chain_id AND l.market = m.market
+        WHERE m.is_latest
+        ORDER BY m.borrow_usd DESC NULLS LAST, m.chain_id, m.market
+        """,
+    )
+    ahead: dict[int, list[float | None]] = {days: [] for days in CHART_DAYS}
+    exact = ("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
+    for values in frame.select(exact).iter_rows():
+        # HUGEINT columns come as int or Decimal depending on the reader: exact integers either way.
+        target, supply, borrow, last_update, timestamp = (None if v is None else int(v) for v in values)
+        for days in CHART_DAYS:
+            if target is None or supply is None or borrow is None or last_update is None or timestamp is None:
+                ahead[days].append(None)  # not an AdaptiveCurveIrm (or a figure unknown): no projection
+            else:
+                ahead[days].append(_apr_ahead(target, supply, borrow, last_update, timestamp, days))
+    rates = frame.with_columns(
+        pl.Series(f"apr_in_{days}d_pct", ahead[days], dtype=pl.Float64) for days in RATE_DAYS
+    ).drop("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
+    paths = pl.DataFrame(
+        {
+            "market_label": frame["market_label"],
+            **{str(days): pl.Series(ahead[days], dtype=pl.Float64) for days in CHART_DAYS},
+        }
+    )
+    moving = paths.filter(pl.col("1").is_not_null() & (pl.col("0") != pl.col("30"))).head(CHART_MARKETS)
+    long = moving.unpivot(index="market_label", variable_name="day", value_name="apr_pct").with_columns(
+        pl.col("day").cast(pl.Int64)
+    )
+    return rates, long
+
+
+def _morpho(db: Path) -> bool:
+    if missing_relations(db, MORPHO):
+        return False
+    rates, paths = morpho_rates(db)
+    if rates.is_empty():
+        return False
+    st.subheader("Morpho Blue: borrow rates ahead")
+    st.caption(
+        "Under Morpho's AdaptiveCurveIrm a market's rate at target (its rate at 90 % utilization) keeps adapting "
+        "while utilization is off that target, at 50 a year times the normalised distance from it: at 100 % it "
+        "doubles about every 5 days, at 95 % every 10, and at 0 % it halves about every 5 (morpho-blue-irm's "
+        "ConstantsLib). The rates ahead are what the IRM would charge then if the market's utilization stayed where "
+        "it is (any supply, borrow or repay moves it); blank for other IRMs. APRs: the per-second rate x 365 days."
+    )
+    config = {
+        "market_label": st.column_config.TextColumn("market", width="large"),
+        "utilization_pct": percent_column("utilization (%)"),
+        "borrow_apr_pct": st.column_config.NumberColumn("borrow APR now (%)", format="%.2f%%", help="borrowRateView"),
+        "rate_at_target_apr_pct": st.column_config.NumberColumn(
+            "rate at target (%/year)", format="%.2f%%", help="The IRM's rateAtTarget: its rate at 90 % utilization"
+        ),
+        **{
+            f"apr_in_{days}d_pct": st.column_config.NumberColumn(
+                f"APR in {days} d (%)", format="%.2f%%", help="If utilization stays where it is"
+            )
+            for days in RATE_DAYS
+        },
+        "borrow_usd": usd_column("borrowed (USD)"),
+        "supply_usd": usd_column("supplied (USD)"),
+        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "block_number": st.column_config.NumberColumn("block", format="%d"),
+        "market": "market id",
+        "irm": "IRM",
+    }
+    _key_table(
+        rates,
+        "markets_morpho",
+        (
+            "market_label",
+            "utilization_pct",
+            "borrow_apr_pct",
+            "rate_at_target_apr_pct",
+            *(f"apr_in_{days}d_pct" for days in RATE_DAYS),
+            "borrow_usd",
+        ),
+        config,
+        "these markets",
+    )
+    if not paths.is_empty():
+        markets = paths["market_label"].n_unique()
+        chart = (
+            alt.Chart(paths)
+            .mark_line()
+            .encode(
+                x=alt.X("day:Q", title="days ahead"),
+                y=alt.Y("apr_pct:Q", title="borrow APR (%)"),
+                color=series_colour("market_label:N", markets, title=None),
+                tooltip=["market_label", "day", alt.Tooltip("apr_pct:Q", title="APR (%)", format=".2f")],
+            )
+        )
+        st.altair_chart(chart, width="stretch")
+        st.caption(
+            f"The {markets} largest markets by borrows whose rate moves, utilization held: the borrow APR over the "
+            "next 30 days."
+        )
     return True

@@ -5,7 +5,8 @@ submodule, from the npm-installed @morpho-org/morpho-blue). Compiles src/adaptiv
 solcjs 0.8.19 (its foundry.toml's profile: via-IR, 999999 runs, paris), deploys it on a scratch anvil with MORPHO set
 to an account we send from, and for each case sets `rateAtTarget[id]` (storage slot keccak(id . 0)), then calls
 `borrowRate` at a chosen block time with a chosen Market: its BorrowRateUpdate event gives the average rate
-(what `borrowRateView` answers: the same `_borrowRate`) and the rate at target it stores. Nothing of the contract is
+(what `borrowRateView` answers: the same `_borrowRate`) and the rate at target it stores; then `borrowRateView` in
+that block of the same totals updated then. Nothing of the contract is
 committed: only inputs and outputs."""
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ def main() -> None:
                 "with solcjs 0.8.19 (via-IR, 999999 runs, paris) and run on anvil by "
                 "tests/data/record_adaptive_curve_irm.py: rateAtTarget[id] set to `start_rate_at_target`, then "
                 "borrowRate(marketParams, market) at block time `timestamp`; `avg_rate` and `end_rate_at_target` "
-                "are its BorrowRateUpdate event's (avg_rate is what borrowRateView answers at that time).",
+                "are its BorrowRateUpdate event's (avg_rate is what borrowRateView answers at that time); "
+                "`rate_view_after` is borrowRateView in that block of the same totals with last_update = `timestamp` "
+                "(the rate the IRM charges from then on while the utilization stays).",
                 "units": "rates per second, WAD; assets in loan units; times in seconds",
                 "vectors": vectors,
             },
@@ -133,6 +136,7 @@ def _record(rpc: RpcClient, bytecode: str) -> list[dict[str, Any]]:
     market_id = keccak(encode([PARAMS_TYPE], [PARAMS]))
     slot = "0x" + keccak(market_id + (0).to_bytes(32, "big")).hex()
     selector = keccak(text=f"borrowRate({PARAMS_TYPE},{MARKET_TYPE})")[:4]
+    view_selector = keccak(text=f"borrowRateView({PARAMS_TYPE},{MARKET_TYPE})")[:4]
     timestamp = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
     vectors = []
     for case in _cases(random.Random(20261204)):
@@ -151,6 +155,12 @@ def _record(rpc: RpcClient, bytecode: str) -> list[dict[str, Any]]:
             raise SystemExit(f"borrowRate reverted for {case}")
         (log,) = receipt["logs"]
         avg, end = decode(["uint256", "uint256"], bytes.fromhex(log["data"][2:]))
+        # Then, in that block, borrowRateView of the same totals updated now: the IRM now holds `end`.
+        now = (supply, supply, borrow, borrow, timestamp, 0)
+        view = "0x" + (view_selector + encode([PARAMS_TYPE, MARKET_TYPE], [PARAMS, now])).hex()
+        (rate_now,) = decode(
+            ["uint256"], bytes.fromhex(rpc.call("eth_call", [{"to": irm, "data": view}, "latest"])[2:])
+        )
         vectors.append(
             {
                 "start_rate_at_target": str(case["rate"]),
@@ -160,6 +170,7 @@ def _record(rpc: RpcClient, bytecode: str) -> list[dict[str, Any]]:
                 "timestamp": timestamp,
                 "avg_rate": str(avg),
                 "end_rate_at_target": str(end),
+                "rate_view_after": str(rate_now),
             }
         )
     return vectors

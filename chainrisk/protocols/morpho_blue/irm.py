@@ -76,10 +76,7 @@ def adaptive_curve_rate(rate_at_target: int, market: MarketState, timestamp: int
     ValueError where the contract reverts (a block before the market's last update)."""
     if timestamp < market.last_update:
         raise ValueError(f"block time {timestamp} is before the market's last update {market.last_update}")
-    supply = market.total_supply_assets
-    utilization = w_div_down(market.total_borrow_assets, supply) if supply > 0 else 0
-    norm = WAD - TARGET_UTILIZATION if utilization > TARGET_UTILIZATION else TARGET_UTILIZATION
-    err = w_div_to_zero(utilization - TARGET_UTILIZATION, norm)
+    err = _error(market)
     if rate_at_target == 0:  # the market's first interaction
         average = end = INITIAL_RATE_AT_TARGET
     else:
@@ -91,3 +88,20 @@ def adaptive_curve_rate(rate_at_target: int, market: MarketState, timestamp: int
             middle = _new_rate_at_target(rate_at_target, _to_zero(linear_adaptation, 2))
             average = _to_zero(rate_at_target + end + 2 * middle, 4)
     return _curve(average, err), end
+
+
+def _error(market: MarketState) -> int:
+    """The normalised distance of the stored utilization from the target (WAD, -1 to 1), as `_borrowRate` takes it."""
+    supply = market.total_supply_assets
+    utilization = w_div_down(market.total_borrow_assets, supply) if supply > 0 else 0
+    norm = WAD - TARGET_UTILIZATION if utilization > TARGET_UTILIZATION else TARGET_UTILIZATION
+    return w_div_to_zero(utilization - TARGET_UTILIZATION, norm)
+
+
+def rate_at(rate_at_target: int, market: MarketState, timestamp: int) -> int:
+    """The per-second rate (WAD) the IRM charges at block time `timestamp` while the market's stored state stays
+    `market`: the curve at the rate at target adapted up to that time. It is what `borrowRateView` answers in the
+    block of an interaction at that time, had the interaction left the utilization where it was; so a projection,
+    since every interaction (and the interest it accrues) moves the utilization. At the market's last update it is
+    exactly what `borrowRateView` answers then. ValueError for a time before the last update."""
+    return _curve(adaptive_curve_rate(rate_at_target, market, timestamp)[1], _error(market))
