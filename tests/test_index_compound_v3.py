@@ -246,7 +246,7 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
     index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
     assert _check_health(rpc, comet_db, comet) == liquidatable
     block, timestamp = _snapshot(comet_db, comet)
-    predicted = _frame(comet_db, f"SELECT * FROM raw_compound_v3_absorbs WHERE block_number = {block}")
+    predicted = _frame(comet_db, f"SELECT * FROM raw_compound_v3_absorbs WHERE market = '{comet}'")
     predicted = predicted.filter(pl.col("liquidatable"))
     assert set(predicted["wallet"]) == liquidatable and predicted["shortfall"].cast(pl.Float64).sum() > 0
     # The engine's view of the same absorbs: every collateral seized, and the bad debt is what the reserves lose once
@@ -257,7 +257,7 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
     positions = _positions(comet_db, comet, block)
     engine = _engine(positions).join(predicted, on="wallet")
     assert (engine["seizable_collateral_usd"] == engine["collateral_usd"]).all()
-    market = _frame(comet_db, f"SELECT * FROM raw_compound_v3_markets WHERE block_number = {block}").row(0, named=True)
+    market = _frame(comet_db, f"SELECT * FROM raw_compound_v3_markets WHERE market = '{comet}'").row(0, named=True)
     usd_per_base_unit = float(market["base_price"]) / float(market["base_scale"]) * market["base_currency_usd"]
     held = positions.filter(pl.col("used_as_collateral") & (pl.col("collateral_amount") > 0))
     assets = sorted(set(held["asset"]))

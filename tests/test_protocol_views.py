@@ -152,7 +152,7 @@ def test_compound_v3_reserves_equal_the_comet(stand_ins: dict[str, Any]) -> None
     assert mart.height == 1
     row = mart.row(0, named=True)
     block = int(row["block_number"])
-    wallets = _frame(db, "SELECT wallet FROM raw_compound_v3_accounts WHERE block_number = ?", block)["wallet"]
+    wallets = _frame(db, "SELECT wallet FROM raw_compound_v3_accounts")["wallet"]
     with RpcClient(comet["rpc_url"]) as rpc:
         reserves = _call(rpc, comet["comet"], COMET, "getReserves", block=block)[0]
         target = _call(rpc, comet["comet"], COMET, "targetReserves", block=block)[0]
@@ -162,7 +162,7 @@ def test_compound_v3_reserves_equal_the_comet(stand_ins: dict[str, Any]) -> None
     assert row["reserves_to_target_pct"] == pytest.approx(100 * reserves / target, rel=1e-12)
     assert row["liquidatable_accounts"] == len(liquidatable) > 0
     # What absorbing them costs is the snapshot's prediction (checked against absorb by the Compound V3 index test).
-    absorbs = _frame(db, "SELECT * FROM raw_compound_v3_absorbs WHERE block_number = ? AND liquidatable", block)
+    absorbs = _frame(db, "SELECT * FROM raw_compound_v3_absorbs WHERE liquidatable")
     assert sorted(absorbs["wallet"]) == sorted(liquidatable)
     paid = sum(int(v) for v in absorbs["reserves_paid"])
     assert row["reserves_after_absorb_tokens"] == pytest.approx((reserves - paid) / 1e6, rel=1e-12)
@@ -188,7 +188,7 @@ def test_maker_ilk_limits_equal_the_vat_and_the_dog(stand_ins: dict[str, Any]) -
     mart = _frame(db, "SELECT * FROM mart_maker_ilks ORDER BY market")
     assert sorted(mart["market"]) == sorted(maker["ilks"])
     block = int(mart["block_number"][0])
-    urns = _frame(db, "SELECT ilk, urn FROM raw_maker_urns WHERE block_number = ? AND art > 0", block)
+    urns = _frame(db, "SELECT ilk, urn FROM raw_maker_urns WHERE art > 0")
     with RpcClient(maker["rpc_url"]) as rpc:
         global_hole, global_dirt = (_call(rpc, maker["dog"], DOG, name, block=block)[0] for name in ("Hole", "Dirt"))
         for row in mart.iter_rows(named=True):
@@ -223,7 +223,7 @@ def test_liquity_system_equals_the_trove_manager(stand_ins: dict[str, Any]) -> N
     assert mart.height == exact.height == 1
     row = mart.row(0, named=True)
     block = int(row["block_number"])
-    troves = _frame(db, "SELECT wallet FROM raw_liquity_v1_troves WHERE block_number = ? AND debt > 0", block)
+    troves = _frame(db, "SELECT wallet FROM raw_liquity_v1_troves WHERE debt > 0")
     manager = liquity["trove_manager"]
     with RpcClient(liquity["rpc_url"]) as rpc:
         price = _call(rpc, liquity["price_feed"], PRICE_FEED, "lastGoodPrice", block=block)[0]

@@ -19,6 +19,7 @@ from chainrisk.protocols.adapter import adapters
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.versions import key_columns
+from chainrisk.store.views import query_sql
 
 ORDER = ["protocol", "chain_id", "market", "wallet", "asset"]
 
@@ -46,8 +47,19 @@ def _raw_tables() -> list[str]:
 
 
 def _raw(db: Path) -> dict[str, pl.DataFrame]:
+    """The latest raw tables, each row at its source's snapshot block (sync_state), as the staging views give them: a
+    table no snapshot has changed since keeps the block it was written at (Store._replace_rows)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        frames = {t: pl.from_arrow(con.sql(f"SELECT * FROM {t}").to_arrow_table()) for t in _raw_tables()}
+        frames = {
+            t: pl.from_arrow(
+                con.sql(
+                    f"SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number) FROM {t} AS r "
+                    "LEFT JOIN sync_state AS s ON s.chain_id = r.chain_id AND s.market = r.market "
+                    "AND r.block_number <= s.snapshot_block"
+                ).to_arrow_table()
+            )
+            for t in _raw_tables()
+        }
     return {t: f for t, f in frames.items() if isinstance(f, pl.DataFrame)}
 
 
@@ -153,6 +165,22 @@ def test_every_raw_table_comes_back_exactly_as_of_each_snapshot(two_runs: dict[s
     """The accrued columns of versions read an hour earlier come back recomputed for the later block, equal to what
     the chain answered then."""
     assert check_raw_as_of(two_runs) >= 2 * 6
+
+
+def test_a_raw_table_the_snapshot_leaves_unchanged_is_not_written_again(two_runs: dict[str, Any]) -> None:
+    """An hour later Morpho's positions (shares and collateral) are what they were: the table is not written again,
+    its rows keep the first snapshot's block, and the staging view gives them at the second (sync_state's); the
+    markets, whose accrued totals moved, are rewritten at the second."""
+    db, source = two_runs["db"], two_runs["sources"]["morpho-blue"]
+    first, second = sorted(two_runs["written"])
+    assert _rows(db, "SELECT DISTINCT block_number FROM raw_morpho_blue_positions") == [(first,)]
+    assert _rows(db, "SELECT DISTINCT block_number FROM raw_morpho_blue_markets") == [(second,)]
+    assert _rows(db, f"SELECT snapshot_block FROM sync_state WHERE market = '{source}'") == [(second,)]
+    with duckdb.connect(str(db), read_only=True) as con:
+        staged = con.sql(
+            f"SELECT DISTINCT block_number, is_latest FROM ({query_sql('stg_morpho_blue_positions')})"
+        ).fetchall()
+    assert staged == [(second, True)]
 
 
 def test_every_score_is_a_sample_of_the_health_history(two_runs: dict[str, Any]) -> None:

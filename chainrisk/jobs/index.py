@@ -166,8 +166,13 @@ def _previous_snapshot(
         table: store.query(f"SELECT * FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, market])
         for table in adapter.previous_tables
     }
-    # Every row must be that snapshot's (a file written by another version may hold something else: read afresh).
-    if any(frame.height and frame["block_number"].unique().to_list() != [block] for frame in raw.values()):
+    # Every table must hold one snapshot's rows, that one or, for a table no snapshot since changed (it is not written
+    # again: Store._replace_rows), an earlier one (a file written by another version may hold something else: read
+    # afresh).
+    if any(
+        frame.height and (frame["block_number"].n_unique() != 1 or frame["block_number"][0] > block)
+        for frame in raw.values()
+    ):
         return None
     events = store.query(
         f"SELECT DISTINCT {', '.join(adapter.account_columns)} FROM {adapter.events_table} "

@@ -240,11 +240,15 @@ class Store:
             self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
             self.con.unregister("incoming")
 
-    def _replace_rows(self, table: str, scope: str, params: list[Any], frame: pl.DataFrame) -> None:
+    def _replace_rows(
+        self, table: str, scope: str, params: list[Any], frame: pl.DataFrame, *, restamp: bool = True
+    ) -> None:
         """Replaces the rows of `table` that `scope` (a condition on its columns) selects with `frame`. When they are
         the same rows but for the snapshot stamp (block_number and block_timestamp, one value each in `frame`: a new
         block on an unchanged chain), only the stamp is updated: DuckDB then rewrites two columns at the checkpoint
-        instead of every column of the table (README "Storage and history": what an unchanged run adds)."""
+        instead of every column of the table (README "Storage and history": what an unchanged run adds). Without
+        `restamp` (the raw snapshot tables), such rows are left as they are, stamp included: the table is not written
+        at all, and its stamp stays the block of the last snapshot that changed it (sync_state holds the snapshot's)."""
         stamps = [c for c in STAMP_COLUMNS if c in frame.columns]
         types = dict(ledger.column_types(self.con, f"main.{table}"))
         columns = list(types)
@@ -282,6 +286,8 @@ class Store:
             finally:
                 self.con.unregister("replacing")
             if differing is not None and not differing[0]:
+                if not restamp:
+                    return
                 assignments = ", ".join(f"{_quoted(c)} = ?" for c in stamps)
                 self.con.execute(
                     f"UPDATE {table} SET {assignments} WHERE {scope}", [*(frame[c][0] for c in stamps), *params]
@@ -296,7 +302,7 @@ class Store:
         """Replaces a raw snapshot of a source with `frame` and records what changed in its versions from
         `versioned` (`frame`, or `frame` with accrued columns carried: `_carry_accrued`), typed as the table, so an
         empty or all-NULL column compares as stored."""
-        self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame)
+        self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame, restamp=False)
         types = ledger.column_types(self.con, f"main.{table}")
         self.con.register("snapshot_rows", versioned.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
         select = ", ".join(
@@ -747,7 +753,7 @@ class Store:
                     scope = "chain_id = ? AND source = ? AND protocol = ?"
                     self._replace_rows(table, scope, [chain_id, market, protocol], frame)
                 elif adapter is not None and table in adapter.latest_only_tables:
-                    self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, market], frame)
+                    self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, market], frame, restamp=False)
                 else:
                     versioned = frame
                     if adapter is not None:

@@ -17,7 +17,13 @@
 --   price                  the oracle's price in base currency units (exact); price_usd in USD
 -- Reads: raw_aave_v3_reserves, sync_state.
 WITH reserves AS (
-    SELECT * FROM raw_aave_v3_reserves
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_aave_v3_reserves AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (

@@ -9,7 +9,13 @@
 --   shortfall              the debt the credited collateral does not cover: the protocol's loss, base units
 -- Reads: raw_compound_v3_absorbs, sync_state.
 WITH absorbs AS (
-    SELECT * FROM raw_compound_v3_absorbs
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_compound_v3_absorbs AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'compound-v3' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (

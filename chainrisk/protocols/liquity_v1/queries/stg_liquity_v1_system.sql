@@ -15,7 +15,13 @@
 --                          offset by the Stability Pool and debt redistributed to the other troves, whole LUSD
 -- Reads: raw_liquity_v1_system, sync_state.
 WITH system AS (
-    SELECT * FROM raw_liquity_v1_system
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_liquity_v1_system AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'liquity-v1' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (

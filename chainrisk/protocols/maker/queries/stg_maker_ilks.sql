@@ -13,7 +13,13 @@
 --   price_usd, price_next_usd   the pip's current and next (OSM) price, USD per whole gem
 -- Reads: raw_maker_ilks, sync_state.
 WITH ilks AS (
-    SELECT * FROM raw_maker_ilks
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_maker_ilks AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'maker' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (

@@ -11,7 +11,13 @@
 --   bad_debt_dai           debt the urn's collateral at the pip's price cannot cover
 -- Reads: raw_maker_urns, sync_state.
 WITH urns AS (
-    SELECT * FROM raw_maker_urns
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_maker_urns AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'maker' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (

@@ -22,7 +22,13 @@
 --   loan_price_usd, collateral_price_usd   USD per whole token
 -- Reads: raw_morpho_blue_markets, sync_state.
 WITH markets AS (
-    SELECT * FROM raw_morpho_blue_markets
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_morpho_blue_markets AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'morpho-blue' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
 ),
 
 latest AS (
