@@ -273,6 +273,15 @@ def _apr_ahead(target: int, supply: int, borrow: int, last_update: int, timestam
     return _apr_pct(rate_at(target, state, timestamp + days * 86_400))
 
 
+def _projected(values: tuple[Any, ...]) -> tuple[int, int, int, int, int] | None:
+    """A market's rate at target, supply and borrow totals, last update and snapshot time as exact integers (the
+    reader gives HUGEINT as int or Decimal); None when one is unknown (NULL rate at target: not an AdaptiveCurveIrm)."""
+    if any(v is None for v in values):
+        return None
+    target, supply, borrow, last_update, timestamp = (int(v) for v in values)
+    return target, supply, borrow, last_update, timestamp
+
+
 def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each Morpho Blue market at its latest snapshot with, under an AdaptiveCurveIrm (where chainrisk's port of it
     reproduced the rate read: `rate_at_target` stored), the borrow APR its IRM charges RATE_DAYS ahead if the market's
@@ -294,29 +303,32 @@ def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         ORDER BY m.borrow_usd DESC NULLS LAST, m.chain_id, m.market
         """,
     )
-    ahead: dict[int, list[float | None]] = {days: [] for days in CHART_DAYS}
     exact = ("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
-    for values in frame.select(exact).iter_rows():
-        # HUGEINT columns come as int or Decimal depending on the reader: exact integers either way.
-        target, supply, borrow, last_update, timestamp = (None if v is None else int(v) for v in values)
-        for days in CHART_DAYS:
-            if target is None or supply is None or borrow is None or last_update is None or timestamp is None:
-                ahead[days].append(None)  # not an AdaptiveCurveIrm (or a figure unknown): no projection
-            else:
-                ahead[days].append(_apr_ahead(target, supply, borrow, last_update, timestamp, days))
-    rates = frame.with_columns(
-        pl.Series(f"apr_in_{days}d_pct", ahead[days], dtype=pl.Float64) for days in RATE_DAYS
-    ).drop("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
-    paths = pl.DataFrame(
-        {
-            "market_label": frame["market_label"],
-            **{str(days): pl.Series(ahead[days], dtype=pl.Float64) for days in CHART_DAYS},
-        }
+    inputs = [_projected(values) for values in frame.select(exact).iter_rows()]
+
+    def ahead(days: int, rows: list[int]) -> pl.Series:
+        found = []
+        for i in rows:
+            known = inputs[i]
+            found.append(None if known is None else _apr_ahead(*known, days))
+        return pl.Series(f"apr_in_{days}d_pct", found, dtype=pl.Float64)
+
+    everyone = list(range(frame.height))
+    rates = frame.with_columns(ahead(days, everyone) for days in RATE_DAYS)
+    # The chart: the largest markets (by borrows, the frame's order) whose rate moves, each day of the next 30 (only
+    # those: a chain holds thousands of markets, and each projection is exact integer maths in Python).
+    now = ahead(0, everyone)
+    moving = [i for i in everyone if now[i] is not None and now[i] != rates["apr_in_30d_pct"][i]][:CHART_MARKETS]
+    long = pl.concat(
+        [
+            pl.DataFrame(
+                {"market_label": frame["market_label"].gather(moving), "day": [days] * len(moving)},
+                schema={"market_label": pl.String, "day": pl.Int64},
+            ).with_columns(ahead(days, moving).alias("apr_pct"))
+            for days in CHART_DAYS
+        ]
     )
-    moving = paths.filter(pl.col("1").is_not_null() & (pl.col("0") != pl.col("30"))).head(CHART_MARKETS)
-    long = moving.unpivot(index="market_label", variable_name="day", value_name="apr_pct").with_columns(
-        pl.col("day").cast(pl.Int64)
-    )
+    rates = rates.drop("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
     return rates, long
 
 
