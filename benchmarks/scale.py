@@ -513,16 +513,9 @@ def _move_price(manifest: dict[str, Any], sender: Sender, percent: float, run: i
     oracle and every scale market's FeedRatioOracle read it, so every wallet's figures move, as an ETH/USD Chainlink
     round moves a mainnet book. Returns the new answer."""
     feed, abi = manifest["feeds"]["WETH"], Abi(compiled_contracts()["SettableFeed"].abi)
-    answer = int(
-        abi.decode(
-            "latestAnswer", sender.rpc.call("eth_call", [{"to": feed, "data": abi.encode("latestAnswer")}, "latest"])
-        )[0]
-    )
-    moved = (
-        answer * (10_000 - round(percent * 100)) // 10_000
-        if run % 2 == 0
-        else answer * 10_000 // (10_000 - round(percent * 100))
-    )
+    answer = _read_uint(sender.rpc, feed, "latestAnswer()")  # a positive int256: the same word
+    kept = 10_000 - round(percent * 100)  # bps of the answer a move down keeps
+    moved = answer * kept // 10_000 if run % 2 == 0 else answer * 10_000 // kept
     sender.call(DEPLOYER, abi, feed, "setAnswer", moved)
     return moved
 

@@ -70,32 +70,34 @@ def _curve(rate_at_target: int, err: int) -> int:
     return w_mul_to_zero(w_mul_to_zero(coeff, err) + WAD, rate_at_target)
 
 
+def _adaptation(rate_at_target: int, market: MarketState, timestamp: int) -> tuple[int, int, int]:
+    """`_borrowRate`'s normalised error of the stored utilization from the target (WAD, -1 to 1), its linear
+    adaptation over the time since the market's last update, and the rate at target adapted to `timestamp`.
+    ValueError where the contract reverts (a block before the market's last update)."""
+    if timestamp < market.last_update:
+        raise ValueError(f"block time {timestamp} is before the market's last update {market.last_update}")
+    supply = market.total_supply_assets
+    utilization = w_div_down(market.total_borrow_assets, supply) if supply > 0 else 0
+    norm = WAD - TARGET_UTILIZATION if utilization > TARGET_UTILIZATION else TARGET_UTILIZATION
+    err = w_div_to_zero(utilization - TARGET_UTILIZATION, norm)
+    if rate_at_target == 0:  # the market's first interaction
+        return err, 0, INITIAL_RATE_AT_TARGET
+    linear_adaptation = w_mul_to_zero(ADJUSTMENT_SPEED, err) * (timestamp - market.last_update)
+    end = rate_at_target if linear_adaptation == 0 else _new_rate_at_target(rate_at_target, linear_adaptation)
+    return err, linear_adaptation, end
+
+
 def adaptive_curve_rate(rate_at_target: int, market: MarketState, timestamp: int) -> tuple[int, int]:
     """(borrowRateView's answer, the rate at target `borrowRate` would store) at block time `timestamp`, for a market
     whose stored state is `market` (IMorpho.market(id), before accrual) and whose IRM holds `rate_at_target`.
     ValueError where the contract reverts (a block before the market's last update)."""
-    if timestamp < market.last_update:
-        raise ValueError(f"block time {timestamp} is before the market's last update {market.last_update}")
-    err = _error(market)
-    if rate_at_target == 0:  # the market's first interaction
-        average = end = INITIAL_RATE_AT_TARGET
+    err, linear_adaptation, end = _adaptation(rate_at_target, market, timestamp)
+    if linear_adaptation == 0:  # a first interaction, or no adaptation: the average is the rate at target itself
+        average = end
     else:
-        linear_adaptation = w_mul_to_zero(ADJUSTMENT_SPEED, err) * (timestamp - market.last_update)
-        if linear_adaptation == 0:
-            average = end = rate_at_target
-        else:
-            end = _new_rate_at_target(rate_at_target, linear_adaptation)
-            middle = _new_rate_at_target(rate_at_target, _to_zero(linear_adaptation, 2))
-            average = _to_zero(rate_at_target + end + 2 * middle, 4)
+        middle = _new_rate_at_target(rate_at_target, _to_zero(linear_adaptation, 2))
+        average = _to_zero(rate_at_target + end + 2 * middle, 4)
     return _curve(average, err), end
-
-
-def _error(market: MarketState) -> int:
-    """The normalised distance of the stored utilization from the target (WAD, -1 to 1), as `_borrowRate` takes it."""
-    supply = market.total_supply_assets
-    utilization = w_div_down(market.total_borrow_assets, supply) if supply > 0 else 0
-    norm = WAD - TARGET_UTILIZATION if utilization > TARGET_UTILIZATION else TARGET_UTILIZATION
-    return w_div_to_zero(utilization - TARGET_UTILIZATION, norm)
 
 
 def rate_at(rate_at_target: int, market: MarketState, timestamp: int) -> int:
@@ -104,4 +106,5 @@ def rate_at(rate_at_target: int, market: MarketState, timestamp: int) -> int:
     block of an interaction at that time, had the interaction left the utilization where it was; so a projection,
     since every interaction (and the interest it accrues) moves the utilization. At the market's last update it is
     exactly what `borrowRateView` answers then. ValueError for a time before the last update."""
-    return _curve(adaptive_curve_rate(rate_at_target, market, timestamp)[1], _error(market))
+    err, _, end = _adaptation(rate_at_target, market, timestamp)
+    return _curve(end, err)
