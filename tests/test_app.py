@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
+from chainrisk.dashboard.chains import asset_labels
 from chainrisk.dashboard.pages import PAGES
 from chainrisk.dashboard.ui import series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
@@ -55,8 +56,10 @@ def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any,
 
 
 def table_with(app: AppTest, column: str) -> Any:
-    """The (pandas) frame of the page's st.dataframe that has `column`."""
-    tables = [d.value for d in app.dataframe if column in d.value.columns]
+    """The (pandas) frame of the page's st.dataframe that has `column` (a key table and its expander's "every figure"
+    show one frame: counted once)."""
+    found = [d.value for d in app.dataframe if column in d.value.columns]
+    tables = [t for i, t in enumerate(found) if not any(t.equals(u) for u in found[:i])]
     assert len(tables) == 1, f"{len(tables)} tables with a {column!r} column"
     return tables[0]
 
@@ -91,7 +94,8 @@ def test_markets_page_gives_morpho_rates_as_stored(scored: Path) -> None:
     the real AdaptiveCurveIrm's vectors and on a chain, tests/test_morpho_adaptive_irm*.py)."""
     app = open_page("markets")
     assert_clean(app)
-    assert "Morpho Blue: borrow rates ahead" in [s.value for s in app.subheader]
+    assert "Morpho Blue: borrow rates" in [s.value for s in app.subheader]
+    assert any("None of these markets runs Morpho's AdaptiveCurveIrm" in c.value for c in app.caption)
     # The section's table, then the same frame with every figure in its expander.
     shown = next(d.value for d in app.dataframe if "apr_in_7d_pct" in d.value.columns)
     stored = rows(
@@ -378,8 +382,11 @@ def test_wallet_page_refuses_a_bad_address_and_explains_an_unknown_one(scored: P
 def test_sql_console_runs_selects_and_refuses_writes(scored: Path) -> None:
     app = open_page("sql")
     assert_clean(app)
-    views = table_with(app, "view")
-    assert set(views["view"]) == {q.name for q in list_queries()}
+    # Every view with its description, the marts (what people read) first.
+    listed = next(m.value for m in app.markdown if m.value.startswith("- `")).splitlines()
+    assert sorted(listed) == sorted(f"- `{q.name}`: {q.description}" for q in list_queries())
+    layers = [line.split("`")[1].split("_")[0] for line in listed]
+    assert layers == sorted(layers, key=lambda layer: layer != "mart")
 
     app.text_area(key="console_sql").input("INSERT INTO runs (run_id, started_at, status) VALUES (1, now(), 'ok')")
     app.button(key="console_run").click().run()
@@ -787,9 +794,16 @@ def test_chains_page_equals_the_tables(scored: Path, tmp_path: Path, monkeypatch
     assert metrics["Collateral through chains"].value == usd_short(chained)
     assert metrics["Counted twice by a plain sum"].value == usd_short(double)
     (bars,) = charts_with(app, "base_symbol", "how", "usd")
-    stored = rows(scored, "SELECT base_symbol, direct_collateral_usd, chained_collateral_usd FROM base_asset_exposure")
+    stored = rows(
+        scored,
+        "SELECT base_symbol, direct_collateral_usd, chained_collateral_usd, chain_id, base_asset "
+        "FROM base_asset_exposure",
+    )
+    labels = asset_labels(
+        pl.DataFrame([(r[0], r[3], r[4]) for r in stored], ["base_symbol", "chain_id", "base_asset"], orient="row")
+    )
     drawn = {(b["base_symbol"], b["how"]): b["usd"] for b in bars.to_pylist()}
-    for symbol, direct, through in stored:
+    for symbol, (_, direct, through, *_) in zip(labels, stored, strict=True):
         assert drawn[(symbol, "held directly")] == pytest.approx(direct or 0.0)
         assert drawn[(symbol, "through a chain")] == pytest.approx(through or 0.0)
     graph = table_with(app, "exchange rate")
@@ -804,6 +818,18 @@ def test_chains_page_equals_the_tables(scored: Path, tmp_path: Path, monkeypatch
     stored_channels = dict(rows(db, "SELECT channel, count(*) FROM contagion_wallets GROUP BY channel"))
     assert dict(zip(channels["channel"], channels["wallets"], strict=True)) == stored_channels
     assert metrics_of(app)["Wallet-markets liquidatable"].value == f"{sum(stored_channels.values()):,}"
+
+
+def test_base_assets_of_one_symbol_are_told_apart() -> None:
+    """The chains page's base assets: two tokens named WETH (the chain's and a stand-in's own) read apart by their
+    addresses, a token without a symbol by its address, and one token on two chains by its chain too."""
+    weth, stand_in, usdc = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
+    one_chain = pl.DataFrame(
+        {"chain_id": [1, 1, 1, 1], "base_asset": [weth, stand_in, usdc, "0x" + "d4" * 20]}
+    ).with_columns(pl.Series("base_symbol", ["WETH", "WETH", "USDC", None], dtype=pl.String))
+    assert asset_labels(one_chain).to_list() == ["WETH (0xa1a1…a1a1)", "WETH (0xb2b2…b2b2)", "USDC", "0x" + "d4" * 20]
+    two_chains = pl.DataFrame({"chain_id": [1, 10], "base_asset": [usdc, usdc], "base_symbol": ["USDC", "USDC"]})
+    assert asset_labels(two_chains).to_list() == ["USDC (0xc3c3…c3c3, chain 1)", "USDC (0xc3c3…c3c3, chain 10)"]
 
 
 def test_risk_page_advice_distance_and_plain_words_equal_the_tables(

@@ -97,6 +97,7 @@ def _by_base(base: pl.DataFrame) -> None:
         "Every position's collateral followed through its wrappers to the base assets it is a claim on, counted "
         "once. The table's \"debt it backs\" shares each position's debt among those base assets by value."
     )
+    base = base.with_columns(asset_labels(base))
     bars = base.select(
         "base_symbol",
         pl.col("direct_collateral_usd").alias("held directly"),
@@ -107,14 +108,14 @@ def _by_base(base: pl.DataFrame) -> None:
         .mark_bar()
         .encode(
             x=alt.X("usd:Q", title="collateral (USD)", axis=alt.Axis(format="$,.0f")),
-            y=alt.Y("base_symbol:N", title="base asset", sort="-x"),
+            y=alt.Y("base_symbol:N", title="base asset", sort="-x", axis=alt.Axis(labelLimit=0)),
             color=alt.Color("how:N", title=None),
             tooltip=["base_symbol", "how", alt.Tooltip("usd:Q", format="$,.0f")],
         )
     )
     st.altair_chart(chart, use_container_width=True)
     config = {
-        "base_symbol": "base asset",
+        "base_symbol": st.column_config.TextColumn("base asset", help="Its token's address where a symbol repeats"),
         "price_usd": usd_column("price (USD)", "USD per whole token"),
         "collateral_usd": usd_column("collateral (USD)", "Posted as collateral by end owners, counted once"),
         "direct_collateral_usd": usd_column("held directly (USD)"),
@@ -143,6 +144,20 @@ def _by_base(base: pl.DataFrame) -> None:
     with st.expander("Price, supply, double counting and depth per base asset"):
         others = ["price_usd", "supply_usd", "double_counted_usd", "max_depth"]
         st.dataframe(base.select("base_symbol", *others), hide_index=True, column_config=config)
+
+
+def asset_labels(base: pl.DataFrame) -> pl.Series:
+    """`base_symbol` for people: the symbol (the address without one), and where a symbol names more than one token
+    (the chain's WETH and a stand-in's own; USDC and bridged USDC on a rollup; one token on two chains) its short
+    address too, and its chain when the frame holds several chains."""
+    chains = base["chain_id"].n_unique() > 1
+    named = [symbol or asset for symbol, asset in base.select("base_symbol", "base_asset").iter_rows()]
+    repeated = {n for n in named if named.count(n) > 1}
+    labels = []
+    for name, (asset, chain) in zip(named, base.select("base_asset", "chain_id").iter_rows(), strict=True):
+        where = f"{asset[:6]}…{asset[-4:]}" + (f", chain {chain}" if chains else "")
+        labels.append(f"{name} ({where})" if name in repeated else name)
+    return pl.Series("base_symbol", labels, dtype=pl.String)
 
 
 def _graph(links: pl.DataFrame) -> None:

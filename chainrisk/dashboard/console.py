@@ -71,8 +71,6 @@ def render() -> None:
         st.markdown("**Views**")
         st.caption("`mart_*`: what people read; `stg_*`: one cleaned layer over the tables the jobs write.")
         queries = sorted(list_queries(), key=lambda q: (q.layer != "mart", q.name))
-        st.dataframe(
-            {"view": [q.name for q in queries], "what it holds": [q.description for q in queries]},
-            hide_index=True,
-            height=560,
-        )
+        # A list, not a table: the descriptions wrap in the narrow column instead of scrolling sideways.
+        with st.container(height=560, key="console_views"):
+            st.markdown("\n".join(f"- `{q.name}`: {q.description}" for q in queries))

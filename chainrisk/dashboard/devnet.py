@@ -189,12 +189,14 @@ def render() -> None:
         width="stretch",
     )
 
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Aave V3 reserves")
-        st.dataframe(reserves_frame(manifest), hide_index=True)
-    with right:
-        st.subheader("Morpho Blue markets")
-        st.dataframe(morpho_markets_frame(manifest), hide_index=True)
+    # One above the other: side by side, neither fitted half the page.
+    st.subheader("Aave V3 reserves")
+    st.dataframe(
+        reserves_frame(manifest),
+        hide_index=True,
+        column_config={"token": st.column_config.TextColumn("token", width="medium")},
+    )
+    st.subheader("Morpho Blue markets")
+    st.dataframe(morpho_markets_frame(manifest), hide_index=True)
     st.subheader("Contracts (real bytecode or stand-in)")
     st.dataframe(contracts_frame(manifest), hide_index=True)

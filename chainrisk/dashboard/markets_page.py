@@ -16,7 +16,15 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
-from chainrisk.dashboard.ui import PROTOCOL_NAMES, health_column, market_name, percent_column, series_colour, usd_column
+from chainrisk.dashboard.ui import (
+    PROTOCOL_NAMES,
+    health_column,
+    key_table,
+    market_name,
+    percent_column,
+    series_colour,
+    usd_column,
+)
 from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState
 
@@ -33,15 +41,6 @@ CHART_MARKETS = 8
 def _number(label: str, unit: str, help: str | None = None) -> Any:
     """An amount in `unit` (a token, dai, LUSD, ETH), with thousands separators in the reader's locale."""
     return st.column_config.NumberColumn(f"{label} ({unit})", format="localized", help=help)
-
-
-def _key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:
-    """`columns` (its name first) in a table that fits 1400 px, every other figure in an expander under it."""
-    with st.container(key=key):
-        st.dataframe(frame, hide_index=True, column_order=columns, column_config=config)
-    with st.expander(f"Every figure of {what}"):
-        others = [c for c in frame.columns if c not in columns and config.get(c, "") is not None]
-        st.dataframe(frame, hide_index=True, column_order=[columns[0], *others], column_config=config)
 
 
 def every_market(db: Path) -> pl.DataFrame:
@@ -120,28 +119,32 @@ def _compound(db: Path) -> bool:
         "there). Amounts in the market's base token unless marked USD."
     )
     config = {
-        "market_label": st.column_config.TextColumn("market", width=230),
+        "market_label": st.column_config.TextColumn("market", width="medium"),
         "base_symbol": "base",
         "reserves_tokens": _number("reserves", "base", "getReserves()"),
         "target_reserves_tokens": _number("target", "base", "targetReserves(): above it, buyCollateral stops"),
         "reserves_to_target_pct": percent_column("of target (%)"),
         "reserves_usd": usd_column("reserves (USD)"),
         "liquidatable_accounts": st.column_config.NumberColumn("absorbable now", help="isLiquidatable accounts"),
-        "absorb_shortfall_tokens": _number("loss if absorbed", "base", "Debt their collateral does not cover"),
+        "absorb_shortfall_tokens": _number(
+            "absorb loss", "base", "Debt the absorbable accounts' collateral does not cover"
+        ),
         "reserves_after_absorb_tokens": _number(
             "reserves after absorb", "base", "Before the seized collateral is sold back (buyCollateral)"
         ),
         "shock_drop_pct": percent_column("shock: drop (%)"),
-        "shock_bad_debt_usd": usd_column("bad debt at shock (USD)", "Every non-stable price down by the shock drop"),
+        "shock_bad_debt_usd": usd_column(
+            "shock bad debt (USD)", "Bad debt with every non-stable price down by the shock drop"
+        ),
         "reserves_cover_shock": st.column_config.CheckboxColumn("reserves cover it"),
         "first_uncovered_drop_pct": percent_column(
-            "reserves run out at drop (%)", "Smallest drop of every non-stable price whose bad debt exceeds them"
+            "runs out at drop (%)", "Smallest drop of every non-stable price whose bad debt exceeds the reserves"
         ),
         "utilization_pct": percent_column("utilization (%)"),
         "chain_id": st.column_config.NumberColumn("chain", format="%d"),
         "market": "Comet",
     }
-    _key_table(
+    key_table(
         frame,
         "markets_compound",
         (
@@ -151,7 +154,6 @@ def _compound(db: Path) -> bool:
             "liquidatable_accounts",
             "absorb_shortfall_tokens",
             "shock_bad_debt_usd",
-            "reserves_cover_shock",
             "first_uncovered_drop_pct",
         ),
         config,
@@ -190,7 +192,7 @@ def _maker(db: Path) -> bool:
         "urns": st.column_config.NumberColumn("vaults"),
         "chain_id": st.column_config.NumberColumn("chain", format="%d"),
     }
-    _key_table(
+    key_table(
         frame,
         "markets_maker",
         (
@@ -222,17 +224,21 @@ def _liquity(db: Path) -> bool:
     config = {
         "market_label": st.column_config.TextColumn("system", width="medium", help="With its MCR"),
         "tcr_pct": percent_column("TCR (%)"),
-        "recovery_mode": st.column_config.CheckboxColumn("in Recovery Mode"),
+        "recovery_mode": st.column_config.CheckboxColumn("Recovery Mode", help="TCR under CCR now"),
         "price_usd": usd_column("ETH price (USD)"),
         "recovery_mode_price_usd": usd_column("Recovery Mode at (USD)", "The ETH price at which TCR = CCR"),
-        "price_drop_to_recovery_pct": percent_column("ETH drop to it (%)"),
+        "price_drop_to_recovery_pct": percent_column("ETH drop to RM (%)", "The ETH drop that starts Recovery Mode"),
         "stability_pool_lusd": _number("Stability Pool", "LUSD"),
-        "liquidatable_troves": st.column_config.NumberColumn("liquidatable troves"),
+        "liquidatable_troves": st.column_config.NumberColumn("liquidatable", help="Troves under MCR now"),
         "liquidatable_debt_lusd": _number("liquidatable debt", "LUSD"),
         "sp_cover_pct": percent_column("pool covers (%)", "Stability Pool ÷ liquidatable debt"),
-        "below_ccr_troves": st.column_config.NumberColumn("troves under CCR"),
+        "below_ccr_troves": st.column_config.NumberColumn(
+            "under CCR", help="Troves Recovery Mode would make liquidatable"
+        ),
         "below_ccr_debt_lusd": _number("debt under CCR", "LUSD", "Liquidatable if Recovery Mode starts"),
-        "sp_cover_below_ccr_pct": percent_column("pool covers in Recovery Mode (%)"),
+        "sp_cover_below_ccr_pct": percent_column(
+            "covers in RM (%)", "Stability Pool ÷ the debt of the troves under CCR: its cover in Recovery Mode"
+        ),
         "batch_debt_to_redistribute_lusd": _number(
             "redistributed now", "LUSD", "Debt a batch liquidation now would pass to the other troves"
         ),
@@ -241,7 +247,7 @@ def _liquity(db: Path) -> bool:
         "chain_id": st.column_config.NumberColumn("chain", format="%d"),
         "market": "TroveManager",
     }
-    _key_table(
+    key_table(
         frame,
         "markets_liquity",
         (
@@ -252,7 +258,6 @@ def _liquity(db: Path) -> bool:
             "stability_pool_lusd",
             "liquidatable_troves",
             "sp_cover_pct",
-            "below_ccr_troves",
             "sp_cover_below_ccr_pct",
         ),
         config,
@@ -338,24 +343,34 @@ def _morpho(db: Path) -> bool:
     rates, paths = morpho_rates(db)
     if rates.is_empty():
         return False
-    st.subheader("Morpho Blue: borrow rates ahead")
-    st.caption(
-        "Under Morpho's AdaptiveCurveIrm a market's rate at target (its rate at 90 % utilization) keeps adapting "
-        "while utilization is off that target, at 50 a year times the normalised distance from it: at 100 % it "
-        "doubles about every 5 days, at 95 % every 10, and at 0 % it halves about every 5 (morpho-blue-irm's "
-        "ConstantsLib). The rates ahead are what the IRM would charge then if the market's utilization stayed where "
-        "it is (any supply, borrow or repay moves it); blank for other IRMs. APRs: the per-second rate x 365 days."
-    )
+    # The rates ahead only where some market runs an AdaptiveCurveIrm: for the others they would be columns of None.
+    adaptive = bool(rates["rate_at_target_apr_pct"].is_not_null().any())
+    st.subheader("Morpho Blue: borrow rates")
+    explained = "APRs: the per-second rate x 365 days."
+    if adaptive:
+        explained = (
+            "Under Morpho's AdaptiveCurveIrm a market's rate at target (its rate at 90 % utilization) keeps adapting "
+            "while utilization is off that target, at 50 a year times the normalised distance from it: at 100 % it "
+            "doubles about every 5 days, at 95 % every 10, and at 0 % it halves about every 5 (morpho-blue-irm's "
+            "ConstantsLib). The rates ahead are what the IRM would charge then if the market's utilization stayed "
+            "where it is (any supply, borrow or repay moves it); None where a market's IRM is another one. " + explained
+        )
+    else:
+        explained = (
+            "As read at the snapshot. None of these markets runs Morpho's AdaptiveCurveIrm, the IRM whose rate moves "
+            "with time alone and the one whose rates ahead chainrisk projects. " + explained
+        )
+    st.caption(explained)
     config = {
-        "market_label": st.column_config.TextColumn("market", width="large"),
+        "market_label": st.column_config.TextColumn("market", width="medium"),
         "utilization_pct": percent_column("utilization (%)"),
-        "borrow_apr_pct": st.column_config.NumberColumn("borrow APR now (%)", format="%.2f%%", help="borrowRateView"),
+        "borrow_apr_pct": st.column_config.NumberColumn("APR now (%)", format="%.2f%%", help="borrowRateView"),
         "rate_at_target_apr_pct": st.column_config.NumberColumn(
-            "rate at target (%/year)", format="%.2f%%", help="The IRM's rateAtTarget: its rate at 90 % utilization"
+            "at target (%)", format="%.2f%%", help="The IRM's rateAtTarget, a year of it: its rate at 90 % utilization"
         ),
         **{
             f"apr_in_{days}d_pct": st.column_config.NumberColumn(
-                f"APR in {days} d (%)", format="%.2f%%", help="If utilization stays where it is"
+                f"in {days} d (%)", format="%.2f%%", help=f"The APR in {days} days if utilization stays where it is"
             )
             for days in RATE_DAYS
         },
@@ -366,16 +381,17 @@ def _morpho(db: Path) -> bool:
         "market": "market id",
         "irm": "IRM",
     }
-    _key_table(
+    ahead = ("rate_at_target_apr_pct", *(f"apr_in_{days}d_pct" for days in RATE_DAYS)) if adaptive else ()
+    key_table(
         rates,
         "markets_morpho",
         (
             "market_label",
             "utilization_pct",
             "borrow_apr_pct",
-            "rate_at_target_apr_pct",
-            *(f"apr_in_{days}d_pct" for days in RATE_DAYS),
+            *ahead,
             "borrow_usd",
+            *(() if adaptive else ("supply_usd",)),
         ),
         config,
         "these markets",
@@ -388,7 +404,7 @@ def _morpho(db: Path) -> bool:
             .encode(
                 x=alt.X("day:Q", title="days ahead"),
                 y=alt.Y("apr_pct:Q", title="borrow APR (%)"),
-                color=series_colour("market_label:N", markets, title=None),
+                color=series_colour("market_label:N", markets, title=None, long_labels=True),
                 tooltip=["market_label", "day", alt.Tooltip("apr_pct:Q", title="APR (%)", format=".2f")],
             )
         )

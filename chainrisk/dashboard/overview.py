@@ -22,6 +22,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     human_age,
+    key_table,
     market_name,
     usd,
     usd_column,
@@ -57,17 +58,8 @@ BORROWER_COLUMNS = (
     "bad_debt_usd",
     "liquidatable_markets",
 )
-#: The Data freshness table's columns, in order: what, how old, how far; the indexed contract last.
-FRESHNESS_COLUMNS = (
-    "source_name",
-    "snapshot age",
-    "snapshot_time",
-    "snapshot_block",
-    "scored ago",
-    "events_to_block",
-    "chain_id",
-    "source",
-)
+#: The Data freshness table's columns, in order: what, how old, how far (the chain and contract in its expander).
+FRESHNESS_COLUMNS = ("source_name", "snapshot age", "snapshot_time", "snapshot_block", "scored ago", "events_to_block")
 VIEWS = (
     "stg_market_labels",
     "stg_scored_markets",
@@ -287,11 +279,11 @@ def render() -> None:
     st.caption(
         "Snapshot age: the snapshot block's chain time against the clock now (a devnet replays the past: it looks old)."
     )
-    st.dataframe(
+    key_table(
         freshness(db),
-        hide_index=True,
-        column_order=FRESHNESS_COLUMNS,
-        column_config={
+        "overview_freshness",
+        FRESHNESS_COLUMNS,
+        {
             "source_name": st.column_config.TextColumn(
                 "indexed", width=260, help="The market, or the contract holding several"
             ),
@@ -302,6 +294,7 @@ def render() -> None:
             "snapshot_time": st.column_config.DatetimeColumn("snapshot time (UTC)", format="YYYY-MM-DD HH:mm"),
             "scored_block": st.column_config.NumberColumn("scored block", format="%d"),
         },
+        "these sources",
     )
 
 
@@ -313,7 +306,7 @@ def _borrowers_table(db: Path) -> None:
         return
     shown = f"The weakest {rows.height:,} of {total:,} borrowers" if total > rows.height else f"All {total:,} borrowers"
     st.caption(
-        f"{shown}: one row per wallet over every market it uses (Aave V3 pools, Morpho Blue markets). Markets "
+        f"{shown}: one row per wallet over every market it uses, in every protocol indexed. Markets "
         "liquidate separately, so the weakest health factor is shown, with the market it is in, not a blend."
     )
     with st.container(key="overview_borrowers"):

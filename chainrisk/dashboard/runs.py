@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import human_age, naive_utc
+from chainrisk.dashboard.ui import human_age, key_table, naive_utc
 
 TABLES = ("runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
@@ -73,10 +73,12 @@ def render() -> None:
         cols[1].metric("Status", str(latest["status"]))
         cols[2].metric("Markets failed", f"{latest['markets_failed'] or 0}")
         cols[3].metric("Alerts sent", f"{latest['alerts_sent'] or 0}")
-        st.dataframe(
+        if latest["summary"]:
+            st.caption(f"Run #{latest['run_id']}: {latest['summary']}")
+        key_table(
             runs,
-            hide_index=True,
-            column_order=[
+            "runs_table",
+            (
                 "run_id",
                 "status",
                 "started_at",
@@ -86,14 +88,14 @@ def render() -> None:
                 "wallets",
                 "liquidatable",
                 "alerts_sent",
-                "summary",
-            ],
-            column_config={
+            ),
+            {
                 "run_id": st.column_config.NumberColumn("run", format="%d"),
                 "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                 "markets_failed": "failed markets",
                 "alerts_sent": "alerts sent",
             },
+            "these runs",
         )
 
     st.subheader("Active alerts")

@@ -17,13 +17,14 @@ from chainrisk.protocols.adapter import adapters
 PROTOCOL_NAMES = {name: adapter.label for name, adapter in adapters().items()}
 
 
-def series_colour(field: str, series: int, title: str | None = None) -> alt.Color:
+def series_colour(field: str, series: int, title: str | None = None, *, long_labels: bool = False) -> alt.Color:
     """A colour per series of a chart with `series` of them: Streamlit's palette has ten, its first two both blue, so
     an eleventh series took the first one's colour again (a replay's DAI and aDevWETH, drawn alike); ten distinct
-    hues up to ten series, twenty (ten hues, dark and light) up to twenty."""
-    if series <= 10:
-        return alt.Color(field, title=title, scale=alt.Scale(scheme="tableau10"))
-    return alt.Color(field, title=title, scale=alt.Scale(scheme="tableau20"))
+    hues up to ten series, twenty (ten hues, dark and light) up to twenty. With `long_labels` (market names) the
+    legend goes under the chart, unabridged: beside it, Vega cut them to 160 px ("Aave V3 · chainrisk devne…"), and
+    markets of one pair and LLTV differ only at the end of their names."""
+    colour = alt.Color(field, title=title, scale=alt.Scale(scheme="tableau10" if series <= 10 else "tableau20"))
+    return colour.legend(orient="bottom", columns=2, labelLimit=0) if long_labels else colour
 
 
 def usd(value: float | None) -> str:
@@ -130,3 +131,20 @@ def market_name(protocol: str, label: str) -> str:
     """'Morpho Blue · wstETH/WETH 94.5%'; a label that already names its protocol ('Aave V3 0x…') stays as it is."""
     name = PROTOCOL_NAMES.get(protocol, protocol)
     return label if label.startswith(name) else f"{name} · {label}"
+
+
+def with_label_names(frame: pl.DataFrame, column: str = "market_name") -> pl.DataFrame:
+    """`frame` with `column`: each row's market_name of its own `protocol` and `market_label` (one column instead of
+    two, so a table keeps its width for figures; markets.with_market_names looks the labels up by market instead)."""
+    names = [market_name(str(p), str(label)) for p, label in frame.select("protocol", "market_label").iter_rows()]
+    return frame.with_columns(pl.Series(column, names, dtype=pl.String))
+
+
+def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:
+    """`columns` (the row's name first) in a table that fits 1400 px (tests/test_browser.py checks the ones it names by
+    `key`), every other figure of `frame` in an expander under it."""
+    with st.container(key=key):
+        st.dataframe(frame, hide_index=True, column_order=columns, column_config=config)
+    with st.expander(f"Every figure of {what}"):
+        others = [c for c in frame.columns if c not in columns and config.get(c, "") is not None]
+        st.dataframe(frame, hide_index=True, column_order=[columns[0], *others], column_config=config)

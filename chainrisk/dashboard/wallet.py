@@ -12,8 +12,8 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
-    PROTOCOL_NAMES,
     health_column,
+    key_table,
     market_name,
     naive_utc,
     percent_column,
@@ -21,6 +21,7 @@ from chainrisk.dashboard.ui import (
     tokens_column,
     usd,
     usd_column,
+    with_label_names,
 )
 from chainrisk.dashboard.whatif import AmountChange, apply_scenario, health_by_market, to_base_units
 from chainrisk.errors import UserError
@@ -159,60 +160,89 @@ def render() -> None:
     )
 
     st.subheader("Health per market")
-    st.dataframe(
-        health.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
-        hide_index=True,
-        column_config={
+    hidden = {"protocol": None, "market_label": None}
+    key_table(
+        with_label_names(health),
+        "wallet_health",
+        (
+            "market_name",
+            "health_factor",
+            "liquidatable",
+            "collateral_usd",
+            "debt_usd",
+            "borrowing_power_usd",
+            "distance_to_liquidation_pct",
+            "bad_debt_usd",
+        ),
+        {
+            **hidden,
+            "market_name": st.column_config.TextColumn("market", width="medium"),
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "market": "market id",
-            "market_label": "market",
             "health_factor": health_column(),
             "collateral_usd": usd_column("collateral (USD)"),
             "debt_usd": usd_column("debt (USD)"),
             "borrowing_power_usd": usd_column("can still borrow (USD)"),
             "distance_to_liquidation_pct": percent_column(
-                "non-stable drop to liquidation (%)", "Uniform drop of all non-stable collateral that brings HF to 1"
+                "drop to HF 1 (%)",
+                "Uniform drop of every non-stable collateral price that brings the health factor to 1 (None: no "
+                "non-stable collateral)",
             ),
             "bad_debt_usd": usd_column("bad debt (USD)"),
         },
+        "these markets",
     )
     st.subheader("Positions")
-    st.dataframe(
-        positions.select(
-            pl.col("protocol").replace(PROTOCOL_NAMES),
-            "market_label",
+    key_table(
+        with_label_names(positions).select(
+            "market_name",
             "symbol",
-            "supplied_tokens",
             "collateral_tokens",
             "debt_tokens",
             "price_usd",
-            "supplied_usd",
             "collateral_usd",
             "debt_usd",
+            "supplied_tokens",
+            "supplied_usd",
             "used_as_collateral",
+            "chain_id",
+            "market",
         ),
-        hide_index=True,
-        column_config={
-            "market_label": "market",
+        "wallet_positions",
+        ("market_name", "symbol", "collateral_tokens", "debt_tokens", "price_usd", "collateral_usd", "debt_usd"),
+        {
+            "market_name": st.column_config.TextColumn("market", width="medium"),
             "symbol": "asset",
-            "supplied_tokens": tokens_column("supplied (tokens)"),
+            "supplied_tokens": tokens_column("supplied (tokens)", "Collateral or not"),
             "collateral_tokens": tokens_column("collateral (tokens)"),
             "debt_tokens": tokens_column("debt (tokens)"),
             "price_usd": usd_column("price (USD)"),
             "supplied_usd": usd_column("supplied (USD)"),
             "collateral_usd": usd_column("collateral (USD)"),
             "debt_usd": usd_column("debt (USD)"),
+            "used_as_collateral": "used as collateral",
+            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "market": "market id",
         },
+        "these positions",
     )
     prices = liquidation_prices(db, wallet)
     if not prices.is_empty():
         st.subheader("Liquidation prices")
         st.caption("The asset's price, all other prices held, at which the wallet's health factor in that market is 1.")
         st.dataframe(
-            prices.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
+            with_label_names(prices),
             hide_index=True,
+            column_order=[
+                "market_name",
+                "symbol",
+                "price_usd",
+                "liquidation_price_usd",
+                "liquidation_price_change_pct",
+                "liquidated_when_price",
+            ],
             column_config={
-                "market_label": "market",
+                "market_name": st.column_config.TextColumn("market", width="medium"),
                 "symbol": "asset",
                 "price_usd": usd_column("price now (USD)"),
                 "liquidation_price_usd": usd_column("liquidation price (USD)"),
@@ -247,7 +277,7 @@ def _history(history: pl.DataFrame) -> None:
         .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
         .alias("market name")
     )
-    colour = series_colour("market name:N", frame["market name"].n_unique(), "market")
+    colour = series_colour("market name:N", frame["market name"].n_unique(), "market", long_labels=True)
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
@@ -362,33 +392,32 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
     metric_columns = st.columns(max(min(table.height, 4), 1))
     for i, row in enumerate(table.iter_rows(named=True)):
         _what_if_metric(metric_columns[i % len(metric_columns)], row)
-    st.dataframe(
-        table.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES)),
-        hide_index=True,
-        key="whatif_table",
-        column_order=[
-            "protocol",
-            "market_label",
+    key_table(
+        with_label_names(table),
+        "wallet_what_if",
+        (
+            "market_name",
             "health_factor",
             "health_factor_after",
             "liquidatable",
             "liquidatable_after",
             "collateral_usd_after",
             "debt_usd_after",
-            "chain_id",
-            "market",
-        ],
-        column_config={
+        ),
+        {
+            "protocol": None,
+            "market_label": None,
+            "market_name": st.column_config.TextColumn("market", width="medium"),
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "market": "market id",
-            "market_label": "market",
-            "health_factor": health_column("health factor now"),
+            "health_factor": health_column("HF now"),
             "liquidatable": "liquidatable now",
-            "health_factor_after": health_column("health factor (what-if)"),
-            "liquidatable_after": "liquidatable (what-if)",
-            "collateral_usd_after": usd_column("collateral (USD, what-if)"),
-            "debt_usd_after": usd_column("debt (USD, what-if)"),
+            "health_factor_after": health_column("HF what-if"),
+            "liquidatable_after": "liquidatable what-if",
+            "collateral_usd_after": usd_column("collateral what-if (USD)"),
+            "debt_usd_after": usd_column("debt what-if (USD)"),
         },
+        "this scenario",
     )
     liquidatable = table.filter(pl.col("liquidatable_after").fill_null(False))
     if liquidatable.height:

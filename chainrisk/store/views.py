@@ -43,7 +43,7 @@ class Query:
     name: str  #: view name, the file's stem
     path: Path | None  #: the .sql file (None for the generated stg_lending_events)
     layer: str  #: 'stg' or 'mart'
-    description: str  #: the header's first line
+    description: str  #: the header's first sentence (its lines joined)
     sql: str  #: the body: one SELECT, without the header
     reads: tuple[str, ...]  #: tables and views the body reads (its FROM / JOIN targets that are not its CTEs)
 
@@ -69,7 +69,10 @@ def _parse(path: Path) -> Query:
     code = _COMMENT.sub("", body)
     ctes = {c.lower() for c in _CTE.findall(code)}
     reads = sorted({r.lower() for r in _READ.findall(code)} - ctes)
-    return Query(name, path, match.group(1), header[0], body, tuple(reads))
+    # The header's first sentence: its lines up to the one that ends it (a sentence may run over two lines).
+    first = next((i for i, line in enumerate(header) if not line or line.endswith(".")), len(header) - 1)
+    sentence = " ".join(line for line in header[: first + 1] if line)
+    return Query(name, path, match.group(1), sentence, body, tuple(reads))
 
 
 def _ordered(queries: dict[str, Query]) -> list[Query]:

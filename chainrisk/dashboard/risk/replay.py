@@ -179,7 +179,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             ),
             "health_factor_start": health_column("HF at start"),
             "min_health_factor": health_column("lowest HF", "The lowest health factor at any step"),
-            "debt_usd_start": usd_column("debt at start (USD)"),
+            "debt_usd_start": usd_column("debt then (USD)", "The debt at the window's start"),
             "max_bad_debt_usd": usd_column("most bad debt (USD)", "The largest bad debt at any step"),
         },
     )
