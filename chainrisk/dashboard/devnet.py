@@ -182,7 +182,7 @@ def render() -> None:
         alt.Chart(long)
         .mark_bar()
         .encode(
-            y=alt.Y("action:N", sort="-x", title=None),
+            y=alt.Y("action:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
             x=alt.X("transactions:Q", title="transactions (count)"),
             color="outcome:N",
         ),

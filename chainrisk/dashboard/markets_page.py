@@ -138,7 +138,8 @@ def _compound(db: Path) -> bool:
         ),
         "reserves_cover_shock": st.column_config.CheckboxColumn("reserves cover it"),
         "first_uncovered_drop_pct": percent_column(
-            "runs out at drop (%)", "Smallest drop of every non-stable price whose bad debt exceeds the reserves"
+            "runs out at drop (%)",
+            "Smallest drop of every non-stable price whose bad debt exceeds the reserves (None: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
         "chain_id": st.column_config.NumberColumn("chain", format="%d"),
