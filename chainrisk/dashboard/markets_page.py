@@ -20,7 +20,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     key_table,
-    market_name,
+    market_names,
     percent_column,
     series_colour,
     usd_column,
@@ -53,10 +53,7 @@ def every_market(db: Path) -> pl.DataFrame:
         FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
         """,
     )
-    names = [market_name(p, label) for p, label in frame.select("protocol", "market_label").iter_rows()]
-    return frame.with_columns(
-        pl.Series("market_label", names, dtype=pl.String), pl.col("protocol").replace(PROTOCOL_NAMES)
-    )
+    return frame.with_columns(market_names(frame, "market_label"), pl.col("protocol").replace(PROTOCOL_NAMES))
 
 
 def render() -> None:

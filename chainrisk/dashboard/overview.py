@@ -23,7 +23,7 @@ from chainrisk.dashboard.ui import (
     health_column,
     human_age,
     key_table,
-    market_name,
+    market_names,
     usd,
     usd_column,
     usd_short,
@@ -156,8 +156,7 @@ def markets(db: Path) -> pl.DataFrame:
         FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
         """,
     )
-    names = [market_name(p, label) for p, label in frame.select("protocol", "market_label").iter_rows()]
-    return frame.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES), pl.Series("market_name", names, pl.String))
+    return frame.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES), market_names(frame))
 
 
 def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
@@ -175,8 +174,8 @@ def weakest_borrowers(db: Path, limit: int) -> tuple[pl.DataFrame, int]:
     )
     total = query(db, "SELECT count(*) AS n FROM mart_wallet_portfolio WHERE worst_health_factor IS NOT NULL")["n"][0]
     protocols = pl.col("protocols").list.eval(pl.element().replace(PROTOCOL_NAMES)).list.join(", ")
-    names = [market_name(p, label) for p, label in rows.select("worst_protocol", "worst_market_label").iter_rows()]
-    return rows.with_columns(protocols, pl.Series("worst_market_name", names, pl.String)), int(total)
+    names = market_names(rows, "worst_market_name", "worst_protocol", "worst_market_label")
+    return rows.with_columns(protocols, names), int(total)
 
 
 def freshness(db: Path) -> pl.DataFrame:
@@ -201,8 +200,7 @@ def freshness(db: Path) -> pl.DataFrame:
     )
     # A source that is itself a market (an Aave pool, a Comet) by its label, else by its protocol and how many
     # markets it holds (Morpho Blue's singleton, Maker's ChainLog): never by its address alone.
-    names = [market_name(p, label) for p, label in frame.select("protocol", "source_label").iter_rows()]
-    frame = frame.with_columns(pl.Series("source_name", names, pl.String))
+    frame = frame.with_columns(market_names(frame, "source_name", label="source_label"))
     now = datetime.now(UTC)
 
     def age(column: str) -> pl.Expr:

@@ -14,6 +14,7 @@ from chainrisk.dashboard.ui import (
     health_column,
     liquidated_if,
     market_name,
+    market_names,
     percent_column,
     tokens_column,
     usd_column,
@@ -75,13 +76,12 @@ def at_risk_positions(db: Path, filters: Filters, limit: int) -> tuple[pl.DataFr
         limit,
     )
     total = query(db, f"SELECT count(*) AS n FROM mart_at_risk_positions WHERE {where}", *params)["n"][0]
-    names = [market_name(p, label) for p, label in rows.select("protocol", "market_label").iter_rows()]
     phrases = [
         liquidated_if(when, at, fixed)
         for when, at, fixed in rows.select("liquidated_when_price", "liquidation_price_usd", "price_fixed").iter_rows()
     ]
     named = rows.with_columns(
-        pl.Series("market_name", names, pl.String),
+        market_names(rows),
         pl.Series("liquidated_if_price", phrases, pl.String),
         pl.col("protocol").replace(PROTOCOL_NAMES),
     )

@@ -133,11 +133,13 @@ def market_name(protocol: str, label: str) -> str:
     return label if label.startswith(name) else f"{name} · {label}"
 
 
-def with_label_names(frame: pl.DataFrame, column: str = "market_name") -> pl.DataFrame:
-    """`frame` with `column`: each row's market_name of its own `protocol` and `market_label` (one column instead of
-    two, so a table keeps its width for figures; markets.with_market_names looks the labels up by market instead)."""
-    names = [market_name(str(p), str(label)) for p, label in frame.select("protocol", "market_label").iter_rows()]
-    return frame.with_columns(pl.Series(column, names, dtype=pl.String))
+def market_names(
+    frame: pl.DataFrame, name: str = "market_name", protocol: str = "protocol", label: str = "market_label"
+) -> pl.Series:
+    """Column `name`: each row's market_name of its own `protocol` and `label` columns (one column instead of two, so
+    a table keeps its width for figures; markets.with_market_names looks the labels up by market instead)."""
+    names = [market_name(str(p), str(m)) for p, m in frame.select(protocol, label).iter_rows()]
+    return pl.Series(name, names, dtype=pl.String)
 
 
 def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:

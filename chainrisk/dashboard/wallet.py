@@ -15,13 +15,13 @@ from chainrisk.dashboard.ui import (
     health_column,
     key_table,
     market_name,
+    market_names,
     naive_utc,
     percent_column,
     series_colour,
     tokens_column,
     usd,
     usd_column,
-    with_label_names,
 )
 from chainrisk.dashboard.whatif import AmountChange, apply_scenario, health_by_market, to_base_units
 from chainrisk.errors import UserError
@@ -160,9 +160,8 @@ def render() -> None:
     )
 
     st.subheader("Health per market")
-    hidden = {"protocol": None, "market_label": None}
     key_table(
-        with_label_names(health),
+        health.with_columns(market_names(health)),
         "wallet_health",
         (
             "market_name",
@@ -175,7 +174,8 @@ def render() -> None:
             "bad_debt_usd",
         ),
         {
-            **hidden,
+            "protocol": None,
+            "market_label": None,
             "market_name": st.column_config.TextColumn("market", width="medium"),
             "chain_id": st.column_config.NumberColumn("chain", format="%d"),
             "market": "market id",
@@ -194,7 +194,7 @@ def render() -> None:
     )
     st.subheader("Positions")
     key_table(
-        with_label_names(positions).select(
+        positions.with_columns(market_names(positions)).select(
             "market_name",
             "symbol",
             "collateral_tokens",
@@ -231,7 +231,7 @@ def render() -> None:
         st.subheader("Liquidation prices")
         st.caption("The asset's price, all other prices held, at which the wallet's health factor in that market is 1.")
         st.dataframe(
-            with_label_names(prices),
+            prices.with_columns(market_names(prices)),
             hide_index=True,
             column_order=[
                 "market_name",
@@ -272,11 +272,8 @@ def _history(history: pl.DataFrame) -> None:
             f"{samples:,} samples in {buckets} (an hour each, a day beyond the hourly window): the line is each "
             "bucket's last health factor, the band its lowest and highest."
         )
-    frame = naive_utc(history, "block_time").with_columns(
-        pl.struct("protocol", "market_label")
-        .map_elements(lambda r: market_name(r["protocol"], r["market_label"]), return_dtype=pl.String)
-        .alias("market name")
-    )
+    frame = naive_utc(history, "block_time")
+    frame = frame.with_columns(market_names(frame, "market name"))
     colour = series_colour("market name:N", frame["market name"].n_unique(), "market", long_labels=True)
     lines = (
         alt.Chart(frame)
@@ -393,7 +390,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
     for i, row in enumerate(table.iter_rows(named=True)):
         _what_if_metric(metric_columns[i % len(metric_columns)], row)
     key_table(
-        with_label_names(table),
+        table.with_columns(market_names(table)),
         "wallet_what_if",
         (
             "market_name",
