@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from streamlit.testing.v1 import AppTest
 
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
@@ -27,6 +28,7 @@ from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, folder_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.score import score
 from chainrisk.protocols.morpho_blue.irm import rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState
 from chainrisk.rpc import RpcClient
@@ -35,6 +37,7 @@ from chainrisk.store.views import query_sql
 from tests.chainops import bare_chain
 
 DEVNET = Path(chainrisk.devnet.__file__).parent
+ROOT = Path(__file__).resolve().parent.parent
 STANDIN = standin_contracts("morpho_irm")["AdaptiveCurveIrmStandin"]
 ODD = folder_contracts(DEVNET / "contracts_odd")
 IRM = Abi(STANDIN.abi)
@@ -119,7 +122,9 @@ def _index(chain: dict[str, Any], db: Path) -> tuple[int, pl.DataFrame]:
     return block, latest
 
 
-def test_adaptive_curve_rate_is_stored_carried_and_recomputed(chain: dict[str, Any], tmp_path: Path) -> None:
+def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
+    chain: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rpc, builder, db = chain["rpc"], chain["builder"], tmp_path / "chainrisk.duckdb"
     first_block, first = _index(chain, db)
     versions = _versions(db)
@@ -185,3 +190,32 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(chain: dict[str, A
         view = con.sql(f"SELECT market, rate_at_target, rate_at_target_apr_pct FROM ({staged}) WHERE is_latest").pl()
     assert dict(zip(view["market"], view["rate_at_target"], strict=True)) == {k: v[0] for k, v in stored.items()}
     assert all(0.1 <= apr <= 200 for apr in view["rate_at_target_apr_pct"]), "inside the IRM's bounds, % a year"
+
+    # The Markets page projects both from the latest snapshot, in its table and on its chart: the market under its
+    # target cheaper a day, a week and a month on, the one over it dearer (utilization held).
+    score(db)
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["page"] = "markets"
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in (*app.exception, *app.error)]
+    assert any(c.value.startswith("Under Morpho's AdaptiveCurveIrm") for c in app.caption)
+    shown = next(d.value for d in app.dataframe if "apr_in_30d_pct" in d.value.columns)
+    assert len(shown) == 2
+    for _, row in shown.iterrows():
+        path = [row["borrow_apr_pct"], row["apr_in_1d_pct"], row["apr_in_7d_pct"], row["apr_in_30d_pct"]]
+        under = row["utilization_pct"] < 90
+        assert path == sorted(path, reverse=under) and path[0] != path[-1], row.to_dict()
+    assert any("borrow APR over the next 30 days" in c.value for c in app.caption), "the chart's caption"
+    # Indexed without a usd_oracle, these markets have no USD price: the score keeps every wallet's health (exact, in
+    # the market's units) with its USD figures NULL, and the other pages draw without them.
+    with duckdb.connect(str(db), read_only=True) as con:
+        risk = con.sql("SELECT health_factor, health_factor_wad, collateral_usd, debt_usd FROM wallet_risk").pl()
+    borrowers = risk.filter(pl.col("health_factor").is_not_null())
+    assert borrowers.height and borrowers["health_factor_wad"].is_not_null().all()
+    assert risk["collateral_usd"].is_null().all() and risk["debt_usd"].is_null().all()
+    for page in ("overview", "positions", "wallet"):
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        app.query_params["page"] = page
+        app.run()
+        assert not app.exception and not app.error, (page, [e.value for e in (*app.exception, *app.error)])

@@ -14,6 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.store.db import Store
 from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.schema import SCHEMA_VERSION
+from chainrisk.store.schema.scores import WALLET_USD_COLUMNS
 
 V1 = Path(__file__).parent / "data" / "schema_v1.sql"
 WALLET = "0x" + "ab" * 20
@@ -405,7 +406,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [16]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [17]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -437,7 +438,7 @@ def _migrated_positions(
         before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [16]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [17]
     return before, after
 
 
@@ -494,7 +495,7 @@ def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path)
     with Store(db) as store:
         after = store.query("SELECT * FROM liquidation_distance")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [16]
+    assert version == [SCHEMA_VERSION] == [17]
     assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]
 
 
@@ -507,3 +508,31 @@ def test_version_15_file_recovers_maker_collateral_in_full(tmp_path: Path) -> No
     recovery = {(r["protocol"], r["asset"]): r["liquidation_recovery_wad"] for r in after.iter_rows(named=True)}
     assert recovery == {("maker", WETH): 10**18, ("maker", "0xdai"): 10**18, ("aave-v3", WETH): None}
     assert_frame_equal(after.drop("liquidation_recovery_wad").sort(pl.all()), before.sort(pl.all()))
+
+
+def test_version_16_file_lets_a_wallet_s_usd_be_unknown(tmp_path: Path) -> None:
+    """Schema 17 drops NOT NULL from wallet_risk's USD figures (a market without a USD price is scored, its USD
+    NULL): the stored rows keep every figure, and a row without USD can be written after the upgrade."""
+    db = tmp_path / "v16.duckdb"
+    Store(db).close()
+    columns = ", ".join(WALLET_USD_COLUMNS)
+    insert = (
+        "INSERT INTO wallet_risk (protocol, chain_id, market, wallet, block_number, block_timestamp, liquidatable, "
+        f"close_factor, liquidation_threshold_bps, ltv_bps, {columns}) VALUES ('aave-v3', 1, ?, ?, ?, 1700000000, "
+        f"false, 0.5, 8000, 7500, {', '.join('?' * len(WALLET_USD_COLUMNS))})"
+    )
+    with duckdb.connect(str(db)) as con:
+        for column in WALLET_USD_COLUMNS:
+            con.execute(f"ALTER TABLE wallet_risk ALTER COLUMN {column} SET NOT NULL")
+        con.execute("UPDATE schema_version SET version = 16")
+        con.execute(insert, [POOL, WALLET, 100, *range(1, len(WALLET_USD_COLUMNS) + 1)])
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
+        before = con.sql("SELECT * FROM wallet_risk").pl()
+    with Store(db) as store:
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [17]
+        store.con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
+        after = store.query("SELECT * FROM wallet_risk ORDER BY block_number")
+    assert_frame_equal(after.filter(pl.col("block_number") == 100), before)
+    unknown = after.filter(pl.col("block_number") == 101).select(WALLET_USD_COLUMNS)
+    assert unknown.null_count().row(0) == (1,) * len(WALLET_USD_COLUMNS)

@@ -395,6 +395,14 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     )
     if RECOVERY not in names:
         agg = agg.with_columns(pl.col("_recoverable_usd").alias("_recovered_usd"))
+    if agg.get_column("_base_unit").null_count():
+        # A market whose base currency has no USD price (Morpho Blue indexed without a usd_oracle): its positions'
+        # USD figures are NULL, and a sum of them is unknown, not 0 (the health factor stays exact).
+        unknown = pl.col("_base_unit").is_null()
+        usd_sums = ("collateral_usd", "debt_usd", "_stable_weighted_usd", "_volatile_weighted_usd", "_recoverable_usd")
+        agg = agg.with_columns(
+            pl.when(unknown).then(None).otherwise(pl.col(c)).alias(c) for c in (*usd_sums, "_recovered_usd")
+        )
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
     return (

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

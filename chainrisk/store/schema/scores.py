@@ -16,17 +16,17 @@ CREATE TABLE IF NOT EXISTS wallet_risk (
     wallet VARCHAR NOT NULL,
     block_number BIGINT NOT NULL,
     block_timestamp BIGINT NOT NULL,
-    collateral_usd DOUBLE NOT NULL,
-    debt_usd DOUBLE NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
     health_factor DOUBLE,
     ltv_used DOUBLE,
-    borrowing_power_usd DOUBLE NOT NULL,
+    borrowing_power_usd DOUBLE,
     distance_to_liquidation DOUBLE,
     liquidatable BOOLEAN NOT NULL,
     close_factor DOUBLE NOT NULL,
-    liquidatable_debt_usd DOUBLE NOT NULL,
-    seizable_collateral_usd DOUBLE NOT NULL,
-    bad_debt_usd DOUBLE NOT NULL,
+    liquidatable_debt_usd DOUBLE,
+    seizable_collateral_usd DOUBLE,
+    bad_debt_usd DOUBLE,
     liquidation_threshold_bps INTEGER NOT NULL,
     ltv_bps INTEGER NOT NULL,
     health_factor_wad HUGEINT,
@@ -105,10 +105,23 @@ CREATE TABLE IF NOT EXISTS scored_markets (
 );
 """
 
+#: wallet_risk's USD figures: NULL where the market's base currency has no known USD price (a Morpho Blue deployment
+#: indexed without a `usd_oracle`), the wallet's health still exact in the market's own units. NOT NULL before version
+#: 17, when such a market stopped the score (a NOT NULL constraint failed).
+WALLET_USD_COLUMNS = (
+    "collateral_usd",
+    "debt_usd",
+    "borrowing_power_usd",
+    "liquidatable_debt_usd",
+    "seizable_collateral_usd",
+    "bad_debt_usd",
+)
+
 #: Version 7: the protocol's exact health factor beside the engine's, and whether a liquidatable wallet can be
 #: liquidated now (NULL for rows scored before it). Version 8: a position's USD figures may be unknown (a token without
 #: decimals(), an oracle without a price: chainrisk.protocols.quality), NULL then.
 MIGRATIONS: dict[int, list[str]] = {
+    17: [f"ALTER TABLE wallet_risk ALTER COLUMN {column} DROP NOT NULL" for column in WALLET_USD_COLUMNS],
     8: [
         f"ALTER TABLE position_risk ALTER COLUMN {column} DROP NOT NULL"
         for column in ("collateral_usd", "debt_usd", "price_usd")
