@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.cli import main
 from chainrisk.devnet.aave import deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
@@ -123,7 +124,7 @@ def _index(chain: dict[str, Any], db: Path) -> tuple[int, pl.DataFrame]:
 
 
 def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
-    chain: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chain: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rpc, builder, db = chain["rpc"], chain["builder"], tmp_path / "chainrisk.duckdb"
     first_block, first = _index(chain, db)
@@ -219,3 +220,7 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
         app.query_params["page"] = page
         app.run()
         assert not app.exception and not app.error, (page, [e.value for e in (*app.exception, *app.error)])
+    # Nor do a rescore from the score book (no shock axis has a USD figure to carry) and a historical replay.
+    assert score(db).rescored
+    assert main(["risk", "stress", "--db", str(db), "--start", "2022-05-01", "--end", "2022-05-03"]) == 0
+    assert "no USD" in capsys.readouterr().out

@@ -203,9 +203,12 @@ def run_stress(
         wallets.append(result.wallets.with_columns(label))
         notes += [f"{win.name}: {n}" for n in result.path.notes]
         total = worst_points(result.steps).filter(pl.col("scope") == "total")
+        ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
+        if total.is_empty():  # no position has a USD price (a market indexed without a USD oracle)
+            lines.append(f"{win.name}: {ever} of {result.wallets.height} borrowers liquidatable at some step; no USD")
+            continue
         worst = total.filter(pl.col("worst_by") == "bad_debt_usd").row(0, named=True)
         peak = total.filter(pl.col("worst_by") == "liquidatable_debt_usd").row(0, named=True)
-        ever = result.wallets.filter(pl.col("first_liquidatable_step").is_not_null()).height
         lines.append(
             f"{win.name} ({win.start:%Y-%m-%d}..{win.end:%Y-%m-%d}, {result.path.steps} steps of {step_hours} h): "
             f"{ever} of {result.wallets.height} borrowers liquidatable at some step; worst bad debt "

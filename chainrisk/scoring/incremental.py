@@ -209,8 +209,10 @@ def _updated_curve(
     chains = markets.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max())
     rows = pl.concat([markets, chains.with_columns(pl.lit("all").alias("market")).select(CURVE_KEY)])
     axis_names = pl.DataFrame(
-        [(kind, name) for kind, name, _, _ in kept_axes], schema=["axis_kind", "axis"], orient="row"
-    )
+        [(kind, name) for kind, name, _, _ in kept_axes],
+        schema={"axis_kind": pl.String, "axis": pl.String},
+        orient="row",
+    )  # typed: with no axis kept (no position has a USD price) an untyped frame's Null keys would not join
     curve = (
         rows.join(axis_names, how="cross")
         .join(summed, on=["chain_id", "market", "axis_kind", "axis"], how="inner")
