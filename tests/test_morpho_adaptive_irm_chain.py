@@ -224,3 +224,10 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
     assert score(db).rescored
     assert main(["risk", "stress", "--db", str(db), "--start", "2022-05-01", "--end", "2022-05-03"]) == 0
     assert "no USD" in capsys.readouterr().out
+    config = tmp_path / "chainrisk.toml"
+    config.write_text(f'[[markets]]\nprotocol = "morpho-blue"\naddress = "{chain["morpho"]}"\nchain_id = 31337\n')
+    history = ["credit", "history", "--config", str(config), "--db", str(db), "--rpc-url", chain["url"]]
+    assert main([*history, "--every", "1h"]) == 0
+    # The credit model reads USD figures: it says in one line that it has no wallet to score here.
+    assert main(["credit", "--db", str(db)]) == 2
+    assert "no wallet holds a position valued in USD" in capsys.readouterr().err

@@ -386,7 +386,10 @@ def score_wallets(
     block = parse_when(history, as_of) if as_of is not None else cutoff_sample(history, None)[0]
     frame = features(history, block)
     if frame.is_empty():
-        raise UserError(f"no wallet holds a position at block {block}")
+        raise UserError(
+            f"no wallet holds a position valued in USD at block {block} (the credit model reads USD figures: a market "
+            "without a USD price, such as a Morpho Blue indexed without a usd_oracle, is left out)"
+        )
     scores = model.score(frame)
     pd_ = model.pd(frame)
     explained = model.explain(frame)
