@@ -386,11 +386,12 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         on=MARKET_KEY,
         how="left",
     )
+    table = table.with_columns(market_names(table))  # the metrics, the table and the warning name markets alike
     metric_columns = st.columns(max(min(table.height, 4), 1))
     for i, row in enumerate(table.iter_rows(named=True)):
         _what_if_metric(metric_columns[i % len(metric_columns)], row)
     key_table(
-        table.with_columns(market_names(table)),
+        table,
         "wallet_what_if",
         (
             "market_name",
@@ -418,15 +419,14 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
     )
     liquidatable = table.filter(pl.col("liquidatable_after").fill_null(False))
     if liquidatable.height:
-        names = ", ".join(market_name(p, label) for p, label in liquidatable.select("protocol", "market_label").rows())
-        st.warning(f"Liquidatable in this scenario: {names}.")
+        st.warning(f"Liquidatable in this scenario: {', '.join(liquidatable['market_name'])}.")
     else:
         st.success("No market of this wallet would be liquidatable in this scenario.")
 
 
 def _what_if_metric(column: Any, row: dict[str, Any]) -> None:
     now, after = row["health_factor"], row["health_factor_after"]
-    label = f"What-if HF · {market_name(row['protocol'], row['market_label'])}"
+    label = f"What-if HF · {row['market_name']}"
     if after is None:
         column.metric(label, "no debt")
     elif now is None:
