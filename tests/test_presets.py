@@ -1,5 +1,6 @@
-"""Presets: every official Aave V3 market comes from the pinned @aave-dao/aave-address-book (no hand copies), each
-resolves to its chain, and a market read through another chain's RPC is refused in one line."""
+"""Presets: every official Aave V3 market comes from the pinned @aave-dao/aave-address-book and every Morpho Blue
+deployment from the pinned @morpho-org/morpho-ts (no hand copies), each resolves to its chain, and a market read
+through another chain's RPC is refused in one line."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 
 from chainrisk.cli import main
 from chainrisk.config import market_config
-from chainrisk.devnet.toolchain import node_modules
+from chainrisk.devnet.toolchain import node_modules, project_root
 from chainrisk.protocols.aave_v3.address_book import read_package, stored
 from chainrisk.protocols.adapter import find_preset
+from chainrisk.protocols.morpho_blue import deployments
 
 #: Networks the address book lists today that the issue names (and a few more): each must resolve.
 NETWORKS = (
@@ -55,14 +57,48 @@ def test_no_testnet_among_the_presets() -> None:
     assert {m["chain_id"] for m in stored()} >= {1, 10, 56, 100, 137, 146, 324, 5000, 8453, 42161, 43114, 59144}
 
 
-@pytest.mark.parametrize("network", ["arbitrum", "base", "ethereum"])
+def test_generated_morpho_presets_equal_the_installed_package() -> None:
+    assert deployments.stored() == deployments.read_package(project_root()), (
+        "run python -m chainrisk.protocols.morpho_blue.deployments"
+    )
+
+
+def test_every_morpho_deployment_resolves_with_its_chain_s_aave_oracle() -> None:
+    presets = deployments.stored()
+    aave = {m["name"]: m for m in stored()}
+    assert len(presets) >= 40 and len({p["chain_id"] for p in presets}) == len(presets)
+    for entry in presets:
+        preset = find_preset(str(entry["name"]))
+        assert preset.protocol == "morpho-blue" and preset.chain_id == entry["chain_id"]
+        assert preset.address == entry["address"] and len(preset.address) == 42
+        market = market_config({"preset": preset.name}, "test")
+        assert market.chain_id == preset.chain_id and market.from_block == entry["from_block"]
+        source = entry["usd_oracle_of"]
+        if source is None:
+            # No Aave V3 market on that chain: no USD oracle, the markets' health exact and their USD unknown.
+            assert preset.chain_id not in {m["chain_id"] for m in stored()} and "usd_oracle" not in market.options
+        else:
+            assert aave[source]["chain_id"] == preset.chain_id
+            assert market.options["usd_oracle"] == aave[source]["oracle"]
+    ethereum = find_preset("morpho-blue-ethereum")
+    assert ethereum.address == "0xbbbbbbbbbb9cc5e90e3b3af64bdaf62c37eeffcb" and ethereum.from_block == 18_883_124
+    # AaveV3Ethereum.ORACLE, the USD source this preset had before the presets were generated.
+    assert dict(ethereum.options)["usd_oracle"] == "0x54586be62e3c3580375ae3723c145253060ca0c2"
+    named = {n: find_preset(f"morpho-blue-{n}").chain_id for n in ("base", "arbitrum", "bnb", "unichain", "katana")}
+    assert named == {"base": 8453, "arbitrum": 42161, "bnb": 56, "unichain": 130, "katana": 747474}
+    # A user's own USD oracle still overrides the preset's.
+    own = market_config({"preset": "morpho-blue-base", "usd_oracle": "0x" + "ab" * 20}, "test")
+    assert own.options["usd_oracle"] == "0x" + "ab" * 20
+
+
+@pytest.mark.parametrize("market", ["aave-v3-arbitrum", "aave-v3-base", "aave-v3-ethereum", "morpho-blue-base"])
 def test_an_rpc_of_another_chain_is_refused_in_one_line(
-    network: str, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    market: str, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "preset.duckdb"
-    code = main(["index", "--market", f"aave-v3-{network}", "--rpc-url", devnet["rpc_url"], "--db", str(db)])
+    code = main(["index", "--market", market, "--rpc-url", devnet["rpc_url"], "--db", str(db)])
     err = capsys.readouterr().err.strip()
-    chain_id = find_preset(f"aave-v3-{network}").chain_id
+    chain_id = find_preset(market).chain_id
     assert code == 2 and "\n" not in err
     assert f"the RPC serves chain 31337, but the market lives on chain {chain_id}" in err
     assert not db.exists()

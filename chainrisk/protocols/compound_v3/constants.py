@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chainrisk.protocols.aave_v3.address_book import stored as aave_markets
+
 #: CometCore.BASE_INDEX_SCALE: indices start at 1e15 and only grow.
 BASE_INDEX_SCALE = 10**15
 #: CometCore.FACTOR_SCALE: collateral factors, utilization and per-second rates (1e18 = 1).
@@ -28,25 +30,9 @@ class OfficialMarket:
     usd_oracle: str  #: the chain's Aave V3 AaveOracle, for USD prices
 
 
-# Aave V3 oracles (USD, 8 decimals) from bgd-labs/aave-address-book (src/AaveV3<Chain>.sol, ORACLE).
-_AAVE_ORACLE = {
-    "ethereum": "0x54586be62e3c3580375ae3723c145253060ca0c2",
-    "arbitrum": "0xb56c2f0b653b2e0b10c9b928c8580ac5df02c7c7",
-    "base": "0x2cc0fc26ed4563a5ce5e8bdcfe1a2878676ae156",
-    "optimism": "0xd81eb3728a631871a7ebbad631b5f424909f0c77",
-    "polygon": "0xb023e699f5a33916ea823a16485e259257ca8bd1",
-    "scroll": "0x04421d8c506e2fa2371a08efaabf791f624054f3",
-    "mantle": "0x47a063cfda980532267970d478ec340c0f80e8df",
-}
-_CHAIN_IDS = {
-    "ethereum": 1,
-    "arbitrum": 42161,
-    "base": 8453,
-    "optimism": 10,
-    "polygon": 137,
-    "scroll": 534352,
-    "mantle": 5000,
-}
+# Each chain's Aave V3 market (`aave-v3-<chain>` in @aave-dao/aave-address-book, aave_v3/address_book.json): its
+# chain id, and its AaveOracle (USD, 8 decimals), which values a Comet's assets in USD.
+_AAVE = {str(m["name"]).removeprefix("aave-v3-"): m for m in aave_markets()}
 
 # Every address: compound-finance/comet deployments/<network>/<base>/roots.json, key "comet" (the cToken proxy;
 # network "mainnet" is Ethereum). Every block: the proxy's creation block as Compound-Foundation/webb3-backend-api
@@ -79,6 +65,8 @@ _MARKETS = (
 )
 
 MARKETS: dict[str, OfficialMarket] = {
-    f"compound-v3-{chain}-{base}": OfficialMarket(chain, _CHAIN_IDS[chain], base, comet, block, _AAVE_ORACLE[chain])
+    f"compound-v3-{chain}-{base}": OfficialMarket(
+        chain, int(str(_AAVE[chain]["chain_id"])), base, comet, block, str(_AAVE[chain]["oracle"])
+    )
     for chain, base, comet, block in _MARKETS
 }

@@ -28,9 +28,6 @@ from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 from chainrisk.units import PER_MARKET
 
-#: Aave V3 Ethereum's AaveOracle (bgd-labs/aave-address-book, AaveV3Ethereum.ORACLE): USD prices, 8 decimals.
-AAVE_V3_ETHEREUM_ORACLE = "0x54586be62e3c3580375ae3723c145253060ca0c2"
-
 DDL = """
 CREATE TABLE IF NOT EXISTS raw_morpho_blue_events (
     chain_id BIGINT NOT NULL,
@@ -93,7 +90,12 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     ddl = DDL
     presets: ClassVar[dict[str, Preset]] = {
         p.name: Preset(
-            p.name, "morpho-blue", p.chain_id, p.address, p.from_block, (("usd_oracle", AAVE_V3_ETHEREUM_ORACLE),)
+            p.name,
+            "morpho-blue",
+            p.chain_id,
+            p.address,
+            p.from_block,
+            (("usd_oracle", p.usd_oracle),) if p.usd_oracle else (),
         )
         for p in PRESETS.values()
     }
