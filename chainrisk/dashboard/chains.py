@@ -113,7 +113,7 @@ def _by_base(base: pl.DataFrame) -> None:
             tooltip=["base_symbol", "how", alt.Tooltip("usd:Q", format="$,.0f")],
         )
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
     config = {
         "base_symbol": st.column_config.TextColumn("base asset", help="Its token's address where a symbol repeats"),
         "price_usd": usd_column("price (USD)", "USD per whole token"),
@@ -327,7 +327,7 @@ def _contagion(db: Path) -> None:
             ],
         )
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
     channels = (
         wallets.group_by("channel")
         .agg(pl.len().alias("wallets"), pl.col("debt_usd").sum())
