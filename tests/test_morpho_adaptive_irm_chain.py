@@ -215,6 +215,12 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
     borrowers = risk.filter(pl.col("health_factor").is_not_null())
     assert borrowers.height and borrowers["health_factor_wad"].is_not_null().all()
     assert risk["collateral_usd"].is_null().all() and risk["debt_usd"].is_null().all()
+    # data_quality says so for each market, and why (the run summary and the Overview read it).
+    with duckdb.connect(str(db), read_only=True) as con:
+        quality = con.sql("SELECT market, kind, detail, unknown FROM data_quality").pl()
+    assert set(quality["market"]) == {market_id(p) for p in chain["params"]}
+    assert set(quality["kind"]) == {"no_usd_price"} and quality["unknown"].str.contains("health exact").all()
+    assert quality["detail"].str.contains("no USD oracle is configured").all()
     for page in ("overview", "positions", "wallet"):
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         app.query_params["page"] = page

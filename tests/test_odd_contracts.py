@@ -114,6 +114,9 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "bare loan": _deploy(builder, "BareToken"),
         "breakable loan": _deploy(builder, "BreakableToken", "BRK", 6),
         "gone collateral": builder.deploy(aave_artifact("MintableERC20"), "Gone", "GONE", 18, label="GONE").lower(),
+        # Plain tokens Aave does not list: the USD oracle prices neither.
+        "unlisted loan": builder.deploy(aave_artifact("MintableERC20"), "Unlisted", "UNL", 6, label="UNL").lower(),
+        "unlisted collateral": builder.deploy(aave_artifact("MintableERC20"), "Other", "OTH", 18, label="OTH").lower(),
     }
     weth, usdc = tokens["WETH"], tokens["USDC"]
     weth_usdc = _oracle_price(USD["WETH"], 1, 18, 6)
@@ -166,13 +169,29 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         ("oracle gone", usdc, weth, 6, weth_usdc, "gone", irm, (("oracle", "no_code"),)),
         ("no oracle", usdc, weth, 6, weth_usdc, "none", irm, ((ZERO, "no_oracle"),)),
         ("no irm", usdc, weth, 6, weth_usdc, "live", ZERO, ((ZERO, "no_irm"),)),
+        (
+            "no usd price",
+            odd["unlisted loan"],
+            odd["unlisted collateral"],
+            6,
+            _oracle_price(3, 1, 18, 6),
+            "live",
+            irm,
+            (("usd oracle", "no_usd_price"),),
+        ),
         ("irm gone", usdc, weth, 6, weth_usdc, "live", gone_irm, (("irm", "no_code"),)),
     ]
     markets: list[OddMarket] = []
     oracle_kinds: dict[str, str] = {}
     for name, loan, collateral, loan_decimals, price, oracle_kind, market_irm, expected in specs:
         oracle = ZERO if oracle_kind == "none" else _deploy(builder, "OddOracle", price)
-        roles = {"loan": loan, "collateral": collateral, "oracle": oracle, "irm": market_irm}
+        roles = {
+            "loan": loan,
+            "collateral": collateral,
+            "oracle": oracle,
+            "irm": market_irm,
+            "usd oracle": aave.oracle.lower(),
+        }
         rows = tuple((roles.get(role, role), kind) for role, kind in expected)
         markets.append(OddMarket(name, loan, collateral, oracle, market_irm, loan_decimals, price, rows))
         oracle_kinds[name] = oracle_kind
@@ -341,6 +360,7 @@ USD_UNKNOWN = {
     "no oracle": (True, True, False),
     "no irm": (False, False, False),
     "irm gone": (False, False, False),
+    "no usd price": (True, True, True),
 }
 #: Markets whose tokens lack decimals: (collateral's unknown, loan's unknown).
 NO_DECIMALS = {
@@ -442,8 +462,12 @@ def test_usd_is_null_exactly_where_unknown(chain: dict[str, Any], indexed: Path)
         ), m.name
         assert loan["price_usd"].is_null().all() == loan_null, m.name
         # The loan token's USD per unit is known in every market (its own price, or the collateral's through the
-        # market's oracle), so every debt and supply has a USD figure.
-        assert loan["debt_usd"].is_not_null().all() and loan["supplied_usd"].is_not_null().all(), m.name
+        # market's oracle), so every debt and supply has a USD figure; but where the USD oracle prices neither.
+        usd_known = m.name != "no usd price"
+        assert loan["debt_usd"].is_not_null().all() == usd_known, m.name
+        assert loan["supplied_usd"].is_not_null().all() == usd_known, m.name
+        # Amounts and the collateral's value in loan units stay exact whatever USD knows.
+        assert loan["debt_amount"].is_not_null().all() and loan["supplied_amount"].is_not_null().all(), m.name
         collateral_unknown, loan_unknown = NO_DECIMALS.get(m.name, (False, False))
         assert collateral["decimals"].is_null().all() == collateral_unknown, m.name
         assert loan["decimals"].is_null().all() == loan_unknown, m.name

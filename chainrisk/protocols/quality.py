@@ -35,6 +35,7 @@ KINDS = {
     "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
+    "no_usd_price": "no USD price for the market: no USD oracle configured, or it prices none of its tokens",
 }
 #: Token decimals the amount columns can scale (10**36 is the largest power of ten the health engine tabulates).
 MAX_DECIMALS = 36

@@ -180,6 +180,25 @@ def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate:
         return None
 
 
+#: What a market without a USD price leaves unknown (`data_quality.unknown`).
+USD_UNKNOWN = "USD figures (health exact, amounts in loan-token units)"
+
+
+def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None) -> str | None:
+    """Why the market has no USD price when the USD oracle is the cause: none is configured, or it prices neither the
+    loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
+    another problem of the tokens or the market's oracle (already named) leaves it unknown."""
+    if deployment.usd_oracle is None:
+        return (
+            "no USD oracle is configured for this Morpho Blue (its chain has no Aave V3 market whose AaveOracle a "
+            "preset could use): give usd_oracle, an AaveOracle-compatible contract, to value its markets in USD"
+        )
+    if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
+        return None
+    held = f" nor collateral {collateral.symbol}" if collateral is not None else ""
+    return f"USD oracle {deployment.usd_oracle} has no price for loan token {loan.symbol}{held}"
+
+
 def read_markets(
     rpc: RpcClient, deployment: Deployment, created: list[MarketParams], block: int, timestamp: int
 ) -> list[Market]:
@@ -307,6 +326,11 @@ def read_markets(
                         "collateral value in USD",
                     )
                 )
+        unpriced = _usd_unpriced(deployment, loan, collateral)
+        if unpriced is not None:
+            issues.append(
+                Issue(market_id, deployment.usd_oracle or ZERO_ADDRESS, "no_usd_price", unpriced, USD_UNKNOWN)
+            )
         accrued = (
             accrue_interest(state, rate or 0, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
             if interest_known
