@@ -82,6 +82,30 @@ RATE_LIMITED = (
     b'{"jsonrpc":"2.0","id":null,"error":{"code":429,"message":"Your app has exceeded its compute units per '
     b'second capacity. If you have retries enabled, you can safely ignore this message."}}'
 )
+#: How each node refuses a batch longer than it takes (`max_batch`), in its own words (see
+#: chainrisk.rpc.retryable.BATCH_REFUSALS for where each comes from); "geth_response" is geth's answer to a batch whose
+#: answer outgrows --rpc.batch-response-max-size: the first calls answered, each after them -32003.
+BATCH_STYLES = ("geth", "erigon", "erigon_id_null", "besu", "nethermind", "http_413", "geth_response")
+REQUEST_TOO_LARGE = (
+    b"<html><head><title>413 Request Entity Too Large</title></head><body><center><h1>413 Request Entity Too Large"
+    b"</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+def _batch_refusal(style: str, calls: list[dict[str, Any]], cap: int) -> dict[str, Any]:
+    """The error item a node of `style` answers a batch of `calls` over its cap of `cap` with."""
+    erigon = f"batch limit {cap} exceeded (can increase by --rpc.batch.limit). Requested batch of size: {len(calls)}"
+    first = calls[0].get("id")
+    item: dict[str, Any] = {
+        "geth": {"id": first, "error": {"code": -32600, "message": "batch too large"}},
+        "erigon": {"id": first, "error": {"code": -32600, "message": erigon}},
+        "erigon_id_null": {"id": None, "error": {"code": -32000, "message": erigon}},
+        "besu": {"id": None, "error": {"code": -32005, "message": "Number of requests exceeds max batch size"}},
+        "nethermind": {"id": None, "error": {"code": -32005, "message": "Batch size limit exceeded"}},
+    }[style]
+    return {"jsonrpc": "2.0", **item}
+
+
 #: Methods whose last parameter names the block they read at.
 AT_BLOCK = frozenset({"eth_call", "eth_getCode", "eth_getBalance", "eth_getStorageAt", "eth_getTransactionCount"})
 
@@ -112,9 +136,11 @@ def _lags(call: dict[str, Any]) -> bool:
 class FaultProxy:
     """HTTP JSON-RPC proxy on 127.0.0.1 in front of a loopback node. Each request is faulted with probability
     `rate`, the fault drawn uniformly from `kinds` that apply to it; `max_log_range` also refuses every wider
-    eth_getLogs, as a provider's range cap does. `max_faults` stops injecting after that many, `methods` limits
-    faults to requests that call one of them. Past `max_requests` requests or `max_seconds`, every answer is a
-    503 and `exhausted` is set: a test never hangs on it. `injected` counts faults by kind."""
+    eth_getLogs, as a provider's range cap does, and `max_batch` every longer batch, as the node `batch_style`
+    names does (counted as `batch_too_large`; `batch_lengths` lists every batch's length). `max_faults` stops
+    injecting after that many, `methods` limits faults to requests that call one of them. Past `max_requests`
+    requests or `max_seconds`, every answer is a 503 and `exhausted` is set: a test never hangs on it. `injected`
+    counts faults by kind."""
 
     def __init__(
         self,
@@ -128,6 +154,8 @@ class FaultProxy:
         statuses: Iterable[int] = (500, 502, 503, 504),
         older_block_share: float = 0.5,
         max_log_range: int | None = None,
+        max_batch: int | None = None,
+        batch_style: str = "geth",
         max_faults: int | None = None,
         methods: Iterable[str] | None = None,
         max_requests: int = 5_000,
@@ -147,6 +175,12 @@ class FaultProxy:
         self.statuses = tuple(statuses)
         self.older_block_share = older_block_share
         self.max_log_range = max_log_range
+        if batch_style not in BATCH_STYLES:
+            raise ValueError(f"unknown batch style {batch_style!r}")
+        self.max_batch = max_batch
+        self.batch_style = batch_style
+        #: Length of every batch the proxy was sent, in order.
+        self.batch_lengths: list[int] = []
         self.max_faults = max_faults
         self.methods = frozenset(methods) if methods is not None else None
         self.max_requests = max_requests
@@ -170,7 +204,7 @@ class FaultProxy:
         """What a client that absorbed every injected fault counts, by its own kinds."""
         expected: Counter[str] = Counter()
         for kind, count in self.injected.items():
-            expected[ABSORBED_AS[kind]] += count
+            expected[ABSORBED_AS.get(kind, kind)] += count
         return expected
 
     def start(self) -> FaultProxy:
@@ -206,6 +240,9 @@ class FaultProxy:
                 return None, detail
             if self.methods is not None and not any(c.get("method") in self.methods for c in calls):
                 return None, detail
+            if self.max_batch is not None and len(calls) > self.max_batch:
+                self.injected["batch_too_large"] += 1
+                return "batch_too_large", detail
             getlogs = [c for c in calls if c.get("method") == "eth_getLogs"]
             if self.max_log_range is not None and any(_log_width(c) > self.max_log_range for c in getlogs):
                 self.injected["logs_refusal"] += 1
@@ -253,6 +290,12 @@ class FaultProxy:
             return status, content_type, page, {}
         if kind == "malformed":
             return 200, "text/html; charset=UTF-8", CHALLENGE_PAGE, {}
+        if kind == "batch_too_large" and self.batch_style == "http_413":
+            return 413, "text/html", REQUEST_TOO_LARGE, {}
+        if kind == "batch_too_large" and self.batch_style != "geth_response":
+            refusal = _batch_refusal(self.batch_style, calls, self.max_batch or 0)
+            # geth and newer erigon answer a one-item batch; the others one object, as for the whole request.
+            return 200, "application/json", json.dumps([refusal] if refusal["id"] is not None else refusal).encode(), {}
         older: set[Any] = set()  # ids of eth_getBlockByNumber calls a lagging node answers with an older block
         if kind == "lagging":
             older = {c.get("id") for c in calls if self._answers_older(c, rng)}
@@ -267,7 +310,11 @@ class FaultProxy:
         items = json.loads(answer)
         items = items if isinstance(items, list) else [items]
         by_id = {item.get("id"): item for item in items}
-        if kind == "rpc_error":
+        if kind == "batch_too_large":  # geth_response: answered as far as the cap, then "response too large"
+            for item in items[self.max_batch or 0 :]:
+                item.pop("result", None)
+                item["error"] = {"code": -32003, "message": "response too large"}
+        elif kind == "rpc_error":
             error = rng.choice(LOAD_ERRORS)
             if rng.random() < 0.5:  # one error object for the whole request, as gateways answer when overloaded
                 return 200, "application/json", json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode(), {}
@@ -361,6 +408,9 @@ class FaultProxy:
                 parsed = json.loads(body)
                 batch = isinstance(parsed, list)
                 calls: list[dict[str, Any]] = parsed if batch else [parsed]
+                if batch:
+                    with proxy._lock:
+                        proxy.batch_lengths.append(len(calls))
                 kind, rng = proxy._decide(calls)
                 if kind == "timeout":
                     proxy._stopped.wait(proxy.hang_s)

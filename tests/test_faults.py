@@ -24,8 +24,8 @@ from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import FAULT_KINDS, RpcClient, RpcSettings
 from chainrisk.rpc.logs import iter_log_ranges
-from chainrisk.rpc.retryable import is_lagging_node, is_range_refusal
-from tests.faultproxy import ABSORBED_AS, FAULTS, LOG_REFUSALS, FaultProxy
+from chainrisk.rpc.retryable import is_batch_refusal, is_lagging_node, is_range_refusal, named_batch_limit
+from tests.faultproxy import ABSORBED_AS, BATCH_STYLES, FAULTS, LOG_REFUSALS, FaultProxy, _batch_refusal
 
 POOL = load_abi("aave-v3", "IPool")
 #: Short timeout and backoff so faults cost little time; a deeper retry budget than the default (5), since at a
@@ -207,6 +207,45 @@ def test_log_range_refusals_halve_the_span_and_lose_nothing(devnet: dict[str, An
     assert proxy.injected["logs_refusal"] >= 7  # the whole range halved down to 16 or less, then each regrowth
 
 
+@pytest.mark.parametrize("style", BATCH_STYLES)
+def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str, Any], pinned: int, style: str) -> None:
+    """A node that takes at most 7 calls a batch, refusing longer ones as geth, erigon, besu, nethermind or a gateway
+    (HTTP 413) do, or answering only the first 7 (geth's cap on an answer's size): the client sends the batch again
+    in halves, keeps the size that passed for its next batches, and every answer equals the node's own."""
+    pool = devnet["aave_v3"]["pool"]
+    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - 39, pinned + 1)]
+    calls += [eth_call(pool, POOL, "getReservesList", block=hex(pinned)), ("eth_chainId", [])]
+    with RpcClient(devnet["rpc_url"]) as direct:
+        want = direct.batch(calls)
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=7, batch_style=style)
+    with proxy, RpcClient(proxy.url, PATIENT) as client:
+        assert client.batch(calls) == want and client.batch_size <= 7
+        refused = proxy.injected["batch_too_large"]
+        assert client.faults_absorbed == {"batch_too_large": refused} and refused >= 1
+        # Later batches go out at the size that passed: no refusal more.
+        assert client.batch_each(calls) == want and proxy.injected["batch_too_large"] == refused
+    assert max(proxy.batch_lengths[refused:]) <= 7 and proxy.batch_lengths[0] == len(calls)
+    if style.startswith("erigon"):  # it names its limit: taken at once (42 -> 7), not halved (42 -> 21 -> 10 -> 5)
+        assert refused == 1 and client.batch_size == 7
+
+
+def test_indexing_behind_a_node_capping_batches_gives_the_clean_database(
+    devnet: dict[str, Any], pinned: int, clean_db: Path, tmp_path: Path
+) -> None:
+    """A node taking 5 calls a batch, refusing longer ones in erigon's words (its default cap is 100, more than the
+    test devnet's longest batch, 21): every market indexed, table by table equal to a run without the cap, each
+    refusal counted, and no batch over the cap once refused."""
+    db = tmp_path / "capped.duckdb"
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=5, batch_style="erigon", max_requests=50_000)
+    with proxy:
+        absorbed = _index_devnet(devnet, proxy.url, db, pinned, rpc_settings=PATIENT)
+    refused = proxy.injected["batch_too_large"]
+    assert not proxy.exhausted and refused >= 2  # one per market's client: each learns the cap
+    assert absorbed == {"batch_too_large": refused}
+    assert sum(length > 5 for length in proxy.batch_lengths) == refused
+    _assert_same_database(db, clean_db)
+
+
 def test_provider_messages_are_recognised() -> None:
     assert all(is_range_refusal(refusal["message"]) for refusal in LOG_REFUSALS)
     lagging = (
@@ -216,6 +255,11 @@ def test_provider_messages_are_recognised() -> None:
     )
     assert all(is_lagging_node(m) and not is_range_refusal(m) for m in lagging)
     assert not any(is_range_refusal(m) for m in ("limit exceeded", "internal error", "execution reverted"))
+    refusals = [_batch_refusal(style, [{"id": 1}] * 3, 2)["error"]["message"] for style in BATCH_STYLES[:5]]
+    assert all(is_batch_refusal(m) for m in [*refusals, "response too large"])
+    assert [named_batch_limit(m) for m in refusals] == [None, 2, 2, None, None]
+    loads = ("limit exceeded", "internal error", "execution reverted", "Log response size exceeded", "rate limited")
+    assert not any(is_batch_refusal(m) for m in loads)
     assert set(ABSORBED_AS) == set(FAULTS) and set(ABSORBED_AS.values()) <= set(FAULT_KINDS)
 
 

@@ -20,8 +20,10 @@ from chainrisk.rpc.retryable import (
     RETRYABLE_HTTP_STATUS,
     RETRYABLE_RPC_CODES,
     RETRYABLE_TRANSPORT_ERRORS,
+    is_batch_refusal,
     is_lagging_node,
     is_range_refusal,
+    named_batch_limit,
 )
 
 RpcCall = tuple[str, Sequence[Any]]
@@ -45,6 +47,8 @@ FAULT_KINDS: dict[str, str] = {
     "batch_out_of_order": "a batch answer in another order than asked",
     "lagging_node": "a node answered for an older block (head behind the pinned block, block not found yet)",
     "log_range_resplit": "an eth_getLogs range or result-size refusal; the span was halved",
+    "batch_too_large": "a batch refused for its length or its answer's size (HTTP 413; geth, erigon, besu, "
+    "nethermind's caps): sent again in halves, and the client's later batches kept at that size",
 }
 
 
@@ -74,6 +78,14 @@ class RpcError(Exception):
         self.data = data
 
 
+class _BatchTooLarge(Exception):
+    """The node refused a batch of read calls for its length or its answer's size."""
+
+    def __init__(self, reason: str, limit: int | None = None) -> None:
+        super().__init__(reason)
+        self.limit = limit  #: the largest batch the node says it takes, when it says
+
+
 class _Transient(Exception):
     """The whole HTTP exchange failed in a way worth retrying."""
 
@@ -81,6 +93,17 @@ class _Transient(Exception):
         super().__init__(reason)
         self.kind = kind
         self.wait_s = wait_s
+
+
+def _raise_if_batch_refused(answers: list[dict[str, Any] | None]) -> None:
+    """_BatchTooLarge when any of a batch's answers is the node's refusal of the batch for its size (a revert's
+    reason is the contract's words, never the node's)."""
+    for item in answers:
+        error = item.get("error") if item is not None else None
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error or "")
+        reverted = (isinstance(error, dict) and error.get("code") == 3) or message.startswith("execution reverted")
+        if error is not None and not reverted and is_batch_refusal(message):
+            raise _BatchTooLarge(message, named_batch_limit(message))
 
 
 def mask_url(url: str) -> str:
@@ -125,6 +148,8 @@ class RpcClient:
         self._absorbed: Counter[str] = Counter()
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
+        #: Calls per batch: the settings' until the node refuses a batch that long, then what it took.
+        self._batch_size = settings.batch_size
 
     def close(self) -> None:
         self._http.close()
@@ -161,18 +186,34 @@ class RpcClient:
             self._absorbed["lagging_node"] += 1
             time.sleep(self.settings.backoff(failures))
 
+    @property
+    def batch_size(self) -> int:
+        """Calls per batch now: `settings.batch_size`, or less once the node refused batches that long."""
+        return self._batch_size
+
     def batch(self, calls: Sequence[RpcCall]) -> list[Any]:
-        results: list[Any] = []
-        for start in range(0, len(calls), self.settings.batch_size):
-            results.extend(self._send_chunk(calls[start : start + self.settings.batch_size]))
-        return results
+        return self._batched(calls, refusals_as_none=False)
 
     def batch_each(self, calls: Sequence[RpcCall]) -> list[Any]:
         """Like `batch`, but a call the node refuses for good (a revert: probing a contract for an interface it
         may not have) answers None instead of failing the batch; transient faults are retried as in `batch`."""
+        return self._batched(calls, refusals_as_none=True)
+
+    def _batched(self, calls: Sequence[RpcCall], refusals_as_none: bool) -> list[Any]:
+        """`calls` in batches of `batch_size`; a batch the node refuses for its size (nodes cap both a batch's length
+        and its answer's bytes: erigon at 100 calls, geth at 1,000 calls and 25 MB) is sent again in halves, or at
+        the limit the refusal names, and the smaller size is kept for the client's later batches."""
         results: list[Any] = []
-        for start in range(0, len(calls), self.settings.batch_size):
-            results.extend(self._send_chunk(calls[start : start + self.settings.batch_size], refusals_as_none=True))
+        start = 0
+        while start < len(calls):
+            chunk = calls[start : start + self._batch_size]
+            try:
+                results.extend(self._send_chunk(chunk, refusals_as_none))
+            except _BatchTooLarge as refused:
+                self._absorbed["batch_too_large"] += 1
+                self._batch_size = max(1, min(len(chunk) // 2, refused.limit or len(chunk)))
+                continue
+            start += len(chunk)
         return results
 
     def _send_chunk(self, calls: Sequence[RpcCall], refusals_as_none: bool = False) -> list[Any]:
@@ -189,6 +230,8 @@ class RpcClient:
                 faults[exc.kind] = str(exc)
                 wait = exc.wait_s
             else:
+                if retry_allowed and len(pending) > 1:
+                    _raise_if_batch_refused([answers.get(i) for i in pending])
                 still = []
                 for i in pending:
                     try:
@@ -239,6 +282,8 @@ class RpcClient:
         if response.status_code in RETRYABLE_HTTP_STATUS:
             kind = _http_kind(response.status_code)
             raise _Transient(kind, f"HTTP {response.status_code}", self._retry_after(response))
+        if response.status_code == 413 and len(pending) > 1 and all(calls[i][0] in READ_METHODS for i in pending):
+            raise _BatchTooLarge("HTTP 413")  # a gateway's cap on the request's bytes
         if response.status_code != 200:
             raise UserError(f"RPC {mask_url(self.url)} answered HTTP {response.status_code}; check the URL")
         try:

@@ -1,5 +1,7 @@
 """The one list of RPC failures worth retrying, each with the reason it is transient, and how to recognise them."""
 
+import re
+
 import httpx
 
 #: HTTP statuses a provider returns for load or maintenance; the same request later succeeds.
@@ -87,3 +89,30 @@ def is_lagging_node(message: str) -> bool:
     """The node answered that it does not have the requested block yet."""
     lowered = message.lower()
     return any(fragment in lowered for fragment in LAGGING_NODE_MESSAGES)
+
+
+#: How nodes refuse a JSON-RPC batch for its length, or the calls past the size of answer they allow (lower-cased
+#: fragments of their messages). The client sends the batch again in halves and keeps the smaller size. Not load:
+#: sending the same batch again fails the same way.
+BATCH_REFUSALS: tuple[str, ...] = (
+    "batch too large",  # geth --rpc.batch-request-limit (1,000 by default): -32600 under the first call's id
+    "batch limit",  # erigon --rpc.batch.limit (100): "batch limit 100 exceeded (can increase by --rpc.batch.limit)..."
+    "exceeds max batch size",  # besu --rpc-http-max-batch-size: -32005 "Number of requests exceeds max batch size"
+    "batch size limit",  # nethermind JsonRpc.MaxBatchSize: -32005 "Batch size limit exceeded"
+    "maxbatchresponsebodysize",  # nethermind: the batch's answer over JsonRpc.MaxBatchResponseBodySize
+    "response too large",  # geth --rpc.batch-response-max-size (25 MB): -32003 for each call past it
+)
+#: The limit a refusal names, where it names one (erigon's "batch limit 100 exceeded").
+_NAMED_LIMIT = re.compile(r"batch limit (\d+)")
+
+
+def is_batch_refusal(message: str) -> bool:
+    """The node refuses the batch for its length or its answer's size (and would refuse it again)."""
+    lowered = message.lower()
+    return any(fragment in lowered for fragment in BATCH_REFUSALS)
+
+
+def named_batch_limit(message: str) -> int | None:
+    """The largest batch a refusal says the node takes, when it says (erigon does), else None."""
+    found = _NAMED_LIMIT.search(message.lower())
+    return int(found.group(1)) if found and int(found.group(1)) > 0 else None
