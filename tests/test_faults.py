@@ -260,6 +260,10 @@ def test_provider_messages_are_recognised() -> None:
     assert [named_batch_limit(m) for m in refusals] == [None, 2, 2, None, None]
     loads = ("limit exceeded", "internal error", "execution reverted", "Log response size exceeded", "rate limited")
     assert not any(is_batch_refusal(m) for m in loads)
+    # Other providers' wording: a refusal for size names the batch and a limit.
+    free_tier = "Batch of more than 3 requests are not allowed on free tier"
+    assert is_batch_refusal(free_tier) and named_batch_limit(free_tier) == 3
+    assert is_batch_refusal("batch size exceeds the maximum of 1000") and not is_batch_refusal("batch processed")
     assert set(ABSORBED_AS) == set(FAULTS) and set(ABSORBED_AS.values()) <= set(FAULT_KINDS)
 
 

@@ -102,17 +102,25 @@ BATCH_REFUSALS: tuple[str, ...] = (
     "maxbatchresponsebodysize",  # nethermind: the batch's answer over JsonRpc.MaxBatchResponseBodySize
     "response too large",  # geth --rpc.batch-response-max-size (25 MB): -32003 for each call past it
 )
-#: The limit a refusal names, where it names one (erigon's "batch limit 100 exceeded").
-_NAMED_LIMIT = re.compile(r"batch limit (\d+)")
+#: Words that, beside "batch", make a message a refusal for size in any provider's wording ("Batch of more than 3
+#: requests are not allowed", "batch size exceeds the maximum of 1000").
+_SIZE_WORDS = ("too large", "too big", "limit", "exceed", "more than", "maximum", "max ", "size")
+#: The limit a refusal names, where it names one: "batch limit 100 exceeded", "batch of more than 3 requests".
+_NAMED_LIMIT = re.compile(r"batch limit (\d+)|batch of more than (\d+)")
 
 
 def is_batch_refusal(message: str) -> bool:
     """The node refuses the batch for its length or its answer's size (and would refuse it again)."""
     lowered = message.lower()
-    return any(fragment in lowered for fragment in BATCH_REFUSALS)
+    if any(fragment in lowered for fragment in BATCH_REFUSALS):
+        return True
+    return "batch" in lowered and any(word in lowered for word in _SIZE_WORDS)
 
 
 def named_batch_limit(message: str) -> int | None:
-    """The largest batch a refusal says the node takes, when it says (erigon does), else None."""
+    """The largest batch a refusal says the node takes, when it says, else None."""
     found = _NAMED_LIMIT.search(message.lower())
-    return int(found.group(1)) if found and int(found.group(1)) > 0 else None
+    if found is None:
+        return None
+    limit = int(next(g for g in found.groups() if g is not None))
+    return limit if limit > 0 else None
