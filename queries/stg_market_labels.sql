@@ -6,9 +6,12 @@
 --                          'wstETH/WETH · LLTV 94.5%'; Aave V3: the provider's market id, 'Aave Ethereum Market');
 --                          without a name, the market itself (an address as it is, a longer id shortened,
 --                          '0x70ae0aed…'). Two markets of a chain with the same name get their shortened id appended
---                          ('WETH/USDC · LLTV 86.0% (0x9fcef4dc…)'), so a label names one market.
+--                          ('WETH/USDC · LLTV 86.0% (0x9fcef4dc…)'), and a name found on several chains (Morpho Blue's
+--                          markets of one pair and LLTV on Ethereum and Base) gets its chain's
+--                          ('cbBTC/USDC · LLTV 86.0% · Base'), so a label names one market.
 --   market_name, market_parameters   the two parts, as the adapter gives them (NULL when it gives none)
--- Reads: scored_markets, markets.
+--   chain_name             the chain's name (stg_chain_names), 'chain <id>' for one chainrisk does not name
+-- Reads: scored_markets, markets, stg_chain_names.
 WITH scored AS (
     SELECT DISTINCT protocol, chain_id, market FROM scored_markets
 ),
@@ -49,19 +52,33 @@ named AS (
     LEFT JOIN described AS d USING (protocol, chain_id, market)
 ),
 
+within_chain AS (
+    SELECT
+        n.*,
+        coalesce(c.chain_name, 'chain ' || n.chain_id) AS chain_name,
+        CASE
+            WHEN count(*) OVER (PARTITION BY n.chain_id, n.name) > 1 AND n.name <> n.short_market
+                THEN n.name || ' (' || n.short_market || ')'
+            ELSE n.name
+        END AS chain_label
+    FROM named AS n
+    LEFT JOIN stg_chain_names AS c USING (chain_id)
+),
+
 final AS (
     SELECT
         protocol,
         chain_id,
         market,
         CASE
-            WHEN count(*) OVER (PARTITION BY chain_id, name) > 1 AND name <> short_market
-                THEN name || ' (' || short_market || ')'
-            ELSE name
+            WHEN count(DISTINCT chain_id) OVER (PARTITION BY chain_label) > 1
+                THEN chain_label || ' · ' || chain_name
+            ELSE chain_label
         END AS market_label,
         market_name,
-        market_parameters
-    FROM named
+        market_parameters,
+        chain_name
+    FROM within_chain
 )
 
 SELECT * FROM final

@@ -11,9 +11,12 @@ import pytest
 
 from chainrisk.cli import main
 from chainrisk.config import market_config
+from chainrisk.devnet.aave36 import L2_DEVNET_CHAIN_ID
+from chainrisk.devnet.build import DEVNET_CHAIN_ID
 from chainrisk.devnet.toolchain import node_modules, project_root
+from chainrisk.networks import CHAIN_NAMES, DEVNET_CHAINS
 from chainrisk.protocols.aave_v3.address_book import read_package, stored
-from chainrisk.protocols.adapter import find_preset
+from chainrisk.protocols.adapter import all_presets, find_preset
 from chainrisk.protocols.morpho_blue import deployments
 
 #: Networks the address book lists today that the issue names (and a few more): each must resolve.
@@ -55,6 +58,14 @@ def test_no_testnet_among_the_presets() -> None:
     names = {str(m["name"]) for m in stored()}
     assert not {n for n in names if "sepolia" in n or "fuji" in n}
     assert {m["chain_id"] for m in stored()} >= {1, 10, 56, 100, 137, 146, 324, 5000, 8453, 42161, 43114, 59144}
+
+
+def test_every_preset_s_chain_has_a_name() -> None:
+    """Markets of one name on several chains are told apart by their chain's name (stg_market_labels)."""
+    chains = {p.chain_id for p in all_presets().values()}
+    assert chains <= set(CHAIN_NAMES), sorted(chains - set(CHAIN_NAMES))
+    assert set(DEVNET_CHAINS) == {DEVNET_CHAIN_ID, L2_DEVNET_CHAIN_ID}
+    assert len(set(CHAIN_NAMES.values())) == len(CHAIN_NAMES) and all("'" not in n for n in CHAIN_NAMES.values())
 
 
 def test_generated_morpho_presets_equal_the_installed_package() -> None:

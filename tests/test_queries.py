@@ -17,12 +17,14 @@ import polars as pl
 import pytest
 
 from chainrisk.errors import UserError
+from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
 from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store.db import Store
 from chainrisk.store.views import (
-    LENDING_EVENTS,
+    CHAIN_NAMES_VIEW,
+    GENERATED,
     QUERIES_DIR,
     Query,
     install_views,
@@ -33,7 +35,16 @@ from chainrisk.store.views import (
 
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
-    "stg_market_labels": {"protocol", "chain_id", "market", "market_label", "market_name", "market_parameters"},
+    "stg_market_labels": {
+        "protocol",
+        "chain_id",
+        "market",
+        "market_label",
+        "market_name",
+        "market_parameters",
+        "chain_name",
+    },
+    "stg_chain_names": {"chain_id", "chain_name"},
     "stg_scored_markets": {"protocol", "chain_id", "market", "market_label", "source", "block_number", "scored_at"},
     "stg_sync_state": {"protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time"},
     "stg_positions_latest": {
@@ -555,7 +566,7 @@ def latest_wallets(views: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def test_queries_are_layered_and_ordered() -> None:
     queries = list_queries()
     names = [q.name for q in queries]
-    assert {p.stem for p in query_files()} | {LENDING_EVENTS} == set(names)
+    assert {p.stem for p in query_files()} | set(GENERATED) == set(names)
     assert {p.stem for p in QUERIES_DIR.glob("*.sql")} < set(names), "the shared views, and every adapter's own"
     assert set(EXPECTED_COLUMNS) == set(names), "every view has its expected columns listed here"
     layers = [q.layer for q in queries]
@@ -569,8 +580,8 @@ def test_queries_are_layered_and_ordered() -> None:
 
 @pytest.mark.parametrize("query", list_queries(), ids=lambda q: q.name)
 def test_header_names_its_grain_and_inputs(query: Query) -> None:
-    if query.path is None:  # the generated stg_lending_events
-        assert query.name == LENDING_EVENTS and query.description
+    if query.path is None:  # the generated stg_lending_events and stg_chain_names
+        assert query.name in GENERATED and query.description
         return
     header = re.match(r"((?:--[^\n]*\n)+)", query.path.read_text(encoding="utf-8"))
     assert header is not None
@@ -721,18 +732,20 @@ def _market(
     name: str | None,
     parameters: str | None,
     block: int = 10,
+    chain_id: int = 1,
 ) -> None:
     con.execute(
         "INSERT INTO markets (protocol, chain_id, market, source, block_number, block_timestamp, name, parameters, "
-        "bad_debt_rule) VALUES (?, 1, ?, ?, ?, 0, ?, ?, 'suppliers')",
-        [protocol, market, "0x" + "b" * 40, block, name, parameters],
+        "bad_debt_rule) VALUES (?, ?, ?, ?, ?, 0, ?, ?, 'suppliers')",
+        [protocol, chain_id, market, "0x" + "b" * 40, block, name, parameters],
     )
 
 
 def test_label_rules_on_a_hand_made_file(tmp_path: Path) -> None:
-    """Same-named markets are told apart, a market without a name falls back to its id, the latest description wins,
-    a market is named before its first score, a scored market no adapter described shows as itself."""
-    ids = {name: "0x" + name * 64 for name in ("a", "c", "d", "e")}
+    """Same-named markets are told apart (by their id on one chain, by their chain's name across chains), a market
+    without a name falls back to its id, the latest description wins, a market is named before its first score, a
+    scored market no adapter described shows as itself."""
+    ids = {name: "0x" + name * 64 for name in ("a", "c", "d", "e", "f", "g", "h")}
     provider, toy = "0x1234" + "0" * 32 + "abcd", "0x" + "7" * 40
     with Store(tmp_path / "labels.duckdb") as store:
         con = store.con
@@ -744,15 +757,25 @@ def test_label_rules_on_a_hand_made_file(tmp_path: Path) -> None:
         _market(con, "morpho-blue", ids["e"], "sDAI/DAI", "LLTV 62.5%", block=10)
         _market(con, "aave-v3", provider, "Aave Ethereum Market", None)
         con.execute("INSERT INTO scored_markets VALUES ('toy-lender', 1, ?, ?, 10, 0, 1, now())", [toy, toy])
-        labels = dict(_frame(con, "SELECT market, market_label FROM stg_market_labels").iter_rows())
+        # The same pair and LLTV on two more chains (Morpho Blue on Base, and on a chain chainrisk has no name for).
+        _market(con, "morpho-blue", ids["f"], "sDAI/DAI", "LLTV 62.5%", chain_id=8453)
+        _market(con, "morpho-blue", ids["g"], "sDAI/DAI", "LLTV 62.5%", chain_id=777_777)
+        _market(con, "morpho-blue", ids["h"], "cbBTC/USDC", "LLTV 86.0%", chain_id=8453)
+        rows = _frame(con, "SELECT market, market_label, chain_name FROM stg_market_labels")
+    labels = dict(rows.select("market", "market_label").iter_rows())
     assert labels == {
         ids["a"]: "WETH/USDC · LLTV 86.0% (0xaaaaaaaa…)",
         ids["c"]: "WETH/USDC · LLTV 86.0% (0xcccccccc…)",
         ids["d"]: "0xdddddddd…",
-        ids["e"]: "sDAI/DAI · LLTV 62.5%",
+        ids["e"]: "sDAI/DAI · LLTV 62.5% · Ethereum",
+        ids["f"]: "sDAI/DAI · LLTV 62.5% · Base",
+        ids["g"]: "sDAI/DAI · LLTV 62.5% · chain 777777",
+        ids["h"]: "cbBTC/USDC · LLTV 86.0%",
         provider: "Aave Ethereum Market",
         toy: toy,
     }
+    assert len(set(labels.values())) == len(labels), "a label names one market"
+    assert dict(rows.select("market", "chain_name").iter_rows())[ids["h"]] == "Base"
 
 
 def test_health_buckets_cover_every_borrower(views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame) -> None:
@@ -876,8 +899,10 @@ def test_views_install_where_only_aave_was_indexed(tmp_path: Path) -> None:
         assert not morpho_tables & tables
         names = install_views(con)
         assert names == [q.name for q in list_queries()]
+        # On an empty file every view is empty but the buckets' six rows and the chains chainrisk names.
+        constant = {"mart_health_buckets": 6, CHAIN_NAMES_VIEW: len(CHAIN_NAMES)}
         for name in names:
-            assert _frame(con, f"SELECT * FROM {name}").height == (6 if name == "mart_health_buckets" else 0)
+            assert _frame(con, f"SELECT * FROM {name}").height == constant.get(name, 0), name
         buckets = _frame(con, "SELECT * FROM mart_health_buckets ORDER BY bucket_order")
         assert buckets["bucket"].to_list() == BUCKETS
         assert buckets["wallets"].to_list() == [0] * 6 and buckets["debt_usd"].to_list() == [0.0] * 6

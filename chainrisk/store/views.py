@@ -1,9 +1,10 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and one generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and two generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
-protocol package reaches the credit features without an edit elsewhere.
+protocol package reaches the credit features without an edit elsewhere; and `stg_chain_names`, the chains chainrisk
+knows by name (chainrisk.networks).
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -21,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from chainrisk.errors import UserError
+from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, adapters
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
@@ -29,6 +31,10 @@ from chainrisk.store.latest import create_adapter_tables
 QUERIES_DIR = data_dir("queries")
 #: The generated view stacking every adapter's events view.
 LENDING_EVENTS = "stg_lending_events"
+#: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
+CHAIN_NAMES_VIEW = "stg_chain_names"
+#: The views generated here rather than read from a file.
+GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS)
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -107,6 +113,15 @@ def _lending_events(views: list[str]) -> Query:
     return Query(LENDING_EVENTS, None, "stg", description, body, tuple(views))
 
 
+def _chain_names() -> Query:
+    """stg_chain_names: each chain chainrisk knows by name (its presets' chains and the devnet's)."""
+    rows = ",\n".join(f"    ({chain_id}, '{name}')" for chain_id, name in sorted(CHAIN_NAMES.items()))
+    body = f"SELECT chain_id::BIGINT AS chain_id, chain_name FROM (VALUES\n{rows}\n) AS t(chain_id, chain_name)"
+    return Query(
+        CHAIN_NAMES_VIEW, None, "stg", "Each chain chainrisk knows by name: its presets' and the devnet's", body, ()
+    )
+
+
 def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
     """The shared view files and every adapter's own, by name."""
     if not folder.is_dir():
@@ -127,6 +142,7 @@ def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
         raise UserError(f"an adapter names the events view {missing[0]}, but no such query file exists")
     if events:
         parsed[LENDING_EVENTS] = _lending_events(events)
+    parsed[CHAIN_NAMES_VIEW] = _chain_names()
     return _ordered(parsed)
 
 
