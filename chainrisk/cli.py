@@ -253,7 +253,11 @@ def _presets(args: argparse.Namespace) -> None:
     from chainrisk.protocols.adapter import all_presets
 
     for preset in all_presets().values():
-        print(f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<10} {preset.address}")
+        options = " ".join(f"{key}={value}" for key, value in preset.options)
+        if preset.protocol == "morpho-blue" and not options:
+            options = "no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one"
+        line = f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<12} {preset.address}"
+        print(f"{line}  {options}".rstrip())
 
 
 def _score(args: argparse.Namespace) -> None:

@@ -102,6 +102,15 @@ def test_every_morpho_deployment_resolves_with_its_chain_s_aave_oracle() -> None
     assert own.options["usd_oracle"] == "0x" + "ab" * 20
 
 
+def test_presets_lists_every_preset_with_its_usd_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["presets"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(all_presets())
+    base = find_preset("morpho-blue-base")
+    assert f"usd_oracle={dict(base.options)['usd_oracle']}" in lines["morpho-blue-base"]
+    assert "no usd_oracle" in lines["morpho-blue-katana"] and "usd_oracle" not in lines["aave-v3-base"]
+
+
 @pytest.mark.parametrize("market", ["aave-v3-arbitrum", "aave-v3-base", "aave-v3-ethereum", "morpho-blue-base"])
 def test_an_rpc_of_another_chain_is_refused_in_one_line(
     market: str, devnet: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
