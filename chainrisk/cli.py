@@ -254,7 +254,7 @@ def _presets(args: argparse.Namespace) -> None:
 
     for preset in all_presets().values():
         options = " ".join(f"{key}={value}" for key, value in preset.options)
-        if preset.protocol == "morpho-blue" and not options:
+        if preset.protocol in ("morpho-blue", "compound-v3") and not options:
             options = "no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one"
         line = f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<12} {preset.address}"
         print(f"{line}  {options}".rstrip())

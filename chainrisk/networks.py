@@ -33,6 +33,7 @@ CHAIN_NAMES: dict[int, str] = {
     1329: "Sei",
     1672: "Pharos",
     1868: "Soneium",
+    2020: "Ronin",
     2741: "Abstract",
     2818: "Morph",
     4217: "Tempo",

@@ -32,6 +32,7 @@ from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from tests.chainops import bare_chain
@@ -136,6 +137,32 @@ def test_bare_market_indexes_the_same_way(chain: dict[str, Any], rpc: RpcClient,
     db = tmp_path / "bare.duckdb"
     index_market("compound-v3", chain["rpc_url"], chain["bare_comet"], db, options={"usd_oracle": chain["usd_oracle"]})
     assert _check_balances(rpc, db, chain["bare_comet"], chain["bare_wallets"], chain["tokens"]) >= 5
+
+
+def test_without_a_usd_oracle_amounts_and_health_stay_exact_and_the_usd_is_named_unknown(
+    chain: dict[str, Any], comet_db: Path, tmp_path: Path
+) -> None:
+    """A Comet on a chain without an Aave V3 oracle (Ronin's, Unichain's presets): the same exact amounts and health
+    as with one, every USD figure NULL, and data_quality says why."""
+    db = tmp_path / "no-usd.duckdb"
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db)
+    exact = "SELECT wallet, asset, supplied_amount, collateral_amount, debt_amount FROM positions ORDER BY ALL"
+    assert _frame(db, exact).equals(_frame(comet_db, exact)) and _frame(db, exact).height > 50
+    health = "SELECT wallet, health_factor_wad, total_collateral_base, total_debt_base FROM wallet_health ORDER BY ALL"
+    assert _frame(db, health).equals(_frame(comet_db, health))
+    usd = _frame(db, "SELECT * FROM positions")
+    assert usd["price_usd"].is_null().all()
+    for amount, value in (("debt_amount", "debt_usd"), ("collateral_amount", "collateral_usd")):
+        held = usd.filter(pl.col(amount) > 0)
+        assert held.height and held[value].is_null().all(), value  # what is held has no USD figure, not 0
+    quality = _frame(db, "SELECT subject, kind, detail, unknown FROM data_quality")
+    assert quality.select("subject", "kind").rows() == [("0x" + "0" * 40, "no_usd_price")]
+    assert "no USD oracle is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
+    assert _frame(comet_db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
+    # Scored all the same: every borrower's exact health, its USD unknown.
+    score(db)
+    risk = _frame(db, "SELECT health_factor_wad, debt_usd FROM wallet_risk WHERE health_factor_wad IS NOT NULL")
+    assert risk.height > 10 and risk["debt_usd"].is_null().all()
 
 
 def _engine(positions: pl.DataFrame, multipliers: dict[str, float] | None = None) -> pl.DataFrame:

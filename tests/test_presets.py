@@ -109,6 +109,15 @@ def test_presets_lists_every_preset_with_its_usd_source(capsys: pytest.CaptureFi
     base = find_preset("morpho-blue-base")
     assert f"usd_oracle={dict(base.options)['usd_oracle']}" in lines["morpho-blue-base"]
     assert "no usd_oracle" in lines["morpho-blue-katana"] and "usd_oracle" not in lines["aave-v3-base"]
+    # Compound V3: the chain's Aave oracle where it has one; Ronin and Unichain have none, their start found on chain.
+    aave = {m["name"]: m for m in stored()}
+    linea = market_config({"preset": "compound-v3-linea-usdc"}, "test")
+    assert linea.chain_id == 59144 and linea.options["usd_oracle"] == aave["aave-v3-linea"]["oracle"]
+    for name, chain_id in (("compound-v3-ronin-wron", 2020), ("compound-v3-unichain-weth", 130)):
+        market = market_config({"preset": name}, "test")
+        assert market.chain_id == chain_id and market.from_block is None and not market.options
+        assert "no usd_oracle" in lines[name]
+    assert market_config({"preset": "compound-v3-ethereum-usdc"}, "test").from_block == 15_331_586
 
 
 @pytest.mark.parametrize("market", ["aave-v3-arbitrum", "aave-v3-base", "aave-v3-ethereum", "morpho-blue-base"])

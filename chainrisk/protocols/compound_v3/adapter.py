@@ -126,7 +126,14 @@ class CompoundV3Adapter(Adapter[Deployment]):
     latest_only_tables = ("raw_compound_v3_absorbs",)
     ddl = DDL
     presets: ClassVar[dict[str, Preset]] = {
-        name: Preset(name, "compound-v3", m.chain_id, m.comet, m.deployed_block, (("usd_oracle", m.usd_oracle),))
+        name: Preset(
+            name,
+            "compound-v3",
+            m.chain_id,
+            m.comet,
+            m.deployed_block,
+            (("usd_oracle", m.usd_oracle),) if m.usd_oracle else (),
+        )
         for name, m in MARKETS.items()
     }
     option_names = ("usd_oracle",)
@@ -168,7 +175,9 @@ class CompoundV3Adapter(Adapter[Deployment]):
             "markets": markets_frame(
                 [normalise.market_row(market)], self.name, chain_id, deployment.comet, block, timestamp
             ),
-            "data_quality": data_quality_frame(token_issues(market), self.name, chain_id, deployment.comet, block),
+            "data_quality": data_quality_frame(
+                token_issues(market, deployment.usd_oracle), self.name, chain_id, deployment.comet, block
+            ),
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)
         return Snapshot(frames, accounts=raw_accounts.height, accounts_with_debt=borrowers)

@@ -26,13 +26,15 @@ class OfficialMarket:
     chain_id: int  #: EIP-155 chain id
     base: str  #: base asset, as the market's folder in compound-finance/comet's deployments/ names it
     comet: str  #: the market's proxy (cToken), lowercase hex
-    deployed_block: int  #: the block that created the proxy
-    usd_oracle: str  #: the chain's Aave V3 AaveOracle, for USD prices
+    deployed_block: int | None  #: the block that created the proxy (None: the index finds it on chain)
+    usd_oracle: str | None  #: the chain's Aave V3 AaveOracle, for USD prices (None: no Aave V3 on that chain)
 
 
 # Each chain's Aave V3 market (`aave-v3-<chain>` in @aave-dao/aave-address-book, aave_v3/address_book.json): its
 # chain id, and its AaveOracle (USD, 8 decimals), which values a Comet's assets in USD.
 _AAVE = {str(m["name"]).removeprefix("aave-v3-"): m for m in aave_markets()}
+#: Chains of Comets where Aave V3 has no market: their ids from compound-finance/comet's hardhat.config.ts.
+_OTHER_CHAIN_IDS = {"ronin": 2020, "unichain": 130}
 
 # Every address: compound-finance/comet deployments/<network>/<base>/roots.json, key "comet" (the cToken proxy;
 # network "mainnet" is Ethereum). Every block: the proxy's creation block as Compound-Foundation/webb3-backend-api
@@ -62,11 +64,24 @@ _MARKETS = (
     ("polygon", "usdt", "0xaeb318360f27748acb200ce616e389a6c9409a07", 58_479_907),
     ("scroll", "usdc", "0xb2f97c1bd3bf02f5e74d13f02e3e26f93d77ce44", 3_397_674),
     ("mantle", "usde", "0x606174f62cd968d8e684c645080fa694c1d7786e", 70_789_050),
+    # Listed in deployments/ since (the repository as of May 2026, d5a30b0): no block source as above, so the index
+    # finds each proxy's first block with code; Ronin and Unichain have no Aave V3 market for USD prices.
+    ("linea", "usdc", "0x8d38a3d6b3c3b7d96d6536da7eef94a9d7dbc991", None),
+    ("linea", "weth", "0x60f2058379716a64a7a5d29219397e79bc552194", None),
+    ("ronin", "weth", "0x4006ed4097ee51c09a04c3b0951d28ccf19e6dfe", None),
+    ("ronin", "wron", "0xc0afdbd1ceb621ef576ba969ce9d4cef78dbc0c0", None),
+    ("unichain", "usdc", "0x2c7118c4c88b9841fcf839074c26ae8f035f2921", None),
+    ("unichain", "weth", "0x6c987dde50db1dcdd32cd4175778c2a291978e2a", None),
 )
 
 MARKETS: dict[str, OfficialMarket] = {
     f"compound-v3-{chain}-{base}": OfficialMarket(
-        chain, int(str(_AAVE[chain]["chain_id"])), base, comet, block, str(_AAVE[chain]["oracle"])
+        chain,
+        int(str(_AAVE[chain]["chain_id"])) if chain in _AAVE else _OTHER_CHAIN_IDS[chain],
+        base,
+        comet,
+        block,
+        str(_AAVE[chain]["oracle"]) if chain in _AAVE else None,
     )
     for chain, base, comet, block in _MARKETS
 }

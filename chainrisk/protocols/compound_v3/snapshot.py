@@ -25,6 +25,7 @@ from chainrisk.protocols.compound_v3.maths import (
 )
 from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.units import ZERO_ADDRESS
 
 COMET = load_abi("compound-v3", "IComet")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -280,14 +281,25 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
     )
 
 
-def token_issues(market: Market) -> list[Issue]:
-    """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet."""
+def token_issues(market: Market, usd_oracle: str | None) -> list[Issue]:
+    """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet, and the lack of
+    a USD price (`no_usd_price`) when no USD oracle is configured or it prices none of the market's tokens."""
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
-    return [
+    issues = [
         Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
         for role, t in roles
         for p in t.problems
     ]
+    if market.usd_per_price_unit is None:
+        detail = (
+            f"USD oracle {usd_oracle} prices neither base {market.base.symbol} nor any collateral"
+            if usd_oracle
+            else "no USD oracle is configured for this Comet (its chain has no Aave V3 market whose AaveOracle a "
+            "preset could use): give usd_oracle, an AaveOracle-compatible contract, to value it in USD"
+        )
+        unknown = "USD figures (health exact, amounts in token units)"
+        issues.append(Issue(market.comet, usd_oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
+    return issues
 
 
 def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Asset]) -> float | None:
