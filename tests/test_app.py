@@ -17,7 +17,7 @@ from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.chains import asset_labels
 from chainrisk.dashboard.pages import PAGES
-from chainrisk.dashboard.ui import series_colour, usd, usd_short
+from chainrisk.dashboard.ui import chain_names, series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -828,8 +828,22 @@ def test_base_assets_of_one_symbol_are_told_apart() -> None:
         {"chain_id": [1, 1, 1, 1], "base_asset": [weth, stand_in, usdc, "0x" + "d4" * 20]}
     ).with_columns(pl.Series("base_symbol", ["WETH", "WETH", "USDC", None], dtype=pl.String))
     assert asset_labels(one_chain).to_list() == ["WETH (0xa1a1…a1a1)", "WETH (0xb2b2…b2b2)", "USDC", "0x" + "d4" * 20]
-    two_chains = pl.DataFrame({"chain_id": [1, 10], "base_asset": [usdc, usdc], "base_symbol": ["USDC", "USDC"]})
-    assert asset_labels(two_chains).to_list() == ["USDC (0xc3c3…c3c3, chain 1)", "USDC (0xc3c3…c3c3, chain 10)"]
+    two_chains = pl.DataFrame(
+        {"chain_id": [1, 10, 777_777], "base_asset": [usdc] * 3, "base_symbol": ["USDC", "USDC", "USDC"]}
+    )
+    assert asset_labels(two_chains).to_list() == [
+        "USDC (0xc3c3…c3c3, Ethereum)",
+        "USDC (0xc3c3…c3c3, OP Mainnet)",
+        "USDC (0xc3c3…c3c3, chain 777777)",
+    ]
+
+
+def test_tables_name_chains() -> None:
+    """Every table shows a chain by its name, one chainrisk does not name by its id; the rows stay as they were."""
+    frame = pl.DataFrame({"chain_id": [8453, 31337, 777_777, 1], "x": [1, 2, 3, 4]})
+    shown = chain_names(frame)
+    assert shown["chain_id"].to_list() == ["Base", "devnet", "chain 777777", "Ethereum"]
+    assert shown["x"].to_list() == [1, 2, 3, 4] and chain_names(frame.drop("chain_id")).equals(frame.drop("chain_id"))
 
 
 def test_risk_page_advice_distance_and_plain_words_equal_the_tables(

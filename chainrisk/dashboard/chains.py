@@ -28,6 +28,7 @@ from chainrisk.dashboard.ui import (
     wallet_link_column,
     with_wallet_links,
 )
+from chainrisk.networks import chain_name
 
 TABLES = ("asset_links", "base_asset_exposure", "wallet_lookthrough", "collateral_chains")
 #: Rows shown in the wallet tables (the largest first); how many there are in all is said beside.
@@ -149,13 +150,13 @@ def _by_base(base: pl.DataFrame) -> None:
 def asset_labels(base: pl.DataFrame) -> pl.Series:
     """`base_symbol` for people: the symbol (the address without one), and where a symbol names more than one token
     (the chain's WETH and a stand-in's own; USDC and bridged USDC on a rollup; one token on two chains) its short
-    address too, and its chain when the frame holds several chains."""
+    address too, and its chain's name when the frame holds several chains."""
     chains = base["chain_id"].n_unique() > 1
     named = [symbol or asset for symbol, asset in base.select("base_symbol", "base_asset").iter_rows()]
     repeated = {n for n in named if named.count(n) > 1}
     labels = []
     for name, (asset, chain) in zip(named, base.select("base_asset", "chain_id").iter_rows(), strict=True):
-        where = f"{asset[:6]}…{asset[-4:]}" + (f", chain {chain}" if chains else "")
+        where = f"{asset[:6]}…{asset[-4:]}" + (f", {chain_name(int(chain))}" if chains else "")
         labels.append(f"{name} ({where})" if name in repeated else name)
     return pl.Series("base_symbol", labels, dtype=pl.String)
 

@@ -17,7 +17,9 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.ui import (
+    CHAIN_COLUMN,
     PROTOCOL_NAMES,
+    chain_names,
     health_column,
     key_table,
     market_names,
@@ -65,7 +67,7 @@ def render() -> None:
         "the collateral cannot cover after liquidation incentives."
     )
     st.dataframe(
-        every_market(db),
+        chain_names(every_market(db)),
         hide_index=True,
         column_order=[
             "market_label",
@@ -92,7 +94,7 @@ def render() -> None:
             "liquidatable_debt_usd": usd_column("liquidatable debt (USD)", "What liquidators may repay now"),
             "seizable_collateral_usd": usd_column("seizable collateral (USD)", "What liquidators would take for it"),
             "min_health_factor": health_column("lowest health factor"),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "chain_id": CHAIN_COLUMN,
             "block_number": st.column_config.NumberColumn("scored block", format="%d"),
             "market": "market id",
         },
@@ -139,7 +141,7 @@ def _compound(db: Path) -> bool:
             "Smallest drop of every non-stable price whose bad debt exceeds the reserves (None: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
-        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "chain_id": CHAIN_COLUMN,
         "market": "Comet",
     }
     key_table(
@@ -188,7 +190,7 @@ def _maker(db: Path) -> bool:
         "price_usd": usd_column("price (USD)"),
         "price_next_usd": usd_column("next price (USD)", "The OSM's queued price, current within the hour"),
         "urns": st.column_config.NumberColumn("vaults"),
-        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "chain_id": CHAIN_COLUMN,
     }
     key_table(
         frame,
@@ -242,7 +244,7 @@ def _liquity(db: Path) -> bool:
         ),
         "system_debt_lusd": _number("system debt", "LUSD"),
         "system_coll_eth": _number("system collateral", "ETH"),
-        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "chain_id": CHAIN_COLUMN,
         "market": "TroveManager",
     }
     key_table(
@@ -374,7 +376,7 @@ def _morpho(db: Path) -> bool:
         },
         "borrow_usd": usd_column("borrowed (USD)"),
         "supply_usd": usd_column("supplied (USD)"),
-        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "chain_id": CHAIN_COLUMN,
         "block_number": st.column_config.NumberColumn("block", format="%d"),
         "market": "market id",
         "irm": "IRM",

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import human_age, key_table, naive_utc
+from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, human_age, key_table, naive_utc
 
 TABLES = ("runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
@@ -120,14 +120,14 @@ def render() -> None:
         return
     st.altair_chart(_timeline(events), width="stretch")
     st.dataframe(
-        events,
+        chain_names(events),
         hide_index=True,
         column_config={
             "sent_at": st.column_config.DatetimeColumn("sent (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "value": st.column_config.NumberColumn("value (HF or USD)", format="%.4g"),
             "threshold": st.column_config.NumberColumn("threshold (HF or USD)", format="%.4g"),
             "run_id": st.column_config.NumberColumn("run", format="%d"),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "chain_id": CHAIN_COLUMN,
             "block_number": st.column_config.NumberColumn("block", format="%d"),
         },
     )

@@ -11,6 +11,7 @@ import streamlit as st
 
 from chainrisk.dashboard.data import NoData
 from chainrisk.errors import UserError
+from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.adapter import adapters
 
 #: Each protocol's name for people, as its adapter gives it ("aave-v3" -> "Aave V3").
@@ -142,9 +143,26 @@ def market_names(
     return pl.Series(name, names, dtype=pl.String)
 
 
+#: How a table shows `chain_id` once chain_names made it a name.
+CHAIN_COLUMN = st.column_config.TextColumn("chain", help="The chain the market lives on, by name (else its chain id)")
+
+
+def chain_names(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with `chain_id` shown as the chain's name ('Base'; 'chain 777777' for one chainrisk does not name),
+    for a table's eyes only: its rows and order stay."""
+    if "chain_id" not in frame.columns:
+        return frame
+    ids = pl.col("chain_id")
+    named = ids.replace_strict(CHAIN_NAMES, default=None, return_dtype=pl.String)
+    return frame.with_columns(pl.coalesce(named, pl.lit("chain ") + ids.cast(pl.String)).alias("chain_id"))
+
+
 def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:
     """`columns` (the row's name first) in a table that fits 1400 px (tests/test_browser.py checks the ones it names by
-    `key`), every other figure of `frame` in an expander under it."""
+    `key`), every other figure of `frame` in an expander under it; `chain_id` by the chain's name (chain_names)."""
+    frame = chain_names(frame)
+    if "chain_id" in frame.columns and config.get("chain_id", "") is not None:
+        config = {**config, "chain_id": CHAIN_COLUMN}
     with st.container(key=key):
         st.dataframe(frame, hide_index=True, column_order=columns, column_config=config)
     with st.expander(f"Every figure of {what}"):

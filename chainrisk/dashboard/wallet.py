@@ -12,6 +12,7 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
+    CHAIN_COLUMN,
     health_column,
     key_table,
     market_name,
@@ -177,7 +178,7 @@ def render() -> None:
             "protocol": None,
             "market_label": None,
             "market_name": st.column_config.TextColumn("market", width="medium"),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "chain_id": CHAIN_COLUMN,
             "market": "market id",
             "health_factor": health_column(),
             "collateral_usd": usd_column("collateral (USD)"),
@@ -221,7 +222,7 @@ def render() -> None:
             "collateral_usd": usd_column("collateral (USD)"),
             "debt_usd": usd_column("debt (USD)"),
             "used_as_collateral": "used as collateral",
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "chain_id": CHAIN_COLUMN,
             "market": "market id",
         },
         "these positions",
@@ -406,7 +407,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
             "protocol": None,
             "market_label": None,
             "market_name": st.column_config.TextColumn("market", width="medium"),
-            "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+            "chain_id": CHAIN_COLUMN,
             "market": "market id",
             "health_factor": health_column("HF now"),
             "liquidatable": "liquidatable now",
