@@ -8,10 +8,11 @@ are left out. The address book names no deployment block: the index finds it on 
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
+
+from chainrisk.protocols.generated import package_version, read_rows, write_rows
 
 #: The generated presets: one entry per market, in name order.
 MARKETS_FILE = Path(__file__).parent / "address_book.json"
@@ -61,20 +62,16 @@ def read_package(node_modules: Path) -> list[dict[str, object]]:
 
 def stored() -> list[dict[str, object]]:
     """The presets as generated into MARKETS_FILE."""
-    data: dict[str, object] = json.loads(MARKETS_FILE.read_text())
-    markets = data["markets"]
-    assert isinstance(markets, list)
-    return markets
+    return read_rows(MARKETS_FILE, "markets")
 
 
 def main(argv: list[str]) -> int:
     """Regenerates MARKETS_FILE from node_modules (argv[0], default ./node_modules)."""
     node_modules = Path(argv[0]) if argv else Path("node_modules")
-    version = json.loads((node_modules / PACKAGE_DIST.parent / "package.json").read_text())["version"]
+    source = f"@aave-dao/aave-address-book {package_version(node_modules, str(PACKAGE_DIST.parent))}"
     markets = read_package(node_modules)
-    payload = {"source": f"@aave-dao/aave-address-book {version}", "markets": markets}
-    MARKETS_FILE.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {len(markets)} Aave V3 markets from {payload['source']} to {MARKETS_FILE}")
+    write_rows(MARKETS_FILE, source, "markets", markets)
+    print(f"wrote {len(markets)} Aave V3 markets from {source} to {MARKETS_FILE}")
     return 0
 
 

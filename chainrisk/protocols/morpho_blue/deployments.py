@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from chainrisk.protocols.aave_v3.address_book import stored as aave_markets
+from chainrisk.protocols.generated import package_version, read_rows, write_rows
 
 #: The generated presets: one entry per chain, in name order.
 DEPLOYMENTS_FILE = Path(__file__).parent / "deployments.json"
@@ -90,20 +91,16 @@ def read_package(root: Path) -> list[dict[str, object]]:
 
 def stored() -> list[dict[str, object]]:
     """The presets as generated into DEPLOYMENTS_FILE."""
-    data: dict[str, object] = json.loads(DEPLOYMENTS_FILE.read_text())
-    presets = data["presets"]
-    assert isinstance(presets, list)
-    return presets
+    return read_rows(DEPLOYMENTS_FILE, "presets")
 
 
 def main(argv: list[str]) -> int:
     """Regenerates DEPLOYMENTS_FILE from the package installed under the project root (argv[0], default .)."""
     root = Path(argv[0]) if argv else Path(".")
-    version = json.loads((root / "node_modules" / PACKAGE / "package.json").read_text())["version"]
+    source = f"{PACKAGE} {package_version(root / 'node_modules', PACKAGE)}"
     presets = read_package(root)
-    payload = {"source": f"{PACKAGE} {version}", "presets": presets}
-    DEPLOYMENTS_FILE.write_text(json.dumps(payload, indent=1) + "\n")
-    print(f"wrote {len(presets)} Morpho Blue deployments from {payload['source']} to {DEPLOYMENTS_FILE}")
+    write_rows(DEPLOYMENTS_FILE, source, "presets", presets)
+    print(f"wrote {len(presets)} Morpho Blue deployments from {source} to {DEPLOYMENTS_FILE}")
     return 0
 
 
