@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from chainrisk.protocols.generated import package_version, read_rows, write_rows
@@ -63,6 +64,30 @@ def read_package(node_modules: Path) -> list[dict[str, object]]:
 def stored() -> list[dict[str, object]]:
     """The presets as generated into MARKETS_FILE."""
     return read_rows(MARKETS_FILE, "markets")
+
+
+@dataclass(frozen=True)
+class AaveChain:
+    """A chain the address book has Aave V3 on, as other protocols' presets use it."""
+
+    chain_id: int
+    word: str  #: the chain's word in the presets' names (aave-v3-ethereum-lido is an instance on "ethereum")
+    #: The market whose AaveOracle values other protocols' assets in USD: the chain's own (aave-v3-<word>), else its
+    #: only one (aave-v3-ink-whitelabel); None when the chain has several and none is its own.
+    usd_market: dict[str, object] | None
+
+
+def chains() -> dict[int, AaveChain]:
+    """Every chain of the stored presets, by chain id."""
+    by_chain: dict[int, list[dict[str, object]]] = {}
+    for market in stored():
+        by_chain.setdefault(int(str(market["chain_id"])), []).append(market)
+    found = {}
+    for chain_id, markets in by_chain.items():
+        word = str(markets[0]["name"]).removeprefix("aave-v3-").split("-")[0]
+        own = [m for m in markets if m["name"] == f"aave-v3-{word}"]
+        found[chain_id] = AaveChain(chain_id, word, (own or markets)[0] if own or len(markets) == 1 else None)
+    return found
 
 
 def main(argv: list[str]) -> int:

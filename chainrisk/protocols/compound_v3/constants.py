@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chainrisk.protocols.aave_v3.address_book import stored as aave_markets
+from chainrisk.protocols.aave_v3.address_book import chains
 
 #: CometCore.BASE_INDEX_SCALE: indices start at 1e15 and only grow.
 BASE_INDEX_SCALE = 10**15
@@ -30,9 +30,9 @@ class OfficialMarket:
     usd_oracle: str | None  #: the chain's Aave V3 AaveOracle, for USD prices (None: no Aave V3 on that chain)
 
 
-# Each chain's Aave V3 market (`aave-v3-<chain>` in @aave-dao/aave-address-book, aave_v3/address_book.json): its
-# chain id, and its AaveOracle (USD, 8 decimals), which values a Comet's assets in USD.
-_AAVE = {str(m["name"]).removeprefix("aave-v3-"): m for m in aave_markets()}
+# Each chain Aave V3 is on (@aave-dao/aave-address-book, aave_v3/address_book.json), by its word: its chain id, and
+# the AaveOracle (USD, 8 decimals) of its market, which values a Comet's assets in USD.
+_AAVE = {chain.word: chain for chain in chains().values()}
 #: Chains of Comets where Aave V3 has no market: their ids from compound-finance/comet's hardhat.config.ts.
 _OTHER_CHAIN_IDS = {"ronin": 2020, "unichain": 130}
 
@@ -74,14 +74,20 @@ _MARKETS = (
     ("unichain", "weth", "0x6c987dde50db1dcdd32cd4175778c2a291978e2a", None),
 )
 
+
+def _usd_oracle(chain: str) -> str | None:
+    market = _AAVE[chain].usd_market if chain in _AAVE else None
+    return None if market is None else str(market["oracle"])
+
+
 MARKETS: dict[str, OfficialMarket] = {
     f"compound-v3-{chain}-{base}": OfficialMarket(
         chain,
-        int(str(_AAVE[chain]["chain_id"])) if chain in _AAVE else _OTHER_CHAIN_IDS[chain],
+        _AAVE[chain].chain_id if chain in _AAVE else _OTHER_CHAIN_IDS[chain],
         base,
         comet,
         block,
-        str(_AAVE[chain]["oracle"]) if chain in _AAVE else None,
+        _usd_oracle(chain),
     )
     for chain, base, comet, block in _MARKETS
 }

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chainrisk.protocols.aave_v3.address_book import stored as aave_markets
+from chainrisk.protocols.aave_v3.address_book import AaveChain, chains
 from chainrisk.protocols.generated import package_version, read_rows, write_rows
 
 #: The generated presets: one entry per chain, in name order.
@@ -38,28 +38,11 @@ console.log(JSON.stringify(rows));
 """
 
 
-def chain_word(chain_id: int, package_name: str, aave_words: dict[int, str]) -> str:
+def chain_word(chain_id: int, package_name: str, aave: dict[int, AaveChain]) -> str:
     """What a preset calls a chain: the Aave presets' word for it, else the package's name of it without "Mainnet"."""
-    if chain_id in aave_words:
-        return aave_words[chain_id]
+    if chain_id in aave:
+        return aave[chain_id].word
     return package_name.removesuffix("Mainnet").lower()
-
-
-def _aave_by_chain() -> tuple[dict[int, str], dict[int, dict[str, object]]]:
-    """Each chain's word in the Aave presets' names, and the Aave V3 market whose oracle gives its USD prices."""
-    words: dict[int, str] = {}
-    chosen: dict[int, dict[str, object]] = {}
-    by_chain: dict[int, list[dict[str, object]]] = {}
-    for market in aave_markets():
-        by_chain.setdefault(int(str(market["chain_id"])), []).append(market)
-    for chain_id, markets in by_chain.items():
-        # aave-v3-ethereum-lido is an instance on ethereum: the chain word is the name's first word after aave-v3.
-        word = str(markets[0]["name"]).removeprefix("aave-v3-").split("-")[0]
-        words[chain_id] = word
-        own = [m for m in markets if m["name"] == f"aave-v3-{word}"]
-        if own or len(markets) == 1:
-            chosen[chain_id] = (own or markets)[0]
-    return words, chosen
 
 
 def read_package(root: Path) -> list[dict[str, object]]:
@@ -70,15 +53,15 @@ def read_package(root: Path) -> list[dict[str, object]]:
     done = subprocess.run(
         [node, "--input-type=module", "-e", _SCRIPT], cwd=root, capture_output=True, text=True, check=True, timeout=60
     )
-    words, oracles = _aave_by_chain()
+    aave = chains()
     presets = []
     for chain_id, package_name, address, block in json.loads(done.stdout):
         if not address:
             continue
-        oracle = oracles.get(chain_id)
+        oracle = aave[chain_id].usd_market if chain_id in aave else None
         presets.append(
             {
-                "name": f"morpho-blue-{chain_word(chain_id, package_name, words)}",
+                "name": f"morpho-blue-{chain_word(chain_id, package_name, aave)}",
                 "chain_id": chain_id,
                 "address": str(address).lower(),
                 "from_block": None if block is None else int(block),
