@@ -250,11 +250,12 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
 
 
 def _presets(args: argparse.Namespace) -> None:
-    from chainrisk.protocols.adapter import all_presets
+    from chainrisk.protocols.adapter import adapters, all_presets
 
+    takes_usd_oracle = {name for name, adapter in adapters().items() if "usd_oracle" in adapter.option_names}
     for preset in all_presets().values():
         options = " ".join(f"{key}={value}" for key, value in preset.options)
-        if preset.protocol in ("morpho-blue", "compound-v3") and not options:
+        if preset.protocol in takes_usd_oracle and not options:
             options = "no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one"
         line = f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<12} {preset.address}"
         print(f"{line}  {options}".rstrip())

@@ -11,7 +11,7 @@ import streamlit as st
 
 from chainrisk.dashboard.data import NoData
 from chainrisk.errors import UserError
-from chainrisk.networks import CHAIN_NAMES
+from chainrisk.networks import chain_name
 from chainrisk.protocols.adapter import adapters
 
 #: Each protocol's name for people, as its adapter gives it ("aave-v3" -> "Aave V3").
@@ -152,9 +152,8 @@ def chain_names(frame: pl.DataFrame) -> pl.DataFrame:
     for a table's eyes only: its rows and order stay."""
     if "chain_id" not in frame.columns:
         return frame
-    ids = pl.col("chain_id")
-    named = ids.replace_strict(CHAIN_NAMES, default=None, return_dtype=pl.String)
-    return frame.with_columns(pl.coalesce(named, pl.lit("chain ") + ids.cast(pl.String)).alias("chain_id"))
+    names = {chain: chain_name(int(chain)) for chain in frame["chain_id"].drop_nulls().unique()}
+    return frame.with_columns(pl.col("chain_id").replace_strict(names, default=None, return_dtype=pl.String))
 
 
 def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:

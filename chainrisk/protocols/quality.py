@@ -37,6 +37,17 @@ KINDS = {
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
     "no_usd_price": "no USD price for the market: no USD oracle configured, or it prices none of its tokens",
 }
+
+
+def no_usd_oracle(what: str, valued: str) -> str:
+    """The `no_usd_price` detail of `what` ("this Comet") indexed without a USD oracle; `valued` is what an oracle
+    would value ("it", "its markets")."""
+    return (
+        f"no USD oracle is configured for {what} (its chain has no Aave V3 market whose AaveOracle a preset could "
+        f"use): give usd_oracle, an AaveOracle-compatible contract, to value {valued} in USD"
+    )
+
+
 #: Token decimals the amount columns can scale (10**36 is the largest power of ten the health engine tabulates).
 MAX_DECIMALS = 36
 

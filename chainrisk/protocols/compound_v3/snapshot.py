@@ -23,7 +23,7 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
-from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
+from chainrisk.protocols.quality import Issue, Problem, decode_decimals, no_usd_oracle, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -294,8 +294,7 @@ def token_issues(market: Market, usd_oracle: str | None) -> list[Issue]:
         detail = (
             f"USD oracle {usd_oracle} prices neither base {market.base.symbol} nor any collateral"
             if usd_oracle
-            else "no USD oracle is configured for this Comet (its chain has no Aave V3 market whose AaveOracle a "
-            "preset could use): give usd_oracle, an AaveOracle-compatible contract, to value it in USD"
+            else no_usd_oracle("this Comet", "it")
         )
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, usd_oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))

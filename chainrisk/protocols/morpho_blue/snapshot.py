@@ -15,7 +15,7 @@ from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
-from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, no_usd_oracle, read_token_info
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -189,10 +189,7 @@ def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None)
     loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
     another problem of the tokens or the market's oracle (already named) leaves it unknown."""
     if deployment.usd_oracle is None:
-        return (
-            "no USD oracle is configured for this Morpho Blue (its chain has no Aave V3 market whose AaveOracle a "
-            "preset could use): give usd_oracle, an AaveOracle-compatible contract, to value its markets in USD"
-        )
+        return no_usd_oracle("this Morpho Blue", "its markets")
     if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
         return None
     held = f" nor collateral {collateral.symbol}" if collateral is not None else ""
