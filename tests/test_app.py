@@ -220,6 +220,8 @@ def test_one_market_label_everywhere_with_its_parameter_named(scored: Path) -> N
     # The Borrowers table and the At-risk positions name each market exactly as the Markets table does.
     assert set(table_with(overview_page, "worst_health_factor")["worst_market_name"]) <= set(names.values())
     at_risk = table_with(positions_page, "liquidation_price_change_pct")
+    # The chain by its name in every table of the page, the expander's "other columns" too.
+    assert {c for d in positions_page.dataframe if "chain_id" in d.value for c in d.value["chain_id"]} == {"devnet"}
     assert all(names[m] == n for m, n in zip(at_risk["market"], at_risk["market_name"], strict=True))
     # A liquidation price is read with its direction: collateral falls below it, debt rises above it.
     for when, price, phrase in zip(

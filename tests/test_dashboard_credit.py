@@ -305,7 +305,7 @@ def test_headline_bands_and_histogram_equal_the_latest_scores(credit_db: Path) -
     assert shown["Median score"].help == "Of all wallets; of borrowers: 600"
     assert shown["Share in poor/fair"].value == "50.0%"
     assert any(
-        c.value.startswith("As of block 200 (2022-06-01 00:00 UTC) on chain 31337, model sc-new.") for c in app.caption
+        c.value.startswith("As of block 200 (2022-06-01 00:00 UTC) on devnet, model sc-new.") for c in app.caption
     )
     assert "Scores by band" in [s.value for s in app.subheader]
 

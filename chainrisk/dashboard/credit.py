@@ -23,6 +23,7 @@ from chainrisk.dashboard.data import database_location, missing_relations, query
 from chainrisk.dashboard.ui import percent_column, usd, usd_column
 from chainrisk.dashboard.wallet import parse_address
 from chainrisk.errors import UserError
+from chainrisk.networks import chain_name
 
 TABLES = ("credit_scores", "credit_features", "credit_advice")
 EVALUATION_TABLES = ("credit_evaluations", "credit_calibration")
@@ -222,7 +223,7 @@ def _choose_run(runs: pl.DataFrame) -> dict[str, Any]:
 
     def label(index: int) -> str:
         r = rows[index]
-        chain = f"chain {r['chain_id']} · " if several_chains else ""
+        chain = f"{chain_name(int(r['chain_id']))} · " if several_chains else ""
         return (
             f"{chain}block {r['as_of_block']:,} ({utc_text(r['as_of_timestamp'])}) · model {r['model_version']} · "
             f"{r['wallets']:,} wallets"
@@ -253,8 +254,9 @@ def _headline(scored: pl.DataFrame, run: dict[str, Any]) -> None:
         f"{low.height / scored.height:.1%}",
         help=f"{low.height:,} wallets score under {BANDS[2][1]}; of borrowers: {borrower_share}",
     )
+    chain = chain_name(int(run["chain_id"]))
     st.caption(
-        f"As of block {run['as_of_block']:,} ({utc_text(run['as_of_timestamp'])}) on chain {run['chain_id']}, "
+        f"As of block {run['as_of_block']:,} ({utc_text(run['as_of_timestamp'])}) on {chain}, "
         f"model {run['model_version']}. Scores run {SCORE_MIN}-{SCORE_MAX}: {PDO:.0f} points double the odds of not "
         f"being liquidated within 30 days, {ANCHOR_SCORE:.0f} stands for a {1 / (1 + ANCHOR_ODDS):.1%} chance; PD is "
         "that 30-day liquidation probability."

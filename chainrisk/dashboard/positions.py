@@ -10,7 +10,9 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
+    CHAIN_COLUMN,
     PROTOCOL_NAMES,
+    chain_names,
     health_column,
     liquidated_if,
     market_name,
@@ -146,7 +148,7 @@ def render() -> None:
     )
     column_config = {
         "wallet page": wallet_link_column(),
-        "chain_id": st.column_config.NumberColumn("chain", format="%d"),
+        "chain_id": CHAIN_COLUMN,
         "market_name": st.column_config.TextColumn("market", width=240),
         "market_label": None,
         "symbol": "asset",
@@ -173,12 +175,13 @@ def render() -> None:
         "market": "market id",
         "asset": "token",
     }
+    shown = chain_names(rows)  # the CSV below keeps the chain id
     # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
     with st.container(key="positions_table"):
-        st.dataframe(with_wallet_links(rows), hide_index=True, column_order=KEY_COLUMNS, column_config=column_config)
+        st.dataframe(with_wallet_links(shown), hide_index=True, column_order=KEY_COLUMNS, column_config=column_config)
     with st.expander("The other columns of these positions (price, amounts in tokens, wallet totals, ids)"):
-        others = [c for c in rows.columns if c not in KEY_COLUMNS and c not in IDENTITY]
-        st.dataframe(rows.select(*IDENTITY, *others), hide_index=True, column_config=column_config)
+        others = [c for c in shown.columns if c not in KEY_COLUMNS and c not in IDENTITY]
+        st.dataframe(shown.select(*IDENTITY, *others), hide_index=True, column_config=column_config)
     st.download_button(
         "Download these rows as CSV",
         rows.write_csv(),
