@@ -252,11 +252,12 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
 def _presets(args: argparse.Namespace) -> None:
     from chainrisk.protocols.adapter import adapters, all_presets
 
-    takes_usd_oracle = {name for name, adapter in adapters().items() if "usd_oracle" in adapter.option_names}
+    takes = {name: adapter.option_names for name, adapter in adapters().items()}
     for preset in all_presets().values():
         options = " ".join(f"{key}={value}" for key, value in preset.options)
-        if preset.protocol in takes_usd_oracle and not options:
-            options = "no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one"
+        if "usd_oracle" in takes[preset.protocol] and not options:
+            feeds = " or usd_feeds" if "usd_feeds" in takes[preset.protocol] else ""
+            options = f"no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one{feeds}"
         line = f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<12} {preset.address}"
         print(f"{line}  {options}".rstrip())
 
@@ -716,7 +717,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--usd-oracle", help="an AaveOracle-compatible contract for USD prices (Morpho Blue, Comet)")
     index.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="an adapter option, e.g. maker's urns=FILE (repeatable)"
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an adapter option, e.g. maker's urns=FILE, or usd_feeds=TOKEN=FEED,TOKEN=FEED (Chainlink USD feeds by "
+        "token, for Morpho Blue and Comet) (repeatable)",
     )
     index.add_argument(
         "--market", help="a preset such as aave-v3-ethereum, morpho-blue-ethereum, compound-v3-ethereum-usdc"

@@ -61,6 +61,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
 from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
+from chainrisk.protocols.usd import parse_feeds
 from chainrisk.rpc import mask_url
 from chainrisk.store.history import HistorySettings, parse_storage
 
@@ -195,10 +196,14 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
     # Contract options (a USD oracle) are checked here so the message names them; text options (Maker's urn list)
     # by the adapter.
     options = {
-        k: str(merged[k]) if k in adapter.text_options else check_address(merged[k], f"{where}: {k}")
+        k: _text_option(merged[k], f"{where}: {k}")
+        if k in adapter.text_options
+        else check_address(merged[k], f"{where}: {k}")
         for k in adapter.option_names
         if k in merged
     }
+    if "usd_feeds" in options:
+        parse_feeds(options["usd_feeds"], f"{where}: usd_feeds")  # a malformed pair fails here, before any work
     return MarketConfig(
         protocol=adapter.name,
         address=check_address(merged["address"], f"{where}: address"),
@@ -208,6 +213,16 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
         name=str(entry.get("preset", f"{adapter.name}:{merged['address']}")),
         chain=_text(where, "chain", merged["chain"]) if "chain" in merged else None,
     )
+
+
+def _text_option(value: Any, where: str) -> str:
+    """A text option as the adapter reads it: a TOML table (usd_feeds = { "0xtoken" = "0xfeed" }) as KEY=VALUE pairs
+    separated by spaces, anything else as its text."""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        raise UserError(f"{where}: give a string or a table, not a list")
+    return str(value)
 
 
 def _text(where: str, key: str, value: Any) -> str:

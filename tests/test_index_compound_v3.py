@@ -157,12 +157,30 @@ def test_without_a_usd_oracle_amounts_and_health_stay_exact_and_the_usd_is_named
         assert held.height and held[value].is_null().all(), value  # what is held has no USD figure, not 0
     quality = _frame(db, "SELECT subject, kind, detail, unknown FROM data_quality")
     assert quality.select("subject", "kind").rows() == [("0x" + "0" * 40, "no_usd_price")]
-    assert "no USD oracle is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
+    assert "no USD source is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
     assert _frame(comet_db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
     # Scored all the same: every borrower's exact health, its USD unknown.
     score(db)
     risk = _frame(db, "SELECT health_factor_wad, debt_usd FROM wallet_risk WHERE health_factor_wad IS NOT NULL")
     assert risk.height > 10 and risk["debt_usd"].is_null().all()
+
+
+def test_usd_feeds_value_the_comet_as_the_usd_oracle_does(
+    chain: dict[str, Any], comet_db: Path, tmp_path: Path
+) -> None:
+    """Chainlink USD feeds given token by token (`usd_feeds`, no `usd_oracle`) give every position the USD figures the
+    oracle gives (it reads the same feeds); with the base token's feed alone the collateral stays valued through Comet's
+    own prices, and nothing is named unknown."""
+    block = _frame(comet_db, "SELECT snapshot_block FROM sync_state")["snapshot_block"][0]
+    feeds = {chain["tokens"][symbol].lower(): feed.lower() for symbol, feed in chain["feeds"].items()}
+    usd = "SELECT wallet, asset, price_usd, collateral_usd, debt_usd FROM positions ORDER BY ALL"
+    for given in (feeds, {chain["base_token"].lower(): feeds[chain["base_token"].lower()]}):
+        db = tmp_path / f"feeds-{len(given)}.duckdb"
+        pairs = " ".join(f"{token}={feed}" for token, feed in given.items())
+        index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_feeds": pairs}, to_block=block)
+        ours = _frame(db, usd)
+        assert ours.equals(_frame(comet_db, usd)) and ours["price_usd"].is_not_null().all(), len(given)
+        assert _frame(db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
 
 
 def _engine(positions: pl.DataFrame, multipliers: dict[str, float] | None = None) -> pl.DataFrame:

@@ -332,3 +332,90 @@ def test_a_later_snapshot_rereads_only_the_touched_positions_and_equals_a_full_r
     for table in ("raw_morpho_blue_positions", "raw_morpho_blue_markets", "positions", "wallet_health"):
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert _rows(db, sql) == _rows(full, sql), table
+
+
+def _usd_feeds(devnet: dict[str, Any]) -> dict[str, str]:
+    """Each Aave reserve's token and the price feed the devnet's AaveOracle reads for it (Chainlink-style, USD)."""
+    return {r["asset"].lower(): r["feed"].lower() for r in devnet["aave_v3"]["reserves"].values()}
+
+
+def test_usd_feeds_value_the_markets_as_the_aave_oracle_does(
+    devnet: dict[str, Any], morpho_db: Path, tmp_path: Path
+) -> None:
+    """Chainlink USD feeds given token by token (`usd_feeds`, no `usd_oracle`: a chain without an Aave V3 market) give
+    every market, position and wallet the USD figures the AaveOracle gives, since it reads those same feeds; and a
+    token's own feed wins over the oracle."""
+    url, morpho = devnet["rpc_url"], devnet["morpho_blue"]["morpho"]
+    block = _rows(morpho_db, "SELECT snapshot_block FROM sync_state")[0]["snapshot_block"]
+    feeds = _usd_feeds(devnet)
+    db = tmp_path / "feeds.duckdb"
+    index_market(
+        "morpho-blue",
+        url,
+        morpho,
+        db,
+        options={"usd_feeds": ",".join(f"{t}={f}" for t, f in feeds.items())},
+        to_block=block,
+    )
+    usd = {
+        "raw_morpho_blue_markets": "market_id, loan_price_usd, collateral_price_usd, base_currency_usd",
+        "positions": "market, wallet, asset, price_usd, collateral_usd, debt_usd",
+    }
+    for table, columns in usd.items():
+        sql = f"SELECT {columns} FROM {table} ORDER BY ALL"
+        ours, oracle = _rows(db, sql), _rows(morpho_db, sql)
+        assert ours == oracle and any(r["price_usd" if table == "positions" else "loan_price_usd"] for r in ours), table
+    assert not _rows(db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'")
+    # The loan tokens' feeds alone value every position: the collateral through the market's own oracle.
+    loans = {r["loan_token"] for r in _rows(morpho_db, "SELECT loan_token FROM raw_morpho_blue_markets")}
+    only = tmp_path / "loan-feeds.duckdb"
+    pairs = " ".join(f"{t}={f}" for t, f in feeds.items() if t in loans)
+    index_market("morpho-blue", url, morpho, only, options={"usd_feeds": pairs}, to_block=block)
+    value = "SELECT market, wallet, collateral_usd, debt_usd FROM positions ORDER BY ALL"
+    for got, want in zip(_rows(only, value), _rows(morpho_db, value), strict=True):
+        assert got["debt_usd"] == want["debt_usd"] and got["collateral_usd"] == pytest.approx(
+            want["collateral_usd"], rel=1e-9
+        )
+
+    # One market's loan token given another token's feed, beside the oracle: the feed wins for that token alone.
+    markets = _rows(morpho_db, "SELECT market_id, loan_token, loan_price_usd FROM raw_morpho_blue_markets ORDER BY ALL")
+    loan = markets[0]["loan_token"]
+    priced = "SELECT loan_token AS t, loan_price_usd AS p FROM raw_morpho_blue_markets UNION ALL "
+    priced += "SELECT collateral_token, collateral_price_usd FROM raw_morpho_blue_markets"
+    other, other_price = next((r["t"], r["p"]) for r in _rows(db, priced) if r["t"] != loan and r["p"])
+    mixed = tmp_path / "mixed.duckdb"
+    options = {"usd_oracle": devnet["aave_v3"]["oracle"], "usd_feeds": f"{loan}={feeds[other]}"}
+    index_market("morpho-blue", url, morpho, mixed, options=options, to_block=block)
+    for row in _rows(mixed, "SELECT market_id, loan_token, loan_price_usd FROM raw_morpho_blue_markets ORDER BY ALL"):
+        expected = (
+            other_price
+            if row["loan_token"] == loan
+            else {m["market_id"]: m for m in markets}[row["market_id"]]["loan_price_usd"]
+        )
+        assert row["loan_price_usd"] == expected, row
+
+
+def test_a_usd_feed_that_is_no_feed_is_refused_in_one_line(devnet: dict[str, Any], tmp_path: Path) -> None:
+    """A mistyped feed (here the Morpho singleton itself) stops that market before anything is stored, naming the
+    feed and its token; a malformed pair is refused when the config is read."""
+    from chainrisk.config import market_config
+    from chainrisk.errors import UserError
+
+    url, morpho = devnet["rpc_url"], devnet["morpho_blue"]["morpho"]
+    token = next(iter(_usd_feeds(devnet)))
+    db = tmp_path / "bad.duckdb"
+    with pytest.raises(
+        UserError, match=f"usd_feeds: {morpho.lower()} \\(the feed given for token {token}\\) does not answer"
+    ):
+        index_market("morpho-blue", url, morpho, db, options={"usd_feeds": f"{token}={morpho}"})
+    assert not db.exists() or not _rows(db, "SELECT * FROM raw_morpho_blue_markets")
+    entry = {"protocol": "morpho-blue", "address": morpho}
+    with pytest.raises(UserError, match="is not TOKEN=FEED"):
+        market_config({**entry, "usd_feeds": token}, "markets[1]")
+    with pytest.raises(UserError, match=r"markets\[1\]: usd_feeds: token .* is given two feeds"):
+        market_config(
+            {**entry, "usd_feeds": f"{token}={morpho} {token.upper().replace('0X', '0x')}={morpho}"}, "markets[1]"
+        )
+    # A TOML table is read as the same pairs.
+    table = market_config({**entry, "usd_feeds": {token: morpho}}, "markets[1]")
+    assert table.options["usd_feeds"] == f"{token}={morpho}"

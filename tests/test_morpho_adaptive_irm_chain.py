@@ -220,7 +220,7 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
         quality = con.sql("SELECT market, kind, detail, unknown FROM data_quality").pl()
     assert set(quality["market"]) == {market_id(p) for p in chain["params"]}
     assert set(quality["kind"]) == {"no_usd_price"} and quality["unknown"].str.contains("health exact").all()
-    assert quality["detail"].str.contains("no USD oracle is configured").all()
+    assert quality["detail"].str.contains("no USD source is configured").all()
     for page in ("overview", "positions", "wallet"):
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         app.query_params["page"] = page

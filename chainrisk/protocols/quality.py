@@ -35,17 +35,8 @@ KINDS = {
     "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
-    "no_usd_price": "no USD price for the market: no USD oracle configured, or it prices none of its tokens",
+    "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
 }
-
-
-def no_usd_oracle(what: str, valued: str) -> str:
-    """The `no_usd_price` detail of `what` ("this Comet") indexed without a USD oracle; `valued` is what an oracle
-    would value ("it", "its markets")."""
-    return (
-        f"no USD oracle is configured for {what} (its chain has no Aave V3 market whose AaveOracle a preset could "
-        f"use): give usd_oracle, an AaveOracle-compatible contract, to value {valued} in USD"
-    )
 
 
 #: Token decimals the amount columns can scale (10**36 is the largest power of ten the health engine tabulates).

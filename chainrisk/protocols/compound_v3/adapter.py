@@ -136,7 +136,9 @@ class CompoundV3Adapter(Adapter[Deployment]):
         )
         for name, m in MARKETS.items()
     }
-    option_names = ("usd_oracle",)
+    option_names = ("usd_oracle", "usd_feeds")
+    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token (chainrisk.protocols.usd)
+    text_options = ("usd_feeds",)
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
@@ -145,7 +147,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     threshold_within_bonus = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        return discover(rpc, address, block, options.get("usd_oracle"))
+        return discover(rpc, address, block, options.get("usd_oracle"), options.get("usd_feeds"))
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.comet], [list(TOPICS)])
@@ -176,7 +178,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
                 [normalise.market_row(market)], self.name, chain_id, deployment.comet, block, timestamp
             ),
             "data_quality": data_quality_frame(
-                token_issues(market, deployment.usd_oracle), self.name, chain_id, deployment.comet, block
+                token_issues(market, deployment), self.name, chain_id, deployment.comet, block
             ),
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)

@@ -23,14 +23,13 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
-from chainrisk.protocols.quality import Issue, Problem, decode_decimals, no_usd_oracle, read_token_info
+from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
+from chainrisk.protocols.usd import USD_ORACLE, Feed, check_feeds, parse_feeds, token_prices, unpriced
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
 COMET = load_abi("compound-v3", "IComet")
 ERC20 = load_abi("erc20", "IERC20Detailed")
-#: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
-USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
 #: What a contract that is not a Comet does when asked Comet's questions: revert, or answer undecodable bytes.
 NOT_A_COMET = (RpcError, ValueError, TypeError, OverflowError, DecodingError)
 #: Token problems that leave its symbol unknown; Comet's own scale stands in for decimals a token does not answer.
@@ -69,6 +68,7 @@ class Deployment:
     comet: str  #: the market (proxy or bare Comet), lowercase hex
     usd_oracle: str | None  #: AaveOracle-compatible USD price source, if configured
     usd_base_unit: int  #: its BASE_CURRENCY_UNIT (1 when none)
+    usd_feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token (chainrisk.protocols.usd), if configured
 
 
 @dataclass(frozen=True)
@@ -135,9 +135,11 @@ def _decode(fn: str, raw: Any) -> tuple[Any, ...]:
     return COMET.decode(fn, raw)
 
 
-def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -> Deployment:
+def discover(
+    rpc: RpcClient, address: str, block: int, usd_oracle: str | None, usd_feeds: str | None = None
+) -> Deployment:
     """Checks the contract answers as a Comet (its base token, scale, asset count and totals, with indices at or
-    above their starting value); reads the USD oracle's unit."""
+    above their starting value); reads the USD oracle's unit and the USD feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
     try:
         probes = ("baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic")
@@ -166,7 +168,8 @@ def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -
                 f"USD oracle {usd_oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
                 "it must be an AaveOracle-compatible contract"
             ) from None
-    return Deployment(address.lower(), usd_oracle.lower() if usd_oracle else None, unit)
+    feeds = check_feeds(rpc, parse_feeds(usd_feeds), tag)
+    return Deployment(address.lower(), usd_oracle.lower() if usd_oracle else None, unit, feeds)
 
 
 def _price(raw: Any) -> int | None:
@@ -177,21 +180,17 @@ def _price(raw: Any) -> int | None:
 def read_tokens(
     rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int, scales: dict[str, int]
 ) -> dict[str, Token]:
-    """Symbol, decimals and (with a USD oracle) USD price of each token, read as far as the token answers
+    """Symbol, decimals and (with a USD feed or oracle) USD price of each token, read as far as the token answers
     (chainrisk.protocols.quality.read_token_info). Decimals a token does not answer come from Comet's own `scales`
     (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it)."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    prices: list[Any] = [None] * len(addresses)
-    if deployment.usd_oracle:
-        oracle = deployment.usd_oracle
-        prices = rpc.batch_each([eth_call(oracle, USD_ORACLE, "getAssetPrice", t, block=tag) for t in addresses])
+    d = deployment
+    prices = token_prices(rpc, d.usd_oracle, d.usd_base_unit, d.usd_feeds, addresses, tag)
     tokens = {}
-    for token, raw in zip(addresses, prices, strict=True):
+    for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
         decimals = info.decimals if info.decimals is not None else len(str(scales[token])) - 1
-        price = decode_decimals(raw)  # one uint256 word; None for a revert (an asset the oracle does not know)
-        usd = price / deployment.usd_base_unit if price else None
         problems = tuple(replace(p, unknown="symbol" if p.kind in SYMBOL_LOST else None) for p in info.problems)
         tokens[token] = Token(token, info.label, decimals, usd, problems)
     return tokens
@@ -281,9 +280,10 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
     )
 
 
-def token_issues(market: Market, usd_oracle: str | None) -> list[Issue]:
+def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet, and the lack of
-    a USD price (`no_usd_price`) when no USD oracle is configured or it prices none of the market's tokens."""
+    a USD price (`no_usd_price`) when no USD source is configured or they price none of the market's tokens."""
+    usd_oracle = deployment.usd_oracle
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
     issues = [
         Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
@@ -291,11 +291,9 @@ def token_issues(market: Market, usd_oracle: str | None) -> list[Issue]:
         for p in t.problems
     ]
     if market.usd_per_price_unit is None:
-        detail = (
-            f"USD oracle {usd_oracle} prices neither base {market.base.symbol} nor any collateral"
-            if usd_oracle
-            else no_usd_oracle("this Comet", "it")
-        )
+        detail = unpriced(usd_oracle, deployment.usd_feeds, "this Comet", "it")
+        if usd_oracle or deployment.usd_feeds:
+            detail += f" give no price for base {market.base.symbol} nor any collateral"
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, usd_oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
     return issues

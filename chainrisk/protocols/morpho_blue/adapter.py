@@ -99,7 +99,9 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         )
         for p in PRESETS.values()
     }
-    option_names = ("usd_oracle",)
+    option_names = ("usd_oracle", "usd_feeds")
+    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token (chainrisk.protocols.usd)
+    text_options = ("usd_feeds",)
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
     previous_tables = ("raw_morpho_blue_positions",)
@@ -119,7 +121,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        return discover(rpc, address, block, options.get("usd_oracle"))
+        return discover(rpc, address, block, options.get("usd_oracle"), options.get("usd_feeds"))
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.morpho], [list(TOPICS)])

@@ -15,7 +15,8 @@ from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
-from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_decimals, no_usd_oracle, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, read_token_info
+from chainrisk.protocols.usd import USD_ORACLE, Feed, check_feeds, parse_feeds, token_prices, unpriced
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -25,8 +26,6 @@ IRM = load_abi("morpho-blue", "IIrm")
 #: Morpho's AdaptiveCurveIrm: `rateAtTarget(id)`, from which its rate at any later time follows (irm.py).
 ADAPTIVE_IRM = load_abi("morpho-blue", "IAdaptiveCurveIrm")
 ERC20 = load_abi("erc20", "IERC20Detailed")
-#: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
-USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
 #: MorphoStorageLib.POSITION_SLOT: `position` is the third storage variable of Morpho.
 POSITION_SLOT = 2
 #: Positions per extSloads call (two slots each): 2,000 storage reads, far under any gas cap.
@@ -39,6 +38,7 @@ class Deployment:
     fee_recipient: str  #: receives fee shares at accrual (without a Supply event)
     usd_oracle: str | None  #: AaveOracle-compatible USD price source, if configured
     usd_base_unit: int  #: its BASE_CURRENCY_UNIT (1 when none)
+    usd_feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token (chainrisk.protocols.usd), if configured
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,11 @@ def _lower(address: str) -> str:
     return address.lower()
 
 
-def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -> Deployment:
-    """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit."""
+def discover(
+    rpc: RpcClient, address: str, block: int, usd_oracle: str | None, usd_feeds: str | None = None
+) -> Deployment:
+    """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit and the USD
+    feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
     try:
         raw = rpc.batch([eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")])
@@ -122,7 +125,8 @@ def discover(rpc: RpcClient, address: str, block: int, usd_oracle: str | None) -
                 f"USD oracle {usd_oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
                 "it must be an AaveOracle-compatible contract"
             ) from None
-    return Deployment(_lower(address), fee_recipient, usd_oracle or None, unit)
+    feeds = check_feeds(rpc, parse_feeds(usd_feeds), tag)
+    return Deployment(_lower(address), fee_recipient, usd_oracle or None, unit, feeds)
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
@@ -132,18 +136,14 @@ def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
 
 def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int) -> dict[str, Token]:
     """Each token's metadata (chainrisk.protocols.quality.read_token_info: a token without decimals() or whose
-    calls revert is read as far as it answers) and its USD price where the USD oracle knows it."""
+    calls revert is read as far as it answers) and its USD price where its USD feed or the USD oracle gives one."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    prices: list[Any] = [None] * len(addresses)
-    if deployment.usd_oracle:
-        oracle = deployment.usd_oracle
-        prices = _each(rpc, [eth_call(oracle, USD_ORACLE, "getAssetPrice", t, block=tag) for t in addresses])
+    d = deployment
+    prices = token_prices(rpc, d.usd_oracle, d.usd_base_unit, d.usd_feeds, addresses, tag)
     tokens = {}
-    for token, raw in zip(addresses, prices, strict=True):
-        price = decode_decimals(raw)  # one uint256 word, like decimals(); None for a revert (an unknown asset)
+    for token, price_usd in zip(addresses, prices, strict=True):
         info = infos[token]
-        price_usd = price / deployment.usd_base_unit if price else None
         tokens[token] = Token(token, info.label, info.decimals, price_usd, info.problems)
     return tokens
 
@@ -185,15 +185,16 @@ USD_UNKNOWN = "USD figures (health exact, amounts in loan-token units)"
 
 
 def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None) -> str | None:
-    """Why the market has no USD price when the USD oracle is the cause: none is configured, or it prices neither the
-    loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
+    """Why the market has no USD price when the USD sources are the cause: none is configured, or they price neither
+    the loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
     another problem of the tokens or the market's oracle (already named) leaves it unknown."""
-    if deployment.usd_oracle is None:
-        return no_usd_oracle("this Morpho Blue", "its markets")
+    sources = unpriced(deployment.usd_oracle, deployment.usd_feeds, "this Morpho Blue", "its markets")
+    if deployment.usd_oracle is None and not deployment.usd_feeds:
+        return sources
     if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
         return None
     held = f" nor collateral {collateral.symbol}" if collateral is not None else ""
-    return f"USD oracle {deployment.usd_oracle} has no price for loan token {loan.symbol}{held}"
+    return f"{sources} give no price for loan token {loan.symbol}{held}"
 
 
 def read_markets(
