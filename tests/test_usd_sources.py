@@ -9,7 +9,8 @@ import pytest
 from eth_abi.abi import encode
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.usd import Feed, check_feeds, parse_feeds, token_prices, unpriced
+from chainrisk.protocols.usd import Feed, UsdSource, check_feeds, discover_usd, parse_feeds, token_prices, unpriced
+from chainrisk.rpc import RpcError
 
 TOKENS = ["0x" + f"{i:040x}" for i in range(1, 5)]
 FEEDS = ["0x" + f"{i:040x}" for i in range(101, 105)]
@@ -35,7 +36,7 @@ class Replies:
         return [self.answers.get((params[0]["to"], params[0]["data"][:10])) for _, params in calls]
 
 
-LATEST_ROUND, DECIMALS, GET_ASSET_PRICE = "0xfeaf968c", "0x313ce567", "0xb3596f07"
+LATEST_ROUND, DECIMALS, GET_ASSET_PRICE, BASE_CURRENCY_UNIT = "0xfeaf968c", "0x313ce567", "0xb3596f07", "0x8c89b64f"
 
 
 def test_a_token_s_feed_wins_over_the_oracle_and_a_failing_feed_leaves_only_its_token_unpriced() -> None:
@@ -73,9 +74,57 @@ def test_feeds_are_checked_and_parsed() -> None:
 
 
 def test_what_a_missing_usd_price_is_blamed_on() -> None:
-    assert "give usd_oracle" in unpriced(None, (), "this Comet", "it") and "or usd_feeds" in unpriced(
-        None, (), "x", "y"
-    )
+    none, asked = unpriced(UsdSource(), "this Comet", "it")
+    assert not asked and "give usd_oracle" in none and "or usd_feeds" in none
     feeds = (Feed(TOKENS[0], FEEDS[0], 8), Feed(TOKENS[1], FEEDS[1], 8))
-    assert unpriced(ORACLE, feeds, "x", "y") == f"USD oracle {ORACLE} and usd_feeds (2 tokens)"
-    assert unpriced(None, feeds[:1], "x", "y") == "usd_feeds (1 token)"
+    assert unpriced(UsdSource(ORACLE, 10**8, feeds), "x", "y") == (
+        f"USD oracle {ORACLE} and usd_feeds (2 tokens)",
+        True,
+    )
+    assert unpriced(UsdSource(None, 1, feeds[:1]), "x", "y") == ("usd_feeds (1 token)", True)
+    later = UsdSource(later=(f"USD oracle {ORACLE}",))
+    assert unpriced(later, "x", "its markets") == (
+        f"USD oracle {ORACLE} not deployed yet at this block: no USD source to value its markets here",
+        False,
+    )
+
+
+class Chain(Replies):
+    """Replies, plus eth_getCode at a block and at the head: `now` has code at the head, `then` also at the block."""
+
+    def __init__(self, answers: dict[tuple[str, str], Any], now: set[str], then: set[str]) -> None:
+        super().__init__(answers)
+        self.now, self.then = now, then
+
+    def batch_each(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        if calls and calls[0][0] == "eth_getCode":
+            return ["0x60" if a in (self.now if tag == "latest" else self.then) else "0x" for _, (a, tag) in calls]
+        # A call to an address without code at the block answers nothing.
+        answers = super().batch_each(calls)
+        return [a if params[0]["to"] in self.then else "0x" for a, (_, params) in zip(answers, calls, strict=True)]
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        answer = self.batch_each([(method, params)])[0]
+        if answer is None:
+            raise RpcError(method, 3, "execution reverted")
+        return answer
+
+
+def test_a_source_deployed_after_the_block_is_left_out_there_and_a_typo_is_refused() -> None:
+    feed_answers = {(FEEDS[0], DECIMALS): _word(8), (FEEDS[0], LATEST_ROUND): _round(10**8)}
+    answers = {(ORACLE, BASE_CURRENCY_UNIT): _word(10**8), **feed_answers}
+    both = f"{TOKENS[0]}={FEEDS[0]}"
+    deployed = {ORACLE, FEEDS[0]}
+    source = discover_usd(Chain(answers, deployed, deployed), ORACLE, both, "0x10")  # type: ignore[arg-type]
+    assert source == UsdSource(ORACLE, 10**8, (Feed(TOKENS[0], FEEDS[0], 8),))
+    # Before the oracle was deployed (a credit-history sample of an early block): left out at that block, named.
+    early = discover_usd(Chain(answers, deployed, {FEEDS[0]}), ORACLE, both, "0x10")  # type: ignore[arg-type]
+    assert early == UsdSource(None, 1, (Feed(TOKENS[0], FEEDS[0], 8),), (f"USD oracle {ORACLE}",))
+    earliest = discover_usd(Chain(answers, deployed, set()), ORACLE, both, "0x10")  # type: ignore[arg-type]
+    assert earliest.oracle is None and not earliest.feeds and len(earliest.later) == 2
+    assert earliest.prices(Chain(answers, deployed, set()), TOKENS, "0x10") == [None] * 4  # type: ignore[arg-type]
+    # An address with code nowhere is a typo: refused in one line.
+    with pytest.raises(UserError, match=f"USD oracle {ORACLE} does not answer BASE_CURRENCY_UNIT"):
+        discover_usd(Chain(answers, {FEEDS[0]}, {FEEDS[0]}), ORACLE, both, "0x10")  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=f"usd_feeds: {FEEDS[0]} \\(the feed given for token"):
+        discover_usd(Chain(answers, {ORACLE}, {ORACLE}), ORACLE, both, "0x10")  # type: ignore[arg-type]

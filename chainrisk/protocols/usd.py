@@ -8,9 +8,11 @@ Two sources, both read at the snapshot's block:
   (`latestRoundData().answer` over `10 ** decimals()`, Chainlink's AggregatorV3Interface). For chains without an Aave V3
   market, and for tokens the oracle does not price. A token's own feed wins over the oracle.
 
-A feed is checked when the market is first read (it must answer `decimals()` and `latestRoundData()`: a mistyped
-address is refused in one line, as a wrong `usd_oracle` is). Later, a feed that reverts or answers zero or less leaves
-that token's price unknown, which the adapters name in `data_quality` (`no_usd_price`). The answer's `updatedAt` is not
+Both are checked when a market is read (`discover_usd`): a source that does not answer as one (a mistyped address) is
+refused in one line. One with no code at the block read but code now was deployed later than that block (a `credit
+history` sample before the chain's Aave market or feed existed): it is left out at that block, not refused. A feed
+that reverts or answers zero or less leaves that token's price unknown. The adapters name a market left without any
+USD price in `data_quality` (`no_usd_price`, `unpriced`). The answer's `updatedAt` is not
 checked, as AaveOracle does not check it either: the figure is the one the chain serves at the block.
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.quality import DECODE_ERRORS, decode_decimals
-from chainrisk.rpc import RpcClient
+from chainrisk.rpc import RpcClient, RpcError
 
 #: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
 USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
@@ -59,6 +61,54 @@ def _address(text: str, where: str) -> str:
     if not _HEX_ADDRESS.fullmatch(text):
         raise UserError(f"{where}: {text[:80]!r} is not a 20-byte hex address; give 0x followed by 40 hex digits")
     return text.lower()
+
+
+@dataclass(frozen=True)
+class UsdSource:
+    """The USD sources of one indexed contract at one block."""
+
+    oracle: str | None = None  #: AaveOracle-compatible contract, lowercase hex
+    oracle_unit: int = 1  #: its BASE_CURRENCY_UNIT (1 without one)
+    feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token
+    later: tuple[str, ...] = ()  #: configured sources deployed after the block (no code there yet), left out there
+
+    def prices(self, rpc: RpcClient, tokens: Sequence[str], tag: str) -> list[float | None]:
+        """token_prices of `tokens` from these sources."""
+        return token_prices(rpc, self.oracle, self.oracle_unit, self.feeds, tokens, tag)
+
+
+def discover_usd(rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str) -> UsdSource:
+    """The configured USD oracle's unit and feeds' decimals at `tag`, each checked (UserError for one that does not
+    answer as it must); a source without code at `tag` that has code now is left out, as deployed later."""
+    pairs = parse_feeds(feeds)
+    oracle = _address(oracle, "usd_oracle") if oracle else None
+    sources = [*([oracle] if oracle else []), *(feed for _, feed in pairs)]
+    later = set(_deployed_later(rpc, sources, tag)) if sources else set()
+    unit = 1
+    if oracle and oracle not in later:
+        try:
+            unit = USD_ORACLE.decode(
+                "BASE_CURRENCY_UNIT", rpc.call(*eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag))
+            )[0]
+        except (RpcError, *DECODE_ERRORS) as exc:
+            raise UserError(
+                f"USD oracle {oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
+                "it must be an AaveOracle-compatible contract"
+            ) from None
+    checked = check_feeds(rpc, [(token, feed) for token, feed in pairs if feed not in later], tag)
+    named = [f"USD oracle {oracle}"] if oracle in later else []
+    named += [f"the USD feed of {token} ({feed})" for token, feed in pairs if feed in later]
+    return UsdSource(None if oracle in later else oracle, unit, checked, tuple(named))
+
+
+def _deployed_later(rpc: RpcClient, addresses: Sequence[str], tag: str) -> list[str]:
+    """Those of `addresses` without code at `tag` but with code at the chain's head (a typo has none at either)."""
+    at_tag = rpc.batch_each([("eth_getCode", [a, tag]) for a in addresses])
+    missing = [a for a, code in zip(addresses, at_tag, strict=True) if code in (None, "0x", "0x0")]
+    if not missing:
+        return []
+    now = rpc.batch_each([("eth_getCode", [a, "latest"]) for a in missing])
+    return [a for a, code in zip(missing, now, strict=True) if code not in (None, "0x", "0x0")]
 
 
 def check_feeds(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> tuple[Feed, ...]:
@@ -106,19 +156,23 @@ def token_prices(
     return prices
 
 
-def unpriced(oracle: str | None, feeds: Sequence[Feed], what: str, valued: str) -> str:
-    """The start of a `no_usd_price` detail: which sources were asked (`what` is the indexed thing, "this Comet",
-    and `valued` what a source would value, "it"); the adapter adds which tokens they did not price."""
-    if oracle is None and not feeds:
+def unpriced(source: UsdSource, what: str, valued: str) -> tuple[str, bool]:
+    """Why a market has no USD price, as far as its sources go, and whether any was asked: the `no_usd_price` detail
+    when none was (`what` is the indexed thing, "this Comet", and `valued` what a source would value, "it"), else the
+    sources asked, to which the adapter adds the tokens they did not price."""
+    later = f"{' and '.join(source.later)} not deployed yet at this block" if source.later else ""
+    if source.oracle is None and not source.feeds:
+        if later:
+            return f"{later}: no USD source to value {valued} here", False
         return (
             f"no USD source is configured for {what} (its chain has no Aave V3 market whose AaveOracle a preset "
             f"could use): give usd_oracle, an AaveOracle-compatible contract, or usd_feeds, Chainlink USD feeds by "
             f"token, to value {valued} in USD"
-        )
-    asked = [f"USD oracle {oracle}"] if oracle else []
-    if feeds:
-        asked.append(f"usd_feeds ({len(feeds)} token{'s' if len(feeds) > 1 else ''})")
-    return " and ".join(asked)
+        ), False
+    asked = [f"USD oracle {source.oracle}"] if source.oracle else []
+    if source.feeds:
+        asked.append(f"usd_feeds ({len(source.feeds)} token{'s' if len(source.feeds) > 1 else ''})")
+    return " and ".join(asked) + (f" ({later})" if later else ""), True
 
 
 def _round(feed: str, tag: str) -> tuple[str, list[Any]]:

@@ -5,7 +5,7 @@ JSON-RPC batches."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_abi.exceptions import DecodingError
@@ -24,7 +24,7 @@ from chainrisk.protocols.compound_v3.maths import (
     utilization,
 )
 from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
-from chainrisk.protocols.usd import USD_ORACLE, Feed, check_feeds, parse_feeds, token_prices, unpriced
+from chainrisk.protocols.usd import UsdSource, discover_usd, unpriced
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -66,9 +66,7 @@ MARKET_GETTERS = (
 @dataclass(frozen=True)
 class Deployment:
     comet: str  #: the market (proxy or bare Comet), lowercase hex
-    usd_oracle: str | None  #: AaveOracle-compatible USD price source, if configured
-    usd_base_unit: int  #: its BASE_CURRENCY_UNIT (1 when none)
-    usd_feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token (chainrisk.protocols.usd), if configured
+    usd: UsdSource = field(default_factory=UsdSource)  #: the configured USD oracle and feeds (chainrisk.protocols.usd)
 
 
 @dataclass(frozen=True)
@@ -158,18 +156,7 @@ def discover(
             f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
             "e.g. cUSDCv3), or give --protocol for the contract it is"
         ) from None
-    unit = 1
-    if usd_oracle:
-        try:
-            answer = rpc.call(*eth_call(usd_oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag))
-            unit = USD_ORACLE.decode("BASE_CURRENCY_UNIT", answer)[0]
-        except NOT_A_COMET as exc:
-            raise UserError(
-                f"USD oracle {usd_oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
-                "it must be an AaveOracle-compatible contract"
-            ) from None
-    feeds = check_feeds(rpc, parse_feeds(usd_feeds), tag)
-    return Deployment(address.lower(), usd_oracle.lower() if usd_oracle else None, unit, feeds)
+    return Deployment(address.lower(), discover_usd(rpc, usd_oracle, usd_feeds, tag))
 
 
 def _price(raw: Any) -> int | None:
@@ -185,8 +172,7 @@ def read_tokens(
     (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it)."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    d = deployment
-    prices = token_prices(rpc, d.usd_oracle, d.usd_base_unit, d.usd_feeds, addresses, tag)
+    prices = deployment.usd.prices(rpc, addresses, tag)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
@@ -283,7 +269,6 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
 def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet, and the lack of
     a USD price (`no_usd_price`) when no USD source is configured or they price none of the market's tokens."""
-    usd_oracle = deployment.usd_oracle
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
     issues = [
         Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
@@ -291,11 +276,11 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
         for p in t.problems
     ]
     if market.usd_per_price_unit is None:
-        detail = unpriced(usd_oracle, deployment.usd_feeds, "this Comet", "it")
-        if usd_oracle or deployment.usd_feeds:
+        detail, asked = unpriced(deployment.usd, "this Comet", "it")
+        if asked:
             detail += f" give no price for base {market.base.symbol} nor any collateral"
         unknown = "USD figures (health exact, amounts in token units)"
-        issues.append(Issue(market.comet, usd_oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
+        issues.append(Issue(market.comet, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
     return issues
 
 

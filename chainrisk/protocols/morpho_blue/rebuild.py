@@ -67,6 +67,6 @@ def rebuild_positions(
         )
         for row in raw["raw_morpho_blue_positions"].iter_rows(named=True)
     ]
-    deployment = Deployment(morpho=source, fee_recipient="", usd_oracle=None, usd_base_unit=1)
+    deployment = Deployment(morpho=source, fee_recipient="")
     frames, _ = normalise.contract_frames(markets, positions, deployment, chain_id, block, timestamp)
     return frames

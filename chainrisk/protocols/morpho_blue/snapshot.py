@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -16,7 +16,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, read_token_info
-from chainrisk.protocols.usd import USD_ORACLE, Feed, check_feeds, parse_feeds, token_prices, unpriced
+from chainrisk.protocols.usd import UsdSource, discover_usd, unpriced
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -36,9 +36,7 @@ SLOAD_CHUNK = 1_000
 class Deployment:
     morpho: str  #: the singleton, lowercase hex
     fee_recipient: str  #: receives fee shares at accrual (without a Supply event)
-    usd_oracle: str | None  #: AaveOracle-compatible USD price source, if configured
-    usd_base_unit: int  #: its BASE_CURRENCY_UNIT (1 when none)
-    usd_feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token (chainrisk.protocols.usd), if configured
+    usd: UsdSource = field(default_factory=UsdSource)  #: the configured USD oracle and feeds (chainrisk.protocols.usd)
 
 
 @dataclass(frozen=True)
@@ -114,19 +112,7 @@ def discover(
             f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
             "or give --protocol for the contract it is"
         ) from None
-    unit = 1
-    if usd_oracle:
-        usd_oracle = _lower(usd_oracle)
-        try:
-            call = eth_call(usd_oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag)
-            unit = USD_ORACLE.decode("BASE_CURRENCY_UNIT", rpc.call(*call))[0]
-        except (RpcError, ValueError, TypeError) as exc:
-            raise UserError(
-                f"USD oracle {usd_oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
-                "it must be an AaveOracle-compatible contract"
-            ) from None
-    feeds = check_feeds(rpc, parse_feeds(usd_feeds), tag)
-    return Deployment(_lower(address), fee_recipient, usd_oracle or None, unit, feeds)
+    return Deployment(_lower(address), fee_recipient, discover_usd(rpc, usd_oracle, usd_feeds, tag))
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
@@ -139,8 +125,7 @@ def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: list[str], bl
     calls revert is read as far as it answers) and its USD price where its USD feed or the USD oracle gives one."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    d = deployment
-    prices = token_prices(rpc, d.usd_oracle, d.usd_base_unit, d.usd_feeds, addresses, tag)
+    prices = deployment.usd.prices(rpc, addresses, tag)
     tokens = {}
     for token, price_usd in zip(addresses, prices, strict=True):
         info = infos[token]
@@ -188,8 +173,8 @@ def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None)
     """Why the market has no USD price when the USD sources are the cause: none is configured, or they price neither
     the loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
     another problem of the tokens or the market's oracle (already named) leaves it unknown."""
-    sources = unpriced(deployment.usd_oracle, deployment.usd_feeds, "this Morpho Blue", "its markets")
-    if deployment.usd_oracle is None and not deployment.usd_feeds:
+    sources, asked = unpriced(deployment.usd, "this Morpho Blue", "its markets")
+    if not asked:
         return sources
     if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
         return None
@@ -327,7 +312,7 @@ def read_markets(
         unpriced = _usd_unpriced(deployment, loan, collateral)
         if unpriced is not None:
             issues.append(
-                Issue(market_id, deployment.usd_oracle or ZERO_ADDRESS, "no_usd_price", unpriced, USD_UNKNOWN)
+                Issue(market_id, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", unpriced, USD_UNKNOWN)
             )
         accrued = (
             accrue_interest(state, rate or 0, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
