@@ -23,6 +23,7 @@ from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import FAULT_KINDS, RpcClient, RpcSettings
+from chainrisk.rpc import client as rpc_client
 from chainrisk.rpc.logs import iter_log_ranges
 from chainrisk.rpc.retryable import is_batch_refusal, is_lagging_node, is_range_refusal, named_batch_limit
 from tests.faultproxy import ABSORBED_AS, BATCH_STYLES, FAULTS, LOG_REFUSALS, FaultProxy, _batch_refusal
@@ -88,6 +89,13 @@ def _assert_same_database(got: Path, want: Path) -> None:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _new_nodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's proxies are new nodes: what the process's clients learnt of an earlier proxy (whose port a later
+    one may reuse) is forgotten."""
+    monkeypatch.setattr(rpc_client, "_LEARNT_BATCH_SIZE", {})
 
 
 @pytest.fixture(scope="module")
@@ -222,8 +230,11 @@ def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str,
         assert client.batch(calls) == want and client.batch_size <= 7
         refused = proxy.injected["batch_too_large"]
         assert client.faults_absorbed == {"batch_too_large": refused} and refused >= 1
-        # Later batches go out at the size that passed: no refusal more.
+        # Later batches go out at the size that passed: no refusal more, nor for the process's next client of the node.
         assert client.batch_each(calls) == want and proxy.injected["batch_too_large"] == refused
+        with RpcClient(proxy.url, PATIENT) as next_client:
+            assert next_client.batch(calls) == want and next_client.batch_size == client.batch_size
+        assert proxy.injected["batch_too_large"] == refused and not next_client.faults_absorbed
     assert max(proxy.batch_lengths[refused:]) <= 7 and proxy.batch_lengths[0] == len(calls)
     if style.startswith("erigon"):  # it names its limit: taken at once (42 -> 7), not halved (42 -> 21 -> 10 -> 5)
         assert refused == 1 and client.batch_size == 7
@@ -240,7 +251,7 @@ def test_indexing_behind_a_node_capping_batches_gives_the_clean_database(
     with proxy:
         absorbed = _index_devnet(devnet, proxy.url, db, pinned, rpc_settings=PATIENT)
     refused = proxy.injected["batch_too_large"]
-    assert not proxy.exhausted and refused >= 2  # one per market's client: each learns the cap
+    assert not proxy.exhausted and refused == 1  # the first market's client learns the cap, the others start at it
     assert absorbed == {"batch_too_large": refused}
     assert sum(length > 5 for length in proxy.batch_lengths) == refused
     _assert_same_database(db, clean_db)

@@ -32,6 +32,10 @@ CONNECT_RETRIES = 2
 #: How far behind a pinned block a head may be and still count as a lagging pool member's answer (asked again);
 #: further behind, the pinned block is the user's mistake and the head is taken as it is.
 MAX_NODE_LAG = 128
+#: Calls per batch the node at each URL took after refusing longer batches, shared by the process's clients: every
+#: market's index, job and `watch` run after the first starts at the size the node takes, instead of each client
+#: learning it again from a refused batch. Only ever lowered (a node that refused a length refuses it again).
+_LEARNT_BATCH_SIZE: dict[str, int] = {}
 
 #: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
 #: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
@@ -148,8 +152,9 @@ class RpcClient:
         self._absorbed: Counter[str] = Counter()
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
-        #: Calls per batch: the settings' until the node refuses a batch that long, then what it took.
-        self._batch_size = settings.batch_size
+        #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
+        #: this process), then what it took.
+        self._batch_size = min(settings.batch_size, _LEARNT_BATCH_SIZE.get(url, settings.batch_size))
 
     def close(self) -> None:
         self._http.close()
@@ -202,7 +207,8 @@ class RpcClient:
     def _batched(self, calls: Sequence[RpcCall], refusals_as_none: bool) -> list[Any]:
         """`calls` in batches of `batch_size`; a batch the node refuses for its size (nodes cap both a batch's length
         and its answer's bytes: erigon at 100 calls, geth at 1,000 calls and 25 MB) is sent again in halves, or at
-        the limit the refusal names, and the smaller size is kept for the client's later batches."""
+        the limit the refusal names, and the smaller size is kept for the later batches of every client of the URL
+        in this process."""
         results: list[Any] = []
         start = 0
         while start < len(calls):
@@ -212,6 +218,7 @@ class RpcClient:
             except _BatchTooLarge as refused:
                 self._absorbed["batch_too_large"] += 1
                 self._batch_size = max(1, min(len(chunk) // 2, refused.limit or len(chunk)))
+                _LEARNT_BATCH_SIZE[self.url] = min(self._batch_size, _LEARNT_BATCH_SIZE.get(self.url, self._batch_size))
                 continue
             start += len(chunk)
         return results
