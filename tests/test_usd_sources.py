@@ -9,8 +9,7 @@ import pytest
 from eth_abi.abi import encode
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.usd import Feed, UsdSource, check_feeds, discover_usd, parse_feeds, token_prices, unpriced
-from chainrisk.rpc import RpcError
+from chainrisk.protocols.usd import Feed, UsdSource, discover_usd, parse_feeds, token_prices, unpriced
 
 TOKENS = ["0x" + f"{i:040x}" for i in range(1, 5)]
 FEEDS = ["0x" + f"{i:040x}" for i in range(101, 105)]
@@ -57,10 +56,14 @@ def test_a_token_s_feed_wins_over_the_oracle_and_a_failing_feed_leaves_only_its_
 
 
 def test_feeds_are_checked_and_parsed() -> None:
-    rpc = Replies({(FEEDS[0], DECIMALS): _word(8), (FEEDS[0], LATEST_ROUND): _round(1)})
-    assert check_feeds(rpc, [(TOKENS[0], FEEDS[0])], "0x1") == (Feed(TOKENS[0], FEEDS[0], 8),)  # type: ignore[arg-type]
-    with pytest.raises(UserError, match=f"{FEEDS[1]} \\(the feed given for token {TOKENS[1]}\\) does not answer"):
-        check_feeds(rpc, [(TOKENS[0], FEEDS[0]), (TOKENS[1], FEEDS[1])], "0x1")  # type: ignore[arg-type]
+    answers = {(FEEDS[0], DECIMALS): _word(8), (FEEDS[0], LATEST_ROUND): _round(1)}
+    answers |= {(FEEDS[1], DECIMALS): _word(2**200), (FEEDS[1], LATEST_ROUND): _round(1)}  # junk decimals
+    rpc = Replies(answers)
+    source = discover_usd(rpc, None, f"{TOKENS[0]}={FEEDS[0]}", "0x1")  # type: ignore[arg-type]
+    assert source == UsdSource(feeds=(Feed(TOKENS[0], FEEDS[0], 8),))
+    for feed in FEEDS[1:3]:  # decimals beyond any feed's, or no answer at all
+        with pytest.raises(UserError, match=f"{feed} \\(the feed given for token {TOKENS[1]}\\) does not answer"):
+            discover_usd(rpc, None, f"{TOKENS[0]}={FEEDS[0]} {TOKENS[1]}={feed}", "0x1")  # type: ignore[arg-type]
     upper = TOKENS[0].replace("0x", "0X").upper().replace("0X", "0x", 1)
     assert parse_feeds(f"{upper}={FEEDS[0]}, {TOKENS[1]}={FEEDS[1]}") == ((TOKENS[0], FEEDS[0]), (TOKENS[1], FEEDS[1]))
     assert parse_feeds(None) == () and parse_feeds("  ") == ()
@@ -84,30 +87,23 @@ def test_what_a_missing_usd_price_is_blamed_on() -> None:
     assert unpriced(UsdSource(None, 1, feeds[:1]), "x", "y") == ("usd_feeds (1 token)", True)
     later = UsdSource(later=(f"USD oracle {ORACLE}",))
     assert unpriced(later, "x", "its markets") == (
-        f"USD oracle {ORACLE} not deployed yet at this block: no USD source to value its markets here",
+        f"USD oracle {ORACLE} not answering yet at this block: no USD source to value its markets here",
         False,
     )
 
 
 class Chain(Replies):
-    """Replies, plus eth_getCode at a block and at the head: `now` has code at the head, `then` also at the block."""
+    """Replies at two blocks: a contract in `now` answers at the head ("latest"), one in `then` also at the block
+    asked; a contract that answers at neither is not there (an empty answer)."""
 
     def __init__(self, answers: dict[tuple[str, str], Any], now: set[str], then: set[str]) -> None:
         super().__init__(answers)
         self.now, self.then = now, then
 
     def batch_each(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        if calls and calls[0][0] == "eth_getCode":
-            return ["0x60" if a in (self.now if tag == "latest" else self.then) else "0x" for _, (a, tag) in calls]
-        # A call to an address without code at the block answers nothing.
         answers = super().batch_each(calls)
-        return [a if params[0]["to"] in self.then else "0x" for a, (_, params) in zip(answers, calls, strict=True)]
-
-    def call(self, method: str, params: list[Any]) -> Any:
-        answer = self.batch_each([(method, params)])[0]
-        if answer is None:
-            raise RpcError(method, 3, "execution reverted")
-        return answer
+        there = [params[0]["to"] in (self.now if params[1] == "latest" else self.then) for _, params in calls]
+        return [a if ok else "0x" for a, ok in zip(answers, there, strict=True)]
 
 
 def test_a_source_deployed_after_the_block_is_left_out_there_and_a_typo_is_refused() -> None:

@@ -8,9 +8,10 @@ Two sources, both read at the snapshot's block:
   (`latestRoundData().answer` over `10 ** decimals()`, Chainlink's AggregatorV3Interface). For chains without an Aave V3
   market, and for tokens the oracle does not price. A token's own feed wins over the oracle.
 
-Both are checked when a market is read (`discover_usd`): a source that does not answer as one (a mistyped address) is
-refused in one line. One with no code at the block read but code now was deployed later than that block (a `credit
-history` sample before the chain's Aave market or feed existed): it is left out at that block, not refused. A feed
+Both are checked when a market is read (`discover_usd`): a source that does not answer as one at the block read nor at
+the chain's head (a mistyped address) is refused in one line. One that answers at the head only was deployed, or first
+updated, after that block (a `credit history` sample before the chain's Aave market or feed existed): it is left out
+at that block, not refused. A feed
 that reverts or answers zero or less leaves that token's price unknown. The adapters name a market left without any
 USD price in `data_quality` (`no_usd_price`, `unpriced`). The answer's `updatedAt` is not
 checked, as AaveOracle does not check it either: the figure is the one the chain serves at the block.
@@ -25,8 +26,8 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.quality import DECODE_ERRORS, decode_decimals
-from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, decode_decimals
+from chainrisk.rpc import RpcClient
 
 #: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
 USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
@@ -70,7 +71,7 @@ class UsdSource:
     oracle: str | None = None  #: AaveOracle-compatible contract, lowercase hex
     oracle_unit: int = 1  #: its BASE_CURRENCY_UNIT (1 without one)
     feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token
-    later: tuple[str, ...] = ()  #: configured sources deployed after the block (no code there yet), left out there
+    later: tuple[str, ...] = ()  #: configured sources that answer at the head but not at the block, left out there
 
     def prices(self, rpc: RpcClient, tokens: Sequence[str], tag: str) -> list[float | None]:
         """token_prices of `tokens` from these sources."""
@@ -78,54 +79,49 @@ class UsdSource:
 
 
 def discover_usd(rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str) -> UsdSource:
-    """The configured USD oracle's unit and feeds' decimals at `tag`, each checked (UserError for one that does not
-    answer as it must); a source without code at `tag` that has code now is left out, as deployed later."""
+    """The configured USD oracle's unit and feeds' decimals at `tag`. A source that does not answer as it must at `tag`
+    is asked again at the chain's head: one that answers there is left out at `tag` (deployed, or first updated,
+    later), one that does not is refused in one line (UserError: a mistyped address)."""
     pairs = parse_feeds(feeds)
     oracle = _address(oracle, "usd_oracle") if oracle else None
-    sources = [*([oracle] if oracle else []), *(feed for _, feed in pairs)]
-    later = set(_deployed_later(rpc, sources, tag)) if sources else set()
-    unit = 1
-    if oracle and oracle not in later:
-        try:
-            unit = USD_ORACLE.decode(
-                "BASE_CURRENCY_UNIT", rpc.call(*eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag))
-            )[0]
-        except (RpcError, *DECODE_ERRORS) as exc:
+    later: list[str] = []
+    unit = _oracle_unit(rpc, oracle, tag) if oracle else 1
+    if oracle and unit is None:
+        if _oracle_unit(rpc, oracle, "latest") is None:
             raise UserError(
-                f"USD oracle {oracle} does not answer BASE_CURRENCY_UNIT ({type(exc).__name__}); "
-                "it must be an AaveOracle-compatible contract"
-            ) from None
-    checked = check_feeds(rpc, [(token, feed) for token, feed in pairs if feed not in later], tag)
-    named = [f"USD oracle {oracle}"] if oracle in later else []
-    named += [f"the USD feed of {token} ({feed})" for token, feed in pairs if feed in later]
-    return UsdSource(None if oracle in later else oracle, unit, checked, tuple(named))
-
-
-def _deployed_later(rpc: RpcClient, addresses: Sequence[str], tag: str) -> list[str]:
-    """Those of `addresses` without code at `tag` but with code at the chain's head (a typo has none at either)."""
-    at_tag = rpc.batch_each([("eth_getCode", [a, tag]) for a in addresses])
-    missing = [a for a, code in zip(addresses, at_tag, strict=True) if code in (None, "0x", "0x0")]
-    if not missing:
-        return []
-    now = rpc.batch_each([("eth_getCode", [a, "latest"]) for a in missing])
-    return [a for a, code in zip(missing, now, strict=True) if code not in (None, "0x", "0x0")]
-
-
-def check_feeds(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> tuple[Feed, ...]:
-    """Each pair's feed with its decimals, after checking that it answers `decimals()` and `latestRoundData()` at
-    `tag`; a feed that does not is refused in one line (UserError)."""
-    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
-    raw = rpc.batch_each(calls) if calls else []
-    feeds = []
-    for index, (token, feed) in enumerate(pairs):
-        decimals = decode_decimals(raw[2 * index])
-        if decimals is None or _answer(raw[2 * index + 1]) is _NO_ANSWER:
+                f"USD oracle {oracle} does not answer BASE_CURRENCY_UNIT; it must be an AaveOracle-compatible contract"
+            )
+        later.append(f"USD oracle {oracle}")
+    checked = _feed_decimals(rpc, pairs, tag)
+    missing = [pair for pair, decimals in zip(pairs, checked, strict=True) if decimals is None]
+    for (token, feed), decimals in zip(missing, _feed_decimals(rpc, missing, "latest"), strict=True):
+        if decimals is None:
             raise UserError(
                 f"usd_feeds: {feed} (the feed given for token {token}) does not answer decimals() and "
                 "latestRoundData(); it must be a Chainlink AggregatorV3-compatible feed"
             )
-        feeds.append(Feed(token, feed, decimals))
-    return tuple(feeds)
+        later.append(f"the USD feed of {token} ({feed})")
+    answering = tuple(Feed(t, f, d) for (t, f), d in zip(pairs, checked, strict=True) if d is not None)
+    return UsdSource(None if unit is None else oracle, unit or 1, answering, tuple(later))
+
+
+def _oracle_unit(rpc: RpcClient, oracle: str, tag: str) -> int | None:
+    """The oracle's BASE_CURRENCY_UNIT at `tag`; None when it does not answer one (a revert, no code, junk)."""
+    raw = rpc.batch_each([eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag)])[0]
+    unit = decode_decimals(raw)
+    return unit if unit else None
+
+
+def _feed_decimals(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> list[int | None]:
+    """Each pair's feed's decimals() at `tag` where it also answers latestRoundData() there, else None."""
+    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
+    raw = rpc.batch_each(calls) if calls else []
+    decimals = [decode_decimals(raw[2 * i]) for i in range(len(pairs))]
+    # Chainlink's decimals() is a uint8; more than MAX_DECIMALS is junk (and 10**d of a huge d would never finish).
+    return [
+        d if d is not None and d <= MAX_DECIMALS and _answer(raw[2 * i + 1]) is not _NO_ANSWER else None
+        for i, d in enumerate(decimals)
+    ]
 
 
 def token_prices(
@@ -160,7 +156,7 @@ def unpriced(source: UsdSource, what: str, valued: str) -> tuple[str, bool]:
     """Why a market has no USD price, as far as its sources go, and whether any was asked: the `no_usd_price` detail
     when none was (`what` is the indexed thing, "this Comet", and `valued` what a source would value, "it"), else the
     sources asked, to which the adapter adds the tokens they did not price."""
-    later = f"{' and '.join(source.later)} not deployed yet at this block" if source.later else ""
+    later = f"{' and '.join(source.later)} not answering yet at this block" if source.later else ""
     if source.oracle is None and not source.feeds:
         if later:
             return f"{later}: no USD source to value {valued} here", False
