@@ -11,10 +11,9 @@ Two sources, both read at the snapshot's block:
 Both are checked when a market is read (`discover_usd`): a source that does not answer as one at the block read nor at
 the chain's head (a mistyped address) is refused in one line. One that answers at the head only was deployed, or first
 updated, after that block (a `credit history` sample before the chain's Aave market or feed existed): it is left out
-at that block, not refused. A feed
-that reverts or answers zero or less leaves that token's price unknown. The adapters name a market left without any
-USD price in `data_quality` (`no_usd_price`, `unpriced`). The answer's `updatedAt` is not
-checked, as AaveOracle does not check it either: the figure is the one the chain serves at the block.
+at that block, not refused. A feed that reverts or answers zero or less leaves that token's price unknown. The
+adapters name a market left without any USD price in `data_quality` (`no_usd_price`, `unpriced`). A feed answer's
+`updatedAt` is not checked, as AaveOracle does not check it either: the figure is the one the chain serves at the block.
 """
 
 from __future__ import annotations
