@@ -77,18 +77,16 @@ def test_feeds_are_checked_and_parsed() -> None:
 
 
 def test_what_a_missing_usd_price_is_blamed_on() -> None:
-    none, asked = unpriced(UsdSource(), "this Comet", "it")
-    assert not asked and "give usd_oracle" in none and "or usd_feeds" in none
+    none = unpriced(UsdSource(), "this Comet", "it", "base USDC")
+    assert "give usd_oracle" in none and "or usd_feeds" in none and "USDC" not in none
     feeds = (Feed(TOKENS[0], FEEDS[0], 8), Feed(TOKENS[1], FEEDS[1], 8))
-    assert unpriced(UsdSource(ORACLE, 10**8, feeds), "x", "y") == (
-        f"USD oracle {ORACLE} and usd_feeds (2 tokens)",
-        True,
+    assert unpriced(UsdSource(ORACLE, 10**8, feeds), "x", "y", "base USDC") == (
+        f"USD oracle {ORACLE} and usd_feeds (2 tokens) give no price for base USDC"
     )
-    assert unpriced(UsdSource(None, 1, feeds[:1]), "x", "y") == ("usd_feeds (1 token)", True)
+    assert unpriced(UsdSource(None, 1, feeds[:1]), "x", "y", "A") == "usd_feeds (1 token) give no price for A"
     later = UsdSource(later=(f"USD oracle {ORACLE}",))
-    assert unpriced(later, "x", "its markets") == (
-        f"USD oracle {ORACLE} not answering yet at this block: no USD source to value its markets here",
-        False,
+    assert unpriced(later, "x", "its markets", "A") == (
+        f"USD oracle {ORACLE} not answering yet at this block: no USD source to value its markets here"
     )
 
 

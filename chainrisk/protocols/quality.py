@@ -37,8 +37,6 @@ KINDS = {
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
     "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
 }
-
-
 #: Token decimals the amount columns can scale (10**36 is the largest power of ten the health engine tabulates).
 MAX_DECIMALS = 36
 

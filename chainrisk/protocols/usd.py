@@ -151,23 +151,23 @@ def token_prices(
     return prices
 
 
-def unpriced(source: UsdSource, what: str, valued: str) -> tuple[str, bool]:
-    """Why a market has no USD price, as far as its sources go, and whether any was asked: the `no_usd_price` detail
-    when none was (`what` is the indexed thing, "this Comet", and `valued` what a source would value, "it"), else the
-    sources asked, to which the adapter adds the tokens they did not price."""
+def unpriced(source: UsdSource, what: str, valued: str, tokens: str) -> str:
+    """The `no_usd_price` detail of a market its sources left without a USD price: that none is configured, or answers
+    at this block, or which were asked and did not price `tokens` ("loan token USDC nor collateral WETH"). `what` is
+    the indexed thing ("this Comet"), `valued` what a source would value ("it")."""
     later = f"{' and '.join(source.later)} not answering yet at this block" if source.later else ""
     if source.oracle is None and not source.feeds:
         if later:
-            return f"{later}: no USD source to value {valued} here", False
+            return f"{later}: no USD source to value {valued} here"
         return (
             f"no USD source is configured for {what} (its chain has no Aave V3 market whose AaveOracle a preset "
             f"could use): give usd_oracle, an AaveOracle-compatible contract, or usd_feeds, Chainlink USD feeds by "
             f"token, to value {valued} in USD"
-        ), False
+        )
     asked = [f"USD oracle {source.oracle}"] if source.oracle else []
     if source.feeds:
         asked.append(f"usd_feeds ({len(source.feeds)} token{'s' if len(source.feeds) > 1 else ''})")
-    return " and ".join(asked) + (f" ({later})" if later else ""), True
+    return " and ".join(asked) + (f" ({later})" if later else "") + f" give no price for {tokens}"
 
 
 def _round(feed: str, tag: str) -> tuple[str, list[Any]]:

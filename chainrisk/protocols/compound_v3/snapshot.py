@@ -276,9 +276,7 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
         for p in t.problems
     ]
     if market.usd_per_price_unit is None:
-        detail, asked = unpriced(deployment.usd, "this Comet", "it")
-        if asked:
-            detail += f" give no price for base {market.base.symbol} nor any collateral"
+        detail = unpriced(deployment.usd, "this Comet", "it", f"base {market.base.symbol} nor any collateral")
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
     return issues

@@ -173,13 +173,10 @@ def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None)
     """Why the market has no USD price when the USD sources are the cause: none is configured, or they price neither
     the loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
     another problem of the tokens or the market's oracle (already named) leaves it unknown."""
-    sources, asked = unpriced(deployment.usd, "this Morpho Blue", "its markets")
-    if not asked:
-        return sources
     if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
         return None
     held = f" nor collateral {collateral.symbol}" if collateral is not None else ""
-    return f"{sources} give no price for loan token {loan.symbol}{held}"
+    return unpriced(deployment.usd, "this Morpho Blue", "its markets", f"loan token {loan.symbol}{held}")
 
 
 def read_markets(
@@ -309,10 +306,10 @@ def read_markets(
                         "collateral value in USD",
                     )
                 )
-        unpriced = _usd_unpriced(deployment, loan, collateral)
-        if unpriced is not None:
+        why_unpriced = _usd_unpriced(deployment, loan, collateral)
+        if why_unpriced is not None:
             issues.append(
-                Issue(market_id, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", unpriced, USD_UNKNOWN)
+                Issue(market_id, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", why_unpriced, USD_UNKNOWN)
             )
         accrued = (
             accrue_interest(state, rate or 0, timestamp, has_irm=params.irm != ZERO_ADDRESS).market
