@@ -141,7 +141,6 @@ def _compound(db: Path) -> bool:
             "Smallest drop of every non-stable price whose bad debt exceeds the reserves (None: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
-        "chain_id": CHAIN_COLUMN,
         "market": "Comet",
     }
     key_table(
@@ -190,7 +189,6 @@ def _maker(db: Path) -> bool:
         "price_usd": usd_column("price (USD)"),
         "price_next_usd": usd_column("next price (USD)", "The OSM's queued price, current within the hour"),
         "urns": st.column_config.NumberColumn("vaults"),
-        "chain_id": CHAIN_COLUMN,
     }
     key_table(
         frame,
@@ -244,7 +242,6 @@ def _liquity(db: Path) -> bool:
         ),
         "system_debt_lusd": _number("system debt", "LUSD"),
         "system_coll_eth": _number("system collateral", "ETH"),
-        "chain_id": CHAIN_COLUMN,
         "market": "TroveManager",
     }
     key_table(
@@ -376,7 +373,6 @@ def _morpho(db: Path) -> bool:
         },
         "borrow_usd": usd_column("borrowed (USD)"),
         "supply_usd": usd_column("supplied (USD)"),
-        "chain_id": CHAIN_COLUMN,
         "block_number": st.column_config.NumberColumn("block", format="%d"),
         "market": "market id",
         "irm": "IRM",

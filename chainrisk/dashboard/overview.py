@@ -19,7 +19,6 @@ import streamlit as st
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.quality import render_note
 from chainrisk.dashboard.ui import (
-    CHAIN_COLUMN,
     PROTOCOL_NAMES,
     health_column,
     human_age,
@@ -287,7 +286,6 @@ def render() -> None:
                 "indexed", width=260, help="The market, or the contract holding several"
             ),
             "source": "contract",
-            "chain_id": CHAIN_COLUMN,
             "events_to_block": st.column_config.NumberColumn("logs to block", format="%d"),
             "snapshot_block": st.column_config.NumberColumn("snapshot block", format="%d"),
             "snapshot_time": st.column_config.DatetimeColumn("snapshot time (UTC)", format="YYYY-MM-DD HH:mm"),

@@ -12,7 +12,6 @@ import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
-    CHAIN_COLUMN,
     health_column,
     key_table,
     market_name,
@@ -178,7 +177,6 @@ def render() -> None:
             "protocol": None,
             "market_label": None,
             "market_name": st.column_config.TextColumn("market", width="medium"),
-            "chain_id": CHAIN_COLUMN,
             "market": "market id",
             "health_factor": health_column(),
             "collateral_usd": usd_column("collateral (USD)"),
@@ -222,7 +220,6 @@ def render() -> None:
             "collateral_usd": usd_column("collateral (USD)"),
             "debt_usd": usd_column("debt (USD)"),
             "used_as_collateral": "used as collateral",
-            "chain_id": CHAIN_COLUMN,
             "market": "market id",
         },
         "these positions",
@@ -407,7 +404,6 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
             "protocol": None,
             "market_label": None,
             "market_name": st.column_config.TextColumn("market", width="medium"),
-            "chain_id": CHAIN_COLUMN,
             "market": "market id",
             "health_factor": health_column("HF now"),
             "liquidatable": "liquidatable now",

@@ -76,6 +76,11 @@ class AaveChain:
     #: only one (aave-v3-ink-whitelabel); None when the chain has several and none is its own.
     usd_market: dict[str, object] | None
 
+    @property
+    def usd_oracle(self) -> str | None:
+        """The AaveOracle of `usd_market`."""
+        return None if self.usd_market is None else str(self.usd_market["oracle"])
+
 
 def chains() -> dict[int, AaveChain]:
     """Every chain of the stored presets, by chain id."""

@@ -75,11 +75,6 @@ _MARKETS = (
 )
 
 
-def _usd_oracle(chain: str) -> str | None:
-    market = _AAVE[chain].usd_market if chain in _AAVE else None
-    return None if market is None else str(market["oracle"])
-
-
 MARKETS: dict[str, OfficialMarket] = {
     f"compound-v3-{chain}-{base}": OfficialMarket(
         chain,
@@ -87,7 +82,7 @@ MARKETS: dict[str, OfficialMarket] = {
         base,
         comet,
         block,
-        _usd_oracle(chain),
+        _AAVE[chain].usd_oracle if chain in _AAVE else None,
     )
     for chain, base, comet, block in _MARKETS
 }

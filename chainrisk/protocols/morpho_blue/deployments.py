@@ -58,14 +58,15 @@ def read_package(root: Path) -> list[dict[str, object]]:
     for chain_id, package_name, address, block in json.loads(done.stdout):
         if not address:
             continue
-        oracle = aave[chain_id].usd_market if chain_id in aave else None
+        chain = aave.get(chain_id)
+        oracle = chain.usd_market if chain else None
         presets.append(
             {
                 "name": f"morpho-blue-{chain_word(chain_id, package_name, aave)}",
                 "chain_id": chain_id,
                 "address": str(address).lower(),
                 "from_block": None if block is None else int(block),
-                "usd_oracle": None if oracle is None else str(oracle["oracle"]),
+                "usd_oracle": chain.usd_oracle if chain else None,
                 "usd_oracle_of": None if oracle is None else str(oracle["name"]),
             }
         )
