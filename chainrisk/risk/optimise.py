@@ -126,17 +126,83 @@ def _by_kinship(positions: pl.DataFrame, wallet: str) -> pl.DataFrame:
     )
 
 
-def _assets(positions: pl.DataFrame, wallet: str) -> dict[str, _Asset]:
+@dataclass(frozen=True)
+class _Book:
+    """One wallet's rows of a market, and the row each asset's parameters come from should the wallet take it up
+    (the first of its asset in `_by_kinship` order): what every plan tried for that wallet starts from."""
+
+    schema: pl.Schema
+    own: tuple[dict[str, Any], ...]
+    templates: dict[str, dict[str, Any]]
+
+
+def _book(positions: pl.DataFrame, wallet: str) -> _Book:
+    kin = _by_kinship(positions, wallet).drop("_own")
+    templates = kin.unique("symbol", keep="first", maintain_order=True).to_dicts()
+    return _Book(
+        positions.schema,
+        tuple(positions.filter(pl.col("wallet") == wallet).to_dicts()),
+        {row["symbol"]: row for row in templates},
+    )
+
+
+def _applied(book: _Book, wallet: str, actions: Sequence[Action]) -> list[dict[str, Any]]:
+    """The wallet's rows after `actions`, as `apply_plan` gives them (new dicts: the book is left as it was)."""
+    collateral_delta: dict[str, int] = {}
+    debt_delta: dict[str, int] = {}
+    for action in actions:
+        if action.kind == "add":
+            collateral_delta[action.symbol] = collateral_delta.get(action.symbol, 0) + action.amount
+        elif action.kind == "repay":
+            debt_delta[action.symbol] = debt_delta.get(action.symbol, 0) - action.amount
+        elif action.kind == "swap" and action.into is not None:
+            collateral_delta[action.symbol] = collateral_delta.get(action.symbol, 0) - action.amount
+            collateral_delta[action.into] = collateral_delta.get(action.into, 0) + action.received
+        else:
+            raise ValueError(f"unknown action {action.kind}")
+    rows = [dict(row) for row in book.own]
+    held = {row["symbol"] for row in rows}
+    for symbol in sorted((set(collateral_delta) | set(debt_delta)) - held):
+        template = book.templates.get(symbol)
+        if template is None:
+            raise ValueError(f"no row of the market holds the parameters of {symbol}")
+        fresh = template | {"wallet": wallet, "collateral_amount": 0, "debt_amount": 0}
+        rows.append(fresh | ({"supplied_amount": 0} if "supplied_amount" in fresh else {}))
+    names = book.schema
+    for row in rows:
+        symbol = row["symbol"]
+        if symbol not in collateral_delta and symbol not in debt_delta:
+            continue
+        row["collateral_amount"] = int(row["collateral_amount"]) + collateral_delta.get(symbol, 0)
+        row["debt_amount"] = int(row["debt_amount"]) + debt_delta.get(symbol, 0)
+        if "supplied_amount" in names:
+            row["supplied_amount"] = int(row["supplied_amount"] or 0) + collateral_delta.get(symbol, 0)
+        if "used_as_collateral" in names:
+            row["used_as_collateral"] = row["collateral_amount"] > 0
+        # Python integers: Morpho's 1e36 price scale overflows 128 bits in the product.
+        unit = int(row["price_scale"]) if row.get("price_scale") is not None else 10 ** int(row["decimals"])
+        if "collateral_base" in names:
+            row["collateral_base"] = row["collateral_amount"] * int(row["price"]) // unit
+        if "debt_base" in names:
+            row["debt_base"] = row["debt_amount"] * int(row["price"]) // unit
+    return rows
+
+
+def apply_plan(positions: pl.DataFrame, wallet: str, actions: Sequence[Action]) -> pl.DataFrame:
+    """The wallet's rows after `actions` (new rows for assets it did not hold, copied from the market's rows),
+    with the exact base values recomputed where amounts changed."""
+    _single_market(positions)
+    return pl.DataFrame(_applied(_book(positions, wallet), wallet, actions), schema=positions.schema)
+
+
+def _assets(book: _Book) -> dict[str, _Asset]:
     """Every asset of the market with the wallet's amounts; parameters from the wallet's own rows where it has them,
     else from the nearest other row of the same asset (_by_kinship)."""
-    names = positions.columns
-    rows = _by_kinship(positions, wallet)
+    names = book.schema
+    held = {row["symbol"] for row in book.own}
     assets: dict[str, _Asset] = {}
-    for row in rows.iter_rows(named=True):
-        symbol = row["symbol"]
-        if symbol in assets:
-            continue
-        own = bool(row["_own"])
+    for symbol, row in book.templates.items():
+        own = symbol in held
         unit = int(row["price_scale"]) if row.get("price_scale") is not None else 10 ** int(row["decimals"])
         per_position = row.get("health_rule") == "per-position"
         if per_position and row.get("liquidation_threshold_wad") is not None:
@@ -169,51 +235,6 @@ def _engine_health(rows: pl.DataFrame) -> float | None:
     health = stress(rows)
     value = health["health_factor"][0] if health.height else None
     return float(value) if value is not None else None
-
-
-def apply_plan(positions: pl.DataFrame, wallet: str, actions: Sequence[Action]) -> pl.DataFrame:
-    """The wallet's rows after `actions` (new rows for assets it did not hold, copied from the market's rows),
-    with the exact base values recomputed where amounts changed."""
-    _single_market(positions)
-    collateral_delta: dict[str, int] = {}
-    debt_delta: dict[str, int] = {}
-    for action in actions:
-        if action.kind == "add":
-            collateral_delta[action.symbol] = collateral_delta.get(action.symbol, 0) + action.amount
-        elif action.kind == "repay":
-            debt_delta[action.symbol] = debt_delta.get(action.symbol, 0) - action.amount
-        elif action.kind == "swap" and action.into is not None:
-            collateral_delta[action.symbol] = collateral_delta.get(action.symbol, 0) - action.amount
-            collateral_delta[action.into] = collateral_delta.get(action.into, 0) + action.received
-        else:
-            raise ValueError(f"unknown action {action.kind}")
-    rows = positions.filter(pl.col("wallet") == wallet).to_dicts()
-    held = {row["symbol"] for row in rows}
-    kin = _by_kinship(positions, wallet).drop("_own")
-    for symbol in sorted((set(collateral_delta) | set(debt_delta)) - held):
-        template = kin.filter(pl.col("symbol") == symbol)
-        if template.is_empty():
-            raise ValueError(f"no row of the market holds the parameters of {symbol}")
-        fresh = template.row(0, named=True) | {"wallet": wallet, "collateral_amount": 0, "debt_amount": 0}
-        rows.append(fresh | ({"supplied_amount": 0} if "supplied_amount" in fresh else {}))
-    names = positions.columns
-    for row in rows:
-        symbol = row["symbol"]
-        if symbol not in collateral_delta and symbol not in debt_delta:
-            continue
-        row["collateral_amount"] = int(row["collateral_amount"]) + collateral_delta.get(symbol, 0)
-        row["debt_amount"] = int(row["debt_amount"]) + debt_delta.get(symbol, 0)
-        if "supplied_amount" in names:
-            row["supplied_amount"] = int(row["supplied_amount"] or 0) + collateral_delta.get(symbol, 0)
-        if "used_as_collateral" in names:
-            row["used_as_collateral"] = row["collateral_amount"] > 0
-        # Python integers: Morpho's 1e36 price scale overflows 128 bits in the product.
-        unit = int(row["price_scale"]) if row.get("price_scale") is not None else 10 ** int(row["decimals"])
-        if "collateral_base" in names:
-            row["collateral_base"] = row["collateral_amount"] * int(row["price"]) // unit
-        if "debt_base" in names:
-            row["debt_base"] = row["debt_amount"] * int(row["price"]) // unit
-    return pl.DataFrame(rows, schema=positions.schema)
 
 
 def _candidates(
@@ -338,13 +359,13 @@ def optimise_wallet(
     units; `swap_into` names the collateral assets a swap may buy (e.g. the market's stablecoins).
     """
     _single_market(positions)
-    own = positions.filter(pl.col("wallet") == wallet)
-    if own.is_empty():
+    book = _book(positions, wallet)
+    if not book.own:
         raise ValueError(f"wallet {wallet} holds no position in this market")
-    before = _engine_health(own)
+    before = _engine_health(pl.DataFrame(book.own, schema=book.schema))
     if before is None or before >= target:
         return Plan(wallet, target, True, "already at or above the target", before, before, 0.0)
-    assets = _assets(positions, wallet)
+    assets = _assets(book)
     debt = float(sum(a.value(a.debt) for a in assets.values()))
     weighted = sum(a.value(a.collateral) * a.threshold for a in assets.values())
     deficit = target * debt - weighted
@@ -370,9 +391,7 @@ def optimise_wallet(
             moved, _ = _solve(candidates, caps, deficit + margin * target * debt, debt)
             if moved is None:
                 break
-        actions = _rounded_plan(
-            positions, wallet, candidates, moved, caps, assets, balances, target, slippage_bps, costs
-        )
+        actions = _rounded_plan(book, wallet, candidates, moved, caps, assets, balances, target, slippage_bps, costs)
         if actions is not None:
             break
     else:
@@ -388,14 +407,14 @@ def optimise_wallet(
             0.0,
         )
     plan = tuple(a for a in actions if a.amount > 0)
-    after = _engine_health(apply_plan(positions, wallet, plan))
+    after = _engine_health(pl.DataFrame(_applied(book, wallet, plan), schema=book.schema))
     cost = sum(a.cost_usd for a in plan)
     summary = ", ".join(f"{a.kind} {a.symbol}" + (f" into {a.into}" if a.into else "") for a in plan)
     return Plan(wallet, target, True, summary, before, after, cost, plan)
 
 
 def _rounded_plan(
-    positions: pl.DataFrame,
+    book: _Book,
     wallet: str,
     candidates: list[_Candidate],
     moved: np.ndarray,
@@ -421,9 +440,7 @@ def _rounded_plan(
     inside = [i for i in chosen if moved[i] < caps[i] * (1 - 1e-9)] or chosen[::-1]
     for i in inside:
         others = [a for j, a in actions.items() if j != i]
-        found = _smallest_amount(
-            positions, wallet, candidates[i], assets, balances, others, target, slippage_bps, costs
-        )
+        found = _smallest_amount(book, wallet, candidates[i], assets, balances, others, target, slippage_bps, costs)
         if found is not None:
             actions[i] = found
             return [a for _, a in sorted(actions.items())]
@@ -431,7 +448,7 @@ def _rounded_plan(
 
 
 def _smallest_amount(
-    positions: pl.DataFrame,
+    book: _Book,
     wallet: str,
     candidate: _Candidate,
     assets: dict[str, _Asset],
@@ -442,23 +459,26 @@ def _smallest_amount(
     costs: ActionCosts,
 ) -> Action | None:
     """The action with the fewest base units that, with `others`, gives engine HF >= target; None if even all of
-    its room falls short. A k-ary search: each engine pass scores a batch of amounts as separate wallets."""
+    its room falls short. A k-ary search: each engine pass scores a batch of amounts as separate wallets, built from
+    the wallet's `book` (a market's whole frame is neither filtered nor sorted again per amount tried)."""
 
     def reaches(amounts: list[int]) -> list[bool]:
-        frames = []
+        rows = []
         for k, amount in enumerate(amounts):
             action = _to_action(candidate, amount, assets, slippage_bps, costs)
-            rows = apply_plan(positions, wallet, [*others, action])
-            frames.append(rows.with_columns(pl.lit(f"{wallet}#{k}").alias("wallet")))
-        health = wallet_health(value_positions(pl.concat(frames, how="vertical_relaxed"))).collect()
+            for row in _applied(book, wallet, [*others, action]):
+                row["wallet"] = f"{wallet}#{k}"
+                rows.append(row)
+        health = wallet_health(value_positions(pl.DataFrame(rows, schema=book.schema))).collect()
         by_wallet = dict(zip(health["wallet"], health["health_factor"], strict=True))
         return [(h := by_wallet[f"{wallet}#{k}"]) is None or h >= target for k in range(len(amounts))]
 
     high = _unit_cap(candidate, assets, balances, others)
-    if not reaches([high])[0]:
+    at_zero, at_high = reaches([0, high])
+    if not at_high:
         return None
     low = 0  # invariant: `high` reaches the target; amounts <= `low` that were tried do not (or low == 0)
-    if reaches([0])[0]:
+    if at_zero:
         return _to_action(candidate, 0, assets, slippage_bps, costs)
     while high - low > 1:
         points = sorted({low + (high - low) * k // (_SEARCH_POINTS + 1) for k in range(1, _SEARCH_POINTS + 1)} - {low})
