@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
@@ -34,6 +35,9 @@ class Abi:
         for entry in abi:
             if entry.get("type") == "function":
                 self._functions.setdefault(entry["name"], []).append(entry)
+        # A function's types and selector, by (name, arity), worked out once: the selector is a keccak and the
+        # types a walk of the ABI, which the devnet's builder and the indexers' calls would otherwise redo per call.
+        self._signatures: dict[tuple[str, int | None], _Signature] = {}
 
     def _function(self, name: str, arity: int | None = None) -> dict[str, Any]:
         candidates = self._functions[name]
@@ -43,20 +47,29 @@ class Abi:
             raise ValueError(f"function {name} is ambiguous or missing for arity {arity}")
         return candidates[0]
 
+    def _signature(self, name: str, arity: int | None) -> _Signature:
+        signature = self._signatures.get((name, arity))
+        if signature is None:
+            entry = self._function(name, arity)
+            inputs = tuple(_type_str(p) for p in entry["inputs"])
+            selector = function_signature_to_4byte_selector(f"{name}({','.join(inputs)})")
+            signature = _Signature(inputs, tuple(_type_str(p) for p in entry["outputs"]), selector)
+            self._signatures[(name, arity)] = signature
+        return signature
+
     def selector(self, name: str, arity: int | None = None) -> bytes:
-        entry = self._function(name, arity)
-        return function_signature_to_4byte_selector(f"{name}({','.join(_type_str(p) for p in entry['inputs'])})")
+        return self._signature(name, arity).selector
 
     def encode(self, name: str, *args: Any) -> str:
-        entry = self._function(name, len(args))
-        types = [_type_str(p) for p in entry["inputs"]]
+        signature = self._signature(name, len(args))
+        types = list(signature.inputs)
         values = [
             bytes.fromhex(v[2:]) if t.startswith("bytes") and isinstance(v, str) else v
             for t, v in zip(types, args, strict=True)
         ]
         fast = _encode_words(types, values)
         encoded = abi_encode(types, values).hex() if fast is None else fast
-        return "0x" + self.selector(name, len(args)).hex() + encoded
+        return "0x" + signature.selector.hex() + encoded
 
     def deploy_data(self, bytecode: str, *args: Any) -> str:
         constructors = [e for e in self.entries if e.get("type") == "constructor"]
@@ -64,9 +77,46 @@ class Abi:
         return bytecode + abi_encode(types, list(args)).hex()
 
     def decode(self, name: str, data: str | bytes, arity: int | None = None) -> tuple[Any, ...]:
-        entry = self._function(name, arity)
+        outputs = self._signature(name, arity).outputs
         raw = bytes.fromhex(data[2:]) if isinstance(data, str) else data
-        return tuple(abi_decode([_type_str(p) for p in entry["outputs"]], raw))
+        fast = _decode_words(outputs, raw)
+        return tuple(abi_decode(list(outputs), raw)) if fast is None else fast
+
+
+@dataclass(frozen=True)
+class _Signature:
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    selector: bytes
+
+
+def _decode_words(types: tuple[str, ...], raw: bytes) -> tuple[Any, ...] | None:
+    """abi_decode(types, raw) by hand when every output is a uint, int or bool word (a lens's counters, an oracle's
+    price, a balance): what eth_abi gives for them, or None for any other type, short data or a word eth_abi would
+    refuse (non-zero padding, a bool not 0 or 1, an int not sign-extended), which then goes through eth_abi and raises
+    as before. tests/test_abi.py checks the two agree."""
+    if len(raw) < 32 * len(types):
+        return None
+    out: list[Any] = []
+    for index, kind in enumerate(types):
+        value = int.from_bytes(raw[32 * index : 32 * index + 32], "big")
+        bits = _UINT_BITS.get(kind)
+        if bits is not None:
+            if value >> bits:
+                return None
+            out.append(value)
+            continue
+        bits = _INT_BITS.get(kind)
+        if bits is not None:
+            signed = value - (1 << 256) if value >> 255 else value
+            if not -(1 << (bits - 1)) <= signed < 1 << (bits - 1):
+                return None
+            out.append(signed)
+            continue
+        if kind != "bool" or value > 1:
+            return None
+        out.append(value == 1)
+    return tuple(out)
 
 
 def _word(kind: str, value: Any) -> str | None:
@@ -116,6 +166,7 @@ def _encode_words(types: list[str], values: list[Any]) -> str | None:
 
 _ADDRESS = re.compile(r"0x(?:[0-9a-f]{40}|[0-9A-F]{40})")
 _UINT_BITS = {f"uint{bits}": bits for bits in range(8, 257, 8)}
+_INT_BITS = {f"int{bits}": bits for bits in range(8, 257, 8)}
 _BYTES_SIZES = {f"bytes{size}": size for size in range(1, 33)}
 
 

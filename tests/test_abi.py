@@ -1,15 +1,17 @@
-"""Abi.encode's hand-made encoding of word arguments and arrays of them equals eth_abi's, and anything else (or a
-value eth_abi would refuse) still goes through eth_abi."""
+"""Abi.encode's hand-made encoding of word arguments and arrays of them equals eth_abi's, and Abi.decode's hand-made
+decoding of uint, int and bool results equals eth_abi's; anything else (or a value eth_abi would refuse) still goes
+through eth_abi."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import EncodingError
+from eth_abi.exceptions import DecodingError, EncodingError
 
-from chainrisk.abi import Abi, _encode_words, load_abi
+from chainrisk.abi import Abi, _decode_words, _encode_words, load_abi
 
 
 def _address(rng: random.Random) -> str:
@@ -68,3 +70,60 @@ def test_the_lens_call_is_encoded_as_eth_abi_encodes_it() -> None:
     assert lens.encode("accounts", *args) == expected
     with pytest.raises(EncodingError, match="cannot be encoded"):
         Abi(lens.entries).encode("accounts", args[0], wallets, [-1] * len(wallets), *args[3:])
+
+
+def _word_value(rng: random.Random, kind: str) -> object:
+    if kind == "bool":
+        return rng.choice([True, False])
+    bits = int(kind.removeprefix("u").removeprefix("int"))
+    if kind.startswith("uint"):
+        return rng.choice([0, 1, (1 << bits) - 1, rng.getrandbits(bits)])
+    return rng.choice([0, -1, 1, -(1 << (bits - 1)), (1 << (bits - 1)) - 1, rng.getrandbits(bits) - (1 << (bits - 1))])
+
+
+def test_word_results_decode_as_eth_abi_decodes_them() -> None:
+    rng = random.Random(7)
+    kinds = ["bool", *(f"uint{b}" for b in (8, 64, 128, 160, 256)), *(f"int{b}" for b in (8, 24, 128, 256))]
+    for size in (0, 1, 2, 5, 9):
+        types = tuple(rng.choice(kinds) for _ in range(size))
+        values = [_word_value(rng, kind) for kind in types]
+        raw = abi_encode(list(types), values)
+        assert _decode_words(types, raw) == abi_decode(list(types), raw) == tuple(values)
+        assert _decode_words(types, raw + b"\x01") == abi_decode(list(types), raw + b"\x01")  # trailing bytes
+
+
+def _word(value: int) -> bytes:
+    return (value % (1 << 256)).to_bytes(32, "big")
+
+
+@pytest.mark.parametrize(
+    ("types", "raw"),
+    [
+        (("uint8",), _word(256)),  # padding not zero: eth_abi refuses it
+        (("uint128",), _word(1 << 200)),
+        (("bool",), _word(2)),
+        (("int8",), _word(128)),  # not sign-extended
+        (("int8",), _word(-129)),
+        (("uint256", "uint256"), _word(1)),  # short
+        (("uint256",), b""),
+    ],
+)
+def test_a_word_eth_abi_refuses_is_left_to_it(types: tuple[str, ...], raw: bytes) -> None:
+    assert _decode_words(types, raw) is None
+    with pytest.raises(DecodingError):
+        abi_decode(list(types), raw)
+
+
+@pytest.mark.parametrize("types", [("address",), ("bytes32",), ("uint256[]",), ("string",), ("uint256[2]",)])
+def test_other_results_are_left_to_eth_abi(types: tuple[str, ...]) -> None:
+    assert _decode_words(types, _word(32) + _word(0) + _word(0)) is None
+
+
+def test_a_real_abis_results_decode_as_eth_abi_decodes_them() -> None:
+    feed = load_abi("chainlink", "AggregatorV3Interface")
+    raw = abi_encode(["uint80", "int256", "uint256", "uint256", "uint80"], [7, -3 * 10**8, 1, 2, 7])
+    assert feed.decode("latestRoundData", raw) == (7, -3 * 10**8, 1, 2, 7)
+    assert feed.decode("decimals", "0x" + _word(8).hex()) == (8,)
+    assert feed.selector("latestRoundData") == feed.selector("latestRoundData")  # cached, the same bytes
+    with pytest.raises(DecodingError):
+        feed.decode("decimals", "0x" + _word(256).hex())  # uint8 with a high byte: eth_abi's error, as before
