@@ -10,7 +10,7 @@ from chainrisk.rpc import RpcClient
 from tests.soak import soak
 
 #: The work the soak must see done (a time cap only stops a stuck soak).
-RUNS, READS, CAP_SECONDS = 6, 200, 900
+RUNS, READS, CAP_SECONDS = 4, 200, 900
 
 
 def test_watch_soak_with_readers(devnet: dict[str, Any], rpc: RpcClient, tmp_path: Path) -> None:

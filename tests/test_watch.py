@@ -189,14 +189,14 @@ def test_watch_alerts_once_per_breach_and_recovery(
         _set_weth(rpc, devnet, before * 55 // 100)
         _wait(lambda: hooks.events("breach") == wallets, "one breach per watched wallet", dashboard.view)
         settled = _runs(db)
-        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the breach", dashboard.view)
+        _wait(lambda: _runs(db) >= settled + 2, "two more runs after the breach", dashboard.view)
         assert hooks.events("breach") == wallets  # exactly once each, not once per run
         assert hooks.events("recovery") == []
 
         _set_weth(rpc, devnet, before)
         _wait(lambda: hooks.events("recovery") == wallets, "one recovery per watched wallet", dashboard.view)
         settled = _runs(db)
-        _wait(lambda: _runs(db) >= settled + 3, "three more runs after the recovery", dashboard.view)
+        _wait(lambda: _runs(db) >= settled + 2, "two more runs after the recovery", dashboard.view)
         assert hooks.events("breach") == wallets and hooks.events("recovery") == wallets
     finally:
         stop.set()
