@@ -721,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=VALUE",
         help="an adapter option, e.g. maker's urns=FILE, or usd_feeds=TOKEN=FEED,TOKEN=FEED (Chainlink USD feeds by "
-        "token, for Morpho Blue and Comet) (repeatable)",
+        "token, for Morpho Blue and Comet) and usd_feed_max_age=25h (older feed answers are named stale) (repeatable)",
     )
     index.add_argument(
         "--market", help="a preset such as aave-v3-ethereum, morpho-blue-ethereum, compound-v3-ethereum-usdc"

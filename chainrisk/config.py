@@ -61,7 +61,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
 from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
-from chainrisk.protocols.usd import parse_feeds
+from chainrisk.protocols.usd import parse_feeds, parse_max_age
 from chainrisk.rpc import mask_url
 from chainrisk.store.history import HistorySettings, parse_storage
 
@@ -202,8 +202,11 @@ def market_config(entry: dict[str, Any], where: str) -> MarketConfig:
         for k in adapter.option_names
         if k in merged
     }
+    # A malformed feed pair or age fails here, before any work.
     if "usd_feeds" in options:
-        parse_feeds(options["usd_feeds"], f"{where}: usd_feeds")  # a malformed pair fails here, before any work
+        parse_feeds(options["usd_feeds"], f"{where}: usd_feeds")
+    if "usd_feed_max_age" in options:
+        parse_max_age(options["usd_feed_max_age"], f"{where}: usd_feed_max_age")
     return MarketConfig(
         protocol=adapter.name,
         address=check_address(merged["address"], f"{where}: address"),

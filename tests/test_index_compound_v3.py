@@ -181,6 +181,16 @@ def test_usd_feeds_value_the_comet_as_the_usd_oracle_does(
         ours = _frame(db, usd)
         assert ours.equals(_frame(comet_db, usd)) and ours["price_usd"].is_not_null().all(), len(given)
         assert _frame(db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
+    # An answer older than usd_feed_max_age (here any answer not given in the snapshot's own second) is named on the
+    # Comet, its subject the feed, and still used.
+    db = tmp_path / "feeds-stale.duckdb"
+    options = {"usd_feeds": " ".join(f"{t}={f}" for t, f in feeds.items()), "usd_feed_max_age": "1s"}
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options=options, to_block=block)
+    assert _frame(db, usd).equals(_frame(comet_db, usd))
+    stale = _frame(db, "SELECT market, subject, detail FROM data_quality WHERE kind = 'stale_usd_price'")
+    assert stale.height > 0 and set(stale["subject"]) <= set(feeds.values())
+    assert set(stale["market"]) == {chain["comet"].lower()}
+    assert all(d.split(": ", 1)[0].split()[0] in ("base", "collateral") for d in stale["detail"])
 
 
 def _engine(positions: pl.DataFrame, multipliers: dict[str, float] | None = None) -> pl.DataFrame:

@@ -395,6 +395,47 @@ def test_usd_feeds_value_the_markets_as_the_aave_oracle_does(
         assert row["loan_price_usd"] == expected, row
 
 
+def test_a_usd_feed_older_than_the_max_age_is_named_on_each_market_it_prices(
+    devnet: dict[str, Any], morpho_db: Path, tmp_path: Path
+) -> None:
+    """`stale_usd_price` names, on each market, the feeds of its loan and collateral tokens whose answer at the block
+    is older than usd_feed_max_age, by the feed's own updatedAt against the block's time; the prices are used all the
+    same (the USD figures equal the default run's)."""
+    from chainrisk.config import market_config
+    from chainrisk.errors import UserError
+
+    url, morpho = devnet["rpc_url"], devnet["morpho_blue"]["morpho"]
+    block = _rows(morpho_db, "SELECT snapshot_block FROM sync_state")[0]["snapshot_block"]
+    feeds = _usd_feeds(devnet)
+    pairs = ",".join(f"{t}={f}" for t, f in feeds.items())
+    feed_abi = load_abi("chainlink", "AggregatorV3Interface")
+    with RpcClient(url) as rpc:
+        now = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+        answers = rpc.batch([eth_call(f, feed_abi, "latestRoundData", block=hex(block)) for f in feeds.values()])
+    updated = {f: int(feed_abi.decode("latestRoundData", r)[3]) for f, r in zip(feeds.values(), answers, strict=True)}
+    markets = _rows(morpho_db, "SELECT market_id, loan_token, collateral_token FROM raw_morpho_blue_markets")
+    runs = {}
+    for max_age, text in ((90_000, None), (1, "1"), (now - min(updated.values()), f"{now - min(updated.values())}s")):
+        db = tmp_path / f"age-{max_age}.duckdb"
+        options = {"usd_feeds": pairs} | ({"usd_feed_max_age": text} if text else {})
+        index_market("morpho-blue", url, morpho, db, options=options, to_block=block)
+        expected = {
+            (m["market_id"], feeds[t])
+            for m in markets
+            for t in (m["loan_token"], m["collateral_token"])
+            if t in feeds and now - updated[feeds[t]] > max_age
+        }
+        stale = _rows(db, "SELECT market, subject, detail FROM data_quality WHERE kind = 'stale_usd_price'")
+        assert {(r["market"], r["subject"]) for r in stale} == expected, max_age
+        assert all("its answer is used as the chain serves it" in r["detail"] for r in stale)
+        runs[max_age] = db
+    assert _rows(runs[1], "SELECT market, subject FROM data_quality WHERE kind = 'stale_usd_price'"), "none named"
+    value = "SELECT market, wallet, asset, price_usd, collateral_usd, debt_usd FROM positions ORDER BY ALL"
+    assert _rows(runs[1], value) == _rows(runs[90_000], value)
+    with pytest.raises(UserError, match=r"markets\[1\]: usd_feed_max_age: '5x' is not a positive age"):
+        market_config({"protocol": "morpho-blue", "address": morpho, "usd_feed_max_age": "5x"}, "markets[1]")
+
+
 def test_a_usd_feed_that_is_no_feed_is_refused_in_one_line(devnet: dict[str, Any], tmp_path: Path) -> None:
     """A mistyped feed (here the Morpho singleton itself) stops that market before anything is stored, naming the
     feed and its token; a malformed pair is refused when the config is read."""

@@ -1,5 +1,6 @@
 """USD sources for protocols that price in their own units (chainrisk.protocols.usd): a token's Chainlink feed wins
-over the AaveOracle, and a feed that reverts or answers zero or less leaves that token unpriced, nothing else."""
+over the AaveOracle, a feed that reverts or answers zero or less leaves that token unpriced, nothing else, and a feed
+answer older than usd_feed_max_age is named stale and still used."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ import pytest
 from eth_abi.abi import encode
 
 from chainrisk.errors import UserError
-from chainrisk.protocols.usd import Feed, UsdSource, discover_usd, parse_feeds, token_prices, unpriced
+from chainrisk.protocols.usd import (
+    DEFAULT_MAX_FEED_AGE,
+    Feed,
+    TokenUsd,
+    UsdSource,
+    discover_usd,
+    parse_feeds,
+    parse_max_age,
+    token_prices,
+    unpriced,
+)
 
 TOKENS = ["0x" + f"{i:040x}" for i in range(1, 5)]
 FEEDS = ["0x" + f"{i:040x}" for i in range(101, 105)]
 ORACLE = "0x" + "aa" * 20
 
 
-def _round(answer: int) -> str:
-    return "0x" + encode(["uint80", "int256", "uint256", "uint256", "uint80"], [7, answer, 1, 2, 7]).hex()
+def _round(answer: int, updated_at: int = 2) -> str:
+    return "0x" + encode(["uint80", "int256", "uint256", "uint256", "uint80"], [7, answer, 1, updated_at, 7]).hex()
 
 
 def _word(value: int) -> str:
@@ -122,3 +133,41 @@ def test_a_source_deployed_after_the_block_is_left_out_there_and_a_typo_is_refus
         discover_usd(Chain(answers, {FEEDS[0]}, {FEEDS[0]}), ORACLE, both, "0x10")  # type: ignore[arg-type]
     with pytest.raises(UserError, match=f"usd_feeds: {FEEDS[0]} \\(the feed given for token"):
         discover_usd(Chain(answers, {ORACLE}, {ORACLE}), ORACLE, both, "0x10")  # type: ignore[arg-type]
+
+
+def test_a_feed_answer_older_than_the_max_age_is_named_stale_and_still_used() -> None:
+    now = 1_700_000_000
+    feeds = (Feed(TOKENS[0], FEEDS[0], 8), Feed(TOKENS[1], FEEDS[1], 8), Feed(TOKENS[2], FEEDS[2], 8))
+    rpc = Replies(
+        {
+            (FEEDS[0], LATEST_ROUND): _round(2_000 * 10**8, now - 3_600),  # an hour old
+            (FEEDS[1], LATEST_ROUND): _round(10**8, now - 3 * 86_400),  # three days old
+            (FEEDS[2], LATEST_ROUND): _round(-1, now - 3 * 86_400),  # no price: nothing to call stale
+            (ORACLE, GET_ASSET_PRICE): _word(3 * 10**8),
+        }
+    )
+    read = UsdSource(ORACLE, 10**8, feeds).read(rpc, TOKENS, "0x10", now)  # type: ignore[arg-type]
+    assert [t.usd for t in read] == [2_000.0, 1.0, None, 3.0]
+    assert [t.stale is not None for t in read] == [False, True, False, False]
+    stale = read[1].stale
+    assert stale is not None and stale.kind == "stale_usd_price" and stale.subject == FEEDS[1]
+    assert stale.detail == (
+        f"USD feed {FEEDS[1]} last updated 3.0 days before this block, over usd_feed_max_age (25.0 h); its answer "
+        "is used as the chain serves it"
+    )
+    # A tighter age names the hour-old answer too; no block time (a price alone) names none.
+    tight = UsdSource(ORACLE, 10**8, feeds, max_feed_age=600).read(rpc, TOKENS, "0x10", now)  # type: ignore[arg-type]
+    assert [t.stale is not None for t in tight] == [True, True, False, False]
+    assert "last updated 60 min before this block, over usd_feed_max_age (10 min)" in str(tight[0].stale)
+    assert UsdSource(ORACLE, 10**8, feeds).read(rpc, TOKENS, "0x10", None)[1] == TokenUsd(1.0)  # type: ignore[arg-type]
+
+
+def test_the_max_age_is_parsed_and_a_bad_one_refused() -> None:
+    assert parse_max_age(None) == DEFAULT_MAX_FEED_AGE == 90_000
+    assert [parse_max_age(t) for t in ("3600", "90m", " 25h", "2d", "45s")] == [3_600, 5_400, 90_000, 172_800, 45]
+    for text in ("0", "-5", "1.5h", "3w", "h", ""):
+        with pytest.raises(UserError, match=r"usd_feed_max_age: .* is not a positive age"):
+            parse_max_age(text)
+    rpc = Replies({(FEEDS[0], DECIMALS): _word(8), (FEEDS[0], LATEST_ROUND): _round(1)})
+    source = discover_usd(rpc, None, f"{TOKENS[0]}={FEEDS[0]}", "0x1", "6h")  # type: ignore[arg-type]
+    assert source.max_feed_age == 21_600

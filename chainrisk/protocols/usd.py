@@ -12,8 +12,12 @@ Both are checked when a market is read (`discover_usd`): a source that does not 
 the chain's head (a mistyped address) is refused in one line. One that answers at the head only was deployed, or first
 updated, after that block (a `credit history` sample before the chain's Aave market or feed existed): it is left out
 at that block, not refused. A feed that reverts or answers zero or less leaves that token's price unknown. The
-adapters name a market left without any USD price in `data_quality` (`no_usd_price`, `unpriced`). A feed answer's
-`updatedAt` is not checked, as AaveOracle does not check it either: the figure is the one the chain serves at the block.
+adapters name a market left without any USD price in `data_quality` (`no_usd_price`, `unpriced`).
+
+A feed answer is used as the chain serves it at the block, as AaveOracle uses its feeds' answers, however old; but one
+whose `updatedAt` lies more than `usd_feed_max_age` before the block (default DEFAULT_MAX_FEED_AGE) is named on the
+token (`stale_usd_price`): a feed that stopped updating shows a price nobody trades at. An AaveOracle's own feeds are
+not visible through getAssetPrice, so only `usd_feeds` are checked.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, decode_decimals
+from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, Problem, decode_decimals
 from chainrisk.rpc import RpcClient
 
 #: An AaveOracle-compatible USD source (getAssetPrice, BASE_CURRENCY_UNIT).
@@ -33,6 +37,13 @@ USD_ORACLE = load_abi("aave-v3", "IAaveOracle")
 #: Chainlink's AggregatorV3Interface (decimals, description, latestRoundData).
 FEED = load_abi("chainlink", "AggregatorV3Interface")
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+#: A feed answer older than this at the block read is named stale: a day and an hour, as a day is the longest
+#: heartbeat (the most time between two answers of a feed whose price does not move) that Chainlink lists for most of
+#: its USD feeds (docs.chain.link, "Price Feed Contract Addresses"). A team that knows its feeds' heartbeats sets
+#: `usd_feed_max_age` to theirs.
+DEFAULT_MAX_FEED_AGE = 25 * 3600
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_AGE = re.compile(r"(\d+)\s*([smhd]?)")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,16 @@ def parse_feeds(text: str | None, where: str = "usd_feeds") -> tuple[tuple[str, 
     return tuple(pairs.items())
 
 
+def parse_max_age(text: str | None, where: str = "usd_feed_max_age") -> int:
+    """Seconds from `3600`, `90m`, `25h` or `2d` (the default, DEFAULT_MAX_FEED_AGE, when not given)."""
+    if text is None:
+        return DEFAULT_MAX_FEED_AGE
+    match = _AGE.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise UserError(f"{where}: {text[:80]!r} is not a positive age; give seconds, or a number with s, m, h or d")
+    return int(match[1]) * _AGE_UNITS[match[2] or "s"]
+
+
 def _address(text: str, where: str) -> str:
     if not _HEX_ADDRESS.fullmatch(text):
         raise UserError(f"{where}: {text[:80]!r} is not a 20-byte hex address; give 0x followed by 40 hex digits")
@@ -71,17 +92,33 @@ class UsdSource:
     oracle_unit: int = 1  #: its BASE_CURRENCY_UNIT (1 without one)
     feeds: tuple[Feed, ...] = ()  #: Chainlink USD feeds by token
     later: tuple[str, ...] = ()  #: configured sources that answer at the head but not at the block, left out there
+    max_feed_age: int = DEFAULT_MAX_FEED_AGE  #: seconds: a feed answer older at the block read is named stale
 
     def prices(self, rpc: RpcClient, tokens: Sequence[str], tag: str) -> list[float | None]:
         """token_prices of `tokens` from these sources."""
-        return token_prices(rpc, self.oracle, self.oracle_unit, self.feeds, tokens, tag)
+        return [p.usd for p in self.read(rpc, tokens, tag, None)]
+
+    def read(self, rpc: RpcClient, tokens: Sequence[str], tag: str, timestamp: int | None) -> list[TokenUsd]:
+        """Each token's USD price and, where its feed's answer is older than `max_feed_age` at `timestamp` (the
+        block's time), a `stale_usd_price` problem."""
+        return _read(rpc, self, tokens, tag, timestamp)
 
 
-def discover_usd(rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str) -> UsdSource:
+@dataclass(frozen=True)
+class TokenUsd:
+    usd: float | None  #: USD per whole token; None where no source gives a positive price
+    stale: Problem | None = None  #: its feed's answer is older than the source's max_feed_age
+
+
+def discover_usd(
+    rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str, max_age: str | None = None
+) -> UsdSource:
     """The configured USD oracle's unit and feeds' decimals at `tag`. A source that does not answer as it must at `tag`
     is asked again at the chain's head: one that answers there is left out at `tag` (deployed, or first updated,
-    later), one that does not is refused in one line (UserError: a mistyped address)."""
+    later), one that does not is refused in one line (UserError: a mistyped address). `max_age`: the
+    `usd_feed_max_age` option (parse_max_age)."""
     pairs = parse_feeds(feeds)
+    max_feed_age = parse_max_age(max_age)
     oracle = _address(oracle, "usd_oracle") if oracle else None
     later: list[str] = []
     unit = _oracle_unit(rpc, oracle, tag) if oracle else 1
@@ -101,7 +138,7 @@ def discover_usd(rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str
             )
         later.append(f"the USD feed of {token} ({feed})")
     answering = tuple(Feed(t, f, d) for (t, f), d in zip(pairs, checked, strict=True) if d is not None)
-    return UsdSource(None if unit is None else oracle, unit or 1, answering, tuple(later))
+    return UsdSource(None if unit is None else oracle, unit or 1, answering, tuple(later), max_feed_age)
 
 
 def _oracle_unit(rpc: RpcClient, oracle: str, tag: str) -> int | None:
@@ -128,7 +165,12 @@ def token_prices(
 ) -> list[float | None]:
     """USD per whole token of each of `tokens` (lowercase hex) at `tag`: its feed's answer where `feeds` has one,
     else the oracle's price; None where neither gives a positive price (no source, a revert, zero or less)."""
-    by_token = {f.token: f for f in feeds}
+    return [p.usd for p in _read(rpc, UsdSource(oracle, oracle_unit, tuple(feeds)), tokens, tag, None)]
+
+
+def _read(rpc: RpcClient, source: UsdSource, tokens: Sequence[str], tag: str, timestamp: int | None) -> list[TokenUsd]:
+    oracle, oracle_unit = source.oracle, source.oracle_unit
+    by_token = {f.token: f for f in source.feeds}
     calls: list[tuple[str, list[Any]]] = []
     for token in tokens:
         feed = by_token.get(token)
@@ -137,18 +179,41 @@ def token_prices(
         elif oracle:
             calls.append(eth_call(oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
     raw = iter(rpc.batch_each(calls) if calls else [])
-    prices: list[float | None] = []
+    prices: list[TokenUsd] = []
     for token in tokens:
         feed = by_token.get(token)
         if feed is not None:
-            answer = _answer(next(raw))
-            prices.append(answer / 10**feed.decimals if isinstance(answer, int) and answer > 0 else None)
+            answer, updated = _round_answer(next(raw))
+            if answer is None or answer <= 0:
+                prices.append(TokenUsd(None))
+                continue
+            age = None if timestamp is None or updated is None else timestamp - updated
+            stale = _stale(feed, age, source.max_feed_age) if age is not None and age > source.max_feed_age else None
+            prices.append(TokenUsd(answer / 10**feed.decimals, stale))
         elif oracle:
             price = decode_decimals(next(raw))  # one uint256 word, like decimals(); None for a revert
-            prices.append(price / oracle_unit if price else None)
+            prices.append(TokenUsd(price / oracle_unit if price else None))
         else:
-            prices.append(None)
+            prices.append(TokenUsd(None))
     return prices
+
+
+def _stale(feed: Feed, age: int, max_age: int) -> Problem:
+    return Problem(
+        "stale_usd_price",
+        f"USD feed {feed.feed} last updated {_duration(age)} before this block, over usd_feed_max_age "
+        f"({_duration(max_age)}); its answer is used as the chain serves it",
+        "whether the USD price is current",
+        feed.feed,
+    )
+
+
+def _duration(seconds: int) -> str:
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
 def unpriced(source: UsdSource, what: str, valued: str, tokens: str) -> str:
@@ -179,9 +244,16 @@ _NO_ANSWER = object()
 
 def _answer(raw: Any) -> Any:
     """latestRoundData's answer (a signed int), or _NO_ANSWER for a revert or an undecodable reply."""
+    answer, _ = _round_answer(raw)
+    return _NO_ANSWER if answer is None else answer
+
+
+def _round_answer(raw: Any) -> tuple[int | None, int | None]:
+    """latestRoundData's answer and updatedAt; (None, None) for a revert or an undecodable reply."""
     if raw in (None, "0x"):
-        return _NO_ANSWER
+        return None, None
     try:
-        return int(FEED.decode("latestRoundData", raw)[1])
+        decoded = FEED.decode("latestRoundData", raw)
     except DECODE_ERRORS:
-        return _NO_ANSWER
+        return None, None
+    return int(decoded[1]), int(decoded[3])

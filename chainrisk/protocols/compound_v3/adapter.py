@@ -136,9 +136,10 @@ class CompoundV3Adapter(Adapter[Deployment]):
         )
         for name, m in MARKETS.items()
     }
-    option_names = ("usd_oracle", "usd_feeds")
-    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token (chainrisk.protocols.usd)
-    text_options = ("usd_feeds",)
+    option_names = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
+    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token; usd_feed_max_age: how old a feed's answer may be
+    #: before it is named stale (chainrisk.protocols.usd)
+    text_options = ("usd_feeds", "usd_feed_max_age")
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
@@ -147,7 +148,8 @@ class CompoundV3Adapter(Adapter[Deployment]):
     threshold_within_bonus = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        return discover(rpc, address, block, options.get("usd_oracle"), options.get("usd_feeds"))
+        usd = options.get("usd_oracle"), options.get("usd_feeds"), options.get("usd_feed_max_age")
+        return discover(rpc, address, block, *usd)
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.comet], [list(TOPICS)])

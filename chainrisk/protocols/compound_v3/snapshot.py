@@ -134,7 +134,12 @@ def _decode(fn: str, raw: Any) -> tuple[Any, ...]:
 
 
 def discover(
-    rpc: RpcClient, address: str, block: int, usd_oracle: str | None, usd_feeds: str | None = None
+    rpc: RpcClient,
+    address: str,
+    block: int,
+    usd_oracle: str | None,
+    usd_feeds: str | None = None,
+    usd_feed_max_age: str | None = None,
 ) -> Deployment:
     """Checks the contract answers as a Comet (its base token, scale, asset count and totals, with indices at or
     above their starting value); reads the USD oracle's unit and the USD feeds' decimals (chainrisk.protocols.usd)."""
@@ -156,7 +161,7 @@ def discover(
             f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
             "e.g. cUSDCv3), or give --protocol for the contract it is"
         ) from None
-    return Deployment(address.lower(), discover_usd(rpc, usd_oracle, usd_feeds, tag))
+    return Deployment(address.lower(), discover_usd(rpc, usd_oracle, usd_feeds, tag, usd_feed_max_age))
 
 
 def _price(raw: Any) -> int | None:
@@ -165,20 +170,21 @@ def _price(raw: Any) -> int | None:
 
 
 def read_tokens(
-    rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int, scales: dict[str, int]
+    rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int, scales: dict[str, int], timestamp: int
 ) -> dict[str, Token]:
     """Symbol, decimals and (with a USD feed or oracle) USD price of each token, read as far as the token answers
     (chainrisk.protocols.quality.read_token_info). Decimals a token does not answer come from Comet's own `scales`
-    (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it)."""
+    (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it). A USD feed's
+    answer older than the source's max age at `timestamp` is a problem of the token (`stale_usd_price`)."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    prices = deployment.usd.prices(rpc, addresses, tag)
+    prices = deployment.usd.read(rpc, addresses, tag, timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
         decimals = info.decimals if info.decimals is not None else len(str(scales[token])) - 1
         problems = tuple(replace(p, unknown="symbol" if p.kind in SYMBOL_LOST else None) for p in info.problems)
-        tokens[token] = Token(token, info.label, decimals, usd, problems)
+        tokens[token] = Token(token, info.label, decimals, usd.usd, problems + ((usd.stale,) if usd.stale else ()))
     return tokens
 
 
@@ -220,7 +226,7 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
     )
     prices = [_price(r) for r in optional[: count + 1]]
     scales = {base_token: int(got["baseScale"])} | {str(i[1]).lower(): int(i[3]) for i in infos}
-    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block, scales)
+    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block, scales, timestamp)
     assets = []
     for k, (offset, asset, feed, scale, borrow_cf, liquidate_cf, liquidation_factor, cap) in enumerate(infos):
         total_raw, reserves_raw = optional[count + 1 + k], optional[2 * count + 1 + k]
@@ -271,7 +277,7 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     a USD price (`no_usd_price`) when no USD source is configured or they price none of the market's tokens."""
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
     issues = [
-        Issue(market.comet, t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
+        Issue(market.comet, p.subject or t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
         for role, t in roles
         for p in t.problems
     ]

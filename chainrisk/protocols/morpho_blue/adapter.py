@@ -99,9 +99,10 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         )
         for p in PRESETS.values()
     }
-    option_names = ("usd_oracle", "usd_feeds")
-    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token (chainrisk.protocols.usd)
-    text_options = ("usd_feeds",)
+    option_names = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
+    #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token; usd_feed_max_age: how old a feed's answer may be
+    #: before it is named stale (chainrisk.protocols.usd)
+    text_options = ("usd_feeds", "usd_feed_max_age")
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
     previous_tables = ("raw_morpho_blue_positions",)
@@ -121,7 +122,8 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        return discover(rpc, address, block, options.get("usd_oracle"), options.get("usd_feeds"))
+        usd = options.get("usd_oracle"), options.get("usd_feeds"), options.get("usd_feed_max_age")
+        return discover(rpc, address, block, *usd)
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.morpho], [list(TOPICS)])

@@ -94,7 +94,12 @@ def _lower(address: str) -> str:
 
 
 def discover(
-    rpc: RpcClient, address: str, block: int, usd_oracle: str | None, usd_feeds: str | None = None
+    rpc: RpcClient,
+    address: str,
+    block: int,
+    usd_oracle: str | None,
+    usd_feeds: str | None = None,
+    usd_feed_max_age: str | None = None,
 ) -> Deployment:
     """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit and the USD
     feeds' decimals (chainrisk.protocols.usd)."""
@@ -112,7 +117,7 @@ def discover(
             f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
             "or give --protocol for the contract it is"
         ) from None
-    return Deployment(_lower(address), fee_recipient, discover_usd(rpc, usd_oracle, usd_feeds, tag))
+    return Deployment(_lower(address), fee_recipient, discover_usd(rpc, usd_oracle, usd_feeds, tag, usd_feed_max_age))
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
@@ -120,16 +125,20 @@ def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     return rpc.batch_each(calls)
 
 
-def read_tokens(rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int) -> dict[str, Token]:
+def read_tokens(
+    rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int, timestamp: int
+) -> dict[str, Token]:
     """Each token's metadata (chainrisk.protocols.quality.read_token_info: a token without decimals() or whose
-    calls revert is read as far as it answers) and its USD price where its USD feed or the USD oracle gives one."""
+    calls revert is read as far as it answers) and its USD price where its USD feed or the USD oracle gives one (a
+    feed's answer older than the source's max age at `timestamp` is a problem of the token: `stale_usd_price`)."""
     tag = hex(block)
     infos = read_token_info(rpc, addresses, tag)
-    prices = deployment.usd.prices(rpc, addresses, tag)
+    prices = deployment.usd.read(rpc, addresses, tag, timestamp)
     tokens = {}
-    for token, price_usd in zip(addresses, prices, strict=True):
+    for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
-        tokens[token] = Token(token, info.label, info.decimals, price_usd, info.problems)
+        problems = info.problems + ((usd.stale,) if usd.stale else ())
+        tokens[token] = Token(token, info.label, info.decimals, usd.usd, problems)
     return tokens
 
 
@@ -213,19 +222,25 @@ def read_markets(
         _code_answers(rpc, [(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag)) for p in with_oracle], tag)
     )
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
-    tokens = read_tokens(rpc, deployment, addresses, block)
+    tokens = read_tokens(rpc, deployment, addresses, block, timestamp)
     markets = []
     for params, state in zip(created, states, strict=True):
         market_id = params.market_id
         loan = tokens[params.loan_token]
         collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
         issues = [
-            Issue(market_id, loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
+            Issue(market_id, p.subject or loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
             for p in loan.problems
         ]
         if collateral is not None:
             issues += [
-                Issue(market_id, collateral.address, p.kind, f"collateral {collateral.symbol}: {p.detail}", p.unknown)
+                Issue(
+                    market_id,
+                    p.subject or collateral.address,
+                    p.kind,
+                    f"collateral {collateral.symbol}: {p.detail}",
+                    p.unknown,
+                )
                 for p in collateral.problems
             ]
         rate: int | None = 0
