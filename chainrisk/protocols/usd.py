@@ -23,7 +23,7 @@ not visible through getAssetPrice, so only `usd_feeds` are checked.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +108,18 @@ class UsdSource:
 class TokenUsd:
     usd: float | None  #: USD per whole token; None where no source gives a positive price
     stale: Problem | None = None  #: its feed's answer is older than the source's max_feed_age
+
+
+#: The market options that configure the USD sources (the Morpho Blue and Compound V3 adapters take them); the last
+#: two are text (usd_oracle is an address).
+USD_OPTIONS = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
+USD_TEXT_OPTIONS = ("usd_feeds", "usd_feed_max_age")
+
+
+def usd_source(rpc: RpcClient, options: Mapping[str, str], tag: str) -> UsdSource:
+    """discover_usd of a market's USD_OPTIONS."""
+    oracle, feeds, max_age = (options.get(name) for name in USD_OPTIONS)
+    return discover_usd(rpc, oracle, feeds, tag, max_age)
 
 
 def discover_usd(

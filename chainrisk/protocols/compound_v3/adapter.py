@@ -16,6 +16,7 @@ from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, deco
 from chainrisk.protocols.compound_v3.snapshot import Deployment, discover, read_accounts, read_market, token_issues
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.quality import data_quality_frame
+from chainrisk.protocols.usd import USD_OPTIONS, USD_TEXT_OPTIONS
 from chainrisk.rpc import RpcClient
 
 DDL = """
@@ -136,10 +137,10 @@ class CompoundV3Adapter(Adapter[Deployment]):
         )
         for name, m in MARKETS.items()
     }
-    option_names = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
+    option_names = USD_OPTIONS
     #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token; usd_feed_max_age: how old a feed's answer may be
     #: before it is named stale (chainrisk.protocols.usd)
-    text_options = ("usd_feeds", "usd_feed_max_age")
+    text_options = USD_TEXT_OPTIONS
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
@@ -148,8 +149,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     threshold_within_bonus = False
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        usd = options.get("usd_oracle"), options.get("usd_feeds"), options.get("usd_feed_max_age")
-        return discover(rpc, address, block, *usd)
+        return discover(rpc, address, block, options)
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.comet], [list(TOPICS)])

@@ -4,7 +4,7 @@ JSON-RPC batches."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,7 +24,7 @@ from chainrisk.protocols.compound_v3.maths import (
     utilization,
 )
 from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
-from chainrisk.protocols.usd import UsdSource, discover_usd, unpriced
+from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -133,14 +133,7 @@ def _decode(fn: str, raw: Any) -> tuple[Any, ...]:
     return COMET.decode(fn, raw)
 
 
-def discover(
-    rpc: RpcClient,
-    address: str,
-    block: int,
-    usd_oracle: str | None,
-    usd_feeds: str | None = None,
-    usd_feed_max_age: str | None = None,
-) -> Deployment:
+def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str, str] | None = None) -> Deployment:
     """Checks the contract answers as a Comet (its base token, scale, asset count and totals, with indices at or
     above their starting value); reads the USD oracle's unit and the USD feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
@@ -161,7 +154,7 @@ def discover(
             f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
             "e.g. cUSDCv3), or give --protocol for the contract it is"
         ) from None
-    return Deployment(address.lower(), discover_usd(rpc, usd_oracle, usd_feeds, tag, usd_feed_max_age))
+    return Deployment(address.lower(), usd_source(rpc, usd_options or {}, tag))
 
 
 def _price(raw: Any) -> int | None:

@@ -25,6 +25,7 @@ from chainrisk.protocols.morpho_blue.snapshot import (
     read_positions,
 )
 from chainrisk.protocols.quality import data_quality_frame
+from chainrisk.protocols.usd import USD_OPTIONS, USD_TEXT_OPTIONS
 from chainrisk.rpc import RpcClient
 from chainrisk.units import PER_MARKET
 
@@ -99,10 +100,10 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         )
         for p in PRESETS.values()
     }
-    option_names = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
+    option_names = USD_OPTIONS
     #: usd_feeds: `TOKEN=FEED` pairs, Chainlink USD feeds by token; usd_feed_max_age: how old a feed's answer may be
     #: before it is named stale (chainrisk.protocols.usd)
-    text_options = ("usd_feeds", "usd_feed_max_age")
+    text_options = USD_TEXT_OPTIONS
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
     previous_tables = ("raw_morpho_blue_positions",)
@@ -122,8 +123,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
         return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
-        usd = options.get("usd_oracle"), options.get("usd_feeds"), options.get("usd_feed_max_age")
-        return discover(rpc, address, block, *usd)
+        return discover(rpc, address, block, options)
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         return LogQuery([deployment.morpho], [list(TOPICS)])

@@ -5,7 +5,7 @@ permissionless: an odd token, oracle or IRM is read as far as it answers and nam
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, read_token_info
-from chainrisk.protocols.usd import UsdSource, discover_usd, unpriced
+from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -93,14 +93,7 @@ def _lower(address: str) -> str:
     return address.lower()
 
 
-def discover(
-    rpc: RpcClient,
-    address: str,
-    block: int,
-    usd_oracle: str | None,
-    usd_feeds: str | None = None,
-    usd_feed_max_age: str | None = None,
-) -> Deployment:
+def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str, str] | None = None) -> Deployment:
     """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit and the USD
     feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
@@ -117,7 +110,7 @@ def discover(
             f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
             "or give --protocol for the contract it is"
         ) from None
-    return Deployment(_lower(address), fee_recipient, discover_usd(rpc, usd_oracle, usd_feeds, tag, usd_feed_max_age))
+    return Deployment(_lower(address), fee_recipient, usd_source(rpc, usd_options or {}, tag))
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
