@@ -240,6 +240,40 @@ def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str,
         assert refused == 1 and client.batch_size == 7
 
 
+def test_a_learnt_batch_size_is_tried_longer_once_it_is_old(
+    devnet: dict[str, Any], pinned: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A learnt size older than RECHECK_BATCH_S: the next client tries twice it, is refused once while the cap stands
+    (and keeps the size), and keeps the longer size once the node takes it (its cap raised)."""
+    pool = devnet["aave_v3"]["pool"]
+    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - 41, pinned + 1)]
+    with RpcClient(devnet["rpc_url"]) as direct:
+        want = direct.batch(calls)
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=7, batch_style="erigon")
+    with proxy:
+        with RpcClient(proxy.url, PATIENT) as first:
+            assert first.batch(calls) == want and first.batch_size == 7
+        with RpcClient(proxy.url, PATIENT) as fresh:  # learnt a moment ago: taken as it is
+            assert fresh.batch(calls) == want and not fresh.faults_absorbed
+        monkeypatch.setattr(rpc_client, "RECHECK_BATCH_S", 0.0)  # every learnt size is old from now on
+        with RpcClient(proxy.url, PATIENT) as probe:
+            assert probe.batch_size == 14
+            assert probe.batch(calls) == want and probe.faults_absorbed == {"batch_too_large": 1}
+            assert probe.batch_size == 7
+        proxy.max_batch = 30  # the node's cap raised
+        with RpcClient(proxy.url, PATIENT) as grown:
+            assert grown.batch(calls) == want and not grown.faults_absorbed and grown.batch_size == 14
+        with RpcClient(proxy.url, PATIENT) as again:  # 28 passes too
+            assert again.batch(calls) == want and not again.faults_absorbed and again.batch_size == 28
+        with RpcClient(proxy.url, PATIENT) as capped:  # all 42 in one batch, over 30: refused once, then halves
+            assert capped.batch(calls) == want and capped.faults_absorbed == {"batch_too_large": 1}
+            assert capped.batch_size == 21  # half the refused batch, under the 30 the node names
+        monkeypatch.setattr(rpc_client, "RECHECK_BATCH_S", 3600.0)
+        with RpcClient(proxy.url, PATIENT) as settled:
+            assert settled.batch(calls) == want and not settled.faults_absorbed and settled.batch_size == 21
+    assert max(proxy.batch_lengths) == len(calls)  # the first client's first batch, before anything was learnt
+
+
 def test_indexing_behind_a_node_capping_batches_gives_the_clean_database(
     devnet: dict[str, Any], pinned: int, clean_db: Path, tmp_path: Path
 ) -> None:

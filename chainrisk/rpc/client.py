@@ -32,10 +32,14 @@ CONNECT_RETRIES = 2
 #: How far behind a pinned block a head may be and still count as a lagging pool member's answer (asked again);
 #: further behind, the pinned block is the user's mistake and the head is taken as it is.
 MAX_NODE_LAG = 128
-#: Calls per batch the node at each URL took after refusing longer batches, shared by the process's clients: every
-#: market's index, job and `watch` run after the first starts at the size the node takes, instead of each client
-#: learning it again from a refused batch. Only ever lowered (a node that refused a length refuses it again).
-_LEARNT_BATCH_SIZE: dict[str, int] = {}
+#: Calls per batch the node at each URL took after refusing longer batches, and when that was learnt (time.monotonic),
+#: shared by the process's clients: every market's index, job and `watch` run after the first starts at the size the
+#: node takes, instead of each client learning it again from a refused batch.
+_LEARNT_BATCH_SIZE: dict[str, tuple[int, float]] = {}
+#: Seconds a learnt size is kept as it is. A client made later starts at twice it (at most the settings' size): a
+#: node whose cap was raised, or a refusal that was for an answer's bytes (heavier calls than the usual), is then
+#: found out, at the cost of at most one refused batch per URL every RECHECK_BATCH_S while the cap stands.
+RECHECK_BATCH_S = 3600.0
 
 #: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
 #: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
@@ -153,8 +157,12 @@ class RpcClient:
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
         #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
-        #: this process), then what it took.
-        self._batch_size = min(settings.batch_size, _LEARNT_BATCH_SIZE.get(url, settings.batch_size))
+        #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
+        self._batch_size = settings.batch_size
+        learnt = _LEARNT_BATCH_SIZE.get(url)
+        if learnt is not None:
+            size, when = learnt
+            self._batch_size = min(settings.batch_size, size if time.monotonic() - when < RECHECK_BATCH_S else 2 * size)
 
     def close(self) -> None:
         self._http.close()
@@ -208,7 +216,7 @@ class RpcClient:
         """`calls` in batches of `batch_size`; a batch the node refuses for its size (nodes cap both a batch's length
         and its answer's bytes: erigon at 100 calls, geth at 1,000 calls and 25 MB) is sent again in halves, or at
         the limit the refusal names, and the smaller size is kept for the later batches of every client of the URL
-        in this process."""
+        in this process (a longer batch that passes after RECHECK_BATCH_S raises it again)."""
         results: list[Any] = []
         start = 0
         while start < len(calls):
@@ -218,10 +226,23 @@ class RpcClient:
             except _BatchTooLarge as refused:
                 self._absorbed["batch_too_large"] += 1
                 self._batch_size = max(1, min(len(chunk) // 2, refused.limit or len(chunk)))
-                _LEARNT_BATCH_SIZE[self.url] = min(self._batch_size, _LEARNT_BATCH_SIZE.get(self.url, self._batch_size))
+                self._learn(self._batch_size, lowered=True)
                 continue
+            self._learn(len(chunk), lowered=False)
             start += len(chunk)
         return results
+
+    def _learn(self, size: int, lowered: bool) -> None:
+        """Keeps what a batch of `size` calls taught of the node: a refusal's lower size (unless a recent one is lower
+        still), or a passed batch longer than the size learnt (a raised cap; nothing is kept for a node never
+        known to refuse)."""
+        now = time.monotonic()
+        learnt = _LEARNT_BATCH_SIZE.get(self.url)
+        if lowered:
+            if learnt is None or size < learnt[0] or now - learnt[1] >= RECHECK_BATCH_S:
+                _LEARNT_BATCH_SIZE[self.url] = (size, now)
+        elif learnt is not None and size > learnt[0]:
+            _LEARNT_BATCH_SIZE[self.url] = (size, now)
 
     def _send_chunk(self, calls: Sequence[RpcCall], refusals_as_none: bool = False) -> list[Any]:
         retry_allowed = all(method in READ_METHODS for method, _ in calls)
