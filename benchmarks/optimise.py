@@ -49,8 +49,9 @@ def weakest(positions: pl.DataFrame, below: float, count: int) -> list[str]:
 def plan_all(positions: pl.DataFrame, wallets: list[str], target: float) -> tuple[list[float], list[dict[str, Any]]]:
     """Seconds and plan of each wallet, in order."""
     seconds, plans = [], []
+    with_usd = positions.with_columns(debt_usd=_debt_usd())
     for wallet in wallets:
-        balances = ample_balances(positions.with_columns(debt_usd=_debt_usd()), wallet)
+        balances = ample_balances(with_usd, wallet)
         started = time.perf_counter()
         plan = optimise_wallet(positions, wallet, balances, target)
         seconds.append(time.perf_counter() - started)

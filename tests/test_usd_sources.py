@@ -18,7 +18,6 @@ from chainrisk.protocols.usd import (
     discover_usd,
     parse_feeds,
     parse_max_age,
-    token_prices,
     unpriced,
 )
 
@@ -33,6 +32,11 @@ def _round(answer: int, updated_at: int = 2) -> str:
 
 def _word(value: int) -> str:
     return "0x" + value.to_bytes(32, "big").hex()
+
+
+def _prices(source: UsdSource, rpc: Any) -> list[float | None]:
+    """The USD price of each of TOKENS from `source`, at block 0x10."""
+    return [t.usd for t in source.read(rpc, TOKENS, "0x10", None)]
 
 
 class Replies:
@@ -59,11 +63,11 @@ def test_a_token_s_feed_wins_over_the_oracle_and_a_failing_feed_leaves_only_its_
             (ORACLE, GET_ASSET_PRICE): _word(3 * 10**8),  # the oracle's price of every token it is asked
         }
     )
-    prices = token_prices(rpc, ORACLE, 10**8, feeds, TOKENS, "0x10")  # type: ignore[arg-type]
+    prices = _prices(UsdSource(ORACLE, 10**8, tuple(feeds)), rpc)
     # The feed's price for token 0, none for the failing feeds (the oracle is not asked for them), the oracle's for 3.
     assert prices == [2_000.0, None, None, 3.0] and rpc.calls == 1
-    assert token_prices(rpc, None, 1, feeds, TOKENS, "0x10") == [2_000.0, None, None, None]  # type: ignore[arg-type]
-    assert token_prices(Replies({}), None, 1, (), TOKENS, "0x10") == [None] * 4  # type: ignore[arg-type]
+    assert _prices(UsdSource(None, 1, tuple(feeds)), rpc) == [2_000.0, None, None, None]
+    assert _prices(UsdSource(), Replies({})) == [None] * 4
 
 
 def test_feeds_are_checked_and_parsed() -> None:
@@ -127,7 +131,7 @@ def test_a_source_deployed_after_the_block_is_left_out_there_and_a_typo_is_refus
     assert early == UsdSource(None, 1, (Feed(TOKENS[0], FEEDS[0], 8),), (f"USD oracle {ORACLE}",))
     earliest = discover_usd(Chain(answers, deployed, set()), ORACLE, both, "0x10")  # type: ignore[arg-type]
     assert earliest.oracle is None and not earliest.feeds and len(earliest.later) == 2
-    assert earliest.prices(Chain(answers, deployed, set()), TOKENS, "0x10") == [None] * 4  # type: ignore[arg-type]
+    assert _prices(earliest, Chain(answers, deployed, set())) == [None] * 4
     # An address with code nowhere is a typo: refused in one line.
     with pytest.raises(UserError, match=f"USD oracle {ORACLE} does not answer BASE_CURRENCY_UNIT"):
         discover_usd(Chain(answers, {FEEDS[0]}, {FEEDS[0]}), ORACLE, both, "0x10")  # type: ignore[arg-type]

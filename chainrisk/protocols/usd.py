@@ -94,20 +94,47 @@ class UsdSource:
     later: tuple[str, ...] = ()  #: configured sources that answer at the head but not at the block, left out there
     max_feed_age: int = DEFAULT_MAX_FEED_AGE  #: seconds: a feed answer older at the block read is named stale
 
-    def prices(self, rpc: RpcClient, tokens: Sequence[str], tag: str) -> list[float | None]:
-        """token_prices of `tokens` from these sources."""
-        return [p.usd for p in self.read(rpc, tokens, tag, None)]
-
     def read(self, rpc: RpcClient, tokens: Sequence[str], tag: str, timestamp: int | None) -> list[TokenUsd]:
-        """Each token's USD price and, where its feed's answer is older than `max_feed_age` at `timestamp` (the
-        block's time), a `stale_usd_price` problem."""
-        return _read(rpc, self, tokens, tag, timestamp)
+        """USD per whole token of each of `tokens` (lowercase hex) at `tag`: its feed's answer where it has one, else
+        the oracle's price; None where neither gives a positive price (no source, a revert, zero or less). A feed's
+        answer older than `max_feed_age` at `timestamp` (the block's time; None: not checked) is a `stale_usd_price`
+        problem of the token."""
+        by_token = {f.token: f for f in self.feeds}
+        calls: list[tuple[str, list[Any]]] = []
+        for token in tokens:
+            feed = by_token.get(token)
+            if feed is not None:
+                calls.append(_round(feed.feed, tag))
+            elif self.oracle:
+                calls.append(eth_call(self.oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
+        raw = iter(rpc.batch_each(calls) if calls else [])
+        prices: list[TokenUsd] = []
+        for token in tokens:
+            feed = by_token.get(token)
+            if feed is not None:
+                answer = _round_answer(next(raw))
+                if answer is None or answer[0] <= 0:
+                    prices.append(TokenUsd(None))
+                    continue
+                age = None if timestamp is None else timestamp - answer[1]
+                prices.append(TokenUsd(answer[0] / 10**feed.decimals, _stale(feed, age, self.max_feed_age)))
+            elif self.oracle:
+                price = decode_decimals(next(raw))  # one uint256 word, like decimals(); None for a revert
+                prices.append(TokenUsd(price / self.oracle_unit if price else None))
+            else:
+                prices.append(TokenUsd(None))
+        return prices
 
 
 @dataclass(frozen=True)
 class TokenUsd:
     usd: float | None  #: USD per whole token; None where no source gives a positive price
     stale: Problem | None = None  #: its feed's answer is older than the source's max_feed_age
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """What is odd about the token's USD price (added to the token's own problems)."""
+        return () if self.stale is None else (self.stale,)
 
 
 #: The market options that configure the USD sources (the Morpho Blue and Compound V3 adapters take them); the last
@@ -167,50 +194,15 @@ def _feed_decimals(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -
     decimals = [decode_decimals(raw[2 * i]) for i in range(len(pairs))]
     # Chainlink's decimals() is a uint8; more than MAX_DECIMALS is junk (and 10**d of a huge d would never finish).
     return [
-        d if d is not None and d <= MAX_DECIMALS and _answer(raw[2 * i + 1]) is not _NO_ANSWER else None
+        d if d is not None and d <= MAX_DECIMALS and _round_answer(raw[2 * i + 1]) is not None else None
         for i, d in enumerate(decimals)
     ]
 
 
-def token_prices(
-    rpc: RpcClient, oracle: str | None, oracle_unit: int, feeds: Sequence[Feed], tokens: Sequence[str], tag: str
-) -> list[float | None]:
-    """USD per whole token of each of `tokens` (lowercase hex) at `tag`: its feed's answer where `feeds` has one,
-    else the oracle's price; None where neither gives a positive price (no source, a revert, zero or less)."""
-    return [p.usd for p in _read(rpc, UsdSource(oracle, oracle_unit, tuple(feeds)), tokens, tag, None)]
-
-
-def _read(rpc: RpcClient, source: UsdSource, tokens: Sequence[str], tag: str, timestamp: int | None) -> list[TokenUsd]:
-    oracle, oracle_unit = source.oracle, source.oracle_unit
-    by_token = {f.token: f for f in source.feeds}
-    calls: list[tuple[str, list[Any]]] = []
-    for token in tokens:
-        feed = by_token.get(token)
-        if feed is not None:
-            calls.append(_round(feed.feed, tag))
-        elif oracle:
-            calls.append(eth_call(oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
-    raw = iter(rpc.batch_each(calls) if calls else [])
-    prices: list[TokenUsd] = []
-    for token in tokens:
-        feed = by_token.get(token)
-        if feed is not None:
-            answer, updated = _round_answer(next(raw))
-            if answer is None or answer <= 0:
-                prices.append(TokenUsd(None))
-                continue
-            age = None if timestamp is None or updated is None else timestamp - updated
-            stale = _stale(feed, age, source.max_feed_age) if age is not None and age > source.max_feed_age else None
-            prices.append(TokenUsd(answer / 10**feed.decimals, stale))
-        elif oracle:
-            price = decode_decimals(next(raw))  # one uint256 word, like decimals(); None for a revert
-            prices.append(TokenUsd(price / oracle_unit if price else None))
-        else:
-            prices.append(TokenUsd(None))
-    return prices
-
-
-def _stale(feed: Feed, age: int, max_age: int) -> Problem:
+def _stale(feed: Feed, age: int | None, max_age: int) -> Problem | None:
+    """The `stale_usd_price` problem of a feed answer `age` seconds old at the block, if that is over `max_age`."""
+    if age is None or age <= max_age:
+        return None
     return Problem(
         "stale_usd_price",
         f"USD feed {feed.feed} last updated {_duration(age)} before this block, over usd_feed_max_age "
@@ -251,21 +243,12 @@ def _round(feed: str, tag: str) -> tuple[str, list[Any]]:
     return eth_call(feed, FEED, "latestRoundData", block=tag)
 
 
-_NO_ANSWER = object()
-
-
-def _answer(raw: Any) -> Any:
-    """latestRoundData's answer (a signed int), or _NO_ANSWER for a revert or an undecodable reply."""
-    answer, _ = _round_answer(raw)
-    return _NO_ANSWER if answer is None else answer
-
-
-def _round_answer(raw: Any) -> tuple[int | None, int | None]:
-    """latestRoundData's answer and updatedAt; (None, None) for a revert or an undecodable reply."""
+def _round_answer(raw: Any) -> tuple[int, int] | None:
+    """latestRoundData's answer (a signed int) and updatedAt; None for a revert or an undecodable reply."""
     if raw in (None, "0x"):
-        return None, None
+        return None
     try:
         decoded = FEED.decode("latestRoundData", raw)
     except DECODE_ERRORS:
-        return None, None
+        return None
     return int(decoded[1]), int(decoded[3])

@@ -122,7 +122,7 @@ def _by_kinship(positions: pl.DataFrame, wallet: str) -> pl.DataFrame:
     return (
         positions.with_columns(is_own.alias("_own"), same_category.alias("_same"))
         .sort("_own", "_same", descending=True, maintain_order=True)
-        .drop("_same")
+        .drop("_own", "_same")
     )
 
 
@@ -137,7 +137,7 @@ class _Book:
 
 
 def _book(positions: pl.DataFrame, wallet: str) -> _Book:
-    kin = _by_kinship(positions, wallet).drop("_own")
+    kin = _by_kinship(positions, wallet)
     templates = kin.unique("symbol", keep="first", maintain_order=True).to_dicts()
     return _Book(
         positions.schema,

@@ -177,7 +177,7 @@ def read_tokens(
         info = infos[token]
         decimals = info.decimals if info.decimals is not None else len(str(scales[token])) - 1
         problems = tuple(replace(p, unknown="symbol" if p.kind in SYMBOL_LOST else None) for p in info.problems)
-        tokens[token] = Token(token, info.label, decimals, usd.usd, problems + ((usd.stale,) if usd.stale else ()))
+        tokens[token] = Token(token, info.label, decimals, usd.usd, problems + usd.problems)
     return tokens
 
 

@@ -130,8 +130,7 @@ def read_tokens(
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
-        problems = info.problems + ((usd.stale,) if usd.stale else ())
-        tokens[token] = Token(token, info.label, info.decimals, usd.usd, problems)
+        tokens[token] = Token(token, info.label, info.decimals, usd.usd, info.problems + usd.problems)
     return tokens
 
 
@@ -222,20 +221,11 @@ def read_markets(
         loan = tokens[params.loan_token]
         collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
         issues = [
-            Issue(market_id, p.subject or loan.address, p.kind, f"loan token {loan.symbol}: {p.detail}", p.unknown)
-            for p in loan.problems
+            Issue(market_id, p.subject or token.address, p.kind, f"{role} {token.symbol}: {p.detail}", p.unknown)
+            for role, token in (("loan token", loan), ("collateral", collateral))
+            if token is not None
+            for p in token.problems
         ]
-        if collateral is not None:
-            issues += [
-                Issue(
-                    market_id,
-                    p.subject or collateral.address,
-                    p.kind,
-                    f"collateral {collateral.symbol}: {p.detail}",
-                    p.unknown,
-                )
-                for p in collateral.problems
-            ]
         rate: int | None = 0
         rate_at_target = None
         if params.irm == ZERO_ADDRESS:
