@@ -484,3 +484,85 @@ def test_without_flock_snapshots_are_kept_by_count_and_readers_still_read(
         assert _read(db, "SELECT collateral_usd FROM wallet_portfolio") == [(float(run),)]
     assert len(catalogs) == published.KEEP_PREVIOUS + 1
     con.close()
+
+
+def _catalog_views(catalog: Path) -> dict[str, str]:
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        rows = con.execute("SELECT schema_name || '.' || view_name, sql FROM duckdb_views() WHERE NOT internal")
+        return {str(name): str(sql) for name, sql in rows.fetchall()}
+
+
+def _catalog_rows(catalog: Path, views: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        return {v: con.execute(f"SELECT * FROM {v} ORDER BY ALL").fetchall() for v in views}
+
+
+def test_a_revised_catalog_reads_as_one_made_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish copies the previous catalog and replaces only the views of changed tables (dropping those of tables
+    gone); what readers see is what a catalog made whole from the same manifest holds: the same views, the same SQL,
+    the same rows. A change of the writer's own views, or a catalog that cannot be copied, makes it whole."""
+    revised: list[bool] = []
+    revise = published._revise_catalog
+
+    def spy(*args: Any) -> bool:
+        revised.append(revise(*args))
+        return revised[-1]
+
+    monkeypatch.setattr(published, "_revise_catalog", spy)
+    db = tmp_path / "c.duckdb"
+    con = _db(db)
+    _events(con, 1, 50)
+    _buckets(con, 5)
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xa', 1.5), ('0xb', 2.5)")
+    con.execute("CREATE TABLE scratch (x INTEGER)")
+    con.execute("INSERT INTO history.raw_toy_balances VALUES (1, 'm', '0xa', 10, 5, NULL)")
+    publish(con, db)
+
+    def check() -> None:
+        catalog = current_copy(db)
+        manifest = read_manifest(catalog) if catalog else None
+        assert catalog is not None and manifest is not None
+        whole = tmp_path / f"whole-{manifest['snapshot']}.duckdb"
+        views = published._writer_views(con)
+        published._write_catalog(whole, published_dir(db).absolute(), published._tables(con), dict(manifest), views)
+        assert _catalog_views(catalog) == _catalog_views(whole)
+        names = sorted(_catalog_views(whole))
+        assert _catalog_rows(catalog, names) == _catalog_rows(whole, names)
+        assert (
+            _read(db, "SELECT * FROM mart_toy ORDER BY ALL")
+            == con.execute("SELECT * FROM mart_toy ORDER BY ALL").fetchall()
+        )
+
+    # Appended events, a rewritten table, revised buckets and raw versions, a new table, a table gone.
+    _events(con, 51, 60)
+    con.execute("UPDATE wallet_portfolio SET collateral_usd = 9.5 WHERE wallet = '0xa'")
+    con.execute("UPDATE wallet_health_buckets SET samples = 2, last_block = 11 WHERE key_id = 3")
+    con.execute("UPDATE history.raw_toy_balances SET valid_to_block = 12")
+    con.execute("INSERT INTO history.raw_toy_balances VALUES (1, 'm', '0xa', 12, 7, NULL)")
+    con.execute("CREATE TABLE positions (wallet VARCHAR, amount HUGEINT)")
+    con.execute("INSERT INTO positions VALUES ('0xa', ?)", [BIG])
+    con.execute("DROP TABLE scratch")
+    publish(con, db)
+    assert revised == [True]
+    check()
+    assert "main.scratch" not in _catalog_views(published_dir(db) / (published_dir(db) / POINTER).read_text())
+    # Nothing changed: the copy, no view replaced.
+    publish(con, db)
+    assert revised == [True, True]
+    check()
+    # The writer's views changed: made whole.
+    con.execute(
+        "CREATE OR REPLACE VIEW mart_toy AS SELECT wallet, max(collateral_usd) AS usd FROM wallet_portfolio GROUP BY 1"
+    )
+    publish(con, db)
+    assert revised == [True, True, False]
+    check()
+    # The current catalog unreadable: made whole, and readers still read.
+    current = current_copy(db)
+    assert current is not None
+    current.write_bytes(b"not a DuckDB file")
+    con.execute("INSERT INTO wallet_portfolio VALUES ('0xc', 4.0)")
+    publish(con, db)
+    assert revised == [True, True, False, False]
+    check()
+    con.close()
