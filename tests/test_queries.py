@@ -6,6 +6,7 @@ a view that forgets the "latest" filter double-counts and fails the totals below
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
 from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
+from chainrisk.store import views as views_module
 from chainrisk.store.db import Store
 from chainrisk.store.views import (
     CHAIN_NAMES_VIEW,
@@ -907,3 +909,41 @@ def test_views_install_where_only_aave_was_indexed(tmp_path: Path) -> None:
         assert buckets["bucket"].to_list() == BUCKETS
         assert buckets["wallets"].to_list() == [0] * 6 and buckets["debt_usd"].to_list() == [0.0] * 6
         assert install_views(con) == names, "installing twice replaces the views"
+
+
+def test_views_are_made_again_only_when_what_they_are_made_from_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The score installs the views before every publish: while every view carries the digest of its SQL, the
+    adapters' DDL and the main schema's columns, nothing is replaced; a view dropped or edited by hand, a column
+    added to a table a view reads, or a view SQL changed, and all are made again."""
+    with Store(tmp_path / "views.duckdb") as store:
+        con = store.con
+        names = install_views(con)
+
+        def oids() -> dict[str, int]:
+            rows = con.execute("SELECT view_name, view_oid FROM duckdb_views() WHERE NOT internal").fetchall()
+            return {str(n): int(o) for n, o in rows if n in names}
+
+        made = oids()
+        assert set(made) == set(names)
+        assert install_views(con) == names and oids() == made, "unchanged: no view replaced"
+        con.execute("DROP VIEW mart_health_buckets")
+        install_views(con)
+        again = oids()
+        assert set(again) == set(names) and all(again[n] != made[n] for n in names)
+        con.execute("CREATE OR REPLACE VIEW stg_chain_names AS SELECT 1 AS chain_id, 'x' AS chain_name")
+        install_views(con)
+        assert _frame(con, "SELECT count(*) AS n FROM stg_chain_names")["n"][0] == len(CHAIN_NAMES)
+        before = oids()
+        con.execute("ALTER TABLE wallet_risk ADD COLUMN note VARCHAR")
+        install_views(con)
+        assert all(oids()[n] != before[n] for n in names)
+        before = oids()
+        queries = list_queries()
+        query = queries[0]
+        edited = dataclasses.replace(query, sql=query.sql + "\nLIMIT 0")
+        monkeypatch.setattr(views_module, "list_queries", lambda: [edited, *queries[1:]])
+        install_views(con)
+        assert oids()[query.name] != before[query.name]
+        assert _frame(con, f"SELECT count(*) AS n FROM {query.name}")["n"][0] == 0
