@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--verify", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--adaptive-irm", action="store_true", help="Morpho markets under the AdaptiveCurveIrm stand-in (scale.py's)"
+    )
     args = parser.parse_args()
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
     for tree in trees.values():
