@@ -525,7 +525,12 @@ def test_a_revised_catalog_reads_as_one_made_whole(tmp_path: Path, monkeypatch: 
         whole = tmp_path / f"whole-{manifest['snapshot']}.duckdb"
         views = published._writer_views(con)
         published._write_catalog(whole, published_dir(db).absolute(), published._tables(con), dict(manifest), views)
-        assert _catalog_views(catalog) == _catalog_views(whole)
+        ours, made = _catalog_views(catalog), _catalog_views(whole)
+        assert ours.keys() == made.keys()
+        # (An EXCLUDE list's order is DuckDB's rendering, which varies: those views are compared by their rows.)
+        assert {n: q for n, q in ours.items() if "EXCLUDE" not in q} == {
+            n: q for n, q in made.items() if "EXCLUDE" not in q
+        }
         names = sorted(_catalog_views(whole))
         assert _catalog_rows(catalog, names) == _catalog_rows(whole, names)
         assert (
@@ -546,16 +551,22 @@ def test_a_revised_catalog_reads_as_one_made_whole(tmp_path: Path, monkeypatch: 
     assert revised == [True]
     check()
     assert "main.scratch" not in _catalog_views(published_dir(db) / (published_dir(db) / POINTER).read_text())
-    # Nothing changed: the copy, no view replaced.
+    # Nothing changed, the writer's file opened anew: the copy, no view replaced. (DuckDB renders an EXCLUDE list in
+    # another order from one load of a file to the next: a view chainrisk installed is told by its comment.)
+    con.execute("CREATE VIEW mart_toy_wide AS SELECT * EXCLUDE (market, chain_id, block_number) FROM raw_toy_events")
+    con.execute("COMMENT ON VIEW mart_toy_wide IS 'digest of what it was made from'")
     publish(con, db)
-    assert revised == [True, True]
+    con.close()
+    con = duckdb.connect(str(db))
+    publish(con, db)
+    assert revised == [True, False, True]
     check()
     # The writer's views changed: made whole.
     con.execute(
         "CREATE OR REPLACE VIEW mart_toy AS SELECT wallet, max(collateral_usd) AS usd FROM wallet_portfolio GROUP BY 1"
     )
     publish(con, db)
-    assert revised == [True, True, False]
+    assert revised == [True, False, True, False]
     check()
     # The current catalog unreadable: made whole, and readers still read.
     current = current_copy(db)
@@ -563,6 +574,6 @@ def test_a_revised_catalog_reads_as_one_made_whole(tmp_path: Path, monkeypatch: 
     current.write_bytes(b"not a DuckDB file")
     con.execute("INSERT INTO wallet_portfolio VALUES ('0xc', 4.0)")
     publish(con, db)
-    assert revised == [True, True, False, False]
+    assert revised == [True, False, True, False, False]
     check()
     con.close()

@@ -531,12 +531,21 @@ def _revised_versions_stats(
     return int(before["rows"]) - replaced[0] + added[0], int(before["hash"]) - replaced[1] + added[1]
 
 
-def _writer_views(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class _View:
+    schema: str
+    sql: str  #: its CREATE VIEW statement, as DuckDB renders it
+    #: What tells it from another version of itself: the digest chainrisk's install_views puts in its comment (DuckDB
+    #: renders some SQL differently from one load of the file to the next: an EXCLUDE list's order), else its SQL.
+    identity: str
+
+
+def _writer_views(con: duckdb.DuckDBPyConnection) -> list[_View]:
     rows = con.execute(
-        "SELECT schema_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
-        "ORDER BY view_oid"
+        "SELECT schema_name, view_name, sql, comment FROM duckdb_views() WHERE NOT internal "
+        "AND database_name = current_database() ORDER BY view_oid"
     ).fetchall()
-    return [(str(s), str(q)) for s, q in rows]
+    return [_View(str(s), str(q), f"{s}.{n}: {c}" if c else str(q)) for s, n, q, c in rows]
 
 
 def _digest(text: str) -> str:
@@ -544,10 +553,10 @@ def _digest(text: str) -> str:
 
 
 def _catalog_digests(
-    folder: Path, tables: list[_Table], manifest: dict[str, Any], views: list[tuple[str, str]]
+    folder: Path, tables: list[_Table], manifest: dict[str, Any], views: list[_View]
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """Each table view's SELECT, and what the manifest records of the catalog: a digest of every table view's SQL and
-    of the writer's views (with their schemas), by which the next publish sees what its catalog can keep."""
+    one of the writer's views' identities, by which the next publish sees what its catalog can keep."""
     selects = {}
     for table in tables:
         entry = manifest["tables"][table.full]
@@ -555,7 +564,7 @@ def _catalog_digests(
         selects[table.full] = _reader_select(table, entry["files"], folder, entry.get("stamps"), tombstones=tombstones)
     digests = {
         "tables": {name: _digest(f"{name}\n{select}") for name, select in selects.items()},
-        "views": _digest(json.dumps(views)),
+        "views": _digest(json.dumps(sorted(v.identity for v in views))),
     }
     return selects, digests
 
@@ -565,7 +574,7 @@ def _write_catalog(
     folder: Path,
     tables: list[_Table],
     manifest: dict[str, Any],
-    views: list[tuple[str, str]],
+    views: list[_View],
     previous: tuple[Path, dict[str, Any]] | None = None,
 ) -> None:
     """The snapshot's catalog: a view per table over its files, then the writer's views (in passes until every one
@@ -585,20 +594,20 @@ def _write_catalog(
     path.unlink(missing_ok=True)
     # Blocks of 16 KiB, not DuckDB's 256 KiB: a catalog holds only views; 0.8 MB in the default, 0.57 MB so.
     with duckdb.connect(str(path), config={"default_block_size": str(CATALOG_BLOCK_SIZE)}) as cat:
-        for schema in sorted({t.schema for t in tables} | {s for s, _ in views}):
+        for schema in sorted({t.schema for t in tables} | {v.schema for v in views}):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
         for table in tables:
             cat.execute(f"CREATE VIEW {table.sql_name} AS {selects[table.full]}")
         pending = views
         while pending:
-            failed: list[tuple[str, str]] = []
+            failed: list[_View] = []
             errors: list[str] = []
-            for schema, sql in pending:
+            for view in pending:
                 try:
-                    cat.execute(f"USE {_quote(schema)}")
-                    cat.execute(sql)
+                    cat.execute(f"USE {_quote(view.schema)}")
+                    cat.execute(view.sql)
                 except duckdb.CatalogException as exc:
-                    failed.append((schema, sql))
+                    failed.append(view)
                     errors.append(str(exc).splitlines()[0])
             if len(failed) == len(pending):
                 raise UserError(f"cannot publish the database's views: {errors[0]}")
