@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from eth_abi.exceptions import DecodingError
 
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import DecodingError, eth_call, load_abi
 from chainrisk.rpc import RpcClient
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
 
-#: What decoding an odd answer raises (eth_abi's DecodingError is no ValueError).
+#: What decoding an odd answer raises.
 DECODE_ERRORS = (ValueError, TypeError, OverflowError, DecodingError)
 #: What each kind of problem means (the `kind` column of `data_quality`).
 KINDS = {

@@ -8,9 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eth_abi.exceptions import DecodingError
-
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import DecodingError, eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.compound_v3.constants import BASE_INDEX_SCALE, EXTENDED_ASSETS_SHIFT
 from chainrisk.protocols.compound_v3.maths import (

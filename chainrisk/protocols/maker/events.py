@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.abi import function_signature_to_4byte_selector
-
-from chainrisk.abi import event_topic
+from chainrisk.abi import event_topic, function_selector
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
 #: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
@@ -23,9 +21,7 @@ VAT_NOTES: dict[str, str] = {
     "init": "init(bytes32)",
 }
 #: topic0 of each note: msg.sig shifted to the top of the word (`shl(224, shr(224, calldataload(0)))`).
-NOTE_TOPICS: dict[str, str] = {
-    "0x" + function_signature_to_4byte_selector(sig).hex() + "00" * 28: name for name, sig in VAT_NOTES.items()
-}
+NOTE_TOPICS: dict[str, str] = {"0x" + function_selector(sig).hex() + "00" * 28: name for name, sig in VAT_NOTES.items()}
 #: Events that put an urn in `urn` (and fork's destination in `dst`).
 URN_EVENTS = ("frob", "fork", "grab")
 #: The data of a note: 32-byte offset, 32-byte length (224), then calldata; arguments start after the selector.

@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import abi_encode, eth_call, keccak, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.maker.constants import (
     BLN,

@@ -9,9 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from typing import Any
 
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import eth_call, keccak, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
