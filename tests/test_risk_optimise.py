@@ -13,7 +13,15 @@ import pytest
 from chainrisk.abi import eth_call
 from chainrisk.jobs.risk import ChainBalances
 from chainrisk.risk.cascade import DepthCurve, cascade
-from chainrisk.risk.optimise import Action, ActionCosts, Plan, apply_plan, optimise_wallet, threshold_sensitivity
+from chainrisk.risk.optimise import (
+    Action,
+    ActionCosts,
+    Plan,
+    apply_plan,
+    distinct_symbols,
+    optimise_wallet,
+    threshold_sensitivity,
+)
 from chainrisk.rpc import RpcClient
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -373,3 +381,37 @@ def test_an_asset_the_wallet_lacks_takes_its_parameters_from_its_own_e_mode_cate
     assert plan.actions[0].amount / E18 == pytest.approx((2250 - 1650) / 0.77, rel=1e-3)
     assert plan.health_after is not None and plan.health_after >= 1.5
     assert _hf_after(positions, "0xa", list(plan.actions)) == plan.health_after
+
+
+def test_two_assets_of_one_symbol_are_planned_apart() -> None:
+    """ERC-20 lets any token call itself USDC: a wallet owing two tokens of that symbol repays the one its balance
+    holds. The optimiser keys assets by symbol, so it refuses a market where two assets share one until
+    distinct_symbols names them apart (`USDC@<address>`); a market without such a pair is left as it is."""
+    real = {**_position("0xa", "USDC", 6, 1, 0, 1500), "asset": "0xreal"}
+    other = {**_position("0xa", "USDC", 6, 1, 0, 100), "asset": "0xother"}
+    positions = _frame([_position("0xa", "WETH", 18, 2000, 1, 0), real, other])
+    with pytest.raises(ValueError, match="share a symbol"):
+        optimise_wallet(positions, "0xa", {"USDC": 300 * E6}, 1.5)
+    rows = distinct_symbols(positions)
+    assert sorted(rows["symbol"].to_list()) == ["USDC@0xother", "USDC@0xreal", "WETH"]
+    plan = optimise_wallet(rows, "0xa", {"USDC@0xreal": 300 * E6, "WETH": 5 * E18}, 1.5)
+    assert plan.feasible
+    repaid = {a.symbol: a.amount for a in plan.actions if a.kind == "repay"}
+    assert repaid == {"USDC@0xreal": 300 * E6}
+    # Only the real token's debt moved: the health after is the engine's on the rows changed by hand.
+    by_hand = rows.with_columns(
+        pl.when(pl.col("symbol") == "USDC@0xreal")
+        .then(pl.col("debt_amount") - 300 * E6)
+        .otherwise(pl.col("debt_amount"))
+        .alias("debt_amount")
+    )
+    added = next(a.amount for a in plan.actions if a.kind == "add")
+    by_hand = by_hand.with_columns(
+        pl.when(pl.col("symbol") == "WETH")
+        .then(pl.col("collateral_amount") + added)
+        .otherwise(pl.col("collateral_amount"))
+        .alias("collateral_amount")
+    )
+    assert _health(by_hand)["health_factor"][0] == plan.health_after == _hf_after(rows, "0xa", list(plan.actions))
+    unique = _frame([_position("0xa", "WETH", 18, 2000, 1, 0), _position("0xa", "USDC", 6, 1, 0, 1500)])
+    assert distinct_symbols(unique) is unique

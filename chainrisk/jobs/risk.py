@@ -32,7 +32,7 @@ from chainrisk.risk.advice import AdviceSettings, ParameterRules, advice_summary
 from chainrisk.risk.calibration import CalibrationError, Method, calibrate, resolve_series
 from chainrisk.risk.cascade import DepthCurve, cascade
 from chainrisk.risk.distance import MAX_DROP, liquidation_distance
-from chainrisk.risk.optimise import optimise_wallet, threshold_sensitivity
+from chainrisk.risk.optimise import distinct_symbols, optimise_wallet, threshold_sensitivity
 from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
@@ -500,7 +500,10 @@ def run_optimise(
     plans, actions = [], []
     elsewhere = 0  # plans on another chain than the node's: balances assumed ample
     # Each market's rows and token decimals once, not per wallet.
-    markets = positions.partition_by("protocol", "chain_id", "market", as_dict=True)
+    markets = {
+        key: distinct_symbols(rows)
+        for key, rows in positions.partition_by("protocol", "chain_id", "market", as_dict=True).items()
+    }
     decimals_of = {
         key: dict(rows.select("symbol", "decimals").unique("symbol").iter_rows()) for key, rows in markets.items()
     }

@@ -109,6 +109,19 @@ def _single_market(positions: pl.DataFrame) -> None:
         raise ValueError("positions must hold one market at one block")
 
 
+def distinct_symbols(positions: pl.DataFrame) -> pl.DataFrame:
+    """One market's rows with no symbol shared by two assets: such a symbol (ERC-20 lets any token call itself USDC)
+    becomes `SYMBOL@<asset address>` on its rows. The optimiser keys a market's assets by symbol (plans, balances,
+    `swap_into` and the actions it returns name them so), and two assets under one name would be moved as one."""
+    shared = (
+        positions.group_by("symbol").agg(pl.col("asset").n_unique().alias("assets")).filter(pl.col("assets") > 1)
+    )["symbol"]
+    if shared.is_empty():
+        return positions
+    relabelled = pl.when(pl.col("symbol").is_in(shared.implode())).then(pl.col("symbol") + "@" + pl.col("asset"))
+    return positions.with_columns(relabelled.otherwise(pl.col("symbol")).alias("symbol"))
+
+
 def _by_kinship(positions: pl.DataFrame, wallet: str) -> pl.DataFrame:
     """The market's rows, the wallet's own first, then other wallets' of its e-mode category (e-mode changes a
     reserve's parameters per wallet), then the rest, each in the book's order: the first row of an asset is where its
@@ -355,10 +368,13 @@ def optimise_wallet(
     """The cheapest plan bringing `wallet` to health factor >= `target` in the one market `positions` holds.
 
     `positions` are rows of the positions contract for one market and block (other wallets' rows only lend their
-    parameters to assets the wallet does not hold yet); `balances` are the wallet's token holdings by symbol in base
-    units; `swap_into` names the collateral assets a swap may buy (e.g. the market's stablecoins).
+    parameters to assets the wallet does not hold yet; a symbol two of its assets share is refused: see
+    distinct_symbols); `balances` are the wallet's token holdings by symbol in base units; `swap_into` names the
+    collateral assets a swap may buy (e.g. the market's stablecoins).
     """
     _single_market(positions)
+    if positions.group_by("symbol").agg(pl.col("asset").n_unique() > 1)["asset"].any():
+        raise ValueError("two assets of the market share a symbol: pass the rows through distinct_symbols first")
     book = _book(positions, wallet)
     if not book.own:
         raise ValueError(f"wallet {wallet} holds no position in this market")
