@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from chainrisk.abi import DecodingError, eth_call, load_abi
+from chainrisk.abi import eth_call, load_abi
 from chainrisk.rpc import RpcClient
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
 
-#: What decoding an odd answer raises.
-DECODE_ERRORS = (ValueError, TypeError, OverflowError, DecodingError)
+#: What decoding an odd answer raises (chainrisk.abi.DecodingError, eth_abi's refusal, is a ValueError).
+DECODE_ERRORS = (ValueError, TypeError, OverflowError)
 #: What each kind of problem means (the `kind` column of `data_quality`).
 KINDS = {
     "no_code": "the address holds no contract (self-destructed, or never deployed)",

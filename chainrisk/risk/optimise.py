@@ -113,13 +113,17 @@ def distinct_symbols(positions: pl.DataFrame) -> pl.DataFrame:
     """One market's rows with no symbol shared by two assets: such a symbol (ERC-20 lets any token call itself USDC)
     becomes `SYMBOL@<asset address>` on its rows. The optimiser keys a market's assets by symbol (plans, balances,
     `swap_into` and the actions it returns name them so), and two assets under one name would be moved as one."""
-    shared = (
-        positions.group_by("symbol").agg(pl.col("asset").n_unique().alias("assets")).filter(pl.col("assets") > 1)
-    )["symbol"]
+    shared = _shared_symbols(positions)
     if shared.is_empty():
         return positions
     relabelled = pl.when(pl.col("symbol").is_in(shared.implode())).then(pl.col("symbol") + "@" + pl.col("asset"))
     return positions.with_columns(relabelled.otherwise(pl.col("symbol")).alias("symbol"))
+
+
+def _shared_symbols(positions: pl.DataFrame) -> pl.Series:
+    """The symbols two or more of the rows' assets carry."""
+    assets = positions.group_by("symbol").agg(pl.col("asset").n_unique().alias("assets"))
+    return assets.filter(pl.col("assets") > 1)["symbol"]
 
 
 def _by_kinship(positions: pl.DataFrame, wallet: str) -> pl.DataFrame:
@@ -373,7 +377,7 @@ def optimise_wallet(
     collateral assets a swap may buy (e.g. the market's stablecoins).
     """
     _single_market(positions)
-    if positions.group_by("symbol").agg(pl.col("asset").n_unique() > 1)["asset"].any():
+    if not _shared_symbols(positions).is_empty():
         raise ValueError("two assets of the market share a symbol: pass the rows through distinct_symbols first")
     book = _book(positions, wallet)
     if not book.own:

@@ -71,12 +71,7 @@ def drop_latest_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     # One look at every constraint, then at the columns of the tables to rebuild, not two looks per table: a file
     # already rebuilt (every open after the first) has no key to drop, and a new file has ~30 tables to rebuild
     # (asking table by table cost ~85 ms an open at 40 tables, and ~0.2 s of a new file's creation).
-    constraints: dict[str, list[tuple[str, list[str]]]] = {}
-    for table, kind, names in con.execute(
-        "SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
-        "WHERE database_name = current_database() AND schema_name = 'main' AND constraint_type <> 'NOT NULL'"
-    ).fetchall():
-        constraints.setdefault(str(table), []).append((str(kind), [str(c) for c in names]))
+    constraints = _constraints(con)
     keyed = [t for t in latest_tables(con) if [k for k, _ in constraints.get(t, [])] == ["PRIMARY KEY"]]
     columns = _columns(con, keyed)
     for table in keyed:
@@ -99,16 +94,23 @@ def rebuild_without_key(con: duckdb.DuckDBPyConnection, table: str, order_by: st
     recorded in table_keys and its key columns NOT NULL as before, the rows in `order_by` order when given; returns the
     key, or None when there was nothing to rebuild (no key, or other constraints). In the caller's transaction."""
     con.execute(DDL)
-    constraints = con.execute(
-        "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'main' "
-        "AND table_name = ? AND constraint_type <> 'NOT NULL'",
-        [table],
-    ).fetchall()
-    if [c[0] for c in constraints] != ["PRIMARY KEY"]:
+    constraints = _constraints(con).get(table, [])
+    if [kind for kind, _ in constraints] != ["PRIMARY KEY"]:
         return None
-    key = [str(c) for c in constraints[0][1]]
+    key = constraints[0][1]
     _rebuild(con, table, key, _columns(con, [table])[table], order_by)
     return key
+
+
+def _constraints(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, list[str]]]]:
+    """(kind, columns) of each main-schema table's constraints but NOT NULL."""
+    found: dict[str, list[tuple[str, list[str]]]] = {}
+    for table, kind, names in con.execute(
+        "SELECT table_name, constraint_type, constraint_column_names FROM duckdb_constraints() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND constraint_type <> 'NOT NULL'"
+    ).fetchall():
+        found.setdefault(str(table), []).append((str(kind), [str(c) for c in names]))
+    return found
 
 
 def _columns(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:

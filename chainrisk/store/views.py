@@ -182,9 +182,10 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     the same cost ~0.4 s a run.
     """
     queries = list_queries()
+    names = [q.name for q in queries]
     ddls = [adapter.ddl for adapter in adapters().values()]
-    if _installed(con, queries, ddls) is None:
-        return [q.name for q in queries]
+    if _carrying(con, _made_from(con, queries, ddls)) == set(names):
+        return names
     con.execute("BEGIN")
     try:
         # As Store.ensure_tables leaves them (without the latest-only ones' keys, with a ledger): a run keeps one
@@ -195,29 +196,32 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
                 con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")
             except duckdb.Error as exc:
                 raise UserError(f"{query.path or query.name}: {str(exc).splitlines()[0]}") from None
-        digest = _installed(con, queries, ddls)
-        for query in queries:
-            con.execute(f"COMMENT ON VIEW {query.name} IS {_literal(digest or '')}")
+        digest = _made_from(con, queries, ddls)  # the adapters' tables just created count too
+        for name in names:
+            con.execute(f"COMMENT ON VIEW {name} IS {_literal(digest)}")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
-    return [q.name for q in queries]
+    return names
 
 
-def _installed(con: duckdb.DuckDBPyConnection, queries: list[Query], ddls: list[str]) -> str | None:
-    """None when every view carries the digest of `queries`, `ddls` and the main schema's columns as they are now;
-    else that digest (what the views are to carry once made)."""
+def _made_from(con: duckdb.DuckDBPyConnection, queries: list[Query], ddls: list[str]) -> str:
+    """The digest of what the views are made from: `queries`, `ddls` and the main schema's columns as they are now."""
     columns = con.execute(
         "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
         "AND schema_name = 'main' AND table_name IN (SELECT table_name FROM duckdb_tables() "
         "WHERE database_name = current_database() AND schema_name = 'main') ORDER BY table_name, column_index"
     ).fetchall()
     made = json.dumps([[q.name, q.sql] for q in queries] + [ddls, [list(c) for c in columns]])
-    digest = hashlib.sha256(made.encode()).hexdigest()
-    carrying = con.execute(
+    return hashlib.sha256(made.encode()).hexdigest()
+
+
+def _carrying(con: duckdb.DuckDBPyConnection, digest: str) -> set[str]:
+    """The main schema's views whose comment is `digest`."""
+    rows = con.execute(
         "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' "
         "AND comment = ?",
         [digest],
     ).fetchall()
-    return None if {str(r[0]) for r in carrying} == {q.name for q in queries} else digest
+    return {str(r[0]) for r in rows}

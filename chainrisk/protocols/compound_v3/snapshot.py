@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chainrisk.abi import DecodingError, eth_call, load_abi
+from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.compound_v3.constants import BASE_INDEX_SCALE, EXTENDED_ASSETS_SHIFT
 from chainrisk.protocols.compound_v3.maths import (
@@ -29,7 +29,7 @@ from chainrisk.units import ZERO_ADDRESS
 COMET = load_abi("compound-v3", "IComet")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 #: What a contract that is not a Comet does when asked Comet's questions: revert, or answer undecodable bytes.
-NOT_A_COMET = (RpcError, ValueError, TypeError, OverflowError, DecodingError)
+NOT_A_COMET = (RpcError, ValueError, TypeError, OverflowError)  # chainrisk.abi.DecodingError is a ValueError
 #: Token problems that leave its symbol unknown; Comet's own scale stands in for decimals a token does not answer.
 SYMBOL_LOST = ("no_symbol", "token_reverts", "no_code")
 #: CometWithExtendedAssetList's limit (userBasic keeps 16 + 8 entered-asset bits).
