@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from chainrisk.devnet.build import read_manifest  # noqa: E402
+from chainrisk.devnet.manifest import read_manifest  # noqa: E402
 from chainrisk.rpc import RpcClient  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "storage.json"

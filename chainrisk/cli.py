@@ -73,8 +73,9 @@ def _check_db(db: Path, *, create: bool) -> Path:
 
 
 def _devnet_up(args: argparse.Namespace) -> None:
-    from chainrisk.devnet.build import DevnetOptions, build_devnet, manifest_path, read_manifest
+    from chainrisk.devnet.build import DevnetOptions, build_devnet
     from chainrisk.devnet.extras import ALL_PROTOCOLS, check_protocols
+    from chainrisk.devnet.manifest import manifest_path, read_manifest
     from chainrisk.devnet.node import stop_process
     from chainrisk.devnet.prices import parse_start
 
@@ -133,7 +134,7 @@ def _devnet_down(args: argparse.Namespace) -> None:
 
 
 def _devnet_status(args: argparse.Namespace) -> None:
-    from chainrisk.devnet.build import read_manifest
+    from chainrisk.devnet.manifest import read_manifest
     from chainrisk.devnet.summary import status_lines
 
     manifest = read_manifest(Path(args.state_dir) / "manifest.json" if args.state_dir else None)
@@ -156,7 +157,7 @@ def _index_config(args: argparse.Namespace) -> Any:
         return replace(config, db=Path(args.db) if args.db else config.db, rpc_url=args.rpc_url or config.rpc_url)
     db = Path(args.db or "chainrisk.duckdb")
     if args.devnet:
-        from chainrisk.devnet.build import read_manifest
+        from chainrisk.devnet.manifest import read_manifest
 
         config = devnet_config(read_manifest(), db)
         if args.protocol:
@@ -286,7 +287,7 @@ def _chains(args: argparse.Namespace) -> None:
     if args.devnet and args.rpc_url:
         raise UserError("give --rpc-url URL or --devnet, not both")
     if args.devnet:
-        from chainrisk.devnet.build import read_manifest
+        from chainrisk.devnet.manifest import read_manifest
 
         rpc_url = str(read_manifest()["rpc_url"])
     else:
@@ -425,7 +426,7 @@ def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
     if args.config:
         config = load_config(Path(args.config))
     elif args.devnet:
-        from chainrisk.devnet.build import read_manifest
+        from chainrisk.devnet.manifest import read_manifest
 
         config = devnet_config(read_manifest(), Path(args.db or "chainrisk.duckdb"))
     else:
@@ -575,7 +576,7 @@ def _risk(args: argparse.Namespace) -> None:
         elif kind == "optimise":
             rpc_url = None
             if args.devnet:
-                from chainrisk.devnet.build import read_manifest
+                from chainrisk.devnet.manifest import read_manifest
 
                 rpc_url = str(read_manifest()["rpc_url"])
             elif args.rpc_url:

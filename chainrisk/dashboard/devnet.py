@@ -14,7 +14,7 @@ import streamlit as st
 
 from chainrisk.dashboard.ui import series_colour
 from chainrisk.devnet.aave import RESERVES
-from chainrisk.devnet.build import manifest_path, read_manifest
+from chainrisk.devnet.manifest import manifest_path, read_manifest
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS, load_price_path, parse_start
 from chainrisk.devnet.summary import STAND_IN, protocol_summaries
 from chainrisk.errors import UserError

@@ -6,10 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import Abi, eth_call
+from chainrisk.abi import Abi, abi_encode, eth_call, keccak
 from chainrisk.devnet.aave import RESERVES, AaveDeployment, AaveReserve, RateSpec, deploy_tokens_and_feeds
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, Receipt
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS

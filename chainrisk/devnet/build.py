@@ -15,6 +15,7 @@ from typing import Any
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.aave36 import as_aave_deployment, deploy_aave36
 from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_extras, count_logs
+from chainrisk.devnet.manifest import manifest_path, read_manifest
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
@@ -25,7 +26,6 @@ from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 
 DEVNET_CHAIN_ID = 31337
-MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,6 @@ class DevnetOptions:
     protocols: tuple[str, ...] = ALL_PROTOCOLS  #: what to build (extras.ALL_PROTOCOLS' names; the base pair always)
     aave_version: str = "3.0.2"  #: the Aave market's bytecode: "3.0.2" (aave-v3-core) or "3.6" (aave-v3-origin)
     anvil_args: tuple[str, ...] = ()  #: anvil's own options, added to start_anvil's
-
-
-def manifest_path(folder: Path | None = None) -> Path:
-    return (folder or state_dir() / "devnet") / MANIFEST_NAME
-
-
-def read_manifest(path: Path | None = None) -> dict[str, Any]:
-    path = path or manifest_path()
-    if not path.is_file():
-        raise UserError(f"no devnet manifest at {path}; start one with `chainrisk devnet up`")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 def _liquidations_by_persona(logs: list[dict[str, Any]], personas: dict[str, str]) -> dict[str, int]:

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from eth_utils.crypto import keccak
 
-from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.abi import Abi, eth_call, keccak, load_abi
 from chainrisk.devnet.aave import deploy_tokens_and_feeds
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS, load_price_path, parse_start

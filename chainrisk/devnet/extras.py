@@ -11,8 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from eth_utils.crypto import keccak
-
+from chainrisk.abi import keccak
 from chainrisk.devnet.aave36 import ORIGIN_VERSION, Aave36Driver, deploy_with_assets, run_scenarios
 from chainrisk.devnet.compound_v3 import CometDevnetOptions, build_compound_v3
 from chainrisk.devnet.liquity_v1 import build_liquity

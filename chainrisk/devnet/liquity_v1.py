@@ -13,9 +13,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import Abi, eth_call
+from chainrisk.abi import Abi, eth_call, keccak
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import standin_contracts
 

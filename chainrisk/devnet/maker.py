@@ -15,11 +15,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, getcontext
 from typing import Any
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.abi import function_signature_to_4byte_selector
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import Abi, eth_call
+from chainrisk.abi import Abi, abi_encode, eth_call, function_selector, keccak
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import CompiledContract, aave_artifact, standin_contracts
 
@@ -104,7 +100,7 @@ def _bytes32(text: str) -> bytes:
 def _encode(signature: str, *args: Any) -> str:
     """Calldata for an overloaded function (the stand-ins' several `file`s), named by its full signature."""
     types = signature[signature.index("(") + 1 : -1].split(",")
-    return "0x" + (function_signature_to_4byte_selector(signature) + abi_encode(types, list(args))).hex()
+    return "0x" + (function_selector(signature) + abi_encode(types, list(args))).hex()
 
 
 def _address(seed: str) -> str:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import load_abi
+from chainrisk.abi import abi_encode, keccak, load_abi
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.units import WAD

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
-
+from chainrisk.abi import keccak
 from chainrisk.errors import UserError
 
 #: Name in our package.json; marks the folder whose node_modules holds the devnet pieces.

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from eth_utils.crypto import keccak
-
-from chainrisk.abi import eth_call
+from chainrisk.abi import eth_call, keccak
 from chainrisk.devnet.aave import EMODE_CATEGORY
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MorphoMarket, market_index
 from chainrisk.devnet.population.base import PopulationBase

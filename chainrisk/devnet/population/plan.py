@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from eth_utils.crypto import keccak
 
+from chainrisk.abi import keccak
 from chainrisk.devnet.aave import EMODE_CATEGORY, RESERVES, ReserveSpec
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MorphoMarket
 from chainrisk.devnet.prices import FEED_DECIMALS
