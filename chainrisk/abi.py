@@ -121,33 +121,146 @@ class _Signature:
     selector: bytes
 
 
+class _Refused(Exception):
+    """The hand-made decoding does not take this data (eth_abi then decides)."""
+
+
 def _decode_words(types: tuple[str, ...], raw: bytes) -> tuple[Any, ...] | None:
-    """abi_decode(types, raw) by hand when every output is a uint, int or bool word (a lens's counters, an oracle's
-    price, a balance): what eth_abi gives for them, or None for any other type, short data or a word eth_abi would
-    refuse (non-zero padding, a bool not 0 or 1, an int not sign-extended), which then goes through eth_abi and raises
-    as before. tests/test_abi.py checks the two agree."""
-    if len(raw) < 32 * len(types):
+    """abi_decode(types, raw) by hand: what eth_abi gives (addresses in lower case, arrays and tuples as tuples,
+    strings as str), for every type but fixed-point ones, or None for data that is not laid out as Solidity encodes it
+    (a dynamic part not right after the ones before it), short data, or a value eth_abi would refuse (non-zero
+    padding, a bool not 0 or 1, an int not sign-extended, a string not UTF-8), which then goes through eth_abi and
+    raises or decodes as before. Every call a run makes is decoded here, so eth_abi (0.3 s of imports with eth_utils
+    and pydantic) is seldom loaded. tests/test_abi.py checks the two agree."""
+    try:
+        values, _ = _decode_tuple(tuple(_parse(kind) for kind in types), raw, 0)
+    except _Refused:
         return None
-    out: list[Any] = []
-    for index, kind in enumerate(types):
-        value = int.from_bytes(raw[32 * index : 32 * index + 32], "big")
-        bits = _UINT_BITS.get(kind)
-        if bits is not None:
-            if value >> bits:
-                return None
-            out.append(value)
-            continue
-        bits = _INT_BITS.get(kind)
-        if bits is not None:
-            signed = value - (1 << 256) if value >> 255 else value
-            if not -(1 << (bits - 1)) <= signed < 1 << (bits - 1):
-                return None
-            out.append(signed)
-            continue
-        if kind != "bool" or value > 1:
-            return None
-        out.append(value == 1)
-    return tuple(out)
+    return values
+
+
+#: A parsed ABI type: ("word", kind) for a 32-byte static value, ("bytes", kind) for bytes/string, ("array", element,
+#: length or None), ("tuple", components).
+_Type = tuple[Any, ...]
+
+
+@functools.cache
+def _parse(kind: str) -> _Type:
+    if kind.endswith("]"):
+        cut = kind.rindex("[")
+        size = kind[cut + 1 : -1]
+        if size and not size.isdigit():
+            raise _Refused
+        return ("array", _parse(kind[:cut]), int(size) if size else None)
+    if kind.startswith("(") and kind.endswith(")") and kind != "()":  # eth_abi refuses a tuple of nothing
+        parts: list[str] = []
+        depth, last = 0, 1
+        for index, char in enumerate(kind[1:-1], start=1):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                parts.append(kind[last:index])
+                last = index + 1
+        parts.append(kind[last:-1])
+        return ("tuple", tuple(_parse(part) for part in parts))
+    if kind in ("bytes", "string"):
+        return ("bytes", kind)
+    if kind in _UINT_BITS or kind in _INT_BITS or kind in _BYTES_SIZES or kind in ("bool", "address"):
+        return ("word", kind)
+    raise _Refused  # fixed, ufixed, function: eth_abi's
+
+
+@functools.cache
+def _static_size(node: _Type) -> int | None:
+    """Bytes a static type takes in place; None for a dynamic one (it takes a 32-byte offset there)."""
+    if node[0] == "word":
+        return 32
+    if node[0] == "bytes" or (node[0] == "array" and node[2] is None):
+        return None
+    if node[0] == "array":
+        element = _static_size(node[1])
+        return None if element is None else element * node[2]
+    sizes = [_static_size(component) for component in node[1]]
+    return None if None in sizes else sum(s for s in sizes if s is not None)
+
+
+def _int_at(raw: bytes, at: int) -> int:
+    if at + 32 > len(raw):
+        raise _Refused
+    return int.from_bytes(raw[at : at + 32], "big")
+
+
+def _decode_tuple(components: tuple[_Type, ...], raw: bytes, base: int) -> tuple[tuple[Any, ...], int]:
+    """The values of `components` encoded from `base`, and where their encoding ends."""
+    head = base
+    tail = base + sum(_static_size(c) or 32 for c in components)
+    values: list[Any] = []
+    for component in components:
+        size = _static_size(component)
+        if size is None:
+            if base + _int_at(raw, head) != tail:  # not where Solidity puts it
+                raise _Refused
+            value, tail = _decode(component, raw, tail)
+            head += 32
+        else:
+            value, _ = _decode(component, raw, head)
+            head += size
+        values.append(value)
+    return tuple(values), tail
+
+
+def _decode(node: _Type, raw: bytes, at: int) -> tuple[Any, int]:
+    """One value encoded at `at`, and where its encoding ends."""
+    kind = node[0]
+    if kind == "word":
+        return _decode_word(node[1], _int_at(raw, at)), at + 32
+    if kind == "bytes":
+        length = _int_at(raw, at)
+        end = at + 32 + -(-length // 32) * 32
+        if end > len(raw) or any(raw[at + 32 + length : end]):
+            raise _Refused
+        data = raw[at + 32 : at + 32 + length]
+        if node[1] == "bytes":
+            return data, end
+        try:
+            return data.decode("utf-8"), end
+        except UnicodeDecodeError:
+            raise _Refused from None
+    if kind == "array":
+        element, length = node[1], node[2]
+        if length is None:
+            length = _int_at(raw, at)
+            at += 32
+        if length * (_static_size(element) or 32) > len(raw) - at:
+            raise _Refused
+        return _decode_tuple((element,) * length, raw, at)
+    return _decode_tuple(node[1], raw, at)
+
+
+def _decode_word(kind: str, value: int) -> Any:
+    bits = _UINT_BITS.get(kind)
+    if bits is not None:
+        if value >> bits:
+            raise _Refused
+        return value
+    bits = _INT_BITS.get(kind)
+    if bits is not None:
+        signed = value - (1 << 256) if value >> 255 else value
+        if not -(1 << (bits - 1)) <= signed < 1 << (bits - 1):
+            raise _Refused
+        return signed
+    if kind == "address":
+        if value >> 160:
+            raise _Refused
+        return "0x" + format(value, "040x")
+    size = _BYTES_SIZES.get(kind)
+    if size is not None:
+        data = value.to_bytes(32, "big")
+        if any(data[size:]):
+            raise _Refused
+        return data[:size]
+    if value > 1:  # bool
+        raise _Refused
+    return value == 1
 
 
 def _word(kind: str, value: Any) -> str | None:
@@ -167,23 +280,45 @@ def _word(kind: str, value: Any) -> str | None:
     return None
 
 
+def _word_tuple(kind: str) -> tuple[str, ...] | None:
+    """The word types of a tuple type made of words only (Morpho's MarketParams), else None."""
+    if not kind.startswith("("):
+        return None
+    try:
+        node = _parse(kind)
+    except _Refused:
+        return None
+    if node[0] != "tuple" or any(component[0] != "word" for component in node[1]):
+        return None
+    return tuple(component[1] for component in node[1])
+
+
 def _encode_words(types: list[str], values: list[Any]) -> str | None:
     """abi_encode(types, values) as hex, by hand, when every argument is an address, bool, uint or bytesN (of
-    exactly N bytes) or a 1-D dynamic array of them (the lens calls carry tens of thousands of addresses: eth_abi
-    checks each one through several layers of Python, which cost seconds a run); None for anything else, which
-    eth_abi encodes (and validates). tests/test_abi.py checks the two agree."""
+    exactly N bytes), a tuple of them (in place) or a 1-D dynamic array of them (the lens calls carry tens of
+    thousands of addresses: eth_abi checks each one through several layers of Python, which cost seconds a run);
+    None for anything else, which eth_abi encodes (and validates). tests/test_abi.py checks the two agree."""
+    tuples = [_word_tuple(kind) for kind in types]
     head: list[str] = []
     tail: list[str] = []
+    head_words = sum(1 if members is None else len(members) for members in tuples)
     tail_words = 0
-    for kind, value in zip(types, values, strict=True):
-        if kind.endswith("[]"):
+    for kind, members, value in zip(types, tuples, values, strict=True):
+        if members is not None:
+            if not isinstance(value, list | tuple) or len(value) != len(members):
+                return None
+            words = [_word(member, item) for member, item in zip(members, value, strict=True)]
+            if None in words:
+                return None
+            head.extend(w for w in words if w is not None)
+        elif kind.endswith("[]"):
             inner = kind[:-2]
             if inner.endswith("]") or not isinstance(value, list | tuple):
                 return None
             words = [_word(inner, item) for item in value]
             if None in words:
                 return None
-            head.append(format(32 * (len(types) + tail_words), "064x"))
+            head.append(format(32 * (head_words + tail_words), "064x"))
             tail.append(format(len(words), "064x"))
             tail.extend(w for w in words if w is not None)
             tail_words += 1 + len(words)

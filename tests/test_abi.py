@@ -1,6 +1,6 @@
-"""Abi.encode's hand-made encoding of word arguments and arrays of them equals eth_abi's, and Abi.decode's hand-made
-decoding of uint, int and bool results equals eth_abi's; anything else (or a value eth_abi would refuse) still goes
-through eth_abi."""
+"""Abi.encode's hand-made encoding of word arguments, tuples and arrays of them equals eth_abi's, and Abi.decode's
+hand-made decoding of results of every shape equals eth_abi's; anything else (or data eth_abi would refuse, or data
+not laid out as Solidity lays it out) still goes through eth_abi."""
 
 from __future__ import annotations
 
@@ -115,9 +115,93 @@ def test_a_word_eth_abi_refuses_is_left_to_it(types: tuple[str, ...], raw: bytes
         abi_decode(list(types), raw)
 
 
-@pytest.mark.parametrize("types", [("address",), ("bytes32",), ("uint256[]",), ("string",), ("uint256[2]",)])
-def test_other_results_are_left_to_eth_abi(types: tuple[str, ...]) -> None:
+#: Result types of the calls the adapters make (a reserve's data, a token list, a Morpho market), and harder ones.
+RESULT_TYPES = [
+    ("string",),
+    ("address",),
+    ("address[]",),
+    ("bytes32[]",),
+    ("bytes", "bytes4", "bytes32"),
+    ("(string,address)[]",),
+    ("(uint16,uint16,uint16,address,string)",),
+    ("((uint256),uint128,uint128,uint128,uint128,uint128,uint40,uint16,address,address,address,address,uint128)",),
+    ("uint256[2]", "int24[3]", "bool[]"),
+    ("(uint8,string[],bytes)[2]", "string"),
+    ("uint256[][]", "(address,uint256[])"),
+]
+
+
+def _value(rng: random.Random, kind: str) -> object:
+    """A random value of an ABI type, as eth_abi takes it."""
+    if kind.endswith("]"):
+        cut = kind.rindex("[")
+        size = int(kind[cut + 1 : -1]) if kind[cut + 1 : -1] else rng.choice([0, 1, 3])
+        return [_value(rng, kind[:cut]) for _ in range(size)]
+    if kind.startswith("("):
+        depth, parts, last = 0, [], 1
+        for index, char in enumerate(kind[1:-1], start=1):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                parts.append(kind[last:index])
+                last = index + 1
+        parts.append(kind[last:-1])
+        return tuple(_value(rng, part) for part in parts)
+    if kind == "string":
+        return rng.choice(["", "USDC", "Wrapped Ether", "é" * 40, "x" * 33])
+    if kind == "bytes":
+        return bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 32, 33, 70])))
+    if kind.startswith("bytes"):
+        return bytes(rng.getrandbits(8) for _ in range(int(kind[5:])))
+    if kind == "address":
+        return _address(rng)
+    return _word_value(rng, kind)
+
+
+def test_results_of_every_shape_decode_as_eth_abi_decodes_them() -> None:
+    rng = random.Random(11)
+    for types in RESULT_TYPES:
+        for _ in range(20):
+            raw = abi_encode(list(types), [_value(rng, kind) for kind in types])
+            assert _decode_words(types, raw) == abi_decode(list(types), raw), types
+            assert _decode_words(types, raw + b"\x07" * 5) == abi_decode(list(types), raw + b"\x07" * 5)
+
+
+def _refusals() -> list[tuple[tuple[str, ...], bytes]]:
+    text = abi_encode(["string"], ["USDC"])
+    return [
+        (("address",), _word(1 << 160)),  # padding not zero
+        (("bytes4",), _word(1)),  # bytes4 padded with a non-zero byte
+        (("string",), text[:-1]),  # short
+        (("string",), text[:-1] + b"\x01"),  # the string's padding not zero
+        (("string",), abi_encode(["bytes"], [b"\xff\xfe"])),  # not UTF-8
+        (("uint256[]",), _word(32) + _word(2**200)),  # a length beyond the data
+        (("string",), _word(64) + _word(0) + _word(0)),  # an offset past the canonical place
+    ]
+
+
+@pytest.mark.parametrize(("types", "raw"), _refusals())
+def test_data_not_laid_out_as_solidity_encodes_it_is_left_to_eth_abi(types: tuple[str, ...], raw: bytes) -> None:
+    assert _decode_words(types, raw) is None
+
+
+@pytest.mark.parametrize("types", [("fixed128x18",), ("function",), ("()",), ("uint256[x]",)])
+def test_fixed_point_and_function_results_are_left_to_eth_abi(types: tuple[str, ...]) -> None:
     assert _decode_words(types, _word(32) + _word(0) + _word(0)) is None
+
+
+def test_word_tuples_encode_as_eth_abi_encodes_them() -> None:
+    rng = random.Random(13)
+    types = ["(address,address,address,address,uint256)", "address[]", "(uint128,uint128,bool)", "uint8"]
+    for size in (0, 2):
+        values = [
+            (*(_address(rng) for _ in range(4)), rng.getrandbits(256)),
+            [_address(rng) for _ in range(size)],
+            (rng.getrandbits(128), 0, True),
+            7,
+        ]
+        assert _encode_words(types, values) == abi_encode(types, values).hex()
+    assert _encode_words(["(address,uint256)"], [("0x1234", 1)]) is None  # eth_abi validates it
+    assert _encode_words(["(address,uint256[])"], [(_address(rng), [1])]) is None
 
 
 def test_a_real_abis_results_decode_as_eth_abi_decodes_them() -> None:
