@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import http.client
+import itertools
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chainrisk.abi import Abi
 from chainrisk.devnet.toolchain import CompiledContract, anvil_binary
 from chainrisk.errors import UserError
-from chainrisk.rpc import RpcClient
+from chainrisk.rpc import RpcClient, RpcError, mask_url
 
 #: Anvil's first default account (mnemonic "test test ... junk"); deploys and administers everything.
 DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -138,6 +142,50 @@ class Receipt:
     logs: list[dict[str, Any]]
 
 
+class LocalSender:
+    """eth_sendTransaction to the devnet's anvil, one call at a time over one kept-alive http.client connection.
+
+    A devnet's build sends its transactions one by one, in order: anvil (`--order fifo`) includes them in the order
+    it received them, and a JSON-RPC batch would let anvil take them in another order, so the same seed would not
+    build the same chain. Each call is then a round trip, ~9,300 for the tests' 700-wallet devnet: httpx (RpcClient)
+    costs ~0.7 ms of Python per call on top of anvil's own ~0.3 ms, where http.client costs next to nothing. The
+    builder's other calls (nonces, mining, receipts) stay on RpcClient."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None:
+            raise ValueError(f"LocalSender takes an http:// URL, not {url}")
+        self.url = url
+        self._path = parts.path or "/"
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=60)
+        self._ids: Iterator[int] = itertools.count(1)
+
+    def send(self, transaction: dict[str, Any]) -> str:
+        """The transaction's hash; a JSON-RPC error raises RpcError, as RpcClient's call does."""
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": "eth_sendTransaction", "params": [transaction]}
+        )
+        try:
+            self._connection.request("POST", self._path, body, {"Content-Type": "application/json"})
+            response = self._connection.getresponse()
+            answer = json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._connection.close()
+            where = mask_url(self.url)
+            raise UserError(f"the devnet's anvil at {where} failed mid-build: {type(exc).__name__}") from None
+        if response.status != 200 or not isinstance(answer, dict):
+            raise UserError(f"the devnet's anvil at {mask_url(self.url)} answered HTTP {response.status} mid-build")
+        error = answer.get("error")
+        if error is not None:
+            error = error if isinstance(error, dict) else {"message": str(error)}
+            raise RpcError("eth_sendTransaction", int(error.get("code") or 0), str(error.get("message", "")))
+        result: str = answer["result"]
+        return result
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 @dataclass
 class BlockBuilder:
     """Queues transactions, then mines them in one block at a chosen timestamp and checks every receipt."""
@@ -147,6 +195,17 @@ class BlockBuilder:
     queue: list[Tx] = field(default_factory=list)
     nonces: dict[str, int] = field(default_factory=dict)
     reverted: dict[str, int] = field(default_factory=dict)
+    _sender: LocalSender | None = field(default=None, repr=False)
+
+    def _send(self, payload: dict[str, Any]) -> str:
+        """eth_sendTransaction through a LocalSender where the devnet is an http:// URL (always, but for a test's
+        proxy of another scheme), else through the RpcClient."""
+        if self._sender is None and self.rpc.url.startswith("http://"):
+            self._sender = LocalSender(self.rpc.url)
+        if self._sender is None:
+            result: str = self.rpc.call("eth_sendTransaction", [payload])
+            return result
+        return self._sender.send(payload)
 
     def send(
         self, sender: str, to: str | None, data: str, label: str, *, required: bool = True, value: int = 0
@@ -191,7 +250,7 @@ class BlockBuilder:
                 payload["to"] = tx.to
             if tx.value:
                 payload["value"] = hex(tx.value)
-            hashes.append(self.rpc.call("eth_sendTransaction", [payload]))
+            hashes.append(self._send(payload))
         self.rpc.call("evm_mine", [self.timestamp])
         # One call per block: anvil answers each eth_getTransactionReceipt by walking the block, which
         # made per-transaction lookups quadratic in the block's size.
