@@ -154,6 +154,22 @@ def dashboard(devnet: dict[str, Any], risk_db: Path, tmp_path: Path) -> Iterator
     log.close()
 
 
+def settle(page: Any) -> None:
+    """Waits until the page's script has finished (Streamlit marks its app `data-test-script-state="notRunning"`),
+    every chart in view has drawn and every table in view has its grid (those in a closed expander or another tab
+    draw when opened), then lets the last frames paint: a fixed wait per page (two and then one second) instead cost
+    ~30 s of the test."""
+    page.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for(timeout=60_000)
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]'))
+                .every(chart => !chart.checkVisibility() || chart.querySelector('canvas, svg'))
+            && Array.from(document.querySelectorAll('[data-testid=stDataFrame]'))
+                .every(table => !table.checkVisibility() || table.querySelector('.dvn-scroller'))""",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(300)
+
+
 def full_page_screenshot(page: Any, path: Path) -> None:
     """Streamlit scrolls inside its main block, so the viewport grows to the content before the shot."""
     height = page.evaluate(
@@ -161,7 +177,7 @@ def full_page_screenshot(page: Any, path: Path) -> None:
         "'[data-testid=stMain], [data-testid=stMainBlockContainer]')).map(e => e.scrollHeight))"
     )
     page.set_viewport_size({"width": 1400, "height": max(int(height) + 150, 1000)})
-    page.wait_for_timeout(1_000)
+    settle(page)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
 
@@ -210,8 +226,7 @@ def test_every_page_in_headless_chromium(dashboard: str, devnet: dict[str, Any])
             if slug == "sql":
                 page.get_by_role("button", name="Run").click()
                 page.get_by_text("rows in").first.wait_for(timeout=30_000)
-            # Charts and tables draw after the text; let them settle before the picture.
-            page.wait_for_timeout(2_000)
+            settle(page)
             for key, headers in KEY_TABLES.get(slug, {}).items():
                 fit = table_fit(page, key)
                 assert fit["headers"] == headers, (key, fit)

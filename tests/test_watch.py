@@ -99,18 +99,26 @@ def _set_weth(rpc: RpcClient, devnet: dict[str, Any], answer: int) -> None:
 class Dashboard:
     """The dashboard's Overview and Runs pages rendered (AppTest) again and again while the watch writes."""
 
+    #: Seconds between two views: each renders two pages (~1-2 s of CPU), and viewing without a pause took a core
+    #: from the watch being tested (with the other test worker on the other one), slowing every run it waits for.
+    EVERY_S = 3.0
+
     def __init__(self, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("CHAINRISK_DB", str(db))
         self.views = 0
         self.problems: list[str] = []
+        self._last = float("-inf")
 
     def view(self) -> None:
+        if time.monotonic() - self._last < self.EVERY_S:
+            return
         for slug in ("overview", "runs"):
             app = AppTest.from_file(APP, default_timeout=120)
             app.query_params["page"] = slug
             app.run()
             self.problems += [f"{slug}: {e.value}" for e in [*app.exception, *app.error]]
             self.views += 1
+        self._last = time.monotonic()
 
 
 def _wait(condition: Callable[[], bool], what: str, meanwhile: Callable[[], None], timeout: float = 180) -> None:
