@@ -21,9 +21,9 @@ from chainrisk.rpc import RpcClient
 #: make the tests that kill a run part-way (timed from an earlier run) miss it; test_watch sets it back to check it.
 os.environ["CHAINRISK_NICE"] = "0"
 
-#: `make test` runs the suite on two workers (pytest-xdist). Each test file runs whole on one worker (its module
-#: fixtures are built once), and files sharing an expensive session fixture share a worker, so the session builds
-#: it once: the group each such file belongs to, named by that fixture.
+#: `make test` runs the suite on three workers (pytest-xdist; Makefile TEST_WORKERS). Each test file runs whole on one
+#: worker (its module fixtures are built once), and files sharing an expensive session fixture share a worker, so the
+#: session builds it once: the group each such file belongs to, named by that fixture.
 SHARED_FIXTURE_GROUPS = {
     "full_devnet": ("tests/test_devnet_all.py", "tests/test_queries.py"),
     "risk_db": ("tests/test_app.py", "tests/test_browser.py"),
