@@ -117,6 +117,15 @@ def _devnet_up(args: argparse.Namespace) -> None:
     )
 
 
+def _devnet_compile(args: argparse.Namespace) -> None:
+    from chainrisk.devnet.extras import ALL_PROTOCOLS, check_protocols, compile_devnet
+
+    names = tuple(p.strip() for p in args.protocols.split(",") if p.strip()) if args.protocols else ALL_PROTOCOLS
+    protocols = check_protocols(names)
+    seconds = compile_devnet(protocols)
+    print(f"devnet contracts compiled (or read from the cache) in {seconds:.1f} s: {', '.join(protocols)}")
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -697,6 +706,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Aave V3.0.2 and Morpho Blue are always built",
     )
     up.set_defaults(handler=_devnet_up)
+    compile_ = devnet_commands.add_parser(
+        "compile",
+        help="compile the contracts `devnet up` deploys into the cache (solcjs, ~1 min on a new checkout), "
+        "without starting a chain",
+    )
+    compile_.add_argument("--protocols", help="comma list, as for `devnet up` (default: every one)")
+    compile_.set_defaults(handler=_devnet_compile)
     down = devnet_commands.add_parser("down", help="stop the devnet")
     down.set_defaults(handler=_devnet_down)
     status = devnet_commands.add_parser("status", help="a short summary: chain, head, one line per protocol")

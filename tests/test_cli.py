@@ -48,6 +48,22 @@ def test_devnet_up_refuses_a_busy_port(tmp_path: Path) -> None:
     assert f"port {port} is in use" in done.stderr
 
 
+def test_devnet_compile_fills_the_cache_the_builder_reads(tmp_path: Path) -> None:
+    done = _chainrisk("devnet", "compile", "--protocols", "nope")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "nope" in done.stderr
+    done = _chainrisk("devnet", "compile", "--protocols", "aave-v3,morpho-blue,maker")
+    assert done.returncode == 0, done.stderr
+    assert "compiled (or read from the cache)" in done.stdout and "aave-v3, morpho-blue, maker" in done.stdout
+    # What it compiled is what a build then reads: no solcjs runs a second time.
+    from chainrisk.devnet import toolchain
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(toolchain, "_run_solcjs", lambda *_: pytest.fail("compiled again"))
+        for cached in (toolchain.compiled_contracts, toolchain.standin_contracts):
+            cached.cache_clear()
+        assert "Vat" in toolchain.standin_contracts("maker") and "Morpho" in toolchain.compiled_contracts()
+
+
 def test_devnet_down_without_devnet(tmp_path: Path) -> None:
     done = _chainrisk("devnet", "down", "--state-dir", str(tmp_path))
     assert done.returncode == 2

@@ -14,13 +14,13 @@ from typing import Any
 
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.aave36 import as_aave_deployment, deploy_aave36
-from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_extras, count_logs
+from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_devnet, count_logs
 from chainrisk.devnet.manifest import manifest_path, read_manifest
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
 from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
 from chainrisk.devnet.prices import BASE_FEEDS, load_price_path
-from chainrisk.devnet.toolchain import compiled_contracts, state_dir
+from chainrisk.devnet.toolchain import state_dir
 from chainrisk.devnet.wrappers import LST, VAULT, deploy_lst, deploy_vault
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
@@ -62,8 +62,7 @@ def build_devnet(
     folder = folder or state_dir() / "devnet"
     folder.mkdir(parents=True, exist_ok=True)
     path = load_price_path(BASE_FEEDS, options.start, options.days, options.step_hours)
-    compiled_contracts()  # compile (or load the cache) before the node starts, so its clock is not waiting
-    compile_extras(protocols)
+    compile_devnet(protocols)
     started = time.perf_counter()
     process = start_anvil(
         options.port, DEVNET_CHAIN_ID, folder / "anvil.log", detach=detach, extra_args=options.anvil_args

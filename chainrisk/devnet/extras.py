@@ -6,7 +6,11 @@ reads (config.devnet_config)."""
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -18,7 +22,7 @@ from chainrisk.devnet.liquity_v1 import build_liquity
 from chainrisk.devnet.maker import build_maker
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
-from chainrisk.devnet.toolchain import aave_origin_contracts, standin_contracts
+from chainrisk.devnet.toolchain import aave_origin_contracts, compiled_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.adapter import AaveV3Adapter
 from chainrisk.protocols.compound_v3.adapter import CompoundV3Adapter
@@ -76,13 +80,22 @@ def check_protocols(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in ALL_PROTOCOLS if n in names)
 
 
-def compile_extras(names: tuple[str, ...]) -> None:
-    """Compiles (or loads the caches of) what `names` deploy, before the node starts, so its clock is not waiting."""
+def compile_devnet(names: tuple[str, ...]) -> float:
+    """Compiles (or loads the caches of) every contract a devnet of `names` deploys, before the node starts (so its
+    clock is not waiting); returns the seconds it took. The compilations run side by side, as many at once as there
+    are cores: each is one single-threaded solcjs process, and on a checkout with no cache Morpho's with ours takes
+    ~60 s, Aave V3.6's ~30 s and each stand-in's 7-10 s (~115 s one after another)."""
+    started = time.perf_counter()
+    jobs: list[Callable[[], object]] = [compiled_contracts]
     if AAVE_V3_6 in names:
-        aave_origin_contracts()
+        jobs.append(aave_origin_contracts)
     for name, key in EXTRA_SECTIONS.items():
         if name in names and name != AAVE_V3_6:
-            standin_contracts(key)  # the stand-ins' folders under standins/ are named as their sections
+            jobs.append(functools.partial(standin_contracts, key))  # the stand-ins' folders are named as sections
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+    return time.perf_counter() - started
 
 
 def _sub_builder(builder: BlockBuilder) -> BlockBuilder:
