@@ -53,16 +53,14 @@ java:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null; }
 
 test: setup chromium java
-	@# The devnet's contracts compile (solcjs: ~75 s on a new checkout, on both cores) beside the static checks, which
-	@# use one; the tests read the cache, and one that needs a compilation still running waits for it (a lock), not
-	@# a second one. Then, as the tests start chainrisk in many processes and PYTHONDONTWRITEBYTECODE may be set (as on
-	@# this machine: each would compile the package's modules again, 0.26 s a start), the bytecode is compiled once.
-	@mkdir -p .chainrisk
-	$(BIN)/chainrisk devnet compile > .chainrisk/devnet-compile.log 2>&1 & compiling=$$!; \
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports && \
-	$(BIN)/python -m compileall -q chainrisk && \
-	$(BIN)/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder; \
-	status=$$?; kill $$compiling 2>/dev/null; wait; exit $$status
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	@# The tests start chainrisk in many processes; where PYTHONDONTWRITEBYTECODE is set (as on this machine) each
+	@# would compile the package's modules again (0.26 s a start): compiled once here instead.
+	$(BIN)/python -m compileall -q chainrisk
+	$(BIN)/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Issue 9's out-of-time evaluation of the credit scorecard: 2,000 wallets over eight months of real prices
 # (Nov 2021 - Jun 2022: the January drop, LUNA, the stETH discount), sampled daily; trained before each cutoff T,
