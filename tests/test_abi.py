@@ -11,6 +11,8 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError as EthAbiDecodingError
 from eth_abi.exceptions import EncodingError
+from eth_abi.grammar import TupleType
+from eth_abi.grammar import parse as parse_type
 
 from chainrisk.abi import Abi, DecodingError, _decode_words, _encode_words, load_abi
 
@@ -132,20 +134,14 @@ RESULT_TYPES = [
 
 
 def _value(rng: random.Random, kind: str) -> object:
-    """A random value of an ABI type, as eth_abi takes it."""
-    if kind.endswith("]"):
-        cut = kind.rindex("[")
-        size = int(kind[cut + 1 : -1]) if kind[cut + 1 : -1] else rng.choice([0, 1, 3])
-        return [_value(rng, kind[:cut]) for _ in range(size)]
-    if kind.startswith("("):
-        depth, parts, last = 0, [], 1
-        for index, char in enumerate(kind[1:-1], start=1):
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            if char == "," and depth == 0:
-                parts.append(kind[last:index])
-                last = index + 1
-        parts.append(kind[last:-1])
-        return tuple(_value(rng, part) for part in parts)
+    """A random value of an ABI type, as eth_abi takes it (the type read by eth_abi's own grammar)."""
+    node = parse_type(kind)
+    if node.is_array:
+        dimension = node.arrlist[-1]
+        size = dimension[0] if dimension else rng.choice([0, 1, 3])
+        return [_value(rng, node.item_type.to_type_str()) for _ in range(size)]
+    if isinstance(node, TupleType):
+        return tuple(_value(rng, component.to_type_str()) for component in node.components)
     if kind == "string":
         return rng.choice(["", "USDC", "Wrapped Ether", "é" * 40, "x" * 33])
     if kind == "bytes":
