@@ -175,10 +175,8 @@ class LocalSender:
             raise UserError(f"the devnet's anvil at {where} failed mid-build: {type(exc).__name__}") from None
         if response.status != 200 or not isinstance(answer, dict):
             raise UserError(f"the devnet's anvil at {mask_url(self.url)} answered HTTP {response.status} mid-build")
-        error = answer.get("error")
-        if error is not None:
-            error = error if isinstance(error, dict) else {"message": str(error)}
-            raise RpcError("eth_sendTransaction", int(error.get("code") or 0), str(error.get("message", "")))
+        if answer.get("error") is not None:
+            raise RpcError.of("eth_sendTransaction", answer["error"])
         result: str = answer["result"]
         return result
 
