@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pytest
 
 from chainrisk.protocols.adapter import adapters
+from chainrisk.store import db
 from chainrisk.store.db import Store
 from chainrisk.store.latest import DERIVED_LATEST, declared_key
 from chainrisk.store.versions import key_columns
@@ -89,3 +92,59 @@ def test_an_unchanged_snapshot_only_moves_its_stamp(tmp_path: Path) -> None:
         ]
         store._replace_rows("toy", "chain_id = ?", [1], changed.head(1))  # a row gone: replaced, not re-stamped
         assert store.con.execute("SELECT count(*) FROM toy").fetchall() == [(1,)]
+
+
+def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement Store opens run from now on (duckdb connections are wrapped to record them)."""
+    seen: list[str] = []
+    real = duckdb.connect
+
+    class Recording:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+            seen.append(sql)
+            return self._con.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._con, name)
+
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: Recording(real(*a, **k)))
+    return seen
+
+
+def test_an_open_makes_the_file_whole_only_when_its_tables_or_the_code_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema mark (schema_version's comment) lets an open of a file this code made whole skip the DDL; a table
+    dropped or added by hand, or another DDL, makes the next open make it whole again."""
+    path = tmp_path / "c.duckdb"
+    with Store(path) as store:
+        store.ensure_tables(adapters()["aave-v3"].ddl)  # a table created after the open: the next one looks again
+    seen = _statements(monkeypatch)
+    with Store(path):
+        pass
+    assert any(sql.startswith("COMMENT ON TABLE schema_version") for sql in seen)
+    seen.clear()
+    with Store(path):
+        pass
+    assert not [sql for sql in seen if "CREATE TABLE" in sql or sql.startswith("COMMENT")], seen
+    # A table dropped by hand comes back; one of the user's own stays, and so does the mark after.
+    by_hand = duckdb.connect(str(path))
+    by_hand.execute("DROP TABLE runs")
+    by_hand.execute("CREATE TABLE my_notes (note VARCHAR)")
+    by_hand.close()
+    with Store(path) as store:
+        tables = {str(r[0]) for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert {"runs", "my_notes"} <= tables
+    seen.clear()
+    with Store(path):
+        pass
+    assert not [sql for sql in seen if "CREATE TABLE" in sql], seen
+    # Code whose DDL differs (another digest) makes the file whole once.
+    monkeypatch.setattr(db, "_SCHEMA_DIGEST", "another-ddl")
+    seen.clear()
+    with Store(path):
+        pass
+    assert any(sql.startswith("COMMENT ON TABLE schema_version") for sql in seen)

@@ -166,10 +166,11 @@ def read(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int] | None:
     return (count, digest) if count == row_count(con, table) else None
 
 
-def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """Creates the ledger and sets every ledgered table's figures that are missing or disagree with its row count
-    (in the caller's transaction)."""
-    con.execute(DDL)
+def ensure(con: duckdb.DuckDBPyConnection, create: bool = True) -> None:
+    """Creates the ledger (unless `create` is False: the caller knows it exists) and sets every ledgered table's
+    figures that are missing or disagree with its row count (in the caller's transaction)."""
+    if create:
+        con.execute(DDL)
     tables = con.execute(
         "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE database_name = current_database() "
         "AND NOT temporary"
