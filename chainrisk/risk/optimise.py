@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linprog
 
 from chainrisk.chains.moves import AssetGraph
 from chainrisk.scoring.health import stress, threshold_of_wad, value_positions, wad_of_threshold, wallet_health
@@ -299,6 +298,10 @@ def _solve(
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Minimum-cost values moved (base currency) covering `deficit`, or None when out of reach; and the values
     moved by the plan that improves health the most. Variables are scaled by the debt so HiGHS sees numbers near 1."""
+    # Imported here: scipy.optimize takes ~0.5 s to import, which every `risk` command and the dashboard's risk pages
+    # paid at start though only `risk optimise` solves a program.
+    from scipy.optimize import linprog
+
     n = len(candidates)
     if n == 0:
         return None, np.zeros(0)
