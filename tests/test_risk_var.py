@@ -8,7 +8,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-from chainrisk.risk.calibration import Calibration, CalibrationError, calibrate, resolve_series
+from chainrisk.risk.calibration import (
+    _DOF_GRID,
+    Calibration,
+    CalibrationError,
+    _grid_argmax,
+    _t_loglik_unit_variance,
+    calibrate,
+    fit_dof,
+    load_price_panel,
+    resolve_series,
+)
 from chainrisk.risk.var import (
     backtest_var,
     build_book,
@@ -254,3 +264,39 @@ def test_historical_backtest_of_todays_book() -> None:
     assert result.observed_rate > 0.05
     again, _ = historical_backtest(book, "2022-04-01", "2022-08-01", confidence=0.95, scenarios=500)
     assert again.equals(series)
+
+
+def _whole_grid_dof(z: np.ndarray) -> float:
+    """fit_dof as it was: the likelihood at every dof of the grid."""
+    z = z[np.isfinite(z)]
+    return float(_DOF_GRID[int(np.argmax(_t_loglik_unit_variance(z, _DOF_GRID)))])
+
+
+def test_dof_search_finds_the_whole_grids_maximum() -> None:
+    """fit_dof takes the likelihood on a coarse grid, then between the best one's neighbours: the same dof as the whole
+    grid on real returns (hourly and daily, standardised by a RiskMetrics EWMA as calibrate does), and the whole grid
+    where the coarse likelihood does not rise then fall."""
+    panel = load_price_panel()
+    rng = np.random.default_rng(5)
+    for symbol in ("WETH", "WBTC", "LINK", "USDC", "stETH", "CRV"):
+        prices = panel.get_column(symbol).drop_nulls().to_numpy()
+        returns = np.diff(np.log(prices[prices > 0]))
+        for hours in (1, 24):
+            steps = returns[: len(returns) // hours * hours].reshape(-1, hours).sum(axis=1)
+            start = int(rng.integers(0, max(len(steps) - 200, 1)))
+            window = steps[start : start + int(rng.integers(200, 20_000))]
+            variance = np.empty_like(window)
+            level = float(window[:20].var())
+            for i, move in enumerate(window):
+                variance[i] = level
+                level = 0.94 * level + 0.06 * move * move
+            z = window / np.sqrt(variance)
+            assert fit_dof(z) == _whole_grid_dof(z), (symbol, hours)
+    # A likelihood with two peaks (the coarse values fall, then rise): the whole grid decides.
+    twin_peaks = np.where(np.arange(len(_DOF_GRID)) < 200, 0.0, 1.0) * np.sin(np.arange(len(_DOF_GRID)) / 7.0)
+    twin_peaks[3] = 5.0
+
+    def loglik(dofs: np.ndarray) -> np.ndarray:
+        return np.array([twin_peaks[int(np.argmin(np.abs(_DOF_GRID - d)))] for d in dofs])
+
+    assert _grid_argmax(loglik) == 3

