@@ -1,7 +1,7 @@
 """What every chainrisk process pays before and around its work, for two checkouts side by side: the tests' devnet
 built by each (its population's seconds, and whether both built the same chain), then `chainrisk run --devnet` of
 each on its own database, alternately, one empty block before each pair (the order swapped every pair), and
-`chainrisk --help`, alternately.
+`chainrisk --help`, alternately, then the COMMANDS (a score, a VaR with its backtest) of each, alternately.
 
 The test suite starts chainrisk ~90 times and builds several devnets; a user's scheduled run starts it every few
 minutes. The baseline is a git revision (`--baseline-ref`, extracted whole with `git archive`) or a folder; each side
@@ -34,6 +34,13 @@ from chainrisk.rpc import RpcClient  # noqa: E402
 #: The tests' session devnet (tests/conftest.py): Aave V3.0.2 and Morpho Blue, 700 wallets, 14 days from 2022-05-01.
 DEVNET = ["--wallets", "700", "--days", "14", "--seed", "11", "--start", "2022-05-01", "--step-hours", "4"]
 DEVNET += ["--protocols", "aave-v3,morpho-blue"]
+#: Other commands timed alternately after the runs, each on the side's own database (`--db` appended): a score
+#: (several Store opens, the views checked, a publish) and a VaR with its backtest (the risk commands' imports, the
+#: Student-t fits of every backtest step).
+COMMANDS = {
+    "score": ["score"],
+    "risk_var": ["risk", "var", "--scenarios", "500", "--horizons", "24", "--backtest", "2022-05-01..2022-05-14"],
+}
 #: Manifest keys that differ between two builds of one chain (where and when it runs).
 LOCAL_KEYS = {"timings", "pid", "rpc_url", "port", "state_dir", "options", "log"}
 
@@ -103,6 +110,7 @@ def main() -> None:
     state = work / "current"
     runs: dict[str, list[float]] = {name: [] for name in trees}
     helps: dict[str, list[float]] = {name: [] for name in trees}
+    others: dict[str, dict[str, list[float]]] = {command: {name: [] for name in trees} for command in COMMANDS}
     for name, tree in trees.items():
         _chainrisk(tree, state, "run", "--devnet", "--db", str(work / f"{name}.duckdb"))  # first run, not timed
     with RpcClient(builds["current"]["rpc_url"]) as rpc:
@@ -115,6 +123,10 @@ def main() -> None:
                 )
             for name in order:
                 helps[name].append(_chainrisk(trees[name], state, "--help"))
+            for command, words in COMMANDS.items():
+                for name in order:
+                    database = str(work / f"{name}.duckdb")
+                    others[command][name].append(_chainrisk(trees[name], state, *words, "--db", database))
     _chainrisk(ROOT, state, "devnet", "down", "--state-dir", str(state / "devnet"))
     report = {
         "command": "python benchmarks/process_start.py " + " ".join(sys.argv[1:]),
@@ -127,6 +139,15 @@ def main() -> None:
         "help_mean_s": {n: round(statistics.mean(v), 3) for n, v in helps.items()},
         "run_ratio": round(statistics.mean(runs["current"]) / statistics.mean(runs["baseline"]), 3),
         "help_ratio": round(statistics.mean(helps["current"]) / statistics.mean(helps["baseline"]), 3),
+        "commands": {
+            command: {
+                "words": COMMANDS[command],
+                "s": {n: [round(x, 3) for x in v] for n, v in times.items()},
+                "mean_s": {n: round(statistics.mean(v), 3) for n, v in times.items()},
+                "ratio": round(statistics.mean(times["current"]) / statistics.mean(times["baseline"]), 3),
+            }
+            for command, times in others.items()
+        },
         "population_ratio": round(
             builds["current"]["timings"]["population_s"] / builds["baseline"]["timings"]["population_s"], 3
         ),
