@@ -89,6 +89,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="process-start-"))
     baseline = args.baseline or _tree(args.baseline_ref, work / "baseline")
     trees = {"baseline": baseline.resolve(), "current": ROOT}
+    beside = baseline.resolve().parent / "shared"  # the price history the risk models read beside a tree
+    if not beside.exists():
+        beside.symlink_to(shared_prices_dir().parents[2])
     solc = ROOT / ".chainrisk" / "solc"
     for name, tree in trees.items():
         if not (tree / "node_modules").exists():
