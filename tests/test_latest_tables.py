@@ -117,8 +117,8 @@ def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_an_open_makes_the_file_whole_only_when_its_tables_or_the_code_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The schema mark (schema_version's comment) lets an open of a file this code made whole skip the DDL; a table
-    dropped or added by hand, or another DDL, makes the next open make it whole again."""
+    """The schema mark (schema_version's comment) lets an open of a file this code made whole skip the DDL; a table or
+    view dropped or added by hand, or another DDL, makes the next open make it whole again."""
     path = tmp_path / "c.duckdb"
     with Store(path) as store:
         store.ensure_tables(adapters()["aave-v3"].ddl)  # a table created after the open: the next one looks again
@@ -130,7 +130,13 @@ def test_an_open_makes_the_file_whole_only_when_its_tables_or_the_code_changed(
     with Store(path):
         pass
     assert not [sql for sql in seen if "CREATE TABLE" in sql or sql.startswith("COMMENT")], seen
-    # A table dropped by hand comes back; one of the user's own stays, and so does the mark after.
+    # A view or a table dropped by hand comes back; one of the user's own stays, and so does the mark after.
+    by_hand = duckdb.connect(str(path))
+    by_hand.execute("DROP VIEW wallet_health_history")  # a view the DDL creates, alone
+    by_hand.close()
+    with Store(path) as store:
+        views = "SELECT count(*) FROM duckdb_views() WHERE view_name = 'wallet_health_history'"
+        assert store.con.execute(views).fetchall() == [(1,)]
     by_hand = duckdb.connect(str(path))
     by_hand.execute("DROP TABLE runs")
     by_hand.execute("CREATE TABLE my_notes (note VARCHAR)")

@@ -148,12 +148,15 @@ def keep_open(path: Path) -> Iterator[None]:
             keeper.close()
 
 
-#: Whether the file has schema_version, its comment (the schema mark), and the md5 of the names of its tables.
+#: Whether the file has schema_version, its comment (the schema mark), and the md5 of the names of its tables and
+#: views (the DDL creates two views too).
 _SCHEMA_STATE_SQL = (
-    "SELECT count(*) FILTER (WHERE schema_name = 'main' AND table_name = 'schema_version'), "
-    "any_value(comment) FILTER (WHERE schema_name = 'main' AND table_name = 'schema_version'), "
-    "md5(coalesce(string_agg(schema_name || '.' || table_name, ',' ORDER BY schema_name, table_name), '')) "
-    "FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary"
+    "SELECT count(*) FILTER (WHERE kind = 'table' AND schema_name = 'main' AND name = 'schema_version'), "
+    "any_value(comment) FILTER (WHERE kind = 'table' AND schema_name = 'main' AND name = 'schema_version'), "
+    "md5(coalesce(string_agg(kind || ' ' || schema_name || '.' || name, ',' ORDER BY kind, schema_name, name), '')) "
+    "FROM (SELECT 'table' AS kind, schema_name, table_name AS name, comment FROM duckdb_tables() "
+    "WHERE database_name = current_database() AND NOT temporary UNION ALL SELECT 'view', schema_name, view_name, NULL "
+    "FROM duckdb_views() WHERE database_name = current_database() AND NOT internal AND NOT temporary)"
 )
 #: What a file made whole by this code's DDL carries (as schema_version's comment): the DDL's digest; a change to the
 #: DDL, the ledger's or the latest tables' key table, or the schema version, makes every file whole again once.
@@ -161,8 +164,9 @@ _SCHEMA_DIGEST = hashlib.sha256("\0".join((str(SCHEMA_VERSION), DDL, ledger.DDL,
 
 
 def _schema_mark(tables: str) -> str:
-    """The schema mark of a file whose tables' names digest to `tables`: a table dropped or added behind chainrisk's
-    back (or an adapter's raw table created since) changes it, and the next open makes the file whole again."""
+    """The schema mark of a file whose tables' and views' names digest to `tables`: one dropped or added behind
+    chainrisk's back (or an adapter's raw table created since) changes it, and the next open makes the file whole
+    again."""
     return f"chainrisk schema {SCHEMA_VERSION} {_SCHEMA_DIGEST} tables {tables}"
 
 
@@ -341,7 +345,7 @@ class Store:
     def _migrate(self) -> None:
         """Creates a new file's tables, or upgrades an older file in one transaction (nothing is dropped).
 
-        A file this code already made whole (its schema mark, below, equal to this code's and its tables as many as
+        A file this code already made whole (its schema mark equal to this code's, its tables and views the same as
         then) skips the tables' DDL and the primary-key check: ~65 of an open's ~150 ms on the full devnet's file. The
         ledger's check against the tables' row counts and the cold days' view run on every open, as they guard
         against writes behind chainrisk's back, not against its own code."""
