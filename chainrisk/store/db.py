@@ -370,8 +370,9 @@ class Store:
         with self._transaction():
             if not made_whole:
                 self._make_whole(version)
-            # The health buckets' running count and hash, set from the table when missing or off (a migration).
-            ledger.ensure(self.con, create=not made_whole)
+            # The health buckets' running count and hash, set from the table when missing or off (a migration). The
+            # ledger's own table exists: in the mark's table names, or created by _make_whole.
+            ledger.ensure(self.con, create=False)
             missing = ensure_cold_view(self.con, self.cold_folder)
         if missing:
             log.warning(
