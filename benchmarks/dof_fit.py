@@ -17,7 +17,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chainrisk.risk.calibration import _DOF_GRID, RISKMETRICS_LAMBDA, _t_loglik_unit_variance, fit_dof, load_price_panel  # noqa: E402
+from chainrisk.risk.calibration import (  # noqa: E402
+    _DOF_GRID,
+    RISKMETRICS_LAMBDA,
+    _t_loglik_unit_variance,
+    ewma_covariances,
+    fit_dof,
+    load_price_panel,
+)
 
 
 def whole_grid(z: np.ndarray) -> float:
@@ -27,12 +34,10 @@ def whole_grid(z: np.ndarray) -> float:
 
 
 def standardised(moves: np.ndarray) -> np.ndarray:
-    variance = np.empty_like(moves)
-    level = float(moves[:20].var()) + 1e-18
-    for i, move in enumerate(moves):
-        variance[i] = level
-        level = RISKMETRICS_LAMBDA * level + (1 - RISKMETRICS_LAMBDA) * move * move
-    result: np.ndarray = moves / np.sqrt(variance)
+    """Each move over the RiskMetrics volatility forecast before it, as calibrate filters its residuals."""
+    result: np.ndarray = moves / np.sqrt(
+        np.maximum(ewma_covariances(moves[:, None], RISKMETRICS_LAMBDA)[:-1, 0, 0], 1e-30)
+    )
     return result
 
 

@@ -10,11 +10,13 @@ import pytest
 
 from chainrisk.risk.calibration import (
     _DOF_GRID,
+    RISKMETRICS_LAMBDA,
     Calibration,
     CalibrationError,
     _grid_argmax,
     _t_loglik_unit_variance,
     calibrate,
+    ewma_covariances,
     fit_dof,
     load_price_panel,
     resolve_series,
@@ -285,12 +287,7 @@ def test_dof_search_finds_the_whole_grids_maximum() -> None:
             steps = returns[: len(returns) // hours * hours].reshape(-1, hours).sum(axis=1)
             start = int(rng.integers(0, max(len(steps) - 200, 1)))
             window = steps[start : start + int(rng.integers(200, 20_000))]
-            variance = np.empty_like(window)
-            level = float(window[:20].var())
-            for i, move in enumerate(window):
-                variance[i] = level
-                level = 0.94 * level + 0.06 * move * move
-            z = window / np.sqrt(variance)
+            z = window / np.sqrt(np.maximum(ewma_covariances(window[:, None], RISKMETRICS_LAMBDA)[:-1, 0, 0], 1e-30))
             assert fit_dof(z) == _whole_grid_dof(z), (symbol, hours)
     # A likelihood with two peaks (the coarse values fall, then rise): the whole grid decides.
     twin_peaks = np.where(np.arange(len(_DOF_GRID)) < 200, 0.0, 1.0) * np.sin(np.arange(len(_DOF_GRID)) / 7.0)
