@@ -109,28 +109,31 @@ def main() -> None:
     same = {k: v for k, v in builds["baseline"].items() if k not in LOCAL_KEYS | {"wall_s"}} == {
         k: v for k, v in builds["current"].items() if k not in LOCAL_KEYS | {"wall_s"}
     }
-    # Both sides run against the current side's devnet (its manifest), each on its own database.
+    # Both sides run against the current side's devnet (its manifest), each on its own database; the devnet is
+    # stopped however the timing ends (a command that fails exits through SystemExit).
     state = work / "current"
-    runs: dict[str, list[float]] = {name: [] for name in trees}
-    helps: dict[str, list[float]] = {name: [] for name in trees}
-    others: dict[str, dict[str, list[float]]] = {command: {name: [] for name in trees} for command in COMMANDS}
-    for name, tree in trees.items():
-        _chainrisk(tree, state, "run", "--devnet", "--db", str(work / f"{name}.duckdb"))  # first run, not timed
-    with RpcClient(builds["current"]["rpc_url"]) as rpc:
-        for step in range(args.runs):
-            rpc.call("evm_mine")
-            order = list(trees) if step % 2 == 0 else list(reversed(trees))
-            for name in order:
-                runs[name].append(
-                    _chainrisk(trees[name], state, "run", "--devnet", "--db", str(work / f"{name}.duckdb"))
-                )
-            for name in order:
-                helps[name].append(_chainrisk(trees[name], state, "--help"))
-            for command, words in COMMANDS.items():
+    try:
+        runs: dict[str, list[float]] = {name: [] for name in trees}
+        helps: dict[str, list[float]] = {name: [] for name in trees}
+        others: dict[str, dict[str, list[float]]] = {command: {name: [] for name in trees} for command in COMMANDS}
+        for name, tree in trees.items():
+            _chainrisk(tree, state, "run", "--devnet", "--db", str(work / f"{name}.duckdb"))  # first run, not timed
+        with RpcClient(builds["current"]["rpc_url"]) as rpc:
+            for step in range(args.runs):
+                rpc.call("evm_mine")
+                order = list(trees) if step % 2 == 0 else list(reversed(trees))
                 for name in order:
-                    database = str(work / f"{name}.duckdb")
-                    others[command][name].append(_chainrisk(trees[name], state, *words, "--db", database))
-    _chainrisk(ROOT, state, "devnet", "down", "--state-dir", str(state / "devnet"))
+                    runs[name].append(
+                        _chainrisk(trees[name], state, "run", "--devnet", "--db", str(work / f"{name}.duckdb"))
+                    )
+                for name in order:
+                    helps[name].append(_chainrisk(trees[name], state, "--help"))
+                for command, words in COMMANDS.items():
+                    for name in order:
+                        database = str(work / f"{name}.duckdb")
+                        others[command][name].append(_chainrisk(trees[name], state, *words, "--db", database))
+    finally:
+        _chainrisk(ROOT, state, "devnet", "down", "--state-dir", str(state / "devnet"))
     report = {
         "command": "python benchmarks/process_start.py " + " ".join(sys.argv[1:]),
         "devnet": " ".join(DEVNET),
