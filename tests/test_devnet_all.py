@@ -8,6 +8,8 @@ against the chain:
 * Maker: an urn is unsafe exactly when ink * spot < art * rate, read from the Vat;
 * Liquity: every trove's debt and collateral equal getEntireDebtAndColl;
 * the demo's risk commands run on every protocol (native ETH balances read with eth_getBalance);
+* contagion moves prices by address: a symbol the asset graph links at one address and not at another (the
+  stand-ins' own wstETH) moves apart, the same way whatever the book's row order;
 * `devnet status` is a short summary naming real bytecode and stand-ins; `--json` prints the manifest; the
   dashboard's Devnet page labels every protocol's contracts real bytecode or stand-in.
 """
@@ -18,16 +20,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from chainrisk.abi import eth_call
 from chainrisk.assets import NATIVE_ETH
+from chainrisk.chains.contagion import contagion
+from chainrisk.chains.graph import links_from_frame
+from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.cli import main
 from chainrisk.config import devnet_config
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
-from chainrisk.jobs.risk import chain_balances, latest_positions
+from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
 from chainrisk.rpc import RpcClient
+from chainrisk.store.db import Store
 from tests.databases import copy_of
 from tests.test_aave36_devnet import check_account_data
 from tests.test_app import assert_clean, open_page, table_with
@@ -207,6 +214,32 @@ def test_demo_risk_commands_run_on_every_protocol(
     balances = chain_balances(full_devnet["rpc_url"], troves, wallets)
     for wallet in wallets:
         assert balances.by_wallet[wallet][NATIVE_ETH] == int(full_rpc.call("eth_getBalance", [wallet, block]), 16)
+
+
+def test_contagion_moves_prices_by_address_whatever_the_row_order(full_db: Path) -> None:
+    """The full devnet holds wstETH at four addresses: Aave's two (wrappers of their stETH, in the asset graph) and
+    the Maker and Comet stand-ins' own tokens (not linked). A stETH shock moves the first two only, and every order of
+    the book's rows gives the same rounds (a shock keyed by symbol took whichever address came last)."""
+    positions = latest_positions(full_db)
+    links = links_from_frame(latest_links(full_db))
+    with Store(full_db, read_only=True) as store:
+        rules = bad_debt_rules(positions, store.latest_markets())
+    shock = {"WETH": 0.65, "stETH": 0.65}
+    wsteth = set(positions.filter(pl.col("symbol") == "wstETH")["asset"])
+    linked = {a for a in wsteth if a in links}
+    assert len(linked) >= 1 and wsteth - linked, (wsteth, linked)
+    results = [
+        contagion(book, links, shock, vault_holdings(book, links), rules)
+        for book in [positions, *(positions.sample(fraction=1.0, shuffle=True, seed=seed) for seed in range(3))]
+    ]
+    first = results[0]
+    moved = dict(first.assets.filter(pl.col("round") == 1).select("asset", "multiplier").iter_rows())
+    assert {a: moved.get(a, 1.0) for a in wsteth} == {a: 0.65 if a in linked else 1.0 for a in wsteth}
+    assert any("wstETH" in note and "not linked" in note for note in first.notes), first.notes
+    for other in results[1:]:
+        assert other.wallets.equals(first.wallets)
+        assert other.rounds.equals(first.rounds)
+        assert other.markets.equals(first.markets)
 
 
 @pytest.mark.parametrize(

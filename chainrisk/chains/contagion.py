@@ -90,6 +90,8 @@ class ContagionResult:
     #: round, protocol, market, bad_debt_units (loan token units, new), supply_units, supply_loss (cumulative fraction)
     markets: pl.DataFrame
     settled: bool  #: a round with no new liquidation was reached within MAX_ROUNDS
+    #: what the run could not carry as the shock names it (a symbol whose addresses moved apart in round 1)
+    notes: tuple[str, ...] = ()
 
 
 def _in(pools: Mapping[tuple[str, str], float]) -> pl.Expr:
@@ -185,13 +187,33 @@ def _supply_loss(
     return min(1.0, max(0.0, lost.get(key, 0.0) - reserves.get(key, 0.0)) / total)
 
 
-def _by_symbol(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.DataFrame:
-    """The engine shocks by symbol: one multiplier per symbol present (an asset's own, by address)."""
-    pairs = positions.select("asset", "symbol").unique().drop_nulls()
-    rows = {s: per_asset.get(a, 1.0) for a, s in pairs.iter_rows()}
+def _by_asset(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.DataFrame:
+    """One multiplier per asset address present (1 where the graph names none): by address, not symbol, since one
+    symbol may be a linked wrapper at one address and a token the graph does not know at another."""
+    assets = sorted(positions["asset"].drop_nulls().unique().to_list())
     return pl.DataFrame(
-        {"symbol": list(rows), "multiplier": list(rows.values())}, schema={"symbol": pl.Utf8, "multiplier": pl.Float64}
+        {"asset": assets, "multiplier": [per_asset.get(a, 1.0) for a in assets]},
+        schema={"asset": pl.Utf8, "multiplier": pl.Float64},
     )
+
+
+def _apart(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> list[str]:
+    """A note for each symbol whose addresses the shock moves apart: the addresses the asset graph does not link to
+    a shocked base keep their price, though their symbol says otherwise."""
+    notes = []
+    pairs = positions.select("symbol", "asset", "protocol").unique().drop_nulls().sort("symbol", "asset", "protocol")
+    for (symbol,), part in pairs.group_by("symbol", maintain_order=True):
+        moves = {a: per_asset.get(a, 1.0) for a in part["asset"].to_list()}
+        if len(set(moves.values())) < 2:
+            continue
+        still = part.filter(pl.col("asset").is_in([a for a, m in moves.items() if m == 1.0]))
+        moved = len([m for m in moves.values() if m != 1.0])
+        held = ", ".join(f"{a[:10]}… ({p})" for a, p in still.select("asset", "protocol").iter_rows())
+        notes.append(
+            f"{symbol}: {moved} of {len(moves)} addresses move with the shock through the asset graph; {held} "
+            "not linked to a shocked base, held at their price"
+        )
+    return notes
 
 
 def contagion(
@@ -242,11 +264,12 @@ def contagion(
     }
     # Prepared once; each round only reprices (the engine's stress() without re-preparing the book every round),
     # unless a redistribution moved debt onto other positions.
-    book = positions
+    # In one order whatever the caller's: the redistribution's float sums then come out the same every time.
+    book = positions.sort([*KEYS, "asset", "debt_amount", "collateral_amount"])
     prepared = prepare(book).collect()
 
     def health_at(per_asset: Mapping[str, float]) -> pl.DataFrame:
-        return wallet_health(reprice(prepared, _by_symbol(positions, per_asset))).collect()
+        return wallet_health(reprice(prepared, _by_asset(positions, per_asset))).collect()
 
     before = health_at({}).select(*KEYS, pl.col("health_factor").alias("hf_before"))
     direct = (
@@ -262,8 +285,11 @@ def contagion(
     liquidated: set[tuple[str, int, str, str]] = set()
     round_rows, wallet_frames, asset_rows, market_rows = [], [], [], []
     settled = False
+    notes: list[str] = []
     for round_ in range(1, max_rounds + 1):
         per_asset = graph.multipliers(base_moves, symbols, factors)
+        if round_ == 1:
+            notes = _apart(positions, per_asset)
         for asset in sorted(per_asset):
             asset_rows.append(
                 (round_, asset, symbols.get(asset, asset[:10]), per_asset[asset], factors.get(asset, 1.0))
@@ -288,6 +314,8 @@ def contagion(
                 .otherwise(pl.lit("chain"))
                 .alias("channel")
             )
+            # In key order: the sums below (floats) and the redistribution then do not depend on the book's order.
+            .sort(KEYS)
         )
         for protocol in protocols:
             part = new.filter(pl.col("protocol") == protocol)
@@ -355,4 +383,5 @@ def contagion(
         assets=pl.DataFrame(asset_rows, orient="row", schema=ASSETS_SCHEMA),
         markets=pl.DataFrame(market_rows, orient="row", schema=MARKETS_SCHEMA),
         settled=settled,
+        notes=tuple(notes),
     )

@@ -791,6 +791,7 @@ def run_contagion(db: Path, shock: Mapping[str, float], max_rounds: int = MAX_CO
         for name in parts:
             frame: pl.DataFrame = getattr(result, name)
             parts[name].append(frame if name == "wallets" else frame.with_columns(pl.lit(chain_id).alias("chain_id")))
+        notes.extend(f"chain {chain_id}: {note}" for note in result.notes)
         if not result.settled:
             notes.append(f"chain {chain_id}: not settled after {max_rounds} rounds")
     rounds = pl.concat(parts["rounds"])

@@ -209,16 +209,21 @@ def prepare(positions: pl.DataFrame | pl.LazyFrame, groups: dict[str, str] | Non
 
 
 def apply_multipliers(prepared: pl.LazyFrame, multipliers: pl.DataFrame | None) -> pl.LazyFrame:
-    """Oracle prices after a shock: floor(price * multiplier) by asset symbol (missing symbols: 1)."""
+    """Oracle prices after a shock: floor(price * multiplier) by asset symbol (missing symbols: 1), or by asset
+    address when `multipliers` has an `asset` column instead (tokens of one symbol at several addresses may then move
+    apart: a wrapper the asset graph links and a look-alike it does not)."""
     if multipliers is None or multipliers.is_empty():
         return prepared.with_columns(pl.col("price").alias("_price"))
-    table = multipliers.lazy().select(pl.col("symbol"), pl.col("multiplier").cast(pl.Float64))
+    key = "asset" if "asset" in multipliers.columns else "symbol"
+    if multipliers[key].is_duplicated().any():
+        raise ValueError(f"multipliers name one {key} twice")
+    table = multipliers.lazy().select(pl.col(key), pl.col("multiplier").cast(pl.Float64))
     moved = (pl.col("price").cast(pl.Float64) * pl.col("multiplier").fill_null(1.0)).floor().cast(pl.Int128)
     if FIXED in _names(prepared):
         # A price the protocol fixes (dai at par in the Vat, LUSD at one dollar in Liquity) is not the market's.
         moved = pl.when(pl.col(FIXED)).then(pl.col("price")).otherwise(moved)
     shocked = (
-        prepared.join(table, on="symbol", how="left", maintain_order="left")
+        prepared.join(table, on=key, how="left", maintain_order="left")
         .with_columns(moved.alias("_price"))
         .drop("multiplier")
     )
@@ -764,8 +769,8 @@ def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> p
 
 
 def reprice(prepared: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame | None = None) -> pl.LazyFrame:
-    """A prepared book valued at the oracle prices times `multipliers` (symbol, multiplier): what models that shock
-    one book many times call, preparing it once."""
+    """A prepared book valued at the oracle prices times `multipliers` ((symbol or asset, multiplier): see
+    apply_multipliers): what models that shock one book many times call, preparing it once."""
     return position_values(apply_multipliers(prepared.lazy(), multipliers))
 
 
