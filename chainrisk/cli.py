@@ -838,6 +838,24 @@ def _environment_error(exc: Exception) -> str | None:
     return None
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output's reader has gone (`chainrisk sql ... | head`): then stdout becomes /dev/null, so
+    nothing more is written to the closed pipe (not even the interpreter's flush at exit) and no error is printed,
+    as for any command in a pipeline whose reader stopped early."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        gone = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (a test's capture)
+        return False
+    if gone:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return gone
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
@@ -861,6 +879,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chainrisk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if not _stdout_gone():
+            line = _environment_error(exc)
+            print(f"chainrisk: error: {line}", file=sys.stderr)
+            return 2
+        return 141  # 128 + SIGPIPE, as a shell reports a pipeline's writer whose reader stopped (`| head`)
     except Exception as exc:
         line = _environment_error(exc)
         if line is None:

@@ -21,6 +21,18 @@ def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    """`chainrisk ... | head`: the pipe's reader closes before the command writes; the command stops quietly with
+    141 (as a shell reports SIGPIPE) instead of printing an error about a path."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "chainrisk.cli", "query", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    assert child.wait(timeout=120) == 141
+    assert child.stderr.read() == b""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
