@@ -7,7 +7,9 @@ is gone. Indexed through the real job and `chainrisk run`:
   block, _isHealthy from the oracle's price(); Aave getUserAccountData);
 * USD is NULL exactly where a price or decimals are unknown, and a wallet whose health the protocol itself cannot tell
   is left out of wallet_health;
-* data_quality names each odd contract, the run summary warns, and the dashboard's Overview lists the markets.
+* data_quality names each odd contract, the run summary warns, and the dashboard's Overview lists the markets;
+* the risk commands run past them: VaR and replays leave out (and name) what no price series moves, contagion and
+  optimise go on past tokens without decimals() and markets without any USD price.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from chainrisk.devnet.morpho import IRM_YEARLY, SECONDS_PER_YEAR, deploy_morpho,
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, folder_contracts
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.risk import RiskSettings, latest_positions, stored_graph, with_price_series
+from chainrisk.jobs.score import score
+from chainrisk.risk.calibration import DEFAULT_SERIES, load_price_panel
 from chainrisk.rpc import RpcClient
 from chainrisk.units import WAD
 from tests.chainops import bare_chain
@@ -563,3 +568,54 @@ def test_run_warns_and_the_overview_lists_the_markets(
     shown = " ".join(str(w.value) for w in app.warning) + " ".join(str(md.value) for md in app.markdown)
     assert "data quality" in shown.lower()
     assert "oracle_reverts" in shown and "Traceback" not in shown
+
+
+def test_risk_commands_go_on_past_odd_markets(
+    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The risk commands on the odd book: VaR and the replays leave out the wallet-markets holding a token no price
+    series moves (tokens without symbol() are named by address) and say so, instead of refusing the whole book;
+    contagion and optimise run past a loan token without decimals() or a market without any USD price."""
+    db = tmp_path / "risk.duckdb"
+    db.write_bytes(indexed.read_bytes())
+    score(db)
+    for kind, *options in (
+        ["var", "--scenarios", "200", "--horizons", "24"],
+        ["stress", "--window", "luna-2022"],
+        ["contagion", "--shock", "WETH=-35%"],
+        ["optimise", "--below", "1.1"],
+    ):
+        assert main(["risk", kind, "--db", str(db), *options]) == 0, (kind, capsys.readouterr().err)
+    out = capsys.readouterr().out
+    positions = latest_positions(db)
+    kept, notes = with_price_series(positions, RiskSettings(), stored_graph(db))
+    series = set(load_price_panel().columns) | set(DEFAULT_SERIES)
+    missing = {s for s in positions["symbol"] if s not in series}
+    # The tokens without symbol(), named by address, and the fixture's own long-tail symbols.
+    assert {s for s in positions["symbol"] if s.startswith("0x")} <= missing
+    assert kept.filter(pl.col("symbol").is_in(missing)).is_empty()
+    keys = ["protocol", "chain_id", "market", "wallet"]
+    gone = positions.join(kept.select(keys).unique(), on=keys, how="anti")
+    holds = (pl.col("collateral_amount") > 0) | (pl.col("debt_amount") > 0)
+    assert set(gone.filter(holds & pl.col("symbol").is_in(missing)).select(keys).iter_rows()) == set(
+        gone.filter(holds).select(keys).iter_rows()
+    )
+    assert len(notes) == 1 and notes[0] in out
+    runs = _frame(db, "SELECT kind, notes FROM risk_runs ORDER BY run_id")
+    assert notes[0] in dict(runs.iter_rows())["var"]
+    assert not _frame(db, "SELECT * FROM var_results").is_empty()
+    plans = _frame(db, "SELECT * FROM optimise_plans")
+    assert plans.height > 0
+    # A market none of whose tokens has a USD price (loan and collateral unknown to the USD oracle) gets no plan,
+    # and says why; the others are planned.
+    reasons = dict(plans.select("reason", "feasible").iter_rows())
+    assert any(r.startswith("no USD price") and not f for r, f in reasons.items()), reasons
+    assert any(reasons.values())
+    actions = _frame(
+        db,
+        "SELECT a.amount_tokens, p.decimals FROM optimise_actions a JOIN (SELECT DISTINCT protocol, market, symbol, "
+        "decimals FROM positions) p USING (protocol, market, symbol)",
+    )
+    assert (
+        actions.height and actions.filter(pl.col("amount_tokens").is_null() != pl.col("decimals").is_null()).is_empty()
+    )

@@ -256,7 +256,7 @@ def contagion(
         )
     )
     supply = {(r[0], r[1]): r[2] for r in loans.iter_rows()}
-    loan_of = {(r[0], r[1]): (r[3], int(r[4]), r[5]) for r in loans.iter_rows()}
+    loan_of = {(r[0], r[1]): (r[3], r[4], r[5]) for r in loans.iter_rows()}
     reserves = {(r[0], r[1]): max(0.0, r[6]) for r in loans.iter_rows()}
     pools = {
         (r["protocol"], r["market"]): float(r["supply_amount"] or 0)
@@ -349,9 +349,9 @@ def contagion(
                 continue
             asset, decimals, price = loan_of[protocol, market]
             price_now = (price or 0.0) * per_asset.get(asset, 1.0)
-            if price_now <= 0:
+            if price_now <= 0 or decimals is None:  # a loan token without decimals(): its units are unknown
                 continue
-            units = usd / price_now * 10**decimals
+            units = usd / price_now * 10 ** int(decimals)
             lost[protocol, market] = lost.get((protocol, market), 0.0) + units
             total = supply[protocol, market]
             market_rows.append(

@@ -147,6 +147,46 @@ def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
     return replace(settings, series={**found, **settings.series})
 
 
+def with_price_series(
+    positions: pl.DataFrame, settings: RiskSettings, graph: AssetGraph
+) -> tuple[pl.DataFrame, list[str]]:
+    """The positions the price-series models (VaR, advice, replays) can move, and a note on the rest: a wallet's
+    market is left out when it holds collateral or debt in a token whose symbol maps to no price series (a
+    permissionless market's long-tail token, or one without symbol()), as are that token's other rows. One such
+    market no longer stops the run; a book left with nothing refuses in one line, naming the first such symbol, as
+    does a [risk] series entry of the config that names no series."""
+    symbols = sorted(set(positions["symbol"].drop_nulls().to_list()))
+    missing = []
+    first: CalibrationError | None = None
+    for symbol in symbols:
+        try:
+            resolve_series([symbol], settings.series, graph=graph)
+        except CalibrationError as exc:
+            if symbol in settings.series or graph.base(symbol) in settings.series:
+                raise _model_error(exc) from None  # the config's own mapping names no series: a typo to fix
+            missing.append(symbol)
+            first = first or exc
+    if first is None:
+        return positions, []
+    held = (pl.col("collateral_amount") > 0) | (pl.col("debt_amount") > 0)
+    wallet_market = [*MARKET_KEY, "wallet"]
+    hit = positions.filter(pl.col("symbol").is_in(missing) & held).select(wallet_market).unique()
+    kept = positions.join(hit, on=wallet_market, how="anti").filter(~pl.col("symbol").is_in(missing))
+    if kept.filter(pl.col("debt_amount") > 0).is_empty():
+        raise _model_error(first)
+    borrowers = hit.join(
+        positions.filter(pl.col("debt_amount") > 0).select(wallet_market).unique(), on=wallet_market, how="semi"
+    )
+    debt = positions.join(borrowers, on=wallet_market, how="semi")["debt_usd"]
+    priced = f", {_usd(float(debt.sum()))} of debt where priced" if debt.is_not_null().any() else ""
+    named = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return kept, [
+        f"left out {borrowers.height} borrowing wallet-market(s) in {hit.select(MARKET_KEY).unique().height} "
+        f"market(s){priced}: they hold {named}, which no price series moves; map such symbols in the [risk] series "
+        "table of chainrisk.toml"
+    ]
+
+
 def _model_error(exc: Exception) -> UserError:
     return UserError(str(exc).splitlines()[0])
 
@@ -188,9 +228,9 @@ def run_stress(
 ) -> RiskReport:
     """Historical replays of `windows` on today's positions: stress_replay_steps / _prices / _wallets."""
     started = time.time()
-    positions = latest_positions(db)
     graph = stored_graph(db)
-    steps, prices, wallets, lines, notes = [], [], [], [], []
+    positions, notes = with_price_series(latest_positions(db), settings, graph)
+    steps, prices, wallets, lines = [], [], [], []
     for win in windows:
         with progress_bar(f"replay {win.name}") as tick:
             try:
@@ -242,9 +282,9 @@ def run_var(
     (parameter_suggestions, parameter_advice, parameter_backtest) and, with `backtest`, the Kupiec backtest of the
     24 h 99 % liquidation VaR over that window (var_backtest[_summary])."""
     started = time.time()
-    lines: list[str] = []
-    positions = latest_positions(db)
     graph = stored_graph(db)
+    positions, notes = with_price_series(latest_positions(db), settings, graph)
+    lines: list[str] = []
     symbols = sorted(set(positions["symbol"].to_list()))
     results, calibrations, odds = [], [], []
     with progress_bar("VaR horizons") as tick:
@@ -350,8 +390,9 @@ def run_var(
         "max_change_bps": settings.max_change_bps,
         "windows": list(WINDOWS),
     }
-    run_id = _write(db, "var", positions, params, tables, started, advice.notes)
-    return RiskReport(run_id, "var", time.time() - started, lines + advice.notes)
+    notes += advice.notes
+    run_id = _write(db, "var", positions, params, tables, started, notes)
+    return RiskReport(run_id, "var", time.time() - started, lines + notes)
 
 
 def market_names(db: Path) -> dict[tuple[str, int, str], str]:
@@ -470,6 +511,11 @@ def ample_balances(rows: pl.DataFrame, wallet: str) -> dict[str, int]:
     return out
 
 
+def _tokens(amount: int, decimals: int | None) -> float | None:
+    """Whole tokens of a raw `amount`; None for a token without decimals() (its raw amount stays exact)."""
+    return None if decimals is None else amount / 10**decimals
+
+
 def run_optimise(
     db: Path,
     target: float = 1.2,
@@ -543,12 +589,12 @@ def run_optimise(
                         "kind": a.kind,
                         "symbol": a.symbol,
                         "amount": a.amount,
-                        "amount_tokens": a.amount / 10 ** decimals[a.symbol],
+                        "amount_tokens": _tokens(a.amount, decimals[a.symbol]),
                         "amount_usd": a.amount_usd,
                         "cost_usd": a.cost_usd,
                         "into_symbol": a.into,
                         "received": a.received,
-                        "received_tokens": a.received / 10 ** decimals[a.into] if a.into else None,
+                        "received_tokens": _tokens(a.received, decimals[a.into]) if a.into else None,
                     }
                 )
             tick(k + 1, health.height)

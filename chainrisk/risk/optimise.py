@@ -216,6 +216,11 @@ def _assets(book: _Book) -> dict[str, _Asset]:
     else from the nearest other row of the same asset (_by_kinship)."""
     names = book.schema
     held = {row["symbol"] for row in book.own}
+    # One base currency per market: a token without a USD price of its own (no decimals(), a reverting feed) is
+    # costed at the rate another token of the market gives.
+    market_rate = next(
+        (r for r in (_usd_per_base(row, names) for row in book.templates.values()) if r is not None), None
+    )
     assets: dict[str, _Asset] = {}
     for symbol, row in book.templates.items():
         own = symbol in held
@@ -225,10 +230,9 @@ def _assets(book: _Book) -> dict[str, _Asset]:
             threshold = int(row["liquidation_threshold_wad"]) / WAD
         else:
             threshold = int(row["liquidation_threshold_bps"]) / BPS
-        if "base_currency_usd" in names and row["base_currency_usd"] is not None:
-            usd_per_base = float(row["base_currency_usd"])
-        else:
-            usd_per_base = 1.0 / round(int(row["price"]) / float(row["price_usd"]))
+        usd_per_base = _usd_per_base(row, names) or market_rate
+        if usd_per_base is None:
+            raise _Unpriced(f"no USD price for {symbol} nor any token of the market: plans cannot be costed")
         collateral = int(row["collateral_amount"]) if own else 0
         supplied = int(row.get("supplied_amount") or collateral) if own else 0
         # Supplying more of an asset whose collateral use is switched off adds nothing; a first supply enables it
@@ -245,6 +249,20 @@ def _assets(book: _Book) -> dict[str, _Asset]:
             can_supply=threshold > 0 and enabled,
         )
     return assets
+
+
+class _Unpriced(ValueError):
+    """A market none of whose tokens has a USD price: a plan's costs cannot be compared."""
+
+
+def _usd_per_base(row: Mapping[str, Any], names: pl.Schema) -> float | None:
+    """USD per unit of the market's base currency from one row, or None where the row has no USD price."""
+    if "base_currency_usd" in names and row["base_currency_usd"] is not None:
+        return float(row["base_currency_usd"])
+    if row.get("price_usd") is None or not row["price_usd"] or not int(row["price"]):
+        return None
+    per = round(int(row["price"]) / float(row["price_usd"]))
+    return 1.0 / per if per else None
 
 
 def _engine_health(rows: pl.DataFrame) -> float | None:
@@ -388,7 +406,10 @@ def optimise_wallet(
     before = _engine_health(pl.DataFrame(book.own, schema=book.schema))
     if before is None or before >= target:
         return Plan(wallet, target, True, "already at or above the target", before, before, 0.0)
-    assets = _assets(book)
+    try:
+        assets = _assets(book)
+    except _Unpriced as exc:
+        return Plan(wallet, target, False, str(exc), before, before, 0.0)
     debt = float(sum(a.value(a.debt) for a in assets.values()))
     weighted = sum(a.value(a.collateral) * a.threshold for a in assets.values())
     deficit = target * debt - weighted
