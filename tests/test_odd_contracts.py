@@ -571,7 +571,7 @@ def test_run_warns_and_the_overview_lists_the_markets(
 
 
 def test_risk_commands_go_on_past_odd_markets(
-    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The risk commands on the odd book: VaR and the replays leave out the wallet-markets holding a token no price
     series moves (tokens without symbol() are named by address) and say so, instead of refusing the whole book;
@@ -603,6 +603,13 @@ def test_risk_commands_go_on_past_odd_markets(
     assert len(notes) == 1 and notes[0] in out
     runs = _frame(db, "SELECT kind, notes FROM risk_runs ORDER BY run_id")
     assert notes[0] in dict(runs.iter_rows())["var"]
+    # The Risk page's VaR tab says what its figures leave out.
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.query_params["page"] = "risk"
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in [*app.exception, *app.error]]
+    assert f"Not in these figures: {notes[0]}." in [w.value for w in app.warning]
     assert not _frame(db, "SELECT * FROM var_results").is_empty()
     plans = _frame(db, "SELECT * FROM optimise_plans")
     assert plans.height > 0

@@ -178,12 +178,12 @@ def with_price_series(
         positions.filter(pl.col("debt_amount") > 0).select(wallet_market).unique(), on=wallet_market, how="semi"
     )
     debt = positions.join(borrowers, on=wallet_market, how="semi")["debt_usd"]
-    priced = f", {_usd(float(debt.sum()))} of debt where priced" if debt.is_not_null().any() else ""
+    priced = f" ({_usd(float(debt.sum()))} of debt where priced)" if debt.is_not_null().any() else ""
     named = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
     return kept, [
         f"left out {borrowers.height} borrowing wallet-market(s) in {hit.select(MARKET_KEY).unique().height} "
-        f"market(s){priced}: they hold {named}, which no price series moves; map such symbols in the [risk] series "
-        "table of chainrisk.toml"
+        f"market(s){priced}: they hold {named}, which no price series moves (map such symbols in the [risk] series "
+        "table of chainrisk.toml)"
     ]
 
 

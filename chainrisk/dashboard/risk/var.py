@@ -155,6 +155,9 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
     if results.is_empty():
         st.info("This VaR run wrote no results.")
         return
+    for note in str(run.get("notes") or "").split("; "):
+        if note.startswith("left out"):  # wallet-markets the price series cannot move (jobs.risk.with_price_series)
+            st.warning(f"Not in these figures: {note}.")
     total = results.filter(pl.col("scope") == "total")
     horizon, confidence = int(total["horizon_hours"].min()), float(total["confidence_pct"].max())  # type: ignore[arg-type]
     st.markdown(
