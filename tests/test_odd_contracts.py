@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
+from chainrisk.dashboard.pages import PAGES
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import IRM_YEARLY, SECONDS_PER_YEAR, deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
@@ -571,7 +572,11 @@ def test_run_warns_and_the_overview_lists_the_markets(
 
 
 def test_risk_commands_go_on_past_odd_markets(
-    indexed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    chain: dict[str, Any],
+    indexed: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The risk commands on the odd book: VaR and the replays leave out the wallet-markets holding a token no price
     series moves (tokens without symbol() are named by address) and say so, instead of refusing the whole book;
@@ -610,6 +615,22 @@ def test_risk_commands_go_on_past_odd_markets(
     app.run()
     assert not app.exception and not app.error, [e.value for e in [*app.exception, *app.error]]
     assert f"Not in these figures: {notes[0]}." in [w.value for w in app.warning]
+    # And every other page opens on the odd book without an error; the Wallet page also for each wallet holding
+    # collateral or debt in a token without decimals() (its what-if names the holding in raw units).
+    assert main(["chains", "--db", str(db), "--rpc-url", chain["rpc_url"]]) == 0
+    undecimalled = positions.filter(pl.col("decimals").is_null() & holds)
+    assert undecimalled.height
+    opened = [{"page": p.slug} for p in PAGES]
+    opened += [{"page": "wallet", "wallet": w} for w in sorted(set(undecimalled["wallet"]))]
+    for params in opened:
+        app = AppTest.from_file(APP, default_timeout=120)
+        for name, value in params.items():
+            app.query_params[name] = value
+        app.run()
+        assert not app.exception and not app.error, (params, [e.value for e in [*app.exception, *app.error]])
+    assert any("raw units, decimals unknown" in str(o) for o in app.selectbox(key="whatif_add_on").options) or any(
+        "raw units, decimals unknown" in str(o) for o in app.selectbox(key="whatif_repay_on").options
+    )
     assert not _frame(db, "SELECT * FROM var_results").is_empty()
     plans = _frame(db, "SELECT * FROM optimise_plans")
     assert plans.height > 0

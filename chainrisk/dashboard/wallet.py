@@ -305,11 +305,16 @@ def _position_options(positions: pl.DataFrame, amount: str) -> dict[PositionKey,
     """Positions holding a non-zero `amount` column, keyed for AmountChange, with a label for people."""
     held = positions.filter(pl.col(f"{amount}_amount") > 0)
     return {
-        (p, c, m, a): f"{s} in {market_name(p, label)} (holds {tokens:,.6f})"
-        for p, c, m, a, s, label, tokens in held.select(
-            *MARKET_KEY, "asset", "symbol", "market_label", f"{amount}_tokens"
+        (p, c, m, a): f"{s} in {market_name(p, label)} (holds {_held(tokens, raw)})"
+        for p, c, m, a, s, label, tokens, raw in held.select(
+            *MARKET_KEY, "asset", "symbol", "market_label", f"{amount}_tokens", f"{amount}_amount"
         ).iter_rows()
     }
+
+
+def _held(tokens: float | None, raw: object) -> str:
+    """A holding in whole tokens; in raw units for a token without decimals() (its whole-token amount is unknown)."""
+    return f"{raw} raw units, decimals unknown" if tokens is None else f"{tokens:,.6f}"
 
 
 def _amount_change(positions: pl.DataFrame, key: PositionKey | None, tokens: str, *, repay: bool) -> list[AmountChange]:
