@@ -315,7 +315,7 @@ def _credit(args: argparse.Namespace) -> None:
     from chainrisk.jobs.lock import writer_lock
 
     command = args.credit_command
-    db = Path(args.db)
+    db = Path(args.db or "chainrisk.duckdb")
     if command == "history":
         from chainrisk.jobs.credit_history import backfill
         from chainrisk.jobs.run import parse_interval
@@ -388,13 +388,24 @@ def _add_credit_commands(commands: Any) -> None:
         "credit", help="credit scores 300-850 with reasons and advice (subcommands: history, train, evaluate, sanity)"
     )
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
-        sub.add_argument("--chain-id", type=COUNT, help="chain to use when the file holds several")
-        sub.add_argument("--horizon-days", type=POSITIVE, default=30, help="label: liquidated within this many days")
+    def common(sub: argparse.ArgumentParser, top: bool = False) -> None:
+        # Given before or after the subcommand: a subcommand's own default would overwrite what was given before it
+        # (`credit --db X history`), so only `credit` itself has defaults.
+        def default(value: object) -> object:
+            return value if top else argparse.SUPPRESS
+
+        sub.add_argument(
+            "--db", default=default(None), help="DuckDB file (default chainrisk.duckdb; history: the config's db)"
+        )
+        sub.add_argument(
+            "--chain-id", type=COUNT, default=default(None), help="chain to use when the file holds several"
+        )
+        sub.add_argument(
+            "--horizon-days", type=POSITIVE, default=default(30), help="label: liquidated within this many days"
+        )
         sub.set_defaults(handler=_credit)
 
-    common(credit)
+    common(credit, top=True)
     credit.add_argument("--as-of", help="score as of this block number or date (default: the latest sample)")
     credit.add_argument("--model", help="a model file from `credit train` (default: the bundled devnet model)")
     credit.add_argument("--target-pd", type=float, default=0.02, help="PD ceiling of the suggested LTV (default 0.02)")
@@ -420,7 +431,7 @@ def _add_credit_commands(commands: Any) -> None:
     evaluate.add_argument("--model-out", help="also save the model trained for the last --at here")
     common(evaluate)
     sanity = subs.add_parser("sanity", help="the model's liquidation-history points on Aave V2's repeat liquidations")
-    sanity.add_argument("--model", help="model file (default: the bundled devnet model)")
+    sanity.add_argument("--model", default=argparse.SUPPRESS, help="model file (default: the bundled devnet model)")
     sanity.add_argument("--liquidations", help="liquidations.csv (default: ../shared/data/aave_v2/liquidations.csv)")
     common(sanity)
 

@@ -104,3 +104,20 @@ def test_plan_is_heavy_tailed_and_mixed() -> None:
     kinds = {w.behaviour for w in wallets}
     assert {"aave_supplier", "aave_borrower", "aave_emode_looper", "aave_isolated"} <= kinds
     assert [w.address for w in plan_wallets(50, 3, [])] == [w.address for w in wallets[:50]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "db", "model"),
+    [
+        (["credit", "--db", "a.duckdb", "history", "--devnet"], "a.duckdb", None),
+        (["credit", "history", "--devnet", "--db", "b.duckdb"], "b.duckdb", None),
+        (["credit", "history", "--devnet"], None, None),  # history then writes where its config says
+        (["credit", "--model", "m.json", "sanity"], None, "m.json"),
+        (["credit", "sanity", "--model", "n.json"], None, "n.json"),
+    ],
+)
+def test_credit_options_hold_before_or_after_the_subcommand(argv: list[str], db: str | None, model: str | None) -> None:
+    from chainrisk.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.db, args.model, args.horizon_days) == (db, model, 30)

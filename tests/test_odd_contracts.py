@@ -560,6 +560,13 @@ def test_run_warns_and_the_overview_lists_the_markets(
     scored = _frame(db, "SELECT count(DISTINCT wallet) AS n FROM wallet_risk WHERE health_factor IS NOT NULL")["n"][0]
     assert 0 < scored < borrowers, "the unrated borrowers are the difference"
 
+    # Credit: history sampled at past blocks of the odd markets (--db given before the subcommand is kept), then
+    # scores from it.
+    assert main(["credit", "--db", str(db), "history", "--config", str(config), "--every", "5d"]) == 0
+    assert "2 new sample(s)" in capsys.readouterr().out
+    assert main(["credit", "--db", str(db)]) == 0, capsys.readouterr().err
+    scores = _frame(db, "SELECT * FROM credit_scores")
+    assert scores.height and scores["score"].is_between(300, 850).all()
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     app = AppTest.from_file(APP, default_timeout=120)
     app.query_params["page"] = "overview"
