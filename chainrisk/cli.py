@@ -486,7 +486,12 @@ def _emit(frame: Any, fmt: str, out: str | None) -> None:
         print(f"wrote {frame.height} rows to {out}")
         return
     if fmt == "csv":
-        text = frame.write_csv()
+        # CSV has no nested values: a list or struct column (stg_wallet_portfolio's protocols) is written as JSON text.
+        nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+        text = frame.with_columns(
+            pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in frame[name].to_list()], pl.Utf8)
+            for name in nested
+        ).write_csv()
     elif fmt == "json":
         text = frame.write_ndjson()
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -131,6 +132,14 @@ def test_sql_and_query_read_the_published_copy(
         n, debt = con.execute("SELECT count(*), sum(debt_amount) FROM positions").fetchall()[0]
         summary = pl.DataFrame(con.sql("SELECT * FROM mart_market_summary ORDER BY protocol, market").arrow())
     assert (int(row["n"]), int(row["debt"])) == (n, int(debt))  # exact through CSV
+    # A list column (stg_wallet_portfolio's protocols) goes into CSV as JSON text.
+    assert main(["query", "stg_wallet_portfolio", "--db", str(scored_db), "--format", "csv"]) == 0
+    portfolio = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    with duckdb.connect(str(scored_db), read_only=True) as con:
+        protocols = con.execute("SELECT wallet, protocols FROM stg_wallet_portfolio").fetchall()
+    assert {(r["wallet"], tuple(json.loads(r["protocols"]))) for r in portfolio} == {
+        (w, tuple(p)) for w, p in protocols
+    }
 
     for hostile in (
         "DROP TABLE positions",
