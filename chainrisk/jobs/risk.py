@@ -177,6 +177,8 @@ def with_price_series(
     borrowers = hit.join(
         positions.filter(pl.col("debt_amount") > 0).select(wallet_market).unique(), on=wallet_market, how="semi"
     )
+    if borrowers.is_empty():  # only suppliers and debt-free collateral: nothing the models value is left out
+        return kept, []
     debt = positions.join(borrowers, on=wallet_market, how="semi")["debt_usd"]
     priced = f" ({_usd(float(debt.sum()))} of debt where priced)" if debt.is_not_null().any() else ""
     named = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
