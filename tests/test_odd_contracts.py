@@ -37,6 +37,7 @@ from chainrisk.jobs.risk import RiskSettings, latest_positions, stored_graph, wi
 from chainrisk.jobs.score import score
 from chainrisk.risk.calibration import DEFAULT_SERIES, load_price_panel
 from chainrisk.rpc import RpcClient
+from chainrisk.store.views import query_sql
 from chainrisk.units import WAD
 from tests.chainops import bare_chain
 
@@ -477,6 +478,30 @@ def test_usd_is_null_exactly_where_unknown(chain: dict[str, Any], indexed: Path)
         collateral_unknown, loan_unknown = NO_DECIMALS.get(m.name, (False, False))
         assert collateral["decimals"].is_null().all() == collateral_unknown, m.name
         assert loan["decimals"].is_null().all() == loan_unknown, m.name
+    # Each market says where its USD came from: the loan token's own price from the USD oracle (the Aave oracle the
+    # fixture configured), else the collateral's through the market's oracle; nothing where USD is unknown. Its
+    # supply and borrow in USD are there exactly when the market has a USD price.
+    oracle = f"usd oracle {chain['aave'].oracle.lower()}"
+    markets = _frame(indexed, f"SELECT * FROM ({query_sql('stg_morpho_blue_markets')}) WHERE is_latest")
+    routes = {}
+    for m in chain["markets"]:
+        row = markets.filter(pl.col("market") == m.market_id).row(0, named=True)
+        routes[m.name] = row["usd_route"]
+        known = row["base_currency_usd"] is not None
+        assert (row["usd_route"] is not None) == known == (m.name != "no usd price"), m.name
+        assert (row["supply_usd"] is not None) == known, m.name
+        assert row["loan_usd_source"] == (oracle if row["loan_price_usd"] is not None else None), m.name
+        assert row["collateral_usd_source"] == (oracle if row["collateral_price_usd"] is not None else None), m.name
+        if not known:
+            continue
+        own = row["loan_price_usd"] is not None and row["loan_decimals"] is not None
+        expected = (
+            f"loan {row['loan_symbol']}: {oracle}"
+            if own
+            else f"collateral {row['collateral_symbol']}: {oracle}, through the market oracle"
+        )
+        assert row["usd_route"] == expected, m.name
+    assert any(r and r.startswith("collateral") for r in routes.values()), routes
 
 
 def test_data_quality_names_each_odd_contract(chain: dict[str, Any], indexed: Path) -> None:

@@ -293,7 +293,7 @@ def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         db,
         """
         SELECT coalesce(l.market_label, m.market) AS market_label, m.chain_id, m.market, m.utilization_pct,
-               m.borrow_apr_pct, m.rate_at_target_apr_pct, m.borrow_usd, m.supply_usd, m.rate_at_target,
+               m.borrow_apr_pct, m.rate_at_target_apr_pct, m.borrow_usd, m.supply_usd, m.usd_route, m.rate_at_target,
                m.total_supply_assets, m.total_borrow_assets, m.last_update, s.block_timestamp, m.block_number, m.irm
         FROM stg_morpho_blue_markets AS m
         JOIN snapshot_blocks AS s
@@ -373,6 +373,11 @@ def _morpho(db: Path) -> bool:
         },
         "borrow_usd": usd_column("borrowed (USD)"),
         "supply_usd": usd_column("supplied (USD)"),
+        "usd_route": st.column_config.TextColumn(
+            "USD from",
+            help="Where the market's USD price comes from: the loan token's own (a USD feed or the USD oracle, with "
+            "the contract read), or the collateral's through the market's oracle; empty: no USD price",
+        ),
         "block_number": st.column_config.NumberColumn("block", format="%d"),
         "market": "market id",
         "irm": "IRM",
@@ -388,6 +393,7 @@ def _morpho(db: Path) -> bool:
             *ahead,
             "borrow_usd",
             *(() if adaptive else ("supply_usd",)),
+            "usd_route",
         ),
         config,
         "these markets",

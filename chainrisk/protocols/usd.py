@@ -117,19 +117,29 @@ class UsdSource:
                     prices.append(TokenUsd(None))
                     continue
                 age = None if timestamp is None else timestamp - answer[1]
-                prices.append(TokenUsd(answer[0] / 10**feed.decimals, _stale(feed, age, self.max_feed_age)))
+                stale = _stale(feed, age, self.max_feed_age)
+                prices.append(TokenUsd(answer[0] / 10**feed.decimals, stale, f"{FEED_SOURCE} {feed.feed}"))
             elif self.oracle:
                 price = decode_decimals(next(raw))  # one uint256 word, like decimals(); None for a revert
-                prices.append(TokenUsd(price / self.oracle_unit if price else None))
+                usd = price / self.oracle_unit if price else None
+                prices.append(TokenUsd(usd, None, f"{ORACLE_SOURCE} {self.oracle}" if usd is not None else None))
             else:
                 prices.append(TokenUsd(None))
         return prices
+
+
+#: How a stored USD price names where it came from (`*_usd_source` columns): "usd feed 0x…" (latestRoundData of
+#: the token's configured Chainlink-compatible feed) or "usd oracle 0x…" (getAssetPrice of the AaveOracle-compatible
+#: contract); the address is the contract read.
+FEED_SOURCE = "usd feed"
+ORACLE_SOURCE = "usd oracle"
 
 
 @dataclass(frozen=True)
 class TokenUsd:
     usd: float | None  #: USD per whole token; None where no source gives a positive price
     stale: Problem | None = None  #: its feed's answer is older than the source's max_feed_age
+    source: str | None = None  #: the contract the price was read from (FEED_SOURCE / ORACLE_SOURCE and its address)
 
     @property
     def problems(self) -> tuple[Problem, ...]:

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_markets (
 );
 -- AdaptiveCurveIrm's rateAtTarget(id) (NULL for any other IRM): borrow_rate follows from it at any time (irm.py)
 ALTER TABLE raw_morpho_blue_markets ADD COLUMN IF NOT EXISTS rate_at_target HUGEINT;
+-- Where each token's USD price was read (chainrisk.protocols.usd: "usd feed 0x…", "usd oracle 0x…"); NULL without one
+ALTER TABLE raw_morpho_blue_markets ADD COLUMN IF NOT EXISTS loan_usd_source VARCHAR;
+ALTER TABLE raw_morpho_blue_markets ADD COLUMN IF NOT EXISTS collateral_usd_source VARCHAR;
 
 CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
     chain_id BIGINT NOT NULL,

@@ -31,6 +31,7 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
                 row["collateral_symbol"],
                 row["collateral_decimals"],
                 row["collateral_price_usd"],
+                usd_source=row.get("collateral_usd_source"),
             )
         rate = int(row["borrow_rate"]) if row["borrow_rate"] is not None else None
         markets.append(
@@ -47,7 +48,13 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
                 borrow_rate=rate,
                 accrued=accrued,
                 price=int(row["price"]) if row["price"] is not None else None,
-                loan=Token(row["loan_token"], row["loan_symbol"], row["loan_decimals"], row["loan_price_usd"]),
+                loan=Token(
+                    row["loan_token"],
+                    row["loan_symbol"],
+                    row["loan_decimals"],
+                    row["loan_price_usd"],
+                    usd_source=row.get("loan_usd_source"),
+                ),
                 collateral=collateral,
                 # An IRM that failed leaves the stored state unaccrued: interest since its last update unknown.
                 interest_known=rate is not None or state.last_update == timestamp,

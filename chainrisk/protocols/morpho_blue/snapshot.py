@@ -58,6 +58,7 @@ class Token:
     decimals: int | None  #: ERC-20 decimals; None when the token does not answer them (optional in ERC-20)
     price_usd: float | None  #: from the USD oracle, when it knows the token
     problems: tuple[Problem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
+    usd_source: str | None = None  #: where price_usd was read (chainrisk.protocols.usd.TokenUsd.source)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def read_tokens(
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
-        tokens[token] = Token(token, info.label, info.decimals, usd.usd, info.problems + usd.problems)
+        tokens[token] = Token(token, info.label, info.decimals, usd.usd, info.problems + usd.problems, usd.source)
     return tokens
 
 

@@ -20,6 +20,13 @@
 --   price                  the oracle's 1e36-scaled price as an exact decimal string (can exceed HUGEINT);
 --                          price_float the same as DOUBLE
 --   loan_price_usd, collateral_price_usd   USD per whole token
+--   loan_usd_source, collateral_usd_source  the contract each was read from: "usd feed 0x…" (the token's configured
+--                          Chainlink-compatible feed) or "usd oracle 0x…" (the AaveOracle-compatible USD oracle);
+--                          NULL where the token has no USD price (and in rows stored before these columns)
+--   base_currency_usd      USD per loan-token unit, what every USD figure of the market is taken at;
+--                          usd_route says how it was found: from the loan token's own price, or from the collateral's
+--                          through the market's own oracle (a loan token no USD source prices)
+--   supply_usd, borrow_usd the accrued totals at base_currency_usd (so also where only the collateral is priced)
 -- Reads: raw_morpho_blue_markets, sync_state.
 WITH markets AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
@@ -70,8 +77,8 @@ final AS (
         m.accrued_total_borrow_shares,
         m.accrued_total_supply_assets::DOUBLE / pow(10, m.loan_decimals) AS supply_tokens,
         m.accrued_total_borrow_assets::DOUBLE / pow(10, m.loan_decimals) AS borrow_tokens,
-        m.accrued_total_supply_assets::DOUBLE / pow(10, m.loan_decimals) * m.loan_price_usd AS supply_usd,
-        m.accrued_total_borrow_assets::DOUBLE / pow(10, m.loan_decimals) * m.loan_price_usd AS borrow_usd,
+        m.accrued_total_supply_assets::DOUBLE * m.base_currency_usd AS supply_usd,
+        m.accrued_total_borrow_assets::DOUBLE * m.base_currency_usd AS borrow_usd,
         100 * m.accrued_total_borrow_assets::DOUBLE / nullif(m.accrued_total_supply_assets, 0) AS utilization_pct,
         m.borrow_rate,
         m.borrow_rate::DOUBLE / 1e18 * 31536000 * 100 AS borrow_apr_pct,
@@ -81,7 +88,16 @@ final AS (
         m.price_float,
         m.loan_price_usd,
         m.collateral_price_usd,
-        m.base_currency_usd
+        m.base_currency_usd,
+        m.loan_usd_source,
+        m.collateral_usd_source,
+        CASE
+            WHEN m.base_currency_usd IS NULL THEN NULL
+            WHEN m.loan_price_usd IS NOT NULL AND m.loan_decimals IS NOT NULL
+                THEN 'loan ' || m.loan_symbol || ': ' || coalesce(m.loan_usd_source, 'source not recorded')
+            ELSE 'collateral ' || m.collateral_symbol || ': ' || coalesce(m.collateral_usd_source, 'source not recorded')
+                || ', through the market oracle'
+        END AS usd_route
     FROM markets AS m
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
