@@ -394,12 +394,12 @@ def test_usd_feeds_value_the_markets_as_the_aave_oracle_does(
         )
         assert row["loan_price_usd"] == expected, row
     # Each market names where its tokens' prices were read: the token's own feed, else the oracle.
-    oracle = f"usd oracle {devnet['aave_v3']['oracle'].lower()}"
+    via_oracle = f"usd oracle {devnet['aave_v3']['oracle'].lower()}"
     sources = "SELECT loan_token, loan_usd_source, collateral_token, collateral_usd_source, collateral_price_usd "
     sources += "FROM raw_morpho_blue_markets"
     for row in _rows(mixed, sources):
-        assert row["loan_usd_source"] == (f"usd feed {feeds[other]}" if row["loan_token"] == loan else oracle), row
-        own = f"usd feed {feeds[other]}" if row["collateral_token"] == loan else oracle
+        assert row["loan_usd_source"] == (f"usd feed {feeds[other]}" if row["loan_token"] == loan else via_oracle), row
+        own = f"usd feed {feeds[other]}" if row["collateral_token"] == loan else via_oracle
         # A token neither prices (the devnet's vault shares) has no source.
         assert row["collateral_usd_source"] == (own if row["collateral_price_usd"] is not None else None), row
     assert {r["loan_usd_source"] for r in _rows(db, sources)} == {f"usd feed {feeds[t]}" for t in loans}
