@@ -159,6 +159,10 @@ def test_without_a_usd_oracle_amounts_and_health_stay_exact_and_the_usd_is_named
     assert quality.select("subject", "kind").rows() == [("0x" + "0" * 40, "no_usd_price")]
     assert "no USD source is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
     assert _frame(comet_db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
+    route = "SELECT base_symbol, usd_route FROM raw_compound_v3_markets"
+    assert _frame(db, route)["usd_route"].to_list() == [None]
+    ((symbol, with_oracle),) = _frame(comet_db, route).rows()
+    assert with_oracle == f"base {symbol}: usd oracle {chain['usd_oracle'].lower()}"
     # Scored all the same: every borrower's exact health, its USD unknown.
     score(db)
     risk = _frame(db, "SELECT health_factor_wad, debt_usd FROM wallet_risk WHERE health_factor_wad IS NOT NULL")
@@ -181,6 +185,16 @@ def test_usd_feeds_value_the_comet_as_the_usd_oracle_does(
         ours = _frame(db, usd)
         assert ours.equals(_frame(comet_db, usd)) and ours["price_usd"].is_not_null().all(), len(given)
         assert _frame(db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
+        ((symbol, route),) = _frame(db, "SELECT base_symbol, usd_route FROM raw_compound_v3_markets").rows()
+        assert route == f"base {symbol}: usd feed {feeds[chain['base_token'].lower()]}"
+    # A collateral's feed alone: Comet's prices are converted at that token's USD price, and the market says so.
+    base = chain["base_token"].lower()
+    collateral, feed = next((t, f) for t, f in feeds.items() if t != base)
+    db = tmp_path / "feeds-collateral.duckdb"
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_feeds": f"{collateral}={feed}"})
+    (route,) = _frame(db, "SELECT usd_route FROM raw_compound_v3_markets")["usd_route"]
+    assert route.startswith("collateral ") and route.endswith(f": usd feed {feed}"), route
+    assert _frame(db, "SELECT * FROM positions WHERE debt_amount > 0")["debt_usd"].is_not_null().all()
     # An answer older than usd_feed_max_age (here any answer not given in the snapshot's own second) is named on the
     # Comet, its subject the feed, and still used.
     db = tmp_path / "feeds-stale.duckdb"

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS raw_compound_v3_markets (
 -- the base token's balanceOf(comet), where Comet.getReserves' formula gives the reserves read from it (NULL else):
 -- the reserves then follow for any block time (accrual.py)
 ALTER TABLE raw_compound_v3_markets ADD COLUMN IF NOT EXISTS base_balance HUGEINT;
+-- the token whose USD price converts Comet's prices to USD (base_currency_usd) and where that price was read
+-- ("base USDC: usd oracle 0x…", chainrisk.protocols.usd); NULL without a USD price
+ALTER TABLE raw_compound_v3_markets ADD COLUMN IF NOT EXISTS usd_route VARCHAR;
 
 CREATE TABLE IF NOT EXISTS raw_compound_v3_assets (
     chain_id BIGINT NOT NULL,

@@ -77,9 +77,10 @@ def market_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
         "base_borrow_min": market.base_borrow_min,
         "num_assets": len(market.assets),
         "base_currency_usd": market.usd_per_price_unit,
+        "usd_route": market.usd_route,
     }
     small = {"base_decimals": pl.Int32, "last_accrual_time": pl.Int64, "pause_flags": pl.Int32, "num_assets": pl.Int32}
-    text = {"base_token", "base_symbol", "base_price_feed"}
+    text = {"base_token", "base_symbol", "base_price_feed", "usd_route"}
     schema = {k: small.get(k, pl.Utf8 if k in text else EXACT) for k in row} | {"base_currency_usd": pl.Float64}
     return keyed(pl.DataFrame([row], schema=schema), chain_id, market.comet, block)
 

@@ -74,6 +74,7 @@ class Token:
     decimals: int  #: ERC-20 decimals
     usd: float | None  #: USD per whole token from the USD oracle, when it knows the token
     problems: tuple[Problem, ...] = ()  #: what is odd about it (chainrisk.protocols.quality); Comet's scale stands in
+    usd_source: str | None = None  #: where `usd` was read (chainrisk.protocols.usd.TokenUsd.source)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ class Market:
     #: the base token's balanceOf(comet) where maths.reserves gives from it exactly getReserves() (Comet.sol's
     #: formula): the reserves then follow for any block time while the state stands; None otherwise
     base_balance: int | None = None
+    #: how usd_per_price_unit was found: the token whose USD price anchors Comet's prices, and where that price was
+    #: read ("base USDC: usd oracle 0x…"); None without one
+    usd_route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def read_tokens(
         info = infos[token]
         decimals = info.decimals if info.decimals is not None else len(str(scales[token])) - 1
         problems = tuple(replace(p, unknown="symbol" if p.kind in SYMBOL_LOST else None) for p in info.problems)
-        tokens[token] = Token(token, info.label, decimals, usd.usd, problems + usd.problems)
+        tokens[token] = Token(token, info.label, decimals, usd.usd, problems + usd.problems, usd.source)
     return tokens
 
 
@@ -259,6 +263,7 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         base_borrow_min=int(got["baseBorrowMin"]),
         assets=assets,
         usd_per_price_unit=usd_per_price_unit(base, prices[0], assets),
+        usd_route=usd_route(base, prices[0], assets),
         base_balance=balance,
     )
 
@@ -279,14 +284,30 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     return issues
 
 
+def _usd_anchor(base: Token, base_price: int | None, assets: Sequence[Asset]) -> tuple[str, Token, int] | None:
+    """(role, token, Comet price) of the first token both Comet and the USD sources price: the base, else a
+    collateral in offset order; None when there is none."""
+    for role, token, price in (("base", base, base_price), *(("collateral", a.token, a.price) for a in assets)):
+        if token.usd is not None and price:
+            return role, token, price
+    return None
+
+
 def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Asset]) -> float | None:
     """USD per unit of Comet's prices, from the first token both Comet and the USD oracle price: the base token,
     else a collateral. Comet's feeds quote one currency (USD for most markets, ETH for the WETH ones), 8 decimals:
     a token's USD price over its Comet price converts every other Comet price."""
-    for token, price in ((base, base_price), *((a.token, a.price) for a in assets)):
-        if token.usd is not None and price:
-            return float(token.usd / price)
-    return None
+    anchor = _usd_anchor(base, base_price, assets)
+    return float(anchor[1].usd / anchor[2]) if anchor is not None and anchor[1].usd is not None else None
+
+
+def usd_route(base: Token, base_price: int | None, assets: Sequence[Asset]) -> str | None:
+    """Which token's USD price converts Comet's prices (usd_per_price_unit's anchor) and where it was read."""
+    anchor = _usd_anchor(base, base_price, assets)
+    if anchor is None:
+        return None
+    role, token, _ = anchor
+    return f"{role} {token.symbol}: {token.usd_source or 'source not recorded'}"
 
 
 def read_accounts(

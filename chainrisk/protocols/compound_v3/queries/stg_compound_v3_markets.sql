@@ -7,6 +7,10 @@
 --                          targetReserves(), exact, base token's smallest unit
 --   reserves_tokens, target_reserves_tokens   the same in whole base tokens (DOUBLE)
 --   base_price_usd         USD per whole base token; reserves_usd, target_reserves_usd in USD
+--   usd_route              the token whose USD price converts Comet's prices to USD (the base, else the first
+--                          collateral a USD source prices) and the contract it was read from: "usd feed 0x…" (its
+--                          configured Chainlink-compatible feed) or "usd oracle 0x…" (the AaveOracle-compatible
+--                          USD oracle); NULL without a USD price, and in rows stored before the column
 --   supply_tokens, borrow_tokens   totals at present value (principal × accrued index), whole base tokens
 --   utilization_pct        Comet's getUtilization() × 100
 -- Reads: raw_compound_v3_markets, sync_state.
@@ -50,7 +54,8 @@ final AS (
             AS borrow_tokens,
         m.utilization::DOUBLE / 1e16 AS utilization_pct,
         m.store_front_price_factor,
-        m.num_assets
+        m.num_assets,
+        m.usd_route
     FROM markets AS m
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
