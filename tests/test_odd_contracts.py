@@ -14,6 +14,9 @@ is gone. Indexed through the real job and `chainrisk run`:
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -555,11 +558,44 @@ def test_aave_health_equals_the_pool(chain: dict[str, Any], indexed: Path, rpc: 
     assert int(wbtc["collateral_amount"][0]) == 10**8
 
 
+class _Hook:
+    """A local webhook receiver: every JSON POST recorded, answered 204."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+        payloads = self.payloads
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                payloads.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def hook() -> Iterator[_Hook]:
+    receiver = _Hook()
+    yield receiver
+    receiver.server.shutdown()
+
+
 def test_run_warns_and_the_overview_lists_the_markets(
-    chain: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    chain: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    hook: _Hook,
 ) -> None:
-    """`chainrisk run` scores the odd book (the engine's health agrees with every rated wallet), warns in its summary
-    and its `runs` row, and the Overview says which markets have unknowns, without an error."""
+    """`chainrisk run` scores the odd book (the engine's health agrees with every rated wallet), evaluates and sends
+    every kind of alert over it, warns in its summary and its `runs` row, and the Overview says which markets have
+    unknowns, without an error; credit history and scores follow on the odd markets."""
     db = tmp_path / "run.duckdb"
     aave = chain["aave"]
     config = tmp_path / "chainrisk.toml"
@@ -567,9 +603,17 @@ def test_run_warns_and_the_overview_lists_the_markets(
         f'db = "{db}"\nrpc_url = "{chain["rpc_url"]}"\n'
         f'[[markets]]\nprotocol = "aave-v3"\naddress = "{aave.pool_addresses_provider}"\n'
         f'[[markets]]\nprotocol = "morpho-blue"\naddress = "{chain["morpho"]}"\nusd_oracle = "{aave.oracle}"\n'
+        # Every alert kind over the odd book, where some wallets' health and some markets' USD are unknown.
+        f'[alerts]\nwebhooks = ["{hook.url}"]\n'
+        '[[alerts.rules]]\nname = "weak"\nkind = "health_below"\nthreshold = 1.5\n'
+        '[[alerts.rules]]\nname = "liquidatable"\nkind = "liquidatable_collateral_above"\nusd = 1\n'
+        '[[alerts.rules]]\nname = "bad debt"\nkind = "bad_debt_above"\nusd = 0\nscope = "total"\n'
     )
     assert main(["run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
+    assert "alerts: " in out and " 0 undelivered" in out, out
+    kinds = {(p["rule"], p["event"]) for p in hook.payloads}
+    assert {("weak", "breach"), ("liquidatable", "breach"), ("bad debt", "breach")} <= kinds, kinds
     assert "warning: data quality: " in out and "no_code" in out, out
     summary = _frame(db, "SELECT status, summary FROM runs").row(0, named=True)
     assert summary["status"] == "ok" and "warning: data quality" in summary["summary"]
