@@ -107,6 +107,15 @@ def test_markets_page_gives_morpho_rates_as_stored(scored: Path) -> None:
     assert all(apr[market] == pytest.approx(expected, rel=1e-12) for market, expected, _ in stored)
     assert all(target is None for *_, target in stored), "the devnet's IRM is not an AdaptiveCurveIrm"
     assert shown[[f"apr_in_{d}d_pct" for d in (1, 7, 30)]].isna().all().all()
+    # "USD from": the loan token's price from the USD oracle the devnet's Morpho is indexed with (Aave's), or the
+    # collateral's through the market's oracle where the oracle does not price the loan token.
+    sources = rows(
+        scored, "SELECT market_id, loan_symbol, loan_usd_source, loan_price_usd FROM raw_morpho_blue_markets"
+    )
+    route = dict(zip(shown["market"], shown["usd_route"], strict=True))
+    for market, symbol, source, price in sources:
+        assert (source is None) == (price is None) and (source is None or source.startswith("usd oracle 0x")), market
+        assert price is None or route[market] == f"loan {symbol}: {source}", (market, route[market])
 
 
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:

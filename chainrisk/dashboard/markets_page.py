@@ -141,6 +141,11 @@ def _compound(db: Path) -> bool:
             "Smallest drop of every non-stable price whose bad debt exceeds the reserves (None: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
+        "usd_route": st.column_config.TextColumn(
+            "USD from",
+            help="The token whose USD price converts Comet's prices to USD, and the contract it was read from; "
+            "empty: no USD price",
+        ),
         "market": "Comet",
     }
     key_table(

@@ -17,6 +17,7 @@
 --   reserves_cover_shock   reserves_usd ≥ shock_bad_debt_usd
 --   first_uncovered_drop_pct   the smallest drop of every non-stable price whose bad debt exceeds the reserves
 --                          (NULL: the reserves cover every drop up to 90 %)
+--   usd_route              where the *_usd figures' price comes from (stg_compound_v3_markets.usd_route)
 -- Reads: stg_compound_v3_markets, stg_compound_v3_absorbs, stg_liquidation_curve_latest, stg_market_labels.
 WITH markets AS (
     SELECT * FROM stg_compound_v3_markets WHERE is_latest
@@ -84,7 +85,8 @@ final AS (
         s.shock_drop_pct,
         s.shock_bad_debt_usd,
         m.reserves_usd >= s.shock_bad_debt_usd AS reserves_cover_shock,
-        s.first_uncovered_drop_pct
+        s.first_uncovered_drop_pct,
+        m.usd_route
     FROM markets AS m
     LEFT JOIN absorbs AS a USING (chain_id, market)
     LEFT JOIN labels AS lb USING (chain_id, market)
