@@ -66,6 +66,10 @@ def test_a_token_s_feed_wins_over_the_oracle_and_a_failing_feed_leaves_only_its_
     prices = _prices(UsdSource(ORACLE, 10**8, tuple(feeds)), rpc)
     # The feed's price for token 0, none for the failing feeds (the oracle is not asked for them), the oracle's for 3.
     assert prices == [2_000.0, None, None, 3.0] and rpc.calls == 1
+    # Each price names the contract it was read from; an unpriced token names none.
+    read = UsdSource(ORACLE, 10**8, tuple(feeds)).read(rpc, TOKENS, "0x10", None)  # type: ignore[arg-type]
+    sources = [t.source for t in read]
+    assert sources == [f"usd feed {FEEDS[0]}", None, None, f"usd oracle {ORACLE}"]
     assert _prices(UsdSource(None, 1, tuple(feeds)), rpc) == [2_000.0, None, None, None]
     assert _prices(UsdSource(), Replies({})) == [None] * 4
 
@@ -163,7 +167,8 @@ def test_a_feed_answer_older_than_the_max_age_is_named_stale_and_still_used() ->
     tight = UsdSource(ORACLE, 10**8, feeds, max_feed_age=600).read(rpc, TOKENS, "0x10", now)  # type: ignore[arg-type]
     assert [t.stale is not None for t in tight] == [True, True, False, False]
     assert "last updated 60 min before this block, over usd_feed_max_age (10 min)" in str(tight[0].stale)
-    assert UsdSource(ORACLE, 10**8, feeds).read(rpc, TOKENS, "0x10", None)[1] == TokenUsd(1.0)  # type: ignore[arg-type]
+    unchecked = UsdSource(ORACLE, 10**8, feeds).read(rpc, TOKENS, "0x10", None)[1]  # type: ignore[arg-type]
+    assert unchecked == TokenUsd(1.0, None, f"usd feed {FEEDS[1]}")
 
 
 def test_the_max_age_is_parsed_and_a_bad_one_refused() -> None:

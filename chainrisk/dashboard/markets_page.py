@@ -398,7 +398,6 @@ def _morpho(db: Path) -> bool:
             *ahead,
             "borrow_usd",
             *(() if adaptive else ("supply_usd",)),
-            "usd_route",
         ),
         config,
         "these markets",
