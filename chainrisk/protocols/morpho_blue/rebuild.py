@@ -3,12 +3,25 @@ raw_morpho_blue_positions): the records the snapshot read, back from their rows,
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from chainrisk.protocols.morpho_blue import normalise
 from chainrisk.protocols.morpho_blue.accrual import stored_state
 from chainrisk.protocols.morpho_blue.maths import MarketState
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, MarketParams, Position, Token
+
+
+def _token(row: dict[str, Any], role: str) -> Token:
+    """The market's loan or collateral Token (`role`) from its raw_morpho_blue_markets columns."""
+    return Token(
+        row[f"{role}_token"],
+        row[f"{role}_symbol"],
+        row[f"{role}_decimals"],
+        row[f"{role}_price_usd"],
+        usd_source=row.get(f"{role}_usd_source"),
+    )
 
 
 def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
@@ -24,15 +37,7 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
             last_update=timestamp,
             fee=int(row["fee"]),
         )
-        collateral = None
-        if int(row["collateral_token"], 16):  # idle markets have none
-            collateral = Token(
-                row["collateral_token"],
-                row["collateral_symbol"],
-                row["collateral_decimals"],
-                row["collateral_price_usd"],
-                usd_source=row.get("collateral_usd_source"),
-            )
+        collateral = _token(row, "collateral") if int(row["collateral_token"], 16) else None  # idle: none
         rate = int(row["borrow_rate"]) if row["borrow_rate"] is not None else None
         markets.append(
             Market(
@@ -48,13 +53,7 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
                 borrow_rate=rate,
                 accrued=accrued,
                 price=int(row["price"]) if row["price"] is not None else None,
-                loan=Token(
-                    row["loan_token"],
-                    row["loan_symbol"],
-                    row["loan_decimals"],
-                    row["loan_price_usd"],
-                    usd_source=row.get("loan_usd_source"),
-                ),
+                loan=_token(row, "loan"),
                 collateral=collateral,
                 # An IRM that failed leaves the stored state unaccrued: interest since its last update unknown.
                 interest_known=rate is not None or state.last_update == timestamp,
