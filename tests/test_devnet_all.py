@@ -206,6 +206,11 @@ def test_demo_risk_commands_run_on_every_protocol(
     monkeypatch.setenv("CHAINRISK_STATE_DIR", str(Path(full_devnet["state_dir"]).parent))
     for kind, *options in DEMO_RISK:
         assert main(["risk", kind, "--db", str(copy), *options]) == 0, kind
+    # The Chains page lists what the contagion run could not carry: the stand-ins' own wstETH keeps its price.
+    monkeypatch.setenv("CHAINRISK_DB", str(copy))
+    app = open_page("chains")
+    assert_clean(app)
+    assert any("wstETH: 2 of 4 addresses move with the shock" in i.value for i in app.info), [i.value for i in app.info]
     # Liquity's collateral is native ETH: the optimiser's balances read it as the node's ether balance.
     positions = latest_positions(copy)
     troves = positions.filter(positions["asset"] == NATIVE_ETH)

@@ -210,8 +210,8 @@ def _apart(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> list[str]
         moved = len([m for m in moves.values() if m != 1.0])
         held = ", ".join(f"{a[:10]}… ({p})" for a, p in still.select("asset", "protocol").iter_rows())
         notes.append(
-            f"{symbol}: {moved} of {len(moves)} addresses move with the shock through the asset graph; {held} "
-            "not linked to a shocked base, held at their price"
+            f"{symbol}: {moved} of {len(moves)} addresses move with the shock through the asset graph, while {held} "
+            "are not linked to a shocked base and keep their price"
         )
     return notes
 

@@ -296,8 +296,9 @@ def _contagion(db: Path) -> None:
         + ", ".join(f"{s} {m - 1:+.0%}" for s, m in shock.items())
         + ". Round 1 moves the base prices and every price built on them; each later round follows the bad debt "
         "that Morpho markets book (lowering what their suppliers, and vaults supplying them, hold)."
-        + (f" Notes: {run['notes']}" if run["notes"] else "")
     )
+    if run["notes"]:  # what the run could not carry as the shock names it (chainrisk.jobs.risk.run_contagion)
+        st.info("  \n".join(f"- {note}" for note in str(run["notes"]).split("; ")))
     rounds = query(db, "SELECT * FROM contagion_rounds WHERE run_id = ? ORDER BY round, protocol", run_id)
     wallets = query(db, "SELECT * FROM contagion_wallets WHERE run_id = ? ORDER BY round, debt_usd DESC", run_id)
     cols = st.columns(3)
