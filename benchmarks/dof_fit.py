@@ -22,6 +22,7 @@ from chainrisk.risk.calibration import (  # noqa: E402
     RISKMETRICS_LAMBDA,
     _t_loglik_unit_variance,
     ewma_covariances,
+    filtered_residuals,
     fit_dof,
     load_price_panel,
 )
@@ -35,9 +36,8 @@ def whole_grid(z: np.ndarray) -> float:
 
 def standardised(moves: np.ndarray) -> np.ndarray:
     """Each move over the RiskMetrics volatility forecast before it, as calibrate filters its residuals."""
-    result: np.ndarray = moves / np.sqrt(
-        np.maximum(ewma_covariances(moves[:, None], RISKMETRICS_LAMBDA)[:-1, 0, 0], 1e-30)
-    )
+    column = moves[:, None]
+    result: np.ndarray = filtered_residuals(column, ewma_covariances(column, RISKMETRICS_LAMBDA))[:, 0]
     return result
 
 

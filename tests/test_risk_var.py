@@ -17,6 +17,7 @@ from chainrisk.risk.calibration import (
     _t_loglik_unit_variance,
     calibrate,
     ewma_covariances,
+    filtered_residuals,
     fit_dof,
     load_price_panel,
     resolve_series,
@@ -287,7 +288,8 @@ def test_dof_search_finds_the_whole_grids_maximum() -> None:
             steps = returns[: len(returns) // hours * hours].reshape(-1, hours).sum(axis=1)
             start = int(rng.integers(0, max(len(steps) - 200, 1)))
             window = steps[start : start + int(rng.integers(200, 20_000))]
-            z = window / np.sqrt(np.maximum(ewma_covariances(window[:, None], RISKMETRICS_LAMBDA)[:-1, 0, 0], 1e-30))
+            moves = window[:, None]
+            z = filtered_residuals(moves, ewma_covariances(moves, RISKMETRICS_LAMBDA))[:, 0]
             assert fit_dof(z) == _whole_grid_dof(z), (symbol, hours)
     # A likelihood with two peaks (the coarse values fall, then rise): the whole grid decides.
     twin_peaks = np.where(np.arange(len(_DOF_GRID)) < 200, 0.0, 1.0) * np.sin(np.arange(len(_DOF_GRID)) / 7.0)

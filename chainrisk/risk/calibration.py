@@ -241,6 +241,13 @@ def ewma_covariances(returns: np.ndarray, lam: float) -> np.ndarray:
     return out
 
 
+def filtered_residuals(returns: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """Each return over the volatility forecast before it: `returns` (T x N) over the square root of the diagonal of
+    `path`'s first T estimates (ewma_covariances of `returns`), the forecast floored just above zero."""
+    residuals: np.ndarray = returns / np.sqrt(np.maximum(np.einsum("tii->ti", path[:-1]), 1e-30))
+    return residuals
+
+
 def _t_loglik_unit_variance(z: np.ndarray, dof: np.ndarray) -> np.ndarray:
     """Log-likelihood of each dof for z under a Student-t rescaled to unit variance; z is 1-d, dof 1-d."""
     nu = dof[:, None]
@@ -354,9 +361,7 @@ def calibrate(
     else:
         path = ewma_covariances(returns, ewma_lambda)
         cov = path[-1]
-        # Filtered residuals: each return over the volatility forecast before it.
-        forecast_sd = np.sqrt(np.maximum(np.einsum("tii->ti", path[:-1]), 1e-30))
-        z = returns / forecast_sd
+        z = filtered_residuals(returns, path)
     vols = np.sqrt(np.diag(cov))
     corr = nearest_correlation(cov)
     asset_dof = np.array([fit_dof(z[:, i]) for i in range(len(assets))])
