@@ -139,7 +139,8 @@ ORACLE_SOURCE = "usd oracle"
 class TokenUsd:
     usd: float | None  #: USD per whole token; None where no source gives a positive price
     stale: Problem | None = None  #: its feed's answer is older than the source's max_feed_age
-    source: str | None = None  #: the contract the price was read from (FEED_SOURCE / ORACLE_SOURCE and its address)
+    #: the contract the price was read from (FEED_SOURCE / ORACLE_SOURCE and its address); None exactly when usd is
+    source: str | None = None
 
     @property
     def problems(self) -> tuple[Problem, ...]:

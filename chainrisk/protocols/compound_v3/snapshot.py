@@ -284,12 +284,12 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     return issues
 
 
-def _usd_anchor(base: Token, base_price: int | None, assets: Sequence[Asset]) -> tuple[str, Token, int] | None:
-    """(role, token, Comet price) of the first token both Comet and the USD sources price: the base, else a
-    collateral in offset order; None when there is none."""
+def _usd_anchor(base: Token, base_price: int | None, assets: Sequence[Asset]) -> tuple[str, Token, float, int] | None:
+    """(role, token, its USD price, its Comet price) of the first token both Comet and the USD sources price: the
+    base, else a collateral in offset order; None when there is none."""
     for role, token, price in (("base", base, base_price), *(("collateral", a.token, a.price) for a in assets)):
         if token.usd is not None and price:
-            return role, token, price
+            return role, token, token.usd, price
     return None
 
 
@@ -298,7 +298,7 @@ def usd_per_price_unit(base: Token, base_price: int | None, assets: Sequence[Ass
     else a collateral. Comet's feeds quote one currency (USD for most markets, ETH for the WETH ones), 8 decimals:
     a token's USD price over its Comet price converts every other Comet price."""
     anchor = _usd_anchor(base, base_price, assets)
-    return float(anchor[1].usd / anchor[2]) if anchor is not None and anchor[1].usd is not None else None
+    return None if anchor is None else float(anchor[2] / anchor[3])
 
 
 def usd_route(base: Token, base_price: int | None, assets: Sequence[Asset]) -> str | None:
@@ -306,7 +306,7 @@ def usd_route(base: Token, base_price: int | None, assets: Sequence[Asset]) -> s
     anchor = _usd_anchor(base, base_price, assets)
     if anchor is None:
         return None
-    role, token, _ = anchor
+    role, token, _, _ = anchor
     return f"{role} {token.symbol}: {token.usd_source or 'source not recorded'}"
 
 

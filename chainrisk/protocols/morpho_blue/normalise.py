@@ -94,10 +94,8 @@ def markets_frame(markets: list[Market], chain_id: int, source: str, block: int)
                 "loan_price_usd": m.loan.price_usd,
                 "collateral_price_usd": m.collateral.price_usd if m.collateral else None,
                 "base_currency_usd": base_currency_usd(m),
-                "loan_usd_source": m.loan.usd_source if m.loan.price_usd is not None else None,
-                "collateral_usd_source": (
-                    m.collateral.usd_source if m.collateral and m.collateral.price_usd is not None else None
-                ),
+                "loan_usd_source": m.loan.usd_source,
+                "collateral_usd_source": m.collateral.usd_source if m.collateral else None,
             }
         )
     exact_columns = (

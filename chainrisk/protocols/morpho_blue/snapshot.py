@@ -58,7 +58,7 @@ class Token:
     decimals: int | None  #: ERC-20 decimals; None when the token does not answer them (optional in ERC-20)
     price_usd: float | None  #: from the USD oracle, when it knows the token
     problems: tuple[Problem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
-    usd_source: str | None = None  #: where price_usd was read (chainrisk.protocols.usd.TokenUsd.source)
+    usd_source: str | None = None  #: where price_usd was read (TokenUsd.source: None exactly when price_usd is)
 
 
 @dataclass(frozen=True)
