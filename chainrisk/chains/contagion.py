@@ -187,10 +187,9 @@ def _supply_loss(
     return min(1.0, max(0.0, lost.get(key, 0.0) - reserves.get(key, 0.0)) / total)
 
 
-def _by_asset(positions: pl.DataFrame, per_asset: Mapping[str, float]) -> pl.DataFrame:
-    """One multiplier per asset address present (1 where the graph names none): by address, not symbol, since one
+def _by_asset(assets: list[str], per_asset: Mapping[str, float]) -> pl.DataFrame:
+    """One multiplier per asset address of `assets` (1 where the graph names none): by address, not symbol, since one
     symbol may be a linked wrapper at one address and a token the graph does not know at another."""
-    assets = sorted(positions["asset"].drop_nulls().unique().to_list())
     return pl.DataFrame(
         {"asset": assets, "multiplier": [per_asset.get(a, 1.0) for a in assets]},
         schema={"asset": pl.Utf8, "multiplier": pl.Float64},
@@ -268,8 +267,10 @@ def contagion(
     book = positions.sort([*KEYS, "asset", "debt_amount", "collateral_amount"])
     prepared = prepare(book).collect()
 
+    held = sorted(positions["asset"].drop_nulls().unique().to_list())
+
     def health_at(per_asset: Mapping[str, float]) -> pl.DataFrame:
-        return wallet_health(reprice(prepared, _by_asset(positions, per_asset))).collect()
+        return wallet_health(reprice(prepared, _by_asset(held, per_asset))).collect()
 
     before = health_at({}).select(*KEYS, pl.col("health_factor").alias("hf_before"))
     direct = (
