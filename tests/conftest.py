@@ -15,6 +15,7 @@ from chainrisk.devnet.extras import ALL_PROTOCOLS, BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
+from tests.webhooks import Hooks
 
 #: The command line runs writers at niceness 10 (CHAINRISK_NICE) so that readers go first. In the suite, commands run
 #: as subprocesses beside the other worker's normal-priority processes, where niceness would starve them unevenly and
@@ -164,3 +165,11 @@ def risk_db(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.databases import with_risk_runs
 
     return with_risk_runs(scored_db, tmp_path_factory.mktemp("risk"))
+
+
+@pytest.fixture()
+def hooks() -> Iterator[Hooks]:
+    """A local webhook receiver (tests/webhooks.py), stopped after the test."""
+    receiver = Hooks()
+    yield receiver
+    receiver.server.shutdown()

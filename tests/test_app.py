@@ -38,9 +38,12 @@ def scored(devnet: dict[str, Any], scored_db: Path, monkeypatch: pytest.MonkeyPa
     return scored_db
 
 
-def open_page(slug: str) -> AppTest:
+def open_page(slug: str, **params: str) -> AppTest:
+    """The dashboard at ?page=`slug` (and any other query `params`, e.g. wallet=0x…), run once."""
     app = AppTest.from_file(APP, default_timeout=120)
     app.query_params["page"] = slug
+    for name, value in params.items():
+        app.query_params[name] = value
     return app.run()
 
 

@@ -14,9 +14,6 @@ is gone. Indexed through the real job and `chainrisk run`:
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +40,8 @@ from chainrisk.rpc import RpcClient
 from chainrisk.store.views import query_sql
 from chainrisk.units import WAD
 from tests.chainops import bare_chain
+from tests.test_app import assert_clean, open_page
+from tests.webhooks import Hooks
 
 ODD = folder_contracts(Path(chainrisk.devnet.__file__).parent / "contracts_odd")
 BARE, BYTES32, BREAKABLE, ORACLE = (
@@ -558,40 +557,12 @@ def test_aave_health_equals_the_pool(chain: dict[str, Any], indexed: Path, rpc: 
     assert int(wbtc["collateral_amount"][0]) == 10**8
 
 
-class _Hook:
-    """A local webhook receiver: every JSON POST recorded, answered 204."""
-
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, Any]] = []
-        payloads = self.payloads
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                payloads.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture()
-def hook() -> Iterator[_Hook]:
-    receiver = _Hook()
-    yield receiver
-    receiver.server.shutdown()
-
-
 def test_run_warns_and_the_overview_lists_the_markets(
     chain: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    hook: _Hook,
+    hooks: Hooks,
 ) -> None:
     """`chainrisk run` scores the odd book (the engine's health agrees with every rated wallet), evaluates and sends
     every kind of alert over it, warns in its summary and its `runs` row, and the Overview says which markets have
@@ -604,7 +575,7 @@ def test_run_warns_and_the_overview_lists_the_markets(
         f'[[markets]]\nprotocol = "aave-v3"\naddress = "{aave.pool_addresses_provider}"\n'
         f'[[markets]]\nprotocol = "morpho-blue"\naddress = "{chain["morpho"]}"\nusd_oracle = "{aave.oracle}"\n'
         # Every alert kind over the odd book, where some wallets' health and some markets' USD are unknown.
-        f'[alerts]\nwebhooks = ["{hook.url}"]\n'
+        f'[alerts]\nwebhooks = ["{hooks.url}"]\n'
         '[[alerts.rules]]\nname = "weak"\nkind = "health_below"\nthreshold = 1.5\n'
         '[[alerts.rules]]\nname = "liquidatable"\nkind = "liquidatable_collateral_above"\nusd = 1\n'
         '[[alerts.rules]]\nname = "bad debt"\nkind = "bad_debt_above"\nusd = 0\nscope = "total"\n'
@@ -612,7 +583,7 @@ def test_run_warns_and_the_overview_lists_the_markets(
     assert main(["run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "alerts: " in out and " 0 undelivered" in out, out
-    kinds = {(p["rule"], p["event"]) for p in hook.payloads}
+    kinds = {(p["rule"], p["event"]) for p in hooks.received}
     assert {("weak", "breach"), ("liquidatable", "breach"), ("bad debt", "breach")} <= kinds, kinds
     assert "warning: data quality: " in out and "no_code" in out, out
     summary = _frame(db, "SELECT status, summary FROM runs").row(0, named=True)
@@ -686,24 +657,19 @@ def test_risk_commands_go_on_past_odd_markets(
     assert notes[0] in dict(runs.iter_rows())["var"]
     # The Risk page's VaR tab says what its figures leave out.
     monkeypatch.setenv("CHAINRISK_DB", str(db))
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.query_params["page"] = "risk"
-    app.run()
-    assert not app.exception and not app.error, [e.value for e in [*app.exception, *app.error]]
+    app = open_page("risk")
+    assert_clean(app)
     assert f"Not in these figures: {notes[0]}." in [w.value for w in app.warning]
     # And every other page opens on the odd book without an error; the Wallet page also for each wallet holding
     # collateral or debt in a token without decimals() (its what-if names the holding in raw units).
     assert main(["chains", "--db", str(db), "--rpc-url", chain["rpc_url"]]) == 0
     undecimalled = positions.filter(pl.col("decimals").is_null() & holds)
     assert undecimalled.height
-    opened = [{"page": p.slug} for p in PAGES]
-    opened += [{"page": "wallet", "wallet": w} for w in sorted(set(undecimalled["wallet"]))]
-    for params in opened:
-        app = AppTest.from_file(APP, default_timeout=120)
-        for name, value in params.items():
-            app.query_params[name] = value
-        app.run()
-        assert not app.exception and not app.error, (params, [e.value for e in [*app.exception, *app.error]])
+    for page in PAGES:
+        assert_clean(open_page(page.slug))
+    for wallet in sorted(set(undecimalled["wallet"])):
+        app = open_page("wallet", wallet=wallet)
+        assert_clean(app)
     assert any("raw units, decimals unknown" in str(o) for o in app.selectbox(key="whatif_add_on").options) or any(
         "raw units, decimals unknown" in str(o) for o in app.selectbox(key="whatif_repay_on").options
     )

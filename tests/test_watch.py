@@ -9,8 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,46 +23,12 @@ from chainrisk.devnet.toolchain import compiled_contracts
 from chainrisk.rpc import RpcClient
 from chainrisk.store.published import connect_reader, current_copy
 from tests.configs import devnet_toml
+from tests.webhooks import Hooks
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 THRESHOLD = 1.2
 SHOCK = 0.55  #: WETH falls 45 %: a WETH-only wallet's health factor falls by the same factor
-
-
-class Hooks:
-    """A local webhook receiver: every POSTed JSON body, in arrival order."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with hooks.lock:
-                    hooks.received.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self, kind: str) -> list[str]:
-        with self.lock:
-            return sorted(h["subject"] for h in self.received if h["event"] == kind)
-
-
-@pytest.fixture()
-def hooks() -> Iterator[Hooks]:
-    receiver = Hooks()
-    yield receiver
-    receiver.server.shutdown()
 
 
 def _watched_wallets(scored_db: Path) -> list[str]:
