@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from chainrisk.alerts.deliver import run_alerts
-from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
+from chainrisk.alerts.rules import AlertConfig, WatchedMarket, parse_alerts, parse_watchlists
 from chainrisk.config import load_config
 from chainrisk.devnet.node import free_port
 from chainrisk.errors import UserError
@@ -170,6 +170,52 @@ def test_market_rules_per_market_and_in_total(tmp_path: Path, receiver: Receiver
     }
 
 
+def test_stale_data_per_configured_market_by_the_chain_time_of_its_newest_snapshot(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """Age = the clock less the newest snapshot's chain time; a market never indexed breaches with no value; one whose
+    config names no chain is not read off another chain's entry of the same contract; a market dropped from the
+    config recovers."""
+    config = _config([{"name": "stale", "kind": "stale_above", "minutes": 30}])
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    other = "0x" + "33" * 20
+    t = 1_700_000_000
+    watched = [
+        WatchedMarket("aave default chain", "aave-v3", POOL, None),
+        WatchedMarket("aave on 10", "aave-v3", POOL, 10),
+        WatchedMarket("never indexed", "morpho-blue", other, 1),
+    ]
+    with Store(tmp_path / "a.duckdb") as store:
+        for chain, block, timestamp in ((1, 100, t), (10, 500, t - 3_600)):
+            store.con.execute(
+                "INSERT INTO sync_state (protocol, chain_id, market, from_block, snapshot_block, snapshot_timestamp) "
+                "VALUES ('aave-v3', ?, ?, 0, ?, ?)",
+                [chain, POOL, block, timestamp],
+            )
+
+        def at(seconds: int) -> datetime:
+            return datetime.fromtimestamp(t + seconds, UTC)
+
+        run_alerts(store.con, config, 1, client, watched, at(10 * 60))
+        # Chain 10's snapshot is 70 minutes old; the default chain's 10: only the market on chain 10 breaches.
+        assert receiver.seen() == [("breach", "aave on 10"), ("breach", "never indexed")]
+        on_ten, never = receiver.payloads
+        assert (on_ten["value"], on_ten["chain_id"], on_ten["block_number"]) == (70.0, 10, 500)
+        assert "data age 70.0 min > 30.0 min" in on_ten["text"] and "snapshot 2023-11-14 " in on_ten["text"]
+        assert never["value"] is None and "never indexed" in never["text"]
+        # Nothing refreshed for 25 more minutes: the default chain's market crosses 30 minutes, once.
+        run_alerts(store.con, config, 2, client, watched, at(35 * 60))
+        run_alerts(store.con, config, 3, client, watched, at(36 * 60))
+        assert receiver.seen()[2:] == [("breach", "aave default chain")]
+        # Chain 10 indexed again at a block of the clock's minute; the Morpho market removed from the config.
+        store.con.execute(
+            "UPDATE sync_state SET snapshot_block = 510, snapshot_timestamp = ? WHERE chain_id = 10", [t + 36 * 60]
+        )
+        run_alerts(store.con, config, 4, client, watched[:2], at(37 * 60))
+        assert receiver.seen()[3:] == [("recovery", "aave on 10"), ("recovery", "never indexed")]
+        assert receiver.payloads[3]["value"] == 1.0
+
+
 def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
@@ -238,6 +284,11 @@ def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: py
             "keep the SMTP password out of the file",
         ),
         ('webhooks = ["http://h"]\nrule = 1', "unknown key 'rule'"),
+        ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nusd = 1', "needs `minutes`"),
+        (
+            'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nminutes = 5\nscope = "total"',
+            "scope must be 'market' or 'total'",
+        ),
     ],
 )
 def test_bad_alert_config_is_one_clear_line(tmp_path: Path, alerts: str, message: str) -> None:

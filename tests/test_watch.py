@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from chainrisk.abi import Abi
-from chainrisk.devnet.node import DEPLOYER
+from chainrisk.config import load_config
+from chainrisk.devnet.node import DEPLOYER, free_port
 from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.jobs.run import run_once
 from chainrisk.rpc import RpcClient
 from chainrisk.store.published import connect_reader, current_copy
 from tests.configs import devnet_toml
@@ -197,3 +200,48 @@ def test_watch_alerts_once_per_breach_and_recovery(
     assert statuses == [("ok",)], (tmp_path / "watch.log").read_text()[-3000:]
     payload = next(h for h in hooks.received if h["event"] == "breach")
     assert payload["value"] < THRESHOLD and payload["threshold"] == THRESHOLD and "ALERT" in payload["text"]
+
+
+def test_a_run_that_loses_its_rpc_still_sends_the_stale_data_alert(
+    devnet: dict[str, Any], rpc: RpcClient, hooks: Hooks, tmp_path: Path
+) -> None:
+    """`stale_above` is evaluated on every run, one whose every market failed included: the RPC going down is alerted
+    once the newest snapshots are older than the limit, and recovers when a run reads the chain again; a configured
+    market that was never indexed (here an address with no code) breaches from the first run."""
+    db = tmp_path / "stale.duckdb"
+    nowhere = "0x" + "5a" * 20
+    path = tmp_path / "chainrisk.toml"
+    path.write_text(
+        devnet_toml(devnet, db)
+        + f'[[markets]]\nprotocol = "aave-v3"\naddress = "{nowhere}"\n'
+        + f'[alerts]\nwebhooks = ["{hooks.url}"]\n'
+        + '[[alerts.rules]]\nname = "stale data"\nkind = "stale_above"\nminutes = 30\n'
+    )
+    config = load_config(path)
+    head = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+
+    def after(minutes: int) -> datetime:
+        return datetime.fromtimestamp(head + minutes * 60, UTC)
+
+    first = run_once(config, devnet["rpc_url"], clock=lambda: after(10))
+    assert first.status == "partial" and list(first.failures) == [f"aave-v3:{nowhere}"]
+    assert hooks.events("breach") == [f"aave-v3:{nowhere}"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        snapshots = dict(con.execute("SELECT market, snapshot_timestamp FROM sync_state").fetchall())
+    devnet_markets = sorted(m.name for m in config.markets if m.address in snapshots)
+    assert len(devnet_markets) == 2
+
+    down = run_once(config, f"http://127.0.0.1:{free_port()}", clock=lambda: after(45))
+    assert down.status == "failed" and len(down.failures) == 3
+    assert hooks.events("breach") == sorted([*devnet_markets, f"aave-v3:{nowhere}"])
+    for payload in hooks.received[1:]:
+        address = next(m.address for m in config.markets if m.name == payload["subject"])
+        assert payload["value"] == round((head + 45 * 60 - snapshots[address]) / 60, 1) > 30
+        assert "ALERT stale data" in payload["text"] and "data age" in payload["text"]
+
+    back = run_once(config, devnet["rpc_url"], clock=lambda: after(20))
+    assert back.status == "partial"
+    assert hooks.events("recovery") == devnet_markets  # the market with no code stays breached
+    with duckdb.connect(str(db), read_only=True) as con:
+        active = con.execute("SELECT subject FROM alert_state WHERE active").fetchall()
+    assert active == [(f"aave-v3:{nowhere}",)]

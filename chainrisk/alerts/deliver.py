@@ -12,7 +12,7 @@ import hashlib
 import os
 import smtplib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -22,10 +22,21 @@ from urllib.parse import urlsplit
 import duckdb
 import httpx
 
-from chainrisk.alerts.rules import AlertConfig, EmailChannel, Observation, evaluate
+from chainrisk.alerts.rules import AlertConfig, EmailChannel, Observation, WatchedMarket, evaluate
 
 WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOK_ATTEMPTS = 3
+
+
+#: What each kind of rule measures, in messages (else its kind's words: "bad debt").
+_MEASURED = {"health_below": "health factor", "stale_above": "data age"}
+
+
+def _shown(kind: str, value: float) -> str:
+    """A measured value or a limit as messages write it: a health factor, minutes, or USD."""
+    if kind == "health_below":
+        return f"{value:.4f}"
+    return f"{value:,.1f} min" if kind == "stale_above" else f"${value:,.0f}"
 
 
 @dataclass(frozen=True)
@@ -36,9 +47,9 @@ class Event:
     @property
     def text(self) -> str:
         o, rule = self.observation, self.observation.rule
-        measured = "health factor" if rule.kind == "health_below" else rule.kind.split("_above")[0].replace("_", " ")
-        value = "n/a" if o.value is None else (f"{o.value:.4f}" if rule.kind == "health_below" else f"${o.value:,.0f}")
-        limit = f"{rule.threshold:.4f}" if rule.kind == "health_below" else f"${rule.threshold:,.0f}"
+        measured = _MEASURED.get(rule.kind) or rule.kind.split("_above")[0].replace("_", " ")
+        value = "n/a" if o.value is None else _shown(rule.kind, o.value)
+        limit = _shown(rule.kind, rule.threshold)
         if self.kind == "breach":
             compare = "<" if rule.kind == "health_below" else ">"
             head = f"ALERT {rule.name}: {o.subject} {measured} {value} {compare} {limit}"
@@ -150,10 +161,16 @@ def _state(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], bool]:
 
 
 def run_alerts(
-    con: duckdb.DuckDBPyConnection, config: AlertConfig, run_id: int, client: httpx.Client | None = None
+    con: duckdb.DuckDBPyConnection,
+    config: AlertConfig,
+    run_id: int,
+    client: httpx.Client | None = None,
+    markets: Sequence[WatchedMarket] = (),
+    now: datetime | None = None,
 ) -> AlertReport:
-    """Evaluates every rule on the latest scores and delivers state changes, recording them (writer connection)."""
-    observations = [o for rule in config.rules for o in evaluate(con, rule)]
+    """Evaluates every rule on the latest scores (`stale_above`: on `markets`, the configured ones, at `now`) and
+    delivers state changes, recording them (writer connection)."""
+    observations = [o for rule in config.rules for o in evaluate(con, rule, markets, now)]
     state = _state(con)
     own_client = client is None
     http = client or httpx.Client()

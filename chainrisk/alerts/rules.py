@@ -33,23 +33,38 @@ scope = "market"               # "market" (default: one alert per market) or "to
 name = "bad debt"
 kind = "bad_debt_above"        # USD debt not covered by collateral
 usd = 1_000
+
+[[alerts.rules]]
+name = "stale data"
+kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
+minutes = 30
 ```
 
 A rule observes subjects (a wallet, a market, or "all markets") at the latest scored block; the delivery step
 (chainrisk.alerts.deliver) turns changes of breach state into events.
+
+`stale_above` watches the monitor itself: each configured market's age is the clock (the run's) less the chain time of
+its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses
+it, while its node serves an old head, or while its adapter fails, and a market never indexed breaches at once. It is
+evaluated on every run, one whose every market failed included: the runs that lose their data are the ones that must
+say so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
 from chainrisk.errors import UserError
 
-RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above")
-RULE_KEYS = {"name", "kind", "threshold", "usd", "watchlist", "wallets", "protocol", "market", "scope"}
+RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above", "stale_above")
+RULE_KEYS = {"name", "kind", "threshold", "usd", "minutes", "watchlist", "wallets", "protocol", "market", "scope"}
+#: The key holding each kind's limit.
+LIMIT_KEYS = {"health_below": "threshold", "stale_above": "minutes"}
 EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "starttls", "ssl"}
 
 
@@ -57,7 +72,7 @@ EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "start
 class Rule:
     name: str  #: unique name, part of every message and of the dedup key
     kind: str  #: one of RULE_KINDS
-    threshold: float  #: health factor (health_below) or USD
+    threshold: float  #: health factor (health_below), minutes (stale_above) or USD
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
     market: str | None = None  #: only this market id
@@ -81,6 +96,16 @@ class AlertConfig:
     rules: tuple[Rule, ...]
     webhooks: tuple[str, ...]
     email: EmailChannel | None
+
+
+@dataclass(frozen=True)
+class WatchedMarket:
+    """A configured market, as `stale_above` watches it."""
+
+    name: str  #: the config's name for it (the alert's subject)
+    protocol: str  #: adapter name
+    address: str  #: the indexed contract, lowercase hex (sync_state.market)
+    chain_id: int | None  #: its chain, when the config names it (else the default RPC's, whichever that serves)
 
 
 @dataclass(frozen=True)
@@ -132,7 +157,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"{where}: give the rule a name")
-    limit_key = "threshold" if kind == "health_below" else "usd"
+    limit_key = LIMIT_KEYS.get(kind, "usd")
     if limit_key not in entry:
         raise UserError(f"{where}: {kind} needs `{limit_key}`")
     wallets: tuple[str, ...] = ()
@@ -151,8 +176,8 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     elif "watchlist" in entry or "wallets" in entry:
         raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
     scope = entry.get("scope", "market")
-    if scope not in ("market", "total") or (scope == "total" and kind == "health_below"):
-        raise UserError(f"{where}: scope must be 'market' or 'total' (market rules only)")
+    if scope not in ("market", "total") or (scope == "total" and kind in ("health_below", "stale_above")):
+        raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),
         kind=kind,
@@ -236,8 +261,13 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[t
     return con.execute(sql, params).fetchall()
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
-    """Every subject the rule watches, breached or not, at the latest scored blocks."""
+def evaluate(
+    con: duckdb.DuckDBPyConnection, rule: Rule, markets: Sequence[WatchedMarket] = (), now: datetime | None = None
+) -> list[Observation]:
+    """Every subject the rule watches, breached or not, at the latest scored blocks (`stale_above`: each of
+    `markets` at the time `now`, default the clock)."""
+    if rule.kind == "stale_above":
+        return _stale(con, rule, markets, now or datetime.now(UTC))
     filters = [rule.protocol, rule.protocol, rule.market, rule.market]
     if rule.kind == "health_below":
         sql = f"""
@@ -266,3 +296,37 @@ def evaluate(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
         Observation(rule, row[0], row[1] > rule.threshold, row[1], row[2], row[3], f"{row[4]} market(s)")
         for row in _rows(con, sql, filters)
     ]
+
+
+def _stale(
+    con: duckdb.DuckDBPyConnection, rule: Rule, markets: Sequence[WatchedMarket], now: datetime
+) -> list[Observation]:
+    """Per configured market: minutes from its newest stored snapshot's chain time to `now`; a market never indexed
+    (no snapshot stored) breaches with no value. A market whose config names no chain takes its newest snapshot on a
+    chain no other entry of the same contract names (the same address may be deployed on several chains)."""
+    rows = con.execute(
+        "SELECT protocol, chain_id, market, snapshot_block, snapshot_timestamp FROM sync_state "
+        "WHERE snapshot_timestamp IS NOT NULL"
+    ).fetchall()
+    named = {(m.protocol, m.address, m.chain_id) for m in markets if m.chain_id is not None}
+    found = []
+    for market in markets:
+        if rule.protocol not in (None, market.protocol) or rule.market not in (None, market.address):
+            continue
+        snapshots = [
+            r
+            for r in rows
+            if (r[0], r[2]) == (market.protocol, market.address)
+            and (r[1] == market.chain_id if market.chain_id is not None else (r[0], r[2], r[1]) not in named)
+        ]
+        if not snapshots:
+            where = "never indexed: no snapshot of it is stored"
+            found.append(Observation(rule, market.name, True, None, market.chain_id, None, where))
+            continue
+        _, chain_id, _, block, timestamp = max(snapshots, key=lambda r: (int(r[4]), int(r[3])))
+        # A chain's clock may run a little ahead of this machine's: that is no age.
+        minutes = round(max(0.0, now.timestamp() - int(timestamp)) / 60, 1)
+        when = datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M UTC")
+        breached = minutes > rule.threshold
+        found.append(Observation(rule, market.name, breached, minutes, int(chain_id), int(block), f"snapshot {when}"))
+    return sorted(found, key=lambda o: o.subject)

@@ -13,13 +13,15 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from chainrisk.alerts.deliver import AlertReport, run_alerts
+from chainrisk.alerts.rules import WatchedMarket
 from chainrisk.config import Config, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
@@ -174,8 +176,26 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     return done
 
 
-def run_once(config: Config, rpc_url: str) -> RunReport:
-    """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it."""
+def watched_markets(config: Config) -> list[WatchedMarket]:
+    """The config's markets as `stale_above` watches them: each by its name (made unique with its chain, or its place
+    in the config, where two entries share one), with its chain where the config names it."""
+    markets = []
+    for market in config.markets:
+        chain = config.chain_of(market)
+        chain_id = market.chain_id if market.chain_id is not None else (chain.chain_id if chain else None)
+        markets.append(WatchedMarket(market.name, market.protocol, market.address.lower(), chain_id))
+    names = [m.name for m in markets]
+    unique = []
+    for i, m in enumerate(markets):
+        if names.count(m.name) > 1:
+            m = replace(m, name=f"{m.name} (chain {m.chain_id})" if m.chain_id is not None else f"{m.name} (#{i + 1})")
+        unique.append(m)
+    return unique
+
+
+def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunReport:
+    """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it. `clock` is the time
+    `stale_above` rules measure the snapshots' age against."""
     started = time.perf_counter()
     with writer_lock(config.db, "run"), keep_open(config.db):
         report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
@@ -198,8 +218,11 @@ def run_once(config: Config, rpc_url: str) -> RunReport:
                     report.failures["chains"] = str(exc)
                     log.error("chainrisk: error: chains: %s", exc)
         with Store(config.db) as store:
-            if report.score is not None and config.alerts is not None:
-                report.alerts = run_alerts(store.con, config.alerts, report.run_id)
+            # Evaluated when the score or every market failed too: a run that lost its data must still say so
+            # (stale_above); the other rules then read the latest scores stored, which have not moved.
+            if config.alerts is not None:
+                watched = watched_markets(config)
+                report.alerts = run_alerts(store.con, config.alerts, report.run_id, markets=watched, now=clock())
                 for line in report.alerts.errors:
                     log.error("chainrisk: alert not delivered: %s", line)
             report.status = "failed" if report.score is None else ("partial" if report.failures else "ok")
