@@ -216,6 +216,38 @@ def test_stale_data_per_configured_market_by_the_chain_time_of_its_newest_snapsh
         assert receiver.payloads[3]["value"] == 1.0
 
 
+def test_data_quality_alerts_per_problem_of_the_latest_snapshot(tmp_path: Path, receiver: Receiver) -> None:
+    """One alert per (market, contract, problem) of the kinds watched, while the latest snapshot holds it; its
+    recovery once a snapshot no longer does."""
+    config = _config([{"name": "oracles", "kind": "data_quality", "kinds": ["oracle_reverts", "oracle_zero"]}])
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    oracle = "0x" + "44" * 20
+    problems = [
+        (MARKET, oracle, "oracle_reverts", "price() reverted", "health factors of this market"),
+        (MARKET, "0x" + "55" * 20, "no_decimals", "decimals() reverted", None),
+        ("0x" + "66" * 32, "0x" + "77" * 20, "oracle_zero", "price() answered 0", "health factors of this market"),
+    ]
+    with Store(tmp_path / "a.duckdb") as store:
+        for market, subject, kind, detail, unknown in problems:
+            store.con.execute(
+                "INSERT INTO data_quality VALUES ('morpho-blue', 1, ?, '0xmorpho', 7, ?, ?, ?, ?)",
+                [market, subject, kind, detail, unknown],
+            )
+        run_alerts(store.con, config, 1, client)
+        run_alerts(store.con, config, 2, client)  # still met: nothing new
+        subject = f"morpho-blue:{MARKET} oracle_reverts {oracle}"
+        assert receiver.seen() == [
+            ("breach", subject),
+            ("breach", f"morpho-blue:{'0x' + '66' * 32} oracle_zero 0x{'77' * 20}"),
+        ]
+        assert receiver.payloads[0]["text"] == (
+            f"ALERT oracles: {subject} (price() reverted; unknown: health factors of this market, chain 1 block 7)"
+        )
+        store.con.execute("DELETE FROM data_quality WHERE kind = 'oracle_reverts'")
+        run_alerts(store.con, config, 3, client)
+        assert receiver.seen()[2:] == [("recovery", subject)]
+
+
 def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.handlers import Message
@@ -285,6 +317,15 @@ def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: py
         ),
         ('webhooks = ["http://h"]\nrule = 1', "unknown key 'rule'"),
         ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nusd = 1', "needs `minutes`"),
+        (
+            'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "data_quality"\nkinds = ["oracle_broke"]',
+            "unknown problem kind 'oracle_broke'",
+        ),
+        (
+            'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "bad_debt_above"\nusd = 1\n'
+            'kinds = ["no_code"]',
+            "`kinds` applies to data_quality rules only",
+        ),
         (
             'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nminutes = 5\nscope = "total"',
             "scope must be 'market' or 'total'",

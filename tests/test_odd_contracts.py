@@ -579,12 +579,20 @@ def test_run_warns_and_the_overview_lists_the_markets(
         '[[alerts.rules]]\nname = "weak"\nkind = "health_below"\nthreshold = 1.5\n'
         '[[alerts.rules]]\nname = "liquidatable"\nkind = "liquidatable_collateral_above"\nusd = 1\n'
         '[[alerts.rules]]\nname = "bad debt"\nkind = "bad_debt_above"\nusd = 0\nscope = "total"\n'
+        '[[alerts.rules]]\nname = "oracles"\nkind = "data_quality"\nkinds = ["oracle_reverts", "oracle_zero"]\n'
     )
     assert main(["run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "alerts: " in out and " 0 undelivered" in out, out
     kinds = {(p["rule"], p["event"]) for p in hooks.received}
     assert {("weak", "breach"), ("liquidatable", "breach"), ("bad debt", "breach")} <= kinds, kinds
+    # One alert per oracle that reverts (Aave's WBTC feed, a Morpho market's) or answers zero, none for the other
+    # problems of the book.
+    oracles = sorted(
+        (p["subject"].split(":")[0], p["subject"].split()[1]) for p in hooks.received if p["rule"] == "oracles"
+    )
+    expected = [("aave-v3", "oracle_reverts"), ("morpho-blue", "oracle_reverts"), ("morpho-blue", "oracle_zero")]
+    assert oracles == expected, oracles
     assert "warning: data quality: " in out and "no_code" in out, out
     summary = _frame(db, "SELECT status, summary FROM runs").row(0, named=True)
     assert summary["status"] == "ok" and "warning: data quality" in summary["summary"]

@@ -50,12 +50,15 @@ class Event:
         measured = _MEASURED.get(rule.kind) or rule.kind.split("_above")[0].replace("_", " ")
         value = "n/a" if o.value is None else _shown(rule.kind, o.value)
         limit = _shown(rule.kind, rule.threshold)
+        block = f", chain {o.chain_id} block {o.block_number}" if o.block_number is not None else ""
+        if rule.kind == "data_quality":  # a problem met or not: no measure, no limit
+            head = "ALERT" if self.kind == "breach" else "RECOVERED"
+            return f"{head} {rule.name}: {o.subject} ({o.where}{block})"
         if self.kind == "breach":
             compare = "<" if rule.kind == "health_below" else ">"
             head = f"ALERT {rule.name}: {o.subject} {measured} {value} {compare} {limit}"
         else:
             head = f"RECOVERED {rule.name}: {o.subject} {measured} {value} (limit {limit})"
-        block = f", chain {o.chain_id} block {o.block_number}" if o.block_number is not None else ""
         return f"{head} ({o.where}{block})"
 
     def payload(self, run_id: int) -> dict[str, Any]:

@@ -38,6 +38,11 @@ usd = 1_000
 name = "stale data"
 kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
 minutes = 30
+
+[[alerts.rules]]
+name = "broken oracles"
+kind = "data_quality"          # a problem an odd contract gave the latest snapshot (chainrisk.protocols.quality)
+kinds = ["oracle_reverts", "oracle_zero", "stale_usd_price"]   # optional: every kind when left out
 ```
 
 A rule observes subjects (a wallet, a market, or "all markets") at the latest scored block; the delivery step
@@ -47,7 +52,9 @@ A rule observes subjects (a wallet, a market, or "all markets") at the latest sc
 its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses
 it, while its node serves an old head, or while its adapter fails, and a market never indexed breaches at once. It is
 evaluated on every run, one whose every market failed included: the runs that lose their data are the ones that must
-say so.
+say so. `data_quality` sends one alert per problem a market's latest snapshot met (an oracle that reverts leaves the
+positions whose health needs its price unliquidatable on the chain too), and its recovery once a snapshot no longer
+meets it.
 """
 
 from __future__ import annotations
@@ -60,11 +67,15 @@ from typing import Any
 import duckdb
 
 from chainrisk.errors import UserError
+from chainrisk.protocols.quality import KINDS as QUALITY_KINDS
 
-RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above", "stale_above")
-RULE_KEYS = {"name", "kind", "threshold", "usd", "minutes", "watchlist", "wallets", "protocol", "market", "scope"}
-#: The key holding each kind's limit.
-LIMIT_KEYS = {"health_below": "threshold", "stale_above": "minutes"}
+RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above", "stale_above", "data_quality")
+RULE_KEYS = {
+    *("name", "kind", "threshold", "usd", "minutes", "kinds"),
+    *("watchlist", "wallets", "protocol", "market", "scope"),
+}
+#: The key holding each kind's limit (data_quality has none: a problem is there or not).
+LIMIT_KEYS = {"health_below": "threshold", "stale_above": "minutes", "data_quality": None}
 EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "starttls", "ssl"}
 
 
@@ -72,11 +83,13 @@ EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "start
 class Rule:
     name: str  #: unique name, part of every message and of the dedup key
     kind: str  #: one of RULE_KINDS
-    threshold: float  #: health factor (health_below), minutes (stale_above) or USD
+    threshold: float  #: health factor (health_below), minutes (stale_above) or USD (0 for data_quality)
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
     market: str | None = None  #: only this market id
     scope: str = "market"  #: market rules: one subject per market, or "total"
+    #: data_quality: the problems watched (chainrisk.protocols.quality.KINDS; empty: every kind)
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,8 +171,11 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"{where}: give the rule a name")
     limit_key = LIMIT_KEYS.get(kind, "usd")
-    if limit_key not in entry:
+    if limit_key is not None and limit_key not in entry:
         raise UserError(f"{where}: {kind} needs `{limit_key}`")
+    problems: tuple[str, ...] = ()
+    if "kinds" in entry:
+        problems = _problems(entry["kinds"], kind, where)
     wallets: tuple[str, ...] = ()
     if kind == "health_below":
         if "watchlist" in entry and "wallets" in entry:
@@ -176,17 +192,32 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     elif "watchlist" in entry or "wallets" in entry:
         raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
     scope = entry.get("scope", "market")
-    if scope not in ("market", "total") or (scope == "total" and kind in ("health_below", "stale_above")):
+    if scope not in ("market", "total") or (
+        scope == "total" and kind in ("health_below", "stale_above", "data_quality")
+    ):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),
         kind=kind,
-        threshold=_number(entry[limit_key], f"{where}: {limit_key}"),
+        threshold=0.0 if limit_key is None else _number(entry[limit_key], f"{where}: {limit_key}"),
         wallets=wallets,
         protocol=str(entry["protocol"]) if "protocol" in entry else None,
         market=str(entry["market"]).lower() if "market" in entry else None,
         scope=scope,
+        problems=problems,
     )
+
+
+def _problems(raw: Any, kind: str, where: str) -> tuple[str, ...]:
+    """A data_quality rule's `kinds`: a non-empty list of known problem kinds."""
+    if kind != "data_quality":
+        raise UserError(f"{where}: `kinds` applies to data_quality rules only")
+    if not isinstance(raw, list) or not raw or not all(isinstance(k, str) for k in raw):
+        raise UserError(f"{where}: kinds must be a non-empty list of problem kinds ({', '.join(QUALITY_KINDS)})")
+    unknown = sorted(set(raw) - set(QUALITY_KINDS))
+    if unknown:
+        raise UserError(f"{where}: unknown problem kind {unknown[0]!r} (known: {', '.join(QUALITY_KINDS)})")
+    return tuple(sorted(set(raw)))
 
 
 def _email(raw: Any, where: str) -> EmailChannel:
@@ -268,6 +299,8 @@ def evaluate(
     `markets` at the time `now`, default the clock)."""
     if rule.kind == "stale_above":
         return _stale(con, rule, markets, now or datetime.now(UTC))
+    if rule.kind == "data_quality":
+        return _data_quality(con, rule)
     filters = [rule.protocol, rule.protocol, rule.market, rule.market]
     if rule.kind == "health_below":
         sql = f"""
@@ -330,3 +363,23 @@ def _stale(
         breached = minutes > rule.threshold
         found.append(Observation(rule, market.name, breached, minutes, int(chain_id), int(block), f"snapshot {when}"))
     return sorted(found, key=lambda o: o.subject)
+
+
+def _data_quality(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """One breached subject per problem each market's latest snapshot stored (`data_quality`, kept for the latest
+    snapshot only); a problem the next snapshot no longer meets is not observed, so delivery sends its recovery."""
+    rows = con.execute(
+        """
+        SELECT protocol, chain_id, market, subject, kind, detail, unknown, block_number FROM data_quality
+        WHERE (?::VARCHAR IS NULL OR protocol = ?) AND (?::VARCHAR IS NULL OR market = ?)
+          AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], kind))
+        ORDER BY protocol, chain_id, market, kind, subject
+        """,
+        [rule.protocol, rule.protocol, rule.market, rule.market, list(rule.problems), list(rule.problems)],
+    ).fetchall()
+    found = []
+    for protocol, chain_id, market, subject, kind, detail, unknown, block in rows:
+        where = f"{detail}; unknown: {unknown}" if unknown else detail
+        observed = f"{protocol}:{market} {kind} {subject}"
+        found.append(Observation(rule, observed, True, None, int(chain_id), int(block), where))
+    return found
