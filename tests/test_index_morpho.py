@@ -24,11 +24,13 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
 from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.score import score
 from chainrisk.protocols.morpho_blue import adapter as morpho_adapter
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
 from chainrisk.protocols.morpho_blue.snapshot import IRM, read_positions
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.snapshot import score_positions
+from chainrisk.store.published import connect_reader
 from chainrisk.units import WAD
 from tests.chainops import collateral_feed, feed_address, feed_answers, set_feeds
 
@@ -403,6 +405,61 @@ def test_usd_feeds_value_the_markets_as_the_aave_oracle_does(
         # A token neither prices (the devnet's vault shares) has no source.
         assert row["collateral_usd_source"] == (own if row["collateral_price_usd"] is not None else None), row
     assert {r["loan_usd_source"] for r in _rows(db, sources)} == {f"usd feed {feeds[t]}" for t in loans}
+
+
+def test_without_a_usd_source_each_loan_token_is_priced_by_its_market_oracles_quote_feed(
+    devnet: dict[str, Any], morpho_db: Path, tmp_path: Path
+) -> None:
+    """No usd_oracle nor usd_feeds (a chain without an Aave V3 market): each market's loan token takes its USD price
+    from its own oracle's quote feed (the devnet's oracles have MorphoChainlinkOracleV2's getters, their quote feed the
+    loan token's "SYMBOL / USD" feed, which the AaveOracle reads too), so every figure equals the AaveOracle run's (the
+    collateral through the market's oracle, to float rounding), and each market names that feed as the source."""
+    url, morpho = devnet["rpc_url"], devnet["morpho_blue"]["morpho"]
+    block = _rows(morpho_db, "SELECT snapshot_block FROM sync_state")[0]["snapshot_block"]
+    db = tmp_path / "oracle-feeds.duckdb"
+    index_market("morpho-blue", url, morpho, db, to_block=block)
+    markets = "SELECT market_id, oracle, loan_token, loan_price_usd, base_currency_usd, loan_usd_source "
+    markets += "FROM raw_morpho_blue_markets ORDER BY market_id"
+    ours, aave = _rows(db, markets), _rows(morpho_db, markets)
+    feeds = _usd_feeds(devnet)
+    symbols = {r["asset"].lower(): s for s, r in devnet["aave_v3"]["reserves"].items()}
+    assert len(ours) == len(aave) > 1
+    for got, want in zip(ours, aave, strict=True):
+        assert (got["loan_price_usd"], got["base_currency_usd"]) == (want["loan_price_usd"], want["base_currency_usd"])
+        feed, symbol = feeds[got["loan_token"]], symbols[got["loan_token"]]
+        assert got["loan_usd_source"] == f"oracle quote feed {feed} of {got['oracle']} ({symbol.upper()} / USD)"
+    value = "SELECT market, wallet, collateral_usd, debt_usd FROM positions ORDER BY ALL"
+    for got, want in zip(_rows(db, value), _rows(morpho_db, value), strict=True):
+        assert got["debt_usd"] == want["debt_usd"] and got["collateral_usd"] == pytest.approx(
+            want["collateral_usd"], rel=1e-9
+        )
+    assert not _rows(db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'")
+    score(db)  # publishes the snapshot whose staging view names each market's route to USD
+    with connect_reader(db) as con:
+        routes = [r[0] for r in con.execute("SELECT usd_route FROM stg_morpho_blue_markets").fetchall()]
+    assert routes and all(r.startswith("loan ") and "oracle quote feed" in r for r in routes), routes
+
+
+def test_quote_feeds_price_the_loan_token_only_when_they_chain_to_usd() -> None:
+    """A quote side of one or two feeds prices the loan token in USD when their descriptions chain to USD ("WBTC / BTC"
+    then "BTC / USD"); one ending in another currency, feeds that do not chain, or an answer of zero is no price."""
+    from chainrisk.protocols.morpho_blue.oracle_usd import _price
+
+    read = {
+        "0xa": (("WBTC", "BTC"), 8, (99_900_000, 1_000)),
+        "0xb": (("BTC", "USD"), 8, (3_000_000_000_000, 1_000)),
+        "0xc": (("STETH", "ETH"), 18, (999 * 10**15, 1_000)),
+        "0xd": (("ETH", "USD"), 8, (200_000_000_000, 1_000)),
+        "0xz": (("USDC", "USD"), 8, (0, 1_000)),
+    }
+    two = _price("0xo", "0xt", ["0xa", "0xb"], read, 1_000, 3_600)
+    assert two is not None and two.usd == pytest.approx(0.999 * 30_000) and two.stale is None
+    assert two.source == "oracle quote feed 0xa x 0xb of 0xo (WBTC / BTC x BTC / USD)"
+    assert _price("0xo", "0xt", ["0xc"], read, 1_000, 3_600) is None  # in ETH, not USD
+    assert _price("0xo", "0xt", ["0xa", "0xd"], read, 1_000, 3_600) is None  # BTC then ETH: no chain
+    assert _price("0xo", "0xt", ["0xz"], read, 1_000, 3_600) is None  # zero answer
+    old = _price("0xo", "0xt", ["0xd"], read, 1_000 + 7_200, 3_600)
+    assert old is not None and old.usd == 2_000.0 and old.stale is not None and old.stale.kind == "stale_usd_price"
 
 
 def test_a_usd_feed_older_than_the_max_age_is_named_on_each_market_it_prices(

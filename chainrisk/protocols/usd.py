@@ -104,7 +104,7 @@ class UsdSource:
         for token in tokens:
             feed = by_token.get(token)
             if feed is not None:
-                calls.append(_round(feed.feed, tag))
+                calls.append(round_call(feed.feed, tag))
             elif self.oracle:
                 calls.append(eth_call(self.oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
         raw = iter(rpc.batch_each(calls) if calls else [])
@@ -112,12 +112,12 @@ class UsdSource:
         for token in tokens:
             feed = by_token.get(token)
             if feed is not None:
-                answer = _round_answer(next(raw))
+                answer = round_answer(next(raw))
                 if answer is None or answer[0] <= 0:
                     prices.append(TokenUsd(None))
                     continue
                 age = None if timestamp is None else timestamp - answer[1]
-                stale = _stale(feed, age, self.max_feed_age)
+                stale = stale_problem(feed, age, self.max_feed_age)
                 prices.append(TokenUsd(answer[0] / 10**feed.decimals, stale, f"{FEED_SOURCE} {feed.feed}"))
             elif self.oracle:
                 price = decode_decimals(next(raw))  # one uint256 word, like decimals(); None for a revert
@@ -200,17 +200,17 @@ def _oracle_unit(rpc: RpcClient, oracle: str, tag: str) -> int | None:
 
 def _feed_decimals(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> list[int | None]:
     """Each pair's feed's decimals() at `tag` where it also answers latestRoundData() there, else None."""
-    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
+    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), round_call(feed, tag))]
     raw = rpc.batch_each(calls) if calls else []
     decimals = [decode_decimals(raw[2 * i]) for i in range(len(pairs))]
     # Chainlink's decimals() is a uint8; more than MAX_DECIMALS is junk (and 10**d of a huge d would never finish).
     return [
-        d if d is not None and d <= MAX_DECIMALS and _round_answer(raw[2 * i + 1]) is not None else None
+        d if d is not None and d <= MAX_DECIMALS and round_answer(raw[2 * i + 1]) is not None else None
         for i, d in enumerate(decimals)
     ]
 
 
-def _stale(feed: Feed, age: int | None, max_age: int) -> Problem | None:
+def stale_problem(feed: Feed, age: int | None, max_age: int) -> Problem | None:
     """The `stale_usd_price` problem of a feed answer `age` seconds old at the block, if that is over `max_age`."""
     if age is None or age <= max_age:
         return None
@@ -250,11 +250,12 @@ def unpriced(source: UsdSource, what: str, valued: str, tokens: str) -> str:
     return " and ".join(asked) + (f" ({later})" if later else "") + f" give no price for {tokens}"
 
 
-def _round(feed: str, tag: str) -> tuple[str, list[Any]]:
+def round_call(feed: str, tag: str) -> tuple[str, list[Any]]:
+    """The eth_call of a feed's latestRoundData() at `tag`."""
     return eth_call(feed, FEED, "latestRoundData", block=tag)
 
 
-def _round_answer(raw: Any) -> tuple[int, int] | None:
+def round_answer(raw: Any) -> tuple[int, int] | None:
     """latestRoundData's answer (a signed int) and updatedAt; None for a revert or an undecodable reply."""
     if raw in (None, "0x"):
         return None

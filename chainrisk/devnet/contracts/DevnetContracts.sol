@@ -48,23 +48,35 @@ interface IPriceFeed {
 
 /// @notice Morpho Blue oracle: the price of one collateral token unit in loan token units, scaled by 1e36,
 /// derived from two USD feeds of equal decimals, so Morpho and Aave see the same market.
-/// @dev Morpho's IOracle contract: price() = collateral_usd / loan_usd * 10^(36 + loanDecimals - collateralDecimals).
+/// @dev A stand-in for Morpho's MorphoChainlinkOracleV2 (morpho-org/morpho-blue-oracles,
+/// src/morpho-chainlink/MorphoChainlinkOracleV2.sol; no registry ships it) in its one-feed-a-side form: the same
+/// public getters, with no vaults (conversion samples 1) and no second feeds, and the same price,
+/// SCALE_FACTOR.mulDiv(base feed answer, quote feed answer) with SCALE_FACTOR = 10^(36 + loanDecimals -
+/// collateralDecimals) (the feeds' decimals, equal, cancel out of V2's formula).
 contract FeedRatioOracle {
-    IPriceFeed public immutable collateralFeed;
-    IPriceFeed public immutable loanFeed;
-    uint256 public immutable scaleFactor;
+    address public constant BASE_VAULT = address(0);
+    uint256 public constant BASE_VAULT_CONVERSION_SAMPLE = 1;
+    address public constant QUOTE_VAULT = address(0);
+    uint256 public constant QUOTE_VAULT_CONVERSION_SAMPLE = 1;
+    address public constant BASE_FEED_2 = address(0);
+    address public constant QUOTE_FEED_2 = address(0);
+    /// @notice The collateral's USD feed.
+    IPriceFeed public immutable BASE_FEED_1;
+    /// @notice The loan token's USD feed.
+    IPriceFeed public immutable QUOTE_FEED_1;
+    uint256 public immutable SCALE_FACTOR;
 
     constructor(address collateralFeed_, address loanFeed_, uint8 collateralDecimals, uint8 loanDecimals) {
-        collateralFeed = IPriceFeed(collateralFeed_);
-        loanFeed = IPriceFeed(loanFeed_);
-        scaleFactor = 10 ** (36 + uint256(loanDecimals) - uint256(collateralDecimals));
+        BASE_FEED_1 = IPriceFeed(collateralFeed_);
+        QUOTE_FEED_1 = IPriceFeed(loanFeed_);
+        SCALE_FACTOR = 10 ** (36 + uint256(loanDecimals) - uint256(collateralDecimals));
     }
 
     function price() external view returns (uint256) {
-        int256 collateralUsd = collateralFeed.latestAnswer();
-        int256 loanUsd = loanFeed.latestAnswer();
+        int256 collateralUsd = BASE_FEED_1.latestAnswer();
+        int256 loanUsd = QUOTE_FEED_1.latestAnswer();
         require(collateralUsd > 0 && loanUsd > 0, "FeedRatioOracle: bad answer");
-        return uint256(collateralUsd) * scaleFactor / uint256(loanUsd);
+        return uint256(collateralUsd) * SCALE_FACTOR / uint256(loanUsd);
     }
 }
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
 from chainrisk.abi import eth_call, keccak, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
+from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
 from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, read_token_info
 from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
@@ -214,10 +215,25 @@ def read_markets(
     )
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
     tokens = read_tokens(rpc, deployment, addresses, block, timestamp)
+    # Markets neither of whose tokens a configured source prices: their loan token in USD from their own oracle's
+    # quote feeds, where it has them (oracle_usd).
+    needing = sorted(
+        {
+            (p.oracle, p.loan_token)
+            for p in with_oracle
+            if tokens[p.loan_token].price_usd is None
+            and (p.collateral_token == ZERO_ADDRESS or tokens[p.collateral_token].price_usd is None)
+        }
+    )
+    from_oracles = loan_usd_from_oracles(rpc, needing, tag, timestamp, deployment.usd)
     markets = []
     for params, state in zip(created, states, strict=True):
         market_id = params.market_id
         loan = tokens[params.loan_token]
+        through_oracle = from_oracles.get(params.oracle) if loan.price_usd is None else None
+        if through_oracle is not None:
+            usd = through_oracle
+            loan = replace(loan, price_usd=usd.usd, usd_source=usd.source, problems=loan.problems + usd.problems)
         collateral = tokens.get(params.collateral_token) if params.collateral_token != ZERO_ADDRESS else None
         issues = [
             Issue(market_id, p.subject or token.address, p.kind, f"{role} {token.symbol}: {p.detail}", p.unknown)
