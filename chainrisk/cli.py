@@ -267,7 +267,10 @@ def _presets(args: argparse.Namespace) -> None:
         options = " ".join(f"{key}={value}" for key, value in preset.options)
         if "usd_oracle" in takes[preset.protocol] and not options:
             feeds = " or usd_feeds" if "usd_feeds" in takes[preset.protocol] else ""
-            options = f"no usd_oracle: no Aave V3 oracle on this chain, USD unknown unless you give one{feeds}"
+            options = (
+                "no usd_oracle: no Aave V3 oracle on this chain; USD from the market's own oracle or price feed where "
+                f"it quotes USD, else unknown unless you give one{feeds}"
+            )
         line = f"{preset.name:40} {preset.protocol:12} chain {preset.chain_id:<12} {preset.address}"
         print(f"{line}  {options}".rstrip())
 

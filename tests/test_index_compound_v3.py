@@ -139,29 +139,53 @@ def test_bare_market_indexes_the_same_way(chain: dict[str, Any], rpc: RpcClient,
     assert _check_balances(rpc, db, chain["bare_comet"], chain["bare_wallets"], chain["tokens"]) >= 5
 
 
-def test_without_a_usd_oracle_amounts_and_health_stay_exact_and_the_usd_is_named_unknown(
-    chain: dict[str, Any], comet_db: Path, tmp_path: Path
+def _describe(rpc: RpcClient, feed: str, text: str) -> None:
+    """Sets a SettableFeed's description() (a short string, stored inline in its first slot)."""
+    word = text.encode().ljust(31, b"\0") + bytes([2 * len(text)])
+    rpc.call("anvil_setStorageAt", [feed, "0x0", "0x" + word.hex()])
+
+
+def test_without_a_usd_source_the_comets_own_usd_feed_values_it_and_without_one_usd_is_named_unknown(
+    chain: dict[str, Any], rpc: RpcClient, comet_db: Path, tmp_path: Path
 ) -> None:
-    """A Comet on a chain without an Aave V3 oracle (Ronin's, Unichain's presets): the same exact amounts and health
-    as with one, every USD figure NULL, and data_quality says why."""
-    db = tmp_path / "no-usd.duckdb"
-    index_market("compound-v3", chain["rpc_url"], chain["comet"], db)
+    """A Comet on a chain without an Aave V3 oracle (Ronin's, Unichain's presets): its base price feed answers in USD
+    ("USDC / USD"), so Comet's own prices give every USD figure the oracle gives (it reads the same feeds), and the
+    market names that feed. With a base feed in another currency (the WETH Comets' quote ETH) the same exact amounts
+    and health as with one, every USD figure NULL, and data_quality says why."""
+    block = _frame(comet_db, "SELECT snapshot_block FROM sync_state")["snapshot_block"][0]
+    db = tmp_path / "own-feed.duckdb"
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, to_block=block)
+    usd = "SELECT wallet, asset, price_usd, collateral_usd, debt_usd FROM positions ORDER BY ALL"
+    assert _frame(db, usd).equals(_frame(comet_db, usd)) and _frame(db, usd)["price_usd"].is_not_null().all()
+    assert _frame(db, "SELECT * FROM data_quality").is_empty()
+    ((symbol, route),) = _frame(db, "SELECT base_symbol, usd_route FROM raw_compound_v3_markets").rows()
+    base_feed = chain["feeds"][symbol].lower()
+    assert route == f"base {symbol}: comet price feed {base_feed} ({symbol} / USD)"
+
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        _describe(rpc, base_feed, f"{symbol} / ETH")
+        db = tmp_path / "no-usd.duckdb"
+        index_market("compound-v3", chain["rpc_url"], chain["comet"], db, to_block=block)
+    finally:
+        assert rpc.call("evm_revert", [snapshot]) is True
     exact = "SELECT wallet, asset, supplied_amount, collateral_amount, debt_amount FROM positions ORDER BY ALL"
     assert _frame(db, exact).equals(_frame(comet_db, exact)) and _frame(db, exact).height > 50
     health = "SELECT wallet, health_factor_wad, total_collateral_base, total_debt_base FROM wallet_health ORDER BY ALL"
     assert _frame(db, health).equals(_frame(comet_db, health))
-    usd = _frame(db, "SELECT * FROM positions")
-    assert usd["price_usd"].is_null().all()
+    usd_rows = _frame(db, "SELECT * FROM positions")
+    assert usd_rows["price_usd"].is_null().all()
     for amount, value in (("debt_amount", "debt_usd"), ("collateral_amount", "collateral_usd")):
-        held = usd.filter(pl.col(amount) > 0)
+        held = usd_rows.filter(pl.col(amount) > 0)
         assert held.height and held[value].is_null().all(), value  # what is held has no USD figure, not 0
     quality = _frame(db, "SELECT subject, kind, detail, unknown FROM data_quality")
     assert quality.select("subject", "kind").rows() == [("0x" + "0" * 40, "no_usd_price")]
     assert "no USD source is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
+    assert f"nor is its base price feed {base_feed} quoted in USD" in quality["detail"][0]
     assert _frame(comet_db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
-    route = "SELECT base_symbol, usd_route FROM raw_compound_v3_markets"
-    assert _frame(db, route)["usd_route"].to_list() == [None]
-    ((symbol, with_oracle),) = _frame(comet_db, route).rows()
+    route_sql = "SELECT base_symbol, usd_route FROM raw_compound_v3_markets"
+    assert _frame(db, route_sql)["usd_route"].to_list() == [None]
+    ((symbol, with_oracle),) = _frame(comet_db, route_sql).rows()
     assert with_oracle == f"base {symbol}: usd oracle {chain['usd_oracle'].lower()}"
     # Scored all the same: every borrower's exact health, its USD unknown.
     score(db)

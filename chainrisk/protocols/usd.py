@@ -264,3 +264,18 @@ def round_answer(raw: Any) -> tuple[int, int] | None:
     except DECODE_ERRORS:
         return None
     return int(decoded[1]), int(decoded[3])
+
+
+def feed_description(raw: Any) -> tuple[str, str] | None:
+    """A feed's description() as (base, quote) in upper case ("ETH / USD" -> ("ETH", "USD")); None when it reverts or
+    is not two names around one slash."""
+    if raw in (None, "0x"):
+        return None
+    try:
+        (text,) = FEED.decode("description", raw)
+    except DECODE_ERRORS:
+        return None
+    parts = [part.strip().upper() for part in str(text).split("/")]
+    if len(parts) != 2 or not all(parts):
+        return None
+    return parts[0], parts[1]

@@ -21,8 +21,18 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
-from chainrisk.protocols.quality import Issue, Problem, decode_decimals, read_token_info
-from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
+from chainrisk.protocols.quality import MAX_DECIMALS, Issue, Problem, decode_decimals, read_token_info
+from chainrisk.protocols.usd import (
+    FEED,
+    Feed,
+    UsdSource,
+    feed_description,
+    round_answer,
+    round_call,
+    stale_problem,
+    unpriced,
+    usd_source,
+)
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -240,6 +250,10 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
                 int(_decode("getCollateralReserves", reserves_raw)[0]) if reserves_raw not in (None, "0x") else None,
             )
         )
+    if _usd_anchor(tokens[base_token], prices[0], assets) is None:
+        tokens[base_token] = _priced_by_own_feed(
+            rpc, tokens[base_token], base_feed, prices[0], tag, timestamp, deployment
+        )
     base = tokens[base_token]
     accrued = accrued_interest_indices(totals, model, timestamp)
     balance = decode_decimals(optional[-1])  # one uint256 word; None where the token's balanceOf fails
@@ -279,9 +293,42 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     ]
     if market.usd_per_price_unit is None:
         detail = unpriced(deployment.usd, "this Comet", "it", f"base {market.base.symbol} nor any collateral")
+        detail += f"; nor is its base price feed {market.base_price_feed} quoted in USD by its description()"
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
     return issues
+
+
+#: How a base token priced by the Comet's own feed names its source: "comet price feed 0x<feed> (USDC / USD)".
+COMET_FEED_SOURCE = "comet price feed"
+
+
+def _priced_by_own_feed(
+    rpc: RpcClient, base: Token, feed: str, price: int | None, tag: str, timestamp: int, deployment: Deployment
+) -> Token:
+    """The base token in USD as the Comet itself prices it, when no configured source prices any of its tokens and its
+    base price feed (`baseTokenPriceFeed`) quotes in USD by its `description()` ("USDC / USD"): Comet's price over
+    10^decimals of that feed (Comet.sol requires its feeds' decimals to be PRICE_FEED_DECIMALS, 8). Every Comet price is
+    in its base feed's currency, so that one token converts them all (usd_per_price_unit). A feed in another currency
+    (the WETH Comets' are in ETH), or one that does not answer, leaves the base unpriced; an answer older than the
+    deployment's usd_feed_max_age is named `stale_usd_price`, as for a configured feed."""
+    if not price:
+        return base
+    raw = rpc.batch_each(
+        [eth_call(feed, FEED, fn, block=tag) for fn in ("description", "decimals")] + [round_call(feed, tag)]
+    )
+    pair, decimals, answer = feed_description(raw[0]), decode_decimals(raw[1]), round_answer(raw[2])
+    if pair is None or pair[1] != "USD" or decimals is None or decimals > MAX_DECIMALS:
+        return base
+    stale = (
+        None
+        if answer is None
+        else stale_problem(Feed(base.address, feed, decimals), timestamp - answer[1], deployment.usd.max_feed_age)
+    )
+    source = f"{COMET_FEED_SOURCE} {feed} ({pair[0]} / {pair[1]})"
+    return replace(
+        base, usd=price / 10**decimals, usd_source=source, problems=base.problems + ((stale,) if stale else ())
+    )
 
 
 def _usd_anchor(base: Token, base_price: int | None, assets: Sequence[Asset]) -> tuple[str, Token, float, int] | None:

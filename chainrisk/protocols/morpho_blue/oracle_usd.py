@@ -21,7 +21,16 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, Problem, decode_decimals
-from chainrisk.protocols.usd import FEED, Feed, TokenUsd, UsdSource, round_answer, round_call, stale_problem
+from chainrisk.protocols.usd import (
+    FEED,
+    Feed,
+    TokenUsd,
+    UsdSource,
+    feed_description,
+    round_answer,
+    round_call,
+    stale_problem,
+)
 from chainrisk.rpc import RpcClient
 from chainrisk.units import ZERO_ADDRESS
 
@@ -60,7 +69,7 @@ def loan_usd_from_oracles(
     answers = rpc.batch_each(calls) if calls else []
     read = {
         feed: (
-            _description(answers[2 * i]),
+            feed_description(answers[2 * i]),
             decode_decimals(answers[2 * i + 1]),
             round_answer(answers[2 * len(feeds) + i]),
         )
@@ -105,18 +114,3 @@ def _address(raw: Any, getter: str) -> str | None:
     except DECODE_ERRORS:
         return None
     return str(value).lower()
-
-
-def _description(raw: Any) -> tuple[str, str] | None:
-    """A feed's description() as (base, quote) in upper case ("ETH / USD" -> ("ETH", "USD")); None when it reverts or
-    is not two names around one slash."""
-    if raw in (None, "0x"):
-        return None
-    try:
-        (text,) = FEED.decode("description", raw)
-    except DECODE_ERRORS:
-        return None
-    parts = [part.strip().upper() for part in str(text).split("/")]
-    if len(parts) != 2 or not all(parts):
-        return None
-    return parts[0], parts[1]

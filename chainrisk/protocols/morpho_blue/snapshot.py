@@ -170,14 +170,18 @@ def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate:
 USD_UNKNOWN = "USD figures (health exact, amounts in loan-token units)"
 
 
-def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None) -> str | None:
+def _usd_unpriced(deployment: Deployment, loan: Token, collateral: Token | None, oracle: str) -> str | None:
     """Why the market has no USD price when the USD sources are the cause: none is configured, or they price neither
-    the loan token nor the collateral (normalise.base_currency_usd's two routes). None when a price is there, or when
-    another problem of the tokens or the market's oracle (already named) leaves it unknown."""
+    the loan token nor the collateral (normalise.base_currency_usd's two routes), and the market's oracle has no quote
+    feed pricing the loan token in USD (oracle_usd). None when a price is there, or when another problem of the tokens
+    or the market's oracle (already named) leaves it unknown."""
     if loan.price_usd is not None or (collateral is not None and collateral.price_usd is not None):
         return None
     held = f" nor collateral {collateral.symbol}" if collateral is not None else ""
-    return unpriced(deployment.usd, "this Morpho Blue", "its markets", f"loan token {loan.symbol}{held}")
+    why = unpriced(deployment.usd, "this Morpho Blue", "its markets", f"loan token {loan.symbol}{held}")
+    if oracle == ZERO_ADDRESS:
+        return why
+    return f"{why}; nor do its oracle's quote feeds price {loan.symbol} in USD (read from a MorphoChainlinkOracleV2)"
 
 
 def read_markets(
@@ -319,7 +323,7 @@ def read_markets(
                         "collateral value in USD",
                     )
                 )
-        why_unpriced = _usd_unpriced(deployment, loan, collateral)
+        why_unpriced = _usd_unpriced(deployment, loan, collateral, params.oracle)
         if why_unpriced is not None:
             issues.append(
                 Issue(market_id, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", why_unpriced, USD_UNKNOWN)
