@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from eth_abi.abi import encode as abi_encode
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.node import DEPLOYER
@@ -460,6 +461,48 @@ def test_quote_feeds_price_the_loan_token_only_when_they_chain_to_usd() -> None:
     assert _price("0xo", "0xt", ["0xz"], read, 1_000, 3_600) is None  # zero answer
     old = _price("0xo", "0xt", ["0xd"], read, 1_000 + 7_200, 3_600)
     assert old is not None and old.usd == 2_000.0 and old.stale is not None and old.stale.kind == "stale_usd_price"
+
+
+class _Oracles:
+    """An RPC whose eth_calls answer from a table of (contract, calldata) -> return data; anything else reverts."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], str] = {}
+
+    def answer(self, contract: str, abi: Abi, fn: str, types: list[str], values: list[Any]) -> None:
+        self.answers[(contract, abi.encode(fn))] = "0x" + abi_encode(types, values).hex()
+
+    def batch_each(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        return [self.answers.get((params[0]["to"], params[0]["data"])) for _, params in calls]
+
+
+def test_the_quote_side_of_each_morpho_oracle_kind() -> None:
+    """MorphoChainlinkOracleV2 without a quote vault, Morpho's first ChainlinkOracle (a base VAULT getter and no
+    QUOTE_VAULT: its quote side is its feeds) and one with a quote vault (left unpriced), or an oracle of another kind
+    (no getters): only the first two price their loan token, from their quote feeds."""
+    from chainrisk.protocols.morpho_blue.oracle_usd import ORACLE_V2, loan_usd_from_oracles
+    from chainrisk.protocols.usd import FEED, UsdSource
+
+    zero, feed, vault = "0x" + "0" * 40, "0x" + "fe" * 20, "0x" + "7a" * 20
+    rpc = _Oracles()
+    rpc.answer(feed, FEED, "description", ["string"], ["USDC / USD"])
+    rpc.answer(feed, FEED, "decimals", ["uint8"], [8])
+    rpc.answer(
+        feed, FEED, "latestRoundData", ["uint80", "int256", "uint256", "uint256", "uint80"], [1, 99_980_000, 0, 990, 1]
+    )
+    v2, v1, vaulted, other = ("0x" + c * 40 for c in "1234")
+    for oracle, quote_vault in ((v2, zero), (v1, None), (vaulted, vault)):
+        if quote_vault is not None:
+            rpc.answer(oracle, ORACLE_V2, "QUOTE_VAULT", ["address"], [quote_vault])
+        else:
+            rpc.answer(oracle, ORACLE_V2, "VAULT", ["address"], [zero])
+        rpc.answer(oracle, ORACLE_V2, "QUOTE_FEED_1", ["address"], [feed])
+        rpc.answer(oracle, ORACLE_V2, "QUOTE_FEED_2", ["address"], [zero])
+    token = "0x" + "ab" * 20
+    found = loan_usd_from_oracles(rpc, [(o, token) for o in (v2, v1, vaulted, other)], "0x1", 1_000, UsdSource())  # type: ignore[arg-type]
+    assert sorted(found) == [v2, v1]
+    assert found[v1].usd == 0.9998 and found[v1].source == f"oracle quote feed {feed} of {v1} (USDC / USD)"
+    assert found[v2].stale is None
 
 
 def test_a_usd_feed_older_than_the_max_age_is_named_on_each_market_it_prices(

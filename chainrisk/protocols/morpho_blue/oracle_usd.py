@@ -2,7 +2,8 @@
 prices (a chain without an Aave V3 oracle, a long-tail loan token).
 
 Most Morpho Blue markets are priced by a MorphoChainlinkOracleV2 (morpho-org/morpho-blue-oracles,
-src/morpho-chainlink/MorphoChainlinkOracleV2.sol): price() = SCALE_FACTOR x base side / quote side, where the quote
+src/morpho-chainlink/MorphoChainlinkOracleV2.sol; its first ChainlinkOracle, src/ChainlinkOracle.sol, the same without
+a quote vault): price() = SCALE_FACTOR x base side / quote side, where the quote
 side is QUOTE_VAULT's assets for a sample of shares times QUOTE_FEED_1's and QUOTE_FEED_2's answers (a zero address
 counting 1). The quote side is the loan token's price in the currency both sides meet in, so where the loan token is
 no vault (QUOTE_VAULT zero) and the quote feeds chain to USD by their `description()`s ("USDC / USD", or "WBTC / BTC"
@@ -38,7 +39,9 @@ ORACLE_V2 = load_abi("morpho-blue", "IMorphoChainlinkOracleV2")
 #: How a stored USD price read this way names its source (`loan_usd_source`): "oracle quote feed 0x<feed> of 0x<oracle>
 #: (USDC / USD)", the feeds joined by " x " when there are two.
 ORACLE_FEED_SOURCE = "oracle quote feed"
-_QUOTE_GETTERS = ("QUOTE_VAULT", "QUOTE_FEED_1", "QUOTE_FEED_2")
+#: QUOTE_VAULT, and VAULT: Morpho's first ChainlinkOracle (src/ChainlinkOracle.sol) has a base vault only (`VAULT`)
+#: and no QUOTE_VAULT getter, so its quote side is its feeds alone.
+_QUOTE_GETTERS = ("QUOTE_VAULT", "VAULT", "QUOTE_FEED_1", "QUOTE_FEED_2")
 #: What a feed answered: its description as (base, quote), its decimals and its latest (answer, updatedAt); each None
 #: where it reverts or answers junk.
 FeedRead = tuple[tuple[str, str] | None, int | None, tuple[int, int] | None]
@@ -56,8 +59,9 @@ def loan_usd_from_oracles(
     raw = iter(rpc.batch_each([eth_call(o, ORACLE_V2, g, block=tag) for o, _ in oracles for g in _QUOTE_GETTERS]))
     chains: dict[str, tuple[str, list[str]]] = {}
     for oracle, token in oracles:
-        vault, first, second = (_address(next(raw), getter) for getter in _QUOTE_GETTERS)
-        if vault == ZERO_ADDRESS and first not in (None, ZERO_ADDRESS) and second is not None:
+        quote_vault, base_vault, first, second = (_address(next(raw), getter) for getter in _QUOTE_GETTERS)
+        no_quote_vault = quote_vault == ZERO_ADDRESS or (quote_vault is None and base_vault is not None)
+        if no_quote_vault and first not in (None, ZERO_ADDRESS) and second is not None:
             chains[oracle] = (token, [first] + ([second] if second != ZERO_ADDRESS else []))
     feeds = sorted({feed for _, path in chains.values() for feed in path})
     calls = [
