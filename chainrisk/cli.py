@@ -557,7 +557,13 @@ def _risk_settings(args: argparse.Namespace) -> Any:
     from chainrisk.config import load_risk_settings
     from chainrisk.jobs.risk import RiskSettings
 
-    return RiskSettings(**load_risk_settings(Path(args.config))) if args.config else RiskSettings()
+    settings = RiskSettings(**load_risk_settings(Path(args.config))) if args.config else RiskSettings()
+    if getattr(args, "prices", None):
+        prices = Path(args.prices).expanduser()
+        if not prices.is_dir() or not any(prices.glob("*_usd.csv")):
+            raise UserError(f"--prices {args.prices}: not a folder of <SERIES>_usd.csv price files")
+        settings = replace(settings, prices=prices)
+    return settings
 
 
 def _risk(args: argparse.Namespace) -> None:
@@ -653,6 +659,11 @@ def _add_risk_commands(commands: Any) -> None:
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
         sub.add_argument("--config", help="a chainrisk.toml whose [risk] table maps symbols to price series etc.")
+        sub.add_argument(
+            "--prices",
+            help="folder of hourly USD price files, <SERIES>_usd.csv (default: [risk] prices, $CHAINRISK_PRICES_DIR, "
+            "else ../shared/data/prices/hourly_usd)",
+        )
         sub.set_defaults(handler=_risk)
 
     stress = subs.add_parser("stress", help="replay real price windows (May 2021, LUNA, stETH, FTX, or your dates)")

@@ -38,6 +38,8 @@ depth_shape = "sqrt"                             # or "linear"
 oracle_lag_hours = 1                             # parameter advice: hours the oracle trails the market
 liquidation_delay_hours = 1                      # hours liquidators take to act
 max_change_bps = 300                             # most a parameter moves in one proposal
+prices = "data/hourly_usd"                       # the price history: <SERIES>_usd.csv files (relative to this file;
+                                                 # default $CHAINRISK_PRICES_DIR, else ../shared/data/prices/hourly_usd)
 ```
 
 `[storage]` sets how fine the health history is kept (README "Storage and history"):
@@ -76,6 +78,7 @@ RISK_KEYS = {
     "oracle_lag_hours",
     "liquidation_delay_hours",
     "max_change_bps",
+    "prices",
 }
 #: [risk] keys that are whole numbers, with the range each accepts.
 RISK_INTEGERS = {"oracle_lag_hours": (0, 48), "liquidation_delay_hours": (0, 48), "max_change_bps": (25, 10_000)}
@@ -299,15 +302,15 @@ def load_config(path: Path) -> Config:
         confirmations=_int(str(path), "confirmations", raw["confirmations"]) if "confirmations" in raw else None,
         markets=markets,
         alerts=parse_alerts(raw.get("alerts"), watchlists, str(path)),
-        risk=parse_risk(raw.get("risk"), str(path)),
+        risk=parse_risk(raw.get("risk"), str(path), path.parent),
         chains=chains,
         storage=parse_storage(raw.get("storage"), str(path)),
     )
 
 
-def parse_risk(raw: Any, where: str) -> dict[str, Any]:
+def parse_risk(raw: Any, where: str, folder: Path | None = None) -> dict[str, Any]:
     """The [risk] table, checked: series names are strings, depths positive numbers, the shape known, hours and bps
-    whole numbers in range."""
+    whole numbers in range, `prices` a folder (relative to `folder`, the config's) that holds *_usd.csv files."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -333,8 +336,21 @@ def parse_risk(raw: Any, where: str) -> dict[str, Any]:
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise UserError(f"{where}: [risk] {key} must be a whole number from {low} to {high}, not {value!r}")
             whole[key] = value
-    checked = {"series": dict(series), "depth_usd_at_2pct": {k: float(v) for k, v in depth.items()}}
+    checked: dict[str, Any] = {"series": dict(series), "depth_usd_at_2pct": {k: float(v) for k, v in depth.items()}}
+    if "prices" in raw:
+        checked["prices"] = _prices_folder(raw["prices"], where, folder)
     return checked | {"depth_shape": shape} | whole
+
+
+def _prices_folder(value: Any, where: str, folder: Path | None) -> Path:
+    """[risk] prices: a folder of <SERIES>_usd.csv files, relative to the config's folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f'{where}: [risk] prices must be a folder path, e.g. prices = "data/hourly_usd"')
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() or folder is None else folder / path
+    if not path.is_dir() or not any(path.glob("*_usd.csv")):
+        raise UserError(f"{where}: [risk] prices: {path} is not a folder of <SERIES>_usd.csv price files")
+    return path
 
 
 def url_secrets(url: str) -> set[str]:
@@ -397,4 +413,4 @@ def devnet_config(manifest: dict[str, Any], db: Path) -> Config:
 
 def load_risk_settings(path: Path) -> dict[str, Any]:
     """Only the [risk] table of a chainrisk.toml (the risk commands need no markets or RPC)."""
-    return parse_risk(_read_toml(path).get("risk"), str(path))
+    return parse_risk(_read_toml(path).get("risk"), str(path), path.parent)

@@ -202,6 +202,8 @@ def _tree(folder: Path) -> dict[str, str]:
         (["contagion", "--shock", "DOGE=-10%"], None, "which no position or wrapper rests on"),
         (["contagion", "--shock", "stETH"], None, "write SYMBOL=-30%"),
         (["contagion"], None, "give at least one --shock"),
+        (["var", "--prices", "nowhere"], None, "--prices nowhere: not a folder of <SERIES>_usd.csv price files"),
+        (["stress"], '[risk]\nprices = "nowhere"\n', "[risk] prices: "),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
@@ -217,6 +219,33 @@ def test_bad_input_is_one_line_and_changes_nothing(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("chainrisk: error: ") and message in err, err
     assert _tree(db.parent) == before
+
+
+def test_the_price_history_comes_from_prices_the_config_or_the_environment(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installation not beside ../shared names its price history: --prices, [risk] prices (relative to the config)
+    or CHAINRISK_PRICES_DIR; the same files give the same replay, and none found is one line naming the three."""
+    from chainrisk.risk.calibration import prices_folder
+
+    history = tmp_path / "history"
+    shutil.copytree(prices_folder(), history)
+    args = ["risk", "stress", "--db", str(db), "--window", "luna-2022", "--step-hours", "24"]
+    monkeypatch.setenv("CHAINRISK_PRICES_DIR", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no price history in" in err and "--prices, [risk] prices" in err, err
+    config = tmp_path / "chainrisk.toml"
+    config.write_text('[risk]\nprices = "history"\n')
+    outputs = []
+    for extra in (["--prices", str(history)], ["--config", str(config)]):
+        assert main([*args, *extra]) == 0
+        outputs.append(capsys.readouterr().out.splitlines()[0])
+    monkeypatch.setenv("CHAINRISK_PRICES_DIR", str(history))
+    assert main(args) == 0
+    outputs.append(capsys.readouterr().out.splitlines()[0])
+    assert len(set(outputs)) == 1 and outputs[0].startswith("luna-2022 (2022-05-05..2022-05-19, 15 steps of 24 h)")
 
 
 def test_no_database_and_no_positions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -110,11 +110,13 @@ def state_dir() -> Path:
 
 
 def shared_prices_dir() -> Path:
-    """Hourly USD price history (CHAINRISK_PRICES_DIR, else ../shared/data/prices/hourly_usd beside the root)."""
-    env = os.environ.get("CHAINRISK_PRICES_DIR")
-    folder = Path(env) if env else project_root().parent / "shared" / "data" / "prices" / "hourly_usd"
+    """Hourly USD price history, where the risk models find it (chainrisk.risk.calibration.prices_folder:
+    CHAINRISK_PRICES_DIR, else ../shared/data/prices/hourly_usd beside the root)."""
+    from chainrisk.risk.calibration import PRICES_ENV, prices_folder
+
+    folder = prices_folder()
     if not folder.is_dir():
-        raise UserError(f"price history not found at {folder}; set CHAINRISK_PRICES_DIR to the hourly_usd folder")
+        raise UserError(f"price history not found at {folder}; set {PRICES_ENV} to the hourly_usd folder")
     return folder
 
 

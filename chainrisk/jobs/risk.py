@@ -52,6 +52,8 @@ class RiskSettings:
     oracle_lag_hours: int = AdviceSettings.oracle_lag_hours  #: parameter advice: hours the oracle trails the market
     liquidation_delay_hours: int = AdviceSettings.liquidation_delay_hours  #: hours liquidators take to act
     max_change_bps: int = AdviceSettings.max_change_bps  #: most a parameter moves in one proposal
+    #: the price history's folder (None: chainrisk.risk.calibration.prices_folder's default)
+    prices: Path | None = None
 
     def advice(self) -> AdviceSettings:
         """The parameter advice's settings from this table."""
@@ -62,6 +64,7 @@ class RiskSettings:
             depth_usd_at_2pct=self.depth_usd_at_2pct,
             depth_shape=self.depth_shape,
             series=self.series,
+            prices_dir=self.prices,
             rules=parameter_rules(),
         )
 
@@ -141,7 +144,7 @@ def with_graph_series(db: Path, settings: RiskSettings) -> RiskSettings:
     found: dict[str, str] = {}
     for wrapper in sorted(graph.underlying):
         try:
-            found |= resolve_series([wrapper], settings.series, graph=graph)
+            found |= resolve_series([wrapper], settings.series, graph=graph, prices_dir=settings.prices)
         except CalibrationError:
             continue
     return replace(settings, series={**found, **settings.series})
@@ -160,7 +163,7 @@ def with_price_series(
     first: CalibrationError | None = None
     for symbol in symbols:
         try:
-            resolve_series([symbol], settings.series, graph=graph)
+            resolve_series([symbol], settings.series, graph=graph, prices_dir=settings.prices)
         except CalibrationError as exc:
             if symbol in settings.series or graph.base(symbol) in settings.series:
                 raise _model_error(exc) from None  # the config's own mapping names no series: a typo to fix
@@ -236,7 +239,9 @@ def run_stress(
     for win in windows:
         with progress_bar(f"replay {win.name}") as tick:
             try:
-                result = replay(positions, win, step_hours, settings.series, progress=tick, graph=graph)
+                result = replay(
+                    positions, win, step_hours, settings.series, settings.prices, progress=tick, graph=graph
+                )
             except CalibrationError as exc:
                 raise _model_error(exc) from None
         label = pl.lit(win.name).alias("window_name")
@@ -292,7 +297,15 @@ def run_var(
     with progress_bar("VaR horizons") as tick:
         for k, horizon in enumerate(horizons):
             try:
-                calibration = calibrate(symbols, *calibration_window, horizon, method, settings.series, graph=graph)
+                calibration = calibrate(
+                    symbols,
+                    *calibration_window,
+                    horizon,
+                    method,
+                    settings.series,
+                    prices_dir=settings.prices,
+                    graph=graph,
+                )
                 book = build_book(positions, calibration.symbols, calibration.assets)
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None
@@ -349,6 +362,7 @@ def run_var(
                     method=method,
                     overrides=settings.series,
                     graph=graph,
+                    prices_dir=settings.prices,
                 )
             except (CalibrationError, ValueError) as exc:
                 raise _model_error(exc) from None

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -107,6 +108,7 @@ class AdviceSettings:
     depth_usd_at_2pct: Mapping[str, float] = field(default_factory=dict)  #: symbol -> USD sold for a 2 % move
     depth_shape: str = "sqrt"
     series: Mapping[str, str] = field(default_factory=dict)  #: symbol -> price series overrides
+    prices_dir: Path | None = None  #: the price history's folder (chainrisk.risk.calibration.prices_folder)
     method: Method = "sample"
     #: protocol -> what it lets change (a protocol not named: GOVERNED, with a collateral cap)
     rules: Mapping[str, ParameterRules] = field(default_factory=dict)
@@ -192,9 +194,15 @@ def tail_moves(
     debt carries no price risk, against USDC all of it."""
     symbols = sorted(set(positions["symbol"].drop_nulls().to_list()))
     calibration = calibrate(
-        symbols, horizon_hours=hours, method=settings.method, overrides=settings.series, graph=graph
+        symbols,
+        horizon_hours=hours,
+        method=settings.method,
+        overrides=settings.series,
+        prices_dir=settings.prices_dir,
+        graph=graph,
     )
-    moves = np.exp(log_returns(load_price_panel(), calibration.assets, hours).select(calibration.assets).to_numpy())
+    panel = load_price_panel(settings.prices_dir)
+    moves = np.exp(log_returns(panel, calibration.assets, hours).select(calibration.assets).to_numpy())
     posted = positions.filter(pl.col("collateral_amount").cast(pl.Float64) > 0).select(*MARKET_KEY, "symbol", "wallet")
     frames = []
     for (*_, symbol), holders in posted.group_by(*MARKET_KEY, "symbol"):
@@ -222,7 +230,7 @@ def window_paths(
     symbols = tuple(sorted(set(positions["symbol"].drop_nulls().to_list())))
     paths, notes = [], []
     for win in windows:
-        path = price_path(list(symbols), win, 1, settings.series, graph=graph)
+        path = price_path(list(symbols), win, 1, settings.series, settings.prices_dir, graph)
         notes += [f"{win.name}: {n}" for n in path.notes]
         wide = path.frame.pivot(on="symbol", index="step", values="multiplier").sort("step")
         paths.append(wide.select(symbols).to_numpy())

@@ -28,6 +28,7 @@ scenario generator uses). The likelihood is maximised on a fine log grid of degr
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,8 +41,10 @@ import polars as pl
 
 from chainrisk.chains.moves import AssetGraph
 
-#: /work/shared/data/prices/hourly_usd, beside the repository.
+#: ../shared/data/prices/hourly_usd beside the repository: where the price history lies in a checkout next to it.
 DEFAULT_PRICES_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices" / "hourly_usd"
+#: The environment variable naming the price history's folder (its <SERIES>_usd.csv files) when none is given.
+PRICES_ENV = "CHAINRISK_PRICES_DIR"
 #: Longest gap (hours) a quote is carried across; longer gaps stay empty so no return spans them.
 FILL_HOURS = 3
 #: stETH quotes start here (noisy before; see the module docstring).
@@ -155,12 +158,30 @@ def _hourly(path: Path) -> pl.DataFrame:
     return frame.rename({"log_price": series})
 
 
+def prices_folder(given: Path | None = None) -> Path:
+    """The price history's folder: `given` (a command's --prices, a config's [risk] prices), else $CHAINRISK_PRICES_DIR,
+    else ../shared/data/prices/hourly_usd beside the repository (DEFAULT_PRICES_DIR)."""
+    if given is not None:
+        return given
+    env = os.environ.get(PRICES_ENV)
+    return Path(env) if env else DEFAULT_PRICES_DIR
+
+
+def load_price_panel(prices_dir: Path | None = None, fill_hours: int = FILL_HOURS) -> pl.DataFrame:
+    """All series as log prices on one hourly UTC grid: `time` and one Float64 column per series (null in gaps), from
+    the folder prices_folder(`prices_dir`) names."""
+    return _price_panel(prices_folder(prices_dir), fill_hours)
+
+
 @lru_cache(maxsize=4)
-def load_price_panel(prices_dir: Path = DEFAULT_PRICES_DIR, fill_hours: int = FILL_HOURS) -> pl.DataFrame:
-    """All series as log prices on one hourly UTC grid: `time` and one Float64 column per series (null in gaps)."""
+def _price_panel(prices_dir: Path, fill_hours: int) -> pl.DataFrame:
     paths = sorted(prices_dir.glob("*_usd.csv"))
     if not paths:
-        raise CalibrationError(f"no *_usd.csv price files in {prices_dir}; pass prices_dir= the hourly_usd folder")
+        raise CalibrationError(
+            f"no price history in {prices_dir} (no *_usd.csv files): give the folder of hourly USD prices, one "
+            f"<SERIES>_usd.csv each (columns symbol, timestamp in ms, USD_price), with --prices, [risk] prices in "
+            f"chainrisk.toml, or ${PRICES_ENV}"
+        )
     series = [_hourly(p) for p in paths]
     start, end = (
         pl.concat([s.select("time") for s in series]).select(pl.min("time"), pl.max("time").alias("end")).row(0)
@@ -184,11 +205,12 @@ def resolve_series(
     overrides: Mapping[str, str] | None = None,
     available: Iterable[str] | None = None,
     graph: AssetGraph | None = None,
+    prices_dir: Path | None = None,
 ) -> dict[str, str]:
     """Market symbol -> price series: `overrides`, then (for a wrapper of the asset `graph`) its base's series, so an
     aToken or vault share moves with what it is a claim on, then DEFAULT_SERIES, then a series of the symbol's own
     name."""
-    known = set(load_price_panel().columns) - {"time"} if available is None else set(available)
+    known = set(load_price_panel(prices_dir).columns) - {"time"} if available is None else set(available)
     explicit = dict(overrides or {})
     mapping = {**DEFAULT_SERIES, **explicit}
     resolved: dict[str, str] = {}
@@ -336,7 +358,7 @@ def calibrate(
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
     ewma_lambda: float = RISKMETRICS_LAMBDA,
-    prices_dir: Path = DEFAULT_PRICES_DIR,
+    prices_dir: Path | None = None,
     graph: AssetGraph | None = None,
 ) -> Calibration:
     """Vols, correlation and Student-t tails of the series behind market `symbols` over [start, end) (wrappers of

@@ -26,14 +26,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.chains.moves import AssetGraph
-from chainrisk.risk.calibration import (
-    DATA_END,
-    DATA_START,
-    DEFAULT_PRICES_DIR,
-    CalibrationError,
-    load_price_panel,
-    resolve_series,
-)
+from chainrisk.risk.calibration import DATA_END, DATA_START, CalibrationError, load_price_panel, resolve_series
 from chainrisk.risk.var import run_starts
 from chainrisk.scoring.health import prepare, reprice, wallet_health
 from chainrisk.units import MARKET_KEY
@@ -117,7 +110,7 @@ def price_path(
     win: Window,
     step_hours: int = 1,
     overrides: Mapping[str, str] | None = None,
-    prices_dir: Path = DEFAULT_PRICES_DIR,
+    prices_dir: Path | None = None,
     graph: AssetGraph | None = None,
 ) -> PricePath:
     """Each symbol's price relative to the window's start, every `step_hours` from start to end; a wrapper of the
@@ -222,7 +215,7 @@ def replay(
     win: Window,
     step_hours: int = 1,
     overrides: Mapping[str, str] | None = None,
-    prices_dir: Path = DEFAULT_PRICES_DIR,
+    prices_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     graph: AssetGraph | None = None,
 ) -> ReplayResult:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -388,6 +389,7 @@ def monte_carlo_var(
     overrides: Mapping[str, str] | None = None,
     after_bonus: bool = True,
     graph: AssetGraph | None = None,
+    prices_dir: Path | None = None,
 ) -> pl.DataFrame:
     """VaR / ES of bad debt, liquidatable debt and seized collateral for `positions`, per horizon (hours); wrapped
     collateral moves with its base's series through the asset `graph`."""
@@ -395,7 +397,7 @@ def monte_carlo_var(
     symbols = sorted(set(frame["symbol"].to_list()))
     frames = []
     for horizon in horizons:
-        calibration = calibrate(symbols, start, end, horizon, method, overrides, graph=graph)
+        calibration = calibrate(symbols, start, end, horizon, method, overrides, prices_dir=prices_dir, graph=graph)
         book = build_book(frame, calibration.symbols, calibration.assets)
         # One stream per (seed, horizon): reproducible, and horizons do not share draws.
         multipliers = simulate_multipliers(calibration, scenarios, seed * 1_000_003 + horizon)
@@ -454,6 +456,7 @@ def historical_backtest(
     method: Method = "ewma",
     overrides: Mapping[str, str] | None = None,
     graph: AssetGraph | None = None,
+    prices_dir: Path | None = None,
 ) -> tuple[pl.DataFrame, KupiecResult]:
     """Today's book through history: at each non-overlapping horizon in [start, end), the total `metric` VaR
     calibrated on the `lookback_days` before, against the `metric` the realised price move gives the book.
@@ -462,7 +465,7 @@ def historical_backtest(
     """
     frame = positions.lazy().collect()
     symbols = sorted(set(frame["symbol"].to_list()))
-    panel = load_price_panel()
+    panel = load_price_panel(prices_dir)
     mapping = resolve_series(symbols, overrides, [c for c in panel.columns if c != "time"], graph)
     assets = tuple(sorted(set(mapping.values())))
     book = build_book(frame, mapping, assets)
@@ -472,7 +475,9 @@ def historical_backtest(
     var = np.empty(len(times))
     for k, time in enumerate(times):
         window_start = time - timedelta(days=lookback_days)
-        calibration = calibrate(symbols, window_start, time, horizon_hours, method, overrides, graph=graph)
+        calibration = calibrate(
+            symbols, window_start, time, horizon_hours, method, overrides, prices_dir=prices_dir, graph=graph
+        )
         multipliers = simulate_multipliers(calibration, scenarios, seed + k)
         var[k] = var_es(revalue(book, multipliers).metric(metric).sum(axis=1), confidence)[0]
     series = pl.DataFrame({"time": times, "var_usd": var, "realised_usd": realised_losses}).with_columns(
