@@ -86,7 +86,7 @@ class Rule:
     threshold: float  #: health factor (health_below), minutes (stale_above) or USD (0 for data_quality)
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
-    market: str | None = None  #: only this market id
+    market: str | None = None  #: only this market id (stale_above: the indexed contract, as the config gives it)
     scope: str = "market"  #: market rules: one subject per market, or "total"
     #: data_quality: the problems watched (chainrisk.protocols.quality.KINDS; empty: every kind)
     problems: tuple[str, ...] = ()
