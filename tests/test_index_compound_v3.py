@@ -181,7 +181,7 @@ def test_without_a_usd_source_the_comets_own_usd_feed_values_it_and_without_one_
     quality = _frame(db, "SELECT subject, kind, detail, unknown FROM data_quality")
     assert quality.select("subject", "kind").rows() == [("0x" + "0" * 40, "no_usd_price")]
     assert "no USD source is configured" in quality["detail"][0] and "health exact" in quality["unknown"][0]
-    assert f"nor is its base price feed {base_feed} quoted in USD" in quality["detail"][0]
+    assert f"nor does its base price feed {base_feed} give a USD price" in quality["detail"][0]
     assert _frame(comet_db, "SELECT * FROM data_quality WHERE kind = 'no_usd_price'").is_empty()
     route_sql = "SELECT base_symbol, usd_route FROM raw_compound_v3_markets"
     assert _frame(db, route_sql)["usd_route"].to_list() == [None]

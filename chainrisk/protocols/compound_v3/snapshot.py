@@ -293,7 +293,10 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
     ]
     if market.usd_per_price_unit is None:
         detail = unpriced(deployment.usd, "this Comet", "it", f"base {market.base.symbol} nor any collateral")
-        detail += f"; nor is its base price feed {market.base_price_feed} quoted in USD by its description()"
+        detail += (
+            f"; nor does its base price feed {market.base_price_feed} give a USD price (its description() names "
+            "another currency, or it does not answer)"
+        )
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
     return issues
