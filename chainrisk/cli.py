@@ -558,10 +558,12 @@ def _risk_settings(args: argparse.Namespace) -> Any:
     from chainrisk.jobs.risk import RiskSettings
 
     settings = RiskSettings(**load_risk_settings(Path(args.config))) if args.config else RiskSettings()
-    if getattr(args, "prices", None):
-        prices = Path(args.prices).expanduser()
+    given = [("--prices", Path(args.prices).expanduser())] if getattr(args, "prices", None) else []
+    given += [("[risk] prices", settings.prices)] if settings.prices is not None else []
+    if given:
+        where, prices = given[0]  # the command line wins over the config
         if not prices.is_dir() or not any(prices.glob("*_usd.csv")):
-            raise UserError(f"--prices {args.prices}: not a folder of <SERIES>_usd.csv price files")
+            raise UserError(f"{where}: {prices} is not a folder of <SERIES>_usd.csv price files")
         settings = replace(settings, prices=prices)
     return settings
 

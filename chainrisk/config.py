@@ -310,7 +310,7 @@ def load_config(path: Path) -> Config:
 
 def parse_risk(raw: Any, where: str, folder: Path | None = None) -> dict[str, Any]:
     """The [risk] table, checked: series names are strings, depths positive numbers, the shape known, hours and bps
-    whole numbers in range, `prices` a folder (relative to `folder`, the config's) that holds *_usd.csv files."""
+    whole numbers in range, `prices` a folder path (relative to `folder`, the config's)."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -343,14 +343,12 @@ def parse_risk(raw: Any, where: str, folder: Path | None = None) -> dict[str, An
 
 
 def _prices_folder(value: Any, where: str, folder: Path | None) -> Path:
-    """[risk] prices: a folder of <SERIES>_usd.csv files, relative to the config's folder."""
+    """[risk] prices: a folder path, relative to the config's folder. Whether it holds price files is checked by the
+    commands that read them (chainrisk.cli), so a `run` never stops on it."""
     if not isinstance(value, str) or not value.strip():
         raise UserError(f'{where}: [risk] prices must be a folder path, e.g. prices = "data/hourly_usd"')
     path = Path(value).expanduser()
-    path = path if path.is_absolute() or folder is None else folder / path
-    if not path.is_dir() or not any(path.glob("*_usd.csv")):
-        raise UserError(f"{where}: [risk] prices: {path} is not a folder of <SERIES>_usd.csv price files")
-    return path
+    return path if path.is_absolute() or folder is None else folder / path
 
 
 def url_secrets(url: str) -> set[str]:

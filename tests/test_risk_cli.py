@@ -202,8 +202,9 @@ def _tree(folder: Path) -> dict[str, str]:
         (["contagion", "--shock", "DOGE=-10%"], None, "which no position or wrapper rests on"),
         (["contagion", "--shock", "stETH"], None, "write SYMBOL=-30%"),
         (["contagion"], None, "give at least one --shock"),
-        (["var", "--prices", "nowhere"], None, "--prices nowhere: not a folder of <SERIES>_usd.csv price files"),
+        (["var", "--prices", "nowhere"], None, "--prices: nowhere is not a folder of <SERIES>_usd.csv price files"),
         (["stress"], '[risk]\nprices = "nowhere"\n', "[risk] prices: "),
+        (["stress"], "[risk]\nprices = 5\n", "[risk] prices must be a folder path"),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
