@@ -244,3 +244,35 @@ def liquidate_morpho_fully(
                 if bad_assets:
                     bad[(log["topics"][1], "0x" + log["topics"][3][-40:])] = bad_assets
     return bad
+
+
+ERC20 = load_abi("erc20", "IERC20Detailed")
+
+
+def assert_reserve_totals_equal_the_chain(rpc: RpcClient, db: Path) -> int:
+    """Every stored reserve's totals (raw_aave_v3_reserves: total_supplied, total_variable_debt, total_stable_debt)
+    equal what its aToken's and debt tokens' totalSupply() answer at the row's block; returns how many reserves
+    hold some debt (a check that the comparison is not of zeros)."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT symbol, block_number, a_token, variable_debt_token, stable_debt_token, total_supplied, "
+            "total_variable_debt, total_stable_debt FROM raw_aave_v3_reserves ORDER BY reserve_id"
+        ).fetchall()
+    assert rows
+    calls = [
+        eth_call(token, ERC20, "totalSupply", block=hex(block))
+        for _, block, *tokens, _, _, _ in rows
+        for token in tokens
+    ]
+    answers = iter(rpc.batch_each(calls))
+    with_debt = 0
+    for symbol, _, _, _, stable_token, supplied, variable, stable in rows:
+        chain = [ERC20.decode("totalSupply", next(answers))[0] for _ in range(2)]
+        stable_answer = next(answers)
+        stable_chain = ERC20.decode("totalSupply", stable_answer)[0] if stable_answer not in (None, "0x") else 0
+        assert (int(supplied), int(variable)) == (chain[0], chain[1]), symbol
+        assert int(stable) == (stable_chain if stable_token != "0x" + "0" * 40 else 0), symbol
+        with_debt += int(variable) > 0
+    return with_debt

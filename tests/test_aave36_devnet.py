@@ -38,7 +38,7 @@ from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
 from chainrisk.units import WAD
-from tests.chainops import FEED, sandbox
+from tests.chainops import FEED, assert_reserve_totals_equal_the_chain, sandbox
 
 POOL_V30 = load_abi("aave-v3", "IPool")
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
@@ -174,6 +174,12 @@ def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
     assert [c[0] for c in categories] == [1, 2]
     # Category 2's ltvzero bitmap holds USDT (offboarded after the positions opened).
     assert int(categories[1][4], 16) == 1 << market["reserves"]["USDT"]["reserve_id"]
+
+
+def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:
+    """3.6 rounds a total as each token's balanceOf does (the aToken's down, the debt token's up): each reserve's
+    totals equal its tokens' totalSupply() at the snapshot."""
+    assert assert_reserve_totals_equal_the_chain(chain.rpc, chain.db) >= 3
 
 
 def check_account_data(rpc: RpcClient, db: Path, pool: str, where: str = "TRUE") -> list[tuple[Any, ...]]:

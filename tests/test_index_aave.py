@@ -26,6 +26,7 @@ from chainrisk.protocols.aave_v3 import adapter as aave_adapter
 from chainrisk.protocols.aave_v3.snapshot import read_accounts
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
+from tests.chainops import assert_reserve_totals_equal_the_chain
 
 POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -116,6 +117,13 @@ def test_position_amounts_equal_token_balances(indexed: tuple[Path, dict[str, An
         a_balance, variable, stable = balances[3 * i : 3 * i + 3]
         assert (int(supplied), int(debt)) == (a_balance, variable + stable), (wallet, asset)
     assert len(rows) > 100
+
+
+def test_reserve_totals_equal_the_tokens_total_supply(indexed: tuple[Path, dict[str, Any]], rpc: RpcClient) -> None:
+    """Each reserve's total supplied and borrowed, worked out from its tokens' scaled supplies and the indexes at the
+    block, equal what the aToken and the debt tokens answer for totalSupply() there."""
+    db, _ = indexed
+    assert assert_reserve_totals_equal_the_chain(rpc, db) >= 3
 
 
 def test_reserves_decoded_from_the_bitmap(indexed: tuple[Path, dict[str, Any]]) -> None:

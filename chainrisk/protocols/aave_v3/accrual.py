@@ -8,24 +8,40 @@ from typing import Any
 
 import polars as pl
 
-from chainrisk.protocols.aave_v3.maths import normalized_debt, normalized_income
+from chainrisk.protocols.aave_v3.maths import normalized_debt, normalized_income, reserve_totals
 from chainrisk.protocols.aave_v3.rebuild import reserves_of
 
 RESERVES = "raw_aave_v3_reserves"
-ACCRUED_COLUMNS = {RESERVES: ("normalized_income", "normalized_variable_debt")}
+ACCRUED_COLUMNS = {
+    RESERVES: (
+        "normalized_income",
+        "normalized_variable_debt",
+        "total_supplied",
+        "total_variable_debt",
+        "total_stable_debt",
+    )
+}
 
 
 def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any]]:
-    """The reserves' normalized income and variable debt at block timestamp `timestamp`, row by row (`rows`: one
-    source's reserves, of one pool version)."""
+    """The reserves' normalized income and variable debt at block timestamp `timestamp`, and the totals their tokens
+    answer then (maths.reserve_totals), row by row (`rows`: one source's reserves, of one pool version)."""
     if table != RESERVES:
         raise ValueError(f"{table} has no accrued columns")
     reserves, version = reserves_of(rows)
     by_asset = {r.asset: r for r in reserves}
-    return [
-        {
-            "normalized_income": normalized_income(by_asset[asset], timestamp),
-            "normalized_variable_debt": normalized_debt(version, by_asset[asset], timestamp),
-        }
-        for asset in rows["asset"].to_list()
-    ]
+    found = []
+    for asset in rows["asset"].to_list():
+        reserve = by_asset[asset]
+        income, debt = normalized_income(reserve, timestamp), normalized_debt(version, reserve, timestamp)
+        supplied, variable, stable = reserve_totals(version, reserve, income, debt, timestamp)
+        found.append(
+            {
+                "normalized_income": income,
+                "normalized_variable_debt": debt,
+                "total_supplied": supplied,
+                "total_variable_debt": variable,
+                "total_stable_debt": stable,
+            }
+        )
+    return found

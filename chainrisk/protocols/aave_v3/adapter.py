@@ -137,6 +137,17 @@ ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS pool_revision BIGINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS virtual_accounting BOOLEAN;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS liquidation_grace_period_until BIGINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS deficit HUGEINT;
+-- The reserve's supplies as its tokens store them, and its totals at the row's block (token units; the totals are
+-- accrued columns: chainrisk.protocols.aave_v3.accrual); NULL in rows written before them
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS a_token_scaled_total_supply HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS variable_debt_scaled_total_supply HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS accrued_to_treasury HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS stable_debt_principal HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS stable_debt_avg_rate HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS stable_debt_last_update BIGINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_supplied HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_variable_debt HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_stable_debt HUGEINT;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS collateral_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS borrowable_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS ltvzero_bitmap VARCHAR;
@@ -251,7 +262,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         health = with_status(health, wallet_status(state, pairs))
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
-                reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision
+                reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision, timestamp
             ),
             "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block, version),
             "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, source, block),

@@ -122,6 +122,28 @@ def normalized_debt(version: PoolVersion, reserve: Reserve, now: int) -> int:
     return ray_mul(growth, reserve.variable_borrow_index)
 
 
+def reserve_totals(
+    version: PoolVersion, reserve: Reserve, income: int, debt_index: int, now: int | None
+) -> tuple[int | None, int | None, int | None]:
+    """The reserve's totals at block timestamp `now`, from its tokens' stored supplies and the normalized income and
+    variable debt at `now`: AToken.totalSupply (scaled supply over the income, as balanceOf rounds it),
+    VariableDebtToken.totalSupply (likewise over the debt index) and, before 3.2, StableDebtToken.totalSupply
+    (_calcTotalSupply: principal rayMul calculateCompoundedInterest(average rate, last update, now); 0 from 3.2).
+    None where the supplies were not read (or `now` is not given for a principal to compound)."""
+    if reserve.a_token_scaled_supply is None or reserve.variable_debt_scaled_supply is None:
+        return None, None, None
+    supplied = a_token_balance(version, reserve.a_token_scaled_supply, income)
+    variable = variable_debt_balance(version, reserve.variable_debt_scaled_supply, debt_index)
+    stable: int | None = 0
+    principal, rate, updated = reserve.stable_principal, reserve.stable_avg_rate, reserve.stable_last_update
+    if version.has_stable_debt and principal:
+        if now is None or rate is None or updated is None:
+            stable = None
+        else:
+            stable = ray_mul(principal, compounded_interest(version, rate, updated, now))
+    return supplied, variable, stable
+
+
 def a_token_balance(version: PoolVersion, scaled: int, income: int) -> int:
     """AToken.balanceOf: scaled rayMul income, half up before 3.5, floored from 3.5 (TokenMath.getATokenBalance)."""
     return ray_mul_floor(scaled, income) if version.directional_rounding else ray_mul(scaled, income)

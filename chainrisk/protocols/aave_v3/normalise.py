@@ -11,6 +11,7 @@ from chainrisk.protocols.aave_v3.account_table import AccountTable, Ints
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
+from chainrisk.protocols.aave_v3.maths import reserve_totals
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
@@ -52,10 +53,12 @@ def reserves_frame(
     base_unit: int,
     version: PoolVersion = V3_0,
     pool_revision: int | None = None,
+    timestamp: int | None = None,
 ) -> pl.DataFrame:
     """Reserve rows with the pool's version (as read from its views) and what that version has: the liquidation
     grace period end (3.1+), the deficit (3.3+) and isolation mode and siloed borrowing (before 3.7: their bits,
-    deprecated there, may still hold an old value), NULL for a version without them."""
+    deprecated there, may still hold an old value), NULL for a version without them; and the reserve's totals at the
+    block (`timestamp`): its tokens' stored supplies and the totalSupply each token answers (maths.reserve_totals)."""
     rows = []
     # Grace periods came with 3.1, deficits with 3.3's liquidation rules.
     has_grace, has_deficit = version.has_grace_period, version.position_size_close_factor
@@ -87,6 +90,7 @@ def reserves_frame(
                 "pool_revision": pool_revision,
                 "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
                 "deficit": r.deficit if has_deficit else None,
+                **_supplies(r, version, timestamp),
             }
         )
     exact_columns = (
@@ -99,6 +103,8 @@ def reserves_frame(
         "price",
         "isolation_mode_total_debt",
         "deficit",
+        *SUPPLY_COLUMNS,
+        *TOTAL_COLUMNS,
     )
     frame = pl.DataFrame(
         rows,
@@ -110,10 +116,39 @@ def reserves_frame(
             "borrowable_in_isolation": pl.Boolean,
             "siloed_borrowing": pl.Boolean,
             "debt_ceiling": pl.Int64,
+            "stable_debt_last_update": pl.Int64,
         },
         infer_schema_length=None,
     )
     return keyed(frame, chain_id, market, block)
+
+
+#: raw_aave_v3_reserves' stored supplies (exact): the tokens' scaled totals, the treasury's accrued share, and before
+#: 3.2 the stable debt's principal and average rate (NULL from 3.2, and where a token did not answer).
+SUPPLY_COLUMNS = (
+    "a_token_scaled_total_supply",
+    "variable_debt_scaled_total_supply",
+    "accrued_to_treasury",
+    "stable_debt_principal",
+    "stable_debt_avg_rate",
+)
+#: The totals at the row's block (exact, token units): AToken, VariableDebtToken and StableDebtToken totalSupply.
+TOTAL_COLUMNS = ("total_supplied", "total_variable_debt", "total_stable_debt")
+
+
+def _supplies(r: Reserve, version: PoolVersion, timestamp: int | None) -> dict[str, int | None]:
+    """A reserve's supply and total columns (SUPPLY_COLUMNS, stable_debt_last_update, TOTAL_COLUMNS)."""
+    stable = version.has_stable_debt
+    totals = reserve_totals(version, r, r.normalized_income, r.normalized_variable_debt, timestamp)
+    return {
+        "a_token_scaled_total_supply": r.a_token_scaled_supply,
+        "variable_debt_scaled_total_supply": r.variable_debt_scaled_supply,
+        "accrued_to_treasury": r.accrued_to_treasury,
+        "stable_debt_principal": r.stable_principal if stable else None,
+        "stable_debt_avg_rate": r.stable_avg_rate if stable else None,
+        "stable_debt_last_update": r.stable_last_update if stable else None,
+        **dict(zip(TOTAL_COLUMNS, totals, strict=True)),
+    }
 
 
 def emode_frame(

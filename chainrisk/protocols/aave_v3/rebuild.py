@@ -20,6 +20,11 @@ def _int(value: Any) -> int:
     return int(value) if value is not None else 0
 
 
+def _maybe(value: Any) -> int | None:
+    """An exact column that may be NULL (not read, or a row written before it existed)."""
+    return int(value) if value is not None else None
+
+
 def reserves_of(rows: pl.DataFrame) -> tuple[list[Reserve], PoolVersion]:
     """The Reserve records raw_aave_v3_reserves rows were written from, and the pool's version."""
     reserves = []
@@ -49,6 +54,12 @@ def reserves_of(rows: pl.DataFrame) -> tuple[list[Reserve], PoolVersion]:
                 liquidation_grace_period_until=_int(row["liquidation_grace_period_until"]),
                 deficit=_int(row["deficit"]),
                 price_known=bool(row["price"]),
+                a_token_scaled_supply=_maybe(row.get("a_token_scaled_total_supply")),
+                variable_debt_scaled_supply=_maybe(row.get("variable_debt_scaled_total_supply")),
+                accrued_to_treasury=_maybe(row.get("accrued_to_treasury")),
+                stable_principal=_maybe(row.get("stable_debt_principal")),
+                stable_avg_rate=_maybe(row.get("stable_debt_avg_rate")),
+                stable_last_update=_maybe(row.get("stable_debt_last_update")),
             )
         )
     return reserves, version

@@ -90,6 +90,14 @@ class Reserve:
     #: it, and its getUserAccountData reverts for every wallet that uses it as collateral or debt.
     price_known: bool = True
     problems: tuple[Problem, ...] = ()  #: what is odd about its token or its price (chainrisk.protocols.quality)
+    #: The reserve's totals as its tokens store them (None where not read: a file indexed before they were):
+    a_token_scaled_supply: int | None = None  #: AToken.scaledTotalSupply
+    variable_debt_scaled_supply: int | None = None  #: VariableDebtToken.scaledTotalSupply
+    accrued_to_treasury: int | None = None  #: ReserveData.accruedToTreasury, scaled, as last stored
+    #: StableDebtToken.getSupplyData before 3.2: principal supply, average rate (ray) and its last update (seconds)
+    stable_principal: int | None = None
+    stable_avg_rate: int | None = None
+    stable_last_update: int | None = None
 
 
 @dataclass(frozen=True)

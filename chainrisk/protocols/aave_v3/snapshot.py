@@ -25,6 +25,9 @@ ORACLE = load_abi("aave-v3", "IAaveOracle")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 LENS = load_abi("aave-v3", "AaveV3AccountsLens")
+A_TOKEN = load_abi("aave-v3", "IAToken")
+VARIABLE_DEBT = load_abi("aave-v3", "IVariableDebtToken")
+STABLE_DEBT = load_abi("aave-v3", "IStableDebtToken")
 ZERO = "0x" + "0" * 40
 #: Where the lens's code is placed by state override; an address nobody controls.
 LENS_ADDRESS = "0x00000000000000000000000000000000c4a1e115"
@@ -189,9 +192,57 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 deficit=answers.get("getReserveDeficit", 0),
                 price_known=prices[asset] is not None,
                 problems=tuple(problems.get(asset, ())),
+                accrued_to_treasury=data[12],
             )
         )
-    return reserves
+    return _with_supplies(rpc, reserves, version, tag)
+
+
+def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion, tag: str) -> list[Reserve]:
+    """Each reserve with its tokens' stored totals: the aToken's and the variable debt token's scaledTotalSupply,
+    and before 3.2 the stable debt token's getSupplyData (principal, average rate, last update). Read with
+    `batch_each`: a token that does not answer leaves that reserve's totals unknown (None), never the snapshot."""
+    calls = []
+    for r in reserves:
+        calls += [
+            eth_call(r.a_token, A_TOKEN, "scaledTotalSupply", block=tag),
+            eth_call(r.variable_debt_token, VARIABLE_DEBT, "scaledTotalSupply", block=tag),
+        ]
+        if version.has_stable_debt:
+            calls.append(eth_call(r.stable_debt_token, STABLE_DEBT, "getSupplyData", block=tag))
+    raw = iter(rpc.batch_each(calls))
+    found = []
+    for r in reserves:
+        a_supply = _word(A_TOKEN, "scaledTotalSupply", next(raw))
+        debt_supply = _word(VARIABLE_DEBT, "scaledTotalSupply", next(raw))
+        stable: tuple[int | None, int | None, int | None] = (0, 0, 0) if not version.has_stable_debt else (None,) * 3
+        if version.has_stable_debt:
+            supply = next(raw)
+            with contextlib.suppress(*DECODE_ERRORS):
+                principal, _, rate, updated = STABLE_DEBT.decode("getSupplyData", supply) if supply else (None,) * 4
+                stable = (principal, rate, updated)
+        known = None not in (a_supply, debt_supply, *stable)
+        found.append(
+            replace(
+                r,
+                a_token_scaled_supply=a_supply if known else None,
+                variable_debt_scaled_supply=debt_supply if known else None,
+                stable_principal=stable[0] if known else None,
+                stable_avg_rate=stable[1] if known else None,
+                stable_last_update=stable[2] if known else None,
+            )
+        )
+    return found
+
+
+def _word(abi: Any, fn: str, raw: Any) -> int | None:
+    """One uint256 answer; None for a revert or an undecodable one."""
+    if not raw or raw == "0x":
+        return None
+    try:
+        return int(abi.decode(fn, raw)[0])
+    except DECODE_ERRORS:
+        return None
 
 
 def _reserve_symbols(

@@ -15,6 +15,15 @@
 --   liquidity_index, variable_borrow_index, normalized_income, normalized_variable_debt   ray (1e27), exact
 --   liquidity_rate, variable_borrow_rate      ray (1e27) per year, exact; supply_apr_pct, variable_borrow_apr_pct
 --   price                  the oracle's price in base currency units (exact); price_usd in USD
+--   total_supplied, total_variable_debt, total_stable_debt, total_debt   exact token units at the row's block: what
+--                          the aToken's and debt tokens' totalSupply() answer (stable debt: 0 from 3.2); NULL where
+--                          not read (rows written before they were); _usd the same in USD at the oracle's price
+--   utilization_pct        total_debt over total_supplied, percent (Aave's rate model divides by available liquidity
+--                          plus debt, which differs by what is unbacked and the treasury's share not yet minted)
+--   supply_cap_used_pct, borrow_cap_used_pct   total_supplied and total_debt over the caps (NULL without a cap).
+--                          The pool's own supply check also counts the treasury's accrued share
+--                          (accrued_to_treasury, scaled, as last stored) and the interest since the reserve's last
+--                          update, so it binds a little earlier than supply_cap_used_pct reaches 100
 -- Reads: raw_aave_v3_reserves, sync_state.
 WITH reserves AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
@@ -79,7 +88,26 @@ final AS (
         r.variable_borrow_rate::DOUBLE / 1e25 AS variable_borrow_apr_pct,
         r.last_update_timestamp,
         r.price,
-        r.price_usd
+        r.price_usd,
+        r.a_token_scaled_total_supply,
+        r.variable_debt_scaled_total_supply,
+        r.accrued_to_treasury,
+        r.total_supplied,
+        r.total_variable_debt,
+        r.total_stable_debt,
+        r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt,
+        r.total_supplied::DOUBLE / 10 ^ r.decimals * r.price_usd AS total_supplied_usd,
+        (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / 10 ^ r.decimals * r.price_usd
+            AS total_debt_usd,
+        CASE WHEN r.total_supplied > 0
+            THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / r.total_supplied::DOUBLE
+        END AS utilization_pct,
+        CASE WHEN r.supply_cap > 0
+            THEN 100 * r.total_supplied::DOUBLE / (r.supply_cap * 10 ^ r.decimals)
+        END AS supply_cap_used_pct,
+        CASE WHEN r.borrow_cap > 0
+            THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / (r.borrow_cap * 10 ^ r.decimals)
+        END AS borrow_cap_used_pct
     FROM reserves AS r
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
