@@ -18,7 +18,7 @@ import pytest
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.extras import BASE_PROTOCOLS
-from chainrisk.devnet.node import free_port, stop_process
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.jobs import index as index_job
 from chainrisk.jobs.index import index_aave_v3
@@ -26,7 +26,7 @@ from chainrisk.protocols.aave_v3 import adapter as aave_adapter
 from chainrisk.protocols.aave_v3.snapshot import read_accounts
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
-from tests.chainops import assert_reserve_totals_equal_the_chain
+from tests.chainops import assert_reserve_totals_equal_the_chain, sandbox
 
 POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -124,6 +124,45 @@ def test_reserve_totals_equal_the_tokens_total_supply(indexed: tuple[Path, dict[
     block, equal what the aToken and the debt tokens answer for totalSupply() there."""
     db, _ = indexed
     assert assert_reserve_totals_equal_the_chain(rpc, db) >= 3
+
+
+def test_stable_debt_totals_compound_as_the_token_does(
+    indexed: tuple[Path, dict[str, Any]], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """Before 3.2 a reserve's debt includes stable debt: with stable borrowing turned on for USDC and a borrower
+    taking some at a stable rate (in a sandbox), the stored stable total equals StableDebtToken.totalSupply() at the
+    snapshot, and a snapshot a day later, which opens no version of the reserve's stored supplies, compounds it to
+    the token's answer then too (the accrued total carried by the version)."""
+    db, devnet = indexed
+    aave = devnet["aave_v3"]
+    usdc = aave["reserves"]["USDC"]["asset"]
+    borrower = _rows(
+        db,
+        "SELECT h.wallet FROM wallet_health h WHERE h.total_collateral_base > 10 * h.total_debt_base + 10^11 "
+        "AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.wallet = h.wallet AND p.protocol = 'aave-v3' "
+        "AND p.asset = ? AND p.collateral_amount > 0) ORDER BY h.total_collateral_base DESC LIMIT 1",
+        [usdc.lower()],
+    )[0][0]
+    configurator = load_abi("aave-v3", "IPoolConfigurator")
+    with sandbox(rpc):
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+        builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16))
+        builder.call(DEPLOYER, configurator, aave["pool_configurator"], "setReserveStableRateBorrowing", usdc, True)
+        builder.mine(12)
+        builder.call(borrower, POOL, aave["pool"], "borrow", usdc, 250 * 10**6, 1, 0, borrower)
+        builder.mine(12)
+        now = tmp_path / "stable.duckdb"
+        index_aave_v3(devnet["rpc_url"], aave["pool_addresses_provider"], now, confirmations=0)
+        (stable,) = _rows(now, "SELECT total_stable_debt FROM raw_aave_v3_reserves WHERE asset = ?", [usdc.lower()])[0]
+        assert int(stable) >= 250 * 10**6
+        assert assert_reserve_totals_equal_the_chain(rpc, now) >= 3
+        builder.mine(86_400)
+        index_aave_v3(devnet["rpc_url"], aave["pool_addresses_provider"], now, confirmations=0)
+        (later,) = _rows(now, "SELECT total_stable_debt FROM raw_aave_v3_reserves WHERE asset = ?", [usdc.lower()])[0]
+        assert int(later) > int(stable)
+        assert assert_reserve_totals_equal_the_chain(rpc, now) >= 3
+        versions = _rows(now, "SELECT count(*) FROM history.raw_aave_v3_reserves WHERE asset = ?", [usdc.lower()])[0][0]
+        assert versions == 1, "a day of interest alone opens no version"
 
 
 def test_reserves_decoded_from_the_bitmap(indexed: tuple[Path, dict[str, Any]]) -> None:
