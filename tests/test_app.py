@@ -121,6 +121,45 @@ def test_markets_page_gives_morpho_rates_as_stored(scored: Path) -> None:
         assert price is None or route[market] == f"loan {symbol}: {source}", (market, route[market])
 
 
+def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: Path) -> None:
+    """The Aave section lists every reserve of the latest snapshot with its supply and debt as its tokens hold them
+    (whole tokens, from the stored exact totals) and the share of each cap they use, charted where a cap is set."""
+    app = open_page("markets")
+    assert_clean(app)
+    assert "Aave V3: reserves and caps" in [s.value for s in app.subheader]
+    shown = table_with(app, "supplied_tokens")
+    stored = rows(
+        scored,
+        "SELECT symbol, total_supplied, total_variable_debt + coalesce(total_stable_debt, 0), decimals, supply_cap, "
+        "borrow_cap FROM raw_aave_v3_reserves",
+    )
+    assert len(shown) == len(stored) > 3
+    by_symbol = {row["symbol"]: row for _, row in shown.iterrows()}
+    for symbol, supplied, debt, decimals, supply_cap, borrow_cap in stored:
+        row = by_symbol[symbol]
+        assert row["supplied_tokens"] == pytest.approx(int(supplied) / 10**decimals, rel=1e-12), symbol
+        assert row["debt_tokens"] == pytest.approx(int(debt) / 10**decimals, rel=1e-12), symbol
+        for column, used, cap in (
+            ("supply_cap_used_pct", supplied, supply_cap),
+            ("borrow_cap_used_pct", debt, borrow_cap),
+        ):
+            expected = 100 * int(used) / (cap * 10**decimals) if cap else None
+            assert pd_isna(row[column]) == (expected is None), (symbol, column)
+            if expected is not None:
+                assert row[column] == pytest.approx(expected, rel=1e-9), (symbol, column)
+        assert row["utilization_pct"] == pytest.approx(100 * int(debt) / int(supplied), rel=1e-9), symbol
+    used = shown[["supply_cap_used_pct", "borrow_cap_used_pct"]].max().max()
+    if used >= 1:
+        assert chart_data(app, "used_pct").num_rows > 0
+    else:  # the devnet's caps are mainnet-sized: its reserves use under 1 % of each
+        assert any("No reserve uses 1 % or more of a cap" in c.value for c in app.caption)
+
+
+def pd_isna(value: Any) -> bool:
+    """A missing number as pandas shows it: None or NaN (the only value unequal to itself)."""
+    return value is None or bool(value != value)
+
+
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
     app = open_page("overview")
     for page in PAGES[1:]:

@@ -69,7 +69,18 @@ KEY_TABLES = {
             "logs to block",
         ],
     },
-    "markets": {"markets_morpho": ["market", "utilization (%)", "APR now (%)", "borrowed (USD)", "supplied (USD)"]},
+    "markets": {
+        "markets_morpho": ["market", "utilization (%)", "APR now (%)", "borrowed (USD)", "supplied (USD)"],
+        "markets_aave": [
+            "market",
+            "reserve",
+            "supplied (USD)",
+            "borrowed (USD)",
+            "utilization (%)",
+            "supply cap used (%)",
+            "borrow cap used (%)",
+        ],
+    },
     "wallet": {
         "wallet_health": [
             "market",

@@ -1,9 +1,11 @@
-"""Markets page: every market with all its figures (the Overview shows the key ones), then what each protocol family
-liquidates against: Compound V3 reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho
-Blue's AdaptiveCurveIrm takes each market's borrow rate if its utilization stays.
+"""Markets page: every market with all its figures (the Overview shows the key ones), then each Aave V3 reserve's
+supply, debt and how much of its caps they use, what each protocol family liquidates against: Compound V3 reserves,
+Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes each market's
+borrow rate if its utilization stays.
 
-Reads mart_market_summary, the protocol marts (mart_compound_v3_reserves, mart_maker_ilks, mart_liquity_v1_system)
-and stg_morpho_blue_markets with snapshot_blocks; a section whose protocol has no market in the database is left out.
+Reads mart_market_summary, stg_aave_v3_reserves with stg_market_labels, the protocol marts (mart_compound_v3_reserves,
+mart_maker_ilks, mart_liquity_v1_system) and stg_morpho_blue_markets with snapshot_blocks; a section whose protocol
+has no market in the database is left out.
 """
 
 from __future__ import annotations
@@ -99,12 +101,109 @@ def render() -> None:
             "market": "market id",
         },
     )
-    shown = [section(db) for section in (_compound, _maker, _liquity, _morpho)]
+    shown = [section(db) for section in (_aave, _compound, _maker, _liquity, _morpho)]
     if not any(shown):
         st.caption(
             "No Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves, ilk "
             "limits, Stability Pool cover and rates appear here once one is indexed."
         )
+
+
+AAVE = ("stg_aave_v3_reserves", "stg_market_labels")
+#: The cap-usage chart is drawn when some reserve uses at least this share of a cap (below, the bars are invisible).
+CAP_CHART_FROM_PCT = 1.0
+
+
+def aave_reserves(db: Path) -> pl.DataFrame:
+    """Each Aave V3 reserve at its market's latest snapshot: totals in whole tokens, utilization and cap usage."""
+    if missing_relations(db, AAVE):
+        return pl.DataFrame()
+    return query(
+        db,
+        """
+        SELECT coalesce(l.market_label, r.market) AS market_label, r.symbol, r.chain_id,
+               r.total_supplied::DOUBLE / 10 ^ r.decimals AS supplied_tokens,
+               r.total_debt::DOUBLE / 10 ^ r.decimals AS debt_tokens,
+               r.total_supplied_usd, r.total_debt_usd, r.utilization_pct,
+               r.supply_cap_tokens, r.supply_cap_used_pct, r.borrow_cap_tokens, r.borrow_cap_used_pct,
+               r.supply_apr_pct, r.variable_borrow_apr_pct, r.reserve_factor_bps / 100 AS reserve_factor_pct,
+               r.frozen, r.paused, r.block_number, r.asset, r.market
+        FROM stg_aave_v3_reserves AS r
+        LEFT JOIN stg_market_labels AS l
+            ON l.protocol = 'aave-v3' AND l.chain_id = r.chain_id AND l.market = r.market
+        WHERE r.is_latest
+        ORDER BY r.total_debt_usd DESC NULLS LAST, market_label, r.symbol
+        """,
+    )
+
+
+def _aave(db: Path) -> bool:
+    frame = aave_reserves(db)
+    if frame.is_empty():
+        return False
+    st.subheader("Aave V3: reserves and caps")
+    st.caption(
+        "What each reserve's aToken and debt tokens hold at the latest snapshot (exact totals, shown in whole tokens), "
+        "its utilization (debt over supply) and how much of its supply and borrow caps that takes. The pool's own "
+        "supply check also counts the treasury's accrued share, so a cap binds a little before 100 %."
+    )
+    capped = frame.filter(pl.col("supply_cap_used_pct").is_not_null() | pl.col("borrow_cap_used_pct").is_not_null())
+    highest = capped.select(pl.max_horizontal(pl.col("supply_cap_used_pct", "borrow_cap_used_pct").max())).item()
+    if not capped.is_empty() and (highest is None or highest < CAP_CHART_FROM_PCT):
+        st.caption(f"No reserve uses {CAP_CHART_FROM_PCT:g} % or more of a cap: nothing to chart.")
+    elif not capped.is_empty():
+        long = capped.select(
+            (pl.col("symbol") + " · " + pl.col("market_label")).alias("reserve"),
+            pl.col("supply_cap_used_pct").alias("supply cap"),
+            pl.col("borrow_cap_used_pct").alias("borrow cap"),
+        ).unpivot(index="reserve", variable_name="cap", value_name="used_pct")
+        bars = (
+            alt.Chart(long.drop_nulls("used_pct"))
+            .mark_bar()
+            .encode(
+                x=alt.X("used_pct:Q", title="share of the cap used (%)", scale=alt.Scale(domain=[0, 100], clamp=True)),
+                y=alt.Y("reserve:N", title=None, sort="-x", axis=alt.Axis(labelLimit=280)),
+                yOffset="cap:N",
+                color=alt.Color("cap:N", title=None),
+                tooltip=["reserve", "cap", alt.Tooltip("used_pct:Q", title="used (%)", format=".1f")],
+            )
+        )
+        full = alt.Chart(pl.DataFrame({"x": [100.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+        st.altair_chart(bars + full, width="stretch")
+    config = {
+        "market_label": st.column_config.TextColumn("market", width="medium"),
+        "symbol": "reserve",
+        "supplied_tokens": _number("supplied", "tokens", "The aToken's totalSupply()"),
+        "debt_tokens": _number("borrowed", "tokens", "The debt tokens' totalSupply() (variable and stable)"),
+        "total_supplied_usd": usd_column("supplied (USD)"),
+        "total_debt_usd": usd_column("borrowed (USD)"),
+        "utilization_pct": percent_column("utilization (%)", "Borrowed over supplied"),
+        "supply_cap_tokens": _number("supply cap", "tokens", "0: no cap"),
+        "supply_cap_used_pct": percent_column("supply cap used (%)"),
+        "borrow_cap_tokens": _number("borrow cap", "tokens", "0: no cap"),
+        "borrow_cap_used_pct": percent_column("borrow cap used (%)"),
+        "supply_apr_pct": percent_column("supply APR (%)"),
+        "variable_borrow_apr_pct": percent_column("borrow APR (%)"),
+        "reserve_factor_pct": percent_column("reserve factor (%)"),
+        "block_number": st.column_config.NumberColumn("snapshot block", format="%d"),
+        "market": "market (PoolAddressesProvider)",
+    }
+    key_table(
+        frame,
+        "markets_aave",
+        (
+            "market_label",
+            "symbol",
+            "total_supplied_usd",
+            "total_debt_usd",
+            "utilization_pct",
+            "supply_cap_used_pct",
+            "borrow_cap_used_pct",
+        ),
+        config,
+        "these reserves",
+    )
+    return True
 
 
 def _compound(db: Path) -> bool:
