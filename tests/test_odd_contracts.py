@@ -580,12 +580,17 @@ def test_run_warns_and_the_overview_lists_the_markets(
         '[[alerts.rules]]\nname = "liquidatable"\nkind = "liquidatable_collateral_above"\nusd = 1\n'
         '[[alerts.rules]]\nname = "bad debt"\nkind = "bad_debt_above"\nusd = 0\nscope = "total"\n'
         '[[alerts.rules]]\nname = "oracles"\nkind = "data_quality"\nkinds = ["oracle_reverts", "oracle_zero"]\n'
+        '[[alerts.rules]]\nname = "utilization"\nkind = "utilization_above"\npercent = 0\n'
     )
     assert main(["run", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "alerts: " in out and " 0 undelivered" in out, out
     kinds = {(p["rule"], p["event"]) for p in hooks.received}
     assert {("weak", "breach"), ("liquidatable", "breach"), ("bad debt", "breach")} <= kinds, kinds
+    # Every Morpho market lent from (a frozen one's debt as stored) is over 0 % utilized, its tokens odd or not.
+    borrowed = _frame(db, "SELECT market FROM markets WHERE protocol = 'morpho-blue' AND debt_amount > 0")["market"]
+    utilized = sorted(p["subject"] for p in hooks.received if p["rule"] == "utilization")
+    assert utilized == sorted(f"morpho-blue:{m}" for m in borrowed) and utilized, utilized
     # One alert per oracle that reverts (Aave's WBTC feed, a Morpho market's) or answers zero, none for the other
     # problems of the book.
     oracles = sorted(

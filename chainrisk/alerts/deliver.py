@@ -29,13 +29,15 @@ WEBHOOK_ATTEMPTS = 3
 
 
 #: What each kind of rule measures, in messages (else its kind's words: "bad debt").
-_MEASURED = {"health_below": "health factor", "stale_above": "data age"}
+_MEASURED = {"health_below": "health factor", "utilization_above": "utilization", "stale_above": "data age"}
 
 
 def _shown(kind: str, value: float) -> str:
     """A measured value or a limit as messages write it: a health factor, minutes, or USD."""
     if kind == "health_below":
         return f"{value:.4f}"
+    if kind == "utilization_above":
+        return f"{value:.2f} %"
     return f"{value:,.1f} min" if kind == "stale_above" else f"${value:,.0f}"
 
 

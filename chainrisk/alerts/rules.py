@@ -35,6 +35,11 @@ kind = "bad_debt_above"        # USD debt not covered by collateral
 usd = 1_000
 
 [[alerts.rules]]
+name = "lenders locked"
+kind = "utilization_above"     # a market's debt over its supply, percent, where the market is one pool of a loan
+percent = 95                   # token (Morpho Blue markets, Comets; Aave's reserves: stg_aave_v3_reserves)
+
+[[alerts.rules]]
 name = "stale data"
 kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
 minutes = 30
@@ -69,13 +74,25 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.protocols.quality import KINDS as QUALITY_KINDS
 
-RULE_KINDS = ("health_below", "liquidatable_collateral_above", "bad_debt_above", "stale_above", "data_quality")
+RULE_KINDS = (
+    "health_below",
+    "liquidatable_collateral_above",
+    "bad_debt_above",
+    "utilization_above",
+    "stale_above",
+    "data_quality",
+)
 RULE_KEYS = {
-    *("name", "kind", "threshold", "usd", "minutes", "kinds"),
+    *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
 }
 #: The key holding each kind's limit (data_quality has none: a problem is there or not).
-LIMIT_KEYS = {"health_below": "threshold", "stale_above": "minutes", "data_quality": None}
+LIMIT_KEYS = {
+    "health_below": "threshold",
+    "utilization_above": "percent",
+    "stale_above": "minutes",
+    "data_quality": None,
+}
 EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "starttls", "ssl"}
 
 
@@ -83,7 +100,8 @@ EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "start
 class Rule:
     name: str  #: unique name, part of every message and of the dedup key
     kind: str  #: one of RULE_KINDS
-    threshold: float  #: health factor (health_below), minutes (stale_above) or USD (0 for data_quality)
+    #: health factor (health_below), percent (utilization_above), minutes (stale_above) or USD (0 for data_quality)
+    threshold: float
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
     market: str | None = None  #: only this market id (stale_above: the indexed contract, as the config gives it)
@@ -193,7 +211,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
         raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
     scope = entry.get("scope", "market")
     if scope not in ("market", "total") or (
-        scope == "total" and kind in ("health_below", "stale_above", "data_quality")
+        scope == "total" and kind in ("health_below", "utilization_above", "stale_above", "data_quality")
     ):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
@@ -301,6 +319,8 @@ def evaluate(
         return _stale(con, rule, markets, now or datetime.now(UTC))
     if rule.kind == "data_quality":
         return _data_quality(con, rule)
+    if rule.kind == "utilization_above":
+        return _utilization(con, rule)
     filters = [rule.protocol, rule.protocol, rule.market, rule.market]
     if rule.kind == "health_below":
         sql = f"""
@@ -383,3 +403,23 @@ def _data_quality(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observatio
         observed = f"{protocol}:{market} {kind} {subject}"
         found.append(Observation(rule, observed, True, None, int(chain_id), int(block), where))
     return found
+
+
+def _utilization(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Per market whose latest snapshot stored a supply and a debt of one loan token (the `markets` contract table:
+    a Morpho Blue market, a Comet's base): its debt over its supply in percent. Near 100 the market's lenders cannot
+    withdraw and a liquidator's seized collateral is all that frees liquidity."""
+    rows = con.execute(
+        """
+        SELECT protocol, chain_id, market, block_number, name, debt_amount::DOUBLE / supply_amount::DOUBLE * 100
+        FROM markets
+        WHERE supply_amount > 0 AND debt_amount IS NOT NULL
+          AND (?::VARCHAR IS NULL OR protocol = ?) AND (?::VARCHAR IS NULL OR market = ?)
+        ORDER BY protocol, chain_id, market
+        """,
+        [rule.protocol, rule.protocol, rule.market, rule.market],
+    ).fetchall()
+    return [
+        Observation(rule, f"{p}:{m}", used > rule.threshold, used, int(chain), int(block), name or m)
+        for p, chain, m, block, name, used in rows
+    ]

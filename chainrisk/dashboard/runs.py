@@ -107,7 +107,7 @@ def render() -> None:
             active,
             hide_index=True,
             column_config={
-                "value": st.column_config.NumberColumn("value (HF, USD or minutes)", format="%.4g"),
+                "value": st.column_config.NumberColumn("value (HF, USD, % or minutes)", format="%.4g"),
                 "since_block": st.column_config.NumberColumn("since block", format="%d"),
                 "changed_at": st.column_config.DatetimeColumn("since (UTC)", format="YYYY-MM-DD HH:mm"),
             },
@@ -124,8 +124,8 @@ def render() -> None:
         hide_index=True,
         column_config={
             "sent_at": st.column_config.DatetimeColumn("sent (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-            "value": st.column_config.NumberColumn("value (HF, USD or minutes)", format="%.4g"),
-            "threshold": st.column_config.NumberColumn("threshold (HF, USD or minutes)", format="%.4g"),
+            "value": st.column_config.NumberColumn("value (HF, USD, % or minutes)", format="%.4g"),
+            "threshold": st.column_config.NumberColumn("threshold (HF, USD, % or minutes)", format="%.4g"),
             "run_id": st.column_config.NumberColumn("run", format="%d"),
             "chain_id": CHAIN_COLUMN,
             "block_number": st.column_config.NumberColumn("block", format="%d"),
