@@ -276,3 +276,46 @@ def assert_reserve_totals_equal_the_chain(rpc: RpcClient, db: Path) -> int:
         assert int(stable) == (stable_chain if stable_token != "0x" + "0" * 40 else 0), symbol
         with_debt += int(variable) > 0
     return with_debt
+
+
+def assert_supply_cap_headroom_is_exact(
+    rpc: RpcClient, market: dict[str, Any], asset: str, decimals: int, folder: Path
+) -> None:
+    """With `asset`'s supply cap set just above what the pool will hold against it a day on (in a sandbox), the
+    stored figures worked out for that block's time (the accrued columns, chainrisk.protocols.aave_v3.accrual) give
+    its headroom exactly: a supply of it in that block passes ValidationLogic.validateSupply, one unit more reverts
+    (SUPPLY_CAP_EXCEEDED). The reserve's state is then a day old, so the treasury's share accrued since counts."""
+    import duckdb
+
+    from chainrisk.jobs.index import index_aave_v3
+    from chainrisk.protocols.aave_v3 import accrual
+
+    mintable = Abi(aave_artifact("MintableERC20").abi)
+    configurator = load_abi("aave-v3", "IPoolConfigurator")
+    supplier, unit, asset = "0x" + "5e" * 20, 10**decimals, asset.lower()
+
+    def accrued(db: Path, at: int) -> dict[str, Any]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            rows = con.sql("SELECT * FROM raw_aave_v3_reserves").pl()
+        found: dict[str, Any] = dict(zip(rows["asset"], accrual.accrue(accrual.RESERVES, rows, at), strict=True))[asset]
+        return found
+
+    for extra in (0, 1):
+        with sandbox(rpc):
+            head = rpc.call("eth_getBlockByNumber", ["latest", False])
+            builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16))
+            at = builder.timestamp + 12 + 86_400  # the supply's block: a day after the cap's
+            before = folder / f"before-{extra}.duckdb"
+            index_aave_v3(rpc.url, market["pool_addresses_provider"], before, confirmations=0)
+            cap = accrued(before, at)["supply_cap_used"] // unit + 2  # two whole tokens above what it will hold
+            builder.call(DEPLOYER, configurator, market["pool_configurator"], "setSupplyCap", asset, cap)
+            builder.call(supplier, mintable, asset, "mint", 10**6 * unit)
+            builder.call(supplier, ERC20, asset, "approve", market["pool"], 10**6 * unit)
+            builder.mine(12)
+            capped = folder / f"capped-{extra}.duckdb"
+            index_aave_v3(rpc.url, market["pool_addresses_provider"], capped, confirmations=0)
+            headroom = accrued(capped, at)["supply_cap_headroom"]
+            assert unit < headroom <= 2 * unit, headroom
+            builder.call(supplier, POOL, market["pool"], "supply", asset, headroom + extra, supplier, 0, required=False)
+            receipts = builder.mine(86_400)
+            assert builder.timestamp == at and receipts[-1].ok is (not extra), (extra, headroom)

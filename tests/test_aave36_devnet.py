@@ -38,7 +38,7 @@ from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
 from chainrisk.units import WAD
-from tests.chainops import FEED, assert_reserve_totals_equal_the_chain, sandbox
+from tests.chainops import FEED, assert_reserve_totals_equal_the_chain, assert_supply_cap_headroom_is_exact, sandbox
 
 POOL_V30 = load_abi("aave-v3", "IPool")
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
@@ -180,6 +180,13 @@ def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:
     """3.6 rounds a total as each token's balanceOf does (the aToken's down, the debt token's up): each reserve's
     totals equal its tokens' totalSupply() at the snapshot."""
     assert assert_reserve_totals_equal_the_chain(chain.rpc, chain.db) >= 3
+
+
+def test_supply_cap_headroom_is_what_the_pool_lets_in(chain: Chain, tmp_path: Path) -> None:
+    """3.5+ adds the amount's scaled value before flooring the sum over the index (maths.supply_cap_headroom solves
+    the largest amount from those floors): the stored headroom is the largest supply the 3.6 pool lets in."""
+    usdc = chain.market["reserves"]["USDC"]
+    assert_supply_cap_headroom_is_exact(chain.rpc, chain.market, usdc["asset"], 6, tmp_path)
 
 
 def check_account_data(rpc: RpcClient, db: Path, pool: str, where: str = "TRUE") -> list[tuple[Any, ...]]:

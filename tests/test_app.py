@@ -131,16 +131,16 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
     stored = rows(
         scored,
         "SELECT symbol, total_supplied, total_variable_debt + coalesce(total_stable_debt, 0), decimals, supply_cap, "
-        "borrow_cap FROM raw_aave_v3_reserves",
+        "borrow_cap, supply_cap_used, supply_cap_headroom FROM raw_aave_v3_reserves",
     )
     assert len(shown) == len(stored) > 3
     by_symbol = {row["symbol"]: row for _, row in shown.iterrows()}
-    for symbol, supplied, debt, decimals, supply_cap, borrow_cap in stored:
+    for symbol, supplied, debt, decimals, supply_cap, borrow_cap, cap_used, headroom in stored:
         row = by_symbol[symbol]
         assert row["supplied_tokens"] == pytest.approx(int(supplied) / 10**decimals, rel=1e-12), symbol
         assert row["debt_tokens"] == pytest.approx(int(debt) / 10**decimals, rel=1e-12), symbol
         for column, used, cap in (
-            ("supply_cap_used_pct", supplied, supply_cap),
+            ("supply_cap_used_pct", cap_used, supply_cap),
             ("borrow_cap_used_pct", debt, borrow_cap),
         ):
             expected = 100 * int(used) / (cap * 10**decimals) if cap else None
@@ -148,6 +148,8 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
             if expected is not None:
                 assert row[column] == pytest.approx(expected, rel=1e-9), (symbol, column)
         assert row["utilization_pct"] == pytest.approx(100 * int(debt) / int(supplied), rel=1e-9), symbol
+        if headroom is not None:
+            assert row["supply_headroom_tokens"] == pytest.approx(int(headroom) / 10**decimals, rel=1e-12), symbol
     used = shown[["supply_cap_used_pct", "borrow_cap_used_pct"]].max().max()
     if used >= 1:
         assert chart_data(app, "used_pct").num_rows > 0

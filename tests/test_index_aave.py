@@ -26,7 +26,7 @@ from chainrisk.protocols.aave_v3 import adapter as aave_adapter
 from chainrisk.protocols.aave_v3.snapshot import read_accounts
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
-from tests.chainops import assert_reserve_totals_equal_the_chain, sandbox
+from tests.chainops import assert_reserve_totals_equal_the_chain, assert_supply_cap_headroom_is_exact, sandbox
 
 POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -163,6 +163,16 @@ def test_stable_debt_totals_compound_as_the_token_does(
         assert assert_reserve_totals_equal_the_chain(rpc, now) >= 3
         versions = _rows(now, "SELECT count(*) FROM history.raw_aave_v3_reserves WHERE asset = ?", [usdc.lower()])[0][0]
         assert versions == 1, "a day of interest alone opens no version"
+
+
+def test_supply_cap_headroom_is_what_the_pool_lets_in(
+    indexed: tuple[Path, dict[str, Any]], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """3.0.2: validateSupply adds the amount to the cap figure (chainrisk.protocols.aave_v3.maths.supply_cap_headroom);
+    the stored headroom is the largest supply the pool lets in (tests/chainops.py)."""
+    aave = indexed[1]["aave_v3"]
+    usdc = aave["reserves"]["USDC"]
+    assert_supply_cap_headroom_is_exact(rpc, aave, usdc["asset"], 6, tmp_path)
 
 
 def test_reserves_decoded_from_the_bitmap(indexed: tuple[Path, dict[str, Any]]) -> None:

@@ -126,6 +126,8 @@ def aave_reserves(db: Path) -> pl.DataFrame:
                r.total_debt::DOUBLE / 10 ^ r.decimals AS debt_tokens,
                r.total_supplied_usd, r.total_debt_usd, r.utilization_pct,
                r.supply_cap_tokens, r.supply_cap_used_pct, r.borrow_cap_tokens, r.borrow_cap_used_pct,
+               r.supply_cap_headroom::DOUBLE / 10 ^ r.decimals AS supply_headroom_tokens,
+               r.borrow_cap_headroom::DOUBLE / 10 ^ r.decimals AS borrow_headroom_tokens,
                r.supply_apr_pct, r.variable_borrow_apr_pct, r.reserve_factor_bps / 100 AS reserve_factor_pct,
                r.frozen, r.paused, r.block_number, r.asset, r.market
         FROM stg_aave_v3_reserves AS r
@@ -144,8 +146,9 @@ def _aave(db: Path) -> bool:
     st.subheader("Aave V3: reserves and caps")
     st.caption(
         "What each reserve's aToken and debt tokens hold at the latest snapshot (exact totals, shown in whole tokens), "
-        "its utilization (debt over supply) and how much of its supply and borrow caps that takes. The pool's own "
-        "supply check also counts the treasury's accrued share, so a cap binds a little before 100 %."
+        "its utilization (debt over supply) and how much of its supply and borrow caps is used, as the pool's own "
+        "checks count it (the supply cap also holds the treasury's accrued share); headroom: the most a supply or "
+        "borrow may add now."
     )
     capped = frame.filter(pl.col("supply_cap_used_pct").is_not_null() | pl.col("borrow_cap_used_pct").is_not_null())
     highest = capped.select(pl.max_horizontal(pl.col("supply_cap_used_pct", "borrow_cap_used_pct").max())).item()
@@ -182,6 +185,8 @@ def _aave(db: Path) -> bool:
         "supply_cap_used_pct": percent_column("supply cap used (%)"),
         "borrow_cap_tokens": _number("borrow cap", "tokens", "0: no cap"),
         "borrow_cap_used_pct": percent_column("borrow cap used (%)"),
+        "supply_headroom_tokens": _number("supply headroom", "tokens", "The most a supply may add now"),
+        "borrow_headroom_tokens": _number("borrow headroom", "tokens", "The most a borrow may add now"),
         "supply_apr_pct": percent_column("supply APR (%)"),
         "variable_borrow_apr_pct": percent_column("borrow APR (%)"),
         "reserve_factor_pct": percent_column("reserve factor (%)"),

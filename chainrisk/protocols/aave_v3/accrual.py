@@ -8,7 +8,13 @@ from typing import Any
 
 import polars as pl
 
-from chainrisk.protocols.aave_v3.maths import normalized_debt, normalized_income, reserve_totals
+from chainrisk.protocols.aave_v3.maths import (
+    normalized_debt,
+    normalized_income,
+    reserve_totals,
+    supply_cap_headroom,
+    supply_cap_used,
+)
 from chainrisk.protocols.aave_v3.rebuild import reserves_of
 
 RESERVES = "raw_aave_v3_reserves"
@@ -19,6 +25,8 @@ ACCRUED_COLUMNS = {
         "total_supplied",
         "total_variable_debt",
         "total_stable_debt",
+        "supply_cap_used",
+        "supply_cap_headroom",
     )
 }
 
@@ -42,6 +50,8 @@ def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any
                 "total_supplied": supplied,
                 "total_variable_debt": variable,
                 "total_stable_debt": stable,
+                "supply_cap_used": supply_cap_used(version, reserve, timestamp, income, debt),
+                "supply_cap_headroom": supply_cap_headroom(version, reserve, timestamp, income, debt),
             }
         )
     return found

@@ -148,6 +148,8 @@ ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS stable_debt_last_updat
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_supplied HUGEINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_variable_debt HUGEINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_stable_debt HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS supply_cap_used HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS supply_cap_headroom HUGEINT;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS collateral_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS borrowable_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS ltvzero_bitmap VARCHAR;

@@ -144,6 +144,67 @@ def reserve_totals(
     return supplied, variable, stable
 
 
+def treasury_accrued(version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int) -> int | None:
+    """ReserveData.accruedToTreasury (scaled) once the reserve's state is updated at `now`, as every supply, borrow
+    or liquidation at `now` does first (ReserveLogic.updateState then _accrueToTreasury): the stored share plus the
+    reserve factor's part of the debt accrued since the last update, over the liquidity index at `now`. Before 3.2
+    the debt accrued includes stable debt's (principal compounded at its average rate from its last update to now,
+    less to the reserve's last update); 3.2-3.4 the variable debt's, rayMul and rayDiv half up; 3.5+ rayMulFloor of
+    the scaled debt by the index's growth and rayDivFloor (getATokenMintScaledAmount), aave-v3-origin's tags' own.
+    None where the supplies were not read."""
+    stored, scaled = reserve.accrued_to_treasury, reserve.variable_debt_scaled_supply
+    if stored is None or scaled is None:
+        return None
+    factor = reserve.config.reserve_factor
+    if reserve.last_update_timestamp == now or factor == 0:
+        return stored
+    if version.directional_rounding:
+        accrued = ray_mul_floor(scaled, debt_index - reserve.variable_borrow_index)
+        return stored + percent_mul(accrued, factor) * RAY // income
+    accrued = ray_mul(scaled, debt_index) - ray_mul(scaled, reserve.variable_borrow_index)
+    if version.has_stable_debt:
+        principal, rate, updated = reserve.stable_principal, reserve.stable_avg_rate, reserve.stable_last_update
+        if principal is None or rate is None or updated is None:
+            return None
+        if principal:
+            now_stable = ray_mul(principal, compounded_interest(version, rate, updated, now))
+            then = ray_mul(principal, compounded_interest(version, rate, updated, reserve.last_update_timestamp))
+            accrued += now_stable - then
+    return stored + ray_div(percent_mul(accrued, factor), income)
+
+
+def supply_cap_used(version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int) -> int | None:
+    """What ValidationLogic.validateSupply holds against the supply cap at `now` before the amount supplied: the
+    aToken's scaled supply plus the treasury's share (treasury_accrued), over the liquidity index (rayMul half up;
+    3.5+ getATokenBalance, floored). A supply of `amount` passes while this + amount (3.5+: of the sum of scaled
+    amounts) stays within supply cap x 10^decimals."""
+    treasury = treasury_accrued(version, reserve, now, income, debt_index)
+    if treasury is None or reserve.a_token_scaled_supply is None:
+        return None
+    return a_token_balance(version, reserve.a_token_scaled_supply + treasury, income)
+
+
+def supply_cap_headroom(version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int) -> int | None:
+    """The largest amount a supply at `now` may add under the supply cap (negative: the cap is already exceeded by
+    that much; None without a cap or where the supplies were not read). Before 3.5 validateSupply adds the amount
+    itself to supply_cap_used, so it is the cap less that; from 3.5 it adds the amount's scaled value
+    (getATokenMintScaledAmount, rayDivFloor) before flooring the sum over the index (getATokenBalance), so the largest
+    amount is solved from those floors: k = the most scaled units with floor((T + k) x index / RAY) <= cap, then the
+    most tokens whose scaled value is at most k."""
+    if not reserve.config.supply_cap:
+        return None
+    limit: int = reserve.config.supply_cap * 10 ** int(reserve.config.decimals)
+    treasury = treasury_accrued(version, reserve, now, income, debt_index)
+    if treasury is None or reserve.a_token_scaled_supply is None:
+        return None
+    total = reserve.a_token_scaled_supply + treasury
+    used = a_token_balance(version, total, income)
+    if not version.directional_rounding or used > limit:
+        return limit - used
+    most_scaled = -(-(limit + 1) * RAY // income) - 1 - total
+    return -(-(most_scaled + 1) * income // RAY) - 1
+
+
 def a_token_balance(version: PoolVersion, scaled: int, income: int) -> int:
     """AToken.balanceOf: scaled rayMul income, half up before 3.5, floored from 3.5 (TokenMath.getATokenBalance)."""
     return ray_mul_floor(scaled, income) if version.directional_rounding else ray_mul(scaled, income)

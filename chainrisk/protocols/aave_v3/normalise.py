@@ -11,7 +11,7 @@ from chainrisk.protocols.aave_v3.account_table import AccountTable, Ints
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
-from chainrisk.protocols.aave_v3.maths import reserve_totals
+from chainrisk.protocols.aave_v3.maths import reserve_totals, supply_cap_headroom, supply_cap_used
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
@@ -132,14 +132,20 @@ SUPPLY_COLUMNS = (
     "stable_debt_principal",
     "stable_debt_avg_rate",
 )
-#: The totals at the row's block (exact, token units): AToken, VariableDebtToken and StableDebtToken totalSupply.
-TOTAL_COLUMNS = ("total_supplied", "total_variable_debt", "total_stable_debt")
+#: The totals at the row's block (exact, token units): AToken, VariableDebtToken and StableDebtToken totalSupply, and
+#: what the pool's supply-cap check holds against the cap there (maths.supply_cap_used).
+TOTAL_COLUMNS = ("total_supplied", "total_variable_debt", "total_stable_debt", "supply_cap_used", "supply_cap_headroom")
 
 
 def _supplies(r: Reserve, version: PoolVersion, timestamp: int | None) -> dict[str, int | None]:
     """A reserve's supply and total columns (SUPPLY_COLUMNS, stable_debt_last_update, TOTAL_COLUMNS)."""
     stable = version.has_stable_debt
-    totals = reserve_totals(version, r, r.normalized_income, r.normalized_variable_debt, timestamp)
+    income, debt = r.normalized_income, r.normalized_variable_debt
+    totals = (
+        *reserve_totals(version, r, income, debt, timestamp),
+        None if timestamp is None else supply_cap_used(version, r, timestamp, income, debt),
+        None if timestamp is None else supply_cap_headroom(version, r, timestamp, income, debt),
+    )
     return {
         "a_token_scaled_total_supply": r.a_token_scaled_supply,
         "variable_debt_scaled_total_supply": r.variable_debt_scaled_supply,

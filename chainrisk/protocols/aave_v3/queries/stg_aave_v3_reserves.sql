@@ -20,10 +20,13 @@
 --                          not read (rows written before they were); _usd the same in USD at the oracle's price
 --   utilization_pct        total_debt over total_supplied, percent (Aave's rate model divides by available liquidity
 --                          plus debt, which differs by what is unbacked and the treasury's share not yet minted)
---   supply_cap_used_pct, borrow_cap_used_pct   total_supplied and total_debt over the caps (NULL without a cap).
---                          The pool's own supply check also counts the treasury's accrued share
---                          (accrued_to_treasury, scaled, as last stored) and the interest since the reserve's last
---                          update, so it binds a little earlier than supply_cap_used_pct reaches 100
+--   supply_cap_used        what the pool's supply-cap check (ValidationLogic.validateSupply) holds against the cap at
+--                          the row's block before the amount supplied: the aToken's scaled supply plus the treasury's
+--                          share once the reserve is updated, over the liquidity index (exact, token units)
+--   supply_cap_headroom    the most a supply at that block may add under the cap (exact, token units, the pool's own
+--                          roundings: maths.supply_cap_headroom; negative when a cap was lowered below; NULL without)
+--   borrow_cap_headroom    borrow cap x 10^decimals less total_debt (exact; NULL without a cap or past 27 decimals)
+--   supply_cap_used_pct, borrow_cap_used_pct   supply_cap_used and total_debt as shares of the caps
 -- Reads: raw_aave_v3_reserves, sync_state.
 WITH reserves AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
@@ -102,8 +105,14 @@ final AS (
         CASE WHEN r.total_supplied > 0
             THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / r.total_supplied::DOUBLE
         END AS utilization_pct,
+        r.supply_cap_used,
+        r.supply_cap_headroom,
+        CASE WHEN r.borrow_cap > 0 AND r.decimals <= 27
+            THEN r.borrow_cap::HUGEINT * CAST('1' || repeat('0', r.decimals) AS HUGEINT)
+                - (r.total_variable_debt + coalesce(r.total_stable_debt, 0))
+        END AS borrow_cap_headroom,
         CASE WHEN r.supply_cap > 0
-            THEN 100 * r.total_supplied::DOUBLE / (r.supply_cap * 10 ^ r.decimals)
+            THEN 100 * r.supply_cap_used::DOUBLE / (r.supply_cap * 10 ^ r.decimals)
         END AS supply_cap_used_pct,
         CASE WHEN r.borrow_cap > 0
             THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / (r.borrow_cap * 10 ^ r.decimals)
