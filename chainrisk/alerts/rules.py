@@ -210,9 +210,9 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     elif "watchlist" in entry or "wallets" in entry:
         raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
     scope = entry.get("scope", "market")
-    if scope not in ("market", "total") or (
-        scope == "total" and kind in ("health_below", "utilization_above", "stale_above", "data_quality")
-    ):
+    # "total" sums a market measure over markets: the USD rules, whose limit is `usd` (every kind LIMIT_KEYS names
+    # measures something that does not add up).
+    if scope not in ("market", "total") or (scope == "total" and kind in LIMIT_KEYS):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),
@@ -298,12 +298,19 @@ def parse_alerts(raw: Any, watchlists: dict[str, tuple[str, ...]], where: str) -
 
 
 #: Latest scored rows of every market (scored_markets names each market's latest block).
-_LATEST = """
-SELECT w.protocol, w.chain_id, w.market, w.wallet, w.block_number, w.health_factor, w.collateral_usd,
+#: A rule's optional protocol and market filters, on a query's `protocol` and `market` columns (params: _filters).
+_FILTERED = "(?::VARCHAR IS NULL OR protocol = ?) AND (?::VARCHAR IS NULL OR market = ?)"
+_LATEST = f"""
+SELECT protocol, chain_id, market, w.wallet, block_number, w.health_factor, w.collateral_usd,
        w.liquidatable, w.bad_debt_usd
 FROM wallet_risk w JOIN scored_markets s USING (protocol, chain_id, market, block_number)
-WHERE (?::VARCHAR IS NULL OR w.protocol = ?) AND (?::VARCHAR IS NULL OR w.market = ?)
+WHERE {_FILTERED}
 """
+
+
+def _filters(rule: Rule) -> list[Any]:
+    """The parameters of _FILTERED for `rule`."""
+    return [rule.protocol, rule.protocol, rule.market, rule.market]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -321,7 +328,7 @@ def evaluate(
         return _data_quality(con, rule)
     if rule.kind == "utilization_above":
         return _utilization(con, rule)
-    filters = [rule.protocol, rule.protocol, rule.market, rule.market]
+    filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
             WITH latest AS ({_LATEST}) SELECT wallet, arg_min(protocol || ' market ' || market, health_factor),
@@ -388,15 +395,12 @@ def _stale(
 def _data_quality(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
     """One breached subject per problem each market's latest snapshot stored (`data_quality`, kept for the latest
     snapshot only); a problem the next snapshot no longer meets is not observed, so delivery sends its recovery."""
-    rows = con.execute(
-        """
+    sql = f"""
         SELECT protocol, chain_id, market, subject, kind, detail, unknown, block_number FROM data_quality
-        WHERE (?::VARCHAR IS NULL OR protocol = ?) AND (?::VARCHAR IS NULL OR market = ?)
-          AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], kind))
+        WHERE {_FILTERED} AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], kind))
         ORDER BY protocol, chain_id, market, kind, subject
-        """,
-        [rule.protocol, rule.protocol, rule.market, rule.market, list(rule.problems), list(rule.problems)],
-    ).fetchall()
+    """
+    rows = _rows(con, sql, [*_filters(rule), list(rule.problems), list(rule.problems)])
     found = []
     for protocol, chain_id, market, subject, kind, detail, unknown, block in rows:
         where = f"{detail}; unknown: {unknown}" if unknown else detail
@@ -409,16 +413,13 @@ def _utilization(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation
     """Per market whose latest snapshot stored a supply and a debt of one loan token (the `markets` contract table:
     a Morpho Blue market, a Comet's base): its debt over its supply in percent. Near 100 the market's lenders cannot
     withdraw and a liquidator's seized collateral is all that frees liquidity."""
-    rows = con.execute(
-        """
+    sql = f"""
         SELECT protocol, chain_id, market, block_number, name, debt_amount::DOUBLE / supply_amount::DOUBLE * 100
         FROM markets
-        WHERE supply_amount > 0 AND debt_amount IS NOT NULL
-          AND (?::VARCHAR IS NULL OR protocol = ?) AND (?::VARCHAR IS NULL OR market = ?)
+        WHERE supply_amount > 0 AND debt_amount IS NOT NULL AND {_FILTERED}
         ORDER BY protocol, chain_id, market
-        """,
-        [rule.protocol, rule.protocol, rule.market, rule.market],
-    ).fetchall()
+    """
+    rows = _rows(con, sql, _filters(rule))
     return [
         Observation(rule, f"{p}:{m}", used > rule.threshold, used, int(chain), int(block), name or m)
         for p, chain, m, block, name, used in rows
