@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.rpc import RpcClient
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -120,6 +120,17 @@ def decode_symbol(raw: str | None) -> tuple[str | None, bool]:
             if text and text.isprintable():
                 return text, True
     return None, False
+
+
+def decode_uint(abi: Abi, fn: str, raw: str | None) -> int | None:
+    """One uint answer of `fn` decoded by `abi`; None for a revert, an empty or an undecodable answer (one odd
+    contract's answer must not sink a snapshot)."""
+    if raw in (None, "0x"):
+        return None
+    try:
+        return int(abi.decode(fn, raw)[0])
+    except DECODE_ERRORS:
+        return None
 
 
 def decode_decimals(raw: str | None) -> int | None:

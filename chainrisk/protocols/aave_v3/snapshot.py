@@ -13,7 +13,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.quality import DECODE_ERRORS, Problem, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import word_address
 from chainrisk.rpc import RpcClient, RpcError
 
@@ -213,8 +213,8 @@ def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion
     raw = iter(rpc.batch_each(calls))
     found = []
     for r in reserves:
-        a_supply = _word(A_TOKEN, "scaledTotalSupply", next(raw))
-        debt_supply = _word(VARIABLE_DEBT, "scaledTotalSupply", next(raw))
+        a_supply = decode_uint(A_TOKEN, "scaledTotalSupply", next(raw))
+        debt_supply = decode_uint(VARIABLE_DEBT, "scaledTotalSupply", next(raw))
         stable: tuple[int | None, int | None, int | None] = (0, 0, 0) if not version.has_stable_debt else (None,) * 3
         if version.has_stable_debt:
             supply = next(raw)
@@ -233,16 +233,6 @@ def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion
             )
         )
     return found
-
-
-def _word(abi: Any, fn: str, raw: Any) -> int | None:
-    """One uint256 answer; None for a revert or an undecodable one."""
-    if not raw or raw == "0x":
-        return None
-    try:
-        return int(abi.decode(fn, raw)[0])
-    except DECODE_ERRORS:
-        return None
 
 
 def _reserve_symbols(

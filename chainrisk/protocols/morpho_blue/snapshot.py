@@ -14,7 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
-from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, read_token_info
+from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_uint, read_token_info
 from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
@@ -142,16 +142,6 @@ def _code_answers(
     return [(raw[2 * i] not in (None, "0x", "0x0"), raw[2 * i + 1]) for i in range(len(calls))]
 
 
-def _decoded(abi_function: str, abi: Any, raw: Any) -> int | None:
-    """One uint256 answer decoded, None for a revert, an empty or undecodable answer."""
-    if raw in (None, "0x"):
-        return None
-    try:
-        return int(abi.decode(abi_function, raw)[0])
-    except DECODE_ERRORS:
-        return None
-
-
 def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate: int | None) -> int | None:
     """The IRM's rateAtTarget(id) when it answers one from which irm.adaptive_curve_rate gives exactly the rate the
     IRM answered (`rate`): the IRM computes as Morpho's AdaptiveCurveIrm does; None otherwise."""
@@ -253,7 +243,7 @@ def read_markets(
             )
         else:
             has_code, raw = next(irm_answers)
-            rate = _decoded("borrowRateView", IRM, raw)
+            rate = decode_uint(IRM, "borrowRateView", raw)
             rate_at_target = _adaptive_rate_at_target(next(targets), state, timestamp, rate)
         elapsed = timestamp - state.last_update
         interest_known = rate is not None or elapsed <= 0
@@ -291,7 +281,7 @@ def read_markets(
                 )
         else:
             has_code, raw = next(oracle_answers)
-            price = _decoded("price", ORACLE, raw)
+            price = decode_uint(ORACLE, "price", raw)
             unknown_value = "collateral value (loan units and USD) and every borrower's health"
             if not has_code:
                 issues.append(
