@@ -104,7 +104,7 @@ class UsdSource:
         for token in tokens:
             feed = by_token.get(token)
             if feed is not None:
-                calls.append(round_call(feed.feed, tag))
+                calls.append(_round(feed.feed, tag))
             elif self.oracle:
                 calls.append(eth_call(self.oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
         raw = iter(rpc.batch_each(calls) if calls else [])
@@ -112,7 +112,7 @@ class UsdSource:
         for token in tokens:
             feed = by_token.get(token)
             if feed is not None:
-                answer = round_answer(next(raw))
+                answer = _round_answer(next(raw))
                 if answer is None or answer[0] <= 0:
                     prices.append(TokenUsd(None))
                     continue
@@ -200,12 +200,12 @@ def _oracle_unit(rpc: RpcClient, oracle: str, tag: str) -> int | None:
 
 def _feed_decimals(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> list[int | None]:
     """Each pair's feed's decimals() at `tag` where it also answers latestRoundData() there, else None."""
-    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), round_call(feed, tag))]
+    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
     raw = rpc.batch_each(calls) if calls else []
     decimals = [decode_decimals(raw[2 * i]) for i in range(len(pairs))]
     # Chainlink's decimals() is a uint8; more than MAX_DECIMALS is junk (and 10**d of a huge d would never finish).
     return [
-        d if d is not None and d <= MAX_DECIMALS and round_answer(raw[2 * i + 1]) is not None else None
+        d if d is not None and d <= MAX_DECIMALS and _round_answer(raw[2 * i + 1]) is not None else None
         for i, d in enumerate(decimals)
     ]
 
@@ -250,12 +250,12 @@ def unpriced(source: UsdSource, what: str, valued: str, tokens: str) -> str:
     return " and ".join(asked) + (f" ({later})" if later else "") + f" give no price for {tokens}"
 
 
-def round_call(feed: str, tag: str) -> tuple[str, list[Any]]:
+def _round(feed: str, tag: str) -> tuple[str, list[Any]]:
     """The eth_call of a feed's latestRoundData() at `tag`."""
     return eth_call(feed, FEED, "latestRoundData", block=tag)
 
 
-def round_answer(raw: Any) -> tuple[int, int] | None:
+def _round_answer(raw: Any) -> tuple[int, int] | None:
     """latestRoundData's answer (a signed int) and updatedAt; None for a revert or an undecodable reply."""
     if raw in (None, "0x"):
         return None
@@ -266,7 +266,32 @@ def round_answer(raw: Any) -> tuple[int, int] | None:
     return int(decoded[1]), int(decoded[3])
 
 
-def feed_description(raw: Any) -> tuple[str, str] | None:
+#: What a feed answered: its description as (base, quote), its decimals and its latest (answer, updatedAt); each None
+#: where it reverts or answers junk.
+FeedRead = tuple[tuple[str, str] | None, int | None, tuple[int, int] | None]
+
+
+def read_feeds(rpc: RpcClient, feeds: Sequence[str], tag: str) -> dict[str, FeedRead]:
+    """Each feed's description(), decimals() and latestRoundData() at `tag`, in one batch no revert can sink (a feed
+    a market's own oracle or contract names, whose currency its description says)."""
+    calls = [
+        c
+        for feed in feeds
+        for c in (eth_call(feed, FEED, "description", block=tag), eth_call(feed, FEED, "decimals", block=tag))
+    ]
+    calls += [_round(feed, tag) for feed in feeds]
+    answers = rpc.batch_each(calls) if calls else []
+    return {
+        feed: (
+            _description(answers[2 * i]),
+            decode_decimals(answers[2 * i + 1]),
+            _round_answer(answers[2 * len(feeds) + i]),
+        )
+        for i, feed in enumerate(feeds)
+    }
+
+
+def _description(raw: Any) -> tuple[str, str] | None:
     """A feed's description() as (base, quote) in upper case ("ETH / USD" -> ("ETH", "USD")); None when it reverts or
     is not two names around one slash."""
     if raw in (None, "0x"):

@@ -22,17 +22,7 @@ from chainrisk.protocols.compound_v3.maths import (
     utilization,
 )
 from chainrisk.protocols.quality import MAX_DECIMALS, Issue, Problem, decode_decimals, read_token_info
-from chainrisk.protocols.usd import (
-    FEED,
-    Feed,
-    UsdSource,
-    feed_description,
-    round_answer,
-    round_call,
-    stale_problem,
-    unpriced,
-    usd_source,
-)
+from chainrisk.protocols.usd import Feed, UsdSource, read_feeds, stale_problem, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -317,10 +307,7 @@ def _priced_by_own_feed(
     deployment's usd_feed_max_age is named `stale_usd_price`, as for a configured feed."""
     if not price:
         return base
-    raw = rpc.batch_each(
-        [eth_call(feed, FEED, fn, block=tag) for fn in ("description", "decimals")] + [round_call(feed, tag)]
-    )
-    pair, decimals, answer = feed_description(raw[0]), decode_decimals(raw[1]), round_answer(raw[2])
+    pair, decimals, answer = read_feeds(rpc, [feed], tag)[feed]
     if pair is None or pair[1] != "USD" or decimals is None or decimals > MAX_DECIMALS:
         return base
     stale = (

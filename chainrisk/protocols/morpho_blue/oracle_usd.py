@@ -21,17 +21,8 @@ from itertools import pairwise
 from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
-from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, Problem, decode_decimals
-from chainrisk.protocols.usd import (
-    FEED,
-    Feed,
-    TokenUsd,
-    UsdSource,
-    feed_description,
-    round_answer,
-    round_call,
-    stale_problem,
-)
+from chainrisk.protocols.quality import DECODE_ERRORS, MAX_DECIMALS, Problem
+from chainrisk.protocols.usd import Feed, FeedRead, TokenUsd, UsdSource, read_feeds, stale_problem
 from chainrisk.rpc import RpcClient
 from chainrisk.units import ZERO_ADDRESS
 
@@ -42,9 +33,6 @@ ORACLE_FEED_SOURCE = "oracle quote feed"
 #: QUOTE_VAULT, and VAULT: Morpho's first ChainlinkOracle (src/ChainlinkOracle.sol) has a base vault only (`VAULT`)
 #: and no QUOTE_VAULT getter, so its quote side is its feeds alone.
 _QUOTE_GETTERS = ("QUOTE_VAULT", "VAULT", "QUOTE_FEED_1", "QUOTE_FEED_2")
-#: What a feed answered: its description as (base, quote), its decimals and its latest (answer, updatedAt); each None
-#: where it reverts or answers junk.
-FeedRead = tuple[tuple[str, str] | None, int | None, tuple[int, int] | None]
 
 
 def loan_usd_from_oracles(
@@ -63,22 +51,7 @@ def loan_usd_from_oracles(
         no_quote_vault = quote_vault == ZERO_ADDRESS or (quote_vault is None and base_vault is not None)
         if no_quote_vault and first not in (None, ZERO_ADDRESS) and second is not None:
             chains[oracle] = (token, [first] + ([second] if second != ZERO_ADDRESS else []))
-    feeds = sorted({feed for _, path in chains.values() for feed in path})
-    calls = [
-        c
-        for feed in feeds
-        for c in (eth_call(feed, FEED, "description", block=tag), eth_call(feed, FEED, "decimals", block=tag))
-    ]
-    calls += [round_call(feed, tag) for feed in feeds]
-    answers = rpc.batch_each(calls) if calls else []
-    read = {
-        feed: (
-            feed_description(answers[2 * i]),
-            decode_decimals(answers[2 * i + 1]),
-            round_answer(answers[2 * len(feeds) + i]),
-        )
-        for i, feed in enumerate(feeds)
-    }
+    read = read_feeds(rpc, sorted({feed for _, path in chains.values() for feed in path}), tag)
     found = {}
     for oracle, (token, path) in chains.items():
         priced = _price(oracle, token, path, read, timestamp, usd.max_feed_age)
