@@ -183,7 +183,7 @@ def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:
 
 
 def test_supply_cap_headroom_is_what_the_pool_lets_in(chain: Chain, tmp_path: Path) -> None:
-    """3.5+ adds the amount's scaled value before flooring the sum over the index (maths.supply_cap_headroom solves
+    """3.5+ adds the amount's scaled value before flooring the sum over the index (maths.supply_cap solves
     the largest amount from those floors): the stored headroom is the largest supply the 3.6 pool lets in."""
     usdc = chain.market["reserves"]["USDC"]
     assert_supply_cap_headroom_is_exact(chain.rpc, chain.market, usdc["asset"], 6, tmp_path)

@@ -168,7 +168,7 @@ def test_stable_debt_totals_compound_as_the_token_does(
 def test_supply_cap_headroom_is_what_the_pool_lets_in(
     indexed: tuple[Path, dict[str, Any]], rpc: RpcClient, tmp_path: Path
 ) -> None:
-    """3.0.2: validateSupply adds the amount to the cap figure (chainrisk.protocols.aave_v3.maths.supply_cap_headroom);
+    """3.0.2: validateSupply adds the amount to the cap figure (chainrisk.protocols.aave_v3.maths.supply_cap);
     the stored headroom is the largest supply the pool lets in (tests/chainops.py)."""
     aave = indexed[1]["aave_v3"]
     usdc = aave["reserves"]["USDC"]

@@ -8,32 +8,16 @@ from typing import Any
 
 import polars as pl
 
-from chainrisk.protocols.aave_v3.maths import (
-    normalized_debt,
-    normalized_income,
-    reserve_totals,
-    supply_cap_headroom,
-    supply_cap_used,
-)
+from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, normalized_debt, normalized_income, reserve_figures
 from chainrisk.protocols.aave_v3.rebuild import reserves_of
 
 RESERVES = "raw_aave_v3_reserves"
-ACCRUED_COLUMNS = {
-    RESERVES: (
-        "normalized_income",
-        "normalized_variable_debt",
-        "total_supplied",
-        "total_variable_debt",
-        "total_stable_debt",
-        "supply_cap_used",
-        "supply_cap_headroom",
-    )
-}
+ACCRUED_COLUMNS = {RESERVES: ("normalized_income", "normalized_variable_debt", *RESERVE_FIGURES)}
 
 
 def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any]]:
-    """The reserves' normalized income and variable debt at block timestamp `timestamp`, and the totals their tokens
-    answer then (maths.reserve_totals), row by row (`rows`: one source's reserves, of one pool version)."""
+    """The reserves' normalized income and variable debt at block timestamp `timestamp`, and their totals and supply
+    cap figures then (maths.reserve_figures), row by row (`rows`: one source's reserves, of one pool version)."""
     if table != RESERVES:
         raise ValueError(f"{table} has no accrued columns")
     reserves, version = reserves_of(rows)
@@ -42,16 +26,6 @@ def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any
     for asset in rows["asset"].to_list():
         reserve = by_asset[asset]
         income, debt = normalized_income(reserve, timestamp), normalized_debt(version, reserve, timestamp)
-        supplied, variable, stable = reserve_totals(version, reserve, income, debt, timestamp)
-        found.append(
-            {
-                "normalized_income": income,
-                "normalized_variable_debt": debt,
-                "total_supplied": supplied,
-                "total_variable_debt": variable,
-                "total_stable_debt": stable,
-                "supply_cap_used": supply_cap_used(version, reserve, timestamp, income, debt),
-                "supply_cap_headroom": supply_cap_headroom(version, reserve, timestamp, income, debt),
-            }
-        )
+        figures = reserve_figures(version, reserve, income, debt, timestamp)
+        found.append({"normalized_income": income, "normalized_variable_debt": debt, **figures})
     return found

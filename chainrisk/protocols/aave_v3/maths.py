@@ -173,36 +173,51 @@ def treasury_accrued(version: PoolVersion, reserve: Reserve, now: int, income: i
     return stored + ray_div(percent_mul(accrued, factor), income)
 
 
-def supply_cap_used(version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int) -> int | None:
-    """What ValidationLogic.validateSupply holds against the supply cap at `now` before the amount supplied: the
-    aToken's scaled supply plus the treasury's share (treasury_accrued), over the liquidity index (rayMul half up;
-    3.5+ getATokenBalance, floored). A supply of `amount` passes while this + amount (3.5+: of the sum of scaled
-    amounts) stays within supply cap x 10^decimals."""
-    treasury = treasury_accrued(version, reserve, now, income, debt_index)
-    if treasury is None or reserve.a_token_scaled_supply is None:
-        return None
-    return a_token_balance(version, reserve.a_token_scaled_supply + treasury, income)
+#: raw_aave_v3_reserves' totals at a block, as reserve_figures names them (exact, token units; accrued columns).
+RESERVE_FIGURES = (
+    "total_supplied",
+    "total_variable_debt",
+    "total_stable_debt",
+    "supply_cap_used",
+    "supply_cap_headroom",
+)
 
 
-def supply_cap_headroom(version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int) -> int | None:
-    """The largest amount a supply at `now` may add under the supply cap (negative: the cap is already exceeded by
-    that much; None without a cap or where the supplies were not read). Before 3.5 validateSupply adds the amount
-    itself to supply_cap_used, so it is the cap less that; from 3.5 it adds the amount's scaled value
-    (getATokenMintScaledAmount, rayDivFloor) before flooring the sum over the index (getATokenBalance), so the largest
-    amount is solved from those floors: k = the most scaled units with floor((T + k) x index / RAY) <= cap, then the
-    most tokens whose scaled value is at most k."""
-    if not reserve.config.supply_cap:
-        return None
-    limit: int = reserve.config.supply_cap * 10 ** int(reserve.config.decimals)
+def reserve_figures(
+    version: PoolVersion, reserve: Reserve, income: int, debt_index: int, now: int | None
+) -> dict[str, int | None]:
+    """RESERVE_FIGURES at block timestamp `now` from the normalized income and variable debt then: the tokens'
+    totals (reserve_totals) and the supply cap as the pool checks it (supply_cap); the cap figures None without
+    `now`."""
+    totals = reserve_totals(version, reserve, income, debt_index, now)
+    cap = (None, None) if now is None else supply_cap(version, reserve, now, income, debt_index)
+    return dict(zip(RESERVE_FIGURES, (*totals, *cap), strict=True))
+
+
+def supply_cap(
+    version: PoolVersion, reserve: Reserve, now: int, income: int, debt_index: int
+) -> tuple[int | None, int | None]:
+    """(used, headroom) of the supply cap at `now`, None where the supplies were not read.
+
+    Used: what ValidationLogic.validateSupply holds against the cap before the amount supplied, the aToken's scaled
+    supply plus the treasury's share (treasury_accrued) over the liquidity index (rayMul half up; 3.5+
+    getATokenBalance, floored). Headroom (None without a cap): the largest amount a supply may add, negative when the
+    cap is already exceeded by that much. Before 3.5 validateSupply adds the amount itself to the used figure, so it
+    is the cap less that; from 3.5 it adds the amount's scaled value (getATokenMintScaledAmount, rayDivFloor) before
+    flooring the sum over the index, so the largest amount is solved from those floors: k = the most scaled units
+    with floor((T + k) x index / RAY) <= cap, then the most tokens whose scaled value is at most k."""
     treasury = treasury_accrued(version, reserve, now, income, debt_index)
     if treasury is None or reserve.a_token_scaled_supply is None:
-        return None
+        return None, None
     total = reserve.a_token_scaled_supply + treasury
     used = a_token_balance(version, total, income)
+    if not reserve.config.supply_cap:
+        return used, None
+    limit: int = reserve.config.supply_cap * 10 ** int(reserve.config.decimals)
     if not version.directional_rounding or used > limit:
-        return limit - used
+        return used, limit - used
     most_scaled = -(-(limit + 1) * RAY // income) - 1 - total
-    return -(-(most_scaled + 1) * income // RAY) - 1
+    return used, -(-(most_scaled + 1) * income // RAY) - 1
 
 
 def a_token_balance(version: PoolVersion, scaled: int, income: int) -> int:

@@ -11,7 +11,7 @@ from chainrisk.protocols.aave_v3.account_table import AccountTable, Ints
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
-from chainrisk.protocols.aave_v3.maths import reserve_totals, supply_cap_headroom, supply_cap_used
+from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.snapshot import Account
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
@@ -58,7 +58,8 @@ def reserves_frame(
     """Reserve rows with the pool's version (as read from its views) and what that version has: the liquidation
     grace period end (3.1+), the deficit (3.3+) and isolation mode and siloed borrowing (before 3.7: their bits,
     deprecated there, may still hold an old value), NULL for a version without them; and the reserve's totals at the
-    block (`timestamp`): its tokens' stored supplies and the totalSupply each token answers (maths.reserve_totals)."""
+    block (`timestamp`): its tokens' stored supplies, the totalSupply each token answers and the supply cap as the pool
+    checks it (maths.reserve_figures)."""
     rows = []
     # Grace periods came with 3.1, deficits with 3.3's liquidation rules.
     has_grace, has_deficit = version.has_grace_period, version.position_size_close_factor
@@ -104,7 +105,7 @@ def reserves_frame(
         "isolation_mode_total_debt",
         "deficit",
         *SUPPLY_COLUMNS,
-        *TOTAL_COLUMNS,
+        *RESERVE_FIGURES,
     )
     frame = pl.DataFrame(
         rows,
@@ -132,20 +133,11 @@ SUPPLY_COLUMNS = (
     "stable_debt_principal",
     "stable_debt_avg_rate",
 )
-#: The totals at the row's block (exact, token units): AToken, VariableDebtToken and StableDebtToken totalSupply, and
-#: what the pool's supply-cap check holds against the cap there (maths.supply_cap_used).
-TOTAL_COLUMNS = ("total_supplied", "total_variable_debt", "total_stable_debt", "supply_cap_used", "supply_cap_headroom")
 
 
 def _supplies(r: Reserve, version: PoolVersion, timestamp: int | None) -> dict[str, int | None]:
-    """A reserve's supply and total columns (SUPPLY_COLUMNS, stable_debt_last_update, TOTAL_COLUMNS)."""
+    """A reserve's supply and total columns (SUPPLY_COLUMNS, stable_debt_last_update, maths.RESERVE_FIGURES)."""
     stable = version.has_stable_debt
-    income, debt = r.normalized_income, r.normalized_variable_debt
-    totals = (
-        *reserve_totals(version, r, income, debt, timestamp),
-        None if timestamp is None else supply_cap_used(version, r, timestamp, income, debt),
-        None if timestamp is None else supply_cap_headroom(version, r, timestamp, income, debt),
-    )
     return {
         "a_token_scaled_total_supply": r.a_token_scaled_supply,
         "variable_debt_scaled_total_supply": r.variable_debt_scaled_supply,
@@ -153,7 +145,7 @@ def _supplies(r: Reserve, version: PoolVersion, timestamp: int | None) -> dict[s
         "stable_debt_principal": r.stable_principal if stable else None,
         "stable_debt_avg_rate": r.stable_avg_rate if stable else None,
         "stable_debt_last_update": r.stable_last_update if stable else None,
-        **dict(zip(TOTAL_COLUMNS, totals, strict=True)),
+        **reserve_figures(version, r, r.normalized_income, r.normalized_variable_debt, timestamp),
     }
 
 

@@ -24,7 +24,7 @@
 --                          the row's block before the amount supplied: the aToken's scaled supply plus the treasury's
 --                          share once the reserve is updated, over the liquidity index (exact, token units)
 --   supply_cap_headroom    the most a supply at that block may add under the cap (exact, token units, the pool's own
---                          roundings: maths.supply_cap_headroom; negative when a cap was lowered below; NULL without)
+--                          roundings: maths.supply_cap; negative when a cap was lowered below; NULL without)
 --   borrow_cap_headroom    borrow cap x 10^decimals less total_debt (exact; NULL without a cap or past 27 decimals)
 --   supply_cap_used_pct, borrow_cap_used_pct   supply_cap_used and total_debt as shares of the caps
 -- Reads: raw_aave_v3_reserves, sync_state.
