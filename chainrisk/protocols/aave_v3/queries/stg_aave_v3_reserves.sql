@@ -31,7 +31,9 @@
 WITH reserves AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
     -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    SELECT
+        r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),
+        r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt
     FROM raw_aave_v3_reserves AS r
     LEFT JOIN sync_state AS s
         ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
@@ -98,24 +100,20 @@ final AS (
         r.total_supplied,
         r.total_variable_debt,
         r.total_stable_debt,
-        r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt,
+        r.total_debt,
         r.total_supplied::DOUBLE / 10 ^ r.decimals * r.price_usd AS total_supplied_usd,
-        (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / 10 ^ r.decimals * r.price_usd
-            AS total_debt_usd,
-        CASE WHEN r.total_supplied > 0
-            THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / r.total_supplied::DOUBLE
-        END AS utilization_pct,
+        r.total_debt::DOUBLE / 10 ^ r.decimals * r.price_usd AS total_debt_usd,
+        CASE WHEN r.total_supplied > 0 THEN 100 * r.total_debt::DOUBLE / r.total_supplied::DOUBLE END AS utilization_pct,
         r.supply_cap_used,
         r.supply_cap_headroom,
         CASE WHEN r.borrow_cap > 0 AND r.decimals <= 27
-            THEN r.borrow_cap::HUGEINT * CAST('1' || repeat('0', r.decimals) AS HUGEINT)
-                - (r.total_variable_debt + coalesce(r.total_stable_debt, 0))
+            THEN r.borrow_cap::HUGEINT * CAST('1' || repeat('0', r.decimals) AS HUGEINT) - r.total_debt
         END AS borrow_cap_headroom,
         CASE WHEN r.supply_cap > 0
             THEN 100 * r.supply_cap_used::DOUBLE / (r.supply_cap * 10 ^ r.decimals)
         END AS supply_cap_used_pct,
         CASE WHEN r.borrow_cap > 0
-            THEN 100 * (r.total_variable_debt + coalesce(r.total_stable_debt, 0))::DOUBLE / (r.borrow_cap * 10 ^ r.decimals)
+            THEN 100 * r.total_debt::DOUBLE / (r.borrow_cap * 10 ^ r.decimals)
         END AS borrow_cap_used_pct
     FROM reserves AS r
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
