@@ -558,14 +558,15 @@ def _risk_settings(args: argparse.Namespace) -> Any:
     from chainrisk.jobs.risk import RiskSettings
 
     settings = RiskSettings(**load_risk_settings(Path(args.config))) if args.config else RiskSettings()
-    given = [("--prices", Path(args.prices).expanduser())] if getattr(args, "prices", None) else []
-    given += [("[risk] prices", settings.prices)] if settings.prices is not None else []
-    if given:
-        where, prices = given[0]  # the command line wins over the config
-        if not prices.is_dir() or not any(prices.glob("*_usd.csv")):
-            raise UserError(f"{where}: {prices} is not a folder of <SERIES>_usd.csv price files")
-        settings = replace(settings, prices=prices)
-    return settings
+    if getattr(args, "prices", None):  # the command line wins over the config
+        where, prices = "--prices", Path(args.prices).expanduser()
+    elif settings.prices is not None:
+        where, prices = "[risk] prices", settings.prices
+    else:
+        return settings
+    if not prices.is_dir() or not any(prices.glob("*_usd.csv")):
+        raise UserError(f"{where}: {prices} is not a folder of <SERIES>_usd.csv price files")
+    return replace(settings, prices=prices)
 
 
 def _risk(args: argparse.Namespace) -> None:
