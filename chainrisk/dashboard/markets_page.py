@@ -104,8 +104,8 @@ def render() -> None:
     shown = [section(db) for section in (_aave, _compound, _maker, _liquity, _morpho)]
     if not any(shown):
         st.caption(
-            "No Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves, ilk "
-            "limits, Stability Pool cover and rates appear here once one is indexed."
+            "No Aave V3, Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves "
+            "and caps, ilk limits, Stability Pool cover and rates appear here once one is indexed."
         )
 
 
