@@ -20,6 +20,7 @@ from chainrisk.units import WAD
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 RATE_FEED = Abi(compiled_contracts()["RateFeed"].abi)
 POOL = load_abi("aave-v3", "IPool")
+ERC20 = load_abi("erc20", "IERC20Detailed")
 MORPHO = load_abi("morpho-blue", "IMorpho")
 ORACLE = load_abi("morpho-blue", "IOracle")
 #: Morpho Blue SharesMathLib's virtual shares and assets.
@@ -244,9 +245,6 @@ def liquidate_morpho_fully(
                 if bad_assets:
                     bad[(log["topics"][1], "0x" + log["topics"][3][-40:])] = bad_assets
     return bad
-
-
-ERC20 = load_abi("erc20", "IERC20Detailed")
 
 
 def assert_reserve_totals_equal_the_chain(rpc: RpcClient, db: Path) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -144,7 +145,7 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
             ("borrow_cap_used_pct", debt, borrow_cap),
         ):
             expected = 100 * int(used) / (cap * 10**decimals) if cap else None
-            assert pd_isna(row[column]) == (expected is None), (symbol, column)
+            assert bool(pd.isna(row[column])) == (expected is None), (symbol, column)
             if expected is not None:
                 assert row[column] == pytest.approx(expected, rel=1e-9), (symbol, column)
         assert row["utilization_pct"] == pytest.approx(100 * int(debt) / int(supplied), rel=1e-9), symbol
@@ -155,11 +156,6 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
         assert chart_data(app, "used_pct").num_rows > 0
     else:  # the devnet's caps are mainnet-sized: its reserves use under 1 % of each
         assert any("No reserve uses 1 % or more of a cap" in c.value for c in app.caption)
-
-
-def pd_isna(value: Any) -> bool:
-    """A missing number as pandas shows it: None or NaN (the only value unequal to itself)."""
-    return value is None or bool(value != value)
 
 
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
