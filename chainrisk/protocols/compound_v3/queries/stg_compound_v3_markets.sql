@@ -11,13 +11,23 @@
 --                          collateral a USD source prices) and the contract it was read from: "usd feed 0x…" (its
 --                          configured Chainlink-compatible feed) or "usd oracle 0x…" (the AaveOracle-compatible
 --                          USD oracle); NULL without a USD price, and in rows stored before the column
---   supply_tokens, borrow_tokens   totals at present value (principal × accrued index), whole base tokens
+--   supply_amount, borrow_amount   totals at present value (principal × accrued index / 1e15, rounded down: what
+--                          totalSupply() and totalBorrow() answer), exact, base token's smallest unit
+--   supply_tokens, borrow_tokens   the same in whole base tokens
 --   utilization_pct        Comet's getUtilization() × 100
 -- Reads: raw_compound_v3_markets, sync_state.
 WITH markets AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
     -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    -- Totals at present value as CometCore.presentValueSupply / presentValueBorrow take them: principal x index /
+    -- 1e15, rounded down; the principal split at 1e15 so that no product leaves HUGEINT (uint104 x a 1e15-scale index
+    -- may), floor(q x i + r x i / 1e15) for principal q x 1e15 + r.
+    SELECT
+        r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),
+        (r.total_supply_base // 1000000000000000) * r.accrued_supply_index
+        + ((r.total_supply_base % 1000000000000000) * r.accrued_supply_index) // 1000000000000000 AS supply_amount,
+        (r.total_borrow_base // 1000000000000000) * r.accrued_borrow_index
+        + ((r.total_borrow_base % 1000000000000000) * r.accrued_borrow_index) // 1000000000000000 AS borrow_amount
     FROM raw_compound_v3_markets AS r
     LEFT JOIN sync_state AS s
         ON s.protocol = 'compound-v3' AND s.chain_id = r.chain_id AND s.market = r.market
@@ -48,10 +58,10 @@ final AS (
         m.reserves::DOUBLE / pow(10, m.base_decimals) * m.base_price * m.base_currency_usd AS reserves_usd,
         m.target_reserves::DOUBLE / pow(10, m.base_decimals) * m.base_price * m.base_currency_usd
             AS target_reserves_usd,
-        (m.total_supply_base::DOUBLE * m.accrued_supply_index::DOUBLE / 1e15) / pow(10, m.base_decimals)
-            AS supply_tokens,
-        (m.total_borrow_base::DOUBLE * m.accrued_borrow_index::DOUBLE / 1e15) / pow(10, m.base_decimals)
-            AS borrow_tokens,
+        m.supply_amount,
+        m.borrow_amount,
+        m.supply_amount::DOUBLE / pow(10, m.base_decimals) AS supply_tokens,
+        m.borrow_amount::DOUBLE / pow(10, m.base_decimals) AS borrow_tokens,
         m.utilization::DOUBLE / 1e16 AS utilization_pct,
         m.store_front_price_factor,
         m.num_assets,
