@@ -20,7 +20,7 @@ import pytest
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
-from chainrisk.protocols.adapter import adapters
+from chainrisk.protocols.adapter import POOL_COLUMNS, adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store import views as views_module
 from chainrisk.store.db import Store
@@ -35,6 +35,8 @@ from chainrisk.store.views import (
     query_sql,
 )
 
+#: Every adapter's pools view and stg_lending_pools (chainrisk.protocols.adapter.POOL_COLUMNS).
+POOL_VIEW_COLUMNS = set(POOL_COLUMNS)
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_market_labels": {
@@ -151,6 +153,12 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "supply_apr_pct",
         "variable_borrow_apr_pct",
     },
+    "stg_lending_pools": POOL_VIEW_COLUMNS,
+    "stg_aave_v3_pools": POOL_VIEW_COLUMNS,
+    "stg_morpho_blue_pools": POOL_VIEW_COLUMNS,
+    "stg_compound_v3_pools": POOL_VIEW_COLUMNS,
+    "stg_maker_pools": POOL_VIEW_COLUMNS,
+    "mart_lending_pools": {*POOL_VIEW_COLUMNS, "market_label", "chain_name", "nearest_limit", "nearest_limit_pct"},
     "stg_lending_events": {
         "protocol",
         "chain_id",

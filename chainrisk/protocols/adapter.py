@@ -58,6 +58,38 @@ LENDING_EVENT_COLUMNS = (
     "action_amount",
 )
 
+#: The columns every adapter's pools view has (`Adapter.pools_view`): each pool a market lends from or caps, at the
+#: market's latest snapshot, so utilization and cap alerts and the Markets page read every protocol alike (the view
+#: `stg_lending_pools` stacks them). Amounts are whole tokens and USD as doubles for reading; each protocol's own
+#: views keep the exact integers they come from.
+#: * pool: what is lent or capped (an Aave reserve's asset, a Comet collateral's asset); the market itself where the
+#:   market is one pool (a Morpho Blue market, a Comet's base, a Maker ilk);
+#: * pool_kind: reserve, market, base, collateral, ilk; symbol: the pool's token;
+#: * supplied_tokens, debt_tokens, supplied_usd, debt_usd: what is supplied to it and borrowed from it (NULL where
+#:   the pool has no such side: a Maker ilk's supply, a Comet collateral's debt);
+#: * utilization_pct: debt over supply (NULL where the pool lends nothing out of a supply);
+#: * supply_cap_tokens, supply_cap_used_pct: the cap on what may be supplied, and how much of it is used;
+#: * debt_cap_tokens, debt_cap_used_pct: the cap on what may be borrowed (Aave's borrow cap, Maker's line), likewise
+#:   (NULL without a cap).
+POOL_COLUMNS = (
+    "protocol",
+    "chain_id",
+    "market",
+    "pool",
+    "pool_kind",
+    "symbol",
+    "block_number",
+    "supplied_tokens",
+    "debt_tokens",
+    "supplied_usd",
+    "debt_usd",
+    "utilization_pct",
+    "supply_cap_tokens",
+    "supply_cap_used_pct",
+    "debt_cap_tokens",
+    "debt_cap_used_pct",
+)
+
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
 #: contagion rounds do with it (chainrisk.chains.contagion).
 BAD_DEBT_RULES = {
@@ -131,6 +163,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     bad_debt: ClassVar[str]
     #: Its stg_ view of `events_table` (a file in `queries_dir`) with LENDING_EVENT_COLUMNS; None when it has none.
     events_view: ClassVar[str | None] = None
+    #: Its stg_ view of the pools its markets lend from or cap (a file in `queries_dir`) with POOL_COLUMNS, one row per
+    #: pool at the market's latest snapshot; None when it has none.
+    pools_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
     #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): GOVERNED,

@@ -1,10 +1,11 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and two generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and three generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
-protocol package reaches the credit features without an edit elsewhere; and `stg_chain_names`, the chains chainrisk
-knows by name (chainrisk.networks).
+protocol package reaches the credit features without an edit elsewhere; `stg_lending_pools`, every adapter's pools
+view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
+read; and `stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks).
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -26,7 +27,7 @@ import duckdb
 
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
-from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, adapters
+from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, POOL_COLUMNS, adapters
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
 from chainrisk.store.parquet import literal as _literal
@@ -35,10 +36,12 @@ from chainrisk.store.parquet import literal as _literal
 QUERIES_DIR = data_dir("queries")
 #: The generated view stacking every adapter's events view.
 LENDING_EVENTS = "stg_lending_events"
+#: The generated view stacking every adapter's pools view.
+LENDING_POOLS = "stg_lending_pools"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The views generated here rather than read from a file.
-GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS)
+GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS)
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -125,6 +128,14 @@ def _lending_events(views: list[str]) -> Query:
     return Query(LENDING_EVENTS, None, "stg", description, body, tuple(views))
 
 
+def _lending_pools(views: list[str]) -> Query:
+    """stg_lending_pools: the shared columns of every adapter's pools view."""
+    columns = ", ".join(POOL_COLUMNS)
+    body = "\nUNION ALL\n".join(f"SELECT {columns} FROM {view}" for view in views)
+    description = "Every pool a market lends from or caps, in one shape: supply, debt, utilization and cap usage"
+    return Query(LENDING_POOLS, None, "stg", description, body, tuple(views))
+
+
 def _chain_names() -> Query:
     """stg_chain_names: each chain chainrisk knows by name (its presets' chains and the devnet's)."""
     rows = ",\n".join(f"    ({chain_id}, '{name}')" for chain_id, name in sorted(CHAIN_NAMES.items()))
@@ -146,14 +157,18 @@ def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
 
 
 def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
-    """Every view (files and the generated one), in an order that creates each after the views it reads."""
+    """Every view (files and the generated ones), in an order that creates each after the views it reads."""
     parsed = {q.name: q for q in (_parse(p) for p in query_files(folder))}
     events = sorted(str(a.events_view) for a in adapters().values() if a.events_view)
-    missing = [view for view in events if view not in parsed]
-    if missing:
-        raise UserError(f"an adapter names the events view {missing[0]}, but no such query file exists")
+    pools = sorted(str(a.pools_view) for a in adapters().values() if a.pools_view)
+    for kind, named in (("events", events), ("pools", pools)):
+        missing = [view for view in named if view not in parsed]
+        if missing:
+            raise UserError(f"an adapter names the {kind} view {missing[0]}, but no such query file exists")
     if events:
         parsed[LENDING_EVENTS] = _lending_events(events)
+    if pools:
+        parsed[LENDING_POOLS] = _lending_pools(pools)
     parsed[CHAIN_NAMES_VIEW] = _chain_names()
     return _ordered(parsed)
 

@@ -146,6 +146,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     text_options = USD_TEXT_OPTIONS
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
+    pools_view = "stg_compound_v3_pools"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.
     ltv_below_threshold = True

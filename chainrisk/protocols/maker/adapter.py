@@ -85,6 +85,7 @@ class MakerAdapter(Adapter[Deployment]):
     #: chop is the Vow's penalty on the tab: the Clipper's falling price (and tip, chip) pays keepers.
     bonus_is_penalty = True
     events_view = "stg_maker_events"
+    pools_view = "stg_maker_pools"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))

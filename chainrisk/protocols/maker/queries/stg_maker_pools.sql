@@ -1,0 +1,40 @@
+-- Maker/Sky ilks as pools (chainrisk.protocols.adapter.POOL_COLUMNS): each ilk's debt against its ceiling (line) at
+-- its source's latest snapshot, for the cap alerts and the Markets page (stg_lending_pools).
+--
+-- Grain: one row per (chain_id, market), the ilk by name, at its source's latest snapshot.
+-- Key columns:
+--   pool                   the ilk (the market is the pool); symbol its collateral gem's
+--   debt_tokens            Art × rate in dai; debt_usd the same at the Spotter's par (the Vat's value of dai)
+--   supplied_tokens, supplied_usd, utilization_pct, supply_cap_*   NULL: an ilk mints its debt, it lends no supply
+--   debt_cap_tokens, debt_cap_used_pct   the debt ceiling line in dai and the debt over it, percent (NULL without)
+-- The exact rad figures: raw_maker_ilks (decimal strings).
+-- Reads: stg_maker_ilks, raw_maker_ilks.
+WITH ilks AS (
+    SELECT i.*, r.par
+    FROM stg_maker_ilks AS i
+    LEFT JOIN raw_maker_ilks AS r ON r.chain_id = i.chain_id AND r.market = i.source AND r.ilk = i.ilk
+    WHERE i.is_latest
+),
+
+final AS (
+    SELECT
+        protocol,
+        chain_id,
+        market,
+        market AS pool,
+        'ilk' AS pool_kind,
+        symbol,
+        block_number,
+        NULL::DOUBLE AS supplied_tokens,
+        debt_dai AS debt_tokens,
+        NULL::DOUBLE AS supplied_usd,
+        debt_dai * par::DOUBLE / 1e27 AS debt_usd,
+        NULL::DOUBLE AS utilization_pct,
+        NULL::DOUBLE AS supply_cap_tokens,
+        NULL::DOUBLE AS supply_cap_used_pct,
+        nullif(line_dai, 0) AS debt_cap_tokens,
+        line_used_pct AS debt_cap_used_pct
+    FROM ilks
+)
+
+SELECT * FROM final
