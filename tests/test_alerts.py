@@ -248,35 +248,18 @@ def test_data_quality_alerts_per_problem_of_the_latest_snapshot(tmp_path: Path, 
         assert receiver.seen()[2:] == [("recovery", subject)]
 
 
-def test_utilization_per_market_that_holds_one_pool(tmp_path: Path, receiver: Receiver) -> None:
-    """Debt over supply of every market whose snapshot stored both (a Morpho market, a Comet), exactly from the stored
-    integers; a market without a supply (a pool of many reserves, a Maker ilk) is not watched; it recovers when it
-    falls."""
-    config = _config([{"name": "locked", "kind": "utilization_above", "percent": 95}])
-    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
-    comet = "0x" + "33" * 20
-    rows = [
-        ("morpho-blue", MARKET, "WETH/USDC · LLTV 86.0%", 10**24, 96 * 10**22),
-        ("compound-v3", comet, "cUSDCv3", 33_000_000_000, 10_000_000_000),
-        ("aave-v3", POOL, "Aave Ethereum Market", None, None),
-        ("maker", "ETH-A", "ETH-A", None, 5 * 10**24),
-    ]
-    with Store(tmp_path / "a.duckdb") as store:
-        for protocol, market, name, supply, debt in rows:
-            store.con.execute(
-                "INSERT INTO markets (protocol, chain_id, market, source, block_number, block_timestamp, name, "
-                "bad_debt_rule, supply_amount, debt_amount) VALUES (?, 1, ?, ?, 9, 0, ?, 'x', ?, ?)",
-                [protocol, market, market, name, supply, debt],
-            )
-        report = run_alerts(store.con, config, 1, client)
-        assert (report.evaluated, report.breached) == (2, 1)
-        assert receiver.seen() == [("breach", f"morpho-blue:{MARKET}")]
-        assert receiver.payloads[0]["value"] == 96.0
-        assert "utilization 96.00 % > 95.00 %" in receiver.payloads[0]["text"]
-        assert "WETH/USDC · LLTV 86.0%" in receiver.payloads[0]["text"]
-        store.con.execute("UPDATE markets SET debt_amount = 9 * 10^23 WHERE protocol = 'morpho-blue'")
-        run_alerts(store.con, config, 2, client)
-        assert receiver.seen()[1:] == [("recovery", f"morpho-blue:{MARKET}")]
+def test_cap_rules_check_their_caps() -> None:
+    """`caps` names supply and/or debt caps, on cap_used_above rules only."""
+    rule = _config([{"name": "c", "kind": "cap_used_above", "percent": 90, "caps": ["debt"]}]).rules[0]
+    assert (rule.threshold, rule.caps) == (90.0, ("debt",))
+    both = _config([{"name": "c", "kind": "cap_used_above", "percent": 90, "caps": ["debt", "supply"]}]).rules[0]
+    assert both.caps == ("supply", "debt")
+    with pytest.raises(UserError, match="caps must be a non-empty list of 'supply' and 'debt'"):
+        _config([{"name": "c", "kind": "cap_used_above", "percent": 90, "caps": ["borrow"]}])
+    with pytest.raises(UserError, match="`caps` applies to cap_used_above rules only"):
+        _config([{"name": "u", "kind": "utilization_above", "percent": 90, "caps": ["debt"]}])
+    with pytest.raises(UserError, match="cap_used_above needs `percent`"):
+        _config([{"name": "c", "kind": "cap_used_above", "usd": 90}])
 
 
 def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,9 @@ against the chain:
 * Comet: health < 1 exactly when isLiquidatable, balances equal balanceOf / borrowBalanceOf / collateralBalanceOf;
 * Maker: an urn is unsafe exactly when ink * spot < art * rate, read from the Vat;
 * Liquity: every trove's debt and collateral equal getEntireDebtAndColl;
+* every pool of stg_lending_pools (Aave reserves, Morpho markets, the Comet's base and collaterals, Maker ilks): its
+  supply, debt, utilization and cap usage equal what the contracts answer at its block; the utilization and cap
+  alerts watch each of them and send a breach and its recovery once;
 * the demo's risk commands run on every protocol (native ETH balances read with eth_getBalance);
 * contagion moves prices by address: a symbol the asset graph links at one address and not at another (the
   stand-ins' own wstETH) moves apart, the same way whatever the book's row order;
@@ -20,10 +23,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import polars as pl
 import pytest
 
-from chainrisk.abi import eth_call
+from chainrisk.abi import eth_call, load_abi
+from chainrisk.alerts.deliver import run_alerts
+from chainrisk.alerts.rules import parse_alerts
 from chainrisk.assets import NATIVE_ETH
 from chainrisk.chains.contagion import contagion
 from chainrisk.chains.graph import links_from_frame
@@ -35,10 +41,12 @@ from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
+from chainrisk.store.views import LENDING_POOLS, query_sql
 from tests.databases import copy_of
 from tests.test_aave36_devnet import check_account_data
+from tests.test_alerts import HOOK, Receiver
 from tests.test_app import assert_clean, open_page, table_with
-from tests.test_index_compound_v3 import _check_balances, _check_health
+from tests.test_index_compound_v3 import COMET, _check_balances, _check_health
 from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows
 from tests.test_storage_history import check_raw_as_of, run_twice, versions_added
@@ -135,6 +143,156 @@ def test_liquity_troves_equal_get_entire_debt_and_coll(
         ours = tuple(int(row[c]) for c in ("entire_debt", "entire_coll", "pending_lusd_debt", "pending_eth"))
         assert ours == chain, row["wallet"]
     assert full_devnet["liquity_v1"]["liquidations"] > 0
+
+
+PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
+DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
+ERC20 = load_abi("erc20", "IERC20Detailed")
+MORPHO = load_abi("morpho-blue", "IMorpho")
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100 * part / whole
+
+
+def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path) -> None:
+    """Every pool the utilization and cap alerts watch, against the contracts at the pool's block: an Aave reserve's
+    tokens' totalSupply() and the data provider's caps, a Morpho market's totals as `markets` holds them (accrued to
+    the block, checked against position() and market() elsewhere), the Comet's getUtilization(), totals,
+    totalsCollateral() and supplyCap, a Maker ilk's Art x rate and line from the Vat."""
+    pools = _rows(full_db, query_sql(LENDING_POOLS))
+    assert {(p["protocol"], p["pool_kind"]) for p in pools} == {
+        ("aave-v3", "reserve"),
+        ("morpho-blue", "market"),
+        ("compound-v3", "base"),
+        ("compound-v3", "collateral"),
+        ("maker", "ilk"),
+    }
+
+    def call(to: str, abi: Any, name: str, *args: Any, block: int) -> Any:
+        return abi.decode(name, full_rpc.call(*eth_call(to, abi, name, *args, block=hex(block))))
+
+    reserves = {
+        (r["market"], r["asset"]): r
+        for r in _rows(
+            full_db,
+            "SELECT market, asset, decimals, a_token, variable_debt_token, stable_debt_token FROM raw_aave_v3_reserves",
+        )
+    }
+    markets = {
+        (r["protocol"], r["market"]): r
+        for r in _rows(full_db, "SELECT protocol, market, supply_amount, debt_amount FROM markets")
+    }
+
+    def approx(x: float) -> Any:
+        return pytest.approx(x, rel=1e-12)  # doubles of the same integers, divided in another order
+
+    capped = 0
+    for pool in pools:
+        block, kind = int(pool["block_number"]), pool["pool_kind"]
+        if kind == "reserve":
+            reserve = reserves[(pool["market"], pool["pool"])]
+            unit = 10 ** int(reserve["decimals"])
+            supplied = call(reserve["a_token"], ERC20, "totalSupply", block=block)[0]
+            debt = sum(
+                call(token, ERC20, "totalSupply", block=block)[0]
+                for token in (reserve["variable_debt_token"], reserve["stable_debt_token"])
+                if token and int(token, 16)
+            )
+            data = call(pool["market"], PROVIDER, "getPoolDataProvider", block=block)[0]
+            borrow_cap, supply_cap = call(data, DATA_PROVIDER, "getReserveCaps", pool["pool"], block=block)
+            assert (pool["supplied_tokens"], pool["debt_tokens"]) == (approx(supplied / unit), approx(debt / unit))
+            assert pool["utilization_pct"] == approx(_pct(debt, supplied))
+            assert pool["supply_cap_tokens"] == (supply_cap or None) and pool["debt_cap_tokens"] == (borrow_cap or None)
+            if borrow_cap:
+                assert pool["debt_cap_used_pct"] == approx(_pct(debt, borrow_cap * unit))
+            capped += bool(supply_cap or borrow_cap)
+        elif kind == "market":  # Morpho: one pool per market, the loan token's
+            stored = markets[("morpho-blue", pool["market"])]
+            supplied, debt = int(stored["supply_amount"]), int(stored["debt_amount"])
+            assert pool["utilization_pct"] == (approx(_pct(debt, supplied)) if supplied else None)
+            assert pool["supply_cap_used_pct"] is None and pool["debt_cap_used_pct"] is None
+        elif kind == "base":
+            comet = pool["market"]
+            unit = 10 ** call(comet, COMET, "decimals", block=block)[0]
+            assert pool["utilization_pct"] == approx(call(comet, COMET, "getUtilization", block=block)[0] / 1e16)
+            assert pool["supplied_tokens"] == approx(call(comet, COMET, "totalSupply", block=block)[0] / unit)
+            assert pool["debt_tokens"] == approx(call(comet, COMET, "totalBorrow", block=block)[0] / unit)
+        elif kind == "collateral":
+            comet, asset = pool["market"], pool["pool"]
+            info = call(comet, COMET, "getAssetInfoByAddress", asset, block=block)[0]
+            total = call(comet, COMET, "totalsCollateral", asset, block=block)[0]
+            unit, cap = int(info[3]), int(info[-1])  # AssetInfo: offset, asset, priceFeed, scale, ..., supplyCap
+            assert pool["supplied_tokens"] == approx(total / unit) and pool["supply_cap_tokens"] == approx(cap / unit)
+            assert pool["supply_cap_used_pct"] == (approx(_pct(total, cap)) if cap else 100)
+            capped += 1
+        else:  # a Maker ilk: debt Art x rate against the line, both rad
+            art, rate, _, line, _ = call(full_devnet["maker"]["vat"], VAT, "ilks", _key(pool["pool"]), block=block)
+            assert pool["debt_tokens"] == approx(art * rate / 10**45)
+            assert pool["debt_cap_tokens"] == approx(line / 10**45)
+            assert pool["debt_cap_used_pct"] == approx(_pct(art * rate, line))
+            assert pool["supplied_tokens"] is None and pool["utilization_pct"] is None
+            capped += 1
+    assert capped >= 10
+
+
+def test_utilization_and_cap_alerts_watch_every_pool(full_db: Path, tmp_path: Path) -> None:
+    """One observation per pool and figure (utilization; each cap a pool has), breached exactly where the figure is
+    over the limit; the breaches are sent once, and a pool that falls back sends its recovery."""
+    db = copy_of(full_db, tmp_path)
+    rules = [
+        {"name": "locked", "kind": "utilization_above", "percent": 30},
+        {"name": "caps", "kind": "cap_used_above", "percent": 0.01},
+        {"name": "ceilings", "kind": "cap_used_above", "percent": 0.01, "caps": ["debt"], "protocol": "maker"},
+    ]
+    config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
+    assert config is not None
+    receiver = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    with Store(db) as store:
+        found = store.con.execute(query_sql(LENDING_POOLS))
+        rows = [dict(zip([c[0] for c in found.description], row, strict=True)) for row in found.fetchall()]
+        report = run_alerts(store.con, config, 1, client)
+        sent = receiver.seen()
+
+        def subject(row: dict[str, Any]) -> str:
+            market, pool = row["market"], row["pool"]
+            return f"{row['protocol']}:{market}" + ("" if pool == market else f":{pool}")
+
+        utilization = {subject(r): r["utilization_pct"] for r in rows if r["utilization_pct"] is not None}
+        caps = {
+            f"{subject(r)} {cap} cap": r[f"{cap}_cap_used_pct"]
+            for r in rows
+            for cap in ("supply", "debt")
+            if r[f"{cap}_cap_used_pct"] is not None
+        }
+        ceilings = {k: v for k, v in caps.items() if k.startswith("maker:")}
+        expected = [
+            ("breach", s)
+            for figures, limit in ((utilization, 30), (caps, 0.01), (ceilings, 0.01))
+            for s, used in figures.items()
+            if used > limit
+        ]
+        assert sorted(sent) == sorted(expected) and report.evaluated == len(utilization) + len(caps) + len(ceilings)
+        # Every protocol's pools are watched: Aave reserves and Morpho markets for utilization, a Comet collateral's
+        # supply cap, an Aave borrow cap and a Maker ilk's ceiling for caps.
+        assert {s.split(":")[0] for s in utilization} == {"aave-v3", "morpho-blue", "compound-v3"}
+        assert {s.split(":")[0] + s.rsplit(" ", 2)[-2] for s in caps} >= {
+            "aave-v3supply",
+            "aave-v3debt",
+            "compound-v3supply",
+            "makerdebt",
+        }
+        assert any(e[1].startswith("maker:") for e in sent), sent
+        texts = [p["text"] for p in receiver.payloads if p["rule"] == "caps"]
+        assert any(" reserve of " in t and " cap used " in t for t in texts), texts
+        run_alerts(store.con, config, 2, client)
+        assert receiver.seen() == sent, "nothing changed: nothing sent again"
+        # One ilk's debt falls under its ceiling's limit: its two breaches (both cap rules) recover.
+        ilk = next(s for e, s in sent if s.startswith("maker:")).split(" ")[0].split(":")[1]
+        store.con.execute("UPDATE raw_maker_ilks SET line_used = 0 WHERE ilk = ?", [ilk])
+        run_alerts(store.con, config, 3, client)
+        assert sorted(receiver.seen()[len(sent) :]) == [("recovery", f"maker:{ilk} debt cap")] * 2
 
 
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(

@@ -587,10 +587,17 @@ def test_run_warns_and_the_overview_lists_the_markets(
     assert "alerts: " in out and " 0 undelivered" in out, out
     kinds = {(p["rule"], p["event"]) for p in hooks.received}
     assert {("weak", "breach"), ("liquidatable", "breach"), ("bad debt", "breach")} <= kinds, kinds
-    # Every Morpho market lent from (a frozen one's debt as stored) is over 0 % utilized, its tokens odd or not.
+    # Every Morpho market lent from (a frozen one's debt as stored) and every Aave reserve borrowed from is over 0 %
+    # utilized, its tokens odd or not.
     borrowed = _frame(db, "SELECT market FROM markets WHERE protocol = 'morpho-blue' AND debt_amount > 0")["market"]
+    reserves = _frame(
+        db,
+        "SELECT market, asset FROM raw_aave_v3_reserves "
+        "WHERE total_supplied > 0 AND total_variable_debt + coalesce(total_stable_debt, 0) > 0",
+    )
     utilized = sorted(p["subject"] for p in hooks.received if p["rule"] == "utilization")
-    assert utilized == sorted(f"morpho-blue:{m}" for m in borrowed) and utilized, utilized
+    lent = [f"morpho-blue:{m}" for m in borrowed] + [f"aave-v3:{m}:{a}" for m, a in reserves.iter_rows()]
+    assert utilized == sorted(lent) and borrowed.len() and reserves.height, utilized
     # One alert per oracle that reverts (Aave's WBTC feed, a Morpho market's) or answers zero, none for the other
     # problems of the book.
     oracles = sorted(

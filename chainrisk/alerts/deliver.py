@@ -29,14 +29,19 @@ WEBHOOK_ATTEMPTS = 3
 
 
 #: What each kind of rule measures, in messages (else its kind's words: "bad debt").
-_MEASURED = {"health_below": "health factor", "utilization_above": "utilization", "stale_above": "data age"}
+_MEASURED = {
+    "health_below": "health factor",
+    "utilization_above": "utilization",
+    "cap_used_above": "cap used",
+    "stale_above": "data age",
+}
 
 
 def _shown(kind: str, value: float) -> str:
-    """A measured value or a limit as messages write it: a health factor, minutes, or USD."""
+    """A measured value or a limit as messages write it: a health factor, a percentage, minutes, or USD."""
     if kind == "health_below":
         return f"{value:.4f}"
-    if kind == "utilization_above":
+    if kind in ("utilization_above", "cap_used_above"):
         return f"{value:.2f} %"
     return f"{value:,.1f} min" if kind == "stale_above" else f"${value:,.0f}"
 

@@ -36,8 +36,14 @@ usd = 1_000
 
 [[alerts.rules]]
 name = "lenders locked"
-kind = "utilization_above"     # a market's debt over its supply, percent, where the market is one pool of a loan
-percent = 95                   # token (Morpho Blue markets, Comets; Aave's reserves: stg_aave_v3_reserves)
+kind = "utilization_above"     # a pool's debt over its supply, percent: each Aave reserve, Morpho Blue market, Comet
+percent = 95                   # base (mart_lending_pools)
+
+[[alerts.rules]]
+name = "caps nearly full"
+kind = "cap_used_above"        # the share of a pool's cap used, percent: Aave's supply and borrow caps, a Comet
+percent = 90                   # collateral's supplyCap, a Maker ilk's debt ceiling (line)
+caps = ["supply", "debt"]      # optional: one of the two only (supply caps; borrow caps and debt ceilings)
 
 [[alerts.rules]]
 name = "stale data"
@@ -52,6 +58,12 @@ kinds = ["oracle_reverts", "oracle_zero", "stale_usd_price"]   # optional: every
 
 A rule observes subjects (a wallet, a market, or "all markets") at the latest scored block; the delivery step
 (chainrisk.alerts.deliver) turns changes of breach state into events.
+
+`utilization_above` and `cap_used_above` watch each pool a market lends from or caps (mart_lending_pools, over every
+adapter's pools view): near 100 % utilization a pool's lenders cannot withdraw, and at 100 % of a cap the protocol
+refuses the next supply or borrow. A pool's subject is `protocol:market` where the market is the pool (a Morpho
+market, a Comet's base, a Maker ilk), else `protocol:market:pool` (an Aave reserve, a Comet collateral: the asset);
+a cap's subject ends in ` supply cap` or ` debt cap`.
 
 `stale_above` watches the monitor itself: each configured market's age is the clock (the run's) less the chain time of
 its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses
@@ -73,26 +85,31 @@ import duckdb
 
 from chainrisk.errors import UserError
 from chainrisk.protocols.quality import KINDS as QUALITY_KINDS
+from chainrisk.store.views import query_sql
 
 RULE_KINDS = (
     "health_below",
     "liquidatable_collateral_above",
     "bad_debt_above",
     "utilization_above",
+    "cap_used_above",
     "stale_above",
     "data_quality",
 )
 RULE_KEYS = {
-    *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds"),
+    *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds", "caps"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
 }
 #: The key holding each kind's limit (data_quality has none: a problem is there or not).
 LIMIT_KEYS = {
     "health_below": "threshold",
     "utilization_above": "percent",
+    "cap_used_above": "percent",
     "stale_above": "minutes",
     "data_quality": None,
 }
+#: The caps a cap_used_above rule may watch, by the word its `caps` uses: the column of mart_lending_pools.
+CAPS = {"supply": "supply_cap_used_pct", "debt": "debt_cap_used_pct"}
 EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "starttls", "ssl"}
 
 
@@ -100,7 +117,8 @@ EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "start
 class Rule:
     name: str  #: unique name, part of every message and of the dedup key
     kind: str  #: one of RULE_KINDS
-    #: health factor (health_below), percent (utilization_above), minutes (stale_above) or USD (0 for data_quality)
+    #: health factor (health_below), percent (utilization_above, cap_used_above), minutes (stale_above) or USD (0 for
+    #: data_quality)
     threshold: float
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
@@ -108,6 +126,8 @@ class Rule:
     scope: str = "market"  #: market rules: one subject per market, or "total"
     #: data_quality: the problems watched (chainrisk.protocols.quality.KINDS; empty: every kind)
     problems: tuple[str, ...] = ()
+    #: cap_used_above: the caps watched (keys of CAPS; empty: both)
+    caps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,6 +214,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     problems: tuple[str, ...] = ()
     if "kinds" in entry:
         problems = _problems(entry["kinds"], kind, where)
+    caps = _caps(entry["caps"], kind, where) if "caps" in entry else ()
     wallets: tuple[str, ...] = ()
     if kind == "health_below":
         if "watchlist" in entry and "wallets" in entry:
@@ -223,6 +244,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
         market=str(entry["market"]).lower() if "market" in entry else None,
         scope=scope,
         problems=problems,
+        caps=caps,
     )
 
 
@@ -236,6 +258,15 @@ def _problems(raw: Any, kind: str, where: str) -> tuple[str, ...]:
     if unknown:
         raise UserError(f"{where}: unknown problem kind {unknown[0]!r} (known: {', '.join(QUALITY_KINDS)})")
     return tuple(sorted(set(raw)))
+
+
+def _caps(raw: Any, kind: str, where: str) -> tuple[str, ...]:
+    """A cap_used_above rule's `caps`: a non-empty list of keys of CAPS."""
+    if kind != "cap_used_above":
+        raise UserError(f"{where}: `caps` applies to cap_used_above rules only")
+    if not isinstance(raw, list) or not raw or not all(isinstance(c, str) and c in CAPS for c in raw):
+        raise UserError(f"{where}: caps must be a non-empty list of {' and '.join(repr(c) for c in CAPS)}")
+    return tuple(c for c in CAPS if c in raw)
 
 
 def _email(raw: Any, where: str) -> EmailChannel:
@@ -326,8 +357,8 @@ def evaluate(
         return _stale(con, rule, markets, now or datetime.now(UTC))
     if rule.kind == "data_quality":
         return _data_quality(con, rule)
-    if rule.kind == "utilization_above":
-        return _utilization(con, rule)
+    if rule.kind in ("utilization_above", "cap_used_above"):
+        return _pools(con, rule)
     filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
@@ -409,18 +440,23 @@ def _data_quality(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observatio
     return found
 
 
-def _utilization(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
-    """Per market whose latest snapshot stored a supply and a debt of one loan token (the `markets` contract table:
-    a Morpho Blue market, a Comet's base): its debt over its supply in percent. Near 100 the market's lenders cannot
-    withdraw and a liquidator's seized collateral is all that frees liquidity."""
+def _pools(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Per pool of mart_lending_pools (its SQL inlined, so it runs whether or not the views are installed): its
+    utilization (utilization_above), or the share used of each cap it has (cap_used_above); a pool without the
+    figure is not watched."""
+    columns = ["utilization_pct"] if rule.kind == "utilization_above" else [CAPS[c] for c in rule.caps or CAPS]
     sql = f"""
-        SELECT protocol, chain_id, market, block_number, name, debt_amount::DOUBLE / supply_amount::DOUBLE * 100
-        FROM markets
-        WHERE supply_amount > 0 AND debt_amount IS NOT NULL AND {_FILTERED}
-        ORDER BY protocol, chain_id, market
+        SELECT protocol, chain_id, market, pool, block_number, symbol, pool_kind, market_label, {", ".join(columns)}
+        FROM ({query_sql("mart_lending_pools")}) WHERE {_FILTERED}
+        ORDER BY protocol, chain_id, market, pool
     """
-    rows = _rows(con, sql, _filters(rule))
-    return [
-        Observation(rule, f"{p}:{m}", used > rule.threshold, used, int(chain), int(block), name or m)
-        for p, chain, m, block, name, used in rows
-    ]
+    found = []
+    for protocol, chain, market, pool, block, symbol, pool_kind, label, *figures in _rows(con, sql, _filters(rule)):
+        subject = f"{protocol}:{market}" if pool == market else f"{protocol}:{market}:{pool}"
+        where = (label or market) if pool == market else f"{symbol or pool} {pool_kind} of {label or market}"
+        for column, used in zip(columns, figures, strict=True):
+            if used is None:
+                continue
+            cap = "" if rule.kind == "utilization_above" else f" {column.split('_cap')[0]} cap"
+            found.append(Observation(rule, subject + cap, used > rule.threshold, used, int(chain), int(block), where))
+    return found
