@@ -128,7 +128,7 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
     app = open_page("markets")
     assert_clean(app)
     assert "Aave V3: reserves and caps" in [s.value for s in app.subheader]
-    shown = table_with(app, "supplied_tokens")
+    shown = table_with(app, "supply_headroom_tokens")
     stored = rows(
         scored,
         "SELECT symbol, total_supplied, total_variable_debt + coalesce(total_stable_debt, 0), decimals, supply_cap, "
@@ -156,6 +156,44 @@ def test_markets_page_gives_each_aave_reserve_its_totals_and_cap_usage(scored: P
         assert chart_data(app, "used_pct").num_rows > 0
     else:  # the devnet's caps are mainnet-sized: its reserves use under 1 % of each
         assert any("No reserve uses 1 % or more of a cap" in c.value for c in app.caption)
+
+
+def test_markets_page_ranks_every_pool_by_its_nearest_limit(scored: Path) -> None:
+    """The pools section lists every Aave reserve and Morpho market of the latest snapshots, closest to a limit first,
+    each figure as the stored exact integers give it, and charts the closest."""
+    app = open_page("markets")
+    assert_clean(app)
+    assert "Pools closest to their limits" in [s.value for s in app.subheader]
+    shown = table_with(app, "nearest_limit_pct")
+    expected: dict[str, dict[str, float | None]] = {}
+    reserves = rows(
+        scored,
+        "SELECT asset, total_supplied, total_variable_debt + coalesce(total_stable_debt, 0), decimals, supply_cap, "
+        "borrow_cap, supply_cap_used FROM raw_aave_v3_reserves",
+    )
+    for asset, supplied, debt, decimals, supply_cap, borrow_cap, cap_used in reserves:
+        unit = 10**decimals
+        expected[asset] = {
+            "utilization_pct": 100 * int(debt) / int(supplied) if int(supplied) else None,
+            "supply_cap_used_pct": 100 * int(cap_used) / (supply_cap * unit) if supply_cap else None,
+            "debt_cap_used_pct": 100 * int(debt) / (borrow_cap * unit) if borrow_cap else None,
+        }
+    for market, supplied, debt in rows(
+        scored, "SELECT market, supply_amount, debt_amount FROM markets WHERE protocol = 'morpho-blue'"
+    ):
+        utilization = 100 * int(debt) / int(supplied) if int(supplied) else None
+        expected[market] = {"utilization_pct": utilization, "supply_cap_used_pct": None, "debt_cap_used_pct": None}
+    assert sorted(shown["pool"]) == sorted(expected) and len(reserves) > 3
+    for _, row in shown.iterrows():
+        for column, value in expected[row["pool"]].items():
+            assert bool(pd.isna(row[column])) == (value is None), (row["pool"], column)
+            if value is not None:
+                assert row[column] == pytest.approx(value, rel=1e-9), (row["pool"], column)
+    nearest = shown["nearest_limit_pct"].dropna().tolist()
+    assert nearest == sorted(nearest, reverse=True) and nearest[0] == max(
+        v for figures in expected.values() for v in figures.values() if v is not None
+    )
+    assert chart_data(app, "limit_used_pct").num_rows > 0
 
 
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:

@@ -71,6 +71,15 @@ KEY_TABLES = {
     },
     "markets": {
         "markets_morpho": ["market", "utilization (%)", "APR now (%)", "borrowed (USD)", "supplied (USD)"],
+        "markets_pools": [
+            "market",
+            "token",
+            "pool",
+            "utilization (%)",
+            "supply cap used (%)",
+            "debt cap used (%)",
+            "borrowed (USD)",
+        ],
         "markets_aave": [
             "market",
             "reserve",

@@ -1,11 +1,12 @@
-"""Markets page: every market with all its figures (the Overview shows the key ones), then each Aave V3 reserve's
-supply, debt and how much of its caps they use, what each protocol family liquidates against: Compound V3 reserves,
-Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes each market's
-borrow rate if its utilization stays.
+"""Markets page: every market with all its figures (the Overview shows the key ones), every pool across protocols by
+how close it is to its limits (utilization, supply and debt caps), then each Aave V3 reserve's supply, debt and how
+much of its caps they use, what each protocol family liquidates against: Compound V3 reserves, Maker/Sky ilk limits,
+Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes each market's borrow rate if its
+utilization stays.
 
-Reads mart_market_summary, stg_aave_v3_reserves with stg_market_labels, the protocol marts (mart_compound_v3_reserves,
-mart_maker_ilks, mart_liquity_v1_system) and stg_morpho_blue_markets with snapshot_blocks; a section whose protocol
-has no market in the database is left out.
+Reads mart_market_summary, mart_lending_pools, stg_aave_v3_reserves with stg_market_labels, the protocol marts
+(mart_compound_v3_reserves, mart_maker_ilks, mart_liquity_v1_system) and stg_morpho_blue_markets with
+snapshot_blocks; a section whose protocol has no market in the database is left out.
 """
 
 from __future__ import annotations
@@ -101,12 +102,112 @@ def render() -> None:
             "market": "market id",
         },
     )
+    _limits(db)
     shown = [section(db) for section in (_aave, _compound, _maker, _liquity, _morpho)]
     if not any(shown):
         st.caption(
             "No Aave V3, Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves "
             "and caps, ilk limits, Stability Pool cover and rates appear here once one is indexed."
         )
+
+
+POOLS = "mart_lending_pools"
+#: Pools drawn on the limits chart: those closest to a limit.
+CHART_POOLS = 12
+POOL_KINDS = {"reserve": "reserve", "market": "market", "base": "base (lent)", "collateral": "collateral", "ilk": "ilk"}
+
+
+def lending_pools(db: Path) -> pl.DataFrame:
+    """Every pool a market lends from or caps, across protocols, closest to a limit first."""
+    if missing_relations(db, (POOLS,)):
+        return pl.DataFrame()
+    frame = query(
+        db,
+        f"""
+        SELECT market_label, symbol, pool_kind, nearest_limit, nearest_limit_pct, utilization_pct,
+               supply_cap_used_pct, debt_cap_used_pct, supplied_usd, debt_usd, supplied_tokens, debt_tokens,
+               supply_cap_tokens, debt_cap_tokens, protocol, chain_id, block_number, market, pool
+        FROM {POOLS} ORDER BY nearest_limit_pct DESC NULLS LAST, debt_usd DESC NULLS LAST, market_label, symbol
+        """,
+    )
+    return frame.with_columns(
+        market_names(frame, "market_label"),
+        pl.col("protocol").replace(PROTOCOL_NAMES),
+        pl.col("pool_kind").replace(POOL_KINDS),
+    )
+
+
+def _limits(db: Path) -> None:
+    frame = lending_pools(db)
+    if frame.is_empty():
+        return
+    st.subheader("Pools closest to their limits")
+    st.caption(
+        "Every pool a market lends from or caps, across protocols: its utilization (debt over supply; near 100 % its "
+        "lenders cannot withdraw) and the share of its supply and debt caps in use (at 100 % the protocol refuses "
+        "the next supply or borrow: Aave's caps, a Comet collateral's supply cap, a Maker ilk's debt ceiling). The "
+        "`utilization_above` and `cap_used_above` alert rules watch the same figures."
+    )
+    closest = frame.drop_nulls("nearest_limit_pct").head(CHART_POOLS)
+    if not closest.is_empty():
+        # One bar per pool: the figure of its nearest limit, coloured by which limit that is.
+        shown = closest.select(
+            (pl.col("symbol").fill_null("?") + " " + pl.col("pool_kind") + " · " + pl.col("market_label")).alias(
+                "pool"
+            ),
+            pl.col("nearest_limit").alias("limit"),
+            pl.col("nearest_limit_pct").alias("limit_used_pct"),
+        )
+        bars = (
+            alt.Chart(shown)
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "limit_used_pct:Q",
+                    title="share of the nearest limit used (%)",
+                    scale=alt.Scale(domain=[0, 100], clamp=True),
+                ),
+                y=alt.Y("pool:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
+                color=alt.Color("limit:N", title="nearest limit"),
+                tooltip=["pool", "limit", alt.Tooltip("limit_used_pct:Q", title="used (%)", format=".2f")],
+            )
+        )
+        full = alt.Chart(pl.DataFrame({"x": [100.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+        st.altair_chart(bars + full, width="stretch")
+    config = {
+        "market_label": st.column_config.TextColumn("market", width="medium"),
+        "symbol": "token",
+        "pool_kind": "pool",
+        "nearest_limit": "nearest limit",
+        "nearest_limit_pct": percent_column("nearest limit (%)", "The highest of the three figures"),
+        "utilization_pct": percent_column("utilization (%)", "Borrowed over supplied"),
+        "supply_cap_used_pct": percent_column("supply cap used (%)"),
+        "debt_cap_used_pct": percent_column("debt cap used (%)", "Aave's borrow cap, a Maker ilk's debt ceiling"),
+        "supplied_usd": usd_column("supplied (USD)"),
+        "debt_usd": usd_column("borrowed (USD)"),
+        "supplied_tokens": _number("supplied", "tokens"),
+        "debt_tokens": _number("borrowed", "tokens"),
+        "supply_cap_tokens": _number("supply cap", "tokens"),
+        "debt_cap_tokens": _number("debt cap", "tokens"),
+        "block_number": st.column_config.NumberColumn("snapshot block", format="%d"),
+        "market": "market id",
+        "pool": "pool id (asset, or the market itself)",
+    }
+    key_table(
+        frame,
+        "markets_pools",
+        (
+            "market_label",
+            "symbol",
+            "pool_kind",
+            "utilization_pct",
+            "supply_cap_used_pct",
+            "debt_cap_used_pct",
+            "debt_usd",
+        ),
+        config,
+        "every pool",
+    )
 
 
 AAVE = ("stg_aave_v3_reserves", "stg_market_labels")
