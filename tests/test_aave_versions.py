@@ -4,7 +4,8 @@ tests/data/aave_versions/v3_X.json were recorded by tests/vectors/record_aave_ve
 (3.7: main at fd1fbd91, untagged) compiled and deployed on anvil, positions opened, 90 days of accrual at ~26 % on
 USDC, a crash, liquidation attempts and 400 more days of accrual. Every figure the contracts returned must equal ours
 exactly: normalized income and variable debt, aToken and variable debt balanceOf, the six getUserAccountData fields,
-and each liquidationCall's repaid debt, seized collateral, protocol fee and deficits, or its revert reason.
+each liquidationCall's repaid debt, seized collateral, protocol fee and deficits, or its revert reason, and the largest
+supply each supply cap lets in (found on the chain: one unit more reverts SupplyCapExceeded).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, PositionAmounts
 from chainrisk.protocols.aave_v3.account_versions import MarketState, user_account_data
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome, liquidation_call
-from chainrisk.protocols.aave_v3.maths import a_token_balance, normalized_debt, normalized_income, variable_debt_balance
+from chainrisk.protocols.aave_v3.maths import (
+    a_token_balance,
+    normalized_debt,
+    normalized_income,
+    supply_cap,
+    variable_debt_balance,
+)
 from chainrisk.protocols.aave_v3.normalise import reserves_frame
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.snapshot import POOL_3X, VERSION_PROBES, read_version
@@ -259,6 +266,49 @@ def _figures(p: PositionAmounts) -> tuple[int, ...]:
         p.collateral_base,
         p.debt_base,
     )
+
+
+def _capped(row: Json) -> Reserve:
+    """A supply_caps row's reserve with its tokens' stored supplies and the treasury's share (and before 3.2 the stable
+    debt token's supply data)."""
+    return replace(
+        _reserve(row),
+        a_token_scaled_supply=int(row["a_token_scaled_total_supply"]),
+        variable_debt_scaled_supply=int(row["variable_debt_scaled_total_supply"]),
+        accrued_to_treasury=int(row["accrued_to_treasury"]),
+        stable_principal=int(row.get("stable_principal", 0)),
+        stable_avg_rate=int(row.get("stable_avg_rate", 0)),
+        stable_last_update=int(row.get("stable_last_update", 0)),
+    )
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_supply_cap_headroom_is_the_largest_supply_the_pool_takes(path: Path) -> None:
+    """maths.supply_cap's headroom at the supply's block is the largest amount the pool accepted there, one unit more
+    reverting on the cap, for reserves of 6, 8 and 18 decimals whose treasury share had 400 days to accrue; each
+    version's own roundings are needed (3.5+'s floors of the scaled amount and of the sum), and so is the treasury's
+    share: the cap less the aToken's totalSupply, what a reading of balances alone gives, is wrong on every reserve
+    borrowed from."""
+    version, data = _version(path), _load(path)
+    rows = data["supply_caps"]
+    assert {r["symbol"] for r in rows} == {"USDC", "DAI", "WETH", "WBTC"}
+    other = PoolVersion(3, 4) if version.directional_rounding else PoolVersion(3, 5)
+    told_apart = 0
+    for row in rows:
+        reserve, now = _capped(row), int(row["timestamp"])
+        assert reserve.config.supply_cap == int(row["supply_cap"]), row["symbol"]
+        income, debt_index = normalized_income(reserve, now), normalized_debt(version, reserve, now)
+        used, headroom = supply_cap(version, reserve, now, income, debt_index)
+        assert headroom == int(row["out_largest_supply"]) > 0, row["symbol"]
+        assert row["out_error_above"] == "SupplyCapExceeded", row["symbol"]
+        assert used is not None
+        limit = reserve.config.supply_cap * 10 ** int(row["decimals"])
+        balances_only = limit - a_token_balance(version, int(row["a_token_scaled_total_supply"]), income)
+        treasury = int(row["accrued_to_treasury"]) or int(row["variable_debt_scaled_total_supply"])
+        assert (balances_only != headroom) == bool(treasury), row["symbol"]  # equal only where nothing is borrowed
+        told_apart += supply_cap(other, reserve, now, income, normalized_debt(other, reserve, now))[1] != headroom
+    # The neighbouring rounding regime (3.4's half-up sums for 3.5+, 3.5's floors before) misses the edge somewhere.
+    assert told_apart, path.stem
 
 
 def test_pool_versions_from_text_and_revision() -> None:

@@ -3,7 +3,8 @@
 Usage (not run by pytest or CI; needs node, npm and a local git copy of aave-dao/aave-v3-origin):
 
     .venv/bin/python -m tests.vectors.record_aave_versions --repo PATH/TO/aave-v3-origin.git \\
-        [--scratch /tmp/aave-vectors] [--tags v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0,v3.7.0@fd1fbd91]
+        [--scratch /tmp/aave-vectors] [--tags v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0,v3.7.0@fd1fbd91] \\
+        [--only supply_caps]
 
 3.7 has no tag yet: `v3.7.0@<commit>` compiles that commit of the main branch (fd1fbd91, 19 June 2026, the one
 tests/data/aave_versions/v3_7.json was recorded from).
@@ -11,10 +12,11 @@ tests/data/aave_versions/v3_7.json was recorded from).
 For each tag: compile its market (tests/vectors/aave_build.py), deploy it on a fresh anvil, open positions that
 exercise what differs between versions (e-mode bitmaps and price source, ltvzero, isolation, siloed borrowing,
 collateral toggles, 3.7's isolated e-mode, aToken transfers, months of accrual at odd rates, a price crash,
-liquidations around the
-$2,000 / $1,000 rules, bad debt), and write tests/data/aave_versions/v3_X.json: the raw state the pool reads
-(configuration words, indexes, rates, timestamps, prices, e-mode data, user configuration, scaled balances) and
-what the contracts answer (getUserAccountData, normalized income/debt, balanceOf, liquidation events or reverts).
+liquidations around the $2,000 / $1,000 rules, bad debt, then supply caps tried at their edge), and write
+tests/data/aave_versions/v3_X.json: the raw state the pool reads (configuration words, indexes, rates, timestamps,
+prices, e-mode data, user configuration, scaled balances, the tokens' scaled supplies and the treasury's share) and
+what the contracts answer (getUserAccountData, normalized income/debt, balanceOf, liquidation events or reverts, the
+largest supply a cap lets in).
 Nothing of the fetched sources or their bytecode is written to the repository.
 """
 
@@ -765,6 +767,102 @@ def record_transfer(chain: Chain) -> dict[str, Any]:
     }
 
 
+#: Reserves whose supply cap is tried at its edge, and the supplier who tries (holding plenty of every token).
+CAPPED = ("USDC", "DAI", "WETH", "WBTC")
+CAP_SUPPLIER = "0x0000000000000000000000000000000000001200"
+#: ValidationLogic.validateSupply's refusal, as revert_reason names it in every version.
+CAP_EXCEEDED = "SupplyCapExceeded"
+
+
+def _supply_outcome(chain: Chain, asset: str, amount: int) -> str | None:
+    """None when the pool accepts CAP_SUPPLIER's supply of `amount` in the next block, else its revert reason; the
+    chain is rolled back either way."""
+    pool, pool_abi = chain.addresses["pool"], chain.abi("Pool")
+    snap = chain.rpc.call("evm_snapshot")
+    start_time, nonces = chain.timestamp, dict(chain.nonces)
+    tx = chain.send(CAP_SUPPLIER, pool, pool_abi.encode("supply", asset, amount, CAP_SUPPLIER, 0))
+    chain.mine()
+    reason = None if int(chain.receipt(tx)["status"], 16) == 1 else chain.revert_reason(tx)
+    chain.rpc.call("evm_revert", [snap])
+    chain.timestamp, chain.nonces = start_time, nonces
+    return reason
+
+
+def record_supply_caps(chain: Chain, wallets: dict[str, str]) -> list[dict[str, Any]]:
+    """For each of CAPPED: a supply cap set a few whole tokens above what its aToken and the treasury hold, then the
+    largest amount the pool accepts in the next block (found on the chain, each try rolled back, from the pool's own
+    answers alone), the revert of one unit more, and the reserve's state before that block (what the maths takes: the
+    tokens' scaled supplies and the treasury's stored share besides the snapshot row). The treasury's share has
+    accrued for 400 days by then, so the used figure exceeds the aToken's totalSupply by more than a token."""
+    pool, pool_abi = chain.addresses["pool"], chain.abi("Pool")
+    configurator, target = chain.abi("PoolConfigurator"), chain.addresses["configurator"]
+    token = Abi(aave_artifact("MintableERC20").abi)
+    chain.batch(
+        [(CAP_SUPPLIER, token, chain.addresses[s], "mint", (CAP_SUPPLIER, 10**40)) for s in CAPPED]
+        + [(CAP_SUPPLIER, token, chain.addresses[s], "approve", (pool, MAX_UINT)) for s in CAPPED]
+    )
+    recorded = []
+    for symbol in CAPPED:
+        asset = chain.addresses[symbol]
+        data = named(pool_abi, "getReserveData", chain.view(pool, pool_abi, "getReserveData", asset))
+        decimals = next(x.decimals for x in ASSETS if x.symbol == symbol)
+        # The cap: whole tokens above the aToken's supply and the treasury's stored share at today's income, as few as
+        # the pool lets a unit in under (the treasury's share accrues in the supply's block too, 400 days of it here);
+        # where the edge then lies is the pool's to say.
+        (scaled,) = chain.view(data["aTokenAddress"], chain.abi("AToken"), "scaledTotalSupply")
+        (income,) = chain.view(pool, pool_abi, "getReserveNormalizedIncome", asset)
+        held = -(-(int(scaled) + int(data["accruedToTreasury"])) * int(income) // 10**27 // 10**decimals)
+        extra = 1
+        while True:
+            cap = held + extra
+            chain.transact(DEPLOYER, configurator, target, "setSupplyCap", asset, cap)
+            snap, start_time, nonces = chain.rpc.call("evm_snapshot"), chain.timestamp, dict(chain.nonces)
+            chain.mine(3_606)
+            # A hundredth of a token: from 3.5 a supply whose scaled amount floors to 0 reverts (InvalidMintAmount).
+            passes = _supply_outcome(chain, asset, 10**decimals // 100) is None
+            chain.rpc.call("evm_revert", [snap])
+            chain.timestamp, chain.nonces = start_time, nonces
+            if passes:
+                break
+            extra *= 2
+        block = chain.mine(3_606)  # the reserve accrues an hour more by the supply's block
+        row = next(r for r in snapshot(chain, wallets, block)["reserves"] if r["symbol"] == symbol)
+        data = named(pool_abi, "getReserveData", chain.view(pool, pool_abi, "getReserveData", asset, block=block))
+        (row["a_token_scaled_total_supply"],) = chain.view(
+            data["aTokenAddress"], chain.abi("AToken"), "scaledTotalSupply", block=block
+        )
+        (row["variable_debt_scaled_total_supply"],) = chain.view(
+            data["variableDebtTokenAddress"], chain.abi("VariableDebtToken"), "scaledTotalSupply", block=block
+        )
+        row["accrued_to_treasury"] = data["accruedToTreasury"]
+        if chain.minor < 2:
+            stable = chain.abi("StableDebtToken")
+            stable_token = data["stableDebtTokenAddress"]
+            principal, _, rate, updated = chain.view(stable_token, stable, "getSupplyData", block=block)
+            row |= {"stable_principal": principal, "stable_avg_rate": rate, "stable_last_update": updated}
+
+        def tried(amount: int, asset: str = asset) -> str | None:
+            return _supply_outcome(chain, asset, amount)
+
+        low, high = 0, cap * 10**decimals
+        if tried(high) != CAP_EXCEEDED:
+            raise RuntimeError(f"{symbol}: a supply of the whole cap passed it")
+        while high - low > 1:  # the cap lets low in (0: nothing yet) and refuses high
+            middle = (low + high) // 2
+            low, high = (middle, high) if tried(middle) != CAP_EXCEEDED else (low, middle)
+        if tried(low) is not None:
+            raise RuntimeError(f"{symbol}: the largest supply the cap lets in reverts: {tried(low)}")
+        row |= {
+            "supply_cap": cap,
+            "decimals": decimals,
+            "timestamp": chain.timestamp + 1,
+            "out_largest_supply": low,
+            "out_error_above": tried(low + 1),
+        }
+        recorded.append(row)
+    return recorded
+
+
 def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     build = compile_tag(repo, tag, scratch)
@@ -855,6 +953,7 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
             liquidations = [liquidate(chain, wallets, crashed, x) for x in ATTEMPTS if x.wallet in wallets]
             chain.mine(400 * DAY + 12_345)
             late = snapshot(chain, wallets, chain.mine(1))
+            supply_caps = record_supply_caps(chain, wallets)
         seconds = time.monotonic() - started
         log(f"{tag}: compiled in {compiled_s:.1f} s, recorded in {seconds - compiled_s:.1f} s")
         recorded: dict[str, Any] = hexify(
@@ -865,6 +964,7 @@ def record_tag(repo: Path, tag: str, scratch: Path, log: Callable[[str], None]) 
                 "snapshots": {"accrued": accrued, "crashed": crashed, "late": late},
                 "liquidations": liquidations,
                 "transfer": transfer,
+                "supply_caps": supply_caps,
             }
         )
         return recorded
@@ -878,13 +978,21 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, required=True, help="git directory of aave-dao/aave-v3-origin")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/aave-vectors"), help="outside the repository")
     parser.add_argument("--tags", default="v3.1.0,v3.2.0,v3.3.0,v3.4.0,v3.5.0,v3.6.0,v3.7.0@fd1fbd91")
+    parser.add_argument(
+        "--only",
+        help="comma-separated sections of the recording (supply_caps, liquidations, ...) to write into the existing "
+        "files, leaving their other sections as they are",
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for tag in args.tags.split(","):
         data = record_tag(args.repo, tag, args.scratch, lambda line: print(line, flush=True))
         minor = tag.split("@")[0].split(".")[1]
-        (OUT / f"v3_{minor}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        path = OUT / f"v3_{minor}.json"
+        if args.only:
+            data = json.loads(path.read_text()) | {key: data[key] for key in args.only.split(",")}
+        path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"all tags: {time.monotonic() - started:.1f} s", flush=True)
 
 
