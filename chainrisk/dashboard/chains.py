@@ -29,6 +29,7 @@ from chainrisk.dashboard.ui import (
     with_wallet_links,
 )
 from chainrisk.networks import chain_name
+from chainrisk.store.schema.risk import NOTES_SEPARATOR
 
 TABLES = ("asset_links", "base_asset_exposure", "wallet_lookthrough", "collateral_chains")
 #: Rows shown in the wallet tables (the largest first); how many there are in all is said beside.
@@ -298,7 +299,7 @@ def _contagion(db: Path) -> None:
         "that Morpho markets book (lowering what their suppliers, and vaults supplying them, hold)."
     )
     if run["notes"]:  # what the run could not carry as the shock names it (chainrisk.jobs.risk.run_contagion)
-        st.info("  \n".join(f"- {note}" for note in str(run["notes"]).split("; ")))
+        st.info("  \n".join(f"- {note}" for note in str(run["notes"]).split(NOTES_SEPARATOR)))
     rounds = query(db, "SELECT * FROM contagion_rounds WHERE run_id = ? ORDER BY round, protocol", run_id)
     wallets = query(db, "SELECT * FROM contagion_wallets WHERE run_id = ? ORDER BY round, debt_usd DESC", run_id)
     cols = st.columns(3)

@@ -36,6 +36,7 @@ from chainrisk.risk.optimise import distinct_symbols, optimise_wallet, threshold
 from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
 from chainrisk.store.db import Store
+from chainrisk.store.schema.risk import NOTES_SEPARATOR
 from chainrisk.terminal import terminal_progress
 from chainrisk.units import MARKET_KEY, PER_MARKET
 
@@ -215,7 +216,7 @@ def _write(
             "block_number": [int(positions["block_number"].max())],  # type: ignore[arg-type]
             "wallets": [borrowers.unique().height],
             "params": [json.dumps(params, default=str)],
-            "notes": ["; ".join(notes) or None],
+            "notes": [NOTES_SEPARATOR.join(notes) or None],
         }
     )
     with Store(db) as store:

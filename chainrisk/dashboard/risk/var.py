@@ -16,6 +16,7 @@ from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.risk.parameters import section as parameters_section
 from chainrisk.dashboard.ui import naive_utc, percent_column, usd, usd_column, usd_short
+from chainrisk.store.schema.risk import NOTES_SEPARATOR
 
 #: The VaR model's loss measures, as people say them.
 MEASURES = {
@@ -155,7 +156,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
     if results.is_empty():
         st.info("This VaR run wrote no results.")
         return
-    for note in str(run.get("notes") or "").split("; "):
+    for note in str(run.get("notes") or "").split(NOTES_SEPARATOR):
         if note.startswith("left out"):  # wallet-markets the price series cannot move (jobs.risk.with_price_series)
             st.warning(f"Not in these figures: {note}.")
     total = results.filter(pl.col("scope") == "total")

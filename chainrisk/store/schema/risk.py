@@ -4,6 +4,9 @@ contagion."""
 
 from __future__ import annotations
 
+#: What joins a risk run's notes in `risk_runs.notes` (one text column): the jobs join with it, the pages split on it.
+NOTES_SEPARATOR = "; "
+
 DDL = """
 -- Risk models (chainrisk risk ...): one risk_runs row per command, every result row keyed by its run_id.
 CREATE TABLE IF NOT EXISTS risk_runs (
