@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from chainrisk.cli import main
@@ -170,7 +171,17 @@ def spark() -> Iterator[SparkSession]:
         .getOrCreate()
     )
     yield session
+    gateway = session.sparkContext._gateway
     session.stop()
+    # stop() leaves the JVM (up to the driver's 1 GiB) running until this worker exits, through the rest of the
+    # suite: its gateway is shut and its process ended with the module.
+    process = getattr(gateway, "proc", None)
+    if gateway is not None:
+        gateway.shutdown()
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=60)
+    SparkContext._gateway, SparkContext._jvm = None, None
 
 
 @pytest.fixture(scope="module")
