@@ -158,22 +158,8 @@ def _limits(db: Path) -> None:
             pl.col("nearest_limit").alias("limit"),
             pl.col("nearest_limit_pct").alias("limit_used_pct"),
         )
-        bars = (
-            alt.Chart(shown)
-            .mark_bar()
-            .encode(
-                x=alt.X(
-                    "limit_used_pct:Q",
-                    title="share of the nearest limit used (%)",
-                    scale=alt.Scale(domain=[0, 100], clamp=True),
-                ),
-                y=alt.Y("pool:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
-                color=alt.Color("limit:N", title="nearest limit"),
-                tooltip=["pool", "limit", alt.Tooltip("limit_used_pct:Q", title="used (%)", format=".2f")],
-            )
-        )
-        full = alt.Chart(pl.DataFrame({"x": [100.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
-        st.altair_chart(bars + full, width="stretch")
+        title = "share of the nearest limit used (%)"
+        _share_bars(shown, ("pool", "limit", "limit_used_pct"), title, legend="nearest limit", sort=None, offset=False)
     config = {
         "market_label": st.column_config.TextColumn("market", width="medium"),
         "symbol": "token",
@@ -208,6 +194,28 @@ def _limits(db: Path) -> None:
         config,
         "every pool",
     )
+
+
+def _share_bars(
+    frame: pl.DataFrame, bar: tuple[str, str, str], title: str, *, legend: str | None, sort: str | None, offset: bool
+) -> None:
+    """Horizontal bars of a share in percent: `bar` names the frame's label, kind and percent columns; one bar per label
+    (one per label and kind, side by side, with `offset`), coloured by kind, on a 0-100 % axis, the full mark dashed."""
+    label, kind, value = bar
+    encoding: dict[str, Any] = {"yOffset": f"{kind}:N"} if offset else {}
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{value}:Q", title=title, scale=alt.Scale(domain=[0, 100], clamp=True)),
+            y=alt.Y(f"{label}:N", title=None, sort=sort, axis=alt.Axis(labelLimit=320)),
+            color=alt.Color(f"{kind}:N", title=legend),
+            tooltip=[label, kind, alt.Tooltip(f"{value}:Q", title="used (%)", format=".2f")],
+            **encoding,
+        )
+    )
+    full = alt.Chart(pl.DataFrame({"x": [100.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
+    st.altair_chart(bars + full, width="stretch")
 
 
 AAVE = ("stg_aave_v3_reserves", "stg_market_labels")
@@ -261,19 +269,8 @@ def _aave(db: Path) -> bool:
             pl.col("supply_cap_used_pct").alias("supply cap"),
             pl.col("borrow_cap_used_pct").alias("borrow cap"),
         ).unpivot(index="reserve", variable_name="cap", value_name="used_pct")
-        bars = (
-            alt.Chart(long.drop_nulls("used_pct"))
-            .mark_bar()
-            .encode(
-                x=alt.X("used_pct:Q", title="share of the cap used (%)", scale=alt.Scale(domain=[0, 100], clamp=True)),
-                y=alt.Y("reserve:N", title=None, sort="-x", axis=alt.Axis(labelLimit=280)),
-                yOffset="cap:N",
-                color=alt.Color("cap:N", title=None),
-                tooltip=["reserve", "cap", alt.Tooltip("used_pct:Q", title="used (%)", format=".1f")],
-            )
-        )
-        full = alt.Chart(pl.DataFrame({"x": [100.0]})).mark_rule(strokeDash=[4, 4]).encode(x="x:Q")
-        st.altair_chart(bars + full, width="stretch")
+        bars = ("reserve", "cap", "used_pct")
+        _share_bars(long.drop_nulls("used_pct"), bars, "share of the cap used (%)", legend=None, sort="-x", offset=True)
     config = {
         "market_label": st.column_config.TextColumn("market", width="medium"),
         "symbol": "reserve",
