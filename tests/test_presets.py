@@ -60,6 +60,15 @@ def test_no_testnet_among_the_presets() -> None:
     assert {m["chain_id"] for m in stored()} >= {1, 10, 56, 100, 137, 146, 324, 5000, 8453, 42161, 43114, 59144}
 
 
+def test_sparklend_presets_are_aave_v3_markets_on_their_chains() -> None:
+    """SparkLend (an Aave V3 fork) on Ethereum and Gnosis: read by the Aave V3 adapter, by what its pool answers."""
+    spark = {p.name: (p.protocol, p.chain_id, p.address) for p in all_presets().values() if p.name.startswith("spark")}
+    assert spark == {
+        "spark-ethereum": ("aave-v3", 1, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee"),
+        "spark-gnosis": ("aave-v3", 100, "0xa98dacb3fc964a6a0d2ce3b77294241585eaba6d"),
+    }
+
+
 def test_every_preset_s_chain_has_a_name() -> None:
     """Markets of one name on several chains are told apart by their chain's name (stg_market_labels)."""
     chains = {p.chain_id for p in all_presets().values()}

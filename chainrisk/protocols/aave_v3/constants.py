@@ -29,11 +29,15 @@ def _presets() -> dict[str, MarketPreset]:
         str(m["name"]): MarketPreset(str(m["name"]), int(str(m["chain_id"])), str(m["pool_addresses_provider"]), None)
         for m in stored()
     }
-    # Spark (SparkLend) PoolAddressesProvider: Spark's address registry (spark-address-registry, Ethereum);
-    # deployed in early 2023, so the scan starts at 16,700,000 (February 2023), before any Spark event.
-    spark = MarketPreset("spark-ethereum", 1, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee", 16_700_000)
-    return {**markets, spark.name: spark}
+    # SparkLend's PoolAddressesProviders, from Spark's address registry (marsfoundation/spark-address-registry,
+    # src/Ethereum.sol and src/Gnosis.sol, POOL_ADDRESSES_PROVIDER). Ethereum's was deployed in early 2023, so its
+    # scan starts at 16,700,000 (February 2023), before any Spark event; Gnosis's block is found on chain.
+    spark = (
+        MarketPreset("spark-ethereum", 1, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee", 16_700_000),
+        MarketPreset("spark-gnosis", 100, "0xa98dacb3fc964a6a0d2ce3b77294241585eaba6d", None),
+    )
+    return {**markets, **{s.name: s for s in spark}}
 
 
-#: Every official Aave V3 market (generated from @aave-dao/aave-address-book: address_book.py), and Spark.
+#: Every official Aave V3 market (generated from @aave-dao/aave-address-book: address_book.py), and SparkLend's.
 PRESETS: dict[str, MarketPreset] = _presets()
