@@ -73,7 +73,6 @@ KEY_TABLES = {
         "markets_morpho": ["market", "utilization (%)", "APR now (%)", "borrowed (USD)", "supplied (USD)"],
         "markets_pools": [
             "market",
-            "token",
             "pool",
             "utilization (%)",
             "supply cap used (%)",

@@ -161,9 +161,9 @@ def _limits(db: Path) -> None:
         title = "share of the nearest limit used (%)"
         _share_bars(shown, ("pool", "limit", "limit_used_pct"), title, legend="nearest limit", sort=None, offset=False)
     config = {
-        "market_label": st.column_config.TextColumn("market", width="medium"),
-        "symbol": "token",
-        "pool_kind": "pool",
+        "market_label": st.column_config.TextColumn("market", width="large"),
+        "symbol": st.column_config.TextColumn("pool", help="Its token; its kind (reserve, market, ...) below"),
+        "pool_kind": "kind",
         "nearest_limit": "nearest limit",
         "nearest_limit_pct": percent_column("nearest limit (%)", "The highest of the three figures"),
         "utilization_pct": percent_column("utilization (%)", "Borrowed over supplied"),
@@ -182,15 +182,7 @@ def _limits(db: Path) -> None:
     key_table(
         frame,
         "markets_pools",
-        (
-            "market_label",
-            "symbol",
-            "pool_kind",
-            "utilization_pct",
-            "supply_cap_used_pct",
-            "debt_cap_used_pct",
-            "debt_usd",
-        ),
+        ("market_label", "symbol", "utilization_pct", "supply_cap_used_pct", "debt_cap_used_pct", "debt_usd"),
         config,
         "every pool",
     )
