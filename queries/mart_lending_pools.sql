@@ -9,6 +9,8 @@
 --   supplied_tokens, debt_tokens, supplied_usd, debt_usd   whole tokens and USD (NULL where the pool has no side)
 --   utilization_pct, supply_cap_used_pct, debt_cap_used_pct   percent (NULL where the pool has no such limit)
 --   supply_cap_tokens, debt_cap_tokens   the caps in whole tokens (Aave's borrow cap, Maker's line)
+--   supply_room_tokens, debt_room_tokens   the most a supply or a borrow may add now, whole tokens (negative: the cap
+--                          is exceeded by that much; NULL without a cap)
 --   nearest_limit, nearest_limit_pct   the limit with the highest figure of the three ('utilization', 'supply cap',
 --                          'debt cap') and that figure; NULL for a pool with none
 -- Reads: stg_lending_pools, stg_market_labels.
@@ -45,8 +47,10 @@ final AS (
         l.utilization_pct,
         l.supply_cap_tokens,
         l.supply_cap_used_pct,
+        l.supply_room_tokens,
         l.debt_cap_tokens,
         l.debt_cap_used_pct,
+        l.debt_room_tokens,
         CASE l.nearest_limit_pct
             WHEN l.utilization_pct THEN 'utilization'
             WHEN l.supply_cap_used_pct THEN 'supply cap'

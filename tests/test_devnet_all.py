@@ -157,8 +157,9 @@ def _pct(part: int, whole: int) -> float:
 
 def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path) -> None:
     """Every pool the utilization and cap alerts watch, against the contracts at the pool's block: an Aave reserve's
-    tokens' totalSupply() and the data provider's caps, a Morpho market's totals as `markets` holds them (accrued to
-    the block, checked against position() and market() elsewhere), the Comet's getUtilization(), totals,
+    tokens' totalSupply() and the data provider's caps (its supply room is checked by a supply on the chain:
+    tests/chainops.py::assert_supply_cap_headroom_is_exact), a Morpho market's totals as `markets` holds them
+    (accrued to the block, checked against position() and market() elsewhere), the Comet's getUtilization(), totals,
     totalsCollateral() and supplyCap, a Maker ilk's Art x rate and line from the Vat."""
     pools = _rows(full_db, query_sql(LENDING_POOLS))
     assert {(p["protocol"], p["pool_kind"]) for p in pools} == {
@@ -206,6 +207,7 @@ def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc
             assert pool["supply_cap_tokens"] == (supply_cap or None) and pool["debt_cap_tokens"] == (borrow_cap or None)
             if borrow_cap:
                 assert pool["debt_cap_used_pct"] == approx(_pct(debt, borrow_cap * unit))
+                assert pool["debt_room_tokens"] == approx((borrow_cap * unit - debt) / unit)
             capped += bool(supply_cap or borrow_cap)
         elif kind == "market":  # Morpho: one pool per market, the loan token's
             stored = markets[("morpho-blue", pool["market"])]
@@ -225,12 +227,14 @@ def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc
             unit, cap = int(info[3]), int(info[-1])  # AssetInfo: offset, asset, priceFeed, scale, ..., supplyCap
             assert pool["supplied_tokens"] == approx(total / unit) and pool["supply_cap_tokens"] == approx(cap / unit)
             assert pool["supply_cap_used_pct"] == (approx(_pct(total, cap)) if cap else 100)
+            assert pool["supply_room_tokens"] == approx((cap - total) / unit)
             capped += 1
         else:  # a Maker ilk: debt Art x rate against the line, both rad
             art, rate, _, line, _ = call(full_devnet["maker"]["vat"], VAT, "ilks", _key(pool["pool"]), block=block)
             assert pool["debt_tokens"] == approx(art * rate / 10**45)
             assert pool["debt_cap_tokens"] == approx(line / 10**45)
             assert pool["debt_cap_used_pct"] == approx(_pct(art * rate, line))
+            assert pool["debt_room_tokens"] == pytest.approx((line - art * rate) / 10**45, rel=1e-9)
             assert pool["supplied_tokens"] is None and pool["utilization_pct"] is None
             capped += 1
     assert capped >= 10

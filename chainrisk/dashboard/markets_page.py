@@ -126,7 +126,8 @@ def lending_pools(db: Path) -> pl.DataFrame:
         f"""
         SELECT market_label, symbol, pool_kind, nearest_limit, nearest_limit_pct, utilization_pct,
                supply_cap_used_pct, debt_cap_used_pct, supplied_usd, debt_usd, supplied_tokens, debt_tokens,
-               supply_cap_tokens, debt_cap_tokens, protocol, chain_id, block_number, market, pool
+               supply_cap_tokens, supply_room_tokens, debt_cap_tokens, debt_room_tokens, protocol, chain_id,
+               block_number, market, pool
         FROM {POOLS} ORDER BY nearest_limit_pct DESC NULLS LAST, debt_usd DESC NULLS LAST, market_label, symbol
         """,
     )
@@ -175,6 +176,8 @@ def _limits(db: Path) -> None:
         "debt_tokens": _number("borrowed", "tokens"),
         "supply_cap_tokens": _number("supply cap", "tokens"),
         "debt_cap_tokens": _number("debt cap", "tokens"),
+        "supply_room_tokens": _number("supply room", "tokens", "The most a supply may add now (below 0: over the cap)"),
+        "debt_room_tokens": _number("debt room", "tokens", "The most a borrow may add now (below 0: over the cap)"),
         "block_number": st.column_config.NumberColumn("snapshot block", format="%d"),
         "market": "market id",
         "pool": "pool id (asset, or the market itself)",

@@ -68,9 +68,10 @@ LENDING_EVENT_COLUMNS = (
 #: * supplied_tokens, debt_tokens, supplied_usd, debt_usd: what is supplied to it and borrowed from it (NULL where
 #:   the pool has no such side: a Maker ilk's supply, a Comet collateral's debt);
 #: * utilization_pct: debt over supply (NULL where the pool lends nothing out of a supply);
-#: * supply_cap_tokens, supply_cap_used_pct: the cap on what may be supplied, and how much of it is used;
-#: * debt_cap_tokens, debt_cap_used_pct: the cap on what may be borrowed (Aave's borrow cap, Maker's line), likewise
-#:   (NULL without a cap).
+#: * supply_cap_tokens, supply_cap_used_pct, supply_room_tokens: the cap on what may be supplied, how much of it is
+#:   used, and the most a supply may add now (negative: the cap is exceeded by that much);
+#: * debt_cap_tokens, debt_cap_used_pct, debt_room_tokens: the cap on what may be borrowed (Aave's borrow cap, Maker's
+#:   line), likewise (NULL without a cap).
 POOL_COLUMNS = (
     "protocol",
     "chain_id",
@@ -86,8 +87,10 @@ POOL_COLUMNS = (
     "utilization_pct",
     "supply_cap_tokens",
     "supply_cap_used_pct",
+    "supply_room_tokens",
     "debt_cap_tokens",
     "debt_cap_used_pct",
+    "debt_room_tokens",
 )
 
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the

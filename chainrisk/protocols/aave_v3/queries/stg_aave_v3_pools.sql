@@ -7,8 +7,9 @@
 --   utilization_pct        total debt over total supplied, percent (stg_aave_v3_reserves.utilization_pct)
 --   supply_cap_tokens, supply_cap_used_pct   the supply cap in whole tokens and what the pool's supply check holds
 --                          against it (supply_cap_used: scaled supply plus the treasury's accrued share), percent
+--   supply_room_tokens     supply_cap_headroom in whole tokens: the most a supply may add at the block
 --   debt_cap_tokens, debt_cap_used_pct       the borrow cap in whole tokens and total debt over it, percent
---                          (NULL without a cap: a cap of 0)
+--                          (NULL without a cap: a cap of 0); debt_room_tokens borrow_cap_headroom in whole tokens
 -- The exact integers: stg_aave_v3_reserves.
 -- Reads: stg_aave_v3_reserves.
 WITH reserves AS (
@@ -33,8 +34,10 @@ final AS (
         utilization_pct,
         nullif(supply_cap_tokens, 0)::DOUBLE AS supply_cap_tokens,
         supply_cap_used_pct,
+        supply_cap_headroom::DOUBLE / 10 ^ decimals AS supply_room_tokens,
         nullif(borrow_cap_tokens, 0)::DOUBLE AS debt_cap_tokens,
-        borrow_cap_used_pct AS debt_cap_used_pct
+        borrow_cap_used_pct AS debt_cap_used_pct,
+        borrow_cap_headroom::DOUBLE / 10 ^ decimals AS debt_room_tokens
     FROM reserves
 )
 

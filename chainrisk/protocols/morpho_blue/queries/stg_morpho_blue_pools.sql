@@ -31,8 +31,10 @@ final AS (
         utilization_pct,
         NULL::DOUBLE AS supply_cap_tokens,
         NULL::DOUBLE AS supply_cap_used_pct,
+        NULL::DOUBLE AS supply_room_tokens,
         NULL::DOUBLE AS debt_cap_tokens,
-        NULL::DOUBLE AS debt_cap_used_pct
+        NULL::DOUBLE AS debt_cap_used_pct,
+        NULL::DOUBLE AS debt_room_tokens
     FROM markets
 )
 
