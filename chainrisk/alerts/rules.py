@@ -444,9 +444,13 @@ def _pools(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
     """Per pool of mart_lending_pools (its SQL inlined, so it runs whether or not the views are installed): its
     utilization (utilization_above), or the share used of each cap it has (cap_used_above); a pool without the
     figure is not watched."""
-    columns = ["utilization_pct"] if rule.kind == "utilization_above" else [CAPS[c] for c in rule.caps or CAPS]
+    # Each figure watched, by what its subject's name ends with: a pool's utilization, or each of its caps.
+    watched = {"": "utilization_pct"}
+    if rule.kind == "cap_used_above":
+        watched = {f" {cap} cap": CAPS[cap] for cap in rule.caps or CAPS}
     sql = f"""
-        SELECT protocol, chain_id, market, pool, block_number, symbol, pool_kind, market_label, {", ".join(columns)}
+        SELECT protocol, chain_id, market, pool, block_number, symbol, pool_kind, market_label,
+               {", ".join(watched.values())}
         FROM ({query_sql("mart_lending_pools")}) WHERE {_FILTERED}
         ORDER BY protocol, chain_id, market, pool
     """
@@ -454,9 +458,9 @@ def _pools(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
     for protocol, chain, market, pool, block, symbol, pool_kind, label, *figures in _rows(con, sql, _filters(rule)):
         subject = f"{protocol}:{market}" if pool == market else f"{protocol}:{market}:{pool}"
         where = (label or market) if pool == market else f"{symbol or pool} {pool_kind} of {label or market}"
-        for column, used in zip(columns, figures, strict=True):
-            if used is None:
-                continue
-            cap = "" if rule.kind == "utilization_above" else f" {column.split('_cap')[0]} cap"
-            found.append(Observation(rule, subject + cap, used > rule.threshold, used, int(chain), int(block), where))
+        for ending, used in zip(watched, figures, strict=True):
+            if used is not None:
+                found.append(
+                    Observation(rule, subject + ending, used > rule.threshold, used, int(chain), int(block), where)
+                )
     return found
