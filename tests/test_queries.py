@@ -634,6 +634,16 @@ def test_query_sql_runs_without_installed_views(scored_db: Path, tmp_path: Path)
     assert summary["wallets"].sum() == wallets.height
 
 
+@pytest.mark.parametrize(("attribute", "kind"), [("events_view", "events"), ("pools_view", "pools")])
+def test_an_adapter_naming_a_view_without_its_file_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, attribute: str, kind: str
+) -> None:
+    """The generated views stack the views adapters name; a name without its query file is the adapter's mistake."""
+    monkeypatch.setattr(type(adapters()["morpho-blue"]), attribute, "stg_morpho_blue_nope")
+    with pytest.raises(UserError, match=f"an adapter names the {kind} view stg_morpho_blue_nope, but no such query"):
+        list_queries()
+
+
 def test_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(UserError, match=r"unknown query 'mart_nope'; known: .*mart_market_summary"):
         query_sql("mart_nope")

@@ -118,22 +118,30 @@ def _ordered(queries: dict[str, Query]) -> list[Query]:
     return done
 
 
-def _lending_events(views: list[str]) -> Query:
-    """stg_lending_events: the shared columns of every adapter's events view, rows with an action only."""
-    columns = ", ".join(LENDING_EVENT_COLUMNS)
-    body = "\nUNION ALL\n".join(f"SELECT {columns} FROM {view} WHERE action IS NOT NULL" for view in views)
-    description = (
-        "Every protocol's lending events in one shape: supply, withdraw, borrow, repay, liquidated, collateral"
-    )
-    return Query(LENDING_EVENTS, None, "stg", description, body, tuple(views))
+#: Each generated view that stacks one kind of adapter view: (the Adapter attribute naming the view, the shared
+#: columns, a condition on its rows, the description).
+STACKED = {
+    LENDING_EVENTS: (
+        "events_view",
+        LENDING_EVENT_COLUMNS,
+        "action IS NOT NULL",
+        "Every protocol's lending events in one shape: supply, withdraw, borrow, repay, liquidated, collateral",
+    ),
+    LENDING_POOLS: (
+        "pools_view",
+        POOL_COLUMNS,
+        None,
+        "Every pool a market lends from or caps, in one shape: supply, debt, utilization and cap usage",
+    ),
+}
 
 
-def _lending_pools(views: list[str]) -> Query:
-    """stg_lending_pools: the shared columns of every adapter's pools view."""
-    columns = ", ".join(POOL_COLUMNS)
-    body = "\nUNION ALL\n".join(f"SELECT {columns} FROM {view}" for view in views)
-    description = "Every pool a market lends from or caps, in one shape: supply, debt, utilization and cap usage"
-    return Query(LENDING_POOLS, None, "stg", description, body, tuple(views))
+def _stacked(name: str, views: list[str]) -> Query:
+    """STACKED's view `name` over `views` (each adapter's): their shared columns, UNION ALL."""
+    _, columns, condition, description = STACKED[name]
+    where = f" WHERE {condition}" if condition else ""
+    body = "\nUNION ALL\n".join(f"SELECT {', '.join(columns)} FROM {view}{where}" for view in views)
+    return Query(name, None, "stg", description, body, tuple(views))
 
 
 def _chain_names() -> Query:
@@ -159,16 +167,15 @@ def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
 def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
     """Every view (files and the generated ones), in an order that creates each after the views it reads."""
     parsed = {q.name: q for q in (_parse(p) for p in query_files(folder))}
-    events = sorted(str(a.events_view) for a in adapters().values() if a.events_view)
-    pools = sorted(str(a.pools_view) for a in adapters().values() if a.pools_view)
-    for kind, named in (("events", events), ("pools", pools)):
-        missing = [view for view in named if view not in parsed]
+    for name, (attribute, *_) in STACKED.items():
+        views = sorted(str(getattr(a, attribute)) for a in adapters().values() if getattr(a, attribute))
+        missing = [view for view in views if view not in parsed]
         if missing:
-            raise UserError(f"an adapter names the {kind} view {missing[0]}, but no such query file exists")
-    if events:
-        parsed[LENDING_EVENTS] = _lending_events(events)
-    if pools:
-        parsed[LENDING_POOLS] = _lending_pools(pools)
+            raise UserError(
+                f"an adapter names the {attribute.split('_')[0]} view {missing[0]}, but no such query file exists"
+            )
+        if views:
+            parsed[name] = _stacked(name, views)
     parsed[CHAIN_NAMES_VIEW] = _chain_names()
     return _ordered(parsed)
 
