@@ -114,7 +114,8 @@ def render() -> None:
 POOLS = "mart_lending_pools"
 #: Pools drawn on the limits chart: those closest to a limit.
 CHART_POOLS = 12
-POOL_KINDS = {"reserve": "reserve", "market": "market", "base": "base (lent)", "collateral": "collateral", "ilk": "ilk"}
+#: Pool kinds as the page words them where the view's word is not enough (a Comet's base is the pool it lends).
+POOL_KINDS = {"base": "base (lent)"}
 
 
 def lending_pools(db: Path) -> pl.DataFrame:
