@@ -289,7 +289,8 @@ def test_utilization_and_cap_alerts_watch_every_pool(full_db: Path, tmp_path: Pa
         }
         assert any(e[1].startswith("maker:") for e in sent), sent
         texts = [p["text"] for p in receiver.payloads if p["rule"] == "caps"]
-        assert any(" reserve of " in t and " cap used " in t for t in texts), texts
+        assert any(" reserve of " in t and (" supply cap used " in t or " debt cap used " in t) for t in texts), texts
+        assert not any("cap cap" in t for t in texts), texts
         run_alerts(store.con, config, 2, client)
         assert receiver.seen() == sent, "nothing changed: nothing sent again"
         # One ilk's debt falls under its ceiling's limit: its two breaches (both cap rules) recover.

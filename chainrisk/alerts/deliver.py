@@ -32,7 +32,7 @@ WEBHOOK_ATTEMPTS = 3
 _MEASURED = {
     "health_below": "health factor",
     "utilization_above": "utilization",
-    "cap_used_above": "cap used",
+    "cap_used_above": "used",  # after a subject that ends in its cap: "... USDC supply cap used 96.00 %"
     "stale_above": "data age",
 }
 
