@@ -226,7 +226,7 @@ def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc
             total = call(comet, COMET, "totalsCollateral", asset, block=block)[0]
             unit, cap = int(info[3]), int(info[-1])  # AssetInfo: offset, asset, priceFeed, scale, ..., supplyCap
             assert pool["supplied_tokens"] == approx(total / unit) and pool["supply_cap_tokens"] == approx(cap / unit)
-            assert pool["supply_cap_used_pct"] == (approx(_pct(total, cap)) if cap else 100)
+            assert pool["supply_cap_used_pct"] == (approx(_pct(total, cap)) if cap else (100 if total else None))
             assert pool["supply_room_tokens"] == approx((cap - total) / unit)
             capped += 1
         else:  # a Maker ilk: debt Art x rate against the line, both rad
@@ -238,6 +238,28 @@ def test_lending_pools_equal_the_contracts(full_devnet: dict[str, Any], full_rpc
             assert pool["supplied_tokens"] is None and pool["utilization_pct"] is None
             capped += 1
     assert capped >= 10
+
+
+def test_a_cap_of_zero_is_full_while_anything_is_held_against_it(full_db: Path, tmp_path: Path) -> None:
+    """A Comet collateral's supplyCap of 0 takes no supply (Comet.supplyCollateral) and a Maker ilk's line of 0 no
+    debt (Vat.frob): 100 % used while some collateral or debt remains, nothing to watch once none does; Aave's cap of
+    0 is no cap."""
+    db = copy_of(full_db, tmp_path)
+    with Store(db) as store:
+        run = store.con.execute
+        assets = [a for (a,) in run("SELECT asset FROM raw_compound_v3_assets ORDER BY asset LIMIT 2").fetchall()]
+        ilks = [i for (i,) in run("SELECT ilk FROM raw_maker_ilks ORDER BY ilk LIMIT 2").fetchall()]
+        run("UPDATE raw_compound_v3_assets SET supply_cap = 0 WHERE asset IN (?, ?)", assets)
+        run("UPDATE raw_compound_v3_assets SET total_supply_asset = 0 WHERE asset = ?", [assets[1]])
+        run("UPDATE raw_maker_ilks SET line_dai = 0, line_used = NULL WHERE ilk IN (?, ?)", ilks)
+        run("UPDATE raw_maker_ilks SET debt_dai = 0 WHERE ilk = ?", [ilks[1]])
+        run("UPDATE raw_aave_v3_reserves SET supply_cap = 0, borrow_cap = 0")
+        found = run(f"SELECT protocol, pool, supply_cap_used_pct, debt_cap_used_pct FROM ({query_sql(LENDING_POOLS)})")
+        used = {(protocol, pool): (supply, debt) for protocol, pool, supply, debt in found.fetchall()}
+    assert used[("compound-v3", assets[0])][0] == 100 and used[("compound-v3", assets[1])][0] is None
+    assert used[("maker", ilks[0])][1] == 100 and used[("maker", ilks[1])][1] is None
+    uncapped = [figures for (protocol, _), figures in used.items() if protocol in ("aave-v3", "morpho-blue")]
+    assert len(uncapped) > 6 and set(uncapped) == {(None, None)}
 
 
 def test_utilization_and_cap_alerts_watch_every_pool(full_db: Path, tmp_path: Path) -> None:

@@ -9,8 +9,9 @@
 --                          totalSupplyAsset (no debt); whole tokens, _usd in USD at Comet's price
 --   utilization_pct        base: Comet's getUtilization() × 100; NULL for a collateral (it is not lent)
 --   supply_cap_tokens, supply_cap_used_pct   a collateral's supplyCap in whole tokens and totalSupplyAsset over it,
---                          percent (Comet refuses a supply past it: SupplyCapExceeded; a cap of 0 takes no supply,
---                          100 %); supply_room_tokens the cap less totalSupplyAsset; NULL for the base
+--                          percent (Comet refuses a supply past it: SupplyCapExceeded; a cap of 0 takes no supply:
+--                          100 % where some is held, NULL where none is); supply_room_tokens the cap less
+--                          totalSupplyAsset; NULL for the base
 --   debt_cap_*             NULL: Comet caps no borrowing
 -- The exact integers: stg_compound_v3_markets and raw_compound_v3_assets.
 -- Reads: stg_compound_v3_markets, raw_compound_v3_assets, sync_state.
@@ -66,9 +67,12 @@ final AS (
         NULL::DOUBLE AS debt_usd,
         NULL::DOUBLE AS utilization_pct,
         supply_cap::DOUBLE / 10 ^ decimals AS supply_cap_tokens,
-        -- A cap of 0 accepts no supply at all (supplyCollateral: totalSupplyAsset > supplyCap reverts): full.
-        CASE WHEN supply_cap > 0 THEN 100 * total_supply_asset::DOUBLE / supply_cap::DOUBLE ELSE 100 END
-            AS supply_cap_used_pct,
+        -- A cap of 0 accepts no supply at all (supplyCollateral: totalSupplyAsset > supplyCap reverts): full where some
+        -- is held (a collateral being retired), nothing to watch where none is.
+        CASE
+            WHEN supply_cap > 0 THEN 100 * total_supply_asset::DOUBLE / supply_cap::DOUBLE
+            WHEN total_supply_asset > 0 THEN 100
+        END AS supply_cap_used_pct,
         (supply_cap - total_supply_asset)::DOUBLE / 10 ^ decimals AS supply_room_tokens,
         NULL::DOUBLE AS debt_cap_tokens,
         NULL::DOUBLE AS debt_cap_used_pct,
