@@ -227,12 +227,11 @@ def aave_reserves(db: Path) -> pl.DataFrame:
         db,
         """
         SELECT coalesce(l.market_label, r.market) AS market_label, r.symbol, r.chain_id,
-               r.total_supplied::DOUBLE / 10 ^ r.decimals AS supplied_tokens,
-               r.total_debt::DOUBLE / 10 ^ r.decimals AS debt_tokens,
+               r.total_supplied_tokens AS supplied_tokens, r.total_debt_tokens AS debt_tokens,
                r.total_supplied_usd, r.total_debt_usd, r.utilization_pct,
                r.supply_cap_tokens, r.supply_cap_used_pct, r.borrow_cap_tokens, r.borrow_cap_used_pct,
-               r.supply_cap_headroom::DOUBLE / 10 ^ r.decimals AS supply_headroom_tokens,
-               r.borrow_cap_headroom::DOUBLE / 10 ^ r.decimals AS borrow_headroom_tokens,
+               r.supply_cap_headroom_tokens AS supply_headroom_tokens,
+               r.borrow_cap_headroom_tokens AS borrow_headroom_tokens,
                r.supply_apr_pct, r.variable_borrow_apr_pct, r.reserve_factor_bps / 100 AS reserve_factor_pct,
                r.frozen, r.paused, r.block_number, r.asset, r.market
         FROM stg_aave_v3_reserves AS r

@@ -27,17 +27,17 @@ final AS (
         'reserve' AS pool_kind,
         symbol,
         block_number,
-        total_supplied::DOUBLE / 10 ^ decimals AS supplied_tokens,
-        total_debt::DOUBLE / 10 ^ decimals AS debt_tokens,
+        total_supplied_tokens AS supplied_tokens,
+        total_debt_tokens AS debt_tokens,
         total_supplied_usd AS supplied_usd,
         total_debt_usd AS debt_usd,
         utilization_pct,
         nullif(supply_cap_tokens, 0)::DOUBLE AS supply_cap_tokens,
         supply_cap_used_pct,
-        supply_cap_headroom::DOUBLE / 10 ^ decimals AS supply_room_tokens,
+        supply_cap_headroom_tokens AS supply_room_tokens,
         nullif(borrow_cap_tokens, 0)::DOUBLE AS debt_cap_tokens,
         borrow_cap_used_pct AS debt_cap_used_pct,
-        borrow_cap_headroom::DOUBLE / 10 ^ decimals AS debt_room_tokens
+        borrow_cap_headroom_tokens AS debt_room_tokens
     FROM reserves
 )
 

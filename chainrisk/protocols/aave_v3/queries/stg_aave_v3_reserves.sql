@@ -17,7 +17,8 @@
 --   price                  the oracle's price in base currency units (exact); price_usd in USD
 --   total_supplied, total_variable_debt, total_stable_debt, total_debt   exact token units at the row's block: what
 --                          the aToken's and debt tokens' totalSupply() answer (stable debt: 0 from 3.2); NULL where
---                          not read (rows written before they were); _usd the same in USD at the oracle's price
+--                          not read (rows written before they were); total_supplied_tokens, total_debt_tokens the
+--                          same in whole tokens; _usd in USD at the oracle's price
 --   utilization_pct        total_debt over total_supplied, percent (Aave's rate model divides by available liquidity
 --                          plus debt, which differs by what is unbacked and the treasury's share not yet minted)
 --   supply_cap_used        what the pool's supply-cap check (ValidationLogic.validateSupply) holds against the cap at
@@ -26,6 +27,7 @@
 --   supply_cap_headroom    the most a supply at that block may add under the cap (exact, token units, the pool's own
 --                          roundings: maths.supply_cap; negative when a cap was lowered below; NULL without)
 --   borrow_cap_headroom    borrow cap x 10^decimals less total_debt (exact; NULL without a cap or past 27 decimals)
+--   supply_cap_headroom_tokens, borrow_cap_headroom_tokens   the two headrooms in whole tokens
 --   supply_cap_used_pct, borrow_cap_used_pct   supply_cap_used and total_debt as shares of the caps
 -- Reads: raw_aave_v3_reserves, sync_state.
 WITH reserves AS (
@@ -33,11 +35,21 @@ WITH reserves AS (
     -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
     SELECT
         r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),
-        r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt
+        r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt,
+        10 ^ r.decimals AS unit
     FROM raw_aave_v3_reserves AS r
     LEFT JOIN sync_state AS s
         ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
         AND r.block_number <= s.snapshot_block
+),
+
+capped AS (
+    SELECT
+        *,
+        CASE WHEN borrow_cap > 0 AND decimals <= 27
+            THEN borrow_cap::HUGEINT * CAST('1' || repeat('0', decimals) AS HUGEINT) - total_debt
+        END AS borrow_cap_headroom
+    FROM reserves
 ),
 
 latest AS (
@@ -101,21 +113,23 @@ final AS (
         r.total_variable_debt,
         r.total_stable_debt,
         r.total_debt,
-        r.total_supplied::DOUBLE / 10 ^ r.decimals * r.price_usd AS total_supplied_usd,
-        r.total_debt::DOUBLE / 10 ^ r.decimals * r.price_usd AS total_debt_usd,
+        r.total_supplied::DOUBLE / r.unit AS total_supplied_tokens,
+        r.total_debt::DOUBLE / r.unit AS total_debt_tokens,
+        r.total_supplied::DOUBLE / r.unit * r.price_usd AS total_supplied_usd,
+        r.total_debt::DOUBLE / r.unit * r.price_usd AS total_debt_usd,
         CASE WHEN r.total_supplied > 0 THEN 100 * r.total_debt::DOUBLE / r.total_supplied::DOUBLE END AS utilization_pct,
         r.supply_cap_used,
         r.supply_cap_headroom,
-        CASE WHEN r.borrow_cap > 0 AND r.decimals <= 27
-            THEN r.borrow_cap::HUGEINT * CAST('1' || repeat('0', r.decimals) AS HUGEINT) - r.total_debt
-        END AS borrow_cap_headroom,
+        r.supply_cap_headroom::DOUBLE / r.unit AS supply_cap_headroom_tokens,
+        r.borrow_cap_headroom,
+        r.borrow_cap_headroom::DOUBLE / r.unit AS borrow_cap_headroom_tokens,
         CASE WHEN r.supply_cap > 0
-            THEN 100 * r.supply_cap_used::DOUBLE / (r.supply_cap * 10 ^ r.decimals)
+            THEN 100 * r.supply_cap_used::DOUBLE / (r.supply_cap * r.unit)
         END AS supply_cap_used_pct,
         CASE WHEN r.borrow_cap > 0
-            THEN 100 * r.total_debt::DOUBLE / (r.borrow_cap * 10 ^ r.decimals)
+            THEN 100 * r.total_debt::DOUBLE / (r.borrow_cap * r.unit)
         END AS borrow_cap_used_pct
-    FROM reserves AS r
+    FROM capped AS r
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 

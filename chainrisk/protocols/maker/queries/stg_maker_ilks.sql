@@ -11,6 +11,7 @@
 --                          smaller of the two, floored at 0
 --   liquidation_ratio_pct  mat × 100; penalty_pct (chop - 1) × 100; fee_per_year_pct the stability fee
 --   price_usd, price_next_usd   the pip's current and next (OSM) price, USD per whole gem
+--   par                    the Spotter's par, ray (1e27 = 1 USD): what the Vat values one dai at, exact
 -- Reads: raw_maker_ilks, sync_state.
 WITH ilks AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
@@ -51,7 +52,8 @@ final AS (
         100 * i.penalty AS penalty_pct,
         100 * i.fee_per_year AS fee_per_year_pct,
         i.price_usd,
-        i.price_next_usd
+        i.price_next_usd,
+        i.par
     FROM ilks AS i
     LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )

@@ -10,12 +10,11 @@
 --                          an offboarded ilk's, takes no new debt: 100 % while debt remains, NULL once none does);
 --                          debt_room_tokens the line less the debt
 -- The exact rad figures: raw_maker_ilks (decimal strings).
--- Reads: stg_maker_ilks, raw_maker_ilks.
+-- Reads: stg_maker_ilks.
 WITH ilks AS (
-    SELECT i.*, r.par
-    FROM stg_maker_ilks AS i
-    LEFT JOIN raw_maker_ilks AS r ON r.chain_id = i.chain_id AND r.market = i.source AND r.ilk = i.ilk
-    WHERE i.is_latest
+    SELECT *
+    FROM stg_maker_ilks
+    WHERE is_latest
 ),
 
 final AS (
