@@ -22,6 +22,7 @@ from chainrisk.dashboard.ui import chain_names, series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.published import publish_file
 from chainrisk.store.views import list_queries
 from tests.databases import copy_of
@@ -194,6 +195,48 @@ def test_markets_page_ranks_every_pool_by_its_nearest_limit(scored: Path) -> Non
         v for figures in expected.values() for v in figures.values() if v is not None
     )
     assert chart_data(app, "limit_used_pct").num_rows > 0
+
+
+def test_markets_page_draws_a_market_over_time(scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a second hour of samples (every wallet an hour earlier at twice its debt), the largest market's chart
+    holds both buckets, each its wallets' sums as the database holds them; with one bucket the page says so."""
+    app = open_page("markets")
+    assert_clean(app)
+    assert "A market over time" in [s.value for s in app.subheader]
+    assert any("One bucket of health history so far" in c.value for c in app.caption)
+    db = copy_of(scored, tmp_path)
+    with Store(db) as store:
+        largest = store.con.execute(
+            "SELECT protocol, chain_id, market FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, "
+            "market LIMIT 1"
+        ).fetchall()[0]
+        earlier = store.query(
+            "SELECT protocol, chain_id, market, wallet, last_block - 1 AS block_number, "
+            "last_timestamp - 3600 AS block_timestamp, health_factor, collateral_usd, debt_usd * 2 AS debt_usd, "
+            "borrowing_power_usd, bad_debt_usd, liquidation_threshold_bps, ltv_bps, liquidatable "
+            "FROM wallet_health_history"
+        )
+        record_samples(store.con, earlier, HistorySettings())
+        store.publish()
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = open_page("markets")
+    assert_clean(app)
+    expected = rows(
+        db,
+        "SELECT bucket_start, sum(debt_usd), sum(collateral_usd), count(*) FILTER (WHERE liquidatable) "
+        "FROM wallet_health_history WHERE protocol = ? AND chain_id = ? AND market = ? GROUP BY 1 ORDER BY 1",
+        list(largest),
+    )
+    assert len(expected) == 2 and expected[0][1] == pytest.approx(2 * expected[1][1])
+    money = pl.from_arrow(chart_data(app, "series"))
+    assert isinstance(money, pl.DataFrame)
+    for series, at in (("debt", 1), ("collateral", 2)):
+        drawn = money.filter(pl.col("series") == series).sort("bucket_time")["value"].to_list()
+        assert drawn == pytest.approx([row[at] for row in expected], rel=1e-12), series
+    counts = pl.from_arrow(chart_data(app, "last"))
+    assert isinstance(counts, pl.DataFrame)
+    assert counts.sort("bucket_time")["last"].to_list() == [row[3] for row in expected]
+    assert any("2 buckets of the health history" in c.value for c in app.caption)
 
 
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:

@@ -24,6 +24,7 @@ from chainrisk.protocols.adapter import POOL_COLUMNS, adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store import views as views_module
 from chainrisk.store.db import Store
+from chainrisk.store.history import HistorySettings, record_samples
 from chainrisk.store.views import (
     CHAIN_NAMES_VIEW,
     GENERATED,
@@ -452,6 +453,29 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "samples",
         "bucket_time",
         "bucket_seconds",
+    },
+    "mart_market_health_history": {
+        "protocol",
+        "chain_id",
+        "market",
+        "market_label",
+        "bucket_time",
+        "bucket_start",
+        "bucket_seconds",
+        "block_number",
+        "block_time",
+        "wallets",
+        "borrowers",
+        "collateral_usd",
+        "debt_usd",
+        "bad_debt_usd",
+        "liquidatable_wallets",
+        "wallets_liquidatable_in_bucket",
+        "min_health_factor",
+        "lowest_health_factor",
+        "samples",
+        "mixed_blocks",
+        "is_latest",
     },
     "stg_wallet_health_history": {
         "protocol",
@@ -882,6 +906,98 @@ def test_history_buckets_hold_the_latest_scores(views: duckdb.DuckDBPyConnection
     assert (history["samples"] >= 1).all() and set(history["bucket_seconds"].to_list()) <= {3600, 86400}
     assert isinstance(history["block_time"].dtype, pl.Datetime) and history["block_time"].dtype.time_zone
     assert history["block_time"].dt.epoch("s").to_list() == history["block_timestamp"].to_list()
+
+
+def test_market_history_ends_with_the_market_summary(views: duckdb.DuckDBPyConnection) -> None:
+    """Each scored market's latest bucket, summed over its wallets' last samples, is mart_market_summary's line."""
+    columns = ["wallets", "borrowers", "collateral_usd", "debt_usd", "bad_debt_usd", "liquidatable_wallets"]
+    latest = _frame(
+        views,
+        f"SELECT protocol, chain_id, market, {', '.join(columns)}, min_health_factor, mixed_blocks "
+        "FROM mart_market_health_history WHERE is_latest ORDER BY protocol, chain_id, market",
+    )
+    summary = _frame(
+        views,
+        f"SELECT protocol, chain_id, market, {', '.join(columns)}, min_health_factor FROM mart_market_summary "
+        "ORDER BY protocol, chain_id, market",
+    )
+    assert (
+        latest.select("protocol", "chain_id", "market").rows()
+        == summary.select("protocol", "chain_id", "market").rows()
+    )
+    assert not latest["mixed_blocks"].any(), "a run samples every wallet of the market"
+    for column in [*columns, "min_health_factor"]:
+        assert latest[column].to_list() == pytest.approx(summary[column].to_list(), rel=1e-12), column
+    history = _frame(views, "SELECT * FROM mart_market_health_history")
+    assert history.select("protocol", "chain_id", "market", "bucket_start").is_duplicated().sum() == 0
+    assert (history["lowest_health_factor"] <= history["min_health_factor"]).all()
+    assert (history["wallets_liquidatable_in_bucket"] >= history["liquidatable_wallets"]).all()
+
+
+def _health_samples(*rows: tuple[str, int, int, float | None, float, float]) -> pl.DataFrame:
+    """(wallet, block, timestamp, health factor, collateral USD, debt USD) samples in one Aave market."""
+    return pl.DataFrame(
+        {
+            "protocol": "aave-v3",
+            "chain_id": 1,
+            "market": "0xpool",
+            "wallet": [r[0] for r in rows],
+            "block_number": [r[1] for r in rows],
+            "block_timestamp": [r[2] for r in rows],
+            "health_factor": [r[3] for r in rows],
+            "collateral_usd": [r[4] for r in rows],
+            "debt_usd": [r[5] for r in rows],
+            "bad_debt_usd": [max(r[5] - r[4], 0.0) for r in rows],
+            "borrowing_power_usd": 0.0,
+            "liquidation_threshold_bps": 8000,
+            "ltv_bps": 7000,
+            "liquidatable": [r[3] is not None and r[3] < 1 for r in rows],
+        }
+    )
+
+
+def test_market_history_sums_each_wallets_last_sample(tmp_path: Path) -> None:
+    """Two runs in one hour (a wallet liquidatable at the first recovers by the second; another leaves the market in
+    between), then a run the next hour: each bucket sums the wallets' last samples, keeps the dip, and says when the
+    last samples are of different blocks."""
+    hour = 1_700_000_000 // 3600 * 3600
+    samples = _health_samples(
+        ("0xa", 10, hour + 60, 1.5, 100.0, 50.0),
+        ("0xb", 10, hour + 60, 0.9, 60.0, 55.0),
+        ("0xc", 10, hour + 60, None, 30.0, 0.0),
+        ("0xa", 11, hour + 600, 1.4, 100.0, 60.0),
+        ("0xb", 11, hour + 600, 1.1, 70.0, 55.0),
+        ("0xa", 20, hour + 3700, 0.95, 80.0, 70.0),
+        ("0xb", 20, hour + 3700, 1.2, 72.0, 75.0),
+    )
+    with Store(tmp_path / "history.duckdb") as store:
+        record_samples(store.con, samples, HistorySettings())
+        install_views(store.con)
+        store.con.execute(
+            "INSERT INTO scored_markets VALUES ('aave-v3', 1, '0xpool', '0xpool', 20, ?, 2, now())", [hour + 3700]
+        )
+        rows = _frame(store.con, "SELECT * FROM mart_market_health_history ORDER BY bucket_start").to_dicts()
+    first, second = rows
+    assert (first["bucket_start"], first["bucket_seconds"], first["block_number"], first["samples"]) == (
+        hour,
+        3600,
+        11,
+        5,
+    )
+    assert (first["wallets"], first["borrowers"]) == (3, 2)  # 0xc's last sample has no debt
+    assert (first["collateral_usd"], first["debt_usd"]) == (200.0, 115.0)  # 100 + 70 + 30, 60 + 55 + 0
+    assert (first["liquidatable_wallets"], first["wallets_liquidatable_in_bucket"]) == (0, 1)
+    assert (first["min_health_factor"], first["lowest_health_factor"]) == (1.1, 0.9)
+    assert (first["mixed_blocks"], first["is_latest"]) == (True, False)  # 0xc's last sample is of block 10
+    assert (second["bucket_start"], second["wallets"], second["borrowers"], second["block_number"]) == (
+        hour + 3600,
+        2,
+        2,
+        20,
+    )
+    assert (second["collateral_usd"], second["debt_usd"], second["bad_debt_usd"]) == (152.0, 145.0, 3.0)
+    assert (second["liquidatable_wallets"], second["wallets_liquidatable_in_bucket"]) == (1, 1)
+    assert (second["min_health_factor"], second["mixed_blocks"], second["is_latest"]) == (0.95, False, True)
 
 
 def test_liquidation_curve_is_the_latest(views: duckdb.DuckDBPyConnection) -> None:

@@ -1,12 +1,12 @@
-"""Markets page: every market with all its figures (the Overview shows the key ones), every pool across protocols by
-how close it is to its limits (utilization, supply and debt caps), then each Aave V3 reserve's supply, debt and how
-much of its caps they use, what each protocol family liquidates against: Compound V3 reserves, Maker/Sky ilk limits,
-Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes each market's borrow rate if its
-utilization stays.
+"""Markets page: every market with all its figures (the Overview shows the key ones), a chosen market over time, every
+pool across protocols by how close it is to its limits (utilization, supply and debt caps), then each Aave V3
+reserve's supply, debt and how much of its caps they use, what each protocol family liquidates against: Compound V3
+reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes
+each market's borrow rate if its utilization stays.
 
-Reads mart_market_summary, mart_lending_pools, stg_aave_v3_reserves with stg_market_labels, the protocol marts
-(mart_compound_v3_reserves, mart_maker_ilks, mart_liquity_v1_system) and stg_morpho_blue_markets with
-snapshot_blocks; a section whose protocol has no market in the database is left out.
+Reads mart_market_summary, mart_market_health_history, mart_lending_pools, stg_aave_v3_reserves with
+stg_market_labels, the protocol marts (mart_compound_v3_reserves, mart_maker_ilks, mart_liquity_v1_system) and
+stg_morpho_blue_markets with snapshot_blocks; a section whose protocol has no market in the database is left out.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from chainrisk.dashboard.ui import (
     health_column,
     key_table,
     market_names,
+    naive_utc,
     percent_column,
     series_colour,
     usd_column,
@@ -54,7 +55,7 @@ def every_market(db: Path) -> pl.DataFrame:
         """
         SELECT protocol, market_label, debt_usd, collateral_usd, bad_debt_usd, liquidatable_wallets,
                liquidatable_debt_usd, seizable_collateral_usd, min_health_factor, borrowers, wallets, chain_id,
-               block_number, market
+               block_number, market, protocol AS protocol_id
         FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
         """,
     )
@@ -102,6 +103,7 @@ def render() -> None:
             "market": "market id",
         },
     )
+    _over_time(db)
     _limits(db)
     shown = [section(db) for section in (_aave, _compound, _maker, _liquity, _morpho)]
     if not any(shown):
@@ -109,6 +111,111 @@ def render() -> None:
             "No Aave V3, Compound V3, Maker/Sky, Liquity V1 or Morpho Blue market in this database: their reserves "
             "and caps, ilk limits, Stability Pool cover and rates appear here once one is indexed."
         )
+
+
+HISTORY = "mart_market_health_history"
+#: The USD series of the market-over-time chart: column, name on the chart.
+HISTORY_USD = {"collateral_usd": "collateral", "debt_usd": "debt", "bad_debt_usd": "bad debt"}
+#: Its wallet counts: column, name on the chart.
+#: Buckets up to which the lines mark each one with a point (more would crowd them).
+POINTS_UP_TO = 60
+
+
+def market_history(db: Path, protocol: str, chain_id: int, market: str) -> pl.DataFrame:
+    """One market's buckets of the health history, summed over its wallets, oldest first."""
+    return query(
+        db,
+        f"""
+        SELECT bucket_time, bucket_seconds, block_number, block_time, wallets, borrowers, collateral_usd, debt_usd,
+               bad_debt_usd, liquidatable_wallets, wallets_liquidatable_in_bucket, min_health_factor,
+               lowest_health_factor, samples, mixed_blocks
+        FROM {HISTORY} WHERE protocol = ? AND chain_id = ? AND market = ? ORDER BY bucket_start
+        """,
+        protocol,
+        chain_id,
+        market,
+    )
+
+
+def _over_time(db: Path) -> None:
+    """A chosen market's collateral, debt, bad debt and liquidatable wallets in every bucket of the health history."""
+    if missing_relations(db, (HISTORY,)):
+        return
+    markets = every_market(db).filter(pl.col("wallets") > 0)
+    if markets.is_empty():
+        return
+    st.subheader("A market over time")
+    keys = list(markets.select("protocol_id", "chain_id", "market").iter_rows())
+    names = dict(zip(keys, markets["market_label"], strict=True))
+    chosen = st.selectbox("Market", keys, format_func=names.__getitem__, key="markets_over_time")
+    if chosen is None:
+        return
+    history = market_history(db, *chosen)
+    if history.height <= 1:
+        st.caption(
+            "One bucket of health history so far for this market: every `chainrisk run` and `chainrisk credit "
+            "history` adds samples, and this chart draws them once there are two hours' worth."
+        )
+        return
+    mixed = int(history["mixed_blocks"].sum())
+    st.caption(
+        f"{history.height:,} buckets of the health history (an hour each, a day beyond the hourly window): each point "
+        "sums every wallet's last sample in the bucket, in USD at that sample's oracle prices; a wallet liquidatable "
+        "at some sample but not at the last one (a dip that recovered) is in the shaded area only."
+        + (
+            f" In {mixed:,} bucket{'' if mixed == 1 else 's'} the wallets' last samples are not all of one block "
+            "(a wallet left the market, or was sampled alone, within the hour): those sums add figures of different "
+            "blocks."
+            if mixed
+            else ""
+        )
+    )
+    frame = naive_utc(history, "bucket_time", "block_time")
+    tooltip = [
+        alt.Tooltip("bucket_time:T", format="%Y-%m-%d %H:%M", title="bucket (UTC)"),
+        alt.Tooltip("block_number:Q", format="d", title="last block"),
+    ]
+    x = alt.X("bucket_time:T", title="time (UTC)")
+    left, right = st.columns(2)
+    money = frame.unpivot(index=["bucket_time", "block_number"], on=list(HISTORY_USD), variable_name="series")
+    money = money.with_columns(pl.col("series").replace(HISTORY_USD))
+    left.altair_chart(
+        alt.Chart(money)
+        .mark_line(point=frame.height <= POINTS_UP_TO)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title="USD", axis=alt.Axis(format="$,.0f")),
+            color=series_colour("series:N", len(HISTORY_USD), None)
+            .sort(list(HISTORY_USD.values()))
+            .legend(orient="bottom"),
+            tooltip=[*tooltip, "series", alt.Tooltip("value:Q", format="$,.2f", title="USD")],
+        ),
+        width="stretch",
+    )
+    # Liquidatable at some sample as an area, at the last sample as a line over it: often the same, and a line would
+    # hide the other.
+    counts = frame.select(
+        "bucket_time",
+        "block_number",
+        pl.col("liquidatable_wallets").alias("last"),
+        pl.col("wallets_liquidatable_in_bucket").alias("any"),
+        "min_health_factor",
+        "lowest_health_factor",
+    )
+    count_tooltip = [
+        *tooltip,
+        alt.Tooltip("last:Q", format="d", title="liquidatable at the last sample"),
+        alt.Tooltip("any:Q", format="d", title="liquidatable at some sample"),
+        alt.Tooltip("min_health_factor:Q", format=".4f", title="weakest HF, last sample"),
+        alt.Tooltip("lowest_health_factor:Q", format=".4f", title="lowest HF of any sample"),
+    ]
+    base = alt.Chart(counts).encode(x=x, tooltip=count_tooltip)
+    some = base.mark_area(opacity=0.3, interpolate="step-after", color="#d62728").encode(
+        y=alt.Y("any:Q", title="liquidatable wallets", axis=alt.Axis(format="d", tickMinStep=1))
+    )
+    last = base.mark_line(interpolate="step-after", color="#d62728").encode(y="last:Q")
+    right.altair_chart(some + last, width="stretch")
+    right.caption("Line: liquidatable at the bucket's last sample; shaded: at some sample of the bucket.")
 
 
 POOLS = "mart_lending_pools"
