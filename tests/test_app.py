@@ -18,7 +18,7 @@ from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.chains import asset_labels
 from chainrisk.dashboard.pages import PAGES
-from chainrisk.dashboard.ui import chain_names, series_colour, usd, usd_short
+from chainrisk.dashboard.ui import MISSING, chain_names, series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -91,6 +91,8 @@ def test_every_page_opens_from_its_url(scored: Path, slug: str) -> None:
     assert title in [t.value for t in app.title]
     if slug not in ("runs", "risk", "chains", "credit"):  # no runs, risk models, contagion or credit scores yet
         assert not app.info, [i.value for i in app.info]
+    # A missing figure reads as a dash, not Streamlit's "None" (the SQL console's as NULL).
+    assert all(d.proto.placeholder == ("NULL" if slug == "sql" else MISSING) for d in app.dataframe), slug
 
 
 def test_markets_page_gives_morpho_rates_as_stored(scored: Path) -> None:

@@ -21,6 +21,7 @@ from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
     health_column,
     market_name,
+    table,
     tokens_column,
     usd,
     usd_column,
@@ -142,10 +143,10 @@ def _by_base(base: pl.DataFrame) -> None:
         "debt_usd",
     ]
     with st.container(key="chains_by_base"):
-        st.dataframe(base.select(key), hide_index=True, column_config=config)
+        table(base.select(key), hide_index=True, column_config=config)
     with st.expander("Price, supply, double counting and depth per base asset"):
         others = ["price_usd", "supply_usd", "double_counted_usd", "max_depth"]
-        st.dataframe(base.select("base_symbol", *others), hide_index=True, column_config=config)
+        table(base.select("base_symbol", *others), hide_index=True, column_config=config)
 
 
 def asset_labels(base: pl.DataFrame) -> pl.Series:
@@ -175,7 +176,7 @@ def _graph(links: pl.DataFrame) -> None:
         ),
         (pl.col("index_ray").cast(pl.Float64) / 1e27).alias("liquidity index"),
     )
-    st.dataframe(
+    table(
         shown.select(
             "symbol",
             "kind",
@@ -240,11 +241,11 @@ def _wallets(db: Path) -> None:
         "protocols",
         "net_usd",
     ]
-    st.dataframe(with_wallet_links(loops.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
+    table(with_wallet_links(loops.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
     st.subheader("Deepest chains")
     deep = view.filter(pl.col("max_depth") > 0).sort("chained_usd", descending=True, nulls_last=True)
     st.caption(f"{deep.height:,} wallets hold collateral through at least one wrapper; the largest first.")
-    st.dataframe(with_wallet_links(deep.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
+    table(with_wallet_links(deep.head(ROWS_SHOWN)).select(fields), hide_index=True, column_config=wallet_cols)
     if deep.is_empty():
         return
     wallet = st.selectbox("Follow one wallet's chains", deep["wallet"].head(ROWS_SHOWN).to_list(), key="chains_wallet")
@@ -267,7 +268,7 @@ def _wallets(db: Path) -> None:
         pl.Series("money sits in", claims, dtype=pl.String),
         (pl.col("base_amount").cast(pl.Float64) / pl.lit(10.0).pow(pl.col("base_decimals"))).alias("base tokens"),
     )
-    st.dataframe(
+    table(
         shown.select("where", "role", "path", "depth", "base tokens", "base_symbol", "base_usd", "money sits in"),
         hide_index=True,
         column_config={
@@ -336,7 +337,7 @@ def _contagion(db: Path) -> None:
         .agg(pl.len().alias("wallets"), pl.col("debt_usd").sum())
         .with_columns(pl.col("channel").replace_strict(CHANNELS, default=pl.col("channel")).alias("how it was hit"))
     )
-    st.dataframe(
+    table(
         channels.select("channel", "how it was hit", "wallets", "debt_usd"),
         hide_index=True,
         column_config={"debt_usd": usd_column("debt")},
@@ -360,7 +361,7 @@ def _contagion(db: Path) -> None:
         for p, c, m in wallets.select("protocol", "chain_id", "market").iter_rows()
     ]
     listed = with_wallet_links(wallets.with_columns(pl.Series("market_name", names, dtype=pl.String)))
-    st.dataframe(
+    table(
         listed.select(
             "round",
             "channel",

@@ -65,7 +65,7 @@ def render() -> None:
             if ran != sql:
                 note += " · edited since it ran; press Run again"
             st.caption(note)
-            st.dataframe(result.frame, hide_index=True, key="console_table")
+            st.dataframe(result.frame, hide_index=True, key="console_table", placeholder="NULL")
             st.download_button("Download as CSV", result.frame.write_csv(), "query.csv", "text/csv")
     with right:
         st.markdown("**Views**")

@@ -20,7 +20,7 @@ from chainrisk.credit.regime import DRAWDOWN_DAYS, REGIMES, VOL_DAYS
 from chainrisk.credit.scorecard import ANCHOR_ODDS, ANCHOR_SCORE, BANDS, PDO, SCORE_MAX, SCORE_MIN, Scorecard
 from chainrisk.credit.shipped import BUNDLED_MODEL, shipped_evaluation
 from chainrisk.dashboard.data import database_location, missing_relations, query
-from chainrisk.dashboard.ui import percent_column, usd, usd_column
+from chainrisk.dashboard.ui import percent_column, table, usd, usd_column
 from chainrisk.dashboard.wallet import parse_address
 from chainrisk.errors import UserError
 from chainrisk.networks import chain_name
@@ -273,7 +273,7 @@ def _distribution(scored: pl.DataFrame) -> None:
         st.info("No borrower at this as-of block.")
     else:
         st.altair_chart(_histogram(score_histogram(shown)), width="stretch")
-    st.dataframe(
+    table(
         band_table(scored),
         hide_index=True,
         column_config={
@@ -532,15 +532,15 @@ def _quality(db: Path, chain_id: int, version: str) -> None:
     )
     metrics = frames["credit_evaluations"]
     rank = {name: i for i, name in enumerate(SCORER_NAMES)}
-    table = metrics.with_columns(
+    evaluations = metrics.with_columns(
         pl.format(
             "block {} · {}", pl.col("cutoff_block"), pl.from_epoch("cutoff_timestamp").dt.strftime("%Y-%m-%d")
         ).alias("cutoff"),
         pl.col("scorer").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("rank"),
         pl.col("scorer").replace_strict(SCORER_NAMES, default=pl.col("scorer")).alias("scorer_name"),
     ).sort("cutoff_block", "rank")
-    st.dataframe(
-        table.select("cutoff", "scorer_name", "auc", "ks", "brier", "wallets", "liquidated"),
+    table(
+        evaluations.select("cutoff", "scorer_name", "auc", "ks", "brier", "wallets", "liquidated"),
         hide_index=True,
         column_config={
             "scorer_name": "scorer",
@@ -600,7 +600,7 @@ def _regimes(regimes: pl.DataFrame, horizon_days: int) -> None:
     if regimes.is_empty():
         st.info("This evaluation was run before regimes were recorded: run `chainrisk credit evaluate` again.")
         return
-    st.dataframe(
+    table(
         regime_table(regimes),
         hide_index=True,
         column_config={
@@ -683,7 +683,7 @@ def _calibration(calibration: pl.DataFrame, metrics: pl.DataFrame, horizon_days:
     )
     st.markdown("**Calibration by score band**: predicted against observed, per cutoff")
     st.altair_chart(alt.layer(line, dots).properties(height=320), width="stretch")
-    st.dataframe(
+    table(
         points.select(
             pl.format("{} · {}", "cutoff", "date").alias("window"),
             "bucket",

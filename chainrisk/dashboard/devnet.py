@@ -12,7 +12,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.ui import series_colour
+from chainrisk.dashboard.ui import series_colour, table
 from chainrisk.devnet.aave import RESERVES
 from chainrisk.devnet.manifest import manifest_path, read_manifest
 from chainrisk.devnet.prices import BASE_FEEDS, FEED_DECIMALS, load_price_path, parse_start
@@ -144,7 +144,7 @@ def render() -> None:
 
     st.subheader("Protocols on this devnet")
     protocols = protocols_frame(manifest)
-    st.dataframe(protocols, hide_index=True)
+    table(protocols, hide_index=True)
     stand_ins = protocols.filter(pl.col("bytecode") == STAND_IN)["protocol"].to_list()
     if stand_ins:
         st.caption(
@@ -191,12 +191,12 @@ def render() -> None:
 
     # One above the other: side by side, neither fitted half the page.
     st.subheader("Aave V3 reserves")
-    st.dataframe(
+    table(
         reserves_frame(manifest),
         hide_index=True,
         column_config={"token": st.column_config.TextColumn("token", width="medium")},
     )
     st.subheader("Morpho Blue markets")
-    st.dataframe(morpho_markets_frame(manifest), hide_index=True)
+    table(morpho_markets_frame(manifest), hide_index=True)
     st.subheader("Contracts (real bytecode or stand-in)")
-    st.dataframe(contracts_frame(manifest), hide_index=True)
+    table(contracts_frame(manifest), hide_index=True)

@@ -29,6 +29,7 @@ from chainrisk.dashboard.ui import (
     naive_utc,
     percent_column,
     series_colour,
+    table,
     usd_column,
 )
 from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
@@ -70,7 +71,7 @@ def render() -> None:
         "All the figures of each market at its latest scored block; the Overview shows the key ones. Bad debt: debt "
         "the collateral cannot cover after liquidation incentives."
     )
-    st.dataframe(
+    table(
         chain_names(every_market(db)),
         hide_index=True,
         column_order=[
@@ -442,7 +443,7 @@ def _compound(db: Path) -> bool:
         "reserves_cover_shock": st.column_config.CheckboxColumn("reserves cover it"),
         "first_uncovered_drop_pct": percent_column(
             "runs out at drop (%)",
-            "Smallest drop of every non-stable price whose bad debt exceeds the reserves (None: not up to a 90 % drop)",
+            "Smallest drop of every non-stable price whose bad debt exceeds the reserves (—: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
         "usd_route": st.column_config.TextColumn(

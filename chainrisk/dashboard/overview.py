@@ -24,6 +24,7 @@ from chainrisk.dashboard.ui import (
     human_age,
     key_table,
     market_names,
+    table,
     usd,
     usd_column,
     usd_short,
@@ -258,7 +259,7 @@ def render() -> None:
         "on the [Markets page](?page=markets)."
     )
     with st.container(key="overview_markets"):
-        st.dataframe(
+        table(
             markets(db),
             hide_index=True,
             column_order=MARKET_COLUMNS,
@@ -307,7 +308,7 @@ def _borrowers_table(db: Path) -> None:
         "liquidate separately, so the weakest health factor is shown, with the market it is in, not a blend."
     )
     with st.container(key="overview_borrowers"):
-        st.dataframe(
+        table(
             with_wallet_links(rows),
             hide_index=True,
             column_order=BORROWER_COLUMNS,

@@ -18,6 +18,7 @@ from chainrisk.dashboard.ui import (
     market_name,
     market_names,
     percent_column,
+    table,
     tokens_column,
     usd_column,
     wallet_link_column,
@@ -178,10 +179,10 @@ def render() -> None:
     shown = chain_names(rows)  # the CSV below keeps the chain id
     # A link per row opens the wallet on the Wallet page (in a new tab: the URL names page and wallet).
     with st.container(key="positions_table"):
-        st.dataframe(with_wallet_links(shown), hide_index=True, column_order=KEY_COLUMNS, column_config=column_config)
+        table(with_wallet_links(shown), hide_index=True, column_order=KEY_COLUMNS, column_config=column_config)
     with st.expander("The other columns of these positions (price, amounts in tokens, wallet totals, ids)"):
         others = [c for c in shown.columns if c not in KEY_COLUMNS and c not in IDENTITY]
-        st.dataframe(shown.select(*IDENTITY, *others), hide_index=True, column_config=column_config)
+        table(shown.select(*IDENTITY, *others), hide_index=True, column_config=column_config)
     st.download_button(
         "Download these rows as CSV",
         rows.write_csv(),

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, human_age, key_table, naive_utc
+from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, human_age, key_table, naive_utc, table
 
 TABLES = ("runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
@@ -103,7 +103,7 @@ def render() -> None:
     if active.is_empty():
         st.info("No alert is active: no rule is breached at the latest scored block.")
     else:
-        st.dataframe(
+        table(
             active,
             hide_index=True,
             column_config={
@@ -119,7 +119,7 @@ def render() -> None:
         st.info("No alert events yet: rules under `[alerts]` in chainrisk.toml send one when a breach starts or ends.")
         return
     st.altair_chart(_timeline(events), width="stretch")
-    st.dataframe(
+    table(
         chain_names(events),
         hide_index=True,
         column_config={

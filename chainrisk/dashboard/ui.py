@@ -156,6 +156,16 @@ def chain_names(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("chain_id").replace_strict(names, default=None, return_dtype=pl.String))
 
 
+#: What a table shows for a missing figure (NULL: no such cap, no USD price, no debt): Streamlit's own placeholder
+#: reads "None", Python's word, not a reader's.
+MISSING = "—"
+
+
+def table(data: Any, **options: Any) -> Any:
+    """st.dataframe with MISSING shown for a missing figure."""
+    return st.dataframe(data, placeholder=MISSING, **options)
+
+
 def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: dict[str, Any], what: str) -> None:
     """`columns` (the row's name first) in a table that fits 1400 px (tests/test_browser.py checks the ones it names by
     `key`), every other figure of `frame` in an expander under it; `chain_id` by the chain's name (chain_names)."""
@@ -163,7 +173,7 @@ def key_table(frame: pl.DataFrame, key: str, columns: tuple[str, ...], config: d
     if "chain_id" in frame.columns and config.get("chain_id", "") is not None:
         config = {**config, "chain_id": CHAIN_COLUMN}
     with st.container(key=key):
-        st.dataframe(frame, hide_index=True, column_order=columns, column_config=config)
+        table(frame, hide_index=True, column_order=columns, column_config=config)
     with st.expander(f"Every figure of {what}"):
         others = [c for c in frame.columns if c not in columns and config.get(c, "") is not None]
-        st.dataframe(frame, hide_index=True, column_order=[columns[0], *others], column_config=config)
+        table(frame, hide_index=True, column_order=[columns[0], *others], column_config=config)

@@ -19,6 +19,7 @@ from chainrisk.dashboard.ui import (
     naive_utc,
     percent_column,
     series_colour,
+    table,
     tokens_column,
     usd,
     usd_column,
@@ -184,7 +185,7 @@ def render() -> None:
             "borrowing_power_usd": usd_column("can still borrow (USD)"),
             "distance_to_liquidation_pct": percent_column(
                 "drop to HF 1 (%)",
-                "Uniform drop of every non-stable collateral price that brings the health factor to 1 (None: no "
+                "Uniform drop of every non-stable collateral price that brings the health factor to 1 (—: no "
                 "non-stable collateral)",
             ),
             "bad_debt_usd": usd_column("bad debt (USD)"),
@@ -228,7 +229,7 @@ def render() -> None:
     if not prices.is_empty():
         st.subheader("Liquidation prices")
         st.caption("The asset's price, all other prices held, at which the wallet's health factor in that market is 1.")
-        st.dataframe(
+        table(
             prices.with_columns(market_names(prices)),
             hide_index=True,
             column_order=[
@@ -377,7 +378,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         st.warning(str(exc))
         return
     after = health_by_market(apply_scenario(positions, change_bps, changes))
-    table = health.select(*MARKET_KEY, "market_label", "health_factor", "liquidatable").join(
+    scenario = health.select(*MARKET_KEY, "market_label", "health_factor", "liquidatable").join(
         after.rename(
             {
                 "health_factor": "health_factor_after",
@@ -389,12 +390,14 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         on=MARKET_KEY,
         how="left",
     )
-    table = table.with_columns(market_names(table))  # the metrics, the table and the warning name markets alike
-    metric_columns = st.columns(max(min(table.height, 4), 1))
-    for i, row in enumerate(table.iter_rows(named=True)):
+    scenario = scenario.with_columns(
+        market_names(scenario)
+    )  # the metrics, the table and the warning name markets alike
+    metric_columns = st.columns(max(min(scenario.height, 4), 1))
+    for i, row in enumerate(scenario.iter_rows(named=True)):
         _what_if_metric(metric_columns[i % len(metric_columns)], row)
     key_table(
-        table,
+        scenario,
         "wallet_what_if",
         (
             "market_name",
@@ -419,7 +422,7 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         },
         "this scenario",
     )
-    liquidatable = table.filter(pl.col("liquidatable_after").fill_null(False))
+    liquidatable = scenario.filter(pl.col("liquidatable_after").fill_null(False))
     if liquidatable.height:
         st.warning(f"Liquidatable in this scenario: {', '.join(liquidatable['market_name'])}.")
     else:

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import query
-from chainrisk.dashboard.ui import usd, usd_column, usd_short
+from chainrisk.dashboard.ui import table, usd, usd_column, usd_short
 
 
 def cascade_rounds(db: Path, run_id: int) -> pl.DataFrame:
@@ -82,7 +82,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
     )
     st.subheader("Cumulative liquidated debt per round")
     st.altair_chart(_rounds_chart(rounds), width="stretch")
-    st.dataframe(
+    table(
         rounds.drop("amplification"),
         hide_index=True,
         column_config={
@@ -99,7 +99,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
     st.subheader("Price impact per symbol")
     prices = cascade_prices(db, run_id, params.get("shock") or {})
     st.altair_chart(_impact_chart(prices), width="stretch")
-    st.dataframe(
+    table(
         prices,
         hide_index=True,
         column_order=["symbol", "shock_pct", "cumulative_sold_usd", "impact_pct", "price_change_pct"],

@@ -17,6 +17,7 @@ from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
     health_column,
     series_colour,
+    table,
     tokens_column,
     usd,
     usd_column,
@@ -149,7 +150,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             "The cheapest actions (adding collateral, repaying debt, swapping collateral) that bring each position to "
             "the target health factor, checked by the exact health engine; cost in USD at the snapshot's prices."
         )
-        st.dataframe(
+        table(
             with_wallet_links(plans),
             hide_index=True,
             column_order=[
@@ -174,7 +175,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
             },
         )
         with st.expander(f"Every action, step by step ({actions.height:,}), in token units and USD"):
-            st.dataframe(
+            table(
                 actions,
                 hide_index=True,
                 column_order=[
@@ -221,7 +222,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         "wallets liquidatable; bad debt depends on prices and bonuses only, so it does not move."
     )
     st.altair_chart(_sensitivity_chart(sensitivity_by_symbol(db, run_id)), width="stretch")
-    st.dataframe(
+    table(
         with_market_names(sensitivity, labels),
         hide_index=True,
         column_order=[
@@ -280,7 +281,7 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "today's prices; the first liquidation is the first of the others."
         )
     st.markdown(" ".join(said))
-    st.dataframe(
+    table(
         named,
         hide_index=True,
         column_order=[

@@ -12,7 +12,7 @@ import streamlit as st
 
 from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
-from chainrisk.dashboard.ui import usd, usd_column, usd_short
+from chainrisk.dashboard.ui import table, usd, usd_column, usd_short
 from chainrisk.units import BPS
 
 ADVICE_TABLES = ("parameter_advice", "parameter_backtest")
@@ -180,15 +180,15 @@ def section(db: Path, run_id: int) -> None:
         "reasons": st.column_config.TextColumn("why", width="medium", help="Hover or widen for the whole text"),
     }
     with st.container(key="risk_advice"):
-        st.dataframe(named, hide_index=True, column_order=KEY_ADVICE_COLUMNS, column_config=config)
+        table(named, hide_index=True, column_order=KEY_ADVICE_COLUMNS, column_config=config)
     if advised:
         others = [c for c in ADVICE_COLUMNS if c in named.columns and c not in KEY_ADVICE_COLUMNS]
         with st.expander("Changes in bps, bonus, cap and backtest of each row"):
-            st.dataframe(named.select("market_name", "symbol", *others), hide_index=True, column_config=config)
+            table(named.select("market_name", "symbol", *others), hide_index=True, column_config=config)
     backtests = row_backtests(db, run_id)
     if not backtests.is_empty():
         with st.expander(f"Backtest per window ({backtests.height:,} rows): each market with one change at a time"):
-            st.dataframe(
+            table(
                 with_market_names(backtests, market_labels(db)),
                 hide_index=True,
                 column_order=BACKTEST_COLUMNS,

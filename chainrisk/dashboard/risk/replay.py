@@ -16,6 +16,7 @@ from chainrisk.dashboard.ui import (
     health_column,
     naive_utc,
     series_colour,
+    table,
     usd,
     usd_column,
     usd_short,
@@ -158,9 +159,9 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         f"{shown} positions liquidatable at some step, in the order they first become so; health factors are without "
         "any liquidation along the path."
     )
-    table = with_wallet_links(with_market_names(wallets, market_labels(db)))
-    st.dataframe(
-        table,
+    first_hit = with_wallet_links(with_market_names(wallets, market_labels(db)))
+    table(
+        first_hit,
         hide_index=True,
         column_order=[
             "wallet page",

@@ -15,7 +15,7 @@ import streamlit as st
 from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.risk.parameters import section as parameters_section
-from chainrisk.dashboard.ui import naive_utc, percent_column, usd, usd_column, usd_short
+from chainrisk.dashboard.ui import naive_utc, percent_column, table, usd, usd_column, usd_short
 from chainrisk.store.schema.risk import NOTES_SEPARATOR
 
 #: The VaR model's loss measures, as people say them.
@@ -204,7 +204,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         if rows.is_empty():
             continue
         st.subheader(f"{title}: VaR and ES (USD)")
-        st.dataframe(rows, hide_index=True, column_order=order[1:] if scope == "total" else order, column_config=config)
+        table(rows, hide_index=True, column_order=order[1:] if scope == "total" else order, column_config=config)
     _calibration(db, run_id)
     _backtest(db, run_id)
     parameters_section(db, run_id)
@@ -242,7 +242,7 @@ def _calibration(db: Path, run_id: int) -> None:
         f"(times √({HOURS_PER_YEAR} / horizon in hours)), both in %. Degrees of freedom (dof) of the Student-t "
         "fits: the fewer, the fatter the tails; scenarios draw from the joint fit."
     )
-    st.dataframe(
+    table(
         calibration,
         hide_index=True,
         column_config={
