@@ -96,10 +96,22 @@ final AS (
         e.ilk_label AS position_key,
         CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,
         CASE
-            WHEN e.part = 'collateral' THEN (abs(e.dink) // (10::HUGEINT ** (18 - e.gem_decimals)))
-            ELSE abs(e.dart) * coalesce(e.rate, (10::HUGEINT ** 27)) // (10::HUGEINT ** 27)
+            WHEN e.part = 'collateral' THEN abs(e.dink) // (10 ** (18 - e.gem_decimals))::HUGEINT
+            ELSE
+                -- floor(|dart| x rate / 1e27) in HUGEINT: dart = d1 1e18 + d0 and rate = r1 1e18 + r0, so it is
+                -- d1 r1 1e9 + (d1 r0 + d0 r1 + d0 r0 // 1e18) // 1e9, no product above ~1e37 (|dart| x rate itself
+                -- would leave 128 bits; DuckDB's ** of integers is a double, which rounded it)
+                (abs(e.dart) // 1000000000000000000) * (e.ray_rate // 1000000000000000000) * 1000000000
+                + (
+                    (abs(e.dart) // 1000000000000000000) * (e.ray_rate % 1000000000000000000)
+                    + (abs(e.dart) % 1000000000000000000) * (e.ray_rate // 1000000000000000000)
+                    + (abs(e.dart) % 1000000000000000000) * (e.ray_rate % 1000000000000000000)
+                    // 1000000000000000000
+                ) // 1000000000
         END AS action_amount
-    FROM parts AS e
+    FROM (
+        SELECT *, coalesce(rate, 1000000000000000000000000000)::HUGEINT AS ray_rate FROM parts
+    ) AS e
     LEFT JOIN dai AS d ON d.chain_id = e.chain_id AND d.source = e.market
 )
 
