@@ -241,6 +241,27 @@ def test_markets_page_draws_a_market_over_time(scored: Path, tmp_path: Path, mon
     assert any("2 buckets of the health history" in c.value for c in app.caption)
 
 
+def test_liquidations_page_sums_every_liquidation(scored: Path) -> None:
+    """The metrics count and sum every liquidation the chain logged (stg_lending_liquidations, straight from the file),
+    the per-market table gives each market's, the latest table lists them newest first with their wallets' links."""
+    app = open_page("liquidations")
+    assert_clean(app)
+    logged = rows(
+        scored,
+        "SELECT count(DISTINCT (protocol, chain_id, tx_hash, wallet)), sum(debt_repaid_usd) FROM mart_liquidations",
+    )[0]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Liquidations"] == f"{logged[0]:,}" and logged[0] > 0
+    assert metrics["Debt repaid (USD)"] == usd_short(logged[1])
+    per_market = dict(rows(scored, "SELECT market, count(*) FROM stg_lending_liquidations GROUP BY 1"))
+    markets = table_with(app, "liquidations")
+    assert dict(zip(markets["market"], markets["liquidations"], strict=True)) == per_market
+    latest = table_with(app, "liquidator_gain_usd")
+    assert latest["block_number"].tolist() == sorted(latest["block_number"], reverse=True)
+    assert latest.shape[0] == min(logged[0], 500)
+    assert all(link.endswith(wallet) for link, wallet in zip(latest["wallet page"], latest["wallet"], strict=True))
+
+
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:
     app = open_page("overview")
     for page in PAGES[1:]:

@@ -30,6 +30,7 @@ from chainrisk.jobs.credit_history import backfill
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.schema.credit import HISTORY_TABLES
+from chainrisk.store.views import install_views
 from chainrisk.units import WAD
 from tests.chainops import MINTABLE, POOL, aave_health, block_timestamp, sandbox
 
@@ -183,6 +184,27 @@ def test_labels_are_the_chains_liquidations(credit_db: Path, rpc: RpcClient, dev
         assert ours == _liquidated_on_chain(rpc, devnet, ts, ts + HORIZON_DAYS * 86_400), block
         total += len(ours)
     assert total > 0
+
+
+def test_liquidations_are_timed_and_priced_by_the_history(credit_db: Path, rpc: RpcClient) -> None:
+    """Once `credit history` has sampled the chain, every liquidation of mart_liquidations has its block's time as the
+    chain gives it and USD at the last price sample at or before its block."""
+    with Store(credit_db) as store:
+        install_views(store.con)
+        rows = store.query("SELECT * FROM mart_liquidations ORDER BY block_number, log_index")
+        samples = store.query("SELECT asset, block_number, price_usd FROM stg_asset_price_history")
+    assert rows.height > 0 and set(rows["protocol"]) == {"aave-v3", "morpho-blue"}
+    for block in rows["block_number"].unique().to_list():
+        chain = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+        assert rows.filter(pl.col("block_number") == block)["block_timestamp"].to_list()[0] == chain, block
+    for row in rows.iter_rows(named=True):
+        assert row["price_source"] == "history"
+        for side, amount in (("debt_asset", "debt_repaid"), ("collateral_asset", "collateral_seized")):
+            earlier = samples.filter((pl.col("asset") == row[side]) & (pl.col("block_number") <= row["block_number"]))
+            price = earlier.sort("block_number")["price_usd"][-1]
+            assert row[f"{amount}_usd"] == pytest.approx(row[f"{amount}_tokens"] * price, rel=1e-12), (row, side)
+        assert row["price_block"] <= row["block_number"]
+        assert row["liquidator_gain_usd"] == pytest.approx(row["collateral_seized_usd"] - row["debt_repaid_usd"])
 
 
 @pytest.fixture(scope="module")

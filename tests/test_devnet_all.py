@@ -23,11 +23,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import polars as pl
 import pytest
+from eth_abi.abi import decode
 
-from chainrisk.abi import eth_call, load_abi
+from chainrisk.abi import eth_call, event_topic, keccak, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.assets import NATIVE_ETH
@@ -129,6 +131,132 @@ def test_maker_unsafe_exactly_when_ink_spot_below_art_rate(
         if chain_unsafe:
             unsafe.add(urn["urn"])
     assert unsafe and len(unsafe) < len(urns) and full_devnet["maker"]["history"]["barked"]
+
+
+#: Each protocol's liquidation events as the contracts declare them (Aave's IPool, Morpho's EventsLib, Comet's
+#: CometMainInterface, Liquity's TroveManager): decoded here from the receipts with eth-abi, apart from the indexer.
+LIQUIDATION_EVENTS = {
+    "aave-v3": ("LiquidationCall(address,address,address,uint256,uint256,address,bool)", 3),
+    "morpho-blue": ("Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)", 3),
+    "AbsorbDebt": ("AbsorbDebt(address,address,uint256,uint256)", 2),
+    "AbsorbCollateral": ("AbsorbCollateral(address,address,address,uint256,uint256)", 3),
+    "liquity-v1": ("TroveLiquidated(address,uint256,uint256,uint8)", 1),
+}
+
+
+#: grab's arguments, as a Vat note's calldata carries them after the selector.
+NOTE_ARGUMENTS = ["bytes32", "address", "address", "address", "int256", "int256"]
+
+
+def _decoded(log: dict[str, Any], signature: str, indexed: int) -> tuple[list[Any], list[Any]]:
+    """(indexed arguments as 32-byte words, the data's arguments) of `log`, checked to be the `signature` event."""
+    assert log["topics"][0] == event_topic(signature), signature
+    types = signature[signature.index("(") + 1 : -1].split(",")
+    data = decode(types[indexed:], bytes.fromhex(log["data"][2:]))
+    return [t for t in log["topics"][1:]], list(data)
+
+
+def _address(word: str) -> str:
+    return "0x" + word[-40:].lower()
+
+
+def test_liquidations_equal_the_logs_on_the_chain(
+    full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
+) -> None:
+    """Every row of stg_lending_liquidations is the log its transaction's receipt holds at its index, decoded here: the
+    account, the liquidator and the exact amounts; every protocol of the devnet has some."""
+    rows = _rows(full_db, f"SELECT * FROM ({query_sql('stg_lending_liquidations')}) ORDER BY block_number, log_index")
+    assert {r["protocol"] for r in rows} == {"aave-v3", "morpho-blue", "compound-v3", "maker", "liquity-v1"}
+    receipts = {h: full_rpc.call("eth_getTransactionReceipt", [h]) for h in {r["tx_hash"] for r in rows}}
+    rates: dict[tuple[str, int], int] = {}
+    expected: tuple[Any, ...]
+    for row in rows:
+        log = next(x for x in receipts[row["tx_hash"]]["logs"] if int(x["logIndex"], 16) == row["log_index"])
+        protocol = row["protocol"]
+        if protocol == "aave-v3":
+            (collateral, debt, user), (covered, seized, liquidator, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
+            expected = (_address(user), liquidator.lower(), _address(debt), covered, _address(collateral), seized)
+        elif protocol == "morpho-blue":
+            (market, caller, borrower), (repaid, _, seized, bad_debt, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
+            assert market == row["market"] and (bad_debt == 0) == (row["bad_debt_tokens"] == 0)
+            expected = (
+                _address(borrower),
+                _address(caller),
+                row["debt_asset"],
+                repaid,
+                row["collateral_asset"],
+                seized,
+            )
+        elif protocol == "compound-v3" and row["debt_repaid"] is not None:
+            (absorber, borrower), (paid, _) = _decoded(log, *LIQUIDATION_EVENTS["AbsorbDebt"])
+            expected = (_address(borrower), _address(absorber), row["debt_asset"], paid, None, None)
+        elif protocol == "compound-v3":
+            (absorber, borrower, asset), (taken, _) = _decoded(log, *LIQUIDATION_EVENTS["AbsorbCollateral"])
+            expected = (_address(borrower), _address(absorber), None, None, _address(asset), taken)
+        elif protocol == "liquity-v1":
+            (borrower,), (debt, coll, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
+            expected = (_address(borrower), None, row["debt_asset"], debt, row["collateral_asset"], coll)
+        else:
+            # A Vat note (dss src/vat.sol `note`): topic0 the selector, the data the calldata behind a 32-byte offset
+            # and a 32-byte length; grab(i, u, v, w, dink, dart).
+            selector = "0x" + keccak(b"grab(bytes32,address,address,address,int256,int256)")[:4].hex()
+            assert log["topics"][0].startswith(selector) and log["address"] == full_devnet["maker"]["vat"]
+            calldata = bytes.fromhex(log["data"][2:])[64:]
+            ilk, urn, _, _, dink, dart = decode(NOTE_ARGUMENTS, calldata[4 : 4 + 32 * len(NOTE_ARGUMENTS)])
+            name = ilk.rstrip(b"\0").decode()
+            gem = full_devnet["maker"]["ilks"][name]
+            if (name, row["block_number"]) not in rates:
+                answer = full_rpc.call(
+                    *eth_call(full_devnet["maker"]["vat"], VAT, "ilks", ilk, block=hex(row["block_number"]))
+                )
+                rates[name, row["block_number"]] = VAT.decode("ilks", answer)[1]
+            assert row["market"] == name and row["debt_repaid"] is None, "no exact dai in a grab"
+            # The dai confiscated at the rate the Vat holds after the grab's block (a bark does not drip).
+            dai = abs(dart) * rates[name, row["block_number"]] // 10**27
+            assert row["debt_repaid_tokens"] == pytest.approx(dai / 10**18, rel=1e-12)
+            seized = abs(dink) // 10 ** (18 - gem["decimals"])  # the Vat's wad of gem in the gem's own units
+            expected = (urn.lower(), None, row["debt_asset"], None, gem["gem"], seized)
+        got = (
+            row["wallet"],
+            row["liquidator"],
+            row["debt_asset"],
+            None if row["debt_repaid"] is None else int(row["debt_repaid"]),
+            row["collateral_asset"],
+            None if row["collateral_seized"] is None else int(row["collateral_seized"]),
+        )
+        assert got == expected, (protocol, row["tx_hash"], row["log_index"])
+
+
+def test_maker_event_amounts_are_exact_integers(full_devnet: dict[str, Any], full_db: Path) -> None:
+    """Each Maker event's dai is |dart| x rate // 1e27 to the wei, at the rate stg_maker_events documents (the ilk's
+    snapshot at or before the event, else its first), and its gem |dink| scaled to the gem's decimals: the view
+    computed both in doubles before (off by up to 3e8 wei on the demo), and the shared events' action_amount is
+    exact (HUGEINT) across protocols."""
+    events = _rows(
+        full_db,
+        f"SELECT market, block_number, dink, dart, action, action_amount FROM ({query_sql('stg_maker_events')}) "
+        "WHERE action IS NOT NULL",
+    )
+    snapshots = _rows(
+        full_db,
+        "SELECT ilk, block_number, rate FROM raw_maker_ilks UNION ALL SELECT ilk, block_number, rate "
+        "FROM history.raw_maker_ilks",
+    )
+    checked = 0
+    for event in events:
+        gem = full_devnet["maker"]["ilks"][event["market"]]
+        if event["action"] in ("collateral_in", "collateral_out"):
+            assert int(event["action_amount"]) == abs(int(event["dink"])) // 10 ** (18 - gem["decimals"])
+            continue
+        rates = sorted((s["block_number"], int(s["rate"])) for s in snapshots if s["ilk"] == event["market"])
+        before = [rate for block, rate in rates if block <= event["block_number"]]
+        rate = before[-1] if before else rates[0][1]
+        assert int(event["action_amount"]) == abs(int(event["dart"])) * rate // 10**27, event
+        checked += 1
+    assert checked > 0
+    with duckdb.connect(str(full_db), read_only=True) as con:
+        kind = con.execute(f"DESCRIBE ({query_sql('stg_lending_events')})").fetchall()
+    assert dict((c[0], c[1]) for c in kind)["action_amount"] == "HUGEINT"
 
 
 def test_liquity_troves_equal_get_entire_debt_and_coll(

@@ -7,7 +7,19 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from chainrisk.dashboard import chains, console, credit, devnet, markets_page, overview, positions, risk, runs, wallet
+from chainrisk.dashboard import (
+    chains,
+    console,
+    credit,
+    devnet,
+    liquidations,
+    markets_page,
+    overview,
+    positions,
+    risk,
+    runs,
+    wallet,
+)
 from chainrisk.dashboard.ui import run_guarded
 
 
@@ -23,6 +35,7 @@ PAGES = (
     Page("overview", "Overview", overview.render),
     Page("markets", "Markets", markets_page.render),
     Page("positions", "At-risk positions", positions.render),
+    Page("liquidations", "Liquidations", liquidations.render),
     Page("wallet", "Wallet", wallet.render),
     Page("risk", "Risk models", risk.render),
     Page("chains", "Collateral chains", chains.render),

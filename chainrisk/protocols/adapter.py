@@ -93,6 +93,36 @@ POOL_COLUMNS = (
     "debt_room_tokens",
 )
 
+#: The columns every adapter's liquidations view has (`Adapter.liquidations_view`): one row per liquidation the chain
+#: logged (a Comet absorb: its AbsorbDebt and one row per AbsorbCollateral), stacked by `stg_lending_liquidations`:
+#: * wallet: the account liquidated; liquidator: who called (NULL where the event does not say: a Maker grab, a Liquity
+#:   TroveLiquidated);
+#: * debt_asset, debt_symbol, debt_repaid (exact, the token's smallest unit; NULL where the event gives no exact
+#:   figure), debt_repaid_tokens: the debt the liquidation took off the account;
+#: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it took from it;
+#: * bad_debt_tokens: debt written off at that liquidation, in the debt asset (Morpho Blue's badDebtAssets, Aave
+#:   3.3+'s DeficitCreated in the same transaction; NULL where the protocol logs none there).
+LIQUIDATION_COLUMNS = (
+    "protocol",
+    "chain_id",
+    "source",
+    "market",
+    "wallet",
+    "liquidator",
+    "block_number",
+    "tx_hash",
+    "log_index",
+    "debt_asset",
+    "debt_symbol",
+    "debt_repaid",
+    "debt_repaid_tokens",
+    "collateral_asset",
+    "collateral_symbol",
+    "collateral_seized",
+    "collateral_seized_tokens",
+    "bad_debt_tokens",
+)
+
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
 #: contagion rounds do with it (chainrisk.chains.contagion).
 BAD_DEBT_RULES = {
@@ -169,6 +199,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Its stg_ view of the pools its markets lend from or cap (a file in `queries_dir`) with POOL_COLUMNS, one row per
     #: pool at the market's latest snapshot; None when it has none.
     pools_view: ClassVar[str | None] = None
+    #: Its stg_ view of the liquidations its events log (a file in `queries_dir`) with LIQUIDATION_COLUMNS; None when
+    #: it has none.
+    liquidations_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
     #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): GOVERNED,

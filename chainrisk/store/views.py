@@ -1,11 +1,12 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and three generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and four generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
 protocol package reaches the credit features without an edit elsewhere; `stg_lending_pools`, every adapter's pools
 view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
-read; and `stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks).
+read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS); and
+`stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks).
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -27,7 +28,7 @@ import duckdb
 
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
-from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, POOL_COLUMNS, adapters
+from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, LIQUIDATION_COLUMNS, POOL_COLUMNS, adapters
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
 from chainrisk.store.parquet import literal as _literal
@@ -38,10 +39,12 @@ QUERIES_DIR = data_dir("queries")
 LENDING_EVENTS = "stg_lending_events"
 #: The generated view stacking every adapter's pools view.
 LENDING_POOLS = "stg_lending_pools"
+#: The generated view stacking every adapter's liquidations view.
+LENDING_LIQUIDATIONS = "stg_lending_liquidations"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The views generated here rather than read from a file.
-GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS)
+GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS, LENDING_LIQUIDATIONS)
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -132,6 +135,12 @@ STACKED = {
         POOL_COLUMNS,
         None,
         "Every pool a market lends from or caps, in one shape: supply, debt, utilization and cap usage",
+    ),
+    LENDING_LIQUIDATIONS: (
+        "liquidations_view",
+        LIQUIDATION_COLUMNS,
+        None,
+        "Every liquidation the chains logged, in one shape: who, by whom, the debt repaid and the collateral seized",
     ),
 }
 

@@ -147,6 +147,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     account_columns = ("event", "wallet", "counterparty")
     events_view = "stg_compound_v3_events"
     pools_view = "stg_compound_v3_pools"
+    liquidations_view = "stg_compound_v3_liquidations"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.
     ltv_below_threshold = True

@@ -86,6 +86,7 @@ class MakerAdapter(Adapter[Deployment]):
     bonus_is_penalty = True
     events_view = "stg_maker_events"
     pools_view = "stg_maker_pools"
+    liquidations_view = "stg_maker_liquidations"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))

@@ -110,6 +110,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     account_columns = ("event", "market_id", "wallet", "loan_token", "collateral_token", "oracle", "irm", "lltv")
     events_view = "stg_morpho_blue_events"
     pools_view = "stg_morpho_blue_pools"
+    liquidations_view = "stg_morpho_blue_liquidations"
     previous_tables = ("raw_morpho_blue_positions",)
     accrued_columns = accrual.ACCRUED_COLUMNS
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives

@@ -1,0 +1,232 @@
+"""Liquidations page: every liquidation the indexed contracts logged, across protocols: how much debt they repaid, the
+collateral they took and the bad debt they left, over time and per market, then the latest ones one by one.
+
+Reads mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event, else the
+market's latest snapshot: its price_source column says which).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.ui import (
+    CHAIN_COLUMN,
+    PROTOCOL_NAMES,
+    key_table,
+    market_names,
+    naive_utc,
+    series_colour,
+    tokens_column,
+    usd_column,
+    usd_short,
+    wallet_link_column,
+    with_wallet_links,
+)
+
+VIEW = "mart_liquidations"
+#: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
+ROWS_SHOWN = 500
+#: A liquidation: one account liquidated in one transaction (a Comet absorb is several rows of the view).
+ONE_LIQUIDATION = "protocol, chain_id, tx_hash, wallet"
+
+
+def totals(db: Path) -> dict[str, float | int | None]:
+    """Every liquidation's figures summed, and how many have no recorded time or no USD price."""
+    frame = query(
+        db,
+        f"""
+        SELECT count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations, count(DISTINCT wallet) AS wallets,
+               sum(debt_repaid_usd) AS debt_usd, sum(collateral_seized_usd) AS collateral_usd,
+               sum(bad_debt_usd) AS bad_debt_usd, sum(liquidator_gain_usd) AS gain_usd,
+               count(*) FILTER (WHERE block_time IS NULL) AS untimed,
+               count(*) FILTER (WHERE price_source IS NULL) AS unpriced,
+               count(*) FILTER (WHERE price_source = 'latest') AS latest_priced
+        FROM {VIEW}
+        """,
+    )
+    return frame.row(0, named=True)
+
+
+def per_day(db: Path) -> pl.DataFrame:
+    """Debt repaid and bad debt per day and protocol (events with a recorded time)."""
+    frame = query(
+        db,
+        f"""
+        SELECT date_trunc('day', block_time) AS day, protocol, count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations,
+               sum(debt_repaid_usd) AS debt_usd, sum(bad_debt_usd) AS bad_debt_usd
+        FROM {VIEW} WHERE block_time IS NOT NULL
+        GROUP BY ALL ORDER BY day, protocol
+        """,
+    )
+    return frame.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES))
+
+
+def per_market(db: Path) -> pl.DataFrame:
+    frame = query(
+        db,
+        f"""
+        SELECT protocol, market_label, count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations,
+               count(DISTINCT wallet) AS wallets, sum(debt_repaid_usd) AS debt_usd,
+               sum(collateral_seized_usd) AS collateral_usd, sum(bad_debt_usd) AS bad_debt_usd,
+               sum(liquidator_gain_usd) AS gain_usd, max(debt_repaid_usd) AS largest_usd,
+               max(block_time) AS last_time, max(block_number) AS last_block, chain_id, market
+        FROM {VIEW} GROUP BY protocol, chain_id, market, market_label
+        ORDER BY debt_usd DESC NULLS LAST, liquidations DESC, protocol, market
+        """,
+    )
+    return frame.with_columns(market_names(frame, "market_label"), pl.col("protocol").replace(PROTOCOL_NAMES))
+
+
+def latest(db: Path, limit: int = ROWS_SHOWN) -> pl.DataFrame:
+    frame = query(
+        db,
+        f"""
+        SELECT block_time, protocol, market_label, wallet, debt_repaid_tokens, debt_symbol, debt_repaid_usd,
+               collateral_seized_tokens, collateral_symbol, collateral_seized_usd, bad_debt_usd, liquidator_gain_usd,
+               liquidator, price_source, price_block, block_number, tx_hash, log_index, chain_id, market,
+               debt_repaid, collateral_seized
+        FROM {VIEW} ORDER BY block_number DESC, log_index DESC LIMIT ?
+        """,
+        limit,
+    )
+    return with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
+        pl.col("protocol").replace(PROTOCOL_NAMES),
+        # Exact integers as text: a table's numbers are doubles, which round amounts past 2^53.
+        pl.col("debt_repaid", "collateral_seized").cast(pl.String),
+    )
+
+
+def render() -> None:
+    db = database_location()
+    require(db, VIEW)
+    figures = totals(db)
+    if not figures["liquidations"]:
+        st.info(
+            "No liquidation in the indexed blocks of any market: they appear here as `chainrisk index` (or `run`) "
+            "reads them from the contracts' logs."
+        )
+        return
+    cols = st.columns(5)
+    cols[0].metric("Liquidations", f"{figures['liquidations']:,}", help="Accounts liquidated, one per transaction")
+    cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")
+    cols[2].metric("Collateral seized (USD)", usd_short(figures["collateral_usd"]))
+    cols[3].metric("Bad debt (USD)", usd_short(figures["bad_debt_usd"]), help="Written off at the liquidation")
+    cols[4].metric(
+        "Liquidators' gain (USD)",
+        usd_short(figures["gain_usd"]),
+        help="Collateral received less debt repaid, where a liquidator repays for the collateral (Aave, Morpho Blue)",
+    )
+    notes = [
+        "USD at each event's time: the asset prices `chainrisk credit history` recorded at or before its block"
+        + (
+            f"; {figures['latest_priced']:,} rows without one are valued at their market's latest snapshot"
+            if figures["latest_priced"]
+            else ""
+        )
+        + (f"; {figures['unpriced']:,} rows have no USD price at all" if figures["unpriced"] else "")
+        + "."
+    ]
+    if figures["untimed"]:
+        notes.append(
+            f"{figures['untimed']:,} rows have no recorded block time (run `chainrisk credit history` to record it): "
+            "they count in the totals and the tables, not on the chart."
+        )
+    st.caption(" ".join(notes))
+    _over_time(per_day(db))
+    st.subheader("By market")
+    key_table(
+        per_market(db),
+        "liquidations_markets",
+        ("market_label", "liquidations", "debt_usd", "collateral_usd", "bad_debt_usd", "gain_usd"),
+        {
+            "market_label": st.column_config.TextColumn("market", width="medium"),
+            "liquidations": st.column_config.NumberColumn("liquidations", format="%d"),
+            "wallets": st.column_config.NumberColumn("wallets", format="%d"),
+            "debt_usd": usd_column("debt repaid (USD)"),
+            "collateral_usd": usd_column("collateral seized (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "gain_usd": usd_column("gain (USD)", "Liquidators' gain: collateral received less debt repaid"),
+            "largest_usd": usd_column("largest (USD)", "The most debt one liquidation repaid"),
+            "last_time": st.column_config.DatetimeColumn("last (UTC)", format="YYYY-MM-DD HH:mm"),
+            "last_block": st.column_config.NumberColumn("last block", format="%d"),
+            "chain_id": CHAIN_COLUMN,
+            "market": "market id",
+        },
+        "these markets",
+    )
+    _latest(latest(db), int(figures["liquidations"] or 0))
+
+
+def _over_time(days: pl.DataFrame) -> None:
+    if days.is_empty():
+        return
+    st.subheader("Debt repaid by liquidations, per day")
+    frame = naive_utc(days, "day")
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("day:T", title="day (UTC)"),
+            y=alt.Y("sum(debt_usd):Q", title="debt repaid (USD)", axis=alt.Axis(format="$,.0f")),
+            color=series_colour("protocol:N", frame["protocol"].n_unique(), "protocol"),
+            tooltip=[
+                alt.Tooltip("day:T", format="%Y-%m-%d", title="day (UTC)"),
+                "protocol",
+                alt.Tooltip("liquidations:Q", format="d"),
+                alt.Tooltip("debt_usd:Q", format="$,.2f", title="debt repaid (USD)"),
+                alt.Tooltip("bad_debt_usd:Q", format="$,.2f", title="bad debt (USD)"),
+            ],
+        )
+    )
+    st.altair_chart(bars, width="stretch")
+
+
+def _latest(frame: pl.DataFrame, count: int) -> None:
+    st.subheader("Latest liquidations")
+    if count > frame.height:
+        st.caption(f"The newest {frame.height:,} rows of {count:,} liquidations; `mart_liquidations` holds every one.")
+    key_table(
+        frame,
+        "liquidations_latest",
+        (
+            "block_time",
+            "market_label",
+            "wallet page",
+            "debt_symbol",
+            "debt_repaid_usd",
+            "collateral_symbol",
+            "collateral_seized_usd",
+            "liquidator_gain_usd",
+        ),
+        {
+            "block_time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
+            "market_label": st.column_config.TextColumn("market", width="medium"),
+            "wallet page": wallet_link_column(),
+            "wallet": None,
+            "debt_repaid_tokens": tokens_column("debt repaid (tokens)"),
+            "debt_symbol": "debt",
+            "debt_repaid_usd": usd_column("repaid (USD)", "The debt the liquidation took off the account"),
+            "collateral_seized_tokens": tokens_column("collateral seized (tokens)"),
+            "collateral_symbol": "collateral",
+            "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "liquidator_gain_usd": usd_column("gain (USD)", "The liquidator's: collateral received less debt repaid"),
+            "liquidator": "liquidator",
+            "price_source": st.column_config.TextColumn(
+                "USD from", help="history: prices recorded at or before the event; latest: the latest snapshot's"
+            ),
+            "price_block": st.column_config.NumberColumn("price block", format="%d"),
+            "block_number": st.column_config.NumberColumn("block", format="%d"),
+            "log_index": st.column_config.NumberColumn("log index", format="%d"),
+            "chain_id": CHAIN_COLUMN,
+            "market": "market id",
+            "debt_repaid": st.column_config.TextColumn("debt repaid (exact)", help="Smallest units, as logged"),
+            "collateral_seized": st.column_config.TextColumn("collateral seized (exact)", help="Smallest units"),
+        },
+        "these liquidations",
+    )

@@ -1,0 +1,67 @@
+-- Compound V3 (Comet) liquidations: each absorb's AbsorbDebt (the base credited to the account) and AbsorbCollateral
+-- (each collateral taken into the protocol), in the shared liquidation columns
+-- (chainrisk.protocols.adapter.LIQUIDATION_COLUMNS).
+--
+-- Grain: one row per AbsorbDebt or AbsorbCollateral (chain_id, market, block_number, log_index): an absorb takes every
+-- collateral at once, so it is one debt row and one row per collateral asset, all of one transaction.
+-- Key columns:
+--   wallet, liquidator     the account absorbed and the absorber
+--   debt_repaid            AbsorbDebt's basePaidOut, exact in the base token's smallest unit: the debt cancelled plus
+--                          whatever the collateral was worth beyond it, credited to the account as a supply
+--   collateral_seized      AbsorbCollateral's collateralAbsorbed, exact in the asset's smallest unit (NULL on the debt
+--                          row, as the debt is NULL on the collateral rows)
+--   bad_debt_tokens        NULL: what the collateral does not cover falls on the reserves, which no event logs
+-- Reads: stg_compound_v3_events, raw_compound_v3_markets, raw_compound_v3_assets.
+WITH events AS (
+    SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbDebt', 'AbsorbCollateral')
+),
+
+base AS (
+    SELECT
+        chain_id,
+        market,
+        arg_max(base_token, block_number) AS base_token,
+        arg_max(base_symbol, block_number) AS base_symbol,
+        arg_max(base_decimals, block_number) AS base_decimals
+    FROM raw_compound_v3_markets
+    GROUP BY chain_id, market
+),
+
+assets AS (
+    SELECT
+        chain_id,
+        market,
+        asset,
+        arg_max(symbol, block_number) AS symbol,
+        arg_max(decimals, block_number) AS decimals
+    FROM raw_compound_v3_assets
+    GROUP BY chain_id, market, asset
+),
+
+final AS (
+    SELECT
+        'compound-v3' AS protocol,
+        e.chain_id,
+        e.source,
+        e.market,
+        e.wallet,
+        e.counterparty AS liquidator,
+        e.block_number,
+        e.tx_hash,
+        e.log_index,
+        CASE WHEN e.event = 'AbsorbDebt' THEN b.base_token END AS debt_asset,
+        CASE WHEN e.event = 'AbsorbDebt' THEN b.base_symbol END AS debt_symbol,
+        CASE WHEN e.event = 'AbsorbDebt' THEN e.amount::HUGEINT END AS debt_repaid,
+        CASE WHEN e.event = 'AbsorbDebt' THEN e.amount::DOUBLE / pow(10, b.base_decimals) END AS debt_repaid_tokens,
+        CASE WHEN e.event = 'AbsorbCollateral' THEN e.asset END AS collateral_asset,
+        CASE WHEN e.event = 'AbsorbCollateral' THEN a.symbol END AS collateral_symbol,
+        CASE WHEN e.event = 'AbsorbCollateral' THEN e.amount::HUGEINT END AS collateral_seized,
+        CASE WHEN e.event = 'AbsorbCollateral' THEN e.amount::DOUBLE / pow(10, a.decimals) END
+            AS collateral_seized_tokens,
+        NULL::DOUBLE AS bad_debt_tokens
+    FROM events AS e
+    LEFT JOIN base AS b ON b.chain_id = e.chain_id AND b.market = e.market
+    LEFT JOIN assets AS a ON a.chain_id = e.chain_id AND a.market = e.market AND a.asset = e.asset
+)
+
+SELECT * FROM final

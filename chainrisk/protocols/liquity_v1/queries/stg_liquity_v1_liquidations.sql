@@ -1,0 +1,39 @@
+-- Liquity V1 liquidations: each TroveLiquidated with the trove's debt and collateral it took, in the shared
+-- liquidation columns (chainrisk.protocols.adapter.LIQUIDATION_COLUMNS).
+--
+-- Grain: one row per TroveLiquidated (chain_id, market, block_number, log_index).
+-- Key columns:
+--   wallet                 the borrower; liquidator NULL (the event does not name the caller)
+--   debt_repaid            the trove's whole debt, exact LUSD wei (offset by the Stability Pool or redistributed)
+--   collateral_seized      the trove's whole collateral, exact wei of ETH (the gas compensation included)
+--   bad_debt_tokens        NULL: what the Stability Pool cannot offset is redistributed to the other troves, not
+--                          written off
+-- Reads: stg_liquity_v1_events.
+WITH liquidated AS (
+    SELECT * FROM stg_liquity_v1_events WHERE event = 'TroveLiquidated'
+),
+
+final AS (
+    SELECT
+        'liquity-v1' AS protocol,
+        e.chain_id,
+        e.source,
+        e.market,
+        e.wallet,
+        NULL::VARCHAR AS liquidator,
+        e.block_number,
+        e.tx_hash,
+        e.log_index,
+        e.action_asset AS debt_asset,
+        'LUSD' AS debt_symbol,
+        e.debt::HUGEINT AS debt_repaid,
+        e.debt::DOUBLE / 1e18 AS debt_repaid_tokens,
+        '0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee' AS collateral_asset,
+        'ETH' AS collateral_symbol,
+        e.coll::HUGEINT AS collateral_seized,
+        e.coll::DOUBLE / 1e18 AS collateral_seized_tokens,
+        NULL::DOUBLE AS bad_debt_tokens
+    FROM liquidated AS e
+)
+
+SELECT * FROM final

@@ -1,0 +1,65 @@
+-- Maker/Sky liquidations: each Vat.grab a Dog.bark makes, with the vault's collateral and debt it confiscated, in the
+-- shared liquidation columns (chainrisk.protocols.adapter.LIQUIDATION_COLUMNS).
+--
+-- Grain: one row per grab (chain_id, source, block_number, log_index).
+-- Key columns:
+--   wallet                 the urn; liquidator NULL (the keeper who barked is in the Dog's Bark, not indexed)
+--   debt_repaid            NULL: the grab logs normalised debt (dart), and its dai is dart x the ilk's rate at that
+--                          moment, which no indexed event carries; debt_repaid_tokens is dart x the rate of the ilk's
+--                          snapshot at or before the grab (stg_maker_events), exact when no drip came in between
+--   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
+--   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
+-- Reads: stg_maker_events, raw_maker_ilks.
+WITH grabs AS (
+    SELECT * FROM stg_maker_events WHERE event = 'grab'
+),
+
+gems AS (
+    SELECT
+        chain_id,
+        market,
+        ilk,
+        arg_max(gem, block_number) AS gem,
+        arg_max(symbol, block_number) AS symbol,
+        arg_max(coalesce(gem_decimals, 18), block_number) AS gem_decimals
+    FROM raw_maker_ilks
+    GROUP BY chain_id, market, ilk
+),
+
+-- The gem's smallest units of the Vat's 18-decimal dink: 10^(18 - decimals) as an exact integer (every power of ten
+-- up to 10^22 is a double exactly; DuckDB's ** of integers returns a double).
+seized AS (
+    SELECT
+        e.*,
+        g.gem,
+        g.symbol,
+        g.gem_decimals,
+        abs(e.dink) // (10 ** (18 - g.gem_decimals))::HUGEINT AS seized
+    FROM grabs AS e
+    LEFT JOIN gems AS g ON g.chain_id = e.chain_id AND g.market = e.source AND g.ilk = e.market
+),
+
+final AS (
+    SELECT
+        'maker' AS protocol,
+        e.chain_id,
+        e.source,
+        e.market,
+        e.wallet,
+        NULL::VARCHAR AS liquidator,
+        e.block_number,
+        e.tx_hash,
+        e.log_index,
+        e.action_asset AS debt_asset,
+        'DAI' AS debt_symbol,
+        NULL::HUGEINT AS debt_repaid,
+        e.action_amount::DOUBLE / 1e18 AS debt_repaid_tokens,
+        e.gem AS collateral_asset,
+        e.symbol AS collateral_symbol,
+        e.seized AS collateral_seized,
+        e.seized::DOUBLE / pow(10, e.gem_decimals) AS collateral_seized_tokens,
+        NULL::DOUBLE AS bad_debt_tokens
+    FROM seized AS e
+)
+
+SELECT * FROM final

@@ -1,0 +1,130 @@
+-- Every liquidation the indexed contracts logged, across protocols: who was liquidated, by whom, when, the debt it
+-- repaid and the collateral it took, in tokens and in USD at the time.
+--
+-- Grain: one row per liquidation event (stg_lending_liquidations): a Comet absorb is its debt row and one row per
+-- collateral it took, all of one tx_hash.
+-- Key columns:
+--   market_label           the market's name for people (stg_market_labels)
+--   wallet, liquidator     the account liquidated and the caller (NULL where the event does not say: Maker, Liquity)
+--   block_number, block_time   the event's block and its time (NULL until `chainrisk credit history` has recorded
+--                          the block's timestamp)
+--   debt_symbol, debt_repaid (exact, smallest unit; NULL where the event gives no exact figure), debt_repaid_tokens,
+--   debt_repaid_usd        the debt taken off the account
+--   collateral_symbol, collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it took
+--   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+)
+--   liquidator_gain_usd    collateral_seized_usd - debt_repaid_usd where a liquidator repaid the debt for the
+--                          collateral (Aave, Morpho Blue): the bonus it earned, before gas; NULL where the protocol
+--                          takes the collateral itself (a Comet absorb, a Maker auction, Liquity's Stability Pool)
+--   price_block, price_source   where the USD prices come from: 'history' (stg_asset_price_history, the last sample at
+--                          or before the event: `chainrisk credit history` records them) or 'latest' (the market's
+--                          latest snapshot, after the event, when no earlier sample exists); NULL USD without either
+-- Reads: stg_lending_liquidations, stg_market_labels, stg_asset_price_history, stg_block_times, stg_positions_latest.
+WITH liquidations AS (
+    SELECT * FROM stg_lending_liquidations
+),
+
+labels AS (
+    SELECT protocol, chain_id, market, market_label FROM stg_market_labels
+),
+
+prices AS (
+    SELECT chain_id, asset, block_number, price_usd FROM stg_asset_price_history
+),
+
+latest_prices AS (
+    SELECT protocol, chain_id, market, asset, any_value(price_usd) AS price_usd, max(block_number) AS block_number
+    FROM stg_positions_latest
+    WHERE price_usd IS NOT NULL
+    GROUP BY protocol, chain_id, market, asset
+),
+
+times AS (
+    SELECT chain_id, block_number, block_timestamp, block_time FROM stg_block_times
+),
+
+debt_priced AS (
+    SELECT l.*, p.price_usd AS debt_history_price, p.block_number AS debt_history_block
+    FROM liquidations AS l
+    ASOF LEFT JOIN prices AS p
+        ON p.chain_id = l.chain_id AND p.asset = l.debt_asset AND p.block_number <= l.block_number
+),
+
+priced AS (
+    SELECT d.*, p.price_usd AS collateral_history_price, p.block_number AS collateral_history_block
+    FROM debt_priced AS d
+    ASOF LEFT JOIN prices AS p
+        ON p.chain_id = d.chain_id AND p.asset = d.collateral_asset AND p.block_number <= d.block_number
+),
+
+chosen AS (
+    SELECT
+        p.*,
+        -- One source per row, so both sides of a row are valued alike: the history where it has every asset the
+        -- row names, else the latest snapshot.
+        (p.debt_asset IS NULL OR p.debt_history_price IS NOT NULL)
+        AND (p.collateral_asset IS NULL OR p.collateral_history_price IS NOT NULL) AS from_history,
+        ld.price_usd AS debt_latest_price,
+        lc.price_usd AS collateral_latest_price,
+        greatest(ld.block_number, lc.block_number) AS latest_block
+    FROM priced AS p
+    LEFT JOIN latest_prices AS ld
+        ON ld.protocol = p.protocol AND ld.chain_id = p.chain_id AND ld.market = p.market AND ld.asset = p.debt_asset
+    LEFT JOIN latest_prices AS lc
+        ON lc.protocol = p.protocol AND lc.chain_id = p.chain_id AND lc.market = p.market
+        AND lc.asset = p.collateral_asset
+),
+
+valued AS (
+    SELECT
+        c.*,
+        CASE WHEN c.from_history THEN c.debt_history_price ELSE c.debt_latest_price END AS debt_price_usd,
+        CASE WHEN c.from_history THEN c.collateral_history_price ELSE c.collateral_latest_price END
+            AS collateral_price_usd,
+        CASE
+            WHEN c.from_history THEN greatest(c.debt_history_block, c.collateral_history_block)
+            ELSE c.latest_block
+        END AS price_block
+    FROM chosen AS c
+),
+
+final AS (
+    SELECT
+        v.protocol,
+        v.chain_id,
+        v.market,
+        coalesce(lb.market_label, v.market) AS market_label,
+        v.source,
+        v.wallet,
+        v.liquidator,
+        v.block_number,
+        t.block_timestamp,
+        t.block_time,
+        v.tx_hash,
+        v.log_index,
+        v.debt_asset,
+        v.debt_symbol,
+        v.debt_repaid,
+        v.debt_repaid_tokens,
+        v.debt_repaid_tokens * v.debt_price_usd AS debt_repaid_usd,
+        v.collateral_asset,
+        v.collateral_symbol,
+        v.collateral_seized,
+        v.collateral_seized_tokens,
+        v.collateral_seized_tokens * v.collateral_price_usd AS collateral_seized_usd,
+        v.bad_debt_tokens,
+        v.bad_debt_tokens * v.debt_price_usd AS bad_debt_usd,
+        CASE WHEN v.liquidator IS NOT NULL THEN
+            v.collateral_seized_tokens * v.collateral_price_usd - v.debt_repaid_tokens * v.debt_price_usd
+        END AS liquidator_gain_usd,
+        v.price_block,
+        CASE
+            WHEN v.debt_price_usd IS NULL AND v.collateral_price_usd IS NULL THEN NULL
+            WHEN v.from_history THEN 'history'
+            ELSE 'latest'
+        END AS price_source
+    FROM valued AS v
+    LEFT JOIN labels AS lb USING (protocol, chain_id, market)
+    LEFT JOIN times AS t ON t.chain_id = v.chain_id AND t.block_number = v.block_number
+)
+
+SELECT * FROM final
