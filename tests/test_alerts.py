@@ -344,6 +344,12 @@ def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: py
             'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nminutes = 5\nscope = "total"',
             "scope must be 'market' or 'total'",
         ),
+        ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "liquidation_above"', "needs `usd`"),
+        (
+            'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "liquidation_above"\nusd = 1\n'
+            'scope = "total"',
+            "scope must be 'market' or 'total'",
+        ),
     ],
 )
 def test_bad_alert_config_is_one_clear_line(tmp_path: Path, alerts: str, message: str) -> None:

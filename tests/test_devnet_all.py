@@ -450,6 +450,49 @@ def test_utilization_and_cap_alerts_watch_every_pool(full_db: Path, tmp_path: Pa
         assert sorted(receiver.seen()[len(sent) :]) == [("recovery", f"maker:{ilk} debt cap")] * 2
 
 
+def test_liquidation_alerts_send_each_new_liquidation_once(full_db: Path, tmp_path: Path) -> None:
+    """A contract's first snapshot sends nothing (the history a first index reads is not news); with an earlier
+    snapshot before the first liquidation, each account liquidated in a transaction after it, up to the latest
+    snapshot, whose debt repaid exceeds the limit is sent once (a Comet absorb's rows counted as one), in every
+    protocol; the next run sends nothing, and one whose window no longer holds them sends no recovery."""
+    db = copy_of(full_db, tmp_path)
+    receiver = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    with Store(db) as store:
+        found = store.con.execute(f"SELECT * FROM ({query_sql('mart_liquidations')})")
+        rows = [dict(zip([c[0] for c in found.description], row, strict=True)) for row in found.fetchall()]
+        debt: dict[str, float] = {}
+        for r in rows:
+            key = f"{r['protocol']}:{r['market']}:{r['wallet']}:{r['tx_hash']}"
+            debt[key] = debt.get(key, 0.0) + (r["debt_repaid_usd"] or 0.0)
+        # Two limits: one every protocol's largest liquidation passes, one only the largest of all.
+        largest: dict[str, float] = {}
+        for key, usd in debt.items():
+            largest[key.split(":")[0]] = max(largest.get(key.split(":")[0], 0.0), usd)
+        limits = {"every protocol": min(largest.values()) * 0.999, "the largest": sorted(debt.values())[-2]}
+        rules = [{"name": name, "kind": "liquidation_above", "usd": usd} for name, usd in limits.items()]
+        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
+        assert config is not None
+        assert run_alerts(store.con, config, 1, client).sent == 0, "one snapshot: nothing is news"
+        earlier = min(r["block_number"] for r in rows) - 1
+        store.con.execute(
+            "INSERT INTO snapshot_blocks SELECT protocol, chain_id, source, ?, block_hash, block_timestamp "
+            "FROM snapshot_blocks",
+            [earlier],
+        )
+        run_alerts(store.con, config, 2, client)
+        for name, limit in limits.items():
+            sent = {p["subject"]: p["value"] for p in receiver.payloads if p["rule"] == name}
+            assert sent == pytest.approx({k: v for k, v in debt.items() if v > limit}, rel=1e-12), name
+        assert set(largest) == {"aave-v3", "morpho-blue", "compound-v3", "maker", "liquity-v1"}
+        assert {p["subject"].split(":")[0] for p in receiver.payloads} == set(largest)
+        assert sum(p["rule"] == "the largest" for p in receiver.payloads) == 1
+        assert all(p["event"] == "breach" and "debt repaid $" in p["text"] for p in receiver.payloads)
+        assert run_alerts(store.con, config, 3, client).sent == 0
+        store.con.execute("DELETE FROM snapshot_blocks WHERE block_number = ?", [earlier])
+        assert run_alerts(store.con, config, 4, client).sent == 0, "an event does not recover"
+
+
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
     full_devnet: dict[str, Any], full_rpc: RpcClient, tmp_path: Path
 ) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import duckdb
 import httpx
 
-from chainrisk.alerts.rules import AlertConfig, EmailChannel, Observation, WatchedMarket, evaluate
+from chainrisk.alerts.rules import EVENT_KINDS, AlertConfig, EmailChannel, Observation, WatchedMarket, evaluate
 
 WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOK_ATTEMPTS = 3
@@ -34,6 +34,7 @@ _MEASURED = {
     "utilization_above": "utilization",
     "cap_used_above": "used",  # after a subject that ends in its cap: "... USDC supply cap used 96.00 %"
     "stale_above": "data age",
+    "liquidation_above": "debt repaid",
 }
 
 
@@ -198,9 +199,16 @@ def run_alerts(
                 active = state.get((o.rule.name, o.subject, channel.name), False)
                 if o.breached != active:
                     events.append(Event(o, "breach" if o.breached else "recovery"))
-            # Subjects that vanished (a market no longer scored) while breaching have recovered too.
+            # Subjects that vanished (a market no longer scored) while breaching have recovered too; an event (a
+            # liquidation) leaves the rule's window without recovering.
             for (rule_name, subject, channel_name), active in state.items():
-                if active and channel_name == channel.name and (rule_name, subject) not in seen and rule_name in rules:
+                if (
+                    active
+                    and channel_name == channel.name
+                    and (rule_name, subject) not in seen
+                    and rule_name in rules
+                    and rules[rule_name].kind not in EVENT_KINDS
+                ):
                     gone = Observation(rules[rule_name], subject, False, None, None, None, "no longer observed")
                     events.append(Event(gone, "recovery"))
             if not events:

@@ -46,6 +46,11 @@ percent = 90                   # collateral's supplyCap, a Maker ilk's debt ceil
 caps = ["supply", "debt"]      # optional: one of the two only (supply caps; borrow caps and debt ceilings)
 
 [[alerts.rules]]
+name = "large liquidations"
+kind = "liquidation_above"     # each liquidation the run indexed whose debt repaid exceeds `usd` (mart_liquidations)
+usd = 100_000
+
+[[alerts.rules]]
 name = "stale data"
 kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
 minutes = 30
@@ -72,6 +77,12 @@ evaluated on every run, one whose every market failed included: the runs that lo
 say so. `data_quality` sends one alert per problem a market's latest snapshot met (an oracle that reverts leaves the
 positions whose health needs its price unliquidatable on the chain too), and its recovery once a snapshot no longer
 meets it.
+
+`liquidation_above` reports events: each account liquidated in a transaction that the run's snapshot of its indexed
+contract reached (blocks after the contract's previous snapshot, up to this one) and whose debt repaid exceeds `usd`
+(summed over the transaction's liquidation rows: a Comet absorb's debt and collateral rows are one liquidation), once;
+it never recovers. A contract's first snapshot sends none: the history a first index reads is not news. Its subject is
+`protocol:market:wallet:tx_hash`.
 """
 
 from __future__ import annotations
@@ -95,7 +106,10 @@ RULE_KINDS = (
     "cap_used_above",
     "stale_above",
     "data_quality",
+    "liquidation_above",
 )
+#: Rules that report events rather than a state: each subject is sent once, when first seen, and never recovers.
+EVENT_KINDS = ("liquidation_above",)
 RULE_KEYS = {
     *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds", "caps"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
@@ -233,7 +247,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     scope = entry.get("scope", "market")
     # "total" sums a market measure over markets: the USD rules, whose limit is `usd` (every kind LIMIT_KEYS names
     # measures something that does not add up).
-    if scope not in ("market", "total") or (scope == "total" and kind in LIMIT_KEYS):
+    if scope not in ("market", "total") or (scope == "total" and (kind in LIMIT_KEYS or kind in EVENT_KINDS)):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),
@@ -359,6 +373,8 @@ def evaluate(
         return _data_quality(con, rule)
     if rule.kind in ("utilization_above", "cap_used_above"):
         return _pools(con, rule)
+    if rule.kind == "liquidation_above":
+        return _liquidations(con, rule)
     filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
@@ -463,4 +479,39 @@ def _pools(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
                 found.append(
                     Observation(rule, subject + ending, used > rule.threshold, used, int(chain), int(block), where)
                 )
+    return found
+
+
+def _liquidations(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Each account liquidated in a transaction between its indexed contract's previous snapshot and its latest
+    (mart_liquidations, its SQL inlined) whose debt repaid exceeds the rule's USD; none for a contract with one
+    snapshot. Only the breaches are observed: an event is not a state that recovers."""
+    sql = f"""
+        WITH ranked AS (
+            SELECT protocol, chain_id, source, block_number,
+                   row_number() OVER (PARTITION BY protocol, chain_id, source ORDER BY block_number DESC) AS k
+            FROM snapshot_blocks
+        ),
+        windows AS (
+            SELECT protocol, chain_id, source, max(block_number) FILTER (WHERE k = 1) AS latest,
+                   max(block_number) FILTER (WHERE k = 2) AS previous
+            FROM ranked GROUP BY protocol, chain_id, source
+        )
+        SELECT l.protocol, l.chain_id, l.market, l.wallet, l.tx_hash, any_value(l.market_label),
+               sum(l.debt_repaid_usd), sum(l.collateral_seized_usd), max(l.block_number),
+               string_agg(DISTINCT l.debt_symbol, '/'), string_agg(DISTINCT l.collateral_symbol, '/')
+        FROM ({query_sql("mart_liquidations")}) AS l
+        JOIN windows AS w ON w.protocol = l.protocol AND w.chain_id = l.chain_id AND w.source = l.source
+        WHERE l.block_number > w.previous AND l.block_number <= w.latest
+            AND (?::VARCHAR IS NULL OR l.protocol = ?) AND (?::VARCHAR IS NULL OR l.market = ?)
+        GROUP BY l.protocol, l.chain_id, l.market, l.wallet, l.tx_hash
+        HAVING sum(l.debt_repaid_usd) > ?
+        ORDER BY max(l.block_number), l.protocol, l.market, l.wallet
+    """
+    found = []
+    rows = _rows(con, sql, [*_filters(rule), rule.threshold])
+    for protocol, chain, market, wallet, tx, label, debt, seized, block, debt_symbol, seized_symbol in rows:
+        taken = f", ${seized:,.0f} of {seized_symbol} seized" if seized is not None else ""
+        where = f"{label or market}: {wallet} liquidated, {debt_symbol} debt repaid{taken}, tx {tx}"
+        found.append(Observation(rule, f"{protocol}:{market}:{wallet}:{tx}", True, debt, int(chain), int(block), where))
     return found
