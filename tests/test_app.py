@@ -200,25 +200,29 @@ def test_markets_page_ranks_every_pool_by_its_nearest_limit(scored: Path) -> Non
 
 
 def test_markets_page_draws_a_market_over_time(scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a second hour of samples (every wallet an hour earlier at twice its debt), the largest market's chart
-    holds both buckets, each its wallets' sums as the database holds them; with one bucket the page says so."""
+    """With two more buckets of samples (every wallet an hour earlier at twice its debt, and 20 days earlier at three
+    times it), the largest market's chart holds the three, each its wallets' sums as the database holds them, and the
+    last 7 days the two recent ones; with one bucket the page says so."""
     app = open_page("markets")
     assert_clean(app)
     assert "A market over time" in [s.value for s in app.subheader]
-    assert any("One bucket of health history so far" in c.value for c in app.caption)
+    assert any("One bucket of health history for this market" in c.value for c in app.caption)
     db = copy_of(scored, tmp_path)
     with Store(db) as store:
         largest = store.con.execute(
             "SELECT protocol, chain_id, market FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, "
             "market LIMIT 1"
         ).fetchall()[0]
-        earlier = store.query(
-            "SELECT protocol, chain_id, market, wallet, last_block - 1 AS block_number, "
-            "last_timestamp - 3600 AS block_timestamp, health_factor, collateral_usd, debt_usd * 2 AS debt_usd, "
-            "borrowing_power_usd, bad_debt_usd, liquidation_threshold_bps, ltv_bps, liquidatable "
-            "FROM wallet_health_history"
+        latest = store.query(
+            "SELECT protocol, chain_id, market, wallet, last_block AS block_number, last_timestamp AS block_timestamp, "
+            "health_factor, collateral_usd, debt_usd, borrowing_power_usd, bad_debt_usd, liquidation_threshold_bps, "
+            "ltv_bps, liquidatable FROM wallet_health_history"
         )
-        record_samples(store.con, earlier, HistorySettings())
+        for back, blocks, factor in ((3600, 1, 2), (20 * 86_400, 2, 3)):
+            earlier = latest.with_columns(
+                pl.col("block_number") - blocks, pl.col("block_timestamp") - back, pl.col("debt_usd") * factor
+            )
+            record_samples(store.con, earlier, HistorySettings())
         store.publish()
     monkeypatch.setenv("CHAINRISK_DB", str(db))
     app = open_page("markets")
@@ -229,7 +233,7 @@ def test_markets_page_draws_a_market_over_time(scored: Path, tmp_path: Path, mon
         "FROM wallet_health_history WHERE protocol = ? AND chain_id = ? AND market = ? GROUP BY 1 ORDER BY 1",
         list(largest),
     )
-    assert len(expected) == 2 and expected[0][1] == pytest.approx(2 * expected[1][1])
+    assert len(expected) == 3 and expected[0][1] == pytest.approx(3 * expected[2][1])
     money = pl.from_arrow(chart_data(app, "series"))
     assert isinstance(money, pl.DataFrame)
     for series, at in (("debt", 1), ("collateral", 2)):
@@ -238,7 +242,14 @@ def test_markets_page_draws_a_market_over_time(scored: Path, tmp_path: Path, mon
     counts = pl.from_arrow(chart_data(app, "last"))
     assert isinstance(counts, pl.DataFrame)
     assert counts.sort("bucket_time")["last"].to_list() == [row[3] for row in expected]
-    assert any("2 buckets of the health history" in c.value for c in app.caption)
+    assert any("3 buckets of the health history" in c.value for c in app.caption)
+    # The last 7 days of the market's scores: the bucket 20 days back is not read.
+    app.selectbox(key="markets_over_time_range").select("last 7 days").run()
+    assert_clean(app)
+    week = pl.from_arrow(chart_data(app, "series"))
+    assert isinstance(week, pl.DataFrame)
+    drawn = week.filter(pl.col("series") == "debt").sort("bucket_time")["value"].to_list()
+    assert drawn == pytest.approx([row[1] for row in expected[1:]], rel=1e-12)
 
 
 def test_liquidations_page_sums_every_liquidation(scored: Path) -> None:

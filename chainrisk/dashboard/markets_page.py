@@ -56,7 +56,7 @@ def every_market(db: Path) -> pl.DataFrame:
         """
         SELECT protocol, market_label, debt_usd, collateral_usd, bad_debt_usd, liquidatable_wallets,
                liquidatable_debt_usd, seizable_collateral_usd, min_health_factor, borrowers, wallets, chain_id,
-               block_number, market, protocol AS protocol_id
+               block_number, market, protocol AS protocol_id, block_timestamp
         FROM mart_market_summary ORDER BY debt_usd DESC NULLS LAST, protocol, market
         """,
     )
@@ -122,19 +122,28 @@ HISTORY_USD = {"collateral_usd": "collateral", "debt_usd": "debt", "bad_debt_usd
 POINTS_UP_TO = 60
 
 
-def market_history(db: Path, protocol: str, chain_id: int, market: str) -> pl.DataFrame:
-    """One market's buckets of the health history, summed over its wallets, oldest first."""
+#: How far back the market-over-time chart reaches, from the market's latest scored block: days (None: all of it).
+HISTORY_RANGES = {"last 7 days": 7, "last 30 days": 30, "last 90 days": 90, "everything stored": None}
+DEFAULT_RANGE = "last 90 days"
+
+
+def market_history(db: Path, protocol: str, chain_id: int, market: str, since: int | None = None) -> pl.DataFrame:
+    """One market's buckets of the health history from `since` (a timestamp; None: all), summed over its wallets,
+    oldest first. The bound is on the buckets' start, which the history's hot table and its cold days' files are
+    ordered by, so a recent range reads only recent days."""
     return query(
         db,
         f"""
         SELECT bucket_time, bucket_seconds, block_number, block_time, wallets, borrowers, collateral_usd, debt_usd,
                bad_debt_usd, liquidatable_wallets, wallets_liquidatable_in_bucket, min_health_factor,
                lowest_health_factor, samples, mixed_blocks
-        FROM {HISTORY} WHERE protocol = ? AND chain_id = ? AND market = ? ORDER BY bucket_start
+        FROM {HISTORY} WHERE protocol = ? AND chain_id = ? AND market = ? AND bucket_start >= ?
+        ORDER BY bucket_start
         """,
         protocol,
         chain_id,
         market,
+        since if since is not None else -(2**62),
     )
 
 
@@ -148,19 +157,29 @@ def _over_time(db: Path) -> None:
     st.subheader("A market over time")
     keys = list(markets.select("protocol_id", "chain_id", "market").iter_rows())
     names = dict(zip(keys, markets["market_label"], strict=True))
-    chosen = st.selectbox("Market", keys, format_func=names.__getitem__, key="markets_over_time")
+    latest = dict(zip(keys, markets["block_timestamp"], strict=True))
+    left, right = st.columns([3, 1])
+    chosen = left.selectbox("Market", keys, format_func=names.__getitem__, key="markets_over_time")
+    reach = right.selectbox(
+        "Range", list(HISTORY_RANGES), index=list(HISTORY_RANGES).index(DEFAULT_RANGE), key="markets_over_time_range"
+    )
     if chosen is None:
         return
-    history = market_history(db, *chosen)
+    days = HISTORY_RANGES[reach]
+    since = None if days is None or latest[chosen] is None else int(latest[chosen]) - days * 86_400
+    span = "every stored bucket" if days is None else f"the {reach} up to the market's latest score"
+    protocol, chain_id, market = chosen
+    history = market_history(db, protocol, chain_id, market, since=since)
     if history.height <= 1:
         st.caption(
-            "One bucket of health history so far for this market: every `chainrisk run` and `chainrisk credit "
+            f"One bucket of health history for this market ({span}): every `chainrisk run` and `chainrisk credit "
             "history` adds samples, and this chart draws them once there are two hours' worth."
         )
         return
     mixed = int(history["mixed_blocks"].sum())
     st.caption(
-        f"{history.height:,} buckets of the health history (an hour each, a day beyond the hourly window): each point "
+        f"{history.height:,} buckets of the health history ({span}; an hour each, a day beyond the hourly window): "
+        "each point "
         "sums every wallet's last sample in the bucket, in USD at that sample's oracle prices; a wallet liquidatable "
         "at some sample but not at the last one (a dip that recovered) is in the shaded area only."
         + (
