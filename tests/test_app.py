@@ -535,6 +535,27 @@ def test_a_link_from_the_at_risk_table_opens_the_wallet(scored: Path) -> None:
     assert any(link.rsplit("=", 1)[1] in m.value for m in app.markdown)
 
 
+def test_wallet_page_lists_the_wallets_liquidations(scored: Path) -> None:
+    """A wallet the chain liquidated shows each of its liquidations (mart_liquidations, straight from the file),
+    newest first, whether or not it still holds positions."""
+    wallet, count = rows(
+        scored, "SELECT wallet, count(*) FROM mart_liquidations GROUP BY wallet ORDER BY count(*) DESC, wallet LIMIT 1"
+    )[0]
+    app = open_page("wallet", wallet=wallet)
+    assert_clean(app)
+    assert "Liquidations" in [s.value for s in app.subheader]
+    shown = table_with(app, "debt_repaid_usd")
+    expected = rows(
+        scored,
+        "SELECT block_number, debt_repaid_usd FROM mart_liquidations WHERE wallet = ? "
+        "ORDER BY block_number DESC, log_index DESC",
+        [wallet],
+    )
+    assert shown.shape[0] == count == len(expected)
+    assert shown["block_number"].tolist() == [block for block, _ in expected]
+    assert shown["debt_repaid_usd"].tolist() == pytest.approx([usd for _, usd in expected], rel=1e-12)
+
+
 def test_wallet_page_refuses_a_bad_address_and_explains_an_unknown_one(scored: Path) -> None:
     app = open_page("wallet")
     app.text_input(key="wallet_address").input("0x1234").run()

@@ -10,7 +10,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.ui import (
     health_column,
     key_table,
@@ -146,6 +146,7 @@ def render() -> None:
         health = wallet_health(db, wallet)
     if positions.is_empty():
         st.info(f"No positions of {wallet} in the latest scored snapshots.")
+        _liquidations(db, wallet)
         return
     st.markdown(f"#### `{wallet}`")
     borrowing = health.filter(pl.col("health_factor").is_not_null())
@@ -254,6 +255,7 @@ def render() -> None:
             },
         )
     _history(health_history(db, wallet))
+    _liquidations(db, wallet)
     _what_if(positions, health)
 
 
@@ -300,6 +302,68 @@ def _history(history: pl.DataFrame) -> None:
         alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")
     )
     st.altair_chart(band + lines + liquidation, width="stretch")
+
+
+LIQUIDATIONS = "mart_liquidations"
+
+
+def wallet_liquidations(db: Path, wallet: str) -> pl.DataFrame:
+    """Every liquidation of `wallet` the indexed contracts logged, newest first."""
+    if missing_relations(db, (LIQUIDATIONS,)):
+        return pl.DataFrame()
+    frame = query(
+        db,
+        f"""
+        SELECT block_time, protocol, market_label, debt_repaid_tokens, debt_symbol, debt_repaid_usd,
+               collateral_seized_tokens, collateral_symbol, collateral_seized_usd, bad_debt_usd, liquidator,
+               price_source, block_number, tx_hash, chain_id, market
+        FROM {LIQUIDATIONS} WHERE wallet = ? ORDER BY block_number DESC, log_index DESC
+        """,
+        wallet,
+    )
+    return frame.with_columns(market_names(frame, "market_label"))
+
+
+def _liquidations(db: Path, wallet: str) -> None:
+    frame = wallet_liquidations(db, wallet)
+    if frame.is_empty():
+        return
+    st.subheader("Liquidations")
+    st.caption(
+        f"Every liquidation of this wallet the indexed contracts logged ({frame.height:,} rows; a Comet absorb is a "
+        "debt row and one row per collateral it took): USD at each event's time where `chainrisk credit history` "
+        "recorded the prices, else at the latest snapshot (the `USD from` column)."
+    )
+    key_table(
+        frame,
+        "wallet_liquidations",
+        (
+            "block_time",
+            "market_label",
+            "debt_repaid_tokens",
+            "debt_symbol",
+            "debt_repaid_usd",
+            "collateral_seized_tokens",
+            "collateral_symbol",
+            "collateral_seized_usd",
+        ),
+        {
+            "block_time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
+            "protocol": None,
+            "market_label": st.column_config.TextColumn("market", width="medium"),
+            "debt_repaid_tokens": tokens_column("repaid (tokens)"),
+            "debt_symbol": "debt",
+            "debt_repaid_usd": usd_column("repaid (USD)"),
+            "collateral_seized_tokens": tokens_column("seized (tokens)"),
+            "collateral_symbol": "collateral",
+            "collateral_seized_usd": usd_column("seized (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "price_source": "USD from",
+            "block_number": st.column_config.NumberColumn("block", format="%d"),
+            "market": "market id",
+        },
+        "these liquidations",
+    )
 
 
 def _position_options(positions: pl.DataFrame, amount: str) -> dict[PositionKey, str]:
