@@ -500,10 +500,9 @@ def _liquidations(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observatio
         SELECT l.protocol, l.chain_id, l.market, l.wallet, l.tx_hash, any_value(l.market_label),
                sum(l.debt_repaid_usd), sum(l.collateral_seized_usd), max(l.block_number),
                string_agg(DISTINCT l.debt_symbol, '/'), string_agg(DISTINCT l.collateral_symbol, '/')
-        FROM ({query_sql("mart_liquidations")}) AS l
+        FROM (SELECT * FROM ({query_sql("mart_liquidations")}) WHERE {_FILTERED}) AS l
         JOIN windows AS w ON w.protocol = l.protocol AND w.chain_id = l.chain_id AND w.source = l.source
         WHERE l.block_number > w.previous AND l.block_number <= w.latest
-            AND (?::VARCHAR IS NULL OR l.protocol = ?) AND (?::VARCHAR IS NULL OR l.market = ?)
         GROUP BY l.protocol, l.chain_id, l.market, l.wallet, l.tx_hash
         HAVING sum(l.debt_repaid_usd) > ?
         ORDER BY max(l.block_number), l.protocol, l.market, l.wallet

@@ -40,8 +40,8 @@ def totals(db: Path) -> dict[str, float | int | None]:
     frame = query(
         db,
         f"""
-        SELECT count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations, count(DISTINCT wallet) AS wallets,
-               sum(debt_repaid_usd) AS debt_usd, sum(collateral_seized_usd) AS collateral_usd,
+        SELECT count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations, sum(debt_repaid_usd) AS debt_usd,
+               sum(collateral_seized_usd) AS collateral_usd,
                sum(bad_debt_usd) AS bad_debt_usd, sum(liquidator_gain_usd) AS gain_usd,
                count(*) FILTER (WHERE block_time IS NULL) AS untimed,
                count(*) FILTER (WHERE price_source IS NULL) AS unpriced,
@@ -82,7 +82,9 @@ def per_market(db: Path) -> pl.DataFrame:
     return frame.with_columns(market_names(frame, "market_label"), pl.col("protocol").replace(PROTOCOL_NAMES))
 
 
-def latest(db: Path, limit: int = ROWS_SHOWN) -> pl.DataFrame:
+def liquidation_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_SHOWN) -> pl.DataFrame:
+    """The newest `limit` liquidation rows (None: every one), of `wallet` only when given, with wallet links; the
+    exact amounts as text (a table's numbers are doubles, which round amounts past 2^53)."""
     frame = query(
         db,
         f"""
@@ -90,15 +92,44 @@ def latest(db: Path, limit: int = ROWS_SHOWN) -> pl.DataFrame:
                collateral_seized_tokens, collateral_symbol, collateral_seized_usd, bad_debt_usd, liquidator_gain_usd,
                liquidator, price_source, price_block, block_number, tx_hash, log_index, chain_id, market,
                debt_repaid, collateral_seized
-        FROM {VIEW} ORDER BY block_number DESC, log_index DESC LIMIT ?
+        FROM {VIEW} WHERE ?::VARCHAR IS NULL OR wallet = ?
+        ORDER BY block_number DESC, log_index DESC LIMIT ?
         """,
+        wallet,
+        wallet,
         limit,
     )
     return with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
-        pl.col("protocol").replace(PROTOCOL_NAMES),
-        # Exact integers as text: a table's numbers are doubles, which round amounts past 2^53.
-        pl.col("debt_repaid", "collateral_seized").cast(pl.String),
+        pl.col("protocol").replace(PROTOCOL_NAMES), pl.col("debt_repaid", "collateral_seized").cast(pl.String)
     )
+
+
+#: How a table shows liquidation_rows' columns (this page's and the Wallet page's).
+ROW_CONFIG = {
+    "block_time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
+    "market_label": st.column_config.TextColumn("market", width="medium"),
+    "wallet page": wallet_link_column(),
+    "wallet": None,
+    "debt_repaid_tokens": tokens_column("debt repaid (tokens)"),
+    "debt_symbol": "debt",
+    "debt_repaid_usd": usd_column("repaid (USD)", "The debt the liquidation took off the account"),
+    "collateral_seized_tokens": tokens_column("collateral seized (tokens)"),
+    "collateral_symbol": "collateral",
+    "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
+    "bad_debt_usd": usd_column("bad debt (USD)"),
+    "liquidator_gain_usd": usd_column("gain (USD)", "The liquidator's: collateral received less debt repaid"),
+    "liquidator": "liquidator",
+    "price_source": st.column_config.TextColumn(
+        "USD from", help="history: prices recorded at or before the event; latest: the latest snapshot's"
+    ),
+    "price_block": st.column_config.NumberColumn("price block", format="%d"),
+    "block_number": st.column_config.NumberColumn("block", format="%d"),
+    "log_index": st.column_config.NumberColumn("log index", format="%d"),
+    "chain_id": CHAIN_COLUMN,
+    "market": "market id",
+    "debt_repaid": st.column_config.TextColumn("debt repaid (exact)", help="Smallest units, as logged"),
+    "collateral_seized": st.column_config.TextColumn("collateral seized (exact)", help="Smallest units"),
+}
 
 
 def render() -> None:
@@ -159,7 +190,7 @@ def render() -> None:
         },
         "these markets",
     )
-    _latest(latest(db), int(figures["liquidations"] or 0))
+    _latest(liquidation_rows(db), int(figures["liquidations"] or 0))
 
 
 def _over_time(days: pl.DataFrame) -> None:
@@ -203,30 +234,6 @@ def _latest(frame: pl.DataFrame, count: int) -> None:
             "collateral_seized_usd",
             "liquidator_gain_usd",
         ),
-        {
-            "block_time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
-            "market_label": st.column_config.TextColumn("market", width="medium"),
-            "wallet page": wallet_link_column(),
-            "wallet": None,
-            "debt_repaid_tokens": tokens_column("debt repaid (tokens)"),
-            "debt_symbol": "debt",
-            "debt_repaid_usd": usd_column("repaid (USD)", "The debt the liquidation took off the account"),
-            "collateral_seized_tokens": tokens_column("collateral seized (tokens)"),
-            "collateral_symbol": "collateral",
-            "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
-            "bad_debt_usd": usd_column("bad debt (USD)"),
-            "liquidator_gain_usd": usd_column("gain (USD)", "The liquidator's: collateral received less debt repaid"),
-            "liquidator": "liquidator",
-            "price_source": st.column_config.TextColumn(
-                "USD from", help="history: prices recorded at or before the event; latest: the latest snapshot's"
-            ),
-            "price_block": st.column_config.NumberColumn("price block", format="%d"),
-            "block_number": st.column_config.NumberColumn("block", format="%d"),
-            "log_index": st.column_config.NumberColumn("log index", format="%d"),
-            "chain_id": CHAIN_COLUMN,
-            "market": "market id",
-            "debt_repaid": st.column_config.TextColumn("debt repaid (exact)", help="Smallest units, as logged"),
-            "collateral_seized": st.column_config.TextColumn("collateral seized (exact)", help="Smallest units"),
-        },
+        ROW_CONFIG,
         "these liquidations",
     )

@@ -117,7 +117,6 @@ def render() -> None:
 HISTORY = "mart_market_health_history"
 #: The USD series of the market-over-time chart: column, name on the chart.
 HISTORY_USD = {"collateral_usd": "collateral", "debt_usd": "debt", "bad_debt_usd": "bad debt"}
-#: Its wallet counts: column, name on the chart.
 #: Buckets up to which the lines mark each one with a point (more would crowd them).
 POINTS_UP_TO = 60
 
@@ -179,9 +178,8 @@ def _over_time(db: Path) -> None:
     mixed = int(history["mixed_blocks"].sum())
     st.caption(
         f"{history.height:,} buckets of the health history ({span}; an hour each, a day beyond the hourly window): "
-        "each point "
-        "sums every wallet's last sample in the bucket, in USD at that sample's oracle prices; a wallet liquidatable "
-        "at some sample but not at the last one (a dip that recovered) is in the shaded area only."
+        "each point sums every wallet's last sample in the bucket, in USD at that sample's oracle prices; a wallet "
+        "liquidatable at some sample but not at the last one (a dip that recovered) is in the shaded area only."
         + (
             f" In {mixed:,} bucket{'' if mixed == 1 else 's'} the wallets' last samples are not all of one block "
             "(a wallet left the market, or was sampled alone, within the hour): those sums add figures of different "

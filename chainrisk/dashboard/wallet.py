@@ -10,6 +10,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
+from chainrisk.dashboard import liquidations
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.ui import (
     health_column,
@@ -304,28 +305,10 @@ def _history(history: pl.DataFrame) -> None:
     st.altair_chart(band + lines + liquidation, width="stretch")
 
 
-LIQUIDATIONS = "mart_liquidations"
-
-
-def wallet_liquidations(db: Path, wallet: str) -> pl.DataFrame:
-    """Every liquidation of `wallet` the indexed contracts logged, newest first."""
-    if missing_relations(db, (LIQUIDATIONS,)):
-        return pl.DataFrame()
-    frame = query(
-        db,
-        f"""
-        SELECT block_time, protocol, market_label, debt_repaid_tokens, debt_symbol, debt_repaid_usd,
-               collateral_seized_tokens, collateral_symbol, collateral_seized_usd, bad_debt_usd, liquidator,
-               price_source, block_number, tx_hash, chain_id, market
-        FROM {LIQUIDATIONS} WHERE wallet = ? ORDER BY block_number DESC, log_index DESC
-        """,
-        wallet,
-    )
-    return frame.with_columns(market_names(frame, "market_label"))
-
-
 def _liquidations(db: Path, wallet: str) -> None:
-    frame = wallet_liquidations(db, wallet)
+    if missing_relations(db, (liquidations.VIEW,)):
+        return
+    frame = liquidations.liquidation_rows(db, wallet=wallet, limit=None)
     if frame.is_empty():
         return
     st.subheader("Liquidations")
@@ -347,21 +330,7 @@ def _liquidations(db: Path, wallet: str) -> None:
             "collateral_symbol",
             "collateral_seized_usd",
         ),
-        {
-            "block_time": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm"),
-            "protocol": None,
-            "market_label": st.column_config.TextColumn("market", width="medium"),
-            "debt_repaid_tokens": tokens_column("repaid (tokens)"),
-            "debt_symbol": "debt",
-            "debt_repaid_usd": usd_column("repaid (USD)"),
-            "collateral_seized_tokens": tokens_column("seized (tokens)"),
-            "collateral_symbol": "collateral",
-            "collateral_seized_usd": usd_column("seized (USD)"),
-            "bad_debt_usd": usd_column("bad debt (USD)"),
-            "price_source": "USD from",
-            "block_number": st.column_config.NumberColumn("block", format="%d"),
-            "market": "market id",
-        },
+        {**liquidations.ROW_CONFIG, "wallet page": None},  # the page is this wallet's already
         "these liquidations",
     )
 
@@ -454,9 +423,8 @@ def _what_if(positions: pl.DataFrame, health: pl.DataFrame) -> None:
         on=MARKET_KEY,
         how="left",
     )
-    scenario = scenario.with_columns(
-        market_names(scenario)
-    )  # the metrics, the table and the warning name markets alike
+    # The metrics, the table and the warning name markets alike.
+    scenario = scenario.with_columns(market_names(scenario))
     metric_columns = st.columns(max(min(scenario.height, 4), 1))
     for i, row in enumerate(scenario.iter_rows(named=True)):
         _what_if_metric(metric_columns[i % len(metric_columns)], row)
