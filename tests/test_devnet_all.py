@@ -160,15 +160,30 @@ def _address(word: str) -> str:
     return "0x" + word[-40:].lower()
 
 
+def _absorbed_debt(rpc: RpcClient, comet: str, account: str, block: int) -> int:
+    """The debt a Comet absorb at `block` cancelled, from the chain: the account's principal before the block times the
+    borrow index the absorb accrued to (the block's own: one transaction a block on the devnet), as CometCore's
+    presentValueBorrow rounds it (compound-finance/comet contracts/CometCore.sol)."""
+    before = rpc.call(*eth_call(comet, COMET, "userBasic", account, block=hex(block - 1)))
+    (principal, *_) = COMET.decode("userBasic", before)
+    totals = COMET.decode("totalsBasic", rpc.call(*eth_call(comet, COMET, "totalsBasic", block=hex(block))))
+    (totals,) = totals if len(totals) == 1 else (totals,)
+    assert principal < 0, (account, block)
+    return int(-principal * totals[1] // 10**15)
+
+
 def test_liquidations_equal_the_logs_on_the_chain(
     full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
 ) -> None:
     """Every row of stg_lending_liquidations is the log its transaction's receipt holds at its index, decoded here: the
-    account, the liquidator and the exact amounts; every protocol of the devnet has some."""
+    account, the liquidator and the exact amounts; every protocol of the devnet has some. A Comet absorb's debt row is
+    the debt it cancelled, read from the chain (AbsorbDebt's basePaidOut also counts the collateral's worth beyond the
+    debt, which absorb credits back to the account)."""
     rows = _rows(full_db, f"SELECT * FROM ({query_sql('stg_lending_liquidations')}) ORDER BY block_number, log_index")
     assert {r["protocol"] for r in rows} == {"aave-v3", "morpho-blue", "compound-v3", "maker", "liquity-v1"}
     receipts = {h: full_rpc.call("eth_getTransactionReceipt", [h]) for h in {r["tx_hash"] for r in rows}}
     rates: dict[tuple[str, int], int] = {}
+    credited = 0
     expected: tuple[Any, ...]
     for row in rows:
         log = next(x for x in receipts[row["tx_hash"]]["logs"] if int(x["logIndex"], 16) == row["log_index"])
@@ -189,7 +204,12 @@ def test_liquidations_equal_the_logs_on_the_chain(
             )
         elif protocol == "compound-v3" and row["debt_repaid"] is not None:
             (absorber, borrower), (paid, _) = _decoded(log, *LIQUIDATION_EVENTS["AbsorbDebt"])
-            expected = (_address(borrower), _address(absorber), row["debt_asset"], paid, None, None)
+            debt = _absorbed_debt(full_rpc, row["market"], _address(borrower), row["block_number"])
+            credit = paid - debt  # what the collateral was worth beyond the debt, credited to the account as supply
+            assert credit >= 0 and 0 <= int(row["debt_repaid"]) - debt <= (2 if credit else 0), row["tx_hash"]
+            absorbed = debt if credit == 0 else int(row["debt_repaid"])
+            credited += credit > 0
+            expected = (_address(borrower), _address(absorber), row["debt_asset"], absorbed, None, None)
         elif protocol == "compound-v3":
             (absorber, borrower, asset), (taken, _) = _decoded(log, *LIQUIDATION_EVENTS["AbsorbCollateral"])
             expected = (_address(borrower), _address(absorber), None, None, _address(asset), taken)
@@ -225,6 +245,7 @@ def test_liquidations_equal_the_logs_on_the_chain(
             None if row["collateral_seized"] is None else int(row["collateral_seized"]),
         )
         assert got == expected, (protocol, row["tx_hash"], row["log_index"])
+    assert credited, "no absorb credited the account: the check of the debt net of the credit saw no case"
 
 
 def test_maker_event_amounts_are_exact_integers(full_devnet: dict[str, Any], full_db: Path) -> None:

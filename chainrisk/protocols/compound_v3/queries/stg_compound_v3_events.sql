@@ -13,8 +13,9 @@
 --   asset                  the collateral asset (NULL for base-token events), amount: exact, its smallest unit
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): supply, repay, withdraw, borrow
---                          (base token), collateral_in / collateral_out (the asset), liquidated (AbsorbDebt:
---                          basePaidOut, the debt absorbed); NULL for transfers and buys
+--                          (base token), collateral_in / collateral_out (the asset), liquidated (AbsorbDebt: the
+--                          debt absorbed, basePaidOut less the supply credited to the account in the same absorb);
+--                          NULL for transfers and buys
 -- Reads: raw_compound_v3_events, raw_compound_v3_markets.
 WITH events AS (
     SELECT * FROM raw_compound_v3_events
@@ -26,7 +27,10 @@ base_tokens AS (
     GROUP BY chain_id, market
 ),
 
--- The balance part of a base Supply / Withdraw: the Transfer from (to) the zero address logged right after it.
+-- The balance part of a base Supply / Withdraw: the Transfer from (to) the zero address logged right after it; of an
+-- AbsorbDebt, the supply Comet credits the account with when its collateral was worth more than its debt (the
+-- Transfer from the zero address absorb logs right after it: compound-finance/comet contracts/Comet.sol
+-- absorbInternal, `if (newPrincipal > 0) emit Transfer(address(0), account, ...)`).
 balance_parts AS (
     SELECT
         e.chain_id,
@@ -38,11 +42,11 @@ balance_parts AS (
     JOIN events AS t
         ON t.chain_id = e.chain_id AND t.market = e.market AND t.tx_hash = e.tx_hash
         AND t.log_index = e.log_index + 1 AND t.event = 'Transfer'
-        AND ((e.event = 'Supply' AND t.wallet = '0x0000000000000000000000000000000000000000'
+        AND ((e.event IN ('Supply', 'AbsorbDebt') AND t.wallet = '0x0000000000000000000000000000000000000000'
               AND t.counterparty = e.wallet)
           OR (e.event = 'Withdraw' AND t.wallet = e.wallet
               AND t.counterparty = '0x0000000000000000000000000000000000000000'))
-    WHERE e.event IN ('Supply', 'Withdraw')
+    WHERE e.event IN ('Supply', 'Withdraw', 'AbsorbDebt')
 ),
 
 parts AS (
@@ -59,6 +63,9 @@ parts AS (
             WHEN e.event = 'AbsorbDebt' THEN 'liquidated'
         END AS action,
         CASE
+            -- basePaidOut less the credit: the debt the absorb cancelled (the credit's Transfer is the present value
+            -- of a rounded-down principal, up to 2 units under the credit, so this is up to 2 units over the debt).
+            WHEN e.event = 'AbsorbDebt' THEN greatest(e.amount - coalesce(b.balance_amount, 0), 0)
             WHEN e.event NOT IN ('Supply', 'Withdraw') THEN e.amount
             WHEN p.part = 'balance' THEN least(e.amount, coalesce(b.balance_amount, 0))
             ELSE greatest(e.amount - coalesce(b.balance_amount, 0), 0)

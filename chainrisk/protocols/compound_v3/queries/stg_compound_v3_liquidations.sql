@@ -6,8 +6,11 @@
 -- collateral at once, so it is one debt row and one row per collateral asset, all of one transaction.
 -- Key columns:
 --   wallet, liquidator     the account absorbed and the absorber
---   debt_repaid            AbsorbDebt's basePaidOut, exact in the base token's smallest unit: the debt cancelled plus
---                          whatever the collateral was worth beyond it, credited to the account as a supply
+--   debt_repaid            the debt the absorb cancelled, in the base token's smallest unit: AbsorbDebt's basePaidOut
+--                          (the debt plus whatever the collateral was worth beyond it) less the supply credited to the
+--                          account, the Transfer from the zero address logged right after it (stg_compound_v3_events'
+--                          `liquidated` amount); exact when nothing was credited, else up to 2 units over (the credit's
+--                          Transfer is the present value of a rounded-down principal: Comet.sol absorbInternal)
 --   collateral_seized      AbsorbCollateral's collateralAbsorbed, exact in the asset's smallest unit (NULL on the debt
 --                          row, as the debt is NULL on the collateral rows)
 --   bad_debt_tokens        NULL: what the collateral does not cover falls on the reserves, which no event logs
@@ -51,8 +54,9 @@ final AS (
         e.log_index,
         CASE WHEN e.event = 'AbsorbDebt' THEN b.base_token END AS debt_asset,
         CASE WHEN e.event = 'AbsorbDebt' THEN b.base_symbol END AS debt_symbol,
-        CASE WHEN e.event = 'AbsorbDebt' THEN e.amount::HUGEINT END AS debt_repaid,
-        CASE WHEN e.event = 'AbsorbDebt' THEN e.amount::DOUBLE / pow(10, b.base_decimals) END AS debt_repaid_tokens,
+        CASE WHEN e.event = 'AbsorbDebt' THEN e.action_amount::HUGEINT END AS debt_repaid,
+        CASE WHEN e.event = 'AbsorbDebt' THEN e.action_amount::DOUBLE / pow(10, b.base_decimals) END
+            AS debt_repaid_tokens,
         CASE WHEN e.event = 'AbsorbCollateral' THEN e.asset END AS collateral_asset,
         CASE WHEN e.event = 'AbsorbCollateral' THEN a.symbol END AS collateral_symbol,
         CASE WHEN e.event = 'AbsorbCollateral' THEN e.amount::HUGEINT END AS collateral_seized,
