@@ -152,8 +152,12 @@ def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
     (user, asset, amount), *_ = chain.scenarios.deficits
     assert asset == assets["LINK"] and user == chain.scenarios.wallets["deficit"] and amount > 0
     assert int(reserves["LINK"][0]) >= amount
+    # The wallet with two debts: the liquidation of its LINK took all its USDC and booked both debts' rest.
+    assert {(u, a) for u, a, _ in chain.scenarios.deficits[1:]} == {
+        (chain.scenarios.wallets["deficit_two"], assets[s]) for s in ("LINK", "DAI")
+    }
     events = _rows(chain.db, "SELECT wallet, reserve, amount FROM raw_aave_v3_events WHERE event = 'DeficitCreated'")
-    assert [(w, r, int(a)) for w, r, a in events] == [(user, asset.lower(), amount)]
+    assert [(w, r, int(a)) for w, r, a in events] == [(u, a.lower(), n) for u, a, n in chain.scenarios.deficits]
     assert reserves["WBTC"][1] == chain.scenarios.grace_until and reserves["WBTC"][2]
     assert reserves["LINK"][3] > 0 and reserves["USDC"][4] == "0x" + "0" * 40
     categories = _rows(

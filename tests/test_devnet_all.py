@@ -20,6 +20,7 @@ against the chain:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ def test_maker_unsafe_exactly_when_ink_spot_below_art_rate(
 #: CometMainInterface, Liquity's TroveManager): decoded here from the receipts with eth-abi, apart from the indexer.
 LIQUIDATION_EVENTS = {
     "aave-v3": ("LiquidationCall(address,address,address,uint256,uint256,address,bool)", 3),
+    "DeficitCreated": ("DeficitCreated(address,address,uint256)", 2),
     "morpho-blue": ("Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)", 3),
     "AbsorbDebt": ("AbsorbDebt(address,address,uint256,uint256)", 2),
     "AbsorbCollateral": ("AbsorbCollateral(address,address,address,uint256,uint256)", 3),
@@ -144,6 +146,7 @@ LIQUIDATION_EVENTS = {
 }
 
 
+ERC20 = load_abi("erc20", "IERC20Detailed")
 #: grab's arguments, as a Vat note's calldata carries them after the selector.
 NOTE_ARGUMENTS = ["bytes32", "address", "address", "address", "int256", "int256"]
 
@@ -158,6 +161,35 @@ def _decoded(log: dict[str, Any], signature: str, indexed: int) -> tuple[list[An
 
 def _address(word: str) -> str:
     return "0x" + word[-40:].lower()
+
+
+def _deficits_before(receipt: dict[str, Any], call: dict[str, Any]) -> list[dict[str, Any]]:
+    """The DeficitCreated logs a LiquidationCall booked: those of the same pool after the previous LiquidationCall of
+    the transaction, before this one (the pool logs the deficits before the call's own event)."""
+    deficit, liquidation = (
+        event_topic(LIQUIDATION_EVENTS["DeficitCreated"][0]),
+        event_topic(LIQUIDATION_EVENTS["aave-v3"][0]),
+    )
+    found: list[dict[str, Any]] = []
+    for log in receipt["logs"]:
+        if log is call:
+            return found
+        if log["address"] == call["address"] and log["topics"][0] == liquidation:
+            found = []
+        elif log["address"] == call["address"] and log["topics"][0] == deficit:
+            found.append(log)
+    raise AssertionError("the call is not in its receipt")
+
+
+def _liquidation_call_after(receipt: dict[str, Any], deficit: dict[str, Any]) -> dict[str, Any]:
+    """The LiquidationCall that booked `deficit`: the pool's next one in the transaction."""
+    topic = event_topic(LIQUIDATION_EVENTS["aave-v3"][0])
+    after = receipt["logs"][receipt["logs"].index(deficit) + 1 :]
+    return next(x for x in after if x["address"] == deficit["address"] and x["topics"][0] == topic)
+
+
+def _decimals(rpc: RpcClient, token: str) -> int:
+    return int(ERC20.decode("decimals", rpc.call(*eth_call(_address(token), ERC20, "decimals")))[0])
 
 
 def _absorbed_debt(rpc: RpcClient, comet: str, account: str, block: int) -> int:
@@ -184,13 +216,32 @@ def test_liquidations_equal_the_logs_on_the_chain(
     receipts = {h: full_rpc.call("eth_getTransactionReceipt", [h]) for h in {r["tx_hash"] for r in rows}}
     rates: dict[tuple[str, int], int] = {}
     credited = 0
+    other_deficits: Counter[str] = Counter()
     expected: tuple[Any, ...]
     for row in rows:
         log = next(x for x in receipts[row["tx_hash"]]["logs"] if int(x["logIndex"], 16) == row["log_index"])
         protocol = row["protocol"]
-        if protocol == "aave-v3":
+        if protocol == "aave-v3" and log["topics"][0] == event_topic(LIQUIDATION_EVENTS["DeficitCreated"][0]):
+            # A deficit the liquidation booked in another debt asset: its own row, the call's liquidator, nothing
+            # repaid or seized.
+            (user, debt), (amount,) = _decoded(log, *LIQUIDATION_EVENTS["DeficitCreated"])
+            call = _liquidation_call_after(receipts[row["tx_hash"]], log)
+            (_, call_debt, call_user), (*_, liquidator, _) = _decoded(call, *LIQUIDATION_EVENTS["aave-v3"])
+            assert call_user == user and call_debt != debt
+            other_deficits[_address(debt)] += amount
+            expected = (_address(user), liquidator.lower(), _address(debt), 0, None, None)
+            assert row["bad_debt_tokens"] == pytest.approx(amount / 10 ** _decimals(full_rpc, debt), rel=1e-12)
+        elif protocol == "aave-v3":
             (collateral, debt, user), (covered, seized, liquidator, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
             expected = (_address(user), liquidator.lower(), _address(debt), covered, _address(collateral), seized)
+            # The deficit the call booked in its own debt asset (DeficitCreated, logged before the call's event).
+            own = sum(
+                _decoded(x, *LIQUIDATION_EVENTS["DeficitCreated"])[1][0]
+                for x in _deficits_before(receipts[row["tx_hash"]], log)
+                if x["topics"][1] == user and x["topics"][2] == debt
+            )
+            tokens = own / 10 ** _decimals(full_rpc, debt)
+            assert (row["bad_debt_tokens"] or 0.0) == pytest.approx(tokens, rel=1e-12), row["tx_hash"]
         elif protocol == "morpho-blue":
             (market, caller, borrower), (repaid, _, seized, bad_debt, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
             assert market == row["market"] and (bad_debt == 0) == (row["bad_debt_tokens"] == 0)
@@ -246,6 +297,8 @@ def test_liquidations_equal_the_logs_on_the_chain(
         )
         assert got == expected, (protocol, row["tx_hash"], row["log_index"])
     assert credited, "no absorb credited the account: the check of the debt net of the credit saw no case"
+    # The 3.6 scenario's wallet with two debts: its LINK liquidation booked its DAI as deficit too.
+    assert other_deficits[full_devnet["aave_v3_6"]["tokens"]["DAI"].lower()] > 0, other_deficits
 
 
 def test_maker_event_amounts_are_exact_integers(full_devnet: dict[str, Any], full_db: Path) -> None:

@@ -503,6 +503,7 @@ SCENARIO_ROLES = (
     "crash_small",
     "deficit",
     "deficit_open",
+    "deficit_two",
     "grace",
 )
 
@@ -519,8 +520,9 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     a borrowable set narrower than the collateral set, an e-mode ltvzero asset, a reserve ltvzero outside e-mode),
     isolation, siloed borrowing, collateral toggles, aToken transfers (received aTokens not collateral), repays,
     withdrawals, `accrual_days` of interest, a crash (WETH -15 %, stETH -22 %, WBTC -10 %, LINK x2), keeper
-    liquidations (one leaving a deficit, one partial into aTokens; `deficit_open` is left for a liquidator that
-    would book one), a liquidation grace period on WBTC, and on an L2 market the sequencer down at the end."""
+    liquidations (one leaving a deficit, one leaving deficits in both debts of a wallet, one partial into aTokens;
+    `deficit_open` is left for a liquidator that would book one), a liquidation grace period on WBTC, and on an L2
+    market the sequencer down at the end."""
     w = {role: wallet36(role) for role in SCENARIO_ROLES}
     w["keeper"] = KEEPER36
     prices = driver.prices()
@@ -567,6 +569,7 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     driver.supply(w["crash_small"], "WETH", usd("WETH", 1_500))
     driver.supply(w["deficit"], "USDC", usd("USDC", 2_000))
     driver.supply(w["deficit_open"], "USDC", usd("USDC", 2_500))
+    driver.supply(w["deficit_two"], "USDC", usd("USDC", 2_000))
     driver.supply(w["grace"], "WBTC", usd("WBTC", 10_000))
     driver.mine()
 
@@ -596,6 +599,10 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     driver.borrow(w["crash_small"], "USDC", usd("USDC", 1_500 * 0.83 * 0.85 / 0.97))
     driver.borrow(w["deficit"], "LINK", usd("LINK", 1_500))
     driver.borrow(w["deficit_open"], "LINK", usd("LINK", 1_800))
+    # Two debts: once LINK doubles, liquidating the LINK takes all the USDC, and the pool books the LINK left and all
+    # the DAI as deficits (3.3+'s _burnBadDebt), one DeficitCreated each before the LiquidationCall.
+    driver.borrow(w["deficit_two"], "LINK", usd("LINK", 1_000))
+    driver.borrow(w["deficit_two"], "DAI", usd("DAI", 400))
     driver.borrow(w["grace"], "DAI", usd("DAI", 7_200))
     driver.mine()
     driver.set_collateral(w["receiver_enables"], "WETH", True)
@@ -631,6 +638,7 @@ def run_scenarios(driver: Aave36Driver, *, accrual_days: int = 61) -> ScenarioRe
     for symbol, usd_amount in (("LINK", 10_000), ("USDC", 40_000)):
         driver.fund(KEEPER36, symbol, usd(symbol, usd_amount))
     driver.liquidate("USDC", "LINK", w["deficit"])
+    driver.liquidate("USDC", "LINK", w["deficit_two"])
     driver.liquidate("WETH", "USDC", w["crash_partial"], usd("USDC", 1_500), receive_a_token=True)
     receipts = driver.mine(60)
     driver.mine(86_400)

@@ -1,28 +1,56 @@
 -- Aave V3 liquidations: each LiquidationCall with the debt it covered, the collateral it paid the liquidator and the
 -- deficit it wrote off, in the shared liquidation columns (chainrisk.protocols.adapter.LIQUIDATION_COLUMNS).
 --
--- Grain: one row per LiquidationCall (chain_id, market, block_number, log_index).
+-- Grain: one row per LiquidationCall (chain_id, market, block_number, log_index), and one per deficit it booked in
+-- another debt asset of the wallet (keyed by the DeficitCreated's own log_index). From 3.3 a liquidation that leaves
+-- the wallet no collateral burns every debt it still has (aave-v3-origin src/contracts/protocol/libraries/logic/
+-- LiquidationLogic.sol, _burnBadDebt), logging a DeficitCreated per debt asset before its own LiquidationCall: the
+-- liquidated asset's deficit is on the call's row, each other asset's on a row of its own (the call's liquidator,
+-- nothing repaid: 0, no collateral: NULL), so that a liquidation's bad debt is all on its rows.
 -- Key columns:
 --   wallet, liquidator     the borrower liquidated and the caller
 --   debt_repaid            exact debtToCover the pool took (actualDebtToLiquidate), in debt_asset's smallest unit
 --   collateral_seized      exact liquidatedCollateralAmount: what the liquidator received; the treasury's liquidation
 --                          fee, taken from the borrower on top, is not in the event
---   bad_debt_tokens        the debt asset's deficit the same transaction burned for the wallet (3.3+ DeficitCreated;
---                          NULL when none: before 3.3, or collateral left); the wallet's other debts' deficits are in
---                          stg_aave_v3_events
+--   bad_debt_tokens        the deficit the liquidation booked in debt_asset (3.3+ DeficitCreated; NULL on a call's
+--                          row when none: before 3.3, or collateral left)
 -- Reads: stg_aave_v3_events.
 WITH events AS (
     SELECT * FROM stg_aave_v3_events
 ),
 
-deficits AS (
-    SELECT chain_id, market, tx_hash, wallet, amount_asset, sum(amount_tokens) AS deficit_tokens
-    FROM events
-    WHERE event = 'DeficitCreated'
-    GROUP BY chain_id, market, tx_hash, wallet, amount_asset
+calls AS (
+    SELECT * FROM events WHERE event = 'LiquidationCall'
 ),
 
-final AS (
+-- Each deficit with the liquidation that booked it: the wallet's first LiquidationCall after it in the transaction.
+deficits AS (
+    SELECT
+        d.chain_id,
+        d.market,
+        d.tx_hash,
+        d.wallet,
+        d.log_index,
+        d.amount_asset,
+        d.amount_symbol,
+        d.amount_tokens,
+        c.log_index AS call_index,
+        c.debt_asset AS call_debt_asset
+    FROM events AS d
+    ASOF JOIN calls AS c
+        ON c.chain_id = d.chain_id AND c.market = d.market AND c.tx_hash = d.tx_hash AND c.wallet = d.wallet
+        AND c.log_index > d.log_index
+    WHERE d.event = 'DeficitCreated'
+),
+
+own_deficits AS (
+    SELECT chain_id, market, tx_hash, call_index, sum(amount_tokens) AS deficit_tokens
+    FROM deficits
+    WHERE amount_asset = call_debt_asset
+    GROUP BY chain_id, market, tx_hash, call_index
+),
+
+call_rows AS (
     SELECT
         'aave-v3' AS protocol,
         e.chain_id,
@@ -42,11 +70,41 @@ final AS (
         e.liquidated_collateral_amount AS collateral_seized,
         e.liquidated_collateral_tokens AS collateral_seized_tokens,
         d.deficit_tokens AS bad_debt_tokens
-    FROM events AS e
-    LEFT JOIN deficits AS d
-        ON d.chain_id = e.chain_id AND d.market = e.market AND d.tx_hash = e.tx_hash AND d.wallet = e.wallet
-        AND d.amount_asset = e.debt_asset
-    WHERE e.event = 'LiquidationCall'
+    FROM calls AS e
+    LEFT JOIN own_deficits AS d
+        ON d.chain_id = e.chain_id AND d.market = e.market AND d.tx_hash = e.tx_hash AND d.call_index = e.log_index
+),
+
+other_deficit_rows AS (
+    SELECT
+        'aave-v3' AS protocol,
+        c.chain_id,
+        c.source,
+        c.market,
+        c.wallet,
+        c.counterparty AS liquidator,
+        c.block_number,
+        c.tx_hash,
+        d.log_index,
+        d.amount_asset AS debt_asset,
+        d.amount_symbol AS debt_symbol,
+        0::HUGEINT AS debt_repaid,
+        0.0::DOUBLE AS debt_repaid_tokens,
+        NULL::VARCHAR AS collateral_asset,
+        NULL::VARCHAR AS collateral_symbol,
+        NULL::HUGEINT AS collateral_seized,
+        NULL::DOUBLE AS collateral_seized_tokens,
+        d.amount_tokens AS bad_debt_tokens
+    FROM deficits AS d
+    JOIN calls AS c
+        ON c.chain_id = d.chain_id AND c.market = d.market AND c.tx_hash = d.tx_hash AND c.log_index = d.call_index
+    WHERE d.amount_asset <> d.call_debt_asset
+),
+
+final AS (
+    SELECT * FROM call_rows
+    UNION ALL BY NAME
+    SELECT * FROM other_deficit_rows
 )
 
 SELECT * FROM final
