@@ -44,7 +44,7 @@ from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
-from chainrisk.store.views import LENDING_POOLS, query_sql
+from chainrisk.store.views import LENDING_POOLS, install_views, query_sql
 from tests.databases import copy_of
 from tests.test_aave36_devnet import check_account_data
 from tests.test_alerts import HOOK, Receiver
@@ -147,6 +147,8 @@ LIQUIDATION_EVENTS = {
 
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
+#: The Dog's liquidation event (dss src/dog.sol), logged after the Vat.grab it makes.
+MAKER_BARK = ("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)",)
 #: grab's arguments, as a Vat note's calldata carries them after the selector.
 NOTE_ARGUMENTS = ["bytes32", "address", "address", "address", "int256", "int256"]
 
@@ -186,6 +188,12 @@ def _liquidation_call_after(receipt: dict[str, Any], deficit: dict[str, Any]) ->
     topic = event_topic(LIQUIDATION_EVENTS["aave-v3"][0])
     after = receipt["logs"][receipt["logs"].index(deficit) + 1 :]
     return next(x for x in after if x["address"] == deficit["address"] and x["topics"][0] == topic)
+
+
+def _bark_after(receipt: dict[str, Any], grab: dict[str, Any], dog: str) -> dict[str, Any]:
+    """The Dog's Bark that made `grab`: the Dog's next Bark in the transaction."""
+    after = receipt["logs"][receipt["logs"].index(grab) + 1 :]
+    return next(x for x in after if x["address"] == dog.lower() and x["topics"][0] == event_topic(MAKER_BARK[0]))
 
 
 def _decimals(rpc: RpcClient, token: str) -> int:
@@ -281,12 +289,18 @@ def test_liquidations_equal_the_logs_on_the_chain(
                     *eth_call(full_devnet["maker"]["vat"], VAT, "ilks", ilk, block=hex(row["block_number"]))
                 )
                 rates[name, row["block_number"]] = VAT.decode("ilks", answer)[1]
-            assert row["market"] == name and row["debt_repaid"] is None, "no exact dai in a grab"
-            # The dai confiscated at the rate the Vat holds after the grab's block (a bark does not drip).
+            # The dai confiscated at the rate the Vat holds after the grab's block (a bark does not drip), and the
+            # `due` of the Dog's Bark logged after the grab (dss src/dog.sol): the same to the wei.
             dai = abs(dart) * rates[name, row["block_number"]] // 10**27
+            bark = _bark_after(receipts[row["tx_hash"]], log, full_devnet["maker"]["dog"])
+            # Bark's indexed arguments are ilk, urn and the last, id: its data is ink, art, due and clip.
+            ink, art, due, _ = decode(["uint256", "uint256", "uint256", "address"], bytes.fromhex(bark["data"][2:]))
+            bark_urn = bark["topics"][2]
+            assert (_address(bark_urn), ink, art) == (urn.lower(), abs(dink), abs(dart))
+            assert row["market"] == name and due // 10**27 == dai
             assert row["debt_repaid_tokens"] == pytest.approx(dai / 10**18, rel=1e-12)
             seized = abs(dink) // 10 ** (18 - gem["decimals"])  # the Vat's wad of gem in the gem's own units
-            expected = (urn.lower(), None, row["debt_asset"], None, gem["gem"], seized)
+            expected = (urn.lower(), None, row["debt_asset"], dai, gem["gem"], seized)
         got = (
             row["wallet"],
             row["liquidator"],
@@ -303,14 +317,18 @@ def test_liquidations_equal_the_logs_on_the_chain(
 
 def test_maker_event_amounts_are_exact_integers(full_devnet: dict[str, Any], full_db: Path) -> None:
     """Each Maker event's dai is |dart| x rate // 1e27 to the wei, at the rate stg_maker_events documents (the ilk's
-    snapshot at or before the event, else its first), and its gem |dink| scaled to the gem's decimals: the view
+    snapshot at or before the event, else its first; a grab's from its Bark's due, checked against the chain in
+    test_liquidations_equal_the_logs_on_the_chain), and its gem |dink| scaled to the gem's decimals: the view
     computed both in doubles before (off by up to 3e8 wei on the demo), and the shared events' action_amount is
     exact (HUGEINT) across protocols."""
     events = _rows(
         full_db,
-        f"SELECT market, block_number, dink, dart, action, action_amount FROM ({query_sql('stg_maker_events')}) "
-        "WHERE action IS NOT NULL",
+        f"SELECT market, block_number, dink, dart, action, action_amount, due_dai "
+        f"FROM ({query_sql('stg_maker_events')}) WHERE action IS NOT NULL",
     )
+    grabs = [e for e in events if e["action"] == "liquidated"]
+    assert grabs and all(e["due_dai"] is not None and e["action_amount"] == e["due_dai"] for e in grabs)
+    events = [e for e in events if e["action"] != "liquidated"]
     snapshots = _rows(
         full_db,
         "SELECT ilk, block_number, rate FROM raw_maker_ilks UNION ALL SELECT ilk, block_number, rate "
@@ -331,6 +349,28 @@ def test_maker_event_amounts_are_exact_integers(full_devnet: dict[str, Any], ful
     with duckdb.connect(str(full_db), read_only=True) as con:
         kind = con.execute(f"DESCRIBE ({query_sql('stg_lending_events')})").fetchall()
     assert dict((c[0], c[1]) for c in kind)["action_amount"] == "HUGEINT"
+
+
+def test_a_file_indexed_before_barks_keeps_its_grabs_estimated(full_db: Path, tmp_path: Path) -> None:
+    """A file whose Maker events were indexed before the Dog's Bark was (no bark rows, no due_dai column, an older
+    schema mark) is made whole by the views' install: the column added empty, its grabs' dai the rate's estimate as
+    before (debt_repaid NULL, the tokens |dart| x rate), and the same liquidations."""
+    copy = copy_of(full_db, tmp_path)
+    sql = f"SELECT wallet, debt_repaid, debt_repaid_tokens FROM ({query_sql('stg_maker_liquidations')}) ORDER BY ALL"
+    now = _rows(copy, sql)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("DELETE FROM raw_maker_events WHERE event = 'bark'")
+        con.execute("ALTER TABLE raw_maker_events DROP COLUMN due_dai")
+        con.execute("COMMENT ON TABLE schema_version IS 'chainrisk schema before barks'")
+    with Store(copy) as store:
+        install_views(store.con)  # as the score does before it publishes: the adapters' tables made whole first
+        assert "due_dai" in {c[0] for c in store.con.execute("DESCRIBE raw_maker_events").fetchall()}
+    before = _rows(copy, sql)
+    assert now and [r["wallet"] for r in before] == [r["wallet"] for r in now]
+    assert all(r["debt_repaid"] is None for r in before) and all(r["debt_repaid"] is not None for r in now)
+    for old, new in zip(before, now, strict=True):
+        # No drip between the devnet's snapshots and its barks: the estimate is the exact figure here.
+        assert old["debt_repaid_tokens"] == pytest.approx(int(new["debt_repaid"]) / 10**18, rel=1e-12)
 
 
 def test_liquity_troves_equal_get_entire_debt_and_coll(

@@ -14,7 +14,7 @@ from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import accrual, normalise
 from chainrisk.protocols.maker.constants import PRESETS
-from chainrisk.protocols.maker.events import NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
+from chainrisk.protocols.maker.events import BARK, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
 from chainrisk.protocols.maker.snapshot import ERC20, Deployment, discover, discover_urns, read_ilks, registry_ilks
 from chainrisk.rpc import RpcClient
 
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS raw_maker_events (
     dink HUGEINT, dart HUGEINT,
     PRIMARY KEY (chain_id, market, block_number, log_index)
 );
+-- A Dog Bark's exact debt (since stop 51; earlier files' events have none: their grabs keep the rate's estimate).
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS due_dai HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,
@@ -92,11 +94,11 @@ class MakerAdapter(Adapter[Deployment]):
         return discover(rpc, address, block, options.get("urns"))
 
     def log_query(self, deployment: Deployment) -> LogQuery:
-        addresses = [deployment.vat] + ([deployment.cdp_manager] if deployment.cdp_manager else [])
-        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS]])
+        addresses = [deployment.vat, deployment.dog] + ([deployment.cdp_manager] if deployment.cdp_manager else [])
+        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS, BARK]])
 
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
-        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager) for log in logs)
+        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager, deployment.dog) for log in logs)
         return normalise.events_frame([e for e in decoded if e])
 
     def snapshot(

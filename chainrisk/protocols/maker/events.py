@@ -1,6 +1,7 @@
 """Maker logs that reveal urns: the DssCdpManager's NewCdp, and the deployed Vat's anonymous LibNote logs of
 frob, fork, grab and init (makerdao/dss at tag 1.0.0, src/vat.sol's `note`: topic0 the function selector padded
-right to 32 bytes, topics 1-3 the call's first three arguments, data the first 224 bytes of calldata as `bytes`).
+right to 32 bytes, topics 1-3 the call's first three arguments, data the first 224 bytes of calldata as `bytes`);
+and the Dog's Bark (dss src/dog.sol), whose `due` is the exact debt of the grab it made (dart x rate, in rad).
 The Vat built from dss's latest source emits no logs; on such a deployment only the CDP manager and a given urn
 list find urns."""
 
@@ -12,6 +13,11 @@ from typing import Any
 from chainrisk.abi import event_topic, function_selector
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
+#: Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip,
+#: uint256 indexed id): the Dog's liquidation, logged after the Vat.grab it made.
+BARK = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)")
+#: rad (1e45 per dai) over wad (1e18): a Bark's due in dai's smallest unit is due // RAY.
+_RAY = 10**27
 #: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
 #: ilk (init: topic1), by signature.
 VAT_NOTES: dict[str, str] = {
@@ -36,15 +42,16 @@ class MakerEvent:
     block_hash: str  #: block hash, for reorg checks
     tx_hash: str  #: transaction hash
     log_index: int  #: position of the log in the block
-    event: str  #: frob, fork, grab, init (Vat notes) or NewCdp (CDP manager)
+    event: str  #: frob, fork, grab, init (Vat notes), NewCdp (CDP manager) or bark (Dog)
     ilk: str | None  #: bytes32 hex; None for NewCdp (the ilk is read from the manager at the snapshot)
-    urn: str | None  #: frob/grab: u; fork: src; NewCdp: None
+    urn: str | None  #: frob/grab/bark: u; fork: src; NewCdp: None
     dst: str | None  #: fork: the destination urn
     cdp_id: int | None  #: NewCdp: the vault id
     owner: str | None  #: NewCdp: `own`, the first owner
     sender: str | None  #: NewCdp: `usr`, who opened it (often a DSProxy)
-    dink: int | None  #: frob/fork/grab: collateral change [wad], None beyond 1e38
-    dart: int | None  #: frob/fork/grab: normalised debt change [wad], None beyond 1e38
+    dink: int | None  #: frob/fork/grab: collateral change [wad], None beyond 1e38 (bark: its grab's, -ink)
+    dart: int | None  #: frob/fork/grab: normalised debt change [wad], None beyond 1e38 (bark: its grab's, -art)
+    due_dai: int | None = None  #: bark: the debt grabbed, due // 1e27 (dai's smallest unit), None beyond 1e38
 
 
 def _address(word: str) -> str:
@@ -58,11 +65,15 @@ def _signed(word: str) -> int | None:
     return value if abs(value) < _EXACT_LIMIT else None
 
 
+def _signed_of(value: int) -> int | None:
+    return value if abs(value) < _EXACT_LIMIT else None
+
+
 def _argument(data: str, k: int) -> str:
     return data[_ARGS_AT + 64 * k : _ARGS_AT + 64 * (k + 1)]
 
 
-def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None) -> MakerEvent | None:
+def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str | None = None) -> MakerEvent | None:
     """A log as a MakerEvent, or None for logs that say nothing about urns (a log from another of the queried
     addresses that happens to share a topic is ignored: the topic only counts from the contract that defines it)."""
     topics: list[str] = log["topics"]
@@ -91,6 +102,23 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None) -> MakerE
                 "sender": _address(topics[1]),
                 "owner": _address(topics[2]),
                 "cdp_id": int(topics[3], 16),
+            }
+        )
+    if topics[0] == BARK and address == dog and len(topics) == 4:
+        data = log["data"]
+        if len(data) < 2 + 64 * 4:
+            return None
+        ink, art, due = (int(data[2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(3))
+        dink, dart, due_dai = _signed_of(-ink), _signed_of(-art), due // _RAY
+        return MakerEvent(
+            **{
+                **common,
+                "event": "bark",
+                "ilk": topics[1],
+                "urn": _address(topics[2]),
+                "dink": dink,
+                "dart": dart,
+                "due_dai": due_dai if due_dai < _EXACT_LIMIT else None,
             }
         )
     name = NOTE_TOPICS.get(topics[0])

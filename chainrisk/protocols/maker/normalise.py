@@ -49,6 +49,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "sender": pl.Utf8(),
     "dink": EXACT(),
     "dart": EXACT(),
+    "due_dai": EXACT(),
 }
 
 

@@ -1,20 +1,39 @@
--- Maker/Sky vault events: the Vat's frob / fork / grab / init notes and the CDP manager's NewCdp, in lending terms.
+-- Maker/Sky vault events: the Vat's frob / fork / grab / init notes, the CDP manager's NewCdp and the Dog's Bark, in
+-- lending terms.
 --
 -- Grain: one row per (chain_id, source, block_number, log_index, part): a frob that moves both collateral and debt is
 -- two rows (its collateral part and its debt part); every other event is one row.
 -- Key columns:
 --   source                 the ChainLog indexed; market: the ilk by name (ETH-A), as in positions
---   event                  frob, fork, grab, init (Vat notes), NewCdp (CDP manager)
---   wallet                 the urn (frob, grab; fork: the source urn), NULL for NewCdp and init
---   dink, dart             exact changes of collateral (wad) and normalised debt (wad)
+--   event                  frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog)
+--   wallet                 the urn (frob, grab, bark; fork: the source urn), NULL for NewCdp and init
+--   dink, dart             exact changes of collateral (wad) and normalised debt (wad); a bark's are its grab's
+--   due_dai                a grab's debt exactly, in dai's smallest unit: the `due` (dart x rate, rad) of the Bark the
+--                          Dog logged after it in the same transaction, floored to the wei; NULL for a grab no Bark
+--                          follows (the Cat's before the Dog, End.skim, events indexed before bark was) and other
+--                          events
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
 --                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0
 --                          borrow and dart < 0 repay (dai: dart times the ilk's rate at the nearest stored snapshot, at
---                          or before the event when there is one), grab liquidated (the debt confiscated)
+--                          or before the event when there is one), grab liquidated (the debt confiscated: due_dai
+--                          where a Bark gives it, else dart times the rate as for frob); bark: none
 -- Reads: raw_maker_events, raw_maker_ilks, markets.
-WITH events AS (
+WITH raw AS (
     SELECT * FROM raw_maker_events
+),
+
+barks AS (
+    SELECT chain_id, market, tx_hash, ilk, urn, log_index, due_dai AS bark_due FROM raw WHERE event = 'bark'
+),
+
+-- Each grab with the Dog's Bark that made it: Dog.bark logs its Bark after the Vat.grab (dss src/dog.sol).
+events AS (
+    SELECT r.* EXCLUDE (due_dai), CASE WHEN r.event = 'grab' THEN b.bark_due ELSE r.due_dai END AS due_dai
+    FROM raw AS r
+    ASOF LEFT JOIN barks AS b
+        ON b.chain_id = r.chain_id AND b.market = r.market AND b.tx_hash = r.tx_hash AND b.ilk = r.ilk
+        AND b.urn = r.urn AND b.log_index > r.log_index
 ),
 
 ilks AS (
@@ -92,11 +111,13 @@ final AS (
         e.sender,
         e.dink,
         e.dart,
+        CASE WHEN e.event = 'grab' THEN e.due_dai END AS due_dai,
         e.action,
         e.ilk_label AS position_key,
         CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,
         CASE
             WHEN e.part = 'collateral' THEN abs(e.dink) // (10 ** (18 - e.gem_decimals))::HUGEINT
+            WHEN e.due_dai IS NOT NULL THEN e.due_dai
             ELSE
                 -- floor(|dart| x rate / 1e27) in HUGEINT: dart = d1 1e18 + d0 and rate = r1 1e18 + r0, so it is
                 -- d1 r1 1e9 + (d1 r0 + d0 r1 + d0 r0 // 1e18) // 1e9, no product above ~1e37 (|dart| x rate itself

@@ -4,9 +4,10 @@
 -- Grain: one row per grab (chain_id, source, block_number, log_index).
 -- Key columns:
 --   wallet                 the urn; liquidator NULL (the keeper who barked is in the Dog's Bark, not indexed)
---   debt_repaid            NULL: the grab logs normalised debt (dart), and its dai is dart x the ilk's rate at that
---                          moment, which no indexed event carries; debt_repaid_tokens is dart x the rate of the ilk's
---                          snapshot at or before the grab (stg_maker_events), exact when no drip came in between
+--   debt_repaid            the dai the grab confiscated, exact (to the wei) from the `due` of the Dog's Bark that made
+--                          it (stg_maker_events.due_dai); NULL for a grab without a Bark (the grab logs normalised debt,
+--                          dart), whose debt_repaid_tokens is then dart x the rate of the ilk's snapshot at or before
+--                          the grab, exact when no drip came in between
 --   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
 --   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
 -- Reads: stg_maker_events, raw_maker_ilks.
@@ -52,7 +53,7 @@ final AS (
         e.log_index,
         e.action_asset AS debt_asset,
         'DAI' AS debt_symbol,
-        NULL::HUGEINT AS debt_repaid,
+        e.due_dai AS debt_repaid,
         e.action_amount::DOUBLE / 1e18 AS debt_repaid_tokens,
         e.gem AS collateral_asset,
         e.symbol AS collateral_symbol,
