@@ -22,7 +22,7 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 
 from chainrisk.abi import Abi, eth_call, load_abi
-from chainrisk.devnet.node import DEPLOYER
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
@@ -33,7 +33,16 @@ from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.published import connect_reader
 from chainrisk.units import WAD
-from tests.chainops import collateral_feed, feed_address, feed_answers, set_feeds
+from tests.chainops import (
+    LIQUIDATE_TOPIC,
+    MINTABLE,
+    block_timestamp,
+    collateral_feed,
+    feed_address,
+    feed_answers,
+    sandbox,
+    set_feeds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MORPHO = load_abi("morpho-blue", "IMorpho")
@@ -570,3 +579,49 @@ def test_a_usd_feed_that_is_no_feed_is_refused_in_one_line(devnet: dict[str, Any
     # A TOML table is read as the same pairs.
     table = market_config({**entry, "usd_feeds": {token: morpho}}, "markets[1]")
     assert table.options["usd_feeds"] == f"{token}={morpho}"
+
+
+def test_liquidation_calls_equal_morpho_liquidate(devnet: dict[str, Any], rpc: RpcClient, tmp_path: Path) -> None:
+    """After a crash, each unhealthy borrower's predicted liquidation (raw_morpho_blue_liquidations: the largest
+    liquidate call, maths.liquidate_most) sent on chain at the snapshot's own timestamp, one at a time (each rolled
+    back): the Liquidate event's repaid assets and shares, seized collateral and bad debt equal the prediction."""
+    morpho, keeper = devnet["morpho_blue"]["morpho"], devnet["keeper"]
+    markets = {m["market_id"]: m for m in devnet["morpho_blue"]["markets"]}
+    erc20 = load_abi("erc20", "IERC20Detailed")
+    checked = bad = 0
+    with sandbox(rpc):
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+        answers = feed_answers(rpc, devnet)
+        crash = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.55}
+        set_feeds(rpc, devnet, {s: int(answers[s] * m) for s, m in crash.items()}, int(head["timestamp"], 16) + 3600)
+        builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16) + 3601)
+        for token in {m["loan_token"] for m in markets.values()}:
+            builder.call(keeper, MINTABLE, token, "mint", 10**34)
+            builder.call(keeper, erc20, token, "approve", morpho, 2**256 - 1)
+        builder.mine(0)
+        db = tmp_path / "crashed.duckdb"
+        index_market("morpho-blue", devnet["rpc_url"], morpho, db, options={"usd_oracle": devnet["aave_v3"]["oracle"]})
+        block = _snapshot_block(db)
+        predicted = _rows(db, f"SELECT * FROM raw_morpho_blue_liquidations WHERE block_number = {block}")
+        positions = {
+            (r["market_id"], r["wallet"]): r
+            for r in _rows(db, f"SELECT * FROM raw_morpho_blue_positions WHERE block_number = {block}")
+        }
+        assert predicted and all(r["error"] is None for r in predicted), predicted
+        for row in predicted:
+            position = positions[row["market_id"], row["wallet"]]
+            whole = int(row["repaid_shares"]) == int(position["borrow_shares"])
+            seized, shares = (0, int(row["repaid_shares"])) if whole else (int(row["seized_assets"]), 0)
+            with sandbox(rpc):
+                call = BlockBuilder(rpc, timestamp=block_timestamp(rpc, block))
+                params = _params(markets[row["market_id"]])
+                call.call(keeper, MORPHO, morpho, "liquidate", params, row["wallet"], seized, shares, b"")
+                (receipt,) = call.mine(0)
+            (log,) = [x for x in receipt.logs if x["topics"][0] == LIQUIDATE_TOPIC]
+            words = [int(log["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(5)]
+            ours = [int(row[c]) for c in ("repaid_assets", "repaid_shares", "seized_assets", "bad_debt_assets")]
+            assert words[:4] == ours and words[4] == int(row["bad_debt_shares"]), (row["wallet"], words, ours)
+            checked += 1
+            bad += words[3] > 0
+    assert checked >= 3 and bad >= 1, (checked, bad)
+    print(f"{checked} Morpho liquidations predicted exactly ({bad} with bad debt)")

@@ -82,6 +82,21 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_positions (
     collateral HUGEINT NOT NULL,
     PRIMARY KEY (chain_id, market, block_number, market_id, wallet)
 );
+
+-- What the largest Morpho.liquidate call would do now to each unhealthy borrower (maths.liquidate_most), or why it
+-- reverts: the latest snapshot's only (a prediction, not state).
+CREATE TABLE IF NOT EXISTS raw_morpho_blue_liquidations (
+    chain_id BIGINT NOT NULL,
+    market VARCHAR NOT NULL,
+    block_number BIGINT NOT NULL,
+    market_id VARCHAR NOT NULL,
+    wallet VARCHAR NOT NULL,
+    health_factor_wad HUGEINT,
+    error VARCHAR,
+    repaid_shares HUGEINT, repaid_assets HUGEINT, seized_assets HUGEINT, bad_debt_shares HUGEINT,
+    bad_debt_assets HUGEINT,
+    PRIMARY KEY (chain_id, market, block_number, market_id, wallet)
+);
 """
 
 
@@ -92,6 +107,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     address_role = "Morpho Blue singleton"
     events_table = "raw_morpho_blue_events"
     ddl = DDL
+    latest_only_tables = ("raw_morpho_blue_liquidations",)
     presets: ClassVar[dict[str, Preset]] = {
         p.name: Preset(
             p.name,
@@ -187,6 +203,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
             "raw_morpho_blue_positions": normalise.positions_frame(
                 [p for p in positions if p.supply_shares or p.borrow_shares or p.collateral], chain_id, source, block
             ),
+            "raw_morpho_blue_liquidations": normalise.liquidations_frame(markets, positions, chain_id, source, block),
             "positions": contract_positions,
             "wallet_health": health,
             "markets": markets_frame(normalise.market_rows(markets), self.name, chain_id, source, block, timestamp),

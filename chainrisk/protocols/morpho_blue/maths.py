@@ -114,3 +114,75 @@ def health_factor_wad(borrowed: int, collateral: int, price: int, lltv: int) -> 
 def liquidation_incentive_factor(lltv: int) -> int:
     """min(MAX_LIF, WAD / (WAD - LIQUIDATION_CURSOR * (WAD - lltv))) as Morpho.liquidate computes it (WAD)."""
     return min(MAX_LIQUIDATION_INCENTIVE_FACTOR, w_div_down(WAD, WAD - w_mul_down(LIQUIDATION_CURSOR, WAD - lltv)))
+
+
+def w_div_up(x: int, y: int) -> int:
+    return mul_div_up(x, WAD, y)
+
+
+def to_shares_up(assets: int, total_assets: int, total_shares: int) -> int:
+    return mul_div_up(assets, total_shares + VIRTUAL_SHARES, total_assets + VIRTUAL_ASSETS)
+
+
+@dataclass(frozen=True)
+class Liquidation:
+    """What one Morpho.liquidate call does to a borrower (src/Morpho.sol `liquidate`), loan and collateral units."""
+
+    seized_assets: int  #: collateral paid to the liquidator
+    repaid_shares: int  #: borrow shares repaid
+    repaid_assets: int  #: loan assets the liquidator pays (repaidShares.toAssetsUp)
+    bad_debt_shares: int  #: borrow shares written off when no collateral is left
+    bad_debt_assets: int  #: loan assets written off (socialised to the market's suppliers)
+
+
+def _liquidate(
+    collateral: int, borrow_shares: int, market: MarketState, price: int, lif: int, seized: int, repaid: int
+) -> Liquidation | None:
+    """Morpho.liquidate(seizedAssets=seized, repaidShares=repaid) on an accrued `market`; None where it reverts on
+    an underflow (more shares repaid than borrowed, more collateral seized than held)."""
+    tba, tbs = market.total_borrow_assets, market.total_borrow_shares
+    if seized > 0:
+        quoted = mul_div_up(seized, price, ORACLE_PRICE_SCALE)
+        repaid = to_shares_up(w_div_up(quoted, lif), tba, tbs)
+    else:
+        seized = mul_div_down(w_mul_down(to_assets_down(repaid, tba, tbs), lif), ORACLE_PRICE_SCALE, price)
+    repaid_assets = to_assets_up(repaid, tba, tbs)
+    if repaid > borrow_shares or seized > collateral:
+        return None
+    tba_after, tbs_after = max(tba - repaid_assets, 0), tbs - repaid
+    bad_shares = bad_assets = 0
+    if collateral - seized == 0:
+        bad_shares = borrow_shares - repaid
+        bad_assets = min(tba_after, to_assets_up(bad_shares, tba_after, tbs_after))
+    return Liquidation(seized, repaid, repaid_assets, bad_shares, bad_assets)
+
+
+def liquidate_most(
+    collateral: int, borrow_shares: int, market: MarketState, price: int | None, lltv: int
+) -> Liquidation | str:
+    """The largest liquidation one Morpho.liquidate call makes of an unhealthy borrower on `market` (accrued to the
+    block: liquidate accrues first) at the oracle's `price`: every borrow share when the collateral they buy at the
+    incentive is there, else every unit of collateral (the rest of the debt then bad debt), else, where rounding
+    makes neither go through, the most collateral that does. Or why the call reverts: the oracle's (no price; a
+    zero price divides by zero repaying shares), or a healthy position."""
+    if price is None:
+        return "oracle reverts"
+    if max_borrow(collateral, price, lltv) >= to_assets_up(
+        borrow_shares, market.total_borrow_assets, market.total_borrow_shares
+    ):
+        return "HEALTHY_POSITION"
+    lif = liquidation_incentive_factor(lltv)
+    if price > 0 and (whole := _liquidate(collateral, borrow_shares, market, price, lif, 0, borrow_shares)):
+        return whole
+    if collateral > 0 and (everything := _liquidate(collateral, borrow_shares, market, price, lif, collateral, 0)):
+        return everything
+    # Seizing more collateral repays more shares: the most collateral whose shares the borrower still owes.
+    low, high = 0, collateral
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _liquidate(collateral, borrow_shares, market, price, lif, middle, 0) is None:
+            high = middle - 1
+        else:
+            low = middle
+    found = _liquidate(collateral, borrow_shares, market, price, lif, low, 0) if low > 0 else None
+    return found if found is not None else "no call goes through"

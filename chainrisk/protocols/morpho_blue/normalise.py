@@ -15,8 +15,10 @@ from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POS
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
+    Liquidation,
     collateral_value,
     health_factor_wad,
+    liquidate_most,
     liquidation_incentive_factor,
     max_borrow,
     to_assets_down,
@@ -173,6 +175,54 @@ def positions_frame(positions: list[Position], chain_id: int, source: str, block
         },
     )
     return keyed(frame, chain_id, source, block)
+
+
+LIQUIDATION_SCHEMA: dict[str, pl.DataType] = {
+    "market_id": pl.Utf8(),
+    "wallet": pl.Utf8(),
+    "health_factor_wad": EXACT(),
+    "error": pl.Utf8(),
+    "repaid_shares": EXACT(),
+    "repaid_assets": EXACT(),
+    "seized_assets": EXACT(),
+    "bad_debt_shares": EXACT(),
+    "bad_debt_assets": EXACT(),
+}
+
+
+def liquidations_frame(
+    markets: list[Market], positions: list[Position], chain_id: int, source: str, block: int
+) -> pl.DataFrame:
+    """raw_morpho_blue_liquidations: per borrower Morpho._isHealthy calls unhealthy at the accrued market state, what
+    the largest Morpho.liquidate call would do now (maths.liquidate_most), or why it reverts. A market whose interest
+    is unknown (its IRM failing) gives none: its totals at the block are not known."""
+    by_id = {m.params.market_id: m for m in markets}
+    rows: list[dict[str, object]] = []
+    for p in positions:
+        m = by_id[p.market_id]
+        if not p.borrow_shares or not m.interest_known:
+            continue
+        s = m.accrued
+        borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
+        if m.price is not None and max_borrow(p.collateral, m.price, m.params.lltv) >= borrowed:
+            continue
+        outcome = liquidate_most(p.collateral, p.borrow_shares, s, m.price, m.params.lltv)
+        done = outcome if isinstance(outcome, Liquidation) else None
+        hf = health_factor_wad(borrowed, p.collateral, m.price, m.params.lltv) if m.price is not None else None
+        rows.append(
+            {
+                "market_id": p.market_id,
+                "wallet": p.wallet,
+                "health_factor_wad": hf,
+                "error": outcome if isinstance(outcome, str) else None,
+                "repaid_shares": done.repaid_shares if done else None,
+                "repaid_assets": done.repaid_assets if done else None,
+                "seized_assets": done.seized_assets if done else None,
+                "bad_debt_shares": done.bad_debt_shares if done else None,
+                "bad_debt_assets": done.bad_debt_assets if done else None,
+            }
+        )
+    return keyed(exact(pl.DataFrame(rows, schema=LIQUIDATION_SCHEMA)), chain_id, source, block)
 
 
 def fit_price(price: int) -> tuple[int, int]:
