@@ -18,7 +18,7 @@
 --   price_block, price_source   where the USD prices come from: 'history' (stg_asset_price_history, the last sample at
 --                          or before the event: `chainrisk credit history` records them) or 'latest' (the market's
 --                          latest snapshot, after the event, when no earlier sample exists); NULL USD without either
--- Reads: stg_lending_liquidations, stg_market_labels, stg_asset_price_history, stg_block_times, stg_positions_latest.
+-- Reads: stg_lending_liquidations, stg_market_labels, stg_asset_price_history, stg_block_times, stg_asset_prices_latest.
 WITH liquidations AS (
     SELECT * FROM stg_lending_liquidations
 ),
@@ -32,10 +32,7 @@ prices AS (
 ),
 
 latest_prices AS (
-    SELECT protocol, chain_id, market, asset, any_value(price_usd) AS price_usd, max(block_number) AS block_number
-    FROM stg_positions_latest
-    WHERE price_usd IS NOT NULL
-    GROUP BY protocol, chain_id, market, asset
+    SELECT protocol, chain_id, market, asset, price_usd, block_number FROM stg_asset_prices_latest
 ),
 
 times AS (

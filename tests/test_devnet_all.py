@@ -39,6 +39,7 @@ from chainrisk.chains.graph import links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.cli import main
 from chainrisk.config import devnet_config
+from chainrisk.dashboard.ui import usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
@@ -371,6 +372,68 @@ def test_a_file_indexed_before_barks_keeps_its_grabs_estimated(full_db: Path, tm
     for old, new in zip(before, now, strict=True):
         # No drip between the devnet's snapshots and its barks: the estimate is the exact figure here.
         assert old["debt_repaid_tokens"] == pytest.approx(int(new["debt_repaid"]) / 10**18, rel=1e-12)
+
+
+def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> None:
+    """mart_liquidation_calls holds a call for every account the scores call liquidatable, in every protocol that has
+    one at its latest snapshot, and for no other; each account's call to send is one row where the keeper pays (an
+    Aave wallet's pairs are alternatives), every row of the one call elsewhere; the exact amounts are those of the
+    predictions each protocol's index test checks against the chain (raw_aave_v3_liquidations, raw_maker_urns,
+    raw_liquity_v1_troves)."""
+    calls = _rows(full_db, f"SELECT * FROM ({query_sql('mart_liquidation_calls')})")
+    risk = _rows(full_db, f"SELECT * FROM ({query_sql('stg_wallet_risk_latest')}) WHERE liquidatable")
+    liquidatable = {(r["protocol"], r["market"], r["wallet"]) for r in risk}
+    called = {(r["protocol"], r["market"], r["wallet"]) for r in calls}
+    assert called == liquidatable and {p for p, _, _ in called} >= {"aave-v3", "maker", "liquity-v1"}
+    best = Counter((r["protocol"], r["market"], r["wallet"]) for r in calls if r["best_for_account"])
+    for r in calls:
+        account = (r["protocol"], r["market"], r["wallet"])
+        assert best[account] == 1 if r["keeper_pays"] else r["best_for_account"], account
+        if r["goes_through"] and r["keeper_pays"]:
+            assert int(r["debt_repaid"]) > 0 and int(r["collateral_seized"]) > 0
+            assert r["keeper_gain_usd"] == pytest.approx(r["collateral_seized_usd"] - r["debt_repaid_usd"])
+    aave = {
+        (r["wallet"], r["collateral_asset"], r["debt_asset"]): (r["debt_repaid"], r["collateral_seized"])
+        for r in _rows(full_db, "SELECT * FROM raw_aave_v3_liquidations")
+    }
+    assert aave and all(
+        aave[r["wallet"], r["collateral_asset"], r["debt_asset"]] == (r["debt_repaid"], r["collateral_seized"])
+        for r in calls
+        if r["protocol"] == "aave-v3"
+    )
+    troves = {r["wallet"]: r for r in _rows(full_db, "SELECT * FROM raw_liquity_v1_troves WHERE liquidatable")}
+    for r in (c for c in calls if c["protocol"] == "liquity-v1"):
+        trove = troves[r["wallet"]]
+        assert int(r["debt_repaid"]) == int(trove["entire_debt"])
+        assert int(r["collateral_seized"]) == int(trove["entire_coll"]) - int(trove["coll_surplus"] or 0)
+
+
+def test_liquidations_page_lists_each_liquidatable_accounts_call(
+    full_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Liquidations page's "Liquidatable now" on the full devnet (Aave 3.6, Maker and Liquity accounts to
+    liquidate): its accounts and sums are mart_liquidation_calls' best call per account (straight from the file), its
+    table one row per call row to send, those that go through first, with wallet links."""
+    monkeypatch.setenv("CHAINRISK_DB", str(full_db))
+    app = open_page("liquidations")
+    assert_clean(app)
+    (expected,) = _rows(
+        full_db,
+        "SELECT count(DISTINCT (protocol, chain_id, market, wallet)) AS accounts, "
+        "count(DISTINCT (protocol, chain_id, market, wallet)) FILTER (WHERE goes_through) AS open, "
+        "sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt, count(*) AS calls "
+        f"FROM ({query_sql('mart_liquidation_calls')}) WHERE best_for_account",
+    )
+    metrics = {m.label: m.value for m in app.metric}
+    assert expected["accounts"] > 0 and metrics["Accounts"] == f"{expected['open']:,} of {expected['accounts']:,}"
+    assert metrics["Debt to repay (USD)"] == usd_short(expected["debt"])
+    calls = table_with(app, "keeper_gain_usd")
+    assert calls.shape[0] == min(expected["calls"], 500)
+    through = calls["goes_through"].tolist()
+    assert through == sorted(through, reverse=True)
+    assert all(link.endswith(wallet) for link, wallet in zip(calls["wallet page"], calls["wallet"], strict=True))
+    # Never "1.0000" for an account Aave or Morpho liquidates (under 1 there): the health shown is floored.
+    assert calls["keeper_pays"].any() and (calls[calls["keeper_pays"]]["health_factor"] < 1).all()
 
 
 def test_liquity_troves_equal_get_entire_debt_and_coll(

@@ -20,7 +20,7 @@ import pytest
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
-from chainrisk.protocols.adapter import LIQUIDATION_COLUMNS, POOL_COLUMNS, adapters
+from chainrisk.protocols.adapter import LIQUIDATION_CALL_COLUMNS, LIQUIDATION_COLUMNS, POOL_COLUMNS, adapters
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store import views as views_module
 from chainrisk.store.db import Store
@@ -39,9 +39,18 @@ from chainrisk.store.views import (
 #: Every adapter's pools view and stg_lending_pools (chainrisk.protocols.adapter.POOL_COLUMNS).
 POOL_VIEW_COLUMNS = set(POOL_COLUMNS)
 LIQUIDATION_VIEW_COLUMNS = set(LIQUIDATION_COLUMNS)
+LIQUIDATION_CALL_VIEW_COLUMNS = set(LIQUIDATION_CALL_COLUMNS)
 #: Views over what `chainrisk credit history` records, which the full devnet's run does not take: empty there, their
 #: rows are checked on a sampled history (tests/test_credit.py).
 CREDIT_HISTORY_VIEWS = {"stg_asset_price_history", "stg_block_times"}
+#: The views of what a keeper can liquidate now: rows exactly where some account of the protocol (any, for the
+#: stacked ones) is liquidatable at its market's latest snapshot, which a devnet whose keeper liquidated everyone may
+#: not leave (the full devnet's Comet and Morpho Blue, the session devnet's Aave and Morpho Blue).
+LIQUIDATION_CALL_VIEWS = {
+    *(str(a.liquidation_calls_view) for a in adapters().values() if a.liquidation_calls_view),
+    "stg_lending_liquidation_calls",
+    "mart_liquidation_calls",
+}
 #: Columns each view must have (the dashboard and analysts rely on them); views may have more.
 EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_market_labels": {
@@ -165,6 +174,24 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_compound_v3_liquidations": LIQUIDATION_VIEW_COLUMNS,
     "stg_maker_liquidations": LIQUIDATION_VIEW_COLUMNS,
     "stg_liquity_v1_liquidations": LIQUIDATION_VIEW_COLUMNS,
+    "stg_lending_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_aave_v3_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_morpho_blue_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_compound_v3_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_maker_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_liquity_v1_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
+    "stg_asset_prices_latest": {"protocol", "chain_id", "market", "asset", "price_usd", "block_number"},
+    "mart_liquidation_calls": {
+        *LIQUIDATION_CALL_COLUMNS,
+        "market_label",
+        "goes_through",
+        "debt_repaid_usd",
+        "collateral_seized_usd",
+        "bad_debt_usd",
+        "keeper_gain_usd",
+        "best_for_account",
+        "price_block",
+    },
     "stg_asset_price_history": {"chain_id", "asset", "symbol", "decimals", "block_number", "block_time", "price_usd"},
     "stg_block_times": {"chain_id", "block_number", "block_timestamp", "block_time"},
     "mart_liquidations": {
@@ -600,13 +627,31 @@ def views(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield con
 
 
+def _owner(query: Query) -> str | None:
+    """The adapter whose package holds the view's file; None for a shared or generated view."""
+    owners = [a.name for a in adapters().values() if query.path is not None and query.path.parent == a.queries_dir()]
+    return owners[0] if owners else None
+
+
+def liquidatable_now(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
+    """Whether the scores call some account liquidatable at its market's latest snapshot: in the protocol owning
+    `query`, or in any."""
+    owner = _owner(query)
+    sql = f"SELECT count(*) FROM ({query_sql('stg_wallet_risk_latest')}) WHERE liquidatable"
+    found = con.execute(sql + (" AND protocol = ?" if owner else ""), [owner] if owner else []).fetchall()
+    return bool(found[0][0])
+
+
 def expects_rows(con: duckdb.DuckDBPyConnection, query: Query) -> bool:
     """Every view returns rows on the scored devnet, but an adapter's own view (its package's queries/) only when
-    that protocol is indexed there (its rows are checked on the full devnet and its stand-in's tests)."""
-    owners = [a.name for a in adapters().values() if query.path is not None and query.path.parent == a.queries_dir()]
-    if not owners:
+    that protocol is indexed there (its rows are checked on the full devnet and its stand-in's tests), and a view of
+    the liquidations a keeper can send now only when some account is liquidatable."""
+    owner = _owner(query)
+    if query.name in LIQUIDATION_CALL_VIEWS:
+        return liquidatable_now(con, query)
+    if owner is None:
         return True
-    return bool(con.execute("SELECT count(*) FROM sync_state WHERE protocol = ?", [owners[0]]).fetchall()[0][0])
+    return bool(con.execute("SELECT count(*) FROM sync_state WHERE protocol = ?", [owner]).fetchall()[0][0])
 
 
 @pytest.fixture(scope="module")
@@ -658,6 +703,9 @@ def test_every_view_runs_with_its_columns(full_views: duckdb.DuckDBPyConnection,
     missing = EXPECTED_COLUMNS[query.name] - set(frame.columns)
     assert not missing, f"{query.name} lacks {sorted(missing)}"
     assert len(frame.columns) == len(set(frame.columns))
+    if query.name in LIQUIDATION_CALL_VIEWS:
+        assert (frame.height > 0) == liquidatable_now(full_views, query), query.name
+        return
     assert frame.height > 0 or query.name in CREDIT_HISTORY_VIEWS, f"{query.name} is empty on the full devnet's run"
 
 
@@ -683,7 +731,13 @@ def test_query_sql_runs_without_installed_views(scored_db: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("attribute", "kind"), [("events_view", "events"), ("pools_view", "pools"), ("liquidations_view", "liquidations")]
+    ("attribute", "kind"),
+    [
+        ("events_view", "events"),
+        ("pools_view", "pools"),
+        ("liquidations_view", "liquidations"),
+        ("liquidation_calls_view", "liquidation calls"),
+    ],
 )
 def test_an_adapter_naming_a_view_without_its_file_is_one_line(
     monkeypatch: pytest.MonkeyPatch, attribute: str, kind: str

@@ -1,8 +1,11 @@
-"""Liquidations page: every liquidation the indexed contracts logged, across protocols: how much debt they repaid, the
-collateral they took and the bad debt they left, over time and per market, then the latest ones one by one.
+"""Liquidations page: first the liquidations a keeper can send now (each liquidatable account's call, what it would
+repay, seize and leave, or why it reverts), then every liquidation the indexed contracts logged, across protocols: how
+much debt they repaid, the collateral they took and the bad debt they left, over time and per market, then the latest
+ones one by one.
 
-Reads mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event, else the
-market's latest snapshot: its price_source column says which).
+Reads mart_liquidation_calls (each call by the contract's own rules at the market's latest snapshot; USD at that
+snapshot's prices) and mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event,
+else the market's latest snapshot: its price_source column says which).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from chainrisk.dashboard.ui import (
 )
 
 VIEW = "mart_liquidations"
+CALLS_VIEW = "mart_liquidation_calls"
 #: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
 ROWS_SHOWN = 500
 #: A liquidation: one account liquidated in one transaction (a Comet absorb is several rows of the view).
@@ -132,9 +136,112 @@ ROW_CONFIG = {
 }
 
 
+def calls_now(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int | None], pl.DataFrame]:
+    """The liquidation calls a keeper can send now, summed, and each account's call to send (best_for_account rows):
+    those that go through first, by the debt they repay."""
+    figures = query(
+        db,
+        f"""
+        SELECT count(DISTINCT (protocol, chain_id, market, wallet)) AS accounts,
+               count(DISTINCT (protocol, chain_id, market, wallet)) FILTER (WHERE goes_through) AS open_accounts,
+               sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt_usd,
+               sum(collateral_seized_usd) FILTER (WHERE goes_through) AS collateral_usd,
+               sum(keeper_gain_usd) AS gain_usd, sum(bad_debt_usd) FILTER (WHERE goes_through) AS bad_debt_usd
+        FROM {CALLS_VIEW} WHERE best_for_account
+        """,
+    ).row(0, named=True)
+    frame = query(
+        db,
+        f"""
+        SELECT * EXCLUDE (best_for_account) FROM {CALLS_VIEW} WHERE best_for_account
+        ORDER BY goes_through DESC, max(debt_repaid_usd) OVER (PARTITION BY protocol, chain_id, market, wallet)
+            DESC NULLS LAST, protocol, market, wallet, debt_repaid_usd DESC NULLS LAST, collateral_asset
+        LIMIT ?
+        """,
+        limit,
+    )
+    rows = with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
+        pl.col("protocol").replace(PROTOCOL_NAMES),
+        pl.col("debt_repaid", "collateral_seized").cast(pl.String),
+        # Floored to the 4 decimals shown: a liquidatable account's 0.99996 would read "1.0000" rounded.
+        ((pl.col("health_factor") * 10**4).floor() / 10**4).alias("health_factor"),
+    )
+    return figures, rows
+
+
+#: How the calls table shows mart_liquidation_calls' columns.
+CALL_CONFIG = {
+    **{k: v for k, v in ROW_CONFIG.items() if k in ("market_label", "wallet page", "wallet", "chain_id", "market")},
+    "call": st.column_config.TextColumn("call", help="The contract function a keeper sends"),
+    "health_factor": st.column_config.NumberColumn("health", format="%.4f", help="As the protocol computes it"),
+    "debt_symbol": "debt",
+    "debt_repaid_tokens": tokens_column("repays (tokens)"),
+    "debt_repaid_usd": usd_column("repays (USD)", "The debt the call would take off the account"),
+    "collateral_symbol": "collateral",
+    "collateral_seized_tokens": tokens_column("seizes (tokens)"),
+    "collateral_seized_usd": usd_column("seizes (USD)", "The collateral it would take"),
+    "keeper_gain_usd": usd_column(
+        "gain (USD)", "The keeper's: collateral received less debt paid, before gas and slippage (Aave, Morpho Blue)"
+    ),
+    "bad_debt_usd": usd_column("bad debt (USD)", "Debt the call would leave uncovered"),
+    "blocked": st.column_config.TextColumn("blocked", help="Why the call reverts now; empty when it goes through"),
+    "goes_through": st.column_config.CheckboxColumn("goes through"),
+    "keeper_pays": st.column_config.CheckboxColumn("keeper pays", help="The caller pays the debt for the collateral"),
+    "block_number": st.column_config.NumberColumn("block", format="%d"),
+    "price_block": st.column_config.NumberColumn("price block", format="%d"),
+    "debt_repaid": st.column_config.TextColumn("repays (exact)", help="Smallest units, by the contract's rules"),
+    "collateral_seized": st.column_config.TextColumn("seizes (exact)", help="Smallest units"),
+}
+
+
+def _now(db: Path) -> None:
+    figures, rows = calls_now(db)
+    st.subheader("Liquidatable now")
+    if not figures["accounts"]:
+        st.caption("No account any indexed market would liquidate at its latest snapshot.")
+        return
+    cols = st.columns(4)
+    cols[0].metric(
+        "Accounts",
+        f"{figures['open_accounts']:,} of {figures['accounts']:,}",
+        help="Liquidatable accounts whose call goes through now, of all the liquidatable ones",
+    )
+    cols[1].metric("Debt to repay (USD)", usd_short(figures["debt_usd"]), help="What those calls would take off")
+    cols[2].metric(
+        "Keepers' gain (USD)",
+        usd_short(figures["gain_usd"]),
+        help="Collateral received less debt paid, before gas and slippage, where a keeper repays (Aave, Morpho Blue)",
+    )
+    cols[3].metric("Bad debt left (USD)", usd_short(figures["bad_debt_usd"]), help="Debt the calls leave uncovered")
+    st.caption(
+        "Each liquidatable account's call as its contract would execute it at the market's latest snapshot (Aave: "
+        "the pair of collateral and debt that goes through with the largest gain; a Comet absorb: its debt and "
+        "every collateral), USD at that snapshot's prices; `mart_liquidation_calls` holds every pair."
+    )
+    key_table(
+        rows,
+        "liquidation_calls",
+        (
+            "market_label",
+            "wallet page",
+            "call",
+            "health_factor",
+            "debt_symbol",
+            "debt_repaid_usd",
+            "collateral_symbol",
+            "collateral_seized_usd",
+            "keeper_gain_usd",
+            "blocked",
+        ),
+        CALL_CONFIG,
+        "these calls",
+    )
+
+
 def render() -> None:
     db = database_location()
-    require(db, VIEW)
+    require(db, VIEW, CALLS_VIEW)
+    _now(db)
     figures = totals(db)
     if not figures["liquidations"]:
         st.info(
@@ -142,6 +249,7 @@ def render() -> None:
             "reads them from the contracts' logs."
         )
         return
+    st.subheader("Liquidations logged")
     cols = st.columns(5)
     cols[0].metric("Liquidations", f"{figures['liquidations']:,}", help="Accounts liquidated, one per transaction")
     cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")

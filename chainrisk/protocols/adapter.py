@@ -94,7 +94,9 @@ POOL_COLUMNS = (
 )
 
 #: The columns every adapter's liquidations view has (`Adapter.liquidations_view`): one row per liquidation the chain
-#: logged (a Comet absorb: its AbsorbDebt and one row per AbsorbCollateral), stacked by `stg_lending_liquidations`:
+#: logged (a Comet absorb: its AbsorbDebt and one row per AbsorbCollateral; an Aave 3.3+ liquidation that left no
+#: collateral: its LiquidationCall and one row per other debt it booked as deficit), stacked by
+#: `stg_lending_liquidations`:
 #: * wallet: the account liquidated; liquidator: who called (NULL where the event does not say: a Maker grab, a Liquity
 #:   TroveLiquidated);
 #: * debt_asset, debt_symbol, debt_repaid (exact, the token's smallest unit; NULL where the event gives no exact
@@ -121,6 +123,43 @@ LIQUIDATION_COLUMNS = (
     "collateral_seized",
     "collateral_seized_tokens",
     "bad_debt_tokens",
+)
+
+#: The columns every adapter's liquidation-calls view has (`Adapter.liquidation_calls_view`): at each market's latest
+#: snapshot, per account the protocol would liquidate, what the call a keeper can send now would do by the contract's
+#: own rules, or why it reverts; stacked by `stg_lending_liquidation_calls`:
+#: * call: the function (Aave's liquidationCall for each collateral and debt pair, Morpho's liquidate, Comet's absorb,
+#:   Maker's Dog.bark, Liquity's liquidate); keeper_pays: whether the caller pays the debt and receives the collateral
+#:   (Aave, Morpho Blue), not paid otherwise (absorb's points, bark's tip and chip, Liquity's gas compensation);
+#: * debt_asset, debt_symbol, debt_repaid (exact; NULL where the protocol gives no exact figure before the call, or
+#:   the call reverts), debt_repaid_tokens: the debt it takes off the account (what the keeper pays where a keeper
+#:   repays: Aave, Morpho Blue);
+#: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it takes from the
+#:   account (what the keeper receives, Aave and Morpho Blue; the protocol's elsewhere). As for liquidations, a call
+#:   may be several rows (a Comet absorb: its debt and each collateral);
+#: * bad_debt_tokens: debt it leaves uncovered, in the debt asset (NULL where none);
+#: * health_factor: the account's, as the protocol computes it; blocked: why the call reverts now (the contract's
+#:   error or the reason it names), NULL when it goes through.
+LIQUIDATION_CALL_COLUMNS = (
+    "protocol",
+    "chain_id",
+    "source",
+    "market",
+    "wallet",
+    "block_number",
+    "call",
+    "keeper_pays",
+    "debt_asset",
+    "debt_symbol",
+    "debt_repaid",
+    "debt_repaid_tokens",
+    "collateral_asset",
+    "collateral_symbol",
+    "collateral_seized",
+    "collateral_seized_tokens",
+    "bad_debt_tokens",
+    "health_factor",
+    "blocked",
 )
 
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
@@ -202,6 +241,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Its stg_ view of the liquidations its events log (a file in `queries_dir`) with LIQUIDATION_COLUMNS; None when
     #: it has none.
     liquidations_view: ClassVar[str | None] = None
+    #: Its stg_ view of the liquidation calls a keeper can send at the latest snapshot (a file in `queries_dir`) with
+    #: LIQUIDATION_CALL_COLUMNS; None when it has none.
+    liquidation_calls_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
     #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): GOVERNED,

@@ -1,11 +1,12 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and four generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and five generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
 protocol package reaches the credit features without an edit elsewhere; `stg_lending_pools`, every adapter's pools
 view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
-read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS); and
+read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS);
+`stg_lending_liquidation_calls`, every adapter's liquidation-calls view (LIQUIDATION_CALL_COLUMNS); and
 `stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks).
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
@@ -28,7 +29,13 @@ import duckdb
 
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
-from chainrisk.protocols.adapter import LENDING_EVENT_COLUMNS, LIQUIDATION_COLUMNS, POOL_COLUMNS, adapters
+from chainrisk.protocols.adapter import (
+    LENDING_EVENT_COLUMNS,
+    LIQUIDATION_CALL_COLUMNS,
+    LIQUIDATION_COLUMNS,
+    POOL_COLUMNS,
+    adapters,
+)
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
 from chainrisk.store.parquet import literal as _literal
@@ -41,10 +48,12 @@ LENDING_EVENTS = "stg_lending_events"
 LENDING_POOLS = "stg_lending_pools"
 #: The generated view stacking every adapter's liquidations view.
 LENDING_LIQUIDATIONS = "stg_lending_liquidations"
+#: The generated view stacking every adapter's liquidation-calls view.
+LENDING_LIQUIDATION_CALLS = "stg_lending_liquidation_calls"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The views generated here rather than read from a file.
-GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS, LENDING_LIQUIDATIONS)
+GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS, LENDING_LIQUIDATIONS, LENDING_LIQUIDATION_CALLS)
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -142,6 +151,13 @@ STACKED = {
         None,
         "Every liquidation the chains logged, in one shape: who, by whom, the debt repaid and the collateral seized",
     ),
+    LENDING_LIQUIDATION_CALLS: (
+        "liquidation_calls_view",
+        LIQUIDATION_CALL_COLUMNS,
+        None,
+        "Every liquidation a keeper can send now, in one shape: what each call would repay, seize and leave, or why "
+        "it reverts",
+    ),
 }
 
 
@@ -181,7 +197,8 @@ def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
         missing = [view for view in views if view not in parsed]
         if missing:
             raise UserError(
-                f"an adapter names the {attribute.split('_')[0]} view {missing[0]}, but no such query file exists"
+                f"an adapter names the {attribute.removesuffix('_view').replace('_', ' ')} view {missing[0]}, but no "
+                "such query file exists"
             )
         if views:
             parsed[name] = _stacked(name, views)

@@ -190,6 +190,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     events_view = "stg_aave_v3_events"
     pools_view = "stg_aave_v3_pools"
     liquidations_view = "stg_aave_v3_liquidations"
+    liquidation_calls_view = "stg_aave_v3_liquidation_calls"
     previous_tables = ("raw_aave_v3_reserves", "raw_aave_v3_accounts", "raw_aave_v3_balances")
     accrued_columns = accrual.ACCRUED_COLUMNS
     latest_only_tables = ("raw_aave_v3_liquidations",)

@@ -148,6 +148,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     events_view = "stg_compound_v3_events"
     pools_view = "stg_compound_v3_pools"
     liquidations_view = "stg_compound_v3_liquidations"
+    liquidation_calls_view = "stg_compound_v3_liquidation_calls"
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.
     ltv_below_threshold = True

@@ -99,6 +99,7 @@ class LiquityV1Adapter(Adapter[Deployment]):
     account_columns = ("wallet",)
     events_view = "stg_liquity_v1_events"
     liquidations_view = "stg_liquity_v1_liquidations"
+    liquidation_calls_view = "stg_liquity_v1_liquidation_calls"
     #: No governance: MCR (110 %), CCR and the liquidation reward are constants of the deployed contracts.
     parameter_changes = IMMUTABLE
     collateral_cap = False

@@ -89,6 +89,7 @@ class MakerAdapter(Adapter[Deployment]):
     events_view = "stg_maker_events"
     pools_view = "stg_maker_pools"
     liquidations_view = "stg_maker_liquidations"
+    liquidation_calls_view = "stg_maker_liquidation_calls"
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))

@@ -127,6 +127,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     events_view = "stg_morpho_blue_events"
     pools_view = "stg_morpho_blue_pools"
     liquidations_view = "stg_morpho_blue_liquidations"
+    liquidation_calls_view = "stg_morpho_blue_liquidation_calls"
     previous_tables = ("raw_morpho_blue_positions",)
     accrued_columns = accrual.ACCRUED_COLUMNS
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives

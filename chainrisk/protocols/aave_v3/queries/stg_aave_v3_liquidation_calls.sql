@@ -1,0 +1,66 @@
+-- Aave V3 liquidation calls a keeper can send now: per borrower under health 1 and (collateral, debt) pair, what
+-- liquidationCall(collateral, debt, user, type(uint256).max, false) would do at the latest snapshot, by the pool
+-- version's rules (raw_aave_v3_liquidations), in the shared liquidation-call columns
+-- (chainrisk.protocols.adapter.LIQUIDATION_CALL_COLUMNS).
+--
+-- Grain: one row per (chain_id, market, wallet, collateral_asset, debt_asset) at the market's latest snapshot.
+-- Key columns:
+--   debt_repaid            exact: the debt the call covers, what the keeper pays (NULL when it reverts)
+--   collateral_seized      exact: the collateral the keeper receives (the treasury's fee on top is not in it)
+--   bad_debt_tokens        the deficit the call books (3.3+: the account's debts left when no collateral remains)
+--   blocked                the pool's error when the call reverts (a grace period, the sequencer, MustNotLeaveDust
+--                          with the largest debtToCover that goes through), NULL when it goes through
+-- Reads: raw_aave_v3_liquidations, raw_aave_v3_reserves, sync_state.
+WITH calls AS (
+    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
+    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_aave_v3_liquidations AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
+),
+
+reserves AS (
+    SELECT
+        chain_id,
+        market,
+        asset,
+        arg_max(symbol, block_number) AS symbol,
+        arg_max(decimals, block_number) AS decimals
+    FROM raw_aave_v3_reserves
+    GROUP BY chain_id, market, asset
+),
+
+final AS (
+    SELECT
+        'aave-v3' AS protocol,
+        c.chain_id,
+        c.market AS source,
+        c.market,
+        c.wallet,
+        c.block_number,
+        'liquidationCall' AS call,
+        true AS keeper_pays,
+        c.debt_asset,
+        d.symbol AS debt_symbol,
+        c.debt_repaid,
+        c.debt_repaid::DOUBLE / pow(10, d.decimals) AS debt_repaid_tokens,
+        c.collateral_asset,
+        k.symbol AS collateral_symbol,
+        c.collateral_seized,
+        c.collateral_seized::DOUBLE / pow(10, k.decimals) AS collateral_seized_tokens,
+        nullif(c.deficit_created, 0)::DOUBLE / pow(10, d.decimals) AS bad_debt_tokens,
+        c.health_factor_wad::DOUBLE / 1e18 AS health_factor,
+        CASE
+            WHEN c.error IS NOT NULL AND c.allowed_debt_to_cover > 0 THEN
+                c.error || ': a debtToCover up to ' || (c.allowed_debt_to_cover::DOUBLE / pow(10, d.decimals))::VARCHAR
+                || ' ' || coalesce(d.symbol, c.debt_asset) || ' goes through'
+            ELSE c.error
+        END AS blocked
+    FROM calls AS c
+    LEFT JOIN reserves AS d ON d.chain_id = c.chain_id AND d.market = c.market AND d.asset = c.debt_asset
+    LEFT JOIN reserves AS k ON k.chain_id = c.chain_id AND k.market = c.market AND k.asset = c.collateral_asset
+)
+
+SELECT * FROM final

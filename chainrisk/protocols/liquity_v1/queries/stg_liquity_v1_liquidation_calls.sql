@@ -1,0 +1,54 @@
+-- Liquity V1 liquidation calls a keeper can send now: per trove TroveManager.liquidate accepts at the latest snapshot
+-- (under the MCR, or under the TCR in Recovery Mode), what it would take, in the shared liquidation-call columns
+-- (chainrisk.protocols.adapter.LIQUIDATION_CALL_COLUMNS). The caller pays nothing and receives the gas compensation
+-- (200 LUSD and 0.5 % of the collateral); the Stability Pool offsets the debt, the rest is redistributed.
+--
+-- Grain: one row per (chain_id, market, wallet) liquidatable at the trove manager's latest snapshot.
+-- Key columns:
+--   debt_repaid            exact: the trove's entire debt (pending rewards included), LUSD wei
+--   collateral_seized      exact: its entire collateral less a Recovery Mode surplus left for the owner to claim
+--   bad_debt_tokens        NULL: what the Stability Pool cannot offset is redistributed to the other troves
+--   blocked                NULL: liquidate takes any trove it deems liquidatable
+-- Reads: raw_liquity_v1_troves, raw_liquity_v1_system, sync_state.
+WITH troves AS (
+    -- Stamped with the source's latest snapshot (sync_state), as every latest table is read.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_liquity_v1_troves AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'liquity-v1' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
+    WHERE r.liquidatable
+),
+
+system AS (
+    SELECT chain_id, market, arg_max(lusd_token, block_number) AS lusd_token
+    FROM raw_liquity_v1_system
+    GROUP BY chain_id, market
+),
+
+final AS (
+    SELECT
+        'liquity-v1' AS protocol,
+        t.chain_id,
+        t.market AS source,
+        t.market,
+        t.wallet,
+        t.block_number,
+        'liquidate' AS call,
+        false AS keeper_pays,
+        s.lusd_token AS debt_asset,
+        'LUSD' AS debt_symbol,
+        t.entire_debt AS debt_repaid,
+        t.entire_debt::DOUBLE / 1e18 AS debt_repaid_tokens,
+        '0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee' AS collateral_asset,
+        'ETH' AS collateral_symbol,
+        t.entire_coll - coalesce(t.coll_surplus, 0) AS collateral_seized,
+        (t.entire_coll - coalesce(t.coll_surplus, 0))::DOUBLE / 1e18 AS collateral_seized_tokens,
+        NULL::DOUBLE AS bad_debt_tokens,
+        t.health_factor_wad::DOUBLE / 1e18 AS health_factor,
+        NULL::VARCHAR AS blocked
+    FROM troves AS t
+    LEFT JOIN system AS s ON s.chain_id = t.chain_id AND s.market = t.market
+)
+
+SELECT * FROM final

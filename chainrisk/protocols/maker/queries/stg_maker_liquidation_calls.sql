@@ -1,0 +1,73 @@
+-- Maker/Sky liquidation calls a keeper can send now: per unsafe urn, what Dog.bark would do at the latest snapshot
+-- (raw_maker_urns: the art and ink it grabs for the auction, or why it reverts), in the shared liquidation-call
+-- columns (chainrisk.protocols.adapter.LIQUIDATION_CALL_COLUMNS). The keeper who barks pays nothing and earns the
+-- Clipper's tip and chip; the collateral goes to an auction.
+--
+-- Grain: one row per (chain_id, source, market, urn) not safe at the ChainLog's latest snapshot.
+-- Key columns:
+--   market                 the ilk by name (ETH-A); wallet: the urn
+--   debt_repaid            NULL: the debt bark grabs is dart x rate in rad (debt_repaid_tokens, in dai), whole-wei
+--                          exact only once the Bark logs its due (stg_maker_liquidations)
+--   collateral_seized      exact: the dink bark grabs, in the gem's smallest unit
+--   bad_debt_tokens        the debt the urn's collateral at the pip's price cannot cover (what the auction will
+--                          likely leave the Vow short), in dai
+--   blocked                why Dog.bark reverts (Dog/liquidation-limit-hit, Dog/dusty-auction-from-partial-liquidation,
+--                          ...), NULL when it starts an auction
+-- Reads: raw_maker_urns, raw_maker_ilks, markets, sync_state.
+WITH urns AS (
+    -- Stamped with the source's latest snapshot (sync_state), as every latest table is read.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_maker_urns AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'maker' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
+    WHERE NOT r.safe
+),
+
+gems AS (
+    SELECT
+        chain_id,
+        market,
+        ilk,
+        arg_max(gem, block_number) AS gem,
+        arg_max(symbol, block_number) AS symbol,
+        arg_max(coalesce(gem_decimals, 18), block_number) AS gem_decimals
+    FROM raw_maker_ilks
+    GROUP BY chain_id, market, ilk
+),
+
+dai AS (
+    SELECT chain_id, source, arg_max(loan_asset, block_number) AS dai
+    FROM markets
+    WHERE protocol = 'maker'
+    GROUP BY chain_id, source
+),
+
+final AS (
+    SELECT
+        'maker' AS protocol,
+        u.chain_id,
+        u.market AS source,
+        u.ilk AS market,
+        u.urn AS wallet,
+        u.block_number,
+        'bark' AS call,
+        false AS keeper_pays,
+        d.dai AS debt_asset,
+        'DAI' AS debt_symbol,
+        NULL::HUGEINT AS debt_repaid,
+        u.bark_due_dai AS debt_repaid_tokens,
+        g.gem AS collateral_asset,
+        g.symbol AS collateral_symbol,
+        abs(u.bark_dink) // (10 ** (18 - g.gem_decimals))::HUGEINT AS collateral_seized,
+        (abs(u.bark_dink) // (10 ** (18 - g.gem_decimals))::HUGEINT)::DOUBLE / pow(10, g.gem_decimals)
+            AS collateral_seized_tokens,
+        nullif(u.bad_debt_dai, 0) AS bad_debt_tokens,
+        u.health_factor_wad::DOUBLE / 1e18 AS health_factor,
+        u.bark_refusal AS blocked
+    FROM urns AS u
+    LEFT JOIN gems AS g ON g.chain_id = u.chain_id AND g.market = u.market AND g.ilk = u.ilk
+    LEFT JOIN dai AS d ON d.chain_id = u.chain_id AND d.source = u.market
+)
+
+SELECT * FROM final

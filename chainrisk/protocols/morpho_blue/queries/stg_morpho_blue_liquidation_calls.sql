@@ -1,0 +1,63 @@
+-- Morpho Blue liquidation calls a keeper can send now: per unhealthy borrower, what the largest Morpho.liquidate
+-- call would do at the latest snapshot (raw_morpho_blue_liquidations: every borrow share where the collateral they
+-- buy at the incentive is there, else every unit of collateral), in the shared liquidation-call columns
+-- (chainrisk.protocols.adapter.LIQUIDATION_CALL_COLUMNS).
+--
+-- Grain: one row per (chain_id, source, market, wallet) at the singleton's latest snapshot.
+-- Key columns:
+--   source, market         the Morpho Blue singleton and the market id
+--   debt_repaid            exact: repaidAssets, what the keeper pays (repaidShares rounded up to assets)
+--   collateral_seized      exact: seizedAssets, what the keeper receives
+--   bad_debt_tokens        badDebtAssets, socialised to the market's suppliers, when no collateral is left
+--   blocked                why liquidate reverts (no oracle price), NULL when it goes through
+-- Reads: raw_morpho_blue_liquidations, raw_morpho_blue_markets, sync_state.
+WITH calls AS (
+    -- Stamped with the source's latest snapshot (sync_state), as every latest-only table is read.
+    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
+    FROM raw_morpho_blue_liquidations AS r
+    LEFT JOIN sync_state AS s
+        ON s.protocol = 'morpho-blue' AND s.chain_id = r.chain_id AND s.market = r.market
+        AND r.block_number <= s.snapshot_block
+),
+
+markets AS (
+    SELECT
+        chain_id,
+        market,
+        market_id,
+        arg_max(loan_token, block_number) AS loan_token,
+        arg_max(loan_symbol, block_number) AS loan_symbol,
+        arg_max(loan_decimals, block_number) AS loan_decimals,
+        arg_max(collateral_token, block_number) AS collateral_token,
+        arg_max(collateral_symbol, block_number) AS collateral_symbol,
+        arg_max(collateral_decimals, block_number) AS collateral_decimals
+    FROM raw_morpho_blue_markets
+    GROUP BY chain_id, market, market_id
+),
+
+final AS (
+    SELECT
+        'morpho-blue' AS protocol,
+        c.chain_id,
+        c.market AS source,
+        c.market_id AS market,
+        c.wallet,
+        c.block_number,
+        'liquidate' AS call,
+        true AS keeper_pays,
+        m.loan_token AS debt_asset,
+        m.loan_symbol AS debt_symbol,
+        c.repaid_assets AS debt_repaid,
+        c.repaid_assets::DOUBLE / pow(10, m.loan_decimals) AS debt_repaid_tokens,
+        m.collateral_token AS collateral_asset,
+        m.collateral_symbol,
+        c.seized_assets AS collateral_seized,
+        c.seized_assets::DOUBLE / pow(10, m.collateral_decimals) AS collateral_seized_tokens,
+        nullif(c.bad_debt_assets, 0)::DOUBLE / pow(10, m.loan_decimals) AS bad_debt_tokens,
+        c.health_factor_wad::DOUBLE / 1e18 AS health_factor,
+        c.error AS blocked
+    FROM calls AS c
+    LEFT JOIN markets AS m ON m.chain_id = c.chain_id AND m.market = c.market AND m.market_id = c.market_id
+)
+
+SELECT * FROM final
