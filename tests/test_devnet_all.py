@@ -436,6 +436,25 @@ def test_liquidations_page_lists_each_liquidatable_accounts_call(
     assert calls["keeper_pays"].any() and (calls[calls["keeper_pays"]]["health_factor"] < 1).all()
 
 
+def test_wallet_page_lists_the_wallets_liquidation_calls(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A liquidatable wallet's page shows every call a keeper can send against it (mart_liquidation_calls, straight
+    from the file: an Aave wallet's every pair), its call to send first."""
+    monkeypatch.setenv("CHAINRISK_DB", str(full_db))
+    calls = f"SELECT * FROM ({query_sql('mart_liquidation_calls')})"
+    (chosen,) = _rows(
+        full_db, f"SELECT wallet, count(*) AS n FROM ({calls}) GROUP BY wallet ORDER BY n DESC, wallet LIMIT 1"
+    )
+    app = open_page("wallet", wallet=chosen["wallet"])
+    assert_clean(app)
+    shown = table_with(app, "keeper_gain_usd")
+    expected = _rows(full_db, f"SELECT * FROM ({calls}) WHERE wallet = '{chosen['wallet']}'")
+    assert shown.shape[0] == chosen["n"] == len(expected)
+    assert sorted(shown["debt_repaid_tokens"].dropna()) == pytest.approx(
+        sorted(r["debt_repaid_tokens"] for r in expected if r["debt_repaid_tokens"] is not None)
+    )
+    assert bool(shown["best_for_account"].iloc[0]), "the call to send comes first"
+
+
 def test_liquity_troves_equal_get_entire_debt_and_coll(
     full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
 ) -> None:

@@ -160,13 +160,32 @@ def calls_now(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int 
         """,
         limit,
     )
-    rows = with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
+    return figures, _shown_calls(frame)
+
+
+def wallet_calls(db: Path, wallet: str) -> pl.DataFrame:
+    """Every liquidation call a keeper can send now against `wallet` (an Aave wallet's every pair), its call to send
+    first in each market."""
+    frame = query(
+        db,
+        f"""
+        SELECT * FROM {CALLS_VIEW} WHERE wallet = ?
+        ORDER BY protocol, market, best_for_account DESC, goes_through DESC, debt_repaid_usd DESC NULLS LAST,
+            collateral_asset, debt_asset
+        """,
+        wallet.lower(),
+    )
+    return _shown_calls(frame)
+
+
+def _shown_calls(frame: pl.DataFrame) -> pl.DataFrame:
+    """mart_liquidation_calls rows as the tables show them: market names, wallet links, exact amounts as text."""
+    return with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
         pl.col("protocol").replace(PROTOCOL_NAMES),
         pl.col("debt_repaid", "collateral_seized").cast(pl.String),
         # Floored to the 4 decimals shown: a liquidatable account's 0.99996 would read "1.0000" rounded.
         ((pl.col("health_factor") * 10**4).floor() / 10**4).alias("health_factor"),
     )
-    return figures, rows
 
 
 #: How the calls table shows mart_liquidation_calls' columns.

@@ -194,6 +194,7 @@ def render() -> None:
         },
         "these markets",
     )
+    _calls_now(db, wallet)
     st.subheader("Positions")
     key_table(
         positions.with_columns(market_names(positions)).select(
@@ -303,6 +304,37 @@ def _history(history: pl.DataFrame) -> None:
         alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")
     )
     st.altair_chart(band + lines + liquidation, width="stretch")
+
+
+def _calls_now(db: Path, wallet: str) -> None:
+    """The liquidation calls a keeper can send against the wallet now, where it is liquidatable."""
+    if missing_relations(db, (liquidations.CALLS_VIEW,)):
+        return
+    frame = liquidations.wallet_calls(db, wallet)
+    if frame.is_empty():
+        return
+    st.subheader("Liquidation now")
+    st.caption(
+        "What each call a keeper can send against this wallet would do at the market's latest snapshot, as its "
+        "contract executes it (Aave: every pair of collateral and debt, the one to send first), or why it reverts."
+    )
+    key_table(
+        frame,
+        "wallet_liquidation_calls",
+        (
+            "market_label",
+            "call",
+            "debt_symbol",
+            "debt_repaid_tokens",
+            "debt_repaid_usd",
+            "collateral_symbol",
+            "collateral_seized_tokens",
+            "keeper_gain_usd",
+            "blocked",
+        ),
+        {**liquidations.CALL_CONFIG, "wallet page": None},  # the page is this wallet's already
+        "these calls",
+    )
 
 
 def _liquidations(db: Path, wallet: str) -> None:
