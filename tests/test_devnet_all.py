@@ -689,6 +689,36 @@ def test_liquidation_alerts_send_each_new_liquidation_once(full_db: Path, tmp_pa
         assert run_alerts(store.con, config, 4, client).sent == 0, "an event does not recover"
 
 
+def test_keeper_gain_alerts_send_each_opportunity_and_its_recovery(full_db: Path, tmp_path: Path) -> None:
+    """Each account whose call to send now gains the keeper more than the limit is sent once (mart_liquidation_calls,
+    straight from the file), the next run sends nothing, and each recovers once its call no longer goes through."""
+    db = copy_of(full_db, tmp_path)
+    receiver = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    with Store(db) as store:
+        found = store.con.execute(
+            f"SELECT protocol, market, wallet, keeper_gain_usd FROM ({query_sql('mart_liquidation_calls')}) "
+            "WHERE best_for_account AND goes_through AND keeper_pays"
+        ).fetchall()
+        gains = {f"{p}:{m}:{w}": g for p, m, w, g in found}
+        assert len(gains) >= 2
+        limit = sorted(gains.values())[len(gains) // 2]  # about half the accounts above it
+        rules = [{"name": "keeper", "kind": "keeper_gain_above", "usd": limit}]
+        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
+        assert config is not None
+        run_alerts(store.con, config, 1, client)
+        sent = {p["subject"]: p["value"] for p in receiver.payloads}
+        assert sent == pytest.approx({k: v for k, v in gains.items() if v > limit}, rel=1e-12) and sent
+        assert all(p["event"] == "breach" and "keeper's gain $" in p["text"] for p in receiver.payloads)
+        assert run_alerts(store.con, config, 2, client).sent == 0
+        # Their calls no longer go through (a grace period on every reserve, say): each recovers.
+        store.con.execute("UPDATE raw_aave_v3_liquidations SET error = 'LiquidationGraceSentinelCheckFailed'")
+        store.con.execute("UPDATE raw_morpho_blue_liquidations SET error = 'oracle reverts'")
+        run_alerts(store.con, config, 3, client)
+        recovered = {p["subject"] for p in receiver.payloads if p["event"] == "recovery"}
+        assert recovered == set(sent)
+
+
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
     full_devnet: dict[str, Any], full_rpc: RpcClient, tmp_path: Path
 ) -> None:

@@ -35,6 +35,7 @@ _MEASURED = {
     "cap_used_above": "used",  # after a subject that ends in its cap: "... USDC supply cap used 96.00 %"
     "stale_above": "data age",
     "liquidation_above": "debt repaid",
+    "keeper_gain_above": "keeper's gain",
 }
 
 

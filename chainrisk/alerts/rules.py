@@ -51,6 +51,11 @@ kind = "liquidation_above"     # each liquidation the run indexed whose debt rep
 usd = 100_000
 
 [[alerts.rules]]
+name = "keeper opportunities"
+kind = "keeper_gain_above"     # each account a keeper can liquidate now at a gain above `usd` (mart_liquidation_calls)
+usd = 500
+
+[[alerts.rules]]
 name = "stale data"
 kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
 minutes = 30
@@ -69,6 +74,12 @@ adapter's pools view): near 100 % utilization a pool's lenders cannot withdraw, 
 refuses the next supply or borrow. A pool's subject is `protocol:market` where the market is the pool (a Morpho
 market, a Comet's base, a Maker ilk), else `protocol:market:pool` (an Aave reserve, a Comet collateral: the asset);
 a cap's subject ends in ` supply cap` or ` debt cap`.
+
+`keeper_gain_above` watches what liquidators watch: each account whose call to send now (mart_liquidation_calls'
+`best_for_account`: the call goes through and the keeper pays the debt for the collateral, Aave and Morpho Blue) gains
+the keeper more than `usd` (collateral received less debt paid, at the latest snapshot's prices, before gas and
+slippage); it recovers once the gain falls under it, and when the account is no longer liquidatable (liquidated, or
+healthy again). Its subject is `protocol:market:wallet`.
 
 `stale_above` watches the monitor itself: each configured market's age is the clock (the run's) less the chain time of
 its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses
@@ -107,6 +118,7 @@ RULE_KINDS = (
     "stale_above",
     "data_quality",
     "liquidation_above",
+    "keeper_gain_above",
 )
 #: Rules that report events rather than a state: each subject is sent once, when first seen, and never recovers.
 EVENT_KINDS = ("liquidation_above",)
@@ -247,7 +259,8 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     scope = entry.get("scope", "market")
     # "total" sums a market measure over markets: the USD rules, whose limit is `usd` (every kind LIMIT_KEYS names
     # measures something that does not add up).
-    if scope not in ("market", "total") or (scope == "total" and (kind in LIMIT_KEYS or kind in EVENT_KINDS)):
+    per_account = kind in LIMIT_KEYS or kind in EVENT_KINDS or kind == "keeper_gain_above"
+    if scope not in ("market", "total") or (scope == "total" and per_account):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),
@@ -375,6 +388,8 @@ def evaluate(
         return _pools(con, rule)
     if rule.kind == "liquidation_above":
         return _liquidations(con, rule)
+    if rule.kind == "keeper_gain_above":
+        return _keeper_gains(con, rule)
     filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
@@ -479,6 +494,27 @@ def _pools(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
                 found.append(
                     Observation(rule, subject + ending, used > rule.threshold, used, int(chain), int(block), where)
                 )
+    return found
+
+
+def _keeper_gains(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Each account with a call to send now that goes through and whose keeper repays for the collateral
+    (mart_liquidation_calls, its SQL inlined), breached when its gain exceeds the rule's USD."""
+    sql = f"""
+        SELECT protocol, chain_id, market, wallet, market_label, keeper_gain_usd, block_number, call, debt_symbol,
+               debt_repaid_usd, collateral_symbol
+        FROM ({query_sql("mart_liquidation_calls")})
+        WHERE {_FILTERED} AND best_for_account AND goes_through AND keeper_pays AND keeper_gain_usd IS NOT NULL
+        ORDER BY protocol, market, wallet
+    """
+    found = []
+    for protocol, chain, market, wallet, label, gain, block, call, debt, repaid, seized in _rows(
+        con, sql, _filters(rule)
+    ):
+        where = f"{label or market}: {call} on {wallet} repays ${repaid:,.0f} of {debt} for {seized}"
+        found.append(
+            Observation(rule, f"{protocol}:{market}:{wallet}", gain > rule.threshold, gain, int(chain), block, where)
+        )
     return found
 
 
