@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+from collections import Counter
 from dataclasses import astuple
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +29,13 @@ from chainrisk.devnet.toolchain import compiled_contracts, run_node_json
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.protocols.morpho_blue import adapter as morpho_adapter
-from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, to_assets_up
+from chainrisk.protocols.morpho_blue.maths import (
+    Liquidation,
+    MarketState,
+    accrue_interest,
+    liquidate_most,
+    to_assets_up,
+)
 from chainrisk.protocols.morpho_blue.snapshot import IRM, read_positions
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.snapshot import score_positions
@@ -625,3 +633,37 @@ def test_liquidation_calls_equal_morpho_liquidate(devnet: dict[str, Any], rpc: R
             bad += words[3] > 0
     assert checked >= 3 and bad >= 1, (checked, bad)
     print(f"{checked} Morpho liquidations predicted exactly ({bad} with bad debt)")
+
+
+def test_liquidate_most_edges() -> None:
+    """No price: the oracle's revert; a healthy position: Morpho's refusal; a zero price: every unit of collateral
+    for nothing, the whole debt bad debt (what Morpho.liquidate does with seizedAssets there); and over 20,000 random
+    positions around the liquidation line (sizes from 1 to 1e28 shares, prices over 30 orders of magnitude, some
+    without collateral) a call within the position: every share repaid, or the collateral gone with the rest of the
+    debt bad debt, never neither (a position without collateral: the most shares that buy none)."""
+    market = MarketState(10**24, 10**30, 5 * 10**23, 5 * 10**29, 0, 0)
+    lltv = 86 * 10**16
+    assert liquidate_most(10**18, 10**24, market, None, lltv) == "oracle reverts"
+    assert liquidate_most(10**24, 10**20, market, 10**36, lltv) == "HEALTHY_POSITION"
+    free = liquidate_most(10**18, 10**24, market, 0, lltv)
+    assert isinstance(free, Liquidation)
+    assert (free.seized_assets, free.repaid_shares, free.bad_debt_shares) == (10**18, 0, 10**24)
+    rng = random.Random(7)
+    kinds: Counter[str] = Counter()
+    for _ in range(20_000):
+        shares = 10 ** rng.randrange(0, 28) * rng.randrange(1, 10)
+        borrowed = to_assets_up(shares, market.total_borrow_assets, market.total_borrow_shares)
+        price = 10 ** rng.randrange(20, 50) * rng.randrange(1, 10)
+        collateral = int(borrowed * 10**36 // price * rng.uniform(0.3, 1.3)) if rng.random() > 0.05 else 0
+        outcome = liquidate_most(collateral, shares, market, price, lltv)
+        if isinstance(outcome, str):
+            kinds[outcome] += 1
+            continue
+        assert outcome.seized_assets <= collateral and outcome.repaid_shares <= shares
+        if outcome.seized_assets == collateral:
+            kinds["collateral gone"] += 1
+            assert outcome.bad_debt_shares == shares - outcome.repaid_shares
+        else:
+            kinds["every share repaid"] += 1
+            assert outcome.repaid_shares == shares and outcome.bad_debt_shares == 0
+    assert set(kinds) == {"HEALTHY_POSITION", "collateral gone", "every share repaid"}, kinds

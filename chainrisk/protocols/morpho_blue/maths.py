@@ -3,6 +3,7 @@ Morpho._isHealthy and the liquidation incentive factor of Morpho.liquidate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chainrisk.protocols.morpho_blue.constants import (
@@ -161,10 +162,11 @@ def liquidate_most(
     collateral: int, borrow_shares: int, market: MarketState, price: int | None, lltv: int
 ) -> Liquidation | str:
     """The largest liquidation one Morpho.liquidate call makes of an unhealthy borrower on `market` (accrued to the
-    block: liquidate accrues first) at the oracle's `price`: every borrow share when the collateral they buy at the
-    incentive is there, else every unit of collateral (the rest of the debt then bad debt), else, where rounding
-    makes neither go through, the most collateral that does. Or why the call reverts: the oracle's (no price; a
-    zero price divides by zero repaying shares), or a healthy position."""
+    block: liquidate accrues first) at the oracle's `price`: every borrow share where the collateral they buy at the
+    incentive is there, else every unit of collateral (the rest of the debt then bad debt); where rounding lets
+    neither through, the most shares repaid whose collateral is there, or the most collateral whose shares are owed,
+    whichever repays more (a position without collateral: the most shares that buy none, which realises the rest as
+    bad debt). Or why the call reverts: the oracle's (no price), a healthy position, nothing to take."""
     if price is None:
         return "oracle reverts"
     if max_borrow(collateral, price, lltv) >= to_assets_up(
@@ -172,17 +174,32 @@ def liquidate_most(
     ):
         return "HEALTHY_POSITION"
     lif = liquidation_incentive_factor(lltv)
-    if price > 0 and (whole := _liquidate(collateral, borrow_shares, market, price, lif, 0, borrow_shares)):
+
+    def repaying(shares: int) -> Liquidation | None:
+        # repaidShares: seizedAssets = ... mulDivDown(ORACLE_PRICE_SCALE, price), which a zero price divides by.
+        return _liquidate(collateral, borrow_shares, market, price, lif, 0, shares) if price > 0 else None
+
+    def seizing(assets: int) -> Liquidation | None:
+        return _liquidate(collateral, borrow_shares, market, price, lif, assets, 0)
+
+    if whole := repaying(borrow_shares):
         return whole
-    if collateral > 0 and (everything := _liquidate(collateral, borrow_shares, market, price, lif, collateral, 0)):
+    if collateral > 0 and (everything := seizing(collateral)):
         return everything
-    # Seizing more collateral repays more shares: the most collateral whose shares the borrower still owes.
-    low, high = 0, collateral
+    # Each branch takes more as its input grows, until it asks for more than the position holds.
+    found = [c for c in (_largest(repaying, borrow_shares), _largest(seizing, collateral)) if c is not None]
+    if not found:
+        return "no call goes through"
+    return max(found, key=lambda c: (c.repaid_assets, c.seized_assets))
+
+
+def _largest(call: Callable[[int], Liquidation | None], most: int) -> Liquidation | None:
+    """`call` at the largest input in 1..`most` it goes through with (it goes through for every smaller one)."""
+    low, high = 0, most
     while low < high:
         middle = (low + high + 1) // 2
-        if _liquidate(collateral, borrow_shares, market, price, lif, middle, 0) is None:
+        if call(middle) is None:
             high = middle - 1
         else:
             low = middle
-    found = _liquidate(collateral, borrow_shares, market, price, lif, low, 0) if low > 0 else None
-    return found if found is not None else "no call goes through"
+    return call(low) if low > 0 else None

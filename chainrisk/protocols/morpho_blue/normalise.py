@@ -195,7 +195,7 @@ def liquidations_frame(
 ) -> pl.DataFrame:
     """raw_morpho_blue_liquidations: per borrower Morpho._isHealthy calls unhealthy at the accrued market state, what
     the largest Morpho.liquidate call would do now (maths.liquidate_most), or why it reverts. A market whose interest
-    is unknown (its IRM failing) gives none: its totals at the block are not known."""
+    is unknown (its IRM failing) or whose oracle gives no price lists none: the borrowers' health is not known."""
     by_id = {m.params.market_id: m for m in markets}
     rows: list[dict[str, object]] = []
     for p in positions:
@@ -204,11 +204,13 @@ def liquidations_frame(
             continue
         s = m.accrued
         borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
-        if m.price is not None and max_borrow(p.collateral, m.price, m.params.lltv) >= borrowed:
+        # Without a price Morpho cannot tell the position's health (liquidate reverts with the oracle): not a call
+        # to list, the market's data_quality row says why.
+        if m.price is None or max_borrow(p.collateral, m.price, m.params.lltv) >= borrowed:
             continue
         outcome = liquidate_most(p.collateral, p.borrow_shares, s, m.price, m.params.lltv)
         done = outcome if isinstance(outcome, Liquidation) else None
-        hf = health_factor_wad(borrowed, p.collateral, m.price, m.params.lltv) if m.price is not None else None
+        hf = health_factor_wad(borrowed, p.collateral, m.price, m.params.lltv)
         rows.append(
             {
                 "market_id": p.market_id,
