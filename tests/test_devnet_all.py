@@ -378,8 +378,8 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
     """mart_liquidation_calls holds a call for every account the scores call liquidatable, in every protocol that has
     one at its latest snapshot, and for no other; each account's call to send is one row where the keeper pays (an
     Aave wallet's pairs are alternatives), every row of the one call elsewhere; the exact amounts are those of the
-    predictions each protocol's index test checks against the chain (raw_aave_v3_liquidations, raw_maker_urns,
-    raw_liquity_v1_troves)."""
+    predictions each protocol's index test checks against the chain (raw_aave_v3_liquidations, raw_maker_urns' bark
+    figures, raw_liquity_v1_troves)."""
     calls = _rows(full_db, f"SELECT * FROM ({query_sql('mart_liquidation_calls')})")
     risk = _rows(full_db, f"SELECT * FROM ({query_sql('stg_wallet_risk_latest')}) WHERE liquidatable")
     liquidatable = {(r["protocol"], r["market"], r["wallet"]) for r in risk}
@@ -401,6 +401,10 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
         for r in calls
         if r["protocol"] == "aave-v3"
     )
+    urns = {r["urn"]: r for r in _rows(full_db, "SELECT * FROM raw_maker_urns WHERE NOT safe")}
+    for r in (c for c in calls if c["protocol"] == "maker"):
+        # The dai bark grabs, exact (test_index_maker checks bark_due against the Bark a real bark logs).
+        assert r["debt_repaid"] is not None and int(r["debt_repaid"]) == int(urns[r["wallet"]]["bark_due"])
     troves = {r["wallet"]: r for r in _rows(full_db, "SELECT * FROM raw_liquity_v1_troves WHERE liquidatable")}
     for r in (c for c in calls if c["protocol"] == "liquity-v1"):
         trove = troves[r["wallet"]]

@@ -238,6 +238,7 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     ink, art, due = words[0], words[1], words[2]
     assert (ink, art) == (int(row["bark_dink"]), int(row["bark_dart"]))
     assert due / 10**45 == pytest.approx(row["bark_due_dai"], rel=1e-15)
+    assert due // 10**27 == int(row["bark_due"]), "the due to the wei, as the Bark logs it"
 
 
 def test_bad_debt_is_what_the_clipper_leaves_the_vow_short(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:

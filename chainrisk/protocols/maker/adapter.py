@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS raw_maker_urns (
     bark_dink HUGEINT, bark_due_dai DOUBLE, bark_tab_dai DOUBLE, penalty_dai DOUBLE, bad_debt_dai DOUBLE,
     PRIMARY KEY (chain_id, market, block_number, ilk_hex, urn)
 );
+-- What Dog.bark would grab now, exactly: its due (dart x rate) in dai's smallest unit (since stop 51)
+ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_due HUGEINT;
 """
 
 

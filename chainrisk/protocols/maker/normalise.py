@@ -260,6 +260,7 @@ URN_SCHEMA: dict[str, pl.DataType] = {
     "bark_dart": EXACT(),
     "bark_dink": EXACT(),
     "bark_due_dai": pl.Float64(),
+    "bark_due": EXACT(),
     "bark_tab_dai": pl.Float64(),
     "penalty_dai": pl.Float64(),
     "bad_debt_dai": pl.Float64(),
@@ -312,6 +313,8 @@ def urns_frame(
                 "bark_dart": barked.dart if barked else None,
                 "bark_dink": barked.dink if barked else None,
                 "bark_due_dai": _dai(barked.due) if barked else None,
+                # The due in dai's smallest unit, floored to the wei: what the Bark will log (due // RAY).
+                "bark_due": barked.due // RAY if barked else None,
                 "bark_tab_dai": _dai(barked.tab) if barked else None,
                 "penalty_dai": _dai(barked.tab - barked.due) if barked else None,
                 "bad_debt_dai": _dai(max(0, debt - value)) if value is not None else None,

@@ -6,8 +6,8 @@
 -- Grain: one row per (chain_id, source, market, urn) not safe at the ChainLog's latest snapshot.
 -- Key columns:
 --   market                 the ilk by name (ETH-A); wallet: the urn
---   debt_repaid            NULL: the debt bark grabs is dart x rate in rad (debt_repaid_tokens, in dai), whole-wei
---                          exact only once the Bark logs its due (stg_maker_liquidations)
+--   debt_repaid            exact: the debt bark grabs, its due (dart x rate) floored to dai's wei, as the Bark will
+--                          log it (NULL in rows stored before the column)
 --   collateral_seized      exact: the dink bark grabs, in the gem's smallest unit
 --   bad_debt_tokens        the debt the urn's collateral at the pip's price cannot cover (what the auction will
 --                          likely leave the Vow short), in dai
@@ -55,8 +55,8 @@ final AS (
         false AS keeper_pays,
         d.dai AS debt_asset,
         'DAI' AS debt_symbol,
-        NULL::HUGEINT AS debt_repaid,
-        u.bark_due_dai AS debt_repaid_tokens,
+        u.bark_due AS debt_repaid,
+        coalesce(u.bark_due::DOUBLE / 1e18, u.bark_due_dai) AS debt_repaid_tokens,
         g.gem AS collateral_asset,
         g.symbol AS collateral_symbol,
         abs(u.bark_dink) // (10 ** (18 - g.gem_decimals))::HUGEINT AS collateral_seized,
