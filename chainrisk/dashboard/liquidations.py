@@ -146,7 +146,8 @@ def calls_now(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int 
                count(DISTINCT (protocol, chain_id, market, wallet)) FILTER (WHERE goes_through) AS open_accounts,
                sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt_usd,
                sum(collateral_seized_usd) FILTER (WHERE goes_through) AS collateral_usd,
-               sum(keeper_gain_usd) AS gain_usd, sum(bad_debt_usd) FILTER (WHERE goes_through) AS bad_debt_usd
+               sum(keeper_gain_usd) AS gain_usd, sum(bad_debt_usd) FILTER (WHERE goes_through) AS bad_debt_usd,
+               count(*) AS calls
         FROM {CALLS_VIEW} WHERE best_for_account
         """,
     ).row(0, named=True)
@@ -236,6 +237,11 @@ def _now(db: Path) -> None:
         "Each liquidatable account's call as its contract would execute it at the market's latest snapshot (Aave: "
         "the pair of collateral and debt that goes through with the largest gain; a Comet absorb: its debt and "
         "every collateral), USD at that snapshot's prices; `mart_liquidation_calls` holds every pair."
+        + (
+            f" The first {rows.height:,} rows of {figures['calls']:,}, those that go through first, by debt repaid."
+            if int(figures["calls"] or 0) > rows.height
+            else ""
+        )
     )
     key_table(
         rows,
