@@ -122,6 +122,9 @@ RULE_KINDS = (
 )
 #: Rules that report events rather than a state: each subject is sent once, when first seen, and never recovers.
 EVENT_KINDS = ("liquidation_above",)
+#: Rules that may take `scope = "total"`: a USD measure of each market that adds up over markets (the others watch
+#: wallets, accounts, pools or events, or measure what does not add up).
+SUMMED_KINDS = ("liquidatable_collateral_above", "bad_debt_above")
 RULE_KEYS = {
     *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds", "caps"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
@@ -257,10 +260,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     elif "watchlist" in entry or "wallets" in entry:
         raise UserError(f"{where}: {kind} watches markets; wallets apply to health_below")
     scope = entry.get("scope", "market")
-    # "total" sums a market measure over markets: the USD rules, whose limit is `usd` (every kind LIMIT_KEYS names
-    # measures something that does not add up).
-    per_account = kind in LIMIT_KEYS or kind in EVENT_KINDS or kind == "keeper_gain_above"
-    if scope not in ("market", "total") or (scope == "total" and per_account):
+    if scope not in ("market", "total") or (scope == "total" and kind not in SUMMED_KINDS):
         raise UserError(f"{where}: scope must be 'market' or 'total' (rules that sum USD over markets only)")
     return Rule(
         name=name.strip(),

@@ -103,6 +103,12 @@ def liquidation_rows(db: Path, wallet: str | None = None, limit: int | None = RO
         wallet,
         limit,
     )
+    return _shown(frame)
+
+
+def _shown(frame: pl.DataFrame) -> pl.DataFrame:
+    """Liquidation or call rows as the tables show them: market names, protocol names, wallet links, the exact
+    amounts as text (a table's numbers are doubles, which round amounts past 2^53)."""
     return with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
         pl.col("protocol").replace(PROTOCOL_NAMES), pl.col("debt_repaid", "collateral_seized").cast(pl.String)
     )
@@ -180,13 +186,9 @@ def wallet_calls(db: Path, wallet: str) -> pl.DataFrame:
 
 
 def _shown_calls(frame: pl.DataFrame) -> pl.DataFrame:
-    """mart_liquidation_calls rows as the tables show them: market names, wallet links, exact amounts as text."""
-    return with_wallet_links(frame.with_columns(market_names(frame, "market_label"))).with_columns(
-        pl.col("protocol").replace(PROTOCOL_NAMES),
-        pl.col("debt_repaid", "collateral_seized").cast(pl.String),
-        # Floored to the 4 decimals shown: a liquidatable account's 0.99996 would read "1.0000" rounded.
-        ((pl.col("health_factor") * 10**4).floor() / 10**4).alias("health_factor"),
-    )
+    """mart_liquidation_calls rows as the tables show them (_shown), the health floored to the 4 decimals shown: a
+    liquidatable account's 0.99996 would read "1.0000" rounded."""
+    return _shown(frame).with_columns(((pl.col("health_factor") * 10**4).floor() / 10**4).alias("health_factor"))
 
 
 #: How the calls table shows mart_liquidation_calls' columns.

@@ -104,6 +104,19 @@ POOL_COLUMNS = (
 #: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it took from it;
 #: * bad_debt_tokens: debt written off at that liquidation, in the debt asset (Morpho Blue's badDebtAssets, Aave
 #:   3.3+'s DeficitCreated in the same transaction; NULL where the protocol logs none there).
+#: What a liquidation (LIQUIDATION_COLUMNS) or a liquidation call (LIQUIDATION_CALL_COLUMNS) takes off an account and
+#: from it, and the debt it leaves uncovered (the two lists below describe them).
+LIQUIDATION_AMOUNT_COLUMNS = (
+    "debt_asset",
+    "debt_symbol",
+    "debt_repaid",
+    "debt_repaid_tokens",
+    "collateral_asset",
+    "collateral_symbol",
+    "collateral_seized",
+    "collateral_seized_tokens",
+    "bad_debt_tokens",
+)
 LIQUIDATION_COLUMNS = (
     "protocol",
     "chain_id",
@@ -114,15 +127,7 @@ LIQUIDATION_COLUMNS = (
     "block_number",
     "tx_hash",
     "log_index",
-    "debt_asset",
-    "debt_symbol",
-    "debt_repaid",
-    "debt_repaid_tokens",
-    "collateral_asset",
-    "collateral_symbol",
-    "collateral_seized",
-    "collateral_seized_tokens",
-    "bad_debt_tokens",
+    *LIQUIDATION_AMOUNT_COLUMNS,
 )
 
 #: The columns every adapter's liquidation-calls view has (`Adapter.liquidation_calls_view`): at each market's latest
@@ -149,15 +154,7 @@ LIQUIDATION_CALL_COLUMNS = (
     "block_number",
     "call",
     "keeper_pays",
-    "debt_asset",
-    "debt_symbol",
-    "debt_repaid",
-    "debt_repaid_tokens",
-    "collateral_asset",
-    "collateral_symbol",
-    "collateral_seized",
-    "collateral_seized_tokens",
-    "bad_debt_tokens",
+    *LIQUIDATION_AMOUNT_COLUMNS,
     "health_factor",
     "blocked",
 )

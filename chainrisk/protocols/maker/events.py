@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import event_topic, function_selector
+from chainrisk.protocols.maker.constants import RAY
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
 #: Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip,
 #: uint256 indexed id): the Dog's liquidation, logged after the Vat.grab it made.
 BARK = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)")
-#: rad (1e45 per dai) over wad (1e18): a Bark's due in dai's smallest unit is due // RAY.
-_RAY = 10**27
 #: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
 #: ilk (init: topic1), by signature.
 VAT_NOTES: dict[str, str] = {
@@ -60,12 +59,11 @@ def _address(word: str) -> str:
 
 def _signed(word: str) -> int | None:
     value = int(word, 16)
-    if value >= 2**255:
-        value -= 2**256
-    return value if abs(value) < _EXACT_LIMIT else None
+    return _exact(value - 2**256 if value >= 2**255 else value)
 
 
-def _signed_of(value: int) -> int | None:
+def _exact(value: int) -> int | None:
+    """`value`, or None beyond what the HUGEINT columns beside the events hold."""
     return value if abs(value) < _EXACT_LIMIT else None
 
 
@@ -109,16 +107,16 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
         if len(data) < 2 + 64 * 4:
             return None
         ink, art, due = (int(data[2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(3))
-        dink, dart, due_dai = _signed_of(-ink), _signed_of(-art), due // _RAY
         return MakerEvent(
             **{
                 **common,
                 "event": "bark",
                 "ilk": topics[1],
                 "urn": _address(topics[2]),
-                "dink": dink,
-                "dart": dart,
-                "due_dai": due_dai if due_dai < _EXACT_LIMIT else None,
+                "dink": _exact(-ink),
+                "dart": _exact(-art),
+                # rad (1e45 per dai) to dai's smallest unit (wad), floored.
+                "due_dai": _exact(due // RAY),
             }
         )
     name = NOTE_TOPICS.get(topics[0])

@@ -158,6 +158,10 @@ def _liquidate(
     return Liquidation(seized, repaid, repaid_assets, bad_shares, bad_assets)
 
 
+#: Morpho.liquidate's refusal of a healthy position (ErrorsLib.HEALTHY_POSITION), as liquidate_most names it.
+HEALTHY = "HEALTHY_POSITION"
+
+
 def liquidate_most(
     collateral: int, borrow_shares: int, market: MarketState, price: int | None, lltv: int
 ) -> Liquidation | str:
@@ -172,7 +176,7 @@ def liquidate_most(
     if max_borrow(collateral, price, lltv) >= to_assets_up(
         borrow_shares, market.total_borrow_assets, market.total_borrow_shares
     ):
-        return "HEALTHY_POSITION"
+        return HEALTHY
     lif = liquidation_incentive_factor(lltv)
 
     def repaying(shares: int) -> Liquidation | None:

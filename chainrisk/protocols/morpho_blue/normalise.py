@@ -15,6 +15,7 @@ from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POS
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
+    HEALTHY,
     Liquidation,
     collateral_value,
     health_factor_wad,
@@ -200,16 +201,16 @@ def liquidations_frame(
     rows: list[dict[str, object]] = []
     for p in positions:
         m = by_id[p.market_id]
-        if not p.borrow_shares or not m.interest_known:
-            continue
-        s = m.accrued
-        borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
         # Without a price Morpho cannot tell the position's health (liquidate reverts with the oracle): not a call
         # to list, the market's data_quality row says why.
-        if m.price is None or max_borrow(p.collateral, m.price, m.params.lltv) >= borrowed:
+        if not p.borrow_shares or not m.interest_known or m.price is None:
             continue
+        s = m.accrued
         outcome = liquidate_most(p.collateral, p.borrow_shares, s, m.price, m.params.lltv)
+        if outcome == HEALTHY:
+            continue
         done = outcome if isinstance(outcome, Liquidation) else None
+        borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
         hf = health_factor_wad(borrowed, p.collateral, m.price, m.params.lltv)
         rows.append(
             {
