@@ -17,20 +17,13 @@
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): Supply, Withdraw, Borrow, Repay,
 --                          LiquidationCall (the debt covered) by the reserve; NULL action for the rest
 -- Decimals and symbols come from the reserves the indexer read.
--- Reads: raw_aave_v3_events, raw_aave_v3_reserves.
+-- Reads: raw_aave_v3_events, stg_aave_v3_tokens.
 WITH events AS (
     SELECT * FROM raw_aave_v3_events
 ),
 
 tokens AS (
-    SELECT
-        chain_id,
-        market,
-        asset,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(decimals, block_number) AS decimals
-    FROM raw_aave_v3_reserves
-    GROUP BY chain_id, market, asset
+    SELECT * FROM stg_aave_v3_tokens
 ),
 
 final AS (

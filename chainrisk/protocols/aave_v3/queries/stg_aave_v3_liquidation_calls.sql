@@ -10,7 +10,7 @@
 --   bad_debt_tokens        the deficit the call books (3.3+: the account's debts left when no collateral remains)
 --   blocked                the pool's error when the call reverts (a grace period, the sequencer, MustNotLeaveDust
 --                          with the largest debtToCover that goes through), NULL when it goes through
--- Reads: raw_aave_v3_liquidations, raw_aave_v3_reserves, sync_state.
+-- Reads: raw_aave_v3_liquidations, stg_aave_v3_tokens, sync_state.
 WITH calls AS (
     -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
     -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
@@ -22,14 +22,7 @@ WITH calls AS (
 ),
 
 reserves AS (
-    SELECT
-        chain_id,
-        market,
-        asset,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(decimals, block_number) AS decimals
-    FROM raw_aave_v3_reserves
-    GROUP BY chain_id, market, asset
+    SELECT * FROM stg_aave_v3_tokens
 ),
 
 final AS (

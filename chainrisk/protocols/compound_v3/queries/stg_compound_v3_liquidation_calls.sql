@@ -11,7 +11,7 @@
 --   bad_debt_tokens        the debt the collateral's credited value (times its liquidation factor) does not cover,
 --                          paid by the reserves (the debt row)
 --   blocked                'absorb paused' when the pause guardian paused it (pauseFlags bit 3), else NULL
--- Reads: raw_compound_v3_absorbs, raw_compound_v3_collateral, raw_compound_v3_assets, raw_compound_v3_markets, sync_state.
+-- Reads: raw_compound_v3_absorbs, raw_compound_v3_collateral, raw_compound_v3_markets, stg_compound_v3_tokens, sync_state.
 WITH absorbs AS (
     -- Stamped with the source's latest snapshot (sync_state), as every latest-only table is read.
     SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
@@ -24,26 +24,24 @@ WITH absorbs AS (
 
 base AS (
     SELECT
-        chain_id,
-        market,
-        arg_max(base_token, block_number) AS base_token,
-        arg_max(base_symbol, block_number) AS base_symbol,
-        arg_max(base_decimals, block_number) AS base_decimals,
+        t.chain_id,
+        t.market,
+        t.asset AS base_token,
+        t.symbol AS base_symbol,
+        t.decimals AS base_decimals,
         -- CometCore's PAUSE_ABSORB_OFFSET: bit 3 of pauseFlags
-        (arg_max(pause_flags, block_number) // 8) % 2 = 1 AS absorb_paused
-    FROM raw_compound_v3_markets
-    GROUP BY chain_id, market
+        (m.pause_flags // 8) % 2 = 1 AS absorb_paused
+    FROM stg_compound_v3_tokens AS t
+    LEFT JOIN (
+        SELECT chain_id, market, arg_max(pause_flags, block_number) AS pause_flags
+        FROM raw_compound_v3_markets
+        GROUP BY chain_id, market
+    ) AS m ON m.chain_id = t.chain_id AND m.market = t.market
+    WHERE t.is_base
 ),
 
 assets AS (
-    SELECT
-        chain_id,
-        market,
-        asset,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(decimals, block_number) AS decimals
-    FROM raw_compound_v3_assets
-    GROUP BY chain_id, market, asset
+    SELECT chain_id, market, asset, symbol, decimals FROM stg_compound_v3_tokens WHERE NOT is_base
 ),
 
 debt_rows AS (

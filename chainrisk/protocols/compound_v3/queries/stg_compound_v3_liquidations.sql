@@ -14,31 +14,19 @@
 --   collateral_seized      AbsorbCollateral's collateralAbsorbed, exact in the asset's smallest unit (NULL on the debt
 --                          row, as the debt is NULL on the collateral rows)
 --   bad_debt_tokens        NULL: what the collateral does not cover falls on the reserves, which no event logs
--- Reads: stg_compound_v3_events, raw_compound_v3_markets, raw_compound_v3_assets.
+-- Reads: stg_compound_v3_events, stg_compound_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbDebt', 'AbsorbCollateral')
 ),
 
 base AS (
-    SELECT
-        chain_id,
-        market,
-        arg_max(base_token, block_number) AS base_token,
-        arg_max(base_symbol, block_number) AS base_symbol,
-        arg_max(base_decimals, block_number) AS base_decimals
-    FROM raw_compound_v3_markets
-    GROUP BY chain_id, market
+    SELECT chain_id, market, asset AS base_token, symbol AS base_symbol, decimals AS base_decimals
+    FROM stg_compound_v3_tokens
+    WHERE is_base
 ),
 
 assets AS (
-    SELECT
-        chain_id,
-        market,
-        asset,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(decimals, block_number) AS decimals
-    FROM raw_compound_v3_assets
-    GROUP BY chain_id, market, asset
+    SELECT chain_id, market, asset, symbol, decimals FROM stg_compound_v3_tokens WHERE NOT is_base
 ),
 
 final AS (

@@ -13,7 +13,7 @@
 --                          likely leave the Vow short), in dai
 --   blocked                why Dog.bark reverts (Dog/liquidation-limit-hit, Dog/dusty-auction-from-partial-liquidation,
 --                          ...), NULL when it starts an auction
--- Reads: raw_maker_urns, raw_maker_ilks, markets, sync_state.
+-- Reads: raw_maker_urns, stg_maker_gems, markets, sync_state.
 WITH urns AS (
     -- Stamped with the source's latest snapshot (sync_state), as every latest table is read.
     SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
@@ -25,15 +25,7 @@ WITH urns AS (
 ),
 
 gems AS (
-    SELECT
-        chain_id,
-        market,
-        ilk,
-        arg_max(gem, block_number) AS gem,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(coalesce(gem_decimals, 18), block_number) AS gem_decimals
-    FROM raw_maker_ilks
-    GROUP BY chain_id, market, ilk
+    SELECT * FROM stg_maker_gems
 ),
 
 dai AS (
@@ -59,9 +51,8 @@ final AS (
         coalesce(u.bark_due::DOUBLE / 1e18, u.bark_due_dai) AS debt_repaid_tokens,
         g.gem AS collateral_asset,
         g.symbol AS collateral_symbol,
-        abs(u.bark_dink) // (10 ** (18 - g.gem_decimals))::HUGEINT AS collateral_seized,
-        (abs(u.bark_dink) // (10 ** (18 - g.gem_decimals))::HUGEINT)::DOUBLE / pow(10, g.gem_decimals)
-            AS collateral_seized_tokens,
+        abs(u.bark_dink) // g.vat_units_per_gem_unit AS collateral_seized,
+        (abs(u.bark_dink) // g.vat_units_per_gem_unit)::DOUBLE / pow(10, g.gem_decimals) AS collateral_seized_tokens,
         nullif(u.bad_debt_dai, 0) AS bad_debt_tokens,
         u.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         u.bark_refusal AS blocked

@@ -10,32 +10,22 @@
 --                          the grab, exact when no drip came in between
 --   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
 --   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
--- Reads: stg_maker_events, raw_maker_ilks.
+-- Reads: stg_maker_events, stg_maker_gems.
 WITH grabs AS (
     SELECT * FROM stg_maker_events WHERE event = 'grab'
 ),
 
 gems AS (
-    SELECT
-        chain_id,
-        market,
-        ilk,
-        arg_max(gem, block_number) AS gem,
-        arg_max(symbol, block_number) AS symbol,
-        arg_max(coalesce(gem_decimals, 18), block_number) AS gem_decimals
-    FROM raw_maker_ilks
-    GROUP BY chain_id, market, ilk
+    SELECT * FROM stg_maker_gems
 ),
 
--- The gem's smallest units of the Vat's 18-decimal dink: 10^(18 - decimals) as an exact integer (every power of ten
--- up to 10^22 is a double exactly; DuckDB's ** of integers returns a double).
 seized AS (
     SELECT
         e.*,
         g.gem,
         g.symbol,
         g.gem_decimals,
-        abs(e.dink) // (10 ** (18 - g.gem_decimals))::HUGEINT AS seized
+        abs(e.dink) // g.vat_units_per_gem_unit AS seized
     FROM grabs AS e
     LEFT JOIN gems AS g ON g.chain_id = e.chain_id AND g.market = e.source AND g.ilk = e.market
 ),

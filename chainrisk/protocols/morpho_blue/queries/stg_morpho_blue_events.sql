@@ -17,27 +17,13 @@
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): Supply, Withdraw, Borrow, Repay,
 --                          Liquidate (the assets repaid), SupplyCollateral, WithdrawCollateral; NULL for the rest
--- Reads: raw_morpho_blue_events, raw_morpho_blue_markets.
+-- Reads: raw_morpho_blue_events, stg_morpho_blue_market_tokens.
 WITH events AS (
     SELECT * FROM raw_morpho_blue_events
 ),
 
 market_tokens AS (
-    SELECT
-        chain_id,
-        market,
-        market_id,
-        any_value(loan_token) AS loan_token,
-        any_value(collateral_token) AS collateral_token,
-        any_value(oracle) AS oracle,
-        any_value(irm) AS irm,
-        any_value(lltv) AS lltv,
-        arg_max(loan_symbol, block_number) AS loan_symbol,
-        arg_max(loan_decimals, block_number) AS loan_decimals,
-        arg_max(collateral_symbol, block_number) AS collateral_symbol,
-        arg_max(collateral_decimals, block_number) AS collateral_decimals
-    FROM raw_morpho_blue_markets
-    GROUP BY chain_id, market, market_id
+    SELECT * FROM stg_morpho_blue_market_tokens
 ),
 
 -- A market's tokens as its CreateMarket event names them: known even before (or without) a snapshot of it.

@@ -10,7 +10,7 @@
 --   collateral_seized      exact: seizedAssets, what the keeper receives
 --   bad_debt_tokens        badDebtAssets, socialised to the market's suppliers, when no collateral is left
 --   blocked                why liquidate reverts (no oracle price), NULL when it goes through
--- Reads: raw_morpho_blue_liquidations, raw_morpho_blue_markets, sync_state.
+-- Reads: raw_morpho_blue_liquidations, stg_morpho_blue_market_tokens, sync_state.
 WITH calls AS (
     -- Stamped with the source's latest snapshot (sync_state), as every latest-only table is read.
     SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
@@ -21,18 +21,7 @@ WITH calls AS (
 ),
 
 markets AS (
-    SELECT
-        chain_id,
-        market,
-        market_id,
-        arg_max(loan_token, block_number) AS loan_token,
-        arg_max(loan_symbol, block_number) AS loan_symbol,
-        arg_max(loan_decimals, block_number) AS loan_decimals,
-        arg_max(collateral_token, block_number) AS collateral_token,
-        arg_max(collateral_symbol, block_number) AS collateral_symbol,
-        arg_max(collateral_decimals, block_number) AS collateral_decimals
-    FROM raw_morpho_blue_markets
-    GROUP BY chain_id, market, market_id
+    SELECT * FROM stg_morpho_blue_market_tokens
 ),
 
 final AS (
