@@ -5,7 +5,9 @@
 -- collateral it took, all of one tx_hash.
 -- Key columns:
 --   market_label           the market's name for people (stg_market_labels)
---   wallet, liquidator     the account liquidated and the caller (NULL where the event does not say: Maker, Liquity)
+--   wallet, liquidator     the account liquidated and the caller (Maker: the keeper the bark credited; Liquity: the
+--                          caller paid its gas compensation; both from the transaction's receipt, NULL for those
+--                          indexed before stop 52)
 --   block_number, block_time   the event's block and its time (NULL until `chainrisk credit history` has recorded
 --                          the block's timestamp)
 --   debt_symbol, debt_repaid (exact, smallest unit; NULL where the event gives no exact figure), debt_repaid_tokens,

@@ -217,9 +217,10 @@ def test_liquidations_equal_the_logs_on_the_chain(
     full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
 ) -> None:
     """Every row of stg_lending_liquidations is the log its transaction's receipt holds at its index, decoded here: the
-    account, the liquidator and the exact amounts; every protocol of the devnet has some. A Comet absorb's debt row is
-    the debt it cancelled, read from the chain (AbsorbDebt's basePaidOut also counts the collateral's worth beyond the
-    debt, which absorb credits back to the account)."""
+    account, the liquidator and the exact amounts; every protocol of the devnet has some. Where the event names no
+    liquidator (Maker's grab, Liquity's TroveLiquidated) it is the keeper that sent the transaction. A Comet absorb's
+    debt row is the debt it cancelled, read from the chain (AbsorbDebt's basePaidOut also counts the collateral's worth
+    beyond the debt, which absorb credits back to the account)."""
     rows = _rows(full_db, f"SELECT * FROM ({query_sql('stg_lending_liquidations')}) ORDER BY block_number, log_index")
     assert {r["protocol"] for r in rows} == {"aave-v3", "morpho-blue", "compound-v3", "maker", "liquity-v1"}
     receipts = {h: full_rpc.call("eth_getTransactionReceipt", [h]) for h in {r["tx_hash"] for r in rows}}
@@ -275,7 +276,10 @@ def test_liquidations_equal_the_logs_on_the_chain(
             expected = (_address(borrower), _address(absorber), None, None, _address(asset), taken)
         elif protocol == "liquity-v1":
             (borrower,), (debt, coll, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])
-            expected = (_address(borrower), None, row["debt_asset"], debt, row["collateral_asset"], coll)
+            # No event names the liquidator: the devnet's keeper sent the batch itself, so it is the sender.
+            sender = receipts[row["tx_hash"]]["from"].lower()
+            assert sender == full_devnet["liquity_v1"]["keeper"].lower()
+            expected = (_address(borrower), sender, row["debt_asset"], debt, row["collateral_asset"], coll)
         else:
             # A Vat note (dss src/vat.sol `note`): topic0 the selector, the data the calldata behind a 32-byte offset
             # and a 32-byte length; grab(i, u, v, w, dink, dart).
@@ -301,7 +305,10 @@ def test_liquidations_equal_the_logs_on_the_chain(
             assert row["market"] == name and due // 10**27 == dai
             assert row["debt_repaid_tokens"] == pytest.approx(dai / 10**18, rel=1e-12)
             seized = abs(dink) // 10 ** (18 - gem["decimals"])  # the Vat's wad of gem in the gem's own units
-            expected = (urn.lower(), None, row["debt_asset"], dai, gem["gem"], seized)
+            # The keeper the bark credited: the devnet's keeper barks with itself as `kpr`, so it is the sender.
+            sender = receipts[row["tx_hash"]]["from"].lower()
+            assert sender == full_devnet["maker"]["keeper"].lower()
+            expected = (urn.lower(), sender, row["debt_asset"], dai, gem["gem"], seized)
         got = (
             row["wallet"],
             row["liquidator"],

@@ -37,6 +37,7 @@ from chainrisk.protocols.liquity_v1.snapshot import LENS_RUNTIME
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import liquidation_prices, stress, value_positions
 from chainrisk.scoring.snapshot import score_positions
+from chainrisk.store.views import query_sql
 from tests.chainops import sandbox
 
 TROVE_MANAGER = load_abi("liquity-v1", "ITroveManager")
@@ -255,12 +256,19 @@ def test_predicted_batch_equals_the_chain(
         status = {w: _call(rpc, tm, TROVE_MANAGER, "Troves", w, block=after)[3] for w in troves["wallet"]}
         state = {fn: _call(rpc, tm, TROVE_MANAGER, fn, block=after)[0] for fn in ("L_ETH", "L_LUSDDebt", "totalStakes")}
         sp_after = _call(rpc, liquity["stability_pool"], STABILITY_POOL, "getTotalLUSDDeposits", block=after)[0]
+        # The batch indexed: each trove it took is a liquidation by the keeper that sent it (from the receipt).
+        _index(liquity, db)
+        with duckdb.connect(str(db), read_only=True) as con:
+            liquidations = query_sql("stg_liquity_v1_liquidations")
+            sql = f"SELECT wallet, liquidator FROM ({liquidations}) WHERE block_number > {block}"
+            logged = dict(con.sql(sql).fetchall())
     assert predicted["batch_reverted"] is None and int(predicted["batch_debt_to_redistribute"]) > 0
     assert int(predicted["stability_pool_lusd_after"]) == sp_after
     # In Normal Mode the pool takes what it can and is emptied; in Recovery Mode troves under 100 % skip the pool.
     assert sp_after == 0 or tcr_after_crash < 1.5
     gone = set(troves.filter(pl.col("batch_liquidated"))["wallet"])
     assert gone == {w for w, s in status.items() if s == 3}
+    assert logged == dict.fromkeys(gone, liquity["keeper"].lower())
     for row in troves.filter(~pl.col("batch_liquidated")).iter_rows(named=True):
         received = (int(row["redistributed_debt"]), int(row["redistributed_coll"]))
         debt, coll = chain_after[row["wallet"]]

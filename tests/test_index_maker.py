@@ -42,6 +42,7 @@ from chainrisk.protocols.maker.snapshot import LENS_RUNTIME, READER
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import stress
 from chainrisk.scoring.snapshot import score_positions
+from chainrisk.store.views import query_sql
 
 VAT = load_abi("maker", "Vat")
 DOG = load_abi("maker", "Dog")
@@ -218,9 +219,11 @@ def test_verdicts_equal_dog_bark(maker: dict[str, Any], rpc: RpcClient, db: Path
     print(f"bark accepts exactly our {len(chain)} unsafe urns of {len(rows)}, the one-wei edge urn included")
 
 
-def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:
+def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:
     """The keeper barks the largest unsafe urn: the Bark event's ink, art and due equal bark_dink, bark_dart and
-    bark_due."""
+    bark_due. Indexed, the bark's keeper is the `kpr` it named (here not its sender: the Clipper's Kick says it, the
+    Bark does not), with the Kick's incentive (the stand-in Clipper pays none: coin 0), and so is the liquidator of
+    the grab it made."""
     block = _block(db)
     row = _rows(
         db,
@@ -228,10 +231,20 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
         "ORDER BY bark_due_dai DESC LIMIT 1",
     )[0]
     bark_topic = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)")
+    credited = "0x00000000000000000000000000000000000b0a75"
+    copy = tmp_path / "barked.duckdb"
+    shutil.copy(db, copy)
     with _sandbox(rpc):
         builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
-        builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(row["ilk"]), row["urn"], MAKER_KEEPER)
+        builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(row["ilk"]), row["urn"], credited)
         receipt = builder.mine(0)[-1]
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+    barks = _rows(
+        copy, f"SELECT * FROM ({query_sql('stg_maker_events')}) WHERE event = 'bark' AND block_number > {block}"
+    )
+    assert [(b["wallet"], b["keeper"], int(b["keeper_incentive_dai"])) for b in barks] == [(row["urn"], credited, 0)]
+    grabs = _rows(copy, f"SELECT * FROM ({query_sql('stg_maker_liquidations')}) WHERE block_number > {block}")
+    assert [(g["wallet"], g["liquidator"]) for g in grabs] == [(row["urn"], credited)]
     logs = [log for log in receipt.logs if log["topics"][0] == bark_topic]
     assert len(logs) == 1
     words = [int(logs[0]["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(4)]

@@ -80,6 +80,24 @@ def _block(rpc: RpcClient, number: int) -> dict[str, str]:
     return block
 
 
+def _with_receipts(rpc: RpcClient, adapter: Adapter[Any], deployment: Any, events: pl.DataFrame) -> pl.DataFrame:
+    """`events` completed from the receipts of the transactions the adapter asks for (Adapter.receipts_wanted): one
+    batch of eth_getTransactionReceipt per range of logs, only where a range holds such an event (liquidations: rare).
+    A receipt the node refuses or does not have, or one from another block than the event's (a reorg between the two
+    reads, which the next run's reorg check repairs), leaves its events as they were."""
+    wanted = adapter.receipts_wanted(deployment, events)
+    if not wanted:
+        return events
+    answers = rpc.batch_each([("eth_getTransactionReceipt", [h]) for h in wanted])
+    blocks = dict(zip(events["tx_hash"], events["block_hash"], strict=True))
+    receipts = {
+        h: r
+        for h, r in zip(wanted, answers, strict=True)
+        if isinstance(r, dict) and r.get("blockHash") == blocks.get(h) and isinstance(r.get("logs"), list)
+    }
+    return adapter.with_receipts(deployment, events, receipts)
+
+
 def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
     # An adapter's snapshot writes its raw tables other than the events table, and the shared contract tables.
     snapshot_tables = (*(t for t in adapter.tables() if t != adapter.events_table), *CONTRACT_TABLES)
@@ -272,7 +290,8 @@ def index_market(
                 for lo, hi, logs in iter_log_ranges(
                     rpc, query.addresses, query.topics, start, target, initial_span=log_span
                 ):
-                    frame = adapter.events_frame(deployment, logs).with_columns(
+                    frame = _with_receipts(rpc, adapter, deployment, adapter.events_frame(deployment, logs))
+                    frame = frame.with_columns(
                         pl.lit(chain_id, pl.Int64).alias("chain_id"), pl.lit(address).alias("market")
                     )
                     store.write_events(

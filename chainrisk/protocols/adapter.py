@@ -292,6 +292,19 @@ class Adapter(ABC, Generic[DeploymentT]):
     def events_frame(self, deployment: DeploymentT, logs: list[dict[str, Any]]) -> pl.DataFrame:
         """Decoded logs as rows of `events_table` (without chain_id and market, which the job adds)."""
 
+    def receipts_wanted(self, deployment: DeploymentT, events: pl.DataFrame) -> list[str]:
+        """Transactions of `events` (an `events_frame`) whose receipts say what their own logs do not: a liquidation
+        whose event names no liquidator (Maker's Bark, Liquity's TroveLiquidated) while another contract's log in
+        the same transaction does. None by default."""
+        return []
+
+    def with_receipts(
+        self, deployment: DeploymentT, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
+    ) -> pl.DataFrame:
+        """`events` completed from the receipts of `receipts_wanted` (by transaction hash; a receipt the node did
+        not give, or one of another block than the event's, is missing and leaves the event as it was)."""
+        return events
+
     @abstractmethod
     def snapshot(
         self, rpc: RpcClient, deployment: DeploymentT, events: pl.DataFrame, chain_id: int, block: int, timestamp: int

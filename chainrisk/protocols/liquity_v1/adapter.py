@@ -4,6 +4,7 @@ raw_liquity_v1_troves, raw_liquity_v1_system."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import polars as pl
@@ -11,7 +12,7 @@ import polars as pl
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.liquity_v1 import normalise
 from chainrisk.protocols.liquity_v1.constants import PRESETS, PROTOCOL
-from chainrisk.protocols.liquity_v1.events import TOPICS, decode_log
+from chainrisk.protocols.liquity_v1.events import TOPICS, decode_log, liquidators
 from chainrisk.protocols.liquity_v1.snapshot import Deployment, discover, read_system, read_troves
 from chainrisk.rpc import RpcClient
 from chainrisk.units import IMMUTABLE
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS raw_liquity_v1_events (
     operation INTEGER, operation_name VARCHAR,
     PRIMARY KEY (chain_id, market, block_number, log_index)
 );
+-- Who called each liquidation, from its transaction's receipt (since stop 52; earlier files' events have none).
+ALTER TABLE raw_liquity_v1_events ADD COLUMN IF NOT EXISTS liquidator VARCHAR;
 
 CREATE TABLE IF NOT EXISTS raw_liquity_v1_troves (
     chain_id BIGINT NOT NULL,
@@ -113,6 +116,33 @@ class LiquityV1Adapter(Adapter[Deployment]):
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
         events = [e for e in (decode_log(log, deployment.trove_manager) for log in logs) if e]
         return normalise.events_frame(events)
+
+    def receipts_wanted(self, deployment: Deployment, events: pl.DataFrame) -> list[str]:
+        return events.filter(pl.col("event") == "TroveLiquidated")["tx_hash"].unique(maintain_order=True).to_list()
+
+    def with_receipts(
+        self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
+    ) -> pl.DataFrame:
+        """Each TroveLiquidated's liquidator: the caller paid after the next `Liquidation` of its transaction."""
+        paid = [
+            (tx, at, liquidator)
+            for tx, receipt in receipts.items()
+            for at, liquidator in liquidators(
+                receipt, deployment.trove_manager, deployment.lusd_token, deployment.active_pool
+            )
+        ]
+        if not paid:
+            return events
+        schema = {"tx_hash": pl.Utf8, "_paid_at": pl.Int32, "_liquidator": pl.Utf8}
+        found = pl.DataFrame(paid, schema=schema, orient="row").sort("tx_hash", "_paid_at")
+        order = events.with_row_index("_order").sort("tx_hash", "log_index")
+        # Each event with the first payment after it in its transaction (sorted within each, as the join needs).
+        matched = order.join_asof(
+            found, left_on="log_index", right_on="_paid_at", by="tx_hash", strategy="forward", check_sortedness=False
+        )
+        liquidated = pl.col("event") == "TroveLiquidated"
+        liquidator = pl.when(liquidated).then(pl.col("_liquidator")).otherwise(pl.col("liquidator"))
+        return matched.with_columns(liquidator.alias("liquidator")).sort("_order").select(events.columns)
 
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int

@@ -4,6 +4,12 @@ TroveManager.sol and BorrowerOperations.sol (liquity/dev 5174ecd) both emit `Tro
 uint _debt, uint _coll, uint _stake, <operation enum>)`; enums are uint8 in an event's signature, so both share one
 topic and differ only in the operation's meaning. TroveManager also emits `TroveLiquidated(address indexed, uint
 _debt, uint _coll, TroveManagerOperation)`.
+
+Neither names the liquidator. TroveManager.batchLiquidateTroves (which `liquidate` calls) ends by logging
+`Liquidation(...)` and then paying the caller its gas compensation (`_sendGasCompensation`, to msg.sender): the
+LUSD from the GasPool (`LUSDToken.returnFromPool`: a `Transfer(gasPool, liquidator, amount)`) when there is any, then
+the ETH from the ActivePool (`sendETH`: `EtherSent(liquidator, amount)`). So in the transaction's receipt the first
+such log after each `Liquidation` names the liquidator of the troves liquidated before it (`liquidators`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ EVENTS: dict[str, str] = {
     "TroveLiquidated": "TroveLiquidated(address,uint256,uint256,uint8)",
 }
 TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in EVENTS.items()}
+#: TroveManager's summary of one batchLiquidateTroves, logged before it pays the caller.
+LIQUIDATION = event_topic("Liquidation(uint256,uint256,uint256,uint256)")
+TRANSFER = event_topic("Transfer(address,address,uint256)")
+#: ActivePool.sendETH's log (address _to, uint _amount; neither indexed).
+ETHER_SENT = event_topic("EtherSent(address,uint256)")
 #: TroveManager.TroveManagerOperation and BorrowerOperations.BorrowerOperation, by enum value.
 TROVE_MANAGER_OPERATIONS = (
     "applyPendingRewards",
@@ -42,6 +53,7 @@ class TroveEvent:
     stake: int | None  #: stake after the operation (TroveUpdated)
     operation: int  #: the operation enum's value
     operation_name: str  #: its name in the emitter's enum
+    liquidator: str | None = None  #: TroveLiquidated: who called the liquidation (from the receipt: `liquidators`)
 
 
 def decode_log(log: dict[str, Any], trove_manager: str) -> TroveEvent | None:
@@ -69,3 +81,25 @@ def decode_log(log: dict[str, Any], trove_manager: str) -> TroveEvent | None:
         operation=operation,
         operation_name=names[operation] if operation < len(names) else str(operation),
     )
+
+
+def liquidators(
+    receipt: dict[str, Any], trove_manager: str, lusd_token: str, active_pool: str
+) -> list[tuple[int, str]]:
+    """(log index of each `Liquidation` the TroveManager logged in the transaction, the caller it paid its gas
+    compensation to), in log order; a Liquidation with no payment after it (none was due) is left out."""
+    found: list[tuple[int, str]] = []
+    pending: int | None = None
+    for log in receipt["logs"]:
+        address, topics = str(log["address"]).lower(), log["topics"]
+        if not topics:
+            continue
+        if address == trove_manager and topics[0] == LIQUIDATION:
+            pending = int(log["logIndex"], 16)
+        elif pending is not None and address == lusd_token and topics[0] == TRANSFER and len(topics) == 3:
+            found.append((pending, "0x" + topics[2][-40:]))
+            pending = None
+        elif pending is not None and address == active_pool and topics[0] == ETHER_SENT and len(log["data"]) >= 66:
+            found.append((pending, "0x" + log["data"][2:66][-40:]))
+            pending = None
+    return found

@@ -74,6 +74,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "stake": EXACT(),
     "operation": pl.Int32(),
     "operation_name": pl.Utf8(),
+    "liquidator": pl.Utf8(),
 }
 
 

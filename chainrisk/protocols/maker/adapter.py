@@ -4,7 +4,7 @@ through a lens. Raw tables: raw_maker_events, raw_maker_ilks, raw_maker_urns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import polars as pl
@@ -14,7 +14,7 @@ from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import accrual, normalise
 from chainrisk.protocols.maker.constants import PRESETS
-from chainrisk.protocols.maker.events import BARK, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log
+from chainrisk.protocols.maker.events import BARK, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log, kicks
 from chainrisk.protocols.maker.snapshot import ERC20, Deployment, discover, discover_urns, read_ilks, registry_ilks
 from chainrisk.rpc import RpcClient
 
@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS raw_maker_events (
 );
 -- A Dog Bark's exact debt (since stop 51; earlier files' events have none: their grabs keep the rate's estimate).
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS due_dai HUGEINT;
+-- A Bark's auction, and the keeper it credits with its incentive from the Clipper's Kick (since stop 52).
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS clip VARCHAR;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_id HUGEINT;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper VARCHAR;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper_incentive_dai HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,
@@ -103,6 +108,37 @@ class MakerAdapter(Adapter[Deployment]):
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
         decoded = (decode_log(log, deployment.vat, deployment.cdp_manager, deployment.dog) for log in logs)
         return normalise.events_frame([e for e in decoded if e])
+
+    def receipts_wanted(self, deployment: Deployment, events: pl.DataFrame) -> list[str]:
+        return events.filter(pl.col("event") == "bark")["tx_hash"].unique(maintain_order=True).to_list()
+
+    def with_receipts(
+        self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
+    ) -> pl.DataFrame:
+        """Each Bark's keeper and incentive: the Kick of the clip and auction it names, in its transaction."""
+        found = {tx: kicks(receipt) for tx, receipt in receipts.items()}
+        rows = []
+        for tx, index, clip, auction in (
+            events.filter(pl.col("event") == "bark").select("tx_hash", "log_index", "clip", "auction_id").iter_rows()
+        ):
+            kick = found.get(tx, {}).get((clip, auction)) if clip is not None and auction is not None else None
+            if kick is not None:
+                rows.append((tx, index, *kick))
+        if not rows:
+            return events
+        exact = events.schema["keeper_incentive_dai"]
+        schema: dict[str, pl.DataType] = {
+            "tx_hash": pl.Utf8(),
+            "log_index": pl.Int32(),
+            "_keeper": pl.Utf8(),
+            "_incentive": exact,
+        }
+        kicked = pl.DataFrame(rows, schema=schema, orient="row")
+        joined = events.join(kicked, on=["tx_hash", "log_index"], how="left", maintain_order="left")
+        return joined.with_columns(
+            pl.coalesce("_keeper", "keeper").alias("keeper"),
+            pl.coalesce("_incentive", "keeper_incentive_dai").alias("keeper_incentive_dai"),
+        ).select(events.columns)
 
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int

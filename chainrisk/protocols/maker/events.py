@@ -1,7 +1,10 @@
 """Maker logs that reveal urns: the DssCdpManager's NewCdp, and the deployed Vat's anonymous LibNote logs of
 frob, fork, grab and init (makerdao/dss at tag 1.0.0, src/vat.sol's `note`: topic0 the function selector padded
 right to 32 bytes, topics 1-3 the call's first three arguments, data the first 224 bytes of calldata as `bytes`);
-and the Dog's Bark (dss src/dog.sol), whose `due` is the exact debt of the grab it made (dart x rate, in rad).
+and the Dog's Bark (dss src/dog.sol), whose `due` is the exact debt of the grab it made (dart x rate, in rad). The Bark
+does not name the keeper: the auction it started does, in the Clipper's `Kick` (dss src/clip.sol; Dog.bark calls
+`kick(tab, lot, urn, kpr)` before it logs the Bark, which names the clip and the auction id), read from the
+transaction's receipt (`kicks`).
 The Vat built from dss's latest source emits no logs; on such a deployment only the CDP manager and a given urn
 list find urns."""
 
@@ -17,6 +20,9 @@ NEW_CDP = event_topic("NewCdp(address,address,uint256)")
 #: Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip,
 #: uint256 indexed id): the Dog's liquidation, logged after the Vat.grab it made.
 BARK = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)")
+#: Kick(uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr,
+#: uint256 coin): the Clipper's auction a bark starts; `kpr` the keeper the bark credits, `coin` its incentive (rad).
+KICK = event_topic("Kick(uint256,uint256,uint256,uint256,address,address,uint256)")
 #: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
 #: ilk (init: topic1), by signature.
 VAT_NOTES: dict[str, str] = {
@@ -51,6 +57,10 @@ class MakerEvent:
     dink: int | None  #: frob/fork/grab: collateral change [wad], None beyond 1e38 (bark: its grab's, -ink)
     dart: int | None  #: frob/fork/grab: normalised debt change [wad], None beyond 1e38 (bark: its grab's, -art)
     due_dai: int | None = None  #: bark: the debt grabbed, due // 1e27 (dai's smallest unit), None beyond 1e38
+    clip: str | None = None  #: bark: the Clipper whose auction it started
+    auction_id: int | None = None  #: bark: that auction's id (None beyond 1e38)
+    keeper: str | None = None  #: bark: the keeper it credits (the Kick's kpr, from the receipt)
+    keeper_incentive_dai: int | None = None  #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored
 
 
 def _address(word: str) -> str:
@@ -117,6 +127,8 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
                 "dart": _exact(-art),
                 # rad (1e45 per dai) to dai's smallest unit (wad), floored.
                 "due_dai": _exact(due // RAY),
+                "clip": _address(data[2 + 64 * 3 : 2 + 64 * 4]),
+                "auction_id": _exact(int(topics[3], 16)),
             }
         )
     name = NOTE_TOPICS.get(topics[0])
@@ -140,3 +152,16 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
             "dart": _signed(_argument(data, first + 1)),
         }
     )
+
+
+def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], tuple[str, int | None]]:
+    """Every Clipper `Kick` of a transaction's receipt by (clip, auction id): (keeper, its incentive in dai's smallest
+    unit, coin // 1e27, None beyond 1e38). A log of that topic from any address: the caller keeps those of the clip a
+    Bark names."""
+    found: dict[tuple[str, int], tuple[str, int | None]] = {}
+    for log in receipt["logs"]:
+        topics, data = log["topics"], log["data"]
+        if len(topics) == 4 and topics[0] == KICK and len(data) >= 2 + 64 * 4:
+            coin = int(data[2 + 64 * 3 : 2 + 64 * 4], 16)
+            found[str(log["address"]).lower(), int(topics[1], 16)] = (_address(topics[3]), _exact(coin // RAY))
+    return found

@@ -50,6 +50,10 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "dink": EXACT(),
     "dart": EXACT(),
     "due_dai": EXACT(),
+    "clip": pl.Utf8(),
+    "auction_id": EXACT(),
+    "keeper": pl.Utf8(),
+    "keeper_incentive_dai": EXACT(),
 }
 
 

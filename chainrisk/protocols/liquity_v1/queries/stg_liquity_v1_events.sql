@@ -8,6 +8,7 @@
 --   event                  TroveUpdated (by BorrowerOperations: openTrove, closeTrove, adjustTrove; by the
 --                          TroveManager: applyPendingRewards, liquidations, redeemCollateral), TroveLiquidated
 --   wallet                 the borrower; debt, coll, stake: after the operation (TroveLiquidated: what was liquidated)
+--   liquidator             TroveLiquidated: who called the liquidation (from its transaction's receipt); else NULL
 --   debt_change, coll_change   exact changes against the trove's previous TroveUpdated
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): the borrower's own operations as borrow
@@ -75,6 +76,7 @@ final AS (
         p.emitter,
         p.operation_name,
         p.wallet,
+        p.liquidator,
         p.debt,
         p.coll,
         p.stake,

@@ -12,6 +12,9 @@
 --                          Dog logged after it in the same transaction, floored to the wei; NULL for a grab no Bark
 --                          follows (the Cat's before the Dog, End.skim, events indexed before bark was) and other
 --                          events
+--   keeper, keeper_incentive_dai   a bark's (and the grab it made): the keeper the Dog credited (`kpr`) and its
+--                          incentive (tip + chip x tab, in dai's smallest unit, floored), from the Clipper's Kick in the
+--                          transaction's receipt; NULL for events indexed before stop 52 and other events
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
 --                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0
@@ -24,12 +27,20 @@ WITH raw AS (
 ),
 
 barks AS (
-    SELECT chain_id, market, tx_hash, ilk, urn, log_index, due_dai AS bark_due FROM raw WHERE event = 'bark'
+    SELECT
+        chain_id, market, tx_hash, ilk, urn, log_index, due_dai AS bark_due, keeper AS bark_keeper,
+        keeper_incentive_dai AS bark_incentive
+    FROM raw
+    WHERE event = 'bark'
 ),
 
 -- Each grab with the Dog's Bark that made it: Dog.bark logs its Bark after the Vat.grab (dss src/dog.sol).
 events AS (
-    SELECT r.* EXCLUDE (due_dai), CASE WHEN r.event = 'grab' THEN b.bark_due ELSE r.due_dai END AS due_dai
+    SELECT
+        r.* EXCLUDE (due_dai, keeper, keeper_incentive_dai),
+        CASE WHEN r.event = 'grab' THEN b.bark_due ELSE r.due_dai END AS due_dai,
+        CASE WHEN r.event = 'grab' THEN b.bark_keeper ELSE r.keeper END AS keeper,
+        CASE WHEN r.event = 'grab' THEN b.bark_incentive ELSE r.keeper_incentive_dai END AS keeper_incentive_dai
     FROM raw AS r
     ASOF LEFT JOIN barks AS b
         ON b.chain_id = r.chain_id AND b.market = r.market AND b.tx_hash = r.tx_hash AND b.ilk = r.ilk
@@ -112,6 +123,8 @@ final AS (
         e.dink,
         e.dart,
         CASE WHEN e.event = 'grab' THEN e.due_dai END AS due_dai,
+        e.keeper,
+        e.keeper_incentive_dai,
         e.action,
         e.ilk_label AS position_key,
         CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,

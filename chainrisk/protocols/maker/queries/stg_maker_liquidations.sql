@@ -3,7 +3,9 @@
 --
 -- Grain: one row per grab (chain_id, source, block_number, log_index).
 -- Key columns:
---   wallet                 the urn; liquidator NULL (the keeper who barked is in the Dog's Bark, not indexed)
+--   wallet                 the urn
+--   liquidator             the keeper the Dog's bark credited (the Clipper Kick's `kpr`, from the transaction's
+--                          receipt: stg_maker_events.keeper); NULL for a grab without a Bark or indexed before stop 52
 --   debt_repaid            the dai the grab confiscated, exact (to the wei) from the `due` of the Dog's Bark that made
 --                          it (stg_maker_events.due_dai); NULL for a grab without a Bark (the grab logs normalised debt,
 --                          dart), whose debt_repaid_tokens is then dart x the rate of the ilk's snapshot at or before
@@ -37,7 +39,7 @@ final AS (
         e.source,
         e.market,
         e.wallet,
-        NULL::VARCHAR AS liquidator,
+        e.keeper AS liquidator,
         e.block_number,
         e.tx_hash,
         e.log_index,
