@@ -17,8 +17,9 @@ from streamlit.testing.v1 import AppTest
 from chainrisk.cli import main
 from chainrisk.dashboard import overview, positions, risk
 from chainrisk.dashboard.chains import asset_labels
+from chainrisk.dashboard.liquidations import UNKNOWN_LIQUIDATOR
 from chainrisk.dashboard.pages import PAGES
-from chainrisk.dashboard.ui import MISSING, chain_names, series_colour, usd, usd_short
+from chainrisk.dashboard.ui import MISSING, PROTOCOL_NAMES, chain_names, series_colour, usd, usd_short
 from chainrisk.devnet.summary import REAL
 from chainrisk.scoring.health import stress
 from chainrisk.store.db import Store
@@ -265,12 +266,30 @@ def test_liquidations_page_sums_every_liquidation(scored: Path) -> None:
     assert metrics["Liquidations"] == f"{logged[0]:,}" and logged[0] > 0
     assert metrics["Debt repaid (USD)"] == usd_short(logged[1])
     per_market = dict(rows(scored, "SELECT market, count(*) FROM stg_lending_liquidations GROUP BY 1"))
-    markets = table_with(app, "liquidations")
+    markets = table_with(app, "largest_usd")
     assert dict(zip(markets["market"], markets["liquidations"], strict=True)) == per_market
-    latest = table_with(app, "liquidator_gain_usd")
+    latest = table_with(app, "price_source")
     assert latest["block_number"].tolist() == sorted(latest["block_number"], reverse=True)
     assert latest.shape[0] == min(logged[0], 500)
     assert all(link.endswith(wallet) for link, wallet in zip(latest["wallet page"], latest["wallet"], strict=True))
+    # Who liquidates: each liquidator of mart_liquidators with its share (straight from the file), the largest first,
+    # the concentration said per protocol and drawn.
+    keepers = rows(
+        scored,
+        "SELECT protocol, liquidator, liquidations, 100 * debt_share, rank, liquidators FROM mart_liquidators "
+        "ORDER BY protocol, chain_id, rank NULLS LAST",
+    )
+    shown = table_with(app, "debt_share_pct")
+    assert shown["liquidator"].tolist() == [k[1] or UNKNOWN_LIQUIDATOR for k in keepers]
+    assert shown["liquidations"].tolist() == [k[2] for k in keepers]
+    assert shown["debt_share_pct"].tolist() == pytest.approx([k[3] for k in keepers], rel=1e-12, nan_ok=True)
+    caption = next(c.value for c in app.caption if c.value.startswith("A protocol whose liquidations rest"))
+    for protocol, _, _, share, rank, count in keepers:
+        if rank == 1:
+            assert f"**{PROTOCOL_NAMES.get(protocol, protocol)}**: {count:,} liquidator" in caption
+            assert f"the largest repaid {share:.1f} %" in caption
+    drawn = chart_data(app, "keeper").to_pylist()
+    assert sum(d["debt_share_pct"] for d in drawn) == pytest.approx(100.0 * len({k[0] for k in keepers if k[4]}))
 
 
 def test_the_sidebar_switches_pages_and_the_url_follows(scored: Path) -> None:

@@ -99,6 +99,14 @@ KEY_TABLES = {
             "bad debt (USD)",
             "gain (USD)",
         ],
+        "liquidations_liquidators": [
+            "liquidator",
+            "protocol",
+            "liquidations",
+            "debt repaid (USD)",
+            "share of debt",
+            "gain (USD)",
+        ],
         "liquidations_latest": [
             "time (UTC)",
             "market",

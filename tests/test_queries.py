@@ -220,6 +220,20 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "price_block",
         "price_source",
     },
+    "mart_liquidators": {
+        "protocol",
+        "chain_id",
+        "liquidator",
+        "rank",
+        "liquidations",
+        "debt_repaid_usd",
+        "liquidator_gain_usd",
+        "debt_share",
+        "liquidation_share",
+        "liquidators",
+        "top1_debt_share",
+        "hhi",
+    },
     "stg_aave_v3_pools": POOL_VIEW_COLUMNS,
     "stg_morpho_blue_pools": POOL_VIEW_COLUMNS,
     "stg_compound_v3_pools": POOL_VIEW_COLUMNS,
@@ -948,6 +962,42 @@ def test_concentration_shares(
         debts = market["debt_usd"].to_list()
         assert row["top1_share"] == pytest.approx(debts[0] / sum(debts), rel=1e-12)
         assert row["top10_share"] == pytest.approx(sum(debts[:10]) / sum(debts))
+
+
+def test_liquidators_sum_every_liquidation(views: duckdb.DuckDBPyConnection) -> None:
+    """mart_liquidators, recomputed here from mart_liquidations' rows: each liquidator's count and sums, its shares of
+    its protocol and chain's known liquidators, their ranks, the largest share and the Herfindahl index."""
+    logged = _frame(views, "SELECT * FROM mart_liquidations")
+    found = _frame(views, "SELECT * FROM mart_liquidators")
+    assert (
+        logged.height > 0
+        and found["liquidations"].sum()
+        == logged.select(pl.struct("protocol", "chain_id", "tx_hash", "wallet").n_unique()).item()
+    )
+    keys = ["protocol", "chain_id", "liquidator"]
+    expected = logged.group_by(keys).agg(
+        pl.struct("tx_hash", "wallet").n_unique().alias("liquidations"),
+        pl.col("debt_repaid_usd").sum().alias("debt_repaid_usd"),
+        pl.col("liquidator_gain_usd").sum().alias("liquidator_gain_usd"),
+    )
+    got = found.join(expected, on=keys, how="full", nulls_equal=True, suffix="_expected")
+    assert got.height == found.height == expected.height
+    for row in got.iter_rows(named=True):
+        assert row["liquidations"] == row["liquidations_expected"]
+        assert row["debt_repaid_usd"] == pytest.approx(row["debt_repaid_usd_expected"], rel=1e-12)
+    for (protocol, chain_id), group in found.filter(pl.col("liquidator").is_not_null()).group_by(
+        "protocol", "chain_id"
+    ):
+        debts = group.sort("rank")["debt_repaid_usd"].to_list()
+        assert debts == sorted(debts, reverse=True) and group["rank"].sort().to_list() == list(
+            range(1, group.height + 1)
+        ), protocol
+        shares = [d / sum(debts) for d in debts]
+        assert group.sort("rank")["debt_share"].to_list() == pytest.approx(shares, rel=1e-12)
+        assert group["liquidation_share"].sum() == pytest.approx(1.0, rel=1e-12)
+        assert group["liquidators"].unique().to_list() == [group.height]
+        assert group["top1_debt_share"][0] == pytest.approx(shares[0], rel=1e-12)
+        assert group["hhi"][0] == pytest.approx(sum(x * x for x in shares), rel=1e-12), (protocol, chain_id)
 
 
 def test_exposure_equals_position_totals(views: duckdb.DuckDBPyConnection) -> None:

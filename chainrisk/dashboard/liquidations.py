@@ -4,8 +4,9 @@ much debt they repaid, the collateral they took and the bad debt they left, over
 ones one by one.
 
 Reads mart_liquidation_calls (each call by the contract's own rules at the market's latest snapshot; USD at that
-snapshot's prices) and mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event,
-else the market's latest snapshot: its price_source column says which).
+snapshot's prices), mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event,
+else the market's latest snapshot: its price_source column says which) and mart_liquidators (who liquidates, and how
+concentrated that is per protocol).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import (
     CHAIN_COLUMN,
     PROTOCOL_NAMES,
+    chain_names,
     key_table,
     market_names,
     naive_utc,
+    percent_column,
     series_colour,
     tokens_column,
     usd_column,
@@ -33,6 +36,11 @@ from chainrisk.dashboard.ui import (
 
 VIEW = "mart_liquidations"
 CALLS_VIEW = "mart_liquidation_calls"
+LIQUIDATORS_VIEW = "mart_liquidators"
+#: Liquidators drawn one by one in the concentration chart, per protocol; the rest are one bar segment.
+CHART_LIQUIDATORS = 5
+#: What the tables say for liquidations whose liquidator is unknown.
+UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
 #: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
 ROWS_SHOWN = 500
 #: A liquidation: one account liquidated in one transaction (a Comet absorb is several rows of the view).
@@ -84,6 +92,44 @@ def per_market(db: Path) -> pl.DataFrame:
         """,
     )
     return frame.with_columns(market_names(frame, "market_label"), pl.col("protocol").replace(PROTOCOL_NAMES))
+
+
+def per_liquidator(db: Path, limit: int = ROWS_SHOWN) -> pl.DataFrame:
+    """mart_liquidators' rows, the largest liquidators of each protocol first, shares in percent."""
+    frame = query(
+        db,
+        f"""
+        SELECT protocol, chain_id, coalesce(liquidator, '{UNKNOWN_LIQUIDATOR}') AS liquidator, rank, liquidations,
+               wallets, markets, debt_repaid_usd, collateral_seized_usd, bad_debt_usd, liquidator_gain_usd,
+               100 * debt_share AS debt_share_pct, 100 * liquidation_share AS liquidation_share_pct, liquidators,
+               100 * top1_debt_share AS top1_debt_share_pct, hhi, first_block, last_block, last_time
+        FROM {LIQUIDATORS_VIEW}
+        ORDER BY protocol, chain_id, rank NULLS LAST
+        LIMIT ?
+        """,
+        limit,
+    )
+    named = frame.with_columns(pl.col("protocol").replace(PROTOCOL_NAMES))
+    # Where the book spans chains, each protocol's keepers are counted per chain: say which.
+    several = named["chain_id"].n_unique() > 1
+    where = pl.format("{} · {}", "protocol", chain_names(named)["chain_id"]) if several else pl.col("protocol")
+    return named.with_columns(where.alias("where"))
+
+
+def concentration_lines(frame: pl.DataFrame) -> list[str]:
+    """Per protocol and chain of `per_liquidator`'s rows: how many keepers liquidate there and how much rests on the
+    largest (its share of the debt repaid, and the Herfindahl index as a number of equal keepers)."""
+    lines = []
+    for row in frame.filter(pl.col("rank") == 1).iter_rows(named=True):
+        count = int(row["liquidators"])
+        line = f"**{row['where']}**: {count:,} liquidator{'s' if count != 1 else ''}"
+        if row["top1_debt_share_pct"] is not None and row["hhi"]:
+            line += (
+                f"; the largest repaid {row['top1_debt_share_pct']:.1f} % of the debt they repaid (as concentrated "
+                f"as {1 / row['hhi']:.1f} equal liquidators)"
+            )
+        lines.append(line)
+    return lines
 
 
 def liquidation_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_SHOWN) -> pl.DataFrame:
@@ -267,7 +313,7 @@ def _now(db: Path) -> None:
 
 def render() -> None:
     db = database_location()
-    require(db, VIEW, CALLS_VIEW)
+    require(db, VIEW, CALLS_VIEW, LIQUIDATORS_VIEW)
     _now(db)
     figures = totals(db)
     if not figures["liquidations"]:
@@ -325,7 +371,73 @@ def render() -> None:
         },
         "these markets",
     )
+    _liquidators(per_liquidator(db))
     _latest(liquidation_rows(db), int(figures["liquidations"] or 0))
+
+
+def _liquidators(frame: pl.DataFrame) -> None:
+    if frame.is_empty():
+        return
+    st.subheader("Who liquidates")
+    st.caption(
+        "A protocol whose liquidations rest on one or two keepers depends on them staying up in the next crash. "
+        + "; ".join(concentration_lines(frame))
+        + "."
+    )
+    known = frame.filter(pl.col("rank").is_not_null() & pl.col("debt_share_pct").is_not_null())
+    if not known.is_empty():
+        shown = known.with_columns(
+            pl.when(pl.col("rank") <= CHART_LIQUIDATORS)
+            .then(pl.format("#{} {}…", "rank", pl.col("liquidator").str.slice(0, 10)))
+            .otherwise(pl.lit("the others"))
+            .alias("keeper")
+        )
+        chart = (
+            alt.Chart(shown)
+            .mark_bar()
+            .encode(
+                x=alt.X(
+                    "sum(debt_share_pct):Q", title="share of the debt repaid (%)", scale=alt.Scale(domain=[0, 100])
+                ),
+                y=alt.Y("where:N", title=None),
+                color=series_colour("keeper:N", CHART_LIQUIDATORS + 1, "liquidator"),
+                order=alt.Order("min(rank):Q"),
+                tooltip=[
+                    alt.Tooltip("where:N", title="protocol"),
+                    "keeper",
+                    alt.Tooltip("sum(debt_share_pct):Q", format=".1f", title="share of the debt repaid (%)"),
+                    alt.Tooltip("sum(liquidations):Q", format="d", title="liquidations"),
+                    alt.Tooltip("sum(debt_repaid_usd):Q", format="$,.0f", title="debt repaid (USD)"),
+                ],
+            )
+        )
+        st.altair_chart(chart, width="stretch")
+    key_table(
+        frame,
+        "liquidations_liquidators",
+        ("liquidator", "protocol", "liquidations", "debt_repaid_usd", "debt_share_pct", "liquidator_gain_usd"),
+        {
+            "liquidator": st.column_config.TextColumn("liquidator", width="medium"),
+            "where": None,
+            "rank": st.column_config.NumberColumn("rank", format="%d"),
+            "liquidations": st.column_config.NumberColumn("liquidations", format="%d"),
+            "wallets": st.column_config.NumberColumn("wallets", format="%d"),
+            "markets": st.column_config.NumberColumn("markets", format="%d"),
+            "debt_repaid_usd": usd_column("debt repaid (USD)"),
+            "collateral_seized_usd": usd_column("collateral seized (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "liquidator_gain_usd": usd_column("gain (USD)", "Collateral received less debt repaid (Aave, Morpho Blue)"),
+            "debt_share_pct": percent_column("share of debt", "Of the debt the protocol's known liquidators repaid"),
+            "liquidation_share_pct": percent_column("share of liquidations"),
+            "liquidators": st.column_config.NumberColumn("liquidators in protocol", format="%d"),
+            "top1_debt_share_pct": percent_column("largest's share"),
+            "hhi": st.column_config.NumberColumn("HHI", format="%.3f", help="Herfindahl index of the debt shares"),
+            "first_block": st.column_config.NumberColumn("first block", format="%d"),
+            "last_block": st.column_config.NumberColumn("last block", format="%d"),
+            "last_time": st.column_config.DatetimeColumn("last (UTC)", format="YYYY-MM-DD HH:mm"),
+        },
+        "these liquidators",
+    )
 
 
 def _over_time(days: pl.DataFrame) -> None:
