@@ -14,9 +14,10 @@
 --   debt_repaid_usd        the debt taken off the account
 --   collateral_symbol, collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it took
 --   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+)
---   liquidator_gain_usd    collateral_seized_usd - debt_repaid_usd where a liquidator repaid the debt for the
---                          collateral (Aave, Morpho Blue): the bonus it earned, before gas; NULL where the protocol
---                          takes the collateral itself (a Comet absorb, a Maker auction, Liquity's Stability Pool)
+--   liquidator_gain_usd    collateral_seized_usd - debt_repaid_usd where the liquidator repaid the debt for the
+--                          collateral (keeper_pays: Aave, Morpho Blue): the bonus it earned, before gas; NULL where the
+--                          protocol takes the collateral itself (a Comet absorb, a Maker auction, Liquity's Stability
+--                          Pool: their keepers' rewards are not the collateral)
 --   price_block, price_source   where the USD prices come from: 'history' (stg_asset_price_history, the last sample at
 --                          or before the event: `chainrisk credit history` records them) or 'latest' (the market's
 --                          latest snapshot, after the event, when no earlier sample exists); NULL USD without either
@@ -95,6 +96,7 @@ final AS (
         v.source,
         v.wallet,
         v.liquidator,
+        v.keeper_pays,
         v.block_number,
         t.block_timestamp,
         t.block_time,
@@ -112,7 +114,7 @@ final AS (
         v.collateral_seized_tokens * v.collateral_price_usd AS collateral_seized_usd,
         v.bad_debt_tokens,
         v.bad_debt_tokens * v.debt_price_usd AS bad_debt_usd,
-        CASE WHEN v.liquidator IS NOT NULL THEN
+        CASE WHEN v.keeper_pays THEN
             v.collateral_seized_tokens * v.collateral_price_usd - v.debt_repaid_tokens * v.debt_price_usd
         END AS liquidator_gain_usd,
         v.price_block,

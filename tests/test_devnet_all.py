@@ -319,6 +319,17 @@ def test_liquidations_equal_the_logs_on_the_chain(
         )
         assert got == expected, (protocol, row["tx_hash"], row["log_index"])
     assert credited, "no absorb credited the account: the check of the debt net of the credit saw no case"
+    # A liquidator's gain only where it repaid the debt for the collateral (Aave, Morpho Blue), though every protocol's
+    # liquidations now name their liquidator.
+    assert {r["protocol"]: r["keeper_pays"] for r in rows} == {
+        "aave-v3": True,
+        "morpho-blue": True,
+        "compound-v3": False,
+        "maker": False,
+        "liquity-v1": False,
+    }
+    gains = _rows(full_db, f"SELECT protocol, liquidator_gain_usd FROM ({query_sql('mart_liquidations')})")
+    assert {g["protocol"] for g in gains if g["liquidator_gain_usd"] is not None} == {"aave-v3", "morpho-blue"}
     # The 3.6 scenario's wallet with two debts: its LINK liquidation booked its DAI as deficit too.
     assert other_deficits[full_devnet["aave_v3_6"]["tokens"]["DAI"].lower()] > 0, other_deficits
 

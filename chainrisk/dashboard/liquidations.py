@@ -113,7 +113,11 @@ def per_liquidator(db: Path, limit: int = ROWS_SHOWN) -> pl.DataFrame:
     # Where the book spans chains, each protocol's keepers are counted per chain: say which.
     several = named["chain_id"].n_unique() > 1
     where = pl.format("{} · {}", "protocol", chain_names(named)["chain_id"]) if several else pl.col("protocol")
-    return named.with_columns(where.alias("where"))
+    # An address as people quote one (0x1234…abcd): the table's column and the chart's legend have no room for 42
+    # characters, and devnet or vanity keepers share their first ten.
+    short = pl.when(pl.col("liquidator").str.starts_with("0x") & (pl.col("liquidator").str.len_chars() == 42))
+    keeper = short.then(pl.format("{}…{}", pl.col("liquidator").str.slice(0, 6), pl.col("liquidator").str.slice(38)))
+    return named.with_columns(where.alias("where"), keeper.otherwise(pl.col("liquidator")).alias("keeper"))
 
 
 def concentration_lines(frame: pl.DataFrame) -> list[str]:
@@ -122,7 +126,10 @@ def concentration_lines(frame: pl.DataFrame) -> list[str]:
     lines = []
     for row in frame.filter(pl.col("rank") == 1).iter_rows(named=True):
         count = int(row["liquidators"])
-        line = f"**{row['where']}**: {count:,} liquidator{'s' if count != 1 else ''}"
+        if count == 1:
+            lines.append(f"**{row['where']}**: one liquidator did every liquidation")
+            continue
+        line = f"**{row['where']}**: {count:,} liquidators"
         if row["top1_debt_share_pct"] is not None and row["hhi"]:
             line += (
                 f"; the largest repaid {row['top1_debt_share_pct']:.1f} % of the debt they repaid (as concentrated "
@@ -388,7 +395,7 @@ def _liquidators(frame: pl.DataFrame) -> None:
     if not known.is_empty():
         shown = known.with_columns(
             pl.when(pl.col("rank") <= CHART_LIQUIDATORS)
-            .then(pl.format("#{} {}…", "rank", pl.col("liquidator").str.slice(0, 10)))
+            .then(pl.format("#{} {}", "rank", "keeper"))
             .otherwise(pl.lit("the others"))
             .alias("keeper")
         )
@@ -415,9 +422,10 @@ def _liquidators(frame: pl.DataFrame) -> None:
     key_table(
         frame,
         "liquidations_liquidators",
-        ("liquidator", "protocol", "liquidations", "debt_repaid_usd", "debt_share_pct", "liquidator_gain_usd"),
+        ("keeper", "protocol", "liquidations", "debt_repaid_usd", "debt_share_pct", "liquidator_gain_usd"),
         {
-            "liquidator": st.column_config.TextColumn("liquidator", width="medium"),
+            "keeper": st.column_config.TextColumn("liquidator", help="The liquidator's address, shortened"),
+            "liquidator": st.column_config.TextColumn("address", width="large"),
             "where": None,
             "rank": st.column_config.NumberColumn("rank", format="%d"),
             "liquidations": st.column_config.NumberColumn("liquidations", format="%d"),

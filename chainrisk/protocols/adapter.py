@@ -97,8 +97,9 @@ POOL_COLUMNS = (
 #: logged (a Comet absorb: its AbsorbDebt and one row per AbsorbCollateral; an Aave 3.3+ liquidation that left no
 #: collateral: its LiquidationCall and one row per other debt it booked as deficit), stacked by
 #: `stg_lending_liquidations`:
-#: * wallet: the account liquidated; liquidator: who called (NULL where the event does not say: a Maker grab, a Liquity
-#:   TroveLiquidated);
+#: * wallet: the account liquidated; liquidator: who called, or the keeper credited (where the event does not say, the
+#:   adapter reads it from the transaction's receipt: `with_receipts`; NULL where neither does); keeper_pays: whether
+#:   the liquidator paid the debt and received the collateral (Aave, Morpho Blue), as in LIQUIDATION_CALL_COLUMNS;
 #: * debt_asset, debt_symbol, debt_repaid (exact, the token's smallest unit; NULL where the event gives no exact
 #:   figure), debt_repaid_tokens: the debt the liquidation took off the account;
 #: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it took from it;
@@ -124,6 +125,7 @@ LIQUIDATION_COLUMNS = (
     "market",
     "wallet",
     "liquidator",
+    "keeper_pays",
     "block_number",
     "tx_hash",
     "log_index",

@@ -37,6 +37,7 @@ final AS (
         e.market,
         e.wallet,
         e.counterparty AS liquidator,
+        false AS keeper_pays,
         e.block_number,
         e.tx_hash,
         e.log_index,

@@ -24,6 +24,7 @@ final AS (
         e.market,
         e.wallet,
         e.liquidator,
+        false AS keeper_pays,
         e.block_number,
         e.tx_hash,
         e.log_index,

@@ -40,6 +40,7 @@ final AS (
         e.market,
         e.wallet,
         e.keeper AS liquidator,
+        false AS keeper_pays,
         e.block_number,
         e.tx_hash,
         e.log_index,

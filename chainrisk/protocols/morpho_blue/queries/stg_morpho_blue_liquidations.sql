@@ -27,6 +27,7 @@ final AS (
         e.market,
         e.wallet,
         e.caller AS liquidator,
+        true AS keeper_pays,
         e.block_number,
         e.tx_hash,
         e.log_index,
