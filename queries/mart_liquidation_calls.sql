@@ -12,10 +12,12 @@
 --   debt_repaid (exact), debt_repaid_tokens, debt_repaid_usd   the debt the call takes off the account
 --   collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it takes from the account
 --   bad_debt_tokens, bad_debt_usd   debt it leaves uncovered
---   keeper_gain_usd        collateral_seized_usd - debt_repaid_usd where the keeper pays the debt and receives the
---                          collateral and the call goes through, before gas and slippage; NULL for the calls whose
---                          keeper is paid otherwise (absorb's points, bark's tip and chip, Liquity's gas
---                          compensation)
+--   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol pays
+--                          the caller where the keeper does not pay (bark's tip + chip x tab in dai, Liquity's gas
+--                          compensation in LUSD and ETH), in USD at the latest snapshot; NULL where none in tokens
+--   keeper_gain_usd        where the call goes through, before gas and slippage: collateral_seized_usd -
+--                          debt_repaid_usd where the keeper pays the debt and receives the collateral (Aave, Morpho
+--                          Blue), else keeper_reward_usd (Maker, Liquity); NULL for an absorb (its points are no token)
 --   best_for_account       the account's call to send: of an Aave wallet's pairs (alternatives: once one is sent,
 --                          the account has changed) the one that goes through with the largest gain; every row of
 --                          the other protocols' one call. Sum figures over these rows only
@@ -39,6 +41,16 @@ valued AS (
         c.debt_repaid_tokens * d.price_usd AS debt_repaid_usd,
         c.collateral_seized_tokens * k.price_usd AS collateral_seized_usd,
         c.bad_debt_tokens * d.price_usd AS bad_debt_usd,
+        -- NULL where the protocol pays no reward in tokens, or a price it needs is missing (never a partial sum).
+        CASE WHEN c.keeper_reward_debt_tokens IS NOT NULL OR c.keeper_reward_collateral_tokens IS NOT NULL THEN
+            coalesce(
+                c.keeper_reward_debt_tokens * d.price_usd, CASE WHEN c.keeper_reward_debt_tokens IS NULL THEN 0 END
+            )
+            + coalesce(
+                c.keeper_reward_collateral_tokens * k.price_usd,
+                CASE WHEN c.keeper_reward_collateral_tokens IS NULL THEN 0 END
+            )
+        END AS keeper_reward_usd,
         greatest(d.block_number, k.block_number) AS price_block
     FROM calls AS c
     LEFT JOIN prices AS d
@@ -74,8 +86,16 @@ final AS (
         v.collateral_seized_usd,
         v.bad_debt_tokens,
         v.bad_debt_usd,
-        CASE WHEN v.keeper_pays AND v.blocked IS NULL THEN v.collateral_seized_usd - v.debt_repaid_usd END
-            AS keeper_gain_usd,
+        v.keeper_reward_debt,
+        v.keeper_reward_debt_tokens,
+        v.keeper_reward_collateral,
+        v.keeper_reward_collateral_tokens,
+        v.keeper_reward_usd,
+        CASE
+            WHEN v.blocked IS NOT NULL THEN NULL
+            WHEN v.keeper_pays THEN v.collateral_seized_usd - v.debt_repaid_usd
+            ELSE v.keeper_reward_usd
+        END AS keeper_gain_usd,
         -- Aave's pairs are alternatives for one account (a keeper sends one, then the account has changed): the
         -- one that goes through with the largest gain; any other protocol's rows are all of its one call.
         NOT v.keeper_pays OR row_number() OVER (

@@ -410,6 +410,18 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
         if r["goes_through"] and r["keeper_pays"]:
             assert int(r["debt_repaid"]) > 0 and int(r["collateral_seized"]) > 0
             assert r["keeper_gain_usd"] == pytest.approx(r["collateral_seized_usd"] - r["debt_repaid_usd"])
+        elif r["goes_through"] and r["protocol"] in ("maker", "liquity-v1"):
+            # Paid by the protocol: the reward in the debt asset and in the collateral, at their prices (the debt's
+            # per token is what debt_repaid_usd is per debt_repaid_tokens).
+            debt_price = r["debt_repaid_usd"] / r["debt_repaid_tokens"]
+            collateral_price = r["collateral_seized_usd"] / r["collateral_seized_tokens"]
+            reward = r["keeper_reward_debt_tokens"] * debt_price + (r["keeper_reward_collateral_tokens"] or 0.0) * (
+                collateral_price
+            )
+            assert r["keeper_gain_usd"] == pytest.approx(reward, rel=1e-9)
+            assert r["keeper_reward_usd"] == r["keeper_gain_usd"]
+        elif r["protocol"] not in ("maker", "liquity-v1"):
+            assert r["keeper_reward_debt"] is None and r["keeper_reward_collateral"] is None
     aave = {
         (r["wallet"], r["collateral_asset"], r["debt_asset"]): (r["debt_repaid"], r["collateral_seized"])
         for r in _rows(full_db, "SELECT * FROM raw_aave_v3_liquidations")
@@ -423,11 +435,19 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
     for r in (c for c in calls if c["protocol"] == "maker"):
         # The dai bark grabs, exact (test_index_maker checks bark_due against the Bark a real bark logs).
         assert r["debt_repaid"] is not None and int(r["debt_repaid"]) == int(urns[r["wallet"]]["bark_due"])
+        # The keeper's incentive: the devnet's clips have no tip or chip filed (test_index_maker files mainnet's).
+        incentive = urns[r["wallet"]]["bark_incentive"]
+        assert r["blocked"] is not None or int(r["keeper_reward_debt"]) == int(incentive) == 0
     troves = {r["wallet"]: r for r in _rows(full_db, "SELECT * FROM raw_liquity_v1_troves WHERE liquidatable")}
     for r in (c for c in calls if c["protocol"] == "liquity-v1"):
         trove = troves[r["wallet"]]
         assert int(r["debt_repaid"]) == int(trove["entire_debt"])
         assert int(r["collateral_seized"]) == int(trove["entire_coll"]) - int(trove["coll_surplus"] or 0)
+        # The gas compensation the keeper batch pays for it (test_index_liquity_v1 checks the sum against the chain).
+        assert (r["keeper_reward_debt"], r["keeper_reward_collateral"]) == (
+            trove["lusd_gas_compensation"],
+            trove["coll_gas_compensation"],
+        )
 
 
 def test_liquidations_page_lists_each_liquidatable_accounts_call(

@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.abi import Abi, eth_call, event_topic, load_abi
 from chainrisk.cli import main
 from chainrisk.devnet.liquity_v1 import LiquityDeployment, build_liquity, set_price
 from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil
@@ -44,6 +44,8 @@ TROVE_MANAGER = load_abi("liquity-v1", "ITroveManager")
 STABILITY_POOL = load_abi("liquity-v1", "IStabilityPool")
 LIQUIDATION = Abi(standin_contracts("liquity_v1")["TroveManager"].abi)
 WAD = 10**18
+#: TroveManager's Liquidation(_liquidatedDebt, _liquidatedColl, _collGasCompensation, _LUSDGasCompensation).
+LIQUIDATION_TOPIC = event_topic("Liquidation(uint256,uint256,uint256,uint256)")
 CHAIN_ID = 31337
 
 
@@ -235,7 +237,9 @@ def test_predicted_batch_equals_the_chain(
     liquity: dict[str, Any], rpc: RpcClient, indexed: Path, tmp_path: Path, tcr_after_crash: float
 ) -> None:
     """A crash whose liquidations overflow the Stability Pool: chainrisk's predicted batchLiquidateTroves (who goes,
-    what each remaining trove receives by redistribution, L terms, pool, stakes) equals the chain's after it."""
+    what each remaining trove receives by redistribution, L terms, pool, stakes) equals the chain's after it, and the
+    keepers' rewards its liquidation calls predict (gas compensation in LUSD and ETH) add up to what the batch's
+    `Liquidation` log says it paid."""
     system = _system(indexed)
     price = int(system["price"]) * int(tcr_after_crash * 100) * 10**16 // int(system["tcr"])
     tm = liquity["trove_manager"]
@@ -245,10 +249,15 @@ def test_predicted_batch_equals_the_chain(
         troves, predicted = _troves(db), _system(db)
         block = int(troves["block_number"][0])
         order = troves.filter(pl.col("batch_rank").is_not_null()).sort("batch_rank")["wallet"].to_list()
+        with duckdb.connect(str(db), read_only=True) as con:
+            calls = query_sql("stg_liquity_v1_liquidation_calls")
+            (rewards,) = con.sql(
+                f"SELECT sum(keeper_reward_debt), sum(keeper_reward_collateral) FROM ({calls})"
+            ).fetchall()
         head = rpc.call("eth_getBlockByNumber", ["latest", False])
         builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16))
         builder.call(liquity["keeper"], LIQUIDATION, tm, "batchLiquidateTroves", order)
-        builder.mine(12)
+        (receipt,) = builder.mine(12)
         after = block + 1
         chain_after = {
             w: _call(rpc, tm, TROVE_MANAGER, "getEntireDebtAndColl", w, block=after)[:2] for w in troves["wallet"]
@@ -269,6 +278,9 @@ def test_predicted_batch_equals_the_chain(
     gone = set(troves.filter(pl.col("batch_liquidated"))["wallet"])
     assert gone == {w for w, s in status.items() if s == 3}
     assert logged == dict.fromkeys(gone, liquity["keeper"].lower())
+    (summary,) = [x for x in receipt.logs if x["topics"][0] == LIQUIDATION_TOPIC]
+    _, _, coll_paid, lusd_paid = (int(summary["data"][2 + 64 * k : 66 + 64 * k], 16) for k in range(4))
+    assert rewards is not None and (int(rewards[0]), int(rewards[1])) == (lusd_paid, coll_paid) and coll_paid > 0
     for row in troves.filter(~pl.col("batch_liquidated")).iter_rows(named=True):
         received = (int(row["redistributed_debt"]), int(row["redistributed_coll"]))
         debt, coll = chain_after[row["wallet"]]

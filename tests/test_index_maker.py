@@ -37,6 +37,7 @@ from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.protocols.adapter import find_preset
+from chainrisk.protocols.maker.events import KICK
 from chainrisk.protocols.maker.maths import MakerRevert, drip
 from chainrisk.protocols.maker.snapshot import LENS_RUNTIME, READER
 from chainrisk.rpc import RpcClient, RpcError
@@ -221,9 +222,10 @@ def test_verdicts_equal_dog_bark(maker: dict[str, Any], rpc: RpcClient, db: Path
 
 def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:
     """The keeper barks the largest unsafe urn: the Bark event's ink, art and due equal bark_dink, bark_dart and
-    bark_due. Indexed, the bark's keeper is the `kpr` it named (here not its sender: the Clipper's Kick says it, the
-    Bark does not), with the Kick's incentive (the stand-in Clipper pays none: coin 0), and so is the liquidator of
-    the grab it made."""
+    bark_due. With mainnet ETH-A's keeper incentive filed on the clip (tip 250 dai, chip 0.1 %), the reward the
+    liquidation call predicts is the coin the Clipper's Kick pays, to the wei. Indexed, the bark's keeper is the `kpr`
+    it named (here not its sender: the Kick says it, the Bark does not), with the Kick's incentive, and so is the
+    liquidator of the grab it made."""
     block = _block(db)
     row = _rows(
         db,
@@ -234,15 +236,28 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     credited = "0x00000000000000000000000000000000000b0a75"
     copy = tmp_path / "barked.duckdb"
     shutil.copy(db, copy)
+    clipper = Abi(standin_contracts("maker")["Clipper"].abi)
+    file_uint = Abi([e for e in clipper.entries if e.get("name") != "file" or e["inputs"][1]["type"] == "uint256"])
+    clip = maker["ilks"][row["ilk"]]["clip"]
+    calls = f"SELECT * FROM ({query_sql('stg_maker_liquidation_calls')}) WHERE wallet = '{row['urn']}'"
     with _sandbox(rpc):
         builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        builder.call(DEPLOYER, file_uint, clip, "file", _key("tip"), 250 * RAY * WAD)
+        builder.call(DEPLOYER, file_uint, clip, "file", _key("chip"), WAD // 1000)
+        builder.mine(0)
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+        (predicted,) = _rows(copy, calls)
         builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(row["ilk"]), row["urn"], credited)
         receipt = builder.mine(0)[-1]
         index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+    (kick,) = [log for log in receipt.logs if log["topics"][0] == KICK and log["address"] == clip]
+    coin = int(kick["data"][2 + 64 * 3 : 2 + 64 * 4], 16)
+    assert coin > 250 * RAY * WAD and int(predicted["keeper_reward_debt"]) == coin // RAY
     barks = _rows(
         copy, f"SELECT * FROM ({query_sql('stg_maker_events')}) WHERE event = 'bark' AND block_number > {block}"
     )
-    assert [(b["wallet"], b["keeper"], int(b["keeper_incentive_dai"])) for b in barks] == [(row["urn"], credited, 0)]
+    keepers = [(b["wallet"], b["keeper"], int(b["keeper_incentive_dai"])) for b in barks]
+    assert keepers == [(row["urn"], credited, coin // RAY)]
     grabs = _rows(copy, f"SELECT * FROM ({query_sql('stg_maker_liquidations')}) WHERE block_number > {block}")
     assert [(g["wallet"], g["liquidator"]) for g in grabs] == [(row["urn"], credited)]
     logs = [log for log in receipt.logs if log["topics"][0] == bark_topic]

@@ -76,10 +76,11 @@ market, a Comet's base, a Maker ilk), else `protocol:market:pool` (an Aave reser
 a cap's subject ends in ` supply cap` or ` debt cap`.
 
 `keeper_gain_above` watches what liquidators watch: each account whose call to send now (mart_liquidation_calls'
-`best_for_account`: the call goes through and the keeper pays the debt for the collateral, Aave and Morpho Blue) gains
-the keeper more than `usd` (collateral received less debt paid, at the latest snapshot's prices, before gas and
-slippage); it recovers once the gain falls under it, and when the account is no longer liquidatable (liquidated, or
-healthy again). Its subject is `protocol:market:wallet`.
+`best_for_account`, going through) gains the keeper more than `usd` (at the latest snapshot's prices, before gas and
+slippage: the collateral received less the debt paid where the keeper pays, Aave and Morpho Blue; the reward the
+protocol pays otherwise, a Maker bark's tip and chip, Liquity's gas compensation); it recovers once the gain falls
+under it, and when the account is no longer liquidatable (liquidated, or healthy again). Its subject is
+`protocol:market:wallet`.
 
 `stale_above` watches the monitor itself: each configured market's age is the clock (the run's) less the chain time of
 its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses

@@ -256,7 +256,9 @@ CALL_CONFIG = {
     "collateral_seized_tokens": tokens_column("seizes (tokens)"),
     "collateral_seized_usd": usd_column("seizes (USD)", "The collateral it would take"),
     "keeper_gain_usd": usd_column(
-        "gain (USD)", "The keeper's: collateral received less debt paid, before gas and slippage (Aave, Morpho Blue)"
+        "gain (USD)",
+        "The keeper's, before gas and slippage: collateral received less debt paid (Aave, Morpho Blue), or the "
+        "protocol's reward (Maker's tip and chip, Liquity's gas compensation)",
     ),
     "bad_debt_usd": usd_column("bad debt (USD)", "Debt the call would leave uncovered"),
     "blocked": st.column_config.TextColumn("blocked", help="Why the call reverts now; empty when it goes through"),
@@ -285,7 +287,8 @@ def _now(db: Path) -> None:
     cols[2].metric(
         "Keepers' gain (USD)",
         usd_short(figures["gain_usd"]),
-        help="Collateral received less debt paid, before gas and slippage, where a keeper repays (Aave, Morpho Blue)",
+        help="Before gas and slippage: collateral received less debt paid where the keeper repays (Aave, Morpho "
+        "Blue); the protocol's reward elsewhere (a Maker bark's tip and chip, Liquity's gas compensation)",
     )
     cols[3].metric("Bad debt left (USD)", usd_short(figures["bad_debt_usd"]), help="Debt the calls leave uncovered")
     st.caption(

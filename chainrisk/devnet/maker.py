@@ -411,6 +411,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         call(pip, "OSM", "kiss", item.clip)
         call(source, "PriceSource", "poke", item.price.to_bytes(32, "big"))
         call(item.clip, "Clipper", "rely", d.dog)
+        call(vat, "Vat", "rely", item.clip)  # kick sucks the keeper's incentive from the vow (none filed here)
         call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("vow"), d.vow)
         call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("calc"), calc)
         call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("buf"), int(CLIP_BUF * RAY))

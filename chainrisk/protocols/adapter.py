@@ -137,7 +137,8 @@ LIQUIDATION_COLUMNS = (
 #: own rules, or why it reverts; stacked by `stg_lending_liquidation_calls`:
 #: * call: the function (Aave's liquidationCall for each collateral and debt pair, Morpho's liquidate, Comet's absorb,
 #:   Maker's Dog.bark, Liquity's liquidate); keeper_pays: whether the caller pays the debt and receives the collateral
-#:   (Aave, Morpho Blue), not paid otherwise (absorb's points, bark's tip and chip, Liquity's gas compensation);
+#:   (Aave, Morpho Blue), paid by the protocol otherwise (absorb's points, bark's tip and chip, Liquity's gas
+#:   compensation: the keeper_reward columns below);
 #: * debt_asset, debt_symbol, debt_repaid (exact; NULL where the protocol gives no exact figure before the call, or
 #:   the call reverts), debt_repaid_tokens: the debt it takes off the account (what the keeper pays where a keeper
 #:   repays: Aave, Morpho Blue);
@@ -145,6 +146,11 @@ LIQUIDATION_COLUMNS = (
 #:   account (what the keeper receives, Aave and Morpho Blue; the protocol's elsewhere). As for liquidations, a call
 #:   may be several rows (a Comet absorb: its debt and each collateral);
 #: * bad_debt_tokens: debt it leaves uncovered, in the debt asset (NULL where none);
+#: * keeper_reward_debt (exact), keeper_reward_debt_tokens, keeper_reward_collateral (exact),
+#:   keeper_reward_collateral_tokens: what the protocol pays the caller for a call where the keeper does not pay
+#:   (Maker's tip + chip x tab in dai, Liquity's gas compensation in LUSD and ETH), in the debt and the collateral
+#:   asset; NULL where it pays none in tokens (Aave and Morpho Blue: the keeper's gain is the collateral over the
+#:   debt; Comet's absorb earns points) or the figure is unknown;
 #: * health_factor: the account's, as the protocol computes it; blocked: why the call reverts now (the contract's
 #:   error or the reason it names), NULL when it goes through.
 LIQUIDATION_CALL_COLUMNS = (
@@ -157,6 +163,10 @@ LIQUIDATION_CALL_COLUMNS = (
     "call",
     "keeper_pays",
     *LIQUIDATION_AMOUNT_COLUMNS,
+    "keeper_reward_debt",
+    "keeper_reward_debt_tokens",
+    "keeper_reward_collateral",
+    "keeper_reward_collateral_tokens",
     "health_factor",
     "blocked",
 )

@@ -71,6 +71,11 @@ CREATE TABLE IF NOT EXISTS raw_maker_urns (
 );
 -- What Dog.bark would grab now, exactly: its due (dart x rate) in dai's smallest unit (since stop 51)
 ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_due HUGEINT;
+-- The keeper's incentive: each ilk's clip tip and chip, and what a bark's kick would pay now (since stop 52).
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_tip VARCHAR;
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_tip_dai DOUBLE;
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_chip HUGEINT;
+ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_incentive HUGEINT;
 """
 
 

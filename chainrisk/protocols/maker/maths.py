@@ -135,3 +135,9 @@ def bark(ink: int, art: int, rate: int, spot_: int, dust: int, dog: DogLimits) -
         return "Dog/null-auction"
     due = dart * rate
     return Bark(dart, dink, due, due * dog.chop // WAD)
+
+
+def keeper_incentive(tab: int, tip: int, chip: int) -> int:
+    """What Clipper.kick pays the keeper a bark names (dss src/clip.sol `kick`): coin = tip + wmul(tab, chip) [rad],
+    sucked from the Vow, 0 when neither is set. `tab` [rad] is the bark's (due x chop / WAD)."""
+    return tip + tab * chip // WAD if tip > 0 or chip > 0 else 0

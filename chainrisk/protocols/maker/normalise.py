@@ -24,7 +24,15 @@ import polars as pl
 from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 from chainrisk.protocols.maker.constants import RAD, RAY, WAD
 from chainrisk.protocols.maker.events import MakerEvent
-from chainrisk.protocols.maker.maths import Bark, bark, health_factor_wad, is_unsafe, liquidation_price, reference_price
+from chainrisk.protocols.maker.maths import (
+    Bark,
+    bark,
+    health_factor_wad,
+    is_unsafe,
+    keeper_incentive,
+    liquidation_price,
+    reference_price,
+)
 from chainrisk.protocols.maker.snapshot import Deployment, Ilk, System, Urn, ilk_name
 
 PROTOCOL = "maker"
@@ -178,6 +186,10 @@ def ilks_frame(
                 "fee_per_year": per_second**SECONDS_PER_YEAR - 1,
                 "chop": i.dog.chop,
                 "penalty": i.dog.chop / WAD - 1,
+                # The clip's keeper incentive: tip [rad] exact as text (past HUGEINT), chip [wad].
+                "clip_tip": str(i.incentive[0]) if i.incentive is not None else None,
+                "clip_tip_dai": _dai(i.incentive[0]) if i.incentive is not None else None,
+                "clip_chip": i.incentive[1] if i.incentive is not None else None,
                 "hole": str(i.dog.hole),
                 "dirt": str(i.dog.dirt),
                 "hole_room_dai": _dai(i.dog.hole - i.dog.dirt),
@@ -212,6 +224,7 @@ def ilks_frame(
         "duty",
         "base",
         "chop",
+        "clip_chip",
         "par",
         "price",
         "price_next",
@@ -223,6 +236,8 @@ def ilks_frame(
         schema_overrides={
             **{c: EXACT for c in exact_columns},
             "gem": pl.Utf8,
+            "clip_tip": pl.Utf8,
+            "clip_tip_dai": pl.Float64,
             "symbol": pl.Utf8,
             "gem_decimals": pl.Int32,
             "join": pl.Utf8,
@@ -266,6 +281,7 @@ URN_SCHEMA: dict[str, pl.DataType] = {
     "bark_due_dai": pl.Float64(),
     "bark_due": EXACT(),
     "bark_tab_dai": pl.Float64(),
+    "bark_incentive": EXACT(),
     "penalty_dai": pl.Float64(),
     "bad_debt_dai": pl.Float64(),
 }
@@ -320,6 +336,11 @@ def urns_frame(
                 # The due in dai's smallest unit, floored to the wei: what the Bark will log (due // RAY).
                 "bark_due": barked.due // RAY if barked else None,
                 "bark_tab_dai": _dai(barked.tab) if barked else None,
+                # The keeper's incentive the bark's kick pays (coin), in dai's smallest unit, floored; None where the
+                # clip's tip and chip are unknown.
+                "bark_incentive": (
+                    keeper_incentive(barked.tab, *i.incentive) // RAY if barked and i.incentive is not None else None
+                ),
                 "penalty_dai": _dai(barked.tab - barked.due) if barked else None,
                 "bad_debt_dai": _dai(max(0, debt - value)) if value is not None else None,
             }

@@ -45,6 +45,7 @@ CDP_MANAGER = load_abi("maker", "DssCdpManager")
 ILK_REGISTRY = load_abi("maker", "IlkRegistry")
 OSM = load_abi("maker", "OSM")
 GEM_JOIN = load_abi("maker", "GemJoin")
+CLIPPER = load_abi("maker", "Clipper")
 LENS = load_abi("maker", "MakerVaultsLens")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ZERO = "0x" + "0" * 40
@@ -116,6 +117,9 @@ class Ilk:
     dog: DogLimits  #: Dog limits and penalty
     clip: str  #: Dog clip
     gem: Gem  #: collateral token and join
+    #: The clip's keeper incentive (Clipper.tip [rad], Clipper.chip [wad]); None where the clip does not answer them
+    #: (a Clipper without incentives, or none).
+    incentive: tuple[int, int] | None
     price: Price  #: pip values
     spot_at_price: int | None  #: Spotter.poke's spot from the current value (equals `spot` once poked)
     spot_next: int | None  #: Spotter.poke's spot from the next value
@@ -368,6 +372,9 @@ def read_ilks(
     osm_raw = rpc.batch_each([c for p in pips for c in _osm_calls(p, tag)])
     osm = {p: osm_raw[4 * k : 4 * k + 4] for k, p in enumerate(pips)}
     gems = _gems(rpc, deployment, ilks, tag)
+    clips = sorted({s[6] for s in states if s[6] != ZERO})
+    clip_raw = rpc.batch_each([eth_call(c, CLIPPER, fn, block=tag) for c in clips for fn in ("tip", "chip")])
+    incentives = {c: _incentive(clip_raw[2 * k : 2 * k + 2]) for k, c in enumerate(clips)}
     result = []
     for i, vat_ilk, pip, mat, duty, rho, clip, chop, hole, dirt in states:
         art_total, rate, vat_spot, line, dust = vat_ilk
@@ -394,12 +401,24 @@ def read_ilks(
                 dog=limits,
                 clip=clip,
                 gem=gems[i],
+                incentive=incentives.get(clip),
                 price=price,
                 spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "peek" else None,
                 spot_next=_spot_or_none(price.next_value, price.next_has, par, mat),
             )
         )
     return System(par, base), result
+
+
+def _incentive(answers: list[Any]) -> tuple[int, int] | None:
+    """(tip, chip) from a clip's answers, or None where either call reverted or answered no word."""
+    if any(raw is None for raw in answers):
+        return None
+    try:
+        tip, chip = (int(CLIPPER.decode(fn, raw)[0]) for fn, raw in zip(("tip", "chip"), answers, strict=True))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return tip, chip
 
 
 def _spot_or_none(value: int | None, has: bool, par: int, mat: int) -> int | None:

@@ -3,6 +3,7 @@ pragma solidity 0.8.19;
 
 interface ClipVatLike {
     function move(address, address, uint256) external;
+    function suck(address, address, uint256) external;
     function flux(bytes32, address, address, uint256) external;
     function ilks(bytes32) external view returns (uint256, uint256, uint256, uint256, uint256);
 }
@@ -47,8 +48,9 @@ contract LinearDecrease {
 /// public interface and documented maths of makerdao/dss src/clip.sol, not Maker's bytecode. Minimal: `kick`
 /// starts at top = feed price * buf, the price falls along `calc`, `take` sells collateral at the current price
 /// (owe = slice * price, the tab capped, the chost rule for partial purchases), sends the dai to the vow, returns
-/// leftover collateral to the urn and lets the Dog know (`digs`). No resets (`redo`), keeper incentives or
-/// flash-loan callbacks.
+/// leftover collateral to the urn and lets the Dog know (`digs`). The keeper's incentive as clip.sol pays it at
+/// `kick`: coin = tip + wmul(tab, chip), sucked from the vow to `kpr` (none unless `tip` or `chip` is filed). No
+/// resets (`redo`) or flash-loan callbacks.
 contract Clipper {
     mapping(address => uint256) public wards;
 
@@ -61,6 +63,8 @@ contract Clipper {
 
     uint256 public buf; // multiplicative factor on the starting price [ray]
     uint256 public chost; // ilk dust times chop [rad]
+    uint64 public chip; // share of the tab sucked from the vow to incentivize keepers [wad]
+    uint192 public tip; // flat fee sucked from the vow to incentivize keepers [rad]
     uint256 public kicks;
     uint256[] public active;
 
@@ -103,6 +107,8 @@ contract Clipper {
 
     function file(bytes32 what, uint256 data) external auth {
         if (what == "buf") buf = data;
+        else if (what == "tip") tip = uint192(data);
+        else if (what == "chip") chip = uint64(data);
         else revert("Clipper/file-unrecognized-param");
     }
 
@@ -128,7 +134,12 @@ contract Clipper {
         uint256 feedPrice = uint256(val) * 10 ** 9 * RAY / ClipSpotterLike(spotter).par();
         sale.top = feedPrice * buf / RAY;
         require(sale.top > 0, "Clipper/zero-top-price");
-        emit Kick(id, sale.top, tab, lot, usr, kpr, 0);
+        uint256 coin;
+        if (tip > 0 || chip > 0) {
+            coin = tip + tab * chip / WAD;
+            ClipVatLike(vat).suck(vow, kpr, coin);
+        }
+        emit Kick(id, sale.top, tab, lot, usr, kpr, coin);
     }
 
     function take(uint256 id, uint256 amt, uint256 max, address who, bytes calldata) external {

@@ -44,6 +44,10 @@ final AS (
         c.collateral_seized,
         c.collateral_seized::DOUBLE / pow(10, k.decimals) AS collateral_seized_tokens,
         nullif(c.deficit_created, 0)::DOUBLE / pow(10, d.decimals) AS bad_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_debt,
+        NULL::DOUBLE AS keeper_reward_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_collateral,
+        NULL::DOUBLE AS keeper_reward_collateral_tokens,
         c.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         CASE
             WHEN c.error IS NOT NULL AND c.allowed_debt_to_cover > 0 THEN

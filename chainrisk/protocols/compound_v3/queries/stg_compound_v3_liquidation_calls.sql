@@ -100,6 +100,10 @@ final AS (
         'absorb' AS call,
         false AS keeper_pays,
         r.* EXCLUDE (chain_id, market, wallet, block_number, absorb_paused),
+        NULL::HUGEINT AS keeper_reward_debt,
+        NULL::DOUBLE AS keeper_reward_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_collateral,
+        NULL::DOUBLE AS keeper_reward_collateral_tokens,
         CASE WHEN r.absorb_paused THEN 'absorb paused' END AS blocked
     FROM (SELECT * FROM debt_rows UNION ALL BY NAME SELECT * FROM collateral_rows) AS r
 )

@@ -8,6 +8,9 @@
 --   debt_repaid            exact: the trove's entire debt (pending rewards included), LUSD wei
 --   collateral_seized      exact: its entire collateral less a Recovery Mode surplus left for the owner to claim
 --   bad_debt_tokens        NULL: what the Stability Pool cannot offset is redistributed to the other troves
+--   keeper_reward_debt, keeper_reward_collateral   exact: the gas compensation the caller receives for the trove (LUSD
+--                          from the GasPool, and ETH: its liquidated collateral / PERCENT_DIVISOR), as the predicted
+--                          keeper batch takes it (raw_liquity_v1_troves: NULL for a trove outside that batch)
 --   blocked                NULL: liquidate takes any trove it deems liquidatable
 -- Reads: raw_liquity_v1_troves, raw_liquity_v1_system, sync_state.
 WITH troves AS (
@@ -45,6 +48,10 @@ final AS (
         t.entire_coll - coalesce(t.coll_surplus, 0) AS collateral_seized,
         (t.entire_coll - coalesce(t.coll_surplus, 0))::DOUBLE / 1e18 AS collateral_seized_tokens,
         NULL::DOUBLE AS bad_debt_tokens,
+        t.lusd_gas_compensation AS keeper_reward_debt,
+        t.lusd_gas_compensation::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
+        t.coll_gas_compensation AS keeper_reward_collateral,
+        t.coll_gas_compensation::DOUBLE / 1e18 AS keeper_reward_collateral_tokens,
         t.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         NULL::VARCHAR AS blocked
     FROM troves AS t

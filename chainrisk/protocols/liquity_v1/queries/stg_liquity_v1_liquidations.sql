@@ -5,8 +5,8 @@
 -- Key columns:
 --   wallet                 the borrower
 --   liquidator             who called the liquidation: the event does not name it, the transaction's receipt does
---                          (the caller TroveManager paid its gas compensation to: chainrisk.protocols.liquity_v1.events);
---                          NULL for events indexed before stop 52
+--                          (the caller TroveManager paid its gas compensation to; chainrisk.protocols.liquity_v1
+--                          .events); NULL for events indexed before stop 52
 --   debt_repaid            the trove's whole debt, exact LUSD wei (offset by the Stability Pool or redistributed)
 --   collateral_seized      the trove's whole collateral, exact wei of ETH (the gas compensation included)
 --   bad_debt_tokens        NULL: what the Stability Pool cannot offset is redistributed to the other troves, not

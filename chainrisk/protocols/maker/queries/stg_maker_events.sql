@@ -13,8 +13,8 @@
 --                          follows (the Cat's before the Dog, End.skim, events indexed before bark was) and other
 --                          events
 --   keeper, keeper_incentive_dai   a bark's (and the grab it made): the keeper the Dog credited (`kpr`) and its
---                          incentive (tip + chip x tab, in dai's smallest unit, floored), from the Clipper's Kick in the
---                          transaction's receipt; NULL for events indexed before stop 52 and other events
+--                          incentive (tip + chip x tab, in dai's smallest unit, floored), from the Clipper's Kick in
+--                          the transaction's receipt; NULL for events indexed before stop 52 and other events
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
 --                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0

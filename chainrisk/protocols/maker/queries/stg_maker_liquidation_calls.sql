@@ -1,7 +1,7 @@
 -- Maker/Sky liquidation calls a keeper can send now: per unsafe urn, what Dog.bark would do at the latest snapshot
 -- (raw_maker_urns: the art and ink it grabs for the auction, or why it reverts), in the shared liquidation-call
 -- columns (chainrisk.protocols.adapter.LIQUIDATION_CALL_COLUMNS). The keeper who barks pays nothing and earns the
--- Clipper's tip and chip; the collateral goes to an auction.
+-- Clipper's tip and chip (keeper_reward_debt); the collateral goes to an auction.
 --
 -- Grain: one row per (chain_id, source, market, urn) not safe at the ChainLog's latest snapshot.
 -- Key columns:
@@ -11,6 +11,9 @@
 --   collateral_seized      exact: the dink bark grabs, in the gem's smallest unit
 --   bad_debt_tokens        the debt the urn's collateral at the pip's price cannot cover (what the auction will
 --                          likely leave the Vow short), in dai
+--   keeper_reward_debt     exact: the incentive the bark's kick pays the keeper (Clipper tip + chip x tab, dai's
+--                          smallest unit, floored; sucked from the Vow); NULL where the clip does not answer tip
+--                          and chip
 --   blocked                why Dog.bark reverts (Dog/liquidation-limit-hit, Dog/dusty-auction-from-partial-liquidation,
 --                          ...), NULL when it starts an auction
 -- Reads: raw_maker_urns, stg_maker_gems, markets, sync_state.
@@ -54,6 +57,10 @@ final AS (
         abs(u.bark_dink) // g.vat_units_per_gem_unit AS collateral_seized,
         (abs(u.bark_dink) // g.vat_units_per_gem_unit)::DOUBLE / pow(10, g.gem_decimals) AS collateral_seized_tokens,
         nullif(u.bad_debt_dai, 0) AS bad_debt_tokens,
+        u.bark_incentive AS keeper_reward_debt,
+        u.bark_incentive::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_collateral,
+        NULL::DOUBLE AS keeper_reward_collateral_tokens,
         u.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         u.bark_refusal AS blocked
     FROM urns AS u

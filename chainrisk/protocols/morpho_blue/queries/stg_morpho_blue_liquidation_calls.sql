@@ -43,6 +43,10 @@ final AS (
         c.seized_assets AS collateral_seized,
         c.seized_assets::DOUBLE / pow(10, m.collateral_decimals) AS collateral_seized_tokens,
         nullif(c.bad_debt_assets, 0)::DOUBLE / pow(10, m.loan_decimals) AS bad_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_debt,
+        NULL::DOUBLE AS keeper_reward_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_collateral,
+        NULL::DOUBLE AS keeper_reward_collateral_tokens,
         c.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         c.error AS blocked
     FROM calls AS c
