@@ -23,6 +23,7 @@ from chainrisk.dashboard.ui import (
     CHAIN_COLUMN,
     PROTOCOL_NAMES,
     chain_names,
+    count_column,
     health_column,
     key_table,
     market_names,
@@ -100,7 +101,7 @@ def render() -> None:
             "seizable_collateral_usd": usd_column("seizable collateral (USD)", "What liquidators would take for it"),
             "min_health_factor": health_column("lowest health factor"),
             "chain_id": CHAIN_COLUMN,
-            "block_number": st.column_config.NumberColumn("scored block", format="%d"),
+            "block_number": count_column("scored block"),
             "market": "market id",
         },
     )
@@ -304,7 +305,7 @@ def _limits(db: Path) -> None:
         "debt_cap_tokens": _number("debt cap", "tokens"),
         "supply_room_tokens": _number("supply room", "tokens", "The most a supply may add now (below 0: over the cap)"),
         "debt_room_tokens": _number("debt room", "tokens", "The most a borrow may add now (below 0: over the cap)"),
-        "block_number": st.column_config.NumberColumn("snapshot block", format="%d"),
+        "block_number": count_column("snapshot block"),
         "market": "market id",
         "pool": "pool id (asset, or the market itself)",
     }
@@ -408,7 +409,7 @@ def _aave(db: Path) -> bool:
         "supply_apr_pct": percent_column("supply APR (%)"),
         "variable_borrow_apr_pct": percent_column("borrow APR (%)"),
         "reserve_factor_pct": percent_column("reserve factor (%)"),
-        "block_number": st.column_config.NumberColumn("snapshot block", format="%d"),
+        "block_number": count_column("snapshot block"),
         "market": "market (PoolAddressesProvider)",
     }
     key_table(
@@ -705,7 +706,7 @@ def _morpho(db: Path) -> bool:
             help="Where the market's USD price comes from: the loan token's own (a USD feed or the USD oracle, with "
             "the contract read), or the collateral's through the market's oracle; empty: no USD price",
         ),
-        "block_number": st.column_config.NumberColumn("block", format="%d"),
+        "block_number": count_column("block"),
         "market": "market id",
         "irm": "IRM",
     }

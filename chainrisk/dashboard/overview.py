@@ -20,6 +20,7 @@ from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.quality import render_note
 from chainrisk.dashboard.ui import (
     PROTOCOL_NAMES,
+    count_column,
     health_column,
     human_age,
     key_table,
@@ -287,10 +288,10 @@ def render() -> None:
                 "indexed", width=260, help="The market, or the contract holding several"
             ),
             "source": "contract",
-            "events_to_block": st.column_config.NumberColumn("logs to block", format="%d"),
-            "snapshot_block": st.column_config.NumberColumn("snapshot block", format="%d"),
+            "events_to_block": count_column("logs to block"),
+            "snapshot_block": count_column("snapshot block"),
             "snapshot_time": st.column_config.DatetimeColumn("snapshot time (UTC)", format="YYYY-MM-DD HH:mm"),
-            "scored_block": st.column_config.NumberColumn("scored block", format="%d"),
+            "scored_block": count_column("scored block"),
         },
         "these sources",
     )

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import database_location, query, require
-from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, human_age, key_table, naive_utc, table
+from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, count_column, human_age, key_table, naive_utc, table
 
 TABLES = ("runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
@@ -90,7 +90,7 @@ def render() -> None:
                 "alerts_sent",
             ),
             {
-                "run_id": st.column_config.NumberColumn("run", format="%d"),
+                "run_id": count_column("run"),
                 "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                 "markets_failed": "failed markets",
                 "alerts_sent": "alerts sent",
@@ -108,7 +108,7 @@ def render() -> None:
             hide_index=True,
             column_config={
                 "value": st.column_config.NumberColumn("value (HF, USD, % or minutes)", format="%.4g"),
-                "since_block": st.column_config.NumberColumn("since block", format="%d"),
+                "since_block": count_column("since block"),
                 "changed_at": st.column_config.DatetimeColumn("since (UTC)", format="YYYY-MM-DD HH:mm"),
             },
         )
@@ -126,9 +126,9 @@ def render() -> None:
             "sent_at": st.column_config.DatetimeColumn("sent (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "value": st.column_config.NumberColumn("value (HF, USD, % or minutes)", format="%.4g"),
             "threshold": st.column_config.NumberColumn("threshold (HF, USD, % or minutes)", format="%.4g"),
-            "run_id": st.column_config.NumberColumn("run", format="%d"),
+            "run_id": count_column("run"),
             "chain_id": CHAIN_COLUMN,
-            "block_number": st.column_config.NumberColumn("block", format="%d"),
+            "block_number": count_column("block"),
         },
     )
 

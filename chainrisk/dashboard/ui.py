@@ -78,6 +78,11 @@ def usd_column(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format="dollar", help=help)
 
 
+def count_column(label: str, help: str | None = None) -> Any:
+    """A count (wallets, liquidations) or a block number, shown as a whole number."""
+    return st.column_config.NumberColumn(label, format="%d", help=help)
+
+
 def percent_column(label: str, help: str | None = None) -> Any:
     """For values already in percent (12.5 means 12.5 %)."""
     return st.column_config.NumberColumn(label, format="%.1f%%", help=help)

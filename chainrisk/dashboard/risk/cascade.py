@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from chainrisk.dashboard.data import query
-from chainrisk.dashboard.ui import table, usd, usd_column, usd_short
+from chainrisk.dashboard.ui import count_column, table, usd, usd_column, usd_short
 
 
 def cascade_rounds(db: Path, run_id: int) -> pl.DataFrame:
@@ -86,11 +86,11 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
         rounds.drop("amplification"),
         hide_index=True,
         column_config={
-            "round": st.column_config.NumberColumn("round", format="%d"),
+            "round": count_column("round"),
             "liquidatable_wallets": st.column_config.NumberColumn(
                 "liquidated (so far)", format="%d", help="Positions liquidated by the end of this round"
             ),
-            "new_liquidatable_wallets": st.column_config.NumberColumn("new this round", format="%d"),
+            "new_liquidatable_wallets": count_column("new this round"),
             "liquidated_debt_usd": usd_column("liquidated debt this round (USD)"),
             "cumulative_liquidated_debt_usd": usd_column("cumulative liquidated debt (USD)"),
             "collateral_sold_usd": usd_column("collateral sold this round (USD)"),

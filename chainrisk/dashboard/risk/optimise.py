@@ -15,6 +15,7 @@ import streamlit as st
 from chainrisk.dashboard.data import has_column, missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.ui import (
+    count_column,
     health_column,
     series_colour,
     table,
@@ -192,7 +193,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
                 ],
                 column_config={
                     "market_name": "market",
-                    "step": st.column_config.NumberColumn("step", format="%d"),
+                    "step": count_column("step"),
                     "kind": "action",
                     "symbol": "asset",
                     "amount_tokens": tokens_column("amount (tokens)"),
@@ -244,7 +245,7 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
                 "read at (%)", format="%+.0f%%", help="The fall of the collateral's base the row is read at"
             ),
             "shift_bps": st.column_config.NumberColumn("threshold shift (bps)", format="%+d"),
-            "liquidatable_wallets": st.column_config.NumberColumn("liquidatable positions", format="%d"),
+            "liquidatable_wallets": count_column("liquidatable positions"),
             "liquidatable_wallets_change": st.column_config.NumberColumn("change (positions)", format="%+d"),
             "liquidatable_collateral_usd": usd_column("liquidatable collateral (USD)"),
             "liquidatable_collateral_usd_change": usd_column("change in liquidatable collateral (USD)"),
@@ -312,11 +313,11 @@ def _distance(db: Path, run_id: int, labels: Mapping[tuple[str, int, str], str])
             "median_drop_pct": st.column_config.NumberColumn(
                 "median holder at (%)", format="%+.1f%%", help="Empty when most holders never go before -90 %"
             ),
-            "holders": st.column_config.NumberColumn("borrowing holders", format="%d"),
+            "holders": count_column("borrowing holders"),
             "liquidatable_now": st.column_config.NumberColumn(
                 "liquidatable now", format="%d", help="Holders liquidatable already: not the first liquidation's"
             ),
-            "holders_within_10pct": st.column_config.NumberColumn("within a 10 % fall", format="%d"),
+            "holders_within_10pct": count_column("within a 10 % fall"),
             "debt_within_10pct_usd": usd_column("their debt (USD)"),
             "holders_debt_usd": usd_column("all holders' debt (USD)"),
         },

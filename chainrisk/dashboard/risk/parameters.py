@@ -12,7 +12,7 @@ import streamlit as st
 
 from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
-from chainrisk.dashboard.ui import table, usd, usd_column, usd_short
+from chainrisk.dashboard.ui import count_column, table, usd, usd_column, usd_short
 from chainrisk.units import BPS
 
 ADVICE_TABLES = ("parameter_advice", "parameter_backtest")
@@ -198,8 +198,8 @@ def section(db: Path, run_id: int) -> None:
                     "window_name": "window",
                     "current_lt_pct": st.column_config.NumberColumn("LT now (%)", format="%.2f%%"),
                     "proposed_lt_pct": st.column_config.NumberColumn("LT proposed (%)", format="%.2f%%"),
-                    "liquidations_current": st.column_config.NumberColumn("liquidations now", format="%d"),
-                    "liquidations_proposed": st.column_config.NumberColumn("liquidations proposed", format="%d"),
+                    "liquidations_current": count_column("liquidations now"),
+                    "liquidations_proposed": count_column("liquidations proposed"),
                     "liquidated_debt_current_usd": usd_column("liquidated debt now (USD)"),
                     "liquidated_debt_proposed_usd": usd_column("liquidated debt proposed (USD)"),
                     "bad_debt_current_usd": usd_column("bad debt now (USD)"),

@@ -15,7 +15,7 @@ import streamlit as st
 from chainrisk.dashboard.data import missing_relations, query
 from chainrisk.dashboard.markets import market_labels, with_market_names
 from chainrisk.dashboard.risk.parameters import section as parameters_section
-from chainrisk.dashboard.ui import naive_utc, percent_column, table, usd, usd_column, usd_short
+from chainrisk.dashboard.ui import count_column, naive_utc, percent_column, table, usd, usd_column, usd_short
 from chainrisk.store.schema.risk import NOTES_SEPARATOR
 
 #: The VaR model's loss measures, as people say them.
@@ -191,12 +191,12 @@ def section(db: Path, run: Mapping[str, Any]) -> None:
     config = {
         "market_name": "where",
         "measure": "loss measure",
-        "horizon_hours": st.column_config.NumberColumn("horizon (h)", format="%d"),
+        "horizon_hours": count_column("horizon (h)"),
         "confidence_pct": percent_column("confidence"),
         "var_usd": usd_column("VaR (USD)"),
         "es_usd": usd_column("ES (USD)", "Mean loss in the scenarios beyond the VaR"),
         "mean_usd": usd_column("mean (USD)", "Mean loss over every scenario"),
-        "scenarios": st.column_config.NumberColumn("scenarios", format="%d"),
+        "scenarios": count_column("scenarios"),
     }
     order = ["market_name", "measure", "horizon_hours", "confidence_pct", "var_usd", "es_usd", "mean_usd", "scenarios"]
     for scope, title in (("total", "Whole book"), ("protocol", "Per protocol"), ("market", "Per market")):
@@ -246,7 +246,7 @@ def _calibration(db: Path, run_id: int) -> None:
         calibration,
         hide_index=True,
         column_config={
-            "horizon_hours": st.column_config.NumberColumn("horizon (h)", format="%d"),
+            "horizon_hours": count_column("horizon (h)"),
             "volatility_pct": st.column_config.NumberColumn("volatility (%)", format="%.2f%%", help="Over the horizon"),
             "annualised_pct": st.column_config.NumberColumn("annualised (%)", format="%.1f%%"),
             "asset_dof": st.column_config.NumberColumn(
@@ -256,7 +256,7 @@ def _calibration(db: Path, run_id: int) -> None:
                 "joint dof", format="%.1f", help="Degrees of freedom of the joint (all series) fit"
             ),
             "method": "covariance",
-            "observations": st.column_config.NumberColumn("returns used", format="%d"),
+            "observations": count_column("returns used"),
             "window_start": st.column_config.DatetimeColumn("data from (UTC)", format="YYYY-MM-DD"),
             "window_end": st.column_config.DatetimeColumn("data to (UTC)", format="YYYY-MM-DD"),
         },
