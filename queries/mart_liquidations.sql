@@ -14,10 +14,12 @@
 --   debt_repaid_usd        the debt taken off the account
 --   collateral_symbol, collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it took
 --   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+)
---   liquidator_gain_usd    collateral_seized_usd - debt_repaid_usd where the liquidator repaid the debt for the
---                          collateral (keeper_pays: Aave, Morpho Blue): the bonus it earned, before gas; NULL where the
---                          protocol takes the collateral itself (a Comet absorb, a Maker auction, Liquity's Stability
---                          Pool: their keepers' rewards are not the collateral)
+--   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol paid the
+--                          liquidator (a Maker bark's incentive, Liquity's gas compensation in Normal Mode), in USD at
+--                          the row's prices; NULL where it paid none in tokens or the logs do not say
+--   liquidator_gain_usd    before gas: collateral_seized_usd - debt_repaid_usd where the liquidator repaid the debt
+--                          for the collateral (keeper_pays: Aave, Morpho Blue), else keeper_reward_usd (NULL for a
+--                          Comet absorb: points; the collateral is the protocol's, not the keeper's)
 --   price_block, price_source   where the USD prices come from: 'history' (stg_asset_price_history, the last sample at
 --                          or before the event: `chainrisk credit history` records them) or 'latest' (the market's
 --                          latest snapshot, after the event, when no earlier sample exists); NULL USD without either
@@ -87,6 +89,24 @@ valued AS (
     FROM chosen AS c
 ),
 
+rewarded AS (
+    SELECT
+        v.*,
+        -- What the protocol paid the liquidator, at the row's prices; NULL where it paid none in tokens, or a price
+        -- it needs is missing (never a partial sum).
+        CASE WHEN v.keeper_reward_debt_tokens IS NOT NULL OR v.keeper_reward_collateral_tokens IS NOT NULL THEN
+            coalesce(
+                v.keeper_reward_debt_tokens * v.debt_price_usd,
+                CASE WHEN v.keeper_reward_debt_tokens IS NULL THEN 0 END
+            )
+            + coalesce(
+                v.keeper_reward_collateral_tokens * v.collateral_price_usd,
+                CASE WHEN v.keeper_reward_collateral_tokens IS NULL THEN 0 END
+            )
+        END AS keeper_reward_usd
+    FROM valued AS v
+),
+
 final AS (
     SELECT
         v.protocol,
@@ -114,8 +134,15 @@ final AS (
         v.collateral_seized_tokens * v.collateral_price_usd AS collateral_seized_usd,
         v.bad_debt_tokens,
         v.bad_debt_tokens * v.debt_price_usd AS bad_debt_usd,
-        CASE WHEN v.keeper_pays THEN
-            v.collateral_seized_tokens * v.collateral_price_usd - v.debt_repaid_tokens * v.debt_price_usd
+        v.keeper_reward_debt,
+        v.keeper_reward_debt_tokens,
+        v.keeper_reward_collateral,
+        v.keeper_reward_collateral_tokens,
+        v.keeper_reward_usd,
+        CASE
+            WHEN v.keeper_pays THEN
+                v.collateral_seized_tokens * v.collateral_price_usd - v.debt_repaid_tokens * v.debt_price_usd
+            ELSE v.keeper_reward_usd
         END AS liquidator_gain_usd,
         v.price_block,
         CASE
@@ -123,7 +150,7 @@ final AS (
             WHEN v.from_history THEN 'history'
             ELSE 'latest'
         END AS price_source
-    FROM valued AS v
+    FROM rewarded AS v
     LEFT JOIN labels AS lb USING (protocol, chain_id, market)
     LEFT JOIN times AS t ON t.chain_id = v.chain_id AND t.block_number = v.block_number
 )

@@ -43,6 +43,7 @@ from chainrisk.dashboard.ui import usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
+from chainrisk.protocols.maker.events import KICK
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import LENDING_POOLS, install_views, query_sql
@@ -51,7 +52,7 @@ from tests.test_aave36_devnet import check_account_data
 from tests.test_alerts import HOOK, Receiver
 from tests.test_app import assert_clean, open_page, table_with
 from tests.test_index_compound_v3 import COMET, _check_balances, _check_health
-from tests.test_index_liquity_v1 import TROVE_MANAGER, _call, _troves
+from tests.test_index_liquity_v1 import LIQUIDATION_TOPIC, TROVE_MANAGER, _call, _troves
 from tests.test_index_maker import VAT, _key, _rows
 from tests.test_storage_history import check_raw_as_of, run_twice, versions_added
 
@@ -319,8 +320,10 @@ def test_liquidations_equal_the_logs_on_the_chain(
         )
         assert got == expected, (protocol, row["tx_hash"], row["log_index"])
     assert credited, "no absorb credited the account: the check of the debt net of the credit saw no case"
-    # A liquidator's gain only where it repaid the debt for the collateral (Aave, Morpho Blue), though every protocol's
-    # liquidations now name their liquidator.
+    # The collateral over the debt is the liquidator's gain only where it repaid the debt for the collateral (Aave,
+    # Morpho Blue); elsewhere its gain is what the protocol paid it: the Kick's coin of a Maker bark (none filed on the
+    # devnet: 0), a Liquity batch's gas compensation where its troves' add up to its `Liquidation` log (this devnet's
+    # batches hold Recovery Mode liquidations capped at MCR: none; test_index_liquity_v1 checks a Normal Mode batch).
     assert {r["protocol"]: r["keeper_pays"] for r in rows} == {
         "aave-v3": True,
         "morpho-blue": True,
@@ -328,8 +331,37 @@ def test_liquidations_equal_the_logs_on_the_chain(
         "maker": False,
         "liquity-v1": False,
     }
-    gains = _rows(full_db, f"SELECT protocol, liquidator_gain_usd FROM ({query_sql('mart_liquidations')})")
-    assert {g["protocol"] for g in gains if g["liquidator_gain_usd"] is not None} == {"aave-v3", "morpho-blue"}
+    kicks = [
+        int(x["data"][2 + 64 * 3 : 66 + 64 * 3], 16)
+        for receipt in receipts.values()
+        for x in receipt["logs"]
+        if x["topics"] and x["topics"][0] == KICK
+    ]
+    maker = [r for r in rows if r["protocol"] == "maker"]
+    assert maker and all(int(r["keeper_reward_debt"]) == 0 for r in maker) and kicks and set(kicks) == {0}
+    compensated: dict[str, list[int]] = {}
+    for row in (r for r in rows if r["protocol"] == "liquity-v1" and r["keeper_reward_debt"] is not None):
+        totals = compensated.setdefault(row["tx_hash"], [0, 0])
+        totals[0] += int(row["keeper_reward_debt"])
+        totals[1] += int(row["keeper_reward_collateral"])
+    for tx, (lusd, eth) in compensated.items():
+        (summary,) = [x for x in receipts[tx]["logs"] if x["topics"] and x["topics"][0] == LIQUIDATION_TOPIC]
+        _, _, coll_paid, lusd_paid = (int(summary["data"][2 + 64 * k : 66 + 64 * k], 16) for k in range(4))
+        assert (lusd, eth) == (lusd_paid, coll_paid), tx
+    for g in _rows(full_db, f"SELECT * FROM ({query_sql('mart_liquidations')})"):
+        if g["keeper_pays"] and g["collateral_seized_usd"] is None:  # an Aave deficit row: nothing seized
+            assert g["liquidator_gain_usd"] is None
+        elif g["keeper_pays"]:
+            assert g["liquidator_gain_usd"] == pytest.approx(g["collateral_seized_usd"] - g["debt_repaid_usd"])
+        elif g["keeper_reward_debt"] is None:
+            assert g["liquidator_gain_usd"] is None and g["keeper_reward_usd"] is None, g["protocol"]
+        else:
+            debt_price = g["debt_repaid_usd"] / g["debt_repaid_tokens"]
+            collateral_price = g["collateral_seized_usd"] / g["collateral_seized_tokens"]
+            reward = g["keeper_reward_debt_tokens"] * debt_price + (g["keeper_reward_collateral_tokens"] or 0.0) * (
+                collateral_price
+            )
+            assert g["liquidator_gain_usd"] == g["keeper_reward_usd"] == pytest.approx(reward, rel=1e-9, abs=1e-9)
     # The 3.6 scenario's wallet with two debts: its LINK liquidation booked its DAI as deficit too.
     assert other_deficits[full_devnet["aave_v3_6"]["tokens"]["DAI"].lower()] > 0, other_deficits
 

@@ -239,7 +239,7 @@ def test_predicted_batch_equals_the_chain(
     """A crash whose liquidations overflow the Stability Pool: chainrisk's predicted batchLiquidateTroves (who goes,
     what each remaining trove receives by redistribution, L terms, pool, stakes) equals the chain's after it, and the
     keepers' rewards its liquidation calls predict (gas compensation in LUSD and ETH) add up to what the batch's
-    `Liquidation` log says it paid."""
+    `Liquidation` log says it paid; indexed, its troves' logged rewards too (none where a trove was capped at MCR)."""
     system = _system(indexed)
     price = int(system["price"]) * int(tcr_after_crash * 100) * 10**16 // int(system["tcr"])
     tm = liquity["trove_manager"]
@@ -269,8 +269,9 @@ def test_predicted_batch_equals_the_chain(
         _index(liquity, db)
         with duckdb.connect(str(db), read_only=True) as con:
             liquidations = query_sql("stg_liquity_v1_liquidations")
-            sql = f"SELECT wallet, liquidator FROM ({liquidations}) WHERE block_number > {block}"
-            logged = dict(con.sql(sql).fetchall())
+            sql = f"SELECT * FROM ({liquidations}) WHERE block_number > {block}"
+            logged_rows = con.sql(sql).pl()
+            logged = dict(logged_rows.select("wallet", "liquidator").rows())
     assert predicted["batch_reverted"] is None and int(predicted["batch_debt_to_redistribute"]) > 0
     assert int(predicted["stability_pool_lusd_after"]) == sp_after
     # In Normal Mode the pool takes what it can and is emptied; in Recovery Mode troves under 100 % skip the pool.
@@ -281,6 +282,15 @@ def test_predicted_batch_equals_the_chain(
     (summary,) = [x for x in receipt.logs if x["topics"][0] == LIQUIDATION_TOPIC]
     _, _, coll_paid, lusd_paid = (int(summary["data"][2 + 64 * k : 66 + 64 * k], 16) for k in range(4))
     assert rewards is not None and (int(rewards[0]), int(rewards[1])) == (lusd_paid, coll_paid) and coll_paid > 0
+    # Logged: each trove's compensation where the troves' add up to the log (every batch without a liquidation capped
+    # at MCR), else none of the batch's.
+    capped_in_batch = troves.filter(pl.col("batch_liquidated") & (pl.col("coll_surplus") > 0)).height
+    paid_logged = logged_rows.select("keeper_reward_debt", "keeper_reward_collateral")
+    if capped_in_batch:
+        assert paid_logged.null_count().row(0) == (len(gone), len(gone))
+    else:
+        sums = tuple(int(x) for x in paid_logged.sum().row(0))
+        assert paid_logged.null_count().row(0) == (0, 0) and sums == (lusd_paid, coll_paid)
     for row in troves.filter(~pl.col("batch_liquidated")).iter_rows(named=True):
         received = (int(row["redistributed_debt"]), int(row["redistributed_coll"]))
         debt, coll = chain_after[row["wallet"]]

@@ -259,7 +259,9 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     keepers = [(b["wallet"], b["keeper"], int(b["keeper_incentive_dai"])) for b in barks]
     assert keepers == [(row["urn"], credited, coin // RAY)]
     grabs = _rows(copy, f"SELECT * FROM ({query_sql('stg_maker_liquidations')}) WHERE block_number > {block}")
-    assert [(g["wallet"], g["liquidator"]) for g in grabs] == [(row["urn"], credited)]
+    assert [(g["wallet"], g["liquidator"], int(g["keeper_reward_debt"])) for g in grabs] == [
+        (row["urn"], credited, coin // RAY)
+    ]
     logs = [log for log in receipt.logs if log["topics"][0] == bark_topic]
     assert len(logs) == 1
     words = [int(logs[0]["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(4)]

@@ -3,7 +3,8 @@
 * Liquity V1: TroveManager pays each batchLiquidateTroves' caller its gas compensation right after logging
   `Liquidation` (the GasPool's LUSD, then the ActivePool's ETH): each TroveLiquidated goes to the caller of the batch
   it belongs to, also with two batches in one transaction, a batch that paid no LUSD, and a contract calling
-  (msg.sender, not the transaction's sender); other events and transactions without a receipt are left as they were.
+  (msg.sender, not the transaction's sender), with its gas compensation where the troves' add up to the batch's log;
+  other events and transactions without a receipt are left as they were.
 * Maker: a Bark's keeper and incentive are those of the Kick of the clip and auction id it names; a Kick of another
   clip, or of another auction, is not taken.
 
@@ -62,7 +63,8 @@ def test_liquity_troves_go_to_the_caller_paid_after_their_batch() -> None:
     first_batch = [
         _liquidated(a, 3, tx),
         _liquidated(b, 6, tx),
-        _log(TM, [LIQUIDATION], [1, 2, 3, 4], 9, tx),
+        # Two troves of 3 ETH each: 2 x 1.5e16 wei and 2 x 200 LUSD, as the log says.
+        _log(TM, [LIQUIDATION], [1, 2, 3 * 10**16, 400 * 10**18], 9, tx),
         # The GasPool's LUSD to the caller (a bot contract: msg.sender), then the ActivePool's ETH.
         _log(LUSD, [TRANSFER, "0x" + _word(GAS_POOL), "0x" + _word(BOT)], [400 * 10**18], 10, tx),
         _log(ACTIVE_POOL, [ETHER_SENT], [BOT, 10**16], 12, tx),
@@ -70,6 +72,7 @@ def test_liquity_troves_go_to_the_caller_paid_after_their_batch() -> None:
     # A second batch in the same transaction that paid no LUSD (a partial Recovery Mode offset): the ETH names it.
     second_batch = [
         _liquidated(c, 14, tx),
+        # A log whose sums the troves do not make (a capped Recovery Mode liquidation's): no compensation is taken.
         _log(TM, [LIQUIDATION], [1, 2, 3, 0], 16, tx),
         _log(ACTIVE_POOL, [ETHER_SENT], [OTHER, 10**16], 18, tx),
         # Later LUSD moves of the caller's own are not a liquidation's payment.
@@ -77,18 +80,20 @@ def test_liquity_troves_go_to_the_caller_paid_after_their_batch() -> None:
     ]
     elsewhere = [
         _liquidated(d, 1, other_tx),
-        _log(TM, [LIQUIDATION], [1, 2, 3, 4], 2, other_tx),
+        _log(TM, [LIQUIDATION], [1, 2, 15 * 10**15, 200 * 10**18], 2, other_tx),
         _log(LUSD, [TRANSFER, "0x" + _word(GAS_POOL), "0x" + _word(EOA)], [200 * 10**18], 3, other_tx),
     ]
     updated = _log(TM, [TROVE_UPDATED, "0x" + _word(e)], [1, 2, 3, 0], 20, tx)
     no_receipt = _liquidated(e, 1, unread)
     logs = [*first_batch, *second_batch, updated, *elsewhere, no_receipt]
     events = trove_events([x for x in (decode_trove_log(log, TM) for log in logs) if x])
-    deployment = cast(Any, SimpleNamespace(trove_manager=TM, lusd_token=LUSD, active_pool=ACTIVE_POOL))
+    params = SimpleNamespace(lusd_gas_compensation=200 * 10**18, percent_divisor=200)
+    deployment = cast(Any, SimpleNamespace(trove_manager=TM, lusd_token=LUSD, active_pool=ACTIVE_POOL, params=params))
     assert LIQUITY.receipts_wanted(deployment, events) == [tx, other_tx, unread]
     receipts = {tx: {"logs": [*first_batch, *second_batch, updated]}, other_tx: {"logs": elsewhere}}
     done = LIQUITY.with_receipts(deployment, events, receipts)
-    assert done.columns == events.columns and done.drop("liquidator").equals(events.drop("liquidator"))
+    found = ["liquidator", "gas_compensation_lusd", "gas_compensation_eth"]
+    assert done.schema == events.schema and done.drop(found).equals(events.drop(found))
     got = dict(zip(done["wallet"] + ":" + done["event"], done["liquidator"], strict=True))
     assert got == {
         f"{a}:TroveLiquidated": BOT,
@@ -97,6 +102,21 @@ def test_liquity_troves_go_to_the_caller_paid_after_their_batch() -> None:
         f"{e}:TroveUpdated": None,
         f"{d}:TroveLiquidated": EOA,
         f"{e}:TroveLiquidated": None,  # its receipt was not given
+    }
+    paid = dict(
+        zip(
+            done["wallet"] + ":" + done["event"],
+            done.select("gas_compensation_lusd", "gas_compensation_eth").rows(),
+            strict=True,
+        )
+    )
+    assert paid == {
+        f"{a}:TroveLiquidated": (200 * 10**18, 15 * 10**15),
+        f"{b}:TroveLiquidated": (200 * 10**18, 15 * 10**15),
+        f"{c}:TroveLiquidated": (None, None),
+        f"{e}:TroveUpdated": (None, None),
+        f"{d}:TroveLiquidated": (200 * 10**18, 15 * 10**15),
+        f"{e}:TroveLiquidated": (None, None),
     }
     assert LIQUITY.with_receipts(deployment, events, {}).equals(events)
 

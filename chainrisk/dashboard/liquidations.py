@@ -40,6 +40,12 @@ CALLS_VIEW = "mart_liquidation_calls"
 LIQUIDATORS_VIEW = "mart_liquidators"
 #: Liquidators drawn one by one in the concentration chart, per protocol; the rest are one bar segment.
 CHART_LIQUIDATORS = 5
+#: What a logged liquidation's gain is, wherever the page shows one.
+LIQUIDATOR_GAIN = (
+    "The liquidator's, before gas: collateral received less debt repaid where it repays (Aave, Morpho Blue), else "
+    "what the protocol paid it (a Maker bark's incentive, Liquity's gas compensation where its batch's log confirms "
+    "it)"
+)
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
 #: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
@@ -181,7 +187,7 @@ ROW_CONFIG = {
     "collateral_symbol": "collateral",
     "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
     "bad_debt_usd": usd_column("bad debt (USD)"),
-    "liquidator_gain_usd": usd_column("gain (USD)", "The liquidator's: collateral received less debt repaid"),
+    "liquidator_gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
     "liquidator": "liquidator",
     "price_source": st.column_config.TextColumn(
         "USD from", help="history: prices recorded at or before the event; latest: the latest snapshot's"
@@ -339,11 +345,7 @@ def render() -> None:
     cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")
     cols[2].metric("Collateral seized (USD)", usd_short(figures["collateral_usd"]))
     cols[3].metric("Bad debt (USD)", usd_short(figures["bad_debt_usd"]), help="Written off at the liquidation")
-    cols[4].metric(
-        "Liquidators' gain (USD)",
-        usd_short(figures["gain_usd"]),
-        help="Collateral received less debt repaid, where a liquidator repays for the collateral (Aave, Morpho Blue)",
-    )
+    cols[4].metric("Liquidators' gain (USD)", usd_short(figures["gain_usd"]), help=LIQUIDATOR_GAIN)
     notes = [
         "USD at each event's time: the asset prices `chainrisk credit history` recorded at or before its block"
         + (
@@ -373,7 +375,7 @@ def render() -> None:
             "debt_usd": usd_column("debt repaid (USD)"),
             "collateral_usd": usd_column("collateral seized (USD)"),
             "bad_debt_usd": usd_column("bad debt (USD)"),
-            "gain_usd": usd_column("gain (USD)", "Liquidators' gain: collateral received less debt repaid"),
+            "gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
             "largest_usd": usd_column("largest (USD)", "The most debt one liquidation repaid"),
             "last_time": st.column_config.DatetimeColumn("last (UTC)", format="YYYY-MM-DD HH:mm"),
             "last_block": count_column("last block"),
@@ -438,7 +440,7 @@ def _liquidators(frame: pl.DataFrame) -> None:
             "debt_repaid_usd": usd_column("debt repaid (USD)"),
             "collateral_seized_usd": usd_column("collateral seized (USD)"),
             "bad_debt_usd": usd_column("bad debt (USD)"),
-            "liquidator_gain_usd": usd_column("gain (USD)", "Collateral received less debt repaid (Aave, Morpho Blue)"),
+            "liquidator_gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
             "debt_share_pct": percent_column("share of debt", "Of the debt the protocol's known liquidators repaid"),
             "liquidation_share_pct": percent_column("share of liquidations"),
             "liquidators": count_column("liquidators in protocol"),

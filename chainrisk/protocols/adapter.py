@@ -104,7 +104,10 @@ POOL_COLUMNS = (
 #:   figure), debt_repaid_tokens: the debt the liquidation took off the account;
 #: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it took from it;
 #: * bad_debt_tokens: debt written off at that liquidation, in the debt asset (Morpho Blue's badDebtAssets, Aave
-#:   3.3+'s DeficitCreated in the same transaction; NULL where the protocol logs none there).
+#:   3.3+'s DeficitCreated in the same transaction; NULL where the protocol logs none there);
+#: * keeper_reward_debt, keeper_reward_collateral (exact, and _tokens): what the protocol paid the liquidator, as in
+#:   LIQUIDATION_CALL_COLUMNS (a Maker bark's Kick coin; Liquity's gas compensation where the event says it: Normal
+#:   Mode); NULL where it paid none in tokens or the logs do not say.
 #: What a liquidation (LIQUIDATION_COLUMNS) or a liquidation call (LIQUIDATION_CALL_COLUMNS) takes off an account and
 #: from it, and the debt it leaves uncovered (the two lists below describe them).
 LIQUIDATION_AMOUNT_COLUMNS = (
@@ -117,6 +120,10 @@ LIQUIDATION_AMOUNT_COLUMNS = (
     "collateral_seized",
     "collateral_seized_tokens",
     "bad_debt_tokens",
+    "keeper_reward_debt",
+    "keeper_reward_debt_tokens",
+    "keeper_reward_collateral",
+    "keeper_reward_collateral_tokens",
 )
 LIQUIDATION_COLUMNS = (
     "protocol",
@@ -163,10 +170,6 @@ LIQUIDATION_CALL_COLUMNS = (
     "call",
     "keeper_pays",
     *LIQUIDATION_AMOUNT_COLUMNS,
-    "keeper_reward_debt",
-    "keeper_reward_debt_tokens",
-    "keeper_reward_collateral",
-    "keeper_reward_collateral_tokens",
     "health_factor",
     "blocked",
 )

@@ -12,7 +12,7 @@ import polars as pl
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.liquity_v1 import normalise
 from chainrisk.protocols.liquity_v1.constants import PRESETS, PROTOCOL
-from chainrisk.protocols.liquity_v1.events import TOPICS, decode_log, liquidators
+from chainrisk.protocols.liquity_v1.events import TOPICS, batches, decode_log
 from chainrisk.protocols.liquity_v1.snapshot import Deployment, discover, read_system, read_troves
 from chainrisk.rpc import RpcClient
 from chainrisk.units import IMMUTABLE
@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS raw_liquity_v1_events (
 );
 -- Who called each liquidation, from its transaction's receipt (since stop 52; earlier files' events have none).
 ALTER TABLE raw_liquity_v1_events ADD COLUMN IF NOT EXISTS liquidator VARCHAR;
+-- The gas compensation its caller received for each trove, where the batch's Liquidation log confirms it.
+ALTER TABLE raw_liquity_v1_events ADD COLUMN IF NOT EXISTS gas_compensation_lusd HUGEINT;
+ALTER TABLE raw_liquity_v1_events ADD COLUMN IF NOT EXISTS gas_compensation_eth HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_liquity_v1_troves (
     chain_id BIGINT NOT NULL,
@@ -123,26 +126,49 @@ class LiquityV1Adapter(Adapter[Deployment]):
     def with_receipts(
         self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
     ) -> pl.DataFrame:
-        """Each TroveLiquidated's liquidator: the caller paid after the next `Liquidation` of its transaction."""
-        paid = [
-            (tx, at, liquidator)
+        """Each TroveLiquidated's liquidator (the caller paid after the next `Liquidation` of its transaction) and its
+        gas compensation: LUSD_GAS_COMPENSATION and its collateral / PERCENT_DIVISOR, kept only where they add up to
+        what the batch's `Liquidation` log says it paid (a Recovery Mode liquidation capped at MCR logs its
+        collateral net of the compensation: its batch's troves are left without)."""
+        found = [
+            (tx, b.at, b.liquidator, b.coll_compensation, b.lusd_compensation)
             for tx, receipt in receipts.items()
-            for at, liquidator in liquidators(
-                receipt, deployment.trove_manager, deployment.lusd_token, deployment.active_pool
-            )
+            for b in batches(receipt, deployment.trove_manager, deployment.lusd_token, deployment.active_pool)
         ]
-        if not paid:
+        if not found:
             return events
-        schema = {"tx_hash": pl.Utf8, "_paid_at": pl.Int32, "_liquidator": pl.Utf8}
-        found = pl.DataFrame(paid, schema=schema, orient="row").sort("tx_hash", "_paid_at")
+        schema = {"tx_hash": pl.Utf8, "_at": pl.Int32, "_by": pl.Utf8, "_coll_paid": pl.Int128, "_lusd_paid": pl.Int128}
+        paid = pl.DataFrame(found, schema=schema, orient="row").sort("tx_hash", "_at")
         order = events.with_row_index("_order").sort("tx_hash", "log_index")
-        # Each event with the first payment after it in its transaction (sorted within each, as the join needs).
+        # Each event with the first batch after it in its transaction (sorted within each, as the join needs).
         matched = order.join_asof(
-            found, left_on="log_index", right_on="_paid_at", by="tx_hash", strategy="forward", check_sortedness=False
+            paid, left_on="log_index", right_on="_at", by="tx_hash", strategy="forward", check_sortedness=False
         )
-        liquidated = pl.col("event") == "TroveLiquidated"
-        liquidator = pl.when(liquidated).then(pl.col("_liquidator")).otherwise(pl.col("liquidator"))
-        return matched.with_columns(liquidator.alias("liquidator")).sort("_order").select(events.columns)
+        params = deployment.params
+        liquidated = (pl.col("event") == "TroveLiquidated") & pl.col("_at").is_not_null()
+        eth = pl.col("coll").cast(pl.Int128) // params.percent_divisor
+        batch = ["tx_hash", "_at"]
+        adds_up = (eth.filter(liquidated).sum().over(batch) == pl.col("_coll_paid")) & (
+            liquidated.sum().over(batch).cast(pl.Int128) * params.lusd_gas_compensation == pl.col("_lusd_paid")
+        )
+        exact = events.schema["gas_compensation_eth"]
+        return (
+            matched.with_columns(
+                pl.when(liquidated).then(pl.col("_by")).otherwise(pl.col("liquidator")).alias("liquidator"),
+                pl.when(liquidated & adds_up)
+                .then(pl.lit(params.lusd_gas_compensation, pl.Int128))
+                .otherwise(pl.col("gas_compensation_lusd").cast(pl.Int128))
+                .cast(exact)
+                .alias("gas_compensation_lusd"),
+                pl.when(liquidated & adds_up)
+                .then(eth)
+                .otherwise(pl.col("gas_compensation_eth").cast(pl.Int128))
+                .cast(exact)
+                .alias("gas_compensation_eth"),
+            )
+            .sort("_order")
+            .select(events.columns)
+        )
 
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int

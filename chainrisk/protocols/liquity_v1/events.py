@@ -9,7 +9,7 @@ Neither names the liquidator. TroveManager.batchLiquidateTroves (which `liquidat
 `Liquidation(...)` and then paying the caller its gas compensation (`_sendGasCompensation`, to msg.sender): the
 LUSD from the GasPool (`LUSDToken.returnFromPool`: a `Transfer(gasPool, liquidator, amount)`) when there is any, then
 the ETH from the ActivePool (`sendETH`: `EtherSent(liquidator, amount)`). So in the transaction's receipt the first
-such log after each `Liquidation` names the liquidator of the troves liquidated before it (`liquidators`).
+such log after each `Liquidation` names the liquidator of the troves liquidated before it (`batches`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class TroveEvent:
     stake: int | None  #: stake after the operation (TroveUpdated)
     operation: int  #: the operation enum's value
     operation_name: str  #: its name in the emitter's enum
-    liquidator: str | None = None  #: TroveLiquidated: who called the liquidation (from the receipt: `liquidators`)
+    liquidator: str | None = None  #: TroveLiquidated: who called the liquidation (from the receipt: `batches`)
+    gas_compensation_lusd: int | None = None  #: TroveLiquidated: the LUSD its caller received for it (receipt)
+    gas_compensation_eth: int | None = None  #: TroveLiquidated: the ETH likewise, wei
 
 
 def decode_log(log: dict[str, Any], trove_manager: str) -> TroveEvent | None:
@@ -83,23 +85,34 @@ def decode_log(log: dict[str, Any], trove_manager: str) -> TroveEvent | None:
     )
 
 
-def liquidators(
-    receipt: dict[str, Any], trove_manager: str, lusd_token: str, active_pool: str
-) -> list[tuple[int, str]]:
-    """(log index of each `Liquidation` the TroveManager logged in the transaction, the caller it paid its gas
-    compensation to), in log order; a Liquidation with no payment after it (none was due) is left out."""
-    found: list[tuple[int, str]] = []
-    pending: int | None = None
+@dataclass(frozen=True)
+class Batch:
+    """One batchLiquidateTroves of a transaction, from its receipt."""
+
+    at: int  #: the log index of its `Liquidation`
+    liquidator: str  #: the caller it paid its gas compensation to
+    coll_compensation: int  #: `_collGasCompensation`: the ETH it paid the caller, wei, over every trove it took
+    lusd_compensation: int  #: `_LUSDGasCompensation`: the LUSD likewise
+
+
+def batches(receipt: dict[str, Any], trove_manager: str, lusd_token: str, active_pool: str) -> list[Batch]:
+    """Each `Liquidation` the TroveManager logged in the transaction with the caller it paid after it, in log order;
+    one with no payment after it (none was due) is left out."""
+    found: list[Batch] = []
+    pending: tuple[int, int, int] | None = None
     for log in receipt["logs"]:
         address, topics = str(log["address"]).lower(), log["topics"]
         if not topics:
             continue
-        if address == trove_manager and topics[0] == LIQUIDATION:
-            pending = int(log["logIndex"], 16)
+        paid: str | None = None
+        if address == trove_manager and topics[0] == LIQUIDATION and len(log["data"]) >= 2 + 64 * 4:
+            words = [int(log["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(4)]
+            pending = (int(log["logIndex"], 16), words[2], words[3])
         elif pending is not None and address == lusd_token and topics[0] == TRANSFER and len(topics) == 3:
-            found.append((pending, "0x" + topics[2][-40:]))
-            pending = None
+            paid = "0x" + topics[2][-40:]
         elif pending is not None and address == active_pool and topics[0] == ETHER_SENT and len(log["data"]) >= 66:
-            found.append((pending, "0x" + log["data"][2:66][-40:]))
+            paid = "0x" + log["data"][2:66][-40:]
+        if paid is not None and pending is not None:
+            found.append(Batch(pending[0], paid, pending[1], pending[2]))
             pending = None
     return found

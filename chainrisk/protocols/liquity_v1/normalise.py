@@ -75,6 +75,8 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "operation": pl.Int32(),
     "operation_name": pl.Utf8(),
     "liquidator": pl.Utf8(),
+    "gas_compensation_lusd": EXACT(),
+    "gas_compensation_eth": EXACT(),
 }
 
 

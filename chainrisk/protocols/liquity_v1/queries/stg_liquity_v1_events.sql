@@ -9,6 +9,8 @@
 --                          TroveManager: applyPendingRewards, liquidations, redeemCollateral), TroveLiquidated
 --   wallet                 the borrower; debt, coll, stake: after the operation (TroveLiquidated: what was liquidated)
 --   liquidator             TroveLiquidated: who called the liquidation (from its transaction's receipt); else NULL
+--   gas_compensation_lusd, gas_compensation_eth   TroveLiquidated: what its caller received for the trove (LUSD, wei
+--                          of ETH), where its batch's `Liquidation` log in the receipt confirms the sums; else NULL
 --   debt_change, coll_change   exact changes against the trove's previous TroveUpdated
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): the borrower's own operations as borrow
@@ -77,6 +79,8 @@ final AS (
         p.operation_name,
         p.wallet,
         p.liquidator,
+        p.gas_compensation_lusd,
+        p.gas_compensation_eth,
         p.debt,
         p.coll,
         p.stake,

@@ -11,6 +11,10 @@
 --   collateral_seized      the trove's whole collateral, exact wei of ETH (the gas compensation included)
 --   bad_debt_tokens        NULL: what the Stability Pool cannot offset is redistributed to the other troves, not
 --                          written off
+--   keeper_reward_debt, keeper_reward_collateral   exact: the gas compensation the caller received for the trove
+--                          (LUSD_GAS_COMPENSATION, and its collateral / PERCENT_DIVISOR), where the batch's
+--                          `Liquidation` log confirms the sums (stg_liquity_v1_events); NULL otherwise (a batch with
+--                          a Recovery Mode liquidation capped at MCR, whose event logs its collateral net of it)
 -- Reads: stg_liquity_v1_events.
 WITH liquidated AS (
     SELECT * FROM stg_liquity_v1_events WHERE event = 'TroveLiquidated'
@@ -25,6 +29,10 @@ final AS (
         e.wallet,
         e.liquidator,
         false AS keeper_pays,
+        e.gas_compensation_lusd AS keeper_reward_debt,
+        e.gas_compensation_lusd::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
+        e.gas_compensation_eth AS keeper_reward_collateral,
+        e.gas_compensation_eth::DOUBLE / 1e18 AS keeper_reward_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,

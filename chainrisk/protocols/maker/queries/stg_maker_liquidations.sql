@@ -12,6 +12,8 @@
 --                          the grab, exact when no drip came in between
 --   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
 --   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
+--   keeper_reward_debt     exact: the incentive the bark's kick paid its keeper (the Clipper Kick's coin, in dai's
+--                          smallest unit, floored: stg_maker_events.keeper_incentive_dai); NULL where unknown
 -- Reads: stg_maker_events, stg_maker_gems.
 WITH grabs AS (
     SELECT * FROM stg_maker_events WHERE event = 'grab'
@@ -41,6 +43,10 @@ final AS (
         e.wallet,
         e.keeper AS liquidator,
         false AS keeper_pays,
+        e.keeper_incentive_dai AS keeper_reward_debt,
+        e.keeper_incentive_dai::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
+        NULL::HUGEINT AS keeper_reward_collateral,
+        NULL::DOUBLE AS keeper_reward_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,
