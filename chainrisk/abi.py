@@ -347,6 +347,17 @@ def event_topic(signature: str) -> str:
     return "0x" + keccak(signature.encode()).hex()
 
 
+def word_address(word: str) -> str:
+    """An address from a 32-byte hex word of a log's topics or data (with or without 0x): its last 20 bytes."""
+    return "0x" + word[-40:]
+
+
+def data_word(data: str, index: int) -> str:
+    """Word `index` (32 bytes, hex without 0x) of a log's 0x-hex data; empty past its end."""
+    start = 2 + 64 * index
+    return data[start : start + 64]
+
+
 def eth_call(to: str, abi: Abi, fn: str, *args: Any, block: str = "latest") -> tuple[str, list[Any]]:
     """A JSON-RPC eth_call request for `fn(*args)` on `to`, ready for RpcClient.call/batch."""
     return ("eth_call", [{"to": to, "data": abi.encode(fn, *args)}, block])

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chainrisk.abi import data_word as _word
 from chainrisk.abi import event_topic
+from chainrisk.abi import word_address as _address
 from chainrisk.protocols.aave_v3.reserve import Reserve
 
 ZERO_ADDRESS = "0x" + "0" * 40
@@ -61,16 +63,6 @@ def token_kinds(reserves: Iterable[Reserve]) -> dict[str, tuple[str, str]]:
         if r.stable_debt_token != ZERO_ADDRESS:  # none since 3.2
             kinds[r.stable_debt_token] = ("StableDebtTransfer", r.asset)
     return kinds
-
-
-def _address(word: str) -> str:
-    """An address from a 32-byte hex word (with or without 0x)."""
-    return "0x" + word[-40:]
-
-
-def _word(data: str, index: int) -> str:
-    start = 2 + 64 * index
-    return data[start : start + 64]
 
 
 def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> AaveEvent | None:

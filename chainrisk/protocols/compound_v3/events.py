@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import event_topic
+from chainrisk.abi import word_address as _address
 
 #: CometMainInterface's events: signature, and the roles of its indexed addresses (topics 1..3) in our columns.
 EVENTS: dict[str, str] = {
@@ -55,10 +56,6 @@ class CometEvent:
     amount: int  #: amount; basePaidOut (AbsorbDebt); collateralAbsorbed (AbsorbCollateral); baseAmount (Buy)
     value: int | None  #: usdValue of the absorb events (price units, 8 decimals)
     collateral_amount: int | None  #: BuyCollateral: collateral bought
-
-
-def _address(word: str) -> str:
-    return "0x" + word[-40:]
 
 
 def decode_log(log: dict[str, Any]) -> CometEvent | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chainrisk.abi import event_topic
+from chainrisk.abi import data_word, event_topic, word_address
 
 EVENTS: dict[str, str] = {
     "TroveUpdated": "TroveUpdated(address,uint256,uint256,uint256,uint8)",
@@ -76,7 +76,7 @@ def decode_log(log: dict[str, Any], trove_manager: str) -> TroveEvent | None:
         log_index=int(log["logIndex"], 16),
         event=name,
         emitter="TroveManager" if from_trove_manager else "BorrowerOperations",
-        wallet="0x" + topics[1][-40:],
+        wallet=word_address(topics[1]),
         debt=words[0],
         coll=words[1],
         stake=words[2] if name == "TroveUpdated" else None,
@@ -106,12 +106,12 @@ def batches(receipt: dict[str, Any], trove_manager: str, lusd_token: str, active
             continue
         paid: str | None = None
         if address == trove_manager and topics[0] == LIQUIDATION and len(log["data"]) >= 2 + 64 * 4:
-            words = [int(log["data"][2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(4)]
+            words = [int(data_word(log["data"], k), 16) for k in range(4)]
             pending = (int(log["logIndex"], 16), words[2], words[3])
         elif pending is not None and address == lusd_token and topics[0] == TRANSFER and len(topics) == 3:
-            paid = "0x" + topics[2][-40:]
+            paid = word_address(topics[2])
         elif pending is not None and address == active_pool and topics[0] == ETHER_SENT and len(log["data"]) >= 66:
-            paid = "0x" + log["data"][2:66][-40:]
+            paid = word_address(data_word(log["data"], 0))
         if paid is not None and pending is not None:
             found.append(Batch(pending[0], paid, pending[1], pending[2]))
             pending = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chainrisk.abi import event_topic, function_selector
+from chainrisk.abi import data_word, event_topic, function_selector, word_address
 from chainrisk.protocols.maker.constants import RAY
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
@@ -63,10 +63,6 @@ class MakerEvent:
     keeper_incentive_dai: int | None = None  #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored
 
 
-def _address(word: str) -> str:
-    return "0x" + word[-40:]
-
-
 def _signed(word: str) -> int | None:
     value = int(word, 16)
     return _exact(value - 2**256 if value >= 2**255 else value)
@@ -107,8 +103,8 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
             **{
                 **common,
                 "event": "NewCdp",
-                "sender": _address(topics[1]),
-                "owner": _address(topics[2]),
+                "sender": word_address(topics[1]),
+                "owner": word_address(topics[2]),
                 "cdp_id": int(topics[3], 16),
             }
         )
@@ -116,18 +112,18 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
         data = log["data"]
         if len(data) < 2 + 64 * 4:
             return None
-        ink, art, due = (int(data[2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(3))
+        ink, art, due = (int(data_word(data, k), 16) for k in range(3))
         return MakerEvent(
             **{
                 **common,
                 "event": "bark",
                 "ilk": topics[1],
-                "urn": _address(topics[2]),
+                "urn": word_address(topics[2]),
                 "dink": _exact(-ink),
                 "dart": _exact(-art),
                 # rad (1e45 per dai) to dai's smallest unit (wad), floored.
                 "due_dai": _exact(due // RAY),
-                "clip": _address(data[2 + 64 * 3 : 2 + 64 * 4]),
+                "clip": word_address(data_word(data, 3)),
                 "auction_id": _exact(int(topics[3], 16)),
             }
         )
@@ -146,8 +142,8 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
             **common,
             "event": name,
             "ilk": topics[1],
-            "urn": _address(topics[2]),
-            "dst": _address(topics[3]) if name == "fork" else None,
+            "urn": word_address(topics[2]),
+            "dst": word_address(topics[3]) if name == "fork" else None,
             "dink": _signed(_argument(data, first)),
             "dart": _signed(_argument(data, first + 1)),
         }
@@ -162,6 +158,6 @@ def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], tuple[str, int | Non
     for log in receipt["logs"]:
         topics, data = log["topics"], log["data"]
         if len(topics) == 4 and topics[0] == KICK and len(data) >= 2 + 64 * 4:
-            coin = int(data[2 + 64 * 3 : 2 + 64 * 4], 16)
-            found[str(log["address"]).lower(), int(topics[1], 16)] = (_address(topics[3]), _exact(coin // RAY))
+            coin = int(data_word(data, 3), 16)
+            found[str(log["address"]).lower(), int(topics[1], 16)] = (word_address(topics[3]), _exact(coin // RAY))
     return found

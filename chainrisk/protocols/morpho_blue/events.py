@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import event_topic
+from chainrisk.abi import word_address as _address
 
 #: EventsLib signatures (Id is bytes32, MarketParams a tuple of four addresses and a uint256).
 EVENTS: dict[str, str] = {
@@ -50,10 +51,6 @@ class MorphoEvent:
     oracle: str | None  #: CreateMarket
     irm: str | None  #: CreateMarket
     lltv: int | None  #: CreateMarket (WAD)
-
-
-def _address(word: str) -> str:
-    return "0x" + word[-40:]
 
 
 def _words(data: str) -> list[str]:
