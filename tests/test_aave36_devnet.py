@@ -33,10 +33,12 @@ from chainrisk.jobs.index import index_aave_v3
 from chainrisk.jobs.score import score
 from chainrisk.protocols.aave_v3.adapter import DDL
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome
+from chainrisk.protocols.aave_v3.maths import a_token_transfer_scaled
 from chainrisk.protocols.aave_v3.snapshot import discover
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
+from chainrisk.store.views import query_sql
 from chainrisk.units import WAD
 from tests.chainops import FEED, assert_reserve_totals_equal_the_chain, assert_supply_cap_headroom_is_exact, sandbox
 
@@ -55,6 +57,23 @@ INITIAL = {
 }
 LIQUIDATION_CALL_TOPIC = event_topic("LiquidationCall(address,address,address,uint256,uint256,address,bool)")
 DEFICIT_TOPIC = event_topic("DeficitCreated(address,address,uint256)")
+TRANSFER_TOPIC = event_topic("Transfer(address,address,uint256)")
+A_TOKEN = load_abi("aave-v3", "IAToken")
+
+
+def _word_address(address: str) -> str:
+    """An address as an indexed topic holds it."""
+    return "0x" + address.lower()[2:].rjust(64, "0")
+
+
+def _transfers_to(receipt: dict[str, Any], token: str, sender: str, receiver: str) -> list[int]:
+    """The values of `token`'s Transfer logs from `sender` to `receiver` in `receipt`."""
+    return [
+        int(log["data"], 16)
+        for log in receipt["logs"]
+        if log["address"].lower() == token.lower()
+        and log["topics"][:3] == [TRANSFER_TOPIC, _word_address(sender), _word_address(receiver)]
+    ]
 
 
 @dataclass
@@ -265,8 +284,9 @@ def _candidates(chain: Chain, block: int) -> list[tuple[str, int, int, Liquidati
 
 def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
     """For each candidate chainrisk calls liquidatable, liquidationCall(collateral, debt, user, max, false) from a
-    funded keeper repays exactly its debt and seizes exactly its collateral (the LiquidationCall event of a tx
-    mined and rolled back); each it calls not liquidatable reverts."""
+    funded keeper repays exactly its debt, seizes exactly its collateral and moves exactly its fee to the treasury (the
+    LiquidationCall event and the aToken's Transfer of a tx mined and rolled back); each it calls not liquidatable
+    reverts."""
     rpc, market = chain.rpc, chain.market
     block, timestamp = _head(rpc)
     candidates = _candidates(chain, block)
@@ -279,7 +299,7 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
             if reserve["symbol"] != "wstETH":
                 _send(rpc, KEEPER36, reserve["asset"], mint.encode("mint", 10**30), timestamp)
                 _send(rpc, KEEPER36, reserve["asset"], ERC20.encode("approve", market["pool"], MAX_UINT), timestamp)
-        liquidated = refused = 0
+        liquidated = refused = fees = 0
         for wallet, collateral, debt, outcome in candidates:
             call = pool_abi.encode(
                 "liquidationCall", by_id[collateral]["asset"], by_id[debt]["asset"], wallet, MAX_UINT, False
@@ -297,6 +317,10 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
             (event,) = [log for log in receipt["logs"] if log["topics"][0] == LIQUIDATION_CALL_TOPIC]
             repaid, seized = int(event["data"][2:66], 16), int(event["data"][66:130], 16)
             assert (repaid, seized) == (outcome.debt_repaid, outcome.collateral_seized), label
+            # The treasury's fee: what chainrisk stored moves from the borrower's collateral aTokens to the treasury.
+            fee = _transfers_to(receipt, by_id[collateral]["a_token"], wallet, market["treasury"])
+            assert fee == ([outcome.protocol_fee] if outcome.protocol_fee else []), label
+            fees += outcome.protocol_fee > 0
             deficits = {
                 int(log["topics"][2][-40:], 16): int(log["data"], 16)
                 for log in receipt["logs"]
@@ -331,6 +355,43 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
     assert reason in set(status.values()), status
     # One liquidation books a deficit (deficit_open's collateral does not cover its debt).
     assert any(o.deficits for *_, o in candidates if o.error is None)
+    assert fees == liquidated  # the market's 10 % fee: every call that goes through pays the treasury
+
+
+def test_logged_liquidations_carry_the_fee_the_treasury_received(chain: Chain) -> None:
+    """The scenarios' three liquidations (two leaving deficits, one paying the liquidator in aTokens) each carry the
+    treasury's fee: the collateral aToken's Transfer from the borrower to the market's treasury in its receipt, decoded
+    here (not the liquidator's own aTokens); and the treasury, which receives nothing else on this chain, holds exactly
+    the scaled aTokens those fees moved at each block's liquidity index (Pool.getReserveNormalizedIncome, read at the
+    block; TokenMath's rounding up of a transfer's scaled amount)."""
+    rpc, market = chain.rpc, chain.market
+    sql = query_sql("stg_aave_v3_liquidations")  # the file holds this market alone
+    rows = _rows(
+        chain.db,
+        "SELECT tx_hash, block_number, wallet, liquidator, collateral_asset, protocol_fee_collateral, "
+        f"protocol_fee_collateral_tokens FROM ({sql}) WHERE collateral_asset IS NOT NULL "
+        "ORDER BY block_number, log_index",
+    )
+    assert len(rows) == 3
+    a_tokens = {r["asset"].lower(): r for r in market["reserves"].values()}
+    treasury = market["treasury"]
+    scaled: dict[str, int] = {}
+    paid_in_a_tokens = 0
+    for tx, block, wallet, liquidator, collateral, fee, fee_tokens in rows:
+        receipt = rpc.call("eth_getTransactionReceipt", [tx])
+        reserve = a_tokens[collateral]
+        assert [int(fee)] == _transfers_to(receipt, reserve["a_token"], wallet, treasury) and fee > 0, tx
+        assert fee_tokens == pytest.approx(int(fee) / 10 ** reserve["decimals"], rel=1e-12)
+        paid_in_a_tokens += bool(_transfers_to(receipt, reserve["a_token"], wallet, liquidator))
+        call = eth_call(market["pool"], POOL_V30, "getReserveNormalizedIncome", collateral, block=hex(block))
+        income = POOL_V30.decode("getReserveNormalizedIncome", rpc.call(*call))[0]
+        scaled[reserve["a_token"]] = scaled.get(reserve["a_token"], 0) + a_token_transfer_scaled(
+            PoolVersion(3, 6), int(fee), income
+        )
+    assert paid_in_a_tokens == 1  # the crash_partial liquidation, with receiveAToken
+    for token, expected in scaled.items():
+        held = A_TOKEN.decode("scaledBalanceOf", rpc.call(*eth_call(token, A_TOKEN, "scaledBalanceOf", treasury)))
+        assert held[0] == expected, token
 
 
 def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> None:

@@ -260,14 +260,20 @@ def test_liquidations_page_sums_every_liquidation(scored: Path) -> None:
     assert_clean(app)
     logged = rows(
         scored,
-        "SELECT count(DISTINCT (protocol, chain_id, tx_hash, wallet)), sum(debt_repaid_usd) FROM mart_liquidations",
+        "SELECT count(DISTINCT (protocol, chain_id, tx_hash, wallet)), sum(debt_repaid_usd), sum(protocol_fee_usd) "
+        "FROM mart_liquidations",
     )[0]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Liquidations"] == f"{logged[0]:,}" and logged[0] > 0
     assert metrics["Debt repaid (USD)"] == usd_short(logged[1])
+    assert metrics["Protocol fees (USD)"] == usd_short(logged[2])
     per_market = dict(rows(scored, "SELECT market, count(*) FROM stg_lending_liquidations GROUP BY 1"))
     markets = table_with(app, "largest_usd")
     assert dict(zip(markets["market"], markets["liquidations"], strict=True)) == per_market
+    fees = dict(rows(scored, "SELECT market, sum(protocol_fee_usd) FROM mart_liquidations GROUP BY 1"))
+    shown_fees = dict(zip(markets["market"], markets["fee_usd"], strict=True))
+    assert shown_fees.keys() == fees.keys()
+    assert all((fees[m] is None and pd.isna(shown_fees[m])) or shown_fees[m] == fees[m] for m in fees), shown_fees
     latest = table_with(app, "price_source")
     assert latest["block_number"].tolist() == sorted(latest["block_number"], reverse=True)
     assert latest.shape[0] == min(logged[0], 500)

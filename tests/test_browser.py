@@ -98,6 +98,7 @@ KEY_TABLES = {
             "collateral seized (USD)",
             "bad debt (USD)",
             "gain (USD)",
+            "protocol fees (USD)",
         ],
         "liquidations_liquidators": [
             "liquidator",

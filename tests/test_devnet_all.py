@@ -153,6 +153,7 @@ ERC20 = load_abi("erc20", "IERC20Detailed")
 MAKER_BARK = ("Bark(bytes32,address,uint256,uint256,uint256,address,uint256)",)
 #: grab's arguments, as a Vat note's calldata carries them after the selector.
 NOTE_ARGUMENTS = ["bytes32", "address", "address", "address", "int256", "int256"]
+A_TOKEN = load_abi("aave-v3", "IAToken")
 
 
 def _decoded(log: dict[str, Any], signature: str, indexed: int) -> tuple[list[Any], list[Any]]:
@@ -331,6 +332,35 @@ def test_liquidations_equal_the_logs_on_the_chain(
         "maker": False,
         "liquity-v1": False,
     }
+    # The treasury's fee on the collateral: on an Aave row, what the receipt's Transfer of the collateral aToken moved
+    # from the borrower to the aToken's RESERVE_TREASURY_ADDRESS (asked of the aToken); none in Morpho Blue or Liquity;
+    # Comet's and Maker's share is no collateral fee (NULL).
+    reserves = _rows(full_db, "SELECT DISTINCT market, asset, a_token FROM raw_aave_v3_reserves")
+    a_tokens = {(r["market"], r["asset"]): r["a_token"].lower() for r in reserves}
+    treasuries: dict[str, str] = {}
+    paid = 0
+    for row in (r for r in rows if r["protocol"] == "aave-v3" and r["collateral_asset"] is not None):
+        token = a_tokens[row["market"], row["collateral_asset"]]
+        if token not in treasuries:
+            answer = full_rpc.call(*eth_call(token, A_TOKEN, "RESERVE_TREASURY_ADDRESS"))
+            treasuries[token] = A_TOKEN.decode("RESERVE_TREASURY_ADDRESS", answer)[0].lower()
+        moved = [
+            int(x["data"], 16)
+            for x in receipts[row["tx_hash"]]["logs"]
+            if x["address"].lower() == token
+            and x["topics"][0] == event_topic("Transfer(address,address,uint256)")
+            and _address(x["topics"][1]) == row["wallet"]
+            and _address(x["topics"][2]) == treasuries[token]
+        ]
+        assert int(row["protocol_fee_collateral"]) == sum(moved), row["tx_hash"]
+        paid += bool(moved)
+    assert paid, "no Aave liquidation paid the treasury a fee: the check saw no case"
+    fees = {
+        (r["protocol"], None if r["protocol_fee_collateral"] is None else int(r["protocol_fee_collateral"]))
+        for r in rows
+        if r["collateral_asset"] is not None and r["protocol"] != "aave-v3"
+    }
+    assert fees == {("morpho-blue", 0), ("liquity-v1", 0), ("compound-v3", None), ("maker", None)}
     kicks = [
         int(x["data"][2 + 64 * 3 : 66 + 64 * 3], 16)
         for receipt in receipts.values()

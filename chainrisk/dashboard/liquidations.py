@@ -46,6 +46,11 @@ LIQUIDATOR_GAIN = (
     "what the protocol paid it (a Maker bark's incentive, Liquity's gas compensation where its batch's log confirms "
     "it)"
 )
+#: What a protocol fee is, wherever the page shows one.
+PROTOCOL_FEE = (
+    "Collateral the protocol's treasury took on top of what the liquidator received (Aave's liquidation protocol fee, "
+    "a share of the bonus); none in Morpho Blue and Liquity; Comet's absorb and Maker's penalty are not counted here"
+)
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
 #: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
@@ -62,6 +67,7 @@ def totals(db: Path) -> dict[str, float | int | None]:
         SELECT count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations, sum(debt_repaid_usd) AS debt_usd,
                sum(collateral_seized_usd) AS collateral_usd,
                sum(bad_debt_usd) AS bad_debt_usd, sum(liquidator_gain_usd) AS gain_usd,
+               sum(protocol_fee_usd) AS fee_usd,
                count(*) FILTER (WHERE block_time IS NULL) AS untimed,
                count(*) FILTER (WHERE price_source IS NULL) AS unpriced,
                count(*) FILTER (WHERE price_source = 'latest') AS latest_priced
@@ -92,7 +98,8 @@ def per_market(db: Path) -> pl.DataFrame:
         SELECT protocol, market_label, count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations,
                count(DISTINCT wallet) AS wallets, sum(debt_repaid_usd) AS debt_usd,
                sum(collateral_seized_usd) AS collateral_usd, sum(bad_debt_usd) AS bad_debt_usd,
-               sum(liquidator_gain_usd) AS gain_usd, max(debt_repaid_usd) AS largest_usd,
+               sum(liquidator_gain_usd) AS gain_usd, sum(protocol_fee_usd) AS fee_usd,
+               max(debt_repaid_usd) AS largest_usd,
                max(block_time) AS last_time, max(block_number) AS last_block, chain_id, market
         FROM {VIEW} GROUP BY protocol, chain_id, market, market_label
         ORDER BY debt_usd DESC NULLS LAST, liquidations DESC, protocol, market
@@ -154,8 +161,8 @@ def liquidation_rows(db: Path, wallet: str | None = None, limit: int | None = RO
         f"""
         SELECT block_time, protocol, market_label, wallet, debt_repaid_tokens, debt_symbol, debt_repaid_usd,
                collateral_seized_tokens, collateral_symbol, collateral_seized_usd, bad_debt_usd, liquidator_gain_usd,
-               liquidator, price_source, price_block, block_number, tx_hash, log_index, chain_id, market,
-               debt_repaid, collateral_seized
+               protocol_fee_usd, liquidator, price_source, price_block, block_number, tx_hash, log_index, chain_id,
+               market, debt_repaid, collateral_seized
         FROM {VIEW} WHERE ?::VARCHAR IS NULL OR wallet = ?
         ORDER BY block_number DESC, log_index DESC LIMIT ?
         """,
@@ -188,6 +195,7 @@ ROW_CONFIG = {
     "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
     "bad_debt_usd": usd_column("bad debt (USD)"),
     "liquidator_gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
+    "protocol_fee_usd": usd_column("protocol fee (USD)", PROTOCOL_FEE),
     "liquidator": "liquidator",
     "price_source": st.column_config.TextColumn(
         "USD from", help="history: prices recorded at or before the event; latest: the latest snapshot's"
@@ -268,6 +276,9 @@ CALL_CONFIG = {
         "protocol's reward (Maker's tip and chip, Liquity's gas compensation)",
     ),
     "bad_debt_usd": usd_column("bad debt (USD)", "Debt the call would leave uncovered"),
+    "protocol_fee_usd": usd_column(
+        "protocol fee (USD)", "Collateral the treasury would take on top of what the keeper receives (Aave)"
+    ),
     "blocked": st.column_config.TextColumn("blocked", help="Why the call reverts now; empty when it goes through"),
     "goes_through": st.column_config.CheckboxColumn("goes through"),
     "keeper_pays": st.column_config.CheckboxColumn("keeper pays", help="The caller pays the debt for the collateral"),
@@ -340,12 +351,13 @@ def render() -> None:
         )
         return
     st.subheader("Liquidations logged")
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Liquidations", f"{figures['liquidations']:,}", help="Accounts liquidated, one per transaction")
     cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")
     cols[2].metric("Collateral seized (USD)", usd_short(figures["collateral_usd"]))
     cols[3].metric("Bad debt (USD)", usd_short(figures["bad_debt_usd"]), help="Written off at the liquidation")
     cols[4].metric("Liquidators' gain (USD)", usd_short(figures["gain_usd"]), help=LIQUIDATOR_GAIN)
+    cols[5].metric("Protocol fees (USD)", usd_short(figures["fee_usd"]), help=PROTOCOL_FEE)
     notes = [
         "USD at each event's time: the asset prices `chainrisk credit history` recorded at or before its block"
         + (
@@ -367,7 +379,7 @@ def render() -> None:
     key_table(
         per_market(db),
         "liquidations_markets",
-        ("market_label", "liquidations", "debt_usd", "collateral_usd", "bad_debt_usd", "gain_usd"),
+        ("market_label", "liquidations", "debt_usd", "collateral_usd", "bad_debt_usd", "gain_usd", "fee_usd"),
         {
             "market_label": st.column_config.TextColumn("market", width="medium"),
             "liquidations": count_column("liquidations"),
@@ -376,6 +388,7 @@ def render() -> None:
             "collateral_usd": usd_column("collateral seized (USD)"),
             "bad_debt_usd": usd_column("bad debt (USD)"),
             "gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
+            "fee_usd": usd_column("protocol fees (USD)", PROTOCOL_FEE),
             "largest_usd": usd_column("largest (USD)", "The most debt one liquidation repaid"),
             "last_time": st.column_config.DatetimeColumn("last (UTC)", format="YYYY-MM-DD HH:mm"),
             "last_block": count_column("last block"),

@@ -7,6 +7,9 @@
 -- Key columns:
 --   debt_repaid            exact: the debt the call covers, what the keeper pays (NULL when it reverts)
 --   collateral_seized      exact: the collateral the keeper receives (the treasury's fee on top is not in it)
+--   protocol_fee_collateral   exact: the treasury's liquidation fee the call moves from the borrower, in the collateral
+--                          asset (capped at the scaled aTokens the borrower has left, as the pool caps it); NULL when
+--                          the call reverts
 --   bad_debt_tokens        the deficit the call books (3.3+: the account's debts left when no collateral remains)
 --   blocked                the pool's error when the call reverts (a grace period, the sequencer, MustNotLeaveDust
 --                          with the largest debtToCover that goes through), NULL when it goes through
@@ -48,6 +51,9 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        CASE WHEN c.error IS NULL THEN c.protocol_fee END AS protocol_fee_collateral,
+        CASE WHEN c.error IS NULL THEN c.protocol_fee::DOUBLE / pow(10, k.decimals) END
+            AS protocol_fee_collateral_tokens,
         c.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         CASE
             WHEN c.error IS NOT NULL AND c.allowed_debt_to_cover > 0 THEN

@@ -10,17 +10,44 @@
 -- Key columns:
 --   wallet, liquidator     the borrower liquidated and the caller
 --   debt_repaid            exact debtToCover the pool took (actualDebtToLiquidate), in debt_asset's smallest unit
---   collateral_seized      exact liquidatedCollateralAmount: what the liquidator received; the treasury's liquidation
---                          fee, taken from the borrower on top, is not in the event
+--   collateral_seized      exact liquidatedCollateralAmount: what the liquidator received (the treasury's fee, taken
+--                          from the borrower on top, is not in it)
+--   protocol_fee_collateral   exact: the treasury's liquidation fee, in the collateral asset: the value of the
+--                          collateral aToken's Transfer from the borrower to a receiver other than the liquidator, logged
+--                          after the transaction's previous LiquidationCall and before this one (every version transfers
+--                          the fee there, then logs the call: LiquidationLogic.sol, and @aave/core-v3 3.0.2's); 0 where
+--                          none was logged (no fee set), NULL where the collateral is no reserve the indexer read (its
+--                          transfers are not indexed). A liquidator that is the treasury itself is not told apart: 0
 --   bad_debt_tokens        the deficit the liquidation booked in debt_asset (3.3+ DeficitCreated; NULL on a call's
 --                          row when none: before 3.3, or collateral left)
--- Reads: stg_aave_v3_events.
+-- Reads: stg_aave_v3_events, stg_aave_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_aave_v3_events
 ),
 
 calls AS (
-    SELECT * FROM events WHERE event = 'LiquidationCall'
+    SELECT
+        *,
+        -- The transaction's previous LiquidationCall: the fee of this one is logged after it.
+        lag(log_index) OVER (PARTITION BY chain_id, market, tx_hash ORDER BY log_index) AS previous_call_index
+    FROM events
+    WHERE event = 'LiquidationCall'
+),
+
+-- Each call's treasury fee: the collateral aToken's transfer from the borrower to anyone but the liquidator (a burn,
+-- to the zero address, is not indexed; with receiveAToken the liquidator's own share goes to the liquidator).
+fees AS (
+    SELECT c.chain_id, c.market, c.tx_hash, c.log_index AS call_index, sum(t.amount) AS fee
+    FROM calls AS c
+    JOIN events AS t
+        ON t.chain_id = c.chain_id AND t.market = c.market AND t.tx_hash = c.tx_hash AND t.event = 'ATokenTransfer'
+        AND t.asset = c.asset AND t.counterparty = c.wallet AND t.wallet <> c.counterparty
+        AND t.log_index < c.log_index AND t.log_index > coalesce(c.previous_call_index, -1)
+    GROUP BY c.chain_id, c.market, c.tx_hash, c.log_index
+),
+
+indexed_reserves AS (
+    SELECT chain_id, market, asset, decimals FROM stg_aave_v3_tokens
 ),
 
 -- Each deficit with the liquidation that booked it: the wallet's first LiquidationCall after it in the transaction.
@@ -74,10 +101,16 @@ call_rows AS (
         e.symbol AS collateral_symbol,
         e.liquidated_collateral_amount AS collateral_seized,
         e.liquidated_collateral_tokens AS collateral_seized_tokens,
-        d.deficit_tokens AS bad_debt_tokens
+        d.deficit_tokens AS bad_debt_tokens,
+        CASE WHEN r.asset IS NOT NULL THEN coalesce(f.fee, 0) END AS protocol_fee_collateral,
+        CASE WHEN r.asset IS NOT NULL THEN coalesce(f.fee, 0)::DOUBLE / pow(10, r.decimals) END
+            AS protocol_fee_collateral_tokens
     FROM calls AS e
     LEFT JOIN own_deficits AS d
         ON d.chain_id = e.chain_id AND d.market = e.market AND d.tx_hash = e.tx_hash AND d.call_index = e.log_index
+    LEFT JOIN fees AS f
+        ON f.chain_id = e.chain_id AND f.market = e.market AND f.tx_hash = e.tx_hash AND f.call_index = e.log_index
+    LEFT JOIN indexed_reserves AS r ON r.chain_id = e.chain_id AND r.market = e.market AND r.asset = e.asset
 ),
 
 other_deficit_rows AS (
@@ -104,7 +137,9 @@ other_deficit_rows AS (
         NULL::VARCHAR AS collateral_symbol,
         NULL::HUGEINT AS collateral_seized,
         NULL::DOUBLE AS collateral_seized_tokens,
-        d.amount_tokens AS bad_debt_tokens
+        d.amount_tokens AS bad_debt_tokens,
+        NULL::HUGEINT AS protocol_fee_collateral,
+        NULL::DOUBLE AS protocol_fee_collateral_tokens
     FROM deficits AS d
     JOIN calls AS c
         ON c.chain_id = d.chain_id AND c.market = d.market AND c.tx_hash = d.tx_hash AND c.log_index = d.call_index

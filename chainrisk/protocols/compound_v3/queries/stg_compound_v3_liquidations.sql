@@ -42,6 +42,8 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        NULL::HUGEINT AS protocol_fee_collateral,  -- absorb takes all of the collateral into the reserves
+        NULL::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,

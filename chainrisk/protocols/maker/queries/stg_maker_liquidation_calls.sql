@@ -61,6 +61,8 @@ final AS (
         u.bark_incentive::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        NULL::HUGEINT AS protocol_fee_collateral,  -- the penalty (chop) is on the debt, paid from the auction
+        NULL::DOUBLE AS protocol_fee_collateral_tokens,
         u.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         u.bark_refusal AS blocked
     FROM urns AS u

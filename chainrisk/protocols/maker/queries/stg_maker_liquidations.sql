@@ -47,6 +47,8 @@ final AS (
         e.keeper_incentive_dai::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        NULL::HUGEINT AS protocol_fee_collateral,  -- the penalty (chop) is on the debt, paid from the auction
+        NULL::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,

@@ -32,6 +32,9 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        -- Morpho Blue takes no fee on a liquidation (src/Morpho.sol `liquidate`).
+        0::HUGEINT AS protocol_fee_collateral,
+        0.0::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,
