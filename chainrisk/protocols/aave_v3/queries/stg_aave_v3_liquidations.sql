@@ -20,7 +20,7 @@
 --                          transfers are not indexed). A liquidator that is the treasury itself is not told apart: 0
 --   bad_debt_tokens        the deficit the liquidation booked in debt_asset (3.3+ DeficitCreated; NULL on a call's
 --                          row when none: before 3.3, or collateral left)
--- Reads: stg_aave_v3_events, stg_aave_v3_tokens.
+-- Reads: stg_aave_v3_events, raw_aave_v3_events, stg_aave_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_aave_v3_events
 ),
@@ -35,13 +35,15 @@ calls AS (
 ),
 
 -- Each call's treasury fee: the collateral aToken's transfer from the borrower to anyone but the liquidator (a burn,
--- to the zero address, is not indexed; with receiveAToken the liquidator's own share goes to the liquidator).
+-- to the zero address, is not indexed; with receiveAToken the liquidator's own share goes to the liquidator). Read
+-- from the raw table, in the call's block: the transfers are most of the events, and valuing them all costs more.
 fees AS (
     SELECT c.chain_id, c.market, c.tx_hash, c.log_index AS call_index, sum(t.amount) AS fee
     FROM calls AS c
-    JOIN events AS t
-        ON t.chain_id = c.chain_id AND t.market = c.market AND t.tx_hash = c.tx_hash AND t.event = 'ATokenTransfer'
-        AND t.asset = c.asset AND t.counterparty = c.wallet AND t.wallet <> c.counterparty
+    JOIN raw_aave_v3_events AS t
+        ON t.chain_id = c.chain_id AND t.market = c.market AND t.block_number = c.block_number
+        AND t.tx_hash = c.tx_hash AND t.event = 'ATokenTransfer' AND t.reserve = c.asset
+        AND t.counterparty = c.wallet AND t.wallet <> c.counterparty
         AND t.log_index < c.log_index AND t.log_index > coalesce(c.previous_call_index, -1)
     GROUP BY c.chain_id, c.market, c.tx_hash, c.log_index
 ),
