@@ -7,7 +7,10 @@ protocol package reaches the credit features without an edit elsewhere; `stg_len
 view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
 read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS);
 `stg_lending_liquidation_calls`, every adapter's liquidation-calls view (LIQUIDATION_CALL_COLUMNS); and
-`stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks).
+`stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks). Besides, a view that reads
+`stg_<table>_at_snapshot` for one of an adapter's raw snapshot tables (`raw_<table>`: every table of its DDL but its
+events table) gets it generated here: the table's rows stamped with their market's latest snapshot block, which
+every view of those tables needs (`at_snapshot`).
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -54,6 +57,8 @@ LENDING_LIQUIDATION_CALLS = "stg_lending_liquidation_calls"
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The views generated here rather than read from a file.
 GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS, LENDING_LIQUIDATIONS, LENDING_LIQUIDATION_CALLS)
+#: The generated view of an adapter's raw snapshot table `raw_<table>` is `stg_<table>` followed by this.
+AT_SNAPSHOT = "_at_snapshot"
 #: Layers in build order: staging views over the tables, then the marts people read.
 LAYERS = ("stg", "mart")
 
@@ -169,6 +174,28 @@ def _stacked(name: str, views: list[str]) -> Query:
     return Query(name, None, "stg", description, body, tuple(views))
 
 
+def at_snapshot_view(table: str) -> str:
+    """The name of the generated view of the raw snapshot table `table` (raw_maker_ilks: stg_maker_ilks_at_snapshot)."""
+    return "stg_" + table.removeprefix("raw_") + AT_SNAPSHOT
+
+
+def _at_snapshot(protocol: str, table: str) -> Query:
+    """stg_<table>_at_snapshot: `table`'s rows with block_number the market's latest snapshot (sync_state) and
+    is_latest. A snapshot writes a raw table only when it changed (Store._replace_rows), so its rows keep the block
+    they were written at while they still hold at every later snapshot; a row past the market's snapshot (written by a
+    run that stopped before it recorded the snapshot) keeps its own block and is not the latest."""
+    body = (
+        "SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),\n"
+        "    s.snapshot_block IS NOT NULL AS is_latest\n"
+        f"FROM {table} AS r\n"
+        "LEFT JOIN sync_state AS s\n"
+        f"    ON s.protocol = {_literal(protocol)} AND s.chain_id = r.chain_id AND s.market = r.market\n"
+        "    AND r.block_number <= s.snapshot_block"
+    )
+    description = f"{table}'s rows stamped with their market's latest snapshot block, and whether they hold at it"
+    return Query(at_snapshot_view(table), None, "stg", description, body, (table, "sync_state"))
+
+
 def _chain_names() -> Query:
     """stg_chain_names: each chain chainrisk knows by name (its presets' chains and the devnet's)."""
     rows = ",\n".join(f"    ({chain_id}, '{name}')" for chain_id, name in sorted(CHAIN_NAMES.items()))
@@ -203,6 +230,12 @@ def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
         if views:
             parsed[name] = _stacked(name, views)
     parsed[CHAIN_NAMES_VIEW] = _chain_names()
+    read = {r for q in parsed.values() for r in q.reads}
+    for adapter in adapters().values():
+        for table in adapter.tables():
+            name = at_snapshot_view(table)
+            if table != adapter.events_table and name in read and name not in parsed:
+                parsed[name] = _at_snapshot(adapter.name, table)
     return _ordered(parsed)
 
 

@@ -13,15 +13,9 @@
 --   bad_debt_tokens        the deficit the call books (3.3+: the account's debts left when no collateral remains)
 --   blocked                the pool's error when the call reverts (a grace period, the sequencer, MustNotLeaveDust
 --                          with the largest debtToCover that goes through), NULL when it goes through
--- Reads: raw_aave_v3_liquidations, stg_aave_v3_tokens, sync_state.
+-- Reads: stg_aave_v3_liquidations_at_snapshot, stg_aave_v3_tokens.
 WITH calls AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_aave_v3_liquidations AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT * FROM stg_aave_v3_liquidations_at_snapshot
 ),
 
 reserves AS (

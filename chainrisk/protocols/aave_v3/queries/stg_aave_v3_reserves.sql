@@ -29,18 +29,13 @@
 --   borrow_cap_headroom    borrow cap x 10^decimals less total_debt (exact; NULL without a cap or past 27 decimals)
 --   supply_cap_headroom_tokens, borrow_cap_headroom_tokens   the two headrooms in whole tokens
 --   supply_cap_used_pct, borrow_cap_used_pct   supply_cap_used and total_debt as shares of the caps
--- Reads: raw_aave_v3_reserves, sync_state.
+-- Reads: stg_aave_v3_reserves_at_snapshot.
 WITH reserves AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
     SELECT
-        r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),
+        r.*,
         r.total_variable_debt + coalesce(r.total_stable_debt, 0) AS total_debt,
         10 ^ r.decimals AS unit
-    FROM raw_aave_v3_reserves AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'aave-v3' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    FROM stg_aave_v3_reserves_at_snapshot AS r
 ),
 
 capped AS (
@@ -52,12 +47,6 @@ capped AS (
     FROM reserves
 ),
 
-latest AS (
-    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
-    FROM sync_state
-    WHERE protocol = 'aave-v3'
-),
-
 final AS (
     SELECT
         'aave-v3' AS protocol,
@@ -65,7 +54,7 @@ final AS (
         r.market,
         r.market AS source,
         r.block_number,
-        coalesce(l.is_latest, false) AS is_latest,
+        r.is_latest,
         r.asset,
         r.symbol,
         r.decimals,
@@ -130,7 +119,6 @@ final AS (
             THEN 100 * r.total_debt::DOUBLE / (r.borrow_cap * r.unit)
         END AS borrow_cap_used_pct
     FROM capped AS r
-    LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

@@ -11,14 +11,10 @@
 --   bad_debt_tokens        the debt the collateral's credited value (times its liquidation factor) does not cover,
 --                          paid by the reserves (the debt row)
 --   blocked                'absorb paused' when the pause guardian paused it (pauseFlags bit 3), else NULL
--- Reads: raw_compound_v3_absorbs, raw_compound_v3_collateral, raw_compound_v3_markets, stg_compound_v3_tokens, sync_state.
+-- Reads: stg_compound_v3_absorbs_at_snapshot, raw_compound_v3_collateral, raw_compound_v3_markets, stg_compound_v3_tokens.
 WITH absorbs AS (
-    -- Stamped with the source's latest snapshot (sync_state), as every latest-only table is read.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_compound_v3_absorbs AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'compound-v3' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT r.*
+    FROM stg_compound_v3_absorbs_at_snapshot AS r
     WHERE r.liquidatable
 ),
 

@@ -15,29 +15,18 @@
 --                          totalSupply() and totalBorrow() answer), exact, base token's smallest unit
 --   supply_tokens, borrow_tokens   the same in whole base tokens
 --   utilization_pct        Comet's getUtilization() × 100
--- Reads: raw_compound_v3_markets, sync_state.
+-- Reads: stg_compound_v3_markets_at_snapshot.
 WITH markets AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
     -- Totals at present value as CometCore.presentValueSupply / presentValueBorrow take them: principal x index /
     -- 1e15, rounded down; the principal split at 1e15 so that no product leaves HUGEINT (uint104 x a 1e15-scale index
     -- may), floor(q x i + r x i / 1e15) for principal q x 1e15 + r.
     SELECT
-        r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number),
+        r.*,
         (r.total_supply_base // 1000000000000000) * r.accrued_supply_index
         + ((r.total_supply_base % 1000000000000000) * r.accrued_supply_index) // 1000000000000000 AS supply_amount,
         (r.total_borrow_base // 1000000000000000) * r.accrued_borrow_index
         + ((r.total_borrow_base % 1000000000000000) * r.accrued_borrow_index) // 1000000000000000 AS borrow_amount
-    FROM raw_compound_v3_markets AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'compound-v3' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
-),
-
-latest AS (
-    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
-    FROM sync_state
-    WHERE protocol = 'compound-v3'
+    FROM stg_compound_v3_markets_at_snapshot AS r
 ),
 
 final AS (
@@ -46,7 +35,7 @@ final AS (
         m.chain_id,
         m.market,
         m.block_number,
-        coalesce(l.is_latest, false) AS is_latest,
+        m.is_latest,
         m.base_token,
         m.base_symbol,
         m.base_decimals,
@@ -67,7 +56,6 @@ final AS (
         m.num_assets,
         m.usd_route
     FROM markets AS m
-    LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

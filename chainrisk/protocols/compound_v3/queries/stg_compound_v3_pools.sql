@@ -14,7 +14,7 @@
 --                          totalSupplyAsset; NULL for the base
 --   debt_cap_*             NULL: Comet caps no borrowing
 -- The exact integers: stg_compound_v3_markets and raw_compound_v3_assets.
--- Reads: stg_compound_v3_markets, raw_compound_v3_assets, sync_state.
+-- Reads: stg_compound_v3_markets, stg_compound_v3_assets_at_snapshot.
 WITH bases AS (
     SELECT *
     FROM stg_compound_v3_markets
@@ -22,13 +22,9 @@ WITH bases AS (
 ),
 
 collaterals AS (
-    -- The rows hold at the market's latest snapshot (sync_state), stamped with its block as stg_compound_v3_markets
-    -- stamps the markets (a table no snapshot changed since is not written again).
-    SELECT a.*, s.snapshot_block
-    FROM raw_compound_v3_assets AS a
-    INNER JOIN sync_state AS s
-        ON s.protocol = 'compound-v3' AND s.chain_id = a.chain_id AND s.market = a.market
-        AND a.block_number <= s.snapshot_block
+    SELECT *
+    FROM stg_compound_v3_assets_at_snapshot
+    WHERE is_latest
 ),
 
 final AS (
@@ -60,7 +56,7 @@ final AS (
         asset AS pool,
         'collateral' AS pool_kind,
         symbol,
-        snapshot_block AS block_number,
+        block_number,
         total_supply_asset::DOUBLE / 10 ^ decimals AS supplied_tokens,
         NULL::DOUBLE AS debt_tokens,
         total_supply_asset::DOUBLE / 10 ^ decimals * price_usd AS supplied_usd,

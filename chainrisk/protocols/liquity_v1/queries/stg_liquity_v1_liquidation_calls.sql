@@ -12,14 +12,10 @@
 --                          from the GasPool, and ETH: its liquidated collateral / PERCENT_DIVISOR), as the predicted
 --                          keeper batch takes it (raw_liquity_v1_troves: NULL for a trove outside that batch)
 --   blocked                NULL: liquidate takes any trove it deems liquidatable
--- Reads: raw_liquity_v1_troves, raw_liquity_v1_system, sync_state.
+-- Reads: stg_liquity_v1_troves_at_snapshot, raw_liquity_v1_system.
 WITH troves AS (
-    -- Stamped with the source's latest snapshot (sync_state), as every latest table is read.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_liquity_v1_troves AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'liquity-v1' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT r.*
+    FROM stg_liquity_v1_troves_at_snapshot AS r
     WHERE r.liquidatable
 ),
 

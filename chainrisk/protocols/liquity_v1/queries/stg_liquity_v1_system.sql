@@ -13,21 +13,9 @@
 --   stability_pool_lusd    LUSD in the Stability Pool (what absorbs liquidated debt first), whole tokens
 --   batch_*_lusd           batchLiquidateTroves over every liquidatable trove now (chainrisk's prediction): debt
 --                          offset by the Stability Pool and debt redistributed to the other troves, whole LUSD
--- Reads: raw_liquity_v1_system, sync_state.
+-- Reads: stg_liquity_v1_system_at_snapshot.
 WITH system AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_liquity_v1_system AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'liquity-v1' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
-),
-
-latest AS (
-    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
-    FROM sync_state
-    WHERE protocol = 'liquity-v1'
+    SELECT * FROM stg_liquity_v1_system_at_snapshot
 ),
 
 final AS (
@@ -36,7 +24,7 @@ final AS (
         s.chain_id,
         s.market,
         s.block_number,
-        coalesce(l.is_latest, false) AS is_latest,
+        s.is_latest,
         s.price::DOUBLE / 1e18 AS price_usd,
         s.tcr,
         s.ccr,
@@ -55,7 +43,6 @@ final AS (
         s.batch_debt_to_redistribute::DOUBLE / 1e18 AS batch_debt_to_redistribute_lusd,
         s.trove_owners
     FROM system AS s
-    LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

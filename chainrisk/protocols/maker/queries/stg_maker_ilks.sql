@@ -12,21 +12,9 @@
 --   liquidation_ratio_pct  mat × 100; penalty_pct (chop - 1) × 100; fee_per_year_pct the stability fee
 --   price_usd, price_next_usd   the pip's current and next (OSM) price, USD per whole gem
 --   par                    the Spotter's par, ray (1e27 = 1 USD): what the Vat values one dai at, exact
--- Reads: raw_maker_ilks, sync_state.
+-- Reads: stg_maker_ilks_at_snapshot.
 WITH ilks AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_maker_ilks AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'maker' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
-),
-
-latest AS (
-    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
-    FROM sync_state
-    WHERE protocol = 'maker'
+    SELECT * FROM stg_maker_ilks_at_snapshot
 ),
 
 final AS (
@@ -36,7 +24,7 @@ final AS (
         i.market AS source,
         i.ilk AS market,
         i.block_number,
-        coalesce(l.is_latest, false) AS is_latest,
+        i.is_latest,
         i.ilk,
         i.symbol,
         i.gem,
@@ -55,7 +43,6 @@ final AS (
         i.price_next_usd,
         i.par
     FROM ilks AS i
-    LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

@@ -16,14 +16,10 @@
 --                          and chip
 --   blocked                why Dog.bark reverts (Dog/liquidation-limit-hit, Dog/dusty-auction-from-partial-liquidation,
 --                          ...), NULL when it starts an auction
--- Reads: raw_maker_urns, stg_maker_gems, markets, sync_state.
+-- Reads: stg_maker_urns_at_snapshot, stg_maker_gems, markets.
 WITH urns AS (
-    -- Stamped with the source's latest snapshot (sync_state), as every latest table is read.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_maker_urns AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'maker' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT r.*
+    FROM stg_maker_urns_at_snapshot AS r
     WHERE NOT r.safe
 ),
 

@@ -10,14 +10,9 @@
 --   collateral_seized      exact: seizedAssets, what the keeper receives
 --   bad_debt_tokens        badDebtAssets, socialised to the market's suppliers, when no collateral is left
 --   blocked                why liquidate reverts (no oracle price), NULL when it goes through
--- Reads: raw_morpho_blue_liquidations, stg_morpho_blue_market_tokens, sync_state.
+-- Reads: stg_morpho_blue_liquidations_at_snapshot, stg_morpho_blue_market_tokens.
 WITH calls AS (
-    -- Stamped with the source's latest snapshot (sync_state), as every latest-only table is read.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_morpho_blue_liquidations AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'morpho-blue' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT * FROM stg_morpho_blue_liquidations_at_snapshot
 ),
 
 markets AS (

@@ -27,21 +27,9 @@
 --                          usd_route says how it was found: from the loan token's own price, or from the collateral's
 --                          through the market's own oracle (a loan token no USD source prices)
 --   supply_usd, borrow_usd the accrued totals at base_currency_usd (so also where only the collateral is priced)
--- Reads: raw_morpho_blue_markets, sync_state.
+-- Reads: stg_morpho_blue_markets_at_snapshot.
 WITH markets AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_morpho_blue_markets AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'morpho-blue' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
-),
-
-latest AS (
-    SELECT chain_id, market, snapshot_block AS block_number, true AS is_latest
-    FROM sync_state
-    WHERE protocol = 'morpho-blue'
+    SELECT * FROM stg_morpho_blue_markets_at_snapshot
 ),
 
 final AS (
@@ -51,7 +39,7 @@ final AS (
         m.market AS source,
         m.market_id AS market,
         m.block_number,
-        coalesce(l.is_latest, false) AS is_latest,
+        m.is_latest,
         m.loan_token,
         m.loan_symbol,
         m.loan_decimals,
@@ -99,7 +87,6 @@ final AS (
                 || ', through the market oracle'
         END AS usd_route
     FROM markets AS m
-    LEFT JOIN latest AS l USING (chain_id, market, block_number)
 )
 
 SELECT * FROM final

@@ -9,15 +9,9 @@
 --   supply_tokens, borrow_tokens   shares converted with the accrued totals and Morpho's virtual shares
 --                          (DOUBLE, loan token); the exact assets, rounded as Morpho rounds, are in
 --                          stg_positions_latest (supplied_amount, debt_amount)
--- Reads: raw_morpho_blue_positions, sync_state, stg_morpho_blue_markets.
+-- Reads: stg_morpho_blue_positions_at_snapshot, stg_morpho_blue_markets.
 WITH stored AS (
-    -- The rows hold at the source's latest snapshot (sync_state); a table that no snapshot has changed since is
-    -- not written again and keeps the block it was written at (Store._replace_rows): stamped here anew.
-    SELECT r.* REPLACE (coalesce(s.snapshot_block, r.block_number) AS block_number)
-    FROM raw_morpho_blue_positions AS r
-    LEFT JOIN sync_state AS s
-        ON s.protocol = 'morpho-blue' AND s.chain_id = r.chain_id AND s.market = r.market
-        AND r.block_number <= s.snapshot_block
+    SELECT * FROM stg_morpho_blue_positions_at_snapshot
 ),
 
 markets AS (
