@@ -15,10 +15,10 @@
 --   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol pays
 --                          the caller where the keeper does not pay (bark's tip + chip x tab in dai, Liquity's gas
 --                          compensation in LUSD and ETH), in USD at the latest snapshot; NULL where none in tokens
---   protocol_fee_collateral (exact), protocol_fee_collateral_tokens, protocol_fee_usd   collateral the protocol's
---                          treasury takes on top of what the keeper receives (Aave's liquidation protocol fee); 0
---                          where the protocol takes none (Morpho Blue, Liquity), NULL where its share is no
---                          collateral fee (Comet, Maker) or the call reverts
+--   protocol_fee_debt, protocol_fee_collateral (exact, and _tokens), protocol_fee_usd   what the protocol charges
+--                          the account on top (Maker's liquidation penalty in dai, Aave's liquidation protocol fee in
+--                          the collateral), in USD at the latest snapshot; 0 where it charges none (Morpho Blue,
+--                          Liquity), NULL for Comet and where the call reverts
 --   keeper_gain_usd        where the call goes through, before gas and slippage: collateral_seized_usd -
 --                          debt_repaid_usd where the keeper pays the debt and receives the collateral (Aave, Morpho
 --                          Blue), else keeper_reward_usd (Maker, Liquity); NULL for an absorb (its points are no token)
@@ -45,7 +45,17 @@ valued AS (
         c.debt_repaid_tokens * d.price_usd AS debt_repaid_usd,
         c.collateral_seized_tokens * k.price_usd AS collateral_seized_usd,
         c.bad_debt_tokens * d.price_usd AS bad_debt_usd,
-        c.protocol_fee_collateral_tokens * k.price_usd AS protocol_fee_usd,
+        -- What the protocol charged on top, at the same prices: NULL where it charges nothing it says, or a price it
+        -- needs is missing.
+        CASE WHEN c.protocol_fee_debt_tokens IS NOT NULL OR c.protocol_fee_collateral_tokens IS NOT NULL THEN
+            coalesce(
+                c.protocol_fee_debt_tokens * d.price_usd, CASE WHEN c.protocol_fee_debt_tokens IS NULL THEN 0 END
+            )
+            + coalesce(
+                c.protocol_fee_collateral_tokens * k.price_usd,
+                CASE WHEN c.protocol_fee_collateral_tokens IS NULL THEN 0 END
+            )
+        END AS protocol_fee_usd,
         -- NULL where the protocol pays no reward in tokens, or a price it needs is missing (never a partial sum).
         CASE WHEN c.keeper_reward_debt_tokens IS NOT NULL OR c.keeper_reward_collateral_tokens IS NOT NULL THEN
             coalesce(
@@ -96,6 +106,8 @@ final AS (
         v.keeper_reward_collateral,
         v.keeper_reward_collateral_tokens,
         v.keeper_reward_usd,
+        v.protocol_fee_debt,
+        v.protocol_fee_debt_tokens,
         v.protocol_fee_collateral,
         v.protocol_fee_collateral_tokens,
         v.protocol_fee_usd,

@@ -17,10 +17,11 @@
 --   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol paid the
 --                          liquidator (a Maker bark's incentive, Liquity's gas compensation in Normal Mode), in USD at
 --                          the row's prices; NULL where it paid none in tokens or the logs do not say
---   protocol_fee_collateral (exact), protocol_fee_collateral_tokens, protocol_fee_usd   collateral the protocol's
---                          treasury took on top of what the liquidator received (Aave's liquidation protocol fee, from
---                          the aToken's transfer to the treasury), in USD at the row's prices; 0 where the protocol
---                          takes none (Morpho Blue, Liquity), NULL where its share is no collateral fee (Comet, Maker)
+--   protocol_fee_debt, protocol_fee_collateral (exact, and _tokens), protocol_fee_usd   what the protocol charged
+--                          the account on top: Maker's liquidation penalty in dai (the auction's tab over the due, the
+--                          Vow's once the auction raises it), Aave's liquidation protocol fee in the collateral (the
+--                          aToken's transfer to the treasury); in USD at the row's prices; 0 where the protocol charges
+--                          none (Morpho Blue, Liquity), NULL for Comet and where the logs do not say
 --   liquidator_gain_usd    before gas: collateral_seized_usd - debt_repaid_usd where the liquidator repaid the debt
 --                          for the collateral (keeper_pays: Aave, Morpho Blue), else keeper_reward_usd (NULL for a
 --                          Comet absorb: points; the collateral is the protocol's, not the keeper's)
@@ -107,7 +108,18 @@ rewarded AS (
                 v.keeper_reward_collateral_tokens * v.collateral_price_usd,
                 CASE WHEN v.keeper_reward_collateral_tokens IS NULL THEN 0 END
             )
-        END AS keeper_reward_usd
+        END AS keeper_reward_usd,
+        -- What the protocol charged on top, at the same prices (NULL as for the reward above).
+        CASE WHEN v.protocol_fee_debt_tokens IS NOT NULL OR v.protocol_fee_collateral_tokens IS NOT NULL THEN
+            coalesce(
+                v.protocol_fee_debt_tokens * v.debt_price_usd,
+                CASE WHEN v.protocol_fee_debt_tokens IS NULL THEN 0 END
+            )
+            + coalesce(
+                v.protocol_fee_collateral_tokens * v.collateral_price_usd,
+                CASE WHEN v.protocol_fee_collateral_tokens IS NULL THEN 0 END
+            )
+        END AS protocol_fee_usd
     FROM valued AS v
 ),
 
@@ -143,9 +155,11 @@ final AS (
         v.keeper_reward_collateral,
         v.keeper_reward_collateral_tokens,
         v.keeper_reward_usd,
+        v.protocol_fee_debt,
+        v.protocol_fee_debt_tokens,
         v.protocol_fee_collateral,
         v.protocol_fee_collateral_tokens,
-        v.protocol_fee_collateral_tokens * v.collateral_price_usd AS protocol_fee_usd,
+        v.protocol_fee_usd,
         CASE
             WHEN v.keeper_pays THEN
                 v.collateral_seized_tokens * v.collateral_price_usd - v.debt_repaid_tokens * v.debt_price_usd

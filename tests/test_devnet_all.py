@@ -306,6 +306,10 @@ def test_liquidations_equal_the_logs_on_the_chain(
             assert (_address(bark_urn), ink, art) == (urn.lower(), abs(dink), abs(dart))
             assert row["market"] == name and due // 10**27 == dai
             assert row["debt_repaid_tokens"] == pytest.approx(dai / 10**18, rel=1e-12)
+            # The liquidation penalty: the tab of the bark's Kick (due x chop) over its due, each floored to the wei.
+            (kick,) = [x for x in receipts[row["tx_hash"]]["logs"] if x["topics"] and x["topics"][0] == KICK]
+            tab = int(kick["data"][2 + 64 : 2 + 64 * 2], 16)
+            assert tab > due and int(row["protocol_fee_debt"]) == tab // 10**27 - due // 10**27, row["tx_hash"]
             seized = abs(dink) // 10 ** (18 - gem["decimals"])  # the Vat's wad of gem in the gem's own units
             # The keeper the bark credited: the devnet's keeper barks with itself as `kpr`, so it is the sender.
             sender = receipts[row["tx_hash"]]["from"].lower()
@@ -332,9 +336,9 @@ def test_liquidations_equal_the_logs_on_the_chain(
         "maker": False,
         "liquity-v1": False,
     }
-    # The treasury's fee on the collateral: on an Aave row, what the receipt's Transfer of the collateral aToken moved
-    # from the borrower to the aToken's RESERVE_TREASURY_ADDRESS (asked of the aToken); none in Morpho Blue or Liquity;
-    # Comet's and Maker's share is no collateral fee (NULL).
+    # What the protocol charged on top: on an Aave row, the collateral the receipt's Transfer of its aToken moved from
+    # the borrower to the aToken's RESERVE_TREASURY_ADDRESS (asked of the aToken), nothing in the debt; Maker's penalty
+    # (checked above); none in Morpho Blue or Liquity; Comet's absorb takes all of the collateral, no fee on top (NULL).
     reserves = _rows(full_db, "SELECT DISTINCT market, asset, a_token FROM raw_aave_v3_reserves")
     a_tokens = {(r["market"], r["asset"]): r["a_token"].lower() for r in reserves}
     treasuries: dict[str, str] = {}
@@ -356,11 +360,15 @@ def test_liquidations_equal_the_logs_on_the_chain(
         paid += bool(moved)
     assert paid, "no Aave liquidation paid the treasury a fee: the check saw no case"
     fees = {
-        (r["protocol"], None if r["protocol_fee_collateral"] is None else int(r["protocol_fee_collateral"]))
+        (
+            r["protocol"],
+            *(None if r[c] is None else int(r[c]) for c in ("protocol_fee_debt", "protocol_fee_collateral")),
+        )
         for r in rows
-        if r["collateral_asset"] is not None and r["protocol"] != "aave-v3"
+        if r["collateral_asset"] is not None and r["protocol"] not in ("aave-v3", "maker")
     }
-    assert fees == {("morpho-blue", 0), ("liquity-v1", 0), ("compound-v3", None), ("maker", None)}
+    assert fees == {("morpho-blue", 0, 0), ("liquity-v1", 0, 0), ("compound-v3", None, None)}
+    assert {int(r["protocol_fee_debt"]) for r in rows if r["protocol"] == "aave-v3" and r["collateral_asset"]} == {0}
     kicks = [
         int(x["data"][2 + 64 * 3 : 66 + 64 * 3], 16)
         for receipt in receipts.values()

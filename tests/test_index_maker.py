@@ -223,9 +223,9 @@ def test_verdicts_equal_dog_bark(maker: dict[str, Any], rpc: RpcClient, db: Path
 def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:
     """The keeper barks the largest unsafe urn: the Bark event's ink, art and due equal bark_dink, bark_dart and
     bark_due. With mainnet ETH-A's keeper incentive filed on the clip (tip 250 dai, chip 0.1 %), the reward the
-    liquidation call predicts is the coin the Clipper's Kick pays, to the wei. Indexed, the bark's keeper is the `kpr`
-    it named (here not its sender: the Kick says it, the Bark does not), with the Kick's incentive, and so is the
-    liquidator of the grab it made."""
+    liquidation call predicts is the coin the Clipper's Kick pays, to the wei, and the penalty it predicts is the Kick's
+    tab over the Bark's due. Indexed, the bark's keeper is the `kpr` it named (here not its sender: the Kick says it,
+    the Bark does not), with the Kick's incentive and penalty, and so is the liquidator of the grab it made."""
     block = _block(db)
     row = _rows(
         db,
@@ -253,6 +253,7 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     (kick,) = [log for log in receipt.logs if log["topics"][0] == KICK and log["address"] == clip]
     coin = int(kick["data"][2 + 64 * 3 : 2 + 64 * 4], 16)
     assert coin > 250 * RAY * WAD and int(predicted["keeper_reward_debt"]) == coin // RAY
+    tab = int(kick["data"][2 + 64 : 2 + 64 * 2], 16)
     barks = _rows(
         copy, f"SELECT * FROM ({query_sql('stg_maker_events')}) WHERE event = 'bark' AND block_number > {block}"
     )
@@ -269,6 +270,10 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     assert (ink, art) == (int(row["bark_dink"]), int(row["bark_dart"]))
     assert due / 10**45 == pytest.approx(row["bark_due_dai"], rel=1e-15)
     assert due // 10**27 == int(row["bark_due"]), "the due to the wei, as the Bark logs it"
+    # The liquidation penalty: the tab (due x chop) the auction must raise over the due, each floored to the wei.
+    penalty = tab // RAY - due // RAY
+    assert penalty > 0 and int(predicted["protocol_fee_debt"]) == penalty
+    assert [(int(g["protocol_fee_debt"]), g["protocol_fee_collateral"]) for g in grabs] == [(penalty, 0)]
 
 
 def test_bad_debt_is_what_the_clipper_leaves_the_vow_short(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:

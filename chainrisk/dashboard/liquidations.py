@@ -48,8 +48,9 @@ LIQUIDATOR_GAIN = (
 )
 #: What a protocol fee is, wherever the page shows one.
 PROTOCOL_FEE = (
-    "Collateral the protocol's treasury took on top of what the liquidator received (Aave's liquidation protocol fee, "
-    "a share of the bonus); none in Morpho Blue and Liquity; Comet's absorb and Maker's penalty are not counted here"
+    "What the protocol charged the account on top: Aave's liquidation protocol fee (collateral its treasury took, a "
+    "share of the bonus), Maker's liquidation penalty (the auction's tab over the debt, the Vow's once the auction "
+    "raises it); none in Morpho Blue and Liquity; a Comet absorb takes all of the collateral and is not counted"
 )
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
@@ -277,7 +278,8 @@ CALL_CONFIG = {
     ),
     "bad_debt_usd": usd_column("bad debt (USD)", "Debt the call would leave uncovered"),
     "protocol_fee_usd": usd_column(
-        "protocol fee (USD)", "Collateral the treasury would take on top of what the keeper receives (Aave)"
+        "protocol fee (USD)",
+        "What the protocol would charge on top: Aave's treasury fee in collateral, Maker's liquidation penalty",
     ),
     "blocked": st.column_config.TextColumn("blocked", help="Why the call reverts now; empty when it goes through"),
     "goes_through": st.column_config.CheckboxColumn("goes through"),
@@ -351,7 +353,8 @@ def render() -> None:
         )
         return
     st.subheader("Liquidations logged")
-    cols = st.columns(6)
+    # Two rows of three: six labels in one row of a 1,400 px page cut the longest short.
+    cols = [*st.columns(3), *st.columns(3)]
     cols[0].metric("Liquidations", f"{figures['liquidations']:,}", help="Accounts liquidated, one per transaction")
     cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")
     cols[2].metric("Collateral seized (USD)", usd_short(figures["collateral_usd"]))

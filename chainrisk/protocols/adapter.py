@@ -108,10 +108,10 @@ POOL_COLUMNS = (
 #: * keeper_reward_debt, keeper_reward_collateral (exact, and _tokens): what the protocol paid the liquidator, as in
 #:   LIQUIDATION_CALL_COLUMNS (a Maker bark's Kick coin; Liquity's gas compensation where the event says it: Normal
 #:   Mode); NULL where it paid none in tokens or the logs do not say;
-#: * protocol_fee_collateral (exact, and _tokens): collateral the protocol's treasury took from the account on top of
-#:   what the liquidator received, as in LIQUIDATION_CALL_COLUMNS (Aave: the collateral aToken's Transfer from the
-#:   account to a receiver other than the liquidator, logged between the transaction's previous LiquidationCall and
-#:   this one; 0 where none was logged).
+#: * protocol_fee_debt, protocol_fee_collateral (exact, and _tokens): what the protocol charged the account on top, as
+#:   in LIQUIDATION_CALL_COLUMNS (Aave: the collateral aToken's Transfer from the account to a receiver other than the
+#:   liquidator, logged between the transaction's previous LiquidationCall and this one, 0 where none was; Maker: the
+#:   Kick's tab less the Bark's due, from the receipt).
 #: What a liquidation (LIQUIDATION_COLUMNS) or a liquidation call (LIQUIDATION_CALL_COLUMNS) takes off an account and
 #: from it, and the debt it leaves uncovered (the two lists below describe them).
 LIQUIDATION_AMOUNT_COLUMNS = (
@@ -128,6 +128,8 @@ LIQUIDATION_AMOUNT_COLUMNS = (
     "keeper_reward_debt_tokens",
     "keeper_reward_collateral",
     "keeper_reward_collateral_tokens",
+    "protocol_fee_debt",
+    "protocol_fee_debt_tokens",
     "protocol_fee_collateral",
     "protocol_fee_collateral_tokens",
 )
@@ -164,12 +166,14 @@ LIQUIDATION_COLUMNS = (
 #:   (Maker's tip + chip x tab in dai, Liquity's gas compensation in LUSD and ETH), in the debt and the collateral
 #:   asset; NULL where it pays none in tokens (Aave and Morpho Blue: the keeper's gain is the collateral over the
 #:   debt; Comet's absorb earns points) or the figure is unknown;
-#: * protocol_fee_collateral (exact), protocol_fee_collateral_tokens: collateral the protocol's treasury takes from the
-#:   account on top of what the keeper receives (Aave's liquidation protocol fee, a share of the bonus: aave-v3-origin
-#:   src/contracts/protocol/libraries/logic/LiquidationLogic.sol); 0 where the protocol takes none (Morpho Blue,
-#:   Liquity V1); NULL where its share is not a collateral fee (Comet's absorb takes all of the collateral into the
-#:   protocol's reserves, Maker's penalty is charged on the debt and paid from the auction), the call reverts, or the
-#:   figure is unknown;
+#: * protocol_fee_debt (exact), protocol_fee_debt_tokens, protocol_fee_collateral (exact),
+#:   protocol_fee_collateral_tokens: what the protocol charges the account on top of the debt the call repays, in the
+#:   debt and the collateral asset: Maker's liquidation penalty, the tab its auction must raise over the due (due x
+#:   chop: dss src/dog.sol `bark`), the Vow's once the auction raises it; Aave's liquidation protocol fee, collateral
+#:   its treasury takes on top of what the keeper receives, a share of the bonus (aave-v3-origin
+#:   src/contracts/protocol/libraries/logic/LiquidationLogic.sol); 0 where the protocol charges none in that asset
+#:   (Morpho Blue, Liquity V1); NULL for Comet (its absorb takes all of the collateral into the protocol's reserves:
+#:   no fee on top), where the call reverts, or where the figure is unknown;
 #: * health_factor: the account's, as the protocol computes it; blocked: why the call reverts now (the contract's
 #:   error or the reason it names), NULL when it goes through.
 LIQUIDATION_CALL_COLUMNS = (

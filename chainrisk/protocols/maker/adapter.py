@@ -38,6 +38,8 @@ ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS clip VARCHAR;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_id HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper VARCHAR;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper_incentive_dai HUGEINT;
+-- The Bark's auction tab (due x chop, the debt plus the liquidation penalty) from its Kick (since stop 53).
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_tab_dai HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,
@@ -76,6 +78,8 @@ ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_tip VARCHAR;
 ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_tip_dai DOUBLE;
 ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_chip HUGEINT;
 ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_incentive HUGEINT;
+-- The tab a bark's auction would raise now, exactly (since stop 53): the due plus the penalty.
+ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_tab HUGEINT;
 """
 
 
@@ -120,7 +124,8 @@ class MakerAdapter(Adapter[Deployment]):
     def with_receipts(
         self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
     ) -> pl.DataFrame:
-        """Each Bark's keeper and incentive: the Kick of the clip and auction it names, in its transaction."""
+        """Each Bark's keeper, incentive and auction tab: the Kick of the clip and auction it names, in its
+        transaction."""
         found = {tx: kicks(receipt) for tx, receipt in receipts.items()}
         rows = []
         for tx, index, clip, auction in (
@@ -137,12 +142,14 @@ class MakerAdapter(Adapter[Deployment]):
             "log_index": pl.Int32(),
             "_keeper": pl.Utf8(),
             "_incentive": exact,
+            "_tab": exact,
         }
         kicked = pl.DataFrame(rows, schema=schema, orient="row")
         joined = events.join(kicked, on=["tx_hash", "log_index"], how="left", maintain_order="left")
         return joined.with_columns(
             pl.coalesce("_keeper", "keeper").alias("keeper"),
             pl.coalesce("_incentive", "keeper_incentive_dai").alias("keeper_incentive_dai"),
+            pl.coalesce("_tab", "auction_tab_dai").alias("auction_tab_dai"),
         ).select(events.columns)
 
     def snapshot(

@@ -61,6 +61,7 @@ class MakerEvent:
     auction_id: int | None = None  #: bark: that auction's id (None beyond 1e38)
     keeper: str | None = None  #: bark: the keeper it credits (the Kick's kpr, from the receipt)
     keeper_incentive_dai: int | None = None  #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored
+    auction_tab_dai: int | None = None  #: bark: its auction's tab (due x chop / WAD: the penalty on top) // 1e27
 
 
 def _signed(word: str) -> int | None:
@@ -150,14 +151,18 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
     )
 
 
-def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], tuple[str, int | None]]:
-    """Every Clipper `Kick` of a transaction's receipt by (clip, auction id): (keeper, its incentive in dai's smallest
-    unit, coin // 1e27, None beyond 1e38). A log of that topic from any address: the caller keeps those of the clip a
-    Bark names."""
-    found: dict[tuple[str, int], tuple[str, int | None]] = {}
+def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], tuple[str, int | None, int | None]]:
+    """Every Clipper `Kick` of a transaction's receipt by (clip, auction id): (keeper, its incentive and the auction's
+    tab in dai's smallest unit, coin // 1e27 and tab // 1e27, None beyond 1e38). A log of that topic from any address:
+    the caller keeps those of the clip a Bark names."""
+    found: dict[tuple[str, int], tuple[str, int | None, int | None]] = {}
     for log in receipt["logs"]:
         topics, data = log["topics"], log["data"]
         if len(topics) == 4 and topics[0] == KICK and len(data) >= 2 + 64 * 4:
-            coin = int(data_word(data, 3), 16)
-            found[str(log["address"]).lower(), int(topics[1], 16)] = (word_address(topics[3]), _exact(coin // RAY))
+            tab, coin = int(data_word(data, 1), 16), int(data_word(data, 3), 16)
+            found[str(log["address"]).lower(), int(topics[1], 16)] = (
+                word_address(topics[3]),
+                _exact(coin // RAY),
+                _exact(tab // RAY),
+            )
     return found

@@ -62,6 +62,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "auction_id": EXACT(),
     "keeper": pl.Utf8(),
     "keeper_incentive_dai": EXACT(),
+    "auction_tab_dai": EXACT(),
 }
 
 
@@ -282,6 +283,7 @@ URN_SCHEMA: dict[str, pl.DataType] = {
     "bark_due": EXACT(),
     "bark_tab_dai": pl.Float64(),
     "bark_incentive": EXACT(),
+    "bark_tab": EXACT(),
     "penalty_dai": pl.Float64(),
     "bad_debt_dai": pl.Float64(),
 }
@@ -341,6 +343,8 @@ def urns_frame(
                 "bark_incentive": (
                     keeper_incentive(barked.tab, *i.incentive) // RAY if barked and i.incentive is not None else None
                 ),
+                # The tab its auction would raise (due x chop / WAD), floored to the wei as the Kick's tab // RAY.
+                "bark_tab": barked.tab // RAY if barked else None,
                 "penalty_dai": _dai(barked.tab - barked.due) if barked else None,
                 "bad_debt_dai": _dai(max(0, debt - value)) if value is not None else None,
             }

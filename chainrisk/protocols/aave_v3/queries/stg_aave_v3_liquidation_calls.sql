@@ -45,6 +45,8 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
+        CASE WHEN c.error IS NULL THEN 0::HUGEINT END AS protocol_fee_debt,  -- the fee is in the collateral
+        CASE WHEN c.error IS NULL THEN 0.0::DOUBLE END AS protocol_fee_debt_tokens,
         CASE WHEN c.error IS NULL THEN c.protocol_fee END AS protocol_fee_collateral,
         CASE WHEN c.error IS NULL THEN c.protocol_fee::DOUBLE / pow(10, k.decimals) END
             AS protocol_fee_collateral_tokens,

@@ -104,6 +104,8 @@ call_rows AS (
         e.liquidated_collateral_amount AS collateral_seized,
         e.liquidated_collateral_tokens AS collateral_seized_tokens,
         d.deficit_tokens AS bad_debt_tokens,
+        CASE WHEN r.asset IS NOT NULL THEN 0::HUGEINT END AS protocol_fee_debt,  -- the fee is in the collateral
+        CASE WHEN r.asset IS NOT NULL THEN 0.0::DOUBLE END AS protocol_fee_debt_tokens,
         CASE WHEN r.asset IS NOT NULL THEN coalesce(f.fee, 0) END AS protocol_fee_collateral,
         CASE WHEN r.asset IS NOT NULL THEN coalesce(f.fee, 0)::DOUBLE / pow(10, r.decimals) END
             AS protocol_fee_collateral_tokens
@@ -140,6 +142,8 @@ other_deficit_rows AS (
         NULL::HUGEINT AS collateral_seized,
         NULL::DOUBLE AS collateral_seized_tokens,
         d.amount_tokens AS bad_debt_tokens,
+        NULL::HUGEINT AS protocol_fee_debt,
+        NULL::DOUBLE AS protocol_fee_debt_tokens,
         NULL::HUGEINT AS protocol_fee_collateral,
         NULL::DOUBLE AS protocol_fee_collateral_tokens
     FROM deficits AS d

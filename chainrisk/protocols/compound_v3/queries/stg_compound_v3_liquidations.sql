@@ -42,7 +42,9 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
-        NULL::HUGEINT AS protocol_fee_collateral,  -- absorb takes all of the collateral into the reserves
+        NULL::HUGEINT AS protocol_fee_debt,  -- absorb takes all of the collateral into the reserves: no fee on top
+        NULL::DOUBLE AS protocol_fee_debt_tokens,
+        NULL::HUGEINT AS protocol_fee_collateral,
         NULL::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,

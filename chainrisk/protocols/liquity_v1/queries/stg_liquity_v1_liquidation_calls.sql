@@ -50,6 +50,8 @@ final AS (
         t.coll_gas_compensation::DOUBLE / 1e18 AS keeper_reward_collateral_tokens,
         -- No fee to the protocol: the collateral goes to the Stability Pool or the other troves, less the
         -- keeper's gas compensation (TroveManager.sol).
+        0::HUGEINT AS protocol_fee_debt,
+        0.0::DOUBLE AS protocol_fee_debt_tokens,
         0::HUGEINT AS protocol_fee_collateral,
         0.0::DOUBLE AS protocol_fee_collateral_tokens,
         t.health_factor_wad::DOUBLE / 1e18 AS health_factor,

@@ -33,7 +33,9 @@ final AS (
         e.gas_compensation_lusd::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
         e.gas_compensation_eth AS keeper_reward_collateral,
         e.gas_compensation_eth::DOUBLE / 1e18 AS keeper_reward_collateral_tokens,
-        0::HUGEINT AS protocol_fee_collateral,  -- none: the collateral goes to the Stability Pool or the troves
+        0::HUGEINT AS protocol_fee_debt,  -- none: the collateral goes to the Stability Pool or the troves
+        0.0::DOUBLE AS protocol_fee_debt_tokens,
+        0::HUGEINT AS protocol_fee_collateral,
         0.0::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,

@@ -15,6 +15,9 @@
 --   keeper, keeper_incentive_dai   a bark's (and the grab it made): the keeper the Dog credited (`kpr`) and its
 --                          incentive (tip + chip x tab, in dai's smallest unit, floored), from the Clipper's Kick in
 --                          the transaction's receipt; NULL for events indexed before stop 52 and other events
+--   auction_tab_dai        a bark's (and its grab's): the tab its auction must raise, the due times the ilk's chop (the
+--                          liquidation penalty on top), from the Kick, in dai's smallest unit, floored (tab // 1e27);
+--                          NULL for events indexed before stop 53 and other events
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
 --                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0
@@ -29,7 +32,7 @@ WITH raw AS (
 barks AS (
     SELECT
         chain_id, market, tx_hash, ilk, urn, log_index, due_dai AS bark_due, keeper AS bark_keeper,
-        keeper_incentive_dai AS bark_incentive
+        keeper_incentive_dai AS bark_incentive, auction_tab_dai AS bark_tab
     FROM raw
     WHERE event = 'bark'
 ),
@@ -37,10 +40,11 @@ barks AS (
 -- Each grab with the Dog's Bark that made it: Dog.bark logs its Bark after the Vat.grab (dss src/dog.sol).
 events AS (
     SELECT
-        r.* EXCLUDE (due_dai, keeper, keeper_incentive_dai),
+        r.* EXCLUDE (due_dai, keeper, keeper_incentive_dai, auction_tab_dai),
         CASE WHEN r.event = 'grab' THEN b.bark_due ELSE r.due_dai END AS due_dai,
         CASE WHEN r.event = 'grab' THEN b.bark_keeper ELSE r.keeper END AS keeper,
-        CASE WHEN r.event = 'grab' THEN b.bark_incentive ELSE r.keeper_incentive_dai END AS keeper_incentive_dai
+        CASE WHEN r.event = 'grab' THEN b.bark_incentive ELSE r.keeper_incentive_dai END AS keeper_incentive_dai,
+        CASE WHEN r.event = 'grab' THEN b.bark_tab ELSE r.auction_tab_dai END AS auction_tab_dai
     FROM raw AS r
     ASOF LEFT JOIN barks AS b
         ON b.chain_id = r.chain_id AND b.market = r.market AND b.tx_hash = r.tx_hash AND b.ilk = r.ilk
@@ -125,6 +129,7 @@ final AS (
         CASE WHEN e.event = 'grab' THEN e.due_dai END AS due_dai,
         e.keeper,
         e.keeper_incentive_dai,
+        e.auction_tab_dai,
         e.action,
         e.ilk_label AS position_key,
         CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,

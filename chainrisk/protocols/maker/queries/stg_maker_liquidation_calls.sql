@@ -14,6 +14,9 @@
 --   keeper_reward_debt     exact: the incentive the bark's kick pays the keeper (Clipper tip + chip x tab, dai's
 --                          smallest unit, floored; sucked from the Vow); NULL where the clip does not answer tip
 --                          and chip
+--   protocol_fee_debt      exact: the liquidation penalty the bark charges, the tab its auction must raise (due x chop,
+--                          floored to dai's wei as the Kick will log it) less the due; the Vow's once the auction
+--                          raises it (NULL in rows stored before stop 53)
 --   blocked                why Dog.bark reverts (Dog/liquidation-limit-hit, Dog/dusty-auction-from-partial-liquidation,
 --                          ...), NULL when it starts an auction
 -- Reads: stg_maker_urns_at_snapshot, stg_maker_gems, markets.
@@ -57,8 +60,11 @@ final AS (
         u.bark_incentive::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
-        NULL::HUGEINT AS protocol_fee_collateral,  -- the penalty (chop) is on the debt, paid from the auction
-        NULL::DOUBLE AS protocol_fee_collateral_tokens,
+        -- The liquidation penalty: the tab the auction must raise over the due (tab = due x chop / WAD).
+        u.bark_tab - u.bark_due AS protocol_fee_debt,
+        (u.bark_tab - u.bark_due)::DOUBLE / 1e18 AS protocol_fee_debt_tokens,
+        CASE WHEN u.bark_refusal IS NULL THEN 0::HUGEINT END AS protocol_fee_collateral,  -- the penalty is in dai
+        CASE WHEN u.bark_refusal IS NULL THEN 0.0::DOUBLE END AS protocol_fee_collateral_tokens,
         u.health_factor_wad::DOUBLE / 1e18 AS health_factor,
         u.bark_refusal AS blocked
     FROM urns AS u

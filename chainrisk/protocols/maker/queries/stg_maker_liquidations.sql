@@ -14,6 +14,9 @@
 --   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
 --   keeper_reward_debt     exact: the incentive the bark's kick paid its keeper (the Clipper Kick's coin, in dai's
 --                          smallest unit, floored: stg_maker_events.keeper_incentive_dai); NULL where unknown
+--   protocol_fee_debt      exact: the liquidation penalty the bark charged, its auction's tab (due x chop, from the
+--                          Clipper's Kick in the receipt) less its due, each floored to dai's wei; the Vow's once the
+--                          auction raises it; NULL for grabs indexed before stop 53 or without a Bark
 -- Reads: stg_maker_events, stg_maker_gems.
 WITH grabs AS (
     SELECT * FROM stg_maker_events WHERE event = 'grab'
@@ -47,8 +50,11 @@ final AS (
         e.keeper_incentive_dai::DOUBLE / 1e18 AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
-        NULL::HUGEINT AS protocol_fee_collateral,  -- the penalty (chop) is on the debt, paid from the auction
-        NULL::DOUBLE AS protocol_fee_collateral_tokens,
+        -- The liquidation penalty: the Kick's tab over the Bark's due, each floored to dai's wei.
+        e.auction_tab_dai - e.due_dai AS protocol_fee_debt,
+        (e.auction_tab_dai - e.due_dai)::DOUBLE / 1e18 AS protocol_fee_debt_tokens,
+        0::HUGEINT AS protocol_fee_collateral,  -- the penalty is in dai
+        0.0::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
         e.tx_hash,
         e.log_index,

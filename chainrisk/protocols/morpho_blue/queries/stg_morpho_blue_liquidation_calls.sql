@@ -43,6 +43,8 @@ final AS (
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
         -- Morpho Blue takes no fee on a liquidation (src/Morpho.sol `liquidate`): the keeper gets all it seizes.
+        CASE WHEN c.error IS NULL THEN 0::HUGEINT END AS protocol_fee_debt,
+        CASE WHEN c.error IS NULL THEN 0.0::DOUBLE END AS protocol_fee_debt_tokens,
         CASE WHEN c.error IS NULL THEN 0::HUGEINT END AS protocol_fee_collateral,
         CASE WHEN c.error IS NULL THEN 0.0::DOUBLE END AS protocol_fee_collateral_tokens,
         c.health_factor_wad::DOUBLE / 1e18 AS health_factor,

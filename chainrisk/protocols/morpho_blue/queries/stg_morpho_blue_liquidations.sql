@@ -33,6 +33,8 @@ final AS (
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
         -- Morpho Blue takes no fee on a liquidation (src/Morpho.sol `liquidate`).
+        0::HUGEINT AS protocol_fee_debt,
+        0.0::DOUBLE AS protocol_fee_debt_tokens,
         0::HUGEINT AS protocol_fee_collateral,
         0.0::DOUBLE AS protocol_fee_collateral_tokens,
         e.block_number,
