@@ -45,27 +45,16 @@ valued AS (
         c.debt_repaid_tokens * d.price_usd AS debt_repaid_usd,
         c.collateral_seized_tokens * k.price_usd AS collateral_seized_usd,
         c.bad_debt_tokens * d.price_usd AS bad_debt_usd,
-        -- What the protocol charged on top, at the same prices: NULL where it charges nothing it says, or a price it
-        -- needs is missing.
-        CASE WHEN c.protocol_fee_debt_tokens IS NOT NULL OR c.protocol_fee_collateral_tokens IS NOT NULL THEN
-            coalesce(
-                c.protocol_fee_debt_tokens * d.price_usd, CASE WHEN c.protocol_fee_debt_tokens IS NULL THEN 0 END
-            )
-            + coalesce(
-                c.protocol_fee_collateral_tokens * k.price_usd,
-                CASE WHEN c.protocol_fee_collateral_tokens IS NULL THEN 0 END
-            )
-        END AS protocol_fee_usd,
-        -- NULL where the protocol pays no reward in tokens, or a price it needs is missing (never a partial sum).
+        -- What the protocol pays the keeper and what it charges the account on top, at the same prices: NULL where the
+        -- row has neither side in tokens, or a price a side needs is missing (never a partial sum).
         CASE WHEN c.keeper_reward_debt_tokens IS NOT NULL OR c.keeper_reward_collateral_tokens IS NOT NULL THEN
-            coalesce(
-                c.keeper_reward_debt_tokens * d.price_usd, CASE WHEN c.keeper_reward_debt_tokens IS NULL THEN 0 END
-            )
-            + coalesce(
-                c.keeper_reward_collateral_tokens * k.price_usd,
-                CASE WHEN c.keeper_reward_collateral_tokens IS NULL THEN 0 END
-            )
+            if(c.keeper_reward_debt_tokens IS NULL, 0, c.keeper_reward_debt_tokens * d.price_usd)
+            + if(c.keeper_reward_collateral_tokens IS NULL, 0, c.keeper_reward_collateral_tokens * k.price_usd)
         END AS keeper_reward_usd,
+        CASE WHEN c.protocol_fee_debt_tokens IS NOT NULL OR c.protocol_fee_collateral_tokens IS NOT NULL THEN
+            if(c.protocol_fee_debt_tokens IS NULL, 0, c.protocol_fee_debt_tokens * d.price_usd)
+            + if(c.protocol_fee_collateral_tokens IS NULL, 0, c.protocol_fee_collateral_tokens * k.price_usd)
+        END AS protocol_fee_usd,
         greatest(d.block_number, k.block_number) AS price_block
     FROM calls AS c
     LEFT JOIN prices AS d

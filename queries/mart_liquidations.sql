@@ -97,28 +97,15 @@ valued AS (
 rewarded AS (
     SELECT
         v.*,
-        -- What the protocol paid the liquidator, at the row's prices; NULL where it paid none in tokens, or a price
-        -- it needs is missing (never a partial sum).
+        -- What the protocol paid the liquidator and what it charged the account on top, each at the row's prices:
+        -- NULL where the row has neither side in tokens, or a price a side needs is missing (never a partial sum).
         CASE WHEN v.keeper_reward_debt_tokens IS NOT NULL OR v.keeper_reward_collateral_tokens IS NOT NULL THEN
-            coalesce(
-                v.keeper_reward_debt_tokens * v.debt_price_usd,
-                CASE WHEN v.keeper_reward_debt_tokens IS NULL THEN 0 END
-            )
-            + coalesce(
-                v.keeper_reward_collateral_tokens * v.collateral_price_usd,
-                CASE WHEN v.keeper_reward_collateral_tokens IS NULL THEN 0 END
-            )
+            if(v.keeper_reward_debt_tokens IS NULL, 0, v.keeper_reward_debt_tokens * v.debt_price_usd)
+            + if(v.keeper_reward_collateral_tokens IS NULL, 0, v.keeper_reward_collateral_tokens * v.collateral_price_usd)
         END AS keeper_reward_usd,
-        -- What the protocol charged on top, at the same prices (NULL as for the reward above).
         CASE WHEN v.protocol_fee_debt_tokens IS NOT NULL OR v.protocol_fee_collateral_tokens IS NOT NULL THEN
-            coalesce(
-                v.protocol_fee_debt_tokens * v.debt_price_usd,
-                CASE WHEN v.protocol_fee_debt_tokens IS NULL THEN 0 END
-            )
-            + coalesce(
-                v.protocol_fee_collateral_tokens * v.collateral_price_usd,
-                CASE WHEN v.protocol_fee_collateral_tokens IS NULL THEN 0 END
-            )
+            if(v.protocol_fee_debt_tokens IS NULL, 0, v.protocol_fee_debt_tokens * v.debt_price_usd)
+            + if(v.protocol_fee_collateral_tokens IS NULL, 0, v.protocol_fee_collateral_tokens * v.collateral_price_usd)
         END AS protocol_fee_usd
     FROM valued AS v
 ),

@@ -492,14 +492,27 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
             assert r["keeper_reward_usd"] == r["keeper_gain_usd"]
         elif r["protocol"] not in ("maker", "liquity-v1"):
             assert r["keeper_reward_debt"] is None and r["keeper_reward_collateral"] is None
+        if r["goes_through"] and r["protocol_fee_debt"] is not None:
+            # What the protocol charges on top, at the same prices as the amounts (none in USD for Comet).
+            fee = r["protocol_fee_debt_tokens"] * r["debt_repaid_usd"] / r["debt_repaid_tokens"]
+            if r["protocol_fee_collateral_tokens"]:
+                fee += r["protocol_fee_collateral_tokens"] * r["collateral_seized_usd"] / r["collateral_seized_tokens"]
+            assert r["protocol_fee_usd"] == pytest.approx(fee, rel=1e-9, abs=1e-12), r["protocol"]
+        else:
+            assert r["protocol_fee_usd"] is None and (r["protocol"] == "compound-v3" or not r["goes_through"])
     aave = {
-        (r["wallet"], r["collateral_asset"], r["debt_asset"]): (r["debt_repaid"], r["collateral_seized"])
+        (r["wallet"], r["collateral_asset"], r["debt_asset"]): (
+            r["debt_repaid"],
+            r["collateral_seized"],
+            r["protocol_fee"],
+        )
         for r in _rows(full_db, "SELECT * FROM raw_aave_v3_liquidations")
     }
     assert aave and all(
-        aave[r["wallet"], r["collateral_asset"], r["debt_asset"]] == (r["debt_repaid"], r["collateral_seized"])
+        aave[r["wallet"], r["collateral_asset"], r["debt_asset"]]
+        == (r["debt_repaid"], r["collateral_seized"], r["protocol_fee_collateral"])
         for r in calls
-        if r["protocol"] == "aave-v3"
+        if r["protocol"] == "aave-v3" and r["goes_through"]
     )
     urns = {r["urn"]: r for r in _rows(full_db, "SELECT * FROM raw_maker_urns WHERE NOT safe")}
     for r in (c for c in calls if c["protocol"] == "maker"):
@@ -508,6 +521,11 @@ def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> Non
         # The keeper's incentive: the devnet's clips have no tip or chip filed (test_index_maker files mainnet's).
         incentive = urns[r["wallet"]]["bark_incentive"]
         assert r["blocked"] is not None or int(r["keeper_reward_debt"]) == int(incentive) == 0
+        # The penalty: the tab bark would set over its due (test_index_maker checks both against a real Kick).
+        urn = urns[r["wallet"]]
+        assert (
+            r["blocked"] is not None or int(r["protocol_fee_debt"]) == int(urn["bark_tab"]) - int(urn["bark_due"]) > 0
+        )
     troves = {r["wallet"]: r for r in _rows(full_db, "SELECT * FROM raw_liquity_v1_troves WHERE liquidatable")}
     for r in (c for c in calls if c["protocol"] == "liquity-v1"):
         trove = troves[r["wallet"]]
