@@ -84,7 +84,7 @@ def per_day(db: Path) -> pl.DataFrame:
         db,
         f"""
         SELECT date_trunc('day', block_time) AS day, protocol, count(DISTINCT ({ONE_LIQUIDATION})) AS liquidations,
-               sum(debt_repaid_usd) AS debt_usd, sum(bad_debt_usd) AS bad_debt_usd
+               sum(debt_repaid_usd) AS debt_usd, sum(bad_debt_usd) AS bad_debt_usd, sum(protocol_fee_usd) AS fee_usd
         FROM {VIEW} WHERE block_time IS NOT NULL
         GROUP BY ALL ORDER BY day, protocol
         """,
@@ -488,6 +488,7 @@ def _over_time(days: pl.DataFrame) -> None:
                 alt.Tooltip("liquidations:Q", format="d"),
                 alt.Tooltip("debt_usd:Q", format="$,.2f", title="debt repaid (USD)"),
                 alt.Tooltip("bad_debt_usd:Q", format="$,.2f", title="bad debt (USD)"),
+                alt.Tooltip("fee_usd:Q", format="$,.2f", title="protocol fees (USD)"),
             ],
         )
     )
