@@ -18,6 +18,7 @@
 --                          the fee there, then logs the call: LiquidationLogic.sol, and @aave/core-v3 3.0.2's); 0 where
 --                          none was logged (no fee set), NULL where the collateral is no reserve the indexer read (its
 --                          transfers are not indexed). A liquidator that is the treasury itself is not told apart: 0
+--   protocol_fee_debt      0: Aave's fee is in the collateral (NULL where protocol_fee_collateral is)
 --   bad_debt_tokens        the deficit the liquidation booked in debt_asset (3.3+ DeficitCreated; NULL on a call's
 --                          row when none: before 3.3, or collateral left)
 -- Reads: stg_aave_v3_events, raw_aave_v3_events, stg_aave_v3_tokens.
