@@ -551,12 +551,14 @@ def test_liquidations_page_lists_each_liquidatable_accounts_call(
         full_db,
         "SELECT count(DISTINCT (protocol, chain_id, market, wallet)) AS accounts, "
         "count(DISTINCT (protocol, chain_id, market, wallet)) FILTER (WHERE goes_through) AS open, "
-        "sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt, count(*) AS calls "
+        "sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt, count(*) AS calls, "
+        "sum(protocol_fee_usd) FILTER (WHERE goes_through) AS fees "
         f"FROM ({query_sql('mart_liquidation_calls')}) WHERE best_for_account",
     )
     metrics = {m.label: m.value for m in app.metric}
     assert expected["accounts"] > 0 and metrics["Accounts"] == f"{expected['open']:,} of {expected['accounts']:,}"
     assert metrics["Debt to repay (USD)"] == usd_short(expected["debt"])
+    assert expected["fees"] > 0 and metrics["Protocol fees due (USD)"] == usd_short(expected["fees"])
     calls = table_with(app, "keeper_gain_usd")
     assert calls.shape[0] == min(expected["calls"], 500)
     through = calls["goes_through"].tolist()

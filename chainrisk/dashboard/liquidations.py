@@ -222,6 +222,7 @@ def calls_now(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int 
                sum(debt_repaid_usd) FILTER (WHERE goes_through) AS debt_usd,
                sum(collateral_seized_usd) FILTER (WHERE goes_through) AS collateral_usd,
                sum(keeper_gain_usd) AS gain_usd, sum(bad_debt_usd) FILTER (WHERE goes_through) AS bad_debt_usd,
+               sum(protocol_fee_usd) FILTER (WHERE goes_through) AS fee_usd,
                count(*) AS calls
         FROM {CALLS_VIEW} WHERE best_for_account
         """,
@@ -297,7 +298,7 @@ def _now(db: Path) -> None:
     if not figures["accounts"]:
         st.caption("No account any indexed market would liquidate at its latest snapshot.")
         return
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric(
         "Accounts",
         f"{figures['open_accounts']:,} of {figures['accounts']:,}",
@@ -310,7 +311,13 @@ def _now(db: Path) -> None:
         help="Before gas and slippage: collateral received less debt paid where the keeper repays (Aave, Morpho "
         "Blue); the protocol's reward elsewhere (a Maker bark's tip and chip, Liquity's gas compensation)",
     )
-    cols[3].metric("Bad debt left (USD)", usd_short(figures["bad_debt_usd"]), help="Debt the calls leave uncovered")
+    cols[3].metric(
+        "Protocol fees due (USD)",
+        usd_short(figures["fee_usd"]),
+        help="What the protocols would charge the accounts on top: Aave's treasury fee in collateral, Maker's "
+        "liquidation penalty",
+    )
+    cols[4].metric("Bad debt left (USD)", usd_short(figures["bad_debt_usd"]), help="Debt the calls leave uncovered")
     st.caption(
         "Each liquidatable account's call as its contract would execute it at the market's latest snapshot (Aave: "
         "the pair of collateral and debt that goes through with the largest gain; a Comet absorb: its debt and "
