@@ -338,7 +338,7 @@ def test_liquidations_equal_the_logs_on_the_chain(
     }
     # What the protocol charged on top: on an Aave row, the collateral the receipt's Transfer of its aToken moved from
     # the borrower to the aToken's RESERVE_TREASURY_ADDRESS (asked of the aToken), nothing in the debt; Maker's penalty
-    # (checked above); none in Morpho Blue or Liquity; Comet's absorb takes all of the collateral, no fee on top (NULL).
+    # (checked above); none in Morpho Blue or Liquity; none known in tokens for a Comet absorb (NULL).
     reserves = _rows(full_db, "SELECT DISTINCT market, asset, a_token FROM raw_aave_v3_reserves")
     a_tokens = {(r["market"], r["asset"]): r["a_token"].lower() for r in reserves}
     treasuries: dict[str, str] = {}

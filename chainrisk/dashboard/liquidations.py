@@ -50,7 +50,8 @@ LIQUIDATOR_GAIN = (
 PROTOCOL_FEE = (
     "What the protocol charged the account on top: Aave's liquidation protocol fee (collateral its treasury took, a "
     "share of the bonus), Maker's liquidation penalty (the auction's tab over the debt, the Vow's once the auction "
-    "raises it); none in Morpho Blue and Liquity; a Comet absorb takes all of the collateral and is not counted"
+    "raises it); none in Morpho Blue and Liquity; a Comet absorb's share (the collateral's value beyond what it "
+    "credits the account) is not counted"
 )
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"

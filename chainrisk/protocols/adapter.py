@@ -172,8 +172,9 @@ LIQUIDATION_COLUMNS = (
 #:   chop: dss src/dog.sol `bark`), the Vow's once the auction raises it; Aave's liquidation protocol fee, collateral
 #:   its treasury takes on top of what the keeper receives, a share of the bonus (aave-v3-origin
 #:   src/contracts/protocol/libraries/logic/LiquidationLogic.sol); 0 where the protocol charges none in that asset
-#:   (Morpho Blue, Liquity V1); NULL for Comet (its absorb takes all of the collateral into the protocol's reserves:
-#:   no fee on top), where the call reverts, or where the figure is unknown;
+#:   (Morpho Blue, Liquity V1); NULL for Comet (its absorb takes all of the collateral and credits the account its
+#:   liquidationFactor share of the value: what the protocol keeps beyond that is value, not a fee in tokens), where
+#:   the call reverts, or where the figure is unknown;
 #: * health_factor: the account's, as the protocol computes it; blocked: why the call reverts now (the contract's
 #:   error or the reason it names), NULL when it goes through.
 LIQUIDATION_CALL_COLUMNS = (

@@ -42,7 +42,9 @@ final AS (
         NULL::DOUBLE AS keeper_reward_debt_tokens,
         NULL::HUGEINT AS keeper_reward_collateral,
         NULL::DOUBLE AS keeper_reward_collateral_tokens,
-        NULL::HUGEINT AS protocol_fee_debt,  -- absorb takes all of the collateral into the reserves: no fee on top
+        -- Absorb takes all of the collateral and credits the account its liquidationFactor share of the value: the
+        -- rest is the protocol's in value (less the store-front discount buyers get), no fee in tokens: unknown.
+        NULL::HUGEINT AS protocol_fee_debt,
         NULL::DOUBLE AS protocol_fee_debt_tokens,
         NULL::HUGEINT AS protocol_fee_collateral,
         NULL::DOUBLE AS protocol_fee_collateral_tokens,
