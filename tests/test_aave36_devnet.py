@@ -66,7 +66,7 @@ def _word_address(address: str) -> str:
     return "0x" + address.lower()[2:].rjust(64, "0")
 
 
-def _transfers_to(receipt: dict[str, Any], token: str, sender: str, receiver: str) -> list[int]:
+def transfers_to(receipt: dict[str, Any], token: str, sender: str, receiver: str) -> list[int]:
     """The values of `token`'s Transfer logs from `sender` to `receiver` in `receipt`."""
     return [
         int(log["data"], 16)
@@ -318,7 +318,7 @@ def test_liquidation_calls_do_what_chainrisk_says(chain: Chain) -> None:
             repaid, seized = int(event["data"][2:66], 16), int(event["data"][66:130], 16)
             assert (repaid, seized) == (outcome.debt_repaid, outcome.collateral_seized), label
             # The treasury's fee: what chainrisk stored moves from the borrower's collateral aTokens to the treasury.
-            fee = _transfers_to(receipt, by_id[collateral]["a_token"], wallet, market["treasury"])
+            fee = transfers_to(receipt, by_id[collateral]["a_token"], wallet, market["treasury"])
             assert fee == ([outcome.protocol_fee] if outcome.protocol_fee else []), label
             fees += outcome.protocol_fee > 0
             deficits = {
@@ -380,9 +380,9 @@ def test_logged_liquidations_carry_the_fee_the_treasury_received(chain: Chain) -
     for tx, block, wallet, liquidator, collateral, fee, fee_tokens in rows:
         receipt = rpc.call("eth_getTransactionReceipt", [tx])
         reserve = a_tokens[collateral]
-        assert [int(fee)] == _transfers_to(receipt, reserve["a_token"], wallet, treasury) and fee > 0, tx
+        assert [int(fee)] == transfers_to(receipt, reserve["a_token"], wallet, treasury) and fee > 0, tx
         assert fee_tokens == pytest.approx(int(fee) / 10 ** reserve["decimals"], rel=1e-12)
-        paid_in_a_tokens += bool(_transfers_to(receipt, reserve["a_token"], wallet, liquidator))
+        paid_in_a_tokens += bool(transfers_to(receipt, reserve["a_token"], wallet, liquidator))
         call = eth_call(market["pool"], POOL_V30, "getReserveNormalizedIncome", collateral, block=hex(block))
         income = POOL_V30.decode("getReserveNormalizedIncome", rpc.call(*call))[0]
         scaled[reserve["a_token"]] = scaled.get(reserve["a_token"], 0) + a_token_transfer_scaled(

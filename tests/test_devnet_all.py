@@ -48,7 +48,7 @@ from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import LENDING_POOLS, install_views, query_sql
 from tests.databases import copy_of
-from tests.test_aave36_devnet import check_account_data
+from tests.test_aave36_devnet import check_account_data, transfers_to
 from tests.test_alerts import HOOK, Receiver
 from tests.test_app import assert_clean, open_page, table_with
 from tests.test_index_compound_v3 import COMET, _check_balances, _check_health
@@ -348,14 +348,7 @@ def test_liquidations_equal_the_logs_on_the_chain(
         if token not in treasuries:
             answer = full_rpc.call(*eth_call(token, A_TOKEN, "RESERVE_TREASURY_ADDRESS"))
             treasuries[token] = A_TOKEN.decode("RESERVE_TREASURY_ADDRESS", answer)[0].lower()
-        moved = [
-            int(x["data"], 16)
-            for x in receipts[row["tx_hash"]]["logs"]
-            if x["address"].lower() == token
-            and x["topics"][0] == event_topic("Transfer(address,address,uint256)")
-            and _address(x["topics"][1]) == row["wallet"]
-            and _address(x["topics"][2]) == treasuries[token]
-        ]
+        moved = transfers_to(receipts[row["tx_hash"]], token, row["wallet"], treasuries[token])
         assert int(row["protocol_fee_collateral"]) == sum(moved), row["tx_hash"]
         paid += bool(moved)
     assert paid, "no Aave liquidation paid the treasury a fee: the check saw no case"

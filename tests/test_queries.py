@@ -31,6 +31,7 @@ from chainrisk.store.views import (
     GENERATED,
     QUERIES_DIR,
     Query,
+    at_snapshot_view,
     install_views,
     list_queries,
     query_files,
@@ -621,8 +622,7 @@ AT_SNAPSHOT_TABLES = (
     "raw_morpho_blue_positions",
 )
 EXPECTED_COLUMNS |= {
-    "stg_" + t.removeprefix("raw_") + AT_SNAPSHOT: {"chain_id", "market", "block_number", "is_latest"}
-    for t in AT_SNAPSHOT_TABLES
+    at_snapshot_view(t): {"chain_id", "market", "block_number", "is_latest"} for t in AT_SNAPSHOT_TABLES
 }
 
 BUCKETS = ["< 1 (liquidatable)", "1 to 1.1", "1.1 to 1.25", "1.25 to 1.5", "1.5 to 2", "≥ 2"]
@@ -783,9 +783,7 @@ def test_every_view_runs_with_its_columns(full_views: duckdb.DuckDBPyConnection,
     if query.name in LIQUIDATION_CALL_VIEWS:
         assert (frame.height > 0) == liquidatable_now(full_views, query), query.name
         return
-    if query.name in {
-        "stg_" + t.removeprefix("raw_") + AT_SNAPSHOT for a in adapters().values() for t in a.latest_only_tables
-    }:
+    if query.name in {at_snapshot_view(t) for a in adapters().values() for t in a.latest_only_tables}:
         return  # what a liquidation would do now: none where no account is liquidatable now (the views above say)
     assert frame.height > 0 or query.name in CREDIT_HISTORY_VIEWS, f"{query.name} is empty on the full devnet's run"
 
