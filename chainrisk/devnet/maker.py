@@ -28,6 +28,10 @@ HOP = 3600
 #: Clipper: start the auction at 120 % of the OSM price, falling linearly to zero over three hours.
 CLIP_BUF = Decimal("1.20")
 CLIP_TAU = 3 * 3600
+#: An auction needs a reset (`redo`) after 140 minutes or once its price is under 40 % of its start: the devnet's
+#: choice, the shape of dss clip.sol's `tail` and `cusp` (governance files them per ilk on mainnet).
+CLIP_TAIL = 140 * 60
+CLIP_CUSP = Decimal("0.40")
 #: Keeper of the devnet's Maker liquidations.
 MAKER_KEEPER = "0x00000000000000000000000000000000006b6565"
 #: A funder moves `amount` token units of `symbol` to `wallet` (queued on the builder).
@@ -415,6 +419,8 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("vow"), d.vow)
         call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("calc"), calc)
         call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("buf"), int(CLIP_BUF * RAY))
+        call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("tail"), CLIP_TAIL)
+        call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("cusp"), int(CLIP_CUSP * RAY))
         call(d.dog, "Dog", "rely", item.clip)
         call(d.dog, "Dog", "file(bytes32,bytes32,address)", ilk, _bytes32("clip"), item.clip)
         call(d.dog, "Dog", "file(bytes32,bytes32,uint256)", ilk, _bytes32("chop"), int(spec.chop * WAD))

@@ -43,14 +43,48 @@ contract LinearDecrease {
     }
 }
 
+/// @title StairstepExponentialDecrease (stand-in)
+/// @notice Stand-in for Maker's StairstepExponentialDecrease price curve: chainrisk's own Solidity written from the
+/// documented maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = rmul(top, rpow(cut, dur / step, RAY)),
+/// rpow by repeated squaring with each product rounded half up, as dss does it.
+contract StairstepExponentialDecrease {
+    uint256 public cut; // per-step multiplicative factor [ray]
+    uint256 public step; // seconds between price drops
+    uint256 internal constant RAY = 10 ** 27;
+
+    constructor(uint256 cut_, uint256 step_) {
+        require(cut_ <= RAY, "StairstepExponentialDecrease/cut-gt-RAY");
+        cut = cut_;
+        step = step_;
+    }
+
+    function rpow(uint256 x, uint256 n, uint256 b) internal pure returns (uint256 z) {
+        if (n == 0) return b;
+        if (x == 0) return 0;
+        z = n % 2 == 0 ? b : x;
+        uint256 half = b / 2;
+        for (n /= 2; n > 0; n /= 2) {
+            x = (x * x + half) / b;
+            if (n % 2 == 1) z = (z * x + half) / b;
+        }
+    }
+
+    function price(uint256 top, uint256 dur) external view returns (uint256) {
+        return top * rpow(cut, dur / step, RAY) / RAY;
+    }
+}
+
 /// @title Clipper (stand-in, minimal)
 /// @notice Stand-in for Maker's Clipper, the Dutch auction the Dog kicks: chainrisk's own Solidity written from the
 /// public interface and documented maths of makerdao/dss src/clip.sol, not Maker's bytecode. Minimal: `kick`
 /// starts at top = feed price * buf, the price falls along `calc`, `take` sells collateral at the current price
 /// (owe = slice * price, the tab capped, the chost rule for partial purchases), sends the dai to the vow, returns
 /// leftover collateral to the urn and lets the Dog know (`digs`). The keeper's incentive as clip.sol pays it at
-/// `kick`: coin = tip + wmul(tab, chip), sucked from the vow to `kpr` (none unless `tip` or `chip` is filed). No
-/// resets (`redo`) or flash-loan callbacks.
+/// `kick`: coin = tip + wmul(tab, chip), sucked from the vow to `kpr` (none unless `tip` or `chip` is filed). An
+/// auction needs a reset once `tail` seconds have passed or its price has fallen below `cusp` of its top (`status`):
+/// `take` then refuses and `redo` restarts it at the feed's price again (paying the same incentive where the tab and
+/// the lot's worth reach `chost`); `getStatus` answers (needsRedo, price, lot, tab) and `yank` cancels an auction
+/// for its ward, as clip.sol does. No flash-loan callbacks, no circuit breaker (`stopped`).
 contract Clipper {
     mapping(address => uint256) public wards;
 
@@ -62,6 +96,8 @@ contract Clipper {
     address public calc;
 
     uint256 public buf; // multiplicative factor on the starting price [ray]
+    uint256 public tail; // seconds after which an auction needs a reset
+    uint256 public cusp; // share of top under which an auction's price needs a reset [ray]
     uint256 public chost; // ilk dust times chop [rad]
     uint64 public chip; // share of the tab sucked from the vow to incentivize keepers [wad]
     uint192 public tip; // flat fee sucked from the vow to incentivize keepers [rad]
@@ -86,6 +122,10 @@ contract Clipper {
         uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr, uint256 coin
     );
     event Take(uint256 indexed id, uint256 max, uint256 price, uint256 owe, uint256 tab, uint256 lot, address indexed usr);
+    event Redo(
+        uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr, uint256 coin
+    );
+    event Yank(uint256 id);
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Clipper/not-authorized");
@@ -107,6 +147,8 @@ contract Clipper {
 
     function file(bytes32 what, uint256 data) external auth {
         if (what == "buf") buf = data;
+        else if (what == "tail") tail = data;
+        else if (what == "cusp") cusp = data;
         else if (what == "tip") tip = uint192(data);
         else if (what == "chip") chip = uint64(data);
         else revert("Clipper/file-unrecognized-param");
@@ -128,11 +170,7 @@ contract Clipper {
         sale.lot = lot;
         sale.usr = usr;
         sale.tic = uint96(block.timestamp);
-        (address pip,) = ClipSpotterLike(spotter).ilks(ilk);
-        (bytes32 val, bool has) = ClipPipLike(pip).peek();
-        require(has, "Clipper/invalid-price");
-        uint256 feedPrice = uint256(val) * 10 ** 9 * RAY / ClipSpotterLike(spotter).par();
-        sale.top = feedPrice * buf / RAY;
+        sale.top = _feedPrice() * buf / RAY;
         require(sale.top > 0, "Clipper/zero-top-price");
         uint256 coin;
         if (tip > 0 || chip > 0) {
@@ -142,11 +180,57 @@ contract Clipper {
         emit Kick(id, sale.top, tab, lot, usr, kpr, coin);
     }
 
+    function _feedPrice() internal returns (uint256) {
+        (address pip,) = ClipSpotterLike(spotter).ilks(ilk);
+        (bytes32 val, bool has) = ClipPipLike(pip).peek();
+        require(has, "Clipper/invalid-price");
+        return uint256(val) * 10 ** 9 * RAY / ClipSpotterLike(spotter).par();
+    }
+
+    function _status(uint96 tic, uint256 top) internal view returns (bool done, uint256 price) {
+        price = AbacusLike(calc).price(top, block.timestamp - tic);
+        done = block.timestamp - tic > tail || price * RAY / top < cusp;
+    }
+
+    function getStatus(uint256 id) external view returns (bool needsRedo, uint256 price, uint256 lot, uint256 tab) {
+        Sale memory sale = sales[id];
+        bool done;
+        (done, price) = _status(sale.tic, sale.top);
+        needsRedo = sale.usr != address(0) && done;
+        lot = sale.lot;
+        tab = sale.tab;
+    }
+
+    function redo(uint256 id, address kpr) external {
+        Sale storage sale = sales[id];
+        require(sale.usr != address(0), "Clipper/not-running-auction");
+        (bool done,) = _status(sale.tic, sale.top);
+        require(done, "Clipper/cannot-reset");
+        sale.tic = uint96(block.timestamp);
+        uint256 feedPrice = _feedPrice();
+        sale.top = feedPrice * buf / RAY;
+        require(sale.top > 0, "Clipper/zero-top-price");
+        uint256 coin;
+        if ((tip > 0 || chip > 0) && sale.tab >= chost && sale.lot * feedPrice >= chost) {
+            coin = tip + sale.tab * chip / WAD;
+            ClipVatLike(vat).suck(vow, kpr, coin);
+        }
+        emit Redo(id, sale.top, sale.tab, sale.lot, sale.usr, kpr, coin);
+    }
+
+    function yank(uint256 id) external auth {
+        require(sales[id].usr != address(0), "Clipper/not-running-auction");
+        ClipDogLike(dog).digs(ilk, sales[id].tab);
+        ClipVatLike(vat).flux(ilk, address(this), msg.sender, sales[id].lot);
+        _remove(id);
+        emit Yank(id);
+    }
+
     function take(uint256 id, uint256 amt, uint256 max, address who, bytes calldata) external {
         Sale memory sale = sales[id];
         require(sale.usr != address(0), "Clipper/not-running-auction");
-        uint256 price = AbacusLike(calc).price(sale.top, block.timestamp - sale.tic);
-        require(price > 0, "Clipper/needs-reset");
+        (bool done, uint256 price) = _status(sale.tic, sale.top);
+        require(!done, "Clipper/needs-reset");
         require(max >= price, "Clipper/too-expensive");
 
         uint256 slice = sale.lot < amt ? sale.lot : amt;
