@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from chainrisk.abi import Abi, eth_call, event_topic, load_abi
+from chainrisk.abi import Abi, abi_encode, eth_call, event_topic, function_selector, load_abi
 from chainrisk.config import market_config
 from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil
@@ -51,7 +51,7 @@ JUG = load_abi("maker", "Jug")
 SPOTTER = load_abi("maker", "Spotter")
 OSM = load_abi("maker", "OSM")
 MANAGER = load_abi("maker", "DssCdpManager")
-WAD, RAY = 10**18, 10**27
+WAD, RAY, RAD = 10**18, 10**27, 10**45
 CHAIN_ID = 31337
 #: Jug.drip vectors recorded from Maker's own jug.sol (dss 1.0.0, solc 0.5.12); provenance inside the file.
 JUG_VECTORS = Path(__file__).resolve().parent / "data" / "maker_jug_drip_vectors.json"
@@ -539,3 +539,179 @@ def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chainrisk.cli", *args], capture_output=True, text=True, timeout=180, check=False
     )
+
+
+def _words(data: str, count: int) -> list[int]:
+    return [int(data[2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(count)]
+
+
+def _file(builder: BlockBuilder, to: str, signature: str, *args: Any) -> None:
+    """The deployer calls one of a stand-in's overloaded `file`s, named by its signature."""
+    types = signature[signature.index("(") + 1 : -1].split(",")
+    builder.send(DEPLOYER, to, "0x" + (function_selector(signature) + abi_encode(types, list(args))).hex(), signature)
+
+
+def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:
+    """Four urns barked at once, their auctions then run four ways on the Clipper: A's whole lot taken at its start
+    (its tab raised, the rest of the collateral back to the urn), B's third of a lot taken (running, then past the
+    clip's tail: needs redo), D's whole lot taken late at a low price (sold out: the Vow short), C left past its tail
+    and reset by a keeper paid for it, on a clip whose curve is a StairstepExponentialDecrease (stand-in). Indexed:
+    each auction's due, tab, raised dai, collateral sold and returned, shortfall and status equal the Bark, Kick, Take
+    and Redo logs and the Clipper's sales and getStatus, the grab's bad debt is its auction's shortfall; and ten
+    minutes later the running auctions' prices equal getStatus again with no new version stored for them (the price
+    curves' maths, linear and stairstep, run on the stored sale)."""
+    block = _block(db)
+    urns = _rows(
+        db,
+        f"SELECT * FROM raw_maker_urns WHERE block_number = {block} AND bark_refusal IS NULL AND bark_dart = art "
+        "ORDER BY collateral_dai / bark_tab_dai DESC",
+    )
+    assert len(urns) >= 4
+    a, b, c, d = urns[0], urns[1], urns[2], urns[-1]
+    contracts = standin_contracts("maker")
+    vat, clipper = (Abi(contracts[name].abi) for name in ("Vat", "Clipper"))
+    dog = Abi(contracts["Dog"].abi)
+    clip_of = {r["urn"]: maker["ilks"][r["ilk"]]["clip"] for r in (a, b, c, d)}
+    credited = "0x00000000000000000000000000000000000c0de5"
+    copy = tmp_path / "auctions.duckdb"
+    shutil.copy(db, copy)
+    auctions_sql = f"SELECT * FROM ({query_sql('stg_maker_auctions')}) WHERE kicked_block > {block}"
+
+    def sale(urn: str) -> tuple[int, ...]:
+        return tuple(clipper.decode("sales", rpc.call(*eth_call(clip_of[urn], clipper, "sales", ids[urn]))))
+
+    def status(urn: str) -> tuple[int, ...]:
+        answer = clipper.decode("getStatus", rpc.call(*eth_call(clip_of[urn], clipper, "getStatus", ids[urn])))
+        return tuple(answer[:2])  # needsRedo, price (the stand-in answers lot and tab too, as dss's latest does)
+
+    def gem(r: dict[str, Any]) -> int:
+        return int(vat.decode("gem", rpc.call(*eth_call(maker["vat"], vat, "gem", _key(r["ilk"]), r["urn"])))[0])
+
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        # Room for every bark and dai for every take; C's clip on a stairstep curve (mainnet's clips use one) with
+        # ETH-A's keeper incentive, so its reset pays.
+        builder.call(DEPLOYER, vat, maker["vat"], "suck", maker["vow"], MAKER_KEEPER, 10**9 * RAD)
+        _file(builder, maker["dog"], "file(bytes32,uint256)", _key("Hole"), 10**12 * RAD)
+        for r in (a, b, c, d):
+            _file(builder, maker["dog"], "file(bytes32,bytes32,uint256)", _key(r["ilk"]), _key("hole"), 10**12 * RAD)
+        stairstep = builder.deploy(contracts["StairstepExponentialDecrease"], RAY * 99 // 100, 90, label="curve")
+        _file(builder, clip_of[c["urn"]], "file(bytes32,address)", _key("calc"), stairstep)
+        _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("tip"), 250 * RAD)
+        _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("chip"), WAD // 1000)
+        builder.mine(0)
+        gems_before = {r["urn"]: gem(r) for r in (a, d)}
+        for r in (a, b, c, d):
+            builder.call(MAKER_KEEPER, dog, maker["dog"], "bark", _key(r["ilk"]), r["urn"], MAKER_KEEPER)
+        receipts = builder.mine(0)
+        assert all(receipt.ok for receipt in receipts)
+        kicks = [log for receipt in receipts for log in receipt.logs if log["topics"][0] == KICK]
+        ids = {"0x" + log["topics"][2][-40:]: int(log["topics"][1], 16) for log in kicks}
+        kicked = {"0x" + log["topics"][2][-40:]: _words(log["data"], 4) for log in kicks}  # top, tab, lot, coin
+        takes = []
+        builder.call(
+            MAKER_KEEPER,
+            clipper,
+            clip_of[a["urn"]],
+            "take",
+            ids[a["urn"]],
+            sale(a["urn"])[2],
+            10**40,
+            MAKER_KEEPER,
+            b"",
+        )
+        builder.call(
+            MAKER_KEEPER,
+            clipper,
+            clip_of[b["urn"]],
+            "take",
+            ids[b["urn"]],
+            sale(b["urn"])[2] // 3,
+            10**40,
+            MAKER_KEEPER,
+            b"",
+        )
+        takes += builder.mine(0)
+        builder.call(
+            MAKER_KEEPER,
+            clipper,
+            clip_of[d["urn"]],
+            "take",
+            ids[d["urn"]],
+            sale(d["urn"])[2],
+            10**40,
+            MAKER_KEEPER,
+            b"",
+        )
+        takes += builder.mine(5940)  # 55 % into the linear curve's three hours: 45 % of the start, above the cusp
+        builder.mine(8400 - 5940 + 1)  # past the tail (140 minutes) of every auction kicked
+        builder.call(MAKER_KEEPER, clipper, clip_of[c["urn"]], "redo", ids[c["urn"]], credited)
+        redo = builder.mine(60)[-1]
+        assert all(receipt.ok for receipt in [*takes, redo])
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+        found = {r["wallet"]: r for r in _rows(copy, auctions_sql)}
+        live = {u: (sale(u), status(u)) for u in (b["urn"], c["urn"])}
+        raw = {r["urn"]: r for r in _rows(copy, "SELECT * FROM raw_maker_auctions")}
+        gems_after = {r["urn"]: gem(r) for r in (a, d)}
+        grabs = {
+            r["wallet"]: r
+            for r in _rows(copy, f"SELECT * FROM ({query_sql('stg_maker_liquidations')}) WHERE block_number > {block}")
+        }
+        # Ten minutes on: the prices move along each curve, the stored versions do not.
+        builder.mine(600)
+        versions = _rows(copy, "SELECT count(*) AS n FROM history.raw_maker_auctions")[0]["n"]
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+        later = {r["urn"]: r for r in _rows(copy, "SELECT * FROM raw_maker_auctions")}
+        later_status = {u: status(u) for u in (b["urn"], c["urn"])}
+        assert _rows(copy, "SELECT count(*) AS n FROM history.raw_maker_auctions")[0]["n"] == versions
+
+    taken = {}
+    for receipt in takes:
+        for log in receipt.logs:
+            if log["topics"][0] == event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)"):
+                taken["0x" + log["topics"][2][-40:]] = _words(log["data"], 5)  # max, price, owe, tab, lot
+    assert set(found) == {a["urn"], b["urn"], c["urn"], d["urn"]}
+    for r in (a, b, c, d):
+        row = found[r["urn"]]
+        _top, tab, lot, _coin = kicked[r["urn"]]
+        assert int(row["due_dai"]) == int(r["bark_due"]) and int(row["tab_dai"]) == tab // RAY
+        units = 10 ** (18 - int(maker["ilks"][r["ilk"]]["decimals"]))
+        if r["urn"] in taken:
+            _max, _price, owe, _tab_left, lot_left = taken[r["urn"]]
+            assert int(row["raised_dai"]) == owe // RAY
+            assert int(row["collateral_sold"]) == (lot - lot_left) // units or row["status"] == "needs redo"
+    # A: the tab raised at once, the rest of the lot back to the urn's gem balance in the Vat.
+    assert found[a["urn"]]["status"] == "raised" and int(found[a["urn"]]["shortfall_dai"]) == 0
+    returned = gems_after[a["urn"]] - gems_before[a["urn"]]
+    units = 10 ** (18 - int(maker["ilks"][a["ilk"]]["decimals"]))
+    assert returned == taken[a["urn"]][4] > 0 and int(found[a["urn"]]["collateral_returned"]) == returned // units
+    assert (
+        int(found[a["urn"]]["penalty_raised_dai"])
+        == int(found[a["urn"]]["raised_dai"]) - int(found[a["urn"]]["due_dai"])
+        > 0
+    )
+    assert grabs[a["urn"]]["bad_debt_tokens"] == 0
+    # D: every unit sold late for less than the due: the Vow's shortfall is the due less what the take paid.
+    assert found[d["urn"]]["status"] == "sold out" and gems_after[d["urn"]] == gems_before[d["urn"]]
+    shortfall = int(found[d["urn"]]["due_dai"]) - taken[d["urn"]][2] // RAY
+    assert shortfall > 0 and int(found[d["urn"]]["shortfall_dai"]) == shortfall
+    assert grabs[d["urn"]]["bad_debt_tokens"] == pytest.approx(shortfall / 1e18, rel=1e-12)
+    # B and C run: their tab, lot, price and verdict are the Clipper's, C reset once and its keeper paid.
+    assert found[b["urn"]]["status"] == "needs redo" and found[c["urn"]]["status"] == "running"
+    for urn, ((_pos, tab, lot, _usr, _tic, _top), (needs_redo, price)) in live.items():
+        assert int(raw[urn]["tab_dai"]) == tab // RAY and int(raw[urn]["lot"]) == lot
+        assert int(raw[urn]["price"]) == price and raw[urn]["needs_redo"] is needs_redo
+        assert int(later[urn]["price"]) == later_status[urn][1] and later[urn]["needs_redo"] is later_status[urn][0]
+        assert int(later[urn]["price"]) < price or price == 0
+    assert raw[c["urn"]]["calc_kind"] == "stairstep-exponential" and raw[b["urn"]]["calc_kind"] in (
+        "linear",
+        "stairstep-exponential",
+    )
+    (redo_log,) = [
+        log
+        for log in redo.logs
+        if log["topics"][0] == event_topic("Redo(uint256,uint256,uint256,uint256,address,address,uint256)")
+    ]
+    coin = _words(redo_log["data"], 4)[3]
+    assert coin > 0 and found[c["urn"]]["redos"] == 1 and int(found[c["urn"]]["redo_incentives_dai"]) == coin // RAY
+    assert grabs[b["urn"]]["bad_debt_tokens"] is None and grabs[c["urn"]]["bad_debt_tokens"] is None

@@ -23,7 +23,7 @@ from chainrisk.protocols.liquity_v1.events import TOPICS as TROVE_TOPICS
 from chainrisk.protocols.liquity_v1.events import decode_log as decode_trove_log
 from chainrisk.protocols.liquity_v1.normalise import events_frame as trove_events
 from chainrisk.protocols.maker.adapter import ADAPTER as MAKER
-from chainrisk.protocols.maker.events import BARK, KICK
+from chainrisk.protocols.maker.events import BARK, KICK, REDO, TAKE, YANK
 from chainrisk.protocols.maker.events import decode_log as decode_maker_log
 from chainrisk.protocols.maker.normalise import events_frame as maker_events
 
@@ -157,3 +157,35 @@ def test_maker_barks_take_the_keeper_of_their_kick() -> None:
         (u3, OTHER, 1),
     ]
     assert done.schema == events.schema
+
+
+def test_maker_clip_events_are_read_from_the_clips_followed_only() -> None:
+    """A followed clip's Take, Redo and Yank carry their auction, its ilk and figures (owe, tab and coin floored from
+    rad to dai's wei); the same logs from a clip not followed, or a Take missing a topic, are not auction events."""
+    tx = "0x" + "06" * 32
+    ilk = "0x" + b"ETH-A".hex().ljust(64, "0")
+    urn = "0x" + "75" * 20
+    rad = 10**45
+    take = [TAKE, "0x" + _word(3), "0x" + _word(urn)]
+    redo = [REDO, "0x" + _word(4), "0x" + _word(urn), "0x" + _word(BOT)]
+    logs = [
+        _log(CLIP, take, [10**40, 1_100 * 10**27, 5 * rad + 7, 2 * rad + 10**27 - 1, 10**18], 1, tx),
+        _log(CLIP, redo, [1_300 * 10**27, 9 * rad, 4 * 10**18, 250 * rad + 1], 2, tx),
+        _log(CLIP, [YANK], [5], 3, tx),
+        _log(OTHER_CLIP, take, [1, 2, 3, 4, 5], 4, tx),
+        _log(CLIP, take[:2], [1, 2, 3, 4, 5], 5, tx),
+    ]
+    decoded = [decode_maker_log(log, VAT, None, DOG, {CLIP: ilk}) for log in logs]
+    events = maker_events([x for x in decoded if x])
+    assert events.select("event", "ilk", "urn", "clip", "auction_id").rows() == [
+        ("take", ilk, urn, CLIP, 3),
+        ("redo", ilk, urn, CLIP, 4),
+        ("yank", ilk, None, CLIP, 5),
+    ]
+    assert events.select("auction_price", "auction_owe_dai", "auction_tab_dai", "auction_lot").rows() == [
+        (1_100 * 10**27, 5 * 10**18, 2 * 10**18, 10**18),
+        (1_300 * 10**27, None, 9 * 10**18, 4 * 10**18),
+        (None, None, None, None),
+    ]
+    assert events.select("keeper", "keeper_incentive_dai").rows() == [(None, None), (BOT, 250 * 10**18), (None, None)]
+    assert [decode_maker_log(log, VAT, None, DOG) for log in logs] == [None] * 5  # no clip followed

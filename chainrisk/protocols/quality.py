@@ -35,6 +35,7 @@ KINDS = {
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
     "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
+    "auctions_unread": "a Maker ilk's Clipper does not answer list() or sales(): its running auctions are unknown",
     "stale_usd_price": "a token's USD feed last answered longer ago than usd_feed_max_age at the block read (its "
     "price is used, as the chain serves it)",
 }

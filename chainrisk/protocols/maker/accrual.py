@@ -1,5 +1,6 @@
 """Maker's accrued raw columns at any block time, from the state a version stores: Jug.drip's rate at the time
-(makerdao/dss src/jug.sol) and what it makes of each urn's debt and safety (Vat.frob's check, src/vat.sol)."""
+(makerdao/dss src/jug.sol), what it makes of each urn's debt and safety (Vat.frob's check, src/vat.sol), and each
+running auction's price and reset verdict (src/abaci.sol, src/clip.sol: chainrisk.protocols.maker.auctions)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from typing import Any
 
 import polars as pl
 
+from chainrisk.protocols.maker import auctions
 from chainrisk.protocols.maker.constants import RAD
 from chainrisk.protocols.maker.maths import MakerRevert, drip, is_unsafe
 
 ILKS = "raw_maker_ilks"
 URNS = "raw_maker_urns"
-ACCRUED_COLUMNS = {ILKS: ("rate_dripped",), URNS: ("debt_dripped", "debt_dripped_dai", "safe_after_drip")}
+ACCRUED_COLUMNS = {
+    ILKS: ("rate_dripped",),
+    URNS: ("debt_dripped", "debt_dripped_dai", "safe_after_drip"),
+    auctions.AUCTIONS: auctions.ACCRUED,
+}
 
 
 def _dripped(row: dict[str, Any], timestamp: int) -> int | None:
@@ -28,7 +34,8 @@ def _dripped(row: dict[str, Any], timestamp: int) -> int | None:
 def accrue(
     table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
 ) -> list[dict[str, Any]]:
-    """Ilks: the rate a drip at `timestamp` would set; urns: their debt at it and whether they stay safe."""
+    """Ilks: the rate a drip at `timestamp` would set; urns: their debt at it and whether they stay safe; running
+    auctions: their price and whether they need a reset."""
     if table == ILKS:
         return [{"rate_dripped": _dripped(row, timestamp)} for row in rows.iter_rows(named=True)]
     if table == URNS:
@@ -51,4 +58,6 @@ def accrue(
                 }
             )
         return out
+    if table == auctions.AUCTIONS:
+        return auctions.accrue(rows, timestamp)
     raise ValueError(f"{table} has no accrued columns")

@@ -1,6 +1,7 @@
 """Maker/Sky as a protocol adapter: from the ChainLog to the Vat, Spotter, Jug, Dog, CDP manager and IlkRegistry;
 urns from the manager's NewCdp events, the Vat's own LibNote logs and an optional list; state at the pinned block
-through a lens. Raw tables: raw_maker_events, raw_maker_ilks, raw_maker_urns."""
+through a lens; each ilk's Clipper auctions from their logs and sales. Raw tables: raw_maker_events, raw_maker_ilks,
+raw_maker_urns, raw_maker_auctions."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ import polars as pl
 from chainrisk.abi import eth_call
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.frames import markets_frame
-from chainrisk.protocols.maker import accrual, normalise
+from chainrisk.protocols.maker import accrual, auctions, normalise
 from chainrisk.protocols.maker.constants import PRESETS
-from chainrisk.protocols.maker.events import BARK, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log, kicks
-from chainrisk.protocols.maker.snapshot import ERC20, Deployment, discover, discover_urns, read_ilks, registry_ilks
+from chainrisk.protocols.maker.events import BARK, CLIP_EVENTS, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log, kicks
+from chainrisk.protocols.maker.snapshot import (
+    ERC20,
+    ZERO,
+    Deployment,
+    discover,
+    discover_urns,
+    read_ilks,
+    registry_ilks,
+)
+from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
 DDL = """
@@ -40,6 +50,10 @@ ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper VARCHAR;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper_incentive_dai HUGEINT;
 -- The Bark's auction tab (due x chop, the debt plus the liquidation penalty) from its Kick (since stop 53).
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_tab_dai HUGEINT;
+-- The auctions themselves (since stop 54): the Clipper's Take, Redo and Yank, and the Kick's top and lot on the bark.
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_price HUGEINT;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_owe_dai HUGEINT;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_lot HUGEINT;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,
@@ -81,6 +95,7 @@ ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_incentive HUGEINT;
 -- The tab a bark's auction would raise now, exactly (since stop 53): the due plus the penalty.
 ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_tab HUGEINT;
 """
+DDL += auctions.DDL
 
 
 class MakerAdapter(Adapter[Deployment]):
@@ -112,10 +127,12 @@ class MakerAdapter(Adapter[Deployment]):
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         addresses = [deployment.vat, deployment.dog] + ([deployment.cdp_manager] if deployment.cdp_manager else [])
-        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS, BARK]])
+        addresses += sorted({clip for clip, _ in deployment.clips} - set(addresses))
+        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS, BARK, *CLIP_EVENTS]])
 
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
-        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager, deployment.dog) for log in logs)
+        clips = dict(deployment.clips)
+        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager, deployment.dog, clips) for log in logs)
         return normalise.events_frame([e for e in decoded if e])
 
     def receipts_wanted(self, deployment: Deployment, events: pl.DataFrame) -> list[str]:
@@ -124,8 +141,8 @@ class MakerAdapter(Adapter[Deployment]):
     def with_receipts(
         self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
     ) -> pl.DataFrame:
-        """Each Bark's keeper, incentive and auction tab: the Kick of the clip and auction it names, in its
-        transaction."""
+        """Each Bark's keeper, incentive, auction tab, starting price and lot: the Kick of the clip and auction it
+        names, in its transaction."""
         found = {tx: kicks(receipt) for tx, receipt in receipts.items()}
         rows = []
         for tx, index, clip, auction in (
@@ -133,24 +150,25 @@ class MakerAdapter(Adapter[Deployment]):
         ):
             kick = found.get(tx, {}).get((clip, auction)) if clip is not None and auction is not None else None
             if kick is not None:
-                rows.append((tx, index, *kick))
+                rows.append((tx, index, kick.keeper, kick.incentive_dai, kick.tab_dai, kick.top, kick.lot))
         if not rows:
             return events
         exact = events.schema["keeper_incentive_dai"]
+        taken = {
+            "keeper": pl.Utf8(),
+            "keeper_incentive_dai": exact,
+            "auction_tab_dai": exact,
+            "auction_price": exact,
+            "auction_lot": exact,
+        }
         schema: dict[str, pl.DataType] = {
             "tx_hash": pl.Utf8(),
             "log_index": pl.Int32(),
-            "_keeper": pl.Utf8(),
-            "_incentive": exact,
-            "_tab": exact,
+            **{f"_{c}": t for c, t in taken.items()},
         }
         kicked = pl.DataFrame(rows, schema=schema, orient="row")
         joined = events.join(kicked, on=["tx_hash", "log_index"], how="left", maintain_order="left")
-        return joined.with_columns(
-            pl.coalesce("_keeper", "keeper").alias("keeper"),
-            pl.coalesce("_incentive", "keeper_incentive_dai").alias("keeper_incentive_dai"),
-            pl.coalesce("_tab", "auction_tab_dai").alias("auction_tab_dai"),
-        ).select(events.columns)
+        return joined.with_columns(pl.coalesce(f"_{c}", c).alias(c) for c in taken).select(events.columns)
 
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
@@ -173,12 +191,19 @@ class MakerAdapter(Adapter[Deployment]):
         for u in urns:
             counts[u.ilk] = counts.get(u.ilk, 0) + 1
         source = deployment.chainlog
+        # The auctions of every clip the Dog names: the registry's (discover) and those of ilks found otherwise.
+        clips = set(deployment.clips) | {(i.clip, i.ilk) for i in by_ilk.values() if i.clip != ZERO}
+        names = {i.ilk: i.name for i in by_ilk.values()}
+        running, issues = auctions.read_auctions(rpc, sorted(clips), names, block)
+        units = {i.ilk: i.gem.vat_units for i in by_ilk.values()}
         positions, health = normalise.contract_frames(
             urns, by_ilk, system, deployment, dai_symbol, chain_id, block, timestamp
         )
         frames = {
             "raw_maker_ilks": normalise.ilks_frame(list(by_ilk.values()), system, counts, chain_id, source, block),
             "raw_maker_urns": normalise.urns_frame(urns, by_ilk, system, chain_id, source, block),
+            auctions.AUCTIONS: auctions.auctions_frame(running, names, units, chain_id, source, block),
+            "data_quality": data_quality_frame(issues, self.name, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,
             "markets": markets_frame(

@@ -4,12 +4,15 @@ right to 32 bytes, topics 1-3 the call's first three arguments, data the first 2
 and the Dog's Bark (dss src/dog.sol), whose `due` is the exact debt of the grab it made (dart x rate, in rad). The Bark
 does not name the keeper: the auction it started does, in the Clipper's `Kick` (dss src/clip.sol; Dog.bark calls
 `kick(tab, lot, urn, kpr)` before it logs the Bark, which names the clip and the auction id), read from the
-transaction's receipt (`kicks`).
+transaction's receipt (`kicks`). What the auction then does is logged by the Clipper itself (dss src/clip.sol): each
+`Take` (a purchase: the price, the dai paid, the tab and lot left), each `Redo` (a reset at the feed's price again,
+with the keeper it pays) and a `Yank` (cancelled by its ward, Maker's End): read from every ilk's clip the Dog names.
 The Vat built from dss's latest source emits no logs; on such a deployment only the CDP manager and a given urn
 list find urns."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,16 @@ BARK = event_topic("Bark(bytes32,address,uint256,uint256,uint256,address,uint256
 #: Kick(uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr,
 #: uint256 coin): the Clipper's auction a bark starts; `kpr` the keeper the bark credits, `coin` its incentive (rad).
 KICK = event_topic("Kick(uint256,uint256,uint256,uint256,address,address,uint256)")
+#: Take(uint256 indexed id, uint256 max, uint256 price, uint256 owe, uint256 tab, uint256 lot, address indexed usr):
+#: a purchase from an auction, `tab` and `lot` what it leaves.
+TAKE = event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)")
+#: Redo(uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr,
+#: uint256 coin): an auction restarted at `top`.
+REDO = event_topic("Redo(uint256,uint256,uint256,uint256,address,address,uint256)")
+#: Yank(uint256 id): an auction cancelled (its tab and lot leave the auction; no debt is raised).
+YANK = event_topic("Yank(uint256)")
+#: The Clipper's events chainrisk reads, by topic.
+CLIP_EVENTS = {TAKE: "take", REDO: "redo", YANK: "yank"}
 #: The Vat functions whose notes name an urn (frob, fork, grab: topic2, and fork's destination in topic3) or an
 #: ilk (init: topic1), by signature.
 VAT_NOTES: dict[str, str] = {
@@ -47,9 +60,9 @@ class MakerEvent:
     block_hash: str  #: block hash, for reorg checks
     tx_hash: str  #: transaction hash
     log_index: int  #: position of the log in the block
-    event: str  #: frob, fork, grab, init (Vat notes), NewCdp (CDP manager) or bark (Dog)
+    event: str  #: frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog), take, redo, yank (Clipper)
     ilk: str | None  #: bytes32 hex; None for NewCdp (the ilk is read from the manager at the snapshot)
-    urn: str | None  #: frob/grab/bark: u; fork: src; NewCdp: None
+    urn: str | None  #: frob/grab/bark: u; fork: src; take/redo: the auction's usr; NewCdp, yank: None
     dst: str | None  #: fork: the destination urn
     cdp_id: int | None  #: NewCdp: the vault id
     owner: str | None  #: NewCdp: `own`, the first owner
@@ -57,11 +70,16 @@ class MakerEvent:
     dink: int | None  #: frob/fork/grab: collateral change [wad], None beyond 1e38 (bark: its grab's, -ink)
     dart: int | None  #: frob/fork/grab: normalised debt change [wad], None beyond 1e38 (bark: its grab's, -art)
     due_dai: int | None = None  #: bark: the debt grabbed, due // 1e27 (dai's smallest unit), None beyond 1e38
-    clip: str | None = None  #: bark: the Clipper whose auction it started
-    auction_id: int | None = None  #: bark: that auction's id (None beyond 1e38)
-    keeper: str | None = None  #: bark: the keeper it credits (the Kick's kpr, from the receipt)
-    keeper_incentive_dai: int | None = None  #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored
-    auction_tab_dai: int | None = None  #: bark: its auction's tab (due x chop / WAD: the penalty on top) // 1e27
+    clip: str | None = None  #: bark: the Clipper whose auction it started; take, redo, yank: the Clipper logging it
+    auction_id: int | None = None  #: bark, take, redo, yank: the auction's id (None beyond 1e38)
+    keeper: str | None = None  #: bark: the keeper it credits (the Kick's kpr, from the receipt); redo: its kpr
+    #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored; redo: the same, paid for the reset
+    keeper_incentive_dai: int | None = None
+    #: bark: its auction's tab (due x chop / WAD: the penalty on top) // 1e27; take: the tab left; redo: the tab
+    auction_tab_dai: int | None = None
+    auction_price: int | None = None  #: bark: the Kick's top; take: the price paid; redo: the new top [ray]
+    auction_owe_dai: int | None = None  #: take: the dai paid, owe // 1e27, floored
+    auction_lot: int | None = None  #: bark: the lot kicked; take: the lot left; redo: the lot [wad, Vat units]
 
 
 def _signed(word: str) -> int | None:
@@ -78,9 +96,16 @@ def _argument(data: str, k: int) -> str:
     return data[_ARGS_AT + 64 * k : _ARGS_AT + 64 * (k + 1)]
 
 
-def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str | None = None) -> MakerEvent | None:
-    """A log as a MakerEvent, or None for logs that say nothing about urns (a log from another of the queried
-    addresses that happens to share a topic is ignored: the topic only counts from the contract that defines it)."""
+def decode_log(
+    log: dict[str, Any],
+    vat: str,
+    cdp_manager: str | None,
+    dog: str | None = None,
+    clips: Mapping[str, str] | None = None,
+) -> MakerEvent | None:
+    """A log as a MakerEvent, or None for logs that say nothing about urns or auctions (a log from another of the
+    queried addresses that happens to share a topic is ignored: the topic only counts from the contract that defines
+    it). `clips`: each Clipper followed (lowercase address) and its ilk (bytes32 hex)."""
     topics: list[str] = log["topics"]
     if not topics:
         return None
@@ -128,6 +153,8 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
                 "auction_id": _exact(int(topics[3], 16)),
             }
         )
+    if topics[0] in CLIP_EVENTS and clips is not None and address in clips:
+        return _clip_event(CLIP_EVENTS[topics[0]], topics, log["data"], clips[address], address, common)
     name = NOTE_TOPICS.get(topics[0])
     if name is None or address != vat or len(topics) != 4:
         return None
@@ -151,18 +178,60 @@ def decode_log(log: dict[str, Any], vat: str, cdp_manager: str | None, dog: str 
     )
 
 
-def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], tuple[str, int | None, int | None]]:
-    """Every Clipper `Kick` of a transaction's receipt by (clip, auction id): (keeper, its incentive and the auction's
-    tab in dai's smallest unit, coin // 1e27 and tab // 1e27, None beyond 1e38). A log of that topic from any address:
+def _clip_event(
+    name: str, topics: list[str], data: str, ilk: str, clip: str, common: dict[str, Any]
+) -> MakerEvent | None:
+    """A Clipper's Take, Redo or Yank (dss src/clip.sol), or None where its topics or data are not that event's."""
+    fields: dict[str, Any] = {**common, "event": name, "ilk": ilk, "clip": clip}
+    if name == "yank":
+        if len(topics) != 1 or len(data) < 2 + 64:
+            return None
+        return MakerEvent(**fields, auction_id=_exact(int(data_word(data, 0), 16)))
+    if len(topics) != (3 if name == "take" else 4) or len(data) < 2 + 64 * (5 if name == "take" else 4):
+        return None
+    words = [int(data_word(data, k), 16) for k in range(5 if name == "take" else 4)]
+    fields.update(urn=word_address(topics[2]), auction_id=_exact(int(topics[1], 16)))
+    if name == "take":
+        _max, price, owe, tab, lot = words
+        return MakerEvent(
+            **fields,
+            auction_price=_exact(price),
+            auction_owe_dai=_exact(owe // RAY),
+            auction_tab_dai=_exact(tab // RAY),
+            auction_lot=_exact(lot),
+        )
+    top, tab, lot, coin = words
+    return MakerEvent(
+        **fields,
+        keeper=word_address(topics[3]),
+        keeper_incentive_dai=_exact(coin // RAY),
+        auction_price=_exact(top),
+        auction_tab_dai=_exact(tab // RAY),
+        auction_lot=_exact(lot),
+    )
+
+
+@dataclass(frozen=True)
+class Kick:
+    """A Clipper's Kick as a bark's receipt logs it, in dai's smallest unit (floored) and the Vat's units; None
+    beyond 1e38."""
+
+    keeper: str  #: kpr, the keeper the bark credits
+    incentive_dai: int | None  #: coin // 1e27
+    tab_dai: int | None  #: tab // 1e27: the debt plus the penalty the auction must raise
+    top: int | None  #: the auction's starting price [ray]
+    lot: int | None  #: the collateral it sells [wad]
+
+
+def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], Kick]:
+    """Every Clipper `Kick` of a transaction's receipt by (clip, auction id). A log of that topic from any address:
     the caller keeps those of the clip a Bark names."""
-    found: dict[tuple[str, int], tuple[str, int | None, int | None]] = {}
+    found: dict[tuple[str, int], Kick] = {}
     for log in receipt["logs"]:
         topics, data = log["topics"], log["data"]
         if len(topics) == 4 and topics[0] == KICK and len(data) >= 2 + 64 * 4:
-            tab, coin = int(data_word(data, 1), 16), int(data_word(data, 3), 16)
-            found[str(log["address"]).lower(), int(topics[1], 16)] = (
-                word_address(topics[3]),
-                _exact(coin // RAY),
-                _exact(tab // RAY),
+            top, tab, lot, coin = (int(data_word(data, k), 16) for k in range(4))
+            found[str(log["address"]).lower(), int(topics[1], 16)] = Kick(
+                word_address(topics[3]), _exact(coin // RAY), _exact(tab // RAY), _exact(top), _exact(lot)
             )
     return found

@@ -1,5 +1,6 @@
 """Maker's integer maths, mirrored with its rounding: Jug.drip and rpow (makerdao/dss src/jug.sol), Spotter.poke
-(src/spot.sol), the Vat's safety check (src/vat.sol frob/fork) and Dog.bark's liquidation amounts (src/dog.sol)."""
+(src/spot.sol), the Vat's safety check (src/vat.sol frob/fork), Dog.bark's liquidation amounts (src/dog.sol) and a
+Clipper auction's price and reset test (src/abaci.sol's price curves, src/clip.sol `status`)."""
 
 from __future__ import annotations
 
@@ -141,3 +142,41 @@ def keeper_incentive(tab: int, tip: int, chip: int) -> int:
     """What Clipper.kick pays the keeper a bark names (dss src/clip.sol `kick`): coin = tip + wmul(tab, chip) [rad],
     sucked from the Vow, 0 when neither is set. `tab` [rad] is the bark's (due x chop / WAD)."""
     return tip + tab * chip // WAD if tip > 0 or chip > 0 else 0
+
+
+#: The price curves of dss src/abaci.sol, as `Abacus.kind` names them.
+LINEAR = "linear"  #: LinearDecrease: top x (tau - dur) / tau, 0 from tau on
+STAIRSTEP = "stairstep-exponential"  #: StairstepExponentialDecrease: top x cut^(dur / step)
+EXPONENTIAL = "exponential"  #: ExponentialDecrease: top x cut^dur
+
+
+@dataclass(frozen=True)
+class Abacus:
+    """A Clipper's price curve (its `calc`) as its public getters answer: `kind` None where none of the dss curves'
+    getters fits (its price is then only what the Clipper reports)."""
+
+    kind: str | None  #: LINEAR, STAIRSTEP, EXPONENTIAL or None
+    tau: int | None = None  #: LinearDecrease.tau [seconds]
+    cut: int | None = None  #: the exponential curves' factor [ray]
+    step: int | None = None  #: StairstepExponentialDecrease.step [seconds]
+
+
+def auction_price(calc: Abacus, top: int, dur: int) -> int | None:
+    """`calc.price(top, dur)` [ray] as dss src/abaci.sol computes it (rmul rounds down, rpow half up per product);
+    None for an unknown curve or where the contract would revert (a step of 0)."""
+    try:
+        if calc.kind == LINEAR and calc.tau is not None:
+            return 0 if dur >= calc.tau else rmul(top, _word((calc.tau - dur) * RAY) // calc.tau)
+        if calc.kind == STAIRSTEP and calc.cut is not None and calc.step:
+            return rmul(top, rpow(calc.cut, dur // calc.step, RAY))
+        if calc.kind == EXPONENTIAL and calc.cut is not None:
+            return rmul(top, rpow(calc.cut, dur, RAY))
+    except MakerRevert:
+        return None
+    return None
+
+
+def auction_needs_redo(price: int, top: int, dur: int, tail: int, cusp: int) -> bool:
+    """Clipper.status's `done` for a running auction (getStatus' needsRedo): older than `tail` seconds, or its price
+    under `cusp` of its top (rdiv(price, top) < cusp)."""
+    return dur > tail or (top > 0 and _word(price * RAY) // top < cusp)

@@ -63,6 +63,9 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "keeper": pl.Utf8(),
     "keeper_incentive_dai": EXACT(),
     "auction_tab_dai": EXACT(),
+    "auction_price": EXACT(),
+    "auction_owe_dai": EXACT(),
+    "auction_lot": EXACT(),
 }
 
 

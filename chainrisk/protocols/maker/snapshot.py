@@ -14,7 +14,7 @@ inverted) and the next price unknown.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,9 @@ class Deployment:
     ilk_registry: str | None  #: ILK_REGISTRY, when the log names one
     dai: str  #: MCD_DAI, the debt token
     listed: tuple[tuple[str | None, str], ...]  #: urns given by the `urns` option: (ilk hex or None for all, urn)
+    #: (clip, ilk hex) of every ilk the IlkRegistry lists or the `urns` option names whose Dog entry has a Clipper:
+    #: the auctions followed (their Take, Redo and Yank logs, their running sales).
+    clips: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
             f"the ChainLog at {address} names a {VAT_KEY} ({vat}) that its Spotter, Jug and Dog do not all use; "
             "it is not a Maker deployment chainrisk can read"
         )
-    return Deployment(
+    deployment = Deployment(
         chainlog=address.lower(),
         vat=vat,
         spot=spotter,
@@ -235,6 +238,20 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
         dai=str(found[DAI_KEY]),
         listed=parse_urn_list(urns_option) if urns_option else (),
     )
+    return replace(deployment, clips=_clips(rpc, deployment, block))
+
+
+def _clips(rpc: RpcClient, deployment: Deployment, block: int) -> tuple[tuple[str, str], ...]:
+    """(clip, ilk) for every ilk the registry lists or the urn list names, from the Dog's `ilks(ilk).clip` (an ilk
+    without one, or whose entry does not decode, has no auctions to follow)."""
+    ilks = sorted(set(registry_ilks(rpc, deployment, block)) | {i for i, _ in deployment.listed if i is not None})
+    raw = rpc.batch_each([eth_call(deployment.dog, DOG, "ilks", bytes.fromhex(i[2:]), block=hex(block)) for i in ilks])
+    found = []
+    for ilk, answer in zip(ilks, raw, strict=True):
+        entry = _decode(DOG, "ilks", answer)
+        if entry is not None and str(entry[0]).lower() != ZERO:
+            found.append((str(entry[0]).lower(), ilk))
+    return tuple(found)
 
 
 def registry_ilks(rpc: RpcClient, deployment: Deployment, block: int) -> list[str]:

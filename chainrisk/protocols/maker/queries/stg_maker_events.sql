@@ -1,12 +1,14 @@
--- Maker/Sky vault events: the Vat's frob / fork / grab / init notes, the CDP manager's NewCdp and the Dog's Bark, in
--- lending terms.
+-- Maker/Sky vault events: the Vat's frob / fork / grab / init notes, the CDP manager's NewCdp, the Dog's Bark and the
+-- Clippers' Take, Redo and Yank, in lending terms.
 --
 -- Grain: one row per (chain_id, source, block_number, log_index, part): a frob that moves both collateral and debt is
 -- two rows (its collateral part and its debt part); every other event is one row.
 -- Key columns:
 --   source                 the ChainLog indexed; market: the ilk by name (ETH-A), as in positions
---   event                  frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog)
---   wallet                 the urn (frob, grab, bark; fork: the source urn), NULL for NewCdp and init
+--   event                  frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog), take, redo, yank
+--                          (the ilk's Clipper, since stop 54)
+--   wallet                 the urn (frob, grab, bark; fork: the source urn; take, redo: the urn the auction sells
+--                          for), NULL for NewCdp, init and yank
 --   dink, dart             exact changes of collateral (wad) and normalised debt (wad); a bark's are its grab's
 --   due_dai                a grab's debt exactly, in dai's smallest unit: the `due` (dart x rate, rad) of the Bark the
 --                          Dog logged after it in the same transaction, floored to the wei; NULL for a grab no Bark
@@ -17,7 +19,12 @@
 --                          the transaction's receipt; NULL for events indexed before stop 52 and other events
 --   auction_tab_dai        a bark's (and its grab's): the tab its auction must raise, the due times the ilk's chop (the
 --                          liquidation penalty on top), from the Kick, in dai's smallest unit, floored (tab // 1e27);
---                          NULL for events indexed before stop 53 and other events
+--                          NULL for events indexed before stop 53; a take's: the tab it left; a redo's: the tab
+--   clip, auction_id       a bark's (and its grab's) auction, and the auction a take, redo or yank acts on
+--   auction_price          ray (1e27 = one dai per whole gem): the Kick's starting price (bark, since stop 54), the
+--                          price a take paid, the price a redo restarted at
+--   auction_owe_dai        a take's dai paid, owe // 1e27 (exact, floored)
+--   auction_lot            the Vat's 18-decimal units of gem: the lot kicked (bark), left after a take, at a redo
 --   action, position_key, action_asset, action_amount   the shared lending-event columns
 --                          (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS): frob's dink > 0 collateral_in (the gem,
 --                          in the Vat's 18-decimal units scaled to the gem's own), dink < 0 collateral_out, dart > 0
@@ -32,7 +39,8 @@ WITH raw AS (
 barks AS (
     SELECT
         chain_id, market, tx_hash, ilk, urn, log_index, due_dai AS bark_due, keeper AS bark_keeper,
-        keeper_incentive_dai AS bark_incentive, auction_tab_dai AS bark_tab
+        keeper_incentive_dai AS bark_incentive, auction_tab_dai AS bark_tab, clip AS bark_clip,
+        auction_id AS bark_auction
     FROM raw
     WHERE event = 'bark'
 ),
@@ -40,11 +48,13 @@ barks AS (
 -- Each grab with the Dog's Bark that made it: Dog.bark logs its Bark after the Vat.grab (dss src/dog.sol).
 events AS (
     SELECT
-        r.* EXCLUDE (due_dai, keeper, keeper_incentive_dai, auction_tab_dai),
+        r.* EXCLUDE (due_dai, keeper, keeper_incentive_dai, auction_tab_dai, clip, auction_id),
         CASE WHEN r.event = 'grab' THEN b.bark_due ELSE r.due_dai END AS due_dai,
         CASE WHEN r.event = 'grab' THEN b.bark_keeper ELSE r.keeper END AS keeper,
         CASE WHEN r.event = 'grab' THEN b.bark_incentive ELSE r.keeper_incentive_dai END AS keeper_incentive_dai,
-        CASE WHEN r.event = 'grab' THEN b.bark_tab ELSE r.auction_tab_dai END AS auction_tab_dai
+        CASE WHEN r.event = 'grab' THEN b.bark_tab ELSE r.auction_tab_dai END AS auction_tab_dai,
+        CASE WHEN r.event = 'grab' THEN b.bark_clip ELSE r.clip END AS clip,
+        CASE WHEN r.event = 'grab' THEN b.bark_auction ELSE r.auction_id END AS auction_id
     FROM raw AS r
     ASOF LEFT JOIN barks AS b
         ON b.chain_id = r.chain_id AND b.market = r.market AND b.tx_hash = r.tx_hash AND b.ilk = r.ilk
@@ -130,6 +140,11 @@ final AS (
         e.keeper,
         e.keeper_incentive_dai,
         e.auction_tab_dai,
+        e.clip,
+        e.auction_id,
+        e.auction_price,
+        e.auction_owe_dai,
+        e.auction_lot,
         e.action,
         e.ilk_label AS position_key,
         CASE WHEN e.part = 'collateral' THEN e.gem ELSE d.dai END AS action_asset,

@@ -11,13 +11,15 @@
 --                          dart), whose debt_repaid_tokens is then dart x the rate of the ilk's snapshot at or before
 --                          the grab, exact when no drip came in between
 --   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
---   bad_debt_tokens        NULL: what the auction does not raise falls on the surplus later, no grab says
+--   bad_debt_tokens        the due the grab's auction did not recover once it ended (stg_maker_auctions.shortfall_dai,
+--                          in dai: 0 when its takes raised the due); NULL while the auction runs, for a grab without a
+--                          Bark, and where the auction's end was not read
 --   keeper_reward_debt     exact: the incentive the bark's kick paid its keeper (the Clipper Kick's coin, in dai's
 --                          smallest unit, floored: stg_maker_events.keeper_incentive_dai); NULL where unknown
 --   protocol_fee_debt      exact: the liquidation penalty the bark charged, its auction's tab (due x chop, from the
 --                          Clipper's Kick in the receipt) less its due, each floored to dai's wei; the Vow's once the
 --                          auction raises it; NULL for grabs indexed before stop 53 or without a Bark
--- Reads: stg_maker_events, stg_maker_gems.
+-- Reads: stg_maker_events, stg_maker_gems, stg_maker_auctions.
 WITH grabs AS (
     SELECT * FROM stg_maker_events WHERE event = 'grab'
 ),
@@ -26,15 +28,22 @@ gems AS (
     SELECT * FROM stg_maker_gems
 ),
 
+auctions AS (
+    SELECT chain_id, source, clip, auction_id, shortfall_dai FROM stg_maker_auctions
+),
+
 seized AS (
     SELECT
         e.*,
         g.gem,
         g.symbol,
         g.gem_decimals,
-        abs(e.dink) // g.vat_units_per_gem_unit AS seized
+        abs(e.dink) // g.vat_units_per_gem_unit AS seized,
+        a.shortfall_dai
     FROM grabs AS e
     LEFT JOIN gems AS g ON g.chain_id = e.chain_id AND g.market = e.source AND g.ilk = e.market
+    LEFT JOIN auctions AS a
+        ON a.chain_id = e.chain_id AND a.source = e.source AND a.clip = e.clip AND a.auction_id = e.auction_id
 ),
 
 final AS (
@@ -66,7 +75,7 @@ final AS (
         e.symbol AS collateral_symbol,
         e.seized AS collateral_seized,
         e.seized::DOUBLE / pow(10, e.gem_decimals) AS collateral_seized_tokens,
-        NULL::DOUBLE AS bad_debt_tokens
+        e.shortfall_dai::DOUBLE / 1e18 AS bad_debt_tokens
     FROM seized AS e
 )
 
