@@ -39,7 +39,7 @@ from chainrisk.chains.graph import links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.cli import main
 from chainrisk.config import devnet_config
-from chainrisk.dashboard.ui import usd_short
+from chainrisk.dashboard.ui import amount_short, usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
@@ -559,6 +559,34 @@ def test_liquidations_page_lists_each_liquidatable_accounts_call(
     assert all(link.endswith(wallet) for link, wallet in zip(calls["wallet page"], calls["wallet"], strict=True))
     # Never "1.0000" for an account Aave or Morpho liquidates (under 1 there): the health shown is floored.
     assert calls["keeper_pays"].any() and (calls[calls["keeper_pays"]]["health_factor"] < 1).all()
+
+
+def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Liquidations page's "Maker/Sky auctions" on the full devnet (the keeper's barks: one lot taken, the others
+    past their tail): its counts and dai sums are stg_maker_auctions' (straight from the file), its table one row per
+    auction, running ones first, with wallet links; the auction sold out short is the grab's bad debt."""
+    monkeypatch.setenv("CHAINRISK_DB", str(full_db))
+    app = open_page("liquidations")
+    assert_clean(app)
+    auctions = _rows(full_db, f"SELECT * FROM ({query_sql('stg_maker_auctions')})")
+    running = [a for a in auctions if a["status"] in ("running", "needs redo")]
+    ended = [a for a in auctions if a["status"] in ("raised", "sold out")]
+    assert running and ended and len(running) + len(ended) == len(auctions)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Running"] == f"{len(running):,}"
+    assert metrics["Need a reset"] == f"{sum(a['status'] == 'needs redo' for a in auctions):,}"
+    assert metrics["Left to raise (DAI)"] == amount_short(sum(int(a["tab_left_dai"]) for a in running) / 1e18)
+    assert metrics["Shortfall (DAI)"] == amount_short(sum(int(a["shortfall_dai"]) for a in ended) / 1e18)
+    table = table_with(app, "price_to_feed_pct")
+    assert table.shape[0] == len(auctions)
+    statuses = table["status"].tolist()
+    assert statuses[: len(running)] == [a["status"] for a in sorted(running, key=lambda a: -a["age_s"])]
+    assert all(link.endswith(wallet) for link, wallet in zip(table["wallet page"], table["wallet"], strict=True))
+    short = {a["wallet"]: int(a["shortfall_dai"]) for a in ended if int(a["shortfall_dai"]) > 0}
+    grabs = _rows(full_db, f"SELECT wallet, bad_debt_tokens FROM ({query_sql('stg_maker_liquidations')})")
+    assert short and {g["wallet"]: g["bad_debt_tokens"] for g in grabs if g["wallet"] in short} == pytest.approx(
+        {w: v / 1e18 for w, v in short.items()}, rel=1e-12
+    )
 
 
 def test_wallet_page_lists_the_wallets_liquidation_calls(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,13 @@
 """Liquidations page: first the liquidations a keeper can send now (each liquidatable account's call, what it would
-repay, seize and leave, or why it reverts), then every liquidation the indexed contracts logged, across protocols: how
-much debt they repaid, the collateral they took and the bad debt they left, over time and per market, then the latest
-ones one by one.
+repay, seize and leave, or why it reverts), then the Maker/Sky auctions those liquidations start (running ones against
+the oracle's price, ended ones by what they raised), then every liquidation the indexed contracts logged, across
+protocols: how much debt they repaid, the collateral they took and the bad debt they left, over time and per market,
+then the latest ones one by one.
 
 Reads mart_liquidation_calls (each call by the contract's own rules at the market's latest snapshot; USD at that
 snapshot's prices), mart_liquidations (amounts exact in tokens; USD at the prices recorded at or before each event,
-else the market's latest snapshot: its price_source column says which) and mart_liquidators (who liquidates, and how
-concentrated that is per protocol).
+else the market's latest snapshot: its price_source column says which), mart_liquidators (who liquidates, and how
+concentrated that is per protocol) and stg_maker_auctions (each Clipper auction, in dai: Maker's debt unit).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard.data import database_location, query, require
+from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.ui import (
     CHAIN_COLUMN,
     PROTOCOL_NAMES,
+    amount_short,
     chain_names,
     count_column,
     key_table,
@@ -38,6 +40,9 @@ from chainrisk.dashboard.ui import (
 VIEW = "mart_liquidations"
 CALLS_VIEW = "mart_liquidation_calls"
 LIQUIDATORS_VIEW = "mart_liquidators"
+AUCTIONS_VIEW = "stg_maker_auctions"
+#: Auction states that still sell collateral (stg_maker_auctions.status).
+RUNNING = ("running", "needs redo")
 #: Liquidators drawn one by one in the concentration chart, per protocol; the rest are one bar segment.
 CHART_LIQUIDATORS = 5
 #: What a logged liquidation's gain is, wherever the page shows one.
@@ -349,10 +354,141 @@ def _now(db: Path) -> None:
     )
 
 
+def auctions(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int | None], pl.DataFrame]:
+    """Maker's Clipper auctions summed (running ones, what they have left to raise and sell; ended ones, what they
+    raised and left the Vow short) and listed, running ones first (the oldest first), then ended ones (newest first);
+    dai figures in whole dai."""
+    running = ", ".join(f"'{s}'" for s in RUNNING)
+    figures = query(
+        db,
+        f"""
+        SELECT count(*) FILTER (WHERE status IN ({running})) AS running,
+               count(*) FILTER (WHERE status = 'needs redo') AS needs_redo,
+               sum(tab_left_dai::DOUBLE / 1e18) FILTER (WHERE status IN ({running})) AS tab_left,
+               sum(lot_left_tokens * feed_price_dai) FILTER (WHERE status IN ({running})) AS lot_value,
+               count(*) FILTER (WHERE status IN ('raised', 'sold out')) AS ended,
+               sum(raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ('raised', 'sold out')) AS raised,
+               sum(shortfall_dai::DOUBLE / 1e18) AS shortfall,
+               count(*) AS auctions
+        FROM {AUCTIONS_VIEW}
+        """,
+    ).row(0, named=True)
+    frame = query(
+        db,
+        f"""
+        SELECT market, wallet, status, age_s / 3600.0 AS age_h, tab_left_dai::DOUBLE / 1e18 AS tab_left,
+               lot_left_tokens, collateral_symbol, price_dai, feed_price_dai, 100 * price_to_feed AS price_to_feed_pct,
+               lot_value_to_tab, takes, redos, due_dai::DOUBLE / 1e18 AS due, tab_dai::DOUBLE / 1e18 AS tab,
+               raised_dai::DOUBLE / 1e18 AS raised, shortfall_dai::DOUBLE / 1e18 AS shortfall,
+               average_price_dai, keeper, kicked_block, last_take_block, chain_id, source, clip, auction_id::VARCHAR
+                   AS auction_id
+        FROM {AUCTIONS_VIEW}
+        ORDER BY status IN ({running}) DESC, CASE WHEN status IN ({running}) THEN age_s END DESC NULLS LAST,
+            kicked_block DESC NULLS LAST, clip, auction_id
+        LIMIT ?
+        """,
+        limit,
+    )
+    return figures, with_wallet_links(frame)
+
+
+#: How the auctions table shows `auctions`' columns.
+AUCTION_CONFIG = {
+    "market": st.column_config.TextColumn("ilk"),
+    "wallet page": wallet_link_column(),
+    "wallet": None,
+    "status": st.column_config.TextColumn(
+        "status",
+        help="running; needs redo (past the clip's tail or under its cusp of the start price: no one can buy until "
+        "a keeper resets it); raised (tab raised, the rest of the collateral back to the vault); sold out (all "
+        "collateral sold, tab not raised); yanked; not followed; unknown",
+    ),
+    "age_h": st.column_config.NumberColumn("age (h)", format="%.1f", help="Since its kick or last reset"),
+    "tab_left": tokens_column("tab left (DAI)", "Dai the auction still has to raise: the debt plus the penalty"),
+    "lot_left_tokens": tokens_column("lot left (tokens)", "Collateral still for sale, in whole tokens"),
+    "collateral_symbol": "collateral",
+    "price_dai": tokens_column("price now (DAI)", "The auction's price per whole token now (getStatus)"),
+    "feed_price_dai": tokens_column("oracle (DAI)", "The oracle's current price per whole token, at par"),
+    "price_to_feed_pct": percent_column("price / oracle", "Under 100 %: the auction sells below the oracle's price"),
+    "lot_value_to_tab": st.column_config.NumberColumn(
+        "lot / tab",
+        format="%.3f",
+        help="The lot left at the oracle's price over the tab left: under 1, the Vow "
+        "will be short even if it all sells at the oracle's price",
+    ),
+    "takes": count_column("takes"),
+    "redos": count_column("resets"),
+    "due": tokens_column("debt (DAI)", "The debt the bark moved to the Vow"),
+    "tab": tokens_column("tab (DAI)", "What the auction had to raise: the debt times the liquidation penalty"),
+    "raised": tokens_column("raised (DAI)", "What its takes paid"),
+    "shortfall": tokens_column("shortfall (DAI)", "The debt it did not recover once it ended: bad debt on the Vow"),
+    "average_price_dai": tokens_column("average price (DAI)", "Raised over collateral sold, per whole token"),
+    "keeper": "keeper",
+    "kicked_block": count_column("kicked at block"),
+    "last_take_block": count_column("last take block"),
+    "chain_id": CHAIN_COLUMN,
+    "source": "ChainLog",
+    "clip": "Clipper",
+    "auction_id": "auction id",
+}
+
+
+def _auctions(db: Path) -> None:
+    if missing_relations(db, (AUCTIONS_VIEW,)):
+        return
+    figures, rows = auctions(db)
+    if not figures["auctions"]:
+        return
+    st.subheader("Maker/Sky auctions")
+    cols = st.columns(5)
+    cols[0].metric(
+        "Running",
+        f"{figures['running']:,}",
+        help=f"Auctions selling collateral now, {figures['needs_redo']:,} of them waiting for a reset (redo)",
+    )
+    cols[1].metric("Need a reset", f"{figures['needs_redo']:,}", help="No one can buy until a keeper calls redo")
+    cols[2].metric("Left to raise (DAI)", amount_short(figures["tab_left"]))
+    cols[3].metric(
+        "Raised by ended (DAI)",
+        amount_short(figures["raised"]),
+        help=f"What the takes of the {figures['ended']:,} ended auctions paid",
+    )
+    cols[4].metric(
+        "Shortfall (DAI)",
+        amount_short(figures["shortfall"]),
+        help="The debt ended auctions did not recover: bad debt on the Vow",
+    )
+    st.caption(
+        "Each Clipper auction a bark started, from its Kick, Takes and Redos and, while it runs, the Clipper's sale "
+        f"and price at the latest snapshot; dai amounts in whole DAI. Collateral left at the oracle's price: "
+        f"{amount_short(figures['lot_value'])} DAI against "
+        f"{amount_short(figures['tab_left'])} DAI to raise."
+    )
+    key_table(
+        rows,
+        "maker_auctions",
+        (
+            "market",
+            "wallet page",
+            "status",
+            "age_h",
+            "tab_left",
+            "lot_left_tokens",
+            "collateral_symbol",
+            "price_to_feed_pct",
+            "raised",
+            "shortfall",
+        ),
+        AUCTION_CONFIG,
+        "these auctions",
+    )
+
+
 def render() -> None:
     db = database_location()
     require(db, VIEW, CALLS_VIEW, LIQUIDATORS_VIEW)
     _now(db)
+    _auctions(db)
     figures = totals(db)
     if not figures["liquidations"]:
         st.info(

@@ -51,12 +51,17 @@ def liquidated_if(when: str | None, liquidation_price: float | None, fixed: bool
 
 def usd_short(value: float | None) -> str:
     """Dollars in three significant figures ("$3.01M", "$618k", "$950") for metrics, whose width is small."""
+    return "—" if value is None else "$" + amount_short(value)
+
+
+def amount_short(value: float | None) -> str:
+    """An amount in three significant figures ("3.01M", "618k", "950"): a metric in a unit its label names (DAI)."""
     if value is None:
         return "—"
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
-            return f"${value / size:.3g}{suffix}"
-    return f"${value:,.0f}"
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:,.0f}"
 
 
 def human_age(seconds: float | None) -> str:
