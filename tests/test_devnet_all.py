@@ -455,6 +455,37 @@ def test_a_file_indexed_before_barks_keeps_its_grabs_estimated(full_db: Path, tm
         assert old["debt_repaid_tokens"] == pytest.approx(int(new["debt_repaid"]) / 10**18, rel=1e-12)
 
 
+def test_auctions_indexed_before_their_clips_were_followed_stay_unknown(full_db: Path, tmp_path: Path) -> None:
+    """A file whose barks were indexed before the clips' logs were read (stop 53's: no auction columns, no take rows)
+    is made whole by the views' install, and its auctions keep what is known: their dai raised and shortfall NULL
+    (takes may have gone unread), so no grab's bad debt is claimed; the running ones still carry the snapshot's sale."""
+    copy = copy_of(full_db, tmp_path)
+    sql = f"SELECT * FROM ({query_sql('stg_maker_auctions')}) ORDER BY clip, auction_id"
+    now = _rows(copy, sql)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("DELETE FROM raw_maker_events WHERE event IN ('take', 'redo', 'yank')")
+        for column in ("auction_price", "auction_owe_dai", "auction_lot", "auction_followed"):
+            con.execute(f"ALTER TABLE raw_maker_events DROP COLUMN {column}")
+        con.execute("COMMENT ON TABLE schema_version IS 'chainrisk schema before auctions'")
+    with Store(copy) as store:
+        install_views(store.con)
+    before = _rows(copy, sql)
+    assert [(r["clip"], r["auction_id"]) for r in before] == [(r["clip"], r["auction_id"]) for r in now]
+    assert any(r["shortfall_dai"] for r in now) and any(r["raised_dai"] for r in now)
+    assert all(r["raised_dai"] is None and r["shortfall_dai"] is None for r in before)
+    for old, new in zip(before, now, strict=True):
+        if new["status"] in ("running", "needs redo"):
+            assert (old["status"], old["tab_left_dai"], old["price_dai"]) == (
+                new["status"],
+                new["tab_left_dai"],
+                new["price_dai"],
+            )
+        else:
+            assert old["status"] == "unknown"
+    grabs = _rows(copy, f"SELECT bad_debt_tokens FROM ({query_sql('stg_maker_liquidations')})")
+    assert all(g["bad_debt_tokens"] is None for g in grabs)
+
+
 def test_liquidation_calls_name_every_liquidatable_account(full_db: Path) -> None:
     """mart_liquidation_calls holds a call for every account the scores call liquidatable, in every protocol that has
     one at its latest snapshot, and for no other; each account's call to send is one row where the keeper pays (an

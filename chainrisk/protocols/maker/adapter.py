@@ -54,6 +54,7 @@ ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_tab_dai HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_price HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_owe_dai HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_lot HUGEINT;
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_followed BOOLEAN;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,

@@ -80,6 +80,8 @@ class MakerEvent:
     auction_price: int | None = None  #: bark: the Kick's top; take: the price paid; redo: the new top [ray]
     auction_owe_dai: int | None = None  #: take: the dai paid, owe // 1e27, floored
     auction_lot: int | None = None  #: bark: the lot kicked; take: the lot left; redo: the lot [wad, Vat units]
+    #: bark: whether its clip's logs were being read when it was indexed (its takes then are too), None before stop 54
+    auction_followed: bool | None = None
 
 
 def _signed(word: str) -> int | None:
@@ -151,6 +153,7 @@ def decode_log(
                 "due_dai": _exact(due // RAY),
                 "clip": word_address(data_word(data, 3)),
                 "auction_id": _exact(int(topics[3], 16)),
+                "auction_followed": clips is not None and word_address(data_word(data, 3)) in clips,
             }
         )
     if topics[0] in CLIP_EVENTS and clips is not None and address in clips:

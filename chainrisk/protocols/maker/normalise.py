@@ -66,6 +66,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "auction_price": EXACT(),
     "auction_owe_dai": EXACT(),
     "auction_lot": EXACT(),
+    "auction_followed": pl.Boolean(),
 }
 
 

@@ -14,10 +14,12 @@
 --                          tab the auction had to raise (the Kick's, due x chop: the penalty on top); NULL for an
 --                          auction whose bark was not indexed (started before the indexed blocks)
 --   raised_dai             exact: the dai its takes paid, each take's owe floored to the wei (0 before any take; NULL
---                          where takes may have gone unread: its bark was not indexed, or its clip is not followed)
+--                          where takes may have gone unread: its bark was not indexed, was indexed before stop 54 or
+--                          while its clip was not followed, or its clip is no longer followed)
 --   debt_recovered_dai     exact: the part of raised_dai that covers the due; penalty_raised_dai: the part beyond it
 --   shortfall_dai          exact: the due the auction did not recover (bad debt on the Vow), once it ended (raised or
---                          sold out; 0 when it recovered the due); NULL while it runs or when unknown
+--                          sold out; 0 when it recovered the due); NULL while it runs, and where its takes may have
+--                          gone unread (raised_dai)
 --   tab_left_dai, lot_left the tab still to raise and the collateral still for sale (the last take's or redo's, else
 --                          the Kick's; the snapshot's while running), lot in the gem's smallest unit
 --   collateral_sold, collateral_returned   exact, the gem's smallest unit: sold to takers; given back to the urn
@@ -43,7 +45,8 @@ barks AS (
         arg_min(keeper, block_number) AS keeper,
         arg_min(due_dai, block_number) AS due_dai,
         arg_min(auction_tab_dai, block_number) AS tab_dai,
-        arg_min(coalesce(auction_lot, abs(dink)), block_number) AS lot
+        arg_min(coalesce(auction_lot, abs(dink)), block_number) AS lot,
+        arg_min(auction_followed, block_number) AS followed
     FROM events
     WHERE event = 'bark'
     GROUP BY chain_id, market, clip, auction_id
@@ -113,6 +116,7 @@ joined AS (
         b.due_dai,
         b.tab_dai,
         b.lot AS lot_kicked,
+        b.followed,
         coalesce(t.takes, 0) AS takes,
         t.raised_dai,
         t.tab_left_dai AS take_tab_left,
@@ -168,11 +172,12 @@ placed AS (
 figures AS (
     SELECT
         p.*,
-        -- Every take was read when the bark was and the clip is followed: none read is none made.
-        CASE WHEN p.kicked_block IS NOT NULL AND p.clip_followed THEN coalesce(p.raised_dai, 0) END AS raised,
+        -- Every take was read where the clip's logs were read from the bark on (and still are): none read is none
+        -- made. Otherwise what was read is a floor, not the figure.
+        CASE WHEN p.followed AND p.clip_followed THEN coalesce(p.raised_dai, 0) END AS raised,
         coalesce(p.live_tab_dai, p.take_tab_left, p.tab_dai) AS tab_left_dai,
         coalesce(p.live_lot, p.take_lot_left, p.lot_kicked) AS lot_left_vat,
-        CASE WHEN p.status IN ('raised', 'sold out') AND p.due_dai IS NOT NULL
+        CASE WHEN p.status IN ('raised', 'sold out') AND p.followed AND p.due_dai IS NOT NULL
             THEN greatest(p.due_dai - coalesce(p.raised_dai, 0), 0) END AS shortfall_dai,
         -- The oracle's current value at par, dai per whole gem: val x 1e9 x 1e27 / par over 1e27 (the Clipper's
         -- feed price, which kick and redo multiply by buf).
