@@ -609,40 +609,16 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
         ids = {"0x" + log["topics"][2][-40:]: int(log["topics"][1], 16) for log in kicks}
         kicked = {"0x" + log["topics"][2][-40:]: _words(log["data"], 4) for log in kicks}  # top, tab, lot, coin
         takes = []
-        builder.call(
-            MAKER_KEEPER,
-            clipper,
-            clip_of[a["urn"]],
-            "take",
-            ids[a["urn"]],
-            sale(a["urn"])[2],
-            10**40,
-            MAKER_KEEPER,
-            b"",
-        )
-        builder.call(
-            MAKER_KEEPER,
-            clipper,
-            clip_of[b["urn"]],
-            "take",
-            ids[b["urn"]],
-            sale(b["urn"])[2] // 3,
-            10**40,
-            MAKER_KEEPER,
-            b"",
-        )
+
+        def take(urn: str, share: int) -> None:
+            """The keeper bids for 1 / share of the lot at any price."""
+            lot = sale(urn)[2] // share
+            builder.call(MAKER_KEEPER, clipper, clip_of[urn], "take", ids[urn], lot, 10**40, MAKER_KEEPER, b"")
+
+        take(a["urn"], 1)
+        take(b["urn"], 3)
         takes += builder.mine(0)
-        builder.call(
-            MAKER_KEEPER,
-            clipper,
-            clip_of[d["urn"]],
-            "take",
-            ids[d["urn"]],
-            sale(d["urn"])[2],
-            10**40,
-            MAKER_KEEPER,
-            b"",
-        )
+        take(d["urn"], 1)
         takes += builder.mine(5940)  # 55 % into the linear curve's three hours: 45 % of the start, above the cusp
         builder.mine(8400 - 5940 + 1)  # past the tail (140 minutes) of every auction kicked
         builder.call(MAKER_KEEPER, clipper, clip_of[c["urn"]], "redo", ids[c["urn"]], credited)
