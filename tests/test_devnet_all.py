@@ -903,6 +903,34 @@ def test_keeper_gain_alerts_send_each_opportunity_and_its_recovery(full_db: Path
         assert recovered == set(sent)
 
 
+def test_stalled_auction_alerts_send_each_auction_waiting_for_a_reset(full_db: Path, tmp_path: Path) -> None:
+    """Each Maker auction that needs a reset with more dai left to raise than the limit is sent once
+    (stg_maker_auctions, straight from the file), the next run sends nothing, and each recovers once it no longer
+    waits (reset by a keeper: here its sale restarted in the stored snapshot)."""
+    db = copy_of(full_db, tmp_path)
+    receiver = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    with Store(db) as store:
+        found = store.con.execute(
+            f"SELECT market, clip, auction_id, tab_left_dai::DOUBLE / 1e18 FROM ({query_sql('stg_maker_auctions')}) "
+            "WHERE status = 'needs redo'"
+        ).fetchall()
+        waiting = {f"maker:{m}:{c}:{a}": tab for m, c, a, tab in found}
+        assert len(waiting) >= 2
+        limit = sorted(waiting.values())[len(waiting) // 2]
+        rules = [{"name": "stalled", "kind": "auction_stalled_above", "dai": limit}]
+        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
+        assert config is not None
+        run_alerts(store.con, config, 1, client)
+        sent = {p["subject"]: p["value"] for p in receiver.payloads}
+        assert sent == pytest.approx({k: v for k, v in waiting.items() if v > limit}, rel=1e-12) and sent
+        assert all(p["event"] == "breach" and " DAI > " in p["text"] for p in receiver.payloads)
+        assert run_alerts(store.con, config, 2, client).sent == 0
+        store.con.execute("UPDATE raw_maker_auctions SET needs_redo = false")
+        run_alerts(store.con, config, 3, client)
+        assert {p["subject"] for p in receiver.payloads if p["event"] == "recovery"} == set(sent)
+
+
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
     full_devnet: dict[str, Any], full_rpc: RpcClient, tmp_path: Path
 ) -> None:

@@ -36,15 +36,18 @@ _MEASURED = {
     "stale_above": "data age",
     "liquidation_above": "debt repaid",
     "keeper_gain_above": "keeper's gain",
+    "auction_stalled_above": "left to raise",
 }
 
 
 def _shown(kind: str, value: float) -> str:
-    """A measured value or a limit as messages write it: a health factor, a percentage, minutes, or USD."""
+    """A measured value or a limit as messages write it: a health factor, a percentage, minutes, dai, or USD."""
     if kind == "health_below":
         return f"{value:.4f}"
     if kind in ("utilization_above", "cap_used_above"):
         return f"{value:.2f} %"
+    if kind == "auction_stalled_above":
+        return f"{value:,.0f} DAI"
     return f"{value:,.1f} min" if kind == "stale_above" else f"${value:,.0f}"
 
 

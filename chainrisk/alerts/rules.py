@@ -56,6 +56,11 @@ kind = "keeper_gain_above"     # each account a keeper can liquidate now at a ga
 usd = 500
 
 [[alerts.rules]]
+name = "stalled auctions"
+kind = "auction_stalled_above" # each Maker/Sky auction that needs a reset with more than `dai` left to raise
+dai = 10_000                   # (stg_maker_auctions)
+
+[[alerts.rules]]
 name = "stale data"
 kind = "stale_above"           # minutes the newest stored snapshot of a configured market lags the clock
 minutes = 30
@@ -81,6 +86,12 @@ slippage: the collateral received less the debt paid where the keeper pays, Aave
 protocol pays otherwise, a Maker bark's tip and chip, Liquity's gas compensation); it recovers once the gain falls
 under it, and when the account is no longer liquidatable (liquidated, or healthy again). Its subject is
 `protocol:market:wallet`.
+
+`auction_stalled_above` watches Maker/Sky's auctions (stg_maker_auctions): a running auction past its clip's `tail`,
+or priced under its `cusp` of its start, takes no bid until a keeper resets it (`redo`), and while it waits its
+collateral is not sold and its tab not raised (Black Thursday's lesson: auctions nobody bids on leave the system
+short). Each running auction is a subject (`maker:ilk:clip:auction id`), breached while it needs a reset with more
+than `dai` left to raise, recovered once it is reset, bought or ended.
 
 `stale_above` watches the monitor itself: each configured market's age is the clock (the run's) less the chain time of
 its newest stored snapshot (`sync_state.snapshot_timestamp`), so it grows while the market's RPC is down or refuses
@@ -120,6 +131,7 @@ RULE_KINDS = (
     "data_quality",
     "liquidation_above",
     "keeper_gain_above",
+    "auction_stalled_above",
 )
 #: Rules that report events rather than a state: each subject is sent once, when first seen, and never recovers.
 EVENT_KINDS = ("liquidation_above",)
@@ -127,7 +139,7 @@ EVENT_KINDS = ("liquidation_above",)
 #: wallets, accounts, pools or events, or measure what does not add up).
 SUMMED_KINDS = ("liquidatable_collateral_above", "bad_debt_above")
 RULE_KEYS = {
-    *("name", "kind", "threshold", "usd", "percent", "minutes", "kinds", "caps"),
+    *("name", "kind", "threshold", "usd", "percent", "minutes", "dai", "kinds", "caps"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
 }
 #: The key holding each kind's limit (data_quality has none: a problem is there or not).
@@ -136,6 +148,7 @@ LIMIT_KEYS = {
     "utilization_above": "percent",
     "cap_used_above": "percent",
     "stale_above": "minutes",
+    "auction_stalled_above": "dai",
     "data_quality": None,
 }
 #: The caps a cap_used_above rule may watch, by the word its `caps` uses: the column of mart_lending_pools.
@@ -147,8 +160,8 @@ EMAIL_KEYS = {"host", "port", "sender", "to", "username", "password_env", "start
 class Rule:
     name: str  #: unique name, part of every message and of the dedup key
     kind: str  #: one of RULE_KINDS
-    #: health factor (health_below), percent (utilization_above, cap_used_above), minutes (stale_above) or USD (0 for
-    #: data_quality)
+    #: health factor (health_below), percent (utilization_above, cap_used_above), minutes (stale_above), dai
+    #: (auction_stalled_above) or USD (0 for data_quality)
     threshold: float
     wallets: tuple[str, ...] = ()  #: lowercase addresses; empty = every borrower
     protocol: str | None = None  #: only this protocol's markets
@@ -391,6 +404,8 @@ def evaluate(
         return _liquidations(con, rule)
     if rule.kind == "keeper_gain_above":
         return _keeper_gains(con, rule)
+    if rule.kind == "auction_stalled_above":
+        return _stalled_auctions(con, rule)
     filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
@@ -515,6 +530,28 @@ def _keeper_gains(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observatio
         where = f"{label or market}: {call} on {wallet} repays ${repaid:,.0f} of {debt} for {seized}"
         found.append(
             Observation(rule, f"{protocol}:{market}:{wallet}", gain > rule.threshold, gain, int(chain), block, where)
+        )
+    return found
+
+
+def _stalled_auctions(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Each running Maker auction (stg_maker_auctions, its SQL inlined), breached while it needs a reset with more than
+    the rule's dai left to raise."""
+    sql = f"""
+        SELECT protocol, chain_id, market, clip, auction_id, wallet, status, tab_left_dai::DOUBLE / 1e18,
+               lot_left_tokens, collateral_symbol, age_s, snapshot_block
+        FROM ({query_sql("stg_maker_auctions")})
+        WHERE {_FILTERED} AND status IN ('running', 'needs redo')
+        ORDER BY market, clip, auction_id
+    """
+    found = []
+    rows = _rows(con, sql, _filters(rule))
+    for protocol, chain, market, clip, auction, urn, status, tab, lot, symbol, age, block in rows:
+        hours = f", {age / 3600:.1f} h since its start" if age is not None else ""
+        where = f"{market}: auction {auction} of {urn}, {status}, {lot:,.4f} {symbol or 'gem'} left to sell{hours}"
+        breached = status == "needs redo" and tab > rule.threshold
+        found.append(
+            Observation(rule, f"{protocol}:{market}:{clip}:{auction}", breached, tab, int(chain), block, where)
         )
     return found
 
