@@ -639,6 +639,25 @@ def test_wallet_page_lists_the_wallets_liquidation_calls(full_db: Path, monkeypa
     assert bool(shown["best_for_account"].iloc[0]), "the call to send comes first"
 
 
+def test_wallet_page_lists_the_urns_auctions(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A barked urn's page shows its auctions (stg_maker_auctions, straight from the file): the sold-out one with the
+    shortfall it left the Vow, a running one with its tab left."""
+    monkeypatch.setenv("CHAINRISK_DB", str(full_db))
+    auctions = _rows(full_db, f"SELECT * FROM ({query_sql('stg_maker_auctions')}) ORDER BY status")
+    for status in ("sold out", "needs redo"):
+        chosen = next(a for a in auctions if a["status"] == status)
+        app = open_page("wallet", wallet=chosen["wallet"])
+        assert_clean(app)
+        shown = table_with(app, "price_to_feed_pct")
+        mine = [a for a in auctions if a["wallet"] == chosen["wallet"]]
+        assert shown.shape[0] == len(mine) and status in shown["status"].tolist()
+        row = shown[shown["status"] == status].iloc[0]
+        if status == "sold out":
+            assert row["shortfall"] == pytest.approx(int(chosen["shortfall_dai"]) / 1e18, rel=1e-12)
+        else:
+            assert row["tab_left"] == pytest.approx(int(chosen["tab_left_dai"]) / 1e18, rel=1e-12)
+
+
 def test_liquity_troves_equal_get_entire_debt_and_coll(
     full_devnet: dict[str, Any], full_rpc: RpcClient, full_db: Path
 ) -> None:

@@ -354,12 +354,11 @@ def _now(db: Path) -> None:
     )
 
 
-def auctions(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int | None], pl.DataFrame]:
-    """Maker's Clipper auctions summed (running ones, what they have left to raise and sell; ended ones, what they
-    raised and left the Vow short) and listed, running ones first (the oldest first), then ended ones (newest first);
-    dai figures in whole dai."""
+def auction_totals(db: Path) -> dict[str, float | int | None]:
+    """Maker's Clipper auctions summed: running ones, what they have left to raise and sell; ended ones, what they
+    raised and left the Vow short (whole dai)."""
     running = ", ".join(f"'{s}'" for s in RUNNING)
-    figures = query(
+    return query(
         db,
         f"""
         SELECT count(*) FILTER (WHERE status IN ({running})) AS running,
@@ -373,6 +372,12 @@ def auctions(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int |
         FROM {AUCTIONS_VIEW}
         """,
     ).row(0, named=True)
+
+
+def auction_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_SHOWN) -> pl.DataFrame:
+    """Maker's Clipper auctions (of `wallet`'s urn only when given), running ones first (the oldest first), then
+    ended ones (newest first), with wallet links; dai figures in whole dai."""
+    running = ", ".join(f"'{s}'" for s in RUNNING)
     frame = query(
         db,
         f"""
@@ -382,17 +387,19 @@ def auctions(db: Path, limit: int = ROWS_SHOWN) -> tuple[dict[str, float | int |
                raised_dai::DOUBLE / 1e18 AS raised, shortfall_dai::DOUBLE / 1e18 AS shortfall,
                average_price_dai, keeper, kicked_block, last_take_block, chain_id, source, clip, auction_id::VARCHAR
                    AS auction_id
-        FROM {AUCTIONS_VIEW}
+        FROM {AUCTIONS_VIEW} WHERE ?::VARCHAR IS NULL OR wallet = ?
         ORDER BY status IN ({running}) DESC, CASE WHEN status IN ({running}) THEN age_s END DESC NULLS LAST,
             kicked_block DESC NULLS LAST, clip, auction_id
         LIMIT ?
         """,
+        wallet,
+        wallet,
         limit,
     )
-    return figures, with_wallet_links(frame)
+    return with_wallet_links(frame)
 
 
-#: How the auctions table shows `auctions`' columns.
+#: How the auctions tables (this page's and the Wallet page's) show `auction_rows`' columns.
 AUCTION_CONFIG = {
     "market": st.column_config.TextColumn("ilk"),
     "wallet page": wallet_link_column(),
@@ -436,9 +443,10 @@ AUCTION_CONFIG = {
 def _auctions(db: Path) -> None:
     if missing_relations(db, (AUCTIONS_VIEW,)):
         return
-    figures, rows = auctions(db)
+    figures = auction_totals(db)
     if not figures["auctions"]:
         return
+    rows = auction_rows(db)
     st.subheader("Maker/Sky auctions")
     cols = st.columns(5)
     cols[0].metric(

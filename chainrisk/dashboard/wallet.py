@@ -148,6 +148,7 @@ def render() -> None:
     if positions.is_empty():
         st.info(f"No positions of {wallet} in the latest scored snapshots.")
         _liquidations(db, wallet)
+        _auctions(db, wallet)
         return
     st.markdown(f"#### `{wallet}`")
     borrowing = health.filter(pl.col("health_factor").is_not_null())
@@ -258,6 +259,7 @@ def render() -> None:
         )
     _history(health_history(db, wallet))
     _liquidations(db, wallet)
+    _auctions(db, wallet)
     _what_if(positions, health)
 
 
@@ -364,6 +366,28 @@ def _liquidations(db: Path, wallet: str) -> None:
         ),
         {**liquidations.ROW_CONFIG, "wallet page": None},  # the page is this wallet's already
         "these liquidations",
+    )
+
+
+def _auctions(db: Path, wallet: str) -> None:
+    """A Maker urn's auctions: what each sold, raised and left the Vow short, or, running, its price against the
+    oracle's."""
+    if missing_relations(db, (liquidations.AUCTIONS_VIEW,)):
+        return
+    frame = liquidations.auction_rows(db, wallet=wallet.lower(), limit=None)
+    if frame.is_empty():
+        return
+    st.subheader("Auctions")
+    st.caption(
+        "Each Maker/Sky auction a bark of this vault started: running ones at the Clipper's price now against the "
+        "oracle's, ended ones by what their takes raised and the debt they left the Vow short (whole DAI)."
+    )
+    key_table(
+        frame,
+        "wallet_auctions",
+        ("market", "status", "age_h", "tab_left", "lot_left_tokens", "collateral_symbol", "raised", "shortfall"),
+        {**liquidations.AUCTION_CONFIG, "wallet page": None},  # the page is this wallet's already
+        "these auctions",
     )
 
 
