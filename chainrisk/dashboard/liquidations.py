@@ -13,6 +13,7 @@ concentrated that is per protocol) and stg_maker_auctions (each Clipper auction,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import altair as alt
 import polars as pl
@@ -381,27 +382,37 @@ def auction_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_S
     frame = query(
         db,
         f"""
-        SELECT market, wallet, status, age_s / 3600.0 AS age_h, tab_left_dai::DOUBLE / 1e18 AS tab_left,
-               lot_left_tokens, collateral_symbol, price_dai, feed_price_dai, 100 * price_to_feed AS price_to_feed_pct,
-               lot_value_to_tab, takes, redos, due_dai::DOUBLE / 1e18 AS due, tab_dai::DOUBLE / 1e18 AS tab,
-               raised_dai::DOUBLE / 1e18 AS raised, shortfall_dai::DOUBLE / 1e18 AS shortfall,
-               average_price_dai, keeper, kicked_block, last_take_block, chain_id, source, clip, auction_id::VARCHAR
-                   AS auction_id
-        FROM {AUCTIONS_VIEW} WHERE ?::VARCHAR IS NULL OR wallet = ?
-        ORDER BY status IN ({running}) DESC, CASE WHEN status IN ({running}) THEN age_s END DESC NULLS LAST,
-            kicked_block DESC NULLS LAST, clip, auction_id
+        SELECT a.protocol, coalesce(l.market_label, a.market) AS market_label, a.wallet, a.status,
+               a.age_s / 3600.0 AS age_h,
+               CASE WHEN a.status IN ({running}) THEN a.tab_left_dai::DOUBLE / 1e18 END AS tab_left,
+               CASE WHEN a.status IN ({running}) THEN a.lot_left_tokens END AS lot_left_tokens,
+               a.collateral_symbol, a.price_dai, a.feed_price_dai, 100 * a.price_to_feed AS price_to_feed_pct,
+               a.lot_value_to_tab, a.takes, a.redos, a.due_dai::DOUBLE / 1e18 AS due, a.tab_dai::DOUBLE / 1e18 AS tab,
+               a.raised_dai::DOUBLE / 1e18 AS raised, a.shortfall_dai::DOUBLE / 1e18 AS shortfall,
+               a.average_price_dai, a.keeper, a.kicked_block, a.last_take_block, a.chain_id, a.market AS ilk,
+               a.source, a.clip, a.auction_id::VARCHAR AS auction_id
+        FROM {AUCTIONS_VIEW} AS a
+        LEFT JOIN stg_market_labels AS l ON l.protocol = a.protocol AND l.chain_id = a.chain_id AND l.market = a.market
+        WHERE ?::VARCHAR IS NULL OR a.wallet = ?
+        ORDER BY a.status IN ({running}) DESC, CASE WHEN a.status IN ({running}) THEN a.age_s END DESC NULLS LAST,
+            a.kicked_block DESC NULLS LAST, a.clip, a.auction_id
         LIMIT ?
         """,
         wallet,
         wallet,
         limit,
     )
-    return with_wallet_links(frame)
+    return with_wallet_links(frame.with_columns(market_names(frame, "market_label")))
+
+
+def _dai_column(label: str, help: str | None = None) -> Any:
+    """Dai amounts in whole dai, to the cent."""
+    return st.column_config.NumberColumn(label, format="%.2f", help=help)
 
 
 #: How the auctions tables (this page's and the Wallet page's) show `auction_rows`' columns.
 AUCTION_CONFIG = {
-    "market": st.column_config.TextColumn("ilk"),
+    "market_label": st.column_config.TextColumn("market", width="medium"),
     "wallet page": wallet_link_column(),
     "wallet": None,
     "status": st.column_config.TextColumn(
@@ -411,11 +422,13 @@ AUCTION_CONFIG = {
         "collateral sold, tab not raised); yanked; not followed; unknown",
     ),
     "age_h": st.column_config.NumberColumn("age (h)", format="%.1f", help="Since its kick or last reset"),
-    "tab_left": tokens_column("tab left (DAI)", "Dai the auction still has to raise: the debt plus the penalty"),
-    "lot_left_tokens": tokens_column("lot left (tokens)", "Collateral still for sale, in whole tokens"),
+    "tab_left": _dai_column(
+        "tab left (DAI)", "Dai a running auction still has to raise: what is left of the debt plus the penalty"
+    ),
+    "lot_left_tokens": tokens_column("lot left (tokens)", "Collateral a running auction still sells, whole tokens"),
     "collateral_symbol": "collateral",
-    "price_dai": tokens_column("price now (DAI)", "The auction's price per whole token now (getStatus)"),
-    "feed_price_dai": tokens_column("oracle (DAI)", "The oracle's current price per whole token, at par"),
+    "price_dai": _dai_column("price now (DAI)", "The auction's price per whole token now (getStatus)"),
+    "feed_price_dai": _dai_column("oracle (DAI)", "The oracle's current price per whole token, at par"),
     "price_to_feed_pct": percent_column("price / oracle", "Under 100 %: the auction sells below the oracle's price"),
     "lot_value_to_tab": st.column_config.NumberColumn(
         "lot / tab",
@@ -425,15 +438,17 @@ AUCTION_CONFIG = {
     ),
     "takes": count_column("takes"),
     "redos": count_column("resets"),
-    "due": tokens_column("debt (DAI)", "The debt the bark moved to the Vow"),
-    "tab": tokens_column("tab (DAI)", "What the auction had to raise: the debt times the liquidation penalty"),
-    "raised": tokens_column("raised (DAI)", "What its takes paid"),
-    "shortfall": tokens_column("shortfall (DAI)", "The debt it did not recover once it ended: bad debt on the Vow"),
-    "average_price_dai": tokens_column("average price (DAI)", "Raised over collateral sold, per whole token"),
+    "due": _dai_column("debt (DAI)", "The debt the bark moved to the Vow"),
+    "tab": _dai_column("tab (DAI)", "What the auction had to raise: the debt times the liquidation penalty"),
+    "raised": _dai_column("raised (DAI)", "What its takes paid"),
+    "shortfall": _dai_column("shortfall (DAI)", "The debt it did not recover once it ended: bad debt on the Vow"),
+    "average_price_dai": _dai_column("average price (DAI)", "Raised over collateral sold, per whole token"),
     "keeper": "keeper",
     "kicked_block": count_column("kicked at block"),
     "last_take_block": count_column("last take block"),
     "chain_id": CHAIN_COLUMN,
+    "ilk": "ilk",
+    "protocol": None,
     "source": "ChainLog",
     "clip": "Clipper",
     "auction_id": "auction id",
@@ -476,7 +491,7 @@ def _auctions(db: Path) -> None:
         rows,
         "maker_auctions",
         (
-            "market",
+            "market_label",
             "wallet page",
             "status",
             "age_h",
@@ -484,7 +499,6 @@ def _auctions(db: Path) -> None:
             "lot_left_tokens",
             "collateral_symbol",
             "price_to_feed_pct",
-            "raised",
             "shortfall",
         ),
         AUCTION_CONFIG,

@@ -385,7 +385,7 @@ def _auctions(db: Path, wallet: str) -> None:
     key_table(
         frame,
         "wallet_auctions",
-        ("market", "status", "age_h", "tab_left", "lot_left_tokens", "collateral_symbol", "raised", "shortfall"),
+        ("market_label", "status", "age_h", "tab_left", "lot_left_tokens", "collateral_symbol", "raised", "shortfall"),
         {**liquidations.AUCTION_CONFIG, "wallet page": None},  # the page is this wallet's already
         "these auctions",
     )
