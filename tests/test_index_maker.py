@@ -691,3 +691,28 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
     coin = _words(redo_log["data"], 4)[3]
     assert coin > 0 and found[c["urn"]]["redos"] == 1 and int(found[c["urn"]]["redo_incentives_dai"]) == coin // RAY
     assert grabs[b["urn"]]["bad_debt_tokens"] is None and grabs[c["urn"]]["bad_debt_tokens"] is None
+
+
+def test_a_clip_that_does_not_answer_leaves_its_auctions_unknown(
+    maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path
+) -> None:
+    """One ilk's Clipper self-destructed (its code gone) and another's answering as something else (the Vat's code,
+    which has no `list()`): the run goes on, every other ilk's auctions are read, and a data_quality row per odd clip
+    says its auctions are unknown."""
+    block = _block(db)
+    copy = tmp_path / "odd-clips.duckdb"
+    shutil.copy(db, copy)
+    ilks = sorted(maker["ilks"])
+    gone, other = (maker["ilks"][i]["clip"] for i in ilks[:2])
+    before = {r["clip"] for r in _rows(db, "SELECT DISTINCT clip FROM raw_maker_auctions")}
+    assert {gone, other} <= before
+    with _sandbox(rpc):
+        rpc.call("anvil_setCode", [gone, "0x"])
+        rpc.call("anvil_setCode", [other, rpc.call("eth_getCode", [maker["vat"], "latest"])])
+        BlockBuilder(rpc, timestamp=_timestamp(rpc, block)).mine(60)
+        report = index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+    assert report.data_quality == {"auctions_unread": 2}
+    quality = _rows(copy, "SELECT market, subject FROM data_quality WHERE protocol = 'maker' ORDER BY market")
+    assert sorted((q["market"], q["subject"]) for q in quality) == sorted(zip(ilks[:2], (gone, other), strict=True))
+    clips = {r["clip"] for r in _rows(copy, "SELECT DISTINCT clip FROM raw_maker_auctions")}
+    assert clips == before - {gone, other} and clips

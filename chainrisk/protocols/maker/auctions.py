@@ -117,7 +117,8 @@ def read_auctions(
     """Every running auction of `clips` ((clip, ilk hex), as the Dog names them) at `block`, and a data_quality issue
     per clip that does not answer (`names`: each ilk's name, the market its rows belong to)."""
     tag = hex(block)
-    followed = sorted(set(clips))
+    # One ilk per clip (a Clipper sells for one ilk; two Dog entries naming one clip would read its sales twice).
+    followed = sorted(dict(sorted(set(clips), reverse=True)).items())
     fns = ("list", "calc", "tail", "cusp")
     raw = rpc.batch_each([eth_call(c, CLIPPER, fn, block=tag) for c, _ in followed for fn in fns])
     issues: list[Issue] = []
