@@ -19,7 +19,7 @@ from chainrisk.abi import keccak
 from chainrisk.devnet.aave36 import ORIGIN_VERSION, Aave36Driver, deploy_with_assets, run_scenarios
 from chainrisk.devnet.compound_v3 import CometDevnetOptions, build_compound_v3
 from chainrisk.devnet.liquity_v1 import build_liquity
-from chainrisk.devnet.maker import build_maker
+from chainrisk.devnet.maker import build_maker, reset_stalled_auction
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
 from chainrisk.devnet.toolchain import aave_origin_contracts, compiled_contracts, standin_contracts
@@ -195,5 +195,11 @@ def build_extras(
             continue
         own = _sub_builder(builder)
         sections[key] = builds[name](own)
+        builder.timestamp = own.timestamp
+    maker = sections.get(EXTRA_SECTIONS[MakerAdapter.name])
+    if maker is not None:
+        # Last of all, so a running auction is still running at the snapshot taken right after the build.
+        own = _sub_builder(builder)
+        maker["history"]["auction_reset"] = reset_stalled_auction(own, maker)
         builder.timestamp = own.timestamp
     return sections

@@ -1,7 +1,8 @@
 """Deploys the Maker/Sky stand-ins (chainrisk's own Solidity, not Maker's bytecode) and runs vaults through them:
 vaults opened through the CDP manager and directly on the Vat, debt drawn at varied safety, months of stability
 fees dripped, prices moved through the OSMs (a crash, then a pending next price), urns barked by a keeper and one
-auction taken. Returns the manifest section the devnet records.
+auction taken. Returns the manifest section the devnet records. `reset_stalled_auction` restarts one auction that
+needs a reset: the main devnet's last act.
 
 Used on its own by tests/test_index_maker.py and benchmarks/index_maker.py; the main devnet can call
 `build_maker(builder, tokens=..., fund=...)` with its own WETH, WBTC and wstETH.
@@ -566,3 +567,24 @@ def build_maker(
     devnet = MakerDevnet(builder, deployment, fund)
     populate_maker(devnet, seed, vaults_per_ilk, fee_days)
     return maker_manifest(devnet, deployed_block)
+
+
+def reset_stalled_auction(builder: BlockBuilder, section: dict[str, Any]) -> int | None:
+    """The keeper resets (Clipper.redo) the stalled auction with the largest tab left, if any: the devnet's last act
+    (the other protocols' build runs days past the barks, so every auction has passed its tail), so that the
+    snapshot holds a running auction, at its new start price, beside the stalled ones. Returns its id."""
+    clipper = Abi(standin_contracts("maker")["Clipper"].abi)
+    found: tuple[int, str, int] | None = None
+    for ilk in section["ilks"].values():
+        clip = ilk["clip"]
+        for auction in clipper.decode("list", builder.rpc.call(*eth_call(clip, clipper, "list")))[0]:
+            status = clipper.decode("getStatus", builder.rpc.call(*eth_call(clip, clipper, "getStatus", auction)))
+            needs_redo, tab = bool(status[0]), int(status[3])
+            if needs_redo and (found is None or tab > found[0]):
+                found = (tab, clip, int(auction))
+    if found is None:
+        return None
+    _, clip, auction = found
+    builder.call(MAKER_KEEPER, clipper, clip, "redo", auction, MAKER_KEEPER)
+    builder.mine(60)
+    return auction
