@@ -607,7 +607,7 @@ def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: 
     (reset,) = [a for a in auctions if a["status"] == "running"]
     assert 1.1 < reset["price_to_feed"] <= 1.2 + 1e-9 and reset["redos"] == 1
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Running"] == f"{len(running):,}"
+    assert metrics["Open auctions"] == f"{len(running):,}"
     assert metrics["Need a reset"] == f"{sum(a['status'] == 'needs redo' for a in auctions):,}"
     assert metrics["Left to raise (DAI)"] == amount_short(sum(int(a["tab_left_dai"]) for a in running) / 1e18)
     assert metrics["Shortfall (DAI)"] == amount_short(sum(int(a["shortfall_dai"]) for a in ended) / 1e18)

@@ -465,12 +465,14 @@ def _auctions(db: Path) -> None:
     st.subheader("Maker/Sky auctions")
     cols = st.columns(5)
     cols[0].metric(
-        "Running",
+        "Open auctions",
         f"{figures['running']:,}",
-        help=f"Auctions selling collateral now, {figures['needs_redo']:,} of them waiting for a reset (redo)",
+        help="Auctions not ended: selling collateral now, or waiting for a reset",
     )
-    cols[1].metric("Need a reset", f"{figures['needs_redo']:,}", help="No one can buy until a keeper calls redo")
-    cols[2].metric("Left to raise (DAI)", amount_short(figures["tab_left"]))
+    cols[1].metric(
+        "Need a reset", f"{figures['needs_redo']:,}", help="Of the open ones: no one can buy until a keeper calls redo"
+    )
+    cols[2].metric("Left to raise (DAI)", amount_short(figures["tab_left"]), help="The open auctions' tabs left")
     cols[3].metric(
         "Raised by ended (DAI)",
         amount_short(figures["raised"]),
