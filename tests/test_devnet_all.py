@@ -895,62 +895,58 @@ def test_liquidation_alerts_send_each_new_liquidation_once(full_db: Path, tmp_pa
         assert run_alerts(store.con, config, 4, client).sent == 0, "an event does not recover"
 
 
+def _sent_once_then_recovered(
+    store: Store, kind: str, limit_key: str, measured: dict[str, float], text: str, recover: list[str]
+) -> None:
+    """A `kind` rule at the median of `measured` (subject -> figure, straight from the file): the subjects above it are
+    sent once (each message holding `text`), the next run sends nothing, and once the `recover` statements change
+    the file each recovers."""
+    receiver = Receiver()
+    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+    assert len(measured) >= 2
+    limit = sorted(measured.values())[len(measured) // 2]  # about half the subjects above it
+    config = parse_alerts({"webhooks": [HOOK], "rules": [{"name": kind, "kind": kind, limit_key: limit}]}, {}, "test")
+    assert config is not None
+    run_alerts(store.con, config, 1, client)
+    sent = {p["subject"]: p["value"] for p in receiver.payloads}
+    assert sent == pytest.approx({k: v for k, v in measured.items() if v > limit}, rel=1e-12) and sent
+    assert all(p["event"] == "breach" and text in p["text"] for p in receiver.payloads)
+    assert run_alerts(store.con, config, 2, client).sent == 0
+    for statement in recover:
+        store.con.execute(statement)
+    run_alerts(store.con, config, 3, client)
+    assert {p["subject"] for p in receiver.payloads if p["event"] == "recovery"} == set(sent)
+
+
 def test_keeper_gain_alerts_send_each_opportunity_and_its_recovery(full_db: Path, tmp_path: Path) -> None:
     """Each account whose call to send now gains the keeper more than the limit is sent once (mart_liquidation_calls,
     straight from the file), the next run sends nothing, and each recovers once its call no longer goes through."""
-    db = copy_of(full_db, tmp_path)
-    receiver = Receiver()
-    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
-    with Store(db) as store:
+    with Store(copy_of(full_db, tmp_path)) as store:
         found = store.con.execute(
             f"SELECT protocol, market, wallet, keeper_gain_usd FROM ({query_sql('mart_liquidation_calls')}) "
             "WHERE best_for_account AND goes_through AND keeper_pays"
         ).fetchall()
-        gains = {f"{p}:{m}:{w}": g for p, m, w, g in found}
-        assert len(gains) >= 2
-        limit = sorted(gains.values())[len(gains) // 2]  # about half the accounts above it
-        rules = [{"name": "keeper", "kind": "keeper_gain_above", "usd": limit}]
-        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
-        assert config is not None
-        run_alerts(store.con, config, 1, client)
-        sent = {p["subject"]: p["value"] for p in receiver.payloads}
-        assert sent == pytest.approx({k: v for k, v in gains.items() if v > limit}, rel=1e-12) and sent
-        assert all(p["event"] == "breach" and "keeper's gain $" in p["text"] for p in receiver.payloads)
-        assert run_alerts(store.con, config, 2, client).sent == 0
         # Their calls no longer go through (a grace period on every reserve, say): each recovers.
-        store.con.execute("UPDATE raw_aave_v3_liquidations SET error = 'LiquidationGraceSentinelCheckFailed'")
-        store.con.execute("UPDATE raw_morpho_blue_liquidations SET error = 'oracle reverts'")
-        run_alerts(store.con, config, 3, client)
-        recovered = {p["subject"] for p in receiver.payloads if p["event"] == "recovery"}
-        assert recovered == set(sent)
+        recover = [
+            "UPDATE raw_aave_v3_liquidations SET error = 'LiquidationGraceSentinelCheckFailed'",
+            "UPDATE raw_morpho_blue_liquidations SET error = 'oracle reverts'",
+        ]
+        gains = {f"{p}:{m}:{w}": g for p, m, w, g in found}
+        _sent_once_then_recovered(store, "keeper_gain_above", "usd", gains, "keeper's gain $", recover)
 
 
 def test_stalled_auction_alerts_send_each_auction_waiting_for_a_reset(full_db: Path, tmp_path: Path) -> None:
     """Each Maker auction that needs a reset with more dai left to raise than the limit is sent once
     (stg_maker_auctions, straight from the file), the next run sends nothing, and each recovers once it no longer
     waits (reset by a keeper: here its sale restarted in the stored snapshot)."""
-    db = copy_of(full_db, tmp_path)
-    receiver = Receiver()
-    client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
-    with Store(db) as store:
+    with Store(copy_of(full_db, tmp_path)) as store:
         found = store.con.execute(
             f"SELECT market, clip, auction_id, tab_left_dai::DOUBLE / 1e18 FROM ({query_sql('stg_maker_auctions')}) "
             "WHERE status = 'needs redo'"
         ).fetchall()
         waiting = {f"maker:{m}:{c}:{a}": tab for m, c, a, tab in found}
-        assert len(waiting) >= 2
-        limit = sorted(waiting.values())[len(waiting) // 2]
-        rules = [{"name": "stalled", "kind": "auction_stalled_above", "dai": limit}]
-        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
-        assert config is not None
-        run_alerts(store.con, config, 1, client)
-        sent = {p["subject"]: p["value"] for p in receiver.payloads}
-        assert sent == pytest.approx({k: v for k, v in waiting.items() if v > limit}, rel=1e-12) and sent
-        assert all(p["event"] == "breach" and " DAI > " in p["text"] for p in receiver.payloads)
-        assert run_alerts(store.con, config, 2, client).sent == 0
-        store.con.execute("UPDATE raw_maker_auctions SET needs_redo = false")
-        run_alerts(store.con, config, 3, client)
-        assert {p["subject"] for p in receiver.payloads if p["event"] == "recovery"} == set(sent)
+        recover = ["UPDATE raw_maker_auctions SET needs_redo = false"]
+        _sent_once_then_recovered(store, "auction_stalled_above", "dai", waiting, " DAI > ", recover)
 
 
 def test_interest_opens_no_raw_version_and_every_raw_table_comes_back(
