@@ -611,6 +611,8 @@ def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: 
     assert metrics["Need a reset"] == f"{sum(a['status'] == 'needs redo' for a in auctions):,}"
     assert metrics["Left to raise (DAI)"] == amount_short(sum(int(a["tab_left_dai"]) for a in running) / 1e18)
     assert metrics["Shortfall (DAI)"] == amount_short(sum(int(a["shortfall_dai"]) for a in ended) / 1e18)
+    penalty = amount_short(sum(int(a["penalty_raised_dai"]) for a in ended) / 1e18)
+    assert any(f"they raised {penalty} DAI" in c.value for c in app.caption)
     table = table_with(app, "price_to_feed_pct")
     assert table.shape[0] == len(auctions)
     statuses = table["status"].tolist()

@@ -55,9 +55,9 @@ LIQUIDATOR_GAIN = (
 #: What a protocol fee is, wherever the page shows one.
 PROTOCOL_FEE = (
     "What the protocol charged the account on top: Aave's liquidation protocol fee (collateral its treasury took, a "
-    "share of the bonus), Maker's liquidation penalty (the auction's tab over the debt, the Vow's once the auction "
-    "raises it); none in Morpho Blue and Liquity; a Comet absorb's share (the collateral's value beyond what it "
-    "credits the account) is not counted"
+    "share of the bonus), Maker's liquidation penalty as the bark charged it (the auction's tab over the debt; what "
+    "the auctions raised of it is under Maker/Sky auctions); none in Morpho Blue and Liquity; a Comet absorb's share "
+    "(the collateral's value beyond what it credits the account) is not counted"
 )
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
@@ -369,6 +369,7 @@ def auction_totals(db: Path) -> dict[str, float | int | None]:
                count(*) FILTER (WHERE status IN ('raised', 'sold out')) AS ended,
                sum(raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ('raised', 'sold out')) AS raised,
                sum(shortfall_dai::DOUBLE / 1e18) AS shortfall,
+               sum(penalty_raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ('raised', 'sold out')) AS penalty,
                count(*) AS auctions
         FROM {AUCTIONS_VIEW}
         """,
@@ -487,7 +488,8 @@ def _auctions(db: Path) -> None:
         "Each Clipper auction a bark started, from its Kick, Takes and Redos and, while it runs, the Clipper's sale "
         f"and price at the latest snapshot; dai amounts in whole DAI. Collateral left at the oracle's price: "
         f"{amount_short(figures['lot_value'])} DAI against "
-        f"{amount_short(figures['tab_left'])} DAI to raise."
+        f"{amount_short(figures['tab_left'])} DAI to raise. Of the liquidation penalty the ended auctions charged, "
+        f"they raised {amount_short(figures['penalty'])} DAI (the Vow's; the rest of what they raised covered debt)."
     )
     key_table(
         rows,
