@@ -9,6 +9,14 @@ import polars as pl
 EXACT = pl.Int128
 #: health_factor_wad saturates here (HF above 1e20: debt is dust next to the collateral); HUGEINT's reach.
 HEALTH_WAD_CAP = 10**38 - 1
+#: The exact integers a HUGEINT column holds are those under this in magnitude (38 digits).
+HUGEINT_LIMIT = 10**38
+
+
+def hugeint_or_none(value: int | None) -> int | None:
+    """`value` where a HUGEINT column holds it exactly, else None (a figure past 38 digits is left unknown, never
+    rounded)."""
+    return value if value is not None and abs(value) < HUGEINT_LIMIT else None
 
 
 def exact(frame: pl.DataFrame) -> pl.DataFrame:

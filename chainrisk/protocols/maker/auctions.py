@@ -17,19 +17,17 @@ from typing import Any
 import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
-from chainrisk.protocols.frames import keyed
+from chainrisk.protocols.frames import hugeint_or_none, keyed
 from chainrisk.protocols.maker.constants import RAY
 from chainrisk.protocols.maker.maths import EXPONENTIAL, LINEAR, STAIRSTEP, Abacus, auction_needs_redo, auction_price
-from chainrisk.protocols.quality import DECODE_ERRORS, Issue
+from chainrisk.protocols.maker.snapshot import ZERO, decode_answer
+from chainrisk.protocols.quality import Issue, decode_uint
 from chainrisk.rpc import RpcClient
 
 CLIPPER = load_abi("maker", "Clipper")
 ABACUS = load_abi("maker", "Abacus")
 AUCTIONS = "raw_maker_auctions"
 ACCRUED = ("price", "needs_redo")
-#: HUGEINT's reach: a tab (rad, 1e45 per dai) is stored exactly as text beside its floor in dai's smallest unit.
-_EXACT_LIMIT = 10**38
-ZERO = "0x" + "0" * 40
 
 DDL = """
 CREATE TABLE IF NOT EXISTS raw_maker_auctions (
@@ -88,26 +86,16 @@ class Auction:
     needs_redo: bool | None  #: getStatus' needsRedo
 
 
-def _word(abi: Any, fn: str, raw: Any) -> Any:
-    """The first output of `fn` from `raw`, or None where the call reverted or answered something else."""
-    if raw in (None, "0x"):
-        return None
-    try:
-        return abi.decode(fn, raw)[0]
-    except DECODE_ERRORS:
-        return None
-
-
 def _abacus(answers: Sequence[Any]) -> Abacus:
     """The curve its getters describe: tau (LinearDecrease), cut and step (StairstepExponentialDecrease), cut alone
     (ExponentialDecrease)."""
-    tau, cut, step = (_word(ABACUS, fn, raw) for fn, raw in zip(("tau", "cut", "step"), answers, strict=True))
+    tau, cut, step = (decode_uint(ABACUS, fn, raw) for fn, raw in zip(("tau", "cut", "step"), answers, strict=True))
     if tau is not None and cut is None:
-        return Abacus(LINEAR, tau=int(tau))
+        return Abacus(LINEAR, tau=tau)
     if cut is not None and step is not None:
-        return Abacus(STAIRSTEP, cut=int(cut), step=int(step))
+        return Abacus(STAIRSTEP, cut=cut, step=step)
     if cut is not None and tau is None:
-        return Abacus(EXPONENTIAL, cut=int(cut))
+        return Abacus(EXPONENTIAL, cut=cut)
     return Abacus(None)
 
 
@@ -126,18 +114,14 @@ def read_auctions(
     settings: dict[str, tuple[str | None, int | None, int | None]] = {}
     for k, (clip, ilk) in enumerate(followed):
         answers = dict(zip(fns, raw[len(fns) * k : len(fns) * (k + 1)], strict=True))
-        ids = _word(CLIPPER, "list", answers["list"])
-        if ids is None:
+        listed = decode_answer(CLIPPER, "list", answers["list"])
+        if listed is None:
             issues.append(_unread(names.get(ilk, ilk), clip, "list()"))
             continue
-        calc = _word(CLIPPER, "calc", answers["calc"])
-        tail, cusp = (_word(CLIPPER, fn, answers[fn]) for fn in ("tail", "cusp"))
-        settings[clip] = (
-            str(calc).lower() if calc is not None else None,
-            int(tail) if tail is not None else None,
-            int(cusp) if cusp is not None else None,
-        )
-        active += [(clip, ilk, int(i)) for i in ids]
+        curve = decode_answer(CLIPPER, "calc", answers["calc"])
+        tail, cusp = (decode_uint(CLIPPER, fn, answers[fn]) for fn in ("tail", "cusp"))
+        settings[clip] = (str(curve[0]).lower() if curve is not None else None, tail, cusp)
+        active += [(clip, ilk, int(i)) for i in listed[0]]
     calcs = sorted({s[0] for s in settings.values() if s[0] is not None and s[0] != ZERO})
     curve_raw = rpc.batch_each([eth_call(c, ABACUS, fn, block=tag) for c in calcs for fn in ("tau", "cut", "step")])
     curves = {c: _abacus(curve_raw[3 * k : 3 * k + 3]) for k, c in enumerate(calcs)}
@@ -147,16 +131,12 @@ def read_auctions(
     auctions = []
     unread: set[str] = set()
     for k, (clip, ilk, auction_id) in enumerate(active):
-        sale, status = sale_raw[2 * k], sale_raw[2 * k + 1]
-        try:
-            _pos, tab, lot, usr, tic, top = CLIPPER.decode("sales", sale)
-        except (*DECODE_ERRORS, AttributeError):
+        sale = decode_answer(CLIPPER, "sales", sale_raw[2 * k])
+        if sale is None:
             unread.add(clip)
             continue
-        try:
-            needs_redo, price = CLIPPER.decode("getStatus", status)
-        except (*DECODE_ERRORS, AttributeError):
-            needs_redo, price = None, None
+        _pos, tab, lot, usr, tic, top = sale
+        needs_redo, price = decode_answer(CLIPPER, "getStatus", sale_raw[2 * k + 1]) or (None, None)
         calc, tail, cusp = settings[clip]
         auctions.append(
             Auction(
@@ -190,10 +170,6 @@ def _unread(market: str, clip: str, call: str) -> Issue:
     )
 
 
-def _fits(value: int | None) -> int | None:
-    return value if value is not None and abs(value) < _EXACT_LIMIT else None
-
-
 def auctions_frame(
     auctions: Sequence[Auction],
     names: Mapping[str, str],
@@ -208,26 +184,26 @@ def auctions_frame(
             "ilk": names.get(a.ilk, a.ilk),
             "ilk_hex": a.ilk,
             "clip": a.clip,
-            "auction_id": _fits(a.auction_id),
+            "auction_id": hugeint_or_none(a.auction_id),
             "urn": a.urn,
             "tab": str(a.tab),
-            "tab_dai": _fits(a.tab // RAY),
-            "lot": _fits(a.lot),
-            "lot_gem_units": _fits(a.lot // vat_units.get(a.ilk, 1)),
+            "tab_dai": hugeint_or_none(a.tab // RAY),
+            "lot": hugeint_or_none(a.lot),
+            "lot_gem_units": hugeint_or_none(a.lot // vat_units.get(a.ilk, 1)),
             "tic": a.tic,
-            "top": _fits(a.top),
+            "top": hugeint_or_none(a.top),
             "calc": a.calc,
             "calc_kind": a.abacus.kind,
-            "calc_tau": _fits(a.abacus.tau),
-            "calc_cut": _fits(a.abacus.cut),
-            "calc_step": _fits(a.abacus.step),
-            "tail": _fits(a.tail),
-            "cusp": _fits(a.cusp),
-            "price": _fits(a.price),
+            "calc_tau": hugeint_or_none(a.abacus.tau),
+            "calc_cut": hugeint_or_none(a.abacus.cut),
+            "calc_step": hugeint_or_none(a.abacus.step),
+            "tail": hugeint_or_none(a.tail),
+            "cusp": hugeint_or_none(a.cusp),
+            "price": hugeint_or_none(a.price),
             "needs_redo": a.needs_redo,
         }
         for a in auctions
-        if _fits(a.auction_id) is not None
+        if hugeint_or_none(a.auction_id) is not None
     ]
     return keyed(pl.DataFrame(rows, schema=SCHEMA), chain_id, source, block)
 

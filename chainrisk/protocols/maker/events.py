@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import data_word, event_topic, function_selector, word_address
+from chainrisk.protocols.frames import hugeint_or_none
 from chainrisk.protocols.maker.constants import RAY
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
@@ -50,8 +51,6 @@ NOTE_TOPICS: dict[str, str] = {"0x" + function_selector(sig).hex() + "00" * 28: 
 URN_EVENTS = ("frob", "fork", "grab")
 #: The data of a note: 32-byte offset, 32-byte length (224), then calldata; arguments start after the selector.
 _ARGS_AT = 2 + 64 + 64 + 8
-#: HUGEINT's reach, for the signed amounts stored beside each note.
-_EXACT_LIMIT = 10**38
 
 
 @dataclass(frozen=True)
@@ -86,12 +85,7 @@ class MakerEvent:
 
 def _signed(word: str) -> int | None:
     value = int(word, 16)
-    return _exact(value - 2**256 if value >= 2**255 else value)
-
-
-def _exact(value: int) -> int | None:
-    """`value`, or None beyond what the HUGEINT columns beside the events hold."""
-    return value if abs(value) < _EXACT_LIMIT else None
+    return hugeint_or_none(value - 2**256 if value >= 2**255 else value)
 
 
 def _argument(data: str, k: int) -> str:
@@ -147,12 +141,12 @@ def decode_log(
                 "event": "bark",
                 "ilk": topics[1],
                 "urn": word_address(topics[2]),
-                "dink": _exact(-ink),
-                "dart": _exact(-art),
+                "dink": hugeint_or_none(-ink),
+                "dart": hugeint_or_none(-art),
                 # rad (1e45 per dai) to dai's smallest unit (wad), floored.
-                "due_dai": _exact(due // RAY),
+                "due_dai": hugeint_or_none(due // RAY),
                 "clip": word_address(data_word(data, 3)),
-                "auction_id": _exact(int(topics[3], 16)),
+                "auction_id": hugeint_or_none(int(topics[3], 16)),
                 "auction_followed": clips is not None and word_address(data_word(data, 3)) in clips,
             }
         )
@@ -189,28 +183,28 @@ def _clip_event(
     if name == "yank":
         if len(topics) != 1 or len(data) < 2 + 64:
             return None
-        return MakerEvent(**fields, auction_id=_exact(int(data_word(data, 0), 16)))
+        return MakerEvent(**fields, auction_id=hugeint_or_none(int(data_word(data, 0), 16)))
     if len(topics) != (3 if name == "take" else 4) or len(data) < 2 + 64 * (5 if name == "take" else 4):
         return None
     words = [int(data_word(data, k), 16) for k in range(5 if name == "take" else 4)]
-    fields.update(urn=word_address(topics[2]), auction_id=_exact(int(topics[1], 16)))
+    fields.update(urn=word_address(topics[2]), auction_id=hugeint_or_none(int(topics[1], 16)))
     if name == "take":
         _max, price, owe, tab, lot = words
         return MakerEvent(
             **fields,
-            auction_price=_exact(price),
-            auction_owe_dai=_exact(owe // RAY),
-            auction_tab_dai=_exact(tab // RAY),
-            auction_lot=_exact(lot),
+            auction_price=hugeint_or_none(price),
+            auction_owe_dai=hugeint_or_none(owe // RAY),
+            auction_tab_dai=hugeint_or_none(tab // RAY),
+            auction_lot=hugeint_or_none(lot),
         )
     top, tab, lot, coin = words
     return MakerEvent(
         **fields,
         keeper=word_address(topics[3]),
-        keeper_incentive_dai=_exact(coin // RAY),
-        auction_price=_exact(top),
-        auction_tab_dai=_exact(tab // RAY),
-        auction_lot=_exact(lot),
+        keeper_incentive_dai=hugeint_or_none(coin // RAY),
+        auction_price=hugeint_or_none(top),
+        auction_tab_dai=hugeint_or_none(tab // RAY),
+        auction_lot=hugeint_or_none(lot),
     )
 
 
@@ -235,6 +229,10 @@ def kicks(receipt: dict[str, Any]) -> dict[tuple[str, int], Kick]:
         if len(topics) == 4 and topics[0] == KICK and len(data) >= 2 + 64 * 4:
             top, tab, lot, coin = (int(data_word(data, k), 16) for k in range(4))
             found[str(log["address"]).lower(), int(topics[1], 16)] = Kick(
-                word_address(topics[3]), _exact(coin // RAY), _exact(tab // RAY), _exact(top), _exact(lot)
+                word_address(topics[3]),
+                hugeint_or_none(coin // RAY),
+                hugeint_or_none(tab // RAY),
+                hugeint_or_none(top),
+                hugeint_or_none(lot),
             )
     return found

@@ -21,7 +21,15 @@ from fractions import Fraction
 
 import polars as pl
 
-from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
+from chainrisk.protocols.frames import (
+    EXACT,
+    HEALTH_SCHEMA,
+    HEALTH_WAD_CAP,
+    POSITION_SCHEMA,
+    exact,
+    hugeint_or_none,
+    keyed,
+)
 from chainrisk.protocols.maker.constants import RAD, RAY, WAD
 from chainrisk.protocols.maker.events import MakerEvent
 from chainrisk.protocols.maker.maths import (
@@ -39,8 +47,6 @@ PROTOCOL = "maker"
 SECONDS_PER_YEAR = 365 * 24 * 3600
 #: WAD per basis point, for the bps columns of the shared contract.
 WAD_PER_BPS = WAD // 10_000
-#: HUGEINT's reach: larger exact figures (rad amounts) are stored as decimal strings beside a DOUBLE in DAI.
-HUGEINT_LIMIT = 10**38
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
     "block_number": pl.Int64(),
@@ -101,10 +107,6 @@ def market_rows(ilks: list[Ilk], dai: str) -> list[dict[str, object]]:
 
 def _dai(rad: int) -> float:
     return rad / RAD
-
-
-def _fits(value: int | None) -> int | None:
-    return value if value is not None and abs(value) < HUGEINT_LIMIT else None
 
 
 def threshold_wad(mat: int) -> int:
@@ -206,13 +208,13 @@ def ilks_frame(
                 ),
                 "par": system.par,
                 "price_method": i.price.method,
-                "price": _fits(i.price.value),
+                "price": hugeint_or_none(i.price.value),
                 "price_has": i.price.has,
-                "price_next": _fits(i.price.next_value),
+                "price_next": hugeint_or_none(i.price.next_value),
                 "price_next_has": i.price.next_has,
                 "next_price_at": i.price.next_at,
-                "spot_at_price": _fits(i.spot_at_price),
-                "spot_next": _fits(i.spot_next),
+                "spot_at_price": hugeint_or_none(i.spot_at_price),
+                "spot_next": hugeint_or_none(i.spot_next),
                 "price_usd": i.price.value / WAD * system.par / RAY if i.price.value is not None else None,
                 "price_next_usd": (
                     i.price.next_value / WAD * system.par / RAY if i.price.next_value is not None else None
@@ -333,7 +335,7 @@ def urns_frame(
                 "safe_at_next_price": (
                     not is_unsafe(u.ink, u.art, i.rate, i.spot_next) if i.spot_next is not None else None
                 ),
-                "liquidation_price": _fits(threshold),
+                "liquidation_price": hugeint_or_none(threshold),
                 "liquidation_price_usd": threshold / WAD * system.par / RAY if threshold is not None else None,
                 "bark_refusal": None if barked else str(outcome),
                 "bark_dart": barked.dart if barked else None,

@@ -248,7 +248,7 @@ def _clips(rpc: RpcClient, deployment: Deployment, block: int) -> tuple[tuple[st
     raw = rpc.batch_each([eth_call(deployment.dog, DOG, "ilks", bytes.fromhex(i[2:]), block=hex(block)) for i in ilks])
     found = []
     for ilk, answer in zip(ilks, raw, strict=True):
-        entry = _decode(DOG, "ilks", answer)
+        entry = decode_answer(DOG, "ilks", answer)
         if entry is not None and str(entry[0]).lower() != ZERO:
             found.append((str(entry[0]).lower(), ilk))
     return tuple(found)
@@ -264,7 +264,7 @@ def registry_ilks(rpc: RpcClient, deployment: Deployment, block: int) -> list[st
     return ["0x" + bytes(i).hex() for i in ILK_REGISTRY.decode("list", raw)[0]]
 
 
-def _decode(abi: Any, fn: str, raw: Any) -> tuple[Any, ...] | None:
+def decode_answer(abi: Any, fn: str, raw: Any) -> tuple[Any, ...] | None:
     """A result decoded, or None for a call that reverted or answered something else (a non-conforming contract
     must not sink the snapshot)."""
     if raw in (None, "0x"):
@@ -291,7 +291,7 @@ def _osm_calls(pip: str, tag: str) -> list[tuple[str, list[Any]]]:
 
 
 def _symbol(raw: Any) -> str | None:
-    decoded = _decode(ERC20, "symbol", raw)
+    decoded = decode_answer(ERC20, "symbol", raw)
     if decoded is not None:
         return str(decoded[0])
     if raw not in (None, "0x") and len(raw) == 66:  # bytes32 symbols (MKR-style)
@@ -314,7 +314,9 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
             ]
         )
         for k, i in enumerate(ilks):
-            gem_raw, join_raw, dec_raw = (_decode(ILK_REGISTRY, fn, raw[3 * k + j]) for j, fn in enumerate(fields))
+            gem_raw, join_raw, dec_raw = (
+                decode_answer(ILK_REGISTRY, fn, raw[3 * k + j]) for j, fn in enumerate(fields)
+            )
             # An ilk the registry does not hold answers zeros.
             if gem_raw and join_raw and str(join_raw[0]).lower() != ZERO:
                 records[i] = (str(gem_raw[0]).lower(), str(join_raw[0]).lower(), int(dec_raw[0]) if dec_raw else None)
@@ -329,8 +331,8 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
         [eth_call(j, GEM_JOIN, fn, block=tag) for j in found_joins.values() for fn in ("gem", "dec")]
     )
     for k, (i, join_address) in enumerate(found_joins.items()):
-        join_gem = _decode(GEM_JOIN, "gem", join_fields[2 * k])
-        join_dec = _decode(GEM_JOIN, "dec", join_fields[2 * k + 1])
+        join_gem = decode_answer(GEM_JOIN, "gem", join_fields[2 * k])
+        join_dec = decode_answer(GEM_JOIN, "dec", join_fields[2 * k + 1])
         records[i] = (
             str(join_gem[0]).lower() if join_gem else None,
             join_address,
@@ -339,7 +341,7 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
     tokens = sorted({r[0] for r in records.values() if r[0]})
     token_raw = rpc.batch_each([eth_call(t, ERC20, fn, block=tag) for t in tokens for fn in ("symbol", "decimals")])
     symbols = {t: _symbol(token_raw[2 * k]) for k, t in enumerate(tokens)}
-    decimals = {t: _decode(ERC20, "decimals", token_raw[2 * k + 1]) for k, t in enumerate(tokens)}
+    decimals = {t: decode_answer(ERC20, "decimals", token_raw[2 * k + 1]) for k, t in enumerate(tokens)}
     gems = {}
     for i in ilks:
         token, ilk_join, dec = records.get(i, (None, None, None))
@@ -449,11 +451,11 @@ def _spot_or_none(value: int | None, has: bool, par: int, mat: int) -> int | Non
 
 def _price(answers: Sequence[Any] | None, vat_spot: int, mat: int, par: int) -> Price:
     """The pip's current and next values (see the module docstring), or the price the Vat's spot implies."""
-    peek = _decode(OSM, "peek", answers[0]) if answers else None
+    peek = decode_answer(OSM, "peek", answers[0]) if answers else None
     if peek is not None:
-        peep = _decode(OSM, "peep", answers[1]) if answers else None
-        zzz = _decode(OSM, "zzz", answers[2]) if answers else None
-        hop = _decode(OSM, "hop", answers[3]) if answers else None
+        peep = decode_answer(OSM, "peep", answers[1]) if answers else None
+        zzz = decode_answer(OSM, "zzz", answers[2]) if answers else None
+        hop = decode_answer(OSM, "hop", answers[3]) if answers else None
         return Price(
             method="peek",
             value=int.from_bytes(peek[0], "big"),
