@@ -29,9 +29,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from chainrisk.abi import Abi, abi_encode, eth_call, event_topic, function_selector, load_abi
+from chainrisk.abi import Abi, eth_call, event_topic, load_abi
 from chainrisk.config import market_config
-from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker
+from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker, overload_calldata
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil
 from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
@@ -111,6 +111,11 @@ def _timestamp(rpc: RpcClient, block: int) -> int:
 
 def _key(ilk: str) -> bytes:
     return ilk.encode().ljust(32, b"\x00")
+
+
+def _file(builder: BlockBuilder, to: str, signature: str, *args: Any) -> None:
+    """The deployer calls one of a stand-in's overloaded `file`s, named by its signature (queued on `builder`)."""
+    builder.send(DEPLOYER, to, overload_calldata(signature, *args), signature)
 
 
 @contextmanager
@@ -236,14 +241,12 @@ def test_bark_amounts_equal_ours(maker: dict[str, Any], rpc: RpcClient, db: Path
     credited = "0x00000000000000000000000000000000000b0a75"
     copy = tmp_path / "barked.duckdb"
     shutil.copy(db, copy)
-    clipper = Abi(standin_contracts("maker")["Clipper"].abi)
-    file_uint = Abi([e for e in clipper.entries if e.get("name") != "file" or e["inputs"][1]["type"] == "uint256"])
     clip = maker["ilks"][row["ilk"]]["clip"]
     calls = f"SELECT * FROM ({query_sql('stg_maker_liquidation_calls')}) WHERE wallet = '{row['urn']}'"
     with _sandbox(rpc):
         builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
-        builder.call(DEPLOYER, file_uint, clip, "file", _key("tip"), 250 * RAY * WAD)
-        builder.call(DEPLOYER, file_uint, clip, "file", _key("chip"), WAD // 1000)
+        _file(builder, clip, "file(bytes32,uint256)", _key("tip"), 250 * RAY * WAD)
+        _file(builder, clip, "file(bytes32,uint256)", _key("chip"), WAD // 1000)
         builder.mine(0)
         index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
         (predicted,) = _rows(copy, calls)
@@ -287,8 +290,6 @@ def test_bad_debt_is_what_the_clipper_leaves_the_vow_short(maker: dict[str, Any]
     engine = stress(_frame(db, f"SELECT * FROM positions WHERE block_number = {block}"))
     predicted = {(r["market"], r["wallet"]): r for r in engine.iter_rows(named=True)}
     vat, clipper = (Abi(standin_contracts("maker")[name].abi) for name in ("Vat", "Clipper"))
-    # Clipper.file(bytes32,uint256) alone (its address overload has the same arity).
-    file_uint = Abi([e for e in clipper.entries if e.get("name") != "file" or e["inputs"][1]["type"] == "uint256"])
 
     def vow_balances() -> tuple[int, int]:
         sin, dai = (
@@ -301,7 +302,7 @@ def test_bad_debt_is_what_the_clipper_leaves_the_vow_short(maker: dict[str, Any]
         clip = maker["ilks"][r["ilk"]]["clip"]
         with _sandbox(rpc):
             builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
-            builder.call(DEPLOYER, file_uint, clip, "file", _key("buf"), RAY)
+            _file(builder, clip, "file(bytes32,uint256)", _key("buf"), RAY)
             builder.mine(0)
             sin, dai = vow_balances()
             builder.call(MAKER_KEEPER, DOG, maker["dog"], "bark", _key(r["ilk"]), r["urn"], MAKER_KEEPER)
@@ -543,12 +544,6 @@ def _chainrisk(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _words(data: str, count: int) -> list[int]:
     return [int(data[2 + 64 * k : 2 + 64 * (k + 1)], 16) for k in range(count)]
-
-
-def _file(builder: BlockBuilder, to: str, signature: str, *args: Any) -> None:
-    """The deployer calls one of a stand-in's overloaded `file`s, named by its signature."""
-    types = signature[signature.index("(") + 1 : -1].split(",")
-    builder.send(DEPLOYER, to, "0x" + (function_selector(signature) + abi_encode(types, list(args))).hex(), signature)
 
 
 def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def _bytes32(text: str) -> bytes:
     return text.encode().ljust(32, b"\x00")
 
 
-def _encode(signature: str, *args: Any) -> str:
+def overload_calldata(signature: str, *args: Any) -> str:
     """Calldata for an overloaded function (the stand-ins' several `file`s), named by its full signature."""
     types = signature[signature.index("(") + 1 : -1].split(",")
     return "0x" + (function_selector(signature) + abi_encode(types, list(args))).hex()
@@ -371,7 +371,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
 
     def call(to: str, contract: str, fn: str, *args: Any) -> None:
         if "(" in fn:
-            builder.send(DEPLOYER, to, _encode(fn, *args), f"{contract}.{fn}")
+            builder.send(DEPLOYER, to, overload_calldata(fn, *args), f"{contract}.{fn}")
         else:
             builder.call(DEPLOYER, abi[contract], to, fn, *args)
 
