@@ -44,6 +44,8 @@ LIQUIDATORS_VIEW = "mart_liquidators"
 AUCTIONS_VIEW = "stg_maker_auctions"
 #: Auction states that still sell collateral (stg_maker_auctions.status).
 RUNNING = ("running", "needs redo")
+#: Auction states of an auction over, whose figures are final.
+ENDED = ("raised", "sold out")
 #: Liquidators drawn one by one in the concentration chart, per protocol; the rest are one bar segment.
 CHART_LIQUIDATORS = 5
 #: What a logged liquidation's gain is, wherever the page shows one.
@@ -358,7 +360,7 @@ def _now(db: Path) -> None:
 def auction_totals(db: Path) -> dict[str, float | int | None]:
     """Maker's Clipper auctions summed: running ones, what they have left to raise and sell; ended ones, what they
     raised and left the Vow short (whole dai)."""
-    running = ", ".join(f"'{s}'" for s in RUNNING)
+    running, ended = (", ".join(f"'{s}'" for s in states) for states in (RUNNING, ENDED))
     return query(
         db,
         f"""
@@ -366,10 +368,10 @@ def auction_totals(db: Path) -> dict[str, float | int | None]:
                count(*) FILTER (WHERE status = 'needs redo') AS needs_redo,
                sum(tab_left_dai::DOUBLE / 1e18) FILTER (WHERE status IN ({running})) AS tab_left,
                sum(lot_left_tokens * feed_price_dai) FILTER (WHERE status IN ({running})) AS lot_value,
-               count(*) FILTER (WHERE status IN ('raised', 'sold out')) AS ended,
-               sum(raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ('raised', 'sold out')) AS raised,
+               count(*) FILTER (WHERE status IN ({ended})) AS ended,
+               sum(raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ({ended})) AS raised,
                sum(shortfall_dai::DOUBLE / 1e18) AS shortfall,
-               sum(penalty_raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ('raised', 'sold out')) AS penalty,
+               sum(penalty_raised_dai::DOUBLE / 1e18) FILTER (WHERE status IN ({ended})) AS penalty,
                count(*) AS auctions
         FROM {AUCTIONS_VIEW}
         """,
