@@ -590,7 +590,12 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
         _file(builder, maker["dog"], "file(bytes32,uint256)", _key("Hole"), 10**12 * RAD)
         for r in (a, b, c, d):
             _file(builder, maker["dog"], "file(bytes32,bytes32,uint256)", _key(r["ilk"]), _key("hole"), 10**12 * RAD)
-        stairstep = builder.deploy(contracts["StairstepExponentialDecrease"], RAY * 99 // 100, 90, label="curve")
+        stairstep = builder.deploy(
+            contracts["StairstepExponentialDecrease"],
+            RAY * 99 // 100,
+            90,
+            label="StairstepExponentialDecrease (stand-in)",
+        )
         _file(builder, clip_of[c["urn"]], "file(bytes32,address)", _key("calc"), stairstep)
         _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("tip"), 250 * RAD)
         _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("chip"), WAD // 1000)
