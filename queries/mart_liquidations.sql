@@ -13,7 +13,8 @@
 --   debt_symbol, debt_repaid (exact, smallest unit; NULL where the event gives no exact figure), debt_repaid_tokens,
 --   debt_repaid_usd        the debt taken off the account
 --   collateral_symbol, collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it took
---   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+)
+--   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+, a Comet absorb's
+--                          shortfall, a Maker grab's ended auction's)
 --   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol paid the
 --                          liquidator (a Maker bark's incentive, Liquity's gas compensation in Normal Mode), in USD at
 --                          the row's prices; NULL where it paid none in tokens or the logs do not say

@@ -272,9 +272,12 @@ def test_liquidations_equal_the_logs_on_the_chain(
             assert credit >= 0 and 0 <= int(row["debt_repaid"]) - debt <= (2 if credit else 0), row["tx_hash"]
             absorbed = debt if credit == 0 else int(row["debt_repaid"])
             credited += credit > 0
+            # A credited supply means the collateral covered the debt; none, that absorb wrote off what it did not.
+            assert (row["bad_debt_tokens"] == 0) == (credit > 0) and row["bad_debt_tokens"] is not None
             expected = (_address(borrower), _address(absorber), row["debt_asset"], absorbed, None, None)
         elif protocol == "compound-v3":
             (absorber, borrower, asset), (taken, _) = _decoded(log, *LIQUIDATION_EVENTS["AbsorbCollateral"])
+            assert row["bad_debt_tokens"] is None  # on the absorb's debt row only
             expected = (_address(borrower), _address(absorber), None, None, _address(asset), taken)
         elif protocol == "liquity-v1":
             (borrower,), (debt, coll, _) = _decoded(log, *LIQUIDATION_EVENTS[protocol])

@@ -7,7 +7,8 @@ after four months of interest and the May-June 2022 price path, indexed through 
   isLiquidatable, and the borrow capacity covers the debt exactly when isBorrowCollateralized; the engine's verdicts
   after shocked prices equal the chain's once the feeds are moved by as much, and again after re-indexing;
 * absorbing every liquidatable account pays out what the snapshot predicted (AbsorbDebt's basePaidOut exactly) and
-  moves getReserves() by the predicted protocol cost within one base unit per account;
+  moves getReserves() by the predicted protocol cost within one base unit per account; the absorb's logs, indexed,
+  give each account's credit and shortfall (the liquidations view's bad debt) exactly as predicted;
 * a non-Comet address (an ERC-20, a wallet) and a wrong chain end in one line and change nothing stored.
 """
 
@@ -35,6 +36,7 @@ from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
+from chainrisk.store.views import query_sql
 from tests.chainops import bare_chain
 
 COMET = load_abi("compound-v3", "IComet")
@@ -386,11 +388,41 @@ def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs
         reserves_before - reserves_after,
         expected,
     )
+    logged = _logged_absorbs(chain, comet_db, receipt.logs[0]["transactionHash"])
+    assert set(logged) == liquidatable
+    after = _reads(rpc, comet, "balanceOf", [(w,) for w in sorted(logged)], int(rpc.call("eth_blockNumber"), 16))
+    supplied_after = dict(zip(sorted(logged), after, strict=True))
+    for row in predicted.iter_rows(named=True):
+        credited, written_off, bad_debt = logged[row["wallet"]]
+        # What the logs say absorb credited and left uncovered is what it computed: the credit is the whole of
+        # basePaidOut where absorb credited a supply (the account holds it now), and the debt less the shortfall
+        # where it floored the new balance at zero (the account holds nothing).
+        assert (credited, written_off) == (int(row["credited_base"]), int(row["shortfall"])), row["wallet"]
+        if written_off:
+            assert credited + written_off == paid[row["wallet"]] and supplied_after[row["wallet"]] == 0
+        else:
+            assert credited == paid[row["wallet"]] and supplied_after[row["wallet"]] > 0
+        assert bad_debt == written_off / 10**6  # USDC
+    short = sum(v[1] for v in logged.values())
+    assert 0 < short < sum(paid.values()) and sum(1 for v in logged.values() if v[1] == 0) > 0
     print(
         f"{len(before)} liquidatable before the crash, {len(liquidatable)} after; absorbing them moved reserves by "
-        f"{reserves_before - reserves_after} against {expected} predicted (shortfall "
-        f"{int(predicted['shortfall'].cast(pl.Int128).sum())} base units)"
+        f"{reserves_before - reserves_after} against {expected} predicted; the logs' shortfall {short} base units "
+        f"over {sum(1 for v in logged.values() if v[1])} accounts, as predicted"
     )
+
+
+def _logged_absorbs(chain: dict[str, Any], db: Path, tx_hash: str) -> dict[str, tuple[int, int, float]]:
+    """The absorb transaction `tx_hash` as the liquidations view reads it from the logs, indexed again: per account,
+    the credit, the shortfall (exact, base units) and the bad debt in whole tokens."""
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_oracle": chain["usd_oracle"]})
+    rows = _frame(db, f"SELECT * FROM ({query_sql('stg_compound_v3_liquidations')}) WHERE tx_hash = '{tx_hash}'")
+    debts = rows.filter(pl.col("debt_repaid").is_not_null())
+    assert rows.filter(pl.col("debt_repaid").is_null())["bad_debt_tokens"].null_count() == rows.height - debts.height
+    return {
+        r["wallet"]: (int(r["credited_base"]), int(r["shortfall"]), r["bad_debt_tokens"])
+        for r in debts.iter_rows(named=True)
+    }
 
 
 def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: RpcClient, comet_db: Path) -> None:

@@ -184,7 +184,16 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     "stg_liquity_v1_liquidation_calls": LIQUIDATION_CALL_VIEW_COLUMNS,
     "stg_asset_prices_latest": {"protocol", "chain_id", "market", "asset", "price_usd", "block_number"},
     "stg_aave_v3_tokens": {"chain_id", "market", "asset", "symbol", "decimals"},
-    "stg_compound_v3_tokens": {"chain_id", "market", "asset", "symbol", "decimals", "is_base"},
+    "stg_compound_v3_tokens": {
+        "chain_id",
+        "market",
+        "asset",
+        "symbol",
+        "decimals",
+        "scale",
+        "liquidation_factor",
+        "is_base",
+    },
     "stg_maker_gems": {"chain_id", "market", "ilk", "gem", "symbol", "gem_decimals", "vat_units_per_gem_unit"},
     "stg_morpho_blue_market_tokens": {
         "chain_id",

@@ -61,6 +61,12 @@ PROTOCOL_FEE = (
     "the auctions raised of it is under Maker/Sky auctions); none in Morpho Blue and Liquity; a Comet absorb's share "
     "(the collateral's value beyond what it credits the account) is not counted"
 )
+#: What a logged liquidation's bad debt is, wherever the page shows one.
+BAD_DEBT = (
+    "Debt written off at the liquidation: Morpho Blue's bad debt, Aave 3.3+'s deficit, the debt a Comet absorb "
+    "closed beyond its credit for the collateral (the reserves bear it), a Maker auction's shortfall once it ended "
+    "(the Vow's); none in Liquity, which redistributes what its Stability Pool cannot offset"
+)
 #: What the tables say for liquidations whose liquidator is unknown.
 UNKNOWN_LIQUIDATOR = "unknown (logged before stop 52)"
 #: Liquidations listed one by one at most (newest first); the totals and the chart count every one.
@@ -203,7 +209,7 @@ ROW_CONFIG = {
     "collateral_seized_tokens": tokens_column("collateral seized (tokens)"),
     "collateral_symbol": "collateral",
     "collateral_seized_usd": usd_column("seized (USD)", "The collateral it took"),
-    "bad_debt_usd": usd_column("bad debt (USD)"),
+    "bad_debt_usd": usd_column("bad debt (USD)", BAD_DEBT),
     "liquidator_gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
     "protocol_fee_usd": usd_column("protocol fee (USD)", PROTOCOL_FEE),
     "liquidator": "liquidator",
@@ -530,7 +536,7 @@ def render() -> None:
     cols[0].metric("Liquidations", f"{figures['liquidations']:,}", help="Accounts liquidated, one per transaction")
     cols[1].metric("Debt repaid (USD)", usd_short(figures["debt_usd"]), help="The debt the liquidations took off")
     cols[2].metric("Collateral seized (USD)", usd_short(figures["collateral_usd"]))
-    cols[3].metric("Bad debt (USD)", usd_short(figures["bad_debt_usd"]), help="Written off at the liquidation")
+    cols[3].metric("Bad debt (USD)", usd_short(figures["bad_debt_usd"]), help=BAD_DEBT)
     cols[4].metric("Liquidators' gain (USD)", usd_short(figures["gain_usd"]), help=LIQUIDATOR_GAIN)
     cols[5].metric("Protocol fees (USD)", usd_short(figures["fee_usd"]), help=PROTOCOL_FEE)
     notes = [
@@ -561,7 +567,7 @@ def render() -> None:
             "wallets": count_column("wallets"),
             "debt_usd": usd_column("debt repaid (USD)"),
             "collateral_usd": usd_column("collateral seized (USD)"),
-            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)", BAD_DEBT),
             "gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
             "fee_usd": usd_column("protocol fees (USD)", PROTOCOL_FEE),
             "largest_usd": usd_column("largest (USD)", "The most debt one liquidation repaid"),
@@ -627,7 +633,7 @@ def _liquidators(frame: pl.DataFrame) -> None:
             "markets": count_column("markets"),
             "debt_repaid_usd": usd_column("debt repaid (USD)"),
             "collateral_seized_usd": usd_column("collateral seized (USD)"),
-            "bad_debt_usd": usd_column("bad debt (USD)"),
+            "bad_debt_usd": usd_column("bad debt (USD)", BAD_DEBT),
             "liquidator_gain_usd": usd_column("gain (USD)", LIQUIDATOR_GAIN),
             "debt_share_pct": percent_column("share of debt", "Of the debt the protocol's known liquidators repaid"),
             "liquidation_share_pct": percent_column("share of liquidations"),

@@ -104,7 +104,8 @@ POOL_COLUMNS = (
 #:   figure), debt_repaid_tokens: the debt the liquidation took off the account;
 #: * collateral_asset, collateral_symbol, collateral_seized (exact), collateral_seized_tokens: what it took from it;
 #: * bad_debt_tokens: debt written off at that liquidation, in the debt asset (Morpho Blue's badDebtAssets, Aave
-#:   3.3+'s DeficitCreated in the same transaction; NULL where the protocol logs none there);
+#:   3.3+'s DeficitCreated in the same transaction, the debt a Comet absorb closed beyond its credit for the
+#:   collateral, a Maker grab's auction shortfall once it ended; NULL where that is not known);
 #: * keeper_reward_debt, keeper_reward_collateral (exact, and _tokens): what the protocol paid the liquidator, as in
 #:   LIQUIDATION_CALL_COLUMNS (a Maker bark's Kick coin; Liquity's gas compensation where the event says it: Normal
 #:   Mode); NULL where it paid none in tokens or the logs do not say;

@@ -13,20 +13,120 @@
 --                          Transfer is the present value of a rounded-down principal: Comet.sol absorbInternal)
 --   collateral_seized      AbsorbCollateral's collateralAbsorbed, exact in the asset's smallest unit (NULL on the debt
 --                          row, as the debt is NULL on the collateral rows)
---   bad_debt_tokens        NULL: what the collateral does not cover falls on the reserves, which no event logs
+--   credited_base          on the debt row: what absorb credited the account for its collateral, base units (exact):
+--                          deltaBalance = divPrice(deltaValue, basePrice, baseScale), deltaValue the sum over the
+--                          AbsorbCollateral rows of mulFactor(usdValue, liquidationFactor) (compound-finance/comet
+--                          contracts/Comet.sol absorbInternal). The liquidation factor is the collateral's at the
+--                          Comet's latest snapshot (governance changes it only by upgrading the Comet, so an absorb
+--                          before such an upgrade would be valued at the new factor); basePrice is the one integer
+--                          for which AbsorbDebt's usdValue = mulPrice(basePaidOut, basePrice, baseScale), NULL where
+--                          several are (an absorb of less than one whole base token) or a collateral's factor is unknown
+--   shortfall              on the debt row: the debt absorb closed that the credit did not cover, base units (exact):
+--                          basePaidOut - credited_base where absorb floored the account's new balance at zero (no
+--                          supply credited; Comet.sol: "all excess debt absorbed by reserves"), 0 where it credited a
+--                          supply, NULL where credited_base is unknown
+--   bad_debt_tokens        the shortfall in whole base tokens, on the debt row (NULL on the collateral rows)
 -- Reads: stg_compound_v3_events, stg_compound_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbDebt', 'AbsorbCollateral')
 ),
 
 base AS (
-    SELECT chain_id, market, asset AS base_token, symbol AS base_symbol, decimals AS base_decimals
+    SELECT
+        chain_id, market, asset AS base_token, symbol AS base_symbol, decimals AS base_decimals, scale AS base_scale
     FROM stg_compound_v3_tokens
     WHERE is_base
 ),
 
 assets AS (
-    SELECT chain_id, market, asset, symbol, decimals FROM stg_compound_v3_tokens WHERE NOT is_base
+    SELECT chain_id, market, asset, symbol, decimals, liquidation_factor FROM stg_compound_v3_tokens WHERE NOT is_base
+),
+
+-- deltaValue per absorbed account: mulFactor(value, liquidationFactor) = value * factor / 1e18, split at 1e18 so the
+-- product stays inside HUGEINT. An account absorbed with no collateral has no row here (deltaValue 0).
+credits AS (
+    SELECT
+        e.chain_id,
+        e.market,
+        e.tx_hash,
+        e.wallet,
+        sum(
+            (e.usd_value // 1000000000000000000) * a.liquidation_factor
+            + ((e.usd_value % 1000000000000000000) * a.liquidation_factor) // 1000000000000000000
+        ) AS credited_value,
+        bool_and(a.liquidation_factor IS NOT NULL AND e.usd_value IS NOT NULL) AS factors_known
+    FROM events AS e
+    LEFT JOIN assets AS a ON a.chain_id = e.chain_id AND a.market = e.market AND a.asset = e.asset
+    WHERE e.event = 'AbsorbCollateral'
+    GROUP BY e.chain_id, e.market, e.tx_hash, e.wallet
+),
+
+-- basePrice from AbsorbDebt: the least integer p with floor(basePaidOut * p / baseScale) = usdValue, and whether it is
+-- the only one (p + 1 gives a larger value). Values past 1e20 price units ($1e12) are left unknown: HUGEINT's bound.
+debt_prices AS (
+    SELECT
+        e.chain_id,
+        e.market,
+        e.block_number,
+        e.log_index,
+        b.base_scale,
+        (e.usd_value * b.base_scale + e.amount - 1) // e.amount AS base_price
+    FROM events AS e
+    JOIN base AS b ON b.chain_id = e.chain_id AND b.market = e.market
+    WHERE e.event = 'AbsorbDebt' AND e.amount > 0 AND e.usd_value < 100000000000000000000
+),
+
+-- mulPrice(basePaidOut, p, baseScale) for p and p + 1, split at baseScale (exact, inside HUGEINT).
+debt_checks AS (
+    SELECT
+        d.*,
+        (e.amount // d.base_scale) * d.base_price + ((e.amount % d.base_scale) * d.base_price) // d.base_scale
+            AS value_at_price,
+        (e.amount // d.base_scale) * (d.base_price + 1)
+        + ((e.amount % d.base_scale) * (d.base_price + 1)) // d.base_scale AS value_above
+    FROM debt_prices AS d
+    JOIN events AS e
+        ON e.chain_id = d.chain_id AND e.market = d.market AND e.block_number = d.block_number
+        AND e.log_index = d.log_index
+),
+
+credited AS (
+    SELECT
+        e.chain_id,
+        e.market,
+        e.block_number,
+        e.log_index,
+        e.amount AS paid_out,
+        CASE
+            WHEN d.base_price > 0 AND d.value_at_price = e.usd_value AND d.value_above > e.usd_value
+                AND coalesce(c.factors_known, true)
+                THEN
+                    -- divPrice(deltaValue, basePrice, baseScale) = deltaValue * baseScale / basePrice, split at
+                    -- basePrice.
+                    (coalesce(c.credited_value, 0) // d.base_price) * d.base_scale
+                    + ((coalesce(c.credited_value, 0) % d.base_price) * d.base_scale) // d.base_price
+        END AS credited_base,
+        -- A supply credited to the account (the debt row's `liquidated` amount under basePaidOut): absorb's new
+        -- balance was positive, the credit covered the whole debt.
+        e.action_amount < e.amount AS credited_supply
+    FROM events AS e
+    LEFT JOIN debt_checks AS d
+        ON d.chain_id = e.chain_id AND d.market = e.market AND d.block_number = e.block_number
+        AND d.log_index = e.log_index
+    LEFT JOIN credits AS c
+        ON c.chain_id = e.chain_id AND c.market = e.market AND c.tx_hash = e.tx_hash AND c.wallet = e.wallet
+    WHERE e.event = 'AbsorbDebt'
+),
+
+absorbed AS (
+    SELECT
+        *,
+        CASE
+            WHEN credited_supply THEN 0::HUGEINT
+            -- greatest() would pass over a NULL credit
+            WHEN credited_base IS NOT NULL THEN greatest(paid_out - credited_base, 0)
+        END AS shortfall
+    FROM credited
 ),
 
 final AS (
@@ -61,10 +161,15 @@ final AS (
         CASE WHEN e.event = 'AbsorbCollateral' THEN e.amount::HUGEINT END AS collateral_seized,
         CASE WHEN e.event = 'AbsorbCollateral' THEN e.amount::DOUBLE / pow(10, a.decimals) END
             AS collateral_seized_tokens,
-        NULL::DOUBLE AS bad_debt_tokens
+        x.credited_base,
+        x.shortfall,
+        x.shortfall::DOUBLE / pow(10, b.base_decimals) AS bad_debt_tokens
     FROM events AS e
     LEFT JOIN base AS b ON b.chain_id = e.chain_id AND b.market = e.market
     LEFT JOIN assets AS a ON a.chain_id = e.chain_id AND a.market = e.market AND a.asset = e.asset
+    LEFT JOIN absorbed AS x
+        ON x.chain_id = e.chain_id AND x.market = e.market AND x.block_number = e.block_number
+        AND x.log_index = e.log_index
 )
 
 SELECT * FROM final
