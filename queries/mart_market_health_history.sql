@@ -1,5 +1,5 @@
 -- Each market over time: its collateral, debt, bad debt, borrowers and liquidatable wallets in every bucket of the
--- one health history, summed over its wallets (no second history is stored).
+-- one health history, summed over its wallets (the cold days' sums are stored with their files: no second history).
 --
 -- Grain: one row per (protocol, chain_id, market, bucket): an hour, a day beyond the hourly window ([storage]
 -- hourly_days), as in mart_wallet_health_history.
@@ -18,38 +18,23 @@
 --                          figures of different blocks; a bucket whose every run sampled the whole market is false
 --   is_latest              the bucket's last sampled block is the market's latest scored block (its figures are
 --                          then mart_market_summary's when mixed_blocks is false)
--- Reads: stg_wallet_health_history, stg_scored_markets.
-WITH history AS (
-    SELECT * FROM stg_wallet_health_history
+-- Reads: stg_market_health_buckets, stg_market_labels, stg_scored_markets.
+WITH buckets AS (
+    -- The sums per bucket: the hot days' summed at read, the cold days' as written with their files (a chart of a
+    -- market's 90 days reads a few rows per bucket, not its wallets').
+    SELECT
+        * EXCLUDE (last_block, last_timestamp),
+        last_block AS block_number,
+        last_timestamp AS block_timestamp
+    FROM stg_market_health_buckets
+),
+
+labels AS (
+    SELECT protocol, chain_id, market, market_label FROM stg_market_labels
 ),
 
 latest AS (
     SELECT protocol, chain_id, market, block_number AS latest_block FROM stg_scored_markets
-),
-
-buckets AS (
-    SELECT
-        protocol,
-        chain_id,
-        market,
-        any_value(market_label) AS market_label,
-        bucket_start,
-        bucket_seconds,
-        max(last_block) AS block_number,
-        max(last_timestamp) AS block_timestamp,
-        min(last_block) AS earliest_last_block,
-        count(*) AS wallets,
-        count(*) FILTER (WHERE health_factor IS NOT NULL) AS borrowers,
-        sum(collateral_usd) AS collateral_usd,
-        sum(debt_usd) AS debt_usd,
-        sum(bad_debt_usd) AS bad_debt_usd,
-        count(*) FILTER (WHERE liquidatable) AS liquidatable_wallets,
-        count(*) FILTER (WHERE liquidatable_samples > 0) AS wallets_liquidatable_in_bucket,
-        min(health_factor) AS min_health_factor,
-        min(health_factor_min) AS lowest_health_factor,
-        sum(samples) AS samples
-    FROM history
-    GROUP BY protocol, chain_id, market, bucket_start, bucket_seconds
 ),
 
 final AS (
@@ -57,7 +42,7 @@ final AS (
         b.protocol,
         b.chain_id,
         b.market,
-        b.market_label,
+        coalesce(lb.market_label, b.market) AS market_label,
         to_timestamp(b.bucket_start) AS bucket_time,
         b.bucket_start,
         b.bucket_seconds,
@@ -78,6 +63,7 @@ final AS (
         coalesce(l.latest_block = b.block_number, false) AS is_latest
     FROM buckets AS b
     LEFT JOIN latest AS l USING (protocol, chain_id, market)
+    LEFT JOIN labels AS lb USING (protocol, chain_id, market)
 )
 
 SELECT * FROM final

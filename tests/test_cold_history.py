@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -15,6 +16,7 @@ from chainrisk.store.console import run_console_query
 from chainrisk.store.db import Store, StoredMarket
 from chainrisk.store.history import HistorySettings, cold_files, day_label, frame_of, record_samples
 from chainrisk.store.published import connect_reader, published_files
+from chainrisk.store.views import query_sql
 from chainrisk.units import DAY_S
 from tests.databases import feed_pool
 
@@ -23,8 +25,11 @@ HOURLY = HistorySettings(hourly_days=3)
 COLD = HistorySettings(hourly_days=3, hot_days=1)
 
 
-def _samples(start: int, hours: int, every_s: int = 5400, wallets: int = 4, shift: int = 0) -> pl.DataFrame:
-    """Samples of `wallets` wallets every `every_s` seconds for `hours` hours from `start`, the health factor moving."""
+def _samples(
+    start: int, hours: int, every_s: int = 5400, wallets: int = 4, shift: int = 0, markets: int = 1
+) -> pl.DataFrame:
+    """Samples of `wallets` wallets every `every_s` seconds for `hours` hours from `start`, the health factor moving,
+    the wallets spread over `markets` markets."""
     times = list(range(start, start + hours * 3600, every_s))
     rows = []
     for i, t in enumerate(times):
@@ -34,7 +39,7 @@ def _samples(start: int, hours: int, every_s: int = 5400, wallets: int = 4, shif
                 {
                     "protocol": "aave-v3",
                     "chain_id": 1,
-                    "market": "0xpool",
+                    "market": "0xpool" if markets == 1 else f"0xpool{w % markets}",
                     "wallet": f"0xw{w}",
                     "block_number": (t - T0) // 12 + shift,
                     "block_timestamp": t,
@@ -66,14 +71,46 @@ def _history(store: Store) -> pl.DataFrame:
     )
 
 
+#: Each market's sums per bucket as mart_market_health_history defined them before the cold days' sums were stored:
+#: over every wallet's bucket, hot or cold (the reference the stored sums must equal).
+MARKET_SUMS_OVER_WALLETS = """
+SELECT protocol, chain_id, market, bucket_start, bucket_seconds, max(last_block) AS block_number,
+    max(last_timestamp) AS block_timestamp, count(*) AS wallets, count(health_factor) AS borrowers,
+    sum(collateral_usd) AS collateral_usd, sum(debt_usd) AS debt_usd, sum(bad_debt_usd) AS bad_debt_usd,
+    count(*) FILTER (WHERE liquidatable) AS liquidatable_wallets,
+    count(*) FILTER (WHERE liquidatable_samples > 0) AS wallets_liquidatable_in_bucket,
+    min(health_factor) AS min_health_factor, min(health_factor_min) AS lowest_health_factor, sum(samples) AS samples,
+    min(last_block) <> max(last_block) AS mixed_blocks
+FROM wallet_health_history GROUP BY ALL ORDER BY protocol, chain_id, market, bucket_start
+"""
+
+
+def _market_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """mart_market_health_history's figures on `con`, in MARKET_SUMS_OVER_WALLETS' columns and order."""
+    found = frame_of(con, f"SELECT * FROM ({query_sql('mart_market_health_history')})")
+    order = ["protocol", "chain_id", "market", "bucket_start"]
+    return found.sort(order).select(frame_of(con, f"{MARKET_SUMS_OVER_WALLETS} LIMIT 0").columns)
+
+
+def _same_history(hot: Store, cold: Store) -> None:
+    """`cold` (with cold days) reads the history `hot` (every day in the database) holds: each wallet's buckets, and
+    each market's sums per bucket, summed over the wallets in `hot` and read from the stored sums of `cold`'s cold
+    days (float sums to their rounding: the additions come in another order)."""
+    assert_frame_equal(_history(hot), _history(cold))
+    reference = frame_of(hot.con, MARKET_SUMS_OVER_WALLETS)
+    assert reference.height > 0
+    for store in (hot, cold):
+        assert_frame_equal(_market_history(store.con), reference, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
+
+
 def test_cold_days_read_as_if_kept_in_the_database(tmp_path: Path) -> None:
     folder = tmp_path / "cold"
     with Store(tmp_path / "hot.duckdb") as hot, Store(tmp_path / "cold.duckdb") as cold:
         for day in range(8):
-            batch = _samples(T0 + day * DAY_S, 24)
+            batch = _samples(T0 + day * DAY_S, 24, markets=2)
             record_samples(hot.con, batch, HOURLY)
             record_samples(cold.con, batch, COLD, cold_folder=folder)
-            assert_frame_equal(_history(hot), _history(cold))
+            _same_history(hot, cold)
         # Only the newest days stay in the database; the others are files, one listed per day.
         oldest = cold.con.execute("SELECT min(bucket_start) FROM wallet_health_buckets").fetchall()[0][0]
         assert oldest >= T0 + 6 * DAY_S
@@ -82,19 +119,19 @@ def test_cold_days_read_as_if_kept_in_the_database(tmp_path: Path) -> None:
         # The same samples again change nothing; a backfill into a cold day (folded into a day bucket) and into a
         # cold day still in the hourly window fold into its file.
         for batch in (
-            _samples(T0 + 7 * DAY_S, 24),
-            _samples(T0 + DAY_S + 1800, 5, shift=3),
-            _samples(T0 + 5 * DAY_S + 900, 4, shift=5),
+            _samples(T0 + 7 * DAY_S, 24, markets=2),
+            _samples(T0 + DAY_S + 1800, 5, shift=3, markets=2),
+            _samples(T0 + 5 * DAY_S + 900, 4, shift=5, markets=2),
         ):
             record_samples(hot.con, batch, HOURLY)
             record_samples(cold.con, batch, COLD, cold_folder=folder)
-            assert_frame_equal(_history(hot), _history(cold))
+            _same_history(hot, cold)
         # Days later, the window's cold hours fold into days in their files as the database's would.
         for day in range(8, 11):
-            batch = _samples(T0 + day * DAY_S, 24)
+            batch = _samples(T0 + day * DAY_S, 24, markets=2)
             record_samples(hot.con, batch, HOURLY)
             record_samples(cold.con, batch, COLD, cold_folder=folder)
-            assert_frame_equal(_history(hot), _history(cold))
+            _same_history(hot, cold)
         hours = cold.con.execute(
             "SELECT count(*) FROM wallet_health_history WHERE bucket_seconds = 3600 AND bucket_start < ?",
             [T0 + 7 * DAY_S],
@@ -239,6 +276,35 @@ def test_schema_12_cold_files_lose_their_rounded_exact_health_factor_on_upgrade(
     assert types and "DOUBLE" not in types
 
 
+def test_a_schema_17_file_gets_its_cold_days_market_sums_on_upgrade_and_a_restored_file_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file older than the stored market sums (schema 17: no cold_history_markets) gets them from its cold files on
+    upgrade, all but a missing file's, whose days the history reads without; once that file is back, the next open
+    sums its days too, and each market's history equals the sums over its wallets throughout."""
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        for day in range(6):
+            batch = _samples(T0 + day * DAY_S, 24, markets=2)
+            record_samples(store.con, batch, COLD, cold_folder=store.cold_folder)
+        reference = frame_of(store.con, MARKET_SUMS_OVER_WALLETS)
+        store.con.execute("DROP TABLE cold_history_markets")
+        store.con.execute("UPDATE schema_version SET version = 17")
+        listed = cold_files(store.con)
+        gone = store.cold_folder / listed[1][2]
+    gone.rename(tmp_path / "kept.parquet")
+    with caplog.at_level("INFO", logger="chainrisk.store"), Store(db) as store:
+        assert f"summed the health history of {len(listed) - 1} cold file(s) per market" in caplog.text
+        without = frame_of(store.con, MARKET_SUMS_OVER_WALLETS)
+        missing_day = pl.col("bucket_start") // DAY_S * DAY_S == listed[1][1]
+        assert reference.filter(missing_day).height > 0
+        assert_frame_equal(without, reference.filter(~missing_day))
+        assert_frame_equal(_market_history(store.con), without, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
+    (tmp_path / "kept.parquet").rename(gone)
+    with Store(db) as store:
+        assert_frame_equal(_market_history(store.con), reference, check_exact=False, rel_tol=1e-12, abs_tol=1e-9)
+
+
 def test_months_out_of_the_hourly_window_are_kept_a_file_each_and_read_as_if_in_the_database(tmp_path: Path) -> None:
     folder = tmp_path / "c.duckdb.published" / "data" / "main.wallet_health_cold"
     with Store(tmp_path / "hot.duckdb") as hot, Store(tmp_path / "c.duckdb") as cold:
@@ -248,7 +314,7 @@ def test_months_out_of_the_hourly_window_are_kept_a_file_each_and_read_as_if_in_
             record_samples(hot.con, batch, HOURLY)
             record_samples(cold.con, batch, COLD, cold_folder=cold.cold_folder)
             if day % 15 == 14:
-                assert_frame_equal(_history(hot), _history(cold))
+                _same_history(hot, cold)
         listed = cold_files(cold.con, 1)
         by_month: dict[str, set[str]] = {}
         for _, day, name in listed:
@@ -265,7 +331,7 @@ def test_months_out_of_the_hourly_window_are_kept_a_file_each_and_read_as_if_in_
         for batch in (_samples(T0 + 20 * DAY_S + 1800, 5, shift=3), _samples(T0 + 3 * DAY_S + 900, 2, shift=5)):
             record_samples(hot.con, batch, HOURLY)
             record_samples(cold.con, batch, COLD, cold_folder=cold.cold_folder)
-            assert_frame_equal(_history(hot), _history(cold))
+            _same_history(hot, cold)
         assert len({n for _, d, n in cold_files(cold.con, 1) if day_label(d).startswith("2023-12")}) == 1
         # Readers read the same; once no reader holds an earlier snapshot, only the listed files are left.
         catalog = cold.publish()
@@ -274,6 +340,10 @@ def test_months_out_of_the_hourly_window_are_kept_a_file_each_and_read_as_if_in_
                 reader, "SELECT * FROM wallet_health_history ORDER BY protocol, chain_id, market, wallet, bucket_start"
             )
         assert_frame_equal(_history(hot), published)
+        with connect_reader(tmp_path / "c.duckdb") as reader:
+            assert_frame_equal(
+                _market_history(reader), _market_history(hot.con), check_exact=False, rel_tol=1e-12, abs_tol=1e-9
+            )
         gc.collect()
         cold.publish()
         remaining = set(cold.cold_folder.glob("*.parquet"))

@@ -406,7 +406,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [17]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [18]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -438,7 +438,7 @@ def _migrated_positions(
         before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [17]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [18]
     return before, after
 
 
@@ -495,7 +495,7 @@ def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path)
     with Store(db) as store:
         after = store.query("SELECT * FROM liquidation_distance")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [17]
+    assert version == [SCHEMA_VERSION] == [18]
     assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]
 
 
@@ -530,7 +530,7 @@ def test_version_16_file_lets_a_wallet_s_usd_be_unknown(tmp_path: Path) -> None:
             con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         before = con.sql("SELECT * FROM wallet_risk").pl()
     with Store(db) as store:
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [17]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [18]
         store.con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         after = store.query("SELECT * FROM wallet_risk ORDER BY block_number")
     assert_frame_equal(after.filter(pl.col("block_number") == 100), before)

@@ -37,6 +37,7 @@ from chainrisk.store.history import (
     ensure_cold_view,
     forget_inexact_cold_figures,
     record_samples,
+    roll_up_cold_days,
 )
 from chainrisk.store.latest import DDL as LATEST_DDL
 from chainrisk.store.latest import create_adapter_tables, drop_latest_keys
@@ -403,6 +404,8 @@ class Store:
                     migrate_to_11(self.con)
                 if step == 13 and version is not None:
                     forget_inexact_cold_figures(self.con, self.cold_folder)
+                if step == 18 and version is not None:
+                    roll_up_cold_days(self.con, self.cold_folder)
             self.con.execute("DELETE FROM schema_version")
             self.con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
         # Latest-only tables without their primary-key index (chainrisk.store.latest says why, measured).

@@ -17,7 +17,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
 from chainrisk.store.parquet import literal, quote, write_exact
-from chainrisk.store.schema.history import DECODE, ENCODE
+from chainrisk.store.schema.history import DECODE, ENCODE, market_buckets
 from chainrisk.units import DAY_S
 
 log = logging.getLogger("chainrisk.store")
@@ -387,6 +387,40 @@ def _write_days(con: duckdb.DuckDBPyConnection, folder: Path, chain_id: int, day
             "INSERT INTO cold_history_files VALUES (?, ?, ?, ?, ?::HUGEINT, ?)",
             [chain_id, int(day), target.name, int(count), str(digest), bool(hourly)],
         )
+    con.execute(f"DELETE FROM cold_history_markets WHERE chain_id = ? AND {_in_days(days, 'day')}", [chain_id])
+    _roll_up(con, written)
+
+
+def _roll_up(con: duckdb.DuckDBPyConnection, rows: str) -> None:
+    """The market sums (cold_history_markets) of the stored-form cold bucket rows of the query `rows`."""
+    con.execute(
+        f"INSERT INTO cold_history_markets BY NAME SELECT bucket_start // {DAY_S} * {DAY_S} AS day, * "
+        f"FROM ({market_buckets(rows)})"
+    )
+
+
+def roll_up_cold_days(con: duckdb.DuckDBPyConnection, folder: Path) -> int:
+    """Schema 18: the market sums of every listed cold day that has none (a file written before this version), from
+    its file, in the caller's transaction; returns the files read. A listed file that is missing is left: its days get
+    no sums (the history reads without them too) until a writer opens the database with it restored (ensure_cold_view).
+    Also what a later open does for a file restored from a backup."""
+    summed = {
+        (int(c), int(d)) for c, d in con.execute("SELECT DISTINCT chain_id, day FROM cold_history_markets").fetchall()
+    }
+    wanted: dict[tuple[int, str], list[int]] = {}
+    for chain_id, day, name in cold_files(con):
+        if (chain_id, day) not in summed:
+            wanted.setdefault((chain_id, name), []).append(day)
+    read = 0
+    for (chain_id, name), days in wanted.items():
+        path = folder / name
+        if path.is_file():
+            scope = f"chain_id = {int(chain_id)} AND {_in_days(days)}"
+            _roll_up(con, f"SELECT * FROM ({_read_cold(con, literal(path))}) WHERE {scope}")
+            read += 1
+    if read:
+        log.info("chainrisk: summed the health history of %d cold file(s) per market (cold_history_markets)", read)
+    return read
 
 
 def _in_days(days: list[int], column: str = "bucket_start") -> str:
@@ -562,7 +596,8 @@ def _hourly_cold_days(con: duckdb.DuckDBPyConnection, chain_id: int) -> list[int
 def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     """Points wallet_health_cold at the listed files present in `folder` when it reads others (the database and its
     published folder were moved, a file went missing or came back), in the caller's transaction; nothing otherwise
-    (no catalog change, nothing to checkpoint). Returns the listed files that are missing."""
+    (no catalog change, nothing to checkpoint), then sums per market the days of a file that came back. Returns the
+    listed files that are missing."""
     listed = cold_files(con)
     if not listed:
         return []
@@ -570,6 +605,7 @@ def ensure_cold_view(con: duckdb.DuckDBPyConnection, folder: Path) -> list[str]:
     sql = _cold_view_sql(con)
     if sql is None or set(re.findall(r"'([^']*\.parquet)'", sql)) != {str(p) for p in present}:
         refresh_cold_view(con, folder)
+        roll_up_cold_days(con, folder)  # a file back from a backup: its days' market sums, which could not be made
     return missing
 
 

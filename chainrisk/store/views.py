@@ -1,13 +1,15 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and five generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and six generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
 protocol package reaches the credit features without an edit elsewhere; `stg_lending_pools`, every adapter's pools
 view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
 read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS);
 `stg_lending_liquidation_calls`, every adapter's liquidation-calls view (LIQUIDATION_CALL_COLUMNS); and
-`stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks). Besides, a view that reads
+`stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks); `stg_market_health_buckets`, each
+market's health history per bucket, with the cold days' sums the writer stored (chainrisk.store.schema.history.
+MARKET_SUMS, one definition for both). Besides, a view that reads
 `stg_<table>_at_snapshot` for one of an adapter's raw snapshot tables (`raw_<table>`: every table of its DDL but its
 events table) gets it generated here: the table's rows stamped with their market's latest snapshot block, which
 every view of those tables needs (`at_snapshot`).
@@ -42,6 +44,7 @@ from chainrisk.protocols.adapter import (
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
 from chainrisk.store.parquet import literal as _literal
+from chainrisk.store.schema.history import market_buckets
 
 #: The shared SQL files (top-level queries/ in a checkout, chainrisk/_data/queries in a wheel).
 QUERIES_DIR = data_dir("queries")
@@ -55,8 +58,17 @@ LENDING_LIQUIDATIONS = "stg_lending_liquidations"
 LENDING_LIQUIDATION_CALLS = "stg_lending_liquidation_calls"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
+#: The generated view of each market's health history per bucket (chainrisk.store.schema.history.MARKET_SUMS).
+MARKET_HEALTH_BUCKETS = "stg_market_health_buckets"
 #: The views generated here rather than read from a file.
-GENERATED = (CHAIN_NAMES_VIEW, LENDING_EVENTS, LENDING_POOLS, LENDING_LIQUIDATIONS, LENDING_LIQUIDATION_CALLS)
+GENERATED = (
+    CHAIN_NAMES_VIEW,
+    MARKET_HEALTH_BUCKETS,
+    LENDING_EVENTS,
+    LENDING_POOLS,
+    LENDING_LIQUIDATIONS,
+    LENDING_LIQUIDATION_CALLS,
+)
 #: The generated view of an adapter's raw snapshot table `raw_<table>` is `stg_<table>` followed by this.
 AT_SNAPSHOT = "_at_snapshot"
 #: Layers in build order: staging views over the tables, then the marts people read.
@@ -205,6 +217,17 @@ def _chain_names() -> Query:
     )
 
 
+def _market_health_buckets() -> Query:
+    """stg_market_health_buckets: every market's sums over its wallets in each bucket of the health history, summed
+    over the database's buckets for the hot days and read from cold_history_markets (written with each cold file) for
+    the cold ones: a bucket is in one or the other."""
+    hot = market_buckets("SELECT * FROM wallet_health_buckets")
+    body = f"SELECT * FROM ({hot})\nUNION ALL BY NAME\nSELECT * EXCLUDE (day) FROM cold_history_markets"
+    description = "Each market's health history per bucket, summed over its wallets' last samples in the bucket"
+    reads = ("wallet_health_buckets", "wallet_health_keys", "cold_history_markets")
+    return Query(MARKET_HEALTH_BUCKETS, None, "stg", description, body, reads)
+
+
 def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
     """The shared view files and every adapter's own, by name."""
     if not folder.is_dir():
@@ -230,6 +253,7 @@ def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
         if views:
             parsed[name] = _stacked(name, views)
     parsed[CHAIN_NAMES_VIEW] = _chain_names()
+    parsed[MARKET_HEALTH_BUCKETS] = _market_health_buckets()
     read = {r for q in parsed.values() for r in q.reads}
     for adapter in adapters().values():
         for table in adapter.tables():

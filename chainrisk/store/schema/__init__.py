@@ -15,7 +15,9 @@ wrote it as a DOUBLE: those files' health_factor_wad, no longer known exactly, b
 price_fixed (a price the protocol fixes, not the market's: dai at par in the Vat, LUSD in Liquity); 15
 liquidation_distance's liquidatable_now (its first liquidation is now the first of the holders not liquidatable
 already); 16 positions' liquidation_recovery_wad (what the protocol recovers of collateral it sells: all of it for
-Maker/Sky, whose chop is a penalty, not a keeper's cut).
+Maker/Sky, whose chop is a penalty, not a keeper's cut); 17 wallet_risk's USD figures nullable (a market without a
+USD price); 18 cold_history_markets, the cold days' sums per market and bucket (filled from the listed cold files on
+upgrade: chainrisk.store.history.roll_up_cold_days).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 18
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

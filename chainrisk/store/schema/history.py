@@ -68,6 +68,60 @@ CREATE TABLE IF NOT EXISTS cold_history_files (
     hourly BOOLEAN NOT NULL
 );
 """
+#: A market's figures in one bucket of the history, summed over its wallets' buckets (each the wallet's last sample
+#: there): over stored-form bucket rows `b` (ENCODE) joined with wallet_health_keys `k`, grouped by market and bucket
+#: (GROUP BY ALL). What mart_market_health_history charts; one definition for the cold days' sums, written with each
+#: cold file (chainrisk.store.history._write_days), and the hot days', summed when read (stg_market_health_buckets).
+MARKET_SUMS = """
+    max(b.last_block) AS last_block,
+    max(b.bucket_start + b.last_offset) AS last_timestamp,
+    min(b.last_block) AS earliest_last_block,
+    count(*) AS wallets,
+    count(*) FILTER (WHERE b.health_factor IS NOT NULL) AS borrowers,
+    sum(b.collateral_usd) AS collateral_usd,
+    sum(b.debt_usd) AS debt_usd,
+    sum(b.bad_debt_usd) AS bad_debt_usd,
+    count(*) FILTER (WHERE b.liquidatable) AS liquidatable_wallets,
+    count(*) FILTER (WHERE b.liquidatable_samples > 0) AS wallets_liquidatable_in_bucket,
+    min(b.health_factor) AS min_health_factor,
+    min(b.health_factor_min) AS lowest_health_factor,
+    sum(b.samples) AS samples"""
+
+
+def market_buckets(rows: str) -> str:
+    """MARKET_SUMS of the stored-form bucket rows of the query `rows`, per (protocol, chain_id, market, bucket)."""
+    return (
+        "SELECT k.protocol, b.chain_id, k.market, b.bucket_start, b.bucket_seconds,"
+        f"{MARKET_SUMS}\nFROM ({rows}) AS b JOIN wallet_health_keys AS k ON k.key_id = b.key_id GROUP BY ALL"
+    )
+
+
+#: Schema 18: the cold days' market sums (MARKET_SUMS), one row per (market, bucket) of each listed cold day, written
+#: in the transaction that lists the day's file, so a market's history reads a few rows per bucket instead of every
+#: wallet's (a 90-day chart of a market of 200,000 wallets would sum 432M buckets at every load).
+COLD_MARKETS_DDL = """
+CREATE TABLE IF NOT EXISTS cold_history_markets (
+    chain_id BIGINT NOT NULL,
+    day BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    market VARCHAR NOT NULL,
+    bucket_start BIGINT NOT NULL,
+    bucket_seconds INTEGER NOT NULL,
+    last_block BIGINT NOT NULL,
+    last_timestamp BIGINT NOT NULL,
+    earliest_last_block BIGINT NOT NULL,
+    wallets BIGINT NOT NULL,
+    borrowers BIGINT NOT NULL,
+    collateral_usd DOUBLE,
+    debt_usd DOUBLE,
+    bad_debt_usd DOUBLE,
+    liquidatable_wallets BIGINT NOT NULL,
+    wallets_liquidatable_in_bucket BIGINT NOT NULL,
+    min_health_factor DOUBLE,
+    lowest_health_factor DOUBLE,
+    samples BIGINT NOT NULL
+);
+"""
 
 DDL = f"""
 CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA};
@@ -114,6 +168,7 @@ CREATE TABLE IF NOT EXISTS wallet_health_buckets (
 );
 
 {COLD_FILES_DDL}
+{COLD_MARKETS_DDL}
 -- The cold days' files (chainrisk.store.history.refresh_cold_view replaces it as they are listed); none yet.
 CREATE VIEW IF NOT EXISTS wallet_health_cold AS SELECT * FROM wallet_health_buckets WHERE false;
 
