@@ -41,6 +41,7 @@ from chainrisk.cli import main
 from chainrisk.config import devnet_config
 from chainrisk.dashboard.ui import amount_short, usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
+from chainrisk.devnet.maker import MAKER_KEEPER
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
 from chainrisk.protocols.maker.events import KICK
@@ -621,6 +622,11 @@ def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: 
     statuses = table["status"].tolist()
     assert statuses[: len(running)] == [a["status"] for a in sorted(running, key=lambda a: -a["age_s"])]
     assert all(link.endswith(wallet) for link, wallet in zip(table["wallet page"], table["wallet"], strict=True))
+    # The devnet's keeper bought the one lot taken: its take's sender, named in the table and the caption.
+    bought = [a for a in auctions if a["takes"]]
+    assert [(a["buyers"], a["top_buyer"]) for a in bought] == [(1, MAKER_KEEPER.lower())]
+    assert table.loc[table["takes"] > 0, "top_buyer"].tolist() == [MAKER_KEEPER.lower()]
+    assert any("One buyer bought all of the collateral sold" in c.value for c in app.caption)
     short = {a["wallet"]: int(a["shortfall_dai"]) for a in ended if int(a["shortfall_dai"]) > 0}
     grabs = _rows(full_db, f"SELECT wallet, bad_debt_tokens FROM ({query_sql('stg_maker_liquidations')})")
     assert short and {g["wallet"]: g["bad_debt_tokens"] for g in grabs if g["wallet"] in short} == pytest.approx(

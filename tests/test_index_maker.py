@@ -32,7 +32,7 @@ import pytest
 from chainrisk.abi import Abi, eth_call, event_topic, load_abi
 from chainrisk.config import market_config
 from chainrisk.devnet.maker import HOP, MAKER_KEEPER, build_maker, overload_calldata
-from chainrisk.devnet.node import DEPLOYER, BlockBuilder, free_port, start_anvil
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder, Receipt, free_port, start_anvil
 from chainrisk.devnet.toolchain import folder_contracts, standin_contracts
 from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
@@ -647,6 +647,13 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
             if log["topics"][0] == event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)"):
                 taken["0x" + log["topics"][2][-40:]] = _words(log["data"], 5)  # max, price, owe, tab, lot
     assert set(found) == {a["urn"], b["urn"], c["urn"], d["urn"]}
+    # Who bought: each take's sender, as its transaction names it (the Take event does not).
+    senders = {u: receipt.tx.sender.lower() for receipt in takes for u in _take_urns(receipt)}
+    assert set(senders) == {a["urn"], b["urn"], d["urn"]}
+    for urn, row in found.items():
+        expected = (1, senders[urn], taken[urn][2] // RAY) if urn in senders else (0, None, None)
+        paid = row["top_buyer_paid_dai"]
+        assert (row["buyers"], row["top_buyer"], None if paid is None else int(paid)) == expected
     for r in (a, b, c, d):
         row = found[r["urn"]]
         _top, tab, lot, _coin = kicked[r["urn"]]
@@ -691,6 +698,12 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
     coin = _words(redo_log["data"], 4)[3]
     assert coin > 0 and found[c["urn"]]["redos"] == 1 and int(found[c["urn"]]["redo_incentives_dai"]) == coin // RAY
     assert grabs[b["urn"]]["bad_debt_tokens"] is None and grabs[c["urn"]]["bad_debt_tokens"] is None
+
+
+def _take_urns(receipt: Receipt) -> list[str]:
+    """The urns whose auctions the receipt's Take logs sold for."""
+    topic = event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)")
+    return ["0x" + log["topics"][2][-40:] for log in receipt.logs if log["topics"][0] == topic]
 
 
 def test_a_clip_that_does_not_answer_leaves_its_auctions_unknown(

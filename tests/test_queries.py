@@ -405,6 +405,8 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "status",
         "due_dai",
         "tab_dai",
+        "buyers",
+        "top_buyer",
         "raised_dai",
         "shortfall_dai",
         "tab_left_dai",

@@ -384,6 +384,21 @@ def auction_totals(db: Path) -> dict[str, float | int | None]:
     ).row(0, named=True)
 
 
+def auction_buyers(db: Path) -> dict[str, float | int | None]:
+    """Who bought the auctions' collateral: how many take senders (stg_maker_events' take rows with a known sender),
+    and the share of the dai those takes paid that the largest one paid."""
+    return query(
+        db,
+        """
+        WITH paid AS (
+            SELECT keeper, sum(auction_owe_dai::DOUBLE) AS paid
+            FROM stg_maker_events WHERE event = 'take' AND keeper IS NOT NULL GROUP BY keeper
+        )
+        SELECT count(*) AS buyers, max(paid) / nullif(sum(paid), 0) AS top_share FROM paid
+        """,
+    ).row(0, named=True)
+
+
 def auction_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_SHOWN) -> pl.DataFrame:
     """Maker's Clipper auctions (of `wallet`'s urn only when given), running ones first (the oldest first), then
     ended ones (newest first), with wallet links; dai figures in whole dai."""
@@ -398,7 +413,8 @@ def auction_rows(db: Path, wallet: str | None = None, limit: int | None = ROWS_S
                a.collateral_symbol, a.price_dai, a.feed_price_dai, 100 * a.price_to_feed AS price_to_feed_pct,
                a.lot_value_to_tab, a.takes, a.redos, a.due_dai::DOUBLE / 1e18 AS due, a.tab_dai::DOUBLE / 1e18 AS tab,
                a.raised_dai::DOUBLE / 1e18 AS raised, a.shortfall_dai::DOUBLE / 1e18 AS shortfall,
-               a.average_price_dai, a.keeper, a.kicked_block, a.last_take_block, a.chain_id, a.market AS ilk,
+               a.average_price_dai, a.top_buyer, a.buyers, a.keeper, a.kicked_block, a.last_take_block, a.chain_id,
+               a.market AS ilk,
                a.source, a.clip, a.auction_id::VARCHAR AS auction_id
         FROM {AUCTIONS_VIEW} AS a
         LEFT JOIN stg_market_labels AS l ON l.protocol = a.protocol AND l.chain_id = a.chain_id AND l.market = a.market
@@ -452,7 +468,13 @@ AUCTION_CONFIG = {
     "raised": _dai_column("raised (DAI)", "What its takes paid"),
     "shortfall": _dai_column("shortfall (DAI)", "The debt it did not recover once it ended: bad debt on the Vow"),
     "average_price_dai": _dai_column("average price (DAI)", "Raised over collateral sold, per whole token"),
-    "keeper": "keeper",
+    "top_buyer": st.column_config.TextColumn(
+        "bought by",
+        help="The take sender that paid the most dai: the buyer, or the operator of the keeper contract that bought "
+        "(the Take event names no buyer; its transaction's sender)",
+    ),
+    "buyers": count_column("buyers"),
+    "keeper": st.column_config.TextColumn("kicked by", help="The keeper the bark credited with the incentive"),
     "kicked_block": count_column("kicked at block"),
     "last_take_block": count_column("last take block"),
     "chain_id": CHAIN_COLUMN,
@@ -498,6 +520,7 @@ def _auctions(db: Path) -> None:
         f"{amount_short(figures['lot_value'])} DAI against "
         f"{amount_short(figures['tab_left'])} DAI to raise. Of the liquidation penalty the ended auctions charged, "
         f"they raised {amount_short(figures['penalty'])} DAI (the Vow's; the rest of what they raised covered debt)."
+        + _buyers_line(auction_buyers(db))
     )
     key_table(
         rows,
@@ -515,6 +538,19 @@ def _auctions(db: Path) -> None:
         ),
         AUCTION_CONFIG,
         "these auctions",
+    )
+
+
+def _buyers_line(buyers: dict[str, float | int | None]) -> str:
+    """The caption's sentence on who bought the collateral (nothing before a take with a known sender)."""
+    count, share = int(buyers["buyers"] or 0), buyers["top_share"]
+    if not count or share is None:
+        return ""
+    if count == 1:
+        return " One buyer bought all of the collateral sold (takes whose sender is known: indexed since stop 55)."
+    return (
+        f" {count:,} buyers bought the collateral sold; the largest paid {100 * float(share):.1f} % of their dai (takes "
+        "whose sender is known: indexed since stop 55)."
     )
 
 

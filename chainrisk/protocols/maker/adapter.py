@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS raw_maker_events (
 );
 -- A Dog Bark's exact debt (since stop 51; earlier files' events have none: their grabs keep the rate's estimate).
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS due_dai HUGEINT;
--- A Bark's auction, and the keeper it credits with its incentive from the Clipper's Kick (since stop 52).
+-- A Bark's auction, and the keeper it credits with its incentive from the Clipper's Kick (since stop 52); a Take's
+-- buyer, the transaction's sender (since stop 55; earlier files' takes have none).
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS clip VARCHAR;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_id HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS keeper VARCHAR;
@@ -137,13 +138,16 @@ class MakerAdapter(Adapter[Deployment]):
         return normalise.events_frame([e for e in decoded if e])
 
     def receipts_wanted(self, deployment: Deployment, events: pl.DataFrame) -> list[str]:
-        return events.filter(pl.col("event") == "bark")["tx_hash"].unique(maintain_order=True).to_list()
+        wanted = events.filter(pl.col("event").is_in(["bark", "take"]))
+        return wanted["tx_hash"].unique(maintain_order=True).to_list()
 
     def with_receipts(
         self, deployment: Deployment, events: pl.DataFrame, receipts: Mapping[str, dict[str, Any]]
     ) -> pl.DataFrame:
         """Each Bark's keeper, incentive, auction tab, starting price and lot: the Kick of the clip and auction it
-        names, in its transaction."""
+        names, in its transaction; each Take's buyer as `keeper`: the transaction's sender (the Take event names none;
+        Clipper.take takes the dai from its caller, which is the sender unless a keeper's contract made the call, whose
+        operator the sender then is)."""
         found = {tx: kicks(receipt) for tx, receipt in receipts.items()}
         rows = []
         for tx, index, clip, auction in (
@@ -152,6 +156,10 @@ class MakerAdapter(Adapter[Deployment]):
             kick = found.get(tx, {}).get((clip, auction)) if clip is not None and auction is not None else None
             if kick is not None:
                 rows.append((tx, index, kick.keeper, kick.incentive_dai, kick.tab_dai, kick.top, kick.lot))
+        for tx, index in events.filter(pl.col("event") == "take").select("tx_hash", "log_index").iter_rows():
+            sender = receipts[tx].get("from") if tx in receipts else None
+            if isinstance(sender, str):
+                rows.append((tx, index, sender.lower(), None, None, None, None))
         if not rows:
             return events
         exact = events.schema["keeper_incentive_dai"]

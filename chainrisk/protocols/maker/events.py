@@ -71,7 +71,9 @@ class MakerEvent:
     due_dai: int | None = None  #: bark: the debt grabbed, due // 1e27 (dai's smallest unit), None beyond 1e38
     clip: str | None = None  #: bark: the Clipper whose auction it started; take, redo, yank: the Clipper logging it
     auction_id: int | None = None  #: bark, take, redo, yank: the auction's id (None beyond 1e38)
-    keeper: str | None = None  #: bark: the keeper it credits (the Kick's kpr, from the receipt); redo: its kpr
+    #: bark: the keeper it credits (the Kick's kpr, from the receipt); redo: its kpr; take: its buyer, the
+    #: transaction's sender (from the receipt)
+    keeper: str | None = None
     #: bark: the keeper's incentive, coin // 1e27 (tip + chip x tab), floored; redo: the same, paid for the reset
     keeper_incentive_dai: int | None = None
     #: bark: its auction's tab (due x chop / WAD: the penalty on top) // 1e27; take: the tab left; redo: the tab

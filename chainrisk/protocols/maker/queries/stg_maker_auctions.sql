@@ -13,6 +13,9 @@
 --   due_dai, tab_dai       exact, in dai's smallest unit: the debt the bark moved to the Vow (the Bark's due) and the
 --                          tab the auction had to raise (the Kick's, due x chop: the penalty on top); NULL for an
 --                          auction whose bark was not indexed (started before the indexed blocks)
+--   buyers, top_buyer, top_buyer_paid_dai   who bought: the takes' distinct senders (each take's transaction's
+--                          sender, from its receipt: the buyer, or the operator of the keeper contract that bought; 0
+--                          and NULL for takes indexed before stop 55), the one that paid the most dai and how much
 --   raised_dai             exact: the dai its takes paid, each take's owe floored to the wei (0 before any take; NULL
 --                          where takes may have gone unread: its bark was not indexed, was indexed before stop 54 or
 --                          while its clip was not followed, or its clip is no longer followed)
@@ -65,6 +68,23 @@ takes AS (
     FROM events
     WHERE event = 'take'
     GROUP BY chain_id, market, clip, auction_id
+),
+
+-- Each auction's buyers: the takes' senders (from the receipts; NULL for takes indexed before stop 55), and the one
+-- that paid the most dai.
+buyers AS (
+    SELECT
+        chain_id, source, clip, auction_id,
+        count(*) AS buyers,
+        arg_max(keeper, paid_dai) AS top_buyer,
+        max(paid_dai) AS top_buyer_paid_dai
+    FROM (
+        SELECT chain_id, market AS source, clip, auction_id, keeper, sum(auction_owe_dai) AS paid_dai
+        FROM events
+        WHERE event = 'take' AND keeper IS NOT NULL
+        GROUP BY ALL
+    )
+    GROUP BY chain_id, source, clip, auction_id
 ),
 
 redos AS (
@@ -122,6 +142,9 @@ joined AS (
         t.tab_left_dai AS take_tab_left,
         t.lot_left AS take_lot_left,
         t.last_take_block,
+        coalesce(u.buyers, 0) AS buyers,
+        u.top_buyer,
+        u.top_buyer_paid_dai,
         coalesce(r.redos, 0) AS redos,
         r.last_redo_block,
         r.redo_incentives_dai,
@@ -137,6 +160,7 @@ joined AS (
     FROM auctions AS a
     LEFT JOIN barks AS b USING (chain_id, source, clip, auction_id)
     LEFT JOIN takes AS t USING (chain_id, source, clip, auction_id)
+    LEFT JOIN buyers AS u USING (chain_id, source, clip, auction_id)
     LEFT JOIN redos AS r USING (chain_id, source, clip, auction_id)
     LEFT JOIN yanks AS y USING (chain_id, source, clip, auction_id)
     LEFT JOIN live AS l ON l.chain_id = a.chain_id AND l.market = a.source AND l.clip = a.clip
@@ -204,6 +228,9 @@ final AS (
         f.due_dai,
         f.tab_dai,
         f.takes,
+        f.buyers,
+        f.top_buyer,
+        f.top_buyer_paid_dai,
         f.raised AS raised_dai,
         -- least and greatest skip a NULL argument: an unknown figure must stay unknown.
         CASE WHEN f.raised IS NOT NULL AND f.due_dai IS NOT NULL THEN least(f.raised, f.due_dai) END
