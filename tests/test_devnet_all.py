@@ -461,8 +461,9 @@ def test_a_file_indexed_before_barks_keeps_its_grabs_estimated(full_db: Path, tm
 
 def test_auctions_indexed_before_their_clips_were_followed_stay_unknown(full_db: Path, tmp_path: Path) -> None:
     """A file whose barks were indexed before the clips' logs were read (stop 53's: no auction columns, no take rows)
-    is made whole by the views' install, and its auctions keep what is known: their dai raised and shortfall NULL
-    (takes may have gone unread), so no grab's bad debt is claimed; the running ones still carry the snapshot's sale."""
+    is made whole by the views' install, and its auctions keep what is known: the ended ones' dai raised and
+    shortfall NULL (takes may have gone unread), so no grab's bad debt is claimed; the running ones still carry the
+    snapshot's sale, and what they raised is the Kick's tab less the sale's (a take lowers it by its owe)."""
     copy = copy_of(full_db, tmp_path)
     sql = f"SELECT * FROM ({query_sql('stg_maker_auctions')}) ORDER BY clip, auction_id"
     now = _rows(copy, sql)
@@ -476,16 +477,18 @@ def test_auctions_indexed_before_their_clips_were_followed_stay_unknown(full_db:
     before = _rows(copy, sql)
     assert [(r["clip"], r["auction_id"]) for r in before] == [(r["clip"], r["auction_id"]) for r in now]
     assert any(r["shortfall_dai"] for r in now) and any(r["raised_dai"] for r in now)
-    assert all(r["raised_dai"] is None and r["shortfall_dai"] is None for r in before)
+    assert all(r["shortfall_dai"] is None for r in before)
     for old, new in zip(before, now, strict=True):
         if new["status"] in ("running", "needs redo"):
-            assert (old["status"], old["tab_left_dai"], old["price_dai"]) == (
+            assert (old["status"], old["tab_left_dai"], old["price_dai"], old["raised_dai"]) == (
                 new["status"],
                 new["tab_left_dai"],
                 new["price_dai"],
+                int(new["tab_dai"]) - int(new["tab_left_dai"]),
             )
+            assert old["raised_dai"] == new["raised_dai"]
         else:
-            assert old["status"] == "unknown"
+            assert old["status"] == "unknown" and old["raised_dai"] is None
     grabs = _rows(copy, f"SELECT bad_debt_tokens FROM ({query_sql('stg_maker_liquidations')})")
     assert all(g["bad_debt_tokens"] is None for g in grabs)
 

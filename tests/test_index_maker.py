@@ -46,6 +46,7 @@ from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.views import query_sql
 
 VAT = load_abi("maker", "Vat")
+TAKE = event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)")
 DOG = load_abi("maker", "Dog")
 JUG = load_abi("maker", "Jug")
 SPOTTER = load_abi("maker", "Spotter")
@@ -644,7 +645,7 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
     taken = {}
     for receipt in takes:
         for log in receipt.logs:
-            if log["topics"][0] == event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)"):
+            if log["topics"][0] == TAKE:
                 taken["0x" + log["topics"][2][-40:]] = _words(log["data"], 5)  # max, price, owe, tab, lot
     assert set(found) == {a["urn"], b["urn"], c["urn"], d["urn"]}
     # Who bought: each take's sender, as its transaction names it (the Take event does not).
@@ -700,10 +701,69 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
     assert grabs[b["urn"]]["bad_debt_tokens"] is None and grabs[c["urn"]]["bad_debt_tokens"] is None
 
 
+def test_an_auction_outlives_its_replaced_clipper(
+    maker: dict[str, Any], rpc: RpcClient, db: Path, tmp_path: Path
+) -> None:
+    """Two urns of one ilk barked, then governance gives the ilk a new Clipper (Dog.file(ilk, "clip", new)) while
+    both auctions run on the old one, which keeps selling them: one is then taken whole there. The Dog no longer names
+    the old clip, but its barks do: indexed on from before (a file that followed the old clip) and from scratch (a
+    first index that meets the bark and the take in one range of logs), the taken auction ends with what its take
+    raised and the running one carries the old Clipper's sale, neither "not followed"."""
+    block = _block(db)
+    barkable = _rows(
+        db,
+        f"SELECT ilk, urn FROM raw_maker_urns WHERE block_number = {block} AND bark_refusal IS NULL "
+        "AND bark_dart = art ORDER BY ilk, urn",
+    )
+    by_ilk: dict[str, list[str]] = {}
+    for r in barkable:
+        by_ilk.setdefault(r["ilk"], []).append(r["urn"])
+    ilk, (sold, running) = next((i, u[:2]) for i, u in sorted(by_ilk.items()) if len(u) >= 2)
+    contracts = standin_contracts("maker")
+    vat, clipper, dog = (Abi(contracts[name].abi) for name in ("Vat", "Clipper", "Dog"))
+    old_clip = maker["ilks"][ilk]["clip"]
+    copy = tmp_path / "replaced.duckdb"
+    shutil.copy(db, copy)
+    auctions_sql = f"SELECT * FROM ({query_sql('stg_maker_auctions')}) WHERE kicked_block > {block}"
+    with _sandbox(rpc):
+        builder = BlockBuilder(rpc, timestamp=_timestamp(rpc, block))
+        builder.call(DEPLOYER, vat, maker["vat"], "suck", maker["vow"], MAKER_KEEPER, 10**9 * RAD)
+        _file(builder, maker["dog"], "file(bytes32,uint256)", _key("Hole"), 10**12 * RAD)
+        _file(builder, maker["dog"], "file(bytes32,bytes32,uint256)", _key(ilk), _key("hole"), 10**12 * RAD)
+        builder.mine(0)
+        for urn in (sold, running):
+            builder.call(MAKER_KEEPER, dog, maker["dog"], "bark", _key(ilk), urn, MAKER_KEEPER)
+        kicks = [log for r in builder.mine(0) for log in r.logs if log["topics"][0] == KICK]
+        ids = {"0x" + log["topics"][2][-40:]: int(log["topics"][1], 16) for log in kicks}
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+        new_clip = builder.deploy(
+            contracts["Clipper"], maker["vat"], maker["spot"], maker["dog"], _key(ilk), label="Clipper (stand-in)"
+        )
+        _file(builder, maker["dog"], "file(bytes32,bytes32,address)", _key(ilk), _key("clip"), new_clip)
+        builder.mine(60)
+        lot = clipper.decode("sales", rpc.call(*eth_call(old_clip, clipper, "sales", ids[sold])))[2]
+        builder.call(MAKER_KEEPER, clipper, old_clip, "take", ids[sold], lot, 10**40, MAKER_KEEPER, b"")
+        (take,) = builder.mine(60)
+        assert take.ok
+        dog_clip = dog.decode("ilks", rpc.call(*eth_call(maker["dog"], dog, "ilks", _key(ilk))))[0]
+        assert dog_clip.lower() == new_clip.lower() != old_clip
+        index_market("maker", maker["rpc_url"], maker["chainlog"], copy)
+        fresh = tmp_path / "fresh.duckdb"
+        index_market("maker", maker["rpc_url"], maker["chainlog"], fresh)
+        tab_left = clipper.decode("sales", rpc.call(*eth_call(old_clip, clipper, "sales", ids[running])))[1]
+    (owe,) = [_words(log["data"], 3)[2] for log in take.logs if log["topics"][0] == TAKE]
+    for path in (copy, fresh):
+        found = {r["wallet"]: r for r in _rows(path, auctions_sql)}
+        assert {found[u]["clip"] for u in (sold, running)} == {old_clip}
+        assert found[sold]["status"] in ("raised", "sold out") and found[sold]["takes"] == 1
+        assert abs(int(found[sold]["raised_dai"]) - owe // RAY) <= 1  # the tab's fall, each tab floored to the wei
+        assert found[running]["status"] in ("running", "needs redo")
+        assert int(found[running]["tab_left_dai"]) == tab_left // RAY and int(found[running]["raised_dai"]) == 0
+
+
 def _take_urns(receipt: Receipt) -> list[str]:
     """The urns whose auctions the receipt's Take logs sold for."""
-    topic = event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)")
-    return ["0x" + log["topics"][2][-40:] for log in receipt.logs if log["topics"][0] == topic]
+    return ["0x" + log["topics"][2][-40:] for log in receipt.logs if log["topics"][0] == TAKE]
 
 
 def test_a_clip_that_does_not_answer_leaves_its_auctions_unknown(

@@ -549,8 +549,8 @@ def _buyers_line(buyers: dict[str, float | int | None]) -> str:
     if count == 1:
         return " One buyer bought all of the collateral sold (takes whose sender is known: indexed since stop 55)."
     return (
-        f" {count:,} buyers bought the collateral sold; the largest paid {100 * float(share):.1f} % of their dai (takes "
-        "whose sender is known: indexed since stop 55)."
+        f" {count:,} buyers bought the collateral sold; the largest paid {100 * float(share):.1f} % of their dai "
+        "(takes whose sender is known: indexed since stop 55)."
     )
 
 

@@ -98,6 +98,50 @@ def _with_receipts(rpc: RpcClient, adapter: Adapter[Any], deployment: Any, event
     return adapter.with_receipts(deployment, events, receipts)
 
 
+def _stored_names(store: Store, adapter: Adapter[Any], table: str, chain_id: int, market: str) -> pl.DataFrame:
+    """The distinct `follow_columns` of the market's stored events (none NULL): the contracts they named that the
+    adapter follows (Adapter.follow)."""
+    columns = adapter.follow_columns
+    if not columns:
+        return pl.DataFrame()
+    known = " AND ".join(f"{c} IS NOT NULL" for c in columns)
+    return store.query(
+        f"SELECT DISTINCT {', '.join(columns)} FROM {table} WHERE chain_id = ? AND market = ? AND {known}",
+        [chain_id, market],
+    )
+
+
+def _follow(
+    rpc: RpcClient,
+    adapter: Adapter[Any],
+    deployment: Any,
+    addresses: list[str],
+    read: tuple[int, int, list[dict[str, Any]]],
+    frame: pl.DataFrame,
+) -> tuple[Any, pl.DataFrame]:
+    """A range's decoded events (`frame`, of the logs `read`: from, to, logs) and the deployment, once the contracts
+    they name are followed (Adapter.follow): a contract new to the log filter has this range's logs read too and the
+    range decoded again with it, and it joins `addresses` (in place) for the ranges after. A Bark of a Clipper the Dog
+    no longer names, in a first index of old blocks, has its auction's takes in the same range read this way."""
+    if not adapter.follow_columns or frame.is_empty():
+        return deployment, frame
+    named = frame.select(adapter.follow_columns).drop_nulls().unique()
+    followed = adapter.follow(deployment, named)
+    query = adapter.log_query(followed)
+    more = [a for a in query.addresses if a not in addresses]
+    if not more:
+        return followed, frame
+    lo, hi, logs = read
+    extra = [
+        log
+        for _, _, found in iter_log_ranges(rpc, more, query.topics, lo, hi, initial_span=hi - lo + 1)
+        for log in found
+    ]
+    addresses.extend(more)
+    ordered = sorted([*logs, *extra], key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
+    return followed, adapter.events_frame(followed, ordered)
+
+
 def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
     # An adapter's snapshot writes its raw tables other than the events table, and the shared contract tables.
     snapshot_tables = (*(t for t in adapter.tables() if t != adapter.events_table), *CONTRACT_TABLES)
@@ -283,14 +327,17 @@ def index_market(
             if start > target + 1:
                 raise UserError(f"the database is already indexed to block {start - 1}, after --to-block {target}")
 
+            deployment = adapter.follow(deployment, _stored_names(store, adapter, table, chain_id, address))
             query = adapter.log_query(deployment)
+            # Read afresh for each range (iter_log_ranges): a range whose events name a contract to follow adds it.
+            addresses = list(query.addresses)
             stored_events = 0
             with terminal_progress() as bar:
                 task = bar.add_task(f"{protocol} logs {start:,}..{target:,}", total=max(1, target - start + 1))
-                for lo, hi, logs in iter_log_ranges(
-                    rpc, query.addresses, query.topics, start, target, initial_span=log_span
-                ):
-                    frame = _with_receipts(rpc, adapter, deployment, adapter.events_frame(deployment, logs))
+                for lo, hi, logs in iter_log_ranges(rpc, addresses, query.topics, start, target, initial_span=log_span):
+                    frame = adapter.events_frame(deployment, logs)
+                    deployment, frame = _follow(rpc, adapter, deployment, addresses, (lo, hi, logs), frame)
+                    frame = _with_receipts(rpc, adapter, deployment, frame)
                     frame = frame.with_columns(
                         pl.lit(chain_id, pl.Int64).alias("chain_id"), pl.lit(address).alias("market")
                     )

@@ -276,6 +276,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     liquidation_calls_view: ClassVar[str | None] = None
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
+    #: Columns of `events_table` whose values name further contracts to read the logs of (Maker: each Bark's Clipper
+    #: and its ilk): the job hands their distinct values, stored and then each range's, to `follow`. None: nothing.
+    follow_columns: ClassVar[tuple[str, ...]] = ()
     #: What may change of a collateral's threshold, LTV and bonus (what parameter advice may propose): GOVERNED,
     #: PER_MARKET (the bonus derived from the threshold: `bonus_of_threshold`) or IMMUTABLE (chainrisk.units).
     parameter_changes: ClassVar[str] = GOVERNED
@@ -324,6 +327,12 @@ class Adapter(ABC, Generic[DeploymentT]):
     @abstractmethod
     def events_frame(self, deployment: DeploymentT, logs: list[dict[str, Any]]) -> pl.DataFrame:
         """Decoded logs as rows of `events_table` (without chain_id and market, which the job adds)."""
+
+    def follow(self, deployment: DeploymentT, named: pl.DataFrame) -> DeploymentT:
+        """`deployment` with the contracts `named` (distinct `follow_columns` of events, none NULL) names, whose logs
+        `log_query` then asks for too, and whose state the snapshot reads: a contract the protocol no longer names but
+        whose events still matter (a Clipper governance replaced while its auctions run). The default adds nothing."""
+        return deployment
 
     def receipts_wanted(self, deployment: DeploymentT, events: pl.DataFrame) -> list[str]:
         """Transactions of `events` (an `events_frame`) whose receipts say what their own logs do not: a liquidation

@@ -24,7 +24,8 @@ def iter_log_ranges(
     initial_span: int = 10_000,
 ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
     """Yields (start, end, logs) for consecutive ranges covering [from_block, to_block] in order. A refused range
-    is split in half (counted as the client's `log_range_resplit`) until a single block is refused."""
+    is split in half (counted as the client's `log_range_resplit`) until a single block is refused. `addresses` is
+    read afresh for each range: a caller may add contracts between ranges (those the logs so far named)."""
     span = max(1, initial_span)
     start = from_block
     while start <= to_block:

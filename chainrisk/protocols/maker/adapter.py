@@ -6,6 +6,7 @@ raw_maker_urns, raw_maker_auctions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import polars as pl
@@ -115,6 +116,7 @@ class MakerAdapter(Adapter[Deployment]):
     #: `urns` is a file path or a list of urns, not a contract: discover checks it.
     text_options = ("urns",)
     account_columns = ("event", "ilk", "urn", "dst", "cdp_id")
+    follow_columns = ("clip", "ilk")
     #: Governance sets an ilk's `mat` and `chop`; what it caps is the ilk's debt (`line`), not its collateral.
     collateral_cap = False
     #: chop is the Vow's penalty on the tab: the Clipper's falling price (and tip, chip) pays keepers.
@@ -126,6 +128,13 @@ class MakerAdapter(Adapter[Deployment]):
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))
+
+    def follow(self, deployment: Deployment, named: pl.DataFrame) -> Deployment:
+        """Every Clipper a Bark named (`named`: clip, ilk), as well as the Dog's now: a clip governance replaced keeps
+        selling the auctions it started (its takes, its running sales), which the Dog no longer points to."""
+        have = {clip for clip, _ in deployment.clips}
+        more = sorted({(c, i) for c, i in named.select("clip", "ilk").iter_rows() if c not in have})
+        return replace(deployment, clips=(*deployment.clips, *more)) if more else deployment
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         addresses = [deployment.vat, deployment.dog] + ([deployment.cdp_manager] if deployment.cdp_manager else [])

@@ -9,20 +9,23 @@
 --                          no take until a keeper resets it); raised (its tab fully raised: the collateral left went
 --                          back to the urn); sold out (every unit sold, the tab not raised: the rest is the Vow's
 --                          loss); yanked (cancelled by its ward, Maker's End); not followed (its clip is no ilk's
---                          clip now: its takes were not read); unknown (no closing take was read)
+--                          clip now and no closing take of it was read: a file indexed before stop 55, which read a
+--                          replaced clip no more; since, every clip a bark named is followed); unknown (no closing
+--                          take was read)
 --   due_dai, tab_dai       exact, in dai's smallest unit: the debt the bark moved to the Vow (the Bark's due) and the
 --                          tab the auction had to raise (the Kick's, due x chop: the penalty on top); NULL for an
 --                          auction whose bark was not indexed (started before the indexed blocks)
 --   buyers, top_buyer, top_buyer_paid_dai   who bought: the takes' distinct senders (each take's transaction's
 --                          sender, from its receipt: the buyer, or the operator of the keeper contract that bought; 0
 --                          and NULL for takes indexed before stop 55), the one that paid the most dai and how much
---   raised_dai             exact: the dai its takes paid, each take's owe floored to the wei (0 before any take; NULL
---                          where takes may have gone unread: its bark was not indexed, was indexed before stop 54 or
---                          while its clip was not followed, or its clip is no longer followed)
+--   raised_dai             exact: the dai its takes paid, each take's owe floored to the wei (0 before any take);
+--                          where takes may have gone unread (its bark was indexed before stop 54 or while its clip was
+--                          not followed, or its clip is no ilk's now), the Kick's tab less the tab now, when that is
+--                          known (the running sale's, or its closing take's: a take lowers the tab by its owe, nothing
+--                          else moves it), to the wei's rounding; else NULL
 --   debt_recovered_dai     exact: the part of raised_dai that covers the due; penalty_raised_dai: the part beyond it
 --   shortfall_dai          exact: the due the auction did not recover (bad debt on the Vow), once it ended (raised or
---                          sold out; 0 when it recovered the due); NULL while it runs, and where its takes may have
---                          gone unread (raised_dai)
+--                          sold out; 0 when it recovered the due); NULL while it runs, and where raised_dai is
 --   tab_left_dai, lot_left the tab still to raise and the collateral still for sale (the last take's or redo's, else
 --                          the Kick's; the snapshot's while running), lot in the gem's smallest unit
 --   collateral_sold, collateral_returned   exact, the gem's smallest unit: sold to takers; given back to the urn
@@ -197,12 +200,17 @@ figures AS (
     SELECT
         p.*,
         -- Every take was read where the clip's logs were read from the bark on (and still are): none read is none
-        -- made. Otherwise what was read is a floor, not the figure.
-        CASE WHEN p.followed AND p.clip_followed THEN coalesce(p.raised_dai, 0) END AS raised,
+        -- made, and the takes' owe summed. Otherwise what was read is a floor, not the figure; but a take lowers the
+        -- tab by its owe and nothing else moves it (dss src/clip.sol: redo keeps it), so where the tab now is known
+        -- (the running sale's, or the closing take's) what was raised is the Kick's tab less it, to the wei's
+        -- rounding (each floored to the wei).
+        CASE
+            WHEN p.followed AND p.clip_followed THEN coalesce(p.raised_dai, 0)
+            WHEN p.is_live THEN p.tab_dai - p.live_tab_dai
+            WHEN p.status IN ('raised', 'sold out') THEN p.tab_dai - p.take_tab_left
+        END AS raised,
         coalesce(p.live_tab_dai, p.take_tab_left, p.tab_dai) AS tab_left_dai,
         coalesce(p.live_lot, p.take_lot_left, p.lot_kicked) AS lot_left_vat,
-        CASE WHEN p.status IN ('raised', 'sold out') AND p.followed AND p.due_dai IS NOT NULL
-            THEN greatest(p.due_dai - coalesce(p.raised_dai, 0), 0) END AS shortfall_dai,
         -- The oracle's current value at par, dai per whole gem: val x 1e9 x 1e27 / par over 1e27 (the Clipper's
         -- feed price, which kick and redo multiply by buf).
         p.feed_value::DOUBLE / 1e18 / (p.par::DOUBLE / 1e27) AS feed_price_dai
@@ -237,15 +245,16 @@ final AS (
             AS debt_recovered_dai,
         CASE WHEN f.raised IS NOT NULL AND f.due_dai IS NOT NULL THEN greatest(f.raised - f.due_dai, 0) END
             AS penalty_raised_dai,
-        f.shortfall_dai,
+        CASE WHEN f.status IN ('raised', 'sold out') AND f.raised IS NOT NULL AND f.due_dai IS NOT NULL
+            THEN greatest(f.due_dai - f.raised, 0) END AS shortfall_dai,
         f.tab_left_dai,
         f.lot_left_vat // f.vat_units_per_gem_unit AS lot_left,
         f.lot_left_vat::DOUBLE / 1e18 AS lot_left_tokens,
-        (f.lot_kicked - coalesce(f.take_lot_left, f.live_lot, f.lot_kicked)) // f.vat_units_per_gem_unit
+        (f.lot_kicked - coalesce(f.live_lot, f.take_lot_left, f.lot_kicked)) // f.vat_units_per_gem_unit
             AS collateral_sold,
         CASE WHEN f.status = 'raised' THEN f.take_lot_left // f.vat_units_per_gem_unit END AS collateral_returned,
         f.raised::DOUBLE / 1e18
-        / nullif((f.lot_kicked - coalesce(f.take_lot_left, f.live_lot, f.lot_kicked))::DOUBLE / 1e18, 0)
+        / nullif((f.lot_kicked - coalesce(f.live_lot, f.take_lot_left, f.lot_kicked))::DOUBLE / 1e18, 0)
             AS average_price_dai,
         f.redos,
         f.last_redo_block,
