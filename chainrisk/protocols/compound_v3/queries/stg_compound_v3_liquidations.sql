@@ -69,6 +69,7 @@ debt_prices AS (
         e.market,
         e.block_number,
         e.log_index,
+        e.amount AS paid,
         b.base_scale,
         (e.usd_value * b.base_scale + e.amount - 1) // e.amount AS base_price
     FROM events AS e
@@ -80,14 +81,11 @@ debt_prices AS (
 debt_checks AS (
     SELECT
         d.*,
-        (e.amount // d.base_scale) * d.base_price + ((e.amount % d.base_scale) * d.base_price) // d.base_scale
+        (d.paid // d.base_scale) * d.base_price + ((d.paid % d.base_scale) * d.base_price) // d.base_scale
             AS value_at_price,
-        (e.amount // d.base_scale) * (d.base_price + 1)
-        + ((e.amount % d.base_scale) * (d.base_price + 1)) // d.base_scale AS value_above
+        (d.paid // d.base_scale) * (d.base_price + 1)
+        + ((d.paid % d.base_scale) * (d.base_price + 1)) // d.base_scale AS value_above
     FROM debt_prices AS d
-    JOIN events AS e
-        ON e.chain_id = d.chain_id AND e.market = d.market AND e.block_number = d.block_number
-        AND e.log_index = d.log_index
 ),
 
 credited AS (

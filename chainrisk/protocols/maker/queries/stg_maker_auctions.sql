@@ -250,11 +250,10 @@ final AS (
         f.tab_left_dai,
         f.lot_left_vat // f.vat_units_per_gem_unit AS lot_left,
         f.lot_left_vat::DOUBLE / 1e18 AS lot_left_tokens,
-        (f.lot_kicked - coalesce(f.live_lot, f.take_lot_left, f.lot_kicked)) // f.vat_units_per_gem_unit
-            AS collateral_sold,
+        (f.lot_kicked - f.lot_left_vat) // f.vat_units_per_gem_unit AS collateral_sold,
         CASE WHEN f.status = 'raised' THEN f.take_lot_left // f.vat_units_per_gem_unit END AS collateral_returned,
         f.raised::DOUBLE / 1e18
-        / nullif((f.lot_kicked - coalesce(f.live_lot, f.take_lot_left, f.lot_kicked))::DOUBLE / 1e18, 0)
+        / nullif((f.lot_kicked - f.lot_left_vat)::DOUBLE / 1e18, 0)
             AS average_price_dai,
         f.redos,
         f.last_redo_block,
