@@ -451,6 +451,21 @@ CASES = [
         ("written by a newer chainrisk", f"schema {SCHEMA_VERSION + 1} > {SCHEMA_VERSION}", "upgrade"),
     ),
     Case(
+        "database named like the history schema",
+        lambda c: [
+            "index",
+            "--protocol",
+            "morpho-blue",
+            "--address",
+            c.morpho,
+            "--rpc-url",
+            c.devnet["rpc_url"],
+            "--db",
+            str(c.root / "History.db"),
+        ],
+        ("History.db: a database file named History.* hides", "`history` schema", "rename the file"),
+    ),
+    Case(
         "random bytes as database",
         lambda c: ["score", "--db", str(c.file("noise.duckdb", os.urandom(4096)))],
         ("is not a DuckDB database", "give --db a chainrisk database"),

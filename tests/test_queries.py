@@ -1214,7 +1214,7 @@ def test_market_history_sums_each_wallets_last_sample(tmp_path: Path) -> None:
         ("0xa", 20, hour + 3700, 0.95, 80.0, 70.0),
         ("0xb", 20, hour + 3700, 1.2, 72.0, 75.0),
     )
-    with Store(tmp_path / "history.duckdb") as store:
+    with Store(tmp_path / "market-history.duckdb") as store:
         record_samples(store.con, samples, HistorySettings())
         install_views(store.con)
         store.con.execute(
