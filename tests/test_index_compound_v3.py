@@ -8,7 +8,9 @@ after four months of interest and the May-June 2022 price path, indexed through 
   after shocked prices equal the chain's once the feeds are moved by as much, and again after re-indexing;
 * absorbing every liquidatable account pays out what the snapshot predicted (AbsorbDebt's basePaidOut exactly) and
   moves getReserves() by the predicted protocol cost within one base unit per account; the absorb's logs, indexed,
-  give each account's credit and shortfall (the liquidations view's bad debt) exactly as predicted;
+  give each account's credit and shortfall (the liquidations view's bad debt) exactly as predicted, at the
+  liquidation factor in force at each absorb's block when governance changes it by upgrading the market between
+  absorbs (unknown, not guessed, where it changed between the snapshots around an absorb);
 * a non-Comet address (an ERC-20, a wallet) and a wrong chain end in one line and change nothing stored.
 """
 
@@ -18,6 +20,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,14 @@ from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
-from chainrisk.devnet.compound_v3 import KEEPER, CometDevnetOptions, build_compound_v3
+from chainrisk.devnet.compound_v3 import (
+    COLLATERALS,
+    KEEPER,
+    Collateral,
+    CometDevnetOptions,
+    build_compound_v3,
+    deploy_implementation,
+)
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
@@ -449,3 +459,95 @@ def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: Rp
         except RpcError:
             absorbable = False
         assert absorbable == bool(health.filter(pl.col("wallet") == wallet)["liquidatable"][0]), wallet
+
+
+#: OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo (the stand-in market's proxy).
+PROXY = Abi(
+    [
+        {
+            "type": "function",
+            "name": "upgradeTo",
+            "inputs": [{"name": "newImplementation", "type": "address"}],
+            "outputs": [],
+            "stateMutability": "nonpayable",
+        }
+    ]
+)
+
+
+def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block(
+    chain: dict[str, Any], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """Three crashes, each absorbed; governance lowers every collateral's liquidationFactor by upgrading the market
+    between the first two absorbs (a snapshot between them), and again right after the third (none between). The
+    logged absorbs' credit and shortfall are what each absorb computed at its own block's factor (the snapshot's
+    prediction before it, and what the chain then did); the third's factor is unknown (the two snapshots around it
+    read different ones), so its credit and bad debt are NULL rather than a guess."""
+    comet = chain["comet"]
+    options = {"usd_oracle": chain["usd_oracle"]}
+    before = rpc.call("evm_snapshot")
+    try:
+        db = tmp_path / "upgrades.duckdb"
+        index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+        block, _ = _snapshot(db, comet)
+        start = {
+            r["symbol"]: int(r["price"]) for r in _positions(db, comet, block).unique("symbol").iter_rows(named=True)
+        }
+        absorbs = []
+        collaterals: tuple[Collateral, ...] = COLLATERALS
+        for step, depth in enumerate((0.8, 0.62, 0.45)):
+            block, timestamp = _snapshot(db, comet)
+            _set_feeds(rpc, chain, {s: int(start[s] * depth) for s in CRASH}, timestamp)
+            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+            predicted = _frame(db, f"SELECT * FROM raw_compound_v3_absorbs WHERE market = '{comet}' AND liquidatable")
+            assert predicted.height > 0, f"crash {step}: nobody to absorb"
+            builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
+            builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(predicted["wallet"]))
+            receipt = builder.mine(0)[0]
+            absorbs.append((receipt, predicted))
+            if step < 2:
+                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)  # a snapshot after it
+            if step != 1:
+                # Governance cuts every factor by 0.05: a new implementation with the new configuration, the proxy
+                # upgraded to it.
+                collaterals = tuple(replace(c, liquidation_factor=c.liquidation_factor - 0.05) for c in collaterals)
+                builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
+                implementation = deploy_implementation(
+                    builder, chain["tokens"], chain["feeds"], chain["extension"], collaterals
+                )
+                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
+                builder.mine(0)
+                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+        versions = _frame(
+            db,
+            "SELECT asset, count(DISTINCT liquidation_factor) AS factors FROM history.raw_compound_v3_assets "
+            f"WHERE market = '{comet}' GROUP BY asset",
+        )
+        assert versions["factors"].to_list() == [3] * len(COLLATERALS)
+        head = int(rpc.call("eth_blockNumber"), 16)
+        for step, (receipt, predicted) in enumerate(absorbs):
+            tx = receipt.logs[0]["transactionHash"]
+            rows = _frame(db, f"SELECT * FROM ({query_sql('stg_compound_v3_liquidations')}) WHERE tx_hash = '{tx}'")
+            debts = {r["wallet"]: r for r in rows.filter(pl.col("debt_repaid").is_not_null()).iter_rows(named=True)}
+            assert set(debts) == set(predicted["wallet"])
+            paid = {
+                "0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
+                for log in receipt.logs
+                if log["topics"][0] == ABSORB_DEBT
+            }
+            if step == 2:
+                assert all(r["credited_base"] is None and r["bad_debt_tokens"] is None for r in debts.values())
+                continue
+            supplied = dict(
+                zip(sorted(debts), _reads(rpc, comet, "balanceOf", [(w,) for w in sorted(debts)], head), strict=True)
+            )
+            for row in predicted.iter_rows(named=True):
+                logged = debts[row["wallet"]]
+                assert (logged["credited_base"], logged["shortfall"]) == (row["credited_base"], row["shortfall"])
+                if logged["shortfall"]:
+                    assert logged["credited_base"] + logged["shortfall"] == paid[row["wallet"]]
+                    assert supplied[row["wallet"]] == 0
+                else:
+                    assert logged["credited_base"] == paid[row["wallet"]]
+    finally:
+        rpc.call("evm_revert", [before])

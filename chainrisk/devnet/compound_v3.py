@@ -108,6 +108,39 @@ def deploy_comet(
         (b"Compound USDC (stand-in)".ljust(32, b"\0"), b"cUSDCv3".ljust(32, b"\0")),
         label="CometStandinExt",
     )
+    implementation = deploy_implementation(builder, tokens, feeds, extension)
+    comet, admin = implementation, None
+    if proxy:
+        admin = PROXY_ADMIN
+        init = bytes.fromhex(COMET.encode("initializeStorage")[2:])
+        comet = builder.deploy(contracts["CometStandinProxy"], implementation, admin, init, label="CometStandinProxy")
+    else:
+        builder.call(DEPLOYER, COMET, comet, "initializeStorage")
+        builder.mine()
+    decimals = {"USDC": 6} | {c.symbol: c.decimals for c in COLLATERALS}
+    symbols = ["USDC", *(c.symbol for c in COLLATERALS)]
+    return CometDeployment(
+        comet,
+        implementation,
+        extension,
+        admin,
+        tokens["USDC"],
+        {s: tokens[s] for s in symbols},
+        {s: feeds[s] for s in symbols},
+        decimals,
+    )
+
+
+def deploy_implementation(
+    builder: BlockBuilder,
+    tokens: dict[str, str],
+    feeds: dict[str, str],
+    extension: str,
+    collaterals: tuple[Collateral, ...] = COLLATERALS,
+) -> str:
+    """A CometStandin with the market's configuration and `collaterals`: what the proxy points at, or (another
+    configuration) what governance upgrades it to, as Comet's configurator deploys a new implementation for a new
+    asset configuration."""
     per_year = {k: _factor(v) for k, v in RATES.items()}
     config = (
         DEPLOYER,
@@ -140,30 +173,11 @@ def deploy_comet(
                 _factor(c.liquidation_factor),
                 c.supply_cap * 10**c.decimals,
             )
-            for c in COLLATERALS
+            for c in collaterals
         ],
     )
-    implementation = builder.deploy(contracts["CometStandin"], config, label="CometStandin")
-    comet, admin = implementation, None
-    if proxy:
-        admin = PROXY_ADMIN
-        init = bytes.fromhex(COMET.encode("initializeStorage")[2:])
-        comet = builder.deploy(contracts["CometStandinProxy"], implementation, admin, init, label="CometStandinProxy")
-    else:
-        builder.call(DEPLOYER, COMET, comet, "initializeStorage")
-        builder.mine()
-    decimals = {"USDC": 6} | {c.symbol: c.decimals for c in COLLATERALS}
-    symbols = ["USDC", *(c.symbol for c in COLLATERALS)]
-    return CometDeployment(
-        comet,
-        implementation,
-        extension,
-        admin,
-        tokens["USDC"],
-        {s: tokens[s] for s in symbols},
-        {s: feeds[s] for s in symbols},
-        decimals,
-    )
+    address: str = builder.deploy(standin_contracts("compound_v3")["CometStandin"], config, label="CometStandin")
+    return address
 
 
 def deploy_usd_oracle(builder: BlockBuilder, deployment: CometDeployment) -> str:

@@ -44,7 +44,8 @@ from chainrisk.protocols.adapter import (
 from chainrisk.resources import data_dir
 from chainrisk.store.latest import create_adapter_tables
 from chainrisk.store.parquet import literal as _literal
-from chainrisk.store.schema.history import market_buckets
+from chainrisk.store.schema.history import HISTORY_SCHEMA, market_buckets
+from chainrisk.store.versions import ensure_history
 
 #: The shared SQL files (top-level queries/ in a checkout, chainrisk/_data/queries in a wheel).
 QUERIES_DIR = data_dir("queries")
@@ -76,7 +77,7 @@ LAYERS = ("stg", "mart")
 
 _NAME = re.compile(r"^(stg|mart)_[a-z0-9_]+$")
 _COMMENT = re.compile(r"--[^\n]*")
-_READ = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
+_READ = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\b", re.IGNORECASE)
 _CTE = re.compile(r"\b([a-z_][a-z0-9_]*)\s+as\s*\(", re.IGNORECASE)
 
 
@@ -305,6 +306,11 @@ def install_views(con: duckdb.DuckDBPyConnection) -> list[str]:
         # As Store.ensure_tables leaves them (without the latest-only ones' keys, with a ledger): a run keeps one
         # instance open (chainrisk.store.db.keep_open), so no later open of this run would put that right.
         create_adapter_tables(con, ddls)
+        # The raw versions a view reads (history.<raw table>) exist once a snapshot wrote one: made empty before then.
+        for table in sorted(
+            {r.split(".", 1)[1] for q in queries for r in q.reads if r.startswith(f"{HISTORY_SCHEMA}.")}
+        ):
+            ensure_history(con, table)
         for query in queries:
             try:
                 con.execute(f"CREATE OR REPLACE VIEW {query.name} AS\n{query.sql}")

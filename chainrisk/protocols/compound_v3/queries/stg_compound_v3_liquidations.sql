@@ -16,9 +16,12 @@
 --   credited_base          on the debt row: what absorb credited the account for its collateral, base units (exact):
 --                          deltaBalance = divPrice(deltaValue, basePrice, baseScale), deltaValue the sum over the
 --                          AbsorbCollateral rows of mulFactor(usdValue, liquidationFactor) (compound-finance/comet
---                          contracts/Comet.sol absorbInternal). The liquidation factor is the collateral's at the
---                          Comet's latest snapshot (governance changes it only by upgrading the Comet, so an absorb
---                          before such an upgrade would be valued at the new factor); basePrice is the one integer
+--                          contracts/Comet.sol absorbInternal). The liquidation factor is the one in force at the
+--                          absorb's block (governance changes it by upgrading the Comet): the version of the
+--                          collateral's AssetInfo the last snapshot before that block read (history.raw_compound_v3_
+--                          assets), where the first snapshot at or after it read the same factor; the first snapshot's
+--                          factor for an absorb before any snapshot; unknown where the factor changed between the two
+--                          snapshots around the absorb (which one it used is not known). basePrice is the one integer
 --                          for which AbsorbDebt's usdValue = mulPrice(basePaidOut, basePrice, baseScale), NULL where
 --                          several are (an absorb of less than one whole base token) or a collateral's factor is unknown
 --   shortfall              on the debt row: the debt absorb closed that the credit did not cover, base units (exact):
@@ -26,7 +29,7 @@
 --                          supply credited; Comet.sol: "all excess debt absorbed by reserves"), 0 where it credited a
 --                          supply, NULL where credited_base is unknown
 --   bad_debt_tokens        the shortfall in whole base tokens, on the debt row (NULL on the collateral rows)
--- Reads: stg_compound_v3_events, stg_compound_v3_tokens.
+-- Reads: history.raw_compound_v3_assets, snapshot_blocks, stg_compound_v3_events, stg_compound_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbDebt', 'AbsorbCollateral')
 ),
@@ -39,7 +42,54 @@ base AS (
 ),
 
 assets AS (
-    SELECT chain_id, market, asset, symbol, decimals, liquidation_factor FROM stg_compound_v3_tokens WHERE NOT is_base
+    SELECT chain_id, market, asset, symbol, decimals FROM stg_compound_v3_tokens WHERE NOT is_base
+),
+
+-- Each absorbed collateral's block, with the first snapshot of its Comet at or after it.
+absorbed_assets AS (
+    SELECT DISTINCT e.chain_id, e.market, e.asset, e.block_number, s.block_number AS snapshot_after
+    FROM events AS e
+    ASOF LEFT JOIN (SELECT chain_id, source, block_number FROM snapshot_blocks WHERE protocol = 'compound-v3') AS s
+        ON s.chain_id = e.chain_id AND s.source = e.market AND s.block_number >= e.block_number
+    WHERE e.event = 'AbsorbCollateral'
+),
+
+-- The asset's liquidation factor as the snapshots around the absorb read it: the version in force at the block before
+-- (a version holds from the snapshot that first read it, block_number, to the one that read another, valid_to_block),
+-- then the one in force at the first snapshot at or after the absorb.
+factor_before AS (
+    SELECT
+        x.*,
+        CASE WHEN v.valid_to_block IS NULL OR v.valid_to_block >= x.block_number THEN v.liquidation_factor END
+            AS factor_before
+    FROM absorbed_assets AS x
+    ASOF LEFT JOIN history.raw_compound_v3_assets AS v
+        ON v.chain_id = x.chain_id AND v.market = x.market AND v.asset = x.asset AND v.block_number < x.block_number
+),
+
+factor_after AS (
+    SELECT
+        b.*,
+        CASE WHEN v.valid_to_block IS NULL OR v.valid_to_block > b.snapshot_after THEN v.liquidation_factor END
+            AS factor_after
+    FROM factor_before AS b
+    ASOF LEFT JOIN history.raw_compound_v3_assets AS v
+        ON v.chain_id = b.chain_id AND v.market = b.market AND v.asset = b.asset AND v.block_number <= b.snapshot_after
+),
+
+-- The factor the absorb used: the one before where the snapshot after agrees (or there is none), the one after where
+-- no snapshot came before; unknown where they differ.
+factors AS (
+    SELECT
+        chain_id,
+        market,
+        asset,
+        block_number,
+        CASE
+            WHEN factor_before IS NULL THEN factor_after
+            WHEN factor_after IS NULL OR factor_after = factor_before THEN factor_before
+        END AS liquidation_factor
+    FROM factor_after
 ),
 
 -- deltaValue per absorbed account: mulFactor(value, liquidationFactor) = value * factor / 1e18, split at 1e18 so the
@@ -51,12 +101,13 @@ credits AS (
         e.tx_hash,
         e.wallet,
         sum(
-            (e.usd_value // 1000000000000000000) * a.liquidation_factor
-            + ((e.usd_value % 1000000000000000000) * a.liquidation_factor) // 1000000000000000000
+            (e.usd_value // 1000000000000000000) * f.liquidation_factor
+            + ((e.usd_value % 1000000000000000000) * f.liquidation_factor) // 1000000000000000000
         ) AS credited_value,
-        bool_and(a.liquidation_factor IS NOT NULL AND e.usd_value IS NOT NULL) AS factors_known
+        bool_and(f.liquidation_factor IS NOT NULL AND e.usd_value IS NOT NULL) AS factors_known
     FROM events AS e
-    LEFT JOIN assets AS a ON a.chain_id = e.chain_id AND a.market = e.market AND a.asset = e.asset
+    LEFT JOIN factors AS f
+        ON f.chain_id = e.chain_id AND f.market = e.market AND f.asset = e.asset AND f.block_number = e.block_number
     WHERE e.event = 'AbsorbCollateral'
     GROUP BY e.chain_id, e.market, e.tx_hash, e.wallet
 ),
