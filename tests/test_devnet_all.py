@@ -637,6 +637,27 @@ def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: 
     )
 
 
+def test_liquidations_page_shows_the_comet_store_front(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Liquidations page's "Compound V3 store front" on the full devnet (its absorbs, the keeper's buys): the
+    metrics are stg_compound_v3_store_front's sums (straight from the file), the table one row per collateral, the
+    largest holding first; what the devnet's Comet holds is what its absorbs took less what its keeper bought."""
+    monkeypatch.setenv("CHAINRISK_DB", str(full_db))
+    app = open_page("liquidations")
+    assert_clean(app)
+    rows = _rows(full_db, f"SELECT * FROM ({query_sql('stg_compound_v3_store_front')})")
+    assert rows and all(r["unaccounted"] == 0 for r in rows), "every absorb and sale indexed"
+    assert sum(r["sales"] for r in rows) > 0 and sum(r["absorbed"] for r in rows) > 0
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Collateral held (USD)"] == usd_short(sum(r["held_usd"] or 0.0 for r in rows))
+    assert metrics["Absorbed (USD)"] == usd_short(sum(r["absorbed_usd"] for r in rows))
+    assert metrics["Sold for (USD)"] == usd_short(sum(r["paid_usd"] for r in rows))
+    locked = sum(r["held_usd"] or 0.0 for r in rows if not r["for_sale"])
+    assert metrics["Not for sale (USD)"] == usd_short(locked)
+    table = table_with(app, "discount_pct")
+    assert table.shape[0] == len(rows)
+    assert table["held_usd"].fillna(0).tolist() == sorted(table["held_usd"].fillna(0).tolist(), reverse=True)
+
+
 def test_wallet_page_lists_the_wallets_liquidation_calls(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A liquidatable wallet's page shows every call a keeper can send against it (mart_liquidation_calls, straight
     from the file: an Aave wallet's every pair), its call to send first."""

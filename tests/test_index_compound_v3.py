@@ -41,7 +41,7 @@ from chainrisk.devnet.compound_v3 import (
 )
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import parse_start
-from chainrisk.devnet.toolchain import compiled_contracts, standin_contracts
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
@@ -51,6 +51,7 @@ from tests.chainops import bare_chain
 
 COMET = load_abi("compound-v3", "IComet")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
+MINTABLE = Abi(aave_artifact("MintableERC20").abi)
 WAD = 10**18
 OPTIONS = CometDevnetOptions(wallets=80, days=120, step_hours=24, seed=7)
 ABSORB_DEBT = "0x" + keccak(b"AbsorbDebt(address,address,uint256,uint256)").hex()
@@ -433,6 +434,80 @@ def _logged_absorbs(chain: dict[str, Any], db: Path, tx_hash: str) -> dict[str, 
         r["wallet"]: (int(r["credited_base"]), int(r["shortfall"]), r["bad_debt_tokens"])
         for r in debts.iter_rows(named=True)
     }
+
+
+BUY_COLLATERAL = "0x" + keccak(b"BuyCollateral(address,address,uint256,uint256)").hex()
+ABSORB_COLLATERAL = "0x" + keccak(b"AbsorbCollateral(address,address,address,uint256,uint256)").hex()
+#: A buyer new to the market: the store front test's.
+BUYER = "0x00000000000000000000000000000000000b0b01"
+
+
+def _store_front(db: Path, comet: str) -> dict[str, dict[str, Any]]:
+    rows = _frame(db, f"SELECT * FROM ({query_sql('stg_compound_v3_store_front')}) WHERE market = '{comet}'")
+    return {r["asset"]: r for r in rows.iter_rows(named=True)}
+
+
+def _logged_per_asset(rpc: RpcClient, comet: str, topic: str, block: int) -> dict[str, tuple[int, int]]:
+    """Per asset, the first two words of every `topic` log (AbsorbCollateral: collateral and value; BuyCollateral: base
+    paid and collateral) summed, from the chain's own logs up to `block`."""
+    logs = rpc.call("eth_getLogs", [{"address": comet, "fromBlock": "0x0", "toBlock": hex(block), "topics": [topic]}])
+    found: dict[str, tuple[int, int]] = {}
+    for log in logs:
+        asset = "0x" + log["topics"][3 if topic == ABSORB_COLLATERAL else 2][-40:]
+        first, second = found.get(asset, (0, 0))
+        found[asset] = (first + int(log["data"][2:66], 16), second + int(log["data"][66:130], 16))
+    return found
+
+
+def test_the_store_front_holds_what_absorbs_took_and_sells_it_at_the_quote(
+    chain: dict[str, Any], rpc: RpcClient, comet_db: Path
+) -> None:
+    """After the crash's absorbs: per collateral, what the Comet holds is getCollateralReserves, what absorbs took and
+    buyers bought are the chain's logs summed, and whether it is for sale is getReserves() < targetReserves(); then a
+    new buyer pays for a tenth of the largest holding at quoteCollateral's price, and the view moves by exactly that."""
+    comet = chain["comet"]
+    index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
+    block, timestamp = _snapshot(comet_db, comet)
+    front = _store_front(comet_db, comet)
+    assets = sorted(front)
+    held = dict(zip(assets, _reads(rpc, comet, "getCollateralReserves", [(a,) for a in assets], block), strict=True))
+    absorbed = _logged_per_asset(rpc, comet, ABSORB_COLLATERAL, block)
+    bought = _logged_per_asset(rpc, comet, BUY_COLLATERAL, block)
+    assert absorbed and bought, "the population's absorbs and the keeper's buys"
+    reserves, target, store_front = (
+        _reads(rpc, comet, fn, [()], block)[0] for fn in ("getReserves", "targetReserves", "storeFrontPriceFactor")
+    )
+    for asset, row in front.items():
+        assert row["held"] == held[asset]
+        assert (row["absorbed"], row["absorbed_value"]) == absorbed.get(asset, (0, 0))
+        assert (row["paid"], row["sold"]) == bought.get(asset, (0, 0))
+        assert row["unaccounted"] == held[asset] - (row["absorbed"] - row["sold"])
+        assert row["for_sale"] == (reserves < target)
+        factor = _reads(rpc, comet, "getAssetInfoByAddress", [(asset,)], block)[0][6]
+        assert row["discount_pct"] == pytest.approx(100 * store_front * (WAD - factor) / WAD**2, rel=1e-12)
+    asset = max(assets, key=lambda a: front[a]["held_usd"] or 0.0)
+    assert held[asset] > 0 and reserves < target
+    usdc = chain["tokens"]["USDC"]
+    pay = int(front[asset]["held_usd"] / 10 * 10**6)  # USDC at about a dollar
+    quote = _reads(rpc, comet, "quoteCollateral", [(asset, pay)], block)[0]
+    assert 0 < quote < held[asset]
+    builder = BlockBuilder(rpc, timestamp=timestamp)
+    builder.call(BUYER, MINTABLE, usdc, "mint", pay)
+    builder.call(BUYER, MINTABLE, usdc, "approve", comet, pay)
+    builder.call(BUYER, COMET, comet, "buyCollateral", asset, quote, pay, BUYER)
+    builder.mine(0)
+    index_market("compound-v3", chain["rpc_url"], comet, comet_db, options={"usd_oracle": chain["usd_oracle"]})
+    after = _store_front(comet_db, comet)[asset]
+    now = _snapshot(comet_db, comet)[0]
+    assert after["held"] == _reads(rpc, comet, "getCollateralReserves", [(asset,)], now)[0] == held[asset] - quote
+    assert (after["sold"] - front[asset]["sold"], after["paid"] - front[asset]["paid"]) == (quote, pay)
+    assert (after["sales"], after["buyers"]) == (front[asset]["sales"] + 1, front[asset]["buyers"] + 1)
+    assert after["unaccounted"] == front[asset]["unaccounted"]
+    print(
+        f"store front: {len(front)} collaterals, {sum(r['sales'] for r in front.values())} sales before ours, "
+        f"{sum(r['held_usd'] or 0 for r in front.values()):,.0f} USD held; a new buyer paid {pay} for {quote} of "
+        f"{front[asset]['symbol']} ({held[asset]} held)"
+    )
 
 
 def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: RpcClient, comet_db: Path) -> None:

@@ -42,6 +42,7 @@ VIEW = "mart_liquidations"
 CALLS_VIEW = "mart_liquidation_calls"
 LIQUIDATORS_VIEW = "mart_liquidators"
 AUCTIONS_VIEW = "stg_maker_auctions"
+STORE_FRONT_VIEW = "stg_compound_v3_store_front"
 #: Auction states that still sell collateral (stg_maker_auctions.status).
 RUNNING = ("running", "needs redo")
 #: Auction states of an auction over, whose figures are final.
@@ -541,6 +542,104 @@ def _auctions(db: Path) -> None:
     )
 
 
+def store_front_rows(db: Path) -> pl.DataFrame:
+    """Each Comet's absorbed collateral per asset: what absorbs took, what buyCollateral sold, what the Comet holds now
+    (stg_compound_v3_store_front), the largest holdings first."""
+    frame = query(
+        db,
+        f"""
+        SELECT s.protocol, coalesce(l.market_label, s.market) AS market_label, s.symbol, s.held_tokens, s.held_usd,
+               s.for_sale, s.discount_pct, s.absorbed_tokens, s.absorbed_usd, s.sold_tokens, s.paid_tokens,
+               s.base_symbol, s.paid_usd, s.sales, s.buyers, s.top_buyer, s.top_buyer_paid_pct, s.unaccounted_tokens,
+               s.chain_id, s.market, s.asset, s.block_number
+        FROM {STORE_FRONT_VIEW} AS s
+        LEFT JOIN stg_market_labels AS l ON l.protocol = s.protocol AND l.chain_id = s.chain_id AND l.market = s.market
+        ORDER BY s.held_usd DESC NULLS LAST, s.absorbed_usd DESC NULLS LAST, s.market, s.symbol
+        """,
+    )
+    return frame.with_columns(market_names(frame, "market_label"))
+
+
+#: How the store front table shows `store_front_rows`' columns.
+STORE_FRONT_CONFIG = {
+    "market_label": st.column_config.TextColumn("market", width="medium"),
+    "symbol": "collateral",
+    "held_tokens": tokens_column("held (tokens)", "Absorbed collateral the Comet still holds (getCollateralReserves)"),
+    "held_usd": usd_column("held (USD)", "What it holds at Comet's price now: the reserves' exposure to that price"),
+    "for_sale": st.column_config.CheckboxColumn(
+        "for sale", help="buyCollateral sells only while the Comet's reserves are under targetReserves"
+    ),
+    "discount_pct": percent_column(
+        "discount", "The store front's discount on Comet's price: storeFrontPriceFactor x (1 - liquidationFactor)"
+    ),
+    "absorbed_tokens": tokens_column("absorbed (tokens)", "What absorbs took of it in the indexed blocks"),
+    "absorbed_usd": usd_column("absorbed (USD)", "What those absorbs valued it at, at each absorb's price"),
+    "sold_tokens": tokens_column("sold (tokens)", "What buyCollateral sold of it"),
+    "paid_tokens": tokens_column("paid (base tokens)", "What its buyers paid, in the Comet's base token"),
+    "base_symbol": "base",
+    "paid_usd": usd_column("paid (USD)", "What its buyers paid, at the base token's price now"),
+    "sales": count_column("sales"),
+    "buyers": count_column("buyers"),
+    "top_buyer": st.column_config.TextColumn("top buyer", help="The buyer who paid the most"),
+    "top_buyer_paid_pct": percent_column("top buyer's share", "Its share of what all buyers paid"),
+    "unaccounted_tokens": tokens_column(
+        "unexplained (tokens)",
+        "Held less (absorbed less sold): absorbs before the indexed blocks, or tokens sent to the Comet directly",
+    ),
+    "chain_id": CHAIN_COLUMN,
+    "market": "Comet",
+    "asset": "asset",
+    "block_number": count_column("snapshot block"),
+    "protocol": None,
+}
+
+
+def _store_front(db: Path) -> None:
+    if missing_relations(db, (STORE_FRONT_VIEW,)):
+        return
+    rows = store_front_rows(db)
+    if rows.is_empty():
+        return
+    st.subheader("Compound V3 store front")
+    held = float(rows.get_column("held_usd").fill_null(0.0).sum())
+    locked = float(rows.filter(~pl.col("for_sale").fill_null(False)).get_column("held_usd").fill_null(0.0).sum())
+    cols = st.columns(4)
+    cols[0].metric(
+        "Collateral held (USD)",
+        usd_short(held),
+        help="Collateral absorbs took that no one has bought yet, at Comet's price now",
+    )
+    cols[1].metric(
+        "Not for sale (USD)",
+        usd_short(locked),
+        help="Of it, held by Comets whose reserves reached targetReserves: buyCollateral refuses to sell until "
+        "they fall under it",
+    )
+    cols[2].metric(
+        "Absorbed (USD)",
+        usd_short(float(rows.get_column("absorbed_usd").fill_null(0.0).sum())),
+        help="What the indexed absorbs valued the collateral they took at",
+    )
+    cols[3].metric(
+        "Sold for (USD)",
+        usd_short(float(rows.get_column("paid_usd").fill_null(0.0).sum())),
+        help="What buyCollateral's buyers paid for it, at the base tokens' price now",
+    )
+    st.caption(
+        "A Comet absorb credits the account part of its collateral's value and keeps the collateral; the protocol gets "
+        "its base back only by selling it at the store front (buyCollateral), at Comet's price less a discount, while "
+        "its reserves are under target. Per Comet and collateral: what the indexed absorbs took, what was sold and "
+        "for how much, and what the Comet holds at its latest snapshot."
+    )
+    key_table(
+        rows,
+        "compound_store_front",
+        ("market_label", "symbol", "held_tokens", "held_usd", "for_sale", "discount_pct", "sold_tokens", "buyers"),
+        STORE_FRONT_CONFIG,
+        "the store fronts",
+    )
+
+
 def _buyers_line(buyers: dict[str, float | int | None]) -> str:
     """The caption's sentence on who bought the collateral (nothing before a take with a known sender)."""
     count, share = int(buyers["buyers"] or 0), buyers["top_share"]
@@ -559,6 +658,7 @@ def render() -> None:
     require(db, VIEW, CALLS_VIEW, LIQUIDATORS_VIEW)
     _now(db)
     _auctions(db)
+    _store_front(db)
     figures = totals(db)
     if not figures["liquidations"]:
         st.info(
