@@ -25,9 +25,13 @@
 --   discount_pct                   the store front's discount on Comet's price now: storeFrontPriceFactor x
 --                                  (1 - liquidationFactor) x 100 (Comet.quoteCollateral)
 --   block_number                   the market's latest snapshot block (held, for_sale, discount_pct, the USD figures)
--- Reads: stg_compound_v3_assets_at_snapshot, stg_compound_v3_events, stg_compound_v3_markets_at_snapshot.
+-- Reads: raw_compound_v3_events, stg_compound_v3_assets_at_snapshot, stg_compound_v3_markets_at_snapshot.
 WITH events AS (
-    SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbCollateral', 'BuyCollateral')
+    -- The raw events: these two need none of stg_compound_v3_events' pairing of base transfers (a join over every
+    -- event of the market).
+    SELECT chain_id, market, event, counterparty, asset, amount, value AS usd_value, collateral_amount
+    FROM raw_compound_v3_events
+    WHERE event IN ('AbsorbCollateral', 'BuyCollateral')
 ),
 
 markets AS (
