@@ -503,6 +503,11 @@ def test_the_store_front_holds_what_absorbs_took_and_sells_it_at_the_quote(
     assert (after["sold"] - front[asset]["sold"], after["paid"] - front[asset]["paid"]) == (quote, pay)
     assert (after["sales"], after["buyers"]) == (front[asset]["sales"] + 1, front[asset]["buyers"] + 1)
     assert after["unaccounted"] == front[asset]["unaccounted"]
+    # The Markets page's reserves table counts what the Comet holds beside its base reserves.
+    (held_usd,) = _frame(
+        comet_db, f"SELECT collateral_held_usd FROM ({query_sql('mart_compound_v3_reserves')}) WHERE market = '{comet}'"
+    ).row(0)
+    assert held_usd == pytest.approx(sum(r["held_usd"] or 0.0 for r in _store_front(comet_db, comet).values()))
     print(
         f"store front: {len(front)} collaterals, {sum(r['sales'] for r in front.values())} sales before ours, "
         f"{sum(r['held_usd'] or 0 for r in front.values()):,.0f} USD held; a new buyer paid {pay} for {quote} of "

@@ -403,6 +403,7 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "shock_bad_debt_usd",
         "reserves_cover_shock",
         "first_uncovered_drop_pct",
+        "collateral_held_usd",
     },
     "stg_maker_ilks": {
         "protocol",

@@ -464,6 +464,11 @@ def _compound(db: Path) -> bool:
             "Smallest drop of every non-stable price whose bad debt exceeds the reserves (—: not up to a 90 % drop)",
         ),
         "utilization_pct": percent_column("utilization (%)"),
+        "collateral_held_usd": usd_column(
+            "collateral held (USD)",
+            "Collateral absorbs took that the Comet has not sold yet: it becomes base reserves only when bought, at "
+            "the store front's discount and while the reserves are under target (Liquidations page: store front)",
+        ),
         "usd_route": st.column_config.TextColumn(
             "USD from",
             help="The token whose USD price converts Comet's prices to USD, and the contract it was read from; "

@@ -17,8 +17,11 @@
 --   reserves_cover_shock   reserves_usd ≥ shock_bad_debt_usd
 --   first_uncovered_drop_pct   the smallest drop of every non-stable price whose bad debt exceeds the reserves
 --                          (NULL: the reserves cover every drop up to 90 %)
+--   collateral_held_usd    collateral absorbs took that the Comet has not sold yet, at Comet's price now
+--                          (stg_compound_v3_store_front): it turns into base reserves only when bought, at the store
+--                          front's discount, and only while the reserves are under target
 --   usd_route              where the *_usd figures' price comes from (stg_compound_v3_markets.usd_route)
--- Reads: stg_compound_v3_markets, stg_compound_v3_absorbs, stg_liquidation_curve_latest, stg_market_labels.
+-- Reads: stg_compound_v3_markets, stg_compound_v3_absorbs, stg_compound_v3_store_front, stg_liquidation_curve_latest, stg_market_labels.
 WITH markets AS (
     SELECT * FROM stg_compound_v3_markets WHERE is_latest
 ),
@@ -43,6 +46,12 @@ curve AS (
 
 labels AS (
     SELECT chain_id, market, market_label FROM stg_market_labels WHERE protocol = 'compound-v3'
+),
+
+held AS (
+    SELECT chain_id, market, sum(held_usd) AS collateral_held_usd
+    FROM stg_compound_v3_store_front
+    GROUP BY chain_id, market
 ),
 
 shock AS (
@@ -86,11 +95,13 @@ final AS (
         s.shock_bad_debt_usd,
         m.reserves_usd >= s.shock_bad_debt_usd AS reserves_cover_shock,
         s.first_uncovered_drop_pct,
+        coalesce(h.collateral_held_usd, 0) AS collateral_held_usd,
         m.usd_route
     FROM markets AS m
     LEFT JOIN absorbs AS a USING (chain_id, market)
     LEFT JOIN labels AS lb USING (chain_id, market)
     LEFT JOIN shock AS s USING (chain_id, market)
+    LEFT JOIN held AS h USING (chain_id, market)
 )
 
 SELECT * FROM final
