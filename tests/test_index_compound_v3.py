@@ -558,11 +558,11 @@ PROXY = Abi(
 def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block(
     chain: dict[str, Any], rpc: RpcClient, tmp_path: Path
 ) -> None:
-    """Three crashes, each absorbed; governance lowers every collateral's liquidationFactor by upgrading the market
-    between the first two absorbs (a snapshot between them), and again right after the third (none between). The
-    logged absorbs' credit and shortfall are what each absorb computed at its own block's factor (the snapshot's
-    prediction before it, and what the chain then did); the third's factor is unknown (the two snapshots around it
-    read different ones), so its credit and bad debt are NULL rather than a guess."""
+    """Four crashes, each absorbed; governance lowers every collateral's liquidationFactor by upgrading the market
+    between the first two absorbs (a snapshot between them), right after the third (in the next block, no snapshot
+    between) and in the fourth's own block. The logged absorbs' credit and shortfall are what each absorb computed at
+    its own block's factor (the snapshot's prediction before it, and what the chain then did); the last two's factor
+    is unknown (the snapshots around each read different ones), so their credit and bad debt are NULL, not a guess."""
     comet = chain["comet"]
     options = {"usd_oracle": chain["usd_oracle"]}
     before = rpc.call("evm_snapshot")
@@ -575,35 +575,39 @@ def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block
         }
         absorbs = []
         collaterals: tuple[Collateral, ...] = COLLATERALS
-        for step, depth in enumerate((0.8, 0.62, 0.45)):
+        # Per crash: how deep, and when governance upgrades after the absorb (None: not).
+        plan = [(0.8, "after a snapshot"), (0.62, None), (0.45, "next block"), (0.35, "same block")]
+        for step, (depth, upgrade) in enumerate(plan):
             block, timestamp = _snapshot(db, comet)
             _set_feeds(rpc, chain, {s: int(start[s] * depth) for s in CRASH}, timestamp)
             index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
             predicted = _frame(db, f"SELECT * FROM raw_compound_v3_absorbs WHERE market = '{comet}' AND liquidatable")
             assert predicted.height > 0, f"crash {step}: nobody to absorb"
             builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
-            builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(predicted["wallet"]))
-            receipt = builder.mine(0)[0]
-            absorbs.append((receipt, predicted))
-            if step < 2:
-                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)  # a snapshot after it
-            if step != 1:
-                # Governance cuts every factor by 0.05: a new implementation with the new configuration, the proxy
-                # upgraded to it.
+            if upgrade is not None:
+                # Governance cuts every factor by 0.05: a new implementation with the new configuration (deployed in
+                # a block of its own), the proxy upgraded to it.
                 collaterals = tuple(replace(c, liquidation_factor=c.liquidation_factor - 0.05) for c in collaterals)
-                builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
                 implementation = deploy_implementation(
                     builder, chain["tokens"], chain["feeds"], chain["extension"], collaterals
                 )
+            builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(predicted["wallet"]))
+            if upgrade == "same block":
+                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
+            receipt = builder.mine(0)[0]
+            absorbs.append((receipt, predicted))
+            if upgrade in (None, "after a snapshot"):
+                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+            if upgrade in ("after a snapshot", "next block"):
                 builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
                 builder.mine(0)
-                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
         versions = _frame(
             db,
             "SELECT asset, count(DISTINCT liquidation_factor) AS factors FROM history.raw_compound_v3_assets "
             f"WHERE market = '{comet}' GROUP BY asset",
         )
-        assert versions["factors"].to_list() == [3] * len(COLLATERALS)
+        assert versions["factors"].to_list() == [4] * len(COLLATERALS)
         head = int(rpc.call("eth_blockNumber"), 16)
         for step, (receipt, predicted) in enumerate(absorbs):
             tx = receipt.logs[0]["transactionHash"]
@@ -615,7 +619,7 @@ def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block
                 for log in receipt.logs
                 if log["topics"][0] == ABSORB_DEBT
             }
-            if step == 2:
+            if step >= 2:
                 assert all(r["credited_base"] is None and r["bad_debt_tokens"] is None for r in debts.values())
                 continue
             supplied = dict(

@@ -45,51 +45,56 @@ assets AS (
     SELECT chain_id, market, asset, symbol, decimals FROM stg_compound_v3_tokens WHERE NOT is_base
 ),
 
--- Each absorbed collateral's block, with the first snapshot of its Comet at or after it.
-absorbed_assets AS (
-    SELECT DISTINCT e.chain_id, e.market, e.asset, e.block_number, s.block_number AS snapshot_after
-    FROM events AS e
-    ASOF LEFT JOIN (SELECT chain_id, source, block_number FROM snapshot_blocks WHERE protocol = 'compound-v3') AS s
-        ON s.chain_id = e.chain_id AND s.source = e.market AND s.block_number >= e.block_number
-    WHERE e.event = 'AbsorbCollateral'
-),
-
--- The asset's liquidation factor as the snapshots around the absorb read it: the version in force at the block before
--- (a version holds from the snapshot that first read it, block_number, to the one that read another, valid_to_block),
--- then the one in force at the first snapshot at or after the absorb.
-factor_before AS (
-    SELECT
-        x.*,
-        CASE WHEN v.valid_to_block IS NULL OR v.valid_to_block >= x.block_number THEN v.liquidation_factor END
-            AS factor_before
-    FROM absorbed_assets AS x
-    ASOF LEFT JOIN history.raw_compound_v3_assets AS v
-        ON v.chain_id = x.chain_id AND v.market = x.market AND v.asset = x.asset AND v.block_number < x.block_number
-),
-
-factor_after AS (
-    SELECT
-        b.*,
-        CASE WHEN v.valid_to_block IS NULL OR v.valid_to_block > b.snapshot_after THEN v.liquidation_factor END
-            AS factor_after
-    FROM factor_before AS b
-    ASOF LEFT JOIN history.raw_compound_v3_assets AS v
-        ON v.chain_id = b.chain_id AND v.market = b.market AND v.asset = b.asset AND v.block_number <= b.snapshot_after
-),
-
--- The factor the absorb used: the one before where the snapshot after agrees (or there is none), the one after where
--- no snapshot came before; unknown where they differ.
-factors AS (
+-- Each collateral's liquidation factor in runs: the versions (history.raw_compound_v3_assets) whose factor differs
+-- from the version before; a run holds from the snapshot that first read it (run_from) until the next run's. The
+-- factors change rarely (prices, which open most versions, do not matter here), so the runs are few.
+factor_versions AS (
     SELECT
         chain_id,
         market,
         asset,
         block_number,
-        CASE
-            WHEN factor_before IS NULL THEN factor_after
-            WHEN factor_after IS NULL OR factor_after = factor_before THEN factor_before
-        END AS liquidation_factor
-    FROM factor_after
+        liquidation_factor,
+        lag(liquidation_factor) OVER (PARTITION BY chain_id, market, asset ORDER BY block_number) AS previous_factor
+    FROM history.raw_compound_v3_assets
+),
+
+runs AS (
+    SELECT
+        chain_id,
+        market,
+        asset,
+        block_number AS run_from,
+        liquidation_factor,
+        lead(block_number) OVER (PARTITION BY chain_id, market, asset ORDER BY block_number) AS next_from,
+        row_number() OVER (PARTITION BY chain_id, market, asset ORDER BY block_number) = 1 AS first_run
+    FROM factor_versions
+    WHERE previous_factor IS DISTINCT FROM liquidation_factor
+),
+
+-- The Comet's last snapshot before the next run was read: up to it the run's factor was still in force; between it
+-- and next_from the factor changed at a block no snapshot saw.
+run_ends AS (
+    SELECT
+        r.*,
+        (
+            SELECT max(s.block_number)
+            FROM snapshot_blocks AS s
+            WHERE s.protocol = 'compound-v3' AND s.chain_id = r.chain_id AND s.source = r.market
+                AND s.block_number < r.next_from
+        ) AS certain_to
+    FROM runs AS r
+),
+
+-- The factor each absorb used: the run read before its block and still read after it (the first run's for an absorb
+-- before every snapshot); none where the factor changed between the snapshots around it.
+factors AS (
+    SELECT e.chain_id, e.market, e.asset, e.block_number, r.liquidation_factor
+    FROM (SELECT DISTINCT chain_id, market, asset, block_number FROM events WHERE event = 'AbsorbCollateral') AS e
+    JOIN run_ends AS r
+        ON r.chain_id = e.chain_id AND r.market = e.market AND r.asset = e.asset
+        AND (r.run_from < e.block_number OR r.first_run)
+        AND (r.next_from IS NULL OR e.block_number <= r.certain_to)
 ),
 
 -- deltaValue per absorbed account: mulFactor(value, liquidationFactor) = value * factor / 1e18, split at 1e18 so the
