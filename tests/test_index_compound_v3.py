@@ -330,6 +330,104 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert _digest(folder) == before
 
 
+#: OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo (the stand-in market's proxy).
+PROXY = Abi(
+    [
+        {
+            "type": "function",
+            "name": "upgradeTo",
+            "inputs": [{"name": "newImplementation", "type": "address"}],
+            "outputs": [],
+            "stateMutability": "nonpayable",
+        }
+    ]
+)
+
+
+def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block(
+    chain: dict[str, Any], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """Four crashes, each absorbed; governance lowers every collateral's liquidationFactor by upgrading the market
+    between the first two absorbs (a snapshot between them), right after the third (in the next block, no snapshot
+    between) and in the fourth's own block. The logged absorbs' credit and shortfall are what each absorb computed at
+    its own block's factor (the snapshot's prediction before it, and what the chain then did); the last two's factor
+    is unknown (the snapshots around each read different ones), so their credit and bad debt are NULL, not a guess."""
+    comet = chain["comet"]
+    options = {"usd_oracle": chain["usd_oracle"]}
+    before = rpc.call("evm_snapshot")
+    try:
+        db = tmp_path / "upgrades.duckdb"
+        index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+        block, _ = _snapshot(db, comet)
+        start = {
+            r["symbol"]: int(r["price"]) for r in _positions(db, comet, block).unique("symbol").iter_rows(named=True)
+        }
+        absorbs = []
+        collaterals: tuple[Collateral, ...] = COLLATERALS
+        # Per crash: how deep, and when governance upgrades after the absorb (None: not).
+        plan = [(0.8, "after a snapshot"), (0.62, None), (0.45, "next block"), (0.35, "same block")]
+        for step, (depth, upgrade) in enumerate(plan):
+            block, timestamp = _snapshot(db, comet)
+            _set_feeds(rpc, chain, {s: int(start[s] * depth) for s in CRASH}, timestamp)
+            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+            predicted = _frame(db, f"SELECT * FROM raw_compound_v3_absorbs WHERE market = '{comet}' AND liquidatable")
+            assert predicted.height > 0, f"crash {step}: nobody to absorb"
+            # A few accounts a crash, so that each later one still finds some whatever the tests before left.
+            predicted = predicted.filter(pl.col("wallet").is_in(sorted(predicted["wallet"])[:3]))
+            builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
+            if upgrade is not None:
+                # Governance cuts every factor by 0.05: a new implementation with the new configuration (deployed in
+                # a block of its own), the proxy upgraded to it.
+                collaterals = tuple(replace(c, liquidation_factor=c.liquidation_factor - 0.05) for c in collaterals)
+                implementation = deploy_implementation(
+                    builder, chain["tokens"], chain["feeds"], chain["extension"], collaterals
+                )
+            builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(predicted["wallet"]))
+            if upgrade == "same block":
+                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
+            receipt = builder.mine(0)[0]
+            absorbs.append((receipt, predicted))
+            if upgrade in (None, "after a snapshot"):
+                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+            if upgrade in ("after a snapshot", "next block"):
+                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
+                builder.mine(0)
+            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+        versions = _frame(
+            db,
+            "SELECT asset, count(DISTINCT liquidation_factor) AS factors FROM history.raw_compound_v3_assets "
+            f"WHERE market = '{comet}' GROUP BY asset",
+        )
+        assert versions["factors"].to_list() == [4] * len(COLLATERALS)
+        head = int(rpc.call("eth_blockNumber"), 16)
+        for step, (receipt, predicted) in enumerate(absorbs):
+            tx = receipt.logs[0]["transactionHash"]
+            rows = _frame(db, f"SELECT * FROM ({query_sql('stg_compound_v3_liquidations')}) WHERE tx_hash = '{tx}'")
+            debts = {r["wallet"]: r for r in rows.filter(pl.col("debt_repaid").is_not_null()).iter_rows(named=True)}
+            assert set(debts) == set(predicted["wallet"])
+            paid = {
+                "0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
+                for log in receipt.logs
+                if log["topics"][0] == ABSORB_DEBT
+            }
+            if step >= 2:
+                assert all(r["credited_base"] is None and r["bad_debt_tokens"] is None for r in debts.values())
+                continue
+            supplied = dict(
+                zip(sorted(debts), _reads(rpc, comet, "balanceOf", [(w,) for w in sorted(debts)], head), strict=True)
+            )
+            for row in predicted.iter_rows(named=True):
+                logged = debts[row["wallet"]]
+                assert (logged["credited_base"], logged["shortfall"]) == (row["credited_base"], row["shortfall"])
+                if logged["shortfall"]:
+                    assert logged["credited_base"] + logged["shortfall"] == paid[row["wallet"]]
+                    assert supplied[row["wallet"]] == 0
+                else:
+                    assert logged["credited_base"] == paid[row["wallet"]]
+    finally:
+        rpc.call("evm_revert", [before])
+
+
 def test_health_equals_is_liquidatable_before_and_after_a_crash_and_absorb_costs_what_was_predicted(
     chain: dict[str, Any], rpc: RpcClient, comet_db: Path
 ) -> None:
@@ -539,99 +637,3 @@ def test_accrual_between_touches_equals_the_views(chain: dict[str, Any], rpc: Rp
         except RpcError:
             absorbable = False
         assert absorbable == bool(health.filter(pl.col("wallet") == wallet)["liquidatable"][0]), wallet
-
-
-#: OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo (the stand-in market's proxy).
-PROXY = Abi(
-    [
-        {
-            "type": "function",
-            "name": "upgradeTo",
-            "inputs": [{"name": "newImplementation", "type": "address"}],
-            "outputs": [],
-            "stateMutability": "nonpayable",
-        }
-    ]
-)
-
-
-def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block(
-    chain: dict[str, Any], rpc: RpcClient, tmp_path: Path
-) -> None:
-    """Four crashes, each absorbed; governance lowers every collateral's liquidationFactor by upgrading the market
-    between the first two absorbs (a snapshot between them), right after the third (in the next block, no snapshot
-    between) and in the fourth's own block. The logged absorbs' credit and shortfall are what each absorb computed at
-    its own block's factor (the snapshot's prediction before it, and what the chain then did); the last two's factor
-    is unknown (the snapshots around each read different ones), so their credit and bad debt are NULL, not a guess."""
-    comet = chain["comet"]
-    options = {"usd_oracle": chain["usd_oracle"]}
-    before = rpc.call("evm_snapshot")
-    try:
-        db = tmp_path / "upgrades.duckdb"
-        index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
-        block, _ = _snapshot(db, comet)
-        start = {
-            r["symbol"]: int(r["price"]) for r in _positions(db, comet, block).unique("symbol").iter_rows(named=True)
-        }
-        absorbs = []
-        collaterals: tuple[Collateral, ...] = COLLATERALS
-        # Per crash: how deep, and when governance upgrades after the absorb (None: not).
-        plan = [(0.8, "after a snapshot"), (0.62, None), (0.45, "next block"), (0.35, "same block")]
-        for step, (depth, upgrade) in enumerate(plan):
-            block, timestamp = _snapshot(db, comet)
-            _set_feeds(rpc, chain, {s: int(start[s] * depth) for s in CRASH}, timestamp)
-            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
-            predicted = _frame(db, f"SELECT * FROM raw_compound_v3_absorbs WHERE market = '{comet}' AND liquidatable")
-            assert predicted.height > 0, f"crash {step}: nobody to absorb"
-            builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
-            if upgrade is not None:
-                # Governance cuts every factor by 0.05: a new implementation with the new configuration (deployed in
-                # a block of its own), the proxy upgraded to it.
-                collaterals = tuple(replace(c, liquidation_factor=c.liquidation_factor - 0.05) for c in collaterals)
-                implementation = deploy_implementation(
-                    builder, chain["tokens"], chain["feeds"], chain["extension"], collaterals
-                )
-            builder.call(KEEPER, COMET, comet, "absorb", KEEPER, sorted(predicted["wallet"]))
-            if upgrade == "same block":
-                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
-            receipt = builder.mine(0)[0]
-            absorbs.append((receipt, predicted))
-            if upgrade in (None, "after a snapshot"):
-                index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
-            if upgrade in ("after a snapshot", "next block"):
-                builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
-                builder.mine(0)
-            index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
-        versions = _frame(
-            db,
-            "SELECT asset, count(DISTINCT liquidation_factor) AS factors FROM history.raw_compound_v3_assets "
-            f"WHERE market = '{comet}' GROUP BY asset",
-        )
-        assert versions["factors"].to_list() == [4] * len(COLLATERALS)
-        head = int(rpc.call("eth_blockNumber"), 16)
-        for step, (receipt, predicted) in enumerate(absorbs):
-            tx = receipt.logs[0]["transactionHash"]
-            rows = _frame(db, f"SELECT * FROM ({query_sql('stg_compound_v3_liquidations')}) WHERE tx_hash = '{tx}'")
-            debts = {r["wallet"]: r for r in rows.filter(pl.col("debt_repaid").is_not_null()).iter_rows(named=True)}
-            assert set(debts) == set(predicted["wallet"])
-            paid = {
-                "0x" + log["topics"][2][-40:]: int(log["data"][2:66], 16)
-                for log in receipt.logs
-                if log["topics"][0] == ABSORB_DEBT
-            }
-            if step >= 2:
-                assert all(r["credited_base"] is None and r["bad_debt_tokens"] is None for r in debts.values())
-                continue
-            supplied = dict(
-                zip(sorted(debts), _reads(rpc, comet, "balanceOf", [(w,) for w in sorted(debts)], head), strict=True)
-            )
-            for row in predicted.iter_rows(named=True):
-                logged = debts[row["wallet"]]
-                assert (logged["credited_base"], logged["shortfall"]) == (row["credited_base"], row["shortfall"])
-                if logged["shortfall"]:
-                    assert logged["credited_base"] + logged["shortfall"] == paid[row["wallet"]]
-                    assert supplied[row["wallet"]] == 0
-                else:
-                    assert logged["credited_base"] == paid[row["wallet"]]
-    finally:
-        rpc.call("evm_revert", [before])

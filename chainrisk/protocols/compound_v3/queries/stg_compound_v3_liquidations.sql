@@ -69,7 +69,7 @@ runs AS (
         lead(block_number) OVER (PARTITION BY chain_id, market, asset ORDER BY block_number) AS next_from,
         row_number() OVER (PARTITION BY chain_id, market, asset ORDER BY block_number) = 1 AS first_run
     FROM factor_versions
-    WHERE previous_factor IS DISTINCT FROM liquidation_factor
+    WHERE previous_factor IS NULL OR previous_factor <> liquidation_factor
 ),
 
 -- The Comet's last snapshot before the next run was read: up to it the run's factor was still in force; between it
