@@ -930,6 +930,16 @@ def test_dependencies_order_within_a_layer(tmp_path: Path) -> None:
     assert queries[2].reads == ("mart_z",), "CTE names are not inputs"
 
 
+def test_a_comparison_is_not_an_input(tmp_path: Path) -> None:
+    (tmp_path / "stg_a.sql").write_text(
+        "-- A.\nSELECT b.x FROM stg_b AS b JOIN history.raw_c AS c USING (x)\n"
+        "WHERE b.x IS DISTINCT FROM b.y AND b.y IS NOT distinct\n  from b.z"
+    )
+    (tmp_path / "stg_b.sql").write_text("-- B.\nSELECT 1 AS x, 2 AS y, 3 AS z")
+    (query,) = [q for q in list_queries(tmp_path) if q.name == "stg_a"]
+    assert query.reads == ("history.raw_c", "stg_b")
+
+
 def test_market_summary_equals_wallet_risk_at_scored_blocks(
     views: duckdb.DuckDBPyConnection, latest_wallets: pl.DataFrame
 ) -> None:

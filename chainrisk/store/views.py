@@ -78,6 +78,7 @@ LAYERS = ("stg", "mart")
 _NAME = re.compile(r"^(stg|mart)_[a-z0-9_]+$")
 _COMMENT = re.compile(r"--[^\n]*")
 _READ = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\b", re.IGNORECASE)
+_DISTINCT_FROM = re.compile(r"\bdistinct\s+from\b", re.IGNORECASE)
 _CTE = re.compile(r"\b([a-z_][a-z0-9_]*)\s+as\s*\(", re.IGNORECASE)
 
 
@@ -117,7 +118,8 @@ def _parse_version(path: Path, _mtime_ns: int, _size: int) -> Query:
         raise UserError(f"{path}: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise UserError(f"{path}: the body must be a single SELECT (found {len(statements)} statement(s))")
-    code = _COMMENT.sub("", body)
+    # `a IS [NOT] DISTINCT FROM b` compares two values: its FROM names no input.
+    code = _DISTINCT_FROM.sub(" ", _COMMENT.sub("", body))
     ctes = {c.lower() for c in _CTE.findall(code)}
     reads = sorted({r.lower() for r in _READ.findall(code)} - ctes)
     # The header's first sentence: its lines up to the one that ends it (a sentence may run over two lines).
