@@ -143,6 +143,11 @@ class Ctx:
     def morpho(self) -> str:
         return str(self.devnet["morpho_blue"]["morpho"])
 
+    @property
+    def morpho_index(self) -> list[str]:
+        """`index` of the devnet's Morpho Blue with its protocol named (so nothing checks it as another protocol)."""
+        return ["index", "--protocol", "morpho-blue", "--address", self.morpho]
+
     def toml(self, body: str, *, market: bool = True, rpc_url: str | None = None) -> str:
         """A config file naming the copied database, the RPC (the devnet's by default), by default the devnet's
         Aave market, and `body`."""
@@ -261,16 +266,7 @@ CASES = [
     ),
     Case(
         "erc-20 token as usd oracle",
-        lambda c: [
-            "index",
-            "--protocol",
-            "morpho-blue",
-            "--address",
-            c.morpho,
-            "--usd-oracle",
-            c.devnet["tokens"]["USDC"],
-            *c.rpc,
-        ],
+        lambda c: [*c.morpho_index, "--usd-oracle", c.devnet["tokens"]["USDC"], *c.rpc],
         ("does not answer BASE_CURRENCY_UNIT", "must be an AaveOracle-compatible contract"),
     ),
     # Config files.
@@ -452,17 +448,7 @@ CASES = [
     ),
     Case(
         "database named like the history schema",
-        lambda c: [
-            "index",
-            "--protocol",
-            "morpho-blue",
-            "--address",
-            c.morpho,
-            "--rpc-url",
-            c.devnet["rpc_url"],
-            "--db",
-            str(c.root / "History.db"),
-        ],
+        lambda c: [*c.morpho_index, "--rpc-url", c.devnet["rpc_url"], "--db", str(c.root / "History.db")],
         ("History.db: a database file named History.* hides", "`history` schema", "rename the file"),
     ),
     Case(
