@@ -601,28 +601,28 @@ def _store_front(db: Path) -> None:
     if rows.is_empty():
         return
     st.subheader("Compound V3 store front")
-    held = float(rows.get_column("held_usd").fill_null(0.0).sum())
-    locked = float(rows.filter(~pl.col("for_sale").fill_null(False)).get_column("held_usd").fill_null(0.0).sum())
+
+    def total(column: str, frame: pl.DataFrame = rows) -> str:
+        return usd_short(float(frame.get_column(column).fill_null(0.0).sum()))
+
     cols = st.columns(4)
     cols[0].metric(
         "Collateral held (USD)",
-        usd_short(held),
+        total("held_usd"),
         help="Collateral absorbs took that no one has bought yet, at Comet's price now",
     )
     cols[1].metric(
         "Not for sale (USD)",
-        usd_short(locked),
+        total("held_usd", rows.filter(~pl.col("for_sale").fill_null(False))),
         help="Of it, held by Comets whose reserves reached targetReserves: buyCollateral refuses to sell until "
         "they fall under it",
     )
     cols[2].metric(
-        "Absorbed (USD)",
-        usd_short(float(rows.get_column("absorbed_usd").fill_null(0.0).sum())),
-        help="What the indexed absorbs valued the collateral they took at",
+        "Absorbed (USD)", total("absorbed_usd"), help="What the indexed absorbs valued the collateral they took at"
     )
     cols[3].metric(
         "Sold for (USD)",
-        usd_short(float(rows.get_column("paid_usd").fill_null(0.0).sum())),
+        total("paid_usd"),
         help="What buyCollateral's buyers paid for it, at the base tokens' price now",
     )
     st.caption(

@@ -204,11 +204,12 @@ class Store:
             # the run wrote, as a read-only open after its commit would).
             self.con = kept.cursor()
             return
-        if self.path.name.split(".", 1)[0].lower() == HISTORY_SCHEMA:
-            # DuckDB names the database after its file up to the first dot, and a database named like a schema hides
-            # it: every read of history.<table> would be refused as ambiguous.
+        # DuckDB names the database after its file up to the first dot, and a database named like a schema hides it:
+        # every read of history.<table> would be refused as ambiguous.
+        catalog = self.path.name.split(".", 1)[0]
+        if catalog.lower() == HISTORY_SCHEMA:
             raise UserError(
-                f"{self.path}: a database file named {self.path.name.split('.', 1)[0]}.* hides chainrisk's "
+                f"{self.path}: a database file named {catalog}.* hides chainrisk's "
                 f"`{HISTORY_SCHEMA}` schema in DuckDB; rename the file (for example to chainrisk.duckdb)"
             )
         if read_only and not self.path.is_file():

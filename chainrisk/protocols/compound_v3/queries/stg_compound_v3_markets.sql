@@ -6,6 +6,7 @@
 --   reserves, target_reserves   getReserves() (signed: negative when the protocol owes more than it holds) and
 --                          targetReserves(), exact, base token's smallest unit
 --   reserves_tokens, target_reserves_tokens   the same in whole base tokens (DOUBLE)
+--   base_currency_usd      USD per unit of Comet's prices (8 decimals of its feeds' quote)
 --   base_price_usd         USD per whole base token; reserves_usd, target_reserves_usd in USD
 --   usd_route              the token whose USD price converts Comet's prices to USD (the base, else the first
 --                          collateral a USD source prices) and the contract it was read from: "usd feed 0x…" (its
@@ -39,6 +40,7 @@ final AS (
         m.base_token,
         m.base_symbol,
         m.base_decimals,
+        m.base_currency_usd,
         m.base_price * m.base_currency_usd AS base_price_usd,
         m.reserves,
         m.target_reserves,

@@ -25,7 +25,7 @@
 --   discount_pct                   the store front's discount on Comet's price now: storeFrontPriceFactor x
 --                                  (1 - liquidationFactor) x 100 (Comet.quoteCollateral)
 --   block_number                   the market's latest snapshot block (held, for_sale, discount_pct, the USD figures)
--- Reads: raw_compound_v3_events, stg_compound_v3_assets_at_snapshot, stg_compound_v3_markets_at_snapshot.
+-- Reads: raw_compound_v3_events, stg_compound_v3_assets_at_snapshot, stg_compound_v3_markets.
 WITH events AS (
     -- The raw events: these two need none of stg_compound_v3_events' pairing of base transfers (a join over every
     -- event of the market).
@@ -35,7 +35,7 @@ WITH events AS (
 ),
 
 markets AS (
-    SELECT *, base_price * base_currency_usd AS base_price_usd FROM stg_compound_v3_markets_at_snapshot WHERE is_latest
+    SELECT * FROM stg_compound_v3_markets WHERE is_latest
 ),
 
 assets AS (
