@@ -36,7 +36,7 @@ VIEW_FILE = "chainrisk/protocols/compound_v3/queries/stg_compound_v3_liquidation
 COLUMNS = "tx_hash, log_index, debt_repaid IS NOT NULL AS debt_row, credited_base, shortfall"
 
 
-def _defaults(con: duckdb.DuckDBPyConnection, table: str, given: dict[str, str]) -> str:
+def row_defaults(con: duckdb.DuckDBPyConnection, table: str, given: dict[str, str]) -> str:
     """A SELECT list for every column of `table`: `given` where named, else a zero (or '0x0') of the column's type."""
     columns = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
@@ -55,7 +55,7 @@ def build(db: Path, snapshots: int, assets: int, absorbs: int, factor_every: int
         con = store.con
         install_views(con)
         last = 1_000 + 25 * (snapshots - 1)
-        market = _defaults(
+        market = row_defaults(
             con,
             "raw_compound_v3_markets",
             {
@@ -75,7 +75,7 @@ def build(db: Path, snapshots: int, assets: int, absorbs: int, factor_every: int
             "INSERT INTO snapshot_blocks SELECT 'compound-v3', 1, '0xcomet', 1000 + 25 * i, '0x', i "
             f"FROM range({snapshots}) t(i)"
         )
-        version = _defaults(
+        version = row_defaults(
             con,
             "raw_compound_v3_assets",
             {
@@ -102,7 +102,7 @@ def build(db: Path, snapshots: int, assets: int, absorbs: int, factor_every: int
         )
         # Each absorb: AbsorbDebt (basePaidOut 1,000 USDC, usdValue at $1) then two AbsorbCollaterals; blocks between
         # snapshots, so each one's factor is known unless a cut falls between the snapshots around it.
-        event = _defaults(
+        event = row_defaults(
             con,
             "raw_compound_v3_events",
             {

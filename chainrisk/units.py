@@ -3,6 +3,8 @@ their own named ones)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 #: 1e18: the wad (18-decimal fixed point: health factors, Morpho's LLTV, Comet's factors).
 WAD = 10**18
 #: 1e27: the ray (27-decimal fixed point: Aave's indexes and rates, Maker's rate and spot).
@@ -19,3 +21,17 @@ MARKET_KEY = ("protocol", "chain_id", "market")
 #: advice): governance sets each (Aave V3, Compound V3, Maker/Sky); fixed for a market when it is created, the bonus
 #: following the threshold (Morpho Blue's LLTV and incentive); nothing, no governance (Liquity V1).
 GOVERNED, PER_MARKET, IMMUTABLE = "governed", "per-market", "immutable"
+
+
+def setting_text(amount: float | None, unit: str | None, value: str | None) -> str:
+    """A governed setting's value for people (mart_parameter_changes' amounts and units): its amount in its unit
+    ('78 %', '5 % a year', '1,760,000,000 tokens', a date for a unix time), else the exact value (a flag, an address,
+    a label), 'none' for NULL."""
+    if amount is None or unit is None:
+        return "none" if value is None else value
+    if unit == "unix time":
+        return datetime.fromtimestamp(amount, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    figure = f"{amount:,.4f}".rstrip("0").rstrip(".")
+    return {"percent": f"{figure} %", "percent a year": f"{figure} % a year", "usd": f"${figure}"}.get(
+        unit, f"{figure} {unit}"
+    )

@@ -20,7 +20,13 @@ import pytest
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
-from chainrisk.protocols.adapter import LIQUIDATION_CALL_COLUMNS, LIQUIDATION_COLUMNS, POOL_COLUMNS, adapters
+from chainrisk.protocols.adapter import (
+    LIQUIDATION_CALL_COLUMNS,
+    LIQUIDATION_COLUMNS,
+    PARAMETER_CHANGE_COLUMNS,
+    POOL_COLUMNS,
+    adapters,
+)
 from chainrisk.protocols.morpho_blue.adapter import DDL as MORPHO_DDL
 from chainrisk.store import views as views_module
 from chainrisk.store.db import Store
@@ -45,6 +51,11 @@ LIQUIDATION_CALL_VIEW_COLUMNS = set(LIQUIDATION_CALL_COLUMNS)
 #: Views over what `chainrisk credit history` records, which the full devnet's run does not take: empty there, their
 #: rows are checked on a sampled history (tests/test_credit.py).
 CREDIT_HISTORY_VIEWS = {"stg_asset_price_history", "stg_block_times"}
+#: Each adapter's parameter-changes view (generated from its `settings`).
+PARAMETER_CHANGE_VIEWS = {str(a.parameter_changes_view) for a in adapters().values() if a.parameter_changes_view}
+#: The views of what governance changed: empty after the full devnet's one run (nothing changed yet); their rows
+#: are checked against the chain in tests/test_devnet_all.py (governance on every protocol, then a second run).
+GOVERNANCE_VIEWS = {*PARAMETER_CHANGE_VIEWS, "stg_lending_parameter_changes", "mart_parameter_changes"}
 #: The views of what a keeper can liquidate now: rows exactly where some account of the protocol (any, for the
 #: stacked ones) is liquidatable at its market's latest snapshot, which a devnet whose keeper liquidated everyone may
 #: not leave (the full devnet's Comet and Morpho Blue, the session devnet's Aave and Morpho Blue).
@@ -229,6 +240,28 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "collateral_token",
         "collateral_symbol",
         "collateral_decimals",
+    },
+    **{view: set(PARAMETER_CHANGE_COLUMNS) for view in (*PARAMETER_CHANGE_VIEWS, "stg_lending_parameter_changes")},
+    "mart_parameter_changes": {
+        *PARAMETER_CHANGE_COLUMNS,
+        "market_label",
+        "change_amount",
+        "changed_after_block",
+        "changed_after_time",
+        "changed_by_block",
+        "changed_by_time",
+    }
+    - {"block_number"},
+    "stg_snapshot_blocks": {
+        "protocol",
+        "chain_id",
+        "source",
+        "block_number",
+        "block_timestamp",
+        "block_time",
+        "previous_block",
+        "previous_time",
+        "is_first",
     },
     "mart_liquidation_calls": {
         *LIQUIDATION_CALL_COLUMNS,
@@ -791,7 +824,7 @@ def latest_wallets(views: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def test_queries_are_layered_and_ordered() -> None:
     queries = list_queries()
     names = [q.name for q in queries]
-    generated = set(GENERATED) | {n for n in names if n.endswith(AT_SNAPSHOT)}
+    generated = set(GENERATED) | {n for n in names if n.endswith(AT_SNAPSHOT)} | PARAMETER_CHANGE_VIEWS
     assert {p.stem for p in query_files()} | generated == set(names)
     assert {p.stem for p in QUERIES_DIR.glob("*.sql")} < set(names), "the shared views, and every adapter's own"
     assert set(EXPECTED_COLUMNS) == set(names), "every view has its expected columns listed here"
@@ -833,7 +866,8 @@ def test_an_at_snapshot_view_stamps_rows_with_their_markets_latest_snapshot(tmp_
 @pytest.mark.parametrize("query", list_queries(), ids=lambda q: q.name)
 def test_header_names_its_grain_and_inputs(query: Query) -> None:
     if query.path is None:  # the generated stg_lending_events, stg_chain_names, stg_*_at_snapshot
-        assert (query.name in GENERATED or query.name.endswith(AT_SNAPSHOT)) and query.description
+        generated = query.name in GENERATED or query.name in PARAMETER_CHANGE_VIEWS or query.name.endswith(AT_SNAPSHOT)
+        assert generated and query.description
         return
     header = re.match(r"((?:--[^\n]*\n)+)", query.path.read_text(encoding="utf-8"))
     assert header is not None
@@ -857,7 +891,8 @@ def test_every_view_runs_with_its_columns(full_views: duckdb.DuckDBPyConnection,
         return
     if query.name in {at_snapshot_view(t) for a in adapters().values() for t in a.latest_only_tables}:
         return  # what a liquidation would do now: none where no account is liquidatable now (the views above say)
-    assert frame.height > 0 or query.name in CREDIT_HISTORY_VIEWS, f"{query.name} is empty on the full devnet's run"
+    empty_here = CREDIT_HISTORY_VIEWS | GOVERNANCE_VIEWS
+    assert frame.height > 0 or query.name in empty_here, f"{query.name} is empty on the full devnet's run"
 
 
 def test_query_sql_runs_without_installed_views(scored_db: Path, tmp_path: Path) -> None:

@@ -69,6 +69,11 @@ minutes = 30
 name = "broken oracles"
 kind = "data_quality"          # a problem an odd contract gave the latest snapshot (chainrisk.protocols.quality)
 kinds = ["oracle_reverts", "oracle_zero", "stale_usd_price"]   # optional: every kind when left out
+
+[[alerts.rules]]
+name = "governance"
+kind = "parameter_changed"     # each risk parameter a market's latest snapshot found changed (mart_parameter_changes)
+parameters = ["ltv", "liquidation_threshold", "liquidation_factor"]   # optional: every change, listing and removal
 ```
 
 A rule observes subjects (a wallet, a market, or "all markets") at the latest scored block; the delivery step
@@ -106,6 +111,13 @@ contract reached (blocks after the contract's previous snapshot, up to this one)
 (summed over the transaction's liquidation rows: a Comet absorb's debt and collateral rows are one liquidation), once;
 it never recovers. A contract's first snapshot sends none: the history a first index reads is not news. Its subject is
 `protocol:market:wallet:tx_hash`.
+
+`parameter_changed` reports events too: each governed setting an indexed contract's latest snapshot read with a value
+its snapshot before did not (mart_parameter_changes: an Aave reserve's or e-mode category's, a Comet collateral's or
+configuration's, a Maker ilk's, a Morpho market's fee), with its old and new value, and each item listed or gone since
+that snapshot; once, never recovering. With `parameters` only changes of those settings (by their raw column's name,
+as the mart gives them) are sent. Its subject is `protocol:market:item:parameter@block` (`listed`/`gone` in place of
+the parameter).
 """
 
 from __future__ import annotations
@@ -118,8 +130,10 @@ from typing import Any
 import duckdb
 
 from chainrisk.errors import UserError
+from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.quality import KINDS as QUALITY_KINDS
 from chainrisk.store.views import query_sql
+from chainrisk.units import setting_text
 
 RULE_KINDS = (
     "health_below",
@@ -132,14 +146,15 @@ RULE_KINDS = (
     "liquidation_above",
     "keeper_gain_above",
     "auction_stalled_above",
+    "parameter_changed",
 )
 #: Rules that report events rather than a state: each subject is sent once, when first seen, and never recovers.
-EVENT_KINDS = ("liquidation_above",)
+EVENT_KINDS = ("liquidation_above", "parameter_changed")
 #: Rules that may take `scope = "total"`: a USD measure of each market that adds up over markets (the others watch
 #: wallets, accounts, pools or events, or measure what does not add up).
 SUMMED_KINDS = ("liquidatable_collateral_above", "bad_debt_above")
 RULE_KEYS = {
-    *("name", "kind", "threshold", "usd", "percent", "minutes", "dai", "kinds", "caps"),
+    *("name", "kind", "threshold", "usd", "percent", "minutes", "dai", "kinds", "caps", "parameters"),
     *("watchlist", "wallets", "protocol", "market", "scope"),
 }
 #: The key holding each kind's limit (data_quality has none: a problem is there or not).
@@ -150,6 +165,7 @@ LIMIT_KEYS = {
     "stale_above": "minutes",
     "auction_stalled_above": "dai",
     "data_quality": None,
+    "parameter_changed": None,
 }
 #: The caps a cap_used_above rule may watch, by the word its `caps` uses: the column of mart_lending_pools.
 CAPS = {"supply": "supply_cap_used_pct", "debt": "debt_cap_used_pct"}
@@ -171,6 +187,8 @@ class Rule:
     problems: tuple[str, ...] = ()
     #: cap_used_above: the caps watched (keys of CAPS; empty: both)
     caps: tuple[str, ...] = ()
+    #: parameter_changed: the settings watched (raw column names; empty: every change, listing and removal)
+    parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,6 +276,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     if "kinds" in entry:
         problems = _problems(entry["kinds"], kind, where)
     caps = _caps(entry["caps"], kind, where) if "caps" in entry else ()
+    parameters = _parameters(entry["parameters"], kind, where) if "parameters" in entry else ()
     wallets: tuple[str, ...] = ()
     if kind == "health_below":
         if "watchlist" in entry and "wallets" in entry:
@@ -286,6 +305,7 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
         scope=scope,
         problems=problems,
         caps=caps,
+        parameters=parameters,
     )
 
 
@@ -308,6 +328,19 @@ def _caps(raw: Any, kind: str, where: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(c, str) and c in CAPS for c in raw):
         raise UserError(f"{where}: caps must be a non-empty list of {' and '.join(repr(c) for c in CAPS)}")
     return tuple(c for c in CAPS if c in raw)
+
+
+def _parameters(raw: Any, kind: str, where: str) -> tuple[str, ...]:
+    """A parameter_changed rule's `parameters`: a non-empty list of settings some adapter governs."""
+    if kind != "parameter_changed":
+        raise UserError(f"{where}: `parameters` applies to parameter_changed rules only")
+    known = sorted({s.column for a in adapters().values() for table in a.settings for s in table.settings})
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
+        raise UserError(f"{where}: parameters must be a non-empty list of setting names ({', '.join(known)})")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(f"{where}: unknown parameter {unknown[0]!r} (known: {', '.join(known)})")
+    return tuple(sorted(set(raw)))
 
 
 def _email(raw: Any, where: str) -> EmailChannel:
@@ -406,6 +439,8 @@ def evaluate(
         return _keeper_gains(con, rule)
     if rule.kind == "auction_stalled_above":
         return _stalled_auctions(con, rule)
+    if rule.kind == "parameter_changed":
+        return _parameter_changes(con, rule)
     filters = _filters(rule)
     if rule.kind == "health_below":
         sql = f"""
@@ -587,4 +622,39 @@ def _liquidations(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observatio
         taken = f", ${seized:,.0f} of {seized_symbol} seized" if seized is not None else ""
         where = f"{label or market}: {wallet} liquidated, {debt_symbol} debt repaid{taken}, tx {tx}"
         found.append(Observation(rule, f"{protocol}:{market}:{wallet}:{tx}", True, debt, int(chain), int(block), where))
+    return found
+
+
+def _parameter_changes(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Observation]:
+    """Each change (or listing, or removal) an indexed contract's latest snapshot found since its snapshot before
+    (mart_parameter_changes, its SQL inlined); none for a contract with one snapshot. Only breaches are observed: an
+    event is not a state that recovers."""
+    sql = f"""
+        WITH latest AS (
+            SELECT protocol, chain_id, source, max(block_number) AS block_number FROM snapshot_blocks
+            GROUP BY protocol, chain_id, source
+        )
+        SELECT c.protocol, c.chain_id, c.market, c.market_label, c.change, c.item_kind, c.item, c.symbol, c.parameter,
+               c.unit, c.old_value, c.new_value, c.old_amount, c.new_amount, c.changed_after_block,
+               c.changed_by_block
+        FROM (SELECT * FROM ({query_sql("mart_parameter_changes")}) WHERE {_FILTERED}) AS c
+        JOIN latest AS l
+            ON l.protocol = c.protocol AND l.chain_id = c.chain_id AND l.source = c.source
+            AND l.block_number = c.changed_by_block
+        WHERE c.changed_after_block IS NOT NULL AND (len(?::VARCHAR[]) = 0 OR list_contains(?, c.parameter))
+        ORDER BY c.protocol, c.chain_id, c.market, c.item_kind, c.item, c.change, c.parameter
+    """
+    found = []
+    watched = list(rule.parameters)
+    for row in _rows(con, sql, [*_filters(rule), watched, watched]):
+        protocol, chain, market, label, change, kind, item, symbol, parameter = row[:9]
+        unit, old, new, old_amount, new_amount, after, by = row[9:]
+        what = f"{label or market}: {kind} {symbol or item}"
+        if change == "changed":
+            moved = f"{parameter} {setting_text(old_amount, unit, old)} -> {setting_text(new_amount, unit, new)}"
+        else:
+            moved = f"{change} ({item})"
+        where = f"{what} {moved}, between blocks {after} and {by}"
+        subject = f"{protocol}:{market}:{item}:{parameter if change == 'changed' else change}@{by}"
+        found.append(Observation(rule, subject, True, new_amount, int(chain), int(by), where))
     return found

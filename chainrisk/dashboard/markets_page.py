@@ -1,5 +1,6 @@
 """Markets page: every market with all its figures (the Overview shows the key ones), a chosen market over time, every
-pool across protocols by how close it is to its limits (utilization, supply and debt caps), then each Aave V3
+pool across protocols by how close it is to its limits (utilization, supply and debt caps), the risk parameters
+governance changed (mart_parameter_changes), then each Aave V3
 reserve's supply, debt and how much of its caps they use, what each protocol family liquidates against: Compound V3
 reserves, Maker/Sky ilk limits, Liquity V1's TCR and Stability Pool; and where Morpho Blue's AdaptiveCurveIrm takes
 each market's borrow rate if its utilization stays.
@@ -35,6 +36,7 @@ from chainrisk.dashboard.ui import (
 )
 from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState
+from chainrisk.units import setting_text
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
@@ -107,6 +109,7 @@ def render() -> None:
     )
     _over_time(db)
     _limits(db)
+    _parameter_changes(db)
     shown = [section(db) for section in (_aave, _compound, _maker, _liquity, _morpho)]
     if not any(shown):
         st.caption(
@@ -315,6 +318,103 @@ def _limits(db: Path) -> None:
         ("market_label", "symbol", "utilization_pct", "supply_cap_used_pct", "debt_cap_used_pct", "debt_usd"),
         config,
         "every pool",
+    )
+
+
+CHANGES = "mart_parameter_changes"
+#: Changes the page's table lists, the newest first (the mart keeps every one).
+CHANGES_SHOWN = 1000
+#: The mart's `change` as the page words it.
+CHANGE_WORDS = {"changed": "changed", "listed": "listed", "gone": "no longer read"}
+
+
+def parameter_changes(db: Path) -> pl.DataFrame:
+    """The newest CHANGES_SHOWN parameter changes (with listings and removals), each value in its unit as text."""
+    if missing_relations(db, (CHANGES,)):
+        return pl.DataFrame()
+    frame = query(
+        db,
+        f"""
+        SELECT changed_by_time, market_label, item_kind, symbol, parameter, change, unit, old_value, new_value,
+               old_amount, new_amount, change_amount, changed_after_time, changed_after_block, changed_by_block,
+               protocol, chain_id, market, item
+        FROM {CHANGES}
+        ORDER BY changed_by_block DESC, protocol, market_label, item_kind, symbol, parameter
+        LIMIT {CHANGES_SHOWN}
+        """,
+    )
+    if frame.is_empty():
+        return frame
+    shown = [
+        (
+            setting_text(row["old_amount"], row["unit"], row["old_value"]) if row["change"] == "changed" else None,
+            setting_text(row["new_amount"], row["unit"], row["new_value"]) if row["change"] == "changed" else None,
+        )
+        for row in frame.iter_rows(named=True)
+    ]
+    shown_frame = frame.with_columns(
+        market_names(frame, "market_label"),
+        pl.Series("was", [s[0] for s in shown], pl.String),
+        pl.Series("now", [s[1] for s in shown], pl.String),
+        (pl.col("item_kind") + " " + pl.col("symbol").fill_null(pl.col("item"))).alias("item_name"),
+        pl.col("change").replace(CHANGE_WORDS),
+        pl.col("protocol").replace(PROTOCOL_NAMES),
+    )
+    return naive_utc(shown_frame, "changed_by_time", "changed_after_time")
+
+
+def _parameter_changes(db: Path) -> None:
+    frame = parameter_changes(db)
+    if frame.is_empty():
+        return
+    st.subheader("Risk parameters governance changed")
+    st.caption(
+        "Each setting a snapshot read with a value the snapshot before it did not: Aave reserves and e-mode "
+        "categories, Comet collaterals and configuration, Maker ilks, Morpho Blue fees; and each item listed or no "
+        "longer read since a market's first snapshot. The change happened between the two snapshots (the chain does "
+        "not say when without the governance transaction); values in the protocol's units read as percent, tokens "
+        "or dai, the exact integers in `mart_parameter_changes`. The `parameter_changed` alert rule sends each one."
+    )
+    counts = frame.group_by("change").len()
+    count = dict(zip(counts["change"].to_list(), counts["len"].to_list(), strict=True))
+    columns = st.columns(3)
+    columns[0].metric("Settings changed", f"{count.get('changed', 0):,}")
+    columns[1].metric("Items listed", f"{count.get('listed', 0):,}")
+    columns[2].metric("Items no longer read", f"{count.get(CHANGE_WORDS['gone'], 0):,}")
+    if frame.height == CHANGES_SHOWN:
+        st.caption(f"The newest {CHANGES_SHOWN:,} shown; every one is in `{CHANGES}`.")
+    config = {
+        "changed_by_time": st.column_config.DatetimeColumn(
+            "read at (UTC)", help="The snapshot that first read the new value"
+        ),
+        "market_label": st.column_config.TextColumn("market", width="large"),
+        "item_name": st.column_config.TextColumn("item", help="What the setting belongs to"),
+        "parameter": "parameter",
+        "was": st.column_config.TextColumn("from", help="In percent, tokens, dai or USD; flags and addresses as read"),
+        "now": st.column_config.TextColumn("to"),
+        "change": "change",
+        "changed_after_time": st.column_config.DatetimeColumn(
+            "changed after (UTC)", help="The snapshot before: the change happened after it"
+        ),
+        "old_value": "from (exact)",
+        "new_value": "to (exact)",
+        "old_amount": st.column_config.NumberColumn("from (amount)", format="localized"),
+        "new_amount": st.column_config.NumberColumn("to (amount)", format="localized"),
+        "change_amount": st.column_config.NumberColumn("change (amount)", format="localized"),
+        "unit": "amounts in",
+        "changed_after_block": count_column("changed after block"),
+        "changed_by_block": count_column("read at block"),
+        "item_kind": None,
+        "symbol": None,
+        "item": "item id (asset, category, ilk, market)",
+        "market": "market id",
+    }
+    key_table(
+        frame,
+        "markets_parameter_changes",
+        ("changed_by_time", "market_label", "item_name", "parameter", "was", "now", "change"),
+        config,
+        "every change",
     )
 
 

@@ -192,6 +192,42 @@ LIQUIDATION_CALL_COLUMNS = (
     "blocked",
 )
 
+#: The columns every adapter's parameter-changes view has (`Adapter.parameter_changes_view`): each governed setting a
+#: snapshot read with a value the item's previous version did not hold (its raw versions in history.raw_*: governance
+#: changes, read at the first snapshot after them), stacked by `stg_lending_parameter_changes`:
+#: * source: the indexed contract (snapshot_blocks' source); market: the market as positions name it;
+#: * item_kind, item, symbol: what the setting belongs to ('reserve' and its asset, 'e-mode category' and its id,
+#:   'collateral' and its asset, 'comet' and the Comet, 'ilk' and its name, 'market' and a Morpho market's id) and its
+#:   token or name;
+#: * change: 'changed' (parameter, old and new value), 'listed' (an item first read after the source's first snapshot:
+#:   a reserve initialised, a collateral added, an ilk, a market created; parameter NULL), 'gone' (an item a snapshot
+#:   no longer read: a reserve dropped; parameter NULL);
+#: * parameter: the setting, named as its raw column; unit: what old_amount and new_amount are in ('percent',
+#:   'percent a year', 'tokens', 'dai', 'usd', 'unix time'; NULL where the value is not an amount: an address, a
+#:   flag, an id, a label);
+#: * old_value, new_value: exact, as text (integers in the contract's own units, true/false, addresses);
+#:   old_amount, new_amount: the same in `unit`, as doubles for reading;
+#: * block_number: the snapshot that first read the new value (or the item, or found it gone): the change happened
+#:   after the source's snapshot before it (stg_snapshot_blocks.previous_block) and at or before this block.
+#: The views are generated from each adapter's `settings` (chainrisk.store.views), one definition of what a change is.
+PARAMETER_CHANGE_COLUMNS = (
+    "protocol",
+    "chain_id",
+    "source",
+    "market",
+    "item_kind",
+    "item",
+    "symbol",
+    "change",
+    "parameter",
+    "unit",
+    "old_value",
+    "new_value",
+    "old_amount",
+    "new_amount",
+    "block_number",
+)
+
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
 #: contagion rounds do with it (chainrisk.chains.contagion).
 BAD_DEBT_RULES = {
@@ -211,6 +247,35 @@ BAD_DEBT_RULES = {
 #: * collateral-ratio: Liquity V1: `liquidation_threshold_wad` is the ratio R the collateral must reach over the debt
 #:   (MCR): HF = sum floor(value * 1e18 / R) / debt, below 1 exactly when value * 1e18 < R * debt.
 HEALTH_RULES = ("average-threshold", "weighted-threshold", "per-position", "collateral-ratio")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A governed setting an adapter's raw table holds: one of its columns, and how to read it as an amount."""
+
+    column: str  #: the raw column (also the parameter's name in PARAMETER_CHANGE_COLUMNS)
+    unit: str | None = (
+        None  #: what the amount is in ('percent', 'tokens', ...); None: not an amount (an address, a flag)
+    )
+    #: SQL over the raw row dividing the value into `unit` ('100' takes bps to percent, '10 ^ decimals' token units to
+    #: tokens)
+    scale: str = "1"
+    #: SQL over the raw row giving the amount outright, where a division does not (a per-second rate's yearly
+    #: percent); None: the value over `scale`
+    amount: str | None = None
+
+
+@dataclass(frozen=True)
+class SettingsTable:
+    """One of an adapter's raw snapshot tables that holds governed settings: its versions (history.<table>) are
+    compared one after the other for `parameter_changes_view` (PARAMETER_CHANGE_COLUMNS)."""
+
+    table: str  #: the raw table
+    item_kind: str  #: what one of its keys is ('reserve', 'collateral', 'ilk', ...)
+    item: str  #: SQL: the item's id within its source, one per key (the asset, an ilk's name, a category id as text)
+    symbol: str  #: SQL: the item's token symbol or name
+    settings: tuple[Setting, ...]
+    market: str = "market"  #: SQL: the market as positions name it (the raw `market` is the indexed source)
 
 
 @dataclass(frozen=True)
@@ -274,6 +339,11 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Its stg_ view of the liquidation calls a keeper can send at the latest snapshot (a file in `queries_dir`) with
     #: LIQUIDATION_CALL_COLUMNS; None when it has none.
     liquidation_calls_view: ClassVar[str | None] = None
+    #: Its stg_ view of the governed settings its raw versions saw change, with PARAMETER_CHANGE_COLUMNS: generated
+    #: from `settings` (chainrisk.store.views); None when it has none (Liquity V1's are constants).
+    parameter_changes_view: ClassVar[str | None] = None
+    #: The raw tables holding its governed settings, and which columns those are.
+    settings: ClassVar[tuple[SettingsTable, ...]] = ()
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.
     previous_tables: ClassVar[tuple[str, ...]] = ()
     #: Columns of `events_table` whose values name further contracts to read the logs of (Maker: each Bark's Clipper

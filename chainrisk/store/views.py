@@ -1,18 +1,20 @@
 """Analysts' SQL: reads the stg_* and mart_* files, orders them by dependency, installs them as views.
 
 The views come from `queries/` (shared ones over the jobs' tables), from each protocol adapter's own `queries`
-folder (stg_<protocol>_* over its raw tables), and six generated here: `stg_lending_events`, every adapter's events
+folder (stg_<protocol>_* over its raw tables), and seven generated here: `stg_lending_events`, every adapter's events
 view stacked in the shared lending-event columns (chainrisk.protocols.adapter.LENDING_EVENT_COLUMNS), so a new
 protocol package reaches the credit features without an edit elsewhere; `stg_lending_pools`, every adapter's pools
 view stacked in the shared pool columns (POOL_COLUMNS), which the utilization and cap alerts and the Markets page
 read; `stg_lending_liquidations`, every adapter's liquidations view in the shared columns (LIQUIDATION_COLUMNS);
-`stg_lending_liquidation_calls`, every adapter's liquidation-calls view (LIQUIDATION_CALL_COLUMNS); and
+`stg_lending_liquidation_calls`, every adapter's liquidation-calls view (LIQUIDATION_CALL_COLUMNS);
+`stg_lending_parameter_changes`, every adapter's parameter-changes view (PARAMETER_CHANGE_COLUMNS); and
 `stg_chain_names`, the chains chainrisk knows by name (chainrisk.networks); `stg_market_health_buckets`, each
 market's health history per bucket, with the cold days' sums the writer stored (chainrisk.store.schema.history.
 MARKET_SUMS, one definition for both). Besides, a view that reads
 `stg_<table>_at_snapshot` for one of an adapter's raw snapshot tables (`raw_<table>`: every table of its DDL but its
 events table) gets it generated here: the table's rows stamped with their market's latest snapshot block, which
-every view of those tables needs (`at_snapshot`).
+every view of those tables needs (`at_snapshot`); and an adapter with `settings` gets its parameter-changes view
+(`parameter_changes_view`) generated from them, one definition of what a change of a governed setting is.
 
 Each file is one view named after the file: a header of `--` lines (its first line describes the view, a
 `Reads:` line lists its inputs) and a single SELECT. stg_* views sit over the tables the jobs write; mart_* views
@@ -29,6 +31,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -38,7 +41,10 @@ from chainrisk.protocols.adapter import (
     LENDING_EVENT_COLUMNS,
     LIQUIDATION_CALL_COLUMNS,
     LIQUIDATION_COLUMNS,
+    PARAMETER_CHANGE_COLUMNS,
     POOL_COLUMNS,
+    Adapter,
+    SettingsTable,
     adapters,
 )
 from chainrisk.resources import data_dir
@@ -57,6 +63,8 @@ LENDING_POOLS = "stg_lending_pools"
 LENDING_LIQUIDATIONS = "stg_lending_liquidations"
 #: The generated view stacking every adapter's liquidation-calls view.
 LENDING_LIQUIDATION_CALLS = "stg_lending_liquidation_calls"
+#: The generated view stacking every adapter's parameter-changes view.
+LENDING_PARAMETER_CHANGES = "stg_lending_parameter_changes"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The generated view of each market's health history per bucket (chainrisk.store.schema.history.MARKET_SUMS).
@@ -69,6 +77,7 @@ GENERATED = (
     LENDING_POOLS,
     LENDING_LIQUIDATIONS,
     LENDING_LIQUIDATION_CALLS,
+    LENDING_PARAMETER_CHANGES,
 )
 #: The generated view of an adapter's raw snapshot table `raw_<table>` is `stg_<table>` followed by this.
 AT_SNAPSHOT = "_at_snapshot"
@@ -178,6 +187,12 @@ STACKED = {
         "Every liquidation a keeper can send now, in one shape: what each call would repay, seize and leave, or why "
         "it reverts",
     ),
+    LENDING_PARAMETER_CHANGES: (
+        "parameter_changes_view",
+        PARAMETER_CHANGE_COLUMNS,
+        None,
+        "Every governed setting the stored history saw change, in one shape: what, from what to what, first read when",
+    ),
 }
 
 
@@ -231,6 +246,87 @@ def _market_health_buckets() -> Query:
     return Query(MARKET_HEALTH_BUCKETS, None, "stg", description, body, reads)
 
 
+#: The shared view of every snapshot taken, with the one before it (queries/stg_snapshot_blocks.sql).
+SNAPSHOTS_VIEW = "stg_snapshot_blocks"
+
+
+def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str], str]:
+    """The CTEs comparing the versions of one settings table (history.<table>) one after the other, and the SELECT of
+    its rows in PARAMETER_CHANGE_COLUMNS: a parameter whose value differs from the version before's (the settings
+    compared whole first: prices and indexes open most versions, and only the few whose settings moved are taken
+    apart), an item first read after its source's first snapshot or again after a gap (listed), and one a snapshot
+    no longer read (gone)."""
+    values = ", ".join(f"'{s.column}': \"{s.column}\"" for s in spec.settings)
+    amounts = ", ".join(
+        f"'{s.column}': "
+        + (s.amount if s.amount else f'"{s.column}"::DOUBLE / ({s.scale})' if s.unit else "NULL::DOUBLE")
+        for s in spec.settings
+    )
+    pairs = ",\n            ".join(
+        f"{{'parameter': '{s.column}', 'unit': {_literal(s.unit) if s.unit else 'NULL::VARCHAR'}, "
+        f"'old_value': was.{s.column}::VARCHAR, 'new_value': setting.{s.column}::VARCHAR, "
+        f"'old_amount': was_amount.{s.column}, 'new_amount': amount.{s.column}}}"
+        for s in spec.settings
+    )
+    item_columns = "protocol, chain_id, source, market, item_kind, item, symbol"
+    ctes = [
+        f"""versions_{n} AS (
+    SELECT
+        {_literal(protocol)} AS protocol, chain_id, market AS source, {spec.market} AS market,
+        {_literal(spec.item_kind)} AS item_kind, {spec.item} AS item, {spec.symbol} AS symbol,
+        block_number, valid_to_block, {{{values}}} AS setting, {{{amounts}}} AS amount
+    FROM {HISTORY_SCHEMA}.{spec.table}
+)""",
+        f"""steps_{n} AS (
+    SELECT
+        *,
+        lag(setting) OVER item_order AS was,
+        lag(amount) OVER item_order AS was_amount,
+        lag(valid_to_block) OVER item_order AS was_to,
+        lead(block_number) OVER item_order AS next_from
+    FROM versions_{n}
+    WINDOW item_order AS (PARTITION BY chain_id, source, item ORDER BY block_number)
+)""",
+        f"""changed_{n} AS (
+    SELECT {item_columns}, 'changed' AS change, block_number, unnest([
+            {pairs}
+        ], recursive := true)
+    FROM steps_{n}
+    WHERE was_to = block_number AND setting IS DISTINCT FROM was
+)""",
+    ]
+    select = f"""SELECT {", ".join(PARAMETER_CHANGE_COLUMNS)}
+FROM changed_{n}
+WHERE old_value IS DISTINCT FROM new_value
+UNION ALL
+SELECT {", ".join(f"s.{c}" for c in item_columns.split(", "))}, 'listed', NULL, NULL, NULL, NULL, NULL, NULL,
+    s.block_number
+FROM steps_{n} AS s
+JOIN {SNAPSHOTS_VIEW} AS b
+    ON b.protocol = s.protocol AND b.chain_id = s.chain_id AND b.source = s.source AND b.block_number = s.block_number
+WHERE NOT b.is_first AND (s.was_to IS NULL OR s.was_to < s.block_number)
+UNION ALL
+SELECT {item_columns}, 'gone', NULL, NULL, NULL, NULL, NULL, NULL, valid_to_block
+FROM steps_{n}
+WHERE valid_to_block IS NOT NULL AND (next_from IS NULL OR next_from > valid_to_block)"""
+    return ctes, select
+
+
+def _parameter_changes(adapter: Adapter[Any]) -> Query:
+    """The adapter's parameter-changes view (`parameter_changes_view`), generated from its `settings`."""
+    name = str(adapter.parameter_changes_view)
+    ctes: list[str] = []
+    selects: list[str] = []
+    for n, spec in enumerate(adapter.settings):
+        more, select = _settings_sql(adapter.name, spec, n)
+        ctes += more
+        selects.append(select)
+    body = "WITH " + ",\n\n".join(ctes) + "\n\n" + "\nUNION ALL\n".join(selects)
+    reads = (*(f"{HISTORY_SCHEMA}.{spec.table}" for spec in adapter.settings), SNAPSHOTS_VIEW)
+    description = f"{adapter.label}'s governed settings each time a snapshot read them changed, listed or gone"
+    return Query(name, None, "stg", description, body, reads)
+
+
 def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
     """The shared view files and every adapter's own, by name."""
     if not folder.is_dir():
@@ -245,6 +341,11 @@ def query_files(folder: Path = QUERIES_DIR) -> list[Path]:
 def list_queries(folder: Path = QUERIES_DIR) -> list[Query]:
     """Every view (files and the generated ones), in an order that creates each after the views it reads."""
     parsed = {q.name: q for q in (_parse(p) for p in query_files(folder))}
+    for adapter in adapters().values():
+        if bool(adapter.settings) != bool(adapter.parameter_changes_view):
+            raise UserError(f"adapter {adapter.name}: give both settings and parameter_changes_view, or neither")
+        if adapter.settings:
+            parsed[str(adapter.parameter_changes_view)] = _parameter_changes(adapter)
     for name, (attribute, *_) in STACKED.items():
         views = sorted(str(getattr(a, attribute)) for a in adapters().values() if getattr(a, attribute))
         missing = [view for view in views if view not in parsed]

@@ -31,7 +31,7 @@ from chainrisk.protocols.aave_v3.snapshot import (
 )
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.protocols.aave_v3.wrappers import atoken_links
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
@@ -169,6 +169,61 @@ def _market_name(rpc: RpcClient, provider: str, block: int) -> str | None:
     return name or None
 
 
+#: The settings the pool's configurator governs, as the raw tables store them (aave-v3-origin
+#: src/contracts/protocol/libraries/configuration/ReserveConfiguration.sol names each field of the bitmap; caps in
+#: whole tokens, the debt ceiling in cents): their changes, stg_aave_v3_parameter_changes. The interest rate strategy
+#: and the oracle's sources are not read, so their changes are not seen.
+_BPS = ("percent", "100")
+SETTINGS = (
+    SettingsTable(
+        "raw_aave_v3_reserves",
+        "reserve",
+        "asset",
+        "symbol",
+        (
+            *(
+                Setting(column, *_BPS)
+                for column in (
+                    "ltv",
+                    "liquidation_threshold",
+                    "liquidation_bonus",
+                    "reserve_factor",
+                    "liquidation_protocol_fee",
+                )
+            ),
+            *(Setting(column, "tokens") for column in ("borrow_cap", "supply_cap", "unbacked_mint_cap")),
+            Setting("debt_ceiling", "usd", "100"),
+            Setting("liquidation_grace_period_until", "unix time"),
+            Setting("emode_category"),
+            *(
+                Setting(flag)
+                for flag in (
+                    "active",
+                    "frozen",
+                    "paused",
+                    "borrowing_enabled",
+                    "stable_borrowing_enabled",
+                    "borrowable_in_isolation",
+                    "siloed_borrowing",
+                    "flashloan_enabled",
+                )
+            ),
+        ),
+    ),
+    SettingsTable(
+        "raw_aave_v3_emode_categories",
+        "e-mode category",
+        "category_id::VARCHAR",
+        "label",
+        (
+            *(Setting(column, *_BPS) for column in ("ltv", "liquidation_threshold", "liquidation_bonus")),
+            Setting("price_source"),
+            Setting("label"),
+        ),
+    ),
+)
+
+
 @dataclass(frozen=True)
 class AaveMarket:
     deployment: Deployment  #: what the provider names
@@ -191,6 +246,8 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     pools_view = "stg_aave_v3_pools"
     liquidations_view = "stg_aave_v3_liquidations"
     liquidation_calls_view = "stg_aave_v3_liquidation_calls"
+    parameter_changes_view = "stg_aave_v3_parameter_changes"
+    settings = SETTINGS
     previous_tables = ("raw_aave_v3_reserves", "raw_aave_v3_accounts", "raw_aave_v3_balances")
     accrued_columns = accrual.ACCRUED_COLUMNS
     latest_only_tables = ("raw_aave_v3_liquidations",)

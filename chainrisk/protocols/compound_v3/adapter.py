@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.compound_v3 import accrual, normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
@@ -119,6 +119,52 @@ CREATE TABLE IF NOT EXISTS raw_compound_v3_absorbs (
 );
 """
 
+#: The settings governance gives a Comet (its Configurator's configuration, deployed by upgrading the Comet: read
+#: from its getters), as the raw tables store them: their changes, stg_compound_v3_parameter_changes. Factors are
+#: wads (1e18 = 100 %); the rate model's kinks are utilizations and its slopes and bases per-second rates (yearly:
+#: x SECONDS_PER_YEAR, 31,536,000 in compound-finance/comet contracts/CometCore.sol). Tracking speeds are not read.
+_WAD_PERCENT = ("percent", "1e16")
+_PER_SECOND = ("percent a year", "1e16 / 31536000")
+SETTINGS = (
+    SettingsTable(
+        "raw_compound_v3_assets",
+        "collateral",
+        "asset",
+        "symbol",
+        (
+            *(
+                Setting(column, *_WAD_PERCENT)
+                for column in ("borrow_collateral_factor", "liquidate_collateral_factor", "liquidation_factor")
+            ),
+            Setting("supply_cap", "tokens", "10 ^ decimals"),
+            Setting("price_feed"),
+        ),
+    ),
+    SettingsTable(
+        "raw_compound_v3_markets",
+        "comet",
+        "market",
+        "base_symbol",
+        (
+            *(Setting(column, *_WAD_PERCENT) for column in ("supply_kink", "borrow_kink", "store_front_price_factor")),
+            *(
+                Setting(column, *_PER_SECOND)
+                for column in (
+                    "supply_base",
+                    "supply_slope_low",
+                    "supply_slope_high",
+                    "borrow_base",
+                    "borrow_slope_low",
+                    "borrow_slope_high",
+                )
+            ),
+            *(Setting(column, "tokens", "10 ^ base_decimals") for column in ("target_reserves", "base_borrow_min")),
+            Setting("pause_flags"),
+            Setting("base_price_feed"),
+        ),
+    ),
+)
+
 
 class CompoundV3Adapter(Adapter[Deployment]):
     name = "compound-v3"
@@ -149,6 +195,8 @@ class CompoundV3Adapter(Adapter[Deployment]):
     pools_view = "stg_compound_v3_pools"
     liquidations_view = "stg_compound_v3_liquidations"
     liquidation_calls_view = "stg_compound_v3_liquidation_calls"
+    parameter_changes_view = "stg_compound_v3_parameter_changes"
+    settings = SETTINGS
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.
     ltv_below_threshold = True

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from chainrisk.abi import eth_call
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import accrual, auctions, normalise
 from chainrisk.protocols.maker.constants import PRESETS
@@ -100,6 +100,30 @@ ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_tab HUGEINT;
 """
 DDL += auctions.DDL
 
+#: The settings governance files per ilk (dss: the Vat's line and dust in rad, the Spotter's mat in ray and pip, the
+#: Jug's per-second duty in ray, the Dog's chop in wad, hole in rad and clip, the Clipper's tip in rad and chip in
+#: wad), as raw_maker_ilks stores them (rads as decimal strings): their changes, stg_maker_parameter_changes. The
+#: Vat's and the Dog's global Line and Hole, and the Clipper's buf, tail and cusp, are not among them.
+_RAD_DAI = ("dai", "1e45")
+SETTINGS = (
+    SettingsTable(
+        "raw_maker_ilks",
+        "ilk",
+        "ilk",
+        "ilk",
+        (
+            *(Setting(column, *_RAD_DAI) for column in ("line", "dust", "hole", "clip_tip")),
+            Setting("mat", "percent", "1e25"),
+            Setting("chop", "percent", "1e16"),
+            Setting("clip_chip", "percent", "1e16"),
+            Setting("duty", "percent a year", amount="(power(duty::DOUBLE / 1e27, 31536000) - 1) * 100"),
+            Setting("pip"),
+            Setting("clip"),
+        ),
+        market="ilk",
+    ),
+)
+
 
 class MakerAdapter(Adapter[Deployment]):
     name = "maker"
@@ -125,6 +149,8 @@ class MakerAdapter(Adapter[Deployment]):
     pools_view = "stg_maker_pools"
     liquidations_view = "stg_maker_liquidations"
     liquidation_calls_view = "stg_maker_liquidation_calls"
+    parameter_changes_view = "stg_maker_parameter_changes"
+    settings = SETTINGS
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
         return discover(rpc, address, block, options.get("urns"))

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.morpho_blue import accrual, normalise, rebuild
 from chainrisk.protocols.morpho_blue.constants import PRESETS
@@ -99,6 +99,20 @@ CREATE TABLE IF NOT EXISTS raw_morpho_blue_liquidations (
 );
 """
 
+#: A market's one governed setting, its fee (a wad share of the interest, set by Morpho's owner); the rest of its
+#: parameters (tokens, oracle, IRM, LLTV) make its id and never change. New markets show as listed:
+#: stg_morpho_blue_parameter_changes.
+SETTINGS = (
+    SettingsTable(
+        "raw_morpho_blue_markets",
+        "market",
+        "market_id",
+        "coalesce(collateral_symbol, '?') || '/' || coalesce(loan_symbol, '?')",
+        (Setting("fee", "percent", "1e16"),),
+        market="market_id",
+    ),
+)
+
 
 class MorphoBlueAdapter(Adapter[Deployment]):
     name = "morpho-blue"
@@ -128,6 +142,8 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     pools_view = "stg_morpho_blue_pools"
     liquidations_view = "stg_morpho_blue_liquidations"
     liquidation_calls_view = "stg_morpho_blue_liquidation_calls"
+    parameter_changes_view = "stg_morpho_blue_parameter_changes"
+    settings = SETTINGS
     previous_tables = ("raw_morpho_blue_positions",)
     accrued_columns = accrual.ACCRUED_COLUMNS
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives

@@ -1,0 +1,320 @@
+"""Governance's parameter changes against the chain, on the full devnet: governance moves settings on every governed
+protocol (Aave V3.0.2's configurator, Morpho Blue's owner, the Comet stand-in's upgrade, the Maker stand-ins' files),
+then a run reads them. mart_parameter_changes must hold exactly what the contracts' own getters answer differently
+at the two snapshots, for every reserve, e-mode category, collateral, Comet configuration, ilk and Morpho market read
+both times (so a change the views miss or make up fails); the `parameter_changed` alert sends each once; the Markets
+page lists them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.alerts.deliver import run_alerts
+from chainrisk.alerts.rules import parse_alerts
+from chainrisk.cli import main
+from chainrisk.devnet.compound_v3 import COLLATERALS, deploy_implementation
+from chainrisk.devnet.maker import overload_calldata
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.rpc import RpcClient
+from chainrisk.store.db import Store
+from chainrisk.store.views import query_sql
+from tests.chainops import sandbox
+from tests.databases import copy_of
+from tests.test_alerts import HOOK, Receiver
+from tests.test_app import assert_clean, open_page, table_with
+from tests.test_index_compound_v3 import COMET, PROXY
+from tests.test_index_maker import VAT, _key, _rows
+
+CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
+DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
+POOL = load_abi("aave-v3", "IPool")
+MORPHO = load_abi("morpho-blue", "IMorpho")
+DOG = load_abi("maker", "Dog")
+SPOTTER = load_abi("maker", "Spotter")
+#: A change as the mart keys it, and its exact old and new values.
+Key = tuple[str, str, str, str]  # protocol, item_kind, item, parameter
+Readings = dict[Key, str]
+
+
+def _text(value: Any) -> str:
+    """A value as the views give it exactly: integers in decimal, booleans as true/false, addresses lowercase."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    address = isinstance(value, str) and value.startswith("0x") and len(value) == 42
+    return str(value).lower() if address else str(value)
+
+
+def _reader(rpc: RpcClient, tag: str) -> Callable[..., Any]:
+    def read(to: str, abi: Abi, fn: str, args: tuple[Any, ...] = ()) -> Any:
+        return abi.decode(fn, rpc.call(*eth_call(to, abi, fn, *args, block=tag)))
+
+    return read
+
+
+def _aave(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
+    """Every reserve's settings from AaveProtocolDataProvider, and e-mode category 1's from the pool."""
+    read = _reader(rpc, tag)
+    provider, found = section["data_provider"], Readings()
+    for reserve in section["reserves"].values():
+        asset = reserve["asset"].lower()
+        config = read(provider, DATA_PROVIDER, "getReserveConfigurationData", (asset,))
+        _, ltv, threshold, bonus, factor, _, borrowing, stable, active, frozen = config
+        borrow_cap, supply_cap = read(provider, DATA_PROVIDER, "getReserveCaps", (asset,))
+        settings = {
+            "ltv": ltv,
+            "liquidation_threshold": threshold,
+            "liquidation_bonus": bonus,
+            "reserve_factor": factor,
+            "borrowing_enabled": borrowing,
+            "stable_borrowing_enabled": stable,
+            "active": active,
+            "frozen": frozen,
+            "borrow_cap": borrow_cap,
+            "supply_cap": supply_cap,
+            "paused": read(provider, DATA_PROVIDER, "getPaused", (asset,))[0],
+            "liquidation_protocol_fee": read(provider, DATA_PROVIDER, "getLiquidationProtocolFee", (asset,))[0],
+            "debt_ceiling": read(provider, DATA_PROVIDER, "getDebtCeiling", (asset,))[0],
+            "siloed_borrowing": read(provider, DATA_PROVIDER, "getSiloedBorrowing", (asset,))[0],
+            "flashloan_enabled": read(provider, DATA_PROVIDER, "getFlashLoanEnabled", (asset,))[0],
+            "emode_category": read(provider, DATA_PROVIDER, "getReserveEModeCategory", (asset,))[0],
+        }
+        found |= {("aave-v3", "reserve", asset, k): _text(v) for k, v in settings.items()}
+    ltv, threshold, bonus, source, label = read(section["pool"], POOL, "getEModeCategoryData", (1,))[0]
+    category = {"ltv": ltv, "liquidation_threshold": threshold, "liquidation_bonus": bonus}
+    category |= {"price_source": source, "label": label}
+    return found | {("aave-v3", "e-mode category", "1", k): _text(v) for k, v in category.items()}
+
+
+def _comet(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
+    """Every collateral's AssetInfo and the Comet's configuration getters."""
+    read, comet, found = _reader(rpc, tag), section["comet"], Readings()
+    for symbol, token in section["tokens"].items():
+        if symbol == "USDC":
+            continue
+        info = read(comet, COMET, "getAssetInfoByAddress", (token,))[0]
+        _, asset, feed, _, borrow_cf, liquidate_cf, factor, cap = info
+        settings = {
+            "price_feed": feed,
+            "borrow_collateral_factor": borrow_cf,
+            "liquidate_collateral_factor": liquidate_cf,
+            "liquidation_factor": factor,
+            "supply_cap": cap,
+        }
+        found |= {("compound-v3", "collateral", asset.lower(), k): _text(v) for k, v in settings.items()}
+    getters = {
+        "supply_kink": "supplyKink",
+        "borrow_kink": "borrowKink",
+        "supply_base": "supplyPerSecondInterestRateBase",
+        "supply_slope_low": "supplyPerSecondInterestRateSlopeLow",
+        "supply_slope_high": "supplyPerSecondInterestRateSlopeHigh",
+        "borrow_base": "borrowPerSecondInterestRateBase",
+        "borrow_slope_low": "borrowPerSecondInterestRateSlopeLow",
+        "borrow_slope_high": "borrowPerSecondInterestRateSlopeHigh",
+        "store_front_price_factor": "storeFrontPriceFactor",
+        "target_reserves": "targetReserves",
+        "base_borrow_min": "baseBorrowMin",
+        "base_price_feed": "baseTokenPriceFeed",
+    }
+    return found | {
+        ("compound-v3", "comet", comet.lower(), k): _text(read(comet, COMET, fn)[0]) for k, fn in getters.items()
+    }
+
+
+def _maker(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
+    """Every ilk's line and dust (Vat), chop, hole and clip (Dog), mat and pip (Spotter)."""
+    read, found = _reader(rpc, tag), Readings()
+    for ilk in section["ilks"]:
+        _, _, _, line, dust = read(section["vat"], VAT, "ilks", (_key(ilk),))
+        clip, chop, hole, _ = read(section["dog"], DOG, "ilks", (_key(ilk),))
+        pip, mat = read(section["spot"], SPOTTER, "ilks", (_key(ilk),))
+        settings = {"line": line, "dust": dust, "chop": chop, "hole": hole, "clip": clip, "mat": mat, "pip": pip}
+        found |= {("maker", "ilk", ilk, k): _text(v) for k, v in settings.items()}
+    return found
+
+
+def _morpho(rpc: RpcClient, section: dict[str, Any], tag: str, ids: list[str]) -> Readings:
+    """Each market's fee (Morpho.market)."""
+    read = _reader(rpc, tag)
+    return {
+        ("morpho-blue", "market", i, "fee"): _text(read(section["morpho"], MORPHO, "market", (i,))[0][5]) for i in ids
+    }
+
+
+def _params(market: dict[str, Any]) -> tuple[str, str, str, str, int]:
+    return (market["loan_token"], market["collateral_token"], market["oracle"], market["irm"], int(market["lltv"]))
+
+
+def _govern(rpc: RpcClient, devnet: dict[str, Any], before: Callable[[str], Readings]) -> tuple[str, ...]:
+    """Governance's moves on every protocol, mined; returns the parameters it meant to change."""
+    at_head = before("latest")
+    head = rpc.call("eth_getBlockByNumber", ["latest", False])
+    builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16) + 600)
+    aave = devnet["aave_v3"]
+    configurator, reserves = aave["pool_configurator"], aave["reserves"]
+
+    def reserve(symbol: str, parameter: str) -> int:
+        return int(at_head["aave-v3", "reserve", reserves[symbol]["asset"].lower(), parameter])
+
+    def configure(fn: str, *args: Any) -> None:
+        builder.call(DEPLOYER, CONFIGURATOR, configurator, fn, *args)
+
+    weth, wbtc, usdc, dai = (reserves[s]["asset"] for s in ("WETH", "WBTC", "USDC", "DAI"))
+    configure("setReserveFactor", weth, reserve("WETH", "reserve_factor") + 500)
+    configure(
+        "configureReserveAsCollateral",
+        wbtc,
+        reserve("WBTC", "ltv") - 500,
+        reserve("WBTC", "liquidation_threshold") - 300,
+        reserve("WBTC", "liquidation_bonus") + 100,
+    )
+    configure("setSupplyCap", usdc, 1_234_567)
+    configure("setBorrowCap", dai, 7_654_321)
+    configure("setReserveFreeze", dai, True)
+    category = {k[3]: v for k, v in at_head.items() if k[1] == "e-mode category"}
+    ltv, threshold = int(category["ltv"]) - 100, int(category["liquidation_threshold"]) - 100
+    bonus = int(category["liquidation_bonus"])
+    configure("setEModeCategory", 1, ltv, threshold, bonus, category["price_source"], category["label"])
+    morpho = devnet["morpho_blue"]
+    first, second = morpho["markets"][0], morpho["markets"][1]
+    fee = 3 * 10**16 if int(at_head["morpho-blue", "market", first["market_id"], "fee"]) != 3 * 10**16 else 4 * 10**16
+    builder.call(DEPLOYER, MORPHO, morpho["morpho"], "setFee", _params(first), fee)
+    # A new market (permissionless): the first's tokens with the second's oracle.
+    builder.call(
+        DEPLOYER, MORPHO, morpho["morpho"], "createMarket", (*_params(first)[:2], second["oracle"], *_params(first)[3:])
+    )
+    maker = devnet["maker"]
+    ilk = _key("ETH-A")
+
+    def file(to: str, what: str, value: int) -> None:
+        signature = "file(bytes32,bytes32,uint256)"
+        builder.send(DEPLOYER, to, overload_calldata(signature, ilk, what.encode().ljust(32, b"\0"), value), what)
+
+    file(maker["vat"], "line", 12_345 * 10**45)
+    file(maker["vat"], "dust", 2_500 * 10**45)
+    file(maker["dog"], "chop", 115 * 10**16)
+    file(maker["spot"], "mat", 160 * 10**25)
+    comet = devnet["compound_v3"]
+    collaterals = tuple(
+        replace(
+            c,
+            liquidation_factor=c.liquidation_factor - 0.05,
+            supply_cap=c.supply_cap * (2 if c.symbol == "LINK" else 1),
+        )
+        for c in COLLATERALS
+    )
+    implementation = deploy_implementation(builder, comet["tokens"], comet["feeds"], comet["extension"], collaterals)
+    builder.mine(0)
+    builder.call(comet["proxy_admin"], PROXY, comet["comet"], "upgradeTo", implementation)
+    builder.mine(0)
+    return (
+        "reserve_factor",
+        "ltv",
+        "liquidation_threshold",
+        "liquidation_bonus",
+        "supply_cap",
+        "borrow_cap",
+        "frozen",
+        "fee",
+        "line",
+        "dust",
+        "chop",
+        "mat",
+        "liquidation_factor",
+    )
+
+
+def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
+    full_devnet: dict[str, Any], full_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devnet = full_devnet
+    with RpcClient(devnet["rpc_url"]) as rpc, sandbox(rpc):
+        ids = [m["market_id"] for m in devnet["morpho_blue"]["markets"]]
+
+        def readings(tag: str) -> Readings:
+            return (
+                _aave(rpc, devnet["aave_v3"], tag)
+                | _comet(rpc, devnet["compound_v3"], tag)
+                | _maker(rpc, devnet["maker"], tag)
+                | _morpho(rpc, devnet["morpho_blue"], tag, ids)
+            )
+
+        db = copy_of(full_db, tmp_path)
+        (before_block,) = {r["block_number"] for r in _rows(db, "SELECT block_number FROM snapshot_blocks")}
+        before = readings(hex(before_block))
+        meant = _govern(rpc, devnet, readings)
+        monkeypatch.setenv("CHAINRISK_STATE_DIR", str(Path(devnet["state_dir"]).parent))
+        assert main(["run", "--devnet", "--db", str(db)]) == 0
+        after_block = int(rpc.call("eth_blockNumber"), 16)
+        after = readings(hex(after_block))
+        expected = {k: (before[k], v) for k, v in after.items() if k in before and before[k] != v}
+        assert {k[3] for k in expected} == set(meant), "every move landed on the chain"
+        rows = _rows(db, f"SELECT * FROM ({query_sql('mart_parameter_changes')})")
+        changed = {
+            (r["protocol"], r["item_kind"], r["item"], r["parameter"]): (r["old_value"], r["new_value"])
+            for r in rows
+            if r["change"] == "changed"
+        }
+        assert len(changed) == sum(r["change"] == "changed" for r in rows), "one row per change"
+        assert changed == expected
+        # Only the Aave V3.0.2 market was governed: its 3.6 neighbour (read the same way) shows nothing.
+        assert {r["market"] for r in rows if r["protocol"] == "aave-v3"} == {
+            devnet["aave_v3"]["pool_addresses_provider"].lower()
+        }
+        listed = [(r["protocol"], r["item_kind"]) for r in rows if r["change"] == "listed"]
+        assert listed == [("morpho-blue", "market")] and not [r for r in rows if r["change"] == "gone"]
+        new_id = next(r["item"] for r in rows if r["change"] == "listed")
+        assert new_id not in ids
+        assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
+        # The amounts read the exact values in their units.
+        for r in rows:
+            if r["parameter"] in ("ltv", "liquidation_threshold") and r["protocol"] == "aave-v3":
+                assert (r["unit"], r["new_amount"]) == ("percent", int(r["new_value"]) / 100)
+            if r["parameter"] == "liquidation_factor":
+                assert (r["unit"], r["new_amount"]) == ("percent", int(r["new_value"]) / 1e16)
+            if r["parameter"] == "line":
+                assert (r["unit"], r["new_amount"]) == ("dai", 12_345.0)
+
+        receiver = Receiver()
+        client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+        rules = [
+            {"name": "governance", "kind": "parameter_changed"},
+            {"name": "factors", "kind": "parameter_changed", "parameters": ["liquidation_factor"]},
+        ]
+        config = parse_alerts({"webhooks": [HOOK], "rules": rules}, {}, "test")
+        assert config is not None
+        with Store(db) as store:
+            run_alerts(store.con, config, 1, client)
+            sent = [p for p in receiver.payloads if p["rule"] == "governance"]
+            assert len(sent) == len(rows) and all(p["event"] == "breach" for p in sent)
+            assert {p["subject"].rsplit("@", 1)[1] for p in sent} == {str(after_block)}
+            factors = [p for p in receiver.payloads if p["rule"] == "factors"]
+            assert len(factors) == sum(k[3] == "liquidation_factor" for k in expected) == len(COLLATERALS)
+            assert all(" -> " in p["text"] and "% " in p["text"] for p in factors)
+            assert run_alerts(store.con, config, 2, client).sent == 0
+
+        # The Markets page lists each one, in its unit.
+        monkeypatch.setenv("CHAINRISK_DB", str(db))
+        app = open_page("markets")
+        assert_clean(app)
+        shown = table_with(app, "was")
+        assert len(shown) == len(rows)
+        metrics = {m.label: m.value for m in app.metric}
+        assert (metrics["Settings changed"], metrics["Items listed"]) == (str(len(changed)), "1")
+        assert "12,345 dai" in set(shown["now"])
+
+        # An empty block later, the next run finds nothing new: the history keeps the changes, no alert repeats.
+        BlockBuilder(
+            rpc, timestamp=int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16) + 60
+        ).mine(0)
+        assert main(["run", "--devnet", "--db", str(db)]) == 0
+        again = _rows(db, f"SELECT * FROM ({query_sql('mart_parameter_changes')})")
+        assert sorted(map(str, again)) == sorted(map(str, rows))
+        with Store(db) as store:
+            assert run_alerts(store.con, config, 3, client).sent == 0
