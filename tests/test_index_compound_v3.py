@@ -399,6 +399,24 @@ def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block
             f"WHERE market = '{comet}' GROUP BY asset",
         )
         assert versions["factors"].to_list() == [4] * len(COLLATERALS)
+        # The change log (stg_compound_v3_parameter_changes, which mart_parameter_changes reads) holds the three cuts
+        # of each collateral and nothing else, each one's old and new factor what getAssetInfoByAddress answered at
+        # the snapshots around it.
+        changes = _frame(
+            db,
+            f"SELECT c.*, c.block_number AS changed_by_block, s.previous_block AS changed_after_block "
+            f"FROM ({query_sql('stg_compound_v3_parameter_changes')}) AS c "
+            f"JOIN ({query_sql('stg_snapshot_blocks')}) AS s USING (protocol, chain_id, source, block_number)",
+        )
+        assert set(changes["parameter"]) == {"liquidation_factor"} and set(changes["change"]) == {"changed"}
+        assert changes.group_by("item").len()["len"].to_list() == [3] * len(COLLATERALS)
+        for row in changes.iter_rows(named=True):
+            for block, value in (
+                (row["changed_after_block"], row["old_value"]),
+                (row["changed_by_block"], row["new_value"]),
+            ):
+                (info,) = _reads(rpc, comet, "getAssetInfoByAddress", [(row["item"],)], block)
+                assert str(info[6]) == value, (row["symbol"], block)
         head = int(rpc.call("eth_blockNumber"), 16)
         for step, (receipt, predicted) in enumerate(absorbs):
             tx = receipt.logs[0]["transactionHash"]

@@ -252,63 +252,103 @@ SNAPSHOTS_VIEW = "stg_snapshot_blocks"
 
 def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str], str]:
     """The CTEs comparing the versions of one settings table (history.<table>) one after the other, and the SELECT of
-    its rows in PARAMETER_CHANGE_COLUMNS: a parameter whose value differs from the version before's (the settings
-    compared whole first: prices and indexes open most versions, and only the few whose settings moved are taken
-    apart), an item first read after its source's first snapshot or again after a gap (listed), and one a snapshot
-    no longer read (gone)."""
-    values = ", ".join(f"'{s.column}': \"{s.column}\"" for s in spec.settings)
-    amounts = ", ".join(
-        f"'{s.column}': "
-        + (s.amount if s.amount else f'"{s.column}"::DOUBLE / ({s.scale})' if s.unit else "NULL::DOUBLE")
-        for s in spec.settings
+    its rows in PARAMETER_CHANGE_COLUMNS: a parameter whose value differs from the version before's, an item first
+    read after its source's first snapshot or again after a gap (listed), and one a snapshot no longer read (gone).
+
+    Two passes, as prices and indexes open most versions and governance few: a window over every version compares
+    its settings whole with the version before's (`moved`) and finds each key's first and last; only the raw rows of
+    the versions that moved, and of the ones they replaced, are then read again to take the settings apart and give
+    each its amount (carrying those through the window, or working them out for every version before the join, took
+    1.5 to 2 times as long: benchmarks/parameter_changes.py)."""
+    values = "{" + ", ".join(f"'{s.column}': \"{s.column}\"" for s in spec.settings) + "}"
+    amounts = (
+        "{"
+        + ", ".join(
+            f"'{s.column}': "
+            + (s.amount if s.amount else f'"{s.column}"::DOUBLE / ({s.scale})' if s.unit else "NULL::DOUBLE")
+            for s in spec.settings
+        )
+        + "}"
     )
     pairs = ",\n            ".join(
         f"{{'parameter': '{s.column}', 'unit': {_literal(s.unit) if s.unit else 'NULL::VARCHAR'}, "
-        f"'old_value': was.{s.column}::VARCHAR, 'new_value': setting.{s.column}::VARCHAR, "
-        f"'old_amount': was_amount.{s.column}, 'new_amount': amount.{s.column}}}"
+        f"'old_value': o.setting.{s.column}::VARCHAR, 'new_value': r.setting.{s.column}::VARCHAR, "
+        f"'old_amount': o.amount.{s.column}, 'new_amount': r.amount.{s.column}}}"
         for s in spec.settings
     )
-    item_columns = "protocol, chain_id, source, market, item_kind, item, symbol"
+    # The raw rows of the versions around each event, their settings taken apart (the semi join first: a handful).
+    columns = (
+        f"chain_id, source, {spec.market} AS market, item, {spec.symbol} AS symbol, block_number, valid_to_block, "
+        f"{values} AS setting, {amounts} AS amount"
+    )
+    key = "chain_id, source, item"
+    on = "e.chain_id = h.chain_id AND e.source = h.source AND e.item = h.item"
     ctes = [
-        f"""versions_{n} AS (
-    SELECT
-        {_literal(protocol)} AS protocol, chain_id, market AS source, {spec.market} AS market,
-        {_literal(spec.item_kind)} AS item_kind, {spec.item} AS item, {spec.symbol} AS symbol,
-        block_number, valid_to_block, {{{values}}} AS setting, {{{amounts}}} AS amount
-    FROM {HISTORY_SCHEMA}.{spec.table}
-)""",
         f"""steps_{n} AS (
     SELECT
-        *,
-        lag(setting) OVER item_order AS was,
-        lag(amount) OVER item_order AS was_amount,
+        chain_id,
+        market AS source,
+        {spec.item} AS item,
+        block_number,
+        valid_to_block,
+        {values} IS DISTINCT FROM lag({values}) OVER item_order AS moved,
         lag(valid_to_block) OVER item_order AS was_to,
         lead(block_number) OVER item_order AS next_from
-    FROM versions_{n}
-    WINDOW item_order AS (PARTITION BY chain_id, source, item ORDER BY block_number)
+    FROM {HISTORY_SCHEMA}.{spec.table}
+    WINDOW item_order AS (PARTITION BY chain_id, market, {spec.item} ORDER BY block_number)
+)""",
+        f"""events_{n} AS (
+    SELECT {key}, block_number, 'changed' AS change FROM steps_{n} WHERE was_to = block_number AND moved
+    UNION ALL
+    SELECT {key}, block_number, 'listed' FROM steps_{n} WHERE was_to IS NULL OR was_to < block_number
+    UNION ALL
+    SELECT {key}, valid_to_block, 'gone' FROM steps_{n}
+    WHERE valid_to_block IS NOT NULL AND (next_from IS NULL OR next_from > valid_to_block)
+)""",
+        f"""read_{n} AS (
+    SELECT {columns}
+    FROM (SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table}) AS h
+    SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.block_number AND e.change <> 'gone'
+)""",
+        f"""replaced_{n} AS (
+    SELECT {columns}
+    FROM (SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table}) AS h
+    SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.valid_to_block AND e.change <> 'listed'
 )""",
         f"""changed_{n} AS (
-    SELECT {item_columns}, 'changed' AS change, block_number, unnest([
+    SELECT r.chain_id, r.source, r.market, r.item, r.symbol, r.block_number, unnest([
             {pairs}
         ], recursive := true)
-    FROM steps_{n}
-    WHERE was_to = block_number AND setting IS DISTINCT FROM was
+    FROM read_{n} AS r
+    JOIN replaced_{n} AS o
+        ON o.chain_id = r.chain_id AND o.source = r.source AND o.item = r.item AND o.valid_to_block = r.block_number
 )""",
     ]
-    select = f"""SELECT {", ".join(PARAMETER_CHANGE_COLUMNS)}
+    head = f"{_literal(protocol)} AS protocol, chain_id, source, market, {_literal(spec.item_kind)} AS item_kind, item"
+    nothing = "NULL, NULL, NULL, NULL, NULL, NULL"
+    amounts_out = "old_value, new_value, old_amount, new_amount"
+    select = f"""SELECT {head}, symbol, 'changed' AS change, parameter, unit, {amounts_out}, block_number
 FROM changed_{n}
 WHERE old_value IS DISTINCT FROM new_value
 UNION ALL
-SELECT {", ".join(f"s.{c}" for c in item_columns.split(", "))}, 'listed', NULL, NULL, NULL, NULL, NULL, NULL,
-    s.block_number
-FROM steps_{n} AS s
-JOIN {SNAPSHOTS_VIEW} AS b
-    ON b.protocol = s.protocol AND b.chain_id = s.chain_id AND b.source = s.source AND b.block_number = s.block_number
-WHERE NOT b.is_first AND (s.was_to IS NULL OR s.was_to < s.block_number)
+SELECT {head}, symbol, 'listed', {nothing}, block_number
+FROM read_{n} AS r
+WHERE EXISTS (
+    SELECT 1 FROM events_{n} AS e
+    JOIN {SNAPSHOTS_VIEW} AS b
+        ON b.protocol = {_literal(protocol)} AND b.chain_id = e.chain_id AND b.source = e.source
+        AND b.block_number = e.block_number
+    WHERE e.chain_id = r.chain_id AND e.source = r.source AND e.item = r.item AND e.block_number = r.block_number
+        AND e.change = 'listed' AND NOT b.is_first
+)
 UNION ALL
-SELECT {item_columns}, 'gone', NULL, NULL, NULL, NULL, NULL, NULL, valid_to_block
-FROM steps_{n}
-WHERE valid_to_block IS NOT NULL AND (next_from IS NULL OR next_from > valid_to_block)"""
+SELECT {head}, symbol, 'gone', {nothing}, valid_to_block
+FROM replaced_{n} AS o
+WHERE EXISTS (
+    SELECT 1 FROM events_{n} AS e
+    WHERE e.chain_id = o.chain_id AND e.source = o.source AND e.item = o.item AND e.block_number = o.valid_to_block
+        AND e.change = 'gone'
+)"""
     return ctes, select
 
 
