@@ -30,6 +30,8 @@ demo: setup
 	mkdir -p .chainrisk  # the devnet's state lies elsewhere when CHAINRISK_STATE_DIR is set
 	rm -rf .chainrisk/demo.duckdb .chainrisk/demo.duckdb.published .chainrisk/demo.duckdb.scorebook
 	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
+	$(BIN)/chainrisk devnet govern  # a governance proposal on every governed protocol, which the next run reads
+	$(BIN)/chainrisk run --devnet --db .chainrisk/demo.duckdb
 	$(BIN)/chainrisk risk stress --db .chainrisk/demo.duckdb --step-hours 2
 	$(BIN)/chainrisk risk var --db .chainrisk/demo.duckdb --scenarios 10000 --backtest 2022-01-01..2022-12-31
 	$(BIN)/chainrisk risk optimise --db .chainrisk/demo.duckdb --devnet --swap-into USDC

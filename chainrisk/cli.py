@@ -155,6 +155,26 @@ def _devnet_status(args: argparse.Namespace) -> None:
         print(line)
 
 
+def _devnet_govern(args: argparse.Namespace) -> None:
+    from chainrisk.devnet.governance import govern
+    from chainrisk.devnet.manifest import read_manifest
+    from chainrisk.devnet.node import TransactionFailed
+    from chainrisk.rpc import RpcClient
+
+    manifest = read_manifest(Path(args.state_dir) / "manifest.json" if args.state_dir else None)
+    if not _pid_alive(int(manifest["pid"])):
+        raise UserError("the devnet is not running; start it with `chainrisk devnet up`")
+    with RpcClient(manifest["rpc_url"]) as rpc:
+        try:
+            moves = govern(rpc, manifest)
+        except TransactionFailed as exc:
+            raise UserError(f"the devnet's governance proposal did not pass: {exc}") from None
+        head = int(rpc.call("eth_blockNumber"), 16)
+    for move in moves:
+        print(move.what)
+    print(f"passed by block {head}; `chainrisk run --devnet` reads the changes (mart_parameter_changes, Markets page)")
+
+
 def _index_config(args: argparse.Namespace) -> Any:
     """The markets to index: from --config, the devnet, or one market named on the command line."""
     from chainrisk.config import Config, MarketConfig, devnet_config, load_config, market_config
@@ -751,7 +771,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = devnet_commands.add_parser("status", help="a short summary: chain, head, one line per protocol")
     status.add_argument("--json", action="store_true", help="print the whole manifest as JSON instead")
     status.set_defaults(handler=_devnet_status)
-    for sub in (up, down, status):
+    govern = devnet_commands.add_parser(
+        "govern",
+        help="pass a governance proposal on the running devnet (Aave, Morpho, Comet and Maker settings moved: "
+        "chainrisk.devnet.governance); the next `run --devnet` reads the changes",
+    )
+    govern.set_defaults(handler=_devnet_govern)
+    for sub in (up, down, status, govern):
         sub.add_argument("--state-dir", help="folder for the manifest and logs (default .chainrisk/devnet)")
 
     index = commands.add_parser("index", help="index lending markets into DuckDB")

@@ -169,6 +169,13 @@ class Ctx:
         (folder / "devnet" / "manifest.json").write_text(json.dumps(self.devnet))
         return folder
 
+    def stopped_devnet_state(self) -> Path:
+        """A state folder whose devnet manifest names a process that is gone (a devnet stopped)."""
+        folder = self.root / "stopped"
+        (folder / "devnet").mkdir(parents=True)
+        (folder / "devnet" / "manifest.json").write_text(json.dumps({**self.devnet, "pid": 2**22 + 1}))
+        return folder
+
     def newer_schema_db(self) -> Path:
         db = self.root / "future.duckdb"
         shutil.copyfile(self.db, db)
@@ -510,6 +517,18 @@ CASES = [
         lambda c: ["run", "--devnet", "--db", str(c.db)],
         ("no devnet manifest", "chainrisk devnet up"),
         env=lambda c: {"CHAINRISK_STATE_DIR": str(c.root)},
+    ),
+    Case(
+        "devnet govern without a devnet",
+        lambda c: ["devnet", "govern"],
+        ("no devnet manifest", "chainrisk devnet up"),
+        env=lambda c: {"CHAINRISK_STATE_DIR": str(c.root)},
+    ),
+    Case(
+        "devnet govern on a stopped devnet",
+        lambda c: ["devnet", "govern"],
+        ("the devnet is not running", "chainrisk devnet up"),
+        env=lambda c: {"CHAINRISK_STATE_DIR": str(c.stopped_devnet_state())},
     ),
     Case(
         "devnet has no such protocol",

@@ -1,14 +1,14 @@
-"""Governance's parameter changes against the chain, on the full devnet: governance moves settings on every governed
-protocol (Aave V3.0.2's configurator, Morpho Blue's owner, the Comet stand-in's upgrade, the Maker stand-ins' files),
-then a run reads them. mart_parameter_changes must hold exactly what the contracts' own getters answer differently
-at the two snapshots, for every reserve, e-mode category, collateral, Comet configuration, ilk and Morpho market read
-both times (so a change the views miss or make up fails); the `parameter_changed` alert sends each once; the Markets
-page lists them."""
+"""Governance's parameter changes against the chain, on the full devnet: `chainrisk devnet govern`'s proposal moves
+settings on every governed protocol (Aave V3.0.2's configurator, Morpho Blue's owner, the Comet stand-in's upgrade,
+the Maker stand-ins' files: chainrisk.devnet.governance), then a run reads them. mart_parameter_changes must hold
+exactly what the contracts' own getters answer differently at the two snapshots, for every reserve, e-mode category,
+collateral, Comet configuration, ilk and Morpho market read both times (so a change the views miss or make up fails);
+the `parameter_changed` alert sends each once; the Markets page lists them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,18 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
-from chainrisk.devnet.compound_v3 import COLLATERALS, deploy_implementation
-from chainrisk.devnet.maker import overload_calldata
-from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.compound_v3 import COLLATERALS
+from chainrisk.devnet.governance import govern
+from chainrisk.devnet.node import BlockBuilder
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import query_sql
+from chainrisk.units import setting_text
 from tests.chainops import sandbox
 from tests.databases import copy_of
 from tests.test_alerts import HOOK, Receiver
 from tests.test_app import assert_clean, open_page, table_with
-from tests.test_index_compound_v3 import COMET, PROXY
+from tests.test_index_compound_v3 import COMET
 from tests.test_index_maker import VAT, _key, _rows
 
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
@@ -147,89 +148,6 @@ def _morpho(rpc: RpcClient, section: dict[str, Any], tag: str, ids: list[str]) -
     }
 
 
-def _params(market: dict[str, Any]) -> tuple[str, str, str, str, int]:
-    return (market["loan_token"], market["collateral_token"], market["oracle"], market["irm"], int(market["lltv"]))
-
-
-def _govern(rpc: RpcClient, devnet: dict[str, Any], before: Callable[[str], Readings]) -> tuple[str, ...]:
-    """Governance's moves on every protocol, mined; returns the parameters it meant to change."""
-    at_head = before("latest")
-    head = rpc.call("eth_getBlockByNumber", ["latest", False])
-    builder = BlockBuilder(rpc, timestamp=int(head["timestamp"], 16) + 600)
-    aave = devnet["aave_v3"]
-    configurator, reserves = aave["pool_configurator"], aave["reserves"]
-
-    def reserve(symbol: str, parameter: str) -> int:
-        return int(at_head["aave-v3", "reserve", reserves[symbol]["asset"].lower(), parameter])
-
-    def configure(fn: str, *args: Any) -> None:
-        builder.call(DEPLOYER, CONFIGURATOR, configurator, fn, *args)
-
-    weth, wbtc, usdc, dai = (reserves[s]["asset"] for s in ("WETH", "WBTC", "USDC", "DAI"))
-    configure("setReserveFactor", weth, reserve("WETH", "reserve_factor") + 500)
-    configure(
-        "configureReserveAsCollateral",
-        wbtc,
-        reserve("WBTC", "ltv") - 500,
-        reserve("WBTC", "liquidation_threshold") - 300,
-        reserve("WBTC", "liquidation_bonus") + 100,
-    )
-    configure("setSupplyCap", usdc, 1_234_567)
-    configure("setBorrowCap", dai, 7_654_321)
-    configure("setReserveFreeze", dai, True)
-    category = {k[3]: v for k, v in at_head.items() if k[1] == "e-mode category"}
-    ltv, threshold = int(category["ltv"]) - 100, int(category["liquidation_threshold"]) - 100
-    bonus = int(category["liquidation_bonus"])
-    configure("setEModeCategory", 1, ltv, threshold, bonus, category["price_source"], category["label"])
-    morpho = devnet["morpho_blue"]
-    first, second = morpho["markets"][0], morpho["markets"][1]
-    fee = 3 * 10**16 if int(at_head["morpho-blue", "market", first["market_id"], "fee"]) != 3 * 10**16 else 4 * 10**16
-    builder.call(DEPLOYER, MORPHO, morpho["morpho"], "setFee", _params(first), fee)
-    # A new market (permissionless): the first's tokens with the second's oracle.
-    builder.call(
-        DEPLOYER, MORPHO, morpho["morpho"], "createMarket", (*_params(first)[:2], second["oracle"], *_params(first)[3:])
-    )
-    maker = devnet["maker"]
-    ilk = _key("ETH-A")
-
-    def file(to: str, what: str, value: int) -> None:
-        signature = "file(bytes32,bytes32,uint256)"
-        builder.send(DEPLOYER, to, overload_calldata(signature, ilk, what.encode().ljust(32, b"\0"), value), what)
-
-    file(maker["vat"], "line", 12_345 * 10**45)
-    file(maker["vat"], "dust", 2_500 * 10**45)
-    file(maker["dog"], "chop", 115 * 10**16)
-    file(maker["spot"], "mat", 160 * 10**25)
-    comet = devnet["compound_v3"]
-    collaterals = tuple(
-        replace(
-            c,
-            liquidation_factor=c.liquidation_factor - 0.05,
-            supply_cap=c.supply_cap * (2 if c.symbol == "LINK" else 1),
-        )
-        for c in COLLATERALS
-    )
-    implementation = deploy_implementation(builder, comet["tokens"], comet["feeds"], comet["extension"], collaterals)
-    builder.mine(0)
-    builder.call(comet["proxy_admin"], PROXY, comet["comet"], "upgradeTo", implementation)
-    builder.mine(0)
-    return (
-        "reserve_factor",
-        "ltv",
-        "liquidation_threshold",
-        "liquidation_bonus",
-        "supply_cap",
-        "borrow_cap",
-        "frozen",
-        "fee",
-        "line",
-        "dust",
-        "chop",
-        "mat",
-        "liquidation_factor",
-    )
-
-
 def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
     full_devnet: dict[str, Any], full_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,13 +166,14 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         db = copy_of(full_db, tmp_path)
         (before_block,) = {r["block_number"] for r in _rows(db, "SELECT block_number FROM snapshot_blocks")}
         before = readings(hex(before_block))
-        meant = _govern(rpc, devnet, readings)
+        moves = govern(rpc, devnet)
+        meant = {p for move in moves for p in move.parameters}
         monkeypatch.setenv("CHAINRISK_STATE_DIR", str(Path(devnet["state_dir"]).parent))
         assert main(["run", "--devnet", "--db", str(db)]) == 0
         after_block = int(rpc.call("eth_blockNumber"), 16)
         after = readings(hex(after_block))
         expected = {k: (before[k], v) for k, v in after.items() if k in before and before[k] != v}
-        assert {k[3] for k in expected} == set(meant), "every move landed on the chain"
+        assert {k[3] for k in expected} == meant, "every move landed on the chain"
         rows = _rows(db, f"SELECT * FROM ({query_sql('mart_parameter_changes')})")
         changed = {
             (r["protocol"], r["item_kind"], r["item"], r["parameter"]): (r["old_value"], r["new_value"])
@@ -272,14 +191,17 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         new_id = next(r["item"] for r in rows if r["change"] == "listed")
         assert new_id not in ids
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
-        # The amounts read the exact values in their units.
+        # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
+        places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
+        places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25}
+        checked = 0
         for r in rows:
-            if r["parameter"] in ("ltv", "liquidation_threshold") and r["protocol"] == "aave-v3":
-                assert (r["unit"], r["new_amount"]) == ("percent", int(r["new_value"]) / 100)
-            if r["parameter"] == "liquidation_factor":
-                assert (r["unit"], r["new_amount"]) == ("percent", int(r["new_value"]) / 1e16)
-            if r["parameter"] == "line":
-                assert (r["unit"], r["new_amount"]) == ("dai", 12_345.0)
+            if r["parameter"] in places:
+                scale = 10 ** places[r["parameter"]]
+                assert r["old_amount"] == float(Fraction(int(r["old_value"]), scale)), r
+                assert r["new_amount"] == float(Fraction(int(r["new_value"]), scale)), r
+                checked += 1
+        assert checked >= 10
 
         receiver = Receiver()
         client = httpx.Client(transport=httpx.MockTransport(receiver.handle))
@@ -307,7 +229,8 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert len(shown) == len(rows)
         metrics = {m.label: m.value for m in app.metric}
         assert (metrics["Settings changed"], metrics["Items listed"]) == (str(len(changed)), "1")
-        assert "12,345 dai" in set(shown["now"])
+        line = next(r for r in rows if r["parameter"] == "line")
+        assert setting_text(line["new_amount"], "dai", None) in set(shown["now"])
 
         # An empty block later, the next run finds nothing new: the history keeps the changes, no alert repeats.
         BlockBuilder(

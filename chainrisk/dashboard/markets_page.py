@@ -345,11 +345,14 @@ def parameter_changes(db: Path) -> pl.DataFrame:
     )
     if frame.is_empty():
         return frame
+    # A listing or removal reads as such in the "to" column (it has no parameter and no values).
     shown = [
         (
-            setting_text(row["old_amount"], row["unit"], row["old_value"]) if row["change"] == "changed" else None,
-            setting_text(row["new_amount"], row["unit"], row["new_value"]) if row["change"] == "changed" else None,
+            setting_text(row["old_amount"], row["unit"], row["old_value"]),
+            setting_text(row["new_amount"], row["unit"], row["new_value"]),
         )
+        if row["change"] == "changed"
+        else (None, CHANGE_WORDS[row["change"]])
         for row in frame.iter_rows(named=True)
     ]
     shown_frame = frame.with_columns(
@@ -387,11 +390,13 @@ def _parameter_changes(db: Path) -> None:
         "changed_by_time": st.column_config.DatetimeColumn(
             "read at (UTC)", help="The snapshot that first read the new value"
         ),
-        "market_label": st.column_config.TextColumn("market", width="large"),
+        "market_label": st.column_config.TextColumn("market", width="medium"),
         "item_name": st.column_config.TextColumn("item", help="What the setting belongs to"),
         "parameter": "parameter",
-        "was": st.column_config.TextColumn("from", help="In percent, tokens, dai or USD; flags and addresses as read"),
-        "now": st.column_config.TextColumn("to"),
+        "was": st.column_config.TextColumn(
+            "from", width="medium", help="In percent, tokens, dai or USD; flags and addresses as read"
+        ),
+        "now": st.column_config.TextColumn("to", width="medium", help="Or: listed, no longer read"),
         "change": "change",
         "changed_after_time": st.column_config.DatetimeColumn(
             "changed after (UTC)", help="The snapshot before: the change happened after it"
@@ -412,7 +417,7 @@ def _parameter_changes(db: Path) -> None:
     key_table(
         frame,
         "markets_parameter_changes",
-        ("changed_by_time", "market_label", "item_name", "parameter", "was", "now", "change"),
+        ("changed_by_time", "market_label", "item_name", "parameter", "was", "now"),
         config,
         "every change",
     )

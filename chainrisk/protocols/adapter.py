@@ -257,11 +257,12 @@ class Setting:
     unit: str | None = (
         None  #: what the amount is in ('percent', 'tokens', ...); None: not an amount (an address, a flag)
     )
-    #: SQL over the raw row dividing the value into `unit` ('100' takes bps to percent, '10 ^ decimals' token units to
-    #: tokens)
-    scale: str = "1"
-    #: SQL over the raw row giving the amount outright, where a division does not (a per-second rate's yearly
-    #: percent); None: the value over `scale`
+    #: SQL over the raw row: the decimal places between the stored integer and its amount in `unit` ('2' takes bps to
+    #: percent, '16' a wad to percent, 'decimals' token units to tokens); the amount is the integer's digits with the
+    #: point moved, read as the nearest double (a rad's 48 digits too)
+    places: str = "0"
+    #: SQL over the raw row giving the amount outright where moving the point does not (a per-second rate's yearly
+    #: percent); None: `places`
     amount: str | None = None
 
 

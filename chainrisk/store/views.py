@@ -250,6 +250,17 @@ def _market_health_buckets() -> Query:
 SNAPSHOTS_VIEW = "stg_snapshot_blocks"
 
 
+def _shifted(column: str, places: str) -> str:
+    """SQL: the integer `column` (any integer type, or its decimal digits as text) with its point moved `places`
+    digits left, as the double nearest to that decimal (dividing a 48-digit rad's double by 1e45 is off in its last
+    bits: 7,500.000000000001 dai); NULL where the value is not an integer's digits."""
+    text = f"{column}::VARCHAR"
+    return (
+        f"TRY_CAST(CASE WHEN length({text}) > ({places}) THEN left({text}, length({text}) - ({places})) || '.' || "
+        f"right({text}, {places}) ELSE '0.' || lpad({text}, {places}, '0') END AS DOUBLE)"
+    )
+
+
 def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str], str]:
     """The CTEs comparing the versions of one settings table (history.<table>) one after the other, and the SELECT of
     its rows in PARAMETER_CHANGE_COLUMNS: a parameter whose value differs from the version before's, an item first
@@ -265,7 +276,7 @@ def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str]
         "{"
         + ", ".join(
             f"'{s.column}': "
-            + (s.amount if s.amount else f'"{s.column}"::DOUBLE / ({s.scale})' if s.unit else "NULL::DOUBLE")
+            + (s.amount if s.amount else _shifted(f'"{s.column}"', s.places) if s.unit else "NULL::DOUBLE")
             for s in spec.settings
         )
         + "}"

@@ -173,7 +173,7 @@ def _market_name(rpc: RpcClient, provider: str, block: int) -> str | None:
 #: src/contracts/protocol/libraries/configuration/ReserveConfiguration.sol names each field of the bitmap; caps in
 #: whole tokens, the debt ceiling in cents): their changes, stg_aave_v3_parameter_changes. The interest rate strategy
 #: and the oracle's sources are not read, so their changes are not seen.
-_BPS = ("percent", "100")
+_BPS = ("percent", "2")
 SETTINGS = (
     SettingsTable(
         "raw_aave_v3_reserves",
@@ -192,7 +192,7 @@ SETTINGS = (
                 )
             ),
             *(Setting(column, "tokens") for column in ("borrow_cap", "supply_cap", "unbacked_mint_cap")),
-            Setting("debt_ceiling", "usd", "100"),
+            Setting("debt_ceiling", "usd", "2"),
             Setting("liquidation_grace_period_until", "unix time"),
             Setting("emode_category"),
             *(

@@ -123,8 +123,7 @@ CREATE TABLE IF NOT EXISTS raw_compound_v3_absorbs (
 #: from its getters), as the raw tables store them: their changes, stg_compound_v3_parameter_changes. Factors are
 #: wads (1e18 = 100 %); the rate model's kinks are utilizations and its slopes and bases per-second rates (yearly:
 #: x SECONDS_PER_YEAR, 31,536,000 in compound-finance/comet contracts/CometCore.sol). Tracking speeds are not read.
-_WAD_PERCENT = ("percent", "1e16")
-_PER_SECOND = ("percent a year", "1e16 / 31536000")
+_WAD_PERCENT = ("percent", "16")
 SETTINGS = (
     SettingsTable(
         "raw_compound_v3_assets",
@@ -136,7 +135,7 @@ SETTINGS = (
                 Setting(column, *_WAD_PERCENT)
                 for column in ("borrow_collateral_factor", "liquidate_collateral_factor", "liquidation_factor")
             ),
-            Setting("supply_cap", "tokens", "10 ^ decimals"),
+            Setting("supply_cap", "tokens", "decimals"),
             Setting("price_feed"),
         ),
     ),
@@ -148,7 +147,7 @@ SETTINGS = (
         (
             *(Setting(column, *_WAD_PERCENT) for column in ("supply_kink", "borrow_kink", "store_front_price_factor")),
             *(
-                Setting(column, *_PER_SECOND)
+                Setting(column, "percent a year", amount=f'"{column}"::DOUBLE * 31536000 / 1e16')
                 for column in (
                     "supply_base",
                     "supply_slope_low",
@@ -158,7 +157,7 @@ SETTINGS = (
                     "borrow_slope_high",
                 )
             ),
-            *(Setting(column, "tokens", "10 ^ base_decimals") for column in ("target_reserves", "base_borrow_min")),
+            *(Setting(column, "tokens", "base_decimals") for column in ("target_reserves", "base_borrow_min")),
             Setting("pause_flags"),
             Setting("base_price_feed"),
         ),

@@ -104,7 +104,7 @@ DDL += auctions.DDL
 #: Jug's per-second duty in ray, the Dog's chop in wad, hole in rad and clip, the Clipper's tip in rad and chip in
 #: wad), as raw_maker_ilks stores them (rads as decimal strings): their changes, stg_maker_parameter_changes. The
 #: Vat's and the Dog's global Line and Hole, and the Clipper's buf, tail and cusp, are not among them.
-_RAD_DAI = ("dai", "1e45")
+_RAD_DAI = ("dai", "45")
 SETTINGS = (
     SettingsTable(
         "raw_maker_ilks",
@@ -113,9 +113,9 @@ SETTINGS = (
         "ilk",
         (
             *(Setting(column, *_RAD_DAI) for column in ("line", "dust", "hole", "clip_tip")),
-            Setting("mat", "percent", "1e25"),
-            Setting("chop", "percent", "1e16"),
-            Setting("clip_chip", "percent", "1e16"),
+            Setting("mat", "percent", "25"),
+            Setting("chop", "percent", "16"),
+            Setting("clip_chip", "percent", "16"),
             Setting("duty", "percent a year", amount="(power(duty::DOUBLE / 1e27, 31536000) - 1) * 100"),
             Setting("pip"),
             Setting("clip"),

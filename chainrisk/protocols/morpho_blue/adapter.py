@@ -108,7 +108,7 @@ SETTINGS = (
         "market",
         "market_id",
         "coalesce(collateral_symbol, '?') || '/' || coalesce(loan_symbol, '?')",
-        (Setting("fee", "percent", "1e16"),),
+        (Setting("fee", "percent", "16"),),
         market="market_id",
     ),
 )
