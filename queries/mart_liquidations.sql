@@ -15,6 +15,8 @@
 --   collateral_symbol, collateral_seized (exact), collateral_seized_tokens, collateral_seized_usd   what it took
 --   bad_debt_tokens, bad_debt_usd   debt written off at the liquidation (Morpho Blue, Aave 3.3+, a Comet absorb's
 --                          shortfall, a Maker grab's ended auction's)
+--   bad_debt_known         false where that figure is not known (yet): a Maker auction still running or whose end was
+--                          not read, a Comet absorb whose liquidation factor changed between the snapshots around it
 --   keeper_reward_debt, keeper_reward_collateral (exact, and _tokens), keeper_reward_usd   what the protocol paid the
 --                          liquidator (a Maker bark's incentive, Liquity's gas compensation in Normal Mode), in USD at
 --                          the row's prices; NULL where it paid none in tokens or the logs do not say
@@ -138,6 +140,7 @@ final AS (
         v.collateral_seized_tokens * v.collateral_price_usd AS collateral_seized_usd,
         v.bad_debt_tokens,
         v.bad_debt_tokens * v.debt_price_usd AS bad_debt_usd,
+        v.bad_debt_known,
         v.keeper_reward_debt,
         v.keeper_reward_debt_tokens,
         v.keeper_reward_collateral,

@@ -631,10 +631,22 @@ def test_liquidations_page_shows_the_maker_auctions(full_db: Path, monkeypatch: 
     assert table.loc[table["takes"] > 0, "top_buyer"].tolist() == [MAKER_KEEPER.lower()]
     assert any("One buyer bought all of the collateral sold" in c.value for c in app.caption)
     short = {a["wallet"]: int(a["shortfall_dai"]) for a in ended if int(a["shortfall_dai"]) > 0}
-    grabs = _rows(full_db, f"SELECT wallet, bad_debt_tokens FROM ({query_sql('stg_maker_liquidations')})")
+    grabs = _rows(
+        full_db, f"SELECT wallet, bad_debt_tokens, bad_debt_known FROM ({query_sql('stg_maker_liquidations')})"
+    )
     assert short and {g["wallet"]: g["bad_debt_tokens"] for g in grabs if g["wallet"] in short} == pytest.approx(
         {w: v / 1e18 for w, v in short.items()}, rel=1e-12
     )
+    # The running auctions' grabs have no bad debt yet: known for the ended ones only, and the page says how many
+    # liquidations its bad debt total leaves out.
+    assert {g["wallet"] for g in grabs if not g["bad_debt_known"]} == {a["wallet"] for a in running}
+    unknown = _rows(
+        full_db,
+        f"SELECT count(DISTINCT (protocol, chain_id, tx_hash, wallet)) AS n FROM ({query_sql('mart_liquidations')}) "
+        "WHERE NOT bad_debt_known",
+    )[0]["n"]
+    assert unknown == len(running)
+    assert any(f"{unknown:,} liquidations' bad debt is not known yet" in c.value for c in app.caption)
 
 
 def test_liquidations_page_shows_the_comet_store_front(full_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

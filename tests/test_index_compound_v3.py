@@ -428,9 +428,12 @@ def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block
                 for log in receipt.logs
                 if log["topics"][0] == ABSORB_DEBT
             }
+            assert all(r["bad_debt_known"] for r in rows.iter_rows(named=True) if r["debt_repaid"] is None)
             if step >= 2:
                 assert all(r["credited_base"] is None and r["bad_debt_tokens"] is None for r in debts.values())
+                assert not any(r["bad_debt_known"] for r in debts.values())
                 continue
+            assert all(r["bad_debt_known"] for r in debts.values())
             supplied = dict(
                 zip(sorted(debts), _reads(rpc, comet, "balanceOf", [(w,) for w in sorted(debts)], head), strict=True)
             )

@@ -87,7 +87,8 @@ def totals(db: Path) -> dict[str, float | int | None]:
                sum(protocol_fee_usd) AS fee_usd,
                count(*) FILTER (WHERE block_time IS NULL) AS untimed,
                count(*) FILTER (WHERE price_source IS NULL) AS unpriced,
-               count(*) FILTER (WHERE price_source = 'latest') AS latest_priced
+               count(*) FILTER (WHERE price_source = 'latest') AS latest_priced,
+               count(DISTINCT ({ONE_LIQUIDATION})) FILTER (WHERE NOT bad_debt_known) AS bad_debt_unknown
         FROM {VIEW}
         """,
     )
@@ -689,6 +690,12 @@ def render() -> None:
         notes.append(
             f"{figures['untimed']:,} rows have no recorded block time (run `chainrisk credit history` to record it): "
             "they count in the totals and the tables, not on the chart."
+        )
+    if figures["bad_debt_unknown"]:
+        notes.append(
+            f"{figures['bad_debt_unknown']:,} liquidations' bad debt is not known yet, or not at all, and is not in "
+            "the bad debt total: a Maker auction still running (or whose end was not read), a Comet absorb whose "
+            "liquidation factor changed between the snapshots around it."
         )
     st.caption(" ".join(notes))
     _over_time(per_day(db))

@@ -106,6 +106,10 @@ POOL_COLUMNS = (
 #: * bad_debt_tokens: debt written off at that liquidation, in the debt asset (Morpho Blue's badDebtAssets, Aave
 #:   3.3+'s DeficitCreated in the same transaction, the debt a Comet absorb closed beyond its credit for the
 #:   collateral, a Maker grab's auction shortfall once it ended; NULL where that is not known);
+#: * bad_debt_known: whether bad_debt_tokens is the liquidation's final figure (NULL then meaning none: Aave without a
+#:   deficit, Liquity, a Comet absorb's collateral rows), false where it is not known yet or at all (a Maker auction
+#:   still running or whose end was not read; a Comet absorb whose liquidation factor changed between the snapshots
+#:   around it): sums of bad debt leave those out and say how many;
 #: * keeper_reward_debt, keeper_reward_collateral (exact, and _tokens): what the protocol paid the liquidator, as in
 #:   LIQUIDATION_CALL_COLUMNS (a Maker bark's Kick coin; Liquity's gas compensation where the event says it: Normal
 #:   Mode); NULL where it paid none in tokens or the logs do not say;
@@ -146,6 +150,7 @@ LIQUIDATION_COLUMNS = (
     "tx_hash",
     "log_index",
     *LIQUIDATION_AMOUNT_COLUMNS,
+    "bad_debt_known",
 )
 
 #: The columns every adapter's liquidation-calls view has (`Adapter.liquidation_calls_view`): at each market's latest

@@ -20,7 +20,8 @@
 --                          transfers are not indexed). A liquidator that is the treasury itself is not told apart: 0
 --   protocol_fee_debt      0: Aave's fee is in the collateral (NULL where protocol_fee_collateral is)
 --   bad_debt_tokens        the deficit the liquidation booked in debt_asset (3.3+ DeficitCreated; NULL on a call's
---                          row when none: before 3.3, or collateral left)
+--                          row when none: before 3.3, or collateral left); bad_debt_known always true (the same
+--                          transaction logs it)
 -- Reads: stg_aave_v3_events, raw_aave_v3_events, stg_aave_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_aave_v3_events
@@ -105,6 +106,7 @@ call_rows AS (
         e.liquidated_collateral_amount AS collateral_seized,
         e.liquidated_collateral_tokens AS collateral_seized_tokens,
         d.deficit_tokens AS bad_debt_tokens,
+        TRUE AS bad_debt_known,
         CASE WHEN r.asset IS NOT NULL THEN 0::HUGEINT END AS protocol_fee_debt,  -- the fee is in the collateral
         CASE WHEN r.asset IS NOT NULL THEN 0.0::DOUBLE END AS protocol_fee_debt_tokens,
         CASE WHEN r.asset IS NOT NULL THEN coalesce(f.fee, 0) END AS protocol_fee_collateral,
@@ -143,6 +145,7 @@ other_deficit_rows AS (
         NULL::HUGEINT AS collateral_seized,
         NULL::DOUBLE AS collateral_seized_tokens,
         d.amount_tokens AS bad_debt_tokens,
+        TRUE AS bad_debt_known,
         NULL::HUGEINT AS protocol_fee_debt,
         NULL::DOUBLE AS protocol_fee_debt_tokens,
         NULL::HUGEINT AS protocol_fee_collateral,

@@ -28,7 +28,8 @@
 --                          basePaidOut - credited_base where absorb floored the account's new balance at zero (no
 --                          supply credited; Comet.sol: "all excess debt absorbed by reserves"), 0 where it credited a
 --                          supply, NULL where credited_base is unknown
---   bad_debt_tokens        the shortfall in whole base tokens, on the debt row (NULL on the collateral rows)
+--   bad_debt_tokens        the shortfall in whole base tokens, on the debt row (NULL on the collateral rows);
+--                          bad_debt_known false on a debt row whose shortfall is unknown (NULL), true elsewhere
 -- Reads: history.raw_compound_v3_assets, snapshot_blocks, stg_compound_v3_events, stg_compound_v3_tokens.
 WITH events AS (
     SELECT * FROM stg_compound_v3_events WHERE event IN ('AbsorbDebt', 'AbsorbCollateral')
@@ -217,7 +218,8 @@ final AS (
             AS collateral_seized_tokens,
         x.credited_base,
         x.shortfall,
-        x.shortfall::DOUBLE / pow(10, b.base_decimals) AS bad_debt_tokens
+        x.shortfall::DOUBLE / pow(10, b.base_decimals) AS bad_debt_tokens,
+        e.event <> 'AbsorbDebt' OR x.shortfall IS NOT NULL AS bad_debt_known
     FROM events AS e
     LEFT JOIN base AS b ON b.chain_id = e.chain_id AND b.market = e.market
     LEFT JOIN assets AS a ON a.chain_id = e.chain_id AND a.market = e.market AND a.asset = e.asset

@@ -48,7 +48,8 @@ final AS (
         'ETH' AS collateral_symbol,
         e.coll::HUGEINT AS collateral_seized,
         e.coll::DOUBLE / 1e18 AS collateral_seized_tokens,
-        NULL::DOUBLE AS bad_debt_tokens
+        NULL::DOUBLE AS bad_debt_tokens,
+        TRUE AS bad_debt_known
     FROM liquidated AS e
 )
 

@@ -13,7 +13,7 @@
 --   collateral_seized      exact, in the gem's smallest unit (the Vat's 18-decimal dink scaled to the gem's decimals)
 --   bad_debt_tokens        the due the grab's auction did not recover once it ended (stg_maker_auctions.shortfall_dai,
 --                          in dai: 0 when its takes raised the due); NULL while the auction runs, for a grab without a
---                          Bark, and where the auction's end was not read
+--                          Bark, and where the auction's end was not read (bad_debt_known false: not known yet)
 --   keeper_reward_debt     exact: the incentive the bark's kick paid its keeper (the Clipper Kick's coin, in dai's
 --                          smallest unit, floored: stg_maker_events.keeper_incentive_dai); NULL where unknown
 --   protocol_fee_debt      exact: the liquidation penalty the bark charged, its auction's tab (due x chop, from the
@@ -75,7 +75,8 @@ final AS (
         e.symbol AS collateral_symbol,
         e.seized AS collateral_seized,
         e.seized::DOUBLE / pow(10, e.gem_decimals) AS collateral_seized_tokens,
-        e.shortfall_dai::DOUBLE / 1e18 AS bad_debt_tokens
+        e.shortfall_dai::DOUBLE / 1e18 AS bad_debt_tokens,
+        e.shortfall_dai IS NOT NULL AS bad_debt_known
     FROM seized AS e
 )
 

@@ -48,7 +48,8 @@ final AS (
         c.collateral_symbol,
         e.seized_assets AS collateral_seized,
         e.seized_tokens AS collateral_seized_tokens,
-        e.bad_debt_tokens
+        e.bad_debt_tokens,
+        TRUE AS bad_debt_known
     FROM events AS e
     LEFT JOIN collateral AS c ON c.chain_id = e.chain_id AND c.source = e.source AND c.market_id = e.market
     WHERE e.event = 'Liquidate'
