@@ -39,6 +39,7 @@ from chainrisk.devnet.compound_v3 import (
     build_compound_v3,
     deploy_implementation,
 )
+from chainrisk.devnet.governance import PROXY
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standin_contracts
@@ -328,20 +329,6 @@ def test_bad_input_is_one_line_and_changes_nothing(
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and err.startswith("chainrisk: error: ") and expected in err, err
     assert _digest(folder) == before
-
-
-#: OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo (the stand-in market's proxy).
-PROXY = Abi(
-    [
-        {
-            "type": "function",
-            "name": "upgradeTo",
-            "inputs": [{"name": "newImplementation", "type": "address"}],
-            "outputs": [],
-            "stateMutability": "nonpayable",
-        }
-    ]
-)
 
 
 def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block(

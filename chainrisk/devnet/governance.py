@@ -38,7 +38,7 @@ COMET = load_abi("compound-v3", "IComet")
 VAT = load_abi("maker", "Vat")
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
-#: The Comet stand-in's proxy: its admin upgrades it.
+#: The Comet stand-in's proxy, OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo.
 PROXY = Abi(
     [
         {

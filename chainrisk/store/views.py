@@ -252,13 +252,9 @@ SNAPSHOTS_VIEW = "stg_snapshot_blocks"
 
 def _shifted(column: str, places: str) -> str:
     """SQL: the integer `column` (any integer type, or its decimal digits as text) with its point moved `places`
-    digits left, as the double nearest to that decimal (dividing a 48-digit rad's double by 1e45 is off in its last
-    bits: 7,500.000000000001 dai); NULL where the value is not an integer's digits."""
-    text = f"{column}::VARCHAR"
-    return (
-        f"TRY_CAST(CASE WHEN length({text}) > ({places}) THEN left({text}, length({text}) - ({places})) || '.' || "
-        f"right({text}, {places}) ELSE '0.' || lpad({text}, {places}, '0') END AS DOUBLE)"
-    )
+    digits left, as the double nearest to that decimal: its digits read with an exponent (dividing a 48-digit rad's
+    double by 1e45 is off in its last bits: 7,500.000000000001 dai); NULL where the value is not a number."""
+    return f"TRY_CAST({column}::VARCHAR || 'e-' || ({places}) AS DOUBLE)"
 
 
 def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str], str]:
@@ -270,43 +266,40 @@ def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str]
     its settings whole with the version before's (`moved`) and finds each key's first and last; only the raw rows of
     the versions that moved, and of the ones they replaced, are then read again to take the settings apart and give
     each its amount (carrying those through the window, or working them out for every version before the join, took
-    1.5 to 2 times as long: benchmarks/parameter_changes.py)."""
+    1.5 to 2 times as long: benchmarks/parameter_changes.py). Each settings list is spelled once per pass: every
+    checkpoint writes the views' SQL into the catalog, and the database's and the published folder's size follow."""
     values = "{" + ", ".join(f"'{s.column}': \"{s.column}\"" for s in spec.settings) + "}"
+    # Around a change, the settings as lists in the order of spec.settings: exact text and amounts, zipped with the
+    # names and units by the unnests of changed_n.
+    texts = "[" + ", ".join(f'"{s.column}"::VARCHAR' for s in spec.settings) + "]"
     amounts = (
-        "{"
+        "["
         + ", ".join(
-            f"'{s.column}': "
-            + (s.amount if s.amount else _shifted(f'"{s.column}"', s.places) if s.unit else "NULL::DOUBLE")
+            s.amount if s.amount else _shifted(f'"{s.column}"', s.places) if s.unit else "NULL::DOUBLE"
             for s in spec.settings
         )
-        + "}"
+        + "]"
     )
-    pairs = ",\n            ".join(
-        f"{{'parameter': '{s.column}', 'unit': {_literal(s.unit) if s.unit else 'NULL::VARCHAR'}, "
-        f"'old_value': o.setting.{s.column}::VARCHAR, 'new_value': r.setting.{s.column}::VARCHAR, "
-        f"'old_amount': o.amount.{s.column}, 'new_amount': r.amount.{s.column}}}"
-        for s in spec.settings
-    )
-    # The raw rows of the versions around each event, their settings taken apart (the semi join first: a handful).
-    columns = (
-        f"chain_id, source, {spec.market} AS market, item, {spec.symbol} AS symbol, block_number, valid_to_block, "
-        f"{values} AS setting, {amounts} AS amount"
-    )
+    names = "[" + ", ".join(_literal(s.column) for s in spec.settings) + "]"
+    units = "[" + ", ".join(_literal(s.unit) if s.unit else "NULL" for s in spec.settings) + "]::VARCHAR[]"
     key = "chain_id, source, item"
+    raw = f"(SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table})"
     on = "e.chain_id = h.chain_id AND e.source = h.source AND e.item = h.item"
+    same = "e.chain_id = {0}.chain_id AND e.source = {0}.source AND e.item = {0}.item"
     ctes = [
         f"""steps_{n} AS (
     SELECT
-        chain_id,
-        market AS source,
-        {spec.item} AS item,
+        {key},
         block_number,
         valid_to_block,
-        {values} IS DISTINCT FROM lag({values}) OVER item_order AS moved,
+        setting IS DISTINCT FROM lag(setting) OVER item_order AS moved,
         lag(valid_to_block) OVER item_order AS was_to,
         lead(block_number) OVER item_order AS next_from
-    FROM {HISTORY_SCHEMA}.{spec.table}
-    WINDOW item_order AS (PARTITION BY chain_id, market, {spec.item} ORDER BY block_number)
+    FROM (
+        SELECT chain_id, market AS source, {spec.item} AS item, block_number, valid_to_block, {values} AS setting
+        FROM {HISTORY_SCHEMA}.{spec.table}
+    )
+    WINDOW item_order AS (PARTITION BY {key} ORDER BY block_number)
 )""",
         f"""events_{n} AS (
     SELECT {key}, block_number, 'changed' AS change FROM steps_{n} WHERE was_to = block_number AND moved
@@ -316,23 +309,31 @@ def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str]
     SELECT {key}, valid_to_block, 'gone' FROM steps_{n}
     WHERE valid_to_block IS NOT NULL AND (next_from IS NULL OR next_from > valid_to_block)
 )""",
-        f"""read_{n} AS (
-    SELECT {columns}
-    FROM (SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table}) AS h
-    SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.block_number AND e.change <> 'gone'
+        # The raw rows of the versions an event names (side read: at its block; replaced: closed at it), their settings
+        # taken apart (the semi joins first: a handful of rows; UNION ALL with the side named, as a distinct UNION
+        # cost 10 % more of the whole read).
+        f"""around_{n} AS (
+    SELECT
+        chain_id, source, {spec.market} AS market, item, {spec.symbol} AS symbol, block_number, valid_to_block,
+        {texts} AS setting, {amounts} AS amount, side
+    FROM (
+        SELECT h.*, 'read' AS side FROM {raw} AS h
+        SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.block_number AND e.change <> 'gone'
+        UNION ALL
+        SELECT h.*, 'replaced' FROM {raw} AS h
+        SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.valid_to_block AND e.change <> 'listed'
+    )
 )""",
-        f"""replaced_{n} AS (
-    SELECT {columns}
-    FROM (SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table}) AS h
-    SEMI JOIN events_{n} AS e ON {on} AND e.block_number = h.valid_to_block AND e.change <> 'listed'
-)""",
+        # A read version right after the one it replaced moved (a listing follows a gap or nothing).
         f"""changed_{n} AS (
-    SELECT r.chain_id, r.source, r.market, r.item, r.symbol, r.block_number, unnest([
-            {pairs}
-        ], recursive := true)
-    FROM read_{n} AS r
-    JOIN replaced_{n} AS o
+    SELECT
+        r.chain_id, r.source, r.market, r.item, r.symbol, r.block_number,
+        unnest({names}) AS parameter, unnest({units}) AS unit, unnest(o.setting) AS old_value,
+        unnest(r.setting) AS new_value, unnest(o.amount) AS old_amount, unnest(r.amount) AS new_amount
+    FROM around_{n} AS r
+    JOIN around_{n} AS o
         ON o.chain_id = r.chain_id AND o.source = r.source AND o.item = r.item AND o.valid_to_block = r.block_number
+        AND r.side = 'read' AND o.side = 'replaced'
 )""",
     ]
     head = f"{_literal(protocol)} AS protocol, chain_id, source, market, {_literal(spec.item_kind)} AS item_kind, item"
@@ -343,22 +344,20 @@ FROM changed_{n}
 WHERE old_value IS DISTINCT FROM new_value
 UNION ALL
 SELECT {head}, symbol, 'listed', {nothing}, block_number
-FROM read_{n} AS r
-WHERE EXISTS (
+FROM around_{n} AS r
+WHERE r.side = 'read' AND EXISTS (
     SELECT 1 FROM events_{n} AS e
     JOIN {SNAPSHOTS_VIEW} AS b
         ON b.protocol = {_literal(protocol)} AND b.chain_id = e.chain_id AND b.source = e.source
         AND b.block_number = e.block_number
-    WHERE e.chain_id = r.chain_id AND e.source = r.source AND e.item = r.item AND e.block_number = r.block_number
-        AND e.change = 'listed' AND NOT b.is_first
+    WHERE {same.format("r")} AND e.block_number = r.block_number AND e.change = 'listed' AND NOT b.is_first
 )
 UNION ALL
 SELECT {head}, symbol, 'gone', {nothing}, valid_to_block
-FROM replaced_{n} AS o
-WHERE EXISTS (
+FROM around_{n} AS o
+WHERE o.side = 'replaced' AND EXISTS (
     SELECT 1 FROM events_{n} AS e
-    WHERE e.chain_id = o.chain_id AND e.source = o.source AND e.item = o.item AND e.block_number = o.valid_to_block
-        AND e.change = 'gone'
+    WHERE {same.format("o")} AND e.block_number = o.valid_to_block AND e.change = 'gone'
 )"""
     return ctes, select
 
