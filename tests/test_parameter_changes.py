@@ -19,6 +19,7 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
+from chainrisk.dashboard.markets_page import market_changes
 from chainrisk.devnet.compound_v3 import COLLATERALS
 from chainrisk.devnet.governance import govern
 from chainrisk.devnet.node import BlockBuilder
@@ -231,6 +232,11 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert (metrics["Settings changed"], metrics["Items listed"]) == (str(len(changed)), "1")
         line = next(r for r in rows if r["parameter"] == "line")
         assert setting_text(line["new_amount"], "dai", None) in set(shown["now"])
+        # The market-over-time charts mark the snapshot that read them, what changed in the tooltip.
+        marks = market_changes(db, "maker", devnet["chain_id"], "ETH-A")
+        ilk = [r for r in rows if r["protocol"] == "maker"]
+        assert marks["changed_by_block"].to_list() == [after_block] and marks["changes"].to_list() == [len(ilk)]
+        assert all(f"ETH-A {r['parameter']} " in marks["what"][0] for r in ilk), marks["what"][0]
 
         # An empty block later, the next run finds nothing new: the history keeps the changes, no alert repeats.
         BlockBuilder(

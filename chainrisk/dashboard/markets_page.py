@@ -150,6 +150,59 @@ def market_history(db: Path, protocol: str, chain_id: int, market: str, since: i
     )
 
 
+def market_changes(db: Path, protocol: str, chain_id: int, market: str, since: int | None = None) -> pl.DataFrame:
+    """The governance changes read for one market from `since` (a timestamp; None: all), one row per snapshot that
+    read some, with what changed in words: the marks on its charts over time."""
+    if missing_relations(db, (CHANGES,)):
+        return pl.DataFrame()
+    frame = query(
+        db,
+        f"""
+        SELECT changed_by_time, changed_by_block, item_kind, coalesce(symbol, item) AS item_name, parameter, change,
+               unit, old_value, new_value, old_amount, new_amount
+        FROM {CHANGES}
+        WHERE protocol = ? AND chain_id = ? AND market = ? AND epoch(changed_by_time) >= ?
+        ORDER BY changed_by_block, item_kind, item_name, parameter
+        """,
+        protocol,
+        chain_id,
+        market,
+        since if since is not None else -(2**62),
+    )
+    if frame.is_empty():
+        return frame
+    words = [
+        f"{row['item_name']} {row['parameter']} {setting_text(row['old_amount'], row['unit'], row['old_value'])} → "
+        f"{setting_text(row['new_amount'], row['unit'], row['new_value'])}"
+        if row["change"] == "changed"
+        else f"{row['item_kind']} {row['item_name']} {CHANGE_WORDS[row['change']]}"
+        for row in frame.iter_rows(named=True)
+    ]
+    marks = (
+        frame.with_columns(pl.Series("what", words, pl.String))
+        .group_by("changed_by_time", "changed_by_block", maintain_order=True)
+        .agg(pl.len().alias("changes"), pl.col("what").str.join("; "))
+    )
+    return naive_utc(marks, "changed_by_time")
+
+
+def _governance_rules(marks: pl.DataFrame) -> alt.Chart:
+    """Dashed vertical rules at the snapshots that read governance changes, what changed in their tooltip."""
+    rules: alt.Chart = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[4, 4], color="#7f7f7f")
+        .encode(
+            x="changed_by_time:T",
+            tooltip=[
+                alt.Tooltip("changed_by_time:T", format="%Y-%m-%d %H:%M", title="read at (UTC)"),
+                alt.Tooltip("changed_by_block:Q", format="d", title="block"),
+                alt.Tooltip("what:N", title="governance changed"),
+            ],
+        )
+    )
+    return rules
+
+
 def _over_time(db: Path) -> None:
     """A chosen market's collateral, debt, bad debt and liquidatable wallets in every bucket of the health history."""
     if missing_relations(db, (HISTORY,)):
@@ -193,6 +246,13 @@ def _over_time(db: Path) -> None:
         )
     )
     frame = naive_utc(history, "bucket_time", "block_time")
+    marks = market_changes(db, protocol, chain_id, market, since=since)
+    if not marks.is_empty():
+        st.caption(
+            f"Dashed lines: the {marks.height:,} snapshot{'' if marks.height == 1 else 's'} that read governance's "
+            f"changes to this market's parameters ({int(marks['changes'].sum()):,} in all; what changed in their "
+            "tooltip, every one in the table below)."
+        )
     tooltip = [
         alt.Tooltip("bucket_time:T", format="%Y-%m-%d %H:%M", title="bucket (UTC)"),
         alt.Tooltip("block_number:Q", format="d", title="last block"),
@@ -201,7 +261,7 @@ def _over_time(db: Path) -> None:
     left, right = st.columns(2)
     money = frame.unpivot(index=["bucket_time", "block_number"], on=list(HISTORY_USD), variable_name="series")
     money = money.with_columns(pl.col("series").replace(HISTORY_USD))
-    left.altair_chart(
+    lines = (
         alt.Chart(money)
         .mark_line(point=frame.height <= POINTS_UP_TO)
         .encode(
@@ -211,9 +271,9 @@ def _over_time(db: Path) -> None:
             .sort(list(HISTORY_USD.values()))
             .legend(orient="bottom"),
             tooltip=[*tooltip, "series", alt.Tooltip("value:Q", format="$,.2f", title="USD")],
-        ),
-        width="stretch",
+        )
     )
+    left.altair_chart(lines + _governance_rules(marks) if not marks.is_empty() else lines, width="stretch")
     # Liquidatable at some sample as an area, at the last sample as a line over it: often the same, and a line would
     # hide the other.
     counts = frame.select(
@@ -236,7 +296,7 @@ def _over_time(db: Path) -> None:
         y=alt.Y("any:Q", title="liquidatable wallets", axis=alt.Axis(format="d", tickMinStep=1))
     )
     last = base.mark_line(interpolate="step-after", color="#d62728").encode(y="last:Q")
-    right.altair_chart(some + last, width="stretch")
+    right.altair_chart(some + last + _governance_rules(marks) if not marks.is_empty() else some + last, width="stretch")
     right.caption("Line: liquidatable at the bucket's last sample; shaded: at some sample of the bucket.")
 
 
