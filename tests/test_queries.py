@@ -1396,3 +1396,47 @@ def test_views_are_made_again_only_when_what_they_are_made_from_changed(
         install_views(con)
         assert oids()[query.name] != before[query.name]
         assert _frame(con, f"SELECT count(*) AS n FROM {query.name}")["n"][0] == 0
+
+
+def test_parameter_changes_on_a_hand_made_history(tmp_path: Path) -> None:
+    """The generated change log over raw versions written by hand (Morpho Blue markets): a fee moved between two
+    snapshots is one change between them; a fee first read (a column a newer chainrisk added: NULL before) or no longer
+    read (NULL after) is none; a market first read after the source's first snapshot is listed, one a snapshot no
+    longer read is gone, and one read again after a gap is listed again; versions that move only other columns
+    (totals, prices) add nothing."""
+    columns = "chain_id, market, block_number, market_id, loan_token, collateral_token, oracle, irm, lltv, fee, "
+    columns += "total_supply_assets, loan_symbol, collateral_symbol, valid_to_block"
+    #           market id, block, fee, supply, valid_to
+    versions = [
+        ("m1", 10, None, 1, 20),
+        ("m1", 20, 0, 1, 30),
+        ("m1", 30, 0, 2, 40),  # only the totals moved
+        ("m1", 40, 5 * 10**16, 2, 50),
+        ("m1", 50, None, 2, None),  # the fee unread now
+        ("m2", 30, 0, 1, None),  # listed at the third snapshot
+        ("m3", 10, 0, 1, 20),  # gone at 20, read again at 40
+        ("m3", 40, 0, 1, None),
+    ]
+    with Store(tmp_path / "hand.duckdb") as store:
+        store.ensure_tables(adapters()["morpho-blue"].ddl)
+        install_views(store.con)
+        for market, block, fee, supply, valid_to in versions:
+            store.con.execute(
+                f"INSERT INTO history.raw_morpho_blue_markets ({columns}) "
+                "VALUES (1, '0xmorpho', ?, ?, '0xl', '0xc', '0xo', '0xi', 1, ?, ?, 'USDC', 'WETH', ?)",
+                [block, market, fee, supply, valid_to],
+            )
+        for block in (10, 20, 30, 40, 50):
+            store.con.execute(
+                "INSERT INTO snapshot_blocks VALUES ('morpho-blue', 1, '0xmorpho', ?, '0x', ?)", [block, block * 12]
+            )
+        found = store.con.execute(
+            "SELECT item, change, parameter, old_value, new_value, old_amount, new_amount, changed_after_block, "
+            "changed_by_block FROM mart_parameter_changes ORDER BY ALL"
+        ).fetchall()
+    assert found == [
+        ("m1", "changed", "fee", "0", "50000000000000000", 0.0, 5.0, 30, 40),
+        ("m2", "listed", None, None, None, None, None, 20, 30),
+        ("m3", "gone", None, None, None, None, None, 10, 20),
+        ("m3", "listed", None, None, None, None, None, 30, 40),
+    ]

@@ -199,7 +199,8 @@ LIQUIDATION_CALL_COLUMNS = (
 
 #: The columns every adapter's parameter-changes view has (`Adapter.parameter_changes_view`): each governed setting a
 #: snapshot read with a value the item's previous version did not hold (its raw versions in history.raw_*: governance
-#: changes, read at the first snapshot after them), stacked by `stg_lending_parameter_changes`:
+#: changes, read at the first snapshot after them), stacked by `stg_lending_parameter_changes`. A value read on one
+#: side only (NULL on the other: a column a newer chainrisk added to the raw table, a getter that failed) is no change:
 #: * source: the indexed contract (snapshot_blocks' source); market: the market as positions name it;
 #: * item_kind, item, symbol: what the setting belongs to ('reserve' and its asset, 'e-mode category' and its id,
 #:   'collateral' and its asset, 'comet' and the Comet, 'ilk' and its name, 'market' and a Morpho market's id) and its

@@ -339,9 +339,10 @@ def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str]
     head = f"{_literal(protocol)} AS protocol, chain_id, source, market, {_literal(spec.item_kind)} AS item_kind, item"
     nothing = "NULL, NULL, NULL, NULL, NULL, NULL"
     amounts_out = "old_value, new_value, old_amount, new_amount"
+    # A setting unread on either side (a column a newer chainrisk added, a getter that failed) is not a change.
     select = f"""SELECT {head}, symbol, 'changed' AS change, parameter, unit, {amounts_out}, block_number
 FROM changed_{n}
-WHERE old_value IS DISTINCT FROM new_value
+WHERE old_value <> new_value
 UNION ALL
 SELECT {head}, symbol, 'listed', {nothing}, block_number
 FROM around_{n} AS r
