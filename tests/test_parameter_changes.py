@@ -19,6 +19,7 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
+from chainrisk.dashboard.governance import change_words
 from chainrisk.dashboard.markets_page import market_changes
 from chainrisk.devnet.compound_v3 import COLLATERALS
 from chainrisk.devnet.governance import govern
@@ -237,6 +238,24 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         ilk = [r for r in rows if r["protocol"] == "maker"]
         assert marks["changed_by_block"].to_list() == [after_block] and marks["changes"].to_list() == [len(ilk)]
         assert all(f"ETH-A {r['parameter']} " in marks["what"][0] for r in ilk), marks["what"][0]
+        # A WBTC holder's Wallet page lists the changes to its Aave market: WBTC's and the market's own items (the
+        # e-mode category), not those of reserves it does not hold; its health chart marks them.
+        provider = devnet["aave_v3"]["pool_addresses_provider"].lower()
+        held = _rows(
+            db,
+            "SELECT wallet, list(DISTINCT asset) AS assets FROM positions WHERE market = ? GROUP BY wallet "
+            "HAVING list_contains(list(symbol), 'WBTC') ORDER BY wallet LIMIT 1".replace("?", f"'{provider}'"),
+        )[0]
+        app = open_page("wallet", wallet=held["wallet"])
+        assert_clean(app)
+        listed = table_with(app, "changed_by_block")
+        market_rows = [
+            r for r in rows if r["market"] == provider and (r["item_kind"] != "reserve" or r["item"] in held["assets"])
+        ]
+        assert sorted(listed["change"]) == sorted(change_words(r) for r in market_rows)
+        assert any(r["symbol"] == "WBTC" for r in market_rows) and len(market_rows) < sum(
+            r["market"] == provider for r in rows
+        )
 
         # An empty block later, the next run finds nothing new: the history keeps the changes, no alert repeats.
         BlockBuilder(

@@ -19,7 +19,9 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
+from chainrisk.dashboard import governance
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
+from chainrisk.dashboard.governance import CHANGE_WORDS, CHANGES
 from chainrisk.dashboard.ui import (
     CHAIN_COLUMN,
     PROTOCOL_NAMES,
@@ -158,49 +160,18 @@ def market_changes(db: Path, protocol: str, chain_id: int, market: str, since: i
     frame = query(
         db,
         f"""
-        SELECT changed_by_time, changed_by_block, item_kind, coalesce(symbol, item) AS item_name, parameter, change,
-               unit, old_value, new_value, old_amount, new_amount
+        SELECT changed_by_time, changed_by_block, item_kind, item, symbol, parameter, change, unit, old_value,
+               new_value, old_amount, new_amount
         FROM {CHANGES}
         WHERE protocol = ? AND chain_id = ? AND market = ? AND epoch(changed_by_time) >= ?
-        ORDER BY changed_by_block, item_kind, item_name, parameter
+        ORDER BY changed_by_block, item_kind, symbol, parameter
         """,
         protocol,
         chain_id,
         market,
         since if since is not None else -(2**62),
     )
-    if frame.is_empty():
-        return frame
-    words = [
-        f"{row['item_name']} {row['parameter']} {setting_text(row['old_amount'], row['unit'], row['old_value'])} → "
-        f"{setting_text(row['new_amount'], row['unit'], row['new_value'])}"
-        if row["change"] == "changed"
-        else f"{row['item_kind']} {row['item_name']} {CHANGE_WORDS[row['change']]}"
-        for row in frame.iter_rows(named=True)
-    ]
-    marks = (
-        frame.with_columns(pl.Series("what", words, pl.String))
-        .group_by("changed_by_time", "changed_by_block", maintain_order=True)
-        .agg(pl.len().alias("changes"), pl.col("what").str.join("; "))
-    )
-    return naive_utc(marks, "changed_by_time")
-
-
-def _governance_rules(marks: pl.DataFrame) -> alt.Chart:
-    """Dashed vertical rules at the snapshots that read governance changes, what changed in their tooltip."""
-    rules: alt.Chart = (
-        alt.Chart(marks)
-        .mark_rule(strokeDash=[4, 4], color="#7f7f7f")
-        .encode(
-            x="changed_by_time:T",
-            tooltip=[
-                alt.Tooltip("changed_by_time:T", format="%Y-%m-%d %H:%M", title="read at (UTC)"),
-                alt.Tooltip("changed_by_block:Q", format="d", title="block"),
-                alt.Tooltip("what:N", title="governance changed"),
-            ],
-        )
-    )
-    return rules
+    return frame if frame.is_empty() else naive_utc(governance.marks(frame), "changed_by_time")
 
 
 def _over_time(db: Path) -> None:
@@ -273,7 +244,7 @@ def _over_time(db: Path) -> None:
             tooltip=[*tooltip, "series", alt.Tooltip("value:Q", format="$,.2f", title="USD")],
         )
     )
-    left.altair_chart(lines + _governance_rules(marks) if not marks.is_empty() else lines, width="stretch")
+    left.altair_chart(lines + governance.rules(marks) if not marks.is_empty() else lines, width="stretch")
     # Liquidatable at some sample as an area, at the last sample as a line over it: often the same, and a line would
     # hide the other.
     counts = frame.select(
@@ -296,7 +267,7 @@ def _over_time(db: Path) -> None:
         y=alt.Y("any:Q", title="liquidatable wallets", axis=alt.Axis(format="d", tickMinStep=1))
     )
     last = base.mark_line(interpolate="step-after", color="#d62728").encode(y="last:Q")
-    right.altair_chart(some + last + _governance_rules(marks) if not marks.is_empty() else some + last, width="stretch")
+    right.altair_chart(some + last + governance.rules(marks) if not marks.is_empty() else some + last, width="stretch")
     right.caption("Line: liquidatable at the bucket's last sample; shaded: at some sample of the bucket.")
 
 
@@ -381,11 +352,8 @@ def _limits(db: Path) -> None:
     )
 
 
-CHANGES = "mart_parameter_changes"
 #: Changes the page's table lists, the newest first (the mart keeps every one).
 CHANGES_SHOWN = 1000
-#: The mart's `change` as the page words it.
-CHANGE_WORDS = {"changed": "changed", "listed": "listed", "gone": "no longer read"}
 
 
 def parameter_changes(db: Path) -> pl.DataFrame:

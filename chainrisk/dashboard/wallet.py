@@ -1,4 +1,5 @@
-"""Wallet page: one wallet's positions across protocols and markets, its health history and a live what-if."""
+"""Wallet page: one wallet's positions across protocols and markets, its health history (with the governance changes
+to its markets and assets marked), its liquidations and a live what-if."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard import liquidations
+from chainrisk.dashboard import governance, liquidations
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.ui import (
+    count_column,
     health_column,
     key_table,
     market_name,
@@ -257,13 +259,76 @@ def render() -> None:
                 "liquidated_when_price": "liquidated when price",
             },
         )
-    _history(health_history(db, wallet))
+    history = health_history(db, wallet)
+    changes = wallet_changes(db, wallet, positions, history)
+    _history(history, changes)
+    _governance_table(changes)
     _liquidations(db, wallet)
     _auctions(db, wallet)
     _what_if(positions, health)
 
 
-def _history(history: pl.DataFrame) -> None:
+def wallet_changes(db: Path, wallet: str, positions: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+    """Governance's changes to the markets the wallet is in, read after one of its health samples there: a reserve's or
+    collateral's settings where it holds that asset now, every other item of those markets (an e-mode category, a
+    Comet's configuration, an ilk, a Morpho market). One row per change, newest first."""
+    if missing_relations(db, (governance.CHANGES,)):
+        return pl.DataFrame()
+    if positions.is_empty() and history.is_empty():
+        return pl.DataFrame()
+    frame = query(
+        db,
+        f"""
+        SELECT c.changed_by_time, c.changed_by_block, c.protocol, c.chain_id, c.market, c.market_label, c.item_kind,
+               c.item, c.symbol, c.parameter, c.change, c.unit, c.old_value, c.new_value, c.old_amount, c.new_amount
+        FROM {governance.CHANGES} AS c
+        WHERE EXISTS (
+              SELECT 1 FROM mart_wallet_health_history AS h
+              WHERE h.wallet = ? AND h.protocol = c.protocol AND h.chain_id = c.chain_id AND h.market = c.market
+                  AND h.block_number <= c.changed_by_block
+          )
+          AND (c.item_kind NOT IN ('reserve', 'collateral') OR EXISTS (
+              SELECT 1 FROM stg_positions_latest AS p
+              WHERE p.wallet = ? AND p.protocol = c.protocol AND p.chain_id = c.chain_id AND p.market = c.market
+                  AND p.asset = c.item
+          ))
+        ORDER BY c.changed_by_block DESC, c.market_label, c.item_kind, c.symbol, c.parameter
+        """,
+        wallet,
+        wallet,
+    )
+    return naive_utc(frame, "changed_by_time")
+
+
+def _governance_table(changes: pl.DataFrame) -> None:
+    if changes.is_empty():
+        return
+    st.subheader("Governance changes to its markets")
+    st.caption(
+        "Each risk parameter governance changed, since the wallet's first health sample, of the markets it is in and "
+        "the assets it holds there (a reserve's or collateral's settings), and of those markets themselves; read at "
+        "the snapshot named, changed after the one before it (`mart_parameter_changes`). The dashed lines on the "
+        "health history mark them."
+    )
+    shown = changes.select(
+        "changed_by_time",
+        market_names(changes, "market_label").alias("market"),
+        pl.Series("change", [governance.change_words(r) for r in changes.iter_rows(named=True)], pl.String),
+        "changed_by_block",
+    )
+    table(
+        shown,
+        hide_index=True,
+        column_config={
+            "changed_by_time": st.column_config.DatetimeColumn("read at (UTC)"),
+            "market": st.column_config.TextColumn("market", width="medium"),
+            "change": st.column_config.TextColumn("what changed", width="large"),
+            "changed_by_block": count_column("read at block"),
+        },
+    )
+
+
+def _history(history: pl.DataFrame, changes: pl.DataFrame) -> None:
     st.subheader("Health history")
     if history.is_empty():
         st.info("No health history: the wallet has had no debt in any scored block.")
@@ -305,7 +370,11 @@ def _history(history: pl.DataFrame) -> None:
     liquidation = (
         alt.Chart(pl.DataFrame({"health factor": [1.0]})).mark_rule(color="#d62728").encode(y="health factor:Q")
     )
-    st.altair_chart(band + lines + liquidation, width="stretch")
+    chart = band + lines + liquidation
+    if not changes.is_empty():
+        marks = governance.marks(changes.rename({"changed_by_time": "block_time"}), time="block_time")
+        chart = chart + governance.rules(marks, time="block_time")
+    st.altair_chart(chart, width="stretch")
 
 
 def _calls_now(db: Path, wallet: str) -> None:
