@@ -157,11 +157,12 @@ def _devnet_status(args: argparse.Namespace) -> None:
 
 def _devnet_govern(args: argparse.Namespace) -> None:
     from chainrisk.devnet.governance import govern
-    from chainrisk.devnet.manifest import read_manifest
+    from chainrisk.devnet.manifest import manifest_path, read_manifest
     from chainrisk.devnet.node import TransactionFailed
     from chainrisk.rpc import RpcClient
 
-    manifest = read_manifest(Path(args.state_dir) / "manifest.json" if args.state_dir else None)
+    path = Path(args.state_dir) / "manifest.json" if args.state_dir else manifest_path()
+    manifest = read_manifest(path)
     if not _pid_alive(int(manifest["pid"])):
         raise UserError("the devnet is not running; start it with `chainrisk devnet up`")
     with RpcClient(manifest["rpc_url"]) as rpc:
@@ -169,10 +170,20 @@ def _devnet_govern(args: argparse.Namespace) -> None:
             moves = govern(rpc, manifest)
         except TransactionFailed as exc:
             raise UserError(f"the devnet's governance proposal did not pass: {exc}") from None
-        head = int(rpc.call("eth_blockNumber"), 16)
+        head = rpc.call("eth_getBlockByNumber", ["latest", False])
+    # The manifest's head is the chain's now (`devnet status`, the Devnet page).
+    manifest |= {
+        "head_block": int(head["number"], 16),
+        "head_block_hash": head["hash"],
+        "head_timestamp": int(head["timestamp"], 16),
+    }
+    path.write_text(json.dumps(manifest, indent=2))
     for move in moves:
         print(move.what)
-    print(f"passed by block {head}; `chainrisk run --devnet` reads the changes (mart_parameter_changes, Markets page)")
+    print(
+        f"passed by block {manifest['head_block']}; `chainrisk run --devnet` reads the changes "
+        "(mart_parameter_changes, Markets page)"
+    )
 
 
 def _index_config(args: argparse.Namespace) -> Any:

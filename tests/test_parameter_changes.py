@@ -7,6 +7,7 @@ the `parameter_changed` alert sends each once; the Markets page lists them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -266,3 +267,26 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert sorted(map(str, again)) == sorted(map(str, rows))
         with Store(db) as store:
             assert run_alerts(store.con, config, 3, client).sent == 0
+
+
+def test_devnet_govern_passes_the_proposal_and_moves_the_manifests_head(
+    full_devnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chainrisk devnet govern` on the full devnet (in an anvil snapshot, the manifest put back after): one line per
+    protocol moved, and the manifest's head is the chain's head after it."""
+    manifest = Path(full_devnet["state_dir"]) / "manifest.json"
+    kept = manifest.read_text()
+    monkeypatch.setenv("CHAINRISK_STATE_DIR", str(Path(full_devnet["state_dir"]).parent))
+    with RpcClient(full_devnet["rpc_url"]) as rpc, sandbox(rpc):
+        try:
+            assert main(["devnet", "govern"]) == 0
+            head = rpc.call("eth_getBlockByNumber", ["latest", False])
+            written = json.loads(manifest.read_text())
+        finally:
+            manifest.write_text(kept)
+    printed = capsys.readouterr().out
+    for protocol in ("Aave V3:", "Morpho Blue:", "Compound V3 (stand-in):", "Maker/Sky (stand-in) ETH-A:"):
+        assert protocol in printed, printed
+    assert f"passed by block {int(head['number'], 16)}" in printed
+    assert (written["head_block"], written["head_block_hash"]) == (int(head["number"], 16), head["hash"])
+    assert written["head_block"] > full_devnet["head_block"]
