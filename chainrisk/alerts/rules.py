@@ -122,7 +122,7 @@ the parameter).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -309,16 +309,22 @@ def _rule(entry: Any, where: str, watchlists: dict[str, tuple[str, ...]]) -> Rul
     )
 
 
+def _known_names(raw: Any, where: str, key: str, known: Collection[str], what: tuple[str, str]) -> tuple[str, ...]:
+    """A rule's `key`: a non-empty list of names among `known`, sorted; `what` words one and several of them."""
+    one, several = what
+    if not isinstance(raw, list) or not raw or not all(isinstance(name, str) for name in raw):
+        raise UserError(f"{where}: {key} must be a non-empty list of {several} ({', '.join(known)})")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(f"{where}: unknown {one} {unknown[0]!r} (known: {', '.join(known)})")
+    return tuple(sorted(set(raw)))
+
+
 def _problems(raw: Any, kind: str, where: str) -> tuple[str, ...]:
     """A data_quality rule's `kinds`: a non-empty list of known problem kinds."""
     if kind != "data_quality":
         raise UserError(f"{where}: `kinds` applies to data_quality rules only")
-    if not isinstance(raw, list) or not raw or not all(isinstance(k, str) for k in raw):
-        raise UserError(f"{where}: kinds must be a non-empty list of problem kinds ({', '.join(QUALITY_KINDS)})")
-    unknown = sorted(set(raw) - set(QUALITY_KINDS))
-    if unknown:
-        raise UserError(f"{where}: unknown problem kind {unknown[0]!r} (known: {', '.join(QUALITY_KINDS)})")
-    return tuple(sorted(set(raw)))
+    return _known_names(raw, where, "kinds", QUALITY_KINDS, ("problem kind", "problem kinds"))
 
 
 def _caps(raw: Any, kind: str, where: str) -> tuple[str, ...]:
@@ -335,12 +341,7 @@ def _parameters(raw: Any, kind: str, where: str) -> tuple[str, ...]:
     if kind != "parameter_changed":
         raise UserError(f"{where}: `parameters` applies to parameter_changed rules only")
     known = sorted({s.column for a in adapters().values() for table in a.settings for s in table.settings})
-    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) for p in raw):
-        raise UserError(f"{where}: parameters must be a non-empty list of setting names ({', '.join(known)})")
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise UserError(f"{where}: unknown parameter {unknown[0]!r} (known: {', '.join(known)})")
-    return tuple(sorted(set(raw)))
+    return _known_names(raw, where, "parameters", known, ("parameter", "setting names"))
 
 
 def _email(raw: Any, where: str) -> EmailChannel:

@@ -16,13 +16,20 @@ CHANGES = "mart_parameter_changes"
 CHANGE_WORDS = {"changed": "changed", "listed": "listed", "gone": "no longer read"}
 
 
+def values(row: dict[str, Any]) -> tuple[str | None, str]:
+    """A mart row's from and to for people, each in its unit; a listing or removal has no from, its word as the to."""
+    if row["change"] != "changed":
+        return None, CHANGE_WORDS[row["change"]]
+    old = setting_text(row["old_amount"], row["unit"], row["old_value"])
+    return old, setting_text(row["new_amount"], row["unit"], row["new_value"])
+
+
 def change_words(row: dict[str, Any]) -> str:
     """One change for people: 'WBTC liquidation_threshold 78 % → 73 %', 'market wstETH/WETH listed'."""
     item = row["symbol"] if row.get("symbol") is not None else row["item"]
-    if row["change"] != "changed":
-        return f"{row['item_kind']} {item} {CHANGE_WORDS[row['change']]}"
-    old = setting_text(row["old_amount"], row["unit"], row["old_value"])
-    new = setting_text(row["new_amount"], row["unit"], row["new_value"])
+    old, new = values(row)
+    if old is None:
+        return f"{row['item_kind']} {item} {new}"
     return f"{item} {row['parameter']} {old} → {new}"
 
 

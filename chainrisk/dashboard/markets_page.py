@@ -38,7 +38,6 @@ from chainrisk.dashboard.ui import (
 )
 from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState
-from chainrisk.units import setting_text
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
@@ -374,15 +373,7 @@ def parameter_changes(db: Path) -> pl.DataFrame:
     if frame.is_empty():
         return frame
     # A listing or removal reads as such in the "to" column (it has no parameter and no values).
-    shown = [
-        (
-            setting_text(row["old_amount"], row["unit"], row["old_value"]),
-            setting_text(row["new_amount"], row["unit"], row["new_value"]),
-        )
-        if row["change"] == "changed"
-        else (None, CHANGE_WORDS[row["change"]])
-        for row in frame.iter_rows(named=True)
-    ]
+    shown = [governance.values(row) for row in frame.iter_rows(named=True)]
     shown_frame = frame.with_columns(
         market_names(frame, "market_label"),
         pl.Series("was", [s[0] for s in shown], pl.String),

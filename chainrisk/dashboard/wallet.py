@@ -260,7 +260,7 @@ def render() -> None:
             },
         )
     history = health_history(db, wallet)
-    changes = wallet_changes(db, wallet, positions, history)
+    changes = wallet_changes(db, wallet)
     _history(history, changes)
     _governance_table(changes)
     _liquidations(db, wallet)
@@ -268,13 +268,11 @@ def render() -> None:
     _what_if(positions, health)
 
 
-def wallet_changes(db: Path, wallet: str, positions: pl.DataFrame, history: pl.DataFrame) -> pl.DataFrame:
+def wallet_changes(db: Path, wallet: str) -> pl.DataFrame:
     """Governance's changes to the markets the wallet is in, read after one of its health samples there: a reserve's or
     collateral's settings where it holds that asset now, every other item of those markets (an e-mode category, a
     Comet's configuration, an ilk, a Morpho market). One row per change, newest first."""
     if missing_relations(db, (governance.CHANGES,)):
-        return pl.DataFrame()
-    if positions.is_empty() and history.is_empty():
         return pl.DataFrame()
     frame = query(
         db,

@@ -23,7 +23,7 @@ from typing import Any
 
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.compound_v3 import COLLATERALS, Collateral, deploy_implementation
-from chainrisk.devnet.maker import overload_calldata
+from chainrisk.devnet.maker import bytes32, overload_calldata
 from chainrisk.devnet.morpho import market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.errors import UserError
@@ -58,10 +58,6 @@ class Move:
     protocol: str  #: adapter name
     parameters: tuple[str, ...]  #: the settings it moves, as mart_parameter_changes names them
     what: str  #: for people
-
-
-def _file_key(text: str) -> bytes:
-    return text.encode().ljust(32, b"\0")
 
 
 class _Proposal:
@@ -181,14 +177,14 @@ class _Proposal:
         )
 
     def maker(self, section: dict[str, Any]) -> None:
-        ilk = _file_key("ETH-A")
+        ilk = bytes32("ETH-A")
         _, _, _, line, dust = self.read(section["vat"], VAT, "ilks", ilk)
         _, chop, _, _ = self.read(section["dog"], DOG, "ilks", ilk)
         _, mat = self.read(section["spot"], SPOTTER, "ilks", ilk)
         new_chop = 115 * WAD // 100 if chop != 115 * WAD // 100 else 113 * WAD // 100
 
         def file(to: str, what: str, value: int) -> None:
-            data = overload_calldata("file(bytes32,bytes32,uint256)", ilk, _file_key(what), value)
+            data = overload_calldata("file(bytes32,bytes32,uint256)", ilk, bytes32(what), value)
             self.builder.send(DEPLOYER, to, data, f"file {what}")
 
         file(section["vat"], "line", line // 2)

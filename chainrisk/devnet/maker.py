@@ -98,7 +98,8 @@ def duty(fee_per_year: Decimal) -> int:
     return int(((1 + fee_per_year) ** (Decimal(1) / SECONDS_PER_YEAR) * RAY).to_integral_value())
 
 
-def _bytes32(text: str) -> bytes:
+def bytes32(text: str) -> bytes:
+    """`text` as a bytes32 (an ilk's name, a `file`'s parameter), zero-padded on the right."""
     return text.encode().ljust(32, b"\x00")
 
 
@@ -188,10 +189,10 @@ class MakerDevnet:
         return abi.decode(fn, self.rpc.call(*eth_call(address, abi, fn, *args)))
 
     def rate(self, ilk: str) -> int:
-        return int(self._read("Vat", self.d.vat, "ilks", _bytes32(ilk))[1])
+        return int(self._read("Vat", self.d.vat, "ilks", bytes32(ilk))[1])
 
     def spot(self, ilk: str) -> int:
-        return int(self._read("Vat", self.d.vat, "ilks", _bytes32(ilk))[2])
+        return int(self._read("Vat", self.d.vat, "ilks", bytes32(ilk))[2])
 
     def _call(self, sender: str, contract: str, to: str, fn: str, *args: Any, required: bool = True) -> None:
         self.builder.call(sender, self.abi[contract], to, fn, *args, required=required)
@@ -212,7 +213,7 @@ class MakerDevnet:
             self.fund(self.builder, ilk.symbol, ilk.gem, plan.wallet, amount)
             self.builder.call(plan.wallet, self.token, ilk.gem, "approve", ilk.join, amount)
             if plan.via == "cdp-manager":
-                self._call(plan.wallet, "DssCdpManager", self.d.cdp_manager, "open", _bytes32(plan.ilk), plan.wallet)
+                self._call(plan.wallet, "DssCdpManager", self.d.cdp_manager, "open", bytes32(plan.ilk), plan.wallet)
         self.builder.mine(12)
         # Ids in the order the opens were sent (the node mines first in, first out).
         last = int(self._read("DssCdpManager", self.d.cdp_manager, "cdpi")[0])
@@ -233,7 +234,7 @@ class MakerDevnet:
             else:
                 wallet = plan.wallet
                 self._call(wallet, "GemJoin", ilk.join, "join", wallet, amount)
-                self._call(wallet, "Vat", self.d.vat, "frob", _bytes32(plan.ilk), wallet, wallet, wallet, ink, dart)
+                self._call(wallet, "Vat", self.d.vat, "frob", bytes32(plan.ilk), wallet, wallet, wallet, ink, dart)
                 vaults.append(Vault(plan.ilk, wallet.lower(), wallet.lower(), None, "vat"))
         self.builder.mine(12)
         self.history.vaults.extend(vaults)
@@ -248,7 +249,7 @@ class MakerDevnet:
         self.fund(self.builder, ilk.symbol, ilk.gem, wallet, amount)
         self.builder.call(wallet, self.token, ilk.gem, "approve", ilk.join, amount)
         self._call(wallet, "GemJoin", ilk.join, "join", wallet, amount)
-        self._call(wallet, "Vat", self.d.vat, "frob", _bytes32(ilk_name), wallet, wallet, wallet, ink, dart)
+        self._call(wallet, "Vat", self.d.vat, "frob", bytes32(ilk_name), wallet, wallet, wallet, ink, dart)
         vault = Vault(ilk_name, wallet.lower(), wallet.lower(), None, "vat")
         self.history.vaults.append(vault)
         return vault
@@ -270,7 +271,7 @@ class MakerDevnet:
     # -- rates and prices ----------------------------------------------------------------------------------
     def drip_all(self) -> None:
         for name in self.d.ilks:
-            self._call(DEPLOYER, "Jug", self.d.jug, "drip", _bytes32(name))
+            self._call(DEPLOYER, "Jug", self.d.jug, "drip", bytes32(name))
             self.history.drips += 1
         self.builder.mine(0)
 
@@ -290,7 +291,7 @@ class MakerDevnet:
         self.builder.mine(0)
         if spotter:
             for name in self.d.ilks:
-                self._call(DEPLOYER, "Spotter", self.d.spot, "poke", _bytes32(name))
+                self._call(DEPLOYER, "Spotter", self.d.spot, "poke", bytes32(name))
             self.builder.mine(0)
 
     def set_prices(self, prices: dict[str, int]) -> None:
@@ -312,9 +313,9 @@ class MakerDevnet:
         """Vaults Dog.bark would take now: spot > 0 and ink * spot < art * rate."""
         vat = self.abi["Vat"]
         ilks = {
-            n: vat.decode("ilks", self.rpc.call(*eth_call(self.d.vat, vat, "ilks", _bytes32(n)))) for n in self.d.ilks
+            n: vat.decode("ilks", self.rpc.call(*eth_call(self.d.vat, vat, "ilks", bytes32(n)))) for n in self.d.ilks
         }
-        calls = [eth_call(self.d.vat, vat, "urns", _bytes32(v.ilk), v.urn) for v in self.history.vaults]
+        calls = [eth_call(self.d.vat, vat, "urns", bytes32(v.ilk), v.urn) for v in self.history.vaults]
         out = []
         for v, raw in zip(self.history.vaults, self.rpc.batch(calls), strict=True):
             ink, art = vat.decode("urns", raw)
@@ -326,7 +327,7 @@ class MakerDevnet:
     def bark(self, vaults: list[Vault]) -> None:
         """The keeper barks each urn; one the Dog refuses (its ilk's auction limit reached) stays as it is."""
         for v in vaults:
-            self._call(MAKER_KEEPER, "Dog", self.d.dog, "bark", _bytes32(v.ilk), v.urn, MAKER_KEEPER, required=False)
+            self._call(MAKER_KEEPER, "Dog", self.d.dog, "bark", bytes32(v.ilk), v.urn, MAKER_KEEPER, required=False)
         for v, receipt in zip(vaults, self.builder.mine(0), strict=True):
             if receipt.ok:
                 self.history.barked.append({"ilk": v.ilk, "urn": v.urn})
@@ -379,13 +380,13 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         call(vat, "Vat", "rely", ward)
     call(dai, "Dai", "rely", d.dai_join)
     call(d.vow, "Vow", "rely", d.dog)
-    call(vat, "Vat", "file(bytes32,uint256)", _bytes32("Line"), GLOBAL_LINE_DAI * RAD)
-    call(d.jug, "Jug", "file(bytes32,address)", _bytes32("vow"), d.vow)
-    call(d.dog, "Dog", "file(bytes32,address)", _bytes32("vow"), d.vow)
-    call(d.dog, "Dog", "file(bytes32,uint256)", _bytes32("Hole"), GLOBAL_HOLE_DAI * RAD)
+    call(vat, "Vat", "file(bytes32,uint256)", bytes32("Line"), GLOBAL_LINE_DAI * RAD)
+    call(d.jug, "Jug", "file(bytes32,address)", bytes32("vow"), d.vow)
+    call(d.dog, "Dog", "file(bytes32,address)", bytes32("vow"), d.vow)
+    call(d.dog, "Dog", "file(bytes32,uint256)", bytes32("Hole"), GLOBAL_HOLE_DAI * RAD)
     builder.mine()
     for spec in ILKS:
-        ilk = _bytes32(spec.name)
+        ilk = bytes32(spec.name)
         gem = tokens[spec.gem].lower()
         join_contract = c["GemJoin5"] if spec.decimals < 18 else c["GemJoin"]
         source = _deploy(builder, c["PriceSource"], label=f"price source {spec.gem}")
@@ -406,26 +407,26 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         d.ilks[spec.name] = item
         call(vat, "Vat", "rely", item.join)
         call(vat, "Vat", "init", ilk)
-        call(vat, "Vat", "file(bytes32,bytes32,uint256)", ilk, _bytes32("line"), spec.line_dai * RAD)
-        call(vat, "Vat", "file(bytes32,bytes32,uint256)", ilk, _bytes32("dust"), spec.dust_dai * RAD)
+        call(vat, "Vat", "file(bytes32,bytes32,uint256)", ilk, bytes32("line"), spec.line_dai * RAD)
+        call(vat, "Vat", "file(bytes32,bytes32,uint256)", ilk, bytes32("dust"), spec.dust_dai * RAD)
         call(d.jug, "Jug", "init", ilk)
-        call(d.jug, "Jug", "file(bytes32,bytes32,uint256)", ilk, _bytes32("duty"), duty(spec.fee_per_year))
-        call(d.spot, "Spotter", "file(bytes32,bytes32,address)", ilk, _bytes32("pip"), pip)
-        call(d.spot, "Spotter", "file(bytes32,bytes32,uint256)", ilk, _bytes32("mat"), int(spec.mat * RAY))
+        call(d.jug, "Jug", "file(bytes32,bytes32,uint256)", ilk, bytes32("duty"), duty(spec.fee_per_year))
+        call(d.spot, "Spotter", "file(bytes32,bytes32,address)", ilk, bytes32("pip"), pip)
+        call(d.spot, "Spotter", "file(bytes32,bytes32,uint256)", ilk, bytes32("mat"), int(spec.mat * RAY))
         call(pip, "OSM", "kiss", d.spot)
         call(pip, "OSM", "kiss", item.clip)
         call(source, "PriceSource", "poke", item.price.to_bytes(32, "big"))
         call(item.clip, "Clipper", "rely", d.dog)
         call(vat, "Vat", "rely", item.clip)  # kick sucks the keeper's incentive from the vow (none filed here)
-        call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("vow"), d.vow)
-        call(item.clip, "Clipper", "file(bytes32,address)", _bytes32("calc"), calc)
-        call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("buf"), int(CLIP_BUF * RAY))
-        call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("tail"), CLIP_TAIL)
-        call(item.clip, "Clipper", "file(bytes32,uint256)", _bytes32("cusp"), int(CLIP_CUSP * RAY))
+        call(item.clip, "Clipper", "file(bytes32,address)", bytes32("vow"), d.vow)
+        call(item.clip, "Clipper", "file(bytes32,address)", bytes32("calc"), calc)
+        call(item.clip, "Clipper", "file(bytes32,uint256)", bytes32("buf"), int(CLIP_BUF * RAY))
+        call(item.clip, "Clipper", "file(bytes32,uint256)", bytes32("tail"), CLIP_TAIL)
+        call(item.clip, "Clipper", "file(bytes32,uint256)", bytes32("cusp"), int(CLIP_CUSP * RAY))
         call(d.dog, "Dog", "rely", item.clip)
-        call(d.dog, "Dog", "file(bytes32,bytes32,address)", ilk, _bytes32("clip"), item.clip)
-        call(d.dog, "Dog", "file(bytes32,bytes32,uint256)", ilk, _bytes32("chop"), int(spec.chop * WAD))
-        call(d.dog, "Dog", "file(bytes32,bytes32,uint256)", ilk, _bytes32("hole"), spec.hole_dai * RAD)
+        call(d.dog, "Dog", "file(bytes32,bytes32,address)", ilk, bytes32("clip"), item.clip)
+        call(d.dog, "Dog", "file(bytes32,bytes32,uint256)", ilk, bytes32("chop"), int(spec.chop * WAD))
+        call(d.dog, "Dog", "file(bytes32,bytes32,uint256)", ilk, bytes32("hole"), spec.hole_dai * RAD)
         builder.mine()
         call(item.clip, "Clipper", "upchost")
         call(d.ilk_registry, "IlkRegistry", "add", item.join)
@@ -437,7 +438,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
             call(item.pip, "OSM", "poke")
         builder.mine()
     for spec in ILKS:
-        call(d.spot, "Spotter", "poke", _bytes32(spec.name))
+        call(d.spot, "Spotter", "poke", bytes32(spec.name))
     keys = {
         "MCD_VAT": vat,
         "MCD_SPOT": d.spot,
@@ -453,7 +454,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         key = item.name.replace("-", "_")
         keys |= {f"MCD_JOIN_{key}": item.join, f"MCD_CLIP_{key}": item.clip, f"PIP_{item.symbol.upper()}": item.pip}
     for key, address in keys.items():
-        call(d.chainlog, "ChainLog", "setAddress", _bytes32(key), address)
+        call(d.chainlog, "ChainLog", "setAddress", bytes32(key), address)
     builder.mine()
     return d
 

@@ -284,8 +284,8 @@ def _settings_sql(protocol: str, spec: SettingsTable, n: int) -> tuple[list[str]
     units = "[" + ", ".join(_literal(s.unit) if s.unit else "NULL" for s in spec.settings) + "]::VARCHAR[]"
     key = "chain_id, source, item"
     raw = f"(SELECT *, market AS source, {spec.item} AS item FROM {HISTORY_SCHEMA}.{spec.table})"
-    on = "e.chain_id = h.chain_id AND e.source = h.source AND e.item = h.item"
     same = "e.chain_id = {0}.chain_id AND e.source = {0}.source AND e.item = {0}.item"
+    on = same.format("h")
     ctes = [
         f"""steps_{n} AS (
     SELECT
