@@ -59,6 +59,8 @@ LIQUIDATION_CALL_TOPIC = event_topic("LiquidationCall(address,address,address,ui
 DEFICIT_TOPIC = event_topic("DeficitCreated(address,address,uint256)")
 TRANSFER_TOPIC = event_topic("Transfer(address,address,uint256)")
 A_TOKEN = load_abi("aave-v3", "IAToken")
+ORACLE = load_abi("aave-v3", "IAaveOracle")
+STRATEGY_V2 = load_abi("aave-v3", "IDefaultInterestRateStrategyV2")
 
 
 def _word_address(address: str) -> str:
@@ -197,6 +199,41 @@ def test_reserve_and_emode_columns_equal_the_chain(chain: Chain) -> None:
     assert [c[0] for c in categories] == [1, 2]
     # Category 2's ltvzero bitmap holds USDT (offboarded after the positions opened).
     assert int(categories[1][4], 16) == 1 << market["reserves"]["USDT"]["reserve_id"]
+
+
+def test_governed_sources_and_rate_curves_equal_the_chain(chain: Chain) -> None:
+    """Each reserve's oracle source, interest rate strategy and the strategy's curve for it (3.6's
+    DefaultReserveInterestRateStrategyV2, one contract holding every reserve's curve) as the contracts answer them."""
+    market, rpc = chain.market, chain.rpc
+    provider = load_abi("aave-v3", "IPoolAddressesProvider")
+    oracle = provider.decode(
+        "getPriceOracle", rpc.call(*eth_call(market["pool_addresses_provider"], provider, "getPriceOracle"))
+    )[0]
+    stored = {
+        r[0]: r[1:]
+        for r in _rows(
+            chain.db,
+            "SELECT asset, price_source, interest_rate_strategy, optimal_usage_ratio, base_variable_borrow_rate, "
+            "variable_rate_slope1, variable_rate_slope2 FROM raw_aave_v3_reserves",
+        )
+    }
+    assert len(stored) == len(market["reserves"])
+    strategies = set()
+    for symbol, reserve in market["reserves"].items():
+        asset = reserve["asset"].lower()
+        source = ORACLE.decode("getSourceOfAsset", rpc.call(*eth_call(oracle, ORACLE, "getSourceOfAsset", asset)))[0]
+        strategy = POOL_V30.decode(
+            "getReserveData", rpc.call(*eth_call(market["pool"], POOL_V30, "getReserveData", asset))
+        )[0][11]
+        curve = STRATEGY_V2.decode(
+            "getInterestRateData", rpc.call(*eth_call(strategy, STRATEGY_V2, "getInterestRateData", asset))
+        )[0]
+        found = stored[asset]
+        assert (found[0], found[1]) == (source.lower(), strategy.lower()), symbol
+        assert [int(v) for v in found[2:]] == [int(v) for v in curve], symbol
+        strategies.add(strategy)
+    assert len(strategies) == 1, "3.6 prices every reserve with the pool's one strategy"
+    assert len({stored[a][5] for a in stored}) > 1, "the reserves' curves differ"
 
 
 def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:

@@ -39,6 +39,15 @@ from tests.test_index_maker import VAT, _key, _rows
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
 POOL = load_abi("aave-v3", "IPool")
+ORACLE = load_abi("aave-v3", "IAaveOracle")
+STRATEGY = load_abi("aave-v3", "IDefaultInterestRateStrategy")
+#: The interest rate curve's settings and the 3.0.2 strategy's getters of them.
+CURVE = {
+    "optimal_usage_ratio": "OPTIMAL_USAGE_RATIO",
+    "base_variable_borrow_rate": "getBaseVariableBorrowRate",
+    "variable_rate_slope1": "getVariableRateSlope1",
+    "variable_rate_slope2": "getVariableRateSlope2",
+}
 MORPHO = load_abi("morpho-blue", "IMorpho")
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
@@ -63,7 +72,8 @@ def _reader(rpc: RpcClient, tag: str) -> Callable[..., Any]:
 
 
 def _aave(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
-    """Every reserve's settings from AaveProtocolDataProvider, and e-mode category 1's from the pool."""
+    """Every reserve's settings from AaveProtocolDataProvider, its oracle source from the AaveOracle, its interest rate
+    strategy from the pool and the strategy's curve from the strategy, and e-mode category 1's from the pool."""
     read = _reader(rpc, tag)
     provider, found = section["data_provider"], Readings()
     for reserve in section["reserves"].values():
@@ -88,7 +98,11 @@ def _aave(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
             "siloed_borrowing": read(provider, DATA_PROVIDER, "getSiloedBorrowing", (asset,))[0],
             "flashloan_enabled": read(provider, DATA_PROVIDER, "getFlashLoanEnabled", (asset,))[0],
             "emode_category": read(provider, DATA_PROVIDER, "getReserveEModeCategory", (asset,))[0],
+            "price_source": read(section["oracle"], ORACLE, "getSourceOfAsset", (asset,))[0],
         }
+        strategy = read(section["pool"], POOL, "getReserveData", (asset,))[0][11]
+        settings["interest_rate_strategy"] = strategy
+        settings |= {setting: read(strategy, STRATEGY, getter)[0] for setting, getter in CURVE.items()}
         found |= {("aave-v3", "reserve", asset, k): _text(v) for k, v in settings.items()}
     ltv, threshold, bonus, source, label = read(section["pool"], POOL, "getEModeCategoryData", (1,))[0]
     category = {"ltv": ltv, "liquidation_threshold": threshold, "liquidation_bonus": bonus}
@@ -196,7 +210,7 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
-        places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25}
+        places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25}
         checked = 0
         for r in rows:
             if r["parameter"] in places:

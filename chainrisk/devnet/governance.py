@@ -7,7 +7,9 @@ Each move is relative to what the chain holds, so the proposal may pass again (a
 refused with one line: `chainrisk devnet up --replace` gives a fresh chain):
 * Aave V3.0.2, its PoolConfigurator called by the pool admin: WETH's reserve factor +5 points; WBTC's LTV -5 points,
   liquidation threshold -3 points and bonus +1 point; USDC's supply cap halved; DAI frozen (or unfrozen); e-mode
-  category 1's LTV and threshold -1 point;
+  category 1's LTV and threshold -1 point; USDC onto a new interest rate strategy (@aave/core-v3's
+  DefaultReserveInterestRateStrategy, its curve but the slope above the optimum +10 points); and the AaveOracle's
+  source for wstETH swapped to an adapter over its feed (FeedAdapter, the same price), or back to the feed;
 * Morpho Blue, its owner: the first market's fee to 5 % (10 % where it is 5 % already), and a new market (the first's
   tokens, the second's oracle) where none is yet;
 * the Compound V3 stand-in: an upgrade to a new implementation (as Comet's configurator deploys one), every
@@ -22,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.devnet.aave import PCT
 from chainrisk.devnet.compound_v3 import COLLATERALS, Collateral, deploy_implementation
 from chainrisk.devnet.maker import bytes32, overload_calldata
 from chainrisk.devnet.morpho import market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts
 from chainrisk.errors import UserError
 from chainrisk.rpc import RpcClient
 from chainrisk.units import WAD
@@ -33,6 +37,20 @@ from chainrisk.units import WAD
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
 POOL = load_abi("aave-v3", "IPool")
+ORACLE = load_abi("aave-v3", "IAaveOracle")
+STRATEGY = load_abi("aave-v3", "IDefaultInterestRateStrategy")
+#: DefaultReserveInterestRateStrategy's constructor arguments after the provider, as its getters name them (3.0.2).
+STRATEGY_ARGUMENTS = (
+    "OPTIMAL_USAGE_RATIO",
+    "getBaseVariableBorrowRate",
+    "getVariableRateSlope1",
+    "getVariableRateSlope2",
+    "getStableRateSlope1",
+    "getStableRateSlope2",
+    "getBaseStableBorrowRate",
+    "getStableRateExcessOffset",
+    "OPTIMAL_STABLE_TO_TOTAL_DEBT_RATIO",
+)
 MORPHO = load_abi("morpho-blue", "IMorpho")
 COMET = load_abi("compound-v3", "IComet")
 VAT = load_abi("maker", "Vat")
@@ -74,6 +92,27 @@ class _Proposal:
     def aave(self, section: dict[str, Any]) -> None:
         provider, configurator = section["data_provider"], section["pool_configurator"]
         reserves = {symbol: r["asset"] for symbol, r in section["reserves"].items()}
+        # Contracts first: each deploy mines its own block.
+        strategy = self.read(section["pool"], POOL, "getReserveData", reserves["USDC"])[0][11]
+        curve = [int(self.read(strategy, STRATEGY, fn)[0]) for fn in STRATEGY_ARGUMENTS]
+        # getBaseStableBorrowRate answers slope1 + the base offset; the constructor takes the offset.
+        curve[6] -= curve[2]
+        slope2 = curve[3]
+        curve[3] += 10 * PCT
+        new_strategy = self.builder.deploy(
+            aave_artifact("DefaultReserveInterestRateStrategy"),
+            section["pool_addresses_provider"],
+            *curve,
+            label="InterestRateStrategy (governance)",
+        )
+        oracle, feed = section["oracle"], section["reserves"]["wstETH"]["feed"]
+        (source,) = self.read(oracle, ORACLE, "getSourceOfAsset", reserves["wstETH"])
+        swapped = source.lower() == feed.lower()
+        new_source = (
+            self.builder.deploy(compiled_contracts()["FeedAdapter"], feed, label="FeedAdapter wstETH")
+            if swapped
+            else feed
+        )
 
         def config(symbol: str) -> Any:
             return self.read(provider, DATA_PROVIDER, "getReserveConfigurationData", reserves[symbol])
@@ -95,15 +134,29 @@ class _Proposal:
         configure("setSupplyCap", reserves["USDC"], cap // 2)
         frozen = config("DAI")[9]
         configure("setReserveFreeze", reserves["DAI"], not frozen)
+        configure("setReserveInterestRateStrategyAddress", reserves["USDC"], new_strategy)
+        self.builder.call(DEPLOYER, ORACLE, oracle, "setAssetSources", [reserves["wstETH"]], [new_source])
         self.moves.append(
             Move(
                 "aave-v3",
-                ("reserve_factor", "ltv", "liquidation_threshold", "liquidation_bonus", "supply_cap", "frozen"),
+                (
+                    "reserve_factor",
+                    "ltv",
+                    "liquidation_threshold",
+                    "liquidation_bonus",
+                    "supply_cap",
+                    "frozen",
+                    "interest_rate_strategy",
+                    "variable_rate_slope2",
+                    "price_source",
+                ),
                 f"Aave V3: WETH reserve factor {factor / 100:g} -> {(factor + 500) / 100:g} %; "
                 f"WBTC LTV {ltv / 100:g} -> {(ltv - 500) / 100:g} %, "
                 f"threshold {threshold / 100:g} -> {(threshold - 300) / 100:g} %, "
                 f"bonus {bonus / 100:g} -> {(bonus + 100) / 100:g} %; USDC supply cap {cap:,} -> {cap // 2:,}; DAI "
-                f"{'unfrozen' if frozen else 'frozen'}",
+                f"{'unfrozen' if frozen else 'frozen'}; USDC onto a new rate strategy, slope 2 {slope2 / PCT:g} -> "
+                f"{curve[3] / PCT:g} % a year; wstETH's oracle source {'to an adapter over' if swapped else 'back to'} "
+                "its feed",
             )
         )
         (category,) = self.read(section["pool"], POOL, "getEModeCategoryData", 1)

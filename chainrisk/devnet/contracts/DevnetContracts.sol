@@ -46,6 +46,31 @@ interface IPriceFeed {
     function latestAnswer() external view returns (int256);
 }
 
+/// @notice A price adapter over another feed, answering what it answers: what `chainrisk devnet govern` swaps an Aave
+/// asset's oracle source to, as Aave's governance swaps a source to an adapter wrapping the asset's Chainlink feed
+/// (so the devnet's price replay, which moves the feed, still moves the asset).
+contract FeedAdapter {
+    address public immutable source;
+    uint8 public immutable decimals;
+
+    constructor(address source_) {
+        source = source_;
+        decimals = SettableFeed(source_).decimals();
+    }
+
+    function latestAnswer() external view returns (int256) {
+        return IPriceFeed(source).latestAnswer();
+    }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        return SettableFeed(source).latestRoundData();
+    }
+}
+
 /// @notice Morpho Blue oracle: the price of one collateral token unit in loan token units, scaled by 1e36,
 /// derived from two USD feeds of equal decimals, so Morpho and Aave see the same market.
 /// @dev A stand-in for Morpho's MorphoChainlinkOracleV2 (morpho-org/morpho-blue-oracles,

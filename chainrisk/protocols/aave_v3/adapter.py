@@ -150,6 +150,13 @@ ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_variable_debt HU
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS total_stable_debt HUGEINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS supply_cap_used HUGEINT;
 ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS supply_cap_headroom HUGEINT;
+-- What governance sets beside the configuration: the oracle's source, the interest rate strategy and its curve (ray)
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS price_source VARCHAR;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS interest_rate_strategy VARCHAR;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS optimal_usage_ratio HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS base_variable_borrow_rate HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS variable_rate_slope1 HUGEINT;
+ALTER TABLE raw_aave_v3_reserves ADD COLUMN IF NOT EXISTS variable_rate_slope2 HUGEINT;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS collateral_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS borrowable_bitmap VARCHAR;
 ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS ltvzero_bitmap VARCHAR;
@@ -171,9 +178,11 @@ def _market_name(rpc: RpcClient, provider: str, block: int) -> str | None:
 
 #: The settings the pool's configurator governs, as the raw tables store them (aave-v3-origin
 #: src/contracts/protocol/libraries/configuration/ReserveConfiguration.sol names each field of the bitmap; caps in
-#: whole tokens, the debt ceiling in cents): their changes, stg_aave_v3_parameter_changes. The interest rate strategy
-#: and the oracle's sources are not read, so their changes are not seen.
+#: whole tokens, the debt ceiling in cents), the oracle's source of each asset (AaveOracle.getSourceOfAsset), and its
+#: interest rate strategy with the strategy's curve for it (ray: DefaultReserveInterestRateStrategyV2's
+#: getInterestRateData, 3.0's immutable getters): their changes, stg_aave_v3_parameter_changes.
 _BPS = ("percent", "2")
+_RAY_PERCENT = "25"
 SETTINGS = (
     SettingsTable(
         "raw_aave_v3_reserves",
@@ -195,6 +204,13 @@ SETTINGS = (
             Setting("debt_ceiling", "usd", "2"),
             Setting("liquidation_grace_period_until", "unix time"),
             Setting("emode_category"),
+            Setting("price_source"),
+            Setting("interest_rate_strategy"),
+            Setting("optimal_usage_ratio", "percent", _RAY_PERCENT),
+            *(
+                Setting(column, "percent a year", _RAY_PERCENT)
+                for column in ("base_variable_borrow_rate", "variable_rate_slope1", "variable_rate_slope2")
+            ),
             *(
                 Setting(flag)
                 for flag in (

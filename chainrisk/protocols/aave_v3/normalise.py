@@ -92,6 +92,9 @@ def reserves_frame(
                 "liquidation_grace_period_until": r.liquidation_grace_period_until if has_grace else None,
                 "deficit": r.deficit if has_deficit else None,
                 **_supplies(r, version, timestamp),
+                "price_source": r.price_source,
+                "interest_rate_strategy": r.interest_rate_strategy,
+                **dict(zip(RATE_CURVE_COLUMNS, r.rate_curve or (None,) * len(RATE_CURVE_COLUMNS), strict=True)),
             }
         )
     exact_columns = (
@@ -106,6 +109,7 @@ def reserves_frame(
         "deficit",
         *SUPPLY_COLUMNS,
         *RESERVE_FIGURES,
+        *RATE_CURVE_COLUMNS,
     )
     frame = pl.DataFrame(
         rows,
@@ -118,12 +122,21 @@ def reserves_frame(
             "siloed_borrowing": pl.Boolean,
             "debt_ceiling": pl.Int64,
             "stable_debt_last_update": pl.Int64,
+            "price_source": pl.Utf8,
+            "interest_rate_strategy": pl.Utf8,
         },
         infer_schema_length=None,
     )
     return keyed(frame, chain_id, market, block)
 
 
+#: raw_aave_v3_reserves' interest rate curve (Reserve.rate_curve, ray; NULL where the strategy answers no known getter).
+RATE_CURVE_COLUMNS = (
+    "optimal_usage_ratio",
+    "base_variable_borrow_rate",
+    "variable_rate_slope1",
+    "variable_rate_slope2",
+)
 #: raw_aave_v3_reserves' stored supplies (exact): the tokens' scaled totals, the treasury's accrued share, and before
 #: 3.2 the stable debt's principal and average rate (NULL from 3.2, and where a token did not answer).
 SUPPLY_COLUMNS = (

@@ -60,9 +60,21 @@ def reserves_of(rows: pl.DataFrame) -> tuple[list[Reserve], PoolVersion]:
                 stable_principal=_maybe(row.get("stable_debt_principal")),
                 stable_avg_rate=_maybe(row.get("stable_debt_avg_rate")),
                 stable_last_update=_maybe(row.get("stable_debt_last_update")),
+                price_source=row.get("price_source"),
+                interest_rate_strategy=row.get("interest_rate_strategy"),
+                rate_curve=_curve(row),
             )
         )
     return reserves, version
+
+
+def _curve(row: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """A stored reserve row's interest rate curve (None where it was not read)."""
+    values = [_maybe(row.get(column)) for column in normalise.RATE_CURVE_COLUMNS]
+    if any(v is None for v in values):
+        return None
+    optimal, base, slope1, slope2 = (int(v or 0) for v in values)
+    return optimal, base, slope1, slope2
 
 
 def categories_of(rows: pl.DataFrame) -> list[EModeCategory]:

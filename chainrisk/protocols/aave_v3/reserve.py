@@ -98,6 +98,12 @@ class Reserve:
     stable_principal: int | None = None
     stable_avg_rate: int | None = None
     stable_last_update: int | None = None
+    #: What governance sets beside the configuration (None where not read):
+    price_source: str | None = None  #: AaveOracle.getSourceOfAsset, lowercase hex (the zero address: none)
+    interest_rate_strategy: str | None = None  #: ReserveData.interestRateStrategyAddress
+    #: The strategy's curve for the reserve, ray: optimal usage ratio, base variable borrow rate, variable rate
+    #: slopes below and above the optimum (None where the strategy answers neither V2's nor V1's getters)
+    rate_curve: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

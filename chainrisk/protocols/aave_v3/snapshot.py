@@ -14,7 +14,6 @@ from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_colla
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
-from chainrisk.protocols.tokens import word_address
 from chainrisk.rpc import RpcClient, RpcError
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
@@ -22,6 +21,13 @@ POOL = load_abi("aave-v3", "IPool")
 #: The Pool views releases 3.1 to 3.6 added (IPool at aave-v3-origin's tags v3.1.0-v3.6.0), and POOL_REVISION.
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
 ORACLE = load_abi("aave-v3", "IAaveOracle")
+#: A reserve's interest rate strategy: aave-v3-origin's DefaultReserveInterestRateStrategyV2 (3.1+: one contract
+#: holding every reserve's curve, getInterestRateData(reserve) in ray) or 3.0's DefaultReserveInterestRateStrategy
+#: (@aave/core-v3: one contract per curve, its parameters immutable, no-argument getters in ray).
+STRATEGY_V2 = load_abi("aave-v3", "IDefaultInterestRateStrategyV2")
+STRATEGY_V1 = load_abi("aave-v3", "IDefaultInterestRateStrategy")
+#: The V1 getters of the four parameters V2's getInterestRateData answers together, in its order.
+_V1_CURVE = ("OPTIMAL_USAGE_RATIO", "getBaseVariableBorrowRate", "getVariableRateSlope1", "getVariableRateSlope2")
 DATA_PROVIDER = load_abi("aave-v3", "AaveProtocolDataProvider")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 LENS = load_abi("aave-v3", "AaveV3AccountsLens")
@@ -156,12 +162,16 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     prices_raw = rpc.batch_each(
         [
             *(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag) for asset in assets),
+            *(eth_call(deployment.oracle, ORACLE, "getSourceOfAsset", asset, block=tag) for asset in assets),
             eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag),
         ]
     )
     symbols, problems = _reserve_symbols(rpc, assets, prices_raw[-1], tag)
-    prices = _reserve_prices(rpc, deployment, assets, prices_raw[:-1], problems, tag)
+    sources = {a: _address_word(raw) for a, raw in zip(assets, prices_raw[len(assets) : 2 * len(assets)], strict=True)}
+    prices = _reserve_prices(deployment, assets, prices_raw[: len(assets)], sources, problems)
     width = len(per_asset)
+    strategies = {a: _lower(POOL.decode("getReserveData", raw[width * i])[0][11]) for i, a in enumerate(assets)}
+    curves = _rate_curves(rpc, strategies, tag)
     reserves = []
     for i, asset in enumerate(assets):
         row = raw[width * i : width * (i + 1)]
@@ -193,9 +203,44 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 price_known=prices[asset] is not None,
                 problems=tuple(problems.get(asset, ())),
                 accrued_to_treasury=data[12],
+                price_source=sources[asset],
+                interest_rate_strategy=strategies[asset],
+                rate_curve=curves.get(asset),
             )
         )
     return _with_supplies(rpc, reserves, version, tag)
+
+
+def _rate_curves(rpc: RpcClient, strategies: dict[str, str], tag: str) -> dict[str, tuple[int, int, int, int]]:
+    """Each reserve's interest rate curve (optimal usage ratio, base variable rate, the variable slopes below and
+    above the optimum; ray) as its strategy answers it: V2's getInterestRateData(reserve), else V1's four getters;
+    a reserve whose strategy answers neither (a custom strategy: GHO's, a fork's) is left out. Read with
+    `batch_each`, so a strategy that reverts never sinks the snapshot."""
+    curves: dict[str, tuple[int, int, int, int]] = {}
+    calls = [eth_call(s, STRATEGY_V2, "getInterestRateData", a, block=tag) for a, s in strategies.items()]
+    for asset, raw in zip(strategies, rpc.batch_each(calls), strict=True):
+        with contextlib.suppress(*DECODE_ERRORS):
+            if raw not in (None, "0x"):
+                optimal, base, slope1, slope2 = (int(v) for v in STRATEGY_V2.decode("getInterestRateData", raw)[0])
+                curves[asset] = (optimal, base, slope1, slope2)
+    rest = [a for a in strategies if a not in curves]
+    calls = [eth_call(strategies[a], STRATEGY_V1, fn, block=tag) for a in rest for fn in _V1_CURVE]
+    answers = rpc.batch_each(calls) if calls else []
+    for i, asset in enumerate(rest):
+        row = answers[4 * i : 4 * i + 4]
+        found = [decode_uint(STRATEGY_V1, fn, raw) for fn, raw in zip(_V1_CURVE, row, strict=True)]
+        values = [v for v in found if v is not None]
+        if len(values) == len(_V1_CURVE):
+            curves[asset] = (values[0], values[1], values[2], values[3])
+    return curves
+
+
+def _address_word(raw: Any) -> str | None:
+    """An eth_call answer holding one address (the zero address too: an oracle naming no source), lowercase; None
+    for a revert or an odd answer."""
+    if not isinstance(raw, str) or len(raw) != 66 or int(raw, 16) >= 2**160:
+        return None
+    return "0x" + raw[-40:].lower()
 
 
 def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion, tag: str) -> list[Reserve]:
@@ -256,15 +301,14 @@ def _reserve_symbols(
 
 
 def _reserve_prices(
-    rpc: RpcClient,
     deployment: Deployment,
     assets: list[str],
     answers: list[Any],
+    sources: dict[str, str | None],
     problems: dict[str, list[Problem]],
-    tag: str,
 ) -> dict[str, int | None]:
     """AaveOracle.getAssetPrice of each asset, None where it reverts; a revert or a zero price is a Problem of the
-    asset, on the source the oracle names for it (getSourceOfAsset) where it names one."""
+    asset, on the source the oracle names for it (`sources`: getSourceOfAsset) where it names one."""
     prices: dict[str, int | None] = {}
     odd: list[str] = []
     for asset, raw in zip(assets, answers, strict=True):
@@ -275,9 +319,9 @@ def _reserve_prices(
         prices[asset] = price
         if not price:
             odd.append(asset)
-    sources = rpc.batch_each([eth_call(deployment.oracle, ORACLE, "getSourceOfAsset", a, block=tag) for a in odd])
-    for asset, raw in zip(odd, sources, strict=True):
-        source = word_address(raw) or deployment.oracle
+    for asset in odd:
+        source = sources.get(asset)
+        source = deployment.oracle if source in (None, ZERO) else source
         if prices[asset] is None:
             problem = Problem(
                 "oracle_reverts",

@@ -15,6 +15,10 @@
 --   liquidity_index, variable_borrow_index, normalized_income, normalized_variable_debt   ray (1e27), exact
 --   liquidity_rate, variable_borrow_rate      ray (1e27) per year, exact; supply_apr_pct, variable_borrow_apr_pct
 --   price                  the oracle's price in base currency units (exact); price_usd in USD
+--   price_source           the feed AaveOracle reads for the asset (getSourceOfAsset; the zero address: none)
+--   interest_rate_strategy, optimal_usage_ratio, base_variable_borrow_rate, variable_rate_slope1, variable_rate_slope2
+--                          the strategy and its curve for the reserve, ray (per year for the rates), exact; _pct the
+--                          same in percent (the nearest double to the exact figure); NULL where the strategy answers no known getter or was not read
 --   total_supplied, total_variable_debt, total_stable_debt, total_debt   exact token units at the row's block: what
 --                          the aToken's and debt tokens' totalSupply() answer (stable debt: 0 from 3.2); NULL where
 --                          not read (rows written before they were); total_supplied_tokens, total_debt_tokens the
@@ -92,6 +96,17 @@ final AS (
         r.variable_borrow_rate,
         r.liquidity_rate::DOUBLE / 1e25 AS supply_apr_pct,
         r.variable_borrow_rate::DOUBLE / 1e25 AS variable_borrow_apr_pct,
+        -- the interest rate curve governance set (its strategy's, ray; NULL where the strategy answers no known getter)
+        r.interest_rate_strategy,
+        r.optimal_usage_ratio,
+        r.base_variable_borrow_rate,
+        r.variable_rate_slope1,
+        r.variable_rate_slope2,
+        TRY_CAST(r.optimal_usage_ratio::VARCHAR || 'e-25' AS DOUBLE) AS optimal_usage_pct,
+        TRY_CAST(r.base_variable_borrow_rate::VARCHAR || 'e-25' AS DOUBLE) AS base_variable_borrow_apr_pct,
+        TRY_CAST(r.variable_rate_slope1::VARCHAR || 'e-25' AS DOUBLE) AS variable_rate_slope1_pct,
+        TRY_CAST(r.variable_rate_slope2::VARCHAR || 'e-25' AS DOUBLE) AS variable_rate_slope2_pct,
+        r.price_source,
         r.last_update_timestamp,
         r.price,
         r.price_usd,
