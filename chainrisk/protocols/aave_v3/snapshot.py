@@ -4,6 +4,7 @@ account, each version's way (3.0 to 3.7)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -157,21 +158,25 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     for asset in assets:
         calls.extend(eth_call(deployment.pool, abi, fn, asset, block=tag) for abi, fn in per_asset)
     raw = rpc.batch(calls)
-    # The pool's own views must answer; a listed token or a price source may not (one reverting feed, one token
-    # without symbol()), which must not sink the batch: the data provider's getAllReservesTokens then reverts too.
-    prices_raw = rpc.batch_each(
+    width = len(per_asset)
+    strategies = {a: _lower(POOL.decode("getReserveData", raw[width * i])[0][11]) for i, a in enumerate(assets)}
+    curve_calls, read_curves = _rate_curve_calls(strategies, tag)
+    # The pool's own views must answer; a listed token, a price source or a strategy may not (one reverting feed, one
+    # token without symbol()), which must not sink the batch: the data provider's getAllReservesTokens then reverts
+    # too. One batch for those: prices, sources, the strategies' curves, the data provider's symbols.
+    reads = rpc.batch_each(
         [
             *(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag) for asset in assets),
             *(eth_call(deployment.oracle, ORACLE, "getSourceOfAsset", asset, block=tag) for asset in assets),
+            *curve_calls,
             eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag),
         ]
     )
-    symbols, problems = _reserve_symbols(rpc, assets, prices_raw[-1], tag)
-    sources = {a: _address_word(raw) for a, raw in zip(assets, prices_raw[len(assets) : 2 * len(assets)], strict=True)}
-    prices = _reserve_prices(deployment, assets, prices_raw[: len(assets)], sources, problems)
-    width = len(per_asset)
-    strategies = {a: _lower(POOL.decode("getReserveData", raw[width * i])[0][11]) for i, a in enumerate(assets)}
-    curves = _rate_curves(rpc, strategies, tag)
+    n = len(assets)
+    symbols, problems = _reserve_symbols(rpc, assets, reads[-1], tag)
+    sources = {a: _address_word(raw) for a, raw in zip(assets, reads[n : 2 * n], strict=True)}
+    prices = _reserve_prices(deployment, assets, reads[:n], sources, problems)
+    curves = read_curves(reads[2 * n : -1])
     reserves = []
     for i, asset in enumerate(assets):
         row = raw[width * i : width * (i + 1)]
@@ -211,28 +216,41 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     return _with_supplies(rpc, reserves, version, tag)
 
 
-def _rate_curves(rpc: RpcClient, strategies: dict[str, str], tag: str) -> dict[str, tuple[int, int, int, int]]:
-    """Each reserve's interest rate curve (optimal usage ratio, base variable rate, the variable slopes below and
-    above the optimum; ray) as its strategy answers it: V2's getInterestRateData(reserve), else V1's four getters;
-    a reserve whose strategy answers neither (a custom strategy: GHO's, a fork's) is left out. Read with
-    `batch_each`, so a strategy that reverts never sinks the snapshot."""
-    curves: dict[str, tuple[int, int, int, int]] = {}
+def _rate_curve_calls(
+    strategies: dict[str, str], tag: str
+) -> tuple[list[tuple[str, list[Any]]], Callable[[list[Any]], dict[str, tuple[int, int, int, int]]]]:
+    """The calls that read each reserve's interest rate curve (optimal usage ratio, base variable borrow rate, the
+    variable slopes below and above the optimum; ray), and what reads their answers: V2's getInterestRateData(reserve)
+    per reserve (3.1+: one strategy holds every reserve's curve), and V1's four getters once per strategy (3.0: one
+    immutable curve per contract, shared by reserves). A reserve takes V2's answer, else its strategy's V1 answers; one
+    whose strategy answers neither (a custom strategy: GHO's, a fork's) is left out. Answers read with `batch_each`:
+    a strategy that reverts never sinks the snapshot."""
+    unique = sorted(set(strategies.values()))
     calls = [eth_call(s, STRATEGY_V2, "getInterestRateData", a, block=tag) for a, s in strategies.items()]
-    for asset, raw in zip(strategies, rpc.batch_each(calls), strict=True):
-        with contextlib.suppress(*DECODE_ERRORS):
-            if raw not in (None, "0x"):
-                optimal, base, slope1, slope2 = (int(v) for v in STRATEGY_V2.decode("getInterestRateData", raw)[0])
-                curves[asset] = (optimal, base, slope1, slope2)
-    rest = [a for a in strategies if a not in curves]
-    calls = [eth_call(strategies[a], STRATEGY_V1, fn, block=tag) for a in rest for fn in _V1_CURVE]
-    answers = rpc.batch_each(calls) if calls else []
-    for i, asset in enumerate(rest):
-        row = answers[4 * i : 4 * i + 4]
-        found = [decode_uint(STRATEGY_V1, fn, raw) for fn, raw in zip(_V1_CURVE, row, strict=True)]
-        values = [v for v in found if v is not None]
-        if len(values) == len(_V1_CURVE):
-            curves[asset] = (values[0], values[1], values[2], values[3])
-    return curves
+    calls += [eth_call(s, STRATEGY_V1, fn, block=tag) for s in unique for fn in _V1_CURVE]
+
+    def read(answers: list[Any]) -> dict[str, tuple[int, int, int, int]]:
+        v1: dict[str, tuple[int, int, int, int]] = {}
+        for k, strategy in enumerate(unique):
+            row = answers[len(strategies) + 4 * k : len(strategies) + 4 * (k + 1)]
+            values = [
+                v
+                for v in (decode_uint(STRATEGY_V1, fn, r) for fn, r in zip(_V1_CURVE, row, strict=True))
+                if v is not None
+            ]
+            if len(values) == len(_V1_CURVE):
+                v1[strategy] = (values[0], values[1], values[2], values[3])
+        curves: dict[str, tuple[int, int, int, int]] = {}
+        for (asset, strategy), raw in zip(strategies.items(), answers, strict=False):
+            with contextlib.suppress(*DECODE_ERRORS):
+                if raw not in (None, "0x"):
+                    optimal, base, slope1, slope2 = (int(v) for v in STRATEGY_V2.decode("getInterestRateData", raw)[0])
+                    curves[asset] = (optimal, base, slope1, slope2)
+            if asset not in curves and strategy in v1:
+                curves[asset] = v1[strategy]
+        return curves
+
+    return calls, read
 
 
 def _address_word(raw: Any) -> str | None:
