@@ -15,7 +15,8 @@ refused with one line: `chainrisk devnet up --replace` gives a fresh chain):
 * the Compound V3 stand-in: an upgrade to a new implementation (as Comet's configurator deploys one), every
   collateral's liquidation factor -5 points and LINK's supply cap doubled;
 * the Maker/Sky stand-ins, filed by their ward: ETH-A's debt ceiling (Vat line) halved, its dust +500 dai, its chop
-  113 % <-> 115 %, its liquidation ratio (Spotter mat) +5 points, then Spotter.poke.
+  113 % <-> 115 %, its liquidation ratio (Spotter mat) +5 points, its clip's buf +5 points and tail +600 s, then
+  Spotter.poke.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ COMET = load_abi("compound-v3", "IComet")
 VAT = load_abi("maker", "Vat")
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
+CLIPPER = load_abi("maker", "Clipper")
 #: The Comet stand-in's proxy, OpenZeppelin 4.9's TransparentUpgradeableProxy: its admin's upgradeTo.
 PROXY = Abi(
     [
@@ -232,7 +234,8 @@ class _Proposal:
     def maker(self, section: dict[str, Any]) -> None:
         ilk = bytes32("ETH-A")
         _, _, _, line, dust = self.read(section["vat"], VAT, "ilks", ilk)
-        _, chop, _, _ = self.read(section["dog"], DOG, "ilks", ilk)
+        clip, chop, _, _ = self.read(section["dog"], DOG, "ilks", ilk)
+        (buf,), (tail,) = self.read(clip, CLIPPER, "buf"), self.read(clip, CLIPPER, "tail")
         _, mat = self.read(section["spot"], SPOTTER, "ilks", ilk)
         new_chop = 115 * WAD // 100 if chop != 115 * WAD // 100 else 113 * WAD // 100
 
@@ -244,15 +247,20 @@ class _Proposal:
         file(section["vat"], "dust", dust + 500 * RAD)
         file(section["dog"], "chop", new_chop)
         file(section["spot"], "mat", mat + 5 * RAY // 100)
+        for what, value in (("buf", buf + 5 * RAY // 100), ("tail", tail + 600)):
+            data = overload_calldata("file(bytes32,uint256)", bytes32(what), value)
+            self.builder.send(DEPLOYER, clip, data, f"clip file {what}")
         self.builder.call(DEPLOYER, SPOTTER, section["spot"], "poke", ilk)
         self.moves.append(
             Move(
                 "maker",
-                ("line", "dust", "chop", "mat"),
+                ("line", "dust", "chop", "mat", "clip_buf", "clip_tail"),
                 f"Maker/Sky (stand-in) ETH-A: line {line / RAD:,.0f} -> {line // 2 / RAD:,.0f} dai, "
                 f"dust {dust / RAD:,.0f} -> {dust / RAD + 500:,.0f} dai, "
                 f"chop {chop / 1e16:g} -> {new_chop / 1e16:g} %, "
-                f"liquidation ratio {mat / 1e25:g} -> {(mat + 5 * RAY // 100) / 1e25:g} % (poked)",
+                f"liquidation ratio {mat / 1e25:g} -> {(mat + 5 * RAY // 100) / 1e25:g} % (poked); its clip's "
+                f"starting price {buf / 1e25:g} -> {(buf + 5 * RAY // 100) / 1e25:g} % of the feed's, reset after "
+                f"{tail:,} -> {tail + 600:,} s",
             )
         )
 

@@ -209,8 +209,8 @@ LIQUIDATION_CALL_COLUMNS = (
 #:   a reserve initialised, a collateral added, an ilk, a market created; parameter NULL), 'gone' (an item a snapshot
 #:   no longer read: a reserve dropped; parameter NULL);
 #: * parameter: the setting, named as its raw column; unit: what old_amount and new_amount are in ('percent',
-#:   'percent a year', 'tokens', 'dai', 'usd', 'unix time'; NULL where the value is not an amount: an address, a
-#:   flag, an id, a label);
+#:   'percent a year', 'tokens', 'dai', 'usd', 'seconds', 'unix time'; NULL where the value is not an amount: an
+#:   address, a flag, an id, a label);
 #: * old_value, new_value: exact, as text (integers in the contract's own units, true/false, addresses);
 #:   old_amount, new_amount: the same in `unit`, as doubles for reading;
 #: * block_number: the snapshot that first read the new value (or the item, or found it gone): the change happened

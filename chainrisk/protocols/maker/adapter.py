@@ -97,13 +97,17 @@ ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_chip HUGEINT;
 ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_incentive HUGEINT;
 -- The tab a bark's auction would raise now, exactly (since stop 53): the due plus the penalty.
 ALTER TABLE raw_maker_urns ADD COLUMN IF NOT EXISTS bark_tab HUGEINT;
+-- Each ilk's clip's auction settings (since stop 58): buf and cusp [ray], tail [s].
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_buf HUGEINT;
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_tail BIGINT;
+ALTER TABLE raw_maker_ilks ADD COLUMN IF NOT EXISTS clip_cusp HUGEINT;
 """
 DDL += auctions.DDL
 
 #: The settings governance files per ilk (dss: the Vat's line and dust in rad, the Spotter's mat in ray and pip, the
-#: Jug's per-second duty in ray, the Dog's chop in wad, hole in rad and clip, the Clipper's tip in rad and chip in
-#: wad), as raw_maker_ilks stores them (rads as decimal strings): their changes, stg_maker_parameter_changes. The
-#: Vat's and the Dog's global Line and Hole, and the Clipper's buf, tail and cusp, are not among them.
+#: Jug's per-second duty in ray, the Dog's chop in wad, hole in rad and clip, the Clipper's tip in rad, chip in wad,
+#: buf and cusp in ray and tail in seconds), as raw_maker_ilks stores them (rads as decimal strings): their changes,
+#: stg_maker_parameter_changes. The Vat's and the Dog's global Line and Hole are not among them.
 _RAD_DAI = ("dai", "45")
 SETTINGS = (
     SettingsTable(
@@ -116,6 +120,8 @@ SETTINGS = (
             Setting("mat", "percent", "25"),
             Setting("chop", "percent", "16"),
             Setting("clip_chip", "percent", "16"),
+            *(Setting(column, "percent", "25") for column in ("clip_buf", "clip_cusp")),
+            Setting("clip_tail", "seconds"),
             Setting("duty", "percent a year", amount="(power(duty::DOUBLE / 1e27, 31536000) - 1) * 100"),
             Setting("pip"),
             Setting("clip"),

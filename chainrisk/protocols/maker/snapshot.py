@@ -34,6 +34,7 @@ from chainrisk.protocols.maker.constants import (
     VAT_KEY,
 )
 from chainrisk.protocols.maker.maths import DogLimits, MakerRevert, drip, spot
+from chainrisk.protocols.quality import decode_uint
 from chainrisk.rpc import RpcClient, RpcError
 
 CHAINLOG = load_abi("maker", "ChainLog")
@@ -46,6 +47,8 @@ ILK_REGISTRY = load_abi("maker", "IlkRegistry")
 OSM = load_abi("maker", "OSM")
 GEM_JOIN = load_abi("maker", "GemJoin")
 CLIPPER = load_abi("maker", "Clipper")
+#: What a snapshot reads of each ilk's clip: the keeper's incentive (tip, chip), then the auction settings.
+CLIP_SETTINGS = ("tip", "chip", "buf", "tail", "cusp")
 LENS = load_abi("maker", "MakerVaultsLens")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ZERO = "0x" + "0" * 40
@@ -126,6 +129,11 @@ class Ilk:
     price: Price  #: pip values
     spot_at_price: int | None  #: Spotter.poke's spot from the current value (equals `spot` once poked)
     spot_next: int | None  #: Spotter.poke's spot from the next value
+    #: The clip's auction settings (Clipper.buf [ray]: the starting price over the feed's; tail [s] and cusp [ray]:
+    #: the age and the drop from the start past which an auction needs a reset); None each where not answered.
+    clip_buf: int | None = None
+    clip_tail: int | None = None
+    clip_cusp: int | None = None
 
 
 @dataclass(frozen=True)
@@ -392,8 +400,10 @@ def read_ilks(
     osm = {p: osm_raw[4 * k : 4 * k + 4] for k, p in enumerate(pips)}
     gems = _gems(rpc, deployment, ilks, tag)
     clips = sorted({s[6] for s in states if s[6] != ZERO})
-    clip_raw = rpc.batch_each([eth_call(c, CLIPPER, fn, block=tag) for c in clips for fn in ("tip", "chip")])
-    incentives = {c: _incentive(clip_raw[2 * k : 2 * k + 2]) for k, c in enumerate(clips)}
+    width = len(CLIP_SETTINGS)
+    clip_raw = rpc.batch_each([eth_call(c, CLIPPER, fn, block=tag) for c in clips for fn in CLIP_SETTINGS])
+    incentives = {c: _incentive(clip_raw[width * k : width * k + 2]) for k, c in enumerate(clips)}
+    auction_settings = {c: _auction_settings(clip_raw[width * k + 2 : width * (k + 1)]) for k, c in enumerate(clips)}
     result = []
     for i, vat_ilk, pip, mat, duty, rho, clip, chop, hole, dirt in states:
         art_total, rate, vat_spot, line, dust = vat_ilk
@@ -424,9 +434,17 @@ def read_ilks(
                 price=price,
                 spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "peek" else None,
                 spot_next=_spot_or_none(price.next_value, price.next_has, par, mat),
+                clip_buf=auction_settings.get(clip, {}).get("clip_buf"),
+                clip_tail=auction_settings.get(clip, {}).get("clip_tail"),
+                clip_cusp=auction_settings.get(clip, {}).get("clip_cusp"),
             )
         )
     return System(par, base), result
+
+
+def _auction_settings(answers: list[Any]) -> dict[str, int | None]:
+    """A clip's buf, tail and cusp (Ilk's clip_ fields) from its answers, None each where it did not answer."""
+    return {f"clip_{fn}": decode_uint(CLIPPER, fn, raw) for fn, raw in zip(CLIP_SETTINGS[2:], answers, strict=True)}
 
 
 def _incentive(answers: list[Any]) -> tuple[int, int] | None:
