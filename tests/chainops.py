@@ -276,6 +276,59 @@ def assert_reserve_totals_equal_the_chain(rpc: RpcClient, db: Path) -> int:
     return with_debt
 
 
+STRATEGY_V1 = load_abi("aave-v3", "IDefaultInterestRateStrategy")
+STRATEGY_V2 = load_abi("aave-v3", "IDefaultInterestRateStrategyV2")
+#: The aToken 3.0.2's strategy is told of: it reads that address's balance of the underlying as the available
+#: liquidity (plus `liquidityAdded`), so the helper reads it too (a devnet token may hold some there).
+EMPTY = "0x00000000000000000000000000000000c0ffee01"
+
+
+def assert_rate_curves_equal_the_strategies(rpc: RpcClient, db: Path) -> int:
+    """Every stored reserve's interest rate curve, through chainrisk's variable_borrow_rate, gives exactly the variable
+    borrow rate its strategy's own calculateInterestRates answers at borrow usage ratios across the curve (0, under,
+    at and over the optimum, 100 %): 3.1+'s V2 from the virtual balance it is given, 3.0's from a liquidity added to an
+    empty aToken. Returns how many (reserve, point) pairs were compared."""
+    import duckdb
+
+    from chainrisk.protocols.aave_v3.maths import borrow_usage_ratio, variable_borrow_rate
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT asset, interest_rate_strategy, optimal_usage_ratio, base_variable_borrow_rate, "
+            "variable_rate_slope1, variable_rate_slope2, block_number FROM raw_aave_v3_reserves"
+        ).fetchall()
+    assert rows
+    total = 10**24 + 12_345
+    compared = 0
+    for asset, strategy, *curve_values, block in rows:
+        assert None not in curve_values, asset
+        optimal, base, slope1, slope2 = (int(v) for v in curve_values)
+        at_optimum = optimal * total // 10**27
+        debts = [0, 1, total // 3, at_optimum - 1, at_optimum, at_optimum + 1, total * 97 // 100, total]
+        v2 = rpc.batch_each([eth_call(strategy, STRATEGY_V2, "getInterestRateData", asset, block=hex(block))])[0]
+        calls = []
+        for debt in debts:
+            liquidity = total - debt
+            if v2 not in (None, "0x"):
+                given: tuple[Any, ...] = (0, 0, 0, debt, 0, asset, True, liquidity)
+                calls.append(eth_call(strategy, STRATEGY_V2, "calculateInterestRates", given, block=hex(block)))
+            else:
+                given = (0, liquidity, 0, 0, debt, 0, 0, asset, EMPTY)
+                calls.append(eth_call(strategy, STRATEGY_V1, "calculateInterestRates", given, block=hex(block)))
+        abi = STRATEGY_V2 if v2 not in (None, "0x") else STRATEGY_V1
+        held = (
+            0
+            if abi is STRATEGY_V2
+            else ERC20.decode("balanceOf", rpc.call(*eth_call(asset, ERC20, "balanceOf", EMPTY)))[0]
+        )
+        for debt, raw in zip(debts, rpc.batch(calls), strict=True):
+            chain = abi.decode("calculateInterestRates", raw)[-1]
+            ours = variable_borrow_rate((optimal, base, slope1, slope2), borrow_usage_ratio(debt, total - debt + held))
+            assert ours == chain, (asset, debt)
+            compared += 1
+    return compared
+
+
 def assert_supply_cap_headroom_is_exact(
     rpc: RpcClient, market: dict[str, Any], asset: str, decimals: int, folder: Path
 ) -> None:

@@ -40,7 +40,13 @@ from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
 from chainrisk.store.views import query_sql
 from chainrisk.units import WAD
-from tests.chainops import FEED, assert_reserve_totals_equal_the_chain, assert_supply_cap_headroom_is_exact, sandbox
+from tests.chainops import (
+    FEED,
+    assert_rate_curves_equal_the_strategies,
+    assert_reserve_totals_equal_the_chain,
+    assert_supply_cap_headroom_is_exact,
+    sandbox,
+)
 
 POOL_V30 = load_abi("aave-v3", "IPool")
 POOL_3X = load_abi("aave-v3", "IPoolV3x")
@@ -234,6 +240,7 @@ def test_governed_sources_and_rate_curves_equal_the_chain(chain: Chain) -> None:
         strategies.add(strategy)
     assert len(strategies) == 1, "3.6 prices every reserve with the pool's one strategy"
     assert len({stored[a][5] for a in stored}) > 1, "the reserves' curves differ"
+    assert assert_rate_curves_equal_the_strategies(rpc, chain.db) == 8 * len(stored)
 
 
 def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:

@@ -26,7 +26,12 @@ from chainrisk.protocols.aave_v3 import adapter as aave_adapter
 from chainrisk.protocols.aave_v3.snapshot import read_accounts
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.logs import iter_log_ranges
-from tests.chainops import assert_reserve_totals_equal_the_chain, assert_supply_cap_headroom_is_exact, sandbox
+from tests.chainops import (
+    assert_rate_curves_equal_the_strategies,
+    assert_reserve_totals_equal_the_chain,
+    assert_supply_cap_headroom_is_exact,
+    sandbox,
+)
 
 POOL = load_abi("aave-v3", "IPool")
 ERC20 = load_abi("erc20", "IERC20Detailed")
@@ -124,6 +129,12 @@ def test_reserve_totals_equal_the_tokens_total_supply(indexed: tuple[Path, dict[
     block, equal what the aToken and the debt tokens answer for totalSupply() there."""
     db, _ = indexed
     assert assert_reserve_totals_equal_the_chain(rpc, db) >= 3
+
+
+def test_rate_curves_give_the_strategies_rates(indexed: tuple[Path, dict[str, Any]], rpc: RpcClient) -> None:
+    """Each reserve's stored curve (3.0.2's immutable strategy getters) gives the strategy's own variable rate."""
+    db, devnet = indexed
+    assert assert_rate_curves_equal_the_strategies(rpc, db) == 8 * len(devnet["aave_v3"]["reserves"])
 
 
 def test_stable_debt_totals_compound_as_the_token_does(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import polars as pl
 import pytest
 
 from chainrisk.abi import Abi, eth_call, load_abi
@@ -21,7 +22,7 @@ from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
 from chainrisk.dashboard.governance import change_words
-from chainrisk.dashboard.markets_page import market_changes
+from chainrisk.dashboard.markets_page import aave_reserves, market_changes, rate_curves
 from chainrisk.devnet.compound_v3 import COLLATERALS
 from chainrisk.devnet.governance import govern
 from chainrisk.devnet.node import BlockBuilder
@@ -51,6 +52,7 @@ CURVE = {
 MORPHO = load_abi("morpho-blue", "IMorpho")
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
+CLIPPER = load_abi("maker", "Clipper")
 #: A change as the mart keys it, and its exact old and new values.
 Key = tuple[str, str, str, str]  # protocol, item_kind, item, parameter
 Readings = dict[Key, str]
@@ -146,13 +148,15 @@ def _comet(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
 
 
 def _maker(rpc: RpcClient, section: dict[str, Any], tag: str) -> Readings:
-    """Every ilk's line and dust (Vat), chop, hole and clip (Dog), mat and pip (Spotter)."""
+    """Every ilk's line and dust (Vat), chop, hole and clip (Dog), mat and pip (Spotter), and its clip's buf, tail and
+    cusp."""
     read, found = _reader(rpc, tag), Readings()
     for ilk in section["ilks"]:
         _, _, _, line, dust = read(section["vat"], VAT, "ilks", (_key(ilk),))
         clip, chop, hole, _ = read(section["dog"], DOG, "ilks", (_key(ilk),))
         pip, mat = read(section["spot"], SPOTTER, "ilks", (_key(ilk),))
         settings = {"line": line, "dust": dust, "chop": chop, "hole": hole, "clip": clip, "mat": mat, "pip": pip}
+        settings |= {f"clip_{fn}": read(clip, CLIPPER, fn)[0] for fn in ("buf", "tail", "cusp")}
         found |= {("maker", "ilk", ilk, k): _text(v) for k, v in settings.items()}
     return found
 
@@ -210,7 +214,7 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
-        places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25}
+        places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25, "clip_buf": 25}
         checked = 0
         for r in rows:
             if r["parameter"] in places:
@@ -248,6 +252,26 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert (metrics["Settings changed"], metrics["Items listed"]) == (str(len(changed)), "1")
         line = next(r for r in rows if r["parameter"] == "line")
         assert setting_text(line["new_amount"], "dai", None) in set(shown["now"])
+        # USDC's rate curve: now the new strategy's, dashed the one before (its slope 2 as the old strategy answered).
+        assert "markets_aave_curve" in [s.key for s in app.selectbox]
+        provider = devnet["aave_v3"]["pool_addresses_provider"].lower()
+        usdc = devnet["aave_v3"]["reserves"]["USDC"]["asset"].lower()
+        reserve = (
+            aave_reserves(db).filter((pl.col("market") == provider) & (pl.col("asset") == usdc)).row(0, named=True)
+        )
+        curves = rate_curves(db, reserve)
+        at_full = {
+            r["curve"].split(" ")[0]: r["borrow_apr_pct"]
+            for r in curves.iter_rows(named=True)
+            if r["utilization_pct"] == 100
+        }
+        curve = {k[3]: int(v) for k, v in after.items() if k[:3] == ("aave-v3", "reserve", usdc) and k[3] in CURVE}
+        old_slope = int(before[("aave-v3", "reserve", usdc, "variable_rate_slope2")])
+        top = curve["base_variable_borrow_rate"] + curve["variable_rate_slope1"]
+        assert at_full == {
+            "now": (top + curve["variable_rate_slope2"]) / 1e27 * 100,
+            "before": (top + old_slope) / 1e27 * 100,
+        }
         # The market-over-time charts mark the snapshot that read them, what changed in the tooltip.
         marks = market_changes(db, "maker", devnet["chain_id"], "ETH-A")
         ilk = [r for r in rows if r["protocol"] == "maker"]

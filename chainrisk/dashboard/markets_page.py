@@ -36,8 +36,10 @@ from chainrisk.dashboard.ui import (
     table,
     usd_column,
 )
+from chainrisk.protocols.aave_v3.maths import variable_borrow_rate
 from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState
+from chainrisk.units import RAY
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
@@ -483,13 +485,120 @@ def aave_reserves(db: Path) -> pl.DataFrame:
                r.supply_cap_headroom_tokens AS supply_headroom_tokens,
                r.borrow_cap_headroom_tokens AS borrow_headroom_tokens,
                r.supply_apr_pct, r.variable_borrow_apr_pct, r.reserve_factor_bps / 100 AS reserve_factor_pct,
-               r.frozen, r.paused, r.block_number, r.asset, r.market
+               r.frozen, r.paused, r.block_number, r.asset, r.market, r.interest_rate_strategy,
+               r.optimal_usage_ratio, r.base_variable_borrow_rate, r.variable_rate_slope1, r.variable_rate_slope2
         FROM stg_aave_v3_reserves AS r
         LEFT JOIN stg_market_labels AS l
             ON l.protocol = 'aave-v3' AND l.chain_id = r.chain_id AND l.market = r.market
         WHERE r.is_latest
         ORDER BY r.total_debt_usd DESC NULLS LAST, market_label, r.symbol
         """,
+    )
+
+
+#: The interest rate curve's settings (raw_aave_v3_reserves' columns, ray), in variable_borrow_rate's order.
+CURVE = ("optimal_usage_ratio", "base_variable_borrow_rate", "variable_rate_slope1", "variable_rate_slope2")
+#: Utilization points of a drawn curve, percent (its optimum added to them).
+CURVE_POINTS = tuple(range(101))
+
+
+def _curve_of(row: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """A reserve's curve as exact integers (None where its strategy answered no known getter)."""
+    if any(row.get(c) is None for c in CURVE):
+        return None
+    optimal, base, slope1, slope2 = (int(row[c]) for c in CURVE)
+    return optimal, base, slope1, slope2
+
+
+def rate_curves(db: Path, reserve: dict[str, Any]) -> pl.DataFrame:
+    """The borrow APR (%) `reserve`'s strategy charges at each utilization (CURVE_POINTS and the optimum; the pool's
+    own formula, variable_borrow_rate), as `curve` "now"; and, where governance changed a parameter of the curve
+    (mart_parameter_changes), the curve before its latest change, as `curve` "before <date>"."""
+    now = _curve_of(reserve)
+    if now is None:
+        return pl.DataFrame()
+    curves = {"now": now}
+    if not missing_relations(db, (CHANGES,)):
+        changes = query(
+            db,
+            f"""
+            SELECT parameter, old_value, changed_by_time FROM {CHANGES}
+            WHERE protocol = 'aave-v3' AND change = 'changed' AND chain_id = {int(reserve["chain_id"])}
+              AND market = '{reserve["market"]}' AND item = '{reserve["asset"]}'
+              AND parameter IN ({", ".join(f"'{c}'" for c in CURVE)})
+            QUALIFY changed_by_block = max(changed_by_block) OVER ()
+            """,
+        )
+        if not changes.is_empty():
+            before = dict(zip(CURVE, now, strict=True)) | {
+                r["parameter"]: int(r["old_value"]) for r in changes.iter_rows(named=True)
+            }
+            when = changes["changed_by_time"][0]
+            curves[f"before {when:%Y-%m-%d %H:%M} UTC" if when is not None else "before"] = (
+                before[CURVE[0]],
+                before[CURVE[1]],
+                before[CURVE[2]],
+                before[CURVE[3]],
+            )
+    rows = []
+    for name, curve in curves.items():
+        optimum = curve[0] / RAY * 100
+        for utilization in sorted({*map(float, CURVE_POINTS), optimum}):
+            ratio = min(RAY, round(utilization / 100 * RAY))
+            rows.append((name, utilization, variable_borrow_rate(curve, ratio) / RAY * 100))
+    return pl.DataFrame(
+        rows, schema={"curve": pl.String, "utilization_pct": pl.Float64, "borrow_apr_pct": pl.Float64}, orient="row"
+    )
+
+
+def _rate_curve(db: Path, frame: pl.DataFrame) -> None:
+    """The chosen reserve's interest rate curve, where the reserve is on it now and (dashed) the curve before
+    governance last moved it."""
+    known = frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in CURVE))
+    if known.is_empty():
+        return
+    names = (known["symbol"] + " · " + known["market_label"]).to_list()
+    chosen = st.selectbox("Interest rate curve of", names, key="markets_aave_curve")
+    reserve = known.row(names.index(chosen) if chosen in names else 0, named=True)
+    curves = rate_curves(db, reserve)
+    line = (
+        alt.Chart(curves)
+        .mark_line()
+        .encode(
+            x=alt.X("utilization_pct:Q", title="utilization (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("borrow_apr_pct:Q", title="variable borrow APR (%)"),
+            strokeDash=alt.StrokeDash("curve:N", title=None, sort="descending"),
+            tooltip=[
+                "curve",
+                alt.Tooltip("utilization_pct:Q", title="utilization (%)", format=".1f"),
+                alt.Tooltip("borrow_apr_pct:Q", title="APR (%)", format=".2f"),
+            ],
+        )
+    )
+    here = pl.DataFrame(
+        {"utilization_pct": [reserve["utilization_pct"]], "borrow_apr_pct": [reserve["variable_borrow_apr_pct"]]},
+        schema={"utilization_pct": pl.Float64, "borrow_apr_pct": pl.Float64},
+    )
+    point = (
+        alt.Chart(here)
+        .mark_point(filled=True, size=80, color="#d62728")
+        .encode(
+            x="utilization_pct:Q",
+            y="borrow_apr_pct:Q",
+            tooltip=[
+                alt.Tooltip("utilization_pct:Q", title="utilization now (%)", format=".2f"),
+                alt.Tooltip("borrow_apr_pct:Q", title="APR now (%)", format=".2f"),
+            ],
+        )
+    )
+    st.altair_chart(line + point, width="stretch")
+    optimum = reserve["optimal_usage_ratio"] / RAY * 100
+    st.caption(
+        f"The variable borrow APR its interest rate strategy ({reserve['interest_rate_strategy']}) charges at each "
+        f"utilization, by the pool's own formula (slope 1 up to the optimal {optimum:.4g} %, slope 2 beyond); the "
+        "point: the rate the pool charges now, at the utilization this page counts (borrowed over supplied; the pool "
+        "divides by its cash plus debt). Dashed, where governance changed the curve: the curve before its latest "
+        "change."
     )
 
 
@@ -551,6 +660,7 @@ def _aave(db: Path) -> bool:
         config,
         "these reserves",
     )
+    _rate_curve(db, frame)
     return True
 
 

@@ -235,3 +235,20 @@ def a_token_transfer_scaled(version: PoolVersion, amount: int, income: int) -> i
     """Scaled aTokens an amount moves or burns: rayDiv (half up) before 3.5 (ScaledBalanceTokenBase._burnScaled,
     AToken._transfer), rayDivCeil from 3.5 (TokenMath.getATokenTransferScaledAmount/getATokenBurnScaledAmount)."""
     return ray_div_ceil(amount, income) if version.directional_rounding else ray_div(amount, income)
+
+
+def borrow_usage_ratio(total_debt: int, available_liquidity: int) -> int:
+    """The pool's borrow usage ratio, ray: debt over available liquidity plus debt (0 without debt)."""
+    return ray_div(total_debt, available_liquidity + total_debt) if total_debt else 0
+
+
+def variable_borrow_rate(curve: tuple[int, int, int, int], usage_ratio: int) -> int:
+    """The variable borrow rate (ray a year) an interest rate strategy charges at a borrow usage ratio (ray), from the
+    reserve's curve (optimal usage ratio, base rate, slopes below and above the optimum; ray): aave-v3-origin
+    src/contracts/misc/DefaultReserveInterestRateStrategyV2.sol calculateInterestRates, and @aave/core-v3 3.0.2's
+    DefaultReserveInterestRateStrategy (the same variable rate, without stable debt). At no debt the base rate."""
+    optimal, base, slope1, slope2 = curve
+    if usage_ratio > optimal:
+        excess = ray_div(usage_ratio - optimal, RAY - optimal)
+        return base + slope1 + ray_mul(slope2, excess)
+    return base + ray_div(ray_mul(slope1, usage_ratio), optimal)
