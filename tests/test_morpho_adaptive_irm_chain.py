@@ -24,14 +24,15 @@ from streamlit.testing.v1 import AppTest
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.cli import main
+from chainrisk.dashboard.markets_page import morpho_rates
 from chainrisk.devnet.aave import deploy_tokens_and_feeds
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.toolchain import aave_artifact, folder_contracts, standin_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
-from chainrisk.protocols.morpho_blue.irm import rate_at
-from chainrisk.protocols.morpho_blue.maths import MarketState
+from chainrisk.protocols.morpho_blue.irm import YEAR, curve_rate, rate_at
+from chainrisk.protocols.morpho_blue.maths import MarketState, w_div_down
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import query_sql
@@ -48,6 +49,16 @@ TABLE = "raw_morpho_blue_markets"
 LLTV = 86 * 10**16
 #: 1e36-scaled price of one WETH (18 decimals) in USDC (6 decimals): 2,000 USDC.
 PRICE = 2_000 * 10**6 * 10**36 // 10**18
+WAD = 10**18
+#: The columns of a stored market that make its MarketState, in order.
+MARKET_STATE = (
+    "total_supply_assets",
+    "total_supply_shares",
+    "total_borrow_assets",
+    "total_borrow_shares",
+    "last_update",
+    "fee",
+)
 #: USDC borrowed of the 1,000,000 supplied in each market: 60 % (under the target) and 95 % (over it).
 BORROWED = (600_000, 950_000)
 
@@ -237,3 +248,40 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
     # The credit model reads USD figures: it says in one line that it has no wallet to score here.
     assert main(["credit", "--db", str(db)]) == 2
     assert "no wallet holds a position valued in USD" in capsys.readouterr().err
+
+
+def test_the_rate_curve_is_the_irms(chain: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Markets page's rate curve of a market (irm.curve_rate at its rate at target) is what the IRM answers for a
+    market of that utilization updated this instant (borrowRateView: no time to adapt, so its curve at the stored rate
+    at target), at utilizations across it; and each market's point on it is the rate the IRM charges at its
+    utilization at the snapshot (irm.rate_at)."""
+    rpc, db = chain["rpc"], tmp_path / "chainrisk.duckdb"
+    block, latest = _index(chain, db)
+    now = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
+    supply = 10**12
+    for p in chain["params"]:
+        key = bytes.fromhex(market_id(p)[2:])
+        target = IRM.decode("rateAtTarget", rpc.call(*eth_call(p[3], IRM, "rateAtTarget", key)))[0]
+        for borrow in (0, 1, supply // 3, supply * 9 // 10 - 1, supply * 9 // 10, supply * 95 // 100, supply):
+            state = (supply, 0, borrow, 0, now, 0)
+            answer = IRM.decode("borrowRateView", rpc.call(*eth_call(p[3], IRM, "borrowRateView", p, state)))[0]
+            assert curve_rate(int(target), borrow * WAD // supply) == answer, (p, borrow)
+    score(db)
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    rates, _ = morpho_rates(db)
+    points = rates.filter(pl.col("rate_at_target_now").is_not_null())
+    assert points.height == len(chain["params"])
+    for row in latest.iter_rows(named=True):
+        market = MarketState(*(int(row[c]) for c in MARKET_STATE))
+        shown = points.filter(pl.col("market") == row["market_id"]).row(0, named=True)
+        assert shown["apr_on_curve_pct"] == rate_at(int(row["rate_at_target"]), market, now) * YEAR / WAD * 100
+        on_curve = curve_rate(
+            int(shown["rate_at_target_now"]), w_div_down(market.total_borrow_assets, market.total_supply_assets)
+        )
+        assert shown["apr_on_curve_pct"] == on_curve * YEAR / WAD * 100, "the point is on the curve drawn"
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["page"] = "markets"
+    app.run()
+    assert not app.exception and not app.error, [e.value for e in (*app.exception, *app.error)]
+    assert "markets_morpho_curve" in [s.key for s in app.selectbox]
+    assert any(c.value.startswith("The borrow APR the market's AdaptiveCurveIrm") for c in app.caption)

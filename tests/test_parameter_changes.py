@@ -22,10 +22,12 @@ from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
 from chainrisk.dashboard.governance import change_words
-from chainrisk.dashboard.markets_page import aave_reserves, market_changes, rate_curves
+from chainrisk.dashboard.markets_page import aave_reserves, comet_models, market_changes
+from chainrisk.dashboard.rate_curves import aave_curves, comet_curves
 from chainrisk.devnet.compound_v3 import COLLATERALS
 from chainrisk.devnet.governance import govern
 from chainrisk.devnet.node import BlockBuilder
+from chainrisk.protocols.morpho_blue.irm import YEAR
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from chainrisk.store.views import query_sql
@@ -259,7 +261,7 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         reserve = (
             aave_reserves(db).filter((pl.col("market") == provider) & (pl.col("asset") == usdc)).row(0, named=True)
         )
-        curves = rate_curves(db, reserve)
+        curves = aave_curves(db, reserve)
         at_full = {
             r["curve"].split(" ")[0]: r["borrow_apr_pct"]
             for r in curves.iter_rows(named=True)
@@ -272,6 +274,14 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
             "now": (top + curve["variable_rate_slope2"]) / 1e27 * 100,
             "before": (top + old_slope) / 1e27 * 100,
         }
+        # The Comet's borrow rate curve: at each utilization drawn, what its getBorrowRate answers, a year of it.
+        comet_row = comet_models(db).row(0, named=True)
+        drawn = comet_curves(db, comet_row)
+        comet = devnet["compound_v3"]["comet"]
+        calls = [eth_call(comet, COMET, "getBorrowRate", round(u / 100 * 10**18)) for u in drawn["utilization_pct"]]
+        answers = [COMET.decode("getBorrowRate", raw)[0] for raw in rpc.batch(calls)]
+        assert drawn["borrow_apr_pct"].to_list() == [a * YEAR / 10**18 * 100 for a in answers]
+        assert set(drawn["curve"]) == {"now"}, "the proposal left the Comet's rate model as it was"
         # The market-over-time charts mark the snapshot that read them, what changed in the tooltip.
         marks = market_changes(db, "maker", devnet["chain_id"], "ETH-A")
         ilk = [r for r in rows if r["protocol"] == "maker"]

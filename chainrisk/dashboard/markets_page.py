@@ -12,6 +12,7 @@ stg_morpho_blue_markets with snapshot_blocks; a section whose protocol has no ma
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from chainrisk.dashboard import governance
+from chainrisk.dashboard import governance, rate_curves
 from chainrisk.dashboard.data import database_location, missing_relations, query, require
 from chainrisk.dashboard.governance import CHANGE_WORDS, CHANGES
 from chainrisk.dashboard.ui import (
@@ -36,10 +37,8 @@ from chainrisk.dashboard.ui import (
     table,
     usd_column,
 )
-from chainrisk.protocols.aave_v3.maths import variable_borrow_rate
-from chainrisk.protocols.morpho_blue.irm import YEAR, rate_at
-from chainrisk.protocols.morpho_blue.maths import MarketState
-from chainrisk.units import RAY
+from chainrisk.protocols.morpho_blue.irm import YEAR, adaptive_curve_rate, rate_at
+from chainrisk.protocols.morpho_blue.maths import MarketState, w_div_down
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
@@ -353,6 +352,8 @@ def _limits(db: Path) -> None:
     )
 
 
+#: A pool's point on its rate curve: its utilization and its borrow APR now (percent), as the page's frames name them.
+RATE_NOW = ("utilization_pct", "variable_borrow_apr_pct")
 #: Changes the page's table lists, the newest first (the mart keeps every one).
 CHANGES_SHOWN = 1000
 
@@ -496,110 +497,24 @@ def aave_reserves(db: Path) -> pl.DataFrame:
     )
 
 
-#: The interest rate curve's settings (raw_aave_v3_reserves' columns, ray), in variable_borrow_rate's order.
-CURVE = ("optimal_usage_ratio", "base_variable_borrow_rate", "variable_rate_slope1", "variable_rate_slope2")
-#: Utilization points of a drawn curve, percent (its optimum added to them).
-CURVE_POINTS = tuple(range(101))
-
-
-def _curve_of(row: dict[str, Any]) -> tuple[int, int, int, int] | None:
-    """A reserve's curve as exact integers (None where its strategy answered no known getter)."""
-    if any(row.get(c) is None for c in CURVE):
-        return None
-    optimal, base, slope1, slope2 = (int(row[c]) for c in CURVE)
-    return optimal, base, slope1, slope2
-
-
-def rate_curves(db: Path, reserve: dict[str, Any]) -> pl.DataFrame:
-    """The borrow APR (%) `reserve`'s strategy charges at each utilization (CURVE_POINTS and the optimum; the pool's
-    own formula, variable_borrow_rate), as `curve` "now"; and, where governance changed a parameter of the curve
-    (mart_parameter_changes), the curve before its latest change, as `curve` "before <date>"."""
-    now = _curve_of(reserve)
-    if now is None:
-        return pl.DataFrame()
-    curves = {"now": now}
-    if not missing_relations(db, (CHANGES,)):
-        changes = query(
-            db,
-            f"""
-            SELECT parameter, old_value, changed_by_time FROM {CHANGES}
-            WHERE protocol = 'aave-v3' AND change = 'changed' AND chain_id = {int(reserve["chain_id"])}
-              AND market = '{reserve["market"]}' AND item = '{reserve["asset"]}'
-              AND parameter IN ({", ".join(f"'{c}'" for c in CURVE)})
-            QUALIFY changed_by_block = max(changed_by_block) OVER ()
-            """,
-        )
-        if not changes.is_empty():
-            before = dict(zip(CURVE, now, strict=True)) | {
-                r["parameter"]: int(r["old_value"]) for r in changes.iter_rows(named=True)
-            }
-            when = changes["changed_by_time"][0]
-            curves[f"before {when:%Y-%m-%d %H:%M} UTC" if when is not None else "before"] = (
-                before[CURVE[0]],
-                before[CURVE[1]],
-                before[CURVE[2]],
-                before[CURVE[3]],
-            )
-    rows = []
-    for name, curve in curves.items():
-        optimum = curve[0] / RAY * 100
-        for utilization in sorted({*map(float, CURVE_POINTS), optimum}):
-            ratio = min(RAY, round(utilization / 100 * RAY))
-            rows.append((name, utilization, variable_borrow_rate(curve, ratio) / RAY * 100))
-    return pl.DataFrame(
-        rows, schema={"curve": pl.String, "utilization_pct": pl.Float64, "borrow_apr_pct": pl.Float64}, orient="row"
-    )
-
-
-def _rate_curve(db: Path, frame: pl.DataFrame) -> None:
+def _aave_curve(db: Path, frame: pl.DataFrame) -> None:
     """The chosen reserve's interest rate curve, where the reserve is on it now and (dashed) the curve before
     governance last moved it."""
-    known = frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in CURVE))
-    if known.is_empty():
-        return
-    names = (known["symbol"] + " · " + known["market_label"]).to_list()
-    chosen = st.selectbox("Interest rate curve of", names, key="markets_aave_curve")
-    reserve = known.row(names.index(chosen) if chosen in names else 0, named=True)
-    curves = rate_curves(db, reserve)
-    line = (
-        alt.Chart(curves)
-        .mark_line()
-        .encode(
-            x=alt.X("utilization_pct:Q", title="utilization (%)", scale=alt.Scale(domain=[0, 100])),
-            y=alt.Y("borrow_apr_pct:Q", title="variable borrow APR (%)"),
-            strokeDash=alt.StrokeDash("curve:N", title=None, sort="descending"),
-            tooltip=[
-                "curve",
-                alt.Tooltip("utilization_pct:Q", title="utilization (%)", format=".1f"),
-                alt.Tooltip("borrow_apr_pct:Q", title="APR (%)", format=".2f"),
-            ],
+    pools = frame.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in rate_curves.AAVE_CURVE))
+    pools = pools.with_columns((pl.col("symbol") + " · " + pl.col("market_label")).alias("name"))
+
+    def caption(reserve: dict[str, Any]) -> str:
+        optimum = int(reserve["optimal_usage_ratio"]) / rate_curves.RAY * 100
+        return (
+            f"The variable borrow APR its interest rate strategy ({reserve['interest_rate_strategy']}) charges at each "
+            f"utilization, by the pool's own formula (slope 1 up to the optimal {optimum:.4g} %, slope 2 beyond); the "
+            "point: the rate the pool charges now, at the utilization this page counts (borrowed over supplied; the "
+            "pool divides by its cash plus debt). Dashed, where governance changed the curve: the curve before its "
+            "latest change."
         )
-    )
-    here = pl.DataFrame(
-        {"utilization_pct": [reserve["utilization_pct"]], "borrow_apr_pct": [reserve["variable_borrow_apr_pct"]]},
-        schema={"utilization_pct": pl.Float64, "borrow_apr_pct": pl.Float64},
-    )
-    point = (
-        alt.Chart(here)
-        .mark_point(filled=True, size=80, color="#d62728")
-        .encode(
-            x="utilization_pct:Q",
-            y="borrow_apr_pct:Q",
-            tooltip=[
-                alt.Tooltip("utilization_pct:Q", title="utilization now (%)", format=".2f"),
-                alt.Tooltip("borrow_apr_pct:Q", title="APR now (%)", format=".2f"),
-            ],
-        )
-    )
-    st.altair_chart(line + point, width="stretch")
-    optimum = reserve["optimal_usage_ratio"] / RAY * 100
-    st.caption(
-        f"The variable borrow APR its interest rate strategy ({reserve['interest_rate_strategy']}) charges at each "
-        f"utilization, by the pool's own formula (slope 1 up to the optimal {optimum:.4g} %, slope 2 beyond); the "
-        "point: the rate the pool charges now, at the utilization this page counts (borrowed over supplied; the pool "
-        "divides by its cash plus debt). Dashed, where governance changed the curve: the curve before its latest "
-        "change."
-    )
+
+    curves = partial(rate_curves.aave_curves, db)
+    rate_curves.show(pools, "markets_aave_curve", "Interest rate curve of", curves, RATE_NOW, caption)
 
 
 def _aave(db: Path) -> bool:
@@ -660,7 +575,7 @@ def _aave(db: Path) -> bool:
         config,
         "these reserves",
     )
-    _rate_curve(db, frame)
+    _aave_curve(db, frame)
     return True
 
 
@@ -725,7 +640,45 @@ def _compound(db: Path) -> bool:
         config,
         "these Comets",
     )
+    _comet_curve(db)
     return True
+
+
+def comet_models(db: Path) -> pl.DataFrame:
+    """Each Comet at its latest snapshot with its borrow rate model (exact), utilization and borrow APR now."""
+    if missing_relations(db, ("stg_compound_v3_markets", "stg_market_labels")):
+        return pl.DataFrame()
+    columns = ", ".join(f"m.{c}" for c in rate_curves.COMET_CURVE)
+    frame = query(
+        db,
+        f"""
+        SELECT coalesce(l.market_label, m.market) AS market_label, m.chain_id, m.market, m.utilization_pct,
+               m.borrow_apr_pct, {columns}
+        FROM stg_compound_v3_markets AS m
+        LEFT JOIN stg_market_labels AS l
+          ON l.protocol = 'compound-v3' AND l.chain_id = m.chain_id AND l.market = m.market
+        WHERE m.is_latest
+        ORDER BY m.borrow_amount DESC NULLS LAST, m.chain_id, m.market
+        """,
+    )
+    return frame.with_columns(pl.col("market_label").alias("name"))
+
+
+def _comet_curve(db: Path) -> None:
+    """The chosen Comet's borrow rate curve, where it is now and (dashed) the curve before governance last moved it."""
+
+    def caption(comet: dict[str, Any]) -> str:
+        kink = int(comet["borrow_kink"]) / 1e16
+        return (
+            "The borrow APR the Comet's rate model charges at each utilization (Comet.getBorrowRate: base plus the "
+            f"low slope up to its kink at {kink:.4g} %, the high slope beyond; per second, times a year), and the "
+            "Comet's point now (getUtilization). Dashed, where governance changed the model (an upgrade): the "
+            "model before its latest change."
+        )
+
+    curves = partial(rate_curves.comet_curves, db)
+    now = ("utilization_pct", "borrow_apr_pct")
+    rate_curves.show(comet_models(db), "markets_compound_curve", "Borrow rate curve of", curves, now, caption)
 
 
 def _maker(db: Path) -> bool:
@@ -851,6 +804,13 @@ def _projected(values: tuple[Any, ...]) -> tuple[int, int, int, int, int] | None
     return target, supply, borrow, last_update, timestamp
 
 
+def adapted_rate_at_target(target: int, supply: int, borrow: int, last_update: int, timestamp: int) -> int:
+    """An AdaptiveCurveIrm's rate at target adapted from the market's last update to `timestamp` (irm), the market's
+    stored totals held: the curve the market is on at that time."""
+    state = MarketState(supply, 0, borrow, 0, last_update, 0)
+    return adaptive_curve_rate(target, state, timestamp)[1]
+
+
 def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Each Morpho Blue market at its latest snapshot with, under an AdaptiveCurveIrm (where chainrisk's port of it
     reproduced the rate read: `rate_at_target` stored), the borrow APR its IRM charges RATE_DAYS ahead if the market's
@@ -897,7 +857,15 @@ def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
             for days in CHART_DAYS
         ]
     )
-    rates = rates.drop("rate_at_target", "total_supply_assets", "total_borrow_assets", "last_update", "block_timestamp")
+    # For the rate curve: the IRM's rate at target adapted to the snapshot's time (the curve the market is on then),
+    # exact, and the market's point on it: the stored totals' utilization (what the IRM reads) and the rate there.
+    adapted = [None if known is None else adapted_rate_at_target(*known) for known in inputs]
+    stored = [None if known is None else (w_div_down(known[2], known[1]) if known[1] else 0) / 1e16 for known in inputs]
+    rates = rates.drop(exact).with_columns(
+        pl.Series("rate_at_target_now", adapted, dtype=pl.Int128),
+        pl.Series("curve_utilization_pct", stored, dtype=pl.Float64),
+        now.alias("apr_on_curve_pct"),
+    )
     return rates, long
 
 
@@ -951,7 +919,8 @@ def _morpho(db: Path) -> bool:
     }
     ahead = ("rate_at_target_apr_pct", *(f"apr_in_{days}d_pct" for days in RATE_DAYS)) if adaptive else ()
     key_table(
-        rates,
+        # The curve's inputs stay off the table (an Int128 no table takes; the point: the APR now's own figures).
+        rates.drop("rate_at_target_now", "curve_utilization_pct", "apr_on_curve_pct"),
         "markets_morpho",
         (
             "market_label",
@@ -981,4 +950,27 @@ def _morpho(db: Path) -> bool:
             f"The {markets} largest markets by borrows whose rate moves, utilization held: the borrow APR over the "
             "next 30 days."
         )
+    _morpho_curve(rates)
     return True
+
+
+def _morpho_curve(rates: pl.DataFrame) -> None:
+    """The chosen AdaptiveCurveIrm market's curve at its rate at target now, and where the market is on it."""
+    pools = rates.filter(pl.col("rate_at_target_now").is_not_null()).with_columns(pl.col("market_label").alias("name"))
+
+    def caption(market: dict[str, Any]) -> str:
+        return (
+            "The borrow APR the market's AdaptiveCurveIrm charges at each utilization at its rate at target now (the "
+            "rate at 90 % utilization; a quarter of it at 0 %, four times it at 100 %; morpho-blue-irm's "
+            "AdaptiveCurveIrm and ConstantsLib), and where the market is on it. The rate at target itself moves while "
+            "utilization stays off 90 % (the rates ahead above); Morpho's governance sets no parameter of it."
+        )
+
+    rate_curves.show(
+        pools,
+        "markets_morpho_curve",
+        "Rate curve of",
+        rate_curves.morpho_curve,
+        ("curve_utilization_pct", "apr_on_curve_pct"),
+        caption,
+    )

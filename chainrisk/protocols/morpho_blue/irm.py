@@ -108,3 +108,11 @@ def rate_at(rate_at_target: int, market: MarketState, timestamp: int) -> int:
     exactly what `borrowRateView` answers then. ValueError for a time before the last update."""
     err, _, end = _adaptation(rate_at_target, market, timestamp)
     return _curve(end, err)
+
+
+def curve_rate(rate_at_target: int, utilization: int) -> int:
+    """The per-second rate (WAD) the AdaptiveCurveIrm's curve gives at `utilization` (WAD) for a rate at target held
+    fixed: `_borrowRate`'s curve without the adaptation over time (what the IRM charges the instant the market's
+    utilization is `utilization`, before that utilization moves its rate at target)."""
+    norm = WAD - TARGET_UTILIZATION if utilization > TARGET_UTILIZATION else TARGET_UTILIZATION
+    return _curve(rate_at_target, w_div_to_zero(utilization - TARGET_UTILIZATION, norm))

@@ -16,6 +16,11 @@
 --                          totalSupply() and totalBorrow() answer), exact, base token's smallest unit
 --   supply_tokens, borrow_tokens   the same in whole base tokens
 --   utilization_pct        Comet's getUtilization() × 100
+--   utilization, supply_rate, borrow_rate   getUtilization() (1e18 = 100 %) and the per-second rates at it (1e18 =
+--                          100 %), exact; supply_apr_pct, borrow_apr_pct the same a year (× 31,536,000), percent
+--   supply_kink, supply_base, supply_slope_low, supply_slope_high, borrow_kink, borrow_base, borrow_slope_low,
+--   borrow_slope_high      the rate model governance sets (Comet's immutables, 1e18 = 100 %; rates per second):
+--                          below its kink a rate is base + slope_low × utilization, above it slope_high takes over
 -- Reads: stg_compound_v3_markets_at_snapshot.
 WITH markets AS (
     -- Totals at present value as CometCore.presentValueSupply / presentValueBorrow take them: principal x index /
@@ -54,6 +59,19 @@ final AS (
         m.supply_amount::DOUBLE / pow(10, m.base_decimals) AS supply_tokens,
         m.borrow_amount::DOUBLE / pow(10, m.base_decimals) AS borrow_tokens,
         m.utilization::DOUBLE / 1e16 AS utilization_pct,
+        m.utilization,
+        m.supply_rate,
+        m.borrow_rate,
+        m.supply_rate::DOUBLE * 31536000 / 1e16 AS supply_apr_pct,
+        m.borrow_rate::DOUBLE * 31536000 / 1e16 AS borrow_apr_pct,
+        m.supply_kink,
+        m.supply_base,
+        m.supply_slope_low,
+        m.supply_slope_high,
+        m.borrow_kink,
+        m.borrow_base,
+        m.borrow_slope_low,
+        m.borrow_slope_high,
         m.store_front_price_factor,
         m.num_assets,
         m.usd_route
