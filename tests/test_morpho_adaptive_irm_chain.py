@@ -173,15 +173,7 @@ def test_adaptive_curve_rate_is_stored_carried_and_recomputed(
     before = {
         k: int(v)
         for k, v in second.filter(pl.col("market_id") == market_id(p))
-        .select(
-            "total_supply_assets",
-            "total_supply_shares",
-            "total_borrow_assets",
-            "total_borrow_shares",
-            "last_update",
-            "fee",
-            "rate_at_target",
-        )
+        .select(*MARKET_STATE, "rate_at_target")
         .row(0, named=True)
         .items()
     }

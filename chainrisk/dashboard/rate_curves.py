@@ -66,22 +66,29 @@ def _previous(
 
 
 def _points(curves: dict[str, Callable[[float], float]], kinks: Sequence[float]) -> pl.DataFrame:
-    """Each curve (a function of utilization in percent to an APR in percent) at POINTS and the kinks."""
+    """Each curve (a function of utilization in percent to an APR in percent) at POINTS and the kinks; empty (with
+    the columns) for none."""
     utilizations = sorted({*map(float, POINTS), *(k for k in kinks if 0 <= k <= 100)})
     rows = [(name, u, rate(u)) for name, rate in curves.items() for u in utilizations]
     return pl.DataFrame(rows, schema=COLUMNS, orient="row")
 
 
+def _governed(
+    db: Path, protocol: str, pool: dict[str, Any], item: str, columns: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """A pool's model settings `columns`: "now", and where governance changed some of them the settings before its
+    latest change ("before <time>"); none where one is unknown."""
+    now = known(pool, columns)
+    if now is None:
+        return {}
+    label, old = _previous(db, protocol, pool, item, columns)
+    return {"now": now, label: now | old} if old else {"now": now}
+
+
 def aave_curves(db: Path, reserve: dict[str, Any]) -> pl.DataFrame:
     """A reserve's variable borrow APR (%) at each utilization: "now", and where governance changed its curve the
     curve before its latest change ("before <time>"). Empty where the curve is unknown."""
-    now = known(reserve, AAVE_CURVE)
-    if now is None:
-        return pl.DataFrame(schema=COLUMNS)
-    settings = {"now": now}
-    label, old = _previous(db, "aave-v3", reserve, reserve["asset"], AAVE_CURVE)
-    if old:
-        settings[label] = now | old
+    settings = _governed(db, "aave-v3", reserve, reserve["asset"], AAVE_CURVE)
 
     def rate(values: dict[str, int]) -> Callable[[float], float]:
         curve = (values[AAVE_CURVE[0]], values[AAVE_CURVE[1]], values[AAVE_CURVE[2]], values[AAVE_CURVE[3]])
@@ -93,13 +100,7 @@ def aave_curves(db: Path, reserve: dict[str, Any]) -> pl.DataFrame:
 def comet_curves(db: Path, comet: dict[str, Any]) -> pl.DataFrame:
     """A Comet's borrow APR (%) at each utilization (Comet.getBorrowRate x a year): "now", and where governance changed
     its borrow rate model (an upgrade) the model before its latest change. Empty where the model is unknown."""
-    now = known(comet, COMET_CURVE)
-    if now is None:
-        return pl.DataFrame(schema=COLUMNS)
-    settings = {"now": now}
-    label, old = _previous(db, "compound-v3", comet, comet["market"], COMET_CURVE)
-    if old:
-        settings[label] = now | old
+    settings = _governed(db, "compound-v3", comet, comet["market"], COMET_CURVE)
 
     def rate(values: dict[str, int]) -> Callable[[float], float]:
         model = RateModel(0, 0, 0, 0, **values)  # the supply side unread: the curve is the borrow rate
