@@ -130,7 +130,13 @@ def chart(curves: pl.DataFrame, utilization_pct: float | None, apr_pct: float | 
         .encode(
             x=alt.X("utilization_pct:Q", title="utilization (%)", scale=alt.Scale(domain=[0, 100])),
             y=alt.Y("borrow_apr_pct:Q", title="borrow APR (%)"),
-            strokeDash=alt.StrokeDash("curve:N", title=None, sort="descending"),
+            # A legend only beside a curve before a change, under the chart so its date is not cut.
+            strokeDash=alt.StrokeDash(
+                "curve:N",
+                title=None,
+                sort="descending",
+                legend=alt.Legend(orient="bottom", labelLimit=0) if curves["curve"].n_unique() > 1 else None,
+            ),
             tooltip=[
                 "curve",
                 alt.Tooltip("utilization_pct:Q", title="utilization (%)", format=".1f"),
