@@ -293,7 +293,9 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.call(DEPLOYER, ORACLE, feeds["WBTC"], "set", USD["WBTC"] * 10**8, True)
     builder.call(DEPLOYER, BREAKABLE, odd["breakable loan"], "breakIt")
     gone_oracle = next(m.oracle for m in markets if m.name == "oracle gone")
-    for address in (odd["gone collateral"], gone_irm, tokens["DAI"], gone_oracle):
+    # WBTC's interest rate strategy (its own: no other reserve shares its curve) self-destructed too.
+    gone_strategy = POOL.decode("getReserveData", rpc.call(*eth_call(pool, POOL, "getReserveData", tokens["WBTC"])))
+    for address in (odd["gone collateral"], gone_irm, tokens["DAI"], gone_oracle, gone_strategy[0][11]):
         rpc.call("anvil_setCode", [address, "0x"])
     builder.mine(advance_s=30 * DAY)
     for m in markets:
@@ -526,6 +528,17 @@ def test_data_quality_names_each_odd_contract(chain: dict[str, Any], indexed: Pa
     assert sorted(set(whole)) == ["bytes32_symbol", "no_irm"]
     symbols = _frame(indexed, "SELECT DISTINCT asset, symbol FROM positions")
     assert dict(symbols.iter_rows())[tokens["LINK"]] == "LINK"
+
+
+def test_a_strategy_without_code_leaves_only_its_curve_unknown(chain: dict[str, Any], indexed: Path) -> None:
+    """WBTC's rate strategy has no code: its reserve is stored with the strategy's address and no curve (NULL, so no
+    parameter change either), every other reserve's curve read, and the run goes on."""
+    reserves = _frame(indexed, "SELECT * FROM raw_aave_v3_reserves")
+    curve = ("optimal_usage_ratio", "base_variable_borrow_rate", "variable_rate_slope1", "variable_rate_slope2")
+    unknown = reserves.filter(pl.any_horizontal(pl.col(c).is_null() for c in curve))
+    assert unknown["asset"].to_list() == [chain["tokens"]["WBTC"].lower()]
+    assert unknown.select(pl.col(c).is_null().all() for c in curve).row(0) == (True,) * 4
+    assert unknown["interest_rate_strategy"].is_not_null().all() and reserves.height == len(RESERVES)
 
 
 def test_aave_health_equals_the_pool(chain: dict[str, Any], indexed: Path, rpc: RpcClient) -> None:
