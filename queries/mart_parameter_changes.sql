@@ -13,9 +13,12 @@
 --   old_value, new_value   exact, in the contract's own units, as text
 --   old_amount, new_amount, change_amount   the same in `unit`, and new less old
 --   changed_after_block, changed_after_time   the source's snapshot before: the change happened after it
---   changed_by_block, changed_by_time   the snapshot that first read it: the change happened at or before it (the
---                          chain does not say when in between without the governance transaction's logs)
--- Reads: stg_lending_parameter_changes, stg_snapshot_blocks, stg_market_labels.
+--   changed_by_block, changed_by_time   the snapshot that first read it: the change happened at or before it
+--   changed_at_block, changed_in_tx, changed_log_index   where the chain logs the change itself
+--                          (stg_lending_governance_events: Morpho Blue's SetFee and CreateMarket), the last such log
+--                          between the two snapshots; NULL where the protocol's governance logs nothing chainrisk
+--                          indexes (Aave's configurator, a Comet's upgrade, Maker's files: placed between snapshots)
+-- Reads: stg_lending_parameter_changes, stg_snapshot_blocks, stg_market_labels, stg_lending_governance_events.
 WITH changes AS (
     SELECT * FROM stg_lending_parameter_changes
 ),
@@ -26,6 +29,30 @@ snapshots AS (
 
 labels AS (
     SELECT protocol, chain_id, market, market_label FROM stg_market_labels
+),
+
+logs AS (
+    SELECT * FROM stg_lending_governance_events
+),
+
+-- Each change with the last log that says it happened, between the snapshot before and the one that read it.
+pinned AS (
+    SELECT
+        c.protocol, c.chain_id, c.source, c.item, c.change, c.parameter, c.block_number,
+        g.block_number AS changed_at_block,
+        g.tx_hash AS changed_in_tx,
+        g.log_index AS changed_log_index
+    FROM changes AS c
+    JOIN snapshots AS s
+        ON s.protocol = c.protocol AND s.chain_id = c.chain_id AND s.source = c.source AND s.block_number = c.block_number
+    JOIN logs AS g
+        ON g.protocol = c.protocol AND g.chain_id = c.chain_id AND g.source = c.source AND g.item = c.item
+        AND g.change = c.change AND g.parameter IS NOT DISTINCT FROM c.parameter
+        AND g.block_number > coalesce(s.previous_block, -1) AND g.block_number <= c.block_number
+    QUALIFY row_number() OVER (
+        PARTITION BY c.protocol, c.chain_id, c.source, c.item, c.change, c.parameter, c.block_number
+        ORDER BY g.block_number DESC, g.log_index DESC
+    ) = 1
 ),
 
 final AS (
@@ -49,11 +76,17 @@ final AS (
         s.previous_block AS changed_after_block,
         s.previous_time AS changed_after_time,
         c.block_number AS changed_by_block,
-        s.block_time AS changed_by_time
+        s.block_time AS changed_by_time,
+        p.changed_at_block,
+        p.changed_in_tx,
+        p.changed_log_index
     FROM changes AS c
     LEFT JOIN snapshots AS s
         ON s.protocol = c.protocol AND s.chain_id = c.chain_id AND s.source = c.source AND s.block_number = c.block_number
     LEFT JOIN labels AS l ON l.protocol = c.protocol AND l.chain_id = c.chain_id AND l.market = c.market
+    LEFT JOIN pinned AS p
+        ON p.protocol = c.protocol AND p.chain_id = c.chain_id AND p.source = c.source AND p.item = c.item
+        AND p.change = c.change AND p.parameter IS NOT DISTINCT FROM c.parameter AND p.block_number = c.block_number
 )
 
 SELECT * FROM final

@@ -17,7 +17,7 @@ import httpx
 import polars as pl
 import pytest
 
-from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.abi import Abi, eth_call, event_topic, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
 from chainrisk.cli import main
@@ -52,6 +52,9 @@ CURVE = {
     "variable_rate_slope2": "getVariableRateSlope2",
 }
 MORPHO = load_abi("morpho-blue", "IMorpho")
+#: Morpho Blue's EventsLib events that say its owner changed a fee or someone created a market.
+SET_FEE = "SetFee(bytes32,uint256)"
+CREATE_MARKET = "CreateMarket(bytes32,(address,address,address,address,uint256))"
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
 CLIPPER = load_abi("maker", "Clipper")
@@ -214,6 +217,25 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         new_id = next(r["item"] for r in rows if r["change"] == "listed")
         assert new_id not in ids
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
+        # Morpho's fee change and listing carry the log the chain holds of them (SetFee, CreateMarket: read here with
+        # eth_getLogs), the other protocols' none (their governance logs nothing chainrisk indexes).
+        morpho = devnet["morpho_blue"]["morpho"]
+        logs = rpc.call(
+            "eth_getLogs", [{"address": morpho, "fromBlock": hex(before_block + 1), "toBlock": hex(after_block)}]
+        )
+        wanted = {event_topic(SET_FEE): ("changed", "fee"), event_topic(CREATE_MARKET): ("listed", None)}
+        on_chain = {
+            (wanted[log["topics"][0]], log["topics"][1]): (int(log["blockNumber"], 16), log["transactionHash"])
+            for log in logs
+            if log["topics"][0] in wanted
+        }
+        pinned = {
+            ((r["change"], r["parameter"]), r["item"]): (r["changed_at_block"], r["changed_in_tx"])
+            for r in rows
+            if r["changed_at_block"] is not None
+        }
+        assert pinned == on_chain and len(pinned) == 2
+        assert all(r["protocol"] == "morpho-blue" for r in rows if r["changed_at_block"] is not None)
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
         places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25, "clip_buf": 25}

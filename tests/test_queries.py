@@ -21,6 +21,7 @@ from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.aave_v3.adapter import DDL as AAVE_DDL
 from chainrisk.protocols.adapter import (
+    GOVERNANCE_EVENT_COLUMNS,
     LIQUIDATION_CALL_COLUMNS,
     LIQUIDATION_COLUMNS,
     PARAMETER_CHANGE_COLUMNS,
@@ -53,6 +54,9 @@ LIQUIDATION_CALL_VIEW_COLUMNS = set(LIQUIDATION_CALL_COLUMNS)
 CREDIT_HISTORY_VIEWS = {"stg_asset_price_history", "stg_block_times"}
 #: Each adapter's parameter-changes view (generated from its `settings`).
 PARAMETER_CHANGE_VIEWS = {str(a.parameter_changes_view) for a in adapters().values() if a.parameter_changes_view}
+#: Each adapter's view of the logs naming a governance change (rows from the devnet's first run: its Morpho markets'
+#: CreateMarket logs).
+GOVERNANCE_EVENT_VIEWS = {str(a.governance_events_view) for a in adapters().values() if a.governance_events_view}
 #: The views of what governance changed: empty after the full devnet's one run (nothing changed yet); their rows
 #: are checked against the chain in tests/test_devnet_all.py (governance on every protocol, then a second run).
 GOVERNANCE_VIEWS = {*PARAMETER_CHANGE_VIEWS, "stg_lending_parameter_changes", "mart_parameter_changes"}
@@ -242,6 +246,7 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "collateral_decimals",
     },
     **{view: set(PARAMETER_CHANGE_COLUMNS) for view in (*PARAMETER_CHANGE_VIEWS, "stg_lending_parameter_changes")},
+    **{view: set(GOVERNANCE_EVENT_COLUMNS) for view in (*GOVERNANCE_EVENT_VIEWS, "stg_lending_governance_events")},
     "mart_parameter_changes": {
         *PARAMETER_CHANGE_COLUMNS,
         "market_label",
@@ -250,6 +255,9 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
         "changed_after_time",
         "changed_by_block",
         "changed_by_time",
+        "changed_at_block",
+        "changed_in_tx",
+        "changed_log_index",
     }
     - {"block_number"},
     "stg_snapshot_blocks": {

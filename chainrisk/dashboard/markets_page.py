@@ -367,7 +367,7 @@ def parameter_changes(db: Path) -> pl.DataFrame:
         f"""
         SELECT changed_by_time, market_label, item_kind, symbol, parameter, change, unit, old_value, new_value,
                old_amount, new_amount, change_amount, changed_after_time, changed_after_block, changed_by_block,
-               protocol, chain_id, market, item
+               changed_at_block, changed_in_tx, protocol, chain_id, market, item
         FROM {CHANGES}
         ORDER BY changed_by_block DESC, protocol, market_label, item_kind, symbol, parameter
         LIMIT {CHANGES_SHOWN}
@@ -394,10 +394,11 @@ def _parameter_changes(db: Path) -> None:
         return
     st.subheader("Risk parameters governance changed")
     st.caption(
-        "Each setting a snapshot read with a value the snapshot before it did not: Aave reserves and e-mode "
-        "categories, Comet collaterals and configuration, Maker ilks, Morpho Blue fees; and each item listed or no "
-        "longer read since a market's first snapshot. The change happened between the two snapshots (the chain does "
-        "not say when without the governance transaction); values in the protocol's units read as percent, tokens "
+        "Each setting a snapshot read with a value the snapshot before it did not: Aave reserves (with their oracle "
+        "sources and rate curves) and e-mode categories, Comet collaterals and configuration, Maker ilks and their "
+        "auctions, Morpho Blue fees; and each item listed or no longer read since a market's first snapshot. The "
+        "change happened between the two snapshots; where the protocol logs it (Morpho's SetFee and CreateMarket) "
+        "its block and transaction are under 'Every figure'. Values in the protocol's units read as percent, tokens "
         "or dai, the exact integers in `mart_parameter_changes`. The `parameter_changed` alert rule sends each one."
     )
     counts = frame.group_by("change").len()
@@ -431,6 +432,8 @@ def _parameter_changes(db: Path) -> None:
         "unit": "amounts in",
         "changed_after_block": count_column("changed after block"),
         "changed_by_block": count_column("read at block"),
+        "changed_at_block": count_column("logged at block", "The block of the log saying so, where one does"),
+        "changed_in_tx": st.column_config.TextColumn("transaction", help="The transaction that made the change"),
         "item_kind": None,
         "symbol": None,
         "item": "item id (asset, category, ilk, market)",

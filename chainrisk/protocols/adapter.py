@@ -234,6 +234,24 @@ PARAMETER_CHANGE_COLUMNS = (
     "block_number",
 )
 
+#: The columns every adapter's governance-events view has (`Adapter.governance_events_view`): each log in which the
+#: chain itself says governance changed a setting or listed an item, so mart_parameter_changes can name the block and
+#: transaction of a change its snapshots bracket:
+#: * source, item: the indexed contract and the item (as PARAMETER_CHANGE_COLUMNS name them);
+#: * change, parameter: 'changed' and the setting's raw column, or 'listed' (parameter NULL);
+#: * block_number, tx_hash, log_index: where the log is.
+GOVERNANCE_EVENT_COLUMNS = (
+    "protocol",
+    "chain_id",
+    "source",
+    "item",
+    "change",
+    "parameter",
+    "block_number",
+    "tx_hash",
+    "log_index",
+)
+
 #: Where a market's bad debt (debt its collateral cannot cover after liquidation) lands, by rule name: what the
 #: contagion rounds do with it (chainrisk.chains.contagion).
 BAD_DEBT_RULES = {
@@ -349,6 +367,9 @@ class Adapter(ABC, Generic[DeploymentT]):
     #: Its stg_ view of the governed settings its raw versions saw change, with PARAMETER_CHANGE_COLUMNS: generated
     #: from `settings` (chainrisk.store.views); None when it has none (Liquity V1's are constants).
     parameter_changes_view: ClassVar[str | None] = None
+    #: Its stg_ view of the logs naming a governance change (a file in `queries_dir`) with GOVERNANCE_EVENT_COLUMNS;
+    #: None when its governance logs nothing it indexes.
+    governance_events_view: ClassVar[str | None] = None
     #: The raw tables holding its governed settings, and which columns those are.
     settings: ClassVar[tuple[SettingsTable, ...]] = ()
     #: Raw tables whose last rows `snapshot_since` takes back (Previous.raw); none: it is never given a Previous.

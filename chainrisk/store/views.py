@@ -38,6 +38,7 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.networks import CHAIN_NAMES
 from chainrisk.protocols.adapter import (
+    GOVERNANCE_EVENT_COLUMNS,
     LENDING_EVENT_COLUMNS,
     LIQUIDATION_CALL_COLUMNS,
     LIQUIDATION_COLUMNS,
@@ -65,6 +66,8 @@ LENDING_LIQUIDATIONS = "stg_lending_liquidations"
 LENDING_LIQUIDATION_CALLS = "stg_lending_liquidation_calls"
 #: The generated view stacking every adapter's parameter-changes view.
 LENDING_PARAMETER_CHANGES = "stg_lending_parameter_changes"
+#: The generated view stacking every adapter's governance-events view.
+LENDING_GOVERNANCE_EVENTS = "stg_lending_governance_events"
 #: The generated view of chain names (chainrisk.networks.CHAIN_NAMES).
 CHAIN_NAMES_VIEW = "stg_chain_names"
 #: The generated view of each market's health history per bucket (chainrisk.store.schema.history.MARKET_SUMS).
@@ -78,6 +81,7 @@ GENERATED = (
     LENDING_LIQUIDATIONS,
     LENDING_LIQUIDATION_CALLS,
     LENDING_PARAMETER_CHANGES,
+    LENDING_GOVERNANCE_EVENTS,
 )
 #: The generated view of an adapter's raw snapshot table `raw_<table>` is `stg_<table>` followed by this.
 AT_SNAPSHOT = "_at_snapshot"
@@ -192,6 +196,12 @@ STACKED = {
         PARAMETER_CHANGE_COLUMNS,
         None,
         "Every governed setting the stored history saw change, in one shape: what, from what to what, first read when",
+    ),
+    LENDING_GOVERNANCE_EVENTS: (
+        "governance_events_view",
+        GOVERNANCE_EVENT_COLUMNS,
+        None,
+        "Every log in which a chain says governance changed a setting or listed an item, in one shape: where it is",
     ),
 }
 

@@ -143,6 +143,7 @@ class MorphoBlueAdapter(Adapter[Deployment]):
     liquidations_view = "stg_morpho_blue_liquidations"
     liquidation_calls_view = "stg_morpho_blue_liquidation_calls"
     parameter_changes_view = "stg_morpho_blue_parameter_changes"
+    governance_events_view = "stg_morpho_blue_governance_events"
     settings = SETTINGS
     previous_tables = ("raw_morpho_blue_positions",)
     accrued_columns = accrual.ACCRUED_COLUMNS
