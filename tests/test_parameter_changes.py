@@ -261,6 +261,10 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
             sent = [p for p in receiver.payloads if p["rule"] == "governance"]
             assert len(sent) == len(rows) and all(p["event"] == "breach" for p in sent)
             assert {p["subject"].rsplit("@", 1)[1] for p in sent} == {str(after_block)}
+            # A change the chain logged names its block and transaction; the others the snapshots around them.
+            for (_, item), (block, tx) in on_chain.items():
+                assert sum(f"at block {block} (tx {tx})" in p["text"] and item in p["subject"] for p in sent) == 1
+            assert sum(f"between blocks {before_block} and {after_block}" in p["text"] for p in sent) == len(rows) - 2
             factors = [p for p in receiver.payloads if p["rule"] == "factors"]
             assert len(factors) == sum(k[3] == "liquidation_factor" for k in expected) == len(COLLATERALS)
             assert all(" -> " in p["text"] and "% " in p["text"] for p in factors)

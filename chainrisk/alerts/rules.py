@@ -114,8 +114,9 @@ it never recovers. A contract's first snapshot sends none: the history a first i
 
 `parameter_changed` reports events too: each governed setting an indexed contract's latest snapshot read with a value
 its snapshot before did not (mart_parameter_changes: an Aave reserve's or e-mode category's, a Comet collateral's or
-configuration's, a Maker ilk's, a Morpho market's fee), with its old and new value, and each item listed or gone since
-that snapshot; once, never recovering. With `parameters` only changes of those settings (by their raw column's name,
+configuration's, a Maker ilk's, a Morpho market's fee), with its old and new value and where it happened (the block
+and transaction of the log saying so where the protocol logs one, else the two snapshots around it), and each item
+listed or gone since that snapshot; once, never recovering. With `parameters` only changes of those settings (by their raw column's name,
 as the mart gives them) are sent. Its subject is `protocol:market:item:parameter@block` (`listed`/`gone` in place of
 the parameter).
 """
@@ -637,7 +638,7 @@ def _parameter_changes(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Obser
         )
         SELECT c.protocol, c.chain_id, c.market, c.market_label, c.change, c.item_kind, c.item, c.symbol, c.parameter,
                c.unit, c.old_value, c.new_value, c.old_amount, c.new_amount, c.changed_after_block,
-               c.changed_by_block
+               c.changed_by_block, c.changed_at_block, c.changed_in_tx
         FROM (SELECT * FROM ({query_sql("mart_parameter_changes")}) WHERE {_FILTERED}) AS c
         JOIN latest AS l
             ON l.protocol = c.protocol AND l.chain_id = c.chain_id AND l.source = c.source
@@ -649,13 +650,15 @@ def _parameter_changes(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Obser
     watched = list(rule.parameters)
     for row in _rows(con, sql, [*_filters(rule), watched, watched]):
         protocol, chain, market, label, change, kind, item, symbol, parameter = row[:9]
-        unit, old, new, old_amount, new_amount, after, by = row[9:]
+        unit, old, new, old_amount, new_amount, after, by, at, tx = row[9:]
         what = f"{label or market}: {kind} {symbol or item}"
         if change == "changed":
             moved = f"{parameter} {setting_text(old_amount, unit, old)} -> {setting_text(new_amount, unit, new)}"
         else:
             moved = f"{change} ({item})"
-        where = f"{what} {moved}, between blocks {after} and {by}"
+        # Where the chain logs the change itself, its block and transaction; else the two snapshots around it.
+        when = f"at block {at} (tx {tx})" if at is not None else f"between blocks {after} and {by}"
+        where = f"{what} {moved}, {when}"
         subject = f"{protocol}:{market}:{item}:{parameter if change == 'changed' else change}@{by}"
         found.append(Observation(rule, subject, True, new_amount, int(chain), int(by), where))
     return found
