@@ -116,9 +116,9 @@ it never recovers. A contract's first snapshot sends none: the history a first i
 its snapshot before did not (mart_parameter_changes: an Aave reserve's or e-mode category's, a Comet collateral's or
 configuration's, a Maker ilk's, a Morpho market's fee), with its old and new value and where it happened (the block
 and transaction of the log saying so where the protocol logs one, else the two snapshots around it), and each item
-listed or gone since that snapshot; once, never recovering. With `parameters` only changes of those settings (by their raw column's name,
-as the mart gives them) are sent. Its subject is `protocol:market:item:parameter@block` (`listed`/`gone` in place of
-the parameter).
+listed or gone since that snapshot; once, never recovering. With `parameters` only changes of those settings (by their
+raw column's name, as the mart gives them) are sent. Its subject is `protocol:market:item:parameter@block`
+(`listed`/`gone` in place of the parameter).
 """
 
 from __future__ import annotations
