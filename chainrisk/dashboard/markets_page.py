@@ -39,6 +39,7 @@ from chainrisk.dashboard.ui import (
 )
 from chainrisk.protocols.morpho_blue.irm import YEAR, adaptive_curve_rate, rate_at
 from chainrisk.protocols.morpho_blue.maths import MarketState, w_div_down
+from chainrisk.units import RAY
 
 COMPOUND, MAKER, LIQUITY = "mart_compound_v3_reserves", "mart_maker_ilks", "mart_liquity_v1_system"
 VIEWS = ("mart_market_summary", COMPOUND, MAKER, LIQUITY)
@@ -507,7 +508,7 @@ def _aave_curve(db: Path, frame: pl.DataFrame) -> None:
     pools = pools.with_columns((pl.col("symbol") + " · " + pl.col("market_label")).alias("name"))
 
     def caption(reserve: dict[str, Any]) -> str:
-        optimum = int(reserve["optimal_usage_ratio"]) / rate_curves.RAY * 100
+        optimum = int(reserve["optimal_usage_ratio"]) / RAY * 100
         return (
             f"The variable borrow APR its interest rate strategy ({reserve['interest_rate_strategy']}) charges at each "
             f"utilization, by the pool's own formula (slope 1 up to the optimal {optimum:.4g} %, slope 2 beyond); the "
@@ -791,11 +792,15 @@ def _apr_pct(rate: int) -> float:
     return rate / 1e18 * YEAR * 100
 
 
+def _totals(supply: int, borrow: int, last_update: int) -> MarketState:
+    """A market's stored totals as its IRM reads them (shares and fee: the rate reads neither)."""
+    return MarketState(supply, 0, borrow, 0, last_update, 0)
+
+
 def _apr_ahead(target: int, supply: int, borrow: int, last_update: int, timestamp: int, days: int) -> float:
     """The APR an AdaptiveCurveIrm holding `target` charges `days` after `timestamp`, the market's stored totals
     (last updated at `last_update`) held."""
-    state = MarketState(supply, 0, borrow, 0, last_update, 0)  # shares and fee: the rate reads neither
-    return _apr_pct(rate_at(target, state, timestamp + days * 86_400))
+    return _apr_pct(rate_at(target, _totals(supply, borrow, last_update), timestamp + days * 86_400))
 
 
 def _projected(values: tuple[Any, ...]) -> tuple[int, int, int, int, int] | None:
@@ -810,8 +815,7 @@ def _projected(values: tuple[Any, ...]) -> tuple[int, int, int, int, int] | None
 def adapted_rate_at_target(target: int, supply: int, borrow: int, last_update: int, timestamp: int) -> int:
     """An AdaptiveCurveIrm's rate at target adapted from the market's last update to `timestamp` (irm), the market's
     stored totals held: the curve the market is on at that time."""
-    state = MarketState(supply, 0, borrow, 0, last_update, 0)
-    return adaptive_curve_rate(target, state, timestamp)[1]
+    return adaptive_curve_rate(target, _totals(supply, borrow, last_update), timestamp)[1]
 
 
 def morpho_rates(db: Path) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -23,8 +23,8 @@ from chainrisk.dashboard.governance import CHANGES
 from chainrisk.protocols.aave_v3.maths import variable_borrow_rate
 from chainrisk.protocols.compound_v3.maths import RateModel, borrow_rate
 from chainrisk.protocols.morpho_blue.irm import YEAR, curve_rate
+from chainrisk.units import RAY, WAD
 
-RAY, WAD = 10**27, 10**18
 #: Utilization points of a drawn curve, percent (each model's kink added to them).
 POINTS = tuple(range(101))
 #: The Aave curve's settings (raw_aave_v3_reserves' columns, ray), in variable_borrow_rate's order.
@@ -52,11 +52,15 @@ def _previous(
         db,
         f"""
         SELECT parameter, old_value, changed_by_time FROM {CHANGES}
-        WHERE protocol = '{protocol}' AND change = 'changed' AND chain_id = {int(row["chain_id"])}
-          AND market = '{row["market"]}' AND item = '{item}'
-          AND parameter IN ({", ".join(f"'{c}'" for c in columns)})
+        WHERE protocol = ? AND change = 'changed' AND chain_id = ? AND market = ? AND item = ?
+          AND list_contains(?, parameter)
         QUALIFY changed_by_block = max(changed_by_block) OVER ()
         """,
+        protocol,
+        int(row["chain_id"]),
+        row["market"],
+        item,
+        list(columns),
     )
     if changes.is_empty():
         return "", {}

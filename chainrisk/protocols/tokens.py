@@ -52,10 +52,14 @@ REGISTRY: tuple[KnownWrapper, ...] = (
 
 def word_address(raw: Any) -> str | None:
     """An eth_call answer holding one non-zero address, lowercase; None for a revert, an empty or odd answer."""
-    if not isinstance(raw, str) or len(raw) != 66:
-        return None
-    word = int(raw, 16)
-    if word == 0 or word >= 2**160:
+    found = any_word_address(raw)
+    return None if found is None or int(found, 16) == 0 else found
+
+
+def any_word_address(raw: Any) -> str | None:
+    """An eth_call answer holding one address, the zero address too (an oracle naming no source), lowercase; None for a
+    revert, an empty or odd answer."""
+    if not isinstance(raw, str) or len(raw) != 66 or int(raw, 16) >= 2**160:
         return None
     return "0x" + raw[-40:].lower()
 

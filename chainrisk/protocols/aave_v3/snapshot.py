@@ -15,6 +15,7 @@ from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_colla
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
+from chainrisk.protocols.tokens import any_word_address
 from chainrisk.rpc import RpcClient, RpcError
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
@@ -159,7 +160,14 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
         calls.extend(eth_call(deployment.pool, abi, fn, asset, block=tag) for abi, fn in per_asset)
     raw = rpc.batch(calls)
     width = len(per_asset)
-    strategies = {a: _lower(POOL.decode("getReserveData", raw[width * i])[0][11]) for i, a in enumerate(assets)}
+    decoded = [
+        {
+            fn: abi.decode(fn, item)[0]
+            for (abi, fn), item in zip(per_asset, raw[width * i : width * (i + 1)], strict=True)
+        }
+        for i in range(len(assets))
+    ]
+    strategies = {a: _lower(answers["getReserveData"][11]) for a, answers in zip(assets, decoded, strict=True)}
     curve_calls, read_curves = _rate_curve_calls(strategies, tag)
     # The pool's own views must answer; a listed token, a price source or a strategy may not (one reverting feed, one
     # token without symbol()), which must not sink the batch: the data provider's getAllReservesTokens then reverts
@@ -174,13 +182,11 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     )
     n = len(assets)
     symbols, problems = _reserve_symbols(rpc, assets, reads[-1], tag)
-    sources = {a: _address_word(raw) for a, raw in zip(assets, reads[n : 2 * n], strict=True)}
+    sources = {a: any_word_address(raw) for a, raw in zip(assets, reads[n : 2 * n], strict=True)}
     prices = _reserve_prices(deployment, assets, reads[:n], sources, problems)
     curves = read_curves(reads[2 * n : -1])
     reserves = []
-    for i, asset in enumerate(assets):
-        row = raw[width * i : width * (i + 1)]
-        answers = {fn: abi.decode(fn, item)[0] for (abi, fn), item in zip(per_asset, row, strict=True)}
+    for asset, answers in zip(assets, decoded, strict=True):
         data = answers["getReserveData"]
         word = data[0][0]
         reserves.append(
@@ -251,14 +257,6 @@ def _rate_curve_calls(
         return curves
 
     return calls, read
-
-
-def _address_word(raw: Any) -> str | None:
-    """An eth_call answer holding one address (the zero address too: an oracle naming no source), lowercase; None
-    for a revert or an odd answer."""
-    if not isinstance(raw, str) or len(raw) != 66 or int(raw, 16) >= 2**160:
-        return None
-    return "0x" + raw[-40:].lower()
 
 
 def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion, tag: str) -> list[Reserve]:

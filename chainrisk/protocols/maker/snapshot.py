@@ -49,6 +49,8 @@ GEM_JOIN = load_abi("maker", "GemJoin")
 CLIPPER = load_abi("maker", "Clipper")
 #: What a snapshot reads of each ilk's clip: the keeper's incentive (tip, chip), then the auction settings.
 CLIP_SETTINGS = ("tip", "chip", "buf", "tail", "cusp")
+#: The auction settings of an ilk without a clip: none read.
+NO_CLIP: tuple[int | None, int | None, int | None] = (None, None, None)
 LENS = load_abi("maker", "MakerVaultsLens")
 ERC20 = load_abi("erc20", "IERC20Detailed")
 ZERO = "0x" + "0" * 40
@@ -413,6 +415,7 @@ def read_ilks(
         except MakerRevert:
             dripped = None
         limits = DogLimits(dog_live, clip != ZERO, chop, hole, dirt, global_hole, global_dirt)
+        buf, tail, cusp = auction_settings.get(clip, NO_CLIP)
         result.append(
             Ilk(
                 ilk=i,
@@ -434,17 +437,18 @@ def read_ilks(
                 price=price,
                 spot_at_price=_spot_or_none(price.value, price.has, par, mat) if price.method == "peek" else None,
                 spot_next=_spot_or_none(price.next_value, price.next_has, par, mat),
-                clip_buf=auction_settings.get(clip, {}).get("clip_buf"),
-                clip_tail=auction_settings.get(clip, {}).get("clip_tail"),
-                clip_cusp=auction_settings.get(clip, {}).get("clip_cusp"),
+                clip_buf=buf,
+                clip_tail=tail,
+                clip_cusp=cusp,
             )
         )
     return System(par, base), result
 
 
-def _auction_settings(answers: list[Any]) -> dict[str, int | None]:
-    """A clip's buf, tail and cusp (Ilk's clip_ fields) from its answers, None each where it did not answer."""
-    return {f"clip_{fn}": decode_uint(CLIPPER, fn, raw) for fn, raw in zip(CLIP_SETTINGS[2:], answers, strict=True)}
+def _auction_settings(answers: list[Any]) -> tuple[int | None, int | None, int | None]:
+    """A clip's buf, tail and cusp from its answers, None each where it did not answer."""
+    buf, tail, cusp = (decode_uint(CLIPPER, fn, raw) for fn, raw in zip(CLIP_SETTINGS[2:], answers, strict=True))
+    return buf, tail, cusp
 
 
 def _incentive(answers: list[Any]) -> tuple[int, int] | None:
