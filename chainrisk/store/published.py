@@ -59,7 +59,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import threading
 import time
 import weakref
@@ -582,11 +581,11 @@ def _write_catalog(
     `manifest` ("catalog").
 
     With `previous` (the current catalog and its manifest, its views over the same folder and the same writer's
-    views), the catalog is a copy of it with only the table views whose SQL changed replaced, and those of tables gone
-    dropped: an unchanged run replaces a few of 86 views, where creating every view binds each over its files and the
-    writer's views over them (0.8 s on the devnet, the largest fixed cost of a publish). DuckDB binds a view when it
-    is queried, not when a view it reads is replaced, so the writer's views read the new ones. A copy that cannot be
-    revised (a catalog DuckDB cannot open) is made whole."""
+    views), the catalog is its views copied into a new file, with only the table views whose SQL changed replaced,
+    and those of tables gone dropped: an unchanged run replaces a few of 86 views, where creating every view binds
+    each over its files and the writer's views over them (0.8 s on the devnet, the largest fixed cost of a publish).
+    DuckDB binds a view when it is queried, not when a view it reads is replaced, so the writer's views read the new
+    ones. A catalog that cannot be revised (one DuckDB cannot open) is made whole."""
     selects, digests = _catalog_digests(folder, tables, manifest, views)
     manifest["catalog"] = digests
     if previous is not None and _revise_catalog(path, folder, selects, digests, *previous):
@@ -623,20 +622,31 @@ def _revise_catalog(
     if not isinstance(before, dict) or previous.get("folder") != str(folder) or before.get("views") != digests["views"]:
         return False
     kept: dict[str, str] = before.get("tables") or {}
+    path.unlink(missing_ok=True)
     try:
-        shutil.copyfile(current, path)
-        with duckdb.connect(str(path)) as cat:
+        # Copied view by view into a new file, not as a file: DuckDB writes a file's whole catalog anew at each
+        # checkpoint before it frees the old one, so a copied file revised in place holds two catalogs' worth of
+        # blocks (2.1 MB for the devnet's 1.0 MB), where the new file, checkpointed once when it is detached, holds
+        # one. COPY FROM DATABASE carries each view as stored, without binding it (0.1 s for the devnet's 190 views).
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH {_literal(str(current))} AS _current (READ_ONLY)")
+            con.execute(f"ATTACH {_literal(str(path))} AS _revised (BLOCK_SIZE {CATALOG_BLOCK_SIZE})")
+            con.execute("COPY FROM DATABASE _current TO _revised (SCHEMA)")
+            con.execute("DETACH _current")
+            con.execute("USE _revised")
             for name in kept.keys() - selects.keys():
                 schema, table = name.split(".", 1)
-                cat.execute(f"DROP VIEW IF EXISTS {_quote(schema)}.{_quote(table)}")
+                con.execute(f"DROP VIEW IF EXISTS {_quote(schema)}.{_quote(table)}")
             for name, select in selects.items():
                 if kept.get(name) != digests["tables"][name]:
                     schema, table = name.split(".", 1)
-                    cat.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
-                    cat.execute(f"CREATE OR REPLACE VIEW {_quote(schema)}.{_quote(table)} AS {select}")
-            cat.execute("CHECKPOINT")
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(schema)}")
+                    con.execute(f"CREATE OR REPLACE VIEW {_quote(schema)}.{_quote(table)} AS {select}")
+            con.execute("USE memory")
+            con.execute("DETACH _revised")
     except (OSError, duckdb.Error):
         path.unlink(missing_ok=True)
+        Path(f"{path}.wal").unlink(missing_ok=True)
         return False
     return True
 
