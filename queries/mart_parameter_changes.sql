@@ -15,9 +15,10 @@
 --   changed_after_block, changed_after_time   the source's snapshot before: the change happened after it
 --   changed_by_block, changed_by_time   the snapshot that first read it: the change happened at or before it
 --   changed_at_block, changed_in_tx, changed_log_index   where the chain logs the change itself
---                          (stg_lending_governance_events: Morpho Blue's SetFee and CreateMarket), the last such log
---                          between the two snapshots; NULL where the protocol's governance logs nothing chainrisk
---                          indexes (Aave's configurator, a Comet's upgrade, Maker's files: placed between snapshots)
+--                          (stg_lending_governance_events: Morpho Blue's SetFee and CreateMarket, a Comet's upgrade
+--                          and pause), the last such log between the two snapshots; NULL where the protocol's
+--                          governance logs nothing chainrisk indexes (Aave's configurator and oracle, Maker's files:
+--                          placed between snapshots)
 -- Reads: stg_lending_parameter_changes, stg_snapshot_blocks, stg_market_labels, stg_lending_governance_events.
 WITH changes AS (
     SELECT * FROM stg_lending_parameter_changes
@@ -46,12 +47,15 @@ pinned AS (
     JOIN snapshots AS s
         ON s.protocol = c.protocol AND s.chain_id = c.chain_id AND s.source = c.source AND s.block_number = c.block_number
     JOIN logs AS g
-        ON g.protocol = c.protocol AND g.chain_id = c.chain_id AND g.source = c.source AND g.item = c.item
-        AND g.change = c.change AND g.parameter IS NOT DISTINCT FROM c.parameter
+        ON g.protocol = c.protocol AND g.chain_id = c.chain_id AND g.source = c.source
+        -- A log without an item names every item of its source; one without a change, any change (an upgrade).
+        AND (g.item IS NULL OR g.item = c.item)
+        AND (g.change IS NULL OR (g.change = c.change AND g.parameter IS NOT DISTINCT FROM c.parameter))
         AND g.block_number > coalesce(s.previous_block, -1) AND g.block_number <= c.block_number
     QUALIFY row_number() OVER (
         PARTITION BY c.protocol, c.chain_id, c.source, c.item, c.change, c.parameter, c.block_number
-        ORDER BY g.block_number DESC, g.log_index DESC
+        -- A log naming the change before one that says any changed (a pause's own log before an upgrade's).
+        ORDER BY g.change IS NULL, g.block_number DESC, g.log_index DESC
     ) = 1
 ),
 

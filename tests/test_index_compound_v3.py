@@ -47,7 +47,8 @@ from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
-from chainrisk.store.views import query_sql
+from chainrisk.store.db import Store
+from chainrisk.store.views import install_views, query_sql
 from tests.chainops import bare_chain
 
 COMET = load_abi("compound-v3", "IComet")
@@ -432,6 +433,54 @@ def test_each_absorb_is_credited_at_the_liquidation_factor_in_force_at_its_block
                     assert supplied[row["wallet"]] == 0
                 else:
                     assert logged["credited_base"] == paid[row["wallet"]]
+    finally:
+        rpc.call("evm_revert", [before])
+
+
+def test_a_pause_and_an_upgrade_are_pinned_to_their_own_logs(
+    chain: dict[str, Any], rpc: RpcClient, tmp_path: Path
+) -> None:
+    """Between two snapshots the governor pauses absorb and buy (Comet.pause), then upgrades the market to an
+    implementation with every liquidation factor 0.05 lower, two blocks later. The index stores the PauseAction with
+    the pauseFlags it sets and the proxy's Upgraded with its implementation, as the receipts hold them; the lending
+    events leave both out; mart_parameter_changes pins the pause_flags change to the pause's transaction (though the
+    upgrade came later) and every factor's to the upgrade's."""
+    comet = chain["comet"]
+    options = {"usd_oracle": chain["usd_oracle"]}
+    before = rpc.call("evm_snapshot")
+    try:
+        db = tmp_path / "governed.duckdb"
+        index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+        builder = BlockBuilder(rpc, timestamp=_snapshot(db, comet)[1])
+        builder.call(chain["governor"], COMET, comet, "pause", False, False, False, True, True)
+        (paused,) = builder.mine(0)
+        lower = tuple(replace(c, liquidation_factor=c.liquidation_factor - 0.05) for c in COLLATERALS)
+        implementation = deploy_implementation(builder, chain["tokens"], chain["feeds"], chain["extension"], lower)
+        builder.call(chain["proxy_admin"], PROXY, comet, "upgradeTo", implementation)
+        (upgraded,) = builder.mine(0)
+        index_market("compound-v3", chain["rpc_url"], comet, db, options=options)
+
+        pause_tx, upgrade_tx = (r.logs[0]["transactionHash"] for r in (paused, upgraded))
+        pause_block, upgrade_block = (int(r.logs[0]["blockNumber"], 16) for r in (paused, upgraded))
+        logged = {
+            r["tx_hash"]: r
+            for r in _frame(
+                db, "SELECT * FROM raw_compound_v3_events WHERE event IN ('PauseAction', 'Upgraded')"
+            ).iter_rows(named=True)
+        }
+        pause_row, upgrade_row = logged[pause_tx], logged[upgrade_tx]
+        assert (pause_row["event"], pause_row["amount"], pause_row["counterparty"]) == ("PauseAction", 8 + 16, comet)
+        assert (upgrade_row["event"], upgrade_row["counterparty"]) == ("Upgraded", implementation.lower())
+        events = _frame(db, f"SELECT DISTINCT event FROM ({query_sql('stg_compound_v3_events')})")["event"]
+        assert not {"PauseAction", "Upgraded"} & set(events)
+
+        with Store(db) as store:  # every adapter's tables and views: the mart is across protocols
+            install_views(store.con)
+            changes = store.con.sql("SELECT * FROM mart_parameter_changes").pl()
+        pinned = {(r["parameter"], r["changed_in_tx"], r["changed_at_block"]) for r in changes.iter_rows(named=True)}
+        assert pinned == {("pause_flags", pause_tx, pause_block), ("liquidation_factor", upgrade_tx, upgrade_block)}
+        assert changes.filter(pl.col("parameter") == "pause_flags")[["old_value", "new_value"]].row(0) == ("0", "24")
+        assert changes.height == 1 + len(COLLATERALS)
     finally:
         rpc.call("evm_revert", [before])
 

@@ -8,11 +8,12 @@ the `parameter_changed` alert sends each once; the Markets page lists them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import polars as pl
 import pytest
@@ -27,10 +28,11 @@ from chainrisk.dashboard.rate_curves import aave_curves, comet_curves
 from chainrisk.devnet.compound_v3 import COLLATERALS
 from chainrisk.devnet.governance import govern
 from chainrisk.devnet.node import BlockBuilder
+from chainrisk.protocols.adapter import GOVERNANCE_EVENT_COLUMNS, PARAMETER_CHANGE_COLUMNS
 from chainrisk.protocols.morpho_blue.irm import YEAR
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
-from chainrisk.store.views import query_sql
+from chainrisk.store.views import QUERIES_DIR, query_sql
 from chainrisk.units import setting_text
 from tests.chainops import sandbox
 from tests.databases import copy_of
@@ -54,6 +56,8 @@ CURVE = {
 MORPHO = load_abi("morpho-blue", "IMorpho")
 #: Morpho Blue's EventsLib events that say its owner changed a fee or someone created a market.
 SET_FEE = "SetFee(bytes32,uint256)"
+#: OpenZeppelin's ERC1967 proxy event, which the Comet's proxy logs at an upgrade.
+UPGRADED = "Upgraded(address)"
 CREATE_MARKET = "CreateMarket(bytes32,(address,address,address,address,uint256))"
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
@@ -218,7 +222,7 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert new_id not in ids
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
         # Morpho's fee change and listing carry the log the chain holds of them (SetFee, CreateMarket: read here with
-        # eth_getLogs), the other protocols' none (their governance logs nothing chainrisk indexes).
+        # eth_getLogs), Aave's and Maker's none (their governance logs nothing chainrisk indexes).
         morpho = devnet["morpho_blue"]["morpho"]
         logs = rpc.call(
             "eth_getLogs", [{"address": morpho, "fromBlock": hex(before_block + 1), "toBlock": hex(after_block)}]
@@ -234,8 +238,27 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
             for r in rows
             if r["changed_at_block"] is not None
         }
-        assert pinned == on_chain and len(pinned) == 2
-        assert all(r["protocol"] == "morpho-blue" for r in rows if r["changed_at_block"] is not None)
+        # The Comet's changes all carry its proxy's Upgraded log (the upgrade at which they took effect).
+        comet = devnet["compound_v3"]["comet"]
+        upgrades = rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": comet,
+                    "fromBlock": hex(before_block + 1),
+                    "toBlock": hex(after_block),
+                    "topics": [event_topic(UPGRADED)],
+                }
+            ],
+        )
+        assert len(upgrades) == 1
+        upgrade = (int(upgrades[0]["blockNumber"], 16), upgrades[0]["transactionHash"])
+        comet_rows = [r for r in rows if r["protocol"] == "compound-v3"]
+        assert len(comet_rows) == len(COLLATERALS) + 1  # every liquidation factor, LINK's cap
+        assert {(r["changed_at_block"], r["changed_in_tx"]) for r in comet_rows} == {upgrade}
+        assert {k: v for k, v in pinned.items() if v != upgrade} == on_chain and len(on_chain) == 2
+        assert all(r["protocol"] != "compound-v3" for r in rows if r["changed_at_block"] not in (None, upgrade[0]))
+        assert all(r["protocol"] in ("morpho-blue", "compound-v3") for r in rows if r["changed_at_block"] is not None)
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
         places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25, "clip_buf": 25}
@@ -264,7 +287,10 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
             # A change the chain logged names its block and transaction; the others the snapshots around them.
             for (_, item), (block, tx) in on_chain.items():
                 assert sum(f"at block {block} (tx {tx})" in p["text"] and item in p["subject"] for p in sent) == 1
-            assert sum(f"between blocks {before_block} and {after_block}" in p["text"] for p in sent) == len(rows) - 2
+            upgraded = f"at block {upgrade[0]} (tx {upgrade[1]})"
+            assert sum(upgraded in p["text"] for p in sent) == len(comet_rows)
+            unpinned = len(rows) - 2 - len(comet_rows)
+            assert sum(f"between blocks {before_block} and {after_block}" in p["text"] for p in sent) == unpinned
             factors = [p for p in receiver.payloads if p["rule"] == "factors"]
             assert len(factors) == sum(k[3] == "liquidation_factor" for k in expected) == len(COLLATERALS)
             assert all(" -> " in p["text"] and "% " in p["text"] for p in factors)
@@ -364,3 +390,55 @@ def test_devnet_govern_passes_the_proposal_and_moves_the_manifests_head(
     assert f"passed by block {int(head['number'], 16)}" in printed
     assert (written["head_block"], written["head_block_hash"]) == (int(head["number"], 16), head["hash"])
     assert written["head_block"] > full_devnet["head_block"]
+
+
+def _stand_in_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """The four inputs of mart_parameter_changes as empty tables of their columns (numbers BIGINT, the rest text)."""
+    numbers = {"chain_id", "block_number", "previous_block", "log_index", "old_amount", "new_amount"}
+
+    def create(name: str, columns: Sequence[str]) -> None:
+        typed = ", ".join(f"{c} {'BIGINT' if c in numbers else 'VARCHAR'}" for c in columns)
+        con.execute(f"CREATE TABLE {name} ({typed})")
+
+    create("stg_lending_parameter_changes", PARAMETER_CHANGE_COLUMNS)
+    create("stg_lending_governance_events", GOVERNANCE_EVENT_COLUMNS)
+    create("stg_snapshot_blocks", SNAPSHOT_COLUMNS)
+    create("stg_market_labels", ("protocol", "chain_id", "market", "market_label"))
+
+
+#: What mart_parameter_changes reads of stg_snapshot_blocks.
+SNAPSHOT_COLUMNS = ("protocol", "chain_id", "source", "block_number", "block_time", "previous_block", "previous_time")
+
+
+def test_a_log_naming_a_change_comes_before_an_upgrade_that_says_any_changed() -> None:
+    """mart_parameter_changes' pinning on stand-in inputs: a log without item or change (a Comet's Upgraded) pins
+    every change of its source between the two snapshots, a listing too; a log naming the change (PauseAction's
+    pause_flags) pins that one even where the upgrade came later; logs after the snapshot that read the changes, or
+    of another item, pin nothing."""
+    con = duckdb.connect()
+    _stand_in_inputs(con)
+    con.execute(
+        "INSERT INTO stg_snapshot_blocks BY NAME SELECT 'compound-v3' AS protocol, 1 AS chain_id, "
+        "'0xc' AS source, 10 AS block_number, 5 AS previous_block"
+    )
+    for item, kind, parameter in (
+        ("0xc", "changed", "pause_flags"),
+        ("0xw", "changed", "liquidation_factor"),
+        ("0xl", "listed", None),
+    ):
+        con.execute(
+            "INSERT INTO stg_lending_parameter_changes BY NAME SELECT 'compound-v3' AS protocol, 1 AS chain_id, "
+            "'0xc' AS source, '0xc' AS market, ? AS item, ? AS change, ? AS parameter, 10 AS block_number",
+            [item, kind, parameter],
+        )
+    logs: list[tuple[str | None, str | None, str | None, int, str]] = [
+        (None, "changed", "pause_flags", 6, "0xpause"),  # the pause, before the upgrade
+        (None, None, None, 7, "0xupgrade"),  # the upgrade
+        (None, None, None, 12, "0xlater"),  # after the snapshot that read the changes
+        ("0xother", "changed", "liquidation_factor", 8, "0xother"),  # another item's
+    ]
+    for log in logs:
+        con.execute("INSERT INTO stg_lending_governance_events VALUES ('compound-v3', 1, '0xc', ?, ?, ?, ?, ?, 0)", log)
+    sql = (QUERIES_DIR / "mart_parameter_changes.sql").read_text()
+    rows = con.execute(f"SELECT item, changed_at_block, changed_in_tx FROM ({sql}) ORDER BY item").fetchall()
+    assert rows == [("0xc", 6, "0xpause"), ("0xl", 7, "0xupgrade"), ("0xw", 7, "0xupgrade")]

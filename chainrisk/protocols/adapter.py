@@ -237,8 +237,11 @@ PARAMETER_CHANGE_COLUMNS = (
 #: The columns every adapter's governance-events view has (`Adapter.governance_events_view`): each log in which the
 #: chain itself says governance changed a setting or listed an item, so mart_parameter_changes can name the block and
 #: transaction of a change its snapshots bracket:
-#: * source, item: the indexed contract and the item (as PARAMETER_CHANGE_COLUMNS name them);
-#: * change, parameter: 'changed' and the setting's raw column, or 'listed' (parameter NULL);
+#: * source, item: the indexed contract and the item (as PARAMETER_CHANGE_COLUMNS name them); item NULL: every item
+#:   of the source (a Comet's upgrade);
+#: * change, parameter: 'changed' and the setting's raw column, or 'listed' (parameter NULL); both NULL: any change
+#:   (an upgrade, at which every setting of its proposal takes effect), which yields to a log naming the change
+#:   between the same snapshots (a pause's own log);
 #: * block_number, tx_hash, log_index: where the log is.
 GOVERNANCE_EVENT_COLUMNS = (
     "protocol",

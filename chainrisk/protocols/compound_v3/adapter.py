@@ -195,6 +195,7 @@ class CompoundV3Adapter(Adapter[Deployment]):
     liquidations_view = "stg_compound_v3_liquidations"
     liquidation_calls_view = "stg_compound_v3_liquidation_calls"
     parameter_changes_view = "stg_compound_v3_parameter_changes"
+    governance_events_view = "stg_compound_v3_governance_events"
     settings = SETTINGS
     #: Comet (getPackedAssetInternal) reverts BorrowCFTooLarge unless
     #: borrowCollateralFactor < liquidateCollateralFactor.

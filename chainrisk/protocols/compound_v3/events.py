@@ -1,5 +1,5 @@
-"""Compound V3 (Comet) events (CometMainInterface.sol): topics, and a decoder that slices the log's hex (every
-field is static); which addresses in them hold positions."""
+"""Compound V3 (Comet) events (CometMainInterface.sol, and its proxy's Upgraded): topics, and a decoder that slices
+the log's hex (every field is static); which addresses in them hold positions."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ EVENTS: dict[str, str] = {
     # absorber, borrower, asset (indexed); collateralAbsorbed, usdValue
     "AbsorbCollateral": "AbsorbCollateral(address,address,address,uint256,uint256)",
     "BuyCollateral": "BuyCollateral(address,address,uint256,uint256)",  # buyer, asset; baseAmount, collateralAmount
+    # The pause guardian's or governor's Comet.pause: the five flags (data), stored as the pauseFlags bitmap they make
+    # (CometCore's PAUSE_*_OFFSET: supply 0, transfer 1, withdraw 2, absorb 3, buy 4) in the amount, the counterparty
+    # the Comet itself (the log names no caller).
+    "PauseAction": "PauseAction(bool,bool,bool,bool,bool)",
+    # Not Comet's own: its proxy's (OpenZeppelin's TransparentUpgradeableProxy, ERC1967Upgrade._upgradeTo), logged at
+    # the address Comet's events come from when CometProxyAdmin.deployAndUpgradeTo points it at a new implementation:
+    # the moment every setting a Configurator proposal changed takes effect. The implementation (indexed) is stored as
+    # the counterparty, the amount as 0.
+    "Upgraded": "Upgraded(address)",
 }
 TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in EVENTS.items()}
 #: Events whose counterparty holds a position too: both sides of a transfer.
@@ -38,6 +47,8 @@ _ROLES: dict[str, tuple[int | None, int, int | None]] = {
     "AbsorbDebt": (2, 1, None),
     "AbsorbCollateral": (2, 1, 3),
     "BuyCollateral": (None, 1, 2),
+    "Upgraded": (None, 1, None),
+    "PauseAction": (None, 0, None),  # no address topic: the counterparty is the log's address (decode_log)
 }
 
 
@@ -51,15 +62,19 @@ class CometEvent:
     log_index: int  #: position of the log in the block
     event: str  #: event name
     wallet: str | None  #: the account whose position changes (the sender of a transfer; None for BuyCollateral)
-    counterparty: str  #: the other party: payer, receiver, transfer recipient, absorber or buyer
+    #: the other party: payer, receiver, transfer recipient, absorber or buyer; the new implementation (Upgraded); the
+    #: Comet (PauseAction)
+    counterparty: str
     asset: str | None  #: collateral asset (None for base-token events)
-    amount: int  #: amount; basePaidOut (AbsorbDebt); collateralAbsorbed (AbsorbCollateral); baseAmount (Buy)
+    #: amount; basePaidOut (AbsorbDebt); collateralAbsorbed (AbsorbCollateral); baseAmount (Buy); the pauseFlags
+    #: bitmap (PauseAction); 0 (Upgraded)
+    amount: int
     value: int | None  #: usdValue of the absorb events (price units, 8 decimals)
     collateral_amount: int | None  #: BuyCollateral: collateral bought
 
 
 def decode_log(log: dict[str, Any]) -> CometEvent | None:
-    """A Comet log as a CometEvent, or None for events that say nothing about positions."""
+    """A Comet log as a CometEvent, or None for events that say nothing about positions or governance."""
     topics: list[str] = log["topics"]
     name = TOPICS.get(topics[0]) if topics else None
     if name is None:
@@ -74,9 +89,11 @@ def decode_log(log: dict[str, Any]) -> CometEvent | None:
         log_index=int(log["logIndex"], 16),
         event=name,
         wallet=_address(topics[wallet_topic]) if wallet_topic is not None else None,
-        counterparty=_address(topics[counterparty_topic]),
+        counterparty=log["address"].lower() if counterparty_topic == 0 else _address(topics[counterparty_topic]),
         asset=_address(topics[asset_topic]) if asset_topic is not None else None,
-        amount=words[0],
+        amount=sum(flag << offset for offset, flag in enumerate(words))
+        if name == "PauseAction"
+        else (words[0] if words else 0),
         value=words[1] if name in ("AbsorbDebt", "AbsorbCollateral") else None,
         collateral_amount=words[1] if name == "BuyCollateral" else None,
     )

@@ -18,7 +18,8 @@
 --                          NULL for transfers and buys
 -- Reads: raw_compound_v3_events, raw_compound_v3_markets.
 WITH events AS (
-    SELECT * FROM raw_compound_v3_events
+    -- Governance's logs (the proxy's Upgraded, PauseAction) are stg_compound_v3_governance_events'.
+    SELECT * FROM raw_compound_v3_events WHERE event NOT IN ('Upgraded', 'PauseAction')
 ),
 
 base_tokens AS (
