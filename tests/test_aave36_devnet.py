@@ -32,6 +32,7 @@ from chainrisk.devnet.toolchain import aave_artifact, aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.jobs.score import score
 from chainrisk.protocols.aave_v3.adapter import DDL
+from chainrisk.protocols.aave_v3.events import GOVERNANCE_TOPICS
 from chainrisk.protocols.aave_v3.liquidation import LiquidationOutcome
 from chainrisk.protocols.aave_v3.maths import a_token_transfer_scaled
 from chainrisk.protocols.aave_v3.snapshot import discover
@@ -241,6 +242,58 @@ def test_governed_sources_and_rate_curves_equal_the_chain(chain: Chain) -> None:
     assert len(strategies) == 1, "3.6 prices every reserve with the pool's one strategy"
     assert len({stored[a][5] for a in stored}) > 1, "the reserves' curves differ"
     assert assert_rate_curves_equal_the_strategies(rpc, chain.db) == 8 * len(stored)
+
+
+def test_governance_logs_are_stored_as_the_chain_holds_them(chain: Chain) -> None:
+    """3.6's PoolConfigurator and AaveOracle logs (the market's set-up: each reserve initialised and configured, its
+    oracle source set) are stored as governance events: every log of an event of GOVERNANCE_EVENTS the two contracts
+    hold in the indexed range, with its reserve (its indexed asset, or the first data word where the asset is not
+    indexed) or e-mode category, and none other; stg_aave_v3_governance_events lists every reserve as listed."""
+    market, rpc = chain.market, chain.rpc
+    provider = market["pool_addresses_provider"].lower()
+    ((first, last),) = _rows(
+        chain.db, f"SELECT from_block, events_to_block FROM sync_state WHERE market = '{provider}'"
+    )
+    logs = rpc.call(
+        "eth_getLogs",
+        [
+            {
+                "address": [market["pool_configurator"], market["oracle"]],
+                "fromBlock": hex(first),
+                "toBlock": hex(last),
+                "topics": [list(GOVERNANCE_TOPICS)],
+            }
+        ],
+    )
+
+    def item(log: dict[str, Any]) -> str:
+        name = GOVERNANCE_TOPICS[log["topics"][0]]
+        if name == "EModeCategoryAdded":
+            return str(int(log["topics"][1], 16))
+        word = str(log["data"][2:66] if name == "BorrowableInIsolationChanged" else log["topics"][1])
+        return "0x" + word[-40:]
+
+    expected = {
+        (log["transactionHash"], int(log["logIndex"], 16), GOVERNANCE_TOPICS[log["topics"][0]], item(log))
+        for log in logs
+    }
+    stored = set(
+        _rows(
+            chain.db,
+            "SELECT tx_hash, log_index, event, coalesce(reserve, code::VARCHAR) FROM raw_aave_v3_events "
+            f"WHERE market = '{provider}' AND wallet = '0x{'0' * 40}'",
+        )
+    )
+    assert stored == expected
+    names = {e[2] for e in expected}
+    assert {"ReserveInitialized", "CollateralConfigurationChanged", "AssetSourceUpdated"} <= names, names
+    assets = {r["asset"].lower() for r in market["reserves"].values()}
+    listed = _rows(
+        chain.db,
+        f"SELECT DISTINCT item FROM ({query_sql('stg_aave_v3_governance_events')}) "
+        f"WHERE source = '{provider}' AND change = 'listed' AND item LIKE '0x%'",
+    )
+    assert {r[0] for r in listed} == assets
 
 
 def test_reserve_totals_equal_the_tokens_total_supply(chain: Chain) -> None:

@@ -58,6 +58,31 @@ MORPHO = load_abi("morpho-blue", "IMorpho")
 SET_FEE = "SetFee(bytes32,uint256)"
 #: OpenZeppelin's ERC1967 proxy event, which the Comet's proxy logs at an upgrade.
 UPGRADED = "Upgraded(address)"
+#: The logs the devnet proposal's Aave calls emit (IPoolConfigurator and IAaveOracle of @aave/core-v3 1.19)...
+AAVE_CALLS_LOG = {
+    "ReserveFactorChanged": "ReserveFactorChanged(address,uint256,uint256)",
+    "CollateralConfigurationChanged": "CollateralConfigurationChanged(address,uint256,uint256,uint256)",
+    "SupplyCapChanged": "SupplyCapChanged(address,uint256,uint256)",
+    "ReserveFrozen": "ReserveFrozen(address,bool)",
+    "EModeCategoryAdded": "EModeCategoryAdded(uint8,uint256,uint256,uint256,address,string)",
+    "ReserveInterestRateStrategyChanged": "ReserveInterestRateStrategyChanged(address,address,address)",
+    "AssetSourceUpdated": "AssetSourceUpdated(address,address)",
+}
+#: ... and which each setting the proposal moves is logged by (setReserveFactor, configureReserveAsCollateral,
+#: setSupplyCap, setReserveFreeze, setEModeCategory, setReserveInterestRateStrategyAddress, setAssetSources).
+AAVE_CALL_EMITS = {
+    ("reserve", "reserve_factor"): "ReserveFactorChanged",
+    ("reserve", "ltv"): "CollateralConfigurationChanged",
+    ("reserve", "liquidation_threshold"): "CollateralConfigurationChanged",
+    ("reserve", "liquidation_bonus"): "CollateralConfigurationChanged",
+    ("reserve", "supply_cap"): "SupplyCapChanged",
+    ("reserve", "frozen"): "ReserveFrozen",
+    ("e-mode category", "ltv"): "EModeCategoryAdded",
+    ("e-mode category", "liquidation_threshold"): "EModeCategoryAdded",
+    ("reserve", "interest_rate_strategy"): "ReserveInterestRateStrategyChanged",
+    ("reserve", "variable_rate_slope2"): "ReserveInterestRateStrategyChanged",
+    ("reserve", "price_source"): "AssetSourceUpdated",
+}
 CREATE_MARKET = "CreateMarket(bytes32,(address,address,address,address,uint256))"
 DOG = load_abi("maker", "Dog")
 SPOTTER = load_abi("maker", "Spotter")
@@ -222,7 +247,7 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         assert new_id not in ids
         assert {(r["changed_after_block"], r["changed_by_block"]) for r in rows} == {(before_block, after_block)}
         # Morpho's fee change and listing carry the log the chain holds of them (SetFee, CreateMarket: read here with
-        # eth_getLogs), Aave's and Maker's none (their governance logs nothing chainrisk indexes).
+        # eth_getLogs), Maker's none (its files log nothing chainrisk indexes).
         morpho = devnet["morpho_blue"]["morpho"]
         logs = rpc.call(
             "eth_getLogs", [{"address": morpho, "fromBlock": hex(before_block + 1), "toBlock": hex(after_block)}]
@@ -256,9 +281,39 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
         comet_rows = [r for r in rows if r["protocol"] == "compound-v3"]
         assert len(comet_rows) == len(COLLATERALS) + 1  # every liquidation factor, LINK's cap
         assert {(r["changed_at_block"], r["changed_in_tx"]) for r in comet_rows} == {upgrade}
-        assert {k: v for k, v in pinned.items() if v != upgrade} == on_chain and len(on_chain) == 2
-        assert all(r["protocol"] != "compound-v3" for r in rows if r["changed_at_block"] not in (None, upgrade[0]))
-        assert all(r["protocol"] in ("morpho-blue", "compound-v3") for r in rows if r["changed_at_block"] is not None)
+        assert {k: v for k, v in pinned.items() if k in on_chain} == on_chain and len(on_chain) == 2
+        # Aave's carry the PoolConfigurator's or the AaveOracle's log of them: for each, the last log between the
+        # snapshots of the event the proposal's call emits (IPoolConfigurator, IAaveOracle) naming its reserve (topic
+        # 1) or e-mode category.
+        aave = devnet["aave_v3"]
+        governance_logs = rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": [aave["pool_configurator"], aave["oracle"]],
+                    "fromBlock": hex(before_block + 1),
+                    "toBlock": hex(after_block),
+                }
+            ],
+        )
+        named = {event_topic(signature): name for name, signature in AAVE_CALLS_LOG.items()}
+        aave_rows = [r for r in rows if r["protocol"] == "aave-v3"]
+        for r in aave_rows:
+            emits = AAVE_CALL_EMITS[(r["item_kind"], r["parameter"])]
+            logged = [
+                log
+                for log in governance_logs
+                if named.get(log["topics"][0]) == emits
+                and (int(log["topics"][1], 16) == int(r["item"], 16 if r["item"].startswith("0x") else 10))
+            ]
+            assert logged, r
+            last = max(logged, key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16)))
+            assert (r["changed_at_block"], r["changed_in_tx"], r["changed_log_index"]) == (
+                int(last["blockNumber"], 16),
+                last["transactionHash"],
+                int(last["logIndex"], 16),
+            ), r
+        assert {r["protocol"] for r in rows if r["changed_at_block"] is None} == {"maker"}
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
         places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25, "clip_buf": 25}
@@ -289,7 +344,8 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
                 assert sum(f"at block {block} (tx {tx})" in p["text"] and item in p["subject"] for p in sent) == 1
             upgraded = f"at block {upgrade[0]} (tx {upgrade[1]})"
             assert sum(upgraded in p["text"] for p in sent) == len(comet_rows)
-            unpinned = len(rows) - 2 - len(comet_rows)
+            unpinned = sum(r["changed_at_block"] is None for r in rows)
+            assert sum(" at block " in p["text"] for p in sent) == len(rows) - unpinned
             assert sum(f"between blocks {before_block} and {after_block}" in p["text"] for p in sent) == unpinned
             factors = [p for p in receiver.payloads if p["rule"] == "factors"]
             assert len(factors) == sum(k[3] == "liquidation_factor" for k in expected) == len(COLLATERALS)

@@ -16,7 +16,14 @@ from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import accrual, normalise, quality, rebuild
 from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.constants import PRESETS
-from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, AaveEvent, decode_log, token_kinds
+from chainrisk.protocols.aave_v3.events import (
+    GOVERNANCE_TOPICS,
+    POOL_TOPICS,
+    TRANSFER_TOPIC,
+    AaveEvent,
+    decode_log,
+    token_kinds,
+)
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
 from chainrisk.protocols.aave_v3.rebuild import accounts_of
 from chainrisk.protocols.aave_v3.reserve import Reserve
@@ -246,6 +253,12 @@ class AaveMarket:
     reserves: list[Reserve]  #: reserves listed at the pinned block
     kinds: dict[str, tuple[str, str]]  #: token address -> (transfer event name, underlying)
 
+    @property
+    def governors(self) -> tuple[str, ...]:
+        """The contracts whose logs say governance changed a setting: the PoolConfigurator and the AaveOracle."""
+        market = self.deployment
+        return tuple(a for a in (market.configurator, market.oracle) if a is not None)
+
 
 class AaveV3Adapter(Adapter[AaveMarket]):
     name = "aave-v3"
@@ -263,6 +276,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
     liquidations_view = "stg_aave_v3_liquidations"
     liquidation_calls_view = "stg_aave_v3_liquidation_calls"
     parameter_changes_view = "stg_aave_v3_parameter_changes"
+    governance_events_view = "stg_aave_v3_governance_events"
     settings = SETTINGS
     previous_tables = ("raw_aave_v3_reserves", "raw_aave_v3_accounts", "raw_aave_v3_balances")
     accrued_columns = accrual.ACCRUED_COLUMNS
@@ -279,10 +293,14 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         return AaveMarket(deployment, reserves, token_kinds(reserves))
 
     def log_query(self, deployment: AaveMarket) -> LogQuery:
-        return LogQuery([deployment.deployment.pool, *deployment.kinds], [[*POOL_TOPICS, TRANSFER_TOPIC]])
+        return LogQuery(
+            [deployment.deployment.pool, *deployment.kinds, *deployment.governors],
+            [[*POOL_TOPICS, TRANSFER_TOPIC, *GOVERNANCE_TOPICS]],
+        )
 
     def events_frame(self, deployment: AaveMarket, logs: list[dict[str, Any]]) -> pl.DataFrame:
-        events: list[AaveEvent] = [e for e in (decode_log(log, deployment.kinds) for log in logs) if e]
+        governors = set(deployment.governors)
+        events: list[AaveEvent] = [e for e in (decode_log(log, deployment.kinds, governors) for log in logs) if e]
         return normalise.events_frame(events)
 
     def snapshot(

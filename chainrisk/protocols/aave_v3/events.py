@@ -1,8 +1,9 @@
-"""Aave V3 events that reveal accounts: topics, and a decoder that slices the log's hex without eth-abi."""
+"""Aave V3 events that reveal accounts, and the logs of governance's changes: topics, and a decoder that slices the
+log's hex without eth-abi."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,41 @@ TRANSFER = "Transfer(address,address,uint256)"
 
 POOL_TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in POOL_EVENTS.items()}
 TRANSFER_TOPIC = event_topic(TRANSFER)
+
+#: The logs in which governance changes what stg_aave_v3_parameter_changes reads: the PoolConfigurator's
+#: (IPoolConfigurator, the same signatures from @aave/core-v3 1.19 (3.0.2) to aave-v3-origin 3.6; an event a version
+#: does not have is never logged) and the AaveOracle's AssetSourceUpdated. Each is stored with the reserve it names
+#: (the asset: topic 1, or the first data word where it is not indexed, BorrowableInIsolationChanged), or the e-mode
+#: category (EModeCategoryAdded, in `code`), the wallet the zero address; the new oracle source or rate strategy
+#: (AssetSourceUpdated, ReserveInterestRateStrategyChanged, ReserveInterestRateDataChanged) as the counterparty. The
+#: values themselves are the snapshots'.
+GOVERNANCE_EVENTS: dict[str, str] = {
+    "ReserveInitialized": "ReserveInitialized(address,address,address,address,address)",
+    "ReserveDropped": "ReserveDropped(address)",
+    "CollateralConfigurationChanged": "CollateralConfigurationChanged(address,uint256,uint256,uint256)",
+    "ReserveFactorChanged": "ReserveFactorChanged(address,uint256,uint256)",
+    "LiquidationProtocolFeeChanged": "LiquidationProtocolFeeChanged(address,uint256,uint256)",
+    "BorrowCapChanged": "BorrowCapChanged(address,uint256,uint256)",
+    "SupplyCapChanged": "SupplyCapChanged(address,uint256,uint256)",
+    "UnbackedMintCapChanged": "UnbackedMintCapChanged(address,uint256,uint256)",
+    "DebtCeilingChanged": "DebtCeilingChanged(address,uint256,uint256)",
+    "LiquidationGracePeriodChanged": "LiquidationGracePeriodChanged(address,uint40)",
+    "LiquidationGracePeriodDisabled": "LiquidationGracePeriodDisabled(address)",
+    "EModeAssetCategoryChanged": "EModeAssetCategoryChanged(address,uint8,uint8)",
+    "ReserveInterestRateStrategyChanged": "ReserveInterestRateStrategyChanged(address,address,address)",
+    "ReserveInterestRateDataChanged": "ReserveInterestRateDataChanged(address,address,bytes)",
+    "ReserveActive": "ReserveActive(address,bool)",
+    "ReserveFrozen": "ReserveFrozen(address,bool)",
+    "ReservePaused": "ReservePaused(address,bool)",
+    "ReserveBorrowing": "ReserveBorrowing(address,bool)",
+    "ReserveStableRateBorrowing": "ReserveStableRateBorrowing(address,bool)",
+    "BorrowableInIsolationChanged": "BorrowableInIsolationChanged(address,bool)",
+    "SiloedBorrowingChanged": "SiloedBorrowingChanged(address,bool,bool)",
+    "ReserveFlashLoaning": "ReserveFlashLoaning(address,bool)",
+    "EModeCategoryAdded": "EModeCategoryAdded(uint8,uint256,uint256,uint256,address,string)",
+    "AssetSourceUpdated": "AssetSourceUpdated(address,address)",
+}
+GOVERNANCE_TOPICS: dict[str, str] = {event_topic(sig): name for name, sig in GOVERNANCE_EVENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -65,11 +101,14 @@ def token_kinds(reserves: Iterable[Reserve]) -> dict[str, tuple[str, str]]:
     return kinds
 
 
-def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> AaveEvent | None:
-    """Decodes a pool event or a token Transfer; `token_kinds` maps token address -> (kind, underlying).
+def decode_log(
+    log: dict[str, Any], token_kinds: dict[str, tuple[str, str]], governors: Collection[str] = ()
+) -> AaveEvent | None:
+    """Decodes a pool event, a token Transfer or, from one of `governors` (the market's PoolConfigurator and
+    AaveOracle), a governance log (GOVERNANCE_EVENTS); `token_kinds` maps token address -> (kind, underlying).
 
     Slices the hex directly (static ABI layout: indexed values in topics, the rest one word each in data).
-    Returns None for logs that are not account events (e.g. transfers to the zero address on burn).
+    Returns None for logs that are neither (e.g. transfers to the zero address on burn).
     """
     topics = log["topics"]
     data: str = log["data"]
@@ -89,6 +128,8 @@ def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> 
         if receiver == ZERO_ADDRESS:
             return None  # a burn: the sender's position shrinks; Withdraw/Repay name the account anyway
         return AaveEvent(*head, kind, underlying, receiver, sender, int(_word(data, 0), 16), None, None, None, None)
+    if head[4] in governors and t0 in GOVERNANCE_TOPICS:
+        return _governance(head, GOVERNANCE_TOPICS[t0], topics, data)
     name = POOL_TOPICS.get(t0)
     if name is None:
         return None
@@ -165,3 +206,17 @@ def decode_log(log: dict[str, Any], token_kinds: dict[str, tuple[str, str]]) -> 
         )
     # UserEModeSet(address indexed user, uint8 categoryId)
     return AaveEvent(*head, name, None, _address(topics[1]), None, None, None, None, int(_word(data, 0), 16), None)
+
+
+def _governance(head: tuple[int, str, str, int, str], name: str, topics: list[str], data: str) -> AaveEvent:
+    """A governance log (GOVERNANCE_EVENTS) as an AaveEvent: its reserve or e-mode category, and the new source or
+    strategy it names."""
+    if name == "EModeCategoryAdded":
+        return AaveEvent(*head, name, None, ZERO_ADDRESS, None, None, None, None, int(topics[1], 16), None)
+    asset = _address(_word(data, 0)) if name == "BorrowableInIsolationChanged" else _address(topics[1])
+    counterparty = None
+    if name in ("AssetSourceUpdated", "ReserveInterestRateDataChanged"):
+        counterparty = _address(topics[2])
+    elif name == "ReserveInterestRateStrategyChanged":
+        counterparty = _address(_word(data, 1))
+    return AaveEvent(*head, name, asset, ZERO_ADDRESS, counterparty, None, None, None, None, None)

@@ -73,6 +73,8 @@ class Deployment:
     base_currency_unit: int  #: AaveOracle.BASE_CURRENCY_UNIT (1e8 for USD markets)
     version: PoolVersion = V3_0  #: the Pool's version as its views tell (read_version)
     pool_revision: int | None = None  #: Pool.POOL_REVISION; None when the pool does not answer it
+    #: PoolConfigurator, whose logs (with the oracle's) say when governance changed a setting; None where unset
+    configurator: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,12 @@ def _lower(address: str) -> str:
 def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
     """Pool, oracle and data provider from the provider; a clear error when the address is something else."""
     tag = _block_tag(block)
-    names = ("getPool", "getPriceOracle", "getPoolDataProvider")
+    names = ("getPool", "getPriceOracle", "getPoolDataProvider", "getPoolConfigurator")
     try:
         raw = rpc.batch([eth_call(provider, PROVIDER, fn, block=tag) for fn in names])
-        pool, oracle, data_provider = (_lower(PROVIDER.decode(fn, r)[0]) for fn, r in zip(names, raw, strict=True))
+        pool, oracle, data_provider, configurator = (
+            _lower(PROVIDER.decode(fn, r)[0]) for fn, r in zip(names, raw, strict=True)
+        )
     except (RpcError, ValueError, TypeError) as exc:
         raise UserError(
             f"{provider} is not an Aave V3 PoolAddressesProvider ({type(exc).__name__}); check --address, "
@@ -114,7 +118,16 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
     except (RpcError, ValueError) as exc:
         raise UserError(f"oracle {oracle} of {provider} does not answer BASE_CURRENCY_UNIT ({exc})") from None
     version, revision = read_version(rpc, pool, block)
-    return Deployment(_lower(provider), pool, oracle, data_provider, unit, version, revision)
+    return Deployment(
+        _lower(provider),
+        pool,
+        oracle,
+        data_provider,
+        unit,
+        version,
+        revision,
+        None if configurator == ZERO else configurator,
+    )
 
 
 def read_version(rpc: RpcClient, pool: str, block: int) -> tuple[PoolVersion, int | None]:

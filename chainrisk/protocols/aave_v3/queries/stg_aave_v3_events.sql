@@ -19,7 +19,9 @@
 -- Decimals and symbols come from the reserves the indexer read.
 -- Reads: raw_aave_v3_events, stg_aave_v3_tokens.
 WITH events AS (
-    SELECT * FROM raw_aave_v3_events
+    -- Governance's logs (the configurator's and the oracle's, stored with the zero address as the wallet) are
+    -- stg_aave_v3_governance_events'.
+    SELECT * FROM raw_aave_v3_events WHERE wallet <> '0x0000000000000000000000000000000000000000'
 ),
 
 tokens AS (
