@@ -16,9 +16,8 @@
 --   changed_by_block, changed_by_time   the snapshot that first read it: the change happened at or before it
 --   changed_at_block, changed_in_tx, changed_log_index   where the chain logs the change itself
 --                          (stg_lending_governance_events: Aave's PoolConfigurator and AaveOracle, Morpho Blue's SetFee
---                          and CreateMarket, a Comet's upgrade and pause), the last such log between the two
---                          snapshots; NULL where the protocol's governance logs nothing chainrisk indexes (Maker's
---                          files: placed between snapshots)
+--                          and CreateMarket, a Comet's upgrade and pause, Maker's files), the last such log between
+--                          the two snapshots; NULL where no log of it was read (placed between the snapshots)
 -- Reads: stg_lending_parameter_changes, stg_snapshot_blocks, stg_market_labels, stg_lending_governance_events.
 WITH changes AS (
     SELECT * FROM stg_lending_parameter_changes

@@ -17,6 +17,7 @@ import duckdb
 import httpx
 import polars as pl
 import pytest
+from eth_utils.crypto import keccak
 
 from chainrisk.abi import Abi, eth_call, event_topic, load_abi
 from chainrisk.alerts.deliver import run_alerts
@@ -67,6 +68,18 @@ AAVE_CALLS_LOG = {
     "EModeCategoryAdded": "EModeCategoryAdded(uint8,uint256,uint256,uint256,address,string)",
     "ReserveInterestRateStrategyChanged": "ReserveInterestRateStrategyChanged(address,address,address)",
     "AssetSourceUpdated": "AssetSourceUpdated(address,address)",
+}
+#: Where the Maker stand-ins log each file the proposal makes, as the deployed contracts do: the contract, topic0, and
+#: the topics holding the ilk (None: the Clipper's, of one ilk) and the setting's name (dss 1.0.0's Vat `note` and
+#: src/lib.sol's LibNote, which the Spotter inherits; src/dog.sol's and src/clip.sol's File events).
+_VAT_FILE = "0x" + keccak(b"file(bytes32,bytes32,uint256)")[:4].hex() + "00" * 28
+MAKER_FILES = {
+    "line": ("vat", _VAT_FILE, 1, 2),
+    "dust": ("vat", _VAT_FILE, 1, 2),
+    "mat": ("spot", _VAT_FILE, 2, 3),
+    "chop": ("dog", "0x" + keccak(b"File(bytes32,bytes32,uint256)").hex(), 1, 2),
+    "clip_buf": ("clip", "0x" + keccak(b"File(bytes32,uint256)").hex(), None, 1),
+    "clip_tail": ("clip", "0x" + keccak(b"File(bytes32,uint256)").hex(), None, 1),
 }
 #: ... and which each setting the proposal moves is logged by (setReserveFactor, configureReserveAsCollateral,
 #: setSupplyCap, setReserveFreeze, setEModeCategory, setReserveInterestRateStrategyAddress, setAssetSources).
@@ -313,7 +326,34 @@ def test_governance_on_every_protocol_is_read_as_the_chain_holds_it(
                 last["transactionHash"],
                 int(last["logIndex"], 16),
             ), r
-        assert {r["protocol"] for r in rows if r["changed_at_block"] is None} == {"maker"}
+        # Maker's carry its contracts' logs of the file: the Vat's and the Spotter's anonymous notes (the Vat's own:
+        # ilk and what in topics 1 and 2; LibNote's: the caller first, then ilk and what), the Dog's and the
+        # Clipper's named File events.
+        maker = devnet["maker"]
+        clip = _maker(rpc, maker, hex(after_block))[("maker", "ilk", "ETH-A", "clip")]
+        every_log = rpc.call("eth_getLogs", [{"fromBlock": hex(before_block + 1), "toBlock": hex(after_block)}])
+        ilk_topic = "0x" + b"ETH-A".ljust(32, b"\0").hex()
+        maker_rows = [r for r in rows if r["protocol"] == "maker"]
+        assert maker_rows
+        for r in maker_rows:
+            contract, topic, ilk_at, what_at = MAKER_FILES[r["parameter"]]
+            what = r["parameter"].removeprefix("clip_")
+            address = {"vat": maker["vat"], "dog": maker["dog"], "spot": maker["spot"], "clip": clip}[contract]
+            logged = [
+                log
+                for log in every_log
+                if log["address"].lower() == address.lower()
+                and log["topics"][0] == topic
+                and (ilk_at is None or log["topics"][ilk_at] == ilk_topic)
+                and bytes.fromhex(log["topics"][what_at][2:]).rstrip(b"\0") == what.encode()
+            ]
+            assert len(logged) == 1, r
+            assert (r["changed_at_block"], r["changed_in_tx"], r["changed_log_index"]) == (
+                int(logged[0]["blockNumber"], 16),
+                logged[0]["transactionHash"],
+                int(logged[0]["logIndex"], 16),
+            ), r
+        assert all(r["changed_at_block"] is not None for r in rows), "every governed protocol logs its changes"
         # The amounts are the exact values in their units, the nearest doubles to them (a rad's 48 digits too).
         places = {"ltv": 2, "liquidation_threshold": 2, "reserve_factor": 2, "liquidation_factor": 16, "fee": 16}
         places |= {"line": 45, "dust": 45, "chop": 16, "mat": 25, "variable_rate_slope2": 25, "clip_buf": 25}

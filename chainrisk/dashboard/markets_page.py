@@ -398,9 +398,9 @@ def _parameter_changes(db: Path) -> None:
         "Each setting a snapshot read with a value the snapshot before it did not: Aave reserves (with their oracle "
         "sources and rate curves) and e-mode categories, Comet collaterals and configuration, Maker ilks and their "
         "auctions, Morpho Blue fees; and each item listed or no longer read since a market's first snapshot. The "
-        "change happened between the two snapshots; where the protocol logs it (Aave's configurator and oracle, "
-        "Morpho's SetFee and CreateMarket, a Comet's upgrade and pause: all but Maker's) its block and transaction "
-        "are under 'Every figure'. Values in the protocol's "
+        "change happened between the two snapshots; where chainrisk read the log of it (Aave's configurator and "
+        "oracle, Morpho's SetFee and CreateMarket, a Comet's upgrade and pause, Maker's files) its block and "
+        "transaction are under 'Every figure'. Values in the protocol's "
         "units read as percent, tokens or dai, the exact integers in `mart_parameter_changes`. The "
         "`parameter_changed` alert rule sends each one."
     )

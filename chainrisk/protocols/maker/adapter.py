@@ -16,7 +16,18 @@ from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Setting, Sett
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import accrual, auctions, normalise
 from chainrisk.protocols.maker.constants import PRESETS
-from chainrisk.protocols.maker.events import BARK, CLIP_EVENTS, NEW_CDP, NOTE_TOPICS, URN_EVENTS, decode_log, kicks
+from chainrisk.protocols.maker.events import (
+    BARK,
+    CLIP_EVENTS,
+    CLIP_FILE_TOPICS,
+    DOG_FILE_TOPICS,
+    FILE_NOTE_TOPICS,
+    NEW_CDP,
+    NOTE_TOPICS,
+    URN_EVENTS,
+    decode_log,
+    kicks,
+)
 from chainrisk.protocols.maker.snapshot import (
     ERC20,
     ZERO,
@@ -57,6 +68,8 @@ ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_price HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_owe_dai HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_lot HUGEINT;
 ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS auction_followed BOOLEAN;
+-- Governance's files of an ilk's settings (since stop 59): the setting filed.
+ALTER TABLE raw_maker_events ADD COLUMN IF NOT EXISTS what VARCHAR;
 
 CREATE TABLE IF NOT EXISTS raw_maker_ilks (
     chain_id BIGINT NOT NULL,
@@ -156,6 +169,7 @@ class MakerAdapter(Adapter[Deployment]):
     liquidations_view = "stg_maker_liquidations"
     liquidation_calls_view = "stg_maker_liquidation_calls"
     parameter_changes_view = "stg_maker_parameter_changes"
+    governance_events_view = "stg_maker_governance_events"
     settings = SETTINGS
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> Deployment:
@@ -170,12 +184,19 @@ class MakerAdapter(Adapter[Deployment]):
 
     def log_query(self, deployment: Deployment) -> LogQuery:
         addresses = [deployment.vat, deployment.dog] + ([deployment.cdp_manager] if deployment.cdp_manager else [])
+        addresses += [a for a in (deployment.spot, deployment.jug) if a not in addresses]
         addresses += sorted({clip for clip, _ in deployment.clips} - set(addresses))
-        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS, BARK, *CLIP_EVENTS]])
+        files = sorted(FILE_NOTE_TOPICS | DOG_FILE_TOPICS | CLIP_FILE_TOPICS)
+        return LogQuery(addresses, [[NEW_CDP, *NOTE_TOPICS, BARK, *CLIP_EVENTS, *files]])
 
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
         clips = dict(deployment.clips)
-        decoded = (decode_log(log, deployment.vat, deployment.cdp_manager, deployment.dog, clips) for log in logs)
+        decoded = (
+            decode_log(
+                log, deployment.vat, deployment.cdp_manager, deployment.dog, clips, deployment.spot, deployment.jug
+            )
+            for log in logs
+        )
         return normalise.events_frame([e for e in decoded if e])
 
     def receipts_wanted(self, deployment: Deployment, events: pl.DataFrame) -> list[str]:

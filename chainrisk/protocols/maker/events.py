@@ -8,7 +8,7 @@ transaction's receipt (`kicks`). What the auction then does is logged by the Cli
 `Take` (a purchase: the price, the dai paid, the tab and lot left), each `Redo` (a reset at the feed's price again,
 with the keeper it pays) and a `Yank` (cancelled by its ward, Maker's End): read from every ilk's clip the Dog names.
 The Vat built from dss's latest source emits no logs; on such a deployment only the CDP manager and a given urn
-list find urns."""
+list find urns. Besides, governance's files of an ilk's settings (FILED), which say when a setting changed."""
 
 from __future__ import annotations
 
@@ -49,6 +49,27 @@ VAT_NOTES: dict[str, str] = {
 NOTE_TOPICS: dict[str, str] = {"0x" + function_selector(sig).hex() + "00" * 28: name for name, sig in VAT_NOTES.items()}
 #: Events that put an urn in `urn` (and fork's destination in `dst`).
 URN_EVENTS = ("frob", "fork", "grab")
+#: Governance's files of an ilk's settings, as the deployed contracts log them: the Vat's and dss 1.0.0's Spotter's
+#: and Jug's anonymous notes of file(ilk, what, data) (the Vat's own `note`: topics selector, ilk, what, data;
+#: LibNote's, dss src/lib.sol, which the Spotter and the Jug inherit: selector, caller, ilk, what) and the named File
+#: events of the Dog (File(ilk, what, data), File(ilk, what, clip): dss src/dog.sol) and of each Clipper
+#: (File(what, data), File(what, address): dss src/clip.sol). Stored as vat_file, spot_file, jug_file, dog_file and
+#: clip_file with the setting filed (`what`, as text); the values themselves are the snapshots'. Only the settings
+#: chainrisk reads are kept (FILED): the Spotter's poke files every ilk's spot into the Vat, a file of no setting.
+FILE_NOTES = ("file(bytes32,bytes32,uint256)", "file(bytes32,bytes32,address)")
+FILE_NOTE_TOPICS = frozenset("0x" + function_selector(sig).hex() + "00" * 28 for sig in FILE_NOTES)
+DOG_FILE_TOPICS = frozenset(
+    event_topic(sig) for sig in ("File(bytes32,bytes32,uint256)", "File(bytes32,bytes32,address)")
+)
+CLIP_FILE_TOPICS = frozenset(event_topic(sig) for sig in ("File(bytes32,uint256)", "File(bytes32,address)"))
+#: The settings each contract's file sets that stg_maker_parameter_changes reads.
+FILED: dict[str, frozenset[str]] = {
+    "vat_file": frozenset({"line", "dust"}),
+    "spot_file": frozenset({"mat", "pip"}),
+    "jug_file": frozenset({"duty"}),
+    "dog_file": frozenset({"chop", "hole", "clip"}),
+    "clip_file": frozenset({"buf", "tail", "cusp", "chip", "tip"}),
+}
 #: The data of a note: 32-byte offset, 32-byte length (224), then calldata; arguments start after the selector.
 _ARGS_AT = 2 + 64 + 64 + 8
 
@@ -59,7 +80,9 @@ class MakerEvent:
     block_hash: str  #: block hash, for reorg checks
     tx_hash: str  #: transaction hash
     log_index: int  #: position of the log in the block
-    event: str  #: frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog), take, redo, yank (Clipper)
+    #: frob, fork, grab, init (Vat notes), NewCdp (CDP manager), bark (Dog), take, redo, yank (Clipper); vat_file,
+    #: spot_file, jug_file, dog_file, clip_file (governance's files)
+    event: str
     ilk: str | None  #: bytes32 hex; None for NewCdp (the ilk is read from the manager at the snapshot)
     urn: str | None  #: frob/grab/bark: u; fork: src; take/redo: the auction's usr; NewCdp, yank: None
     dst: str | None  #: fork: the destination urn
@@ -83,6 +106,7 @@ class MakerEvent:
     auction_lot: int | None = None  #: bark: the lot kicked; take: the lot left; redo: the lot [wad, Vat units]
     #: bark: whether its clip's logs were being read when it was indexed (its takes then are too), None before stop 54
     auction_followed: bool | None = None
+    what: str | None = None  #: a file: the setting filed (its bytes32 as text: line, mat, buf, ...)
 
 
 def _signed(word: str) -> int | None:
@@ -100,10 +124,12 @@ def decode_log(
     cdp_manager: str | None,
     dog: str | None = None,
     clips: Mapping[str, str] | None = None,
+    spot: str | None = None,
+    jug: str | None = None,
 ) -> MakerEvent | None:
-    """A log as a MakerEvent, or None for logs that say nothing about urns or auctions (a log from another of the
-    queried addresses that happens to share a topic is ignored: the topic only counts from the contract that defines
-    it). `clips`: each Clipper followed (lowercase address) and its ilk (bytes32 hex)."""
+    """A log as a MakerEvent, or None for logs that say nothing about urns, auctions or governance's files (a log
+    from another of the queried addresses that happens to share a topic is ignored: the topic only counts from the
+    contract that defines it). `clips`: each Clipper followed (lowercase address) and its ilk (bytes32 hex)."""
     topics: list[str] = log["topics"]
     if not topics:
         return None
@@ -154,6 +180,13 @@ def decode_log(
         )
     if topics[0] in CLIP_EVENTS and clips is not None and address in clips:
         return _clip_event(CLIP_EVENTS[topics[0]], topics, log["data"], clips[address], address, common)
+    filed = _file(topics, address, vat, spot, jug, dog, clips)
+    if filed is not None:
+        kind, ilk, what = filed
+        if what not in FILED[kind]:
+            return None
+        clip = address if kind == "clip_file" else None
+        return MakerEvent(**{**common, "event": kind, "ilk": ilk, "what": what, "clip": clip})
     name = NOTE_TOPICS.get(topics[0])
     if name is None or address != vat or len(topics) != 4:
         return None
@@ -175,6 +208,33 @@ def decode_log(
             "dart": _signed(_argument(data, first + 1)),
         }
     )
+
+
+def _file(
+    topics: list[str],
+    address: str,
+    vat: str,
+    spot: str | None,
+    jug: str | None,
+    dog: str | None,
+    clips: Mapping[str, str] | None,
+) -> tuple[str, str, str] | None:
+    """A file of an ilk's setting as (event, ilk, what), or None where the log is none."""
+    if topics[0] in FILE_NOTE_TOPICS and len(topics) == 4:
+        if address == vat:
+            return "vat_file", topics[1], _text(topics[2])
+        if address in (spot, jug):
+            return ("spot_file" if address == spot else "jug_file"), topics[2], _text(topics[3])
+    if topics[0] in DOG_FILE_TOPICS and address == dog and len(topics) == 3:
+        return "dog_file", topics[1], _text(topics[2])
+    if topics[0] in CLIP_FILE_TOPICS and clips is not None and address in clips and len(topics) == 2:
+        return "clip_file", clips[address], _text(topics[1])
+    return None
+
+
+def _text(word: str) -> str:
+    """A bytes32 name (`what`) as its text, its trailing zero bytes dropped."""
+    return bytes.fromhex(word[2:]).rstrip(b"\x00").decode("ascii", errors="replace")
 
 
 def _clip_event(

@@ -73,6 +73,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "auction_owe_dai": EXACT(),
     "auction_lot": EXACT(),
     "auction_followed": pl.Boolean(),
+    "what": pl.Utf8(),
 }
 
 

@@ -126,6 +126,9 @@ contract Clipper {
         uint256 indexed id, uint256 top, uint256 tab, uint256 lot, address indexed usr, address indexed kpr, uint256 coin
     );
     event Yank(uint256 id);
+    // dss src/clip.sol's File events, one per file.
+    event File(bytes32 indexed what, uint256 data);
+    event File(bytes32 indexed what, address data);
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Clipper/not-authorized");
@@ -152,12 +155,14 @@ contract Clipper {
         else if (what == "tip") tip = uint192(data);
         else if (what == "chip") chip = uint64(data);
         else revert("Clipper/file-unrecognized-param");
+        emit File(what, data);
     }
 
     function file(bytes32 what, address data) external auth {
         if (what == "vow") vow = data;
         else if (what == "calc") calc = data;
         else revert("Clipper/file-unrecognized-param");
+        emit File(what, data);
     }
 
     function kick(uint256 tab, uint256 lot, address usr, address kpr) external auth returns (uint256 id) {

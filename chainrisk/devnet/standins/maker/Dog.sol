@@ -45,6 +45,11 @@ contract Dog {
         bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip, uint256 indexed id
     );
     event Digs(bytes32 indexed ilk, uint256 rad);
+    // dss src/dog.sol's File events, one per file.
+    event File(bytes32 indexed what, uint256 data);
+    event File(bytes32 indexed what, address data);
+    event File(bytes32 indexed ilk, bytes32 indexed what, uint256 data);
+    event File(bytes32 indexed ilk, bytes32 indexed what, address clip);
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Dog/not-authorized");
@@ -68,11 +73,13 @@ contract Dog {
     function file(bytes32 what, address data) external auth {
         if (what == "vow") vow = data;
         else revert("Dog/file-unrecognized-param");
+        emit File(what, data);
     }
 
     function file(bytes32 what, uint256 data) external auth {
         if (what == "Hole") Hole = data;
         else revert("Dog/file-unrecognized-param");
+        emit File(what, data);
     }
 
     function file(bytes32 ilk, bytes32 what, uint256 data) external auth {
@@ -84,6 +91,7 @@ contract Dog {
         } else {
             revert("Dog/file-unrecognized-param");
         }
+        emit File(ilk, what, data);
     }
 
     function file(bytes32 ilk, bytes32 what, address clip) external auth {
@@ -93,6 +101,7 @@ contract Dog {
         } else {
             revert("Dog/file-unrecognized-param");
         }
+        emit File(ilk, what, clip);
     }
 
     function chop(bytes32 ilk) external view returns (uint256) {

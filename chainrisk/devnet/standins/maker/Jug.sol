@@ -10,7 +10,8 @@ interface JugVatLike {
 /// @notice Stand-in for Maker's Jug, the stability-fee collector: chainrisk's own Solidity written from the public
 /// interface and documented maths of makerdao/dss src/jug.sol, not Maker's bytecode. `drip` moves the ilk's rate
 /// to rmul(rpow(base + duty, now - rho, RAY), rate), with rpow's square-and-multiply rounding half up at every
-/// step and rmul rounding down, exactly as Jug computes them; `ilks(ilk)` answers (duty [ray], rho [s]).
+/// step and rmul rounding down, exactly as Jug computes them; `ilks(ilk)` answers (duty [ray], rho [s]); its files
+/// log LibNote's anonymous note, as the deployed Jug's do.
 contract Jug {
     mapping(address => uint256) public wards;
 
@@ -25,6 +26,24 @@ contract Jug {
     uint256 public base; // global per-second fee added to every duty [ray]
 
     uint256 internal constant ONE = 10 ** 27;
+
+    /// @dev dss src/lib.sol's LibNote, which dss 1.0.0's Jug inherits: declared for the ABI, emitted by hand.
+    event LogNote(bytes4 indexed sig, address indexed usr, bytes32 indexed arg1, bytes32 indexed arg2, bytes data)
+        anonymous;
+
+    /// @dev After the body: log4 of 288 bytes (offset 0x20, length 224, calldata[0:224], zero-padded past the
+    /// call's end) under topics (msg.sig << 224, the caller, calldata word at 4, at 36), as LibNote's `note` does.
+    modifier note() {
+        _;
+        assembly {
+            let mark := mload(0x40)
+            mstore(0x40, add(mark, 288))
+            mstore(mark, 0x20)
+            mstore(add(mark, 0x20), 224)
+            calldatacopy(add(mark, 0x40), 0, 224)
+            log4(mark, 288, shl(224, shr(224, calldataload(0))), caller(), calldataload(4), calldataload(36))
+        }
+    }
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Jug/not-authorized");
@@ -64,18 +83,18 @@ contract Jug {
         i.rho = block.timestamp;
     }
 
-    function file(bytes32 ilk, bytes32 what, uint256 data) external auth {
+    function file(bytes32 ilk, bytes32 what, uint256 data) external note auth {
         require(block.timestamp == ilks[ilk].rho, "Jug/rho-not-updated");
         if (what == "duty") ilks[ilk].duty = data;
         else revert("Jug/file-unrecognized-param");
     }
 
-    function file(bytes32 what, uint256 data) external auth {
+    function file(bytes32 what, uint256 data) external note auth {
         if (what == "base") base = data;
         else revert("Jug/file-unrecognized-param");
     }
 
-    function file(bytes32 what, address data) external auth {
+    function file(bytes32 what, address data) external note auth {
         if (what == "vow") vow = data;
         else revert("Jug/file-unrecognized-param");
     }
