@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 pragma solidity 0.8.19;
 
+import "./LibNote.sol";
+
 interface JugVatLike {
     function ilks(bytes32) external view returns (uint256 Art, uint256 rate, uint256 spot, uint256 line, uint256 dust);
     function fold(bytes32 ilk, address u, int256 rate) external;
@@ -12,7 +14,7 @@ interface JugVatLike {
 /// to rmul(rpow(base + duty, now - rho, RAY), rate), with rpow's square-and-multiply rounding half up at every
 /// step and rmul rounding down, exactly as Jug computes them; `ilks(ilk)` answers (duty [ray], rho [s]); its files
 /// log LibNote's anonymous note, as the deployed Jug's do.
-contract Jug {
+contract Jug is LibNote {
     mapping(address => uint256) public wards;
 
     struct Ilk {
@@ -26,24 +28,6 @@ contract Jug {
     uint256 public base; // global per-second fee added to every duty [ray]
 
     uint256 internal constant ONE = 10 ** 27;
-
-    /// @dev dss src/lib.sol's LibNote, which dss 1.0.0's Jug inherits: declared for the ABI, emitted by hand.
-    event LogNote(bytes4 indexed sig, address indexed usr, bytes32 indexed arg1, bytes32 indexed arg2, bytes data)
-        anonymous;
-
-    /// @dev After the body: log4 of 288 bytes (offset 0x20, length 224, calldata[0:224], zero-padded past the
-    /// call's end) under topics (msg.sig << 224, the caller, calldata word at 4, at 36), as LibNote's `note` does.
-    modifier note() {
-        _;
-        assembly {
-            let mark := mload(0x40)
-            mstore(0x40, add(mark, 288))
-            mstore(mark, 0x20)
-            mstore(add(mark, 0x20), 224)
-            calldatacopy(add(mark, 0x40), 0, 224)
-            log4(mark, 288, shl(224, shr(224, calldataload(0))), caller(), calldataload(4), calldataload(36))
-        }
-    }
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Jug/not-authorized");

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 pragma solidity 0.8.19;
 
+import "./LibNote.sol";
+
 interface SpotterVatLike {
     function file(bytes32 ilk, bytes32 what, uint256 data) external;
 }
@@ -15,7 +17,7 @@ interface PipLike {
 /// rdiv(rdiv(val * 1e9, par), mat) with rdiv(x, y) = x * RAY / y rounded down, or 0 when the pip has no value;
 /// `ilks(ilk)` answers (pip, mat [ray]) and `par` the reference per dai [ray]; its files log LibNote's anonymous
 /// note, as the deployed Spotter's do.
-contract Spotter {
+contract Spotter is LibNote {
     mapping(address => uint256) public wards;
 
     struct Ilk {
@@ -31,24 +33,6 @@ contract Spotter {
     uint256 internal constant RAY = 10 ** 27;
 
     event Poke(bytes32 ilk, bytes32 val, uint256 spot);
-
-    /// @dev dss src/lib.sol's LibNote, which dss 1.0.0's Spotter inherits: declared for the ABI, emitted by hand.
-    event LogNote(bytes4 indexed sig, address indexed usr, bytes32 indexed arg1, bytes32 indexed arg2, bytes data)
-        anonymous;
-
-    /// @dev After the body: log4 of 288 bytes (offset 0x20, length 224, calldata[0:224], zero-padded past the
-    /// call's end) under topics (msg.sig << 224, the caller, calldata word at 4, at 36), as LibNote's `note` does.
-    modifier note() {
-        _;
-        assembly {
-            let mark := mload(0x40)
-            mstore(0x40, add(mark, 288))
-            mstore(mark, 0x20)
-            mstore(add(mark, 0x20), 224)
-            calldatacopy(add(mark, 0x40), 0, 224)
-            log4(mark, 288, shl(224, shr(224, calldataload(0))), caller(), calldataload(4), calldataload(36))
-        }
-    }
 
     modifier auth() {
         require(wards[msg.sender] == 1, "Spotter/not-authorized");
