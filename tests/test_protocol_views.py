@@ -55,7 +55,7 @@ COMET_NAME, MAKER_NAME, LIQUITY_NAME = (
 
 def _frame(db: Path, sql: str, *params: Any) -> pl.DataFrame:
     with duckdb.connect(str(db), read_only=True) as con:
-        frame = pl.from_arrow(con.execute(sql, list(params)).to_arrow_table())
+        frame = pl.from_arrow(con.sql(sql, params=list(params)).to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
 
