@@ -19,6 +19,7 @@ from typing import Any
 from chainrisk.abi import data_word, event_topic, function_selector, word_address
 from chainrisk.protocols.frames import hugeint_or_none
 from chainrisk.protocols.maker.constants import RAY
+from chainrisk.protocols.maker.snapshot import ilk_name
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
 #: Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip,
@@ -45,8 +46,16 @@ VAT_NOTES: dict[str, str] = {
     "grab": "grab(bytes32,address,address,address,int256,int256)",
     "init": "init(bytes32)",
 }
-#: topic0 of each note: msg.sig shifted to the top of the word (`shl(224, shr(224, calldataload(0)))`).
-NOTE_TOPICS: dict[str, str] = {"0x" + function_selector(sig).hex() + "00" * 28: name for name, sig in VAT_NOTES.items()}
+
+
+def _note_topic(signature: str) -> str:
+    """topic0 of a note of `signature`: msg.sig shifted to the top of the word (`shl(224, shr(224,
+    calldataload(0)))`), in the Vat's note and LibNote's alike."""
+    return "0x" + function_selector(signature).hex() + "00" * 28
+
+
+#: topic0 of each Vat note chainrisk reads, by name.
+NOTE_TOPICS: dict[str, str] = {_note_topic(sig): name for name, sig in VAT_NOTES.items()}
 #: Events that put an urn in `urn` (and fork's destination in `dst`).
 URN_EVENTS = ("frob", "fork", "grab")
 #: Governance's files of an ilk's settings, as the deployed contracts log them: the Vat's and dss 1.0.0's Spotter's
@@ -54,10 +63,11 @@ URN_EVENTS = ("frob", "fork", "grab")
 #: LibNote's, dss src/lib.sol, which the Spotter and the Jug inherit: selector, caller, ilk, what) and the named File
 #: events of the Dog (File(ilk, what, data), File(ilk, what, clip): dss src/dog.sol) and of each Clipper
 #: (File(what, data), File(what, address): dss src/clip.sol). Stored as vat_file, spot_file, jug_file, dog_file and
-#: clip_file with the setting filed (`what`, as text); the values themselves are the snapshots'. Only the settings
-#: chainrisk reads are kept (FILED): the Spotter's poke files every ilk's spot into the Vat, a file of no setting.
+#: clip_file with the setting filed (`what`, as text: ilk_name); the values themselves are the snapshots'. Only the
+#: settings chainrisk reads are kept (FILED): the Spotter's poke files every ilk's spot into the Vat, a file of no
+#: setting.
 FILE_NOTES = ("file(bytes32,bytes32,uint256)", "file(bytes32,bytes32,address)")
-FILE_NOTE_TOPICS = frozenset("0x" + function_selector(sig).hex() + "00" * 28 for sig in FILE_NOTES)
+FILE_NOTE_TOPICS = frozenset(_note_topic(sig) for sig in FILE_NOTES)
 DOG_FILE_TOPICS = frozenset(
     event_topic(sig) for sig in ("File(bytes32,bytes32,uint256)", "File(bytes32,bytes32,address)")
 )
@@ -222,19 +232,14 @@ def _file(
     """A file of an ilk's setting as (event, ilk, what), or None where the log is none."""
     if topics[0] in FILE_NOTE_TOPICS and len(topics) == 4:
         if address == vat:
-            return "vat_file", topics[1], _text(topics[2])
+            return "vat_file", topics[1], ilk_name(topics[2])
         if address in (spot, jug):
-            return ("spot_file" if address == spot else "jug_file"), topics[2], _text(topics[3])
+            return ("spot_file" if address == spot else "jug_file"), topics[2], ilk_name(topics[3])
     if topics[0] in DOG_FILE_TOPICS and address == dog and len(topics) == 3:
-        return "dog_file", topics[1], _text(topics[2])
+        return "dog_file", topics[1], ilk_name(topics[2])
     if topics[0] in CLIP_FILE_TOPICS and clips is not None and address in clips and len(topics) == 2:
-        return "clip_file", clips[address], _text(topics[1])
+        return "clip_file", clips[address], ilk_name(topics[1])
     return None
-
-
-def _text(word: str) -> str:
-    """A bytes32 name (`what`) as its text, its trailing zero bytes dropped."""
-    return bytes.fromhex(word[2:]).rstrip(b"\x00").decode("ascii", errors="replace")
 
 
 def _clip_event(

@@ -156,7 +156,8 @@ class Urn:
 
 
 def ilk_name(ilk: str) -> str:
-    """A bytes32 ilk as its text (ETH-A), or its hex when it is not printable ASCII."""
+    """A bytes32 name (an ilk, ETH-A; a file's `what`, mat) as its text, or its hex when it is not printable
+    ASCII."""
     raw = bytes.fromhex(ilk[2:]).rstrip(b"\x00")
     text = raw.decode("ascii", errors="replace")
     return text if raw and text.isprintable() and "\ufffd" not in text else ilk

@@ -33,8 +33,8 @@
 --                          where a Bark gives it, else dart times the rate as for frob); bark: none
 -- Reads: raw_maker_events, raw_maker_ilks, markets.
 WITH raw AS (
-    -- Governance's files are stg_maker_governance_events'.
-    SELECT * FROM raw_maker_events WHERE event NOT IN ('vat_file', 'spot_file', 'jug_file', 'dog_file', 'clip_file')
+    -- Governance's files (the only events with a `what`) are stg_maker_governance_events'.
+    SELECT * FROM raw_maker_events WHERE what IS NULL
 ),
 
 barks AS (

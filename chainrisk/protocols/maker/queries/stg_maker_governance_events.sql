@@ -26,4 +26,4 @@ SELECT
     tx_hash,
     log_index
 FROM raw_maker_events
-WHERE event IN ('init', 'vat_file', 'spot_file', 'jug_file', 'dog_file', 'clip_file')
+WHERE event = 'init' OR what IS NOT NULL
