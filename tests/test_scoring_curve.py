@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from chainrisk.scoring import curve
 from chainrisk.scoring.health import DEPEGS, DROPS, curve_points
 
 TERMS = ("a_in", "a_out", "b_in", "b_out", "c_in", "c_out", "r_in", "r_out")
@@ -146,3 +147,27 @@ def test_empty_book() -> None:
         "bad_debt_usd",
         "liquidatable_wallets",
     ]
+
+
+def test_rows_tested_point_by_point_in_several_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows the half-lines leave (ties at a drop, flat forms) tested a few at a time, over several markets: the
+    slices' sums add up to the definition's."""
+    monkeypatch.setattr(curve, "_POINTWISE_ROWS", 7)
+    rows = []
+    for i, drop in enumerate(DROPS):
+        m = 1.0 - drop
+        for debt in (m, math.nextafter(m, 0.0), math.nextafter(m, 2.0)):
+            rows.append({"market": f"0x{i % 3}", "a_in": 2.0, "a_out": 0.0, "b_in": 1.0, "b_out": debt})
+    rows += [{"market": "0x1", "a_in": 0.0, "a_out": 1.0, "b_in": 0.0, "b_out": 1.0}] * 5
+    book = pl.DataFrame(rows).with_columns(
+        pl.lit(1).alias("chain_id"),
+        pl.col("a_in").alias("c_in"),
+        pl.lit(0.5).alias("c_out"),
+        (pl.col("a_in") / 1.05).alias("r_in"),
+        pl.lit(0.1).alias("r_out"),
+    )
+    grid = np.unique(np.array([1.0 - d for d in DROPS]))
+    terms = {t: book.get_column(t).to_numpy() for t in curve._TERMS}
+    settled, _ = curve._half_line_sums(terms, np.zeros(book.height, dtype=np.int64), 1, grid)
+    assert (~settled).sum() > 3 * 7  # several slices of them
+    _check(book, DROPS, ["chain_id", "market"])
