@@ -36,6 +36,16 @@ def abi_encode(types: list[str], values: list[Any]) -> bytes:
     return encode(types, values)
 
 
+def address_mapping_slot(key: str, slot: int) -> bytes:
+    """Where Solidity keeps `mapping(address => ...)` at storage `slot`'s value for `key`: keccak256 of the key
+    left-padded to 32 bytes, then the slot as a uint256 (abi.encode(key, slot)), encoded by hand: eth_abi's import
+    alone took 0.37 s of a devnet run, which needed it for nothing else."""
+    address = bytes.fromhex(key.removeprefix("0x"))
+    if len(address) != 20:
+        raise ValueError(f"{key} is not a 20-byte address")
+    return keccak(bytes(12) + address + slot.to_bytes(32, "big"))
+
+
 def function_selector(signature: str) -> bytes:
     """The first four bytes of keccak256 of a function's canonical signature, e.g. `transfer(address,uint256)`."""
     return keccak(signature.encode())[:4]

@@ -14,7 +14,7 @@ from eth_abi.exceptions import EncodingError
 from eth_abi.grammar import TupleType
 from eth_abi.grammar import parse as parse_type
 
-from chainrisk.abi import Abi, DecodingError, _decode_words, _encode_words, load_abi
+from chainrisk.abi import Abi, DecodingError, _decode_words, _encode_words, address_mapping_slot, keccak, load_abi
 
 
 def _address(rng: random.Random) -> str:
@@ -208,3 +208,16 @@ def test_a_real_abis_results_decode_as_eth_abi_decodes_them() -> None:
     assert feed.selector("latestRoundData") == feed.selector("latestRoundData")  # cached, the same bytes
     with pytest.raises(DecodingError, match="Padding bytes were not empty"):
         feed.decode("decimals", "0x" + _word(256).hex())  # uint8 with a high byte: eth_abi's error, as chainrisk's
+
+
+def test_address_mapping_slots_equal_keccak_of_eth_abis_encoding() -> None:
+    """The slot of a mapping(address => ...) value, hashed from words padded by hand, equals keccak256 of eth_abi's
+    encode(["address", "uint256"]), for checksummed and lower-case keys; a key that is not 20 bytes is refused."""
+    rng = random.Random(11)
+    for _ in range(50):
+        key, slot = _address(rng), rng.getrandbits(rng.choice((3, 64, 256)))
+        want = keccak(abi_encode(["address", "uint256"], [key, slot]))
+        assert address_mapping_slot(key, slot) == want
+        assert address_mapping_slot(key.upper().replace("0X", "0x"), slot) == want
+    with pytest.raises(ValueError, match="20-byte"):
+        address_mapping_slot("0x" + "00" * 19, 5)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from chainrisk.abi import abi_encode, eth_call, keccak, load_abi
+from chainrisk.abi import address_mapping_slot, eth_call, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.maker.constants import (
     BLN,
@@ -289,7 +289,7 @@ def decode_answer(abi: Any, fn: str, raw: Any) -> tuple[Any, ...] | None:
 
 def _with_bud(pip: str) -> dict[str, Any]:
     """State override making READER whitelisted (bud[READER] = 1) in an OSM at `pip`."""
-    slot = keccak(abi_encode(["address", "uint256"], [READER, OSM_BUD_SLOT]))
+    slot = address_mapping_slot(READER, OSM_BUD_SLOT)
     return {pip: {"stateDiff": {"0x" + slot.hex(): "0x" + "0" * 63 + "1"}}}
 
 
