@@ -171,3 +171,16 @@ def test_rows_tested_point_by_point_in_several_slices(monkeypatch: pytest.Monkey
     settled, _ = curve._half_line_sums(terms, np.zeros(book.height, dtype=np.int64), 1, grid)
     assert (~settled).sum() > 3 * 7  # several slices of them
     _check(book, DROPS, ["chain_id", "market"])
+
+
+def test_a_memo_gives_each_call_the_groups_of_its_own_columns() -> None:
+    """One memo through several axes of a book, its chain totals (market 'all') and another book of the same size:
+    every call equals a call without the memo, and the groups are found once per distinct set of columns."""
+    book = _random(5_000, 4)
+    other = book.with_columns(pl.col("market").shuffle(seed=1))
+    memo: curve.GroupMemo = []
+    for frame in (book, book.with_columns(pl.lit("all").alias("market")), book, other, book):
+        for drops in (DROPS, DEPEGS):
+            ours = curve_points(frame.lazy(), drops, ["chain_id", "market"], memo).collect()
+            assert_frame_equal(ours, curve_points(frame.lazy(), drops, ["chain_id", "market"]).collect())
+    assert len(memo) == 3

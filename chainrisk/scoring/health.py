@@ -30,6 +30,7 @@ from typing import Any, cast
 
 import polars as pl
 
+from chainrisk.scoring.curve import GroupMemo
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
 from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
@@ -743,11 +744,12 @@ def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> p
     frames = []
     chosen = _axes(valued.select("symbol", "group").unique().collect()) if axes is None else axes
     coefficients_per_axis = coefficients_by_axis(valued, [member for _, _, member, _ in chosen])
+    memo: GroupMemo = []  # every axis holds the book's wallets in debt, in one order: their markets' groups once
     for (kind, name, _, drops), found in zip(chosen, coefficients_per_axis, strict=True):
         coefficients = found.lazy()
-        per_market = curve_points(coefficients, drops, CURVE_KEY)
+        per_market = curve_points(coefficients, drops, CURVE_KEY, memo)
         total = curve_points(
-            coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"]
+            coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"], memo
         ).join(
             coefficients.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max()),
             on="chain_id",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from chainrisk.scoring.curve import GroupMemo
 from chainrisk.scoring.health import (
     CURVE_KEY,
     Axis,
@@ -227,13 +228,16 @@ def _updated_curve(
 def _contributions(valued: pl.LazyFrame, axes: list[Axis]) -> pl.DataFrame:
     """The curve's sums over the wallets of `valued` alone, per market and per chain, on each axis."""
     frames = []
+    memo: GroupMemo = []  # each axis's groups are the first's (chainrisk.scoring.curve.curve_points)
     for (kind, name, _, drops), coefficients in zip(
         axes, coefficients_by_axis(valued, [a[2] for a in axes]), strict=True
     ):
         if coefficients.is_empty():
             continue
-        per_market = curve_points(coefficients.lazy(), drops, ["chain_id", "market"]).collect()
-        total = curve_points(coefficients.lazy().with_columns(market=pl.lit("all")), drops, ["chain_id", "market"])
+        per_market = curve_points(coefficients.lazy(), drops, ["chain_id", "market"], memo).collect()
+        total = curve_points(
+            coefficients.lazy().with_columns(market=pl.lit("all")), drops, ["chain_id", "market"], memo
+        )
         for part in (per_market, total.collect()):
             frames.append(
                 part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(*_CURVE_ROW, *_CURVE_METRICS)
