@@ -29,6 +29,7 @@ import polars as pl
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, adapters
 from chainrisk.store import ledger
+from chainrisk.store.exact import registered
 from chainrisk.store.history import (
     BUCKETS,
     COLD_VIEW,
@@ -268,10 +269,9 @@ class Store:
 
     def _insert(self, table: str, frame: pl.DataFrame) -> None:
         if frame.height:
-            # Exact amounts travel as DECIMAL(38,0) (DuckDB's Arrow import has no Int128), stored as HUGEINT.
-            self.con.register("incoming", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
-            self.con.unregister("incoming")
+            # Exact amounts travel in 64-bit halves (Arrow has no 128-bit integer), stored as HUGEINT (store.exact).
+            with registered(self.con, "incoming", frame):
+                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
 
     def _replace_rows(
         self, table: str, scope: str, params: list[Any], frame: pl.DataFrame, *, restamp: bool = True
@@ -292,7 +292,6 @@ class Store:
             and all(frame[c].n_unique() == 1 and frame[c].null_count() == 0 for c in stamps)
         ):
             compared = ", ".join(_quoted(c) for c in columns if c not in stamps)
-            self.con.register("replacing", frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
             # Counts and order-free hashes first: rows that differ (most runs on a live chain, where interest moves
             # every balance) are told apart without EXCEPT ALL's hash table of both sides (~3 s of a steady run at
             # 251,188 wallets); equal figures are confirmed row by row, so a hash collision cannot pass for equal.
@@ -302,22 +301,21 @@ class Store:
             def figures(listed: str) -> str:
                 return f"row(count(*), coalesce(sum(hash({listed})::HUGEINT), 0))"
 
-            try:
-                differing = self._first(
-                    f"SELECT (SELECT {figures(compared)} FROM {table} WHERE {scope}) IS DISTINCT FROM "
-                    f"(SELECT {figures(typed)} FROM replacing)",
-                    params,
-                )
-                if differing is not None and not differing[0]:
+            with registered(self.con, "replacing", frame):
+                try:
                     differing = self._first(
-                        f"SELECT EXISTS (SELECT {compared} FROM {table} WHERE {scope} EXCEPT ALL SELECT {compared} "
-                        "FROM replacing)",
+                        f"SELECT (SELECT {figures(compared)} FROM {table} WHERE {scope}) IS DISTINCT FROM "
+                        f"(SELECT {figures(typed)} FROM replacing)",
                         params,
                     )
-            except duckdb.ConversionException:
-                differing = (True,)  # a column the frame carries in another type: compare by replacing
-            finally:
-                self.con.unregister("replacing")
+                    if differing is not None and not differing[0]:
+                        differing = self._first(
+                            f"SELECT EXISTS (SELECT {compared} FROM {table} WHERE {scope} EXCEPT ALL SELECT "
+                            f"{compared} FROM replacing)",
+                            params,
+                        )
+                except duckdb.ConversionException:
+                    differing = (True,)  # a column the frame carries in another type: compare by replacing
             if differing is not None and not differing[0]:
                 if not restamp:
                     return
@@ -337,12 +335,11 @@ class Store:
         empty or all-NULL column compares as stored."""
         self._replace_rows(table, "chain_id = ? AND market = ?", [chain_id, source], frame, restamp=False)
         types = ledger.column_types(self.con, f"main.{table}")
-        self.con.register("snapshot_rows", versioned.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0))))
         select = ", ".join(
             f"CAST({_quoted(c) if c in frame.columns else 'NULL'} AS {t}) AS {_quoted(c)}" for c, t in types
         )
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_typed AS SELECT {select} FROM snapshot_rows")
-        self.con.unregister("snapshot_rows")
+        with registered(self.con, "snapshot_rows", versioned):
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE snapshot_typed AS SELECT {select} FROM snapshot_rows")
         record_versions(self.con, table, chain_id, source, block, "snapshot_typed")
         self.con.execute("DROP TABLE snapshot_typed")
 

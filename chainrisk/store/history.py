@@ -16,6 +16,7 @@ import polars as pl
 
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
+from chainrisk.store.exact import registered
 from chainrisk.store.parquet import literal, quote, write_exact
 from chainrisk.store.schema.history import DECODE, ENCODE, market_buckets
 from chainrisk.units import DAY_S
@@ -155,10 +156,8 @@ def record_samples(
         return 0
     missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
     frame = samples.with_columns(pl.lit(None).alias(c) for c in missing).select(SAMPLE_COLUMNS)
-    frame = frame.with_columns(pl.col(pl.Int128).cast(pl.Decimal(38, 0)))
-    con.register("health_samples", frame)
     added = 0
-    try:
+    with registered(con, "health_samples", frame):  # exact integers as HUGEINT (chainrisk.store.exact)
         chains = [int(r[0]) for r in con.execute("SELECT DISTINCT chain_id FROM health_samples").fetchall()]
         for chain_id in chains:
             stored_newest = _newest(con, chain_id)
@@ -209,8 +208,6 @@ def record_samples(
                 refresh_cold_view(con, _folder(cold_folder))
             if stored_newest is not None:
                 _cluster_finished_days(con, chain_id, stored_newest, _newest(con, chain_id) or stored_newest)
-    finally:
-        con.unregister("health_samples")
     return added
 
 
