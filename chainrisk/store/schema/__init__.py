@@ -1,5 +1,6 @@
 """The DuckDB file's schema, one module per domain (each domain's DDL beside the migrations that changed it), and its
-version. Exact integers are HUGEINT (DECIMAL(38,0) on the way in); floats only for USD and ratios.
+version. Exact integers are HUGEINT (two 64-bit halves on the way in: chainrisk.store.exact); floats only for USD and
+ratios.
 
 Versions: 1 Aave only; 2 every adapter's columns in positions (migrated); 3 scored_markets, runs and alerts; 4 the
 exact liquidation bonus (migrated) and the risk model tables; 5 collateralization chains and contagion; 6 credit;
