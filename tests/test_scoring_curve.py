@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -78,6 +79,18 @@ def test_random_books_per_market_and_in_total(seed: int) -> None:
     _check(book.with_columns(pl.lit("all").alias("market")), DROPS, ["chain_id", "market"])
 
 
+def _crossing_book(rows: Sequence[Mapping[str, object]]) -> pl.DataFrame:
+    """Rows of A and B terms made a book on chain 1: collateral on the axis as A, half a dollar off it, recovery at
+    a 5 % bonus on it and a tenth off it."""
+    return pl.DataFrame(rows).with_columns(
+        pl.lit(1).alias("chain_id"),
+        pl.col("a_in").alias("c_in"),
+        pl.lit(0.5).alias("c_out"),
+        (pl.col("a_in") / 1.05).alias("r_in"),
+        pl.lit(0.1).alias("r_out"),
+    )
+
+
 def test_wallets_crossing_exactly_at_a_drop_and_an_ulp_either_side() -> None:
     """A_in = 1 against a flat debt of m_k: at m_k the sides are equal (not liquidatable); a debt one ulp above or
     below moves the verdict at that drop and no other."""
@@ -89,13 +102,7 @@ def test_wallets_crossing_exactly_at_a_drop_and_an_ulp_either_side() -> None:
                 rows.append({"a_in": scale, "a_out": 0.0, "b_in": 0.0, "b_out": debt * scale})
                 # The same crossing with both sides moving with the shock.
                 rows.append({"a_in": 2 * scale, "a_out": 0.0, "b_in": scale, "b_out": debt * scale})
-    book = pl.DataFrame(rows).with_columns(
-        pl.lit(1).alias("chain_id"),
-        pl.col("a_in").alias("c_in"),
-        pl.lit(0.5).alias("c_out"),
-        (pl.col("a_in") / 1.05).alias("r_in"),
-        pl.lit(0.1).alias("r_out"),
-    )
+    book = _crossing_book(rows)
     _check(book, DROPS, ["chain_id"])
 
 
@@ -159,13 +166,7 @@ def test_rows_tested_point_by_point_in_several_slices(monkeypatch: pytest.Monkey
         for debt in (m, math.nextafter(m, 0.0), math.nextafter(m, 2.0)):
             rows.append({"market": f"0x{i % 3}", "a_in": 2.0, "a_out": 0.0, "b_in": 1.0, "b_out": debt})
     rows += [{"market": "0x1", "a_in": 0.0, "a_out": 1.0, "b_in": 0.0, "b_out": 1.0}] * 5
-    book = pl.DataFrame(rows).with_columns(
-        pl.lit(1).alias("chain_id"),
-        pl.col("a_in").alias("c_in"),
-        pl.lit(0.5).alias("c_out"),
-        (pl.col("a_in") / 1.05).alias("r_in"),
-        pl.lit(0.1).alias("r_out"),
-    )
+    book = _crossing_book(rows)
     grid = np.unique(np.array([1.0 - d for d in DROPS]))
     terms = {t: book.get_column(t).to_numpy() for t in curve._TERMS}
     settled, _ = curve._half_line_sums(terms, np.zeros(book.height, dtype=np.int64), 1, grid)
