@@ -35,7 +35,7 @@ Flags = npt.NDArray[np.bool_]
 
 #: Groups found for earlier axes of one book (GroupMemo): each axis's coefficients hold the same wallets in the same
 #: order, so their `by` columns are equal and so are their groups.
-GroupMemo = list[tuple[pl.DataFrame, tuple[pl.DataFrame, npt.NDArray[np.int64]]]]
+GroupMemo = list[tuple[pl.DataFrame, tuple[pl.DataFrame, Indexes]]]
 
 
 def curve_points(
@@ -78,7 +78,7 @@ def _memo_groups(frame: pl.DataFrame, by: list[str], memo: GroupMemo | None) -> 
         return _groups(frame, by)
     columns = frame.select(by)
     for seen, groups in memo:
-        if seen.columns == columns.columns and seen.equals(columns):
+        if seen.equals(columns):  # names, types and every value (NULLs equal)
             return groups
     groups = _groups(frame, by)
     memo.append((columns, groups))
