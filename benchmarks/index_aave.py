@@ -32,6 +32,7 @@ from chainrisk.devnet.toolchain import aave_origin_contracts
 from chainrisk.jobs.index import index_aave_v3
 from chainrisk.protocols.aave_v3 import normalise
 from chainrisk.protocols.aave_v3.account import is_borrowing, is_collateral
+from chainrisk.protocols.aave_v3.account_book import AccountBook
 from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.events import POOL_TOPICS, TRANSFER_TOPIC, decode_log, token_kinds
 from chainrisk.protocols.aave_v3.snapshot import discover, read_accounts, read_emode_categories, read_reserves
@@ -56,8 +57,9 @@ def _chainrisk_refresh(
     accounts = read_accounts(rpc, deployment, reserves, wallets, masks, block)
     timestamp = int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
     market = normalise.market_state(reserves, categories, deployment.version, timestamp)
-    table = account_table(accounts, market)
-    normalise.contract_frames(accounts, table, 31337, provider, block, timestamp, deployment.base_currency_unit)
+    book = AccountBook.of(accounts)
+    table = account_table(book, market)
+    normalise.contract_frames(book, table, 31337, provider, block, timestamp, deployment.base_currency_unit)
     seconds = time.perf_counter() - started
     columns = (
         table.total_collateral_base,
@@ -67,7 +69,9 @@ def _chainrisk_refresh(
         table.ltv,
         table.health_factor,
     )
-    fields: dict[str, tuple[int, ...]] = {a.wallet: tuple(int(c[i]) for c in columns) for i, a in enumerate(accounts)}
+    fields: dict[str, tuple[int, ...]] = {
+        wallet: tuple(int(c[i]) for c in columns) for i, wallet in enumerate(book.wallets.to_list())
+    }
     return seconds, fields
 
 

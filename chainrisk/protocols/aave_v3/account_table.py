@@ -2,9 +2,10 @@
 
 account_versions.user_account_data walks one account's reserves in Python; at mainnet size (hundreds of thousands of
 accounts every run) that per-account walk was most of the index's own arithmetic. Here the rows the pool visits
-(wallet x reserve the configuration or a balance names) are laid out once, each row takes its reserve's
-user-independent terms (reserve_rules, computed once per reserve and e-mode category instead of once per row), and
-every step of GenericLogic.calculateUserAccountData runs over a whole column.
+(wallet x reserve the configuration or a balance names) are laid out once from the account book's columns (the
+configurations' bits tested a reserve at a time over every account, not an account at a time), each row takes its
+reserve's user-independent terms (reserve_rules, computed once per reserve and e-mode category instead of once per
+row), and every step of GenericLogic.calculateUserAccountData runs over a whole column.
 
 The columns are numpy arrays of Python ints (dtype object), not fixed-width integers: a scaled balance (uint128)
 times an index (ray, ~2^90) needs up to ~218 bits, beyond any machine integer and beyond Int128. Each operation is one
@@ -16,10 +17,12 @@ checks it against the real pools' recorded outputs and against user_account_data
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from chainrisk.protocols.aave_v3.account_book import AccountBook, Ints, word_bits, words_for
 from chainrisk.protocols.aave_v3.account_versions import MarketState, ReserveRules, reserve_rules
 from chainrisk.protocols.aave_v3.constants import (
     HALF_PERCENTAGE_FACTOR,
@@ -30,21 +33,24 @@ from chainrisk.protocols.aave_v3.constants import (
     WAD,
 )
 from chainrisk.protocols.aave_v3.reserve import Reserve
-from chainrisk.protocols.aave_v3.snapshot import Account
 from chainrisk.protocols.aave_v3.version import PoolVersion
 
-#: A column of exact integers (Python ints in a numpy object array).
-Ints = npt.NDArray[np.object_]
 Flags = npt.NDArray[np.bool_]
+#: E-mode category ids are uint8s (DataTypes.EModeCategory, `uint8 categoryId`).
+_EMODES = 256
 
 
 @dataclass(frozen=True)
 class ReserveRows:
-    """Per (wallet, reserve) row the pool visits, in wallet order then reserve id order (GenericLogic's loop)."""
+    """Per (wallet, reserve) row the pool visits, in wallet order then reserve id order (GenericLogic's loop).
 
-    account: npt.NDArray[np.int64]  #: index of the row's account in the accounts given
-    reserves: list[Reserve]  #: the row's reserve
-    rules: list[ReserveRules]  #: the row's reserve as the account's e-mode sees it
+    The reserve-level terms are held once per (reserve, e-mode) pair (`terms`, with `term` its index per row), not
+    once per row."""
+
+    account: npt.NDArray[np.int64]  #: index of the row's account in the book
+    reserve_id: npt.NDArray[np.int64]  #: the row's reserve id
+    term: npt.NDArray[np.int64]  #: index of the row's (reserve, e-mode) in `terms`
+    terms: list[tuple[Reserve, ReserveRules]]  #: each reserve as an e-mode sees it
     supplied: Ints  #: aToken balanceOf, token units
     debt: Ints  #: variable (plus stable before 3.2) debt, token units
     price: Ints  #: price the pool uses
@@ -54,6 +60,10 @@ class ReserveRows:
     counts_as_collateral: Flags  #: flagged and the reserve may be collateral (GenericLogic adds it)
     collateral_base: Ints  #: supplied x price / unit, floored, when it counts; else 0
     debt_base: Ints  #: _getUserDebtInBaseCurrency when borrowing with debt; else 0
+
+    def spread(self, values: list[Any]) -> Ints:
+        """A figure of `terms` (one value per term) over the rows."""
+        return _spread(values, self.term)
 
 
 @dataclass(frozen=True)
@@ -71,66 +81,82 @@ class AccountTable:
     has_zero_ltv_collateral: Flags
 
 
-def _ints(values: list[int]) -> Ints:
-    column = np.empty(len(values), dtype=object)
-    column[:] = values
-    return column
-
-
 def _ceil_div(numerator: Ints, denominator: Ints | int) -> Ints:
     result: Ints = -(-numerator // denominator)
     return result
 
 
-def reserve_rows(accounts: list[Account], market: MarketState) -> ReserveRows:
+def _row_keys(
+    book: AccountBook, listed: list[int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The rows user_reserve_ids gives each account (a configuration bit or a balance, in a reserve the pool lists)
+    as keys account x len(listed) + the reserve's place in `listed` (ascending: wallet order, then reserve id); each
+    row's two configuration bits (1 borrowing, 2 collateral); and each balance's row (-1: a reserve not listed)."""
+    width = max(len(listed), 1)
+    words = book.configuration_words(words_for(listed))
+    flagged_keys, flagged_bits = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for place, reserve_id in enumerate(listed):
+        bits = word_bits(words, reserve_id)
+        accounts = np.flatnonzero(bits)
+        flagged_keys.append(accounts * width + place)
+        flagged_bits.append(bits[accounts])
+    place_of = np.full(max([*listed, int(book.reserve_id.max(initial=0))]) + 1, -1, dtype=np.int64)
+    place_of[listed] = np.arange(len(listed), dtype=np.int64)
+    places = place_of[book.reserve_id]
+    held = places >= 0
+    held_keys = book.holder * width + places
+    flag_keys = np.concatenate(flagged_keys)
+    keys = np.sort(np.concatenate([flag_keys, held_keys[held]]))
+    keys = keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+    bits = np.zeros(len(keys), dtype=np.int64)
+    bits[np.searchsorted(keys, flag_keys)] = np.concatenate(flagged_bits)
+    balance_rows = np.where(held, np.searchsorted(keys, held_keys), -1).astype(np.int64)
+    return keys, bits, balance_rows
+
+
+def _spread(values: list[Any], term: npt.NDArray[np.int64]) -> Ints:
+    """One value per term, spread over the rows."""
+    column: Ints = np.empty(len(values), dtype=object)
+    column[:] = values
+    spread: Ints = column[term]
+    return spread
+
+
+def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     """The rows user_account_data's loop visits (user_reserve_ids: a configuration bit or a balance, reserves the pool
     lists), with the balances accrued and valued as GenericLogic values them."""
     version, reserves_by_id = market.version, market.reserves_by_id
-    rules_of: dict[tuple[int, int], ReserveRules] = {}
-    account_ix: list[int] = []
-    row_reserves: list[Reserve] = []
-    row_rules: list[ReserveRules] = []
-    scaled_a: list[int] = []
-    scaled_v: list[int] = []
-    stable: list[int] = []
-    collateral_bit: list[bool] = []
-    borrowing_bit: list[bool] = []
-    for ix, account in enumerate(accounts):
-        config, balances, emode = account.configuration, account.balances, account.emode
-        ids = set(balances)
-        word, reserve_id = config, 0
-        while word:
-            if word & 3:
-                ids.add(reserve_id)
-            word >>= 2
-            reserve_id += 1
-        for reserve_id in sorted(ids):
-            reserve = reserves_by_id.get(reserve_id)
-            if reserve is None:
-                continue
-            rules = rules_of.get((reserve_id, emode))
-            if rules is None:
-                rules = rules_of[reserve_id, emode] = reserve_rules(market, emode, reserve)
-            held = balances.get(reserve_id)
-            account_ix.append(ix)
-            row_reserves.append(reserve)
-            row_rules.append(rules)
-            if held is None:
-                scaled_a.append(0)
-                scaled_v.append(0)
-                stable.append(0)
-            else:
-                scaled_a.append(held.scaled_a_token)
-                scaled_v.append(held.scaled_variable_debt)
-                stable.append(held.stable_debt)
-            bits = config >> (reserve_id << 1)
-            borrowing_bit.append(bits & 1 == 1)
-            collateral_bit.append(bits & 2 == 2)
-    income = _ints([r.income for r in row_rules])
-    debt_index = _ints([r.debt_index for r in row_rules])
-    price = _ints([r.price for r in row_rules])
-    unit = _ints([10**r.config.decimals for r in row_reserves])
-    a_scaled, v_scaled = _ints(scaled_a), _ints(scaled_v)
+    listed = sorted(reserves_by_id)
+    width = max(len(listed), 1)
+    keys, bits, balance_rows = _row_keys(book, listed)
+    account = keys // width
+    places = keys % width
+    reserve_ids = np.array([*listed, 0], dtype=np.int64)[places]
+    # Each row's (reserve, e-mode) pair: its terms are computed once per pair, not once per row. An e-mode category
+    # id is a uint8 (EModeLogic), so place x 256 + e-mode numbers the pairs.
+    codes = places * _EMODES + book.emodes[account]
+    present = np.zeros(width * _EMODES, dtype=bool)
+    present[codes] = True
+    pairs = np.flatnonzero(present)
+    number = np.zeros(len(present), dtype=np.int64)
+    number[pairs] = np.arange(len(pairs), dtype=np.int64)
+    term = number[codes]
+    terms = [
+        (reserves_by_id[listed[place]], reserve_rules(market, emode, reserves_by_id[listed[place]]))
+        for place, emode in (divmod(int(code), _EMODES) for code in pairs)
+    ]
+    rules = [r for _, r in terms]
+    zero: Ints = np.zeros(len(keys), dtype=object)
+    a_scaled, v_scaled, stable = zero.copy(), zero.copy(), zero.copy()
+    listed_balances = balance_rows >= 0
+    rows = balance_rows[listed_balances]
+    a_scaled[rows] = book.scaled_a_token[listed_balances]
+    v_scaled[rows] = book.scaled_variable_debt[listed_balances]
+    stable[rows] = book.stable_debt[listed_balances]
+    income = _spread([r.income for r in rules], term)
+    debt_index = _spread([r.debt_index for r in rules], term)
+    price = _spread([r.price for r in rules], term)
+    unit = _spread([10**reserve.config.decimals for reserve, _ in terms], term)
     if version.directional_rounding:
         # TokenMath.getATokenBalance (rayMulFloor) and getVTokenBalance (rayMulCeil), 3.5+.
         supplied: Ints = a_scaled * income // RAY
@@ -140,19 +166,19 @@ def reserve_rows(accounts: list[Account], market: MarketState) -> ReserveRows:
         supplied = (a_scaled * income + HALF_RAY) // RAY
         debt = (v_scaled * debt_index + HALF_RAY) // RAY
     if version.has_stable_debt:
-        debt = debt + _ints(stable)
-    used = np.array(collateral_bit, dtype=bool)
-    borrowing = np.array(borrowing_bit, dtype=bool)
-    counts = used & np.array([r.collateral_enabled for r in row_rules], dtype=bool)
-    zero: Ints = np.zeros(len(row_rules), dtype=object)
+        debt = debt + stable
+    used = (bits & 2) == 2
+    borrowing = (bits & 1) == 1
+    counts = used & np.array([r.collateral_enabled for r in rules], dtype=bool)[term]
     collateral_base = np.where(counts, supplied * price // unit, zero)
     # GenericLogic._getUserDebtInBaseCurrency: floored before 3.5, MathUtils.mulDivCeil from 3.5.
     in_base = _ceil_div(debt * price, unit) if version.directional_rounding else debt * price // unit
     debt_base = np.where(borrowing & (debt != 0), in_base, zero)
     return ReserveRows(
-        account=np.array(account_ix, dtype=np.int64),
-        reserves=row_reserves,
-        rules=row_rules,
+        account=account,
+        reserve_id=reserve_ids,
+        term=term,
+        terms=terms,
         supplied=supplied,
         debt=debt,
         price=price,
@@ -174,15 +200,16 @@ def _per_account(values: Ints, rows: ReserveRows, accounts: int) -> Ints:
     return totals
 
 
-def account_table(accounts: list[Account], market: MarketState) -> AccountTable:
-    """user_account_data of every account, as columns (see the module docstring): the same sums, floored averages,
-    health factor and available borrows, by the rules of `market.version`."""
-    version, count = market.version, len(accounts)
-    rows = reserve_rows(accounts, market)
-    ltv = np.array([r.ltv for r in rows.rules], dtype=object)
-    threshold = np.array([r.liquidation_threshold for r in rows.rules], dtype=object)
-    ltv_zero = np.array([r.ltv_zero for r in rows.rules], dtype=bool)
-    zero: Ints = np.zeros(len(rows.rules), dtype=object)
+def account_table(book: AccountBook, market: MarketState) -> AccountTable:
+    """user_account_data of every account of `book`, as columns (see the module docstring): the same sums, floored
+    averages, health factor and available borrows, by the rules of `market.version`."""
+    version, count = market.version, len(book)
+    rows = reserve_rows(book, market)
+    rules = [r for _, r in rows.terms]
+    ltv = rows.spread([r.ltv for r in rules])
+    threshold = rows.spread([r.liquidation_threshold for r in rules])
+    ltv_zero = np.array([r.ltv_zero for r in rules], dtype=bool)[rows.term]
+    zero: Ints = np.zeros(len(rows.term), dtype=object)
     collateral = _per_account(rows.collateral_base, rows, count)
     debt = _per_account(rows.debt_base, rows, count)
     weighted_ltv = _per_account(

@@ -9,13 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
 from chainrisk.protocols.aave_v3 import accrual, normalise, quality, rebuild
+from chainrisk.protocols.aave_v3.account_book import AccountBook
 from chainrisk.protocols.aave_v3.account_table import account_table
-from chainrisk.protocols.aave_v3.constants import PRESETS
+from chainrisk.protocols.aave_v3.constants import PRESETS, WAD
 from chainrisk.protocols.aave_v3.events import (
     GOVERNANCE_TOPICS,
     POOL_TOPICS,
@@ -25,11 +27,9 @@ from chainrisk.protocols.aave_v3.events import (
     token_kinds,
 )
 from chainrisk.protocols.aave_v3.liquidations import liquidation_pairs, pairs_frame, wallet_status, with_status
-from chainrisk.protocols.aave_v3.rebuild import accounts_of
 from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed
 from chainrisk.protocols.aave_v3.snapshot import (
-    Account,
     Deployment,
     discover,
     read_accounts,
@@ -332,23 +332,28 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         market = deployment.deployment
         reserves = deployment.reserves
         categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
-        known = _unchanged_accounts(previous, market.version, reserves) if previous is not None else {}
-        read = read_accounts(rpc, market, reserves, [w for w in wallets if w not in known], masks, block)
-        fresh = {a.wallet: a for a in read}
-        accounts = [fresh[w] if w in fresh else known[w] for w in wallets]
+        known = _unchanged_accounts(previous, market.version, reserves) if previous is not None else None
+        if known is not None:
+            known = known.only(wallets)
+        kept = set(known.wallets.to_list()) if known is not None else set()
+        read = read_accounts(rpc, market, reserves, [w for w in wallets if w not in kept], masks, block)
+        book = AccountBook.of(read) if known is None else AccountBook.joined(known, AccountBook.of(read))
         version = market.version
         state = normalise.market_state(reserves, categories, version, timestamp)
-        table = account_table(accounts, state)
+        table = account_table(book, state)
         source = market.provider
         positions, health = normalise.contract_frames(
-            accounts, table, chain_id, source, block, timestamp, market.base_currency_unit
+            book, table, chain_id, source, block, timestamp, market.base_currency_unit
         )
-        positions, health = quality.without_unknowns(positions, health, accounts, reserves)
+        positions, health = quality.without_unknowns(positions, health, table, book.wallets, reserves)
         # What a keeper's liquidationCall would do now to each borrower under health 1 (an L2 sentinel has a say
         # before 3.7, which removed it);
         # not for a wallet using a reserve without a price: the pool's own call reverts (or divides by zero).
-        unpriced = quality.unpriced_wallets(accounts, reserves) | quality.zero_priced_wallets(accounts, reserves)
-        rated = [(a, h) for a, h in zip(accounts, table.health_factor, strict=True) if a.wallet not in unpriced]
+        unpriced = quality.unpriced_wallets(table, book.wallets, reserves) | quality.zero_priced_wallets(
+            table, book.wallets, reserves
+        )
+        under = np.flatnonzero(table.health_factor < WAD).tolist()
+        rated = [(a, table.health_factor[i]) for i in under if (a := book.account(i)).wallet not in unpriced]
         pairs = liquidation_pairs(
             state,
             [a for a, _ in rated],
@@ -361,8 +366,8 @@ class AaveV3Adapter(Adapter[AaveMarket]):
                 reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision, timestamp
             ),
             "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block, version),
-            "raw_aave_v3_accounts": normalise.accounts_frame(accounts, chain_id, source, block),
-            "raw_aave_v3_balances": normalise.balances_frame(accounts, reserves, chain_id, source, block),
+            "raw_aave_v3_accounts": normalise.accounts_frame(book, chain_id, source, block),
+            "raw_aave_v3_balances": normalise.balances_frame(book, reserves, chain_id, source, block),
             "raw_aave_v3_liquidations": pairs_frame(state, pairs, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,
@@ -376,7 +381,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             ),
             "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
         }
-        return Snapshot(frames, len(accounts), int((table.total_debt_base != 0).sum()))
+        return Snapshot(frames, len(book), int((table.total_debt_base != 0).sum()))
 
     def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
         return atoken_links(rpc, assets, block)
@@ -387,9 +392,10 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         return rebuild.rebuild_positions(raw, chain_id, source, block, timestamp)
 
 
-def _unchanged_accounts(previous: Previous, version: PoolVersion, reserves: list[Reserve]) -> dict[str, Account]:
+def _unchanged_accounts(previous: Previous, version: PoolVersion, reserves: list[Reserve]) -> AccountBook | None:
     """The accounts of the previous snapshot whose raw state (configuration, e-mode, scaled balances) is still the
-    chain's: none when the pool's reserve list, tokens or version changed since, or a reserve's deficit shrank; else
+    chain's, as a book: None when the pool's reserve list, tokens or version changed since, or a reserve's deficit
+    shrank; else
     every account no event since names (as account, caller or transfer counterparty), save those with stable debt
     before 3.2 (balanceOf accrues it, so it is read again).
 
@@ -405,17 +411,16 @@ def _unchanged_accounts(previous: Previous, version: PoolVersion, reserves: list
     before = set(rows.select("asset", "reserve_id", "a_token", "variable_debt_token", "stable_debt_token").iter_rows())
     versions = set(rows["pool_version"].to_list())
     if before != listed or versions != {f"{version.major}.{version.minor}"}:
-        return {}
+        return None
     deficits = {r.asset: r.deficit for r in reserves}
     if any(int(d or 0) > deficits[a] for a, d in zip(rows["asset"].to_list(), rows["deficit"].to_list(), strict=True)):
-        return {}
-    touched = set(previous.events_since["wallet"].to_list()) | set(previous.events_since["counterparty"].to_list())
-    accounts = accounts_of(previous.raw["raw_aave_v3_accounts"], previous.raw["raw_aave_v3_balances"], reserves)
-    return {
-        a.wallet: a
-        for a in accounts
-        if a.wallet not in touched and not (version.has_stable_debt and any(b.stable_debt for b in a.balances.values()))
-    }
+        return None
+    touched = pl.concat([previous.events_since["wallet"], previous.events_since["counterparty"]]).drop_nulls()
+    book = AccountBook.from_frames(previous.raw["raw_aave_v3_accounts"], previous.raw["raw_aave_v3_balances"], reserves)
+    keep = ~book.wallets.is_in(touched.unique().implode()).to_numpy()
+    if version.has_stable_debt:
+        keep &= ~book.with_stable_debt()
+    return book.where(keep)
 
 
 ADAPTER = AaveV3Adapter()

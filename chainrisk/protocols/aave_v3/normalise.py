@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from chainrisk.protocols.aave_v3.account_table import AccountTable, Ints
+from chainrisk.protocols.aave_v3.account_book import AMOUNTS, AccountBook, Ints
+from chainrisk.protocols.aave_v3.account_table import AccountTable
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
-from chainrisk.protocols.aave_v3.snapshot import Account
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
 
@@ -207,40 +208,29 @@ def emode_frame(
     return keyed(frame, chain_id, market, block)
 
 
-def accounts_frame(accounts: list[Account], chain_id: int, market: str, block: int) -> pl.DataFrame:
+def accounts_frame(book: AccountBook, chain_id: int, market: str, block: int) -> pl.DataFrame:
     frame = pl.DataFrame(
         {
-            "wallet": [a.wallet for a in accounts],
-            "user_configuration": [hex(a.configuration) for a in accounts],
-            "emode_category": [a.emode for a in accounts],
+            "wallet": book.wallets,
+            "user_configuration": book.configurations,
+            "emode_category": pl.Series(book.emodes, dtype=pl.Int32),
         },
         schema={"wallet": pl.Utf8, "user_configuration": pl.Utf8, "emode_category": pl.Int32},
     )
     return keyed(frame, chain_id, market, block)
 
 
-def balances_frame(
-    accounts: list[Account], reserves: list[Reserve], chain_id: int, market: str, block: int
-) -> pl.DataFrame:
-    """The raw balances the lens read: scaled aToken and variable debt, stable debt, per wallet and reserve."""
+def balances_frame(book: AccountBook, reserves: list[Reserve], chain_id: int, market: str, block: int) -> pl.DataFrame:
+    """The raw balances the lens read: scaled aToken and variable debt, stable debt, per wallet and reserve (the
+    reserves `reserves` lists)."""
     asset_by_id = {r.reserve_id: r.asset for r in reserves}
-    rows: dict[str, list[object]] = {
-        k: [] for k in ("wallet", "asset", "scaled_a_token", "scaled_variable_debt", "stable_debt")
-    }
-    for account in accounts:
-        for reserve_id, held in account.balances.items():
-            if reserve_id not in asset_by_id:
-                continue
-            for key, value in (
-                ("wallet", account.wallet),
-                ("asset", asset_by_id[reserve_id]),
-                ("scaled_a_token", held.scaled_a_token),
-                ("scaled_variable_debt", held.scaled_variable_debt),
-                ("stable_debt", held.stable_debt),
-            ):
-                rows[key].append(value)
+    listed = np.flatnonzero(np.isin(book.reserve_id, list(asset_by_id)))
     frame = pl.DataFrame(
-        rows,
+        {
+            "wallet": book.wallets.gather(book.holder[listed]),
+            "asset": pl.Series(book.reserve_id[listed]).replace_strict(asset_by_id, return_dtype=pl.Utf8),
+            **{c: pl.Series(getattr(book, c)[listed].tolist(), dtype=EXACT) for c in AMOUNTS},
+        },
         schema={
             "wallet": pl.Utf8,
             "asset": pl.Utf8,
@@ -264,16 +254,22 @@ def _floats(values: Ints) -> list[float]:
 
 
 def contract_frames(
-    accounts: list[Account], table: AccountTable, chain_id: int, market: str, block: int, timestamp: int, base_unit: int
+    book: AccountBook, table: AccountTable, chain_id: int, market: str, block: int, timestamp: int, base_unit: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions, wallet_health) rows for the public SQL contract, from account_table's columns (`table`, of
-    `accounts`): a position row per reserve with a supply or a debt, a health row per account."""
+    `book`): a position row per reserve with a supply or a debt, a health row per account."""
     version = table.version
     rows = table.rows
     held = (rows.supplied != 0) | (rows.debt != 0)
     kept = np.flatnonzero(held)
-    reserves = [rows.reserves[i] for i in kept]
-    terms = [rows.rules[i] for i in kept]
+    term = rows.term[kept]
+
+    def per_position(values: list[Any], dtype: type[pl.DataType]) -> pl.Series:
+        """A figure of each row's (reserve, e-mode) terms, over the positions kept."""
+        return pl.Series(values, dtype=dtype).gather(term)
+
+    reserves = [reserve for reserve, _ in rows.terms]
+    terms = [rule for _, rule in rows.terms]
     owners = rows.account[kept]
     supplied, debt, price, unit = rows.supplied[kept], rows.debt[kept], rows.price[kept], rows.unit[kept]
     # GenericLogic counts a supply as collateral when its bit is set and, before 3.6, the reserve's own threshold
@@ -284,13 +280,12 @@ def contract_frames(
     # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
     collateral_base = np.where(collateral != 0, rows.collateral_base[kept], 0)
     debt_base = np.where(rows.borrowing[kept], rows.debt_base[kept], debt * price // unit)
-    wallets = [a.wallet for a in accounts]
-    emodes = [a.emode for a in accounts]
+    emodes = pl.Series(book.emodes, dtype=pl.Int32)
     position_columns: dict[str, object] = {
-        "wallet": [wallets[i] for i in owners],
-        "asset": [r.asset for r in reserves],
-        "symbol": [r.symbol for r in reserves],
-        "decimals": [r.config.decimals for r in reserves],
+        "wallet": book.wallets.gather(owners),
+        "asset": per_position([r.asset for r in reserves], pl.Utf8),
+        "symbol": per_position([r.symbol for r in reserves], pl.Utf8),
+        "decimals": per_position([r.config.decimals for r in reserves], pl.Int32),
         "supplied_amount": supplied.tolist(),
         "collateral_amount": collateral.tolist(),
         "debt_amount": debt.tolist(),
@@ -301,17 +296,17 @@ def contract_frames(
         "supplied_usd": _floats(supplied / unit * price_usd),
         "collateral_usd": _floats(collateral / unit * price_usd),
         "debt_usd": _floats(debt / unit * price_usd),
-        "ltv_bps": [r.ltv for r in terms],
-        "liquidation_threshold_bps": [r.liquidation_threshold for r in terms],
-        "liquidation_bonus_bps": [r.liquidation_bonus for r in terms],
-        "emode_category": [emodes[i] for i in owners],
+        "ltv_bps": per_position([r.ltv for r in terms], pl.Int32),
+        "liquidation_threshold_bps": per_position([r.liquidation_threshold for r in terms], pl.Int32),
+        "liquidation_bonus_bps": per_position([r.liquidation_bonus for r in terms], pl.Int32),
+        "emode_category": emodes.gather(owners),
         "price_scale": unit.tolist(),
         "collateral_base": collateral_base.tolist(),
         "debt_base": debt_base.tolist(),
     }
     has_debt = table.health_factor != MAX_UINT256
     health_columns: dict[str, object] = {
-        "wallet": wallets,
+        "wallet": book.wallets,
         "collateral_usd": _floats(table.total_collateral_base / base_unit),
         "debt_usd": _floats(table.total_debt_base / base_unit),
         "health_factor": [h / WAD if d else None for h, d in zip(table.health_factor, has_debt, strict=True)],

@@ -9,10 +9,10 @@ from typing import Any
 import polars as pl
 
 from chainrisk.protocols.aave_v3 import normalise, quality
-from chainrisk.protocols.aave_v3.account import Balances
+from chainrisk.protocols.aave_v3.account_book import AccountBook
 from chainrisk.protocols.aave_v3.account_table import account_table
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
-from chainrisk.protocols.aave_v3.snapshot import Account, configuration_of
+from chainrisk.protocols.aave_v3.snapshot import configuration_of
 from chainrisk.protocols.aave_v3.version import PoolVersion
 
 
@@ -96,26 +96,6 @@ def categories_of(rows: pl.DataFrame) -> list[EModeCategory]:
     ]
 
 
-def accounts_of(accounts: pl.DataFrame, balances: pl.DataFrame, reserves: list[Reserve]) -> list[Account]:
-    """The accounts in the order the snapshot read them (by wallet), with their balances by reserve id."""
-    ids = {r.asset: r.reserve_id for r in reserves}
-    held: dict[str, dict[int, Balances]] = {}
-    # Whole columns (the amounts as Int128: Python ints, where DECIMAL would give Decimals to convert one by one),
-    # not rows as dicts: a mainnet market's snapshot has hundreds of thousands of them.
-    amounts = [balances[c].cast(pl.Int128).to_list() for c in ("scaled_a_token", "scaled_variable_debt", "stable_debt")]
-    for wallet, asset, scaled_a, scaled_v, stable in zip(
-        balances["wallet"].to_list(), balances["asset"].to_list(), *amounts, strict=True
-    ):
-        held.setdefault(wallet, {})[ids[asset]] = Balances(scaled_a, scaled_v, stable)
-    ordered = accounts.sort("wallet")
-    return [
-        Account(wallet, int(configuration, 16), emode, held.get(wallet, {}))
-        for wallet, configuration, emode in zip(
-            *(ordered[c].to_list() for c in ("wallet", "user_configuration", "emode_category")), strict=True
-        )
-    ]
-
-
 def base_unit_of(rows: pl.DataFrame) -> int:
     """AaveOracle.BASE_CURRENCY_UNIT, a power of ten, back from the reserves' exact and USD prices (price_usd =
     price / unit); 1e8 (USD markets) when no reserve has a price."""
@@ -132,10 +112,9 @@ def rebuild_positions(
     base_unit = base_unit_of(raw["raw_aave_v3_reserves"])
     reserves, version = reserves_of(raw["raw_aave_v3_reserves"])
     categories = categories_of(raw["raw_aave_v3_emode_categories"])
-    accounts = accounts_of(raw["raw_aave_v3_accounts"], raw["raw_aave_v3_balances"], reserves)
+    book = AccountBook.from_frames(raw["raw_aave_v3_accounts"], raw["raw_aave_v3_balances"], reserves)
     state = normalise.market_state(reserves, categories, version, timestamp)
-    positions, health = normalise.contract_frames(
-        accounts, account_table(accounts, state), chain_id, source, block, timestamp, base_unit
-    )
-    positions, _ = quality.without_unknowns(positions, health, accounts, reserves)
+    table = account_table(book, state)
+    positions, health = normalise.contract_frames(book, table, chain_id, source, block, timestamp, base_unit)
+    positions, _ = quality.without_unknowns(positions, health, table, book.wallets, reserves)
     return positions
