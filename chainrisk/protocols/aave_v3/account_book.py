@@ -124,9 +124,10 @@ class AccountBook:
             stable_debt=self.stable_debt[rows],
         )
 
-    def only(self, wallets: Collection[str]) -> AccountBook:
+    def only(self, wallets: pl.Series | Collection[str]) -> AccountBook:
         """The accounts of `wallets` (those the book holds)."""
-        return self.where(self.wallets.is_in(pl.Series(list(wallets), dtype=pl.Utf8).implode()).to_numpy())
+        column = wallets if isinstance(wallets, pl.Series) else pl.Series(list(wallets), dtype=pl.Utf8)
+        return self.where(self.wallets.is_in(column.implode()).to_numpy())
 
     def with_stable_debt(self) -> npt.NDArray[np.bool_]:
         """Per account: whether any of its balances holds stable debt."""

@@ -321,22 +321,28 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         """Every account at `block`; with `previous`, the accounts no event touched since it are taken from its raw
         rows instead of read again (see _unchanged_accounts), and the figures are computed afresh for all."""
         callers = events.filter(pl.col("event").is_in(normalise.CALLER_EVENTS) & pl.col("counterparty").is_not_null())
-        found = set(events["wallet"].to_list()) | set(callers["counterparty"].to_list())
-        wallets = sorted(w for w in found if w and w != ZERO)
-        # Reserves whose aTokens a wallet received: read even when not enabled as collateral.
-        reserve_ids = {r.asset: r.reserve_id for r in deployment.reserves}
-        masks: dict[str, int] = {}
-        held = events.filter((pl.col("event") == "ATokenTransfer") & pl.col("reserve").is_in(list(reserve_ids)))
-        for wallet, reserve in held.select("wallet", "reserve").unique().iter_rows():
-            masks[wallet] = masks.get(wallet, 0) | (1 << reserve_ids[reserve])
+        found = pl.concat([events.get_column("wallet"), callers.get_column("counterparty")]).drop_nulls().unique()
+        wallets = found.filter((found != "") & (found != ZERO)).sort()
         market = deployment.deployment
         reserves = deployment.reserves
         categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
         known = _unchanged_accounts(previous, market.version, reserves) if previous is not None else None
         if known is not None:
             known = known.only(wallets)
-        kept = set(known.wallets.to_list()) if known is not None else set()
-        read = read_accounts(rpc, market, reserves, [w for w in wallets if w not in kept], masks, block)
+            wanted = wallets.filter(~wallets.is_in(known.wallets.implode()))
+        else:
+            wanted = wallets
+        # Reserves whose aTokens a wallet received: read even when not enabled as collateral (for the wallets read).
+        reserve_ids = {r.asset: r.reserve_id for r in deployment.reserves}
+        masks: dict[str, int] = {}
+        held = events.filter(
+            (pl.col("event") == "ATokenTransfer")
+            & pl.col("reserve").is_in(list(reserve_ids))
+            & pl.col("wallet").is_in(wanted.implode())
+        )
+        for wallet, reserve in held.select("wallet", "reserve").unique().iter_rows():
+            masks[wallet] = masks.get(wallet, 0) | (1 << reserve_ids[reserve])
+        read = read_accounts(rpc, market, reserves, wanted.to_list(), masks, block)
         book = AccountBook.of(read) if known is None else AccountBook.joined(known, AccountBook.of(read))
         version = market.version
         state = normalise.market_state(reserves, categories, version, timestamp)
