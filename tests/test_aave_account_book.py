@@ -4,6 +4,7 @@ tables' rows back into the same accounts, and books split and joined again."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -42,6 +43,11 @@ def test_reserves_in_every_word_of_the_configuration_equal_the_port(version: Poo
     listed = (*WIDE_IDS[::2], 127)  # half of them listed: the others' bits and balances are skipped by the pool
     market = _random_market(rng, version, listed)
     accounts = _wide_accounts(rng, 400, WIDE_IDS)
+    # An e-mode id beyond a uint8 (a fork's wider field) and one no category lists.
+    accounts += [
+        replace(accounts[0], wallet="0x" + "e" * 40, emode=300),
+        replace(accounts[1], wallet="0x" + "f" * 40, emode=9),
+    ]
     table = _assert_equal_to_the_port(market, accounts)
     # The accounts reach reserves in the upper words, and some rows come from a bit alone, some from a balance alone.
     assert int(table.rows.reserve_id.max()) >= 112

@@ -134,8 +134,9 @@ def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     reserve_ids = np.array([*listed, 0], dtype=np.int64)[places]
     # Each row's (reserve, e-mode) pair: its terms are computed once per pair, not once per row. An e-mode category
     # id is a uint8 (EModeLogic), so place x 256 + e-mode numbers the pairs.
-    codes = places * _EMODES + book.emodes[account]
-    present = np.zeros(width * _EMODES, dtype=bool)
+    span = max(_EMODES, int(book.emodes.max(initial=0)) + 1)  # wider only for a fork with wider ids
+    codes = places * span + book.emodes[account]
+    present = np.zeros(width * span, dtype=bool)
     present[codes] = True
     pairs = np.flatnonzero(present)
     number = np.zeros(len(present), dtype=np.int64)
@@ -143,7 +144,7 @@ def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     term = number[codes]
     terms = [
         (reserves_by_id[listed[place]], reserve_rules(market, emode, reserves_by_id[listed[place]]))
-        for place, emode in (divmod(int(code), _EMODES) for code in pairs)
+        for place, emode in (divmod(int(code), span) for code in pairs)
     ]
     rules = [r for _, r in terms]
     zero: Ints = np.zeros(len(keys), dtype=object)
