@@ -401,9 +401,8 @@ class AaveV3Adapter(Adapter[AaveMarket]):
 def _unchanged_accounts(previous: Previous, version: PoolVersion, reserves: list[Reserve]) -> AccountBook | None:
     """The accounts of the previous snapshot whose raw state (configuration, e-mode, scaled balances) is still the
     chain's, as a book: None when the pool's reserve list, tokens or version changed since, or a reserve's deficit
-    shrank; else
-    every account no event since names (as account, caller or transfer counterparty), save those with stable debt
-    before 3.2 (balanceOf accrues it, so it is read again).
+    shrank; else every account no event since names (as account, caller or transfer counterparty), save those with
+    stable debt before 3.2 (balanceOf accrues it, so it is read again).
 
     Why this is exact: the pool changes a user's scaled balances only by minting, burning or transferring its tokens
     (each a Transfer log) and the user's configuration and e-mode only in supply, withdraw, borrow, repay,
