@@ -37,13 +37,17 @@ class ChainsReport:
         )
 
 
-def index_chains(rpc_url: str, db: Path, *, publish: bool = True) -> ChainsReport:
-    """Builds the chain tables for the latest snapshot of the chain `rpc_url` serves."""
+def index_chains(
+    rpc_url: str, db: Path, *, publish: bool = True, positions: pl.DataFrame | None = None
+) -> ChainsReport:
+    """Builds the chain tables for the latest snapshot of the chain `rpc_url` serves; `positions`: the store's latest
+    positions when the caller has just read them (a run passes the score's), else they are read here."""
     started = time.perf_counter()
     if not db.is_file():
         raise UserError(f"no database at {db}; run `chainrisk run` (or index) first")
     with Store(db, read_only=True) as store:
-        positions = store.latest_positions()
+        if positions is None:
+            positions = store.latest_positions()
         wallet_risk = store.latest_wallet_risk()
     with RpcClient(rpc_url) as rpc:
         try:

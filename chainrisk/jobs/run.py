@@ -27,7 +27,7 @@ from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality_line
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
-from chainrisk.jobs.score import ScoreReport, score
+from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import mask_url
 from chainrisk.store.db import Store, keep_open
 
@@ -204,16 +204,18 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
         for name, line in indexed.failures.items():
             report.failures[name] = line
             log.error("chainrisk: error: %s: %s", name, line)
+        scored = None
         if report.indexed:
             try:
-                report.score = score(config.db, publish=False, history=config.storage)
+                report.score, scored = score_and_positions(config.db, publish=False, history=config.storage)
             except UserError as exc:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
         if report.score is not None:
             for _, url in sorted(indexed.rpc_urls.items()):
                 try:
-                    report.chains.append(index_chains(url, config.db, publish=False))
+                    # The positions the score read (nothing writes them in between): not read again per chain.
+                    report.chains.append(index_chains(url, config.db, publish=False, positions=scored))
                 except UserError as exc:
                     report.failures["chains"] = str(exc)
                     log.error("chainrisk: error: chains: %s", exc)

@@ -54,6 +54,14 @@ class ScoreReport:
 def score(db_path: Path, *, publish: bool = True, history: HistorySettings | None = None) -> ScoreReport:
     """Scores the latest snapshots, folding them into the health history (`history`: its settings, default the
     defaults of [storage]); `publish` publishes the result for readers (see chainrisk.store.published)."""
+    return score_and_positions(db_path, publish=publish, history=history)[0]
+
+
+def score_and_positions(
+    db_path: Path, *, publish: bool = True, history: HistorySettings | None = None
+) -> tuple[ScoreReport, pl.DataFrame]:
+    """`score`, and the positions it scored (Store.latest_positions as it read them), for the job a run composes
+    after it: at 250,000 wallets reading them again costs half a second."""
     started = time.perf_counter()
     if not db_path.is_file():
         raise UserError(f"no database at {db_path}; run `chainrisk index` first")
@@ -87,7 +95,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         )
     else:
         path = scored.reason
-    return ScoreReport(
+    report = ScoreReport(
         markets=blocks.height,
         wallets=wallet_risk.height,
         liquidatable=int(wallet_risk["liquidatable"].sum()),
@@ -95,6 +103,7 @@ def score(db_path: Path, *, publish: bool = True, history: HistorySettings | Non
         path=path,
         rescored=scored.rescored,
     )
+    return report, positions
 
 
 def book_dir(db: Path) -> Path:
