@@ -48,8 +48,8 @@ def _assert_equal_to_the_port(market: MarketState, accounts: list[Account]) -> A
                 rows.supplied[j],
                 rows.debt[j],
                 rows.price[j],
-                rows.terms[rows.term[j]][1].ltv,
-                rows.terms[rows.term[j]][1].liquidation_threshold,
+                rows.rules[rows.term[j]].ltv,
+                rows.rules[rows.term[j]].liquidation_threshold,
                 rows.collateral_base[j],
                 rows.debt_base[j],
             )

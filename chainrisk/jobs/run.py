@@ -204,10 +204,10 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
         for name, line in indexed.failures.items():
             report.failures[name] = line
             log.error("chainrisk: error: %s: %s", name, line)
-        scored = None
+        positions = None
         if report.indexed:
             try:
-                report.score, scored = score_and_positions(config.db, publish=False, history=config.storage)
+                report.score, positions = score_and_positions(config.db, publish=False, history=config.storage)
             except UserError as exc:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
@@ -215,7 +215,7 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
             for _, url in sorted(indexed.rpc_urls.items()):
                 try:
                     # The positions the score read (nothing writes them in between): not read again per chain.
-                    report.chains.append(index_chains(url, config.db, publish=False, positions=scored))
+                    report.chains.append(index_chains(url, config.db, publish=False, positions=positions))
                 except UserError as exc:
                     report.failures["chains"] = str(exc)
                     log.error("chainrisk: error: chains: %s", exc)

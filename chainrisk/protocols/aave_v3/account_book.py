@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +34,9 @@ _WORD_DIGITS = 8
 _WORD_BITS = 32
 
 
-def _ints(values: Sequence[int]) -> Ints:
-    column = np.empty(len(values), dtype=object)
+def ints(values: Sequence[Any]) -> Ints:
+    """`values` as a numpy object column (Python ints stay Python ints)."""
+    column: Ints = np.empty(len(values), dtype=object)
     column[:] = list(values)
     return column
 
@@ -76,9 +78,9 @@ class AccountBook:
             emodes=np.array([a.emode for a in ordered], dtype=np.int64),
             holder=np.array(holder, dtype=np.int64),
             reserve_id=np.array(reserve_ids, dtype=np.int64),
-            scaled_a_token=_ints(amounts[0]),
-            scaled_variable_debt=_ints(amounts[1]),
-            stable_debt=_ints(amounts[2]),
+            scaled_a_token=ints(amounts[0]),
+            scaled_variable_debt=ints(amounts[1]),
+            stable_debt=ints(amounts[2]),
         )
 
     @staticmethod
@@ -102,9 +104,9 @@ class AccountBook:
             emodes=ordered.get_column("emode_category").cast(pl.Int64).to_numpy(),
             holder=rows.get_column("_holder").to_numpy(),
             reserve_id=rows.get_column("_reserve").to_numpy(),
-            scaled_a_token=_ints(rows.get_column("scaled_a_token").cast(pl.Int128).to_list()),
-            scaled_variable_debt=_ints(rows.get_column("scaled_variable_debt").cast(pl.Int128).to_list()),
-            stable_debt=_ints(rows.get_column("stable_debt").cast(pl.Int128).to_list()),
+            scaled_a_token=ints(rows.get_column("scaled_a_token").cast(pl.Int128).to_list()),
+            scaled_variable_debt=ints(rows.get_column("scaled_variable_debt").cast(pl.Int128).to_list()),
+            stable_debt=ints(rows.get_column("stable_debt").cast(pl.Int128).to_list()),
         )
 
     def where(self, keep: npt.NDArray[np.bool_]) -> AccountBook:

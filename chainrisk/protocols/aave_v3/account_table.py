@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chainrisk.protocols.aave_v3.account_book import AccountBook, Ints, word_bits, words_for
+from chainrisk.protocols.aave_v3.account_book import AccountBook, Ints, ints, word_bits, words_for
 from chainrisk.protocols.aave_v3.account_versions import MarketState, ReserveRules, reserve_rules
 from chainrisk.protocols.aave_v3.constants import (
     HALF_PERCENTAGE_FACTOR,
@@ -44,13 +44,14 @@ _EMODES = 256
 class ReserveRows:
     """Per (wallet, reserve) row the pool visits, in wallet order then reserve id order (GenericLogic's loop).
 
-    The reserve-level terms are held once per (reserve, e-mode) pair (`terms`, with `term` its index per row), not
-    once per row."""
+    The reserve-level terms are held once per (reserve, e-mode) pair (`reserves` and `rules`, with `term` each row's
+    index in them), not once per row."""
 
     account: npt.NDArray[np.int64]  #: index of the row's account in the book
     reserve_id: npt.NDArray[np.int64]  #: the row's reserve id
-    term: npt.NDArray[np.int64]  #: index of the row's (reserve, e-mode) in `terms`
-    terms: list[tuple[Reserve, ReserveRules]]  #: each reserve as an e-mode sees it
+    term: npt.NDArray[np.int64]  #: index of the row's (reserve, e-mode) pair in `reserves` and `rules`
+    reserves: list[Reserve]  #: per pair: the reserve
+    rules: list[ReserveRules]  #: per pair: the reserve as the e-mode sees it
     supplied: Ints  #: aToken balanceOf, token units
     debt: Ints  #: variable (plus stable before 3.2) debt, token units
     price: Ints  #: price the pool uses
@@ -62,8 +63,9 @@ class ReserveRows:
     debt_base: Ints  #: _getUserDebtInBaseCurrency when borrowing with debt; else 0
 
     def spread(self, values: list[Any]) -> Ints:
-        """A figure of `terms` (one value per term) over the rows."""
-        return _spread(values, self.term)
+        """A figure of the pairs (one value per pair) over the rows."""
+        spread: Ints = ints(values)[self.term]
+        return spread
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,6 @@ def _row_keys(
     return keys, bits, balance_rows
 
 
-def _spread(values: list[Any], term: npt.NDArray[np.int64]) -> Ints:
-    """One value per term, spread over the rows."""
-    column: Ints = np.empty(len(values), dtype=object)
-    column[:] = values
-    spread: Ints = column[term]
-    return spread
-
-
 def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     """The rows user_account_data's loop visits (user_reserve_ids: a configuration bit or a balance, reserves the pool
     lists), with the balances accrued and valued as GenericLogic values them."""
@@ -142,11 +136,9 @@ def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     number = np.zeros(len(present), dtype=np.int64)
     number[pairs] = np.arange(len(pairs), dtype=np.int64)
     term = number[codes]
-    terms = [
-        (reserves_by_id[listed[place]], reserve_rules(market, emode, reserves_by_id[listed[place]]))
-        for place, emode in (divmod(int(code), span) for code in pairs)
-    ]
-    rules = [r for _, r in terms]
+    found = [divmod(int(code), span) for code in pairs]
+    reserves = [reserves_by_id[listed[place]] for place, _ in found]
+    rules = [reserve_rules(market, emode, reserve) for (_, emode), reserve in zip(found, reserves, strict=True)]
     zero: Ints = np.zeros(len(keys), dtype=object)
     a_scaled, v_scaled, stable = zero.copy(), zero.copy(), zero.copy()
     listed_balances = balance_rows >= 0
@@ -154,10 +146,10 @@ def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
     a_scaled[rows] = book.scaled_a_token[listed_balances]
     v_scaled[rows] = book.scaled_variable_debt[listed_balances]
     stable[rows] = book.stable_debt[listed_balances]
-    income = _spread([r.income for r in rules], term)
-    debt_index = _spread([r.debt_index for r in rules], term)
-    price = _spread([r.price for r in rules], term)
-    unit = _spread([10**reserve.config.decimals for reserve, _ in terms], term)
+    income: Ints = ints([r.income for r in rules])[term]
+    debt_index: Ints = ints([r.debt_index for r in rules])[term]
+    price: Ints = ints([r.price for r in rules])[term]
+    unit: Ints = ints([10**reserve.config.decimals for reserve in reserves])[term]
     if version.directional_rounding:
         # TokenMath.getATokenBalance (rayMulFloor) and getVTokenBalance (rayMulCeil), 3.5+.
         supplied: Ints = a_scaled * income // RAY
@@ -179,7 +171,8 @@ def reserve_rows(book: AccountBook, market: MarketState) -> ReserveRows:
         account=account,
         reserve_id=reserve_ids,
         term=term,
-        terms=terms,
+        reserves=reserves,
+        rules=rules,
         supplied=supplied,
         debt=debt,
         price=price,
@@ -206,10 +199,9 @@ def account_table(book: AccountBook, market: MarketState) -> AccountTable:
     averages, health factor and available borrows, by the rules of `market.version`."""
     version, count = market.version, len(book)
     rows = reserve_rows(book, market)
-    rules = [r for _, r in rows.terms]
-    ltv = rows.spread([r.ltv for r in rules])
-    threshold = rows.spread([r.liquidation_threshold for r in rules])
-    ltv_zero = np.array([r.ltv_zero for r in rules], dtype=bool)[rows.term]
+    ltv = rows.spread([r.ltv for r in rows.rules])
+    threshold = rows.spread([r.liquidation_threshold for r in rows.rules])
+    ltv_zero = np.array([r.ltv_zero for r in rows.rules], dtype=bool)[rows.term]
     zero: Ints = np.zeros(len(rows.term), dtype=object)
     collateral = _per_account(rows.collateral_base, rows, count)
     debt = _per_account(rows.debt_base, rows, count)

@@ -268,8 +268,7 @@ def contract_frames(
         """A figure of each row's (reserve, e-mode) terms, over the positions kept."""
         return pl.Series(values, dtype=dtype).gather(term)
 
-    reserves = [reserve for reserve, _ in rows.terms]
-    terms = [rule for _, rule in rows.terms]
+    reserves, terms = rows.reserves, rows.rules
     owners = rows.account[kept]
     supplied, debt, price, unit = rows.supplied[kept], rows.debt[kept], rows.price[kept], rows.unit[kept]
     # GenericLogic counts a supply as collateral when its bit is set and, before 3.6, the reserve's own threshold
