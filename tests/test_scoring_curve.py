@@ -10,8 +10,19 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from chainrisk.scoring import curve
-from chainrisk.scoring.health import DEPEGS, DROPS, curve_points
+from chainrisk.scoring import curve, health
+from chainrisk.scoring.health import (
+    CURVE_KEY,
+    DEPEGS,
+    DROPS,
+    Axis,
+    axis_coefficients,
+    curve_axes,
+    curve_points,
+    liquidation_curve,
+    value_positions,
+)
+from tests.test_scoring_incremental import _book
 
 TERMS = ("a_in", "a_out", "b_in", "b_out", "c_in", "c_out", "r_in", "r_out")
 
@@ -169,19 +180,98 @@ def test_rows_tested_point_by_point_in_several_slices(monkeypatch: pytest.Monkey
     book = _crossing_book(rows)
     grid = np.unique(np.array([1.0 - d for d in DROPS]))
     terms = {t: book.get_column(t).to_numpy() for t in curve._TERMS}
-    settled, _ = curve._half_line_sums(terms, np.zeros(book.height, dtype=np.int64), 1, grid)
+    settled, _ = curve._half_line_sums(terms, [(np.zeros(book.height, dtype=np.int64), 1)], grid)
     assert (~settled).sum() > 3 * 7  # several slices of them
     _check(book, DROPS, ["chain_id", "market"])
 
 
-def test_a_memo_gives_each_call_the_groups_of_its_own_columns() -> None:
-    """One memo through several axes of a book, its chain totals (market 'all') and another book of the same size:
-    every call equals a call without the memo, and the groups are found once per distinct set of columns."""
-    book = _random(5_000, 4)
-    other = book.with_columns(pl.col("market").shuffle(seed=1))
-    memo: curve.GroupMemo = []
-    for frame in (book, book.with_columns(pl.lit("all").alias("market")), book, other, book):
-        for drops in (DROPS, DEPEGS):
-            ours = curve_points(frame.lazy(), drops, ["chain_id", "market"], memo).collect()
-            assert_frame_equal(ours, curve_points(frame.lazy(), drops, ["chain_id", "market"]).collect())
-    assert len(memo) == 3
+def _curve_axis_by_axis(valued: pl.LazyFrame, axes: list[Axis]) -> pl.DataFrame:
+    """The book's curve as its definition composes it: each axis's coefficients through curve_points per market and
+    again per chain (market 'all', at the chain's latest block), every point sorted by its keys."""
+    frames = []
+    for kind, name, member, drops in axes:
+        coefficients = axis_coefficients(valued, member).collect()
+        per_market = curve_points(coefficients.lazy(), drops, CURVE_KEY).collect()
+        total = (
+            curve_points(coefficients.lazy().with_columns(market=pl.lit("all")), drops, ["chain_id", "market"])
+            .collect()
+            .join(
+                coefficients.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max()),
+                on="chain_id",
+            )
+        )
+        for part in (per_market, total):
+            frames.append(
+                part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(
+                    *CURVE_KEY, "axis_kind", "axis", "drop", *curve.METRICS
+                )
+            )
+    return pl.concat(frames).sort([*CURVE_KEY, "axis_kind", "axis", "drop"])
+
+
+@pytest.fixture(scope="module")
+def valued_book() -> pl.DataFrame:
+    """A book of 400 wallets in three markets on two chains, every 37th of them without debt (the curve leaves
+    those out)."""
+    book = _book(400, seed=3)
+    lenders = pl.col("wallet").is_in([f"0x{w:06x}" for w in range(0, 400, 37)])
+    no_debt = pl.when(lenders).then(0).otherwise(pl.col("debt_amount")).alias("debt_amount")
+    return value_positions(book.with_columns(no_debt)).collect()
+
+
+@pytest.mark.parametrize("stitched", [False, True], ids=["labelled", "grouped-by-wid"])
+def test_the_book_curve_places_each_wallet_once_for_markets_and_chains(
+    valued_book: pl.DataFrame, stitched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """liquidation_curve places each wallet on an axis once for both its market's curve and its chain's total, finds
+    the groups once for every axis, and sorts block by block: the same doubles, bit for bit, as each axis through
+    curve_points twice and the points sorted. On the labelled book and on one reordered after `prepare` (grouped by
+    `_wid`: each pass holds its wallets in an order of its own, so there the sums agree to rounding and the counts
+    exactly), two axes to a pass (the labelled book's sums then made once for every pass)."""
+    monkeypatch.setattr(health, "_AXIS_CELLS", 8 * valued_book.height * 2)
+    valued = (valued_book.reverse() if stitched else valued_book).lazy()
+    axes = curve_axes(valued_book.select("symbol").unique())
+    assert len(axes) > 4 and valued_book.filter(pl.col("debt_amount") == 0).height
+    ours = liquidation_curve(valued, axes)
+    expected = _curve_axis_by_axis(valued, axes)
+    if stitched:
+        # Grouped by `_wid`, a wallet's place in a pass is polars' to choose: the sums come in another order.
+        assert_frame_equal(ours, expected, rel_tol=1e-12, abs_tol=1e-9)
+        assert ours.get_column("liquidatable_wallets").equals(expected.get_column("liquidatable_wallets"))
+    else:
+        assert_frame_equal(ours, expected, check_exact=True)
+    assert ours.filter(pl.col("market") == "all").height and ours.get_column("liquidatable_wallets").sum() > 0
+
+
+def test_axes_whose_drops_are_not_ascending_or_that_repeat_are_sorted_point_by_point(valued_book: pl.DataFrame) -> None:
+    """Blocks are sorted whole only where each block's drops ascend and no two blocks share a key: drops given in
+    another order, or an axis named twice, sort every point instead, as the definition does."""
+    valued = valued_book.lazy()
+    weth = ("asset", "WETH", pl.col("symbol") == "WETH", DROPS)
+    shuffled = ("asset", "WBTC", pl.col("symbol") == "WBTC", [DROPS[i] for i in (3, 0, 40, 7, 1)])
+    for axes in ([weth, shuffled], [weth, weth]):
+        ours = liquidation_curve(valued, axes)
+        expected = _curve_axis_by_axis(valued, axes)
+        assert_frame_equal(ours, expected, check_exact=True)
+
+
+def test_passes_holding_their_wallets_in_other_orders_get_their_own_groups(
+    valued_book: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped by `_wid`, each pass over the book may hold its wallets in another order (polars' to choose): the
+    groups found for one pass's wallets are not taken for another's. Here every pass after the first holds them in
+    reverse, one axis to a pass."""
+    passes = health._axis_sums
+
+    def reordered(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[tuple[pl.DataFrame, list[pl.DataFrame]]]:
+        found = passes(valued, members)
+        return found[:1] + [(keys.reverse(), [sums.reverse() for sums in axes]) for keys, axes in found[1:]]
+
+    monkeypatch.setattr(health, "_AXIS_CELLS", 8 * valued_book.height)
+    monkeypatch.setattr(health, "_axis_sums", reordered)
+    valued = valued_book.reverse().lazy()
+    axes = curve_axes(valued_book.select("symbol").unique())
+    ours = liquidation_curve(valued, axes)
+    expected = _curve_axis_by_axis(valued, axes)
+    assert_frame_equal(ours, expected, rel_tol=1e-12, abs_tol=1e-9)
+    assert ours.get_column("liquidatable_wallets").equals(expected.get_column("liquidatable_wallets"))

@@ -14,6 +14,8 @@ rounding (the order of the additions differs).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -26,66 +28,65 @@ _TERMS = ("a_in", "a_out", "b_in", "b_out", "c_in", "c_out", "r_in", "r_out")
 _SLICE = 1 << 17
 #: Unsettled wallets tested point by point at a time (times the grid's points: rows of the crossed frame).
 _POINTWISE_ROWS = 1 << 13
-_METRICS = ("liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets")
+#: The curve's figures at each point, in the order of its totals' first axis.
+METRICS = ("liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets")
 
 Floats = npt.NDArray[np.float64]
 Indexes = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
 
 
-#: Groups found for earlier axes of one book (GroupMemo): each axis's coefficients hold the same wallets in the same
-#: order, so their `by` columns are equal and so are their groups.
-GroupMemo = list[tuple[pl.DataFrame, tuple[pl.DataFrame, Indexes]]]
+#: A grouping of a book's wallets: the distinct keys in order of first appearance, and each wallet's group among them.
+Grouping = tuple[pl.DataFrame, Indexes]
+#: The same for the sums: each row's group, and how many groups there are.
+Groups = tuple[Indexes, int]
 
 
-def curve_points(
-    coefficients: pl.LazyFrame, drops: list[float], by: list[str], memo: GroupMemo | None = None
-) -> pl.LazyFrame:
+def curve_points(coefficients: pl.LazyFrame, drops: list[float], by: list[str]) -> pl.LazyFrame:
     """For each drop: collateral, debt and bad debt of the wallets liquidatable at multiplier 1 - drop, and how many
     they are, per group of `by` (groups in order of first appearance, then drops in the order given). A caller
-    taking a book through several axes passes one `memo` (an empty list) to each call: the groups of `by` columns
-    equal to an earlier call's are taken from it instead of found again (25 ms an axis at 251,188 wallets in 1,000
-    markets, against a comparison of the columns)."""
+    grouping one axis's wallets in several ways, or taking one book's wallets through several axes, finds the groups
+    once and calls curve_sums."""
     frame = coefficients.collect()
-    keys, group = _memo_groups(frame, by, memo)
+    terms = {t: frame.get_column(t).cast(pl.Float64).to_numpy() for t in _TERMS}
+    return curve_sums(terms, drops, [groups_of(frame, by)])[0].lazy()
+
+
+def curve_sums(terms: Mapping[str, Floats], drops: list[float], groupings: Sequence[Grouping]) -> list[pl.DataFrame]:
+    """curve_points of one axis's coefficients (`terms`: one array of the wallets' doubles per name of _TERMS) for
+    each of several `groupings` of its wallets (groups_of): each wallet is placed on the grid once, then summed into
+    its group of each grouping, so a curve per market and one per chain cost little more than one of them."""
     grid, point = np.unique(np.array([1.0 - d for d in drops], dtype=np.float64), return_inverse=True)
-    totals = np.zeros((len(_METRICS), keys.height, len(grid)))
+    totals = [np.zeros((len(METRICS), keys.height, len(grid))) for keys, _ in groupings]
+    rows = len(terms["a_in"])
     # A slice of wallets at a time: arrays of a few MB are recycled by the allocator, where arrays of a million
     # rows are fresh pages each time (zeroed by the kernel).
-    for start in range(0, frame.height, _SLICE):
-        part = frame.slice(start, _SLICE)
-        in_part = group[start : start + _SLICE]
-        terms = {t: part.get_column(t).cast(pl.Float64).to_numpy() for t in _TERMS}
-        settled, sums = _half_line_sums(terms, in_part, keys.height, grid)
-        totals += sums
+    for start in range(0, rows, _SLICE):
+        part = {t: terms[t][start : start + _SLICE] for t in _TERMS}
+        in_part = [(group[start : start + _SLICE], keys.height) for keys, group in groupings]
+        settled, sums = _half_line_sums(part, in_part, grid)
+        for total, found in zip(totals, sums, strict=True):
+            total += found
         if not settled.all():
-            totals += _pointwise_sums(part.filter(pl.Series(~settled)), in_part[~settled], keys.height, grid)
-    per_drop = totals[:, :, point]  # metric, group, drop
-    return (
-        keys.select(pl.all().gather(pl.Series(np.repeat(np.arange(keys.height), len(drops)))))
-        .with_columns(
-            pl.Series("drop", np.tile(np.array(drops, dtype=np.float64), keys.height)),
-            *(pl.Series(name, per_drop[i].reshape(-1)) for i, name in enumerate(_METRICS)),
+            unsettled = {t: values[~settled] for t, values in part.items()}
+            left = [(group[~settled], groups) for group, groups in in_part]
+            for total, found in zip(totals, _pointwise_sums(unsettled, left, grid), strict=True):
+                total += found
+    frames = []
+    for (keys, _), total in zip(groupings, totals, strict=True):
+        per_drop = total[:, :, point]  # metric, group, drop
+        frames.append(
+            keys.select(pl.all().gather(pl.Series(np.repeat(np.arange(keys.height), len(drops)))))
+            .with_columns(
+                pl.Series("drop", np.tile(np.array(drops, dtype=np.float64), keys.height)),
+                *(pl.Series(name, per_drop[i].reshape(-1)) for i, name in enumerate(METRICS)),
+            )
+            .with_columns(pl.col("liquidatable_wallets").round().cast(pl.Int64))
         )
-        .with_columns(pl.col("liquidatable_wallets").round().cast(pl.Int64))
-        .lazy()
-    )
+    return frames
 
 
-def _memo_groups(frame: pl.DataFrame, by: list[str], memo: GroupMemo | None) -> tuple[pl.DataFrame, Indexes]:
-    """_groups, or an earlier call's from `memo` when its `by` columns were these, row for row."""
-    if memo is None:
-        return _groups(frame, by)
-    columns = frame.select(by)
-    for seen, groups in memo:
-        if seen.equals(columns):  # names, types and every value (NULLs equal)
-            return groups
-    groups = _groups(frame, by)
-    memo.append((columns, groups))
-    return groups
-
-
-def _groups(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, Indexes]:
+def groups_of(frame: pl.DataFrame, by: list[str]) -> Grouping:
     """The distinct `by` keys in order of first appearance, and each row's group among them."""
     if frame.is_empty() or frame.select(pl.col(by).eq_missing(pl.col(by).first()).all()).row(0) == (True,) * len(by):
         return frame.select(by).head(1), np.zeros(frame.height, dtype=np.int64)  # one group: the common case
@@ -118,10 +119,12 @@ def _settled(level: Floats, slope: Floats, margin: Floats, rising: Flags, edge: 
     return settled
 
 
-def _half_line_sums(terms: dict[str, Floats], group: Indexes, groups: int, grid: Floats) -> tuple[Flags, Floats]:
-    """(settled rows, totals[metric, group, grid point] over them)."""
+def _half_line_sums(
+    terms: Mapping[str, Floats], groupings: Sequence[Groups], grid: Floats
+) -> tuple[Flags, list[Floats]]:
+    """(settled rows, per grouping totals[metric, group, grid point] over them)."""
     a_in, a_out, b_in, b_out = terms["a_in"], terms["a_out"], terms["b_in"], terms["b_out"]
-    finite = np.logical_and.reduce([np.isfinite(v) for v in terms.values()])
+    finite = np.logical_and.reduce([np.isfinite(terms[t]) for t in _TERMS])
     with np.errstate(invalid="ignore", over="ignore"):
         # Liquidatable where (B_out - A_out) + m (B_in - A_in) > 0.
         level, slope = np.where(finite, b_out - a_out, 0.0), np.where(finite, b_in - a_in, 0.0)
@@ -129,36 +132,46 @@ def _half_line_sums(terms: dict[str, Floats], group: Indexes, groups: int, grid:
         margin = _CERTAIN * (np.abs(a_out) + np.abs(b_out) + reach * (np.abs(a_in) + np.abs(b_in)))
     rising, edge = _half_lines(level, slope, grid)
     kept = np.flatnonzero(finite & _settled(level, slope, margin, rising, edge, grid))
-    group, rising, edge = group[kept], rising[kept], edge[kept]
-    t = {name: values[kept] for name, values in terms.items()}
+    rising, edge = rising[kept], edge[kept]
+    t = {name: terms[name][kept] for name in _TERMS}
     # Bad debt where (B_out - R_out) + m (B_in - R_in) > 0: a wallet near its crossing adds next to nothing either way.
     short_out, short_in = t["b_out"] - t["r_out"], t["b_in"] - t["r_in"]
     short_rising, short_edge = _half_lines(short_out, short_in, grid)
     size = len(grid)
+    found = []
+    for group, groups in groupings:
+        placed = _slots(group[kept], rising, edge, size)
+        short = _slots(group[kept], short_rising, short_edge, size)
 
-    def linear(outer: Floats, inner: Floats, up: Flags, at: Indexes) -> Floats:
-        return _interval_sums(outer, group, up, at, groups, size) + grid * _interval_sums(
-            inner, group, up, at, groups, size
+        def linear(outer: Floats, inner: Floats, slot: Indexes, groups: int = groups) -> Floats:
+            return _interval_sums(outer, slot, groups, size) + grid * _interval_sums(inner, slot, groups, size)
+
+        found.append(
+            np.stack(
+                [
+                    linear(t["c_out"], t["c_in"], placed),
+                    linear(t["b_out"], t["b_in"], placed),
+                    linear(short_out, short_in, short),
+                    _interval_sums(np.ones(len(kept)), placed, groups, size),
+                ]
+            )
         )
-
-    totals = np.stack(
-        [
-            linear(t["c_out"], t["c_in"], rising, edge),
-            linear(t["b_out"], t["b_in"], rising, edge),
-            linear(short_out, short_in, short_rising, short_edge),
-            _interval_sums(np.ones(len(kept)), group, rising, edge, groups, size),
-        ]
-    )
     settled = np.zeros(len(a_in), dtype=bool)
     settled[kept] = True
-    return settled, totals
+    return settled, found
 
 
-def _interval_sums(weight: Floats, group: Indexes, rising: Flags, edge: Indexes, groups: int, size: int) -> Floats:
-    """sums[g, j] of `weight` over the rows of group g inside at grid point j: rising rows on [edge, size), the others
-    on [0, edge). Running sums of non-negative placements, so no total is a difference of larger ones."""
+def _slots(group: Indexes, rising: Flags, edge: Indexes, size: int) -> Indexes:
+    """Each row's slot among its group's placements: group, then side (rising first), then edge (0..size)."""
+    slot: Indexes = (group * 2 + ~rising) * (size + 1) + edge
+    return slot
+
+
+def _interval_sums(weight: Floats, slot: Indexes, groups: int, size: int) -> Floats:
+    """sums[g, j] of `weight` over the rows of group g inside at grid point j (rows placed at `slot` by _slots: rising
+    rows inside on [edge, size), the others on [0, edge)). Running sums of non-negative placements, so no total is a
+    difference of larger ones."""
     width = size + 1
-    slot = (group * 2 + ~rising) * width + edge
     placed = np.bincount(slot, weights=weight, minlength=groups * 2 * width).astype(np.float64)
     placed = placed.reshape(groups, 2, width)
     from_below = np.cumsum(placed[:, 0, :size], axis=1)
@@ -167,33 +180,34 @@ def _interval_sums(weight: Floats, group: Indexes, rising: Flags, edge: Indexes,
     return result
 
 
-def _pointwise_sums(frame: pl.DataFrame, group: Indexes, groups: int, grid: Floats) -> Floats:
-    """totals[metric, group, grid point] by testing every row at every point (the rows the half-lines can't settle).
+def _pointwise_sums(terms: Mapping[str, Floats], groupings: Sequence[Groups], grid: Floats) -> list[Floats]:
+    """Per grouping: totals[metric, group, grid point] by testing every row at every point (the rows the half-lines
+    can't settle).
 
-    The rows are crossed with the grid and tested in one query of four sums, the multiplier a column: a query of the
-    four sums at each of the 41 points spelled out (164 expressions) cost ~11 ms to plan, which every axis of every
-    run paid for the two or three such rows a book holds (0.4 s of a devnet run's score). The same operations on the
-    same doubles, so each test finds what it did."""
-    totals = np.zeros((len(_METRICS), groups, len(grid)))
-    points = pl.DataFrame({"_point": np.arange(len(grid), dtype=np.int64), "_m": grid})
-    m = pl.col("_m")
-    debt = pl.col("b_out") + m * pl.col("b_in")
-    liquidatable = (pl.col("a_out") + m * pl.col("a_in")) < debt
-    sums = [
-        pl.when(liquidatable).then(pl.col("c_out") + m * pl.col("c_in")).otherwise(0.0).sum().alias("c"),
-        pl.when(liquidatable).then(debt).otherwise(0.0).sum().alias("d"),
-        (debt - (pl.col("r_out") + m * pl.col("r_in"))).clip(lower_bound=0).sum().alias("x"),
-        liquidatable.sum().cast(pl.Float64).alias("n"),
-    ]
-    # Rows at a time so that the crossed frame stays a few MB (a book may hold many unsettled rows).
-    for start in range(0, frame.height, _POINTWISE_ROWS):
-        part = (
-            frame.slice(start, _POINTWISE_ROWS)
-            .select(*_TERMS)
-            .with_columns(_group=pl.Series(group[start : start + _POINTWISE_ROWS]))
-        )
-        found = part.lazy().join(points.lazy(), how="cross").group_by("_group", "_point").agg(sums).collect()
-        at = (found.get_column("_group").to_numpy(), found.get_column("_point").to_numpy())
-        for i, metric in enumerate("cdxn"):
-            np.add.at(totals[i], at, found.get_column(metric).to_numpy())
+    Each row's four figures at every point are worked out once (numpy, rows by points) and added into its group of
+    each grouping. The same operations on the same doubles as the definition (A_out + m A_in < B_out + m B_in, each
+    product rounded, then the sum: numpy fuses nothing; NaN ordered as polars orders it), so each test finds what it
+    does. (It was a polars query of the rows crossed with the grid: ~5 ms to plan, paid by every slice of every axis
+    with a row to test.)"""
+    totals = [np.zeros((len(METRICS), groups, len(grid))) for _, groups in groupings]
+    m = grid[np.newaxis, :]
+    # Rows at a time so that the rows-by-points arrays stay a few MB (a book may hold many unsettled rows).
+    for start in range(0, len(terms["a_in"]), _POINTWISE_ROWS):
+        t = {name: terms[name][start : start + _POINTWISE_ROWS, np.newaxis] for name in _TERMS}
+        with np.errstate(invalid="ignore", over="ignore"):
+            debt = t["b_out"] + m * t["b_in"]
+            adjusted = t["a_out"] + m * t["a_in"]
+            # polars' order, which the definition is written in: NaN above every number.
+            liquidatable = np.where(np.isnan(debt), ~np.isnan(adjusted), adjusted < debt)
+            figures = (
+                np.where(liquidatable, t["c_out"] + m * t["c_in"], 0.0),
+                np.where(liquidatable, debt, 0.0),
+                # polars' clip(lower_bound=0) as the definition has it: NaN stays NaN.
+                np.maximum(debt - (t["r_out"] + m * t["r_in"]), 0.0),
+                liquidatable.astype(np.float64),
+            )
+        for total, (group, _) in zip(totals, groupings, strict=True):
+            rows = group[start : start + _POINTWISE_ROWS]
+            for i, figure in enumerate(figures):
+                np.add.at(total[i], rows, figure)
     return totals

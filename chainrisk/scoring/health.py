@@ -28,12 +28,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from chainrisk.scoring.curve import GroupMemo
+from chainrisk.scoring.curve import METRICS, Grouping, curve_sums, groups_of
 from chainrisk.scoring.curve import curve_points as curve_points
 from chainrisk.scoring.groups import STABLE_GROUP, group_expr
-from chainrisk.scoring.wallets import float_sums, gather_rows, label_wallets, per_wallet, split_float_sums, wallet_index
+from chainrisk.scoring.wallets import (
+    float_column,
+    float_sums,
+    gather_rows,
+    label_wallets,
+    per_wallet,
+    split_float_sums,
+    wallet_index,
+)
 from chainrisk.units import BPS, WAD
 
 WALLET_KEY = ["protocol", "chain_id", "market", "wallet", "block_number", "block_timestamp"]
@@ -710,6 +720,20 @@ _AXIS_CELLS = 16_000_000
 def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[pl.DataFrame]:
     """axis_coefficients for each axis of `members`, several axes to one pass over the book (as many as keep the
     per-wallet sums within _AXIS_CELLS, taking every position for a wallet)."""
+    found = []
+    for keys, sums in _axis_sums(valued, members):
+        for axis in sums:
+            in_debt = _in_debt(axis)
+            both = pl.concat([keys, axis], how="horizontal")
+            # Filtered only when some wallet has no debt: a filter copies every column.
+            found.append(both if in_debt.all() else both.filter(pl.Series(in_debt)))
+    return found
+
+
+def _axis_sums(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[tuple[pl.DataFrame, list[pl.DataFrame]]]:
+    """Per pass over the book: the wallets' keys (`_wid` and CURVE_KEY, one row per wallet) and, for each axis of
+    the pass, its terms (columns _TERMS of chainrisk.scoring.curve, rows of those wallets). The passes of a labelled
+    book share one keys frame (the same object)."""
     frame = valued.collect()
     names = frame.columns
     if FIXED in names:
@@ -721,21 +745,61 @@ def coefficients_by_axis(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[p
         index, first = labelled
         keys = pl.DataFrame(gather_rows([frame.get_column(k) for k in ("_wid", *CURVE_KEY)], pl.Series(first)))
     per_pass = max(1, _AXIS_CELLS // (8 * max(frame.height, 1)))
-    found: list[pl.DataFrame] = []
+    base: dict[str, pl.Expr | npt.NDArray[np.float64]] = dict(_axis_base_terms(names))
+    if labelled is not None and len(members) > per_pass:
+        # Several passes split the same four sums: each made once (four doubles a position, held through the passes).
+        base = {name: float_column(frame, e) for name, e in _axis_base_terms(names).items()}
+    passes = []
     for start in range(0, len(members), per_pass):
         batch = members[start : start + per_pass]
         if labelled is not None and keys is not None:
-            sums = split_float_sums(frame, index, keys.height, _axis_base_terms(names), batch)
-            wallets = pl.concat([keys, sums], how="horizontal")
+            wallets = split_float_sums(frame, index, keys.height, base, batch)
+            pass_keys = keys
         else:
             terms = {n: e for i, member in enumerate(batch) for n, e in _axis_terms(member, names, f"{i}:").items()}
             wallets = _per_wallet(frame.lazy(), CURVE_KEY, *(e.sum().alias(name) for name, e in terms.items()))
+            pass_keys = wallets.select("_wid", *CURVE_KEY)
+        sums = []
         for i in range(len(batch)):
             columns = [c for c in wallets.columns if c.startswith(f"{i}:")]
-            axis = wallets.select("_wid", *CURVE_KEY, *(pl.col(c).alias(c.split(":", 1)[1]) for c in columns))
-            in_debt = axis.select((pl.col("b_in") + pl.col("b_out")) > 0).to_series()
-            # Filtered only when some wallet has no debt: a filter copies every column.
-            found.append(axis if in_debt.all() else axis.filter(in_debt))
+            sums.append(wallets.select(pl.col(c).alias(c.split(":", 1)[1]) for c in columns))
+        passes.append((pass_keys, sums))
+    return passes
+
+
+def _in_debt(axis: pl.DataFrame) -> npt.NDArray[np.bool_]:
+    """Which wallets of one axis's terms owe anything: the curve holds only those."""
+    in_debt: npt.NDArray[np.bool_] = (axis.get_column("b_in") + axis.get_column("b_out") > 0).to_numpy()
+    return in_debt
+
+
+def axis_curves(
+    valued: pl.LazyFrame, axes: list[Axis], by: list[str]
+) -> list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+    """Per axis of `axes`: its curve per group of `by` (columns of CURVE_KEY), its curve per chain (market 'all'),
+    and the chains' latest block (chain_id, block_number, block_timestamp) among the wallets it holds. Each wallet is
+    placed on each axis's grid once for both curves, and the groups of a set of wallets are found once for all the
+    axes that hold it (every axis, unless an axis's wallets in debt differ)."""
+    found = []
+    # (keys frame, wallets in debt) -> the groupings of those wallets: per `by` and per chain, and the chains' blocks.
+    seen: list[tuple[pl.DataFrame, npt.NDArray[np.bool_], tuple[Grouping, Grouping, pl.DataFrame]]] = []
+    sums = [(keys, axis) for keys, axes_sums in _axis_sums(valued, [a[2] for a in axes]) for axis in axes_sums]
+    for (_, _, _, drops), (keys, axis) in zip(axes, sums, strict=True):
+        in_debt = _in_debt(axis)
+        everyone = bool(in_debt.all())
+        held = next((g for k, m, g in seen if k is keys and np.array_equal(m, in_debt)), None)
+        if held is None:
+            wallets = keys if everyone else keys.filter(pl.Series(in_debt))
+            chains = wallets.group_by("chain_id", maintain_order=True).agg(
+                pl.col("block_number").max(), pl.col("block_timestamp").max()
+            )
+            held = (groups_of(wallets, by), groups_of(wallets, ["chain_id"]), chains)
+            seen.append((keys, in_debt, held))
+        per_group, per_chain, chains = held
+        terms = axis if everyone else axis.filter(pl.Series(in_debt))
+        arrays = {t: terms.get_column(t).to_numpy() for t in terms.columns}
+        by_group, by_chain = curve_sums(arrays, drops, [per_group, per_chain])
+        found.append((by_group, by_chain.with_columns(pl.lit("all").alias("market")), chains))
     return found
 
 
@@ -743,31 +807,43 @@ def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> p
     """Collateral at risk vs price drop, per market and in total (market 'all'), for every shock axis (or `axes`)."""
     frames = []
     chosen = _axes(valued.select("symbol", "group").unique().collect()) if axes is None else axes
-    coefficients_per_axis = coefficients_by_axis(valued, [member for _, _, member, _ in chosen])
-    memo: GroupMemo = []  # every axis holds the book's wallets in debt, in one order: their markets' groups once
-    for (kind, name, _, drops), found in zip(chosen, coefficients_per_axis, strict=True):
-        coefficients = found.lazy()
-        per_market = curve_points(coefficients, drops, CURVE_KEY, memo)
-        total = curve_points(
-            coefficients.with_columns(pl.lit("all").alias("market")), drops, ["chain_id", "market"], memo
-        ).join(
-            coefficients.group_by("chain_id").agg(pl.col("block_number").max(), pl.col("block_timestamp").max()),
-            on="chain_id",
-        )
+    columns = [*CURVE_KEY, "axis_kind", "axis", "drop", *METRICS]
+    for (kind, name, _, drops), (per_market, per_chain, chains) in zip(
+        chosen, axis_curves(valued, chosen, CURVE_KEY), strict=True
+    ):
+        total = per_chain.join(chains, on="chain_id", maintain_order="left")
         for part in (per_market, total):
-            frames.append(
-                part.with_columns(pl.lit(kind).alias("axis_kind"), pl.lit(name).alias("axis")).select(
-                    *CURVE_KEY,
-                    "axis_kind",
-                    "axis",
-                    "drop",
-                    "liquidatable_collateral_usd",
-                    "liquidatable_debt_usd",
-                    "bad_debt_usd",
-                    "liquidatable_wallets",
-                )
-            )
-    return pl.concat([f.collect() for f in frames]).sort([*CURVE_KEY, "axis_kind", "axis", "drop"])
+            frames.append((part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(columns), len(drops)))
+    return _sorted_curve(frames, ascending=all(d == sorted(set(d)) for _, _, _, d in chosen))
+
+
+def _sorted_curve(parts: list[tuple[pl.DataFrame, int]], ascending: bool) -> pl.DataFrame:
+    """The curve's parts (each a run of blocks of `points` rows, one block per market or chain of one axis, its drops
+    in the order given) as one frame sorted by CURVE_KEY, axis and drop. With every axis's drops `ascending`, each
+    block already is in drop order: the blocks are sorted by their keys (one row each) and gathered, a fraction of
+    sorting every point (747,594 rows of 251,188 wallets in 1,000 markets on 18 axes: 0.11 s against 0.21 s)."""
+    order = [*CURVE_KEY, "axis_kind", "axis"]
+    curve = pl.concat([part for part, _ in parts], rechunk=True)  # a gather across the parts' chunks is 5x slower
+    if not ascending or curve.is_empty():
+        return curve.sort([*order, "drop"])
+    starts, sizes, offset = [], [], 0
+    for part, points in parts:
+        starts.append(np.arange(offset, offset + part.height, points, dtype=np.int64))
+        sizes.append(np.full(len(starts[-1]), points, dtype=np.int64))
+        offset += part.height
+    first = np.concatenate(starts)
+    blocks = (
+        curve.select(order)
+        .gather(pl.Series(first))
+        .with_columns(_start=pl.Series(first), _points=pl.Series(np.concatenate(sizes)))
+        .sort(order)
+    )
+    if blocks.select(order).is_duplicated().any():
+        return curve.sort([*order, "drop"])  # two blocks of one key (an axis named twice): the points interleave
+    lengths = blocks.get_column("_points").to_numpy()
+    ends = np.cumsum(lengths)
+    within = np.arange(ends[-1]) - np.repeat(ends - lengths, lengths)  # each row's place in its block
+    return curve.gather(pl.Series(np.repeat(blocks.get_column("_start").to_numpy(), lengths) + within))
 
 
 def reprice(prepared: pl.DataFrame | pl.LazyFrame, multipliers: pl.DataFrame | None = None) -> pl.LazyFrame:

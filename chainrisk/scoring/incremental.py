@@ -20,13 +20,12 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from chainrisk.scoring.curve import GroupMemo
+from chainrisk.scoring.curve import METRICS
 from chainrisk.scoring.health import (
     CURVE_KEY,
     Axis,
-    coefficients_by_axis,
+    axis_curves,
     curve_axes,
-    curve_points,
     liquidation_curve,
     liquidation_prices,
     value_positions,
@@ -40,7 +39,6 @@ HOLDER_KEY = ["protocol", "chain_id", "market", "wallet"]
 _SNAPSHOT_COLUMNS = ("block_number", "block_timestamp")
 #: Past this share of changed wallets a full score is cheaper than the bookkeeping.
 FULL_SCORE_SHARE = 0.5
-_CURVE_METRICS = ["liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets"]
 _CURVE_ROW = ["chain_id", "market", "axis_kind", "axis", "drop"]
 
 
@@ -197,11 +195,11 @@ def _updated_curve(
         [_contributions(valued_now, kept_axes), _negated(_contributions(valued_before, kept_axes))],
         how="vertical_relaxed",
     )
-    carried = previous.liquidation_curve.select(*_CURVE_ROW, *_CURVE_METRICS)
+    carried = previous.liquidation_curve.select(*_CURVE_ROW, *METRICS)
     summed = (
         pl.concat([carried, delta], how="vertical_relaxed")
         .group_by(_CURVE_ROW)
-        .agg(pl.col(_CURVE_METRICS).sum())
+        .agg(pl.col(METRICS).sum())
         .with_columns(pl.col("liquidatable_wallets").cast(pl.Int64))
     )
     # The curve has a row for every market (and chain, as market 'all') with a wallet in debt, on each axis present.
@@ -217,7 +215,7 @@ def _updated_curve(
     curve = (
         rows.join(axis_names, how="cross")
         .join(summed, on=["chain_id", "market", "axis_kind", "axis"], how="inner")
-        .select(*CURVE_KEY, "axis_kind", "axis", "drop", *_CURVE_METRICS)
+        .select(*CURVE_KEY, "axis_kind", "axis", "drop", *METRICS)
     )
     if new_axes:
         whole = liquidation_curve(value_positions(positions).collect().lazy(), new_axes)
@@ -228,26 +226,20 @@ def _updated_curve(
 def _contributions(valued: pl.LazyFrame, axes: list[Axis]) -> pl.DataFrame:
     """The curve's sums over the wallets of `valued` alone, per market and per chain, on each axis."""
     frames = []
-    memo: GroupMemo = []  # each axis's groups are the first's (chainrisk.scoring.curve.curve_points)
-    for (kind, name, _, drops), coefficients in zip(
-        axes, coefficients_by_axis(valued, [a[2] for a in axes]), strict=True
+    for (kind, name, _, _), (per_market, per_chain, _) in zip(
+        axes, axis_curves(valued, axes, ["chain_id", "market"]), strict=True
     ):
-        if coefficients.is_empty():
-            continue
-        per_market = curve_points(coefficients.lazy(), drops, ["chain_id", "market"], memo).collect()
-        total = curve_points(
-            coefficients.lazy().with_columns(market=pl.lit("all")), drops, ["chain_id", "market"], memo
-        )
-        for part in (per_market, total.collect()):
-            frames.append(
-                part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(*_CURVE_ROW, *_CURVE_METRICS)
-            )
+        for part in (per_market, per_chain):
+            if part.height:
+                frames.append(
+                    part.with_columns(axis_kind=pl.lit(kind), axis=pl.lit(name)).select(*_CURVE_ROW, *METRICS)
+                )
     if frames:
         return pl.concat(frames, how="vertical_relaxed")
     keys = {"chain_id": pl.Int64, "market": pl.Utf8, "axis_kind": pl.Utf8, "axis": pl.Utf8, "drop": pl.Float64}
-    sums = {**dict.fromkeys(_CURVE_METRICS[:3], pl.Float64), "liquidatable_wallets": pl.Int64}
+    sums = {**dict.fromkeys(METRICS[:3], pl.Float64), "liquidatable_wallets": pl.Int64}
     return pl.DataFrame(schema={**keys, **sums})
 
 
 def _negated(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(-pl.col(_CURVE_METRICS)) if frame.height else frame
+    return frame.with_columns(-pl.col(METRICS)) if frame.height else frame

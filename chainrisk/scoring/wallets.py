@@ -10,6 +10,8 @@ them): a book filtered, reordered or stitched together from several afterwards i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import numpy.typing as npt
 import polars as pl
@@ -19,6 +21,7 @@ WALLET_LABEL = "_wallet"
 LABEL_ROW = "_wallet_row"
 
 Rows = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
 
 
 def label_wallets(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -77,13 +80,18 @@ def float_sums(
 
 
 def split_float_sums(
-    frame: pl.DataFrame, index: npt.NDArray[np.intp], wallets: int, sums: dict[str, pl.Expr], members: list[pl.Expr]
+    frame: pl.DataFrame,
+    index: npt.NDArray[np.intp],
+    wallets: int,
+    sums: Mapping[str, pl.Expr | Floats],
+    members: list[pl.Expr],
 ) -> pl.DataFrame:
     """float_sums of `sums` split, for each of `members` (boolean expressions, null counting false), into the rows
     it holds and the rest: columns `{i}:{name}_in` and `{i}:{name}_out`. One bincount per member and sum, on the
     wallet's number times two plus membership, gives both halves: the same additions in the same order as summing
     each half with zeros in place of the other's rows (adding 0.0 to a sum begun at 0.0 changes nothing), without
-    writing those columns of zeros."""
+    writing those columns of zeros. A sum may come as its column already made (float_column), for a caller splitting
+    it by several sets of members."""
     # with_columns, not select: a literal member or sum is spread over every row.
     memberships = {f"_member:{i}": m.fill_null(False) for i, m in enumerate(members)}
     held = frame.lazy().with_columns(**memberships).select(*memberships).collect()
@@ -93,18 +101,24 @@ def split_float_sums(
         np.add(slot, held.get_column(name).to_numpy(), out=slot)  # in place: no second array of the book's length
         slots.append(slot)
     columns: dict[str, npt.NDArray[np.float64]] = {}
-    # One sum at a time, so only one column of the book's doubles is held; made whole by polars (whose allocator
-    # reuses the memory it freed), then read by numpy without a copy: numpy's own arrays of the book's length are
-    # fresh pages each time, raising the engine's peak.
+    # One sum made at a time (unless the caller made them), so only one column of the book's doubles is held, and by
+    # polars (float_column): numpy's own arrays of the book's length are fresh pages each time, raising the peak.
     for name, e in sums.items():
-        made = frame.lazy().with_columns(e.cast(pl.Float64).fill_null(0.0).alias("_weight")).select("_weight")
-        weight = made.collect().to_series().rechunk().to_numpy()
+        weight = e if isinstance(e, np.ndarray) else float_column(frame, e)
         for i, slot in enumerate(slots):
             summed = np.bincount(slot, weights=weight, minlength=2 * wallets).astype(np.float64, copy=False)
             both = summed.reshape(wallets, 2)
             columns[f"{i}:{name}_in"], columns[f"{i}:{name}_out"] = both[:, 1].copy(), both[:, 0].copy()
     order = [f"{i}:{name}_{half}" for i in range(len(members)) for name in sums for half in ("in", "out")]
     return pl.DataFrame({name: columns[name] for name in order})
+
+
+def float_column(frame: pl.DataFrame, e: pl.Expr) -> Floats:
+    """`e` over `frame`'s rows as doubles, nulls counting 0: made whole by polars (whose allocator reuses the memory it
+    freed), then read by numpy without a copy."""
+    made = frame.lazy().with_columns(e.cast(pl.Float64).fill_null(0.0).alias("_weight")).select("_weight")
+    column: Floats = made.collect().to_series().rechunk().to_numpy()
+    return column
 
 
 def gather_rows(columns: list[pl.Series], rows: pl.Series) -> list[pl.Series]:
