@@ -30,6 +30,7 @@ import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
+from chainrisk.store.parquet import PARQUET_OPTIONS
 from chainrisk.store.published import connect_reader
 
 #: The tables exported, in order; a table of the list that the database does not have (yet, or any more) is skipped,
@@ -173,7 +174,7 @@ def _export_table(
         rows = int(maxima["n"].sum())
         if rows:
             partition = [c for c in PARTITION_COLUMNS if c in names]
-            options = "FORMAT parquet, COMPRESSION zstd"
+            options = PARQUET_OPTIONS
             target = staging / table
             if partition:
                 options += f", PARTITION_BY ({', '.join(partition)}), FILENAME_PATTERN 'export-{sequence:06d}-{{i}}'"

@@ -74,9 +74,9 @@ import duckdb
 from chainrisk.errors import UserError
 from chainrisk.store import ledger
 from chainrisk.store.history import BUCKET_KEY
+from chainrisk.store.parquet import PARQUET_OPTIONS, write_exact
 from chainrisk.store.parquet import literal as _literal
 from chainrisk.store.parquet import quote as _quote
-from chainrisk.store.parquet import write_exact
 from chainrisk.store.schema.history import HISTORY_SCHEMA
 
 try:
@@ -359,7 +359,7 @@ def _compact_tail(
     name = f"{DATA}/{table.full}/{snapshot:08d}-merged.parquet"
     target = folder / name
     partial = target.with_name(target.name + ".partial")
-    con.execute(f"COPY ({select}) TO {_literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+    con.execute(f"COPY ({select}) TO {_literal(partial)} ({PARQUET_OPTIONS})")
     os.replace(partial, target)
     for path in written:  # this publish's own file is in the merged one: never named by a manifest
         path.unlink(missing_ok=True)
