@@ -26,7 +26,7 @@ _CERTAIN = 16 * float(np.finfo(np.float64).eps)
 _TERMS = ("a_in", "a_out", "b_in", "b_out", "c_in", "c_out", "r_in", "r_out")
 #: Wallets summed at a time.
 _SLICE = 1 << 17
-#: Unsettled wallets tested point by point at a time (times the grid's points: rows of the crossed frame).
+#: Unsettled wallets tested point by point at a time (times the grid's points: the cells of each rows-by-points array).
 _POINTWISE_ROWS = 1 << 13
 #: The curve's figures at each point, in the order of its totals' first axis.
 METRICS = ("liquidatable_collateral_usd", "liquidatable_debt_usd", "bad_debt_usd", "liquidatable_wallets")
