@@ -745,10 +745,11 @@ def _axis_sums(valued: pl.LazyFrame, members: list[pl.Expr]) -> list[tuple[pl.Da
         index, first = labelled
         keys = pl.DataFrame(gather_rows([frame.get_column(k) for k in ("_wid", *CURVE_KEY)], pl.Series(first)))
     per_pass = max(1, _AXIS_CELLS // (8 * max(frame.height, 1)))
-    base: dict[str, pl.Expr | npt.NDArray[np.float64]] = dict(_axis_base_terms(names))
+    base_terms = _axis_base_terms(names)
+    base: dict[str, pl.Expr | npt.NDArray[np.float64]] = dict(base_terms)
     if labelled is not None and len(members) > per_pass:
         # Several passes split the same four sums: each made once (four doubles a position, held through the passes).
-        base = {name: float_column(frame, e) for name, e in _axis_base_terms(names).items()}
+        base = {name: float_column(frame, e) for name, e in base_terms.items()}
     passes = []
     for start in range(0, len(members), per_pass):
         batch = members[start : start + per_pass]
