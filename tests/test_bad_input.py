@@ -308,6 +308,11 @@ CASES = [
         ("confirmations must be a non-negative integer", "'twelve'"),
     ),
     Case(
+        "out of range: parallel_chains",
+        lambda c: ["run", "--config", c.toml("parallel_chains = 0")],
+        ("parallel_chains must be a whole number from 1 to 64", "not 0"),
+    ),
+    Case(
         "wrong type: db",
         lambda c: ["run", "--config", str(c.file("db.toml", b'db = 5\n[[markets]]\npreset = "spark-ethereum"\n'))],
         ("db must be a file path in quotes", "not 5"),

@@ -20,7 +20,9 @@ against the chain:
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ import polars as pl
 import pytest
 from eth_abi.abi import decode
 
+import chainrisk.jobs.run as run_module
 from chainrisk.abi import eth_call, event_topic, keccak, load_abi
 from chainrisk.alerts.deliver import run_alerts
 from chainrisk.alerts.rules import parse_alerts
@@ -38,12 +41,14 @@ from chainrisk.chains.contagion import contagion
 from chainrisk.chains.graph import links_from_frame
 from chainrisk.chains.lookthrough import vault_holdings
 from chainrisk.cli import main
-from chainrisk.config import devnet_config
+from chainrisk.config import ChainConfig, devnet_config
 from chainrisk.dashboard.ui import amount_short, usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.maker import MAKER_KEEPER
 from chainrisk.devnet.summary import REAL, STAND_IN
+from chainrisk.jobs.index import index_market
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
+from chainrisk.jobs.run import run_once
 from chainrisk.protocols.maker.events import KICK
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
@@ -1118,3 +1123,51 @@ def test_bad_protocols_are_one_line_before_anything_starts(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
     assert not state.exists()
+
+
+def test_chains_indexed_side_by_side_store_what_one_by_one_stores(
+    full_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's chains (RPC URLs) indexed in threads (`parallel_chains`): every protocol of the full devnet read through
+    two URLs of its node (two chains to chainrisk, as a config of several chains has), each URL's markets one after
+    the other in the config's order in one thread, the URLs in two threads; the database holds exactly what the same
+    run with the chains one by one stores, at the same block, reported in the config's order."""
+    url = full_devnet["rpc_url"]
+    other = url.rstrip("/") + "/"  # the same node under another URL: another chain to chainrisk
+    assert other != url
+    base = devnet_config(full_devnet, tmp_path / "unused.duckdb")
+    chains = {"near": ChainConfig("near", 31337, url), "far": ChainConfig("far", 31337, other)}
+    # Aave V3.0.2 and V3.6 on different URLs: two markets of one protocol write its events table (and that table's
+    # ledger row) from two threads.
+    far = {"devnet morpho-blue", "devnet aave-v3.6"} | {m.name for m in base.markets if m.protocol == "maker"}
+    markets = [replace(m, chain="far" if m.name in far else "near") for m in base.markets]
+    assert {m.chain for m in markets if m.protocol == "aave-v3"} == {"near", "far"}
+    threads: dict[int, list[tuple[str, str]]] = {}
+
+    def recorded(protocol: str, rpc_url: str, address: str, *args: Any, **kwargs: Any) -> Any:
+        threads.setdefault(workers, []).append((threading.current_thread().name, rpc_url))
+        return index_market(protocol, rpc_url, address, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "index_market", recorded)
+    reports = {}
+    for workers in (1, 2):
+        config = replace(
+            base, db=tmp_path / f"{workers}.duckdb", markets=markets, chains=chains, parallel_chains=workers
+        )
+        reports[workers] = run_once(config, url)
+        assert reports[workers].status == "ok", reports[workers].summary()
+        assert [(r.protocol, r.market) for r in reports[workers].indexed] == [(m.protocol, m.address) for m in markets]
+    assert len({r.to_block for r in reports[1].indexed + reports[2].indexed}) == 1
+    # One by one: the main thread; side by side: one thread per URL, each URL's markets in the config's order.
+    assert {name for name, _ in threads[1]} == {threading.main_thread().name}
+    by_thread: dict[str, list[str]] = {}
+    for name, rpc_url in threads[2]:
+        by_thread.setdefault(name, []).append(rpc_url)
+    assert sorted(set(urls) == {url} or set(urls) == {other} for urls in by_thread.values()) == [True, True]
+    assert threading.main_thread().name not in by_thread
+    tables = ("positions", "wallet_health", "markets", "position_risk", "liquidation_curve", "snapshot_blocks")
+    for table in (*tables, "data_quality", "raw_compound_v3_accounts", "raw_maker_urns", "raw_liquity_v1_troves"):
+        with Store(tmp_path / "1.duckdb", read_only=True) as one, Store(tmp_path / "2.duckdb", read_only=True) as two:
+            first, second = one.query(f"SELECT * FROM {table}"), two.query(f"SELECT * FROM {table}")
+        assert first.height or table == "data_quality", table  # the full devnet has no odd contract
+        assert first.sort(first.columns).equals(second.sort(second.columns)), table

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -143,36 +144,78 @@ class Indexed:
 def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = None) -> Indexed:
     """Indexes every market of `config`, each through its chain's RPC (`rpc_url` is the default chain's); the
     markets of one chain at one block, so a wallet's positions in several protocols form one consistent snapshot.
-    A market that fails is reported by name in one line and the others go on."""
+    A market that fails is reported by name in one line and the others go on.
+
+    The markets of one RPC URL are indexed in the config's order, one after the other (the first sets the block the
+    others are read at, and that provider sees the requests it saw before); those of different URLs, in threads, up
+    to `config.parallel_chains` URLs at once: a run's index takes about as long as its slowest chain, not the sum of
+    every chain's round trips (README "Performance": benchmarks/parallel_chains.py). The threads share the process's
+    DuckDB instance, and its writes are one at a time (chainrisk.store.db's writer lock)."""
     options = options or IndexOptions()
     done = Indexed()
-    pinned: dict[str, int] = {}  # RPC URL -> the block its first market was indexed at
-    for market in config.markets:
+    by_url: dict[str, list[int]] = {}  # RPC URL -> its markets' places in the config
+    outcomes: dict[int, IndexReport | str] = {}  # place in the config -> its report or its error line
+    for place, market in enumerate(config.markets):
         try:
             url = config.rpc_url_of(market)
             url = rpc_url if url is None or url == config.rpc_url else resolve_rpc_url(url)
-            to_block = pinned.get(url, options.to_block if url == rpc_url else None)
-            report = index_market(
-                market.protocol,
-                url,
-                market.address,
-                config.db,
-                options=market.options,
-                from_block=options.from_block if options.from_block is not None else market.from_block,
-                to_block=to_block,
-                confirmations=options.confirmations
-                if options.confirmations is not None
-                else config.confirmations_of(market),
-                expected_chain_id=market.chain_id,
-                log_span=options.log_span,
-                name=market.name,
-            )
         except UserError as exc:
-            done.failures[market.name] = str(exc)
+            outcomes[place] = str(exc)
             continue
-        pinned.setdefault(url, report.to_block)
-        done.reports.append(report)
-        done.rpc_urls.setdefault(report.chain_id, url)
+        by_url.setdefault(url, []).append(place)
+
+    stop = threading.Event()  # set when the run is interrupted: the other threads start no further market
+
+    def one_chain(url: str, places: list[int]) -> None:
+        pinned: int | None = None  # the block the URL's first market indexed was indexed at
+        for place in places:
+            if stop.is_set():
+                return
+            market = config.markets[place]
+            try:
+                outcome: IndexReport | str = index_market(
+                    market.protocol,
+                    url,
+                    market.address,
+                    config.db,
+                    options=market.options,
+                    from_block=options.from_block if options.from_block is not None else market.from_block,
+                    to_block=pinned if pinned is not None else (options.to_block if url == rpc_url else None),
+                    confirmations=options.confirmations
+                    if options.confirmations is not None
+                    else config.confirmations_of(market),
+                    expected_chain_id=market.chain_id,
+                    log_span=options.log_span,
+                    name=market.name,
+                )
+            except UserError as exc:
+                outcome = str(exc)
+            if isinstance(outcome, IndexReport) and pinned is None:
+                pinned = outcome.to_block
+            outcomes[place] = outcome
+
+    workers = min(config.parallel_chains, len(by_url))
+    if workers <= 1:
+        for url, places in by_url.items():
+            one_chain(url, places)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chainrisk-index") as pool:
+            running = [pool.submit(one_chain, url, places) for url, places in by_url.items()]
+            try:
+                for chain in running:
+                    chain.result()  # one_chain keeps a market's UserError as its outcome; anything else is raised
+            except BaseException:
+                # Ctrl-C or a bug: the markets being indexed finish their transaction (the pool waits for them:
+                # the writer lock and the kept instance must outlive them), no other market starts.
+                stop.set()
+                raise
+    for place, market in enumerate(config.markets):
+        outcome = outcomes[place]
+        if isinstance(outcome, str):
+            done.failures[market.name] = outcome
+            continue
+        done.reports.append(outcome)
+        done.rpc_urls.setdefault(outcome.chain_id, next(u for u, p in by_url.items() if place in p))
     return done
 
 

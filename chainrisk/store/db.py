@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,6 +122,20 @@ def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
+#: One lock per file (by resolved path) that this process's Stores of it take to write: to open it (the migration's
+#: check), for each transaction, to checkpoint and to publish. `chainrisk run` indexes the markets of several chains in
+#: threads (chainrisk.jobs.run.index_markets), each with its own Store of the one instance: their reads run side by side
+#: and their writes one at a time, so two markets' transactions never conflict on a shared row (the events tables'
+#: ledger entry, sync_state) and a checkpoint never runs inside another thread's transaction.
+_WRITER_LOCKS: dict[Path, threading.RLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(key: Path) -> threading.RLock:
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.RLock())
+
+
 #: Files whose DuckDB instance is kept open (keep_open), by resolved path: the connection keeping it, or None until the
 #: block's first writable Store has opened the file.
 _KEPT: dict[Path, duckdb.DuckDBPyConnection | None] = {}
@@ -198,6 +213,14 @@ class Store:
         self.path = Path(path)
         self._read_only = read_only
         key = self.path.resolve()
+        self._writer = _writer_lock(key)
+        if read_only:
+            self._open(key, read_only)
+            return
+        with self._writer:
+            self._open(key, read_only)
+
+    def _open(self, key: Path, read_only: bool) -> None:
         kept = _KEPT.get(key)
         self._kept = kept is not None
         if kept is not None:
@@ -258,14 +281,16 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT, rolled back on any exception (including KeyboardInterrupt)."""
-        self.con.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        """BEGIN ... COMMIT, rolled back on any exception (including KeyboardInterrupt); one at a time among this
+        process's Stores of the file (_writer_lock)."""
+        with self._writer:
+            self.con.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
 
     def _insert(self, table: str, frame: pl.DataFrame) -> None:
         if frame.height:
@@ -428,8 +453,9 @@ class Store:
         catalog readers now open."""
         from chainrisk.store.published import publish
 
-        self.con.execute("CHECKPOINT")
-        return publish(self.con, self.path).catalog
+        with self._writer:
+            self.con.execute("CHECKPOINT")
+            return publish(self.con, self.path).catalog
 
     def ensure_tables(self, ddl: str) -> None:
         """Creates a protocol adapter's raw tables if missing (its latest-only ones without their index)."""
@@ -449,7 +475,7 @@ class Store:
             # What closing the instance did (keep_open). A transaction an error left open refuses it: closing rolls
             # that back, as closing the instance did, the next checkpoint writes what was committed before it, and
             # the error itself is what the caller sees.
-            with contextlib.suppress(duckdb.Error):
+            with self._writer, contextlib.suppress(duckdb.Error):
                 self.con.execute("CHECKPOINT")
         self.con.close()
 

@@ -1,0 +1,187 @@
+"""Chains indexed side by side: `chainrisk run` over several chains' RPCs, one chain at a time against several at once.
+
+A run's index phase is round trips: on the 300-wallet devnet a steady run sends ~116 HTTP requests for its six
+markets, and a real provider answers each after tens to hundreds of milliseconds. One devnet stands in for several
+chains here: each of its markets is read through its own RPC URL, a loopback proxy that forwards to the devnet's
+anvil after `--latency-ms` (the round trip a remote provider adds), so the config holds as many "chains" as markets
+(`[chains.<name>]` entries, all of chain 31337). Two databases take turns on the same blocks: the baseline with
+`parallel_chains = 1` (the chains one after the other, as before), the candidate with `--parallel` chains at once.
+Each round mines one block, then runs both (the same pinned block; no block is mined between them), and checks that
+the two databases stored the same positions, wallet health and liquidation curve. Figures go to
+benchmarks/results/parallel_chains.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from chainrisk.config import ChainConfig, devnet_config  # noqa: E402
+from chainrisk.devnet.build import DevnetOptions, build_devnet  # noqa: E402
+from chainrisk.devnet.node import free_port, stop_process  # noqa: E402
+from chainrisk.devnet.prices import parse_start  # noqa: E402
+from chainrisk.jobs.run import run_once  # noqa: E402
+from chainrisk.rpc import RpcClient  # noqa: E402
+from chainrisk.store.db import Store  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "parallel_chains.json"
+#: Tables whose rows must be the same in both databases after each round (their run ids aside).
+COMPARED = {
+    "positions": "SELECT * FROM positions",
+    "wallet_health": "SELECT * FROM wallet_health",
+    "liquidation_curve": "SELECT * FROM liquidation_curve",
+}
+
+
+class _Latency(http.server.ThreadingHTTPServer):
+    """A loopback JSON-RPC proxy: each POST forwarded to `target` after `delay_s`; counts the requests."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str, delay_s: float) -> None:
+        self.target, self.delay_s, self.requests = urlsplit(target), delay_s, 0
+        self.counting = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Latency
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.counting:
+            self.server.requests += 1
+        time.sleep(self.server.delay_s)
+        target = self.server.target
+        node = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=600)
+        node.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = node.getresponse().read()
+        node.close()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def _same_tables(left: Path, right: Path) -> dict[str, int]:
+    """Rows per compared table, after checking both databases hold the same rows in each."""
+    counts = {}
+    for table, sql in COMPARED.items():
+        with Store(left, read_only=True) as a, Store(right, read_only=True) as b:
+            first, second = a.query(sql), b.query(sql)
+        keys = first.columns
+        if not first.sort(keys).equals(second.sort(keys)):
+            raise SystemExit(f"{table}: the parallel run stored other rows than the one-by-one run")
+        counts[table] = first.height
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--wallets", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="added to each HTTP request (round trip)")
+    parser.add_argument("--parallel", type=int, default=6, help="the candidate's parallel_chains")
+    parser.add_argument("--rounds", type=int, default=3, help="steady runs of each side, taking turns")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="chainrisk-parallel-") as folder:
+        options = DevnetOptions(
+            wallets=args.wallets,
+            days=30,
+            seed=args.seed,
+            port=free_port(),
+            start=parse_start("2022-05-01"),
+            step_hours=4,
+        )
+        manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
+        proxies: list[_Latency] = []
+        try:
+            base = devnet_config(manifest, Path(folder) / "unused.duckdb")
+            chains, markets = {}, []
+            for i, market in enumerate(base.markets):
+                proxy = _Latency(str(manifest["rpc_url"]), args.latency_ms / 1000)
+                threading.Thread(target=proxy.serve_forever, daemon=True).start()
+                proxies.append(proxy)
+                name = f"chain{i}"
+                chains[name] = ChainConfig(name, 31337, f"http://127.0.0.1:{proxy.server_address[1]}")
+                markets.append(replace(market, chain=name))
+            sides = {
+                "one_by_one": replace(
+                    base, db=Path(folder) / "one.duckdb", markets=markets, chains=chains, parallel_chains=1
+                ),
+                "parallel": replace(
+                    base,
+                    db=Path(folder) / "parallel.duckdb",
+                    markets=markets,
+                    chains=chains,
+                    parallel_chains=args.parallel,
+                ),
+            }
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+            for config in sides.values():  # first runs: every market's history read once, not compared
+                run_once(config, str(manifest["rpc_url"]))
+            compared = {}
+            for round_ in range(args.rounds):
+                with RpcClient(str(manifest["rpc_url"])) as rpc:
+                    rpc.call("evm_mine")
+                order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    before = sum(p.requests for p in proxies)
+                    started = time.perf_counter()
+                    report = run_once(sides[side], str(manifest["rpc_url"]))
+                    wall = time.perf_counter() - started
+                    if report.status != "ok":
+                        raise SystemExit(f"{side} run {report.run_id}: {report.summary()}")
+                    runs[side].append(
+                        {
+                            "run_s": round(wall, 2),
+                            "index_s_per_market": [r.seconds for r in report.indexed],
+                            "index_s_sum": round(sum(r.seconds for r in report.indexed), 2),
+                            "score_s": report.score.seconds if report.score else None,
+                            "requests": sum(p.requests for p in proxies) - before,
+                            "block": report.indexed[0].to_block,
+                        }
+                    )
+                compared = _same_tables(sides["one_by_one"].db, sides["parallel"].db)
+        finally:
+            for proxy in proxies:
+                proxy.shutdown()
+            stop_process(int(manifest["pid"]))
+    median = {side: statistics.median(r["run_s"] for r in rows) for side, rows in runs.items()}
+    result = {
+        "command": "python benchmarks/parallel_chains.py " + " ".join(sys.argv[1:]),
+        "chains": len(proxies),
+        "latency_ms": args.latency_ms,
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "runs": runs,
+        "median_run_s": median,
+        "ratio": round(median["parallel"] / median["one_by_one"], 3),
+        "same_rows_after_each_round": compared,
+    }
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
