@@ -4,7 +4,7 @@
 db = "chainrisk.duckdb"          # optional (default chainrisk.duckdb, relative to the config file)
 rpc_url = "https://..."          # optional (default: the ETH_RPC_URL environment variable)
 confirmations = 12               # optional (default 12 on mainnets, 0 on local devnets)
-parallel_chains = 4              # optional: chains (RPC URLs) indexed at once by a run (default 4; 1: one by one)
+parallel_markets = 4             # optional: markets a run indexes at once (default 4; 1: one after the other)
 
 [chains.arbitrum]                # more chains, each with its own RPC (one database holds them all)
 chain_id = 42161
@@ -72,7 +72,7 @@ TOP_KEYS = {
     "db",
     "rpc_url",
     "confirmations",
-    "parallel_chains",
+    "parallel_markets",
     "chains",
     "markets",
     "watchlists",
@@ -80,9 +80,9 @@ TOP_KEYS = {
     "risk",
     "storage",
 }
-#: RPC URLs (chains) `chainrisk run`/`index` reads at once unless the config says otherwise: each holds a chain's
-#: snapshot in memory while it is read, so this bounds the memory as much as the time.
-DEFAULT_PARALLEL_CHAINS = 4
+#: Markets `chainrisk run`/`index` reads at once unless the config says otherwise: each holds its snapshot in memory
+#: while it is read, so this bounds the memory as much as the time.
+DEFAULT_PARALLEL_MARKETS = 4
 CHAIN_KEYS = {"chain_id", "rpc_url", "confirmations"}
 #: The environment variable of a chain's RPC when the config names none: CHAINRISK_RPC_<NAME>.
 CHAIN_RPC_ENV = "CHAINRISK_RPC_{}"
@@ -143,8 +143,8 @@ class Config:
     risk: dict[str, Any] = field(default_factory=dict)  #: the checked [risk] table (chainrisk.jobs.risk.RiskSettings)
     chains: dict[str, ChainConfig] = field(default_factory=dict)  #: more chains, by name
     storage: HistorySettings = field(default_factory=HistorySettings)  #: [storage]: how fine the history is kept
-    #: RPC URLs indexed at once (chainrisk.jobs.run.index_markets); the markets of one URL always one by one
-    parallel_chains: int = DEFAULT_PARALLEL_CHAINS
+    #: markets indexed at once (chainrisk.jobs.run.index_markets), each chain's first before its others
+    parallel_markets: int = DEFAULT_PARALLEL_MARKETS
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:
         """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
@@ -322,13 +322,13 @@ def load_config(path: Path) -> Config:
         risk=parse_risk(raw.get("risk"), str(path), path.parent),
         chains=chains,
         storage=parse_storage(raw.get("storage"), str(path)),
-        parallel_chains=_parallel_chains(str(path), raw.get("parallel_chains", DEFAULT_PARALLEL_CHAINS)),
+        parallel_markets=_parallel_markets(str(path), raw.get("parallel_markets", DEFAULT_PARALLEL_MARKETS)),
     )
 
 
-def _parallel_chains(where: str, value: Any) -> int:
+def _parallel_markets(where: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
-        raise UserError(f"{where}: parallel_chains must be a whole number from 1 to 64, not {value!r}")
+        raise UserError(f"{where}: parallel_markets must be a whole number from 1 to 64, not {value!r}")
     return value
 
 

@@ -308,9 +308,9 @@ CASES = [
         ("confirmations must be a non-negative integer", "'twelve'"),
     ),
     Case(
-        "out of range: parallel_chains",
-        lambda c: ["run", "--config", c.toml("parallel_chains = 0")],
-        ("parallel_chains must be a whole number from 1 to 64", "not 0"),
+        "out of range: parallel_markets",
+        lambda c: ["run", "--config", c.toml("parallel_markets = 0")],
+        ("parallel_markets must be a whole number from 1 to 64", "not 0"),
     ),
     Case(
         "wrong type: db",

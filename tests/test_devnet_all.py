@@ -1125,13 +1125,13 @@ def test_bad_protocols_are_one_line_before_anything_starts(
     assert not state.exists()
 
 
-def test_chains_indexed_side_by_side_store_what_one_by_one_stores(
+def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     full_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A run's chains (RPC URLs) indexed in threads (`parallel_chains`): every protocol of the full devnet read through
-    two URLs of its node (two chains to chainrisk, as a config of several chains has), each URL's markets one after
-    the other in the config's order in one thread, the URLs in two threads; the database holds exactly what the same
-    run with the chains one by one stores, at the same block, reported in the config's order."""
+    """A run's markets indexed in threads (`parallel_markets`): every protocol of the full devnet read through two URLs
+    of its node (two chains to chainrisk, as a config of several chains has), each URL's first market first (it pins
+    the URL's block), then its others side by side; the database holds exactly what the same run with one market after
+    the other stores, at the same block, reported in the config's order."""
     url = full_devnet["rpc_url"]
     other = url.rstrip("/") + "/"  # the same node under another URL: another chain to chainrisk
     assert other != url
@@ -1142,32 +1142,36 @@ def test_chains_indexed_side_by_side_store_what_one_by_one_stores(
     far = {"devnet morpho-blue", "devnet aave-v3.6"} | {m.name for m in base.markets if m.protocol == "maker"}
     markets = [replace(m, chain="far" if m.name in far else "near") for m in base.markets]
     assert {m.chain for m in markets if m.protocol == "aave-v3"} == {"near", "far"}
-    threads: dict[int, list[tuple[str, str]]] = {}
+    calls: dict[int, list[tuple[str, str, str, int | None]]] = {}  # workers -> (thread, URL, market, to_block) each
 
     def recorded(protocol: str, rpc_url: str, address: str, *args: Any, **kwargs: Any) -> Any:
-        threads.setdefault(workers, []).append((threading.current_thread().name, rpc_url))
+        thread = threading.current_thread().name
+        calls.setdefault(workers, []).append((thread, rpc_url, address, kwargs["to_block"]))
         return index_market(protocol, rpc_url, address, *args, **kwargs)
 
     monkeypatch.setattr(run_module, "index_market", recorded)
     reports = {}
-    for workers in (1, 2):
+    for workers in (1, 4):
         config = replace(
-            base, db=tmp_path / f"{workers}.duckdb", markets=markets, chains=chains, parallel_chains=workers
+            base, db=tmp_path / f"{workers}.duckdb", markets=markets, chains=chains, parallel_markets=workers
         )
         reports[workers] = run_once(config, url)
         assert reports[workers].status == "ok", reports[workers].summary()
         assert [(r.protocol, r.market) for r in reports[workers].indexed] == [(m.protocol, m.address) for m in markets]
-    assert len({r.to_block for r in reports[1].indexed + reports[2].indexed}) == 1
-    # One by one: the main thread; side by side: one thread per URL, each URL's markets in the config's order.
-    assert {name for name, _ in threads[1]} == {threading.main_thread().name}
-    by_thread: dict[str, list[str]] = {}
-    for name, rpc_url in threads[2]:
-        by_thread.setdefault(name, []).append(rpc_url)
-    assert sorted(set(urls) == {url} or set(urls) == {other} for urls in by_thread.values()) == [True, True]
-    assert threading.main_thread().name not in by_thread
+    block = reports[1].indexed[0].to_block
+    assert {r.to_block for r in reports[1].indexed + reports[4].indexed} == {block}
+    # One after the other: the main thread, in the config's order. Side by side: worker threads; each URL's first
+    # market asked for the head's block, its others for the block the first pinned, started only once it had.
+    assert [(t, a) for t, _, a, _ in calls[1]] == [(threading.main_thread().name, m.address) for m in markets]
+    assert threading.main_thread().name not in {t for t, _, _, _ in calls[4]}
+    assert len({t for t, _, _, _ in calls[4]}) >= 2
+    for chain_url, name in ((url, "near"), (other, "far")):
+        asked = [(a, b) for _, u, a, b in calls[4] if u == chain_url]
+        mine = [m.address for m in markets if m.chain == name]
+        assert asked[0] == (mine[0], None) and sorted(asked[1:]) == sorted((a, block) for a in mine[1:])
     tables = ("positions", "wallet_health", "markets", "position_risk", "liquidation_curve", "snapshot_blocks")
     for table in (*tables, "data_quality", "raw_compound_v3_accounts", "raw_maker_urns", "raw_liquity_v1_troves"):
-        with Store(tmp_path / "1.duckdb", read_only=True) as one, Store(tmp_path / "2.duckdb", read_only=True) as two:
+        with Store(tmp_path / "1.duckdb", read_only=True) as one, Store(tmp_path / "4.duckdb", read_only=True) as two:
             first, second = one.query(f"SELECT * FROM {table}"), two.query(f"SELECT * FROM {table}")
         assert first.height or table == "data_quality", table  # the full devnet has no odd contract
         assert first.sort(first.columns).equals(second.sort(second.columns)), table

@@ -13,8 +13,9 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,14 +147,17 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     markets of one chain at one block, so a wallet's positions in several protocols form one consistent snapshot.
     A market that fails is reported by name in one line and the others go on.
 
-    The markets of one RPC URL are indexed in the config's order, one after the other (the first sets the block the
-    others are read at, and that provider sees the requests it saw before); those of different URLs, in threads, up
-    to `config.parallel_chains` URLs at once: a run's index takes about as long as its slowest chain, not the sum of
-    every chain's round trips (README "Performance": benchmarks/parallel_chains.py). The threads share the process's
-    DuckDB instance, and its writes are one at a time (chainrisk.store.db's writer lock)."""
+    Up to `config.parallel_markets` markets are indexed at once, in threads: each RPC URL's first market in the
+    config first (it pins the block the URL's other markets are read at: the chain's head less its confirmations, or
+    `options.to_block` on the default chain; should it fail, the URL's next market takes its place), then the URL's
+    other markets side by side. A run's index then takes about as long as its slowest chain's first market plus its
+    slowest other one, not the sum of every market's round trips (README "Performance": benchmarks/parallel_chains.py).
+    The threads share the process's DuckDB instance, whose writes go one at a time (chainrisk.store.db's writer
+    lock); with `parallel_markets = 1` the markets go one after the other in the config's order, as before."""
     options = options or IndexOptions()
     done = Indexed()
-    by_url: dict[str, list[int]] = {}  # RPC URL -> its markets' places in the config
+    waiting: dict[str, deque[int]] = {}  # RPC URL -> its markets' places in the config, not started yet
+    url_of: dict[int, str] = {}
     outcomes: dict[int, IndexReport | str] = {}  # place in the config -> its report or its error line
     for place, market in enumerate(config.markets):
         try:
@@ -162,52 +166,71 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         except UserError as exc:
             outcomes[place] = str(exc)
             continue
-        by_url.setdefault(url, []).append(place)
+        waiting.setdefault(url, deque()).append(place)
+        url_of[place] = url
+    pinned: dict[str, int] = {}  # RPC URL -> the block its first market indexed was indexed at
 
-    stop = threading.Event()  # set when the run is interrupted: the other threads start no further market
+    def one(place: int, to_block: int | None) -> IndexReport | str:
+        market, url = config.markets[place], url_of[place]
+        try:
+            return index_market(
+                market.protocol,
+                url,
+                market.address,
+                config.db,
+                options=market.options,
+                from_block=options.from_block if options.from_block is not None else market.from_block,
+                to_block=to_block,
+                confirmations=options.confirmations
+                if options.confirmations is not None
+                else config.confirmations_of(market),
+                expected_chain_id=market.chain_id,
+                log_span=options.log_span,
+                name=market.name,
+            )
+        except UserError as exc:
+            return str(exc)
 
-    def one_chain(url: str, places: list[int]) -> None:
-        pinned: int | None = None  # the block the URL's first market indexed was indexed at
-        for place in places:
-            if stop.is_set():
-                return
-            market = config.markets[place]
-            try:
-                outcome: IndexReport | str = index_market(
-                    market.protocol,
-                    url,
-                    market.address,
-                    config.db,
-                    options=market.options,
-                    from_block=options.from_block if options.from_block is not None else market.from_block,
-                    to_block=pinned if pinned is not None else (options.to_block if url == rpc_url else None),
-                    confirmations=options.confirmations
-                    if options.confirmations is not None
-                    else config.confirmations_of(market),
-                    expected_chain_id=market.chain_id,
-                    log_span=options.log_span,
-                    name=market.name,
-                )
-            except UserError as exc:
-                outcome = str(exc)
-            if isinstance(outcome, IndexReport) and pinned is None:
-                pinned = outcome.to_block
+    def block_for(url: str) -> int | None:
+        return pinned.get(url, options.to_block if url == rpc_url else None)
+
+    def settled(place: int, outcome: IndexReport | str) -> list[int]:
+        """Records a market's outcome; returns the markets of its URL that may start now."""
+        outcomes[place] = outcome
+        url = url_of[place]
+        if url in pinned or not waiting[url]:
+            return []
+        if isinstance(outcome, IndexReport):
+            pinned[url] = outcome.to_block
+            started = list(waiting[url])
+            waiting[url].clear()
+            return started
+        return [waiting[url].popleft()]  # the first failed: the next market pins the block
+
+    if config.parallel_markets <= 1:
+        for place, url in url_of.items():  # the config's order
+            outcome = one(place, block_for(url))
             outcomes[place] = outcome
-
-    workers = min(config.parallel_chains, len(by_url))
-    if workers <= 1:
-        for url, places in by_url.items():
-            one_chain(url, places)
+            if isinstance(outcome, IndexReport):
+                pinned.setdefault(url, outcome.to_block)
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chainrisk-index") as pool:
-            running = [pool.submit(one_chain, url, places) for url, places in by_url.items()]
+        with ThreadPoolExecutor(max_workers=config.parallel_markets, thread_name_prefix="chainrisk-index") as pool:
+            running = {}
+            for url, places in waiting.items():
+                first = places.popleft()
+                running[pool.submit(one, first, block_for(url))] = first
             try:
-                for chain in running:
-                    chain.result()  # one_chain keeps a market's UserError as its outcome; anything else is raised
+                while running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        place = running.pop(future)
+                        # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
+                        for later in settled(place, future.result()):
+                            running[pool.submit(one, later, block_for(url_of[later]))] = later
             except BaseException:
-                # Ctrl-C or a bug: the markets being indexed finish their transaction (the pool waits for them:
-                # the writer lock and the kept instance must outlive them), no other market starts.
-                stop.set()
+                # Ctrl-C or a bug: no other market starts; the ones being indexed finish their transaction (the pool
+                # waits for them: the writer lock and the kept DuckDB instance must outlive them).
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
     for place, market in enumerate(config.markets):
         outcome = outcomes[place]
@@ -215,7 +238,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             done.failures[market.name] = outcome
             continue
         done.reports.append(outcome)
-        done.rpc_urls.setdefault(outcome.chain_id, next(u for u, p in by_url.items() if place in p))
+        done.rpc_urls.setdefault(outcome.chain_id, url_of[place])
     return done
 
 

@@ -1,14 +1,14 @@
-"""Chains indexed side by side: `chainrisk run` over several chains' RPCs, one chain at a time against several at once.
+"""Markets indexed side by side: `chainrisk run` with its markets one after the other against several at once.
 
 A run's index phase is round trips: on the 300-wallet devnet a steady run sends ~116 HTTP requests for its six
-markets, and a real provider answers each after tens to hundreds of milliseconds. One devnet stands in for several
-chains here: each of its markets is read through its own RPC URL, a loopback proxy that forwards to the devnet's
-anvil after `--latency-ms` (the round trip a remote provider adds), so the config holds as many "chains" as markets
-(`[chains.<name>]` entries, all of chain 31337). Two databases take turns on the same blocks: the baseline with
-`parallel_chains = 1` (the chains one after the other, as before), the candidate with `--parallel` chains at once.
-Each round mines one block, then runs both (the same pinned block; no block is mined between them), and checks that
-the two databases stored the same positions, wallet health and liquidation curve. Figures go to
-benchmarks/results/parallel_chains.json.
+markets, and a real provider answers each after tens to hundreds of milliseconds. Here every request goes through a
+loopback proxy that forwards to the devnet's anvil after `--latency-ms` (the round trip a remote provider adds). With
+`--urls one` the six markets are one chain's, read through one proxy (a config of one chain); with `--urls each` each
+market is read through a proxy of its own, as six chains (`[chains.<name>]` entries, all of chain 31337). Two
+databases take turns on the same blocks: the baseline with `parallel_markets = 1` (one market after the other, the
+code before), the candidate with `--parallel` markets at once. Each round mines one block, then runs both (the same
+pinned block; no block is mined between them), and checks that the two databases stored the same positions, wallet
+health and liquidation curve. Figures go to benchmarks/results/parallel_markets.json.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from chainrisk.jobs.run import run_once  # noqa: E402
 from chainrisk.rpc import RpcClient  # noqa: E402
 from chainrisk.store.db import Store  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "parallel_chains.json"
+RESULTS = ROOT / "benchmarks" / "results" / "parallel_markets.json"
 #: Tables whose rows must be the same in both databases after each round (their run ids aside).
 COMPARED = {
     "positions": "SELECT * FROM positions",
@@ -100,7 +100,8 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=100.0, help="added to each HTTP request (round trip)")
-    parser.add_argument("--parallel", type=int, default=6, help="the candidate's parallel_chains")
+    parser.add_argument("--parallel", type=int, default=4, help="the candidate's parallel_markets")
+    parser.add_argument("--urls", choices=("one", "each"), default="one", help="one chain's RPC, or one per market")
     parser.add_argument("--rounds", type=int, default=3, help="steady runs of each side, taking turns")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -119,22 +120,23 @@ def main() -> None:
             base = devnet_config(manifest, Path(folder) / "unused.duckdb")
             chains, markets = {}, []
             for i, market in enumerate(base.markets):
-                proxy = _Latency(str(manifest["rpc_url"]), args.latency_ms / 1000)
-                threading.Thread(target=proxy.serve_forever, daemon=True).start()
-                proxies.append(proxy)
-                name = f"chain{i}"
-                chains[name] = ChainConfig(name, 31337, f"http://127.0.0.1:{proxy.server_address[1]}")
+                if args.urls == "each" or not proxies:
+                    proxy = _Latency(str(manifest["rpc_url"]), args.latency_ms / 1000)
+                    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+                    proxies.append(proxy)
+                    name = f"chain{i}"
+                    chains[name] = ChainConfig(name, 31337, f"http://127.0.0.1:{proxy.server_address[1]}")
                 markets.append(replace(market, chain=name))
             sides = {
                 "one_by_one": replace(
-                    base, db=Path(folder) / "one.duckdb", markets=markets, chains=chains, parallel_chains=1
+                    base, db=Path(folder) / "one.duckdb", markets=markets, chains=chains, parallel_markets=1
                 ),
                 "parallel": replace(
                     base,
                     db=Path(folder) / "parallel.duckdb",
                     markets=markets,
                     chains=chains,
-                    parallel_chains=args.parallel,
+                    parallel_markets=args.parallel,
                 ),
             }
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
@@ -169,8 +171,9 @@ def main() -> None:
             stop_process(int(manifest["pid"]))
     median = {side: statistics.median(r["run_s"] for r in rows) for side, rows in runs.items()}
     result = {
-        "command": "python benchmarks/parallel_chains.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/parallel_markets.py " + " ".join(sys.argv[1:]),
         "chains": len(proxies),
+        "parallel_markets": args.parallel,
         "latency_ms": args.latency_ms,
         "cpu_count": os.cpu_count(),
         "load_average": list(os.getloadavg()),
