@@ -45,6 +45,7 @@ from chainrisk.config import ChainConfig, devnet_config
 from chainrisk.dashboard.ui import amount_short, usd_short
 from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.maker import MAKER_KEEPER
+from chainrisk.devnet.node import free_port
 from chainrisk.devnet.summary import REAL, STAND_IN
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
@@ -1129,19 +1130,22 @@ def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     full_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run's markets indexed in threads (`parallel_markets`): every protocol of the full devnet read through two URLs
-    of its node (two chains to chainrisk, as a config of several chains has), each URL's first market first (it pins
-    the URL's block), then its others side by side; the database holds exactly what the same run with one market after
-    the other stores, at the same block, reported in the config's order."""
+    of its node (two chains to chainrisk, as a config of several chains has), each URL's block pinned first, then every
+    market at it side by side; the database holds exactly what the same run with one market after the other stores,
+    at the same block, reported in the config's order. Two more markets on a URL nothing answers fail each in its own
+    line, one after the other (no block to pin), in both runs alike."""
     url = full_devnet["rpc_url"]
     other = url.rstrip("/") + "/"  # the same node under another URL: another chain to chainrisk
     assert other != url
+    dead = f"http://127.0.0.1:{free_port()}"
     base = devnet_config(full_devnet, tmp_path / "unused.duckdb")
-    chains = {"near": ChainConfig("near", 31337, url), "far": ChainConfig("far", 31337, other)}
+    chains = {n: ChainConfig(n, 31337, u) for n, u in (("near", url), ("far", other), ("dead", dead))}
     # Aave V3.0.2 and V3.6 on different URLs: two markets of one protocol write its events table (and that table's
     # ledger row) from two threads.
     far = {"devnet morpho-blue", "devnet aave-v3.6"} | {m.name for m in base.markets if m.protocol == "maker"}
     markets = [replace(m, chain="far" if m.name in far else "near") for m in base.markets]
     assert {m.chain for m in markets if m.protocol == "aave-v3"} == {"near", "far"}
+    unreachable = [replace(m, chain="dead", name=f"{m.name} (dead RPC)") for m in base.markets[-2:]]
     calls: dict[int, list[tuple[str, str, str, int | None]]] = {}  # workers -> (thread, URL, market, to_block) each
 
     def recorded(protocol: str, rpc_url: str, address: str, *args: Any, **kwargs: Any) -> Any:
@@ -1153,22 +1157,28 @@ def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     reports = {}
     for workers in (1, 4):
         config = replace(
-            base, db=tmp_path / f"{workers}.duckdb", markets=markets, chains=chains, parallel_markets=workers
+            base,
+            db=tmp_path / f"{workers}.duckdb",
+            markets=[*markets, *unreachable],
+            chains=chains,
+            parallel_markets=workers,
         )
         reports[workers] = run_once(config, url)
-        assert reports[workers].status == "ok", reports[workers].summary()
+        assert reports[workers].status == "partial", reports[workers].summary()
         assert [(r.protocol, r.market) for r in reports[workers].indexed] == [(m.protocol, m.address) for m in markets]
+        assert list(reports[workers].failures) == [m.name for m in unreachable]
+        assert all("cannot reach RPC" in line for line in reports[workers].failures.values())
     block = reports[1].indexed[0].to_block
     assert {r.to_block for r in reports[1].indexed + reports[4].indexed} == {block}
-    # One after the other: the main thread, in the config's order. Side by side: worker threads; each URL's first
-    # market asked for the head's block, its others for the block the first pinned, started only once it had.
-    assert [(t, a) for t, _, a, _ in calls[1]] == [(threading.main_thread().name, m.address) for m in markets]
+    # One after the other: the main thread, in the config's order, each URL's first market asked for the head's block
+    # (None) and its others for the block it pinned. Side by side: worker threads, every market of a live URL asked for
+    # the block pinned first; the dead URL's markets one after the other, each left to find its own.
+    in_order = [(m.address, None if m.name in ("devnet aave-v3", "devnet morpho-blue") else block) for m in markets]
+    assert [(t, a, b) for t, u, a, b in calls[1] if u != dead] == [(threading.main_thread().name, *c) for c in in_order]
     assert threading.main_thread().name not in {t for t, _, _, _ in calls[4]}
     assert len({t for t, _, _, _ in calls[4]}) >= 2
-    for chain_url, name in ((url, "near"), (other, "far")):
-        asked = [(a, b) for _, u, a, b in calls[4] if u == chain_url]
-        mine = [m.address for m in markets if m.chain == name]
-        assert asked[0] == (mine[0], None) and sorted(asked[1:]) == sorted((a, block) for a in mine[1:])
+    assert sorted((a, b) for _, u, a, b in calls[4] if u != dead) == sorted((m.address, block) for m in markets)
+    assert [(a, b) for _, u, a, b in calls[4] if u == dead] == [(m.address, None) for m in unreachable]
     tables = ("positions", "wallet_health", "markets", "position_risk", "liquidation_curve", "snapshot_blocks")
     for table in (*tables, "data_quality", "raw_compound_v3_accounts", "raw_maker_urns", "raw_liquity_v1_troves"):
         with Store(tmp_path / "1.duckdb", read_only=True) as one, Store(tmp_path / "4.duckdb", read_only=True) as two:

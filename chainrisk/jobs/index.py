@@ -61,6 +61,24 @@ def _node_refusals_as_user_errors() -> Iterator[None]:
         ) from None
 
 
+def chain_confirmations(chain_id: int, confirmations: int | None) -> int:
+    """Blocks behind the head a snapshot is taken at: `confirmations`, else the chain's default (0 on a local chain)."""
+    if confirmations is not None:
+        return confirmations
+    return 0 if chain_id in LOCAL_CHAIN_IDS else DEFAULT_MAINNET_CONFIRMATIONS
+
+
+def safe_head(rpc_url: str, confirmations: int | None, rpc_settings: RpcSettings | None = None) -> int:
+    """The block index_market would snapshot the chain `rpc_url` serves at now: its head less its confirmations."""
+    with RpcClient(rpc_url, rpc_settings) as rpc, _node_refusals_as_user_errors():
+        try:
+            chain_id = int(rpc.call("eth_chainId"), 16)
+            head = rpc.head()
+        except (TypeError, ValueError):
+            raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
+    return head - chain_confirmations(chain_id, confirmations)
+
+
 def faults_line(faults: dict[str, int]) -> str:
     """'41 RPC faults (http_429 6, timeout 6, ...)', most frequent first."""
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(faults.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -291,10 +309,7 @@ def index_market(
                 f"the RPC serves chain {chain_id}, but the market lives on chain {expected_chain_id}; point "
                 f"--rpc-url at a chain-{expected_chain_id} node, or fix chain_id in the config"
             )
-        if confirmations is None:
-            confirmations = 0 if chain_id in LOCAL_CHAIN_IDS else DEFAULT_MAINNET_CONFIRMATIONS
-        safe_head = head - confirmations
-        target = safe_head if to_block is None else to_block
+        target = head - chain_confirmations(chain_id, confirmations) if to_block is None else to_block
         if target > head:
             raise UserError(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from chainrisk.alerts.rules import WatchedMarket
 from chainrisk.config import Config, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
-from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality_line
+from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality_line, safe_head
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import mask_url
@@ -147,13 +147,14 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     markets of one chain at one block, so a wallet's positions in several protocols form one consistent snapshot.
     A market that fails is reported by name in one line and the others go on.
 
-    Up to `config.parallel_markets` markets are indexed at once, in threads: each RPC URL's first market in the
-    config first (it pins the block the URL's other markets are read at: the chain's head less its confirmations, or
-    `options.to_block` on the default chain; should it fail, the URL's next market takes its place), then the URL's
-    other markets side by side. A run's index then takes about as long as its slowest chain's first market plus its
-    slowest other one, not the sum of every market's round trips (README "Performance": benchmarks/parallel_chains.py).
-    The threads share the process's DuckDB instance, whose writes go one at a time (chainrisk.store.db's writer
-    lock); with `parallel_markets = 1` the markets go one after the other in the config's order, as before."""
+    Up to `config.parallel_markets` markets are indexed at once, in threads. Each RPC URL's block is pinned first
+    (`options.to_block` on the default chain, else the chain's head less the confirmations of its first market in the
+    config, as that market would pin it), then every market is read at its URL's block. A URL whose head cannot be read
+    has its markets go first-market-first: the first one says why in its own line or pins the block, the next one
+    taking its place should it fail. A run's index then takes about as long as its slowest market, not the sum of
+    every market's round trips (README "Performance": benchmarks/parallel_markets.py). The threads share the
+    process's DuckDB instance, whose writes go one at a time (chainrisk.store.db's writer lock); with
+    `parallel_markets = 1` the markets go one after the other in the config's order, as before."""
     options = options or IndexOptions()
     done = Indexed()
     waiting: dict[str, deque[int]] = {}  # RPC URL -> its markets' places in the config, not started yet
@@ -168,7 +169,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             continue
         waiting.setdefault(url, deque()).append(place)
         url_of[place] = url
-    pinned: dict[str, int] = {}  # RPC URL -> the block its first market indexed was indexed at
+    pinned: dict[str, int] = {}  # RPC URL -> the block its markets are read at
 
     def one(place: int, to_block: int | None) -> IndexReport | str:
         market, url = config.markets[place], url_of[place]
@@ -191,21 +192,33 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         except UserError as exc:
             return str(exc)
 
+    def pin(url: str, first: int) -> int | None:
+        """The block the URL's markets are read at, as its first market would pin it; None when the RPC does not
+        answer (that market then tells why)."""
+        if url == rpc_url and options.to_block is not None:
+            return options.to_block
+        market = config.markets[first]
+        confirmations = options.confirmations if options.confirmations is not None else config.confirmations_of(market)
+        try:
+            block = safe_head(url, confirmations)
+        except UserError:
+            return None
+        return block if block >= 0 else None  # a chain younger than its confirmations: the market says so
+
     def block_for(url: str) -> int | None:
         return pinned.get(url, options.to_block if url == rpc_url else None)
 
     def settled(place: int, outcome: IndexReport | str) -> list[int]:
-        """Records a market's outcome; returns the markets of its URL that may start now."""
+        """Records a market's outcome; returns the markets of its URL that may start now (its URL's waiting ones once
+        it pinned the block; the next one when it failed to)."""
         outcomes[place] = outcome
         url = url_of[place]
         if url in pinned or not waiting[url]:
             return []
         if isinstance(outcome, IndexReport):
             pinned[url] = outcome.to_block
-            started = list(waiting[url])
-            waiting[url].clear()
-            return started
-        return [waiting[url].popleft()]  # the first failed: the next market pins the block
+            return list(waiting[url])
+        return [waiting[url][0]]
 
     if config.parallel_markets <= 1:
         for place, url in url_of.items():  # the config's order
@@ -215,18 +228,25 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 pinned.setdefault(url, outcome.to_block)
     else:
         with ThreadPoolExecutor(max_workers=config.parallel_markets, thread_name_prefix="chainrisk-index") as pool:
-            running = {}
-            for url, places in waiting.items():
-                first = places.popleft()
-                running[pool.submit(one, first, block_for(url))] = first
+            # Each URL's pin first; its markets start as soon as it answers (a URL that does not keeps no other
+            # waiting). A future's tag: the URL it pins, or the market (its place) it indexes.
+            running: dict[Future[Any], str | int] = {pool.submit(pin, u, p[0]): u for u, p in waiting.items()}
             try:
                 while running:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        place = running.pop(future)
-                        # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
-                        for later in settled(place, future.result()):
-                            running[pool.submit(one, later, block_for(url_of[later]))] = later
+                        tag = running.pop(future)
+                        if isinstance(tag, str):
+                            block, places = future.result(), waiting[tag]
+                            if block is not None:
+                                pinned[tag] = block
+                            starting = list(places) if block is not None else [places[0]]
+                        else:
+                            # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
+                            starting = settled(tag, future.result())
+                        for place in starting:
+                            waiting[url_of[place]].remove(place)
+                            running[pool.submit(one, place, block_for(url_of[place]))] = place
             except BaseException:
                 # Ctrl-C or a bug: no other market starts; the ones being indexed finish their transaction (the pool
                 # waits for them: the writer lock and the kept DuckDB instance must outlive them).
