@@ -30,6 +30,8 @@ from chainrisk.devnet.extras import BASE_PROTOCOLS
 from chainrisk.devnet.node import DEPLOYER, free_port
 from chainrisk.devnet.prices import parse_start
 from chainrisk.devnet.toolchain import compiled_contracts
+from chainrisk.errors import UserError
+from chainrisk.jobs.index import ReorgRepair, chain_ready, index_market
 from chainrisk.jobs.run import RunReport, run_once
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
@@ -306,6 +308,29 @@ def test_rollback_is_repaired(chain: dict[str, Any], node: RpcClient, tmp_path: 
     _assert_same(db, _clean(chain, tmp_path, 0))
 
 
+def test_a_reorg_after_the_markets_were_made_ready_is_refused_then_repaired(
+    chain: dict[str, Any], node: RpcClient, tmp_path: Path
+) -> None:
+    """Markets read side by side are made ready first (index.chain_ready: the block pinned, the reorg repairs made);
+    a reorg that comes after that, while they are read, is not repaired by one of them (it would rewind the others
+    being read): the market says so in one line, and the next run repairs it as any."""
+    db = tmp_path / "chainrisk.duckdb"
+    first = _run(chain, db, 0)
+    before = _tables(db)
+    markets = devnet_config(chain, db).markets
+    block, repairs = chain_ready(chain["rpc_url"], db, [(m.protocol, m.address) for m in markets], 0, None)
+    assert block == first.indexed[0].to_block and repairs == [ReorgRepair(None), ReorgRepair(None)]
+    node.call("anvil_rollback", [2])
+    end = int(_head(node)["number"], 16)
+    market = markets[0]
+    with pytest.raises(UserError, match="reorganised while this run read its markets; the next run repairs it"):
+        index_market(market.protocol, chain["rpc_url"], market.address, db, options=market.options, repaired=repairs[0])
+    assert _tables(db) == before  # nothing rewound, nothing written
+    second = _run(chain, db, 0)
+    _assert_repaired(second, max(b for b in _event_blocks(before) if b <= end))
+    _assert_same(db, _clean(chain, tmp_path, 0))
+
+
 def test_reorg_keeps_the_history_before_the_fork(chain: dict[str, Any], node: RpcClient, tmp_path: Path) -> None:
     db = tmp_path / "chainrisk.duckdb"
     first = _run(chain, db, 0)
@@ -450,9 +475,11 @@ class Crasher:
         return len(self.relay.requests)
 
 
-def _write_config(chain: dict[str, Any], rpc_url: str, db: Path) -> Path:
+def _write_config(chain: dict[str, Any], rpc_url: str, db: Path, parallel: int = 1) -> Path:
+    """The run's config: its markets one after the other by default, as the timeline of the clean run places each
+    phase's kill in order (`parallel`: parallel_markets)."""
     config = db.with_name("chainrisk.toml")
-    config.write_text(devnet_toml(chain, db, rpc_url))
+    config.write_text(f"parallel_markets = {parallel}\n" + devnet_toml(chain, db, rpc_url))
     return config
 
 
@@ -515,6 +542,10 @@ def _moment(phase: str, seed: int, timeline: Timeline, crasher: Crasher) -> Kill
             return bool(sizes) and data > sizes[0] and wal > 0
 
         return Kill(phase, condition=checkpointing)
+    if phase == "markets side by side":
+        # A run with parallel_markets = 4, killed at a request in the middle of the clean run's eth_calls: its markets
+        # are then being read at once, some of their snapshots written, others not.
+        return Kill(phase, request=rng.choice(calls[len(calls) // 4 : 3 * len(calls) // 4]))
     if phase == "publish":
         folder = published_dir(crasher.db)
         return Kill(phase, condition=lambda: any(folder.glob("*.partial")))
@@ -551,6 +582,7 @@ def _left(db: Path, folder: Path) -> tuple[list[str], str]:
         ("checkpoint", 5),
         ("publish", 6),
         ("anywhere", 7),
+        ("markets side by side", 8),
     ],
 )
 def test_kill_9_then_rerun_equals_a_clean_run(
@@ -567,7 +599,8 @@ def test_kill_9_then_rerun_equals_a_clean_run(
     for attempt in range(3):
         db = tmp_path / str(attempt) / "chainrisk.duckdb"
         db.parent.mkdir()
-        crasher = Crasher(relay, _write_config(chain, relay.url, db), db)
+        parallel = 4 if phase == "markets side by side" else 1
+        crasher = Crasher(relay, _write_config(chain, relay.url, db, parallel), db)
         kill = _moment(phase, seed, timeline, crasher)
         killed = crasher.run(kill)[0]
         if killed.returncode == -signal.SIGKILL:

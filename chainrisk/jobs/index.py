@@ -4,7 +4,7 @@ reorg-aware."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from chainrisk.protocols.frames import STANDIN_MARK, default_markets, standin_na
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, mask_url
 from chainrisk.rpc.logs import iter_log_ranges
-from chainrisk.store.db import Store, StoredMarket
+from chainrisk.store.db import Store, StoredMarket, SyncState
 from chainrisk.store.schema.core import CONTRACT_TABLES
 from chainrisk.terminal import terminal_progress
 
@@ -68,15 +68,51 @@ def chain_confirmations(chain_id: int, confirmations: int | None) -> int:
     return 0 if chain_id in LOCAL_CHAIN_IDS else DEFAULT_MAINNET_CONFIRMATIONS
 
 
-def safe_head(rpc_url: str, confirmations: int | None, rpc_settings: RpcSettings | None = None) -> int:
-    """The block index_market would snapshot the chain `rpc_url` serves at now: its head less its confirmations."""
-    with RpcClient(rpc_url, rpc_settings) as rpc, _node_refusals_as_user_errors():
+@dataclass(frozen=True)
+class ReorgRepair:
+    """The reorg repair a caller made for a market before indexing it (chainrisk.jobs.run.index_markets, before it
+    reads a chain's markets side by side): index_market then only checks that no reorg came since."""
+
+    rewound_to: int | None  #: the block kept last (None: nothing to repair)
+
+
+def chain_ready(
+    rpc_url: str, db_path: Path, markets: Sequence[tuple[str, str]], confirmations: int | None, to_block: int | None
+) -> tuple[int, list[ReorgRepair]]:
+    """Before a chain's markets (`markets`: protocol and address each) are indexed side by side: the block they are
+    read at (`to_block`, else the head less the confirmations, as index_market would pin it), and each market's reorg
+    repair made as index_market would make it first, in the given order (a repair rewinds every market stored with
+    it, so the later ones of that set find nothing to do). Each repair holds the file's writer lock and checks again
+    under it: two chains' URLs serving one chain repair it once. The watermarks are checked in one batch; only a moved
+    one is repaired (README "Reorgs and crashes")."""
+    with RpcClient(rpc_url) as rpc, _node_refusals_as_user_errors():
         try:
             chain_id = int(rpc.call("eth_chainId"), 16)
-            head = rpc.head()
+            block = to_block if to_block is not None else rpc.head() - chain_confirmations(chain_id, confirmations)
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
-    return head - chain_confirmations(chain_id, confirmations)
+        if block < 0:
+            raise UserError(f"the chain {mask_url(rpc_url)} serves is younger than its confirmations")
+        if not db_path.is_file():
+            return block, [ReorgRepair(None) for _ in markets]
+        repairs = []
+        with Store(db_path) as store:
+            states = [store.sync_state(p, chain_id, a.lower()) for p, a in markets]
+            marks = sorted({s.events_to_block for s in states if s is not None and s.events_to_block is not None})
+            found = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in marks])
+            hashes = {n: b["hash"] if b is not None else None for n, b in zip(marks, found, strict=True)}
+            for (protocol, address), state in zip(markets, states, strict=True):
+                if (
+                    state is None
+                    or state.events_to_block is None
+                    or not state.events_to_block_hash
+                    or hashes[state.events_to_block] == state.events_to_block_hash
+                ):
+                    repairs.append(ReorgRepair(None))
+                else:
+                    with store.writing():
+                        repairs.append(ReorgRepair(_repair_reorg(rpc, store, protocol, chain_id, address.lower())))
+        return block, repairs
 
 
 def faults_line(faults: dict[str, int]) -> str:
@@ -166,16 +202,23 @@ def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
     return StoredMarket(adapter.name, market, adapter.events_table, snapshot_tables)
 
 
-def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
-    """When the chain no longer holds the watermark block this market stored (a reorg replaced it, or the chain is
-    now shorter), drops everything stored from blocks after the fork point; returns the block kept last."""
+def _moved_watermark(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> SyncState | None:
+    """The market's sync state when the chain no longer holds the watermark block it stored (a reorg replaced it, or
+    the chain is now shorter); None when it does, or nothing is stored."""
     state = store.sync_state(protocol, chain_id, market)
     if state is None or state.events_to_block is None or not state.events_to_block_hash:
         return None
-    events_to, stored_hash = state.events_to_block, state.events_to_block_hash
-    watermark: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(events_to), False])
-    if watermark is not None and watermark["hash"] == stored_hash:
+    watermark: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(state.events_to_block), False])
+    return None if watermark is not None and watermark["hash"] == state.events_to_block_hash else state
+
+
+def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
+    """When the chain no longer holds the watermark block this market stored (a reorg replaced it, or the chain is
+    now shorter), drops everything stored from blocks after the fork point; returns the block kept last."""
+    state = _moved_watermark(rpc, store, protocol, chain_id, market)
+    if state is None or state.events_to_block is None or state.events_to_block_hash is None:
         return None
+    events_to, stored_hash = state.events_to_block, state.events_to_block_hash
     # Markets indexed against the same chain as this one (same watermark block and hash, as a run leaves them) are
     # repaired with it: the hashes they stored together pin the fork point, so a quiet market keeps the snapshots
     # it took before the fork. A market indexed at another time may have read another chain: no evidence.
@@ -276,9 +319,12 @@ def index_market(
     log_span: int = 10_000,
     rpc_settings: RpcSettings | None = None,
     name: str | None = None,
+    repaired: ReorgRepair | None = None,
 ) -> IndexReport:
     """Indexes one protocol deployment: new logs since the watermark, then every account at one pinned block.
-    `name` is the config's name for the market: one that says it is a stand-in (STANDIN_MARK) names its markets so."""
+    `name` is the config's name for the market: one that says it is a stand-in (STANDIN_MARK) names its markets so.
+    `repaired`: the caller made the market's reorg repair already (chain_ready); a reorg found now is refused in one
+    line, and the next run repairs it (its markets may be being read side by side: a repair would rewind them)."""
     started = time.perf_counter()
     adapter = adapter_for(protocol)
     address = _check_address(address)
@@ -327,7 +373,15 @@ def index_market(
                     f"{db_path} holds market {address} from chain {other_chains[0]}, but the RPC serves chain "
                     f"{chain_id}; use another --db or the right --rpc-url"
                 )
-            rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
+            if repaired is None:
+                rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
+            elif (moved := _moved_watermark(rpc, store, protocol, chain_id, address)) is not None:
+                raise UserError(
+                    f"the chain no longer holds block {moved.events_to_block}, which this market is stored to: it "
+                    "reorganised while this run read its markets; the next run repairs it"
+                )
+            else:
+                rewound = repaired.rewound_to
             state = store.sync_state(protocol, chain_id, address)
             if from_block is not None:
                 first = from_block

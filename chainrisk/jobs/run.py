@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from chainrisk.alerts.rules import WatchedMarket
 from chainrisk.config import Config, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
-from chainrisk.jobs.index import IndexReport, faults_line, index_market, quality_line, safe_head
+from chainrisk.jobs.index import IndexReport, ReorgRepair, chain_ready, faults_line, index_market, quality_line
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import mask_url
@@ -147,14 +147,16 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     markets of one chain at one block, so a wallet's positions in several protocols form one consistent snapshot.
     A market that fails is reported by name in one line and the others go on.
 
-    Up to `config.parallel_markets` markets are indexed at once, in threads. Each RPC URL's block is pinned first
-    (`options.to_block` on the default chain, else the chain's head less the confirmations of its first market in the
-    config, as that market would pin it), then every market is read at its URL's block. A URL whose head cannot be read
-    has its markets go first-market-first: the first one says why in its own line or pins the block, the next one
-    taking its place should it fail. A run's index then takes about as long as its slowest market, not the sum of
-    every market's round trips (README "Performance": benchmarks/parallel_markets.py). The threads share the
-    process's DuckDB instance, whose writes go one at a time (chainrisk.store.db's writer lock); with
-    `parallel_markets = 1` the markets go one after the other in the config's order, as before."""
+    Up to `config.parallel_markets` markets are indexed at once, in threads. Each RPC URL is made ready first
+    (index.chain_ready): its block pinned (`options.to_block` on the default chain, else the chain's head less the
+    confirmations of its first market in the config, as that market would pin it) and its markets' reorg repairs made
+    in the config's order, as the first of them would make them; then every market is read at its URL's block, a
+    reorg found since refused in its own line (a repair would rewind markets being read). A URL that does not answer
+    has its markets go first-market-first: the first one says why, or pins the block, the next taking its place should
+    it fail. A run's index then takes about as long as its slowest market, not the sum of every market's round trips
+    (README "Performance": benchmarks/parallel_markets.py). The threads share the process's DuckDB instance, whose
+    writes go one at a time (chainrisk.store.db's writer lock); with `parallel_markets = 1` the markets go one after
+    the other in the config's order, as before."""
     options = options or IndexOptions()
     done = Indexed()
     waiting: dict[str, deque[int]] = {}  # RPC URL -> its markets' places in the config, not started yet
@@ -170,6 +172,8 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         waiting.setdefault(url, deque()).append(place)
         url_of[place] = url
     pinned: dict[str, int] = {}  # RPC URL -> the block its markets are read at
+
+    repairs: dict[int, ReorgRepair] = {}  # place -> the reorg repair made before the URL's markets were read
 
     def one(place: int, to_block: int | None) -> IndexReport | str:
         market, url = config.markets[place], url_of[place]
@@ -188,22 +192,22 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 expected_chain_id=market.chain_id,
                 log_span=options.log_span,
                 name=market.name,
+                repaired=repairs.get(place),
             )
         except UserError as exc:
             return str(exc)
 
-    def pin(url: str, first: int) -> int | None:
-        """The block the URL's markets are read at, as its first market would pin it; None when the RPC does not
-        answer (that market then tells why)."""
-        if url == rpc_url and options.to_block is not None:
-            return options.to_block
-        market = config.markets[first]
-        confirmations = options.confirmations if options.confirmations is not None else config.confirmations_of(market)
+    def ready(url: str, places: Sequence[int]) -> tuple[int, list[ReorgRepair]] | None:
+        """The URL's block and its markets' reorg repairs, made before any is read (index.chain_ready); None when
+        its RPC does not answer (its markets then go first-market-first, the first one saying why)."""
+        first = config.markets[places[0]]
+        confirmations = options.confirmations if options.confirmations is not None else config.confirmations_of(first)
+        markets = [(config.markets[p].protocol, config.markets[p].address) for p in places]
+        to_block = options.to_block if url == rpc_url else None
         try:
-            block = safe_head(url, confirmations)
+            return chain_ready(url, config.db, markets, confirmations, to_block)
         except UserError:
             return None
-        return block if block >= 0 else None  # a chain younger than its confirmations: the market says so
 
     def block_for(url: str) -> int | None:
         return pinned.get(url, options.to_block if url == rpc_url else None)
@@ -220,7 +224,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             return list(waiting[url])
         return [waiting[url][0]]
 
-    if config.parallel_markets <= 1:
+    if config.parallel_markets <= 1 or len(url_of) <= 1:  # one market: nothing to pin first
         for place, url in url_of.items():  # the config's order
             outcome = one(place, block_for(url))
             outcomes[place] = outcome
@@ -230,17 +234,18 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         with ThreadPoolExecutor(max_workers=config.parallel_markets, thread_name_prefix="chainrisk-index") as pool:
             # Each URL's pin first; its markets start as soon as it answers (a URL that does not keeps no other
             # waiting). A future's tag: the URL it pins, or the market (its place) it indexes.
-            running: dict[Future[Any], str | int] = {pool.submit(pin, u, p[0]): u for u, p in waiting.items()}
+            running: dict[Future[Any], str | int] = {pool.submit(ready, u, list(p)): u for u, p in waiting.items()}
             try:
                 while running:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         tag = running.pop(future)
                         if isinstance(tag, str):
-                            block, places = future.result(), waiting[tag]
-                            if block is not None:
-                                pinned[tag] = block
-                            starting = list(places) if block is not None else [places[0]]
+                            found, places = future.result(), waiting[tag]
+                            if found is not None:
+                                pinned[tag] = found[0]
+                                repairs.update(zip(places, found[1], strict=True))
+                            starting = list(places) if found is not None else [places[0]]
                         else:
                             # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
                             starting = settled(tag, future.result())

@@ -279,6 +279,11 @@ class Store:
             self.con.close()
         os.replace(partial, self.path)
 
+    def writing(self) -> threading.RLock:
+        """This process's writer lock of the file (_writer_lock), for work that must see no other thread's write
+        between its reads and its own (a reorg repair's check and rewind)."""
+        return self._writer
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT, rolled back on any exception (including KeyboardInterrupt); one at a time among this
