@@ -32,6 +32,7 @@ from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import mask_url
 from chainrisk.store.db import Store, keep_open
+from chainrisk.terminal import shared_progress
 
 log = logging.getLogger("chainrisk.run")
 
@@ -231,7 +232,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             if isinstance(outcome, IndexReport):
                 pinned.setdefault(url, outcome.to_block)
     else:
-        with ThreadPoolExecutor(max_workers=config.parallel_markets, thread_name_prefix="chainrisk-index") as pool:
+        with shared_progress(), ThreadPoolExecutor(config.parallel_markets, "chainrisk-index") as pool:
             # Each URL's pin first; its markets start as soon as it answers (a URL that does not keeps no other
             # waiting). A future's tag: the URL it pins, or the market (its place) it indexes.
             running: dict[Future[Any], str | int] = {pool.submit(ready, u, list(p)): u for u, p in waiting.items()}
