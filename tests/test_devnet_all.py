@@ -47,7 +47,8 @@ from chainrisk.devnet.extras import EXTRA_SECTIONS
 from chainrisk.devnet.maker import MAKER_KEEPER
 from chainrisk.devnet.node import free_port
 from chainrisk.devnet.summary import REAL, STAND_IN
-from chainrisk.jobs.index import index_market
+from chainrisk.errors import UserError
+from chainrisk.jobs.index import chain_ready, index_market
 from chainrisk.jobs.risk import bad_debt_rules, chain_balances, latest_links, latest_positions
 from chainrisk.jobs.run import run_once
 from chainrisk.protocols.maker.events import KICK
@@ -1132,8 +1133,9 @@ def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     """A run's markets indexed in threads (`parallel_markets`): every protocol of the full devnet read through two URLs
     of its node (two chains to chainrisk, as a config of several chains has), each URL's block pinned first, then every
     market at it side by side; the database holds exactly what the same run with one market after the other stores,
-    at the same block, reported in the config's order. Two more markets on a URL nothing answers fail each in its own
-    line, one after the other (no block to pin), in both runs alike."""
+    at the same block, reported in the config's order. A URL that cannot be made ready (made up here for the second
+    one) has its markets read one after the other, each making its own reorg repair; two more markets on a URL nothing
+    answers fail each in its own line, one after the other, in both runs alike."""
     url = full_devnet["rpc_url"]
     other = url.rstrip("/") + "/"  # the same node under another URL: another chain to chainrisk
     assert other != url
@@ -1147,13 +1149,21 @@ def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     assert {m.chain for m in markets if m.protocol == "aave-v3"} == {"near", "far"}
     unreachable = [replace(m, chain="dead", name=f"{m.name} (dead RPC)") for m in base.markets[-2:]]
     calls: dict[int, list[tuple[str, str, str, int | None]]] = {}  # workers -> (thread, URL, market, to_block) each
+    repaired: dict[tuple[str, str], bool] = {}  # (URL, market) -> whether the run made its reorg repair before
 
     def recorded(protocol: str, rpc_url: str, address: str, *args: Any, **kwargs: Any) -> Any:
         thread = threading.current_thread().name
         calls.setdefault(workers, []).append((thread, rpc_url, address, kwargs["to_block"]))
+        repaired[rpc_url, address] = kwargs["repaired"] is not None
         return index_market(protocol, rpc_url, address, *args, **kwargs)
 
+    def ready(rpc_url: str, *args: Any) -> Any:
+        if rpc_url == other:  # a URL that cannot be made ready: its markets one after the other, as before
+            raise UserError("cannot reach RPC (made up)")
+        return chain_ready(rpc_url, *args)
+
     monkeypatch.setattr(run_module, "index_market", recorded)
+    monkeypatch.setattr(run_module, "chain_ready", ready)
     reports = {}
     for workers in (1, 4):
         config = replace(
@@ -1177,7 +1187,12 @@ def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     assert [(t, a, b) for t, u, a, b in calls[1] if u != dead] == [(threading.main_thread().name, *c) for c in in_order]
     assert threading.main_thread().name not in {t for t, _, _, _ in calls[4]}
     assert len({t for t, _, _, _ in calls[4]}) >= 2
-    assert sorted((a, b) for _, u, a, b in calls[4] if u != dead) == sorted((m.address, block) for m in markets)
+    near = [m.address for m in markets if m.chain == "near"]
+    assert sorted((a, b) for _, u, a, b in calls[4] if u == url) == sorted((a, block) for a in near)
+    assert all(repaired[url, a] for a in near)
+    in_far = [m.address for m in markets if m.chain == "far"]
+    assert [(a, b) for _, u, a, b in calls[4] if u == other] == [(in_far[0], None), *((a, block) for a in in_far[1:])]
+    assert not any(repaired[other, a] for a in in_far)
     assert [(a, b) for _, u, a, b in calls[4] if u == dead] == [(m.address, None) for m in unreachable]
     tables = ("positions", "wallet_health", "markets", "position_risk", "liquidation_curve", "snapshot_blocks")
     for table in (*tables, "data_quality", "raw_compound_v3_accounts", "raw_maker_urns", "raw_liquity_v1_troves"):

@@ -152,12 +152,12 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     (index.chain_ready): its block pinned (`options.to_block` on the default chain, else the chain's head less the
     confirmations of its first market in the config, as that market would pin it) and its markets' reorg repairs made
     in the config's order, as the first of them would make them; then every market is read at its URL's block, a
-    reorg found since refused in its own line (a repair would rewind markets being read). A URL that does not answer
-    has its markets go first-market-first: the first one says why, or pins the block, the next taking its place should
-    it fail. A run's index then takes about as long as its slowest market, not the sum of every market's round trips
-    (README "Performance": benchmarks/parallel_markets.py). The threads share the process's DuckDB instance, whose
-    writes go one at a time (chainrisk.store.db's writer lock); with `parallel_markets = 1` the markets go one after
-    the other in the config's order, as before."""
+    reorg found since refused in its own line (a repair would rewind markets being read). A URL that cannot be made
+    ready has its markets read one after the other, each making its own repair, as before (the first one says why it
+    failed, or pins the block). A run's index then takes about as long as its slowest market, not the sum of every
+    market's round trips (README "Performance": benchmarks/parallel_markets.py). The threads share the process's
+    DuckDB instance, whose writes go one at a time (chainrisk.store.db's writer lock); with `parallel_markets = 1` the
+    markets go one after the other in the config's order, as before."""
     options = options or IndexOptions()
     done = Indexed()
     waiting: dict[str, deque[int]] = {}  # RPC URL -> its markets' places in the config, not started yet
@@ -175,6 +175,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     pinned: dict[str, int] = {}  # RPC URL -> the block its markets are read at
 
     repairs: dict[int, ReorgRepair] = {}  # place -> the reorg repair made before the URL's markets were read
+    made_ready: set[str] = set()  # the URLs whose markets are read side by side
 
     def one(place: int, to_block: int | None) -> IndexReport | str:
         market, url = config.markets[place], url_of[place]
@@ -214,16 +215,14 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         return pinned.get(url, options.to_block if url == rpc_url else None)
 
     def settled(place: int, outcome: IndexReport | str) -> list[int]:
-        """Records a market's outcome; returns the markets of its URL that may start now (its URL's waiting ones once
-        it pinned the block; the next one when it failed to)."""
+        """Records a market's outcome; returns the market of its URL to start next when the URL could not be made
+        ready (its markets go one after the other, each making its own reorg repair, as before; the first that
+        succeeds pins the block)."""
         outcomes[place] = outcome
         url = url_of[place]
-        if url in pinned or not waiting[url]:
-            return []
         if isinstance(outcome, IndexReport):
-            pinned[url] = outcome.to_block
-            return list(waiting[url])
-        return [waiting[url][0]]
+            pinned.setdefault(url, outcome.to_block)
+        return [waiting[url][0]] if url not in made_ready and waiting[url] else []
 
     if config.parallel_markets <= 1 or len(url_of) <= 1:  # one market: nothing to pin first
         for place, url in url_of.items():  # the config's order
@@ -233,8 +232,8 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 pinned.setdefault(url, outcome.to_block)
     else:
         with shared_progress(), ThreadPoolExecutor(config.parallel_markets, "chainrisk-index") as pool:
-            # Each URL's pin first; its markets start as soon as it answers (a URL that does not keeps no other
-            # waiting). A future's tag: the URL it pins, or the market (its place) it indexes.
+            # Each URL made ready first; its markets start as soon as it is (a URL that cannot be has them go one by
+            # one). A future's tag: the URL it makes ready, or the market (its place) it indexes.
             running: dict[Future[Any], str | int] = {pool.submit(ready, u, list(p)): u for u, p in waiting.items()}
             try:
                 while running:
@@ -244,6 +243,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                         if isinstance(tag, str):
                             found, places = future.result(), waiting[tag]
                             if found is not None:
+                                made_ready.add(tag)
                                 pinned[tag] = found[0]
                                 repairs.update(zip(places, found[1], strict=True))
                             starting = list(places) if found is not None else [places[0]]
