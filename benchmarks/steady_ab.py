@@ -40,7 +40,8 @@ def _phases(db: Path) -> dict[str, Any]:
     with duckdb.connect(str(db), read_only=True) as con:
         raw = con.execute("SELECT summary FROM runs ORDER BY run_id DESC LIMIT 1").fetchall()[0][0]
     summary = json.loads(raw)
-    index = sum(float(r["seconds"]) for r in summary["indexed"])
+    # The index phase's wall time where the run records it (its markets read side by side), else its markets' sum.
+    index = float(summary.get("index_seconds") or sum(float(r["seconds"]) for r in summary["indexed"]))
     score = float(summary["score"]["seconds"]) if summary["score"] else 0.0
     chains = sum(float(c["seconds"]) for c in summary["chains"])
     total = float(summary["line"].split(" in ", 1)[1].split(" s", 1)[0])

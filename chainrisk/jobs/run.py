@@ -44,6 +44,7 @@ class RunReport:
     markets: int = 0  #: markets configured
     seconds: float = 0.0
     indexed: list[IndexReport] = field(default_factory=list)
+    index_seconds: float = 0.0  #: wall time of the index phase (its markets may be read side by side)
     failures: dict[str, str] = field(default_factory=dict)  #: market name -> error line
     score: ScoreReport | None = None
     chains: list[ChainsReport] = field(default_factory=list)  #: the asset graph and look-through, per chain
@@ -104,6 +105,7 @@ def _begin(db: Path) -> int:
 def _finish(store: Store, report: RunReport) -> None:
     details: dict[str, Any] = {
         "indexed": [asdict(r) for r in report.indexed],
+        "index_seconds": report.index_seconds,
         "failures": report.failures,
         "score": asdict(report.score) if report.score else None,
         "chains": [asdict(c) for c in report.chains],
@@ -291,7 +293,9 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
     started = time.perf_counter()
     with writer_lock(config.db, "run"), keep_open(config.db):
         report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
+        indexing = time.perf_counter()
         indexed = index_markets(config, rpc_url)
+        report.index_seconds = round(time.perf_counter() - indexing, 3)
         report.indexed = indexed.reports
         for name, line in indexed.failures.items():
             report.failures[name] = line
