@@ -145,7 +145,7 @@ class Config:
     risk: dict[str, Any] = field(default_factory=dict)  #: the checked [risk] table (chainrisk.jobs.risk.RiskSettings)
     chains: dict[str, ChainConfig] = field(default_factory=dict)  #: more chains, by name
     storage: HistorySettings = field(default_factory=HistorySettings)  #: [storage]: how fine the history is kept
-    #: markets indexed at once (chainrisk.jobs.run.index_markets), each chain's first before its others
+    #: markets indexed at once (chainrisk.jobs.run.index_markets), once each chain's block is pinned
     parallel_markets: int = DEFAULT_PARALLEL_MARKETS
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 #: The display the threads of a `shared_progress` block draw their bars in (rich draws one live display at a time).
 _SHARED: Progress | None = None
-_SHARED_GUARD = threading.Lock()
 
 
 def _progress(silent: bool = False) -> Progress:
@@ -58,10 +57,8 @@ def terminal_progress() -> Bars:
     """Rich progress bars on a terminal; silent when stderr is a file or pipe (cron, CI). Inside `shared_progress`
     (the markets a run reads side by side, each in its thread) every thread's bars go in the one shared display;
     elsewhere off the main thread they are silent."""
-    with _SHARED_GUARD:
-        shared = _SHARED
-    if shared is not None:
-        return Bars(shared, own=False)
+    if _SHARED is not None:
+        return Bars(_SHARED, own=False)
     return Bars(_progress(silent=threading.current_thread() is not threading.main_thread()), own=True)
 
 
@@ -71,10 +68,8 @@ def shared_progress() -> Iterator[None]:
     global _SHARED
     progress = _progress()
     with progress:
-        with _SHARED_GUARD:
-            _SHARED = progress
+        _SHARED = progress
         try:
             yield
         finally:
-            with _SHARED_GUARD:
-                _SHARED = None
+            _SHARED = None

@@ -84,7 +84,7 @@ def chain_ready(
     repair made as index_market would make it first, in the given order (a repair rewinds every market stored with
     it, so the later ones of that set find nothing to do). Each repair holds the file's writer lock and checks again
     under it: two chains' URLs serving one chain repair it once. The watermarks are checked in one batch; only a moved
-    one is repaired (README "Reorgs and crashes")."""
+    one is repaired (README "Reliability: faults, reorgs, crashes, concurrency and bad input")."""
     with RpcClient(rpc_url) as rpc, _node_refusals_as_user_errors():
         try:
             chain_id = int(rpc.call("eth_chainId"), 16)
@@ -97,17 +97,12 @@ def chain_ready(
             return block, [ReorgRepair(None) for _ in markets]
         repairs = []
         with Store(db_path) as store:
-            states = [store.sync_state(p, chain_id, a.lower()) for p, a in markets]
-            marks = sorted({s.events_to_block for s in states if s is not None and s.events_to_block is not None})
+            watermarks = [_watermark(store.sync_state(p, chain_id, a.lower())) for p, a in markets]
+            marks = sorted({w[0] for w in watermarks if w is not None})
             found = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in marks])
             hashes = {n: b["hash"] if b is not None else None for n, b in zip(marks, found, strict=True)}
-            for (protocol, address), state in zip(markets, states, strict=True):
-                if (
-                    state is None
-                    or state.events_to_block is None
-                    or not state.events_to_block_hash
-                    or hashes[state.events_to_block] == state.events_to_block_hash
-                ):
+            for (protocol, address), watermark in zip(markets, watermarks, strict=True):
+                if watermark is None or hashes[watermark[0]] == watermark[1]:
                     repairs.append(ReorgRepair(None))
                 else:
                     with store.writing():
@@ -202,23 +197,30 @@ def _stored_market(adapter: Adapter[Any], market: str) -> StoredMarket:
     return StoredMarket(adapter.name, market, adapter.events_table, snapshot_tables)
 
 
-def _moved_watermark(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> SyncState | None:
-    """The market's sync state when the chain no longer holds the watermark block it stored (a reorg replaced it, or
-    the chain is now shorter); None when it does, or nothing is stored."""
-    state = store.sync_state(protocol, chain_id, market)
+def _watermark(state: SyncState | None) -> tuple[int, str] | None:
+    """The block a market's stored logs reach and its hash; None when nothing is stored."""
     if state is None or state.events_to_block is None or not state.events_to_block_hash:
         return None
-    watermark: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(state.events_to_block), False])
-    return None if watermark is not None and watermark["hash"] == state.events_to_block_hash else state
+    return state.events_to_block, state.events_to_block_hash
+
+
+def _moved_watermark(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> tuple[int, str] | None:
+    """The market's watermark (block, hash) when the chain no longer holds it (a reorg replaced the block, or the
+    chain is now shorter); None when it does, or nothing is stored."""
+    watermark = _watermark(store.sync_state(protocol, chain_id, market))
+    if watermark is None:
+        return None
+    block: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(watermark[0]), False])
+    return None if block is not None and block["hash"] == watermark[1] else watermark
 
 
 def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
     """When the chain no longer holds the watermark block this market stored (a reorg replaced it, or the chain is
     now shorter), drops everything stored from blocks after the fork point; returns the block kept last."""
-    state = _moved_watermark(rpc, store, protocol, chain_id, market)
-    if state is None or state.events_to_block is None or state.events_to_block_hash is None:
+    moved = _moved_watermark(rpc, store, protocol, chain_id, market)
+    if moved is None:
         return None
-    events_to, stored_hash = state.events_to_block, state.events_to_block_hash
+    events_to, stored_hash = moved
     # Markets indexed against the same chain as this one (same watermark block and hash, as a run leaves them) are
     # repaired with it: the hashes they stored together pin the fork point, so a quiet market keeps the snapshots
     # it took before the fork. A market indexed at another time may have read another chain: no evidence.
@@ -377,7 +379,7 @@ def index_market(
                 rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
             elif (moved := _moved_watermark(rpc, store, protocol, chain_id, address)) is not None:
                 raise UserError(
-                    f"the chain no longer holds block {moved.events_to_block}, which this market is stored to: it "
+                    f"the chain no longer holds block {moved[0]}, which this market is stored to: it "
                     "reorganised while this run read its markets; the next run repairs it"
                 )
             else:

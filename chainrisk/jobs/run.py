@@ -24,7 +24,7 @@ from typing import Any
 
 from chainrisk.alerts.deliver import AlertReport, run_alerts
 from chainrisk.alerts.rules import WatchedMarket
-from chainrisk.config import Config, resolve_rpc_url
+from chainrisk.config import Config, MarketConfig, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, ReorgRepair, chain_ready, faults_line, index_market, quality_line
@@ -179,6 +179,9 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     repairs: dict[int, ReorgRepair] = {}  # place -> the reorg repair made before the URL's markets were read
     made_ready: set[str] = set()  # the URLs whose markets are read side by side
 
+    def confirmations_of(market: MarketConfig) -> int | None:
+        return options.confirmations if options.confirmations is not None else config.confirmations_of(market)
+
     def one(place: int, to_block: int | None) -> IndexReport | str:
         market, url = config.markets[place], url_of[place]
         try:
@@ -190,9 +193,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 options=market.options,
                 from_block=options.from_block if options.from_block is not None else market.from_block,
                 to_block=to_block,
-                confirmations=options.confirmations
-                if options.confirmations is not None
-                else config.confirmations_of(market),
+                confirmations=confirmations_of(market),
                 expected_chain_id=market.chain_id,
                 log_span=options.log_span,
                 name=market.name,
@@ -203,35 +204,26 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
 
     def ready(url: str, places: Sequence[int]) -> tuple[int, list[ReorgRepair]] | None:
         """The URL's block and its markets' reorg repairs, made before any is read (index.chain_ready); None when
-        its RPC does not answer (its markets then go first-market-first, the first one saying why)."""
-        first = config.markets[places[0]]
-        confirmations = options.confirmations if options.confirmations is not None else config.confirmations_of(first)
+        its RPC does not answer (its markets then go one after the other, the first one saying why)."""
         markets = [(config.markets[p].protocol, config.markets[p].address) for p in places]
         to_block = options.to_block if url == rpc_url else None
         try:
-            return chain_ready(url, config.db, markets, confirmations, to_block)
+            return chain_ready(url, config.db, markets, confirmations_of(config.markets[places[0]]), to_block)
         except UserError:
             return None
 
     def block_for(url: str) -> int | None:
         return pinned.get(url, options.to_block if url == rpc_url else None)
 
-    def settled(place: int, outcome: IndexReport | str) -> list[int]:
-        """Records a market's outcome; returns the market of its URL to start next when the URL could not be made
-        ready (its markets go one after the other, each making its own reorg repair, as before; the first that
-        succeeds pins the block)."""
+    def record(place: int, outcome: IndexReport | str) -> None:
+        """A market's outcome; the first market of its URL indexed pins the block the others are read at."""
         outcomes[place] = outcome
-        url = url_of[place]
         if isinstance(outcome, IndexReport):
-            pinned.setdefault(url, outcome.to_block)
-        return [waiting[url][0]] if url not in made_ready and waiting[url] else []
+            pinned.setdefault(url_of[place], outcome.to_block)
 
     if config.parallel_markets <= 1 or len(url_of) <= 1:  # one market: nothing to pin first
         for place, url in url_of.items():  # the config's order
-            outcome = one(place, block_for(url))
-            outcomes[place] = outcome
-            if isinstance(outcome, IndexReport):
-                pinned.setdefault(url, outcome.to_block)
+            record(place, one(place, block_for(url)))
     else:
         with shared_progress(), ThreadPoolExecutor(config.parallel_markets, "chainrisk-index") as pool:
             # Each URL made ready first; its markets start as soon as it is (a URL that cannot be has them go one by
@@ -251,7 +243,11 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                             starting = list(places) if found is not None else [places[0]]
                         else:
                             # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
-                            starting = settled(tag, future.result())
+                            record(tag, future.result())
+                            # A URL not made ready has its markets go one after the other, each making its own reorg
+                            # repair, as before.
+                            later = waiting[url_of[tag]]
+                            starting = [later[0]] if url_of[tag] not in made_ready and later else []
                         for place in starting:
                             waiting[url_of[place]].remove(place)
                             running[pool.submit(one, place, block_for(url_of[place]))] = place
