@@ -171,9 +171,21 @@ ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS isolated BOOLE
 """
 
 
-def _market_name(rpc: RpcClient, provider: str, block: int) -> str | None:
-    """The provider's own name for its market (`getMarketId`, e.g. "Aave Ethereum Market"); None when it has none."""
-    raw = rpc.batch_each([eth_call(provider, PROVIDER, "getMarketId", block=hex(block))])[0]
+def _provider_reads(rpc: RpcClient, provider: str, block: int, sentinel: bool) -> tuple[str | None, bool]:
+    """The provider's own name for its market (_market_name) and, for a version with a PriceOracleSentinel
+    (`sentinel`), whether it lets liquidations through (else True): the provider's getters asked in one round trip."""
+    tag = hex(block)
+    calls = [eth_call(provider, PROVIDER, "getMarketId", block=tag)]
+    if sentinel:
+        calls.append(eth_call(provider, PROVIDER, "getPriceOracleSentinel", block=tag))
+    answers = rpc.batch_each(calls)
+    allowed = not sentinel or liquidations_allowed(rpc, provider, block, answered=answers[1])
+    return _market_name(answers[0]), allowed
+
+
+def _market_name(raw: str | None) -> str | None:
+    """The provider's own name for its market (its answer to `getMarketId`, e.g. "Aave Ethereum Market"); None when it
+    has none."""
     if raw in (None, "0x"):
         return None
     try:
@@ -360,12 +372,8 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         )
         under = np.flatnonzero(table.health_factor < WAD).tolist()
         rated = [(a, table.health_factor[i]) for i in under if (a := book.account(i)).wallet not in unpriced]
-        pairs = liquidation_pairs(
-            state,
-            [a for a, _ in rated],
-            [h for _, h in rated],
-            not version.has_price_oracle_sentinel or liquidations_allowed(rpc, source, block),
-        )
+        name, allowed = _provider_reads(rpc, source, block, version.has_price_oracle_sentinel)
+        pairs = liquidation_pairs(state, [a for a, _ in rated], [h for _, h in rated], allowed)
         health = with_status(health, wallet_status(state, pairs))
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
@@ -378,7 +386,7 @@ class AaveV3Adapter(Adapter[AaveMarket]):
             "positions": positions,
             "wallet_health": health,
             "markets": markets_frame(
-                [{"market": source, "name": _market_name(rpc, source, block), "bad_debt_rule": self.bad_debt}],
+                [{"market": source, "name": name, "bad_debt_rule": self.bad_debt}],
                 self.name,
                 chain_id,
                 source,

@@ -15,13 +15,14 @@ MINIMUM_HEALTH_FACTOR_LIQUIDATION_THRESHOLD = CLOSE_FACTOR_HF_THRESHOLD
 CHECKED_BEFORE_SENTINEL = ("ReserveInactive", "ReservePaused")
 
 
-def liquidations_allowed(rpc: RpcClient, provider: str, block: int) -> bool:
+def liquidations_allowed(rpc: RpcClient, provider: str, block: int, answered: str | None = None) -> bool:
     """PriceOracleSentinel.isLiquidationAllowed() of the sentinel `provider` names at `block`; True without one
-    (mainnet markets have none)."""
+    (mainnet markets have none). `answered`: the provider's answer to getPriceOracleSentinel at `block`, already
+    asked in a batch with other calls (None: asked here, so that a refusal fails as a call of its own would)."""
     tag = hex(block)
-    sentinel = PROVIDER.decode(
-        "getPriceOracleSentinel", rpc.call(*eth_call(provider, PROVIDER, "getPriceOracleSentinel", block=tag))
-    )[0]
+    if answered is None:
+        answered = rpc.call(*eth_call(provider, PROVIDER, "getPriceOracleSentinel", block=tag))
+    sentinel = PROVIDER.decode("getPriceOracleSentinel", answered)[0]
     if sentinel.lower() == ZERO:
         return True
     answer = rpc.call(*eth_call(sentinel, SENTINEL, "isLiquidationAllowed", block=tag))
