@@ -87,8 +87,8 @@ def chain_ready(
     one is repaired (README "Reliability: faults, reorgs, crashes, concurrency and bad input")."""
     with RpcClient(rpc_url) as rpc, _node_refusals_as_user_errors():
         try:
-            chain_id = int(rpc.call("eth_chainId"), 16)
-            block = to_block if to_block is not None else rpc.head() - chain_confirmations(chain_id, confirmations)
+            chain_id, head = rpc.chain_and_head()
+            block = to_block if to_block is not None else head - chain_confirmations(chain_id, confirmations)
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
         if block < 0:
@@ -106,7 +106,9 @@ def chain_ready(
                     repairs.append(ReorgRepair(None))
                 else:
                     with store.writing():
-                        repairs.append(ReorgRepair(_repair_reorg(rpc, store, protocol, chain_id, address.lower())))
+                        repairs.append(
+                            ReorgRepair(_repair_reorg(_Blocks(rpc), store, protocol, chain_id, address.lower()))
+                        )
         return block, repairs
 
 
@@ -122,11 +124,33 @@ def quality_line(kinds: dict[str, int], markets_with_unknowns: int) -> str:
     return f"data quality: {markets_with_unknowns} market(s) with unknowns ({listed})"
 
 
-def _block(rpc: RpcClient, number: int) -> dict[str, str]:
-    block: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(number), False])
-    if block is None:
-        raise UserError(f"the RPC has no block {number}")
-    return block
+class _Blocks:
+    """The blocks (headers: eth_getBlockByNumber without transactions) one market's index reads, each asked of the
+    node once: the watermark's, each log range's last, the pinned block's and the previous snapshot's are mostly the
+    same one or two blocks. Held for one index_market call, whose blocks are all at or below its pinned block: a reorg
+    that replaces one while the market is read is found by the next run's watermark check, as it was when each read
+    asked again."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        self.rpc = rpc
+        self._found: dict[int, dict[str, str]] = {}
+
+    def keep(self, number: int, block: dict[str, str] | None) -> None:
+        """A block the caller asked for in a batch of its own."""
+        if block is not None:
+            self._found[number] = block
+
+    def get(self, number: int) -> dict[str, str] | None:
+        """Block `number`, None when the node has none (not kept: it is asked again)."""
+        if number not in self._found:
+            self.keep(number, self.rpc.call("eth_getBlockByNumber", [hex(number), False]))
+        return self._found.get(number)
+
+    def required(self, number: int) -> dict[str, str]:
+        block = self.get(number)
+        if block is None:
+            raise UserError(f"the RPC has no block {number}")
+        return block
 
 
 def _with_receipts(rpc: RpcClient, adapter: Adapter[Any], deployment: Any, events: pl.DataFrame) -> pl.DataFrame:
@@ -204,20 +228,23 @@ def _watermark(state: SyncState | None) -> tuple[int, str] | None:
     return state.events_to_block, state.events_to_block_hash
 
 
-def _moved_watermark(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> tuple[int, str] | None:
+def _moved_watermark(
+    blocks: _Blocks, store: Store, protocol: str, chain_id: int, market: str
+) -> tuple[int, str] | None:
     """The market's watermark (block, hash) when the chain no longer holds it (a reorg replaced the block, or the
     chain is now shorter); None when it does, or nothing is stored."""
     watermark = _watermark(store.sync_state(protocol, chain_id, market))
     if watermark is None:
         return None
-    block: dict[str, str] | None = rpc.call("eth_getBlockByNumber", [hex(watermark[0]), False])
+    block = blocks.get(watermark[0])
     return None if block is not None and block["hash"] == watermark[1] else watermark
 
 
-def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
+def _repair_reorg(blocks: _Blocks, store: Store, protocol: str, chain_id: int, market: str) -> int | None:
     """When the chain no longer holds the watermark block this market stored (a reorg replaced it, or the chain is
     now shorter), drops everything stored from blocks after the fork point; returns the block kept last."""
-    moved = _moved_watermark(rpc, store, protocol, chain_id, market)
+    rpc = blocks.rpc
+    moved = _moved_watermark(blocks, store, protocol, chain_id, market)
     if moved is None:
         return None
     events_to, stored_hash = moved
@@ -233,8 +260,8 @@ def _repair_reorg(rpc: RpcClient, store: Store, protocol: str, chain_id: int, ma
     floor = max(0, events_to - MAX_REORG_DEPTH)
     stored = store.stored_block_hashes(chain_id, group, after=floor, through=events_to)
     numbers = [floor, *sorted(stored)]
-    blocks: list[dict[str, str] | None] = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
-    canonical = {n: b["hash"] for n, b in zip(numbers, blocks, strict=True) if b is not None}
+    found_blocks: list[dict[str, str] | None] = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+    canonical = {n: b["hash"] for n, b in zip(numbers, found_blocks, strict=True) if b is not None}
     if floor not in canonical:
         raise UserError(
             f"the RPC's chain ends before block {floor}, {MAX_REORG_DEPTH} blocks below block {events_to} this "
@@ -274,7 +301,7 @@ def _check_address(address: str, flag: str = "--address") -> str:
 
 
 def _previous_snapshot(
-    rpc: RpcClient, store: Store, adapter: Adapter[Any], chain_id: int, market: str, target: int
+    blocks: _Blocks, store: Store, adapter: Adapter[Any], chain_id: int, market: str, target: int
 ) -> Previous | None:
     """The market's last stored snapshot for Adapter.snapshot_since (its `previous_tables` rows and the events stored
     after it); None when the adapter takes none, there is none at or before `target`, or its block is no longer the
@@ -285,7 +312,7 @@ def _previous_snapshot(
     if state is None or state.snapshot_block is None or state.snapshot_block > target:
         return None
     block = state.snapshot_block
-    if not state.snapshot_block_hash or _block(rpc, block)["hash"] != state.snapshot_block_hash:
+    if not state.snapshot_block_hash or blocks.required(block)["hash"] != state.snapshot_block_hash:
         return None
     raw = {
         table: store.query(f"SELECT * FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, market])
@@ -348,8 +375,7 @@ def index_market(
     table = adapter.events_table
     with RpcClient(rpc_url, rpc_settings) as rpc, _node_refusals_as_user_errors():
         try:
-            chain_id = int(rpc.call("eth_chainId"), 16)
-            head = rpc.head(at_least=to_block)
+            chain_id, head = rpc.chain_and_head(at_least=to_block)
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -362,8 +388,14 @@ def index_market(
             raise UserError(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
             )
-        # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks.
-        if rpc.call("eth_getCode", [address, hex(target)]) in ("0x", "0x0", None):
+        # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks. The
+        # block's header, which the snapshot stamps, comes in the same round trip.
+        blocks = _Blocks(rpc)
+        code, pinned = rpc.batch(
+            [("eth_getCode", [address, hex(target)]), ("eth_getBlockByNumber", [hex(target), False])]
+        )
+        blocks.keep(target, pinned)
+        if code in ("0x", "0x0", None):
             raise UserError(f"no contract at {address} on this chain at block {target}; check --address and --rpc-url")
         deployment = adapter.discover(rpc, address, target, options)
 
@@ -376,8 +408,8 @@ def index_market(
                     f"{chain_id}; use another --db or the right --rpc-url"
                 )
             if repaired is None:
-                rewound = _repair_reorg(rpc, store, protocol, chain_id, address)
-            elif (moved := _moved_watermark(rpc, store, protocol, chain_id, address)) is not None:
+                rewound = _repair_reorg(blocks, store, protocol, chain_id, address)
+            elif (moved := _moved_watermark(blocks, store, protocol, chain_id, address)) is not None:
                 raise UserError(
                     f"the chain no longer holds block {moved[0]}, which this market is stored to: it "
                     "reorganised while this run read its markets; the next run repairs it"
@@ -418,7 +450,7 @@ def index_market(
                         address,
                         lo,
                         hi,
-                        _block(rpc, hi)["hash"],
+                        blocks.required(hi)["hash"],
                         frame,
                         table=table,
                         start_block=first,
@@ -430,10 +462,10 @@ def index_market(
             events = store.query(
                 f"SELECT DISTINCT {columns} FROM {table} WHERE chain_id = ? AND market = ?", [chain_id, address]
             )
-            block = _block(rpc, target)
+            block = blocks.required(target)
             timestamp = int(block["timestamp"], 16)
             previous = (
-                None if rewound is not None else _previous_snapshot(rpc, store, adapter, chain_id, address, target)
+                None if rewound is not None else _previous_snapshot(blocks, store, adapter, chain_id, address, target)
             )
             snapshot = adapter.snapshot_since(rpc, deployment, events, chain_id, target, timestamp, previous)
             frames = dict(snapshot.frames)

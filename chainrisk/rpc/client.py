@@ -204,12 +204,14 @@ class RpcClient:
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         return self.batch([(method, params)])[0]
 
-    def head(self, at_least: int | None = None) -> int:
+    def head(self, at_least: int | None = None, *, answered: Any = None) -> int:
         """The chain head (eth_blockNumber). A head a little below `at_least` (a block the caller pins) is a
-        lagging pool member's answer and is asked again, within the retry budget."""
+        lagging pool member's answer and is asked again, within the retry budget. `answered`: the node's answer to
+        an eth_blockNumber already sent (chain_and_head), taken as the first."""
         failures = 0
         while True:
-            head = int(self.call("eth_blockNumber"), 16)
+            head = int(answered if answered is not None else self.call("eth_blockNumber"), 16)
+            answered = None
             behind = 0 if at_least is None else at_least - head
             if not 0 < behind <= MAX_NODE_LAG or failures >= self.settings.max_retries:
                 self._head = head
@@ -217,6 +219,11 @@ class RpcClient:
             failures += 1
             self._absorbed["lagging_node"] += 1
             time.sleep(self.settings.backoff(failures))
+
+    def chain_and_head(self, at_least: int | None = None) -> tuple[int, int]:
+        """The chain id (eth_chainId) and the head (as `head`), asked in one round trip."""
+        chain_id, head = self.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+        return int(chain_id, 16), self.head(at_least, answered=head)
 
     @property
     def batch_size(self) -> int:

@@ -1,0 +1,66 @@
+"""A market's fixed round trips: what one index asks of the node once is never asked again in the same index, the
+calls that can share a round trip share it, and the process's clients share their connections."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chainrisk.abi import load_abi
+from chainrisk.config import devnet_config
+from chainrisk.jobs.index import index_market
+from chainrisk.rpc import RpcClient
+from chainrisk.rpc import client as rpc_client
+
+PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
+
+
+@pytest.fixture
+def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, Any]]]:
+    """Every HTTP exchange the process's clients make from now on: its calls (method, params), in order."""
+    sent: list[list[tuple[str, Any]]] = []
+    exchange = rpc_client.RpcClient._exchange
+
+    def recorded(self: RpcClient, calls: Sequence[Any], pending: list[int]) -> dict[int, dict[str, Any]]:
+        sent.append([(calls[i][0], list(calls[i][1])) for i in pending])
+        return exchange(self, calls, pending)
+
+    monkeypatch.setattr(rpc_client.RpcClient, "_exchange", recorded)
+    return sent
+
+
+def test_a_steady_index_asks_each_block_once(
+    devnet: dict[str, Any], tmp_path: Path, exchanges: list[list[tuple[str, Any]]]
+) -> None:
+    """Each devnet market indexed to the block before the head, then to the head (a steady run: a watermark, a
+    previous snapshot, a range of new logs): in the second index the chain id and head come in one round trip, the
+    contract's code with the pinned block's header in another, and no block header is asked twice."""
+    db = tmp_path / "chainrisk.duckdb"
+    with RpcClient(devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+    for market in devnet_config(devnet, db).markets:
+        index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options, to_block=head - 1)
+        exchanges.clear()
+        report = index_market(
+            market.protocol, devnet["rpc_url"], market.address, db, options=market.options, to_block=head
+        )
+        assert (report.from_block, report.to_block) == (head, head)
+        methods = [[method for method, _ in calls] for calls in exchanges]
+        assert methods[0] == ["eth_chainId", "eth_blockNumber"], market.protocol
+        assert methods[1] == ["eth_getCode", "eth_getBlockByNumber"], market.protocol
+        assert exchanges[1][1][1][0] == hex(head)
+        asked = [params[0] for calls in exchanges for method, params in calls if method == "eth_getBlockByNumber"]
+        assert sorted(asked) == sorted(set(asked)), f"{market.protocol} asked a block twice: {asked}"
+        # The watermark's block (head - 1, which is also the previous snapshot's) and the pinned one: two headers.
+        assert set(asked) == {hex(head - 1), hex(head)}, market.protocol
+        if market.protocol == "aave-v3":  # the provider's market name and its sentinel: one round trip
+            wanted = {"0x" + PROVIDER.selector(fn).hex() for fn in ("getMarketId", "getPriceOracleSentinel")}
+            together = [
+                calls
+                for calls in exchanges
+                if wanted <= {str(p[0].get("data", ""))[:10] for m, p in calls if m == "eth_call"}
+            ]
+            assert len(together) == 1
