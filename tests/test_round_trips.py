@@ -3,9 +3,13 @@ calls that can share a round trip share it, and the process's clients share thei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import http.client
+import http.server
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -64,3 +68,83 @@ def test_a_steady_index_asks_each_block_once(
                 if wanted <= {str(p[0].get("data", ""))[:10] for m, p in calls if m == "eth_call"}
             ]
             assert len(together) == 1
+
+
+class _Counting(http.server.ThreadingHTTPServer):
+    """A loopback JSON-RPC proxy in front of `target` that counts the connections it accepts."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str) -> None:
+        self.target, self.connections, self.lock = urlsplit(target), 0, threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Counting
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        node = http.client.HTTPConnection(self.server.target.hostname or "127.0.0.1", self.server.target.port)
+        node.request("POST", "/", body, {"Content-Type": "application/json"})
+        answer = node.getresponse().read()
+        node.close()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+@pytest.fixture
+def counting(devnet: dict[str, Any]) -> Iterator[_Counting]:
+    proxy = _Counting(devnet["rpc_url"])
+    thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield proxy
+    proxy.shutdown()
+    proxy.server_close()
+
+
+def test_clients_one_after_another_share_one_connection(counting: _Counting) -> None:
+    """A run makes a client per market and job: closing one leaves the connection for the next."""
+    url = f"http://127.0.0.1:{counting.server_address[1]}"
+    for _ in range(5):
+        with RpcClient(url) as rpc:
+            assert rpc.chain_and_head()[0] == 31337
+    assert counting.connections == 1
+
+
+def test_clients_in_threads_share_the_pool(counting: _Counting) -> None:
+    """Markets read side by side: clients in threads at once each get an answer, on at most one connection each,
+    and the connections stay for later clients."""
+    url = f"http://127.0.0.1:{counting.server_address[1]}"
+    answers: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def read() -> None:
+        with RpcClient(url) as rpc:
+            barrier.wait()
+            for _ in range(20):
+                answers.append(rpc.head())
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 80
+    opened = counting.connections
+    assert 1 <= opened <= 4
+    with RpcClient(url) as rpc:
+        rpc.head()
+    assert counting.connections == opened

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import functools
 import itertools
+import os
 import re
 import ssl
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -84,6 +87,33 @@ def _tls_context() -> ssl.SSLContext:
     per market and job (the suite's profile found 2 % of its Python time there). A context is configuration, safe to
     share between connections and threads."""
     return httpx.create_ssl_context()
+
+
+class _SharedPool(httpx.BaseTransport):
+    """The process's one pool of HTTP connections, lent to every client (each client's own settings, its timeout
+    above all, travel with each request). A run makes a client per market and job, and each used to open its own
+    connection: against a remote provider a new one costs a TCP and a TLS handshake, a round trip each, before
+    the first call. A client's close leaves the pool open; the pool closes when the process exits. httpx's pool
+    is safe to share between threads (its Client's docstring, encode/httpx#2380)."""
+
+    _lock = threading.Lock()
+    _pool: httpx.HTTPTransport | None = None
+    _pid = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.pool().handle_request(request)
+
+    def close(self) -> None:
+        """Lent, not owned: the pool stays open for the process's other clients."""
+
+    @classmethod
+    def pool(cls) -> httpx.HTTPTransport:
+        """The pool, made on first use and again in a forked child (whose parent's connections are not its own)."""
+        with cls._lock:
+            if cls._pool is None or cls._pid != os.getpid():
+                cls._pool, cls._pid = httpx.HTTPTransport(verify=_tls_context()), os.getpid()
+                atexit.register(cls._pool.close)
+            return cls._pool
 
 
 class RpcError(Exception):
@@ -171,7 +201,7 @@ class RpcClient:
         self.url = url
         self.settings = settings
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=settings.timeout_s, verify=_tls_context())
+        self._http = httpx.Client(timeout=settings.timeout_s, verify=_tls_context(), transport=_SharedPool())
         self._absorbed: Counter[str] = Counter()
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
