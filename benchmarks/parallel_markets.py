@@ -48,12 +48,19 @@ COMPARED = {
 
 
 class _Latency(http.server.ThreadingHTTPServer):
-    """A loopback JSON-RPC proxy: each POST forwarded to `target` after `delay_s`; counts the requests."""
+    """A loopback JSON-RPC proxy: each POST forwarded to `target` after `delay_s`, each new connection accepted after
+    `connect_s` (a remote provider's TCP and TLS handshakes); counts the requests and connections."""
 
     daemon_threads = True
 
-    def __init__(self, target: str, delay_s: float) -> None:
-        self.target, self.delay_s, self.requests = urlsplit(target), delay_s, 0
+    def __init__(self, target: str, delay_s: float, connect_s: float = 0.0) -> None:
+        self.target, self.delay_s, self.connect_s, self.requests, self.connections = (
+            urlsplit(target),
+            delay_s,
+            connect_s,
+            0,
+            0,
+        )
         self.counting = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -64,6 +71,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *_: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.counting:
+            self.server.connections += 1
+        time.sleep(self.server.connect_s)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
