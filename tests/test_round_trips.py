@@ -1,5 +1,6 @@
-"""A market's fixed round trips: what one index asks of the node once is never asked again in the same index, the
-calls that can share a round trip share it, and the process's clients share their connections."""
+"""A run's round trips: what one market's index asks of the node once is never asked again in the same index, the
+calls that can share a round trip share it, the process's clients share their connections, and the chains are looked
+through side by side."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from chainrisk.abi import load_abi
-from chainrisk.config import devnet_config
+from chainrisk.config import Config, devnet_config
+from chainrisk.errors import UserError
+from chainrisk.jobs import run
+from chainrisk.jobs.chains import ChainsReport
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc import client as rpc_client
+from chainrisk.store.db import Store
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 
@@ -148,3 +153,35 @@ def test_clients_in_threads_share_the_pool(counting: _Counting) -> None:
     with RpcClient(url) as rpc:
         rpc.head()
     assert counting.connections == opened
+
+
+def test_chains_looked_through_side_by_side(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A run of several chains looks through up to `parallel_markets` of them at once (three chains that must all be
+    running at once to pass a barrier), reads the wallet risk once for all, reports in chain id order, and a chain
+    that fails is named while the others are kept; with 1, one chain after the other in chain id order."""
+    db = tmp_path / "chainrisk.duckdb"
+    with Store(db):
+        pass
+    urls = {3: "http://c3", 1: "http://c1", 2: "http://bad", 4: "http://c4"}
+    barrier = threading.Barrier(3, timeout=30)
+    called: list[tuple[str, str]] = []
+
+    def fake(url: str, path: Path, *, publish: bool, positions: Any, wallet_risk: Any) -> ChainsReport:
+        assert (path, publish, positions) == (db, False, None) and wallet_risk is not None
+        called.append((url, threading.current_thread().name))
+        if url == "http://bad":
+            raise UserError("chain 2 is odd")
+        if side_by_side:
+            barrier.wait()
+        return ChainsReport(chain_id=int(url[-1]), block=1, links=0, chained_legs=0, wallets=0, seconds=0.0)
+
+    monkeypatch.setattr(run, "index_chains", fake)
+    for side_by_side in (True, False):
+        config = Config(db, None, None, [], parallel_markets=4 if side_by_side else 1)
+        failures: dict[str, str] = {}
+        called.clear()
+        reports = run.look_through(config, urls, None, failures)
+        assert [r.chain_id for r in reports] == [1, 3, 4]
+        assert failures == {"chains": "chain 2 is odd"}
+        if not side_by_side:
+            assert called == [(urls[i], threading.current_thread().name) for i in (1, 2, 3, 4)]

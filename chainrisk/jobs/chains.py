@@ -38,17 +38,23 @@ class ChainsReport:
 
 
 def index_chains(
-    rpc_url: str, db: Path, *, publish: bool = True, positions: pl.DataFrame | None = None
+    rpc_url: str,
+    db: Path,
+    *,
+    publish: bool = True,
+    positions: pl.DataFrame | None = None,
+    wallet_risk: pl.DataFrame | None = None,
 ) -> ChainsReport:
-    """Builds the chain tables for the latest snapshot of the chain `rpc_url` serves; `positions`: the store's latest
-    positions when the caller has just read them (a run passes the score's), else they are read here."""
+    """Builds the chain tables for the latest snapshot of the chain `rpc_url` serves; `positions` and `wallet_risk`:
+    the store's latest ones when the caller has just read them (a run passes the score's positions, and reads the
+    wallet risk once for all its chains), else they are read here."""
     started = time.perf_counter()
     if not db.is_file():
         raise UserError(f"no database at {db}; run `chainrisk run` (or index) first")
-    with Store(db, read_only=True) as store:
-        if positions is None:
-            positions = store.latest_positions()
-        wallet_risk = store.latest_wallet_risk()
+    if positions is None or wallet_risk is None:
+        with Store(db, read_only=True) as store:
+            positions = store.latest_positions() if positions is None else positions
+            wallet_risk = store.latest_wallet_risk() if wallet_risk is None else wallet_risk
     with RpcClient(rpc_url) as rpc:
         try:
             chain_id = int(rpc.call("eth_chainId"), 16)

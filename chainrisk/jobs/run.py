@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainrisk.alerts.deliver import AlertReport, run_alerts
 from chainrisk.alerts.rules import WatchedMarket
@@ -33,6 +33,9 @@ from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import mask_url
 from chainrisk.store.db import Store, keep_open
 from chainrisk.terminal import shared_progress
+
+if TYPE_CHECKING:
+    import polars as pl
 
 log = logging.getLogger("chainrisk.run")
 
@@ -283,6 +286,42 @@ def watched_markets(config: Config) -> list[WatchedMarket]:
     return unique
 
 
+def look_through(
+    config: Config, rpc_urls: dict[int, str], positions: pl.DataFrame | None, failures: dict[str, str]
+) -> list[ChainsReport]:
+    """The collateral chains' tables of every chain the run indexed (`rpc_urls`: chain id to the URL its markets were
+    read through), up to `parallel_markets` chains at once (each waits mostly on its chain's round trips; each writes
+    its own chain's rows in a transaction of its own); reports in chain id order. A chain that fails is logged and
+    named in `failures` under "chains", and the others go on. `positions`: the ones the score read (nothing writes
+    them in between), not read again per chain; the wallet risk is read once for all."""
+    urls = [url for _, url in sorted(rpc_urls.items())]
+    if not urls:
+        return []
+    with Store(config.db, read_only=True) as store:
+        wallet_risk = store.latest_wallet_risk()
+
+    def one(url: str) -> ChainsReport | UserError:
+        try:
+            return index_chains(url, config.db, publish=False, positions=positions, wallet_risk=wallet_risk)
+        except UserError as exc:
+            return exc
+
+    workers = min(config.parallel_markets, len(urls))
+    if workers > 1:
+        with ThreadPoolExecutor(workers, "chainrisk-chains") as pool:
+            outcomes = list(pool.map(one, urls))
+    else:
+        outcomes = [one(url) for url in urls]
+    reports = []
+    for outcome in outcomes:
+        if isinstance(outcome, UserError):
+            failures["chains"] = str(outcome)
+            log.error("chainrisk: error: chains: %s", outcome)
+        else:
+            reports.append(outcome)
+    return reports
+
+
 def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunReport:
     """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it. `clock` is the time
     `stale_above` rules measure the snapshots' age against."""
@@ -304,13 +343,7 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
         if report.score is not None:
-            for _, url in sorted(indexed.rpc_urls.items()):
-                try:
-                    # The positions the score read (nothing writes them in between): not read again per chain.
-                    report.chains.append(index_chains(url, config.db, publish=False, positions=positions))
-                except UserError as exc:
-                    report.failures["chains"] = str(exc)
-                    log.error("chainrisk: error: chains: %s", exc)
+            report.chains = look_through(config, indexed.rpc_urls, positions, report.failures)
         with Store(config.db) as store:
             # Evaluated when the score or every market failed too: a run that lost its data must still say so
             # (stale_above); the other rules then read the latest scores stored, which have not moved.
