@@ -98,11 +98,17 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
     feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
     try:
-        raw = rpc.batch([eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")])
+        # owner, feeRecipient and a market id nobody created, in one round trip: Morpho answers an all-zero Market
+        # for the last; other contracts revert (failing the batch) or answer junk.
+        raw = rpc.batch(
+            [
+                *(eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")),
+                eth_call(address, MORPHO, "market", b"\x00" * 32, block=tag),
+            ]
+        )
         MORPHO.decode("owner", raw[0])
         fee_recipient = _lower(MORPHO.decode("feeRecipient", raw[1])[0])
-        # A market id nobody created: Morpho answers an all-zero Market; other contracts revert or answer junk.
-        probe = MORPHO.decode("market", rpc.call(*eth_call(address, MORPHO, "market", b"\x00" * 32, block=tag)))[0]
+        probe = MORPHO.decode("market", raw[2])[0]
         if any(probe):
             raise ValueError("market(0) is not empty")
     except (RpcError, ValueError, TypeError, OverflowError) as exc:
