@@ -248,7 +248,7 @@ class MakerAdapter(Adapter[Deployment]):
         logged = {(r[0], r[1]) for r in noted.select("ilk", "urn").iter_rows()}
         logged |= {(r[0], r[1]) for r in noted.filter(pl.col("event") == "fork").select("ilk", "dst").iter_rows()}
         cdp_ids = [int(c) for c in events.filter(pl.col("event") == "NewCdp")["cdp_id"].to_list()]
-        ilks = set(registry_ilks(rpc, deployment, block))
+        ilks = set(registry_ilks(rpc, deployment, block) if deployment.registry is None else deployment.registry)
         ilks |= set(events.filter(pl.col("ilk").is_not_null())["ilk"].to_list())
         ilks |= {ilk for ilk, _ in deployment.listed if ilk is not None}
         urns, extra = discover_urns(rpc, deployment, sorted(logged), cdp_ids, sorted(ilks), block)

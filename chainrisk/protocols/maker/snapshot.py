@@ -81,6 +81,9 @@ class Deployment:
     #: (clip, ilk hex) of every ilk the IlkRegistry lists or the `urns` option names whose Dog entry has a Clipper:
     #: the auctions followed (their Take, Redo and Yank logs, their running sales).
     clips: tuple[tuple[str, str], ...] = ()
+    #: The ilks the IlkRegistry lists at the block discover read (registry_ilks), kept for the snapshot at that block;
+    #: None: not read (the snapshot asks).
+    registry: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -249,13 +252,16 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
         dai=str(found[DAI_KEY]),
         listed=parse_urn_list(urns_option) if urns_option else (),
     )
-    return replace(deployment, clips=_clips(rpc, deployment, block))
+    registry = tuple(registry_ilks(rpc, deployment, block))
+    return replace(deployment, clips=_clips(rpc, deployment, registry, block), registry=registry)
 
 
-def _clips(rpc: RpcClient, deployment: Deployment, block: int) -> tuple[tuple[str, str], ...]:
-    """(clip, ilk) for every ilk the registry lists or the urn list names, from the Dog's `ilks(ilk).clip` (an ilk
-    without one, or whose entry does not decode, has no auctions to follow)."""
-    ilks = sorted(set(registry_ilks(rpc, deployment, block)) | {i for i, _ in deployment.listed if i is not None})
+def _clips(
+    rpc: RpcClient, deployment: Deployment, registry: tuple[str, ...], block: int
+) -> tuple[tuple[str, str], ...]:
+    """(clip, ilk) for every ilk the registry lists (`registry`) or the urn list names, from the Dog's
+    `ilks(ilk).clip` (an ilk without one, or whose entry does not decode, has no auctions to follow)."""
+    ilks = sorted(set(registry) | {i for i, _ in deployment.listed if i is not None})
     raw = rpc.batch_each([eth_call(deployment.dog, DOG, "ilks", bytes.fromhex(i[2:]), block=hex(block)) for i in ilks])
     found = []
     for ilk, answer in zip(ilks, raw, strict=True):
