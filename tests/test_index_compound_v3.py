@@ -46,6 +46,7 @@ from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standi
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.rpc import client as rpc_client
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from chainrisk.store.db import Store
 from chainrisk.store.views import install_views, query_sql
@@ -138,6 +139,43 @@ def test_balances_equal_the_contract_after_months_of_interest(
     assert int(market["accrued_borrow_index"]) > 1_005 * 10**12 and market["last_accrual_time"] == timestamp
     assert holders >= 50 and borrowers >= 15 and chain["history"]["absorbed"], (holders, borrowers)
     print(f"{holders} accounts ({borrowers} borrowing) equal balanceOf / borrowBalanceOf / collateralBalanceOf")
+
+
+def test_a_later_snapshot_rereads_only_the_touched_collateral_and_equals_a_full_read(
+    chain: dict[str, Any], comet_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second snapshot takes the collateral of the accounts no event named since the first from its raw rows
+    (userBasic is read for every account), asks userCollateral only of the others, and stores exactly what one
+    snapshot reading every account stores."""
+    comet, url, options = chain["comet"], chain["rpc_url"], {"usd_oracle": chain["usd_oracle"]}
+    late, _ = _snapshot(comet_db, comet)
+    moved = _frame(
+        comet_db,
+        "SELECT block_number FROM raw_compound_v3_events WHERE event IN ('SupplyCollateral', 'WithdrawCollateral', "
+        "'TransferCollateral') ORDER BY block_number DESC LIMIT 1 OFFSET 5",
+    )
+    early = int(moved["block_number"][0]) - 1
+    selector = "0x" + COMET.selector("userCollateral").hex()
+    asked: list[int] = []
+    exchange = rpc_client.RpcClient._exchange
+
+    def counted(self: RpcClient, calls: Any, pending: list[int]) -> Any:
+        asked.append(
+            sum(1 for i in pending if calls[i][0] == "eth_call" and calls[i][1][0]["data"].startswith(selector))
+        )
+        return exchange(self, calls, pending)
+
+    reused, full = tmp_path / "reused.duckdb", tmp_path / "full.duckdb"
+    index_market("compound-v3", url, comet, reused, options=options, to_block=early)
+    monkeypatch.setattr(rpc_client.RpcClient, "_exchange", counted)
+    index_market("compound-v3", url, comet, reused, options=options, to_block=late)
+    later = sum(asked)
+    asked.clear()
+    index_market("compound-v3", url, comet, full, options=options, to_block=late)
+    assert 0 < later < sum(asked), (later, sum(asked))
+    for table in ("raw_compound_v3_accounts", "raw_compound_v3_collateral", "positions", "wallet_health"):
+        sql = f"SELECT * FROM {table} ORDER BY ALL"
+        assert _frame(reused, sql).equals(_frame(full, sql)), table
 
 
 def test_the_committed_abi_is_the_stand_in_interface() -> None:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Setting, SettingsTable, Snapshot
+from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.compound_v3 import accrual, normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
@@ -190,6 +190,8 @@ class CompoundV3Adapter(Adapter[Deployment]):
     #: before it is named stale (chainrisk.protocols.usd)
     text_options = USD_TEXT_OPTIONS
     account_columns = ("event", "wallet", "counterparty")
+    #: A later snapshot takes the collateral of the accounts no event touched since from these rows (snapshot_since).
+    previous_tables: ClassVar[tuple[str, ...]] = ("raw_compound_v3_collateral",)
     events_view = "stg_compound_v3_events"
     pools_view = "stg_compound_v3_pools"
     liquidations_view = "stg_compound_v3_liquidations"
@@ -214,11 +216,26 @@ class CompoundV3Adapter(Adapter[Deployment]):
     def snapshot(
         self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
     ) -> Snapshot:
+        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
+
+    def snapshot_since(
+        self,
+        rpc: RpcClient,
+        deployment: Deployment,
+        events: pl.DataFrame,
+        chain_id: int,
+        block: int,
+        timestamp: int,
+        previous: Previous | None,
+    ) -> Snapshot:
+        """Every account at `block`; with `previous`, the collateral balances of the accounts no event touched since
+        are taken from its raw rows instead of read again (_unchanged_collateral); userBasic is read for all."""
         # Every account that ever held a position: the holder of each event, and both sides of a transfer.
         receivers = events.filter(pl.col("event").is_in(TWO_SIDED))["counterparty"]
         wallets = sorted((set(events["wallet"].drop_nulls()) | set(receivers)) - {ZERO})
         market = read_market(rpc, deployment, block, timestamp)
-        accounts = read_accounts(rpc, deployment.comet, market.assets, wallets, block)
+        known = _unchanged_collateral(previous, wallets) if previous is not None else None
+        accounts = read_accounts(rpc, deployment.comet, market.assets, wallets, block, known)
         positions, health = normalise.contract_frames(accounts, market, chain_id, block, timestamp)
         raw_accounts, raw_collateral = normalise.accounts_frames(accounts, market, chain_id, block)
         predictions = normalise.absorb_predictions(accounts, market)
@@ -244,6 +261,26 @@ class CompoundV3Adapter(Adapter[Deployment]):
         self, table: str, rows: pl.DataFrame, timestamp: int, related: Callable[[str], pl.DataFrame]
     ) -> list[dict[str, Any]]:
         return accrual.accrue(table, rows, timestamp, related)
+
+
+def _unchanged_collateral(previous: Previous, wallets: list[str]) -> dict[str, dict[str, int]] | None:
+    """The collateral balances (asset -> userCollateral balance) of the `wallets` no event names since the previous
+    snapshot, as that snapshot read them (its raw rows hold the entered assets; a wallet without rows held none).
+    Why this is exact: Comet moves an account's userCollateral only in supplyCollateral, transferCollateral,
+    withdrawCollateral and absorb, each logging an event that names the account (SupplyCollateral's dst, both sides
+    of TransferCollateral, WithdrawCollateral's src, AbsorbCollateral's borrower; compound-finance/comet
+    contracts/Comet.sol); any event naming a wallet, on either side, has it read again. None, everything read, when the
+    market was upgraded since (its proxy's Upgraded): new code may keep its accounts otherwise."""
+    since = previous.events_since
+    if since.filter(pl.col("event") == "Upgraded").height:
+        return None
+    touched = set(since["wallet"].drop_nulls()) | set(since["counterparty"].drop_nulls())
+    rows = previous.raw["raw_compound_v3_collateral"]
+    stored: dict[str, dict[str, int]] = {}
+    balances = rows["balance"].cast(pl.Int128).to_list()
+    for wallet, asset, balance in zip(rows["wallet"].to_list(), rows["asset"].to_list(), balances, strict=True):
+        stored.setdefault(wallet, {})[asset] = balance
+    return {w: stored.get(w, {}) for w in wallets if w not in touched}
 
 
 ADAPTER = CompoundV3Adapter()

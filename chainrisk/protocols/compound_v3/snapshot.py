@@ -348,21 +348,34 @@ def usd_route(base: Token, base_price: int | None, assets: Sequence[Asset]) -> s
 
 
 def read_accounts(
-    rpc: RpcClient, comet: str, assets: Sequence[Asset], wallets: Sequence[str], block: int
+    rpc: RpcClient,
+    comet: str,
+    assets: Sequence[Asset],
+    wallets: Sequence[str],
+    block: int,
+    known: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[Account]:
     """userBasic of every wallet, then userCollateral only for the assets each has entered: Comet sets an asset's
-    bit exactly when a balance leaves zero and clears it when it returns there, so the others hold nothing."""
+    bit exactly when a balance leaves zero and clears it when it returns there, so the others hold nothing.
+    `known`: the collateral balances (asset -> balance) of wallets no event touched since an earlier snapshot (the
+    adapter's _unchanged_collateral); an entered asset's balance found there is taken as it is, not read again.
+    userBasic is always read: its tracking fields move without an event (Comet.accrueAccount)."""
     tag = hex(block)
     calls = [eth_call(comet, COMET, "userBasic", w, block=tag) for w in wallets]
     basics = [_decode("userBasic", r) for r in rpc.batch(calls)]
-    entered: list[tuple[str, Asset]] = []
+    held: list[tuple[str, Asset, int | None]] = []  # each entered asset, its balance when known
     for wallet, (_, _, _, assets_in, reserved) in zip(wallets, basics, strict=True):
         bits = int(assets_in) | int(reserved) << EXTENDED_ASSETS_SHIFT
-        entered.extend((wallet, a) for a in assets if bits >> a.offset & 1)
-    raw = rpc.batch([eth_call(comet, COMET, "userCollateral", w, a.token.address, block=tag) for w, a in entered])
+        kept = known.get(wallet) if known is not None else None
+        held.extend(
+            (wallet, a, kept.get(a.token.address) if kept is not None else None) for a in assets if bits >> a.offset & 1
+        )
+    wanted = [(w, a) for w, a, balance in held if balance is None]
+    raw = rpc.batch([eth_call(comet, COMET, "userCollateral", w, a.token.address, block=tag) for w, a in wanted])
+    read = iter(int(_decode("userCollateral", item)[0]) for item in raw)
     balances: dict[str, dict[str, int]] = {}
-    for (wallet, asset), item in zip(entered, raw, strict=True):
-        balances.setdefault(wallet, {})[asset.token.address] = int(_decode("userCollateral", item)[0])
+    for wallet, asset, balance in held:
+        balances.setdefault(wallet, {})[asset.token.address] = balance if balance is not None else next(read)
     return [
         Account(w, int(p), int(ti), int(ta), int(a_in) | int(res) << EXTENDED_ASSETS_SHIFT, balances.get(w, {}))
         for w, (p, ti, ta, a_in, res) in zip(wallets, basics, strict=True)
