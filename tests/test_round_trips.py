@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from chainrisk.config import Config, devnet_config
 from chainrisk.errors import UserError
 from chainrisk.jobs import run
 from chainrisk.jobs.chains import ChainsReport
-from chainrisk.jobs.index import index_market
+from chainrisk.jobs.index import deployment_block, index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc import client as rpc_client
 from chainrisk.store.db import Store
@@ -185,3 +186,26 @@ def test_chains_looked_through_side_by_side(monkeypatch: pytest.MonkeyPatch, tmp
         assert failures == {"chains": "chain 2 is odd"}
         if not side_by_side:
             assert called == [(urls[i], threading.current_thread().name) for i in (1, 2, 3, 4)]
+
+
+class _CodeFrom:
+    """A node on which a contract has code from block `first` on; counts the round trips asked of it."""
+
+    def __init__(self, first: int) -> None:
+        self.first, self.round_trips = first, 0
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[str]:
+        self.round_trips += 1
+        return ["0x6080" if int(params[1], 16) >= self.first else "0x" for _, params in calls]
+
+
+@pytest.mark.parametrize("at", [1, 2, 17, 1000, 24_000_000])
+def test_a_contract_s_first_block_with_code_is_found_in_few_round_trips(at: int) -> None:
+    """Every first block from 0 to `at` (sampled on the large range) is found exactly; each round trip probes 15
+    blocks, so the range shrinks 16-fold a round trip (Ethereum's 24M blocks: 7 round trips at most, where bisection
+    took 25)."""
+    firsts = range(at + 1) if at <= 1000 else [0, 1, 2, 17, 4_191_431, 18_883_124, at - 1, at]
+    for first in firsts:
+        node = _CodeFrom(first)
+        assert deployment_block(node, "0x" + "11" * 20, at) == first  # type: ignore[arg-type]
+        assert node.round_trips <= math.ceil(math.log(at + 1, 16)) + 1, (first, node.round_trips)

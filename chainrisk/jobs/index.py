@@ -277,17 +277,26 @@ def _repair_reorg(blocks: _Blocks, store: Store, protocol: str, chain_id: int, m
     return keep
 
 
+#: Blocks probed per round trip when searching for a contract's first block with code: 15 cut the range 16-fold a
+#: round trip, 6 round trips for Ethereum's 24M blocks where bisection took 25.
+DEPLOYMENT_PROBES = 15
+
+
 def deployment_block(rpc: RpcClient, address: str, at: int) -> int:
-    """The first block at which `address` has code (it has code at `at`), by bisection over eth_getCode: no log
-    before it can be the contract's. A node without old state (not an archive node) cannot tell: 0 then."""
-    lo, hi = 0, at
+    """The first block at which `address` has code (it has code at `at`), by a search over eth_getCode (each round
+    trip probes DEPLOYMENT_PROBES blocks spread over the range left): no log before it can be the contract's. A node
+    without old state (not an archive node) cannot tell: 0 then."""
+    lo, hi = 0, at  # the first block with code lies in [lo, hi]
     try:
         while lo < hi:
-            mid = (lo + hi) // 2
-            if rpc.call("eth_getCode", [address, hex(mid)]) in ("0x", "0x0", None):
-                lo = mid + 1
-            else:
-                hi = mid
+            step = (hi - lo) / (DEPLOYMENT_PROBES + 1)
+            probes = sorted({lo + int(step * k) for k in range(1, DEPLOYMENT_PROBES + 1)} - {hi} | {lo})
+            codes = rpc.batch([("eth_getCode", [address, hex(n)]) for n in probes])
+            for number, code in zip(probes, codes, strict=True):
+                if code not in ("0x", "0x0", None):
+                    hi = number
+                    break
+                lo = number + 1
     except RpcError:
         return 0
     return lo
