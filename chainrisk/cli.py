@@ -280,7 +280,7 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
             f"indexed {report.protocol} {report.market} on chain {report.chain_id}: blocks "
             f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} accounts "
             f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
-            f"database {config.db}"
+            f"RPC {report.rpc_requests:,} requests, {report.rpc_calls:,} calls; database {config.db}"
         )
     failures = len(done.failures)
     if failures == len(config.markets):

@@ -664,6 +664,35 @@ def test_runs_page_lists_runs_events_and_active_alerts(
     assert chart_data(app, "rule").num_rows == 2
 
 
+def test_runs_page_shows_each_run_s_rpc_usage(scored: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What each run's markets and look-through asked of the RPCs (requests and calls, summed from its JSON details),
+    in the table and as a chart; a run that recorded none (older, or as text) shows nothing rather than 0."""
+    db = copy_of(scored, tmp_path)
+    details = [
+        '{"line": "run 1 ok", "indexed": [], "chains": []}',
+        '{"line": "run 2 ok", "indexed": [{"rpc_requests": 14, "rpc_calls": 120}, {"rpc_requests": 13, '
+        '"rpc_calls": 80}], "chains": [{"rpc_requests": 10, "rpc_calls": 300}]}',
+        '{"line": "run 3 partial", "indexed": [{"rpc_requests": 12, "rpc_calls": 100}], "chains": []}',
+    ]
+    with duckdb.connect(str(db)) as con:
+        for run_id, summary in enumerate(details, start=1):
+            con.execute(
+                "INSERT INTO runs VALUES (?, '2024-01-01 00:00:00+00', '2024-01-01 00:00:42+00', 'ok', 2, 0, 772, 0, "
+                "NULL, ?)",
+                [run_id, summary],
+            )
+    publish(db)
+    monkeypatch.setenv("CHAINRISK_DB", str(db))
+    app = open_page("runs")
+    assert_clean(app)
+    runs = table_with(app, "rpc_calls")
+    assert list(runs["run_id"]) == [3, 2, 1]
+    assert [None if v is None or v != v else int(v) for v in runs["rpc_requests"]] == [12, 37, None]
+    assert [None if v is None or v != v else int(v) for v in runs["rpc_calls"]] == [100, 500, None]
+    chart = chart_data(app, "rpc_calls").to_pydict()
+    assert sorted(zip(chart["run_id"], chart["rpc_calls"], strict=True)) == [(2, 500), (3, 100)]
+
+
 def test_runs_page_without_runs_says_so(scored: Path) -> None:
     app = open_page("runs")
     assert_clean(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import math
 import threading
 from collections.abc import Iterator, Sequence
@@ -77,12 +78,14 @@ def test_a_steady_index_asks_each_block_once(
 
 
 class _Counting(http.server.ThreadingHTTPServer):
-    """A loopback JSON-RPC proxy in front of `target` that counts the connections it accepts."""
+    """A loopback JSON-RPC proxy in front of `target` that counts the connections it accepts, the requests and the
+    JSON-RPC calls in them."""
 
     daemon_threads = True
 
     def __init__(self, target: str) -> None:
-        self.target, self.connections, self.lock = urlsplit(target), 0, threading.Lock()
+        self.target, self.lock = urlsplit(target), threading.Lock()
+        self.connections = self.requests = self.calls = 0
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -100,6 +103,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        sent = json.loads(body)
+        with self.server.lock:
+            self.server.requests += 1
+            self.server.calls += len(sent) if isinstance(sent, list) else 1
         node = http.client.HTTPConnection(self.server.target.hostname or "127.0.0.1", self.server.target.port)
         node.request("POST", "/", body, {"Content-Type": "application/json"})
         answer = node.getresponse().read()
@@ -119,6 +126,22 @@ def counting(devnet: dict[str, Any]) -> Iterator[_Counting]:
     yield proxy
     proxy.shutdown()
     proxy.server_close()
+
+
+def test_an_index_reports_the_requests_and_calls_its_node_saw(
+    devnet: dict[str, Any], counting: _Counting, tmp_path: Path
+) -> None:
+    """Each market's report (and so the run's summary) counts the HTTP requests and JSON-RPC calls the node was sent
+    for it, as the node counts them: what a provider bills."""
+    url, db = f"http://127.0.0.1:{counting.server_address[1]}", tmp_path / "chainrisk.duckdb"
+    with RpcClient(devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+    for market in devnet_config(devnet, db).markets:
+        for block in (head - 1, head):
+            requests, calls = counting.requests, counting.calls
+            report = index_market(market.protocol, url, market.address, db, options=market.options, to_block=block)
+            assert (report.rpc_requests, report.rpc_calls) == (counting.requests - requests, counting.calls - calls)
+            assert 0 < report.rpc_requests < report.rpc_calls
 
 
 def test_clients_one_after_another_share_one_connection(counting: _Counting) -> None:

@@ -16,14 +16,24 @@ TABLES = ("runs", "alert_events", "alert_state")
 RUNS_SHOWN, EVENTS_SHOWN = 100, 1_000
 
 
+#: A run's RPC usage from its JSON details: its markets' and chains' requests or calls summed; NULL for a run that
+#: recorded none (written before stop 64, or one whose every market failed).
+_USAGE = """nullif(
+    coalesce(list_sum(CAST(json_extract(summary, '$.indexed[*].{0}') AS BIGINT[])), 0)
+    + coalesce(list_sum(CAST(json_extract(summary, '$.chains[*].{0}') AS BIGINT[])), 0), 0)"""
+
+
 def last_runs(db: Path, limit: int = RUNS_SHOWN) -> pl.DataFrame:
     """Newest first; `summary` is the run's one line in words (the JSON details beside it in the table are for
-    analysts' SQL, not for this page); a run without alert rules sent 0 alerts."""
+    analysts' SQL, not for this page); a run without alert rules sent 0 alerts; `rpc_requests` and `rpc_calls` what
+    its markets and look-through asked of the RPCs (what providers bill), NULL when not recorded."""
     frame = query(
         db,
-        """
+        f"""
         SELECT run_id, status, started_at, epoch(finished_at) - epoch(started_at) AS seconds, markets,
                markets_failed, wallets, liquidatable, coalesce(alerts_sent, 0) AS alerts_sent,
+               CASE WHEN json_valid(summary) THEN {_USAGE.format("rpc_requests")} END AS rpc_requests,
+               CASE WHEN json_valid(summary) THEN {_USAGE.format("rpc_calls")} END AS rpc_calls,
                CASE WHEN json_valid(summary) THEN json_extract_string(summary, '$.line') ELSE summary END AS summary
         FROM runs ORDER BY run_id DESC LIMIT ?
         """,
@@ -88,15 +98,25 @@ def render() -> None:
                 "wallets",
                 "liquidatable",
                 "alerts_sent",
+                "rpc_requests",
+                "rpc_calls",
             ),
             {
                 "run_id": count_column("run"),
                 "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                 "markets_failed": "failed markets",
                 "alerts_sent": "alerts sent",
+                "rpc_requests": count_column(
+                    "RPC requests", "HTTP requests the run's markets and look-through sent, retries included"
+                ),
+                "rpc_calls": count_column("RPC calls", "JSON-RPC calls in those requests: what providers bill"),
             },
             "these runs",
         )
+        usage = runs.drop_nulls("rpc_calls")
+        if usage.height > 1:
+            st.caption("RPC calls per run (what a provider bills and rate-limits), newest on the right")
+            st.altair_chart(_usage_chart(usage), width="stretch")
 
     st.subheader("Active alerts")
     active = active_alerts(db)
@@ -131,6 +151,24 @@ def render() -> None:
             "block_number": count_column("block"),
         },
     )
+
+
+def _usage_chart(runs: pl.DataFrame) -> alt.Chart:
+    chart: alt.Chart = (
+        alt.Chart(naive_utc(runs.select("run_id", "started_at", "rpc_requests", "rpc_calls"), "started_at"))
+        .mark_bar()
+        .encode(
+            x=alt.X("run_id:O", title="run"),
+            y=alt.Y("rpc_calls:Q", title="RPC calls"),
+            tooltip=[
+                alt.Tooltip("run_id:O", title="run"),
+                alt.Tooltip("started_at:T", title="started (UTC)", format="%Y-%m-%d %H:%M:%S"),
+                alt.Tooltip("rpc_requests:Q", title="requests", format=","),
+                alt.Tooltip("rpc_calls:Q", title="calls", format=","),
+            ],
+        )
+    )
+    return chart
 
 
 def _timeline(events: pl.DataFrame) -> alt.Chart:

@@ -29,11 +29,14 @@ class ChainsReport:
     chained_legs: int  #: position legs that go through at least one link
     wallets: int  #: end owners looked through
     seconds: float
+    rpc_requests: int = 0  #: HTTP requests sent to the chain's RPC, retries included (RpcClient.usage)
+    rpc_calls: int = 0  #: JSON-RPC calls in them
 
     def line(self) -> str:
         return (
             f"chains at block {self.block}: {self.links} wrapped assets, {self.chained_legs} chained positions "
-            f"of {self.wallets} wallets ({self.seconds:.1f} s)"
+            f"of {self.wallets} wallets ({self.seconds:.1f} s; RPC {self.rpc_requests:,} requests, {self.rpc_calls:,} "
+            "calls)"
         )
 
 
@@ -72,6 +75,7 @@ def index_chains(
             return convert_exact(rpc, links, pieces, block)
 
         frames = chain_frames(positions, links, convert, wallet_risk)
+        usage = rpc.usage
     with Store(db) as store:
         store.replace_chain_tables(frames, chain_id, block)
         if publish:
@@ -83,4 +87,6 @@ def index_chains(
         chained_legs=frames["collateral_chains"].height,
         wallets=frames["wallet_lookthrough"].height,
         seconds=round(time.perf_counter() - started, 3),
+        rpc_requests=usage.requests,
+        rpc_calls=usage.calls,
     )

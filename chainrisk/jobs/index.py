@@ -47,6 +47,8 @@ class IndexReport:
     data_quality: dict[str, int] = field(default_factory=dict)
     #: The markets where something was left unknown (USD, a symbol, a health factor), sorted.
     markets_with_unknowns: list[str] = field(default_factory=list)
+    rpc_requests: int = 0  #: HTTP requests the index sent its RPC, retries included (RpcClient.usage)
+    rpc_calls: int = 0  #: JSON-RPC calls in them (what providers bill)
 
 
 @contextmanager
@@ -489,6 +491,7 @@ def index_market(
             frames["data_quality"] = quality
             store.write_snapshot(protocol, chain_id, address, target, block["hash"], timestamp, frames)
         faults_absorbed = rpc.faults_absorbed
+        usage = rpc.usage
     return IndexReport(
         protocol=protocol,
         chain_id=chain_id,
@@ -503,6 +506,8 @@ def index_market(
         faults_absorbed=faults_absorbed,
         data_quality=dict(sorted(quality.group_by("kind").len().iter_rows())),
         markets_with_unknowns=sorted(set(quality.filter(pl.col("unknown").is_not_null())["market"].to_list())),
+        rpc_requests=usage.requests,
+        rpc_calls=usage.calls,
     )
 
 

@@ -67,6 +67,9 @@ class RunReport:
         if self.chains:
             links, legs = sum(c.links for c in self.chains), sum(c.chained_legs for c in self.chains)
             parts.append(f"{links} wrapped assets, {legs} chained positions")
+        requests, calls = self.rpc_usage()
+        if requests:
+            parts.append(f"RPC {requests:,} requests, {calls:,} calls")
         faults: dict[str, int] = {}
         for indexed in self.indexed:
             for kind, count in indexed.faults_absorbed.items():
@@ -81,6 +84,12 @@ class RunReport:
                 f"alerts: {self.alerts.breached} breaching, {self.alerts.sent} sent, {self.alerts.failed} undelivered"
             )
         return "; ".join(parts)
+
+    def rpc_usage(self) -> tuple[int, int]:
+        """HTTP requests and JSON-RPC calls the run's markets and look-through sent, retries included (a chain made
+        ready for markets read side by side aside: a few calls a chain)."""
+        reports: list[IndexReport | ChainsReport] = [*self.indexed, *self.chains]
+        return sum(r.rpc_requests for r in reports), sum(r.rpc_calls for r in reports)
 
     def data_quality_warning(self) -> str | None:
         """'warning: data quality: ...' when a market met odd contracts (chainrisk.protocols.quality), else None."""

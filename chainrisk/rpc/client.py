@@ -89,6 +89,17 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@dataclass(frozen=True)
+class RpcUsage:
+    """HTTP requests sent to a node and the JSON-RPC calls in them, retries included."""
+
+    requests: int = 0
+    calls: int = 0
+
+    def __add__(self, other: RpcUsage) -> RpcUsage:
+        return RpcUsage(self.requests + other.requests, self.calls + other.calls)
+
+
 class _SharedPool(httpx.BaseTransport):
     """The process's one pool of HTTP connections, lent to every client (each client's own settings, its timeout
     above all, travel with each request). A run makes a client per market and job, and each used to open its own
@@ -203,6 +214,8 @@ class RpcClient:
         self._ids = itertools.count(1)
         self._http = httpx.Client(timeout=settings.timeout_s, verify=_tls_context(), transport=_SharedPool())
         self._absorbed: Counter[str] = Counter()
+        #: HTTP requests sent and JSON-RPC calls in them, retries included (`usage`).
+        self._requests = self._calls = 0
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
         #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
@@ -226,6 +239,12 @@ class RpcClient:
     def faults_absorbed(self) -> dict[str, int]:
         """Transient faults this client got past, by kind (FAULT_KINDS)."""
         return dict(sorted(self._absorbed.items()))
+
+    @property
+    def usage(self) -> RpcUsage:
+        """What this client asked of the node: HTTP requests and the JSON-RPC calls in them, retries included (what
+        providers bill and rate-limit)."""
+        return RpcUsage(self._requests, self._calls)
 
     def note_absorbed(self, kind: str) -> None:
         """Counts a fault a caller absorbed with this client (the log fetcher's range resplits)."""
@@ -356,6 +375,8 @@ class RpcClient:
             {"jsonrpc": "2.0", "id": request_id, "method": calls[i][0], "params": list(calls[i][1])}
             for request_id, i in index_of.items()
         ]
+        self._requests += 1
+        self._calls += len(payload)
         try:
             response = self._http.post(self.url, json=payload)
         except RETRYABLE_TRANSPORT_ERRORS as exc:
