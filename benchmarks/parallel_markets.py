@@ -14,19 +14,15 @@ health and liquidation curve. Figures go to benchmarks/results/parallel_markets.
 from __future__ import annotations
 
 import argparse
-import http.client
-import http.server
 import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,6 +33,7 @@ from chainrisk.devnet.prices import parse_start  # noqa: E402
 from chainrisk.jobs.run import run_once  # noqa: E402
 from chainrisk.rpc import RpcClient  # noqa: E402
 from chainrisk.store.db import Store  # noqa: E402
+from tests.rpcproxy import CountingProxy  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "parallel_markets.json"
 #: Tables whose rows must be the same in both databases after each round (their run ids aside).
@@ -45,54 +42,6 @@ COMPARED = {
     "wallet_health": "SELECT * FROM wallet_health",
     "liquidation_curve": "SELECT * FROM liquidation_curve",
 }
-
-
-class _Latency(http.server.ThreadingHTTPServer):
-    """A loopback JSON-RPC proxy: each POST forwarded to `target` after `delay_s`, each new connection accepted after
-    `connect_s` (a remote provider's TCP and TLS handshakes); counts the requests and connections."""
-
-    daemon_threads = True
-
-    def __init__(self, target: str, delay_s: float, connect_s: float = 0.0) -> None:
-        self.target, self.delay_s, self.connect_s, self.requests, self.connections = (
-            urlsplit(target),
-            delay_s,
-            connect_s,
-            0,
-            0,
-        )
-        self.counting = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Latency
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.counting:
-            self.server.connections += 1
-        time.sleep(self.server.connect_s)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        with self.server.counting:
-            self.server.requests += 1
-        time.sleep(self.server.delay_s)
-        target = self.server.target
-        node = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=600)
-        node.request("POST", "/", body, {"Content-Type": "application/json"})
-        answer = node.getresponse().read()
-        node.close()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
 
 
 def _same_tables(left: Path, right: Path) -> dict[str, int]:
@@ -128,14 +77,13 @@ def main() -> None:
             step_hours=4,
         )
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
-        proxies: list[_Latency] = []
+        proxies: list[CountingProxy] = []
         try:
             base = devnet_config(manifest, Path(folder) / "unused.duckdb")
             chains, markets = {}, []
             for i, market in enumerate(base.markets):
                 if args.urls == "each" or not proxies:
-                    proxy = _Latency(str(manifest["rpc_url"]), args.latency_ms / 1000)
-                    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+                    proxy = CountingProxy(str(manifest["rpc_url"]), args.latency_ms / 1000).start()
                     proxies.append(proxy)
                     name = f"chain{i}"
                     chains[name] = ChainConfig(name, 31337, f"http://127.0.0.1:{proxy.server_address[1]}")
@@ -180,7 +128,7 @@ def main() -> None:
                 compared = _same_tables(sides["one_by_one"].db, sides["parallel"].db)
         finally:
             for proxy in proxies:
-                proxy.shutdown()
+                proxy.stop()
             stop_process(int(manifest["pid"]))
     median = {side: statistics.median(r["run_s"] for r in rows) for side, rows in runs.items()}
     result = {

@@ -19,19 +19,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from parallel_markets import COMPARED, _Latency  # the benchmark beside this one: its proxy and compared tables
+# The benchmark beside this one (the tables it compares) and the checkout's tests (their counting proxy).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from parallel_markets import COMPARED
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
+from tests.rpcproxy import CountingProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "round_trips.json"
@@ -91,9 +93,8 @@ def main() -> None:
             step_hours=4,
         )
         manifest = build_devnet(options, state / "devnet", detach=False)
-        proxy = _Latency(str(manifest["rpc_url"]), args.latency_ms / 1000, args.connect_ms / 1000)
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        proxy = CountingProxy(str(manifest["rpc_url"]), args.latency_ms / 1000, args.connect_ms / 1000).start()
+        url = proxy.url
         dbs = {name: state / f"{name}.duckdb" for name in trees}
         compared: dict[str, int] = {}
         try:
@@ -117,7 +118,7 @@ def main() -> None:
                     print(f"round {round_ + 1} {name}: {runs[name][-1]}", flush=True)
                 compared = _same_tables(dbs["baseline"], dbs["candidate"])
         finally:
-            proxy.shutdown()
+            proxy.stop()
             stop_process(int(manifest["pid"]))
     median = {name: statistics.median(r["run_s"] for r in rows) for name, rows in runs.items()}
     result = {

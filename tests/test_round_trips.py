@@ -4,15 +4,11 @@ through side by side."""
 
 from __future__ import annotations
 
-import http.client
-import http.server
-import json
 import math
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +21,7 @@ from chainrisk.jobs.index import deployment_block, index_market
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc import client as rpc_client
 from chainrisk.store.db import Store
+from tests.rpcproxy import CountingProxy
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 
@@ -77,63 +74,18 @@ def test_a_steady_index_asks_each_block_once(
             assert len(together) == 1
 
 
-class _Counting(http.server.ThreadingHTTPServer):
-    """A loopback JSON-RPC proxy in front of `target` that counts the connections it accepts, the requests and the
-    JSON-RPC calls in them."""
-
-    daemon_threads = True
-
-    def __init__(self, target: str) -> None:
-        self.target, self.lock = urlsplit(target), threading.Lock()
-        self.connections = self.requests = self.calls = 0
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Counting
-
-    def log_message(self, *_: Any) -> None:
-        return
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.lock:
-            self.server.connections += 1
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        sent = json.loads(body)
-        with self.server.lock:
-            self.server.requests += 1
-            self.server.calls += len(sent) if isinstance(sent, list) else 1
-        node = http.client.HTTPConnection(self.server.target.hostname or "127.0.0.1", self.server.target.port)
-        node.request("POST", "/", body, {"Content-Type": "application/json"})
-        answer = node.getresponse().read()
-        node.close()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-
 @pytest.fixture
-def counting(devnet: dict[str, Any]) -> Iterator[_Counting]:
-    proxy = _Counting(devnet["rpc_url"])
-    thread = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield proxy
-    proxy.shutdown()
-    proxy.server_close()
+def counting(devnet: dict[str, Any]) -> Iterator[CountingProxy]:
+    with CountingProxy(devnet["rpc_url"]) as proxy:
+        yield proxy
 
 
 def test_an_index_reports_the_requests_and_calls_its_node_saw(
-    devnet: dict[str, Any], counting: _Counting, tmp_path: Path
+    devnet: dict[str, Any], counting: CountingProxy, tmp_path: Path
 ) -> None:
     """Each market's report (and so the run's summary) counts the HTTP requests and JSON-RPC calls the node was sent
     for it, as the node counts them: what a provider bills."""
-    url, db = f"http://127.0.0.1:{counting.server_address[1]}", tmp_path / "chainrisk.duckdb"
+    url, db = counting.url, tmp_path / "chainrisk.duckdb"
     with RpcClient(devnet["rpc_url"]) as rpc:
         head = rpc.head()
     for market in devnet_config(devnet, db).markets:
@@ -144,19 +96,19 @@ def test_an_index_reports_the_requests_and_calls_its_node_saw(
             assert 0 < report.rpc_requests < report.rpc_calls
 
 
-def test_clients_one_after_another_share_one_connection(counting: _Counting) -> None:
+def test_clients_one_after_another_share_one_connection(counting: CountingProxy) -> None:
     """A run makes a client per market and job: closing one leaves the connection for the next."""
-    url = f"http://127.0.0.1:{counting.server_address[1]}"
+    url = counting.url
     for _ in range(5):
         with RpcClient(url) as rpc:
             assert rpc.chain_and_head()[0] == 31337
     assert counting.connections == 1
 
 
-def test_clients_in_threads_share_the_pool(counting: _Counting) -> None:
+def test_clients_in_threads_share_the_pool(counting: CountingProxy) -> None:
     """Markets read side by side: clients in threads at once each get an answer, on at most one connection each,
     and the connections stay for later clients."""
-    url = f"http://127.0.0.1:{counting.server_address[1]}"
+    url = counting.url
     answers: list[int] = []
     barrier = threading.Barrier(4)
 

@@ -1,0 +1,76 @@
+"""A counting JSON-RPC proxy for tests and benchmarks: loopback only, in front of a local node (the devnet's anvil). It
+counts the connections it accepts, the HTTP requests and the JSON-RPC calls in them, and can add a remote provider's
+latency: `delay_s` before each request is forwarded, `connect_s` before a new connection's first one is read (the TCP
+and TLS handshakes an HTTPS provider costs). tests/faultproxy.py injects faults instead."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class CountingProxy(http.server.ThreadingHTTPServer):
+    """Serves on 127.0.0.1 (a free port) once started; `url` is its address."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str, delay_s: float = 0.0, connect_s: float = 0.0) -> None:
+        self.target, self.delay_s, self.connect_s = urlsplit(target), delay_s, connect_s
+        self.connections = self.requests = self.calls = 0
+        self.counting = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> CountingProxy:
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> CountingProxy:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: CountingProxy
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.counting:
+            self.server.connections += 1
+        time.sleep(self.server.connect_s)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        sent = json.loads(body)
+        with self.server.counting:
+            self.server.requests += 1
+            self.server.calls += len(sent) if isinstance(sent, list) else 1
+        time.sleep(self.server.delay_s)
+        target = self.server.target
+        node = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=600)
+        node.request("POST", target.path or "/", body, {"Content-Type": "application/json"})
+        answer = node.getresponse().read()
+        node.close()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
