@@ -280,7 +280,7 @@ def _repair_reorg(blocks: _Blocks, store: Store, protocol: str, chain_id: int, m
 
 
 #: Blocks probed per round trip when searching for a contract's first block with code: 15 cut the range 16-fold a
-#: round trip, 6 round trips for Ethereum's 24M blocks where bisection took 25.
+#: round trip, 7 round trips at most for Ethereum's 24M blocks where bisection took 25.
 DEPLOYMENT_PROBES = 15
 
 
