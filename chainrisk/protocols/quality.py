@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -145,11 +146,20 @@ def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[
     """Each token's code, symbol(), decimals() and totalSupply() at block `tag`, in one batch that no revert can
     sink; what is missing or odd becomes a Problem. totalSupply() tells a token that lacks the optional
     metadata (it still answers) from one whose every call reverts."""
-    calls = []
+    return token_infos(addresses, rpc.batch_each(token_info_calls(addresses, tag)))
+
+
+def token_info_calls(addresses: Sequence[str], tag: str) -> list[tuple[str, list[Any]]]:
+    """read_token_info's calls, for a caller that sends them in a batch with others (batch_each: none may sink it)."""
+    calls: list[tuple[str, list[Any]]] = []
     for address in addresses:
         calls.append(("eth_getCode", [address, tag]))
         calls += [eth_call(address, ERC20, fn, block=tag) for fn in ("symbol", "decimals", "totalSupply")]
-    raw = rpc.batch_each(calls)
+    return calls
+
+
+def token_infos(addresses: Sequence[str], raw: Sequence[Any]) -> dict[str, TokenInfo]:
+    """read_token_info from the answers to token_info_calls(addresses, ...) (None for a refused call)."""
     found = {}
     for i, address in enumerate(addresses):
         code, symbol_raw, decimals_raw, supply_raw = raw[4 * i : 4 * i + 4]

@@ -14,7 +14,16 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
 from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
-from chainrisk.protocols.quality import DECODE_ERRORS, Issue, Problem, decode_uint, read_token_info
+from chainrisk.protocols.quality import (
+    DECODE_ERRORS,
+    Issue,
+    Problem,
+    TokenInfo,
+    decode_uint,
+    read_token_info,
+    token_info_calls,
+    token_infos,
+)
 from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
@@ -125,13 +134,20 @@ def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
 
 
 def read_tokens(
-    rpc: RpcClient, deployment: Deployment, addresses: list[str], block: int, timestamp: int
+    rpc: RpcClient,
+    deployment: Deployment,
+    addresses: list[str],
+    block: int,
+    timestamp: int,
+    infos: dict[str, TokenInfo] | None = None,
 ) -> dict[str, Token]:
     """Each token's metadata (chainrisk.protocols.quality.read_token_info: a token without decimals() or whose
-    calls revert is read as far as it answers) and its USD price where its USD feed or the USD oracle gives one (a
-    feed's answer older than the source's max age at `timestamp` is a problem of the token: `stale_usd_price`)."""
+    calls revert is read as far as it answers; `infos` when the caller read it) and its USD price where its USD feed
+    or the USD oracle gives one (a feed's answer older than the source's max age at `timestamp` is a problem of the
+    token: `stale_usd_price`)."""
     tag = hex(block)
-    infos = read_token_info(rpc, addresses, tag)
+    if infos is None:
+        infos = read_token_info(rpc, addresses, tag)
     prices = deployment.usd.read(rpc, addresses, tag, timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
@@ -140,12 +156,14 @@ def read_tokens(
     return tokens
 
 
-def _code_answers(
-    rpc: RpcClient, calls: Sequence[tuple[str, tuple[str, list[Any]]]], tag: str
-) -> list[tuple[bool, Any]]:
-    """(has code, answer or None) of each (contract, eth_call) pair, in one batch no revert can sink."""
-    raw = _each(rpc, [c for contract, call in calls for c in (("eth_getCode", [contract, tag]), call)])
-    return [(raw[2 * i] not in (None, "0x", "0x0"), raw[2 * i + 1]) for i in range(len(calls))]
+def _code_calls(calls: Sequence[tuple[str, tuple[str, list[Any]]]], tag: str) -> list[tuple[str, list[Any]]]:
+    """Each (contract, eth_call) pair as the contract's eth_getCode, then the call (answered by _code_answers)."""
+    return [c for contract, call in calls for c in (("eth_getCode", [contract, tag]), call)]
+
+
+def _code_answers(raw: Sequence[Any]) -> list[tuple[bool, Any]]:
+    """(has code, answer or None) of each pair _code_calls made, from their answers (a revert answers None)."""
+    return [(raw[2 * i] not in (None, "0x", "0x0"), raw[2 * i + 1]) for i in range(len(raw) // 2)]
 
 
 def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate: int | None) -> int | None:
@@ -192,29 +210,25 @@ def read_markets(
     )
     states = [MarketState(*MORPHO.decode("market", r)[0]) for r in states_raw]
     with_irm = [(p, s) for p, s in zip(created, states, strict=True) if p.irm != ZERO_ADDRESS]
-    irm_answers = iter(
-        _code_answers(
-            rpc,
-            [(p.irm, eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)) for p, s in with_irm],
-            tag,
-        )
-    )
-    # Asked of every IRM: one that is not an AdaptiveCurveIrm reverts or answers what the port does not reproduce.
-    targets = iter(
-        _each(
-            rpc,
-            [
-                eth_call(p.irm, ADAPTIVE_IRM, "rateAtTarget", bytes.fromhex(p.market_id[2:]), block=tag)
-                for p, _ in with_irm
-            ],
-        )
-    )
     with_oracle = [p for p in created if p.oracle != ZERO_ADDRESS]
-    oracle_answers = iter(
-        _code_answers(rpc, [(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag)) for p in with_oracle], tag)
-    )
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
-    tokens = read_tokens(rpc, deployment, addresses, block, timestamp)
+    # What the markets' states do not decide, asked in one round trip no revert can sink: each IRM's rate (and
+    # whether it has code), its rateAtTarget (asked of every IRM: one that is not an AdaptiveCurveIrm reverts or
+    # answers what the port does not reproduce), each oracle's price (and code), and the tokens' metadata.
+    parts = [
+        _code_calls(
+            [(p.irm, eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag)) for p, s in with_irm], tag
+        ),
+        [eth_call(p.irm, ADAPTIVE_IRM, "rateAtTarget", bytes.fromhex(p.market_id[2:]), block=tag) for p, _ in with_irm],
+        _code_calls([(p.oracle, eth_call(p.oracle, ORACLE, "price", block=tag)) for p in with_oracle], tag),
+        token_info_calls(addresses, tag),
+    ]
+    answers = iter(_each(rpc, [call for part in parts for call in part]))
+    irm_raw, target_raw, oracle_raw, info_raw = ([next(answers) for _ in part] for part in parts)
+    irm_answers = iter(_code_answers(irm_raw))
+    targets = iter(target_raw)
+    oracle_answers = iter(_code_answers(oracle_raw))
+    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, token_infos(addresses, info_raw))
     # Markets neither of whose tokens a configured source prices: their loan token in USD from their own oracle's
     # quote feeds, where it has them (oracle_usd).
     needing = sorted(
