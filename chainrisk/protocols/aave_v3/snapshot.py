@@ -4,7 +4,7 @@ account, each version's way (3.0 to 3.7)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -111,13 +111,15 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
         ) from None
     if ZERO in (pool, oracle, data_provider):
         raise UserError(f"{provider} names no Pool, oracle or data provider at block {block}; is it set up?")
+    # The oracle's unit with the pool's version probes, in one round trip no revert can sink.
+    unit_call = eth_call(oracle, ORACLE, "BASE_CURRENCY_UNIT", block=tag)
+    answers = rpc.batch_each([unit_call, *_version_calls(pool, tag)])
     try:
-        unit = ORACLE.decode(
-            "BASE_CURRENCY_UNIT", rpc.call(*eth_call(oracle, ORACLE, "BASE_CURRENCY_UNIT", block=tag))
-        )[0]
+        # A refused call is asked again on its own, for the node's own words on why.
+        unit = ORACLE.decode("BASE_CURRENCY_UNIT", answers[0] if answers[0] is not None else rpc.call(*unit_call))[0]
     except (RpcError, ValueError) as exc:
         raise UserError(f"oracle {oracle} of {provider} does not answer BASE_CURRENCY_UNIT ({exc})") from None
-    version, revision = read_version(rpc, pool, block)
+    version, revision = _version_of(answers[1:])
     return Deployment(
         _lower(provider),
         pool,
@@ -135,10 +137,17 @@ def read_version(rpc: RpcClient, pool: str, block: int) -> tuple[PoolVersion, in
 
     By what the pool does, not by its revision number alone: forks number their revisions their own way, and an
     upgraded pool answers exactly the views its implementation has. A view missing reverts (None here)."""
-    tag = _block_tag(block)
+    return _version_of(rpc.batch_each(_version_calls(pool, _block_tag(block))))
+
+
+def _version_calls(pool: str, tag: str) -> list[tuple[str, list[Any]]]:
+    """read_version's calls: POOL_REVISION, then each of VERSION_PROBES (answered by _version_of)."""
     calls = [eth_call(pool, POOL_3X, "POOL_REVISION", block=tag)]
-    calls += [eth_call(pool, POOL_3X, fn, *args, block=tag) for _, fn, args in VERSION_PROBES]
-    raw = rpc.batch_each(calls)
+    return calls + [eth_call(pool, POOL_3X, fn, *args, block=tag) for _, fn, args in VERSION_PROBES]
+
+
+def _version_of(raw: Sequence[Any]) -> tuple[PoolVersion, int | None]:
+    """read_version from the answers to _version_calls (None for a revert)."""
     revision = POOL_3X.decode("POOL_REVISION", raw[0])[0] if _answered(raw[0]) else None
     minor = next((m for (m, _, _), answer in zip(VERSION_PROBES, raw[1:], strict=True) if _answered(answer)), 0)
     if minor == 4 and revision is not None and revision >= V3_5_FIRST_REVISION:
