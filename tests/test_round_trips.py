@@ -74,6 +74,30 @@ def test_a_steady_index_asks_each_block_once(
             assert len(together) == 1
 
 
+def test_a_first_index_asks_each_range_s_end_with_its_logs(
+    devnet: dict[str, Any], tmp_path: Path, exchanges: list[list[tuple[str, Any]]]
+) -> None:
+    """A market's first index over many log ranges (a small first span) asks each range's last block's header in the
+    same round trip as the range's logs, header first (geth refuses the calls after the one that takes a batch's
+    answer past its size limit: the logs, last, are always answered), and stores what an index in one range stores."""
+    market = devnet_config(devnet, tmp_path / "unused.duckdb").markets[0]
+    with RpcClient(devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+    ranged, whole = tmp_path / "ranged.duckdb", tmp_path / "whole.duckdb"
+    index_market(market.protocol, devnet["rpc_url"], market.address, ranged, to_block=head, log_span=16)
+    logs = [[m for m, _ in calls] for calls in exchanges if any(m == "eth_getLogs" for m, _ in calls)]
+    assert len(logs) > 3
+    assert all(m == ["eth_getBlockByNumber", "eth_getLogs"] for m in logs[:-1]), logs
+    assert logs[-1] == ["eth_getLogs"]  # the last range ends at the pinned block, whose header came with the code
+    alone = [c for c in exchanges if [m for m, _ in c] == ["eth_getBlockByNumber"]]
+    assert len(alone) <= 1, alone  # at most the previous snapshot's (none on a first index)
+    index_market(market.protocol, devnet["rpc_url"], market.address, whole, to_block=head)
+    for table in ("raw_aave_v3_events", "sync_state", "positions"):
+        query = f"SELECT * FROM {table} ORDER BY ALL"
+        with Store(ranged, read_only=True) as a, Store(whole, read_only=True) as b:
+            assert a.query(query).equals(b.query(query)), table
+
+
 @pytest.fixture
 def counting(devnet: dict[str, Any]) -> Iterator[CountingProxy]:
     with CountingProxy(devnet["rpc_url"]) as proxy:

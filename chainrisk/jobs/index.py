@@ -137,6 +137,10 @@ class _Blocks:
         self.rpc = rpc
         self._found: dict[int, dict[str, str]] = {}
 
+    def wants(self, number: int) -> bool:
+        """Whether block `number` is still to be asked (a caller batching it with other calls asks it then)."""
+        return number not in self._found
+
     def keep(self, number: int, block: dict[str, str] | None) -> None:
         """A block the caller asked for in a batch of its own."""
         if block is not None:
@@ -448,7 +452,10 @@ def index_market(
             stored_events = 0
             with terminal_progress() as bar:
                 task = bar.add_task(f"{protocol} logs {start:,}..{target:,}", total=max(1, target - start + 1))
-                for lo, hi, logs in iter_log_ranges(rpc, addresses, query.topics, start, target, initial_span=log_span):
+                ranges = iter_log_ranges(
+                    rpc, addresses, query.topics, start, target, initial_span=log_span, headers=blocks
+                )
+                for lo, hi, logs in ranges:
                     frame = adapter.events_frame(deployment, logs)
                     deployment, frame = _follow(rpc, adapter, deployment, addresses, (lo, hi, logs), frame)
                     frame = _with_receipts(rpc, adapter, deployment, frame)

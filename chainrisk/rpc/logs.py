@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from chainrisk.errors import UserError
 from chainrisk.rpc.client import RpcClient, RpcError
@@ -14,6 +14,15 @@ GROW_BELOW = 2_000
 MAX_SPAN = 200_000
 
 
+class BlockSink(Protocol):
+    """Where a caller keeps block headers (chainrisk.jobs.index._Blocks): each range's last block's header is asked
+    in the same round trip as its logs when the sink wants it."""
+
+    def wants(self, number: int) -> bool: ...
+
+    def keep(self, number: int, block: dict[str, str] | None) -> None: ...
+
+
 def iter_log_ranges(
     rpc: RpcClient,
     addresses: Sequence[str],
@@ -22,10 +31,13 @@ def iter_log_ranges(
     to_block: int,
     *,
     initial_span: int = 10_000,
+    headers: BlockSink | None = None,
 ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
     """Yields (start, end, logs) for consecutive ranges covering [from_block, to_block] in order. A refused range
     is split in half (counted as the client's `log_range_resplit`) until a single block is refused. `addresses` is
-    read afresh for each range: a caller may add contracts between ranges (those the logs so far named)."""
+    read afresh for each range: a caller may add contracts between ranges (those the logs so far named).
+    `headers`: each range's last block's header, when the sink wants it, is asked with the range's logs (one round
+    trip a range where a caller asking it apart took two) and kept there before the range is yielded."""
     span = max(1, initial_span)
     start = from_block
     while start <= to_block:
@@ -36,8 +48,14 @@ def iter_log_ranges(
             "fromBlock": hex(start),
             "toBlock": hex(end),
         }
+        header = headers is not None and headers.wants(end)
+        # The header first: geth answers the calls after the one that takes a batch's answer past its size limit
+        # (--rpc.batch-response-max-size) with a refusal, which would read as a batch too long; the logs, last, are
+        # always answered.
+        calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [hex(end), False])] if header else []
+        calls.append(("eth_getLogs", [query]))
         try:
-            logs: list[dict[str, Any]] = rpc.call("eth_getLogs", [query])
+            answers = rpc.batch(calls)
         except RpcError as exc:
             if not is_range_refusal(exc.message):
                 raise
@@ -47,6 +65,9 @@ def iter_log_ranges(
             span = max(1, (end - start + 1) // 2)
             rpc.note_absorbed("log_range_resplit")
             continue
+        logs: list[dict[str, Any]] = answers[-1]
+        if headers is not None and header:
+            headers.keep(end, answers[0])
         yield start, end, logs
         start = end + 1
         if len(logs) < GROW_BELOW:
