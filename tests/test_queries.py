@@ -106,6 +106,7 @@ EXPECTED_COLUMNS: dict[str, set[str]] = {
     },
     "stg_scored_markets": {"protocol", "chain_id", "market", "market_label", "source", "block_number", "scored_at"},
     "stg_sync_state": {"protocol", "chain_id", "source", "events_to_block", "snapshot_block", "snapshot_time"},
+    "stg_runs": {"run_id", "status", "started_at", "seconds", "index_seconds", "rpc_requests", "rpc_calls", "line"},
     "stg_positions_latest": {
         "protocol",
         "chain_id",

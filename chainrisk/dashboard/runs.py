@@ -11,31 +11,21 @@ import streamlit as st
 from chainrisk.dashboard.data import database_location, query, require
 from chainrisk.dashboard.ui import CHAIN_COLUMN, chain_names, count_column, human_age, key_table, naive_utc, table
 
-TABLES = ("runs", "alert_events", "alert_state")
+TABLES = ("stg_runs", "alert_events", "alert_state")
 #: Runs and alert events listed at most (newest first).
 RUNS_SHOWN, EVENTS_SHOWN = 100, 1_000
 
 
-#: A run's RPC usage from its JSON details: its markets' and chains' requests or calls summed; NULL for a run that
-#: recorded none (written before stop 64, or one whose every market failed).
-_USAGE = """nullif(
-    coalesce(list_sum(CAST(json_extract(summary, '$.indexed[*].{0}') AS BIGINT[])), 0)
-    + coalesce(list_sum(CAST(json_extract(summary, '$.chains[*].{0}') AS BIGINT[])), 0), 0)"""
-
-
 def last_runs(db: Path, limit: int = RUNS_SHOWN) -> pl.DataFrame:
-    """Newest first; `summary` is the run's one line in words (the JSON details beside it in the table are for
-    analysts' SQL, not for this page); a run without alert rules sent 0 alerts; `rpc_requests` and `rpc_calls` what
-    its markets and look-through asked of the RPCs (what providers bill), NULL when not recorded."""
+    """Newest first (stg_runs); `summary` is the run's one line in words (the JSON details beside it in the table
+    are for analysts' SQL, not for this page); a run without alert rules sent 0 alerts; `rpc_requests` and
+    `rpc_calls` what its markets and look-through asked of the RPCs (what providers bill), NULL when not recorded."""
     frame = query(
         db,
-        f"""
-        SELECT run_id, status, started_at, epoch(finished_at) - epoch(started_at) AS seconds, markets,
-               markets_failed, wallets, liquidatable, coalesce(alerts_sent, 0) AS alerts_sent,
-               CASE WHEN json_valid(summary) THEN {_USAGE.format("rpc_requests")} END AS rpc_requests,
-               CASE WHEN json_valid(summary) THEN {_USAGE.format("rpc_calls")} END AS rpc_calls,
-               CASE WHEN json_valid(summary) THEN json_extract_string(summary, '$.line') ELSE summary END AS summary
-        FROM runs ORDER BY run_id DESC LIMIT ?
+        """
+        SELECT run_id, status, started_at, seconds, markets, markets_failed, wallets, liquidatable, alerts_sent,
+               rpc_requests, rpc_calls, line AS summary
+        FROM stg_runs ORDER BY run_id DESC LIMIT ?
         """,
         limit,
     )
