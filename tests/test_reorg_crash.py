@@ -613,8 +613,15 @@ def test_kill_9_then_rerun_equals_a_clean_run(
         print(f"\nkill -9 at {kill.phase} (seed {seed}), after request {seen}: {left}")
     if phase != "anywhere":
         # The run's row is committed after the file exists and before the first request; a run killed while
-        # publishing had finished its work.
-        assert statuses == {"file creation": [], "publish": ["ok"]}.get(phase, ["running"])
+        # publishing had finished its work. A checkpoint kill whose poll missed the score's checkpoint on a loaded
+        # machine lands in the publish's (see _moment), after the row says ok (seen once in a clean clone beside a
+        # demo): either way the rerun must equal a clean run.
+        expected: dict[str, list[list[str]]] = {
+            "file creation": [[]],
+            "publish": [["ok"]],
+            "checkpoint": [["running"], ["ok"]],
+        }
+        assert statuses in expected.get(phase, [["running"]])
     again = crasher.run()[0]
     assert again.returncode == 0, again.stderr.read() if again.stderr else ""  # not 75: the lock died with the run
     _assert_same(db, reference)
