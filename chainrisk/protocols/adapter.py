@@ -490,6 +490,29 @@ class Adapter(ABC, Generic[DeploymentT]):
         return None
 
 
+class IncrementalAdapter(Adapter[DeploymentT]):
+    """An adapter whose snapshot can reuse the previous one's raw state (its `previous_tables`): it implements
+    snapshot_since, and a snapshot with no previous one is snapshot_since given none."""
+
+    def snapshot(
+        self, rpc: RpcClient, deployment: DeploymentT, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
+    ) -> Snapshot:
+        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
+
+    @abstractmethod
+    def snapshot_since(
+        self,
+        rpc: RpcClient,
+        deployment: DeploymentT,
+        events: pl.DataFrame,
+        chain_id: int,
+        block: int,
+        timestamp: int,
+        previous: Previous | None,
+    ) -> Snapshot:
+        """See Adapter.snapshot_since."""
+
+
 def _load(module: str) -> Adapter[Any]:
     adapter = importlib.import_module(module).ADAPTER
     if not isinstance(adapter, Adapter):

@@ -38,7 +38,7 @@ from chainrisk.protocols.aave_v3.snapshot import (
 )
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.protocols.aave_v3.wrappers import atoken_links
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
+from chainrisk.protocols.adapter import IncrementalAdapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
@@ -272,7 +272,7 @@ class AaveMarket:
         return tuple(a for a in (market.configurator, market.oracle) if a is not None)
 
 
-class AaveV3Adapter(Adapter[AaveMarket]):
+class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
     name = "aave-v3"
     label = "Aave V3"
     bad_debt = "unbacked"
@@ -314,11 +314,6 @@ class AaveV3Adapter(Adapter[AaveMarket]):
         governors = set(deployment.governors)
         events: list[AaveEvent] = [e for e in (decode_log(log, deployment.kinds, governors) for log in logs) if e]
         return normalise.events_frame(events)
-
-    def snapshot(
-        self, rpc: RpcClient, deployment: AaveMarket, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
-    ) -> Snapshot:
-        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
 
     def snapshot_since(
         self,

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
+from chainrisk.protocols.adapter import IncrementalAdapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.compound_v3 import accrual, normalise
 from chainrisk.protocols.compound_v3.constants import MARKETS
 from chainrisk.protocols.compound_v3.events import TOPICS, TWO_SIDED, ZERO, decode_log
@@ -165,7 +165,7 @@ SETTINGS = (
 )
 
 
-class CompoundV3Adapter(Adapter[Deployment]):
+class CompoundV3Adapter(IncrementalAdapter[Deployment]):
     name = "compound-v3"
     label = "Compound V3"
     bad_debt = "reserves"
@@ -212,11 +212,6 @@ class CompoundV3Adapter(Adapter[Deployment]):
 
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
         return normalise.events_frame([e for e in (decode_log(log) for log in logs) if e])
-
-    def snapshot(
-        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
-    ) -> Snapshot:
-        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
 
     def snapshot_since(
         self,

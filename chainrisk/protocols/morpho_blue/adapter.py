@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
+from chainrisk.protocols.adapter import IncrementalAdapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.morpho_blue import accrual, normalise, rebuild
 from chainrisk.protocols.morpho_blue.constants import PRESETS
@@ -114,7 +114,7 @@ SETTINGS = (
 )
 
 
-class MorphoBlueAdapter(Adapter[Deployment]):
+class MorphoBlueAdapter(IncrementalAdapter[Deployment]):
     name = "morpho-blue"
     label = "Morpho Blue"
     bad_debt = "suppliers"
@@ -169,11 +169,6 @@ class MorphoBlueAdapter(Adapter[Deployment]):
 
     def events_frame(self, deployment: Deployment, logs: list[dict[str, Any]]) -> pl.DataFrame:
         return normalise.events_frame([e for e in (decode_log(log) for log in logs) if e])
-
-    def snapshot(
-        self, rpc: RpcClient, deployment: Deployment, events: pl.DataFrame, chain_id: int, block: int, timestamp: int
-    ) -> Snapshot:
-        return self.snapshot_since(rpc, deployment, events, chain_id, block, timestamp, None)
 
     def snapshot_since(
         self,
