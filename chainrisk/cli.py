@@ -259,6 +259,7 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
     as it was."""
     from chainrisk.jobs.index import faults_line, quality_line
     from chainrisk.jobs.run import IndexOptions, index_markets
+    from chainrisk.rpc import RpcUsage
 
     options = IndexOptions(args.from_block, args.to_block, args.confirmations, args.log_span)
     done = index_markets(config, rpc_url, options)
@@ -280,7 +281,7 @@ def _index_markets(args: argparse.Namespace, config: Any, rpc_url: str) -> None:
             f"indexed {report.protocol} {report.market} on chain {report.chain_id}: blocks "
             f"{report.from_block}..{report.to_block}, {report.events} new events, {report.wallets} accounts "
             f"({report.wallets_with_debt} with debt) at block {report.to_block} in {report.seconds:.1f} s{reorg}; "
-            f"RPC {report.rpc_requests:,} requests, {report.rpc_calls:,} calls; database {config.db}"
+            f"{RpcUsage(report.rpc_requests, report.rpc_calls).line()}; database {config.db}"
         )
     failures = len(done.failures)
     if failures == len(config.markets):

@@ -17,7 +17,7 @@ import polars as pl
 from chainrisk.chains.lookthrough import chain_frames
 from chainrisk.errors import UserError
 from chainrisk.protocols.graph import convert_exact, discover_links
-from chainrisk.rpc import RpcClient, mask_url
+from chainrisk.rpc import RpcClient, RpcUsage, mask_url
 from chainrisk.store.db import Store
 
 
@@ -35,8 +35,7 @@ class ChainsReport:
     def line(self) -> str:
         return (
             f"chains at block {self.block}: {self.links} wrapped assets, {self.chained_legs} chained positions "
-            f"of {self.wallets} wallets ({self.seconds:.1f} s; RPC {self.rpc_requests:,} requests, {self.rpc_calls:,} "
-            "calls)"
+            f"of {self.wallets} wallets ({self.seconds:.1f} s; {RpcUsage(self.rpc_requests, self.rpc_calls).line()})"
         )
 
 

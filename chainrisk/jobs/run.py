@@ -30,7 +30,7 @@ from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, ReorgRepair, chain_ready, faults_line, index_market, quality_line
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
-from chainrisk.rpc import mask_url
+from chainrisk.rpc import RpcUsage, mask_url
 from chainrisk.store.db import Store, keep_open
 from chainrisk.terminal import shared_progress
 
@@ -67,9 +67,9 @@ class RunReport:
         if self.chains:
             links, legs = sum(c.links for c in self.chains), sum(c.chained_legs for c in self.chains)
             parts.append(f"{links} wrapped assets, {legs} chained positions")
-        requests, calls = self.rpc_usage()
-        if requests:
-            parts.append(f"RPC {requests:,} requests, {calls:,} calls")
+        usage = self.rpc_usage()
+        if usage.requests:
+            parts.append(usage.line())
         faults: dict[str, int] = {}
         for indexed in self.indexed:
             for kind, count in indexed.faults_absorbed.items():
@@ -85,11 +85,11 @@ class RunReport:
             )
         return "; ".join(parts)
 
-    def rpc_usage(self) -> tuple[int, int]:
+    def rpc_usage(self) -> RpcUsage:
         """HTTP requests and JSON-RPC calls the run's markets and look-through sent, retries included (a chain made
         ready for markets read side by side aside: a few calls a chain)."""
         reports: list[IndexReport | ChainsReport] = [*self.indexed, *self.chains]
-        return sum(r.rpc_requests for r in reports), sum(r.rpc_calls for r in reports)
+        return RpcUsage(sum(r.rpc_requests for r in reports), sum(r.rpc_calls for r in reports))
 
     def data_quality_warning(self) -> str | None:
         """'warning: data quality: ...' when a market met odd contracts (chainrisk.protocols.quality), else None."""

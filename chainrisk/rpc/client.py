@@ -96,8 +96,9 @@ class RpcUsage:
     requests: int = 0
     calls: int = 0
 
-    def __add__(self, other: RpcUsage) -> RpcUsage:
-        return RpcUsage(self.requests + other.requests, self.calls + other.calls)
+    def line(self) -> str:
+        """'RPC 85 requests, 1,130 calls', as run, index and chains lines say it."""
+        return f"RPC {self.requests:,} requests, {self.calls:,} calls"
 
 
 class _SharedPool(httpx.BaseTransport):
@@ -253,13 +254,13 @@ class RpcClient:
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         return self.batch([(method, params)])[0]
 
-    def head(self, at_least: int | None = None, *, answered: Any = None) -> int:
+    def head(self, at_least: int | None = None, *, answered: int | None = None) -> int:
         """The chain head (eth_blockNumber). A head a little below `at_least` (a block the caller pins) is a
-        lagging pool member's answer and is asked again, within the retry budget. `answered`: the node's answer to
-        an eth_blockNumber already sent (chain_and_head), taken as the first."""
+        lagging pool member's answer and is asked again, within the retry budget. `answered`: the head an
+        eth_blockNumber already sent answered (chain_and_head), taken as the first."""
         failures = 0
         while True:
-            head = int(answered if answered is not None else self.call("eth_blockNumber"), 16)
+            head = answered if answered is not None else int(self.call("eth_blockNumber"), 16)
             answered = None
             behind = 0 if at_least is None else at_least - head
             if not 0 < behind <= MAX_NODE_LAG or failures >= self.settings.max_retries:
@@ -272,7 +273,7 @@ class RpcClient:
     def chain_and_head(self, at_least: int | None = None) -> tuple[int, int]:
         """The chain id (eth_chainId) and the head (as `head`), asked in one round trip."""
         chain_id, head = self.batch([("eth_chainId", []), ("eth_blockNumber", [])])
-        return int(chain_id, 16), self.head(at_least, answered=head)
+        return int(chain_id, 16), self.head(at_least, answered=int(head, 16))
 
     @property
     def batch_size(self) -> int:
