@@ -28,15 +28,7 @@ from chainrisk.protocols.maker.events import (
     decode_log,
     kicks,
 )
-from chainrisk.protocols.maker.snapshot import (
-    ERC20,
-    ZERO,
-    Deployment,
-    discover,
-    discover_urns,
-    read_ilks,
-    registry_ilks,
-)
+from chainrisk.protocols.maker.snapshot import ERC20, ZERO, Deployment, discover, discover_urns, read_ilks
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
@@ -248,7 +240,7 @@ class MakerAdapter(Adapter[Deployment]):
         logged = {(r[0], r[1]) for r in noted.select("ilk", "urn").iter_rows()}
         logged |= {(r[0], r[1]) for r in noted.filter(pl.col("event") == "fork").select("ilk", "dst").iter_rows()}
         cdp_ids = [int(c) for c in events.filter(pl.col("event") == "NewCdp")["cdp_id"].to_list()]
-        ilks = set(registry_ilks(rpc, deployment, block) if deployment.registry is None else deployment.registry)
+        ilks = set(deployment.registry)
         ilks |= set(events.filter(pl.col("ilk").is_not_null())["ilk"].to_list())
         ilks |= {ilk for ilk, _ in deployment.listed if ilk is not None}
         urns, extra = discover_urns(rpc, deployment, sorted(logged), cdp_ids, sorted(ilks), block)

@@ -81,9 +81,8 @@ class Deployment:
     #: (clip, ilk hex) of every ilk the IlkRegistry lists or the `urns` option names whose Dog entry has a Clipper:
     #: the auctions followed (their Take, Redo and Yank logs, their running sales).
     clips: tuple[tuple[str, str], ...] = ()
-    #: The ilks the IlkRegistry lists at the block discover read (registry_ilks), kept for the snapshot at that block;
-    #: None: not read (the snapshot asks).
-    registry: tuple[str, ...] | None = None
+    #: The ilks the IlkRegistry lists at the block discover read (registry_ilks), kept for the snapshot at that block.
+    registry: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

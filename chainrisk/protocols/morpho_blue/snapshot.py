@@ -20,7 +20,6 @@ from chainrisk.protocols.quality import (
     Problem,
     TokenInfo,
     decode_uint,
-    read_token_info,
     token_info_calls,
     token_infos,
 )
@@ -139,16 +138,13 @@ def read_tokens(
     addresses: list[str],
     block: int,
     timestamp: int,
-    infos: dict[str, TokenInfo] | None = None,
+    infos: dict[str, TokenInfo],
 ) -> dict[str, Token]:
-    """Each token's metadata (chainrisk.protocols.quality.read_token_info: a token without decimals() or whose
-    calls revert is read as far as it answers; `infos` when the caller read it) and its USD price where its USD feed
-    or the USD oracle gives one (a feed's answer older than the source's max age at `timestamp` is a problem of the
+    """Each token's metadata (`infos`, the caller's read of chainrisk.protocols.quality.token_info_calls: a token
+    without decimals() or whose calls revert is read as far as it answers) and its USD price where its USD feed or
+    the USD oracle gives one (a feed's answer older than the source's max age at `timestamp` is a problem of the
     token: `stale_usd_price`)."""
-    tag = hex(block)
-    if infos is None:
-        infos = read_token_info(rpc, addresses, tag)
-    prices = deployment.usd.read(rpc, addresses, tag, timestamp)
+    prices = deployment.usd.read(rpc, addresses, hex(block), timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
