@@ -4,7 +4,7 @@ full devnet (every protocol `chainrisk devnet up` builds) for the tests that nee
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from chainrisk.devnet.extras import ALL_PROTOCOLS, BASE_PROTOCOLS
 from chainrisk.devnet.node import free_port, stop_process
 from chainrisk.devnet.prices import parse_start
 from chainrisk.rpc import RpcClient
+from chainrisk.rpc import client as rpc_client
 from tests.webhooks import Hooks
 
 #: The command line runs writers at niceness 10 (CHAINRISK_NICE) so that readers go first. In the suite, commands run
@@ -173,3 +174,17 @@ def hooks() -> Iterator[Hooks]:
     receiver = Hooks()
     yield receiver
     receiver.server.shutdown()
+
+
+@pytest.fixture
+def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, Any]]]:
+    """Every HTTP exchange the process's clients make from now on: its calls (method, params), in order."""
+    sent: list[list[tuple[str, Any]]] = []
+    exchange = rpc_client.RpcClient._exchange
+
+    def recorded(self: RpcClient, calls: Sequence[Any], pending: list[int]) -> dict[int, dict[str, Any]]:
+        sent.append([(calls[i][0], list(calls[i][1])) for i in pending])
+        return exchange(self, calls, pending)
+
+    monkeypatch.setattr(rpc_client.RpcClient, "_exchange", recorded)
+    return sent

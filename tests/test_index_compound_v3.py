@@ -46,7 +46,6 @@ from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standi
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient, RpcError
-from chainrisk.rpc import client as rpc_client
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from chainrisk.store.db import Store
 from chainrisk.store.views import install_views, query_sql
@@ -142,7 +141,7 @@ def test_balances_equal_the_contract_after_months_of_interest(
 
 
 def test_a_later_snapshot_rereads_only_the_touched_collateral_and_equals_a_full_read(
-    chain: dict[str, Any], comet_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    chain: dict[str, Any], comet_db: Path, tmp_path: Path, exchanges: list[list[tuple[str, Any]]]
 ) -> None:
     """The second snapshot takes the collateral of the accounts no event named since the first from its raw rows
     (userBasic is read for every account), asks userCollateral only of the others, and stores exactly what one
@@ -156,23 +155,20 @@ def test_a_later_snapshot_rereads_only_the_touched_collateral_and_equals_a_full_
     )
     early = int(moved["block_number"][0]) - 1
     selector = "0x" + COMET.selector("userCollateral").hex()
-    asked: list[int] = []
-    exchange = rpc_client.RpcClient._exchange
 
-    def counted(self: RpcClient, calls: Any, pending: list[int]) -> Any:
-        asked.append(
-            sum(1 for i in pending if calls[i][0] == "eth_call" and calls[i][1][0]["data"].startswith(selector))
-        )
-        return exchange(self, calls, pending)
+    def asked() -> int:
+        """userCollateral calls sent since `exchanges` was last cleared."""
+        sent = [p for calls in exchanges for m, p in calls if m == "eth_call"]
+        return sum(1 for params in sent if params[0]["data"].startswith(selector))
 
     reused, full = tmp_path / "reused.duckdb", tmp_path / "full.duckdb"
     index_market("compound-v3", url, comet, reused, options=options, to_block=early)
-    monkeypatch.setattr(rpc_client.RpcClient, "_exchange", counted)
+    exchanges.clear()
     index_market("compound-v3", url, comet, reused, options=options, to_block=late)
-    later = sum(asked)
-    asked.clear()
+    later = asked()
+    exchanges.clear()
     index_market("compound-v3", url, comet, full, options=options, to_block=late)
-    assert 0 < later < sum(asked), (later, sum(asked))
+    assert 0 < later < asked(), (later, asked())
     for table in ("raw_compound_v3_accounts", "raw_compound_v3_collateral", "positions", "wallet_health"):
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert _frame(reused, sql).equals(_frame(full, sql)), table

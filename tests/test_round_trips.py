@@ -19,25 +19,10 @@ from chainrisk.jobs import run
 from chainrisk.jobs.chains import ChainsReport
 from chainrisk.jobs.index import deployment_block, index_market
 from chainrisk.rpc import RpcClient
-from chainrisk.rpc import client as rpc_client
 from chainrisk.store.db import Store
 from tests.rpcproxy import CountingProxy
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
-
-
-@pytest.fixture
-def exchanges(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[str, Any]]]:
-    """Every HTTP exchange the process's clients make from now on: its calls (method, params), in order."""
-    sent: list[list[tuple[str, Any]]] = []
-    exchange = rpc_client.RpcClient._exchange
-
-    def recorded(self: RpcClient, calls: Sequence[Any], pending: list[int]) -> dict[int, dict[str, Any]]:
-        sent.append([(calls[i][0], list(calls[i][1])) for i in pending])
-        return exchange(self, calls, pending)
-
-    monkeypatch.setattr(rpc_client.RpcClient, "_exchange", recorded)
-    return sent
 
 
 def test_a_steady_index_asks_each_block_once(
