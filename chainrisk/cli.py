@@ -52,6 +52,10 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
 BLOCK = _int_at_least(0, "a block number (0 or more)")
 COUNT = _int_at_least(0, "a count of 0 or more")
 POSITIVE = _int_at_least(1, "a number of 1 or more")
+AGGREGATE_HELP = (
+    "pack up to N plain eth_calls of one block into one eth_call, for providers that bill by the call (default: the "
+    "config's aggregate_calls, else 0: off)"
+)
 
 
 def _check_db(db: Path, *, create: bool) -> Path:
@@ -234,14 +238,15 @@ def _index_config(args: argparse.Namespace) -> Any:
 def _index(args: argparse.Namespace) -> None:
     from chainrisk.config import resolve_rpc_url
     from chainrisk.jobs.lock import writer_lock
+    from chainrisk.rpc import use_settings
     from chainrisk.store.db import keep_open
 
     if args.from_block is not None and args.to_block is not None and args.from_block > args.to_block:
         raise UserError(f"--from-block {args.from_block} is after --to-block {args.to_block}; swap them")
-    config = _index_config(args)
+    config = _with_aggregate_calls(_index_config(args), args)
     _check_db(config.db, create=True)
     rpc_url = resolve_rpc_url(args.rpc_url or config.rpc_url)
-    with writer_lock(config.db, "index"), keep_open(config.db):
+    with writer_lock(config.db, "index"), keep_open(config.db), use_settings(config.rpc_settings()):
         _index_markets(args, config, rpc_url)
 
 
@@ -488,8 +493,18 @@ def _job_config(args: argparse.Namespace) -> tuple[Any, str]:
         raise UserError("give --config FILE (see chainrisk.config for the format) or --devnet")
     if args.db:
         config = replace(config, db=Path(args.db))
+    config = _with_aggregate_calls(config, args)
     _check_db(config.db, create=True)
     return config, resolve_rpc_url(args.rpc_url or config.rpc_url)
+
+
+def _with_aggregate_calls(config: Any, args: argparse.Namespace) -> Any:
+    """`config` with --aggregate-calls, where given, in place of its own."""
+    from chainrisk.config import aggregate_calls
+
+    if args.aggregate_calls is None:
+        return config
+    return replace(config, aggregate_calls=aggregate_calls("--aggregate-calls", args.aggregate_calls))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -819,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--to-block", type=BLOCK, help="snapshot block (default: head minus confirmations)")
     index.add_argument("--confirmations", type=COUNT, help="blocks behind the head to stay (default 12; 0 on devnets)")
     index.add_argument("--db", help="DuckDB file (default: the config's db, else chainrisk.duckdb)")
+    index.add_argument("--aggregate-calls", type=int, help=AGGREGATE_HELP)
     index.add_argument(
         "--log-span",
         type=POSITIVE,
@@ -849,6 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
         job.add_argument("--devnet", action="store_true", help="the local devnet's markets (no alerts)")
         job.add_argument("--rpc-url", help="JSON-RPC endpoint (default: the config's rpc_url, else ETH_RPC_URL)")
         job.add_argument("--db", help="DuckDB file (default: the config's db)")
+        job.add_argument("--aggregate-calls", type=int, help=AGGREGATE_HELP)
         if name == "watch":
             job.add_argument("--every", default="5m", help="interval: 30s, 5m, 1h (default 5m)")
             job.add_argument("--max-runs", type=POSITIVE, help="stop after this many runs (default: run until stopped)")

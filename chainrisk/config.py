@@ -5,6 +5,8 @@ db = "chainrisk.duckdb"          # optional (default chainrisk.duckdb, relative 
 rpc_url = "https://..."          # optional (default: the ETH_RPC_URL environment variable)
 confirmations = 12               # optional (default 12 on mainnets, 0 on local devnets)
 parallel_markets = 4             # optional: markets a run indexes at once (default 1: one after the other)
+aggregate_calls = 100            # optional: plain eth_calls of one block packed into one eth_call, this many at most
+                                 # (default 0: each call on its own; README "Calls a provider bills")
 
 [chains.arbitrum]                # more chains, each with its own RPC (one database holds them all)
 chain_id = 42161
@@ -65,7 +67,7 @@ from chainrisk.alerts.rules import AlertConfig, parse_alerts, parse_watchlists
 from chainrisk.errors import UserError, hide_secrets
 from chainrisk.protocols.adapter import adapter_for, adapters, find_preset
 from chainrisk.protocols.usd import parse_feeds, parse_max_age
-from chainrisk.rpc import mask_url
+from chainrisk.rpc import RpcSettings, mask_url
 from chainrisk.store.history import HistorySettings, parse_storage
 
 TOP_KEYS = {
@@ -73,6 +75,7 @@ TOP_KEYS = {
     "rpc_url",
     "confirmations",
     "parallel_markets",
+    "aggregate_calls",
     "chains",
     "markets",
     "watchlists",
@@ -147,6 +150,12 @@ class Config:
     storage: HistorySettings = field(default_factory=HistorySettings)  #: [storage]: how fine the history is kept
     #: markets indexed at once (chainrisk.jobs.run.index_markets), once each chain's block is pinned
     parallel_markets: int = DEFAULT_PARALLEL_MARKETS
+    #: plain eth_calls of one block packed into one eth_call, this many at most (chainrisk.rpc.aggregate); 0: none
+    aggregate_calls: int = 0
+
+    def rpc_settings(self) -> RpcSettings:
+        """How this config's RPC clients talk to their nodes (chainrisk.rpc.use_settings)."""
+        return RpcSettings(aggregate_calls=self.aggregate_calls)
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:
         """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
@@ -325,7 +334,22 @@ def load_config(path: Path) -> Config:
         chains=chains,
         storage=parse_storage(raw.get("storage"), str(path)),
         parallel_markets=_parallel_markets(str(path), raw.get("parallel_markets", DEFAULT_PARALLEL_MARKETS)),
+        aggregate_calls=aggregate_calls(str(path), raw.get("aggregate_calls", 0)),
     )
+
+
+#: Most calls one aggregated eth_call packs: each is a STATICCALL within the node's gas cap for one eth_call
+#: (geth's default 50M), and a few hundred getters of ~10-100k gas each fit well inside it.
+MAX_AGGREGATE_CALLS = 1000
+
+
+def aggregate_calls(where: str, value: Any) -> int:
+    """A checked `aggregate_calls`: 0 (none) or 2 to MAX_AGGREGATE_CALLS."""
+    if not isinstance(value, int) or isinstance(value, bool) or not (value == 0 or 2 <= value <= MAX_AGGREGATE_CALLS):
+        raise UserError(
+            f"{where}: aggregate_calls must be 0 (off) or a whole number from 2 to {MAX_AGGREGATE_CALLS}, not {value!r}"
+        )
+    return value
 
 
 def _parallel_markets(where: str, value: Any) -> int:

@@ -30,7 +30,7 @@ from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import IndexReport, ReorgRepair, chain_ready, faults_line, index_market, quality_line
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
-from chainrisk.rpc import RpcUsage, mask_url
+from chainrisk.rpc import RpcUsage, mask_url, use_settings
 from chainrisk.store.db import Store, keep_open
 from chainrisk.terminal import shared_progress
 
@@ -335,7 +335,7 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
     """One scheduled run under the writer lock; raises DatabaseBusy when another run holds it. `clock` is the time
     `stale_above` rules measure the snapshots' age against."""
     started = time.perf_counter()
-    with writer_lock(config.db, "run"), keep_open(config.db):
+    with writer_lock(config.db, "run"), keep_open(config.db), use_settings(config.rpc_settings()):
         report = RunReport(run_id=_begin(config.db), status="running", markets=len(config.markets))
         indexing = time.perf_counter()
         indexed = index_markets(config, rpc_url)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import email.utils
 import functools
 import itertools
@@ -13,13 +14,14 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from chainrisk.errors import UserError
+from chainrisk.rpc import aggregate
 from chainrisk.rpc.retryable import (
     READ_METHODS,
     RETRYABLE_HTTP_STATUS,
@@ -62,7 +64,11 @@ FAULT_KINDS: dict[str, str] = {
     "log_range_resplit": "an eth_getLogs range or result-size refusal; the span was halved",
     "batch_too_large": "a batch refused for its length or its answer's size (HTTP 413; geth, erigon, besu, "
     "nethermind's caps): sent again in halves, and the client's later batches kept at that size",
+    "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
+    "state overrides): its calls asked one by one, and so are the client's later calls",
 }
+#: What a call answers in _send_chunk when the node refused it and its caller takes the refusal as an answer.
+_REFUSED = object()
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,27 @@ class RpcSettings:
     backoff_s: float = 0.25  #: wait before the first retry; doubles with each retry in a row
     max_backoff_s: float = 8.0  #: longest wait between retries (a Retry-After may ask for more)
     max_retry_after_s: float = 60.0  #: longest Retry-After honoured; a longer one ends the run at once
+    #: plain eth_calls of one block packed into one eth_call, this many at most (chainrisk.rpc.aggregate); 0: none
+    aggregate_calls: int = 0
 
     def backoff(self, failures: int) -> float:
         return float(min(self.backoff_s * 2 ** max(0, failures - 1), self.max_backoff_s))
+
+
+#: The settings of every client made without its own: the process's config (`use_settings`).
+_PROCESS_SETTINGS = RpcSettings()
+
+
+@contextlib.contextmanager
+def use_settings(settings: RpcSettings) -> Iterator[None]:
+    """Within the block, clients made without settings of their own take `settings` (a run's config: aggregation
+    reaches the index, the look-through and every other job's client); the previous ones after it."""
+    global _PROCESS_SETTINGS
+    previous, _PROCESS_SETTINGS = _PROCESS_SETTINGS, settings
+    try:
+        yield
+    finally:
+        _PROCESS_SETTINGS = previous
 
 
 @functools.cache
@@ -203,12 +227,17 @@ class RpcClient:
         timeout_s: float | None = None,
         max_retries: int | None = None,
     ) -> None:
-        settings = settings or RpcSettings()
+        settings = settings or _PROCESS_SETTINGS
         if timeout_s is not None:
             settings = replace(settings, timeout_s=timeout_s)
         if max_retries is not None:
             settings = replace(settings, max_retries=max_retries)
-        if settings.batch_size < 1 or settings.max_retries < 0 or settings.timeout_s <= 0:
+        if (
+            settings.batch_size < 1
+            or settings.max_retries < 0
+            or settings.timeout_s <= 0
+            or settings.aggregate_calls < 0
+        ):
             raise ValueError(f"invalid RPC settings {settings}")
         self.url = url
         self.settings = settings
@@ -222,6 +251,8 @@ class RpcClient:
         #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
         #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
         self._batch_size = settings.batch_size
+        #: Calls packed per aggregated eth_call; 0 once a node refused an aggregate (aggregate_refused).
+        self._aggregate = settings.aggregate_calls
         learnt = _LEARNT_BATCH_SIZE.get(url)
         if learnt is not None:
             size, when = learnt
@@ -289,16 +320,65 @@ class RpcClient:
         return self._batched(calls, refusals_as_none=True)
 
     def _batched(self, calls: Sequence[RpcCall], refusals_as_none: bool) -> list[Any]:
+        """`calls`, the plain eth_calls of each block packed `aggregate_calls` to an eth_call when the settings say so
+        (chainrisk.rpc.aggregate): a packed call's answer is its return data, and one that failed in the aggregate,
+        or all of an aggregate the node refused, is asked again on its own, as if never packed."""
+        if self._aggregate < 2:
+            return self._chunked(calls, refusals_as_none)
+        by_tag: dict[str, list[tuple[int, str, str]]] = {}
+        alone: list[int] = []
+        for i, call in enumerate(calls):
+            packed = aggregate.packable(call)
+            if packed is None:
+                alone.append(i)
+            else:
+                by_tag.setdefault(packed[0], []).append((i, packed[1], packed[2]))
+        packs: list[tuple[str, list[tuple[int, str, str]]]] = []
+        for tag, members in by_tag.items():
+            for start in range(0, len(members), self._aggregate):
+                pack = members[start : start + self._aggregate]
+                if len(pack) > 1:
+                    packs.append((tag, pack))
+                else:
+                    alone += [i for i, _, _ in pack]
+        if not packs:
+            return self._chunked(calls, refusals_as_none)
+        sent = [calls[i] for i in alone]
+        sent += [aggregate.aggregate_call(tag, [(t, d) for _, t, d in pack]) for tag, pack in packs]
+        answered = self._chunked(sent, refusals_as_none, tolerant=len(alone))
+        results: list[Any] = [None] * len(calls)
+        for i, answer in zip(alone, answered, strict=False):
+            results[i] = answer
+        again: list[int] = []
+        for (_, pack), answer in zip(packs, answered[len(alone) :], strict=True):
+            found = None if answer is _REFUSED else aggregate.answers(answer, len(pack))
+            if found is None:
+                self._absorbed["aggregate_refused"] += 1
+                self._aggregate = 0
+                found = [None] * len(pack)
+            for (i, _, _), value in zip(pack, found, strict=True):
+                if value is None:
+                    again.append(i)
+                else:
+                    results[i] = value
+        if again:
+            for i, answer in zip(again, self._chunked([calls[i] for i in again], refusals_as_none), strict=True):
+                results[i] = answer
+        return results
+
+    def _chunked(self, calls: Sequence[RpcCall], refusals_as_none: bool, tolerant: int | None = None) -> list[Any]:
         """`calls` in batches of `batch_size`; a batch the node refuses for its size (nodes cap both a batch's length
         and its answer's bytes: erigon at 100 calls, geth at 1,000 calls and 25 MB) is sent again in halves, or at
         the limit the refusal names, and the smaller size is kept for the later batches of every client of the URL
-        in this process (a longer batch that passes after RECHECK_BATCH_S raises it again)."""
+        in this process (a longer batch that passes after RECHECK_BATCH_S raises it again). The calls from index
+        `tolerant` on answer _REFUSED where the node refuses them for good (an aggregate, asked again unpacked)."""
         results: list[Any] = []
         start = 0
         while start < len(calls):
             chunk = calls[start : start + self._batch_size]
             try:
-                results.extend(self._send_chunk(chunk, refusals_as_none))
+                first = None if tolerant is None else max(0, tolerant - start)
+                results.extend(self._send_chunk(chunk, refusals_as_none, first))
             except _BatchTooLarge as refused:
                 self._absorbed["batch_too_large"] += 1
                 self._batch_size = max(1, min(len(chunk) // 2, refused.limit or len(chunk)))
@@ -320,7 +400,9 @@ class RpcClient:
         elif learnt is not None and size > learnt[0]:
             _LEARNT_BATCH_SIZE[self.url] = (size, now)
 
-    def _send_chunk(self, calls: Sequence[RpcCall], refusals_as_none: bool = False) -> list[Any]:
+    def _send_chunk(
+        self, calls: Sequence[RpcCall], refusals_as_none: bool = False, tolerant: int | None = None
+    ) -> list[Any]:
         retry_allowed = all(method in READ_METHODS for method, _ in calls)
         results: dict[int, Any] = {}
         pending = list(range(len(calls)))
@@ -341,6 +423,9 @@ class RpcClient:
                     try:
                         fault = self._check(calls[i], answers.get(i), retry_allowed)
                     except RpcError:
+                        if tolerant is not None and i >= tolerant:
+                            results[i] = _REFUSED
+                            continue
                         if not refusals_as_none:
                             raise
                         results[i] = None

@@ -1,0 +1,95 @@
+"""Many plain eth_calls of one block as one eth_call (`[rpc] aggregate_calls`): what a provider that bills and
+rate-limits by the call counts as one.
+
+The calls go to chainrisk's own CallAggregator (contracts/CallAggregator.sol, never deployed: its runtime is placed
+at an address nobody controls by the eth_call's state override, as the protocols' lenses are), which makes each one a
+STATICCALL and answers, for each, whether it returned and its return data. Only calls that are `{to, data}` at a
+block tag are packed: one that names `from`, gas, a value or a state override of its own keeps its meaning only on its
+own. A packed call's answer is the callee's return data, as its own eth_call would have answered; a call that failed
+inside the aggregate (a revert, a write refused by STATICCALL, gas) is asked again on its own, so what the node
+refuses is refused in the node's own words, exactly as without aggregation. The callee sees the aggregator as
+msg.sender where its own eth_call has the zero address: a view that answers by its caller would differ, and none
+that chainrisk reads does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: Where the aggregator's code is placed by state override; an address nobody controls.
+AGGREGATOR = "0x00000000000000000000000000000000a66e6a7e"
+RUNTIME = (Path(__file__).parent / "contracts" / "CallAggregator.bin-runtime").read_text().strip()
+#: aggregate(address[],bytes[]): keccak256 of the signature, first four bytes (tests check it).
+SELECTOR = "269d64ae"
+_KEYS = frozenset({"to", "data", "input"})
+_WORD = 32
+
+
+def packable(call: tuple[str, Sequence[Any]]) -> tuple[str, str, str] | None:
+    """(block tag, target, calldata hex without 0x) of a plain eth_call that may be packed; None for any other."""
+    method, params = call
+    if method != "eth_call" or len(params) != 2:
+        return None
+    request, tag = params
+    if not isinstance(request, dict) or not isinstance(tag, str) or not request.keys() <= _KEYS:
+        return None
+    target, data = request.get("to"), request.get("data", request.get("input", "0x"))
+    if not (isinstance(target, str) and len(target) == 42 and target[:2] in ("0x", "0X")):
+        return None
+    if not (isinstance(data, str) and data[:2] in ("0x", "0X") and len(data) % 2 == 0):
+        return None
+    return tag, target[2:].lower(), data[2:].lower()
+
+
+def aggregate_call(tag: str, calls: Sequence[tuple[str, str]]) -> tuple[str, list[Any]]:
+    """The eth_call of aggregate(targets, data) for `calls` ((target hex, calldata hex), both without 0x) at `tag`."""
+    count = len(calls)
+    head = [_word(2 * _WORD), _word((3 + count) * _WORD), _word(count)]
+    targets = [target.rjust(64, "0") for target, _ in calls]
+    offsets, bodies, at = [], [], count * _WORD
+    for _, data in calls:
+        size = len(data) // 2
+        padded = data.ljust(-(-size // _WORD) * 64, "0")
+        offsets.append(_word(at))
+        bodies.append(_word(size) + padded)
+        at += _WORD + len(padded) // 2
+    encoded = "".join((*head, *targets, _word(count), *offsets, *bodies))
+    request = {"to": AGGREGATOR, "data": "0x" + SELECTOR + encoded}
+    return ("eth_call", [request, tag, {AGGREGATOR: {"code": RUNTIME}}])
+
+
+def answers(result: Any, count: int) -> list[str | None] | None:
+    """Each packed call's answer ("0x" + its return data), or None where the call failed inside the aggregate; None
+    for the whole when `result` is not the aggregator's answer for `count` calls (a node that ignored the override
+    answers "0x", the empty code's)."""
+    if not isinstance(result, str) or not result.startswith("0x"):
+        return None
+    try:
+        raw = bytes.fromhex(result[2:])
+        ok_at, answers_at = _int(raw, 0), _int(raw, _WORD)
+        if _int(raw, ok_at) != count or _int(raw, answers_at) != count:
+            return None
+        found: list[str | None] = []
+        base = answers_at + _WORD
+        for k in range(count):
+            ok = _int(raw, ok_at + _WORD * (1 + k))
+            at = base + _int(raw, base + _WORD * k)
+            size = _int(raw, at)
+            if ok not in (0, 1) or at + _WORD + size > len(raw):
+                return None
+            found.append("0x" + raw[at + _WORD : at + _WORD + size].hex() if ok else None)
+    except (ValueError, IndexError):
+        return None
+    return found
+
+
+def _word(value: int) -> str:
+    return format(value, "064x")
+
+
+def _int(raw: bytes, at: int) -> int:
+    if at + _WORD > len(raw):
+        raise IndexError("answer too short")
+    return int.from_bytes(raw[at : at + _WORD], "big")
