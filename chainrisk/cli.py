@@ -359,10 +359,11 @@ def _credit(args: argparse.Namespace) -> None:
     if command == "history":
         from chainrisk.jobs.credit_history import backfill
         from chainrisk.jobs.run import parse_interval
+        from chainrisk.rpc import use_settings
 
         config, rpc_url = _job_config(args)
         every = int(parse_interval(args.every))
-        with writer_lock(config.db, "credit history"):
+        with writer_lock(config.db, "credit history"), use_settings(config.rpc_settings()):
             sampled = backfill(config, rpc_url, every_s=every, from_block=args.from_block, to_block=args.to_block)
         print(sampled.line())
         return
@@ -457,6 +458,7 @@ def _add_credit_commands(commands: Any) -> None:
     history.add_argument("--every", default="1d", help="sample spacing in chain time: 12h, 1d (default 1d)")
     history.add_argument("--from-block", type=COUNT, help="first block (default: the first stored event)")
     history.add_argument("--to-block", type=COUNT, help="last block (default: where stored events end)")
+    history.add_argument("--aggregate-calls", type=int, help=AGGREGATE_HELP)
     common(history)
     train = subs.add_parser("train", help="fit the scorecard on the stored history and save the model file")
     train.add_argument("--out", required=True, help="model file to write (JSON)")

@@ -313,6 +313,16 @@ CASES = [
         ("parallel_markets must be a whole number from 1 to 64", "not 0"),
     ),
     Case(
+        "out of range: aggregate_calls",
+        lambda c: ["run", "--config", c.toml("aggregate_calls = 1")],
+        ("aggregate_calls must be 0 (off) or a whole number from 2 to 1000", "not 1"),
+    ),
+    Case(
+        "out of range: --aggregate-calls",
+        lambda c: ["index", "--config", c.toml(""), "--aggregate-calls", "5000"],
+        ("--aggregate-calls: aggregate_calls must be 0 (off) or a whole number from 2 to 1000", "not 5000"),
+    ),
+    Case(
         "wrong type: db",
         lambda c: ["run", "--config", str(c.file("db.toml", b'db = 5\n[[markets]]\npreset = "spark-ethereum"\n'))],
         ("db must be a file path in quotes", "not 5"),
