@@ -7,7 +7,9 @@ commit's `git archive`) and the candidate (this checkout by default) run as proc
 same blocks: one empty block (evm_mine), then both runs with no block between, `--rounds` times, after a first run of
 each that reads every market's history (not compared). Each run's HTTP requests and new connections are counted at
 the proxy, and after every round the two databases must hold the same positions, wallet health and liquidation curve.
-Figures go to benchmarks/results/round_trips.json.
+`--candidate-args` adds arguments to the candidate's runs (`--aggregate-calls 100`: the same tree with and without
+packing); the JSON-RPC calls each run sends, what providers bill, are counted too. Figures go to
+benchmarks/results/round_trips.json.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "round_trips.json"
 
 
-def _run(tree: Path, state: Path, db: Path, url: str) -> str:
-    """One `chainrisk run --devnet` of `tree`'s code in a process of its own; its summary line."""
+def _run(tree: Path, state: Path, db: Path, url: str, extra: Sequence[str] = ()) -> str:
+    """One `chainrisk run --devnet` of `tree`'s code in a process of its own (`extra`: more arguments); its summary
+    line."""
     env = {**os.environ, "PYTHONPATH": str(tree), "CHAINRISK_STATE_DIR": str(state)}
     done = subprocess.run(
-        [sys.executable, "-m", "chainrisk.cli", "run", "--devnet", "--rpc-url", url, "--db", str(db)],
+        [sys.executable, "-m", "chainrisk.cli", "run", "--devnet", "--rpc-url", url, "--db", str(db), *extra],
         cwd=tree,  # `python -m` puts the working folder first on sys.path: the run imports its tree's package
         env=env,
         capture_output=True,
@@ -75,8 +79,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0, help="added to each HTTP request")
     parser.add_argument("--connect-ms", type=float, default=200.0, help="added to each new connection")
     parser.add_argument("--rounds", type=int, default=5, help="steady runs of each side, taking turns")
+    parser.add_argument("--candidate-args", default="", help="more arguments for the candidate's runs (one string)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
+    extra = {"baseline": [], "candidate": args.candidate_args.split()}
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
     for name, tree in trees.items():
         if not (tree / "chainrisk" / "__init__.py").is_file():
@@ -98,20 +104,24 @@ def main() -> None:
         dbs = {name: state / f"{name}.duckdb" for name in trees}
         compared: dict[str, int] = {}
         try:
+            first: dict[str, int] = {}
             for name, tree in trees.items():  # first runs: every market's history read once, not compared
-                print(f"{name} first run: {_run(tree, state, dbs[name], url)}", flush=True)
+                calls = proxy.calls
+                print(f"{name} first run: {_run(tree, state, dbs[name], url, extra[name])}", flush=True)
+                first[name] = proxy.calls - calls
             for round_ in range(args.rounds):
                 with RpcClient(str(manifest["rpc_url"])) as rpc:
                     rpc.call("evm_mine")
                 for name in list(trees) if round_ % 2 == 0 else list(reversed(trees)):
-                    requests, connections = proxy.requests, proxy.connections
+                    requests, connections, calls = proxy.requests, proxy.connections, proxy.calls
                     started = time.perf_counter()
-                    line = _run(trees[name], state, dbs[name], url)
+                    line = _run(trees[name], state, dbs[name], url, extra[name])
                     runs[name].append(
                         {
                             "run_s": round(time.perf_counter() - started, 2),
                             "requests": proxy.requests - requests,
                             "connections": proxy.connections - connections,
+                            "calls": proxy.calls - calls,
                             "line": line,
                         }
                     )
@@ -131,6 +141,8 @@ def main() -> None:
         "median_run_s": median,
         "median_requests": {n: statistics.median(r["requests"] for r in rows) for n, rows in runs.items()},
         "median_connections": {n: statistics.median(r["connections"] for r in rows) for n, rows in runs.items()},
+        "median_calls": {n: statistics.median(r["calls"] for r in rows) for n, rows in runs.items()},
+        "first_run_calls": first,
         "ratio": round(median["candidate"] / median["baseline"], 3),
         "same_rows_after_each_round": compared,
     }
