@@ -66,8 +66,9 @@ def test_answers_refuse_what_is_not_the_aggregator_s() -> None:
 
 def test_packed_answers_equal_each_call_s_own(devnet: dict[str, Any], exchanges: list[list[Any]]) -> None:
     """A mixed batch (tokens' getters at two blocks, a call to an address without code, a revert, a call with a caller
-    of its own, a block header) answers the same packed as unpacked, and the packed one is sent as fewer calls; a
-    revert refuses the batch in the node's own words, or answers None with batch_each, as unpacked."""
+    of its own, a block header) answers the same packed as unpacked, and the packed one is sent as fewer calls. A revert
+    refuses the batch in the node's own words (asked again alone), or answers None with batch_each at once (it
+    reverted with gas to spare: the callee's own refusal)."""
     rpc_url = devnet["rpc_url"]
     tokens = [str(t) for t in devnet["tokens"].values()]
     assert len(tokens) >= 3
@@ -79,22 +80,27 @@ def test_packed_answers_equal_each_call_s_own(devnet: dict[str, Any], exchanges:
     calls += [_call("0x" + "33" * 20, ERC20.encode("decimals"), tags[0])]  # no code: "0x", as its own eth_call
     calls += [_call(tokens[1], ERC20.encode("decimals"), tags[0], **{"from": "0x" + "44" * 20})]
     calls += [("eth_getBlockByNumber", [tags[1], False])]
-    reverting = _call(devnet["morpho_blue"]["morpho"], ERC20.encode("decimals"), tags[0])  # no such function: reverts
+    # No such function: reverts. First, so that it is packed with the three calls after it.
+    reverting = _call(devnet["morpho_blue"]["morpho"], ERC20.encode("decimals"), tags[0])
     with RpcClient(rpc_url) as plain:
         expected = plain.batch(calls)
-        expected_each = plain.batch_each([*calls, reverting])
+        expected_each = plain.batch_each([reverting, *calls])
         with pytest.raises(RpcError) as unpacked_refusal:
-            plain.batch([*calls, reverting])
+            plain.batch([reverting, *calls])
     exchanges.clear()
     with RpcClient(rpc_url, RpcSettings(aggregate_calls=4)) as packed:
         assert packed.batch(calls) == expected
         sent = sum(len(e) for e in exchanges)
         assert sent < len(calls) - 5, sent  # 4 calls to an aggregate
-        assert packed.batch_each([*calls, reverting]) == expected_each
-        assert expected_each[-1] is None
+        exchanges.clear()
+        assert packed.batch_each([reverting, *calls]) == expected_each
+        assert expected_each[0] is None
+        assert len(exchanges) == 1  # the revert not asked again
+        exchanges.clear()
         with pytest.raises(RpcError) as packed_refusal:
-            packed.batch([*calls, reverting])
+            packed.batch([reverting, *calls])
         assert str(packed_refusal.value) == str(unpacked_refusal.value)
+        assert [len(e) for e in exchanges][-1] == 1  # the revert asked again alone, for the node's words
         assert packed.faults_absorbed == {}
 
 
@@ -123,7 +129,8 @@ def capped_node(tmp_path: Path) -> Iterator[str]:
 def test_calls_past_the_gas_cap_are_left_unrun_and_asked_alone(capped_node: str, exchanges: list[list[Any]]) -> None:
     """Two calls of 18M gas each, packed with three light ones under a 30M cap: the second runs out of the gas left,
     and the aggregator keeps back what it needs to answer, so the aggregate still answers; the calls from the second
-    on are asked alone, every answer is each call's own, no fault is counted and packing stays on."""
+    on are asked alone (with batch_each too: a call that used most of its gas is not taken as refusing), every answer
+    is each call's own, no fault is counted and packing stays on."""
     burner, light = "0x" + "b0" * 20, "0x" + "c0" * 20
     with RpcClient(capped_node) as rpc:
         rpc.call("anvil_setCode", [burner, BURNER])
@@ -137,6 +144,9 @@ def test_calls_past_the_gas_cap_are_left_unrun_and_asked_alone(capped_node: str,
         assert packed.batch(calls) == expected
         assert packed.faults_absorbed == {}
         assert [len(e) for e in exchanges] == [1, 3]  # the aggregate, then the second burner and the two after it
+        exchanges.clear()
+        assert packed.batch_each(calls) == expected
+        assert [len(e) for e in exchanges] == [1, 3]
         exchanges.clear()
         assert packed.batch(calls[:2]) == expected[:2]
         assert [len(e) for e in exchanges] == [1]  # still packed

@@ -3,13 +3,15 @@ rate-limits by the call counts as one.
 
 The calls go to chainrisk's own CallAggregator (contracts/CallAggregator.sol, never deployed: its runtime is placed
 at an address nobody controls by the eth_call's state override, as the protocols' lenses are), which makes each one a
-STATICCALL and answers, for each, whether it returned and its return data. Only calls that are `{to, data}` at a
-block tag are packed: one that names `from`, gas, a value or a state override of its own keeps its meaning only on its
-own. A packed call's answer is the callee's return data, as its own eth_call would have answered; a call that failed
-inside the aggregate (a revert, a write refused by STATICCALL, gas) is asked again on its own, so what the node
-refuses is refused in the node's own words, exactly as without aggregation. The callee sees the aggregator as
-msg.sender where its own eth_call has the zero address: a view that answers by its caller would differ, and none
-that chainrisk reads does.
+STATICCALL and answers, for each, how it ended and its return data. Only calls that are `{to, data}` at a block tag
+are packed: one that names `from`, gas, a value or a state override of its own keeps its meaning only on its own. A
+packed call's answer is the callee's return data, as its own eth_call would have answered. A call that failed inside
+the aggregate is asked again on its own (so what the node refuses is refused in its own words), except where the
+caller takes a refusal as an answer (`batch_each`: probing for a getter the contract may not have) and the call
+reverted with gas to spare: that revert is the callee's own, and answers None at once. A call that may have failed
+for gas, or was left unrun, is always asked again. The callee sees the aggregator as msg.sender where its own eth_call
+has the zero address: a getter that refused contract callers would read as refused, and the calls chainrisk makes
+with a caller of their own (Maker's OSMs, read as a whitelisted address) are never packed.
 """
 
 from __future__ import annotations
@@ -60,26 +62,31 @@ def aggregate_call(tag: str, calls: Sequence[tuple[str, str]]) -> tuple[str, lis
     return ("eth_call", [request, tag, {AGGREGATOR: {"code": RUNTIME}}])
 
 
-def answers(result: Any, count: int) -> list[str | None] | None:
-    """Each packed call's answer ("0x" + its return data), or None where the call failed inside the aggregate; None
-    for the whole when `result` is not the aggregator's answer for `count` calls (a node that ignored the override
-    answers "0x", the empty code's)."""
+#: A packed call's outcome, as the aggregator reports it.
+UNRUN, RETURNED, REVERTED, EXHAUSTED = range(4)
+
+
+def answers(result: Any, count: int) -> list[tuple[int, str]] | None:
+    """Each packed call's outcome (UNRUN, RETURNED, REVERTED: it failed having used under half the gas it was given, so
+    of its own accord; EXHAUSTED: it failed having used more, so perhaps for gas) and its return or revert data
+    ("0x..."); None for the whole when `result` is not the aggregator's answer for `count` calls (a node that ignored
+    the override answers "0x", the empty code's)."""
     if not isinstance(result, str) or not result.startswith("0x"):
         return None
     try:
         raw = bytes.fromhex(result[2:])
-        ok_at, answers_at = _int(raw, 0), _int(raw, _WORD)
-        if _int(raw, ok_at) != count or _int(raw, answers_at) != count:
+        status_at, answers_at = _int(raw, 0), _int(raw, _WORD)
+        if _int(raw, status_at) != count or _int(raw, answers_at) != count:
             return None
-        found: list[str | None] = []
+        found: list[tuple[int, str]] = []
         base = answers_at + _WORD
         for k in range(count):
-            ok = _int(raw, ok_at + _WORD * (1 + k))
+            status = _int(raw, status_at + _WORD * (1 + k))
             at = base + _int(raw, base + _WORD * k)
             size = _int(raw, at)
-            if ok not in (0, 1) or at + _WORD + size > len(raw):
+            if status > EXHAUSTED or at + _WORD + size > len(raw):
                 return None
-            found.append("0x" + raw[at + _WORD : at + _WORD + size].hex() if ok else None)
+            found.append((status, "0x" + raw[at + _WORD : at + _WORD + size].hex()))
     except (ValueError, IndexError):
         return None
     return found

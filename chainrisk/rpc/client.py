@@ -321,8 +321,9 @@ class RpcClient:
 
     def _batched(self, calls: Sequence[RpcCall], refusals_as_none: bool) -> list[Any]:
         """`calls`, the plain eth_calls of each block packed `aggregate_calls` to an eth_call when the settings say so
-        (chainrisk.rpc.aggregate): a packed call's answer is its return data, and one that failed in the aggregate,
-        or all of an aggregate the node refused, is asked again on its own, as if never packed."""
+        (chainrisk.rpc.aggregate): a packed call's answer is its return data; one that failed in the aggregate, or all
+        of an aggregate the node refused, is asked again on its own, as if never packed, but for a revert with gas to
+        spare where refusals answer None."""
         if self._aggregate < 2:
             return self._chunked(calls, refusals_as_none)
         by_tag: dict[str, list[tuple[int, str, str]]] = {}
@@ -355,12 +356,14 @@ class RpcClient:
             if found is None:
                 self._absorbed["aggregate_refused"] += 1
                 self._aggregate = 0
-                found = [None] * len(pack)
-            for (i, _, _), value in zip(pack, found, strict=True):
-                if value is None:
-                    again.append(i)
-                else:
+                found = [(aggregate.UNRUN, "0x")] * len(pack)
+            for (i, _, _), (status, value) in zip(pack, found, strict=True):
+                if status == aggregate.RETURNED:
                     results[i] = value
+                elif status == aggregate.REVERTED and refusals_as_none:
+                    results[i] = None  # the callee's own refusal, as batch_each answers it unpacked
+                else:
+                    again.append(i)
         if again:
             for i, answer in zip(again, self._chunked([calls[i] for i in again], refusals_as_none), strict=True):
                 results[i] = answer
