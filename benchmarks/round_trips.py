@@ -7,8 +7,9 @@ commit's `git archive`) and the candidate (this checkout by default) run as proc
 same blocks: one empty block (evm_mine), then both runs with no block between, `--rounds` times, after a first run of
 each that reads every market's history (not compared). Each run's HTTP requests and new connections are counted at
 the proxy, and after every round the two databases must hold the same positions, wallet health and liquidation curve.
-`--candidate-args` adds arguments to the candidate's runs (`--aggregate-calls 100`: the same tree with and without
-packing); the JSON-RPC calls each run sends, what providers bill, are counted too. Figures go to
+`--candidate-args` and `--baseline-args` add arguments to each side's runs (`--aggregate-calls 100` against
+`--aggregate-calls 0`: the same tree with and without packing); the JSON-RPC calls each run sends, what providers bill,
+are counted too. Figures go to
 benchmarks/results/round_trips.json.
 """
 
@@ -80,9 +81,10 @@ def main() -> None:
     parser.add_argument("--connect-ms", type=float, default=200.0, help="added to each new connection")
     parser.add_argument("--rounds", type=int, default=5, help="steady runs of each side, taking turns")
     parser.add_argument("--candidate-args", default="", help="more arguments for the candidate's runs (one string)")
+    parser.add_argument("--baseline-args", default="", help="more arguments for the baseline's runs (one string)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    extra = {"baseline": [], "candidate": args.candidate_args.split()}
+    extra = {"baseline": args.baseline_args.split(), "candidate": args.candidate_args.split()}
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
     for name, tree in trees.items():
         if not (tree / "chainrisk" / "__init__.py").is_file():

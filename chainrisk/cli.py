@@ -54,7 +54,7 @@ COUNT = _int_at_least(0, "a count of 0 or more")
 POSITIVE = _int_at_least(1, "a number of 1 or more")
 AGGREGATE_HELP = (
     "pack up to N plain eth_calls of one block into one eth_call, for providers that bill by the call (default: the "
-    "config's aggregate_calls, else 0: off)"
+    "config's aggregate_calls, else 100; 0: off)"
 )
 
 

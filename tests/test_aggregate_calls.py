@@ -218,3 +218,5 @@ def test_aggregate_calls_is_checked(tmp_path: Path) -> None:
     config = tmp_path / "chainrisk.toml"
     config.write_text('aggregate_calls = 50\n[[markets]]\npreset = "aave-v3-ethereum"\n')
     assert load_config(config).rpc_settings() == RpcSettings(aggregate_calls=50)
+    config.write_text('[[markets]]\npreset = "aave-v3-ethereum"\n')
+    assert load_config(config).aggregate_calls == 100  # on unless the config says otherwise

@@ -295,7 +295,7 @@ CASES = [
     Case(
         "unknown top-level key",
         lambda c: ["index", "--config", c.toml('rpc = "http://x"')],
-        ("unknown key 'rpc'", "known: alerts, chains, confirmations, db"),
+        ("unknown key 'rpc'", "known: aggregate_calls, alerts, chains, confirmations, db"),
     ),
     Case(
         "unknown market key",
