@@ -23,6 +23,7 @@ from chainrisk.rpc import RpcClient, RpcError, RpcSettings, use_settings
 from chainrisk.rpc import aggregate as packing
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
+MORPHO = load_abi("morpho-blue", "IMorpho")
 #: Tables an index writes, compared whole between an index with packing and one without.
 TABLES = ("positions", "wallet_health", "markets", "data_quality", "sync_state")
 
@@ -102,6 +103,25 @@ def test_packed_answers_equal_each_call_s_own(devnet: dict[str, Any], exchanges:
         assert str(packed_refusal.value) == str(unpacked_refusal.value)
         assert [len(e) for e in exchanges][-1] == 1  # the revert asked again alone, for the node's words
         assert packed.faults_absorbed == {}
+
+
+def test_of_two_refusals_the_first_in_order_is_raised_as_unpacked(devnet: dict[str, Any]) -> None:
+    """A packed call that reverts before a call sent alone (a caller of its own) that reverts with other words: the
+    batch raises the first one's refusal, as unpacked, not the one whose answer came first."""
+    morpho = devnet["morpho_blue"]["morpho"]
+    tokens = [str(t) for t in devnet["tokens"].values()]
+    unknown = (tokens[0], tokens[1], "0x" + "66" * 20, "0x" + "77" * 20, 10**18)  # no market: "market not created"
+    calls = [_call(morpho, ERC20.encode("decimals"), "latest")]  # no such function: an empty revert
+    calls += [_call(t, ERC20.encode("decimals"), "latest") for t in tokens[:3]]
+    calls += [_call(morpho, MORPHO.encode("accrueInterest", unknown), "latest", **{"from": "0x" + "44" * 20})]
+    with RpcClient(devnet["rpc_url"]) as plain, pytest.raises(RpcError) as unpacked:
+        plain.batch(calls)
+    with RpcClient(devnet["rpc_url"]) as plain, pytest.raises(RpcError) as last:
+        plain.batch(calls[-1:])
+    assert str(unpacked.value) != str(last.value)  # two refusals in other words
+    with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as packed, pytest.raises(RpcError) as raised:
+        packed.batch(calls)
+    assert str(raised.value) == str(unpacked.value)
 
 
 #: Runtime code that counts 700,000 down, then returns 42 (about 18.2M gas: within a 30M cap alone, not twice).

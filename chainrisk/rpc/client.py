@@ -67,8 +67,6 @@ FAULT_KINDS: dict[str, str] = {
     "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
     "state overrides): its calls asked one by one, and so are the client's later calls",
 }
-#: What a call answers in _send_chunk when the node refused it and its caller takes the refusal as an answer.
-_REFUSED = object()
 
 
 @dataclass(frozen=True)
@@ -346,13 +344,14 @@ class RpcClient:
             return self._chunked(calls, refusals_as_none)
         sent = [calls[i] for i in alone]
         sent += [aggregate.aggregate_call(tag, [(t, d) for _, t, d in pack]) for tag, pack in packs]
-        answered = self._chunked(sent, refusals_as_none, tolerant=len(alone))
+        # Every refusal kept as its RpcError, so that the one raised is the first in the calls' order, as unpacked.
+        answered = self._chunked(sent, refusals_as_none, tolerant=0)
         results: list[Any] = [None] * len(calls)
         for i, answer in zip(alone, answered, strict=False):
             results[i] = answer
         again: list[int] = []
         for (_, pack), answer in zip(packs, answered[len(alone) :], strict=True):
-            found = None if answer is _REFUSED else aggregate.answers(answer, len(pack))
+            found = None if isinstance(answer, RpcError) else aggregate.answers(answer, len(pack))
             if found is None:
                 self._absorbed["aggregate_refused"] += 1
                 self._aggregate = 0
@@ -365,8 +364,14 @@ class RpcClient:
                 else:
                     again.append(i)
         if again:
-            for i, answer in zip(again, self._chunked([calls[i] for i in again], refusals_as_none), strict=True):
+            asked = self._chunked([calls[i] for i in again], refusals_as_none, tolerant=0)
+            for i, answer in zip(again, asked, strict=True):
                 results[i] = answer
+        for i, answer in enumerate(results):
+            if isinstance(answer, RpcError):
+                if not refusals_as_none:
+                    raise answer
+                results[i] = None
         return results
 
     def _chunked(self, calls: Sequence[RpcCall], refusals_as_none: bool, tolerant: int | None = None) -> list[Any]:
@@ -374,7 +379,7 @@ class RpcClient:
         and its answer's bytes: erigon at 100 calls, geth at 1,000 calls and 25 MB) is sent again in halves, or at
         the limit the refusal names, and the smaller size is kept for the later batches of every client of the URL
         in this process (a longer batch that passes after RECHECK_BATCH_S raises it again). The calls from index
-        `tolerant` on answer _REFUSED where the node refuses them for good (an aggregate, asked again unpacked)."""
+        `tolerant` on answer the RpcError itself where the node refuses them for good (for _batched to sort out)."""
         results: list[Any] = []
         start = 0
         while start < len(calls):
@@ -425,9 +430,9 @@ class RpcClient:
                 for i in pending:
                     try:
                         fault = self._check(calls[i], answers.get(i), retry_allowed)
-                    except RpcError:
+                    except RpcError as refusal:
                         if tolerant is not None and i >= tolerant:
-                            results[i] = _REFUSED
+                            results[i] = refusal
                             continue
                         if not refusals_as_none:
                             raise
