@@ -21,6 +21,7 @@ from chainrisk.errors import UserError
 from chainrisk.jobs.index import index_market
 from chainrisk.rpc import RpcClient, RpcError, RpcSettings, use_settings
 from chainrisk.rpc import aggregate as packing
+from chainrisk.rpc import client as rpc_client
 
 ERC20 = load_abi("erc20", "IERC20Detailed")
 MORPHO = load_abi("morpho-blue", "IMorpho")
@@ -177,18 +178,24 @@ def test_a_node_that_ignores_the_override_gets_each_call_alone(
 ) -> None:
     """The aggregator's code left out of the override (as a node that ignores overrides would run it: an address
     without code answers "0x"): the client counts aggregate_refused, answers every call as unpacked, and asks its later
-    calls unpacked."""
+    calls unpacked, as does a later client of the same URL in the process, without a refusal of its own."""
     tokens = [str(t) for t in devnet["tokens"].values()]
     calls = [_call(t, ERC20.encode("decimals"), "latest") for t in tokens]
     with RpcClient(devnet["rpc_url"]) as plain:
         expected = plain.batch(calls)
     monkeypatch.setattr(packing, "RUNTIME", "0x")
+    monkeypatch.setattr(rpc_client, "_AGGREGATE_REFUSED", set())  # what this test teaches the process stays here
     with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as packed:
         assert packed.batch(calls) == expected
         assert packed.faults_absorbed == {"aggregate_refused": 1}
         exchanges.clear()
         assert packed.batch(calls) == expected
         assert sum(len(e) for e in exchanges) == len(calls)  # no aggregate tried again
+    exchanges.clear()
+    with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as later:  # the next market's client
+        assert later.batch(calls) == expected
+        assert later.faults_absorbed == {}
+        assert sum(len(e) for e in exchanges) == len(calls)
 
 
 def test_an_index_with_packed_calls_stores_what_one_without_stores(

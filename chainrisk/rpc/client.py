@@ -47,6 +47,9 @@ _LEARNT_BATCH_SIZE: dict[str, tuple[int, float]] = {}
 #: node whose cap was raised, or a refusal that was for an answer's bytes (heavier calls than the usual), is then
 #: found out, at the cost of at most one refused batch per URL every RECHECK_BATCH_S while the cap stands.
 RECHECK_BATCH_S = 3600.0
+#: URLs whose node refused an aggregated eth_call (aggregate_refused), shared by the process's clients: the later
+#: markets of a run and the later runs of `watch` send their calls one by one from the start.
+_AGGREGATE_REFUSED: set[str] = set()
 
 #: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
 #: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
@@ -65,7 +68,8 @@ FAULT_KINDS: dict[str, str] = {
     "batch_too_large": "a batch refused for its length or its answer's size (HTTP 413; geth, erigon, besu, "
     "nethermind's caps): sent again in halves, and the client's later batches kept at that size",
     "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
-    "state overrides): its calls asked one by one, and so are the client's later calls",
+    "state overrides): its calls asked one by one, and so are the later calls of every client of the URL in the "
+    "process",
 }
 
 
@@ -249,8 +253,8 @@ class RpcClient:
         #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
         #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
         self._batch_size = settings.batch_size
-        #: Calls packed per aggregated eth_call; 0 once a node refused an aggregate (aggregate_refused).
-        self._aggregate = settings.aggregate_calls
+        #: Calls packed per aggregated eth_call; 0 once the node refused an aggregate (aggregate_refused).
+        self._aggregate = 0 if url in _AGGREGATE_REFUSED else settings.aggregate_calls
         learnt = _LEARNT_BATCH_SIZE.get(url)
         if learnt is not None:
             size, when = learnt
@@ -355,6 +359,7 @@ class RpcClient:
             if found is None:
                 self._absorbed["aggregate_refused"] += 1
                 self._aggregate = 0
+                _AGGREGATE_REFUSED.add(self.url)
                 found = [(aggregate.UNRUN, "0x")] * len(pack)
             for (i, _, _), (status, value) in zip(pack, found, strict=True):
                 if status == aggregate.RETURNED:
