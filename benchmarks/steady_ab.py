@@ -8,7 +8,8 @@ steady steps `--changed` wallets borrow more in a block five chain minutes later
 swapped every step. Per run: wall seconds of the process, the run's own figure, its phases as the run records them
 (`runs.summary`: each market's index, the score, the look-through; the rest is publishing and the process's start),
 peak memory and the score book's size. The ratio is the candidate's wall time over the baseline's. Both databases are
-then checked against the contracts (scale.py's --verify). Figures to benchmarks/results/steady-ab-ACCOUNTS.json.
+then checked against the contracts (scale.py's --verify). Figures to benchmarks/results/steady-ab-ACCOUNTS.json, or
+`--output`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument(
         "--adaptive-irm", action="store_true", help="Morpho markets under the AdaptiveCurveIrm stand-in (scale.py's)"
     )
+    parser.add_argument("--output", type=Path, help="results file (default results/steady-ab-ACCOUNTS.json)")
     args = parser.parse_args()
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
     for tree in trees.values():
@@ -141,7 +143,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = scale.RESULTS / f"steady-ab-{args.accounts}.json"
+    out = args.output or scale.RESULTS / f"steady-ab-{args.accounts}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("steady_wall_s", "steady_ratio_candidate_over_baseline")}, indent=2))
     print(f"saved to {out}")
