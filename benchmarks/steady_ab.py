@@ -79,6 +79,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, help="results file (default results/steady-ab-ACCOUNTS.json)")
     args = parser.parse_args()
+    output = args.output.resolve() if args.output else None  # the runs change the working folder
     trees = {"baseline": args.baseline.resolve(), "candidate": args.candidate.resolve()}
     for tree in trees.values():
         if not (tree / "chainrisk" / "__init__.py").is_file():
@@ -143,7 +144,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    out = args.output or scale.RESULTS / f"steady-ab-{args.accounts}.json"
+    out = output or scale.RESULTS / f"steady-ab-{args.accounts}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("steady_wall_s", "steady_ratio_candidate_over_baseline")}, indent=2))
     print(f"saved to {out}")
