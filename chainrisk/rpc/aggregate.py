@@ -1,5 +1,5 @@
-"""Many plain eth_calls of one block as one eth_call (`[rpc] aggregate_calls`): what a provider that bills and
-rate-limits by the call counts as one.
+"""Many plain eth_calls of one block as one eth_call (`aggregate_calls` in chainrisk.toml, default 100): what a
+provider that bills and rate-limits by the call counts as one.
 
 The calls go to chainrisk's own CallAggregator (contracts/CallAggregator.sol, never deployed: its runtime is placed
 at an address nobody controls by the eth_call's state override, as the protocols' lenses are), which makes each one a
