@@ -60,6 +60,31 @@ def test_only_plain_calls_at_a_block_tag_are_packed() -> None:
     assert [packing.packable(c) for c in refused] == [None] * len(refused)
 
 
+def test_the_hand_encoding_is_the_abi_s() -> None:
+    """aggregate_call's calldata is eth_abi's encoding of (address[], bytes[]), and `answers` reads eth_abi's encoding
+    of the aggregator's (uint8[], bytes[]), for calldata and answers of every padding (empty, short, a word, longer)."""
+    from eth_abi.abi import decode, encode
+
+    targets = ["ab" * 20, "00" * 19 + "01", "cd" * 20, "ef" * 20]
+    datas = ["", "313ce567", "11" * 32, "22" * 45]
+    call = packing.aggregate_call("0x10", list(zip(targets, datas, strict=True)))
+    data = call[1][0]["data"]
+    assert data[:10] == "0x" + packing.SELECTOR
+    assert decode(["address[]", "bytes[]"], bytes.fromhex(data[10:])) == (
+        tuple("0x" + t for t in targets),
+        tuple(bytes.fromhex(d) for d in datas),
+    )
+    assert bytes.fromhex(data[10:]) == encode(
+        ["address[]", "bytes[]"], [["0x" + t for t in targets], [bytes.fromhex(d) for d in datas]]
+    )
+    assert call[1][1:] == ["0x10", {packing.AGGREGATOR: {"code": packing.RUNTIME}}]
+    status = [packing.RETURNED, packing.REVERTED, packing.EXHAUSTED, packing.UNRUN]
+    answered = encode(["uint8[]", "bytes[]"], [status, [bytes.fromhex(d) for d in datas]])
+    assert packing.answers("0x" + answered.hex(), 4) == [(s, "0x" + d) for s, d in zip(status, datas, strict=True)]
+    assert packing.answers("0x" + answered.hex(), 3) is None  # another count than asked
+    assert packing.answers("0x" + encode(["uint8[]", "bytes[]"], [[7], [b""]]).hex(), 1) is None  # no such outcome
+
+
 def test_answers_refuse_what_is_not_the_aggregator_s() -> None:
     assert packing.answers("0x", 2) is None  # a node that ignored the override: the empty code's answer
     assert packing.answers(None, 2) is None
