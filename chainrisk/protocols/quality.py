@@ -9,7 +9,7 @@ leaves NULL what it cannot know, and says so here, one row per market, contract 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,28 +142,49 @@ def decode_decimals(raw: str | None) -> int | None:
     return int(raw[2:66], 16)
 
 
+#: Addresses below this are precompiles or reserved for them: some answer any call with data though they hold no code.
+PRECOMPILES = 0x10000
+
+
+def code_where_unanswered(
+    rpc: RpcClient, contracts: Sequence[str], answered: Sequence[bool], tag: str
+) -> Callable[[str], bool]:
+    """Whether each of `contracts` has code at `tag`, asked (eth_getCode, in one batch) only of those whose calls gave
+    no answer (`answered`, one per contract) and of precompile addresses: a call to an address without code answers
+    nothing, so an answer says the code is there. A snapshot of a thousand markets would otherwise ask thousands of
+    eth_getCode calls each run to tell a revert from a self-destructed contract it does not meet."""
+    asked = sorted({c for c, a in zip(contracts, answered, strict=True) if not a or int(c, 16) < PRECOMPILES})
+    found = rpc.batch_each([("eth_getCode", [c, tag]) for c in asked]) if asked else []
+    codes = dict(zip(asked, found, strict=True))
+    return lambda contract: codes.get(contract, "0x1") not in (None, "0x", "0x0")
+
+
 def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[str, TokenInfo]:
-    """Each token's code, symbol(), decimals() and totalSupply() at block `tag`, in one batch that no revert can
-    sink; what is missing or odd becomes a Problem. totalSupply() tells a token that lacks the optional
-    metadata (it still answers) from one whose every call reverts."""
-    return token_infos(addresses, rpc.batch_each(token_info_calls(addresses, tag)))
+    """Each token's symbol(), decimals() and totalSupply() at block `tag`, in one batch that no revert can sink, and its
+    code where none of them answers; what is missing or odd becomes a Problem. totalSupply() tells a token that lacks
+    the optional metadata (it still answers) from one whose every call reverts."""
+    return token_infos(rpc, addresses, rpc.batch_each(token_info_calls(addresses, tag)), tag)
 
 
 def token_info_calls(addresses: Sequence[str], tag: str) -> list[tuple[str, list[Any]]]:
     """read_token_info's calls, for a caller that sends them in a batch with others (batch_each: none may sink it)."""
-    calls: list[tuple[str, list[Any]]] = []
-    for address in addresses:
-        calls.append(("eth_getCode", [address, tag]))
-        calls += [eth_call(address, ERC20, fn, block=tag) for fn in ("symbol", "decimals", "totalSupply")]
-    return calls
+    return [eth_call(address, ERC20, fn, block=tag) for address in addresses for fn in TOKEN_INFO_FUNCTIONS]
 
 
-def token_infos(addresses: Sequence[str], raw: Sequence[Any]) -> dict[str, TokenInfo]:
-    """read_token_info from the answers to token_info_calls(addresses, ...) (None for a refused call)."""
+#: What read_token_info asks of each token, in this order.
+TOKEN_INFO_FUNCTIONS = ("symbol", "decimals", "totalSupply")
+
+
+def token_infos(rpc: RpcClient, addresses: Sequence[str], raw: Sequence[Any], tag: str) -> dict[str, TokenInfo]:
+    """read_token_info from the answers to token_info_calls(addresses, tag) (None for a refused call), asking the code
+    of the tokens none of whose calls answered."""
+    per = len(TOKEN_INFO_FUNCTIONS)
+    answers = [raw[per * i : per * i + per] for i in range(len(addresses))]
+    decoded = [(decode_symbol(s)[0], decode_decimals(d), decode_decimals(t)) for s, d, t in answers]
+    has_code = code_where_unanswered(rpc, addresses, [any(v is not None for v in d) for d in decoded], tag)
     found = {}
-    for i, address in enumerate(addresses):
-        code, symbol_raw, decimals_raw, supply_raw = raw[4 * i : 4 * i + 4]
-        if code in (None, "0x", "0x0"):
+    for address, (symbol_raw, decimals_raw, supply_raw) in zip(addresses, answers, strict=True):
+        if not has_code(address):
             problem = Problem(
                 "no_code",
                 f"no contract at {address} (self-destructed?)",

@@ -5,7 +5,7 @@ permissionless: an odd token, oracle or IRM is read as far as it answers and nam
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from chainrisk.protocols.quality import (
     Issue,
     Problem,
     TokenInfo,
+    code_where_unanswered,
     decode_uint,
     token_info_calls,
     token_infos,
@@ -152,19 +153,6 @@ def read_tokens(
     return tokens
 
 
-#: Addresses below this are precompiles or reserved for them: some answer any call with data though they hold no code.
-_PRECOMPILES = 0x10000
-
-
-def _with_code(rpc: RpcClient, contracts: Sequence[str], decoded: Sequence[Any], tag: str) -> Callable[[str], bool]:
-    """Whether each of `contracts` has code at `tag`, asked (eth_getCode) only of those whose call gave no decodable
-    answer, and of precompile addresses: a call to an address without code answers nothing, so an answer says the
-    code is there (a steady run of a thousand markets otherwise asks two thousand eth_getCode calls)."""
-    asked = sorted({c for c, d in zip(contracts, decoded, strict=True) if d is None or int(c, 16) < _PRECOMPILES})
-    codes = dict(zip(asked, _each(rpc, [("eth_getCode", [c, tag]) for c in asked]), strict=True)) if asked else {}
-    return lambda contract: codes.get(contract, "0x1") not in (None, "0x", "0x0")
-
-
 def _adaptive_rate_at_target(raw: Any, state: MarketState, timestamp: int, rate: int | None) -> int | None:
     """The IRM's rateAtTarget(id) when it answers one from which irm.adaptive_curve_rate gives exactly the rate the
     IRM answered (`rate`): the IRM computes as Morpho's AdaptiveCurveIrm does; None otherwise."""
@@ -225,11 +213,12 @@ def read_markets(
     rates = [decode_uint(IRM, "borrowRateView", raw) for raw in irm_raw]
     prices = [decode_uint(ORACLE, "price", raw) for raw in oracle_raw]
     # Whether the IRMs and oracles that gave no answer have code: a revert, or no contract (self-destructed?).
-    has_code = _with_code(rpc, [p.irm for p, _ in with_irm] + [p.oracle for p in with_oracle], rates + prices, tag)
+    contracts = [p.irm for p, _ in with_irm] + [p.oracle for p in with_oracle]
+    has_code = code_where_unanswered(rpc, contracts, [x is not None for x in rates + prices], tag)
     irm_rates = iter(rates)
     targets = iter(target_raw)
     oracle_prices = iter(prices)
-    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, token_infos(addresses, info_raw))
+    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, token_infos(rpc, addresses, info_raw, tag))
     # Markets neither of whose tokens a configured source prices: their loan token in USD from their own oracle's
     # quote feeds, where it has them (oracle_usd).
     needing = sorted(
