@@ -166,24 +166,30 @@ def read_token_info(rpc: RpcClient, addresses: Sequence[str], tag: str) -> dict[
     return token_infos(rpc, addresses, rpc.batch_each(token_info_calls(addresses, tag)), tag)
 
 
+#: What read_token_info asks of each token, in this order.
+TOKEN_INFO_FUNCTIONS = ("symbol", "decimals", "totalSupply")
+
+
 def token_info_calls(addresses: Sequence[str], tag: str) -> list[tuple[str, list[Any]]]:
     """read_token_info's calls, for a caller that sends them in a batch with others (batch_each: none may sink it)."""
     return [eth_call(address, ERC20, fn, block=tag) for address in addresses for fn in TOKEN_INFO_FUNCTIONS]
-
-
-#: What read_token_info asks of each token, in this order.
-TOKEN_INFO_FUNCTIONS = ("symbol", "decimals", "totalSupply")
 
 
 def token_infos(rpc: RpcClient, addresses: Sequence[str], raw: Sequence[Any], tag: str) -> dict[str, TokenInfo]:
     """read_token_info from the answers to token_info_calls(addresses, tag) (None for a refused call), asking the code
     of the tokens none of whose calls answered."""
     per = len(TOKEN_INFO_FUNCTIONS)
-    answers = [raw[per * i : per * i + per] for i in range(len(addresses))]
-    decoded = [(decode_symbol(s)[0], decode_decimals(d), decode_decimals(t)) for s, d, t in answers]
-    has_code = code_where_unanswered(rpc, addresses, [any(v is not None for v in d) for d in decoded], tag)
+    # (symbol, was it bytes32, decimals, totalSupply) of each token, each None where its call gave nothing.
+    decoded = [
+        (*decode_symbol(s), decode_decimals(d), decode_decimals(t))
+        for s, d, t in (raw[per * i : per * i + per] for i in range(len(addresses)))
+    ]
+    answered = [
+        symbol is not None or decimals is not None or supply is not None for symbol, _, decimals, supply in decoded
+    ]
+    has_code = code_where_unanswered(rpc, addresses, answered, tag)
     found = {}
-    for address, (symbol_raw, decimals_raw, supply_raw) in zip(addresses, answers, strict=True):
+    for address, (symbol, bytes32, decimals, supply) in zip(addresses, decoded, strict=True):
         if not has_code(address):
             problem = Problem(
                 "no_code",
@@ -192,10 +198,8 @@ def token_infos(rpc: RpcClient, addresses: Sequence[str], raw: Sequence[Any], ta
             )
             found[address] = TokenInfo(address, None, None, (problem,))
             continue
-        symbol, bytes32 = decode_symbol(symbol_raw)
-        decimals = decode_decimals(decimals_raw)
         problems: list[Problem] = []
-        if symbol is None and decimals is None and decode_decimals(supply_raw) is None:
+        if symbol is None and decimals is None and supply is None:
             problems.append(
                 Problem(
                     "token_reverts",

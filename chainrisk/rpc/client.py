@@ -351,7 +351,7 @@ class RpcClient:
         # Every refusal kept as its RpcError, so that the one raised is the first in the calls' order, as unpacked.
         answered = self._chunked(sent, refusals_as_none, tolerant=0)
         results: list[Any] = [None] * len(calls)
-        for i, answer in zip(alone, answered, strict=False):
+        for i, answer in zip(alone, answered[: len(alone)], strict=True):
             results[i] = answer
         again: list[int] = []
         for (_, pack), answer in zip(packs, answered[len(alone) :], strict=True):

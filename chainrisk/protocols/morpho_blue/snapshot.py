@@ -199,9 +199,9 @@ def read_markets(
     with_irm = [(p, s) for p, s in zip(created, states, strict=True) if p.irm != ZERO_ADDRESS]
     with_oracle = [p for p in created if p.oracle != ZERO_ADDRESS]
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
-    # What the markets' states do not decide, asked in one round trip no revert can sink: each IRM's rate (and
-    # whether it has code), its rateAtTarget (asked of every IRM: one that is not an AdaptiveCurveIrm reverts or
-    # answers what the port does not reproduce), each oracle's price (and code), and the tokens' metadata.
+    # What the markets' states do not decide, asked in one round trip no revert can sink: each IRM's rate, its
+    # rateAtTarget (asked of every IRM: one that is not an AdaptiveCurveIrm reverts or answers what the port does not
+    # reproduce), each oracle's price, and the tokens' metadata; the code only of what gave no answer, after.
     parts = [
         [eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag) for p, s in with_irm],
         [eth_call(p.irm, ADAPTIVE_IRM, "rateAtTarget", bytes.fromhex(p.market_id[2:]), block=tag) for p, _ in with_irm],
