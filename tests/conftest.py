@@ -27,7 +27,12 @@ os.environ["CHAINRISK_NICE"] = "0"
 #: worker (its module fixtures are built once), and files sharing an expensive session fixture share a worker, so the
 #: session builds it once: the group each such file belongs to, named by that fixture.
 SHARED_FIXTURE_GROUPS = {
-    "full_devnet": ("tests/test_devnet_all.py", "tests/test_queries.py", "tests/test_parameter_changes.py"),
+    "full_devnet": (
+        "tests/test_devnet_all.py",
+        "tests/test_queries.py",
+        "tests/test_parameter_changes.py",
+        "tests/test_lens_fallback.py",
+    ),
     "risk_db": ("tests/test_app.py", "tests/test_browser.py"),
 }
 GROUP_OF_FILE = {file: fixture for fixture, files in SHARED_FIXTURE_GROUPS.items() for file in files}

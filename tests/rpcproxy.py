@@ -1,7 +1,9 @@
 """A counting JSON-RPC proxy for tests and benchmarks: loopback only, in front of a local node (the devnet's anvil). It
 counts the connections it accepts, the HTTP requests and the JSON-RPC calls in them, and can add a remote provider's
 latency: `delay_s` before each request is forwarded, `connect_s` before a new connection's first one is read (the TCP
-and TLS handshakes an HTTPS provider costs). tests/faultproxy.py injects faults instead."""
+and TLS handshakes an HTTPS provider costs). With `overrides` it plays a node without eth_call state overrides: "refuse"
+answers each eth_call that carries one with geth's error for a third parameter, "drop" forwards it without its
+override. tests/faultproxy.py injects faults instead."""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ class CountingProxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, target: str, delay_s: float = 0.0, connect_s: float = 0.0) -> None:
-        self.target, self.delay_s, self.connect_s = urlsplit(target), delay_s, connect_s
+    def __init__(self, target: str, delay_s: float = 0.0, connect_s: float = 0.0, overrides: str | None = None) -> None:
+        if overrides not in (None, "refuse", "drop"):
+            raise ValueError(f"overrides: {overrides!r}")
+        self.target, self.delay_s, self.connect_s, self.overrides = urlsplit(target), delay_s, connect_s, overrides
         self.connections = self.requests = self.calls = 0
         self.counting = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -64,13 +68,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.requests += 1
             self.server.calls += len(sent) if isinstance(sent, list) else 1
         time.sleep(self.server.delay_s)
-        target = self.server.target
-        node = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=600)
-        node.request("POST", target.path or "/", body, {"Content-Type": "application/json"})
-        answer = node.getresponse().read()
-        node.close()
+        if self.server.overrides is None:
+            answer = self._forward(body)
+        else:
+            answer = json.dumps(self._without_overrides(sent)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)
+
+    def _forward(self, body: bytes) -> bytes:
+        target = self.server.target
+        node = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=600)
+        node.request("POST", target.path or "/", body, {"Content-Type": "application/json"})
+        answer = node.getresponse().read()
+        node.close()
+        return answer
+
+    def _without_overrides(self, sent: Any) -> Any:
+        """The node's answer to `sent` as a node without state overrides gives it."""
+        items = sent if isinstance(sent, list) else [sent]
+        refused = {}
+        forwarded = []
+        for item in items:
+            overridden = item.get("method") == "eth_call" and len(item.get("params", [])) > 2
+            if overridden and self.server.overrides == "refuse":
+                error = {"code": -32602, "message": "too many arguments, want at most 2"}
+                refused[item["id"]] = {"jsonrpc": "2.0", "id": item["id"], "error": error}
+                continue
+            forwarded.append({**item, "params": item["params"][:2]} if overridden else item)
+        answers = json.loads(self._forward(json.dumps(forwarded).encode())) if forwarded else []
+        by_id = {a.get("id"): a for a in answers} | refused
+        merged = [by_id[item["id"]] for item in items]
+        return merged if isinstance(sent, list) else merged[0]

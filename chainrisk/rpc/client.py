@@ -70,6 +70,9 @@ FAULT_KINDS: dict[str, str] = {
     "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
     "state overrides): its calls asked one by one, and so are the later calls of every client of the URL in the "
     "process",
+    "lens_unanswered": "a lens eth_call (Aave's accounts, Liquity's troves, Maker's vaults) refused or answered empty "
+    "(a node that refuses or ignores state overrides, or a getter it calls reverting): its accounts read by plain "
+    "eth_calls of the same getters (chainrisk.protocols.lens)",
 }
 
 

@@ -14,6 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
+from chainrisk.protocols.lens import lens_answers
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import any_word_address
 from chainrisk.rpc import RpcClient, RpcError
@@ -478,7 +479,8 @@ def read_accounts(
 
     One eth_call per LENS_CHUNK wallets, sent as JSON-RPC batches; nothing is deployed on the chain.
     `held_masks` marks reserves whose aTokens a wallet received (per the logs) so that supplies not
-    enabled as collateral are read as well.
+    enabled as collateral are read as well. A lens call the node leaves unanswered (it refuses or drops state
+    overrides: chainrisk.protocols.lens) has its wallets read by plain eth_calls of the getters the lens calls.
     """
     a_tokens, variable, stable = _token_arrays(reserves)
     size = len(a_tokens)
@@ -490,9 +492,16 @@ def read_accounts(
         masks = [held_masks.get(w, 0) for w in chunk]
         data = LENS.encode("accounts", deployment.pool, chunk, masks, a_tokens, variable, stable)
         calls.append(("eth_call", [{"to": LENS_ADDRESS, "data": data}, tag, override]))
+    answers = lens_answers(rpc, calls)
+    unanswered = [w for chunk, raw in zip(chunks, answers, strict=True) if raw is None for w in chunk]
+    by_getters = iter(
+        _accounts_by_getters(rpc, deployment.pool, unanswered, held_masks, (a_tokens, variable, stable), tag)
+        if unanswered
+        else []
+    )
     accounts: list[Account] = []
-    for chunk, raw in zip(chunks, rpc.batch(calls), strict=True):
-        words = _uint_array(raw)
+    for chunk, raw in zip(chunks, answers, strict=True):
+        words = _uint_array(raw) if raw is not None else [w for _ in chunk for w in next(by_getters)]
         n = 0
         for wallet in chunk:
             configuration, emode = words[n], words[n + 1]
@@ -511,6 +520,55 @@ def read_accounts(
         if n != len(words):
             raise RuntimeError(f"lens answer has {len(words)} words, parsed {n}")
     return accounts
+
+
+def _accounts_by_getters(
+    rpc: RpcClient,
+    pool: str,
+    wallets: list[str],
+    held_masks: dict[str, int],
+    tokens: tuple[list[str], list[str], list[str]],
+    tag: str,
+) -> list[list[int]]:
+    """Each wallet's words as AaveV3AccountsLens.accounts answers them (configuration, e-mode, then the three balances
+    of every reserve it uses or holds), from plain eth_calls of the getters the lens calls: the pool's two for every
+    wallet, then scaledBalanceOf / scaledBalanceOf / balanceOf of the reserves' tokens (0 for a token the reserve
+    lacks). Two rounds of batches."""
+    first = rpc.batch(
+        [
+            eth_call(pool, POOL, fn, wallet, block=tag)
+            for wallet in wallets
+            for fn in ("getUserConfiguration", "getUserEMode")
+        ]
+    )
+    heads = [
+        (int(POOL.decode("getUserConfiguration", c)[0][0]), int(POOL.decode("getUserEMode", e)[0]))
+        for c, e in zip(first[::2], first[1::2], strict=True)
+    ]
+    getters = ((A_TOKEN, "scaledBalanceOf"), (VARIABLE_DEBT, "scaledBalanceOf"), (ERC20, "balanceOf"))
+    asked: list[tuple[str, list[Any]]] = []
+    decoders: list[tuple[Any, str]] = []
+    places: list[list[int | None]] = []  # per wallet: its balance words, each an index into `asked` (None: no token)
+    for wallet, (configuration, _) in zip(wallets, heads, strict=True):
+        held = held_masks.get(wallet, 0)
+        words: list[int | None] = []
+        for reserve_id in range(len(tokens[0])):
+            if (configuration >> (reserve_id << 1)) & 3 == 0 and (held >> reserve_id) & 1 == 0:
+                continue
+            for addresses, (abi, fn) in zip(tokens, getters, strict=True):
+                if addresses[reserve_id] == ZERO:
+                    words.append(None)
+                else:
+                    words.append(len(asked))
+                    asked.append(eth_call(addresses[reserve_id], abi, fn, wallet, block=tag))
+                    decoders.append((abi, fn))
+        places.append(words)
+    answered = rpc.batch(asked) if asked else []
+    balances = [int(abi.decode(fn, raw)[0]) for (abi, fn), raw in zip(decoders, answered, strict=True)]
+    return [
+        [configuration, emode, *(0 if k is None else balances[k] for k in words)]
+        for (configuration, emode), words in zip(heads, places, strict=True)
+    ]
 
 
 def _uint_array(raw: str) -> list[int]:

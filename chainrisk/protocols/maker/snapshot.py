@@ -20,6 +20,7 @@ from typing import Any
 
 from chainrisk.abi import address_mapping_slot, eth_call, load_abi
 from chainrisk.errors import UserError
+from chainrisk.protocols.lens import lens_answers
 from chainrisk.protocols.maker.constants import (
     BLN,
     CDP_MANAGER_KEY,
@@ -503,13 +504,19 @@ def _lens_call(data: str, tag: str) -> tuple[str, list[Any]]:
 
 
 def read_cdps(rpc: RpcClient, manager: str, ids: list[int], block: int) -> list[tuple[int, str, str, str]]:
-    """(cdp id, urn, owner now, ilk hex) of each vault id, through the lens."""
+    """(cdp id, urn, owner now, ilk hex) of each vault id, through the lens; the ids of a lens call the node leaves
+    unanswered (chainrisk.protocols.lens) by plain eth_calls of the manager's urns, owns and ilks."""
     tag = hex(block)
     chunks = [ids[k : k + LENS_CHUNK] for k in range(0, len(ids), LENS_CHUNK)]
-    raw = rpc.batch([_lens_call(LENS.encode("cdps", manager, chunk), tag) for chunk in chunks])
+    answers = lens_answers(rpc, [_lens_call(LENS.encode("cdps", manager, chunk), tag) for chunk in chunks])
+    unanswered = [cdp for chunk, raw in zip(chunks, answers, strict=True) if raw is None for cdp in chunk]
+    by_getters = iter(_by_getters(rpc, manager, CDP_MANAGER, ("urns", "owns", "ilks"), [(c,) for c in unanswered], tag))
     out = []
-    for chunk, answer in zip(chunks, raw, strict=True):
-        urns, owners, ilks = LENS.decode("cdps", answer)
+    for chunk, answer in zip(chunks, answers, strict=True):
+        if answer is not None:
+            urns, owners, ilks = LENS.decode("cdps", answer)
+        else:
+            urns, owners, ilks = (list(column) for column in zip(*(next(by_getters) for _ in chunk), strict=True))
         out += [
             (cdp, str(u).lower(), str(o).lower(), "0x" + bytes(i).hex())
             for cdp, u, o, i in zip(chunk, urns, owners, ilks, strict=True)
@@ -518,18 +525,45 @@ def read_cdps(rpc: RpcClient, manager: str, ids: list[int], block: int) -> list[
 
 
 def read_urns(rpc: RpcClient, vat: str, pairs: list[tuple[str, str]], block: int) -> list[tuple[int, int]]:
-    """Vat.urns(ilk, urn) -> (ink, art) of each pair, through the lens."""
+    """Vat.urns(ilk, urn) -> (ink, art) of each pair, through the lens; the pairs of a lens call the node leaves
+    unanswered (chainrisk.protocols.lens) by plain eth_calls of Vat.urns."""
     tag = hex(block)
     chunks = [pairs[k : k + LENS_CHUNK] for k in range(0, len(pairs), LENS_CHUNK)]
     calls = [
         _lens_call(LENS.encode("vaults", vat, [bytes.fromhex(i[2:]) for i, _ in c], [u for _, u in c]), tag)
         for c in chunks
     ]
+    answers = lens_answers(rpc, calls)
+    unanswered = [
+        (bytes.fromhex(i[2:]), u) for c, raw in zip(chunks, answers, strict=True) if raw is None for i, u in c
+    ]
+    by_getters = iter(_by_getters(rpc, vat, VAT, ("urns",), unanswered, tag))
     out: list[tuple[int, int]] = []
-    for answer in rpc.batch(calls):
+    for chunk, answer in zip(chunks, answers, strict=True):
+        if answer is None:
+            for _ in chunk:
+                ((ink, art),) = next(by_getters)
+                out.append((int(ink), int(art)))
+            continue
         words = LENS.decode("vaults", answer)[0]
         out += [(words[2 * k], words[2 * k + 1]) for k in range(len(words) // 2)]
     return out
+
+
+def _by_getters(
+    rpc: RpcClient, to: str, abi: Any, getters: Sequence[str], arguments: list[tuple[Any, ...]], tag: str
+) -> list[tuple[Any, ...]]:
+    """For each of `arguments`: the answers of `getters` of `to` called with them, as plain eth_calls (what the lens
+    calls for one item), each answer decoded (one value, or the tuple a getter of several values answers)."""
+    if not arguments:
+        return []
+    raw = rpc.batch([eth_call(to, abi, fn, *args, block=tag) for args in arguments for fn in getters])
+    size = len(getters)
+    found = []
+    for k in range(len(arguments)):
+        decoded = [abi.decode(fn, answer) for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True)]
+        found.append(tuple(d[0] if len(d) == 1 else tuple(d) for d in decoded))
+    return found
 
 
 def discover_urns(

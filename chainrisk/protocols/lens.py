@@ -1,0 +1,33 @@
+"""Lens calls and what stands in for them where a node will not run them.
+
+A lens is a read-only contract of chainrisk's (Aave's accounts, Liquity's troves, Maker's urns and vaults) whose
+runtime an eth_call places at an address nobody controls by a state override, so that one call answers the getters of
+hundreds of accounts. Not every node takes the override: some clients and public endpoints refuse the third parameter
+(geth before it had one: -32602 "too many arguments, want at most 2"), others drop it and run the call against an
+address without code, which answers "0x". A lens only calls view getters, so each caller reads the accounts of a
+lens call left unanswered with plain eth_calls of those getters instead: the same values, more calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chainrisk.rpc import RpcClient
+from chainrisk.rpc.client import RpcCall
+
+#: The fault kind a lens call left unanswered is counted under (RpcClient.faults_absorbed, the run's line).
+LENS_UNANSWERED = "lens_unanswered"
+
+
+def lens_answers(rpc: RpcClient, calls: Sequence[RpcCall]) -> list[str | None]:
+    """Each lens call's return data, or None where the node refused it (a refused override, or a getter the lens
+    calls reverting) or answered nothing (an override dropped): the caller then reads that call's accounts getter by
+    getter, where a revert reaches the user in the node's own words. Each None is counted as LENS_UNANSWERED."""
+    found: list[str | None] = []
+    for answer in rpc.batch_each(calls):
+        if isinstance(answer, str) and len(answer) > 2:
+            found.append(answer)
+        else:
+            rpc.note_absorbed(LENS_UNANSWERED)
+            found.append(None)
+    return found

@@ -1,0 +1,110 @@
+"""A node without eth_call state overrides: the lenses (Aave's accounts, Liquity's troves, Maker's vaults and CDPs) are
+left unanswered, and every account is read by plain eth_calls of the getters each lens calls. What is stored equals an
+index through the lenses, on a node that refuses the override (geth's error for a third parameter) and on one that
+drops it (the lens's address then has no code and answers "0x")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from chainrisk.config import devnet_config
+from chainrisk.jobs.index import index_market
+from chainrisk.protocols.lens import LENS_UNANSWERED
+from chainrisk.rpc import FAULT_KINDS, RpcClient
+from tests.rpcproxy import CountingProxy
+
+#: The protocols whose snapshots read accounts through a lens.
+LENSED = ("aave-v3", "liquity-v1", "maker")
+#: Maker's OSM prices are read under an override of their own (the reader whitelisted in the pip). Without it an ilk's
+#: price is the one the Vat's spot implies (method vat-spot) and the price the OSM makes current next is unknown: these
+#: columns differ by design. Everything else, the vaults themselves and every health figure, must not.
+PRICE_COLUMNS = {
+    "raw_maker_ilks": (
+        "price_method",
+        "price",
+        "price_next",
+        "price_next_has",
+        "next_price_at",
+        "spot_at_price",
+        "spot_next",
+        "price_next_usd",
+    ),
+    "raw_maker_urns": ("safe_at_next_price",),
+    "positions": ("price",),
+}
+
+
+@pytest.fixture(scope="module")
+def through_lenses(full_devnet: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The full devnet's lensed markets indexed directly, at one block."""
+    with RpcClient(full_devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+    db = tmp_path_factory.mktemp("lenses") / "direct.duckdb"
+    for market in devnet_config(full_devnet, db).markets:
+        if market.protocol in LENSED:
+            report = index_market(
+                market.protocol, full_devnet["rpc_url"], market.address, db, options=market.options, to_block=head
+            )
+            assert LENS_UNANSWERED not in report.faults_absorbed
+    return db, head
+
+
+def _differing(left: Path, right: Path) -> dict[str, int]:
+    """Per table of `left` (the raw tables, positions, wallet health, markets, data quality, sync state): rows that
+    are not in both files, bookkeeping times and PRICE_COLUMNS left out."""
+    found = {}
+    with duckdb.connect(str(left), read_only=True) as con:
+        con.execute(f"ATTACH '{right}' AS other (READ_ONLY)")
+        tables = [
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' AND "
+                "(table_name LIKE 'raw_%' OR table_name IN "
+                "('positions', 'wallet_health', 'markets', 'data_quality', 'sync_state'))",
+                [left.stem],
+            ).fetchall()
+        ]
+        for table in tables:
+            columns = [c for (c,) in con.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall()]
+            left_out = ("indexed_at", "updated_at", *PRICE_COLUMNS.get(table, ()))
+            kept = ", ".join(f'"{c}"' for c in columns if c not in left_out)
+            (differ,) = con.execute(
+                f"SELECT count(*) FROM ((SELECT {kept} FROM main.{table} EXCEPT ALL SELECT {kept} FROM other.{table}) "
+                f"UNION ALL (SELECT {kept} FROM other.{table} EXCEPT ALL SELECT {kept} FROM main.{table}))"
+            ).fetchone() or (0,)
+            found[table] = int(differ)
+    return found
+
+
+@pytest.mark.parametrize("overrides", ["refuse", "drop"])
+def test_a_node_without_overrides_stores_what_the_lenses_read(
+    full_devnet: dict[str, Any], through_lenses: tuple[Path, int], tmp_path: Path, overrides: str
+) -> None:
+    direct, head = through_lenses
+    db = tmp_path / "plain.duckdb"
+    protocols = set()
+    with CountingProxy(full_devnet["rpc_url"], overrides=overrides) as proxy:
+        for market in devnet_config(full_devnet, db).markets:
+            if market.protocol not in LENSED:
+                continue
+            report = index_market(market.protocol, proxy.url, market.address, db, options=market.options, to_block=head)
+            assert report.faults_absorbed.get(LENS_UNANSWERED, 0) > 0, market.name
+            protocols.add(market.protocol)
+    assert protocols == set(LENSED) and LENS_UNANSWERED in FAULT_KINDS
+    differing = _differing(direct, db)
+    assert len(differing) > 10 and not any(differing.values()), differing
+    with duckdb.connect(str(db), read_only=True) as plain:
+        plain.execute(f"ATTACH '{direct}' AS lensed (READ_ONLY)")
+        # Only Maker's prices moved: every other position equals the lenses' to the price.
+        (moved,) = plain.execute(
+            "SELECT count(*) FROM (SELECT * FROM main.positions WHERE protocol <> 'maker' "
+            "EXCEPT ALL SELECT * FROM lensed.positions WHERE protocol <> 'maker')"
+        ).fetchone() or (1,)
+        methods = plain.execute("SELECT DISTINCT price_method FROM raw_maker_ilks").fetchall()
+        ahead = plain.execute("SELECT count(*), count(safe_at_next_price) FROM raw_maker_urns").fetchone()
+    assert moved == 0 and methods == [("vat-spot",)], (moved, methods)
+    assert ahead is not None and ahead[0] > 0 and ahead[1] == 0, ahead
