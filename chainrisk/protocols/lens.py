@@ -11,7 +11,9 @@ lens call left unanswered with plain eth_calls of those getters instead: the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from chainrisk.abi import Abi, eth_call
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.client import RpcCall
 
@@ -30,4 +32,21 @@ def lens_answers(rpc: RpcClient, calls: Sequence[RpcCall]) -> list[str | None]:
         else:
             rpc.note_absorbed(LENS_UNANSWERED)
             found.append(None)
+    return found
+
+
+def getters_of(
+    rpc: RpcClient, to: str, abi: Abi, getters: Sequence[str], arguments: Sequence[tuple[Any, ...]], tag: str
+) -> list[tuple[Any, ...]]:
+    """For each of `arguments`: the answers of `getters` of `to` called with them at `tag`, as plain eth_calls in
+    batches (what a lens calls for one account), each decoded: one value, or the tuple of a getter that answers
+    several."""
+    if not arguments:
+        return []
+    raw = rpc.batch([eth_call(to, abi, fn, *args, block=tag) for args in arguments for fn in getters])
+    size = len(getters)
+    found = []
+    for k in range(len(arguments)):
+        decoded = [abi.decode(fn, answer) for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True)]
+        found.append(tuple(d[0] if len(d) == 1 else tuple(d) for d in decoded))
     return found

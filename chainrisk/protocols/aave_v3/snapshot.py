@@ -14,7 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.lens import lens_answers
+from chainrisk.protocols.lens import getters_of, lens_answers
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import any_word_address
 from chainrisk.rpc import RpcClient, RpcError
@@ -534,16 +534,10 @@ def _accounts_by_getters(
     of every reserve it uses or holds), from plain eth_calls of the getters the lens calls: the pool's two for every
     wallet, then scaledBalanceOf / scaledBalanceOf / balanceOf of the reserves' tokens (0 for a token the reserve
     lacks). Two rounds of batches."""
-    first = rpc.batch(
-        [
-            eth_call(pool, POOL, fn, wallet, block=tag)
-            for wallet in wallets
-            for fn in ("getUserConfiguration", "getUserEMode")
-        ]
-    )
+    pool_getters = ("getUserConfiguration", "getUserEMode")
     heads = [
-        (int(POOL.decode("getUserConfiguration", c)[0][0]), int(POOL.decode("getUserEMode", e)[0]))
-        for c, e in zip(first[::2], first[1::2], strict=True)
+        (int(configuration[0]), int(emode))
+        for configuration, emode in getters_of(rpc, pool, POOL, pool_getters, [(w,) for w in wallets], tag)
     ]
     getters = ((A_TOKEN, "scaledBalanceOf"), (VARIABLE_DEBT, "scaledBalanceOf"), (ERC20, "balanceOf"))
     asked: list[tuple[str, list[Any]]] = []

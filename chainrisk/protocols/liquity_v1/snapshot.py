@@ -11,7 +11,7 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.lens import lens_answers
+from chainrisk.protocols.lens import getters_of, lens_answers
 from chainrisk.protocols.liquity_v1.constants import TROVE_MANAGER_NAME
 from chainrisk.protocols.liquity_v1.maths import Params, System, Trove
 from chainrisk.rpc import RpcClient, RpcError
@@ -172,32 +172,21 @@ def read_troves(rpc: RpcClient, deployment: Deployment, wallets: list[str], bloc
     ]
     answers = lens_answers(rpc, calls)
     unanswered = [w for chunk, raw in zip(chunks, answers, strict=True) if raw is None for w in chunk]
-    by_getters = iter(_troves_by_getters(rpc, deployment.trove_manager, unanswered, tag) if unanswered else [])
+    # The getters LiquityTrovesLens.troves calls, their values in the order of its seven words.
+    getters = ("Troves", "rewardSnapshots")
+    by_getters = iter(
+        getters_of(rpc, deployment.trove_manager, TROVE_MANAGER, getters, [(w,) for w in unanswered], tag)
+    )
     troves = []
     for chunk, raw in zip(chunks, answers, strict=True):
-        words = LENS.decode("troves", raw)[0] if raw is not None else [w for _ in chunk for w in next(by_getters)]
+        words = (
+            LENS.decode("troves", raw)[0]
+            if raw is not None
+            else [w for _ in chunk for values in next(by_getters) for w in values]
+        )
         if len(words) != 7 * len(chunk):
             raise RuntimeError(f"lens answered {len(words)} words for {len(chunk)} troves")
         for k, wallet in enumerate(chunk):
             debt, coll, stake, status, index, eth, lusd = (int(w) for w in words[7 * k : 7 * k + 7])
             troves.append(Trove(wallet, debt, coll, stake, status, index, eth, lusd))
     return troves
-
-
-#: The getters LiquityTrovesLens.troves calls for each wallet, in the order of its words.
-_TROVE_GETTERS = ("Troves", "rewardSnapshots")
-
-
-def _troves_by_getters(rpc: RpcClient, trove_manager: str, wallets: list[str], tag: str) -> list[list[int]]:
-    """Each wallet's seven words as LiquityTrovesLens.troves answers them, from plain eth_calls of Troves and
-    rewardSnapshots."""
-    asked = [eth_call(trove_manager, TROVE_MANAGER, fn, w, block=tag) for w in wallets for fn in _TROVE_GETTERS]
-    raw = rpc.batch(asked)
-    return [
-        [
-            int(v)
-            for fn, answer in zip(_TROVE_GETTERS, raw[2 * k : 2 * k + 2], strict=True)
-            for v in TROVE_MANAGER.decode(fn, answer)
-        ]
-        for k in range(len(wallets))
-    ]

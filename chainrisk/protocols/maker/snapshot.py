@@ -20,7 +20,7 @@ from typing import Any
 
 from chainrisk.abi import address_mapping_slot, eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.lens import lens_answers
+from chainrisk.protocols.lens import getters_of, lens_answers
 from chainrisk.protocols.maker.constants import (
     BLN,
     CDP_MANAGER_KEY,
@@ -510,7 +510,7 @@ def read_cdps(rpc: RpcClient, manager: str, ids: list[int], block: int) -> list[
     chunks = [ids[k : k + LENS_CHUNK] for k in range(0, len(ids), LENS_CHUNK)]
     answers = lens_answers(rpc, [_lens_call(LENS.encode("cdps", manager, chunk), tag) for chunk in chunks])
     unanswered = [cdp for chunk, raw in zip(chunks, answers, strict=True) if raw is None for cdp in chunk]
-    by_getters = iter(_by_getters(rpc, manager, CDP_MANAGER, ("urns", "owns", "ilks"), [(c,) for c in unanswered], tag))
+    by_getters = iter(getters_of(rpc, manager, CDP_MANAGER, ("urns", "owns", "ilks"), [(c,) for c in unanswered], tag))
     out = []
     for chunk, answer in zip(chunks, answers, strict=True):
         if answer is not None:
@@ -537,7 +537,7 @@ def read_urns(rpc: RpcClient, vat: str, pairs: list[tuple[str, str]], block: int
     unanswered = [
         (bytes.fromhex(i[2:]), u) for c, raw in zip(chunks, answers, strict=True) if raw is None for i, u in c
     ]
-    by_getters = iter(_by_getters(rpc, vat, VAT, ("urns",), unanswered, tag))
+    by_getters = iter(getters_of(rpc, vat, VAT, ("urns",), unanswered, tag))
     out: list[tuple[int, int]] = []
     for chunk, answer in zip(chunks, answers, strict=True):
         if answer is None:
@@ -548,22 +548,6 @@ def read_urns(rpc: RpcClient, vat: str, pairs: list[tuple[str, str]], block: int
         words = LENS.decode("vaults", answer)[0]
         out += [(words[2 * k], words[2 * k + 1]) for k in range(len(words) // 2)]
     return out
-
-
-def _by_getters(
-    rpc: RpcClient, to: str, abi: Any, getters: Sequence[str], arguments: list[tuple[Any, ...]], tag: str
-) -> list[tuple[Any, ...]]:
-    """For each of `arguments`: the answers of `getters` of `to` called with them, as plain eth_calls (what the lens
-    calls for one item), each answer decoded (one value, or the tuple a getter of several values answers)."""
-    if not arguments:
-        return []
-    raw = rpc.batch([eth_call(to, abi, fn, *args, block=tag) for args in arguments for fn in getters])
-    size = len(getters)
-    found = []
-    for k in range(len(arguments)):
-        decoded = [abi.decode(fn, answer) for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True)]
-        found.append(tuple(d[0] if len(d) == 1 else tuple(d) for d in decoded))
-    return found
 
 
 def discover_urns(
