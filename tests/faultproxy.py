@@ -84,8 +84,22 @@ RATE_LIMITED = (
 )
 #: How each node refuses a batch longer than it takes (`max_batch`), in its own words (see
 #: chainrisk.rpc.retryable.BATCH_REFUSALS for where each comes from); "geth_response" is geth's answer to a batch whose
-#: answer outgrows --rpc.batch-response-max-size: the first calls answered, each after them -32003.
-BATCH_STYLES = ("geth", "erigon", "erigon_id_null", "besu", "nethermind", "http_413", "geth_response")
+#: answer outgrows --rpc.batch-response-max-size: the first calls answered, each after them -32003. "proxyd" and
+#: "http_400" take no batch at all (`max_batch=0`), as OP's proxyd once answered any array (-32700 "parse error", no
+#: id: ethereum-optimism/optimism#2021) and Hedera's JSON-RPC relay does (HTTP 400).
+BATCH_STYLES = (
+    "geth",
+    "erigon",
+    "erigon_id_null",
+    "besu",
+    "nethermind",
+    "http_413",
+    "geth_response",
+    "proxyd",
+    "http_400",
+)
+#: Styles of a node without batches.
+NO_BATCH_STYLES = ("proxyd", "http_400")
 REQUEST_TOO_LARGE = (
     b"<html><head><title>413 Request Entity Too Large</title></head><body><center><h1>413 Request Entity Too Large"
     b"</h1></center><hr><center>nginx</center></body></html>"
@@ -102,6 +116,7 @@ def _batch_refusal(style: str, calls: list[dict[str, Any]], cap: int) -> dict[st
         "erigon_id_null": {"id": None, "error": {"code": -32000, "message": erigon}},
         "besu": {"id": None, "error": {"code": -32005, "message": "Number of requests exceeds max batch size"}},
         "nethermind": {"id": None, "error": {"code": -32005, "message": "Batch size limit exceeded"}},
+        "proxyd": {"id": None, "error": {"code": -32700, "message": "parse error"}},
     }[style]
     return {"jsonrpc": "2.0", **item}
 
@@ -230,7 +245,7 @@ class FaultProxy:
         self.stop()
 
     # -- deciding ------------------------------------------------------------------------------------------------
-    def _decide(self, calls: list[dict[str, Any]]) -> tuple[str | None, random.Random]:
+    def _decide(self, calls: list[dict[str, Any]], batch: bool) -> tuple[str | None, random.Random]:
         """The fault for one request (None: forward it untouched) and a generator for its details, drawn in
         request order under the lock so that a seed replays the same faults."""
         with self._lock:
@@ -240,7 +255,7 @@ class FaultProxy:
                 return None, detail
             if self.methods is not None and not any(c.get("method") in self.methods for c in calls):
                 return None, detail
-            if self.max_batch is not None and len(calls) > self.max_batch:
+            if self.max_batch is not None and batch and len(calls) > self.max_batch:
                 self.injected["batch_too_large"] += 1
                 return "batch_too_large", detail
             getlogs = [c for c in calls if c.get("method") == "eth_getLogs"]
@@ -292,6 +307,8 @@ class FaultProxy:
             return 200, "text/html; charset=UTF-8", CHALLENGE_PAGE, {}
         if kind == "batch_too_large" and self.batch_style == "http_413":
             return 413, "text/html", REQUEST_TOO_LARGE, {}
+        if kind == "batch_too_large" and self.batch_style == "http_400":
+            return 400, "text/plain", b"Bad Request", {}
         if kind == "batch_too_large" and self.batch_style != "geth_response":
             refusal = _batch_refusal(self.batch_style, calls, self.max_batch or 0)
             # geth and newer erigon answer a one-item batch; the others one object, as for the whole request.
@@ -411,7 +428,7 @@ class FaultProxy:
                 if batch:
                     with proxy._lock:
                         proxy.batch_lengths.append(len(calls))
-                kind, rng = proxy._decide(calls)
+                kind, rng = proxy._decide(calls, batch)
                 if kind == "timeout":
                     proxy._stopped.wait(proxy.hang_s)
                     self.close_connection = True

@@ -26,7 +26,15 @@ from chainrisk.rpc import FAULT_KINDS, RpcClient, RpcSettings
 from chainrisk.rpc import client as rpc_client
 from chainrisk.rpc.logs import iter_log_ranges
 from chainrisk.rpc.retryable import is_batch_refusal, is_lagging_node, is_range_refusal, named_batch_limit
-from tests.faultproxy import ABSORBED_AS, BATCH_STYLES, FAULTS, LOG_REFUSALS, FaultProxy, _batch_refusal
+from tests.faultproxy import (
+    ABSORBED_AS,
+    BATCH_STYLES,
+    FAULTS,
+    LOG_REFUSALS,
+    NO_BATCH_STYLES,
+    FaultProxy,
+    _batch_refusal,
+)
 
 POOL = load_abi("aave-v3", "IPool")
 #: Short timeout and backoff so faults cost little time; a deeper retry budget than the default (5), since at a
@@ -221,7 +229,7 @@ def test_log_range_refusals_halve_the_span_and_lose_nothing(devnet: dict[str, An
     assert proxy.injected["logs_refusal"] >= 7  # the whole range halved down to 16 or less, then each regrowth
 
 
-@pytest.mark.parametrize("style", BATCH_STYLES)
+@pytest.mark.parametrize("style", [s for s in BATCH_STYLES if s not in NO_BATCH_STYLES])
 def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str, Any], pinned: int, style: str) -> None:
     """A node that takes at most 7 calls a batch, refusing longer ones as geth, erigon, besu, nethermind or a gateway
     (HTTP 413) do, or answering only the first 7 (geth's cap on an answer's size): the client sends the batch again
@@ -244,6 +252,27 @@ def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str,
     assert max(proxy.batch_lengths[refused:]) <= 7 and proxy.batch_lengths[0] == len(calls)
     if style.startswith("erigon"):  # it names its limit: taken at once (42 -> 7), not halved (42 -> 21 -> 10 -> 5)
         assert refused == 1 and client.batch_size == 7
+
+
+@pytest.mark.parametrize("style", NO_BATCH_STYLES)
+def test_a_node_without_batches_gets_each_call_alone(devnet: dict[str, Any], pinned: int, style: str) -> None:
+    """A node or relay that takes no JSON-RPC batch at all, answering an array with one error object without an id
+    (OP's proxyd once: -32700 "parse error") or HTTP 400 (Hedera's relay): the client sends each call as a request of
+    its own from then on, for its later batches and the process's next client of the node, and every answer equals
+    the node's own. It refused the whole run before (-32700 is no load error, and a 400 read as a wrong URL)."""
+    pool = devnet["aave_v3"]["pool"]
+    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - 9, pinned + 1)]
+    calls += [eth_call(pool, POOL, "getReservesList", block=hex(pinned)), ("eth_chainId", [])]
+    with RpcClient(devnet["rpc_url"]) as direct:
+        want = direct.batch(calls)
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=0, batch_style=style)
+    with proxy, RpcClient(proxy.url, PATIENT) as client:
+        assert client.batch(calls) == want and client.batch_size == 1
+        assert client.faults_absorbed == {"batch_too_large": 1} == dict(proxy.injected)
+        assert client.batch_each(calls) == want and client.usage.requests == 1 + 2 * len(calls)
+        with RpcClient(proxy.url, PATIENT) as next_client:
+            assert next_client.batch(calls) == want and not next_client.faults_absorbed
+    assert proxy.batch_lengths == [len(calls)]  # the one array sent: every later call went as a request of its own
 
 
 def test_a_learnt_batch_size_is_tried_longer_once_it_is_old(
@@ -294,6 +323,21 @@ def test_indexing_behind_a_node_capping_batches_gives_the_clean_database(
     assert not proxy.exhausted and refused == 1  # the first market's client learns the cap, the others start at it
     assert absorbed == {"batch_too_large": refused}
     assert sum(length > 5 for length in proxy.batch_lengths) == refused
+    _assert_same_database(db, clean_db)
+
+
+def test_indexing_behind_a_node_without_batches_gives_the_clean_database(
+    devnet: dict[str, Any], pinned: int, clean_db: Path, tmp_path: Path
+) -> None:
+    """Every devnet market indexed through a relay that takes no batch (OP's proxyd's answer to any array): table by
+    table equal to a run through the node itself, the refusal counted once (the first market's client learns it for
+    the others), no array sent after it."""
+    db = tmp_path / "single.duckdb"
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=0, batch_style="proxyd", max_requests=50_000)
+    with proxy:
+        absorbed = _index_devnet(devnet, proxy.url, db, pinned, rpc_settings=PATIENT)
+    assert not proxy.exhausted and proxy.injected == {"batch_too_large": 1} and absorbed == {"batch_too_large": 1}
+    assert len(proxy.batch_lengths) == 1 and proxy.requests > 100
     _assert_same_database(db, clean_db)
 
 

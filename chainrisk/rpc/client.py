@@ -66,7 +66,8 @@ FAULT_KINDS: dict[str, str] = {
     "lagging_node": "a node answered for an older block (head behind the pinned block, block not found yet)",
     "log_range_resplit": "an eth_getLogs range or result-size refusal; the span was halved",
     "batch_too_large": "a batch refused for its length or its answer's size (HTTP 413; geth, erigon, besu, "
-    "nethermind's caps): sent again in halves, and the client's later batches kept at that size",
+    "nethermind's caps), or refused as a request at all (a node or relay without batches: its calls then go one "
+    "request each): sent again in halves, and the client's later batches kept at that size",
     "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
     "state overrides): its calls asked one by one, and so are the later calls of every client of the URL in the "
     "process",
@@ -202,6 +203,16 @@ def _raise_if_batch_refused(answers: list[dict[str, Any] | None]) -> None:
         reverted = (isinstance(error, dict) and error.get("code") == 3) or message.startswith("execution reverted")
         if error is not None and not reverted and is_batch_refusal(message):
             raise _BatchTooLarge(message, named_batch_limit(message))
+
+
+#: JSON-RPC codes a node or proxy without batches answers an array with, as one object: it read no request in it.
+_NOT_A_REQUEST = (-32700, -32600)  # parse error (OP's proxyd before it took batches), invalid request
+
+
+def _refuses_arrays(body: dict[str, Any]) -> bool:
+    """A batch's answer is one error object with no id saying it is no request at all: the node takes no batches."""
+    error = body.get("error")
+    return body.get("id") is None and isinstance(error, dict) and error.get("code") in _NOT_A_REQUEST
 
 
 def mask_url(url: str) -> str:
@@ -479,8 +490,11 @@ class RpcClient:
         ]
         self._requests += 1
         self._calls += len(payload)
+        # One call goes as a request object, not a batch of one: a node or proxy without batches takes it.
+        batched = len(payload) > 1
+        reads = batched and all(calls[i][0] in READ_METHODS for i in pending)
         try:
-            response = self._http.post(self.url, json=payload)
+            response = self._http.post(self.url, json=payload if batched else payload[0])
         except RETRYABLE_TRANSPORT_ERRORS as exc:
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
             raise _Transient(kind, type(exc).__name__) from None
@@ -489,14 +503,19 @@ class RpcClient:
         if response.status_code in RETRYABLE_HTTP_STATUS:
             kind = _http_kind(response.status_code)
             raise _Transient(kind, f"HTTP {response.status_code}", self._retry_after(response))
-        if response.status_code == 413 and len(pending) > 1 and all(calls[i][0] in READ_METHODS for i in pending):
+        if response.status_code == 413 and reads:
             raise _BatchTooLarge("HTTP 413")  # a gateway's cap on the request's bytes
+        if response.status_code == 400 and reads:
+            # A relay without batches refusing the array itself (Hedera's JSON-RPC relay): each call goes alone.
+            raise _BatchTooLarge("HTTP 400 to a batch", limit=1)
         if response.status_code != 200:
             raise UserError(f"RPC {mask_url(self.url)} answered HTTP {response.status_code}; check the URL")
         try:
             body = response.json()
         except ValueError:  # truncated JSON, an HTML error page, bytes that are not UTF-8
             raise _Transient("invalid_json", "malformed JSON response") from None
+        if reads and isinstance(body, dict) and _refuses_arrays(body):
+            raise _BatchTooLarge(f"a batch refused as a request: {body['error'].get('message')}", limit=1)
         items = body if isinstance(body, list) else [body]
         if not all(isinstance(item, dict) for item in items):
             raise _Transient("invalid_json", "malformed JSON response")
