@@ -169,6 +169,7 @@ class FaultProxy:
         statuses: Iterable[int] = (500, 502, 503, 504),
         older_block_share: float = 0.5,
         max_log_range: int | None = None,
+        log_refusals: Iterable[dict[str, Any]] = LOG_REFUSALS,
         max_batch: int | None = None,
         batch_style: str = "geth",
         max_faults: int | None = None,
@@ -190,6 +191,10 @@ class FaultProxy:
         self.statuses = tuple(statuses)
         self.older_block_share = older_block_share
         self.max_log_range = max_log_range
+        #: The refusals a wider eth_getLogs gets, one drawn each time; "{first}" and "{last}" in a message are the
+        #: first and last block of the range `max_log_range` would take from the refused range's start (Alchemy's
+        #: suggestion).
+        self.log_refusals = tuple(log_refusals)
         if batch_style not in BATCH_STYLES:
             raise ValueError(f"unknown batch style {batch_style!r}")
         self.max_batch = max_batch
@@ -346,11 +351,14 @@ class FaultProxy:
             while items == original:
                 rng.shuffle(items)
         elif kind == "logs_refusal":
-            refusal = rng.choice(LOG_REFUSALS)
+            chosen = rng.choice(self.log_refusals)
             for call in calls:
                 if call.get("method") == "eth_getLogs" and _log_width(call) >= 2:
+                    first = int(call["params"][0]["fromBlock"], 16)
+                    last = first + (self.max_log_range or 1) - 1
+                    message = str(chosen["message"]).replace("{first}", hex(first)).replace("{last}", hex(last))
                     by_id[call.get("id")].pop("result", None)
-                    by_id[call.get("id")]["error"] = refusal
+                    by_id[call.get("id")]["error"] = {**chosen, "message": message}
         elif kind == "lagging" and not (self._lag_answers(calls, by_id, older, rng) or older):
             # Every call it could lag on reverted anyway (probes of views a pool lacks): the client sees no fault,
             # so none was injected.

@@ -226,7 +226,50 @@ def test_log_range_refusals_halve_the_span_and_lose_nothing(devnet: dict[str, An
     assert ranges[0][0] == 0 and ranges[-1][1] == pinned
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
     assert client.faults_absorbed == {"log_range_resplit": proxy.injected["logs_refusal"]}
-    assert proxy.injected["logs_refusal"] >= 7  # the whole range halved down to 16 or less, then each regrowth
+    assert proxy.injected["logs_refusal"] >= 6  # the whole range halved down to 16 or less (1,000 -> 15)
+
+
+#: A provider's refusal of a range wider than 16 blocks, in words that name the cap (QuickNode's), that name none
+#: (Ankr's), and that name it and suggest the range that will pass (Alchemy's free tier).
+RANGE_CAP_WORDS = {
+    "named": {"code": -32614, "message": "eth_getLogs is limited to a 16 range"},
+    "unnamed": {"code": -32602, "message": "block range is too wide"},
+    "suggested": {
+        "code": -32602,
+        "message": "Under the Free tier plan, you can make eth_getLogs requests with up to a 16 block range. Based on "
+        "your parameters, this block range should work: [{first}, {last}]",
+    },
+}
+
+
+@pytest.mark.parametrize("words", RANGE_CAP_WORDS)
+def test_a_provider_s_range_cap_is_not_asked_past_again(devnet: dict[str, Any], pinned: int, words: str) -> None:
+    """A provider that takes at most 16 blocks an eth_getLogs: the logs equal one unrestricted query, and once refused
+    the span never grows past the cap again (it grew past it after every few small answers and was refused each
+    time). A cap the provider names is taken at once and kept for the URL's later readers: the next market's logs are
+    never refused; one it does not name is found by halving, and the span then stays under it."""
+    address = [devnet["aave_v3"]["pool"]]
+    with RpcClient(devnet["rpc_url"]) as direct:
+        want = direct.call("eth_getLogs", [{"address": address, "fromBlock": "0x0", "toBlock": hex(pinned)}])
+    proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_log_range=16, log_refusals=[RANGE_CAP_WORDS[words]])
+    with proxy, RpcClient(proxy.url, PATIENT) as client:
+        ranges = list(iter_log_ranges(client, address, [], 0, pinned, initial_span=1_000))
+        refused = proxy.injected["logs_refusal"]
+        with RpcClient(proxy.url, PATIENT) as later:
+            again = list(iter_log_ranges(later, address, [], 0, pinned, initial_span=1_000))
+    assert [log for _, _, logs in ranges for log in logs] == want and len(want) > 100 and pinned > 200
+    assert [log for _, _, logs in again for log in logs] == want
+    assert all(hi - lo < 16 for lo, hi, _ in [*ranges, *again])
+    assert client.faults_absorbed == {"log_range_resplit": refused}
+    if words == "unnamed":  # the first range halved until it passes (15 blocks), then never grown past that
+        width, halvings = min(1_000, pinned + 1), 0
+        while width > 16:
+            width, halvings = width // 2, halvings + 1
+        assert refused == halvings and proxy.injected["logs_refusal"] == 2 * halvings, proxy.injected
+        assert {hi - lo + 1 for lo, hi, _ in ranges[:-1]} == {width}
+    else:  # taken at once, and the later reader starts there
+        assert refused == 1 and proxy.injected["logs_refusal"] == 1 and not later.faults_absorbed
+        assert {hi - lo + 1 for lo, hi, _ in [*ranges[:-1], *again[:-1]]} == {16}
 
 
 @pytest.mark.parametrize("style", [s for s in BATCH_STYLES if s not in NO_BATCH_STYLES])

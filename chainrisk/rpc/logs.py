@@ -1,4 +1,5 @@
-"""eth_getLogs over long block ranges in adaptive spans: halve on a provider's refusal, grow when answers are small."""
+"""eth_getLogs over long block ranges in adaptive spans: halve on a provider's refusal, grow when answers are small,
+never past the widest range a provider said it takes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from typing import Any, Protocol
 
 from chainrisk.errors import UserError
 from chainrisk.rpc.client import RpcClient, RpcError
-from chainrisk.rpc.retryable import is_range_refusal
+from chainrisk.rpc.retryable import LOG_RESULT_REFUSALS, is_range_refusal, log_range_ceiling, suggested_log_range
 
 #: Results per answer under which the span doubles (providers cap near 10,000).
 GROW_BELOW = 2_000
 MAX_SPAN = 200_000
+#: The widest range each RPC URL's provider named in a refusal ("limited to a 10,000 range"), shared by the process's
+#: log readers: every market's index after the first starts within it instead of being refused again.
+_NAMED_CEILING: dict[str, int] = {}
 
 
 class BlockSink(Protocol):
@@ -38,7 +42,10 @@ def iter_log_ranges(
     read afresh for each range: a caller may add contracts between ranges (those the logs so far named).
     `headers`: each range's last block's header, when the sink wants it, is asked with the range's logs (one round
     trip a range where a caller asking it apart took two) and kept there before the range is yielded."""
-    span = max(1, initial_span)
+    # The widest span to grow to: what the provider named, else (a refusal for the width of a range that names no
+    # number: "block range is too wide") half the narrowest range refused for its width, which then passed.
+    ceiling = _NAMED_CEILING.get(rpc.url, MAX_SPAN)
+    span = max(1, min(initial_span, ceiling))
     start = from_block
     while start <= to_block:
         end = min(to_block, start + span - 1)
@@ -61,8 +68,20 @@ def iter_log_ranges(
                 raise
             if end == start:
                 raise UserError(f"the RPC refuses eth_getLogs even for block {start}: {exc.message}") from None
-            # Halve what was asked, not the span: near the end of the range the span can be far wider.
-            span = max(1, (end - start + 1) // 2)
+            width = end - start + 1
+            named, suggested = log_range_ceiling(exc.message), suggested_log_range(exc.message)
+            if named is not None and named < width:
+                ceiling = named
+                _NAMED_CEILING[rpc.url] = min(named, _NAMED_CEILING.get(rpc.url, named))
+            if suggested is not None and suggested[0] == start and suggested[1] < end:
+                span = min(ceiling, suggested[1] - start + 1)  # the range the provider says will pass (Alchemy)
+            elif named is not None and named < width:
+                span = named
+            else:
+                # Halve what was asked, not the span: near the end of the range the span can be far wider.
+                span = max(1, width // 2)
+                if named is None and _refused_for_width(exc.message):
+                    ceiling = min(ceiling, span)
             rpc.note_absorbed("log_range_resplit")
             continue
         logs: list[dict[str, Any]] = answers[-1]
@@ -71,4 +90,10 @@ def iter_log_ranges(
         yield start, end, logs
         start = end + 1
         if len(logs) < GROW_BELOW:
-            span = min(MAX_SPAN, span * 2)
+            span = min(ceiling, span * 2)
+
+
+def _refused_for_width(message: str) -> bool:
+    """A refusal for the range's width itself (a hard cap), not for how many logs it holds."""
+    lowered = message.lower()
+    return not any(words in lowered for words in LOG_RESULT_REFUSALS)

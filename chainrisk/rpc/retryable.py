@@ -79,6 +79,41 @@ LAGGING_NODE_MESSAGES: tuple[str, ...] = (
 )
 
 
+#: Refusals for the number of logs or bytes an answer would hold, or the time scanning them took, not for the width of
+#: the range: the widest range that passes depends on how dense the logs are there, so no ceiling is learnt from them.
+LOG_RESULT_REFUSALS: tuple[str, ...] = ("results", "response size", "logs in the response", "timeout")
+#: How providers name the widest range they take: "limited to a 10,000 range" (QuickNode, Alchemy), "limited to 5000
+#: blocks range", "exceed maximum block range: 5000" (BSC, Polygon, Ankr), "up to a 10 block range" (Alchemy's free
+#: tier).
+_NAMED_RANGE = re.compile(
+    r"(?:limited to (?:a )?|maximum block range:? ?|up to (?:a )?)([\d,]+)(k?)\b(?: blocks?)?(?: range)?"
+)
+#: Alchemy's suggestion of a range that works: "this block range should work: [0x1b4, 0x2c3]".
+_SUGGESTED_RANGE = re.compile(r"should work: \[(0x[0-9a-f]+), ?(0x[0-9a-f]+)\]")
+
+
+def log_range_ceiling(message: str) -> int | None:
+    """The widest eth_getLogs range, in blocks, a refusal for the width of a range names; None where it names none, or
+    refuses the answer's size instead (LOG_RESULT_REFUSALS)."""
+    lowered = message.lower()
+    if any(words in lowered for words in LOG_RESULT_REFUSALS):
+        return None
+    found = _NAMED_RANGE.search(lowered)
+    if found is None:
+        return None
+    blocks = int(found.group(1).replace(",", "")) * (1_000 if found.group(2) else 1)
+    return blocks if blocks > 0 else None
+
+
+def suggested_log_range(message: str) -> tuple[int, int] | None:
+    """The (first, last) block a refusal suggests asking instead, where it suggests one (Alchemy)."""
+    found = _SUGGESTED_RANGE.search(message.lower())
+    if found is None:
+        return None
+    first, last = int(found.group(1), 16), int(found.group(2), 16)
+    return (first, last) if first <= last else None
+
+
 def is_range_refusal(message: str) -> bool:
     """The provider refuses this eth_getLogs range or result size (and not because it lags)."""
     lowered = message.lower()
