@@ -239,6 +239,10 @@ RANGE_CAP_WORDS = {
         "message": "Under the Free tier plan, you can make eth_getLogs requests with up to a 16 block range. Based on "
         "your parameters, this block range should work: [{first}, {last}]",
     },
+    "suggested_for_size": {
+        "code": -32005,
+        "message": "query returned more than 10000 results. Try with this block range [{first}, {last}].",
+    },
 }
 
 
@@ -261,6 +265,11 @@ def test_a_provider_s_range_cap_is_not_asked_past_again(devnet: dict[str, Any], 
     assert [log for _, _, logs in again for log in logs] == want
     assert all(hi - lo < 16 for lo, hi, _ in [*ranges, *again])
     assert client.faults_absorbed == {"log_range_resplit": refused}
+    if words == "suggested_for_size":  # a refusal for the answer's size: the span grows again, but each refusal
+        # goes straight to the range suggested (Infura's words), never halved
+        assert refused == proxy.injected["logs_refusal"] / 2 and refused <= len(ranges)  # never two in a row
+        assert {hi - lo + 1 for lo, hi, _ in ranges[:-1]} == {16}
+        return
     if words == "unnamed":  # the first range halved until it passes (15 blocks), then never grown past that
         width, halvings = min(1_000, pinned + 1), 0
         while width > 16:

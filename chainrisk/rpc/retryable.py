@@ -88,8 +88,9 @@ LOG_RESULT_REFUSALS: tuple[str, ...] = ("results", "response size", "logs in the
 _NAMED_RANGE = re.compile(
     r"(?:limited to (?:a )?|maximum block range:? ?|up to (?:a )?)([\d,]+)(k?)\b(?: blocks?)?(?: range)?"
 )
-#: Alchemy's suggestion of a range that works: "this block range should work: [0x1b4, 0x2c3]".
-_SUGGESTED_RANGE = re.compile(r"should work: \[(0x[0-9a-f]+), ?(0x[0-9a-f]+)\]")
+#: A provider's suggestion of a range that works: Alchemy's "this block range should work: [0x1b4, 0x2c3]", Infura's
+#: "query returned more than 10000 results. Try with this block range [0x1b4, 0x2c3]."
+_SUGGESTED_RANGE = re.compile(r"(?:should work:|try with this block range) ?\[(0x[0-9a-f]+), ?(0x[0-9a-f]+)\]")
 
 
 def log_range_ceiling(message: str) -> int | None:
