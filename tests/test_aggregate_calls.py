@@ -208,8 +208,9 @@ def test_a_node_that_ignores_the_override_gets_each_call_alone(
     calls = [_call(t, ERC20.encode("decimals"), "latest") for t in tokens]
     with RpcClient(devnet["rpc_url"]) as plain:
         expected = plain.batch(calls)
+    runtime = packing.RUNTIME
     monkeypatch.setattr(packing, "RUNTIME", "0x")
-    monkeypatch.setattr(rpc_client, "_AGGREGATE_REFUSED", set())  # what this test teaches the process stays here
+    monkeypatch.setattr(rpc_client, "_AGGREGATE_REFUSED", {})  # what this test teaches the process stays here
     with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as packed:
         assert packed.batch(calls) == expected
         assert packed.faults_absorbed == {"aggregate_refused": 1}
@@ -221,6 +222,16 @@ def test_a_node_that_ignores_the_override_gets_each_call_alone(
         assert later.batch(calls) == expected
         assert later.faults_absorbed == {}
         assert sum(len(e) for e in exchanges) == len(calls)
+    # An hour on (a `watch` run later), a client packs again: refused once more while the node still refuses...
+    monkeypatch.setattr(rpc_client, "RECHECK_BATCH_S", 0.0)
+    with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as hour_later:
+        assert hour_later.batch(calls) == expected and hour_later.faults_absorbed == {"aggregate_refused": 1}
+    # ...and packs for good once the node takes the override (a refusal that was a busy node's timeout).
+    monkeypatch.setattr(packing, "RUNTIME", runtime)
+    exchanges.clear()
+    with RpcClient(devnet["rpc_url"], RpcSettings(aggregate_calls=100)) as healed:
+        assert healed.batch(calls) == expected and healed.faults_absorbed == {}
+        assert sum(len(e) for e in exchanges) == 1  # one aggregate
 
 
 def test_an_index_with_packed_calls_stores_what_one_without_stores(

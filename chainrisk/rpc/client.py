@@ -47,9 +47,11 @@ _LEARNT_BATCH_SIZE: dict[str, tuple[int, float]] = {}
 #: node whose cap was raised, or a refusal that was for an answer's bytes (heavier calls than the usual), is then
 #: found out, at the cost of at most one refused batch per URL every RECHECK_BATCH_S while the cap stands.
 RECHECK_BATCH_S = 3600.0
-#: URLs whose node refused an aggregated eth_call (aggregate_refused), shared by the process's clients: the later
-#: markets of a run and the later runs of `watch` send their calls one by one from the start.
-_AGGREGATE_REFUSED: set[str] = set()
+#: URLs whose node refused an aggregated eth_call (aggregate_refused), and when (time.monotonic), shared by the
+#: process's clients: the later markets of a run and the later runs of `watch` send their calls one by one from the
+#: start. A client made RECHECK_BATCH_S after the refusal packs again (a refusal may have been a busy node's timeout):
+#: at most one refused aggregate an hour while the node keeps refusing.
+_AGGREGATE_REFUSED: dict[str, float] = {}
 
 #: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
 #: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
@@ -70,7 +72,7 @@ FAULT_KINDS: dict[str, str] = {
     "request each): sent again in halves, and the client's later batches kept at that size",
     "aggregate_refused": "an aggregated eth_call refused, or answered as the aggregator would not (a node that ignores "
     "state overrides): its calls asked one by one, and so are the later calls of every client of the URL in the "
-    "process",
+    "process for RECHECK_BATCH_S",
     "lens_unanswered": "a lens eth_call (Aave's accounts, Liquity's troves, Maker's vaults) refused or answered empty "
     "(a node that refuses or ignores state overrides, or a getter it calls reverting): its accounts read by plain "
     "eth_calls of the same getters (chainrisk.protocols.lens)",
@@ -268,7 +270,9 @@ class RpcClient:
         #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
         self._batch_size = settings.batch_size
         #: Calls packed per aggregated eth_call; 0 once the node refused an aggregate (aggregate_refused).
-        self._aggregate = 0 if url in _AGGREGATE_REFUSED else settings.aggregate_calls
+        refused_at = _AGGREGATE_REFUSED.get(url)
+        recent = refused_at is not None and time.monotonic() - refused_at < RECHECK_BATCH_S
+        self._aggregate = 0 if recent else settings.aggregate_calls
         learnt = _LEARNT_BATCH_SIZE.get(url)
         if learnt is not None:
             size, when = learnt
@@ -373,7 +377,7 @@ class RpcClient:
             if found is None:
                 self._absorbed["aggregate_refused"] += 1
                 self._aggregate = 0
-                _AGGREGATE_REFUSED.add(self.url)
+                _AGGREGATE_REFUSED[self.url] = time.monotonic()
                 found = [(aggregate.UNRUN, "0x")] * len(pack)
             for (i, _, _), (status, value) in zip(pack, found, strict=True):
                 if status == aggregate.RETURNED:
