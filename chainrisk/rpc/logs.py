@@ -3,19 +3,21 @@ never past the widest range a provider said it takes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from chainrisk.errors import UserError
-from chainrisk.rpc.client import RpcClient, RpcError
+from chainrisk.rpc.client import RECHECK_BATCH_S, RpcClient, RpcError
 from chainrisk.rpc.retryable import LOG_RESULT_REFUSALS, is_range_refusal, log_range_ceiling, suggested_log_range
 
 #: Results per answer under which the span doubles (providers cap near 10,000).
 GROW_BELOW = 2_000
 MAX_SPAN = 200_000
-#: The widest range each RPC URL's provider named in a refusal ("limited to a 10,000 range"), shared by the process's
-#: log readers: every market's index after the first starts within it instead of being refused again.
-_NAMED_CEILING: dict[str, int] = {}
+#: The widest range each RPC URL's provider named in a refusal ("limited to a 10,000 range") and when (time.monotonic),
+#: shared by the process's log readers: every market's index after the first starts within it instead of being refused
+#: again. Kept RECHECK_BATCH_S, as a learnt batch size is: a provider's plan may change under a long `watch`.
+_NAMED_CEILING: dict[str, tuple[int, float]] = {}
 
 
 class BlockSink(Protocol):
@@ -44,7 +46,8 @@ def iter_log_ranges(
     trip a range where a caller asking it apart took two) and kept there before the range is yielded."""
     # The widest span to grow to: what the provider named, else (a refusal for the width of a range that names no
     # number: "block range is too wide") half the narrowest range refused for its width, which then passed.
-    ceiling = _NAMED_CEILING.get(rpc.url, MAX_SPAN)
+    named_at = _NAMED_CEILING.get(rpc.url)
+    ceiling = named_at[0] if named_at is not None and time.monotonic() - named_at[1] < RECHECK_BATCH_S else MAX_SPAN
     span = max(1, min(initial_span, ceiling))
     start = from_block
     while start <= to_block:
@@ -72,7 +75,7 @@ def iter_log_ranges(
             named, suggested = log_range_ceiling(exc.message), suggested_log_range(exc.message)
             if named is not None and named < width:
                 ceiling = named
-                _NAMED_CEILING[rpc.url] = min(named, _NAMED_CEILING.get(rpc.url, named))
+                _NAMED_CEILING[rpc.url] = (named, time.monotonic())
             if suggested is not None and suggested[0] == start and suggested[1] < end:
                 span = min(ceiling, suggested[1] - start + 1)  # the range the provider says will pass (Alchemy)
             elif named is not None and named < width:
