@@ -95,6 +95,7 @@ BATCH_STYLES = (
     "nethermind",
     "http_413",
     "geth_response",
+    "erigon_invalid_request",
     "proxyd",
     "http_400",
 )
@@ -116,6 +117,8 @@ def _batch_refusal(style: str, calls: list[dict[str, Any]], cap: int) -> dict[st
         "erigon_id_null": {"id": None, "error": {"code": -32000, "message": erigon}},
         "besu": {"id": None, "error": {"code": -32005, "message": "Number of requests exceeds max batch size"}},
         "nethermind": {"id": None, "error": {"code": -32005, "message": "Batch size limit exceeded"}},
+        # A cap in the code a node without batches answers with (-32600, no id): still a cap, not "no batches".
+        "erigon_invalid_request": {"id": None, "error": {"code": -32600, "message": erigon}},
         "proxyd": {"id": None, "error": {"code": -32700, "message": "parse error"}},
     }[style]
     return {"jsonrpc": "2.0", **item}

@@ -519,7 +519,10 @@ class RpcClient:
         except ValueError:  # truncated JSON, an HTML error page, bytes that are not UTF-8
             raise _Transient("invalid_json", "malformed JSON response") from None
         if reads and isinstance(body, dict) and _refuses_arrays(body):
-            raise _BatchTooLarge(f"a batch refused as a request: {body['error'].get('message')}", limit=1)
+            message = str(body["error"].get("message", ""))
+            if is_batch_refusal(message):  # a cap on the batch's length in these codes: halved, or to the named one
+                raise _BatchTooLarge(message, named_batch_limit(message))
+            raise _BatchTooLarge(f"a batch refused as a request: {message}", limit=1)
         items = body if isinstance(body, list) else [body]
         if not all(isinstance(item, dict) for item in items):
             raise _Transient("invalid_json", "malformed JSON response")
