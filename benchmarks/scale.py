@@ -655,7 +655,10 @@ def _verify(
 ) -> dict[str, Any]:
     """Our stored figures against the contracts' own getters at the stored block, for `sample` random wallets of
     each protocol: Aave's wallet_health against Pool.getUserAccountData (collateral, debt, available borrows,
-    health factor, exactly), Morpho's raw positions against Morpho.position(id, wallet). Stops on any difference."""
+    health factor, exactly), Morpho's raw positions against Morpho.position(id, wallet). Stops on any difference.
+    `sample` 0 checks nothing (a profiling run)."""
+    if sample <= 0:
+        return {"aave_wallets_equal": 0, "morpho_positions_equal": 0, "block": None}
     rpc = RpcClient(manifest["rpc_url"])
     morpho_abi = load_abi("morpho-blue", "IMorpho")
     aave = rng.sample(loaded["aave"], min(sample, len(loaded["aave"])))
