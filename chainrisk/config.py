@@ -8,6 +8,10 @@ parallel_markets = 4             # optional: markets a run indexes at once (defa
 aggregate_calls = 100            # optional: plain eth_calls of one block packed into one eth_call, this many at most
                                  # (default 100; 0: each call on its own; README "Calls a provider bills")
 
+[rpc_headers."node.example.com"] # optional: HTTP headers sent to an RPC host (host, or host:port), each value read
+Authorization = "NODE_AUTH"      # from the environment variable named (never the secret in the file): a node behind
+                                 # an authenticating proxy, a provider that takes its key as a header
+
 [chains.arbitrum]                # more chains, each with its own RPC (one database holds them all)
 chain_id = 42161
 rpc_url = "https://..."          # optional (default: the CHAINRISK_RPC_ARBITRUM environment variable)
@@ -76,6 +80,7 @@ TOP_KEYS = {
     "confirmations",
     "parallel_markets",
     "aggregate_calls",
+    "rpc_headers",
     "chains",
     "markets",
     "watchlists",
@@ -156,10 +161,29 @@ class Config:
     parallel_markets: int = DEFAULT_PARALLEL_MARKETS
     #: plain eth_calls of one block packed into one eth_call, this many at most (chainrisk.rpc.aggregate); 0: none
     aggregate_calls: int = DEFAULT_AGGREGATE_CALLS
+    #: [rpc_headers]: per RPC host, each header's name and the environment variable holding its value
+    rpc_headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def rpc_settings(self) -> RpcSettings:
-        """How this config's RPC clients talk to their nodes (chainrisk.rpc.use_settings)."""
-        return RpcSettings(aggregate_calls=self.aggregate_calls)
+        """How this config's RPC clients talk to their nodes (chainrisk.rpc.use_settings): the headers' values read
+        from the environment now (a command that reads no RPC never needs them), each registered as a secret no error
+        line or log shows."""
+        headers = []
+        for host, named in self.rpc_headers.items():
+            for name, variable in named.items():
+                value = os.environ.get(variable)
+                if not value:
+                    raise UserError(
+                        f"[rpc_headers.{host!r}] {name}: the environment variable {variable} is not set; export it "
+                        "with the header's value"
+                    )
+                if "\r" in value or "\n" in value:
+                    raise UserError(
+                        f"[rpc_headers.{host!r}] {name}: {variable} holds a line break; a header is one line"
+                    )
+                hide_secrets({value, *value.split()})
+                headers.append((host, name, value))
+        return RpcSettings(aggregate_calls=self.aggregate_calls, headers=tuple(headers))
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:
         """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
@@ -339,7 +363,38 @@ def load_config(path: Path) -> Config:
         storage=parse_storage(raw.get("storage"), str(path)),
         parallel_markets=_parallel_markets(str(path), raw.get("parallel_markets", DEFAULT_PARALLEL_MARKETS)),
         aggregate_calls=aggregate_calls(str(path), raw.get("aggregate_calls", DEFAULT_AGGREGATE_CALLS)),
+        rpc_headers=parse_rpc_headers(raw.get("rpc_headers"), str(path)),
     )
+
+
+#: An HTTP header's name (RFC 9110 token) and an environment variable's.
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_rpc_headers(raw: Any, where: str) -> dict[str, dict[str, str]]:
+    """The checked [rpc_headers] table: host -> {header name: environment variable}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f'{where}: rpc_headers must be tables of headers per host ([rpc_headers."node.example.com"])')
+    found: dict[str, dict[str, str]] = {}
+    for host, named in raw.items():
+        if not host.strip() or "/" in host or not isinstance(named, dict) or not named:
+            raise UserError(
+                f"{where}: [rpc_headers.{host!r}] must be an RPC host (host or host:port, no scheme or path) with "
+                'headers, each naming the environment variable of its value: Authorization = "NODE_AUTH"'
+            )
+        for name, variable in named.items():
+            if not _HEADER_NAME.match(name):
+                raise UserError(f"{where}: [rpc_headers.{host!r}] {name!r} is not an HTTP header name")
+            if not isinstance(variable, str) or not _VARIABLE.match(variable):
+                raise UserError(  # the value is not repeated: it may be the secret itself
+                    f"{where}: [rpc_headers.{host!r}] {name} must name the environment variable holding its value "
+                    "(letters, digits and _), never the value itself"
+                )
+        found[host.lower()] = dict(named)
+    return found
 
 
 #: Most calls one aggregated eth_call packs: each is a STATICCALL within the node's gas cap for one eth_call

@@ -3,7 +3,8 @@ counts the connections it accepts, the HTTP requests and the JSON-RPC calls in t
 latency: `delay_s` before each request is forwarded, `connect_s` before a new connection's first one is read (the TCP
 and TLS handshakes an HTTPS provider costs). With `overrides` it plays a node without eth_call state overrides: "refuse"
 answers each eth_call that carries one with geth's error for a third parameter, "drop" forwards it without its
-override. tests/faultproxy.py injects faults instead."""
+override. With `require` it answers HTTP 401 to a request without those headers, as an authenticating proxy in front of
+a node does. tests/faultproxy.py injects faults instead."""
 
 from __future__ import annotations
 
@@ -21,10 +22,20 @@ class CountingProxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, target: str, delay_s: float = 0.0, connect_s: float = 0.0, overrides: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        delay_s: float = 0.0,
+        connect_s: float = 0.0,
+        overrides: str | None = None,
+        require: dict[str, str] | None = None,
+    ) -> None:
         if overrides not in (None, "refuse", "drop"):
             raise ValueError(f"overrides: {overrides!r}")
         self.target, self.delay_s, self.connect_s, self.overrides = urlsplit(target), delay_s, connect_s, overrides
+        #: Headers every request must carry, as an authenticating proxy in front of a node checks (else HTTP 401).
+        self.require = require or {}
+        self.refused = 0
         self.connections = self.requests = self.calls = 0
         self.counting = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -63,6 +74,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if any(self.headers.get(name) != value for name, value in self.server.require.items()):
+            with self.server.counting:
+                self.server.refused += 1
+            self.send_response(401)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            self.wfile.write(b"Unauthorized")
+            return
         sent = json.loads(body)
         with self.server.counting:
             self.server.requests += 1

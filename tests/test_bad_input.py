@@ -295,7 +295,7 @@ CASES = [
     Case(
         "unknown top-level key",
         lambda c: ["index", "--config", c.toml('rpc = "http://x"')],
-        ("unknown key 'rpc'", "known: aggregate_calls, alerts, chains, confirmations, db"),
+        ("unknown key 'rpc'", "known: aggregate_calls, alerts, chains, confirmations, db", "rpc_headers"),
     ),
     Case(
         "unknown market key",
@@ -316,6 +316,22 @@ CASES = [
         "out of range: aggregate_calls",
         lambda c: ["run", "--config", c.toml("aggregate_calls = 1")],
         ("aggregate_calls must be 0 (off) or a whole number from 2 to 1000", "not 1"),
+    ),
+    Case(
+        "rpc_headers: the secret in the file",
+        lambda c: ["run", "--config", c.toml('[rpc_headers."127.0.0.1"]\nAuthorization = "Bearer s3cr3t-t0ken"')],
+        ("Authorization must name the environment variable holding its value", "never the value itself"),
+        secret="s3cr3t-t0ken",
+    ),
+    Case(
+        "rpc_headers: a URL, not a host",
+        lambda c: ["index", "--config", c.toml('[rpc_headers."https://node.example.com/rpc"]\nX-Key = "NODE_KEY"')],
+        ("must be an RPC host (host or host:port, no scheme or path)",),
+    ),
+    Case(
+        "rpc_headers: the variable not set",
+        lambda c: ["run", "--config", c.toml('[rpc_headers."127.0.0.1"]\nAuthorization = "CHAINRISK_UNSET_NODE_AUTH"')],
+        ("the environment variable CHAINRISK_UNSET_NODE_AUTH is not set", "export it"),
     ),
     Case(
         "out of range: --aggregate-calls",

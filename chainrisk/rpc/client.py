@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -91,6 +92,15 @@ class RpcSettings:
     max_retry_after_s: float = 60.0  #: longest Retry-After honoured; a longer one ends the run at once
     #: plain eth_calls of one block packed into one eth_call, this many at most (chainrisk.rpc.aggregate); 0: none
     aggregate_calls: int = 0
+    #: HTTP headers sent to some RPC hosts, as (host, name, value): a node behind an authenticating proxy, a provider
+    #: that takes its key as a header. A host is an RPC URL's host, or host:port to tell ports apart.
+    headers: tuple[tuple[str, str, str], ...] = ()
+
+    def headers_for(self, url: str) -> dict[str, str]:
+        """The headers of `headers` whose host is `url`'s (its host:port, or its host alone)."""
+        parts = urlsplit(url)
+        hosts = {parts.netloc.rsplit("@", 1)[-1].lower(), (parts.hostname or "").lower()}
+        return {name: value for host, name, value in self.headers if host.lower() in hosts}
 
     def backoff(self, failures: int) -> float:
         return float(min(self.backoff_s * 2 ** max(0, failures - 1), self.max_backoff_s))
@@ -260,7 +270,12 @@ class RpcClient:
         self.url = url
         self.settings = settings
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=settings.timeout_s, verify=_tls_context(), transport=_SharedPool())
+        self._http = httpx.Client(
+            timeout=settings.timeout_s,
+            verify=_tls_context(),
+            transport=_SharedPool(),
+            headers=settings.headers_for(url),
+        )
         self._absorbed: Counter[str] = Counter()
         #: HTTP requests sent and JSON-RPC calls in them, retries included (`usage`).
         self._requests = self._calls = 0
@@ -512,6 +527,11 @@ class RpcClient:
         if response.status_code == 400 and reads:
             # A relay without batches refusing the array itself (Hedera's JSON-RPC relay): each call goes alone.
             raise _BatchTooLarge("HTTP 400 to a batch", limit=1)
+        if response.status_code in (401, 403):
+            raise UserError(
+                f"RPC {mask_url(self.url)} refused the credentials (HTTP {response.status_code}); check the URL's key, "
+                "or the headers the config's [rpc_headers] sends its host"
+            )
         if response.status_code != 200:
             raise UserError(f"RPC {mask_url(self.url)} answered HTTP {response.status_code}; check the URL")
         try:
