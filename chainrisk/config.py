@@ -181,7 +181,7 @@ class Config:
                     raise UserError(
                         f"[rpc_headers.{host!r}] {name}: {variable} holds a line break; a header is one line"
                     )
-                hide_secrets({value, *value.split()})
+                hide_secrets({value, *(part for part in value.split() if len(part) >= 8)})  # not 'Bearer' itself
                 headers.append((host, name, value))
         return RpcSettings(aggregate_calls=self.aggregate_calls, headers=tuple(headers))
 
