@@ -281,16 +281,21 @@ def test_a_provider_s_range_cap_is_not_asked_past_again(devnet: dict[str, Any], 
         assert {hi - lo + 1 for lo, hi, _ in [*ranges[:-1], *again[:-1]]} == {16}
 
 
+def _mixed_calls(devnet: dict[str, Any], pinned: int, blocks: int) -> tuple[list[tuple[str, list[Any]]], list[Any]]:
+    """The pool's code at the last `blocks` blocks, its reserves list and the chain id, and the node's own answers."""
+    pool = devnet["aave_v3"]["pool"]
+    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - blocks + 1, pinned + 1)]
+    calls += [eth_call(pool, POOL, "getReservesList", block=hex(pinned)), ("eth_chainId", [])]
+    with RpcClient(devnet["rpc_url"]) as direct:
+        return calls, direct.batch(calls)
+
+
 @pytest.mark.parametrize("style", [s for s in BATCH_STYLES if s not in NO_BATCH_STYLES])
 def test_a_node_s_batch_cap_halves_the_batch_and_loses_nothing(devnet: dict[str, Any], pinned: int, style: str) -> None:
     """A node that takes at most 7 calls a batch, refusing longer ones as geth, erigon, besu, nethermind or a gateway
     (HTTP 413) do, or answering only the first 7 (geth's cap on an answer's size): the client sends the batch again
     in halves, keeps the size that passed for its next batches, and every answer equals the node's own."""
-    pool = devnet["aave_v3"]["pool"]
-    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - 39, pinned + 1)]
-    calls += [eth_call(pool, POOL, "getReservesList", block=hex(pinned)), ("eth_chainId", [])]
-    with RpcClient(devnet["rpc_url"]) as direct:
-        want = direct.batch(calls)
+    calls, want = _mixed_calls(devnet, pinned, 40)
     proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=7, batch_style=style)
     with proxy, RpcClient(proxy.url, PATIENT) as client:
         assert client.batch(calls) == want and client.batch_size <= 7
@@ -312,11 +317,7 @@ def test_a_node_without_batches_gets_each_call_alone(devnet: dict[str, Any], pin
     (OP's proxyd once: -32700 "parse error") or HTTP 400 (Hedera's relay): the client sends each call as a request of
     its own from then on, for its later batches and the process's next client of the node, and every answer equals
     the node's own. It refused the whole run before (-32700 is no load error, and a 400 read as a wrong URL)."""
-    pool = devnet["aave_v3"]["pool"]
-    calls = [("eth_getCode", [pool, hex(block)]) for block in range(pinned - 9, pinned + 1)]
-    calls += [eth_call(pool, POOL, "getReservesList", block=hex(pinned)), ("eth_chainId", [])]
-    with RpcClient(devnet["rpc_url"]) as direct:
-        want = direct.batch(calls)
+    calls, want = _mixed_calls(devnet, pinned, 10)
     proxy = FaultProxy(devnet["rpc_url"], rate=0.0, max_batch=0, batch_style=style)
     with proxy, RpcClient(proxy.url, PATIENT) as client:
         assert client.batch(calls) == want and client.batch_size == 1
