@@ -14,7 +14,8 @@ import pytest
 from chainrisk.config import devnet_config
 from chainrisk.jobs.index import index_market
 from chainrisk.protocols.lens import LENS_UNANSWERED
-from chainrisk.rpc import FAULT_KINDS, RpcClient
+from chainrisk.protocols.maker.snapshot import read_cdps
+from chainrisk.rpc import FAULT_KINDS, RpcClient, RpcError
 from tests.rpcproxy import CountingProxy
 
 #: The protocols whose snapshots read accounts through a lens.
@@ -108,3 +109,15 @@ def test_a_node_without_overrides_stores_what_the_lenses_read(
         ahead = plain.execute("SELECT count(*), count(safe_at_next_price) FROM raw_maker_urns").fetchone()
     assert moved == 0 and methods == [("vat-spot",)], (moved, methods)
     assert ahead is not None and ahead[0] > 0 and ahead[1] == 0, ahead
+
+
+def test_a_lensed_contract_without_code_is_refused_as_the_lens_call_was(full_devnet: dict[str, Any]) -> None:
+    """A CDP manager with no code: the lens's call to it reverts, and the plain getters then answer "0x". That is a
+    refusal, as the lens's was (the Maker adapter turns it into one line naming the manager), not a decoding error
+    with a traceback."""
+    nobody = "0x000000000000000000000000000000000000dEaD"
+    with RpcClient(full_devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+        with pytest.raises(RpcError, match=f"{nobody} does not answer urns"):
+            read_cdps(rpc, nobody, [1, 2], head)
+        assert rpc.faults_absorbed == {LENS_UNANSWERED: 1}

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from chainrisk.abi import Abi, eth_call
-from chainrisk.rpc import RpcClient
+from chainrisk.protocols.quality import DECODE_ERRORS
+from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.rpc.client import RpcCall
 
 #: The fault kind a lens call left unanswered is counted under (RpcClient.faults_absorbed, the run's line).
@@ -47,6 +48,13 @@ def getters_of(
     size = len(getters)
     found = []
     for k in range(len(arguments)):
-        decoded = [abi.decode(fn, answer) for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True)]
+        decoded = []
+        for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True):
+            try:
+                decoded.append(abi.decode(fn, answer))
+            except DECODE_ERRORS:
+                # No contract there (an empty answer), or another one: refused as the lens's call to it was, so the
+                # caller's handling of a refusal (one line naming the contract) holds.
+                raise RpcError("eth_call", 0, f"{to} does not answer {fn}: {answer!r:.80}") from None
         found.append(tuple(d[0] if len(d) == 1 else tuple(d) for d in decoded))
     return found

@@ -558,7 +558,12 @@ def _accounts_by_getters(
                     decoders.append((abi, fn))
         places.append(words)
     answered = rpc.batch(asked) if asked else []
-    balances = [int(abi.decode(fn, raw)[0]) for (abi, fn), raw in zip(decoders, answered, strict=True)]
+    balances = []
+    for (abi, fn), (_, params), raw in zip(decoders, asked, answered, strict=True):
+        try:
+            balances.append(int(abi.decode(fn, raw)[0]))
+        except DECODE_ERRORS:  # a token without code: refused, as the lens's call to it was
+            raise RpcError("eth_call", 0, f"{params[0]['to']} does not answer {fn}: {raw!r:.80}") from None
     return [
         [configuration, emode, *(0 if k is None else balances[k] for k in words)]
         for (configuration, emode), words in zip(heads, places, strict=True)
