@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from chainrisk.errors import UserError
 from chainrisk.rpc.client import RECHECK_BATCH_S, RpcClient, RpcError
-from chainrisk.rpc.retryable import LOG_RESULT_REFUSALS, is_range_refusal, log_range_ceiling, suggested_log_range
+from chainrisk.rpc.retryable import is_range_refusal, is_size_refusal, log_range_ceiling, suggested_log_range
 
 #: Results per answer under which the span doubles (providers cap near 10,000).
 GROW_BELOW = 2_000
@@ -73,17 +73,19 @@ def iter_log_ranges(
                 raise UserError(f"the RPC refuses eth_getLogs even for block {start}: {exc.message}") from None
             width = end - start + 1
             named, suggested = log_range_ceiling(exc.message), suggested_log_range(exc.message)
-            if named is not None and named < width:
+            if named is not None and named >= width:
+                named = None  # the cap named did not refuse this range: some other one did
+            if named is not None:
                 ceiling = named
                 _NAMED_CEILING[rpc.url] = (named, time.monotonic())
             if suggested is not None and suggested[0] == start and suggested[1] < end:
-                span = min(ceiling, suggested[1] - start + 1)  # the range the provider says will pass (Alchemy)
-            elif named is not None and named < width:
+                span = min(ceiling, suggested[1] - start + 1)  # the range the provider says will pass
+            elif named is not None:
                 span = named
             else:
                 # Halve what was asked, not the span: near the end of the range the span can be far wider.
                 span = max(1, width // 2)
-                if named is None and _refused_for_width(exc.message):
+                if not is_size_refusal(exc.message):
                     ceiling = min(ceiling, span)
             rpc.note_absorbed("log_range_resplit")
             continue
@@ -94,9 +96,3 @@ def iter_log_ranges(
         start = end + 1
         if len(logs) < GROW_BELOW:
             span = min(ceiling, span * 2)
-
-
-def _refused_for_width(message: str) -> bool:
-    """A refusal for the range's width itself (a hard cap), not for how many logs it holds."""
-    lowered = message.lower()
-    return not any(words in lowered for words in LOG_RESULT_REFUSALS)

@@ -93,13 +93,18 @@ _NAMED_RANGE = re.compile(
 _SUGGESTED_RANGE = re.compile(r"(?:should work:|try with this block range) ?\[(0x[0-9a-f]+), ?(0x[0-9a-f]+)\]")
 
 
+def is_size_refusal(message: str) -> bool:
+    """An eth_getLogs refusal for the size of its answer (LOG_RESULT_REFUSALS), not for the width of its range."""
+    lowered = message.lower()
+    return any(words in lowered for words in LOG_RESULT_REFUSALS)
+
+
 def log_range_ceiling(message: str) -> int | None:
     """The widest eth_getLogs range, in blocks, a refusal for the width of a range names; None where it names none, or
-    refuses the answer's size instead (LOG_RESULT_REFUSALS)."""
-    lowered = message.lower()
-    if any(words in lowered for words in LOG_RESULT_REFUSALS):
+    refuses the answer's size instead."""
+    if is_size_refusal(message):
         return None
-    found = _NAMED_RANGE.search(lowered)
+    found = _NAMED_RANGE.search(message.lower())
     if found is None:
         return None
     blocks = int(found.group(1).replace(",", "")) * (1_000 if found.group(2) else 1)
@@ -107,7 +112,7 @@ def log_range_ceiling(message: str) -> int | None:
 
 
 def suggested_log_range(message: str) -> tuple[int, int] | None:
-    """The (first, last) block a refusal suggests asking instead, where it suggests one (Alchemy)."""
+    """The (first, last) block a refusal suggests asking instead, where it suggests one (Alchemy, Infura)."""
     found = _SUGGESTED_RANGE.search(message.lower())
     if found is None:
         return None
