@@ -24,9 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chainrisk.config import devnet_config
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.extras import ALL_PROTOCOLS
-from chainrisk.devnet.node import free_port, stop_process
-from chainrisk.devnet.prices import parse_start
+from chainrisk.devnet.node import stop_process
 from chainrisk.jobs.index import index_market
 from chainrisk.protocols.lens import LENS_UNANSWERED
 from chainrisk.rpc import RpcClient
@@ -54,15 +52,7 @@ def main() -> None:
     rows: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory(prefix="chainrisk-lens-fallback-") as folder:
         state = Path(folder)
-        options = DevnetOptions(
-            wallets=args.wallets,
-            days=30,
-            seed=args.seed,
-            port=free_port(),
-            start=parse_start("2022-05-01"),
-            step_hours=4,
-            protocols=ALL_PROTOCOLS,
-        )
+        options = DevnetOptions.demo(args.wallets, args.seed)
         manifest = build_devnet(options, state / "devnet", detach=False)
         try:
             with RpcClient(str(manifest["rpc_url"])) as rpc:

@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from chainrisk.config import ChainConfig, devnet_config  # noqa: E402
 from chainrisk.devnet.build import DevnetOptions, build_devnet  # noqa: E402
-from chainrisk.devnet.node import free_port, stop_process  # noqa: E402
-from chainrisk.devnet.prices import parse_start  # noqa: E402
+from chainrisk.devnet.node import stop_process  # noqa: E402
 from chainrisk.jobs.run import run_once  # noqa: E402
 from chainrisk.rpc import RpcClient  # noqa: E402
 from chainrisk.store.db import Store  # noqa: E402
@@ -68,14 +67,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chainrisk-parallel-") as folder:
-        options = DevnetOptions(
-            wallets=args.wallets,
-            days=30,
-            seed=args.seed,
-            port=free_port(),
-            start=parse_start("2022-05-01"),
-            step_hours=4,
-        )
+        options = DevnetOptions.demo(args.wallets, args.seed)
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
         proxies: list[CountingProxy] = []
         try:

@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parallel_markets import COMPARED
 
 from chainrisk.devnet.build import DevnetOptions, build_devnet
-from chainrisk.devnet.node import free_port, stop_process
-from chainrisk.devnet.prices import parse_start
+from chainrisk.devnet.node import stop_process
 from chainrisk.rpc import RpcClient
 from chainrisk.store.db import Store
 from tests.rpcproxy import CountingProxy
@@ -92,14 +91,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="chainrisk-round-trips-") as folder:
         state = Path(folder)
-        options = DevnetOptions(
-            wallets=args.wallets,
-            days=30,
-            seed=args.seed,
-            port=free_port(),
-            start=parse_start("2022-05-01"),
-            step_hours=4,
-        )
+        options = DevnetOptions.demo(args.wallets, args.seed)
         manifest = build_devnet(options, state / "devnet", detach=False)
         proxy = CountingProxy(str(manifest["rpc_url"]), args.latency_ms / 1000, args.connect_ms / 1000).start()
         url = proxy.url

@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from chainrisk.devnet.build import DevnetOptions, build_devnet  # noqa: E402
 from chainrisk.devnet.extras import BASE_PROTOCOLS  # noqa: E402
-from chainrisk.devnet.node import free_port, stop_process  # noqa: E402
-from chainrisk.devnet.prices import parse_start  # noqa: E402
+from chainrisk.devnet.node import stop_process  # noqa: E402
 from tests.soak import soak  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "soak.json"
@@ -31,15 +30,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="chainrisk-soak-") as folder:
-        options = DevnetOptions(
-            wallets=args.wallets,
-            days=10,
-            seed=args.seed,
-            port=free_port(),
-            start=parse_start("2022-05-01"),
-            step_hours=4,
-            protocols=BASE_PROTOCOLS,
-        )
+        options = DevnetOptions.demo(args.wallets, args.seed, days=10, protocols=BASE_PROTOCOLS)
         manifest = build_devnet(options, Path(folder) / "devnet", detach=False)
         try:
             report = soak(manifest, Path(folder) / "soak", args.seconds, readers=args.readers, seed=args.seed)

@@ -17,9 +17,9 @@ from chainrisk.devnet.aave36 import as_aave_deployment, deploy_aave36
 from chainrisk.devnet.extras import ALL_PROTOCOLS, build_extras, check_protocols, compile_devnet, count_logs
 from chainrisk.devnet.manifest import manifest_path, read_manifest
 from chainrisk.devnet.morpho import ATOKEN_COLLATERAL, MARKETS, create_markets, deploy_morpho, market_index
-from chainrisk.devnet.node import BlockBuilder, start_anvil, stop_process
+from chainrisk.devnet.node import BlockBuilder, free_port, start_anvil, stop_process
 from chainrisk.devnet.population import KEEPER, Population, plan_wallets
-from chainrisk.devnet.prices import BASE_FEEDS, load_price_path
+from chainrisk.devnet.prices import BASE_FEEDS, load_price_path, parse_start
 from chainrisk.devnet.toolchain import state_dir
 from chainrisk.devnet.wrappers import LST, VAULT, deploy_lst, deploy_vault
 from chainrisk.errors import UserError
@@ -39,6 +39,14 @@ class DevnetOptions:
     protocols: tuple[str, ...] = ALL_PROTOCOLS  #: what to build (extras.ALL_PROTOCOLS' names; the base pair always)
     aave_version: str = "3.0.2"  #: the Aave market's bytecode: "3.0.2" (aave-v3-core) or "3.6" (aave-v3-origin)
     anvil_args: tuple[str, ...] = ()  #: anvil's own options, added to start_anvil's
+
+    @classmethod
+    def demo(cls, wallets: int, seed: int, **more: Any) -> DevnetOptions:
+        """`chainrisk devnet up`'s window (30 days of 4-hourly prices from 2022-05-01, across the May 2022 crash) for
+        `wallets` and `seed`, on a free loopback port; `more` sets any other field (protocols, days)."""
+        fields: dict[str, Any] = {"days": 30.0, "start": parse_start("2022-05-01"), "step_hours": 4, "port": 0, **more}
+        fields["port"] = fields["port"] or free_port()
+        return cls(wallets=wallets, seed=seed, **fields)
 
 
 def _liquidations_by_persona(logs: list[dict[str, Any]], personas: dict[str, str]) -> dict[str, int]:
