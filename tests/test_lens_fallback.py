@@ -121,3 +121,47 @@ def test_a_lensed_contract_without_code_is_refused_as_the_lens_call_was(full_dev
         with pytest.raises(RpcError, match=f"{nobody} does not answer urns"):
             read_cdps(rpc, nobody, [1, 2], head)
         assert rpc.faults_absorbed == {LENS_UNANSWERED: 1}
+
+
+def test_a_lens_call_too_heavy_for_the_node_is_halved_not_read_getter_by_getter(
+    full_devnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that runs the lens but not a call of more than 10 accounts (out of its eth_call gas or time, as whales
+    with many reserves can be; here 32 accounts a call, halved down to 4): each such call is asked again in halves
+    until it passes, none is read getter by getter, and the accounts equal one read with every call answered. A node
+    that answers none of a batch's lens calls (no state overrides) has them read getter by getter at once."""
+    from chainrisk.protocols.aave_v3 import snapshot
+
+    real_lens, real_getters = snapshot._lens_words, snapshot._accounts_by_getters
+    asked: list[list[int]] = []
+    by_getters: list[int] = []
+
+    def capped(rpc: RpcClient, pool: str, chunks: list[list[str]], *more: Any) -> list[list[int] | None]:
+        asked.append([len(c) for c in chunks])
+        answers = real_lens(rpc, pool, chunks, *more)
+        return [None if len(c) > 10 else a for c, a in zip(chunks, answers, strict=True)]
+
+    def counted(rpc: RpcClient, pool: str, wallets: list[str], *more: Any) -> list[list[int]]:
+        by_getters.append(len(wallets))
+        return real_getters(rpc, pool, wallets, *more)
+
+    # Two full calls and one of 5 the node answers: it runs the lens.
+    wallets = sorted({str(w).lower() for w in full_devnet["wallets"]})[:69]
+    assert len(wallets) == 69
+    with RpcClient(full_devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+        market = snapshot.discover(rpc, full_devnet["aave_v3"]["pool_addresses_provider"], head)
+        reserves = snapshot.read_reserves(rpc, market, head)
+        want = snapshot.read_accounts(rpc, market, reserves, wallets, {}, head)
+        assert sum(bool(a.balances) for a in want) > 10
+        monkeypatch.setattr(snapshot, "LENS_CHUNK", 32)
+        monkeypatch.setattr(snapshot, "LENS_CHUNK_MIN", 4)
+        monkeypatch.setattr(snapshot, "_lens_words", capped)
+        monkeypatch.setattr(snapshot, "_accounts_by_getters", counted)
+        assert snapshot.read_accounts(rpc, market, reserves, wallets, {}, head) == want
+        assert asked == [[32, 32, 5], [16, 16, 16, 16], [8] * 8] and not by_getters, asked
+        # No lens call answered at all (a node without state overrides): getter by getter at once.
+        asked.clear()
+        monkeypatch.setattr(snapshot, "_lens_words", lambda rpc, pool, chunks, *more: [None] * len(chunks))
+        assert snapshot.read_accounts(rpc, market, reserves, wallets, {}, head) == want
+        assert by_getters == [len(wallets)]

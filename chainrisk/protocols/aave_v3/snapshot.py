@@ -43,6 +43,8 @@ LENS_ADDRESS = "0x00000000000000000000000000000000c4a1e115"
 LENS_RUNTIME = (Path(__file__).parent / "contracts" / "AaveV3AccountsLens.bin-runtime").read_text().strip()
 #: Accounts per lens call: keeps each eth_call well under nodes' default gas cap (50M on geth).
 LENS_CHUNK = 250
+#: Fewest accounts a lens call that ran out of gas or time is halved down to before they are read getter by getter.
+LENS_CHUNK_MIN = 16
 #: A view each release added to IPool, newest first: the newest one a pool answers is its minor version (IPool
 #: at aave-v3-origin's tags; 3.0 is @aave/core-v3). 3.5 added no view (its changes are rounding): POOL_REVISION
 #: tells it from 3.4 (PoolInstance: 8 for v3.4.0, 9 for v3.5.0).
@@ -479,32 +481,43 @@ def read_accounts(
 
     One eth_call per LENS_CHUNK wallets, sent as JSON-RPC batches; nothing is deployed on the chain.
     `held_masks` marks reserves whose aTokens a wallet received (per the logs) so that supplies not
-    enabled as collateral are read as well. A lens call the node leaves unanswered (it refuses or drops state
-    overrides: chainrisk.protocols.lens) has its wallets read by plain eth_calls of the getters the lens calls.
+    enabled as collateral are read as well. A lens call the node leaves unanswered (chainrisk.protocols.lens) is
+    asked again in halves where the node answered another of the same batch (it runs the lens: this call ran out of
+    gas or time, whales with many reserves under a node's eth_call cap), down to LENS_CHUNK_MIN wallets; the wallets
+    of a call still unanswered, or of a batch the node answered none of (it refuses or drops state overrides), are read
+    by plain eth_calls of the getters the lens calls.
     """
-    a_tokens, variable, stable = _token_arrays(reserves)
-    size = len(a_tokens)
-    override = {LENS_ADDRESS: {"code": LENS_RUNTIME}}
+    tokens = _token_arrays(reserves)
+    size = len(tokens[0])
     tag = _block_tag(block)
-    chunks = [wallets[i : i + LENS_CHUNK] for i in range(0, len(wallets), LENS_CHUNK)]
-    calls = []
-    for chunk in chunks:
-        masks = [held_masks.get(w, 0) for w in chunk]
-        data = LENS.encode("accounts", deployment.pool, chunk, masks, a_tokens, variable, stable)
-        calls.append(("eth_call", [{"to": LENS_ADDRESS, "data": data}, tag, override]))
-    answers = lens_answers(rpc, calls)
-    unanswered = [w for chunk, raw in zip(chunks, answers, strict=True) if raw is None for w in chunk]
-    by_getters = iter(
-        _accounts_by_getters(rpc, deployment.pool, unanswered, held_masks, (a_tokens, variable, stable), tag)
-        if unanswered
-        else []
-    )
+    words: dict[int, tuple[list[str], list[int]]] = {}  # first wallet's place -> its chunk and the lens's words
+    pending = [(i, wallets[i : i + LENS_CHUNK]) for i in range(0, len(wallets), LENS_CHUNK)]
+    plain: list[tuple[int, list[str]]] = []
+    runs_the_lens = False
+    while pending:
+        answers = _lens_words(rpc, deployment.pool, [chunk for _, chunk in pending], held_masks, tokens, tag)
+        runs_the_lens = runs_the_lens or any(a is not None for a in answers)
+        halved: list[tuple[int, list[str]]] = []
+        for (place, chunk), answer in zip(pending, answers, strict=True):
+            if answer is not None:
+                words[place] = (chunk, answer)
+            elif runs_the_lens and len(chunk) > LENS_CHUNK_MIN:
+                half = (len(chunk) + 1) // 2
+                halved += [(place, chunk[:half]), (place + half, chunk[half:])]
+            else:
+                plain.append((place, chunk))
+        pending = halved
+    if plain:
+        unanswered = [w for _, chunk in plain for w in chunk]
+        by_getters = iter(_accounts_by_getters(rpc, deployment.pool, unanswered, held_masks, tokens, tag))
+        for place, chunk in plain:
+            words[place] = (chunk, [w for _ in chunk for w in next(by_getters)])
     accounts: list[Account] = []
-    for chunk, raw in zip(chunks, answers, strict=True):
-        words = _uint_array(raw) if raw is not None else [w for _ in chunk for w in next(by_getters)]
+    for place in sorted(words):
+        chunk, found = words[place]
         n = 0
         for wallet in chunk:
-            configuration, emode = words[n], words[n + 1]
+            configuration, emode = found[n], found[n + 1]
             n += 2
             held = held_masks.get(wallet, 0)
             balances: dict[int, Balances] = {}
@@ -514,12 +527,31 @@ def read_accounts(
                     or is_borrowing(configuration, reserve_id)
                     or (held >> reserve_id) & 1
                 ):
-                    balances[reserve_id] = Balances(words[n], words[n + 1], words[n + 2])
+                    balances[reserve_id] = Balances(found[n], found[n + 1], found[n + 2])
                     n += 3
             accounts.append(Account(wallet, configuration, emode, balances))
-        if n != len(words):
-            raise RuntimeError(f"lens answer has {len(words)} words, parsed {n}")
+        if n != len(found):
+            raise RuntimeError(f"lens answer has {len(found)} words, parsed {n}")
     return accounts
+
+
+def _lens_words(
+    rpc: RpcClient,
+    pool: str,
+    chunks: list[list[str]],
+    held_masks: dict[str, int],
+    tokens: tuple[list[str], list[str], list[str]],
+    tag: str,
+) -> list[list[int] | None]:
+    """The lens's words for each chunk of wallets, one eth_call each in JSON-RPC batches; None where the node left the
+    call unanswered (chainrisk.protocols.lens)."""
+    override = {LENS_ADDRESS: {"code": LENS_RUNTIME}}
+    calls = []
+    for chunk in chunks:
+        masks = [held_masks.get(w, 0) for w in chunk]
+        data = LENS.encode("accounts", pool, chunk, masks, *tokens)
+        calls.append(("eth_call", [{"to": LENS_ADDRESS, "data": data}, tag, override]))
+    return [None if raw is None else _uint_array(raw) for raw in lens_answers(rpc, calls)]
 
 
 def _accounts_by_getters(
