@@ -206,25 +206,35 @@ class _Transient(Exception):
         self.wait_s = wait_s
 
 
-def _raise_if_batch_refused(answers: list[dict[str, Any] | None]) -> None:
-    """_BatchTooLarge when any of a batch's answers is the node's refusal of the batch for its size (a revert's
-    reason is the contract's words, never the node's)."""
-    for item in answers:
-        error = item.get("error") if item is not None else None
-        message = str(error.get("message", "")) if isinstance(error, dict) else str(error or "")
-        reverted = (isinstance(error, dict) and error.get("code") == 3) or message.startswith("execution reverted")
-        if error is not None and not reverted and is_batch_refusal(message):
-            raise _BatchTooLarge(message, named_batch_limit(message))
-
-
 #: JSON-RPC codes a node or proxy without batches answers an array with, as one object: it read no request in it.
 _NOT_A_REQUEST = (-32700, -32600)  # parse error (OP's proxyd before it took batches), invalid request
 
 
-def _refuses_arrays(body: dict[str, Any]) -> bool:
-    """A batch's answer is one error object with no id saying it is no request at all: the node takes no batches."""
-    error = body.get("error")
-    return body.get("id") is None and isinstance(error, dict) and error.get("code") in _NOT_A_REQUEST
+def _raise_if_batch_refused(answers: list[dict[str, Any] | None]) -> None:
+    """_BatchTooLarge when any of a batch's answers is the node's refusal of the batch for its size (a revert's
+    reason is the contract's words, never the node's), or, as one error object without an id saying it read no request
+    (_NOT_A_REQUEST), of batches at all: then each call goes alone (limit 1)."""
+    for item in answers:
+        error = item.get("error") if item is not None else None
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error or "")
+        reverted = (isinstance(error, dict) and error.get("code") == 3) or message.startswith("execution reverted")
+        if error is None or reverted:
+            continue
+        if is_batch_refusal(message):  # a cap on the batch's length: halved, or to the size it names
+            raise _BatchTooLarge(message, named_batch_limit(message))
+        if (
+            item is not None
+            and item.get("id") is None
+            and isinstance(error, dict)
+            and error.get("code") in _NOT_A_REQUEST
+        ):
+            raise _BatchTooLarge(f"a batch refused as a request: {message}", limit=1)
+
+
+def learnt_recently(when: float) -> bool:
+    """Whether something learnt of a node at `when` (time.monotonic) is younger than RECHECK_BATCH_S: a learnt batch
+    size, a refused aggregate, a log range cap. Older, it is tried again: a node's limits change."""
+    return time.monotonic() - when < RECHECK_BATCH_S
 
 
 def mask_url(url: str) -> str:
@@ -286,12 +296,11 @@ class RpcClient:
         self._batch_size = settings.batch_size
         #: Calls packed per aggregated eth_call; 0 once the node refused an aggregate (aggregate_refused).
         refused_at = _AGGREGATE_REFUSED.get(url)
-        recent = refused_at is not None and time.monotonic() - refused_at < RECHECK_BATCH_S
-        self._aggregate = 0 if recent else settings.aggregate_calls
+        self._aggregate = 0 if refused_at is not None and learnt_recently(refused_at) else settings.aggregate_calls
         learnt = _LEARNT_BATCH_SIZE.get(url)
         if learnt is not None:
             size, when = learnt
-            self._batch_size = min(settings.batch_size, size if time.monotonic() - when < RECHECK_BATCH_S else 2 * size)
+            self._batch_size = min(settings.batch_size, size if learnt_recently(when) else 2 * size)
 
     def close(self) -> None:
         self._http.close()
@@ -441,7 +450,7 @@ class RpcClient:
         now = time.monotonic()
         learnt = _LEARNT_BATCH_SIZE.get(self.url)
         if lowered:
-            if learnt is None or size < learnt[0] or now - learnt[1] >= RECHECK_BATCH_S:
+            if learnt is None or size < learnt[0] or not learnt_recently(learnt[1]):
                 _LEARNT_BATCH_SIZE[self.url] = (size, now)
         elif learnt is not None and size > learnt[0]:
             _LEARNT_BATCH_SIZE[self.url] = (size, now)
@@ -538,11 +547,6 @@ class RpcClient:
             body = response.json()
         except ValueError:  # truncated JSON, an HTML error page, bytes that are not UTF-8
             raise _Transient("invalid_json", "malformed JSON response") from None
-        if reads and isinstance(body, dict) and _refuses_arrays(body):
-            message = str(body["error"].get("message", ""))
-            if is_batch_refusal(message):  # a cap on the batch's length in these codes: halved, or to the named one
-                raise _BatchTooLarge(message, named_batch_limit(message))
-            raise _BatchTooLarge(f"a batch refused as a request: {message}", limit=1)
         items = body if isinstance(body, list) else [body]
         if not all(isinstance(item, dict) for item in items):
             raise _Transient("invalid_json", "malformed JSON response")

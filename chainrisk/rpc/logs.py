@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from chainrisk.errors import UserError
-from chainrisk.rpc.client import RECHECK_BATCH_S, RpcClient, RpcError
+from chainrisk.rpc.client import RpcClient, RpcError, learnt_recently
 from chainrisk.rpc.retryable import is_range_refusal, is_size_refusal, log_range_ceiling, suggested_log_range
 
 #: Results per answer under which the span doubles (providers cap near 10,000).
@@ -47,7 +47,7 @@ def iter_log_ranges(
     # The widest span to grow to: what the provider named, else (a refusal for the width of a range that names no
     # number: "block range is too wide") half the narrowest range refused for its width, which then passed.
     named_at = _NAMED_CEILING.get(rpc.url)
-    ceiling = named_at[0] if named_at is not None and time.monotonic() - named_at[1] < RECHECK_BATCH_S else MAX_SPAN
+    ceiling = named_at[0] if named_at is not None and learnt_recently(named_at[1]) else MAX_SPAN
     span = max(1, min(initial_span, ceiling))
     start = from_block
     while start <= to_block:
