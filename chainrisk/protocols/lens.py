@@ -10,14 +10,16 @@ lens call left unanswered with plain eth_calls of those getters instead: the sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from chainrisk.abi import Abi, eth_call
 from chainrisk.protocols.quality import DECODE_ERRORS
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.rpc.client import RpcCall
 
+T = TypeVar("T")
+V = TypeVar("V")
 #: The fault kind a lens call left unanswered is counted under (RpcClient.faults_absorbed, the run's line).
 LENS_UNANSWERED = "lens_unanswered"
 
@@ -36,6 +38,28 @@ def lens_answers(rpc: RpcClient, calls: Sequence[RpcCall]) -> list[str | None]:
     return found
 
 
+def unanswered_read(
+    chunks: Sequence[Sequence[T]], answers: Sequence[str | None], read: Callable[[list[T]], Sequence[V]]
+) -> list[list[V]]:
+    """For each chunk of items a lens call asked: [] where it was answered, else `read`'s values for its items. `read`
+    is called once, for every unanswered chunk's items together (one set of batches)."""
+    missing = [item for chunk, answer in zip(chunks, answers, strict=True) if answer is None for item in chunk]
+    values = iter(read(missing) if missing else ())
+    return [
+        [] if answer is not None else [next(values) for _ in chunk]
+        for chunk, answer in zip(chunks, answers, strict=True)
+    ]
+
+
+def decoded(abi: Abi, fn: str, to: str, answer: Any) -> tuple[Any, ...]:
+    """A plain getter's answer decoded; one that does not decode (no contract there: "0x", or another contract) is
+    refused as the lens's call to it was, so the caller's handling of a refusal (one line naming the contract) holds."""
+    try:
+        return tuple(abi.decode(fn, answer))
+    except DECODE_ERRORS:
+        raise RpcError("eth_call", 0, f"{to} does not answer {fn}: {answer!r:.80}") from None
+
+
 def getters_of(
     rpc: RpcClient, to: str, abi: Abi, getters: Sequence[str], arguments: Sequence[tuple[Any, ...]], tag: str
 ) -> list[tuple[Any, ...]]:
@@ -48,13 +72,7 @@ def getters_of(
     size = len(getters)
     found = []
     for k in range(len(arguments)):
-        decoded = []
-        for fn, answer in zip(getters, raw[size * k : size * (k + 1)], strict=True):
-            try:
-                decoded.append(abi.decode(fn, answer))
-            except DECODE_ERRORS:
-                # No contract there (an empty answer), or another one: refused as the lens's call to it was, so the
-                # caller's handling of a refusal (one line naming the contract) holds.
-                raise RpcError("eth_call", 0, f"{to} does not answer {fn}: {answer!r:.80}") from None
-        found.append(tuple(d[0] if len(d) == 1 else tuple(d) for d in decoded))
+        answers = zip(getters, raw[size * k : size * (k + 1)], strict=True)
+        values = [decoded(abi, fn, to, answer) for fn, answer in answers]
+        found.append(tuple(v[0] if len(v) == 1 else v for v in values))
     return found

@@ -14,7 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.lens import getters_of, lens_answers
+from chainrisk.protocols.lens import decoded, getters_of, lens_answers, unanswered_read
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import any_word_address
 from chainrisk.rpc import RpcClient, RpcError
@@ -507,11 +507,12 @@ def read_accounts(
             else:
                 plain.append((place, chunk))
         pending = halved
-    if plain:
-        unanswered = [w for _, chunk in plain for w in chunk]
-        by_getters = iter(_accounts_by_getters(rpc, deployment.pool, unanswered, held_masks, tokens, tag))
-        for place, chunk in plain:
-            words[place] = (chunk, [w for _ in chunk for w in next(by_getters)])
+    chunks = [chunk for _, chunk in plain]  # none of them answered by the lens
+    read = unanswered_read(
+        chunks, [None] * len(chunks), lambda ws: _accounts_by_getters(rpc, deployment.pool, ws, held_masks, tokens, tag)
+    )
+    for (place, chunk), accounts_words in zip(plain, read, strict=True):
+        words[place] = (chunk, [w for account in accounts_words for w in account])
     accounts: list[Account] = []
     for place in sorted(words):
         chunk, found = words[place]
@@ -590,12 +591,10 @@ def _accounts_by_getters(
                     decoders.append((abi, fn))
         places.append(words)
     answered = rpc.batch(asked) if asked else []
-    balances = []
-    for (abi, fn), (_, params), raw in zip(decoders, asked, answered, strict=True):
-        try:
-            balances.append(int(abi.decode(fn, raw)[0]))
-        except DECODE_ERRORS:  # a token without code: refused, as the lens's call to it was
-            raise RpcError("eth_call", 0, f"{params[0]['to']} does not answer {fn}: {raw!r:.80}") from None
+    balances = [
+        int(decoded(abi, fn, params[0]["to"], raw)[0])
+        for (abi, fn), (_, params), raw in zip(decoders, asked, answered, strict=True)
+    ]
     return [
         [configuration, emode, *(0 if k is None else balances[k] for k in words)]
         for (configuration, emode), words in zip(heads, places, strict=True)

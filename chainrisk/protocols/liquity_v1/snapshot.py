@@ -11,7 +11,7 @@ from typing import Any
 
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.lens import getters_of, lens_answers
+from chainrisk.protocols.lens import getters_of, lens_answers, unanswered_read
 from chainrisk.protocols.liquity_v1.constants import TROVE_MANAGER_NAME
 from chainrisk.protocols.liquity_v1.maths import Params, System, Trove
 from chainrisk.rpc import RpcClient, RpcError
@@ -171,19 +171,16 @@ def read_troves(rpc: RpcClient, deployment: Deployment, wallets: list[str], bloc
         for chunk in chunks
     ]
     answers = lens_answers(rpc, calls)
-    unanswered = [w for chunk, raw in zip(chunks, answers, strict=True) if raw is None for w in chunk]
     # The getters LiquityTrovesLens.troves calls, their values in the order of its seven words.
     getters = ("Troves", "rewardSnapshots")
-    by_getters = iter(
-        getters_of(rpc, deployment.trove_manager, TROVE_MANAGER, getters, [(w,) for w in unanswered], tag)
+    plain = unanswered_read(
+        chunks,
+        answers,
+        lambda ws: getters_of(rpc, deployment.trove_manager, TROVE_MANAGER, getters, [(w,) for w in ws], tag),
     )
     troves = []
-    for chunk, raw in zip(chunks, answers, strict=True):
-        words = (
-            LENS.decode("troves", raw)[0]
-            if raw is not None
-            else [w for _ in chunk for values in next(by_getters) for w in values]
-        )
+    for chunk, raw, read in zip(chunks, answers, plain, strict=True):
+        words = LENS.decode("troves", raw)[0] if raw is not None else [w for trove in read for v in trove for w in v]
         if len(words) != 7 * len(chunk):
             raise RuntimeError(f"lens answered {len(words)} words for {len(chunk)} troves")
         for k, wallet in enumerate(chunk):

@@ -20,7 +20,7 @@ from typing import Any
 
 from chainrisk.abi import address_mapping_slot, eth_call, load_abi
 from chainrisk.errors import UserError
-from chainrisk.protocols.lens import getters_of, lens_answers
+from chainrisk.protocols.lens import getters_of, lens_answers, unanswered_read
 from chainrisk.protocols.maker.constants import (
     BLN,
     CDP_MANAGER_KEY,
@@ -509,14 +509,17 @@ def read_cdps(rpc: RpcClient, manager: str, ids: list[int], block: int) -> list[
     tag = hex(block)
     chunks = [ids[k : k + LENS_CHUNK] for k in range(0, len(ids), LENS_CHUNK)]
     answers = lens_answers(rpc, [_lens_call(LENS.encode("cdps", manager, chunk), tag) for chunk in chunks])
-    unanswered = [cdp for chunk, raw in zip(chunks, answers, strict=True) if raw is None for cdp in chunk]
-    by_getters = iter(getters_of(rpc, manager, CDP_MANAGER, ("urns", "owns", "ilks"), [(c,) for c in unanswered], tag))
+    plain = unanswered_read(
+        chunks,
+        answers,
+        lambda ids: getters_of(rpc, manager, CDP_MANAGER, ("urns", "owns", "ilks"), [(c,) for c in ids], tag),
+    )
     out = []
-    for chunk, answer in zip(chunks, answers, strict=True):
+    for chunk, answer, read in zip(chunks, answers, plain, strict=True):
         if answer is not None:
             urns, owners, ilks = LENS.decode("cdps", answer)
         else:
-            urns, owners, ilks = (list(column) for column in zip(*(next(by_getters) for _ in chunk), strict=True))
+            urns, owners, ilks = (list(column) for column in zip(*read, strict=True))
         out += [
             (cdp, str(u).lower(), str(o).lower(), "0x" + bytes(i).hex())
             for cdp, u, o, i in zip(chunk, urns, owners, ilks, strict=True)
@@ -534,16 +537,15 @@ def read_urns(rpc: RpcClient, vat: str, pairs: list[tuple[str, str]], block: int
         for c in chunks
     ]
     answers = lens_answers(rpc, calls)
-    unanswered = [
-        (bytes.fromhex(i[2:]), u) for c, raw in zip(chunks, answers, strict=True) if raw is None for i, u in c
-    ]
-    by_getters = iter(getters_of(rpc, vat, VAT, ("urns",), unanswered, tag))
+    plain = unanswered_read(
+        chunks,
+        answers,
+        lambda ps: getters_of(rpc, vat, VAT, ("urns",), [(bytes.fromhex(i[2:]), u) for i, u in ps], tag),
+    )
     out: list[tuple[int, int]] = []
-    for chunk, answer in zip(chunks, answers, strict=True):
+    for answer, read in zip(answers, plain, strict=True):
         if answer is None:
-            for _ in chunk:
-                ((ink, art),) = next(by_getters)
-                out.append((int(ink), int(art)))
+            out += [(int(ink), int(art)) for ((ink, art),) in read]
             continue
         words = LENS.decode("vaults", answer)[0]
         out += [(words[2 * k], words[2 * k + 1]) for k in range(len(words) // 2)]
