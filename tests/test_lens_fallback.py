@@ -1,7 +1,8 @@
 """A node without eth_call state overrides: the lenses (Aave's accounts, Liquity's troves, Maker's vaults and CDPs) are
 left unanswered, and every account is read by plain eth_calls of the getters each lens calls. What is stored equals an
 index through the lenses, on a node that refuses the override (geth's error for a third parameter) and on one that
-drops it (the lens's address then has no code and answers "0x")."""
+drops it (the lens's address then has no code and answers "0x"). On the devnet, Maker and Liquity are our labelled
+stand-ins (README "The devnet"); the adapters call only the public getters the real contracts have."""
 
 from __future__ import annotations
 
