@@ -331,10 +331,13 @@ def _chains(args: argparse.Namespace) -> None:
     from chainrisk.jobs.chains import index_chains
     from chainrisk.jobs.lock import writer_lock
 
-    db = Path(args.db)
+    if args.devnet and (args.rpc_url or args.config):
+        raise UserError("give --devnet, or --rpc-url URL / --config FILE, not both")
+    if args.config:
+        _chains_of_config(args)
+        return
+    db = Path(args.db or "chainrisk.duckdb")
     _check_db(db, create=False)
-    if args.devnet and args.rpc_url:
-        raise UserError("give --rpc-url URL or --devnet, not both")
     if args.devnet:
         from chainrisk.devnet.manifest import read_manifest
 
@@ -346,6 +349,36 @@ def _chains(args: argparse.Namespace) -> None:
     print(
         f"{report.line()}; wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, "
         f"base_asset_exposure to {db} and published it"
+    )
+
+
+def _chains_of_config(args: argparse.Namespace) -> None:
+    """`chainrisk chains --config`: every chain of the config's markets, each through its own node with the config's
+    RPC settings ([rpc_headers], aggregate_calls), as `run` looks through; published once. A chain that fails is
+    said in one line after the others are stored."""
+    from chainrisk.config import load_config, resolve_rpc_url
+    from chainrisk.jobs.lock import writer_lock
+    from chainrisk.jobs.run import look_through, market_urls
+    from chainrisk.rpc import use_settings
+    from chainrisk.store.db import Store, keep_open
+
+    config = load_config(Path(args.config))
+    config = replace(config, db=Path(args.db) if args.db else config.db, rpc_url=args.rpc_url or config.rpc_url)
+    _check_db(config.db, create=False)
+    url_of, _ = market_urls(config, resolve_rpc_url(config.rpc_url))  # a chain without a node: nothing to read
+    failures: dict[str, str] = {}
+    with writer_lock(config.db, "chains"), keep_open(config.db), use_settings(config.rpc_settings()):
+        reports = look_through(config, list(dict.fromkeys(url_of.values())), None, failures)
+        if reports:
+            with Store(config.db) as store:
+                store.publish()
+    for report in reports:
+        print(f"{report.line()}; written to {config.db}")
+    if failures:
+        raise UserError(f"chains: {failures['chains']}" + (" (the other chains are stored)" if reports else ""))
+    print(
+        f"wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, base_asset_exposure to "
+        f"{config.db} and published it"
     )
 
 
@@ -660,14 +693,7 @@ def _risk(args: argparse.Namespace) -> None:
                 settings,
             )
         elif kind == "optimise":
-            rpc_url = None
-            if args.devnet:
-                from chainrisk.devnet.manifest import read_manifest
-
-                rpc_url = str(read_manifest()["rpc_url"])
-            elif args.rpc_url:
-                rpc_url = args.rpc_url
-            report = risk.run_optimise(db, args.target, args.below, args.limit, args.swap_into or (), rpc_url)
+            report = _optimise(args, db)
         elif kind == "contagion":
             report = risk.run_contagion(db, shock, args.max_rounds)
         else:
@@ -675,6 +701,24 @@ def _risk(args: argparse.Namespace) -> None:
     for line in report.lines:
         print(line)
     print(f"risk run {report.run_id} ({report.kind}) written to {db} and published in {report.seconds:.1f} s")
+
+
+def _optimise(args: argparse.Namespace, db: Path) -> Any:
+    """`risk optimise`: balances read from the nodes given (one per chain), with the config's RPC settings."""
+    from chainrisk.config import load_rpc_settings
+    from chainrisk.jobs import risk
+    from chainrisk.rpc import RpcSettings, use_settings
+
+    if args.devnet and args.rpc_url:
+        raise UserError("give --rpc-url URL or --devnet, not both")
+    urls: list[str] = list(args.rpc_url or [])
+    if args.devnet:
+        from chainrisk.devnet.manifest import read_manifest
+
+        urls = [str(read_manifest()["rpc_url"])]
+    settings = load_rpc_settings(Path(args.config)) if args.config and urls else RpcSettings()
+    with use_settings(settings):
+        return risk.run_optimise(db, args.target, args.below, args.limit, args.swap_into or (), urls)
 
 
 def _csv_of(kind: Any, what: str) -> Any:
@@ -741,7 +785,12 @@ def _add_risk_commands(commands: Any) -> None:
     optimise.add_argument("--below", type=float, default=1.1, help="plan for wallets under this health (default 1.1)")
     optimise.add_argument("--limit", type=POSITIVE, default=200, help="weakest wallets to plan for (default 200)")
     optimise.add_argument("--swap-into", action="append", help="collateral a swap may buy, e.g. USDC (repeatable)")
-    optimise.add_argument("--rpc-url", help="read the wallets' token balances from this node (else: unlimited)")
+    optimise.add_argument(
+        "--rpc-url",
+        action="append",
+        help="read the wallets' token balances from this node (repeatable: one per chain; else: unlimited); "
+        "--config's [rpc_headers] are sent",
+    )
     optimise.add_argument("--devnet", action="store_true", help="read balances from the local devnet")
     common(optimise)
     cascade = subs.add_parser("cascade", help="liquidation cascade through market depth from a price shock")
@@ -853,8 +902,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(handler=_score)
 
     chains = commands.add_parser("chains", help="asset graph and look-through exposure at the latest snapshot")
-    chains.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (default chainrisk.duckdb)")
-    chains.add_argument("--rpc-url", help="JSON-RPC endpoint of the indexed chain (default ETH_RPC_URL)")
+    chains.add_argument("--db", help="DuckDB file (default: the config's db, else chainrisk.duckdb)")
+    chains.add_argument(
+        "--rpc-url", help="JSON-RPC endpoint of the indexed chain (default: the config's rpc_url, else ETH_RPC_URL)"
+    )
+    chains.add_argument(
+        "--config", help="a chainrisk.toml: every chain of its markets, through its nodes and [rpc_headers]"
+    )
     chains.add_argument("--devnet", action="store_true", help="the local devnet")
     chains.set_defaults(handler=_chains)
 

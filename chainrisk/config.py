@@ -165,25 +165,8 @@ class Config:
     rpc_headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def rpc_settings(self) -> RpcSettings:
-        """How this config's RPC clients talk to their nodes (chainrisk.rpc.use_settings): the headers' values read
-        from the environment now (a command that reads no RPC never needs them), each registered as a secret no error
-        line or log shows."""
-        headers = []
-        for host, named in self.rpc_headers.items():
-            for name, variable in named.items():
-                value = os.environ.get(variable)
-                if not value:
-                    raise UserError(
-                        f"[rpc_headers.{host!r}] {name}: the environment variable {variable} is not set; export it "
-                        "with the header's value"
-                    )
-                if "\r" in value or "\n" in value:
-                    raise UserError(
-                        f"[rpc_headers.{host!r}] {name}: {variable} holds a line break; a header is one line"
-                    )
-                hide_secrets({value, *(part for part in value.split() if len(part) >= 8)})  # not 'Bearer' itself
-                headers.append((host, name, value))
-        return RpcSettings(aggregate_calls=self.aggregate_calls, headers=tuple(headers))
+        """How this config's RPC clients talk to their nodes (chainrisk.rpc.use_settings; `rpc_settings_of`)."""
+        return rpc_settings_of(self.rpc_headers, self.aggregate_calls)
 
     def chain_of(self, market: MarketConfig) -> ChainConfig | None:
         """The [chains] entry that reads `market`: the one it names, else the one of its chain_id; None for the
@@ -516,6 +499,35 @@ def devnet_config(manifest: dict[str, Any], db: Path) -> Config:
             address = str(index["address"]).lower()
             markets.append(MarketConfig(index["protocol"], address, options=options, name=index["name"]))
     return Config(db=db, rpc_url=str(manifest["rpc_url"]), confirmations=None, markets=markets)
+
+
+def rpc_settings_of(rpc_headers: dict[str, dict[str, str]], aggregate: int) -> RpcSettings:
+    """RPC settings of a config's [rpc_headers] and aggregate_calls: the headers' values read from the environment now
+    (a command that reads no RPC never needs them), each registered as a secret no error line or log shows."""
+    headers = []
+    for host, named in rpc_headers.items():
+        for name, variable in named.items():
+            value = os.environ.get(variable)
+            if not value:
+                raise UserError(
+                    f"[rpc_headers.{host!r}] {name}: the environment variable {variable} is not set; export it "
+                    "with the header's value"
+                )
+            if "\r" in value or "\n" in value:
+                raise UserError(f"[rpc_headers.{host!r}] {name}: {variable} holds a line break; a header is one line")
+            hide_secrets({value, *(part for part in value.split() if len(part) >= 8)})  # not 'Bearer' itself
+            headers.append((host, name, value))
+    return RpcSettings(aggregate_calls=aggregate, headers=tuple(headers))
+
+
+def load_rpc_settings(path: Path) -> RpcSettings:
+    """Only how a chainrisk.toml talks to RPC nodes ([rpc_headers], aggregate_calls): what a command that reads a node
+    it is given (`risk optimise --rpc-url`) takes from a config that may name no markets."""
+    raw = _read_toml(path)
+    return rpc_settings_of(
+        parse_rpc_headers(raw.get("rpc_headers"), str(path)),
+        aggregate_calls(str(path), raw.get("aggregate_calls", DEFAULT_AGGREGATE_CALLS)),
+    )
 
 
 def load_risk_settings(path: Path) -> dict[str, Any]:

@@ -660,7 +660,8 @@ def test_risk_commands_go_on_past_odd_markets(
 ) -> None:
     """The risk commands on the odd book: VaR and the replays leave out the wallet-markets holding a token no price
     series moves (tokens without symbol() are named by address) and say so, instead of refusing the whole book;
-    contagion and optimise run past a loan token without decimals() or a market without any USD price."""
+    contagion and optimise run past a loan token without decimals() or a market without any USD price, and optimise
+    reading the wallets' balances from the chain past tokens without code."""
     db = tmp_path / "risk.duckdb"
     db.write_bytes(indexed.read_bytes())
     score(db)
@@ -669,9 +670,13 @@ def test_risk_commands_go_on_past_odd_markets(
         ["stress", "--window", "luna-2022"],
         ["contagion", "--shock", "WETH=-35%"],
         ["optimise", "--below", "1.1"],
+        ["optimise", "--below", "1.1", "--rpc-url", chain["rpc_url"]],
     ):
         assert main(["risk", kind, "--db", str(db), *options]) == 0, (kind, capsys.readouterr().err)
     out = capsys.readouterr().out
+    # DAI and the gone collateral have no code left (balanceOf answers "0x"): the plans read on, counting them as
+    # held by no one.
+    assert "on-chain balances of chain 31337; 2 token(s) answered no balance: counted as none held" in out, out
     positions = latest_positions(db)
     kept, notes = with_price_series(positions, RiskSettings(), stored_graph(db))
     series = set(load_price_panel().columns) | set(DEFAULT_SERIES)

@@ -68,3 +68,39 @@ def _wallets(folder: Path) -> int:
             return 0
         (count,) = con.execute("SELECT count(*) FROM wallet_health").fetchone() or (0,)
     return int(count)
+
+
+def test_every_command_reading_a_node_sends_the_headers(
+    devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`chains --config` looks through every chain of the config and `risk optimise --config --rpc-url` reads the
+    wallets' balances, both with the config's headers; with a wrong value each stops in one line that does not show
+    it. Two nodes of one chain are refused."""
+    provider = devnet["aave_v3"]["pool_addresses_provider"]
+    db = tmp_path / "chainrisk.duckdb"
+    with CountingProxy(devnet["rpc_url"], require={"Authorization": TOKEN}) as proxy:
+        config = _config(tmp_path, proxy.url, provider)
+        monkeypatch.setenv("TEST_NODE_AUTH", TOKEN)
+        assert main(["run", "--config", str(config)]) == 0
+        capsys.readouterr()
+        commands = (
+            ["chains", "--config", str(config)],
+            ["risk", "optimise", "--db", str(db), "--config", str(config), "--rpc-url", proxy.url, "--below", "3"],
+        )
+        for args in commands:
+            before = proxy.requests
+            assert main(args) == 0, capsys.readouterr().err
+            assert proxy.requests > before and proxy.refused == 0
+        out = capsys.readouterr().out
+        assert "wrote asset_links" in out and f"on-chain balances of chain {devnet['chain_id']}" in out
+        monkeypatch.setenv("TEST_NODE_AUTH", "Bearer wrong-t0ken")
+        for args in commands:
+            assert main(args) == 2
+            printed = capsys.readouterr()
+            lines = printed.err.strip().splitlines()
+            assert len(lines) == 1 and "refused the credentials (HTTP 401)" in lines[0], printed.err
+            assert "wrong-t0ken" not in printed.err + printed.out
+        twice = [*commands[1], "--rpc-url", devnet["rpc_url"]]
+        monkeypatch.setenv("TEST_NODE_AUTH", TOKEN)
+        assert main(twice) == 2
+        assert f"serves chain {devnet['chain_id']}, as an earlier one does" in capsys.readouterr().err

@@ -471,6 +471,8 @@ class ChainBalances:
 
     chain_id: int
     by_wallet: dict[str, dict[str, int]]  #: wallet -> asset address -> balance (token units; native ETH: wei)
+    #: assets whose balanceOf reverted or answered no uint256 (an odd token): counted as holding none
+    unreadable: tuple[str, ...] = ()
 
     def of_market(self, wallet: str, rows: pl.DataFrame) -> dict[str, int]:
         """The wallet's balances by the symbols of one market's `rows` (what optimise_wallet takes): each symbol the
@@ -482,8 +484,9 @@ class ChainBalances:
 def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]) -> ChainBalances:
     """ERC-20 balances of each wallet in every asset of the positions on the node's chain (native ETH: its ether
     balance), at that chain's positions' block, by asset address: two tokens of one symbol (a DAI in each of two
-    markets) are two balances."""
-    from chainrisk.abi import eth_call, load_abi
+    markets) are two balances. A token whose balanceOf reverts or answers no uint256 is counted as held by no one
+    (a plan may not spend it) and named in `unreadable`, never stopping the plans."""
+    from chainrisk.abi import DecodingError, eth_call, load_abi
     from chainrisk.rpc import RpcClient
 
     erc20 = load_abi("erc20", "IERC20Detailed")
@@ -499,16 +502,23 @@ def chain_balances(rpc_url: str, positions: pl.DataFrame, wallets: Sequence[str]
             for w in wallets
             for a in assets
         ]
-        raw = rpc.batch(calls)
+        raw = rpc.batch_each(calls)
+    unreadable: set[str] = set()
+
+    def balance(asset: str, answer: Any) -> int:
+        if asset == NATIVE_ETH:
+            return int(answer, 16)
+        try:
+            if answer is not None:  # None: a revert
+                return int(erc20.decode("balanceOf", answer)[0])
+        except DecodingError:  # "0x" (no code) or a short answer
+            pass
+        unreadable.add(asset)
+        return 0
+
     values = iter(raw)
-    by_wallet = {
-        wallet: {
-            a: int(next(values), 16) if a == NATIVE_ETH else int(erc20.decode("balanceOf", next(values))[0])
-            for a in assets
-        }
-        for wallet in wallets
-    }
-    return ChainBalances(chain_id, by_wallet)
+    by_wallet = {wallet: {a: balance(a, next(values)) for a in assets} for wallet in wallets}
+    return ChainBalances(chain_id, by_wallet, tuple(sorted(unreadable)))
 
 
 #: "Unlimited" balances: each asset worth this many times the wallet's debt (its own debt in full for repayments).
@@ -539,12 +549,12 @@ def run_optimise(
     below: float = 1.1,
     limit: int = 200,
     swap_into: Sequence[str] = (),
-    rpc_url: str | None = None,
+    rpc_urls: Sequence[str] = (),
     shifts_bps: Sequence[int] = (-100, -50, 50, 100),
 ) -> RiskReport:
     """Cheapest plans to `target` for the weakest `limit` wallets under `below` (optimise_plans / _actions), and
-    each market's threshold sensitivity (threshold_sensitivity). Balances come from the chain when `rpc_url` is
-    given; otherwise the wallet is assumed able to fund any top-up or repayment."""
+    each market's threshold sensitivity (threshold_sensitivity). Balances come from the chain each of `rpc_urls`
+    serves; a wallet on a chain without one is assumed able to fund any top-up or repayment."""
     if target <= 1 or below <= 0:
         raise UserError(f"--target {target} must be above 1 and --below {below} positive")
     started = time.time()
@@ -559,9 +569,16 @@ def run_optimise(
     if health.is_empty() and not read(db, "SELECT 1 FROM scored_markets LIMIT 1").height:
         raise UserError(f"{db} has no scores yet; run `chainrisk score` (or `chainrisk run`) first")
     wallets = sorted(set(health["wallet"].to_list()))
-    balances = chain_balances(rpc_url, positions, wallets) if rpc_url and wallets else None
+    balances: dict[int, ChainBalances] = {}
+    for url in rpc_urls if wallets else ():
+        read_ = chain_balances(url, positions, wallets)
+        if read_.chain_id in balances:
+            from chainrisk.rpc import mask_url
+
+            raise UserError(f"--rpc-url {mask_url(url)} serves chain {read_.chain_id}, as an earlier one does")
+        balances[read_.chain_id] = read_
     plans, actions = [], []
-    elsewhere = 0  # plans on another chain than the node's: balances assumed ample
+    elsewhere = 0  # plans on a chain no node was given for: balances assumed ample
     # Each market's rows and token decimals once, not per wallet.
     markets = {
         key: distinct_symbols(rows)
@@ -573,11 +590,11 @@ def run_optimise(
     with progress_bar("optimise") as tick:
         for k, (protocol, chain_id, market, wallet, _) in enumerate(health.iter_rows()):
             rows, decimals = markets[(protocol, chain_id, market)], decimals_of[(protocol, chain_id, market)]
-            if balances is not None and balances.chain_id == chain_id:
-                held = balances.of_market(wallet, rows)
+            if chain_id in balances:
+                held = balances[chain_id].of_market(wallet, rows)
             else:
-                # No node, or one of another chain: funding is assumed never to be the limit.
-                elsewhere += balances is not None
+                # No node of this chain: funding is assumed never to be the limit.
+                elsewhere += bool(rpc_urls)
                 held = ample_balances(rows, wallet)
             plan = optimise_wallet(rows, wallet, held, target, swap_into=swap_into)
             plans.append(
@@ -629,9 +646,14 @@ def run_optimise(
         "liquidation_distance": distance,
     }
     feasible = plan_frame.filter(pl.col("feasible") & (pl.col("actions") > 0))
-    source = "on-chain balances" if balances is not None else "any top-up or repayment assumed fundable"
-    if elsewhere and balances is not None:
-        source += f" of chain {balances.chain_id} ({elsewhere} plan(s) on other chains: assumed fundable)"
+    source = "on-chain balances" if rpc_urls else "any top-up or repayment assumed fundable"
+    if balances:
+        source += f" of chain {', '.join(str(c) for c in sorted(balances))}"
+    if elsewhere:
+        source += f" ({elsewhere} plan(s) on other chains: assumed fundable)"
+    unreadable = sum(len(b.unreadable) for b in balances.values())
+    if unreadable:
+        source += f"; {unreadable} token(s) answered no balance: counted as none held"
     infeasible = plan_frame.filter(~pl.col("feasible")).height
     lines = [
         f"{health.height} wallets under health {below}: {feasible.height} plans to reach {target} "

@@ -175,17 +175,10 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
     options = options or IndexOptions()
     done = Indexed()
     waiting: dict[str, deque[int]] = {}  # RPC URL -> its markets' places in the config, not started yet
-    url_of: dict[int, str] = {}
-    outcomes: dict[int, IndexReport | str] = {}  # place in the config -> its report or its error line
-    for place, market in enumerate(config.markets):
-        try:
-            url = config.rpc_url_of(market)
-            url = rpc_url if url is None or url == config.rpc_url else resolve_rpc_url(url)
-        except UserError as exc:
-            outcomes[place] = str(exc)
-            continue
+    url_of, unreachable = market_urls(config, rpc_url)
+    outcomes: dict[int, IndexReport | str] = dict(unreachable)  # place in the config -> its report or its error line
+    for place, url in url_of.items():
         waiting.setdefault(url, deque()).append(place)
-        url_of[place] = url
     pinned: dict[str, int] = {}  # RPC URL -> the block its markets are read at
 
     repairs: dict[int, ReorgRepair] = {}  # place -> the reorg repair made before the URL's markets were read
@@ -295,19 +288,33 @@ def watched_markets(config: Config) -> list[WatchedMarket]:
     return unique
 
 
+def market_urls(config: Config, rpc_url: str) -> tuple[dict[int, str], dict[int, str]]:
+    """The RPC URL of each market by its place in the config (the default chain's: `rpc_url`, already resolved), and
+    the error line of each market whose chain has none."""
+    url_of: dict[int, str] = {}
+    unreachable: dict[int, str] = {}
+    for place, market in enumerate(config.markets):
+        try:
+            url = config.rpc_url_of(market)
+            url_of[place] = rpc_url if url is None or url == config.rpc_url else resolve_rpc_url(url)
+        except UserError as exc:
+            unreachable[place] = str(exc)
+    return url_of, unreachable
+
+
 def look_through(
-    config: Config, rpc_urls: dict[int, str], positions: pl.DataFrame | None, failures: dict[str, str]
+    config: Config, urls: list[str], positions: pl.DataFrame | None, failures: dict[str, str]
 ) -> list[ChainsReport]:
-    """The collateral chains' tables of every chain the run indexed (`rpc_urls`: chain id to the URL its markets were
-    read through), up to `parallel_markets` chains at once (each waits mostly on its chain's round trips; each writes
-    its own chain's rows in a transaction of its own); reports in chain id order. A chain that fails is logged and
-    named in `failures` under "chains", and the others go on. `positions`: the ones the score read (nothing writes
-    them in between), not read again per chain; the wallet risk is read once for all."""
-    urls = [url for _, url in sorted(rpc_urls.items())]
+    """The collateral chains' tables of the chain each of `urls` serves, up to `parallel_markets` chains at once (each
+    waits mostly on its chain's round trips; each writes its own chain's rows in a transaction of its own); reports
+    in the order of `urls`. A chain that fails is named in `failures` under "chains" (several: their lines joined), and
+    the others go on. `positions`: the ones the score read (nothing writes them in between), else the
+    store's latest, read once for every chain, as the wallet risk is."""
     if not urls:
         return []
     with Store(config.db, read_only=True) as store:
         wallet_risk = store.latest_wallet_risk()
+        positions = store.latest_positions() if positions is None else positions
 
     def one(url: str) -> ChainsReport | UserError:
         try:
@@ -324,8 +331,7 @@ def look_through(
     reports = []
     for outcome in outcomes:
         if isinstance(outcome, UserError):
-            failures["chains"] = str(outcome)
-            log.error("chainrisk: error: chains: %s", outcome)
+            failures["chains"] = "; ".join(filter(None, (failures.get("chains"), str(outcome))))
         else:
             reports.append(outcome)
     return reports
@@ -352,7 +358,10 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
         if report.score is not None:
-            report.chains = look_through(config, indexed.rpc_urls, positions, report.failures)
+            urls = [url for _, url in sorted(indexed.rpc_urls.items())]  # chain id order
+            report.chains = look_through(config, urls, positions, report.failures)
+            if "chains" in report.failures:
+                log.error("chainrisk: error: chains: %s", report.failures["chains"])
         with Store(config.db) as store:
             # Evaluated when the score or every market failed too: a run that lost its data must still say so
             # (stale_above); the other rules then read the latest scores stored, which have not moved.
