@@ -37,6 +37,7 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         self.require = require or {}
         self.refused = 0
         self.connections = self.requests = self.calls = 0
+        self.overridden = 0  #: eth_calls sent with a state override (a third parameter)
         self.counting = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -87,6 +88,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with self.server.counting:
             self.server.requests += 1
             self.server.calls += len(sent) if isinstance(sent, list) else 1
+            self.server.overridden += sum(
+                item.get("method") == "eth_call" and len(item.get("params", [])) > 2
+                for item in (sent if isinstance(sent, list) else [sent])
+            )
         time.sleep(self.server.delay_s)
         if self.server.overrides is None:
             answer = self._forward(body)

@@ -129,10 +129,15 @@ def test_a_lens_call_too_heavy_for_the_node_is_halved_not_read_getter_by_getter(
 ) -> None:
     """A node that runs the lens but not a call of more than 10 accounts (out of its eth_call gas or time, as whales
     with many reserves can be; here 32 accounts a call, halved down to 4): each such call is asked again in halves
-    until it passes, none is read getter by getter, and the accounts equal one read with every call answered. A node
-    that answers none of a batch's lens calls (no state overrides) has them read getter by getter at once."""
+    until it passes, none is read getter by getter, and the accounts equal one read with every call answered. That
+    holds too where every call of the first batch is too heavy: the node is then asked whether it runs overrides at
+    all (one call), and it does. A node without state overrides has the accounts read getter by getter after the
+    first batch, and, remembered for its URL, the next read sends no lens call at all."""
     from chainrisk.protocols.aave_v3 import snapshot
+    from chainrisk.rpc import client
 
+    monkeypatch.setattr(client, "_OVERRIDES_REFUSED", {})
+    monkeypatch.setattr(client, "_AGGREGATE_REFUSED", {})
     real_lens, real_getters = snapshot._lens_words, snapshot._accounts_by_getters
     asked: list[list[int]] = []
     by_getters: list[int] = []
@@ -161,8 +166,41 @@ def test_a_lens_call_too_heavy_for_the_node_is_halved_not_read_getter_by_getter(
         monkeypatch.setattr(snapshot, "_accounts_by_getters", counted)
         assert snapshot.read_accounts(rpc, market, reserves, wallets, {}, head) == want
         assert asked == [[32, 32, 5], [16, 16, 16, 16], [8] * 8] and not by_getters, asked
-        # No lens call answered at all (a node without state overrides): getter by getter at once.
+        # Every call of the first batch too heavy: the node runs an override's code, so they are halved too (before,
+        # all 64 accounts were read getter by getter).
         asked.clear()
-        monkeypatch.setattr(snapshot, "_lens_words", lambda rpc, pool, chunks, *more: [None] * len(chunks))
-        assert snapshot.read_accounts(rpc, market, reserves, wallets, {}, head) == want
-        assert by_getters == [len(wallets)]
+        want_64 = [a for a in want if a.wallet in wallets[:64]]
+        assert snapshot.read_accounts(rpc, market, reserves, wallets[:64], {}, head) == want_64
+        assert asked == [[32, 32], [16, 16, 16, 16], [8] * 8] and not by_getters, asked
+    # A node without state overrides: one lens batch and one probe, then getter by getter; the next read sends no
+    # overridden call.
+    with CountingProxy(full_devnet["rpc_url"], overrides="refuse") as proxy:
+        for round_ in (1, 2):
+            asked.clear()
+            with RpcClient(proxy.url) as rpc:
+                assert snapshot.read_accounts(rpc, market, reserves, wallets, {}, head) == want
+                assert rpc.faults_absorbed[LENS_UNANSWERED] == 3
+            assert asked == [[32, 32, 5]] and by_getters == [len(wallets)] * round_, (asked, by_getters)
+            assert proxy.overridden == 3 + 1, proxy.overridden  # the first batch and the probe, once
+            assert client._AGGREGATE_REFUSED.keys() == {proxy.url}  # no aggregate is sent to it either
+
+
+def test_the_override_probe(full_devnet: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """RpcClient.takes_overrides: True on anvil (asked once per client), False on a node that refuses the third
+    parameter or drops it, remembered for the URL (no second probe) and forgotten after RECHECK_BATCH_S."""
+    from chainrisk.rpc import client
+
+    monkeypatch.setattr(client, "_OVERRIDES_REFUSED", {})
+    monkeypatch.setattr(client, "_AGGREGATE_REFUSED", {})
+    with CountingProxy(full_devnet["rpc_url"]) as proxy, RpcClient(proxy.url) as rpc:
+        assert rpc.takes_overrides() and rpc.takes_overrides() and not rpc.overrides_refused()
+        assert proxy.overridden == 1
+    for overrides in ("refuse", "drop"):
+        with CountingProxy(full_devnet["rpc_url"], overrides=overrides) as proxy:
+            with RpcClient(proxy.url) as rpc:
+                assert not rpc.takes_overrides() and rpc.overrides_refused()
+            with RpcClient(proxy.url) as rpc:
+                assert not rpc.takes_overrides() and proxy.overridden == 1
+                monkeypatch.setattr(client, "RECHECK_BATCH_S", 0.0)
+                assert not rpc.overrides_refused() and not rpc.takes_overrides() and proxy.overridden == 2
+                monkeypatch.setattr(client, "RECHECK_BATCH_S", 3600.0)

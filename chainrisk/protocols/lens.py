@@ -27,15 +27,30 @@ LENS_UNANSWERED = "lens_unanswered"
 def lens_answers(rpc: RpcClient, calls: Sequence[RpcCall]) -> list[str | None]:
     """Each lens call's return data, or None where the node refused it (a refused override, or a getter the lens
     calls reverting) or answered nothing (an override dropped): the caller then reads that call's accounts getter by
-    getter, where a revert reaches the user in the node's own words. Each None is counted as LENS_UNANSWERED."""
+    getter, where a revert reaches the user in the node's own words. Each None is counted as LENS_UNANSWERED.
+
+    Where the batch had none answered, the node is asked whether it runs overrides at all (RpcClient.takes_overrides,
+    one call); one that does not is remembered for the URL, and its later lens calls (every market and run of the
+    process for the next hour) are not sent: all None at once."""
+    if not calls:
+        return []
+    answers = [None] * len(calls) if rpc.overrides_refused() else rpc.batch_each(calls)
     found: list[str | None] = []
-    for answer in rpc.batch_each(calls):
+    for answer in answers:
         if isinstance(answer, str) and len(answer) > 2:
             found.append(answer)
         else:
             rpc.note_absorbed(LENS_UNANSWERED)
             found.append(None)
+    if not any(found) and not rpc.overrides_refused():
+        rpc.takes_overrides(_tag_of(calls[0]))
     return found
+
+
+def _tag_of(call: RpcCall) -> str:
+    """The block tag of an eth_call (its second parameter)."""
+    params = call[1]
+    return str(params[1]) if len(params) > 1 else "latest"
 
 
 def unanswered_read(

@@ -53,6 +53,15 @@ RECHECK_BATCH_S = 3600.0
 #: start. A client made RECHECK_BATCH_S after the refusal packs again (a refusal may have been a busy node's timeout):
 #: at most one refused aggregate an hour while the node keeps refusing.
 _AGGREGATE_REFUSED: dict[str, float] = {}
+#: URLs whose node was found not to run an eth_call under a state override (`RpcClient.takes_overrides`: it refused
+#: the third parameter, or ran the call without the code placed), and when (time.monotonic), shared by the process's
+#: clients: the later markets and runs read lenses' accounts by plain getters from the start, and pack no calls. Kept
+#: RECHECK_BATCH_S, as a learnt batch size; then probed again.
+_OVERRIDES_REFUSED: dict[str, float] = {}
+#: What the override probe places: a runtime that returns the word 1 (PUSH1 1 PUSH1 0 MSTORE PUSH1 32 PUSH1 0
+#: RETURN), at an address nobody controls.
+PROBE_RUNTIME = "0x600160005260206000f3"
+PROBE_ADDRESS = "0x000000000000000000000000000000000ba5e1a5"
 
 #: What `RpcClient.faults_absorbed` counts, by kind: each a retry of the HTTP request, except
 #: log_range_resplit (an eth_getLogs range halved after a provider refused it) and batch_out_of_order (items
@@ -291,6 +300,8 @@ class RpcClient:
         self._requests = self._calls = 0
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
         self._head: int | None = None
+        #: Whether this client's override probe found the node running overrides (takes_overrides asks once).
+        self._overrides_taken = False
         #: Calls per batch: the settings' until the node refuses a batch that long (this client or an earlier one of
         #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
         self._batch_size = settings.batch_size
@@ -328,6 +339,33 @@ class RpcClient:
 
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         return self.batch([(method, params)])[0]
+
+    def overrides_refused(self) -> bool:
+        """Whether this URL's node was found, within RECHECK_BATCH_S, not to run eth_calls under a state override."""
+        refused_at = _OVERRIDES_REFUSED.get(self.url)
+        return refused_at is not None and learnt_recently(refused_at)
+
+    def takes_overrides(self, tag: str = "latest") -> bool:
+        """Whether the node runs an eth_call under a state override: the answer learnt for the URL within
+        RECHECK_BATCH_S, else one eth_call of a 10-byte runtime placed by override, which must answer the word 1. What
+        a caller asks when every lens call of a batch went unanswered: a node that runs the override ran the lens,
+        so its calls failed for gas, time or a revert of their own; one that does not will refuse every lens (and
+        every aggregate: packing is turned off for the URL too, for as long)."""
+        if self.overrides_refused():
+            return False
+        if self._overrides_taken:
+            return True
+        probe = {"to": PROBE_ADDRESS, "data": "0x"}
+        try:
+            answer = self.call("eth_call", [probe, tag, {PROBE_ADDRESS: {"code": PROBE_RUNTIME}}])
+        except RpcError:  # the third parameter refused, or the call reverting without the code
+            answer = None
+        if isinstance(answer, str) and answer[2:] and int(answer, 16) == 1:
+            self._overrides_taken = True
+            return True
+        _OVERRIDES_REFUSED[self.url] = _AGGREGATE_REFUSED[self.url] = time.monotonic()
+        self._aggregate = 0
+        return False
 
     def head(self, at_least: int | None = None, *, answered: int | None = None) -> int:
         """The chain head (eth_blockNumber). A head a little below `at_least` (a block the caller pins) is a

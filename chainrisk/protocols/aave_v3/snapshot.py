@@ -482,10 +482,10 @@ def read_accounts(
     One eth_call per LENS_CHUNK wallets, sent as JSON-RPC batches; nothing is deployed on the chain.
     `held_masks` marks reserves whose aTokens a wallet received (per the logs) so that supplies not
     enabled as collateral are read as well. A lens call the node leaves unanswered (chainrisk.protocols.lens) is
-    asked again in halves where the node answered another of the same batch (it runs the lens: this call ran out of
-    gas or time, whales with many reserves under a node's eth_call cap), down to LENS_CHUNK_MIN wallets; the wallets
-    of a call still unanswered, or of a batch the node answered none of (it refuses or drops state overrides), are read
-    by plain eth_calls of the getters the lens calls.
+    asked again in halves where the node runs the lens (it answered another call of the batch, or runs an override's
+    code: RpcClient.takes_overrides; this call ran out of gas or time, whales with many reserves under a node's
+    eth_call cap), down to LENS_CHUNK_MIN wallets; the wallets of a call still unanswered, or of every call where the
+    node refuses or drops state overrides, are read by plain eth_calls of the getters the lens calls.
     """
     tokens = _token_arrays(reserves)
     size = len(tokens[0])
@@ -496,7 +496,8 @@ def read_accounts(
     runs_the_lens = False
     while pending:
         answers = _lens_words(rpc, deployment.pool, [chunk for _, chunk in pending], held_masks, tokens, tag)
-        runs_the_lens = runs_the_lens or any(a is not None for a in answers)
+        # None answered: lens_answers has asked whether the node runs overrides at all.
+        runs_the_lens = runs_the_lens or any(a is not None for a in answers) or not rpc.overrides_refused()
         halved: list[tuple[int, list[str]]] = []
         for (place, chunk), answer in zip(pending, answers, strict=True):
             if answer is not None:
