@@ -89,6 +89,7 @@ def test_a_node_without_overrides_stores_what_the_lenses_read(
     direct, head = through_lenses
     db = tmp_path / "plain.duckdb"
     protocols = set()
+    overridden = []  # eth_calls with a state override the proxy saw, after each market
     with CountingProxy(full_devnet["rpc_url"], overrides=overrides) as proxy:
         for market in devnet_config(full_devnet, db).markets:
             if market.protocol not in LENSED:
@@ -96,7 +97,11 @@ def test_a_node_without_overrides_stores_what_the_lenses_read(
             report = index_market(market.protocol, proxy.url, market.address, db, options=market.options, to_block=head)
             assert report.faults_absorbed.get(LENS_UNANSWERED, 0) > 0, market.name
             protocols.add(market.protocol)
+            overridden.append(proxy.overridden)
     assert protocols == set(LENSED) and LENS_UNANSWERED in FAULT_KINDS
+    # The first market finds the node runs no override (RpcClient.takes_overrides); the others send it none: no lens
+    # call, no aggregate, no OSM peek.
+    assert len(overridden) >= 4 and overridden[0] > 0 and len(set(overridden)) == 1, overridden
     differing = _differing(direct, db)
     assert len(differing) > 10 and not any(differing.values()), differing
     with duckdb.connect(str(db), read_only=True) as plain:

@@ -405,7 +405,9 @@ def read_ilks(
         clip, chop, hole, dirt = DOG.decode("ilks", raw[4 * k + 3])
         states.append((i, vat_ilk, str(pip).lower(), mat, duty, rho, str(clip).lower(), chop, hole, dirt))
     pips = sorted({s[2] for s in states if s[2] != ZERO})
-    osm_raw = rpc.batch_each([c for p in pips for c in _osm_calls(p, tag)])
+    # A node known to run no state override (RpcClient.takes_overrides) is not asked: the peeks would be refused.
+    osm_calls = [c for p in pips for c in _osm_calls(p, tag)]
+    osm_raw = [None] * len(osm_calls) if rpc.overrides_refused() else rpc.batch_each(osm_calls)
     osm = {p: osm_raw[4 * k : 4 * k + 4] for k, p in enumerate(pips)}
     gems = _gems(rpc, deployment, ilks, tag)
     clips = sorted({s[6] for s in states if s[6] != ZERO})
