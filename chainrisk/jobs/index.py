@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from chainrisk.errors import UserError
@@ -234,6 +235,20 @@ def _watermark(state: SyncState | None) -> tuple[int, str] | None:
     return state.events_to_block, state.events_to_block_hash
 
 
+def _watermark_block(db_path: Path, protocol: str, chain_id: int, market: str) -> int | None:
+    """The block the market's stored logs reach on `chain_id`, read before the chain is asked for the pinned block, so
+    that its header comes in the same round trip (the reorg check then asks nothing more); None when nothing is stored
+    or the file cannot be read as it is (the index's own open, which may migrate it, says why)."""
+    if not db_path.is_file():
+        return None
+    try:
+        with Store(db_path, read_only=True) as store:
+            watermark = _watermark(store.sync_state(protocol, chain_id, market))
+    except (UserError, duckdb.Error):
+        return None
+    return None if watermark is None else watermark[0]
+
+
 def _moved_watermark(
     blocks: _Blocks, store: Store, protocol: str, chain_id: int, market: str
 ) -> tuple[int, str] | None:
@@ -404,12 +419,20 @@ def index_market(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
             )
         # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks. The
-        # block's header, which the snapshot stamps, comes in the same round trip.
+        # block's header, which the snapshot stamps, comes in the same round trip, and so does the header of the
+        # block the market's stored logs reach, which the reorg check compares (read from the file first).
         blocks = _Blocks(rpc)
-        code, pinned = rpc.batch(
-            [("eth_getCode", [address, hex(target)]), ("eth_getBlockByNumber", [hex(target), False])]
-        )
+        mark = _watermark_block(db_path, protocol, chain_id, address)
+        calls: list[tuple[str, list[Any]]] = [
+            ("eth_getCode", [address, hex(target)]),
+            ("eth_getBlockByNumber", [hex(target), False]),
+        ]
+        if mark is not None and mark != target:
+            calls.append(("eth_getBlockByNumber", [hex(mark), False]))
+        code, pinned, *marked = rpc.batch(calls)
         blocks.keep(target, pinned)
+        if marked and mark is not None:
+            blocks.keep(mark, marked[0])
         if code in ("0x", "0x0", None):
             raise UserError(f"no contract at {address} on this chain at block {target}; check --address and --rpc-url")
         deployment = adapter.discover(rpc, address, target, options)

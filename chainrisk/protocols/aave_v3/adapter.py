@@ -31,9 +31,9 @@ from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.aave_v3.sentinel import liquidations_allowed
 from chainrisk.protocols.aave_v3.snapshot import (
     Deployment,
-    discover,
+    discover_listed,
+    emode_categories_and,
     read_accounts,
-    read_emode_categories,
     read_reserves,
 )
 from chainrisk.protocols.aave_v3.version import PoolVersion
@@ -171,14 +171,20 @@ ALTER TABLE raw_aave_v3_emode_categories ADD COLUMN IF NOT EXISTS isolated BOOLE
 """
 
 
-def _provider_reads(rpc: RpcClient, provider: str, block: int, sentinel: bool) -> tuple[str | None, bool]:
-    """The provider's own name for its market (_market_name) and, for a version with a PriceOracleSentinel
-    (`sentinel`), whether it lets liquidations through (else True): the provider's getters asked in one round trip."""
-    tag = hex(block)
-    calls = [eth_call(provider, PROVIDER, "getMarketId", block=tag)]
+def _provider_calls(provider: str, block: int, sentinel: bool) -> list[tuple[str, list[Any]]]:
+    """The provider's getters `_provider_reads` reads: getMarketId, and getPriceOracleSentinel for a version with a
+    PriceOracleSentinel (`sentinel`); asked by the caller with other calls (batch_each)."""
+    calls = [eth_call(provider, PROVIDER, "getMarketId", block=hex(block))]
     if sentinel:
-        calls.append(eth_call(provider, PROVIDER, "getPriceOracleSentinel", block=tag))
-    answers = rpc.batch_each(calls)
+        calls.append(eth_call(provider, PROVIDER, "getPriceOracleSentinel", block=hex(block)))
+    return calls
+
+
+def _provider_reads(
+    rpc: RpcClient, provider: str, block: int, sentinel: bool, answers: list[Any]
+) -> tuple[str | None, bool]:
+    """The provider's own name for its market (_market_name) and, for a version with a PriceOracleSentinel
+    (`sentinel`), whether it lets liquidations through (else True), from the answers to `_provider_calls`."""
     allowed = not sentinel or liquidations_allowed(rpc, provider, block, answered=answers[1])
     return _market_name(answers[0]), allowed
 
@@ -300,8 +306,8 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         return accrual.accrue(table, rows, timestamp)
 
     def discover(self, rpc: RpcClient, address: str, block: int, options: dict[str, str]) -> AaveMarket:
-        deployment = discover(rpc, address, block)
-        reserves = read_reserves(rpc, deployment, block)
+        deployment, listed = discover_listed(rpc, address, block)
+        reserves = read_reserves(rpc, deployment, block, listed)
         return AaveMarket(deployment, reserves, token_kinds(reserves))
 
     def log_query(self, deployment: AaveMarket) -> LogQuery:
@@ -332,7 +338,15 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         wallets = found.filter((found != "") & (found != ZERO)).sort()
         market = deployment.deployment
         reserves = deployment.reserves
-        categories = read_emode_categories(rpc, market, {r.config.emode_category for r in reserves}, block)
+        # The provider's getters ride in the categories' first round trip.
+        sentinel = market.version.has_price_oracle_sentinel
+        categories, provider_answers = emode_categories_and(
+            rpc,
+            market,
+            {r.config.emode_category for r in reserves},
+            block,
+            _provider_calls(market.provider, block, sentinel),
+        )
         known = _unchanged_accounts(previous, market.version, reserves) if previous is not None else None
         if known is not None:
             known = known.only(wallets)
@@ -367,7 +381,7 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         )
         under = np.flatnonzero(table.health_factor < WAD).tolist()
         rated = [(a, table.health_factor[i]) for i in under if (a := book.account(i)).wallet not in unpriced]
-        name, allowed = _provider_reads(rpc, source, block, version.has_price_oracle_sentinel)
+        name, allowed = _provider_reads(rpc, source, block, sentinel, provider_answers)
         pairs = liquidation_pairs(state, [a for a, _ in rated], [h for _, h in rated], allowed)
         health = with_status(health, wallet_status(state, pairs))
         frames = {

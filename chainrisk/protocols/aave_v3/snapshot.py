@@ -100,6 +100,12 @@ def _lower(address: str) -> str:
 
 def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
     """Pool, oracle and data provider from the provider; a clear error when the address is something else."""
+    return discover_listed(rpc, provider, block)[0]
+
+
+def discover_listed(rpc: RpcClient, provider: str, block: int) -> tuple[Deployment, Any]:
+    """`discover`, and the pool's getReservesList answer (what `read_reserves` takes as `listed`), asked in the same
+    round trip as the oracle's unit and the pool's version."""
     tag = _block_tag(block)
     names = ("getPool", "getPriceOracle", "getPoolDataProvider", "getPoolConfigurator")
     try:
@@ -116,14 +122,15 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
         raise UserError(f"{provider} names no Pool, oracle or data provider at block {block}; is it set up?")
     # The oracle's unit with the pool's version probes, in one round trip no revert can sink.
     unit_call = eth_call(oracle, ORACLE, "BASE_CURRENCY_UNIT", block=tag)
-    answers = rpc.batch_each([unit_call, *_version_calls(pool, tag)])
+    list_call = eth_call(pool, POOL, "getReservesList", block=tag)
+    *answers, listed = rpc.batch_each([unit_call, *_version_calls(pool, tag), list_call])
     try:
         # A refused call is asked again on its own, for the node's own words on why.
         unit = ORACLE.decode("BASE_CURRENCY_UNIT", answers[0] if answers[0] is not None else rpc.call(*unit_call))[0]
     except (RpcError, ValueError) as exc:
         raise UserError(f"oracle {oracle} of {provider} does not answer BASE_CURRENCY_UNIT ({exc})") from None
     version, revision = _version_of(answers[1:])
-    return Deployment(
+    deployment = Deployment(
         _lower(provider),
         pool,
         oracle,
@@ -133,6 +140,7 @@ def discover(rpc: RpcClient, provider: str, block: int) -> Deployment:
         revision,
         None if configurator == ZERO else configurator,
     )
+    return deployment, listed
 
 
 def read_version(rpc: RpcClient, pool: str, block: int) -> tuple[PoolVersion, int | None]:
@@ -164,13 +172,15 @@ def _answered(raw: str | None) -> bool:
     return raw is not None and len(raw) > 2
 
 
-def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Reserve]:
+def read_reserves(rpc: RpcClient, deployment: Deployment, block: int, listed: Any = None) -> list[Reserve]:
     """Every listed reserve: Pool.getReserveData decoded, normalised income and debt, the oracle price, and what
-    the pool's version adds: the liquidation grace period (3.1+) and the deficit (3.3+)."""
+    the pool's version adds: the liquidation grace period (3.1+) and the deficit (3.3+). `listed`: the pool's
+    getReservesList answer at `block` where the caller has it (discover_listed; None: asked here, as is a refused
+    one, for the node's own words)."""
     tag = _block_tag(block)
     version = deployment.version
-    listed = POOL.decode("getReservesList", rpc.call(*eth_call(deployment.pool, POOL, "getReservesList", block=tag)))[0]
-    assets = [_lower(a) for a in listed]
+    list_call = eth_call(deployment.pool, POOL, "getReservesList", block=tag)
+    assets = [_lower(a) for a in POOL.decode("getReservesList", listed or rpc.call(*list_call))[0]]
     per_asset: list[tuple[Any, str]] = [
         (POOL, "getReserveData"),
         (POOL, "getReserveNormalizedIncome"),
@@ -194,17 +204,21 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
     ]
     strategies = {a: _lower(answers["getReserveData"][11]) for a, answers in zip(assets, decoded, strict=True)}
     curve_calls, read_curves = _rate_curve_calls(strategies, tag)
+    supply_calls = _supply_calls([answers["getReserveData"] for answers in decoded], version, tag)
     # The pool's own views must answer; a listed token, a price source or a strategy may not (one reverting feed, one
     # token without symbol()), which must not sink the batch: the data provider's getAllReservesTokens then reverts
-    # too. One batch for those: prices, sources, the strategies' curves, the data provider's symbols.
-    reads = rpc.batch_each(
+    # too. One batch for those: the tokens' stored totals, prices, sources, the strategies' curves, the data
+    # provider's symbols.
+    totals_and_reads = rpc.batch_each(
         [
+            *supply_calls,
             *(eth_call(deployment.oracle, ORACLE, "getAssetPrice", asset, block=tag) for asset in assets),
             *(eth_call(deployment.oracle, ORACLE, "getSourceOfAsset", asset, block=tag) for asset in assets),
             *curve_calls,
             eth_call(deployment.data_provider, DATA_PROVIDER, "getAllReservesTokens", block=tag),
         ]
     )
+    totals, reads = totals_and_reads[: len(supply_calls)], totals_and_reads[len(supply_calls) :]
     n = len(assets)
     symbols, problems = _reserve_symbols(rpc, assets, reads[-1], tag)
     sources = {a: any_word_address(raw) for a, raw in zip(assets, reads[n : 2 * n], strict=True)}
@@ -244,7 +258,7 @@ def read_reserves(rpc: RpcClient, deployment: Deployment, block: int) -> list[Re
                 rate_curve=curves.get(asset),
             )
         )
-    return _with_supplies(rpc, reserves, version, tag)
+    return _with_supplies(reserves, version, totals)
 
 
 def _rate_curve_calls(
@@ -284,19 +298,25 @@ def _rate_curve_calls(
     return calls, read
 
 
-def _with_supplies(rpc: RpcClient, reserves: list[Reserve], version: PoolVersion, tag: str) -> list[Reserve]:
-    """Each reserve with its tokens' stored totals: the aToken's and the variable debt token's scaledTotalSupply,
-    and before 3.2 the stable debt token's getSupplyData (principal, average rate, last update). Read with
-    `batch_each`: a token that does not answer leaves that reserve's totals unknown (None), never the snapshot."""
+def _supply_calls(reserve_data: list[Any], version: PoolVersion, tag: str) -> list[tuple[str, list[Any]]]:
+    """The calls that read each reserve's tokens' stored totals (its getReserveData: the tokens' addresses): the
+    aToken's and the variable debt token's scaledTotalSupply, and before 3.2 the stable debt token's getSupplyData
+    (principal, average rate, last update); `_with_supplies` reads their answers."""
     calls = []
-    for r in reserves:
+    for data in reserve_data:
         calls += [
-            eth_call(r.a_token, A_TOKEN, "scaledTotalSupply", block=tag),
-            eth_call(r.variable_debt_token, VARIABLE_DEBT, "scaledTotalSupply", block=tag),
+            eth_call(_lower(data[8]), A_TOKEN, "scaledTotalSupply", block=tag),
+            eth_call(_lower(data[10]), VARIABLE_DEBT, "scaledTotalSupply", block=tag),
         ]
         if version.has_stable_debt:
-            calls.append(eth_call(r.stable_debt_token, STABLE_DEBT, "getSupplyData", block=tag))
-    raw = iter(rpc.batch_each(calls))
+            calls.append(eth_call(_lower(data[9]), STABLE_DEBT, "getSupplyData", block=tag))
+    return calls
+
+
+def _with_supplies(reserves: list[Reserve], version: PoolVersion, answers: list[Any]) -> list[Reserve]:
+    """Each reserve with its tokens' stored totals, from the answers to `_supply_calls` (read with `batch_each`: a
+    token that does not answer leaves that reserve's totals unknown, None, never the snapshot)."""
+    raw = iter(answers)
     found = []
     for r in reserves:
         a_supply = decode_uint(A_TOKEN, "scaledTotalSupply", next(raw))
@@ -402,14 +422,30 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
     source's price); 3.2+ every category with a threshold among ids 1-255 (getEModeCategoryCollateralConfig),
     with its label and collateral and borrowable bitmaps, from 3.6 its ltvzero bitmap and from 3.7 whether it is
     isolated."""
-    if deployment.version < V3_2:
-        return _legacy_emode_categories(rpc, deployment, ids, block)
+    return emode_categories_and(rpc, deployment, ids, block, [])[0]
+
+
+def emode_categories_and(
+    rpc: RpcClient, deployment: Deployment, ids: set[int], block: int, more: Sequence[tuple[str, list[Any]]]
+) -> tuple[list[EModeCategory], list[Any]]:
+    """`read_emode_categories`, and the answers to the calls `more` (as `batch_each` gives them) asked in its first
+    round trip. A category call the node refuses there is asked again on its own, for the node's own words."""
     tag = _block_tag(block)
     pool = deployment.pool
-    configs = rpc.batch([eth_call(pool, POOL_3X, "getEModeCategoryCollateralConfig", i, block=tag) for i in EMODE_IDS])
+    if deployment.version < V3_2:
+        ordered = sorted(i for i in ids if i)
+        first = [eth_call(pool, POOL, "getEModeCategoryData", i, block=tag) for i in ordered]
+    else:
+        first = [eth_call(pool, POOL_3X, "getEModeCategoryCollateralConfig", i, block=tag) for i in EMODE_IDS]
+    answers = rpc.batch_each([*first, *more])
+    raw, extra = answers[: len(first)], answers[len(first) :]
+    if any(a is None for a in raw):
+        raw = rpc.batch(first)
+    if deployment.version < V3_2:
+        return _legacy_emode_categories(rpc, deployment, ordered, raw, tag), extra
     found = []
-    for category_id, raw in zip(EMODE_IDS, configs, strict=True):
-        ltv, threshold, bonus = POOL_3X.decode("getEModeCategoryCollateralConfig", raw)[0]
+    for category_id, item in zip(EMODE_IDS, raw, strict=True):
+        ltv, threshold, bonus = POOL_3X.decode("getEModeCategoryCollateralConfig", item)[0]
         if threshold:  # PoolConfigurator.setEModeCategory requires one; an unset id answers zeros
             found.append((category_id, ltv, threshold, bonus))
     views = ["getEModeCategoryLabel", "getEModeCategoryCollateralBitmap", "getEModeCategoryBorrowableBitmap"]
@@ -420,8 +456,8 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
     raw = rpc.batch([eth_call(pool, POOL_3X, fn, c[0], block=tag) for c in found for fn in views])
     categories = []
     for n, (category_id, ltv, threshold, bonus) in enumerate(found):
-        answers = [POOL_3X.decode(fn, raw[n * len(views) + k])[0] for k, fn in enumerate(views)]
-        label, collateral, borrowable = answers[:3]
+        values = [POOL_3X.decode(fn, raw[n * len(views) + k])[0] for k, fn in enumerate(views)]
+        label, collateral, borrowable = values[:3]
         categories.append(
             EModeCategory(
                 category_id,
@@ -433,27 +469,26 @@ def read_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int],
                 0,
                 collateral_bitmap=collateral,
                 borrowable_bitmap=borrowable,
-                ltvzero_bitmap=answers[3] if len(answers) > 3 else 0,
-                isolated=bool(answers[4]) if len(answers) > 4 else False,
+                ltvzero_bitmap=values[3] if len(values) > 3 else 0,
+                isolated=bool(values[4]) if len(values) > 4 else False,
             )
         )
-    return categories
+    return categories, extra
 
 
-def _legacy_emode_categories(rpc: RpcClient, deployment: Deployment, ids: set[int], block: int) -> list[EModeCategory]:
-    """3.0/3.1: Pool.getEModeCategoryData of the categories the reserves name, priced by their price source."""
-    tag = _block_tag(block)
-    ordered = sorted(i for i in ids if i)
-    raw = rpc.batch([eth_call(deployment.pool, POOL, "getEModeCategoryData", i, block=tag) for i in ordered])
-    categories = []
-    for category_id, item in zip(ordered, raw, strict=True):
-        ltv, threshold, bonus, source, label = POOL.decode("getEModeCategoryData", item)[0]
-        price = 0
-        if _lower(source) != ZERO:
-            call = eth_call(deployment.oracle, ORACLE, "getAssetPrice", source, block=tag)
-            price = ORACLE.decode("getAssetPrice", rpc.call(*call))[0]
-        categories.append(EModeCategory(category_id, ltv, threshold, bonus, _lower(source), label, price))
-    return categories
+def _legacy_emode_categories(
+    rpc: RpcClient, deployment: Deployment, ordered: list[int], raw: list[Any], tag: str
+) -> list[EModeCategory]:
+    """3.0/3.1: the answers to Pool.getEModeCategoryData of the categories the reserves name (`ordered`), each priced
+    by its price source (the sources' prices asked in one round trip)."""
+    data = [POOL.decode("getEModeCategoryData", item)[0] for item in raw]
+    sources = sorted({_lower(d[3]) for d in data} - {ZERO})
+    answers = rpc.batch([eth_call(deployment.oracle, ORACLE, "getAssetPrice", s, block=tag) for s in sources])
+    prices = {s: ORACLE.decode("getAssetPrice", a)[0] for s, a in zip(sources, answers, strict=True)}
+    return [
+        EModeCategory(category_id, ltv, threshold, bonus, _lower(source), label, prices.get(_lower(source), 0))
+        for category_id, (ltv, threshold, bonus, source, label) in zip(ordered, data, strict=True)
+    ]
 
 
 def _token_arrays(reserves: list[Reserve]) -> tuple[list[str], list[str], list[str]]:
