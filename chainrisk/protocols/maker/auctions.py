@@ -123,11 +123,12 @@ def read_auctions(
         settings[clip] = (str(curve[0]).lower() if curve is not None else None, tail, cusp)
         active += [(clip, ilk, int(i)) for i in listed[0]]
     calcs = sorted({s[0] for s in settings.values() if s[0] is not None and s[0] != ZERO})
-    curve_raw = rpc.batch_each([eth_call(c, ABACUS, fn, block=tag) for c in calcs for fn in ("tau", "cut", "step")])
+    # The price curves and the running sales in one round trip.
+    curve_calls = [eth_call(c, ABACUS, fn, block=tag) for c in calcs for fn in ("tau", "cut", "step")]
+    sale_calls = [eth_call(c, CLIPPER, fn, i, block=tag) for c, _, i in active for fn in ("sales", "getStatus")]
+    both = rpc.batch_each([*curve_calls, *sale_calls])
+    curve_raw, sale_raw = both[: len(curve_calls)], both[len(curve_calls) :]
     curves = {c: _abacus(curve_raw[3 * k : 3 * k + 3]) for k, c in enumerate(calcs)}
-    sale_raw = rpc.batch_each(
-        [eth_call(c, CLIPPER, fn, i, block=tag) for c, _, i in active for fn in ("sales", "getStatus")]
-    )
     auctions = []
     unread: set[str] = set()
     for k, (clip, ilk, auction_id) in enumerate(active):

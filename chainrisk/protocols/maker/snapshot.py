@@ -227,10 +227,15 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
             "0xdA0Ab1e0017DEbCd72Be8599041a2aa3bA7e740F), or give --protocol for the contract it is"
         )
     vat, spotter, jug, dog = (str(found[k]) for k in (VAT_KEY, SPOT_KEY, JUG_KEY, DOG_KEY))
-    checks = rpc.batch_each(
+    # The IlkRegistry's list rides with the checks (read only if they pass).
+    registry_address = found[ILK_REGISTRY_KEY]
+    list_calls = [] if registry_address is None else [eth_call(registry_address, ILK_REGISTRY, "list", block=tag)]
+    answers = rpc.batch_each(
         [eth_call(vat, VAT, "live", block=tag)]
         + [eth_call(c, abi, "vat", block=tag) for c, abi in ((spotter, SPOTTER), (jug, JUG), (dog, DOG))]
+        + list_calls
     )
+    checks, listed = answers[:4], answers[4] if list_calls else None
     try:
         VAT.decode("live", checks[0])
         agree = all(_address_or_none(r) == vat for r in checks[1:])
@@ -252,7 +257,7 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
         dai=str(found[DAI_KEY]),
         listed=parse_urn_list(urns_option) if urns_option else (),
     )
-    registry = tuple(registry_ilks(rpc, deployment, block))
+    registry = tuple(_registry_list(listed))
     return replace(deployment, clips=_clips(rpc, deployment, registry, block), registry=registry)
 
 
@@ -271,11 +276,8 @@ def _clips(
     return tuple(found)
 
 
-def registry_ilks(rpc: RpcClient, deployment: Deployment, block: int) -> list[str]:
-    """Every ilk the IlkRegistry lists (none without a registry)."""
-    if deployment.ilk_registry is None:
-        return []
-    raw = rpc.batch_each([eth_call(deployment.ilk_registry, ILK_REGISTRY, "list", block=hex(block))])[0]
+def _registry_list(raw: Any) -> list[str]:
+    """Every ilk the IlkRegistry lists, from its answer to `list()` (none without a registry, or where it reverted)."""
     if raw in (None, "0x"):
         return []
     return ["0x" + bytes(i).hex() for i in ILK_REGISTRY.decode("list", raw)[0]]
@@ -317,22 +319,30 @@ def _symbol(raw: Any) -> str | None:
     return None
 
 
-def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> dict[str, Gem]:
-    """Each ilk's gem and join: the IlkRegistry's `gem`, `join` and `dec`, else the ChainLog's MCD_JOIN_<ILK> and
-    the join's own `gem` and `dec`; then the token's symbol and decimals (a symbol-less token keeps its address)."""
+#: What the IlkRegistry answers of each ilk's gem (`_registry_gem_calls`).
+GEM_FIELDS = ("gem", "join", "dec")
+
+
+def _registry_gem_calls(deployment: Deployment, ilks: list[str], tag: str) -> list[tuple[str, list[Any]]]:
+    """The IlkRegistry's `gem`, `join` and `dec` of each ilk (none without a registry), for `_gem_records`."""
+    if deployment.ilk_registry is None:
+        return []
+    registry = deployment.ilk_registry
+    return [eth_call(registry, ILK_REGISTRY, fn, bytes.fromhex(i[2:]), block=tag) for i in ilks for fn in GEM_FIELDS]
+
+
+def _gem_records(
+    rpc: RpcClient, deployment: Deployment, ilks: list[str], registry_raw: list[Any], tag: str
+) -> dict[str, tuple[str | None, str | None, int | None]]:
+    """Each ilk's (gem, join, dec): the IlkRegistry's (`registry_raw`: the answers to `_registry_gem_calls`), else
+    the ChainLog's MCD_JOIN_<ILK> and the join's own `gem` and `dec` (two round trips, only for ilks the registry
+    does not hold)."""
     records: dict[str, tuple[str | None, str | None, int | None]] = {}
-    if deployment.ilk_registry is not None:
-        fields = ("gem", "join", "dec")
-        raw = rpc.batch_each(
-            [
-                eth_call(deployment.ilk_registry, ILK_REGISTRY, fn, bytes.fromhex(i[2:]), block=tag)
-                for i in ilks
-                for fn in fields
-            ]
-        )
+    if registry_raw:
+        width = len(GEM_FIELDS)
         for k, i in enumerate(ilks):
             gem_raw, join_raw, dec_raw = (
-                decode_answer(ILK_REGISTRY, fn, raw[3 * k + j]) for j, fn in enumerate(fields)
+                decode_answer(ILK_REGISTRY, fn, registry_raw[width * k + j]) for j, fn in enumerate(GEM_FIELDS)
             )
             # An ilk the registry does not hold answers zeros.
             if gem_raw and join_raw and str(join_raw[0]).lower() != ZERO:
@@ -355,8 +365,17 @@ def _gems(rpc: RpcClient, deployment: Deployment, ilks: list[str], tag: str) -> 
             join_address,
             int(join_dec[0]) if join_dec else None,
         )
-    tokens = sorted({r[0] for r in records.values() if r[0]})
-    token_raw = rpc.batch_each([eth_call(t, ERC20, fn, block=tag) for t in tokens for fn in ("symbol", "decimals")])
+    return records
+
+
+def _gems_of(
+    ilks: list[str],
+    records: dict[str, tuple[str | None, str | None, int | None]],
+    tokens: list[str],
+    token_raw: list[Any],
+) -> dict[str, Gem]:
+    """Each ilk's gem from its record (`_gem_records`) and its token's symbol and decimals (`token_raw`: each of
+    `tokens`' symbol and decimals answers; a symbol-less token keeps its address)."""
     symbols = {t: _symbol(token_raw[2 * k]) for k, t in enumerate(tokens)}
     decimals = {t: decode_answer(ERC20, "decimals", token_raw[2 * k + 1]) for k, t in enumerate(tokens)}
     gems = {}
@@ -378,15 +397,11 @@ def read_ilks(
 ) -> tuple[System, list[Ilk]]:
     """Every ilk's Vat, Spotter, Jug and Dog state, its gem, and its pip's current and next values at `block`."""
     tag = hex(block)
-    system_raw = rpc.batch(
-        [eth_call(deployment.spot, SPOTTER, "par", block=tag), eth_call(deployment.jug, JUG, "base", block=tag)]
-        + [eth_call(deployment.dog, DOG, fn, block=tag) for fn in ("live", "Hole", "Dirt")]
-    )
-    par, base, dog_live, global_hole, global_dirt = (
-        SPOTTER.decode("par", system_raw[0])[0],
-        JUG.decode("base", system_raw[1])[0],
-        *(DOG.decode(fn, r)[0] for fn, r in zip(("live", "Hole", "Dirt"), system_raw[2:], strict=True)),
-    )
+    system_calls = [
+        eth_call(deployment.spot, SPOTTER, "par", block=tag),
+        eth_call(deployment.jug, JUG, "base", block=tag),
+    ]
+    system_calls += [eth_call(deployment.dog, DOG, fn, block=tag) for fn in ("live", "Hole", "Dirt")]
     calls = []
     for i in ilks:
         key = bytes.fromhex(i[2:])
@@ -396,7 +411,19 @@ def read_ilks(
             eth_call(deployment.jug, JUG, "ilks", key, block=tag),
             eth_call(deployment.dog, DOG, "ilks", key, block=tag),
         ]
-    raw = rpc.batch(calls)
+    # One round trip for the system's and the ilks' state and the registry's gems; the core contracts must answer
+    # (one that refused is asked again with the others, for the node's own words), the registry may not.
+    gem_calls = _registry_gem_calls(deployment, ilks, tag)
+    answers = rpc.batch_each([*system_calls, *calls, *gem_calls])
+    core, registry_raw = answers[: len(system_calls) + len(calls)], answers[len(system_calls) + len(calls) :]
+    if any(a is None for a in core):
+        core = rpc.batch([*system_calls, *calls])
+    system_raw, raw = core[: len(system_calls)], core[len(system_calls) :]
+    par, base, dog_live, global_hole, global_dirt = (
+        SPOTTER.decode("par", system_raw[0])[0],
+        JUG.decode("base", system_raw[1])[0],
+        *(DOG.decode(fn, r)[0] for fn, r in zip(("live", "Hole", "Dirt"), system_raw[2:], strict=True)),
+    )
     states = []
     for k, i in enumerate(ilks):
         vat_ilk = VAT.decode("ilks", raw[4 * k])
@@ -404,15 +431,21 @@ def read_ilks(
         duty, rho = JUG.decode("ilks", raw[4 * k + 2])
         clip, chop, hole, dirt = DOG.decode("ilks", raw[4 * k + 3])
         states.append((i, vat_ilk, str(pip).lower(), mat, duty, rho, str(clip).lower(), chop, hole, dirt))
+    records = _gem_records(rpc, deployment, ilks, registry_raw, tag)
+    tokens = sorted({r[0] for r in records.values() if r[0]})
     pips = sorted({s[2] for s in states if s[2] != ZERO})
-    # A node known to run no state override (RpcClient.takes_overrides) is not asked: the peeks would be refused.
-    osm_calls = [c for p in pips for c in _osm_calls(p, tag)]
-    osm_raw = [None] * len(osm_calls) if rpc.overrides_refused() else rpc.batch_each(osm_calls)
-    osm = {p: osm_raw[4 * k : 4 * k + 4] for k, p in enumerate(pips)}
-    gems = _gems(rpc, deployment, ilks, tag)
     clips = sorted({s[6] for s in states if s[6] != ZERO})
+    # One round trip for the pips' values, the clips' settings and the gems' symbols and decimals. A node known to run
+    # no state override (RpcClient.takes_overrides) is not asked the peeks: it would refuse them.
+    osm_calls = [] if rpc.overrides_refused() else [c for p in pips for c in _osm_calls(p, tag)]
+    clip_calls = [eth_call(c, CLIPPER, fn, block=tag) for c in clips for fn in CLIP_SETTINGS]
+    token_calls = [eth_call(t, ERC20, fn, block=tag) for t in tokens for fn in ("symbol", "decimals")]
+    found = rpc.batch_each([*osm_calls, *clip_calls, *token_calls])
+    osm_raw = found[: len(osm_calls)] if osm_calls else [None] * (4 * len(pips))
+    clip_raw = found[len(osm_calls) : len(osm_calls) + len(clip_calls)]
+    gems = _gems_of(ilks, records, tokens, found[len(osm_calls) + len(clip_calls) :])
+    osm = {p: osm_raw[4 * k : 4 * k + 4] for k, p in enumerate(pips)}
     width = len(CLIP_SETTINGS)
-    clip_raw = rpc.batch_each([eth_call(c, CLIPPER, fn, block=tag) for c in clips for fn in CLIP_SETTINGS])
     incentives = {c: _incentive(clip_raw[width * k : width * k + 2]) for k, c in enumerate(clips)}
     auction_settings = {c: _auction_settings(clip_raw[width * k + 2 : width * (k + 1)]) for k, c in enumerate(clips)}
     result = []
