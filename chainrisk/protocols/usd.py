@@ -99,6 +99,12 @@ class UsdSource:
         the oracle's price; None where neither gives a positive price (no source, a revert, zero or less). A feed's
         answer older than `max_feed_age` at `timestamp` (the block's time; None: not checked) is a `stale_usd_price`
         problem of the token."""
+        calls = self.calls(tokens, tag)
+        return self.prices(tokens, rpc.batch_each(calls) if calls else [], timestamp)
+
+    def calls(self, tokens: Sequence[str], tag: str) -> list[tuple[str, list[Any]]]:
+        """The calls `read` sends (for a caller that sends them with others, in `batch_each`): a token's feed's
+        latestRoundData, else the oracle's getAssetPrice; none for a token without a source."""
         by_token = {f.token: f for f in self.feeds}
         calls: list[tuple[str, list[Any]]] = []
         for token in tokens:
@@ -107,7 +113,12 @@ class UsdSource:
                 calls.append(_round(feed.feed, tag))
             elif self.oracle:
                 calls.append(eth_call(self.oracle, USD_ORACLE, "getAssetPrice", token, block=tag))
-        raw = iter(rpc.batch_each(calls) if calls else [])
+        return calls
+
+    def prices(self, tokens: Sequence[str], answers: Sequence[Any], timestamp: int | None) -> list[TokenUsd]:
+        """`read`'s prices from the answers to `calls(tokens, ...)` (None for a refused call)."""
+        by_token = {f.token: f for f in self.feeds}
+        raw = iter(answers)
         prices: list[TokenUsd] = []
         for token in tokens:
             feed = by_token.get(token)
@@ -154,31 +165,54 @@ USD_OPTIONS = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
 USD_TEXT_OPTIONS = ("usd_feeds", "usd_feed_max_age")
 
 
-def usd_source(rpc: RpcClient, options: Mapping[str, str], tag: str) -> UsdSource:
-    """discover_usd of a market's USD_OPTIONS."""
+def usd_source(
+    rpc: RpcClient, options: Mapping[str, str], tag: str, answered: Sequence[Any] | None = None
+) -> UsdSource:
+    """discover_usd of a market's USD_OPTIONS; `answered`: the answers to usd_source_calls(options, tag) where the
+    caller sent them with its own (None: asked here)."""
     oracle, feeds, max_age = (options.get(name) for name in USD_OPTIONS)
-    return discover_usd(rpc, oracle, feeds, tag, max_age)
+    return discover_usd(rpc, oracle, feeds, tag, max_age, answered)
+
+
+def usd_source_calls(options: Mapping[str, str], tag: str) -> list[tuple[str, list[Any]]]:
+    """What discover_usd asks at `tag` of a market's USD_OPTIONS (for `batch_each`, with a caller's other calls): the
+    oracle's BASE_CURRENCY_UNIT, then each feed's decimals() and latestRoundData()."""
+    oracle, feeds = options.get("usd_oracle"), options.get("usd_feeds")
+    return _discovery_calls(_address(oracle, "usd_oracle") if oracle else None, parse_feeds(feeds), tag)
+
+
+def _discovery_calls(oracle: str | None, pairs: Sequence[tuple[str, str]], tag: str) -> list[tuple[str, list[Any]]]:
+    calls = [eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag)] if oracle else []
+    return calls + _feed_calls(pairs, tag)
 
 
 def discover_usd(
-    rpc: RpcClient, oracle: str | None, feeds: str | None, tag: str, max_age: str | None = None
+    rpc: RpcClient,
+    oracle: str | None,
+    feeds: str | None,
+    tag: str,
+    max_age: str | None = None,
+    answered: Sequence[Any] | None = None,
 ) -> UsdSource:
-    """The configured USD oracle's unit and feeds' decimals at `tag`. A source that does not answer as it must at `tag`
-    is asked again at the chain's head: one that answers there is left out at `tag` (deployed, or first updated,
-    later), one that does not is refused in one line (UserError: a mistyped address). `max_age`: the
-    `usd_feed_max_age` option (parse_max_age)."""
+    """The configured USD oracle's unit and feeds' decimals at `tag`, in one round trip (none where `answered`, the
+    answers to its calls, is given). A source that does not answer as it must at `tag` is asked again at the chain's
+    head: one that answers there is left out at `tag` (deployed, or first updated, later), one that does not is
+    refused in one line (UserError: a mistyped address). `max_age`: the `usd_feed_max_age` option (parse_max_age)."""
     pairs = parse_feeds(feeds)
     max_feed_age = parse_max_age(max_age)
     oracle = _address(oracle, "usd_oracle") if oracle else None
+    if answered is None:
+        calls = _discovery_calls(oracle, pairs, tag)
+        answered = rpc.batch_each(calls) if calls else []
     later: list[str] = []
-    unit = _oracle_unit(rpc, oracle, tag) if oracle else 1
+    unit = _unit_of(answered[0]) if oracle else 1
     if oracle and unit is None:
         if _oracle_unit(rpc, oracle, "latest") is None:
             raise UserError(
                 f"USD oracle {oracle} does not answer BASE_CURRENCY_UNIT; it must be an AaveOracle-compatible contract"
             )
         later.append(f"USD oracle {oracle}")
-    checked = _feed_decimals(rpc, pairs, tag)
+    checked = _feed_decimals_of(pairs, answered[1 if oracle else 0 :])
     missing = [pair for pair, decimals in zip(pairs, checked, strict=True) if decimals is None]
     for (token, feed), decimals in zip(missing, _feed_decimals(rpc, missing, "latest"), strict=True):
         if decimals is None:
@@ -193,15 +227,27 @@ def discover_usd(
 
 def _oracle_unit(rpc: RpcClient, oracle: str, tag: str) -> int | None:
     """The oracle's BASE_CURRENCY_UNIT at `tag`; None when it does not answer one (a revert, no code, junk)."""
-    raw = rpc.batch_each([eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag)])[0]
+    return _unit_of(rpc.batch_each([eth_call(oracle, USD_ORACLE, "BASE_CURRENCY_UNIT", block=tag)])[0])
+
+
+def _unit_of(raw: Any) -> int | None:
     unit = decode_decimals(raw)
     return unit if unit else None
 
 
+def _feed_calls(pairs: Sequence[tuple[str, str]], tag: str) -> list[tuple[str, list[Any]]]:
+    """Each pair's feed's decimals() and latestRoundData() at `tag`."""
+    return [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
+
+
 def _feed_decimals(rpc: RpcClient, pairs: Sequence[tuple[str, str]], tag: str) -> list[int | None]:
     """Each pair's feed's decimals() at `tag` where it also answers latestRoundData() there, else None."""
-    calls = [c for _, feed in pairs for c in (eth_call(feed, FEED, "decimals", block=tag), _round(feed, tag))]
-    raw = rpc.batch_each(calls) if calls else []
+    calls = _feed_calls(pairs, tag)
+    return _feed_decimals_of(pairs, rpc.batch_each(calls) if calls else [])
+
+
+def _feed_decimals_of(pairs: Sequence[tuple[str, str]], raw: Sequence[Any]) -> list[int | None]:
+    """_feed_decimals from the answers to _feed_calls(pairs, ...)."""
     decimals = [decode_decimals(raw[2 * i]) for i in range(len(pairs))]
     # Chainlink's decimals() is a uint8; more than MAX_DECIMALS is junk (and 10**d of a huge d would never finish).
     return [

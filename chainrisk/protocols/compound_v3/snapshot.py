@@ -21,8 +21,16 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
-from chainrisk.protocols.quality import MAX_DECIMALS, Issue, Problem, decode_decimals, read_token_info
-from chainrisk.protocols.usd import Feed, UsdSource, read_feeds, stale_problem, unpriced, usd_source
+from chainrisk.protocols.quality import (
+    MAX_DECIMALS,
+    TOKEN_INFO_FUNCTIONS,
+    Issue,
+    Problem,
+    decode_decimals,
+    token_info_calls,
+    token_infos,
+)
+from chainrisk.protocols.usd import Feed, UsdSource, read_feeds, stale_problem, unpriced, usd_source, usd_source_calls
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -139,9 +147,15 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
     """Checks the contract answers as a Comet (its base token, scale, asset count and totals, with indices at or
     above their starting value); reads the USD oracle's unit and the USD feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
+    usd_calls = usd_source_calls(usd_options or {}, tag)
     try:
         probes = ("baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic")
-        raw = rpc.batch([eth_call(address, COMET, fn, block=tag) for fn in probes])
+        probe_calls = [eth_call(address, COMET, fn, block=tag) for fn in probes]
+        # The USD sources' discovery rides with the probes; a probe refused is asked again, to fail as it does.
+        answers = rpc.batch_each([*probe_calls, *usd_calls])
+        raw = answers[: len(probe_calls)]
+        if any(r is None for r in raw):
+            raw = rpc.batch(probe_calls)
         _decode("baseToken", raw[0])
         _decode("baseTokenPriceFeed", raw[1])
         scale = _decode("baseScale", raw[2])[0]
@@ -156,7 +170,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
             f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
             "e.g. cUSDCv3), or give --protocol for the contract it is"
         ) from None
-    return Deployment(address.lower(), usd_source(rpc, usd_options or {}, tag))
+    return Deployment(address.lower(), usd_source(rpc, usd_options or {}, tag, answers[len(probe_calls) :]))
 
 
 def _price(raw: Any) -> int | None:
@@ -164,16 +178,30 @@ def _price(raw: Any) -> int | None:
     return int(_decode("getPrice", raw)[0]) if raw not in (None, "0x") else None
 
 
+def token_calls(deployment: Deployment, addresses: Sequence[str], tag: str) -> list[tuple[str, list[Any]]]:
+    """What `read_tokens` reads of `addresses` (token_info_calls, then the USD source's calls), for a caller that sends
+    them with other calls in one `batch_each`."""
+    return [*token_info_calls(addresses, tag), *deployment.usd.calls(addresses, tag)]
+
+
 def read_tokens(
-    rpc: RpcClient, deployment: Deployment, addresses: Sequence[str], block: int, scales: dict[str, int], timestamp: int
+    rpc: RpcClient,
+    deployment: Deployment,
+    addresses: Sequence[str],
+    block: int,
+    scales: dict[str, int],
+    timestamp: int,
+    answers: Sequence[Any],
 ) -> dict[str, Token]:
     """Symbol, decimals and (with a USD feed or oracle) USD price of each token, read as far as the token answers
-    (chainrisk.protocols.quality.read_token_info). Decimals a token does not answer come from Comet's own `scales`
-    (10^decimals, which Comet's constructor checked against the token's decimals() when it listed it). A USD feed's
-    answer older than the source's max age at `timestamp` is a problem of the token (`stale_usd_price`)."""
+    (chainrisk.protocols.quality.token_infos), from the answers to `token_calls`. Decimals a token does not answer come
+    from Comet's own `scales` (10^decimals, which Comet's constructor checked against the token's decimals() when it
+    listed it). A USD feed's answer older than the source's max age at `timestamp` is a problem of the token
+    (`stale_usd_price`)."""
     tag = hex(block)
-    infos = read_token_info(rpc, addresses, tag)
-    prices = deployment.usd.read(rpc, addresses, tag, timestamp)
+    width = len(TOKEN_INFO_FUNCTIONS) * len(addresses)
+    infos = token_infos(rpc, addresses, answers[:width], tag)
+    prices = deployment.usd.prices(addresses, answers[width:], timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
@@ -212,16 +240,20 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
         )
     base_feed = str(got["baseTokenPriceFeed"]).lower()
     base_token = str(got["baseToken"]).lower()
-    # Feeds may revert and tokens may be odd: these answers are optional (None), the market is read regardless.
-    optional = rpc.batch_each(
+    addresses = [base_token, *(str(i[1]).lower() for i in infos)]
+    # Feeds may revert and tokens may be odd: these answers are optional (None), the market is read regardless. The
+    # tokens' symbols, decimals and USD prices come in the same round trip.
+    market_calls = (
         [eth_call(comet, COMET, "getPrice", feed, block=tag) for feed in (base_feed, *(i[2] for i in infos))]
         + [eth_call(comet, COMET, "totalsCollateral", i[1], block=tag) for i in infos]
         + [eth_call(comet, COMET, "getCollateralReserves", i[1], block=tag) for i in infos]
         + [eth_call(base_token, ERC20, "balanceOf", comet, block=tag)]
     )
+    answers = rpc.batch_each([*market_calls, *token_calls(deployment, addresses, tag)])
+    optional = answers[: len(market_calls)]
     prices = [_price(r) for r in optional[: count + 1]]
     scales = {base_token: int(got["baseScale"])} | {str(i[1]).lower(): int(i[3]) for i in infos}
-    tokens = read_tokens(rpc, deployment, [base_token, *(str(i[1]).lower() for i in infos)], block, scales, timestamp)
+    tokens = read_tokens(rpc, deployment, addresses, block, scales, timestamp, answers[len(market_calls) :])
     assets = []
     for k, (offset, asset, feed, scale, borrow_cf, liquidate_cf, liquidation_factor, cap) in enumerate(infos):
         total_raw, reserves_raw = optional[count + 1 + k], optional[2 * count + 1 + k]

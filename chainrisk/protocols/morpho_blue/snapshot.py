@@ -24,7 +24,7 @@ from chainrisk.protocols.quality import (
     token_info_calls,
     token_infos,
 )
-from chainrisk.protocols.usd import UsdSource, unpriced, usd_source
+from chainrisk.protocols.usd import UsdSource, unpriced, usd_source, usd_source_calls
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.units import ZERO_ADDRESS
 
@@ -106,15 +106,19 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
     """The singleton's fee recipient, after checking the address is a Morpho Blue; the USD oracle's unit and the USD
     feeds' decimals (chainrisk.protocols.usd)."""
     tag = hex(block)
+    usd_calls = usd_source_calls(usd_options or {}, tag)
     try:
-        # owner, feeRecipient and a market id nobody created, in one round trip: Morpho answers an all-zero Market
-        # for the last; other contracts revert (failing the batch) or answer junk.
-        raw = rpc.batch(
-            [
-                *(eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")),
-                eth_call(address, MORPHO, "market", b"\x00" * 32, block=tag),
-            ]
-        )
+        # owner, feeRecipient and a market id nobody created, in one round trip with the USD sources' discovery:
+        # Morpho answers an all-zero Market for the last; other contracts revert (asked again alone, failing as
+        # they do) or answer junk.
+        probe_calls = [
+            *(eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")),
+            eth_call(address, MORPHO, "market", b"\x00" * 32, block=tag),
+        ]
+        answers = rpc.batch_each([*probe_calls, *usd_calls])
+        raw = answers[: len(probe_calls)]
+        if any(r is None for r in raw):
+            raw = rpc.batch(probe_calls)
         MORPHO.decode("owner", raw[0])
         fee_recipient = _lower(MORPHO.decode("feeRecipient", raw[1])[0])
         probe = MORPHO.decode("market", raw[2])[0]
@@ -125,7 +129,8 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
             f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
             "or give --protocol for the contract it is"
         ) from None
-    return Deployment(_lower(address), fee_recipient, usd_source(rpc, usd_options or {}, tag))
+    usd = usd_source(rpc, usd_options or {}, tag, answers[len(probe_calls) :])
+    return Deployment(_lower(address), fee_recipient, usd)
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
@@ -140,12 +145,17 @@ def read_tokens(
     block: int,
     timestamp: int,
     infos: dict[str, TokenInfo],
+    usd_answers: Sequence[Any] | None = None,
 ) -> dict[str, Token]:
     """Each token's metadata (`infos`, the caller's read of chainrisk.protocols.quality.token_info_calls: a token
     without decimals() or whose calls revert is read as far as it answers) and its USD price where its USD feed or
     the USD oracle gives one (a feed's answer older than the source's max age at `timestamp` is a problem of the
-    token: `stale_usd_price`)."""
-    prices = deployment.usd.read(rpc, addresses, hex(block), timestamp)
+    token: `stale_usd_price`). `usd_answers`: the answers to the USD source's calls for `addresses`, where the caller
+    sent them (None: asked here)."""
+    if usd_answers is None:
+        prices = deployment.usd.read(rpc, addresses, hex(block), timestamp)
+    else:
+        prices = deployment.usd.prices(addresses, usd_answers, timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
@@ -201,15 +211,17 @@ def read_markets(
     addresses = sorted({p.loan_token for p in created} | {p.collateral_token for p in created} - {ZERO_ADDRESS})
     # What the markets' states do not decide, asked in one round trip no revert can sink: each IRM's rate, its
     # rateAtTarget (asked of every IRM: one that is not an AdaptiveCurveIrm reverts or answers what the port does not
-    # reproduce), each oracle's price, and the tokens' metadata; the code only of what gave no answer, after.
+    # reproduce), each oracle's price, and the tokens' metadata and USD prices; the code only of what gave no answer,
+    # after.
     parts = [
         [eth_call(p.irm, IRM, "borrowRateView", p.tuple, astuple(s), block=tag) for p, s in with_irm],
         [eth_call(p.irm, ADAPTIVE_IRM, "rateAtTarget", bytes.fromhex(p.market_id[2:]), block=tag) for p, _ in with_irm],
         [eth_call(p.oracle, ORACLE, "price", block=tag) for p in with_oracle],
         token_info_calls(addresses, tag),
+        deployment.usd.calls(addresses, tag),
     ]
     answers = iter(_each(rpc, [call for part in parts for call in part]))
-    irm_raw, target_raw, oracle_raw, info_raw = ([next(answers) for _ in part] for part in parts)
+    irm_raw, target_raw, oracle_raw, info_raw, usd_raw = ([next(answers) for _ in part] for part in parts)
     rates = [decode_uint(IRM, "borrowRateView", raw) for raw in irm_raw]
     prices = [decode_uint(ORACLE, "price", raw) for raw in oracle_raw]
     # Whether the IRMs and oracles that gave no answer have code: a revert, or no contract (self-destructed?).
@@ -218,7 +230,8 @@ def read_markets(
     irm_rates = iter(rates)
     targets = iter(target_raw)
     oracle_prices = iter(prices)
-    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, token_infos(rpc, addresses, info_raw, tag))
+    infos = token_infos(rpc, addresses, info_raw, tag)
+    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, infos, usd_raw)
     # Markets neither of whose tokens a configured source prices: their loan token in USD from their own oracle's
     # quote feeds, where it has them (oracle_usd).
     needing = sorted(
