@@ -24,7 +24,7 @@ import pkgutil
 import re
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -469,9 +469,17 @@ class Adapter(ABC, Generic[DeploymentT]):
         since. The default reads everything."""
         return self.snapshot(rpc, deployment, events, chain_id, block, timestamp)
 
-    def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
+    def wrapper_probes(self, assets: list[str], block: int) -> list[tuple[str, list[Any]]]:
+        """The calls that tell the protocol's own wrapper tokens among `assets` (`wrapper_links` reads their answers),
+        sent by the asset graph with every other probe of its round in one round trip (batch_each); none by default."""
+        return []
+
+    def wrapper_links(
+        self, rpc: RpcClient, chain_id: int, assets: list[str], block: int, probed: Sequence[Any] | None = None
+    ) -> dict[str, Link]:
         """The protocol's own wrapper tokens among `assets` (claims on another asset, such as Aave's aTokens), as
-        links of the asset graph read at `block`; the token standards (ERC-4626, LSTs) are probed apart."""
+        links of the asset graph read at `block`; the token standards (ERC-4626, LSTs) are probed apart. `probed`:
+        the answers to `wrapper_probes(assets, block)`, where the caller sent them (None: asked here)."""
         return {}
 
     def accrue(

@@ -11,7 +11,14 @@ from __future__ import annotations
 from chainrisk.abi import eth_call
 from chainrisk.assets import Link
 from chainrisk.protocols.adapter import adapters
-from chainrisk.protocols.tokens import CONVERTERS, REGISTRY, KnownWrapper, standard_links, word_uint
+from chainrisk.protocols.tokens import (
+    CONVERTERS,
+    REGISTRY,
+    KnownWrapper,
+    standard_links,
+    standard_probe_calls,
+    word_uint,
+)
 from chainrisk.rpc import RpcClient
 from chainrisk.units import ZERO_ADDRESS
 
@@ -32,10 +39,20 @@ def discover_links(
         if not frontier:
             break
         seen.update(frontier)
+        # Every protocol's probes and the standards' of the round's assets in one round trip; an asset is the first
+        # prober's that links it (each adapter's in name order, then the standards).
+        asked = [adapter.wrapper_probes(frontier, block) for adapter in probes]
+        standard = standard_probe_calls(frontier, block)
+        answers = rpc.batch_each([call for calls in (*asked, standard) for call in calls])
         found: dict[str, Link] = {}
-        for adapter in probes:
-            found.update(adapter.wrapper_links(rpc, chain_id, [a for a in frontier if a not in found], block))
-        found.update(standard_links(rpc, chain_id, [a for a in frontier if a not in found], block, registry))
+        at = 0
+        for adapter, calls in zip(probes, asked, strict=True):
+            probed = answers[at : at + len(calls)] if calls else None
+            at += len(calls)
+            theirs = adapter.wrapper_links(rpc, chain_id, frontier, block, probed)
+            found.update({asset: link for asset, link in theirs.items() if asset not in found})
+        standards = standard_links(rpc, chain_id, frontier, block, registry, answers[at:])
+        found.update({asset: link for asset, link in standards.items() if asset not in found})
         if not found:
             break
         links.update(found)

@@ -7,6 +7,7 @@ Nothing is assumed from a token's symbol: each link is what the contract answers
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,18 +92,33 @@ def read_tokens(rpc: RpcClient, addresses: list[str], tag: str) -> dict[str, Tok
     return tokens
 
 
+#: What `standard_links` probes each asset with, and the interface each probe belongs to.
+STANDARD_PROBES = ("asset", "totalAssets", "totalSupply", "stETH")
+
+
+def standard_probe_calls(assets: list[str], block: int) -> list[tuple[str, list[Any]]]:
+    """The probes `standard_links` sends each of `assets` (for a caller that sends them with others: batch_each)."""
+    abis = (ERC4626, ERC4626, ERC4626, WSTETH)
+    return [
+        eth_call(a, abi, fn, block=hex(block)) for a in assets for abi, fn in zip(abis, STANDARD_PROBES, strict=True)
+    ]
+
+
 def standard_links(
-    rpc: RpcClient, chain_id: int, assets: list[str], block: int, registry: tuple[KnownWrapper, ...] = REGISTRY
+    rpc: RpcClient,
+    chain_id: int,
+    assets: list[str],
+    block: int,
+    registry: tuple[KnownWrapper, ...] = REGISTRY,
+    probed: Sequence[Any] | None = None,
 ) -> dict[str, Link]:
     """The links of `assets` that are registry LSTs, ERC-4626 vaults (`asset()`, `totalAssets()`, rate
-    `convertToAssets(10**decimals)`) or wstETH-style wrappers (`stETH()`, `getStETHByWstETH`), by asset."""
+    `convertToAssets(10**decimals)`) or wstETH-style wrappers (`stETH()`, `getStETHByWstETH`), by asset. `probed`:
+    the answers to standard_probe_calls(assets, block), where the caller sent them (None: asked here)."""
     tag = hex(block)
     known = {w.address: w for w in registry if w.chain_id == chain_id}
-    probes = ("asset", "totalAssets", "totalSupply", "stETH")
-    abis = (ERC4626, ERC4626, ERC4626, WSTETH)
-    raw = rpc.batch_each(
-        [eth_call(a, abi, fn, block=tag) for a in assets for abi, fn in zip(abis, probes, strict=True)]
-    )
+    probes = STANDARD_PROBES
+    raw = probed if probed is not None else rpc.batch_each(standard_probe_calls(assets, block))
     found: dict[str, tuple[str, str, dict[str, Any]]] = {}  # asset -> (kind, underlying, extra)
     for i, asset in enumerate(assets):
         answers = dict(zip(probes, raw[i * len(probes) : (i + 1) * len(probes)], strict=True))

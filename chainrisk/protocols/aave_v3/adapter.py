@@ -5,7 +5,7 @@ raw_aave_v3_balances."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,7 +37,7 @@ from chainrisk.protocols.aave_v3.snapshot import (
     read_reserves,
 )
 from chainrisk.protocols.aave_v3.version import PoolVersion
-from chainrisk.protocols.aave_v3.wrappers import atoken_links
+from chainrisk.protocols.aave_v3.wrappers import atoken_links, atoken_probe_calls
 from chainrisk.protocols.adapter import IncrementalAdapter, LogQuery, Preset, Previous, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.quality import data_quality_frame
@@ -406,8 +406,13 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         }
         return Snapshot(frames, len(book), int((table.total_debt_base != 0).sum()))
 
-    def wrapper_links(self, rpc: RpcClient, chain_id: int, assets: list[str], block: int) -> dict[str, Link]:
-        return atoken_links(rpc, assets, block)
+    def wrapper_probes(self, assets: list[str], block: int) -> list[tuple[str, list[Any]]]:
+        return atoken_probe_calls(assets, block)
+
+    def wrapper_links(
+        self, rpc: RpcClient, chain_id: int, assets: list[str], block: int, probed: Sequence[Any] | None = None
+    ) -> dict[str, Link]:
+        return atoken_links(rpc, assets, block, probed)
 
     def rebuild_positions(
         self, raw: dict[str, pl.DataFrame], chain_id: int, source: str, block: int, timestamp: int

@@ -3,6 +3,9 @@ already applies the liquidity index), confirmed by the pool naming it as the res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from chainrisk.abi import eth_call, load_abi
 from chainrisk.assets import Link
 from chainrisk.protocols.tokens import read_tokens, word_address
@@ -12,13 +15,17 @@ ATOKEN = load_abi("aave-v3", "IAToken")
 POOL = load_abi("aave-v3", "IPool")
 
 
-def atoken_links(rpc: RpcClient, assets: list[str], block: int) -> dict[str, Link]:
+def atoken_probe_calls(assets: list[str], block: int) -> list[tuple[str, list[Any]]]:
+    """The probes `atoken_links` sends each of `assets`: UNDERLYING_ASSET_ADDRESS() and POOL()."""
+    return [eth_call(a, ATOKEN, fn, block=hex(block)) for a in assets for fn in ("UNDERLYING_ASSET_ADDRESS", "POOL")]
+
+
+def atoken_links(rpc: RpcClient, assets: list[str], block: int, probed: Sequence[Any] | None = None) -> dict[str, Link]:
     """The aTokens among `assets` (`UNDERLYING_ASSET_ADDRESS()` and `POOL()`, and the pool's getReserveData naming
-    the token), with the reserve's normalized income at `block` recorded for scaled-balance readers."""
+    the token), with the reserve's normalized income at `block` recorded for scaled-balance readers. `probed`: the
+    answers to atoken_probe_calls(assets, block), where the caller sent them (None: asked here)."""
     tag = hex(block)
-    raw = rpc.batch_each(
-        [eth_call(a, ATOKEN, fn, block=tag) for a in assets for fn in ("UNDERLYING_ASSET_ADDRESS", "POOL")]
-    )
+    raw = probed if probed is not None else rpc.batch_each(atoken_probe_calls(assets, block))
     found: dict[str, tuple[str, str]] = {}  # aToken -> (underlying, pool)
     for i, asset in enumerate(assets):
         underlying, pool = word_address(raw[2 * i]), word_address(raw[2 * i + 1])
