@@ -174,6 +174,46 @@ def test_chains_looked_through_side_by_side(monkeypatch: pytest.MonkeyPatch, tmp
             assert called == [(urls[i], threading.current_thread().name) for i in (1, 2, 3, 4)]
 
 
+def test_a_pinned_block_is_asked_with_the_head(
+    devnet: dict[str, Any], tmp_path: Path, exchanges: list[list[tuple[str, Any]]]
+) -> None:
+    """A market whose block the run pinned from a head it saw (`head_reached`: every market of a run after its first)
+    has its code, the pinned header and the watermark's asked with the chain id and head: one round trip fewer than
+    without, and no header asked twice."""
+    db = tmp_path / "chainrisk.duckdb"
+    market = next(m for m in devnet_config(devnet, db).markets if m.protocol == "morpho-blue")
+    with RpcClient(devnet["rpc_url"]) as rpc:
+        head = rpc.head()
+    index_market(market.protocol, devnet["rpc_url"], market.address, db, options=market.options, to_block=head - 2)
+    counts = []
+    for block, reached in ((head - 1, False), (head, True)):
+        exchanges.clear()
+        report = index_market(
+            market.protocol,
+            devnet["rpc_url"],
+            market.address,
+            db,
+            options=market.options,
+            to_block=block,
+            head_reached=reached,
+        )
+        assert report.to_block == block
+        methods = [[method for method, _ in calls] for calls in exchanges]
+        counts.append(len(exchanges))
+        if reached:
+            assert methods[0] == [
+                "eth_chainId",
+                "eth_blockNumber",
+                "eth_getCode",
+                "eth_getBlockByNumber",
+                "eth_getBlockByNumber",
+            ]
+            assert [params[0] for _, params in exchanges[0][3:]] == [hex(head), hex(head - 1)]
+        asked = [params[0] for calls in exchanges for method, params in calls if method == "eth_getBlockByNumber"]
+        assert sorted(asked) == sorted(set(asked)), asked
+    assert counts[1] == counts[0] - 1, counts
+
+
 class _CodeFrom:
     """A node on which a contract has code from block `first` on; counts the round trips asked of it."""
 

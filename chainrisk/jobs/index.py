@@ -235,6 +235,35 @@ def _watermark(state: SyncState | None) -> tuple[int, str] | None:
     return state.events_to_block, state.events_to_block_hash
 
 
+def _pin_calls(address: str, block: int, mark: int | None) -> list[tuple[str, list[Any]]]:
+    """The contract's code and the header at the pinned `block`, and the header of the watermark `mark` (where there is
+    one, and another block)."""
+    calls: list[tuple[str, list[Any]]] = [
+        ("eth_getCode", [address, hex(block)]),
+        ("eth_getBlockByNumber", [hex(block), False]),
+    ]
+    if mark is not None and mark != block:
+        calls.append(("eth_getBlockByNumber", [hex(mark), False]))
+    return calls
+
+
+def _stored_watermark(db_path: Path, protocol: str, market: str, chain_id: int | None) -> tuple[int | None, int | None]:
+    """The chain and watermark block (`_watermark_block`) of the market as stored on `chain_id`, else on the one chain
+    the file holds it on; (None, None) where that is not known before the node is asked."""
+    if chain_id is None:
+        if not db_path.is_file():
+            return None, None
+        try:
+            with Store(db_path, read_only=True) as store:
+                chains = store.chains_of_market(protocol, market)
+        except (UserError, duckdb.Error):
+            return None, None
+        if len(chains) != 1:
+            return None, None
+        chain_id = chains[0]
+    return chain_id, _watermark_block(db_path, protocol, chain_id, market)
+
+
 def _watermark_block(db_path: Path, protocol: str, chain_id: int, market: str) -> int | None:
     """The block the market's stored logs reach on `chain_id`, read before the chain is asked for the pinned block, so
     that its header comes in the same round trip (the reorg check then asks nothing more); None when nothing is stored
@@ -379,11 +408,14 @@ def index_market(
     rpc_settings: RpcSettings | None = None,
     name: str | None = None,
     repaired: ReorgRepair | None = None,
+    head_reached: bool = False,
 ) -> IndexReport:
     """Indexes one protocol deployment: new logs since the watermark, then every account at one pinned block.
     `name` is the config's name for the market: one that says it is a stand-in (STANDIN_MARK) names its markets so.
     `repaired`: the caller made the market's reorg repair already (chain_ready); a reorg found now is refused in one
-    line, and the next run repairs it (its markets may be being read side by side: a repair would rewind them)."""
+    line, and the next run repairs it (its markets may be being read side by side: a repair would rewind them).
+    `head_reached`: `to_block` is a block the node's head has reached (a run pinned it from a head), so its code and
+    header can be asked with the chain id and head."""
     started = time.perf_counter()
     adapter = adapter_for(protocol)
     address = _check_address(address)
@@ -404,8 +436,20 @@ def index_market(
         raise UserError(f"--from-block {from_block} is after --to-block {to_block}")
     table = adapter.events_table
     with RpcClient(rpc_url, rpc_settings) as rpc, _node_refusals_as_user_errors():
+        # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks. The
+        # block's header, which the snapshot stamps, comes in the same round trip, and so does the header of the
+        # block the market's stored logs reach, which the reorg check compares (read from the file first). Where the
+        # caller pinned `to_block` from a head it saw (`head_reached`: a run's markets after its first), they come
+        # with the chain id and head; else in a round trip of their own once the block is known.
+        stored_chain, mark = _stored_watermark(db_path, protocol, address, expected_chain_id)
+        early = head_reached and to_block is not None
+        opening: list[tuple[str, list[Any]]] = [("eth_chainId", []), ("eth_blockNumber", [])]
+        if early and to_block is not None:
+            opening += _pin_calls(address, to_block, mark)
         try:
-            chain_id, head = rpc.chain_and_head(at_least=to_block)
+            answers = rpc.batch(opening)
+            chain_id = int(answers[0], 16)
+            head = rpc.head(at_least=to_block, answered=int(answers[1], 16))
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -418,18 +462,14 @@ def index_market(
             raise UserError(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
             )
-        # Every adapter's contract must exist at the snapshot block; what kind of contract it is, each checks. The
-        # block's header, which the snapshot stamps, comes in the same round trip, and so does the header of the
-        # block the market's stored logs reach, which the reorg check compares (read from the file first).
+        if stored_chain != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
+            mark = _watermark_block(db_path, protocol, chain_id, address)
+        if early and stored_chain == chain_id and int(answers[1], 16) >= target:
+            pinned_answers = answers[2:]
+        else:  # no pin, or a pool member behind it answered: asked now, at the block the head has reached
+            pinned_answers = rpc.batch(_pin_calls(address, target, mark))
         blocks = _Blocks(rpc)
-        mark = _watermark_block(db_path, protocol, chain_id, address)
-        calls: list[tuple[str, list[Any]]] = [
-            ("eth_getCode", [address, hex(target)]),
-            ("eth_getBlockByNumber", [hex(target), False]),
-        ]
-        if mark is not None and mark != target:
-            calls.append(("eth_getBlockByNumber", [hex(mark), False]))
-        code, pinned, *marked = rpc.batch(calls)
+        code, pinned, *marked = pinned_answers
         blocks.keep(target, pinned)
         if marked and mark is not None:
             blocks.keep(mark, marked[0])

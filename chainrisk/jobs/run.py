@@ -203,6 +203,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                 log_span=options.log_span,
                 name=market.name,
                 repaired=repairs.get(place),
+                head_reached=url in pinned,
             )
         except UserError as exc:
             return str(exc)
