@@ -179,7 +179,8 @@ def test_a_pinned_block_is_asked_with_the_head(
 ) -> None:
     """A market whose block the run pinned from a head it saw (`head_reached`: every market of a run after its first)
     has its code, the pinned header and the watermark's asked with the chain id and head: one round trip fewer than
-    without, and no header asked twice."""
+    without, and no header asked twice; for a market new to the file, its code and header once, in the opening round
+    trip."""
     db = tmp_path / "chainrisk.duckdb"
     market = next(m for m in devnet_config(devnet, db).markets if m.protocol == "morpho-blue")
     with RpcClient(devnet["rpc_url"]) as rpc:
@@ -212,6 +213,17 @@ def test_a_pinned_block_is_asked_with_the_head(
         asked = [params[0] for calls in exchanges for method, params in calls if method == "eth_getBlockByNumber"]
         assert sorted(asked) == sorted(set(asked)), asked
     assert counts[1] == counts[0] - 1, counts
+    # A market new to the file (no watermark yet): its code and pinned header too, asked once.
+    other = next(m for m in devnet_config(devnet, db).markets if m.protocol == "aave-v3")
+    exchanges.clear()
+    index_market(other.protocol, devnet["rpc_url"], other.address, db, to_block=head, head_reached=True)
+    assert [method for method, _ in exchanges[0]] == [
+        "eth_chainId",
+        "eth_blockNumber",
+        "eth_getCode",
+        "eth_getBlockByNumber",
+    ]
+    assert sum(method == "eth_getCode" for calls in exchanges for method, _ in calls) == 1
 
 
 class _CodeFrom:

@@ -464,12 +464,13 @@ def index_market(
             )
         if stored_chain != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
             mark = _watermark_block(db_path, protocol, chain_id, address)
-        if early and stored_chain == chain_id and int(answers[1], 16) >= target:
-            pinned_answers = answers[2:]
+        if early and int(answers[1], 16) >= target:
+            code, pinned, *marked = answers[2:]
+            if stored_chain != chain_id:
+                marked = []  # another chain's header: the reorg check asks this chain's, if it has a watermark
         else:  # no pin, or a pool member behind it answered: asked now, at the block the head has reached
-            pinned_answers = rpc.batch(_pin_calls(address, target, mark))
+            code, pinned, *marked = rpc.batch(_pin_calls(address, target, mark))
         blocks = _Blocks(rpc)
-        code, pinned, *marked = pinned_answers
         blocks.keep(target, pinned)
         if marked and mark is not None:
             blocks.keep(mark, marked[0])
