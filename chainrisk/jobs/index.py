@@ -247,35 +247,20 @@ def _pin_calls(address: str, block: int, mark: int | None) -> list[tuple[str, li
     return calls
 
 
-def _stored_watermark(db_path: Path, protocol: str, market: str, chain_id: int | None) -> tuple[int | None, int | None]:
-    """The chain and watermark block (`_watermark_block`) of the market as stored on `chain_id`, else on the one chain
-    the file holds it on; (None, None) where that is not known before the node is asked."""
-    if chain_id is None:
-        if not db_path.is_file():
-            return None, None
-        try:
-            with Store(db_path, read_only=True) as store:
-                chains = store.chains_of_market(protocol, market)
-        except (UserError, duckdb.Error):
-            return None, None
-        if len(chains) != 1:
-            return None, None
-        chain_id = chains[0]
-    return chain_id, _watermark_block(db_path, protocol, chain_id, market)
-
-
-def _watermark_block(db_path: Path, protocol: str, chain_id: int, market: str) -> int | None:
-    """The block the market's stored logs reach on `chain_id`, read before the chain is asked for the pinned block, so
-    that its header comes in the same round trip (the reorg check then asks nothing more); None when nothing is stored
-    or the file cannot be read as it is (the index's own open, which may migrate it, says why)."""
+def _stored_watermarks(db_path: Path, protocol: str, market: str) -> dict[int, int]:
+    """The block the market's stored logs reach, per chain the file holds it on: read before the chain is asked for
+    the pinned block, so that the watermark's header comes in the same round trip (the reorg check then asks nothing
+    more). Empty when nothing is stored, or the file cannot be read as it is (the index's own open, which may migrate
+    it, says why)."""
     if not db_path.is_file():
-        return None
+        return {}
     try:
         with Store(db_path, read_only=True) as store:
-            watermark = _watermark(store.sync_state(protocol, chain_id, market))
+            chains = store.chains_of_market(protocol, market)
+            marks = {chain: _watermark(store.sync_state(protocol, chain, market)) for chain in chains}
     except (UserError, duckdb.Error):
-        return None
-    return None if watermark is None else watermark[0]
+        return {}
+    return {chain: mark[0] for chain, mark in marks.items() if mark is not None}
 
 
 def _moved_watermark(
@@ -441,7 +426,10 @@ def index_market(
         # block the market's stored logs reach, which the reorg check compares (read from the file first). Where the
         # caller pinned `to_block` from a head it saw (`head_reached`: a run's markets after its first), they come
         # with the chain id and head; else in a round trip of their own once the block is known.
-        stored_chain, mark = _stored_watermark(db_path, protocol, address, expected_chain_id)
+        marks = _stored_watermarks(db_path, protocol, address)
+        # The chain the market is read from, as far as the file tells before the node does.
+        guess = expected_chain_id if expected_chain_id is not None else next(iter(marks)) if len(marks) == 1 else None
+        mark = marks.get(guess) if guess is not None else None
         early = head_reached and to_block is not None
         opening: list[tuple[str, list[Any]]] = [("eth_chainId", []), ("eth_blockNumber", [])]
         if early and to_block is not None:
@@ -462,11 +450,11 @@ def index_market(
             raise UserError(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
             )
-        if stored_chain != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
-            mark = _watermark_block(db_path, protocol, chain_id, address)
+        if guess != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
+            mark = marks.get(chain_id)
         if early and int(answers[1], 16) >= target:
             code, pinned, *marked = answers[2:]
-            if stored_chain != chain_id:
+            if guess != chain_id:
                 marked = []  # another chain's header: the reorg check asks this chain's, if it has a watermark
         else:  # no pin, or a pool member behind it answered: asked now, at the block the head has reached
             code, pinned, *marked = rpc.batch(_pin_calls(address, target, mark))
