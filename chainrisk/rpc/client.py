@@ -360,7 +360,7 @@ class RpcClient:
             answer = self.call("eth_call", [probe, tag, {PROBE_ADDRESS: {"code": PROBE_RUNTIME}}])
         except RpcError:  # the third parameter refused, or the call reverting without the code
             answer = None
-        if isinstance(answer, str) and answer[2:] and int(answer, 16) == 1:
+        if isinstance(answer, str) and answer.startswith("0x") and answer[2:].lstrip("0") == "1":
             self._overrides_taken = True
             return True
         _OVERRIDES_REFUSED[self.url] = _AGGREGATE_REFUSED[self.url] = time.monotonic()

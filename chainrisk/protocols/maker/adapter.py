@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from chainrisk.abi import eth_call
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Setting, SettingsTable, Snapshot
 from chainrisk.protocols.frames import markets_frame
 from chainrisk.protocols.maker import accrual, auctions, normalise
@@ -28,7 +27,7 @@ from chainrisk.protocols.maker.events import (
     decode_log,
     kicks,
 )
-from chainrisk.protocols.maker.snapshot import ERC20, ZERO, Deployment, discover, discover_urns, read_ilks
+from chainrisk.protocols.maker.snapshot import ZERO, Deployment, discover, discover_urns, read_ilks
 from chainrisk.protocols.quality import data_quality_frame
 from chainrisk.rpc import RpcClient
 
@@ -248,8 +247,7 @@ class MakerAdapter(Adapter[Deployment]):
         # An ilk the Vat never initialised (a mistyped listed one) has no rate and no urns.
         by_ilk = {i.ilk: i for i in states if i.rate}
         urns = [u for u in urns if u.ilk in by_ilk]
-        dai_raw = rpc.batch_each([eth_call(deployment.dai, ERC20, "symbol", block=hex(block))])[0]
-        dai_symbol = str(ERC20.decode("symbol", dai_raw)[0]) if dai_raw not in (None, "0x") else "DAI"
+        dai_symbol = deployment.dai_symbol
         counts: dict[str, int] = {}
         for u in urns:
             counts[u.ilk] = counts.get(u.ilk, 0) + 1

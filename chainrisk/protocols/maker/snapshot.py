@@ -82,8 +82,10 @@ class Deployment:
     #: (clip, ilk hex) of every ilk the IlkRegistry lists or the `urns` option names whose Dog entry has a Clipper:
     #: the auctions followed (their Take, Redo and Yank logs, their running sales).
     clips: tuple[tuple[str, str], ...] = ()
-    #: The ilks the IlkRegistry lists at the block discover read (registry_ilks), kept for the snapshot at that block.
+    #: The ilks the IlkRegistry lists at the block discover read (_registry_list), kept for the snapshot at that block.
     registry: tuple[str, ...] = ()
+    #: The debt token's symbol() at that block ("DAI" where it answers none: a bytes32 or reverting symbol)
+    dai_symbol: str = "DAI"
 
 
 @dataclass(frozen=True)
@@ -227,15 +229,16 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
             "0xdA0Ab1e0017DEbCd72Be8599041a2aa3bA7e740F), or give --protocol for the contract it is"
         )
     vat, spotter, jug, dog = (str(found[k]) for k in (VAT_KEY, SPOT_KEY, JUG_KEY, DOG_KEY))
-    # The IlkRegistry's list rides with the checks (read only if they pass).
+    # The debt token's symbol and the IlkRegistry's list ride with the checks (read only if they pass).
     registry_address = found[ILK_REGISTRY_KEY]
     list_calls = [] if registry_address is None else [eth_call(registry_address, ILK_REGISTRY, "list", block=tag)]
     answers = rpc.batch_each(
         [eth_call(vat, VAT, "live", block=tag)]
         + [eth_call(c, abi, "vat", block=tag) for c, abi in ((spotter, SPOTTER), (jug, JUG), (dog, DOG))]
+        + [eth_call(str(found[DAI_KEY]), ERC20, "symbol", block=tag)]
         + list_calls
     )
-    checks, listed = answers[:4], answers[4] if list_calls else None
+    checks, dai_raw, listed = answers[:4], answers[4], answers[5] if list_calls else None
     try:
         VAT.decode("live", checks[0])
         agree = all(_address_or_none(r) == vat for r in checks[1:])
@@ -258,7 +261,13 @@ def discover(rpc: RpcClient, address: str, block: int, urns_option: str | None) 
         listed=parse_urn_list(urns_option) if urns_option else (),
     )
     registry = tuple(_registry_list(listed))
-    return replace(deployment, clips=_clips(rpc, deployment, registry, block), registry=registry)
+    dai_symbol = decode_answer(ERC20, "symbol", dai_raw)
+    return replace(
+        deployment,
+        clips=_clips(rpc, deployment, registry, block),
+        registry=registry,
+        dai_symbol=str(dai_symbol[0]) if dai_symbol else "DAI",
+    )
 
 
 def _clips(
