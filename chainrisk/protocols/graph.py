@@ -47,9 +47,11 @@ def discover_links(
         found: dict[str, Link] = {}
         at = 0
         for adapter, calls in zip(probes, asked, strict=True):
-            probed = answers[at : at + len(calls)] if calls else None
-            at += len(calls)
-            theirs = adapter.wrapper_links(rpc, chain_id, frontier, block, probed)
+            if calls:
+                theirs = adapter.wrapper_links(rpc, chain_id, frontier, block, answers[at : at + len(calls)])
+                at += len(calls)
+            else:  # an adapter that sends no probes of its own may take no `probed` (written before it existed)
+                theirs = adapter.wrapper_links(rpc, chain_id, frontier, block)
             found.update({asset: link for asset, link in theirs.items() if asset not in found})
         standards = standard_links(rpc, chain_id, frontier, block, registry, answers[at:])
         found.update({asset: link for asset, link in standards.items() if asset not in found})
