@@ -165,11 +165,9 @@ USD_OPTIONS = ("usd_oracle", "usd_feeds", "usd_feed_max_age")
 USD_TEXT_OPTIONS = ("usd_feeds", "usd_feed_max_age")
 
 
-def usd_source(
-    rpc: RpcClient, options: Mapping[str, str], tag: str, answered: Sequence[Any] | None = None
-) -> UsdSource:
-    """discover_usd of a market's USD_OPTIONS; `answered`: the answers to usd_source_calls(options, tag) where the
-    caller sent them with its own (None: asked here)."""
+def usd_source(rpc: RpcClient, options: Mapping[str, str], tag: str, answered: Sequence[Any]) -> UsdSource:
+    """discover_usd of a market's USD_OPTIONS, from `answered`: the answers to usd_source_calls(options, tag), sent
+    with the caller's own calls."""
     oracle, feeds, max_age = (options.get(name) for name in USD_OPTIONS)
     return discover_usd(rpc, oracle, feeds, tag, max_age, answered)
 

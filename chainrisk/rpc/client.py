@@ -246,6 +246,12 @@ def learnt_recently(when: float) -> bool:
     return time.monotonic() - when < RECHECK_BATCH_S
 
 
+def _learnt_for(table: dict[str, float], url: str) -> bool:
+    """Whether `table` (URL -> when a refusal was learnt) holds one for `url` within RECHECK_BATCH_S."""
+    when = table.get(url)
+    return when is not None and learnt_recently(when)
+
+
 def mask_url(url: str) -> str:
     """The URL with credentials and API keys hidden, safe to print or log."""
     masked = re.sub(r"//[^/@]+@", "//***@", url)
@@ -306,8 +312,7 @@ class RpcClient:
         #: this process), then what it took; twice that once the size is RECHECK_BATCH_S old.
         self._batch_size = settings.batch_size
         #: Calls packed per aggregated eth_call; 0 once the node refused an aggregate (aggregate_refused).
-        refused_at = _AGGREGATE_REFUSED.get(url)
-        self._aggregate = 0 if refused_at is not None and learnt_recently(refused_at) else settings.aggregate_calls
+        self._aggregate = 0 if _learnt_for(_AGGREGATE_REFUSED, url) else settings.aggregate_calls
         learnt = _LEARNT_BATCH_SIZE.get(url)
         if learnt is not None:
             size, when = learnt
@@ -342,8 +347,7 @@ class RpcClient:
 
     def overrides_refused(self) -> bool:
         """Whether this URL's node was found, within RECHECK_BATCH_S, not to run eth_calls under a state override."""
-        refused_at = _OVERRIDES_REFUSED.get(self.url)
-        return refused_at is not None and learnt_recently(refused_at)
+        return _learnt_for(_OVERRIDES_REFUSED, self.url)
 
     def takes_overrides(self, tag: str = "latest") -> bool:
         """Whether the node runs an eth_call under a state override: the answer learnt for the URL within
@@ -395,6 +399,16 @@ class RpcClient:
 
     def batch(self, calls: Sequence[RpcCall]) -> list[Any]:
         return self._batched(calls, refusals_as_none=False)
+
+    def batch_with(self, required: Sequence[RpcCall], optional: Sequence[RpcCall]) -> tuple[list[Any], list[Any]]:
+        """`required` as `batch` answers them and `optional` as `batch_each` does, in one round trip: a required call
+        refused there is asked again with the other required ones (`batch`), so that its refusal is raised in the
+        node's own words."""
+        answers = self.batch_each([*required, *optional])
+        found, more = answers[: len(required)], answers[len(required) :]
+        if any(a is None for a in found):
+            found = self.batch(required)
+        return found, more
 
     def batch_each(self, calls: Sequence[RpcCall]) -> list[Any]:
         """Like `batch`, but a call the node refuses for good (a revert: probing a contract for an interface it

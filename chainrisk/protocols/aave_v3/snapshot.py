@@ -437,10 +437,7 @@ def emode_categories_and(
         first = [eth_call(pool, POOL, "getEModeCategoryData", i, block=tag) for i in ordered]
     else:
         first = [eth_call(pool, POOL_3X, "getEModeCategoryCollateralConfig", i, block=tag) for i in EMODE_IDS]
-    answers = rpc.batch_each([*first, *more])
-    raw, extra = answers[: len(first)], answers[len(first) :]
-    if any(a is None for a in raw):
-        raw = rpc.batch(first)
+    raw, extra = rpc.batch_with(first, more)
     if deployment.version < V3_2:
         return _legacy_emode_categories(rpc, deployment, ordered, raw, tag), extra
     found = []

@@ -152,10 +152,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
         probes = ("baseToken", "baseTokenPriceFeed", "baseScale", "numAssets", "totalsBasic")
         probe_calls = [eth_call(address, COMET, fn, block=tag) for fn in probes]
         # The USD sources' discovery rides with the probes; a probe refused is asked again, to fail as it does.
-        answers = rpc.batch_each([*probe_calls, *usd_calls])
-        raw = answers[: len(probe_calls)]
-        if any(r is None for r in raw):
-            raw = rpc.batch(probe_calls)
+        raw, usd_answers = rpc.batch_with(probe_calls, usd_calls)
         _decode("baseToken", raw[0])
         _decode("baseTokenPriceFeed", raw[1])
         scale = _decode("baseScale", raw[2])[0]
@@ -170,7 +167,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
             f"{address} is not a Compound V3 Comet ({type(exc).__name__}); check --address (the market's proxy, "
             "e.g. cUSDCv3), or give --protocol for the contract it is"
         ) from None
-    return Deployment(address.lower(), usd_source(rpc, usd_options or {}, tag, answers[len(probe_calls) :]))
+    return Deployment(address.lower(), usd_source(rpc, usd_options or {}, tag, usd_answers))
 
 
 def _price(raw: Any) -> int | None:

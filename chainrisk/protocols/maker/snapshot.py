@@ -422,11 +422,7 @@ def read_ilks(
         ]
     # One round trip for the system's and the ilks' state and the registry's gems; the core contracts must answer
     # (one that refused is asked again with the others, for the node's own words), the registry may not.
-    gem_calls = _registry_gem_calls(deployment, ilks, tag)
-    answers = rpc.batch_each([*system_calls, *calls, *gem_calls])
-    core, registry_raw = answers[: len(system_calls) + len(calls)], answers[len(system_calls) + len(calls) :]
-    if any(a is None for a in core):
-        core = rpc.batch([*system_calls, *calls])
+    core, registry_raw = rpc.batch_with([*system_calls, *calls], _registry_gem_calls(deployment, ilks, tag))
     system_raw, raw = core[: len(system_calls)], core[len(system_calls) :]
     par, base, dog_live, global_hole, global_dirt = (
         SPOTTER.decode("par", system_raw[0])[0],

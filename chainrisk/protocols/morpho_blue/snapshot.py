@@ -115,10 +115,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
             *(eth_call(address, MORPHO, fn, block=tag) for fn in ("owner", "feeRecipient")),
             eth_call(address, MORPHO, "market", b"\x00" * 32, block=tag),
         ]
-        answers = rpc.batch_each([*probe_calls, *usd_calls])
-        raw = answers[: len(probe_calls)]
-        if any(r is None for r in raw):
-            raw = rpc.batch(probe_calls)
+        raw, usd_answers = rpc.batch_with(probe_calls, usd_calls)
         MORPHO.decode("owner", raw[0])
         fee_recipient = _lower(MORPHO.decode("feeRecipient", raw[1])[0])
         probe = MORPHO.decode("market", raw[2])[0]
@@ -129,8 +126,7 @@ def discover(rpc: RpcClient, address: str, block: int, usd_options: Mapping[str,
             f"{address} is not a Morpho Blue singleton ({type(exc).__name__}); check --address, "
             "or give --protocol for the contract it is"
         ) from None
-    usd = usd_source(rpc, usd_options or {}, tag, answers[len(probe_calls) :])
-    return Deployment(_lower(address), fee_recipient, usd)
+    return Deployment(_lower(address), fee_recipient, usd_source(rpc, usd_options or {}, tag, usd_answers))
 
 
 def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
@@ -139,23 +135,18 @@ def _each(rpc: RpcClient, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
 
 
 def read_tokens(
-    rpc: RpcClient,
     deployment: Deployment,
     addresses: list[str],
-    block: int,
     timestamp: int,
     infos: dict[str, TokenInfo],
-    usd_answers: Sequence[Any] | None = None,
+    usd_answers: Sequence[Any],
 ) -> dict[str, Token]:
     """Each token's metadata (`infos`, the caller's read of chainrisk.protocols.quality.token_info_calls: a token
     without decimals() or whose calls revert is read as far as it answers) and its USD price where its USD feed or
     the USD oracle gives one (a feed's answer older than the source's max age at `timestamp` is a problem of the
-    token: `stale_usd_price`). `usd_answers`: the answers to the USD source's calls for `addresses`, where the caller
-    sent them (None: asked here)."""
-    if usd_answers is None:
-        prices = deployment.usd.read(rpc, addresses, hex(block), timestamp)
-    else:
-        prices = deployment.usd.prices(addresses, usd_answers, timestamp)
+    token: `stale_usd_price`), from `usd_answers`, the answers to the USD source's calls for `addresses`
+    (UsdSource.calls, sent in the caller's batch)."""
+    prices = deployment.usd.prices(addresses, usd_answers, timestamp)
     tokens = {}
     for token, usd in zip(addresses, prices, strict=True):
         info = infos[token]
@@ -231,7 +222,7 @@ def read_markets(
     targets = iter(target_raw)
     oracle_prices = iter(prices)
     infos = token_infos(rpc, addresses, info_raw, tag)
-    tokens = read_tokens(rpc, deployment, addresses, block, timestamp, infos, usd_raw)
+    tokens = read_tokens(deployment, addresses, timestamp, infos, usd_raw)
     # Markets neither of whose tokens a configured source prices: their loan token in USD from their own oracle's
     # quote feeds, where it has them (oracle_usd).
     needing = sorted(
