@@ -346,10 +346,13 @@ def _chains(args: argparse.Namespace) -> None:
         rpc_url = resolve_rpc_url(args.rpc_url)
     with writer_lock(db, "chains"):
         report = index_chains(rpc_url, db)
-    print(
-        f"{report.line()}; wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, "
-        f"base_asset_exposure to {db} and published it"
-    )
+    print(f"{report.line()}; {_chain_tables_written(db)}")
+
+
+def _chain_tables_written(db: Path) -> str:
+    """What `chains` prints once its tables are written and published."""
+    tables = "asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, base_asset_exposure"
+    return f"wrote {tables} to {db} and published it"
 
 
 def _chains_of_config(args: argparse.Namespace) -> None:
@@ -376,10 +379,7 @@ def _chains_of_config(args: argparse.Namespace) -> None:
         print(f"{report.line()}; written to {config.db}")
     if failures:
         raise UserError(f"chains: {failures['chains']}" + (" (the other chains are stored)" if reports else ""))
-    print(
-        f"wrote asset_links, collateral_chains, wallet_exposure, wallet_lookthrough, base_asset_exposure to "
-        f"{config.db} and published it"
-    )
+    print(_chain_tables_written(config.db))
 
 
 def _credit(args: argparse.Namespace) -> None:

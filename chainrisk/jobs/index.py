@@ -436,8 +436,8 @@ def index_market(
             opening += _pin_calls(address, to_block, mark)
         try:
             answers = rpc.batch(opening)
-            chain_id = int(answers[0], 16)
-            head = rpc.head(at_least=to_block, answered=int(answers[1], 16))
+            chain_id, answered_head = int(answers[0], 16), int(answers[1], 16)
+            head = rpc.head(at_least=to_block, answered=answered_head)
         except (TypeError, ValueError):
             raise UserError(f"{mask_url(rpc_url)} does not answer like an Ethereum JSON-RPC node") from None
         if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -452,7 +452,7 @@ def index_market(
             )
         if guess != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
             mark = marks.get(chain_id)
-        if early and int(answers[1], 16) >= target:
+        if early and answered_head >= target:
             code, pinned, *marked = answers[2:]
             if guess != chain_id:
                 marked = []  # another chain's header: the reorg check asks this chain's, if it has a watermark

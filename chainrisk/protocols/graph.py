@@ -14,6 +14,7 @@ from chainrisk.protocols.adapter import adapters
 from chainrisk.protocols.tokens import (
     CONVERTERS,
     REGISTRY,
+    STANDARD_PROBES,
     KnownWrapper,
     standard_links,
     standard_probe_calls,
@@ -53,8 +54,11 @@ def discover_links(
             else:  # an adapter that sends no probes of its own may take no `probed` (written before it existed)
                 theirs = adapter.wrapper_links(rpc, chain_id, frontier, block)
             found.update({asset: link for asset, link in theirs.items() if asset not in found})
-        standards = standard_links(rpc, chain_id, frontier, block, registry, answers[at:])
-        found.update({asset: link for asset, link in standards.items() if asset not in found})
+        # The standards read on (metadata, rates) only the assets no protocol linked, as when they were probed apart.
+        width = len(STANDARD_PROBES)
+        rest = [k for k, asset in enumerate(frontier) if asset not in found]
+        probed = [answer for k in rest for answer in answers[at + width * k : at + width * (k + 1)]]
+        found.update(standard_links(rpc, chain_id, [frontier[k] for k in rest], block, registry, probed))
         if not found:
             break
         links.update(found)

@@ -42,8 +42,8 @@ def lens_answers(rpc: RpcClient, calls: Sequence[RpcCall]) -> list[str | None]:
         else:
             rpc.note_absorbed(LENS_UNANSWERED)
             found.append(None)
-    if not any(found) and not rpc.overrides_refused():
-        rpc.takes_overrides(_tag_of(calls[0]))
+    if not any(found):
+        rpc.takes_overrides(_tag_of(calls[0]))  # learnt for the URL: no call where it is known already
     return found
 
 
