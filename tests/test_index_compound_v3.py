@@ -56,6 +56,11 @@ FEED = Abi(compiled_contracts()["SettableFeed"].abi)
 MINTABLE = Abi(aave_artifact("MintableERC20").abi)
 WAD = 10**18
 OPTIONS = CometDevnetOptions(wallets=80, days=120, step_hours=24, seed=7)
+#: The chain's clock when the build starts (a day before the price window): tests/vectors/record_comet.py builds the
+#: same population on Compound's own Comet from the same start.
+BUILD_START = int(parse_start(OPTIONS.start).timestamp()) - 86_400
+#: What Compound's own Comet answered after the same build (tests/vectors/record_comet.py; its `source` says how).
+REAL_COMET = Path(__file__).parent / "data" / "comet_vectors.json"
 ABSORB_DEBT = "0x" + keccak(b"AbsorbDebt(address,address,uint256,uint256)").hex()
 #: Price multipliers of the crash the tests set on the feeds (the base, USDC, holds).
 CRASH = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.7, "LINK": 0.45}
@@ -65,8 +70,9 @@ CRASH = {"WETH": 0.55, "wstETH": 0.55, "WBTC": 0.7, "LINK": 0.45}
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Its own anvil with the stand-in market and population; the manifest section plus the RPC URL."""
     with bare_chain(tmp_path_factory.mktemp("comet")) as bare:
-        builder = BlockBuilder(bare.rpc, timestamp=int(parse_start(OPTIONS.start).timestamp()) - 86_400)
-        yield build_compound_v3(builder, OPTIONS) | {"rpc_url": bare.url}
+        builder = BlockBuilder(bare.rpc, timestamp=BUILD_START)
+        section = build_compound_v3(builder, OPTIONS)
+        yield section | {"rpc_url": bare.url, "built_block": int(bare.rpc.call("eth_blockNumber"), 16)}
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +178,73 @@ def test_a_later_snapshot_rereads_only_the_touched_collateral_and_equals_a_full_
     for table in ("raw_compound_v3_accounts", "raw_compound_v3_collateral", "positions", "wallet_health"):
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert _frame(reused, sql).equals(_frame(full, sql)), table
+
+
+def _plain(value: Any) -> Any:
+    """An ABI answer as JSON holds it: tuples as lists, addresses lower-case."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value.lower() if isinstance(value, str) else value
+
+
+def comet_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str, Any]:
+    """What the proxied and the bare market answer at `block` for every account the build made (wallets, transfers'
+    recipients, the liquidity provider and the keeper): base balance, debt, userBasic, each collateral, liquidatable
+    and borrow-collateralized; and for the market its totals, reserves, utilization and rates, each asset's totals,
+    store-front reserves, quote and price. What tests/vectors/record_comet.py records from Compound's own Comet."""
+    tag = hex(block)
+    found: dict[str, Any] = {}
+    extra = [section["liquidity_provider"], KEEPER]
+    for name, comet, wallets in (
+        ("market", section["comet"], [*section["wallets"], *section["recipients"], *extra]),
+        ("bare", section["bare_comet"], [*section["bare_wallets"], *extra]),
+    ):
+        assets = [a for s, a in sorted(section["tokens"].items()) if s != "USDC"]
+        per_account = ["balanceOf", "borrowBalanceOf", "userBasic", "isLiquidatable", "isBorrowCollateralized"]
+        calls: list[tuple[str, tuple[Any, ...]]] = [(fn, (w,)) for w in wallets for fn in per_account]
+        calls += [("collateralBalanceOf", (w, a)) for w in wallets for a in assets]
+        market = ["totalsBasic", "totalSupply", "totalBorrow", "getReserves", "getUtilization", "numAssets"]
+        calls += [(fn, ()) for fn in market]
+        calls += [(fn, (a,)) for a in assets for fn in ("totalsCollateral", "getCollateralReserves")]
+        calls += [("quoteCollateral", (a, 10_000 * 10**6)) for a in assets]
+        calls += [("getPrice", (f,)) for _, f in sorted(section["feeds"].items())]
+        answers = rpc.batch([eth_call(comet, COMET, fn, *args, block=tag) for fn, args in calls])
+        decoded = [COMET.decode(fn, raw) for (fn, _), raw in zip(calls, answers, strict=True)]
+        state: dict[str, Any] = {"accounts": {}, "market": {}}
+        for (fn, args), values in zip(calls, decoded, strict=True):
+            value = _plain(values[0] if len(values) == 1 else values)
+            key = "|".join([fn, *(str(arg).lower() for arg in args[1:])]) if args else fn
+            if fn in per_account or fn == "collateralBalanceOf":
+                state["accounts"].setdefault(args[0].lower(), {})[key] = value
+            else:
+                where = f"{fn}|{args[0].lower()}" if args else fn
+                state["market"][where] = value
+        utilization = state["market"]["getUtilization"]
+        rates = rpc.batch(
+            [eth_call(comet, COMET, fn, utilization, block=tag) for fn in ("getSupplyRate", "getBorrowRate")]
+        )
+        state["market"]["getSupplyRate"], state["market"]["getBorrowRate"] = (
+            COMET.decode(fn, raw)[0] for fn, raw in zip(("getSupplyRate", "getBorrowRate"), rates, strict=True)
+        )
+        found[name] = state
+    return found
+
+
+def test_the_stand_in_ends_where_compounds_own_comet_does(chain: dict[str, Any], rpc: RpcClient) -> None:
+    """The same build on compound-finance/comet's Comet and CometExt (tests/data/comet_vectors.json) and on the
+    stand-in: the same actions go through or revert, the same accounts absorbed and collateral bought, and every
+    account and market figure the build leaves is the same, to the unit, in the proxied and the bare market."""
+    real = json.loads(REAL_COMET.read_text())
+    assert chain["built_block"] == real["built_block"]
+    assert chain["history"] == real["history"]
+    ours = comet_state(rpc, chain, chain["built_block"])
+    for name in ("market", "bare"):
+        assert ours[name]["market"] == real["state"][name]["market"], name
+        assert ours[name]["accounts"].keys() == real["state"][name]["accounts"].keys(), name
+        for account, figures in real["state"][name]["accounts"].items():
+            assert ours[name]["accounts"][account] == figures, (name, account)
+    borrowing = [a for a in real["state"]["market"]["accounts"].values() if a["borrowBalanceOf"]]
+    assert len(borrowing) >= 15 and real["history"]["absorbed"], (len(borrowing), real["history"])
 
 
 def test_the_committed_abi_is_the_stand_in_interface() -> None:

@@ -6,7 +6,7 @@ collateral. Returns the manifest section the main devnet will carry under "compo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +17,7 @@ from chainrisk.abi import Abi, eth_call, keccak, load_abi
 from chainrisk.devnet.aave import deploy_tokens_and_feeds
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS, load_price_path, parse_start
-from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, standin_contracts
+from chainrisk.devnet.toolchain import CompiledContract, aave_artifact, compiled_contracts, standin_contracts
 
 LABEL = "Compound V3 Comet stand-in (chainrisk's own Solidity, not Compound's bytecode)"
 COMET = load_abi("compound-v3", "IComet")
@@ -98,17 +98,24 @@ class CometDeployment:
 
 
 def deploy_comet(
-    builder: BlockBuilder, tokens: dict[str, str], feeds: dict[str, str], *, proxy: bool = True
+    builder: BlockBuilder,
+    tokens: dict[str, str],
+    feeds: dict[str, str],
+    *,
+    proxy: bool = True,
+    code: Mapping[str, CompiledContract] | None = None,
 ) -> CometDeployment:
     """A USDC market on `tokens` and `feeds` (symbols USDC and COLLATERALS'): extension, market, and (with
-    `proxy`) the proxy that initialises its storage; a bare market initialises its own."""
-    contracts = standin_contracts("compound_v3")
+    `proxy`) the proxy that initialises its storage; a bare market initialises its own. `code`: the contracts to
+    deploy by the stand-in's names (CometStandin, CometStandinExt, CometStandinProxy), default the stand-in's own
+    (tests/vectors/record_comet.py deploys compound-finance/comet's Comet and CometExt under those names)."""
+    contracts = dict(standin_contracts("compound_v3")) | dict(code or {})
     extension = builder.deploy(
         contracts["CometStandinExt"],
         (b"Compound USDC (stand-in)".ljust(32, b"\0"), b"cUSDCv3".ljust(32, b"\0")),
         label="CometStandinExt",
     )
-    implementation = deploy_implementation(builder, tokens, feeds, extension)
+    implementation = deploy_implementation(builder, tokens, feeds, extension, code=contracts)
     comet, admin = implementation, None
     if proxy:
         admin = PROXY_ADMIN
@@ -137,10 +144,11 @@ def deploy_implementation(
     feeds: dict[str, str],
     extension: str,
     collaterals: tuple[Collateral, ...] = COLLATERALS,
+    code: Mapping[str, CompiledContract] | None = None,
 ) -> str:
-    """A CometStandin with the market's configuration and `collaterals`: what the proxy points at, or (another
-    configuration) what governance upgrades it to, as Comet's configurator deploys a new implementation for a new
-    asset configuration."""
+    """A CometStandin (or `code`'s, as deploy_comet takes it) with the market's configuration and `collaterals`:
+    what the proxy points at, or (another configuration) what governance upgrades it to, as Comet's configurator
+    deploys a new implementation for a new asset configuration."""
     per_year = {k: _factor(v) for k, v in RATES.items()}
     config = (
         DEPLOYER,
@@ -176,7 +184,8 @@ def deploy_implementation(
             for c in collaterals
         ],
     )
-    address: str = builder.deploy(standin_contracts("compound_v3")["CometStandin"], config, label="CometStandin")
+    market = (code or standin_contracts("compound_v3"))["CometStandin"]
+    address: str = builder.deploy(market, config, label="CometStandin")
     return address
 
 
@@ -438,15 +447,18 @@ class CometDevnetOptions:
     bare: bool = True  #: also deploy a bare market (no proxy) with a few positions
 
 
-def build_compound_v3(builder: BlockBuilder, options: CometDevnetOptions) -> dict[str, Any]:
-    """Deploys tokens, feeds, a USD oracle and the stand-in market on the node `builder` drives, runs the
-    population over the price window, and returns the manifest section (addresses, wallets, what happened)."""
+def build_compound_v3(
+    builder: BlockBuilder, options: CometDevnetOptions, code: Mapping[str, CompiledContract] | None = None
+) -> dict[str, Any]:
+    """Deploys tokens, feeds, a USD oracle and the stand-in market (or `code`'s: deploy_comet) on the node `builder`
+    drives, runs the population over the price window, and returns the manifest section (addresses, wallets, what
+    happened)."""
     path = load_price_path(PRICE_SOURCES, parse_start(options.start), options.days, options.step_hours)
     initial = feed_answers(path.row(0, named=True))
     deployment_block = int(builder.rpc.call("eth_blockNumber"), 16) + 1
     decimals = {"USDC": 6} | {c.symbol: c.decimals for c in COLLATERALS}
     tokens, feeds = deploy_tokens_and_feeds(builder, decimals, initial)
-    market = deploy_comet(builder, tokens, feeds)
+    market = deploy_comet(builder, tokens, feeds, code=code)
     oracle = deploy_usd_oracle(builder, market)
     mint = Abi(aave_artifact("MintableERC20").abi)
     builder.call(DEPLOYER, mint, tokens["USDC"], "mint", market.comet, SEED_RESERVES_USDC * 10**6)
@@ -455,7 +467,7 @@ def build_compound_v3(builder: BlockBuilder, options: CometDevnetOptions) -> dic
     population.open_positions()
     bare, few = None, []
     if options.bare:
-        bare = deploy_comet(builder, tokens, feeds, proxy=False)
+        bare = deploy_comet(builder, tokens, feeds, proxy=False, code=code)
         few = [replace(w, opens_at=0.0) for w in plan_wallets(8, options.seed + 100)]
         CometPopulation(builder, bare, few, initial, options.seed + 100).open_positions()
     population.replay(path.slice(1), options.step_hours * 3600)
