@@ -56,6 +56,9 @@ WAD, RAY, RAD = 10**18, 10**27, 10**45
 CHAIN_ID = 31337
 #: Jug.drip vectors recorded from Maker's own jug.sol (dss 1.0.0, solc 0.5.12); provenance inside the file.
 JUG_VECTORS = Path(__file__).resolve().parent / "data" / "maker_jug_drip_vectors.json"
+#: What makerdao/dss's own Vat, Spotter, Jug, Dog, Clipper and LinearDecrease answered after the same build
+#: (tests/vectors/record_maker.py; its `source` says how).
+REAL_MAKER = Path(__file__).resolve().parent / "data" / "maker_vectors.json"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +70,7 @@ def maker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         url = f"http://127.0.0.1:{port}"
         with RpcClient(url) as rpc:
             manifest = build_maker(BlockBuilder(rpc))
+            manifest["built_block"] = int(rpc.call("eth_blockNumber"), 16)
         manifest["rpc_url"] = url
         yield manifest
     finally:
@@ -156,6 +160,81 @@ def _bark_verdicts(
 
 def _borrowers(db: Path) -> list[tuple[str, str]]:
     return [(r["ilk"], r["urn"]) for r in _rows(db, "SELECT ilk, urn FROM raw_maker_urns WHERE art > 0 ORDER BY 1, 2")]
+
+
+def _plain(value: Any) -> Any:
+    """An ABI answer as JSON holds it: tuples as lists, bytes as hex, addresses lower-case."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value.lower() if isinstance(value, str) else value
+
+
+def maker_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str, Any]:
+    """What the system answers at `block` after the build: each vault's urn (ink, art) and gem and dai in the Vat; each
+    ilk's Vat, Jug, Spotter and Dog records and its Clipper's auctions (count, kicks, the running list, each sale and
+    its status); the Vat's debt, bad debt, the vow's and the keeper's dai and sin, the Dog's Dirt and Hole, the Jug's
+    base. Read through the stand-ins' ABIs, whose getters are dss's; what tests/vectors/record_maker.py records from
+    dss's own contracts."""
+    tag = hex(block)
+    abi = {name: Abi(c.abi) for name, c in standin_contracts("maker").items()}
+    calls: list[tuple[str, str, str, str, tuple[Any, ...]]] = []  # (key, contract, address, fn, args)
+    for vault in section["vaults"]:
+        ilk, urn = _key(vault["ilk"]), vault["urn"]
+        where = f"{vault['ilk']}|{urn.lower()}"
+        calls += [
+            (f"urn|{where}|{fn}", "Vat", section["vat"], fn, a) for fn, a in (("urns", (ilk, urn)), ("gem", (ilk, urn)))
+        ]
+    for name, item in sorted(section["ilks"].items()):
+        ilk = _key(name)
+        for contract, address in (
+            ("Vat", section["vat"]),
+            ("Jug", section["jug"]),
+            ("Spotter", section["spot"]),
+            ("Dog", section["dog"]),
+        ):
+            calls.append((f"ilk|{name}|{contract}.ilks", contract, address, "ilks", (ilk,)))
+        for fn in ("kicks", "count", "list", "chost", "tau"):
+            contract = "LinearDecrease" if fn == "tau" else "Clipper"
+            calls.append((f"ilk|{name}|{contract}.{fn}", contract, item["calc" if fn == "tau" else "clip"], fn, ()))
+    for who, address in (("vow", section["vow"]), ("keeper", section["keeper"])):
+        calls += [(f"system|{who}.{fn}", "Vat", section["vat"], fn, (address,)) for fn in ("dai", "sin")]
+    calls += [(f"system|Vat.{fn}", "Vat", section["vat"], fn, ()) for fn in ("debt", "vice", "Line")]
+    calls += [(f"system|Dog.{fn}", "Dog", section["dog"], fn, ()) for fn in ("Dirt", "Hole")]
+    calls += [("system|Jug.base", "Jug", section["jug"], "base", ())]
+    answers = rpc.batch([eth_call(address, abi[c], fn, *a, block=tag) for _, c, address, fn, a in calls])
+    state: dict[str, Any] = {}
+    for (key, contract, _, fn, _), raw in zip(calls, answers, strict=True):
+        values = abi[contract].decode(fn, raw)
+        state[key] = _plain(values[0] if len(values) == 1 else values)
+    sales = [
+        (name, item["clip"], auction)
+        for name, item in sorted(section["ilks"].items())
+        for auction in state[f"ilk|{name}|Clipper.list"]
+    ]
+    clip = abi["Clipper"]
+    reads = rpc.batch([eth_call(c, clip, fn, a, block=tag) for _, c, a in sales for fn in ("sales", "getStatus")])
+    for k, (name, _, auction) in enumerate(sales):
+        state[f"sale|{name}|{auction}|sales"] = _plain(clip.decode("sales", reads[2 * k]))
+        state[f"sale|{name}|{auction}|getStatus"] = _plain(clip.decode("getStatus", reads[2 * k + 1]))
+    return state
+
+
+def test_the_stand_ins_end_where_dss_does(maker: dict[str, Any], rpc: RpcClient) -> None:
+    """The same build on makerdao/dss's own Vat, Spotter, Jug (1.0.0), Dog, Clipper and LinearDecrease (LIQ-2.0)
+    (tests/data/maker_vectors.json) and on the stand-ins: the same barks and takes, and every urn, ilk, auction and
+    system figure the build leaves is the same, to the unit."""
+    real = json.loads(REAL_MAKER.read_text())
+    assert maker["built_block"] == real["built_block"]
+    assert maker["history"] == real["history"]
+    ours = maker_state(rpc, maker, maker["built_block"])
+    assert ours.keys() == real["state"].keys()
+    for key, value in real["state"].items():
+        assert ours[key] == value, key
+    auctions = [k for k in real["state"] if k.startswith("sale|")]
+    urns = [k for k in real["state"] if k.startswith("urn|") and k.endswith("|urns")]
+    assert auctions and len(urns) >= 20 and real["history"]["barked"], (len(auctions), len(urns))
 
 
 def test_urns_equal_the_vat_and_every_vault_is_found(maker: dict[str, Any], rpc: RpcClient, db: Path) -> None:

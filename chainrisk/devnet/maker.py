@@ -11,7 +11,7 @@ Used on its own by tests/test_index_maker.py and benchmarks/index_maker.py; the 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, getcontext
 from typing import Any
@@ -349,10 +349,14 @@ def _deploy(builder: BlockBuilder, contract: CompiledContract, *args: Any, label
     return builder.deploy(contract, *args, label=f"{label} (stand-in)").lower()
 
 
-def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployment:
+def deploy_maker(
+    builder: BlockBuilder, tokens: dict[str, str], code: Mapping[str, CompiledContract] | None = None
+) -> MakerDeployment:
     """Every stand-in, wired as mainnet's are (wards, files, whitelists), with ILKS' parameters; each ilk's OSM
-    holds its starting price as current and next, and the ChainLog names everything under mainnet's keys."""
-    c = standin_contracts("maker")
+    holds its starting price as current and next, and the ChainLog names everything under mainnet's keys. `code`:
+    contracts to deploy instead, by the stand-ins' names (tests/vectors/record_maker.py deploys makerdao/dss's own Vat,
+    Spotter, Jug, Dog, Clipper and LinearDecrease; their constructors take what the stand-ins' do)."""
+    c = dict(standin_contracts("maker")) | dict(code or {})
     abi = {name: Abi(c[name].abi) for name in c}
     vat = _deploy(builder, c["Vat"], label="Vat")
     dai = _deploy(builder, c["Dai"], label="Dai")
@@ -391,7 +395,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         join_contract = c["GemJoin5"] if spec.decimals < 18 else c["GemJoin"]
         source = _deploy(builder, c["PriceSource"], label=f"price source {spec.gem}")
         pip = _deploy(builder, c["OSM"], source, label=f"OSM {spec.gem}")
-        calc = _deploy(builder, c["LinearDecrease"], CLIP_TAU, label=f"LinearDecrease {spec.name}")
+        calc = _deploy(builder, c["LinearDecrease"], label=f"LinearDecrease {spec.name}")
         item = MakerIlk(
             spec.name,
             spec.gem,
@@ -419,6 +423,7 @@ def deploy_maker(builder: BlockBuilder, tokens: dict[str, str]) -> MakerDeployme
         call(item.clip, "Clipper", "rely", d.dog)
         call(vat, "Vat", "rely", item.clip)  # kick sucks the keeper's incentive from the vow (none filed here)
         call(item.clip, "Clipper", "file(bytes32,address)", bytes32("vow"), d.vow)
+        call(calc, "LinearDecrease", "file(bytes32,uint256)", bytes32("tau"), CLIP_TAU)
         call(item.clip, "Clipper", "file(bytes32,address)", bytes32("calc"), calc)
         call(item.clip, "Clipper", "file(bytes32,uint256)", bytes32("buf"), int(CLIP_BUF * RAY))
         call(item.clip, "Clipper", "file(bytes32,uint256)", bytes32("tail"), CLIP_TAIL)
@@ -559,11 +564,12 @@ def build_maker(
     seed: int = 1,
     vaults_per_ilk: int = 9,
     fee_days: int = 90,
+    code: Mapping[str, CompiledContract] | None = None,
 ) -> dict[str, Any]:
-    """Deploys the Maker stand-ins (over `tokens` by symbol, else fresh test tokens), runs `populate_maker` and
-    returns the manifest section (`"stand_in": true` and its label)."""
+    """Deploys the Maker stand-ins (over `tokens` by symbol, else fresh test tokens; `code`: deploy_maker), runs
+    `populate_maker` and returns the manifest section (`"stand_in": true` and its label)."""
     gems = tokens if tokens is not None else deploy_gems(builder)
-    deployment = deploy_maker(builder, gems)
+    deployment = deploy_maker(builder, gems, code)
     deployed_block = int(builder.rpc.call("eth_blockNumber"), 16)
     devnet = MakerDevnet(builder, deployment, fund)
     populate_maker(devnet, seed, vaults_per_ilk, fee_days)

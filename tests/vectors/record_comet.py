@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import tarfile
 import tempfile
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from chainrisk.devnet.toolchain import CompiledContract
 from tests.chainops import bare_chain
 from tests.test_index_compound_v3 import BUILD_START, OPTIONS, REAL_COMET, comet_state
 from tests.vectors.aave_build import npm_package
+from tests.vectors.solcjs import compile_entries, extract
 
 #: compound-finance/comet's hardhat.config.ts: its compiler and settings.
 SOLC = "0.8.15"
@@ -41,47 +39,15 @@ OPTIMIZER_STEPS = (
 ENTRIES = ("contracts/Comet.sol", "contracts/CometExt.sol")
 
 
-def _git(repo: Path, *args: str) -> bytes:
-    return subprocess.run(["git", f"--git-dir={repo}", *args], capture_output=True, check=True).stdout
-
-
 def compile_comet(repo: Path, ref: str, scratch: Path) -> tuple[str, dict[str, CompiledContract]]:
     """(commit, {"Comet": ..., "CometExt": ...}) compiled from `ref` of the git directory `repo`."""
-    commit = _git(repo, "rev-parse", ref).decode().strip()
-    source = scratch / "sources" / commit
-    if not source.is_dir():
-        source.mkdir(parents=True)
-        with tarfile.open(fileobj=BytesIO(_git(repo, "archive", commit, "contracts"))) as tar:
-            tar.extractall(source, filter="data")
-    # The entries alone: solcjs's import callback reads what they import from the extracted tree (--base-path).
-    sources = {entry: {"content": (source / entry).read_text()} for entry in ENTRIES}
-    solc_input = {
-        "language": "Solidity",
-        "sources": sources,
-        "settings": {
-            "optimizer": {"enabled": True, "runs": 1, "details": {"yulDetails": {"optimizerSteps": OPTIMIZER_STEPS}}},
-            "viaIR": True,
-            "outputSelection": {e: {"*": ["abi", "evm.bytecode.object"]} for e in ENTRIES},
-        },
+    commit, tree = extract(repo, ref, "contracts", scratch)
+    settings = {
+        "optimizer": {"enabled": True, "runs": 1, "details": {"yulDetails": {"optimizerSteps": OPTIMIZER_STEPS}}},
+        "viaIR": True,
     }
     solc = npm_package(scratch, "solc", SOLC)
-    request, raw = scratch / f"{commit}.input.json", scratch / f"{commit}.output.json"
-    request.write_text(json.dumps(solc_input))
-    # Into a file: solcjs exits before a pipe has taken its whole output.
-    with request.open("rb") as stdin, raw.open("wb") as stdout:
-        command = ["node", str(solc / "solc.js"), "--standard-json", "--base-path", str(source)]
-        subprocess.run(command, stdin=stdin, stdout=stdout, check=True)
-    text = raw.read_text()
-    output = json.loads(text[text.index("{") :])
-    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
-    if errors:
-        raise RuntimeError(errors[0])
-    found = {}
-    for entry in ENTRIES:
-        name = Path(entry).stem
-        body = output["contracts"][entry][name]
-        found[name] = CompiledContract(body["abi"], "0x" + body["evm"]["bytecode"]["object"])
-    return commit, found
+    return commit, compile_entries(solc, tree, {e: [Path(e).stem] for e in ENTRIES}, settings, scratch / commit)
 
 
 def record(repo: Path, ref: str, scratch: Path) -> dict[str, Any]:

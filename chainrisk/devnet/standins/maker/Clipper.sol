@@ -30,11 +30,39 @@ interface AbacusLike {
 /// @notice Stand-in for Maker's LinearDecrease price curve: chainrisk's own Solidity written from the documented
 /// maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = top * (tau - dur) / tau, 0 from tau on.
 contract LinearDecrease {
+    mapping(address => uint256) public wards;
     uint256 public tau; // seconds from the start price to zero
     uint256 internal constant RAY = 10 ** 27;
 
-    constructor(uint256 tau_) {
-        tau = tau_;
+    event Rely(address indexed usr);
+    event Deny(address indexed usr);
+    event File(bytes32 indexed what, uint256 data);
+
+    // As dss's: its deployer is its ward, and tau is filed afterwards.
+    constructor() {
+        wards[msg.sender] = 1;
+        emit Rely(msg.sender);
+    }
+
+    modifier auth() {
+        require(wards[msg.sender] == 1, "LinearDecrease/not-authorized");
+        _;
+    }
+
+    function rely(address usr) external auth {
+        wards[usr] = 1;
+        emit Rely(usr);
+    }
+
+    function deny(address usr) external auth {
+        wards[usr] = 0;
+        emit Deny(usr);
+    }
+
+    function file(bytes32 what, uint256 data) external auth {
+        require(what == "tau", "LinearDecrease/file-unrecognized-param");
+        tau = data;
+        emit File(what, data);
     }
 
     function price(uint256 top, uint256 dur) external view returns (uint256) {

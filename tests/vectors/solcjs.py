@@ -1,0 +1,70 @@
+"""solcjs's standard JSON, run by the vector recorders on sources extracted from a fetched repository (never in CI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from chainrisk.devnet.toolchain import CompiledContract
+
+#: Compiles a standard-JSON input file with the solc-js package given, imports read from a folder, into an output file
+#: (the package's API rather than its command line, whose options differ between versions, and a file rather than a
+#: pipe, which the command line leaves cut short when it exits).
+_COMPILE_JS = """
+const fs = require('fs');
+const path = require('path');
+const [solcDir, base, input, output] = process.argv.slice(2);
+const solc = require(solcDir);
+const read = (file) => {
+  try { return { contents: fs.readFileSync(path.join(base, file), 'utf8') }; }
+  catch (e) { return { error: 'not found: ' + file }; }
+};
+fs.writeFileSync(output, solc.compile(fs.readFileSync(input, 'utf8'), { import: read }));
+"""
+
+
+def git(repo: Path, *args: str) -> bytes:
+    """`git --git-dir=repo args`'s output."""
+    return subprocess.run(["git", f"--git-dir={repo}", *args], capture_output=True, check=True).stdout
+
+
+def extract(repo: Path, ref: str, folder: str, into: Path) -> tuple[str, Path]:
+    """(commit, tree): `folder` of `ref` in the git directory `repo`, unpacked under `into`/<commit>."""
+    commit = git(repo, "rev-parse", f"{ref}^{{commit}}").decode().strip()
+    tree = into / "sources" / commit
+    if not (tree / folder).is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=BytesIO(git(repo, "archive", commit, folder))) as tar:
+            tar.extractall(tree, filter="data")
+    return commit, tree
+
+
+def compile_entries(
+    solc: Path, tree: Path, entries: dict[str, list[str]], settings: dict[str, Any], scratch: Path
+) -> dict[str, CompiledContract]:
+    """The contracts `entries` names (source file under `tree` -> contract names) compiled by the solcjs package at
+    `solc` with `settings` (optimizer, viaIR...): what the files import is read from `tree` by solcjs's callback."""
+    solc_input = {
+        "language": "Solidity",
+        "sources": {entry: {"content": (tree / entry).read_text()} for entry in entries},
+        "settings": settings | {"outputSelection": {e: {"*": ["abi", "evm.bytecode.object"]} for e in entries}},
+    }
+    scratch.mkdir(parents=True, exist_ok=True)
+    request, raw, script = scratch / "solc-input.json", scratch / "solc-output.json", scratch / "compile.js"
+    request.write_text(json.dumps(solc_input))
+    script.write_text(_COMPILE_JS)
+    subprocess.run(["node", str(script), str(solc), str(tree), str(request), str(raw)], check=True)
+    output = json.loads(raw.read_text())
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise RuntimeError(errors[0])
+    found = {}
+    for entry, names in entries.items():
+        for name in names:
+            body = output["contracts"][entry][name]
+            found[name] = CompiledContract(body["abi"], "0x" + body["evm"]["bytecode"]["object"])
+    return found
