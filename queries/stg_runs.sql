@@ -6,9 +6,10 @@
 --   seconds             wall time from start to finish (NULL while running); index_seconds the index phase's
 --   markets, markets_failed, wallets, liquidatable, alerts_sent
 --                       markets configured and failed, wallets scored, liquidatable ones, alert events sent
---   rpc_requests        HTTP requests the run's markets and look-through sent, retries included (NULL before
---                       stop 64's runs, or when nothing was indexed); rpc_calls the JSON-RPC calls in them: what
---                       a provider bills and rate-limits
+--   rpc_requests        HTTP requests the run's markets and look-through sent, retries included, and since stop 68
+--                       the chains made ready before their markets were read side by side (NULL before stop 64's
+--                       runs, or when nothing was indexed); rpc_calls the JSON-RPC calls in them: what a provider
+--                       bills and rate-limits
 --   line                the run's summary in words, as `chainrisk run` printed it
 -- Reads: runs.
 WITH runs_ AS (
@@ -19,8 +20,10 @@ usage AS (
     SELECT
         run_id,
         coalesce(list_sum(CAST(json_extract(summary, '$.indexed[*].rpc_requests') AS BIGINT[])), 0)
+        + coalesce(list_sum(CAST(json_extract(summary, '$.ready[*].rpc_requests') AS BIGINT[])), 0)
         + coalesce(list_sum(CAST(json_extract(summary, '$.chains[*].rpc_requests') AS BIGINT[])), 0) AS requests,
         coalesce(list_sum(CAST(json_extract(summary, '$.indexed[*].rpc_calls') AS BIGINT[])), 0)
+        + coalesce(list_sum(CAST(json_extract(summary, '$.ready[*].rpc_calls') AS BIGINT[])), 0)
         + coalesce(list_sum(CAST(json_extract(summary, '$.chains[*].rpc_calls') AS BIGINT[])), 0) AS calls
     FROM runs_
     WHERE detailed

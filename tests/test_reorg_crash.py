@@ -318,8 +318,9 @@ def test_a_reorg_after_the_markets_were_made_ready_is_refused_then_repaired(
     first = _run(chain, db, 0)
     before = _tables(db)
     markets = devnet_config(chain, db).markets
-    block, repairs = chain_ready(chain["rpc_url"], db, [(m.protocol, m.address) for m in markets], 0, None)
-    assert block == first.indexed[0].to_block and repairs == [ReorgRepair(None), ReorgRepair(None)]
+    ready = chain_ready(chain["rpc_url"], db, [(m.protocol, m.address) for m in markets], 0, None)
+    repairs = ready.repairs
+    assert ready.block == first.indexed[0].to_block and repairs == [ReorgRepair(None), ReorgRepair(None)]
     node.call("anvil_rollback", [2])
     end = int(_head(node)["number"], 16)
     market = markets[0]

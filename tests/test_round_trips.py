@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,31 @@ def test_an_index_reports_the_requests_and_calls_its_node_saw(
             report = index_market(market.protocol, url, market.address, db, options=market.options, to_block=block)
             assert (report.rpc_requests, report.rpc_calls) == (counting.requests - requests, counting.calls - calls)
             assert 0 < report.rpc_requests < report.rpc_calls
+
+
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["one after another", "side by side"])
+def test_a_run_reports_every_request_its_node_saw(
+    devnet: dict[str, Any], counting: CountingProxy, tmp_path: Path, side_by_side: bool
+) -> None:
+    """A run's summary, and stg_runs, count every HTTP request and JSON-RPC call the node was sent for the run: its
+    markets', the look-through's and, with markets read side by side, those of the chain made ready first (its block
+    and the markets' watermarks: uncounted before stop 68). A first run, then a steady one."""
+    db = tmp_path / "chainrisk.duckdb"
+    config = replace(devnet_config(devnet, db), parallel_markets=4 if side_by_side else 1)
+    seen = []
+    for _ in range(2):
+        requests, calls = counting.requests, counting.calls
+        report = run.run_once(config, counting.url)
+        assert report.status == "ok", report.summary()
+        usage = report.rpc_usage()
+        seen.append((counting.requests - requests, counting.calls - calls))
+        assert (usage.requests, usage.calls) == seen[-1]
+        assert usage.line() in report.summary()
+        assert [r.chain_id for r in report.ready] == ([31337] if side_by_side else [])
+        assert all(r.rpc_requests > 0 for r in report.ready)
+    with Store(db, read_only=True) as store:
+        stored = store.query("SELECT rpc_requests, rpc_calls FROM stg_runs ORDER BY run_id").rows()
+    assert stored == seen
 
 
 def test_clients_one_after_another_share_one_connection(counting: CountingProxy) -> None:

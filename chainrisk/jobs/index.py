@@ -79,9 +79,21 @@ class ReorgRepair:
     rewound_to: int | None  #: the block kept last (None: nothing to repair)
 
 
+@dataclass(frozen=True)
+class ChainReady:
+    """What chain_ready found and made, and what it asked of the node (a run counts it with its markets')."""
+
+    block: int  #: the block the chain's markets are read at
+    repairs: list[ReorgRepair]  #: each market's reorg repair, in the order given
+    chain_id: int  #: the chain the URL serves
+    rpc_requests: int  #: HTTP requests sent, retries included (RpcClient.usage)
+    rpc_calls: int  #: JSON-RPC calls in them
+    faults_absorbed: dict[str, int]  #: transient RPC faults retried, by kind
+
+
 def chain_ready(
     rpc_url: str, db_path: Path, markets: Sequence[tuple[str, str]], confirmations: int | None, to_block: int | None
-) -> tuple[int, list[ReorgRepair]]:
+) -> ChainReady:
     """Before a chain's markets (`markets`: protocol and address each) are indexed side by side: the block they are
     read at (`to_block`, else the head less the confirmations, as index_market would pin it), and each market's reorg
     repair made as index_market would make it first, in the given order (a repair rewinds every market stored with
@@ -89,6 +101,11 @@ def chain_ready(
     under it: two chains' URLs serving one chain repair it once. The watermarks are checked in one batch; only a moved
     one is repaired (README "Reliability: faults, reorgs, crashes, concurrency and bad input")."""
     with RpcClient(rpc_url) as rpc, _node_refusals_as_user_errors():
+
+        def done(block: int, repairs: list[ReorgRepair]) -> ChainReady:
+            usage = rpc.usage
+            return ChainReady(block, repairs, chain_id, usage.requests, usage.calls, rpc.faults_absorbed)
+
         try:
             chain_id, head = rpc.chain_and_head()
             block = to_block if to_block is not None else head - chain_confirmations(chain_id, confirmations)
@@ -97,7 +114,7 @@ def chain_ready(
         if block < 0:
             raise UserError(f"the chain {mask_url(rpc_url)} serves is younger than its confirmations")
         if not db_path.is_file():
-            return block, [ReorgRepair(None) for _ in markets]
+            return done(block, [ReorgRepair(None) for _ in markets])
         repairs = []
         with Store(db_path) as store:
             watermarks = [_watermark(store.sync_state(p, chain_id, a.lower())) for p, a in markets]
@@ -112,7 +129,7 @@ def chain_ready(
                         repairs.append(
                             ReorgRepair(_repair_reorg(_Blocks(rpc), store, protocol, chain_id, address.lower()))
                         )
-        return block, repairs
+        return done(block, repairs)
 
 
 def faults_line(faults: dict[str, int]) -> str:

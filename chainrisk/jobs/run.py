@@ -27,7 +27,15 @@ from chainrisk.alerts.rules import WatchedMarket
 from chainrisk.config import Config, MarketConfig, resolve_rpc_url
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import ChainsReport, index_chains
-from chainrisk.jobs.index import IndexReport, ReorgRepair, chain_ready, faults_line, index_market, quality_line
+from chainrisk.jobs.index import (
+    ChainReady,
+    IndexReport,
+    ReorgRepair,
+    chain_ready,
+    faults_line,
+    index_market,
+    quality_line,
+)
 from chainrisk.jobs.lock import DatabaseBusy, writer_lock
 from chainrisk.jobs.score import ScoreReport, score_and_positions
 from chainrisk.rpc import RpcUsage, mask_url, use_settings
@@ -38,6 +46,21 @@ if TYPE_CHECKING:
     import polars as pl
 
 log = logging.getLogger("chainrisk.run")
+
+
+@dataclass(frozen=True)
+class ReadyReport:
+    """A chain made ready before its markets were read side by side (index.chain_ready), as a run reports it."""
+
+    chain_id: int
+    block: int  #: the block its markets were read at
+    rpc_requests: int  #: HTTP requests it sent, retries included
+    rpc_calls: int  #: JSON-RPC calls in them
+    faults_absorbed: dict[str, int]  #: transient RPC faults retried, by kind
+
+    @classmethod
+    def of(cls, ready: ChainReady) -> ReadyReport:
+        return cls(ready.chain_id, ready.block, ready.rpc_requests, ready.rpc_calls, ready.faults_absorbed)
 
 
 @dataclass
@@ -51,6 +74,8 @@ class RunReport:
     failures: dict[str, str] = field(default_factory=dict)  #: market name -> error line
     score: ScoreReport | None = None
     chains: list[ChainsReport] = field(default_factory=list)  #: the asset graph and look-through, per chain
+    #: The chains made ready before their markets were read side by side (index_markets), per RPC URL.
+    ready: list[ReadyReport] = field(default_factory=list)
     alerts: AlertReport | None = None
     published: str | None = None  #: the published snapshot readers now open
 
@@ -71,8 +96,9 @@ class RunReport:
         if usage.requests:
             parts.append(usage.line())
         faults: dict[str, int] = {}
-        for indexed in self.indexed:
-            for kind, count in indexed.faults_absorbed.items():
+        sources: list[IndexReport | ReadyReport] = [*self.indexed, *self.ready]
+        for source in sources:
+            for kind, count in source.faults_absorbed.items():
                 faults[kind] = faults.get(kind, 0) + count
         if faults:
             parts.append(f"absorbed {faults_line(faults)}")
@@ -86,9 +112,9 @@ class RunReport:
         return "; ".join(parts)
 
     def rpc_usage(self) -> RpcUsage:
-        """HTTP requests and JSON-RPC calls the run's markets and look-through sent, retries included (a chain made
-        ready for markets read side by side aside: a few calls a chain)."""
-        reports: list[IndexReport | ChainsReport] = [*self.indexed, *self.chains]
+        """HTTP requests and JSON-RPC calls the run sent, retries included: its markets', the chains made ready before
+        their markets were read side by side, and the look-through's."""
+        reports: list[IndexReport | ChainsReport | ReadyReport] = [*self.indexed, *self.ready, *self.chains]
         return RpcUsage(sum(r.rpc_requests for r in reports), sum(r.rpc_calls for r in reports))
 
     def data_quality_warning(self) -> str | None:
@@ -121,6 +147,7 @@ def _finish(store: Store, report: RunReport) -> None:
         "failures": report.failures,
         "score": asdict(report.score) if report.score else None,
         "chains": [asdict(c) for c in report.chains],
+        "ready": [asdict(r) for r in report.ready],
         "alerts": asdict(report.alerts) if report.alerts else None,
     }
     store.con.execute(
@@ -155,6 +182,7 @@ class Indexed:
     reports: list[IndexReport] = field(default_factory=list)  #: one per market indexed
     failures: dict[str, str] = field(default_factory=dict)  #: market name -> its one-line error
     rpc_urls: dict[int, str] = field(default_factory=dict)  #: chain id -> the RPC URL that read it
+    ready: list[ReadyReport] = field(default_factory=list)  #: the chains made ready first (markets side by side)
 
 
 def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = None) -> Indexed:
@@ -208,7 +236,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
         except UserError as exc:
             return str(exc)
 
-    def ready(url: str, places: Sequence[int]) -> tuple[int, list[ReorgRepair]] | None:
+    def ready(url: str, places: Sequence[int]) -> ChainReady | None:
         """The URL's block and its markets' reorg repairs, made before any is read (index.chain_ready); None when
         its RPC does not answer (its markets then go one after the other, the first one saying why)."""
         markets = [(config.markets[p].protocol, config.markets[p].address) for p in places]
@@ -244,8 +272,9 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                             found, places = future.result(), waiting[tag]
                             if found is not None:
                                 made_ready.add(tag)
-                                pinned[tag] = found[0]
-                                repairs.update(zip(places, found[1], strict=True))
+                                pinned[tag] = found.block
+                                repairs.update(zip(places, found.repairs, strict=True))
+                                done.ready.append(ReadyReport.of(found))
                             starting = list(places) if found is not None else [places[0]]
                         else:
                             # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
@@ -269,6 +298,7 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             continue
         done.reports.append(outcome)
         done.rpc_urls.setdefault(outcome.chain_id, url_of[place])
+    done.ready.sort(key=lambda r: (r.chain_id, r.block))  # in the order the URLs became ready: not a stable one
     return done
 
 
@@ -348,6 +378,7 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
         indexed = index_markets(config, rpc_url)
         report.index_seconds = round(time.perf_counter() - indexing, 3)
         report.indexed = indexed.reports
+        report.ready = indexed.ready
         for name, line in indexed.failures.items():
             report.failures[name] = line
             log.error("chainrisk: error: %s: %s", name, line)
