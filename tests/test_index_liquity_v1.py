@@ -14,6 +14,7 @@ anvil of its own, indexed through the real job (chainrisk.jobs.index.index_marke
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,11 +58,17 @@ def liquity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     try:
         with RpcClient(f"http://127.0.0.1:{port}") as rpc:
             manifest = build_liquity(BlockBuilder(rpc), troves=40, seed=7)
+            manifest["built_block"] = int(rpc.call("eth_blockNumber"), 16)
         manifest["rpc_url"] = f"http://127.0.0.1:{port}"
         yield manifest
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+#: What Liquity's own contracts held after the same build (troves=40, seed=7), as the adapter reads it; the `source`
+#: inside says how it was recorded (tests/test_liquity_v1_vectors.py checks chainrisk's maths against its outputs).
+REAL_LIQUITY = Path(__file__).resolve().parent / "data" / "liquity_v1_vectors.json"
 
 
 @pytest.fixture(scope="module")
@@ -392,3 +399,21 @@ def test_committed_lens_runtime_matches_its_source() -> None:
     lens = folder_contracts(folder)["LiquityTrovesLens"]
     assert lens.runtime == LENS_RUNTIME
     assert Abi(lens.abi).selector("troves") == load_abi("liquity-v1", "LiquityTrovesLens").selector("troves")
+
+
+def test_the_stand_in_ends_where_liquitys_own_contracts_do(liquity: dict[str, Any], tmp_path: Path) -> None:
+    """The same build on Liquity's own contracts (tests/data/liquity_v1_vectors.json's `system` and `troves`) and on
+    the stand-in, indexed at the build's last block: the system's pools, stakes, L terms, error terms, base rate and
+    counts, and every trove's debt, collateral, stake, status, array index and reward snapshots, to the unit."""
+    real = json.loads(REAL_LIQUITY.read_text())
+    db = tmp_path / "chainrisk.duckdb"
+    index_market("liquity-v1", liquity["rpc_url"], liquity["trove_manager"], db, to_block=liquity["built_block"])
+    system = _system(db)
+    assert {k: int(system[k]) for k in real["system"]} == real["system"]
+    rows = {r["wallet"]: r for r in _troves(db).to_dicts()}
+    assert sorted(rows) == sorted(t["wallet"] for t in real["troves"])
+    for trove in real["troves"]:
+        assert {k: int(rows[trove["wallet"]][k]) for k in trove if k != "wallet"} == {
+            k: v for k, v in trove.items() if k != "wallet"
+        }, trove["wallet"]
+    assert len(rows) >= 25 and real["system"]["l_eth"] > 0
