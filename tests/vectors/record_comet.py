@@ -25,10 +25,9 @@ from typing import Any
 from chainrisk.devnet.compound_v3 import build_compound_v3
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import CompiledContract
-from tests.chainops import bare_chain
 from tests.test_index_compound_v3 import BUILD_START, OPTIONS, REAL_COMET, comet_state
 from tests.vectors.aave_build import npm_package
-from tests.vectors.solcjs import compile_entries, extract
+from tests.vectors.recording import compile_entries, extract, recorded_build
 
 #: compound-finance/comet's hardhat.config.ts: its compiler and settings.
 SOLC = "0.8.15"
@@ -53,22 +52,16 @@ def compile_comet(repo: Path, ref: str, scratch: Path) -> tuple[str, dict[str, C
 def record(repo: Path, ref: str, scratch: Path) -> dict[str, Any]:
     commit, real = compile_comet(repo, ref, scratch)
     code = {"CometStandin": real["Comet"], "CometStandinExt": real["CometExt"]}
-    with tempfile.TemporaryDirectory() as folder, bare_chain(Path(folder)) as chain:
-        section = build_compound_v3(BlockBuilder(chain.rpc, timestamp=BUILD_START), OPTIONS, code)
-        block = int(chain.rpc.call("eth_blockNumber"), 16)
-        state = comet_state(chain.rpc, section, block)
-    return {
-        "source": (
-            f"compound-finance/comet at {commit}: contracts/Comet.sol and CometExt.sol compiled locally with solc-js "
-            f"{SOLC} (via-IR, optimizer 1 run and hardhat.config.ts's Yul steps) and deployed in the stand-in's place "
-            "(the same tokens, feeds, OpenZeppelin transparent proxy and bare market) on anvil; the population of "
-            f"tests/test_index_compound_v3.py (CometDevnetOptions {OPTIONS}) from the same start; the answers of the "
-            "Comet at the build's last block (tests/vectors/record_comet.py)"
-        ),
-        "built_block": block,
-        "history": section["history"],
-        "state": state,
-    }
+    source = (
+        f"compound-finance/comet at {commit}: contracts/Comet.sol and CometExt.sol compiled locally with solc-js "
+        f"{SOLC} (via-IR, optimizer 1 run and hardhat.config.ts's Yul steps) and deployed in the stand-in's place "
+        "(the same tokens, feeds, OpenZeppelin transparent proxy and bare market) on anvil; the population of "
+        f"tests/test_index_compound_v3.py (CometDevnetOptions {OPTIONS}) from the same start; the answers of the "
+        "Comet at the build's last block (tests/vectors/record_comet.py)"
+    )
+    return recorded_build(
+        lambda rpc: build_compound_v3(BlockBuilder(rpc, timestamp=BUILD_START), OPTIONS, code), comet_state, source
+    )
 
 
 def main() -> None:

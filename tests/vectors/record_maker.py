@@ -26,10 +26,9 @@ from typing import Any
 from chainrisk.devnet.maker import build_maker
 from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import CompiledContract
-from tests.chainops import bare_chain
 from tests.test_index_maker import REAL_MAKER, maker_state
 from tests.vectors.aave_build import npm_package
-from tests.vectors.solcjs import compile_entries, extract
+from tests.vectors.recording import compile_entries, extract, recorded_build
 
 OPTIMIZER = {"optimizer": {"enabled": True, "runs": 200}}
 CORE = {"src/vat.sol": ["Vat"], "src/spot.sol": ["Spotter"], "src/jug.sol": ["Jug"]}
@@ -55,22 +54,14 @@ def compile_dss(
 
 def record(repo: Path, core: str, liquidations: str, scratch: Path) -> dict[str, Any]:
     commits, real = compile_dss(repo, core, liquidations, scratch)
-    with tempfile.TemporaryDirectory() as folder, bare_chain(Path(folder)) as chain:
-        section = build_maker(BlockBuilder(chain.rpc), code=real)
-        block = int(chain.rpc.call("eth_blockNumber"), 16)
-        state = maker_state(chain.rpc, section, block)
-    return {
-        "source": (
-            f"makerdao/dss: the Vat, Spotter and Jug of {core} ({commits['core']}, solc-js 0.5.12), the Dog, Clipper "
-            f"and LinearDecrease of {liquidations} ({commits['liquidations']}, solc-js 0.6.12), optimizer 200 runs, "
-            "compiled locally and deployed in the stand-ins' places (the Vow, joins, Dai, CDP manager, ChainLog, "
-            "IlkRegistry and OSMs the stand-ins') on anvil; the build of tests/test_index_maker.py's chain "
-            "(build_maker's defaults); what the contracts answer at its last block (tests/vectors/record_maker.py)"
-        ),
-        "built_block": block,
-        "history": section["history"],
-        "state": state,
-    }
+    source = (
+        f"makerdao/dss: the Vat, Spotter and Jug of {core} ({commits['core']}, solc-js 0.5.12), the Dog, Clipper "
+        f"and LinearDecrease of {liquidations} ({commits['liquidations']}, solc-js 0.6.12), optimizer 200 runs, "
+        "compiled locally and deployed in the stand-ins' places (the Vow, joins, Dai, CDP manager, ChainLog, "
+        "IlkRegistry and OSMs the stand-ins') on anvil; the build of tests/test_index_maker.py's chain "
+        "(build_maker's defaults); what the contracts answer at its last block (tests/vectors/record_maker.py)"
+    )
+    return recorded_build(lambda rpc: build_maker(BlockBuilder(rpc), code=real), maker_state, source)
 
 
 def main() -> None:

@@ -1,15 +1,20 @@
-"""solcjs's standard JSON, run by the vector recorders on sources extracted from a fetched repository (never in CI)."""
+"""What the stand-in recorders share (never run in CI): a fetched repository's sources compiled by solcjs, and a build
+run on a fresh anvil with its end state read."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from chainrisk.devnet.toolchain import CompiledContract
+from chainrisk.rpc import RpcClient
+from tests.chainops import bare_chain
 
 #: Compiles a standard-JSON input file with the solc-js package given, imports read from a folder, into an output file
 #: (the package's API rather than its command line, whose options differ between versions, and a file rather than a
@@ -68,3 +73,17 @@ def compile_entries(
             body = output["contracts"][entry][name]
             found[name] = CompiledContract(body["abi"], "0x" + body["evm"]["bytecode"]["object"])
     return found
+
+
+def recorded_build(
+    build: Callable[[RpcClient], dict[str, Any]],
+    read: Callable[[RpcClient, dict[str, Any], int], dict[str, Any]],
+    source: str,
+) -> dict[str, Any]:
+    """`build` (deploying the real code) run on a fresh anvil, then `read` at its last block: the vectors file's
+    `source`, `built_block`, the build's `history` and the `state` read."""
+    with tempfile.TemporaryDirectory() as folder, bare_chain(Path(folder)) as chain:
+        section = build(chain.rpc)
+        block = int(chain.rpc.call("eth_blockNumber"), 16)
+        state = read(chain.rpc, section, block)
+    return {"source": source, "built_block": block, "history": section["history"], "state": state}
