@@ -671,11 +671,10 @@ def test_auctions_equal_the_clippers(maker: dict[str, Any], rpc: RpcClient, db: 
         for r in (a, b, c, d):
             _file(builder, maker["dog"], "file(bytes32,bytes32,uint256)", _key(r["ilk"]), _key("hole"), 10**12 * RAD)
         stairstep = builder.deploy(
-            contracts["StairstepExponentialDecrease"],
-            RAY * 99 // 100,
-            90,
-            label="StairstepExponentialDecrease (stand-in)",
+            contracts["StairstepExponentialDecrease"], label="StairstepExponentialDecrease (stand-in)"
         )
+        _file(builder, stairstep, "file(bytes32,uint256)", _key("cut"), RAY * 99 // 100)
+        _file(builder, stairstep, "file(bytes32,uint256)", _key("step"), 90)
         _file(builder, clip_of[c["urn"]], "file(bytes32,address)", _key("calc"), stairstep)
         _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("tip"), 250 * RAD)
         _file(builder, clip_of[c["urn"]], "file(bytes32,uint256)", _key("chip"), WAD // 1000)

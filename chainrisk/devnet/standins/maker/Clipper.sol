@@ -76,14 +76,46 @@ contract LinearDecrease {
 /// documented maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = rmul(top, rpow(cut, dur / step, RAY)),
 /// rpow by repeated squaring with each product rounded half up, as dss does it.
 contract StairstepExponentialDecrease {
+    mapping(address => uint256) public wards;
     uint256 public cut; // per-step multiplicative factor [ray]
     uint256 public step; // seconds between price drops
     uint256 internal constant RAY = 10 ** 27;
 
-    constructor(uint256 cut_, uint256 step_) {
-        require(cut_ <= RAY, "StairstepExponentialDecrease/cut-gt-RAY");
-        cut = cut_;
-        step = step_;
+    event Rely(address indexed usr);
+    event Deny(address indexed usr);
+    event File(bytes32 indexed what, uint256 data);
+
+    // As dss's: its deployer is its ward, and cut and step are filed afterwards.
+    constructor() {
+        wards[msg.sender] = 1;
+        emit Rely(msg.sender);
+    }
+
+    modifier auth() {
+        require(wards[msg.sender] == 1, "StairstepExponentialDecrease/not-authorized");
+        _;
+    }
+
+    function rely(address usr) external auth {
+        wards[usr] = 1;
+        emit Rely(usr);
+    }
+
+    function deny(address usr) external auth {
+        wards[usr] = 0;
+        emit Deny(usr);
+    }
+
+    function file(bytes32 what, uint256 data) external auth {
+        if (what == "cut") {
+            require(data <= RAY, "StairstepExponentialDecrease/cut-gt-RAY");
+            cut = data;
+        } else if (what == "step") {
+            step = data;
+        } else {
+            revert("StairstepExponentialDecrease/file-unrecognized-param");
+        }
+        emit File(what, data);
     }
 
     function rpow(uint256 x, uint256 n, uint256 b) internal pure returns (uint256 z) {
