@@ -16,9 +16,6 @@ their bytecode is written to the repository.
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from chainrisk.devnet.node import BlockBuilder
 from chainrisk.devnet.toolchain import CompiledContract
 from tests.test_index_compound_v3 import BUILD_START, OPTIONS, REAL_COMET, comet_state
 from tests.vectors.aave_build import npm_package
-from tests.vectors.recording import compile_entries, extract, recorded_build
+from tests.vectors.recording import compile_entries, extract, recorded_build, recorder_main
 
 #: compound-finance/comet's hardhat.config.ts: its compiler and settings.
 SOLC = "0.8.15"
@@ -65,15 +62,14 @@ def record(repo: Path, ref: str, scratch: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repo", type=Path, required=True, help="git directory of compound-finance/comet")
-    parser.add_argument("--ref", default="HEAD")
-    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "comet-vectors")
-    args = parser.parse_args()
-    vectors = record(args.repo, args.ref, args.scratch)
-    REAL_COMET.write_text(json.dumps(vectors, indent=1) + "\n")
-    accounts = sum(len(s["accounts"]) for s in vectors["state"].values())
-    print(f"wrote {REAL_COMET}: {accounts} accounts at block {vectors['built_block']}")
+    recorder_main(
+        __doc__ or "",
+        "compound-finance/comet",
+        "comet-vectors",
+        record,
+        REAL_COMET,
+        lambda v: f"{sum(len(s['accounts']) for s in v['state'].values())} accounts at block {v['built_block']}",
+    )
 
 
 if __name__ == "__main__":

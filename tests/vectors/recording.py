@@ -3,6 +3,7 @@ run on a fresh anvil with its end state read."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import tarfile
@@ -87,3 +88,23 @@ def recorded_build(
         block = int(chain.rpc.call("eth_blockNumber"), 16)
         state = read(chain.rpc, section, block)
     return {"source": source, "built_block": block, "history": section["history"], "state": state}
+
+
+def recorder_main(
+    doc: str,
+    repository: str,
+    scratch: str,
+    record: Callable[[Path, str, Path], dict[str, Any]],
+    out: Path,
+    counted: Callable[[dict[str, Any]], str],
+) -> None:
+    """The command line of a recorder of one `repository` (owner/name) at one ref: `record(git directory, ref, scratch
+    folder)` written to `out`, then a line saying what (`counted(vectors)`)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repo", type=Path, required=True, help=f"git directory of {repository}")
+    parser.add_argument("--ref", default="HEAD")
+    parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / scratch)
+    args = parser.parse_args()
+    vectors = record(args.repo, args.ref, args.scratch)
+    out.write_text(json.dumps(vectors, indent=1) + "\n")
+    print(f"wrote {out}: {counted(vectors)}")
