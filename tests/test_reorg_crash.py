@@ -320,7 +320,7 @@ def test_a_reorg_after_the_markets_were_made_ready_is_refused_then_repaired(
     markets = devnet_config(chain, db).markets
     ready = chain_ready(chain["rpc_url"], db, [(m.protocol, m.address) for m in markets], 0, None)
     repairs = ready.repairs
-    assert ready.block == first.indexed[0].to_block and repairs == [ReorgRepair(None), ReorgRepair(None)]
+    assert ready.report.block == first.indexed[0].to_block and repairs == [ReorgRepair(None), ReorgRepair(None)]
     node.call("anvil_rollback", [2])
     end = int(_head(node)["number"], 16)
     market = markets[0]

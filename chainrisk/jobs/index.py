@@ -80,15 +80,23 @@ class ReorgRepair:
 
 
 @dataclass(frozen=True)
-class ChainReady:
-    """What chain_ready found and made, and what it asked of the node (a run counts it with its markets')."""
+class ReadyReport:
+    """A chain made ready before its markets are read side by side (chain_ready), as a run reports it: its block and
+    what it asked of the node (a run counts it with its markets')."""
 
-    block: int  #: the block the chain's markets are read at
-    repairs: list[ReorgRepair]  #: each market's reorg repair, in the order given
     chain_id: int  #: the chain the URL serves
+    block: int  #: the block the chain's markets are read at
     rpc_requests: int  #: HTTP requests sent, retries included (RpcClient.usage)
     rpc_calls: int  #: JSON-RPC calls in them
     faults_absorbed: dict[str, int]  #: transient RPC faults retried, by kind
+
+
+@dataclass(frozen=True)
+class ChainReady:
+    """What chain_ready found and made."""
+
+    report: ReadyReport  #: the block, and what was asked of the node
+    repairs: list[ReorgRepair]  #: each market's reorg repair, in the order given
 
 
 def chain_ready(
@@ -104,7 +112,7 @@ def chain_ready(
 
         def done(block: int, repairs: list[ReorgRepair]) -> ChainReady:
             usage = rpc.usage
-            return ChainReady(block, repairs, chain_id, usage.requests, usage.calls, rpc.faults_absorbed)
+            return ChainReady(ReadyReport(chain_id, block, usage.requests, usage.calls, rpc.faults_absorbed), repairs)
 
         try:
             chain_id, head = rpc.chain_and_head()

@@ -30,6 +30,7 @@ from chainrisk.jobs.chains import ChainsReport, index_chains
 from chainrisk.jobs.index import (
     ChainReady,
     IndexReport,
+    ReadyReport,
     ReorgRepair,
     chain_ready,
     faults_line,
@@ -46,21 +47,6 @@ if TYPE_CHECKING:
     import polars as pl
 
 log = logging.getLogger("chainrisk.run")
-
-
-@dataclass(frozen=True)
-class ReadyReport:
-    """A chain made ready before its markets were read side by side (index.chain_ready), as a run reports it."""
-
-    chain_id: int
-    block: int  #: the block its markets were read at
-    rpc_requests: int  #: HTTP requests it sent, retries included
-    rpc_calls: int  #: JSON-RPC calls in them
-    faults_absorbed: dict[str, int]  #: transient RPC faults retried, by kind
-
-    @classmethod
-    def of(cls, ready: ChainReady) -> ReadyReport:
-        return cls(ready.chain_id, ready.block, ready.rpc_requests, ready.rpc_calls, ready.faults_absorbed)
 
 
 @dataclass
@@ -272,9 +258,9 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
                             found, places = future.result(), waiting[tag]
                             if found is not None:
                                 made_ready.add(tag)
-                                pinned[tag] = found.block
+                                pinned[tag] = found.report.block
                                 repairs.update(zip(places, found.repairs, strict=True))
-                                done.ready.append(ReadyReport.of(found))
+                                done.ready.append(found.report)
                             starting = list(places) if found is not None else [places[0]]
                         else:
                             # `one` keeps a market's UserError as its outcome; anything else (a bug) is raised here.
