@@ -58,6 +58,15 @@ def sandbox(rpc: RpcClient) -> Iterator[None]:
         assert rpc.call("evm_revert", [snapshot]) is True
 
 
+def as_json(value: Any) -> Any:
+    """An ABI answer as a vectors file holds it (JSON): tuples as lists, bytes as hex, addresses lower-case."""
+    if isinstance(value, (list, tuple)):
+        return [as_json(v) for v in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value.lower() if isinstance(value, str) else value
+
+
 def block_timestamp(rpc: RpcClient, block: int) -> int:
     return int(rpc.call("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
 

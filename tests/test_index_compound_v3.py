@@ -49,7 +49,7 @@ from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import apply_multipliers, position_values, prepare, wallet_health
 from chainrisk.store.db import Store
 from chainrisk.store.views import install_views, query_sql
-from tests.chainops import bare_chain
+from tests.chainops import as_json, bare_chain
 
 COMET = load_abi("compound-v3", "IComet")
 FEED = Abi(compiled_contracts()["SettableFeed"].abi)
@@ -180,13 +180,6 @@ def test_a_later_snapshot_rereads_only_the_touched_collateral_and_equals_a_full_
         assert _frame(reused, sql).equals(_frame(full, sql)), table
 
 
-def _plain(value: Any) -> Any:
-    """An ABI answer as JSON holds it: tuples as lists, addresses lower-case."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value.lower() if isinstance(value, str) else value
-
-
 def comet_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str, Any]:
     """What the proxied and the bare market answer at `block` for every account the build made (wallets, transfers'
     recipients, the liquidity provider and the keeper): base balance, debt, userBasic, each collateral, liquidatable
@@ -212,7 +205,7 @@ def comet_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str
         decoded = [COMET.decode(fn, raw) for (fn, _), raw in zip(calls, answers, strict=True)]
         state: dict[str, Any] = {"accounts": {}, "market": {}}
         for (fn, args), values in zip(calls, decoded, strict=True):
-            value = _plain(values[0] if len(values) == 1 else values)
+            value = as_json(values[0] if len(values) == 1 else values)
             key = "|".join([fn, *(str(arg).lower() for arg in args[1:])]) if args else fn
             if fn in per_account or fn == "collateralBalanceOf":
                 state["accounts"].setdefault(args[0].lower(), {})[key] = value

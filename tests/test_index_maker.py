@@ -44,6 +44,7 @@ from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.scoring.health import stress
 from chainrisk.scoring.snapshot import score_positions
 from chainrisk.store.views import query_sql
+from tests.chainops import as_json
 
 VAT = load_abi("maker", "Vat")
 TAKE = event_topic("Take(uint256,uint256,uint256,uint256,uint256,uint256,address)")
@@ -162,15 +163,6 @@ def _borrowers(db: Path) -> list[tuple[str, str]]:
     return [(r["ilk"], r["urn"]) for r in _rows(db, "SELECT ilk, urn FROM raw_maker_urns WHERE art > 0 ORDER BY 1, 2")]
 
 
-def _plain(value: Any) -> Any:
-    """An ABI answer as JSON holds it: tuples as lists, bytes as hex, addresses lower-case."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return value.lower() if isinstance(value, str) else value
-
-
 def maker_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str, Any]:
     """What the system answers at `block` after the build: each vault's urn (ink, art) and gem and dai in the Vat; each
     ilk's Vat, Jug, Spotter and Dog records and its Clipper's auctions (count, kicks, the running list, each sale and
@@ -207,7 +199,7 @@ def maker_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str
     state: dict[str, Any] = {}
     for (key, contract, _, fn, _), raw in zip(calls, answers, strict=True):
         values = abi[contract].decode(fn, raw)
-        state[key] = _plain(values[0] if len(values) == 1 else values)
+        state[key] = as_json(values[0] if len(values) == 1 else values)
     sales = [
         (name, item["clip"], auction)
         for name, item in sorted(section["ilks"].items())
@@ -216,8 +208,8 @@ def maker_state(rpc: RpcClient, section: dict[str, Any], block: int) -> dict[str
     clip = abi["Clipper"]
     reads = rpc.batch([eth_call(c, clip, fn, a, block=tag) for _, c, a in sales for fn in ("sales", "getStatus")])
     for k, (name, _, auction) in enumerate(sales):
-        state[f"sale|{name}|{auction}|sales"] = _plain(clip.decode("sales", reads[2 * k]))
-        state[f"sale|{name}|{auction}|getStatus"] = _plain(clip.decode("getStatus", reads[2 * k + 1]))
+        state[f"sale|{name}|{auction}|sales"] = as_json(clip.decode("sales", reads[2 * k]))
+        state[f"sale|{name}|{auction}|getStatus"] = as_json(clip.decode("getStatus", reads[2 * k + 1]))
     return state
 
 

@@ -97,6 +97,11 @@ class CometDeployment:
     decimals: dict[str, int]  #: symbol -> token decimals
 
 
+def _comet_code(code: Mapping[str, CompiledContract] | None) -> dict[str, CompiledContract]:
+    """The stand-in's contracts, with `code`'s in place of those it names."""
+    return dict(standin_contracts("compound_v3")) | dict(code or {})
+
+
 def deploy_comet(
     builder: BlockBuilder,
     tokens: dict[str, str],
@@ -109,7 +114,7 @@ def deploy_comet(
     `proxy`) the proxy that initialises its storage; a bare market initialises its own. `code`: the contracts to
     deploy by the stand-in's names (CometStandin, CometStandinExt, CometStandinProxy), default the stand-in's own
     (tests/vectors/record_comet.py deploys compound-finance/comet's Comet and CometExt under those names)."""
-    contracts = dict(standin_contracts("compound_v3")) | dict(code or {})
+    contracts = _comet_code(code)
     extension = builder.deploy(
         contracts["CometStandinExt"],
         (b"Compound USDC (stand-in)".ljust(32, b"\0"), b"cUSDCv3".ljust(32, b"\0")),
@@ -184,8 +189,7 @@ def deploy_implementation(
             for c in collaterals
         ],
     )
-    market = (code or standin_contracts("compound_v3"))["CometStandin"]
-    address: str = builder.deploy(market, config, label="CometStandin")
+    address: str = builder.deploy(_comet_code(code)["CometStandin"], config, label="CometStandin")
     return address
 
 
