@@ -26,26 +26,22 @@ interface AbacusLike {
     function price(uint256 top, uint256 dur) external view returns (uint256);
 }
 
-/// @title LinearDecrease (stand-in)
-/// @notice Stand-in for Maker's LinearDecrease price curve: chainrisk's own Solidity written from the documented
-/// maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = top * (tau - dur) / tau, 0 from tau on.
-contract LinearDecrease {
+/// @notice The wards of the price curves below, as each of dss's abaci.sol writes them out: the deployer is a ward,
+/// and only a ward files the curve's settings (its errors named after the curve: "LinearDecrease/not-authorized").
+abstract contract AbacusWards {
     mapping(address => uint256) public wards;
-    uint256 public tau; // seconds from the start price to zero
-    uint256 internal constant RAY = 10 ** 27;
 
     event Rely(address indexed usr);
     event Deny(address indexed usr);
     event File(bytes32 indexed what, uint256 data);
 
-    // As dss's: its deployer is its ward, and tau is filed afterwards.
     constructor() {
         wards[msg.sender] = 1;
         emit Rely(msg.sender);
     }
 
     modifier auth() {
-        require(wards[msg.sender] == 1, "LinearDecrease/not-authorized");
+        require(wards[msg.sender] == 1, string.concat(curve(), "/not-authorized"));
         _;
     }
 
@@ -57,6 +53,21 @@ contract LinearDecrease {
     function deny(address usr) external auth {
         wards[usr] = 0;
         emit Deny(usr);
+    }
+
+    /// @notice The curve's name, which its errors begin with.
+    function curve() internal pure virtual returns (string memory);
+}
+
+/// @title LinearDecrease (stand-in)
+/// @notice Stand-in for Maker's LinearDecrease price curve: chainrisk's own Solidity written from the documented
+/// maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = top * (tau - dur) / tau, 0 from tau on.
+contract LinearDecrease is AbacusWards {
+    uint256 public tau; // seconds from the start price to zero
+    uint256 internal constant RAY = 10 ** 27;
+
+    function curve() internal pure override returns (string memory) {
+        return "LinearDecrease";
     }
 
     function file(bytes32 what, uint256 data) external auth {
@@ -75,35 +86,13 @@ contract LinearDecrease {
 /// @notice Stand-in for Maker's StairstepExponentialDecrease price curve: chainrisk's own Solidity written from the
 /// documented maths of makerdao/dss src/abaci.sol, not Maker's bytecode: price = rmul(top, rpow(cut, dur / step, RAY)),
 /// rpow by repeated squaring with each product rounded half up, as dss does it.
-contract StairstepExponentialDecrease {
-    mapping(address => uint256) public wards;
+contract StairstepExponentialDecrease is AbacusWards {
     uint256 public cut; // per-step multiplicative factor [ray]
     uint256 public step; // seconds between price drops
     uint256 internal constant RAY = 10 ** 27;
 
-    event Rely(address indexed usr);
-    event Deny(address indexed usr);
-    event File(bytes32 indexed what, uint256 data);
-
-    // As dss's: its deployer is its ward, and cut and step are filed afterwards.
-    constructor() {
-        wards[msg.sender] = 1;
-        emit Rely(msg.sender);
-    }
-
-    modifier auth() {
-        require(wards[msg.sender] == 1, "StairstepExponentialDecrease/not-authorized");
-        _;
-    }
-
-    function rely(address usr) external auth {
-        wards[usr] = 1;
-        emit Rely(usr);
-    }
-
-    function deny(address usr) external auth {
-        wards[usr] = 0;
-        emit Deny(usr);
+    function curve() internal pure override returns (string memory) {
+        return "StairstepExponentialDecrease";
     }
 
     function file(bytes32 what, uint256 data) external auth {
