@@ -25,7 +25,13 @@ from chainrisk.jobs.score import score
 from chainrisk.rpc import FAULT_KINDS, RpcClient, RpcSettings
 from chainrisk.rpc import client as rpc_client
 from chainrisk.rpc.logs import iter_log_ranges
-from chainrisk.rpc.retryable import is_batch_refusal, is_lagging_node, is_range_refusal, named_batch_limit
+from chainrisk.rpc.retryable import (
+    is_batch_refusal,
+    is_lagging_node,
+    is_out_of_gas,
+    is_range_refusal,
+    named_batch_limit,
+)
 from tests.faultproxy import (
     ABSORBED_AS,
     BATCH_STYLES,
@@ -413,6 +419,9 @@ def test_provider_messages_are_recognised() -> None:
     assert is_batch_refusal(free_tier) and named_batch_limit(free_tier) == 3
     assert is_batch_refusal("batch size exceeds the maximum of 1000") and not is_batch_refusal("batch processed")
     assert set(ABSORBED_AS) == set(FAULTS) and set(ABSORBED_AS.values()) <= set(FAULT_KINDS)
+    # A call that ran out of gas failed of its own (geth, erigon, reth; anvil's -32603; nethermind): never retried.
+    assert all(is_out_of_gas(m) for m in ("out of gas", "EVM error OutOfGas", "OutOfGas", "Out of gas"))
+    assert not any(is_out_of_gas(m) for m in ("internal error", "limit exceeded", "execution reverted", "gas too low"))
 
 
 def test_persistent_503_is_one_line_and_changes_nothing(

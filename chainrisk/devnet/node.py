@@ -27,6 +27,11 @@ DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 TX_GAS = 8_000_000
 #: Transactions per mined block, about a busy mainnet block's count.
 MAX_TXS_PER_BLOCK = 400
+#: The devnet's block gas limit: room for a full block of TX_GAS transactions, and the gas an eth_call without its own
+#: is given, as a production node gives its cap (geth's RPCGasCap, 50M by default). Finite, so that a contract whose
+#: call never ends (a gas-burning oracle) runs out of gas in about a second instead of holding the node until the
+#: client's timeout, as it did with anvil's --disable-block-gas-limit (calls then ran on unbounded gas).
+BLOCK_GAS_LIMIT = MAX_TXS_PER_BLOCK * TX_GAS
 #: Genesis timestamp; the price replay then moves block time forward.
 GENESIS_TIMESTAMP = 1_600_000_000
 
@@ -61,7 +66,8 @@ def start_anvil(
         str(chain_id),
         "--no-mining",
         "--auto-impersonate",
-        "--disable-block-gas-limit",
+        "--gas-limit",
+        str(BLOCK_GAS_LIMIT),
         "--block-base-fee-per-gas",
         "0",
         "--gas-price",

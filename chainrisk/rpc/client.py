@@ -30,6 +30,7 @@ from chainrisk.rpc.retryable import (
     RETRYABLE_TRANSPORT_ERRORS,
     is_batch_refusal,
     is_lagging_node,
+    is_out_of_gas,
     is_range_refusal,
     named_batch_limit,
 )
@@ -647,7 +648,12 @@ class RpcClient:
             if retry_allowed and is_lagging_node(refused.message):
                 return ("lagging_node", f"node lags: {refused.message}")
             refusal = method == "eth_getLogs" and is_range_refusal(refused.message)
-            if retry_allowed and refused.code in RETRYABLE_RPC_CODES and not refusal:
+            if (
+                retry_allowed
+                and refused.code in RETRYABLE_RPC_CODES
+                and not refusal
+                and not is_out_of_gas(refused.message)
+            ):
                 return ("rpc_error", f"RPC error {refused.code}: {refused.message}")
             raise refused
         if retry_allowed and method == "eth_getBlockByNumber":

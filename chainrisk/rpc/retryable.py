@@ -22,6 +22,12 @@ RETRYABLE_RPC_CODES: dict[int, str] = {
     429: "rate limit sent as a JSON-RPC error object by some providers",
 }
 
+#: How nodes say an eth_call ran out of gas (lower-cased, spaces taken out): geth, erigon and reth "out of gas"
+#: (-32000), anvil "EVM error OutOfGas" (-32603, a code RETRYABLE_RPC_CODES holds for node pools dropping a call),
+#: nethermind "OutOfGas". The call's own failure, the same however often it is asked (a contract that loops until the
+#: node's gas cap, as a hostile oracle may): never retried, so a probe takes it as a refusal.
+OUT_OF_GAS = "outofgas"
+
 #: Transport failures where nothing reached the node, or the answer was lost on the way back; reads are
 #: idempotent, so sending them again is safe.
 RETRYABLE_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
@@ -165,3 +171,8 @@ def named_batch_limit(message: str) -> int | None:
         return None
     limit = int(next(g for g in found.groups() if g is not None))
     return limit if limit > 0 else None
+
+
+def is_out_of_gas(message: str) -> bool:
+    """The node ran the call and it ran out of gas (OUT_OF_GAS): not a load error, whatever its code."""
+    return OUT_OF_GAS in message.lower().replace(" ", "")
