@@ -30,8 +30,11 @@ KINDS = {
     "odd_decimals": "the token's decimals() is beyond 36, more than any amount column can scale",
     "no_symbol": "the token does not answer symbol() (optional in ERC-20)",
     "bytes32_symbol": "the token's symbol() is a bytes32, not a string (MKR-style); read as text",
-    "oracle_reverts": "the market's oracle reverts or answers nothing",
+    "oracle_reverts": "the market's oracle reverts, runs out of gas or answers no price",
     "oracle_zero": "the market's oracle answers a price of zero",
+    "oracle_overflow": "the market's oracle answers a price so large that a position's collateral value overflows "
+    "(past 2^256 in the protocol's own health check, which then reverts, or past the 38 digits a HUGEINT holds): "
+    "that value and the wallet's health are left unknown",
     "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
@@ -224,7 +227,9 @@ def token_infos(rpc: RpcClient, addresses: Sequence[str], raw: Sequence[Any], ta
                 )
                 decimals = None
             if symbol is None:
-                problems.append(Problem("no_symbol", "symbol() reverts or answers nothing", "symbol"))
+                problems.append(
+                    Problem("no_symbol", "symbol() reverts or answers no text (none, empty, or not UTF-8)", "symbol")
+                )
             elif bytes32:
                 problems.append(Problem("bytes32_symbol", f"symbol() is bytes32, read as {symbol!r}", None))
         found[address] = TokenInfo(address, symbol, decimals, tuple(problems))

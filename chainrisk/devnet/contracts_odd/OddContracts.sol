@@ -125,3 +125,46 @@ contract OddOracle {
         return 8;
     }
 }
+
+/// Metadata no decoder expects: decimals() as a full word past uint8, a symbol() of bytes that are not UTF-8 (or any
+/// length asked).
+contract WildMetadataToken is BareToken {
+    uint256 public decimals;
+    string public symbol;
+
+    constructor(uint256 decimals_, bytes memory symbol_) {
+        decimals = decimals_;
+        symbol = string(symbol_);
+    }
+}
+
+/// A price source that spends every unit of gas it is given (a loop that never ends), answers with no data at all, or
+/// with half a word, as `mode` says (1, 2, 3). `mode` lives in the code, so the runtime can be put over another
+/// oracle's (anvil_setCode) once markets have borrowed against that one.
+contract BrokenOracle {
+    uint256 internal immutable mode;
+    uint256 internal spin;
+
+    constructor(uint256 mode_) {
+        mode = mode_;
+    }
+
+    function price() external view returns (uint256) {
+        if (mode == 1) {
+            uint256 i;
+            while (gasleft() > 0) {
+                i += spin + 1;
+            }
+            return i;
+        }
+        if (mode == 2) {
+            assembly {
+                return(0, 0)
+            }
+        }
+        assembly {
+            mstore(0, 0x1234)
+            return(16, 16)
+        }
+    }
+}

@@ -14,6 +14,7 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
+from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.lens import decoded, getters_of, lens_answers, unanswered_read
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import any_word_address
@@ -372,18 +373,31 @@ def _reserve_prices(
     asset, on the source the oracle names for it (`sources`: getSourceOfAsset) where it names one."""
     prices: dict[str, int | None] = {}
     odd: list[str] = []
+    overflowing: dict[str, int] = {}
     for asset, raw in zip(assets, answers, strict=True):
         price = None
         with contextlib.suppress(*DECODE_ERRORS):
             if raw not in (None, "0x"):
                 price = int(ORACLE.decode("getAssetPrice", raw)[0])
+        if price is not None and price >= HUGEINT_LIMIT:
+            # Past 38 digits (a base-currency price of 1e30 dollars a token): no price column holds it, and the
+            # pool's own balance x price overflows for all but dust. Unknown, as a reverting price is.
+            overflowing[asset], price = price, None
         prices[asset] = price
         if not price:
             odd.append(asset)
     for asset in odd:
         source = sources.get(asset)
         source = deployment.oracle if source in (None, ZERO) else source
-        if prices[asset] is None:
+        if asset in overflowing:
+            problem = Problem(
+                "oracle_overflow",
+                f"AaveOracle {deployment.oracle} getAssetPrice answers {overflowing[asset]:.4e} (source {source}), "
+                "past the 38 digits a price column holds",
+                "its price, USD figures, and the health of every wallet using it as collateral or debt",
+                source,
+            )
+        elif prices[asset] is None:
             problem = Problem(
                 "oracle_reverts",
                 f"AaveOracle {deployment.oracle} getAssetPrice reverts (source {source})",

@@ -221,7 +221,11 @@ class MorphoBlueAdapter(IncrementalAdapter[Deployment]):
             "wallet_health": health,
             "markets": markets_frame(normalise.market_rows(markets), self.name, chain_id, source, block, timestamp),
             "data_quality": data_quality_frame(
-                [i for m in markets for i in m.issues], self.name, chain_id, source, block
+                [*(i for m in markets for i in m.issues), *normalise.value_issues(markets, positions)],
+                self.name,
+                chain_id,
+                source,
+                block,
             ),
         }
         return Snapshot(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from chainrisk.protocols.morpho_blue.constants import (
     LIQUIDATION_CURSOR,
     MAX_LIQUIDATION_INCENTIVE_FACTOR,
+    MAX_UINT256,
     ORACLE_PRICE_SCALE,
     VIRTUAL_ASSETS,
     VIRTUAL_SHARES,
@@ -98,6 +99,16 @@ def accrue_interest(market: MarketState, borrow_rate: int, timestamp: int, has_i
 def collateral_value(collateral: int, price: int) -> int:
     """Collateral quoted in loan units: mulDivDown(collateral, price, ORACLE_PRICE_SCALE)."""
     return mul_div_down(collateral, price, ORACLE_PRICE_SCALE)
+
+
+def priced_value(collateral: int, price: int | None) -> int | None:
+    """Morpho._isHealthy's collateral value where Morpho computes one: None without a price, or where collateral x
+    price passes 2^256 - 1 (MathLib.mulDivDown's checked product reverts, so the borrow, withdraw and liquidate calls
+    that ask the borrower's health revert and Morpho itself cannot tell it; the value times an LLTV never
+    overflows, the value being under 2^256 / 1e36)."""
+    if price is None or collateral * price > MAX_UINT256:
+        return None
+    return collateral_value(collateral, price)
 
 
 def max_borrow(collateral: int, price: int, lltv: int) -> int:

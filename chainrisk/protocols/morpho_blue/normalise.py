@@ -11,21 +11,30 @@ from dataclasses import asdict
 
 import polars as pl
 
-from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
+from chainrisk.protocols.frames import (
+    EXACT,
+    HEALTH_SCHEMA,
+    HEALTH_WAD_CAP,
+    POSITION_SCHEMA,
+    exact,
+    hugeint_or_none,
+    keyed,
+)
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
     HEALTHY,
     Liquidation,
-    collateral_value,
     health_factor_wad,
     liquidate_most,
     liquidation_incentive_factor,
     max_borrow,
+    priced_value,
     to_assets_down,
     to_assets_up,
 )
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, Position
+from chainrisk.protocols.quality import Issue
 
 PROTOCOL = "morpho-blue"
 #: WAD per basis point, for the bps columns of the shared contract.
@@ -201,17 +210,18 @@ def liquidations_frame(
     rows: list[dict[str, object]] = []
     for p in positions:
         m = by_id[p.market_id]
-        # Without a price Morpho cannot tell the position's health (liquidate reverts with the oracle): not a call
-        # to list, the market's data_quality row says why.
-        if not p.borrow_shares or not m.interest_known or m.price is None:
+        # Without a price Morpho cannot tell the position's health (liquidate reverts with the oracle, or on a
+        # collateral value past 2^256): not a call to list, the market's data_quality row says why.
+        price = m.price
+        if not p.borrow_shares or not m.interest_known or price is None or priced_value(p.collateral, price) is None:
             continue
         s = m.accrued
-        outcome = liquidate_most(p.collateral, p.borrow_shares, s, m.price, m.params.lltv)
+        outcome = liquidate_most(p.collateral, p.borrow_shares, s, price, m.params.lltv)
         if outcome == HEALTHY:
             continue
         done = outcome if isinstance(outcome, Liquidation) else None
         borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
-        hf = health_factor_wad(borrowed, p.collateral, m.price, m.params.lltv)
+        hf = health_factor_wad(borrowed, p.collateral, price, m.params.lltv)
         rows.append(
             {
                 "market_id": p.market_id,
@@ -226,6 +236,39 @@ def liquidations_frame(
             }
         )
     return keyed(exact(pl.DataFrame(rows, schema=LIQUIDATION_SCHEMA)), chain_id, source, block)
+
+
+def _stored_value(collateral: int, price: int | None) -> int | None:
+    """The collateral's value in loan units as `positions.collateral_base` stores it: Morpho's own (priced_value)
+    where a HUGEINT holds it, else None."""
+    return hugeint_or_none(priced_value(collateral, price))
+
+
+def value_issues(markets: list[Market], positions: list[Position]) -> list[Issue]:
+    """One `oracle_overflow` row per market whose oracle answers a price at which some position's collateral value
+    cannot be had: Morpho's own health check overflows on it (collateral x price past 2^256), or the value passes the
+    38 digits a HUGEINT holds. Those positions' value and their wallets' health are left unknown."""
+    prices = {m.params.market_id: m.price for m in markets}
+    counted: dict[str, int] = {}
+    for p in positions:
+        price = prices.get(p.market_id)
+        if p.collateral and price is not None and _stored_value(p.collateral, price) is None:
+            counted[p.market_id] = counted.get(p.market_id, 0) + 1
+    issues = []
+    for m in markets:
+        if m.params.market_id in counted and m.price is not None:
+            issues.append(
+                Issue(
+                    m.params.market_id,
+                    m.params.oracle,
+                    "oracle_overflow",
+                    f"oracle {m.params.oracle}: price() answers {m.price:.4e} (1e36 = one loan unit per collateral "
+                    f"unit); {counted[m.params.market_id]} position(s)' collateral value passes 2^256 in Morpho's own "
+                    "health check (which then reverts) or 38 digits",
+                    "those positions' collateral value (loan units and USD) and their wallets' health",
+                )
+            )
+    return issues
 
 
 def fit_price(price: int) -> tuple[int, int]:
@@ -295,8 +338,9 @@ def contract_frames(
                     "liquidation_threshold_wad": 0,
                 }
             )
-        # Morpho._isHealthy's collateral value; None when the oracle gives no price (its own health check reverts).
-        value = collateral_value(p.collateral, m.price) if m.price is not None else None
+        # Morpho._isHealthy's collateral value; None where Morpho's own health check reverts (no price, or the
+        # value past 2^256) and where no HUGEINT holds it (past 38 digits): value_issues names those markets.
+        value = _stored_value(p.collateral, m.price)
         if p.collateral and m.collateral is not None:
             # No price: 0 in the exact price column (NOT NULL), and NULL in every figure it would give.
             price, scale = fit_price(m.price or 0)

@@ -311,7 +311,7 @@ def read_markets(
                         market_id,
                         params.oracle,
                         "oracle_reverts",
-                        f"oracle {params.oracle}: price() reverts or answers nothing",
+                        f"oracle {params.oracle}: price() reverts, runs out of gas or answers no price",
                         unknown_value,
                     )
                 )

@@ -1,0 +1,268 @@
+"""Odd answers never stop a run (issue 22, item 3, beyond tests/test_odd_contracts.py): on its own anvil, real Morpho
+Blue lists markets whose oracle answers a price so large that Morpho's own health check overflows (2^256 - 1) or that
+no HUGEINT holds the collateral's value (2^200), whose oracle loops until it runs out of gas, answers no data or half
+a word; and collateral tokens whose decimals() is 255 or a full word past uint8, whose symbol() is not UTF-8, empty or
+5,000 bytes long. A real Aave V3 pool's WBTC feed answers 2^255 - 1. Indexed through the real jobs and scored:
+
+* every market is stored, with its exact amounts, and data_quality names what each odd answer left unknown;
+* a borrower whose health the protocol itself cannot tell (Morpho's _isHealthy and Aave's getUserAccountData revert
+  on the overflow) is left out of wallet_health, every other wallet equal to the chain's own figures;
+* the gas burner costs a bounded time: the devnet gives an eth_call the block's gas, as a node gives its cap, and an
+  out-of-gas answer is the call's own refusal, never retried as a node's load error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+import chainrisk.devnet
+from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.morpho import deploy_morpho, market_id
+from chainrisk.devnet.node import DEPLOYER, BlockBuilder
+from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
+from chainrisk.jobs.index import index_market
+from chainrisk.jobs.score import score
+from chainrisk.rpc import RpcClient
+from chainrisk.rpc.client import RpcError
+from chainrisk.units import WAD
+from tests.chainops import bare_chain
+
+ODD = folder_contracts(Path(chainrisk.devnet.__file__).parent / "contracts_odd")
+BARE, ORACLE = Abi(ODD["BareToken"].abi), Abi(ODD["OddOracle"].abi)
+MINTABLE = Abi(aave_artifact("MintableERC20").abi)
+MORPHO = load_abi("morpho-blue", "IMorpho")
+POOL = load_abi("aave-v3", "IPool")
+USD = {"WETH": 2000, "wstETH": 2300, "WBTC": 30_000, "USDC": 1, "DAI": 1, "USDT": 1, "LINK": 7}
+LLTV = 86 * 10**16
+MAX_UINT = 2**256 - 1
+#: 10 dollars of a 18-decimal collateral in 6-decimal loan units, and WETH's 2,000: IOracle prices (1e36-scaled).
+TEN_DOLLARS, WETH_PRICE = 10 * 10**24, 2000 * 10**24
+#: What replaces each oracle after the borrows: a price (set), or BrokenOracle's mode put over its code.
+BURNS_GAS, NO_DATA, HALF_WORD = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    collateral: str  #: key of the fixture's tokens
+    price: int  #: the oracle's price while the borrowers borrow
+    then: int | str | None  #: after: a new price, a BrokenOracle mode ("mode:N"), or nothing
+    expected: tuple[tuple[str, str], ...]  #: (subject role, kind) rows data_quality must hold
+
+
+CASES = [
+    Case("control", "WETH", WETH_PRICE, None, ()),
+    Case("decimals 255", "decimals 255", TEN_DOLLARS, None, (("collateral", "odd_decimals"),)),
+    Case("decimals word", "decimals word", TEN_DOLLARS, None, (("collateral", "odd_decimals"),)),
+    Case("symbol not utf-8", "symbol not utf-8", TEN_DOLLARS, None, (("collateral", "no_symbol"),)),
+    Case("symbol empty", "symbol empty", TEN_DOLLARS, None, (("collateral", "no_symbol"),)),
+    Case("symbol long", "symbol long", TEN_DOLLARS, None, ()),
+    # Morpho's checked collateral x price overflows: its own health check, so borrow and liquidate, revert.
+    Case("price 2^256 - 1", "WETH", WETH_PRICE, MAX_UINT, (("oracle", "oracle_overflow"),)),
+    # 1e18 x 2^200 overflows too; a dust position would not, but its value would pass 38 digits.
+    Case("price 2^200", "WETH", WETH_PRICE, 2**200, (("oracle", "oracle_overflow"),)),
+    Case("oracle burns gas", "WETH", WETH_PRICE, f"mode:{BURNS_GAS}", (("oracle", "oracle_reverts"),)),
+    Case("oracle answers no data", "WETH", WETH_PRICE, f"mode:{NO_DATA}", (("oracle", "oracle_reverts"),)),
+    Case("oracle answers half a word", "WETH", WETH_PRICE, f"mode:{HALF_WORD}", (("oracle", "oracle_reverts"),)),
+]
+
+
+def _build(rpc: RpcClient) -> dict[str, Any]:
+    builder = BlockBuilder(rpc)
+
+    def deploy(name: str, *args: Any) -> str:
+        return builder.deploy(ODD[name], *args, label=name).lower()
+
+    tokens, feeds = deploy_tokens_and_feeds(
+        builder, {r.symbol: r.decimals for r in RESERVES}, {s: p * 10**8 for s, p in USD.items()}
+    )
+    tokens = {s: a.lower() for s, a in tokens.items()}
+    feeds["WBTC"] = deploy("OddOracle", USD["WBTC"] * 10**8)
+    aave = deploy_aave(builder, tokens, feeds)
+    morpho = deploy_morpho(builder)
+    odd_tokens = {
+        "decimals 255": deploy("WildMetadataToken", 255, b"D255"),
+        "decimals word": deploy("WildMetadataToken", 2**200, b"DWORD"),
+        "symbol not utf-8": deploy("WildMetadataToken", 18, b"\xff\xfeZ"),
+        "symbol empty": deploy("WildMetadataToken", 18, b""),
+        "symbol long": deploy("WildMetadataToken", 18, b"X" * 5000),
+    }
+    everything = tokens | odd_tokens
+    markets = []
+    for case in CASES:
+        oracle = deploy("OddOracle", case.price)
+        params = (tokens["USDC"], everything[case.collateral], oracle, morpho.irm.lower(), LLTV)
+        builder.call(DEPLOYER, MORPHO, morpho.morpho, "createMarket", params)
+        markets.append((case, params))
+    builder.mine()
+
+    lender, borrower, liquidator = (f"0x{k:040x}" for k in (0x1E4D, 0xB0B0, 0x11D0))
+    aave_lender, wbtc_user = (f"0x{k:040x}" for k in (0xA1, 0xA2))
+
+    def mint(token: str, to: str, amount: int) -> None:
+        builder.call(DEPLOYER, MINTABLE if token in tokens.values() else BARE, token, "mint", to, amount)
+
+    for _, (loan, collateral, *_) in markets:
+        mint(loan, lender, 10**12)
+        mint(loan, liquidator, 10**12)
+        mint(collateral, borrower, 10**18)
+    mint(tokens["WBTC"], wbtc_user, 10**8)
+    mint(tokens["USDC"], aave_lender, 10**12)
+    builder.mine()
+    for _, (loan, collateral, *_) in markets:
+        for who in (lender, borrower, liquidator):
+            builder.call(who, BARE, loan, "approve", morpho.morpho, MAX_UINT)
+            builder.call(who, BARE, collateral, "approve", morpho.morpho, MAX_UINT)
+    builder.call(wbtc_user, BARE, tokens["WBTC"], "approve", aave.pool, MAX_UINT)
+    builder.call(aave_lender, BARE, tokens["USDC"], "approve", aave.pool, MAX_UINT)
+    builder.mine()
+    for _, params in markets:
+        builder.call(lender, MORPHO, morpho.morpho, "supply", params, 10**12, 0, lender, b"")
+        builder.call(borrower, MORPHO, morpho.morpho, "supplyCollateral", params, 10**18, borrower, b"")
+    builder.call(wbtc_user, POOL, aave.pool, "supply", tokens["WBTC"], 10**8, wbtc_user, 0)
+    builder.call(aave_lender, POOL, aave.pool, "supply", tokens["USDC"], 10**12, aave_lender, 0)
+    builder.mine(advance_s=60)
+    for case, params in markets:
+        limit = 10**18 * case.price // 10**36 * LLTV // WAD
+        builder.call(borrower, MORPHO, morpho.morpho, "borrow", params, limit // 2, 0, borrower, borrower)
+    builder.call(wbtc_user, POOL, aave.pool, "borrow", tokens["USDC"], 5_000 * 10**6, 2, 0, wbtc_user)
+    builder.mine(advance_s=60)
+
+    # The breakage: prices past what the maths holds, oracles whose code is replaced by BrokenOracle's.
+    for case, (*_, oracle, _irm, _lltv) in markets:
+        if isinstance(case.then, int):
+            builder.call(DEPLOYER, ORACLE, oracle, "set", case.then, False)
+        elif isinstance(case.then, str):
+            broken = deploy("BrokenOracle", int(case.then.split(":")[1]))
+            rpc.call("anvil_setCode", [oracle, rpc.call("eth_getCode", [broken, "latest"])])
+    builder.call(DEPLOYER, ORACLE, feeds["WBTC"], "set", 2**255 - 1, False)
+    builder.mine(advance_s=12)
+    return {
+        "aave": aave,
+        "morpho": morpho.morpho.lower(),
+        "markets": markets,
+        "tokens": everything,
+        "wallets": {"lender": lender, "borrower": borrower, "liquidator": liquidator},
+        "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user},
+        "wbtc_feed": feeds["WBTC"],
+        "block": int(rpc.call("eth_blockNumber"), 16),
+    }
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with bare_chain(tmp_path_factory.mktemp("odd_answers")) as bare:
+        yield _build(bare.rpc) | {"rpc_url": bare.url, "rpc": bare.rpc}
+
+
+@pytest.fixture(scope="module")
+def indexed(chain: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Aave and Morpho indexed through the real job, then scored; how long the Morpho index took."""
+    db: Path = tmp_path_factory.mktemp("odd_answers_db") / "chainrisk.duckdb"
+    aave = chain["aave"]
+    index_market("aave-v3", chain["rpc_url"], aave.pool_addresses_provider, db)
+    started = time.monotonic()
+    index_market("morpho-blue", chain["rpc_url"], chain["morpho"], db, options={"usd_oracle": aave.oracle})
+    seconds = time.monotonic() - started
+    score(db)
+    return {"db": db, "morpho_seconds": seconds}
+
+
+def _frame(db: Path, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(db), read_only=True) as con:
+        frame: pl.DataFrame = con.sql(sql).pl()
+        return frame
+
+
+def test_every_market_is_stored_and_each_odd_answer_named(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    db = indexed["db"]
+    ids = {market_id(params): case for case, params in chain["markets"]}
+    stored = _frame(db, "SELECT DISTINCT market FROM positions WHERE protocol = 'morpho-blue'")["market"].to_list()
+    assert set(stored) == set(ids)
+    rows = _frame(db, "SELECT protocol, market, subject, kind, detail FROM data_quality")
+    expected = set()
+    for case, params in chain["markets"]:
+        roles = {"collateral": params[1], "oracle": params[2]}
+        expected |= {(market_id(params), roles[role], kind) for role, kind in case.expected}
+    morpho = rows.filter(pl.col("protocol") == "morpho-blue").select("market", "subject", "kind")
+    assert set(morpho.iter_rows()) == expected
+    aave = rows.filter(pl.col("protocol") == "aave-v3")
+    assert set(aave.select("subject", "kind").iter_rows()) == {(chain["wbtc_feed"], "oracle_overflow")}
+    assert all(d and "\n" not in d for d in rows["detail"].to_list())
+    # The long symbol is kept whole; one not UTF-8, or empty, is no symbol (the token's address stands for it).
+    symbols = dict(_frame(db, "SELECT DISTINCT asset, symbol FROM positions").iter_rows())
+    assert symbols[chain["tokens"]["symbol long"]] == "X" * 5000
+    assert symbols[chain["tokens"]["symbol not utf-8"]].startswith("0x")
+
+
+def test_morpho_figures_equal_the_chain_where_morpho_can_tell(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    """Exact amounts everywhere; the borrower's health where Morpho's own liquidate() can tell it (it reverts where
+    the price overflows its health check or the oracle gives none), equal to _isHealthy at the oracle's price."""
+    rpc: RpcClient = chain["rpc"]
+    tag = hex(chain["block"])
+    db = indexed["db"]
+    positions = _frame(db, "SELECT * FROM positions WHERE protocol = 'morpho-blue'")
+    health = _frame(db, "SELECT * FROM wallet_health WHERE protocol = 'morpho-blue'")
+    borrower, liquidator = chain["wallets"]["borrower"], chain["wallets"]["liquidator"]
+    rated = 0
+    for case, params in chain["markets"]:
+        key = market_id(params)
+        raw = rpc.call(*eth_call(chain["morpho"], MORPHO, "position", bytes.fromhex(key[2:]), borrower, block=tag))
+        _, borrow_shares, collateral = MORPHO.decode("position", raw)[0]
+        rows = positions.filter((pl.col("market") == key) & (pl.col("wallet") == borrower))
+        assert int(rows["collateral_amount"].sum()) == collateral == 10**18, case.name
+        assert int(rows["debt_amount"].sum()) > 0 and borrow_shares > 0, case.name
+        # Morpho's own say: liquidating one unit either goes through, reverts as healthy, or reverts on the price.
+        data = MORPHO.encode("liquidate", params, borrower, 1, 0, b"")
+        try:
+            rpc.call("eth_call", [{"from": liquidator, "to": chain["morpho"], "data": data}, tag])
+            verdict = "liquidatable"
+        except RpcError as refused:
+            verdict = "healthy" if "position is healthy" in refused.message else "cannot tell"
+        row = health.filter((pl.col("market") == key) & (pl.col("wallet") == borrower))
+        if verdict == "cannot tell":
+            assert row.is_empty() and rows.filter(pl.col("asset") == params[1])["collateral_base"].is_null().all()
+            continue
+        price = int(ORACLE.decode("price", rpc.call(*eth_call(params[2], ORACLE, "price", block=tag)))[0])
+        value = collateral * price // 10**36
+        assert int(row["total_collateral_base"][0]) == value, case.name
+        assert (int(row["health_factor_wad"][0]) < WAD) == (verdict == "liquidatable"), case.name
+        rated += 1
+    # Not rated: the two overflowing prices, the burner, the oracle without data and the one with half a word.
+    assert rated == len(CASES) - 5
+
+
+def test_aave_leaves_out_only_the_wallet_the_pool_cannot_rate(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    rpc: RpcClient = chain["rpc"]
+    pool, tag = chain["aave"].pool, hex(chain["block"])
+    wallets = chain["aave_wallets"]
+    answers = rpc.batch_each([eth_call(pool, POOL, "getUserAccountData", w, block=tag) for w in wallets.values()])
+    by_wallet = dict(zip(wallets.values(), answers, strict=True))
+    assert by_wallet[wallets["wbtc"]] is None  # the pool's own maths overflows on the price
+    health = _frame(indexed["db"], "SELECT * FROM wallet_health WHERE protocol = 'aave-v3'")
+    assert wallets["wbtc"] not in health["wallet"].to_list()
+    row = health.filter(pl.col("wallet") == wallets["lender"]).row(0, named=True)
+    data = POOL.decode("getUserAccountData", by_wallet[wallets["lender"]])
+    assert (int(row["total_collateral_base"]), int(row["total_debt_base"])) == (int(data[0]), int(data[1]))
+    positions = _frame(indexed["db"], "SELECT * FROM positions WHERE protocol = 'aave-v3'")
+    wbtc = positions.filter(pl.col("asset") == chain["tokens"]["WBTC"])
+    assert int(wbtc["collateral_amount"][0]) == 10**8 and wbtc["price_usd"].is_null().all()
+
+
+def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    """The node answers the burner out of gas (the devnet's calls run on the block's gas, as a node's on its cap);
+    the client takes that as the oracle's refusal at once instead of retrying it as load, so the index takes seconds."""
+    rpc: RpcClient = chain["rpc"]
+    burner = next(p[2] for c, p in chain["markets"] if c.name == "oracle burns gas")
+    with pytest.raises(RpcError, match=r"(?i)out ?of ?gas"):
+        rpc.call(*eth_call(burner, ORACLE, "price", block=hex(chain["block"])))
+    assert indexed["morpho_seconds"] < 60
