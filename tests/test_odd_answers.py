@@ -57,6 +57,12 @@ class Case:
     price: int  #: the oracle's price while the borrowers borrow
     then: int | str | None  #: after: a new price, a BrokenOracle mode ("mode:N"), or nothing
     expected: tuple[tuple[str, str], ...]  #: (subject role, kind) rows data_quality must hold
+    loan: str = "USDC"  #: key of the fixture's tokens
+    supply: int = 10**12  #: what the lender supplies
+
+
+#: 2e32 units supplied first mint 2e38 shares (Morpho's 1e6 virtual shares a unit): past a HUGEINT, inside uint128.
+GRIEF = 2 * 10**32
 
 
 CASES = [
@@ -73,6 +79,16 @@ CASES = [
     Case("oracle burns gas", "WETH", WETH_PRICE, f"mode:{BURNS_GAS}", (("oracle", "oracle_reverts"),)),
     Case("oracle answers no data", "WETH", WETH_PRICE, f"mode:{NO_DATA}", (("oracle", "oracle_reverts"),)),
     Case("oracle answers half a word", "WETH", WETH_PRICE, f"mode:{HALF_WORD}", (("oracle", "oracle_reverts"),)),
+    # Anyone can make this market: its shares fit Morpho's uint128 but no HUGEINT; its positions' amounts do.
+    Case(
+        "shares past 38 digits",
+        "WETH",
+        WETH_PRICE,
+        None,
+        (("loan", "amount_overflow"), ("loan", "no_decimals"), ("loan", "no_symbol")),
+        loan="grief",
+        supply=GRIEF,
+    ),
 ]
 
 
@@ -87,6 +103,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     )
     tokens = {s: a.lower() for s, a in tokens.items()}
     feeds["WBTC"] = deploy("OddOracle", USD["WBTC"] * 10**8)
+    feeds["wstETH"] = deploy("OddOracle", USD["wstETH"] * 10**8)
     aave = deploy_aave(builder, tokens, feeds)
     morpho = deploy_morpho(builder)
     odd_tokens = {
@@ -95,27 +112,29 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "symbol not utf-8": deploy("WildMetadataToken", 18, b"\xff\xfeZ"),
         "symbol empty": deploy("WildMetadataToken", 18, b""),
         "symbol long": deploy("WildMetadataToken", 18, b"X" * 5000),
+        "grief": deploy("BareToken"),
     }
     everything = tokens | odd_tokens
     markets = []
     for case in CASES:
         oracle = deploy("OddOracle", case.price)
-        params = (tokens["USDC"], everything[case.collateral], oracle, morpho.irm.lower(), LLTV)
+        params = (everything[case.loan], everything[case.collateral], oracle, morpho.irm.lower(), LLTV)
         builder.call(DEPLOYER, MORPHO, morpho.morpho, "createMarket", params)
         markets.append((case, params))
     builder.mine()
 
     lender, borrower, liquidator = (f"0x{k:040x}" for k in (0x1E4D, 0xB0B0, 0x11D0))
-    aave_lender, wbtc_user = (f"0x{k:040x}" for k in (0xA1, 0xA2))
+    aave_lender, wbtc_user, wsteth_user = (f"0x{k:040x}" for k in (0xA1, 0xA2, 0xA3))
 
     def mint(token: str, to: str, amount: int) -> None:
         builder.call(DEPLOYER, MINTABLE if token in tokens.values() else BARE, token, "mint", to, amount)
 
-    for _, (loan, collateral, *_) in markets:
-        mint(loan, lender, 10**12)
+    for case, (loan, collateral, *_) in markets:
+        mint(loan, lender, case.supply)
         mint(loan, liquidator, 10**12)
         mint(collateral, borrower, 10**18)
     mint(tokens["WBTC"], wbtc_user, 10**8)
+    mint(tokens["wstETH"], wsteth_user, 10**19)
     mint(tokens["USDC"], aave_lender, 10**12)
     builder.mine()
     for _, (loan, collateral, *_) in markets:
@@ -123,18 +142,21 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
             builder.call(who, BARE, loan, "approve", morpho.morpho, MAX_UINT)
             builder.call(who, BARE, collateral, "approve", morpho.morpho, MAX_UINT)
     builder.call(wbtc_user, BARE, tokens["WBTC"], "approve", aave.pool, MAX_UINT)
+    builder.call(wsteth_user, BARE, tokens["wstETH"], "approve", aave.pool, MAX_UINT)
     builder.call(aave_lender, BARE, tokens["USDC"], "approve", aave.pool, MAX_UINT)
     builder.mine()
-    for _, params in markets:
-        builder.call(lender, MORPHO, morpho.morpho, "supply", params, 10**12, 0, lender, b"")
+    for case, params in markets:
+        builder.call(lender, MORPHO, morpho.morpho, "supply", params, case.supply, 0, lender, b"")
         builder.call(borrower, MORPHO, morpho.morpho, "supplyCollateral", params, 10**18, borrower, b"")
     builder.call(wbtc_user, POOL, aave.pool, "supply", tokens["WBTC"], 10**8, wbtc_user, 0)
+    builder.call(wsteth_user, POOL, aave.pool, "supply", tokens["wstETH"], 10**19, wsteth_user, 0)
     builder.call(aave_lender, POOL, aave.pool, "supply", tokens["USDC"], 10**12, aave_lender, 0)
     builder.mine(advance_s=60)
     for case, params in markets:
         limit = 10**18 * case.price // 10**36 * LLTV // WAD
         builder.call(borrower, MORPHO, morpho.morpho, "borrow", params, limit // 2, 0, borrower, borrower)
     builder.call(wbtc_user, POOL, aave.pool, "borrow", tokens["USDC"], 5_000 * 10**6, 2, 0, wbtc_user)
+    builder.call(wsteth_user, POOL, aave.pool, "borrow", tokens["USDC"], 5_000 * 10**6, 2, 0, wsteth_user)
     builder.mine(advance_s=60)
 
     # The breakage: prices past what the maths holds, oracles whose code is replaced by BrokenOracle's.
@@ -145,6 +167,8 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
             broken = deploy("BrokenOracle", int(case.then.split(":")[1]))
             rpc.call("anvil_setCode", [oracle, rpc.call("eth_getCode", [broken, "latest"])])
     builder.call(DEPLOYER, ORACLE, feeds["WBTC"], "set", 2**255 - 1, False)
+    # Under 38 digits, so a price the pool and chainrisk read; but 10 wstETH are then worth 1e38 base units.
+    builder.call(DEPLOYER, ORACLE, feeds["wstETH"], "set", 10**37, False)
     builder.mine(advance_s=12)
     return {
         "aave": aave,
@@ -152,9 +176,10 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "markets": markets,
         "tokens": everything,
         "wallets": {"lender": lender, "borrower": borrower, "liquidator": liquidator},
-        "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user},
+        "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user, "wsteth": wsteth_user},
         "wbtc_feed": feeds["WBTC"],
         "block": int(rpc.call("eth_blockNumber"), 16),
+        "builder": builder,
     }
 
 
@@ -191,12 +216,15 @@ def test_every_market_is_stored_and_each_odd_answer_named(chain: dict[str, Any],
     rows = _frame(db, "SELECT protocol, market, subject, kind, detail FROM data_quality")
     expected = set()
     for case, params in chain["markets"]:
-        roles = {"collateral": params[1], "oracle": params[2]}
+        roles = {"loan": params[0], "collateral": params[1], "oracle": params[2]}
         expected |= {(market_id(params), roles[role], kind) for role, kind in case.expected}
     morpho = rows.filter(pl.col("protocol") == "morpho-blue").select("market", "subject", "kind")
     assert set(morpho.iter_rows()) == expected
     aave = rows.filter(pl.col("protocol") == "aave-v3")
-    assert set(aave.select("subject", "kind").iter_rows()) == {(chain["wbtc_feed"], "oracle_overflow")}
+    assert set(aave.select("subject", "kind").iter_rows()) == {
+        (chain["wbtc_feed"], "oracle_overflow"),  # the price itself past 38 digits
+        (chain["tokens"]["wstETH"], "oracle_overflow"),  # a holder's value past 38 digits
+    }
     assert all(d and "\n" not in d for d in rows["detail"].to_list())
     # The long symbol is kept whole; one not UTF-8, or empty, is no symbol (the token's address stands for it).
     symbols = dict(_frame(db, "SELECT DISTINCT asset, symbol FROM positions").iter_rows())
@@ -241,7 +269,10 @@ def test_morpho_figures_equal_the_chain_where_morpho_can_tell(chain: dict[str, A
     assert rated == len(CASES) - 5
 
 
-def test_aave_leaves_out_only_the_wallet_the_pool_cannot_rate(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+def test_aave_leaves_out_only_the_wallets_it_cannot_rate(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    """The WBTC borrower, whose getUserAccountData reverts on the price, and the wstETH borrower, whose collateral the
+    pool values at 1e38 base units (no HUGEINT holds it), are left out of wallet_health, their amounts stored; the
+    lender's figures equal the pool's."""
     rpc: RpcClient = chain["rpc"]
     pool, tag = chain["aave"].pool, hex(chain["block"])
     wallets = chain["aave_wallets"]
@@ -256,6 +287,15 @@ def test_aave_leaves_out_only_the_wallet_the_pool_cannot_rate(chain: dict[str, A
     positions = _frame(indexed["db"], "SELECT * FROM positions WHERE protocol = 'aave-v3'")
     wbtc = positions.filter(pl.col("asset") == chain["tokens"]["WBTC"])
     assert int(wbtc["collateral_amount"][0]) == 10**8 and wbtc["price_usd"].is_null().all()
+    assert by_wallet[wallets["wsteth"]] is not None  # the pool can tell this one
+    pool_value = int(POOL.decode("getUserAccountData", by_wallet[wallets["wsteth"]])[0])
+    assert pool_value == 10**38  # 10 wstETH at 1e37: exactly one past what a HUGEINT holds
+    assert wallets["wsteth"] not in health["wallet"].to_list()
+    wsteth = positions.filter(pl.col("wallet") == wallets["wsteth"])
+    assert wsteth.height == 2 and wsteth["collateral_base"].is_null().all() and wsteth["debt_base"].is_null().all()
+    assert int(wsteth.filter(pl.col("asset") == chain["tokens"]["wstETH"])["collateral_amount"][0]) == 10**19
+    liquidations = _frame(indexed["db"], "SELECT DISTINCT wallet FROM raw_aave_v3_liquidations")
+    assert wallets["wsteth"] not in liquidations["wallet"].to_list()
 
 
 def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
@@ -266,3 +306,33 @@ def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexe
     with pytest.raises(RpcError, match=r"(?i)out ?of ?gas"):
         rpc.call(*eth_call(burner, ORACLE, "price", block=hex(chain["block"])))
     assert indexed["morpho_seconds"] < 60
+
+
+def test_a_steady_run_reads_the_oversized_market_again(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    """The market with no raw rows keeps its positions on the next index (read again, not taken from raw rows it
+    never stored), equal to Morpho's position() at the new block; the others' raw rows are reused as before."""
+    rpc: RpcClient = chain["rpc"]
+    db = indexed["db"]
+    params = next(p for c, p in chain["markets"] if c.name == "shares past 38 digits")
+    key = market_id(params)
+    # Interest accrued on chain in the new block, so that market() there is the state the index accrues to.
+    builder: BlockBuilder = chain["builder"]
+    builder.call(DEPLOYER, MORPHO, chain["morpho"], "accrueInterest", params)
+    builder.mine(advance_s=60)
+    block = int(rpc.call("eth_blockNumber"), 16)
+    index_market("morpho-blue", chain["rpc_url"], chain["morpho"], db, options={"usd_oracle": chain["aave"].oracle})
+    raw = _frame(db, f"SELECT count(*) AS n FROM raw_morpho_blue_markets WHERE market_id = '{key}'")
+    assert raw["n"][0] == 0
+    lender = chain["wallets"]["lender"]
+    state = MORPHO.decode("market", rpc.call(*eth_call(chain["morpho"], MORPHO, "market", bytes.fromhex(key[2:]))))
+    shares = MORPHO.decode(
+        "position", rpc.call(*eth_call(chain["morpho"], MORPHO, "position", bytes.fromhex(key[2:]), lender))
+    )[0][0]
+    assert shares >= 2**127  # what no HUGEINT holds
+    total_assets, total_shares = state[0][0], state[0][1]
+    stored = _frame(
+        db, f"SELECT supplied_amount, block_number FROM positions WHERE market = '{key}' AND wallet = '{lender}'"
+    )
+    assert int(stored["block_number"][0]) == block
+    # MorphoBalancesLib's supply assets: the shares at the market's accrued totals, rounded down.
+    assert int(stored["supplied_amount"][0]) == shares * (total_assets + 1) // (total_shares + 10**6)

@@ -39,6 +39,8 @@ KINDS = {
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
     "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
+    "amount_overflow": "a market's shares or totals pass the 38 digits a HUGEINT holds (Morpho keeps them in uint128): "
+    "its raw state is not stored, its positions are where their own amounts fit",
     "auctions_unread": "a Maker ilk's Clipper does not answer list() or sales(): its running auctions are unknown",
     "stale_usd_price": "a token's USD feed last answered longer ago than usd_feed_max_age at the block read (its "
     "price is used, as the chain serves it)",

@@ -379,6 +379,7 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         unpriced = quality.unpriced_wallets(table, book.wallets, reserves) | quality.zero_priced_wallets(
             table, book.wallets, reserves
         )
+        unpriced |= set(book.wallets.filter(pl.Series(quality.oversized_accounts(table))).to_list())
         under = np.flatnonzero(table.health_factor < WAD).tolist()
         rated = [(a, table.health_factor[i]) for i in under if (a := book.account(i)).wallet not in unpriced]
         name, allowed = _provider_reads(rpc, source, block, sentinel, provider_answers)
@@ -402,7 +403,13 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
                 block,
                 timestamp,
             ),
-            "data_quality": data_quality_frame(quality.issues(reserves, source), self.name, chain_id, source, block),
+            "data_quality": data_quality_frame(
+                [*quality.issues(reserves, source), *quality.oversized_issues(table, source)],
+                self.name,
+                chain_id,
+                source,
+                block,
+            ),
         }
         return Snapshot(frames, len(book), int((table.total_debt_base != 0).sum()))
 

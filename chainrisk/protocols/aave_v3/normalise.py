@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from chainrisk.protocols.aave_v3.account_book import AMOUNTS, AccountBook, Ints
@@ -14,9 +15,10 @@ from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
+from chainrisk.protocols.aave_v3.quality import oversized_accounts
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
+from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, HUGEINT_LIMIT, exact, keyed
 
 PROTOCOL = "aave-v3"
 #: Pool events whose caller (counterparty) also touched the pool.
@@ -253,6 +255,25 @@ def _floats(values: Ints) -> list[float]:
     return [float(v) for v in values]
 
 
+def _only_accounts(table: AccountTable, accounts: npt.NDArray[np.intp]) -> AccountTable:
+    """`table`'s per-account figures of `accounts` only (its rows as they are)."""
+    return replace(
+        table,
+        **{
+            name: getattr(table, name)[accounts]
+            for name in (
+                "total_collateral_base",
+                "total_debt_base",
+                "available_borrows_base",
+                "current_liquidation_threshold",
+                "ltv",
+                "health_factor",
+                "has_zero_ltv_collateral",
+            )
+        },
+    )
+
+
 def contract_frames(
     book: AccountBook, table: AccountTable, chain_id: int, market: str, block: int, timestamp: int, base_unit: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -261,6 +282,11 @@ def contract_frames(
     version = table.version
     rows = table.rows
     held = (rows.supplied != 0) | (rows.debt != 0)
+    # A balance no HUGEINT holds has no row; an account the pool cannot value, or whose values no HUGEINT holds,
+    # keeps its rows' amounts but not their values, and has no health row (quality.oversized_issues says why).
+    oversized = oversized_accounts(table)
+    if oversized.any():
+        held &= ~((rows.supplied >= HUGEINT_LIMIT) | (rows.debt >= HUGEINT_LIMIT)).astype(bool)
     kept = np.flatnonzero(held)
     term = rows.term[kept]
 
@@ -279,6 +305,11 @@ def contract_frames(
     # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
     collateral_base = np.where(collateral != 0, rows.collateral_base[kept], 0)
     debt_base = np.where(rows.borrowing[kept], rows.debt_base[kept], debt * price // unit)
+    if oversized.any():
+        unvalued = np.flatnonzero(oversized[owners])
+        collateral_base, debt_base = collateral_base.astype(object), debt_base.astype(object)
+        collateral_base[unvalued] = None
+        debt_base[unvalued] = None
     emodes = pl.Series(book.emodes, dtype=pl.Int32)
     position_columns: dict[str, object] = {
         "wallet": book.wallets.gather(owners),
@@ -304,8 +335,12 @@ def contract_frames(
         "debt_base": debt_base.tolist(),
     }
     has_debt = table.health_factor != MAX_UINT256
+    rated = np.flatnonzero(~oversized)
+    if oversized.any():
+        table = _only_accounts(table, rated)
+        has_debt = has_debt[rated]
     health_columns: dict[str, object] = {
-        "wallet": book.wallets,
+        "wallet": book.wallets.gather(rated) if oversized.any() else book.wallets,
         "collateral_usd": _floats(table.total_collateral_base / base_unit),
         "debt_usd": _floats(table.total_debt_base / base_unit),
         "health_factor": [h / WAD if d else None for h, d in zip(table.health_factor, has_debt, strict=True)],
@@ -317,7 +352,7 @@ def contract_frames(
         "available_borrows_base": table.available_borrows_base.tolist(),
         "liquidation_threshold_bps": table.current_liquidation_threshold.tolist(),
         "ltv_bps": table.ltv.tolist(),
-        "emode_category": emodes,
+        "emode_category": emodes.gather(rated) if oversized.any() else emodes,
     }
     position_frame = pl.DataFrame(
         position_columns,

@@ -145,7 +145,7 @@ class MorphoBlueAdapter(IncrementalAdapter[Deployment]):
     parameter_changes_view = "stg_morpho_blue_parameter_changes"
     governance_events_view = "stg_morpho_blue_governance_events"
     settings = SETTINGS
-    previous_tables = ("raw_morpho_blue_positions",)
+    previous_tables = ("raw_morpho_blue_positions", "raw_morpho_blue_markets")
     accrued_columns = accrual.ACCRUED_COLUMNS
     #: A market's LLTV is one of its id's parameters (MarketParams): it never changes, and Morpho.liquidate derives
     #: the incentive from it. Morpho Blue caps no collateral (a vault's cap bounds what it supplies to a market).
@@ -211,17 +211,31 @@ class MorphoBlueAdapter(IncrementalAdapter[Deployment]):
             markets, positions, deployment, chain_id, block, timestamp
         )
         source = deployment.morpho
+        # A market whose shares or totals pass what a HUGEINT holds keeps its positions (in token units) but no raw
+        # rows: one such market (anyone can make one) must not stop the others.
+        oversized = normalise.oversized_markets(markets, positions)
+        stored_markets = [m for m in markets if m.params.market_id not in oversized]
+        stored_positions = [p for p in positions if p.market_id not in oversized]
         frames = {
-            "raw_morpho_blue_markets": normalise.markets_frame(markets, chain_id, source, block),
+            "raw_morpho_blue_markets": normalise.markets_frame(stored_markets, chain_id, source, block),
             "raw_morpho_blue_positions": normalise.positions_frame(
-                [p for p in positions if p.supply_shares or p.borrow_shares or p.collateral], chain_id, source, block
+                [p for p in stored_positions if p.supply_shares or p.borrow_shares or p.collateral],
+                chain_id,
+                source,
+                block,
             ),
-            "raw_morpho_blue_liquidations": normalise.liquidations_frame(markets, positions, chain_id, source, block),
+            "raw_morpho_blue_liquidations": normalise.liquidations_frame(
+                stored_markets, stored_positions, chain_id, source, block
+            ),
             "positions": contract_positions,
             "wallet_health": health,
             "markets": markets_frame(normalise.market_rows(markets), self.name, chain_id, source, block, timestamp),
             "data_quality": data_quality_frame(
-                [*(i for m in markets for i in m.issues), *normalise.value_issues(markets, positions)],
+                [
+                    *(i for m in markets for i in m.issues),
+                    *normalise.value_issues(markets, positions),
+                    *normalise.oversized_issues(markets, oversized),
+                ],
                 self.name,
                 chain_id,
                 source,
@@ -250,6 +264,8 @@ def _unchanged_positions(
     every interest accrual: fee recipients are always read again."""
     since = previous.events_since.filter(pl.col("event").is_in(POSITION_EVENTS))
     touched = set(since.select("market_id", "wallet").iter_rows())
+    # A market the previous snapshot stored no raw row of (its shares passed what a HUGEINT holds) is read again.
+    recorded = set(previous.raw["raw_morpho_blue_markets"]["market_id"].to_list())
     rows = previous.raw["raw_morpho_blue_positions"]
     amounts = [rows[c].cast(pl.Int128).to_list() for c in ("supply_shares", "borrow_shares", "collateral")]
     stored = {
@@ -261,7 +277,7 @@ def _unchanged_positions(
     return {
         pair: stored.get(pair) or Position(pair[0], pair[1], 0, 0, 0)
         for pair in pairs
-        if pair not in touched and pair not in fee_holders
+        if pair not in touched and pair not in fee_holders and pair[0] in recorded
     }
 
 

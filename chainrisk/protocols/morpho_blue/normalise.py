@@ -65,7 +65,12 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 def events_frame(events: list[MorphoEvent]) -> pl.DataFrame:
-    columns = {name: [getattr(e, name) for e in events] for name in EVENT_SCHEMA}
+    """The events' rows; an amount past the 38 digits a HUGEINT holds (a Supply of 2e32 units mints 2e38 shares) is
+    NULL, unknown rather than refused with every other event of the range."""
+    columns = {
+        name: [hugeint_or_none(getattr(e, name)) if dtype == EXACT() else getattr(e, name) for e in events]
+        for name, dtype in EVENT_SCHEMA.items()
+    }
     return exact(pl.DataFrame(columns, schema=EVENT_SCHEMA))
 
 
@@ -244,6 +249,45 @@ def _stored_value(collateral: int, price: int | None) -> int | None:
     return hugeint_or_none(priced_value(collateral, price))
 
 
+def oversized_markets(markets: list[Market], positions: list[Position]) -> dict[str, str]:
+    """Markets a raw table cannot hold, by id, with what passes: Morpho keeps totals, borrow shares and collateral in
+    uint128 and supply shares in uint256, a HUGEINT holds 38 digits (2^127). Anyone can make one: a first supply of
+    2e32 units of any token mints 2e38 shares (1e6 virtual shares a unit)."""
+    found: dict[str, str] = {}
+
+    def check(market: str, name: str, value: int | None) -> None:
+        if market not in found and value is not None and hugeint_or_none(value) is None:
+            found[market] = f"{name} {value:.4e}"
+
+    for m in markets:
+        key = m.params.market_id
+        for name, value in (*asdict(m.state).items(), *asdict(m.accrued).items()):
+            check(key, name, value)
+        check(key, "borrow_rate", m.borrow_rate)
+        check(key, "rate_at_target", m.rate_at_target)
+    for p in positions:
+        for name in ("supply_shares", "borrow_shares", "collateral"):
+            check(p.market_id, f"a position's {name}", getattr(p, name))
+    return found
+
+
+def oversized_issues(markets: list[Market], oversized: dict[str, str]) -> list[Issue]:
+    """One `amount_overflow` row per market of `oversized`: its raw state is not stored (its positions are, in token
+    units, where each amount fits; a steady run reads them again rather than from the raw rows)."""
+    return [
+        Issue(
+            m.params.market_id,
+            m.params.loan_token,
+            "amount_overflow",
+            f"market {m.params.market_id}: {oversized[m.params.market_id]} passes the 38 digits a HUGEINT holds",
+            "its raw state (shares and totals) and its past snapshots' rebuilt positions; positions whose own "
+            "amount passes 38 digits",
+        )
+        for m in markets
+        if m.params.market_id in oversized
+    ]
+
+
 def value_issues(markets: list[Market], positions: list[Position]) -> list[Issue]:
     """One `oracle_overflow` row per market whose oracle answers a price at which some position's collateral value
     cannot be had: Morpho's own health check overflows on it (collateral x price past 2^256), or the value passes the
@@ -298,6 +342,8 @@ def contract_frames(
         borrowed = to_assets_up(p.borrow_shares, s.total_borrow_assets, s.total_borrow_shares)
         if not (supplied or borrowed or p.collateral):
             continue
+        if any(hugeint_or_none(x) is None for x in (supplied, borrowed, p.collateral)):
+            continue  # an amount no column holds: the market's amount_overflow row says so
         usd_per_unit = base_currency_usd(m)
         # The oracle's value of the collateral in USD: unknown without a price, and a zero price is no USD figure.
         collateral_usd_per_unit = usd_per_unit if m.price else None
