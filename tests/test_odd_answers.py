@@ -59,6 +59,12 @@ class Case:
     expected: tuple[tuple[str, str], ...]  #: (subject role, kind) rows data_quality must hold
     loan: str = "USDC"  #: key of the fixture's tokens
     supply: int = 10**12  #: what the lender supplies
+    irm: str = "kinked"  #: the devnet's KinkedIrm, or "odd": an OddIrm set to IRM_RATE after the borrows
+
+
+#: A borrow rate a second (WAD) at which Morpho's accrual over the fixture's last minute passes uint128 (its interest
+#: ~1e47 units) though every product fits 2^256: toUint128 reverts and the market is frozen.
+IRM_RATE = 10**30
 
 
 #: 2e32 units supplied first mint 2e38 shares (Morpho's 1e6 virtual shares a unit): past a HUGEINT, inside uint128.
@@ -79,6 +85,7 @@ CASES = [
     Case("oracle burns gas", "WETH", WETH_PRICE, f"mode:{BURNS_GAS}", (("oracle", "oracle_reverts"),)),
     Case("oracle answers no data", "WETH", WETH_PRICE, f"mode:{NO_DATA}", (("oracle", "oracle_reverts"),)),
     Case("oracle answers half a word", "WETH", WETH_PRICE, f"mode:{HALF_WORD}", (("oracle", "oracle_reverts"),)),
+    Case("irm overflows the accrual", "WETH", WETH_PRICE, None, (("irm", "irm_overflow"),), irm="odd"),
     # Anyone can make this market: its shares fit Morpho's uint128 but no HUGEINT; its positions' amounts do.
     Case(
         "shares past 38 digits",
@@ -115,10 +122,14 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "grief": deploy("BareToken"),
     }
     everything = tokens | odd_tokens
+    odd_irm = deploy("OddIrm")
+    builder.call(DEPLOYER, MORPHO, morpho.morpho, "enableIrm", odd_irm)
+    builder.mine()
     markets = []
     for case in CASES:
         oracle = deploy("OddOracle", case.price)
-        params = (everything[case.loan], everything[case.collateral], oracle, morpho.irm.lower(), LLTV)
+        irm = odd_irm if case.irm == "odd" else morpho.irm.lower()
+        params = (everything[case.loan], everything[case.collateral], oracle, irm, LLTV)
         builder.call(DEPLOYER, MORPHO, morpho.morpho, "createMarket", params)
         markets.append((case, params))
     builder.mine()
@@ -166,6 +177,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         elif isinstance(case.then, str):
             broken = deploy("BrokenOracle", int(case.then.split(":")[1]))
             rpc.call("anvil_setCode", [oracle, rpc.call("eth_getCode", [broken, "latest"])])
+    builder.call(DEPLOYER, Abi(ODD["OddIrm"].abi), odd_irm, "set", IRM_RATE)
     builder.call(DEPLOYER, ORACLE, feeds["WBTC"], "set", 2**255 - 1, False)
     # Under 38 digits, so a price the pool and chainrisk read; but 10 wstETH are then worth 1e38 base units.
     builder.call(DEPLOYER, ORACLE, feeds["wstETH"], "set", 10**37, False)
@@ -216,7 +228,7 @@ def test_every_market_is_stored_and_each_odd_answer_named(chain: dict[str, Any],
     rows = _frame(db, "SELECT protocol, market, subject, kind, detail FROM data_quality")
     expected = set()
     for case, params in chain["markets"]:
-        roles = {"loan": params[0], "collateral": params[1], "oracle": params[2]}
+        roles = {"loan": params[0], "collateral": params[1], "oracle": params[2], "irm": params[3]}
         expected |= {(market_id(params), roles[role], kind) for role, kind in case.expected}
     morpho = rows.filter(pl.col("protocol") == "morpho-blue").select("market", "subject", "kind")
     assert set(morpho.iter_rows()) == expected
@@ -258,15 +270,45 @@ def test_morpho_figures_equal_the_chain_where_morpho_can_tell(chain: dict[str, A
             verdict = "healthy" if "position is healthy" in refused.message else "cannot tell"
         row = health.filter((pl.col("market") == key) & (pl.col("wallet") == borrower))
         if verdict == "cannot tell":
-            assert row.is_empty() and rows.filter(pl.col("asset") == params[1])["collateral_base"].is_null().all()
+            assert row.is_empty(), case.name
+            # The collateral's value is unknown where the price is; a frozen market's price still values it.
+            unvalued = rows.filter(pl.col("asset") == params[1])["collateral_base"].is_null().all()
+            assert unvalued == (case.irm != "odd"), case.name
             continue
         price = int(ORACLE.decode("price", rpc.call(*eth_call(params[2], ORACLE, "price", block=tag)))[0])
         value = collateral * price // 10**36
         assert int(row["total_collateral_base"][0]) == value, case.name
         assert (int(row["health_factor_wad"][0]) < WAD) == (verdict == "liquidatable"), case.name
         rated += 1
-    # Not rated: the two overflowing prices, the burner, the oracle without data and the one with half a word.
-    assert rated == len(CASES) - 5
+    # Not rated: the two overflowing prices, the burner, the oracle without data and the one with half a word, and
+    # the market whose accrual overflows (liquidate accrues first, and reverts).
+    assert rated == len(CASES) - 6
+
+
+def test_a_market_is_frozen_exactly_where_morpho_s_accrual_reverts(
+    chain: dict[str, Any], indexed: dict[str, Any]
+) -> None:
+    """Morpho's own accrueInterest at the block reverts for the market data_quality calls frozen (irm_overflow) and
+    goes through for every other; the frozen market's raw state is stored as Morpho last wrote it."""
+    rpc: RpcClient = chain["rpc"]
+    tag = hex(chain["block"])
+    frozen = set(
+        _frame(indexed["db"], "SELECT market FROM data_quality WHERE kind = 'irm_overflow'")["market"].to_list()
+    )
+    reverted = set()
+    for _, params in chain["markets"]:
+        data = MORPHO.encode("accrueInterest", params)
+        try:
+            rpc.call("eth_call", [{"from": DEPLOYER, "to": chain["morpho"], "data": data}, tag])
+        except RpcError:
+            reverted.add(market_id(params))
+    assert frozen == reverted and len(frozen) == 1
+    key = next(iter(frozen))
+    raw = _frame(indexed["db"], f"SELECT * FROM raw_morpho_blue_markets WHERE market_id = '{key}'")
+    state = MORPHO.decode(
+        "market", rpc.call(*eth_call(chain["morpho"], MORPHO, "market", bytes.fromhex(key[2:]), block=tag))
+    )[0]
+    assert (int(raw["total_borrow_assets"][0]), int(raw["last_update"][0])) == (state[2], state[4])
 
 
 def test_aave_leaves_out_only_the_wallets_it_cannot_rate(chain: dict[str, Any], indexed: dict[str, Any]) -> None:

@@ -38,6 +38,8 @@ KINDS = {
     "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
+    "irm_overflow": "the market's interest rate model answers a rate at which Morpho's accrual overflows: the market "
+    "is frozen (every call that accrues reverts), its interest since the last update unknown",
     "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
     "amount_overflow": "a market's shares or totals pass the 38 digits a HUGEINT holds (Morpho keeps them in uint128): "
     "its raw state is not stored, its positions are where their own amounts fit",

@@ -168,3 +168,37 @@ contract BrokenOracle {
         }
     }
 }
+
+/// Morpho Blue's IIrm with a rate it is told (per second, WAD): a rate past sense makes Morpho's accrual overflow.
+contract OddIrm {
+    struct MarketParams {
+        address loanToken;
+        address collateralToken;
+        address oracle;
+        address irm;
+        uint256 lltv;
+    }
+
+    struct Market {
+        uint128 totalSupplyAssets;
+        uint128 totalSupplyShares;
+        uint128 totalBorrowAssets;
+        uint128 totalBorrowShares;
+        uint128 lastUpdate;
+        uint128 fee;
+    }
+
+    uint256 internal rate;
+
+    function set(uint256 rate_) external {
+        rate = rate_;
+    }
+
+    function borrowRate(MarketParams memory, Market memory) external view returns (uint256) {
+        return rate;
+    }
+
+    function borrowRateView(MarketParams memory, Market memory) external view returns (uint256) {
+        return rate;
+    }
+}

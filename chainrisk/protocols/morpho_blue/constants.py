@@ -17,6 +17,8 @@ LIQUIDATION_CURSOR = 3 * 10**17
 VIRTUAL_SHARES = 10**6
 VIRTUAL_ASSETS = 1
 MAX_UINT256 = 2**256 - 1
+#: Market totals and a position's borrow shares and collateral are uint128 (IMorpho.sol's Market and Position).
+MAX_UINT128 = 2**128 - 1
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from chainrisk.protocols.morpho_blue.constants import (
     LIQUIDATION_CURSOR,
     MAX_LIQUIDATION_INCENTIVE_FACTOR,
+    MAX_UINT128,
     MAX_UINT256,
     ORACLE_PRICE_SCALE,
     VIRTUAL_ASSETS,
@@ -70,6 +71,36 @@ class Accrual:
     market: MarketState  #: state after accrual
     interest: int  #: loan units added to both totals
     fee_shares: int  #: supply shares minted to the fee recipient
+
+
+def accrual_reverts(market: MarketState, borrow_rate: int, timestamp: int) -> bool:
+    """Whether Morpho._accrueInterest at `timestamp` reverts with this rate: a checked product of MathLib's
+    wTaylorCompounded or wMulDown passes 2^256 - 1, or the interest, a total or the fee's shares pass uint128
+    (SafeCastLib.toUint128 and the uint128 additions). The market is then frozen: every call that accrues first
+    (supply, borrow, repay, withdraw, liquidate) reverts, as with an IRM that reverts."""
+    elapsed = timestamp - market.last_update
+    if elapsed <= 0:
+        return False
+    first = borrow_rate * elapsed
+    if first > MAX_UINT256 or first * first > MAX_UINT256:
+        return True
+    second = mul_div_down(first, first, 2 * WAD)
+    if second * first > MAX_UINT256:
+        return True
+    growth = first + second + mul_div_down(second, first, 3 * WAD)
+    if growth > MAX_UINT256 or market.total_borrow_assets * growth > MAX_UINT256:
+        return True
+    interest = w_mul_down(market.total_borrow_assets, growth)
+    if max(interest, market.total_borrow_assets + interest, market.total_supply_assets + interest) > MAX_UINT128:
+        return True
+    if market.fee:
+        fee_amount = w_mul_down(interest, market.fee)
+        supply = market.total_supply_assets + interest - fee_amount
+        if fee_amount * (market.total_supply_shares + VIRTUAL_SHARES) > MAX_UINT256:
+            return True
+        fee_shares = to_shares_down(fee_amount, supply, market.total_supply_shares)
+        return market.total_supply_shares + fee_shares > MAX_UINT128
+    return False
 
 
 def accrue_interest(market: MarketState, borrow_rate: int, timestamp: int, has_irm: bool = True) -> Accrual:

@@ -12,7 +12,7 @@ from typing import Any
 from chainrisk.abi import eth_call, keccak, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
-from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
+from chainrisk.protocols.morpho_blue.maths import MarketState, accrual_reverts, accrue_interest
 from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
 from chainrisk.protocols.quality import (
     DECODE_ERRORS,
@@ -259,7 +259,20 @@ def read_markets(
             rate = next(irm_rates)
             rate_at_target = _adaptive_rate_at_target(next(targets), state, timestamp, rate)
         elapsed = timestamp - state.last_update
-        interest_known = rate is not None or elapsed <= 0
+        frozen = rate is not None and accrual_reverts(state, rate, timestamp)
+        interest_known = (rate is not None and not frozen) or elapsed <= 0
+        if frozen:
+            issues.append(
+                Issue(
+                    market_id,
+                    params.irm,
+                    "irm_overflow",
+                    f"IRM {params.irm}: borrowRateView answers {rate:.4e} a second, at which Morpho's accrual "
+                    f"over the {elapsed} s since the market's last update overflows (it reverts: the market is frozen)",
+                    f"interest since its last update ({elapsed} s before the block): supply and debt are as stored "
+                    "then, borrowers' health left out",
+                )
+            )
         if rate is None:
             # Morpho's own accrual calls the IRM too, so the market is frozen: every supply, borrow, repay and
             # liquidation reverts. Its stored state is exact as of its last update; interest since then is unknown.
