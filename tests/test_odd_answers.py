@@ -33,6 +33,7 @@ from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.client import RpcError
+from chainrisk.store.db import Store
 from chainrisk.units import WAD
 from tests.chainops import bare_chain
 
@@ -376,5 +377,14 @@ def test_a_steady_run_reads_the_oversized_market_again(chain: dict[str, Any], in
         db, f"SELECT supplied_amount, block_number FROM positions WHERE market = '{key}' AND wallet = '{lender}'"
     )
     assert int(stored["block_number"][0]) == block
+    # The frozen market's state stays as Morpho last wrote it: its version carried, not a new one a run.
+    frozen = market_id(next(p for c, p in chain["markets"] if c.irm == "odd"))
+    versions = _frame(db, f"SELECT count(*) AS n FROM history.raw_morpho_blue_markets WHERE market_id = '{frozen}'")
+    assert versions["n"][0] == 1
+    # ... and rebuilt as of the new block, its accrued totals are still Morpho's own, not accrued past uint128.
+    with Store(db, read_only=True) as store:
+        rows = store.raw_as_of("raw_morpho_blue_markets", 31337, chain["morpho"], block)
+    row = rows.filter(pl.col("market_id") == frozen).row(0, named=True)
+    assert int(row["accrued_total_borrow_assets"]) == int(row["total_borrow_assets"])
     # MorphoBalancesLib's supply assets: the shares at the market's accrued totals, rounded down.
     assert int(stored["supplied_amount"][0]) == shares * (total_assets + 1) // (total_shares + 10**6)

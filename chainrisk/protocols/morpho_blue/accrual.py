@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
-from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest
+from chainrisk.protocols.morpho_blue.maths import MarketState, accrual_reverts, accrue_interest
 from chainrisk.units import ZERO_ADDRESS
 
 MARKETS = "raw_morpho_blue_markets"
@@ -40,15 +40,16 @@ def borrow_rate(row: dict[str, Any], state: MarketState, timestamp: int) -> int 
 
 
 def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any]]:
-    """Each market's borrow rate and totals accrued to `timestamp` (as stored where the IRM failed: interest
-    unknown, or none due)."""
+    """Each market's borrow rate and totals accrued to `timestamp` (as stored where the IRM failed or Morpho's own
+    accrual would revert with its rate: interest unknown, the market frozen; or none due)."""
     if table != MARKETS:
         raise ValueError(f"{table} has no accrued columns")
     out = []
     for row in rows.iter_rows(named=True):
         state = stored_state(row)
         rate = borrow_rate(row, state, timestamp)
-        if rate is not None or timestamp <= state.last_update:
+        frozen = rate is not None and accrual_reverts(state, rate, timestamp)
+        if (rate is not None and not frozen) or timestamp <= state.last_update:
             state = accrue_interest(state, rate or 0, timestamp, has_irm=row["irm"] != ZERO_ADDRESS).market
         out.append({"borrow_rate": rate, **{f"accrued_{t}": getattr(state, t) for t in TOTALS}})
     return out
