@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import numpy as np
@@ -257,21 +257,8 @@ def _floats(values: Ints) -> list[float]:
 
 def _only_accounts(table: AccountTable, accounts: npt.NDArray[np.intp]) -> AccountTable:
     """`table`'s per-account figures of `accounts` only (its rows as they are)."""
-    return replace(
-        table,
-        **{
-            name: getattr(table, name)[accounts]
-            for name in (
-                "total_collateral_base",
-                "total_debt_base",
-                "available_borrows_base",
-                "current_liquidation_threshold",
-                "ltv",
-                "health_factor",
-                "has_zero_ltv_collateral",
-            )
-        },
-    )
+    per_account = [f.name for f in fields(table) if f.name not in ("version", "rows")]
+    return replace(table, **{name: getattr(table, name)[accounts] for name in per_account})
 
 
 def contract_frames(
