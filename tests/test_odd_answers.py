@@ -42,6 +42,7 @@ BARE, ORACLE = Abi(ODD["BareToken"].abi), Abi(ODD["OddOracle"].abi)
 MINTABLE = Abi(aave_artifact("MintableERC20").abi)
 MORPHO = load_abi("morpho-blue", "IMorpho")
 POOL = load_abi("aave-v3", "IPool")
+CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
 USD = {"WETH": 2000, "wstETH": 2300, "WBTC": 30_000, "USDC": 1, "DAI": 1, "USDT": 1, "LINK": 7}
 LLTV = 86 * 10**16
 MAX_UINT = 2**256 - 1
@@ -63,6 +64,8 @@ class Case:
     irm: str = "kinked"  #: the devnet's KinkedIrm, or "odd": an OddIrm set to IRM_RATE after the borrows
 
 
+#: DAI an Aave whale supplies: a balance past 38 digits, inside the aToken's uint128 scaled balance.
+WHALE_DAI = 2 * 10**38
 #: A borrow rate a second (WAD) at which Morpho's accrual over the fixture's last minute passes uint128 (its interest
 #: ~1e47 units) though every product fits 2^256: toUint128 reverts and the market is frozen.
 IRM_RATE = 10**30
@@ -136,7 +139,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.mine()
 
     lender, borrower, liquidator = (f"0x{k:040x}" for k in (0x1E4D, 0xB0B0, 0x11D0))
-    aave_lender, wbtc_user, wsteth_user = (f"0x{k:040x}" for k in (0xA1, 0xA2, 0xA3))
+    aave_lender, wbtc_user, wsteth_user, whale = (f"0x{k:040x}" for k in (0xA1, 0xA2, 0xA3, 0xA4))
 
     def mint(token: str, to: str, amount: int) -> None:
         builder.call(DEPLOYER, MINTABLE if token in tokens.values() else BARE, token, "mint", to, amount)
@@ -147,6 +150,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         mint(collateral, borrower, 10**18)
     mint(tokens["WBTC"], wbtc_user, 10**8)
     mint(tokens["wstETH"], wsteth_user, 10**19)
+    mint(tokens["DAI"], whale, WHALE_DAI)
     mint(tokens["USDC"], aave_lender, 10**12)
     builder.mine()
     for _, (loan, collateral, *_) in markets:
@@ -155,6 +159,9 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
             builder.call(who, BARE, collateral, "approve", morpho.morpho, MAX_UINT)
     builder.call(wbtc_user, BARE, tokens["WBTC"], "approve", aave.pool, MAX_UINT)
     builder.call(wsteth_user, BARE, tokens["wstETH"], "approve", aave.pool, MAX_UINT)
+    builder.call(whale, BARE, tokens["DAI"], "approve", aave.pool, MAX_UINT)
+    # No supply cap on DAI, as a fork may leave it (a cap of 68.7 billion tokens, Aave's largest, would refuse it).
+    builder.call(DEPLOYER, CONFIGURATOR, aave.pool_configurator, "setSupplyCap", tokens["DAI"], 0)
     builder.call(aave_lender, BARE, tokens["USDC"], "approve", aave.pool, MAX_UINT)
     builder.mine()
     for case, params in markets:
@@ -162,6 +169,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         builder.call(borrower, MORPHO, morpho.morpho, "supplyCollateral", params, 10**18, borrower, b"")
     builder.call(wbtc_user, POOL, aave.pool, "supply", tokens["WBTC"], 10**8, wbtc_user, 0)
     builder.call(wsteth_user, POOL, aave.pool, "supply", tokens["wstETH"], 10**19, wsteth_user, 0)
+    builder.call(whale, POOL, aave.pool, "supply", tokens["DAI"], WHALE_DAI, whale, 0)
     builder.call(aave_lender, POOL, aave.pool, "supply", tokens["USDC"], 10**12, aave_lender, 0)
     builder.mine(advance_s=60)
     for case, params in markets:
@@ -189,7 +197,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "markets": markets,
         "tokens": everything,
         "wallets": {"lender": lender, "borrower": borrower, "liquidator": liquidator},
-        "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user, "wsteth": wsteth_user},
+        "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user, "wsteth": wsteth_user, "whale": whale},
         "wbtc_feed": feeds["WBTC"],
         "block": int(rpc.call("eth_blockNumber"), 16),
         "builder": builder,
@@ -237,6 +245,7 @@ def test_every_market_is_stored_and_each_odd_answer_named(chain: dict[str, Any],
     assert set(aave.select("subject", "kind").iter_rows()) == {
         (chain["wbtc_feed"], "oracle_overflow"),  # the price itself past 38 digits
         (chain["tokens"]["wstETH"], "oracle_overflow"),  # a holder's value past 38 digits
+        (chain["tokens"]["DAI"], "amount_overflow"),  # a balance past 38 digits
     }
     assert all(d and "\n" not in d for d in rows["detail"].to_list())
     # The long symbol is kept whole; one not UTF-8, or empty, is no symbol (the token's address stands for it).
@@ -337,6 +346,10 @@ def test_aave_leaves_out_only_the_wallets_it_cannot_rate(chain: dict[str, Any], 
     wsteth = positions.filter(pl.col("wallet") == wallets["wsteth"])
     assert wsteth.height == 2 and wsteth["collateral_base"].is_null().all() and wsteth["debt_base"].is_null().all()
     assert int(wsteth.filter(pl.col("asset") == chain["tokens"]["wstETH"])["collateral_amount"][0]) == 10**19
+    # The whale's 2e38 DAI: the pool rates it; no positions row holds its balance, and its health is left out.
+    assert by_wallet[wallets["whale"]] is not None
+    assert wallets["whale"] not in health["wallet"].to_list()
+    assert positions.filter(pl.col("wallet") == wallets["whale"]).is_empty()
     liquidations = _frame(indexed["db"], "SELECT DISTINCT wallet FROM raw_aave_v3_liquidations")
     assert wallets["wsteth"] not in liquidations["wallet"].to_list()
 
@@ -351,7 +364,9 @@ def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexe
     assert indexed["morpho_seconds"] < 60
 
 
-def test_a_steady_run_reads_the_oversized_market_again(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+def test_a_steady_run_reads_the_oversized_market_and_account_again(
+    chain: dict[str, Any], indexed: dict[str, Any]
+) -> None:
     """The market with no raw rows keeps its positions on the next index (read again, not taken from raw rows it
     never stored), equal to Morpho's position() at the new block; the others' raw rows are reused as before."""
     rpc: RpcClient = chain["rpc"]
@@ -364,6 +379,12 @@ def test_a_steady_run_reads_the_oversized_market_again(chain: dict[str, Any], in
     builder.mine(advance_s=60)
     block = int(rpc.call("eth_blockNumber"), 16)
     index_market("morpho-blue", chain["rpc_url"], chain["morpho"], db, options={"usd_oracle": chain["aave"].oracle})
+    # Aave's whale has no raw rows either: the next snapshot reads it again and names it again.
+    index_market("aave-v3", chain["rpc_url"], chain["aave"].pool_addresses_provider, db)
+    named = _frame(db, "SELECT subject, kind, block_number FROM data_quality WHERE protocol = 'aave-v3'")
+    assert (chain["tokens"]["DAI"], "amount_overflow", block) in set(named.iter_rows())
+    accounts = _frame(db, "SELECT wallet FROM raw_aave_v3_accounts")["wallet"].to_list()
+    assert chain["aave_wallets"]["whale"] not in accounts and chain["aave_wallets"]["lender"] in accounts
     raw = _frame(db, f"SELECT count(*) AS n FROM raw_morpho_blue_markets WHERE market_id = '{key}'")
     assert raw["n"][0] == 0
     lender = chain["wallets"]["lender"]

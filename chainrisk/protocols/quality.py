@@ -41,8 +41,9 @@ KINDS = {
     "irm_overflow": "the market's interest rate model answers a rate at which Morpho's accrual overflows: the market "
     "is frozen (every call that accrues reverts), its interest since the last update unknown",
     "no_usd_price": "no USD price for the market: no USD source configured, or none prices any of its tokens",
-    "amount_overflow": "a market's shares or totals pass the 38 digits a HUGEINT holds (Morpho keeps them in uint128): "
-    "its raw state is not stored, its positions are where their own amounts fit",
+    "amount_overflow": "amounts past the 38 digits a HUGEINT holds: a Morpho market's shares or totals (Morpho keeps "
+    "them in uint128: its raw state is not stored, its positions are where their own amounts fit), an Aave balance "
+    "(that position is not stored, its wallet's health is left out)",
     "auctions_unread": "a Maker ilk's Clipper does not answer list() or sales(): its running auctions are unknown",
     "stale_usd_price": "a token's USD feed last answered longer ago than usd_feed_max_age at the block read (its "
     "price is used, as the chain serves it)",

@@ -385,13 +385,14 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         name, allowed = _provider_reads(rpc, source, block, sentinel, provider_answers)
         pairs = liquidation_pairs(state, [a for a, _ in rated], [h for _, h in rated], allowed)
         health = with_status(health, wallet_status(state, pairs))
+        stored = normalise.storable(book)
         frames = {
             "raw_aave_v3_reserves": normalise.reserves_frame(
                 reserves, chain_id, source, block, market.base_currency_unit, version, market.pool_revision, timestamp
             ),
             "raw_aave_v3_emode_categories": normalise.emode_frame(categories, chain_id, source, block, version),
-            "raw_aave_v3_accounts": normalise.accounts_frame(book, chain_id, source, block),
-            "raw_aave_v3_balances": normalise.balances_frame(book, reserves, chain_id, source, block),
+            "raw_aave_v3_accounts": normalise.accounts_frame(stored, chain_id, source, block),
+            "raw_aave_v3_balances": normalise.balances_frame(stored, reserves, chain_id, source, block),
             "raw_aave_v3_liquidations": pairs_frame(state, pairs, chain_id, source, block),
             "positions": positions,
             "wallet_health": health,

@@ -18,7 +18,7 @@ from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
 from chainrisk.protocols.aave_v3.quality import oversized_accounts
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, HUGEINT_LIMIT, exact, keyed
+from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, HUGEINT_LIMIT, exact, hugeint_or_none, keyed
 
 PROTOCOL = "aave-v3"
 #: Pool events whose caller (counterparty) also touched the pool.
@@ -26,7 +26,12 @@ CALLER_EVENTS = ("Supply", "Borrow", "Repay", "LiquidationCall")
 
 
 def events_frame(events: list[AaveEvent]) -> pl.DataFrame:
-    columns = {name: [getattr(e, name) for e in events] for name in AaveEvent.__dataclass_fields__}
+    """The events' rows; an amount past the 38 digits a HUGEINT holds (a supply of 2e38 units where no cap stops it)
+    is NULL, unknown rather than refused with every other event of the range."""
+    columns = {
+        name: [hugeint_or_none(getattr(e, name)) if name in ("amount", "amount2") else getattr(e, name) for e in events]
+        for name in AaveEvent.__dataclass_fields__
+    }
     return pl.DataFrame(
         columns,
         schema={
@@ -222,11 +227,25 @@ def accounts_frame(book: AccountBook, chain_id: int, market: str, block: int) ->
     return keyed(frame, chain_id, market, block)
 
 
+def storable(book: AccountBook) -> AccountBook:
+    """`book` without the accounts holding a scaled balance past the 38 digits a HUGEINT holds (a reserve without a
+    supply cap, a token of absurd supply): the raw tables cannot hold them, so they have no raw rows, and a later
+    snapshot, not finding them there, reads them again."""
+    largest = max((getattr(book, c).max() for c in AMOUNTS if len(getattr(book, c))), default=0)
+    if largest < HUGEINT_LIMIT:
+        return book
+    oversized = np.zeros(len(book), dtype=bool)
+    for c in AMOUNTS:
+        oversized[book.holder[(getattr(book, c) >= HUGEINT_LIMIT).astype(bool)]] = True
+    return book.where(~oversized)
+
+
 def balances_frame(book: AccountBook, reserves: list[Reserve], chain_id: int, market: str, block: int) -> pl.DataFrame:
     """The raw balances the lens read: scaled aToken and variable debt, stable debt, per wallet and reserve (the
     reserves `reserves` lists)."""
     asset_by_id = {r.reserve_id: r.asset for r in reserves}
     listed = np.flatnonzero(np.isin(book.reserve_id, list(asset_by_id)))
+
     frame = pl.DataFrame(
         {
             "wallet": book.wallets.gather(book.holder[listed]),

@@ -67,7 +67,9 @@ def oversized_accounts(table: AccountTable) -> Flags:
 
 
 def oversized_issues(table: AccountTable, market: str) -> list[Issue]:
-    """One `oracle_overflow` row per reserve some oversized row holds."""
+    """Per reserve some oversized row holds: `amount_overflow` where a balance itself has 38 digits or more (that
+    position has no row), else `oracle_overflow` (the balance at the reserve's price passes what the pool or a
+    HUGEINT holds)."""
     rows = table.rows
     bad = oversized_rows(table)
     if not bad.any():
@@ -77,13 +79,19 @@ def oversized_issues(table: AccountTable, market: str) -> list[Issue]:
         reserve = rows.reserves[term]
         these = np.flatnonzero(bad & (rows.term == term))
         count, price = len(these), rows.price[these[0]]
+        amounts = np.maximum(rows.supplied[these], rows.debt[these])
+        if (amounts >= HUGEINT_LIMIT).any():
+            kind = "amount_overflow"
+            detail = f"{count} balance(s) of 38 digits or more (largest {max(amounts):.4e}): those positions unstored"
+        else:
+            kind = "oracle_overflow"
+            detail = f"{count} balance(s) at price {price} pass 2^256 in the pool's own balance x price, or 38 digits"
         found.append(
             Issue(
                 market,
                 reserve.asset,
-                "oracle_overflow",
-                f"reserve {reserve.symbol} ({reserve.asset}): {count} balance(s) at price {price} pass 2^256 "
-                "in the pool's own balance x price, or 38 digits",
+                kind,
+                f"reserve {reserve.symbol} ({reserve.asset}): {detail}",
                 "those wallets' values (base currency and USD) and health",
             )
         )
