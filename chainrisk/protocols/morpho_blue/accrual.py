@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
-from chainrisk.protocols.morpho_blue.maths import MarketState, accrual_reverts, accrue_interest
+from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, accrues
 from chainrisk.units import ZERO_ADDRESS
 
 MARKETS = "raw_morpho_blue_markets"
@@ -48,8 +48,7 @@ def accrue(table: str, rows: pl.DataFrame, timestamp: int) -> list[dict[str, Any
     for row in rows.iter_rows(named=True):
         state = stored_state(row)
         rate = borrow_rate(row, state, timestamp)
-        frozen = rate is not None and accrual_reverts(state, rate, timestamp)
-        if (rate is not None and not frozen) or timestamp <= state.last_update:
+        if accrues(state, rate, timestamp):
             state = accrue_interest(state, rate or 0, timestamp, has_irm=row["irm"] != ZERO_ADDRESS).market
         out.append({"borrow_rate": rate, **{f"accrued_{t}": getattr(state, t) for t in TOTALS}})
     return out

@@ -82,25 +82,30 @@ def accrual_reverts(market: MarketState, borrow_rate: int, timestamp: int) -> bo
     if elapsed <= 0:
         return False
     first = borrow_rate * elapsed
-    if first > MAX_UINT256 or first * first > MAX_UINT256:
+    if first > MAX_UINT256 or first * first > MAX_UINT256 or mul_div_down(first, first, 2 * WAD) * first > MAX_UINT256:
         return True
-    second = mul_div_down(first, first, 2 * WAD)
-    if second * first > MAX_UINT256:
-        return True
-    growth = first + second + mul_div_down(second, first, 3 * WAD)
+    growth = w_taylor_compounded(borrow_rate, elapsed)
     if growth > MAX_UINT256 or market.total_borrow_assets * growth > MAX_UINT256:
         return True
-    interest = w_mul_down(market.total_borrow_assets, growth)
-    if max(interest, market.total_borrow_assets + interest, market.total_supply_assets + interest) > MAX_UINT128:
+    # The products left are the fee's (wMulDown, then toSharesDown's); the rest is uint128 arithmetic.
+    accrual = accrue_interest(market, borrow_rate, timestamp)
+    fee_amount = w_mul_down(accrual.interest, market.fee)
+    if fee_amount * (market.total_supply_shares + VIRTUAL_SHARES) > MAX_UINT256:
         return True
-    if market.fee:
-        fee_amount = w_mul_down(interest, market.fee)
-        supply = market.total_supply_assets + interest - fee_amount
-        if fee_amount * (market.total_supply_shares + VIRTUAL_SHARES) > MAX_UINT256:
-            return True
-        fee_shares = to_shares_down(fee_amount, supply, market.total_supply_shares)
-        return market.total_supply_shares + fee_shares > MAX_UINT128
-    return False
+    accrued = accrual.market
+    largest = max(
+        accrual.interest, accrued.total_borrow_assets, accrued.total_supply_assets, accrued.total_supply_shares
+    )
+    return largest > MAX_UINT128
+
+
+def accrues(market: MarketState, borrow_rate: int | None, timestamp: int) -> bool:
+    """Whether the market's state accrued to `timestamp` is known: no time has passed since its last update, or its
+    IRM answered a rate (None: it failed) at which Morpho's own accrual does not revert (accrual_reverts). Else the
+    market is frozen as it was last written, interest since unknown."""
+    return timestamp <= market.last_update or (
+        borrow_rate is not None and not accrual_reverts(market, borrow_rate, timestamp)
+    )
 
 
 def accrue_interest(market: MarketState, borrow_rate: int, timestamp: int, has_irm: bool = True) -> Accrual:

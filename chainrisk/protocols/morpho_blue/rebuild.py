@@ -9,7 +9,7 @@ import polars as pl
 
 from chainrisk.protocols.morpho_blue import normalise
 from chainrisk.protocols.morpho_blue.accrual import stored_state
-from chainrisk.protocols.morpho_blue.maths import MarketState
+from chainrisk.protocols.morpho_blue.maths import MarketState, accrues
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, MarketParams, Position, Token
 
 
@@ -55,8 +55,9 @@ def markets_of(rows: pl.DataFrame, timestamp: int) -> list[Market]:
                 price=int(row["price"]) if row["price"] is not None else None,
                 loan=_token(row, "loan"),
                 collateral=collateral,
-                # An IRM that failed leaves the stored state unaccrued: interest since its last update unknown.
-                interest_known=rate is not None or state.last_update == timestamp,
+                # An IRM that failed, or a rate at which Morpho's accrual reverts, leaves the stored state
+                # unaccrued: interest since its last update unknown (as the snapshot said).
+                interest_known=accrues(state, rate, timestamp),
             )
         )
     return markets

@@ -12,7 +12,7 @@ from typing import Any
 from chainrisk.abi import eth_call, keccak, load_abi
 from chainrisk.errors import UserError
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
-from chainrisk.protocols.morpho_blue.maths import MarketState, accrual_reverts, accrue_interest
+from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, accrues
 from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
 from chainrisk.protocols.quality import (
     DECODE_ERRORS,
@@ -259,9 +259,8 @@ def read_markets(
             rate = next(irm_rates)
             rate_at_target = _adaptive_rate_at_target(next(targets), state, timestamp, rate)
         elapsed = timestamp - state.last_update
-        frozen = rate is not None and accrual_reverts(state, rate, timestamp)
-        interest_known = (rate is not None and not frozen) or elapsed <= 0
-        if frozen:
+        interest_known = accrues(state, rate, timestamp)
+        if rate is not None and not interest_known:
             issues.append(
                 Issue(
                     market_id,
