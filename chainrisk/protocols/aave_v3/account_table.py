@@ -17,6 +17,7 @@ checks it against the real pools' recorded outputs and against user_account_data
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from chainrisk.protocols.aave_v3.constants import (
 )
 from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.aave_v3.version import PoolVersion
+from chainrisk.protocols.frames import HUGEINT_LIMIT
 
 Flags = npt.NDArray[np.bool_]
 #: E-mode category ids are uint8s (DataTypes.EModeCategory, `uint8 categoryId`).
@@ -81,6 +83,46 @@ class AccountTable:
     ltv: Ints  #: bps
     health_factor: Ints  #: wad; MAX_UINT256 without debt
     has_zero_ltv_collateral: Flags
+
+    @cached_property
+    def oversized_rows(self) -> Flags:
+        """Per row: whether the pool cannot value it or no HUGEINT holds it. The pool's own product
+        (GenericLogic._getUserBalanceInBaseCurrency's balance x price, _getUserDebtInBaseCurrency's debt x price)
+        passes 2^256 on a row it counts, so its checked maths reverts; or a balance, or its value in base currency,
+        has 38 digits or more. Only a price past sense does either (a price column already stops at 38 digits:
+        snapshot's `_reserve_prices`), so the book's largest figures are compared first and every row only when they
+        could. Worked out once per table (the frames, the liquidation list and the issues all ask)."""
+        rows = self.rows
+        flags = np.zeros(len(rows.account), dtype=bool)
+        if not len(rows.account):
+            return flags
+        largest = max(rows.supplied.max(), rows.debt.max())
+        if largest < HUGEINT_LIMIT and largest * rows.price.max() < HUGEINT_LIMIT:
+            return flags  # every value is at most amount x price: none can pass
+        products = np.maximum(
+            np.where(rows.counts_as_collateral, rows.supplied * rows.price, 0),
+            np.where(rows.borrowing, rows.debt * rows.price, 0),
+        )
+        for figures, limit in (
+            (products, MAX_UINT256 + 1),
+            (rows.supplied, HUGEINT_LIMIT),
+            (rows.debt, HUGEINT_LIMIT),
+            (rows.collateral_base, HUGEINT_LIMIT),
+            (rows.debt_base, HUGEINT_LIMIT),
+        ):
+            flags |= (figures >= limit).astype(bool)
+        return flags
+
+    @cached_property
+    def oversized_accounts(self) -> Flags:
+        """Per account: whether any of its rows is oversized or its totals have 38 digits or more (a sum of values
+        that each fit may not): its health is left unknown, as for a reserve without a price."""
+        flags = np.zeros(len(self.total_collateral_base), dtype=bool)
+        flags[self.rows.account[self.oversized_rows]] = True
+        if len(flags) and max(self.total_collateral_base.max(), self.total_debt_base.max()) >= HUGEINT_LIMIT:
+            flags |= (self.total_collateral_base >= HUGEINT_LIMIT).astype(bool)
+            flags |= (self.total_debt_base >= HUGEINT_LIMIT).astype(bool)
+        return flags
 
 
 def _ceil_div(numerator: Ints, denominator: Ints | int) -> Ints:

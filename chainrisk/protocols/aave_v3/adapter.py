@@ -379,7 +379,7 @@ class AaveV3Adapter(IncrementalAdapter[AaveMarket]):
         unpriced = quality.unpriced_wallets(table, book.wallets, reserves) | quality.zero_priced_wallets(
             table, book.wallets, reserves
         )
-        unpriced |= set(book.wallets.filter(pl.Series(quality.oversized_accounts(table))).to_list())
+        unpriced |= set(book.wallets.filter(pl.Series(table.oversized_accounts)).to_list())
         under = np.flatnonzero(table.health_factor < WAD).tolist()
         rated = [(a, table.health_factor[i]) for i in under if (a := book.account(i)).wallet not in unpriced]
         name, allowed = _provider_reads(rpc, source, block, sentinel, provider_answers)

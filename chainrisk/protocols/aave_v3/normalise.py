@@ -15,7 +15,6 @@ from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
-from chainrisk.protocols.aave_v3.quality import oversized_accounts
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
 from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, HUGEINT_LIMIT, exact, hugeint_or_none, keyed
@@ -290,8 +289,9 @@ def contract_frames(
     held = (rows.supplied != 0) | (rows.debt != 0)
     # A balance no HUGEINT holds has no row; an account the pool cannot value, or whose values no HUGEINT holds,
     # keeps its rows' amounts but not their values, and has no health row (quality.oversized_issues says why).
-    oversized = oversized_accounts(table)
-    if oversized.any():
+    oversized = table.oversized_accounts
+    any_oversized = bool(oversized.any())
+    if any_oversized:
         held &= ~((rows.supplied >= HUGEINT_LIMIT) | (rows.debt >= HUGEINT_LIMIT)).astype(bool)
     kept = np.flatnonzero(held)
     term = rows.term[kept]
@@ -311,7 +311,7 @@ def contract_frames(
     # The pool's own values: floored collateral; debt floored before 3.5, rounded up from 3.5.
     collateral_base = np.where(collateral != 0, rows.collateral_base[kept], 0)
     debt_base = np.where(rows.borrowing[kept], rows.debt_base[kept], debt * price // unit)
-    if oversized.any():
+    if any_oversized:
         unvalued = np.flatnonzero(oversized[owners])
         collateral_base, debt_base = collateral_base.astype(object), debt_base.astype(object)
         collateral_base[unvalued] = None
@@ -341,12 +341,13 @@ def contract_frames(
         "debt_base": debt_base.tolist(),
     }
     has_debt = table.health_factor != MAX_UINT256
-    rated = np.flatnonzero(~oversized)
-    if oversized.any():
-        table = _only_accounts(table, rated)
-        has_debt = has_debt[rated]
+    wallets, emodes_rated = book.wallets, emodes
+    if any_oversized:
+        rated = np.flatnonzero(~oversized)
+        table, has_debt = _only_accounts(table, rated), has_debt[rated]
+        wallets, emodes_rated = wallets.gather(rated), emodes.gather(rated)
     health_columns: dict[str, object] = {
-        "wallet": book.wallets.gather(rated) if oversized.any() else book.wallets,
+        "wallet": wallets,
         "collateral_usd": _floats(table.total_collateral_base / base_unit),
         "debt_usd": _floats(table.total_debt_base / base_unit),
         "health_factor": [h / WAD if d else None for h, d in zip(table.health_factor, has_debt, strict=True)],
@@ -358,7 +359,7 @@ def contract_frames(
         "available_borrows_base": table.available_borrows_base.tolist(),
         "liquidation_threshold_bps": table.current_liquidation_threshold.tolist(),
         "ltv_bps": table.ltv.tolist(),
-        "emode_category": emodes.gather(rated) if oversized.any() else emodes,
+        "emode_category": emodes_rated,
     }
     position_frame = pl.DataFrame(
         position_columns,

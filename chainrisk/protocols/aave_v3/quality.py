@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from chainrisk.protocols.aave_v3.account_table import AccountTable, Flags
-from chainrisk.protocols.aave_v3.constants import MAX_UINT256
+from chainrisk.protocols.aave_v3.account_table import AccountTable
 from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.quality import Issue
@@ -27,51 +26,12 @@ def issues(reserves: list[Reserve], market: str) -> list[Issue]:
     ]
 
 
-def oversized_rows(table: AccountTable) -> Flags:
-    """Per row of account_table: whether the pool cannot value it or no HUGEINT holds it. The pool's own product
-    (GenericLogic._getUserBalanceInBaseCurrency's balance x price, _getUserDebtInBaseCurrency's debt x price) passes
-    2^256 on a row it counts, so its checked maths reverts; or a balance, or its value in base currency, has 38
-    digits or more. Only a price past sense does either (a price column already stops at 38 digits: snapshot's
-    `_reserve_prices`), so the book's largest figures are compared first and every row only when they could."""
-    rows = table.rows
-    flags = np.zeros(len(rows.account), dtype=bool)
-    if not len(rows.account):
-        return flags
-    largest = max(rows.supplied.max(), rows.debt.max())
-    if largest < HUGEINT_LIMIT and largest * rows.price.max() < HUGEINT_LIMIT:
-        return flags  # every value is at most amount x price: none can pass
-    products = np.maximum(
-        np.where(rows.counts_as_collateral, rows.supplied * rows.price, 0),
-        np.where(rows.borrowing, rows.debt * rows.price, 0),
-    )
-    for figures, limit in (
-        (products, MAX_UINT256 + 1),
-        (rows.supplied, HUGEINT_LIMIT),
-        (rows.debt, HUGEINT_LIMIT),
-        (rows.collateral_base, HUGEINT_LIMIT),
-        (rows.debt_base, HUGEINT_LIMIT),
-    ):
-        flags |= (figures >= limit).astype(bool)
-    return flags
-
-
-def oversized_accounts(table: AccountTable) -> Flags:
-    """Per account: whether any of its rows is oversized (oversized_rows) or its totals have 38 digits or more (a
-    sum of values that each fit may not): its health is left unknown, as for a reserve without a price."""
-    flags = np.zeros(len(table.total_collateral_base), dtype=bool)
-    flags[table.rows.account[oversized_rows(table)]] = True
-    if len(flags) and max(table.total_collateral_base.max(), table.total_debt_base.max()) >= HUGEINT_LIMIT:
-        flags |= (table.total_collateral_base >= HUGEINT_LIMIT).astype(bool)
-        flags |= (table.total_debt_base >= HUGEINT_LIMIT).astype(bool)
-    return flags
-
-
 def oversized_issues(table: AccountTable, market: str) -> list[Issue]:
     """Per reserve some oversized row holds: `amount_overflow` where a balance itself has 38 digits or more (that
     position has no row), else `oracle_overflow` (the balance at the reserve's price passes what the pool or a
     HUGEINT holds)."""
     rows = table.rows
-    bad = oversized_rows(table)
+    bad = table.oversized_rows
     if not bad.any():
         return []
     found = []
