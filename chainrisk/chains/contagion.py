@@ -116,7 +116,11 @@ def _redistribute(book: pl.DataFrame, new: pl.DataFrame, pools: dict[tuple[str, 
         pools[str(protocol), str(market)] -= absorbed
         share = (debt - absorbed) / debt if debt > 0 else 0.0
         others = rest.filter((pl.col("protocol") == protocol) & (pl.col("market") == market))
-        weight = others.group_by("wallet").agg(pl.col("collateral_amount").cast(pl.Float64).sum().alias("_w"))
+        # In the book's order (it is sorted): `total` sums the wallets' weights, and a float sum taken in the order a
+        # parallel group_by happens to give its groups moved by an ulp from run to run.
+        weight = others.group_by("wallet", maintain_order=True).agg(
+            pl.col("collateral_amount").cast(pl.Float64).sum().alias("_w")
+        )
         total = float(weight["_w"].sum())
         if share <= 0 or total <= 0:
             continue
