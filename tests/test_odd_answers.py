@@ -2,11 +2,14 @@
 Blue lists markets whose oracle answers a price so large that Morpho's own health check overflows (2^256 - 1) or that
 no HUGEINT holds the collateral's value (2^200), whose oracle loops until it runs out of gas, answers no data or half
 a word; and collateral tokens whose decimals() is 255 or a full word past uint8, whose symbol() is not UTF-8, empty or
-5,000 bytes long. A real Aave V3 pool's WBTC feed answers 2^255 - 1. Indexed through the real jobs and scored:
+5,000 bytes long. A real Aave V3 pool's WBTC feed answers 2^255 - 1. The Compound V3 Comet stand-in (chainrisk's own
+Solidity) prices one collateral past 2^256 in its own maths, one at 1e38 price units, and one with a feed that lost its
+code. Indexed through the real jobs and scored:
 
 * every market is stored, with its exact amounts, and data_quality names what each odd answer left unknown;
-* a borrower whose health the protocol itself cannot tell (Morpho's _isHealthy and Aave's getUserAccountData revert
-  on the overflow) is left out of wallet_health, every other wallet equal to the chain's own figures;
+* a borrower whose health the protocol itself cannot tell (Morpho's _isHealthy, Aave's getUserAccountData and
+  Comet's isLiquidatable revert on the overflow) is left out of wallet_health, every other wallet equal to the
+  chain's own figures;
 * the gas burner costs a bounded time: the devnet gives an eth_call the block's gas, as a node gives its cap, and an
   out-of-gas answer is the call's own refusal, never retried as a node's load error.
 """
@@ -25,9 +28,11 @@ import pytest
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
+from chainrisk.devnet.compound_v3 import COMET, deploy_comet
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
-from chainrisk.devnet.toolchain import aave_artifact, folder_contracts
+from chainrisk.devnet.prices import FEED_DECIMALS
+from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, folder_contracts
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient
@@ -39,6 +44,7 @@ from tests.chainops import bare_chain
 ODD = folder_contracts(Path(chainrisk.devnet.__file__).parent / "contracts_odd")
 BARE, ORACLE = Abi(ODD["BareToken"].abi), Abi(ODD["OddOracle"].abi)
 MINTABLE = Abi(aave_artifact("MintableERC20").abi)
+FEED = compiled_contracts()["SettableFeed"]
 MORPHO = load_abi("morpho-blue", "IMorpho")
 POOL = load_abi("aave-v3", "IPool")
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
@@ -68,6 +74,18 @@ WHALE_DAI = 2 * 10**38
 #: A borrow rate a second (WAD) at which Morpho's accrual over the fixture's last minute passes uint128 (its interest
 #: ~1e47 units) though every product fits 2^256: toUint128 reverts and the market is frozen.
 IRM_RATE = 10**30
+
+
+#: The Comet stand-in's borrowers: (collateral, units supplied, USDC borrowed, what its feed does afterwards). WETH's
+#: price then has 61 digits (1e18 x 1e60 passes 2^256 in Comet's mulPrice: isLiquidatable reverts); WBTC's feed loses
+#: its code (getPrice reverts); 10 wstETH at 1e37 are worth 1e38 price units, which Comet's check holds (it answers)
+#: but no HUGEINT does; LINK falls so that its borrower is liquidatable, a verdict stored as the chain gives it.
+COMET_BORROWERS = {
+    "WETH": (10**18, 500, 10**60),
+    "WBTC": (10**8, 1_000, "no code"),
+    "LINK": (10**20, 300, 3 * 10**8),
+    "wstETH": (10**19, 1_000, 10**37),
+}
 
 
 #: 2e32 units supplied first mint 2e38 shares (Morpho's 1e6 virtual shares a unit): past a HUGEINT, inside uint128.
@@ -125,6 +143,14 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "grief": deploy("BareToken"),
     }
     everything = tokens | odd_tokens
+    # Compound V3: the Comet stand-in (chainrisk's own Solidity, from Comet's public interface; no registry ships
+    # Compound's bytecode), on the same tokens and feeds of its own.
+    comet_symbols = ("USDC", *COMET_BORROWERS)
+    comet_feeds = {
+        s: builder.deploy(FEED, FEED_DECIMALS, USD[s] * 10**8, f"{s} / USD", label=f"comet feed {s}").lower()
+        for s in comet_symbols
+    }
+    comet = deploy_comet(builder, {s: tokens[s] for s in comet_symbols}, comet_feeds)
     odd_irm = deploy("OddIrm")
     builder.call(DEPLOYER, MORPHO, morpho.morpho, "enableIrm", odd_irm)
     builder.mine()
@@ -139,6 +165,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
 
     lender, borrower, liquidator = (f"0x{k:040x}" for k in (0x1E4D, 0xB0B0, 0x11D0))
     aave_lender, wbtc_user, wsteth_user, whale = (f"0x{k:040x}" for k in (0xA1, 0xA2, 0xA3, 0xA4))
+    comet_wallets = {s: f"0x{0xC1 + k:040x}" for k, s in enumerate(("USDC", *COMET_BORROWERS))}
 
     def mint(token: str, to: str, amount: int) -> None:
         builder.call(DEPLOYER, MINTABLE if token in tokens.values() else BARE, token, "mint", to, amount)
@@ -151,7 +178,12 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     mint(tokens["wstETH"], wsteth_user, 10**19)
     mint(tokens["DAI"], whale, WHALE_DAI)
     mint(tokens["USDC"], aave_lender, 10**12)
+    mint(tokens["USDC"], comet_wallets["USDC"], 10**12)
+    for symbol, (units, _, _) in COMET_BORROWERS.items():
+        mint(tokens[symbol], comet_wallets[symbol], units)
     builder.mine()
+    for symbol, who in comet_wallets.items():
+        builder.call(who, BARE, tokens[symbol], "approve", comet.comet, MAX_UINT)
     for _, (loan, collateral, *_) in markets:
         for who in (lender, borrower, liquidator):
             builder.call(who, BARE, loan, "approve", morpho.morpho, MAX_UINT)
@@ -170,12 +202,17 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.call(wsteth_user, POOL, aave.pool, "supply", tokens["wstETH"], 10**19, wsteth_user, 0)
     builder.call(whale, POOL, aave.pool, "supply", tokens["DAI"], WHALE_DAI, whale, 0)
     builder.call(aave_lender, POOL, aave.pool, "supply", tokens["USDC"], 10**12, aave_lender, 0)
+    for symbol, who in comet_wallets.items():
+        units = COMET_BORROWERS[symbol][0] if symbol in COMET_BORROWERS else 10**12
+        builder.call(who, COMET, comet.comet, "supply", tokens[symbol], units)
     builder.mine(advance_s=60)
     for case, params in markets:
         limit = 10**18 * case.price // 10**36 * LLTV // WAD
         builder.call(borrower, MORPHO, morpho.morpho, "borrow", params, limit // 2, 0, borrower, borrower)
     builder.call(wbtc_user, POOL, aave.pool, "borrow", tokens["USDC"], 5_000 * 10**6, 2, 0, wbtc_user)
     builder.call(wsteth_user, POOL, aave.pool, "borrow", tokens["USDC"], 5_000 * 10**6, 2, 0, wsteth_user)
+    for symbol, (_, usdc, _) in COMET_BORROWERS.items():
+        builder.call(comet_wallets[symbol], COMET, comet.comet, "withdraw", tokens["USDC"], usdc * 10**6)
     builder.mine(advance_s=60)
 
     # The breakage: prices past what the maths holds, oracles whose code is replaced by BrokenOracle's.
@@ -189,6 +226,11 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.call(DEPLOYER, ORACLE, feeds["WBTC"], "set", 2**255 - 1, False)
     # Under 38 digits, so a price the pool and chainrisk read; but 10 wstETH are then worth 1e38 base units.
     builder.call(DEPLOYER, ORACLE, feeds["wstETH"], "set", 10**37, False)
+    for symbol, (*_, then) in COMET_BORROWERS.items():
+        if then == "no code":
+            rpc.call("anvil_setCode", [comet_feeds[symbol], "0xfe"])  # every call of it reverts
+        else:
+            builder.call(DEPLOYER, Abi(FEED.abi), comet_feeds[symbol], "setAnswer", then)
     builder.mine(advance_s=12)
     return {
         "aave": aave,
@@ -198,6 +240,9 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "wallets": {"lender": lender, "borrower": borrower, "liquidator": liquidator},
         "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user, "wsteth": wsteth_user, "whale": whale},
         "wbtc_feed": feeds["WBTC"],
+        "comet": comet.comet.lower(),
+        "comet_feeds": comet_feeds,
+        "comet_wallets": comet_wallets,
         "block": int(rpc.call("eth_blockNumber"), 16),
         "builder": builder,
     }
@@ -216,6 +261,7 @@ def indexed(chain: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     aave = chain["aave"]
     index_market("aave-v3", chain["rpc_url"], aave.pool_addresses_provider, db)
     morpho = index_market("morpho-blue", chain["rpc_url"], chain["morpho"], db, options={"usd_oracle": aave.oracle})
+    index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_oracle": aave.oracle})
     score(db)
     return {"db": db, "morpho": morpho}
 
@@ -349,6 +395,52 @@ def test_aave_leaves_out_only_the_wallets_it_cannot_rate(chain: dict[str, Any], 
     assert positions.filter(pl.col("wallet") == wallets["whale"]).is_empty()
     liquidations = _frame(indexed["db"], "SELECT DISTINCT wallet FROM raw_aave_v3_liquidations")
     assert wallets["wsteth"] not in liquidations["wallet"].to_list()
+
+
+def test_comet_leaves_out_only_the_wallets_it_cannot_rate(chain: dict[str, Any], indexed: dict[str, Any]) -> None:
+    """On the Comet stand-in: the WETH and WBTC borrowers, for whom Comet's own isLiquidatable reverts (a price past
+    2^256 in mulPrice; a feed without code), and the wstETH borrower, whose collateral Comet values at 1e38 price
+    units (it answers; no HUGEINT holds that), are left out of wallet_health and of the absorb predictions, their
+    amounts stored and their values NULL; the LINK borrower's verdict and figures are the chain's. data_quality names
+    each feed and each token."""
+    rpc: RpcClient = chain["rpc"]
+    comet, tag, wallets = chain["comet"], hex(chain["block"]), chain["comet_wallets"]
+    feeds, tokens = chain["comet_feeds"], chain["tokens"]
+    answers = rpc.batch_each([eth_call(comet, COMET, "isLiquidatable", w, block=tag) for w in wallets.values()])
+    verdicts = {
+        symbol: None if raw is None else bool(COMET.decode("isLiquidatable", raw)[0])
+        for symbol, raw in zip(wallets, answers, strict=True)
+    }
+    assert verdicts == {"USDC": False, "WETH": None, "WBTC": None, "LINK": True, "wstETH": False}
+    db = indexed["db"]
+    issues = _frame(db, "SELECT subject, kind FROM data_quality WHERE protocol = 'compound-v3'")
+    assert set(issues.iter_rows()) == {
+        (feeds["WETH"], "oracle_overflow"),  # the price itself past 38 digits
+        (tokens["WETH"], "oracle_overflow"),  # its holder's value past 2^256 in Comet's own maths
+        (feeds["WBTC"], "oracle_reverts"),
+        (tokens["wstETH"], "oracle_overflow"),  # a holder's value of exactly 1e38
+    }
+    health = _frame(db, "SELECT * FROM wallet_health WHERE protocol = 'compound-v3'")
+    assert set(health["wallet"].to_list()) == {wallets["USDC"], wallets["LINK"]}
+    link = health.filter(pl.col("wallet") == wallets["LINK"]).row(0, named=True)
+    assert int(link["health_factor_wad"]) < WAD  # as isLiquidatable says
+    positions = _frame(db, "SELECT * FROM positions WHERE protocol = 'compound-v3'")
+    for symbol, (units, usdc, _) in COMET_BORROWERS.items():
+        mine = positions.filter(pl.col("wallet") == wallets[symbol])
+        collateral = mine.filter(pl.col("asset") == tokens[symbol]).row(0, named=True)
+        debt = mine.filter(pl.col("asset") == tokens["USDC"]).row(0, named=True)
+        assert int(collateral["collateral_amount"]) == units and int(debt["debt_amount"]) >= usdc * 10**6, symbol
+        if symbol == "LINK":
+            price = int(
+                COMET.decode("getPrice", rpc.call(*eth_call(comet, COMET, "getPrice", feeds["LINK"], block=tag)))[0]
+            )
+            assert int(collateral["collateral_base"]) == units * price // 10**18 == int(link["total_collateral_base"])
+        else:  # a value Comet cannot form, or past 38 digits: unknown, not 0; the debt's value is still exact
+            assert collateral["collateral_base"] is None and int(debt["debt_base"]) >= usdc * 10**8, symbol
+    prices = dict(_frame(db, "SELECT asset, price FROM raw_compound_v3_assets").iter_rows())
+    assert prices[tokens["WETH"]] is None and prices[tokens["WBTC"]] is None and prices[tokens["LINK"]] == 3 * 10**8
+    absorbs = _frame(db, "SELECT wallet, liquidatable FROM raw_compound_v3_absorbs")
+    assert set(absorbs.iter_rows()) == {(wallets["LINK"], True)}
 
 
 def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexed: dict[str, Any]) -> None:

@@ -231,9 +231,10 @@ class CompoundV3Adapter(IncrementalAdapter[Deployment]):
         market = read_market(rpc, deployment, block, timestamp)
         known = _unchanged_collateral(previous, wallets) if previous is not None else None
         accounts = read_accounts(rpc, deployment.comet, market.assets, wallets, block, known)
-        positions, health = normalise.contract_frames(accounts, market, chain_id, block, timestamp)
+        oversized = normalise.oversized_wallets(accounts, market)
+        positions, health = normalise.contract_frames(accounts, market, chain_id, block, timestamp, oversized)
         raw_accounts, raw_collateral = normalise.accounts_frames(accounts, market, chain_id, block)
-        predictions = normalise.absorb_predictions(accounts, market)
+        predictions = normalise.absorb_predictions(accounts, market, oversized)
         frames = {
             "raw_compound_v3_markets": normalise.market_frame(market, chain_id, block),
             "raw_compound_v3_assets": normalise.assets_frame(market, chain_id, block),
@@ -246,7 +247,11 @@ class CompoundV3Adapter(IncrementalAdapter[Deployment]):
                 [normalise.market_row(market)], self.name, chain_id, deployment.comet, block, timestamp
             ),
             "data_quality": data_quality_frame(
-                token_issues(market, deployment), self.name, chain_id, deployment.comet, block
+                [*token_issues(market, deployment), *normalise.oversized_issues(market, oversized)],
+                self.name,
+                chain_id,
+                deployment.comet,
+                block,
             ),
         }
         borrowers = sum(1 for a in accounts if a.principal < 0)

@@ -30,7 +30,17 @@ from chainrisk.protocols.compound_v3.maths import (
     present_value_supply,
 )
 from chainrisk.protocols.compound_v3.snapshot import Account, Market
-from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
+from chainrisk.protocols.frames import (
+    EXACT,
+    HEALTH_SCHEMA,
+    HEALTH_WAD_CAP,
+    HUGEINT_LIMIT,
+    POSITION_SCHEMA,
+    exact,
+    hugeint_or_none,
+    keyed,
+)
+from chainrisk.protocols.quality import Issue
 
 PROTOCOL = "compound-v3"
 
@@ -61,7 +71,7 @@ def market_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
         "base_symbol": market.base.symbol,
         "base_decimals": market.base.decimals,
         "base_price_feed": market.base_price_feed,
-        "base_price": market.base_price,
+        "base_price": hugeint_or_none(market.base_price),
         "base_scale": market.base_scale,
         **asdict(market.totals),
         **asdict(market.model),
@@ -120,7 +130,7 @@ def assets_frame(market: Market, chain_id: int, block: int) -> pl.DataFrame:
             "symbol": a.token.symbol,
             "decimals": a.token.decimals,
             "price_feed": a.price_feed,
-            "price": a.price,
+            "price": hugeint_or_none(a.price),
             "scale": a.scale,
             "borrow_collateral_factor": a.borrow_collateral_factor,
             "liquidate_collateral_factor": a.liquidate_collateral_factor,
@@ -214,22 +224,77 @@ def holdings(account: Account, market: Market) -> list[Holding] | None:
     return found
 
 
+def oversized_tokens(account: Account, market: Market) -> set[str]:
+    """The tokens whose figures for `account` reach 38 digits at Comet's prices: an entered collateral whose value
+    does, every entered collateral when only their total does, the base token when the debt's value does. Such a
+    value may pass 2^256 in Comet's own mulPrice or mulFactor, which then revert, and no HUGEINT holds it either way:
+    the wallet keeps its amounts, not its values, and has no health (oversized_issues names it). Under 38 digits
+    every product Comet's checks form stays far inside 2^255."""
+    values = {
+        a.token.address: mul_price(balance, a.price, a.scale)
+        for a in market.assets
+        if a.price is not None
+        and (balance := account.collateral.get(a.token.address))
+        and account.assets_in >> a.offset & 1
+    }
+    found = {token for token, value in values.items() if value >= HUGEINT_LIMIT}
+    if not found and sum(values.values()) >= HUGEINT_LIMIT:
+        found = set(values)
+    base_price = market.base_price
+    if base_price is not None and debt_value(account.principal, market.accrued, base_price, market.base_scale) >= (
+        HUGEINT_LIMIT
+    ):
+        found.add(market.base.address)
+    return found
+
+
+def oversized_wallets(accounts: list[Account], market: Market) -> dict[str, set[str]]:
+    """oversized_tokens of every account that has any."""
+    return {a.wallet: found for a in accounts if (found := oversized_tokens(a, market))}
+
+
+def oversized_issues(market: Market, oversized: dict[str, set[str]]) -> list[Issue]:
+    """One `oracle_overflow` row per token some wallet's oversized figures name, with how many wallets."""
+    counts: dict[str, int] = {}
+    for tokens in oversized.values():
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+    symbols = {market.base.address: ("base", market.base.symbol)}
+    symbols |= {a.token.address: ("collateral", a.token.symbol) for a in market.assets}
+    found = []
+    for token in sorted(counts):
+        role, symbol = symbols[token]
+        figure = "debt" if role == "base" else "collateral"
+        detail = (
+            f"{role} {symbol}: {counts[token]} wallet(s) whose {figure} value at Comet's price has 38 digits or more "
+            "(Comet's own check may pass 2^256 and revert; no HUGEINT holds it)"
+        )
+        found.append(Issue(market.comet, token, "oracle_overflow", detail, "those wallets' values and health"))
+    return found
+
+
 Prediction = tuple[Account, AbsorbOutcome, bool, int | None]
 
 
-def absorb_predictions(accounts: list[Account], market: Market) -> list[Prediction]:
-    """(account, absorb outcome, liquidatable, health_factor_wad) of every borrower whose prices are known."""
+def absorb_predictions(
+    accounts: list[Account], market: Market, oversized: dict[str, set[str]] | None = None
+) -> list[Prediction]:
+    """(account, absorb outcome, liquidatable, health_factor_wad) of every borrower whose prices are known and whose
+    figures fit (not in `oversized`); an outcome a HUGEINT cannot hold (a credit past 38 digits in base units at a
+    tiny base price) is left out too."""
     found: list[Prediction] = []
     if market.base_price is None:
         return found
     for account in accounts:
         held = holdings(account, market)
-        if account.principal >= 0 or held is None:
+        if account.principal >= 0 or held is None or account.wallet in (oversized or {}):
             continue
         debt = debt_value(account.principal, market.accrued, market.base_price, market.base_scale)
         outcome = absorb_outcome(
             account.principal, market.accrued, market.totals, market.base_price, market.base_scale, held
         )
+        if any(abs(figure) >= HUGEINT_LIMIT for figure in asdict(outcome).values()):
+            continue
         found.append((account, outcome, is_liquidatable(debt, held), health_factor_wad(debt, held)))
     return found
 
@@ -272,11 +337,18 @@ def recovery_wad(store_front_price_factor: int, liquidation_factor: int) -> int:
 
 
 def contract_frames(
-    accounts: list[Account], market: Market, chain_id: int, block: int, timestamp: int
+    accounts: list[Account],
+    market: Market,
+    chain_id: int,
+    block: int,
+    timestamp: int,
+    oversized: dict[str, set[str]] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(positions, wallet_health) at the indices accrued to the snapshot: base supply and debt as balanceOf and
     borrowBalanceOf answer, collateral as collateralBalanceOf, health as isLiquidatable computes it after
-    absorb's accrual. A wallet whose prices Comet cannot read (a reverting feed) has positions but no health."""
+    absorb's accrual. A wallet whose prices Comet cannot read (a reverting feed), or one in `oversized`
+    (oversized_wallets), has positions but no health; a value unknown or past 38 digits is NULL."""
+    oversized = oversized or {}
     comet, usd_per_unit, indices = market.comet, market.usd_per_price_unit, market.accrued
     base, base_price, base_scale = market.base, market.base_price, market.base_scale
     rows: list[dict[str, object]] = []
@@ -287,6 +359,7 @@ def contract_frames(
         borrowed = present_value_borrow(indices.borrow, -principal) if principal < 0 else 0
         debt = debt_value(principal, indices, base_price, base_scale) if base_price is not None else None
         common = {"market": comet, "wallet": account.wallet, "base_currency_usd": usd_per_unit}
+        # A value Comet cannot price (a reverting feed) or no HUGEINT holds is NULL, never 0.
         if principal:
             rows.append(
                 {
@@ -299,11 +372,11 @@ def contract_frames(
                     "debt_amount": borrowed,
                     "used_as_collateral": False,
                     "is_borrowing": borrowed > 0,
-                    "price": base_price or 0,
+                    "price": hugeint_or_none(base_price) or 0,
                     "price_scale": base_scale,
                     "price_usd": _usd(base_price, usd_per_unit),
                     "collateral_base": 0,
-                    "debt_base": debt or 0,
+                    "debt_base": hugeint_or_none(debt) if borrowed else 0,
                     "supplied_usd": _usd(mul_price(supplied, base_price, base_scale), usd_per_unit)
                     if base_price is not None
                     else None,
@@ -335,10 +408,10 @@ def contract_frames(
                     "debt_amount": 0,
                     "used_as_collateral": entered,
                     "is_borrowing": False,
-                    "price": asset.price or 0,
+                    "price": hugeint_or_none(asset.price) or 0,
                     "price_scale": asset.scale,
                     "price_usd": _usd(asset.price, usd_per_unit),
-                    "collateral_base": counted or 0,
+                    "collateral_base": hugeint_or_none(value) if entered else 0,
                     "debt_base": 0,
                     "supplied_usd": _usd(value, usd_per_unit),
                     "collateral_usd": _usd(counted, usd_per_unit),
@@ -352,7 +425,7 @@ def contract_frames(
                 }
             )
         held = holdings(account, market)
-        if held is None or debt is None or not (principal or account.collateral):
+        if held is None or debt is None or account.wallet in oversized or not (principal or account.collateral):
             continue
         health.append(_health_row(account.wallet, comet, debt, held, usd_per_unit))
     labels = [

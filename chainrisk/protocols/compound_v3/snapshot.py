@@ -21,6 +21,7 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
+from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.quality import (
     MAX_DECIMALS,
     TOKEN_INFO_FUNCTIONS,
@@ -97,7 +98,9 @@ class Asset:
     liquidate_collateral_factor: int  #: 1e18 = 1
     liquidation_factor: int  #: 1e18 = 1
     supply_cap: int  #: token units
-    price: int | None  #: getPrice(priceFeed), 8 decimals; None when the feed reverts or answers <= 0
+    #: getPrice(priceFeed), 8 decimals, exact (a price of 38 digits or more too: stored NULL, feed_issues); None
+    #: when the feed reverts or answers <= 0
+    price: int | None
     total_supply: int  #: totalsCollateral(asset).totalSupplyAsset
     reserves: int | None  #: getCollateralReserves(asset): collateral the protocol holds for sale
 
@@ -107,7 +110,7 @@ class Market:
     comet: str  #: the indexed contract
     base: Token  #: base token
     base_price_feed: str  #: baseTokenPriceFeed
-    base_price: int | None  #: getPrice(baseTokenPriceFeed); None when the feed reverts
+    base_price: int | None  #: getPrice(baseTokenPriceFeed), exact; None when the feed reverts
     base_scale: int  #: baseScale
     totals: Totals  #: totalsBasic() as stored
     model: RateModel  #: the kinked rate model's per-second parameters
@@ -302,14 +305,16 @@ def read_market(rpc: RpcClient, deployment: Deployment, block: int, timestamp: i
 
 
 def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
-    """The market's odd tokens (its base and collateral assets) as `data_quality` issues of the Comet, and the lack of
-    a USD price (`no_usd_price`) when no USD source is configured or they price none of the market's tokens."""
+    """The market's odd tokens (its base and collateral assets) and price feeds as `data_quality` issues of the
+    Comet, and the lack of a USD price (`no_usd_price`) when no USD source is configured or they price none of the
+    market's tokens."""
     roles = [("base", market.base), *(("collateral", a.token) for a in market.assets)]
     issues = [
         Issue(market.comet, p.subject or t.address, p.kind, f"{role} {t.symbol}: {p.detail}", p.unknown)
         for role, t in roles
         for p in t.problems
     ]
+    issues += feed_issues(market)
     if market.usd_per_price_unit is None:
         detail = unpriced(deployment.usd, "this Comet", "it", f"base {market.base.symbol} nor any collateral")
         detail += (
@@ -318,6 +323,27 @@ def token_issues(market: Market, deployment: Deployment) -> list[Issue]:
         )
         unknown = "USD figures (health exact, amounts in token units)"
         issues.append(Issue(market.comet, deployment.usd.oracle or ZERO_ADDRESS, "no_usd_price", detail, unknown))
+    return issues
+
+
+def feed_issues(market: Market) -> list[Issue]:
+    """The price feeds Comet cannot price with: one that reverts or answers a price <= 0 (getPrice reverts BadPrice:
+    `oracle_reverts`), and one whose price has 38 digits or more (`oracle_overflow`: no HUGEINT holds it; the values
+    of its holders are judged one by one, normalise.oversized_wallets)."""
+    feeds = [("base", market.base, market.base_price_feed, market.base_price)]
+    feeds += [("collateral", a.token, a.price_feed, a.price) for a in market.assets]
+    issues = []
+    for role, token, feed, price in feeds:
+        if price is None:
+            detail = f"{role} {token.symbol}: getPrice({feed}) reverts (the feed reverts or answers a price <= 0)"
+            kind = "oracle_reverts"
+        elif price >= HUGEINT_LIMIT:
+            detail = f"{role} {token.symbol}: getPrice({feed}) answers {price}, past the 38 digits a HUGEINT holds"
+            kind = "oracle_overflow"
+        else:
+            continue
+        unknown = "every wallet's health" if role == "base" else f"the health of the wallets holding {token.symbol}"
+        issues.append(Issue(market.comet, feed, kind, detail, unknown))
     return issues
 
 
