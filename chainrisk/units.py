@@ -11,6 +11,9 @@ WAD = 10**18
 RAY = 10**27
 #: Basis points in one: Aave's percentages (PercentageMath.PERCENTAGE_FACTOR).
 BPS = 10_000
+#: The exact integers a HUGEINT column holds are those under this in magnitude (38 digits: what DECIMAL(38,0) carries
+#: into DuckDB; a HUGEINT itself stops at 2^127, a little further).
+HUGEINT_LIMIT = 10**38
 #: The zero address, lowercase hex: "none" in every protocol's storage and the mint/burn side of a Transfer.
 ZERO_ADDRESS = "0x" + "0" * 40
 #: Seconds in a day.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from chainrisk.units import HUGEINT_LIMIT
+
 #: Exact integers are built as Int128 (polars takes mixed Python ints there) and cast to DECIMAL(38,0),
 #: the type that carries them into DuckDB's HUGEINT.
 EXACT = pl.Int128
 #: health_factor_wad saturates here (HF above 1e20: debt is dust next to the collateral); HUGEINT's reach.
 HEALTH_WAD_CAP = 10**38 - 1
-#: The exact integers a HUGEINT column holds are those under this in magnitude (38 digits).
-HUGEINT_LIMIT = 10**38
 
 
 def hugeint_or_none(value: int | None) -> int | None:

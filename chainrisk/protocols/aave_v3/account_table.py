@@ -35,7 +35,7 @@ from chainrisk.protocols.aave_v3.constants import (
 )
 from chainrisk.protocols.aave_v3.reserve import Reserve
 from chainrisk.protocols.aave_v3.version import PoolVersion
-from chainrisk.protocols.frames import HUGEINT_LIMIT
+from chainrisk.units import HUGEINT_LIMIT
 
 Flags = npt.NDArray[np.bool_]
 #: E-mode category ids are uint8s (DataTypes.EModeCategory, `uint8 categoryId`).

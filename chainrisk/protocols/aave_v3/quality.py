@@ -9,8 +9,8 @@ import polars as pl
 
 from chainrisk.protocols.aave_v3.account_table import AccountTable
 from chainrisk.protocols.aave_v3.reserve import Reserve
-from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.quality import Issue
+from chainrisk.units import HUGEINT_LIMIT
 
 #: The USD columns of `positions` and `wallet_health` left NULL where a price is unknown or zero.
 POSITION_USD = ("price_usd", "supplied_usd", "collateral_usd", "debt_usd")

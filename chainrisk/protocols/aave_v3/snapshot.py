@@ -14,11 +14,11 @@ from chainrisk.errors import UserError
 from chainrisk.protocols.aave_v3.account import Balances, is_borrowing, is_collateral
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve, ReserveConfiguration
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.lens import decoded, getters_of, lens_answers, unanswered_read
 from chainrisk.protocols.quality import DECODE_ERRORS, Problem, decode_uint, read_token_info
 from chainrisk.protocols.tokens import any_word_address
 from chainrisk.rpc import RpcClient, RpcError
+from chainrisk.units import HUGEINT_LIMIT
 
 PROVIDER = load_abi("aave-v3", "IPoolAddressesProvider")
 POOL = load_abi("aave-v3", "IPool")

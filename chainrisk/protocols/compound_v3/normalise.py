@@ -34,13 +34,13 @@ from chainrisk.protocols.frames import (
     EXACT,
     HEALTH_SCHEMA,
     HEALTH_WAD_CAP,
-    HUGEINT_LIMIT,
     POSITION_SCHEMA,
     exact,
     hugeint_or_none,
     keyed,
 )
 from chainrisk.protocols.quality import Issue
+from chainrisk.units import HUGEINT_LIMIT
 
 PROTOCOL = "compound-v3"
 

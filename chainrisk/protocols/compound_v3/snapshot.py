@@ -21,7 +21,6 @@ from chainrisk.protocols.compound_v3.maths import (
     supply_rate,
     utilization,
 )
-from chainrisk.protocols.frames import HUGEINT_LIMIT
 from chainrisk.protocols.quality import (
     MAX_DECIMALS,
     TOKEN_INFO_FUNCTIONS,
@@ -33,7 +32,7 @@ from chainrisk.protocols.quality import (
 )
 from chainrisk.protocols.usd import Feed, UsdSource, read_feeds, stale_problem, unpriced, usd_source, usd_source_calls
 from chainrisk.rpc import RpcClient, RpcError
-from chainrisk.units import ZERO_ADDRESS
+from chainrisk.units import HUGEINT_LIMIT, ZERO_ADDRESS
 
 COMET = load_abi("compound-v3", "IComet")
 ERC20 = load_abi("erc20", "IERC20Detailed")

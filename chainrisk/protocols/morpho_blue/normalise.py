@@ -15,7 +15,6 @@ from chainrisk.protocols.frames import (
     EXACT,
     HEALTH_SCHEMA,
     HEALTH_WAD_CAP,
-    HUGEINT_LIMIT,
     POSITION_SCHEMA,
     exact,
     hugeint_or_none,
@@ -36,6 +35,7 @@ from chainrisk.protocols.morpho_blue.maths import (
 )
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, Position
 from chainrisk.protocols.quality import Issue
+from chainrisk.units import HUGEINT_LIMIT
 
 PROTOCOL = "morpho-blue"
 #: WAD per basis point, for the bps columns of the shared contract.
