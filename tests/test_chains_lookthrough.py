@@ -150,3 +150,25 @@ def test_wallet_view_loops_and_combined_health(leg_frame: pl.DataFrame) -> None:
     assert view["combined_health_factor"] == pytest.approx((22_000 * 0.93 + 1000 * 0.8) / 16_000)
     by_base = wallet_exposure(leg_frame).filter(pl.col("wallet") == "0xa")
     assert dict(by_base.select("base_symbol", "net_amount").iter_rows()) == {"stETH": 11 * E18, "WETH": -8 * E18}
+
+
+def test_an_exact_sum_that_could_pass_38_digits_is_unknown_not_wrapped_around() -> None:
+    """Two wallets each posting 9e37 units of an odd token (each a HUGEINT, the pair past 2^127, where polars'
+    Int128 sum wraps around to a negative figure): the chain-wide collateral amount is unknown (NULL), its USD still
+    summed; a wallet's own sums that fit stay exact."""
+    odd = Token("0xodd", "ODD", 0)
+    big = 9 * 10**37
+    rows = [_row("morpho-blue", "m9", wallet, odd, supplied=big, collateral=big) for wallet in ("0xe", "0xf")]
+    book = pl.DataFrame(
+        [*rows, _row("morpho-blue", "m9", "0xe", USDC, debt=E6)],
+        schema_overrides={c: pl.Int128 for c in ("supplied_amount", "collateral_amount", "debt_amount")},
+    ).with_columns(
+        pl.when(pl.col("asset") == odd.address).then(1e-30).otherwise(pl.col("price_usd")).alias("price_usd")
+    )
+    frame = valued(legs(book, {}, rate_converter({})), usd_prices(book, {}))
+    assert int(pl.Series([big, big], dtype=pl.Int128).sum()) < 0  # what a plain sum would have stored
+    exposure = base_asset_exposure(frame, book, {}, usd_prices(book, {}))
+    row = exposure.filter(pl.col("base_asset") == odd.address).row(0, named=True)
+    assert row["collateral_amount"] is None and row["collateral_usd"] == pytest.approx(2 * big * 1e-30)
+    wallets = wallet_exposure(frame).filter(pl.col("base_asset") == odd.address)
+    assert wallets["long_amount"].to_list() == [big, big] and wallets["net_amount"].to_list() == [big, big]

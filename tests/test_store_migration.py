@@ -406,7 +406,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [18]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [19]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -438,7 +438,7 @@ def _migrated_positions(
         before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [18]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [19]
     return before, after
 
 
@@ -495,7 +495,7 @@ def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path)
     with Store(db) as store:
         after = store.query("SELECT * FROM liquidation_distance")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [18]
+    assert version == [SCHEMA_VERSION] == [19]
     assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]
 
 
@@ -530,9 +530,47 @@ def test_version_16_file_lets_a_wallet_s_usd_be_unknown(tmp_path: Path) -> None:
             con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         before = con.sql("SELECT * FROM wallet_risk").pl()
     with Store(db) as store:
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [18]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [19]
         store.con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         after = store.query("SELECT * FROM wallet_risk ORDER BY block_number")
     assert_frame_equal(after.filter(pl.col("block_number") == 100), before)
     unknown = after.filter(pl.col("block_number") == 101).select(WALLET_USD_COLUMNS)
     assert unknown.null_count().row(0) == (1,) * len(WALLET_USD_COLUMNS)
+
+
+def test_version_18_file_lets_an_exact_sum_of_the_chain_tables_be_unknown(tmp_path: Path) -> None:
+    """Schema 19 drops NOT NULL from the chain tables' exact sums (wallet_exposure's long, short and net amounts,
+    base_asset_exposure's collateral amount: a sum of an odd token's amounts that could reach 38 digits is left
+    unknown): the stored rows keep every figure, and a row without them can be written after the upgrade."""
+    db = tmp_path / "v18.duckdb"
+    Store(db).close()
+    exposure = (
+        "INSERT INTO wallet_exposure (chain_id, block_number, wallet, base_asset, long_amount, short_amount, "
+        "net_amount, max_depth) VALUES (1, ?, ?, ?, ?, ?, ?, 0)"
+    )
+    base = (
+        "INSERT INTO base_asset_exposure (chain_id, block_number, base_asset, collateral_amount, backed_debt_usd, "
+        "backed_borrowers, collateral_wallets, max_depth, naive_collateral_usd) VALUES (1, ?, ?, ?, 0, 0, 1, 0, 0)"
+    )
+    columns = {
+        "wallet_exposure": ("long_amount", "short_amount", "net_amount"),
+        "base_asset_exposure": ("collateral_amount",),
+    }
+    with duckdb.connect(str(db)) as con:
+        for table, names in columns.items():
+            for column in names:
+                con.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
+        con.execute("UPDATE schema_version SET version = 18")
+        con.execute(exposure, [100, WALLET, WETH, 3 * 10**37, 10**18, 3 * 10**37 - 10**18])
+        con.execute(base, [100, WETH, 3 * 10**37])
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(base, [101, WETH, None])
+        before = {table: con.sql(f"SELECT * FROM {table}").pl() for table in columns}
+    with Store(db) as store:
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION]
+        store.con.execute(exposure, [101, WALLET, WETH, None, None, None])
+        store.con.execute(base, [101, WETH, None])
+        after = {table: store.query(f"SELECT * FROM {table} ORDER BY block_number") for table in columns}
+    for table, names in columns.items():
+        assert_frame_equal(after[table].filter(pl.col("block_number") == 100), before[table])
+        assert after[table].filter(pl.col("block_number") == 101).select(names).null_count().row(0) == (1,) * len(names)

@@ -5,10 +5,12 @@ as Aave's aTokens, and the token standards: ERC-4626 vaults, liquid-staking wrap
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import polars as pl
 
 from chainrisk.assets import Link, Token
+from chainrisk.units import HUGEINT_LIMIT
 
 LINK_SCHEMA = {
     "chain_id": pl.Int64,
@@ -31,6 +33,24 @@ LINK_SCHEMA = {
     "total_assets": pl.Int128,
     "total_supply": pl.Int128,
 }
+
+
+def fitting_links(links: Mapping[str, Link]) -> tuple[dict[str, Link], list[str]]:
+    """The links the graph can hold exactly, and the wrappers left out. A permissionless market may take any
+    ERC-4626 vault's shares: one whose rate (`convertToAssets` of a whole share) has 38 digits or more is no HUGEINT's,
+    and no real claim (1e20 whole tokens a share at 18 decimals), so its shares are not looked through; a vault's
+    totalAssets() or totalSupply() past 38 digits is only unknown (NULL)."""
+    kept, left = {}, []
+    for asset, link in links.items():
+        if max(link.rate_num, link.rate_den) >= HUGEINT_LIMIT:
+            left.append(asset)
+            continue
+        sizes = (link.total_assets, link.total_supply)
+        if any(size is not None and size >= HUGEINT_LIMIT for size in sizes):
+            fits = [size if size is not None and size < HUGEINT_LIMIT else None for size in sizes]
+            link = replace(link, total_assets=fits[0], total_supply=fits[1])
+        kept[asset] = link
+    return kept, left
 
 
 def links_frame(links: dict[str, Link], chain_id: int, block: int) -> pl.DataFrame:

@@ -20,6 +20,7 @@ import polars as pl
 from chainrisk.assets import Link
 from chainrisk.chains.graph import base_token, links_frame
 from chainrisk.scoring.groups import group_expr
+from chainrisk.units import HUGEINT_LIMIT
 
 #: Exact conversion of (wrapper, amount) pairs to underlying units (graph.convert_exact bound to an RPC and block).
 Converter = Callable[[list[tuple[str, int]]], dict[tuple[str, int], int]]
@@ -158,6 +159,9 @@ def legs(positions: pl.DataFrame, links: dict[str, Link], convert: Converter) ->
         for p in wrapped:
             link = links[p.asset]
             under = converted[(p.asset, p.amount)]
+            if abs(under) >= HUGEINT_LIMIT:  # a claim no HUGEINT holds: the piece stays the wrapper's own shares
+                done.append(p)
+                continue
             target = link.underlying.address
             path = [*p.path, symbols[target]]
             hops = [*p.hops, link.kind]
@@ -247,6 +251,12 @@ def collateral_chains(leg_frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _exact_sum(amount: pl.Expr) -> pl.Expr:
+    """`amount`'s exact sum, NULL where it could reach 38 digits: polars' Int128 sum wraps around silently past
+    2^127, and a HUGEINT holds 38 digits (the doubles' sum of magnitudes bounds every partial sum)."""
+    return pl.when(amount.cast(pl.Float64).abs().sum() < HUGEINT_LIMIT).then(amount.sum())
+
+
 def wallet_exposure(leg_frame: pl.DataFrame) -> pl.DataFrame:
     """Per wallet and base asset: long (collateral + supply), short (debt) and net, exact and in USD."""
     is_long = pl.col("role") != "debt"
@@ -255,8 +265,8 @@ def wallet_exposure(leg_frame: pl.DataFrame) -> pl.DataFrame:
             "chain_id", "block_number", "wallet", "base_asset", "base_symbol", "base_decimals", maintain_order=True
         )
         .agg(
-            pl.col("base_amount").filter(is_long).sum().alias("long_amount"),
-            pl.col("base_amount").filter(~is_long).sum().alias("short_amount"),
+            _exact_sum(pl.col("base_amount").filter(is_long)).alias("long_amount"),
+            _exact_sum(pl.col("base_amount").filter(~is_long)).alias("short_amount"),
             pl.col("base_usd").filter(is_long).sum().alias("long_usd"),
             pl.col("base_usd").filter(~is_long).sum().alias("short_usd"),
             pl.col("base_usd").filter(is_long & (pl.col("depth") > 0)).sum().alias("chained_usd"),
@@ -302,7 +312,7 @@ def base_asset_exposure(
     is_coll = pl.col("role") == "collateral"
     block = leg_frame["block_number"].max() if leg_frame.height else None
     sums = leg_frame.group_by("chain_id", "base_asset", "base_symbol", maintain_order=True).agg(
-        pl.col("base_amount").filter(is_coll).sum().alias("collateral_amount"),
+        _exact_sum(pl.col("base_amount").filter(is_coll)).alias("collateral_amount"),
         pl.col("base_usd").filter(is_coll).sum().alias("collateral_usd"),
         pl.col("base_usd").filter(is_coll & (pl.col("depth") == 0)).sum().alias("direct_collateral_usd"),
         pl.col("base_usd").filter(is_coll & (pl.col("depth") > 0)).sum().alias("chained_collateral_usd"),

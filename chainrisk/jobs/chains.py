@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from chainrisk.chains.graph import fitting_links
 from chainrisk.chains.lookthrough import chain_frames
 from chainrisk.errors import UserError
 from chainrisk.protocols.graph import convert_exact, discover_links
@@ -31,12 +32,21 @@ class ChainsReport:
     seconds: float
     rpc_requests: int = 0  #: HTTP requests sent to the chain's RPC, retries included (RpcClient.usage)
     rpc_calls: int = 0  #: JSON-RPC calls in them
+    #: wrappers held but not looked through: a rate or a claim past 38 digits (chains.graph.fitting_links,
+    #: lookthrough.legs), or a cycle of wrappers; their holders' exposure is to the wrapper itself
+    unfollowed: tuple[str, ...] = ()
 
     def line(self) -> str:
-        return (
+        text = (
             f"chains at block {self.block}: {self.links} wrapped assets, {self.chained_legs} chained positions "
             f"of {self.wallets} wallets ({self.seconds:.1f} s; {RpcUsage(self.rpc_requests, self.rpc_calls).line()})"
         )
+        if self.unfollowed:
+            text += (
+                f"; warning: {len(self.unfollowed)} wrapped asset(s) not looked through (a rate or a claim past 38 "
+                f"digits, or a cycle): {', '.join(self.unfollowed)}"
+            )
+        return text
 
 
 def index_chains(
@@ -68,13 +78,17 @@ def index_chains(
         # One block for the whole chain: a run indexes every market at the same block; otherwise the newest.
         block = int(positions["block_number"].max())  # type: ignore[arg-type]
         assets = sorted(set(positions["asset"].to_list()))
-        links = discover_links(rpc, chain_id, assets, block)
+        found = discover_links(rpc, chain_id, assets, block)
+        links, unfit = fitting_links(found)
 
         def convert(pieces: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
             return convert_exact(rpc, links, pieces, block)
 
         frames = chain_frames(positions, links, convert, wallet_risk)
         usage = rpc.usage
+    # Exposure left in a wrapper itself: one the graph leaves out, or a claim on it no HUGEINT holds.
+    held = set(frames["wallet_exposure"]["base_asset"].to_list())
+    unfollowed = sorted((held & set(found)) | (set(unfit) & set(positions["asset"].to_list())))
     with Store(db) as store:
         store.replace_chain_tables(frames, chain_id, block)
         if publish:
@@ -88,4 +102,5 @@ def index_chains(
         seconds=round(time.perf_counter() - started, 3),
         rpc_requests=usage.requests,
         rpc_calls=usage.calls,
+        unfollowed=tuple(f"{found[a].asset.symbol} ({a})" for a in unfollowed),
     )

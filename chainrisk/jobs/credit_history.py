@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from chainrisk.chains.graph import fitting_links
 from chainrisk.config import Config
 from chainrisk.credit.samples import grid, sample_frames
 from chainrisk.errors import UserError
@@ -185,7 +186,7 @@ def _sample(rpc: RpcClient, config: Config, chain_id: int, markets: list[Any], b
     wallets = 0
     if frames:
         positions = pl.concat(frames, how="diagonal_relaxed").sort("protocol", "chain_id", "market", "wallet", "asset")
-        links = discover_links(rpc, chain_id, sorted(set(positions["asset"].to_list())), block)
+        links, _ = fitting_links(discover_links(rpc, chain_id, sorted(set(positions["asset"].to_list())), block))
 
         def convert(pieces: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
             return convert_exact(rpc, links, pieces, block)

@@ -202,3 +202,40 @@ contract OddIrm {
         return rate;
     }
 }
+
+/// An ERC-4626 vault's read side answering what it is told, over a BareToken's core (so that a market can take its
+/// shares as collateral): assets per 1e18 shares, totalAssets() and totalSupply() as set, however large. Its
+/// convertToAssets checks its product as any 0.8 vault does, so a large enough amount reverts.
+contract OddVault is BareToken {
+    address public immutable asset;
+    uint256 internal assetsPerShare;
+    uint256 public totalAssets;
+    uint256 internal shownSupply;
+
+    constructor(address asset_, uint256 assetsPerShare_) {
+        asset = asset_;
+        assetsPerShare = assetsPerShare_;
+    }
+
+    function set(uint256 assetsPerShare_, uint256 totalAssets_, uint256 totalSupply_) external {
+        assetsPerShare = assetsPerShare_;
+        totalAssets = totalAssets_;
+        shownSupply = totalSupply_;
+    }
+
+    function symbol() external pure returns (string memory) {
+        return "ODDV";
+    }
+
+    function decimals() external pure returns (uint8) {
+        return 18;
+    }
+
+    function totalSupply() external view override returns (uint256) {
+        return shownSupply == 0 ? supply : shownSupply;
+    }
+
+    function convertToAssets(uint256 shares) external view returns (uint256) {
+        return shares * assetsPerShare / 1e18;
+    }
+}

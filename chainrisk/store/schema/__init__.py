@@ -18,7 +18,8 @@ liquidation_distance's liquidatable_now (its first liquidation is now the first 
 already); 16 positions' liquidation_recovery_wad (what the protocol recovers of collateral it sells: all of it for
 Maker/Sky, whose chop is a penalty, not a keeper's cut); 17 wallet_risk's USD figures nullable (a market without a
 USD price); 18 cold_history_markets, the cold days' sums per market and bucket (filled from the listed cold files on
-upgrade: chainrisk.store.history.roll_up_cold_days).
+upgrade: chainrisk.store.history.roll_up_cold_days); 19 the chain tables' exact sums nullable (a sum of an odd token's
+amounts that could reach 38 digits is unknown).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 18
+SCHEMA_VERSION = 19
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

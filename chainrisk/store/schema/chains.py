@@ -62,9 +62,9 @@ CREATE TABLE IF NOT EXISTS wallet_exposure (
     base_asset VARCHAR NOT NULL,
     base_symbol VARCHAR,
     base_decimals INTEGER,
-    long_amount HUGEINT NOT NULL,
-    short_amount HUGEINT NOT NULL,
-    net_amount HUGEINT NOT NULL,
+    long_amount HUGEINT,
+    short_amount HUGEINT,
+    net_amount HUGEINT,
     long_usd DOUBLE,
     short_usd DOUBLE,
     net_usd DOUBLE,
@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS base_asset_exposure (
     base_asset VARCHAR NOT NULL,
     base_symbol VARCHAR,
     price_usd DOUBLE,
-    collateral_amount HUGEINT NOT NULL,
+    collateral_amount HUGEINT,
     collateral_usd DOUBLE,
     direct_collateral_usd DOUBLE,
     chained_collateral_usd DOUBLE,
@@ -117,9 +117,18 @@ CREATE TABLE IF NOT EXISTS base_asset_exposure (
 """
 
 #: Version 8: a base asset's decimals may be unknown (a token without decimals(), optional in ERC-20), NULL then.
+#: Version 19: an exact sum that could reach 38 digits (an odd token's amounts: polars' Int128 sum wraps around,
+#: DuckDB's HUGEINT stops at 2^127) is unknown, NULL then (lookthrough._exact_sum).
 MIGRATIONS: dict[int, list[str]] = {
     8: [
         f"ALTER TABLE {table} ALTER COLUMN base_decimals DROP NOT NULL"
         for table in ("collateral_chains", "wallet_exposure")
-    ]
+    ],
+    19: [
+        *(
+            f"ALTER TABLE wallet_exposure ALTER COLUMN {column} DROP NOT NULL"
+            for column in ("long_amount", "short_amount", "net_amount")
+        ),
+        "ALTER TABLE base_asset_exposure ALTER COLUMN collateral_amount DROP NOT NULL",
+    ],
 }
