@@ -6,7 +6,10 @@
 --   collateral_of_liquidatable_usd                 collateral held by wallets liquidatable now, USD
 --   suppliers, collateral_wallets, borrowers       wallets with a non-zero amount (a wallet counts once)
 --   supplied_tokens, collateral_tokens, debt_tokens   whole tokens (DOUBLE)
---   supplied_amount, collateral_amount, debt_amount   exact, the token's smallest unit (HUGEINT)
+--   supplied_amount, collateral_amount, debt_amount   exact, the token's smallest unit (HUGEINT); NULL where the
+--                                                  sum could reach 38 digits (an odd token's amounts: a plain
+--                                                  sum of HUGEINTs stops the query with an overflow past 2^127),
+--                                                  summed in 64-bit halves under that bound
 --   markets                                        markets of the protocol holding the asset
 -- Reads: stg_positions_latest, stg_wallet_risk_latest.
 WITH holdings AS (
@@ -34,9 +37,15 @@ final AS (
         sum(p.supplied_tokens) AS supplied_tokens,
         sum(p.collateral_tokens) AS collateral_tokens,
         sum(p.debt_tokens) AS debt_tokens,
-        sum(p.supplied_amount) AS supplied_amount,
-        sum(p.collateral_amount) AS collateral_amount,
-        sum(p.debt_amount) AS debt_amount
+        CASE WHEN sum(abs(p.supplied_amount::DOUBLE)) < 1e38
+            THEN sum(p.supplied_amount // 18446744073709551616) * 18446744073709551616 + sum(p.supplied_amount % 18446744073709551616)
+        END AS supplied_amount,
+        CASE WHEN sum(abs(p.collateral_amount::DOUBLE)) < 1e38
+            THEN sum(p.collateral_amount // 18446744073709551616) * 18446744073709551616 + sum(p.collateral_amount % 18446744073709551616)
+        END AS collateral_amount,
+        CASE WHEN sum(abs(p.debt_amount::DOUBLE)) < 1e38
+            THEN sum(p.debt_amount // 18446744073709551616) * 18446744073709551616 + sum(p.debt_amount % 18446744073709551616)
+        END AS debt_amount
     FROM holdings AS p
     LEFT JOIN wallet_status AS w USING (protocol, chain_id, market, wallet)
     GROUP BY p.chain_id, p.protocol, p.asset, p.symbol
