@@ -100,3 +100,76 @@ def test_liquidation_price_honours_a_threshold_finer_than_a_bps() -> None:
     prices = score_positions(positions)["position_risk"].filter(pl.col("symbol") == "WETH")
     expected = debt / amount * 1.45  # USD per whole token
     assert prices["liquidation_price_usd"][0] == pytest.approx(expected, rel=1e-12)
+
+
+def _wide_wallet(rule: str | None, scale: int) -> pl.DataFrame:
+    """One wallet with two collaterals of different thresholds and LTVs, worth 2 x `scale` and 3 x `scale` base
+    units, against a debt of 2 x `scale`; `rule` the health_rule column (None: no such column, Aave's average)."""
+    rows = []
+    for asset, value, threshold, ltv, debt in (("0xa", 2 * scale, 8600, 8000, 0), ("0xb", 3 * scale, 7000, 6500, 0)):
+        rows.append((asset, value, threshold, ltv, debt))
+    rows.append(("0xd", 0, 0, 0, 2 * scale))
+    frame = pl.DataFrame(
+        [
+            {
+                "protocol": "morpho-blue",
+                "chain_id": 1,
+                "market": "m",
+                "wallet": "0xw",
+                "block_number": 1,
+                "block_timestamp": 1,
+                "asset": asset,
+                "symbol": asset,
+                "decimals": 18,
+                "collateral_amount": value,
+                "debt_amount": debt,
+                "price": WAD,
+                "price_scale": WAD,
+                "price_usd": 1.0,
+                "base_currency_usd": 1e-18,
+                "collateral_base": value,
+                "debt_base": debt,
+                "liquidation_threshold_bps": threshold,
+                "liquidation_threshold_wad": threshold * 10**14,
+                "ltv_bps": ltv,
+                "liquidation_bonus_bps": 10500,
+                **({"health_rule": rule} if rule else {}),
+            }
+            for asset, value, threshold, ltv, debt in rows
+        ],
+        schema_overrides={
+            c: pl.Int128
+            for c in ("collateral_amount", "debt_amount", "price", "price_scale", "collateral_base", "debt_base")
+        }
+        | {"liquidation_threshold_wad": pl.Int128},
+    )
+    return frame
+
+
+@pytest.mark.parametrize(
+    "rule", [None, "weighted-threshold", "per-position"], ids=["average", "weighted", "per position"]
+)
+def test_weighted_figures_of_a_wallet_past_1e34_base_units_do_not_wrap_around(rule: str | None) -> None:
+    """A wallet holding 5e34 base units (an odd token's Morpho market: value x bps passes Int128's 2^127, which polars
+    wraps around silently, giving a negative average threshold and no borrowing power): its average threshold, LTV
+    and borrowing capacity are Python's exact integers, the same bps as the same wallet 1e20 times smaller."""
+    from chainrisk.scoring.health import value_positions, wallet_health
+
+    def figures(scale: int) -> dict[str, Any]:
+        row = wallet_health(value_positions(_wide_wallet(rule, scale)).collect().lazy()).collect().row(0, named=True)
+        return {k: row[k] for k in ("liquidation_threshold_bps", "ltv_bps", "health_factor", "borrowing_power_usd")}
+
+    big, small = figures(10**34), figures(10**14)
+    lt, ltv = (2 * 8600 + 3 * 7000) // 5, (2 * 8000 + 3 * 6500) // 5
+    assert (
+        (big["liquidation_threshold_bps"], big["ltv_bps"])
+        == (lt, ltv)
+        == (small["liquidation_threshold_bps"], small["ltv_bps"])
+    )
+    assert big["health_factor"] == pytest.approx(small["health_factor"], rel=1e-12)
+    capacity = {
+        None: (5 * 10**34 * ltv + 5_000) // 10_000,
+        "weighted-threshold": 5 * 10**34 * ltv // 10_000,
+        "per-position": (2 * 10**34 * 8000 + 3 * 10**34 * 6500) // 10_000,
+    }[rule]
+    assert big["borrowing_power_usd"] == pytest.approx((capacity - 2 * 10**34) * 1e-18, rel=1e-12)

@@ -421,35 +421,43 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
         )
     lt = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_lt") // pl.col("_collateral")).otherwise(0)
     ltv = pl.when(pl.col("_collateral") > 0).then(pl.col("_weighted_ltv") // pl.col("_collateral")).otherwise(0)
+    figures = {
+        # Average threshold: PercentageMath.percentMul (half-up), exact in Int128; the others as each rule says.
+        "_adjusted": _by_rule(
+            rules,
+            (pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS,
+            {
+                PER_POSITION: pl.col("_adjusted_per_position"),
+                COLLATERAL_RATIO: pl.col("_adjusted_collateral_ratio"),
+                # Liquidatable when sum(value * threshold) < debt * 1e4, i.e. floor(sum / 1e4) < debt.
+                WEIGHTED_THRESHOLD: pl.col("_weighted_lt") // BPS,
+            },
+        ),
+        "_borrow_capacity": _by_rule(
+            rules,
+            (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS,
+            {
+                PER_POSITION: pl.col("_capacity_per_position"),
+                COLLATERAL_RATIO: pl.col("_capacity_per_position"),
+                # GenericLogic.calculateAvailableBorrows from 3.5: percentMulFloor.
+                WEIGHTED_THRESHOLD: (pl.col("_collateral") * pl.col("ltv_bps")) // BPS,
+            },
+        ),
+    }
+    wide = agg.filter(pl.col("_collateral") >= WIDE_COLLATERAL)
+    if wide.height:
+        # A wallet's value x a bps figure past Int128 (it wraps around silently): those wallets' weighted figures in
+        # Python ints (_wide_figures), taken over the columns' where they are given.
+        agg = agg.join(_wide_figures(valued, wide, rules), on="_wid", how="left", maintain_order="left")
+        lt, ltv = pl.coalesce("_wide_lt", lt), pl.coalesce("_wide_ltv", ltv)
+        figures = {name: pl.coalesce(f"_wide{name}", e) for name, e in figures.items()}
     return (
         agg.lazy()
         .with_columns(lt.alias("liquidation_threshold_bps"), ltv.alias("ltv_bps"))
-        .with_columns(
-            # Average threshold: PercentageMath.percentMul (half-up), exact in Int128; the others as each rule says.
-            _by_rule(
-                rules,
-                (pl.col("_collateral") * pl.col("liquidation_threshold_bps") + BPS // 2) // BPS,
-                {
-                    PER_POSITION: pl.col("_adjusted_per_position"),
-                    COLLATERAL_RATIO: pl.col("_adjusted_collateral_ratio"),
-                    # Liquidatable when sum(value * threshold) < debt * 1e4, i.e. floor(sum / 1e4) < debt.
-                    WEIGHTED_THRESHOLD: pl.col("_weighted_lt") // BPS,
-                },
-            ).alias("_adjusted"),
-            _by_rule(
-                rules,
-                (pl.col("_collateral") * pl.col("ltv_bps") + BPS // 2) // BPS,
-                {
-                    PER_POSITION: pl.col("_capacity_per_position"),
-                    COLLATERAL_RATIO: pl.col("_capacity_per_position"),
-                    # GenericLogic.calculateAvailableBorrows from 3.5: percentMulFloor.
-                    WEIGHTED_THRESHOLD: (pl.col("_collateral") * pl.col("ltv_bps")) // BPS,
-                },
-            ).alias("_borrow_capacity"),
-        )
+        .with_columns(e.alias(name) for name, e in figures.items())
         .with_columns(
             pl.when(pl.col("_debt") > 0)
-            .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt"), _numerator(rules)))
+            .then(_ratio_below_one_exactly(pl.col("_adjusted"), pl.col("_debt"), _numerator(rules, wide.height > 0)))
             .alias("health_factor"),
             pl.when(pl.col("collateral_usd") > 0).then(pl.col("debt_usd") / pl.col("collateral_usd")).alias("ltv_used"),
             ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
@@ -489,6 +497,49 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+#: A wallet's collateral in base units from which its value times a bps figure (at most 1e4) may pass Int128's 2^127.
+WIDE_COLLATERAL = 10**34
+
+
+def _wide_figures(valued: pl.LazyFrame, wide: pl.DataFrame, rules: bool) -> pl.DataFrame:
+    """The weighted figures of the wallets in `wide` (collateral of WIDE_COLLATERAL base units or more, an odd token's
+    market), each position's value x bps summed in Python ints, as wallet_health's columns would hold them had no
+    product passed 2^127: average threshold and LTV (bps), the threshold- and LTV-weighted rules' adjusted collateral
+    and borrowing capacity, the per-position capacity, and the threshold-weighted sum over 1e4 as a double (Aave 3.5's
+    health factor numerator). One row per `_wid`."""
+    columns = ["_wid", "collateral_base", "liquidation_threshold_bps", "ltv_bps", *(["_rule"] if rules else [])]
+    rows = valued.filter(pl.col("_wid").is_in(wide.get_column("_wid").implode())).select(columns).collect()
+    sums: dict[int, list[int]] = {}
+    rule_of: dict[int, str | None] = {}
+    for row in rows.iter_rows(named=True):
+        value = int(row["collateral_base"] or 0)
+        threshold, ltv = int(row["liquidation_threshold_bps"]), int(row["ltv_bps"])
+        totals = sums.setdefault(row["_wid"], [0, 0, 0, 0])
+        totals[0] += value
+        totals[1] += value * threshold
+        totals[2] += value * ltv
+        totals[3] += value * ltv // BPS
+        rule_of[row["_wid"]] = row.get("_rule")
+    out: dict[str, list[object]] = {
+        c: [] for c in ("_wid", "_wide_lt", "_wide_ltv", "_wide_adjusted", "_wide_borrow_capacity", "_wide_weighted")
+    }
+    for wid, (collateral, weighted, weighted_ltv, capacity) in sums.items():
+        lt = weighted // collateral if collateral > 0 else 0
+        ltv = weighted_ltv // collateral if collateral > 0 else 0
+        rule = rule_of[wid] if rules else None
+        if rule in (PER_POSITION, COLLATERAL_RATIO):
+            adjusted, borrow = None, capacity  # the adjusted collateral of these rules never multiplies by bps
+        elif rule == WEIGHTED_THRESHOLD:
+            adjusted, borrow = weighted // BPS, collateral * ltv // BPS
+        else:  # Aave's average threshold: PercentageMath.percentMul, half up
+            adjusted, borrow = (collateral * lt + BPS // 2) // BPS, (collateral * ltv + BPS // 2) // BPS
+        for name, figure in zip(out, (wid, lt, ltv, adjusted, borrow, weighted / BPS), strict=True):
+            out[name].append(figure)
+    schema: dict[str, type[pl.DataType]] = {"_wid": pl.UInt64, "_wide_lt": pl.Int128, "_wide_ltv": pl.Int128}
+    schema |= {"_wide_adjusted": pl.Int128, "_wide_borrow_capacity": pl.Int128, "_wide_weighted": pl.Float64}
+    return pl.DataFrame(out, schema=schema)
+
+
 def _seizable(takes_all: bool, recovery: bool) -> pl.Expr:
     """Collateral seized: repaid debt times the bonus, at the collateral-weighted average bonus, and no more than the
     wallet holds (where the protocol recovers more than 1 / bonus of it, Maker's Clipper sells up to tab = debt x chop
@@ -506,13 +557,16 @@ def _seizable(takes_all: bool, recovery: bool) -> pl.Expr:
     return pl.when(pl.col("_takes_all") & pl.col("liquidatable")).then(pl.col("collateral_usd")).otherwise(partial)
 
 
-def _numerator(rules: bool) -> pl.Expr:
+def _numerator(rules: bool, wide: bool = False) -> pl.Expr:
     """The health factor's numerator as a float: the exact threshold-weighted sum over 1e4 for Aave 3.5+ (whose
-    integer `_adjusted` is floored to decide the verdict), `_adjusted` for every other rule."""
+    integer `_adjusted` is floored to decide the verdict), `_adjusted` for every other rule. `wide`: the sum is
+    `_wide_weighted` where _wide_figures gives it."""
     adjusted = pl.col("_adjusted").cast(pl.Float64)
     if not rules:
         return adjusted
     weighted = pl.col("_weighted_lt").cast(pl.Float64) / BPS
+    if wide:
+        weighted = pl.coalesce("_wide_weighted", weighted)
     return pl.when(pl.col("_rule") == WEIGHTED_THRESHOLD).then(weighted).otherwise(adjusted)
 
 
