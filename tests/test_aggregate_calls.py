@@ -78,6 +78,7 @@ def test_the_hand_encoding_is_the_abi_s() -> None:
         ["address[]", "bytes[]"], [["0x" + t for t in targets], [bytes.fromhex(d) for d in datas]]
     )
     assert call[1][1:] == ["0x10", {packing.AGGREGATOR: {"code": packing.RUNTIME}}]
+    assert call[1][0]["from"] == call[1][0]["to"] == packing.AGGREGATOR
     status = [packing.RETURNED, packing.REVERTED, packing.EXHAUSTED, packing.UNRUN]
     answered = encode(["uint8[]", "bytes[]"], [status, [bytes.fromhex(d) for d in datas]])
     assert packing.answers("0x" + answered.hex(), 4) == [(s, "0x" + d) for s, d in zip(status, datas, strict=True)]
@@ -170,6 +171,27 @@ def capped_node(tmp_path: Path) -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
+
+
+#: Runtime code that returns 42 to a caller that is the transaction's origin and reverts for any other (msg.sender ==
+#: tx.origin: how Chainlink's access-controlled aggregators let externally owned callers read).
+ORIGIN_GATED = "0x333214600a57600080fd5b602a60005260206000f3"
+
+
+def test_a_getter_for_externally_owned_callers_answers_packed_as_alone(capped_node: str) -> None:
+    """A getter that answers only when msg.sender is tx.origin answers a plain eth_call (the zero address is both);
+    packed, the aggregator is its caller, and the aggregate is sent from the aggregator so that it is the origin too:
+    the same answer, where before the getter refused and batch_each took the revert as the callee's own (None)."""
+    gated, other = "0x" + "9a" * 20, "0x" + "9b" * 20
+    with RpcClient(capped_node) as rpc:
+        rpc.call("anvil_setCode", [gated, ORIGIN_GATED])
+        rpc.call("anvil_setCode", [other, ANSWER])
+        calls = [_call(gated, "0x", "latest"), _call(other, "0x", "latest"), _call(gated, "0x", "latest")]
+        alone = rpc.batch_each(calls)
+    assert alone == ["0x" + "00" * 31 + "2a"] * 3
+    with RpcClient(capped_node, RpcSettings(aggregate_calls=100)) as packed:
+        assert packed.batch_each(calls) == alone
+        assert packed.faults_absorbed == {}
 
 
 def test_calls_past_the_gas_cap_are_left_unrun_and_asked_alone(capped_node: str, exchanges: list[list[Any]]) -> None:

@@ -10,8 +10,10 @@ the aggregate is asked again on its own (so what the node refuses is refused in 
 caller takes a refusal as an answer (`batch_each`: probing for a getter the contract may not have) and the call
 reverted with gas to spare: that revert is the callee's own, and answers None at once. A call that may have failed
 for gas, or was left unrun, is always asked again. The callee sees the aggregator as msg.sender where its own eth_call
-has the zero address: a getter that refused contract callers would read as refused, and the calls chainrisk makes
-with a caller of their own (Maker's OSMs, read as a whitelisted address) are never packed.
+has the zero address; the aggregate is sent from the aggregator's address, so msg.sender is tx.origin for every callee,
+as for a plain eth_call: a getter that answers only externally owned callers by that test (Chainlink's
+access-controlled aggregators) answers packed too. The calls chainrisk makes with a caller of their own (Maker's OSMs,
+read as a whitelisted address) are never packed.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ def aggregate_call(tag: str, calls: Sequence[tuple[str, str]]) -> tuple[str, lis
         bodies.append(_word(size) + padded)
         at += _WORD + len(padded) // 2
     encoded = "".join((*head, *targets, _word(count), *offsets, *bodies))
-    request = {"to": AGGREGATOR, "data": "0x" + SELECTOR + encoded}
+    # Sent from the aggregator itself: tx.origin is then each callee's msg.sender, as for a plain eth_call (whose
+    # caller is its origin), so a getter that answers only externally owned callers (msg.sender == tx.origin, as
+    # Chainlink's access-controlled aggregators check) answers packed as alone.
+    request = {"from": AGGREGATOR, "to": AGGREGATOR, "data": "0x" + SELECTOR + encoded}
     return ("eth_call", [request, tag, {AGGREGATOR: {"code": RUNTIME}}])
 
 
