@@ -1127,6 +1127,38 @@ def test_bad_protocols_are_one_line_before_anything_starts(
     assert not state.exists()
 
 
+def test_an_unforeseen_error_in_one_market_fails_that_market_not_the_run(
+    full_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug met on one market's data (the Liquity adapter's snapshot raising what polars raised on a price past its
+    columns) fails that market in one line, as a refused market does; every other market is indexed, scored and looked
+    through, and the run ends `partial`, recorded and published (before, the exception stopped the whole run). With
+    CHAINRISK_TRACEBACK set, the traceback is logged for a report."""
+    from chainrisk.protocols.liquity_v1.adapter import ADAPTER as LIQUITY
+
+    config = devnet_config(full_devnet, tmp_path / "run.duckdb")
+    liquity = next(m for m in config.markets if m.protocol == "liquity-v1")
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("int value too large for Polars integer types: " + str(2**200))
+
+    monkeypatch.setattr(LIQUITY, "snapshot", boom)
+    monkeypatch.setenv(run_module.TRACEBACK_ENV, "1")
+    report = run_once(config, full_devnet["rpc_url"])
+    assert report.status == "partial", report.summary()
+    assert list(report.failures) == [liquity.name]
+    line = report.failures[liquity.name]
+    assert line.startswith("internal error (OverflowError: int value too large") and "\n" not in line, line
+    assert {r.protocol for r in report.indexed} == {m.protocol for m in config.markets} - {"liquity-v1"}
+    assert report.score is not None and report.chains and report.published
+    assert any(r.exc_info and r.exc_info[0] is OverflowError for r in caplog.records)
+    with Store(config.db, read_only=True) as store:
+        stored = set(store.query("SELECT DISTINCT protocol FROM positions")["protocol"].to_list())
+        runs = store.query("SELECT status, markets_failed FROM runs").rows()
+    assert stored == {m.protocol for m in config.markets} - {"liquity-v1"}
+    assert runs == [("partial", 1)]
+
+
 def test_markets_indexed_side_by_side_store_what_one_by_one_stores(
     full_devnet: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -221,6 +222,8 @@ def index_markets(config: Config, rpc_url: str, options: IndexOptions | None = N
             )
         except UserError as exc:
             return str(exc)
+        except Exception as exc:  # a bug met on one market's data: that market fails, the others go on
+            return internal_error(exc)
 
     def ready(url: str, places: Sequence[int]) -> ChainReady | None:
         """The URL's block and its markets' reorg repairs, made before any is read (index.chain_ready); None when
@@ -319,6 +322,23 @@ def market_urls(config: Config, rpc_url: str) -> tuple[dict[int, str], dict[int,
     return url_of, unreachable
 
 
+#: Set (to anything but 0) to have an internal error's traceback logged, for a report.
+TRACEBACK_ENV = "CHAINRISK_TRACEBACK"
+
+
+def internal_error(exc: Exception) -> str:
+    """One line for an error chainrisk did not foresee, met on one market's (or chain's) data: a bug, never the
+    user's input. Its market fails alone (its transaction rolled back, as for any refused market), the run goes on with
+    the others and ends `partial`; with CHAINRISK_TRACEBACK set the traceback is logged too, for a report."""
+    if os.environ.get(TRACEBACK_ENV, "0") not in ("", "0"):
+        log.error("chainrisk: internal error", exc_info=exc)
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"internal error ({type(exc).__name__}{': ' + first[:300] if first else ''}); its figures were not stored "
+        f"this run, the others' were; please report it ({TRACEBACK_ENV}=1 logs the traceback)"
+    )
+
+
 def look_through(
     config: Config, urls: list[str], positions: pl.DataFrame | None, failures: dict[str, str]
 ) -> list[ChainsReport]:
@@ -338,6 +358,8 @@ def look_through(
             return index_chains(url, config.db, publish=False, positions=positions, wallet_risk=wallet_risk)
         except UserError as exc:
             return exc
+        except Exception as exc:  # a bug met on one chain's data: that chain fails, the others go on
+            return UserError(internal_error(exc))
 
     workers = min(config.parallel_markets, len(urls))
     if workers > 1:
@@ -375,6 +397,9 @@ def run_once(config: Config, rpc_url: str, clock: Callable[[], datetime] = lambd
             except UserError as exc:
                 report.failures["score"] = str(exc)
                 log.error("chainrisk: error: score: %s", exc)
+            except Exception as exc:  # a bug: the run still ends, says so, and publishes the markets it indexed
+                report.failures["score"] = internal_error(exc)
+                log.error("chainrisk: error: score: %s", report.failures["score"])
         if report.score is not None:
             urls = [url for _, url in sorted(indexed.rpc_urls.items())]  # chain id order
             report.chains = look_through(config, urls, positions, report.failures)
