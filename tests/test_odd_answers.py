@@ -29,10 +29,12 @@ import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.compound_v3 import COMET, deploy_comet
+from chainrisk.devnet.liquity_v1 import LiquityPopulation, deploy_liquity, plan_troves, set_price
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
 from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, folder_contracts
+from chainrisk.errors import UserError
 from chainrisk.jobs.chains import index_chains
 from chainrisk.jobs.index import index_market
 from chainrisk.jobs.score import score
@@ -48,6 +50,7 @@ MINTABLE = Abi(aave_artifact("MintableERC20").abi)
 FEED = compiled_contracts()["SettableFeed"]
 MORPHO = load_abi("morpho-blue", "IMorpho")
 POOL = load_abi("aave-v3", "IPool")
+TROVE_MANAGER = load_abi("liquity-v1", "ITroveManager")
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
 USD = {"WETH": 2000, "wstETH": 2300, "WBTC": 30_000, "USDC": 1, "DAI": 1, "USDT": 1, "LINK": 7}
 LLTV = 86 * 10**16
@@ -178,6 +181,11 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         for s in comet_symbols
     }
     comet = deploy_comet(builder, {s: tokens[s] for s in comet_symbols}, comet_feeds)
+    # Liquity V1: the stand-ins (chainrisk's own Solidity; no registry ships Liquity's code), a few troves at $2,000.
+    liquity = deploy_liquity(builder, 2000 * WAD)
+    troves = LiquityPopulation(builder, liquity, seed=1)
+    troves.price = 2000 * WAD
+    troves.open_troves(plan_troves(4, seed=1))
     odd_irm = deploy("OddIrm")
     builder.call(DEPLOYER, MORPHO, morpho.morpho, "enableIrm", odd_irm)
     builder.mine()
@@ -259,6 +267,8 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
     builder.call(DEPLOYER, ORACLE, feeds["wstETH"], "set", 10**37, False)
     for name, answers in VAULT_RATES.items():
         builder.call(DEPLOYER, Abi(ODD["OddVault"].abi), odd_tokens[name], "set", *answers)
+    # A fork's PriceFeed gone wrong: Liquity's own getTCR overflows at this price, and every trove operation with it.
+    set_price(builder, liquity, 2**200)
     for symbol, (*_, then) in COMET_BORROWERS.items():
         if then == "no code":
             rpc.call("anvil_setCode", [comet_feeds[symbol], "0xfe"])  # every call of it reverts
@@ -274,6 +284,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "aave_wallets": {"lender": aave_lender, "wbtc": wbtc_user, "wsteth": wsteth_user, "whale": whale},
         "wbtc_feed": feeds["WBTC"],
         "comet": comet.comet.lower(),
+        "liquity": liquity,
         "comet_feeds": comet_feeds,
         "comet_wallets": comet_wallets,
         "block": int(rpc.call("eth_blockNumber"), 16),
@@ -542,6 +553,27 @@ def test_the_chains_job_goes_on_past_figures_of_38_digits(chain: dict[str, Any],
     vault = Abi(ODD["OddVault"].abi)
     answer = rpc.call(*eth_call(claim, vault, "convertToAssets", CLAIM_SHARES, block=hex(chain["block"])))
     assert int(vault.decode("convertToAssets", answer)[0]) == 27 * 10**37
+
+
+def test_a_liquity_price_past_its_maths_fails_that_market_in_one_line(
+    chain: dict[str, Any], indexed: dict[str, Any]
+) -> None:
+    """A Liquity PriceFeed answering 2^200 (a fork's feed gone wrong): Liquity's own getTCR reverts, and with it every
+    liquidation and trove operation, so no trove can be rated. The index refuses in one line naming the feed and the
+    price (before, an OverflowError building the frames), and stores nothing of that market."""
+    rpc: RpcClient = chain["rpc"]
+    liquity = chain["liquity"]
+    with pytest.raises(RpcError, match="overflow"):
+        rpc.call(*eth_call(liquity.trove_manager, TROVE_MANAGER, "getTCR", 2**200, block=hex(chain["block"])))
+    db = indexed["db"]
+    with pytest.raises(UserError) as refused:
+        index_market("liquity-v1", chain["rpc_url"], liquity.trove_manager, db)
+    line = str(refused.value)
+    assert "\n" not in line and liquity.price_feed.lower() in line.lower() and str(2**200) in line
+    assert "TroveManager.getTCR, which reverts" in line
+    for table in ("positions", "wallet_health", "raw_liquity_v1_troves", "raw_liquity_v1_system"):
+        stored = _frame(db, f"SELECT count(*) AS n FROM {table} WHERE market = '{liquity.trove_manager.lower()}'")
+        assert stored["n"][0] == 0, table
 
 
 def test_the_gas_burner_is_one_refusal_not_a_stall(chain: dict[str, Any], indexed: dict[str, Any]) -> None:

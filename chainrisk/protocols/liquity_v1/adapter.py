@@ -9,13 +9,15 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import Adapter, LogQuery, Preset, Snapshot
 from chainrisk.protocols.liquity_v1 import normalise
 from chainrisk.protocols.liquity_v1.constants import PRESETS, PROTOCOL
 from chainrisk.protocols.liquity_v1.events import TOPICS, batches, decode_log
+from chainrisk.protocols.liquity_v1.maths import MAX_UINT256, System, entire_system_coll
 from chainrisk.protocols.liquity_v1.snapshot import Deployment, discover, read_system, read_troves
 from chainrisk.rpc import RpcClient
-from chainrisk.units import IMMUTABLE
+from chainrisk.units import HUGEINT_LIMIT, IMMUTABLE, WAD
 
 DDL = """
 CREATE TABLE IF NOT EXISTS raw_liquity_v1_events (
@@ -176,9 +178,33 @@ class LiquityV1Adapter(Adapter[Deployment]):
         wallets = sorted(set(events["wallet"].to_list()))
         troves = read_troves(rpc, deployment, wallets, block)
         system = read_system(rpc, deployment, block)
+        refusal = unratable(system, deployment)
+        if refusal is not None:
+            raise UserError(refusal)
         frames = normalise.snapshot_frames(deployment, system, troves, chain_id, block, timestamp)
         active = frames["wallet_health"].height
         return Snapshot(frames, accounts=active, accounts_with_debt=active)
+
+
+def unratable(system: System, deployment: Deployment) -> str | None:
+    """Why no trove can be rated at the snapshot's price, or None. A lastGoodPrice of 38 digits or more, or one at
+    which the system's collateral is worth 38 digits of LUSD units (each trove's at most that), leaves its figures
+    past what a HUGEINT holds; past 2^256, Liquity's own getTCR reverts, and with it every liquidation and borrower
+    operation (each checks Recovery Mode): the deployment is frozen. Liquity V1's own PriceFeed bounds its answer (a
+    Chainlink move over 50 % falls back to Tellor); a fork's feed may not. The market then fails in this one line,
+    its stored snapshot left as it was."""
+    price, coll = system.price, entire_system_coll(system)
+    worth = coll * price // WAD
+    if price < HUGEINT_LIMIT and worth < HUGEINT_LIMIT:
+        return None
+    frozen = ""
+    if coll * price > MAX_UINT256:
+        frozen = " and past 2^256 in TroveManager.getTCR, which reverts (every liquidation and trove operation too)"
+    return (
+        f"the PriceFeed {deployment.price_feed} answers lastGoodPrice {price}: the system's {coll} wei of collateral "
+        f"are then worth {worth:.4e} LUSD units, past the 38 digits a HUGEINT holds{frozen}; no trove can be rated at "
+        "this price, the market's stored snapshot is left as it was"
+    )
 
 
 ADAPTER = LiquityV1Adapter()
