@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from chainrisk.abi import Abi, eth_call, load_abi
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.compound_v3 import COMET, deploy_comet
 from chainrisk.devnet.liquity_v1 import LiquityPopulation, deploy_liquity, plan_troves, set_price
+from chainrisk.devnet.maker import MakerDevnet, VaultPlan, deploy_gems, deploy_maker
+from chainrisk.devnet.maker import mint as maker_mint
 from chainrisk.devnet.morpho import deploy_morpho, market_id
 from chainrisk.devnet.node import DEPLOYER, BlockBuilder
 from chainrisk.devnet.prices import FEED_DECIMALS
@@ -51,6 +54,7 @@ FEED = compiled_contracts()["SettableFeed"]
 MORPHO = load_abi("morpho-blue", "IMorpho")
 POOL = load_abi("aave-v3", "IPool")
 TROVE_MANAGER = load_abi("liquity-v1", "ITroveManager")
+VAT = load_abi("maker", "Vat")
 CONFIGURATOR = load_abi("aave-v3", "IPoolConfigurator")
 USD = {"WETH": 2000, "wstETH": 2300, "WBTC": 30_000, "USDC": 1, "DAI": 1, "USDT": 1, "LINK": 7}
 LLTV = 86 * 10**16
@@ -148,8 +152,23 @@ CASES = [
 ]
 
 
+#: A value an OSM's uint128 holds, which Spotter.poke turns into a Vat spot of 48 digits (ray).
+MAKER_PRICE = 2**127
+
+
 def _build(rpc: RpcClient) -> dict[str, Any]:
     builder = BlockBuilder(rpc)
+    # Maker/Sky first (chainrisk's stand-ins: no registry ships Maker's code): two vaults an ilk opened on the Vat, then
+    # ETH-A's OSM brought to MAKER_PRICE through two rounds and the Spotter (hours of chain time, before the rest).
+    maker = MakerDevnet(builder, deploy_maker(builder, deploy_gems(builder)), maker_mint)
+    maker.open_vaults(
+        [
+            VaultPlan(f"0x{0x3A0 + 2 * k + j:040x}", name, 20_000, Decimal("2.5"), "vat")
+            for k, name in enumerate(maker.d.ilks)
+            for j in range(2)
+        ]
+    )
+    maker.set_prices({"ETH-A": MAKER_PRICE})
 
     def deploy(name: str, *args: Any) -> str:
         return builder.deploy(ODD[name], *args, label=name).lower()
@@ -285,6 +304,7 @@ def _build(rpc: RpcClient) -> dict[str, Any]:
         "wbtc_feed": feeds["WBTC"],
         "comet": comet.comet.lower(),
         "liquity": liquity,
+        "maker": maker.d,
         "comet_feeds": comet_feeds,
         "comet_wallets": comet_wallets,
         "block": int(rpc.call("eth_blockNumber"), 16),
@@ -306,6 +326,7 @@ def indexed(chain: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> 
     index_market("aave-v3", chain["rpc_url"], aave.pool_addresses_provider, db)
     morpho = index_market("morpho-blue", chain["rpc_url"], chain["morpho"], db, options={"usd_oracle": aave.oracle})
     index_market("compound-v3", chain["rpc_url"], chain["comet"], db, options={"usd_oracle": aave.oracle})
+    index_market("maker", chain["rpc_url"], chain["maker"].chainlog, db)
     score(db)
     chains = index_chains(chain["rpc_url"], db)
     return {"db": db, "morpho": morpho, "chains": chains}
@@ -553,6 +574,37 @@ def test_the_chains_job_goes_on_past_figures_of_38_digits(chain: dict[str, Any],
     vault = Abi(ODD["OddVault"].abi)
     answer = rpc.call(*eth_call(claim, vault, "convertToAssets", CLAIM_SHARES, block=hex(chain["block"])))
     assert int(vault.decode("convertToAssets", answer)[0]) == 27 * 10**37
+
+
+def test_maker_leaves_out_only_the_urns_whose_values_pass_38_digits(
+    chain: dict[str, Any], indexed: dict[str, Any]
+) -> None:
+    """ETH-A's OSM at 2^127 (inside its uint128): the Spotter makes the Vat's spot 48 digits, at which the urns' values
+    pass what a HUGEINT holds (before, an OverflowError building the frames stopped the Maker index). The spot and
+    those values are stored NULL, the urns keep their amounts and their Vat verdicts but have no health row, and
+    data_quality names the pip; every other ilk's urns are rated as the Vat rates them."""
+    rpc: RpcClient = chain["rpc"]
+    maker, db, tag = chain["maker"], indexed["db"], hex(chain["block"])
+    eth = maker.ilks["ETH-A"]
+    issues = _frame(db, "SELECT market, subject, kind FROM data_quality WHERE protocol = 'maker'")
+    assert set(issues.iter_rows()) == {("ETH-A", eth.pip.lower(), "oracle_overflow")}
+    ilks = dict(_frame(db, "SELECT ilk, spot FROM raw_maker_ilks").iter_rows())
+    assert ilks["ETH-A"] is None and all(v is not None for k, v in ilks.items() if k != "ETH-A")
+    urns = _frame(db, "SELECT ilk_hex, urn, ilk, ink, art, safe FROM raw_maker_urns")
+    health = set(_frame(db, "SELECT wallet FROM wallet_health WHERE protocol = 'maker'")["wallet"].to_list())
+    positions = _frame(db, "SELECT wallet, collateral_amount, collateral_base FROM positions WHERE protocol = 'maker'")
+    for ilk_hex, urn, ilk, ink, art, safe in urns.iter_rows():
+        (_, rate, spot, _, _) = VAT.decode(
+            "ilks", rpc.call(*eth_call(maker.vat, VAT, "ilks", bytes.fromhex(ilk_hex[2:]), block=tag))
+        )
+        assert safe == (int(ink) * spot >= int(art) * rate), urn  # the Vat's own check, exactly
+        held = positions.filter((pl.col("wallet") == urn) & (pl.col("collateral_amount") > 0))
+        assert held.height == 1, urn
+        if ilk == "ETH-A":
+            assert spot >= 10**47 and urn not in health and held["collateral_base"][0] is None
+        else:
+            assert urn in health and held["collateral_base"][0] is not None
+    assert urns.filter(pl.col("ilk") == "ETH-A").height == 2
 
 
 def test_a_liquity_price_past_its_maths_fails_that_market_in_one_line(

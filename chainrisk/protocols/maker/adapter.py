@@ -264,7 +264,9 @@ class MakerAdapter(Adapter[Deployment]):
             "raw_maker_ilks": normalise.ilks_frame(list(by_ilk.values()), system, counts, chain_id, source, block),
             "raw_maker_urns": normalise.urns_frame(urns, by_ilk, system, chain_id, source, block),
             auctions.AUCTIONS: auctions.auctions_frame(running, names, units, chain_id, source, block),
-            "data_quality": data_quality_frame(issues, self.name, chain_id, source, block),
+            "data_quality": data_quality_frame(
+                [*issues, *normalise.oversized_issues(urns, by_ilk)], self.name, chain_id, source, block
+            ),
             "positions": positions,
             "wallet_health": health,
             "markets": markets_frame(

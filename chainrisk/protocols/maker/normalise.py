@@ -42,6 +42,8 @@ from chainrisk.protocols.maker.maths import (
     reference_price,
 )
 from chainrisk.protocols.maker.snapshot import Deployment, Ilk, System, Urn, ilk_name
+from chainrisk.protocols.quality import Issue
+from chainrisk.units import HUGEINT_LIMIT
 
 PROTOCOL = "maker"
 SECONDS_PER_YEAR = 365 * 24 * 3600
@@ -178,7 +180,7 @@ def ilks_frame(
                 "art_total": i.art_total,
                 "rate": i.rate,
                 "rate_dripped": i.rate_dripped,
-                "spot": i.spot,
+                "spot": hugeint_or_none(i.spot),
                 "line": str(i.line),
                 "line_dai": _dai(i.line),
                 "dust": str(i.dust),
@@ -366,6 +368,30 @@ def urns_frame(
     return keyed(pl.DataFrame(rows, schema=URN_SCHEMA), chain_id, source, block)
 
 
+def oversized_issues(urns: Sequence[Urn], ilks: dict[str, Ilk]) -> list[Issue]:
+    """One `oracle_overflow` row per ilk whose Vat spot (from its pip's value through Spotter.poke) has 38 digits or
+    more, or at whose spot some urn's collateral value does: that spot and those values are not stored (NULL), and
+    those urns have no health row. The Vat itself still judges them where ink x spot fits 2^256 (an OSM's uint128
+    value gives a spot under 3.5e47 ray, so any ink under 3.3e29 wad), and raw_maker_urns keeps their verdicts."""
+    counts: dict[str, int] = {}
+    for u in urns:
+        i = ilks[u.ilk]
+        if i.gem.address is None or not u.ink:
+            continue
+        adjusted = adjusted_base(u, i)
+        if adjusted >= HUGEINT_LIMIT or collateral_base(adjusted, threshold_wad(i.mat)) >= HUGEINT_LIMIT:
+            counts[u.ilk] = counts.get(u.ilk, 0) + 1
+    found = []
+    for ilk in sorted(set(counts) | {k for k, i in ilks.items() if i.spot >= HUGEINT_LIMIT}):
+        i = ilks[ilk]
+        detail = (
+            f"ilk {i.name}: the Vat's spot {i.spot} (pip {i.pip}'s value through Spotter.poke) values "
+            f"{counts.get(ilk, 0)} urn(s) at 38 digits or more of debt units; spot and values unstored"
+        )
+        found.append(Issue(i.name, i.pip, "oracle_overflow", detail, "those urns' values (base and USD) and health"))
+    return found
+
+
 def contract_frames(
     urns: Sequence[Urn],
     ilks: dict[str, Ilk],
@@ -424,7 +450,7 @@ def contract_frames(
                     "price": price,
                     "price_scale": scale,
                     "price_usd": reference / RAY * system.par / RAY if reference else None,
-                    "collateral_base": value,
+                    "collateral_base": hugeint_or_none(value),
                     "debt_base": 0,
                     "supplied_usd": value * usd_per_unit,
                     "collateral_usd": value * usd_per_unit,
@@ -459,6 +485,8 @@ def contract_frames(
             )
         if i.spot == 0 and u.art:
             continue  # no price in the Vat: Dog.bark refuses every urn of the ilk, Maker itself cannot judge it
+        if value >= HUGEINT_LIMIT or adjusted >= HUGEINT_LIMIT:
+            continue  # figures no HUGEINT holds: amounts stored, values NULL, no health (oversized_issues names it)
         hf = health_factor_wad(u.ink, u.art, i.rate, i.spot)
         health.append(
             {
