@@ -28,6 +28,7 @@ import pytest
 
 import chainrisk.devnet
 from chainrisk.abi import Abi, eth_call, load_abi
+from chainrisk.cli import main
 from chainrisk.devnet.aave import RESERVES, deploy_aave, deploy_tokens_and_feeds
 from chainrisk.devnet.compound_v3 import COMET, deploy_comet
 from chainrisk.devnet.liquity_v1 import LiquityPopulation, deploy_liquity, plan_troves, set_price
@@ -46,6 +47,7 @@ from chainrisk.rpc.client import RpcError
 from chainrisk.store.db import Store
 from chainrisk.units import WAD
 from tests.chainops import bare_chain
+from tests.databases import copy_of
 
 ODD = folder_contracts(Path(chainrisk.devnet.__file__).parent / "contracts_odd")
 BARE, ORACLE = Abi(ODD["BareToken"].abi), Abi(ODD["OddOracle"].abi)
@@ -393,6 +395,27 @@ def test_every_view_answers_over_the_odd_markets(indexed: dict[str, Any]) -> Non
     assert dict(sums.drop_nulls("collateral_amount").select("asset", "collateral_amount").iter_rows()) == dict(
         exact.iter_rows()
     )
+
+
+def test_every_model_runs_over_the_odd_markets(
+    indexed: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The risk models read the latest snapshot as the score does: without the borrowers no protocol could rate (before,
+    `risk stress` and `risk var` repriced them and stopped with a polars error: a value past Int128 at a shocked
+    price). Each model ends with its run written, on a copy of the file."""
+    db = str(copy_of(indexed["db"], tmp_path))
+    shocks = ["--shock", "WETH=-40%", "--shock", "USDC=-10%"]
+    for args in (
+        ["risk", "stress", "--window", "ftx-2022", "--step-hours", "24"],
+        ["risk", "var", "--scenarios", "300", "--horizons", "24"],
+        ["risk", "cascade", *shocks],
+        ["risk", "contagion", *shocks],
+        ["risk", "optimise"],
+    ):
+        assert main([*args, "--db", db]) == 0, (args, capsys.readouterr().err)
+    with duckdb.connect(db, read_only=True) as con:
+        models = {r[0] for r in con.sql("SELECT kind FROM risk_runs").fetchall()}
+    assert models == {"stress", "var", "cascade", "contagion", "optimise"}
 
 
 def test_morpho_figures_equal_the_chain_where_morpho_can_tell(chain: dict[str, Any], indexed: dict[str, Any]) -> None:

@@ -35,6 +35,7 @@ from chainrisk.risk.distance import MAX_DROP, liquidation_distance
 from chainrisk.risk.optimise import distinct_symbols, optimise_wallet, threshold_sensitivity
 from chainrisk.risk.replay import WINDOWS, Window, replay, worst_points
 from chainrisk.risk.var import build_book, historical_backtest, loss_odds, revalue, risk_table, simulate_multipliers
+from chainrisk.scoring.snapshot import rated
 from chainrisk.store.db import Store
 from chainrisk.store.schema.risk import NOTES_SEPARATOR
 from chainrisk.terminal import terminal_progress
@@ -113,11 +114,15 @@ def read(db: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
 
 
 def latest_positions(db: Path) -> pl.DataFrame:
+    """The latest snapshot's positions the models can value: without the borrowers the adapters left out of
+    `wallet_health` (the protocol's own figures cannot rate them: an oracle that reverts, or values past what its maths
+    or a HUGEINT hold; data_quality says which), as the score leaves them out (scoring.snapshot.rated)."""
     with Store(db, read_only=True) as store:
         positions = store.latest_positions()
+        contract = store.latest_wallet_health()
     if positions.is_empty():
         raise UserError(f"{db} holds no positions; run `chainrisk index` (or `chainrisk run`) first")
-    return positions
+    return rated(positions, contract)
 
 
 def latest_links(db: Path) -> pl.DataFrame:

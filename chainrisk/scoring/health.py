@@ -256,7 +256,8 @@ def _base_value(amount: str, names: list[str], exact_at_snapshot: str, shortcut:
         value = (
             pl.when(product_estimate < _INT128_SAFE)
             .then(exact)
-            .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128))
+            # Past Int128 (an odd oracle's price, shocked): unknown, never a failed cast that stops the model.
+            .otherwise((product_estimate / _unit_float(names)).floor().cast(pl.Int128, strict=False))
         )
     if exact_at_snapshot in names:
         return pl.when(pl.col("_price") == pl.col("price")).then(pl.col(exact_at_snapshot)).otherwise(value)
