@@ -41,6 +41,7 @@ from chainrisk.devnet.toolchain import aave_artifact, compiled_contracts, folder
 from chainrisk.errors import UserError
 from chainrisk.jobs.chains import index_chains
 from chainrisk.jobs.index import index_market
+from chainrisk.jobs.run import RunReport
 from chainrisk.jobs.score import score
 from chainrisk.rpc import RpcClient
 from chainrisk.rpc.client import RpcError
@@ -574,6 +575,8 @@ def test_the_chains_job_goes_on_past_figures_of_38_digits(chain: dict[str, Any],
     rate, claim = chain["tokens"]["rate vault"], chain["tokens"]["claim vault"]
     assert sorted(report.unfollowed) == sorted(f"ODDV ({vault})" for vault in (rate, claim))
     assert "warning: 2 wrapped asset(s) not looked through" in report.line()
+    summary = RunReport(run_id=1, status="ok", markets=1, chains=[report]).summary()
+    assert "warning: 2 wrapped asset(s) not looked through: ODDV (0x" in summary
     links = {
         r[0]: r[1:] for r in _frame(db, "SELECT asset, rate_num, total_assets, total_supply FROM asset_links").rows()
     }

@@ -79,6 +79,9 @@ class RunReport:
         if self.chains:
             links, legs = sum(c.links for c in self.chains), sum(c.chained_legs for c in self.chains)
             parts.append(f"{links} wrapped assets, {legs} chained positions")
+            unfollowed = [name for c in self.chains for name in c.unfollowed]
+            if unfollowed:
+                parts.append(f"warning: {len(unfollowed)} wrapped asset(s) not looked through: {', '.join(unfollowed)}")
         usage = self.rpc_usage()
         if usage.requests:
             parts.append(usage.line())
