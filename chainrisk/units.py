@@ -38,3 +38,9 @@ def setting_text(amount: float | None, unit: str | None, value: str | None) -> s
     return {"percent": f"{figure} %", "percent a year": f"{figure} % a year", "usd": f"${figure}"}.get(
         unit, f"{figure} {unit}"
     )
+
+
+def hugeint_or_none(value: int | None) -> int | None:
+    """`value` where a HUGEINT column holds it exactly, else None (a figure past 38 digits is left unknown, never
+    rounded)."""
+    return value if value is not None and abs(value) < HUGEINT_LIMIT else None

@@ -10,7 +10,7 @@ from dataclasses import replace
 import polars as pl
 
 from chainrisk.assets import Link, Token
-from chainrisk.units import HUGEINT_LIMIT
+from chainrisk.units import HUGEINT_LIMIT, hugeint_or_none
 
 LINK_SCHEMA = {
     "chain_id": pl.Int64,
@@ -47,8 +47,9 @@ def fitting_links(links: Mapping[str, Link]) -> tuple[dict[str, Link], list[str]
             continue
         sizes = (link.total_assets, link.total_supply)
         if any(size is not None and size >= HUGEINT_LIMIT for size in sizes):
-            fits = [size if size is not None and size < HUGEINT_LIMIT else None for size in sizes]
-            link = replace(link, total_assets=fits[0], total_supply=fits[1])
+            link = replace(
+                link, total_assets=hugeint_or_none(link.total_assets), total_supply=hugeint_or_none(link.total_supply)
+            )
         kept[asset] = link
     return kept, left
 

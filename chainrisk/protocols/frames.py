@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from chainrisk.units import HUGEINT_LIMIT
-
 #: Exact integers are built as Int128 (polars takes mixed Python ints there) and cast to DECIMAL(38,0),
 #: the type that carries them into DuckDB's HUGEINT.
 EXACT = pl.Int128
 #: health_factor_wad saturates here (HF above 1e20: debt is dust next to the collateral); HUGEINT's reach.
 HEALTH_WAD_CAP = 10**38 - 1
-
-
-def hugeint_or_none(value: int | None) -> int | None:
-    """`value` where a HUGEINT column holds it exactly, else None (a figure past 38 digits is left unknown, never
-    rounded)."""
-    return value if value is not None and abs(value) < HUGEINT_LIMIT else None
 
 
 def exact(frame: pl.DataFrame) -> pl.DataFrame:

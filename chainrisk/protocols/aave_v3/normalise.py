@@ -17,8 +17,8 @@ from chainrisk.protocols.aave_v3.events import AaveEvent
 from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
-from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, hugeint_or_none, keyed
-from chainrisk.units import HUGEINT_LIMIT
+from chainrisk.protocols.frames import EXACT, HEALTH_WAD_CAP, exact, keyed
+from chainrisk.units import HUGEINT_LIMIT, hugeint_or_none
 
 PROTOCOL = "aave-v3"
 #: Pool events whose caller (counterparty) also touched the pool.

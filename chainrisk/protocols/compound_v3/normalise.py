@@ -9,6 +9,7 @@ floor(collateral_base x liquidateCollateralFactor / 1e18) against the debt, is C
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 
 import polars as pl
@@ -30,17 +31,9 @@ from chainrisk.protocols.compound_v3.maths import (
     present_value_supply,
 )
 from chainrisk.protocols.compound_v3.snapshot import Account, Market
-from chainrisk.protocols.frames import (
-    EXACT,
-    HEALTH_SCHEMA,
-    HEALTH_WAD_CAP,
-    POSITION_SCHEMA,
-    exact,
-    hugeint_or_none,
-    keyed,
-)
+from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 from chainrisk.protocols.quality import Issue
-from chainrisk.units import HUGEINT_LIMIT
+from chainrisk.units import HUGEINT_LIMIT, hugeint_or_none
 
 PROTOCOL = "compound-v3"
 
@@ -255,10 +248,7 @@ def oversized_wallets(accounts: list[Account], market: Market) -> dict[str, set[
 
 def oversized_issues(market: Market, oversized: dict[str, set[str]]) -> list[Issue]:
     """One `oracle_overflow` row per token some wallet's oversized figures name, with how many wallets."""
-    counts: dict[str, int] = {}
-    for tokens in oversized.values():
-        for token in tokens:
-            counts[token] = counts.get(token, 0) + 1
+    counts = Counter(token for tokens in oversized.values() for token in tokens)
     symbols = {market.base.address: ("base", market.base.symbol)}
     symbols |= {a.token.address: ("collateral", a.token.symbol) for a in market.assets}
     found = []

@@ -17,12 +17,13 @@ from typing import Any
 import polars as pl
 
 from chainrisk.abi import eth_call, load_abi
-from chainrisk.protocols.frames import hugeint_or_none, keyed
+from chainrisk.protocols.frames import keyed
 from chainrisk.protocols.maker.constants import RAY
 from chainrisk.protocols.maker.maths import EXPONENTIAL, LINEAR, STAIRSTEP, Abacus, auction_needs_redo, auction_price
 from chainrisk.protocols.maker.snapshot import ZERO, decode_answer
 from chainrisk.protocols.quality import Issue, decode_uint
 from chainrisk.rpc import RpcClient
+from chainrisk.units import hugeint_or_none
 
 CLIPPER = load_abi("maker", "Clipper")
 ABACUS = load_abi("maker", "Abacus")

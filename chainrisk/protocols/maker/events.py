@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chainrisk.abi import data_word, event_topic, function_selector, word_address
-from chainrisk.protocols.frames import hugeint_or_none
 from chainrisk.protocols.maker.constants import RAY
 from chainrisk.protocols.maker.snapshot import ilk_name
+from chainrisk.units import hugeint_or_none
 
 NEW_CDP = event_topic("NewCdp(address,address,uint256)")
 #: Bark(bytes32 indexed ilk, address indexed urn, uint256 ink, uint256 art, uint256 due, address clip,

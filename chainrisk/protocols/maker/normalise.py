@@ -21,15 +21,7 @@ from fractions import Fraction
 
 import polars as pl
 
-from chainrisk.protocols.frames import (
-    EXACT,
-    HEALTH_SCHEMA,
-    HEALTH_WAD_CAP,
-    POSITION_SCHEMA,
-    exact,
-    hugeint_or_none,
-    keyed,
-)
+from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 from chainrisk.protocols.maker.constants import RAD, RAY, WAD
 from chainrisk.protocols.maker.events import MakerEvent
 from chainrisk.protocols.maker.maths import (
@@ -43,7 +35,7 @@ from chainrisk.protocols.maker.maths import (
 )
 from chainrisk.protocols.maker.snapshot import Deployment, Ilk, System, Urn, ilk_name
 from chainrisk.protocols.quality import Issue
-from chainrisk.units import HUGEINT_LIMIT
+from chainrisk.units import HUGEINT_LIMIT, hugeint_or_none
 
 PROTOCOL = "maker"
 SECONDS_PER_YEAR = 365 * 24 * 3600

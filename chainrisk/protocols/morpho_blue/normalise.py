@@ -11,15 +11,7 @@ from dataclasses import asdict
 
 import polars as pl
 
-from chainrisk.protocols.frames import (
-    EXACT,
-    HEALTH_SCHEMA,
-    HEALTH_WAD_CAP,
-    POSITION_SCHEMA,
-    exact,
-    hugeint_or_none,
-    keyed,
-)
+from chainrisk.protocols.frames import EXACT, HEALTH_SCHEMA, HEALTH_WAD_CAP, POSITION_SCHEMA, exact, keyed
 from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE, WAD
 from chainrisk.protocols.morpho_blue.events import MorphoEvent
 from chainrisk.protocols.morpho_blue.maths import (
@@ -35,7 +27,7 @@ from chainrisk.protocols.morpho_blue.maths import (
 )
 from chainrisk.protocols.morpho_blue.snapshot import Deployment, Market, Position
 from chainrisk.protocols.quality import Issue
-from chainrisk.units import HUGEINT_LIMIT
+from chainrisk.units import HUGEINT_LIMIT, hugeint_or_none
 
 PROTOCOL = "morpho-blue"
 #: WAD per basis point, for the bps columns of the shared contract.
