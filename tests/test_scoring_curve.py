@@ -275,3 +275,82 @@ def test_passes_holding_their_wallets_in_other_orders_get_their_own_groups(
     expected = _curve_axis_by_axis(valued, axes)
     assert_frame_equal(ours, expected, rel_tol=1e-12, abs_tol=1e-9)
     assert ours.get_column("liquidatable_wallets").equals(expected.get_column("liquidatable_wallets"))
+
+
+def _liquidatable_at_no_drop(valued: pl.LazyFrame) -> list[tuple[str, int]]:
+    """(axis, liquidatable wallets) at a drop of 0 on every axis of the book's curve, market 'all' aside."""
+    curve = liquidation_curve(valued).filter((pl.col("drop") == 0) & (pl.col("market") != "all"))
+    return sorted(zip(curve["axis"].to_list(), curve["liquidatable_wallets"].to_list(), strict=True))
+
+
+def _aave_wallet(wallet: str, weth: int, wbtc: int, usdc_debt: int) -> list[dict[str, object]]:
+    """One wallet of an average-threshold (Aave up to 3.4) market: WETH and WBTC collateral, USDC debt."""
+    rows = []
+    for symbol, decimals, price, lt, amount, debt in (
+        ("WETH", 18, 2000, 8300, weth, False),
+        ("WBTC", 8, 30000, 7800, wbtc, False),
+        ("USDC", 6, 1, 8000, usdc_debt, True),
+    ):
+        rows.append(
+            {
+                "protocol": "aave-v3",
+                "chain_id": 1,
+                "market": "0xaave",
+                "wallet": wallet,
+                "asset": "0x" + symbol.lower(),
+                "symbol": symbol,
+                "block_number": 100,
+                "block_timestamp": 1000,
+                "decimals": decimals,
+                "collateral_amount": 0 if debt else amount,
+                "debt_amount": amount if debt else 0,
+                "price": price * 10**8,
+                "price_usd": float(price),
+                "liquidation_threshold_bps": lt,
+                "ltv_bps": lt - 300,
+                "liquidation_bonus_bps": 10500,
+                "health_rule": "average-threshold",
+            }
+        )
+    return rows
+
+
+def test_the_curve_at_no_drop_counts_the_wallets_the_integers_call_liquidatable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a drop of 0 every axis's curve counts exactly the wallets wallet_health calls liquidatable, also on the line,
+    where the float terms can tip either way: Liquity troves at MCR exactly or a wei of ETH under it (the demo showed
+    the same for a Maker urn whose ink x spot equals art x rate: safe to the Vat, counted by the curve), and an Aave
+    wallet whose average threshold floored to whole bps (7,831.25 -> 7,831) leaves its debt uncovered where the
+    float weighted sum covers it. Without the integers' verdict (`_agree_now`) the curve miscounts both books."""
+    from tests.test_scoring_collateral_ratio import MCR, PRICE, WAD, _positions, _trove, _valued
+
+    troves = []
+    for k in range(40):
+        debt = (1000 + 37 * k) * WAD + k * 12345
+        troves.append(_trove("0x" + f"{k:040x}", debt, MCR * debt // PRICE))
+    liquity = _valued(_positions(troves)).collect().lazy()
+    # 1 WETH ($2,000 at 8,300 bps) and 1 WBTC ($30,000 at 7,800): 25,059.20 USD of adjusted collateral to the pool,
+    # 25,060 to the float sum. Debts of 25,059.50 (liquidatable to the pool) and 25,059.10 USDC (not).
+    aave_rows = _aave_wallet("0x01", 10**18, 10**8, 25_059_500_000) + _aave_wallet(
+        "0x02", 10**18, 10**8, 25_059_100_000
+    )
+    aave = (
+        value_positions(
+            pl.DataFrame(
+                aave_rows, schema_overrides=dict.fromkeys(("collateral_amount", "debt_amount", "price"), pl.Int128)
+            )
+        )
+        .collect()
+        .lazy()
+    )
+    for book in (liquity, aave):
+        verdicts = health.wallet_health(book).collect()
+        liquidatable = int(verdicts["liquidatable"].sum())
+        assert 0 < liquidatable < verdicts.height
+        counted = _liquidatable_at_no_drop(book)
+        assert counted and {n for _, n in counted} == {liquidatable}, counted
+    monkeypatch.setattr(health, "_agree_now", lambda *_: None)
+    for book in (liquity, aave):
+        liquidatable = int(health.wallet_health(book).collect()["liquidatable"].sum())
+        assert {n for _, n in _liquidatable_at_no_drop(book)} != {liquidatable}

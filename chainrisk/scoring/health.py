@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -360,8 +360,9 @@ def _per_wallet(valued: pl.LazyFrame, keys: list[str], *aggregations: pl.Expr) -
     return pl.concat([pl.DataFrame(firsts), grouped.drop("_first")], how="horizontal")
 
 
-def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
-    """Per wallet and market: the figures of getUserAccountData and what a risk team reads from them.
+def wallet_health(valued: pl.LazyFrame, keep_wid: bool = False) -> pl.LazyFrame:
+    """Per wallet and market: the figures of getUserAccountData and what a risk team reads from them (with
+    `keep_wid`, each wallet's `_wid` too).
 
     Aave (average-threshold): avg threshold = floor(sum(collateral_base * threshold) / sum(collateral_base)) and
     HF = percentMul(collateral, threshold) / debt, as GenericLogic computes them. Per-position rule (Morpho's
@@ -494,7 +495,7 @@ def wallet_health(valued: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col("debt_usd") - pl.col("_recovered_usd")).clip(lower_bound=0).alias("bad_debt_usd"),
         )
         .with_columns(_seizable("_takes_all" in names, RECOVERY in names).alias("seizable_collateral_usd"))
-        .select(pl.exclude("^_.*$"))
+        .select(pl.exclude("^_.*$"), *([pl.col("_wid")] if keep_wid else []))
     )
 
 
@@ -840,6 +841,7 @@ def axis_curves(
     # (keys frame, wallets in debt) -> the groupings of those wallets: per `by` and per chain, and the chains' blocks.
     seen: list[tuple[pl.DataFrame, npt.NDArray[np.bool_], tuple[Grouping, Grouping, pl.DataFrame]]] = []
     sums = [(keys, axis) for keys, axes_sums in _axis_sums(valued, [a[2] for a in axes]) for axis in axes_sums]
+    verdicts = _verdicts_near_now(valued, sums)
     for (_, _, _, drops), (keys, axis) in zip(axes, sums, strict=True):
         in_debt = _in_debt(axis)
         everyone = bool(in_debt.all())
@@ -854,9 +856,93 @@ def axis_curves(
         per_group, per_chain, chains = held
         terms = axis if everyone else axis.filter(pl.Series(in_debt))
         arrays = {t: terms.get_column(t).to_numpy() for t in terms.columns}
+        if id(keys) in verdicts:
+            _agree_now(arrays, verdicts[id(keys)], None if everyone else in_debt)
         by_group, by_chain = curve_sums(arrays, drops, [per_group, per_chain])
         found.append((by_group, by_chain.with_columns(pl.lit("all").alias("market")), chains))
     return found
+
+
+#: How near the line, relative to the size of its terms, a wallet's float test at the snapshot's prices (drop 0) must be
+#: for the curve to ask the integers whether it is liquidatable: the float terms round each product, and the average
+#: threshold Aave takes is a floor to whole bps (a relative 1e-4 at most) that the float weighted sum does not take.
+_NEAR_NOW = 1e-3
+#: The integers' verdict at the snapshot's prices on the wallets near the line, per pass's keys frame (by id): those
+#: wallets' rows in it and whether each is liquidatable.
+Verdicts = dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]]
+
+
+def _near_now(terms: Mapping[str, npt.NDArray[np.float64]]) -> npt.NDArray[np.bool_]:
+    """Which wallets' float test at multiplier 1 (A_out + A_in < B_out + B_in) is within _NEAR_NOW of the line."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        adjusted, debt = terms["a_out"] + terms["a_in"], terms["b_out"] + terms["b_in"]
+        near: npt.NDArray[np.bool_] = np.abs(adjusted - debt) <= _NEAR_NOW * (np.abs(adjusted) + np.abs(debt))
+    return near
+
+
+def _verdicts_near_now(valued: pl.LazyFrame, sums: list[tuple[pl.DataFrame, pl.DataFrame]]) -> Verdicts:
+    """The integers' verdict (wallet_health's `liquidatable`) on every wallet the float terms put near the line at the
+    snapshot's prices: the few wallets whose float test there could say otherwise. Found on one axis of each pass's
+    wallets: at multiplier 1 every axis sums the same terms (split otherwise), so the axes' sums differ by rounding,
+    a trillionth of _NEAR_NOW."""
+    near: dict[int, tuple[pl.DataFrame, npt.NDArray[np.int64]]] = {}
+    for keys, axis in sums:
+        if id(keys) not in near:
+            close = _near_now({t: axis.get_column(t).to_numpy() for t in ("a_out", "a_in", "b_out", "b_in")})
+            near[id(keys)] = (keys, np.flatnonzero(close))
+    wids = {int(w) for keys, rows in near.values() for w in keys.get_column("_wid").to_numpy()[rows]}
+    if not wids:
+        return {}
+    wanted = pl.Series("_wid", sorted(wids), dtype=pl.UInt64)
+    found = (
+        wallet_health(valued.filter(pl.col("_wid").is_in(wanted.implode())), keep_wid=True)
+        .select("_wid", pl.col("liquidatable").fill_null(False))
+        .collect()
+        .sort("_wid")
+    )
+    known, liquidatable = found.get_column("_wid").to_numpy(), found.get_column("liquidatable").to_numpy()
+    verdicts: Verdicts = {}
+    for key, (keys, rows) in near.items():
+        asked = keys.get_column("_wid").to_numpy()[rows]
+        at = np.minimum(np.searchsorted(known, asked), max(len(known) - 1, 0))
+        hit = known[at] == asked if len(known) else np.zeros(len(rows), dtype=bool)
+        verdicts[key] = (rows[hit], liquidatable[at[hit]])
+    return verdicts
+
+
+def _agree_now(
+    terms: dict[str, npt.NDArray[np.float64]],
+    verdicts: tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]],
+    in_debt: npt.NDArray[np.bool_] | None,
+) -> None:
+    """Moves `a_out` of each wallet whose float test at multiplier 1 disagrees with the integers' verdict (a wallet on
+    the line: Maker's ink x spot equal to art x rate, safe to the Vat, or one Aave's floored average threshold tips)
+    by the least that makes the test agree, so that the curve at a drop of 0 counts exactly the wallets wallet_health
+    calls liquidatable. Other points keep the float test of the moved terms. `verdicts`: rows of the pass's keys and
+    their verdicts; `in_debt`: which of those rows `terms` holds (None: all)."""
+    rows, want = verdicts
+    if in_debt is not None:
+        held = in_debt[rows]
+        rows, want = np.searchsorted(np.flatnonzero(in_debt), rows[held]), want[held]
+    if not len(rows):
+        return
+    a_out, a_in = terms["a_out"][rows], terms["a_in"][rows]
+    debt = terms["b_out"][rows] + terms["b_in"][rows]
+    with np.errstate(invalid="ignore", over="ignore"):
+        wrong = np.flatnonzero(np.isfinite(debt) & np.isfinite(a_out + a_in) & ((a_out + a_in < debt) != want))
+        if not len(wrong):
+            return
+        moved = debt[wrong] - a_in[wrong]
+        # Steps of an ulp of the sum (an ulp of `moved` itself may be far smaller: a wallet all on the axis).
+        step = np.where(want[wrong], -1.0, 1.0) * np.spacing(np.abs(debt[wrong]))
+        for _ in range(8):  # a step or two: the sum is within an ulp or so of `debt`
+            off = (moved + a_in[wrong] < debt[wrong]) != want[wrong]
+            if not off.any():
+                break
+            moved[off] += step[off]
+    column = terms["a_out"].copy()  # the frame's own buffer may be read-only
+    column[rows[wrong]] = moved
+    terms["a_out"] = column
 
 
 def liquidation_curve(valued: pl.LazyFrame, axes: list[Axis] | None = None) -> pl.DataFrame:
