@@ -59,6 +59,7 @@ final AS (
         p.health_rule,
         p.close_factor,
         p.full_close_below_health,
+        p.full_close_below_base,
         p.liquidation_bonus_wad,
         p.liquidation_takes_all,
         p.liquidation_recovery_wad,

@@ -551,6 +551,35 @@ def test_liquidation_prices_applied_on_chain_give_health_one(chain: Chain, tmp_p
         assert account[5] / WAD == pytest.approx(1, abs=1e-6), (wallet, symbol, price)
 
 
+def test_the_close_factor_is_the_one_the_pool_applies(chain: Chain, tmp_path: Path) -> None:
+    """From 3.3 a wallet whose debt or collateral is worth under $2,000 may be liquidated whole at any health factor
+    under 1 (MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD), not half of it. For every liquidatable wallet with one collateral
+    and one debt reserve, wallet_risk's close factor is what the pool's max liquidationCall repays
+    (raw_aave_v3_liquidations' max_liquidatable_debt, itself checked against real calls above) over the debt: whole
+    or half (before, 0.5 for every wallet above HF 0.95)."""
+    db = tmp_path / "scored.duckdb"
+    shutil.copyfile(chain.db, db)
+    score(db)
+    block, _ = _head(chain.rpc)
+    rows = _rows(
+        db,
+        "WITH pairs AS (SELECT wallet, count(*) FILTER (WHERE collateral_amount > 0) AS c, "
+        "count(*) FILTER (WHERE debt_amount > 0) AS d, sum(debt_amount) AS debt, sum(debt_base) AS debt_base "
+        f"FROM positions WHERE protocol = 'aave-v3' AND block_number = {block} GROUP BY wallet) "
+        "SELECT w.wallet, w.close_factor, w.health_factor, p.debt, p.debt_base, l.max_liquidatable_debt "
+        "FROM wallet_risk w JOIN pairs p USING (wallet) JOIN raw_aave_v3_liquidations l USING (wallet) "
+        f"WHERE w.liquidatable AND p.c = 1 AND p.d = 1 AND l.block_number = {block}",
+    )
+    assert rows
+    for wallet, close_factor, health, debt, _debt_base, allowed in rows:
+        whole = int(allowed) == int(debt)
+        assert close_factor == (1.0 if whole else 0.5), (wallet, close_factor, health, debt, allowed)
+    # The fixture holds both kinds: a small debt liquidatable whole above HF 0.95, and a large one only half of it.
+    small = [r for r in rows if r[2] > 0.95 and int(r[4]) < 2_000 * 10**8]
+    large = [r for r in rows if r[2] > 0.95 and int(r[4]) >= 2_000 * 10**8]
+    assert small and large, (len(small), len(large), rows)
+
+
 def test_the_devnet_population_on_a_3_6_market_equals_get_user_account_data(tmp_path: Path) -> None:
     """`DevnetOptions(aave_version="3.6")` (benchmarks/index_aave.py --version 3.6): the devnet's own population
     (loopers, isolated and e-mode wallets, the crash's liquidations) drives the 3.6 bytecode with no action

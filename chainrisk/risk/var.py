@@ -99,7 +99,9 @@ class Book:
     fixed_debt: np.ndarray
     average_threshold: np.ndarray  #: W bool: Aave's floored average threshold (else the per-position sum)
     close_factor: np.ndarray  #: W close factor above `full_close_below`
-    full_close_below: np.ndarray  #: W health factor under which the whole debt may be repaid
+    full_close_below: np.ndarray  #: W health factor at or under which the whole debt may be repaid
+    #: W debt or collateral value (USD) under which the whole debt may be repaid (Aave 3.3+: $2,000; 0: no such rule)
+    full_close_usd: np.ndarray
 
     @property
     def own_recovery(self) -> bool:
@@ -153,6 +155,11 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         (pl.col("_full_close_below") if "_full_close_below" in names else pl.lit(CLOSE_FACTOR_HF_THRESHOLD))
         .fill_null(0.0)
         .alias("_full"),
+        (
+            (pl.col("_full_close_base").cast(pl.Float64) / pl.col("_base_unit")).fill_null(0.0)
+            if "_full_close_base" in names
+            else pl.lit(0.0)
+        ).alias("_full_usd"),
     )
     debtors = rows.group_by("_wid").agg(pl.col("d").sum()).filter(pl.col("d") > 0).select("_wid")
     rows = rows.join(debtors, on="_wid", how="semi").sort([*MARKET_KEY, "_wid"])
@@ -201,6 +208,7 @@ def build_book(positions: pl.DataFrame | pl.LazyFrame, symbols: Mapping[str, str
         average_threshold=(firsts["_rule"] != PER_POSITION).to_numpy(),
         close_factor=firsts["_cf"].to_numpy().astype(np.float64),
         full_close_below=firsts["_full"].to_numpy().astype(np.float64),
+        full_close_usd=firsts["_full_usd"].to_numpy().astype(np.float64),
     )
 
 
@@ -246,7 +254,11 @@ def wallet_outcomes(
     # Every wallet in the book borrows, and positive multipliers keep its debt positive.
     liquidatable = adjusted < debt
     repaid = debt * book.close_factor
-    np.copyto(repaid, debt, where=adjusted < book.full_close_below * debt)
+    # The whole debt at HF 0.95 or below, or (Aave 3.3+) where the debt or the collateral is worth under $2,000.
+    whole = adjusted <= book.full_close_below * debt
+    whole |= (debt < book.full_close_usd) | (collateral < book.full_close_usd)
+    np.copyto(repaid, debt, where=whole)
+    del whole
     del adjusted
     np.minimum(repaid, recovered, out=repaid)
     repaid *= liquidatable

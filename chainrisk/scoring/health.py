@@ -182,6 +182,8 @@ def _optional_inputs(names: list[str]) -> list[pl.Expr]:
         exprs.append(pl.col("close_factor").cast(pl.Float64).alias("_close_factor"))
         full = "full_close_below_health"
         exprs.append((pl.col(full) if full in names else pl.lit(None)).cast(pl.Float64).alias("_full_close_below"))
+        base = "full_close_below_base"
+        exprs.append((pl.col(base) if base in names else pl.lit(None)).cast(pl.Int128).alias("_full_close_base"))
     return exprs
 
 
@@ -373,7 +375,7 @@ def wallet_health(valued: pl.LazyFrame, keep_wid: bool = False) -> pl.LazyFrame:
     names = _names(valued)
     rules = "_rule" in names
     keys = [*WALLET_KEY, "_base_unit", *(["_rule"] if rules else [])]
-    keys += ["_close_factor", "_full_close_below"] if "_close_factor" in names else []
+    keys += ["_close_factor", "_full_close_below", "_full_close_base"] if "_close_factor" in names else []
     per_position: list[pl.Expr] = []
     if rules:
         value, threshold = pl.col("collateral_base"), pl.col("_threshold_wad")
@@ -477,12 +479,18 @@ def wallet_health(valued: pl.LazyFrame, keep_wid: bool = False) -> pl.LazyFrame:
         .with_columns(
             # The integers decide: a float ratio within a base unit of the line could round either way.
             ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
+            # Aave's LiquidationLogic: half of the debt while HF > 0.95, all of it at 0.95 or below, and from 3.3
+            # all of it where the debt or the collateral is worth under MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD.
             (
-                pl.when(pl.col("health_factor") < pl.col("_full_close_below"))
+                pl.when(
+                    (pl.col("health_factor") <= pl.col("_full_close_below"))
+                    | (pl.col("_debt") < pl.col("_full_close_base"))
+                    | (pl.col("_collateral") < pl.col("_full_close_base"))
+                )
                 .then(1.0)
                 .otherwise(pl.col("_close_factor"))
                 if "_close_factor" in names
-                else pl.when(pl.col("health_factor") < CLOSE_FACTOR_HF_THRESHOLD)
+                else pl.when(pl.col("health_factor") <= CLOSE_FACTOR_HF_THRESHOLD)
                 .then(1.0)
                 .otherwise(DEFAULT_CLOSE_FACTOR)
             ).alias("close_factor"),

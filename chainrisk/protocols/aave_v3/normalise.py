@@ -14,6 +14,7 @@ from chainrisk.protocols.aave_v3.account_table import AccountTable
 from chainrisk.protocols.aave_v3.account_versions import MarketState
 from chainrisk.protocols.aave_v3.constants import MAX_UINT256, PERCENTAGE_FACTOR, WAD
 from chainrisk.protocols.aave_v3.events import AaveEvent
+from chainrisk.protocols.aave_v3.liquidation import MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
 from chainrisk.protocols.aave_v3.maths import RESERVE_FIGURES, reserve_figures
 from chainrisk.protocols.aave_v3.reserve import EModeCategory, Reserve
 from chainrisk.protocols.aave_v3.version import V3_0, PoolVersion
@@ -419,9 +420,14 @@ def contract_frames(
         pl.lit(1 / base_unit).alias("base_currency_usd"),
         # GenericLogic: the floored average threshold before 3.5, the exact threshold-weighted sum from 3.5.
         pl.lit("weighted-threshold" if version.directional_rounding else "average-threshold").alias("health_rule"),
-        # LiquidationLogic: DEFAULT_LIQUIDATION_CLOSE_FACTOR 50 %, all of it below CLOSE_FACTOR_HF_THRESHOLD 0.95.
+        # LiquidationLogic: DEFAULT_LIQUIDATION_CLOSE_FACTOR 50 %, all of it at CLOSE_FACTOR_HF_THRESHOLD 0.95 or
+        # below; from 3.3 all of it too where the debt or the collateral is worth under
+        # MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD ($2,000), and then never only half of it (MustNotLeaveDust).
         pl.lit(0.5).alias("close_factor"),
         pl.lit(0.95).alias("full_close_below_health"),
+        pl.lit(MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD if version.position_size_close_factor else None, EXACT).alias(
+            "full_close_below_base"
+        ),
     ]
     return (
         keyed(position_frame, chain_id, market, block).with_columns(*labels, *rules),

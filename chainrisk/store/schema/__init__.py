@@ -19,7 +19,8 @@ already); 16 positions' liquidation_recovery_wad (what the protocol recovers of 
 Maker/Sky, whose chop is a penalty, not a keeper's cut); 17 wallet_risk's USD figures nullable (a market without a
 USD price); 18 cold_history_markets, the cold days' sums per market and bucket (filled from the listed cold files on
 upgrade: chainrisk.store.history.roll_up_cold_days); 19 the chain tables' exact sums nullable (a sum of an odd token's
-amounts that could reach 38 digits is unknown).
+amounts that could reach 38 digits is unknown); 20 positions' full_close_below_base (Aave 3.3+: a wallet whose debt
+or collateral is worth less than this may be liquidated whole).
 Tables new in a version are created on every open (CREATE TABLE IF NOT EXISTS); only changed tables migrate.
 """
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from chainrisk.store.schema import chains, core, credit, history, risk, runs, scores
 
-SCHEMA_VERSION = 19
+SCHEMA_VERSION = 20
 
 DOMAINS = (core, scores, runs, risk, chains, credit, history)
 #: Every table of every domain, created when missing.

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS positions (
     liquidation_takes_all BOOLEAN,
     price_fixed BOOLEAN,
     liquidation_recovery_wad HUGEINT,
+    full_close_below_base HUGEINT,
     PRIMARY KEY (protocol, chain_id, market, block_number, wallet, asset)
 );
 
@@ -134,6 +135,8 @@ CREATE TABLE IF NOT EXISTS data_quality (
 #: is the Vow's penalty on top of the debt, not a keeper's cut. Stored Compound V3 rows stay NULL (the engine reads
 #: liquidationFactor for them, as before); every later snapshot carries Comet's store-front price.
 MIGRATIONS: dict[int, list[str]] = {
+    # Filled by the next snapshot of an Aave V3.3+ market (until then its wallets keep the 50 % close factor).
+    20: ["ALTER TABLE positions ADD COLUMN IF NOT EXISTS full_close_below_base HUGEINT"],
     16: [
         "ALTER TABLE positions ADD COLUMN IF NOT EXISTS liquidation_recovery_wad HUGEINT",
         "UPDATE positions SET liquidation_recovery_wad = 1000000000000000000 WHERE protocol = 'maker'",
