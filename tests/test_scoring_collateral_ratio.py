@@ -125,6 +125,19 @@ def test_shocks_and_liquidation_prices_follow_icr(multiplier: float) -> None:
     assert eth["liquidation_price_usd"].to_list() == pytest.approx(wanted, rel=1e-12)
 
 
+def test_a_liquidated_trove_loses_all_of_its_collateral() -> None:
+    """TroveManager liquidates a trove under MCR whole: all of its ETH goes to the Stability Pool or the other troves,
+    not the debt x 200/199 a liquidator's bonus would take (0xd133ae53 on the demo: 2,767 against the 2,966 the
+    call seizes). So `seizable_collateral_usd` is the trove's whole collateral, also at a shocked price."""
+    troves = [_trove("0x" + f"{k:02x}" * 20, (2000 + 700 * k) * WAD, (2 + k) * WAD) for k in range(1, 8)]
+    shocked = stress(_positions(troves), pl.DataFrame({"symbol": ["ETH"], "multiplier": [0.45]}))
+    liquidated = shocked.filter(pl.col("liquidatable"))
+    assert liquidated.height and liquidated.height < shocked.height
+    assert liquidated["seizable_collateral_usd"].to_list() == liquidated["collateral_usd"].to_list()
+    # More than a bonus on the debt would take, where the trove holds more than that.
+    assert (liquidated["seizable_collateral_usd"] > liquidated["debt_usd"] * 200 / 199).sum() >= 2
+
+
 def test_base_rate_half_life_is_twelve_hours() -> None:
     assert dec_pow(MINUTE_DECAY_FACTOR, 720) == pytest.approx(WAD / 2, rel=1e-9)
     assert dec_pow(MINUTE_DECAY_FACTOR, 0) == WAD

@@ -387,6 +387,11 @@ def contract_frames(
             "liquidation_threshold_wad": ratio,
             "liquidation_bonus_bps": BPS * p // (p - 1),
             "liquidation_bonus_wad": bonus_wad,
+            # TroveManager._liquidateNormalMode (and recovery mode's ICR < MCR branches) close the whole trove: all
+            # of its collateral leaves it, to the Stability Pool or the other troves, also at a shocked price. Only a
+            # trove recovery mode exposes above MCR (held to CCR) has it capped at MCR x debt
+            # (_getCappedOffsetVals), the rest left for its owner to claim.
+            "liquidation_takes_all": ratio == params.mcr,
         }
         rows.append(
             {
@@ -458,7 +463,8 @@ def contract_frames(
         pl.lit(timestamp, pl.Int64).alias("block_timestamp"),
         pl.lit(0, pl.Int32).alias("emode_category"),
     ]
-    position_frame = exact(pl.DataFrame(rows, schema=POSITION_SCHEMA)).with_columns(
+    schema = POSITION_SCHEMA | {"liquidation_takes_all": pl.Boolean()}
+    position_frame = exact(pl.DataFrame(rows, schema=schema)).with_columns(
         *labels,
         pl.lit(HEALTH_RULE).alias("health_rule"),
         pl.lit(1.0).alias("close_factor"),
