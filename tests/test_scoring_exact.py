@@ -173,3 +173,56 @@ def test_weighted_figures_of_a_wallet_past_1e34_base_units_do_not_wrap_around(ru
         "per-position": (2 * 10**34 * 8000 + 3 * 10**34 * 6500) // 10_000,
     }[rule]
     assert big["borrowing_power_usd"] == pytest.approx((capacity - 2 * 10**34) * 1e-18, rel=1e-12)
+
+
+def _account_hf(rows: list[dict[str, Any]], prices: dict[str, int]) -> int:
+    """GenericLogic.calculateUserAccountData's health factor before 3.5 (floored average threshold, percentMul)."""
+    collateral = debt = weighted = 0
+    for r in rows:
+        price = prices.get(r["symbol"], r["price"])
+        collateral += r["collateral_amount"] * price // 10 ** r["decimals"]
+        debt += r["debt_amount"] * price // 10 ** r["decimals"]
+        weighted += r["collateral_amount"] * price // 10 ** r["decimals"] * r["liquidation_threshold_bps"]
+    threshold = weighted // collateral
+    return (collateral * threshold + 5_000) // 10_000 * WAD // debt
+
+
+def test_a_single_collaterals_liquidation_price_keeps_its_whole_threshold() -> None:
+    """One collateral at 6,800 bps: its average threshold is 6,800 exactly, but the float ratio W / C can land a hair
+    under it, and floored bare it was 6,799 (the demo's 0x03c22469 LINK: $3.691417, HF 1.000147 there; the pool's
+    price $3.690874). At the price given, rounded to the oracle's unit, the pool's own integers give HF 1 within
+    1e-6 for every one of 200 random wallets."""
+    from random import Random
+
+    from chainrisk.scoring.health import liquidation_prices, value_positions
+
+    rng, books, worst = Random(5), [], 0.0
+    for k in range(200):
+        link, usdc = rng.randrange(10**18, 10**24), None
+        price = rng.randrange(5 * 10**8, 30 * 10**8)
+        usdc = link * price // 10**18 * 6_800 // 10_000 * rng.randrange(50, 95) // 100 // 100  # 8 -> 6 decimals
+        rows = [
+            {"symbol": "LINK", "decimals": 18, "price": price, "collateral_amount": link, "debt_amount": 0,
+             "liquidation_threshold_bps": 6_800},
+            {"symbol": "USDC", "decimals": 6, "price": 10**8, "collateral_amount": 0, "debt_amount": usdc,
+             "liquidation_threshold_bps": 7_800},
+        ]  # fmt: skip
+        books.append((f"0x{k:040x}", rows))
+    frame = pl.DataFrame(
+        [
+            {
+                "protocol": "aave-v3", "chain_id": 1, "market": "0xpool", "wallet": wallet, "asset": "0x" + r["symbol"],
+                "block_number": 1, "block_timestamp": 1, "price_usd": r["price"] / 1e8, "ltv_bps": 6_000,
+                "liquidation_bonus_bps": 10_500, "health_rule": "average-threshold", **r,
+            }
+            for wallet, rows in books
+            for r in rows
+        ],
+        schema_overrides={"collateral_amount": pl.Int128, "debt_amount": pl.Int128, "price": pl.Int128},
+    )  # fmt: skip
+    prices = liquidation_prices(value_positions(frame)).collect().filter(pl.col("symbol") == "LINK")
+    found = dict(zip(prices["wallet"], prices["liquidation_price"], strict=True))
+    for wallet, rows in books:
+        hf = _account_hf(rows, {"LINK": round(found[wallet])})
+        worst = max(worst, abs(hf / WAD - 1))
+    assert worst < 1e-6, worst

@@ -40,6 +40,7 @@ from chainrisk.scoring.health import (
     CLOSE_FACTOR_HF_THRESHOLD,
     DEFAULT_CLOSE_FACTOR,
     FIXED,
+    FLOOR_SLACK,
     PER_POSITION,
     recovered_usd,
     threshold_bps,
@@ -52,9 +53,6 @@ CONFIDENCES = (0.95, 0.99)
 HORIZONS = (24, 168)
 #: Scenario x wallet cells per chunk and array (8 bytes each): ~32 MB, a dozen arrays live per chunk and thread.
 CHUNK_CELLS = 4_000_000
-#: Relative slack on the average threshold before flooring: the engine floors an exact integer ratio, the float
-#: ratio of a single-collateral wallet can land a hair under its whole bps.
-_FLOOR_SLACK = 1e-9
 
 
 def simulate_returns(calibration: Calibration, scenarios: int, seed: int) -> np.ndarray:
@@ -245,7 +243,7 @@ def wallet_outcomes(
     average = book.average_threshold & holds
     if average.any():
         threshold = np.divide(adjusted, collateral, out=np.zeros_like(adjusted), where=average)
-        threshold *= 1 + _FLOOR_SLACK
+        threshold *= 1 + FLOOR_SLACK
         np.floor(threshold, out=threshold)
         threshold *= collateral
         np.copyto(adjusted, threshold, where=average)

@@ -603,6 +603,10 @@ def _by_rule(rules: bool, average_threshold: pl.Expr, others: dict[str, pl.Expr]
     return cast(pl.Expr, chosen.otherwise(average_threshold))
 
 
+#: Relative slack on a float average threshold before it is floored to whole bps (the integers floor an exact ratio).
+FLOOR_SLACK = 1e-9
+
+
 def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFrame:
     """Per position: the oracle price of this asset at which the wallet's HF reaches 1, other prices held.
 
@@ -618,10 +622,13 @@ def liquidation_prices(valued: pl.LazyFrame, iterations: int = 4) -> pl.LazyFram
     unit = _unit_float(names)
 
     def average(x: pl.Expr) -> pl.Expr:
-        """Aave before 3.5 floors the average threshold to whole bps; the other rules keep it exact."""
+        """Aave before 3.5 floors the average threshold to whole bps; the other rules keep it exact. The float
+        ratio of a whole bps can land a hair under it (one collateral at 6,800: W / C = 6,799.999...), which a bare
+        floor took a bps lower (an HF of 1.000147 at the price given): floored with a relative slack of 1e-9."""
+        floored = (x * (1 + FLOOR_SLACK)).floor()
         if "_rule" not in names:
-            return x.floor()
-        return pl.when(pl.col("_rule").is_in(UNFLOORED_RULES)).then(x).otherwise(x.floor())
+            return floored
+        return pl.when(pl.col("_rule").is_in(UNFLOORED_RULES)).then(x).otherwise(floored)
 
     # Each wallet's totals gathered back over its positions at the wallet's label (cheaper than window sums, which
     # group the book again for each total); the positions' own floats cast once.
