@@ -76,6 +76,39 @@ def _check_db(db: Path, *, create: bool) -> Path:
     return db
 
 
+def _store_parts(db: Path) -> tuple[list[Path], list[Path]]:
+    """The files and folders a chainrisk database is made of (resolved): the file, its WAL and writers' lock, the
+    published snapshots readers open (with the cold history, kept only there) and the score book."""
+    base = db.resolve()
+    files = [base, *(base.with_name(base.name + suffix) for suffix in (".wal", ".lock"))]
+    folders = [base.with_name(base.name + suffix) for suffix in (".published", ".scorebook")]
+    return files, folders
+
+
+def _refuse_writing_over_store(path: str | Path, db: Path, option: str, *, folder: bool = False) -> None:
+    """One line, before anything is written, where an output path would overwrite the database's own files: a file
+    (`--out`) that is one of them or lies in its published or score-book folder, or a folder (`--to`, rebuilt with
+    --overwrite) that is one of those or holds the database. Before, `sql --out` replaced the database with a CSV and
+    `export --overwrite` deleted it."""
+    target = Path(path).resolve()
+    files, folders = _store_parts(db)
+    hit = next((f for f in folders if target == f or f in target.parents), None)
+    if hit is None and not folder:
+        hit = next((f for f in files if target == f), None)
+    if hit is None and folder:
+        hit = next((f for f in files if target in f.parents), None)
+    if hit is not None:
+        if folder and target in hit.parents:
+            what = f"holds the database {db}"
+        elif hit == files[0]:
+            what = "is the database itself"
+        else:
+            what = f"is part of the database {db} (its {hit.name})"
+        raise UserError(f"{option} {path} {what}; write to a {'folder' if folder else 'file'} of its own")
+    if not folder and target.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name, such as {Path(path) / 'out.csv'}")
+
+
 def _devnet_up(args: argparse.Namespace) -> None:
     from chainrisk.devnet.build import DevnetOptions, build_devnet
     from chainrisk.devnet.extras import ALL_PROTOCOLS, check_protocols
@@ -418,6 +451,7 @@ def _credit(args: argparse.Namespace) -> None:
         card, cutoffs, rows = credit.train_model(
             history, until_ts, args.horizon_days, args.every_days, args.min_history_days
         )
+        _refuse_writing_over_store(args.out, db, "--out")
         card.save(Path(args.out))
         kept = ", ".join(f.name for f in card.features)
         print(
@@ -447,6 +481,7 @@ def _credit(args: argparse.Namespace) -> None:
                 )
             )
         if args.model_out:
+            _refuse_writing_over_store(args.model_out, db, "--model-out")
             evaluations[-1].model.save(Path(args.model_out))
             print(f"saved the model trained for the last cutoff to {args.model_out}")
         print(f"wrote credit_evaluations, credit_calibration and credit_regimes (run {run_id}) to {db}")
@@ -593,6 +628,8 @@ def _sql(args: argparse.Namespace) -> None:
     from chainrisk.store.console import ConsoleLimits, run_console_query
 
     _check_reader_db(Path(args.db))
+    if args.out:
+        _refuse_writing_over_store(args.out, Path(args.db), "--out")
     result = run_console_query(Path(args.db), args.query, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
     _emit(result.frame, args.format, args.out)
     if result.truncated:
@@ -610,6 +647,8 @@ def _query(args: argparse.Namespace) -> None:
     # The view's SQL with what it reads inlined: it runs on files scored before the view existed too.
     sql = query_sql(args.name)
     _check_reader_db(Path(args.db))
+    if args.out:
+        _refuse_writing_over_store(args.out, Path(args.db), "--out")
     result = run_console_query(Path(args.db), sql, ConsoleLimits(max_rows=args.max_rows, timeout_s=args.timeout))
     _emit(result.frame, args.format, args.out)
     if result.truncated:
@@ -626,6 +665,7 @@ def _export(args: argparse.Namespace) -> None:
     from chainrisk.jobs.export import export_parquet
 
     _check_reader_db(Path(args.db))
+    _refuse_writing_over_store(args.to, Path(args.db), "--to", folder=True)
     report = export_parquet(Path(args.db), Path(args.to), overwrite=args.overwrite)
     written = sum(1 for n in report.tables.values() if n)
     print(

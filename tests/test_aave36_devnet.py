@@ -39,6 +39,7 @@ from chainrisk.protocols.aave_v3.snapshot import discover
 from chainrisk.protocols.aave_v3.version import PoolVersion
 from chainrisk.rpc import RpcClient, RpcError
 from chainrisk.store.db import Store
+from chainrisk.store.schema import SCHEMA_VERSION
 from chainrisk.store.views import query_sql
 from chainrisk.units import WAD
 from tests.chainops import (
@@ -498,6 +499,9 @@ def test_a_file_made_before_the_version_columns_gains_them(tmp_path: Path) -> No
     db = tmp_path / "old.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute(before_alters)
+        # A chainrisk file always has its schema version (a DuckDB file without it is refused as another program's).
+        con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        con.execute(f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION})")
         con.execute(
             "INSERT INTO raw_aave_v3_reserves (chain_id, market, block_number, asset, reserve_id, configuration) "
             "VALUES (1, 'm', 10, 'a', 0, '0x0')"

@@ -159,7 +159,15 @@ class Ctx:
 
     def file(self, name: str, content: bytes) -> Path:
         path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
+        return path
+
+    def foreign_db(self) -> Path:
+        """A DuckDB file of another program's, with a `positions` table of its own."""
+        path = self.root / "other.duckdb"
+        with duckdb.connect(str(path)) as con:
+            con.execute("CREATE TABLE positions (id INTEGER, note VARCHAR)")
         return path
 
     def devnet_state(self) -> Path:
@@ -579,8 +587,40 @@ CASES = [
     ),
     Case(
         "export into a non-empty folder",
-        lambda c: ["export", "--db", str(c.db), "--out", str(c.file("keep.txt", b"mine").parent)],
+        lambda c: ["export", "--db", str(c.db), "--out", str(c.file("other/keep.txt", b"mine").parent)],
         ("not empty", "pass --overwrite"),
+    ),
+    # Outputs over the database's own files: before, `sql --out` replaced the database with a CSV and
+    # `export --overwrite` into its folder deleted it and its published snapshots.
+    Case(
+        "export rebuilding the database's own folder",
+        lambda c: ["export", "--db", str(c.db), "--to", str(c.db.parent), "--overwrite"],
+        ("holds the database", "a folder of its own"),
+    ),
+    Case(
+        "export into the published snapshots",
+        lambda c: ["export", "--db", str(c.db), "--to", f"{c.db}.published", "--overwrite"],
+        ("is part of the database", ".published"),
+    ),
+    Case(
+        "sql written over the database",
+        lambda c: ["sql", "--db", str(c.db), "--out", str(c.db), "SELECT 1"],
+        ("is the database itself", "a file of its own"),
+    ),
+    Case(
+        "a named view written over the database's WAL",
+        lambda c: ["query", "mart_market_summary", "--db", str(c.db), "--out", f"{c.db}.wal"],
+        ("is part of the database", "its "),
+    ),
+    Case(
+        "sql written to a folder",
+        lambda c: ["sql", "--db", str(c.db), "--out", str(c.db.parent), "SELECT 1"],
+        ("is a folder", "give a file name"),
+    ),
+    Case(
+        "another program's DuckDB file",
+        lambda c: ["score", "--db", str(c.foreign_db())],
+        ("chainrisk did not make", "no schema_version"),
     ),
     Case("unknown command", lambda c: ["reindex", "--db", str(c.db)], ("invalid choice: 'reindex'", "--help")),
 ]

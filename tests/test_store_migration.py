@@ -406,7 +406,7 @@ def test_version_10_file_keeps_every_bucket_under_an_integer_key(tmp_path: Path)
             "ORDER BY column_index"
         ).fetchall()
     upgraded = _upgraded(db, samples, settings)
-    assert upgraded["version"] == [SCHEMA_VERSION] == [19]
+    assert upgraded["version"] == [SCHEMA_VERSION] == [20]
     assert upgraded["kind"] == [("VIEW",)]
     assert upgraded["columns"] == old_columns
     stored = upgraded["stored"]
@@ -438,7 +438,7 @@ def _migrated_positions(
         before = con.sql("SELECT * FROM positions ORDER BY ALL").pl()
     with Store(db) as store:
         after = store.query("SELECT * FROM positions ORDER BY protocol, market, asset")
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [19]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [20]
     return before, after
 
 
@@ -495,7 +495,7 @@ def test_version_14_file_counts_the_holders_liquidatable_already(tmp_path: Path)
     with Store(db) as store:
         after = store.query("SELECT * FROM liquidation_distance")
         version = store.query("SELECT version FROM schema_version")["version"].to_list()
-    assert version == [SCHEMA_VERSION] == [19]
+    assert version == [SCHEMA_VERSION] == [20]
     assert after.select("holders", "first_drop", "liquidatable_now").rows() == [(3, 0.0, None)]
 
 
@@ -530,7 +530,7 @@ def test_version_16_file_lets_a_wallet_s_usd_be_unknown(tmp_path: Path) -> None:
             con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         before = con.sql("SELECT * FROM wallet_risk").pl()
     with Store(db) as store:
-        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [19]
+        assert store.query("SELECT version FROM schema_version")["version"].to_list() == [SCHEMA_VERSION] == [20]
         store.con.execute(insert, [POOL, WALLET, 101, *([None] * len(WALLET_USD_COLUMNS))])
         after = store.query("SELECT * FROM wallet_risk ORDER BY block_number")
     assert_frame_equal(after.filter(pl.col("block_number") == 100), before)
@@ -574,3 +574,13 @@ def test_version_18_file_lets_an_exact_sum_of_the_chain_tables_be_unknown(tmp_pa
     for table, names in columns.items():
         assert_frame_equal(after[table].filter(pl.col("block_number") == 100), before[table])
         assert after[table].filter(pl.col("block_number") == 101).select(names).null_count().row(0) == (1,) * len(names)
+
+
+def test_version_19_file_gains_the_close_factor_s_size_rule(tmp_path: Path) -> None:
+    """Schema 20 adds positions.full_close_below_base (Aave 3.3+: a wallet whose debt or collateral is worth under
+    $2,000 may be liquidated whole): the stored rows keep every figure, the new column NULL until the next snapshot
+    of the market writes it."""
+    rows = [("aave-v3", POOL, WETH, False), ("maker", "ETH-A", WETH, False)]
+    before, after = _migrated_positions(tmp_path, 19, "full_close_below_base", rows)
+    assert after["full_close_below_base"].to_list() == [None, None]
+    assert_frame_equal(after.drop("full_close_below_base").sort(pl.all()), before.sort(pl.all()))

@@ -247,6 +247,7 @@ class Store:
             raise UserError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
             raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
+        self._refuse_foreign()
         if not read_only:
             self._migrate()
             if key in _KEPT:
@@ -261,6 +262,31 @@ class Store:
                 f"{gone[0]}); restore them from the backup of the published folder, or run any writing command "
                 "(`chainrisk run`, `score`) once so the history reads without them"
             )
+
+    def _refuse_foreign(self) -> None:
+        """One line, before anything is written, for a DuckDB file chainrisk did not make: tables or views but no
+        schema_version (every chainrisk file has one from version 1). Before, a writing command made chainrisk's
+        schema inside it (or stopped on a BinderException where it had a `positions` table of its own), and a
+        published snapshot given as --db (views over Parquet files) stopped the same way."""
+        found = self._first(
+            "SELECT count(*) FILTER (WHERE kind = 'table' AND name = 'schema_version'), count(*) FROM (SELECT 'table' "
+            "AS kind, table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT "
+            "temporary UNION ALL SELECT 'view', view_name FROM duckdb_views() WHERE database_name = current_database() "
+            "AND NOT internal AND NOT temporary)"
+        )
+        if found is None or found[0] or not found[1]:
+            return
+        self.con.close()
+        if self.path.parent.name.endswith(".published"):
+            source = self.path.parent.with_name(self.path.parent.name.removesuffix(".published"))
+            raise UserError(
+                f"{self.path} is a snapshot published for readers (views over Parquet files), not the database; "
+                f"give --db {source}"
+            )
+        raise UserError(
+            f"{self.path} is a DuckDB database chainrisk did not make ({found[1]} tables or views, no schema_version); "
+            "give --db a chainrisk database, or a new file to create"
+        )
 
     def _create(self) -> None:
         """A new file, made whole under a temporary name and renamed into place. DuckDB refuses a file whose header
