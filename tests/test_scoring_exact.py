@@ -196,12 +196,13 @@ def test_a_single_collaterals_liquidation_price_keeps_its_whole_threshold() -> N
 
     from chainrisk.scoring.health import liquidation_prices, value_positions
 
-    rng, books, worst = Random(5), [], 0.0
+    rng, worst = Random(5), 0.0
+    books: list[tuple[str, list[dict[str, Any]]]] = []
     for k in range(200):
-        link, usdc = rng.randrange(10**18, 10**24), None
+        link = rng.randrange(10**18, 10**24)
         price = rng.randrange(5 * 10**8, 30 * 10**8)
         usdc = link * price // 10**18 * 6_800 // 10_000 * rng.randrange(50, 95) // 100 // 100  # 8 -> 6 decimals
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"symbol": "LINK", "decimals": 18, "price": price, "collateral_amount": link, "debt_amount": 0,
              "liquidation_threshold_bps": 6_800},
             {"symbol": "USDC", "decimals": 6, "price": 10**8, "collateral_amount": 0, "debt_amount": usdc,
