@@ -49,6 +49,35 @@ def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _int_between(minimum: int, maximum: int, what: str) -> Callable[[str], int]:
+    at_least = _int_at_least(minimum, what)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{value} is above {maximum:,}; give {what}")
+        return value
+
+    return parse
+
+
+def _float_between(low: float, high: float, what: str, *, low_included: bool = False) -> Callable[[str], float]:
+    """A finite number in (low, high] ([low, high] with `low_included`): nan and inf are refused where a model would
+    take them (an optimisation's target, a PD ceiling, a query's timeout) and answer nonsense or overflow."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what}") from None
+        inside = (low <= value if low_included else low < value) and value <= high
+        if not inside:  # nan compares false everywhere
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give {what}")
+        return value
+
+    return parse
+
+
 BLOCK = _int_at_least(0, "a block number (0 or more)")
 COUNT = _int_at_least(0, "a count of 0 or more")
 POSITIVE = _int_at_least(1, "a number of 1 or more")
@@ -517,7 +546,12 @@ def _add_credit_commands(commands: Any) -> None:
     common(credit, top=True)
     credit.add_argument("--as-of", help="score as of this block number or date (default: the latest sample)")
     credit.add_argument("--model", help="a model file from `credit train` (default: the bundled devnet model)")
-    credit.add_argument("--target-pd", type=float, default=0.02, help="PD ceiling of the suggested LTV (default 0.02)")
+    credit.add_argument(
+        "--target-pd",
+        type=_float_between(0, 0.999999, "a probability above 0 and below 1"),
+        default=0.02,
+        help="PD ceiling of the suggested LTV (default 0.02)",
+    )
     subs = credit.add_subparsers(dest="credit_command")
     history = subs.add_parser("history", help="sample health, holdings and look-through at past blocks")
     history.add_argument("--config", help="a chainrisk.toml naming the markets")
@@ -810,7 +844,12 @@ def _add_risk_commands(commands: Any) -> None:
     stress.add_argument("--step-hours", type=POSITIVE, default=1, help="hours between steps (default 1)")
     common(stress)
     var = subs.add_parser("var", help="Monte-Carlo VaR / ES, backtested parameter advice (LT/LTV/bonus/cap)")
-    var.add_argument("--scenarios", type=POSITIVE, default=10_000, help="scenarios per horizon (default 10000)")
+    var.add_argument(
+        "--scenarios",
+        type=_int_between(1, 1_000_000, "1 to 1,000,000 scenarios"),
+        default=10_000,
+        help="scenarios per horizon (default 10000)",
+    )
     var.add_argument("--seed", type=COUNT, default=0, help="RNG seed: the same seed gives the same figures")
     var.add_argument("--horizons", type=_horizons, default=[24, 168], help="hours, comma-separated (default 24,168)")
     var.add_argument("--confidences", type=_confidences, default=[0.95, 0.99], help="default 0.95,0.99")
@@ -821,8 +860,18 @@ def _add_risk_commands(commands: Any) -> None:
     var.add_argument("--backtest-scenarios", type=POSITIVE, default=2_000, help="scenarios per backtest period")
     common(var)
     optimise = subs.add_parser("optimise", help="cheapest plans to restore a target health; threshold sensitivity")
-    optimise.add_argument("--target", type=float, default=1.2, help="health factor to reach (default 1.2)")
-    optimise.add_argument("--below", type=float, default=1.1, help="plan for wallets under this health (default 1.1)")
+    optimise.add_argument(
+        "--target",
+        type=_float_between(0, 100, "a health factor above 0, at most 100"),
+        default=1.2,
+        help="health factor to reach (default 1.2)",
+    )
+    optimise.add_argument(
+        "--below",
+        type=_float_between(0, 100, "a health factor above 0, at most 100"),
+        default=1.1,
+        help="plan for wallets under this health (default 1.1)",
+    )
     optimise.add_argument("--limit", type=POSITIVE, default=200, help="weakest wallets to plan for (default 200)")
     optimise.add_argument("--swap-into", action="append", help="collateral a swap may buy, e.g. USDC (repeatable)")
     optimise.add_argument(
@@ -865,7 +914,12 @@ def build_parser() -> argparse.ArgumentParser:
     devnet_commands = devnet.add_subparsers(dest="devnet_command", required=True)
     up = devnet_commands.add_parser("up", help="start anvil, deploy, populate and replay prices")
     up.add_argument("--wallets", type=int, default=300, help="wallets in the population (default 300)")
-    up.add_argument("--days", type=float, default=30, help="days of real price history to replay (default 30)")
+    up.add_argument(
+        "--days",
+        type=_float_between(0, 3650, "days above 0, at most 3650"),
+        default=30,
+        help="days of real price history to replay (default 30)",
+    )
     up.add_argument("--seed", type=int, default=1, help="RNG seed; the same seed builds the same chain")
     up.add_argument("--port", type=int, default=8545, help="loopback port for anvil (default 8545)")
     up.add_argument("--start", default="2022-05-01", help="first day of the price window (default 2022-05-01)")
@@ -971,8 +1025,18 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--db", default="chainrisk.duckdb", help="DuckDB file (its published snapshot is read)")
         sub.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
         sub.add_argument("--out", help="write to this file instead of stdout (required for parquet)")
-        sub.add_argument("--max-rows", type=POSITIVE, default=1_000_000, help="cut results at this many rows")
-        sub.add_argument("--timeout", type=float, default=300.0, help="stop a query after this many seconds")
+        sub.add_argument(
+            "--max-rows",
+            type=_int_between(1, 1_000_000_000, "1 to 1,000,000,000 rows"),
+            default=1_000_000,
+            help="cut results at this many rows",
+        )
+        sub.add_argument(
+            "--timeout",
+            type=_float_between(0, 86_400, "seconds above 0, at most 86400"),
+            default=300.0,
+            help="stop a query after this many seconds",
+        )
 
     sql = commands.add_parser("sql", help="run one read-only SELECT over the published database")
     sql.add_argument("query", help='e.g. "SELECT * FROM mart_market_summary"')
@@ -1040,6 +1104,20 @@ def _stdout_gone() -> bool:
     return gone
 
 
+def _refuse_undecodable(argv: Sequence[str]) -> None:
+    """One line for an argument that is not UTF-8 text (bytes the shell passed through, which Python keeps as
+    surrogates): DuckDB, the query parser and the file names it opens take UTF-8 only (before: a TypeError in the SQL
+    console's parser, a std::bad_cast opening such a --db)."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise UserError(
+                f"argument {position} ({shown[:60]}) is not UTF-8 text; give queries, names and paths in UTF-8"
+            ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
@@ -1052,6 +1130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from chainrisk.jobs.lock import DatabaseBusy
 
     try:
+        _refuse_undecodable(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
         args.handler(args)
     except DatabaseBusy as exc:

@@ -391,6 +391,18 @@ CASES = [
         lambda c: ["index", "--address", c.aave, "--to-block", "1000000000", *c.rpc],
         ("--to-block 1000000000 is beyond the chain head",),
     ),
+    # Before stop 71: "the database is already indexed to block 999999999, after --to-block ..." (a new file left
+    # behind), and "the RPC refused eth_getCode: hex string without 0x prefix".
+    Case(
+        "from-block beyond head",
+        lambda c: ["index", "--address", c.aave, "--from-block", "1000000000", *c.rpc],
+        ("--from-block 1000000000 is after the block to index to", "or less"),
+    ),
+    Case(
+        "more confirmations than blocks",
+        lambda c: ["index", "--address", c.aave, "--confirmations", "1000000000", *c.rpc],
+        ("1000000000 confirmations are more than the chain's", "give --confirmations"),
+    ),
     Case(
         "negative confirmations",
         lambda c: ["index", "--address", c.aave, "--confirmations", "-1", *c.rpc],
@@ -623,6 +635,39 @@ CASES = [
         ("chainrisk did not make", "no schema_version"),
     ),
     Case("unknown command", lambda c: ["reindex", "--db", str(c.db)], ("invalid choice: 'reindex'", "--help")),
+    # Numbers no model or clock can take, and bytes that are not text (stop 71: each was a traceback, an overflow after
+    # the first run, or accepted and answered with nonsense).
+    Case(
+        "a query that is not UTF-8",
+        lambda c: ["sql", "--db", str(c.db), "SELECT \udcff"],
+        ("argument 4 (SELECT \\xff) is not UTF-8 text", "in UTF-8"),
+    ),
+    Case(
+        "a query timeout of inf",
+        lambda c: ["sql", "--db", str(c.db), "--timeout", "inf", "SELECT 1"],
+        ("argument --timeout: inf is out of range", "at most 86400"),
+    ),
+    Case(
+        "more rows than any answer",
+        lambda c: ["sql", "--db", str(c.db), "--max-rows", "99999999999999999999999", "SELECT 1"],
+        ("argument --max-rows", "1 to 1,000,000,000 rows"),
+    ),
+    Case("watch every inf", lambda c: ["watch", "--every", "inf", *c.rpc], ("--every 'inf'", "at most 365 days")),
+    Case(
+        "an optimisation target of nan",
+        lambda c: ["risk", "optimise", "--db", str(c.db), "--target", "nan"],
+        ("argument --target: nan is out of range", "a health factor"),
+    ),
+    Case(
+        "a PD ceiling of 0",
+        lambda c: ["credit", "--db", str(c.db), "--target-pd", "0"],
+        ("argument --target-pd: 0 is out of range", "above 0 and below 1"),
+    ),
+    Case(
+        "more scenarios than memory",
+        lambda c: ["risk", "var", "--db", str(c.db), "--scenarios", "1000000000000"],
+        ("argument --scenarios", "1 to 1,000,000 scenarios"),
+    ),
 ]
 
 

@@ -470,10 +470,21 @@ def index_market(
                 f"the RPC serves chain {chain_id}, but the market lives on chain {expected_chain_id}; point "
                 f"--rpc-url at a chain-{expected_chain_id} node, or fix chain_id in the config"
             )
-        target = head - chain_confirmations(chain_id, confirmations) if to_block is None else to_block
+        held_back = chain_confirmations(chain_id, confirmations)
+        target = head - held_back if to_block is None else to_block
         if target > head:
             raise UserError(
                 f"--to-block {target} is beyond the chain head {head}; give --to-block {head} or less, or leave it out"
+            )
+        if target < 0:
+            raise UserError(
+                f"{held_back} confirmations are more than the chain's {head + 1} blocks; give --confirmations {head} "
+                "or less"
+            )
+        if from_block is not None and from_block > target:
+            end = f"--to-block {target}" if to_block is not None else f"the head {head} less {held_back} confirmations"
+            raise UserError(
+                f"--from-block {from_block} is after the block to index to ({end}); give --from-block {target} or less"
             )
         if guess != chain_id:  # the file's watermark was another chain's (or none was known): this chain's
             mark = marks.get(chain_id)

@@ -467,6 +467,10 @@ class Watch:
         return failed
 
 
+#: The longest interval `--every` takes: a year.
+MAX_INTERVAL_S = 365 * 86_400
+
+
 def parse_interval(text: str) -> float:
     """'90s', '5m', '1h', '1d', '300' (seconds) -> seconds."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -479,4 +483,6 @@ def parse_interval(text: str) -> float:
         raise UserError(f"--every {text!r}: give a duration like 30s, 5m or 1h") from None
     if not seconds > 0:
         raise UserError(f"--every {text!r}: the interval must be positive")
+    if not seconds <= MAX_INTERVAL_S:  # inf, 1e20: a sleep no clock can take (an OverflowError after the first run)
+        raise UserError(f"--every {text!r}: give an interval of at most 365 days")
     return seconds
