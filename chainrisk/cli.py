@@ -709,6 +709,20 @@ def _export(args: argparse.Namespace) -> None:
     )
 
 
+def _check_date_range(first: str, start: str | None, second: str, end: str | None) -> None:
+    """Dates given to a model, read before it runs: each a date (the option named), the start before the end."""
+    from chainrisk.risk.calibration import CalibrationError
+    from chainrisk.risk.replay import parse_date
+
+    try:
+        begin = parse_date(start, first) if start else None
+        finish = parse_date(end, second) if end else None
+    except CalibrationError as exc:
+        raise UserError(str(exc)) from None
+    if begin is not None and finish is not None and begin >= finish:
+        raise UserError(f"{first} {start} is not before {second} {end}; swap them")
+
+
 def _risk_settings(args: argparse.Namespace) -> Any:
     from chainrisk.config import load_risk_settings
     from chainrisk.jobs.risk import RiskSettings
@@ -750,6 +764,9 @@ def _risk(args: argparse.Namespace) -> None:
         start, _, end = (args.backtest or "").partition("..")
         if args.backtest and (not start or not end):
             raise UserError(f"--backtest {args.backtest!r}: write START..END, e.g. 2022-01-01..2022-12-31")
+        _check_date_range("--calibration-start", args.calibration_start, "--calibration-end", args.calibration_end)
+        if args.backtest:
+            _check_date_range("--backtest start", start, "its end", end)
     with writer_lock(db, f"risk {kind}"):
         if kind == "stress":
             report = risk.run_stress(db, windows, args.step_hours, settings)

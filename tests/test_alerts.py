@@ -307,6 +307,9 @@ def test_email_channel_sends_one_message_per_run(tmp_path: Path, monkeypatch: py
         ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "health_below"', "needs `threshold`"),
         ('webhooks = ["http://h"]\n[[alerts.rules]]\nkind = "bad_debt_above"\nusd = 1', "give the rule a name"),
         ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "bad_debt_above"\nusd = -1', "non-negative"),
+        # TOML's nan and inf: a rule compared against nan never fires (stop 71: taken, "alerts: 0 breaching").
+        ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "health_below"\nthreshold = nan', "finite"),
+        ('webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "stale_above"\nminutes = inf', "finite"),
         (
             'webhooks = ["http://h"]\n[[alerts.rules]]\nname = "x"\nkind = "bad_debt_above"\nusd = 1\n'
             '[[alerts.rules]]\nname = "x"\nkind = "bad_debt_above"\nusd = 2',

@@ -664,6 +664,26 @@ CASES = [
         ("argument --target-pd: 0 is out of range", "above 0 and below 1"),
     ),
     Case(
+        "a calibration day that is not in the calendar",
+        lambda c: ["risk", "var", "--db", str(c.db), "--calibration-start", "2022-02-30"],
+        ("--calibration-start '2022-02-30' is not a date", "day is out of range for month"),
+    ),
+    Case(
+        "a reversed backtest",
+        lambda c: ["risk", "var", "--db", str(c.db), "--backtest", "2022-06-01..2022-01-01"],
+        ("--backtest start 2022-06-01 is not before its end 2022-01-01", "swap them"),
+    ),
+    Case(
+        "a shock past any price",
+        lambda c: ["risk", "cascade", "--db", str(c.db), "--shock", "WETH=1e308%"],
+        ("price multiplier 1e+306", "between -100 % and +9,900 %"),
+    ),
+    Case(
+        "a swap into an asset no market holds",
+        lambda c: ["risk", "optimise", "--db", str(c.db), "--swap-into", "NOPE"],
+        ("--swap-into NOPE: no market of the latest snapshot holds it", "give one of"),
+    ),
+    Case(
         "more scenarios than memory",
         lambda c: ["risk", "var", "--db", str(c.db), "--scenarios", "1000000000000"],
         ("argument --scenarios", "1 to 1,000,000 scenarios"),

@@ -240,8 +240,9 @@ def _address(value: Any, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise UserError(f"{where} must be a non-negative number, not {value!r}")
+    # `not 0 <= value < inf` refuses nan and inf too (TOML has both): a rule compared against nan never fires.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        raise UserError(f"{where} must be a finite non-negative number, not {value!r}")
     return float(value)
 
 

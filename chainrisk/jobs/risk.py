@@ -564,6 +564,12 @@ def run_optimise(
         raise UserError(f"--target {target} must be above 1 and --below {below} positive")
     started = time.time()
     positions = latest_positions(db)
+    held_symbols = set(positions.get_column("symbol").drop_nulls().to_list()) if positions.height else set()
+    if unknown := sorted(set(swap_into) - held_symbols):
+        raise UserError(
+            f"--swap-into {unknown[0]}: no market of the latest snapshot holds it; give one of "
+            f"{', '.join(sorted(held_symbols)[:12])}"
+        )
     health = read(
         db,
         "SELECT r.protocol, r.chain_id, r.market, r.wallet, r.health_factor FROM wallet_risk r "
@@ -777,7 +783,10 @@ def parse_shock(items: Sequence[str]) -> dict[str, float]:
                 f"--shock {item!r}: write SYMBOL=-30% (a percentage) or SYMBOL=0.7x (a multiplier)"
             ) from None
         if not 0 < multiplier < 100:
-            raise UserError(f"--shock {item!r} gives price multiplier {multiplier:g}; it must be above 0")
+            raise UserError(
+                f"--shock {item!r} gives price multiplier {multiplier:g}; it must be above 0 and below 100 (a move "
+                "between -100 % and +9,900 %)"
+            )
         shock[symbol] = multiplier
     if not shock:
         raise UserError("give at least one --shock SYMBOL=-30%")

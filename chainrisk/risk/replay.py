@@ -65,8 +65,8 @@ STEP_SUMS = ("liquidatable_debt_usd", "seizable_collateral_usd", "bad_debt_usd",
 def parse_date(text: str, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CalibrationError(f"{what} {text!r} is not a date like 2022-05-05 (or 2022-05-05T12:00)") from None
+    except ValueError as exc:
+        raise CalibrationError(f"{what} {text!r} is not a date like 2022-05-05 (or 2022-05-05T12:00): {exc}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
