@@ -629,8 +629,57 @@ def _watch(args: argparse.Namespace) -> None:
     Watch(config, rpc_url, every, args.max_runs).loop()
 
 
+def _printable(frame: Any, fmt: str) -> Any:
+    """The frame with what text formats cannot write made text: dates and times beyond what polars can format
+    (DuckDB's 'infinity' dates and timestamps) as 'infinity' / '-infinity', and for CSV and JSON bytes as 0x-hex and
+    maps as JSON text (polars writes neither). Before, each stopped the command with a traceback or a Rust panic."""
+    import polars as pl
+
+    # Physical values polars' dates and times format: chrono's years +-262,143 (days, microseconds, milliseconds).
+    reach = {"Date": 95_000_000, "us": 8_200_000_000_000_000_000, "ms": 8_200_000_000_000_000}
+    fixed = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        limit = reach.get("Date" if dtype == pl.Date else getattr(dtype, "time_unit", "") or "")
+        if limit is not None and dtype.is_temporal():
+            physical = column.to_physical()
+            inside = physical.abs() < limit
+            if frame.select(inside.fill_null(True).all()).item():
+                continue  # every value formats: the column is written as polars writes it
+            fixed.append(
+                pl.when(inside)
+                .then(pl.when(inside).then(column).cast(pl.Utf8))
+                .when(physical > 0)
+                .then(pl.lit("infinity"))
+                .when(physical.is_not_null())
+                .then(pl.lit("-infinity"))
+                .alias(name)
+            )
+        elif fmt in ("csv", "json") and dtype == pl.Binary:
+            fixed.append(pl.concat_str(pl.lit("0x"), column.bin.encode("hex")).alias(name))
+        elif fmt == "json" and type(dtype).__name__ == "Map":
+            values = [None if v is None else json.dumps(v, default=str) for v in frame[name].to_list()]
+            fixed.append(pl.lit(pl.Series(name, values, pl.Utf8)).alias(name))
+    return frame.with_columns(fixed) if fixed else frame
+
+
 def _emit(frame: Any, fmt: str, out: str | None) -> None:
     """Writes a result frame as a table, CSV, JSON lines or Parquet (to --out, or stdout for text formats)."""
+    import polars as pl
+
+    if fmt != "parquet":
+        frame = _printable(frame, fmt)
+    try:
+        _write(frame, fmt, out)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"cannot write the result as {fmt} ({reason}); cast the column to VARCHAR in the query, or use another "
+            "--format"
+        ) from None
+
+
+def _write(frame: Any, fmt: str, out: str | None) -> None:
     import polars as pl
 
     if fmt == "parquet":

@@ -664,6 +664,30 @@ CASES = [
         ("argument --target-pd: 0 is out of range", "above 0 and below 1"),
     ),
     Case(
+        "a devnet manifest that is not JSON",
+        lambda c: ["devnet", "status", "--state-dir", str(c.file("broken/manifest.json", b"{not json").parent)],
+        ("is not a devnet manifest (JSONDecodeError)", "devnet up --replace"),
+    ),
+    Case(
+        "a devnet manifest without its node",
+        lambda c: ["devnet", "status", "--state-dir", str(c.file("partial/manifest.json", b'{"rpc_url": "x"}').parent)],
+        ("is not a devnet manifest (no chain_id, pid)", "devnet up --replace"),
+    ),
+    Case(
+        "a price history of another shape",
+        lambda c: [
+            "risk",
+            "stress",
+            "--db",
+            str(c.db),
+            "--window",
+            "may-2021",
+            "--prices",
+            str(c.file("prices/WETH_usd.csv", b"a,b\n1,2\n").parent),
+        ],
+        ("cannot read the price history", "needs the columns timestamp (ms) and USD_price"),
+    ),
+    Case(
         "a calibration day that is not in the calendar",
         lambda c: ["risk", "var", "--db", str(c.db), "--calibration-start", "2022-02-30"],
         ("--calibration-start '2022-02-30' is not a date", "day is out of range for month"),

@@ -414,3 +414,21 @@ def test_limits_are_validated() -> None:
     for bad in ({"max_rows": 0}, {"timeout_s": 0.0}, {"threads": 0}):
         with pytest.raises(UserError):
             ConsoleLimits(**bad)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_every_format_writes_what_duckdb_answers(db: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Values polars cannot format or write come out as text, not a traceback or a Rust panic (stop 71): DuckDB's
+    'infinity' dates and timestamps, bytes (0x-hex in CSV and JSON) and maps (JSON text in JSON); valid dates as
+    before."""
+    from chainrisk.cli import main
+
+    query = (
+        "SELECT 'infinity'::DATE AS d, '-infinity'::TIMESTAMP AS ts, 'abc'::BLOB AS b, map([1], [2]) AS m, "
+        "DATE '2024-01-02' AS ok"
+    )
+    assert main(["sql", "--db", str(db), "--format", fmt, query]) == 0
+    out = capsys.readouterr().out
+    assert "infinity" in out and "-infinity" in out and "2024-01-02" in out
+    if fmt != "table":
+        assert "0x616263" in out

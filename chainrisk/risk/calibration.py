@@ -158,6 +158,21 @@ def _hourly(path: Path) -> pl.DataFrame:
     return frame.rename({"log_price": series})
 
 
+def _readable(path: Path) -> pl.DataFrame:
+    """_hourly, with a file it cannot read (a wrong header, no rows, bytes that are not CSV) named in one line."""
+    try:
+        frame = _hourly(path)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CalibrationError(
+            f"cannot read the price history {path} ({type(exc).__name__}: {reason[:160]}); it needs the columns "
+            "timestamp (ms) and USD_price, one quote a row"
+        ) from None
+    if frame.is_empty():
+        raise CalibrationError(f"the price history {path} holds no positive price; fix or remove the file")
+    return frame
+
+
 def prices_folder(given: Path | None = None) -> Path:
     """The price history's folder: `given` (a command's --prices, a config's [risk] prices), else $CHAINRISK_PRICES_DIR,
     else ../shared/data/prices/hourly_usd beside the repository (DEFAULT_PRICES_DIR)."""
@@ -182,7 +197,7 @@ def _price_panel(prices_dir: Path, fill_hours: int) -> pl.DataFrame:
             f"<SERIES>_usd.csv each (columns symbol, timestamp in ms, USD_price), with --prices, [risk] prices in "
             f"chainrisk.toml, or ${PRICES_ENV}"
         )
-    series = [_hourly(p) for p in paths]
+    series = [_readable(p) for p in paths]
     start, end = (
         pl.concat([s.select("time") for s in series]).select(pl.min("time"), pl.max("time").alias("end")).row(0)
     )
