@@ -387,3 +387,29 @@ def test_history_resumes_where_it_stopped(credit_db: Path, devnet: dict[str, Any
     again = backfill(devnet_config(devnet, credit_db), devnet["rpc_url"], every_s=HALF_DAY)
     assert again.added == 0 and again.total > 0
     assert credit.read_history(credit_db).chain_id == 31337
+
+
+def test_a_later_sample_in_the_same_bucket_keeps_the_credit_samples_health(credit_db: Path, tmp_path: Path) -> None:
+    """A run's score in the hour of the newest `credit history` sample (or the other samples of a day, once hours
+    fold into days) becomes its bucket's last sample. The credit features read each sample's bucket, so the scores
+    are the same; before, they matched the bucket's last block alone and found no wallet at the newest sample
+    ("no wallet holds a position valued in USD", the demo after one `chainrisk run`)."""
+    model = Scorecard.load(credit.DEFAULT_MODEL)
+    plain, extended = tmp_path / "plain.duckdb", tmp_path / "extended.duckdb"
+    shutil.copy(credit_db, plain)
+    shutil.copy(credit_db, extended)
+    with duckdb.connect(str(extended)) as con:
+        (newest,) = con.execute("SELECT max(block_number) FROM credit_samples").fetchone() or (None,)
+        # One more sample a block later in each bucket that ends at the newest credit sample (its first block and
+        # its minimum's block kept where they were: both are held back from the last block).
+        moved = con.execute(
+            "UPDATE wallet_health_buckets SET last_block = last_block + 1, samples = samples + 1, "
+            "first_back = first_back + 1, min_back = min_back + 1 WHERE last_block = ?",
+            [newest],
+        ).fetchall()
+    assert moved and moved[0][0] > 0
+    reports = [credit.score_wallets(db, model) for db in (plain, extended)]
+    assert reports[0].wallets > 0 and reports[1].wallets == reports[0].wallets
+    assert reports[1].as_of_block == reports[0].as_of_block == newest
+    scores = [_query(db, "SELECT wallet, score FROM credit_scores ORDER BY wallet") for db in (plain, extended)]
+    assert_frame_equal(scores[0], scores[1])

@@ -555,11 +555,16 @@ def test_bad_input_is_one_line_and_changes_nothing(maker: dict[str, Any], db: Pa
     copy = tmp_path / "copy.duckdb"
     shutil.copy(db, copy)
     before = _digest(copy)
+    binary = tmp_path / "urns.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
     cases: list[tuple[str, dict[str, Any], str]] = [
         (maker["vat"], {}, "is not a Maker ChainLog"),
         (maker["chainlog"], {"expected_chain_id": 1}, "serves chain 31337"),
         ("0x" + "11" * 20, {}, "no contract at"),
         (maker["chainlog"], {"options": {"urns": "0x1234,not-an-urn"}}, "is not an urn address"),
+        # Stop 71: a binary file was an internal error (UnicodeDecodeError), a missing one "is not an urn address".
+        (maker["chainlog"], {"options": {"urns": str(binary)}}, "is not a text file"),
+        (maker["chainlog"], {"options": {"urns": str(tmp_path / "missing" / "urns.txt")}}, "no file at"),
     ]
     for address, kwargs, message in cases:
         with pytest.raises(UserError) as caught:

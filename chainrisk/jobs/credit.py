@@ -185,14 +185,17 @@ def load_history(store: Store, chain_id: int) -> History:
         samples=store.query(
             "SELECT block_number, block_timestamp FROM credit_samples WHERE chain_id = ? ORDER BY block_number", where
         ),
-        # The one health history, at the blocks `credit history` sampled (a bucket's last sample is one of them).
+        # The one health history at the blocks `credit history` sampled: the bucket holding each sample, with its
+        # last sample's figures. A sample's bucket may have taken later samples since (a run's score in the same hour,
+        # or the other samples of a day once hours fold into days): matching the bucket's last block alone lost
+        # those wallets, and every wallet at the newest sample once a run followed `credit history` in its hour.
         health=store.query(
-            "SELECT wallet, protocol, market, last_block AS block_number, last_timestamp AS block_timestamp, "
-            "collateral_usd, debt_usd, health_factor, collateral_usd * ltv_bps / 1e4 AS capacity_usd, "
-            "collateral_usd * liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
-            "FROM wallet_health_history WHERE chain_id = $1 "
-            "AND last_block IN (SELECT block_number FROM credit_samples WHERE chain_id = $1) "
-            "ORDER BY wallet, block_number, protocol, market",
+            "SELECT h.wallet, h.protocol, h.market, s.block_number, s.block_timestamp, "
+            "h.collateral_usd, h.debt_usd, h.health_factor, h.collateral_usd * h.ltv_bps / 1e4 AS capacity_usd, "
+            "h.collateral_usd * h.liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
+            "FROM wallet_health_history AS h JOIN credit_samples AS s ON s.chain_id = h.chain_id "
+            "AND s.block_number BETWEEN h.first_block AND h.last_block WHERE h.chain_id = $1 "
+            "ORDER BY h.wallet, s.block_number, h.protocol, h.market",
             where,
         ),
         holdings=store.query(

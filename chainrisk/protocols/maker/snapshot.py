@@ -194,7 +194,18 @@ def parse_urn_list(value: str) -> tuple[tuple[str | None, str], ...]:
     """The `urns` option: a file (one entry a line, # comments) or a comma/space-separated list; each entry an urn
     address, or ILK:address (ETH-A:0x...) for one ilk only."""
     path = Path(value).expanduser()
-    text = path.read_text() if path.is_file() else value
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"urns: {value} is not a text file; give a file of urn addresses, one a line") from None
+        except OSError as exc:
+            raise UserError(f"urns: cannot read {value} ({exc.strerror or exc})") from None
+    elif path.parent != Path(".") and ("/" in value or value.startswith("~")) and not path.exists():
+        # A path-like value that names no file: say so, rather than that a path is not an urn address.
+        raise UserError(f"urns: no file at {value}; give a file of urn addresses, or a comma-separated list")
+    else:
+        text = value
     entries: list[tuple[str | None, str]] = []
     for line in text.splitlines():
         for token in line.split("#", 1)[0].replace(",", " ").split():
