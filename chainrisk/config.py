@@ -320,7 +320,13 @@ def load_config(path: Path) -> Config:
     if unknown:
         raise UserError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(sorted(TOP_KEYS))})")
     entries = raw.get("markets")
-    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+    if entries is not None and not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+        # The key named, what it must be and what it was (markets = "aave" read as "add a [[markets]] table").
+        raise UserError(
+            f"{path}: markets must be [[markets]] tables (protocol, address, ...), not {entries!r}"[:300]
+            + f" ({FORMAT_HINT})"
+        )
+    if not entries:
         raise UserError(f"{path}: add at least one [[markets]] table ({FORMAT_HINT})")
     markets = [market_config(entry, f"{path} [[markets]] #{i + 1}") for i, entry in enumerate(entries)]
     chains = parse_chains(raw.get("chains"), str(path))

@@ -311,6 +311,11 @@ CASES = [
         ("unknown key 'adress'", "known: address"),
     ),
     Case(
+        "markets given as a string",
+        lambda c: ["run", "--config", c.toml('markets = "aave"', market=False)],
+        ("markets must be [[markets]] tables", "not 'aave'"),
+    ),
+    Case(
         "wrong type: confirmations",
         lambda c: ["index", "--config", c.toml('confirmations = "twelve"')],
         ("confirmations must be a non-negative integer", "'twelve'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from scipy.special import expit  # the logistic function without exp's overflow warnings
 
 
 def auc(risk: np.ndarray, y: np.ndarray) -> float | None:
@@ -85,7 +86,7 @@ def fit_single(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """A one-feature logistic fit (a, b: logit = a + b x), so a baseline gets probabilities for its Brier score."""
     a, b = 0.0, 0.0
     for _ in range(100):
-        p = 1 / (1 + np.exp(-(a + b * x)))
+        p = expit(a + b * x)
         g = np.array([np.sum(p - y), np.sum((p - y) * x)])
         w = p * (1 - p)
         h = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]]) + 1e-9 * np.eye(2)

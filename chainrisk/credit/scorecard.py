@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.special import expit  # the logistic function without exp's overflow warnings
 
 from chainrisk.credit.features import FEATURES, describe, value_text
 from chainrisk.credit.regime import MARKET_INPUTS
@@ -127,7 +128,7 @@ class Scorecard:
         return total
 
     def pd(self, frame: pl.DataFrame) -> np.ndarray:
-        probability: np.ndarray = 1.0 / (1.0 + np.exp(-self.logit(frame)))
+        probability: np.ndarray = expit(self.logit(frame))
         return probability
 
     def score(self, frame: pl.DataFrame) -> np.ndarray:
@@ -269,7 +270,7 @@ def _logistic(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     penalty = RIDGE * len(x) * np.eye(design.shape[1])
     penalty[: len(labels), : len(labels)] = 0.0
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        p = expit(design @ w)
         grad = design.T @ (p - y) + penalty @ w
         hess = (design * (p * (1 - p))[:, None]).T @ design + penalty + 1e-9 * np.eye(design.shape[1])
         step = np.linalg.solve(hess, grad)
@@ -289,7 +290,7 @@ def _pooled_fit(risk: np.ndarray, y: np.ndarray, market: np.ndarray) -> np.ndarr
     w[0] = float(np.log((y.mean() + 1e-9) / (1 - y.mean() + 1e-9)))
     w[1] = 1.0
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(design @ w)))
+        p = expit(design @ w)
         grad = design.T @ (p - y)
         hess = (design * (p * (1 - p))[:, None]).T @ design + 1e-9 * np.eye(design.shape[1])
         step = np.linalg.solve(hess, grad)
