@@ -4,6 +4,7 @@ half-stored."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import shutil
@@ -458,3 +459,47 @@ def test_fault_persisting_mid_run_stores_whole_ranges_only(
     assert_frame_equal(_frame(db, events, [pinned]), _frame(clean_db, events, [watermark]))
     _index_devnet(devnet, devnet["rpc_url"], db, pinned)
     _assert_same_database(db, clean_db)
+
+
+def test_a_node_that_never_answers_is_given_up_on_sooner_and_said_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An endpoint that takes the connection and never answers: each request waits out the timeout, so the default
+    five retries of 60 s were six silent minutes before the one error line. A node that has never answered this
+    client is asked CONNECT_RETRIES more times, as a refused connection is, and each silence past SLOW_ANSWER_S is a
+    warning line as it is asked again (stop 71)."""
+    import logging
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(server.accept()[0])  # taken, never answered
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    monkeypatch.setattr(rpc_client, "SLOW_ANSWER_S", 0.1)
+    caplog.set_level(logging.WARNING)
+    settings = RpcSettings(timeout_s=0.4, max_retries=5, backoff_s=0.01, max_backoff_s=0.02)
+    started = time.monotonic()
+    try:
+        with RpcClient(f"http://127.0.0.1:{server.getsockname()[1]}", settings) as rpc, pytest.raises(UserError) as err:
+            rpc.call("eth_blockNumber")
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        server.close()
+    assert "after 3 attempts" in str(err.value) and "timeout" in str(err.value).lower(), str(err.value)
+    assert time.monotonic() - started < 0.4 * 6  # three timeouts, not six
+    warned = [r.getMessage() for r in caplog.records if "did not answer within" in r.getMessage()]
+    assert len(warned) == 2 and warned[-1].endswith("asking again (2 of 2)"), warned

@@ -8,6 +8,7 @@ import contextlib
 import email.utils
 import functools
 import itertools
+import logging
 import os
 import re
 import ssl
@@ -35,9 +36,12 @@ from chainrisk.rpc.retryable import (
     named_batch_limit,
 )
 
+log = logging.getLogger(__name__)
 RpcCall = tuple[str, Sequence[Any]]
-#: Attempts after a refused connection before the error reaches the user.
+#: Attempts after a refused connection (or a node that has never answered) before the error reaches the user.
 CONNECT_RETRIES = 2
+#: A request silent this long before its timeout is worth a warning line as it is asked again.
+SLOW_ANSWER_S = 10.0
 #: How far behind a pinned block a head may be and still count as a lagging pool member's answer (asked again);
 #: further behind, the pinned block is the user's mistake and the head is taken as it is.
 MAX_NODE_LAG = 128
@@ -303,6 +307,8 @@ class RpcClient:
             headers=settings.headers_for(url),
         )
         self._absorbed: Counter[str] = Counter()
+        #: Whether the node at `url` has answered this client at all (any HTTP response).
+        self._answered = False
         #: HTTP requests sent and JSON-RPC calls in them, retries included (`usage`).
         self._requests = self._calls = 0
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
@@ -518,6 +524,7 @@ class RpcClient:
         while True:
             wait: float | None = None
             faults: dict[str, str] = {}  # kind -> reason, for this exchange
+            sent = time.monotonic()
             try:
                 answers = self._exchange(calls, pending)
             except _Transient as exc:
@@ -550,8 +557,21 @@ class RpcClient:
                 pending = still
             failures += 1
             refused = faults.get("connection") == "ConnectError"
-            # A refused connection rarely heals within seconds: give up sooner than on load errors.
-            limit = min(self.settings.max_retries, CONNECT_RETRIES) if refused else self.settings.max_retries
+            # A refused connection rarely heals within seconds, nor does a node that has never answered this client
+            # (it takes the connection and says nothing): give up sooner than on load errors.
+            silent = "timeout" in faults and not self._answered
+            short = refused or silent
+            limit = min(self.settings.max_retries, CONNECT_RETRIES) if short else self.settings.max_retries
+            waited = time.monotonic() - sent
+            if "timeout" in faults and waited >= SLOW_ANSWER_S and retry_allowed and failures <= limit:
+                # A timeout is a long silence: say what is going on rather than wait minutes without a word.
+                log.warning(
+                    "chainrisk: warning: RPC %s did not answer within %.0f s; asking again (%d of %d)",
+                    mask_url(self.url),
+                    waited,
+                    failures,
+                    limit,
+                )
             if not retry_allowed or failures > limit:
                 verb = "cannot reach RPC" if refused else "kept failing: RPC"
                 raise UserError(
@@ -581,6 +601,7 @@ class RpcClient:
             raise _Transient(kind, type(exc).__name__) from None
         except httpx.HTTPError as exc:
             raise UserError(f"cannot reach RPC {mask_url(self.url)}: {type(exc).__name__}") from None
+        self._answered = True
         if response.status_code in RETRYABLE_HTTP_STATUS:
             kind = _http_kind(response.status_code)
             raise _Transient(kind, f"HTTP {response.status_code}", self._retry_after(response))
