@@ -7,7 +7,8 @@
 --   health_factor            NULL without debt; liquidatable below 1 (the engine's, equal to the protocol's own)
 --   health_factor_wad        the protocol's exact health factor (1e18 = 1.0; NULL without debt or before schema 7)
 --   is_borrower              the wallet has debt in the market (health_factor is not NULL)
---   distance_to_liquidation  uniform drop of all non-stable collateral that brings HF to 1 (fraction)
+--   distance_to_liquidation  uniform drop of all non-stable collateral that brings HF to 1 (fraction; 0 when
+--                            liquidatable now, NULL when no such drop liquidates the wallet)
 --   liquidatable_debt_usd, seizable_collateral_usd, bad_debt_usd   USD
 --   block_timestamp in seconds, block_time as TIMESTAMPTZ
 -- Reads: wallet_risk, stg_market_labels.

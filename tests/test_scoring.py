@@ -91,6 +91,30 @@ def test_single_collateral_wallet_by_hand() -> None:
     assert prices["liquidation_price_usd"][0] == pytest.approx(1.65, rel=1e-12)
 
 
+def test_distance_to_liquidation_is_0_when_liquidatable_and_unknown_when_no_drop_liquidates() -> None:
+    """The uniform drop of non-stable collateral that brings HF to 1: 0 for a wallet liquidatable now (one with only
+    stablecoin collateral was NULL), NULL where no drop liquidates it: its stablecoin collateral alone covers the debt
+    (it read 1.0, "a 100 % drop"), or it holds none that moves (as before)."""
+    rows = [
+        _position("0xa", "WETH", 18, 2000, 1, 0),  # 1 - 1000 / 1650
+        _position("0xa", "USDC", 6, 1, 0, 1000),
+        _position("0xb", "USDC", 6, 1, 1000, 0),  # liquidatable on stablecoins alone
+        _position("0xb", "DAI", 18, 1, 0, 900),
+        _position("0xc", "USDC", 6, 1, 5000, 0),  # its USDC covers the debt whatever WETH does
+        _position("0xc", "WETH", 18, 2000, 1, 0),
+        _position("0xc", "DAI", 18, 1, 0, 1000),
+        _position("0xd", "USDC", 6, 1, 5000, 0),  # healthy on stablecoins alone
+        _position("0xd", "DAI", 18, 1, 0, 1000),
+        _position("0xe", "WETH", 18, 2000, 1, 0),  # liquidatable with non-stable collateral
+        _position("0xe", "USDC", 6, 1, 0, 1900),
+    ]
+    health = wallet_health(value_positions(_frame(rows))).collect().sort("wallet")
+    distance = dict(zip(health["wallet"], health["distance_to_liquidation"], strict=True))
+    assert distance["0xa"] == pytest.approx(1 - 1000 / 1650)
+    assert (distance["0xb"], distance["0xe"]) == (0.0, 0.0)
+    assert (distance["0xc"], distance["0xd"]) == (None, None)
+
+
 def test_liquidation_mechanics_close_factor_and_bad_debt() -> None:
     rows = [
         # HF 0.96: close factor 50 %.

@@ -467,18 +467,26 @@ def wallet_health(valued: pl.LazyFrame, keep_wid: bool = False) -> pl.LazyFrame:
             ((pl.col("_borrow_capacity") - pl.col("_debt")).cast(pl.Float64) / pl.col("_base_unit"))
             .clip(lower_bound=0)
             .alias("borrowing_power_usd"),
-            # Uniform drop x of non-stable collateral with (S + V (1 - x)) = debt: x = 1 - (debt - S) / V.
-            pl.when((pl.col("_volatile_weighted_usd") > 0) & (pl.col("_debt") > 0))
+        )
+        .with_columns(
+            # The integers decide: a float ratio within a base unit of the line could round either way.
+            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
+            # Uniform drop x of non-stable collateral with (S + V (1 - x)) = debt: x = 1 - (debt - S) / V; 0 for a
+            # wallet liquidatable now; NULL where no such drop liquidates it (its stable collateral alone covers the
+            # debt, or it holds no non-stable collateral), where it clipped to 1 ("a 100 % drop") or was NULL before.
+            pl.when((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt")))
+            .then(0.0)
+            .when(
+                (pl.col("_debt") > 0)
+                & (pl.col("_volatile_weighted_usd") > 0)
+                & (pl.col("debt_usd") > pl.col("_stable_weighted_usd"))
+            )
             .then(
                 (1 - (pl.col("debt_usd") - pl.col("_stable_weighted_usd")) / pl.col("_volatile_weighted_usd")).clip(
                     0, 1
                 )
             )
             .alias("distance_to_liquidation"),
-        )
-        .with_columns(
-            # The integers decide: a float ratio within a base unit of the line could round either way.
-            ((pl.col("_debt") > 0) & (pl.col("_adjusted") < pl.col("_debt"))).alias("liquidatable"),
             # Aave's LiquidationLogic: half of the debt while HF > 0.95, all of it at 0.95 or below, and from 3.3
             # all of it where the debt or the collateral is worth under MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD.
             (
