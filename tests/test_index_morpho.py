@@ -455,7 +455,16 @@ def test_without_a_usd_source_each_loan_token_is_priced_by_its_market_oracles_qu
     score(db)  # publishes the snapshot whose staging view names each market's route to USD
     with connect_reader(db) as con:
         routes = [r[0] for r in con.execute("SELECT usd_route FROM stg_morpho_blue_markets").fetchall()]
+        # A collateral no USD source prices is priced as its positions are: the market oracle times the loan's USD
+        # (stop 71: NULL before, beside positions valued in USD).
+        priced = con.execute(
+            "SELECT m.market, m.collateral_price_usd, m.collateral_usd_source, p.price_usd "
+            "FROM stg_morpho_blue_markets m JOIN (SELECT DISTINCT market, asset, price_usd FROM positions) p "
+            "ON p.market = m.market AND p.asset = m.collateral_token WHERE m.is_latest"
+        ).fetchall()
     assert routes and all(r.startswith("loan ") and "oracle quote feed" in r for r in routes), routes
+    assert priced and all(row[1] == pytest.approx(row[3], rel=1e-9) for row in priced), priced
+    assert any(row[2] == "market oracle x loan USD" for row in priced), priced
 
 
 def test_quote_feeds_price_the_loan_token_only_when_they_chain_to_usd() -> None:

@@ -19,9 +19,12 @@
 --                          rate_at_target_apr_pct the same per year × 100
 --   price                  the oracle's 1e36-scaled price as an exact decimal string (can exceed HUGEINT);
 --                          price_float the same as DOUBLE
---   loan_price_usd, collateral_price_usd   USD per whole token
+--   loan_price_usd, collateral_price_usd   USD per whole token; a collateral no USD source prices (a wrapper: an
+--                          aToken, a vault's shares) at the market oracle's price in loan tokens times the loan token's
+--                          USD, as its positions are valued
 --   loan_usd_source, collateral_usd_source  the contract each was read from: "usd feed 0x…" (the token's configured
---                          Chainlink-compatible feed) or "usd oracle 0x…" (the AaveOracle-compatible USD oracle);
+--                          Chainlink-compatible feed) or "usd oracle 0x…" (the AaveOracle-compatible USD oracle), or
+--                          "market oracle x loan USD" for a collateral priced through the market;
 --                          NULL where the token has no USD price (and in rows stored before these columns)
 --   base_currency_usd      USD per loan-token unit, what every USD figure of the market is taken at;
 --                          usd_route says how it was found: from the loan token's own price, or from the collateral's
@@ -75,10 +78,18 @@ final AS (
         m.price,
         m.price_float,
         m.loan_price_usd,
-        m.collateral_price_usd,
+        coalesce(
+            m.collateral_price_usd,
+            m.price_float * pow(10, m.collateral_decimals) / 1e36 * m.base_currency_usd
+        ) AS collateral_price_usd,
         m.base_currency_usd,
         m.loan_usd_source,
-        m.collateral_usd_source,
+        CASE
+            WHEN m.collateral_price_usd IS NULL AND m.price_float IS NOT NULL AND m.base_currency_usd IS NOT NULL
+                AND m.collateral_decimals IS NOT NULL
+                THEN 'market oracle x loan USD'
+            ELSE m.collateral_usd_source
+        END AS collateral_usd_source,
         CASE
             WHEN m.base_currency_usd IS NULL THEN NULL
             WHEN m.loan_price_usd IS NOT NULL AND m.loan_decimals IS NOT NULL
