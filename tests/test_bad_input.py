@@ -311,11 +311,6 @@ CASES = [
         ("unknown key 'adress'", "known: address"),
     ),
     Case(
-        "markets given as a string",
-        lambda c: ["run", "--config", c.toml('markets = "aave"', market=False)],
-        ("markets must be [[markets]] tables", "not 'aave'"),
-    ),
-    Case(
         "wrong type: confirmations",
         lambda c: ["index", "--config", c.toml('confirmations = "twelve"')],
         ("confirmations must be a non-negative integer", "'twelve'"),
@@ -368,7 +363,7 @@ CASES = [
     Case(
         "wrong type: markets",
         lambda c: ["index", "--config", c.toml('markets = "aave"', market=False)],
-        ("add at least one [[markets]] table",),
+        ("markets must be [[markets]] tables", "not 'aave'"),
     ),
     Case(
         "empty markets",

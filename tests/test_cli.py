@@ -39,7 +39,7 @@ def test_a_reader_that_stops_early_is_not_an_error() -> None:
         (["--start", "2031-01-01"], "history does not cover"),
         (["--start", "yesterday"], "is not a date"),
         (["--wallets", "0"], "--wallets must be >= 1"),
-        (["--days", "-3"], "--days > 0"),
+        (["--days", "-3"], "argument --days: -3 is out of range; give days above 0"),
     ],
 )
 def test_devnet_up_rejects_bad_options(tmp_path: Path, args: list[str], message: str) -> None:
