@@ -36,6 +36,8 @@ KINDS = {
     "(past 2^256 in the protocol's own health check, which then reverts, or past the 38 digits a HUGEINT holds): "
     "that value and the wallet's health are left unknown",
     "no_oracle": "the market has no oracle (address zero): nothing can be borrowed against its collateral",
+    "oracle_deviates": "the market's oracle prices the collateral 10 % or more off the tokens' own USD prices (another "
+    "pair's oracle, one scaled for other decimals, or a depeg): the protocol's figures follow the oracle",
     "no_irm": "the market has no interest rate model (address zero): its debt bears no interest",
     "irm_reverts": "the market's interest rate model reverts or answers nothing",
     "irm_overflow": "the market's interest rate model answers a rate at which Morpho's accrual overflows: the market "

@@ -11,6 +11,7 @@ from typing import Any
 
 from chainrisk.abi import eth_call, keccak, load_abi
 from chainrisk.errors import UserError
+from chainrisk.protocols.morpho_blue.constants import ORACLE_PRICE_SCALE
 from chainrisk.protocols.morpho_blue.irm import adaptive_curve_rate
 from chainrisk.protocols.morpho_blue.maths import MarketState, accrue_interest, accrues
 from chainrisk.protocols.morpho_blue.oracle_usd import loan_usd_from_oracles
@@ -69,6 +70,47 @@ class Token:
     price_usd: float | None  #: from the USD oracle, when it knows the token
     problems: tuple[Problem, ...] = ()  #: what is odd about the token (chainrisk.protocols.quality)
     usd_source: str | None = None  #: where price_usd was read (TokenUsd.source: None exactly when price_usd is)
+
+
+#: How far a market oracle's price may stand from the tokens' own USD prices before data_quality names it: a
+#: permissionless market can be made with another pair's oracle, or one scaled for other decimals (orders of
+#: magnitude off); an exchange-rate oracle of an LST in a depeg sits a few percent off the market's price.
+ORACLE_DEVIATION = 0.10
+
+
+def oracle_deviation(price: int, loan: Token, collateral: Token) -> float | None:
+    """The market oracle's price of one collateral token in loan tokens over the same ratio of the two tokens' own
+    USD prices (their configured USD sources), less 1; None where either price or decimals is unknown, or the loan
+    token's USD came through this market's oracle (then the two are not independent)."""
+    if loan.price_usd is None or collateral.price_usd is None or loan.decimals is None or collateral.decimals is None:
+        return None
+    if loan.usd_source is not None and "oracle quote feed" in loan.usd_source:
+        return None
+    if loan.price_usd <= 0 or collateral.price_usd <= 0:
+        return None
+    try:  # an odd oracle's price past a double (2^256 - 1) is deviation enough, and oracle_overflow names it
+        oracle = price * 10**collateral.decimals / ORACLE_PRICE_SCALE / 10**loan.decimals
+    except OverflowError:
+        return None
+    return float(oracle / (collateral.price_usd / loan.price_usd) - 1)
+
+
+def deviation_issue(
+    market_id: str, oracle: str, price: int, loan: Token, collateral: Token, deviation: float
+) -> Issue | None:
+    """data_quality's `oracle_deviates` row for a market whose oracle stands ORACLE_DEVIATION or more off the tokens'
+    USD prices; None inside that."""
+    if abs(deviation) < ORACLE_DEVIATION:
+        return None
+    oracle_ratio = price * 10 ** (collateral.decimals or 0) / ORACLE_PRICE_SCALE / 10 ** (loan.decimals or 0)
+    usd_ratio = (collateral.price_usd or 0) / (loan.price_usd or 1)
+    off = f"{deviation + 1:.3g} times" if deviation >= 9 else f"{deviation:+.1%}"
+    detail = (
+        f"oracle {oracle} prices 1 {collateral.symbol} at {oracle_ratio:.6g} {loan.symbol}; their USD prices at "
+        f"{usd_ratio:.6g} {loan.symbol} ({off}): Morpho values the collateral, and so borrowers' health, at the "
+        "oracle's price"
+    )
+    return Issue(market_id, oracle, "oracle_deviates", detail, None)
 
 
 @dataclass(frozen=True)
@@ -337,6 +379,9 @@ def read_markets(
                         "collateral value in USD",
                     )
                 )
+        if price and collateral is not None and (deviation := oracle_deviation(price, loan, collateral)) is not None:
+            found = deviation_issue(market_id, params.oracle, price, loan, collateral, deviation)
+            issues.extend([found] if found is not None else [])
         why_unpriced = _usd_unpriced(deployment, loan, collateral, params.oracle)
         if why_unpriced is not None:
             issues.append(
