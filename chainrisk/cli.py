@@ -79,6 +79,7 @@ def _float_between(low: float, high: float, what: str, *, low_included: bool = F
 
 
 BLOCK = _int_at_least(0, "a block number (0 or more)")
+HEALTH_FACTOR = _float_between(0, 100, "a health factor above 0, at most 100")
 COUNT = _int_at_least(0, "a count of 0 or more")
 POSITIVE = _int_at_least(1, "a number of 1 or more")
 AGGREGATE_HELP = (
@@ -926,17 +927,9 @@ def _add_risk_commands(commands: Any) -> None:
     var.add_argument("--backtest-scenarios", type=POSITIVE, default=2_000, help="scenarios per backtest period")
     common(var)
     optimise = subs.add_parser("optimise", help="cheapest plans to restore a target health; threshold sensitivity")
+    optimise.add_argument("--target", type=HEALTH_FACTOR, default=1.2, help="health factor to reach (default 1.2)")
     optimise.add_argument(
-        "--target",
-        type=_float_between(0, 100, "a health factor above 0, at most 100"),
-        default=1.2,
-        help="health factor to reach (default 1.2)",
-    )
-    optimise.add_argument(
-        "--below",
-        type=_float_between(0, 100, "a health factor above 0, at most 100"),
-        default=1.1,
-        help="plan for wallets under this health (default 1.1)",
+        "--below", type=HEALTH_FACTOR, default=1.1, help="plan for wallets under this health (default 1.1)"
     )
     optimise.add_argument("--limit", type=POSITIVE, default=200, help="weakest wallets to plan for (default 200)")
     optimise.add_argument("--swap-into", action="append", help="collateral a swap may buy, e.g. USDC (repeatable)")
