@@ -34,6 +34,7 @@ from chainrisk.credit.shipped import BUNDLED_MODEL
 from chainrisk.errors import UserError
 from chainrisk.protocols.adapter import adapters
 from chainrisk.store.db import Store
+from chainrisk.store.history import HOUR_S
 from chainrisk.store.views import LENDING_EVENTS, query_sql
 from chainrisk.units import DAY_S
 
@@ -189,13 +190,19 @@ def load_history(store: Store, chain_id: int) -> History:
         # last sample's figures. A sample's bucket may have taken later samples since (a run's score in the same hour,
         # or the other samples of a day once hours fold into days): matching the bucket's last block alone lost
         # those wallets, and every wallet at the newest sample once a run followed `credit history` in its hour.
+        # Matched on the bucket a sample falls in (an hour or a day of UTC, as chainrisk.store.history buckets
+        # them): an equality join, one pass over the buckets, where a join on the block range alone compared every
+        # bucket with every sample.
         health=store.query(
+            "WITH samples AS (SELECT s.block_number, s.block_timestamp, b.seconds AS bucket_seconds, "
+            "s.block_timestamp // b.seconds * b.seconds AS bucket_start FROM credit_samples AS s, "
+            f"(VALUES ({HOUR_S}), ({DAY_S})) AS b(seconds) WHERE s.chain_id = $1) "
             "SELECT h.wallet, h.protocol, h.market, s.block_number, s.block_timestamp, "
             "h.collateral_usd, h.debt_usd, h.health_factor, h.collateral_usd * h.ltv_bps / 1e4 AS capacity_usd, "
             "h.collateral_usd * h.liquidation_threshold_bps / 1e4 AS adjusted_collateral_usd "
-            "FROM wallet_health_history AS h JOIN credit_samples AS s ON s.chain_id = h.chain_id "
-            "AND s.block_number BETWEEN h.first_block AND h.last_block WHERE h.chain_id = $1 "
-            "ORDER BY h.wallet, s.block_number, h.protocol, h.market",
+            "FROM wallet_health_history AS h JOIN samples AS s ON s.bucket_seconds = h.bucket_seconds "
+            "AND s.bucket_start = h.bucket_start AND s.block_number BETWEEN h.first_block AND h.last_block "
+            "WHERE h.chain_id = $1 ORDER BY h.wallet, s.block_number, h.protocol, h.market",
             where,
         ),
         holdings=store.query(

@@ -42,6 +42,9 @@ RpcCall = tuple[str, Sequence[Any]]
 CONNECT_RETRIES = 2
 #: A request silent this long before its timeout is worth a warning line as it is asked again.
 SLOW_ANSWER_S = 10.0
+#: RPC URLs that have answered any client of this process: a node that once answered and now times out (a `watch`
+#: over a busy provider) keeps the full retry budget; one that never has is given up on after CONNECT_RETRIES.
+_ANSWERED: set[str] = set()
 #: How far behind a pinned block a head may be and still count as a lagging pool member's answer (asked again);
 #: further behind, the pinned block is the user's mistake and the head is taken as it is.
 MAX_NODE_LAG = 128
@@ -307,8 +310,6 @@ class RpcClient:
             headers=settings.headers_for(url),
         )
         self._absorbed: Counter[str] = Counter()
-        #: Whether the node at `url` has answered this client at all (any HTTP response).
-        self._answered = False
         #: HTTP requests sent and JSON-RPC calls in them, retries included (`usage`).
         self._requests = self._calls = 0
         #: The head `head` last returned: a null block at or below it is a lagging node's answer.
@@ -557,9 +558,9 @@ class RpcClient:
                 pending = still
             failures += 1
             refused = faults.get("connection") == "ConnectError"
-            # A refused connection rarely heals within seconds, nor does a node that has never answered this client
+            # A refused connection rarely heals within seconds, nor does a node that has never answered this process
             # (it takes the connection and says nothing): give up sooner than on load errors.
-            silent = "timeout" in faults and not self._answered
+            silent = "timeout" in faults and self.url not in _ANSWERED
             short = refused or silent
             limit = min(self.settings.max_retries, CONNECT_RETRIES) if short else self.settings.max_retries
             waited = time.monotonic() - sent
@@ -601,7 +602,7 @@ class RpcClient:
             raise _Transient(kind, type(exc).__name__) from None
         except httpx.HTTPError as exc:
             raise UserError(f"cannot reach RPC {mask_url(self.url)}: {type(exc).__name__}") from None
-        self._answered = True
+        _ANSWERED.add(self.url)
         if response.status_code in RETRYABLE_HTTP_STATUS:
             kind = _http_kind(response.status_code)
             raise _Transient(kind, f"HTTP {response.status_code}", self._retry_after(response))
