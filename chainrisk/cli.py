@@ -109,10 +109,13 @@ def _check_db(db: Path, *, create: bool) -> Path:
 def _store_parts(db: Path) -> tuple[list[Path], list[Path]]:
     """The files and folders a chainrisk database is made of (resolved): the file, its WAL and writers' lock, the
     published snapshots readers open (with the cold history, kept only there) and the score book."""
+    from chainrisk.jobs.lock import lock_path
+    from chainrisk.jobs.score import book_dir
+    from chainrisk.store.db import wal_path
+    from chainrisk.store.published import published_dir
+
     base = db.resolve()
-    files = [base, *(base.with_name(base.name + suffix) for suffix in (".wal", ".lock"))]
-    folders = [base.with_name(base.name + suffix) for suffix in (".published", ".scorebook")]
-    return files, folders
+    return [base, wal_path(base), lock_path(base)], [published_dir(base), book_dir(base)]
 
 
 def _refuse_writing_over_store(path: str | Path, db: Path, option: str, *, folder: bool = False) -> None:

@@ -118,7 +118,8 @@ def _quoted(column: str) -> str:
     return f'"{column}"'
 
 
-def _wal(path: Path) -> Path:
+def wal_path(path: Path) -> Path:
+    """The write-ahead log DuckDB keeps beside `path`."""
     return path.with_name(path.name + ".wal")
 
 
@@ -293,7 +294,7 @@ class Store:
         was never written (even an empty one), so a run killed while creating it would lock out every later run;
         an empty file holds nothing and is replaced the same way."""
         partial = self.path.with_name(self.path.name + ".new")
-        for leftover in (partial, _wal(partial), _wal(self.path)):
+        for leftover in (partial, wal_path(partial), wal_path(self.path)):
             leftover.unlink(missing_ok=True)
         try:
             self.con = duckdb.connect(str(partial))
