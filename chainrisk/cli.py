@@ -61,17 +61,16 @@ def _int_between(minimum: int, maximum: int, what: str) -> Callable[[str], int]:
     return parse
 
 
-def _float_between(low: float, high: float, what: str, *, low_included: bool = False) -> Callable[[str], float]:
-    """A finite number in (low, high] ([low, high] with `low_included`): nan and inf are refused where a model would
-    take them (an optimisation's target, a PD ceiling, a query's timeout) and answer nonsense or overflow."""
+def _float_between(low: float, high: float, what: str) -> Callable[[str], float]:
+    """A finite number in (low, high]: nan and inf are refused where a model would take them (an optimisation's
+    target, a PD ceiling, a query's timeout) and answer nonsense or overflow."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what}") from None
-        inside = (low <= value if low_included else low < value) and value <= high
-        if not inside:  # nan compares false everywhere
+        if not low < value <= high:  # nan compares false everywhere
             raise argparse.ArgumentTypeError(f"{text} is out of range; give {what}")
         return value
 
@@ -650,15 +649,12 @@ def _printable(frame: Any, fmt: str) -> Any:
             inside = physical.abs() < limit
             if frame.select(inside.fill_null(True).all()).item():
                 continue  # every value formats: the column is written as polars writes it
-            fixed.append(
-                pl.when(inside)
-                .then(pl.when(inside).then(column).cast(pl.Utf8))
-                .when(physical > 0)
-                .then(pl.lit("infinity"))
-                .when(physical.is_not_null())
-                .then(pl.lit("-infinity"))
-                .alias(name)
+            # Masked before the cast: a value out of reach is never formatted (that is what panics).
+            text = pl.when(inside).then(column).cast(pl.Utf8)
+            beyond = (
+                pl.when(physical > 0).then(pl.lit("infinity")).when(physical.is_not_null()).then(pl.lit("-infinity"))
             )
+            fixed.append(pl.coalesce(text, beyond).alias(name))
         elif fmt in ("csv", "json") and dtype == pl.Binary:
             fixed.append(pl.concat_str(pl.lit("0x"), column.bin.encode("hex")).alias(name))
         elif fmt == "json" and type(dtype).__name__ == "Map":
