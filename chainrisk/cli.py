@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from chainrisk.errors import RedactingFilter, UserError, one_line
+from chainrisk.errors import RedactingFilter, UserError, first_line, one_line
 
 #: Bytes 8..11 of every DuckDB database file (after the header checksum).
 DUCKDB_MAGIC = b"DUCK"
@@ -672,10 +672,9 @@ def _emit(frame: Any, fmt: str, out: str | None) -> None:
     try:
         _write(frame, fmt, out)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"cannot write the result as {fmt} ({reason}); cast the column to VARCHAR in the query, or use another "
-            "--format"
+            f"cannot write the result as {fmt} ({first_line(exc)[:160]}); cast the column to VARCHAR in the query, "
+            "or use another --format"
         ) from None
 
 

@@ -32,6 +32,12 @@ def redact(text: str) -> str:
     return text
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text, or its class name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def one_line(text: str) -> str:
     """A message as one line (DuckDB and HTTP libraries put context on further lines), secrets hidden."""
     return redact(" ".join(line.strip() for line in text.splitlines() if line.strip()))

@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from chainrisk.chains.moves import AssetGraph
+from chainrisk.errors import first_line
 
 #: ../shared/data/prices/hourly_usd beside the repository: where the price history lies in a checkout next to it.
 DEFAULT_PRICES_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices" / "hourly_usd"
@@ -163,10 +164,9 @@ def _readable(path: Path) -> pl.DataFrame:
     try:
         frame = _hourly(path)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CalibrationError(
-            f"cannot read the price history {path} ({type(exc).__name__}: {reason[:160]}); it needs the columns "
-            "timestamp (ms) and USD_price, one quote a row"
+            f"cannot read the price history {path} ({type(exc).__name__}: {first_line(exc)[:160]}); it needs the "
+            "columns timestamp (ms) and USD_price, one quote a row"
         ) from None
     if frame.is_empty():
         raise CalibrationError(f"the price history {path} holds no positive price; fix or remove the file")
