@@ -101,11 +101,8 @@ def liquidate_along(
         recovered = (
             (book.recovered @ oracle + book.fixed_recovered) * collateral_left if book.own_recovery else recoverable
         )
-        health = np.divide(adjusted, debt, out=np.ones(wallets), where=debt > 0)
         held = (book.collateral @ oracle + book.fixed_collateral) * collateral_left
-        # The whole debt at HF 0.95 or below, or (Aave 3.3+) where the debt or the collateral is worth under $2,000.
-        whole = (health <= book.full_close_below) | (debt < book.full_close_usd) | (held < book.full_close_usd)
-        factor = np.where(whole, 1.0, book.close_factor)
+        factor = np.where(book.closes_whole(adjusted, debt, held), 1.0, book.close_factor)
         repay = np.where(act, np.minimum(debt * factor, recovered), 0.0)
         share = np.minimum(np.divide(repay, recoverable, out=np.zeros(wallets), where=recoverable > 0), 1.0)
         # Seized collateral per asset at market prices, and the slippage of selling this step's total of it.

@@ -101,6 +101,14 @@ class Book:
     #: W debt or collateral value (USD) under which the whole debt may be repaid (Aave 3.3+: $2,000; 0: no such rule)
     full_close_usd: np.ndarray
 
+    def closes_whole(self, adjusted: np.ndarray, debt: np.ndarray, collateral: np.ndarray) -> np.ndarray:
+        """Where one liquidation may repay the whole debt (per wallet, or scenario x wallet): at a health factor of
+        `full_close_below` or under (Aave: 0.95), or (Aave 3.3+) where the debt or the collateral is worth under
+        `full_close_usd` ($2,000). `adjusted` is the threshold-weighted collateral, in USD as the debt."""
+        whole: np.ndarray = adjusted <= self.full_close_below * debt
+        whole |= (debt < self.full_close_usd) | (collateral < self.full_close_usd)
+        return whole
+
     @property
     def own_recovery(self) -> bool:
         """Whether some protocol of the book recovers other than 1 / bonus (`recovered` is then a matrix of its own)."""
@@ -252,11 +260,7 @@ def wallet_outcomes(
     # Every wallet in the book borrows, and positive multipliers keep its debt positive.
     liquidatable = adjusted < debt
     repaid = debt * book.close_factor
-    # The whole debt at HF 0.95 or below, or (Aave 3.3+) where the debt or the collateral is worth under $2,000.
-    whole = adjusted <= book.full_close_below * debt
-    whole |= (debt < book.full_close_usd) | (collateral < book.full_close_usd)
-    np.copyto(repaid, debt, where=whole)
-    del whole
+    np.copyto(repaid, debt, where=book.closes_whole(adjusted, debt, collateral))
     del adjusted
     np.minimum(repaid, recovered, out=repaid)
     repaid *= liquidatable
