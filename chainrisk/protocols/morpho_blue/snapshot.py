@@ -78,32 +78,23 @@ class Token:
 ORACLE_DEVIATION = 0.10
 
 
-def oracle_deviation(price: int, loan: Token, collateral: Token) -> float | None:
-    """The market oracle's price of one collateral token in loan tokens over the same ratio of the two tokens' own
-    USD prices (their configured USD sources), less 1; None where either price or decimals is unknown, or the loan
-    token's USD came through this market's oracle (then the two are not independent)."""
+def deviation_issue(market_id: str, oracle: str, price: int, loan: Token, collateral: Token) -> Issue | None:
+    """data_quality's `oracle_deviates` row for a market whose oracle prices one collateral token in loan tokens
+    ORACLE_DEVIATION or more off the same ratio of the two tokens' own USD prices (their configured USD sources); None
+    inside that, or where either price or decimals is unknown. The caller leaves out a market whose loan token's USD
+    came through its own oracle: then the two are not independent."""
     if loan.price_usd is None or collateral.price_usd is None or loan.decimals is None or collateral.decimals is None:
-        return None
-    if loan.usd_source is not None and "oracle quote feed" in loan.usd_source:
         return None
     if loan.price_usd <= 0 or collateral.price_usd <= 0:
         return None
     try:  # an odd oracle's price past a double (2^256 - 1) is deviation enough, and oracle_overflow names it
-        oracle = price * 10**collateral.decimals / ORACLE_PRICE_SCALE / 10**loan.decimals
+        oracle_ratio = price * 10**collateral.decimals / ORACLE_PRICE_SCALE / 10**loan.decimals
     except OverflowError:
         return None
-    return float(oracle / (collateral.price_usd / loan.price_usd) - 1)
-
-
-def deviation_issue(
-    market_id: str, oracle: str, price: int, loan: Token, collateral: Token, deviation: float
-) -> Issue | None:
-    """data_quality's `oracle_deviates` row for a market whose oracle stands ORACLE_DEVIATION or more off the tokens'
-    USD prices; None inside that."""
+    usd_ratio = collateral.price_usd / loan.price_usd
+    deviation = float(oracle_ratio / usd_ratio - 1)
     if abs(deviation) < ORACLE_DEVIATION:
         return None
-    oracle_ratio = price * 10 ** (collateral.decimals or 0) / ORACLE_PRICE_SCALE / 10 ** (loan.decimals or 0)
-    usd_ratio = (collateral.price_usd or 0) / (loan.price_usd or 1)
     off = f"{deviation + 1:.3g} times" if deviation >= 9 else f"{deviation:+.1%}"
     detail = (
         f"oracle {oracle} prices 1 {collateral.symbol} at {oracle_ratio:.6g} {loan.symbol}; their USD prices at "
@@ -379,9 +370,9 @@ def read_markets(
                         "collateral value in USD",
                     )
                 )
-        if price and collateral is not None and (deviation := oracle_deviation(price, loan, collateral)) is not None:
-            found = deviation_issue(market_id, params.oracle, price, loan, collateral, deviation)
-            issues.extend([found] if found is not None else [])
+        if price and collateral is not None and through_oracle is None:
+            deviates = deviation_issue(market_id, params.oracle, price, loan, collateral)
+            issues.extend([deviates] if deviates is not None else [])
         why_unpriced = _usd_unpriced(deployment, loan, collateral, params.oracle)
         if why_unpriced is not None:
             issues.append(
