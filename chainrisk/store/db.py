@@ -166,12 +166,13 @@ def keep_open(path: Path) -> Iterator[None]:
             keeper.close()
 
 
-#: Whether the file has schema_version, its comment (the schema mark), and the md5 of the names of its tables and
-#: views (the DDL creates two views too).
+#: Whether the file has schema_version, its comment (the schema mark), the md5 of the names of its tables and views
+#: (the DDL creates two views too), and how many tables and views it has.
 _SCHEMA_STATE_SQL = (
     "SELECT count(*) FILTER (WHERE kind = 'table' AND schema_name = 'main' AND name = 'schema_version'), "
     "any_value(comment) FILTER (WHERE kind = 'table' AND schema_name = 'main' AND name = 'schema_version'), "
-    "md5(coalesce(string_agg(kind || ' ' || schema_name || '.' || name, ',' ORDER BY kind, schema_name, name), '')) "
+    "md5(coalesce(string_agg(kind || ' ' || schema_name || '.' || name, ',' ORDER BY kind, schema_name, name), '')), "
+    "count(*) "
     "FROM (SELECT 'table' AS kind, schema_name, table_name AS name, comment FROM duckdb_tables() "
     "WHERE database_name = current_database() AND NOT temporary UNION ALL SELECT 'view', schema_name, view_name, NULL "
     "FROM duckdb_views() WHERE database_name = current_database() AND NOT internal AND NOT temporary)"
@@ -248,9 +249,10 @@ class Store:
             raise UserError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
             raise UserError(f"{self.path} is not a chainrisk DuckDB file ({type(exc).__name__})") from None
-        self._refuse_foreign()
+        state = self._first(_SCHEMA_STATE_SQL)
+        self._refuse_foreign(state)
         if not read_only:
-            self._migrate()
+            self._migrate(state)
             if key in _KEPT:
                 # The block's first writable open: a second connection to the instance (DuckDB's instance cache) keeps
                 # it open after this Store closes (keep_open).
@@ -264,18 +266,12 @@ class Store:
                 "(`chainrisk run`, `score`) once so the history reads without them"
             )
 
-    def _refuse_foreign(self) -> None:
+    def _refuse_foreign(self, state: tuple[Any, ...] | None) -> None:
         """One line, before anything is written, for a DuckDB file chainrisk did not make: tables or views but no
-        schema_version (every chainrisk file has one from version 1). Before, a writing command made chainrisk's
-        schema inside it (or stopped on a BinderException where it had a `positions` table of its own), and a
-        published snapshot given as --db (views over Parquet files) stopped the same way."""
-        found = self._first(
-            "SELECT count(*) FILTER (WHERE kind = 'table' AND name = 'schema_version'), count(*) FROM (SELECT 'table' "
-            "AS kind, table_name AS name FROM duckdb_tables() WHERE database_name = current_database() AND NOT "
-            "temporary UNION ALL SELECT 'view', view_name FROM duckdb_views() WHERE database_name = current_database() "
-            "AND NOT internal AND NOT temporary)"
-        )
-        if found is None or found[0] or not found[1]:
+        schema_version (every chainrisk file has one from version 1; `state` is _SCHEMA_STATE_SQL's row). Before, a
+        writing command made chainrisk's schema inside it (or stopped on a BinderException where it had a `positions`
+        table of its own), and a published snapshot given as --db (views over Parquet files) stopped the same way."""
+        if state is None or state[0] or not state[3]:
             return
         self.con.close()
         if self.path.parent.name.endswith(".published"):
@@ -285,7 +281,7 @@ class Store:
                 f"give --db {source}"
             )
         raise UserError(
-            f"{self.path} is a DuckDB database chainrisk did not make ({found[1]} tables or views, no schema_version); "
+            f"{self.path} is a DuckDB database chainrisk did not make ({state[3]} tables or views, no schema_version); "
             "give --db a chainrisk database, or a new file to create"
         )
 
@@ -405,14 +401,15 @@ class Store:
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0] if rows else None
 
-    def _migrate(self) -> None:
+    def _migrate(self, existing: tuple[Any, ...] | None = None) -> None:
         """Creates a new file's tables, or upgrades an older file in one transaction (nothing is dropped).
 
         A file this code already made whole (its schema mark equal to this code's, its tables and views the same as
         then) skips the tables' DDL and the primary-key check: ~65 of an open's ~150 ms on the full devnet's file. The
         ledger's check against the tables' row counts and the cold days' view run on every open, as they guard
         against writes behind chainrisk's back, not against its own code."""
-        existing = self._first(_SCHEMA_STATE_SQL)
+        if existing is None:  # a new file (_create), or a caller that has not read its state
+            existing = self._first(_SCHEMA_STATE_SQL)
         version = None
         if existing and existing[0]:
             row = self._first("SELECT max(version) FROM schema_version")
