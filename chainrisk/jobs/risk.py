@@ -564,7 +564,7 @@ def run_optimise(
         raise UserError(f"--target {target} must be above 1 and --below {below} positive")
     started = time.time()
     positions = latest_positions(db)
-    held_symbols = set(positions.get_column("symbol").drop_nulls().to_list()) if positions.height else set()
+    held_symbols = set(positions.get_column("symbol").drop_nulls().to_list())  # latest_positions: never empty
     if unknown := sorted(set(swap_into) - held_symbols):
         raise UserError(
             f"--swap-into {unknown[0]}: no market of the latest snapshot holds it; give one of "
